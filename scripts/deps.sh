@@ -1,0 +1,8 @@
+#!/bin/sh
+# deps.sh — the Debian packages allot needs to build, run and test.
+# Sourced by setup.sh and .ci/run so the list lives in one place.
+ALLOT_DEBS="build-essential pkg-config clang libclang-rt-14-dev \
+libsqlite3-dev libmicrohttpd-dev libssl-dev libyaml-dev libjansson-dev \
+libcurl4-openssl-dev libpq-dev libcmocka-dev \
+curl ca-certificates tzdata sqlite3 postgresql nodejs npm"
+ALLOT_PKGCONFIG="sqlite3 libmicrohttpd libcrypto yaml-0.1 jansson libcurl libpq cmocka"
