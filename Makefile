@@ -39,7 +39,9 @@ LDFLAGS  += -pthread $(SANFLAGS)
 LDLIBS   += $(PKG_LIBS) -lm
 
 LIB_SRC  := $(sort $(filter-out service/main/%,$(wildcard service/*/*.c)))
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/migrations_sqlite.o \
+            $(BUILD)/obj/gen/migrations_postgres.o
+MIGRATIONS := $(wildcard migrations/*/*.sql)
 LIB      := $(BUILD)/liballot.a
 
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -71,6 +73,14 @@ $(LIB): $(LIB_OBJ)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CFLAGS_$(notdir $(basename $<))) -c -o $@ $<
+
+$(BUILD)/gen/migrations_%.c: $(MIGRATIONS) scripts/embed-migrations.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed-migrations.sh $* $@
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
@@ -133,4 +143,5 @@ bench: all $(BENCH_BIN)
 clean:
 	rm -rf build bin
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+%.d: ;
+-include $(shell find $(BUILD) -name "*.d" 2>/dev/null)

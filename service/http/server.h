@@ -1,0 +1,150 @@
+/* server.h — the HTTP front end on libmicrohttpd.
+ *
+ * Owns: connection limits and timeouts, body collection with the body limit,
+ * routing by method and path pattern, role checks, error bodies, metrics.
+ * Handlers receive a parsed request and fill a response; they never touch
+ * libmicrohttpd directly except for streaming bodies.
+ *
+ * Threads: one thread per connection (MHD_USE_THREAD_PER_CONNECTION), so a
+ * handler or a streaming callback may block (the gate waits for inference).
+ */
+#ifndef ALLOT_HTTP_SERVER_H
+#define ALLOT_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+
+/* ---- limits (named, with reasons) ---------------------------------------- */
+/* 16 MiB: a usage batch of 10,000 records at ~600 bytes each fits, with room. */
+#define HTTP_MAX_BODY (16u * 1024 * 1024)
+/* 32 KiB of headers per connection: far above any real client's; beyond it
+ * libmicrohttpd answers 431. */
+#define HTTP_MAX_HEADER_BYTES (32u * 1024)
+/* Simultaneous connections, and per client address. */
+#define HTTP_MAX_CONNECTIONS 1024
+#define HTTP_MAX_CONNECTIONS_PER_IP 256
+/* Seconds a connection may stay idle before it is closed. */
+#define HTTP_IDLE_TIMEOUT_S 60
+#define HTTP_MAX_PATH_PARAMS 4
+
+/* Roles as bits, for route tables (see auth/principal.h). */
+enum {
+	ROLE_NONE = 0,
+	ROLE_ADMIN = 1u << 0,
+	ROLE_AUDITOR = 1u << 1,
+	ROLE_INSTITUTION = 1u << 2,
+	ROLE_PROVIDER = 1u << 3,
+	ROLE_MEMBER = 1u << 4,
+	ROLE_PUBLIC = 1u << 7, /* no credential needed */
+};
+
+struct principal;  /* auth/principal.h */
+struct MHD_Connection;
+struct http_req;
+struct http_resp;
+
+typedef allot_err (*http_handler_fn)(struct http_req *req, struct http_resp *resp);
+
+struct http_route {
+	const char *method;   /* "GET", "POST", ... */
+	const char *pattern;  /* "/v1/quotas/{inst}/{proj}" */
+	unsigned roles;       /* ROLE_* allowed; ROLE_PUBLIC for none */
+	http_handler_fn fn;
+	const char *name;     /* label in metrics; defaults to pattern */
+};
+
+struct http_req {
+	void *app;                          /* from http_server_start */
+	struct http_server *server;
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *path;                   /* without the query string */
+	const char *body;                   /* NUL-terminated copy; may be "" */
+	size_t body_len;
+	const char *params[HTTP_MAX_PATH_PARAMS]; /* {x} segments, in order */
+	size_t nparams;
+	const struct http_route *route;
+	struct principal *who;              /* set by the authenticator */
+	int64_t started_us;                 /* monotonic */
+};
+
+/* A streaming body (libmicrohttpd's content reader): returns bytes written
+ * to buf (> 0), HTTP_STREAM_END or HTTP_STREAM_ERROR.  It may block.
+ * `cleanup` runs once when the response is freed, also when the client went
+ * away mid-stream. */
+typedef ssize_t (*http_stream_fn)(void *cls, uint64_t pos, char *buf, size_t max);
+#define HTTP_STREAM_END ((ssize_t)-1)
+#define HTTP_STREAM_ERROR ((ssize_t)-2)
+
+#define HTTP_MAX_EXTRA_HEADERS 8
+struct http_resp {
+	int status;                         /* default 200 */
+	const char *content_type;           /* default application/json */
+	struct buf body;
+	struct {
+		char name[48];
+		char value[160];
+	} headers[HTTP_MAX_EXTRA_HEADERS];
+	size_t nheaders;
+	http_stream_fn stream;              /* if set, body is ignored */
+	void *stream_cls;
+	void (*stream_cleanup)(void *cls);
+	allot_err err;                      /* set by http_error */
+};
+
+/* Authenticator: sets req->who from the Authorization header, or returns
+ * ALLOT_E_UNAUTHORIZED with a message.  Called for every non-public route. */
+typedef allot_err (*http_auth_fn)(struct http_req *req, char *msg, size_t msgsz);
+/* Role of a principal as one ROLE_* bit. */
+typedef unsigned (*http_role_fn)(const struct principal *who);
+typedef void (*http_principal_free_fn)(struct principal *who);
+
+struct http_server_config {
+	const char *listen;                 /* "127.0.0.1:8080" or "[::1]:8080" */
+	const struct http_route *routes;
+	size_t nroutes;
+	void *app;
+	http_auth_fn authenticate;
+	http_role_fn role_of;
+	http_principal_free_fn principal_free;
+};
+
+struct http_server;
+
+/* Parses ADDR as "host:port"; binds and starts serving. */
+allot_err http_server_start(const struct http_server_config *cfg,
+			    struct http_server **out, char *msg, size_t msgsz);
+/* Port actually bound (useful with port 0). */
+unsigned http_server_port(const struct http_server *srv);
+void http_server_stop(struct http_server *srv);
+
+/* ---- helpers for handlers ------------------------------------------------- */
+
+/* Writes {"error":{"code","message"}} with the status of err and returns err.
+ * CR and LF in the message are replaced by spaces. */
+allot_err http_error(struct http_resp *resp, allot_err err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Serialises j (compact) as the body with the given status; steals j. */
+allot_err http_json(struct http_resp *resp, int status, json_t *j);
+void http_add_header(struct http_resp *resp, const char *name, const char *value);
+
+const char *http_header(const struct http_req *req, const char *name);
+const char *http_query(const struct http_req *req, const char *name);
+/* Content-Type without parameters matches one of a NULL-terminated list. */
+bool http_content_type_is(const struct http_req *req, const char *const types[]);
+/* Parses the body as a JSON object (duplicate keys, NUL bytes, non-objects
+ * rejected); on failure writes the error response and returns its code. */
+allot_err http_body_json(struct http_req *req, struct http_resp *resp, json_t **out);
+
+/* Prometheus text of all request metrics. */
+void http_metrics_render(const struct http_server *srv, struct buf *out);
+const struct http_server *http_req_server(const struct http_req *req);
+
+#endif
