@@ -64,9 +64,9 @@ static int read_file(const char *path, size_t max, char **buf, size_t *len)
 		return ENOMEM;
 	}
 	for (;;) {
+		if (n > max)
+			break; /* enough to know it is too large */
 		if (n == cap) {
-			if (cap > max)
-				break;
 			cap *= 2;
 			char *nb = realloc(b, cap);
 			if (!nb) {

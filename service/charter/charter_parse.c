@@ -596,7 +596,9 @@ static bool parse_period(struct pctx *p, const struct ynode *v, enum charter_per
 	return false;
 }
 
-static void parse_allocation(struct pctx *p, const struct ynode *n, const char *label,
+/* Returns true when the allocation is complete and valid (so that it can be
+ * compared with others without cascading errors). */
+static bool parse_allocation(struct pctx *p, const struct ynode *n, const char *label,
 			     struct charter_allocation *a)
 {
 	static const struct keyspec ks[] = {
@@ -606,10 +608,11 @@ static void parse_allocation(struct pctx *p, const struct ynode *n, const char *
 	a->period = CHARTER_PERIOD_MONTH;
 	a->mark = mk(n);
 	if (!walk_map(p, n, label, "allocation", ks, 3, v))
-		return;
+		return false;
+	bool credits_ok = false;
 	if (v[0]) {
 		a->mark = mk(v[0]);
-		get_amount(p, v[0], "'credits'", &a->credits);
+		credits_ok = get_amount(p, v[0], "'credits'", &a->credits);
 	}
 	bool period_ok = v[1] && parse_period(p, v[1], &a->period);
 	if (v[2]) {
@@ -622,6 +625,7 @@ static void parse_allocation(struct pctx *p, const struct ynode *n, const char *
 				ERR(p, v[2], "'rollover' cannot be used with period total");
 		}
 	}
+	return credits_ok && period_ok;
 }
 
 static void parse_limits(struct pctx *p, const struct ynode *n, struct charter_limits *l)
@@ -1128,7 +1132,9 @@ static void parse_members(struct pctx *p, const struct ynode *v, struct charter_
 	free(marks);
 }
 
-static void parse_project(struct pctx *p, const struct ynode *n, struct charter_project *pr)
+/* *alloc_ok, *member_ok: whether the allocations can be compared. */
+static void parse_project(struct pctx *p, const struct ynode *n, struct charter_project *pr,
+			  bool *alloc_ok, bool *member_ok)
 {
 	static const struct keyspec ks[] = {
 		{"id", true}, {"name", false}, {"allocation", true},
@@ -1148,10 +1154,11 @@ static void parse_project(struct pctx *p, const struct ynode *n, struct charter_
 	if (v[1])
 		get_text(p, v[1], "'name'", TEXT_MAX, &pr->name);
 	if (v[2])
-		parse_allocation(p, v[2], "'allocation'", &pr->allocation);
+		*alloc_ok = parse_allocation(p, v[2], "'allocation'", &pr->allocation);
 	if (v[3]) {
 		pr->has_member_allocation = true;
-		parse_allocation(p, v[3], "'member_allocation'", &pr->member_allocation);
+		*member_ok = parse_allocation(p, v[3], "'member_allocation'",
+					      &pr->member_allocation);
 	}
 	if (v[4])
 		parse_limits(p, v[4], &pr->limits);
@@ -1205,6 +1212,56 @@ static void parse_inst_models(struct pctx *p, const struct ynode *v,
 	free(marks);
 }
 
+static u128 per_cycle(const struct charter_allocation *a)
+{
+	static const unsigned long long n[] = {146097, 20871, 4800, 1600, 400, 1};
+	return (u128)(uint64_t)a->credits * n[a->period];
+}
+
+/* Projects share their institution's allocation: the sum of their
+ * allocations (as average rates over the Gregorian cycle) must not exceed
+ * it.  A member allocation must not exceed its project's. */
+static void check_allocations(struct pctx *p, const struct charter_institution *in,
+			      bool inst_ok, const bool *ok_flags)
+{
+	char b[SHOW_MAX + 8], b2[SHOW_MAX + 8], amt[MONEY_FMT_MAX];
+	u128 sum = 0, limit = per_cycle(&in->allocation);
+	bool over = false;
+	const char *iid = show(in->id, strlen(in->id), b);
+
+	for (size_t i = 0; i < in->nprojects; i++) {
+		const struct charter_project *pr = &in->projects[i];
+		const char *pid = show(pr->id, strlen(pr->id), b2);
+		if (!ok_flags[2 * i])
+			continue;
+		if (!inst_ok) {
+			/* nothing to compare with */
+		} else if (charter_allocation_cmp(&pr->allocation, &in->allocation) == 2) {
+			WARN_AT(p, pr->allocation.mark,
+				"allocation of project '%s' (period %s) is not compared with "
+				"institution '%s' (period %s)", pid,
+				charter_period_name(pr->allocation.period), iid,
+				charter_period_name(in->allocation.period));
+		} else if (!over) {
+			sum += per_cycle(&pr->allocation);
+			if (sum > limit) {
+				over = true;
+				ERR_AT(p, pr->allocation.mark,
+				       "allocations of the projects of institution '%s' exceed its "
+				       "%s credits %s", iid,
+				       money_format(in->allocation.credits, amt),
+				       period_phrase(in->allocation.period));
+			}
+		}
+		if (pr->has_member_allocation && ok_flags[2 * i + 1] &&
+		    charter_allocation_cmp(&pr->member_allocation, &pr->allocation) == 1)
+			ERR_AT(p, pr->member_allocation.mark,
+			       "member_allocation of project '%s' exceeds the project's %s "
+			       "credits %s", pid, money_format(pr->allocation.credits, amt),
+			       period_phrase(pr->allocation.period));
+	}
+}
+
 static void parse_institution(struct pctx *p, const struct ynode *n,
 			      struct charter_institution *in)
 {
@@ -1226,8 +1283,7 @@ static void parse_institution(struct pctx *p, const struct ynode *n,
 		return;
 	if (v[1])
 		get_text(p, v[1], "'name'", TEXT_MAX, &in->name);
-	if (v[2])
-		parse_allocation(p, v[2], "'allocation'", &in->allocation);
+	bool alloc_ok = v[2] && parse_allocation(p, v[2], "'allocation'", &in->allocation);
 	if (v[3])
 		parse_limits(p, v[3], &in->limits);
 	if (v[4])
@@ -1241,9 +1297,13 @@ static void parse_institution(struct pctx *p, const struct ynode *n,
 		if (!in->projects)
 			return;
 		in->nprojects = v[7]->n;
+		bool *ok_flags = pcalloc(p, 2 * in->nprojects, sizeof *ok_flags);
+		if (!ok_flags)
+			return;
 		for (size_t i = 0; i < in->nprojects && !p->oom; i++) {
 			struct charter_project *pr = &in->projects[i];
-			parse_project(p, v[7]->items[i], pr);
+			parse_project(p, v[7]->items[i], pr, &ok_flags[2 * i],
+				      &ok_flags[2 * i + 1]);
 			if (!pr->id)
 				pr->id = pdup(p, "");
 			if (!pr->name && pr->id)
@@ -1254,51 +1314,9 @@ static void parse_institution(struct pctx *p, const struct ynode *n,
 				p, in->projects, in->nprojects, sizeof *in->projects,
 				offsetof(struct charter_project, id), NULL,
 				offsetof(struct charter_project, mark), "project id");
-	}
-}
-
-static u128 per_cycle(const struct charter_allocation *a)
-{
-	static const unsigned long long n[] = {146097, 20871, 4800, 1600, 400, 1};
-	return (u128)(uint64_t)a->credits * n[a->period];
-}
-
-/* Projects share their institution's allocation: the sum of their
- * allocations (as average rates over the Gregorian cycle) must not exceed
- * it.  A member allocation must not exceed its project's. */
-static void check_allocations(struct pctx *p, const struct charter_institution *in)
-{
-	char b[SHOW_MAX + 8], b2[SHOW_MAX + 8], amt[MONEY_FMT_MAX];
-	u128 sum = 0, limit = per_cycle(&in->allocation);
-	bool over = false;
-	const char *iid = show(in->id, strlen(in->id), b);
-
-	for (size_t i = 0; i < in->nprojects; i++) {
-		const struct charter_project *pr = &in->projects[i];
-		const char *pid = show(pr->id, strlen(pr->id), b2);
-		if (charter_allocation_cmp(&pr->allocation, &in->allocation) == 2) {
-			WARN_AT(p, pr->allocation.mark,
-				"allocation of project '%s' (period %s) is not compared with "
-				"institution '%s' (period %s)", pid,
-				charter_period_name(pr->allocation.period), iid,
-				charter_period_name(in->allocation.period));
-		} else if (!over) {
-			sum += per_cycle(&pr->allocation);
-			if (sum > limit) {
-				over = true;
-				ERR_AT(p, pr->allocation.mark,
-				       "allocations of the projects of institution '%s' exceed its "
-				       "%s credits %s", iid,
-				       money_format(in->allocation.credits, amt),
-				       period_phrase(in->allocation.period));
-			}
-		}
-		if (pr->has_member_allocation &&
-		    charter_allocation_cmp(&pr->member_allocation, &pr->allocation) == 1)
-			ERR_AT(p, pr->member_allocation.mark,
-			       "member_allocation of project '%s' exceeds the project's %s "
-			       "credits %s", pid, money_format(pr->allocation.credits, amt),
-			       period_phrase(pr->allocation.period));
+		if (!p->oom)
+			check_allocations(p, in, alloc_ok, ok_flags);
+		free(ok_flags);
 	}
 }
 
@@ -1326,8 +1344,6 @@ static void parse_institutions(struct pctx *p, const struct ynode *v)
 					    offsetof(struct charter_institution, id), NULL,
 					    offsetof(struct charter_institution, mark),
 					    "institution id");
-	for (size_t i = 0; i < c->ninstitutions; i++)
-		check_allocations(p, &c->institutions[i]);
 }
 
 /* The pool is what the commons can grant per month: warn when institutions
@@ -1479,8 +1495,7 @@ allot_err charter_parse(const char *filename, const char *buf, size_t len,
 
 	if (len > CHARTER_MAX_BYTES) {
 		struct charter_mark m = {1, 1};
-		ERR_AT(&p, m, "charter is %zu bytes, more than the limit of %d bytes", len,
-		       CHARTER_MAX_BYTES);
+		ERR_AT(&p, m, "charter is larger than the limit of %d bytes", CHARTER_MAX_BYTES);
 		goto done;
 	}
 	int yr = ynode_build(buf ? buf : "", buf ? len : 0, CHARTER_MAX_DEPTH, report_cb, &p,
