@@ -1,0 +1,402 @@
+/* backend_cpu.c — the CPU backend: a batched llama forward pass over the
+ * thread pool and the run-time chosen kernels.
+ *
+ * Matrix products are matrix-matrix: a chunk of weight rows is read once
+ * and applied to every token of the batch while it sits in cache, so prompt
+ * processing and batched decoding share each pass over the weights.  For
+ * quantized weights the activations are quantized to 8-bit blocks once per
+ * product.  KV cache: F32, [slot][layer][position][kv_dim].
+ */
+#include "infer/backend.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "infer/gguf.h"
+#include "infer/kernels.h"
+#include "infer/model.h"
+#include "infer/pool.h"
+
+/* Weight rows per work item: small enough to balance two threads on the
+ * smallest matrices, large enough that the atomic counter is not hot. */
+#define MM_CHUNK 16
+
+struct cpu {
+	const struct llama_model *m;
+	const struct kern_ops *k;
+	struct pool *pool;
+	int n_slots, n_ctx, max_batch, kv_dim, qdim, nthreads;
+	float *kc, *vc;         /* [slot][layer][ctx][kv_dim] */
+	float *x, *xb, *xb2;    /* [max_batch][dim] (xb2: [max_batch][qdim]) */
+	float *q, *kk, *vv;     /* [max_batch][qdim], [max_batch][kv_dim] x2 */
+	float *hb, *hb2;        /* [max_batch][ffn] */
+	struct q8a *xq;         /* [max_batch][max(dim, ffn, qdim) / QK] */
+	size_t xq_stride;       /* blocks per token */
+	float *att;             /* [nthreads][n_ctx] */
+	float *rcos, *rsin;     /* [max_batch][head_dim / 2] */
+	char desc[64];
+};
+
+/* ---- matrix products ------------------------------------------------------ */
+
+struct mm_out { const struct llama_wt *w; float *y; size_t ys; };
+
+struct mm_ctx {
+	struct cpu *c;
+	const float *x;         /* [n_tok][xs] */
+	size_t xs;
+	const struct q8a *xq;   /* [n_tok][c->xq_stride] when quantized */
+	int n_tok;
+	const struct mm_out *out;
+	int n_out;
+	int chunks[4];          /* cumulative chunk counts per output */
+	atomic_int next;
+};
+
+static inline bool quantized(uint32_t t) { return t == GGML_Q8_0 || t == GGML_Q4_0; }
+
+static void mm_rows(struct mm_ctx *mc, const struct mm_out *o, int64_t r0, int64_t r1)
+{
+	const struct kern_ops *k = mc->c->k;
+	const struct llama_wt *w = o->w;
+	int n = (int)w->cols;
+
+	for (int t = 0; t < mc->n_tok; t++) {
+		const float *x = mc->x + (size_t)t * mc->xs;
+		const struct q8a *xq = mc->xq + (size_t)t * mc->c->xq_stride;
+		float *y = o->y + (size_t)t * o->ys;
+		const char *row = (const char *)w->data + (size_t)r0 * w->row_bytes;
+
+		switch (w->type) {
+		case GGML_F32:
+			for (int64_t r = r0; r < r1; r++, row += w->row_bytes)
+				y[r] = k->dot_f32(n, (const float *)row, x);
+			break;
+		case GGML_F16:
+			for (int64_t r = r0; r < r1; r++, row += w->row_bytes)
+				y[r] = k->dot_f16(n, (const uint16_t *)row, x);
+			break;
+		case GGML_BF16:
+			for (int64_t r = r0; r < r1; r++, row += w->row_bytes)
+				y[r] = k->dot_bf16(n, (const uint16_t *)row, x);
+			break;
+		case GGML_Q8_0:
+			for (int64_t r = r0; r < r1; r++, row += w->row_bytes)
+				y[r] = k->dot_q8_0(n, row, xq);
+			break;
+		case GGML_Q4_0:
+			for (int64_t r = r0; r < r1; r++, row += w->row_bytes)
+				y[r] = k->dot_q4_0(n, row, xq);
+			break;
+		}
+	}
+}
+
+static void mm_worker(void *ctx, int ith, int nth)
+{
+	struct mm_ctx *mc = ctx;
+	int total = mc->chunks[mc->n_out - 1];
+
+	(void)ith;
+	(void)nth;
+	for (;;) {
+		int ci = atomic_fetch_add_explicit(&mc->next, 1, memory_order_relaxed), j = 0;
+		int64_t r0, r1;
+
+		if (ci >= total)
+			break;
+		while (ci >= mc->chunks[j])
+			j++;
+		r0 = (int64_t)(ci - (j ? mc->chunks[j - 1] : 0)) * MM_CHUNK;
+		r1 = r0 + MM_CHUNK;
+		if (r1 > mc->out[j].w->rows)
+			r1 = mc->out[j].w->rows;
+		mm_rows(mc, &mc->out[j], r0, r1);
+	}
+}
+
+/* y_j[t] = W_j x[t] for each output j (all W_j share the input width). */
+static void matmul(struct cpu *c, const float *x, size_t xs, int n_tok,
+		   const struct mm_out *out, int n_out)
+{
+	struct mm_ctx mc = {.c = c, .x = x, .xs = xs, .xq = c->xq, .n_tok = n_tok,
+			    .out = out, .n_out = n_out};
+	bool q = false;
+	int acc = 0;
+
+	for (int j = 0; j < n_out; j++) {
+		acc += (int)((out[j].w->rows + MM_CHUNK - 1) / MM_CHUNK);
+		mc.chunks[j] = acc;
+		q |= quantized(out[j].w->type);
+	}
+	if (q)
+		for (int t = 0; t < n_tok; t++)
+			c->k->quant_q8a((int)out[0].w->cols, x + (size_t)t * xs, c->xq + (size_t)t * c->xq_stride);
+	atomic_init(&mc.next, 0);
+	pool_run(c->pool, mm_worker, &mc);
+}
+
+/* ---- element-wise ---------------------------------------------------------- */
+
+static void rmsnorm(float *o, const float *x, const float *w, int n, float eps)
+{
+	float ss = 0;
+
+	for (int i = 0; i < n; i++)
+		ss += x[i] * x[i];
+	ss /= (float)n;
+	ss += eps;
+	ss = 1.0f / sqrtf(ss);
+	for (int i = 0; i < n; i++)
+		o[i] = w[i] * (ss * x[i]);
+}
+
+/* adjacent pairs (x[2i], x[2i+1]) rotated by pos * base^(-2i/head_dim) */
+static void rope(float *v, int n_heads, int hd, const float *cs, const float *sn)
+{
+	for (int h = 0; h < n_heads; h++) {
+		float *p = v + h * hd;
+
+		for (int i = 0; i < hd / 2; i++) {
+			float a = p[2 * i], b = p[2 * i + 1];
+
+			p[2 * i] = a * cs[i] - b * sn[i];
+			p[2 * i + 1] = a * sn[i] + b * cs[i];
+		}
+	}
+}
+
+/* ---- attention ------------------------------------------------------------- */
+
+struct att_ctx {
+	struct cpu *c;
+	const struct infer_batch *b;
+	int t0, n_tok, layer;
+	atomic_int next;
+};
+
+static void att_worker(void *ctx, int ith, int nth)
+{
+	struct att_ctx *ac = ctx;
+	struct cpu *c = ac->c;
+	const struct llama_hparams *hp = &c->m->hp;
+	int hd = hp->head_dim, total = ac->n_tok * hp->n_head, grp = hp->n_head / hp->n_head_kv;
+	float *att = c->att + (size_t)ith * c->n_ctx, scale = 1.0f / sqrtf((float)hd);
+
+	(void)nth;
+	for (;;) {
+		int task = atomic_fetch_add_explicit(&ac->next, 1, memory_order_relaxed);
+		int t, h, kvh, s, p;
+		const float *q, *kbase, *vbase;
+		float *out, max = -INFINITY, sum = 0;
+
+		if (task >= total)
+			break;
+		t = task / hp->n_head;
+		h = task % hp->n_head;
+		kvh = h / grp;
+		s = ac->b->slot[ac->t0 + t];
+		p = ac->b->pos[ac->t0 + t];
+		q = c->q + (size_t)t * c->qdim + (size_t)h * hd;
+		kbase = c->kc + (((size_t)s * hp->n_layer + ac->layer) * c->n_ctx) * c->kv_dim + (size_t)kvh * hd;
+		vbase = c->vc + (((size_t)s * hp->n_layer + ac->layer) * c->n_ctx) * c->kv_dim + (size_t)kvh * hd;
+		for (int j = 0; j <= p; j++) {
+			att[j] = c->k->dot_f32(hd, q, kbase + (size_t)j * c->kv_dim) * scale;
+			if (att[j] > max)
+				max = att[j];
+		}
+		for (int j = 0; j <= p; j++) {
+			att[j] = expf(att[j] - max);
+			sum += att[j];
+		}
+		out = c->xb2 + (size_t)t * c->qdim + (size_t)h * hd;
+		memset(out, 0, (size_t)hd * sizeof *out);
+		for (int j = 0; j <= p; j++) {
+			const float *v = vbase + (size_t)j * c->kv_dim;
+			float a = att[j] / sum;
+
+			for (int i = 0; i < hd; i++)
+				out[i] += a * v[i];
+		}
+	}
+}
+
+/* ---- the pass ---------------------------------------------------------------- */
+
+static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, int n, float *logits,
+			  int *n_logits)
+{
+	const struct llama_model *m = c->m;
+	const struct llama_hparams *hp = &m->hp;
+	int dim = hp->dim, hd = hp->head_dim, ffn = hp->ffn;
+
+	for (int t = 0; t < n; t++) {
+		const struct llama_wt *e = &m->tok_embd;
+		int p = b->pos[t0 + t];
+
+		kern_dequant_row(e->type, dim, (const char *)e->data + (size_t)b->token[t0 + t] * e->row_bytes,
+				 c->x + (size_t)t * dim);
+		for (int i = 0; i < hd / 2; i++) {
+			float freq = 1.0f / powf(hp->rope_base, (float)(2 * i) / (float)hd);
+			float v = (float)p * freq;
+
+			c->rcos[(size_t)t * (hd / 2) + i] = cosf(v);
+			c->rsin[(size_t)t * (hd / 2) + i] = sinf(v);
+		}
+	}
+	for (int l = 0; l < hp->n_layer; l++) {
+		const struct llama_layer *L = &m->layers[l];
+		struct mm_out qkv[3] = {{&L->wq, c->q, (size_t)c->qdim}, {&L->wk, c->kk, (size_t)c->kv_dim},
+					{&L->wv, c->vv, (size_t)c->kv_dim}};
+		struct mm_out o1 = {&L->wo, c->xb, (size_t)dim};
+		struct mm_out gu[2] = {{&L->w_gate, c->hb, (size_t)ffn}, {&L->w_up, c->hb2, (size_t)ffn}};
+		struct mm_out dn = {&L->w_down, c->xb, (size_t)dim};
+		struct att_ctx ac = {.c = c, .b = b, .t0 = t0, .n_tok = n, .layer = l};
+
+		for (int t = 0; t < n; t++)
+			rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, L->attn_norm.data, dim, hp->rms_eps);
+		matmul(c, c->xb, (size_t)dim, n, qkv, 3);
+		for (int t = 0; t < n; t++) {
+			const float *cs = c->rcos + (size_t)t * (hd / 2), *sn = c->rsin + (size_t)t * (hd / 2);
+			size_t at = (((size_t)b->slot[t0 + t] * hp->n_layer + l) * c->n_ctx + (size_t)b->pos[t0 + t]) * c->kv_dim;
+
+			rope(c->q + (size_t)t * c->qdim, hp->n_head, hd, cs, sn);
+			rope(c->kk + (size_t)t * c->kv_dim, hp->n_head_kv, hd, cs, sn);
+			memcpy(c->kc + at, c->kk + (size_t)t * c->kv_dim, (size_t)c->kv_dim * sizeof(float));
+			memcpy(c->vc + at, c->vv + (size_t)t * c->kv_dim, (size_t)c->kv_dim * sizeof(float));
+		}
+		atomic_init(&ac.next, 0);
+		pool_run(c->pool, att_worker, &ac);
+		matmul(c, c->xb2, (size_t)c->qdim, n, &o1, 1);
+		for (size_t i = 0; i < (size_t)n * dim; i++)
+			c->x[i] += c->xb[i];
+		for (int t = 0; t < n; t++)
+			rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, L->ffn_norm.data, dim, hp->rms_eps);
+		matmul(c, c->xb, (size_t)dim, n, gu, 2);
+		for (size_t i = 0; i < (size_t)n * ffn; i++) {
+			float v = c->hb[i];
+
+			v *= 1.0f / (1.0f + expf(-v));
+			c->hb[i] = v * c->hb2[i];
+		}
+		matmul(c, c->hb, (size_t)ffn, n, &dn, 1);
+		for (size_t i = 0; i < (size_t)n * dim; i++)
+			c->x[i] += c->xb[i];
+	}
+	/* logits for the tokens that want them */
+	{
+		int k = 0;
+
+		for (int t = 0; t < n; t++)
+			if (b->want_logits[t0 + t])
+				rmsnorm(c->xb + (size_t)k++ * dim, c->x + (size_t)t * dim, m->out_norm.data, dim, hp->rms_eps);
+		if (k) {
+			struct mm_out o = {&m->output, logits + (size_t)*n_logits * hp->n_vocab, (size_t)hp->n_vocab};
+
+			matmul(c, c->xb, (size_t)dim, k, &o, 1);
+			*n_logits += k;
+		}
+	}
+}
+
+static allot_err cpu_forward(void *state, const struct infer_batch *b, float *logits)
+{
+	struct cpu *c = state;
+	int n_logits = 0;
+
+	for (int t = 0; t < b->n_tokens; t++)
+		if (b->token[t] < 0 || b->token[t] >= c->m->hp.n_vocab || b->pos[t] < 0 ||
+		    b->pos[t] >= c->n_ctx || b->slot[t] < 0 || b->slot[t] >= c->n_slots)
+			return ALLOT_E_INVALID;
+	for (int t0 = 0; t0 < b->n_tokens; t0 += c->max_batch) {
+		int n = b->n_tokens - t0 < c->max_batch ? b->n_tokens - t0 : c->max_batch;
+
+		forward_chunk(c, b, t0, n, logits, &n_logits);
+	}
+	return ALLOT_OK;
+}
+
+static void cpu_free(void *state)
+{
+	struct cpu *c = state;
+
+	if (!c)
+		return;
+	pool_free(c->pool);
+	free(c->kc); free(c->vc);
+	free(c->x); free(c->xb); free(c->xb2);
+	free(c->q); free(c->kk); free(c->vv);
+	free(c->hb); free(c->hb2);
+	free(c->xq); free(c->att);
+	free(c->rcos); free(c->rsin);
+	free(c);
+}
+
+static allot_err cpu_load(const struct llama_model *m, const struct infer_backend_params *p,
+			  void **state, char *err, size_t errlen)
+{
+	const struct llama_hparams *hp = &m->hp;
+	struct cpu *c = calloc(1, sizeof *c);
+	size_t B, kvn;
+	int widest;
+
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return ALLOT_E_NOMEM;
+	}
+	c->m = m;
+	c->k = kern_best();
+	c->n_slots = p->n_slots > 0 ? p->n_slots : 1;
+	c->n_ctx = p->n_ctx > 0 ? p->n_ctx : hp->n_ctx_train;
+	c->max_batch = p->max_batch > 0 ? p->max_batch : 64;
+	c->nthreads = p->n_threads > 0 ? p->n_threads : 1;
+	c->kv_dim = hp->n_head_kv * hp->head_dim;
+	c->qdim = hp->n_head * hp->head_dim;
+	B = (size_t)c->max_batch;
+	widest = hp->dim > hp->ffn ? hp->dim : hp->ffn;
+	widest = widest > c->qdim ? widest : c->qdim;
+	c->xq_stride = (size_t)(widest + QK - 1) / QK;
+	kvn = (size_t)c->n_slots * hp->n_layer * c->n_ctx * c->kv_dim;
+	/* calloc of this size maps zero pages lazily: memory is used as
+	 * positions are filled */
+	c->kc = calloc(kvn, sizeof(float));
+	c->vc = calloc(kvn, sizeof(float));
+	c->x = malloc(B * hp->dim * sizeof(float));
+	c->xb = malloc(B * (size_t)(hp->dim > c->qdim ? hp->dim : c->qdim) * sizeof(float));
+	c->xb2 = malloc(B * c->qdim * sizeof(float));
+	c->q = malloc(B * c->qdim * sizeof(float));
+	c->kk = malloc(B * c->kv_dim * sizeof(float));
+	c->vv = malloc(B * c->kv_dim * sizeof(float));
+	c->hb = malloc(B * hp->ffn * sizeof(float));
+	c->hb2 = malloc(B * hp->ffn * sizeof(float));
+	c->xq = malloc(B * c->xq_stride * sizeof(struct q8a));
+	c->att = malloc((size_t)c->nthreads * c->n_ctx * sizeof(float));
+	c->rcos = malloc(B * (hp->head_dim / 2) * sizeof(float));
+	c->rsin = malloc(B * (hp->head_dim / 2) * sizeof(float));
+	c->pool = pool_new(c->nthreads);
+	if (!c->kc || !c->vc || !c->x || !c->xb || !c->xb2 || !c->q || !c->kk || !c->vv || !c->hb ||
+	    !c->hb2 || !c->xq || !c->att || !c->rcos || !c->rsin || !c->pool) {
+		cpu_free(c);
+		snprintf(err, errlen, "out of memory for %d sequences of %d positions", c->n_slots, c->n_ctx);
+		return ALLOT_E_NOMEM;
+	}
+	snprintf(c->desc, sizeof c->desc, "cpu/%s x%d", c->k->name, c->nthreads);
+	*state = c;
+	return ALLOT_OK;
+}
+
+static const char *cpu_describe(void *state)
+{
+	return ((struct cpu *)state)->desc;
+}
+
+const struct infer_backend_ops infer_backend_cpu = {
+	.name = "cpu",
+	.load = cpu_load,
+	.forward = cpu_forward,
+	.describe = cpu_describe,
+	.free = cpu_free,
+};

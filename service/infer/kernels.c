@@ -1,0 +1,285 @@
+/* kernels.c — scalar reference kernels, conversions, and dispatch. */
+#include "infer/kernels.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "infer/gguf.h"
+
+float kern_f16_to_f32(uint16_t h)
+{
+	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+	uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+	float f;
+
+	if (exp == 0) {
+		/* zero or subnormal: man * 2^-24 */
+		f = (float)man * 0x1p-24f;
+		return sign ? -f : f;
+	}
+	if (exp == 31)
+		bits = sign | 0x7f800000u | (man << 13);
+	else
+		bits = sign | ((exp + 112) << 23) | (man << 13);
+	memcpy(&f, &bits, 4);
+	return f;
+}
+
+uint16_t kern_f32_to_f16(float f)
+{
+	uint32_t x, sign, mant;
+	int32_t exp;
+
+	memcpy(&x, &f, 4);
+	sign = (x >> 16) & 0x8000;
+	exp = (int32_t)((x >> 23) & 0xff);
+	mant = x & 0x7fffff;
+	if (exp == 255)
+		return (uint16_t)(sign | 0x7c00 | (mant ? 0x200 : 0));
+	exp -= 112;
+	if (exp >= 31)
+		return (uint16_t)(sign | 0x7c00);
+	if (exp <= 0) {
+		uint32_t m, shift, r, half;
+
+		if (exp < -10)
+			return (uint16_t)sign;
+		m = mant | 0x800000;
+		shift = (uint32_t)(14 - exp);
+		r = m >> shift;
+		half = 1u << (shift - 1);
+		if ((m & ((1u << shift) - 1)) > half || ((m & ((1u << shift) - 1)) == half && (r & 1)))
+			r++;
+		return (uint16_t)(sign | r);
+	}
+	{
+		uint32_t r = ((uint32_t)exp << 10) | (mant >> 13);
+		uint32_t rest = mant & 0x1fff;
+
+		if (rest > 0x1000 || (rest == 0x1000 && (r & 1)))
+			r++; /* may carry into the exponent: still correct */
+		return (uint16_t)(sign | r);
+	}
+}
+
+float kern_bf16_to_f32(uint16_t h)
+{
+	uint32_t b = (uint32_t)h << 16;
+	float f;
+
+	memcpy(&f, &b, 4);
+	return f;
+}
+
+uint16_t kern_f32_to_bf16(float f)
+{
+	uint32_t x;
+
+	memcpy(&x, &f, 4);
+	if ((x & 0x7fffffff) > 0x7f800000)
+		return (uint16_t)((x >> 16) | 0x40);
+	return (uint16_t)((x + 0x7fff + ((x >> 16) & 1)) >> 16);
+}
+
+/* ---- scalar reference ---------------------------------------------------- */
+
+static float s_dot_f32(int n, const float *w, const float *x)
+{
+	float s = 0;
+
+	for (int i = 0; i < n; i++)
+		s += w[i] * x[i];
+	return s;
+}
+
+static float s_dot_f16(int n, const uint16_t *w, const float *x)
+{
+	float s = 0;
+
+	for (int i = 0; i < n; i++)
+		s += kern_f16_to_f32(w[i]) * x[i];
+	return s;
+}
+
+static float s_dot_bf16(int n, const uint16_t *w, const float *x)
+{
+	float s = 0;
+
+	for (int i = 0; i < n; i++)
+		s += kern_bf16_to_f32(w[i]) * x[i];
+	return s;
+}
+
+static float s_dot_q8_0(int n, const void *wv, const struct q8a *x)
+{
+	const struct blk_q8_0 *w = wv;
+	float s = 0;
+
+	for (int b = 0; b < n / QK; b++) {
+		int32_t is = 0;
+
+		for (int i = 0; i < QK; i++)
+			is += w[b].qs[i] * x[b].qs[i];
+		s += (float)is * kern_f16_to_f32(w[b].d) * x[b].d;
+	}
+	return s;
+}
+
+static float s_dot_q4_0(int n, const void *wv, const struct q8a *x)
+{
+	const struct blk_q4_0 *w = wv;
+	float s = 0;
+
+	for (int b = 0; b < n / QK; b++) {
+		int32_t is = 0;
+
+		for (int i = 0; i < QK / 2; i++) {
+			is += ((w[b].qs[i] & 0xf) - 8) * x[b].qs[i];
+			is += ((w[b].qs[i] >> 4) - 8) * x[b].qs[i + QK / 2];
+		}
+		s += (float)is * kern_f16_to_f32(w[b].d) * x[b].d;
+	}
+	return s;
+}
+
+static void s_quant_q8a(int n, const float *x, struct q8a *out)
+{
+	for (int b = 0; b < n / QK; b++) {
+		float amax = 0, d, id;
+		int sum = 0;
+
+		for (int i = 0; i < QK; i++)
+			amax = fmaxf(amax, fabsf(x[b * QK + i]));
+		d = amax / 127.0f;
+		id = d ? 1.0f / d : 0.0f;
+		for (int i = 0; i < QK; i++) {
+			int q = (int)nearbyintf(x[b * QK + i] * id);
+
+			out[b].qs[i] = (int8_t)q;
+			sum += q;
+		}
+		out[b].d = d;
+		out[b].ds = d * (float)sum;
+	}
+}
+
+const struct kern_ops kern_scalar = {
+	.name = "scalar",
+	.dot_f32 = s_dot_f32,
+	.dot_f16 = s_dot_f16,
+	.dot_bf16 = s_dot_bf16,
+	.dot_q8_0 = s_dot_q8_0,
+	.dot_q4_0 = s_dot_q4_0,
+	.quant_q8a = s_quant_q8a,
+};
+
+/* ---- weight quantizers (ggml's reference algorithms) ---------------------- */
+
+void kern_quantize_q8_0(int n, const float *x, void *outv)
+{
+	struct blk_q8_0 *out = outv;
+
+	for (int b = 0; b < n / QK; b++) {
+		float amax = 0, d, id;
+
+		for (int i = 0; i < QK; i++)
+			amax = fmaxf(amax, fabsf(x[b * QK + i]));
+		d = amax / 127.0f;
+		id = d ? 1.0f / d : 0.0f;
+		out[b].d = kern_f32_to_f16(d);
+		for (int i = 0; i < QK; i++)
+			out[b].qs[i] = (int8_t)roundf(x[b * QK + i] * id);
+	}
+}
+
+void kern_quantize_q4_0(int n, const float *x, void *outv)
+{
+	struct blk_q4_0 *out = outv;
+
+	for (int b = 0; b < n / QK; b++) {
+		float amax = 0, max = 0, d, id;
+
+		for (int i = 0; i < QK; i++) {
+			float v = x[b * QK + i];
+
+			if (fabsf(v) > amax) {
+				amax = fabsf(v);
+				max = v;
+			}
+		}
+		d = max / -8.0f;
+		id = d ? 1.0f / d : 0.0f;
+		out[b].d = kern_f32_to_f16(d);
+		for (int i = 0; i < QK / 2; i++) {
+			int q0 = (int)(x[b * QK + i] * id + 8.5f);
+			int q1 = (int)(x[b * QK + QK / 2 + i] * id + 8.5f);
+
+			q0 = q0 > 15 ? 15 : q0;
+			q1 = q1 > 15 ? 15 : q1;
+			out[b].qs[i] = (uint8_t)(q0 | (q1 << 4));
+		}
+	}
+}
+
+void kern_dequant_row(uint32_t type, int n, const void *row, float *out)
+{
+	switch (type) {
+	case GGML_F32:
+		memcpy(out, row, (size_t)n * 4);
+		break;
+	case GGML_F16: {
+		const uint16_t *h = row;
+
+		for (int i = 0; i < n; i++)
+			out[i] = kern_f16_to_f32(h[i]);
+		break;
+	}
+	case GGML_BF16: {
+		const uint16_t *h = row;
+
+		for (int i = 0; i < n; i++)
+			out[i] = kern_bf16_to_f32(h[i]);
+		break;
+	}
+	case GGML_Q8_0: {
+		const struct blk_q8_0 *w = row;
+
+		for (int b = 0; b < n / QK; b++)
+			for (int i = 0; i < QK; i++)
+				out[b * QK + i] = kern_f16_to_f32(w[b].d) * w[b].qs[i];
+		break;
+	}
+	case GGML_Q4_0: {
+		const struct blk_q4_0 *w = row;
+
+		for (int b = 0; b < n / QK; b++) {
+			float d = kern_f16_to_f32(w[b].d);
+
+			for (int i = 0; i < QK / 2; i++) {
+				out[b * QK + i] = d * ((w[b].qs[i] & 0xf) - 8);
+				out[b * QK + i + QK / 2] = d * ((w[b].qs[i] >> 4) - 8);
+			}
+		}
+		break;
+	}
+	default:
+		memset(out, 0, (size_t)n * 4);
+	}
+}
+
+const struct kern_ops *kern_best(void)
+{
+	const char *want = getenv("ALLOT_KERNELS");
+	const struct kern_ops *a512 = kern_avx512(), *a2 = kern_avx2();
+
+	if (want && strcmp(want, "scalar") == 0)
+		return &kern_scalar;
+	if (want && strcmp(want, "avx2") == 0 && a2)
+		return a2;
+	if (a512)
+		return a512;
+	if (a2)
+		return a2;
+	return &kern_scalar;
+}

@@ -1,0 +1,195 @@
+/* kernels_avx512.c — AVX-512 (F, BW, VL, DQ) with VNNI kernels: two
+ * quantized blocks per instruction, vpdpbusd for the integer dot products.
+ * Compiled with target attributes, used only when the CPU has them. */
+#include "infer/kernels.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
+
+TGT static float b_dot_f32(int n, const float *w, const float *x)
+{
+	__m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+	int i = 0;
+
+	for (; i + 32 <= n; i += 32) {
+		a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+		a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+	}
+	for (; i < n; i += 16) {
+		__mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+
+		a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + i), _mm512_maskz_loadu_ps(m, x + i), a0);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+TGT static float b_dot_f16(int n, const uint16_t *w, const float *x)
+{
+	__m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+	int i = 0;
+
+	for (; i + 32 <= n; i += 32) {
+		a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i))),
+				     _mm512_loadu_ps(x + i), a0);
+		a1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i + 16))),
+				     _mm512_loadu_ps(x + i + 16), a1);
+	}
+	for (; i < n; i += 16) {
+		__mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+
+		a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + i)),
+				     _mm512_maskz_loadu_ps(m, x + i), a0);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+TGT static inline __m512 bf16x16(__m256i h)
+{
+	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+TGT static float b_dot_bf16(int n, const uint16_t *w, const float *x)
+{
+	__m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+	int i = 0;
+
+	for (; i + 32 <= n; i += 32) {
+		a0 = _mm512_fmadd_ps(bf16x16(_mm256_loadu_si256((const __m256i *)(w + i))),
+				     _mm512_loadu_ps(x + i), a0);
+		a1 = _mm512_fmadd_ps(bf16x16(_mm256_loadu_si256((const __m256i *)(w + i + 16))),
+				     _mm512_loadu_ps(x + i + 16), a1);
+	}
+	for (; i < n; i += 16) {
+		__mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+
+		a0 = _mm512_fmadd_ps(bf16x16(_mm256_maskz_loadu_epi16(m, w + i)),
+				     _mm512_maskz_loadu_ps(m, x + i), a0);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+TGT static inline __m512i join(__m256i lo, __m256i hi)
+{
+	return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+TGT static inline __m512 scale2(float s0, float s1)
+{
+	return _mm512_insertf32x8(_mm512_set1_ps(s0), _mm256_set1_ps(s1), 1);
+}
+
+TGT static float b_dot_q8_0(int n, const void *wv, const struct q8a *x)
+{
+	const struct blk_q8_0 *w = wv;
+	const __m512i zero = _mm512_setzero_si512();
+	__m512 acc = _mm512_setzero_ps();
+	int nb = n / QK, b = 0;
+
+	for (; b + 2 <= nb; b += 2) {
+		__m512i qw = join(_mm256_loadu_si256((const __m256i *)w[b].qs),
+				  _mm256_loadu_si256((const __m256i *)w[b + 1].qs));
+		__m512i qx = join(_mm256_loadu_si256((const __m256i *)x[b].qs),
+				  _mm256_loadu_si256((const __m256i *)x[b + 1].qs));
+		__mmask64 neg = _mm512_movepi8_mask(qw);
+		__m512i ax = _mm512_abs_epi8(qw);
+		__m512i sy = _mm512_mask_sub_epi8(qx, neg, zero, qx);
+		__m512i d = _mm512_dpbusd_epi32(zero, ax, sy);
+
+		acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),
+				      scale2(_cvtsh_ss(w[b].d) * x[b].d, _cvtsh_ss(w[b + 1].d) * x[b + 1].d), acc);
+	}
+	{
+		float s = _mm512_reduce_add_ps(acc);
+
+		for (; b < nb; b++) {
+			__m256i qw = _mm256_loadu_si256((const __m256i *)w[b].qs);
+			__m256i qx = _mm256_loadu_si256((const __m256i *)x[b].qs);
+			__m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(qw),
+							_mm256_sign_epi8(qx, qw));
+			__m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
+
+			s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+			s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+			s += (float)_mm_cvtsi128_si32(s4) * _cvtsh_ss(w[b].d) * x[b].d;
+		}
+		return s;
+	}
+}
+
+TGT static inline __m256i nibbles(const uint8_t *q)
+{
+	__m128i t = _mm_loadu_si128((const __m128i *)q);
+
+	return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0f));
+}
+
+TGT static float b_dot_q4_0(int n, const void *wv, const struct q8a *x)
+{
+	const struct blk_q4_0 *w = wv;
+	const __m512i zero = _mm512_setzero_si512();
+	__m512 acc = _mm512_setzero_ps();
+	float corr = 0;
+	int nb = n / QK, b = 0;
+
+	for (; b + 2 <= nb; b += 2) {
+		__m512i u = join(nibbles(w[b].qs), nibbles(w[b + 1].qs));
+		__m512i qx = join(_mm256_loadu_si256((const __m256i *)x[b].qs),
+				  _mm256_loadu_si256((const __m256i *)x[b + 1].qs));
+		__m512i d = _mm512_dpbusd_epi32(zero, u, qx);
+		float d0 = _cvtsh_ss(w[b].d), d1 = _cvtsh_ss(w[b + 1].d);
+
+		acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), scale2(d0 * x[b].d, d1 * x[b + 1].d), acc);
+		corr += d0 * x[b].ds + d1 * x[b + 1].ds;
+	}
+	{
+		float s = _mm512_reduce_add_ps(acc);
+
+		for (; b < nb; b++) {
+			__m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles(w[b].qs),
+							_mm256_loadu_si256((const __m256i *)x[b].qs));
+			__m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
+			float dw = _cvtsh_ss(w[b].d);
+
+			s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+			s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+			s += (float)_mm_cvtsi128_si32(s4) * dw * x[b].d;
+			corr += dw * x[b].ds;
+		}
+		return s - 8.0f * corr;
+	}
+}
+
+static const struct kern_ops *avx2_quant;
+
+static void b_quant_q8a(int n, const float *x, struct q8a *out)
+{
+	avx2_quant->quant_q8a(n, x, out);
+}
+
+static const struct kern_ops ops = {
+	.name = "avx512-vnni",
+	.dot_f32 = b_dot_f32,
+	.dot_f16 = b_dot_f16,
+	.dot_bf16 = b_dot_bf16,
+	.dot_q8_0 = b_dot_q8_0,
+	.dot_q4_0 = b_dot_q4_0,
+	.quant_q8a = b_quant_q8a,
+};
+
+const struct kern_ops *kern_avx512(void)
+{
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+	    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+	    __builtin_cpu_supports("avx512vnni") && kern_avx2()) {
+		avx2_quant = kern_avx2();
+		return &ops;
+	}
+	return NULL;
+}
+
+#else
+const struct kern_ops *kern_avx512(void) { return NULL; }
+#endif

@@ -1,0 +1,174 @@
+/* test_infer_kernels.c — every SIMD kernel table against the scalar
+ * reference on random data, for every weight type; conversions. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "infer/gguf.h"
+#include "infer/kernels.h"
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (float)((rng >> 11) * 0x1.0p-53) * 2.0f - 1.0f;
+}
+
+static void close_enough(float got, float want, float scale, const char *what, int n)
+{
+	/* sums of n products in another order: relative to the magnitude of
+	 * the terms, not of the (possibly cancelling) result */
+	if (fabsf(got - want) > 1e-5f * scale + 1e-6f)
+		fail_msg("%s n=%d: %.9g vs scalar %.9g", what, n, got, want);
+}
+
+static void test_conversions(void **state)
+{
+	(void)state;
+	static const float vals[] = {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 6.1e-5f, 5.96e-8f, 1e-9f, 3.14159f, 70000.0f};
+
+	for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+		float r = kern_f16_to_f32(kern_f32_to_f16(vals[i]));
+
+		if (fabsf(vals[i]) <= 65504.0f && fabsf(vals[i]) > 6.2e-5f)
+			assert_true(fabsf(r - vals[i]) <= fabsf(vals[i]) * 1e-3f);
+	}
+	assert_true(isinf(kern_f16_to_f32(kern_f32_to_f16(70000.0f))));
+	assert_true(kern_f16_to_f32(0x3c00) == 1.0f);
+	assert_true(kern_f16_to_f32(0x0001) == 0x1p-24f);
+	assert_int_equal(kern_f32_to_f16(1.0f), 0x3c00);
+	assert_int_equal(kern_f32_to_f16(0x1p-24f), 0x0001);
+	/* every f16 survives f16 -> f32 -> f16 */
+	for (uint32_t h = 0; h < 0x10000; h++) {
+		uint16_t back = kern_f32_to_f16(kern_f16_to_f32((uint16_t)h));
+
+		if ((h & 0x7c00) == 0x7c00 && (h & 0x3ff))
+			continue; /* NaN payloads */
+		if (back != h)
+			fail_msg("f16 %04x -> %04x", h, back);
+	}
+	assert_true(kern_bf16_to_f32(kern_f32_to_bf16(1.5f)) == 1.5f);
+	/* quantizers round trip within a step */
+	{
+		float x[64], y[64];
+		uint8_t q8[68], q4[36];
+
+		for (int i = 0; i < 64; i++)
+			x[i] = frand();
+		kern_quantize_q8_0(64, x, q8);
+		kern_dequant_row(GGML_Q8_0, 64, q8, y);
+		for (int i = 0; i < 64; i++)
+			assert_true(fabsf(x[i] - y[i]) < 1.0f / 127 + 1e-3f);
+		kern_quantize_q4_0(64, x, q4);
+		kern_dequant_row(GGML_Q4_0, 64, q4, y);
+		for (int i = 0; i < 64; i++)
+			assert_true(fabsf(x[i] - y[i]) < 1.0f / 7.0f);
+	}
+}
+
+static void check_table(const struct kern_ops *k)
+{
+	static const int sizes[] = {32, 64, 96, 160, 288, 2048, 5632};
+	size_t cases = 0;
+
+	for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+		int n = sizes[si];
+		float *w = malloc((size_t)n * 4), *x = malloc((size_t)n * 4), scale = 0;
+		uint16_t *h = malloc((size_t)n * 2), *bf = malloc((size_t)n * 2);
+		void *q8 = malloc((size_t)n / QK * 34), *q4 = malloc((size_t)n / QK * 18);
+		struct q8a *xa = malloc((size_t)n / QK * sizeof *xa), *xs = malloc((size_t)n / QK * sizeof *xs);
+
+		for (int rep = 0; rep < 4; rep++) {
+			for (int i = 0; i < n; i++) {
+				w[i] = frand() * (rep == 3 ? 100.0f : 1.0f);
+				x[i] = frand() * (rep == 2 ? 0.001f : 1.0f);
+				h[i] = kern_f32_to_f16(w[i]);
+				bf[i] = kern_f32_to_bf16(w[i]);
+			}
+			if (rep == 1)
+				memset(x, 0, (size_t)n * 4); /* all-zero activations */
+			scale = 0;
+			for (int i = 0; i < n; i++)
+				scale += fabsf(w[i] * x[i]);
+			kern_quantize_q8_0(n, w, q8);
+			kern_quantize_q4_0(n, w, q4);
+			/* the activation quantizer must agree bit for bit */
+			kern_scalar.quant_q8a(n, x, xs);
+			k->quant_q8a(n, x, xa);
+			for (int b = 0; b < n / QK; b++) {
+				assert_memory_equal(xa[b].qs, xs[b].qs, QK);
+				assert_true(xa[b].d == xs[b].d);
+				assert_true(fabsf(xa[b].ds - xs[b].ds) <= 1e-6f * fabsf(xs[b].ds));
+			}
+			close_enough(k->dot_f32(n, w, x), kern_scalar.dot_f32(n, w, x), scale, "f32", n);
+			close_enough(k->dot_f16(n, h, x), kern_scalar.dot_f16(n, h, x), scale, "f16", n);
+			close_enough(k->dot_bf16(n, bf, x), kern_scalar.dot_bf16(n, bf, x), scale, "bf16", n);
+			close_enough(k->dot_q8_0(n, q8, xs), kern_scalar.dot_q8_0(n, q8, xs), scale, "q8_0", n);
+			close_enough(k->dot_q4_0(n, q4, xs), kern_scalar.dot_q4_0(n, q4, xs), scale, "q4_0", n);
+			/* float rows of any length */
+			close_enough(k->dot_f32(n - 7, w, x), kern_scalar.dot_f32(n - 7, w, x), scale, "f32 tail", n - 7);
+			close_enough(k->dot_f16(n - 7, h, x), kern_scalar.dot_f16(n - 7, h, x), scale, "f16 tail", n - 7);
+			close_enough(k->dot_bf16(n - 7, bf, x), kern_scalar.dot_bf16(n - 7, bf, x), scale, "bf16 tail", n - 7);
+			cases += 8;
+		}
+		free(w); free(x); free(h); free(bf); free(q8); free(q4); free(xa); free(xs);
+	}
+	printf("kernels %s: %zu comparisons with scalar\n", k->name, cases);
+}
+
+static void test_tables(void **state)
+{
+	(void)state;
+	const struct kern_ops *t[2] = {kern_avx2(), kern_avx512()};
+
+	check_table(&kern_scalar);
+	for (int i = 0; i < 2; i++) {
+		if (t[i])
+			check_table(t[i]);
+		else
+			printf("skipped: %s kernels (CPU lacks them)\n", i ? "avx512-vnni" : "avx2");
+	}
+	assert_non_null(kern_best());
+}
+
+/* the quantized dot approximates the float dot */
+static void test_quantized_accuracy(void **state)
+{
+	(void)state;
+	enum { N = 1024 };
+	float w[N], x[N], ref = 0, got;
+	uint8_t q8[N / QK * 34], q4[N / QK * 18];
+	struct q8a xa[N / QK];
+	const struct kern_ops *k = kern_best();
+
+	for (int i = 0; i < N; i++) {
+		w[i] = frand();
+		x[i] = frand();
+		ref += w[i] * x[i];
+	}
+	kern_quantize_q8_0(N, w, q8);
+	kern_quantize_q4_0(N, w, q4);
+	k->quant_q8a(N, x, xa);
+	got = k->dot_q8_0(N, q8, xa);
+	assert_true(fabsf(got - ref) < 0.05f * sqrtf(N) / 8);
+	got = k->dot_q4_0(N, q4, xa);
+	assert_true(fabsf(got - ref) < 0.2f * sqrtf(N));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_conversions),
+		cmocka_unit_test(test_tables),
+		cmocka_unit_test(test_quantized_accuracy),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
