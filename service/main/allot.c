@@ -1,3 +1,69 @@
-/* allot.c — the CLI's entry point (filled in by the foundation work). */
+/* allot.c — the command-line client: global options, then a command. */
 #include <stdio.h>
-int main(void) { fputs("allot: not yet\n", stderr); return 1; }
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "cli/cli.h"
+
+static const char usage[] =
+	"usage: allot [--server URL] [--format json] COMMAND ...\n"
+	"The API key comes from ALLOT_KEY; the server from --server or ALLOT_SERVER\n"
+	"(default http://127.0.0.1:8080).\n"
+	"commands:\n"
+	"  charter check FILE | apply FILE | validate FILE | history\n"
+	"  keygen --out FILE\n"
+	"  keys create --role ROLE [--institution ID] [--provider ID] | keys revoke ID | keys list\n"
+	"exit status: 0 ok, 1 refused or failed, 2 usage error, 3 server unreachable\n";
+
+int main(int argc, char **argv)
+{
+	struct cli c = {.server = getenv("ALLOT_SERVER"), .key = getenv("ALLOT_KEY"),
+			.prog = "allot"};
+	if (!c.server || !*c.server)
+		c.server = "http://127.0.0.1:8080";
+	if (c.key && !*c.key)
+		c.key = NULL;
+	int i = 1;
+	for (; i < argc && strncmp(argv[i], "-", 1) == 0; i++) {
+		const char *v;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(usage, stdout);
+			return 0;
+		}
+		if (cli_opt(argc, argv, &i, "--server", &v)) {
+			c.server = v;
+		} else if (cli_opt(argc, argv, &i, "--format", &v)) {
+			if (strcmp(v, "json") != 0 && strcmp(v, "text") != 0) {
+				fputs("allot: --format must be json or text\n", stderr);
+				return 2;
+			}
+			c.json = strcmp(v, "json") == 0;
+		} else {
+			fprintf(stderr, "allot: unknown option \"%s\"\n%s", argv[i], usage);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	const char *cmd = argv[i];
+	int sub_argc = argc - i - 1;
+	char **sub_argv = argv + i + 1;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	int rc;
+	if (strcmp(cmd, "charter") == 0)
+		rc = cli_cmd_charter(&c, sub_argc, sub_argv);
+	else if (strcmp(cmd, "keys") == 0)
+		rc = cli_cmd_keys(&c, sub_argc, sub_argv);
+	else if (strcmp(cmd, "keygen") == 0)
+		rc = cli_cmd_keygen(&c, sub_argc, sub_argv);
+	else {
+		fprintf(stderr, "allot: unknown command \"%s\"\n%s", cmd, usage);
+		rc = 2;
+	}
+	curl_global_cleanup();
+	return rc;
+}

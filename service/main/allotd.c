@@ -1,3 +1,93 @@
-/* allotd.c — the daemon's entry point (filled in by the foundation work). */
+/* allotd.c — the daemon: flags, start-up, signals, shutdown. */
+#include <signal.h>
 #include <stdio.h>
-int main(void) { fputs("allotd: not yet\n", stderr); return 1; }
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "common/log.h"
+#include "daemon/app.h"
+#include "daemon/engine_glue.h"
+
+static volatile sig_atomic_t got_stop, got_hup;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else
+		got_stop = 1;
+}
+
+static bool has_flag(int argc, char **argv, const char *name)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], name) == 0 || (strncmp(argv[i], name, strlen(name)) == 0 &&
+						   argv[i][strlen(name)] == '='))
+			return true;
+	return false;
+}
+
+int main(int argc, char **argv)
+{
+	struct app app = {0};
+	char msg[512] = "";
+
+	/* One-shot engine modes: allotd --model FILE --prompt|--tokenize ... */
+	if (has_flag(argc, argv, "--model") &&
+	    (has_flag(argc, argv, "--prompt") || has_flag(argc, argv, "--tokenize")))
+		return engine_glue_cli(argc, argv);
+
+	int rc = app_config_parse(&app.cfg, argc, argv);
+	if (rc)
+		return rc == 2 ? 0 : 1;
+	log_set_verbose(app.cfg.verbose);
+	if (app.cfg.check)
+		return charter_check_file(app.cfg.charter, stdout, stderr);
+
+	signal(SIGPIPE, SIG_IGN);
+	if (app_open(&app, msg, sizeof msg)) {
+		fprintf(stderr, "allotd: %s\n", msg);
+		app_close(&app);
+		return 1;
+	}
+	engine_glue_load(&app);
+
+	struct http_server *srv = NULL;
+	struct http_server_config hc = {
+		.listen = app.cfg.listen,
+		.routes = api_routes,
+		.nroutes = api_nroutes,
+		.app = &app,
+		.authenticate = api_authenticate,
+		.role_of = api_role_of,
+		.principal_free = api_principal_free,
+	};
+	if (http_server_start(&hc, &srv, msg, sizeof msg)) {
+		fprintf(stderr, "allotd: %s\n", msg);
+		engine_glue_free(&app);
+		app_close(&app);
+		return 1;
+	}
+	log_info("allotd listening on %s (port %u), database %s", app.cfg.listen,
+		 http_server_port(srv), app.cfg.db);
+
+	struct sigaction sa = {0};
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	while (!got_stop) {
+		pause();
+		if (got_hup) {
+			got_hup = 0;
+			app_charter_reload(&app);
+		}
+	}
+	log_info("allotd stopping");
+	http_server_stop(srv);
+	engine_glue_free(&app);
+	app_close(&app);
+	return 0;
+}

@@ -1,0 +1,44 @@
+/* api.h — the HTTP API's handlers (one file per resource) and the helpers
+ * they share.  The route table is in api/routes.c. */
+#ifndef ALLOT_API_API_H
+#define ALLOT_API_API_H
+
+#include <stdbool.h>
+
+#include "auth/principal.h"
+#include "daemon/app.h"
+#include "http/server.h"
+
+extern const struct http_route api_routes[];
+extern const size_t api_nroutes;
+
+allot_err api_authenticate(struct http_req *req, char *msg, size_t msgsz);
+unsigned api_role_of(const struct principal *who);
+void api_principal_free(struct principal *who);
+
+static inline struct app *api_app(struct http_req *req) { return req->app; }
+
+/* {"error":{"code","message","errors":[...lines],"warnings":[...]}} */
+allot_err api_error_lines(struct http_resp *resp, allot_err err, const char *msg,
+			  const struct charter_errors *errs);
+/* An institution key may only see its own institution: ALLOT_OK when who may
+ * read institution inst (admin and auditor may read all). */
+allot_err api_scope_institution(struct http_req *req, struct http_resp *resp,
+				const char *inst);
+/* Audit actor for the request: the API key id. */
+const char *api_actor(const struct http_req *req);
+
+/* handlers */
+allot_err api_healthz(struct http_req *req, struct http_resp *resp);
+allot_err api_readyz(struct http_req *req, struct http_resp *resp);
+allot_err api_metrics(struct http_req *req, struct http_resp *resp);
+allot_err api_keys_create(struct http_req *req, struct http_resp *resp);
+allot_err api_keys_revoke(struct http_req *req, struct http_resp *resp);
+allot_err api_keys_list(struct http_req *req, struct http_resp *resp);
+allot_err api_charter_get(struct http_req *req, struct http_resp *resp);
+allot_err api_charter_put(struct http_req *req, struct http_resp *resp);
+allot_err api_charter_validate(struct http_req *req, struct http_resp *resp);
+allot_err api_charter_history(struct http_req *req, struct http_resp *resp);
+allot_err api_audit_list(struct http_req *req, struct http_resp *resp);
+
+#endif

@@ -1,0 +1,134 @@
+/* charter.c — GET/PUT /v1/charter, POST /v1/charter/validate, history. */
+#include "api/api.h"
+
+#include <string.h>
+
+#include "common/timeutil.h"
+
+static const char *const yaml_types[] = {"application/yaml", "application/x-yaml",
+					 "text/yaml", "text/x-yaml", "text/plain", NULL};
+
+static allot_err need_yaml(struct http_req *req, struct http_resp *resp)
+{
+	if (!http_content_type_is(req, yaml_types))
+		return http_error(resp, ALLOT_E_MEDIA_TYPE,
+				  "Content-Type must be application/yaml");
+	if (req->body_len > CHARTER_MAX_BYTES)
+		return http_error(resp, ALLOT_E_TOO_LARGE, "charter larger than %d bytes",
+				  CHARTER_MAX_BYTES);
+	return ALLOT_OK;
+}
+
+static json_t *row_json(const struct charter_row *r)
+{
+	char a[TIME_FMT_MAX], e[TIME_FMT_MAX];
+	return json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "version", (json_int_t)r->version,
+			 "charter", r->charter_id, "sha256", r->sha256, "author", r->author,
+			 "applied_at", time_format_rfc3339(r->applied_at, a), "effective",
+			 time_format_rfc3339(r->effective, e));
+}
+
+allot_err api_charter_get(struct http_req *req, struct http_resp *resp)
+{
+	struct app *app = api_app(req);
+	struct active_charter *ac = app_charter_get(app);
+	if (!ac)
+		return http_error(resp, ALLOT_E_NOT_FOUND, "no charter has been applied");
+	const char *fmt = http_query(req, "format");
+	allot_err e;
+	if (fmt && strcmp(fmt, "yaml") == 0) {
+		buf_append(&resp->body, ac->row.text, ac->row.text_len);
+		resp->content_type = "application/yaml";
+		e = ALLOT_OK;
+	} else if (fmt && strcmp(fmt, "json") != 0) {
+		e = http_error(resp, ALLOT_E_INVALID, "format must be json or yaml");
+	} else {
+		json_t *j = row_json(&ac->row);
+		json_object_set_new(j, "charter", charter_to_json(ac->c));
+		e = http_json(resp, 200, j);
+	}
+	app_charter_put(app, ac);
+	return e;
+}
+
+allot_err api_charter_put(struct http_req *req, struct http_resp *resp)
+{
+	struct app *app = api_app(req);
+	allot_err e = need_yaml(req, resp);
+	if (e)
+		return e;
+	struct charter_errors errs = CHARTER_ERRORS_INIT;
+	char msg[256] = "";
+	e = app_charter_apply(app, "charter.yaml", req->body, req->body_len, api_actor(req),
+			      &errs, msg, sizeof msg);
+	if (e == ALLOT_E_UNPROCESSABLE || (e == ALLOT_E_CONFLICT && errs.nerrors)) {
+		api_error_lines(resp, e, msg, &errs);
+		charter_errors_release(&errs);
+		return e;
+	}
+	if (e) {
+		charter_errors_release(&errs);
+		return http_error(resp, e, "%s", msg[0] ? msg : "could not apply the charter");
+	}
+	struct active_charter *ac = app_charter_get(app);
+	json_t *j = row_json(&ac->row);
+	json_t *w = json_array();
+	for (size_t i = 0; i < errs.nwarnings; i++)
+		json_array_append_new(w, json_string(errs.warnings[i].text));
+	json_object_set_new(j, "warnings", w);
+	app_charter_put(app, ac);
+	charter_errors_release(&errs);
+	return http_json(resp, 200, j);
+}
+
+allot_err api_charter_validate(struct http_req *req, struct http_resp *resp)
+{
+	struct app *app = api_app(req);
+	allot_err e = need_yaml(req, resp);
+	if (e)
+		return e;
+	struct charter_errors errs = CHARTER_ERRORS_INIT;
+	struct charter *c = NULL;
+	struct active_charter *ac = app_charter_get(app);
+	e = charter_parse("charter.yaml", req->body, req->body_len, &c, &errs);
+	if (e == ALLOT_OK)
+		e = charter_check_successor(ac ? ac->c : NULL, c, &errs);
+	if (e == ALLOT_E_NOMEM) {
+		charter_free(c);
+		app_charter_put(app, ac);
+		charter_errors_release(&errs);
+		return http_error(resp, e, "out of memory");
+	}
+	json_t *errors = json_array(), *warnings = json_array();
+	for (size_t i = 0; i < errs.nerrors; i++)
+		json_array_append_new(errors, json_string(errs.errors[i].text));
+	for (size_t i = 0; i < errs.nwarnings; i++)
+		json_array_append_new(warnings, json_string(errs.warnings[i].text));
+	json_t *changes = c ? charter_diff(ac ? ac->c : NULL, c) : json_null();
+	json_t *j = json_pack("{s:b,s:o,s:o,s:o}", "valid", errs.nerrors == 0, "errors", errors,
+			      "warnings", warnings, "changes", changes ? changes : json_null());
+	charter_free(c);
+	app_charter_put(app, ac);
+	charter_errors_release(&errs);
+	return http_json(resp, 200, j);
+}
+
+allot_err api_charter_history(struct http_req *req, struct http_resp *resp)
+{
+	json_t *rows = NULL;
+	allot_err e = store_charter_history(api_app(req)->store, &rows);
+	if (e)
+		return http_error(resp, e, "could not read the charter history");
+	size_t i;
+	json_t *r;
+	json_array_foreach(rows, i, r) {
+		char ts[TIME_FMT_MAX];
+		json_int_t at = json_integer_value(json_object_get(r, "applied_at"));
+		json_int_t ef = json_integer_value(json_object_get(r, "effective"));
+		json_object_set_new(r, "applied_at", json_string(time_format_rfc3339(at, ts)));
+		json_object_set_new(r, "effective", json_string(time_format_rfc3339(ef, ts)));
+		json_object_set_new(r, "charter", json_incref(json_object_get(r, "charter_id")));
+		json_object_del(r, "charter_id");
+	}
+	return http_json(resp, 200, json_pack("{s:o}", "charters", rows));
+}

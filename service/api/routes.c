@@ -1,0 +1,83 @@
+/* routes.c — the route table (SPEC section 4) and authentication. */
+#include "api/api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/apikey.h"
+
+#define STAFF (ROLE_ADMIN | ROLE_AUDITOR)
+
+const struct http_route api_routes[] = {
+	{"GET", "/healthz", ROLE_PUBLIC, api_healthz, NULL},
+	{"GET", "/readyz", ROLE_PUBLIC, api_readyz, NULL},
+	{"GET", "/metrics", ROLE_PUBLIC, api_metrics, NULL},
+	{"GET", "/v1/charter", STAFF, api_charter_get, NULL},
+	{"PUT", "/v1/charter", ROLE_ADMIN, api_charter_put, NULL},
+	{"POST", "/v1/charter/validate", ROLE_ADMIN, api_charter_validate, NULL},
+	{"GET", "/v1/charter/history", STAFF, api_charter_history, NULL},
+	{"GET", "/v1/keys", ROLE_ADMIN, api_keys_list, NULL},
+	{"POST", "/v1/keys", ROLE_ADMIN, api_keys_create, NULL},
+	{"DELETE", "/v1/keys/{id}", ROLE_ADMIN, api_keys_revoke, NULL},
+	{"GET", "/v1/audit", STAFF, api_audit_list, NULL},
+};
+const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];
+
+allot_err api_authenticate(struct http_req *req, char *msg, size_t msgsz)
+{
+	const char *h = http_header(req, "Authorization");
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+		snprintf(msg, msgsz, "missing credential: send Authorization: Bearer <key>");
+		return ALLOT_E_UNAUTHORIZED;
+	}
+	const char *cred = h + 7;
+	while (*cred == ' ')
+		cred++;
+	struct principal *p = calloc(1, sizeof *p);
+	if (!p)
+		return ALLOT_E_NOMEM;
+	allot_err e = apikey_authenticate(api_app(req)->store, cred, strlen(cred), p);
+	if (e) {
+		free(p);
+		snprintf(msg, msgsz, e == ALLOT_E_UNAUTHORIZED ? "invalid credential"
+							       : "credential check failed");
+		return e;
+	}
+	req->who = p;
+	return ALLOT_OK;
+}
+
+unsigned api_role_of(const struct principal *who) { return who ? who->role : 0; }
+void api_principal_free(struct principal *who) { free(who); }
+
+const char *api_actor(const struct http_req *req)
+{
+	return req->who ? req->who->key_id : "anonymous";
+}
+
+allot_err api_scope_institution(struct http_req *req, struct http_resp *resp,
+				const char *inst)
+{
+	const struct principal *p = req->who;
+	if (p->role & (ROLE_ADMIN | ROLE_AUDITOR))
+		return ALLOT_OK;
+	if ((p->role & (ROLE_INSTITUTION | ROLE_MEMBER)) && strcmp(p->institution, inst) == 0)
+		return ALLOT_OK;
+	return http_error(resp, ALLOT_E_FORBIDDEN,
+			  "this credential may only read institution \"%s\"", p->institution);
+}
+
+allot_err api_error_lines(struct http_resp *resp, allot_err err, const char *msg,
+			  const struct charter_errors *errs)
+{
+	json_t *lines = json_array(), *warns = json_array();
+	for (size_t i = 0; errs && i < errs->nerrors; i++)
+		json_array_append_new(lines, json_string(errs->errors[i].text));
+	for (size_t i = 0; errs && i < errs->nwarnings; i++)
+		json_array_append_new(warns, json_string(errs->warnings[i].text));
+	json_t *j = json_pack("{s:{s:s,s:s,s:o,s:o}}", "error", "code", err_code(err),
+			      "message", msg, "errors", lines, "warnings", warns);
+	http_json(resp, err_http_status(err), j);
+	resp->err = err;
+	return err;
+}

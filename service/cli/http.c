@@ -1,0 +1,136 @@
+/* http.c — the CLI's HTTP client (libcurl) and output helpers. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+
+/* A CLI call that takes longer than this is reported as unreachable. */
+#define CLI_HTTP_TIMEOUT_S 120
+
+static size_t on_data(char *p, size_t sz, size_t n, void *ud)
+{
+	struct buf *b = ud;
+	buf_append(b, p, sz * n);
+	return b->oom ? 0 : sz * n;
+}
+
+int cli_http(const struct cli *c, const char *method, const char *path,
+	     const char *content_type, const char *body, size_t len, struct cli_resp *out)
+{
+	memset(out, 0, sizeof *out);
+	CURL *h = curl_easy_init();
+	if (!h) {
+		snprintf(out->error, sizeof out->error, "cannot initialise libcurl");
+		return CLI_UNREACHABLE;
+	}
+	struct buf url = BUF_INIT, auth = BUF_INIT, ct = BUF_INIT;
+	buf_printf(&url, "%s%s", c->server, path);
+	struct curl_slist *hdrs = NULL;
+	if (c->key) {
+		buf_printf(&auth, "Authorization: Bearer %s", c->key);
+		hdrs = curl_slist_append(hdrs, buf_str(&auth));
+	}
+	if (content_type) {
+		buf_printf(&ct, "Content-Type: %s", content_type);
+		hdrs = curl_slist_append(hdrs, buf_str(&ct));
+	}
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	curl_easy_setopt(h, CURLOPT_URL, buf_str(&url));
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &out->body);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)CLI_HTTP_TIMEOUT_S);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	if (body) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	CURLcode rc = curl_easy_perform(h);
+	int ret = CLI_OK;
+	if (rc != CURLE_OK) {
+		snprintf(out->error, sizeof out->error, "cannot reach %s: %s", c->server,
+			 curl_easy_strerror(rc));
+		ret = CLI_UNREACHABLE;
+	} else {
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+	}
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(h);
+	buf_release(&url);
+	if (auth.data)
+		OPENSSL_cleanse(auth.data, auth.len);
+	buf_release(&auth);
+	buf_release(&ct);
+	return ret;
+}
+
+void cli_resp_release(struct cli_resp *r) { buf_release(&r->body); }
+
+int cli_report_error(const struct cli *c, const struct cli_resp *r)
+{
+	if (r->status == 0) {
+		fprintf(stderr, "%s: %s\n", c->prog, r->error);
+		return CLI_UNREACHABLE;
+	}
+	json_error_t je;
+	json_t *j = json_loadb(buf_str(&r->body), r->body.len, 0, &je);
+	json_t *err = j ? json_object_get(j, "error") : NULL;
+	const char *m = json_string_value(json_object_get(err, "message"));
+	fprintf(stderr, "%s: %s (HTTP %ld)\n", c->prog, m ? m : "request failed", r->status);
+	json_t *lines = json_object_get(err, "errors");
+	size_t i;
+	json_t *v;
+	json_array_foreach(lines, i, v)
+		fprintf(stderr, "%s\n", json_string_value(v));
+	json_decref(j);
+	return CLI_FAIL;
+}
+
+int cli_json_ok(const struct cli *c, struct cli_resp *r, json_t **out)
+{
+	if (r->status < 200 || r->status > 299)
+		return cli_report_error(c, r);
+	json_error_t je;
+	*out = json_loadb(buf_str(&r->body), r->body.len, JSON_DECODE_ANY, &je);
+	if (!*out) {
+		fprintf(stderr, "%s: the server sent malformed JSON: %s\n", c->prog, je.text);
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
+void cli_print_json(const json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	if (s) {
+		puts(s);
+		free(s);
+	}
+}
+
+bool cli_opt(int argc, char **argv, int *i, const char *name, const char **val)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+	if (strncmp(a, name, n) != 0)
+		return false;
+	if (a[n] == '=') {
+		*val = a + n + 1;
+		return true;
+	}
+	if (a[n] != '\0' || *i + 1 >= argc)
+		return false;
+	*val = argv[++*i];
+	return true;
+}
+
+int cli_usage(const struct cli *c, const char *text)
+{
+	fprintf(stderr, "usage: %s %s\n", c->prog, text);
+	return CLI_USAGE;
+}

@@ -1,0 +1,282 @@
+/* app.c — daemon start-up, admin bootstrap and the active charter. */
+#include "daemon/app.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "auth/apikey.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "daemon/fileio.h"
+
+/* ---- admin bootstrap --------------------------------------------------------- */
+
+static allot_err app_ensure_admin(struct app *app, char *msg, size_t msgsz)
+{
+	struct api_key k = {0};
+	const char *env = getenv("ALLOT_ADMIN_KEY");
+
+	if (env && *env) {
+		if (strlen(env) < 16) {
+			snprintf(msg, msgsz, "ALLOT_ADMIN_KEY must be at least 16 characters");
+			return ALLOT_E_INVALID;
+		}
+		apikey_hash(env, strlen(env), k.secret_sha256);
+		struct api_key found;
+		allot_err e = store_key_find_by_hash(app->store, k.secret_sha256, &found);
+		if (e == ALLOT_OK)
+			return ALLOT_OK;
+		if (e != ALLOT_E_NOT_FOUND)
+			return e;
+		char h[65];
+		sha256_hex(env, strlen(env), h);
+		snprintf(k.id, sizeof k.id, "admin_%.12s", h);
+		snprintf(k.role, sizeof k.role, "admin");
+		snprintf(k.label, sizeof k.label, "from ALLOT_ADMIN_KEY");
+		snprintf(k.created_by, sizeof k.created_by, "bootstrap");
+		k.created_at = time_now_us();
+		struct audit_entry a = {.at = k.created_at, .actor = "bootstrap",
+					.action = "key.create", .target = k.id,
+					.detail = "{\"role\":\"admin\",\"source\":\"ALLOT_ADMIN_KEY\"}"};
+		return store_key_insert(app->store, &k, &a);
+	}
+	int64_t n = 0;
+	allot_err e = store_key_count_active(app->store, "admin", &n);
+	if (e || n > 0)
+		return e;
+	char secret[APIKEY_SECRET_MAX];
+	if ((e = apikey_generate(secret, k.secret_sha256, k.id)))
+		return e;
+	snprintf(k.role, sizeof k.role, "admin");
+	snprintf(k.label, sizeof k.label, "bootstrap admin key");
+	snprintf(k.created_by, sizeof k.created_by, "bootstrap");
+	k.created_at = time_now_us();
+	struct audit_entry a = {.at = k.created_at, .actor = "bootstrap", .action = "key.create",
+				.target = k.id, .detail = "{\"role\":\"admin\",\"source\":\"generated\"}"};
+	if ((e = store_key_insert(app->store, &k, &a)))
+		return e;
+	/* Shown once, on stdout, never logged. */
+	printf("allotd: bootstrap admin key (shown once, store it now): %s\n", secret);
+	fflush(stdout);
+	OPENSSL_cleanse_str(secret);
+	return ALLOT_OK;
+}
+
+/* ---- the active charter ------------------------------------------------------- */
+
+struct active_charter *app_charter_get(struct app *app)
+{
+	pthread_mutex_lock(&app->charter_lock);
+	struct active_charter *ac = app->active;
+	if (ac)
+		ac->refs++;
+	pthread_mutex_unlock(&app->charter_lock);
+	return ac;
+}
+
+static void active_free(struct active_charter *ac)
+{
+	charter_free(ac->c);
+	free(ac->row.text);
+	free(ac);
+}
+
+void app_charter_put(struct app *app, struct active_charter *ac)
+{
+	if (!ac)
+		return;
+	pthread_mutex_lock(&app->charter_lock);
+	bool last = --ac->refs == 0;
+	pthread_mutex_unlock(&app->charter_lock);
+	if (last)
+		active_free(ac);
+}
+
+static void app_charter_install(struct app *app, struct active_charter *ac)
+{
+	ac->refs = 1; /* the app's own reference */
+	pthread_mutex_lock(&app->charter_lock);
+	struct active_charter *old = app->active;
+	app->active = ac;
+	pthread_mutex_unlock(&app->charter_lock);
+	if (old)
+		app_charter_put(app, old);
+}
+
+allot_err app_charter_apply(struct app *app, const char *filename, const char *text,
+			    size_t len, const char *author, struct charter_errors *errs,
+			    char *msg, size_t msgsz)
+{
+	struct charter *c = NULL;
+	allot_err e = charter_parse(filename, text, len, &c, errs);
+	if (e) {
+		snprintf(msg, msgsz, "charter is invalid (%zu error%s)", errs->nerrors,
+			 errs->nerrors == 1 ? "" : "s");
+		return e == ALLOT_E_NOMEM ? e : ALLOT_E_UNPROCESSABLE;
+	}
+	struct active_charter *cur = app_charter_get(app);
+	e = charter_check_successor(cur ? cur->c : NULL, c, errs);
+	char before[65] = "";
+	if (cur)
+		snprintf(before, sizeof before, "%s", cur->row.sha256);
+	app_charter_put(app, cur);
+	if (e) {
+		charter_free(c);
+		snprintf(msg, msgsz, "charter cannot replace the active one (%zu error%s)",
+			 errs->nerrors, errs->nerrors == 1 ? "" : "s");
+		return e == ALLOT_E_NOMEM ? e : ALLOT_E_CONFLICT;
+	}
+	struct active_charter *ac = calloc(1, sizeof *ac);
+	char *copy = malloc(len + 1);
+	if (!ac || !copy) {
+		free(ac);
+		free(copy);
+		charter_free(c);
+		return ALLOT_E_NOMEM;
+	}
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	ac->c = c;
+	ac->row.version = c->version;
+	snprintf(ac->row.charter_id, sizeof ac->row.charter_id, "%s", c->id);
+	ac->row.text = copy;
+	ac->row.text_len = len;
+	sha256_hex(text, len, ac->row.sha256);
+	snprintf(ac->row.author, sizeof ac->row.author, "%s", author);
+	ac->row.applied_at = time_now_us();
+	ac->row.effective = c->effective_us;
+
+	char detail[160];
+	snprintf(detail, sizeof detail, "{\"charter\":\"%s\",\"version\":%lld}", c->id,
+		 (long long)c->version);
+	struct audit_entry a = {.at = ac->row.applied_at, .actor = author,
+				.action = "charter.apply", .target = c->id,
+				.before_sha256 = before[0] ? before : NULL,
+				.after_sha256 = ac->row.sha256, .detail = detail};
+	e = store_charter_apply(app->store, &ac->row, &a);
+	if (e) {
+		snprintf(msg, msgsz, "%s", e == ALLOT_E_CONFLICT ? app->store->errmsg
+								 : "the store could not save the charter");
+		active_free(ac);
+		return e;
+	}
+	app_charter_install(app, ac);
+	log_info("charter %s version %lld applied by %s (sha256 %.16s…)", c->id,
+		 (long long)c->version, author, ac->row.sha256);
+	return ALLOT_OK;
+}
+
+/* Loads the newest stored charter as the active one. */
+static allot_err app_charter_load_stored(struct app *app, char *msg, size_t msgsz)
+{
+	struct charter_row row;
+	allot_err e = store_charter_latest(app->store, &row);
+	if (e == ALLOT_E_NOT_FOUND)
+		return ALLOT_OK;
+	if (e) {
+		snprintf(msg, msgsz, "cannot read the stored charter: %s", app->store->errmsg);
+		return e;
+	}
+	struct charter_errors errs = CHARTER_ERRORS_INIT;
+	struct charter *c = NULL;
+	char name[64];
+	snprintf(name, sizeof name, "stored-charter-v%lld", (long long)row.version);
+	e = charter_parse(name, row.text, row.text_len, &c, &errs);
+	if (e) {
+		/* A stored charter that no longer parses (a stricter binary):
+		 * refuse to guess, say exactly what is wrong. */
+		snprintf(msg, msgsz, "stored charter version %lld no longer validates: %s",
+			 (long long)row.version,
+			 errs.nerrors ? errs.errors[0].text : "out of memory");
+		charter_errors_release(&errs);
+		free(row.text);
+		return ALLOT_E_STORE;
+	}
+	charter_errors_release(&errs);
+	struct active_charter *ac = calloc(1, sizeof *ac);
+	if (!ac) {
+		charter_free(c);
+		free(row.text);
+		return ALLOT_E_NOMEM;
+	}
+	ac->c = c;
+	ac->row = row;
+	app_charter_install(app, ac);
+	return ALLOT_OK;
+}
+
+/* Applies cfg.charter if it is newer than the active charter. */
+static allot_err app_charter_from_file(struct app *app, bool startup, char *msg, size_t msgsz)
+{
+	size_t len;
+	char *text = NULL;
+	allot_err e = file_read_all(app->cfg.charter, CHARTER_MAX_BYTES, &text, &len, msg, msgsz);
+	if (e)
+		return e;
+	struct active_charter *cur = app_charter_get(app);
+	char h[65];
+	sha256_hex(text, len, h);
+	bool same = cur && strcmp(cur->row.sha256, h) == 0;
+	app_charter_put(app, cur);
+	if (same) {
+		free(text);
+		return ALLOT_OK;
+	}
+	struct charter_errors errs = CHARTER_ERRORS_INIT;
+	char author[STORE_ID_MAX];
+	snprintf(author, sizeof author, "file:%.58s", app->cfg.charter);
+	e = app_charter_apply(app, app->cfg.charter, text, len, author, &errs, msg, msgsz);
+	if (e) {
+		for (size_t i = 0; i < errs.nerrors; i++)
+			log_warnx("%s", errs.errors[i].text);
+		if (e == ALLOT_E_CONFLICT && app->active && startup) {
+			/* The stored charter is newer (applied over HTTP): keep it. */
+			log_warnx("charter file %s not applied: the stored charter version %lld "
+				  "is kept", app->cfg.charter, (long long)app->active->row.version);
+			e = ALLOT_OK;
+		}
+	}
+	charter_errors_release(&errs);
+	free(text);
+	return e;
+}
+
+void app_charter_reload(struct app *app)
+{
+	char msg[256] = "";
+	log_info("reloading charter from %s", app->cfg.charter);
+	if (app_charter_from_file(app, false, msg, sizeof msg))
+		log_warnx("charter reload failed, the active charter is kept: %s", msg);
+}
+
+allot_err app_open(struct app *app, char *msg, size_t msgsz)
+{
+	pthread_mutex_init(&app->charter_lock, NULL);
+	app->started_at = time_now_us();
+	allot_err e = store_open(app->cfg.db, &app->store, msg, msgsz);
+	if (e)
+		return e;
+	if ((e = app_ensure_admin(app, msg, msgsz))) {
+		if (!msg[0])
+			snprintf(msg, msgsz, "cannot create the admin key: %s", app->store->errmsg);
+		return e;
+	}
+	if ((e = app_charter_load_stored(app, msg, msgsz)))
+		return e;
+	if ((e = app_charter_from_file(app, true, msg, msgsz)))
+		return e;
+	return ALLOT_OK;
+}
+
+void app_close(struct app *app)
+{
+	if (app->active)
+		app_charter_put(app, app->active);
+	app->active = NULL;
+	store_close(app->store);
+	app->store = NULL;
+	pthread_mutex_destroy(&app->charter_lock);
+}

@@ -1,0 +1,69 @@
+/* app.h — the running daemon's shared state: store, active charter, config.
+ *
+ * The active charter is reference-counted: a request takes a reference with
+ * app_charter_get() and drops it with app_charter_put(), so a charter applied
+ * mid-request never changes what that request sees and is freed only when the
+ * last request using the old one finishes.
+ */
+#ifndef ALLOT_DAEMON_APP_H
+#define ALLOT_DAEMON_APP_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "charter/charter.h"
+#include "common/err.h"
+#include "store/store.h"
+
+struct app_config {
+	const char *listen;      /* --listen, default 127.0.0.1:8080 */
+	const char *db;          /* --db, default var/allot.db */
+	const char *charter;     /* --charter, default policies/default.yaml */
+	const char *keys;        /* --keys, default var/keys */
+	const char *models;      /* --models, default models */
+	const char *deployment;  /* --deployment, default "local" */
+	int threads;             /* --threads, default: online CPUs */
+	bool check;              /* --check */
+	bool verbose;
+};
+
+/* An applied charter with its stored metadata. */
+struct active_charter {
+	struct charter *c;
+	struct charter_row row;  /* text owned here */
+	int refs;
+};
+
+struct app {
+	struct app_config cfg;
+	struct store *store;
+	pthread_mutex_t charter_lock;
+	struct active_charter *active; /* NULL until a charter is applied */
+	int64_t started_at;
+	void *engine;                  /* the bundled inference engine, if loaded */
+	char engine_state[128];        /* "loaded stories260K.gguf", "no model" */
+};
+
+/* Parses argv and ALLOT_* environment into cfg.  Returns 0, 1 on a usage
+ * error (message printed), 2 when --help was printed. */
+int app_config_parse(struct app_config *cfg, int argc, char **argv);
+
+/* Opens the store, ensures an admin key, loads the active charter (applying
+ * cfg.charter when its version is newer than the stored one). */
+allot_err app_open(struct app *app, char *msg, size_t msgsz);
+void app_close(struct app *app);
+
+struct active_charter *app_charter_get(struct app *app);
+void app_charter_put(struct app *app, struct active_charter *ac);
+
+/* Parses, validates against the active charter, stores with its audit entry
+ * and activates text.  On validation failure errs holds every error and the
+ * active charter is untouched.  author: the key id (or "file:PATH"). */
+allot_err app_charter_apply(struct app *app, const char *filename, const char *text,
+			    size_t len, const char *author, struct charter_errors *errs,
+			    char *msg, size_t msgsz);
+/* Re-reads cfg.charter and applies it if its version is newer (SIGHUP). */
+void app_charter_reload(struct app *app);
+
+#endif

@@ -1,0 +1,102 @@
+/* config.c — allotd's flags; each also ALLOT_<NAME> in the environment. */
+#include "daemon/app.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+	"usage: allotd [--listen ADDR] [--db PATH|URI] [--charter FILE] [--keys DIR]\n"
+	"              [--models DIR] [--deployment NAME] [--threads N] [--check] [-v]\n"
+	"       allotd --model FILE --prompt TEXT [--max-tokens N] [--temperature T] [--seed S]\n"
+	"       allotd --model FILE --tokenize TEXT\n"
+	"Each flag may also be given as ALLOT_<NAME> in the environment (ALLOT_DB, ...).\n";
+
+struct flag {
+	const char *name;  /* without "--" */
+	const char *env;
+	const char **dst;
+};
+
+int app_config_parse(struct app_config *cfg, int argc, char **argv)
+{
+	static const char *threads_s;
+	memset(cfg, 0, sizeof *cfg);
+	cfg->listen = "127.0.0.1:8080";
+	cfg->db = "var/allot.db";
+	cfg->charter = "policies/default.yaml";
+	cfg->keys = "var/keys";
+	cfg->models = "models";
+	cfg->deployment = "local";
+	threads_s = NULL;
+	const struct flag flags[] = {
+		{"listen", "ALLOT_LISTEN", &cfg->listen},
+		{"db", "ALLOT_DB", &cfg->db},
+		{"charter", "ALLOT_CHARTER", &cfg->charter},
+		{"keys", "ALLOT_KEYS", &cfg->keys},
+		{"models", "ALLOT_MODELS", &cfg->models},
+		{"deployment", "ALLOT_DEPLOYMENT", &cfg->deployment},
+		{"threads", "ALLOT_THREADS", &threads_s},
+	};
+	const size_t nflags = sizeof flags / sizeof flags[0];
+	for (size_t i = 0; i < nflags; i++) {
+		const char *v = getenv(flags[i].env);
+		if (v && *v)
+			*flags[i].dst = v;
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			fputs(usage, stdout);
+			return 2;
+		}
+		if (strcmp(a, "--check") == 0) {
+			cfg->check = true;
+			continue;
+		}
+		if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			cfg->verbose = true;
+			continue;
+		}
+		bool matched = false;
+		for (size_t f = 0; f < nflags && !matched; f++) {
+			size_t n = strlen(flags[f].name);
+			if (strncmp(a, "--", 2) != 0 || strncmp(a + 2, flags[f].name, n) != 0)
+				continue;
+			if (a[2 + n] == '=') {
+				*flags[f].dst = a + 3 + n;
+				matched = true;
+			} else if (a[2 + n] == '\0') {
+				if (i + 1 >= argc) {
+					fprintf(stderr, "allotd: --%s needs a value\n", flags[f].name);
+					return 1;
+				}
+				*flags[f].dst = argv[++i];
+				matched = true;
+			}
+		}
+		if (!matched) {
+			fprintf(stderr, "allotd: unknown argument \"%s\"\n%s", a, usage);
+			return 1;
+		}
+	}
+	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
+	cfg->threads = nproc > 0 ? (int)nproc : 1;
+	if (threads_s) {
+		char *end;
+		long t = strtol(threads_s, &end, 10);
+		if (*end || t < 1 || t > 256) {
+			fprintf(stderr, "allotd: --threads must be 1..256\n");
+			return 1;
+		}
+		cfg->threads = (int)t;
+	}
+	if (strlen(cfg->deployment) == 0 || strlen(cfg->deployment) > 64 ||
+	    strspn(cfg->deployment, "abcdefghijklmnopqrstuvwxyz0123456789-_.") !=
+		    strlen(cfg->deployment)) {
+		fprintf(stderr, "allotd: --deployment must be 1..64 of [a-z0-9-_.]\n");
+		return 1;
+	}
+	return 0;
+}

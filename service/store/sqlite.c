@@ -1,0 +1,550 @@
+/* sqlite.c — the SQLite store backend.
+ *
+ * One connection guarded by a mutex (SQLite serialises writers anyway); WAL,
+ * synchronous=FULL (an acknowledged commit survives power loss), foreign
+ * keys, a busy timeout, defensive mode, and prepared statements only.
+ */
+#include "store/sqlite_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "store/migrate.h"
+
+/* ms SQLite waits on a lock held by another process before SQLITE_BUSY. */
+#define SQLITE_BUSY_TIMEOUT_MS 5000
+
+allot_err sq_fail(struct sqlite_store *s, const char *what)
+{
+	snprintf(s->base.errmsg, sizeof s->base.errmsg, "%s: %s", what, sqlite3_errmsg(s->db));
+	log_warnx("store: %s", s->base.errmsg);
+	return ALLOT_E_STORE;
+}
+
+sqlite3_stmt *sq_prep(struct sqlite_store *s, const char *sql)
+{
+	/* Cache by SQL text pointer: every caller passes a static string. */
+	for (size_t i = 0; i < s->nstmts; i++)
+		if (s->stmts[i].sql == sql) {
+			sqlite3_reset(s->stmts[i].st);
+			sqlite3_clear_bindings(s->stmts[i].st);
+			return s->stmts[i].st;
+		}
+	if (s->nstmts == SQ_MAX_STMTS)
+		return NULL;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+		sq_fail(s, "prepare");
+		return NULL;
+	}
+	s->stmts[s->nstmts].sql = sql;
+	s->stmts[s->nstmts].st = st;
+	s->nstmts++;
+	return st;
+}
+
+void sq_bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v && *v)
+		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+void sq_copy_text(sqlite3_stmt *st, int col, char *dst, size_t dstsz)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	snprintf(dst, dstsz, "%s", t ? (const char *)t : "");
+}
+
+allot_err sq_exec(struct sqlite_store *s, const char *sql)
+{
+	char *err = NULL;
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		snprintf(s->base.errmsg, sizeof s->base.errmsg, "%s", err ? err : "exec failed");
+		log_warnx("store: %s", s->base.errmsg);
+		sqlite3_free(err);
+		return ALLOT_E_STORE;
+	}
+	return ALLOT_OK;
+}
+
+allot_err sq_begin(struct sqlite_store *s) { return sq_exec(s, "BEGIN IMMEDIATE"); }
+allot_err sq_commit(struct sqlite_store *s) { return sq_exec(s, "COMMIT"); }
+void sq_rollback(struct sqlite_store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+allot_err sq_audit_insert(struct sqlite_store *s, const struct audit_entry *e)
+{
+	static const char sql[] =
+		"INSERT INTO audit_log(at, actor, action, target, before_sha256, after_sha256, detail) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+	sqlite3_stmt *st = sq_prep(s, sql);
+	if (!st)
+		return ALLOT_E_STORE;
+	sqlite3_bind_int64(st, 1, e->at);
+	sqlite3_bind_text(st, 2, e->actor, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, e->action, -1, SQLITE_TRANSIENT);
+	sq_bind_text(st, 4, e->target);
+	sq_bind_text(st, 5, e->before_sha256);
+	sq_bind_text(st, 6, e->after_sha256);
+	sq_bind_text(st, 7, e->detail);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return sq_fail(s, "audit insert");
+	return ALLOT_OK;
+}
+
+/* ---- migrations ------------------------------------------------------------ */
+
+static int sq_user_version(struct sqlite_store *s)
+{
+	sqlite3_stmt *st;
+	int v = -1;
+	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			v = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	return v;
+}
+
+static allot_err sq_migrate(struct sqlite_store *s, char *msg, size_t msgsz)
+{
+	int have = sq_user_version(s), latest = migrate_latest(migrations_sqlite);
+	if (have < 0) {
+		snprintf(msg, msgsz, "cannot read the schema version: %s", sqlite3_errmsg(s->db));
+		return ALLOT_E_STORE;
+	}
+	if (have > latest) {
+		snprintf(msg, msgsz,
+			 "database schema version %d is newer than this allotd (knows up to %d); "
+			 "refusing to start: upgrade allotd", have, latest);
+		return ALLOT_E_STORE;
+	}
+	if (sq_exec(s, "CREATE TABLE IF NOT EXISTS schema_migrations("
+		       "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"))
+		goto fail;
+	for (const struct migration *m = migrations_sqlite; m->version; m++) {
+		if (m->version <= have)
+			continue;
+		char sql[160];
+		if (sq_begin(s) || sq_exec(s, m->sql))
+			goto fail;
+		snprintf(sql, sizeof sql,
+			 "INSERT INTO schema_migrations VALUES (%d, '%s', %lld); PRAGMA user_version = %d",
+			 m->version, m->name, (long long)time_now_us(), m->version);
+		if (sq_exec(s, sql) || sq_commit(s))
+			goto fail;
+		log_info("store: applied migration %s", m->name);
+	}
+	return ALLOT_OK;
+fail:
+	sq_rollback(s);
+	snprintf(msg, msgsz, "migration failed: %s", s->base.errmsg);
+	return ALLOT_E_STORE;
+}
+
+/* ---- keys ------------------------------------------------------------------ */
+
+static allot_err sq_key_insert(struct store *st_, const struct api_key *k,
+			       const struct audit_entry *audit)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st_;
+	static const char sql[] =
+		"INSERT INTO api_keys(id, secret_sha256, role, institution, provider, label, "
+		"created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+	allot_err e = ALLOT_E_STORE;
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = sq_prep(s, sql);
+	if (!st || sq_begin(s))
+		goto out;
+	sqlite3_bind_text(st, 1, k->id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 2, k->secret_sha256, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, k->role, -1, SQLITE_TRANSIENT);
+	sq_bind_text(st, 4, k->institution);
+	sq_bind_text(st, 5, k->provider);
+	sq_bind_text(st, 6, k->label);
+	sqlite3_bind_int64(st, 7, k->created_at);
+	sqlite3_bind_text(st, 8, k->created_by, -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_CONSTRAINT) {
+		e = ALLOT_E_CONFLICT;
+		goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		sq_fail(s, "key insert");
+		goto out;
+	}
+	if (audit && sq_audit_insert(s, audit))
+		goto out;
+	e = sq_commit(s);
+out:
+	if (e)
+		sq_rollback(s);
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
+static allot_err sq_key_find_by_hash(struct store *st_, const uint8_t hash[32],
+				     struct api_key *out)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st_;
+	static const char sql[] =
+		"SELECT id, role, institution, provider, label, created_at, created_by, "
+		"coalesce(revoked_at, 0), secret_sha256 FROM api_keys WHERE secret_sha256 = ?1";
+	allot_err e = ALLOT_E_STORE;
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = sq_prep(s, sql);
+	if (!st)
+		goto out;
+	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		e = ALLOT_E_NOT_FOUND;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		sq_fail(s, "key lookup");
+		goto out;
+	}
+	memset(out, 0, sizeof *out);
+	sq_copy_text(st, 0, out->id, sizeof out->id);
+	sq_copy_text(st, 1, out->role, sizeof out->role);
+	sq_copy_text(st, 2, out->institution, sizeof out->institution);
+	sq_copy_text(st, 3, out->provider, sizeof out->provider);
+	sq_copy_text(st, 4, out->label, sizeof out->label);
+	out->created_at = sqlite3_column_int64(st, 5);
+	sq_copy_text(st, 6, out->created_by, sizeof out->created_by);
+	out->revoked_at = sqlite3_column_int64(st, 7);
+	if (sqlite3_column_bytes(st, 8) == 32)
+		memcpy(out->secret_sha256, sqlite3_column_blob(st, 8), 32);
+	e = ALLOT_OK;
+out:
+	if (st)
+		sqlite3_reset(st);
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
+static allot_err sq_key_revoke(struct store *st_, const char *id, int64_t at,
+			       const struct audit_entry *audit)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st_;
+	static const char sql[] =
+		"UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL";
+	allot_err e = ALLOT_E_STORE;
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = sq_prep(s, sql);
+	if (!st || sq_begin(s))
+		goto out;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, at);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sq_fail(s, "key revoke");
+		goto out;
+	}
+	if (sqlite3_changes(s->db) == 0) {
+		e = ALLOT_E_NOT_FOUND;
+		goto out;
+	}
+	if (audit && sq_audit_insert(s, audit))
+		goto out;
+	e = sq_commit(s);
+out:
+	if (e)
+		sq_rollback(s);
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
+static allot_err sq_key_count_active(struct store *st_, const char *role, int64_t *count)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st_;
+	static const char sql[] =
+		"SELECT count(*) FROM api_keys WHERE role = ?1 AND revoked_at IS NULL";
+	allot_err e = ALLOT_E_STORE;
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = sq_prep(s, sql);
+	if (!st)
+		goto out;
+	sqlite3_bind_text(st, 1, role, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sq_fail(s, "key count");
+		goto out;
+	}
+	*count = sqlite3_column_int64(st, 0);
+	e = ALLOT_OK;
+out:
+	if (st)
+		sqlite3_reset(st);
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
+/* Runs a SELECT and turns each row into an object keyed by column name;
+ * integer columns stay integers, NULL stays null, blobs are skipped. */
+allot_err sq_rows_to_json(struct sqlite_store *s, sqlite3_stmt *st, json_t **out)
+{
+	json_t *arr = json_array();
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *o = json_object();
+		int n = sqlite3_column_count(st);
+		for (int i = 0; i < n; i++) {
+			const char *name = sqlite3_column_name(st, i);
+			switch (sqlite3_column_type(st, i)) {
+			case SQLITE_INTEGER:
+				json_object_set_new(o, name, json_integer(sqlite3_column_int64(st, i)));
+				break;
+			case SQLITE_NULL:
+				json_object_set_new(o, name, json_null());
+				break;
+			case SQLITE_TEXT:
+				json_object_set_new(o, name, json_stringn((const char *)sqlite3_column_text(st, i),
+									  (size_t)sqlite3_column_bytes(st, i)));
+				break;
+			default:
+				break;
+			}
+		}
+		json_array_append_new(arr, o);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		json_decref(arr);
+		return sq_fail(s, "select");
+	}
+	*out = arr;
+	return ALLOT_OK;
+}
+
+static allot_err sq_key_list(struct store *st_, json_t **out)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st_;
+	static const char sql[] =
+		"SELECT id, role, institution, provider, label, created_at, created_by, revoked_at "
+		"FROM api_keys ORDER BY created_at, id";
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = sq_prep(s, sql);
+	allot_err e = st ? sq_rows_to_json(s, st, out) : ALLOT_E_STORE;
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
+/* ---- charters ---------------------------------------------------------------- */
+
+static allot_err sq_charter_apply(struct store *st_, const struct charter_row *r,
+				  const struct audit_entry *audit)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st_;
+	static const char qmax[] = "SELECT coalesce(max(version), 0) FROM charters";
+	static const char sql[] =
+		"INSERT INTO charters(version, charter_id, text, sha256, author, applied_at, effective) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+	allot_err e = ALLOT_E_STORE;
+	pthread_mutex_lock(&s->lock);
+	if (sq_begin(s))
+		goto out;
+	sqlite3_stmt *st = sq_prep(s, qmax);
+	if (!st || sqlite3_step(st) != SQLITE_ROW) {
+		sq_fail(s, "charter version");
+		goto out;
+	}
+	int64_t maxv = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (r->version <= maxv) {
+		snprintf(s->base.errmsg, sizeof s->base.errmsg,
+			 "charter version %lld does not increase the applied version %lld",
+			 (long long)r->version, (long long)maxv);
+		e = ALLOT_E_CONFLICT;
+		goto out;
+	}
+	st = sq_prep(s, sql);
+	if (!st)
+		goto out;
+	sqlite3_bind_int64(st, 1, r->version);
+	sqlite3_bind_text(st, 2, r->charter_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 3, r->text, (int)r->text_len, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, r->sha256, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 5, r->author, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 6, r->applied_at);
+	sqlite3_bind_int64(st, 7, r->effective);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sq_fail(s, "charter insert");
+		goto out;
+	}
+	if (audit && sq_audit_insert(s, audit))
+		goto out;
+	e = sq_commit(s);
+out:
+	if (e)
+		sq_rollback(s);
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
+static allot_err sq_charter_latest(struct store *st_, struct charter_row *out)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st_;
+	static const char sql[] =
+		"SELECT version, charter_id, text, sha256, author, applied_at, effective "
+		"FROM charters ORDER BY version DESC LIMIT 1";
+	allot_err e = ALLOT_E_STORE;
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = sq_prep(s, sql);
+	if (!st)
+		goto out;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		e = ALLOT_E_NOT_FOUND;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		sq_fail(s, "charter latest");
+		goto out;
+	}
+	memset(out, 0, sizeof *out);
+	out->version = sqlite3_column_int64(st, 0);
+	sq_copy_text(st, 1, out->charter_id, sizeof out->charter_id);
+	out->text_len = (size_t)sqlite3_column_bytes(st, 2);
+	out->text = malloc(out->text_len + 1);
+	if (!out->text) {
+		e = ALLOT_E_NOMEM;
+		goto out;
+	}
+	if (out->text_len)
+		memcpy(out->text, sqlite3_column_blob(st, 2), out->text_len);
+	out->text[out->text_len] = '\0';
+	sq_copy_text(st, 3, out->sha256, sizeof out->sha256);
+	sq_copy_text(st, 4, out->author, sizeof out->author);
+	out->applied_at = sqlite3_column_int64(st, 5);
+	out->effective = sqlite3_column_int64(st, 6);
+	e = ALLOT_OK;
+out:
+	if (st)
+		sqlite3_reset(st);
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
+static allot_err sq_charter_history(struct store *st_, json_t **out)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st_;
+	static const char sql[] =
+		"SELECT version, charter_id, sha256, author, applied_at, effective "
+		"FROM charters ORDER BY version";
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = sq_prep(s, sql);
+	allot_err e = st ? sq_rows_to_json(s, st, out) : ALLOT_E_STORE;
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
+/* ---- audit ------------------------------------------------------------------- */
+
+static allot_err sq_audit_append(struct store *st_, const struct audit_entry *e)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st_;
+	pthread_mutex_lock(&s->lock);
+	allot_err r = sq_audit_insert(s, e);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+static allot_err sq_audit_list(struct store *st_, int64_t after_id, int64_t limit,
+			       json_t **out)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st_;
+	static const char sql[] =
+		"SELECT id, at, actor, action, target, before_sha256, after_sha256, detail "
+		"FROM audit_log WHERE id > ?1 ORDER BY id LIMIT ?2";
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = sq_prep(s, sql);
+	allot_err e = ALLOT_E_STORE;
+	if (st) {
+		sqlite3_bind_int64(st, 1, after_id);
+		sqlite3_bind_int64(st, 2, limit);
+		e = sq_rows_to_json(s, st, out);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
+static int sq_schema_version(struct store *st_)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st_;
+	pthread_mutex_lock(&s->lock);
+	int v = sq_user_version(s);
+	pthread_mutex_unlock(&s->lock);
+	return v;
+}
+
+static void sq_close(struct store *st_)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st_;
+	for (size_t i = 0; i < s->nstmts; i++)
+		sqlite3_finalize(s->stmts[i].st);
+	sqlite3_close(s->db);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+const struct store_ops store_sqlite_ops = {
+	.name = "sqlite",
+	.close = sq_close,
+	.key_insert = sq_key_insert,
+	.key_find_by_hash = sq_key_find_by_hash,
+	.key_revoke = sq_key_revoke,
+	.key_count_active = sq_key_count_active,
+	.key_list = sq_key_list,
+	.charter_apply = sq_charter_apply,
+	.charter_latest = sq_charter_latest,
+	.charter_history = sq_charter_history,
+	.audit_append = sq_audit_append,
+	.audit_list = sq_audit_list,
+	.schema_version = sq_schema_version,
+	SQ_LEDGER_OPS
+};
+
+allot_err store_sqlite_open(const char *path, struct store **out, char *msg, size_t msgsz)
+{
+	struct sqlite_store *s = calloc(1, sizeof *s);
+	if (!s)
+		return ALLOT_E_NOMEM;
+	s->base.ops = &store_sqlite_ops;
+	pthread_mutex_init(&s->lock, NULL);
+	int rc = sqlite3_open_v2(path, &s->db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(msg, msgsz, "cannot open database %s: %s", path,
+			 s->db ? sqlite3_errmsg(s->db) : "out of memory");
+		sqlite3_close(s->db);
+		free(s);
+		return ALLOT_E_STORE;
+	}
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_DQS_DML, 0, NULL);
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_DQS_DDL, 0, NULL);
+	sqlite3_busy_timeout(s->db, SQLITE_BUSY_TIMEOUT_MS);
+	if (sq_exec(s, "PRAGMA journal_mode = WAL") || sq_exec(s, "PRAGMA synchronous = FULL") ||
+	    sq_exec(s, "PRAGMA foreign_keys = ON")) {
+		snprintf(msg, msgsz, "cannot configure database %s: %s", path, s->base.errmsg);
+		goto fail;
+	}
+	if (sq_migrate(s, msg, msgsz))
+		goto fail;
+	*out = &s->base;
+	return ALLOT_OK;
+fail:
+	sqlite3_close(s->db);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	return ALLOT_E_STORE;
+}
