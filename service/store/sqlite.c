@@ -518,7 +518,13 @@ allot_err store_sqlite_open(const char *path, struct store **out, char *msg, siz
 	if (!s)
 		return ALLOT_E_NOMEM;
 	s->base.ops = &store_sqlite_ops;
-	pthread_mutex_init(&s->lock, NULL);
+	/* Recursive: a ledger transaction holds the lock across the calls
+	 * made inside it. */
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&s->lock, &ma);
+	pthread_mutexattr_destroy(&ma);
 	int rc = sqlite3_open_v2(path, &s->db,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {

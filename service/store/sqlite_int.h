@@ -21,7 +21,27 @@ struct sqlite_store {
 };
 
 /* Ledger operations live in store/sqlite_ledger.c. */
-#define SQ_LEDGER_OPS
+allot_err sq_ledger_begin(struct store *st);
+allot_err sq_ledger_commit(struct store *st);
+void sq_ledger_rollback(struct store *st);
+allot_err sq_ledger_find(struct store *st, const char *provider, const char *record_id,
+			 struct ledger_row *out);
+allot_err sq_ledger_insert(struct store *st, struct ledger_row *row);
+allot_err sq_ledger_sum(struct store *st, const struct ledger_level *lv, int64_t from_us,
+			int64_t to_us, int64_t *sum);
+allot_err sq_ledger_net(struct store *st, const char *provider, const char *record_id,
+			int64_t *net, bool *voided);
+allot_err sq_ledger_list(struct store *st, const struct ledger_filter *f, json_t **out);
+allot_err sq_ledger_report(struct store *st, const struct ledger_filter *f,
+			   const char *const *group_by, size_t ngroup, bool by_bucket,
+			   json_t **out);
+allot_err sq_ledger_seq_status(struct store *st, const char *provider, json_t **out);
+#define SQ_LEDGER_OPS \
+	.ledger_begin = sq_ledger_begin, .ledger_commit = sq_ledger_commit, \
+	.ledger_rollback = sq_ledger_rollback, .ledger_find = sq_ledger_find, \
+	.ledger_insert = sq_ledger_insert, .ledger_sum = sq_ledger_sum, \
+	.ledger_net = sq_ledger_net, .ledger_list = sq_ledger_list, \
+	.ledger_report = sq_ledger_report, .ledger_seq_status = sq_ledger_seq_status,
 
 allot_err sq_fail(struct sqlite_store *s, const char *what);
 sqlite3_stmt *sq_prep(struct sqlite_store *s, const char *sql);

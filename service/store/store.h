@@ -15,9 +15,9 @@
 #include <jansson.h>
 
 #include "common/err.h"
+#include "common/ids.h"
+#include "store/ledger_types.h"
 
-#define STORE_ID_MAX 65      /* ids are at most 64 bytes (SPEC charter ids) */
-#define STORE_MEMBER_MAX 257 /* member ids may be e-mail addresses */
 
 struct api_key {
 	char id[STORE_ID_MAX];
@@ -73,6 +73,32 @@ struct store_ops {
 	allot_err (*audit_list)(struct store *st, int64_t after_id, int64_t limit,
 				json_t **out);
 	int (*schema_version)(struct store *st);
+
+	/* ---- the ledger (store/sqlite_ledger.c) ----
+	 * ledger_begin opens a write transaction held by the calling thread until
+	 * ledger_commit or ledger_rollback; find/insert/sum/net run inside it
+	 * (they also work outside one). */
+	allot_err (*ledger_begin)(struct store *st);
+	allot_err (*ledger_commit)(struct store *st);
+	void (*ledger_rollback)(struct store *st);
+	/* OUT: *out with rec.canonical from malloc (record_release). */
+	allot_err (*ledger_find)(struct store *st, const char *provider, const char *record_id,
+				 struct ledger_row *out);
+	allot_err (*ledger_insert)(struct store *st, struct ledger_row *row);
+	allot_err (*ledger_sum)(struct store *st, const struct ledger_level *lv, int64_t from_us,
+				int64_t to_us, int64_t *sum);
+	/* Net charge of a record and every adjustment of it; whether voided. */
+	allot_err (*ledger_net)(struct store *st, const char *provider, const char *record_id,
+				int64_t *net, bool *voided);
+	allot_err (*ledger_list)(struct store *st, const struct ledger_filter *f, json_t **out);
+	/* Aggregates: one object per group with the group_by columns (day and
+	 * month as the 15-minute bucket start "bucket_us", folded by the caller),
+	 * "charge" (micro), "quantity", "records". */
+	allot_err (*ledger_report)(struct store *st, const struct ledger_filter *f,
+				   const char *const *group_by, size_t ngroup, bool by_bucket,
+				   json_t **out);
+	/* Per provider: records, min/max seq, repeated seqs, missing ranges. */
+	allot_err (*ledger_seq_status)(struct store *st, const char *provider, json_t **out);
 };
 
 struct store {
@@ -113,5 +139,9 @@ static inline allot_err store_audit_append(struct store *st, const struct audit_
 static inline allot_err store_audit_list(struct store *st, int64_t after, int64_t limit,
 					 json_t **out)
 { return st->ops->audit_list(st, after, limit, out); }
+
+static inline allot_err store_ledger_begin(struct store *st) { return st->ops->ledger_begin(st); }
+static inline allot_err store_ledger_commit(struct store *st) { return st->ops->ledger_commit(st); }
+static inline void store_ledger_rollback(struct store *st) { st->ops->ledger_rollback(st); }
 
 #endif

@@ -1,0 +1,473 @@
+/* sqlite_ledger.c — the usage ledger's statements for the SQLite backend. */
+#include "store/sqlite_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+
+#define S(st_) ((struct sqlite_store *)(st_))
+
+allot_err sq_ledger_begin(struct store *st)
+{
+	struct sqlite_store *s = S(st);
+	pthread_mutex_lock(&s->lock);
+	allot_err e = sq_begin(s);
+	if (e)
+		pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
+allot_err sq_ledger_commit(struct store *st)
+{
+	struct sqlite_store *s = S(st);
+	allot_err e = sq_commit(s);
+	if (e)
+		sq_rollback(s);
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
+void sq_ledger_rollback(struct store *st)
+{
+	struct sqlite_store *s = S(st);
+	sq_rollback(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static const char *kind_db(enum record_kind k)
+{
+	return k == RECORD_ADJUSTMENT ? "adjustment" : k == RECORD_VOID ? "void" : "usage";
+}
+
+allot_err sq_ledger_find(struct store *st, const char *provider, const char *record_id,
+			 struct ledger_row *out)
+{
+	struct sqlite_store *s = S(st);
+	static const char sql[] =
+		"SELECT id, seq, kind, adjustment, supersedes, institution, project, member, "
+		"resource, class, model, quantity, start_us, end_us, received_us, book_us, late, "
+		"charter_version, rate_micro, charge_micro, overage, source, canonical, sha256 "
+		"FROM usage_records WHERE provider = ?1 AND record_id = ?2";
+	allot_err e = ALLOT_E_STORE;
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *q = sq_prep(s, sql);
+	if (!q)
+		goto out;
+	sqlite3_bind_text(q, 1, provider, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(q, 2, record_id, -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_DONE) {
+		e = ALLOT_E_NOT_FOUND;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		sq_fail(s, "ledger find");
+		goto out;
+	}
+	memset(out, 0, sizeof *out);
+	struct usage_record *r = &out->rec;
+	out->row_id = sqlite3_column_int64(q, 0);
+	snprintf(r->provider, sizeof r->provider, "%s", provider);
+	snprintf(r->record_id, sizeof r->record_id, "%s", record_id);
+	r->has_seq = sqlite3_column_type(q, 1) != SQLITE_NULL;
+	r->seq = sqlite3_column_int64(q, 1);
+	const char *k = (const char *)sqlite3_column_text(q, 2);
+	r->kind = strcmp(k, "adjustment") == 0 ? RECORD_ADJUSTMENT
+		  : strcmp(k, "void") == 0     ? RECORD_VOID
+					       : RECORD_USAGE;
+	const char *a = (const char *)sqlite3_column_text(q, 3);
+	r->adjustment = !a ? ADJ_NONE
+			: strcmp(a, "credit") == 0 ? ADJ_CREDIT
+			: strcmp(a, "refund") == 0 ? ADJ_REFUND
+						   : ADJ_DEBIT;
+	sq_copy_text(q, 4, r->supersedes, sizeof r->supersedes);
+	sq_copy_text(q, 5, r->institution, sizeof r->institution);
+	sq_copy_text(q, 6, r->project, sizeof r->project);
+	sq_copy_text(q, 7, r->member, sizeof r->member);
+	sq_copy_text(q, 8, r->resource, sizeof r->resource);
+	sq_copy_text(q, 9, r->cls, sizeof r->cls);
+	sq_copy_text(q, 10, r->model, sizeof r->model);
+	r->quantity = sqlite3_column_int64(q, 11);
+	r->start_us = sqlite3_column_int64(q, 12);
+	r->end_us = sqlite3_column_int64(q, 13);
+	out->received_us = sqlite3_column_int64(q, 14);
+	out->book_us = sqlite3_column_int64(q, 15);
+	out->late = sqlite3_column_int(q, 16);
+	out->charter_version = sqlite3_column_int64(q, 17);
+	out->rate_micro = sqlite3_column_int64(q, 18);
+	out->charge_micro = sqlite3_column_int64(q, 19);
+	out->overage = sqlite3_column_int(q, 20);
+	out->from_gate = strcmp((const char *)sqlite3_column_text(q, 21), "gate") == 0;
+	r->canonical_len = (size_t)sqlite3_column_bytes(q, 22);
+	r->canonical = malloc(r->canonical_len + 1);
+	if (!r->canonical) {
+		e = ALLOT_E_NOMEM;
+		goto out;
+	}
+	memcpy(r->canonical, sqlite3_column_blob(q, 22), r->canonical_len);
+	r->canonical[r->canonical_len] = '\0';
+	if (sqlite3_column_bytes(q, 23) == 32)
+		memcpy(r->sha256, sqlite3_column_blob(q, 23), 32);
+	e = ALLOT_OK;
+out:
+	if (q)
+		sqlite3_reset(q);
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
+allot_err sq_ledger_insert(struct store *st, struct ledger_row *row)
+{
+	struct sqlite_store *s = S(st);
+	static const char ins[] =
+		"INSERT INTO usage_records(provider, record_id, seq, kind, adjustment, supersedes, "
+		"institution, project, member, resource, class, model, quantity, start_us, end_us, "
+		"received_us, book_us, late, charter_version, rate_micro, charge_micro, overage, "
+		"source, canonical, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+		"?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)";
+	static const char bucket[] =
+		"INSERT INTO usage_buckets(institution, project, member, bucket, charge) "
+		"VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(institution, project, member, bucket) "
+		"DO UPDATE SET charge = charge + excluded.charge";
+	const struct usage_record *r = &row->rec;
+	allot_err e = ALLOT_E_STORE;
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *q = sq_prep(s, ins);
+	if (!q)
+		goto out;
+	sqlite3_bind_text(q, 1, r->provider, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, r->record_id, -1, SQLITE_STATIC);
+	if (r->has_seq)
+		sqlite3_bind_int64(q, 3, r->seq);
+	sqlite3_bind_text(q, 4, kind_db(r->kind), -1, SQLITE_STATIC);
+	if (r->adjustment != ADJ_NONE)
+		sqlite3_bind_text(q, 5, record_adjustment_name(r->adjustment), -1, SQLITE_STATIC);
+	sq_bind_text(q, 6, r->supersedes);
+	sqlite3_bind_text(q, 7, r->institution, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 8, r->project, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 9, r->member, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 10, r->resource, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 11, r->cls, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 12, r->model, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 13, r->quantity);
+	sqlite3_bind_int64(q, 14, r->start_us);
+	sqlite3_bind_int64(q, 15, r->end_us);
+	sqlite3_bind_int64(q, 16, row->received_us);
+	sqlite3_bind_int64(q, 17, row->book_us);
+	sqlite3_bind_int(q, 18, row->late);
+	sqlite3_bind_int64(q, 19, row->charter_version);
+	sqlite3_bind_int64(q, 20, row->rate_micro);
+	sqlite3_bind_int64(q, 21, row->charge_micro);
+	sqlite3_bind_int(q, 22, row->overage);
+	sqlite3_bind_text(q, 23, row->from_gate ? "gate" : "provider", -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 24, r->canonical, (int)r->canonical_len, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 25, r->sha256, 32, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	sqlite3_reset(q);
+	if (rc == SQLITE_CONSTRAINT) {
+		e = ALLOT_E_CONFLICT;
+		goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		sq_fail(s, "ledger insert");
+		goto out;
+	}
+	row->row_id = sqlite3_last_insert_rowid(s->db);
+	q = sq_prep(s, bucket);
+	if (!q)
+		goto out;
+	int64_t b = row->book_us / LEDGER_BUCKET_US;
+	if (row->book_us < 0 && row->book_us % LEDGER_BUCKET_US)
+		b -= 1;
+	sqlite3_bind_text(q, 1, r->institution, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, r->project, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, r->member, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, b);
+	sqlite3_bind_int64(q, 5, row->charge_micro);
+	rc = sqlite3_step(q);
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE) {
+		sq_fail(s, "bucket update");
+		goto out;
+	}
+	e = ALLOT_OK;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
+static int64_t bucket_of(int64_t us)
+{
+	int64_t b = us / LEDGER_BUCKET_US;
+	if (us < 0 && us % LEDGER_BUCKET_US)
+		b -= 1;
+	return b;
+}
+
+allot_err sq_ledger_sum(struct store *st, const struct ledger_level *lv, int64_t from_us,
+			int64_t to_us, int64_t *sum)
+{
+	struct sqlite_store *s = S(st);
+	static const char q_pool[] =
+		"SELECT coalesce(sum(charge), 0) FROM usage_buckets WHERE bucket >= ?1 AND bucket < ?2";
+	static const char q_inst[] =
+		"SELECT coalesce(sum(charge), 0) FROM usage_buckets WHERE institution = ?3 "
+		"AND bucket >= ?1 AND bucket < ?2";
+	static const char q_proj[] =
+		"SELECT coalesce(sum(charge), 0) FROM usage_buckets WHERE institution = ?3 "
+		"AND project = ?4 AND bucket >= ?1 AND bucket < ?2";
+	static const char q_mem[] =
+		"SELECT coalesce(sum(charge), 0) FROM usage_buckets WHERE institution = ?3 "
+		"AND project = ?4 AND member = ?5 AND bucket >= ?1 AND bucket < ?2";
+	const char *sql = !lv->institution ? q_pool : !lv->project ? q_inst
+			  : !lv->member ? q_proj : q_mem;
+	allot_err e = ALLOT_E_STORE;
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *q = sq_prep(s, sql);
+	if (!q)
+		goto out;
+	sqlite3_bind_int64(q, 1, bucket_of(from_us));
+	sqlite3_bind_int64(q, 2, to_us == INT64_MAX ? INT64_MAX : bucket_of(to_us));
+	if (lv->institution)
+		sqlite3_bind_text(q, 3, lv->institution, -1, SQLITE_STATIC);
+	if (lv->project)
+		sqlite3_bind_text(q, 4, lv->project, -1, SQLITE_STATIC);
+	if (lv->member)
+		sqlite3_bind_text(q, 5, lv->member, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_ROW) {
+		sq_fail(s, "ledger sum");
+		sqlite3_reset(q);
+		goto out;
+	}
+	*sum = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	e = ALLOT_OK;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
+allot_err sq_ledger_net(struct store *st, const char *provider, const char *record_id,
+			int64_t *net, bool *voided)
+{
+	struct sqlite_store *s = S(st);
+	static const char sql[] =
+		"SELECT coalesce(sum(charge_micro), 0), coalesce(max(kind = 'void'), 0) "
+		"FROM usage_records WHERE provider = ?1 AND (record_id = ?2 OR supersedes = ?2)";
+	allot_err e = ALLOT_E_STORE;
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *q = sq_prep(s, sql);
+	if (!q)
+		goto out;
+	sqlite3_bind_text(q, 1, provider, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, record_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_ROW) {
+		sq_fail(s, "ledger net");
+		sqlite3_reset(q);
+		goto out;
+	}
+	*net = sqlite3_column_int64(q, 0);
+	*voided = sqlite3_column_int(q, 1);
+	sqlite3_reset(q);
+	e = ALLOT_OK;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
+/* Appends " AND col = ?N" for each set filter; binds after preparing. */
+struct where {
+	struct buf sql;
+	const char *vals[12];
+	int64_t ivals[4];
+	int n, ni;
+};
+
+static void where_text(struct where *w, const char *col, const char *v)
+{
+	if (!v)
+		return;
+	buf_printf(&w->sql, " AND %s = ?%d", col, w->n + 1);
+	w->vals[w->n++] = v;
+}
+
+static void where_build(struct where *w, const struct ledger_filter *f)
+{
+	buf_puts(&w->sql, " WHERE 1 = 1");
+	where_text(w, "institution", f->institution);
+	where_text(w, "project", f->project);
+	where_text(w, "member", f->member);
+	where_text(w, "provider", f->provider);
+	where_text(w, "resource", f->resource);
+	where_text(w, "model", f->model);
+	where_text(w, "kind", f->kind);
+	/* integer bounds use fixed parameter numbers 20.. */
+	if (f->from_us)
+		buf_puts(&w->sql, " AND book_us >= ?20");
+	if (f->to_us)
+		buf_puts(&w->sql, " AND book_us < ?21");
+	if (f->after_id)
+		buf_puts(&w->sql, " AND id > ?22");
+}
+
+static void where_bind(const struct where *w, sqlite3_stmt *q, const struct ledger_filter *f)
+{
+	for (int i = 0; i < w->n; i++)
+		sqlite3_bind_text(q, i + 1, w->vals[i], -1, SQLITE_STATIC);
+	if (f->from_us)
+		sqlite3_bind_int64(q, 20, f->from_us);
+	if (f->to_us)
+		sqlite3_bind_int64(q, 21, f->to_us);
+	if (f->after_id)
+		sqlite3_bind_int64(q, 22, f->after_id);
+}
+
+allot_err sq_ledger_list(struct store *st, const struct ledger_filter *f, json_t **out)
+{
+	struct sqlite_store *s = S(st);
+	struct where w = {.sql = BUF_INIT};
+	buf_puts(&w.sql, "SELECT id, provider, record_id, seq, kind, adjustment, supersedes, "
+			 "institution, project, member, resource, class, model, quantity, start_us, "
+			 "end_us, received_us, book_us, late, charter_version, rate_micro, "
+			 "charge_micro, overage, source, lower(hex(sha256)) AS sha256, "
+			 "CAST(canonical AS TEXT) AS canonical FROM usage_records");
+	where_build(&w, f);
+	buf_printf(&w.sql, " ORDER BY id LIMIT %lld", (long long)f->limit);
+	allot_err e = ALLOT_E_STORE;
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(s->db, buf_str(&w.sql), -1, &q, NULL) != SQLITE_OK) {
+		sq_fail(s, "ledger list");
+		goto out;
+	}
+	where_bind(&w, q, f);
+	e = sq_rows_to_json(s, q, out);
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->lock);
+	buf_release(&w.sql);
+	return e;
+}
+
+static bool group_col_ok(const char *g)
+{
+	static const char *const ok[] = {"institution", "project", "member", "provider",
+					 "resource", "model", NULL};
+	for (size_t i = 0; ok[i]; i++)
+		if (strcmp(g, ok[i]) == 0)
+			return true;
+	return false;
+}
+
+allot_err sq_ledger_report(struct store *st, const struct ledger_filter *f,
+			   const char *const *group_by, size_t ngroup, bool by_bucket,
+			   json_t **out)
+{
+	struct sqlite_store *s = S(st);
+	struct where w = {.sql = BUF_INIT};
+	struct buf cols = BUF_INIT;
+	for (size_t i = 0; i < ngroup; i++) {
+		if (!group_col_ok(group_by[i])) {
+			buf_release(&cols);
+			return ALLOT_E_INVALID;
+		}
+		buf_printf(&cols, "%s%s", cols.len ? ", " : "", group_by[i]);
+	}
+	if (by_bucket)
+		buf_printf(&cols, "%s(book_us / %lld) * %lld AS bucket_us", cols.len ? ", " : "",
+			   (long long)LEDGER_BUCKET_US, (long long)LEDGER_BUCKET_US);
+	buf_puts(&w.sql, "SELECT ");
+	if (cols.len)
+		buf_printf(&w.sql, "%s, ", buf_str(&cols));
+	buf_puts(&w.sql, "sum(charge_micro) AS charge, sum(CASE kind WHEN 'usage' THEN quantity "
+			 "ELSE 0 END) AS quantity, count(*) AS records FROM usage_records");
+	where_build(&w, f);
+	if (cols.len) {
+		/* group by positions 1..k */
+		size_t k = ngroup + (by_bucket ? 1 : 0);
+		buf_puts(&w.sql, " GROUP BY ");
+		for (size_t i = 1; i <= k; i++)
+			buf_printf(&w.sql, "%s%zu", i > 1 ? ", " : "", i);
+		buf_puts(&w.sql, " ORDER BY ");
+		for (size_t i = 1; i <= k; i++)
+			buf_printf(&w.sql, "%s%zu", i > 1 ? ", " : "", i);
+	}
+	allot_err e = ALLOT_E_STORE;
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(s->db, buf_str(&w.sql), -1, &q, NULL) != SQLITE_OK) {
+		sq_fail(s, "ledger report");
+		goto out;
+	}
+	where_bind(&w, q, f);
+	e = sq_rows_to_json(s, q, out);
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->lock);
+	buf_release(&w.sql);
+	buf_release(&cols);
+	return e;
+}
+
+allot_err sq_ledger_seq_status(struct store *st, const char *provider, json_t **out)
+{
+	struct sqlite_store *s = S(st);
+	static const char q_sum[] =
+		"SELECT count(*), count(seq), min(seq), max(seq), count(seq) - count(DISTINCT seq) "
+		"FROM usage_records WHERE provider = ?1 AND source = 'provider'";
+	/* Missing ranges: each seq whose successor is absent, up to the max. */
+	static const char q_gaps[] =
+		"SELECT a.seq + 1, (SELECT min(b.seq) FROM usage_records b WHERE b.provider = ?1 "
+		"AND b.seq > a.seq) - 1 FROM (SELECT DISTINCT seq FROM usage_records WHERE "
+		"provider = ?1 AND seq IS NOT NULL) a WHERE NOT EXISTS (SELECT 1 FROM usage_records c "
+		"WHERE c.provider = ?1 AND c.seq = a.seq + 1) AND a.seq < (SELECT max(seq) FROM "
+		"usage_records WHERE provider = ?1) ORDER BY 1 LIMIT 100";
+	static const char q_rep[] =
+		"SELECT seq FROM usage_records WHERE provider = ?1 AND seq IS NOT NULL "
+		"GROUP BY seq HAVING count(*) > 1 ORDER BY seq LIMIT 100";
+	allot_err e = ALLOT_E_STORE;
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *q = sq_prep(s, q_sum);
+	if (!q)
+		goto out;
+	sqlite3_bind_text(q, 1, provider, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_ROW) {
+		sq_fail(s, "seq status");
+		sqlite3_reset(q);
+		goto out;
+	}
+	json_t *j = json_pack("{s:s,s:I,s:I}", "provider", provider, "records",
+			      (json_int_t)sqlite3_column_int64(q, 0), "with_seq",
+			      (json_int_t)sqlite3_column_int64(q, 1));
+	json_object_set_new(j, "min_seq", sqlite3_column_type(q, 2) == SQLITE_NULL
+						  ? json_null() : json_integer(sqlite3_column_int64(q, 2)));
+	json_object_set_new(j, "max_seq", sqlite3_column_type(q, 3) == SQLITE_NULL
+						  ? json_null() : json_integer(sqlite3_column_int64(q, 3)));
+	sqlite3_reset(q);
+	json_t *gaps = json_array(), *reps = json_array();
+	q = sq_prep(s, q_gaps);
+	if (q) {
+		sqlite3_bind_text(q, 1, provider, -1, SQLITE_STATIC);
+		while (sqlite3_step(q) == SQLITE_ROW)
+			json_array_append_new(gaps, json_pack("{s:I,s:I}", "from",
+				(json_int_t)sqlite3_column_int64(q, 0), "to",
+				(json_int_t)sqlite3_column_int64(q, 1)));
+		sqlite3_reset(q);
+	}
+	q = sq_prep(s, q_rep);
+	if (q) {
+		sqlite3_bind_text(q, 1, provider, -1, SQLITE_STATIC);
+		while (sqlite3_step(q) == SQLITE_ROW)
+			json_array_append_new(reps, json_integer(sqlite3_column_int64(q, 0)));
+		sqlite3_reset(q);
+	}
+	json_object_set_new(j, "gaps", gaps);
+	json_object_set_new(j, "repeats", reps);
+	*out = j;
+	e = ALLOT_OK;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
