@@ -6,7 +6,7 @@ pass=0; fail=0; failed=""
 for t in tests/e2e/test_*.sh; do
 	[ -f "$t" ] || continue
 	echo "== $t"
-	if sh "$t"; then pass=$((pass + 1)); else fail=$((fail + 1)); failed="$failed $(basename "$t")"; fi
+	if bash "$t"; then pass=$((pass + 1)); else fail=$((fail + 1)); failed="$failed $(basename "$t")"; fi
 done
 echo "e2e test scripts: $pass passed, $fail failed${failed:+ ($failed )}"
 [ "$fail" = 0 ]

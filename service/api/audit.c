@@ -3,6 +3,8 @@
 
 #include <stdlib.h>
 
+#include "common/timeutil.h"
+
 /* Page size bounds for the audit listing. */
 #define AUDIT_PAGE_DEFAULT 100
 #define AUDIT_PAGE_MAX 1000
@@ -31,7 +33,13 @@ allot_err api_audit_list(struct http_req *req, struct http_resp *resp)
 	allot_err e = store_audit_list(api_app(req)->store, after, limit, &entries);
 	if (e)
 		return http_error(resp, e, "could not read the audit log");
-	size_t n = json_array_size(entries);
+	size_t n = json_array_size(entries), i;
+	json_t *row;
+	json_array_foreach(entries, i, row) {
+		char ts[TIME_FMT_MAX];
+		json_int_t at = json_integer_value(json_object_get(row, "at"));
+		json_object_set_new(row, "at", json_string(time_format_rfc3339(at, ts)));
+	}
 	json_t *next = json_null();
 	if ((int64_t)n == limit)
 		next = json_incref(json_object_get(json_array_get(entries, n - 1), "id"));

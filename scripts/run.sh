@@ -1,0 +1,27 @@
+#!/bin/sh
+# run.sh — what `make run` does after building: start allotd on the default
+# charter and model at 127.0.0.1:8080, with an admin key kept in var/admin.key.
+set -eu
+cd "$(dirname "$0")/.."
+mkdir -p var
+if [ -z "${ALLOT_ADMIN_KEY:-}" ]; then
+	if [ ! -s var/admin.key ]; then
+		umask 077
+		printf 'allot_%s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >var/admin.key
+	fi
+	ALLOT_ADMIN_KEY=$(cat var/admin.key)
+fi
+export ALLOT_ADMIN_KEY
+LISTEN=${ALLOT_LISTEN:-127.0.0.1:8080}
+cat <<MSG
+allotd starting on http://$LISTEN (charter policies/default.yaml, models in models/)
+admin key (also in var/admin.key): $ALLOT_ADMIN_KEY
+
+Try, in another terminal:
+  export ALLOT_KEY=\$(cat var/admin.key)
+  bin/allot charter history
+  bin/allot keys create --role institution --institution epfl
+  curl -s http://$LISTEN/readyz
+
+MSG
+exec bin/allotd --listen "$LISTEN" "$@"

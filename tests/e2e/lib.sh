@@ -1,0 +1,77 @@
+# lib.sh — helpers for end-to-end tests against the real allotd on loopback.
+# Each test script sources this, calls e2e_start, runs checks, calls e2e_done.
+set -u
+E2E_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${ALLOT_BIN_DIR:-$E2E_ROOT/bin}
+E2E_PASS=0
+E2E_FAIL=0
+E2E_NAME=$(basename "$0" .sh)
+E2E_DIR=$(mktemp -d /tmp/allot-e2e.XXXXXX)
+ADMIN_KEY=e2e-admin-key-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+export ALLOT_ADMIN_KEY=$ADMIN_KEY
+E2E_PID=
+
+e2e_free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null ||
+		echo $((20000 + $$ % 20000))
+}
+
+# e2e_start [extra allotd args...]: starts allotd on a free port with a fresh DB.
+e2e_start() {
+	PORT=$(e2e_free_port)
+	URL=http://127.0.0.1:$PORT
+	export ALLOT_SERVER=$URL
+	"$BIN/allotd" --listen 127.0.0.1:"$PORT" --db "$E2E_DIR/allot.db" --keys "$E2E_DIR/keys" \
+		--models "$E2E_ROOT/models" "$@" >>"$E2E_DIR/allotd.log" 2>&1 &
+	E2E_PID=$!
+	for _ in $(seq 1 100); do
+		curl -fs "$URL/healthz" >/dev/null 2>&1 && return 0
+		kill -0 "$E2E_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "e2e: allotd did not start; log:" >&2
+	cat "$E2E_DIR/allotd.log" >&2
+	return 1
+}
+
+e2e_stop() {
+	if [ -n "$E2E_PID" ]; then
+		kill "$E2E_PID" 2>/dev/null
+		wait "$E2E_PID" 2>/dev/null
+		E2E_PID=
+	fi
+}
+
+e2e_kill9() {
+	[ -n "$E2E_PID" ] && kill -9 "$E2E_PID" 2>/dev/null && wait "$E2E_PID" 2>/dev/null
+	E2E_PID=
+}
+
+ok() { E2E_PASS=$((E2E_PASS + 1)); }
+bad() { E2E_FAIL=$((E2E_FAIL + 1)); echo "FAIL [$E2E_NAME]: $*" >&2; }
+
+# check DESCRIPTION EXPECTED ACTUAL
+check() {
+	if [ "$2" = "$3" ]; then ok; else bad "$1: expected [$2], got [$3]"; fi
+}
+
+# req METHOD PATH KEY [CONTENT-TYPE BODY-FILE|-]: sets STATUS and BODY.
+req() {
+	local method=$1 path=$2 key=$3 ct=${4:-} data=${5:-}
+	local args=(-s -o "$E2E_DIR/body" -w '%{http_code}' -X "$method")
+	[ -n "$key" ] && args+=(-H "Authorization: Bearer $key")
+	[ -n "$ct" ] && args+=(-H "Content-Type: $ct")
+	[ -n "$data" ] && args+=(--data-binary "@$data")
+	STATUS=$(curl "${args[@]}" "$URL$path")
+	BODY=$(cat "$E2E_DIR/body")
+}
+
+jget() { printf '%s' "$BODY" | jq -r "$1"; }
+
+e2e_done() {
+	e2e_stop
+	echo "$E2E_NAME: $E2E_PASS passed, $E2E_FAIL failed"
+	if [ "$E2E_FAIL" = 0 ]; then rm -rf "$E2E_DIR"; else echo "logs kept in $E2E_DIR" >&2; fi
+	[ "$E2E_FAIL" = 0 ]
+}
+trap 'e2e_stop' EXIT
