@@ -13,6 +13,7 @@
 # binary; tests/fuzz/fuzz_NAME.c a libFuzzer target; bench/NAME/*.c or
 # bench/NAME.c a benchmark.  Optional per-concern fragments live in mk/*.mk.
 
+comma    := ,
 PKGS     := sqlite3 libmicrohttpd libcrypto yaml-0.1 jansson libcurl libpq
 TESTPKGS := cmocka
 
@@ -124,9 +125,20 @@ FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -g -O1 -Iservice $(PKG_CFLAGS) \
                -fsanitize=fuzzer,address,undefined
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+FUZZ_GEN := build/gen/migrations_sqlite.c build/gen/migrations_postgres.c
+build/gen/migrations_%.c: $(MIGRATIONS) scripts/embed-migrations.sh
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lm -pthread $(EXTRA_LIBS)
+	sh scripts/embed-migrations.sh $* $@
+# The library is compiled once with -fsanitize=fuzzer-no-link and shared by
+# every target.
+FUZZ_OBJ := $(patsubst %.c,build/fuzz/obj/%.o,$(LIB_SRC) $(FUZZ_GEN))
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(subst -fsanitize=fuzzer$(comma),-fsanitize=fuzzer-no-link$(comma),$(FUZZ_CFLAGS)) \
+		$(CFLAGS_$(notdir $(basename $<))) -c -o $@ $<
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_OBJ) $(PKG_LIBS) -lm -pthread $(EXTRA_LIBS)
 
 fuzz: $(FUZZ_BIN)
 	@sh scripts/run-fuzz.sh 60
