@@ -1369,11 +1369,16 @@ static void check_pool(struct pctx *p)
 		money_format(c->pool, b));
 }
 
-static void warn_providers(struct pctx *p)
+/* A remote provider that lists resources but no keys at all (invalid keys
+ * are errors already) can never submit a record. */
+static void warn_providers(struct pctx *p, const struct ynode *providers)
 {
 	char b[SHOW_MAX + 8];
 	for (size_t i = 0; i < p->c->nproviders; i++) {
 		const struct charter_provider *pr = &p->c->providers[i];
+		const struct ynode *keys = map_get(providers->items[i], "keys");
+		if (keys && keys->kind == YN_SEQ && keys->n > 0)
+			continue;
 		if (!pr->builtin && pr->nkeys == 0 && pr->resources_given && pr->nresources)
 			WARN_AT(p, pr->mark, "provider '%s' has no keys, so it cannot submit "
 				"usage records", show(pr->id, strlen(pr->id), b));
@@ -1474,7 +1479,8 @@ static void parse_top(struct pctx *p, const struct ynode *root)
 	if (p->oom)
 		return;
 	check_pool(p);
-	warn_providers(p);
+	if (v[K_PROVIDERS] && v[K_PROVIDERS]->kind == YN_SEQ)
+		warn_providers(p, v[K_PROVIDERS]);
 }
 
 allot_err charter_parse(const char *filename, const char *buf, size_t len,
