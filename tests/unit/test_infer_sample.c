@@ -1,0 +1,160 @@
+/* test_infer_sample.c — samplers and chat templates. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "common/buf.h"
+#include "infer/chat.h"
+#include "infer/sample.h"
+
+static void test_greedy(void **state)
+{
+	(void)state;
+	float l[6] = {0.5f, 3.0f, -1.0f, 3.0f, 2.9f, 0.0f};
+	struct sample_cand c[6];
+	struct sample_rng r;
+	struct sample_params p = {0, 0, 1, 0};
+
+	sample_seed(&r, 1);
+	assert_int_equal(sample_next(l, 6, &p, &r, c), 1); /* ties: lowest id */
+	p.temperature = 1.0f;
+	p.top_k = 1;
+	assert_int_equal(sample_next(l, 6, &p, &r, c), 1);
+	p.top_k = 0;
+	p.min_p = 1.0f; /* only the best survives; ties keep both */
+	for (int i = 0; i < 50; i++) {
+		int32_t t = sample_next(l, 6, &p, &r, c);
+
+		assert_true(t == 1 || t == 3);
+	}
+	p.min_p = 0;
+	p.top_p = 0.01f;
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(sample_next(l, 6, &p, &r, c), 1);
+}
+
+static void test_distribution(void **state)
+{
+	(void)state;
+	enum { N = 4, DRAWS = 20000 };
+	float l[N] = {logf(0.1f), logf(0.2f), logf(0.3f), logf(0.4f)};
+	struct sample_cand c[N];
+	struct sample_rng r;
+	struct sample_params p = {1.0f, 0, 1.0f, 0};
+	int cnt[N] = {0};
+
+	sample_seed(&r, 42);
+	for (int i = 0; i < DRAWS; i++)
+		cnt[sample_next(l, N, &p, &r, c)]++;
+	for (int i = 0; i < N; i++)
+		assert_true(fabs(cnt[i] / (double)DRAWS - 0.1 * (i + 1)) < 0.02);
+	/* top-k 2 keeps ids 3 and 2 in ratio 4:3 */
+	memset(cnt, 0, sizeof cnt);
+	p.top_k = 2;
+	for (int i = 0; i < DRAWS; i++)
+		cnt[sample_next(l, N, &p, &r, c)]++;
+	assert_int_equal(cnt[0] + cnt[1], 0);
+	assert_true(fabs(cnt[3] / (double)DRAWS - 4.0 / 7) < 0.02);
+	/* top-p 0.6: {0.4, 0.3} reach 0.7 >= 0.6 */
+	memset(cnt, 0, sizeof cnt);
+	p.top_k = 0;
+	p.top_p = 0.6f;
+	for (int i = 0; i < DRAWS; i++)
+		cnt[sample_next(l, N, &p, &r, c)]++;
+	assert_int_equal(cnt[0] + cnt[1], 0);
+	/* min-p 0.6: 0.3 >= 0.24 stays, 0.2 < 0.24 goes */
+	memset(cnt, 0, sizeof cnt);
+	p.top_p = 1;
+	p.min_p = 0.6f;
+	for (int i = 0; i < DRAWS; i++)
+		cnt[sample_next(l, N, &p, &r, c)]++;
+	assert_int_equal(cnt[0] + cnt[1], 0);
+	assert_true(cnt[2] > 0);
+	/* low temperature sharpens */
+	memset(cnt, 0, sizeof cnt);
+	p.min_p = 0;
+	p.temperature = 0.05f;
+	for (int i = 0; i < 1000; i++)
+		cnt[sample_next(l, N, &p, &r, c)]++;
+	assert_true(cnt[3] > 990);
+}
+
+static void test_seed_determinism(void **state)
+{
+	(void)state;
+	float l[100];
+	struct sample_cand c[100];
+	struct sample_rng a, b;
+	struct sample_params p = {0.8f, 20, 0.9f, 0.01f};
+
+	for (int i = 0; i < 100; i++)
+		l[i] = sinf((float)i);
+	sample_seed(&a, 7);
+	sample_seed(&b, 7);
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(sample_next(l, 100, &p, &a, c), sample_next(l, 100, &p, &b, c));
+}
+
+static void test_chat(void **state)
+{
+	(void)state;
+	static const struct { const char *tmpl; enum chat_format want; } detect[] = {
+		{NULL, CHAT_CHATML},
+		{"{% for m in messages %}<|im_start|>{{m.role}}", CHAT_CHATML},
+		{"{{ bos_token }}{% if ... %}[INST] {{ content }} [/INST]", CHAT_LLAMA2},
+		{"<|start_header_id|>' + message['role'] + '<|end_header_id|>", CHAT_LLAMA3},
+		{"<|user|>\n{{ content }}</s>\n<|assistant|>\n", CHAT_ZEPHYR},
+		{"{{ something else }}", CHAT_CHATML},
+	};
+	static const struct chat_msg msgs[] = {
+		{"system", "Be kind."}, {"user", " Hi "}, {"assistant", "Hello."}, {"user", "Bye"},
+	};
+	static const struct { enum chat_format f; const char *want; } render[] = {
+		{CHAT_CHATML, "<|im_start|>system\nBe kind.<|im_end|>\n<|im_start|>user\n Hi <|im_end|>\n"
+			      "<|im_start|>assistant\nHello.<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n"
+			      "<|im_start|>assistant\n"},
+		{CHAT_LLAMA2, "[INST] <<SYS>>\nBe kind.\n<</SYS>>\n\nHi [/INST] Hello. </s><s>[INST] Bye [/INST]"},
+		{CHAT_LLAMA3, "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe kind.<|eot_id|>"
+			      "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+			      "<|start_header_id|>assistant<|end_header_id|>\n\nHello.<|eot_id|>"
+			      "<|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|>"
+			      "<|start_header_id|>assistant<|end_header_id|>\n\n"},
+		{CHAT_ZEPHYR, "<|system|>\nBe kind.</s>\n<|user|>\n Hi </s>\n<|assistant|>\nHello.</s>\n"
+			      "<|user|>\nBye</s>\n<|assistant|>\n"},
+	};
+
+	for (size_t i = 0; i < sizeof detect / sizeof detect[0]; i++)
+		assert_int_equal(chat_detect(detect[i].tmpl), detect[i].want);
+	for (size_t i = 0; i < sizeof render / sizeof render[0]; i++) {
+		struct buf b = BUF_INIT;
+
+		assert_int_equal(chat_render(render[i].f, msgs, 4, "<s>", "</s>", &b), ALLOT_OK);
+		if (strcmp(buf_str(&b), render[i].want))
+			fail_msg("%s:\n%s", chat_format_name(render[i].f), buf_str(&b));
+		buf_release(&b);
+	}
+	{
+		struct chat_msg bad = {NULL, "x"};
+		struct buf b = BUF_INIT;
+
+		assert_int_equal(chat_render(CHAT_CHATML, &bad, 1, "", "", &b), ALLOT_E_INVALID);
+		buf_release(&b);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_greedy),
+		cmocka_unit_test(test_distribution),
+		cmocka_unit_test(test_seed_determinism),
+		cmocka_unit_test(test_chat),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
