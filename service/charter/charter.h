@@ -53,7 +53,9 @@
 
 /* ---- the model ----------------------------------------------------------- */
 
-/* 1-based line and column of a node in the charter's YAML text. */
+/* 1-based line and column (in characters) of a node in the charter's YAML
+ * text.  The mark of a provider, model, institution or project is where its
+ * id is written; of a rate, its mapping; of a key, its string. */
 struct charter_mark {
 	uint32_t line;
 	uint32_t col;
@@ -74,7 +76,7 @@ struct charter_allocation {
 	int32_t rollover_ppm;     /* fraction of the unused allocation carried
 				     into the next period, once: 0..CHARTER_PPM
 				     (always 0 for CHARTER_PERIOD_TOTAL) */
-	struct charter_mark mark; /* the allocation mapping */
+	struct charter_mark mark; /* where credits is written */
 };
 
 /* Each field is CHARTER_UNSET or 1..CHARTER_LIMIT_MAX.  A limit applies to
