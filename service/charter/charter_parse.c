@@ -1253,8 +1253,16 @@ static void check_allocations(struct pctx *p, const struct charter_institution *
 				       period_phrase(in->allocation.period));
 			}
 		}
-		if (pr->has_member_allocation && ok_flags[2 * i + 1] &&
-		    charter_allocation_cmp(&pr->member_allocation, &pr->allocation) == 1)
+		int mc = pr->has_member_allocation && ok_flags[2 * i + 1]
+				 ? charter_allocation_cmp(&pr->member_allocation, &pr->allocation)
+				 : -1;
+		if (mc == 2)
+			WARN_AT(p, pr->member_allocation.mark,
+				"member_allocation of project '%s' (period %s) is not compared "
+				"with the project's (period %s)", pid,
+				charter_period_name(pr->member_allocation.period),
+				charter_period_name(pr->allocation.period));
+		if (mc == 1)
 			ERR_AT(p, pr->member_allocation.mark,
 			       "member_allocation of project '%s' exceeds the project's %s "
 			       "credits %s", pid, money_format(pr->allocation.credits, amt),

@@ -293,6 +293,16 @@ static const struct bad_case bad_cases[] = {
 	 {"t.yaml:5:20: 'days' must be an integer between 0 and 90",
 	  "t.yaml:5:24: unknown key 'hours' in late_grace"}},
 	/* warnings only */
+	{"total and periodic allocations are not compared (a warning)",
+	 HEAD INST("{credits: 100, period: month}",
+		   "    projects:\n"
+		   "      - id: a\n        allocation: {credits: 1000, period: total}\n"
+		   "        member_allocation: {credits: 1, period: day}\n"),
+	 {NULL},
+	 {"t.yaml:17:31: warning: allocation of project 'a' (period total) is not compared "
+	  "with institution 'epfl' (period month)",
+	  "t.yaml:18:38: warning: member_allocation of project 'a' (period day) is not compared "
+	  "with the project's (period total)"}},
 	{"pool oversubscribed (a warning)",
 	 "charter: t\nversion: 1\neffective: 2026-01-01T00:00:00Z\ntimezone: UTC\npool: 100\n"
 	 "institutions:\n  - {id: a, allocation: {credits: 1200, period: year}}\n"
