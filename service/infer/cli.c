@@ -72,7 +72,7 @@ int infer_cli(int argc, char **argv)
 	int rc = 1;
 	allot_err ae;
 
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		bool ok = true;
 
@@ -110,7 +110,6 @@ int infer_cli(int argc, char **argv)
 			fprintf(stderr, "allotd: bad value for %s: %s\n", a, v);
 			return usage();
 		}
-		i++;
 	}
 	if (!model || (!prompt == !tokenize)) {
 		fprintf(stderr, "allotd: --model and one of --prompt or --tokenize are required\n");

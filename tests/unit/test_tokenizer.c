@@ -159,7 +159,7 @@ static struct tok_vocab *gpt2_vocab(void)
 	}
 	{
 		static const char *const extra[] = {
-			"\xc4\xa0t", "he", "\xc4\xa0the", "in", "\xc4\xa0" "a", "ll", "ell", "hell", "hello",
+			"\xc4\xa0t", "he", "\xc4\xa0the", "in", "\xc4\xa0\x61", "ll", "ell", "hell", "hello",
 			"\xc3\xa2\xc4\xa2", "<|begin_of_text|>", "<|eot_id|>", "<|user|>",
 		};
 		for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) {
