@@ -203,13 +203,13 @@ static void test_pem(void **state)
 		"",
 		"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v\n-----END PRIVATE KEY-----\n",
 		/* a P-256 key (not Ed25519) */
-		"-----BEGIN PRIVATE KEY-----\n"
-		"MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgjwEerLPAvq1mQAxi\n"
-		"c9sTjKV7Ex39Jfdiu4c4LxiygaihRANCAASSoqMudNZdiFAKPgtTrhv4lilk0rqW\n"
-		"KjuBBFkFVmEC+rsKkYVEWbGqURZdakCO0x/co4cK2OX+38FXu/Iaf6vK\n"
-		"-----END PRIVATE KEY-----\n",
-		"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n"
-		"-----END PUBLIC KEY-----\n",
+		("-----BEGIN PRIVATE KEY-----\n"
+		 "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgjwEerLPAvq1mQAxi\n"
+		 "c9sTjKV7Ex39Jfdiu4c4LxiygaihRANCAASSoqMudNZdiFAKPgtTrhv4lilk0rqW\n"
+		 "KjuBBFkFVmEC+rsKkYVEWbGqURZdakCO0x/co4cK2OX+38FXu/Iaf6vK\n"
+		 "-----END PRIVATE KEY-----\n"),
+		("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n"
+		 "-----END PUBLIC KEY-----\n"),
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		msg[0] = '\0';

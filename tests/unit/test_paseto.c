@@ -264,8 +264,8 @@ static void test_malformed(void **state)
 	/* Header variants, a JWS, padding, whitespace. */
 	static const char *bad[] = {
 		"", "v4.public.", "v4.public", "v4.local.AAAA", "v3.public.AAAA", "V4.PUBLIC.AAAA",
-		"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9."
-		"c2lnbmF0dXJlc2lnbmF0dXJlc2lnbmF0dXJlc2lnbmF0dXJl",
+		("eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9."
+		 "c2lnbmF0dXJlc2lnbmF0dXJlc2lnbmF0dXJlc2lnbmF0dXJl"),
 		"Bearer v4.public.AAAA",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
