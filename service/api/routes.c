@@ -20,6 +20,12 @@ const struct http_route api_routes[] = {
 	{"POST", "/v1/keys", ROLE_ADMIN, api_keys_create, NULL},
 	{"DELETE", "/v1/keys/{id}", ROLE_ADMIN, api_keys_revoke, NULL},
 	{"GET", "/v1/audit", STAFF, api_audit_list, NULL},
+	{"POST", "/v1/usage", ROLE_PROVIDER, api_usage_submit, NULL},
+	{"GET", "/v1/usage", STAFF | ROLE_INSTITUTION, api_usage_list, NULL},
+	{"GET", "/v1/providers/{id}/sequence", STAFF | ROLE_PROVIDER, api_provider_sequence, NULL},
+	{"GET", "/v1/quotas/{inst}", STAFF | ROLE_INSTITUTION, api_quota_get, NULL},
+	{"GET", "/v1/quotas/{inst}/{proj}", STAFF | ROLE_INSTITUTION, api_quota_get, NULL},
+	{"GET", "/v1/reports/usage", STAFF | ROLE_INSTITUTION, api_report_usage, NULL},
 };
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];
 

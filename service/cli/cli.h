@@ -47,5 +47,8 @@ int cli_usage(const struct cli *c, const char *text);
 int cli_cmd_charter(struct cli *c, int argc, char **argv);
 int cli_cmd_keys(struct cli *c, int argc, char **argv);
 int cli_cmd_keygen(struct cli *c, int argc, char **argv);
+int cli_cmd_usage(struct cli *c, int argc, char **argv);
+int cli_cmd_quota(struct cli *c, int argc, char **argv);
+int cli_cmd_report(struct cli *c, int argc, char **argv);
 
 #endif

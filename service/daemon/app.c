@@ -97,13 +97,32 @@ void app_charter_put(struct app *app, struct active_charter *ac)
 
 static void app_charter_install(struct app *app, struct active_charter *ac)
 {
-	ac->refs = 1; /* the app's own reference */
+	ac->refs = 2; /* the app's active reference and the version list's */
 	pthread_mutex_lock(&app->charter_lock);
+	struct active_charter **v = realloc(app->versions, (app->nversions + 1) * sizeof *v);
+	if (v) {
+		app->versions = v;
+		app->versions[app->nversions++] = ac;
+	} else {
+		ac->refs = 1; /* not listed: pricing falls back to older versions */
+	}
 	struct active_charter *old = app->active;
 	app->active = ac;
 	pthread_mutex_unlock(&app->charter_lock);
 	if (old)
 		app_charter_put(app, old);
+}
+
+const struct active_charter *app_charter_at(struct app *app, int64_t t)
+{
+	const struct active_charter *best = NULL;
+	pthread_mutex_lock(&app->charter_lock);
+	for (size_t i = 0; i < app->nversions; i++)
+		if (app->versions[i]->c->effective_us <= t &&
+		    (!best || app->versions[i]->row.version > best->row.version))
+			best = app->versions[i];
+	pthread_mutex_unlock(&app->charter_lock);
+	return best;
 }
 
 allot_err app_charter_apply(struct app *app, const char *filename, const char *text,
@@ -169,13 +188,12 @@ allot_err app_charter_apply(struct app *app, const char *filename, const char *t
 	return ALLOT_OK;
 }
 
-/* Loads the newest stored charter as the active one. */
-static allot_err app_charter_load_stored(struct app *app, char *msg, size_t msgsz)
+/* Loads one stored version and installs it (the newest last becomes active). */
+static allot_err app_charter_load_version(struct app *app, int64_t version, char *msg,
+					  size_t msgsz)
 {
 	struct charter_row row;
-	allot_err e = store_charter_latest(app->store, &row);
-	if (e == ALLOT_E_NOT_FOUND)
-		return ALLOT_OK;
+	allot_err e = store_charter_get(app->store, version, &row);
 	if (e) {
 		snprintf(msg, msgsz, "cannot read the stored charter: %s", app->store->errmsg);
 		return e;
@@ -244,6 +262,27 @@ static allot_err app_charter_from_file(struct app *app, bool startup, char *msg,
 	return e;
 }
 
+/* Loads every stored version, oldest first, so the newest ends up active. */
+static allot_err app_charter_load_stored(struct app *app, char *msg, size_t msgsz)
+{
+	json_t *hist = NULL;
+	allot_err e = store_charter_history(app->store, &hist);
+	if (e) {
+		snprintf(msg, msgsz, "cannot read the charter history: %s", app->store->errmsg);
+		return e;
+	}
+	size_t i;
+	json_t *row;
+	json_array_foreach(hist, i, row) {
+		e = app_charter_load_version(app, json_integer_value(json_object_get(row, "version")),
+					     msg, msgsz);
+		if (e)
+			break;
+	}
+	json_decref(hist);
+	return e;
+}
+
 void app_charter_reload(struct app *app)
 {
 	char msg[256] = "";
@@ -256,6 +295,8 @@ allot_err app_open(struct app *app, char *msg, size_t msgsz)
 {
 	pthread_mutex_init(&app->charter_lock, NULL);
 	app->started_at = time_now_us();
+	if (!(app->reserve = reserve_new()))
+		return ALLOT_E_NOMEM;
 	allot_err e = store_open(app->cfg.db, &app->store, msg, msgsz);
 	if (e)
 		return e;
@@ -276,7 +317,14 @@ void app_close(struct app *app)
 	if (app->active)
 		app_charter_put(app, app->active);
 	app->active = NULL;
+	for (size_t i = 0; i < app->nversions; i++)
+		app_charter_put(app, app->versions[i]);
+	free(app->versions);
+	app->versions = NULL;
+	app->nversions = 0;
 	store_close(app->store);
 	app->store = NULL;
+	reserve_free(app->reserve);
+	app->reserve = NULL;
 	pthread_mutex_destroy(&app->charter_lock);
 }

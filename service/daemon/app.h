@@ -14,6 +14,7 @@
 
 #include "charter/charter.h"
 #include "common/err.h"
+#include "ledger/reserve.h"
 #include "store/store.h"
 
 struct app_config {
@@ -40,7 +41,12 @@ struct app {
 	struct store *store;
 	pthread_mutex_t charter_lock;
 	struct active_charter *active; /* NULL until a charter is applied */
+	/* Every applied version, oldest first; each holds a reference and lives
+	 * until app_close, so pointers from app_charter_at stay valid. */
+	struct active_charter **versions;
+	size_t nversions;
 	int64_t started_at;
+	struct reserve_table *reserve; /* the gate's in-flight reservations */
 	void *engine;                  /* the bundled inference engine, if loaded */
 	char engine_state[128];        /* "loaded stories260K.gguf", "no model" */
 };
@@ -56,6 +62,10 @@ void app_close(struct app *app);
 
 struct active_charter *app_charter_get(struct app *app);
 void app_charter_put(struct app *app, struct active_charter *ac);
+
+/* The charter in force at instant t: the highest applied version whose
+ * `effective` is <= t; NULL when none.  Valid until app_close. */
+const struct active_charter *app_charter_at(struct app *app, int64_t t);
 
 /* Parses, validates against the active charter, stores with its audit entry
  * and activates text.  On validation failure errs holds every error and the

@@ -15,6 +15,9 @@ static const char usage[] =
 	"  charter check FILE | apply FILE | validate FILE | history\n"
 	"  keygen --out FILE\n"
 	"  keys create --role ROLE [--institution ID] [--provider ID] | keys revoke ID | keys list\n"
+	"  usage sign --key FILE < records.jsonl > signed.jsonl | usage submit FILE\n"
+	"  quota show INSTITUTION[/PROJECT]\n"
+	"  report usage --from DATE --to DATE [--group-by a,b] [--format csv|json] [--out FILE]\n"
 	"exit status: 0 ok, 1 refused or failed, 2 usage error, 3 server unreachable\n";
 
 int main(int argc, char **argv)
@@ -60,6 +63,12 @@ int main(int argc, char **argv)
 		rc = cli_cmd_keys(&c, sub_argc, sub_argv);
 	else if (strcmp(cmd, "keygen") == 0)
 		rc = cli_cmd_keygen(&c, sub_argc, sub_argv);
+	else if (strcmp(cmd, "usage") == 0)
+		rc = cli_cmd_usage(&c, sub_argc, sub_argv);
+	else if (strcmp(cmd, "quota") == 0)
+		rc = cli_cmd_quota(&c, sub_argc, sub_argv);
+	else if (strcmp(cmd, "report") == 0)
+		rc = cli_cmd_report(&c, sub_argc, sub_argv);
 	else {
 		fprintf(stderr, "allot: unknown command \"%s\"\n%s", cmd, usage);
 		rc = 2;

@@ -389,17 +389,23 @@ out:
 	return e;
 }
 
-static allot_err sq_charter_latest(struct store *st_, struct charter_row *out)
+/* version 0: the newest. */
+static allot_err sq_charter_read(struct sqlite_store *s, int64_t version,
+				 struct charter_row *out)
 {
-	struct sqlite_store *s = (struct sqlite_store *)st_;
-	static const char sql[] =
+	static const char q_latest[] =
 		"SELECT version, charter_id, text, sha256, author, applied_at, effective "
 		"FROM charters ORDER BY version DESC LIMIT 1";
+	static const char q_one[] =
+		"SELECT version, charter_id, text, sha256, author, applied_at, effective "
+		"FROM charters WHERE version = ?1";
 	allot_err e = ALLOT_E_STORE;
 	pthread_mutex_lock(&s->lock);
-	sqlite3_stmt *st = sq_prep(s, sql);
+	sqlite3_stmt *st = sq_prep(s, version ? q_one : q_latest);
 	if (!st)
 		goto out;
+	if (version)
+		sqlite3_bind_int64(st, 1, version);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
 		e = ALLOT_E_NOT_FOUND;
@@ -431,6 +437,18 @@ out:
 		sqlite3_reset(st);
 	pthread_mutex_unlock(&s->lock);
 	return e;
+}
+
+static allot_err sq_charter_latest(struct store *st_, struct charter_row *out)
+{
+	return sq_charter_read((struct sqlite_store *)st_, 0, out);
+}
+
+static allot_err sq_charter_get(struct store *st_, int64_t version, struct charter_row *out)
+{
+	if (version <= 0)
+		return ALLOT_E_NOT_FOUND;
+	return sq_charter_read((struct sqlite_store *)st_, version, out);
 }
 
 static allot_err sq_charter_history(struct store *st_, json_t **out)
@@ -505,6 +523,7 @@ const struct store_ops store_sqlite_ops = {
 	.key_list = sq_key_list,
 	.charter_apply = sq_charter_apply,
 	.charter_latest = sq_charter_latest,
+	.charter_get = sq_charter_get,
 	.charter_history = sq_charter_history,
 	.audit_append = sq_audit_append,
 	.audit_list = sq_audit_list,

@@ -68,6 +68,8 @@ struct store_ops {
 	allot_err (*charter_apply)(struct store *st, const struct charter_row *row,
 				   const struct audit_entry *audit);
 	allot_err (*charter_latest)(struct store *st, struct charter_row *out);
+	/* One applied version; ALLOT_E_NOT_FOUND if none. */
+	allot_err (*charter_get)(struct store *st, int64_t version, struct charter_row *out);
 	allot_err (*charter_history)(struct store *st, json_t **out);
 	allot_err (*audit_append)(struct store *st, const struct audit_entry *e);
 	allot_err (*audit_list)(struct store *st, int64_t after_id, int64_t limit,
@@ -132,6 +134,8 @@ static inline allot_err store_charter_apply(struct store *st, const struct chart
 { return st->ops->charter_apply(st, r, a); }
 static inline allot_err store_charter_latest(struct store *st, struct charter_row *out)
 { return st->ops->charter_latest(st, out); }
+static inline allot_err store_charter_get(struct store *st, int64_t v, struct charter_row *out)
+{ return st->ops->charter_get(st, v, out); }
 static inline allot_err store_charter_history(struct store *st, json_t **out)
 { return st->ops->charter_history(st, out); }
 static inline allot_err store_audit_append(struct store *st, const struct audit_entry *e)
@@ -140,6 +144,20 @@ static inline allot_err store_audit_list(struct store *st, int64_t after, int64_
 					 json_t **out)
 { return st->ops->audit_list(st, after, limit, out); }
 
+static inline allot_err store_ledger_sum_q(struct store *st, const struct ledger_level *lv,
+				     int64_t from, int64_t to, int64_t *sum)
+{ return st->ops->ledger_sum(st, lv, from, to, sum); }
+static inline allot_err store_ledger_find_q(struct store *st, const char *provider,
+					    const char *record_id, struct ledger_row *out)
+{ return st->ops->ledger_find(st, provider, record_id, out); }
+static inline allot_err store_ledger_insert_q(struct store *st, struct ledger_row *row)
+{ return st->ops->ledger_insert(st, row); }
+static inline allot_err store_ledger_net_q(struct store *st, const char *provider,
+					   const char *record_id, int64_t *net, bool *voided)
+{ return st->ops->ledger_net(st, provider, record_id, net, voided); }
+static inline allot_err store_ledger_list_q(struct store *st, const struct ledger_filter *f,
+					    json_t **out)
+{ return st->ops->ledger_list(st, f, out); }
 static inline allot_err store_ledger_begin(struct store *st) { return st->ops->ledger_begin(st); }
 static inline allot_err store_ledger_commit(struct store *st) { return st->ops->ledger_commit(st); }
 static inline void store_ledger_rollback(struct store *st) { st->ops->ledger_rollback(st); }

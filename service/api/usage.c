@@ -1,0 +1,142 @@
+/* usage.c — POST /v1/usage (provider), GET /v1/usage (institution own,
+ * auditor, admin), GET /v1/providers/{id}/sequence. */
+#include "api/api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "common/money.h"
+#include "common/timeutil.h"
+#include "ledger/ledger.h"
+
+/* Page size of GET /v1/usage. */
+#define USAGE_PAGE_DEFAULT 100
+#define USAGE_PAGE_MAX 1000
+
+allot_err api_usage_submit(struct http_req *req, struct http_resp *resp)
+{
+	static const char *const fields[] = {"records", NULL};
+	json_t *body = NULL, *outcomes = NULL;
+	char msg[256];
+	allot_err e = http_body_json(req, resp, &body);
+	if (e)
+		return e;
+	if ((e = json_only_fields(body, fields, msg, sizeof msg))) {
+		json_decref(body);
+		return http_error(resp, e, "%s", msg);
+	}
+	struct ledger_counts n;
+	e = ledger_ingest(api_app(req), req->who->provider, json_object_get(body, "records"),
+			  &outcomes, &n, msg, sizeof msg);
+	json_decref(body);
+	if (e)
+		return http_error(resp, e, "%s", msg);
+	return http_json(resp, 200, json_pack("{s:{s:I,s:I,s:I,s:I},s:o}", "summary",
+		"accepted", (json_int_t)n.accepted, "duplicate", (json_int_t)n.duplicate,
+		"conflict", (json_int_t)n.conflict, "rejected", (json_int_t)n.rejected,
+		"results", outcomes));
+}
+
+/* Parses from/to (date or RFC 3339) into a filter. */
+allot_err api_time_range(struct http_req *req, struct http_resp *resp, int64_t *from,
+			 int64_t *to)
+{
+	const char *f = http_query(req, "from"), *t = http_query(req, "to");
+	*from = 0;
+	*to = 0;
+	if (f && time_parse_date_or_time(f, strlen(f), from))
+		return http_error(resp, ALLOT_E_INVALID, "from must be a date (2026-12-01) or an RFC 3339 time");
+	if (t && time_parse_date_or_time(t, strlen(t), to))
+		return http_error(resp, ALLOT_E_INVALID, "to must be a date (2026-12-31) or an RFC 3339 time");
+	if (*from && *to && *to <= *from)
+		return http_error(resp, ALLOT_E_INVALID, "to must be after from");
+	return ALLOT_OK;
+}
+
+/* Common filters of /v1/usage and /v1/reports/usage; an institution key is
+ * pinned to its own institution. */
+allot_err api_usage_filter(struct http_req *req, struct http_resp *resp,
+			   struct ledger_filter *f)
+{
+	memset(f, 0, sizeof *f);
+	f->institution = http_query(req, "institution");
+	f->project = http_query(req, "project");
+	f->member = http_query(req, "member");
+	f->provider = http_query(req, "provider");
+	f->resource = http_query(req, "resource");
+	f->model = http_query(req, "model");
+	f->kind = http_query(req, "kind");
+	if (f->kind && strcmp(f->kind, "usage") && strcmp(f->kind, "adjustment") &&
+	    strcmp(f->kind, "void"))
+		return http_error(resp, ALLOT_E_INVALID, "kind must be usage, adjustment or void");
+	if (req->who->role == ROLE_INSTITUTION) {
+		if (f->institution && strcmp(f->institution, req->who->institution))
+			return http_error(resp, ALLOT_E_FORBIDDEN,
+					  "this credential may only read institution \"%s\"",
+					  req->who->institution);
+		f->institution = req->who->institution;
+	}
+	return api_time_range(req, resp, &f->from_us, &f->to_us);
+}
+
+allot_err api_usage_list(struct http_req *req, struct http_resp *resp)
+{
+	struct ledger_filter f;
+	allot_err e = api_usage_filter(req, resp, &f);
+	if (e)
+		return e;
+	f.limit = USAGE_PAGE_DEFAULT;
+	const char *a = http_query(req, "after"), *l = http_query(req, "limit");
+	char *end;
+	if (a) {
+		f.after_id = strtoll(a, &end, 10);
+		if (*end || f.after_id < 0)
+			return http_error(resp, ALLOT_E_INVALID, "after must be a cursor from a previous page");
+	}
+	if (l) {
+		f.limit = strtoll(l, &end, 10);
+		if (*end || f.limit < 1 || f.limit > USAGE_PAGE_MAX)
+			return http_error(resp, ALLOT_E_INVALID, "limit must be 1..%d", USAGE_PAGE_MAX);
+	}
+	json_t *rows = NULL;
+	if ((e = store_ledger_list_q(api_app(req)->store, &f, &rows)))
+		return http_error(resp, e, "could not read the ledger");
+	size_t i;
+	json_t *r;
+	int64_t last = 0;
+	json_array_foreach(rows, i, r) {
+		char b[MONEY_FMT_MAX], ts[TIME_FMT_MAX];
+		last = json_integer_value(json_object_get(r, "id"));
+		json_object_set_new(r, "charge", json_string(money_format(
+			json_integer_value(json_object_get(r, "charge_micro")), b)));
+		json_object_set_new(r, "rate", json_string(money_format(
+			json_integer_value(json_object_get(r, "rate_micro")), b)));
+		json_object_del(r, "charge_micro");
+		json_object_del(r, "rate_micro");
+		static const char *const times[][2] = {{"start_us", "start"}, {"end_us", "end"},
+			{"received_us", "received"}, {"book_us", "booked"}};
+		for (size_t k = 0; k < 4; k++) {
+			json_int_t us = json_integer_value(json_object_get(r, times[k][0]));
+			json_object_set_new(r, times[k][1], json_string(time_format_rfc3339(us, ts)));
+			json_object_del(r, times[k][0]);
+		}
+		json_object_set_new(r, "late", json_boolean(json_integer_value(json_object_get(r, "late"))));
+		json_object_set_new(r, "overage", json_boolean(json_integer_value(json_object_get(r, "overage"))));
+	}
+	json_t *next = (int64_t)json_array_size(rows) == f.limit ? json_integer(last) : json_null();
+	return http_json(resp, 200, json_pack("{s:o,s:o}", "records", rows, "next", next));
+}
+
+allot_err api_provider_sequence(struct http_req *req, struct http_resp *resp)
+{
+	const char *id = req->params[0];
+	if (req->who->role == ROLE_PROVIDER && strcmp(req->who->provider, id))
+		return http_error(resp, ALLOT_E_FORBIDDEN,
+				  "this credential may only read provider \"%s\"", req->who->provider);
+	json_t *j = NULL;
+	allot_err e = api_app(req)->store->ops->ledger_seq_status(api_app(req)->store, id, &j);
+	if (e)
+		return http_error(resp, e, "could not read the ledger");
+	return http_json(resp, 200, j);
+}

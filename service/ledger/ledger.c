@@ -1,0 +1,329 @@
+/* ledger.c — checking, pricing and booking usage records. */
+#include "ledger/ledger.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/money.h"
+#include "common/timeutil.h"
+#include "ledger/period.h"
+#include "ledger/quota.h"
+#include "ledger/tz.h"
+
+enum outcome { OUT_ACCEPTED, OUT_DUPLICATE, OUT_CONFLICT, OUT_REJECTED, OUT_ERROR };
+
+static const char *outcome_name(enum outcome o)
+{
+	static const char *const n[] = {"accepted", "duplicate", "conflict", "rejected", "error"};
+	return n[o];
+}
+
+/* Which period closes a record: the institution's allocation period. */
+static bool record_is_late(const struct charter *c, const struct charter_institution *inst,
+			   int64_t end_us, int64_t now)
+{
+	if (inst->allocation.period == CHARTER_PERIOD_TOTAL)
+		return false;
+	char err[TZ_ERR_MAX];
+	tz *z = NULL;
+	if (tz_load(c->timezone, &z, err))
+		return false;
+	static const period_kind map[] = {PERIOD_DAY, PERIOD_WEEK, PERIOD_MONTH,
+					  PERIOD_QUARTER, PERIOD_YEAR, PERIOD_TOTAL};
+	int64_t ps, pe;
+	bool late = false;
+	if (period_bounds(z, map[inst->allocation.period], end_us, &ps, &pe) == ALLOT_OK)
+		late = now >= pe + c->late_grace_us;
+	tz_free(z);
+	return late;
+}
+
+/* Is any level past its allocation once charge is added? */
+static bool record_overage(struct app *app, const struct charter *c, const struct usage_record *r,
+			   int64_t book_us, int64_t charge)
+{
+	struct quota_level lv[QUOTA_MAX_LEVELS];
+	size_t n = 0;
+	if (charge <= 0)
+		return false;
+	if (quota_levels(app->store, c, r->institution, r->project, r->member[0] ? r->member : NULL,
+			 book_us, NULL, NULL, lv, &n))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (lv[i].used + charge > lv[i].allocation + lv[i].rollover)
+			return true;
+	return false;
+}
+
+/* Checks r against the charters and the ledger, prices it and books it.
+ * Must run inside a ledger transaction.  row->rec is r (borrowed). */
+static enum outcome book_one(struct app *app, struct usage_record *r, bool from_gate,
+			     int64_t now, struct ledger_row *row, char *reason, size_t rsz)
+{
+	struct ledger_row prev;
+	allot_err e = store_ledger_find_q(app->store, r->provider, r->record_id, &prev);
+	if (e == ALLOT_OK) {
+		bool same = memcmp(prev.rec.sha256, r->sha256, 32) == 0;
+		record_release(&prev.rec);
+		if (!same) {
+			snprintf(reason, rsz, "record_id \"%s\" was already used by provider \"%s\" "
+					      "for a record with different content", r->record_id, r->provider);
+			return OUT_CONFLICT;
+		}
+		*row = prev;
+		row->rec = *r;
+		return OUT_DUPLICATE;
+	}
+	if (e != ALLOT_E_NOT_FOUND) {
+		snprintf(reason, rsz, "the ledger could not be read");
+		return OUT_ERROR;
+	}
+	if (r->end_us > now + RECORD_FUTURE_SKEW_US) {
+		snprintf(reason, rsz, "\"end\" is more than 5 minutes in the future");
+		return OUT_REJECTED;
+	}
+	const struct active_charter *ac = app_charter_at(app, r->end_us);
+	if (!ac) {
+		snprintf(reason, rsz, "no charter was in force at \"end\"");
+		return OUT_REJECTED;
+	}
+	const struct charter *c = ac->c;
+	const struct charter_institution *inst = charter_institution(c, r->institution);
+	const struct charter_project *proj = inst ? charter_project(inst, r->project) : NULL;
+	if (!inst) {
+		snprintf(reason, rsz, "unknown institution \"%s\" (charter version %lld)",
+			 r->institution, (long long)c->version);
+		return OUT_REJECTED;
+	}
+	if (!proj) {
+		snprintf(reason, rsz, "unknown project \"%s\" of institution \"%s\"", r->project,
+			 r->institution);
+		return OUT_REJECTED;
+	}
+	if (r->member[0] && !charter_member(proj, r->member)) {
+		snprintf(reason, rsz, "\"%s\" is not a member of project \"%s/%s\"", r->member,
+			 r->institution, r->project);
+		return OUT_REJECTED;
+	}
+	const struct charter_provider *p = charter_provider(c, r->provider);
+	if (!p || !charter_provider_has_resource(c, p, r->resource)) {
+		snprintf(reason, rsz, "provider \"%s\" may not report resource \"%s\"", r->provider,
+			 r->resource);
+		return OUT_REJECTED;
+	}
+	if (r->model[0]) {
+		const struct charter_model *m = charter_model(c, r->model);
+		if (!m) {
+			snprintf(reason, rsz, "unknown model \"%s\"", r->model);
+			return OUT_REJECTED;
+		}
+	}
+	int64_t rate = 0, charge = 0;
+	if (r->kind == RECORD_USAGE) {
+		const struct charter_rate *cr = charter_rate_for(c, r->resource,
+								 r->model[0] ? r->model : NULL,
+								 r->cls[0] ? r->cls : NULL);
+		if (!cr) {
+			snprintf(reason, rsz, "no rate for resource \"%s\"%s%s%s%s in charter version %lld",
+				 r->resource, r->model[0] ? " model " : "", r->model,
+				 r->cls[0] ? " class " : "", r->cls, (long long)c->version);
+			return OUT_REJECTED;
+		}
+		rate = cr->credits;
+		if (money_mul(r->quantity, rate, &charge) || charge > MONEY_MAX) {
+			snprintf(reason, rsz, "charge out of range");
+			return OUT_REJECTED;
+		}
+	} else {
+		/* Corrections: against an earlier usage record of the same provider,
+		 * at that record's rate, never below zero net. */
+		struct ledger_row orig;
+		e = store_ledger_find_q(app->store, r->provider, r->supersedes, &orig);
+		if (e == ALLOT_E_NOT_FOUND) {
+			snprintf(reason, rsz, "supersedes \"%s\": no such record of provider \"%s\"",
+				 r->supersedes, r->provider);
+			return OUT_REJECTED;
+		}
+		if (e) {
+			snprintf(reason, rsz, "the ledger could not be read");
+			return OUT_ERROR;
+		}
+		record_release(&orig.rec);
+		if (orig.rec.kind != RECORD_USAGE) {
+			snprintf(reason, rsz, "supersedes \"%s\": it is a%s %s, not a usage record",
+				 r->supersedes, orig.rec.kind == RECORD_ADJUSTMENT ? "n" : "",
+				 record_kind_name(orig.rec.kind));
+			return OUT_REJECTED;
+		}
+		if (strcmp(orig.rec.institution, r->institution) || strcmp(orig.rec.project, r->project) ||
+		    strcmp(orig.rec.member, r->member) || strcmp(orig.rec.resource, r->resource) ||
+		    strcmp(orig.rec.model, r->model) || strcmp(orig.rec.cls, r->cls)) {
+			snprintf(reason, rsz, "a correction must name the same institution, project, "
+					      "member, resource, model and class as \"%s\"", r->supersedes);
+			return OUT_REJECTED;
+		}
+		int64_t net;
+		bool voided;
+		if (store_ledger_net_q(app->store, r->provider, r->supersedes, &net, &voided)) {
+			snprintf(reason, rsz, "the ledger could not be read");
+			return OUT_ERROR;
+		}
+		if (voided) {
+			snprintf(reason, rsz, "supersedes \"%s\": that record is void", r->supersedes);
+			return OUT_REJECTED;
+		}
+		rate = orig.rate_micro;
+		if (r->kind == RECORD_VOID) {
+			if (r->quantity != orig.rec.quantity) {
+				snprintf(reason, rsz, "a void must repeat the quantity of \"%s\" (%lld)",
+					 r->supersedes, (long long)orig.rec.quantity);
+				return OUT_REJECTED;
+			}
+			charge = -net;
+		} else {
+			if (money_mul(r->quantity, rate, &charge) || charge > MONEY_MAX) {
+				snprintf(reason, rsz, "charge out of range");
+				return OUT_REJECTED;
+			}
+			if (r->adjustment != ADJ_DEBIT) {
+				if (charge > net) {
+					char a[MONEY_FMT_MAX], b[MONEY_FMT_MAX];
+					snprintf(reason, rsz, "a %s of %s would take \"%s\" below zero (net %s)",
+						 record_adjustment_name(r->adjustment), money_format(charge, a),
+						 r->supersedes, money_format(net, b));
+					return OUT_REJECTED;
+				}
+				charge = -charge;
+			}
+		}
+	}
+	memset(row, 0, sizeof *row);
+	row->rec = *r;
+	row->received_us = now;
+	row->late = record_is_late(c, inst, r->end_us, now);
+	row->book_us = row->late ? now : r->end_us;
+	row->charter_version = c->version;
+	row->rate_micro = rate;
+	row->charge_micro = charge;
+	row->from_gate = from_gate;
+	row->overage = record_overage(app, c, r, row->book_us, charge);
+	if (store_ledger_insert_q(app->store, row)) {
+		snprintf(reason, rsz, "the ledger could not be written");
+		return OUT_ERROR;
+	}
+	return OUT_ACCEPTED;
+}
+
+static json_t *outcome_json(enum outcome o, const struct usage_record *r,
+			    const struct ledger_row *row, const char *reason)
+{
+	json_t *j = json_pack("{s:s,s:s}", "record_id", r->record_id[0] ? r->record_id : "",
+			      "status", outcome_name(o));
+	if (o == OUT_ACCEPTED || o == OUT_DUPLICATE) {
+		char b[MONEY_FMT_MAX];
+		json_object_set_new(j, "charge", json_string(money_format(row->charge_micro, b)));
+		json_object_set_new(j, "charter_version", json_integer(row->charter_version));
+		json_object_set_new(j, "overage", json_boolean(row->overage));
+		json_object_set_new(j, "late", json_boolean(row->late));
+	} else {
+		json_object_set_new(j, "reason", json_string(reason));
+	}
+	return j;
+}
+
+allot_err ledger_ingest(struct app *app, const char *provider, const json_t *records,
+			json_t **outcomes, struct ledger_counts *counts, char *msg,
+			size_t msgsz)
+{
+	size_t n = json_array_size(records);
+	memset(counts, 0, sizeof *counts);
+	if (!json_is_array(records) || n == 0 || n > LEDGER_BATCH_MAX) {
+		snprintf(msg, msgsz, "\"records\" must be an array of 1..%d records", LEDGER_BATCH_MAX);
+		return ALLOT_E_INVALID;
+	}
+	struct active_charter *cur = app_charter_get(app);
+	if (!cur) {
+		snprintf(msg, msgsz, "no charter has been applied");
+		return ALLOT_E_UNAVAILABLE;
+	}
+	const struct charter_provider *prov = charter_provider(cur->c, provider);
+	json_t *out = json_array();
+	int64_t now = time_now_us();
+	allot_err e = store_ledger_begin(app->store);
+	if (e) {
+		app_charter_put(app, cur);
+		json_decref(out);
+		snprintf(msg, msgsz, "the ledger is unavailable");
+		return e;
+	}
+	bool failed = false;
+	for (size_t i = 0; i < n && !failed; i++) {
+		struct usage_record r;
+		struct ledger_row row = {0};
+		char reason[320] = "";
+		enum outcome o;
+		if (record_parse(json_array_get(records, i), true, &r, reason, sizeof reason)) {
+			o = OUT_REJECTED;
+		} else if (strcmp(r.provider, provider) != 0) {
+			o = OUT_REJECTED;
+			snprintf(reason, sizeof reason, "record is for provider \"%s\" but the key "
+				 "belongs to provider \"%s\"", r.provider, provider);
+		} else {
+			bool sig_ok = false;
+			for (size_t k = 0; prov && k < prov->nkeys && !sig_ok; k++)
+				sig_ok = record_sig_ok(&r, prov->keys[k].pub);
+			if (!sig_ok) {
+				o = OUT_REJECTED;
+				snprintf(reason, sizeof reason, "signature does not verify with any key "
+					 "of provider \"%s\"", provider);
+			} else {
+				o = book_one(app, &r, false, now, &row, reason, sizeof reason);
+			}
+		}
+		if (o == OUT_ERROR)
+			failed = true;
+		switch (o) {
+		case OUT_ACCEPTED: counts->accepted++; break;
+		case OUT_DUPLICATE: counts->duplicate++; break;
+		case OUT_CONFLICT: counts->conflict++; break;
+		default: counts->rejected++; break;
+		}
+		json_array_append_new(out, outcome_json(o, &r, &row, reason));
+		record_release(&r);
+	}
+	app_charter_put(app, cur);
+	if (failed) {
+		store_ledger_rollback(app->store);
+		json_decref(out);
+		snprintf(msg, msgsz, "the ledger could not be written; nothing was stored");
+		return ALLOT_E_STORE;
+	}
+	if ((e = store_ledger_commit(app->store))) {
+		json_decref(out);
+		snprintf(msg, msgsz, "the ledger could not be committed; nothing was stored");
+		return e;
+	}
+	*outcomes = out;
+	return ALLOT_OK;
+}
+
+allot_err ledger_settle(struct app *app, const struct usage_record *rec, int64_t *charge,
+			char *reason, size_t reasonsz)
+{
+	struct usage_record r = *rec;
+	struct ledger_row row;
+	allot_err e = store_ledger_begin(app->store);
+	if (e) {
+		snprintf(reason, reasonsz, "the ledger is unavailable");
+		return e;
+	}
+	enum outcome o = book_one(app, &r, true, time_now_us(), &row, reason, reasonsz);
+	if (o != OUT_ACCEPTED && o != OUT_DUPLICATE) {
+		store_ledger_rollback(app->store);
+		return o == OUT_ERROR ? ALLOT_E_STORE : ALLOT_E_INVALID;
+	}
+	if ((e = store_ledger_commit(app->store)))
+		return e;
+	*charge = row.charge_micro;
+	return ALLOT_OK;
+}

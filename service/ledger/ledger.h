@@ -1,0 +1,39 @@
+/* ledger.h — metering usage records into the append-only ledger.
+ *
+ * ledger_ingest checks and prices a batch of provider records and writes the
+ * accepted ones in one transaction (group commit: one fsync per batch);
+ * the response is sent only after that commit.  Each record's outcome:
+ *   accepted  — priced and stored (charge, charter version, overage, late)
+ *   duplicate — same provider and record_id with the same canonical bytes:
+ *               the original outcome, nothing written
+ *   conflict  — same provider and record_id, different content
+ *   rejected  — with a reason; nothing written for it
+ * The gate's settlements go through ledger_settle, the same pricing path.
+ */
+#ifndef ALLOT_LEDGER_LEDGER_H
+#define ALLOT_LEDGER_LEDGER_H
+
+#include <jansson.h>
+
+#include "daemon/app.h"
+#include "ledger/record.h"
+
+/* Records per POST /v1/usage batch. */
+#define LEDGER_BATCH_MAX 10000
+
+struct ledger_counts {
+	size_t accepted, duplicate, conflict, rejected;
+};
+
+/* records: a JSON array.  provider: the submitting key's provider.
+ * OUT: *outcomes (array, one per record, in order). */
+allot_err ledger_ingest(struct app *app, const char *provider, const json_t *records,
+			json_t **outcomes, struct ledger_counts *counts, char *msg,
+			size_t msgsz);
+
+/* Books one record produced by allotd itself (the gate): no signature, the
+ * provider is the model's.  OUT: *charge (micro-credits) on success. */
+allot_err ledger_settle(struct app *app, const struct usage_record *rec, int64_t *charge,
+			char *reason, size_t reasonsz);
+
+#endif

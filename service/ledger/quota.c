@@ -1,0 +1,180 @@
+/* quota.c — allocation, rollover, used, reserved and remaining per level. */
+#include "ledger/quota.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/money.h"
+#include "common/timeutil.h"
+#include "ledger/period.h"
+#include "ledger/tz.h"
+
+const char *quota_kind_name(enum quota_kind k)
+{
+	static const char *const n[] = {"member", "project", "institution", "pool"};
+	return n[k];
+}
+
+static period_kind to_period(enum charter_period p)
+{
+	switch (p) {
+	case CHARTER_PERIOD_DAY: return PERIOD_DAY;
+	case CHARTER_PERIOD_WEEK: return PERIOD_WEEK;
+	case CHARTER_PERIOD_MONTH: return PERIOD_MONTH;
+	case CHARTER_PERIOD_QUARTER: return PERIOD_QUARTER;
+	case CHARTER_PERIOD_YEAR: return PERIOD_YEAR;
+	case CHARTER_PERIOD_TOTAL: return PERIOD_TOTAL;
+	}
+	return PERIOD_MONTH;
+}
+
+/* Period bounds, used, and rollover from the previous period. */
+static allot_err level_fill(struct store *st, const tz *z, period_kind pk, int64_t credits,
+			    int64_t rollover_ppm, int64_t at, struct quota_level *q)
+{
+	allot_err e = period_bounds(z, pk, at, &q->period_start, &q->period_end);
+	if (e)
+		return e;
+	q->allocation = credits;
+	if ((e = store_ledger_sum_q(st, &q->lv, q->period_start, q->period_end, &q->used)))
+		return e;
+	q->rollover = 0;
+	if (rollover_ppm > 0 && pk != PERIOD_TOTAL) {
+		int64_t ps, pe, prev_used;
+		if (period_prev(z, pk, at, &ps, &pe) == ALLOT_OK &&
+		    (e = store_ledger_sum_q(st, &q->lv, ps, pe, &prev_used)) == ALLOT_OK)
+			period_rollover(credits, rollover_ppm, prev_used, &q->rollover);
+		if (e)
+			return e;
+	}
+	return ALLOT_OK;
+}
+
+allot_err quota_levels(struct store *st, const struct charter *c, const char *inst_id,
+		       const char *proj_id, const char *member, int64_t at,
+		       quota_reserved_fn reserved, void *rctx,
+		       struct quota_level out[QUOTA_MAX_LEVELS], size_t *n)
+{
+	const struct charter_institution *inst = charter_institution(c, inst_id);
+	const struct charter_project *proj = NULL;
+	if (!inst)
+		return ALLOT_E_NOT_FOUND;
+	if (proj_id && !(proj = charter_project(inst, proj_id)))
+		return ALLOT_E_NOT_FOUND;
+	if (member && (!proj || !charter_member(proj, member)))
+		return ALLOT_E_NOT_FOUND;
+	char err[TZ_ERR_MAX];
+	tz *z = NULL;
+	allot_err e = tz_load(c->timezone, &z, err);
+	if (e)
+		return e;
+	bool hard = inst->overage.mode == CHARTER_OVERAGE_HARD;
+	size_t k = 0;
+	memset(out, 0, sizeof *out * QUOTA_MAX_LEVELS);
+	if (member && proj->has_member_allocation) {
+		struct quota_level *q = &out[k++];
+		q->kind = QUOTA_MEMBER;
+		q->lv = (struct ledger_level){inst->id, proj->id, charter_member(proj, member)};
+		q->alloc = &proj->member_allocation;
+		snprintf(q->key, sizeof q->key, "%s/%s/%s", inst->id, proj->id, member);
+	}
+	if (proj) {
+		struct quota_level *q = &out[k++];
+		q->kind = QUOTA_PROJECT;
+		q->lv = (struct ledger_level){inst->id, proj->id, NULL};
+		q->alloc = &proj->allocation;
+		q->limits = &proj->limits;
+		snprintf(q->key, sizeof q->key, "%s/%s", inst->id, proj->id);
+	}
+	struct quota_level *qi = &out[k++];
+	qi->kind = QUOTA_INSTITUTION;
+	qi->lv = (struct ledger_level){inst->id, NULL, NULL};
+	qi->alloc = &inst->allocation;
+	qi->limits = &inst->limits;
+	qi->alerts = inst->alerts;
+	qi->nalerts = inst->nalerts;
+	snprintf(qi->key, sizeof qi->key, "%s", inst->id);
+	if (c->has_pool) {
+		struct quota_level *q = &out[k++];
+		q->kind = QUOTA_POOL;
+		q->lv = (struct ledger_level){NULL, NULL, NULL};
+		snprintf(q->key, sizeof q->key, "*");
+	}
+	for (size_t i = 0; i < k; i++) {
+		struct quota_level *q = &out[i];
+		if (q->alloc)
+			e = level_fill(st, z, to_period(q->alloc->period), q->alloc->credits,
+				       q->alloc->rollover_ppm, at, q);
+		else
+			e = level_fill(st, z, PERIOD_MONTH, c->pool, 0, at, q);
+		if (e)
+			break;
+		q->hard = q->kind == QUOTA_POOL ? true : hard;
+		if (!q->hard)
+			q->grace = money_scale_floor(q->allocation + q->rollover,
+						     inst->overage.grace_ppm, CHARTER_PPM);
+		q->reserved = reserved ? reserved(rctx, q->key) : 0;
+	}
+	tz_free(z);
+	if (e)
+		return e;
+	*n = k;
+	return ALLOT_OK;
+}
+
+static json_t *money_json(int64_t v)
+{
+	char b[MONEY_FMT_MAX];
+	return json_string(money_format(v, b));
+}
+
+json_t *quota_level_json(const struct quota_level *q)
+{
+	char ps[TIME_FMT_MAX], pe[TIME_FMT_MAX];
+	json_t *j = json_object();
+	json_object_set_new(j, "level", json_string(quota_kind_name(q->kind)));
+	json_object_set_new(j, "id", json_string(q->kind == QUOTA_POOL ? "pool" : q->key));
+	json_object_set_new(j, "allocation", money_json(q->allocation));
+	json_object_set_new(j, "rollover", money_json(q->rollover));
+	json_object_set_new(j, "used", money_json(q->used));
+	json_object_set_new(j, "reserved", money_json(q->reserved));
+	json_object_set_new(j, "remaining", money_json(quota_remaining(q)));
+	json_object_set_new(j, "overage_mode", json_string(q->hard ? "hard" : "soft"));
+	if (!q->hard)
+		json_object_set_new(j, "grace", money_json(q->grace));
+	int64_t over = q->used - (q->allocation + q->rollover);
+	json_object_set_new(j, "overage", money_json(over > 0 ? over : 0));
+	json_object_set_new(j, "period", json_string(q->alloc ? charter_period_name(q->alloc->period) : "month"));
+	if (q->alloc && q->alloc->period == CHARTER_PERIOD_TOTAL) {
+		json_object_set_new(j, "period_start", json_null());
+		json_object_set_new(j, "period_end", json_null());
+	} else {
+		json_object_set_new(j, "period_start", json_string(time_format_rfc3339(q->period_start, ps)));
+		json_object_set_new(j, "period_end", json_string(time_format_rfc3339(q->period_end, pe)));
+	}
+	if (q->alerts) {
+		json_t *crossed = json_array();
+		int64_t base = q->allocation + q->rollover;
+		for (size_t i = 0; i < q->nalerts; i++) {
+			/* used >= base * pct / 100, exactly */
+			__int128 lhs = (__int128)q->used * 100, rhs = (__int128)base * q->alerts[i];
+			if (base > 0 ? lhs >= rhs : q->used > 0)
+				json_array_append_new(crossed, json_integer(q->alerts[i]));
+		}
+		json_object_set_new(j, "alerts_crossed", crossed);
+	}
+	if (q->limits) {
+		json_t *l = json_object();
+		const struct charter_limits *lm = q->limits;
+		if (lm->requests_per_minute != CHARTER_UNSET)
+			json_object_set_new(l, "requests_per_minute", json_integer(lm->requests_per_minute));
+		if (lm->tokens_per_minute != CHARTER_UNSET)
+			json_object_set_new(l, "tokens_per_minute", json_integer(lm->tokens_per_minute));
+		if (lm->max_tokens_per_request != CHARTER_UNSET)
+			json_object_set_new(l, "max_tokens_per_request", json_integer(lm->max_tokens_per_request));
+		if (lm->concurrent_requests != CHARTER_UNSET)
+			json_object_set_new(l, "concurrent_requests", json_integer(lm->concurrent_requests));
+		json_object_set_new(j, "limits", l);
+	}
+	return j;
+}
