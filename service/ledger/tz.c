@@ -125,16 +125,15 @@ static int64_t utc_year_of(int64_t t)
 /* Days since the epoch of rule date r in year y. */
 static int64_t rdate_days(const struct tz_rdate *r, int64_t y)
 {
-	int64_t jan1 = time_days_from_civil(y, 1, 1);
 	switch (r->kind) {
 	case 'J': {
 		int64_t doy = r->a - 1;
 		if (is_leap(y) && r->a >= 60)
 			doy++;
-		return jan1 + doy;
+		return time_days_from_civil(y, 1, 1) + doy;
 	}
 	case 'N':
-		return jan1 + r->a;
+		return time_days_from_civil(y, 1, 1) + r->a;
 	default: { /* 'M' */
 		int64_t first = time_days_from_civil(y, (unsigned)r->a, 1);
 		int day = (r->c - weekday_sun0(first) + 7) % 7 + 7 * (r->b - 1);
@@ -161,9 +160,10 @@ static bool rule_dst_at(const struct tz_rule *r, int64_t t)
 	int64_t y = utc_year_of(t);
 	int64_t best = INT64_MIN;
 	bool dst = false;
-	/* A change of year Y lies within 8 days of year Y (rule times are at
-	 * most 167 h, offsets at most 26 h), so year y-2 always has changes
-	 * before t and no year after y+1 has one at or before t. */
+	/* A change of year Y lies within 9 days of year Y (rule times are at
+	 * most 167 h, offsets at most 26 h: 193 h), so year y-2 always has changes
+	 * before t and no year after y+1 has one at or before t.  Year y-2 is
+	 * needed: its change near New Year can be later than one of y-1. */
 	for (int64_t yy = y - 2; yy <= y + 1; yy++) {
 		int64_t s, e;
 		rule_events(r, yy, &s, &e);
@@ -214,14 +214,21 @@ static int32_t off_s(const tz *z, int64_t t)
 	return z->types[z->tidx[upper_bound(z, t) - 1]].off;
 }
 
-static int cmp_i64(const void *a, const void *b)
+/* Insertion sort: at most 8 elements. */
+static void sort_i64(int64_t *v, size_t n)
 {
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return (x > y) - (x < y);
+	for (size_t i = 1; i < n; i++) {
+		int64_t x = v[i];
+		size_t j = i;
+		for (; j > 0 && v[j - 1] > x; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
 }
 
 /* The first instant T in (t, limit] where the offset differs from the one
- * at t.  OUT: *T when true. */
+ * at t.  limit - t must be at most a few days (callers use 53 h).
+ * OUT: *T when true. */
 static bool next_change(const tz *z, int64_t t, int64_t limit, int64_t *T)
 {
 	int32_t cur = off_s(z, t);
@@ -245,15 +252,16 @@ static bool next_change(const tz *z, int64_t t, int64_t limit, int64_t *T)
 	if (!z->has_rule || !z->rule.has_dst)
 		return false;
 
-	/* Changes of the rule after `from`; those up to limit (< from + 8 days
-	 * in every use) come from years y-1..y+2. */
+	/* Changes of the rule after `from`; those up to limit (callers look
+	 * at most 53 h ahead) come from years y-1..y+1, as a change of year Y
+	 * lies within 9 days of year Y.  y+2 is a margin. */
 	int64_t y = utc_year_of(from), ev[8];
 	size_t k = 0;
 	for (int64_t yy = y - 1; yy <= y + 2; yy++) {
 		rule_events(&z->rule, yy, &ev[k], &ev[k + 1]);
 		k += 2;
 	}
-	qsort(ev, k, sizeof ev[0], cmp_i64);
+	sort_i64(ev, k);
 	for (size_t j = 0; j < k; j++) {
 		if (ev[j] <= from)
 			continue;

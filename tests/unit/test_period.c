@@ -72,6 +72,29 @@ static const char *fmt(int64_t us, char b[TIME_FMT_MAX])
 	return time_format_rfc3339(us, b);
 }
 
+/* A version 2 TZif image with one type (UTC) and no transitions: the footer
+ * rule alone decides.  OUT: the zone (caller frees). */
+static tz *footer_zone(const char *footer)
+{
+	uint8_t b[512];
+	size_t n = 0;
+	for (int block = 0; block < 2; block++) {
+		memset(b + n, 0, 44);
+		memcpy(b + n, "TZif2", 5);
+		b[n + 39] = 1;                 /* typecnt */
+		b[n + 43] = 1;                 /* charcnt */
+		n += 44;
+		memset(b + n, 0, 7);           /* one type {0, 0, 0}, one NUL */
+		n += 7;
+	}
+	n += (size_t)snprintf((char *)b + n, sizeof b - n, "\n%s\n", footer);
+	tz *z = NULL;
+	char eb[TZ_ERR_MAX] = "";
+	if (tz_parse(b, n, "synthetic", &z, eb) != ALLOT_OK)
+		fail_msg("footer %s: %s", footer, eb);
+	return z;
+}
+
 /* ---- kinds --------------------------------------------------------------- */
 
 static void test_kind_parse(void **state)
@@ -370,6 +393,36 @@ static void test_skipped_day(void **state)
 	ncases += 5;
 }
 
+/* A fall-back from 00:30 to 23:30 folds midnight: the repeated 23:30-00:00
+ * has the local date of the day before, yet lies after the next day's
+ * first midnight.  Periods follow the tiling, not the local date. */
+static void test_fold_across_midnight(void **state)
+{
+	(void)state;
+	tz *z = footer_zone("AAA-1BBB,M3.5.0,M10.5.0/0:30");
+	static const struct { const char *at, *start, *end, *key; } cases[] = {
+		{"2026-10-24T21:59:59Z", "2026-10-23T22:00:00Z", "2026-10-24T22:00:00Z", "2026-10-24"},
+		{"2026-10-24T22:00:00Z", "2026-10-24T22:00:00Z", "2026-10-25T23:00:00Z", "2026-10-25"},
+		{"2026-10-24T22:45:00Z", "2026-10-24T22:00:00Z", "2026-10-25T23:00:00Z", "2026-10-25"},
+		{"2026-10-24T23:00:00Z", "2026-10-24T22:00:00Z", "2026-10-25T23:00:00Z", "2026-10-25"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++, ncases++) {
+		int64_t s, e;
+		char key[PERIOD_KEY_MAX];
+		assert_int_equal(period_bounds(z, PERIOD_DAY, T(cases[i].at), &s, &e), ALLOT_OK);
+		assert_int_equal(s, T(cases[i].start));
+		assert_int_equal(e, T(cases[i].end));
+		assert_int_equal(period_key(z, PERIOD_DAY, T(cases[i].at), key), ALLOT_OK);
+		assert_string_equal(key, cases[i].key);
+	}
+	/* 22:45Z is 23:45 on the 24th locally, the second time round. */
+	tz_civil c;
+	tz_to_local(z, T("2026-10-24T22:45:00Z"), &c);
+	assert_int_equal(c.day, 24);
+	assert_int_equal(c.hour, 23);
+	tz_free(z);
+}
+
 /* ---- total, range, bad input --------------------------------------------------- */
 
 static void test_total(void **state)
@@ -576,6 +629,7 @@ int main(void)
 		cmocka_unit_test(test_day_lengths),
 		cmocka_unit_test(test_walk),
 		cmocka_unit_test(test_skipped_day),
+		cmocka_unit_test(test_fold_across_midnight),
 		cmocka_unit_test(test_total),
 		cmocka_unit_test(test_range),
 		cmocka_unit_test(test_key_parse),
