@@ -292,6 +292,34 @@ static const struct bad_case bad_cases[] = {
 	 "late_grace: {days: 91, hours: 1}\n",
 	 {"t.yaml:5:20: 'days' must be an integer between 0 and 90",
 	  "t.yaml:5:24: unknown key 'hours' in late_grace"}},
+	{"non-canonical and url-safe base64 keys",
+	 HEAD "  - id: cscs\n    keys: [\"ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURp=\",\n"
+	 "           \"ed25519:11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo=\",\n"
+	 "           \"ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo==\"]\n",
+	 {"t.yaml:13:12: invalid key 'ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURp=' "
+	  "(expected ed25519: and the base64 of a 32-byte public key)",
+	  "t.yaml:14:12: invalid key 'ed25519:11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo=' "
+	  "(expected ed25519: and the base64 of a 32-byte public key)",
+	  "t.yaml:15:12: invalid key 'ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo==' "
+	  "(expected ed25519: and the base64 of a 32-byte public key)"}},
+	{"columns count characters, not bytes",
+	 "{charter: t, title: \"\xc3\xbc\xc3\xbc\xc3\xbc\", colour: 1, version: 1,"
+	 " effective: 2026-01-01T00:00:00Z, timezone: UTC}\n",
+	 {"t.yaml:1:28: unknown key 'colour' in charter"}},
+	{"quoted key with a NUL byte, long values cut",
+	 "charter: t\nversion: 1\neffective: 2026-01-01T00:00:00Z\ntimezone: UTC\n"
+	 "\"a\\0b\": 1\n"
+	 "unit: 01234567890123456789012345678901234567890123456789012345678901234567890123456789"
+	 "01234567890123456789012345678901234567890123456789012345678901234567890123456789"
+	 "01234567890123456789012345678901234567890123456789012345678901234567890123456789"
+	 "01234567890123456789012345678901234567890123456789012345678901234567890123456789\n"
+	 "\"\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc"
+	 "\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc"
+	 "\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc"
+	 "\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\\u00fc\": 1\n",
+	 {"t.yaml:5:1: unknown key 'a\\x00b' in charter",
+	  "t.yaml:6:7: 'unit' is longer than 256 bytes",
+	  "t.yaml:7:1: unknown key '""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""\xc3\xbc""...' in charter"}},
 	/* warnings only */
 	{"total and periodic allocations are not compared (a warning)",
 	 HEAD INST("{credits: 100, period: month}",
@@ -779,6 +807,28 @@ static void test_error_cap(void **state)
 	free(y);
 }
 
+/* errs may already hold entries: a parse appends and sorts only its own. */
+static void test_errors_append(void **state)
+{
+	(void)state;
+	struct charter_errors errs = CHARTER_ERRORS_INIT;
+	struct charter *c = NULL;
+	const char *a = "charter: t\nversion: 1\neffective: 2026-01-01T00:00:00Z\ntimezone: UTC\n"
+			"x: 1\n";
+	const char *b = "y: 1\n";
+	assert_int_equal(charter_parse("a.yaml", a, strlen(a), &c, &errs), ALLOT_E_UNPROCESSABLE);
+	assert_int_equal(charter_parse("b.yaml", b, strlen(b), &c, &errs), ALLOT_E_UNPROCESSABLE);
+	assert_null(c);
+	assert_int_equal(errs.nerrors, 6);
+	assert_string_equal(errs.errors[0].text, "a.yaml:5:1: unknown key 'x' in charter");
+	assert_string_equal(errs.errors[1].text, "b.yaml:1:1: unknown key 'y' in charter");
+	assert_string_equal(errs.errors[1].message, "unknown key 'y' in charter");
+	assert_int_equal(errs.errors[5].mark.line, 1);
+	charter_errors_release(&errs);
+	assert_int_equal(errs.nerrors, 0);
+	charter_errors_release(&errs); /* twice is harmless */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -791,6 +841,7 @@ int main(void)
 		cmocka_unit_test(test_successor),
 		cmocka_unit_test(test_check_file),
 		cmocka_unit_test(test_error_cap),
+		cmocka_unit_test(test_errors_append),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
