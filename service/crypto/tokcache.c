@@ -60,11 +60,24 @@ void tokcache_free(struct tokcache *c)
 	free(c);
 }
 
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+/* Fetched once for the process: EVP_sha256() would re-fetch the
+ * implementation on every call, about as costly as the rest of a hit. */
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 /* Key of a token; false when hashing failed (then the cache is bypassed). */
 static bool key_of(const char *token, size_t n, uint8_t key[32])
 {
 	unsigned int len = 0;
-	return EVP_Digest(token, n, key, &len, EVP_sha256(), NULL) == 1 && len == 32;
+
+	pthread_once(&sha256_once, sha256_fetch);
+	return EVP_Digest(token, n, key, &len, sha256_md ? sha256_md : EVP_sha256(), NULL) == 1 &&
+	       len == 32;
 }
 
 static size_t set_of(const struct tokcache *c, const uint8_t key[32])
