@@ -311,7 +311,9 @@ allot_err ed25519_private_read(const char *path, struct ed25519_keypair *kp, cha
 	allot_err e;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* Symbolic links are followed (secret mounts are often links); the
+	 * checks below apply to the file actually opened. */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return cmsg(ALLOT_E_IO, msg, msgcap, "%s: %s", path, strerror(errno));
 	if (fstat(fd, &st) < 0) {

@@ -259,6 +259,14 @@ static void test_key_files(void **state)
 	}
 	assert_int_equal(chmod(path, 0400), 0);
 	assert_int_equal(ed25519_private_read(path, &kp, msg, sizeof msg), ALLOT_OK);
+	/* A symbolic link is followed; the target's mode is what counts. */
+	snprintf(tmp, sizeof tmp, "%s/link.key", dir);
+	assert_int_equal(symlink(path, tmp), 0);
+	assert_int_equal(ed25519_private_read(tmp, &kp, msg, sizeof msg), ALLOT_OK);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(ed25519_private_read(tmp, &kp, msg, sizeof msg), ALLOT_E_FORBIDDEN);
+	assert_int_equal(chmod(path, 0400), 0);
+	unlink(tmp);
 
 	/* Missing file, directory, garbage content. */
 	snprintf(tmp, sizeof tmp, "%s/missing.key", dir);
