@@ -83,14 +83,24 @@ static void mm_rows(struct mm_ctx *mc, const struct mm_out *o, int64_t r0, int64
 			for (int64_t r = r0; r < r1; r++, row += w->row_bytes)
 				y[r] = k->dot_bf16(n, (const uint16_t *)row, x);
 			break;
-		case GGML_Q8_0:
-			for (int64_t r = r0; r < r1; r++, row += w->row_bytes)
+		case GGML_Q8_0: {
+			int64_t r = r0;
+
+			for (; r + 4 <= r1; r += 4, row += 4 * w->row_bytes)
+				k->dot4_q8_0(n, row, w->row_bytes, xq, y + r);
+			for (; r < r1; r++, row += w->row_bytes)
 				y[r] = k->dot_q8_0(n, row, xq);
 			break;
-		case GGML_Q4_0:
-			for (int64_t r = r0; r < r1; r++, row += w->row_bytes)
+		}
+		case GGML_Q4_0: {
+			int64_t r = r0;
+
+			for (; r + 4 <= r1; r += 4, row += 4 * w->row_bytes)
+				k->dot4_q4_0(n, row, w->row_bytes, xq, y + r);
+			for (; r < r1; r++, row += w->row_bytes)
 				y[r] = k->dot_q4_0(n, row, xq);
 			break;
+		}
 		}
 	}
 }

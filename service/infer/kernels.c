@@ -143,6 +143,18 @@ static float s_dot_q4_0(int n, const void *wv, const struct q8a *x)
 	return s;
 }
 
+static void s_dot4_q8_0(int n, const void *w, size_t rb, const struct q8a *x, float *out)
+{
+	for (int i = 0; i < 4; i++)
+		out[i] = s_dot_q8_0(n, (const char *)w + i * rb, x);
+}
+
+static void s_dot4_q4_0(int n, const void *w, size_t rb, const struct q8a *x, float *out)
+{
+	for (int i = 0; i < 4; i++)
+		out[i] = s_dot_q4_0(n, (const char *)w + i * rb, x);
+}
+
 static void s_quant_q8a(int n, const float *x, struct q8a *out)
 {
 	for (int b = 0; b < n / QK; b++) {
@@ -171,6 +183,8 @@ const struct kern_ops kern_scalar = {
 	.dot_bf16 = s_dot_bf16,
 	.dot_q8_0 = s_dot_q8_0,
 	.dot_q4_0 = s_dot_q4_0,
+	.dot4_q8_0 = s_dot4_q8_0,
+	.dot4_q4_0 = s_dot4_q4_0,
 	.quant_q8a = s_quant_q8a,
 };
 

@@ -29,6 +29,10 @@ struct kern_ops {
 	float (*dot_bf16)(int n, const uint16_t *w, const float *x);
 	float (*dot_q8_0)(int n, const void *w, const struct q8a *x);
 	float (*dot_q4_0)(int n, const void *w, const struct q8a *x);
+	/* four consecutive rows (row_bytes apart) against one activation row:
+	 * out[i] = dot(row i, x); the decode hot path */
+	void (*dot4_q8_0)(int n, const void *w, size_t row_bytes, const struct q8a *x, float *out);
+	void (*dot4_q4_0)(int n, const void *w, size_t row_bytes, const struct q8a *x, float *out);
 	/* n a multiple of QK */
 	void (*quant_q8a)(int n, const float *x, struct q8a *out);
 };

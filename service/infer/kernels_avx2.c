@@ -120,6 +120,60 @@ TGT static float a_dot_q4_0(int n, const void *wv, const struct q8a *x)
 	return hsum8(acc) - 8.0f * corr;
 }
 
+/* four rows at once: the activation block is loaded once, four
+ * independent accumulators keep the loads in flight */
+TGT static void a_dot4_q8_0(int n, const void *wv, size_t rb, const struct q8a *x, float *out)
+{
+	const __m256i ones = _mm256_set1_epi16(1);
+	__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+
+	for (int b = 0; b < n / QK; b++) {
+		__m256i qx = _mm256_loadu_si256((const __m256i *)x[b].qs);
+
+		for (int r = 0; r < 4; r++) {
+			const struct blk_q8_0 *w = (const struct blk_q8_0 *)((const char *)wv + r * rb) + b;
+			__m256i qw = _mm256_loadu_si256((const __m256i *)w->qs);
+			__m256i d32 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(qw, qw),
+									      _mm256_sign_epi8(qx, qw)), ones);
+
+			acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), _mm256_set1_ps(_cvtsh_ss(w->d) * x[b].d), acc[r]);
+		}
+	}
+	for (int r = 0; r < 4; r++)
+		out[r] = hsum8(acc[r]);
+}
+
+TGT static void a_dot4_q4_0(int n, const void *wv, size_t rb, const struct q8a *x, float *out)
+{
+	const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0x0f);
+	__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+	__m256 corr = _mm256_setzero_ps(); /* lanes 0..3: sum of dw * ds per row */
+
+	for (int b = 0; b < n / QK; b++) {
+		__m256i qx = _mm256_loadu_si256((const __m256i *)x[b].qs);
+		float dw[4];
+
+		for (int r = 0; r < 4; r++) {
+			const struct blk_q4_0 *w = (const struct blk_q4_0 *)((const char *)wv + r * rb) + b;
+			__m128i t = _mm_loadu_si128((const __m128i *)w->qs);
+			__m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), m4);
+			__m256i d32 = _mm256_madd_epi16(_mm256_maddubs_epi16(u, qx), ones);
+
+			dw[r] = _cvtsh_ss(w->d);
+			acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), _mm256_set1_ps(dw[r] * x[b].d), acc[r]);
+		}
+		corr = _mm256_fmadd_ps(_mm256_setr_ps(dw[0], dw[1], dw[2], dw[3], 0, 0, 0, 0),
+				       _mm256_set1_ps(x[b].ds), corr);
+	}
+	{
+		float c[8];
+
+		_mm256_storeu_ps(c, corr);
+		for (int r = 0; r < 4; r++)
+			out[r] = hsum8(acc[r]) - 8.0f * c[r];
+	}
+}
+
 TGT static void a_quant_q8a(int n, const float *x, struct q8a *out)
 {
 	const __m256 sign = _mm256_set1_ps(-0.0f);
@@ -170,6 +224,8 @@ static const struct kern_ops ops = {
 	.dot_bf16 = a_dot_bf16,
 	.dot_q8_0 = a_dot_q8_0,
 	.dot_q4_0 = a_dot_q4_0,
+	.dot4_q8_0 = a_dot4_q8_0,
+	.dot4_q4_0 = a_dot4_q4_0,
 	.quant_q8a = a_quant_q8a,
 };
 

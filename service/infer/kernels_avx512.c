@@ -161,6 +161,68 @@ TGT static float b_dot_q4_0(int n, const void *wv, const struct q8a *x)
 	}
 }
 
+/* Four rows, two blocks per step.  Q4_0: sum((u - 8) x) = sum(u x) -
+ * 8 sum(x); the 8 sum(x) lanes come from one extra vpdpbusd per block pair
+ * shared by the four rows, so everything stays in vectors. */
+TGT static void b_dot4_q4_0(int n, const void *wv, size_t rb, const struct q8a *x, float *out)
+{
+	const __m512i zero = _mm512_setzero_si512(), eight = _mm512_set1_epi8(8);
+	__m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+	const char *w = wv;
+	int nb = n / QK, b = 0;
+
+	for (; b + 2 <= nb; b += 2) {
+		__m512i qx = join(_mm256_loadu_si256((const __m256i *)x[b].qs),
+				  _mm256_loadu_si256((const __m256i *)x[b + 1].qs));
+		__m512i xs8 = _mm512_dpbusd_epi32(zero, eight, qx);
+		float dx0 = x[b].d, dx1 = x[b + 1].d;
+
+		for (int r = 0; r < 4; r++) {
+			const struct blk_q4_0 *wb = (const struct blk_q4_0 *)(w + r * rb) + b;
+			__m512i u = join(nibbles(wb[0].qs), nibbles(wb[1].qs));
+			__m512i d = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, u, qx), xs8);
+
+			acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),
+						 scale2(_cvtsh_ss(wb[0].d) * dx0, _cvtsh_ss(wb[1].d) * dx1), acc[r]);
+		}
+	}
+	for (int r = 0; r < 4; r++) {
+		out[r] = _mm512_reduce_add_ps(acc[r]);
+		if (b < nb)
+			out[r] += b_dot_q4_0(QK, (const struct blk_q4_0 *)(w + r * rb) + b, x + b);
+	}
+}
+
+TGT static void b_dot4_q8_0(int n, const void *wv, size_t rb, const struct q8a *x, float *out)
+{
+	const __m512i zero = _mm512_setzero_si512();
+	__m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+	const char *w = wv;
+	int nb = n / QK, b = 0;
+
+	for (; b + 2 <= nb; b += 2) {
+		__m512i qx = join(_mm256_loadu_si256((const __m256i *)x[b].qs),
+				  _mm256_loadu_si256((const __m256i *)x[b + 1].qs));
+		float dx0 = x[b].d, dx1 = x[b + 1].d;
+
+		for (int r = 0; r < 4; r++) {
+			const struct blk_q8_0 *wb = (const struct blk_q8_0 *)(w + r * rb) + b;
+			__m512i qw = join(_mm256_loadu_si256((const __m256i *)wb[0].qs),
+					  _mm256_loadu_si256((const __m256i *)wb[1].qs));
+			__m512i sy = _mm512_mask_sub_epi8(qx, _mm512_movepi8_mask(qw), zero, qx);
+			__m512i d = _mm512_dpbusd_epi32(zero, _mm512_abs_epi8(qw), sy);
+
+			acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),
+						 scale2(_cvtsh_ss(wb[0].d) * dx0, _cvtsh_ss(wb[1].d) * dx1), acc[r]);
+		}
+	}
+	for (int r = 0; r < 4; r++) {
+		out[r] = _mm512_reduce_add_ps(acc[r]);
+		if (b < nb)
+			out[r] += b_dot_q8_0(QK, (const struct blk_q8_0 *)(w + r * rb) + b, x + b);
+	}
+}
+
 static const struct kern_ops *avx2_quant;
 
 static void b_quant_q8a(int n, const float *x, struct q8a *out)
@@ -175,6 +237,8 @@ static const struct kern_ops ops = {
 	.dot_bf16 = b_dot_bf16,
 	.dot_q8_0 = b_dot_q8_0,
 	.dot_q4_0 = b_dot_q4_0,
+	.dot4_q8_0 = b_dot4_q8_0,
+	.dot4_q4_0 = b_dot4_q4_0,
 	.quant_q8a = b_quant_q8a,
 };
 

@@ -113,6 +113,28 @@ static void check_table(const struct kern_ops *k)
 			close_enough(k->dot_bf16(n, bf, x), kern_scalar.dot_bf16(n, bf, x), scale, "bf16", n);
 			close_enough(k->dot_q8_0(n, q8, xs), kern_scalar.dot_q8_0(n, q8, xs), scale, "q8_0", n);
 			close_enough(k->dot_q4_0(n, q4, xs), kern_scalar.dot_q4_0(n, q4, xs), scale, "q4_0", n);
+			/* four rows at once (the same row four times here) */
+			{
+				size_t rb8 = (size_t)n / QK * 34, rb4 = (size_t)n / QK * 18;
+				char *m8 = malloc(4 * rb8), *m4 = malloc(4 * rb4);
+				float o[4];
+
+				for (int r = 0; r < 4; r++) {
+					for (int i = 0; i < n; i++)
+						w[i] = frand();
+					kern_quantize_q8_0(n, w, m8 + r * rb8);
+					kern_quantize_q4_0(n, w, m4 + r * rb4);
+				}
+				k->dot4_q8_0(n, m8, rb8, xs, o);
+				for (int r = 0; r < 4; r++)
+					close_enough(o[r], kern_scalar.dot_q8_0(n, m8 + r * rb8, xs), scale + n, "dot4 q8_0", n);
+				k->dot4_q4_0(n, m4, rb4, xs, o);
+				for (int r = 0; r < 4; r++)
+					close_enough(o[r], kern_scalar.dot_q4_0(n, m4 + r * rb4, xs), scale + n, "dot4 q4_0", n);
+				free(m8);
+				free(m4);
+				cases += 8;
+			}
 			/* float rows of any length */
 			close_enough(k->dot_f32(n - 7, w, x), kern_scalar.dot_f32(n - 7, w, x), scale, "f32 tail", n - 7);
 			close_enough(k->dot_f16(n - 7, h, x), kern_scalar.dot_f16(n - 7, h, x), scale, "f16 tail", n - 7);
