@@ -10,7 +10,6 @@
 #include "infer/backend.h"
 
 #include <math.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +52,6 @@ struct mm_ctx {
 	const struct mm_out *out;
 	int n_out;
 	int chunks[4];          /* cumulative chunk counts per output */
-	atomic_int next;
 };
 
 static inline bool quantized(uint32_t t) { return t == GGML_Q8_0 || t == GGML_Q4_0; }
@@ -105,27 +103,20 @@ static void mm_rows(struct mm_ctx *mc, const struct mm_out *o, int64_t r0, int64
 	}
 }
 
-static void mm_worker(void *ctx, int ith, int nth)
+static void mm_item(void *ctx, int ci, int thread)
 {
 	struct mm_ctx *mc = ctx;
-	int total = mc->chunks[mc->n_out - 1];
+	int j = 0;
+	int64_t r0, r1;
 
-	(void)ith;
-	(void)nth;
-	for (;;) {
-		int ci = atomic_fetch_add_explicit(&mc->next, 1, memory_order_relaxed), j = 0;
-		int64_t r0, r1;
-
-		if (ci >= total)
-			break;
-		while (ci >= mc->chunks[j])
-			j++;
-		r0 = (int64_t)(ci - (j ? mc->chunks[j - 1] : 0)) * MM_CHUNK;
-		r1 = r0 + MM_CHUNK;
-		if (r1 > mc->out[j].w->rows)
-			r1 = mc->out[j].w->rows;
-		mm_rows(mc, &mc->out[j], r0, r1);
-	}
+	(void)thread;
+	while (ci >= mc->chunks[j])
+		j++;
+	r0 = (int64_t)(ci - (j ? mc->chunks[j - 1] : 0)) * MM_CHUNK;
+	r1 = r0 + MM_CHUNK;
+	if (r1 > mc->out[j].w->rows)
+		r1 = mc->out[j].w->rows;
+	mm_rows(mc, &mc->out[j], r0, r1);
 }
 
 /* y_j[t] = W_j x[t] for each output j (all W_j share the input width). */
@@ -145,8 +136,7 @@ static void matmul(struct cpu *c, const float *x, size_t xs, int n_tok,
 	if (q)
 		for (int t = 0; t < n_tok; t++)
 			c->k->quant_q8a((int)out[0].w->cols, x + (size_t)t * xs, c->xq + (size_t)t * c->xq_stride);
-	atomic_init(&mc.next, 0);
-	pool_run(c->pool, mm_worker, &mc);
+	pool_run(c->pool, mm_item, &mc, acc);
 }
 
 /* ---- element-wise ---------------------------------------------------------- */
@@ -184,53 +174,41 @@ static void rope(float *v, int n_heads, int hd, const float *cs, const float *sn
 struct att_ctx {
 	struct cpu *c;
 	const struct infer_batch *b;
-	int t0, n_tok, layer;
-	atomic_int next;
+	int t0, layer;
 };
 
-static void att_worker(void *ctx, int ith, int nth)
+/* one (token, head) pair */
+static void att_item(void *ctx, int task, int thread)
 {
 	struct att_ctx *ac = ctx;
 	struct cpu *c = ac->c;
 	const struct llama_hparams *hp = &c->m->hp;
-	int hd = hp->head_dim, total = ac->n_tok * hp->n_head, grp = hp->n_head / hp->n_head_kv;
-	float *att = c->att + (size_t)ith * c->n_ctx, scale = 1.0f / sqrtf((float)hd);
+	int hd = hp->head_dim, grp = hp->n_head / hp->n_head_kv;
+	float *att = c->att + (size_t)thread * c->n_ctx, scale = 1.0f / sqrtf((float)hd);
+	int t = task / hp->n_head, h = task % hp->n_head, kvh = h / grp;
+	int s = ac->b->slot[ac->t0 + t], p = ac->b->pos[ac->t0 + t];
+	const float *q = c->q + (size_t)t * c->qdim + (size_t)h * hd;
+	size_t base = (((size_t)s * hp->n_layer + ac->layer) * c->n_ctx) * c->kv_dim + (size_t)kvh * hd;
+	const float *kbase = c->kc + base, *vbase = c->vc + base;
+	float *out, max = -INFINITY, sum = 0;
 
-	(void)nth;
-	for (;;) {
-		int task = atomic_fetch_add_explicit(&ac->next, 1, memory_order_relaxed);
-		int t, h, kvh, s, p;
-		const float *q, *kbase, *vbase;
-		float *out, max = -INFINITY, sum = 0;
+	for (int j = 0; j <= p; j++) {
+		att[j] = c->k->dot_f32(hd, q, kbase + (size_t)j * c->kv_dim) * scale;
+		if (att[j] > max)
+			max = att[j];
+	}
+	for (int j = 0; j <= p; j++) {
+		att[j] = expf(att[j] - max);
+		sum += att[j];
+	}
+	out = c->xb2 + (size_t)t * c->qdim + (size_t)h * hd;
+	memset(out, 0, (size_t)hd * sizeof *out);
+	for (int j = 0; j <= p; j++) {
+		const float *v = vbase + (size_t)j * c->kv_dim;
+		float a = att[j] / sum;
 
-		if (task >= total)
-			break;
-		t = task / hp->n_head;
-		h = task % hp->n_head;
-		kvh = h / grp;
-		s = ac->b->slot[ac->t0 + t];
-		p = ac->b->pos[ac->t0 + t];
-		q = c->q + (size_t)t * c->qdim + (size_t)h * hd;
-		kbase = c->kc + (((size_t)s * hp->n_layer + ac->layer) * c->n_ctx) * c->kv_dim + (size_t)kvh * hd;
-		vbase = c->vc + (((size_t)s * hp->n_layer + ac->layer) * c->n_ctx) * c->kv_dim + (size_t)kvh * hd;
-		for (int j = 0; j <= p; j++) {
-			att[j] = c->k->dot_f32(hd, q, kbase + (size_t)j * c->kv_dim) * scale;
-			if (att[j] > max)
-				max = att[j];
-		}
-		for (int j = 0; j <= p; j++) {
-			att[j] = expf(att[j] - max);
-			sum += att[j];
-		}
-		out = c->xb2 + (size_t)t * c->qdim + (size_t)h * hd;
-		memset(out, 0, (size_t)hd * sizeof *out);
-		for (int j = 0; j <= p; j++) {
-			const float *v = vbase + (size_t)j * c->kv_dim;
-			float a = att[j] / sum;
-
-			for (int i = 0; i < hd; i++)
-				out[i] += a * v[i];
-		}
+		for (int i = 0; i < hd; i++)
+			out[i] += a * v[i];
 	}
 }
 
@@ -264,7 +242,7 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 		struct mm_out o1 = {&L->wo, c->xb, (size_t)dim};
 		struct mm_out gu[2] = {{&L->w_gate, c->hb, (size_t)ffn}, {&L->w_up, c->hb2, (size_t)ffn}};
 		struct mm_out dn = {&L->w_down, c->xb, (size_t)dim};
-		struct att_ctx ac = {.c = c, .b = b, .t0 = t0, .n_tok = n, .layer = l};
+		struct att_ctx ac = {.c = c, .b = b, .t0 = t0, .layer = l};
 
 		for (int t = 0; t < n; t++)
 			rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, L->attn_norm.data, dim, hp->rms_eps);
@@ -278,8 +256,7 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 			memcpy(c->kc + at, c->kk + (size_t)t * c->kv_dim, (size_t)c->kv_dim * sizeof(float));
 			memcpy(c->vc + at, c->vv + (size_t)t * c->kv_dim, (size_t)c->kv_dim * sizeof(float));
 		}
-		atomic_init(&ac.next, 0);
-		pool_run(c->pool, att_worker, &ac);
+		pool_run(c->pool, att_item, &ac, n * hp->n_head);
 		matmul(c, c->xb2, (size_t)c->qdim, n, &o1, 1);
 		for (size_t i = 0; i < (size_t)n * dim; i++)
 			c->x[i] += c->xb[i];

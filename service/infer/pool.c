@@ -1,4 +1,10 @@
-/* pool.c — persistent worker threads: generation counter, spin-then-futex. */
+/* pool.c — persistent workers claiming work items from one atomic word.
+ *
+ * The work word packs (generation, item count, next item) so that a claim
+ * is one compare-and-swap that also proves the job is still the current
+ * one: a late worker can never run an item of a job that has ended, and
+ * fn/ctx are only read after a successful claim, while the caller is
+ * still waiting for that item. */
 #include "infer/pool.h"
 
 #include <linux/futex.h>
@@ -11,15 +17,19 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* Spins before a worker sleeps: about 50 µs, shorter than one layer's
- * work, so back-to-back jobs do not pay a futex wake-up. */
+/* Spins before a worker sleeps: tens of microseconds, longer than the gap
+ * between two products of one forward pass. */
 #define POOL_SPIN 20000
+
+#define W_BITS 20
+#define W_MASK ((1ull << W_BITS) - 1)
 
 struct pool {
 	int n;
-	pthread_t *th;          /* [n - 1] */
-	_Atomic uint32_t gen;   /* bumped for each job (futex word) */
-	atomic_int pending;     /* workers still running the current job */
+	pthread_t *th;             /* [n - 1] */
+	_Atomic uint64_t work;     /* gen << 40 | n_items << 20 | next */
+	_Atomic uint32_t gen;      /* futex word: bumped per job */
+	atomic_int done;           /* items finished in the current job */
 	atomic_int sleepers;
 	atomic_bool stop;
 	pool_fn fn;
@@ -43,6 +53,24 @@ static inline void cpu_relax(void)
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
 #endif
+}
+
+/* Claims and runs items of job generation g until none are left. */
+static void run_items(struct pool *p, uint64_t g, int ith)
+{
+	uint64_t w = atomic_load(&p->work);
+
+	for (;;) {
+		uint64_t n = (w >> W_BITS) & W_MASK, next = w & W_MASK;
+
+		if ((w >> (2 * W_BITS)) != g || next >= n)
+			return;
+		if (atomic_compare_exchange_weak(&p->work, &w, w + 1)) {
+			p->fn(p->ctx, (int)next, ith);
+			atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+			w = atomic_load(&p->work);
+		}
+	}
 }
 
 static void *worker(void *argv)
@@ -70,8 +98,7 @@ static void *worker(void *argv)
 		seen = g;
 		if (atomic_load(&p->stop))
 			return NULL;
-		p->fn(p->ctx, a.ith, p->n);
-		atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+		run_items(p, atomic_load(&p->work) >> (2 * W_BITS), a.ith);
 	}
 }
 
@@ -109,22 +136,30 @@ struct pool *pool_new(int n)
 
 int pool_threads(const struct pool *p) { return p->n; }
 
-void pool_run(struct pool *p, pool_fn fn, void *ctx)
+void pool_run(struct pool *p, pool_fn fn, void *ctx, int n_items)
 {
+	uint64_t g;
 	int spins = 0;
 
-	if (p->n == 1) {
-		fn(ctx, 0, 1);
+	if (n_items <= 0)
+		return;
+	if (p->n == 1 || n_items == 1) {
+		for (int i = 0; i < n_items; i++)
+			fn(ctx, i, 0);
 		return;
 	}
+	if (n_items > (int)W_MASK)
+		n_items = (int)W_MASK; /* callers stay far below */
 	p->fn = fn;
 	p->ctx = ctx;
-	atomic_store(&p->pending, p->n - 1);
+	atomic_store(&p->done, 0);
+	g = ((atomic_load(&p->work) >> (2 * W_BITS)) + 1) & 0xffffff;
+	atomic_store(&p->work, g << (2 * W_BITS) | (uint64_t)n_items << W_BITS);
 	atomic_fetch_add(&p->gen, 1); /* seq_cst: pairs with the sleepers check */
 	if (atomic_load(&p->sleepers) > 0)
 		futex_wake_all(&p->gen);
-	fn(ctx, 0, p->n);
-	while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0)
+	run_items(p, g, 0);
+	while (atomic_load_explicit(&p->done, memory_order_acquire) < n_items)
 		if (++spins > POOL_SPIN)
 			sched_yield();
 		else
