@@ -46,5 +46,15 @@ allot_err api_provider_sequence(struct http_req *req, struct http_resp *resp);
 allot_err api_quota_get(struct http_req *req, struct http_resp *resp);
 allot_err api_report_usage(struct http_req *req, struct http_resp *resp);
 int64_t api_reserved(void *ctx, const char *key);
+allot_err api_tokens_mint(struct http_req *req, struct http_resp *resp);
+allot_err api_tokens_revoke(struct http_req *req, struct http_resp *resp);
+allot_err api_keys_public(struct http_req *req, struct http_resp *resp);
+allot_err api_keys_rotate(struct http_req *req, struct http_resp *resp);
+allot_err api_models(struct http_req *req, struct http_resp *resp);
+allot_err api_completions(struct http_req *req, struct http_resp *resp);
+allot_err api_chat_completions(struct http_req *req, struct http_resp *resp);
+allot_err api_quotas_me(struct http_req *req, struct http_resp *resp);
+allot_err api_tokenize(struct http_req *req, struct http_resp *resp);
+allot_err api_detokenize(struct http_req *req, struct http_resp *resp);
 
 #endif

@@ -4,7 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
+
 #include "auth/apikey.h"
+#include "crypto/token_claims.h"
+#include "gate/gate.h"
+#include "gate/tokens.h"
 
 #define STAFF (ROLE_ADMIN | ROLE_AUDITOR)
 
@@ -23,9 +28,19 @@ const struct http_route api_routes[] = {
 	{"POST", "/v1/usage", ROLE_PROVIDER, api_usage_submit, NULL},
 	{"GET", "/v1/usage", STAFF | ROLE_INSTITUTION, api_usage_list, NULL},
 	{"GET", "/v1/providers/{id}/sequence", STAFF | ROLE_PROVIDER, api_provider_sequence, NULL},
+	{"GET", "/v1/quotas/me", ROLE_MEMBER, api_quotas_me, NULL},
 	{"GET", "/v1/quotas/{inst}", STAFF | ROLE_INSTITUTION, api_quota_get, NULL},
 	{"GET", "/v1/quotas/{inst}/{proj}", STAFF | ROLE_INSTITUTION, api_quota_get, NULL},
 	{"GET", "/v1/reports/usage", STAFF | ROLE_INSTITUTION, api_report_usage, NULL},
+	{"POST", "/v1/tokens", ROLE_ADMIN | ROLE_INSTITUTION, api_tokens_mint, NULL},
+	{"POST", "/v1/tokens/revoke", ROLE_ADMIN | ROLE_INSTITUTION, api_tokens_revoke, NULL},
+	{"GET", "/v1/keys/public", ROLE_PUBLIC, api_keys_public, NULL},
+	{"POST", "/v1/keys/rotate", ROLE_ADMIN, api_keys_rotate, NULL},
+	{"GET", "/v1/models", ROLE_MEMBER, api_models, NULL},
+	{"POST", "/v1/completions", ROLE_MEMBER, api_completions, NULL},
+	{"POST", "/v1/chat/completions", ROLE_MEMBER, api_chat_completions, NULL},
+	{"POST", "/v1/tokenize", ROLE_MEMBER, api_tokenize, NULL},
+	{"POST", "/v1/detokenize", ROLE_MEMBER, api_detokenize, NULL},
 };
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];
 
@@ -39,10 +54,30 @@ allot_err api_authenticate(struct http_req *req, char *msg, size_t msgsz)
 	const char *cred = h + 7;
 	while (*cred == ' ')
 		cred++;
-	struct principal *p = calloc(1, sizeof *p);
+	/* A member's principal is followed by its token claims (api/gate.c). */
+	struct principal *p = calloc(1, sizeof *p + sizeof(struct token_claims));
 	if (!p)
 		return ALLOT_E_NOMEM;
-	allot_err e = apikey_authenticate(api_app(req)->store, cred, strlen(cred), p);
+	struct app *app = api_app(req);
+	if (strncmp(cred, "v4.public.", 10) == 0 && app->gate) {
+		struct token_claims *c = (struct token_claims *)(p + 1);
+		char why[256];
+		if (tokens_verify(gate_tokens(app->gate), cred, strlen(cred), c, why, sizeof why)) {
+			free(p);
+			log_debug("token refused: %s", why);
+			snprintf(msg, msgsz, "invalid credential");
+			return ALLOT_E_UNAUTHORIZED;
+		}
+		p->role = ROLE_MEMBER;
+		snprintf(p->key_id, sizeof p->key_id, "%s", c->jti);
+		snprintf(p->institution, sizeof p->institution, "%s", c->inst);
+		snprintf(p->project, sizeof p->project, "%s", c->proj);
+		snprintf(p->member, sizeof p->member, "%s", c->sub);
+		p->max_credits = c->has_max_credits ? c->max_credits : -1;
+		req->who = p;
+		return ALLOT_OK;
+	}
+	allot_err e = apikey_authenticate(app->store, cred, strlen(cred), p);
 	if (e) {
 		free(p);
 		snprintf(msg, msgsz, e == ALLOT_E_UNAUTHORIZED ? "invalid credential"

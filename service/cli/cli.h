@@ -50,5 +50,7 @@ int cli_cmd_keygen(struct cli *c, int argc, char **argv);
 int cli_cmd_usage(struct cli *c, int argc, char **argv);
 int cli_cmd_quota(struct cli *c, int argc, char **argv);
 int cli_cmd_report(struct cli *c, int argc, char **argv);
+int cli_cmd_token(struct cli *c, int argc, char **argv);
+int cli_keys_rotate(struct cli *c);
 
 #endif

@@ -10,7 +10,7 @@
 int cli_cmd_keys(struct cli *c, int argc, char **argv)
 {
 	const char *usage = "keys create --role admin|auditor|institution|provider "
-			    "[--institution ID] [--provider ID] [--label TEXT] | keys revoke ID | keys list";
+			    "[--institution ID] [--provider ID] [--label TEXT] | keys revoke ID | keys list | keys rotate";
 	if (argc < 1)
 		return cli_usage(c, usage);
 	struct cli_resp r;
@@ -60,6 +60,11 @@ int cli_cmd_keys(struct cli *c, int argc, char **argv)
 		printf("key %s revoked\n", argv[1]);
 		json_decref(j);
 		return CLI_OK;
+	}
+	if (strcmp(argv[0], "rotate") == 0) {
+		if (argc != 1)
+			return cli_usage(c, "keys rotate");
+		return cli_keys_rotate(c);
 	}
 	if (strcmp(argv[0], "list") == 0) {
 		rc = cli_http(c, "GET", "/v1/keys", NULL, NULL, 0, &r);

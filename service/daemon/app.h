@@ -36,6 +36,8 @@ struct active_charter {
 	int refs;
 };
 
+struct gate;
+
 struct app {
 	struct app_config cfg;
 	struct store *store;
@@ -47,8 +49,7 @@ struct app {
 	size_t nversions;
 	int64_t started_at;
 	struct reserve_table *reserve; /* the gate's in-flight reservations */
-	void *engine;                  /* the bundled inference engine, if loaded */
-	char engine_state[128];        /* "loaded stories260K.gguf", "no model" */
+	struct gate *gate;             /* tokens, engines, admission (gate/gate.h) */
 };
 
 /* Parses argv and ALLOT_* environment into cfg.  Returns 0, 1 on a usage

@@ -2,7 +2,10 @@
 #include "ledger/ledger.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "common/money.h"
 #include "common/timeutil.h"
@@ -304,6 +307,53 @@ allot_err ledger_ingest(struct app *app, const char *provider, const json_t *rec
 		return e;
 	}
 	*outcomes = out;
+	return ALLOT_OK;
+}
+
+/* Canonical bytes and hash of a record built in-process. */
+static allot_err record_seal(struct usage_record *r)
+{
+	json_t *j = record_to_json(r);
+	if (!j)
+		return ALLOT_E_NOMEM;
+	free(r->canonical);
+	r->canonical = record_canonical(j, &r->canonical_len);
+	json_decref(j);
+	if (!r->canonical)
+		return ALLOT_E_NOMEM;
+	unsigned int hl = 32;
+	EVP_Digest(r->canonical, r->canonical_len, r->sha256, &hl, EVP_sha256(), NULL);
+	return ALLOT_OK;
+}
+
+allot_err ledger_settle_many(struct app *app, struct usage_record *recs, size_t n,
+			     int64_t *charge, char *reason, size_t reasonsz)
+{
+	for (size_t i = 0; i < n; i++)
+		if (record_seal(&recs[i])) {
+			snprintf(reason, reasonsz, "out of memory");
+			return ALLOT_E_NOMEM;
+		}
+	allot_err e = store_ledger_begin(app->store);
+	if (e) {
+		snprintf(reason, reasonsz, "the ledger is unavailable");
+		return e;
+	}
+	int64_t total = 0, now = time_now_us();
+	for (size_t i = 0; i < n; i++) {
+		struct ledger_row row;
+		enum outcome o = book_one(app, &recs[i], true, now, &row, reason, reasonsz);
+		if (o != OUT_ACCEPTED && o != OUT_DUPLICATE) {
+			store_ledger_rollback(app->store);
+			return o == OUT_ERROR ? ALLOT_E_STORE : ALLOT_E_INVALID;
+		}
+		total += row.charge_micro;
+	}
+	if ((e = store_ledger_commit(app->store))) {
+		snprintf(reason, reasonsz, "the ledger could not be committed");
+		return e;
+	}
+	*charge = total;
 	return ALLOT_OK;
 }
 

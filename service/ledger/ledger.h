@@ -35,5 +35,9 @@ allot_err ledger_ingest(struct app *app, const char *provider, const json_t *rec
  * provider is the model's.  OUT: *charge (micro-credits) on success. */
 allot_err ledger_settle(struct app *app, const struct usage_record *rec, int64_t *charge,
 			char *reason, size_t reasonsz);
+/* Books n such records in one transaction (all or none).  Canonical bytes
+ * are built here.  OUT: *charge, their total. */
+allot_err ledger_settle_many(struct app *app, struct usage_record *recs, size_t n,
+			     int64_t *charge, char *reason, size_t reasonsz);
 
 #endif

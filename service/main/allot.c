@@ -16,6 +16,9 @@ static const char usage[] =
 	"  keygen --out FILE\n"
 	"  keys create --role ROLE [--institution ID] [--provider ID] | keys revoke ID | keys list\n"
 	"  usage sign --key FILE < records.jsonl > signed.jsonl | usage submit FILE\n"
+	"  keys rotate                                   (new token signing key)\n"
+	"  token mint --institution ID --project ID --member ID [--ttl S] [--models a,b] [--max-credits X]\n"
+	"  token revoke --jti ID | --member ID [--institution ID] | token inspect TOKEN\n"
 	"  quota show INSTITUTION[/PROJECT]\n"
 	"  report usage --from DATE --to DATE [--group-by a,b] [--format csv|json] [--out FILE]\n"
 	"exit status: 0 ok, 1 refused or failed, 2 usage error, 3 server unreachable\n";
@@ -69,6 +72,8 @@ int main(int argc, char **argv)
 		rc = cli_cmd_quota(&c, sub_argc, sub_argv);
 	else if (strcmp(cmd, "report") == 0)
 		rc = cli_cmd_report(&c, sub_argc, sub_argv);
+	else if (strcmp(cmd, "token") == 0)
+		rc = cli_cmd_token(&c, sub_argc, sub_argv);
 	else {
 		fprintf(stderr, "allot: unknown command \"%s\"\n%s", cmd, usage);
 		rc = 2;

@@ -7,7 +7,8 @@
 #include "api/api.h"
 #include "common/log.h"
 #include "daemon/app.h"
-#include "daemon/engine_glue.h"
+#include "gate/gate.h"
+#include "infer/engine.h"
 
 static volatile sig_atomic_t got_stop, got_hup;
 
@@ -36,7 +37,7 @@ int main(int argc, char **argv)
 	/* One-shot engine modes: allotd --model FILE --prompt|--tokenize ... */
 	if (has_flag(argc, argv, "--model") &&
 	    (has_flag(argc, argv, "--prompt") || has_flag(argc, argv, "--tokenize")))
-		return engine_glue_cli(argc, argv);
+		return infer_cli(argc, argv);
 
 	int rc = app_config_parse(&app.cfg, argc, argv);
 	if (rc)
@@ -51,7 +52,11 @@ int main(int argc, char **argv)
 		app_close(&app);
 		return 1;
 	}
-	engine_glue_load(&app);
+	if (gate_open(&app, &app.gate, msg, sizeof msg)) {
+		fprintf(stderr, "allotd: %s\n", msg);
+		app_close(&app);
+		return 1;
+	}
 
 	struct http_server *srv = NULL;
 	struct http_server_config hc = {
@@ -65,7 +70,7 @@ int main(int argc, char **argv)
 	};
 	if (http_server_start(&hc, &srv, msg, sizeof msg)) {
 		fprintf(stderr, "allotd: %s\n", msg);
-		engine_glue_free(&app);
+		gate_free(app.gate);
 		app_close(&app);
 		return 1;
 	}
@@ -87,7 +92,7 @@ int main(int argc, char **argv)
 	}
 	log_info("allotd stopping");
 	http_server_stop(srv);
-	engine_glue_free(&app);
+	gate_free(app.gate);
 	app_close(&app);
 	return 0;
 }

@@ -529,6 +529,7 @@ const struct store_ops store_sqlite_ops = {
 	.audit_list = sq_audit_list,
 	.schema_version = sq_schema_version,
 	SQ_LEDGER_OPS
+	SQ_TOKEN_OPS
 };
 
 allot_err store_sqlite_open(const char *path, struct store **out, char *msg, size_t msgsz)

@@ -36,6 +36,18 @@ allot_err sq_ledger_report(struct store *st, const struct ledger_filter *f,
 			   const char *const *group_by, size_t ngroup, bool by_bucket,
 			   json_t **out);
 allot_err sq_ledger_seq_status(struct store *st, const char *provider, json_t **out);
+allot_err sq_token_issued(struct store *st, const struct token_row *t,
+			  const struct audit_entry *audit);
+allot_err sq_token_revoke(struct store *st, const struct token_revocation *r,
+			  const struct audit_entry *audit);
+allot_err sq_token_revocations(struct store *st,
+			       void (*fn)(void *ctx, const struct token_revocation *r), void *ctx);
+allot_err sq_token_spent(struct store *st, const char *jti, int64_t *spent);
+allot_err sq_token_find(struct store *st, const char *jti, struct token_row *out);
+#define SQ_TOKEN_OPS \
+	.token_issued = sq_token_issued, .token_revoke = sq_token_revoke, \
+	.token_revocations = sq_token_revocations, .token_spent = sq_token_spent, \
+	.token_find = sq_token_find,
 #define SQ_LEDGER_OPS \
 	.ledger_begin = sq_ledger_begin, .ledger_commit = sq_ledger_commit, \
 	.ledger_rollback = sq_ledger_rollback, .ledger_find = sq_ledger_find, \

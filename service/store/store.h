@@ -17,6 +17,7 @@
 #include "common/err.h"
 #include "common/ids.h"
 #include "store/ledger_types.h"
+#include "store/token_types.h"
 
 
 struct api_key {
@@ -101,6 +102,19 @@ struct store_ops {
 				   json_t **out);
 	/* Per provider: records, min/max seq, repeated seqs, missing ranges. */
 	allot_err (*ledger_seq_status)(struct store *st, const char *provider, json_t **out);
+
+	/* ---- member tokens (store/sqlite_tokens.c) ---- */
+	allot_err (*token_issued)(struct store *st, const struct token_row *t,
+				  const struct audit_entry *audit);
+	allot_err (*token_revoke)(struct store *st, const struct token_revocation *r,
+				  const struct audit_entry *audit);
+	/* Calls fn for every revocation, oldest first. */
+	allot_err (*token_revocations)(struct store *st,
+				       void (*fn)(void *ctx, const struct token_revocation *r),
+				       void *ctx);
+	/* Sum of gate charges booked for token jti (record ids "gate:<jti>:..."). */
+	allot_err (*token_spent)(struct store *st, const char *jti, int64_t *spent);
+	allot_err (*token_find)(struct store *st, const char *jti, struct token_row *out);
 };
 
 struct store {

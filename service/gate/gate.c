@@ -1,0 +1,464 @@
+/* gate.c — engines, rate windows, admission and settlement. */
+#include "gate/gate.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/log.h"
+#include "common/money.h"
+#include "common/timeutil.h"
+#include "gate/tokens.h"
+#include "infer/engine.h"
+#include "ledger/ledger.h"
+#include "ledger/reserve.h"
+
+#define GATE_MAX_ENGINES 16
+#define GATE_RATE_BUCKETS 1024
+
+struct rate_entry {
+	struct rate_entry *next;
+	int64_t window;          /* start of the current minute window */
+	int64_t requests, tokens;
+	char key[];
+};
+
+struct gate {
+	struct gate_tokens *tokens;
+	struct {
+		char id[STORE_ID_MAX];
+		struct infer_engine *eng;
+		char state[200];
+	} engines[GATE_MAX_ENGINES];
+	size_t nengines;
+	struct rate_entry *rates[GATE_RATE_BUCKETS]; /* guarded by the reserve lock */
+	atomic_ullong seq;
+	uint64_t boot;           /* distinguishes settlement ids across restarts */
+};
+
+/* ---- engines --------------------------------------------------------------- */
+
+static void gate_load_engines(struct app *app, struct gate *g)
+{
+	struct active_charter *ac = app_charter_get(app);
+	if (!ac)
+		return;
+	const struct charter *c = ac->c;
+	for (size_t i = 0; i < c->nmodels && g->nengines < GATE_MAX_ENGINES; i++) {
+		const struct charter_model *m = &c->models[i];
+		if (!m->provider || !m->provider->builtin || !m->file)
+			continue;
+		char path[1024];
+		snprintf(path, sizeof path, "%s/%s", app->cfg.models, m->file);
+		size_t k = g->nengines++;
+		snprintf(g->engines[k].id, sizeof g->engines[k].id, "%s", m->id);
+		struct stat sb;
+		if (stat(path, &sb) != 0) {
+			snprintf(g->engines[k].state, sizeof g->engines[k].state,
+				 "%.40s: no model file %.100s", m->id, m->file);
+			log_warnx("gate: model %s: file %s not found; requests for it get 503", m->id, path);
+			continue;
+		}
+		struct infer_params p = {.n_threads = app->cfg.threads};
+		char err[256];
+		if (infer_open(path, &p, &g->engines[k].eng, err, sizeof err)) {
+			snprintf(g->engines[k].state, sizeof g->engines[k].state, "%.64s: %.90s", m->id, err);
+			log_warnx("gate: model %s: %s", m->id, err);
+			continue;
+		}
+		struct infer_info info;
+		infer_get_info(g->engines[k].eng, &info);
+		snprintf(g->engines[k].state, sizeof g->engines[k].state, "%.40s: loaded %.60s (%s, %.30s)",
+			 m->id, m->file, info.weight_type, info.backend);
+		log_info("gate: %s", g->engines[k].state);
+	}
+	app_charter_put(app, ac);
+}
+
+struct infer_engine *gate_engine(struct gate *g, const char *model)
+{
+	for (size_t i = 0; i < g->nengines; i++)
+		if (strcmp(g->engines[i].id, model) == 0)
+			return g->engines[i].eng;
+	return NULL;
+}
+
+void gate_engine_state(struct gate *g, char *out, size_t outsz)
+{
+	size_t used = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < g->nengines && used < outsz; i++)
+		used += (size_t)snprintf(out + used, outsz - used, "%s%s", i ? "; " : "",
+					 g->engines[i].state);
+	if (g->nengines == 0)
+		snprintf(out, outsz, "no bundled model in the charter");
+}
+
+struct gate_tokens *gate_tokens(struct gate *g) { return g->tokens; }
+
+allot_err gate_open(struct app *app, struct gate **out, char *msg, size_t msgsz)
+{
+	struct gate *g = calloc(1, sizeof *g);
+	if (!g)
+		return ALLOT_E_NOMEM;
+	allot_err e = tokens_open(app->store, app->cfg.keys, app->cfg.deployment, &g->tokens, msg,
+				  msgsz);
+	if (e) {
+		free(g);
+		return e;
+	}
+	g->boot = (uint64_t)time_now_us();
+	gate_load_engines(app, g);
+	*out = g;
+	return ALLOT_OK;
+}
+
+void gate_free(struct gate *g)
+{
+	if (!g)
+		return;
+	for (size_t i = 0; i < g->nengines; i++)
+		if (g->engines[i].eng)
+			infer_close(g->engines[i].eng);
+	for (size_t i = 0; i < GATE_RATE_BUCKETS; i++)
+		for (struct rate_entry *r = g->rates[i], *n; r; r = n) {
+			n = r->next;
+			free(r);
+		}
+	tokens_free(g->tokens);
+	free(g);
+}
+
+/* ---- rate windows (called with the reserve lock held) ------------------------------ */
+
+static struct rate_entry *rate_get(struct gate *g, const char *key, int64_t now)
+{
+	size_t h = 5381;
+	for (const char *p = key; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	h %= GATE_RATE_BUCKETS;
+	struct rate_entry *r;
+	for (r = g->rates[h]; r; r = r->next)
+		if (strcmp(r->key, key) == 0)
+			break;
+	if (!r) {
+		size_t n = strlen(key);
+		if (!(r = calloc(1, sizeof *r + n + 1)))
+			return NULL;
+		memcpy(r->key, key, n + 1);
+		r->next = g->rates[h];
+		g->rates[h] = r;
+	}
+	int64_t w = now - now % GATE_RATE_WINDOW_US;
+	if (r->window != w) {
+		r->window = w;
+		r->requests = 0;
+		r->tokens = 0;
+	}
+	return r;
+}
+
+/* ---- admission ------------------------------------------------------------------------ */
+
+bool gate_model_allowed(const struct charter *c, const struct token_claims *cl,
+			const char *model)
+{
+	const struct charter_institution *inst = charter_institution(c, cl->inst);
+	if (!inst || !charter_institution_allows_model(c, inst, model))
+		return false;
+	if (cl->n_models == 0)
+		return true;
+	for (size_t i = 0; i < cl->n_models; i++)
+		if (strcmp(cl->models[i], model) == 0)
+			return true;
+	return false;
+}
+
+static int64_t reserved_cb(void *ctx, const char *key)
+{
+	/* Called with the reserve lock held (it is recursive). */
+	return reserve_amount(ctx, key);
+}
+
+allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims *c,
+		     const char *model, int prompt_tokens, int max_tokens,
+		     struct gate_ticket *t, int *retry_after_s, char *msg, size_t msgsz)
+{
+	memset(t, 0, sizeof *t);
+	t->claims = *c;
+	t->started_us = time_now_us();
+	struct active_charter *ac = app_charter_get(app);
+	if (!ac) {
+		snprintf(msg, msgsz, "no charter has been applied");
+		return ALLOT_E_UNAVAILABLE;
+	}
+	const struct charter *ch = ac->c;
+	const struct charter_institution *inst = charter_institution(ch, c->inst);
+	const struct charter_project *proj = inst ? charter_project(inst, c->proj) : NULL;
+	allot_err e;
+	if (!proj || !charter_member(proj, c->sub)) {
+		snprintf(msg, msgsz, "%s is no longer a member of %s/%s under the charter", c->sub,
+			 c->inst, c->proj);
+		e = ALLOT_E_FORBIDDEN;
+		goto refuse;
+	}
+	const struct charter_model *m = charter_model(ch, model);
+	if (!m) {
+		snprintf(msg, msgsz, "model \"%s\" does not exist", model);
+		e = ALLOT_E_NOT_FOUND;
+		goto refuse;
+	}
+	if (!gate_model_allowed(ch, c, model)) {
+		snprintf(msg, msgsz, "this token may not use model \"%s\"", model);
+		e = ALLOT_E_FORBIDDEN;
+		goto refuse;
+	}
+	const struct charter_rate *rin = charter_rate_for(ch, "tokens_in", model, NULL);
+	const struct charter_rate *rout = charter_rate_for(ch, "tokens_out", model, NULL);
+	if (!rin || !rout) {
+		snprintf(msg, msgsz, "model \"%s\" has no token rates in the charter", model);
+		e = ALLOT_E_UNAVAILABLE;
+		goto refuse;
+	}
+	/* max_tokens: the tightest limit of the levels that set one. */
+	int64_t cap = INT32_MAX;
+	if (inst->limits.max_tokens_per_request != CHARTER_UNSET)
+		cap = inst->limits.max_tokens_per_request;
+	if (proj->limits.max_tokens_per_request != CHARTER_UNSET &&
+	    proj->limits.max_tokens_per_request < cap)
+		cap = proj->limits.max_tokens_per_request;
+	if (max_tokens <= 0)
+		max_tokens = (int)(cap < GATE_DEFAULT_MAX_TOKENS ? cap : GATE_DEFAULT_MAX_TOKENS);
+	else if (max_tokens > cap) {
+		snprintf(msg, msgsz, "max_tokens %d exceeds this project's limit of %lld", max_tokens,
+			 (long long)cap);
+		e = ALLOT_E_INVALID;
+		goto refuse;
+	}
+	t->ac = ac;
+	t->model = m;
+	t->rate_in = rin->credits;
+	t->rate_out = rout->credits;
+	t->prompt_tokens = prompt_tokens;
+	t->max_tokens = max_tokens;
+	int64_t worst = (int64_t)prompt_tokens * rin->credits + (int64_t)max_tokens * rout->credits;
+	int64_t now = time_now_us();
+
+	reserve_lock(app->reserve);
+	struct quota_level lv[QUOTA_MAX_LEVELS];
+	size_t n = 0;
+	e = quota_levels(app->store, ch, c->inst, c->proj, c->sub, now, reserved_cb, app->reserve,
+			 lv, &n);
+	if (e) {
+		reserve_unlock(app->reserve);
+		snprintf(msg, msgsz, "could not read the quota");
+		goto refuse_held;
+	}
+	/* Rate and concurrency limits at the levels that set them. */
+	for (size_t i = 0; i < n; i++) {
+		const struct charter_limits *l = lv[i].limits;
+		if (!l)
+			continue;
+		struct rate_entry *r = rate_get(g, lv[i].key, now);
+		if (!r) {
+			e = ALLOT_E_NOMEM;
+			break;
+		}
+		int wait = (int)((r->window + GATE_RATE_WINDOW_US - now + 999999) / 1000000);
+		if (l->requests_per_minute != CHARTER_UNSET && r->requests + 1 > l->requests_per_minute) {
+			snprintf(msg, msgsz, "%s %s: %lld requests per minute reached",
+				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->requests_per_minute);
+			*retry_after_s = wait;
+			e = ALLOT_E_RATE;
+			break;
+		}
+		if (l->tokens_per_minute != CHARTER_UNSET &&
+		    r->tokens + prompt_tokens + max_tokens > l->tokens_per_minute) {
+			snprintf(msg, msgsz, "%s %s: %lld tokens per minute reached",
+				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->tokens_per_minute);
+			*retry_after_s = wait;
+			e = ALLOT_E_RATE;
+			break;
+		}
+		if (l->concurrent_requests != CHARTER_UNSET &&
+		    reserve_inflight(app->reserve, lv[i].key) + 1 > l->concurrent_requests) {
+			snprintf(msg, msgsz, "%s %s: %lld concurrent requests already running",
+				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->concurrent_requests);
+			*retry_after_s = 1;
+			e = ALLOT_E_RATE;
+			break;
+		}
+	}
+	/* Room for the worst case at every level. */
+	t->remaining = INT64_MAX;
+	for (size_t i = 0; i < n && !e; i++) {
+		int64_t room = lv[i].allocation + lv[i].rollover + lv[i].grace - lv[i].used - lv[i].reserved;
+		if (worst > room) {
+			char w[MONEY_FMT_MAX], r[MONEY_FMT_MAX];
+			snprintf(msg, msgsz, "quota exhausted at the %s level (%s): this request may cost "
+				 "up to %s, %s remains", quota_kind_name(lv[i].kind),
+				 lv[i].kind == QUOTA_POOL ? "pool" : lv[i].key, money_format(worst, w),
+				 money_format(room > 0 ? room : 0, r));
+			e = ALLOT_E_QUOTA;
+			break;
+		}
+		if (room - worst < t->remaining) {
+			t->remaining = room - worst;
+			snprintf(t->remaining_level, sizeof t->remaining_level, "%s",
+				 quota_kind_name(lv[i].kind));
+		}
+	}
+	if (!e && c->has_max_credits) {
+		int64_t spent = 0;
+		char tkey[STORE_ID_MAX + 8];
+		snprintf(tkey, sizeof tkey, "token:%s", c->jti);
+		if (app->store->ops->token_spent(app->store, c->jti, &spent) == ALLOT_OK) {
+			int64_t room = c->max_credits - spent - reserve_amount(app->reserve, tkey);
+			if (worst > room) {
+				char w[MONEY_FMT_MAX], r[MONEY_FMT_MAX];
+				snprintf(msg, msgsz, "quota exhausted at the token level: this request may "
+					 "cost up to %s, %s of the token's max_credits remains",
+					 money_format(worst, w), money_format(room > 0 ? room : 0, r));
+				e = ALLOT_E_QUOTA;
+			} else if (room - worst < t->remaining) {
+				t->remaining = room - worst;
+				snprintf(t->remaining_level, sizeof t->remaining_level, "token");
+			}
+		} else {
+			e = ALLOT_E_STORE;
+		}
+	}
+	if (!e) {
+		const char *keys[QUOTA_MAX_LEVELS + 1];
+		for (size_t i = 0; i < n; i++) {
+			snprintf(t->keys[i], sizeof t->keys[i], "%s", lv[i].key);
+			keys[i] = t->keys[i];
+		}
+		t->nkeys = n;
+		if (c->has_max_credits) {
+			snprintf(t->keys[n], sizeof t->keys[n], "token:%s", c->jti);
+			keys[n] = t->keys[n];
+			t->nkeys = n + 1;
+		}
+		if (!reserve_add_locked(app->reserve, keys, t->nkeys, worst)) {
+			e = ALLOT_E_NOMEM;
+		} else {
+			t->reserved = worst;
+			for (size_t i = 0; i < n; i++) {
+				if (!lv[i].limits)
+					continue;
+				struct rate_entry *r = rate_get(g, lv[i].key, now);
+				if (r) {
+					r->requests++;
+					r->tokens += prompt_tokens + max_tokens;
+				}
+			}
+		}
+	}
+	reserve_unlock(app->reserve);
+	if (e)
+		goto refuse_held;
+	t->seq = atomic_fetch_add(&g->seq, 1) + 1;
+	return ALLOT_OK;
+refuse:
+	app_charter_put(app, ac);
+	return e;
+refuse_held:
+	t->ac = NULL;
+	app_charter_put(app, ac);
+	return e;
+}
+
+static void ticket_release(struct app *app, struct gate *g, struct gate_ticket *t,
+			   int used_tokens)
+{
+	const char *keys[QUOTA_MAX_LEVELS + 1];
+	for (size_t i = 0; i < t->nkeys; i++)
+		keys[i] = t->keys[i];
+	reserve_release(app->reserve, keys, t->nkeys, t->reserved);
+	/* Give back the unused part of the tokens-per-minute count. */
+	int64_t unused = (int64_t)t->prompt_tokens + t->max_tokens - used_tokens;
+	if (unused > 0) {
+		reserve_lock(app->reserve);
+		int64_t now = time_now_us();
+		for (size_t i = 0; i < t->nkeys; i++) {
+			struct rate_entry *r = rate_get(g, t->keys[i], now);
+			if (r && r->window <= t->started_us && r->tokens >= unused)
+				r->tokens -= unused;
+		}
+		reserve_unlock(app->reserve);
+	}
+	app_charter_put(app, t->ac);
+	t->ac = NULL;
+}
+
+void gate_cancel(struct app *app, struct gate *g, struct gate_ticket *t)
+{
+	if (t->ac)
+		ticket_release(app, g, t, 0);
+}
+
+allot_err gate_settle(struct app *app, struct gate *g, struct gate_ticket *t,
+		      int prompt_tokens, int completion_tokens, int64_t *charge)
+{
+	int64_t now = time_now_us();
+	struct usage_record recs[2];
+	size_t nrec = 0;
+	const int qty[2] = {prompt_tokens, completion_tokens};
+	const char *res[2] = {"tokens_in", "tokens_out"};
+	for (int k = 0; k < 2; k++) {
+		if (qty[k] <= 0)
+			continue;
+		struct usage_record *r = &recs[nrec++];
+		memset(r, 0, sizeof *r);
+		snprintf(r->record_id, sizeof r->record_id, "gate:%s:%llx-%llu-%s", t->claims.jti,
+			 (unsigned long long)g->boot, (unsigned long long)t->seq,
+			 k ? "out" : "in");
+		snprintf(r->provider, sizeof r->provider, "%s", t->model->provider_id);
+		snprintf(r->institution, sizeof r->institution, "%s", t->claims.inst);
+		snprintf(r->project, sizeof r->project, "%s", t->claims.proj);
+		snprintf(r->member, sizeof r->member, "%s", t->claims.sub);
+		snprintf(r->resource, sizeof r->resource, "%s", res[k]);
+		snprintf(r->model, sizeof r->model, "%s", t->model->id);
+		r->quantity = qty[k];
+		r->start_us = t->started_us;
+		r->end_us = now;
+		r->kind = RECORD_USAGE;
+	}
+	char reason[320] = "";
+	allot_err e = ALLOT_OK;
+	*charge = 0;
+	if (nrec)
+		e = ledger_settle_many(app, recs, nrec, charge, reason, sizeof reason);
+	for (size_t i = 0; i < nrec; i++)
+		record_release(&recs[i]);
+	if (e)
+		log_warnx("gate: settlement of %s/%s/%s (%d in, %d out) failed: %s", t->claims.inst,
+			  t->claims.proj, t->claims.sub, prompt_tokens, completion_tokens, reason);
+	t->remaining += t->reserved - *charge;
+	ticket_release(app, g, t, prompt_tokens + completion_tokens);
+	return e;
+}
+
+int64_t gate_remaining(struct app *app, const struct token_claims *c, char level[16])
+{
+	struct active_charter *ac = app_charter_get(app);
+	int64_t best = INT64_MAX;
+	snprintf(level, 16, "none");
+	if (ac) {
+		struct quota_level lv[QUOTA_MAX_LEVELS];
+		size_t n = 0;
+		if (quota_levels(app->store, ac->c, c->inst, c->proj, c->sub, time_now_us(),
+				 reserved_cb, app->reserve, lv, &n) == ALLOT_OK)
+			for (size_t i = 0; i < n; i++)
+				if (quota_remaining(&lv[i]) < best) {
+					best = quota_remaining(&lv[i]);
+					snprintf(level, 16, "%s", quota_kind_name(lv[i].kind));
+				}
+	}
+	app_charter_put(app, ac);
+	return best == INT64_MAX ? 0 : best;
+}

@@ -1,0 +1,179 @@
+/* tokens.c — mint, verify (cached), revoke. */
+#include "gate/tokens.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "common/json.h"
+#include "common/timeutil.h"
+#include "crypto/b64.h"
+#include "crypto/tokcache.h"
+
+struct member_rev {
+	char institution[STORE_ID_MAX];
+	char member[STORE_MEMBER_MAX];
+	int64_t before_us;
+};
+
+struct gate_tokens {
+	struct keyset *ks;
+	struct tokcache *cache;
+	char deployment[TOKEN_DEPLOYMENT_MAX + 1];
+	char issuer[TOKEN_ISS_MAX + 1];
+	pthread_rwlock_t lock;        /* guards the revocation sets */
+	json_t *jtis;                 /* object used as a set of revoked jtis */
+	struct member_rev *members;
+	size_t nmembers;
+};
+
+static void add_revocation(void *ctx, const struct token_revocation *r)
+{
+	struct gate_tokens *t = ctx;
+	if (r->jti[0]) {
+		json_object_set_new(t->jtis, r->jti, json_true());
+		return;
+	}
+	struct member_rev *m = realloc(t->members, (t->nmembers + 1) * sizeof *m);
+	if (!m)
+		return;
+	t->members = m;
+	struct member_rev *x = &m[t->nmembers++];
+	snprintf(x->institution, sizeof x->institution, "%s", r->institution);
+	snprintf(x->member, sizeof x->member, "%s", r->member);
+	x->before_us = r->before_us;
+}
+
+allot_err tokens_open(struct store *st, const char *keys_dir, const char *deployment,
+		      struct gate_tokens **out, char *msg, size_t msgsz)
+{
+	struct gate_tokens *t = calloc(1, sizeof *t);
+	if (!t)
+		return ALLOT_E_NOMEM;
+	pthread_rwlock_init(&t->lock, NULL);
+	snprintf(t->deployment, sizeof t->deployment, "%s", deployment);
+	snprintf(t->issuer, sizeof t->issuer, "allotd:%s", deployment);
+	t->jtis = json_object();
+	allot_err e = token_deployment_check(deployment, msg, msgsz);
+	if (!e)
+		e = keyset_open(keys_dir, &t->ks, msg, msgsz);
+	if (!e && !(t->cache = tokcache_new(TOKENS_CACHE_CAPACITY)))
+		e = ALLOT_E_NOMEM;
+	if (!e && (e = st->ops->token_revocations(st, add_revocation, t)))
+		snprintf(msg, msgsz, "cannot load token revocations");
+	if (e) {
+		tokens_free(t);
+		return e;
+	}
+	*out = t;
+	return ALLOT_OK;
+}
+
+void tokens_free(struct gate_tokens *t)
+{
+	if (!t)
+		return;
+	keyset_free(t->ks);
+	tokcache_free(t->cache);
+	json_decref(t->jtis);
+	free(t->members);
+	pthread_rwlock_destroy(&t->lock);
+	free(t);
+}
+
+struct keyset *tokens_keyset(struct gate_tokens *t) { return t->ks; }
+
+allot_err tokens_mint(struct gate_tokens *t, struct store *st, struct token_claims *c,
+		      const char *actor, char **token, char *msg, size_t msgsz)
+{
+	uint8_t rnd[12];
+	if (RAND_bytes(rnd, sizeof rnd) != 1)
+		return ALLOT_E_INTERNAL;
+	char hex[25];
+	hex_encode(rnd, sizeof rnd, hex);
+	snprintf(c->jti, sizeof c->jti, "t%s", hex);
+	snprintf(c->iss, sizeof c->iss, "%s", t->issuer);
+	struct ed25519_keypair kp;
+	char kid[PASETO_KID_MAX + 1];
+	keyset_current(t->ks, &kp, kid);
+	size_t len;
+	allot_err e = token_mint(&kp, kid, t->deployment, c, token, &len, msg, msgsz);
+	ed25519_keypair_wipe(&kp);
+	if (e)
+		return e;
+	struct token_row row = {0};
+	snprintf(row.jti, sizeof row.jti, "%s", c->jti);
+	snprintf(row.institution, sizeof row.institution, "%s", c->inst);
+	snprintf(row.project, sizeof row.project, "%s", c->proj);
+	snprintf(row.member, sizeof row.member, "%s", c->sub);
+	snprintf(row.kid, sizeof row.kid, "%.64s", kid);
+	row.iat = c->iat;
+	row.exp = c->exp;
+	snprintf(row.minted_by, sizeof row.minted_by, "%s", actor);
+	json_t *d = json_pack("{s:s,s:s,s:s,s:s}", "institution", c->inst, "project", c->proj,
+			      "member", c->sub, "kid", kid);
+	char *dt = json_dump_sorted(d);
+	json_decref(d);
+	struct audit_entry a = {.at = time_now_us(), .actor = actor, .action = "token.mint",
+				.target = c->jti, .detail = dt};
+	e = st->ops->token_issued(st, &row, &a);
+	free(dt);
+	if (e) {
+		free(*token);
+		*token = NULL;
+		snprintf(msg, msgsz, "could not record the token");
+	}
+	return e;
+}
+
+static bool revoked(struct gate_tokens *t, const struct token_claims *c)
+{
+	bool r = false;
+	pthread_rwlock_rdlock(&t->lock);
+	if (json_object_get(t->jtis, c->jti))
+		r = true;
+	for (size_t i = 0; i < t->nmembers && !r; i++)
+		r = strcmp(t->members[i].institution, c->inst) == 0 &&
+		    strcmp(t->members[i].member, c->sub) == 0 && c->iat < t->members[i].before_us;
+	pthread_rwlock_unlock(&t->lock);
+	return r;
+}
+
+allot_err tokens_verify(struct gate_tokens *t, const char *token, size_t n,
+			struct token_claims *c, char *msg, size_t msgsz)
+{
+	struct token_verify_opts o = {.deployment = t->deployment, .issuer = t->issuer,
+				      .lookup = keyset_lookup, .lookup_ctx = t->ks,
+				      .now_us = time_now_us()};
+	allot_err e = tokcache_verify(t->cache, token, n, &o, c, NULL, msg, msgsz);
+	if (e)
+		return ALLOT_E_UNAUTHORIZED;
+	if (revoked(t, c)) {
+		snprintf(msg, msgsz, "token revoked");
+		return ALLOT_E_UNAUTHORIZED;
+	}
+	return ALLOT_OK;
+}
+
+allot_err tokens_revoke(struct gate_tokens *t, struct store *st,
+			const struct token_revocation *r, const char *actor)
+{
+	json_t *d = r->jti[0] ? json_pack("{s:s}", "jti", r->jti)
+			      : json_pack("{s:s,s:s,s:I}", "institution", r->institution, "member",
+					  r->member, "before_us", (json_int_t)r->before_us);
+	char *dt = json_dump_sorted(d);
+	json_decref(d);
+	struct audit_entry a = {.at = r->revoked_at, .actor = actor, .action = "token.revoke",
+				.target = r->jti[0] ? r->jti : r->member, .detail = dt};
+	allot_err e = st->ops->token_revoke(st, r, &a);
+	free(dt);
+	if (e)
+		return e;
+	pthread_rwlock_wrlock(&t->lock);
+	add_revocation(t, r);
+	pthread_rwlock_unlock(&t->lock);
+	return ALLOT_OK;
+}
