@@ -34,6 +34,12 @@ struct cpu {
 	float *hb, *hb2;        /* [max_batch][ffn] */
 	struct q8a *xq;         /* [max_batch][max(dim, ffn, qdim) / QK] */
 	size_t xq_stride;       /* blocks per token */
+	struct q8r *xr;         /* [max_batch][max(dim, ffn, qdim) / QR] */
+	size_t xr_stride;       /* groups per token */
+	struct llama_layer *layers; /* [n_layer] the model's, repacked where the kernels want */
+	struct llama_wt output;
+	void **packed;          /* repacked buffers, from aligned_alloc() */
+	int n_packed;
 	float *att;             /* [nthreads][n_ctx] */
 	float *rcos, *rsin;     /* [max_batch][head_dim / 2] */
 	char desc[64];
@@ -103,6 +109,24 @@ static void mm_rows(struct mm_ctx *mc, const struct mm_out *o, int64_t r0, int64
 	}
 }
 
+/* repacked rows: four rows against all tokens at once (r1 - r0 % 4 == 0) */
+static void mm_rows_packed(struct mm_ctx *mc, const struct mm_out *o, int64_t r0, int64_t r1)
+{
+	const struct kern_ops *k = mc->c->k;
+	const struct llama_wt *w = o->w;
+
+	for (int64_t r = r0; r < r1; r += 4) {
+		const char *row = (const char *)w->data + (size_t)r * w->row_bytes;
+
+		if (w->type == GGML_Q4_0R)
+			k->mm4_q4_0r((int)w->cols, row, w->row_bytes, mc->c->xr, mc->c->xr_stride, mc->n_tok,
+				     o->y + r, o->ys);
+		else
+			k->mm4_q8_0r((int)w->cols, row, w->row_bytes, mc->c->xr, mc->c->xr_stride, mc->n_tok,
+				     o->y + r, o->ys);
+	}
+}
+
 static void mm_item(void *ctx, int ci, int thread)
 {
 	struct mm_ctx *mc = ctx;
@@ -116,7 +140,10 @@ static void mm_item(void *ctx, int ci, int thread)
 	r1 = r0 + MM_CHUNK;
 	if (r1 > mc->out[j].w->rows)
 		r1 = mc->out[j].w->rows;
-	mm_rows(mc, &mc->out[j], r0, r1);
+	if (mc->out[j].w->type == GGML_Q4_0R || mc->out[j].w->type == GGML_Q8_0R)
+		mm_rows_packed(mc, &mc->out[j], r0, r1);
+	else
+		mm_rows(mc, &mc->out[j], r0, r1);
 }
 
 /* y_j[t] = W_j x[t] for each output j (all W_j share the input width). */
@@ -125,17 +152,21 @@ static void matmul(struct cpu *c, const float *x, size_t xs, int n_tok,
 {
 	struct mm_ctx mc = {.c = c, .x = x, .xs = xs, .xq = c->xq, .n_tok = n_tok,
 			    .out = out, .n_out = n_out};
-	bool q = false;
-	int acc = 0;
+	bool q = false, qr = false;
+	int acc = 0, cols = (int)out[0].w->cols;
 
 	for (int j = 0; j < n_out; j++) {
 		acc += (int)((out[j].w->rows + MM_CHUNK - 1) / MM_CHUNK);
 		mc.chunks[j] = acc;
 		q |= quantized(out[j].w->type);
+		qr |= out[j].w->type == GGML_Q4_0R || out[j].w->type == GGML_Q8_0R;
 	}
-	if (q)
+	if (q || qr)
 		for (int t = 0; t < n_tok; t++)
-			c->k->quant_q8a((int)out[0].w->cols, x + (size_t)t * xs, c->xq + (size_t)t * c->xq_stride);
+			c->k->quant_q8a(cols, x + (size_t)t * xs, c->xq + (size_t)t * c->xq_stride);
+	if (qr)
+		for (int t = 0; t < n_tok; t++)
+			kern_q8a_to_q8r(cols, c->xq + (size_t)t * c->xq_stride, c->xr + (size_t)t * c->xr_stride);
 	pool_run(c->pool, mm_item, &mc, acc);
 }
 
@@ -236,7 +267,7 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 		}
 	}
 	for (int l = 0; l < hp->n_layer; l++) {
-		const struct llama_layer *L = &m->layers[l];
+		const struct llama_layer *L = &c->layers[l];
 		struct mm_out qkv[3] = {{&L->wq, c->q, (size_t)c->qdim}, {&L->wk, c->kk, (size_t)c->kv_dim},
 					{&L->wv, c->vv, (size_t)c->kv_dim}};
 		struct mm_out o1 = {&L->wo, c->xb, (size_t)dim};
@@ -281,7 +312,7 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 			if (b->want_logits[t0 + t])
 				rmsnorm(c->xb + (size_t)k++ * dim, c->x + (size_t)t * dim, m->out_norm.data, dim, hp->rms_eps);
 		if (k) {
-			struct mm_out o = {&m->output, logits + (size_t)*n_logits * hp->n_vocab, (size_t)hp->n_vocab};
+			struct mm_out o = {&c->output, logits + (size_t)*n_logits * hp->n_vocab, (size_t)hp->n_vocab};
 
 			matmul(c, c->xb, (size_t)dim, k, &o, 1);
 			*n_logits += k;
@@ -317,9 +348,37 @@ static void cpu_free(void *state)
 	free(c->x); free(c->xb); free(c->xb2);
 	free(c->q); free(c->kk); free(c->vv);
 	free(c->hb); free(c->hb2);
-	free(c->xq); free(c->att);
+	free(c->xq); free(c->xr); free(c->att);
+	for (int i = 0; i < c->n_packed; i++)
+		free(c->packed[i]);
+	free(c->packed);
+	free(c->layers);
 	free(c->rcos); free(c->rsin);
 	free(c);
+}
+
+/* Points w at a repacked copy when the kernels have a layout for it. */
+static bool repack(struct cpu *c, struct llama_wt *w)
+{
+	size_t rb, bytes;
+	void *buf;
+
+	if (!c->k->mm4_q4_0r || (w->type != GGML_Q4_0 && w->type != GGML_Q8_0) ||
+	    w->cols % QR || w->rows % 4)
+		return true;
+	rb = kern_repack_row_size(w->type, (int)w->cols);
+	bytes = (rb * (size_t)w->rows + 63) / 64 * 64;
+	buf = aligned_alloc(64, bytes);
+	if (!buf)
+		return false;
+	for (int64_t r = 0; r < w->rows; r++)
+		kern_repack_row(w->type, (int)w->cols, (const char *)w->data + (size_t)r * w->row_bytes,
+				(char *)buf + (size_t)r * rb);
+	c->packed[c->n_packed++] = buf;
+	w->data = buf;
+	w->row_bytes = rb;
+	w->type = w->type == GGML_Q4_0 ? GGML_Q4_0R : GGML_Q8_0R;
+	return true;
 }
 
 static allot_err cpu_load(const struct llama_model *m, const struct infer_backend_params *p,
@@ -360,17 +419,39 @@ static allot_err cpu_load(const struct llama_model *m, const struct infer_backen
 	c->hb = malloc(B * hp->ffn * sizeof(float));
 	c->hb2 = malloc(B * hp->ffn * sizeof(float));
 	c->xq = malloc(B * c->xq_stride * sizeof(struct q8a));
+	c->xr_stride = (size_t)(widest + QR - 1) / QR;
+	c->xr = aligned_alloc(64, B * c->xr_stride * sizeof(struct q8r));
+	c->layers = malloc((size_t)hp->n_layer * sizeof *c->layers);
+	c->packed = calloc((size_t)hp->n_layer * 7 + 1, sizeof *c->packed);
 	c->att = malloc((size_t)c->nthreads * c->n_ctx * sizeof(float));
 	c->rcos = malloc(B * (hp->head_dim / 2) * sizeof(float));
 	c->rsin = malloc(B * (hp->head_dim / 2) * sizeof(float));
 	c->pool = pool_new(c->nthreads);
 	if (!c->kc || !c->vc || !c->x || !c->xb || !c->xb2 || !c->q || !c->kk || !c->vv || !c->hb ||
-	    !c->hb2 || !c->xq || !c->att || !c->rcos || !c->rsin || !c->pool) {
+	    !c->hb2 || !c->xq || !c->xr || !c->layers || !c->packed || !c->att || !c->rcos || !c->rsin ||
+	    !c->pool) {
 		cpu_free(c);
 		snprintf(err, errlen, "out of memory for %d sequences of %d positions", c->n_slots, c->n_ctx);
 		return ALLOT_E_NOMEM;
 	}
-	snprintf(c->desc, sizeof c->desc, "cpu/%s x%d", c->k->name, c->nthreads);
+	memcpy(c->layers, m->layers, (size_t)hp->n_layer * sizeof *c->layers);
+	c->output = m->output;
+	{
+		bool ok = repack(c, &c->output);
+
+		for (int l = 0; l < hp->n_layer && ok; l++) {
+			struct llama_layer *L = &c->layers[l];
+
+			ok = repack(c, &L->wq) && repack(c, &L->wk) && repack(c, &L->wv) && repack(c, &L->wo) &&
+			     repack(c, &L->w_gate) && repack(c, &L->w_up) && repack(c, &L->w_down);
+		}
+		if (!ok) {
+			cpu_free(c);
+			snprintf(err, errlen, "out of memory repacking the weights");
+			return ALLOT_E_NOMEM;
+		}
+	}
+	snprintf(c->desc, sizeof c->desc, "cpu/%s x%d%s", c->k->name, c->nthreads, c->n_packed ? " repacked" : "");
 	*state = c;
 	return ALLOT_OK;
 }

@@ -282,6 +282,63 @@ void kern_dequant_row(uint32_t type, int n, const void *row, float *out)
 	}
 }
 
+/* ---- repacking ---------------------------------------------------------------- */
+
+size_t kern_repack_row_size(uint32_t type, int n)
+{
+	if (n % QR)
+		return 0;
+	return (size_t)(n / QR) * (type == GGML_Q4_0 ? 72 : type == GGML_Q8_0 ? 136 : 0);
+}
+
+void kern_repack_row(uint32_t type, int n, const void *src, void *dst)
+{
+	uint8_t *o = dst;
+
+	for (int g = 0; g < n / QR; g++) {
+		if (type == GGML_Q4_0) {
+			const struct blk_q4_0 *b = (const struct blk_q4_0 *)src + 4 * g;
+
+			for (int j = 0; j < 4; j++) {
+				memcpy(o + 16 * j, b[j].qs, 16);
+				memcpy(o + 64 + 2 * j, &b[j].d, 2);
+			}
+			o += 72;
+		} else {
+			const struct blk_q8_0 *b = (const struct blk_q8_0 *)src + 4 * g;
+
+			for (int j = 0; j < 4; j++) {
+				for (int i = 0; i < 16; i++) {
+					o[16 * j + i] = (uint8_t)(b[j].qs[i] + 128);
+					o[64 + 16 * j + i] = (uint8_t)(b[j].qs[16 + i] + 128);
+				}
+				memcpy(o + 128 + 2 * j, &b[j].d, 2);
+			}
+			o += 136;
+		}
+	}
+}
+
+void kern_q8a_to_q8r(int n, const struct q8a *a, struct q8r *r)
+{
+	for (int g = 0; g < n / QR; g++, r++) {
+		for (int j = 0; j < 4; j++) {
+			const struct q8a *b = &a[4 * g + j];
+
+			memcpy(r->lo + 16 * j, b->qs, 16);
+			memcpy(r->hi + 16 * j, b->qs + 16, 16);
+			for (int k = 0; k < 4; k++) {
+				int32_t sum = 0;
+
+				for (int i = 0; i < 4; i++)
+					sum += r->lo[16 * j + 4 * k + i] + r->hi[16 * j + 4 * k + i];
+				r->s8[4 * j + k] = 8 * sum;
+				r->d[4 * j + k] = b->d;
+			}
+		}
+	}
+}
+
 const struct kern_ops *kern_best(void)
 {
 	const char *want = getenv("ALLOT_KERNELS");

@@ -22,6 +22,25 @@ struct blk_q4_0 { uint16_t d; uint8_t qs[QK / 2]; };   /* 18 bytes: element j lo
 /* An activation block: x[i] ~= d * qs[i]; ds = d * sum(qs) */
 struct q8a { float d; float ds; int8_t qs[QK]; };
 
+/* Repacked rows (for the AVX-512 tables): a row of n elements, n a
+ * multiple of QR, as n / QR groups of four blocks, laid out so that 128-bit
+ * lane j of a 512-bit load belongs to block j:
+ *   Q4_0R group: qs[64] (block j's 16 nibble bytes in lane j), d[4] f16     72 bytes
+ *   Q8_0R group: lo[64], hi[64] (block j's elements 0-15 and 16-31 plus 128,
+ *                as unsigned bytes, in lane j), d[4] f16                     136 bytes
+ * Same size as the original rows; made once at load time, never
+ * dequantized.  Their activations: struct q8r per group. */
+#define QR 128
+#define GGML_Q4_0R 1002 /* internal type numbers, never in files */
+#define GGML_Q8_0R 1008
+
+struct q8r {
+	int8_t lo[64];   /* block j's x[0..15] in lane j */
+	int8_t hi[64];   /* block j's x[16..31] in lane j */
+	int32_t s8[16];  /* 8 x the sum of the 8 bytes of lo/hi feeding each int32 lane */
+	float d[16];     /* block j's scale in lanes 4j..4j+3 */
+};
+
 struct kern_ops {
 	const char *name;
 	float (*dot_f32)(int n, const float *w, const float *x);
@@ -35,7 +54,21 @@ struct kern_ops {
 	void (*dot4_q4_0)(int n, const void *w, size_t row_bytes, const struct q8a *x, float *out);
 	/* n a multiple of QK */
 	void (*quant_q8a)(int n, const float *x, struct q8a *out);
+	/* Repacked rows, NULL when the table has none: four rows (row_bytes
+	 * apart) times ntok activation rows (x_stride groups apart), written
+	 * to y[t * y_stride + r]. */
+	void (*mm4_q4_0r)(int n, const void *w, size_t row_bytes, const struct q8r *x, size_t x_stride,
+			  int ntok, float *y, size_t y_stride);
+	void (*mm4_q8_0r)(int n, const void *w, size_t row_bytes, const struct q8r *x, size_t x_stride,
+			  int ntok, float *y, size_t y_stride);
 };
+
+/* Bytes of a repacked row (type GGML_Q4_0 or GGML_Q8_0, n % QR == 0). */
+size_t kern_repack_row_size(uint32_t type, int n);
+/* One row of ggml type `type` into the repacked layout. */
+void kern_repack_row(uint32_t type, int n, const void *src, void *dst);
+/* Activation blocks to the repacked activation layout (n % QR == 0). */
+void kern_q8a_to_q8r(int n, const struct q8a *a, struct q8r *r);
 
 extern const struct kern_ops kern_scalar;
 /* NULL when this build or CPU lacks them */

@@ -223,6 +223,96 @@ TGT static void b_dot4_q8_0(int n, const void *wv, size_t rb, const struct q8a *
 	}
 }
 
+/* ---- repacked rows: 4 rows x TT tokens per call ----------------------------------- */
+
+#define AI __attribute__((always_inline)) inline
+/* the tile loops must be unrolled for the accumulators to live in registers */
+#if defined(__clang__)
+#define UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define UNROLL _Pragma("GCC unroll 4")
+#endif
+
+TGT static AI __m512 scales4(const uint8_t *d16)
+{
+	const __m512i perm = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+
+	return _mm512_permutexvar_ps(perm, _mm512_castps128_ps512(
+		_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)d16))));
+}
+
+/* Q4 (q8 = 0) or Q8 (q8 = 1) repacked tile */
+TGT static AI void mm4r(int q8, int TT, int n, const uint8_t *w, size_t rb, const struct q8r *x,
+			size_t xs, float *y, size_t ys)
+{
+	const __m512i m4 = _mm512_set1_epi8(0x0f), zero = _mm512_setzero_si512();
+	const size_t gb = q8 ? 136 : 72;
+	__m512 acc[4][4];
+	int ng = n / QR;
+
+	UNROLL for (int r = 0; r < 4; r++)
+		UNROLL for (int t = 0; t < 4; t++)
+			acc[r][t] = _mm512_setzero_ps();
+	for (int g = 0; g < ng; g++) {
+		UNROLL for (int r = 0; r < 4; r++) {
+			const uint8_t *wg = w + r * rb + (size_t)g * gb;
+			__m512i lo, hi;
+			__m512 wd;
+
+			if (q8) {
+				lo = _mm512_loadu_si512(wg);
+				hi = _mm512_loadu_si512(wg + 64);
+				wd = scales4(wg + 128);
+			} else {
+				__m512i v = _mm512_loadu_si512(wg);
+
+				lo = _mm512_and_si512(v, m4);
+				hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+				wd = scales4(wg + 64);
+			}
+			UNROLL for (int t = 0; t < TT; t++) {
+				const struct q8r *xg = x + (size_t)t * xs + g;
+				__m512i d = _mm512_dpbusd_epi32(zero, lo, _mm512_loadu_si512(xg->lo));
+				__m512i s = _mm512_loadu_si512(xg->s8);
+
+				d = _mm512_dpbusd_epi32(d, hi, _mm512_loadu_si512(xg->hi));
+				d = _mm512_sub_epi32(d, q8 ? _mm512_slli_epi32(s, 4) : s);
+				acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),
+							    _mm512_mul_ps(wd, _mm512_loadu_ps(xg->d)), acc[r][t]);
+			}
+		}
+	}
+	UNROLL for (int t = 0; t < TT; t++)
+		UNROLL for (int r = 0; r < 4; r++)
+			y[(size_t)t * ys + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+TGT static void b_mm4_q4_0r(int n, const void *w, size_t rb, const struct q8r *x, size_t xs,
+			    int ntok, float *y, size_t ys)
+{
+	int t = 0;
+
+	for (; t + 4 <= ntok; t += 4)
+		mm4r(0, 4, n, w, rb, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
+	for (; t + 2 <= ntok; t += 2)
+		mm4r(0, 2, n, w, rb, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
+	for (; t < ntok; t++)
+		mm4r(0, 1, n, w, rb, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
+}
+
+TGT static void b_mm4_q8_0r(int n, const void *w, size_t rb, const struct q8r *x, size_t xs,
+			    int ntok, float *y, size_t ys)
+{
+	int t = 0;
+
+	for (; t + 4 <= ntok; t += 4)
+		mm4r(1, 4, n, w, rb, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
+	for (; t + 2 <= ntok; t += 2)
+		mm4r(1, 2, n, w, rb, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
+	for (; t < ntok; t++)
+		mm4r(1, 1, n, w, rb, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
+}
+
 static const struct kern_ops *avx2_quant;
 
 static void b_quant_q8a(int n, const float *x, struct q8a *out)
@@ -240,6 +330,8 @@ static const struct kern_ops ops = {
 	.dot4_q8_0 = b_dot4_q8_0,
 	.dot4_q4_0 = b_dot4_q4_0,
 	.quant_q8a = b_quant_q8a,
+	.mm4_q4_0r = b_mm4_q4_0r,
+	.mm4_q8_0r = b_mm4_q8_0r,
 };
 
 const struct kern_ops *kern_avx512(void)

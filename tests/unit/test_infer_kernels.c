@@ -161,6 +161,75 @@ static void test_tables(void **state)
 	assert_non_null(kern_best());
 }
 
+/* repacked rows (4 rows x several tokens) against the scalar dot on the
+ * original rows */
+static void test_repacked(void **state)
+{
+	(void)state;
+	static const int sizes[] = {128, 256, 768, 2048};
+	const struct kern_ops *tabs[2] = {kern_avx512(), kern_avx2()};
+	size_t cases = 0;
+
+	for (int ti = 0; ti < 2; ti++) {
+		const struct kern_ops *k = tabs[ti];
+
+		if (!k || !k->mm4_q4_0r)
+			continue;
+		for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+			int n = sizes[si];
+			enum { R = 8, T = 7 };
+			size_t r4 = (size_t)n / QK * 18, r8 = (size_t)n / QK * 34;
+			char *w4 = malloc(R * r4), *w8 = malloc(R * r8);
+			char *p4 = malloc(R * kern_repack_row_size(GGML_Q4_0, n));
+			char *p8 = malloc(R * kern_repack_row_size(GGML_Q8_0, n));
+			float *w = malloc((size_t)n * 4), *x = malloc((size_t)n * 4), y[T * R];
+			struct q8a *xa = malloc((size_t)T * n / QK * sizeof *xa);
+			struct q8r *xr = malloc((size_t)T * n / QR * sizeof *xr);
+
+			assert_int_equal(kern_repack_row_size(GGML_Q4_0, n), r4);
+			assert_int_equal(kern_repack_row_size(GGML_Q8_0, n), r8);
+			for (int r = 0; r < R; r++) {
+				for (int i = 0; i < n; i++)
+					w[i] = frand() * (r + 1);
+				kern_quantize_q4_0(n, w, w4 + r * r4);
+				kern_quantize_q8_0(n, w, w8 + r * r8);
+				kern_repack_row(GGML_Q4_0, n, w4 + r * r4, p4 + r * r4);
+				kern_repack_row(GGML_Q8_0, n, w8 + r * r8, p8 + r * r8);
+			}
+			for (int t = 0; t < T; t++) {
+				for (int i = 0; i < n; i++)
+					x[i] = frand() * (t == 3 ? 0.0f : 1.0f);
+				kern_scalar.quant_q8a(n, x, xa + (size_t)t * n / QK);
+				kern_q8a_to_q8r(n, xa + (size_t)t * n / QK, xr + (size_t)t * n / QR);
+			}
+			for (int q = 0; q < 2; q++) {
+				for (int ntok = 1; ntok <= T; ntok++) {
+					for (int r0 = 0; r0 < R; r0 += 4) {
+						if (q)
+							k->mm4_q8_0r(n, p8 + r0 * r8, r8, xr, (size_t)n / QR, ntok, y + r0, R);
+						else
+							k->mm4_q4_0r(n, p4 + r0 * r4, r4, xr, (size_t)n / QR, ntok, y + r0, R);
+					}
+					for (int t = 0; t < ntok; t++)
+						for (int r = 0; r < R; r++) {
+							const struct q8a *xt = xa + (size_t)t * n / QK;
+							float want = q ? kern_scalar.dot_q8_0(n, w8 + r * r8, xt)
+								       : kern_scalar.dot_q4_0(n, w4 + r * r4, xt);
+
+							close_enough(y[t * R + r], want, (float)n * (r + 1) * 0.5f,
+								     q ? "mm4 q8_0r" : "mm4 q4_0r", n);
+							cases++;
+						}
+				}
+			}
+			free(w4); free(w8); free(p4); free(p8); free(w); free(x); free(xa); free(xr);
+		}
+		printf("kernels %s: %zu repacked results match scalar\n", k->name, cases);
+	}
+	if (!cases)
+		printf("skipped: no repacking kernels on this CPU\n");
+}
+
 /* the quantized dot approximates the float dot */
 static void test_quantized_accuracy(void **state)
 {
@@ -190,6 +259,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_conversions),
 		cmocka_unit_test(test_tables),
+		cmocka_unit_test(test_repacked),
 		cmocka_unit_test(test_quantized_accuracy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
