@@ -4,5 +4,5 @@
 ALLOT_DEBS="build-essential pkg-config clang libclang-rt-14-dev \
 libsqlite3-dev libmicrohttpd-dev libssl-dev libyaml-dev libjansson-dev \
 libcurl4-openssl-dev libpq-dev libcmocka-dev \
-curl ca-certificates tzdata sqlite3 jq postgresql nodejs npm"
+curl ca-certificates tzdata sqlite3 jq bc python3 postgresql nodejs npm"
 ALLOT_PKGCONFIG="sqlite3 libmicrohttpd libcrypto yaml-0.1 jansson libcurl libpq cmocka"

@@ -14,6 +14,7 @@
 #include "common/money.h"
 #include "common/timeutil.h"
 #include "gate/gate.h"
+#include "gate/upstream.h"
 #include "infer/engine.h"
 
 json_t *api_quota_view(struct app *app, const struct charter *c, const char *inst,
@@ -244,6 +245,9 @@ struct stream {
 	char id[64], model[STORE_ID_MAX];
 	int64_t created;
 	int prompt_tokens;
+	/* remote models */
+	json_t *body;
+	const char *path;
 };
 
 static void stream_unref(struct stream *s)
@@ -254,6 +258,7 @@ static void stream_unref(struct stream *s)
 	if (!last)
 		return;
 	buf_release(&s->pending);
+	json_decref(s->body);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	free(s);
@@ -342,6 +347,164 @@ static void stream_cleanup(void *cls)
 	stream_unref(s);
 }
 
+/* ---- remote providers --------------------------------------------------------------------- */
+
+/* An upper bound on the prompt's tokens without the model's tokenizer:
+ * no tokenizer emits more tokens than bytes, plus room for BOS and each
+ * message's chat-template tokens. */
+static int remote_prompt_bound(const json_t *body, bool chat)
+{
+	size_t n = 8;
+	if (!chat) {
+		json_t *p = json_object_get(body, "prompt");
+		if (json_is_array(p))
+			p = json_array_get(p, 0);
+		n += json_string_length(p);
+	} else {
+		size_t i;
+		json_t *m;
+		json_array_foreach(json_object_get(body, "messages"), i, m)
+			n += 16 + json_string_length(json_object_get(m, "content")) +
+			     json_string_length(json_object_get(m, "role"));
+	}
+	return n > (size_t)INT32_MAX / 2 ? INT32_MAX / 2 : (int)n;
+}
+
+/* Settles what an upstream reply said it used; without usage, the
+ * reservation (never zero) and an error in the log. */
+static void remote_settle(struct app *app, struct gate_ticket *t, const struct upstream_result *r,
+			  bool replied)
+{
+	int64_t charge = 0;
+	if (r->has_usage) {
+		gate_settle(app, app->gate, t, r->prompt_tokens, r->completion_tokens, &charge);
+	} else if (replied) {
+		log_warnx("gate: upstream %s replied without usage%s%s; charging the reservation "
+			  "(%d prompt, %d completion tokens)", t->model->url, r->error[0] ? ": " : "",
+			  r->error, t->prompt_tokens, t->max_tokens);
+		gate_settle(app, app->gate, t, t->prompt_tokens, t->max_tokens, &charge);
+	} else {
+		gate_cancel(app, app->gate, t);
+	}
+}
+
+static int remote_stream_data(void *ctx, const char *data, size_t len)
+{
+	struct stream *s = ctx;
+	pthread_mutex_lock(&s->mu);
+	bool gone = s->gone;
+	if (!gone) {
+		buf_append(&s->pending, data, len);
+		pthread_cond_signal(&s->cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return gone ? 1 : 0;
+}
+
+static void *remote_stream_worker(void *arg)
+{
+	struct stream *s = arg;
+	struct upstream_result r;
+	const struct charter_model *m = s->ticket.model;
+	upstream_forward(m->url, s->path, m->provider_id, m->upstream_model ? m->upstream_model : m->id,
+			 s->body, true, remote_stream_data, s, &r);
+	bool replied = r.status / 100 == 2;
+	remote_settle(s->app, &s->ticket, &r, replied);
+	pthread_mutex_lock(&s->mu);
+	if (!replied || r.error[0] || !r.has_usage) {
+		char m2[300];
+		snprintf(m2, sizeof m2, "upstream %s", r.error[0] ? r.error : !replied ? "refused the request" : "sent no usage");
+		sse_append(&s->pending, json_pack("{s:{s:s,s:s}}", "error", "code", "upstream_error",
+						  "message", m2));
+		buf_puts(&s->pending, "data: [DONE]\n\n");
+	}
+	s->done = true;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	stream_unref(s);
+	return NULL;
+}
+
+static int collect(void *ctx, const char *data, size_t len)
+{
+	buf_append(ctx, data, len);
+	return 0;
+}
+
+static allot_err remote_generate(struct http_req *req, struct http_resp *resp, bool chat,
+				 json_t *body, struct gen_req *g)
+{
+	struct app *app = api_app(req);
+	struct token_claims *cl = member_claims(req);
+	char msg[512] = "";
+	struct gate_ticket t;
+	int retry = 0;
+	allot_err e = gate_admit(app, app->gate, cl, g->model, remote_prompt_bound(body, chat),
+				 g->max_tokens, &t, &retry, msg, sizeof msg);
+	if (e) {
+		if (e == ALLOT_E_RATE) {
+			char ra[16];
+			snprintf(ra, sizeof ra, "%d", retry > 0 ? retry : 1);
+			http_add_header(resp, "Retry-After", ra);
+		}
+		return http_error(resp, e, "%s", msg);
+	}
+	/* The upstream must not generate past what was reserved. */
+	json_t *fwd = json_deep_copy(body);
+	json_object_set_new(fwd, chat && json_object_get(body, "max_completion_tokens")
+				 ? "max_completion_tokens" : "max_tokens", json_integer(t.max_tokens));
+	const char *path = chat ? "/chat/completions" : "/completions";
+	const struct charter_model *m = t.model;
+	if (g->stream) {
+		struct stream *s = calloc(1, sizeof *s);
+		pthread_t th;
+		if (!s) {
+			gate_cancel(app, app->gate, &t);
+			json_decref(fwd);
+			return http_error(resp, ALLOT_E_NOMEM, "out of memory");
+		}
+		pthread_mutex_init(&s->mu, NULL);
+		pthread_cond_init(&s->cv, NULL);
+		s->refs = 2;
+		s->app = app;
+		s->ticket = t;
+		s->body = fwd;
+		s->path = path;
+		if (pthread_create(&th, NULL, remote_stream_worker, s) != 0) {
+			gate_cancel(app, app->gate, &s->ticket);
+			json_decref(fwd);
+			free(s);
+			return http_error(resp, ALLOT_E_INTERNAL, "could not start the upstream call");
+		}
+		pthread_detach(th);
+		remaining_header(resp, t.remaining, t.remaining_level);
+		resp->status = 200;
+		resp->content_type = "text/event-stream";
+		resp->stream = stream_read;
+		resp->stream_cls = s;
+		resp->stream_cleanup = stream_cleanup;
+		return ALLOT_OK;
+	}
+	struct upstream_result r;
+	struct buf reply = BUF_INIT;
+	upstream_forward(m->url, path, m->provider_id, m->upstream_model ? m->upstream_model : m->id,
+			 fwd, false, collect, &reply, &r);
+	json_decref(fwd);
+	bool replied = r.status / 100 == 2 && reply.len > 0;
+	remote_settle(app, &t, &r, replied);
+	if (!replied) {
+		buf_release(&reply);
+		return http_error(resp, ALLOT_E_UPSTREAM, "upstream %s: %s", m->provider_id,
+				  r.error[0] ? r.error : "the provider refused the request");
+	}
+	remaining_header(resp, t.remaining, t.remaining_level);
+	resp->status = 200;
+	resp->content_type = "application/json";
+	buf_release(&resp->body);
+	resp->body = reply;
+	return ALLOT_OK;
+}
+
 /* ---- the generation handlers ------------------------------------------------------------- */
 
 static allot_err generate(struct http_req *req, struct http_resp *resp, bool chat)
@@ -378,6 +541,15 @@ static allot_err generate(struct http_req *req, struct http_resp *resp, bool cha
 		e = ALLOT_E_NOT_FOUND;
 		snprintf(msg, sizeof msg, "model \"%.64s\" does not exist or this token may not use it", g.model);
 		goto bad;
+	}
+	ac = app_charter_get(app);
+	const struct charter_model *cm = ac ? charter_model(ac->c, g.model) : NULL;
+	bool remote = cm && cm->url;
+	app_charter_put(app, ac);
+	if (remote) {
+		e = remote_generate(req, resp, chat, body, &g);
+		json_decref(body);
+		return e;
 	}
 	struct infer_engine *eng = gate_engine(app->gate, g.model);
 	if (!eng) {
