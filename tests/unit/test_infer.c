@@ -298,6 +298,167 @@ static void test_against_scalar(void **state)
 	llama_free(m);
 }
 
+/* A small random model (dim 128, so the repacked layouts apply) built in
+ * memory: the repacked AVX-512 path, the plain AVX2 path and the scalar
+ * reference must agree. */
+static uint64_t trng = 0x1234567;
+static float trand(void)
+{
+	trng ^= trng << 13;
+	trng ^= trng >> 7;
+	trng ^= trng << 17;
+	return (float)((trng >> 11) * 0x1.0p-53) * 2.0f - 1.0f;
+}
+
+static void *rand_tensor(uint32_t type, int64_t cols, int64_t rows, float scale)
+{
+	size_t rb = ggml_row_size(type, cols);
+	char *d = malloc(rb * (size_t)rows);
+	float *row = malloc((size_t)cols * sizeof *row);
+
+	for (int64_t r = 0; r < rows; r++) {
+		for (int64_t i = 0; i < cols; i++)
+			row[i] = type == GGML_F32 && scale == 0 ? 1.0f : trand() * scale;
+		if (type == GGML_Q4_0)
+			kern_quantize_q4_0((int)cols, row, d + r * rb);
+		else if (type == GGML_Q8_0)
+			kern_quantize_q8_0((int)cols, row, d + r * rb);
+		else
+			memcpy(d + r * rb, row, rb);
+	}
+	free(row);
+	return d;
+}
+
+static struct llama_model *tiny_model(uint32_t type, struct buf *img, void **bufs, int *nb)
+{
+	enum { DIM = 128, L = 2, H = 4, KV = 2, FF = 256, V = 260 };
+	struct gguf_writer *w = gguf_writer_new();
+	const char *toks[V];
+	char names[V][8];
+	struct gguf *g;
+	struct llama_model *m;
+	char err[256];
+
+	for (int i = 0; i < V; i++) {
+		if (i < 3)
+			toks[i] = (const char *[]){"<unk>", "<s>", "</s>"}[i];
+		else if (i < 259)
+			snprintf(names[i], sizeof names[i], "<0x%02X>", i - 3), toks[i] = names[i];
+		else
+			toks[i] = "\xe2\x96\x81\x61";
+	}
+	gguf_writer_str(w, "general.architecture", "llama");
+	gguf_writer_u32(w, "llama.context_length", 64);
+	gguf_writer_u32(w, "llama.embedding_length", DIM);
+	gguf_writer_u32(w, "llama.block_count", L);
+	gguf_writer_u32(w, "llama.feed_forward_length", FF);
+	gguf_writer_u32(w, "llama.attention.head_count", H);
+	gguf_writer_u32(w, "llama.attention.head_count_kv", KV);
+	gguf_writer_str(w, "tokenizer.ggml.model", "llama");
+	gguf_writer_strs(w, "tokenizer.ggml.tokens", toks, NULL, V);
+	*nb = 0;
+#define T(name, ty, c, r, sc) do { \
+	int64_t ne[2] = {c, r}; \
+	bufs[*nb] = rand_tensor(ty, c, r, sc); \
+	gguf_writer_tensor(w, name, ty, r == 1 ? 1 : 2, ne, bufs[*nb]); \
+	(*nb)++; \
+} while (0)
+	T("token_embd.weight", type, DIM, V, 1.0f);
+	T("output_norm.weight", GGML_F32, DIM, 1, 0.0f);
+	T("output.weight", type, DIM, V, 0.1f);
+	for (int l = 0; l < L; l++) {
+		char nm[64];
+
+#define LT(suffix, ty, c, r, sc) snprintf(nm, sizeof nm, "blk.%d." suffix ".weight", l); T(nm, ty, c, r, sc)
+		LT("attn_norm", GGML_F32, DIM, 1, 0.0f);
+		LT("attn_q", type, DIM, DIM, 0.1f);
+		LT("attn_k", type, DIM, KV * DIM / H, 0.1f);
+		LT("attn_v", type, DIM, KV * DIM / H, 0.1f);
+		LT("attn_output", type, DIM, DIM, 0.1f);
+		LT("ffn_norm", GGML_F32, DIM, 1, 0.0f);
+		LT("ffn_gate", type, DIM, FF, 0.1f);
+		LT("ffn_up", type, DIM, FF, 0.1f);
+		LT("ffn_down", type, FF, DIM, 0.07f);
+#undef LT
+	}
+#undef T
+	assert_int_equal(gguf_writer_to_buf(w, img), ALLOT_OK);
+	gguf_writer_free(w);
+	assert_int_equal(gguf_parse(img->data, img->len, &g, err, sizeof err), ALLOT_OK);
+	if (llama_load_gguf(g, "tiny", &m, err, sizeof err) != ALLOT_OK)
+		fail_msg("%s", err);
+	return m;
+}
+
+static void run_logits(const struct llama_model *m, const char *kernels, float *out, int n, char *desc)
+{
+	struct infer_backend_params p = {.n_threads = 2, .n_slots = 2, .n_ctx = 64, .max_batch = 6};
+	int32_t tok[16], pos[16], slot[16];
+	uint8_t want[16];
+	void *st;
+	char err[256];
+
+	if (kernels)
+		setenv("ALLOT_KERNELS", kernels, 1);
+	else
+		unsetenv("ALLOT_KERNELS");
+	assert_int_equal(infer_backend_cpu.load(m, &p, &st, err, sizeof err), ALLOT_OK);
+	unsetenv("ALLOT_KERNELS");
+	for (int i = 0; i < n; i++) {
+		tok[i] = (i * 37 + 5) % m->hp.n_vocab;
+		pos[i] = i;
+		slot[i] = 1;
+		want[i] = 1;
+	}
+	{
+		struct infer_batch b = {n, tok, pos, slot, want};
+
+		assert_int_equal(infer_backend_cpu.forward(st, &b, out), ALLOT_OK);
+	}
+	snprintf(desc, 64, "%s", infer_backend_cpu.describe(st));
+	infer_backend_cpu.free(st);
+}
+
+static void test_repacked_model(void **state)
+{
+	(void)state;
+	static const uint32_t types[] = {GGML_Q4_0, GGML_Q8_0};
+
+	for (size_t ti = 0; ti < 2; ti++) {
+		struct buf img = BUF_INIT;
+		void *bufs[64];
+		int nb, n = 12;
+		struct llama_model *m = tiny_model(types[ti], &img, bufs, &nb);
+		size_t nv = (size_t)m->hp.n_vocab;
+		float *a = malloc(n * nv * 4), *b = malloc(n * nv * 4), *r = malloc(nv * 4);
+		double dab = 0, dref = 0, mag = 0;
+		char da[64], db[64];
+		struct ref rf = {m, calloc((size_t)m->hp.n_layer * 64 * m->hp.dim, 4),
+				 calloc((size_t)m->hp.n_layer * 64 * m->hp.dim, 4), 64};
+
+		run_logits(m, NULL, a, n, da);
+		run_logits(m, "avx2", b, n, db);
+		for (int i = 0; i < n; i++) {
+			ref_forward(&rf, (i * 37 + 5) % m->hp.n_vocab, i, r);
+			for (size_t v = 0; v < nv; v++) {
+				dab = fmax(dab, fabs(a[i * nv + v] - b[i * nv + v]));
+				dref = fmax(dref, fabs(a[i * nv + v] - r[v]));
+				mag = fmax(mag, fabs(r[v]));
+			}
+		}
+		printf("tiny %s model: [%s] vs [%s] max diff %.2g; vs float reference %.2g (logits up to %.2g)\n",
+		       ggml_type_name(types[ti]), da, db, dab, dref, mag);
+		assert_true(dab < 1e-3 * (mag + 1));
+		assert_true(dref < 0.05 * (mag + 1)); /* 8-bit activations */
+		free(a); free(b); free(r); free(rf.kc); free(rf.vc);
+		llama_free(m);
+		for (int i = 0; i < nb; i++)
+			free(bufs[i]);
+		buf_release(&img);
+	}
+}
+
 static void test_load_errors(void **state)
 {
 	(void)state;
@@ -356,6 +517,7 @@ int main(void)
 		cmocka_unit_test(test_stories_reference),
 		cmocka_unit_test(test_stories_quantized),
 		cmocka_unit_test(test_against_scalar),
+		cmocka_unit_test(test_repacked_model),
 		cmocka_unit_test(test_load_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
