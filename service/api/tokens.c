@@ -176,11 +176,12 @@ allot_err api_tokens_revoke(struct http_req *req, struct http_resp *resp)
 		snprintf(msg, sizeof msg, "could not store the revocation");
 		goto bad;
 	}
-	json_decref(body);
+	/* jti and member point into body: build the answer before freeing it. */
 	char ts[TIME_FMT_MAX];
-	return http_json(resp, 200, json_pack("{s:b,s:s?,s:s?,s:s}", "revoked", 1, "jti", jti,
-					      "member", member, "at",
-					      time_format_rfc3339(r.revoked_at, ts)));
+	json_t *out = json_pack("{s:b,s:s?,s:s?,s:s}", "revoked", 1, "jti", jti, "member", member,
+				"at", time_format_rfc3339(r.revoked_at, ts));
+	json_decref(body);
+	return http_json(resp, 200, out);
 bad:
 	json_decref(body);
 	return http_error(resp, e, "%s", msg);
