@@ -68,6 +68,10 @@ static allot_err keyset_add_locked(struct keyset *ks, char kid[PASETO_KID_MAX + 
 		return ALLOT_E_INTERNAL;
 	struct keyset_key *k = &ks->keys[ks->n];
 	k->created = time_now_us() / US_PER_SEC;
+	/* A key made in the same second as the newest takes the next second, so
+	 * that it sorts after it and signs, now and after a restart. */
+	if (ks->n && k->created <= ks->keys[ks->current].created)
+		k->created = ks->keys[ks->current].created + 1;
 	snprintf(k->kid, sizeof k->kid, "k%lld-%02x%02x%02x%02x", (long long)k->created, rnd[0],
 		 rnd[1], rnd[2], rnd[3]);
 	allot_err e = ed25519_keygen(&k->kp);
