@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "infer/gguf.h"
 #include "infer/kernels.h"
@@ -22,6 +23,7 @@
 /* Weight rows per work item: small enough to balance two threads on the
  * smallest matrices, large enough that the atomic counter is not hot. */
 #define MM_CHUNK 16
+#define HUGE_PAGE ((size_t)2 << 20)
 
 struct cpu {
 	const struct llama_model *m;
@@ -367,10 +369,13 @@ static bool repack(struct cpu *c, struct llama_wt *w)
 	    w->cols % QR || w->rows % 4)
 		return true;
 	rb = kern_repack_row_size(w->type, (int)w->cols);
-	bytes = (rb * (size_t)w->rows + 63) / 64 * 64;
-	buf = aligned_alloc(64, bytes);
+	/* 2 MiB aligned and advised, so that streaming the weights does not
+	 * walk page tables every 4 KiB */
+	bytes = (rb * (size_t)w->rows + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+	buf = aligned_alloc(HUGE_PAGE, bytes);
 	if (!buf)
 		return false;
+	madvise(buf, bytes, MADV_HUGEPAGE);
 	for (int64_t r = 0; r < w->rows; r++)
 		kern_repack_row(w->type, (int)w->cols, (const char *)w->data + (size_t)r * w->row_bytes,
 				(char *)buf + (size_t)r * rb);

@@ -259,6 +259,13 @@ TGT static AI void mm4r(int q8, int TT, int n, const uint8_t *w, size_t rb, cons
 			__m512i lo, hi;
 			__m512 wd;
 
+			/* the next four rows, while these compute: rows are too
+			 * short for the hardware prefetcher to lock on */
+			_mm_prefetch((const char *)wg + 4 * rb, _MM_HINT_T0);
+			_mm_prefetch((const char *)wg + 4 * rb + 64, _MM_HINT_T0);
+			if (q8)
+				_mm_prefetch((const char *)wg + 4 * rb + 128, _MM_HINT_T0);
+
 			if (q8) {
 				lo = _mm512_loadu_si512(wg);
 				hi = _mm512_loadu_si512(wg + 64);
