@@ -149,7 +149,7 @@ static allot_err parse_prompt(struct infer_engine *eng, const json_t *b, struct 
 			    json_get_str(m, "role", true, &role, msg, msgsz) ||
 			    json_get_str(m, "content", true, &content, msg, msgsz)) {
 				char inner[200];
-				snprintf(inner, sizeof inner, "%s", msg);
+				snprintf(inner, sizeof inner, "%.190s", msg);
 				snprintf(msg, msgsz, "messages[%zu]: %s", i,
 					 json_is_object(m) ? inner : "must be an object with role and content");
 				return ALLOT_E_INVALID;
