@@ -1,0 +1,55 @@
+#!/bin/bash
+# The official OpenAI Node.js client (npm package `openai`) against the gate:
+# completions and chat completions, streamed and not; the usage the client
+# reports must equal what the ledger charged (tests/e2e/openai/gate.test.mjs).
+# The package is installed from the npm registry into tests/e2e/openai/
+# node_modules (ignored by git, reused by later runs); without node, npm, the
+# registry or the stories model the test is skipped with a message.
+. "$(dirname "$0")/lib.sh"
+
+DIR=$E2E_ROOT/tests/e2e/openai
+skip() { echo "test_openai: SKIPPED: $*"; rm -rf "$E2E_DIR"; exit 0; }
+[ -f "$E2E_ROOT/models/stories260K.gguf" ] || skip "models/stories260K.gguf is absent"
+command -v node >/dev/null 2>&1 || skip "node is not installed"
+if [ ! -f "$DIR/node_modules/openai/package.json" ]; then
+	command -v npm >/dev/null 2>&1 || skip "npm is not installed"
+	(cd "$DIR" && timeout 180 npm install --no-audit --no-fund --no-package-lock --loglevel=error) \
+		>"$E2E_DIR/npm.log" 2>&1 || skip "npm install openai failed (registry unreachable?): $(tail -2 "$E2E_DIR/npm.log" | tr '\n' ' ')"
+fi
+echo "test_openai: openai $(jq -r .version "$DIR/node_modules/openai/package.json") on node $(node --version)"
+
+cat >"$E2E_DIR/charter.yaml" <<'YAML'
+charter: openai-test
+version: 1
+effective: 2026-01-01T00:00:00Z
+timezone: UTC
+rates:
+  - {resource: tokens_in,  model: stories, credits: 0.0001}
+  - {resource: tokens_out, model: stories, credits: 0.0003}
+providers:
+  - {id: local, builtin: true}
+models:
+  - {id: stories, provider: local, file: stories260K.gguf}
+institutions:
+  - id: epfl
+    allocation: {credits: 1000, period: month}
+    limits: {max_tokens_per_request: 256}
+    projects:
+      - id: climate
+        allocation: {credits: 500, period: month}
+        member_allocation: {credits: 100, period: month}
+        members: [alice@epfl.ch]
+YAML
+e2e_start --charter "$E2E_DIR/charter.yaml" --threads 1 || exit 1
+printf '{"institution":"epfl","project":"climate","member":"alice@epfl.ch"}' >"$E2E_DIR/m.json"
+req POST /v1/tokens "$ADMIN_KEY" application/json "$E2E_DIR/m.json"
+check "mint" 201 "$STATUS"
+TOKEN=$(jget .token)
+
+if ALLOT_URL=$URL ALLOT_TOKEN=$TOKEN ALLOT_RATE_IN=100 ALLOT_RATE_OUT=300 \
+	timeout 120 node "$DIR/gate.test.mjs"; then ok; else bad "the OpenAI client test (see above)"; fi
+# what the client saw is what the ledger holds: 5 requests, 2 records each
+req GET "/v1/usage?member=alice@epfl.ch&limit=1000" "$ADMIN_KEY"
+check "ledger records of the five successful calls" 10 "$(jget '.records | length')"
+
+e2e_done
