@@ -54,7 +54,8 @@ BENCH_DIRS := $(sort $(patsubst bench/%/,%,$(dir $(wildcard bench/*/*.c))))
 BENCH_ONE  := $(sort $(patsubst bench/%.c,%,$(wildcard bench/*.c)))
 BENCH_BIN  := $(addprefix $(BUILD)/bench/,$(BENCH_DIRS) $(BENCH_ONE))
 
-BIN      := bin/allotd bin/allot
+BINDIR   ?= bin
+BIN      := $(BINDIR)/allotd $(BINDIR)/allot
 
 .SECONDARY:
 .PHONY: all run test unit e2e asan fuzz bench clean setup deps model check-deps
@@ -62,7 +63,7 @@ all: $(BIN)
 
 -include mk/*.mk
 
-bin/%: $(BUILD)/obj/service/main/%.o $(LIB)
+$(BINDIR)/%: $(BUILD)/obj/service/main/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(EXTRA_LIBS)
 
@@ -117,8 +118,8 @@ test: setup
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 unit
-	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 all
-	@ALLOT_BIN_DIR=bin sh scripts/run-e2e.sh
+	@$(MAKE) --no-print-directory BUILD=build/asan BINDIR=build/asan/bin SAN=1 all
+	@ALLOT_BIN_DIR=build/asan/bin sh scripts/run-e2e.sh
 
 # ---- fuzzing (clang + libFuzzer) -------------------------------------------
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))

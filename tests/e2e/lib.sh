@@ -70,6 +70,11 @@ jget() { printf '%s' "$BODY" | jq -r "$1"; }
 
 e2e_done() {
 	e2e_stop
+	# a sanitizer build reports memory errors and leaks in the daemon's log
+	if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$E2E_DIR/allotd.log" 2>/dev/null; then
+		bad "sanitizer report in allotd.log:"
+		grep -m5 -A8 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$E2E_DIR/allotd.log" >&2
+	fi
 	echo "$E2E_NAME: $E2E_PASS passed, $E2E_FAIL failed"
 	if [ "$E2E_FAIL" = 0 ]; then rm -rf "$E2E_DIR"; else echo "logs kept in $E2E_DIR" >&2; fi
 	[ "$E2E_FAIL" = 0 ]
