@@ -36,6 +36,7 @@ allot_err sq_ledger_report(struct store *st, const struct ledger_filter *f,
 			   const char *const *group_by, size_t ngroup, bool by_bucket,
 			   json_t **out);
 allot_err sq_ledger_seq_status(struct store *st, const char *provider, json_t **out);
+allot_err sq_ledger_savepoint(struct store *st, int op);
 allot_err sq_token_issued(struct store *st, const struct token_row *t,
 			  const struct audit_entry *audit);
 allot_err sq_token_revoke(struct store *st, const struct token_revocation *r,
@@ -53,7 +54,8 @@ allot_err sq_token_find(struct store *st, const char *jti, struct token_row *out
 	.ledger_rollback = sq_ledger_rollback, .ledger_find = sq_ledger_find, \
 	.ledger_insert = sq_ledger_insert, .ledger_sum = sq_ledger_sum, \
 	.ledger_net = sq_ledger_net, .ledger_list = sq_ledger_list, \
-	.ledger_report = sq_ledger_report, .ledger_seq_status = sq_ledger_seq_status,
+	.ledger_report = sq_ledger_report, .ledger_seq_status = sq_ledger_seq_status, \
+	.ledger_savepoint = sq_ledger_savepoint,
 
 allot_err sq_fail(struct sqlite_store *s, const char *what);
 sqlite3_stmt *sq_prep(struct sqlite_store *s, const char *sql);

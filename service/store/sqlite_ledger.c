@@ -36,6 +36,19 @@ void sq_ledger_rollback(struct store *st)
 	pthread_mutex_unlock(&s->lock);
 }
 
+allot_err sq_ledger_savepoint(struct store *st, int op)
+{
+	struct sqlite_store *s = S(st);
+	switch (op) {
+	case STORE_SP_BEGIN: return sq_exec(s, "SAVEPOINT ledger_item");
+	case STORE_SP_RELEASE: return sq_exec(s, "RELEASE ledger_item");
+	default:
+		if (sq_exec(s, "ROLLBACK TO ledger_item"))
+			return ALLOT_E_STORE;
+		return sq_exec(s, "RELEASE ledger_item");
+	}
+}
+
 static const char *kind_db(enum record_kind k)
 {
 	return k == RECORD_ADJUSTMENT ? "adjustment" : k == RECORD_VOID ? "void" : "usage";

@@ -102,6 +102,8 @@ struct store_ops {
 				   json_t **out);
 	/* Per provider: records, min/max seq, repeated seqs, missing ranges. */
 	allot_err (*ledger_seq_status)(struct store *st, const char *provider, json_t **out);
+	/* Inside a ledger transaction: a nested savepoint (STORE_SP_*). */
+	allot_err (*ledger_savepoint)(struct store *st, int op);
 
 	/* ---- member tokens (store/sqlite_tokens.c) ---- */
 	allot_err (*token_issued)(struct store *st, const struct token_row *t,
@@ -172,6 +174,9 @@ static inline allot_err store_ledger_net_q(struct store *st, const char *provide
 static inline allot_err store_ledger_list_q(struct store *st, const struct ledger_filter *f,
 					    json_t **out)
 { return st->ops->ledger_list(st, f, out); }
+enum { STORE_SP_BEGIN, STORE_SP_RELEASE, STORE_SP_ROLLBACK };
+static inline allot_err store_ledger_savepoint_q(struct store *st, int op)
+{ return st->ops->ledger_savepoint(st, op); }
 static inline allot_err store_ledger_begin(struct store *st) { return st->ops->ledger_begin(st); }
 static inline allot_err store_ledger_commit(struct store *st) { return st->ops->ledger_commit(st); }
 static inline void store_ledger_rollback(struct store *st) { st->ops->ledger_rollback(st); }
