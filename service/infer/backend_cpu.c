@@ -42,6 +42,10 @@ struct cpu {
 	struct llama_wt output;
 	void **packed;          /* repacked buffers, from aligned_alloc() */
 	int n_packed;
+	bool amx;               /* AMX tiles for batches of AMX_MIN_TOKENS or more */
+	struct amx_xblk *xamx;  /* packed activations [max_batch / 16][widest / QK] */
+	char *amx_scratch;      /* [nthreads][widest / QK * 576] */
+	size_t amx_scratch_size;
 	float *att;             /* [nthreads][n_ctx] */
 	float *rcos, *rsin;     /* [max_batch][head_dim / 2] */
 	char desc[64];
@@ -60,6 +64,7 @@ struct mm_ctx {
 	const struct mm_out *out;
 	int n_out;
 	int chunks[4];          /* cumulative chunk counts per output */
+	bool amx;               /* items are AMX panels */
 };
 
 static inline bool quantized(uint32_t t) { return t == GGML_Q8_0 || t == GGML_Q4_0; }
@@ -135,14 +140,18 @@ static void mm_item(void *ctx, int ci, int thread)
 	int j = 0;
 	int64_t r0, r1;
 
-	(void)thread;
 	while (ci >= mc->chunks[j])
 		j++;
 	r0 = (int64_t)(ci - (j ? mc->chunks[j - 1] : 0)) * MM_CHUNK;
 	r1 = r0 + MM_CHUNK;
 	if (r1 > mc->out[j].w->rows)
 		r1 = mc->out[j].w->rows;
-	if (mc->out[j].w->type == GGML_Q4_0R || mc->out[j].w->type == GGML_Q8_0R)
+	if (mc->amx)
+		kern_amx_mm16(mc->out[j].w->type, (int)mc->out[j].w->cols,
+			      (const char *)mc->out[j].w->data + (size_t)r0 * mc->out[j].w->row_bytes,
+			      mc->out[j].w->row_bytes, mc->c->xamx, mc->n_tok, mc->out[j].y + r0, mc->out[j].ys,
+			      mc->c->amx_scratch + (size_t)thread * mc->c->amx_scratch_size);
+	else if (mc->out[j].w->type == GGML_Q4_0R || mc->out[j].w->type == GGML_Q8_0R)
 		mm_rows_packed(mc, &mc->out[j], r0, r1);
 	else
 		mm_rows(mc, &mc->out[j], r0, r1);
@@ -157,16 +166,21 @@ static void matmul(struct cpu *c, const float *x, size_t xs, int n_tok,
 	bool q = false, qr = false;
 	int acc = 0, cols = (int)out[0].w->cols;
 
+	mc.amx = c->amx && n_tok >= AMX_MIN_TOKENS;
 	for (int j = 0; j < n_out; j++) {
 		acc += (int)((out[j].w->rows + MM_CHUNK - 1) / MM_CHUNK);
 		mc.chunks[j] = acc;
 		q |= quantized(out[j].w->type);
 		qr |= out[j].w->type == GGML_Q4_0R || out[j].w->type == GGML_Q8_0R;
+		if ((out[j].w->type != GGML_Q4_0R && out[j].w->type != GGML_Q8_0R) || out[j].w->rows % 16)
+			mc.amx = false;
 	}
 	if (q || qr)
 		for (int t = 0; t < n_tok; t++)
 			c->k->quant_q8a(cols, x + (size_t)t * xs, c->xq + (size_t)t * c->xq_stride);
-	if (qr)
+	if (mc.amx)
+		kern_amx_pack_x(cols, c->xq, c->xq_stride, n_tok, c->xamx);
+	else if (qr)
 		for (int t = 0; t < n_tok; t++)
 			kern_q8a_to_q8r(cols, c->xq + (size_t)t * c->xq_stride, c->xr + (size_t)t * c->xr_stride);
 	pool_run(c->pool, mm_item, &mc, acc);
@@ -355,6 +369,8 @@ static void cpu_free(void *state)
 		free(c->packed[i]);
 	free(c->packed);
 	free(c->layers);
+	free(c->xamx);
+	free(c->amx_scratch);
 	free(c->rcos); free(c->rsin);
 	free(c);
 }
@@ -439,6 +455,17 @@ static allot_err cpu_load(const struct llama_model *m, const struct infer_backen
 		snprintf(err, errlen, "out of memory for %d sequences of %d positions", c->n_slots, c->n_ctx);
 		return ALLOT_E_NOMEM;
 	}
+	if (c->k->mm4_q4_0r && kern_amx_available() && !getenv("ALLOT_NO_AMX")) {
+		c->amx = true;
+		c->amx_scratch_size = (size_t)(widest / QK) * 576;
+		c->xamx = aligned_alloc(64, (kern_amx_xbytes(widest, c->max_batch) + 63) / 64 * 64);
+		c->amx_scratch = malloc((size_t)c->nthreads * c->amx_scratch_size);
+		if (!c->xamx || !c->amx_scratch) {
+			cpu_free(c);
+			snprintf(err, errlen, "out of memory");
+			return ALLOT_E_NOMEM;
+		}
+	}
 	memcpy(c->layers, m->layers, (size_t)hp->n_layer * sizeof *c->layers);
 	c->output = m->output;
 	{
@@ -456,7 +483,8 @@ static allot_err cpu_load(const struct llama_model *m, const struct infer_backen
 			return ALLOT_E_NOMEM;
 		}
 	}
-	snprintf(c->desc, sizeof c->desc, "cpu/%s x%d%s", c->k->name, c->nthreads, c->n_packed ? " repacked" : "");
+	snprintf(c->desc, sizeof c->desc, "cpu/%s%s x%d%s", c->k->name, c->amx ? "+amx" : "", c->nthreads,
+		 c->n_packed ? " repacked" : "");
 	*state = c;
 	return ALLOT_OK;
 }

@@ -10,6 +10,7 @@
 #ifndef ALLOT_INFER_KERNELS_H
 #define ALLOT_INFER_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +63,26 @@ struct kern_ops {
 	void (*mm4_q8_0r)(int n, const void *w, size_t row_bytes, const struct q8r *x, size_t x_stride,
 			  int ntok, float *y, size_t y_stride);
 };
+
+/* AMX tile products (kernels_amx.c) for batches of >= AMX_MIN_TOKENS
+ * tokens over repacked rows, in panels of 16 rows. */
+#define AMX_MIN_TOKENS 16
+/* Activations of 16 tokens for one 32-value block, in the TDPBUSD layout. */
+struct amx_xblk {
+	int8_t qs[8][64];  /* qs[k / 4][token * 4 + k % 4] */
+	float d[16];       /* token scales (0 for padding) */
+	int32_t sum[16];   /* sum of the token's 32 values */
+};
+/* Whether the CPU has AMX-INT8 and the kernel granted the tile state. */
+bool kern_amx_available(void);
+/* Bytes of packed activations for ntok rows of n values. */
+size_t kern_amx_xbytes(int n, int ntok);
+/* x: ntok rows of n / QK blocks, xs blocks apart. */
+void kern_amx_pack_x(int n, const struct q8a *x, size_t xs, int ntok, struct amx_xblk *out);
+/* 16 repacked rows (type GGML_Q4_0R or GGML_Q8_0R) times ntok packed
+ * activation rows into y[t * ys + r]; scratch: n / QK * 576 bytes. */
+void kern_amx_mm16(uint32_t type, int n, const void *w, size_t rb, const struct amx_xblk *x,
+		   int ntok, float *y, size_t ys, void *scratch);
 
 /* Bytes of a repacked row (type GGML_Q4_0 or GGML_Q8_0, n % QR == 0). */
 size_t kern_repack_row_size(uint32_t type, int n);

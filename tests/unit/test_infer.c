@@ -393,9 +393,9 @@ static struct llama_model *tiny_model(uint32_t type, struct buf *img, void **buf
 
 static void run_logits(const struct llama_model *m, const char *kernels, float *out, int n, char *desc)
 {
-	struct infer_backend_params p = {.n_threads = 2, .n_slots = 2, .n_ctx = 64, .max_batch = 6};
-	int32_t tok[16], pos[16], slot[16];
-	uint8_t want[16];
+	struct infer_backend_params p = {.n_threads = 2, .n_slots = 2, .n_ctx = 64, .max_batch = 20};
+	int32_t tok[24], pos[24], slot[24];
+	uint8_t want[24];
 	void *st;
 	char err[256];
 
@@ -428,7 +428,7 @@ static void test_repacked_model(void **state)
 	for (size_t ti = 0; ti < 2; ti++) {
 		struct buf img = BUF_INIT;
 		void *bufs[64];
-		int nb, n = 12;
+		int nb, n = 22; /* 20 per pass (AMX tiles of 16 + 4), then 2 */
 		struct llama_model *m = tiny_model(types[ti], &img, bufs, &nb);
 		size_t nv = (size_t)m->hp.n_vocab;
 		float *a = malloc(n * nv * 4), *b = malloc(n * nv * 4), *r = malloc(nv * 4);

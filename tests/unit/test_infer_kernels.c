@@ -230,6 +230,66 @@ static void test_repacked(void **state)
 		printf("skipped: no repacking kernels on this CPU\n");
 }
 
+/* AMX panels of 16 repacked rows against the scalar dot */
+static void test_amx(void **state)
+{
+	(void)state;
+	static const int sizes[] = {128, 256, 768};
+	static const int ntoks[] = {1, 5, 16, 17, 33};
+	size_t cases = 0;
+
+	if (!kern_amx_available()) {
+		printf("skipped: AMX not available\n");
+		return;
+	}
+	for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+		int n = sizes[si], nb = n / QK;
+		enum { R = 32, T = 33 };
+		size_t r4 = (size_t)nb * 18, r8 = (size_t)nb * 34;
+		char *w4 = malloc(R * r4), *w8 = malloc(R * r8), *p4 = malloc(R * r4), *p8 = malloc(R * r8);
+		float *w = malloc((size_t)n * 4), *x = malloc((size_t)n * 4), *y = malloc((size_t)T * R * 4);
+		struct q8a *xa = malloc((size_t)T * nb * sizeof *xa);
+		struct amx_xblk *xb = aligned_alloc(64, kern_amx_xbytes(n, T) + 64);
+		void *scratch = malloc((size_t)nb * 576);
+
+		for (int r = 0; r < R; r++) {
+			for (int i = 0; i < n; i++)
+				w[i] = frand() * (r % 5 + 1);
+			kern_quantize_q4_0(n, w, w4 + r * r4);
+			kern_quantize_q8_0(n, w, w8 + r * r8);
+			kern_repack_row(GGML_Q4_0, n, w4 + r * r4, p4 + r * r4);
+			kern_repack_row(GGML_Q8_0, n, w8 + r * r8, p8 + r * r8);
+		}
+		for (int t = 0; t < T; t++) {
+			for (int i = 0; i < n; i++)
+				x[i] = frand() * (t == 7 ? 0.0f : 1.0f);
+			kern_scalar.quant_q8a(n, x, xa + (size_t)t * nb);
+		}
+		for (size_t ni = 0; ni < sizeof ntoks / sizeof ntoks[0]; ni++) {
+			int ntok = ntoks[ni];
+
+			kern_amx_pack_x(n, xa, (size_t)nb, ntok, xb);
+			for (int q = 0; q < 2; q++) {
+				for (int r0 = 0; r0 < R; r0 += 16)
+					kern_amx_mm16(q ? GGML_Q8_0R : GGML_Q4_0R, n, (q ? p8 + r0 * r8 : p4 + r0 * r4),
+						      q ? r8 : r4, xb, ntok, y + r0, R, scratch);
+				for (int t = 0; t < ntok; t++)
+					for (int r = 0; r < R; r++) {
+						const struct q8a *xt = xa + (size_t)t * nb;
+						float want = q ? kern_scalar.dot_q8_0(n, w8 + r * r8, xt)
+							       : kern_scalar.dot_q4_0(n, w4 + r * r4, xt);
+
+						close_enough(y[t * R + r], want, (float)n * (r % 5 + 1) * 0.5f,
+							     q ? "amx q8_0r" : "amx q4_0r", n);
+						cases++;
+					}
+			}
+		}
+		free(w4); free(w8); free(p4); free(p8); free(w); free(x); free(y); free(xa); free(xb); free(scratch);
+	}
+	printf("kernels amx: %zu tile results match scalar\n", cases);
+}
+
 /* the quantized dot approximates the float dot */
 static void test_quantized_accuracy(void **state)
 {
@@ -260,6 +320,7 @@ int main(void)
 		cmocka_unit_test(test_conversions),
 		cmocka_unit_test(test_tables),
 		cmocka_unit_test(test_repacked),
+		cmocka_unit_test(test_amx),
 		cmocka_unit_test(test_quantized_accuracy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,209 @@
+/* kernels_amx.c — AMX int8 tile products for prompt-sized batches over
+ * repacked Q4_0/Q8_0 rows (Sapphire Rapids and later).
+ *
+ * A work item is a panel of 16 weight rows: its blocks are unpacked once
+ * to unsigned bytes (A tiles, 16 x 32), then for every tile of 16 tokens
+ * and every 32-value block one TDPBUSD gives the 16 x 16 integer products,
+ * which are corrected for the unsigned offset, scaled by row scale x token
+ * scale and accumulated in sixteen float vectors.  Blocks are processed in
+ * pairs on two accumulator tiles so that the tile unit overlaps with the
+ * vector work.  Compiled with target attributes; used only when the CPU
+ * has AMX and the kernel grants the tile state (arch_prctl).
+ */
+#include "infer/kernels.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && \
+	(defined(__clang__) || __GNUC__ >= 11)
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define TGT __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+
+struct tilecfg {
+	uint8_t palette, start_row;
+	uint8_t reserved[14];
+	uint16_t colsb[16];
+	uint8_t rows[16];
+};
+
+/* tiles: 0, 1 accumulators (16 x 16 int32); 2, 3 weights (16 rows x 32
+ * bytes); 4, 5 activations (8 rows x 64 bytes: 32 values of 16 tokens,
+ * four consecutive values per token per row) */
+TGT static void config(void)
+{
+	struct tilecfg c;
+
+	memset(&c, 0, sizeof c);
+	c.palette = 1;
+	for (int i = 0; i < 2; i++) {
+		c.colsb[i] = 64;
+		c.rows[i] = 16;
+		c.colsb[2 + i] = 32;
+		c.rows[2 + i] = 16;
+		c.colsb[4 + i] = 64;
+		c.rows[4 + i] = 8;
+	}
+	_tile_loadconfig(&c);
+}
+
+bool kern_amx_available(void)
+{
+	static int state; /* 0 unknown, 1 yes, -1 no */
+
+	if (state == 0) {
+		__builtin_cpu_init();
+		if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+		    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+		    syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0) {
+			unsigned a, b, c, d;
+
+			/* CPUID.(7,0):EDX bit 24 AMX-TILE, bit 25 AMX-INT8 */
+			__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+			state = ((d >> 24) & 3) == 3 ? 1 : -1;
+		} else {
+			state = -1;
+		}
+	}
+	return state > 0;
+}
+
+size_t kern_amx_xbytes(int n, int ntok)
+{
+	return (size_t)((ntok + 15) / 16) * (size_t)(n / QK) * sizeof(struct amx_xblk);
+}
+
+void kern_amx_pack_x(int n, const struct q8a *x, size_t xs, int ntok, struct amx_xblk *out)
+{
+	int nb = n / QK, tiles = (ntok + 15) / 16;
+
+	for (int T = 0; T < tiles; T++)
+		for (int b = 0; b < nb; b++) {
+			struct amx_xblk *o = &out[(size_t)T * nb + b];
+			int used = ntok - T * 16 < 16 ? ntok - T * 16 : 16;
+
+			if (used < 16)
+				memset(o, 0, sizeof *o);
+			for (int j = 0; j < used; j++) {
+				const struct q8a *q = &x[(size_t)(T * 16 + j) * xs + b];
+				uint32_t v[8];
+				int32_t sum = 0;
+
+				memcpy(v, q->qs, 32);
+				for (int k = 0; k < 8; k++)
+					memcpy(&o->qs[k][j * 4], &v[k], 4);
+				for (int k = 0; k < QK; k++)
+					sum += q->qs[k];
+				o->d[j] = q->d;
+				o->sum[j] = sum;
+			}
+		}
+}
+
+/* 16 rows of block b to A[16][32] unsigned bytes and their 16 scales */
+TGT static void unpack(uint32_t type, const uint8_t *w, size_t rb, int b, uint8_t *a, float *d)
+{
+	int g = b / 4, j = b % 4;
+	const __m128i m4 = _mm_set1_epi8(0x0f);
+
+	for (int r = 0; r < 16; r++) {
+		const uint8_t *row = w + (size_t)r * rb;
+		uint16_t h;
+
+		if (type == GGML_Q4_0R) {
+			__m128i t = _mm_loadu_si128((const __m128i *)(row + (size_t)g * 72 + 16 * j));
+
+			_mm_storeu_si128((__m128i *)(a + 32 * r), _mm_and_si128(t, m4));
+			_mm_storeu_si128((__m128i *)(a + 32 * r + 16), _mm_and_si128(_mm_srli_epi16(t, 4), m4));
+			memcpy(&h, row + (size_t)g * 72 + 64 + 2 * j, 2);
+		} else {
+			memcpy(a + 32 * r, row + (size_t)g * 136 + 16 * j, 16);
+			memcpy(a + 32 * r + 16, row + (size_t)g * 136 + 64 + 16 * j, 16);
+			memcpy(&h, row + (size_t)g * 136 + 128 + 2 * j, 2);
+		}
+		d[r] = _cvtsh_ss(h);
+	}
+}
+
+TGT static inline void accumulate(const int32_t *cb, const struct amx_xblk *x, const float *wd, int shift,
+				  __m512 *acc)
+{
+	__m512 xd = _mm512_loadu_ps(x->d);
+	__m512i corr = _mm512_slli_epi32(_mm512_loadu_si512(x->sum), shift);
+
+	for (int r = 0; r < 16; r++) {
+		__m512i c = _mm512_sub_epi32(_mm512_loadu_si512(cb + 16 * r), corr);
+
+		acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c), _mm512_mul_ps(_mm512_set1_ps(wd[r]), xd), acc[r]);
+	}
+}
+
+TGT void kern_amx_mm16(uint32_t type, int n, const void *wv, size_t rb, const struct amx_xblk *x,
+		       int ntok, float *y, size_t ys, void *scratch)
+{
+	const uint8_t *w = wv;
+	int nb = n / QK, tiles = (ntok + 15) / 16, shift = type == GGML_Q4_0R ? 3 : 7;
+	uint8_t *pa = scratch;                         /* [nb][16][32] */
+	float *pd = (float *)(pa + (size_t)nb * 512);   /* [nb][16] */
+	int32_t cb[2][256] __attribute__((aligned(64)));
+
+	for (int b = 0; b < nb; b++)
+		unpack(type, w, rb, b, pa + (size_t)b * 512, pd + 16 * b);
+	config();
+	for (int T = 0; T < tiles; T++) {
+		const struct amx_xblk *xt = x + (size_t)T * nb;
+		__m512 acc[16];
+		float out[16][16] __attribute__((aligned(64)));
+		int b = 0;
+
+		for (int r = 0; r < 16; r++)
+			acc[r] = _mm512_setzero_ps();
+		for (; b + 2 <= nb; b += 2) {
+			_tile_zero(0);
+			_tile_zero(1);
+			_tile_loadd(2, pa + (size_t)b * 512, 32);
+			_tile_loadd(4, xt[b].qs, 64);
+			_tile_dpbusd(0, 2, 4);
+			_tile_loadd(3, pa + (size_t)(b + 1) * 512, 32);
+			_tile_loadd(5, xt[b + 1].qs, 64);
+			_tile_dpbusd(1, 3, 5);
+			_tile_stored(0, cb[0], 64);
+			_tile_stored(1, cb[1], 64);
+			accumulate(cb[0], &xt[b], pd + 16 * b, shift, acc);
+			accumulate(cb[1], &xt[b + 1], pd + 16 * (b + 1), shift, acc);
+		}
+		if (b < nb) {
+			_tile_zero(0);
+			_tile_loadd(2, pa + (size_t)b * 512, 32);
+			_tile_loadd(4, xt[b].qs, 64);
+			_tile_dpbusd(0, 2, 4);
+			_tile_stored(0, cb[0], 64);
+			accumulate(cb[0], &xt[b], pd + 16 * b, shift, acc);
+		}
+		for (int r = 0; r < 16; r++)
+			_mm512_store_ps(out[r], acc[r]);
+		for (int t = 0; t < 16 && T * 16 + t < ntok; t++)
+			for (int r = 0; r < 16; r++)
+				y[(size_t)(T * 16 + t) * ys + r] = out[r][t];
+	}
+	_tile_release();
+}
+
+#else
+bool kern_amx_available(void) { return false; }
+size_t kern_amx_xbytes(int n, int ntok) { (void)n; (void)ntok; return 0; }
+void kern_amx_pack_x(int n, const struct q8a *x, size_t xs, int ntok, struct amx_xblk *out)
+{
+	(void)n; (void)x; (void)xs; (void)ntok; (void)out;
+}
+void kern_amx_mm16(uint32_t type, int n, const void *w, size_t rb, const struct amx_xblk *x,
+		   int ntok, float *y, size_t ys, void *scratch)
+{
+	(void)type; (void)n; (void)w; (void)rb; (void)x; (void)ntok; (void)y; (void)ys; (void)scratch;
+}
+#endif
