@@ -73,11 +73,23 @@ allot_err sq_exec(struct sqlite_store *s, const char *sql)
 }
 
 allot_err sq_begin(struct sqlite_store *s) { return sq_exec(s, "BEGIN IMMEDIATE"); }
-allot_err sq_commit(struct sqlite_store *s) { return sq_exec(s, "COMMIT"); }
+allot_err sq_commit(struct sqlite_store *s)
+{
+	allot_err e = sq_exec(s, "COMMIT");
+	if (s->sums) {
+		if (e)
+			sumcache_rollback(s->sums);
+		else
+			sumcache_commit(s->sums);
+	}
+	return e;
+}
 void sq_rollback(struct sqlite_store *s)
 {
 	if (!sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	if (s->sums)
+		sumcache_rollback(s->sums);
 }
 
 allot_err sq_audit_insert(struct sqlite_store *s, const struct audit_entry *e)
@@ -509,6 +521,7 @@ static void sq_close(struct store *st_)
 	for (size_t i = 0; i < s->nstmts; i++)
 		sqlite3_finalize(s->stmts[i].st);
 	sqlite3_close(s->db);
+	sumcache_free(s->sums);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -566,6 +579,7 @@ allot_err store_sqlite_open(const char *path, struct store **out, char *msg, siz
 	}
 	if (sq_migrate(s, msg, msgsz))
 		goto fail;
+	s->sums = sumcache_new(); /* NULL: sums are read from the database */
 	*out = &s->base;
 	return ALLOT_OK;
 fail:

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "store/sumcache.h"
 
 #define SQ_MAX_STMTS 96
 
@@ -18,6 +19,8 @@ struct sqlite_store {
 		sqlite3_stmt *st;
 	} stmts[SQ_MAX_STMTS];
 	size_t nstmts;
+	struct sumcache *sums;      /* ledger sums; see sumcache.h */
+	size_t sp_mark;             /* pending deltas at the open savepoint */
 };
 
 /* Ledger operations live in store/sqlite_ledger.c. */

@@ -40,9 +40,13 @@ allot_err sq_ledger_savepoint(struct store *st, int op)
 {
 	struct sqlite_store *s = S(st);
 	switch (op) {
-	case STORE_SP_BEGIN: return sq_exec(s, "SAVEPOINT ledger_item");
+	case STORE_SP_BEGIN:
+		s->sp_mark = s->sums ? sumcache_pending_mark(s->sums) : 0;
+		return sq_exec(s, "SAVEPOINT ledger_item");
 	case STORE_SP_RELEASE: return sq_exec(s, "RELEASE ledger_item");
 	default:
+		if (s->sums)
+			sumcache_pending_truncate(s->sums, s->sp_mark);
 		if (sq_exec(s, "ROLLBACK TO ledger_item"))
 			return ALLOT_E_STORE;
 		return sq_exec(s, "RELEASE ledger_item");
@@ -205,6 +209,8 @@ allot_err sq_ledger_insert(struct store *st, struct ledger_row *row)
 		sq_fail(s, "bucket update");
 		goto out;
 	}
+	if (s->sums)
+		sumcache_pending(s->sums, r->institution, r->project, r->member, b, row->charge_micro);
 	e = ALLOT_OK;
 out:
 	pthread_mutex_unlock(&s->lock);
@@ -237,12 +243,19 @@ allot_err sq_ledger_sum(struct store *st, const struct ledger_level *lv, int64_t
 	const char *sql = !lv->institution ? q_pool : !lv->project ? q_inst
 			  : !lv->member ? q_proj : q_mem;
 	allot_err e = ALLOT_E_STORE;
+	int64_t fb = bucket_of(from_us), tb = to_us == INT64_MAX ? INT64_MAX : bucket_of(to_us);
 	pthread_mutex_lock(&s->lock);
+	/* Outside a transaction the cache is exact (see sumcache.h). */
+	bool cacheable = s->sums && sqlite3_get_autocommit(s->db);
+	if (cacheable && sumcache_get(s->sums, lv->institution, lv->project, lv->member, fb, tb, sum)) {
+		pthread_mutex_unlock(&s->lock);
+		return ALLOT_OK;
+	}
 	sqlite3_stmt *q = sq_prep(s, sql);
 	if (!q)
 		goto out;
-	sqlite3_bind_int64(q, 1, bucket_of(from_us));
-	sqlite3_bind_int64(q, 2, to_us == INT64_MAX ? INT64_MAX : bucket_of(to_us));
+	sqlite3_bind_int64(q, 1, fb);
+	sqlite3_bind_int64(q, 2, tb);
 	if (lv->institution)
 		sqlite3_bind_text(q, 3, lv->institution, -1, SQLITE_STATIC);
 	if (lv->project)
@@ -256,6 +269,8 @@ allot_err sq_ledger_sum(struct store *st, const struct ledger_level *lv, int64_t
 	}
 	*sum = sqlite3_column_int64(q, 0);
 	sqlite3_reset(q);
+	if (cacheable)
+		sumcache_put(s->sums, lv->institution, lv->project, lv->member, fb, tb, *sum);
 	e = ALLOT_OK;
 out:
 	pthread_mutex_unlock(&s->lock);

@@ -1,0 +1,173 @@
+/* sumcache.c — cached charge sums per level (see sumcache.h). */
+#include "store/sumcache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/ids.h"
+
+#define SC_BUCKETS 4096
+
+struct sc_range {
+	int64_t from, to, sum;
+};
+
+struct sc_level {
+	struct sc_level *next;
+	struct sc_range r[SUMCACHE_RANGES];
+	size_t n, oldest;
+	char key[];
+};
+
+struct sc_delta {
+	char inst[STORE_ID_MAX], proj[STORE_ID_MAX], member[STORE_MEMBER_MAX];
+	int64_t bucket, charge;
+};
+
+struct sumcache {
+	struct sc_level *b[SC_BUCKETS];
+	size_t nlevels;
+	struct sc_delta *pending;
+	size_t npending, cap;
+};
+
+struct sumcache *sumcache_new(void) { return calloc(1, sizeof(struct sumcache)); }
+
+static void sc_clear(struct sumcache *c)
+{
+	for (size_t i = 0; i < SC_BUCKETS; i++) {
+		for (struct sc_level *l = c->b[i], *n; l; l = n) {
+			n = l->next;
+			free(l);
+		}
+		c->b[i] = NULL;
+	}
+	c->nlevels = 0;
+}
+
+void sumcache_free(struct sumcache *c)
+{
+	if (!c)
+		return;
+	sc_clear(c);
+	free(c->pending);
+	free(c);
+}
+
+/* "inst\x1fproj\x1fmember", with "\x1e" for an absent part. */
+static void sc_key(char *out, size_t sz, const char *inst, const char *proj, const char *member)
+{
+	snprintf(out, sz, "%s\x1f%s\x1f%s", inst ? inst : "\x1e", proj ? proj : "\x1e",
+		 member ? member : "\x1e");
+}
+
+static size_t sc_hash(const char *k)
+{
+	size_t h = 1469598103934665603ull;
+	for (; *k; k++)
+		h = (h ^ (unsigned char)*k) * 1099511628211ull;
+	return h % SC_BUCKETS;
+}
+
+static struct sc_level *sc_find(struct sumcache *c, const char *key, bool create)
+{
+	size_t h = sc_hash(key);
+	for (struct sc_level *l = c->b[h]; l; l = l->next)
+		if (strcmp(l->key, key) == 0)
+			return l;
+	if (!create)
+		return NULL;
+	if (c->nlevels >= SUMCACHE_MAX_LEVELS)
+		sc_clear(c);
+	size_t n = strlen(key);
+	struct sc_level *l = calloc(1, sizeof *l + n + 1);
+	if (!l)
+		return NULL;
+	memcpy(l->key, key, n + 1);
+	l->next = c->b[h];
+	c->b[h] = l;
+	c->nlevels++;
+	return l;
+}
+
+bool sumcache_get(struct sumcache *c, const char *inst, const char *proj, const char *member,
+		  int64_t from_b, int64_t to_b, int64_t *sum)
+{
+	char key[STORE_ID_MAX * 2 + STORE_MEMBER_MAX + 8];
+	sc_key(key, sizeof key, inst, proj, member);
+	struct sc_level *l = sc_find(c, key, false);
+	for (size_t i = 0; l && i < l->n; i++)
+		if (l->r[i].from == from_b && l->r[i].to == to_b) {
+			*sum = l->r[i].sum;
+			return true;
+		}
+	return false;
+}
+
+void sumcache_put(struct sumcache *c, const char *inst, const char *proj, const char *member,
+		  int64_t from_b, int64_t to_b, int64_t sum)
+{
+	char key[STORE_ID_MAX * 2 + STORE_MEMBER_MAX + 8];
+	sc_key(key, sizeof key, inst, proj, member);
+	struct sc_level *l = sc_find(c, key, true);
+	if (!l)
+		return;
+	size_t i = l->n < SUMCACHE_RANGES ? l->n++ : (l->oldest++ % SUMCACHE_RANGES);
+	l->r[i] = (struct sc_range){from_b, to_b, sum};
+}
+
+void sumcache_pending(struct sumcache *c, const char *inst, const char *proj,
+		      const char *member, int64_t bucket, int64_t charge)
+{
+	if (c->npending == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 256;
+		struct sc_delta *p = realloc(c->pending, cap * sizeof *p);
+		if (!p) {
+			/* Cannot remember the delta: forget every sum instead. */
+			sc_clear(c);
+			return;
+		}
+		c->pending = p;
+		c->cap = cap;
+	}
+	struct sc_delta *d = &c->pending[c->npending++];
+	snprintf(d->inst, sizeof d->inst, "%s", inst);
+	snprintf(d->proj, sizeof d->proj, "%s", proj);
+	snprintf(d->member, sizeof d->member, "%s", member);
+	d->bucket = bucket;
+	d->charge = charge;
+}
+
+size_t sumcache_pending_mark(struct sumcache *c) { return c->npending; }
+
+void sumcache_pending_truncate(struct sumcache *c, size_t mark)
+{
+	if (mark < c->npending)
+		c->npending = mark;
+}
+
+static void sc_apply(struct sumcache *c, const char *inst, const char *proj, const char *member,
+		     int64_t bucket, int64_t charge)
+{
+	char key[STORE_ID_MAX * 2 + STORE_MEMBER_MAX + 8];
+	sc_key(key, sizeof key, inst, proj, member);
+	struct sc_level *l = sc_find(c, key, false);
+	for (size_t i = 0; l && i < l->n; i++)
+		if (l->r[i].from <= bucket && bucket < l->r[i].to)
+			l->r[i].sum += charge;
+}
+
+void sumcache_commit(struct sumcache *c)
+{
+	for (size_t i = 0; i < c->npending; i++) {
+		const struct sc_delta *d = &c->pending[i];
+		sc_apply(c, NULL, NULL, NULL, d->bucket, d->charge);
+		sc_apply(c, d->inst, NULL, NULL, d->bucket, d->charge);
+		sc_apply(c, d->inst, d->proj, NULL, d->bucket, d->charge);
+		sc_apply(c, d->inst, d->proj, d->member, d->bucket, d->charge);
+	}
+	c->npending = 0;
+}
+
+void sumcache_rollback(struct sumcache *c) { c->npending = 0; }

@@ -1,0 +1,41 @@
+/* sumcache.h — a write-through cache of the ledger's charge sums per level
+ * and bucket range, so that admission reads no rows.
+ *
+ * The SQLite backend owns one.  Sums are filled from the database on a miss;
+ * each inserted row is kept as a pending delta until its transaction
+ * commits (dropped on rollback, truncated on ROLLBACK TO a savepoint), and
+ * applied to every cached range containing it at commit.  All calls happen
+ * with the store's lock held, like the connection itself, so a fill can
+ * never race a commit.  Reads inside an open transaction bypass the cache.
+ */
+#ifndef ALLOT_STORE_SUMCACHE_H
+#define ALLOT_STORE_SUMCACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Levels remembered before the cache starts over, and ranges per level. */
+#define SUMCACHE_MAX_LEVELS 65536
+#define SUMCACHE_RANGES 8
+
+struct sumcache;
+
+struct sumcache *sumcache_new(void);
+void sumcache_free(struct sumcache *c);
+
+/* inst/proj/member NULL as in struct ledger_level. */
+bool sumcache_get(struct sumcache *c, const char *inst, const char *proj, const char *member,
+		  int64_t from_b, int64_t to_b, int64_t *sum);
+void sumcache_put(struct sumcache *c, const char *inst, const char *proj, const char *member,
+		  int64_t from_b, int64_t to_b, int64_t sum);
+
+/* A row inserted in the open transaction. */
+void sumcache_pending(struct sumcache *c, const char *inst, const char *proj,
+		      const char *member, int64_t bucket, int64_t charge);
+size_t sumcache_pending_mark(struct sumcache *c);
+void sumcache_pending_truncate(struct sumcache *c, size_t mark);
+void sumcache_commit(struct sumcache *c);   /* applies and clears pending */
+void sumcache_rollback(struct sumcache *c); /* clears pending */
+
+#endif
