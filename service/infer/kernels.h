@@ -71,7 +71,6 @@ struct kern_ops {
 struct amx_xblk {
 	int8_t qs[8][64];  /* qs[k / 4][token * 4 + k % 4] */
 	float d[16];       /* token scales (0 for padding) */
-	int32_t sum[16];   /* sum of the token's 32 values */
 };
 /* Whether the CPU has AMX-INT8 and the kernel granted the tile state. */
 bool kern_amx_available(void);

@@ -2,10 +2,10 @@
  * repacked Q4_0/Q8_0 rows (Sapphire Rapids and later).
  *
  * A work item is a panel of 16 weight rows: its blocks are unpacked once
- * to unsigned bytes (A tiles, 16 x 32), then for every tile of 16 tokens
- * and every 32-value block one TDPBUSD gives the 16 x 16 integer products,
- * which are corrected for the unsigned offset, scaled by row scale x token
- * scale and accumulated in sixteen float vectors.  Blocks are processed in
+ * to signed bytes (A tiles, 16 x 32), then for every tile of 16 tokens and
+ * every 32-value block one TDPBSSD gives the 16 x 16 integer products,
+ * which are scaled by row scale x token scale and accumulated in sixteen
+ * float vectors.  Blocks are processed in
  * pairs on two accumulator tiles so that the tile unit overlaps with the
  * vector work.  Compiled with target attributes; used only when the CPU
  * has AMX and the kernel grants the tile state (arch_prctl).
@@ -92,24 +92,20 @@ void kern_amx_pack_x(int n, const struct q8a *x, size_t xs, int ntok, struct amx
 			for (int j = 0; j < used; j++) {
 				const struct q8a *q = &x[(size_t)(T * 16 + j) * xs + b];
 				uint32_t v[8];
-				int32_t sum = 0;
 
 				memcpy(v, q->qs, 32);
 				for (int k = 0; k < 8; k++)
 					memcpy(&o->qs[k][j * 4], &v[k], 4);
-				for (int k = 0; k < QK; k++)
-					sum += q->qs[k];
 				o->d[j] = q->d;
-				o->sum[j] = sum;
 			}
 		}
 }
 
-/* 16 rows of block b to A[16][32] unsigned bytes and their 16 scales */
-TGT static void unpack(uint32_t type, const uint8_t *w, size_t rb, int b, uint8_t *a, float *d)
+/* 16 rows of block b to A[16][32] signed bytes and their 16 scales */
+TGT static void unpack(uint32_t type, const uint8_t *w, size_t rb, int b, int8_t *a, float *d)
 {
 	int g = b / 4, j = b % 4;
-	const __m128i m4 = _mm_set1_epi8(0x0f);
+	const __m128i m4 = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8), bias = _mm_set1_epi8((char)0x80);
 
 	for (int r = 0; r < 16; r++) {
 		const uint8_t *row = w + (size_t)r * rb;
@@ -118,37 +114,37 @@ TGT static void unpack(uint32_t type, const uint8_t *w, size_t rb, int b, uint8_
 		if (type == GGML_Q4_0R) {
 			__m128i t = _mm_loadu_si128((const __m128i *)(row + (size_t)g * 72 + 16 * j));
 
-			_mm_storeu_si128((__m128i *)(a + 32 * r), _mm_and_si128(t, m4));
-			_mm_storeu_si128((__m128i *)(a + 32 * r + 16), _mm_and_si128(_mm_srli_epi16(t, 4), m4));
+			_mm_storeu_si128((__m128i *)(a + 32 * r), _mm_sub_epi8(_mm_and_si128(t, m4), eight));
+			_mm_storeu_si128((__m128i *)(a + 32 * r + 16),
+					 _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(t, 4), m4), eight));
 			memcpy(&h, row + (size_t)g * 72 + 64 + 2 * j, 2);
 		} else {
-			memcpy(a + 32 * r, row + (size_t)g * 136 + 16 * j, 16);
-			memcpy(a + 32 * r + 16, row + (size_t)g * 136 + 64 + 16 * j, 16);
+			__m128i lo = _mm_loadu_si128((const __m128i *)(row + (size_t)g * 136 + 16 * j));
+			__m128i hi = _mm_loadu_si128((const __m128i *)(row + (size_t)g * 136 + 64 + 16 * j));
+
+			_mm_storeu_si128((__m128i *)(a + 32 * r), _mm_xor_si128(lo, bias));
+			_mm_storeu_si128((__m128i *)(a + 32 * r + 16), _mm_xor_si128(hi, bias));
 			memcpy(&h, row + (size_t)g * 136 + 128 + 2 * j, 2);
 		}
 		d[r] = _cvtsh_ss(h);
 	}
 }
 
-TGT static inline void accumulate(const int32_t *cb, const struct amx_xblk *x, const float *wd, int shift,
-				  __m512 *acc)
+TGT static inline void accumulate(const int32_t *cb, const struct amx_xblk *x, const float *wd, __m512 *acc)
 {
 	__m512 xd = _mm512_loadu_ps(x->d);
-	__m512i corr = _mm512_slli_epi32(_mm512_loadu_si512(x->sum), shift);
 
-	for (int r = 0; r < 16; r++) {
-		__m512i c = _mm512_sub_epi32(_mm512_loadu_si512(cb + 16 * r), corr);
-
-		acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c), _mm512_mul_ps(_mm512_set1_ps(wd[r]), xd), acc[r]);
-	}
+	for (int r = 0; r < 16; r++)
+		acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(cb + 16 * r)),
+					 _mm512_mul_ps(_mm512_set1_ps(wd[r]), xd), acc[r]);
 }
 
 TGT void kern_amx_mm16(uint32_t type, int n, const void *wv, size_t rb, const struct amx_xblk *x,
 		       int ntok, float *y, size_t ys, void *scratch)
 {
 	const uint8_t *w = wv;
-	int nb = n / QK, tiles = (ntok + 15) / 16, shift = type == GGML_Q4_0R ? 3 : 7;
-	uint8_t *pa = scratch;                         /* [nb][16][32] */
+	int nb = n / QK, tiles = (ntok + 15) / 16;
+	int8_t *pa = scratch;                          /* [nb][16][32] */
 	float *pd = (float *)(pa + (size_t)nb * 512);   /* [nb][16] */
 	int32_t cb[2][256] __attribute__((aligned(64)));
 
@@ -168,22 +164,22 @@ TGT void kern_amx_mm16(uint32_t type, int n, const void *wv, size_t rb, const st
 			_tile_zero(1);
 			_tile_loadd(2, pa + (size_t)b * 512, 32);
 			_tile_loadd(4, xt[b].qs, 64);
-			_tile_dpbusd(0, 2, 4);
+			_tile_dpbssd(0, 2, 4);
 			_tile_loadd(3, pa + (size_t)(b + 1) * 512, 32);
 			_tile_loadd(5, xt[b + 1].qs, 64);
-			_tile_dpbusd(1, 3, 5);
+			_tile_dpbssd(1, 3, 5);
 			_tile_stored(0, cb[0], 64);
 			_tile_stored(1, cb[1], 64);
-			accumulate(cb[0], &xt[b], pd + 16 * b, shift, acc);
-			accumulate(cb[1], &xt[b + 1], pd + 16 * (b + 1), shift, acc);
+			accumulate(cb[0], &xt[b], pd + 16 * b, acc);
+			accumulate(cb[1], &xt[b + 1], pd + 16 * (b + 1), acc);
 		}
 		if (b < nb) {
 			_tile_zero(0);
 			_tile_loadd(2, pa + (size_t)b * 512, 32);
 			_tile_loadd(4, xt[b].qs, 64);
-			_tile_dpbusd(0, 2, 4);
+			_tile_dpbssd(0, 2, 4);
 			_tile_stored(0, cb[0], 64);
-			accumulate(cb[0], &xt[b], pd + 16 * b, shift, acc);
+			accumulate(cb[0], &xt[b], pd + 16 * b, acc);
 		}
 		for (int r = 0; r < 16; r++)
 			_mm512_store_ps(out[r], acc[r]);
