@@ -40,12 +40,13 @@ req POST /v1/keys "$ADMIN_KEY" application/json "$E2E_DIR/k.json"; check "unknow
 check "unknown field named" 'unknown field "colour"' "$(jget .error.message)"
 
 # --- authorization: every role × every endpoint -----------------------------
-# expected statuses: admin auditor institution provider
+# expected statuses: admin auditor institution provider member
+MEMBER=$(ALLOT_KEY=$ADMIN_KEY "$BIN/allot" token mint --institution epfl --project climate --member alice@epfl.ch 2>/dev/null)
 printf 'x' >"$E2E_DIR/x"
-matrix() { # method path ct body a u i p
+matrix() { # method path ct body a u i p m
 	local m=$1 p=$2 ct=$3 b=$4; shift 4
-	local keys=("$ADMIN_KEY" "$AUDITOR" "$INST" "$PROV") names=(admin auditor institution provider)
-	for n in 0 1 2 3; do
+	local keys=("$ADMIN_KEY" "$AUDITOR" "$INST" "$PROV" "$MEMBER") names=(admin auditor institution provider member)
+	for n in 0 1 2 3 4; do
 		req "$m" "$p" "${keys[$n]}" "$ct" "$b"
 		local want=${1}; shift
 		if [ "$want" = "ok" ]; then
@@ -55,14 +56,32 @@ matrix() { # method path ct body a u i p
 		fi
 	done
 }
-matrix GET /v1/charter "" "" ok ok 403 403
-matrix PUT /v1/charter application/yaml "$E2E_DIR/x" ok 403 403 403
-matrix POST /v1/charter/validate application/yaml "$E2E_DIR/x" ok 403 403 403
-matrix GET /v1/charter/history "" "" ok ok 403 403
-matrix GET /v1/audit "" "" ok ok 403 403
-matrix GET /v1/keys "" "" ok 403 403 403
-matrix POST /v1/keys application/json "$E2E_DIR/x" ok 403 403 403
-matrix DELETE /v1/keys/key_nonexistent "" "" 404 403 403 403
+matrix GET /v1/charter "" "" ok ok 403 403 403
+matrix PUT /v1/charter application/yaml "$E2E_DIR/x" ok 403 403 403 403
+matrix POST /v1/charter/validate application/yaml "$E2E_DIR/x" ok 403 403 403 403
+matrix GET /v1/charter/history "" "" ok ok 403 403 403
+matrix GET /v1/audit "" "" ok ok 403 403 403
+matrix GET /v1/keys "" "" ok 403 403 403 403
+matrix POST /v1/keys application/json "$E2E_DIR/x" ok 403 403 403 403
+matrix DELETE /v1/keys/key_nonexistent "" "" 404 403 403 403 403
+matrix POST /v1/keys/rotate application/json "$E2E_DIR/x" ok 403 403 403 403
+matrix GET /v1/keys/public "" "" ok ok ok ok ok
+matrix POST /v1/usage application/json "$E2E_DIR/x" 403 403 403 ok 403
+matrix GET /v1/usage "" "" ok ok ok 403 403
+matrix GET /v1/providers/local/sequence "" "" ok ok 403 ok 403
+matrix GET /v1/quotas/epfl "" "" ok ok ok 403 403
+matrix GET /v1/quotas/epfl/climate "" "" ok ok ok 403 403
+matrix GET /v1/quotas/ethz "" "" ok ok 403 403 403
+matrix GET /v1/quotas/me "" "" 403 403 403 403 ok
+matrix GET /v1/reports/usage "" "" ok ok ok 403 403
+matrix POST /v1/tokens application/json "$E2E_DIR/x" ok 403 ok 403 403
+matrix POST /v1/tokens/revoke application/json "$E2E_DIR/x" ok 403 ok 403 403
+matrix GET /v1/models "" "" 403 403 403 403 ok
+matrix POST /v1/completions application/json "$E2E_DIR/x" 403 403 403 403 ok
+matrix POST /v1/chat/completions application/json "$E2E_DIR/x" 403 403 403 403 ok
+matrix POST /v1/tokenize application/json "$E2E_DIR/x" 403 403 403 403 ok
+matrix POST /v1/detokenize application/json "$E2E_DIR/x" 403 403 403 403 ok
+matrix GET /healthz "" "" ok ok ok ok ok
 
 # --- HTTP hygiene ---------------------------------------------------------------
 req GET /v1/nothing "$ADMIN_KEY"; check "404" 404 "$STATUS"; check "404 body" not_found "$(jget .error.code)"
@@ -117,6 +136,15 @@ KID=$(curl -s -H "Authorization: Bearer $ADMIN_KEY" "$URL/v1/keys" | jq -r '.key
 req DELETE "/v1/keys/$KID" "$ADMIN_KEY"; check "revoke" 200 "$STATUS"
 req GET /v1/charter "$AUDITOR"; check "revoked key refused" 401 "$STATUS"
 req DELETE "/v1/keys/$KID" "$ADMIN_KEY"; check "revoke twice" 404 "$STATUS"
+
+# --- a database newer than the binary is refused ------------------------------------------
+e2e_stop
+cp "$E2E_DIR/allot.db" "$E2E_DIR/newer.db"
+sqlite3 "$E2E_DIR/newer.db" "PRAGMA user_version = 999" 2>/dev/null
+"$BIN/allotd" --db "$E2E_DIR/newer.db" --listen 127.0.0.1:1 --keys "$E2E_DIR/keys" >/dev/null 2>"$E2E_DIR/newer.err"
+check "newer database refused" 1 $?
+grep -q "schema version 999 is newer than this allotd" "$E2E_DIR/newer.err" && ok || bad "newer database message: $(cat "$E2E_DIR/newer.err")"
+e2e_start --charter "$E2E_DIR/charter.yaml" || exit 1
 
 # --- the CLI ----------------------------------------------------------------------------
 out=$("$BIN/allot" charter check "$E2E_ROOT/policies/default.yaml" 2>&1); rc=$?
