@@ -17,6 +17,7 @@ if [ -n "$missing" ]; then
 		apt-get update -qq
 		# shellcheck disable=SC2086
 		apt-get install -y -qq $ALLOT_DEBS >/dev/null
+		command -v npm >/dev/null 2>&1 || apt-get install -y -qq $ALLOT_NODE_DEBS >/dev/null || true
 	else
 		echo "setup: missing:$missing" >&2
 		echo "setup: run as root:  apt-get install -y $ALLOT_DEBS" >&2
