@@ -636,15 +636,13 @@ static void spm_raw(const struct tok_vocab *v, const char *text, size_t len, boo
 		goto out;
 	}
 	for (size_t i = 0; i < t.len;) {
-		size_t l = 1;
-		unsigned char c = (unsigned char)t.data[i];
+		uint32_t cp;
+		int dl = utf8_decode((const unsigned char *)t.data + i, t.len - i, &cp);
+		/* one symbol per valid character, one per byte of an invalid
+		 * sequence (so that a space after a stray lead byte stays "▁";
+		 * llama.cpp goes by the lead byte alone: same ids on valid text) */
+		size_t l = dl > 0 ? (size_t)dl : 1;
 
-		/* llama.cpp splits by the lead byte's length, not by validity */
-		if (c >= 0xf0) l = 4;
-		else if (c >= 0xe0) l = 3;
-		else if (c >= 0xc0) l = 2;
-		if (l > t.len - i)
-			l = t.len - i;
 		sy[ns] = (struct sym){ns - 1, (i + l < t.len) ? ns + 1 : -1, t.data + i, l};
 		ns++;
 		i += l;

@@ -132,6 +132,51 @@ static void test_spm_stories(void **state)
 	tok_free(v);
 }
 
+/* Random bytes, invalid UTF-8 included, through the SentencePiece path:
+ * byte fallback makes every string round-trip. */
+static void test_spm_random_roundtrip(void **state)
+{
+	(void)state;
+	struct gguf *g;
+	struct tok_vocab *v;
+	char err[GGUF_ERR_MAX];
+	uint64_t rng = 0x2545f4914f6cdd1dull;
+	size_t cases = 0;
+
+	if (gguf_open(MODELS "stories260K.gguf", &g, err, sizeof err) != ALLOT_OK) {
+		printf("skipped: %s\n", err);
+		return;
+	}
+	assert_int_equal(tok_load(g, &v, err, sizeof err), ALLOT_OK);
+	gguf_free(g);
+	for (int c = 0; c < 1000; c++) {
+		char t[300];
+		size_t len = (size_t)c % sizeof t;
+		int32_t *ids = NULL;
+		size_t n = 0, cap = 0;
+		struct buf b = BUF_INIT;
+
+		for (size_t i = 0; i < len; i++) {
+			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+			t[i] = (rng & 1) ? "Once upon a time, Lily \n"[rng % 24] : (char)(rng >> 16);
+			if (i >= 2 && (unsigned char)t[i - 2] == 0xe2 && (unsigned char)t[i - 1] == 0x96 &&
+			    (unsigned char)t[i] == 0x81)
+				t[i] = 'x'; /* a literal U+2581 decodes as a space */
+		}
+		assert_int_equal(tok_encode(v, t, len, true, false, &ids, &n, &cap), ALLOT_OK);
+		for (size_t i = 0; i < n; i++)
+			assert_true(ids[i] >= 0 && ids[i] < tok_n_vocab(v));
+		tok_decode(v, ids, n, false, &b);
+		if (b.len != len || memcmp(buf_str(&b), t, len))
+			fail_msg("case %d does not round-trip", c);
+		buf_release(&b);
+		free(ids);
+		cases++;
+	}
+	printf("tokenizer: %zu random SPM round trips\n", cases);
+	tok_free(v);
+}
+
 /* A byte-level vocabulary: the 256 byte symbols, a few merges, specials. */
 static struct tok_vocab *gpt2_vocab(void)
 {
@@ -307,6 +352,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spm_llama_cases),
 		cmocka_unit_test(test_spm_stories),
+		cmocka_unit_test(test_spm_random_roundtrip),
 		cmocka_unit_test(test_gpt2_roundtrip),
 		cmocka_unit_test(test_gpt2_merges_and_special),
 		cmocka_unit_test(test_utf8_stream),
