@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "infer/gguf.h"
 #include "infer/utf8.h"
@@ -67,6 +68,8 @@ static int32_t smap_get(const struct smap *m, const char *k, size_t len)
 
 /* ---- the vocabulary ------------------------------------------------------ */
 
+enum { PRE_GPT2, PRE_LLAMA3, PRE_QWEN2 };
+
 struct tok_vocab {
 	enum tok_kind kind;
 	int32_t n;
@@ -82,6 +85,7 @@ struct tok_vocab {
 	struct smap merges;
 	int32_t bos, eos, unk;
 	bool add_bos, add_space_prefix;
+	int pre;                /* GPT-2 pre-tokenizer: PRE_GPT2, PRE_LLAMA3, PRE_QWEN2 */
 	int32_t byte_tok[256];  /* SPM: <0xXX> ids; GPT-2: single-byte symbol ids */
 	int32_t *special;       /* control/user token ids, longest first */
 	size_t n_special;
@@ -437,6 +441,18 @@ allot_err tok_load(const struct gguf *g, struct tok_vocab **out, char *err, size
 	if (v->bos < 0)
 		v->add_bos = false;
 	v->add_space_prefix = kind == TOK_SPM;
+	{
+		const char *pre;
+		size_t pl;
+
+		if (gguf_get_str(g, "tokenizer.ggml.pre", &pre, &pl)) {
+			if ((pl == 9 && memcmp(pre, "llama-bpe", 9) == 0) || (pl == 6 && memcmp(pre, "llama3", 6) == 0) ||
+			    (pl == 9 && memcmp(pre, "smaug-bpe", 9) == 0))
+				v->pre = PRE_LLAMA3;
+			else if (pl == 5 && memcmp(pre, "qwen2", 5) == 0)
+				v->pre = PRE_QWEN2;
+		}
+	}
 	if (gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &b))
 		v->add_space_prefix = b;
 	e = finish(v);
@@ -447,6 +463,12 @@ allot_err tok_load(const struct gguf *g, struct tok_vocab **out, char *err, size
 	}
 	*out = v;
 	return ALLOT_OK;
+}
+
+void tok_set_pre(struct tok_vocab *v, const char *pre)
+{
+	v->pre = strcmp(pre, "llama-bpe") == 0 || strcmp(pre, "llama3") == 0 ? PRE_LLAMA3
+		: strcmp(pre, "qwen2") == 0 ? PRE_QWEN2 : PRE_GPT2;
 }
 
 enum tok_kind tok_kind(const struct tok_vocab *v) { return v->kind; }
@@ -775,6 +797,91 @@ static size_t gpt2_word(const char *s, size_t n)
 	}
 }
 
+static bool is_nl(char c) { return c == '\r' || c == '\n'; }
+
+/* Length of the next pre-token under Llama 3's pattern (Qwen2's when
+ * max_digits is 1):
+ *   (?i:'s|'t|'re|'ve|'m|'ll|'d) | [^\r\n\p{L}\p{N}]?\p{L}+ | \p{N}{1,3} |
+ *   ' '?[^\s\p{L}\p{N}]+[\r\n]* | \s*[\r\n]+ | \s+(?!\S) | \s+ */
+static size_t llama3_word(const char *s, size_t n, int max_digits)
+{
+	size_t l0, l1, i;
+	enum cclass c0 = cls(s, n, &l0);
+
+	if (s[0] == '\'' && n >= 2) {
+		static const char *const con[] = {"re", "ve", "ll", "s", "t", "m", "d"};
+
+		for (size_t k = 0; k < 7; k++) {
+			size_t cl = strlen(con[k]);
+
+			if (n >= cl + 1 && strncasecmp(s + 1, con[k], cl) == 0)
+				return cl + 1;
+		}
+	}
+	/* [^\r\n\p{L}\p{N}]?\p{L}+ */
+	if (c0 == C_L || (!is_nl(s[0]) && c0 != C_N && l0 < n && cls(s + l0, n - l0, &l1) == C_L)) {
+		i = c0 == C_L ? 0 : l0;
+		while (i < n) {
+			size_t l;
+
+			if (cls(s + i, n - i, &l) != C_L)
+				break;
+			i += l;
+		}
+		return i;
+	}
+	if (c0 == C_N) {
+		int d = 0;
+
+		i = 0;
+		while (i < n && d < max_digits) {
+			size_t l;
+
+			if (cls(s + i, n - i, &l) != C_N)
+				break;
+			i += l;
+			d++;
+		}
+		return i;
+	}
+	/* ' '?[^\s\p{L}\p{N}]+[\r\n]* */
+	i = s[0] == ' ' && n > 1 ? 1 : 0;
+	if (i < n && cls(s + i, n - i, &l1) == C_O) {
+		while (i < n) {
+			size_t l;
+
+			if (cls(s + i, n - i, &l) != C_O)
+				break;
+			i += l;
+		}
+		while (i < n && is_nl(s[i]))
+			i++;
+		return i;
+	}
+	/* white space: \s*[\r\n]+ first, then \s+(?!\S), then \s+ */
+	{
+		size_t end = 0, last_nl = 0, last = 0;
+
+		while (end < n) {
+			size_t l;
+
+			if (cls(s + end, n - end, &l) != C_S)
+				break;
+			if (is_nl(s[end]))
+				last_nl = end + 1;
+			last = end;
+			end += l;
+		}
+		if (end == 0)
+			return l0; /* not reached: every class is handled above */
+		if (last_nl)
+			return last_nl;
+		if (end < n && last > 0)
+			return last;
+		return end;
+	}
+}
+
 static void bpe_word(const struct tok_vocab *v, const char *w, size_t n, struct ids *o)
 {
 	uint32_t cp[256];
@@ -846,7 +953,8 @@ static void gpt2_raw(const struct tok_vocab *v, const char *text, size_t len, st
 	size_t i = 0;
 
 	while (i < len) {
-		size_t w = gpt2_word(text + i, len - i);
+		size_t w = v->pre == PRE_GPT2 ? gpt2_word(text + i, len - i)
+			   : llama3_word(text + i, len - i, v->pre == PRE_QWEN2 ? 1 : 3);
 
 		if (w == 0)
 			w = 1;

@@ -40,6 +40,9 @@ allot_err tok_build(enum tok_kind kind, const char *const *tokens, const float *
 		    const int32_t *types, size_t n, const char *const *merges, size_t n_merges,
 		    int32_t bos, int32_t eos, struct tok_vocab **out);
 void tok_free(struct tok_vocab *v);
+/* GPT-2 vocabularies: the pre-tokenizer by its tokenizer.ggml.pre name
+ * ("llama-bpe", "qwen2"; anything else: GPT-2's pattern). */
+void tok_set_pre(struct tok_vocab *v, const char *pre);
 
 enum tok_kind tok_kind(const struct tok_vocab *v);
 int32_t tok_n_vocab(const struct tok_vocab *v);

@@ -228,7 +228,9 @@ static void test_gpt2_roundtrip(void **state)
 	};
 	uint64_t rng = 0x9e3779b97f4a7c15ull;
 	size_t cases = 0;
+	static const char *const pres[] = {"gpt2", "llama-bpe", "qwen2"};
 
+	for (size_t pi = 0; pi < 3; pi++)
 	for (size_t c = 0; c < 300 + sizeof fixed / sizeof fixed[0]; c++) {
 		char rnd[200];
 		const char *t;
@@ -237,6 +239,7 @@ static void test_gpt2_roundtrip(void **state)
 		size_t n = 0, cap = 0;
 		struct buf b = BUF_INIT;
 
+		tok_set_pre(v, pres[pi]);
 		if (c < sizeof fixed / sizeof fixed[0]) {
 			t = fixed[c];
 			len = strlen(t);
@@ -252,7 +255,7 @@ static void test_gpt2_roundtrip(void **state)
 		assert_int_equal(tok_encode(v, t, len, false, false, &ids, &n, &cap), ALLOT_OK);
 		tok_decode(v, ids, n, false, &b);
 		if (b.len != len || memcmp(buf_str(&b), t, len))
-			fail_msg("case %zu does not round-trip", c);
+			fail_msg("%s case %zu does not round-trip", pres[pi], c);
 		buf_release(&b);
 		free(ids);
 		cases++;
@@ -290,6 +293,61 @@ static void test_gpt2_merges_and_special(void **state)
 	assert_int_equal(tok_encode(v, t, strlen(t), false, false, &ids, &n, &cap), ALLOT_OK);
 	assert_true(n > 5);
 	free(ids);
+	tok_free(v);
+}
+
+/* The pre-tokenizer decides which merges can apply: Llama 3 cuts digits in
+ * threes and attaches one non-letter to a word; GPT-2 does neither. */
+static void test_pretokenizers(void **state)
+{
+	(void)state;
+	const char *toks[256 + 3];
+	char store[256][4];
+	static const char *const merges[] = {"1 2", "3 4", "12 3"};
+	uint32_t m = 0;
+	struct tok_vocab *v;
+	static const struct { const char *pre, *text; const char *want[8]; } cases[] = {
+		{"gpt2", "12345", {"12", "34", "5"}},
+		{"llama-bpe", "12345", {"123", "4", "5"}},
+		{"qwen2", "12345", {"1", "2", "3", "4", "5"}},
+		{"gpt2", "a\n\nb", {"a", "\xc4\x8a", "\xc4\x8a", "b"}},
+		{"llama-bpe", "I'M", {"I", "'", "M"}},
+	};
+
+	for (int b = 0; b < 256; b++) {
+		uint32_t cp;
+
+		if ((b >= '!' && b <= '~') || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff))
+			cp = (uint32_t)b;
+		else
+			cp = 256 + m++;
+		store[b][utf8_encode(cp, store[b])] = 0;
+		toks[b] = store[b];
+	}
+	toks[256] = "12";
+	toks[257] = "34";
+	toks[258] = "123";
+	assert_int_equal(tok_build(TOK_GPT2, toks, NULL, NULL, 259, merges, 3, -1, -1, &v), ALLOT_OK);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int32_t *ids = NULL;
+		size_t n = 0, cap = 0, k = 0;
+
+		tok_set_pre(v, cases[i].pre);
+		assert_int_equal(tok_encode(v, cases[i].text, strlen(cases[i].text), false, false, &ids, &n, &cap),
+				 ALLOT_OK);
+		for (; k < 8 && cases[i].want[k]; k++) {
+			size_t l;
+			const char *t;
+
+			if (k >= n)
+				fail_msg("%s \"%s\": %zu tokens", cases[i].pre, cases[i].text, n);
+			t = tok_text(v, ids[k], &l);
+			if (l != strlen(cases[i].want[k]) || memcmp(t, cases[i].want[k], l))
+				fail_msg("%s \"%s\": token %zu is \"%.*s\"", cases[i].pre, cases[i].text, k, (int)l, t);
+		}
+		assert_int_equal(n, k);
+		free(ids);
+	}
 	tok_free(v);
 }
 
@@ -355,6 +413,7 @@ int main(void)
 		cmocka_unit_test(test_spm_random_roundtrip),
 		cmocka_unit_test(test_gpt2_roundtrip),
 		cmocka_unit_test(test_gpt2_merges_and_special),
+		cmocka_unit_test(test_pretokenizers),
 		cmocka_unit_test(test_utf8_stream),
 		cmocka_unit_test(test_load_errors),
 	};
