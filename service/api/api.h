@@ -57,4 +57,18 @@ allot_err api_quotas_me(struct http_req *req, struct http_resp *resp);
 allot_err api_tokenize(struct http_req *req, struct http_resp *resp);
 allot_err api_detokenize(struct http_req *req, struct http_resp *resp);
 
+/* the transparency log (api/log.c) */
+allot_err api_log_key(struct http_req *req, struct http_resp *resp);
+allot_err api_log_checkpoint(struct http_req *req, struct http_resp *resp);
+allot_err api_log_inclusion(struct http_req *req, struct http_resp *resp);
+allot_err api_log_consistency(struct http_req *req, struct http_resp *resp);
+allot_err api_log_entries(struct http_req *req, struct http_resp *resp);
+allot_err api_log_export(struct http_req *req, struct http_resp *resp);
+/* Adds a freshly signed "checkpoint" and "log_size" to an export body, and
+ * to each of rows (GET /v1/usage records, may be NULL) its "leaf_index"
+ * (and with proofs its inclusion "proof"; "since" adds a consistency proof).
+ * On failure the error response is written. */
+allot_err api_log_annotate(struct http_req *req, struct http_resp *resp, json_t *body,
+			   json_t *rows, bool proofs);
+
 #endif

@@ -172,5 +172,10 @@ allot_err api_report_usage(struct http_req *req, struct http_resp *resp)
 			      "group_by", gbj, "rows", order, "total", "charge",
 			      money_format(tot_charge, mb), "records", (json_int_t)tot_records);
 	json_decref(folded);
+	/* The transparency log's checkpoint over the ledger reported on. */
+	if ((e = api_log_annotate(req, resp, j, NULL, false))) {
+		json_decref(j);
+		return e;
+	}
 	return http_json(resp, 200, j);
 }

@@ -41,6 +41,13 @@ const struct http_route api_routes[] = {
 	{"POST", "/v1/chat/completions", ROLE_MEMBER, api_chat_completions, NULL},
 	{"POST", "/v1/tokenize", ROLE_MEMBER, api_tokenize, NULL},
 	{"POST", "/v1/detokenize", ROLE_MEMBER, api_detokenize, NULL},
+	/* the transparency log (api/log.c, docs/TLOG.md) */
+	{"GET", "/v1/log/key", ROLE_PUBLIC, api_log_key, NULL},
+	{"GET", "/v1/log/checkpoint", STAFF | ROLE_INSTITUTION, api_log_checkpoint, NULL},
+	{"GET", "/v1/log/proof/inclusion", STAFF | ROLE_INSTITUTION, api_log_inclusion, NULL},
+	{"GET", "/v1/log/proof/consistency", STAFF | ROLE_INSTITUTION, api_log_consistency, NULL},
+	{"GET", "/v1/log/entries", STAFF, api_log_entries, NULL},
+	{"GET", "/v1/log/export", STAFF, api_log_export, NULL},
 };
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];
 

@@ -9,6 +9,7 @@
 #include "common/money.h"
 #include "common/timeutil.h"
 #include "ledger/ledger.h"
+#include "tlog/leaf.h"
 
 /* Page size of GET /v1/usage. */
 #define USAGE_PAGE_DEFAULT 100
@@ -106,26 +107,19 @@ allot_err api_usage_list(struct http_req *req, struct http_resp *resp)
 	json_t *r;
 	int64_t last = 0;
 	json_array_foreach(rows, i, r) {
-		char b[MONEY_FMT_MAX], ts[TIME_FMT_MAX];
 		last = json_integer_value(json_object_get(r, "id"));
-		json_object_set_new(r, "charge", json_string(money_format(
-			json_integer_value(json_object_get(r, "charge_micro")), b)));
-		json_object_set_new(r, "rate", json_string(money_format(
-			json_integer_value(json_object_get(r, "rate_micro")), b)));
-		json_object_del(r, "charge_micro");
-		json_object_del(r, "rate_micro");
-		static const char *const times[][2] = {{"start_us", "start"}, {"end_us", "end"},
-			{"received_us", "received"}, {"book_us", "booked"}};
-		for (size_t k = 0; k < 4; k++) {
-			json_int_t us = json_integer_value(json_object_get(r, times[k][0]));
-			json_object_set_new(r, times[k][1], json_string(time_format_rfc3339(us, ts)));
-			json_object_del(r, times[k][0]);
-		}
-		json_object_set_new(r, "late", json_boolean(json_integer_value(json_object_get(r, "late"))));
-		json_object_set_new(r, "overage", json_boolean(json_integer_value(json_object_get(r, "overage"))));
+		/* charge, rate, times, flags: the form the log's leaves are made of */
+		tlog_usage_export_form(r);
 	}
 	json_t *next = (int64_t)json_array_size(rows) == f.limit ? json_integer(last) : json_null();
-	return http_json(resp, 200, json_pack("{s:o,s:o}", "records", rows, "next", next));
+	json_t *body = json_pack("{s:o,s:o}", "records", rows, "next", next);
+	/* The transparency log: checkpoint, leaf indices, proofs=1 for proofs. */
+	const char *pr = http_query(req, "proofs");
+	if ((e = api_log_annotate(req, resp, body, rows, pr && strcmp(pr, "1") == 0))) {
+		json_decref(body);
+		return e;
+	}
+	return http_json(resp, 200, body);
 }
 
 allot_err api_provider_sequence(struct http_req *req, struct http_resp *resp)

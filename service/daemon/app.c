@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "daemon/fileio.h"
+#include "tlog/ledgerlog.h"
 
 /* ---- admin bootstrap --------------------------------------------------------- */
 
@@ -300,6 +301,10 @@ allot_err app_open(struct app *app, char *msg, size_t msgsz)
 	allot_err e = store_open(app->cfg.db, &app->store, msg, msgsz);
 	if (e)
 		return e;
+	/* The transparency log's signing key (docs/TLOG.md). */
+	if ((e = ledgerlog_open(app->cfg.keys, app->cfg.deployment, app->store, &app->log, msg,
+				msgsz)))
+		return e;
 	if ((e = app_ensure_admin(app, msg, msgsz))) {
 		if (!msg[0])
 			snprintf(msg, msgsz, "cannot create the admin key: %s", app->store->errmsg);
@@ -322,6 +327,8 @@ void app_close(struct app *app)
 	free(app->versions);
 	app->versions = NULL;
 	app->nversions = 0;
+	ledgerlog_free(app->log);
+	app->log = NULL;
 	store_close(app->store);
 	app->store = NULL;
 	reserve_free(app->reserve);

@@ -37,6 +37,7 @@ struct active_charter {
 };
 
 struct gate;
+struct ledgerlog;
 
 struct app {
 	struct app_config cfg;
@@ -50,6 +51,7 @@ struct app {
 	int64_t started_at;
 	struct reserve_table *reserve; /* the gate's in-flight reservations */
 	struct gate *gate;             /* tokens, engines, admission (gate/gate.h) */
+	struct ledgerlog *log;         /* log key and checkpoints (tlog/ledgerlog.h) */
 };
 
 /* Parses argv and ALLOT_* environment into cfg.  Returns 0, 1 on a usage

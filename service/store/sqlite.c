@@ -82,6 +82,7 @@ allot_err sq_commit(struct sqlite_store *s)
 		else
 			sumcache_commit(s->sums);
 	}
+	sq_tlog_txn_end(s, e == ALLOT_OK); /* the log's tree state follows the commit */
 	return e;
 }
 void sq_rollback(struct sqlite_store *s)
@@ -90,6 +91,7 @@ void sq_rollback(struct sqlite_store *s)
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	if (s->sums)
 		sumcache_rollback(s->sums);
+	sq_tlog_txn_end(s, false);
 }
 
 allot_err sq_audit_insert(struct sqlite_store *s, const struct audit_entry *e)
@@ -97,9 +99,15 @@ allot_err sq_audit_insert(struct sqlite_store *s, const struct audit_entry *e)
 	static const char sql[] =
 		"INSERT INTO audit_log(at, actor, action, target, before_sha256, after_sha256, detail) "
 		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+	/* The entry and its log leaf commit together: own transaction if the
+	 * caller has none. */
+	bool own = sqlite3_get_autocommit(s->db);
+	if (own && sq_begin(s))
+		return ALLOT_E_STORE;
+	allot_err r = ALLOT_E_STORE;
 	sqlite3_stmt *st = sq_prep(s, sql);
 	if (!st)
-		return ALLOT_E_STORE;
+		goto out;
 	sqlite3_bind_int64(st, 1, e->at);
 	sqlite3_bind_text(st, 2, e->actor, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 3, e->action, -1, SQLITE_TRANSIENT);
@@ -107,9 +115,18 @@ allot_err sq_audit_insert(struct sqlite_store *s, const struct audit_entry *e)
 	sq_bind_text(st, 5, e->before_sha256);
 	sq_bind_text(st, 6, e->after_sha256);
 	sq_bind_text(st, 7, e->detail);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return sq_fail(s, "audit insert");
-	return ALLOT_OK;
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sq_fail(s, "audit insert");
+		goto out;
+	}
+	if ((r = sq_tlog_append_audit(s, sqlite3_last_insert_rowid(s->db), e)))
+		goto out;
+	if (own)
+		r = sq_commit(s);
+out:
+	if (r && own)
+		sq_rollback(s);
+	return r;
 }
 
 /* ---- migrations ------------------------------------------------------------ */
@@ -391,6 +408,8 @@ static allot_err sq_charter_apply(struct store *st_, const struct charter_row *r
 		sq_fail(s, "charter insert");
 		goto out;
 	}
+	if (sq_tlog_append_charter(s, r))
+		goto out;
 	if (audit && sq_audit_insert(s, audit))
 		goto out;
 	e = sq_commit(s);
@@ -520,6 +539,7 @@ static void sq_close(struct store *st_)
 	struct sqlite_store *s = (struct sqlite_store *)st_;
 	for (size_t i = 0; i < s->nstmts; i++)
 		sqlite3_finalize(s->stmts[i].st);
+	sq_tlog_close(s);
 	sqlite3_close(s->db);
 	sumcache_free(s->sums);
 	pthread_mutex_destroy(&s->lock);
@@ -543,6 +563,7 @@ const struct store_ops store_sqlite_ops = {
 	.schema_version = sq_schema_version,
 	SQ_LEDGER_OPS
 	SQ_TOKEN_OPS
+	SQ_TLOG_OPS
 };
 
 allot_err store_sqlite_open(const char *path, struct store **out, char *msg, size_t msgsz)
@@ -577,12 +598,15 @@ allot_err store_sqlite_open(const char *path, struct store **out, char *msg, siz
 		snprintf(msg, msgsz, "cannot configure database %s: %s", path, s->base.errmsg);
 		goto fail;
 	}
-	if (sq_migrate(s, msg, msgsz))
+	if (sq_migrate(s, msg, msgsz) || sq_tlog_open(s, msg, msgsz))
 		goto fail;
 	s->sums = sumcache_new(); /* NULL: sums are read from the database */
 	*out = &s->base;
 	return ALLOT_OK;
 fail:
+	for (size_t i = 0; i < s->nstmts; i++)
+		sqlite3_finalize(s->stmts[i].st);
+	sq_tlog_close(s);
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->lock);
 	free(s);

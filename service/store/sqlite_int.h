@@ -21,6 +21,7 @@ struct sqlite_store {
 	size_t nstmts;
 	struct sumcache *sums;      /* ledger sums; see sumcache.h */
 	size_t sp_mark;             /* pending deltas at the open savepoint */
+	struct sq_tlog *tlog;       /* transparency log state (store/sqlite_tlog.c) */
 };
 
 /* Ledger operations live in store/sqlite_ledger.c. */
@@ -59,6 +60,34 @@ allot_err sq_token_find(struct store *st, const char *jti, struct token_row *out
 	.ledger_net = sq_ledger_net, .ledger_list = sq_ledger_list, \
 	.ledger_report = sq_ledger_report, .ledger_seq_status = sq_ledger_seq_status, \
 	.ledger_savepoint = sq_ledger_savepoint,
+
+/* ---- the transparency log (store/sqlite_tlog.c) ---- */
+struct sq_tlog;
+/* Loads the tree state at open (after the migrations).  OUT: s->tlog. */
+allot_err sq_tlog_open(struct sqlite_store *s, char *msg, size_t msgsz);
+void sq_tlog_close(struct sqlite_store *s);
+/* Called by sq_commit (committed) and sq_rollback (not): promotes or drops
+ * the appends of the transaction that ended. */
+void sq_tlog_txn_end(struct sqlite_store *s, bool committed);
+/* Append the entry's leaf; inside the entry's own transaction only. */
+allot_err sq_tlog_append_usage(struct sqlite_store *s, const struct ledger_row *row);
+allot_err sq_tlog_append_charter(struct sqlite_store *s, const struct charter_row *r);
+allot_err sq_tlog_append_audit(struct sqlite_store *s, int64_t id, const struct audit_entry *a);
+allot_err sq_tlog_head(struct store *st, uint64_t *size, uint8_t root[32]);
+allot_err sq_tlog_root_at(struct store *st, uint64_t size, uint8_t root[32]);
+allot_err sq_tlog_inclusion(struct store *st, uint64_t index, uint64_t size, uint8_t leaf[32],
+			    struct merkle_proof *p);
+allot_err sq_tlog_consistency(struct store *st, uint64_t size1, uint64_t size2,
+			      struct merkle_proof *p);
+allot_err sq_tlog_entries(struct store *st, uint64_t start, uint64_t end, bool with_entry,
+			  json_t **out);
+allot_err sq_tlog_leaf_of(struct store *st, const char *type, int64_t ref, int64_t *idx);
+void sq_tlog_set_enabled(struct store *st, bool on);
+#define SQ_TLOG_OPS \
+	.tlog_head = sq_tlog_head, .tlog_root_at = sq_tlog_root_at, \
+	.tlog_inclusion = sq_tlog_inclusion, .tlog_consistency = sq_tlog_consistency, \
+	.tlog_entries = sq_tlog_entries, .tlog_leaf_of = sq_tlog_leaf_of, \
+	.tlog_set_enabled = sq_tlog_set_enabled,
 
 allot_err sq_fail(struct sqlite_store *s, const char *what);
 sqlite3_stmt *sq_prep(struct sqlite_store *s, const char *sql);

@@ -192,6 +192,8 @@ allot_err sq_ledger_insert(struct store *st, struct ledger_row *row)
 		goto out;
 	}
 	row->row_id = sqlite3_last_insert_rowid(s->db);
+	if (sq_tlog_append_usage(s, row)) /* the record's log leaf, same transaction */
+		goto out;
 	q = sq_prep(s, bucket);
 	if (!q)
 		goto out;

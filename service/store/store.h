@@ -18,6 +18,7 @@
 #include "common/ids.h"
 #include "store/ledger_types.h"
 #include "store/token_types.h"
+#include "tlog/merkle.h"
 
 
 struct api_key {
@@ -117,6 +118,31 @@ struct store_ops {
 	/* Sum of gate charges booked for token jti (record ids "gate:<jti>:..."). */
 	allot_err (*token_spent)(struct store *st, const char *jti, int64_t *spent);
 	allot_err (*token_find)(struct store *st, const char *jti, struct token_row *out);
+
+	/* ---- the transparency log (store/sqlite_tlog.c, docs/TLOG.md) ----
+	 * Every usage record, applied charter and audit entry is a leaf, appended
+	 * in the entry's own transaction.  Reads see committed leaves only. */
+	/* Committed tree size and root hash. */
+	allot_err (*tlog_head)(struct store *st, uint64_t *size, uint8_t root[32]);
+	/* Root of the first size leaves (size <= head size). */
+	allot_err (*tlog_root_at)(struct store *st, uint64_t size, uint8_t root[32]);
+	/* Leaf hash and inclusion proof of index in the tree of size leaves;
+	 * ALLOT_E_INVALID unless index < size <= head size. */
+	allot_err (*tlog_inclusion)(struct store *st, uint64_t index, uint64_t size,
+				    uint8_t leaf[32], struct merkle_proof *p);
+	/* ALLOT_E_INVALID unless 1 <= size1 <= size2 <= head size. */
+	allot_err (*tlog_consistency)(struct store *st, uint64_t size1, uint64_t size2,
+				      struct merkle_proof *p);
+	/* Leaves [start, min(end, head size)): objects {"leaf_index", "type", and
+	 * with_entry ? "entry" (export form, null when the entry is gone)
+	 * : "ref", "data", "leaf_hash"}.  OUT: *out (caller decrefs). */
+	allot_err (*tlog_entries)(struct store *st, uint64_t start, uint64_t end,
+				  bool with_entry, json_t **out);
+	/* Leaf index of an entry: type "usage" (ref = row id), "charter"
+	 * (version), "audit" (id).  ALLOT_E_NOT_FOUND when not logged. */
+	allot_err (*tlog_leaf_of)(struct store *st, const char *type, int64_t ref, int64_t *idx);
+	/* Benchmarks and tests only: false stops logging new entries. */
+	void (*tlog_set_enabled)(struct store *st, bool on);
 };
 
 struct store {
@@ -180,5 +206,21 @@ static inline allot_err store_ledger_savepoint_q(struct store *st, int op)
 static inline allot_err store_ledger_begin(struct store *st) { return st->ops->ledger_begin(st); }
 static inline allot_err store_ledger_commit(struct store *st) { return st->ops->ledger_commit(st); }
 static inline void store_ledger_rollback(struct store *st) { st->ops->ledger_rollback(st); }
+
+/* ---- the transparency log ---- */
+static inline allot_err store_tlog_head(struct store *st, uint64_t *size, uint8_t root[32])
+{ return st->ops->tlog_head(st, size, root); }
+static inline allot_err store_tlog_inclusion(struct store *st, uint64_t index, uint64_t size,
+					     uint8_t leaf[32], struct merkle_proof *p)
+{ return st->ops->tlog_inclusion(st, index, size, leaf, p); }
+static inline allot_err store_tlog_consistency(struct store *st, uint64_t size1, uint64_t size2,
+					       struct merkle_proof *p)
+{ return st->ops->tlog_consistency(st, size1, size2, p); }
+static inline allot_err store_tlog_entries(struct store *st, uint64_t start, uint64_t end,
+					   bool with_entry, json_t **out)
+{ return st->ops->tlog_entries(st, start, end, with_entry, out); }
+static inline allot_err store_tlog_leaf_of(struct store *st, const char *type, int64_t ref,
+					   int64_t *idx)
+{ return st->ops->tlog_leaf_of(st, type, ref, idx); }
 
 #endif

@@ -1,0 +1,203 @@
+/* leaf.c — leaf formats of the transparency log (tlog/leaf.h). */
+#include "tlog/leaf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "common/money.h"
+#include "common/timeutil.h"
+#include "crypto/b64.h"
+
+/* The fields of each entry type that its leaf commits to (export form). */
+static const char *const usage_fields[] = {
+	"provider", "record_id", "seq", "kind", "adjustment", "supersedes", "institution",
+	"project", "member", "resource", "class", "model", "quantity", "start", "end",
+	"received", "booked", "late", "overage", "charter_version", "rate", "charge", "source",
+	NULL};
+static const char *const charter_fields[] = {
+	"version", "charter_id", "sha256", "author", "applied", "effective", NULL};
+static const char *const audit_fields[] = {
+	"id", "at", "actor", "action", "target", "before_sha256", "after_sha256", "detail", NULL};
+
+static const char *const type_names[] = {"usage", "charter", "audit"};
+
+const char *tlog_leaf_type_name(enum tlog_leaf_type t)
+{
+	return (unsigned)t < 3 ? type_names[t] : "unknown";
+}
+
+int tlog_leaf_type_parse(const char *name)
+{
+	for (int i = 0; name && i < 3; i++)
+		if (strcmp(name, type_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static void set_time(json_t *r, const char *from, const char *to)
+{
+	json_t *v = json_object_get(r, from);
+	if (!json_is_integer(v))
+		return;
+	char ts[TIME_FMT_MAX];
+	json_object_set_new(r, to, json_string(time_format_rfc3339(json_integer_value(v), ts)));
+	json_object_del(r, from);
+}
+
+static void set_money(json_t *r, const char *from, const char *to)
+{
+	json_t *v = json_object_get(r, from);
+	if (!json_is_integer(v))
+		return;
+	char b[MONEY_FMT_MAX];
+	json_object_set_new(r, to, json_string(money_format(json_integer_value(v), b)));
+	json_object_del(r, from);
+}
+
+static void set_bool(json_t *r, const char *k)
+{
+	json_t *v = json_object_get(r, k);
+	if (json_is_integer(v))
+		json_object_set_new(r, k, json_boolean(json_integer_value(v) != 0));
+}
+
+void tlog_usage_export_form(json_t *r)
+{
+	set_money(r, "charge_micro", "charge");
+	set_money(r, "rate_micro", "rate");
+	set_time(r, "start_us", "start");
+	set_time(r, "end_us", "end");
+	set_time(r, "received_us", "received");
+	set_time(r, "book_us", "booked");
+	set_bool(r, "late");
+	set_bool(r, "overage");
+}
+
+json_t *tlog_usage_export_json(const struct ledger_row *row)
+{
+	const struct usage_record *r = &row->rec;
+	static const char *const kinds[] = {"usage", "adjustment", "void"};
+	json_t *j = json_object();
+	if (!j)
+		return NULL;
+	/* Exactly what the store keeps and lists: empty supersedes and a
+	 * missing adjustment or seq are NULL columns, the others "". */
+	json_object_set_new(j, "provider", json_string(r->provider));
+	json_object_set_new(j, "record_id", json_string(r->record_id));
+	json_object_set_new(j, "seq", r->has_seq ? json_integer(r->seq) : json_null());
+	json_object_set_new(j, "kind", json_string(kinds[r->kind]));
+	json_object_set_new(j, "adjustment", r->adjustment != ADJ_NONE
+		? json_string(record_adjustment_name(r->adjustment)) : json_null());
+	json_object_set_new(j, "supersedes", r->supersedes[0] ? json_string(r->supersedes)
+							       : json_null());
+	json_object_set_new(j, "institution", json_string(r->institution));
+	json_object_set_new(j, "project", json_string(r->project));
+	json_object_set_new(j, "member", json_string(r->member));
+	json_object_set_new(j, "resource", json_string(r->resource));
+	json_object_set_new(j, "class", json_string(r->cls));
+	json_object_set_new(j, "model", json_string(r->model));
+	json_object_set_new(j, "quantity", json_integer(r->quantity));
+	json_object_set_new(j, "start_us", json_integer(r->start_us));
+	json_object_set_new(j, "end_us", json_integer(r->end_us));
+	json_object_set_new(j, "received_us", json_integer(row->received_us));
+	json_object_set_new(j, "book_us", json_integer(row->book_us));
+	json_object_set_new(j, "late", json_integer(row->late));
+	json_object_set_new(j, "charter_version", json_integer(row->charter_version));
+	json_object_set_new(j, "rate_micro", json_integer(row->rate_micro));
+	json_object_set_new(j, "charge_micro", json_integer(row->charge_micro));
+	json_object_set_new(j, "overage", json_integer(row->overage));
+	json_object_set_new(j, "source", json_string(row->from_gate ? "gate" : "provider"));
+	json_object_set_new(j, "canonical", json_stringn(r->canonical ? r->canonical : "",
+							 r->canonical ? r->canonical_len : 0));
+	tlog_usage_export_form(j);
+	return j;
+}
+
+json_t *tlog_charter_export_json(int64_t version, const char *charter_id, const char *sha256,
+				 const char *author, int64_t applied_us, int64_t effective_us)
+{
+	char a[TIME_FMT_MAX], e[TIME_FMT_MAX];
+	return json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "version", (json_int_t)version,
+			 "charter_id", charter_id, "sha256", sha256, "author", author, "applied",
+			 time_format_rfc3339(applied_us, a), "effective",
+			 time_format_rfc3339(effective_us, e));
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s && *s ? json_string(s) : json_null();
+}
+
+json_t *tlog_audit_export_json(int64_t id, int64_t at_us, const char *actor, const char *action,
+			       const char *target, const char *before_sha256,
+			       const char *after_sha256, const char *detail)
+{
+	char ts[TIME_FMT_MAX];
+	json_t *j = json_pack("{s:I,s:s,s:s,s:s}", "id", (json_int_t)id, "at",
+			      time_format_rfc3339(at_us, ts), "actor", actor, "action", action);
+	if (!j)
+		return NULL;
+	/* The store keeps "" of these as NULL (sq_bind_text). */
+	json_object_set_new(j, "target", str_or_null(target));
+	json_object_set_new(j, "before_sha256", str_or_null(before_sha256));
+	json_object_set_new(j, "after_sha256", str_or_null(after_sha256));
+	json_object_set_new(j, "detail", str_or_null(detail));
+	return j;
+}
+
+allot_err tlog_leaf_bytes(enum tlog_leaf_type t, const json_t *entry, char **data, size_t *len,
+			  char *msg, size_t msgcap)
+{
+	const char *const *fields = t == TLOG_LEAF_USAGE     ? usage_fields
+				    : t == TLOG_LEAF_CHARTER ? charter_fields
+				    : t == TLOG_LEAF_AUDIT   ? audit_fields
+							     : NULL;
+	if (!fields || !json_is_object(entry)) {
+		if (msg)
+			snprintf(msg, msgcap, "the entry is not a JSON object of a known type");
+		return ALLOT_E_INVALID;
+	}
+	json_t *leaf = json_object();
+	if (!leaf)
+		return ALLOT_E_NOMEM;
+	json_object_set_new(leaf, "type", json_string(tlog_leaf_type_name(t)));
+	for (size_t i = 0; fields[i]; i++) {
+		json_t *v = json_object_get(entry, fields[i]);
+		if (!v || json_is_null(v))
+			continue;
+		if (!json_is_string(v) && !json_is_integer(v) && !json_is_boolean(v)) {
+			if (msg)
+				snprintf(msg, msgcap, "field \"%s\" must be a string, an integer or a "
+					 "boolean", fields[i]);
+			json_decref(leaf);
+			return ALLOT_E_INVALID;
+		}
+		json_object_set(leaf, fields[i], v);
+	}
+	if (t == TLOG_LEAF_USAGE) {
+		json_t *c = json_object_get(entry, "canonical");
+		if (!json_is_string(c)) {
+			if (msg)
+				snprintf(msg, msgcap, "field \"canonical\" (the record's bytes) is missing");
+			json_decref(leaf);
+			return ALLOT_E_INVALID;
+		}
+		uint8_t h[32];
+		unsigned int hl = sizeof h;
+		char hex[65];
+		EVP_Digest(json_string_value(c), json_string_length(c), h, &hl, EVP_sha256(), NULL);
+		hex_encode(h, sizeof h, hex);
+		hex[64] = '\0';
+		json_object_set_new(leaf, "record_sha256", json_string(hex));
+	}
+	char *s = json_dumps(leaf, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(leaf);
+	if (!s)
+		return ALLOT_E_NOMEM;
+	*len = strlen(s);
+	*data = s;
+	return ALLOT_OK;
+}

@@ -1,0 +1,72 @@
+/* ledgerlog.h — the daemon's side of the transparency log: the log signing
+ * key, the latest signed checkpoint, and the export that `allot log verify`
+ * checks offline (docs/TLOG.md).  The tree itself is kept by the store
+ * (store/store.h, tlog_* operations).
+ *
+ * Thread-safety: every function may be called from any thread.
+ */
+#ifndef ALLOT_TLOG_LEDGERLOG_H
+#define ALLOT_TLOG_LEDGERLOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/err.h"
+#include "store/store.h"
+#include "tlog/checkpoint.h"
+#include "tlog/note.h"
+
+/* The log key's file in the --keys directory (PEM, mode 0600). */
+#define LEDGERLOG_KEY_FILE "log.key"
+/* GET /v1/log/checkpoint signs at most once per this interval (and only
+ * when the log grew): a signature costs ~60 µs, a polling client nothing. */
+#define LEDGERLOG_SIGN_INTERVAL_US (5LL * 1000000)
+/* Leaves per export: with its inclusion proof (~24 hashes at 10^7 leaves)
+ * an exported leaf is ~2 KiB, so a page stays under ~200 MiB. */
+#define LEDGERLOG_EXPORT_MAX 100000
+/* The export format's name, in its "format" field. */
+#define LEDGERLOG_EXPORT_FORMAT "allot-log-export/1"
+
+struct ledgerlog;
+
+/* Reads (or creates, mode 0600) keys_dir/log.key; the origin and key name
+ * is "allot/<deployment>".  OUT: *out (ledgerlog_free). */
+allot_err ledgerlog_open(const char *keys_dir, const char *deployment, struct store *st,
+			 struct ledgerlog **out, char *msg, size_t msgsz);
+void ledgerlog_free(struct ledgerlog *l);
+
+/* "allot/<deployment>". */
+const char *ledgerlog_origin(const struct ledgerlog *l);
+/* The verifier key text "allot/<deployment>+<key id>+<base64>". */
+const char *ledgerlog_vkey(const struct ledgerlog *l);
+/* "ed25519:BASE64" of the public key. */
+const char *ledgerlog_pub(const struct ledgerlog *l);
+
+/* The latest signed checkpoint.  fresh: of the log as it is now (exports);
+ * otherwise the cached one unless the log grew and the cache is older than
+ * LEDGERLOG_SIGN_INTERVAL_US.  OUT: *note (from malloc(), NUL-terminated,
+ * caller frees) and *cp (may be NULL) on success only. */
+allot_err ledgerlog_checkpoint(struct ledgerlog *l, bool fresh, char **note,
+			       struct checkpoint *cp, char *msg, size_t msgsz);
+
+/* Base64 of each proof hash, as a JSON array. */
+json_t *ledgerlog_proof_json(const struct merkle_proof *p);
+
+/* The export of leaves [start, end) (end 0: up to the checkpoint's size),
+ * each with its entry in export form and its inclusion proof, under a
+ * freshly signed checkpoint; since > 0 adds the consistency proof from the
+ * tree of `since` leaves.  ALLOT_E_INVALID (msg says why) for a bad range.
+ * OUT: *out (caller decrefs). */
+allot_err ledgerlog_export(struct ledgerlog *l, uint64_t start, uint64_t end, uint64_t since,
+			   json_t **out, char *msg, size_t msgsz);
+
+/* Adds "leaf_index" to each record of a GET /v1/usage page (rows with
+ * "id"), and with proofs each record's "proof" against the checkpoint *cp
+ * (which must be newer than the rows).  Rows without a leaf (logged before
+ * the log existed) get "leaf_index": null. */
+allot_err ledgerlog_annotate_usage(struct ledgerlog *l, json_t *rows, bool proofs,
+				   const struct checkpoint *cp);
+
+#endif

@@ -1,0 +1,158 @@
+#!/bin/bash
+# The transparency log end to end: every record, charter and admin action is
+# a leaf; exports carry the signed checkpoint and proofs; `allot log verify`
+# catches a changed quantity and a deleted row (done to the SQLite file as an
+# attacker would: drop the append-only trigger first); more appends stay
+# consistent with an old checkpoint (verify --since, allot log monitor); a
+# rebuilt log is reported by the monitor.
+. "$(dirname "$0")/lib.sh"
+
+DB=$E2E_DIR/allot.db
+PUB=$("$BIN/allot" keygen --out "$E2E_DIR/cscs.key")
+cat >"$E2E_DIR/charter.yaml" <<YAML
+charter: tlog-test
+version: 1
+effective: 2026-01-01T00:00:00Z
+timezone: UTC
+rates:
+  - {resource: gpu_seconds, class: h100, credits: 0.03}
+providers:
+  - {id: cscs, keys: ["$PUB"], resources: [gpu_seconds]}
+institutions:
+  - id: epfl
+    allocation: {credits: 100000, period: month}
+    projects:
+      - id: climate
+        allocation: {credits: 100000, period: month}
+        members: [alice@epfl.ch]
+YAML
+e2e_start --charter "$E2E_DIR/charter.yaml" --deployment e2e || exit 1
+mkkey() {
+	printf '%s' "$1" >"$E2E_DIR/k.json"
+	req POST /v1/keys "$ADMIN_KEY" application/json "$E2E_DIR/k.json"
+	jget .secret
+}
+PKEY=$(mkkey '{"role":"provider","provider":"cscs"}')
+AKEY=$(mkkey '{"role":"auditor"}')
+IKEY=$(mkkey '{"role":"institution","institution":"epfl"}')
+export ALLOT_KEY=$AKEY
+NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+HOURAGO=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)
+rec() { # id quantity
+	printf '{"record_id":"%s","provider":"cscs","institution":"epfl","project":"climate","member":"alice@epfl.ch","resource":"gpu_seconds","class":"h100","model":null,"quantity":%s,"start":"%s","end":"%s","kind":"usage","supersedes":null}\n' \
+		"$1" "$2" "$HOURAGO" "$NOW"
+}
+ingest() { # ids...
+	for id in "$@"; do rec "$id" 100; done | "$BIN/allot" usage sign --key "$E2E_DIR/cscs.key" |
+		jq -s '{records: .}' >"$E2E_DIR/batch.json"
+	req POST /v1/usage "$PKEY" application/json "$E2E_DIR/batch.json"
+	check "ingest $*" 200 "$STATUS"
+}
+verify() { # export [extra args]: sets VOUT and VRC
+	VOUT=$("$BIN/allot" log verify "$@" --key "$LOGPUB" 2>&1)
+	VRC=$?
+}
+
+# --- the key and the checkpoint ---------------------------------------------------
+req GET /v1/log/key ""
+check "log key is public" 200 "$STATUS"
+LOGPUB=$(jget .key)
+check "origin" "allot/e2e" "$(jget .origin)"
+check "vkey names the origin" "allot/e2e" "$(jget .vkey | cut -d+ -f1)"
+check "log key file mode" 600 "$(stat -c %a "$E2E_DIR/keys/log.key")"
+req GET /v1/log/checkpoint ""; check "checkpoint needs a key" 401 "$STATUS"
+req GET /v1/log/checkpoint "$PKEY"; check "provider may not read the checkpoint" 403 "$STATUS"
+req GET /v1/log/checkpoint "$IKEY"; check "institution reads the checkpoint" 200 "$STATUS"
+check "checkpoint origin line" "allot/e2e" "$(printf '%s' "$BODY" | sed -n 1p)"
+# bootstrap key, charter, charter.apply, 3 key.create
+SIZE0=$(printf '%s' "$BODY" | sed -n 2p)
+check "charter and admin actions are leaves" 6 "$SIZE0"
+req GET "/v1/log/entries?start=0&end=2" "$AKEY"; check "entries" 200 "$STATUS"
+check "first leaf types" "audit charter" "$(jget '[.entries[].type] | sort | join(" ")')"
+req GET "/v1/log/entries" "$IKEY"; check "institution may not read entries" 403 "$STATUS"
+
+# --- ingest, export, verify OK ------------------------------------------------------
+ingest job-1 job-2 job-3 job-4
+req GET "/v1/usage?proofs=1" "$IKEY"; check "usage export" 200 "$STATUS"
+printf '%s' "$BODY" >"$E2E_DIR/usage.json"
+check "records carry leaf indices" "6 7 8 9" "$(jget '[.records[].leaf_index] | join(" ")')"
+check "records carry proofs" 4 "$(jget '[.records[] | select(.proof | length > 0)] | length')"
+check "usage export carries the checkpoint" "allot/e2e" "$(jget .checkpoint | sed -n 1p)"
+verify "$E2E_DIR/usage.json"; check "usage export verifies ($VOUT)" 0 "$VRC"
+req GET "/v1/usage" "$IKEY"
+check "plain listing keeps fields and gains leaf_index" "job-1 3 6" \
+	"$(jget '.records[0] | "\(.record_id) \(.charge) \(.leaf_index)"')"
+req GET "/v1/reports/usage?group_by=project" "$IKEY"
+check "report carries the checkpoint" "allot/e2e" "$(jget .checkpoint | sed -n 1p)"
+
+"$BIN/allot" log export --out "$E2E_DIR/x1.json"; check "log export" 0 $?
+jq -r .checkpoint "$E2E_DIR/x1.json" >"$E2E_DIR/cp1.txt"
+verify "$E2E_DIR/x1.json"; check "log export verifies ($VOUT)" 0 "$VRC"
+check "complete log" 1 "$(printf '%s' "$VOUT" | grep -c 'the complete log')"
+VKEY=$(jq -r .vkey "$E2E_DIR/x1.json")
+"$BIN/allot" log verify "$E2E_DIR/x1.json" --key "$VKEY" >/dev/null; check "verifies with the vkey" 0 $?
+OTHER=$("$BIN/allot" keygen --out "$E2E_DIR/other.key")
+"$BIN/allot" log verify "$E2E_DIR/x1.json" --key "$OTHER" 2>/dev/null; check "another key fails" 1 $?
+jq '.entries[7].entry.charge = "0.01"' "$E2E_DIR/x1.json" >"$E2E_DIR/x1c.json"
+verify "$E2E_DIR/x1c.json"; check "changed charge in the export fails" 1 "$VRC"
+check "changed charge named" 1 "$(printf '%s' "$VOUT" | grep -c 'usage record cscs/job-2 (leaf 7)')"
+"$BIN/allot" log monitor --state "$E2E_DIR/monitor.json" >/dev/null; check "monitor first run" 0 $?
+
+# --- the attacker changes a quantity in the database ----------------------------------
+sqlite3 "$DB" "DROP TRIGGER usage_no_update; UPDATE usage_records SET quantity = 10 WHERE record_id = 'job-2'"
+check "tampered" 10 "$(sqlite3 "$DB" "SELECT quantity FROM usage_records WHERE record_id = 'job-2'")"
+"$BIN/allot" log export --out "$E2E_DIR/x2.json"
+verify "$E2E_DIR/x2.json"; check "verify fails after a changed quantity" 1 "$VRC"
+check "names the changed record ($VOUT)" 1 "$(printf '%s' "$VOUT" | grep -c 'usage record cscs/job-2 (leaf 7)')"
+req GET "/v1/usage?proofs=1" "$IKEY"; printf '%s' "$BODY" >"$E2E_DIR/usage2.json"
+verify "$E2E_DIR/usage2.json"; check "usage export fails too" 1 "$VRC"
+check "usage export names it" 1 "$(printf '%s' "$VOUT" | grep -c 'cscs/job-2')"
+sqlite3 "$DB" "UPDATE usage_records SET quantity = 100 WHERE record_id = 'job-2'"
+"$BIN/allot" log export --out "$E2E_DIR/x3.json"
+verify "$E2E_DIR/x3.json"; check "restored quantity verifies" 0 "$VRC"
+
+# --- ... and deletes a row ---------------------------------------------------------------
+sqlite3 "$DB" "DROP TRIGGER usage_no_delete; DELETE FROM usage_records WHERE record_id = 'job-3'"
+"$BIN/allot" log export --out "$E2E_DIR/x4.json"
+verify "$E2E_DIR/x4.json"; check "verify fails after a deleted row" 1 "$VRC"
+check "names the deleted record ($VOUT)" 1 "$(printf '%s' "$VOUT" | grep -c 'usage record cscs/job-3 (leaf 8) is logged but missing')"
+# deleting its leaf too leaves a hole
+sqlite3 "$DB" "DROP TRIGGER tlog_leaves_no_delete; DELETE FROM tlog_leaves WHERE idx = 8"
+"$BIN/allot" log export --out "$E2E_DIR/x5.json"
+verify "$E2E_DIR/x5.json"; check "verify fails after a deleted leaf" 1 "$VRC"
+check "names the hole ($VOUT)" 1 "$(printf '%s' "$VOUT" | grep -c 'leaf 8 is missing')"
+
+# --- append more: the old checkpoint is consistent with the new one -----------------------
+ingest job-5 job-6
+req POST /v1/keys "$ADMIN_KEY" application/json "$E2E_DIR/k.json"
+SIZE1=$(jq -r .size "$E2E_DIR/x1.json")
+"$BIN/allot" log export --start 9 --since "$SIZE1" --out "$E2E_DIR/x6.json"
+check "partial export range" 9 "$(jq -r .start "$E2E_DIR/x6.json")"
+verify "$E2E_DIR/x6.json" --since "$E2E_DIR/cp1.txt"; check "consistent with the old checkpoint ($VOUT)" 0 "$VRC"
+check "consistency reported" 1 "$(printf '%s' "$VOUT" | grep -c "consistent with the earlier checkpoint at size $SIZE1")"
+"$BIN/allot" log export --start 9 --out "$E2E_DIR/x7.json"
+verify "$E2E_DIR/x7.json" --since "$E2E_DIR/cp1.txt"; check "--since needs a proof in the export" 1 "$VRC"
+"$BIN/allot" log monitor --state "$E2E_DIR/monitor.json" >/dev/null; check "monitor: consistent" 0 $?
+check "monitor saved the new size" "$(sqlite3 "$DB" 'SELECT max(idx) + 1 FROM tlog_leaves')" \
+	"$(jq -r .checkpoint "$E2E_DIR/monitor.json" | sed -n 2p)"
+"$BIN/allot" log monitor --state "$E2E_DIR/monitor.json" >/dev/null; check "monitor: unchanged" 0 $?
+req GET "/v1/log/proof/inclusion?index=5" "$IKEY"; check "inclusion proof" 200 "$STATUS"
+req GET "/v1/log/proof/inclusion?index=999" "$IKEY"; check "inclusion beyond the log" 400 "$STATUS"
+req GET "/v1/log/proof/consistency?from=0" "$IKEY"; check "consistency from 0" 400 "$STATUS"
+req GET "/v1/log/proof/consistency?from=3&to=x" "$IKEY"; check "consistency bad to" 400 "$STATUS"
+req GET "/v1/log/export?start=5&end=2" "$AKEY"; check "export bad range" 400 "$STATUS"
+
+# --- the log survives a restart; a rebuilt log is caught by the monitor -----------------
+e2e_stop
+e2e_start --charter "$E2E_DIR/charter.yaml" --deployment e2e || exit 1
+"$BIN/allot" log monitor --state "$E2E_DIR/monitor.json" >/dev/null; check "monitor after restart" 0 $?
+e2e_stop
+sqlite3 "$DB" "DROP TRIGGER tlog_nodes_no_delete; DELETE FROM tlog_nodes; DELETE FROM tlog_leaves"
+e2e_start --charter "$E2E_DIR/charter.yaml" --deployment e2e || exit 1
+ingest job-7
+"$BIN/allot" log monitor --state "$E2E_DIR/monitor.json" 2>"$E2E_DIR/mon.err" >/dev/null
+check "monitor reports the rewritten log" 1 $?
+check "monitor says why" 1 "$(grep -c 'ALERT' "$E2E_DIR/mon.err")"
+verify "$E2E_DIR/x1.json"; check "the old export still verifies offline" 0 "$VRC"
+
+e2e_done
