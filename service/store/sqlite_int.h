@@ -69,6 +69,9 @@ void sq_tlog_close(struct sqlite_store *s);
 /* Called by sq_commit (committed) and sq_rollback (not): promotes or drops
  * the appends of the transaction that ended. */
 void sq_tlog_txn_end(struct sqlite_store *s, bool committed);
+/* Called by sq_ledger_savepoint: STORE_SP_BEGIN remembers the tree state,
+ * STORE_SP_ROLLBACK (after ROLLBACK TO) returns to it. */
+void sq_tlog_savepoint(struct sqlite_store *s, int op);
 /* Append the entry's leaf; inside the entry's own transaction only. */
 allot_err sq_tlog_append_usage(struct sqlite_store *s, const struct ledger_row *row);
 allot_err sq_tlog_append_charter(struct sqlite_store *s, const struct charter_row *r);

@@ -42,6 +42,7 @@ allot_err sq_ledger_savepoint(struct store *st, int op)
 	switch (op) {
 	case STORE_SP_BEGIN:
 		s->sp_mark = s->sums ? sumcache_pending_mark(s->sums) : 0;
+		sq_tlog_savepoint(s, op); /* the log's tree state follows the savepoint */
 		return sq_exec(s, "SAVEPOINT ledger_item");
 	case STORE_SP_RELEASE: return sq_exec(s, "RELEASE ledger_item");
 	default:
@@ -49,6 +50,7 @@ allot_err sq_ledger_savepoint(struct store *st, int op)
 			sumcache_pending_truncate(s->sums, s->sp_mark);
 		if (sq_exec(s, "ROLLBACK TO ledger_item"))
 			return ALLOT_E_STORE;
+		sq_tlog_savepoint(s, op);
 		return sq_exec(s, "RELEASE ledger_item");
 	}
 }

@@ -26,6 +26,8 @@ struct sq_tlog {
 	bool dirty;                   /* pending holds this transaction's appends */
 	struct merkle_tree committed;
 	struct merkle_tree pending;
+	bool sp_valid, sp_dirty;      /* the state at the open savepoint */
+	struct merkle_tree sp;
 };
 
 static const char q_put[] = "INSERT INTO tlog_nodes(level, idx, hash) VALUES (?1, ?2, ?3)";
@@ -77,6 +79,25 @@ void sq_tlog_txn_end(struct sqlite_store *s, bool committed)
 	if (committed)
 		t->committed = t->pending;
 	t->dirty = false;
+	t->sp_valid = false;
+}
+
+void sq_tlog_savepoint(struct sqlite_store *s, int op)
+{
+	struct sq_tlog *t = s->tlog;
+	if (!t)
+		return;
+	if (op == STORE_SP_BEGIN) {
+		t->sp_valid = true;
+		t->sp_dirty = t->dirty;
+		if (t->dirty)
+			t->sp = t->pending;
+	} else if (op == STORE_SP_ROLLBACK && t->sp_valid) {
+		t->dirty = t->sp_dirty;
+		if (t->dirty)
+			t->pending = t->sp;
+		t->sp_valid = false;
+	}
 }
 
 /* Appends one leaf for entry (export form) inside the caller's transaction. */
