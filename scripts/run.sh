@@ -18,10 +18,10 @@ allotd starting on http://$LISTEN (charter policies/default.yaml, models in mode
 admin key (also in var/admin.key): $ALLOT_ADMIN_KEY
 
 Try, in another terminal:
-  export ALLOT_KEY=\$(cat var/admin.key)
-  bin/allot charter history
-  bin/allot keys create --role institution --institution epfl
-  curl -s http://$LISTEN/readyz
+  export ALLOT_KEY=\$(cat var/admin.key) ALLOT_SERVER=http://$LISTEN
+  TOKEN=\$(bin/allot token mint --institution epfl --project climate --member alice@epfl.ch)
+  curl -s http://$LISTEN/v1/completions -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"model":"stories","prompt":"Once upon a time","max_tokens":40}'
+  bin/allot quota show epfl/climate
 
 MSG
 exec bin/allotd --listen "$LISTEN" "$@"
