@@ -30,7 +30,8 @@ static period_kind to_period(enum charter_period p)
 
 /* Period bounds, used, and rollover from the previous period. */
 static allot_err level_fill(struct store *st, const tz *z, period_kind pk, int64_t credits,
-			    int64_t rollover_ppm, int64_t at, struct quota_level *q)
+			    int64_t rollover_ppm, int64_t at, int64_t effective,
+			    struct quota_level *q)
 {
 	allot_err e = period_bounds(z, pk, at, &q->period_start, &q->period_end);
 	if (e)
@@ -41,7 +42,8 @@ static allot_err level_fill(struct store *st, const tz *z, period_kind pk, int64
 	q->rollover = 0;
 	if (rollover_ppm > 0 && pk != PERIOD_TOTAL) {
 		int64_t ps, pe, prev_used;
-		if (period_prev(z, pk, at, &ps, &pe) == ALLOT_OK &&
+		/* Nothing carries over from before the charter took effect. */
+		if (period_prev(z, pk, at, &ps, &pe) == ALLOT_OK && ps >= effective &&
 		    (e = store_ledger_sum_q(st, &q->lv, ps, pe, &prev_used)) == ALLOT_OK)
 			period_rollover(credits, rollover_ppm, prev_used, &q->rollover);
 		if (e)
@@ -104,9 +106,9 @@ allot_err quota_levels(struct store *st, const struct charter *c, const char *in
 		struct quota_level *q = &out[i];
 		if (q->alloc)
 			e = level_fill(st, z, to_period(q->alloc->period), q->alloc->credits,
-				       q->alloc->rollover_ppm, at, q);
+				       q->alloc->rollover_ppm, at, c->effective_us, q);
 		else
-			e = level_fill(st, z, PERIOD_MONTH, c->pool, 0, at, q);
+			e = level_fill(st, z, PERIOD_MONTH, c->pool, 0, at, c->effective_us, q);
 		if (e)
 			break;
 		q->hard = q->kind == QUOTA_POOL ? true : hard;
