@@ -264,6 +264,56 @@ static void stream_unref(struct stream *s)
 	free(s);
 }
 
+/* A stream shared by the HTTP response and a worker thread. */
+static struct stream *stream_new(struct app *app, const struct gate_ticket *t)
+{
+	struct stream *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	s->refs = 2; /* the HTTP response and the worker */
+	s->app = app;
+	s->ticket = *t;
+	s->first = true;
+	return s;
+}
+
+/* The worker's last words (s->mu held): wake the reader, drop its reference. */
+static void stream_finish_locked(struct stream *s)
+{
+	s->done = true;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	stream_unref(s);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max);
+static void stream_cleanup(void *cls);
+
+/* Answers with the stream as a server-sent event body. */
+static allot_err stream_respond(struct http_resp *resp, struct stream *s)
+{
+	remaining_header(resp, s->ticket.remaining, s->ticket.remaining_level);
+	resp->status = 200;
+	resp->content_type = "text/event-stream";
+	http_add_header(resp, "X-Accel-Buffering", "no");
+	resp->stream = stream_read;
+	resp->stream_cls = s;
+	resp->stream_cleanup = stream_cleanup;
+	return ALLOT_OK;
+}
+
+/* A refused admission's headers: Retry-After for rate limits. */
+static void refusal_headers(struct http_resp *resp, allot_err e, int retry)
+{
+	if (e == ALLOT_E_RATE) {
+		char ra[16];
+		snprintf(ra, sizeof ra, "%d", retry > 0 ? retry : 1);
+		http_add_header(resp, "Retry-After", ra);
+	}
+}
+
 static int stream_on_text(void *ctx, const char *text, size_t len)
 {
 	struct stream *s = ctx;
@@ -306,10 +356,7 @@ static void *stream_worker(void *arg)
 		sse_append(&s->pending, err);
 	}
 	buf_puts(&s->pending, "data: [DONE]\n\n");
-	s->done = true;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	stream_unref(s);
+	stream_finish_locked(s);
 	return NULL;
 }
 
@@ -418,10 +465,7 @@ static void *remote_stream_worker(void *arg)
 						  "message", m2));
 		buf_puts(&s->pending, "data: [DONE]\n\n");
 	}
-	s->done = true;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	stream_unref(s);
+	stream_finish_locked(s);
 	return NULL;
 }
 
@@ -442,11 +486,7 @@ static allot_err remote_generate(struct http_req *req, struct http_resp *resp, b
 	allot_err e = gate_admit(app, app->gate, cl, g->model, remote_prompt_bound(body, chat),
 				 g->max_tokens, &t, &retry, msg, sizeof msg);
 	if (e) {
-		if (e == ALLOT_E_RATE) {
-			char ra[16];
-			snprintf(ra, sizeof ra, "%d", retry > 0 ? retry : 1);
-			http_add_header(resp, "Retry-After", ra);
-		}
+		refusal_headers(resp, e, retry);
 		return http_error(resp, e, "%s", msg);
 	}
 	/* The upstream must not generate past what was reserved. */
@@ -456,18 +496,13 @@ static allot_err remote_generate(struct http_req *req, struct http_resp *resp, b
 	const char *path = chat ? "/chat/completions" : "/completions";
 	const struct charter_model *m = t.model;
 	if (g->stream) {
-		struct stream *s = calloc(1, sizeof *s);
+		struct stream *s = stream_new(app, &t);
 		pthread_t th;
 		if (!s) {
 			gate_cancel(app, app->gate, &t);
 			json_decref(fwd);
 			return http_error(resp, ALLOT_E_NOMEM, "out of memory");
 		}
-		pthread_mutex_init(&s->mu, NULL);
-		pthread_cond_init(&s->cv, NULL);
-		s->refs = 2;
-		s->app = app;
-		s->ticket = t;
 		s->body = fwd;
 		s->path = path;
 		if (pthread_create(&th, NULL, remote_stream_worker, s) != 0) {
@@ -477,13 +512,7 @@ static allot_err remote_generate(struct http_req *req, struct http_resp *resp, b
 			return http_error(resp, ALLOT_E_INTERNAL, "could not start the upstream call");
 		}
 		pthread_detach(th);
-		remaining_header(resp, t.remaining, t.remaining_level);
-		resp->status = 200;
-		resp->content_type = "text/event-stream";
-		resp->stream = stream_read;
-		resp->stream_cls = s;
-		resp->stream_cleanup = stream_cleanup;
-		return ALLOT_OK;
+		return stream_respond(resp, s);
 	}
 	struct upstream_result r;
 	struct buf reply = BUF_INIT;
@@ -564,11 +593,7 @@ static allot_err generate(struct http_req *req, struct http_resp *resp, bool cha
 	e = gate_admit(app, app->gate, cl, g.model, (int)g.nids, g.max_tokens, &t, &retry, msg,
 		       sizeof msg);
 	if (e) {
-		if (e == ALLOT_E_RATE) {
-			char ra[16];
-			snprintf(ra, sizeof ra, "%d", retry > 0 ? retry : 1);
-			http_add_header(resp, "Retry-After", ra);
-		}
+		refusal_headers(resp, e, retry);
 		char lvl[16];
 		int64_t rem = gate_remaining(app, cl, lvl);
 		remaining_header(resp, rem, lvl);
@@ -583,20 +608,14 @@ static allot_err generate(struct http_req *req, struct http_resp *resp, bool cha
 		.temperature = (float)g.temperature, .top_k = (int)g.top_k, .top_p = (float)g.top_p,
 		.min_p = (float)g.min_p, .seed = g.seed, .stop = g.stop, .n_stop = g.nstop};
 	if (g.stream) {
-		struct stream *s = calloc(1, sizeof *s);
+		struct stream *s = stream_new(app, &t);
 		if (!s) {
 			gate_cancel(app, app->gate, &t);
 			e = ALLOT_E_NOMEM;
 			snprintf(msg, sizeof msg, "out of memory");
 			goto bad;
 		}
-		pthread_mutex_init(&s->mu, NULL);
-		pthread_cond_init(&s->cv, NULL);
-		s->refs = 2; /* the HTTP response and the worker */
-		s->app = app;
-		s->ticket = t;
 		s->chat = chat;
-		s->first = true;
 		s->include_usage = g.include_usage;
 		s->created = created;
 		s->prompt_tokens = (int)g.nids;
@@ -623,14 +642,7 @@ static allot_err generate(struct http_req *req, struct http_resp *resp, bool cha
 		pthread_detach(th);
 		free(g.ids);
 		json_decref(body);
-		remaining_header(resp, t.remaining, t.remaining_level);
-		resp->status = 200;
-		resp->content_type = "text/event-stream";
-		http_add_header(resp, "X-Accel-Buffering", "no");
-		resp->stream = stream_read;
-		resp->stream_cls = s;
-		resp->stream_cleanup = stream_cleanup;
-		return ALLOT_OK;
+		return stream_respond(resp, s);
 	}
 	struct infer_result res;
 	e = infer_generate(eng, &ir, &res);

@@ -129,6 +129,39 @@ out:
 	return r;
 }
 
+allot_err sq_write1(struct sqlite_store *s, const char *sql, sq_bind_fn bind, const void *arg,
+		    const struct audit_entry *audit, const char *what, bool must_change)
+{
+	allot_err e = ALLOT_E_STORE;
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = sq_prep(s, sql);
+	if (!st || sq_begin(s))
+		goto out;
+	bind(st, arg);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_CONSTRAINT) {
+		e = ALLOT_E_CONFLICT;
+		goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		sq_fail(s, what);
+		goto out;
+	}
+	if (must_change && sqlite3_changes(s->db) == 0) {
+		e = ALLOT_E_NOT_FOUND;
+		goto out;
+	}
+	if (audit && sq_audit_insert(s, audit))
+		goto out;
+	e = sq_commit(s);
+out:
+	if (e)
+		sq_rollback(s);
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
 /* ---- migrations ------------------------------------------------------------ */
 
 static int sq_user_version(struct sqlite_store *s)
@@ -181,18 +214,9 @@ fail:
 
 /* ---- keys ------------------------------------------------------------------ */
 
-static allot_err sq_key_insert(struct store *st_, const struct api_key *k,
-			       const struct audit_entry *audit)
+static void bind_key(sqlite3_stmt *st, const void *arg)
 {
-	struct sqlite_store *s = (struct sqlite_store *)st_;
-	static const char sql[] =
-		"INSERT INTO api_keys(id, secret_sha256, role, institution, provider, label, "
-		"created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-	allot_err e = ALLOT_E_STORE;
-	pthread_mutex_lock(&s->lock);
-	sqlite3_stmt *st = sq_prep(s, sql);
-	if (!st || sq_begin(s))
-		goto out;
+	const struct api_key *k = arg;
 	sqlite3_bind_text(st, 1, k->id, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_blob(st, 2, k->secret_sha256, 32, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 3, k->role, -1, SQLITE_TRANSIENT);
@@ -201,23 +225,15 @@ static allot_err sq_key_insert(struct store *st_, const struct api_key *k,
 	sq_bind_text(st, 6, k->label);
 	sqlite3_bind_int64(st, 7, k->created_at);
 	sqlite3_bind_text(st, 8, k->created_by, -1, SQLITE_TRANSIENT);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_CONSTRAINT) {
-		e = ALLOT_E_CONFLICT;
-		goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		sq_fail(s, "key insert");
-		goto out;
-	}
-	if (audit && sq_audit_insert(s, audit))
-		goto out;
-	e = sq_commit(s);
-out:
-	if (e)
-		sq_rollback(s);
-	pthread_mutex_unlock(&s->lock);
-	return e;
+}
+
+static allot_err sq_key_insert(struct store *st_, const struct api_key *k,
+			       const struct audit_entry *audit)
+{
+	static const char sql[] =
+		"INSERT INTO api_keys(id, secret_sha256, role, institution, provider, label, "
+		"created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+	return sq_write1((struct sqlite_store *)st_, sql, bind_key, k, audit, "key insert", false);
 }
 
 static allot_err sq_key_find_by_hash(struct store *st_, const uint8_t hash[32],
@@ -261,35 +277,26 @@ out:
 	return e;
 }
 
+struct key_revocation {
+	const char *id;
+	int64_t at;
+};
+
+static void bind_key_revocation(sqlite3_stmt *st, const void *arg)
+{
+	const struct key_revocation *r = arg;
+	sqlite3_bind_text(st, 1, r->id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, r->at);
+}
+
 static allot_err sq_key_revoke(struct store *st_, const char *id, int64_t at,
 			       const struct audit_entry *audit)
 {
-	struct sqlite_store *s = (struct sqlite_store *)st_;
 	static const char sql[] =
 		"UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL";
-	allot_err e = ALLOT_E_STORE;
-	pthread_mutex_lock(&s->lock);
-	sqlite3_stmt *st = sq_prep(s, sql);
-	if (!st || sq_begin(s))
-		goto out;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, at);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		sq_fail(s, "key revoke");
-		goto out;
-	}
-	if (sqlite3_changes(s->db) == 0) {
-		e = ALLOT_E_NOT_FOUND;
-		goto out;
-	}
-	if (audit && sq_audit_insert(s, audit))
-		goto out;
-	e = sq_commit(s);
-out:
-	if (e)
-		sq_rollback(s);
-	pthread_mutex_unlock(&s->lock);
-	return e;
+	struct key_revocation r = {id, at};
+	return sq_write1((struct sqlite_store *)st_, sql, bind_key_revocation, &r, audit,
+			 "key revoke", true);
 }
 
 static allot_err sq_key_count_active(struct store *st_, const char *role, int64_t *count)

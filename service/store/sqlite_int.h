@@ -102,5 +102,11 @@ allot_err sq_commit(struct sqlite_store *s);
 void sq_rollback(struct sqlite_store *s);
 allot_err sq_audit_insert(struct sqlite_store *s, const struct audit_entry *e);
 allot_err sq_rows_to_json(struct sqlite_store *s, sqlite3_stmt *st, json_t **out);
+/* One write statement and its audit entry in one transaction: bind fills the
+ * statement from arg.  ALLOT_E_CONFLICT on a constraint; with must_change,
+ * ALLOT_E_NOT_FOUND when no row changed. */
+typedef void (*sq_bind_fn)(sqlite3_stmt *st, const void *arg);
+allot_err sq_write1(struct sqlite_store *s, const char *sql, sq_bind_fn bind, const void *arg,
+		    const struct audit_entry *audit, const char *what, bool must_change);
 
 #endif

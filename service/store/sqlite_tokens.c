@@ -6,75 +6,47 @@
 
 #define S(st_) ((struct sqlite_store *)(st_))
 
+static void bind_token(sqlite3_stmt *q, const void *arg)
+{
+	const struct token_row *t = arg;
+	sqlite3_bind_text(q, 1, t->jti, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(q, 2, t->institution, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(q, 3, t->project, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(q, 4, t->member, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(q, 5, t->kid, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(q, 6, t->iat);
+	sqlite3_bind_int64(q, 7, t->exp);
+	sqlite3_bind_text(q, 8, t->minted_by, -1, SQLITE_TRANSIENT);
+}
+
 allot_err sq_token_issued(struct store *st, const struct token_row *t,
 			  const struct audit_entry *audit)
 {
-	struct sqlite_store *s = S(st);
 	static const char sql[] =
 		"INSERT INTO tokens_issued(jti, institution, project, member, kid, iat, exp, minted_by) "
 		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-	allot_err e = ALLOT_E_STORE;
-	pthread_mutex_lock(&s->lock);
-	sqlite3_stmt *q = sq_prep(s, sql);
-	if (!q || sq_begin(s))
-		goto out;
-	sqlite3_bind_text(q, 1, t->jti, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, t->institution, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, t->project, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, t->member, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 5, t->kid, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 6, t->iat);
-	sqlite3_bind_int64(q, 7, t->exp);
-	sqlite3_bind_text(q, 8, t->minted_by, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(q);
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		e = rc == SQLITE_CONSTRAINT ? ALLOT_E_CONFLICT : sq_fail(s, "token insert");
-		goto out;
-	}
-	if (audit && sq_audit_insert(s, audit))
-		goto out;
-	e = sq_commit(s);
-out:
-	if (e)
-		sq_rollback(s);
-	pthread_mutex_unlock(&s->lock);
-	return e;
+	return sq_write1(S(st), sql, bind_token, t, audit, "token insert", false);
 }
 
-allot_err sq_token_revoke(struct store *st, const struct token_revocation *r,
-			  const struct audit_entry *audit)
+static void bind_revocation(sqlite3_stmt *q, const void *arg)
 {
-	struct sqlite_store *s = S(st);
-	static const char sql[] =
-		"INSERT INTO token_revocations(jti, institution, member, before_us, revoked_at, "
-		"revoked_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-	allot_err e = ALLOT_E_STORE;
-	pthread_mutex_lock(&s->lock);
-	sqlite3_stmt *q = sq_prep(s, sql);
-	if (!q || sq_begin(s))
-		goto out;
+	const struct token_revocation *r = arg;
 	sq_bind_text(q, 1, r->jti);
 	sq_bind_text(q, 2, r->institution);
 	sq_bind_text(q, 3, r->member);
 	if (r->member[0])
 		sqlite3_bind_int64(q, 4, r->before_us);
 	sqlite3_bind_int64(q, 5, r->revoked_at);
-	sqlite3_bind_text(q, 6, r->revoked_by, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(q);
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		sq_fail(s, "token revoke");
-		goto out;
-	}
-	if (audit && sq_audit_insert(s, audit))
-		goto out;
-	e = sq_commit(s);
-out:
-	if (e)
-		sq_rollback(s);
-	pthread_mutex_unlock(&s->lock);
-	return e;
+	sqlite3_bind_text(q, 6, r->revoked_by, -1, SQLITE_TRANSIENT);
+}
+
+allot_err sq_token_revoke(struct store *st, const struct token_revocation *r,
+			  const struct audit_entry *audit)
+{
+	static const char sql[] =
+		"INSERT INTO token_revocations(jti, institution, member, before_us, revoked_at, "
+		"revoked_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+	return sq_write1(S(st), sql, bind_revocation, r, audit, "token revoke", false);
 }
 
 allot_err sq_token_revocations(struct store *st,
