@@ -18,6 +18,12 @@ PKGS     := sqlite3 libmicrohttpd libcrypto yaml-0.1 jansson libcurl libpq
 TESTPKGS := cmocka
 
 CC       ?= cc
+# V=1 shows every command; otherwise one short line per file.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
 BUILD    ?= build
 SAN      ?=
 OPT      ?= -O2
@@ -65,32 +71,36 @@ all: $(BIN)
 
 $(BINDIR)/%: $(BUILD)/obj/service/main/%.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(EXTRA_LIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(EXTRA_LIBS)
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@
-	ar rcs $@ $^
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(CFLAGS_$(notdir $(basename $<))) -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) $(CFLAGS_$(notdir $(basename $<))) -c -o $@ $<
 
 $(BUILD)/gen/migrations_%.c: $(MIGRATIONS) scripts/embed-migrations.sh
 	@mkdir -p $(dir $@)
-	sh scripts/embed-migrations.sh $* $@
+	$(Q)sh scripts/embed-migrations.sh $* $@
 
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TEST_CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) $(TEST_CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIB) $(TEST_LIBS) $(LDLIBS) $(EXTRA_LIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIB) $(TEST_LIBS) $(LDLIBS) $(EXTRA_LIBS)
 
 $(BUILD)/bench/%: $(LIB) FORCE
 	@mkdir -p $(dir $@)
@@ -135,11 +145,13 @@ build/gen/migrations_%.c: $(MIGRATIONS) scripts/embed-migrations.sh
 FUZZ_OBJ := $(patsubst %.c,build/fuzz/obj/%.o,$(LIB_SRC) $(FUZZ_GEN))
 build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(subst -fsanitize=fuzzer$(comma),-fsanitize=fuzzer-no-link$(comma),$(FUZZ_CFLAGS)) \
+	@echo "  CC      $< (fuzz)"
+	$(Q)clang $(subst -fsanitize=fuzzer$(comma),-fsanitize=fuzzer-no-link$(comma),$(FUZZ_CFLAGS)) \
 		$(CFLAGS_$(notdir $(basename $<))) -c -o $@ $<
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_OBJ) $(PKG_LIBS) -lm -pthread $(EXTRA_LIBS)
+	@echo "  LD      $@"
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_OBJ) $(PKG_LIBS) -lm -pthread $(EXTRA_LIBS)
 
 fuzz: $(FUZZ_BIN)
 	@sh scripts/run-fuzz.sh 60
