@@ -75,6 +75,18 @@ static void mm_rows(struct mm_ctx *mc, const struct mm_out *o, int64_t r0, int64
 	const struct llama_wt *w = o->w;
 	int n = (int)w->cols;
 
+	if (mc->n_tok >= 2 && n % 16 == 0 && (r1 - r0) % 4 == 0) {
+		void (*mm4)(int, const void *, size_t, const float *, size_t, int, float *, size_t) =
+			w->type == GGML_F32 ? k->mm4_f32 : w->type == GGML_F16 ? k->mm4_f16 :
+			w->type == GGML_BF16 ? k->mm4_bf16 : NULL;
+
+		if (mm4) {
+			for (int64_t r = r0; r < r1; r += 4)
+				mm4(n, (const char *)w->data + (size_t)r * w->row_bytes, w->row_bytes, mc->x, mc->xs,
+				    mc->n_tok, o->y + r, o->ys);
+			return;
+		}
+	}
 	for (int t = 0; t < mc->n_tok; t++) {
 		const float *x = mc->x + (size_t)t * mc->xs;
 		const struct q8a *xq = mc->xq + (size_t)t * mc->c->xq_stride;

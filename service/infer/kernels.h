@@ -62,6 +62,14 @@ struct kern_ops {
 			  int ntok, float *y, size_t y_stride);
 	void (*mm4_q8_0r)(int n, const void *w, size_t row_bytes, const struct q8r *x, size_t x_stride,
 			  int ntok, float *y, size_t y_stride);
+	/* Float-type rows (n % 16 == 0), NULL when absent: four rows times
+	 * ntok float activation rows (x_stride floats apart). */
+	void (*mm4_f32)(int n, const void *w, size_t row_bytes, const float *x, size_t x_stride,
+			int ntok, float *y, size_t y_stride);
+	void (*mm4_f16)(int n, const void *w, size_t row_bytes, const float *x, size_t x_stride,
+			int ntok, float *y, size_t y_stride);
+	void (*mm4_bf16)(int n, const void *w, size_t row_bytes, const float *x, size_t x_stride,
+			 int ntok, float *y, size_t y_stride);
 };
 
 /* AMX tile products (kernels_amx.c) for batches of >= AMX_MIN_TOKENS

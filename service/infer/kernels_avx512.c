@@ -320,6 +320,58 @@ TGT static void b_mm4_q8_0r(int n, const void *w, size_t rb, const struct q8r *x
 		mm4r(1, 1, n, w, rb, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
 }
 
+/* ---- float-type rows: 4 rows x TT tokens ----------------------------------------- */
+
+/* kind: 0 f32, 1 f16, 2 bf16 */
+TGT static AI __m512 wload(int kind, const uint8_t *row, int i)
+{
+	if (kind == 0)
+		return _mm512_loadu_ps((const float *)row + i);
+	if (kind == 1)
+		return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + i)));
+	return bf16x16(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + i)));
+}
+
+TGT static AI void mm4f(int kind, int TT, int n, const uint8_t *w, size_t rb, const float *x, size_t xs,
+			float *y, size_t ys)
+{
+	__m512 acc[4][4];
+
+	UNROLL for (int r = 0; r < 4; r++)
+		UNROLL for (int t = 0; t < 4; t++)
+			acc[r][t] = _mm512_setzero_ps();
+	for (int i = 0; i < n; i += 16) {
+		__m512 wr[4];
+
+		UNROLL for (int r = 0; r < 4; r++)
+			wr[r] = wload(kind, w + r * rb, i);
+		UNROLL for (int t = 0; t < TT; t++) {
+			__m512 xv = _mm512_loadu_ps(x + (size_t)t * xs + i);
+
+			UNROLL for (int r = 0; r < 4; r++)
+				acc[r][t] = _mm512_fmadd_ps(wr[r], xv, acc[r][t]);
+		}
+	}
+	UNROLL for (int t = 0; t < TT; t++)
+		UNROLL for (int r = 0; r < 4; r++)
+			y[(size_t)t * ys + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+#define MM4F(name, kind) \
+TGT static void name(int n, const void *w, size_t rb, const float *x, size_t xs, int ntok, float *y, size_t ys) \
+{ \
+	int t = 0; \
+	for (; t + 4 <= ntok; t += 4) \
+		mm4f(kind, 4, n, w, rb, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys); \
+	for (; t + 2 <= ntok; t += 2) \
+		mm4f(kind, 2, n, w, rb, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys); \
+	for (; t < ntok; t++) \
+		mm4f(kind, 1, n, w, rb, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys); \
+}
+MM4F(b_mm4_f32, 0)
+MM4F(b_mm4_f16, 1)
+MM4F(b_mm4_bf16, 2)
+
 static const struct kern_ops *avx2_quant;
 
 static void b_quant_q8a(int n, const float *x, struct q8a *out)
@@ -339,6 +391,9 @@ static const struct kern_ops ops = {
 	.quant_q8a = b_quant_q8a,
 	.mm4_q4_0r = b_mm4_q4_0r,
 	.mm4_q8_0r = b_mm4_q8_0r,
+	.mm4_f32 = b_mm4_f32,
+	.mm4_f16 = b_mm4_f16,
+	.mm4_bf16 = b_mm4_bf16,
 };
 
 const struct kern_ops *kern_avx512(void)

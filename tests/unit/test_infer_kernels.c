@@ -230,6 +230,60 @@ static void test_repacked(void **state)
 		printf("skipped: no repacking kernels on this CPU\n");
 }
 
+/* float-type 4-row tiles against the scalar dots */
+static void test_float_tiles(void **state)
+{
+	(void)state;
+	const struct kern_ops *k = kern_avx512();
+	static const int sizes[] = {16, 64, 768};
+	size_t cases = 0;
+
+	if (!k || !k->mm4_f16) {
+		printf("skipped: no float tiles on this CPU\n");
+		return;
+	}
+	for (size_t si = 0; si < 3; si++) {
+		int n = sizes[si];
+		enum { R = 8, T = 7 };
+		float *w = malloc((size_t)R * n * 4), *x = malloc((size_t)T * n * 4), y[T * R], scale;
+		uint16_t *h = malloc((size_t)R * n * 2), *bf = malloc((size_t)R * n * 2);
+
+		for (int i = 0; i < R * n; i++) {
+			w[i] = frand();
+			h[i] = kern_f32_to_f16(w[i]);
+			bf[i] = kern_f32_to_bf16(w[i]);
+		}
+		for (int i = 0; i < T * n; i++)
+			x[i] = frand();
+		for (int kind = 0; kind < 3; kind++)
+			for (int ntok = 1; ntok <= T; ntok++) {
+				for (int r0 = 0; r0 < R; r0 += 4) {
+					if (kind == 0)
+						k->mm4_f32(n, w + r0 * n, (size_t)n * 4, x, (size_t)n, ntok, y + r0, R);
+					else if (kind == 1)
+						k->mm4_f16(n, h + r0 * n, (size_t)n * 2, x, (size_t)n, ntok, y + r0, R);
+					else
+						k->mm4_bf16(n, bf + r0 * n, (size_t)n * 2, x, (size_t)n, ntok, y + r0, R);
+				}
+				for (int t = 0; t < ntok; t++)
+					for (int r = 0; r < R; r++) {
+						const float *xt = x + (size_t)t * n;
+						float want = kind == 0 ? kern_scalar.dot_f32(n, w + r * n, xt)
+							   : kind == 1 ? kern_scalar.dot_f16(n, h + r * n, xt)
+							   : kern_scalar.dot_bf16(n, bf + r * n, xt);
+
+						scale = 0;
+						for (int i = 0; i < n; i++)
+							scale += fabsf(w[r * n + i] * xt[i]);
+						close_enough(y[t * R + r], want, scale, "mm4 float", n);
+						cases++;
+					}
+			}
+		free(w); free(x); free(h); free(bf);
+	}
+	printf("kernels %s: %zu float tile results match scalar\n", k->name, cases);
+}
+
 /* AMX panels of 16 repacked rows against the scalar dot */
 static void test_amx(void **state)
 {
@@ -321,6 +375,7 @@ int main(void)
 		cmocka_unit_test(test_tables),
 		cmocka_unit_test(test_repacked),
 		cmocka_unit_test(test_amx),
+		cmocka_unit_test(test_float_tiles),
 		cmocka_unit_test(test_quantized_accuracy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
