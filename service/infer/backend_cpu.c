@@ -236,6 +236,20 @@ struct att_ctx {
 	int t0, layer;
 };
 
+/* out[0..hd) = scale * sum_j a[j] * v[j * stride + 0..hd) */
+static void axpy_rows(float *restrict out, const float *restrict v, size_t stride, const float *restrict a,
+		      float scale, int n, int hd)
+{
+	memset(out, 0, (size_t)hd * sizeof *out);
+	for (int j = 0; j < n; j++) {
+		const float *restrict vj = v + (size_t)j * stride;
+		float aj = a[j] * scale;
+
+		for (int i = 0; i < hd; i++)
+			out[i] += aj * vj[i];
+	}
+}
+
 /* one (token, head) pair */
 static void att_item(void *ctx, int task, int thread)
 {
@@ -261,14 +275,7 @@ static void att_item(void *ctx, int task, int thread)
 		sum += att[j];
 	}
 	out = c->xb2 + (size_t)t * c->qdim + (size_t)h * hd;
-	memset(out, 0, (size_t)hd * sizeof *out);
-	for (int j = 0; j <= p; j++) {
-		const float *v = vbase + (size_t)j * c->kv_dim;
-		float a = att[j] / sum;
-
-		for (int i = 0; i < hd; i++)
-			out[i] += a * v[i];
-	}
+	axpy_rows(out, vbase, c->kv_dim, att, 1.0f / sum, p + 1, hd);
 }
 
 /* ---- the pass ---------------------------------------------------------------- */
