@@ -1,0 +1,502 @@
+/* bench_gate.c — what the gate adds in front of the bundled engine.
+ *
+ * One process, one engine (models/stories260K.gguf, one compute thread),
+ * two HTTP servers in front of it, both libmicrohttpd with a thread per
+ * connection on loopback:
+ *   raw   a minimal OpenAI-style completions endpoint: parse the JSON body,
+ *         tokenize, generate, answer JSON with usage — no token, no quota;
+ *   gated allotd's own server and routes (http/, api/, gate/): token
+ *         verification (cached), admission with reservations, generation,
+ *         settlement through the ledger (SQLite, WAL, synchronous=FULL).
+ * The backend "answers at once": max_tokens 1 on a 5-token prompt.
+ *
+ * Figures (printed, never asserted; targets from issue 4):
+ *   1. in-process costs per call: cached and fresh token verification,
+ *      admit+cancel, admit+settle, the engine alone;
+ *   2. latency at a paced 1,000 requests/s (4 client threads, each on a
+ *      fixed schedule; latency counted from the scheduled send time, so
+ *      queueing is not hidden): p50/p99 raw and gated, the difference is
+ *      the gate's added latency (target p50 <= 0.3 ms, p99 <= 1 ms);
+ *   3. closed-loop throughput with 8 keep-alive clients repeating one token
+ *      (target >= 10,000 gated requests/s);
+ *   4. the same clients on GET /v1/models: the HTTP layer and the token
+ *      check without engine or ledger (the ceiling of this client/server
+ *      pair on this machine).
+ * Environment: ALLOT_BENCH_SECONDS (default 3) per HTTP phase;
+ * ALLOT_BENCH_DIR (default /tmp) holds the database (try /dev/shm).
+ * Without the model file it prints a line and exits 0.
+ */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "daemon/app.h"
+#include "gate/gate.h"
+#include "gate/tokens.h"
+#include "http/server.h"
+#include "infer/engine.h"
+
+#define MODEL_FILE "stories260K.gguf"
+#define PROMPT "Once upon a time"
+#define BODY "{\"model\":\"stories\",\"prompt\":\"" PROMPT "\",\"max_tokens\":1,\"temperature\":0}"
+#define PACED_RATE 1000     /* requests per second (the issue's latency target) */
+#define PACED_THREADS 4
+#define LOOP_CLIENTS 8
+#define MAX_SAMPLES 2000000
+
+static const char charter_text[] =
+	"charter: bench-gate\n"
+	"version: 1\n"
+	"effective: 2026-01-01T00:00:00Z\n"
+	"timezone: UTC\n"
+	"rates:\n"
+	"  - {resource: tokens_in,  model: stories, credits: 0.0001}\n"
+	"  - {resource: tokens_out, model: stories, credits: 0.0003}\n"
+	"providers:\n"
+	"  - {id: local, builtin: true}\n"
+	"models:\n"
+	"  - {id: stories, provider: local, file: " MODEL_FILE "}\n"
+	"institutions:\n"
+	"  - id: epfl\n"
+	"    allocation: {credits: 100000000, period: month}\n"
+	"    projects:\n"
+	"      - id: climate\n"
+	"        allocation: {credits: 100000000, period: month}\n"
+	"        members: [alice@epfl.ch]\n";
+
+static double now_s(void) { return (double)time_mono_us() / 1e6; }
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static double pct(int64_t *v, size_t n, double p)
+{
+	if (n == 0)
+		return 0;
+	size_t i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
+	return (double)v[i] / 1000.0; /* ns -> µs */
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- the raw server: the same engine, no gate ------------------------------ */
+
+struct raw_conn {
+	struct buf body;
+};
+
+static struct infer_engine *raw_engine;
+
+static enum MHD_Result raw_answer(struct MHD_Connection *c, int status, const char *text)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text,
+								  MHD_RESPMEM_MUST_COPY);
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result raw_handler(void *cls, struct MHD_Connection *c, const char *url,
+				   const char *method, const char *version, const char *upload,
+				   size_t *upload_size, void **con_cls)
+{
+	(void)cls, (void)url, (void)version;
+	struct raw_conn *rc = *con_cls;
+	if (!rc) {
+		rc = calloc(1, sizeof *rc);
+		*con_cls = rc;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		buf_append(&rc->body, upload, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (strcmp(method, "GET") == 0)
+		return raw_answer(c, 200, "{\"object\":\"list\",\"data\":[{\"id\":\"stories\","
+				  "\"object\":\"model\",\"created\":1767225600,\"owned_by\":\"local\"}]}");
+	json_error_t je;
+	json_t *b = json_loadb(rc->body.data ? rc->body.data : "", rc->body.len, 0, &je);
+	const char *prompt = json_string_value(json_object_get(b, "prompt"));
+	int max_tokens = (int)json_integer_value(json_object_get(b, "max_tokens"));
+	if (!prompt || max_tokens <= 0) {
+		json_decref(b);
+		return raw_answer(c, 400, "{\"error\":{\"code\":\"invalid\",\"message\":\"bad body\"}}");
+	}
+	int32_t *ids = NULL;
+	size_t n = 0;
+	struct infer_result res;
+	if (infer_tokenize(raw_engine, prompt, strlen(prompt), true, false, &ids, &n) ||
+	    infer_generate(raw_engine, &(struct infer_request){.prompt = ids, .n_prompt = n,
+							     .max_tokens = max_tokens, .seed = 1},
+			   &res)) {
+		free(ids);
+		json_decref(b);
+		return raw_answer(c, 500, "{\"error\":{\"code\":\"internal\",\"message\":\"failed\"}}");
+	}
+	free(ids);
+	json_t *out = json_pack("{s:s,s:s,s:[{s:i,s:s%,s:s}],s:{s:i,s:i,s:i}}", "object",
+				"text_completion", "model", "stories", "choices", "index", 0, "text",
+				res.text, res.text_len, "finish_reason", res.finish_reason, "usage",
+				"prompt_tokens", res.prompt_tokens, "completion_tokens",
+				res.completion_tokens, "total_tokens",
+				res.prompt_tokens + res.completion_tokens);
+	infer_result_release(&res);
+	json_decref(b);
+	char *s = json_dumps(out, JSON_COMPACT);
+	json_decref(out);
+	enum MHD_Result ret = raw_answer(c, 200, s);
+	free(s);
+	return ret;
+}
+
+static void raw_done(void *cls, struct MHD_Connection *c, void **con_cls,
+		     enum MHD_RequestTerminationCode toe)
+{
+	(void)cls, (void)c, (void)toe;
+	struct raw_conn *rc = *con_cls;
+	if (rc) {
+		buf_release(&rc->body);
+		free(rc);
+	}
+	*con_cls = NULL;
+}
+
+/* ---- HTTP clients ------------------------------------------------------------------ */
+
+struct client {
+	char url[128];
+	bool get;            /* GET instead of POST BODY */
+	char auth[1024];
+	/* paced mode: period and first send; closed loop: period 0 */
+	int64_t period_ns, start_ns, end_ns;
+	int64_t *lat;        /* ns, one per request */
+	size_t nlat, cap;
+	size_t errors;
+};
+
+static size_t sink(char *p, size_t sz, size_t n, void *ud)
+{
+	(void)p, (void)ud;
+	return sz * n;
+}
+
+static void *client_run(void *arg)
+{
+	struct client *cl = arg;
+	CURL *h = curl_easy_init();
+	struct curl_slist *hd = NULL;
+	hd = curl_slist_append(hd, "Content-Type: application/json");
+	if (cl->auth[0])
+		hd = curl_slist_append(hd, cl->auth);
+	curl_easy_setopt(h, CURLOPT_URL, cl->url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+	if (cl->get)
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	else
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, BODY);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
+	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	int64_t next = cl->start_ns;
+	for (;;) {
+		int64_t t0;
+		if (cl->period_ns) {
+			if (next >= cl->end_ns)
+				break;
+			struct timespec ts = {next / 1000000000, next % 1000000000};
+			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+			t0 = next; /* from the scheduled time: queueing counts */
+			next += cl->period_ns;
+		} else {
+			t0 = mono_ns();
+			if (t0 >= cl->end_ns)
+				break;
+		}
+		long code = 0;
+		if (curl_easy_perform(h) != CURLE_OK ||
+		    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK || code != 200)
+			cl->errors++;
+		if (cl->nlat < cl->cap)
+			cl->lat[cl->nlat++] = mono_ns() - t0;
+	}
+	curl_slist_free_all(hd);
+	curl_easy_cleanup(h);
+	return NULL;
+}
+
+struct run_result {
+	double rps, p50, p90, p99, max;
+	size_t n, errors;
+};
+
+/* paced: total rate split over nthreads schedules; else closed loop */
+static struct run_result run_clients(const char *url, const char *auth, int nthreads,
+				     double rate, double seconds)
+{
+	bool get = strstr(url, "/v1/models") != NULL;
+	struct client *cl = calloc((size_t)nthreads, sizeof *cl);
+	pthread_t *th = calloc((size_t)nthreads, sizeof *th);
+	int64_t start = mono_ns() + 20000000, end = start + (int64_t)(seconds * 1e9);
+	for (int i = 0; i < nthreads; i++) {
+		snprintf(cl[i].url, sizeof cl[i].url, "%s", url);
+		cl[i].get = get;
+		if (auth)
+			snprintf(cl[i].auth, sizeof cl[i].auth, "Authorization: Bearer %s", auth);
+		cl[i].cap = MAX_SAMPLES / (size_t)nthreads;
+		cl[i].lat = malloc(cl[i].cap * sizeof(int64_t));
+		cl[i].end_ns = end;
+		if (rate > 0) {
+			cl[i].period_ns = (int64_t)(1e9 * nthreads / rate);
+			cl[i].start_ns = start + cl[i].period_ns * i / nthreads;
+		}
+		pthread_create(&th[i], NULL, client_run, &cl[i]);
+	}
+	size_t total = 0, errors = 0;
+	for (int i = 0; i < nthreads; i++) {
+		pthread_join(th[i], NULL);
+		total += cl[i].nlat;
+		errors += cl[i].errors;
+	}
+	int64_t *all = malloc((total ? total : 1) * sizeof *all);
+	size_t k = 0;
+	for (int i = 0; i < nthreads; i++) {
+		memcpy(all + k, cl[i].lat, cl[i].nlat * sizeof *all);
+		k += cl[i].nlat;
+		free(cl[i].lat);
+	}
+	qsort(all, total, sizeof *all, cmp_i64);
+	struct run_result r = {.rps = (double)total / seconds, .p50 = pct(all, total, 50),
+			       .p90 = pct(all, total, 90), .p99 = pct(all, total, 99),
+			       .max = total ? (double)all[total - 1] / 1000.0 : 0, .n = total,
+			       .errors = errors};
+	free(all);
+	free(cl);
+	free(th);
+	return r;
+}
+
+/* ---- main ------------------------------------------------------------------------------ */
+
+static double per_call_us(double t0, size_t n) { return (now_s() - t0) * 1e6 / (double)n; }
+
+int main(void)
+{
+	const char *models = getenv("ALLOT_MODELS") ? getenv("ALLOT_MODELS") : "models";
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s", models, MODEL_FILE);
+	struct stat sb;
+	if (stat(path, &sb) != 0) {
+		printf("bench_gate: SKIPPED: %s is absent (make setup copies it)\n", path);
+		return 0;
+	}
+	double seconds = getenv("ALLOT_BENCH_SECONDS") ? atof(getenv("ALLOT_BENCH_SECONDS")) : 3;
+	if (seconds <= 0)
+		seconds = 3;
+	/* ALLOT_BENCH_DIR: where the database lives (default /tmp); try /dev/shm
+	 * to see what the settlement's fsync costs. */
+	char dir[256];
+	snprintf(dir, sizeof dir, "%s/allot-bench-gate.XXXXXX",
+		 getenv("ALLOT_BENCH_DIR") ? getenv("ALLOT_BENCH_DIR") : "/tmp");
+	if (!mkdtemp(dir)) {
+		perror("bench_gate: mkdtemp");
+		return 1;
+	}
+	char db[320], keys[320], charter[320];
+	snprintf(db, sizeof db, "%s/allot.db", dir);
+	snprintf(keys, sizeof keys, "%s/keys", dir);
+	snprintf(charter, sizeof charter, "%s/charter.yaml", dir);
+	FILE *f = fopen(charter, "w");
+	fputs(charter_text, f);
+	fclose(f);
+	setenv("ALLOT_ADMIN_KEY", "bench-admin-key-0123456789abcdef", 1);
+	log_set_verbose(false);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+
+	struct app app = {0};
+	app.cfg = (struct app_config){.listen = "127.0.0.1:0", .db = db, .charter = charter,
+				      .keys = keys, .models = models, .deployment = "bench",
+				      .threads = 1};
+	char msg[512] = "";
+	if (app_open(&app, msg, sizeof msg) || gate_open(&app, &app.gate, msg, sizeof msg)) {
+		fprintf(stderr, "bench_gate: %s\n", msg);
+		return 1;
+	}
+	raw_engine = gate_engine(app.gate, "stories");
+	if (!raw_engine) {
+		fprintf(stderr, "bench_gate: the engine did not load\n");
+		return 1;
+	}
+	struct token_claims cl = {0};
+	snprintf(cl.inst, sizeof cl.inst, "epfl");
+	snprintf(cl.proj, sizeof cl.proj, "climate");
+	snprintf(cl.sub, sizeof cl.sub, "alice@epfl.ch");
+	cl.iat = cl.nbf = time_now_us();
+	cl.exp = cl.iat + 3600 * US_PER_SEC;
+	char *token = NULL;
+	if (tokens_mint(gate_tokens(app.gate), app.store, &cl, "bench", &token, msg, sizeof msg)) {
+		fprintf(stderr, "bench_gate: mint: %s\n", msg);
+		return 1;
+	}
+
+	printf("bench_gate: stories260K (1 compute thread), SQLite on %s, %ld CPUs, %.0f s per HTTP phase\n",
+	       dir, sysconf(_SC_NPROCESSORS_ONLN), seconds);
+
+	/* ---- 1. in-process costs ---- */
+	struct token_claims c;
+	size_t n = 200000;
+	double t0 = now_s();
+	for (size_t i = 0; i < n; i++)
+		tokens_verify(gate_tokens(app.gate), token, strlen(token), &c, msg, sizeof msg);
+	double us_verify_hit = per_call_us(t0, n);
+	enum { NFRESH = 2000 };
+	char **fresh = calloc(NFRESH, sizeof *fresh);
+	for (size_t i = 0; i < NFRESH; i++) {
+		struct token_claims x = cl;
+		tokens_mint(gate_tokens(app.gate), app.store, &x, "bench", &fresh[i], msg, sizeof msg);
+	}
+	t0 = now_s();
+	for (size_t i = 0; i < NFRESH; i++)
+		tokens_verify(gate_tokens(app.gate), fresh[i], strlen(fresh[i]), &c, msg, sizeof msg);
+	double us_verify_miss = per_call_us(t0, NFRESH);
+	for (size_t i = 0; i < NFRESH; i++)
+		free(fresh[i]);
+	free(fresh);
+	tokens_verify(gate_tokens(app.gate), token, strlen(token), &c, msg, sizeof msg);
+	struct gate_ticket t;
+	int retry;
+	n = 20000;
+	t0 = now_s();
+	for (size_t i = 0; i < n; i++) {
+		if (gate_admit(&app, app.gate, &c, "stories", 5, 1, &t, &retry, msg, sizeof msg) == ALLOT_OK)
+			gate_cancel(&app, app.gate, &t);
+	}
+	double us_admit = per_call_us(t0, n);
+	n = 2000;
+	t0 = now_s();
+	for (size_t i = 0; i < n; i++) {
+		int64_t charge;
+		if (gate_admit(&app, app.gate, &c, "stories", 5, 1, &t, &retry, msg, sizeof msg) == ALLOT_OK)
+			gate_settle(&app, app.gate, &t, 5, 1, &charge);
+	}
+	double us_admit_settle = per_call_us(t0, n);
+	int32_t *ids = NULL;
+	size_t nids = 0;
+	infer_tokenize(raw_engine, PROMPT, strlen(PROMPT), true, false, &ids, &nids);
+	t0 = now_s();
+	for (size_t i = 0; i < n; i++) {
+		struct infer_result res;
+		infer_generate(raw_engine, &(struct infer_request){.prompt = ids, .n_prompt = nids,
+								  .max_tokens = 1, .seed = 1},
+			       &res);
+		infer_result_release(&res);
+	}
+	double us_engine = per_call_us(t0, n);
+	free(ids);
+	printf("\nin-process, per call (µs):\n");
+	printf("  %-44s %9.2f\n", "tokens_verify, repeated token (cache hit)", us_verify_hit);
+	printf("  %-44s %9.2f\n", "tokens_verify, fresh token (signature)", us_verify_miss);
+	printf("  %-44s %9.2f\n", "gate_admit + gate_cancel", us_admit);
+	printf("  %-44s %9.2f\n", "gate_admit + gate_settle (ledger commit)", us_admit_settle);
+	printf("  %-44s %9.2f\n", "engine: 5-token prompt, max_tokens 1", us_engine);
+
+	/* ---- servers ---- */
+	struct MHD_Daemon *raw = MHD_start_daemon(
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
+		raw_handler, NULL, MHD_OPTION_NOTIFY_COMPLETED, raw_done, NULL,
+		MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_END);
+	if (!raw) {
+		fprintf(stderr, "bench_gate: raw server did not start\n");
+		return 1;
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(raw, MHD_DAEMON_INFO_BIND_PORT);
+	struct http_server *srv = NULL;
+	struct http_server_config hc = {.listen = "127.0.0.1:0", .routes = api_routes,
+					.nroutes = api_nroutes, .app = &app,
+					.authenticate = api_authenticate, .role_of = api_role_of,
+					.principal_free = api_principal_free};
+	if (http_server_start(&hc, &srv, msg, sizeof msg)) {
+		fprintf(stderr, "bench_gate: %s\n", msg);
+		return 1;
+	}
+	char raw_url[128], gate_url[128];
+	snprintf(raw_url, sizeof raw_url, "http://127.0.0.1:%u/v1/completions", di->port);
+	snprintf(gate_url, sizeof gate_url, "http://127.0.0.1:%u/v1/completions",
+		 http_server_port(srv));
+
+	/* warm-up */
+	run_clients(raw_url, NULL, 2, 0, 0.3);
+	run_clients(gate_url, token, 2, 0, 0.3);
+
+	/* ---- 2. paced latency ---- */
+	struct run_result pr = run_clients(raw_url, NULL, PACED_THREADS, PACED_RATE, seconds);
+	struct run_result pg = run_clients(gate_url, token, PACED_THREADS, PACED_RATE, seconds);
+	printf("\nlatency at a paced %d requests/s (%d client threads), µs:\n", PACED_RATE,
+	       PACED_THREADS);
+	printf("  %-8s %8s %8s %8s %8s %9s %7s\n", "", "p50", "p90", "p99", "max", "req/s", "errors");
+	printf("  %-8s %8.0f %8.0f %8.0f %8.0f %9.0f %7zu\n", "raw", pr.p50, pr.p90, pr.p99, pr.max,
+	       pr.rps, pr.errors);
+	printf("  %-8s %8.0f %8.0f %8.0f %8.0f %9.0f %7zu\n", "gated", pg.p50, pg.p90, pg.p99, pg.max,
+	       pg.rps, pg.errors);
+	double add50 = pg.p50 - pr.p50, add99 = pg.p99 - pr.p99;
+	printf("  added by the gate: p50 %.0f µs (target <= 300: %.2fx the target), "
+	       "p99 %.0f µs (target <= 1000: %.2fx)\n",
+	       add50, add50 / 300.0, add99, add99 / 1000.0);
+
+	/* ---- 3. closed-loop throughput ---- */
+	struct run_result tr = run_clients(raw_url, NULL, LOOP_CLIENTS, 0, seconds);
+	struct run_result tg = run_clients(gate_url, token, LOOP_CLIENTS, 0, seconds);
+	printf("\nthroughput, %d closed-loop keep-alive clients, one repeated token:\n", LOOP_CLIENTS);
+	printf("  %-8s %9s %8s %8s %7s\n", "", "req/s", "p50 µs", "p99 µs", "errors");
+	printf("  %-8s %9.0f %8.0f %8.0f %7zu\n", "raw", tr.rps, tr.p50, tr.p99, tr.errors);
+	printf("  %-8s %9.0f %8.0f %8.0f %7zu\n", "gated", tg.rps, tg.p50, tg.p99, tg.errors);
+	printf("  gated/raw %.2f; gated vs the target of 10,000 req/s: %.2fx\n", tg.rps / tr.rps,
+	       tg.rps / 10000.0);
+	printf("  (the raw figure bounds what any gate could reach with this backend and client)\n");
+
+	/* ---- 4. the HTTP path alone: GET /v1/models (token check, no engine, no ledger) ---- */
+	char raw_models[160], gate_models[160];
+	snprintf(raw_models, sizeof raw_models, "http://127.0.0.1:%u/v1/models", di->port);
+	snprintf(gate_models, sizeof gate_models, "http://127.0.0.1:%u/v1/models",
+		 http_server_port(srv));
+	struct run_result mr = run_clients(raw_models, NULL, LOOP_CLIENTS, 0, seconds);
+	struct run_result mg = run_clients(gate_models, token, LOOP_CLIENTS, 0, seconds);
+	printf("\nno backend: GET /v1/models, %d closed-loop clients (HTTP + token check only):\n",
+	       LOOP_CLIENTS);
+	printf("  %-8s %9.0f req/s  p50 %5.0f µs  p99 %6.0f µs  errors %zu\n", "raw", mr.rps, mr.p50,
+	       mr.p99, mr.errors);
+	printf("  %-8s %9.0f req/s  p50 %5.0f µs  p99 %6.0f µs  errors %zu\n", "gated", mg.rps, mg.p50,
+	       mg.p99, mg.errors);
+
+	http_server_stop(srv);
+	MHD_stop_daemon(raw);
+	free(token);
+	gate_free(app.gate);
+	app.gate = NULL;
+	app_close(&app);
+	curl_global_cleanup();
+	char cmd[320];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "bench_gate: could not remove %s\n", dir);
+	return 0;
+}
