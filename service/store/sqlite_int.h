@@ -72,6 +72,8 @@ void sq_tlog_txn_end(struct sqlite_store *s, bool committed);
 /* Called by sq_ledger_savepoint: STORE_SP_BEGIN remembers the tree state,
  * STORE_SP_ROLLBACK (after ROLLBACK TO) returns to it. */
 void sq_tlog_savepoint(struct sqlite_store *s, int op);
+/* The index the next append gets; -1 when the log is switched off. */
+int64_t sq_tlog_next_index(struct sqlite_store *s);
 /* Append the entry's leaf; inside the entry's own transaction only. */
 allot_err sq_tlog_append_usage(struct sqlite_store *s, const struct ledger_row *row);
 allot_err sq_tlog_append_charter(struct sqlite_store *s, const struct charter_row *r);

@@ -144,8 +144,8 @@ allot_err sq_ledger_insert(struct store *st, struct ledger_row *row)
 		"INSERT INTO usage_records(provider, record_id, seq, kind, adjustment, supersedes, "
 		"institution, project, member, resource, class, model, quantity, start_us, end_us, "
 		"received_us, book_us, late, charter_version, rate_micro, charge_micro, overage, "
-		"source, canonical, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-		"?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)";
+		"source, canonical, sha256, leaf_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+		"?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)";
 	static const char bucket[] =
 		"INSERT INTO usage_buckets(institution, project, member, bucket, charge) "
 		"VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(institution, project, member, bucket) "
@@ -183,6 +183,9 @@ allot_err sq_ledger_insert(struct store *st, struct ledger_row *row)
 	sqlite3_bind_text(q, 23, row->from_gate ? "gate" : "provider", -1, SQLITE_STATIC);
 	sqlite3_bind_blob(q, 24, r->canonical, (int)r->canonical_len, SQLITE_STATIC);
 	sqlite3_bind_blob(q, 25, r->sha256, 32, SQLITE_STATIC);
+	int64_t leaf = sq_tlog_next_index(s); /* the record's leaf, appended below */
+	if (leaf >= 0)
+		sqlite3_bind_int64(q, 26, leaf);
 	int rc = sqlite3_step(q);
 	sqlite3_reset(q);
 	if (rc == SQLITE_CONSTRAINT) {
@@ -364,7 +367,7 @@ allot_err sq_ledger_list(struct store *st, const struct ledger_filter *f, json_t
 			 "institution, project, member, resource, class, model, quantity, start_us, "
 			 "end_us, received_us, book_us, late, charter_version, rate_micro, "
 			 "charge_micro, overage, source, lower(hex(sha256)) AS sha256, "
-			 "CAST(canonical AS TEXT) AS canonical FROM usage_records");
+			 "CAST(canonical AS TEXT) AS canonical, leaf_index FROM usage_records");
 	where_build(&w, f);
 	buf_printf(&w.sql, " ORDER BY id LIMIT %lld", (long long)f->limit);
 	allot_err e = ALLOT_E_STORE;

@@ -32,13 +32,17 @@ struct sq_tlog {
 
 static const char q_put[] = "INSERT INTO tlog_nodes(level, idx, hash) VALUES (?1, ?2, ?3)";
 static const char q_get[] = "SELECT hash FROM tlog_nodes WHERE level = ?1 AND idx = ?2";
+static const char q_get0[] = "SELECT leaf_hash FROM tlog_leaves WHERE idx = ?2 AND ?1 = 0";
 static const char q_leaf[] =
-	"INSERT INTO tlog_leaves(idx, type, ref, data, leaf_hash) VALUES (?1, ?2, ?3, ?4, ?5)";
+	"INSERT INTO tlog_leaves(idx, type, ref, leaf_hash, name) VALUES (?1, ?2, ?3, ?4, ?5)";
 
+/* Level 0 (the leaf hashes) lives in tlog_leaves, written before the append. */
 static allot_err node_put(void *ctx, unsigned level, uint64_t index,
 			  const uint8_t hash[MERKLE_HASH_LEN])
 {
 	struct sqlite_store *s = ctx;
+	if (level == 0)
+		return ALLOT_OK;
 	sqlite3_stmt *q = sq_prep(s, q_put);
 	if (!q)
 		return ALLOT_E_STORE;
@@ -54,7 +58,7 @@ static allot_err node_get(void *ctx, unsigned level, uint64_t index,
 			  uint8_t out[MERKLE_HASH_LEN])
 {
 	struct sqlite_store *s = ctx;
-	sqlite3_stmt *q = sq_prep(s, q_get);
+	sqlite3_stmt *q = sq_prep(s, level ? q_get : q_get0);
 	if (!q)
 		return ALLOT_E_STORE;
 	sqlite3_bind_int(q, 1, (int)level);
@@ -100,15 +104,19 @@ void sq_tlog_savepoint(struct sqlite_store *s, int op)
 	}
 }
 
-/* Appends one leaf for entry (export form) inside the caller's transaction. */
-static allot_err tlog_append(struct sqlite_store *s, enum tlog_leaf_type type, int64_t ref,
-			     const json_t *entry)
+int64_t sq_tlog_next_index(struct sqlite_store *s)
 {
 	struct sq_tlog *t = s->tlog;
 	if (!t || !t->enabled)
-		return ALLOT_OK;
-	if (!entry)
-		return ALLOT_E_NOMEM;
+		return -1;
+	return (int64_t)(t->dirty ? t->pending.size : t->committed.size);
+}
+
+/* Appends the leaf data[0..len) inside the caller's transaction. */
+static allot_err tlog_append(struct sqlite_store *s, enum tlog_leaf_type type, int64_t ref,
+			     const char *name, const char *data, size_t len)
+{
+	struct sq_tlog *t = s->tlog;
 	if (sqlite3_get_autocommit(s->db)) {
 		/* A leaf outside a transaction could not be undone with its entry. */
 		snprintf(s->base.errmsg, sizeof s->base.errmsg, "log append outside a transaction");
@@ -118,41 +126,57 @@ static allot_err tlog_append(struct sqlite_store *s, enum tlog_leaf_type type, i
 		t->pending = t->committed;
 		t->dirty = true;
 	}
-	char *data = NULL;
+	uint8_t leaf[MERKLE_HASH_LEN];
+	merkle_leaf_hash(data, len, leaf);
+	sqlite3_stmt *q = sq_prep(s, q_leaf);
+	if (!q)
+		return ALLOT_E_STORE;
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)t->pending.size);
+	sqlite3_bind_text(q, 2, tlog_leaf_type_name(type), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, ref);
+	sqlite3_bind_blob(q, 4, leaf, MERKLE_HASH_LEN, SQLITE_STATIC);
+	if (name)
+		sqlite3_bind_text(q, 5, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE)
+		return sq_fail(s, "log leaf insert");
+	return merkle_tree_append(&t->pending, leaf, node_put, s);
+}
+
+/* The same from an entry in export form. */
+static allot_err tlog_append_json(struct sqlite_store *s, enum tlog_leaf_type type, int64_t ref,
+				  const json_t *entry)
+{
+	if (!entry)
+		return ALLOT_E_NOMEM;
+	char *data = NULL, why[160], name[2 * STORE_ID_MAX + RECORD_ID_MAX];
 	size_t len = 0;
-	char why[160];
 	allot_err e = tlog_leaf_bytes(type, entry, &data, &len, why, sizeof why);
 	if (e) {
 		snprintf(s->base.errmsg, sizeof s->base.errmsg, "log leaf: %s", why);
 		return e;
 	}
-	uint8_t leaf[MERKLE_HASH_LEN];
-	merkle_leaf_hash(data, len, leaf);
-	sqlite3_stmt *q = sq_prep(s, q_leaf);
-	if (!q) {
-		free(data);
-		return ALLOT_E_STORE;
-	}
-	sqlite3_bind_int64(q, 1, (sqlite3_int64)t->pending.size);
-	sqlite3_bind_text(q, 2, tlog_leaf_type_name(type), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, ref);
-	sqlite3_bind_blob(q, 4, data, (int)len, SQLITE_STATIC);
-	sqlite3_bind_blob(q, 5, leaf, MERKLE_HASH_LEN, SQLITE_STATIC);
-	int rc = sqlite3_step(q);
-	sqlite3_reset(q);
+	if (type == TLOG_LEAF_USAGE)
+		snprintf(name, sizeof name, "%s/%s",
+			 json_string_value(json_object_get(entry, "provider")),
+			 json_string_value(json_object_get(entry, "record_id")));
+	e = tlog_append(s, type, ref, type == TLOG_LEAF_USAGE ? name : NULL, data, len);
 	free(data);
-	if (rc != SQLITE_DONE)
-		return sq_fail(s, "log leaf insert");
-	return merkle_tree_append(&t->pending, leaf, node_put, s);
+	return e;
 }
 
 allot_err sq_tlog_append_usage(struct sqlite_store *s, const struct ledger_row *row)
 {
 	if (!s->tlog || !s->tlog->enabled)
 		return ALLOT_OK;
-	json_t *j = tlog_usage_export_json(row);
-	allot_err e = tlog_append(s, TLOG_LEAF_USAGE, row->row_id, j);
-	json_decref(j);
+	char *data = NULL, name[2 * STORE_ID_MAX + RECORD_ID_MAX];
+	size_t len = 0;
+	if (tlog_leaf_usage_row(row, &data, &len))
+		return ALLOT_E_NOMEM;
+	snprintf(name, sizeof name, "%s/%s", row->rec.provider, row->rec.record_id);
+	allot_err e = tlog_append(s, TLOG_LEAF_USAGE, row->row_id, name, data, len);
+	free(data);
 	return e;
 }
 
@@ -162,7 +186,7 @@ allot_err sq_tlog_append_charter(struct sqlite_store *s, const struct charter_ro
 		return ALLOT_OK;
 	json_t *j = tlog_charter_export_json(r->version, r->charter_id, r->sha256, r->author,
 					     r->applied_at, r->effective);
-	allot_err e = tlog_append(s, TLOG_LEAF_CHARTER, r->version, j);
+	allot_err e = tlog_append_json(s, TLOG_LEAF_CHARTER, r->version, j);
 	json_decref(j);
 	return e;
 }
@@ -173,7 +197,7 @@ allot_err sq_tlog_append_audit(struct sqlite_store *s, int64_t id, const struct 
 		return ALLOT_OK;
 	json_t *j = tlog_audit_export_json(id, a->at, a->actor, a->action, a->target,
 					   a->before_sha256, a->after_sha256, a->detail);
-	allot_err e = tlog_append(s, TLOG_LEAF_AUDIT, id, j);
+	allot_err e = tlog_append_json(s, TLOG_LEAF_AUDIT, id, j);
 	json_decref(j);
 	return e;
 }
@@ -258,11 +282,8 @@ static allot_err tlog_backfill(struct sqlite_store *s)
 		enum tlog_leaf_type t = kind == 1 ? TLOG_LEAF_CHARTER
 					: kind == 2 ? TLOG_LEAF_AUDIT : TLOG_LEAF_USAGE;
 		json_t *j = NULL;
-		if (!(e = entry_json(s, t, ref, &j))) {
-			if (j)
-				json_object_del(j, "text");
-			e = tlog_append(s, t, ref, j);
-		}
+		if (!(e = entry_json(s, t, ref, &j)))
+			e = tlog_append_json(s, t, ref, j);
 		json_decref(j);
 		n++;
 	}
@@ -376,7 +397,7 @@ allot_err sq_tlog_entries(struct store *st, uint64_t start, uint64_t end, bool w
 {
 	struct sqlite_store *s = S(st);
 	static const char sql[] =
-		"SELECT idx, type, ref, CAST(data AS TEXT), leaf_hash FROM tlog_leaves "
+		"SELECT idx, type, ref, leaf_hash, name FROM tlog_leaves "
 		"WHERE idx >= ?1 AND idx < ?2 ORDER BY idx";
 	allot_err e = ALLOT_E_INVALID;
 	json_t *arr = NULL;
@@ -399,24 +420,33 @@ allot_err sq_tlog_entries(struct store *st, uint64_t start, uint64_t end, bool w
 	while (!e && (rc = sqlite3_step(q)) == SQLITE_ROW) {
 		const char *type = (const char *)sqlite3_column_text(q, 1);
 		int64_t ref = sqlite3_column_int64(q, 2);
+		const char *name = (const char *)sqlite3_column_text(q, 4);
 		json_t *o = json_pack("{s:I,s:s}", "leaf_index", (json_int_t)sqlite3_column_int64(q, 0),
 				      "type", type ? type : "");
+		json_t *ent = NULL;
+		int t = tlog_leaf_type_parse(type);
+		if (t >= 0)
+			e = entry_json(s, (enum tlog_leaf_type)t, ref, &ent);
 		if (with_entry) {
-			json_t *ent = NULL;
-			int t = tlog_leaf_type_parse(type);
-			if (t >= 0)
-				e = entry_json(s, (enum tlog_leaf_type)t, ref, &ent);
 			json_object_set_new(o, "entry", ent ? ent : json_null());
-			/* The entry is gone: the stored leaf still names it. */
-			if (!ent)
-				json_object_set_new(o, "data", json_string(
-					(const char *)sqlite3_column_text(q, 3)));
+			/* The entry is gone: the leaf row still names it. */
+			if (!ent) {
+				json_object_set_new(o, "ref", json_integer(ref));
+				if (name)
+					json_object_set_new(o, "name", json_string(name));
+			}
 		} else {
-			char hex[65];
+			char hex[65], *data = NULL;
+			size_t len;
 			json_object_set_new(o, "ref", json_integer(ref));
-			json_object_set_new(o, "data", json_string((const char *)sqlite3_column_text(q, 3)));
-			if (sqlite3_column_bytes(q, 4) == 32) {
-				hex_encode(sqlite3_column_blob(q, 4), 32, hex);
+			if (ent && !tlog_leaf_bytes((enum tlog_leaf_type)t, ent, &data, &len, NULL, 0))
+				json_object_set_new(o, "data", json_stringn(data, len));
+			else
+				json_object_set_new(o, "data", json_null());
+			free(data);
+			json_decref(ent);
+			if (sqlite3_column_bytes(q, 3) == 32) {
+				hex_encode(sqlite3_column_blob(q, 3), 32, hex);
 				json_object_set_new(o, "leaf_hash", json_string(hex));
 			}
 		}
@@ -436,19 +466,26 @@ out:
 allot_err sq_tlog_leaf_of(struct store *st, const char *type, int64_t ref, int64_t *idx)
 {
 	struct sqlite_store *s = S(st);
-	static const char sql[] = "SELECT idx FROM tlog_leaves WHERE type = ?1 AND ref = ?2";
-	allot_err e = ALLOT_E_STORE;
+	/* Usage records carry their index; anything else (and records logged by
+	 * the start-up backfill) is looked up in the leaves, without an index. */
+	static const char q_usage[] = "SELECT leaf_index FROM usage_records WHERE id = ?2 AND ?1 = 'usage'";
+	static const char q_scan[] = "SELECT idx FROM tlog_leaves WHERE type = ?1 AND ref = ?2";
+	allot_err e = ALLOT_E_NOT_FOUND;
 	pthread_mutex_lock(&s->lock);
-	sqlite3_stmt *q = sq_prep(s, sql);
-	if (q) {
+	for (int k = strcmp(type, "usage") == 0 ? 0 : 1; k < 2 && e == ALLOT_E_NOT_FOUND; k++) {
+		sqlite3_stmt *q = sq_prep(s, k ? q_scan : q_usage);
+		if (!q) {
+			e = ALLOT_E_STORE;
+			break;
+		}
 		sqlite3_bind_text(q, 1, type, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(q, 2, ref);
 		int rc = sqlite3_step(q);
-		if (rc == SQLITE_ROW) {
+		if (rc == SQLITE_ROW && sqlite3_column_type(q, 0) == SQLITE_INTEGER) {
 			*idx = sqlite3_column_int64(q, 0);
 			e = ALLOT_OK;
-		} else {
-			e = rc == SQLITE_DONE ? ALLOT_E_NOT_FOUND : sq_fail(s, "log leaf lookup");
+		} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+			e = sq_fail(s, "log leaf lookup");
 		}
 		sqlite3_reset(q);
 	}

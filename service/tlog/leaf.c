@@ -9,6 +9,7 @@
 
 #include "common/money.h"
 #include "common/timeutil.h"
+#include "common/buf.h"
 #include "crypto/b64.h"
 
 /* The fields of each entry type that its leaf commits to (export form). */
@@ -199,5 +200,69 @@ allot_err tlog_leaf_bytes(enum tlog_leaf_type t, const json_t *entry, char **dat
 		return ALLOT_E_NOMEM;
 	*len = strlen(s);
 	*data = s;
+	return ALLOT_OK;
+}
+
+/* Printable ASCII without '"' and '\\': written as is by jansson too. */
+static bool plain(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f || *s == '"' || *s == '\\')
+			return false;
+	return true;
+}
+
+allot_err tlog_leaf_usage_row(const struct ledger_row *row, char **data, size_t *len)
+{
+	const struct usage_record *r = &row->rec;
+	static const char *const kinds[] = {"usage", "adjustment", "void"};
+	const char *adj = r->adjustment != ADJ_NONE ? record_adjustment_name(r->adjustment) : NULL;
+	if (!plain(r->provider) || !plain(r->record_id) || !plain(r->supersedes) ||
+	    !plain(r->institution) || !plain(r->project) || !plain(r->member) ||
+	    !plain(r->resource) || !plain(r->cls) || !plain(r->model)) {
+		json_t *j = tlog_usage_export_json(row);
+		if (!j)
+			return ALLOT_E_NOMEM;
+		allot_err e = tlog_leaf_bytes(TLOG_LEAF_USAGE, j, data, len, NULL, 0);
+		json_decref(j);
+		return e;
+	}
+	char booked[TIME_FMT_MAX], start[TIME_FMT_MAX], end[TIME_FMT_MAX], recv[TIME_FMT_MAX];
+	char charge[MONEY_FMT_MAX], rate[MONEY_FMT_MAX], hex[65];
+	uint8_t h[32];
+	unsigned int hl = sizeof h;
+	EVP_Digest(r->canonical ? r->canonical : "", r->canonical ? r->canonical_len : 0, h, &hl,
+		   EVP_sha256(), NULL);
+	hex_encode(h, sizeof h, hex);
+	hex[64] = '\0';
+	struct buf b = BUF_INIT;
+	/* keys in byte order, as JSON_SORT_KEYS writes them */
+	buf_putc(&b, '{');
+	if (adj)
+		buf_printf(&b, "\"adjustment\":\"%s\",", adj);
+	buf_printf(&b, "\"booked\":\"%s\",\"charge\":\"%s\",\"charter_version\":%lld,"
+		       "\"class\":\"%s\",\"end\":\"%s\",\"institution\":\"%s\",\"kind\":\"%s\","
+		       "\"late\":%s,\"member\":\"%s\",\"model\":\"%s\",\"overage\":%s,"
+		       "\"project\":\"%s\",\"provider\":\"%s\",\"quantity\":%lld,\"rate\":\"%s\","
+		       "\"received\":\"%s\",\"record_id\":\"%s\",\"record_sha256\":\"%s\","
+		       "\"resource\":\"%s\",",
+		   time_format_rfc3339(row->book_us, booked), money_format(row->charge_micro, charge),
+		   (long long)row->charter_version, r->cls, time_format_rfc3339(r->end_us, end),
+		   r->institution, kinds[r->kind], row->late ? "true" : "false", r->member, r->model,
+		   row->overage ? "true" : "false", r->project, r->provider, (long long)r->quantity,
+		   money_format(row->rate_micro, rate), time_format_rfc3339(row->received_us, recv),
+		   r->record_id, hex, r->resource);
+	if (r->has_seq)
+		buf_printf(&b, "\"seq\":%lld,", (long long)r->seq);
+	buf_printf(&b, "\"source\":\"%s\",\"start\":\"%s\",", row->from_gate ? "gate" : "provider",
+		   time_format_rfc3339(r->start_us, start));
+	if (r->supersedes[0])
+		buf_printf(&b, "\"supersedes\":\"%s\",", r->supersedes);
+	buf_puts(&b, "\"type\":\"usage\"}");
+	if (b.oom) {
+		buf_release(&b);
+		return ALLOT_E_NOMEM;
+	}
+	*data = buf_detach(&b, len);
 	return ALLOT_OK;
 }

@@ -64,4 +64,10 @@ json_t *tlog_audit_export_json(int64_t id, int64_t at_us, const char *actor, con
 allot_err tlog_leaf_bytes(enum tlog_leaf_type t, const json_t *entry, char **data, size_t *len,
 			  char *msg, size_t msgcap);
 
+/* The usage leaf of a row as the store inserts it: byte for byte what
+ * tlog_leaf_bytes(TLOG_LEAF_USAGE, tlog_usage_export_json(row)) gives, built
+ * directly (no JSON objects) for plain-ASCII fields, the common case; other
+ * rows take that slower path.  OUT: *data (from malloc()), *len. */
+allot_err tlog_leaf_usage_row(const struct ledger_row *row, char **data, size_t *len);
+
 #endif

@@ -170,7 +170,15 @@ allot_err ledgerlog_export(struct ledgerlog *l, uint64_t start, uint64_t end, ui
 		uint64_t idx = (uint64_t)json_integer_value(json_object_get(ent, "leaf_index"));
 		struct merkle_proof p;
 		uint8_t leaf[MERKLE_HASH_LEN];
-		if ((e = l->st->ops->tlog_inclusion(l->st, idx, cp.size, leaf, &p)))
+		e = l->st->ops->tlog_inclusion(l->st, idx, cp.size, leaf, &p);
+		if (e == ALLOT_E_NOT_FOUND) {
+			/* A node is gone from the database: export what there is; the
+			 * verifier reports the damage. */
+			json_object_set_new(ent, "proof", json_null());
+			e = ALLOT_OK;
+			continue;
+		}
+		if (e)
 			break;
 		json_object_set_new(ent, "proof", ledgerlog_proof_json(&p));
 	}
@@ -204,8 +212,13 @@ allot_err ledgerlog_annotate_usage(struct ledgerlog *l, json_t *rows, bool proof
 	json_t *r;
 	json_array_foreach(rows, i, r) {
 		int64_t idx;
-		allot_err e = l->st->ops->tlog_leaf_of(l->st, "usage",
-						       json_integer_value(json_object_get(r, "id")), &idx);
+		allot_err e = ALLOT_OK;
+		json_t *have = json_object_get(r, "leaf_index"); /* listed with the row */
+		if (json_is_integer(have))
+			idx = json_integer_value(have);
+		else
+			e = l->st->ops->tlog_leaf_of(l->st, "usage",
+						     json_integer_value(json_object_get(r, "id")), &idx);
 		if (e == ALLOT_E_NOT_FOUND) {
 			json_object_set_new(r, "leaf_index", json_null());
 			continue;

@@ -159,13 +159,18 @@ static allot_err check_log_export(const json_t *x, struct tlog_verify_report *re
 				    (unsigned long long)idx);
 		const json_t *entry = json_object_get(ent, "entry");
 		if (!json_is_object(entry)) {
-			/* Name it from the stored leaf, if the export carries it. */
-			char name[300] = "the entry";
-			json_t *d = json_loads(str_or(json_string_value(json_object_get(ent, "data")), ""),
-					       0, NULL);
-			if (json_is_object(d))
-				entry_name((enum tlog_leaf_type)t, d, name, sizeof name);
-			json_decref(d);
+			/* Name it from the leaf row, as the export carries it. */
+			char name[300];
+			const char *nm = json_string_value(json_object_get(ent, "name"));
+			long long ref = (long long)json_integer_value(json_object_get(ent, "ref"));
+			if (t == TLOG_LEAF_USAGE && nm)
+				snprintf(name, sizeof name, "usage record %s", nm);
+			else if (t == TLOG_LEAF_USAGE)
+				snprintf(name, sizeof name, "usage record #%lld", ref);
+			else if (t == TLOG_LEAF_CHARTER)
+				snprintf(name, sizeof name, "charter version %lld", ref);
+			else
+				snprintf(name, sizeof name, "audit entry %lld", ref);
 			return fail(rep, ALLOT_E_UNPROCESSABLE, "%s (leaf %llu) is logged but missing "
 				    "from the export: it was deleted", name, (unsigned long long)idx);
 		}

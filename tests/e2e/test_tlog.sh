@@ -126,11 +126,11 @@ check "names the hole ($VOUT)" 1 "$(printf '%s' "$VOUT" | grep -c 'leaf 8 is mis
 ingest job-5 job-6
 req POST /v1/keys "$ADMIN_KEY" application/json "$E2E_DIR/k.json"
 SIZE1=$(jq -r .size "$E2E_DIR/x1.json")
-"$BIN/allot" log export --start 9 --since "$SIZE1" --out "$E2E_DIR/x6.json"
-check "partial export range" 9 "$(jq -r .start "$E2E_DIR/x6.json")"
+"$BIN/allot" log export --start 10 --since "$SIZE1" --out "$E2E_DIR/x6.json"
+check "partial export range" 10 "$(jq -r .start "$E2E_DIR/x6.json")"
 verify "$E2E_DIR/x6.json" --since "$E2E_DIR/cp1.txt"; check "consistent with the old checkpoint ($VOUT)" 0 "$VRC"
 check "consistency reported" 1 "$(printf '%s' "$VOUT" | grep -c "consistent with the earlier checkpoint at size $SIZE1")"
-"$BIN/allot" log export --start 9 --out "$E2E_DIR/x7.json"
+"$BIN/allot" log export --start 10 --out "$E2E_DIR/x7.json"
 verify "$E2E_DIR/x7.json" --since "$E2E_DIR/cp1.txt"; check "--since needs a proof in the export" 1 "$VRC"
 "$BIN/allot" log monitor --state "$E2E_DIR/monitor.json" >/dev/null; check "monitor: consistent" 0 $?
 check "monitor saved the new size" "$(sqlite3 "$DB" 'SELECT max(idx) + 1 FROM tlog_leaves')" \
