@@ -32,22 +32,25 @@ struct tilecfg {
 	uint8_t rows[16];
 };
 
-/* tiles: 0, 1 accumulators (16 x 16 int32); 2, 3 weights (16 rows x 32
- * bytes); 4, 5 activations (8 rows x 64 bytes: 32 values of 16 tokens,
- * four consecutive values per token per row) */
+/* tiles: 0-3 accumulators (16 x 16 int32), two pairs used alternately so
+ * that one pair's products overlap the vector work on the other's; 4, 5
+ * weights (16 rows x 32 bytes); 6, 7 activations (8 rows x 64 bytes: 32
+ * values of 16 tokens, four consecutive values per token per row) */
 TGT static void config(void)
 {
 	struct tilecfg c;
 
 	memset(&c, 0, sizeof c);
 	c.palette = 1;
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 4; i++) {
 		c.colsb[i] = 64;
 		c.rows[i] = 16;
-		c.colsb[2 + i] = 32;
-		c.rows[2 + i] = 16;
-		c.colsb[4 + i] = 64;
-		c.rows[4 + i] = 8;
+	}
+	for (int i = 4; i < 6; i++) {
+		c.colsb[i] = 32;
+		c.rows[i] = 16;
+		c.colsb[i + 2] = 64;
+		c.rows[i + 2] = 8;
 	}
 	_tile_loadconfig(&c);
 }
@@ -146,10 +149,12 @@ TGT void kern_amx_mm16(uint32_t type, int n, const void *wv, size_t rb, const st
 	int nb = n / QK, tiles = (ntok + 15) / 16;
 	int8_t *pa = scratch;                          /* [nb][16][32] */
 	float *pd = (float *)(pa + (size_t)nb * 512);   /* [nb][16] */
-	int32_t cb[2][256] __attribute__((aligned(64)));
+	int32_t cb[4][256] __attribute__((aligned(64)));
 
 	for (int b = 0; b < nb; b++)
 		unpack(type, w, rb, b, pa + (size_t)b * 512, pd + 16 * b);
+	/* tileloadd reads memory without telling the compiler */
+	__asm__ volatile("" ::: "memory");
 	config();
 	for (int T = 0; T < tiles; T++) {
 		const struct amx_xblk *xt = x + (size_t)T * nb;
@@ -159,25 +164,46 @@ TGT void kern_amx_mm16(uint32_t type, int n, const void *wv, size_t rb, const st
 
 		for (int r = 0; r < 16; r++)
 			acc[r] = _mm512_setzero_ps();
-		for (; b + 2 <= nb; b += 2) {
+		/* four blocks per step: products of blocks b, b+1 on tiles 0, 1
+		 * and b+2, b+3 on tiles 2, 3, each pair scaled while the other
+		 * pair's products run */
+		for (; b + 4 <= nb; b += 4) {
 			_tile_zero(0);
 			_tile_zero(1);
-			_tile_loadd(2, pa + (size_t)b * 512, 32);
-			_tile_loadd(4, xt[b].qs, 64);
-			_tile_dpbssd(0, 2, 4);
-			_tile_loadd(3, pa + (size_t)(b + 1) * 512, 32);
-			_tile_loadd(5, xt[b + 1].qs, 64);
-			_tile_dpbssd(1, 3, 5);
+			_tile_loadd(4, pa + (size_t)b * 512, 32);
+			_tile_loadd(6, xt[b].qs, 64);
+			_tile_dpbssd(0, 4, 6);
+			_tile_loadd(5, pa + (size_t)(b + 1) * 512, 32);
+			_tile_loadd(7, xt[b + 1].qs, 64);
+			_tile_dpbssd(1, 5, 7);
+			if (b > 0) {
+				accumulate(cb[2], &xt[b - 2], pd + 16 * (b - 2), acc);
+				accumulate(cb[3], &xt[b - 1], pd + 16 * (b - 1), acc);
+			}
 			_tile_stored(0, cb[0], 64);
 			_tile_stored(1, cb[1], 64);
+			_tile_zero(2);
+			_tile_zero(3);
+			_tile_loadd(4, pa + (size_t)(b + 2) * 512, 32);
+			_tile_loadd(6, xt[b + 2].qs, 64);
+			_tile_dpbssd(2, 4, 6);
+			_tile_loadd(5, pa + (size_t)(b + 3) * 512, 32);
+			_tile_loadd(7, xt[b + 3].qs, 64);
+			_tile_dpbssd(3, 5, 7);
 			accumulate(cb[0], &xt[b], pd + 16 * b, acc);
 			accumulate(cb[1], &xt[b + 1], pd + 16 * (b + 1), acc);
+			_tile_stored(2, cb[2], 64);
+			_tile_stored(3, cb[3], 64);
 		}
-		if (b < nb) {
+		if (b > 0) {
+			accumulate(cb[2], &xt[b - 2], pd + 16 * (b - 2), acc);
+			accumulate(cb[3], &xt[b - 1], pd + 16 * (b - 1), acc);
+		}
+		for (; b < nb; b++) {
 			_tile_zero(0);
-			_tile_loadd(2, pa + (size_t)b * 512, 32);
-			_tile_loadd(4, xt[b].qs, 64);
-			_tile_dpbssd(0, 2, 4);
+			_tile_loadd(4, pa + (size_t)b * 512, 32);
+			_tile_loadd(6, xt[b].qs, 64);
+			_tile_dpbssd(0, 4, 6);
 			_tile_stored(0, cb[0], 64);
 			accumulate(cb[0], &xt[b], pd + 16 * b, acc);
 		}
