@@ -38,6 +38,14 @@ static void remaining_header(struct http_resp *resp, int64_t remaining, const ch
 	http_add_header(resp, "X-Allot-Remaining-Level", level);
 }
 
+/* The member's remaining now, for answers that reserved nothing. */
+static void member_remaining_header(struct http_req *req, struct http_resp *resp)
+{
+	char lvl[16];
+	int64_t rem = gate_remaining(api_app(req), member_claims(req), lvl);
+	remaining_header(resp, rem, lvl);
+}
+
 /* ---- request parsing -------------------------------------------------------- */
 
 struct gen_req {
@@ -594,9 +602,6 @@ static allot_err generate(struct http_req *req, struct http_resp *resp, bool cha
 		       sizeof msg);
 	if (e) {
 		refusal_headers(resp, e, retry);
-		char lvl[16];
-		int64_t rem = gate_remaining(app, cl, lvl);
-		remaining_header(resp, rem, lvl);
 		goto bad;
 	}
 	int64_t created = time_now_us() / US_PER_SEC;
@@ -673,14 +678,24 @@ bad:
 	return http_error(resp, e, "%s", msg);
 }
 
+/* Every answer of the gate carries X-Allot-Remaining (SPEC section 7). */
+static allot_err with_remaining(struct http_req *req, struct http_resp *resp, allot_err e)
+{
+	for (size_t i = 0; i < resp->nheaders; i++)
+		if (strcmp(resp->headers[i].name, "X-Allot-Remaining") == 0)
+			return e;
+	member_remaining_header(req, resp);
+	return e;
+}
+
 allot_err api_completions(struct http_req *req, struct http_resp *resp)
 {
-	return generate(req, resp, false);
+	return with_remaining(req, resp, generate(req, resp, false));
 }
 
 allot_err api_chat_completions(struct http_req *req, struct http_resp *resp)
 {
-	return generate(req, resp, true);
+	return with_remaining(req, resp, generate(req, resp, true));
 }
 
 allot_err api_models(struct http_req *req, struct http_resp *resp)
@@ -697,6 +712,7 @@ allot_err api_models(struct http_req *req, struct http_resp *resp)
 				m->provider_id));
 	}
 	app_charter_put(app, ac);
+	member_remaining_header(req, resp);
 	return http_json(resp, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
 }
 
@@ -722,6 +738,7 @@ allot_err api_quotas_me(struct http_req *req, struct http_resp *resp)
 		json_object_set_new(tok, "spent", json_string(money_format(spent, b)));
 	}
 	json_object_set_new(j, "token", tok);
+	member_remaining_header(req, resp);
 	return http_json(resp, 200, j);
 }
 
@@ -742,7 +759,7 @@ static allot_err tok_engine(struct http_req *req, struct http_resp *resp, json_t
 	return ALLOT_OK;
 }
 
-allot_err api_tokenize(struct http_req *req, struct http_resp *resp)
+static allot_err tokenize(struct http_req *req, struct http_resp *resp)
 {
 	static const char *const f[] = {"model", "text", "add_bos", NULL};
 	json_t *body = NULL;
@@ -780,7 +797,7 @@ allot_err api_tokenize(struct http_req *req, struct http_resp *resp)
 	return http_json(resp, 200, json_pack("{s:o,s:I}", "tokens", arr, "count", (json_int_t)n));
 }
 
-allot_err api_detokenize(struct http_req *req, struct http_resp *resp)
+static allot_err detokenize(struct http_req *req, struct http_resp *resp)
 {
 	static const char *const f[] = {"model", "tokens", NULL};
 	json_t *body = NULL;
@@ -822,4 +839,14 @@ allot_err api_detokenize(struct http_req *req, struct http_resp *resp)
 	json_t *j = json_pack("{s:s%}", "text", text, len);
 	free(text);
 	return http_json(resp, 200, j);
+}
+
+allot_err api_tokenize(struct http_req *req, struct http_resp *resp)
+{
+	return with_remaining(req, resp, tokenize(req, resp));
+}
+
+allot_err api_detokenize(struct http_req *req, struct http_resp *resp)
+{
+	return with_remaining(req, resp, detokenize(req, resp));
 }

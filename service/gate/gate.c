@@ -276,6 +276,15 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 			break;
 		}
 		if (l->tokens_per_minute != CHARTER_UNSET &&
+		    (int64_t)prompt_tokens + max_tokens > l->tokens_per_minute) {
+			/* No wait can admit it: not a rate limit but a bad request. */
+			snprintf(msg, msgsz, "this request may use %lld tokens, more than %s %s's "
+				 "%lld tokens per minute", (long long)prompt_tokens + max_tokens,
+				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->tokens_per_minute);
+			e = ALLOT_E_INVALID;
+			break;
+		}
+		if (l->tokens_per_minute != CHARTER_UNSET &&
 		    r->tokens + prompt_tokens + max_tokens > l->tokens_per_minute) {
 			snprintf(msg, msgsz, "%s %s: %lld tokens per minute reached",
 				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->tokens_per_minute);
