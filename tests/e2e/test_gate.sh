@@ -5,7 +5,7 @@
 # /v1/models narrowed by the token; 402 naming the exhausted level (member,
 # project, institution, token, pool); 429 with Retry-After for requests per
 # minute and concurrent requests; max_tokens over the limit; unknown models;
-# bad bodies; a streaming client that disconnects.  The official OpenAI
+# bad bodies; a streaming client that disconnects; kill -9 mid-stream.  The official OpenAI
 # Node.js client is tests/e2e/test_openai.sh.
 . "$(dirname "$0")/lib.sh"
 
@@ -373,6 +373,28 @@ SUM=0; for c in $(jget '.records[].charge'); do SUM=$((SUM + $(micro "$c"))); do
 check "disconnect: charge booked" $((5 * RATE_IN + Q * RATE_OUT)) "$SUM"
 gen /v1/completions "$OLGA" '{"model":"stories","prompt":"x","max_tokens":2}'
 check "the gate serves on after a disconnect" 200 "$STATUS"
+
+# --- a crash mid-request: reservations die with the process -------------------------------------------
+# Four long streams; the daemon is killed (-9) as soon as one has sent its
+# first chunk.  After the restart nothing is reserved, and what was booked
+# before the crash is consistent (used == the sum of the ledger's charges).
+for i in 1 2 3; do
+	curl -s -N -H "Authorization: Bearer $OLGA" -H 'Content-Type: application/json' --data-binary @"$E2E_DIR/d.json" \
+		"$URL/v1/completions" >"$E2E_DIR/k$i.out" 2>/dev/null &
+done
+curl -s -N -H "Authorization: Bearer $OLGA" -H 'Content-Type: application/json' --data-binary @"$E2E_DIR/d.json" \
+	"$URL/v1/completions" 2>/dev/null | head -n 1 >/dev/null
+e2e_kill9
+wait
+DONE=$(cat "$E2E_DIR"/k?.out | grep -c '^data: \[DONE\]')
+e2e_start --charter "$E2E_DIR/charter.yaml" --threads 1 || exit 1
+check "after kill -9: nothing reserved" 0 "$(level reserved project "$OLGA")"
+req GET "/v1/usage?project=climate&limit=1000" "$ADMIN_KEY"
+SUM=0; for c in $(jget '.records[].charge'); do SUM=$((SUM + $(micro "$c"))); done
+check "after kill -9: used == the ledger's charges" "$SUM" "$(level used project "$OLGA")"
+gen /v1/completions "$OLGA" '{"model":"stories","prompt":"x","max_tokens":2}'
+check "after kill -9: the gate serves" 200 "$STATUS"
+echo "test_gate: kill -9 with 4 streams open; $DONE of the 3 background streams had finished"
 
 # --- the pool level: a charter whose pool is spent ----------------------------------------------------
 sed -e 's/^version: 1/version: 2/' -e 's/^pool: 100000/pool: 0.001/' "$E2E_DIR/charter.yaml" >"$E2E_DIR/charter2.yaml"
