@@ -36,12 +36,18 @@ static const char q_get0[] = "SELECT leaf_hash FROM tlog_leaves WHERE idx = ?2 A
 static const char q_leaf[] =
 	"INSERT INTO tlog_leaves(idx, type, ref, leaf_hash, name) VALUES (?1, ?2, ?3, ?4, ?5)";
 
+/* Levels below this are not stored: a node of level l < 4 is rebuilt from
+ * its 2^l (at most 8) leaf hashes, read with one range query, so an append
+ * writes its leaf row and, on average, 1/16 of a node row instead of 2 rows
+ * (see docs/TLOG.md, "Tables"). */
+#define TLOG_STORED_LEVEL_MIN 4
+
 /* Level 0 (the leaf hashes) lives in tlog_leaves, written before the append. */
 static allot_err node_put(void *ctx, unsigned level, uint64_t index,
 			  const uint8_t hash[MERKLE_HASH_LEN])
 {
 	struct sqlite_store *s = ctx;
-	if (level == 0)
+	if (level < TLOG_STORED_LEVEL_MIN)
 		return ALLOT_OK;
 	sqlite3_stmt *q = sq_prep(s, q_put);
 	if (!q)
@@ -54,10 +60,44 @@ static allot_err node_put(void *ctx, unsigned level, uint64_t index,
 	return rc == SQLITE_DONE ? ALLOT_OK : sq_fail(s, "log node insert");
 }
 
+/* A low node from its leaves; ALLOT_E_NOT_FOUND unless all of them exist. */
+static allot_err node_rebuild(struct sqlite_store *s, unsigned level, uint64_t index,
+			      uint8_t out[MERKLE_HASH_LEN])
+{
+	static const char q_range[] =
+		"SELECT idx, leaf_hash FROM tlog_leaves WHERE idx >= ?1 AND idx < ?2 ORDER BY idx";
+	uint8_t h[1u << (TLOG_STORED_LEVEL_MIN - 1)][MERKLE_HASH_LEN];
+	uint64_t first = index << level, n = UINT64_C(1) << level, got = 0;
+	sqlite3_stmt *q = sq_prep(s, q_range);
+	if (!q)
+		return ALLOT_E_STORE;
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)first);
+	sqlite3_bind_int64(q, 2, (sqlite3_int64)(first + n));
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW && got < n) {
+		if ((uint64_t)sqlite3_column_int64(q, 0) != first + got ||
+		    sqlite3_column_bytes(q, 1) != MERKLE_HASH_LEN)
+			break;
+		memcpy(h[got++], sqlite3_column_blob(q, 1), MERKLE_HASH_LEN);
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sq_fail(s, "log leaf range");
+	if (got != n)
+		return ALLOT_E_NOT_FOUND;
+	for (; n > 1; n /= 2)
+		for (uint64_t i = 0; i < n / 2; i++)
+			merkle_node_hash(h[2 * i], h[2 * i + 1], h[i]);
+	memcpy(out, h[0], MERKLE_HASH_LEN);
+	return ALLOT_OK;
+}
+
 static allot_err node_get(void *ctx, unsigned level, uint64_t index,
 			  uint8_t out[MERKLE_HASH_LEN])
 {
 	struct sqlite_store *s = ctx;
+	if (level > 0 && level < TLOG_STORED_LEVEL_MIN)
+		return node_rebuild(s, level, index, out);
 	sqlite3_stmt *q = sq_prep(s, level ? q_get : q_get0);
 	if (!q)
 		return ALLOT_E_STORE;

@@ -143,6 +143,8 @@ static allot_err check_log_export(const json_t *x, struct tlog_verify_report *re
 		return fail(rep, ALLOT_E_UNPROCESSABLE, "the export claims leaves up to %llu but "
 			    "its checkpoint has %llu", (unsigned long long)end,
 			    (unsigned long long)rep->cp.size);
+	/* First the shape: every leaf of the range, in order, with its entry, so
+	 * that a deletion is reported as one (it also breaks nearby proofs). */
 	uint64_t want = start;
 	size_t i;
 	json_t *ent;
@@ -157,8 +159,7 @@ static allot_err check_log_export(const json_t *x, struct tlog_verify_report *re
 		if (t < 0)
 			return fail(rep, ALLOT_E_UNPROCESSABLE, "leaf %llu: unknown type",
 				    (unsigned long long)idx);
-		const json_t *entry = json_object_get(ent, "entry");
-		if (!json_is_object(entry)) {
+		if (!json_is_object(json_object_get(ent, "entry"))) {
 			/* Name it from the leaf row, as the export carries it. */
 			char name[300];
 			const char *nm = json_string_value(json_object_get(ent, "name"));
@@ -174,15 +175,20 @@ static allot_err check_log_export(const json_t *x, struct tlog_verify_report *re
 			return fail(rep, ALLOT_E_UNPROCESSABLE, "%s (leaf %llu) is logged but missing "
 				    "from the export: it was deleted", name, (unsigned long long)idx);
 		}
-		allot_err e = check_entry(rep, (enum tlog_leaf_type)t, entry, idxj,
-					  json_object_get(ent, "proof"));
-		if (e)
-			return e;
 		want++;
 	}
 	if (want != end)
 		return fail(rep, ALLOT_E_UNPROCESSABLE, "leaves %llu..%llu are missing from the "
 			    "export", (unsigned long long)want, (unsigned long long)end - 1);
+	/* Then every leaf recomputed and proven. */
+	json_array_foreach(entries, i, ent) {
+		int t = tlog_leaf_type_parse(json_string_value(json_object_get(ent, "type")));
+		allot_err e = check_entry(rep, (enum tlog_leaf_type)t, json_object_get(ent, "entry"),
+					  json_object_get(ent, "leaf_index"),
+					  json_object_get(ent, "proof"));
+		if (e)
+			return e;
+	}
 	rep->complete = start == 0 && end == rep->cp.size;
 	return ALLOT_OK;
 }

@@ -116,11 +116,14 @@ sqlite3 "$DB" "DROP TRIGGER usage_no_delete; DELETE FROM usage_records WHERE rec
 "$BIN/allot" log export --out "$E2E_DIR/x4.json"
 verify "$E2E_DIR/x4.json"; check "verify fails after a deleted row" 1 "$VRC"
 check "names the deleted record ($VOUT)" 1 "$(printf '%s' "$VOUT" | grep -c 'usage record cscs/job-3 (leaf 8) is logged but missing')"
-# deleting its leaf too leaves a hole
-sqlite3 "$DB" "DROP TRIGGER tlog_leaves_no_delete; DELETE FROM tlog_leaves WHERE idx = 8"
-"$BIN/allot" log export --out "$E2E_DIR/x5.json"
+# deleting its leaf too leaves a hole (and breaks the proofs around it)
+sqlite3 "$DB" "CREATE TABLE saved AS SELECT * FROM tlog_leaves WHERE idx = 8;
+	DROP TRIGGER tlog_leaves_no_delete; DELETE FROM tlog_leaves WHERE idx = 8"
+"$BIN/allot" log export --out "$E2E_DIR/x5.json"; check "a damaged log still exports" 0 $?
 verify "$E2E_DIR/x5.json"; check "verify fails after a deleted leaf" 1 "$VRC"
 check "names the hole ($VOUT)" 1 "$(printf '%s' "$VOUT" | grep -c 'leaf 8 is missing')"
+req GET "/v1/log/proof/inclusion?index=9" "$IKEY"; check "no proof across the hole" 404 "$STATUS"
+sqlite3 "$DB" "INSERT INTO tlog_leaves SELECT * FROM saved; DROP TABLE saved"
 
 # --- append more: the old checkpoint is consistent with the new one -----------------------
 ingest job-5 job-6
