@@ -440,15 +440,21 @@ allot_err gate_settle(struct app *app, struct gate *g, struct gate_ticket *t,
 	char reason[320] = "";
 	allot_err e = ALLOT_OK;
 	*charge = 0;
+	/* The booked charge stays out of the quota sums until the reservation
+	 * is dropped, and both happen under the admission lock: no admission
+	 * sees the charge twice (booked and reserved) or not at all. */
 	if (nrec)
-		e = ledger_settle_many(app, recs, nrec, charge, reason, sizeof reason);
+		e = ledger_settle_held(app, recs, nrec, t->seq, charge, reason, sizeof reason);
 	for (size_t i = 0; i < nrec; i++)
 		record_release(&recs[i]);
 	if (e)
 		log_warnx("gate: settlement of %s/%s/%s (%d in, %d out) failed: %s", t->claims.inst,
 			  t->claims.proj, t->claims.sub, prompt_tokens, completion_tokens, reason);
 	t->remaining += t->reserved - *charge;
+	reserve_lock(app->reserve);
+	app->store->ops->ledger_release(app->store, t->seq);
 	ticket_release(app, g, t, prompt_tokens + completion_tokens);
+	reserve_unlock(app->reserve);
 	return e;
 }
 

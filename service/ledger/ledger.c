@@ -424,6 +424,7 @@ static allot_err record_seal(struct usage_record *r)
 struct settle_batch {
 	struct usage_record *recs;
 	size_t n;
+	uint64_t hold;
 	int64_t total;
 	char *reason;
 	size_t reasonsz;
@@ -433,28 +434,39 @@ struct settle_batch {
 static allot_err settle_work(struct app *app, void *arg, int64_t now)
 {
 	struct settle_batch *b = arg;
+	allot_err e = ALLOT_OK;
 	b->total = 0;
-	for (size_t i = 0; i < b->n; i++) {
+	app->store->ops->ledger_hold(app->store, b->hold);
+	for (size_t i = 0; i < b->n && !e; i++) {
 		struct ledger_row row;
 		enum outcome o = book_one(app, &b->recs[i], true, now, &row, b->reason, b->reasonsz);
 		if (o != OUT_ACCEPTED && o != OUT_DUPLICATE) {
 			b->refused = o != OUT_ERROR;
-			return o == OUT_ERROR ? ALLOT_E_STORE : ALLOT_E_INVALID;
+			e = o == OUT_ERROR ? ALLOT_E_STORE : ALLOT_E_INVALID;
+		} else {
+			b->total += row.charge_micro;
 		}
-		b->total += row.charge_micro;
 	}
-	return ALLOT_OK;
+	app->store->ops->ledger_hold(app->store, 0);
+	return e;
 }
 
 allot_err ledger_settle_many(struct app *app, struct usage_record *recs, size_t n,
 			     int64_t *charge, char *reason, size_t reasonsz)
+{
+	return ledger_settle_held(app, recs, n, 0, charge, reason, reasonsz);
+}
+
+allot_err ledger_settle_held(struct app *app, struct usage_record *recs, size_t n,
+			     uint64_t hold, int64_t *charge, char *reason, size_t reasonsz)
 {
 	for (size_t i = 0; i < n; i++)
 		if (record_seal(&recs[i])) {
 			snprintf(reason, reasonsz, "out of memory");
 			return ALLOT_E_NOMEM;
 		}
-	struct settle_batch b = {.recs = recs, .n = n, .reason = reason, .reasonsz = reasonsz};
+	struct settle_batch b = {.recs = recs, .n = n, .hold = hold, .reason = reason,
+				 .reasonsz = reasonsz};
 	allot_err e = group_run(app, settle_work, &b);
 	if (e) {
 		if (!b.refused && !reason[0])

@@ -39,5 +39,9 @@ allot_err ledger_settle(struct app *app, const struct usage_record *rec, int64_t
  * are built here.  OUT: *charge, their total. */
 allot_err ledger_settle_many(struct app *app, struct usage_record *recs, size_t n,
 			     int64_t *charge, char *reason, size_t reasonsz);
+/* The same, with the booked charges held out of the quota sums until
+ * store_ops.ledger_release(hold) (tag non-zero). */
+allot_err ledger_settle_held(struct app *app, struct usage_record *recs, size_t n,
+			     uint64_t hold, int64_t *charge, char *reason, size_t reasonsz);
 
 #endif

@@ -21,6 +21,7 @@ struct sqlite_store {
 	size_t nstmts;
 	struct sumcache *sums;      /* ledger sums; see sumcache.h */
 	size_t sp_mark;             /* pending deltas at the open savepoint */
+	uint64_t hold_tag;          /* see store_ops.ledger_hold */
 	struct sq_tlog *tlog;       /* transparency log state (store/sqlite_tlog.c) */
 };
 
@@ -41,6 +42,8 @@ allot_err sq_ledger_report(struct store *st, const struct ledger_filter *f,
 			   json_t **out);
 allot_err sq_ledger_seq_status(struct store *st, const char *provider, json_t **out);
 allot_err sq_ledger_savepoint(struct store *st, int op);
+void sq_ledger_hold(struct store *st, uint64_t tag);
+void sq_ledger_release(struct store *st, uint64_t tag);
 allot_err sq_token_issued(struct store *st, const struct token_row *t,
 			  const struct audit_entry *audit);
 allot_err sq_token_revoke(struct store *st, const struct token_revocation *r,
@@ -59,7 +62,8 @@ allot_err sq_token_find(struct store *st, const char *jti, struct token_row *out
 	.ledger_insert = sq_ledger_insert, .ledger_sum = sq_ledger_sum, \
 	.ledger_net = sq_ledger_net, .ledger_list = sq_ledger_list, \
 	.ledger_report = sq_ledger_report, .ledger_seq_status = sq_ledger_seq_status, \
-	.ledger_savepoint = sq_ledger_savepoint,
+	.ledger_savepoint = sq_ledger_savepoint, .ledger_hold = sq_ledger_hold, \
+	.ledger_release = sq_ledger_release,
 
 /* ---- the transparency log (store/sqlite_tlog.c) ---- */
 struct sq_tlog;

@@ -55,6 +55,23 @@ allot_err sq_ledger_savepoint(struct store *st, int op)
 	}
 }
 
+void sq_ledger_hold(struct store *st, uint64_t tag)
+{
+	struct sqlite_store *s = S(st);
+	pthread_mutex_lock(&s->lock);
+	s->hold_tag = tag;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void sq_ledger_release(struct store *st, uint64_t tag)
+{
+	struct sqlite_store *s = S(st);
+	pthread_mutex_lock(&s->lock);
+	if (s->sums)
+		sumcache_release(s->sums, tag);
+	pthread_mutex_unlock(&s->lock);
+}
+
 static const char *kind_db(enum record_kind k)
 {
 	return k == RECORD_ADJUSTMENT ? "adjustment" : k == RECORD_VOID ? "void" : "usage";
@@ -217,7 +234,8 @@ allot_err sq_ledger_insert(struct store *st, struct ledger_row *row)
 		goto out;
 	}
 	if (s->sums)
-		sumcache_pending(s->sums, r->institution, r->project, r->member, b, row->charge_micro);
+		sumcache_pending(s->sums, r->institution, r->project, r->member, b, row->charge_micro,
+				 s->hold_tag);
 	e = ALLOT_OK;
 out:
 	pthread_mutex_unlock(&s->lock);

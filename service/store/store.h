@@ -105,6 +105,11 @@ struct store_ops {
 	allot_err (*ledger_seq_status)(struct store *st, const char *provider, json_t **out);
 	/* Inside a ledger transaction: a nested savepoint (STORE_SP_*). */
 	allot_err (*ledger_savepoint)(struct store *st, int op);
+	/* Rows inserted while a hold tag is set (non-zero) stay out of the
+	 * cached sums after commit until ledger_release(tag): the gate makes a
+	 * settlement visible in the same step as it drops the reservation. */
+	void (*ledger_hold)(struct store *st, uint64_t tag);
+	void (*ledger_release)(struct store *st, uint64_t tag);
 
 	/* ---- member tokens (store/sqlite_tokens.c) ---- */
 	allot_err (*token_issued)(struct store *st, const struct token_row *t,

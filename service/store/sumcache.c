@@ -23,14 +23,33 @@ struct sc_level {
 struct sc_delta {
 	char inst[STORE_ID_MAX], proj[STORE_ID_MAX], member[STORE_MEMBER_MAX];
 	int64_t bucket, charge;
+	uint64_t tag;
+};
+
+struct sc_list {
+	struct sc_delta *d;
+	size_t n, cap;
 };
 
 struct sumcache {
 	struct sc_level *b[SC_BUCKETS];
 	size_t nlevels;
-	struct sc_delta *pending;
-	size_t npending, cap;
+	struct sc_list pending;       /* rows of the open transaction */
+	struct sc_list held;          /* committed rows not yet visible */
 };
+
+static struct sc_delta *sc_push(struct sc_list *l)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		struct sc_delta *p = realloc(l->d, cap * sizeof *p);
+		if (!p)
+			return NULL;
+		l->d = p;
+		l->cap = cap;
+	}
+	return &l->d[l->n++];
+}
 
 struct sumcache *sumcache_new(void) { return calloc(1, sizeof(struct sumcache)); }
 
@@ -51,7 +70,8 @@ void sumcache_free(struct sumcache *c)
 	if (!c)
 		return;
 	sc_clear(c);
-	free(c->pending);
+	free(c->pending.d);
+	free(c->held.d);
 	free(c);
 }
 
@@ -105,9 +125,23 @@ bool sumcache_get(struct sumcache *c, const char *inst, const char *proj, const 
 	return false;
 }
 
+/* Does a row of (inst, proj, member) count at the level (I, P, M)? */
+static bool sc_counts(const struct sc_delta *d, const char *I, const char *P, const char *M)
+{
+	return !I || (strcmp(I, d->inst) == 0 &&
+		      (!P || (strcmp(P, d->proj) == 0 && (!M || strcmp(M, d->member) == 0))));
+}
+
 void sumcache_put(struct sumcache *c, const char *inst, const char *proj, const char *member,
 		  int64_t from_b, int64_t to_b, int64_t sum)
 {
+	/* The database already holds the held rows; they become visible only
+	 * at sumcache_release. */
+	for (size_t i = 0; i < c->held.n; i++) {
+		const struct sc_delta *d = &c->held.d[i];
+		if (from_b <= d->bucket && d->bucket < to_b && sc_counts(d, inst, proj, member))
+			sum -= d->charge;
+	}
 	char key[STORE_ID_MAX * 2 + STORE_MEMBER_MAX + 8];
 	sc_key(key, sizeof key, inst, proj, member);
 	struct sc_level *l = sc_find(c, key, true);
@@ -118,33 +152,28 @@ void sumcache_put(struct sumcache *c, const char *inst, const char *proj, const 
 }
 
 void sumcache_pending(struct sumcache *c, const char *inst, const char *proj,
-		      const char *member, int64_t bucket, int64_t charge)
+		      const char *member, int64_t bucket, int64_t charge, uint64_t tag)
 {
-	if (c->npending == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 256;
-		struct sc_delta *p = realloc(c->pending, cap * sizeof *p);
-		if (!p) {
-			/* Cannot remember the delta: forget every sum instead. */
-			sc_clear(c);
-			return;
-		}
-		c->pending = p;
-		c->cap = cap;
+	struct sc_delta *d = sc_push(&c->pending);
+	if (!d) {
+		/* Cannot remember the delta: forget every sum instead. */
+		sc_clear(c);
+		return;
 	}
-	struct sc_delta *d = &c->pending[c->npending++];
 	snprintf(d->inst, sizeof d->inst, "%s", inst);
 	snprintf(d->proj, sizeof d->proj, "%s", proj);
 	snprintf(d->member, sizeof d->member, "%s", member);
 	d->bucket = bucket;
 	d->charge = charge;
+	d->tag = tag;
 }
 
-size_t sumcache_pending_mark(struct sumcache *c) { return c->npending; }
+size_t sumcache_pending_mark(struct sumcache *c) { return c->pending.n; }
 
 void sumcache_pending_truncate(struct sumcache *c, size_t mark)
 {
-	if (mark < c->npending)
-		c->npending = mark;
+	if (mark < c->pending.n)
+		c->pending.n = mark;
 }
 
 static void sc_apply(struct sumcache *c, const char *inst, const char *proj, const char *member,
@@ -158,16 +187,41 @@ static void sc_apply(struct sumcache *c, const char *inst, const char *proj, con
 			l->r[i].sum += charge;
 }
 
-void sumcache_commit(struct sumcache *c)
+static void sc_apply_delta(struct sumcache *c, const struct sc_delta *d)
 {
-	for (size_t i = 0; i < c->npending; i++) {
-		const struct sc_delta *d = &c->pending[i];
-		sc_apply(c, NULL, NULL, NULL, d->bucket, d->charge);
-		sc_apply(c, d->inst, NULL, NULL, d->bucket, d->charge);
-		sc_apply(c, d->inst, d->proj, NULL, d->bucket, d->charge);
-		sc_apply(c, d->inst, d->proj, d->member, d->bucket, d->charge);
-	}
-	c->npending = 0;
+	sc_apply(c, NULL, NULL, NULL, d->bucket, d->charge);
+	sc_apply(c, d->inst, NULL, NULL, d->bucket, d->charge);
+	sc_apply(c, d->inst, d->proj, NULL, d->bucket, d->charge);
+	sc_apply(c, d->inst, d->proj, d->member, d->bucket, d->charge);
 }
 
-void sumcache_rollback(struct sumcache *c) { c->npending = 0; }
+void sumcache_commit(struct sumcache *c)
+{
+	for (size_t i = 0; i < c->pending.n; i++) {
+		const struct sc_delta *d = &c->pending.d[i];
+		if (d->tag) {
+			struct sc_delta *h = sc_push(&c->held);
+			if (h) {
+				*h = *d;
+				continue;
+			}
+			/* no room to hold it: make it visible now (conservative) */
+		}
+		sc_apply_delta(c, d);
+	}
+	c->pending.n = 0;
+}
+
+void sumcache_release(struct sumcache *c, uint64_t tag)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < c->held.n; i++) {
+		if (c->held.d[i].tag == tag)
+			sc_apply_delta(c, &c->held.d[i]);
+		else
+			c->held.d[k++] = c->held.d[i];
+	}
+	c->held.n = k;
+}
+
+void sumcache_rollback(struct sumcache *c) { c->pending.n = 0; }

@@ -4,7 +4,8 @@
  * The SQLite backend owns one.  Sums are filled from the database on a miss;
  * each inserted row is kept as a pending delta until its transaction
  * commits (dropped on rollback, truncated on ROLLBACK TO a savepoint), and
- * applied to every cached range containing it at commit.  All calls happen
+ * applied to every cached range containing it at commit (or held, see
+ * sumcache_pending).  A sum filled from the database leaves held rows out.  All calls happen
  * with the store's lock held, like the connection itself, so a fill can
  * never race a commit.  Reads inside an open transaction bypass the cache.
  */
@@ -30,9 +31,12 @@ bool sumcache_get(struct sumcache *c, const char *inst, const char *proj, const 
 void sumcache_put(struct sumcache *c, const char *inst, const char *proj, const char *member,
 		  int64_t from_b, int64_t to_b, int64_t sum);
 
-/* A row inserted in the open transaction. */
+/* A row inserted in the open transaction.  tag 0: applied at commit; else
+ * held at commit until sumcache_release(tag) (the gate makes a settled
+ * charge visible in the same step as it releases the reservation). */
 void sumcache_pending(struct sumcache *c, const char *inst, const char *proj,
-		      const char *member, int64_t bucket, int64_t charge);
+		      const char *member, int64_t bucket, int64_t charge, uint64_t tag);
+void sumcache_release(struct sumcache *c, uint64_t tag);
 size_t sumcache_pending_mark(struct sumcache *c);
 void sumcache_pending_truncate(struct sumcache *c, size_t mark);
 void sumcache_commit(struct sumcache *c);   /* applies and clears pending */

@@ -92,10 +92,50 @@ static void test_cache_matches_db(void **state)
 	assert_int_equal(system(msg), 0);
 }
 
+/* Held rows: in the database at commit, in the cached sums only after
+ * release — also when the sum is first filled while they are held. */
+static void test_hold_release(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/allot-sumcache-XXXXXX", path[128], msg[256];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/t.db", dir);
+	struct store *st;
+	assert_int_equal(store_open(path, &st, msg, sizeof msg), ALLOT_OK);
+	struct ledger_level inst = {"a", NULL, NULL}, pool = {NULL, NULL, NULL};
+	const int64_t day = 86400LL * 1000000;
+	int64_t before = 0, sum = -1;
+	assert_int_equal(store_ledger_sum_q(st, &inst, 0, day, &before), ALLOT_OK);
+	struct ledger_row row;
+	fill(&row, 1);
+	snprintf(row.rec.institution, sizeof row.rec.institution, "a");
+	row.book_us = row.rec.end_us = 1000;
+	row.rec.start_us = 0;
+	row.charge_micro = 500;
+	assert_int_equal(store_ledger_begin(st), ALLOT_OK);
+	st->ops->ledger_hold(st, 42);
+	assert_int_equal(store_ledger_insert_q(st, &row), ALLOT_OK);
+	st->ops->ledger_hold(st, 0);
+	assert_int_equal(store_ledger_commit(st), ALLOT_OK);
+	assert_int_equal(store_ledger_sum_q(st, &inst, 0, day, &sum), ALLOT_OK);
+	assert_int_equal(sum, before);      /* cached: held out */
+	assert_int_equal(store_ledger_sum_q(st, &pool, 0, day, &sum), ALLOT_OK);
+	assert_int_equal(sum, 0);           /* filled from the database: held out */
+	st->ops->ledger_release(st, 42);
+	assert_int_equal(store_ledger_sum_q(st, &inst, 0, day, &sum), ALLOT_OK);
+	assert_int_equal(sum, before + 500);
+	assert_int_equal(store_ledger_sum_q(st, &pool, 0, day, &sum), ALLOT_OK);
+	assert_int_equal(sum, 500);
+	store_close(st);
+	snprintf(msg, sizeof msg, "rm -rf %s", dir);
+	assert_int_equal(system(msg), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cache_matches_db),
+		cmocka_unit_test(test_hold_release),
 	};
 	return cmocka_run_group_tests_name("sumcache", tests, NULL, NULL);
 }
