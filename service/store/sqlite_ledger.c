@@ -295,7 +295,7 @@ allot_err sq_ledger_sum(struct store *st, const struct ledger_level *lv, int64_t
 	*sum = sqlite3_column_int64(q, 0);
 	sqlite3_reset(q);
 	if (cacheable)
-		sumcache_put(s->sums, lv->institution, lv->project, lv->member, fb, tb, *sum);
+		sumcache_put(s->sums, lv->institution, lv->project, lv->member, fb, tb, sum);
 	e = ALLOT_OK;
 out:
 	pthread_mutex_unlock(&s->lock);

@@ -133,8 +133,9 @@ static bool sc_counts(const struct sc_delta *d, const char *I, const char *P, co
 }
 
 void sumcache_put(struct sumcache *c, const char *inst, const char *proj, const char *member,
-		  int64_t from_b, int64_t to_b, int64_t sum)
+		  int64_t from_b, int64_t to_b, int64_t *sump)
 {
+	int64_t sum = *sump;
 	/* The database already holds the held rows; they become visible only
 	 * at sumcache_release. */
 	for (size_t i = 0; i < c->held.n; i++) {
@@ -142,6 +143,7 @@ void sumcache_put(struct sumcache *c, const char *inst, const char *proj, const 
 		if (from_b <= d->bucket && d->bucket < to_b && sc_counts(d, inst, proj, member))
 			sum -= d->charge;
 	}
+	*sump = sum;
 	char key[STORE_ID_MAX * 2 + STORE_MEMBER_MAX + 8];
 	sc_key(key, sizeof key, inst, proj, member);
 	struct sc_level *l = sc_find(c, key, true);

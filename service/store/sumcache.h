@@ -28,8 +28,10 @@ void sumcache_free(struct sumcache *c);
 /* inst/proj/member NULL as in struct ledger_level. */
 bool sumcache_get(struct sumcache *c, const char *inst, const char *proj, const char *member,
 		  int64_t from_b, int64_t to_b, int64_t *sum);
+/* Caches a sum read from the database; *sum is adjusted to leave out the
+ * held rows, as sumcache_get would. */
 void sumcache_put(struct sumcache *c, const char *inst, const char *proj, const char *member,
-		  int64_t from_b, int64_t to_b, int64_t sum);
+		  int64_t from_b, int64_t to_b, int64_t *sum);
 
 /* A row inserted in the open transaction.  tag 0: applied at commit; else
  * held at commit until sumcache_release(tag) (the gate makes a settled
