@@ -190,6 +190,65 @@ for r in "GET /v1/charter" "GET /v1/usage" "GET /v1/audit" "GET /v1/quotas/epfl"
 done
 req GET /v1/charter "$T_BOB"; check "error body is JSON" forbidden "$(jget .error.code)"
 
+# --- forged claims, signed with our own key (python3 + the openssl CLI) ------------------------
+# PASETO v4.public by hand: PAE(header, payload, footer, implicit assertion)
+# signed with the daemon's key file, so every claim check can be reached
+# end to end.  Exact skew boundaries are unit tests (test_token.c).
+# forge KEYFILE KID DEPLOYMENT CLAIMS-JSON [FOOTER-JSON]: prints a token
+forge() {
+	python3 - "$@" <<'PY'
+import base64, json, struct, subprocess, sys, tempfile
+key, kid, dep, claims = sys.argv[1:5]
+footer = sys.argv[5] if len(sys.argv) > 5 else json.dumps({"kid": kid}, separators=(",", ":"))
+h, m, f, i = b"v4.public.", claims.encode(), footer.encode(), ("allot:" + dep).encode()
+le64 = lambda n: struct.pack("<Q", n)
+pae = le64(4) + b"".join(le64(len(p)) + p for p in (h, m, f, i))
+with tempfile.NamedTemporaryFile() as t:
+    t.write(pae); t.flush()
+    sig = subprocess.run(["openssl", "pkeyutl", "-sign", "-inkey", key, "-rawin", "-in", t.name],
+                         check=True, capture_output=True).stdout
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+print("v4.public." + b64(m + sig) + "." + b64(f))
+PY
+}
+if command -v python3 >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 &&
+	openssl pkeyutl -help 2>&1 | grep -q -- -rawin; then
+	KEYF=$E2E_DIR/keys/$KID1.key
+	C0=$(claims_of "$T_ADMIN")
+	ts() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%S.%6NZ; } # epoch seconds (may be fractional) -> RFC 3339
+	NOW=$(date +%s)
+	fc() { printf '%s' "$C0" | jq -c "$1"; }   # claims with a jq edit
+	T=$(forge "$KEYF" "$KID1" local "$C0"); check "forged copy of a real token verifies (the tool is right)" 200 "$(gate "$T")"
+	T=$(forge "$KEYF" "$KID1" local "$(fc ".jti = \"tforged1\" | .iat = \"$(ts $((NOW - 3600)))\" | .nbf = .iat | .exp = \"$(ts $((NOW - 120)))\"")")
+	check "expired 2 min ago" 401 "$(gate "$T")"
+	T=$(forge "$KEYF" "$KID1" local "$(fc ".jti = \"tforged2\" | .iat = \"$(ts $((NOW + 120)))\" | .nbf = .iat | .exp = \"$(ts $((NOW + 3600)))\"")")
+	check "nbf 2 min ahead" 401 "$(gate "$T")"
+	T=$(forge "$KEYF" "$KID1" local "$(fc ".jti = \"tforged3\" | .iat = \"$(ts $((NOW + 20)))\" | .nbf = .iat | .exp = \"$(ts $((NOW + 3600)))\"")")
+	check "nbf 20 s ahead: within the 60 s skew" 200 "$(gate "$T")"
+	T=$(forge "$KEYF" "$KID1" local "$(fc '.jti = "tforged4" | .aud = "someone-else"')"); check "wrong aud" 401 "$(gate "$T")"
+	T=$(forge "$KEYF" "$KID1" local "$(fc '.jti = "tforged5" | .iss = "allotd:elsewhere"')"); check "wrong iss" 401 "$(gate "$T")"
+	T=$(forge "$KEYF" "$KID1" local "$(fc ".jti = \"tforged6\" | .iat = \"$(ts $((NOW - 60)))\" | .nbf = .iat | .exp = \"$(ts $((NOW + 31 * 86400)))\"")")
+	check "lifetime over 30 days" 401 "$(gate "$T")"
+	T=$(forge "$KEYF" "$KID1" local "$(fc '.jti = "tforged7" | .colour = "red"')"); check "unknown claim" 401 "$(gate "$T")"
+	T=$(forge "$KEYF" "$KID1" local "$(fc '.jti = "tforged8" | del(.sub)')"); check "missing sub" 401 "$(gate "$T")"
+	T=$(forge "$KEYF" "$KID1" other "$(fc '.jti = "tforged9"')"); check "signed for deployment other" 401 "$(gate "$T")"
+	T=$(forge "$KEYF" "$KID1" local "$(fc '.jti = "tforged10"')" "{\"kid\":\"$KID1\",\"x\":1}"); check "footer with an extra field" 401 "$(gate "$T")"
+	"$BIN/allot" keygen --out "$E2E_DIR/stranger.key" >/dev/null
+	T=$(forge "$E2E_DIR/stranger.key" "$KID1" local "$(fc '.jti = "tforged11"')"); check "another key claiming our kid" 401 "$(gate "$T")"
+	T=$(forge "$KEYF" "$KID1" local "$(fc '.jti = "tforged12" | .inst = "ethz" | .proj = "robotics" | .sub = "dave@ethz.ch"')")
+	check "claims for another institution, our signature: verified" 200 "$(gate "$T")"
+	T=$(forge "$KEYF" "$KID1" local "$(fc '.jti = "tforged13" | .sub = "mallory@epfl.ch"')")
+	req GET /v1/quotas/me "$T"; check "validly signed, but not a member under the charter" 403 "$STATUS"
+	# The cache honours exp: accepted inside the skew, refused once past it.
+	NOWF=$(date +%s.%N)
+	T=$(forge "$KEYF" "$KID1" local "$(fc ".jti = \"tforged14\" | .iat = \"$(ts $((NOW - 3600)))\" | .nbf = .iat | .exp = \"$(ts "$(echo "$NOWF - 58" | bc)")\"")")
+	check "expired 58 s ago: within the skew" 200 "$(gate "$T")"
+	sleep 3
+	check "the cached token refused once exp + skew passed" 401 "$(gate "$T")"
+else
+	echo "test_tokens: forged-claims checks SKIPPED: python3 or an openssl CLI with pkeyutl -rawin is missing"
+fi
+
 # --- revocation ------------------------------------------------------------------------------
 revoke() { # key json
 	printf '%s' "$2" >"$E2E_DIR/r.json"
