@@ -87,7 +87,8 @@ size_t kern_amx_xbytes(int n, int ntok);
 /* x: ntok rows of n / QK blocks, xs blocks apart. */
 void kern_amx_pack_x(int n, const struct q8a *x, size_t xs, int ntok, struct amx_xblk *out);
 /* 16 repacked rows (type GGML_Q4_0R or GGML_Q8_0R) times ntok packed
- * activation rows into y[t * ys + r]; scratch: n / QK * 576 bytes. */
+ * activation rows into y[t * ys + r]; scratch: n / QK * 576 bytes (16 x n
+ * unpacked bytes and 16 x n / QK scales). */
 void kern_amx_mm16(uint32_t type, int n, const void *w, size_t rb, const struct amx_xblk *x,
 		   int ntok, float *y, size_t ys, void *scratch);
 

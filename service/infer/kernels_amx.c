@@ -20,6 +20,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#if defined(__clang__)
+#define UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define UNROLL _Pragma("GCC unroll 16")
+#endif
 #define TGT __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 
 #define ARCH_REQ_XCOMP_PERM 0x1023
@@ -104,42 +109,46 @@ void kern_amx_pack_x(int n, const struct q8a *x, size_t xs, int ntok, struct amx
 		}
 }
 
-/* 16 rows of block b to A[16][32] signed bytes and their 16 scales */
-TGT static void unpack(uint32_t type, const uint8_t *w, size_t rb, int b, int8_t *a, float *d)
+/* One repacked row to n signed bytes in element order (A tiles are read
+ * from it with a stride of n) and its n / QK block scales. */
+TGT static void unpack_row(uint32_t type, int n, const uint8_t *row, int8_t *a, float *d)
 {
-	int g = b / 4, j = b % 4;
-	const __m128i m4 = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8), bias = _mm_set1_epi8((char)0x80);
+	const __m512i m4 = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
+	const __m512i bias = _mm512_set1_epi8((char)0x80);
+	/* 128-bit lanes: [lo0 hi0 lo1 hi1] and [lo2 hi2 lo3 hi3] */
+	const __m512i p0 = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
+	const __m512i p1 = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
 
-	for (int r = 0; r < 16; r++) {
-		const uint8_t *row = w + (size_t)r * rb;
-		uint16_t h;
+	for (int g = 0; g < n / QR; g++) {
+		__m512i lo, hi;
+		const uint8_t *sc;
 
 		if (type == GGML_Q4_0R) {
-			__m128i t = _mm_loadu_si128((const __m128i *)(row + (size_t)g * 72 + 16 * j));
+			__m512i v = _mm512_loadu_si512(row + (size_t)g * 72);
 
-			_mm_storeu_si128((__m128i *)(a + 32 * r), _mm_sub_epi8(_mm_and_si128(t, m4), eight));
-			_mm_storeu_si128((__m128i *)(a + 32 * r + 16),
-					 _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(t, 4), m4), eight));
-			memcpy(&h, row + (size_t)g * 72 + 64 + 2 * j, 2);
+			lo = _mm512_sub_epi8(_mm512_and_si512(v, m4), eight);
+			hi = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4), eight);
+			sc = row + (size_t)g * 72 + 64;
 		} else {
-			__m128i lo = _mm_loadu_si128((const __m128i *)(row + (size_t)g * 136 + 16 * j));
-			__m128i hi = _mm_loadu_si128((const __m128i *)(row + (size_t)g * 136 + 64 + 16 * j));
-
-			_mm_storeu_si128((__m128i *)(a + 32 * r), _mm_xor_si128(lo, bias));
-			_mm_storeu_si128((__m128i *)(a + 32 * r + 16), _mm_xor_si128(hi, bias));
-			memcpy(&h, row + (size_t)g * 136 + 128 + 2 * j, 2);
+			lo = _mm512_xor_si512(_mm512_loadu_si512(row + (size_t)g * 136), bias);
+			hi = _mm512_xor_si512(_mm512_loadu_si512(row + (size_t)g * 136 + 64), bias);
+			sc = row + (size_t)g * 136 + 128;
 		}
-		d[r] = _cvtsh_ss(h);
+		_mm512_storeu_si512(a + (size_t)g * QR, _mm512_permutex2var_epi64(lo, p0, hi));
+		_mm512_storeu_si512(a + (size_t)g * QR + 64, _mm512_permutex2var_epi64(lo, p1, hi));
+		_mm_storeu_ps(d + 4 * g, _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)sc)));
 	}
 }
 
-TGT static inline void accumulate(const int32_t *cb, const struct amx_xblk *x, const float *wd, __m512 *acc)
+/* acc[r] += C[r] * (row scale x token scales) for block b */
+TGT static inline __attribute__((always_inline)) void accumulate(const int32_t *cb, const struct amx_xblk *x, const float *pd, int nb,
+				  int b, __m512 *acc)
 {
 	__m512 xd = _mm512_loadu_ps(x->d);
 
-	for (int r = 0; r < 16; r++)
+	UNROLL for (int r = 0; r < 16; r++)
 		acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(cb + 16 * r)),
-					 _mm512_mul_ps(_mm512_set1_ps(wd[r]), xd), acc[r]);
+					 _mm512_mul_ps(_mm512_set1_ps(pd[(size_t)r * nb + b]), xd), acc[r]);
 }
 
 TGT void kern_amx_mm16(uint32_t type, int n, const void *wv, size_t rb, const struct amx_xblk *x,
@@ -147,12 +156,13 @@ TGT void kern_amx_mm16(uint32_t type, int n, const void *wv, size_t rb, const st
 {
 	const uint8_t *w = wv;
 	int nb = n / QK, tiles = (ntok + 15) / 16;
-	int8_t *pa = scratch;                          /* [nb][16][32] */
-	float *pd = (float *)(pa + (size_t)nb * 512);   /* [nb][16] */
+	int8_t *pa = scratch;                          /* [16][n] */
+	float *pd = (float *)(pa + (size_t)16 * n);     /* [16][nb] */
+	const long st = n;
 	int32_t cb[4][256] __attribute__((aligned(64)));
 
-	for (int b = 0; b < nb; b++)
-		unpack(type, w, rb, b, pa + (size_t)b * 512, pd + 16 * b);
+	for (int r = 0; r < 16; r++)
+		unpack_row(type, n, w + (size_t)r * rb, pa + (size_t)r * n, pd + (size_t)r * nb);
 	/* tileloadd reads memory without telling the compiler */
 	__asm__ volatile("" ::: "memory");
 	config();
@@ -162,7 +172,7 @@ TGT void kern_amx_mm16(uint32_t type, int n, const void *wv, size_t rb, const st
 		float out[16][16] __attribute__((aligned(64)));
 		int b = 0;
 
-		for (int r = 0; r < 16; r++)
+		UNROLL for (int r = 0; r < 16; r++)
 			acc[r] = _mm512_setzero_ps();
 		/* four blocks per step: products of blocks b, b+1 on tiles 0, 1
 		 * and b+2, b+3 on tiles 2, 3, each pair scaled while the other
@@ -170,44 +180,44 @@ TGT void kern_amx_mm16(uint32_t type, int n, const void *wv, size_t rb, const st
 		for (; b + 4 <= nb; b += 4) {
 			_tile_zero(0);
 			_tile_zero(1);
-			_tile_loadd(4, pa + (size_t)b * 512, 32);
+			_tile_loadd(4, pa + (size_t)b * 32, st);
 			_tile_loadd(6, xt[b].qs, 64);
 			_tile_dpbssd(0, 4, 6);
-			_tile_loadd(5, pa + (size_t)(b + 1) * 512, 32);
+			_tile_loadd(5, pa + (size_t)(b + 1) * 32, st);
 			_tile_loadd(7, xt[b + 1].qs, 64);
 			_tile_dpbssd(1, 5, 7);
 			if (b > 0) {
-				accumulate(cb[2], &xt[b - 2], pd + 16 * (b - 2), acc);
-				accumulate(cb[3], &xt[b - 1], pd + 16 * (b - 1), acc);
+				accumulate(cb[2], &xt[b - 2], pd, nb, b - 2, acc);
+				accumulate(cb[3], &xt[b - 1], pd, nb, b - 1, acc);
 			}
 			_tile_stored(0, cb[0], 64);
 			_tile_stored(1, cb[1], 64);
 			_tile_zero(2);
 			_tile_zero(3);
-			_tile_loadd(4, pa + (size_t)(b + 2) * 512, 32);
+			_tile_loadd(4, pa + (size_t)(b + 2) * 32, st);
 			_tile_loadd(6, xt[b + 2].qs, 64);
 			_tile_dpbssd(2, 4, 6);
-			_tile_loadd(5, pa + (size_t)(b + 3) * 512, 32);
+			_tile_loadd(5, pa + (size_t)(b + 3) * 32, st);
 			_tile_loadd(7, xt[b + 3].qs, 64);
 			_tile_dpbssd(3, 5, 7);
-			accumulate(cb[0], &xt[b], pd + 16 * b, acc);
-			accumulate(cb[1], &xt[b + 1], pd + 16 * (b + 1), acc);
+			accumulate(cb[0], &xt[b], pd, nb, b, acc);
+			accumulate(cb[1], &xt[b + 1], pd, nb, b + 1, acc);
 			_tile_stored(2, cb[2], 64);
 			_tile_stored(3, cb[3], 64);
 		}
 		if (b > 0) {
-			accumulate(cb[2], &xt[b - 2], pd + 16 * (b - 2), acc);
-			accumulate(cb[3], &xt[b - 1], pd + 16 * (b - 1), acc);
+			accumulate(cb[2], &xt[b - 2], pd, nb, b - 2, acc);
+			accumulate(cb[3], &xt[b - 1], pd, nb, b - 1, acc);
 		}
 		for (; b < nb; b++) {
 			_tile_zero(0);
-			_tile_loadd(4, pa + (size_t)b * 512, 32);
+			_tile_loadd(4, pa + (size_t)b * 32, st);
 			_tile_loadd(6, xt[b].qs, 64);
 			_tile_dpbssd(0, 4, 6);
 			_tile_stored(0, cb[0], 64);
-			accumulate(cb[0], &xt[b], pd + 16 * b, acc);
+			accumulate(cb[0], &xt[b], pd, nb, b, acc);
 		}
-		for (int r = 0; r < 16; r++)
+		UNROLL for (int r = 0; r < 16; r++)
 			_mm512_store_ps(out[r], acc[r]);
 		for (int t = 0; t < 16 && T * 16 + t < ntok; t++)
 			for (int r = 0; r < 16; r++)
