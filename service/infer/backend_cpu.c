@@ -24,13 +24,18 @@
  * smallest matrices, large enough that the atomic counter is not hot. */
 #define MM_CHUNK 16
 #define HUGE_PAGE ((size_t)2 << 20)
+/* positions per key block */
+#define KB 16
 
 struct cpu {
 	const struct llama_model *m;
 	const struct kern_ops *k;
 	struct pool *pool;
 	int n_slots, n_ctx, max_batch, kv_dim, qdim, nthreads;
-	float *kc, *vc;         /* [slot][layer][ctx][kv_dim] */
+	float *kc;              /* [slot][layer][kv head][ctx / KB][head_dim][KB]: keys of KB
+				 * positions side by side, so scores are 16-wide FMAs */
+	float *vc;              /* [slot][layer][ctx][kv_dim] */
+	int ctx_pad;            /* n_ctx rounded up to KB */
 	float *x, *xb, *xb2;    /* [max_batch][dim] (xb2: [max_batch][qdim]) */
 	float *q, *kk, *vv;     /* [max_batch][qdim], [max_batch][kv_dim] x2 */
 	float *hb, *hb2;        /* [max_batch][ffn] */
@@ -236,20 +241,6 @@ struct att_ctx {
 	int t0, layer;
 };
 
-/* out[0..hd) = scale * sum_j a[j] * v[j * stride + 0..hd) */
-static void axpy_rows(float *restrict out, const float *restrict v, size_t stride, const float *restrict a,
-		      float scale, int n, int hd)
-{
-	memset(out, 0, (size_t)hd * sizeof *out);
-	for (int j = 0; j < n; j++) {
-		const float *restrict vj = v + (size_t)j * stride;
-		float aj = a[j] * scale;
-
-		for (int i = 0; i < hd; i++)
-			out[i] += aj * vj[i];
-	}
-}
-
 /* one (token, head) pair */
 static void att_item(void *ctx, int task, int thread)
 {
@@ -261,21 +252,29 @@ static void att_item(void *ctx, int task, int thread)
 	int t = task / hp->n_head, h = task % hp->n_head, kvh = h / grp;
 	int s = ac->b->slot[ac->t0 + t], p = ac->b->pos[ac->t0 + t];
 	const float *q = c->q + (size_t)t * c->qdim + (size_t)h * hd;
-	size_t base = (((size_t)s * hp->n_layer + ac->layer) * c->n_ctx) * c->kv_dim + (size_t)kvh * hd;
-	const float *kbase = c->kc + base, *vbase = c->vc + base;
+	size_t vb = (((size_t)s * hp->n_layer + ac->layer) * c->n_ctx) * c->kv_dim + (size_t)kvh * hd;
+	const float *kbase = c->kc + (((size_t)s * hp->n_layer + ac->layer) * hp->n_head_kv + kvh) *
+		(size_t)c->ctx_pad * hd;
+	const float *vbase = c->vc + vb;
 	float *out, max = -INFINITY, sum = 0;
 
-	for (int j = 0; j <= p; j++) {
-		att[j] = c->k->dot_f32(hd, q, kbase + (size_t)j * c->kv_dim) * scale;
-		if (att[j] > max)
-			max = att[j];
+	for (int j0 = 0; j0 <= p; j0 += KB) {
+		const float *kb = kbase + (size_t)j0 * hd;
+		float sc[KB] = {0};
+
+		c->k->key_scores(hd, q, kb, sc);
+		for (int j = j0; j <= p && j < j0 + KB; j++) {
+			att[j] = sc[j - j0] * scale;
+			if (att[j] > max)
+				max = att[j];
+		}
 	}
 	for (int j = 0; j <= p; j++) {
 		att[j] = expf(att[j] - max);
 		sum += att[j];
 	}
 	out = c->xb2 + (size_t)t * c->qdim + (size_t)h * hd;
-	axpy_rows(out, vbase, c->kv_dim, att, 1.0f / sum, p + 1, hd);
+	c->k->att_values(hd, p + 1, att, 1.0f / sum, vbase, c->kv_dim, out);
 }
 
 /* ---- the pass ---------------------------------------------------------------- */
@@ -319,7 +318,15 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 
 			rope(c->q + (size_t)t * c->qdim, hp->n_head, hd, cs, sn);
 			rope(c->kk + (size_t)t * c->kv_dim, hp->n_head_kv, hd, cs, sn);
-			memcpy(c->kc + at, c->kk + (size_t)t * c->kv_dim, (size_t)c->kv_dim * sizeof(float));
+			for (int h = 0; h < hp->n_head_kv; h++) {
+				float *kb = c->kc + (((size_t)b->slot[t0 + t] * hp->n_layer + l) * hp->n_head_kv + h) *
+					(size_t)c->ctx_pad * hd + (size_t)(b->pos[t0 + t] / KB) * KB * hd +
+					b->pos[t0 + t] % KB;
+				const float *kv = c->kk + (size_t)t * c->kv_dim + (size_t)h * hd;
+
+				for (int i = 0; i < hd; i++)
+					kb[(size_t)i * KB] = kv[i];
+			}
 			memcpy(c->vc + at, c->vv + (size_t)t * c->kv_dim, (size_t)c->kv_dim * sizeof(float));
 		}
 		pool_run(c->pool, att_item, &ac, n * hp->n_head);
@@ -445,7 +452,8 @@ static allot_err cpu_load(const struct llama_model *m, const struct infer_backen
 	widest = hp->dim > hp->ffn ? hp->dim : hp->ffn;
 	widest = widest > c->qdim ? widest : c->qdim;
 	c->xq_stride = (size_t)(widest + QK - 1) / QK;
-	kvn = (size_t)c->n_slots * hp->n_layer * c->n_ctx * c->kv_dim;
+	c->ctx_pad = (c->n_ctx + KB - 1) / KB * KB;
+	kvn = (size_t)c->n_slots * hp->n_layer * c->ctx_pad * c->kv_dim;
 	/* calloc of this size maps zero pages lazily: memory is used as
 	 * positions are filled */
 	c->kc = calloc(kvn, sizeof(float));

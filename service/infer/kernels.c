@@ -155,6 +155,24 @@ static void s_dot4_q4_0(int n, const void *w, size_t rb, const struct q8a *x, fl
 		out[i] = s_dot_q4_0(n, (const char *)w + i * rb, x);
 }
 
+static void s_key_scores(int hd, const float *q, const float *kb, float *sc)
+{
+	for (int i = 0; i < hd; i++)
+		for (int j = 0; j < 16; j++)
+			sc[j] += q[i] * kb[i * 16 + j];
+}
+
+static void s_att_values(int hd, int n, const float *a, float scale, const float *v, size_t stride, float *out)
+{
+	memset(out, 0, (size_t)hd * sizeof *out);
+	for (int j = 0; j < n; j++) {
+		float aj = a[j] * scale;
+
+		for (int i = 0; i < hd; i++)
+			out[i] += aj * v[(size_t)j * stride + i];
+	}
+}
+
 static void s_quant_q8a(int n, const float *x, struct q8a *out)
 {
 	for (int b = 0; b < n / QK; b++) {
@@ -185,6 +203,8 @@ const struct kern_ops kern_scalar = {
 	.dot_q4_0 = s_dot_q4_0,
 	.dot4_q8_0 = s_dot4_q8_0,
 	.dot4_q4_0 = s_dot4_q4_0,
+	.key_scores = s_key_scores,
+	.att_values = s_att_values,
 	.quant_q8a = s_quant_q8a,
 };
 

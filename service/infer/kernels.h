@@ -53,6 +53,10 @@ struct kern_ops {
 	 * out[i] = dot(row i, x); the decode hot path */
 	void (*dot4_q8_0)(int n, const void *w, size_t row_bytes, const struct q8a *x, float *out);
 	void (*dot4_q4_0)(int n, const void *w, size_t row_bytes, const struct q8a *x, float *out);
+	/* Attention.  sc[0..16) += q . k for the 16 positions of a key block
+	 * laid out [hd][16]; out[0..hd) = scale * sum_j a[j] * v[j * stride + ..]. */
+	void (*key_scores)(int hd, const float *q, const float *kb, float *sc);
+	void (*att_values)(int hd, int n, const float *a, float scale, const float *v, size_t stride, float *out);
 	/* n a multiple of QK */
 	void (*quant_q8a)(int n, const float *x, struct q8a *out);
 	/* Repacked rows, NULL when the table has none: four rows (row_bytes

@@ -174,6 +174,40 @@ TGT static void a_dot4_q4_0(int n, const void *wv, size_t rb, const struct q8a *
 	}
 }
 
+TGT static void a_key_scores(int hd, const float *q, const float *kb, float *sc)
+{
+	__m256 s0 = _mm256_loadu_ps(sc), s1 = _mm256_loadu_ps(sc + 8);
+
+	for (int i = 0; i < hd; i++) {
+		__m256 qi = _mm256_broadcast_ss(q + i);
+
+		s0 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + i * 16), s0);
+		s1 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + i * 16 + 8), s1);
+	}
+	_mm256_storeu_ps(sc, s0);
+	_mm256_storeu_ps(sc + 8, s1);
+}
+
+TGT static void a_att_values(int hd, int n, const float *a, float scale, const float *v, size_t stride, float *out)
+{
+	int i = 0;
+
+	for (; i + 8 <= hd; i += 8) {
+		__m256 acc = _mm256_setzero_ps();
+
+		for (int j = 0; j < n; j++)
+			acc = _mm256_fmadd_ps(_mm256_set1_ps(a[j] * scale), _mm256_loadu_ps(v + (size_t)j * stride + i), acc);
+		_mm256_storeu_ps(out + i, acc);
+	}
+	for (; i < hd; i++) {
+		float acc = 0;
+
+		for (int j = 0; j < n; j++)
+			acc += a[j] * scale * v[(size_t)j * stride + i];
+		out[i] = acc;
+	}
+}
+
 TGT static void a_quant_q8a(int n, const float *x, struct q8a *out)
 {
 	const __m256 sign = _mm256_set1_ps(-0.0f);
@@ -226,6 +260,8 @@ static const struct kern_ops ops = {
 	.dot_q4_0 = a_dot_q4_0,
 	.dot4_q8_0 = a_dot4_q8_0,
 	.dot4_q4_0 = a_dot4_q4_0,
+	.key_scores = a_key_scores,
+	.att_values = a_att_values,
 	.quant_q8a = a_quant_q8a,
 };
 

@@ -372,6 +372,40 @@ MM4F(b_mm4_f32, 0)
 MM4F(b_mm4_f16, 1)
 MM4F(b_mm4_bf16, 2)
 
+TGT static void b_key_scores(int hd, const float *q, const float *kb, float *sc)
+{
+	__m512 s0 = _mm512_loadu_ps(sc), s1 = _mm512_setzero_ps();
+	int i = 0;
+
+	for (; i + 2 <= hd; i += 2) {
+		s0 = _mm512_fmadd_ps(_mm512_set1_ps(q[i]), _mm512_loadu_ps(kb + i * 16), s0);
+		s1 = _mm512_fmadd_ps(_mm512_set1_ps(q[i + 1]), _mm512_loadu_ps(kb + (i + 1) * 16), s1);
+	}
+	for (; i < hd; i++)
+		s0 = _mm512_fmadd_ps(_mm512_set1_ps(q[i]), _mm512_loadu_ps(kb + i * 16), s0);
+	_mm512_storeu_ps(sc, _mm512_add_ps(s0, s1));
+}
+
+TGT static void b_att_values(int hd, int n, const float *a, float scale, const float *v, size_t stride, float *out)
+{
+	int i = 0;
+
+	for (; i + 16 <= hd; i += 16) {
+		__m512 acc = _mm512_setzero_ps();
+
+		for (int j = 0; j < n; j++)
+			acc = _mm512_fmadd_ps(_mm512_set1_ps(a[j] * scale), _mm512_loadu_ps(v + (size_t)j * stride + i), acc);
+		_mm512_storeu_ps(out + i, acc);
+	}
+	for (; i < hd; i++) {
+		float acc = 0;
+
+		for (int j = 0; j < n; j++)
+			acc += a[j] * scale * v[(size_t)j * stride + i];
+		out[i] = acc;
+	}
+}
+
 static const struct kern_ops *avx2_quant;
 
 static void b_quant_q8a(int n, const float *x, struct q8a *out)
@@ -388,6 +422,8 @@ static const struct kern_ops ops = {
 	.dot_q4_0 = b_dot_q4_0,
 	.dot4_q8_0 = b_dot4_q8_0,
 	.dot4_q4_0 = b_dot4_q4_0,
+	.key_scores = b_key_scores,
+	.att_values = b_att_values,
 	.quant_q8a = b_quant_q8a,
 	.mm4_q4_0r = b_mm4_q4_0r,
 	.mm4_q8_0r = b_mm4_q8_0r,

@@ -146,6 +146,38 @@ static void check_table(const struct kern_ops *k)
 	printf("kernels %s: %zu comparisons with scalar\n", k->name, cases);
 }
 
+static void check_attention(const struct kern_ops *k)
+{
+	static const int hds[] = {8, 32, 64, 72, 128};
+
+	for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++) {
+		int hd = hds[hi], n = 37;
+		float q[128], kb[128 * 16], sc[16], ref[16], a[37], v[37 * 200], out[128], want[128];
+		float scale = 0;
+
+		for (int i = 0; i < hd; i++)
+			q[i] = frand();
+		for (int i = 0; i < hd * 16; i++)
+			kb[i] = frand();
+		for (int j = 0; j < 16; j++)
+			sc[j] = ref[j] = frand();
+		k->key_scores(hd, q, kb, sc);
+		kern_scalar.key_scores(hd, q, kb, ref);
+		for (int j = 0; j < 16; j++)
+			close_enough(sc[j], ref[j], (float)hd, "key_scores", hd);
+		for (int j = 0; j < n; j++)
+			a[j] = frand() * frand();
+		for (int i = 0; i < n * 200; i++)
+			v[i] = frand();
+		k->att_values(hd, n, a, 0.5f, v, 200, out);
+		kern_scalar.att_values(hd, n, a, 0.5f, v, 200, want);
+		for (int i = 0; i < hd; i++)
+			scale += fabsf(want[i]);
+		for (int i = 0; i < hd; i++)
+			close_enough(out[i], want[i], (float)n, "att_values", hd);
+	}
+}
+
 static void test_tables(void **state)
 {
 	(void)state;
@@ -153,9 +185,11 @@ static void test_tables(void **state)
 
 	check_table(&kern_scalar);
 	for (int i = 0; i < 2; i++) {
-		if (t[i])
+		if (t[i]) {
 			check_table(t[i]);
-		else
+			check_attention(t[i]);
+		}
+		if (!t[i])
 			printf("skipped: %s kernels (CPU lacks them)\n", i ? "avx512-vnni" : "avx2");
 	}
 	assert_non_null(kern_best());
