@@ -21,7 +21,7 @@
 /* The log key's file in the --keys directory (PEM, mode 0600). */
 #define LEDGERLOG_KEY_FILE "log.key"
 /* GET /v1/log/checkpoint signs at most once per this interval (and only
- * when the log grew): a signature costs ~60 µs, a polling client nothing. */
+ * when the log grew): a signature costs ~0.2 ms, a polling client nothing. */
 #define LEDGERLOG_SIGN_INTERVAL_US (5LL * 1000000)
 /* Leaves per export: with its inclusion proof (~24 hashes at 10^7 leaves)
  * an exported leaf is ~2 KiB, so a page stays under ~200 MiB. */

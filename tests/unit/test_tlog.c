@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "common/log.h"
+#include "crypto/b64.h"
 #include "store/store.h"
 #include "tlog/leaf.h"
 #include "tlog/ledgerlog.h"
@@ -103,6 +104,45 @@ static void test_leaf_usage_golden(void **state)
 		 usage_golden, rs, strstr(usage_golden, "RSHA") + 4);
 	assert_string_equal(leaf, want);
 	json_decref(lj);
+	free(leaf);
+	record_release(&row.rec);
+}
+
+/* The worked example of docs/TLOG.md (SPEC section 6's record, priced at
+ * 0.03 under charter version 7), leaf bytes and leaf hash. */
+static void test_leaf_doc_example(void **state)
+{
+	(void)state;
+	static const char canon[] =
+		"{\"class\":\"h100\",\"end\":\"2026-12-03T12:00:00Z\",\"institution\":\"epfl\","
+		"\"kind\":\"usage\",\"member\":\"alice@epfl.ch\",\"project\":\"climate\","
+		"\"provider\":\"cscs\",\"quantity\":7200,\"record_id\":\"cscs-job-88213\","
+		"\"resource\":\"gpu_seconds\",\"seq\":1042,\"start\":\"2026-12-03T10:00:00Z\"}";
+	static const char want[] =
+		"{\"booked\":\"2026-12-03T12:00:00Z\",\"charge\":\"216\",\"charter_version\":7,"
+		"\"class\":\"h100\",\"end\":\"2026-12-03T12:00:00Z\",\"institution\":\"epfl\","
+		"\"kind\":\"usage\",\"late\":false,\"member\":\"alice@epfl.ch\",\"model\":\"\","
+		"\"overage\":false,\"project\":\"climate\",\"provider\":\"cscs\",\"quantity\":7200,"
+		"\"rate\":\"0.03\",\"received\":\"2026-12-03T12:01:00.500000Z\","
+		"\"record_id\":\"cscs-job-88213\",\"record_sha256\":"
+		"\"d7b77bab58544ebbe0f02e27a27d677e49a532b6e89fed601c2b4b97bc9ae1b1\","
+		"\"resource\":\"gpu_seconds\",\"seq\":1042,\"source\":\"provider\","
+		"\"start\":\"2026-12-03T10:00:00Z\",\"type\":\"usage\"}";
+	struct ledger_row row;
+	fill_row(&row, "cscs-job-88213", 7200, 216000000);
+	row.rec.seq = 1042;
+	free(row.rec.canonical);
+	row.rec.canonical = strdup(canon);
+	row.rec.canonical_len = strlen(canon);
+	row.received_us = T0 + 7260500000LL;
+	row.charter_version = 7;
+	char *leaf = leaf_of_row(&row);
+	assert_string_equal(leaf, want);
+	uint8_t h[32];
+	char hex[65];
+	merkle_leaf_hash(leaf, strlen(leaf), h);
+	hex_encode(h, 32, hex);
+	assert_string_equal(hex, "f32191a337be1c2acc5418591def40f9de5bfb9b73f3a211d6c736047548bc9f");
 	free(leaf);
 	record_release(&row.rec);
 }
@@ -638,6 +678,7 @@ int main(void)
 	log_set_verbose(false);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_leaf_usage_golden),
+		cmocka_unit_test(test_leaf_doc_example),
 		cmocka_unit_test(test_leaf_usage_fields),
 		cmocka_unit_test(test_leaf_charter_audit),
 		cmocka_unit_test(test_leaf_bad_input),
