@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "infer/gguf.h"
+#include "infer/unicode_tab.h"
 #include "infer/utf8.h"
 
 /* A GPT-2 pre-tokenized word longer than this is split into chunks before
@@ -729,16 +730,12 @@ static enum cclass cls(const char *s, size_t n, size_t *len)
 			return C_S;
 		return C_O;
 	}
-	if (cp == 0x85 || cp == 0xa0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) ||
-	    cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000)
-		return C_S;
-	if ((cp >= 0x80 && cp <= 0xbf) || (cp >= 0x2010 && cp <= 0x2027) ||
-	    (cp >= 0x2030 && cp <= 0x205e) || (cp >= 0x3001 && cp <= 0x3003) ||
-	    (cp >= 0xff01 && cp <= 0xff0f))
-		return C_O;
-	if ((cp >= 0x660 && cp <= 0x669) || (cp >= 0xff10 && cp <= 0xff19))
-		return C_N;
-	return C_L; /* approximation: other non-ASCII characters count as letters */
+	switch (unicode_class(cp)) {
+	case UC_LETTER: return C_L;
+	case UC_NUMBER: return C_N;
+	case UC_SPACE: return C_S;
+	default: return C_O;
+	}
 }
 
 /* Length of the next GPT-2 pre-token at s[0..n). */

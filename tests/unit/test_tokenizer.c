@@ -12,6 +12,7 @@
 #include "common/buf.h"
 #include "infer/gguf.h"
 #include "infer/tok.h"
+#include "infer/unicode_tab.h"
 #include "infer/utf8.h"
 
 #define MODELS "../shared/models/"
@@ -395,6 +396,21 @@ static void test_utf8_stream(void **state)
 	}
 }
 
+static void test_unicode_classes(void **state)
+{
+	(void)state;
+	static const struct { uint32_t cp; enum uclass want; } cases[] = {
+		{0xe9, UC_LETTER}, {0xdf, UC_LETTER}, {0x4e2d, UC_LETTER}, {0x3042, UC_LETTER},
+		{0x0663, UC_NUMBER}, {0xbd, UC_NUMBER}, {0x2167, UC_NUMBER}, {0xff11, UC_NUMBER},
+		{0xa0, UC_SPACE}, {0x2003, UC_SPACE}, {0x3000, UC_SPACE}, {0x85, UC_SPACE},
+		{0x2014, UC_OTHER}, {0x1f600, UC_OTHER}, {0xd7, UC_OTHER}, {0x10ffff, UC_OTHER},
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		if (unicode_class(cases[i].cp) != cases[i].want)
+			fail_msg("U+%04X: class %d", cases[i].cp, unicode_class(cases[i].cp));
+}
+
 static void test_load_errors(void **state)
 {
 	(void)state;
@@ -415,6 +431,7 @@ int main(void)
 		cmocka_unit_test(test_gpt2_merges_and_special),
 		cmocka_unit_test(test_pretokenizers),
 		cmocka_unit_test(test_utf8_stream),
+		cmocka_unit_test(test_unicode_classes),
 		cmocka_unit_test(test_load_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
