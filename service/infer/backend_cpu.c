@@ -5,7 +5,9 @@
  * and applied to every token of the batch while it sits in cache, so prompt
  * processing and batched decoding share each pass over the weights.  For
  * quantized weights the activations are quantized to 8-bit blocks once per
- * product.  KV cache: F32, [slot][layer][position][kv_dim].
+ * product.  KV cache, F32: keys in blocks of 16 positions per KV head
+ * ([head_dim][16], so attention scores are 16-wide FMAs), values by
+ * position ([position][kv_dim]).
  */
 #include "infer/backend.h"
 
