@@ -17,6 +17,7 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && \
 	(defined(__clang__) || __GNUC__ >= 11)
 #include <immintrin.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -60,25 +61,28 @@ TGT static void config(void)
 	_tile_loadconfig(&c);
 }
 
+static bool amx_ok;
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+
+static void amx_probe(void)
+{
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+	    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
+		unsigned a, b, c, d;
+
+		/* CPUID.(7,0):EDX bit 24 AMX-TILE, bit 25 AMX-INT8; then ask the
+		 * kernel for the tile state */
+		__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+		amx_ok = ((d >> 24) & 3) == 3 &&
+			 syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+	}
+}
+
 bool kern_amx_available(void)
 {
-	static int state; /* 0 unknown, 1 yes, -1 no */
-
-	if (state == 0) {
-		__builtin_cpu_init();
-		if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-		    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-		    syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0) {
-			unsigned a, b, c, d;
-
-			/* CPUID.(7,0):EDX bit 24 AMX-TILE, bit 25 AMX-INT8 */
-			__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
-			state = ((d >> 24) & 3) == 3 ? 1 : -1;
-		} else {
-			state = -1;
-		}
-	}
-	return state > 0;
+	pthread_once(&amx_once, amx_probe);
+	return amx_ok;
 }
 
 size_t kern_amx_xbytes(int n, int ntok)

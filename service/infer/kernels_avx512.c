@@ -5,6 +5,7 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
+#include <pthread.h>
 
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
 
@@ -406,7 +407,9 @@ TGT static void b_att_values(int hd, int n, const float *a, float scale, const f
 	}
 }
 
-static const struct kern_ops *avx2_quant;
+static const struct kern_ops *avx2_quant; /* set once, before ops is handed out */
+static const struct kern_ops *avx512_ops;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void b_quant_q8a(int n, const float *x, struct q8a *out)
 {
@@ -432,16 +435,21 @@ static const struct kern_ops ops = {
 	.mm4_bf16 = b_mm4_bf16,
 };
 
-const struct kern_ops *kern_avx512(void)
+static void probe(void)
 {
 	__builtin_cpu_init();
 	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
 	    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
 	    __builtin_cpu_supports("avx512vnni") && kern_avx2()) {
 		avx2_quant = kern_avx2();
-		return &ops;
+		avx512_ops = &ops;
 	}
-	return NULL;
+}
+
+const struct kern_ops *kern_avx512(void)
+{
+	pthread_once(&once, probe);
+	return avx512_ops;
 }
 
 #else
