@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -67,7 +69,7 @@ static int64_t T(const char *s)
 
 struct fix {
 	char dir[64];
-	char db[128], charter[128];
+	char db[128], charter[128], keys[128];
 	struct app app;
 	struct ed25519_keypair cscs, cloud, rogue;
 };
@@ -137,6 +139,7 @@ static int fix_setup(void **state)
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->db, sizeof f->db, "%s/allot.db", f->dir);
 	snprintf(f->charter, sizeof f->charter, "%s/charter.yaml", f->dir);
+	snprintf(f->keys, sizeof f->keys, "%s/keys", f->dir);
 	assert_int_equal(ed25519_keygen(&f->cscs), ALLOT_OK);
 	assert_int_equal(ed25519_keygen(&f->cloud), ALLOT_OK);
 	assert_int_equal(ed25519_keygen(&f->rogue), ALLOT_OK);
@@ -152,6 +155,8 @@ static int fix_setup(void **state)
 	log_set_quiet(true);
 	f->app.cfg.db = f->db;
 	f->app.cfg.charter = f->charter;
+	f->app.cfg.keys = f->keys;
+	f->app.cfg.deployment = "test";
 	char msg[512] = "";
 	allot_err e = app_open(&f->app, msg, sizeof msg);
 	if (e)
@@ -160,18 +165,19 @@ static int fix_setup(void **state)
 	return 0;
 }
 
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
 static int fix_teardown(void **state)
 {
 	struct fix *f = *state;
 	app_close(&f->app);
-	static const char *const files[] = {"allot.db", "allot.db-wal", "allot.db-shm",
-					    "charter.yaml", "charter2.yaml", NULL};
-	for (size_t i = 0; files[i]; i++) {
-		char p[192];
-		snprintf(p, sizeof p, "%s/%s", f->dir, files[i]);
-		unlink(p);
-	}
-	rmdir(f->dir);
+	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 	ed25519_keypair_wipe(&f->cscs);
 	ed25519_keypair_wipe(&f->cloud);
 	ed25519_keypair_wipe(&f->rogue);
@@ -836,6 +842,8 @@ static void test_idempotency(void **state)
 	memset(&f->app, 0, sizeof f->app);
 	f->app.cfg.db = f->db;
 	f->app.cfg.charter = f->charter;
+	f->app.cfg.keys = f->keys;
+	f->app.cfg.deployment = "test";
 	char msg[256];
 	assert_int_equal(app_open(&f->app, msg, sizeof msg), ALLOT_OK);
 	json_t *out = ingest(f, "cscs", json_deep_copy(batch), &c);
