@@ -153,7 +153,6 @@ static void check_attention(const struct kern_ops *k)
 	for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++) {
 		int hd = hds[hi], n = 37;
 		float q[128], kb[128 * 16], sc[16], ref[16], a[37], v[37 * 200], out[128], want[128];
-		float scale = 0;
 
 		for (int i = 0; i < hd; i++)
 			q[i] = frand();
@@ -171,8 +170,6 @@ static void check_attention(const struct kern_ops *k)
 			v[i] = frand();
 		k->att_values(hd, n, a, 0.5f, v, 200, out);
 		kern_scalar.att_values(hd, n, a, 0.5f, v, 200, want);
-		for (int i = 0; i < hd; i++)
-			scale += fabsf(want[i]);
 		for (int i = 0; i < hd; i++)
 			close_enough(out[i], want[i], (float)n, "att_values", hd);
 	}
