@@ -16,8 +16,13 @@ effective: 2026-01-01T00:00:00Z
 timezone: UTC
 rates:
   - {resource: gpu_seconds, class: h100, credits: 0.03}
+  - {resource: tokens_in,  model: stories, credits: 0.0001}
+  - {resource: tokens_out, model: stories, credits: 0.0003}
 providers:
   - {id: cscs, keys: ["$PUB"], resources: [gpu_seconds]}
+  - {id: local, builtin: true}
+models:
+  - {id: stories, provider: local, file: stories260K.gguf}
 institutions:
   - id: epfl
     allocation: {credits: 100000, period: month}
@@ -157,5 +162,22 @@ ingest job-7
 check "monitor reports the rewritten log" 1 $?
 check "monitor says why" 1 "$(grep -c 'ALERT' "$E2E_DIR/mon.err")"
 verify "$E2E_DIR/x1.json"; check "the old export still verifies offline" 0 "$VRC"
+
+# --- the gate's settlements are leaves too ---------------------------------------------------
+if [ -f "$E2E_ROOT/models/stories260K.gguf" ]; then
+	printf '{"institution":"epfl","project":"climate","member":"alice@epfl.ch"}' >"$E2E_DIR/m.json"
+	req POST /v1/tokens "$ADMIN_KEY" application/json "$E2E_DIR/m.json"
+	TOKEN=$(jget .token)
+	printf '{"model":"stories","prompt":"Once upon a time","max_tokens":8,"temperature":0}' >"$E2E_DIR/g.json"
+	STATUS=$(curl -s -o "$E2E_DIR/body" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+		-H 'Content-Type: application/json' --data-binary @"$E2E_DIR/g.json" "$URL/v1/completions")
+	check "completion through the gate" 200 "$STATUS"
+	"$BIN/allot" log export --out "$E2E_DIR/x8.json"
+	check "gate settlements are logged" 2 \
+		"$(jq '[.entries[] | select(.entry.source == "gate")] | length' "$E2E_DIR/x8.json")"
+	verify "$E2E_DIR/x8.json"; check "an export with settlements verifies ($VOUT)" 0 "$VRC"
+else
+	echo "test_tlog: gate settlements not checked: models/stories260K.gguf is absent"
+fi
 
 e2e_done
