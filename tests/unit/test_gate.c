@@ -325,6 +325,10 @@ static void test_tpm(void **state)
 	assert_msg_has("tokens per minute");
 	assert_int_equal(retry, 30);
 	assert_int_equal(admit(f, &a, "m", 0, 1, &t3), ALLOT_E_RATE); /* 101 > 100 */
+	/* larger than the limit itself: no wait helps, so not a rate refusal */
+	assert_int_equal(admit(f, &a, "m", 60, 41, &t3), ALLOT_E_INVALID);
+	assert_msg_has("more than project tpm/p's 100 tokens per minute");
+	assert_int_equal(admit(f, &a, "m", 50, 50, &t3), ALLOT_E_RATE); /* = 100: waits */
 	/* settling gives back what was not generated: 10 + 5 used of 50 */
 	settle(f, &t1, 10, 5);
 	assert_int_equal(admit(f, &a, "m", 10, 40, &t3), ALLOT_E_RATE); /* 65 + 50 */
