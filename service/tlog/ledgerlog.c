@@ -158,9 +158,19 @@ allot_err ledgerlog_export(struct ledgerlog *l, uint64_t start, uint64_t end, ui
 		free(note);
 		return ALLOT_E_INVALID;
 	}
-	json_t *entries = NULL;
-	if ((e = l->st->ops->tlog_entries(l->st, start, end, true, &entries))) {
+	/* Read in chunks, so that a large export never holds the store (and
+	 * with it ingestion) for long. */
+	json_t *entries = json_array();
+	for (uint64_t at = start; at < end && !e; at += LEDGERLOG_EXPORT_CHUNK) {
+		json_t *part = NULL;
+		uint64_t to = end - at > LEDGERLOG_EXPORT_CHUNK ? at + LEDGERLOG_EXPORT_CHUNK : end;
+		if (!(e = l->st->ops->tlog_entries(l->st, at, to, true, &part)))
+			json_array_extend(entries, part);
+		json_decref(part);
+	}
+	if (e) {
 		snprintf(msg, msgsz, "the log could not be read");
+		json_decref(entries);
 		free(note);
 		return e;
 	}

@@ -26,6 +26,8 @@
 /* Leaves per export: with its inclusion proof (~24 hashes at 10^7 leaves)
  * an exported leaf is ~2 KiB, so a page stays under ~200 MiB. */
 #define LEDGERLOG_EXPORT_MAX 100000
+/* Leaves read per store call while exporting. */
+#define LEDGERLOG_EXPORT_CHUNK 1000
 /* The export format's name, in its "format" field. */
 #define LEDGERLOG_EXPORT_FORMAT "allot-log-export/1"
 
