@@ -330,7 +330,7 @@ static void *rand_tensor(uint32_t type, int64_t cols, int64_t rows, float scale)
 	return d;
 }
 
-static struct llama_model *tiny_model(uint32_t type, struct buf *img, void **bufs, int *nb)
+static struct llama_model *tiny_model(uint32_t type, bool tied, struct buf *img, void **bufs, int *nb)
 {
 	enum { DIM = 128, L = 2, H = 4, KV = 2, FF = 256, V = 260 };
 	struct gguf_writer *w = gguf_writer_new();
@@ -366,7 +366,8 @@ static struct llama_model *tiny_model(uint32_t type, struct buf *img, void **buf
 } while (0)
 	T("token_embd.weight", type, DIM, V, 1.0f);
 	T("output_norm.weight", GGML_F32, DIM, 1, 0.0f);
-	T("output.weight", type, DIM, V, 0.1f);
+	if (!tied)
+		T("output.weight", type, DIM, V, 0.1f);
 	for (int l = 0; l < L; l++) {
 		char nm[64];
 
@@ -423,13 +424,13 @@ static void run_logits(const struct llama_model *m, const char *kernels, float *
 static void test_repacked_model(void **state)
 {
 	(void)state;
-	static const uint32_t types[] = {GGML_Q4_0, GGML_Q8_0};
+	static const uint32_t types[] = {GGML_Q4_0, GGML_Q8_0, GGML_Q8_0};
 
-	for (size_t ti = 0; ti < 2; ti++) {
+	for (size_t ti = 0; ti < 3; ti++) {
 		struct buf img = BUF_INIT;
 		void *bufs[64];
 		int nb, n = 22; /* 20 per pass (AMX tiles of 16 + 4), then 2 */
-		struct llama_model *m = tiny_model(types[ti], &img, bufs, &nb);
+		struct llama_model *m = tiny_model(types[ti], ti == 2, &img, bufs, &nb);
 		size_t nv = (size_t)m->hp.n_vocab;
 		float *a = malloc(n * nv * 4), *b = malloc(n * nv * 4), *r = malloc(nv * 4);
 		double dab = 0, dref = 0, mag = 0;
@@ -447,8 +448,9 @@ static void test_repacked_model(void **state)
 				mag = fmax(mag, fabs(r[v]));
 			}
 		}
-		printf("tiny %s model: [%s] vs [%s] max diff %.2g; vs float reference %.2g (logits up to %.2g)\n",
-		       ggml_type_name(types[ti]), da, db, dab, dref, mag);
+		printf("tiny %s model%s: [%s] vs [%s] max diff %.2g; vs float reference %.2g (logits up to %.2g)\n",
+		       ggml_type_name(types[ti]), ti == 2 ? " (tied output)" : "", da, db, dab, dref, mag);
+		assert_true(ti == 2 ? m->output.data == m->tok_embd.data : m->output.data != m->tok_embd.data);
 		assert_true(dab < 1e-3 * (mag + 1));
 		assert_true(dref < 0.05 * (mag + 1)); /* 8-bit activations */
 		free(a); free(b); free(r); free(rf.kc); free(rf.vc);
