@@ -960,6 +960,7 @@ static void test_bad_input(void **state)
 		{"{\"record_id\":\"has space\"}", NULL, "\"record_id\""},
 		{"{\"record_id\":\"a/b\"}", NULL, "\"record_id\""},
 		{"{\"record_id\":5}", NULL, "field \"record_id\" must be a string"},
+		{"{\"quantity\":1e3}", NULL, "field \"quantity\" must be an integer"},
 		{NULL, "provider", "missing field \"provider\""},
 		{"{\"provider\":7}", NULL, "\"provider\""},
 		{NULL, "institution", "missing field \"institution\""},
@@ -1023,6 +1024,22 @@ static void test_bad_input(void **state)
 		json_decref(o);
 		assert_int_equal(nrecords(f), 0);
 	}
+	/* A record_id of 129 bytes (the limit is 128). */
+	{
+		char id[130];
+		memset(id, 'r', 129);
+		id[129] = '\0';
+		struct rspec s = {.id = id, .cls = "h100", .qty = 1, .seq = -1};
+		json_t *o = ingest_one(f, "cscs", sign(mkrec(&s), &f->cscs));
+		if (strcmp(ostatus(o), "rejected") || !strstr(oreason(o), "field \"record_id\" must be 1..128"))
+			fail_msg("long record_id: %s: %s", ostatus(o), oreason(o));
+		json_decref(o);
+		id[128] = '\0';
+		o = ingest_one(f, "cscs", sign(mkrec(&s), &f->cscs));
+		assert_string_equal(ostatus(o), "accepted");
+		json_decref(o);
+		assert_int_equal(nrecords(f), 1);
+	}
 	/* A resource without a rate for this model and class (cloud may report
 	 * tokens_in, but only m1's tokens have a rate). */
 	struct rspec nr = {.id = "norate", .provider = "cloud", .resource = "tokens_in", .qty = 5,
@@ -1031,13 +1048,13 @@ static void test_bad_input(void **state)
 	if (strcmp(ostatus(o), "rejected") || !strstr(oreason(o), "no rate for resource \"tokens_in\""))
 		fail_msg("no rate: %s: %s", ostatus(o), oreason(o));
 	json_decref(o);
-	assert_int_equal(nrecords(f), 0);
+	assert_int_equal(nrecords(f), 1);
 	/* The good record itself is accepted (the table is not rejecting everything). */
 	struct rspec s = {.id = "good", .member = "alice@epfl.ch", .cls = "h100", .qty = 100, .seq = -1};
 	o = ingest_one(f, "cscs", sign(mkrec(&s), &f->cscs));
 	assert_string_equal(ostatus(o), "accepted");
 	json_decref(o);
-	assert_int_equal(nrecords(f), 1);
+	assert_int_equal(nrecords(f), 2);
 	/* Exactly at the 5-minute bound is accepted. */
 	struct rspec s5 = {.id = "edge", .cls = "h100", .qty = 1, .seq = -1,
 			   .end = g_now + 300 * US_PER_SEC};
@@ -1066,7 +1083,7 @@ static void test_bad_input(void **state)
 	assert_int_equal(c.rejected, 2);
 	assert_non_null(strstr(oreason(json_array_get(out, 0)), "JSON object"));
 	json_decref(out);
-	assert_int_equal(nrecords(f), 2);
+	assert_int_equal(nrecords(f), 3);
 	print_message("bad input: %zu field cases\n", sizeof cases / sizeof cases[0]);
 }
 
