@@ -4,10 +4,13 @@
  * gate/gate.c; this file speaks OpenAI's JSON and server-sent events. */
 #include "api/api.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <microhttpd.h>
 
 #include "common/json.h"
 #include "common/log.h"
@@ -542,6 +545,15 @@ static allot_err remote_generate(struct http_req *req, struct http_resp *resp, b
 	return ALLOT_OK;
 }
 
+/* on_text for answers sent at the end: cancel when the peer hung up. */
+static int client_gone(void *ctx, const char *text, size_t len)
+{
+	(void)text;
+	(void)len;
+	struct pollfd p = {.fd = *(int *)ctx, .events = POLLRDHUP};
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) ? 1 : 0;
+}
+
 /* ---- the generation handlers ------------------------------------------------------------- */
 
 static allot_err generate(struct http_req *req, struct http_resp *resp, bool chat)
@@ -650,6 +662,15 @@ static allot_err generate(struct http_req *req, struct http_resp *resp, bool cha
 		return stream_respond(resp, s);
 	}
 	struct infer_result res;
+	/* A client that hangs up stops generation here too: each piece of text
+	 * checks the connection (one poll(2), no wait). */
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	int client_fd = ci ? ci->connect_fd : -1;
+	if (client_fd >= 0) {
+		ir.on_text = client_gone;
+		ir.ctx = &client_fd;
+	}
 	e = infer_generate(eng, &ir, &res);
 	int64_t charge = 0;
 	gate_settle(app, app->gate, &t, e ? (int)g.nids : res.prompt_tokens,
