@@ -1,5 +1,5 @@
 /* sqlite_tlog.c — the transparency log in the SQLite store: leaves and
- * complete subtree nodes (migrations/sqlite/0004_tlog.sql), appended in the
+ * complete subtree nodes (migrations/sqlite/0005_tlog_compact.sql), appended in the
  * transaction of the entry they log, and proofs read back from them.
  *
  * Tree state: `committed` is the compact range of what is on disk.  The

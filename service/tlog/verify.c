@@ -119,6 +119,20 @@ static allot_err check_entry(struct tlog_verify_report *rep, enum tlog_leaf_type
 				    "have the logged SHA-256", name, (unsigned long long)idx);
 		}
 	}
+	const json_t *rs = json_object_get(entry, "sha256");
+	if (t == TLOG_LEAF_USAGE && json_is_string(rs)) {
+		/* The stored hash of the signed bytes (deduplication) must be theirs. */
+		const json_t *c = json_object_get(entry, "canonical");
+		uint8_t h[32];
+		char hex[65];
+		EVP_Digest(json_string_value(c), json_string_length(c), h, NULL, EVP_sha256(), NULL);
+		hex_encode(h, 32, hex);
+		if (strcmp(hex, json_string_value(rs)) != 0) {
+			free(data);
+			return fail(rep, ALLOT_E_UNPROCESSABLE, "%s (leaf %llu): its sha256 is not the "
+				    "hash of its canonical bytes", name, (unsigned long long)idx);
+		}
+	}
 	uint8_t leaf[MERKLE_HASH_LEN];
 	merkle_leaf_hash(data, len, leaf);
 	free(data);

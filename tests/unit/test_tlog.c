@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "common/log.h"
@@ -50,7 +51,8 @@ static void fill_row(struct ledger_row *row, const char *id, int64_t qty, int64_
 	snprintf(canon, sizeof canon, "{\"quantity\":%lld,\"record_id\":\"%s\"}", (long long)qty, id);
 	r->canonical = strdup(canon);
 	r->canonical_len = strlen(canon);
-	memset(r->sha256, 0xab, 32);
+	unsigned int hl = 32;
+	EVP_Digest(canon, strlen(canon), r->sha256, &hl, EVP_sha256(), NULL);
 	row->received_us = T0 + 7300000000LL;
 	row->book_us = r->end_us;
 	row->charter_version = 1;
@@ -577,6 +579,7 @@ static void test_export_verify(void **state)
 		{"entries", "charge", 0, "usage record cscs/e2 (leaf 2)"},
 		{"entries", "canonical", 0, "usage record cscs/e2 (leaf 2)"},
 		{"entries", "member", 0, "usage record cscs/e2 (leaf 2)"},
+		{"entries", "sha256", 0, "its sha256 is not the hash of its canonical bytes"},
 		{"entries", NULL, 2, "leaf 2 is missing from the export"},
 		{"entries", NULL, 3, "usage record cscs/e2 (leaf 2) is logged but missing"},
 		{"entries", NULL, 4, "usage record cscs/e2 (leaf 2)"},
