@@ -322,9 +322,24 @@ static allot_err tlog_backfill(struct sqlite_store *s)
 		enum tlog_leaf_type t = kind == 1 ? TLOG_LEAF_CHARTER
 					: kind == 2 ? TLOG_LEAF_AUDIT : TLOG_LEAF_USAGE;
 		json_t *j = NULL;
+		uint64_t idx = s->tlog->dirty ? s->tlog->pending.size : s->tlog->committed.size;
 		if (!(e = entry_json(s, t, ref, &j)))
 			e = tlog_append_json(s, t, ref, j);
 		json_decref(j);
+		if (!e && t == TLOG_LEAF_USAGE) {
+			/* The record's row cannot take its index (append-only). */
+			static const char q_map[] = "INSERT INTO tlog_backfill(ref, idx) VALUES (?1, ?2)";
+			sqlite3_stmt *m = sq_prep(s, q_map);
+			if (!m)
+				e = ALLOT_E_STORE;
+			else {
+				sqlite3_bind_int64(m, 1, ref);
+				sqlite3_bind_int64(m, 2, (sqlite3_int64)idx);
+				if (sqlite3_step(m) != SQLITE_DONE)
+					e = sq_fail(s, "log backfill map");
+				sqlite3_reset(m);
+			}
+		}
 		n++;
 	}
 	sqlite3_finalize(q);
@@ -506,13 +521,17 @@ out:
 allot_err sq_tlog_leaf_of(struct store *st, const char *type, int64_t ref, int64_t *idx)
 {
 	struct sqlite_store *s = S(st);
-	/* Usage records carry their index; anything else (and records logged by
-	 * the start-up backfill) is looked up in the leaves, without an index. */
-	static const char q_usage[] = "SELECT leaf_index FROM usage_records WHERE id = ?2 AND ?1 = 'usage'";
+	/* Usage records carry their index (or, logged by the start-up backfill,
+	 * have it in tlog_backfill); a charter or audit entry is looked up in
+	 * the leaves, without an index (tests and tools only). */
+	static const char q_usage[] =
+		"SELECT coalesce(leaf_index, (SELECT idx FROM tlog_backfill WHERE ref = ?2)) "
+		"FROM usage_records WHERE id = ?2 AND ?1 = 'usage'";
 	static const char q_scan[] = "SELECT idx FROM tlog_leaves WHERE type = ?1 AND ref = ?2";
+	bool usage = strcmp(type, "usage") == 0;
 	allot_err e = ALLOT_E_NOT_FOUND;
 	pthread_mutex_lock(&s->lock);
-	for (int k = strcmp(type, "usage") == 0 ? 0 : 1; k < 2 && e == ALLOT_E_NOT_FOUND; k++) {
+	for (int k = usage ? 0 : 1; k < (usage ? 1 : 2) && e == ALLOT_E_NOT_FOUND; k++) {
 		sqlite3_stmt *q = sq_prep(s, k ? q_scan : q_usage);
 		if (!q) {
 			e = ALLOT_E_STORE;

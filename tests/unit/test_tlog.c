@@ -510,6 +510,25 @@ static void test_store_backfill(void **state)
 	int64_t idx;
 	assert_int_equal(store_tlog_leaf_of(f->st, "audit", 1, &idx), ALLOT_OK);
 	assert_int_equal(idx, 0); /* charters, then audit entries, then records */
+	/* the records' indices, though their rows could not take them */
+	json_t *rows = NULL;
+	struct ledger_filter lf = {.limit = 10};
+	assert_int_equal(store_ledger_list_q(f->st, &lf, &rows), ALLOT_OK);
+	assert_int_equal(json_array_size(rows), 2);
+	for (size_t i = 0; i < 2; i++) {
+		json_t *r = json_array_get(rows, i);
+		assert_true(json_is_null(json_object_get(r, "leaf_index")));
+		assert_int_equal(store_tlog_leaf_of(f->st, "usage",
+						    json_integer_value(json_object_get(r, "id")), &idx),
+				 ALLOT_OK);
+		assert_int_equal(idx, 1 + (int64_t)i);
+	}
+	json_decref(rows);
+	/* a record stored afterwards carries its own */
+	commit_one(f->st, "b3", 3);
+	assert_int_equal(store_tlog_leaf_of(f->st, "usage", 3, &idx), ALLOT_OK);
+	assert_int_equal(idx, 3);
+	assert_int_equal(store_tlog_leaf_of(f->st, "usage", 99, &idx), ALLOT_E_NOT_FOUND);
 	check_tree(f->st);
 }
 
