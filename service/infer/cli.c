@@ -127,6 +127,7 @@ int infer_cli(int argc, char **argv)
 	p.n_threads = (int)threads;
 	p.n_slots = 1;
 	p.n_ctx = (int)ctx;
+	p.vocab_only = tokenize != NULL;
 	ae = infer_open(model, &p, &e, err, sizeof err);
 	if (ae != ALLOT_OK) {
 		fprintf(stderr, "allotd: %s\n", err);

@@ -53,6 +53,7 @@ struct infer_engine {
 	void *bstate;
 	int n_slots, n_ctx, max_batch, step_cap;
 	enum chat_format chat;
+	bool vocab_only;                  /* infer_params.vocab_only: no backend */
 	char backend_desc[64];
 	pthread_t th;
 	bool th_started;
@@ -327,6 +328,13 @@ allot_err infer_open(const char *path, const struct infer_params *p,
 	bp = (struct infer_backend_params){.n_threads = p->n_threads > 0 ? p->n_threads : 1,
 					   .n_slots = e->n_slots, .n_ctx = e->n_ctx,
 					   .max_batch = e->step_cap};
+	if (p->vocab_only) {
+		/* tokenizer and metadata only: no weights touched, no threads */
+		e->vocab_only = true;
+		snprintf(e->backend_desc, sizeof e->backend_desc, "none (vocabulary only)");
+		*out = e;
+		return ALLOT_OK;
+	}
 	rc = e->be->load(e->m, &bp, &e->bstate, err, errlen);
 	if (rc != ALLOT_OK) {
 		e->bstate = NULL;
@@ -481,6 +489,8 @@ allot_err infer_submit(struct infer_engine *e, const struct infer_request *r,
 	if (!r->prompt || r->n_prompt == 0 || r->n_stop > INFER_MAX_STOP || (r->n_stop && !r->stop) ||
 	    !isfinite(r->temperature) || !isfinite(r->top_p) || !isfinite(r->min_p) || r->min_p > 1)
 		return ALLOT_E_INVALID;
+	if (e->vocab_only)
+		return ALLOT_E_UNAVAILABLE;
 	if (r->n_prompt >= (size_t)e->n_ctx)
 		return ALLOT_E_TOO_LARGE;
 	for (size_t i = 0; i < r->n_prompt; i++)

@@ -52,6 +52,9 @@ struct infer_params {
 			     * <= 0: the model's, at most INFER_DEFAULT_CTX */
 	int max_batch;      /* tokens per forward pass; <= 0: INFER_DEFAULT_BATCH */
 	const struct infer_backend_ops *backend; /* NULL: the CPU backend */
+	bool vocab_only;    /* load the tokenizer and metadata only (fast; no
+			     * weights read, no threads): infer_submit() then
+			     * fails with ALLOT_E_UNAVAILABLE */
 };
 
 struct infer_info {
@@ -117,7 +120,8 @@ struct infer_result {
 
 /* Queues a request.  *job is owned by the caller until infer_wait().
  * ALLOT_E_INVALID: bad parameters; ALLOT_E_TOO_LARGE: the prompt does not
- * leave room for one token in the context. */
+ * leave room for one token in the context; ALLOT_E_UNAVAILABLE: the engine
+ * is closing or was opened vocab_only. */
 allot_err infer_submit(struct infer_engine *e, const struct infer_request *r,
 		       struct infer_job **job);
 /* Asks the job to stop (any thread); it ends within one forward pass with

@@ -201,6 +201,29 @@ static void test_tokenize_detokenize(void **state)
 	free(text);
 	free(ids);
 	assert_int_equal(infer_detokenize(e, &bad, 1, &text, &len), ALLOT_E_INVALID);
+	/* vocabulary only: tokenizer and chat, no generation */
+	{
+		struct infer_params vp = {.vocab_only = true};
+		struct infer_engine *ve;
+		char err[256];
+		struct infer_request r = {0};
+		struct infer_job *j;
+		int32_t bos = 1;
+		int32_t *vids;
+		size_t vn;
+		struct infer_info info;
+
+		assert_int_equal(infer_open(MODEL, &vp, &ve, err, sizeof err), ALLOT_OK);
+		infer_get_info(ve, &info);
+		assert_int_equal(info.n_vocab, 512);
+		assert_int_equal(infer_tokenize(ve, "Lily", 4, true, false, &vids, &vn), ALLOT_OK);
+		assert_true(vn >= 2);
+		free(vids);
+		r.prompt = &bos;
+		r.n_prompt = 1;
+		assert_int_equal(infer_submit(ve, &r, &j), ALLOT_E_UNAVAILABLE);
+		infer_close(ve);
+	}
 	assert_int_equal(infer_chat(e, msgs, 2, &text, &ids, &n), ALLOT_OK);
 	assert_string_equal(text, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
 			    "<|im_start|>assistant\n");
