@@ -131,6 +131,51 @@ out:
 	return e;
 }
 
+struct ed25519_verifier {
+	EVP_PKEY *pk;
+};
+
+allot_err ed25519_verifier_new(const uint8_t pub[ED25519_PUB_LEN], struct ed25519_verifier **out)
+{
+	struct ed25519_verifier *v = calloc(1, sizeof *v);
+	if (!v)
+		return ALLOT_E_NOMEM;
+	if (!(v->pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, ED25519_PUB_LEN))) {
+		free(v);
+		ERR_clear_error();
+		return ALLOT_E_INVALID;
+	}
+	*out = v;
+	return ALLOT_OK;
+}
+
+void ed25519_verifier_free(struct ed25519_verifier *v)
+{
+	if (!v)
+		return;
+	EVP_PKEY_free(v->pk);
+	free(v);
+}
+
+allot_err ed25519_verifier_check(const struct ed25519_verifier *v, const void *msg, size_t n,
+				 const uint8_t *sig, size_t siglen)
+{
+	if (siglen != ED25519_SIG_LEN || !sig)
+		return ALLOT_E_UNAUTHORIZED;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (!ctx)
+		return ALLOT_E_NOMEM;
+	allot_err e = ALLOT_E_INTERNAL;
+	if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, v->pk) == 1) {
+		int r = EVP_DigestVerify(ctx, sig, siglen, msg, n);
+		e = r == 1 ? ALLOT_OK : ALLOT_E_UNAUTHORIZED;
+	}
+	if (e)
+		ERR_clear_error();
+	EVP_MD_CTX_free(ctx);
+	return e;
+}
+
 char *ed25519_pub_format(const uint8_t pub[ED25519_PUB_LEN], char out[ED25519_PUB_TEXT_MAX])
 {
 	memcpy(out, PUB_PREFIX, PUB_PREFIX_LEN);

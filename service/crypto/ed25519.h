@@ -53,6 +53,16 @@ allot_err ed25519_sign(const struct ed25519_keypair *kp, const void *msg, size_t
 allot_err ed25519_verify(const uint8_t pub[ED25519_PUB_LEN], const void *msg, size_t n,
 			 const uint8_t *sig, size_t siglen);
 
+/* A public key parsed once for many verifications (a provider's key over a
+ * batch of records): saves building the key object on every call.  A
+ * verifier may be used by several threads at once; free it after them. */
+struct ed25519_verifier;
+allot_err ed25519_verifier_new(const uint8_t pub[ED25519_PUB_LEN], struct ed25519_verifier **out);
+void ed25519_verifier_free(struct ed25519_verifier *v);
+/* As ed25519_verify, with the verifier's key. */
+allot_err ed25519_verifier_check(const struct ed25519_verifier *v, const void *msg, size_t n,
+				 const uint8_t *sig, size_t siglen);
+
 /* "ed25519:BASE64" into out; returns out. */
 char *ed25519_pub_format(const uint8_t pub[ED25519_PUB_LEN], char out[ED25519_PUB_TEXT_MAX]);
 /* Parses the text form (exactly; no surrounding spaces).  Returns ALLOT_OK

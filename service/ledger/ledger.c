@@ -9,10 +9,15 @@
 #include <openssl/evp.h>
 
 #include "common/money.h"
+#include "crypto/ed25519.h"
 #include "common/timeutil.h"
 #include "ledger/period.h"
 #include "ledger/quota.h"
 #include "ledger/tz.h"
+
+/* Keys of one provider parsed once per batch (any further keys are tried
+ * the slow way). */
+#define CHARTER_MAX_VERIFIERS 16
 
 enum outcome { OUT_ACCEPTED, OUT_DUPLICATE, OUT_CONFLICT, OUT_REJECTED, OUT_ERROR };
 
@@ -42,21 +47,106 @@ static bool record_is_late(const struct charter *c, const struct charter_institu
 	return late;
 }
 
-/* Is any level past its allocation once charge is added? */
+/* ---- overage within a group transaction ----------------------------------
+ * Judging overage needs each level's used sum for the record's period.
+ * Inside the ledger transaction the store's sum cache cannot serve it (the
+ * group's own rows are not committed), so the leader keeps its own map for
+ * the group: (level key, period start) -> {limit, used}, filled once from
+ * quota_levels and advanced by each booked charge.  It is only touched by
+ * the group's leader (one at a time), and dropped when the group ends or an
+ * item rolls back. */
+
+#define OVER_BUCKETS 1024
+#define OVER_MAX 65536
+
+struct over_entry {
+	struct over_entry *next;
+	int64_t period_start;
+	int64_t limit, used;
+	bool filled;
+	char key[];
+};
+
+static struct {
+	struct over_entry *b[OVER_BUCKETS];
+	size_t n;
+} over;
+
+static void over_clear(void)
+{
+	for (size_t i = 0; i < OVER_BUCKETS; i++) {
+		for (struct over_entry *e = over.b[i], *nx; e; e = nx) {
+			nx = e->next;
+			free(e);
+		}
+		over.b[i] = NULL;
+	}
+	over.n = 0;
+}
+
+static struct over_entry *over_find(const char *key, int64_t period_start, bool create)
+{
+	size_t h = (size_t)period_start * 31;
+	for (const char *p = key; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	h %= OVER_BUCKETS;
+	for (struct over_entry *e = over.b[h]; e; e = e->next)
+		if (e->period_start == period_start && strcmp(e->key, key) == 0)
+			return e;
+	if (!create || over.n >= OVER_MAX)
+		return NULL;
+	size_t n = strlen(key);
+	struct over_entry *e = calloc(1, sizeof *e + n + 1);
+	if (!e)
+		return NULL;
+	memcpy(e->key, key, n + 1);
+	e->period_start = period_start;
+	e->next = over.b[h];
+	over.b[h] = e;
+	over.n++;
+	return e;
+}
+
+/* Is any level past its allocation once charge is added?  Also counts the
+ * charge in the group's map (the caller books the record right after). */
 static bool record_overage(struct app *app, const struct charter *c, const struct usage_record *r,
 			   int64_t book_us, int64_t charge)
 {
 	struct quota_level lv[QUOTA_MAX_LEVELS];
+	struct over_entry *es[QUOTA_MAX_LEVELS];
 	size_t n = 0;
-	if (charge <= 0)
+	const char *member = r->member[0] ? r->member : NULL;
+	if (charge == 0 ||
+	    quota_level_keys(c, r->institution, r->project, member, book_us, lv, &n))
 		return false;
-	if (quota_levels(app->store, c, r->institution, r->project, r->member[0] ? r->member : NULL,
-			 book_us, NULL, NULL, lv, &n))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (lv[i].used + charge > lv[i].allocation + lv[i].rollover)
-			return true;
-	return false;
+	bool fill = false, mapped = true;
+	for (size_t i = 0; i < n; i++) {
+		es[i] = over_find(lv[i].key, lv[i].period_start, true);
+		mapped &= es[i] != NULL;
+		fill |= es[i] && !es[i]->filled;
+	}
+	if (fill || !mapped) {
+		/* First use of a level in this group: its sums, with every row
+		 * the group has booked so far (they are in the transaction). */
+		if (quota_levels(app->store, c, r->institution, r->project, member, book_us, NULL,
+				 NULL, lv, &n))
+			return false;
+	}
+	bool over_limit = false;
+	for (size_t i = 0; i < n; i++) {
+		if (!es[i]) {
+			over_limit |= charge > 0 && lv[i].used + charge > lv[i].allocation + lv[i].rollover;
+			continue;
+		}
+		if (!es[i]->filled) {
+			es[i]->limit = lv[i].allocation + lv[i].rollover;
+			es[i]->used = lv[i].used;
+			es[i]->filled = true;
+		}
+		over_limit |= charge > 0 && es[i]->used + charge > es[i]->limit;
+		es[i]->used += charge;
+	}
+	return over_limit;
 }
 
 /* Checks r against the charters and the ledger, prices it and books it.
@@ -262,6 +352,7 @@ static struct {
 static void group_lead(struct app *app, struct group_item *items)
 {
 	int64_t now = time_now_us();
+	over_clear();
 	allot_err e = store_ledger_begin(app->store);
 	for (struct group_item *it = items; it; it = it->next) {
 		if (e) {
@@ -272,7 +363,10 @@ static void group_lead(struct app *app, struct group_item *items)
 			continue;
 		it->result = it->work(app, it->arg, now);
 		store_ledger_savepoint_q(app->store, it->result ? STORE_SP_ROLLBACK : STORE_SP_RELEASE);
+		if (it->result)
+			over_clear(); /* its charges were counted in the map */
 	}
+	over_clear();
 	if (!e && (e = store_ledger_commit(app->store)))
 		for (struct group_item *it = items; it; it = it->next)
 			it->result = e; /* nothing of the group was stored */
@@ -359,6 +453,12 @@ allot_err ledger_ingest(struct app *app, const char *provider, const json_t *rec
 	/* Schema and signatures first, outside the transaction: this is the
 	 * CPU-heavy part, and it runs in parallel across requests. */
 	const struct charter_provider *prov = charter_provider(cur->c, provider);
+	/* The provider's keys, parsed once for the whole batch. */
+	struct ed25519_verifier *ver[CHARTER_MAX_VERIFIERS] = {0};
+	size_t nver = 0;
+	for (size_t k = 0; prov && k < prov->nkeys && nver < CHARTER_MAX_VERIFIERS; k++)
+		if (ed25519_verifier_new(prov->keys[k].pub, &ver[nver]) == ALLOT_OK)
+			nver++;
 	for (size_t i = 0; i < n; i++) {
 		struct ingest_item *it = &b.items[i];
 		it->o = OUT_ACCEPTED;
@@ -371,7 +471,11 @@ allot_err ledger_ingest(struct app *app, const char *provider, const json_t *rec
 				 "key belongs to provider \"%s\"", it->r.provider, provider);
 		} else {
 			bool sig_ok = false;
-			for (size_t k = 0; prov && k < prov->nkeys && !sig_ok; k++)
+			for (size_t k = 0; k < nver && !sig_ok; k++)
+				sig_ok = it->r.has_sig &&
+					 ed25519_verifier_check(ver[k], it->r.canonical, it->r.canonical_len,
+								it->r.sig, 64) == ALLOT_OK;
+			for (size_t k = CHARTER_MAX_VERIFIERS; prov && k < prov->nkeys && !sig_ok; k++)
 				sig_ok = record_sig_ok(&it->r, prov->keys[k].pub);
 			if (!sig_ok) {
 				it->o = OUT_REJECTED;
@@ -380,6 +484,8 @@ allot_err ledger_ingest(struct app *app, const char *provider, const json_t *rec
 			}
 		}
 	}
+	for (size_t k = 0; k < nver; k++)
+		ed25519_verifier_free(ver[k]);
 	app_charter_put(app, cur);
 	allot_err e = group_run(app, ingest_work, &b);
 	json_t *out = e ? NULL : json_array();

@@ -37,6 +37,8 @@ static allot_err level_fill(struct store *st, const tz *z, period_kind pk, int64
 	if (e)
 		return e;
 	q->allocation = credits;
+	if (!st)
+		return ALLOT_OK; /* keys and periods only */
 	if ((e = store_ledger_sum_q(st, &q->lv, q->period_start, q->period_end, &q->used)))
 		return e;
 	q->rollover = 0;
@@ -52,6 +54,14 @@ static allot_err level_fill(struct store *st, const tz *z, period_kind pk, int64
 	return ALLOT_OK;
 }
 
+allot_err quota_level_keys(const struct charter *c, const char *inst, const char *proj,
+			   const char *member, int64_t at,
+			   struct quota_level out[QUOTA_MAX_LEVELS], size_t *n)
+{
+	return quota_levels(NULL, c, inst, proj, member, at, NULL, NULL, out, n);
+}
+
+/* st NULL: keys, periods and allocations only. */
 allot_err quota_levels(struct store *st, const struct charter *c, const char *inst_id,
 		       const char *proj_id, const char *member, int64_t at,
 		       quota_reserved_fn reserved, void *rctx,
