@@ -279,6 +279,23 @@ static void att_item(void *ctx, int task, int thread)
 	c->k->att_values(hd, p + 1, att, 1.0f / sum, vbase, c->kv_dim, out);
 }
 
+/* hb = silu(hb) * hb2 for one token (a pool item) */
+static void swiglu_item(void *ctx, int t, int thread)
+{
+	struct cpu *c = ctx;
+	size_t ffn = (size_t)c->m->hp.ffn;
+	float *h = c->hb + (size_t)t * ffn;
+	const float *u = c->hb2 + (size_t)t * ffn;
+
+	(void)thread;
+	for (size_t i = 0; i < ffn; i++) {
+		float v = h[i];
+
+		v *= 1.0f / (1.0f + expf(-v));
+		h[i] = v * u[i];
+	}
+}
+
 /* ---- the pass ---------------------------------------------------------------- */
 
 static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, int n, float *logits,
@@ -338,12 +355,7 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 		for (int t = 0; t < n; t++)
 			rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, L->ffn_norm.data, dim, hp->rms_eps);
 		matmul(c, c->xb, (size_t)dim, n, gu, 2);
-		for (size_t i = 0; i < (size_t)n * ffn; i++) {
-			float v = c->hb[i];
-
-			v *= 1.0f / (1.0f + expf(-v));
-			c->hb[i] = v * c->hb2[i];
-		}
+		pool_run(c->pool, swiglu_item, c, n);
 		matmul(c, c->hb, (size_t)ffn, n, &dn, 1);
 		for (size_t i = 0; i < (size_t)n * dim; i++)
 			c->x[i] += c->xb[i];
