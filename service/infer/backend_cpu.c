@@ -47,8 +47,7 @@ struct cpu {
 	size_t xr_stride;       /* groups per token */
 	struct llama_layer *layers; /* [n_layer] the model's, repacked where the kernels want */
 	struct llama_wt output;
-	void **packed;          /* repacked buffers, from aligned_alloc() */
-	int n_packed;
+	char *packed;           /* repacked matrices, one arena from aligned_alloc() */
 	bool amx;               /* AMX tiles for batches of AMX_MIN_TOKENS or more */
 	struct amx_xblk *xamx;  /* packed activations [max_batch / 16][widest / QK] */
 	char *amx_scratch;      /* [nthreads][widest / QK * 576] */
@@ -405,8 +404,6 @@ static void cpu_free(void *state)
 	free(c->q); free(c->kk); free(c->vv);
 	free(c->hb); free(c->hb2);
 	free(c->xq); free(c->xr); free(c->att);
-	for (int i = 0; i < c->n_packed; i++)
-		free(c->packed[i]);
 	free(c->packed);
 	free(c->layers);
 	free(c->xamx);
@@ -415,30 +412,79 @@ static void cpu_free(void *state)
 	free(c);
 }
 
-/* Points w at a repacked copy when the kernels have a layout for it. */
-static bool repack(struct cpu *c, struct llama_wt *w)
+/* Bytes w takes repacked (64-aligned), 0 when the kernels keep it as is. */
+static size_t repack_size(const struct cpu *c, const struct llama_wt *w)
 {
-	size_t rb, bytes;
-	void *buf;
-
 	if (!c->k->mm4_q4_0r || (w->type != GGML_Q4_0 && w->type != GGML_Q8_0) ||
 	    w->cols % QR || w->rows % 4)
-		return true;
+		return 0;
+	return (kern_repack_row_size(w->type, (int)w->cols) * (size_t)w->rows + 63) / 64 * 64;
+}
+
+/* Points w at its repacked copy at arena + *off. */
+static void repack(struct cpu *c, struct llama_wt *w, char *arena, size_t *off)
+{
+	size_t bytes = repack_size(c, w), rb;
+	char *buf;
+
+	if (!bytes)
+		return;
 	rb = kern_repack_row_size(w->type, (int)w->cols);
-	/* 2 MiB aligned and advised, so that streaming the weights does not
-	 * walk page tables every 4 KiB */
-	bytes = (rb * (size_t)w->rows + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-	buf = aligned_alloc(HUGE_PAGE, bytes);
-	if (!buf)
-		return false;
-	madvise(buf, bytes, MADV_HUGEPAGE);
+	buf = arena + *off;
+	*off += bytes;
 	for (int64_t r = 0; r < w->rows; r++)
 		kern_repack_row(w->type, (int)w->cols, (const char *)w->data + (size_t)r * w->row_bytes,
-				(char *)buf + (size_t)r * rb);
-	c->packed[c->n_packed++] = buf;
+				buf + (size_t)r * rb);
+	/* the file's copy is not read again: let its pages go (they come back
+	 * from the file if anything does read them) */
+	if (c->m->file_mapped && w->data != c->m->tok_embd.data) {
+		uintptr_t lo = ((uintptr_t)w->data + 4095) & ~(uintptr_t)4095;
+		uintptr_t hi = ((uintptr_t)w->data + w->row_bytes * (size_t)w->rows) & ~(uintptr_t)4095;
+
+		if (hi > lo)
+			madvise((void *)lo, hi - lo, MADV_DONTNEED);
+	}
 	w->data = buf;
 	w->row_bytes = rb;
 	w->type = w->type == GGML_Q4_0 ? GGML_Q4_0R : GGML_Q8_0R;
+}
+
+/* All matrices the kernels want repacked, in one 2 MiB-aligned arena with
+ * huge pages advised (streaming the weights then does not walk page tables
+ * every 4 KiB). */
+static bool repack_all(struct cpu *c)
+{
+	const struct llama_hparams *hp = &c->m->hp;
+	size_t total = repack_size(c, &c->output), off = 0;
+	char *arena;
+
+	for (int l = 0; l < hp->n_layer; l++) {
+		const struct llama_layer *L = &c->layers[l];
+
+		total += repack_size(c, &L->wq) + repack_size(c, &L->wk) + repack_size(c, &L->wv) +
+			 repack_size(c, &L->wo) + repack_size(c, &L->w_gate) + repack_size(c, &L->w_up) +
+			 repack_size(c, &L->w_down);
+	}
+	if (!total)
+		return true;
+	total = (total + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+	arena = aligned_alloc(HUGE_PAGE, total);
+	if (!arena)
+		return false;
+	madvise(arena, total, MADV_HUGEPAGE);
+	c->packed = arena;
+	repack(c, &c->output, arena, &off);
+	for (int l = 0; l < hp->n_layer; l++) {
+		struct llama_layer *L = &c->layers[l];
+
+		repack(c, &L->wq, arena, &off);
+		repack(c, &L->wk, arena, &off);
+		repack(c, &L->wv, arena, &off);
+		repack(c, &L->wo, arena, &off);
+		repack(c, &L->w_gate, arena, &off);
+		repack(c, &L->w_up, arena, &off);
+		repack(c, &L->w_down, arena, &off);
+	}
 	return true;
 }
 
@@ -484,13 +530,12 @@ static allot_err cpu_load(const struct llama_model *m, const struct infer_backen
 	c->xr_stride = (size_t)(widest + QR - 1) / QR;
 	c->xr = aligned_alloc(64, B * c->xr_stride * sizeof(struct q8r));
 	c->layers = malloc((size_t)hp->n_layer * sizeof *c->layers);
-	c->packed = calloc((size_t)hp->n_layer * 7 + 1, sizeof *c->packed);
 	c->att = malloc((size_t)c->nthreads * c->n_ctx * sizeof(float));
 	c->rcos = malloc(B * (hp->head_dim / 2) * sizeof(float));
 	c->rsin = malloc(B * (hp->head_dim / 2) * sizeof(float));
 	c->pool = pool_new(c->nthreads);
 	if (!c->kc || !c->vc || !c->x || !c->xb || !c->xb2 || !c->q || !c->kk || !c->vv || !c->hb ||
-	    !c->hb2 || !c->xq || !c->xr || !c->layers || !c->packed || !c->att || !c->rcos || !c->rsin ||
+	    !c->hb2 || !c->xq || !c->xr || !c->layers || !c->att || !c->rcos || !c->rsin ||
 	    !c->pool) {
 		cpu_free(c);
 		snprintf(err, errlen, "out of memory for %d sequences of %d positions", c->n_slots, c->n_ctx);
@@ -509,23 +554,13 @@ static allot_err cpu_load(const struct llama_model *m, const struct infer_backen
 	}
 	memcpy(c->layers, m->layers, (size_t)hp->n_layer * sizeof *c->layers);
 	c->output = m->output;
-	{
-		bool ok = repack(c, &c->output);
-
-		for (int l = 0; l < hp->n_layer && ok; l++) {
-			struct llama_layer *L = &c->layers[l];
-
-			ok = repack(c, &L->wq) && repack(c, &L->wk) && repack(c, &L->wv) && repack(c, &L->wo) &&
-			     repack(c, &L->w_gate) && repack(c, &L->w_up) && repack(c, &L->w_down);
-		}
-		if (!ok) {
-			cpu_free(c);
-			snprintf(err, errlen, "out of memory repacking the weights");
-			return ALLOT_E_NOMEM;
-		}
+	if (!repack_all(c)) {
+		cpu_free(c);
+		snprintf(err, errlen, "out of memory repacking the weights");
+		return ALLOT_E_NOMEM;
 	}
 	snprintf(c->desc, sizeof c->desc, "cpu/%s%s x%d%s", c->k->name, c->amx ? "+amx" : "", c->nthreads,
-		 c->n_packed ? " repacked" : "");
+		 c->packed ? " repacked" : "");
 	*state = c;
 	return ALLOT_OK;
 }

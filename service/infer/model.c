@@ -235,5 +235,8 @@ allot_err llama_load(const char *path, struct llama_model **out, char *err, size
 	snprintf(name, sizeof name, "%s", base ? base + 1 : path);
 	if (strlen(name) > 5 && strcmp(name + strlen(name) - 5, ".gguf") == 0)
 		name[strlen(name) - 5] = 0;
-	return llama_load_gguf(g, name, out, err, errlen);
+	e = llama_load_gguf(g, name, out, err, errlen);
+	if (e == ALLOT_OK)
+		(*out)->file_mapped = true;
+	return e;
 }

@@ -9,6 +9,7 @@
 #ifndef ALLOT_INFER_MODEL_H
 #define ALLOT_INFER_MODEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +63,8 @@ struct llama_model {
 	char *chat_template;    /* tokenizer.chat_template or NULL; from malloc() */
 	uint32_t main_type;     /* type of the attention weights (for display) */
 	size_t weight_bytes;    /* bytes read per token by a forward pass */
+	bool file_mapped;       /* weights are in a read-only file mapping
+				 * (llama_load), not a caller's buffer */
 };
 
 /* Opens path (mmap) and validates it. err: one line of errlen bytes. */
