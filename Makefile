@@ -64,7 +64,7 @@ BINDIR   ?= bin
 BIN      := $(BINDIR)/allotd $(BINDIR)/allot
 
 .SECONDARY:
-.PHONY: all run test unit e2e asan fuzz bench clean setup deps model check-deps
+.PHONY: FORCE all run test unit e2e asan fuzz bench clean setup deps model check-deps
 all: $(BIN)
 
 -include mk/*.mk
@@ -104,7 +104,8 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJ) $(LIB)
 
 $(BUILD)/bench/%: $(LIB) FORCE
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $(wildcard bench/$*/*.c bench/$*.c) $(LIB) $(LDLIBS) $(EXTRA_LIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -o $@ $(wildcard bench/$*/*.c bench/$*.c) $(LIB) $(LDLIBS) $(EXTRA_LIBS)
 FORCE:
 
 # ---- set-up ---------------------------------------------------------------
