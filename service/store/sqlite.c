@@ -360,17 +360,23 @@ allot_err sq_rows_to_json(struct sqlite_store *s, sqlite3_stmt *st, json_t **out
 	return ALLOT_OK;
 }
 
+/* A fixed SELECT's rows as a JSON array. */
+static allot_err sq_select_json(struct sqlite_store *s, const char *sql, json_t **out)
+{
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = sq_prep(s, sql);
+	allot_err e = st ? sq_rows_to_json(s, st, out) : ALLOT_E_STORE;
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
 static allot_err sq_key_list(struct store *st_, json_t **out)
 {
 	struct sqlite_store *s = (struct sqlite_store *)st_;
 	static const char sql[] =
 		"SELECT id, role, institution, provider, label, created_at, created_by, revoked_at "
 		"FROM api_keys ORDER BY created_at, id";
-	pthread_mutex_lock(&s->lock);
-	sqlite3_stmt *st = sq_prep(s, sql);
-	allot_err e = st ? sq_rows_to_json(s, st, out) : ALLOT_E_STORE;
-	pthread_mutex_unlock(&s->lock);
-	return e;
+	return sq_select_json(s, sql, out);
 }
 
 /* ---- charters ---------------------------------------------------------------- */
@@ -495,11 +501,7 @@ static allot_err sq_charter_history(struct store *st_, json_t **out)
 	static const char sql[] =
 		"SELECT version, charter_id, sha256, author, applied_at, effective "
 		"FROM charters ORDER BY version";
-	pthread_mutex_lock(&s->lock);
-	sqlite3_stmt *st = sq_prep(s, sql);
-	allot_err e = st ? sq_rows_to_json(s, st, out) : ALLOT_E_STORE;
-	pthread_mutex_unlock(&s->lock);
-	return e;
+	return sq_select_json(s, sql, out);
 }
 
 /* ---- audit ------------------------------------------------------------------- */

@@ -377,6 +377,26 @@ static void where_bind(const struct where *w, sqlite3_stmt *q, const struct ledg
 		sqlite3_bind_int64(q, 22, f->after_id);
 }
 
+/* Prepares the filtered query built in w, binds it, returns its rows as
+ * JSON; releases w. */
+static allot_err where_run(struct sqlite_store *s, struct where *w, const struct ledger_filter *f,
+			   const char *what, json_t **out)
+{
+	allot_err e = ALLOT_E_STORE;
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(s->db, buf_str(&w->sql), -1, &q, NULL) != SQLITE_OK) {
+		sq_fail(s, what);
+	} else {
+		where_bind(w, q, f);
+		e = sq_rows_to_json(s, q, out);
+	}
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->lock);
+	buf_release(&w->sql);
+	return e;
+}
+
 allot_err sq_ledger_list(struct store *st, const struct ledger_filter *f, json_t **out)
 {
 	struct sqlite_store *s = S(st);
@@ -388,20 +408,7 @@ allot_err sq_ledger_list(struct store *st, const struct ledger_filter *f, json_t
 			 "CAST(canonical AS TEXT) AS canonical, leaf_index FROM usage_records");
 	where_build(&w, f);
 	buf_printf(&w.sql, " ORDER BY id LIMIT %lld", (long long)f->limit);
-	allot_err e = ALLOT_E_STORE;
-	pthread_mutex_lock(&s->lock);
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(s->db, buf_str(&w.sql), -1, &q, NULL) != SQLITE_OK) {
-		sq_fail(s, "ledger list");
-		goto out;
-	}
-	where_bind(&w, q, f);
-	e = sq_rows_to_json(s, q, out);
-out:
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(&s->lock);
-	buf_release(&w.sql);
-	return e;
+	return where_run(s, &w, f, "ledger list", out);
 }
 
 static bool group_col_ok(const char *g)
@@ -447,21 +454,8 @@ allot_err sq_ledger_report(struct store *st, const struct ledger_filter *f,
 		for (size_t i = 1; i <= k; i++)
 			buf_printf(&w.sql, "%s%zu", i > 1 ? ", " : "", i);
 	}
-	allot_err e = ALLOT_E_STORE;
-	pthread_mutex_lock(&s->lock);
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(s->db, buf_str(&w.sql), -1, &q, NULL) != SQLITE_OK) {
-		sq_fail(s, "ledger report");
-		goto out;
-	}
-	where_bind(&w, q, f);
-	e = sq_rows_to_json(s, q, out);
-out:
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(&s->lock);
-	buf_release(&w.sql);
 	buf_release(&cols);
-	return e;
+	return where_run(s, &w, f, "ledger report", out);
 }
 
 allot_err sq_ledger_seq_status(struct store *st, const char *provider, json_t **out)
