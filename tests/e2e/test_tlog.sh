@@ -180,4 +180,25 @@ else
 	echo "test_tlog: gate settlements not checked: models/stories260K.gguf is absent"
 fi
 
+# --- concurrent batches (group commit, savepoints): the tree stays right ----------------------
+for b in 1 2 3 4 5 6; do
+	for i in $(seq 1 15); do rec "par-$b-$i" 10; done | "$BIN/allot" usage sign --key "$E2E_DIR/cscs.key" |
+		jq -s '{records: .}' >"$E2E_DIR/par$b.json"
+	# one record of each batch is a conflict (a rejected item inside the group)
+	rec job-1 999 | "$BIN/allot" usage sign --key "$E2E_DIR/cscs.key" | jq -s '.[0]' >"$E2E_DIR/c.json"
+	jq --slurpfile c "$E2E_DIR/c.json" '.records += $c' "$E2E_DIR/par$b.json" >"$E2E_DIR/p.json" &&
+		mv "$E2E_DIR/p.json" "$E2E_DIR/par$b.json"
+done
+PIDS=
+for b in 1 2 3 4 5 6; do
+	curl -s -o "$E2E_DIR/par$b.out" -H "Authorization: Bearer $PKEY" -H 'Content-Type: application/json' \
+		--data-binary @"$E2E_DIR/par$b.json" "$URL/v1/usage" &
+	PIDS="$PIDS $!"
+done
+wait $PIDS
+check "parallel batches accepted" 90 "$(cat "$E2E_DIR"/par*.out | jq -s '[.[].summary.accepted] | add')"
+"$BIN/allot" log export --out "$E2E_DIR/x9.json"
+verify "$E2E_DIR/x9.json"; check "the log after parallel batches verifies ($VOUT)" 0 "$VRC"
+check "every record has its leaf" 0 "$(sqlite3 "$DB" "SELECT count(*) FROM usage_records u WHERE u.record_id LIKE 'par-%' AND NOT EXISTS (SELECT 1 FROM tlog_leaves l WHERE l.type = 'usage' AND l.ref = u.id AND l.idx = u.leaf_index)")"
+
 e2e_done
