@@ -170,4 +170,4 @@ clean:
 	rm -rf build bin
 
 %.d: ;
--include $(shell find $(BUILD) -name "*.d" 2>/dev/null)
+-include $(shell find $(BUILD)/obj -name "*.d" 2>/dev/null)

@@ -186,6 +186,10 @@ struct charter {
 	bool has_pool;
 	int64_t pool;             /* micro-credits per month, if has_pool */
 	int32_t late_grace_days;  /* late usage window (default 3) */
+	/* Not from the YAML: set by the daemon before the charter is shared,
+	 * the `effective` of the first charter ever applied (when the ledger
+	 * begins; rollover never carries from before it).  0: effective_us. */
+	int64_t ledger_start_us;
 	int64_t late_grace_us;    /* the same in microseconds */
 
 	struct charter_rate *rates;

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "daemon/fileio.h"
+#include "ledger/ledger.h"
 #include "tlog/ledgerlog.h"
 
 /* ---- admin bootstrap --------------------------------------------------------- */
@@ -100,6 +101,10 @@ static void app_charter_install(struct app *app, struct active_charter *ac)
 {
 	ac->refs = 2; /* the app's active reference and the version list's */
 	pthread_mutex_lock(&app->charter_lock);
+	/* Versions are installed oldest first and `effective` never moves back,
+	 * so the first one's is where the ledger begins. */
+	ac->c->ledger_start_us = app->nversions ? app->versions[0]->c->effective_us
+						: ac->c->effective_us;
 	struct active_charter **v = realloc(app->versions, (app->nversions + 1) * sizeof *v);
 	if (v) {
 		app->versions = v;
@@ -296,7 +301,7 @@ allot_err app_open(struct app *app, char *msg, size_t msgsz)
 {
 	pthread_mutex_init(&app->charter_lock, NULL);
 	app->started_at = time_now_us();
-	if (!(app->reserve = reserve_new()))
+	if (!(app->reserve = reserve_new()) || !(app->ledger_group = ledger_group_new()))
 		return ALLOT_E_NOMEM;
 	allot_err e = store_open(app->cfg.db, &app->store, msg, msgsz);
 	if (e)
@@ -333,5 +338,7 @@ void app_close(struct app *app)
 	app->store = NULL;
 	reserve_free(app->reserve);
 	app->reserve = NULL;
+	ledger_group_free(app->ledger_group);
+	app->ledger_group = NULL;
 	pthread_mutex_destroy(&app->charter_lock);
 }

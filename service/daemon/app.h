@@ -37,6 +37,7 @@ struct active_charter {
 };
 
 struct gate;
+struct ledger_group;
 struct ledgerlog;
 
 struct app {
@@ -50,6 +51,7 @@ struct app {
 	size_t nversions;
 	int64_t started_at;
 	struct reserve_table *reserve; /* the gate's in-flight reservations */
+	struct ledger_group *ledger_group; /* group commit (ledger/ledger.c) */
 	struct gate *gate;             /* tokens, engines, admission (gate/gate.h) */
 	struct ledgerlog *log;         /* log key and checkpoints (tlog/ledgerlog.h) */
 };

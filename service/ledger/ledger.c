@@ -67,33 +67,34 @@ struct over_entry {
 	char key[];
 };
 
-static struct {
+struct over_map {
 	struct over_entry *b[OVER_BUCKETS];
 	size_t n;
-} over;
+};
 
-static void over_clear(void)
+static void over_clear(struct over_map *over)
 {
 	for (size_t i = 0; i < OVER_BUCKETS; i++) {
-		for (struct over_entry *e = over.b[i], *nx; e; e = nx) {
+		for (struct over_entry *e = over->b[i], *nx; e; e = nx) {
 			nx = e->next;
 			free(e);
 		}
-		over.b[i] = NULL;
+		over->b[i] = NULL;
 	}
-	over.n = 0;
+	over->n = 0;
 }
 
-static struct over_entry *over_find(const char *key, int64_t period_start, bool create)
+static struct over_entry *over_find(struct over_map *over, const char *key, int64_t period_start,
+				    bool create)
 {
 	size_t h = (size_t)period_start * 31;
 	for (const char *p = key; *p; p++)
 		h = h * 33 + (unsigned char)*p;
 	h %= OVER_BUCKETS;
-	for (struct over_entry *e = over.b[h]; e; e = e->next)
+	for (struct over_entry *e = over->b[h]; e; e = e->next)
 		if (e->period_start == period_start && strcmp(e->key, key) == 0)
 			return e;
-	if (!create || over.n >= OVER_MAX)
+	if (!create || over->n >= OVER_MAX)
 		return NULL;
 	size_t n = strlen(key);
 	struct over_entry *e = calloc(1, sizeof *e + n + 1);
@@ -101,10 +102,42 @@ static struct over_entry *over_find(const char *key, int64_t period_start, bool 
 		return NULL;
 	memcpy(e->key, key, n + 1);
 	e->period_start = period_start;
-	e->next = over.b[h];
-	over.b[h] = e;
-	over.n++;
+	e->next = over->b[h];
+	over->b[h] = e;
+	over->n++;
 	return e;
+}
+
+struct group_item;
+
+/* One per app (its store): the queue and the leader's overage map. */
+struct ledger_group {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct group_item *head, **tail;
+	bool leading;
+	struct over_map over;          /* the leader's alone */
+};
+
+struct ledger_group *ledger_group_new(void)
+{
+	struct ledger_group *g = calloc(1, sizeof *g);
+	if (!g)
+		return NULL;
+	pthread_mutex_init(&g->mu, NULL);
+	pthread_cond_init(&g->cv, NULL);
+	g->tail = &g->head;
+	return g;
+}
+
+void ledger_group_free(struct ledger_group *g)
+{
+	if (!g)
+		return;
+	over_clear(&g->over);
+	pthread_mutex_destroy(&g->mu);
+	pthread_cond_destroy(&g->cv);
+	free(g);
 }
 
 /* Is any level past its allocation once charge is added?  Also counts the
@@ -121,7 +154,7 @@ static bool record_overage(struct app *app, const struct charter *c, const struc
 		return false;
 	bool fill = false, mapped = true;
 	for (size_t i = 0; i < n; i++) {
-		es[i] = over_find(lv[i].key, lv[i].period_start, true);
+		es[i] = over_find(&app->ledger_group->over, lv[i].key, lv[i].period_start, true);
 		mapped &= es[i] != NULL;
 		fill |= es[i] && !es[i]->filled;
 	}
@@ -342,17 +375,12 @@ struct group_item {
 	struct group_item *next;
 };
 
-static struct {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct group_item *head, **tail;
-	bool leading;
-} group = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, &group.head, false};
 
 static void group_lead(struct app *app, struct group_item *items)
 {
 	int64_t now = time_now_us();
-	over_clear();
+	struct over_map *over = &app->ledger_group->over;
+	over_clear(over);
 	allot_err e = store_ledger_begin(app->store);
 	for (struct group_item *it = items; it; it = it->next) {
 		if (e) {
@@ -364,9 +392,9 @@ static void group_lead(struct app *app, struct group_item *items)
 		it->result = it->work(app, it->arg, now);
 		store_ledger_savepoint_q(app->store, it->result ? STORE_SP_ROLLBACK : STORE_SP_RELEASE);
 		if (it->result)
-			over_clear(); /* its charges were counted in the map */
+			over_clear(over); /* its charges were counted in the map */
 	}
-	over_clear();
+	over_clear(over);
 	if (!e && (e = store_ledger_commit(app->store)))
 		for (struct group_item *it = items; it; it = it->next)
 			it->result = e; /* nothing of the group was stored */
@@ -375,29 +403,30 @@ static void group_lead(struct app *app, struct group_item *items)
 static allot_err group_run(struct app *app, group_work_fn work, void *arg)
 {
 	struct group_item me = {.work = work, .arg = arg};
-	pthread_mutex_lock(&group.mu);
-	*group.tail = &me;
-	group.tail = &me.next;
+	struct ledger_group *group = app->ledger_group;
+	pthread_mutex_lock(&group->mu);
+	*group->tail = &me;
+	group->tail = &me.next;
 	while (!me.done) {
-		if (group.leading) {
-			pthread_cond_wait(&group.cv, &group.mu);
+		if (group->leading) {
+			pthread_cond_wait(&group->cv, &group->mu);
 			continue;
 		}
-		group.leading = true;
-		struct group_item *items = group.head;
-		group.head = NULL;
-		group.tail = &group.head;
-		pthread_mutex_unlock(&group.mu);
+		group->leading = true;
+		struct group_item *items = group->head;
+		group->head = NULL;
+		group->tail = &group->head;
+		pthread_mutex_unlock(&group->mu);
 		group_lead(app, items);
-		pthread_mutex_lock(&group.mu);
+		pthread_mutex_lock(&group->mu);
 		for (struct group_item *it = items, *next; it; it = next) {
 			next = it->next;
 			it->done = true;
 		}
-		group.leading = false;
-		pthread_cond_broadcast(&group.cv);
+		group->leading = false;
+		pthread_cond_broadcast(&group->cv);
 	}
-	pthread_mutex_unlock(&group.mu);
+	pthread_mutex_unlock(&group->mu);
 	return me.result;
 }
 

@@ -18,6 +18,10 @@
 #include "daemon/app.h"
 #include "ledger/record.h"
 
+/* The group-commit queue of one app (created by app_open). */
+struct ledger_group *ledger_group_new(void);
+void ledger_group_free(struct ledger_group *g);
+
 /* Records per POST /v1/usage batch. */
 #define LEDGER_BATCH_MAX 10000
 

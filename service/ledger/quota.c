@@ -44,8 +44,9 @@ static allot_err level_fill(struct store *st, const tz *z, period_kind pk, int64
 	q->rollover = 0;
 	if (rollover_ppm > 0 && pk != PERIOD_TOTAL) {
 		int64_t ps, pe, prev_used;
-		/* Nothing carries over from before the charter took effect. */
-		if (period_prev(z, pk, at, &ps, &pe) == ALLOT_OK && ps >= effective &&
+		/* Nothing carries over from a period that ended before the ledger
+		 * began (the first charter's effective). */
+		if (period_prev(z, pk, at, &ps, &pe) == ALLOT_OK && pe > effective &&
 		    (e = store_ledger_sum_q(st, &q->lv, ps, pe, &prev_used)) == ALLOT_OK)
 			period_rollover(credits, rollover_ppm, prev_used, &q->rollover);
 		if (e)
@@ -81,6 +82,7 @@ allot_err quota_levels(struct store *st, const struct charter *c, const char *in
 	if (e)
 		return e;
 	bool hard = inst->overage.mode == CHARTER_OVERAGE_HARD;
+	int64_t ledger_start = c->ledger_start_us ? c->ledger_start_us : c->effective_us;
 	size_t k = 0;
 	memset(out, 0, sizeof *out * QUOTA_MAX_LEVELS);
 	if (member && proj->has_member_allocation) {
@@ -116,9 +118,9 @@ allot_err quota_levels(struct store *st, const struct charter *c, const char *in
 		struct quota_level *q = &out[i];
 		if (q->alloc)
 			e = level_fill(st, z, to_period(q->alloc->period), q->alloc->credits,
-				       q->alloc->rollover_ppm, at, c->effective_us, q);
+				       q->alloc->rollover_ppm, at, ledger_start, q);
 		else
-			e = level_fill(st, z, PERIOD_MONTH, c->pool, 0, at, c->effective_us, q);
+			e = level_fill(st, z, PERIOD_MONTH, c->pool, 0, at, ledger_start, q);
 		if (e)
 			break;
 		q->hard = q->kind == QUOTA_POOL ? true : hard;

@@ -1413,28 +1413,18 @@ static void test_charter_versions(void **state)
 	json_decref(o);
 }
 
-/* ---- known bug: rollover lost after a new charter version -------------------------------
+/* ---- rollover across charter versions --------------------------------------------------
  *
- * quota.c level_fill skips the rollover when the previous period began before
- * the *active* charter's `effective` (ps >= c->effective_us).  So
- *  - applying any new version (here: only a rate changes, effective
- *    2026-12-15) wipes December's rollover from November, and January's from
- *    December, though both periods were governed by a charter;
+ * Rollover carries from any period that ended after the ledger began (the
+ * first applied charter's `effective`), whichever version is active now:
+ *  - applying a new version (here: only a rate changes, effective 2026-12-15)
+ *    keeps December's rollover from November and January's from December;
  *  - with the first charter effective 2026-01-01T00:00:00Z and the zone
- *    Europe/Zurich, January began at 2025-12-31T23:00Z, one hour earlier, so
- *    nothing ever rolls from January into February.
- * The check should be against the start of the charter history (the first
- * applied version's effective) and on the period's end, not its start.
- * Skipped unless ALLOT_TEST_KNOWN_BUGS=1, so that the suite stays green until
- * the fix lands; then drop the skip. */
+ *    Europe/Zurich, January began at 2025-12-31T23:00Z, an hour earlier; it
+ *    still rolls into February. */
 static void test_rollover_new_version(void **state)
 {
 	struct fix *f = *state;
-	if (!getenv("ALLOT_TEST_KNOWN_BUGS")) {
-		print_message("SKIP: known bug (rollover vs charter effective), "
-			      "run with ALLOT_TEST_KNOWN_BUGS=1\n");
-		skip();
-	}
 	const int64_t proj_alloc = 400000LL * 1000000;
 	/* January: nothing used; February carries half of January's allocation. */
 	int64_t r = -1;
