@@ -1,6 +1,7 @@
 /* usage_cmd.c — allot usage sign|submit, allot quota show, allot report usage. */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,7 +129,7 @@ static int usage_submit(struct cli *c, int argc, char **argv)
 		return cli_usage(c, "usage submit FILE   (JSON Lines of signed records; - for stdin)");
 	FILE *f = strcmp(argv[0], "-") == 0 ? stdin : fopen(argv[0], "r");
 	if (!f) {
-		perror(argv[0]);
+		fprintf(stderr, "%s: %s: %s\n", c->prog, argv[0], strerror(errno));
 		return CLI_FAIL;
 	}
 	size_t acc = 0, dup = 0, bad = 0;
@@ -264,12 +265,12 @@ int cli_cmd_report(struct cli *c, int argc, char **argv)
 	if (rc == CLI_OK) {
 		FILE *f = out ? fopen(out, "w") : stdout;
 		if (!f) {
-			perror(out);
+			fprintf(stderr, "%s: %s: %s\n", c->prog, out, strerror(errno));
 			rc = CLI_FAIL;
 		} else {
 			fwrite(buf_str(&r.body), 1, r.body.len, f);
 			if (f != stdout && fclose(f)) {
-				perror(out);
+				fprintf(stderr, "%s: %s: %s\n", c->prog, out, strerror(errno));
 				rc = CLI_FAIL;
 			}
 		}
