@@ -1,12 +1,14 @@
 /* bench/infer — inference throughput on synthetic llama models.
  *
  *   build/bench/infer [--large] [--threads N] [--types f16,q8_0,q4_0] [--dir /tmp]
+ *                     [--prompt-only] [--reps N]
  *
  * For each weight type: prompt tokens/s (a 64-token prompt in one batch),
  * decode tokens/s at batch 1 and aggregate at batch 8, and decode
  * weight-bytes/s as a fraction of the memory read bandwidth measured in the
  * same run.  Default: the 110M shape (quick); --large: the 1.1B shape.
  * Models are generated once into --dir (default /tmp) and reused.
+ * --prompt-only: just the prompt figure, best of --reps passes (default 3).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -91,6 +93,8 @@ static double bandwidth(int threads)
 
 /* ---- one model ------------------------------------------------------------ */
 
+static int prompt_only, prompt_reps = 3;
+
 static int run(const char *path, int threads)
 {
 	double bw;
@@ -128,7 +132,7 @@ static int run(const char *path, int threads)
 	}
 	/* prompt: 64 tokens in one pass, best of 3 (each restarts the slot) */
 	pp = 0;
-	for (int rep = 0; rep < 3; rep++) {
+	for (int rep = 0; rep < prompt_reps; rep++) {
 		struct infer_batch b = {PROMPT, tok, pos, slot, want};
 		double dt;
 
@@ -137,6 +141,16 @@ static int run(const char *path, int threads)
 		dt = now() - t0;
 		if (PROMPT / dt > pp)
 			pp = PROMPT / dt;
+	}
+	if (prompt_only) {
+		printf("%-22s %-6s %7.1f MB  prompt %8.1f tok/s (best of %d)  [%s]\n", m->name,
+		       ggml_type_name(m->main_type), m->weight_bytes / 1e6, pp, prompt_reps,
+		       infer_backend_cpu.describe(st));
+		fflush(stdout);
+		free(logits);
+		infer_backend_cpu.free(st);
+		llama_free(m);
+		return 0;
 	}
 	/* decode, batch 1, right after measuring the bandwidth */
 	bw = bandwidth(threads);
@@ -194,8 +208,13 @@ int main(int argc, char **argv)
 			types = argv[++i];
 		else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
 			dir = argv[++i];
+		else if (strcmp(argv[i], "--prompt-only") == 0)
+			prompt_only = 1;
+		else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
+			prompt_reps = atoi(argv[++i]) > 0 ? atoi(argv[i]) : 3;
 		else {
-			fprintf(stderr, "usage: %s [--large] [--threads N] [--types f16,q8_0,q4_0] [--dir DIR]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--large] [--threads N] [--types f16,q8_0,q4_0] [--dir DIR]"
+				" [--prompt-only] [--reps N]\n", argv[0]);
 			return 2;
 		}
 	}

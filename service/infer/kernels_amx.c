@@ -5,9 +5,10 @@
  * to signed bytes (A tiles, 16 x 32), then for every tile of 16 tokens and
  * every 32-value block one TDPBSSD gives the 16 x 16 integer products,
  * which are scaled by row scale x token scale and accumulated in sixteen
- * float vectors.  Blocks are processed in
- * pairs on two accumulator tiles so that the tile unit overlaps with the
- * vector work.  Compiled with target attributes; used only when the CPU
+ * float vectors.  The blocks are software-pipelined over a ring of four
+ * accumulator tiles (product, tile store and scaling of different blocks
+ * overlap), the tile configuration is loaded once per thread, and the next
+ * panel's weights are prefetched while this one computes.  Compiled with target attributes; used only when the CPU
  * has AMX and the kernel grants the tile state (arch_prctl).
  */
 #include "infer/kernels.h"
@@ -38,8 +39,7 @@ struct tilecfg {
 	uint8_t rows[16];
 };
 
-/* tiles: 0-3 accumulators (16 x 16 int32), two pairs used alternately so
- * that one pair's products overlap the vector work on the other's; 4, 5
+/* tiles: 0-3 accumulators (16 x 16 int32), a ring (see kern_amx_mm16); 4, 5
  * weights (16 rows x 32 bytes); 6, 7 activations (8 rows x 64 bytes: 32
  * values of 16 tokens, four consecutive values per token per row) */
 TGT static void config(void)
@@ -114,7 +114,8 @@ void kern_amx_pack_x(int n, const struct q8a *x, size_t xs, int ntok, struct amx
 }
 
 /* One repacked row to n signed bytes in element order (A tiles are read
- * from it with a stride of n) and its n / QK block scales. */
+ * from it with a stride of n) and its n / QK block scales, written every
+ * 16 floats (d[b * 16]: the panel's scales are stored block-major). */
 TGT static void unpack_row(uint32_t type, int n, const uint8_t *row, int8_t *a, float *d)
 {
 	const __m512i m4 = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
@@ -126,6 +127,7 @@ TGT static void unpack_row(uint32_t type, int n, const uint8_t *row, int8_t *a, 
 	for (int g = 0; g < n / QR; g++) {
 		__m512i lo, hi;
 		const uint8_t *sc;
+		__m128 s;
 
 		if (type == GGML_Q4_0R) {
 			__m512i v = _mm512_loadu_si512(row + (size_t)g * 72);
@@ -140,20 +142,39 @@ TGT static void unpack_row(uint32_t type, int n, const uint8_t *row, int8_t *a, 
 		}
 		_mm512_storeu_si512(a + (size_t)g * QR, _mm512_permutex2var_epi64(lo, p0, hi));
 		_mm512_storeu_si512(a + (size_t)g * QR + 64, _mm512_permutex2var_epi64(lo, p1, hi));
-		_mm_storeu_ps(d + 4 * g, _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)sc)));
+		s = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)sc));
+		d[(size_t)(4 * g) * 16] = _mm_cvtss_f32(s);
+		d[(size_t)(4 * g + 1) * 16] = _mm_cvtss_f32(_mm_shuffle_ps(s, s, 1));
+		d[(size_t)(4 * g + 2) * 16] = _mm_cvtss_f32(_mm_shuffle_ps(s, s, 2));
+		d[(size_t)(4 * g + 3) * 16] = _mm_cvtss_f32(_mm_shuffle_ps(s, s, 3));
 	}
 }
 
-/* acc[r] += C[r] * (row scale x token scales) for block b */
-TGT static inline __attribute__((always_inline)) void accumulate(const int32_t *cb, const struct amx_xblk *x, const float *pd, int nb,
-				  int b, __m512 *acc)
+/* acc[r] += C[r] * (row scale x token scales) for one block: cb its 16 x
+ * 16 integer products, x its activations, pd its 16 row scales */
+TGT static inline __attribute__((always_inline)) void accumulate(const int32_t *cb, const struct amx_xblk *x,
+								 const float *pd, __m512 *acc)
 {
 	__m512 xd = _mm512_loadu_ps(x->d);
 
 	UNROLL for (int r = 0; r < 16; r++)
-		acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(cb + 16 * r)),
-					 _mm512_mul_ps(_mm512_set1_ps(pd[(size_t)r * nb + b]), xd), acc[r]);
+		acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cb + 16 * r)),
+					 _mm512_mul_ps(_mm512_set1_ps(pd[r]), xd), acc[r]);
 }
+
+/* The tile configuration is loaded once per thread and kept (only these
+ * kernels use tiles). */
+static _Thread_local bool tiles_configured;
+
+/* Block b's integer products into accumulator tile C (A and B: the weight
+ * and activation tiles to load) */
+#define ISSUE(b, C, A, B)                                       \
+	do {                                                    \
+		_tile_zero(C);                                  \
+		_tile_loadd(A, pa + (size_t)(b) * 32, st);      \
+		_tile_loadd(B, xt[b].qs, 64);                   \
+		_tile_dpbssd(C, A, B);                          \
+	} while (0)
 
 TGT void kern_amx_mm16(uint32_t type, int n, const void *wv, size_t rb, const struct amx_xblk *x,
 		       int ntok, float *y, size_t ys, void *scratch)
@@ -161,73 +182,67 @@ TGT void kern_amx_mm16(uint32_t type, int n, const void *wv, size_t rb, const st
 	const uint8_t *w = wv;
 	int nb = n / QK, tiles = (ntok + 15) / 16;
 	int8_t *pa = scratch;                          /* [16][n] */
-	float *pd = (float *)(pa + (size_t)16 * n);     /* [16][nb] */
+	float *pd = (float *)(pa + (size_t)16 * n);     /* [nb][16] */
 	const long st = n;
+	const char *next = (const char *)w + 16 * rb;  /* the next panel, prefetched */
+	size_t pf_step = (16 * rb / (size_t)nb + 63) / 64 * 64;
 	int32_t cb[4][256] __attribute__((aligned(64)));
 
 	for (int r = 0; r < 16; r++)
-		unpack_row(type, n, w + (size_t)r * rb, pa + (size_t)r * n, pd + (size_t)r * nb);
+		unpack_row(type, n, w + (size_t)r * rb, pa + (size_t)r * n, pd + r);
 	/* tileloadd reads memory without telling the compiler */
 	__asm__ volatile("" ::: "memory");
-	config();
+	if (!tiles_configured) {
+		config();
+		tiles_configured = true;
+	}
+	/* Software pipeline over the blocks, four accumulator tiles in a
+	 * ring: block b's product is issued at step b, its tile stored at
+	 * step b + 2 and the stored integers scaled and accumulated at step
+	 * b + 4, so neither the tile unit nor the stores are waited for.
+	 * nb is a multiple of 4 (n % QR == 0). */
 	for (int T = 0; T < tiles; T++) {
 		const struct amx_xblk *xt = x + (size_t)T * nb;
 		__m512 acc[16];
 		float out[16][16] __attribute__((aligned(64)));
-		int b = 0;
 
 		UNROLL for (int r = 0; r < 16; r++)
 			acc[r] = _mm512_setzero_ps();
-		/* four blocks per step: products of blocks b, b+1 on tiles 0, 1
-		 * and b+2, b+3 on tiles 2, 3, each pair scaled while the other
-		 * pair's products run */
-		for (; b + 4 <= nb; b += 4) {
-			_tile_zero(0);
-			_tile_zero(1);
-			_tile_loadd(4, pa + (size_t)b * 32, st);
-			_tile_loadd(6, xt[b].qs, 64);
-			_tile_dpbssd(0, 4, 6);
-			_tile_loadd(5, pa + (size_t)(b + 1) * 32, st);
-			_tile_loadd(7, xt[b + 1].qs, 64);
-			_tile_dpbssd(1, 5, 7);
+		for (int b = 0; b < nb; b += 4) {
+			if (T == 0)
+				for (size_t o = (size_t)b * pf_step; o < (size_t)(b + 4) * pf_step && o < 16 * rb; o += 64)
+					_mm_prefetch(next + o, _MM_HINT_T1);
+			ISSUE(b, 0, 4, 6);
 			if (b > 0) {
-				accumulate(cb[2], &xt[b - 2], pd, nb, b - 2, acc);
-				accumulate(cb[3], &xt[b - 1], pd, nb, b - 1, acc);
+				_tile_stored(2, cb[2], 64);
+				accumulate(cb[0], &xt[b - 4], pd + (size_t)(b - 4) * 16, acc);
 			}
+			ISSUE(b + 1, 1, 5, 7);
+			if (b > 0) {
+				_tile_stored(3, cb[3], 64);
+				accumulate(cb[1], &xt[b - 3], pd + (size_t)(b - 3) * 16, acc);
+			}
+			ISSUE(b + 2, 2, 4, 6);
 			_tile_stored(0, cb[0], 64);
+			if (b > 0)
+				accumulate(cb[2], &xt[b - 2], pd + (size_t)(b - 2) * 16, acc);
+			ISSUE(b + 3, 3, 5, 7);
 			_tile_stored(1, cb[1], 64);
-			_tile_zero(2);
-			_tile_zero(3);
-			_tile_loadd(4, pa + (size_t)(b + 2) * 32, st);
-			_tile_loadd(6, xt[b + 2].qs, 64);
-			_tile_dpbssd(2, 4, 6);
-			_tile_loadd(5, pa + (size_t)(b + 3) * 32, st);
-			_tile_loadd(7, xt[b + 3].qs, 64);
-			_tile_dpbssd(3, 5, 7);
-			accumulate(cb[0], &xt[b], pd, nb, b, acc);
-			accumulate(cb[1], &xt[b + 1], pd, nb, b + 1, acc);
-			_tile_stored(2, cb[2], 64);
-			_tile_stored(3, cb[3], 64);
+			if (b > 0)
+				accumulate(cb[3], &xt[b - 1], pd + (size_t)(b - 1) * 16, acc);
 		}
-		if (b > 0) {
-			accumulate(cb[2], &xt[b - 2], pd, nb, b - 2, acc);
-			accumulate(cb[3], &xt[b - 1], pd, nb, b - 1, acc);
-		}
-		for (; b < nb; b++) {
-			_tile_zero(0);
-			_tile_loadd(4, pa + (size_t)b * 32, st);
-			_tile_loadd(6, xt[b].qs, 64);
-			_tile_dpbssd(0, 4, 6);
-			_tile_stored(0, cb[0], 64);
-			accumulate(cb[0], &xt[b], pd, nb, b, acc);
-		}
+		_tile_stored(2, cb[2], 64);
+		accumulate(cb[0], &xt[nb - 4], pd + (size_t)(nb - 4) * 16, acc);
+		_tile_stored(3, cb[3], 64);
+		accumulate(cb[1], &xt[nb - 3], pd + (size_t)(nb - 3) * 16, acc);
+		accumulate(cb[2], &xt[nb - 2], pd + (size_t)(nb - 2) * 16, acc);
+		accumulate(cb[3], &xt[nb - 1], pd + (size_t)(nb - 1) * 16, acc);
 		UNROLL for (int r = 0; r < 16; r++)
 			_mm512_store_ps(out[r], acc[r]);
 		for (int t = 0; t < 16 && T * 16 + t < ntok; t++)
 			for (int r = 0; r < 16; r++)
 				y[(size_t)(T * 16 + t) * ys + r] = out[r][t];
 	}
-	_tile_release();
 }
 
 #else
