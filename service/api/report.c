@@ -4,11 +4,14 @@
 #include "api/api.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/money.h"
 #include "common/timeutil.h"
 #include "ledger/tz.h"
+#include "crypto/b64.h"
+#include "tlog/ledgerlog.h"
 
 #define REPORT_MAX_GROUPS 8
 
@@ -152,6 +155,21 @@ allot_err api_report_usage(struct http_req *req, struct http_resp *resp)
 		}
 		json_decref(folded);
 		json_decref(order);
+		/* CSV has no place for it in the body: the signed checkpoint the
+		 * report was computed under travels base64-encoded in a header. */
+		char *note = NULL, lmsg[256] = "";
+		struct checkpoint cp;
+		if (ledgerlog_checkpoint(app->log, true, &note, &cp, lmsg, sizeof lmsg) == ALLOT_OK) {
+			size_t nl = strlen(note);
+			char b64[512], size[32];
+			if (b64_encoded_len(nl) < sizeof b64) {
+				b64[b64_encode(note, nl, b64)] = '\0';
+				http_add_header(resp, "X-Allot-Checkpoint", b64);
+				snprintf(size, sizeof size, "%llu", (unsigned long long)cp.size);
+				http_add_header(resp, "X-Allot-Log-Size", size);
+			}
+			free(note);
+		}
 		resp->status = 200;
 		resp->content_type = "text/csv; charset=utf-8; header=present";
 		return ALLOT_OK;

@@ -27,6 +27,7 @@ struct cli_resp {
 	long status;          /* HTTP status; 0 when unreachable */
 	struct buf body;
 	char error[256];      /* transport error when status == 0 */
+	char checkpoint[600]; /* X-Allot-Checkpoint (base64), "" if none */
 };
 
 /* One HTTP request.  body may be NULL. */

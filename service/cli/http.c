@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -16,6 +17,28 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ud)
 	struct buf *b = ud;
 	buf_append(b, p, sz * n);
 	return b->oom ? 0 : sz * n;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+	struct cli_resp *r = ud;
+	size_t len = sz * n;
+	static const char name[] = "X-Allot-Checkpoint:";
+	if (len > sizeof name && strncasecmp(p, name, sizeof name - 1) == 0) {
+		const char *v = p + sizeof name - 1;
+		size_t vl = len - (sizeof name - 1);
+		while (vl && (*v == ' ' || *v == '\t')) {
+			v++;
+			vl--;
+		}
+		while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n'))
+			vl--;
+		if (vl < sizeof r->checkpoint) {
+			memcpy(r->checkpoint, v, vl);
+			r->checkpoint[vl] = '\0';
+		}
+	}
+	return len;
 }
 
 int cli_http(const struct cli *c, const char *method, const char *path,
@@ -44,6 +67,8 @@ int cli_http(const struct cli *c, const char *method, const char *path,
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &out->body);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, out);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)CLI_HTTP_TIMEOUT_S);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	if (body) {

@@ -231,6 +231,24 @@ int cli_cmd_quota(struct cli *c, int argc, char **argv)
 	return CLI_OK;
 }
 
+/* Decodes the base64 checkpoint into OUT.checkpoint. */
+static bool write_checkpoint(struct cli *c, const char *out, const char *b64)
+{
+	uint8_t note[600];
+	size_t n = 0;
+	char path[1024];
+	if (b64_decode(b64, strlen(b64), note, sizeof note, &n) != ALLOT_OK)
+		return true; /* not ours to judge: the report itself is written */
+	snprintf(path, sizeof path, "%s.checkpoint", out);
+	FILE *f = fopen(path, "w");
+	if (!f || fwrite(note, 1, n, f) != n || fclose(f)) {
+		fprintf(stderr, "%s: %s: %s\n", c->prog, path, strerror(errno));
+		return false;
+	}
+	fprintf(stderr, "%s: signed checkpoint of the log written to %s\n", c->prog, path);
+	return true;
+}
+
 int cli_cmd_report(struct cli *c, int argc, char **argv)
 {
 	const char *from = NULL, *to = NULL, *gb = NULL, *fmt = "csv", *out = NULL;
@@ -269,6 +287,10 @@ int cli_cmd_report(struct cli *c, int argc, char **argv)
 			rc = CLI_FAIL;
 		} else {
 			fwrite(buf_str(&r.body), 1, r.body.len, f);
+			/* A CSV report's signed checkpoint goes beside it, for
+			 * `allot log verify --since`. */
+			if (out && r.checkpoint[0] && !write_checkpoint(c, out, r.checkpoint))
+				rc = CLI_FAIL;
 			if (f != stdout && fclose(f)) {
 				fprintf(stderr, "%s: %s: %s\n", c->prog, out, strerror(errno));
 				rc = CLI_FAIL;

@@ -90,7 +90,7 @@ struct http_resp {
 	struct buf body;
 	struct {
 		char name[48];
-		char value[160];
+		char value[512];  /* a base64 signed checkpoint fits */
 	} headers[HTTP_MAX_EXTRA_HEADERS];
 	size_t nheaders;
 	http_stream_fn stream;              /* if set, body is ignored */
