@@ -28,6 +28,9 @@ allot_err api_scope_institution(struct http_req *req, struct http_resp *resp,
 /* Audit actor for the request: the API key id. */
 const char *api_actor(const struct http_req *req);
 
+/* One RFC 4180 field (quoted when needed) appended to b. */
+void api_csv_field(struct buf *b, const char *s);
+
 /* handlers */
 allot_err api_healthz(struct http_req *req, struct http_resp *resp);
 allot_err api_readyz(struct http_req *req, struct http_resp *resp);

@@ -18,20 +18,6 @@
 allot_err api_usage_filter(struct http_req *req, struct http_resp *resp,
 			   struct ledger_filter *f);
 
-static void csv_field(struct buf *b, const char *s)
-{
-	if (strpbrk(s, ",\"\r\n") == NULL) {
-		buf_puts(b, s);
-		return;
-	}
-	buf_putc(b, '"');
-	for (; *s; s++) {
-		if (*s == '"')
-			buf_putc(b, '"');
-		buf_putc(b, *s);
-	}
-	buf_putc(b, '"');
-}
 
 allot_err api_report_usage(struct http_req *req, struct http_resp *resp)
 {
@@ -144,7 +130,7 @@ allot_err api_report_usage(struct http_req *req, struct http_resp *resp)
 		buf_puts(b, with_qty ? "quantity,charge,records\r\n" : "charge,records\r\n");
 		json_array_foreach(order, i, r) {
 			for (size_t g = 0; g < ng; g++) {
-				csv_field(b, json_string_value(json_object_get(r, groups[g])));
+				api_csv_field(b, json_string_value(json_object_get(r, groups[g])));
 				buf_putc(b, ',');
 			}
 			if (with_qty)

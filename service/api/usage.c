@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/json.h"
+#include "crypto/b64.h"
 #include "common/money.h"
 #include "common/timeutil.h"
 #include "ledger/ledger.h"
@@ -81,6 +82,73 @@ allot_err api_usage_filter(struct http_req *req, struct http_resp *resp,
 	return api_time_range(req, resp, &f->from_us, &f->to_us);
 }
 
+/* RFC 4180 field: quoted when it holds a comma, quote or line break. */
+void api_csv_field(struct buf *b, const char *s)
+{
+	if (strpbrk(s, ",\"\r\n") == NULL) {
+		buf_puts(b, s);
+		return;
+	}
+	buf_putc(b, '"');
+	for (; *s; s++) {
+		if (*s == '"')
+			buf_putc(b, '"');
+		buf_putc(b, *s);
+	}
+	buf_putc(b, '"');
+}
+
+/* A usage page as CSV: one header row, one row per record, the page's
+ * signed checkpoint in X-Allot-Checkpoint (base64) and the cursor in
+ * X-Allot-Next. */
+static allot_err usage_csv(struct http_resp *resp, json_t *body)
+{
+	static const char *const cols[] = {
+		"id", "leaf_index", "provider", "record_id", "seq", "kind", "adjustment",
+		"supersedes", "institution", "project", "member", "resource", "class", "model",
+		"quantity", "start", "end", "received", "booked", "late", "charter_version", "rate",
+		"charge", "overage", "source", "sha256", NULL};
+	struct buf *b = &resp->body;
+	buf_reset(b);
+	for (size_t k = 0; cols[k]; k++)
+		buf_printf(b, "%s%s", k ? "," : "", cols[k]);
+	buf_puts(b, "\r\n");
+	size_t i;
+	json_t *r;
+	json_array_foreach(json_object_get(body, "records"), i, r) {
+		for (size_t k = 0; cols[k]; k++) {
+			json_t *v = json_object_get(r, cols[k]);
+			char num[32];
+			const char *s = "";
+			if (json_is_string(v))
+				s = json_string_value(v);
+			else if (json_is_integer(v))
+				s = (snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v)), num);
+			else if (json_is_boolean(v))
+				s = json_is_true(v) ? "true" : "false";
+			if (k)
+				buf_putc(b, ',');
+			api_csv_field(b, s);
+		}
+		buf_puts(b, "\r\n");
+	}
+	const char *note = json_string_value(json_object_get(body, "checkpoint"));
+	if (note && b64_encoded_len(strlen(note)) < 512) {
+		char b64[512];
+		b64[b64_encode(note, strlen(note), b64)] = '\0';
+		http_add_header(resp, "X-Allot-Checkpoint", b64);
+	}
+	json_t *next = json_object_get(body, "next");
+	if (json_is_integer(next)) {
+		char n[32];
+		snprintf(n, sizeof n, "%lld", (long long)json_integer_value(next));
+		http_add_header(resp, "X-Allot-Next", n);
+	}
+	resp->status = 200;
+	resp->content_type = "text/csv; charset=utf-8; header=present";
+	return b->oom ? http_error(resp, ALLOT_E_NOMEM, "out of memory") : ALLOT_OK;
+}
+
 allot_err api_usage_list(struct http_req *req, struct http_resp *resp)
 {
 	struct ledger_filter f;
@@ -114,8 +182,18 @@ allot_err api_usage_list(struct http_req *req, struct http_resp *resp)
 	json_t *next = (int64_t)json_array_size(rows) == f.limit ? json_integer(last) : json_null();
 	json_t *body = json_pack("{s:o,s:o}", "records", rows, "next", next);
 	/* The transparency log: checkpoint, leaf indices, proofs=1 for proofs. */
-	const char *pr = http_query(req, "proofs");
-	if ((e = api_log_annotate(req, resp, body, rows, pr && strcmp(pr, "1") == 0))) {
+	const char *pr = http_query(req, "proofs"), *fmt = http_query(req, "format");
+	bool csv = fmt && strcmp(fmt, "csv") == 0;
+	if (fmt && !csv && strcmp(fmt, "json") != 0) {
+		json_decref(body);
+		return http_error(resp, ALLOT_E_INVALID, "format must be csv or json");
+	}
+	if ((e = api_log_annotate(req, resp, body, rows, !csv && pr && strcmp(pr, "1") == 0))) {
+		json_decref(body);
+		return e;
+	}
+	if (csv) {
+		e = usage_csv(resp, body);
 		json_decref(body);
 		return e;
 	}

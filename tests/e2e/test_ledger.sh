@@ -170,6 +170,11 @@ req GET "/v1/usage?limit=2&after=$NEXT" "$ADMIN_KEY"; check "next page" 2 "$(jge
 req GET "/v1/usage?institution=ethz" "$IKEY"; check "institution pinned" 403 "$STATUS"
 req GET "/v1/usage" "$EKEY"; check "ethz sees nothing of epfl" 0 "$(jget '.records | length')"
 req GET "/v1/usage?limit=0" "$ADMIN_KEY"; check "bad limit" 400 "$STATUS"
+curl -s -D "$E2E_DIR/h" -o "$E2E_DIR/u.csv" -H "Authorization: Bearer $ADMIN_KEY" "$URL/v1/usage?provider=cscs&format=csv"
+check "usage csv header" "id,leaf_index,provider,record_id" "$(head -1 "$E2E_DIR/u.csv" | cut -d, -f1-4)"
+check "usage csv rows" 5 "$(tail -n +2 "$E2E_DIR/u.csv" | grep -c .)"
+grep -qi '^X-Allot-Checkpoint: ' "$E2E_DIR/h" && ok || bad "usage csv carries the checkpoint"
+req GET "/v1/usage?format=xml" "$ADMIN_KEY"; check "bad usage format" 400 "$STATUS"
 
 # --- reports -------------------------------------------------------------------------------
 FROM=$(date -u -d '-40 days' +%Y-%m-%d); TO=$(date -u -d '+2 days' +%Y-%m-%d)
