@@ -287,12 +287,7 @@ static void swiglu_item(void *ctx, int t, int thread)
 	const float *u = c->hb2 + (size_t)t * ffn;
 
 	(void)thread;
-	for (size_t i = 0; i < ffn; i++) {
-		float v = h[i];
-
-		v *= 1.0f / (1.0f + expf(-v));
-		h[i] = v * u[i];
-	}
+	(c->k->swiglu ? c->k->swiglu : kern_scalar.swiglu)((int)ffn, h, u);
 }
 
 /* ---- the pass ---------------------------------------------------------------- */

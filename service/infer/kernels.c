@@ -194,6 +194,16 @@ static void s_quant_q8a(int n, const float *x, struct q8a *out)
 	}
 }
 
+static void s_swiglu(int n, float *h, const float *u)
+{
+	for (int i = 0; i < n; i++) {
+		float v = h[i];
+
+		v *= 1.0f / (1.0f + expf(-v));
+		h[i] = v * u[i];
+	}
+}
+
 const struct kern_ops kern_scalar = {
 	.name = "scalar",
 	.dot_f32 = s_dot_f32,
@@ -206,6 +216,7 @@ const struct kern_ops kern_scalar = {
 	.key_scores = s_key_scores,
 	.att_values = s_att_values,
 	.quant_q8a = s_quant_q8a,
+	.swiglu = s_swiglu,
 };
 
 /* ---- weight quantizers (ggml's reference algorithms) ---------------------- */

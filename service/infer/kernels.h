@@ -59,6 +59,9 @@ struct kern_ops {
 	void (*att_values)(int hd, int n, const float *a, float scale, const float *v, size_t stride, float *out);
 	/* n a multiple of QK */
 	void (*quant_q8a)(int n, const float *x, struct q8a *out);
+	/* SwiGLU: h[i] = silu(h[i]) * u[i] = h[i] / (1 + exp(-h[i])) * u[i];
+	 * NULL: use kern_scalar's */
+	void (*swiglu)(int n, float *h, const float *u);
 	/* Repacked rows, NULL when the table has none: four rows (row_bytes
 	 * apart) times ntok activation rows (x_stride groups apart), written
 	 * to y[t * y_stride + r]. */

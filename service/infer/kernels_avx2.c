@@ -251,6 +251,44 @@ TGT static void a_quant_q8a(int n, const float *x, struct q8a *out)
 	}
 }
 
+/* exp(x) for 8 lanes: kernels_avx512.c's exp16, the same arithmetic */
+TGT static inline __m256 a_exp8(__m256 x)
+{
+	__m256 n, r, p;
+
+	x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.3f)), _mm256_set1_ps(-87.3f));
+	n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+			    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+	p = _mm256_set1_ps(1.9875691500e-4f);
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+	p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+	return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(
+		_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23)));
+}
+
+/* SwiGLU, 8 lanes at a time; the tail (n % 8) in scalar code */
+TGT static void a_swiglu(int n, float *h, const float *u)
+{
+	const __m256 one = _mm256_set1_ps(1.0f);
+	int i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		__m256 v = _mm256_loadu_ps(h + i);
+		__m256 e = a_exp8(_mm256_sub_ps(_mm256_setzero_ps(), v));
+
+		_mm256_storeu_ps(h + i, _mm256_mul_ps(_mm256_div_ps(v, _mm256_add_ps(one, e)),
+						      _mm256_loadu_ps(u + i)));
+	}
+	if (i < n)
+		kern_scalar.swiglu(n - i, h + i, u + i);
+}
+
 static const struct kern_ops ops = {
 	.name = "avx2",
 	.dot_f32 = a_dot_f32,
@@ -263,6 +301,7 @@ static const struct kern_ops ops = {
 	.key_scores = a_key_scores,
 	.att_values = a_att_values,
 	.quant_q8a = a_quant_q8a,
+	.swiglu = a_swiglu,
 };
 
 const struct kern_ops *kern_avx2(void)

@@ -407,6 +407,47 @@ TGT static void b_att_values(int hd, int n, const float *a, float scale, const f
 	}
 }
 
+/* exp(x) for 16 lanes, x clamped to [-87.3, 88.3] (2^n stays a normal
+ * float): x = n ln2 + r (|r| <= ln2 / 2, ln2 in two parts), exp(r) by
+ * Cephes' degree-7 polynomial, times 2^n built from its exponent bits;
+ * within 2 ulp of expf there.  kernels_avx2.c's a_exp8 is the same
+ * arithmetic on 8 lanes, so both tables give identical SwiGLU results. */
+TGT static inline __m512 exp16(__m512 x)
+{
+	__m512 n, r, p;
+
+	x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.3f)), _mm512_set1_ps(-87.3f));
+	n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+				 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+	p = _mm512_set1_ps(1.9875691500e-4f);
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+	p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+	return _mm512_mul_ps(p, _mm512_castsi512_ps(_mm512_slli_epi32(
+		_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23)));
+}
+
+TGT static void b_swiglu(int n, float *h, const float *u)
+{
+	const __m512 one = _mm512_set1_ps(1.0f);
+	int i = 0;
+
+	for (; i + 16 <= n; i += 16) {
+		__m512 v = _mm512_loadu_ps(h + i);
+		__m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), v));
+
+		_mm512_storeu_ps(h + i, _mm512_mul_ps(_mm512_div_ps(v, _mm512_add_ps(one, e)),
+						      _mm512_loadu_ps(u + i)));
+	}
+	if (i < n)
+		kern_avx2()->swiglu(n - i, h + i, u + i);
+}
+
 static const struct kern_ops *avx2_quant; /* set once, before ops is handed out */
 static const struct kern_ops *avx512_ops;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -428,6 +469,7 @@ static const struct kern_ops ops = {
 	.key_scores = b_key_scores,
 	.att_values = b_att_values,
 	.quant_q8a = b_quant_q8a,
+	.swiglu = b_swiglu,
 	.mm4_q4_0r = b_mm4_q4_0r,
 	.mm4_q8_0r = b_mm4_q8_0r,
 	.mm4_f32 = b_mm4_f32,
