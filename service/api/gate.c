@@ -125,7 +125,8 @@ static allot_err parse_common(const json_t *b, struct gen_req *g, char *msg, siz
 	return ALLOT_OK;
 }
 
-/* Tokenizes the prompt (completions) or renders the chat (chat). */
+/* Checks the prompt or messages and tokenizes them (completions) or renders
+ * the chat (chat) with eng; eng NULL (a remote model): checks only. */
 static allot_err parse_prompt(struct infer_engine *eng, const json_t *b, struct gen_req *g,
 			      char *msg, size_t msgsz)
 {
@@ -142,6 +143,8 @@ static allot_err parse_prompt(struct infer_engine *eng, const json_t *b, struct 
 			snprintf(msg, msgsz, "prompt longer than %d bytes", GATE_MAX_PROMPT_BYTES);
 			return ALLOT_E_TOO_LARGE;
 		}
+		if (!eng)
+			return ALLOT_OK;
 		e = infer_tokenize(eng, json_string_value(p), json_string_length(p), true, false,
 				   &g->ids, &g->nids);
 	} else {
@@ -176,6 +179,8 @@ static allot_err parse_prompt(struct infer_engine *eng, const json_t *b, struct 
 			snprintf(msg, msgsz, "messages longer than %d bytes", GATE_MAX_PROMPT_BYTES);
 			return ALLOT_E_TOO_LARGE;
 		}
+		if (!eng)
+			return ALLOT_OK;
 		e = infer_chat(eng, cm, n, NULL, &g->ids, &g->nids);
 	}
 	if (e) {
@@ -596,6 +601,8 @@ static allot_err generate(struct http_req *req, struct http_resp *resp, bool cha
 	bool remote = cm && cm->url;
 	app_charter_put(app, ac);
 	if (remote) {
+		if ((e = parse_prompt(NULL, body, &g, msg, sizeof msg)))
+			goto bad;
 		e = remote_generate(req, resp, chat, body, &g);
 		json_decref(body);
 		return e;

@@ -73,5 +73,17 @@ before=$(used)
 req POST /v1/completions "$TOK" application/json "$E2E_DIR/r.json"; check "upstream 500 gives 502" 502 "$STATUS"
 check "refusal charges nothing" "$before" "$(used)"
 check "reservations released" 0 "$(curl -s -H "Authorization: Bearer $TOK" "$URL/v1/quotas/me" | jq -r '.levels[0].reserved')"
+# bad bodies are refused before anything is forwarded
+n_before=$(wc -l <"$E2E_DIR/upstream.log")
+printf '{"model":"good","messages":"hi"}' >"$E2E_DIR/r.json"
+req POST /v1/chat/completions "$TOK" application/json "$E2E_DIR/r.json"; check "remote chat: bad messages" 400 "$STATUS"
+printf '{"model":"good","messages":[{"role":"wizard","content":"x"}]}' >"$E2E_DIR/r.json"
+req POST /v1/chat/completions "$TOK" application/json "$E2E_DIR/r.json"; check "remote chat: bad role" 400 "$STATUS"
+printf '{"model":"good","prompt":5}' >"$E2E_DIR/r.json"
+req POST /v1/completions "$TOK" application/json "$E2E_DIR/r.json"; check "remote: bad prompt" 400 "$STATUS"
+check "nothing forwarded for bad bodies" "$n_before" "$(wc -l <"$E2E_DIR/upstream.log")"
+printf '{"model":"good","messages":[{"role":"user","content":"hi"}],"max_tokens":5}' >"$E2E_DIR/r.json"
+req POST /v1/chat/completions "$TOK" application/json "$E2E_DIR/r.json"; check "remote chat forwarded" 200 "$STATUS"
+check "chat path" 10 "$(jget .usage.total_tokens)"
 kill $UPID 2>/dev/null
 e2e_done
