@@ -49,8 +49,10 @@ struct cpu {
 	struct llama_wt output;
 	char *packed;           /* repacked matrices, one arena from aligned_alloc() */
 	bool amx;               /* AMX tiles for batches of AMX_MIN_TOKENS or more */
+	bool amx_bf16;          /* AMX-BF16 tiles for F16/BF16 weights, same batches */
+	void *xbf;              /* split activations for them [kern_amx_bf16_xbytes(widest, max_batch)] */
 	struct amx_xblk *xamx;  /* packed activations [max_batch / 16][widest / QK] */
-	char *amx_scratch;      /* [nthreads][widest / QK * 576] */
+	char *amx_scratch;      /* [nthreads][amx_scratch_size] */
 	size_t amx_scratch_size;
 	float *att;             /* [nthreads][n_ctx] */
 	float *rcos, *rsin;     /* [max_batch][head_dim / 2] */
@@ -71,6 +73,8 @@ struct mm_ctx {
 	int n_out;
 	int chunks[4];          /* cumulative chunk counts per output */
 	bool amx;               /* items are AMX panels */
+	bool amxf;              /* items are AMX-BF16 panels (F16/BF16 weights) */
+	int chunk;              /* rows per item */
 };
 
 static inline bool quantized(uint32_t t) { return t == GGML_Q8_0 || t == GGML_Q4_0; }
@@ -160,11 +164,16 @@ static void mm_item(void *ctx, int ci, int thread)
 
 	while (ci >= mc->chunks[j])
 		j++;
-	r0 = (int64_t)(ci - (j ? mc->chunks[j - 1] : 0)) * MM_CHUNK;
-	r1 = r0 + MM_CHUNK;
+	r0 = (int64_t)(ci - (j ? mc->chunks[j - 1] : 0)) * mc->chunk;
+	r1 = r0 + mc->chunk;
 	if (r1 > mc->out[j].w->rows)
 		r1 = mc->out[j].w->rows;
-	if (mc->amx)
+	if (mc->amxf)
+		kern_amx_bf16_mm(mc->out[j].w->type, (int)mc->out[j].w->cols,
+				 (const char *)mc->out[j].w->data + (size_t)r0 * mc->out[j].w->row_bytes,
+				 mc->out[j].w->row_bytes, (int)(r1 - r0), mc->c->xbf, mc->n_tok, mc->out[j].y + r0,
+				 mc->out[j].ys, mc->c->amx_scratch + (size_t)thread * mc->c->amx_scratch_size);
+	else if (mc->amx)
 		kern_amx_mm16(mc->out[j].w->type, (int)mc->out[j].w->cols,
 			      (const char *)mc->out[j].w->data + (size_t)r0 * mc->out[j].w->row_bytes,
 			      mc->out[j].w->row_bytes, mc->c->xamx, mc->n_tok, mc->out[j].y + r0, mc->out[j].ys,
@@ -185,8 +194,13 @@ static void matmul(struct cpu *c, const float *x, size_t xs, int n_tok,
 	int acc = 0, cols = (int)out[0].w->cols;
 
 	mc.amx = c->amx && n_tok >= AMX_MIN_TOKENS;
+	mc.amxf = c->amx_bf16 && n_tok >= AMX_MIN_TOKENS && cols % QK == 0;
+	for (int j = 0; j < n_out; j++)
+		if ((out[j].w->type != GGML_F16 && out[j].w->type != GGML_BF16) || out[j].w->rows % 16)
+			mc.amxf = false;
+	mc.chunk = mc.amxf ? AMX_BF16_ROWS : MM_CHUNK;
 	for (int j = 0; j < n_out; j++) {
-		acc += (int)((out[j].w->rows + MM_CHUNK - 1) / MM_CHUNK);
+		acc += (int)((out[j].w->rows + mc.chunk - 1) / mc.chunk);
 		mc.chunks[j] = acc;
 		q |= quantized(out[j].w->type);
 		qr |= out[j].w->type == GGML_Q4_0R || out[j].w->type == GGML_Q8_0R;
@@ -196,6 +210,8 @@ static void matmul(struct cpu *c, const float *x, size_t xs, int n_tok,
 	if (q || qr)
 		for (int t = 0; t < n_tok; t++)
 			c->k->quant_q8a(cols, x + (size_t)t * xs, c->xq + (size_t)t * c->xq_stride);
+	if (mc.amxf)
+		kern_amx_bf16_pack_x(cols, x, xs, n_tok, c->xbf);
 	if (mc.amx)
 		kern_amx_pack_x(cols, c->xq, c->xq_stride, n_tok, c->xamx);
 	else if (qr)
@@ -402,6 +418,7 @@ static void cpu_free(void *state)
 	free(c->packed);
 	free(c->layers);
 	free(c->xamx);
+	free(c->xbf);
 	free(c->amx_scratch);
 	free(c->rcos); free(c->rsin);
 	free(c);
@@ -538,10 +555,17 @@ static allot_err cpu_load(const struct llama_model *m, const struct infer_backen
 	}
 	if (c->k->mm4_q4_0r && kern_amx_available() && !getenv("ALLOT_NO_AMX")) {
 		c->amx = true;
+		c->amx_bf16 = kern_amx_bf16_available();
+		/* per thread: the int8 panels' unpacked rows or the bf16 items' */
 		c->amx_scratch_size = (size_t)(widest / QK) * 576;
+		if (c->amx_bf16 && c->amx_scratch_size < kern_amx_bf16_scratch())
+			c->amx_scratch_size = kern_amx_bf16_scratch();
+		c->amx_scratch_size = (c->amx_scratch_size + 63) / 64 * 64;
 		c->xamx = aligned_alloc(64, (kern_amx_xbytes(widest, c->max_batch) + 63) / 64 * 64);
-		c->amx_scratch = malloc((size_t)c->nthreads * c->amx_scratch_size);
-		if (!c->xamx || !c->amx_scratch) {
+		c->amx_scratch = aligned_alloc(64, (size_t)c->nthreads * c->amx_scratch_size);
+		if (c->amx_bf16)
+			c->xbf = aligned_alloc(64, (kern_amx_bf16_xbytes(widest, c->max_batch) + 63) / 64 * 64);
+		if (!c->xamx || !c->amx_scratch || (c->amx_bf16 && !c->xbf)) {
 			cpu_free(c);
 			snprintf(err, errlen, "out of memory");
 			return ALLOT_E_NOMEM;
@@ -554,7 +578,8 @@ static allot_err cpu_load(const struct llama_model *m, const struct infer_backen
 		snprintf(err, errlen, "out of memory repacking the weights");
 		return ALLOT_E_NOMEM;
 	}
-	snprintf(c->desc, sizeof c->desc, "cpu/%s%s x%d%s", c->k->name, c->amx ? "+amx" : "", c->nthreads,
+	snprintf(c->desc, sizeof c->desc, "cpu/%s%s%s x%d%s", c->k->name, c->amx ? "+amx" : "",
+		 c->amx_bf16 ? "+bf16" : "", c->nthreads,
 		 c->packed ? " repacked" : "");
 	*state = c;
 	return ALLOT_OK;

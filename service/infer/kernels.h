@@ -99,6 +99,24 @@ void kern_amx_pack_x(int n, const struct q8a *x, size_t xs, int ntok, struct amx
 void kern_amx_mm16(uint32_t type, int n, const void *w, size_t rb, const struct amx_xblk *x,
 		   int ntok, float *y, size_t ys, void *scratch);
 
+/* AMX-BF16 products for F16/BF16 rows (n % QK == 0), prompt-sized
+ * batches.  Weights are split exactly into two bf16 parts (one for BF16),
+ * activations into three (24 significant bits), and the five (three)
+ * significant part products accumulate in f32 tiles: about F32 accuracy.
+ * Whether the CPU has AMX-BF16 (and the tile state was granted): */
+bool kern_amx_bf16_available(void);
+/* Bytes of split activations for ntok rows of n values. */
+size_t kern_amx_bf16_xbytes(int n, int ntok);
+/* x: ntok float rows, xs floats apart; out: 64-byte aligned. */
+void kern_amx_bf16_pack_x(int n, const float *x, size_t xs, int ntok, void *out);
+/* rows (a multiple of 16, at most AMX_BF16_ROWS) of type GGML_F16 or
+ * GGML_BF16, rb bytes apart, times ntok packed activation rows into
+ * y[t * ys + r]; scratch: kern_amx_bf16_scratch() bytes, 64-aligned. */
+#define AMX_BF16_ROWS 64
+size_t kern_amx_bf16_scratch(void);
+void kern_amx_bf16_mm(uint32_t type, int n, const void *w, size_t rb, int rows, const void *x, int ntok,
+		      float *y, size_t ys, void *scratch);
+
 /* Bytes of a repacked row (type GGML_Q4_0 or GGML_Q8_0, n % QR == 0). */
 size_t kern_repack_row_size(uint32_t type, int n);
 /* One row of ggml type `type` into the repacked layout. */

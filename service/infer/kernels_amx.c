@@ -12,6 +12,7 @@
  * has AMX and the kernel grants the tile state (arch_prctl).
  */
 #include "infer/kernels.h"
+#include "infer/gguf.h"
 
 #include <string.h>
 
@@ -61,7 +62,7 @@ TGT static void config(void)
 	_tile_loadconfig(&c);
 }
 
-static bool amx_ok;
+static bool amx_ok, amx_bf16_ok;
 static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
 
 static void amx_probe(void)
@@ -76,6 +77,7 @@ static void amx_probe(void)
 		__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
 		amx_ok = ((d >> 24) & 3) == 3 &&
 			 syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+		amx_bf16_ok = amx_ok && ((d >> 22) & 1);
 	}
 }
 
@@ -83,6 +85,12 @@ bool kern_amx_available(void)
 {
 	pthread_once(&amx_once, amx_probe);
 	return amx_ok;
+}
+
+bool kern_amx_bf16_available(void)
+{
+	pthread_once(&amx_once, amx_probe);
+	return amx_bf16_ok;
 }
 
 size_t kern_amx_xbytes(int n, int ntok)
@@ -163,8 +171,8 @@ TGT static inline __attribute__((always_inline)) void accumulate(const int32_t *
 }
 
 /* The tile configuration is loaded once per thread and kept (only these
- * kernels use tiles). */
-static _Thread_local bool tiles_configured;
+ * kernels use tiles): which one is loaded (0 none, 1 int8, 2 bf16). */
+static _Thread_local int tiles_configured;
 
 /* Block b's integer products into accumulator tile C (A and B: the weight
  * and activation tiles to load) */
@@ -192,9 +200,9 @@ TGT void kern_amx_mm16(uint32_t type, int n, const void *wv, size_t rb, const st
 		unpack_row(type, n, w + (size_t)r * rb, pa + (size_t)r * n, pd + r);
 	/* tileloadd reads memory without telling the compiler */
 	__asm__ volatile("" ::: "memory");
-	if (!tiles_configured) {
+	if (tiles_configured != 1) {
 		config();
-		tiles_configured = true;
+		tiles_configured = 1;
 	}
 	/* Software pipeline over the blocks, four accumulator tiles in a
 	 * ring: block b's product is issued at step b, its tile stored at
@@ -245,8 +253,213 @@ TGT void kern_amx_mm16(uint32_t type, int n, const void *wv, size_t rb, const st
 	}
 }
 
+/* ---- F16 / BF16 rows on the BF16 tiles ------------------------------------ */
+
+/* blocks per chunk of the activations kept in L2 */
+#define BF_KC 32
+#define TGTB __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+
+/* all eight tiles 16 rows x 64 bytes: 0-3 accumulators (16 rows x 16
+ * tokens, f32), 4-5 weights (16 rows x 32 bf16: high and low parts), 6-7
+ * activations (16 pairs x 16 tokens x 2 bf16) */
+TGTB static void config_bf16(void)
+{
+	struct tilecfg c;
+
+	memset(&c, 0, sizeof c);
+	c.palette = 1;
+	for (int i = 0; i < 8; i++) {
+		c.colsb[i] = 64;
+		c.rows[i] = 16;
+	}
+	_tile_loadconfig(&c);
+}
+
+/* f32 to bf16, round to nearest even (finite values) */
+TGTB static inline __m256i bf16_rne(__m512 f)
+{
+	__m512i b = _mm512_castps_si512(f);
+
+	b = _mm512_add_epi32(b, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
+						 _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1))));
+	return _mm512_cvtepi32_epi16(_mm512_srli_epi32(b, 16));
+}
+
+TGTB static inline __m512 bf16_f32(__m256i h)
+{
+	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+size_t kern_amx_bf16_xbytes(int n, int ntok)
+{
+	return 3 * (size_t)((ntok + 15) / 16) * (size_t)(n / QK) * 1024;
+}
+
+TGTB void kern_amx_bf16_pack_x(int n, const float *x, size_t xs, int ntok, void *outv)
+{
+	int nb = n / QK, tiles = (ntok + 15) / 16;
+	uint32_t *out = outv;   /* [plane][tile][block][16 pairs][16 tokens] bf16 pairs */
+	size_t plane = (size_t)tiles * nb * 256;
+
+	for (int T = 0; T < tiles; T++)
+		for (int b = 0; b < nb; b++) {
+			uint32_t *o = out + ((size_t)T * nb + b) * 256;
+
+			for (int t = 0; t < 16; t++) {
+				uint32_t part[3][16];
+
+				if (T * 16 + t < ntok) {
+					const float *xr = x + (size_t)(T * 16 + t) * xs + b * QK;
+
+					for (int h = 0; h < 2; h++) {
+						__m512 v = _mm512_loadu_ps(xr + 16 * h), pv;
+						__m256i p;
+
+						for (int k = 0; k < 3; k++) {
+							p = bf16_rne(v);
+							_mm256_storeu_si256((__m256i *)part[k] + h, p);
+							pv = bf16_f32(p);
+							v = _mm512_sub_ps(v, pv);
+						}
+					}
+				} else {
+					memset(part, 0, sizeof part);
+				}
+				for (int k = 0; k < 3; k++)
+					for (int j = 0; j < 16; j++)
+						o[k * plane + (size_t)j * 16 + t] = part[k][j];
+			}
+		}
+}
+
+size_t kern_amx_bf16_scratch(void)
+{
+	return (size_t)4 * 4 * 256 * sizeof(float) + (size_t)2 * 16 * BF_KC * QK * sizeof(uint16_t);
+}
+
+/* one (weight part, activation part) product into accumulator C for
+ * token tile T of block b */
+#define BF_DP(C, A, B, T, plane)                                                                  \
+	do {                                                                                      \
+		_tile_loadd(B, xb + ((size_t)(plane) * planes + ((size_t)(g * 4 + (T)) * nb + b) * 256), 64); \
+		_tile_dpbf16ps(C, A, B);                                                          \
+	} while (0)
+#define BF_TILE(C, T)                                      \
+	do {                                               \
+		BF_DP(C, 4, 6, T, 0);                      \
+		if (lo)                                    \
+			_tile_dpbf16ps(C, 5, 6);           \
+		BF_DP(C, 4, 7, T, 1);                      \
+		if (lo)                                    \
+			_tile_dpbf16ps(C, 5, 7);           \
+		BF_DP(C, 4, 6, T, 2);                      \
+	} while (0)
+#define BF_C(op, C, p) op(C, cacc + ((size_t)(p) * 4 + (C)) * 256, 64)
+
+TGTB void kern_amx_bf16_mm(uint32_t type, int n, const void *wv, size_t rb, int rows, const void *xv,
+			   int ntok, float *y, size_t ys, void *scratch)
+{
+	const uint8_t *w = wv;
+	const uint32_t *xb = xv;
+	int nb = n / QK, tiles = (ntok + 15) / 16, panels = rows / 16;
+	size_t planes = (size_t)tiles * nb * 256;
+	float *cacc = scratch;                                   /* [panel][token tile][16][16] */
+	uint16_t *hi = (uint16_t *)(cacc + 4 * 4 * 256);         /* [16][BF_KC * QK] */
+	uint16_t *lo = type == GGML_F16 ? hi + (size_t)16 * BF_KC * QK : NULL;
+	const long st = (long)BF_KC * QK * 2;
+
+	if (tiles_configured != 2) {
+		config_bf16();
+		tiles_configured = 2;
+	}
+	for (int g = 0; g * 4 < tiles; g++) {
+		int nt = tiles - g * 4 < 4 ? tiles - g * 4 : 4;
+
+		/* blocks in chunks of BF_KC: the chunk's activations (3 x nt
+		 * x BF_KC KiB) stay in L2 while every panel of the item uses
+		 * them; the accumulators go to memory between chunks */
+		for (int k0 = 0; k0 < nb; k0 += BF_KC) {
+			int k1 = k0 + BF_KC < nb ? k0 + BF_KC : nb;
+
+			for (int p = 0; p < panels; p++) {
+				/* this panel's chunk as bf16: w = hi + lo exactly (an
+				 * f16 has 11 significant bits, a bf16 8); BF16 rows
+				 * are their own high part */
+				for (int r = 0; r < 16; r++) {
+					const uint16_t *src = (const uint16_t *)(w + (size_t)(p * 16 + r) * rb) + (size_t)k0 * QK;
+					uint16_t *h = hi + (size_t)r * BF_KC * QK, *l = lo ? lo + (size_t)r * BF_KC * QK : NULL;
+
+					for (int i = 0; i < (k1 - k0) * QK; i += 16) {
+						__m256i v = _mm256_loadu_si256((const __m256i *)(src + i));
+
+						if (l) {
+							__m512 f = _mm512_cvtph_ps(v);
+							__m256i q = bf16_rne(f);
+
+							_mm256_storeu_si256((__m256i *)(h + i), q);
+							_mm256_storeu_si256((__m256i *)(l + i), bf16_rne(_mm512_sub_ps(f, bf16_f32(q))));
+						} else {
+							_mm256_storeu_si256((__m256i *)(h + i), v);
+						}
+					}
+				}
+				__asm__ volatile("" ::: "memory");
+				if (k0 == 0) {
+					_tile_zero(0);
+					_tile_zero(1);
+					_tile_zero(2);
+					_tile_zero(3);
+				} else {
+					BF_C(_tile_loadd, 0, p);
+					BF_C(_tile_loadd, 1, p);
+					BF_C(_tile_loadd, 2, p);
+					BF_C(_tile_loadd, 3, p);
+				}
+				for (int b = k0; b < k1; b++) {
+					_tile_loadd(4, hi + (size_t)(b - k0) * QK, st);
+					if (lo)
+						_tile_loadd(5, lo + (size_t)(b - k0) * QK, st);
+					BF_TILE(0, 0);
+					if (nt > 1)
+						BF_TILE(1, 1);
+					if (nt > 2)
+						BF_TILE(2, 2);
+					if (nt > 3)
+						BF_TILE(3, 3);
+				}
+				BF_C(_tile_stored, 0, p);
+				BF_C(_tile_stored, 1, p);
+				BF_C(_tile_stored, 2, p);
+				BF_C(_tile_stored, 3, p);
+				__asm__ volatile("" ::: "memory");
+			}
+		}
+		for (int p = 0; p < panels; p++)
+			for (int T = 0; T < nt; T++) {
+				const float *o = cacc + ((size_t)p * 4 + T) * 256;
+				int t0 = (g * 4 + T) * 16;
+
+				for (int t = 0; t < 16 && t0 + t < ntok; t++)
+					for (int r = 0; r < 16; r++)
+						y[(size_t)(t0 + t) * ys + p * 16 + r] = o[r * 16 + t];
+			}
+	}
+}
+
 #else
 bool kern_amx_available(void) { return false; }
+bool kern_amx_bf16_available(void) { return false; }
+size_t kern_amx_bf16_xbytes(int n, int ntok) { (void)n; (void)ntok; return 0; }
+void kern_amx_bf16_pack_x(int n, const float *x, size_t xs, int ntok, void *out)
+{
+	(void)n; (void)x; (void)xs; (void)ntok; (void)out;
+}
+size_t kern_amx_bf16_scratch(void) { return 0; }
+void kern_amx_bf16_mm(uint32_t type, int n, const void *w, size_t rb, int rows, const void *x, int ntok,
+		      float *y, size_t ys, void *scratch)
+{
+	(void)type; (void)n; (void)w; (void)rb; (void)rows; (void)x; (void)ntok; (void)y; (void)ys; (void)scratch;
+}
 size_t kern_amx_xbytes(int n, int ntok) { (void)n; (void)ntok; return 0; }
 void kern_amx_pack_x(int n, const struct q8a *x, size_t xs, int ntok, struct amx_xblk *out)
 {

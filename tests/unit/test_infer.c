@@ -235,13 +235,15 @@ static void ref_forward(struct ref *r, int tok, int pos, float *logits)
 }
 
 /* Optimized logits (batched prompt, then single steps) vs the reference. */
-static void test_against_scalar(void **state)
+/* The forward pass of `file` over a 16-token prompt in chunks of max_batch
+ * against ref_forward: F32 in chunks of 5 (the 4-row tiles), F16 in one
+ * chunk of 16 (with AMX-BF16, its split-bf16 tiles) */
+static void against_scalar(const char *file, int max_batch)
 {
-	(void)state;
-	struct llama_model *m = load(MODELS "stories260K.gguf");
+	struct llama_model *m = load(file);
 	static const int32_t toks[] = {1, 403, 407, 261, 378, 29, 302, 362, 261, 1000 % 512, 42, 7, 300, 301, 302, 303};
 	enum { N = sizeof toks / sizeof toks[0] };
-	struct infer_backend_params p = {.n_threads = 2, .n_slots = 2, .n_ctx = 64, .max_batch = 5};
+	struct infer_backend_params p = {.n_threads = 2, .n_slots = 2, .n_ctx = 64, .max_batch = max_batch};
 	struct ref r;
 	void *st;
 	char err[256];
@@ -279,8 +281,8 @@ static void test_against_scalar(void **state)
 				maxdiff = d;
 		}
 	}
-	printf("forward vs scalar reference: max |logit diff| %.3g over %d positions (%s)\n",
-	       maxdiff, N, infer_backend_cpu.describe(st));
+	printf("forward vs scalar reference (%s, batches of %d): max |logit diff| %.3g over %d positions (%s)\n",
+	       file, max_batch, maxdiff, N, infer_backend_cpu.describe(st));
 	assert_true(maxdiff < 1e-4);
 	/* bad batches are refused */
 	{
@@ -296,6 +298,13 @@ static void test_against_scalar(void **state)
 	infer_backend_cpu.free(st);
 	free(lo); free(lr); free(r.kc); free(r.vc);
 	llama_free(m);
+}
+
+static void test_against_scalar(void **state)
+{
+	(void)state;
+	against_scalar(MODELS "stories260K.gguf", 5);
+	against_scalar(MODELS "stories260K-f16.gguf", 16);
 }
 
 /* A small random model (dim 128, so the repacked layouts apply) built in

@@ -431,6 +431,64 @@ static void test_amx(void **state)
 	printf("kernels amx: %zu tile results match scalar\n", cases);
 }
 
+/* AMX-BF16 items (16 and 64 rows) of F16 / BF16 rows against the scalar float dots */
+static void test_amx_bf16(void **state)
+{
+	(void)state;
+	/* 2080: more than one chunk of BF_KC (32) blocks */
+	static const int sizes[] = {32, 96, 768, 2080};
+	static const int ntoks[] = {1, 5, 16, 17, 33, 64, 70};
+	size_t cases = 0;
+
+	if (!kern_amx_bf16_available()) {
+		printf("skipped: AMX-BF16 not available\n");
+		return;
+	}
+	for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+		int n = sizes[si];
+		enum { R = 80, T = 70 };
+		float *w = malloc((size_t)R * n * 4), *x = malloc((size_t)T * n * 4), *y = malloc((size_t)T * R * 4);
+		uint16_t *h = malloc((size_t)R * n * 2), *bf = malloc((size_t)R * n * 2);
+		void *xb = aligned_alloc(64, (kern_amx_bf16_xbytes(n, T) + 63) / 64 * 64);
+		void *scratch = aligned_alloc(64, kern_amx_bf16_scratch());
+
+		for (int i = 0; i < R * n; i++) {
+			w[i] = frand() * (float)(i % 7 + 1);
+			h[i] = kern_f32_to_f16(w[i]);
+			bf[i] = kern_f32_to_bf16(w[i]);
+		}
+		for (int i = 0; i < T * n; i++)
+			x[i] = frand() * (i % 5 == 0 ? 1e-3f : 3.0f);
+		for (size_t ni = 0; ni < sizeof ntoks / sizeof ntoks[0]; ni++) {
+			int ntok = ntoks[ni];
+
+			kern_amx_bf16_pack_x(n, x, (size_t)n, ntok, xb);
+			for (int kind = 0; kind < 2; kind++) {
+				/* items of 16 and of 80 - 16 rows */
+				kern_amx_bf16_mm(kind ? GGML_BF16 : GGML_F16, n, kind ? bf : h, (size_t)n * 2, 16, xb,
+						 ntok, y, R, scratch);
+				kern_amx_bf16_mm(kind ? GGML_BF16 : GGML_F16, n, (kind ? bf : h) + (size_t)16 * n,
+						 (size_t)n * 2, R - 16, xb, ntok, y + 16, R, scratch);
+				for (int t = 0; t < ntok; t++)
+					for (int r = 0; r < R; r++) {
+						const float *xt = x + (size_t)t * n;
+						const uint16_t *row = (kind ? bf : h) + (size_t)r * n;
+						float want = kind ? kern_scalar.dot_bf16(n, row, xt)
+								  : kern_scalar.dot_f16(n, row, xt);
+						float scale = 0;
+
+						for (int i = 0; i < n; i++)
+							scale += fabsf((kind ? kern_bf16_to_f32(row[i]) : kern_f16_to_f32(row[i])) * xt[i]);
+						close_enough(y[t * R + r], want, scale, kind ? "amx bf16" : "amx f16", n);
+						cases++;
+					}
+			}
+		}
+		free(w); free(x); free(y); free(h); free(bf); free(xb); free(scratch);
+	}
+	printf("kernels amx-bf16: %zu F16/BF16 tile results match scalar\n", cases);
+}
+
 /* the quantized dot approximates the float dot */
 static void test_quantized_accuracy(void **state)
 {
@@ -463,6 +521,7 @@ int main(void)
 		cmocka_unit_test(test_swiglu),
 		cmocka_unit_test(test_repacked),
 		cmocka_unit_test(test_amx),
+		cmocka_unit_test(test_amx_bf16),
 		cmocka_unit_test(test_float_tiles),
 		cmocka_unit_test(test_quantized_accuracy),
 	};
