@@ -383,8 +383,9 @@ TGTB void kern_amx_bf16_mm(uint32_t type, int n, const void *wv, size_t rb, int 
 
 			for (int p = 0; p < panels; p++) {
 				/* this panel's chunk as bf16: w = hi + lo exactly (an
-				 * f16 has 11 significant bits, a bf16 8); BF16 rows
-				 * are their own high part */
+				 * f16 has 11 significant bits, a bf16 8; f16
+				 * subnormals are normal in f32); BF16 rows are their
+				 * own high part */
 				for (int r = 0; r < 16; r++) {
 					const uint16_t *src = (const uint16_t *)(w + (size_t)(p * 16 + r) * rb) + (size_t)k0 * QK;
 					uint16_t *h = hi + (size_t)r * BF_KC * QK, *l = lo ? lo + (size_t)r * BF_KC * QK : NULL;
@@ -393,11 +394,19 @@ TGTB void kern_amx_bf16_mm(uint32_t type, int n, const void *wv, size_t rb, int 
 						__m256i v = _mm256_loadu_si256((const __m256i *)(src + i));
 
 						if (l) {
+							/* hi: the f32's top 16 bits (truncated);
+							 * lo = w - hi has at most 3 significant
+							 * bits, so its top 16 bits are all of it */
 							__m512 f = _mm512_cvtph_ps(v);
-							__m256i q = bf16_rne(f);
+							__m512i fb = _mm512_castps_si512(f);
+							__m512 fl = _mm512_sub_ps(f, _mm512_castsi512_ps(_mm512_and_si512(
+								fb, _mm512_set1_epi32((int)0xffff0000u))));
 
-							_mm256_storeu_si256((__m256i *)(h + i), q);
-							_mm256_storeu_si256((__m256i *)(l + i), bf16_rne(_mm512_sub_ps(f, bf16_f32(q))));
+							_mm256_storeu_si256((__m256i *)(h + i),
+									    _mm512_cvtepi32_epi16(_mm512_srli_epi32(fb, 16)));
+							_mm256_storeu_si256((__m256i *)(l + i),
+									    _mm512_cvtepi32_epi16(_mm512_srli_epi32(
+										    _mm512_castps_si512(fl), 16)));
 						} else {
 							_mm256_storeu_si256((__m256i *)(h + i), v);
 						}
