@@ -184,6 +184,30 @@ static void mm_item(void *ctx, int ci, int thread)
 		mm_rows(mc, &mc->out[j], r0, r1);
 }
 
+/* Activations of 16 tokens (one AMX token tile: no cache line is shared
+ * with another item) quantized and packed for the product */
+struct prep_ctx { struct mm_ctx *mc; int cols; bool q, qr; };
+
+static void prep_item(void *ctx, int item, int thread)
+{
+	struct prep_ctx *pc = ctx;
+	struct mm_ctx *mc = pc->mc;
+	struct cpu *c = mc->c;
+	int t0 = item * 16, t1 = t0 + 16, n = mc->n_tok;
+
+	(void)thread;
+	for (int t = t0; t < t1 && t < n; t++) {
+		if (pc->q || pc->qr)
+			c->k->quant_q8a(pc->cols, mc->x + (size_t)t * mc->xs, c->xq + (size_t)t * c->xq_stride);
+		if (pc->qr && !mc->amx)
+			kern_q8a_to_q8r(pc->cols, c->xq + (size_t)t * c->xq_stride, c->xr + (size_t)t * c->xr_stride);
+	}
+	if (mc->amx)
+		kern_amx_pack_x_range(pc->cols, c->xq, c->xq_stride, n, t0, t1, c->xamx);
+	if (mc->amxf)
+		kern_amx_bf16_pack_x_range(pc->cols, mc->x, mc->xs, n, t0, t1, c->xbf);
+}
+
 /* y_j[t] = W_j x[t] for each output j (all W_j share the input width). */
 static void matmul(struct cpu *c, const float *x, size_t xs, int n_tok,
 		   const struct mm_out *out, int n_out)
@@ -206,6 +230,14 @@ static void matmul(struct cpu *c, const float *x, size_t xs, int n_tok,
 		qr |= out[j].w->type == GGML_Q4_0R || out[j].w->type == GGML_Q8_0R;
 		if ((out[j].w->type != GGML_Q4_0R && out[j].w->type != GGML_Q8_0R) || out[j].w->rows % 16)
 			mc.amx = false;
+	}
+	if (n_tok >= AMX_MIN_TOKENS) {
+		/* prompt-sized: on the pool too, a token tile per item */
+		struct prep_ctx pc = {.mc = &mc, .cols = cols, .q = q, .qr = qr};
+
+		pool_run(c->pool, prep_item, &pc, (n_tok + 15) / 16);
+		pool_run(c->pool, mm_item, &mc, acc);
+		return;
 	}
 	if (q || qr)
 		for (int t = 0; t < n_tok; t++)

@@ -93,6 +93,11 @@ bool kern_amx_available(void);
 size_t kern_amx_xbytes(int n, int ntok);
 /* x: ntok rows of n / QK blocks, xs blocks apart. */
 void kern_amx_pack_x(int n, const struct q8a *x, size_t xs, int ntok, struct amx_xblk *out);
+/* The same for token columns [t0, t1) only (t1 up to ntok rounded up to
+ * 16: columns from ntok on are zeroed): disjoint ranges may be packed by
+ * different threads. */
+void kern_amx_pack_x_range(int n, const struct q8a *x, size_t xs, int ntok, int t0, int t1,
+			   struct amx_xblk *out);
 /* 16 repacked rows (type GGML_Q4_0R or GGML_Q8_0R) times ntok packed
  * activation rows into y[t * ys + r]; scratch: n / QK * 576 bytes (16 x n
  * unpacked bytes and 16 x n / QK scales). */
@@ -109,6 +114,8 @@ bool kern_amx_bf16_available(void);
 size_t kern_amx_bf16_xbytes(int n, int ntok);
 /* x: ntok float rows, xs floats apart; out: 64-byte aligned. */
 void kern_amx_bf16_pack_x(int n, const float *x, size_t xs, int ntok, void *out);
+/* The same for token columns [t0, t1) (as kern_amx_pack_x_range). */
+void kern_amx_bf16_pack_x_range(int n, const float *x, size_t xs, int ntok, int t0, int t1, void *out);
 /* rows (a multiple of 16, at most AMX_BF16_ROWS) of type GGML_F16 or
  * GGML_BF16, rb bytes apart, times ntok packed activation rows into
  * y[t * ys + r]; scratch: kern_amx_bf16_scratch() bytes, 64-aligned. */

@@ -98,27 +98,36 @@ size_t kern_amx_xbytes(int n, int ntok)
 	return (size_t)((ntok + 15) / 16) * (size_t)(n / QK) * sizeof(struct amx_xblk);
 }
 
-void kern_amx_pack_x(int n, const struct q8a *x, size_t xs, int ntok, struct amx_xblk *out)
+void kern_amx_pack_x_range(int n, const struct q8a *x, size_t xs, int ntok, int t0, int t1,
+			   struct amx_xblk *out)
 {
-	int nb = n / QK, tiles = (ntok + 15) / 16;
+	int nb = n / QK;
 
-	for (int T = 0; T < tiles; T++)
+	for (int t = t0; t < t1; t++) {
+		int T = t / 16, j = t % 16;
+
 		for (int b = 0; b < nb; b++) {
 			struct amx_xblk *o = &out[(size_t)T * nb + b];
-			int used = ntok - T * 16 < 16 ? ntok - T * 16 : 16;
+			uint32_t v[8];
 
-			if (used < 16)
-				memset(o, 0, sizeof *o);
-			for (int j = 0; j < used; j++) {
-				const struct q8a *q = &x[(size_t)(T * 16 + j) * xs + b];
-				uint32_t v[8];
+			if (t < ntok) {
+				const struct q8a *q = &x[(size_t)t * xs + b];
 
 				memcpy(v, q->qs, 32);
-				for (int k = 0; k < 8; k++)
-					memcpy(&o->qs[k][j * 4], &v[k], 4);
 				o->d[j] = q->d;
+			} else {
+				memset(v, 0, sizeof v);
+				o->d[j] = 0;
 			}
+			for (int k = 0; k < 8; k++)
+				memcpy(&o->qs[k][j * 4], &v[k], 4);
 		}
+	}
+}
+
+void kern_amx_pack_x(int n, const struct q8a *x, size_t xs, int ntok, struct amx_xblk *out)
+{
+	kern_amx_pack_x_range(n, x, xs, ntok, 0, (ntok + 15) / 16 * 16, out);
 }
 
 /* One repacked row to n signed bytes in element order (A tiles are read
@@ -295,41 +304,45 @@ size_t kern_amx_bf16_xbytes(int n, int ntok)
 	return 3 * (size_t)((ntok + 15) / 16) * (size_t)(n / QK) * 1024;
 }
 
-TGTB void kern_amx_bf16_pack_x(int n, const float *x, size_t xs, int ntok, void *outv)
+TGTB void kern_amx_bf16_pack_x_range(int n, const float *x, size_t xs, int ntok, int t0, int t1, void *outv)
 {
 	int nb = n / QK, tiles = (ntok + 15) / 16;
 	uint32_t *out = outv;   /* [plane][tile][block][16 pairs][16 tokens] bf16 pairs */
 	size_t plane = (size_t)tiles * nb * 256;
 
-	for (int T = 0; T < tiles; T++)
+	for (int tt = t0; tt < t1; tt++) {
+		int T = tt / 16, t = tt % 16;
+
 		for (int b = 0; b < nb; b++) {
 			uint32_t *o = out + ((size_t)T * nb + b) * 256;
+			uint32_t part[3][16];
 
-			for (int t = 0; t < 16; t++) {
-				uint32_t part[3][16];
+			if (tt < ntok) {
+				const float *xr = x + (size_t)tt * xs + b * QK;
 
-				if (T * 16 + t < ntok) {
-					const float *xr = x + (size_t)(T * 16 + t) * xs + b * QK;
+				for (int h = 0; h < 2; h++) {
+					__m512 v = _mm512_loadu_ps(xr + 16 * h);
 
-					for (int h = 0; h < 2; h++) {
-						__m512 v = _mm512_loadu_ps(xr + 16 * h), pv;
-						__m256i p;
+					for (int k = 0; k < 3; k++) {
+						__m256i p = bf16_rne(v);
 
-						for (int k = 0; k < 3; k++) {
-							p = bf16_rne(v);
-							_mm256_storeu_si256((__m256i *)part[k] + h, p);
-							pv = bf16_f32(p);
-							v = _mm512_sub_ps(v, pv);
-						}
+						_mm256_storeu_si256((__m256i *)part[k] + h, p);
+						v = _mm512_sub_ps(v, bf16_f32(p));
 					}
-				} else {
-					memset(part, 0, sizeof part);
 				}
-				for (int k = 0; k < 3; k++)
-					for (int j = 0; j < 16; j++)
-						o[k * plane + (size_t)j * 16 + t] = part[k][j];
+			} else {
+				memset(part, 0, sizeof part);
 			}
+			for (int k = 0; k < 3; k++)
+				for (int j = 0; j < 16; j++)
+					o[k * plane + (size_t)j * 16 + t] = part[k][j];
 		}
+	}
+}
+
+void kern_amx_bf16_pack_x(int n, const float *x, size_t xs, int ntok, void *out)
+{
+	kern_amx_bf16_pack_x_range(n, x, xs, ntok, 0, (ntok + 15) / 16 * 16, out);
 }
 
 size_t kern_amx_bf16_scratch(void)
@@ -459,6 +472,10 @@ TGTB void kern_amx_bf16_mm(uint32_t type, int n, const void *wv, size_t rb, int 
 bool kern_amx_available(void) { return false; }
 bool kern_amx_bf16_available(void) { return false; }
 size_t kern_amx_bf16_xbytes(int n, int ntok) { (void)n; (void)ntok; return 0; }
+void kern_amx_bf16_pack_x_range(int n, const float *x, size_t xs, int ntok, int t0, int t1, void *out)
+{
+	(void)n; (void)x; (void)xs; (void)ntok; (void)t0; (void)t1; (void)out;
+}
 void kern_amx_bf16_pack_x(int n, const float *x, size_t xs, int ntok, void *out)
 {
 	(void)n; (void)x; (void)xs; (void)ntok; (void)out;
@@ -470,6 +487,11 @@ void kern_amx_bf16_mm(uint32_t type, int n, const void *w, size_t rb, int rows, 
 	(void)type; (void)n; (void)w; (void)rb; (void)rows; (void)x; (void)ntok; (void)y; (void)ys; (void)scratch;
 }
 size_t kern_amx_xbytes(int n, int ntok) { (void)n; (void)ntok; return 0; }
+void kern_amx_pack_x_range(int n, const struct q8a *x, size_t xs, int ntok, int t0, int t1,
+			   struct amx_xblk *out)
+{
+	(void)n; (void)x; (void)xs; (void)ntok; (void)t0; (void)t1; (void)out;
+}
 void kern_amx_pack_x(int n, const struct q8a *x, size_t xs, int ntok, struct amx_xblk *out)
 {
 	(void)n; (void)x; (void)xs; (void)ntok; (void)out;

@@ -410,6 +410,18 @@ static void test_amx(void **state)
 			int ntok = ntoks[ni];
 
 			kern_amx_pack_x(n, xa, (size_t)nb, ntok, xb);
+			/* packed a token tile at a time (as the backend's threads do),
+			 * over a dirty buffer: the same bytes */
+			{
+				size_t bytes = kern_amx_xbytes(n, ntok);
+				struct amx_xblk *xc = aligned_alloc(64, bytes + 64);
+
+				memset(xc, 0x5a, bytes);
+				for (int t0 = 0; t0 < ntok; t0 += 16)
+					kern_amx_pack_x_range(n, xa, (size_t)nb, ntok, t0, t0 + 16, xc);
+				assert_memory_equal(xc, xb, bytes);
+				free(xc);
+			}
 			for (int q = 0; q < 2; q++) {
 				for (int r0 = 0; r0 < R; r0 += 16)
 					kern_amx_mm16(q ? GGML_Q8_0R : GGML_Q4_0R, n, (q ? p8 + r0 * r8 : p4 + r0 * r4),
@@ -463,6 +475,16 @@ static void test_amx_bf16(void **state)
 			int ntok = ntoks[ni];
 
 			kern_amx_bf16_pack_x(n, x, (size_t)n, ntok, xb);
+			{
+				size_t bytes = kern_amx_bf16_xbytes(n, ntok);
+				void *xc = aligned_alloc(64, (bytes + 63) / 64 * 64);
+
+				memset(xc, 0x5a, bytes);
+				for (int t0 = 0; t0 < ntok; t0 += 16)
+					kern_amx_bf16_pack_x_range(n, x, (size_t)n, ntok, t0, t0 + 16, xc);
+				assert_memory_equal(xc, xb, bytes);
+				free(xc);
+			}
 			for (int kind = 0; kind < 2; kind++) {
 				/* items of 16 and of 80 - 16 rows */
 				kern_amx_bf16_mm(kind ? GGML_BF16 : GGML_F16, n, kind ? bf : h, (size_t)n * 2, 16, xb,
