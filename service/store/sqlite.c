@@ -72,10 +72,22 @@ allot_err sq_exec(struct sqlite_store *s, const char *sql)
 	return ALLOT_OK;
 }
 
-allot_err sq_begin(struct sqlite_store *s) { return sq_exec(s, "BEGIN IMMEDIATE"); }
+/* Does this thread hold an open write transaction (and the store lock)? */
+static __thread int sq_tx_open;
+bool sq_in_tx(void) { return sq_tx_open != 0; }
+
+allot_err sq_begin(struct sqlite_store *s)
+{
+	allot_err e = sq_exec(s, "BEGIN IMMEDIATE");
+	if (!e)
+		sq_tx_open = 1;
+	return e;
+}
 allot_err sq_commit(struct sqlite_store *s)
 {
 	allot_err e = sq_exec(s, "COMMIT");
+	if (!e)
+		sq_tx_open = 0;
 	if (s->sums) {
 		if (e)
 			sumcache_rollback(s->sums);
@@ -89,6 +101,7 @@ void sq_rollback(struct sqlite_store *s)
 {
 	if (!sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	sq_tx_open = 0;
 	if (s->sums)
 		sumcache_rollback(s->sums);
 	sq_tlog_txn_end(s, false);

@@ -104,6 +104,8 @@ void sq_bind_text(sqlite3_stmt *st, int i, const char *v);
 void sq_copy_text(sqlite3_stmt *st, int col, char *dst, size_t dstsz);
 allot_err sq_exec(struct sqlite_store *s, const char *sql);
 allot_err sq_begin(struct sqlite_store *s);
+/* True in the thread that holds an open write transaction. */
+bool sq_in_tx(void);
 allot_err sq_commit(struct sqlite_store *s);
 void sq_rollback(struct sqlite_store *s);
 allot_err sq_audit_insert(struct sqlite_store *s, const struct audit_entry *e);

@@ -66,10 +66,8 @@ void sq_ledger_hold(struct store *st, uint64_t tag)
 void sq_ledger_release(struct store *st, uint64_t tag)
 {
 	struct sqlite_store *s = S(st);
-	pthread_mutex_lock(&s->lock);
 	if (s->sums)
-		sumcache_release(s->sums, tag);
-	pthread_mutex_unlock(&s->lock);
+		sumcache_release(s->sums, tag); /* the cache's own lock */
 }
 
 static const char *kind_db(enum record_kind k)
@@ -269,6 +267,11 @@ allot_err sq_ledger_sum(struct store *st, const struct ledger_level *lv, int64_t
 			  : !lv->member ? q_proj : q_mem;
 	allot_err e = ALLOT_E_STORE;
 	int64_t fb = bucket_of(from_us), tb = to_us == INT64_MAX ? INT64_MAX : bucket_of(to_us);
+	/* A hit needs only the cache's lock, not the connection a group commit
+	 * may be holding across its fsync (see sumcache.h). */
+	if (s->sums && !sq_in_tx() &&
+	    sumcache_get(s->sums, lv->institution, lv->project, lv->member, fb, tb, sum))
+		return ALLOT_OK;
 	pthread_mutex_lock(&s->lock);
 	/* Outside a transaction the cache is exact (see sumcache.h). */
 	bool cacheable = s->sums && sqlite3_get_autocommit(s->db);

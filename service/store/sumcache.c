@@ -1,6 +1,7 @@
 /* sumcache.c — cached charge sums per level (see sumcache.h). */
 #include "store/sumcache.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ struct sc_list {
 };
 
 struct sumcache {
+	pthread_mutex_t mu;           /* guards b, nlevels and held */
 	struct sc_level *b[SC_BUCKETS];
 	size_t nlevels;
 	struct sc_list pending;       /* rows of the open transaction */
@@ -51,7 +53,13 @@ static struct sc_delta *sc_push(struct sc_list *l)
 	return &l->d[l->n++];
 }
 
-struct sumcache *sumcache_new(void) { return calloc(1, sizeof(struct sumcache)); }
+struct sumcache *sumcache_new(void)
+{
+	struct sumcache *c = calloc(1, sizeof *c);
+	if (c)
+		pthread_mutex_init(&c->mu, NULL);
+	return c;
+}
 
 static void sc_clear(struct sumcache *c)
 {
@@ -72,6 +80,7 @@ void sumcache_free(struct sumcache *c)
 	sc_clear(c);
 	free(c->pending.d);
 	free(c->held.d);
+	pthread_mutex_destroy(&c->mu);
 	free(c);
 }
 
@@ -115,14 +124,18 @@ bool sumcache_get(struct sumcache *c, const char *inst, const char *proj, const 
 		  int64_t from_b, int64_t to_b, int64_t *sum)
 {
 	char key[STORE_ID_MAX * 2 + STORE_MEMBER_MAX + 8];
+	bool hit = false;
 	sc_key(key, sizeof key, inst, proj, member);
+	pthread_mutex_lock(&c->mu);
 	struct sc_level *l = sc_find(c, key, false);
 	for (size_t i = 0; l && i < l->n; i++)
 		if (l->r[i].from == from_b && l->r[i].to == to_b) {
 			*sum = l->r[i].sum;
-			return true;
+			hit = true;
+			break;
 		}
-	return false;
+	pthread_mutex_unlock(&c->mu);
+	return hit;
 }
 
 /* Does a row of (inst, proj, member) count at the level (I, P, M)? */
@@ -147,10 +160,11 @@ void sumcache_put(struct sumcache *c, const char *inst, const char *proj, const 
 	char key[STORE_ID_MAX * 2 + STORE_MEMBER_MAX + 8];
 	sc_key(key, sizeof key, inst, proj, member);
 	struct sc_level *l = sc_find(c, key, true);
-	if (!l)
-		return;
-	size_t i = l->n < SUMCACHE_RANGES ? l->n++ : (l->oldest++ % SUMCACHE_RANGES);
-	l->r[i] = (struct sc_range){from_b, to_b, sum};
+	if (l) {
+		size_t i = l->n < SUMCACHE_RANGES ? l->n++ : (l->oldest++ % SUMCACHE_RANGES);
+		l->r[i] = (struct sc_range){from_b, to_b, sum};
+	}
+	pthread_mutex_unlock(&c->mu);
 }
 
 void sumcache_pending(struct sumcache *c, const char *inst, const char *proj,
@@ -159,7 +173,9 @@ void sumcache_pending(struct sumcache *c, const char *inst, const char *proj,
 	struct sc_delta *d = sc_push(&c->pending);
 	if (!d) {
 		/* Cannot remember the delta: forget every sum instead. */
+		pthread_mutex_lock(&c->mu);
 		sc_clear(c);
+		pthread_mutex_unlock(&c->mu);
 		return;
 	}
 	snprintf(d->inst, sizeof d->inst, "%s", inst);
@@ -199,6 +215,7 @@ static void sc_apply_delta(struct sumcache *c, const struct sc_delta *d)
 
 void sumcache_commit(struct sumcache *c)
 {
+	pthread_mutex_lock(&c->mu);
 	for (size_t i = 0; i < c->pending.n; i++) {
 		const struct sc_delta *d = &c->pending.d[i];
 		if (d->tag) {
@@ -212,11 +229,13 @@ void sumcache_commit(struct sumcache *c)
 		sc_apply_delta(c, d);
 	}
 	c->pending.n = 0;
+	pthread_mutex_unlock(&c->mu);
 }
 
 void sumcache_release(struct sumcache *c, uint64_t tag)
 {
 	size_t k = 0;
+	pthread_mutex_lock(&c->mu);
 	for (size_t i = 0; i < c->held.n; i++) {
 		if (c->held.d[i].tag == tag)
 			sc_apply_delta(c, &c->held.d[i]);
@@ -224,6 +243,7 @@ void sumcache_release(struct sumcache *c, uint64_t tag)
 			c->held.d[k++] = c->held.d[i];
 	}
 	c->held.n = k;
+	pthread_mutex_unlock(&c->mu);
 }
 
 void sumcache_rollback(struct sumcache *c) { c->pending.n = 0; }

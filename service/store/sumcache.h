@@ -5,9 +5,15 @@
  * each inserted row is kept as a pending delta until its transaction
  * commits (dropped on rollback, truncated on ROLLBACK TO a savepoint), and
  * applied to every cached range containing it at commit (or held, see
- * sumcache_pending).  A sum filled from the database leaves held rows out.  All calls happen
- * with the store's lock held, like the connection itself, so a fill can
- * never race a commit.  Reads inside an open transaction bypass the cache.
+ * sumcache_pending).  A sum filled from the database leaves held rows out.
+ *
+ * Locking: the cache has its own mutex, so a hit (sumcache_get) and a
+ * release need not wait for the connection, which a group commit holds
+ * across its fsync.  Fills (sumcache_put after a query) and commits both run
+ * under the store's connection lock too, so a fill can never race the
+ * application of a commit.  The pending list belongs to the one writer
+ * holding the connection.  Reads inside an open transaction bypass the
+ * cache (the transaction's own rows are not in it yet).
  */
 #ifndef ALLOT_STORE_SUMCACHE_H
 #define ALLOT_STORE_SUMCACHE_H
