@@ -20,48 +20,13 @@
 #include "common/timeutil.h"
 #include "ledger/period.h"
 #include "ledger/tz.h"
+#include "support/tzfix.h"
 
 static int ncases;
 
-static const char *zoneinfo_dir(void)
-{
-	const char *d = getenv("TZDIR");
-	return d && *d ? d : TZ_DEFAULT_DIR;
-}
-
-static bool have_zoneinfo(void)
-{
-	char p[512];
-	snprintf(p, sizeof p, "%s/Europe/Zurich", zoneinfo_dir());
-	return access(p, R_OK) == 0;
-}
-
-#define NEED_ZONEINFO()                                                          \
-	do {                                                                     \
-		if (!have_zoneinfo()) {                                          \
-			print_message("SKIP: %s has no tzdata (install tzdata)\n", \
-				      zoneinfo_dir());                           \
-			skip();                                                  \
-		}                                                                \
-	} while (0)
-
-static int64_t T(const char *s)
-{
-	int64_t us = 0;
-	if (time_parse_rfc3339(s, strlen(s), &us) != 0)
-		fail_msg("bad time literal %s", s);
-	return us;
-}
-
-static tz *load(const char *name)
-{
-	tz *z = NULL;
-	char eb[TZ_ERR_MAX] = "";
-	allot_err rc = tz_load(name, &z, eb);
-	if (rc != ALLOT_OK)
-		fail_msg("tz_load(%s): %d %s", name, rc, eb);
-	return z;
-}
+/* NEED_ZONEINFO, T and load: tests/unit/support/tzfix.h */
+static int64_t T(const char *s) { return tzfix_time(s); }
+static tz *load(const char *name) { return tzfix_load(name); }
 
 static const char *fmt(int64_t us, char b[TIME_FMT_MAX])
 {
