@@ -96,6 +96,8 @@ static allot_err parse_common(const json_t *b, struct gen_req *g, char *msg, siz
 			snprintf(msg, msgsz, "stream_options may only hold include_usage");
 			return ALLOT_E_INVALID;
 		}
+		/* Checked and accepted for OpenAI clients; the final usage chunk is
+		 * sent either way (SPEC section 7). */
 		if ((e = json_get_bool(so, "include_usage", false, &g->include_usage, msg, msgsz)))
 			return e;
 	}
@@ -257,7 +259,7 @@ struct stream {
 	struct app *app;
 	struct gate_ticket ticket;
 	struct infer_job *job;
-	bool chat, include_usage, first;
+	bool chat, first;
 	char id[64], model[STORE_ID_MAX];
 	int64_t created;
 	int prompt_tokens;
@@ -640,7 +642,6 @@ static allot_err generate(struct http_req *req, struct http_resp *resp, bool cha
 			goto bad;
 		}
 		s->chat = chat;
-		s->include_usage = g.include_usage;
 		s->created = created;
 		s->prompt_tokens = (int)g.nids;
 		snprintf(s->id, sizeof s->id, "%s", id);

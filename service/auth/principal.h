@@ -20,7 +20,6 @@ struct principal {
 	char models[PRINCIPAL_MODELS_MAX][STORE_ID_MAX];
 	size_t nmodels;                      /* 0: every model the institution has */
 	int64_t max_credits;                 /* -1: no ceiling */
-	int64_t token_iat, token_exp;        /* µs */
 };
 
 const char *principal_role_name(unsigned role);

@@ -300,7 +300,6 @@ void app_charter_reload(struct app *app)
 allot_err app_open(struct app *app, char *msg, size_t msgsz)
 {
 	pthread_mutex_init(&app->charter_lock, NULL);
-	app->started_at = time_now_us();
 	if (!(app->reserve = reserve_new()) || !(app->ledger_group = ledger_group_new()))
 		return ALLOT_E_NOMEM;
 	allot_err e = store_open(app->cfg.db, &app->store, msg, msgsz);

@@ -49,7 +49,6 @@ struct app {
 	 * until app_close, so pointers from app_charter_at stay valid. */
 	struct active_charter **versions;
 	size_t nversions;
-	int64_t started_at;
 	struct reserve_table *reserve; /* the gate's in-flight reservations */
 	struct ledger_group *ledger_group; /* group commit (ledger/ledger.c) */
 	struct gate *gate;             /* tokens, engines, admission (gate/gate.h) */

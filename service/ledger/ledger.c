@@ -611,13 +611,3 @@ allot_err ledger_settle_held(struct app *app, struct usage_record *recs, size_t 
 	*charge = b.total;
 	return ALLOT_OK;
 }
-
-allot_err ledger_settle(struct app *app, const struct usage_record *rec, int64_t *charge,
-			char *reason, size_t reasonsz)
-{
-	struct usage_record r = *rec;
-	r.canonical = NULL;
-	allot_err e = ledger_settle_many(app, &r, 1, charge, reason, reasonsz);
-	record_release(&r);
-	return e;
-}

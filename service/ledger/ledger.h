@@ -8,7 +8,7 @@
  *               the original outcome, nothing written
  *   conflict  — same provider and record_id, different content
  *   rejected  — with a reason; nothing written for it
- * The gate's settlements go through ledger_settle, the same pricing path.
+ * The gate's settlements go through ledger_settle_many, the same pricing path.
  */
 #ifndef ALLOT_LEDGER_LEDGER_H
 #define ALLOT_LEDGER_LEDGER_H
@@ -35,12 +35,9 @@ allot_err ledger_ingest(struct app *app, const char *provider, const json_t *rec
 			json_t **outcomes, struct ledger_counts *counts, char *msg,
 			size_t msgsz);
 
-/* Books one record produced by allotd itself (the gate): no signature, the
- * provider is the model's.  OUT: *charge (micro-credits) on success. */
-allot_err ledger_settle(struct app *app, const struct usage_record *rec, int64_t *charge,
-			char *reason, size_t reasonsz);
-/* Books n such records in one transaction (all or none).  Canonical bytes
- * are built here.  OUT: *charge, their total. */
+/* Books records produced by allotd itself (the gate's settlements): no
+ * signature, the provider is the model's; n records in one transaction (all
+ * or none); canonical bytes are built here.  OUT: *charge, their total. */
 allot_err ledger_settle_many(struct app *app, struct usage_record *recs, size_t n,
 			     int64_t *charge, char *reason, size_t reasonsz);
 /* The same, with the booked charges held out of the quota sums until

@@ -142,6 +142,22 @@ out:
 	return r;
 }
 
+/* Ends a write begun under s->lock: on success the audit entry is added
+ * and the transaction committed, otherwise (or if either fails) it is
+ * rolled back; the lock is released.  Returns the outcome. */
+static allot_err sq_write_end(struct sqlite_store *s, allot_err e,
+			      const struct audit_entry *audit)
+{
+	if (!e && audit && sq_audit_insert(s, audit))
+		e = ALLOT_E_STORE;
+	if (!e)
+		e = sq_commit(s);
+	if (e)
+		sq_rollback(s);
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
 allot_err sq_write1(struct sqlite_store *s, const char *sql, sq_bind_fn bind, const void *arg,
 		    const struct audit_entry *audit, const char *what, bool must_change)
 {
@@ -165,14 +181,9 @@ allot_err sq_write1(struct sqlite_store *s, const char *sql, sq_bind_fn bind, co
 		e = ALLOT_E_NOT_FOUND;
 		goto out;
 	}
-	if (audit && sq_audit_insert(s, audit))
-		goto out;
-	e = sq_commit(s);
+	e = ALLOT_OK;
 out:
-	if (e)
-		sq_rollback(s);
-	pthread_mutex_unlock(&s->lock);
-	return e;
+	return sq_write_end(s, e, audit);
 }
 
 /* ---- migrations ------------------------------------------------------------ */
@@ -436,14 +447,9 @@ static allot_err sq_charter_apply(struct store *st_, const struct charter_row *r
 	}
 	if (sq_tlog_append_charter(s, r))
 		goto out;
-	if (audit && sq_audit_insert(s, audit))
-		goto out;
-	e = sq_commit(s);
+	e = ALLOT_OK;
 out:
-	if (e)
-		sq_rollback(s);
-	pthread_mutex_unlock(&s->lock);
-	return e;
+	return sq_write_end(s, e, audit);
 }
 
 /* version 0: the newest. */
