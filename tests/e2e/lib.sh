@@ -80,3 +80,39 @@ e2e_done() {
 	[ "$E2E_FAIL" = 0 ]
 }
 trap 'e2e_stop' EXIT
+
+# e2e_api_key JSON: mints an API key with the admin key; prints its secret.
+e2e_api_key() {
+	printf '%s' "$1" >"$E2E_DIR/k.json"
+	req POST /v1/keys "$ADMIN_KEY" application/json "$E2E_DIR/k.json"
+	jget .secret
+}
+
+# e2e_cscs_charter NAME: a provider key in $E2E_DIR/cscs.key (public key in
+# $PUB) and $E2E_DIR/charter.yaml: provider cscs (gpu_seconds h100 at
+# 0.031415, cpu_seconds at 0.000125), institution epfl with projects climate
+# (alice, bob) and vision (carol).
+e2e_cscs_charter() {
+	PUB=$("$BIN/allot" keygen --out "$E2E_DIR/cscs.key")
+	cat >"$E2E_DIR/charter.yaml" <<YAML
+charter: $1
+version: 1
+effective: 2026-01-01T00:00:00Z
+timezone: Europe/Zurich
+rates:
+  - {resource: gpu_seconds, class: h100, credits: 0.031415}
+  - {resource: cpu_seconds, credits: 0.000125}
+providers:
+  - {id: cscs, keys: ["$PUB"], resources: [gpu_seconds, cpu_seconds]}
+institutions:
+  - id: epfl
+    allocation: {credits: 100000, period: month}
+    projects:
+      - id: climate
+        allocation: {credits: 50000, period: month}
+        members: [alice@epfl.ch, bob@epfl.ch]
+      - id: vision
+        allocation: {credits: 50000, period: month}
+        members: [carol@epfl.ch]
+YAML
+}

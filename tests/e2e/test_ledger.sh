@@ -37,15 +37,10 @@ institutions:
         members: [dave@ethz.ch]
 YAML
 e2e_start --charter "$E2E_DIR/charter.yaml" || exit 1
-mkkey() {
-	printf '%s' "$1" >"$E2E_DIR/k.json"
-	req POST /v1/keys "$ADMIN_KEY" application/json "$E2E_DIR/k.json"
-	jget .secret
-}
-PKEY=$(mkkey '{"role":"provider","provider":"cscs"}')
-OKEY=$(mkkey '{"role":"provider","provider":"other"}')
-IKEY=$(mkkey '{"role":"institution","institution":"epfl"}')
-EKEY=$(mkkey '{"role":"institution","institution":"ethz"}')
+PKEY=$(e2e_api_key '{"role":"provider","provider":"cscs"}')
+OKEY=$(e2e_api_key '{"role":"provider","provider":"other"}')
+IKEY=$(e2e_api_key '{"role":"institution","institution":"epfl"}')
+EKEY=$(e2e_api_key '{"role":"institution","institution":"ethz"}')
 
 NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 HOURAGO=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)

@@ -19,34 +19,11 @@ PER=200
 KILLS=10
 N=$((BATCHES * PER))
 
-PUB=$("$BIN/allot" keygen --out "$E2E_DIR/cscs.key")
-cat >"$E2E_DIR/charter.yaml" <<YAML
-charter: ledger-durability
-version: 1
-effective: 2026-01-01T00:00:00Z
-timezone: Europe/Zurich
-rates:
-  - {resource: gpu_seconds, class: h100, credits: 0.031415}
-  - {resource: cpu_seconds, credits: 0.000125}
-providers:
-  - {id: cscs, keys: ["$PUB"], resources: [gpu_seconds, cpu_seconds]}
-institutions:
-  - id: epfl
-    allocation: {credits: 100000, period: month}
-    projects:
-      - id: climate
-        allocation: {credits: 50000, period: month}
-        members: [alice@epfl.ch, bob@epfl.ch]
-      - id: vision
-        allocation: {credits: 50000, period: month}
-        members: [carol@epfl.ch]
-YAML
+e2e_cscs_charter ledger-durability
 start() { e2e_start --charter "$E2E_DIR/charter.yaml" && echo "$URL" >"$E2E_DIR/url.tmp" &&
 	mv "$E2E_DIR/url.tmp" "$E2E_DIR/url"; }
 start || exit 1
-printf '{"role":"provider","provider":"cscs"}' >"$E2E_DIR/k.json"
-req POST /v1/keys "$ADMIN_KEY" application/json "$E2E_DIR/k.json"
-PKEY=$(jget .secret)
+PKEY=$(e2e_api_key '{"role":"provider","provider":"cscs"}')
 
 # --- the records: N signed, in batches of PER ------------------------------------------
 END=$(date -u -d '-10 minutes' +%Y-%m-%dT%H:%M:%SZ)

@@ -32,14 +32,9 @@ institutions:
         members: [alice@epfl.ch]
 YAML
 e2e_start --charter "$E2E_DIR/charter.yaml" --deployment e2e || exit 1
-mkkey() {
-	printf '%s' "$1" >"$E2E_DIR/k.json"
-	req POST /v1/keys "$ADMIN_KEY" application/json "$E2E_DIR/k.json"
-	jget .secret
-}
-PKEY=$(mkkey '{"role":"provider","provider":"cscs"}')
-AKEY=$(mkkey '{"role":"auditor"}')
-IKEY=$(mkkey '{"role":"institution","institution":"epfl"}')
+PKEY=$(e2e_api_key '{"role":"provider","provider":"cscs"}')
+AKEY=$(e2e_api_key '{"role":"auditor"}')
+IKEY=$(e2e_api_key '{"role":"institution","institution":"epfl"}')
 export ALLOT_KEY=$AKEY
 NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 HOURAGO=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)

@@ -38,14 +38,9 @@ YAML
 START_ARGS=(--charter "$E2E_DIR/charter.yaml" --threads 1)
 e2e_start "${START_ARGS[@]}" || exit 1
 
-mkkey() {
-	printf '%s' "$1" >"$E2E_DIR/k.json"
-	req POST /v1/keys "$ADMIN_KEY" application/json "$E2E_DIR/k.json"
-	jget .secret
-}
-IKEY=$(mkkey '{"role":"institution","institution":"epfl"}')
-EKEY=$(mkkey '{"role":"institution","institution":"ethz"}')
-AKEY=$(mkkey '{"role":"auditor"}')
+IKEY=$(e2e_api_key '{"role":"institution","institution":"epfl"}')
+EKEY=$(e2e_api_key '{"role":"institution","institution":"ethz"}')
+AKEY=$(e2e_api_key '{"role":"auditor"}')
 
 # mint KEY JSON: sets STATUS, BODY; TOKEN, JTI on success
 mint() {
