@@ -147,7 +147,7 @@ FUZZ_OBJ := $(patsubst %.c,build/fuzz/obj/%.o,$(LIB_SRC) $(FUZZ_GEN))
 build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $< (fuzz)"
-	$(Q)clang $(subst -fsanitize=fuzzer$(comma),-fsanitize=fuzzer-no-link$(comma),$(FUZZ_CFLAGS)) \
+	$(Q)clang $(subst -fsanitize=fuzzer$(comma),-fsanitize=fuzzer-no-link$(comma),$(FUZZ_CFLAGS)) -MMD -MP \
 		$(CFLAGS_$(notdir $(basename $<))) -c -o $@ $<
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)
@@ -170,4 +170,4 @@ clean:
 	rm -rf build bin
 
 %.d: ;
--include $(shell find $(BUILD)/obj -name "*.d" 2>/dev/null)
+-include $(shell find $(BUILD)/obj build/fuzz/obj -name "*.d" 2>/dev/null)
