@@ -249,7 +249,9 @@ static void matmul(struct cpu *c, const float *x, size_t xs, int n_tok,
 	else if (qr)
 		for (int t = 0; t < n_tok; t++)
 			kern_q8a_to_q8r(cols, c->xq + (size_t)t * c->xq_stride, c->xr + (size_t)t * c->xr_stride);
-	pool_run(c->pool, mm_item, &mc, acc);
+	/* decoding is memory-bound: each thread streams its own contiguous
+	 * part of the matrices */
+	pool_run_split(c->pool, mm_item, &mc, acc);
 }
 
 /* ---- element-wise ---------------------------------------------------------- */

@@ -1,10 +1,17 @@
-/* pool.c — persistent workers claiming work items from one atomic word.
+/* pool.c — persistent workers claiming work items from atomic words.
  *
- * The work word packs (generation, item count, next item) so that a claim
- * is one compare-and-swap that also proves the job is still the current
- * one: a late worker can never run an item of a job that has ended, and
- * fn/ctx are only read after a successful claim, while the caller is
- * still waiting for that item. */
+ * pool_run: one work word packs (generation, item count, next item) so that
+ * a claim is one compare-and-swap that also proves the job is still the
+ * current one: a late worker can never run an item of a job that has ended,
+ * and fn/ctx are only read after a successful claim, while the caller is
+ * still waiting for that item.
+ *
+ * pool_run_split: one such word per thread, (generation, back, front) of a
+ * contiguous range of items: the owner takes from the front, a thread whose
+ * range is empty takes from the back of another's.  Each thread then walks
+ * its own part of the weights as one ascending stream, which the hardware
+ * prefetchers follow (interleaved small items, as pool_run hands them out,
+ * made two threads stream at 60% of the machine's read bandwidth). */
 #include "infer/pool.h"
 
 #include <linux/futex.h>
@@ -24,8 +31,12 @@
 #define W_BITS 20
 #define W_MASK ((1ull << W_BITS) - 1)
 
+/* a thread's range in pool_run_split: gen << 40 | back << 20 | front */
+struct range { _Alignas(64) _Atomic uint64_t w; };
+
 struct pool {
 	int n;
+	struct range *rg;          /* [n] */
 	pthread_t *th;             /* [n - 1] */
 	_Atomic uint64_t work;     /* gen << 40 | n_items << 20 | next */
 	_Atomic uint32_t gen;      /* futex word: bumped per job */
@@ -73,6 +84,47 @@ static void run_items(struct pool *p, uint64_t g, int ith)
 	}
 }
 
+/* Claims one item of range word r for job generation g: from the front
+ * (the owner) or the back (a thief).  -1 when the range is empty or
+ * belongs to another job. */
+static int claim(struct range *r, uint64_t g, bool front)
+{
+	uint64_t w = atomic_load_explicit(&r->w, memory_order_relaxed);
+
+	for (;;) {
+		uint64_t lo = w & W_MASK, hi = (w >> W_BITS) & W_MASK;
+
+		if ((w >> (2 * W_BITS)) != g || lo >= hi)
+			return -1;
+		if (front) {
+			if (atomic_compare_exchange_weak(&r->w, &w, w + 1))
+				return (int)lo;
+		} else if (atomic_compare_exchange_weak(&r->w, &w, w - (1ull << W_BITS))) {
+			return (int)hi - 1;
+		}
+	}
+}
+
+/* pool_run_split's items of job g: this thread's range, then the others'
+ * from their backs, until every range is empty. */
+static void run_split(struct pool *p, uint64_t g, int ith)
+{
+	int i;
+
+	while ((i = claim(&p->rg[ith], g, true)) >= 0) {
+		p->fn(p->ctx, i, ith);
+		atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+	}
+	for (int k = 1; k < p->n; k++) {
+		struct range *r = &p->rg[(ith + k) % p->n];
+
+		while ((i = claim(r, g, false)) >= 0) {
+			p->fn(p->ctx, i, ith);
+			atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+		}
+	}
+}
+
 static void *worker(void *argv)
 {
 	struct worker_arg a = *(struct worker_arg *)argv;
@@ -82,6 +134,7 @@ static void *worker(void *argv)
 	free(argv);
 	for (;;) {
 		uint32_t g;
+		uint64_t jg;
 		int spins = 0;
 
 		while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen) {
@@ -98,7 +151,11 @@ static void *worker(void *argv)
 		seen = g;
 		if (atomic_load(&p->stop))
 			return NULL;
-		run_items(p, atomic_load(&p->work) >> (2 * W_BITS), a.ith);
+		/* a job is of one kind; the other kind's words carry another
+		 * generation, so their claims fail */
+		jg = atomic_load(&p->work) >> (2 * W_BITS);
+		run_items(p, jg, a.ith);
+		run_split(p, jg, a.ith);
 	}
 }
 
@@ -113,10 +170,15 @@ struct pool *pool_new(int n)
 		return NULL;
 	p->n = n;
 	p->th = calloc((size_t)n, sizeof *p->th);
-	if (!p->th) {
+	p->rg = aligned_alloc(64, (size_t)n * sizeof *p->rg);
+	if (!p->th || !p->rg) {
+		free(p->th);
+		free(p->rg);
 		free(p);
 		return NULL;
 	}
+	for (int i = 0; i < n; i++)
+		atomic_init(&p->rg[i].w, 0);
 	for (int i = 1; i < n; i++) {
 		struct worker_arg *a = malloc(sizeof *a);
 
@@ -136,10 +198,35 @@ struct pool *pool_new(int n)
 
 int pool_threads(const struct pool *p) { return p->n; }
 
+/* Waits until the current job's n_items are done. */
+static void wait_done(struct pool *p, int n_items)
+{
+	int spins = 0;
+
+	while (atomic_load_explicit(&p->done, memory_order_acquire) < n_items)
+		if (++spins > POOL_SPIN)
+			sched_yield();
+		else
+			cpu_relax();
+}
+
+/* Starts job generation g (the work words already set up). */
+static void publish(struct pool *p)
+{
+	atomic_fetch_add(&p->gen, 1); /* seq_cst: pairs with the sleepers check */
+	if (atomic_load(&p->sleepers) > 0)
+		futex_wake_all(&p->gen);
+}
+
+/* The next job generation (24 bits), shared by both kinds of job. */
+static uint64_t next_gen(struct pool *p)
+{
+	return ((atomic_load(&p->work) >> (2 * W_BITS)) + 1) & 0xffffff;
+}
+
 void pool_run(struct pool *p, pool_fn fn, void *ctx, int n_items)
 {
 	uint64_t g;
-	int spins = 0;
 
 	if (n_items <= 0)
 		return;
@@ -153,17 +240,41 @@ void pool_run(struct pool *p, pool_fn fn, void *ctx, int n_items)
 	p->fn = fn;
 	p->ctx = ctx;
 	atomic_store(&p->done, 0);
-	g = ((atomic_load(&p->work) >> (2 * W_BITS)) + 1) & 0xffffff;
+	g = next_gen(p);
 	atomic_store(&p->work, g << (2 * W_BITS) | (uint64_t)n_items << W_BITS);
-	atomic_fetch_add(&p->gen, 1); /* seq_cst: pairs with the sleepers check */
-	if (atomic_load(&p->sleepers) > 0)
-		futex_wake_all(&p->gen);
+	publish(p);
 	run_items(p, g, 0);
-	while (atomic_load_explicit(&p->done, memory_order_acquire) < n_items)
-		if (++spins > POOL_SPIN)
-			sched_yield();
-		else
-			cpu_relax();
+	wait_done(p, n_items);
+}
+
+void pool_run_split(struct pool *p, pool_fn fn, void *ctx, int n_items)
+{
+	uint64_t g;
+
+	if (n_items <= 0)
+		return;
+	if (p->n == 1 || n_items == 1) {
+		for (int i = 0; i < n_items; i++)
+			fn(ctx, i, 0);
+		return;
+	}
+	if (n_items > (int)W_MASK)
+		n_items = (int)W_MASK;
+	p->fn = fn;
+	p->ctx = ctx;
+	atomic_store(&p->done, 0);
+	g = next_gen(p);
+	/* the shared word moves to generation g with no items: pool_run's
+	 * claims fail, and the next job numbers from here */
+	atomic_store(&p->work, g << (2 * W_BITS));
+	for (int i = 0; i < p->n; i++) {
+		uint64_t lo = (uint64_t)((int64_t)n_items * i / p->n), hi = (uint64_t)((int64_t)n_items * (i + 1) / p->n);
+
+		atomic_store(&p->rg[i].w, g << (2 * W_BITS) | hi << W_BITS | lo);
+	}
+	publish(p);
+	run_split(p, g, 0);
+	wait_done(p, n_items);
 }
 
 void pool_free(struct pool *p)
@@ -176,5 +287,6 @@ void pool_free(struct pool *p)
 	for (int i = 1; i < p->n; i++)
 		pthread_join(p->th[i - 1], NULL);
 	free(p->th);
+	free(p->rg);
 	free(p);
 }

@@ -22,6 +22,12 @@ typedef void (*pool_fn)(void *ctx, int item, int thread);
 /* n >= 1 threads in all; NULL on failure to allocate or start threads. */
 struct pool *pool_new(int n);
 void pool_run(struct pool *p, pool_fn fn, void *ctx, int n_items);
+/* The same, but the items are split into one contiguous range per thread
+ * (thread i: [n_items * i / n, n_items * (i + 1) / n)), which its owner runs
+ * in ascending order; a thread done with its range takes the remaining
+ * items from the back of the others'.  For memory-bound jobs: each thread
+ * streams one ascending run of memory. */
+void pool_run_split(struct pool *p, pool_fn fn, void *ctx, int n_items);
 int pool_threads(const struct pool *p);
 void pool_free(struct pool *p);
 
