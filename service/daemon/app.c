@@ -305,6 +305,8 @@ allot_err app_open(struct app *app, char *msg, size_t msgsz)
 	allot_err e = store_open(app->cfg.db, &app->store, msg, msgsz);
 	if (e)
 		return e;
+	if (app->cfg.flush_ms_set)
+		store_set_flush_ms(app->store, app->cfg.flush_ms);
 	/* The transparency log's signing key (docs/TLOG.md). */
 	if ((e = ledgerlog_open(app->cfg.keys, app->cfg.deployment, app->store, &app->log, msg,
 				msgsz)))

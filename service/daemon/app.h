@@ -25,6 +25,11 @@ struct app_config {
 	const char *models;      /* --models, default models */
 	const char *deployment;  /* --deployment, default "local" */
 	int threads;             /* --threads, default: online CPUs */
+	/* --flush-ms: the longest a gate settlement's commit waits to be on
+	 * disk (docs/LEDGER.md, "Durability"); 0: every commit fsyncs.  Unset:
+	 * the store's default (50 ms). */
+	int flush_ms;
+	bool flush_ms_set;
 	bool check;              /* --check */
 	bool verbose;
 };

@@ -8,7 +8,8 @@
 
 static const char usage[] =
 	"usage: allotd [--listen ADDR] [--db PATH|URI] [--charter FILE] [--keys DIR]\n"
-	"              [--models DIR] [--deployment NAME] [--threads N] [--check] [-v]\n"
+	"              [--models DIR] [--deployment NAME] [--threads N] [--flush-ms MS]\n"
+	"              [--check] [-v]\n"
 	"       allotd --model FILE --prompt TEXT [--max-tokens N] [--temperature T] [--seed S]\n"
 	"       allotd --model FILE --tokenize TEXT\n"
 	"Each flag may also be given as ALLOT_<NAME> in the environment (ALLOT_DB, ...).\n";
@@ -21,7 +22,7 @@ struct flag {
 
 int app_config_parse(struct app_config *cfg, int argc, char **argv)
 {
-	static const char *threads_s;
+	static const char *threads_s, *flush_s;
 	memset(cfg, 0, sizeof *cfg);
 	cfg->listen = "127.0.0.1:8080";
 	cfg->db = "var/allot.db";
@@ -30,6 +31,7 @@ int app_config_parse(struct app_config *cfg, int argc, char **argv)
 	cfg->models = "models";
 	cfg->deployment = "local";
 	threads_s = NULL;
+	flush_s = NULL;
 	const struct flag flags[] = {
 		{"listen", "ALLOT_LISTEN", &cfg->listen},
 		{"db", "ALLOT_DB", &cfg->db},
@@ -38,6 +40,7 @@ int app_config_parse(struct app_config *cfg, int argc, char **argv)
 		{"models", "ALLOT_MODELS", &cfg->models},
 		{"deployment", "ALLOT_DEPLOYMENT", &cfg->deployment},
 		{"threads", "ALLOT_THREADS", &threads_s},
+		{"flush-ms", "ALLOT_FLUSH_MS", &flush_s},
 	};
 	const size_t nflags = sizeof flags / sizeof flags[0];
 	for (size_t i = 0; i < nflags; i++) {
@@ -91,6 +94,16 @@ int app_config_parse(struct app_config *cfg, int argc, char **argv)
 			return 1;
 		}
 		cfg->threads = (int)t;
+	}
+	if (flush_s) {
+		char *end;
+		long t = strtol(flush_s, &end, 10);
+		if (*end || end == flush_s || t < 0 || t > 10000) {
+			fprintf(stderr, "allotd: --flush-ms must be 0..10000\n");
+			return 1;
+		}
+		cfg->flush_ms = (int)t;
+		cfg->flush_ms_set = true;
 	}
 	if (strlen(cfg->deployment) == 0 || strlen(cfg->deployment) > 64 ||
 	    strspn(cfg->deployment, "abcdefghijklmnopqrstuvwxyz0123456789-_.") !=

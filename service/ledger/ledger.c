@@ -363,7 +363,13 @@ static json_t *outcome_json(enum outcome o, const struct usage_record *r,
  * takes the whole queue, runs every item inside one transaction (each in its
  * own savepoint, so one item's store failure does not undo the others) and
  * commits once: one fsync for all the batches and settlements that arrived
- * meanwhile.  A lone writer leads at once, so nothing waits for company. */
+ * meanwhile.  A lone writer leads at once, so nothing waits for company.
+ *
+ * Durability class of a group: FULL (fsynced before anyone is answered) if
+ * it holds any provider batch: an acknowledged POST /v1/usage survives power
+ * loss (SPEC 6).  A group of gate settlements only commits DEFERRED: in the
+ * write-ahead log before the answer (a crash of the process loses nothing),
+ * on disk within the store's flush interval (docs/LEDGER.md, "Durability"). */
 
 typedef allot_err (*group_work_fn)(struct app *app, void *arg, int64_t now);
 
@@ -371,9 +377,19 @@ struct group_item {
 	group_work_fn work;
 	void *arg;
 	allot_err result;
+	bool durable;          /* needs a FULL commit (a provider batch) */
 	bool done;
 	struct group_item *next;
 };
+
+/* FULL if any item needs it, else DEFERRED. */
+static enum store_sync group_sync(const struct group_item *items)
+{
+	for (const struct group_item *it = items; it; it = it->next)
+		if (it->durable)
+			return STORE_SYNC_FULL;
+	return STORE_SYNC_DEFERRED;
+}
 
 
 static void group_lead(struct app *app, struct group_item *items)
@@ -381,7 +397,7 @@ static void group_lead(struct app *app, struct group_item *items)
 	int64_t now = time_now_us();
 	struct over_map *over = &app->ledger_group->over;
 	over_clear(over);
-	allot_err e = store_ledger_begin(app->store);
+	allot_err e = store_ledger_begin_sync(app->store, group_sync(items));
 	for (struct group_item *it = items; it; it = it->next) {
 		if (e) {
 			it->result = e;
@@ -400,9 +416,20 @@ static void group_lead(struct app *app, struct group_item *items)
 			it->result = e; /* nothing of the group was stored */
 }
 
-static allot_err group_run(struct app *app, group_work_fn work, void *arg)
+size_t ledger_group_queued(struct app *app)
 {
-	struct group_item me = {.work = work, .arg = arg};
+	struct ledger_group *group = app->ledger_group;
+	size_t n = 0;
+	pthread_mutex_lock(&group->mu);
+	for (const struct group_item *it = group->head; it; it = it->next)
+		n++;
+	pthread_mutex_unlock(&group->mu);
+	return n;
+}
+
+static allot_err group_run(struct app *app, group_work_fn work, void *arg, bool durable)
+{
+	struct group_item me = {.work = work, .arg = arg, .durable = durable};
 	struct ledger_group *group = app->ledger_group;
 	pthread_mutex_lock(&group->mu);
 	*group->tail = &me;
@@ -516,7 +543,7 @@ allot_err ledger_ingest(struct app *app, const char *provider, const json_t *rec
 	for (size_t k = 0; k < nver; k++)
 		ed25519_verifier_free(ver[k]);
 	app_charter_put(app, cur);
-	allot_err e = group_run(app, ingest_work, &b);
+	allot_err e = group_run(app, ingest_work, &b, true);
 	json_t *out = e ? NULL : json_array();
 	for (size_t i = 0; i < n; i++) {
 		struct ingest_item *it = &b.items[i];
@@ -602,7 +629,7 @@ allot_err ledger_settle_held(struct app *app, struct usage_record *recs, size_t 
 		}
 	struct settle_batch b = {.recs = recs, .n = n, .hold = hold, .reason = reason,
 				 .reasonsz = reasonsz};
-	allot_err e = group_run(app, settle_work, &b);
+	allot_err e = group_run(app, settle_work, &b, false);
 	if (e) {
 		if (!b.refused && !reason[0])
 			snprintf(reason, reasonsz, "the ledger could not be written");

@@ -21,6 +21,9 @@
 /* The group-commit queue of one app (created by app_open). */
 struct ledger_group *ledger_group_new(void);
 void ledger_group_free(struct ledger_group *g);
+/* Writers waiting in the group-commit queue (not the leader's group):
+ * for tests that line up a group deterministically. */
+size_t ledger_group_queued(struct app *app);
 
 /* Records per POST /v1/usage batch. */
 #define LEDGER_BATCH_MAX 10000
@@ -30,14 +33,18 @@ struct ledger_counts {
 };
 
 /* records: a JSON array.  provider: the submitting key's provider.
- * OUT: *outcomes (array, one per record, in order). */
+ * OUT: *outcomes (array, one per record, in order).  Committed with an
+ * fsync before returning (an acknowledged batch survives power loss). */
 allot_err ledger_ingest(struct app *app, const char *provider, const json_t *records,
 			json_t **outcomes, struct ledger_counts *counts, char *msg,
 			size_t msgsz);
 
 /* Books records produced by allotd itself (the gate's settlements): no
  * signature, the provider is the model's; n records in one transaction (all
- * or none); canonical bytes are built here.  OUT: *charge, their total. */
+ * or none); canonical bytes are built here.  OUT: *charge, their total.
+ * Durability: committed to the write-ahead log before returning (a crash
+ * of the process loses nothing); on disk within the store's flush interval
+ * unless a provider batch shares the group (then fsynced before return). */
 allot_err ledger_settle_many(struct app *app, struct usage_record *recs, size_t n,
 			     int64_t *charge, char *reason, size_t reasonsz);
 /* The same, with the booked charges held out of the quota sums until

@@ -1,7 +1,10 @@
 /* sqlite.c — the SQLite store backend.
  *
  * One connection guarded by a mutex (SQLite serialises writers anyway); WAL,
- * synchronous=FULL (an acknowledged commit survives power loss), foreign
+ * synchronous=FULL (an acknowledged commit survives power loss) except for
+ * ledger transactions begun DEFERRED (synchronous=NORMAL: in the log at
+ * commit, on disk within the flush interval; store/sqlite_bg.c), no
+ * checkpoints inside commits (the background thread runs them), foreign
  * keys, a busy timeout, defensive mode, and prepared statements only.
  */
 #include "store/sqlite_int.h"
@@ -76,18 +79,36 @@ allot_err sq_exec(struct sqlite_store *s, const char *sql)
 static __thread int sq_tx_open;
 bool sq_in_tx(void) { return sq_tx_open != 0; }
 
-allot_err sq_begin(struct sqlite_store *s)
+allot_err sq_begin(struct sqlite_store *s) { return sq_begin_sync(s, STORE_SYNC_FULL); }
+
+allot_err sq_begin_sync(struct sqlite_store *s, enum store_sync sync)
 {
+	/* The level is a connection setting that cannot change inside a
+	 * transaction: set it before BEGIN when the class differs from the
+	 * last one.  NORMAL in WAL mode: the commit is written to the log but
+	 * not fsynced (the flusher does that). */
+	if (sync == STORE_SYNC_DEFERRED && !sq_bg_deferred_ok(s))
+		sync = STORE_SYNC_FULL;
+	int level = sync == STORE_SYNC_DEFERRED ? 1 : 2;
+	if (level != s->sync_level) {
+		if (sq_exec(s, level == 1 ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL"))
+			return ALLOT_E_STORE;
+		s->sync_level = level;
+	}
 	allot_err e = sq_exec(s, "BEGIN IMMEDIATE");
-	if (!e)
+	if (!e) {
 		sq_tx_open = 1;
+		s->tx_sync = sync;
+	}
 	return e;
 }
 allot_err sq_commit(struct sqlite_store *s)
 {
 	allot_err e = sq_exec(s, "COMMIT");
-	if (!e)
+	if (!e) {
 		sq_tx_open = 0;
+		sq_bg_committed(s, s->tx_sync);
+	}
 	if (s->sums) {
 		if (e)
 			sumcache_rollback(s->sums);
@@ -565,6 +586,7 @@ static int sq_schema_version(struct store *st_)
 static void sq_close(struct store *st_)
 {
 	struct sqlite_store *s = (struct sqlite_store *)st_;
+	sq_bg_close(s); /* everything durable, the log truncated, the thread joined */
 	for (size_t i = 0; i < s->nstmts; i++)
 		sqlite3_finalize(s->stmts[i].st);
 	sq_tlog_close(s);
@@ -592,6 +614,7 @@ const struct store_ops store_sqlite_ops = {
 	SQ_LEDGER_OPS
 	SQ_TOKEN_OPS
 	SQ_TLOG_OPS
+	SQ_BG_OPS
 };
 
 allot_err store_sqlite_open(const char *path, struct store **out, char *msg, size_t msgsz)
@@ -621,17 +644,22 @@ allot_err store_sqlite_open(const char *path, struct store **out, char *msg, siz
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_DQS_DML, 0, NULL);
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_DQS_DDL, 0, NULL);
 	sqlite3_busy_timeout(s->db, SQLITE_BUSY_TIMEOUT_MS);
+	/* wal_autocheckpoint 0: checkpoints run in the background thread
+	 * (store/sqlite_bg.c), never inside a commit. */
 	if (sq_exec(s, "PRAGMA journal_mode = WAL") || sq_exec(s, "PRAGMA synchronous = FULL") ||
-	    sq_exec(s, "PRAGMA foreign_keys = ON")) {
+	    sq_exec(s, "PRAGMA foreign_keys = ON") || sq_exec(s, "PRAGMA wal_autocheckpoint = 0")) {
 		snprintf(msg, msgsz, "cannot configure database %s: %s", path, s->base.errmsg);
 		goto fail;
 	}
-	if (sq_migrate(s, msg, msgsz) || sq_tlog_open(s, msg, msgsz))
+	s->sync_level = 2;
+	if (sq_migrate(s, msg, msgsz) || sq_tlog_open(s, msg, msgsz) ||
+	    sq_bg_open(s, path, msg, msgsz))
 		goto fail;
 	s->sums = sumcache_new(); /* NULL: sums are read from the database */
 	*out = &s->base;
 	return ALLOT_OK;
 fail:
+	sq_bg_close(s);
 	for (size_t i = 0; i < s->nstmts; i++)
 		sqlite3_finalize(s->stmts[i].st);
 	sq_tlog_close(s);

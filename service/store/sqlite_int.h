@@ -23,6 +23,9 @@ struct sqlite_store {
 	size_t sp_mark;             /* pending deltas at the open savepoint */
 	uint64_t hold_tag;          /* see store_ops.ledger_hold */
 	struct sq_tlog *tlog;       /* transparency log state (store/sqlite_tlog.c) */
+	int sync_level;             /* PRAGMA synchronous in force: 1 NORMAL, 2 FULL */
+	enum store_sync tx_sync;    /* class of the open transaction's commit */
+	struct sq_bg *bg;           /* flusher and checkpointer (store/sqlite_bg.c) */
 };
 
 /* Ledger operations live in store/sqlite_ledger.c. */
@@ -98,12 +101,34 @@ void sq_tlog_set_enabled(struct store *st, bool on);
 	.tlog_entries = sq_tlog_entries, .tlog_leaf_of = sq_tlog_leaf_of, \
 	.tlog_set_enabled = sq_tlog_set_enabled,
 
+/* ---- durability: the flusher and checkpointer (store/sqlite_bg.c) ----
+ * One background thread per store, with its own connection for
+ * checkpoints (the writer runs with wal_autocheckpoint=0).  Starts after
+ * the migrations; sq_bg_close makes everything durable, truncates the log
+ * and joins it. */
+struct sq_bg;
+allot_err sq_bg_open(struct sqlite_store *s, const char *path, char *msg, size_t msgsz);
+void sq_bg_close(struct sqlite_store *s);
+/* May a commit be DEFERRED now (a flusher runs, interval > 0)? */
+bool sq_bg_deferred_ok(struct sqlite_store *s);
+/* Called by sq_commit after a successful COMMIT of class sync. */
+void sq_bg_committed(struct sqlite_store *s, enum store_sync sync);
+void sq_set_flush_ms(struct store *st, int ms);
+allot_err sq_flush(struct store *st);
+void sq_sync_stats(struct store *st, struct store_sync_stats *out);
+allot_err sq_ledger_begin_sync(struct store *st, enum store_sync sync);
+#define SQ_BG_OPS \
+	.set_flush_ms = sq_set_flush_ms, .flush = sq_flush, .sync_stats = sq_sync_stats, \
+	.ledger_begin_sync = sq_ledger_begin_sync,
+
 allot_err sq_fail(struct sqlite_store *s, const char *what);
 sqlite3_stmt *sq_prep(struct sqlite_store *s, const char *sql);
 void sq_bind_text(sqlite3_stmt *st, int i, const char *v);
 void sq_copy_text(sqlite3_stmt *st, int col, char *dst, size_t dstsz);
 allot_err sq_exec(struct sqlite_store *s, const char *sql);
 allot_err sq_begin(struct sqlite_store *s);
+/* BEGIN IMMEDIATE whose COMMIT has durability class sync (sq_begin: FULL). */
+allot_err sq_begin_sync(struct sqlite_store *s, enum store_sync sync);
 /* True in the thread that holds an open write transaction. */
 bool sq_in_tx(void);
 allot_err sq_commit(struct sqlite_store *s);

@@ -11,9 +11,14 @@
 
 allot_err sq_ledger_begin(struct store *st)
 {
+	return sq_ledger_begin_sync(st, STORE_SYNC_FULL);
+}
+
+allot_err sq_ledger_begin_sync(struct store *st, enum store_sync sync)
+{
 	struct sqlite_store *s = S(st);
 	pthread_mutex_lock(&s->lock);
-	allot_err e = sq_begin(s);
+	allot_err e = sq_begin_sync(s, sync);
 	if (e)
 		pthread_mutex_unlock(&s->lock);
 	return e;

@@ -56,6 +56,27 @@ struct charter_row {
 
 struct store;
 
+/* Durability of a ledger transaction's commit (see docs/LEDGER.md,
+ * "Durability").
+ *   FULL      on disk (fsync) before the commit returns: survives power loss.
+ *   DEFERRED  written to the write-ahead log before the commit returns
+ *             (survives a crash or kill -9 of the process), on disk within
+ *             the flush interval (store_set_flush_ms), or at the next FULL
+ *             commit, whichever comes first.  With a flush interval of 0
+ *             every commit is FULL. */
+enum store_sync { STORE_SYNC_FULL, STORE_SYNC_DEFERRED };
+
+/* Counters of the commit path, for tests and metrics. */
+struct store_sync_stats {
+	uint64_t full_commits;      /* commits fsynced before returning */
+	uint64_t deferred_commits;  /* commits left to the flusher */
+	uint64_t flushes;           /* fdatasyncs of the log by the flusher */
+	uint64_t checkpoints;       /* background checkpoints (any mode) */
+	uint64_t undurable;         /* deferred commits not yet known on disk */
+	int64_t wal_frames;         /* frames in the write-ahead log after the last commit */
+	int flush_ms;
+};
+
 struct store_ops {
 	const char *name;
 	void (*close)(struct store *st);
@@ -83,6 +104,8 @@ struct store_ops {
 	 * ledger_commit or ledger_rollback; find/insert/sum/net run inside it
 	 * (they also work outside one). */
 	allot_err (*ledger_begin)(struct store *st);
+	/* ledger_begin with a durability class for its commit (STORE_SYNC_*). */
+	allot_err (*ledger_begin_sync)(struct store *st, enum store_sync sync);
 	allot_err (*ledger_commit)(struct store *st);
 	void (*ledger_rollback)(struct store *st);
 	/* OUT: *out with rec.canonical from malloc (record_release). */
@@ -110,6 +133,14 @@ struct store_ops {
 	 * settlement visible in the same step as it drops the reservation. */
 	void (*ledger_hold)(struct store *st, uint64_t tag);
 	void (*ledger_release)(struct store *st, uint64_t tag);
+
+	/* ---- durability (store/sqlite_bg.c) ----
+	 * set_flush_ms: the longest a DEFERRED commit waits to be on disk
+	 * (0: every commit is FULL).  flush: makes every commit so far durable
+	 * now.  sync_stats: the counters above. */
+	void (*set_flush_ms)(struct store *st, int ms);
+	allot_err (*flush)(struct store *st);
+	void (*sync_stats)(struct store *st, struct store_sync_stats *out);
 
 	/* ---- member tokens (store/sqlite_tokens.c) ---- */
 	allot_err (*token_issued)(struct store *st, const struct token_row *t,
@@ -210,6 +241,12 @@ static inline allot_err store_ledger_savepoint_q(struct store *st, int op)
 { return st->ops->ledger_savepoint(st, op); }
 static inline allot_err store_ledger_begin(struct store *st) { return st->ops->ledger_begin(st); }
 static inline allot_err store_ledger_commit(struct store *st) { return st->ops->ledger_commit(st); }
+static inline allot_err store_ledger_begin_sync(struct store *st, enum store_sync sync)
+{ return st->ops->ledger_begin_sync(st, sync); }
+static inline void store_set_flush_ms(struct store *st, int ms) { st->ops->set_flush_ms(st, ms); }
+static inline allot_err store_flush(struct store *st) { return st->ops->flush(st); }
+static inline void store_sync_stats(struct store *st, struct store_sync_stats *out)
+{ st->ops->sync_stats(st, out); }
 static inline void store_ledger_rollback(struct store *st) { st->ops->ledger_rollback(st); }
 
 /* ---- the transparency log ---- */

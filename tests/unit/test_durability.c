@@ -1,0 +1,584 @@
+/* test_durability.c — durability classes of ledger commits and the SQLite
+ * store's background flusher and checkpointer (store/sqlite_bg.c,
+ * ledger.c group_sync).
+ *
+ * A shim VFS, registered as the default before any store opens, counts
+ * xSync calls per file kind (database, write-ahead log) and per thread, and
+ * can hold the next log sync until released, which lines up a group commit
+ * deterministically:
+ *   - a DEFERRED commit does not sync; a FULL one does and covers it;
+ *   - the flusher makes a DEFERRED commit durable within the interval;
+ *     interval 0 makes every commit FULL;
+ *   - checkpoints never run in the committing thread; the log is
+ *     checkpointed in the background once it is large, truncated when idle
+ *     and at close, and the rows survive a reopen;
+ *   - through the ledger: a group of settlements commits DEFERRED, a
+ *     provider batch FULL, and a group holding both FULL.
+ */
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "crypto/b64.h"
+#include "crypto/ed25519.h"
+#include "daemon/app.h"
+#include "ledger/ledger.h"
+#include "ledger/record.h"
+#include "store/store.h"
+
+/* ---- the counting VFS ------------------------------------------------------ */
+
+struct cfile {
+	sqlite3_file base;
+	sqlite3_file *real;  /* follows this struct */
+	bool wal;
+};
+
+static sqlite3_vfs *real_vfs;
+static sqlite3_vfs count_vfs;
+static sqlite3_io_methods count_io;
+static int wal_syncs, db_syncs;            /* all threads (atomics) */
+static __thread int my_wal_syncs, my_db_syncs;
+static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
+static bool hold_armed, holding;           /* hold the next log sync */
+static __thread bool may_hold;             /* ... of a thread that set this */
+
+#define REAL(f) (((struct cfile *)(f))->real)
+
+static int c_close(sqlite3_file *f)
+{
+	int rc = REAL(f)->pMethods ? REAL(f)->pMethods->xClose(REAL(f)) : SQLITE_OK;
+	return rc;
+}
+static int c_read(sqlite3_file *f, void *p, int n, sqlite3_int64 o)
+{ return REAL(f)->pMethods->xRead(REAL(f), p, n, o); }
+static int c_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 o)
+{ return REAL(f)->pMethods->xWrite(REAL(f), p, n, o); }
+static int c_truncate(sqlite3_file *f, sqlite3_int64 n)
+{ return REAL(f)->pMethods->xTruncate(REAL(f), n); }
+static int c_sync(sqlite3_file *f, int flags)
+{
+	if (((struct cfile *)f)->wal) {
+		__atomic_add_fetch(&wal_syncs, 1, __ATOMIC_SEQ_CST);
+		my_wal_syncs++;
+		pthread_mutex_lock(&hold_mu);
+		if (hold_armed && may_hold) {
+			hold_armed = false;
+			holding = true;
+			pthread_cond_broadcast(&hold_cv);
+			while (holding)
+				pthread_cond_wait(&hold_cv, &hold_mu);
+		}
+		pthread_mutex_unlock(&hold_mu);
+	} else {
+		__atomic_add_fetch(&db_syncs, 1, __ATOMIC_SEQ_CST);
+		my_db_syncs++;
+	}
+	return REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+static int c_size(sqlite3_file *f, sqlite3_int64 *n) { return REAL(f)->pMethods->xFileSize(REAL(f), n); }
+static int c_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
+static int c_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
+static int c_check(sqlite3_file *f, int *r) { return REAL(f)->pMethods->xCheckReservedLock(REAL(f), r); }
+static int c_fcntl(sqlite3_file *f, int op, void *a) { return REAL(f)->pMethods->xFileControl(REAL(f), op, a); }
+static int c_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
+static int c_dev(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
+static int c_shmmap(sqlite3_file *f, int i, int sz, int ext, void volatile **p)
+{ return REAL(f)->pMethods->xShmMap(REAL(f), i, sz, ext, p); }
+static int c_shmlock(sqlite3_file *f, int o, int n, int fl)
+{ return REAL(f)->pMethods->xShmLock(REAL(f), o, n, fl); }
+static void c_shmbarrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
+static int c_shmunmap(sqlite3_file *f, int del) { return REAL(f)->pMethods->xShmUnmap(REAL(f), del); }
+static int c_fetch(sqlite3_file *f, sqlite3_int64 o, int n, void **p)
+{ return REAL(f)->pMethods->xFetch(REAL(f), o, n, p); }
+static int c_unfetch(sqlite3_file *f, sqlite3_int64 o, void *p)
+{ return REAL(f)->pMethods->xUnfetch(REAL(f), o, p); }
+
+static int c_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, int *out)
+{
+	(void)v;
+	struct cfile *cf = (struct cfile *)f;
+	cf->real = (sqlite3_file *)(cf + 1);
+	cf->wal = (flags & SQLITE_OPEN_WAL) != 0;
+	int rc = real_vfs->xOpen(real_vfs, name, cf->real, flags, out);
+	cf->base.pMethods = cf->real->pMethods ? &count_io : NULL;
+	return rc;
+}
+static int c_delete(sqlite3_vfs *v, const char *n, int d) { (void)v; return real_vfs->xDelete(real_vfs, n, d); }
+static int c_access(sqlite3_vfs *v, const char *n, int fl, int *r) { (void)v; return real_vfs->xAccess(real_vfs, n, fl, r); }
+static int c_full(sqlite3_vfs *v, const char *n, int sz, char *o) { (void)v; return real_vfs->xFullPathname(real_vfs, n, sz, o); }
+static int c_random(sqlite3_vfs *v, int n, char *o) { (void)v; return real_vfs->xRandomness(real_vfs, n, o); }
+static int c_sleep(sqlite3_vfs *v, int us) { (void)v; return real_vfs->xSleep(real_vfs, us); }
+static int c_time(sqlite3_vfs *v, double *t) { (void)v; return real_vfs->xCurrentTime(real_vfs, t); }
+static int c_lasterr(sqlite3_vfs *v, int n, char *o) { (void)v; return real_vfs->xGetLastError(real_vfs, n, o); }
+static int c_time64(sqlite3_vfs *v, sqlite3_int64 *t) { (void)v; return real_vfs->xCurrentTimeInt64(real_vfs, t); }
+
+static void vfs_install(void)
+{
+	real_vfs = sqlite3_vfs_find(NULL);
+	assert_non_null(real_vfs);
+	count_io = (sqlite3_io_methods){3, c_close, c_read, c_write, c_truncate, c_sync, c_size,
+					c_lock, c_unlock, c_check, c_fcntl, c_sector, c_dev,
+					c_shmmap, c_shmlock, c_shmbarrier, c_shmunmap, c_fetch,
+					c_unfetch};
+	count_vfs = *real_vfs;
+	count_vfs.iVersion = 2;
+	count_vfs.szOsFile = (int)sizeof(struct cfile) + real_vfs->szOsFile;
+	count_vfs.zName = "allot-count";
+	count_vfs.pNext = NULL;
+	count_vfs.xOpen = c_open;
+	count_vfs.xDelete = c_delete;
+	count_vfs.xAccess = c_access;
+	count_vfs.xFullPathname = c_full;
+	count_vfs.xDlOpen = NULL;
+	count_vfs.xDlError = NULL;
+	count_vfs.xDlSym = NULL;
+	count_vfs.xDlClose = NULL;
+	count_vfs.xRandomness = c_random;
+	count_vfs.xSleep = c_sleep;
+	count_vfs.xCurrentTime = c_time;
+	count_vfs.xGetLastError = c_lasterr;
+	count_vfs.xCurrentTimeInt64 = c_time64;
+	assert_int_equal(sqlite3_vfs_register(&count_vfs, 1), SQLITE_OK);
+}
+
+static int nwal(void) { return __atomic_load_n(&wal_syncs, __ATOMIC_SEQ_CST); }
+
+/* ---- store-level fixture ------------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+struct sfx {
+	char dir[64], db[96];
+	struct store *st;
+	int seq;
+};
+
+static int sfx_setup(void **state)
+{
+	struct sfx *f = calloc(1, sizeof *f);
+	snprintf(f->dir, sizeof f->dir, "/tmp/allot-test-durability.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->db, sizeof f->db, "%s/t.db", f->dir);
+	char msg[256];
+	assert_int_equal(store_open(f->db, &f->st, msg, sizeof msg), ALLOT_OK);
+	*state = f;
+	return 0;
+}
+
+static int sfx_teardown(void **state)
+{
+	struct sfx *f = *state;
+	if (f->st)
+		store_close(f->st);
+	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+/* One ledger transaction of nrows rows, committed with class sync. */
+static void commit_rows(struct sfx *f, enum store_sync sync, int nrows)
+{
+	assert_int_equal(store_ledger_begin_sync(f->st, sync), ALLOT_OK);
+	for (int i = 0; i < nrows; i++) {
+		struct ledger_row row;
+		memset(&row, 0, sizeof row);
+		struct usage_record *r = &row.rec;
+		snprintf(r->provider, sizeof r->provider, "prov");
+		snprintf(r->record_id, sizeof r->record_id, "r%d", f->seq++);
+		snprintf(r->institution, sizeof r->institution, "i");
+		snprintf(r->project, sizeof r->project, "p");
+		snprintf(r->resource, sizeof r->resource, "cpu");
+		r->quantity = 1;
+		r->start_us = r->end_us = 1000000LL * 3600;
+		r->canonical = "{\"padding\":\"................................................\"}";
+		r->canonical_len = strlen(r->canonical);
+		row.book_us = r->end_us;
+		row.charge_micro = 7;
+		row.charter_version = 1;
+		assert_int_equal(store_ledger_insert_q(f->st, &row), ALLOT_OK);
+	}
+	assert_int_equal(store_ledger_commit(f->st), ALLOT_OK);
+}
+
+static int64_t total(struct store *st)
+{
+	struct ledger_level lv = {NULL, NULL, NULL};
+	int64_t sum = -1;
+	assert_int_equal(store_ledger_sum_q(st, &lv, 0, INT64_MAX / 2, &sum), ALLOT_OK);
+	return sum;
+}
+
+static off_t wal_size(const struct sfx *f)
+{
+	char p[128];
+	snprintf(p, sizeof p, "%s-wal", f->db);
+	struct stat sb;
+	return stat(p, &sb) == 0 ? sb.st_size : -1;
+}
+
+/* A DEFERRED commit writes the log without syncing it; the next FULL
+ * commit syncs it (and so makes the DEFERRED one durable too). */
+static void test_deferred_then_full(void **state)
+{
+	struct sfx *f = *state;
+	store_set_flush_ms(f->st, 10000); /* the flusher stays out of the way */
+	struct store_sync_stats s0, s1, s2;
+	store_sync_stats(f->st, &s0);
+	for (int round = 0; round < 3; round++) {
+		int before = my_wal_syncs;
+		commit_rows(f, STORE_SYNC_DEFERRED, 2);
+		assert_int_equal(my_wal_syncs, before);
+	}
+	store_sync_stats(f->st, &s1);
+	assert_int_equal(s1.deferred_commits - s0.deferred_commits, 3);
+	assert_int_equal(s1.full_commits, s0.full_commits);
+	assert_int_equal(s1.undurable, 3);
+	int before = my_wal_syncs;
+	commit_rows(f, STORE_SYNC_FULL, 1);
+	assert_true(my_wal_syncs > before);
+	store_sync_stats(f->st, &s2);
+	assert_int_equal(s2.full_commits - s1.full_commits, 1);
+	assert_int_equal(s2.undurable, 0);
+	assert_int_equal(total(f->st), 7 * 7);
+}
+
+/* The flusher syncs a DEFERRED commit within the interval (plus slack for
+ * a loaded machine), in its own thread. */
+static void test_flush_bound(void **state)
+{
+	struct sfx *f = *state;
+	static const int intervals[] = {20, 50};
+	for (size_t k = 0; k < sizeof intervals / sizeof intervals[0]; k++) {
+		store_set_flush_ms(f->st, intervals[k]);
+		struct store_sync_stats s;
+		store_sync_stats(f->st, &s);
+		assert_int_equal(s.flush_ms, intervals[k]);
+		uint64_t flushes = s.flushes;
+		int mine = my_wal_syncs, all = nwal();
+		int64_t t0 = time_mono_us();
+		commit_rows(f, STORE_SYNC_DEFERRED, 1);
+		assert_int_equal(my_wal_syncs, mine);
+		do {
+			usleep(2000);
+			store_sync_stats(f->st, &s);
+		} while (s.undurable && time_mono_us() - t0 < 5 * US_PER_SEC);
+		int64_t ms = (time_mono_us() - t0) / 1000;
+		assert_int_equal(s.undurable, 0);
+		assert_true(s.flushes > flushes);
+		/* fdatasync is not a VFS call: the shim sees no log sync from the
+		 * flusher, only the stats do; the bound is what matters. */
+		assert_int_equal(my_wal_syncs, mine);
+		(void)all;
+		print_message("  interval %d ms: durable after %lld ms\n", intervals[k], (long long)ms);
+		assert_true(ms <= intervals[k] + 500);
+	}
+}
+
+/* Interval 0: DEFERRED is not honoured, every commit syncs. */
+static void test_flush_zero_is_full(void **state)
+{
+	struct sfx *f = *state;
+	store_set_flush_ms(f->st, 0);
+	struct store_sync_stats s0, s1;
+	store_sync_stats(f->st, &s0);
+	int before = my_wal_syncs;
+	commit_rows(f, STORE_SYNC_DEFERRED, 1);
+	assert_true(my_wal_syncs > before);
+	store_sync_stats(f->st, &s1);
+	assert_int_equal(s1.full_commits - s0.full_commits, 1);
+	assert_int_equal(s1.deferred_commits, s0.deferred_commits);
+	assert_int_equal(s1.undurable, 0);
+}
+
+/* Enough commits for several checkpoints: none runs in the committing
+ * thread (it never syncs the database file), the background checkpoints,
+ * the log is truncated once idle and at close, and every row is there
+ * after a reopen. */
+static void test_checkpoints_off_the_commit_path(void **state)
+{
+	struct sfx *f = *state;
+	store_set_flush_ms(f->st, 20);
+	int db_mine = my_db_syncs;
+	int64_t t0 = time_mono_us();
+	int n = 0;
+	struct store_sync_stats s;
+	do {
+		for (int i = 0; i < 50; i++, n++)
+			commit_rows(f, i % 10 ? STORE_SYNC_DEFERRED : STORE_SYNC_FULL, 4);
+		store_sync_stats(f->st, &s);
+	} while ((s.checkpoints == 0 || n < 1500) && time_mono_us() - t0 < 20 * US_PER_SEC);
+	assert_true(s.checkpoints > 0);
+	assert_int_equal(my_db_syncs, db_mine);
+	print_message("  %d commits, %llu background checkpoints, %lld frames in the log\n", n,
+		      (unsigned long long)s.checkpoints, (long long)s.wal_frames);
+	assert_true(s.wal_frames < 16000);
+	/* Idle: truncated within about a second. */
+	t0 = time_mono_us();
+	while (wal_size(f) != 0 && time_mono_us() - t0 < 5 * US_PER_SEC)
+		usleep(20000);
+	assert_int_equal(wal_size(f), 0);
+	assert_int_equal(my_db_syncs, db_mine);
+	/* More work, then close: everything durable and checkpointed. */
+	commit_rows(f, STORE_SYNC_DEFERRED, 3);
+	int64_t want = (int64_t)(f->seq) * 7;
+	assert_int_equal(total(f->st), want);
+	store_close(f->st);
+	f->st = NULL;
+	off_t ws = wal_size(f);
+	assert_true(ws <= 0); /* removed at close (or empty) */
+	char msg[256];
+	assert_int_equal(store_open(f->db, &f->st, msg, sizeof msg), ALLOT_OK);
+	assert_int_equal(total(f->st), want);
+}
+
+/* ---- through the ledger ------------------------------------------------------- */
+
+static const char charter_fmt[] =
+	"charter: durability-unit\n"
+	"version: 1\n"
+	"effective: 2026-01-01T00:00:00Z\n"
+	"timezone: UTC\n"
+	"rates:\n"
+	"  - {resource: tokens_in,  model: m, credits: 0.0001}\n"
+	"  - {resource: tokens_out, model: m, credits: 0.0003}\n"
+	"  - {resource: cpu_seconds, credits: 0.001}\n"
+	"providers:\n"
+	"  - {id: local, builtin: true}\n"
+	"  - {id: hpc, keys: [\"%s\"], resources: [cpu_seconds]}\n"
+	"models:\n"
+	"  - {id: m, provider: local, file: absent.gguf}\n"
+	"institutions:\n"
+	"  - id: epfl\n"
+	"    allocation: {credits: 1000000, period: month}\n"
+	"    projects:\n"
+	"      - id: climate\n"
+	"        allocation: {credits: 100000, period: month}\n"
+	"        members: [alice@epfl.ch]\n";
+
+struct lfx {
+	char dir[64], db[96], keys[96], charter[96];
+	struct app app;
+	struct ed25519_keypair kp;
+	int seq;
+};
+
+static int lfx_setup(void **state)
+{
+	struct lfx *f = calloc(1, sizeof *f);
+	snprintf(f->dir, sizeof f->dir, "/tmp/allot-test-durability.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->db, sizeof f->db, "%s/allot.db", f->dir);
+	snprintf(f->charter, sizeof f->charter, "%s/charter.yaml", f->dir);
+	snprintf(f->keys, sizeof f->keys, "%s/keys", f->dir);
+	assert_int_equal(ed25519_keygen(&f->kp), ALLOT_OK);
+	char pub[ED25519_PUB_TEXT_MAX];
+	ed25519_pub_format(f->kp.pub, pub);
+	FILE *fp = fopen(f->charter, "w");
+	assert_non_null(fp);
+	fprintf(fp, charter_fmt, pub);
+	fclose(fp);
+	setenv("ALLOT_ADMIN_KEY", "test-durability-admin-key-012345", 1);
+	f->app.cfg.db = f->db;
+	f->app.cfg.charter = f->charter;
+	f->app.cfg.keys = f->keys;
+	f->app.cfg.deployment = "test";
+	f->app.cfg.flush_ms = 10000; /* the flusher stays out of the way */
+	f->app.cfg.flush_ms_set = true;
+	char msg[512] = "";
+	if (app_open(&f->app, msg, sizeof msg))
+		fail_msg("app_open: %s", msg);
+	*state = f;
+	return 0;
+}
+
+static int lfx_teardown(void **state)
+{
+	struct lfx *f = *state;
+	app_close(&f->app);
+	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	ed25519_keypair_wipe(&f->kp);
+	free(f);
+	return 0;
+}
+
+/* A provider batch of one signed record. */
+static allot_err ingest_one(struct lfx *f, int n)
+{
+	char a[TIME_FMT_MAX], b[TIME_FMT_MAX], id[32];
+	int64_t end = time_now_us() - 60 * US_PER_SEC;
+	snprintf(id, sizeof id, "batch-%d", n);
+	json_t *r = json_pack("{s:s,s:s,s:s,s:s,s:n,s:s,s:I,s:s,s:s,s:n,s:n,s:s,s:n}", "record_id",
+			      id, "provider", "hpc", "institution", "epfl", "project", "climate",
+			      "member", "resource", "cpu_seconds", "quantity", (json_int_t)10,
+			      "start", time_format_rfc3339(end - 60 * US_PER_SEC, a), "end",
+			      time_format_rfc3339(end, b), "class", "model", "kind", "usage",
+			      "supersedes");
+	assert_non_null(r);
+	size_t len = 0;
+	char *canon = record_canonical(r, &len);
+	assert_non_null(canon);
+	uint8_t sig[ED25519_SIG_LEN];
+	assert_int_equal(ed25519_sign(&f->kp, canon, len, sig), ALLOT_OK);
+	free(canon);
+	char s64[100];
+	b64_encode(sig, sizeof sig, s64);
+	json_object_set_new(r, "sig", json_string(s64));
+	json_t *recs = json_pack("[o]", r), *out = NULL;
+	struct ledger_counts c;
+	char msg[256] = "";
+	allot_err e = ledger_ingest(&f->app, "hpc", recs, &out, &c, msg, sizeof msg);
+	json_decref(recs);
+	if (!e && c.accepted != 1)
+		fail_msg("batch not accepted: %s", json_dumps(out, JSON_COMPACT));
+	json_decref(out);
+	return e;
+}
+
+/* A gate-style settlement of two records. */
+static allot_err settle_one(struct lfx *f, int n)
+{
+	struct usage_record recs[2];
+	memset(recs, 0, sizeof recs);
+	for (int k = 0; k < 2; k++) {
+		struct usage_record *r = &recs[k];
+		snprintf(r->record_id, sizeof r->record_id, "gate:t:%d-%s", n, k ? "out" : "in");
+		snprintf(r->provider, sizeof r->provider, "local");
+		snprintf(r->institution, sizeof r->institution, "epfl");
+		snprintf(r->project, sizeof r->project, "climate");
+		snprintf(r->member, sizeof r->member, "alice@epfl.ch");
+		snprintf(r->resource, sizeof r->resource, k ? "tokens_out" : "tokens_in");
+		snprintf(r->model, sizeof r->model, "m");
+		r->quantity = 5;
+		r->end_us = time_now_us();
+		r->start_us = r->end_us - 1000;
+		r->kind = RECORD_USAGE;
+	}
+	int64_t charge = 0;
+	char reason[320] = "";
+	allot_err e = ledger_settle_many(&f->app, recs, 2, &charge, reason, sizeof reason);
+	for (int k = 0; k < 2; k++)
+		record_release(&recs[k]);
+	if (e)
+		print_message("settle: %s\n", reason);
+	else
+		assert_int_equal(charge, 5 * 100 + 5 * 300);
+	return e;
+}
+
+/* Settlements alone: DEFERRED, no log sync in the answering thread.  A
+ * provider batch alone: FULL. */
+static void test_group_classes(void **state)
+{
+	struct lfx *f = *state;
+	struct store_sync_stats s0, s1, s2;
+	store_sync_stats(f->app.store, &s0);
+	int before = my_wal_syncs;
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(settle_one(f, f->seq++), ALLOT_OK);
+	assert_int_equal(my_wal_syncs, before);
+	store_sync_stats(f->app.store, &s1);
+	assert_int_equal(s1.deferred_commits - s0.deferred_commits, 5);
+	assert_int_equal(s1.full_commits, s0.full_commits);
+	assert_int_equal(s1.undurable, 5);
+	assert_int_equal(ingest_one(f, f->seq++), ALLOT_OK);
+	assert_true(my_wal_syncs > before);
+	store_sync_stats(f->app.store, &s2);
+	assert_int_equal(s2.full_commits - s1.full_commits, 1);
+	assert_int_equal(s2.deferred_commits, s1.deferred_commits);
+	assert_int_equal(s2.undurable, 0); /* the batch's fsync covered the settlements */
+}
+
+struct job {
+	struct lfx *f;
+	int kind, n;   /* 0 settle, 1 ingest */
+	allot_err e;
+	bool hold;     /* its log sync may be held */
+};
+
+static void *job_main(void *arg)
+{
+	struct job *j = arg;
+	may_hold = j->hold;
+	j->e = j->kind ? ingest_one(j->f, j->n) : settle_one(j->f, j->n);
+	return NULL;
+}
+
+/* A group holding a settlement and a provider batch commits FULL, once:
+ * the first group's leader is held inside its log sync while the other two
+ * queue behind it. */
+static void test_mixed_group_is_full(void **state)
+{
+	struct lfx *f = *state;
+	struct job lead = {f, 1, f->seq++, ALLOT_OK, true}, a = {f, 0, f->seq++, ALLOT_OK, false},
+		   b = {f, 1, f->seq++, ALLOT_OK, false};
+	pthread_t t0, t1, t2;
+	pthread_mutex_lock(&hold_mu);
+	hold_armed = true;
+	pthread_mutex_unlock(&hold_mu);
+	assert_int_equal(pthread_create(&t0, NULL, job_main, &lead), 0);
+	pthread_mutex_lock(&hold_mu);
+	while (!holding)
+		pthread_cond_wait(&hold_cv, &hold_mu);
+	pthread_mutex_unlock(&hold_mu);
+	/* The leader sits in its commit's sync. */
+	struct store_sync_stats s0, s1;
+	store_sync_stats(f->app.store, &s0);
+	assert_int_equal(pthread_create(&t1, NULL, job_main, &a), 0);
+	assert_int_equal(pthread_create(&t2, NULL, job_main, &b), 0);
+	int64_t t = time_mono_us();
+	while (ledger_group_queued(&f->app) < 2 && time_mono_us() - t < 10 * US_PER_SEC)
+		usleep(1000);
+	assert_int_equal(ledger_group_queued(&f->app), 2);
+	pthread_mutex_lock(&hold_mu);
+	holding = false;
+	pthread_cond_broadcast(&hold_cv);
+	pthread_mutex_unlock(&hold_mu);
+	pthread_join(t0, NULL);
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	assert_int_equal(lead.e, ALLOT_OK);
+	assert_int_equal(a.e, ALLOT_OK);
+	assert_int_equal(b.e, ALLOT_OK);
+	store_sync_stats(f->app.store, &s1);
+	/* The leader's group (committed after the hold) and one group of
+	 * two, both FULL; nothing DEFERRED, nothing left undurable. */
+	assert_int_equal(s1.full_commits - s0.full_commits, 2);
+	assert_int_equal(s1.deferred_commits, s0.deferred_commits);
+	assert_int_equal(s1.undurable, 0);
+}
+
+int main(void)
+{
+	log_set_quiet(true);
+	vfs_install();
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_deferred_then_full, sfx_setup, sfx_teardown),
+		cmocka_unit_test_setup_teardown(test_flush_bound, sfx_setup, sfx_teardown),
+		cmocka_unit_test_setup_teardown(test_flush_zero_is_full, sfx_setup, sfx_teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoints_off_the_commit_path, sfx_setup,
+						sfx_teardown),
+		cmocka_unit_test_setup_teardown(test_group_classes, lfx_setup, lfx_teardown),
+		cmocka_unit_test_setup_teardown(test_mixed_group_is_full, lfx_setup, lfx_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
