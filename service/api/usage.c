@@ -18,26 +18,18 @@
 
 allot_err api_usage_submit(struct http_req *req, struct http_resp *resp)
 {
-	static const char *const fields[] = {"records", NULL};
-	json_t *body = NULL, *outcomes = NULL;
+	static const char *const json_types[] = {"application/json", NULL};
 	char msg[256];
-	allot_err e = http_body_json(req, resp, &body);
-	if (e)
-		return e;
-	if ((e = json_only_fields(body, fields, msg, sizeof msg))) {
-		json_decref(body);
-		return http_error(resp, e, "%s", msg);
-	}
-	struct ledger_counts n;
-	e = ledger_ingest(api_app(req), req->who->provider, json_object_get(body, "records"),
-			  &outcomes, &n, msg, sizeof msg);
-	json_decref(body);
+	if (!http_content_type_is(req, json_types))
+		return http_error(resp, ALLOT_E_MEDIA_TYPE, "Content-Type must be application/json");
+	/* The answer is written straight into the response body. */
+	allot_err e = ledger_ingest_body(api_app(req), req->who->provider, req->body,
+					 req->body_len, true, &resp->body, msg, sizeof msg);
 	if (e)
 		return http_error(resp, e, "%s", msg);
-	return http_json(resp, 200, json_pack("{s:{s:I,s:I,s:I,s:I},s:o}", "summary",
-		"accepted", (json_int_t)n.accepted, "duplicate", (json_int_t)n.duplicate,
-		"conflict", (json_int_t)n.conflict, "rejected", (json_int_t)n.rejected,
-		"results", outcomes));
+	resp->status = 200;
+	resp->content_type = "application/json";
+	return ALLOT_OK;
 }
 
 /* Parses from/to (date or RFC 3339) into a filter. */

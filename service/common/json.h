@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 
 /* Nesting allowed in request bodies: records are 2 levels deep; 64 is ample
@@ -41,6 +42,14 @@ allot_err json_get_bool(const json_t *obj, const char *key, bool required, bool 
 /* Number (integer or real) as double; for sampling parameters only. */
 allot_err json_get_num(const json_t *obj, const char *key, bool required, double min,
 		       double max, double *out, char *msg, size_t msgsz);
+
+/* Appends s[0..n) as a JSON string exactly as jansson's json_dumps writes
+ * it (without JSON_ENSURE_ASCII): '"', '\\' and control characters
+ * escaped (\b \f \n \r \t, else \u00XX), everything else raw.  s must be
+ * valid UTF-8 (json_utf8_ok). */
+void json_write_str(struct buf *b, const char *s, size_t n);
+/* Whether s[0..n) is UTF-8 that jansson accepts in a string. */
+bool json_utf8_ok(const char *s, size_t n);
 
 /* Serialises compactly with sorted keys (deterministic).  Caller frees. */
 char *json_dump_sorted(const json_t *j);

@@ -8,6 +8,8 @@
 
 #include <openssl/evp.h>
 
+#include "common/buf.h"
+#include "common/json.h"
 #include "common/money.h"
 #include "crypto/ed25519.h"
 #include "common/timeutil.h"
@@ -485,6 +487,77 @@ static allot_err ingest_work(struct app *app, void *arg, int64_t now)
 	return ALLOT_OK;
 }
 
+/* Provider and signature of every parsed item (o == OUT_ACCEPTED so far),
+ * outside the transaction: this is the CPU-heavy part, and it runs in
+ * parallel across requests. */
+static void ingest_verify(const struct charter *c, const char *provider, struct ingest_batch *b)
+{
+	const struct charter_provider *prov = charter_provider(c, provider);
+	/* The provider's keys, parsed once for the whole batch. */
+	struct ed25519_verifier *ver[CHARTER_MAX_VERIFIERS] = {0};
+	size_t nver = 0;
+	for (size_t k = 0; prov && k < prov->nkeys && nver < CHARTER_MAX_VERIFIERS; k++)
+		if (ed25519_verifier_new(prov->keys[k].pub, &ver[nver]) == ALLOT_OK)
+			nver++;
+	for (size_t i = 0; i < b->n; i++) {
+		struct ingest_item *it = &b->items[i];
+		if (it->o != OUT_ACCEPTED)
+			continue;
+		if (strcmp(it->r.provider, provider) != 0) {
+			it->o = OUT_REJECTED;
+			snprintf(it->reason, sizeof it->reason, "record is for provider \"%s\" but the "
+				 "key belongs to provider \"%s\"", it->r.provider, provider);
+			continue;
+		}
+		bool sig_ok = false;
+		for (size_t k = 0; k < nver && !sig_ok; k++)
+			sig_ok = it->r.has_sig &&
+				 ed25519_verifier_check(ver[k], it->r.canonical, it->r.canonical_len,
+							it->r.sig, 64) == ALLOT_OK;
+		for (size_t k = CHARTER_MAX_VERIFIERS; prov && k < prov->nkeys && !sig_ok; k++)
+			sig_ok = record_sig_ok(&it->r, prov->keys[k].pub);
+		if (!sig_ok) {
+			it->o = OUT_REJECTED;
+			snprintf(it->reason, sizeof it->reason, "signature does not verify with "
+				 "any key of provider \"%s\"", provider);
+		}
+	}
+	for (size_t k = 0; k < nver; k++)
+		ed25519_verifier_free(ver[k]);
+}
+
+static void ingest_count(const struct ingest_batch *b, struct ledger_counts *counts)
+{
+	memset(counts, 0, sizeof *counts);
+	for (size_t i = 0; i < b->n; i++) {
+		switch (b->items[i].o) {
+		case OUT_ACCEPTED: counts->accepted++; break;
+		case OUT_DUPLICATE: counts->duplicate++; break;
+		case OUT_CONFLICT: counts->conflict++; break;
+		default: counts->rejected++; break;
+		}
+	}
+}
+
+static void ingest_free(struct ingest_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		record_release(&b->items[i].r);
+	free(b->items);
+}
+
+/* Verifies the parsed batch and books it in a group transaction. */
+static allot_err ingest_run(struct app *app, struct active_charter *cur, const char *provider,
+			    struct ingest_batch *b, char *msg, size_t msgsz)
+{
+	ingest_verify(cur->c, provider, b);
+	app_charter_put(app, cur);
+	allot_err e = group_run(app, ingest_work, b, true);
+	if (e)
+		snprintf(msg, msgsz, "the ledger could not be written; nothing of this batch was stored");
+	return e;
+}
+
 allot_err ledger_ingest(struct app *app, const char *provider, const json_t *records,
 			json_t **outcomes, struct ledger_counts *counts, char *msg,
 			size_t msgsz)
@@ -506,65 +579,212 @@ allot_err ledger_ingest(struct app *app, const char *provider, const json_t *rec
 		snprintf(msg, msgsz, "out of memory");
 		return ALLOT_E_NOMEM;
 	}
-	/* Schema and signatures first, outside the transaction: this is the
-	 * CPU-heavy part, and it runs in parallel across requests. */
-	const struct charter_provider *prov = charter_provider(cur->c, provider);
-	/* The provider's keys, parsed once for the whole batch. */
-	struct ed25519_verifier *ver[CHARTER_MAX_VERIFIERS] = {0};
-	size_t nver = 0;
-	for (size_t k = 0; prov && k < prov->nkeys && nver < CHARTER_MAX_VERIFIERS; k++)
-		if (ed25519_verifier_new(prov->keys[k].pub, &ver[nver]) == ALLOT_OK)
-			nver++;
 	for (size_t i = 0; i < n; i++) {
 		struct ingest_item *it = &b.items[i];
-		it->o = OUT_ACCEPTED;
-		if (record_parse(json_array_get(records, i), true, &it->r, it->reason,
-				 sizeof it->reason)) {
-			it->o = OUT_REJECTED;
-		} else if (strcmp(it->r.provider, provider) != 0) {
-			it->o = OUT_REJECTED;
-			snprintf(it->reason, sizeof it->reason, "record is for provider \"%s\" but the "
-				 "key belongs to provider \"%s\"", it->r.provider, provider);
-		} else {
-			bool sig_ok = false;
-			for (size_t k = 0; k < nver && !sig_ok; k++)
-				sig_ok = it->r.has_sig &&
-					 ed25519_verifier_check(ver[k], it->r.canonical, it->r.canonical_len,
-								it->r.sig, 64) == ALLOT_OK;
-			for (size_t k = CHARTER_MAX_VERIFIERS; prov && k < prov->nkeys && !sig_ok; k++)
-				sig_ok = record_sig_ok(&it->r, prov->keys[k].pub);
-			if (!sig_ok) {
-				it->o = OUT_REJECTED;
-				snprintf(it->reason, sizeof it->reason, "signature does not verify with "
-					 "any key of provider \"%s\"", provider);
-			}
-		}
+		it->o = record_parse(json_array_get(records, i), true, &it->r, it->reason,
+				     sizeof it->reason) ? OUT_REJECTED : OUT_ACCEPTED;
 	}
-	for (size_t k = 0; k < nver; k++)
-		ed25519_verifier_free(ver[k]);
-	app_charter_put(app, cur);
-	allot_err e = group_run(app, ingest_work, &b, true);
+	allot_err e = ingest_run(app, cur, provider, &b, msg, msgsz);
 	json_t *out = e ? NULL : json_array();
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; out && i < n; i++) {
 		struct ingest_item *it = &b.items[i];
-		if (out) {
-			switch (it->o) {
-			case OUT_ACCEPTED: counts->accepted++; break;
-			case OUT_DUPLICATE: counts->duplicate++; break;
-			case OUT_CONFLICT: counts->conflict++; break;
-			default: counts->rejected++; break;
-			}
-			json_array_append_new(out, outcome_json(it->o, &it->r, &it->row, it->reason));
-		}
-		record_release(&it->r);
+		json_array_append_new(out, outcome_json(it->o, &it->r, &it->row, it->reason));
 	}
-	free(b.items);
-	if (e) {
-		snprintf(msg, msgsz, "the ledger could not be written; nothing of this batch was stored");
+	if (!e)
+		ingest_count(&b, counts);
+	ingest_free(&b);
+	if (e)
 		return e;
-	}
 	*outcomes = out;
 	return ALLOT_OK;
+}
+
+/* ---- POST /v1/usage bodies as text ---------------------------------------------------
+ * The body {"records":[...]} read without building a jansson tree: each
+ * record goes through record_parse_text, the answer is written straight
+ * into the buffer, byte for byte what json_dumps makes of the tree built by
+ * ledger_ingest.  A body that is not plain JSON in the sense of
+ * record_parse_text (escapes, non-ASCII, nesting, floats, other top-level
+ * fields, a repeated key, too many records) takes the jansson path. */
+
+static const char *body_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* Parses the plain body into b; false: not plain, b released. */
+static bool ingest_parse_text(const char *body, size_t len, struct ingest_batch *b)
+{
+	static const char head[] = "\"records\"";
+	const char *p = body_ws(body, body + len), *end = body + len;
+	size_t cap = 0;
+	memset(b, 0, sizeof *b);
+	if (p >= end || *p != '{')
+		return false;
+	p = body_ws(p + 1, end);
+	if ((size_t)(end - p) < sizeof head || memcmp(p, head, sizeof head - 1))
+		return false;
+	p = body_ws(p + sizeof head - 1, end);
+	if (p >= end || *p != ':')
+		return false;
+	p = body_ws(p + 1, end);
+	if (p >= end || *p != '[')
+		return false;
+	p = body_ws(p + 1, end);
+	/* A record is at least 150 bytes: a first guess of the count. */
+	cap = len / 128 + 1;
+	if (cap > LEDGER_BATCH_MAX)
+		cap = LEDGER_BATCH_MAX;
+	b->items = malloc(cap * sizeof *b->items);
+	if (!b->items)
+		return false;
+	while (p < end && *p != ']') {
+		if (b->n == LEDGER_BATCH_MAX)
+			goto fail; /* the jansson path says how many are allowed */
+		if (b->n == cap) {
+			size_t nc = cap * 2 > LEDGER_BATCH_MAX ? LEDGER_BATCH_MAX : cap * 2;
+			struct ingest_item *ni = realloc(b->items, nc * sizeof *ni);
+			if (!ni)
+				goto fail;
+			b->items = ni;
+			cap = nc;
+		}
+		struct ingest_item *it = &b->items[b->n];
+		bool plain;
+		it->reason[0] = '\0';
+		allot_err e = record_parse_text(&p, end, true, &it->r, &plain, it->reason,
+						sizeof it->reason);
+		if (!plain) {
+			record_release(&it->r);
+			goto fail;
+		}
+		b->n++;
+		it->o = e ? OUT_REJECTED : OUT_ACCEPTED;
+		p = body_ws(p, end);
+		if (p < end && *p == ',') {
+			p = body_ws(p + 1, end);
+			if (p < end && *p == ']')
+				goto fail; /* a trailing comma: malformed */
+		} else if (p >= end || *p != ']') {
+			goto fail;
+		}
+	}
+	if (p >= end || b->n == 0)
+		goto fail;
+	p = body_ws(p + 1, end);
+	if (p >= end || *p != '}')
+		goto fail;
+	if (body_ws(p + 1, end) != end)
+		goto fail;
+	return true;
+fail:
+	ingest_free(b);
+	memset(b, 0, sizeof *b);
+	return false;
+}
+
+/* outcome_json's object, written directly. */
+static void outcome_write(struct buf *out, enum outcome o, const struct usage_record *r,
+			  const struct ledger_row *row, const char *reason)
+{
+	buf_puts(out, "{\"record_id\":");
+	json_write_str(out, r->record_id, strlen(r->record_id));
+	buf_puts(out, ",\"status\":\"");
+	buf_puts(out, outcome_name(o));
+	if (o == OUT_ACCEPTED || o == OUT_DUPLICATE) {
+		char m[MONEY_FMT_MAX], v[24];
+		snprintf(v, sizeof v, "%lld", (long long)row->charter_version);
+		buf_puts(out, "\",\"charge\":\"");
+		buf_puts(out, money_format(row->charge_micro, m));
+		buf_puts(out, "\",\"charter_version\":");
+		buf_puts(out, v);
+		buf_puts(out, row->overage ? ",\"overage\":true" : ",\"overage\":false");
+		buf_puts(out, row->late ? ",\"late\":true}" : ",\"late\":false}");
+		return;
+	}
+	buf_putc(out, '"');
+	size_t n = strlen(reason);
+	if (json_utf8_ok(reason, n)) { /* else json_string() fails: no "reason" */
+		buf_puts(out, ",\"reason\":");
+		json_write_str(out, reason, n);
+	}
+	buf_putc(out, '}');
+}
+
+/* The answer as api_usage_submit sends it, from the jansson path. */
+static allot_err answer_json(struct buf *out, const struct ledger_counts *n, json_t *outcomes,
+			     char *msg, size_t msgsz)
+{
+	json_t *j = json_pack("{s:{s:I,s:I,s:I,s:I},s:o}", "summary", "accepted",
+			      (json_int_t)n->accepted, "duplicate", (json_int_t)n->duplicate,
+			      "conflict", (json_int_t)n->conflict, "rejected",
+			      (json_int_t)n->rejected, "results", outcomes);
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	json_decref(j);
+	if (!s) {
+		snprintf(msg, msgsz, "out of memory");
+		return ALLOT_E_NOMEM;
+	}
+	buf_puts(out, s);
+	buf_putc(out, '\n');
+	free(s);
+	return ALLOT_OK;
+}
+
+static allot_err ingest_body_json(struct app *app, const char *provider, const char *body,
+				  size_t len, struct buf *out, char *msg, size_t msgsz)
+{
+	static const char *const fields[] = {"records", NULL};
+	json_t *j = NULL, *outcomes = NULL;
+	struct ledger_counts n;
+	allot_err e = json_parse(body, len, false, &j, msg, msgsz);
+	if (e)
+		return e;
+	if (!(e = json_only_fields(j, fields, msg, msgsz)))
+		e = ledger_ingest(app, provider, json_object_get(j, "records"), &outcomes, &n, msg,
+				  msgsz);
+	json_decref(j);
+	return e ? e : answer_json(out, &n, outcomes, msg, msgsz);
+}
+
+allot_err ledger_ingest_body(struct app *app, const char *provider, const char *body,
+			     size_t len, bool text, struct buf *out, char *msg, size_t msgsz)
+{
+	struct ingest_batch b;
+	buf_reset(out);
+	if (!body)
+		body = "";
+	if (!text || !ingest_parse_text(body, len, &b))
+		return ingest_body_json(app, provider, body, len, out, msg, msgsz);
+	struct active_charter *cur = app_charter_get(app);
+	if (!cur) {
+		ingest_free(&b);
+		snprintf(msg, msgsz, "no charter has been applied");
+		return ALLOT_E_UNAVAILABLE;
+	}
+	allot_err e = ingest_run(app, cur, provider, &b, msg, msgsz);
+	if (!e) {
+		struct ledger_counts n;
+		ingest_count(&b, &n);
+		buf_printf(out, "{\"summary\":{\"accepted\":%zu,\"duplicate\":%zu,\"conflict\":%zu,"
+				"\"rejected\":%zu},\"results\":[", n.accepted, n.duplicate, n.conflict,
+			   n.rejected);
+		for (size_t i = 0; i < b.n; i++) {
+			struct ingest_item *it = &b.items[i];
+			if (i)
+				buf_putc(out, ',');
+			outcome_write(out, it->o, &it->r, &it->row, it->reason);
+		}
+		buf_puts(out, "]}\n");
+		if (out->oom) {
+			snprintf(msg, msgsz, "out of memory");
+			e = ALLOT_E_NOMEM;
+		}
+	}
+	ingest_free(&b);
+	return e;
 }
 
 /* Canonical bytes and hash of a record built in-process. */

@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "common/buf.h"
 #include "daemon/app.h"
 #include "ledger/record.h"
 
@@ -38,6 +39,15 @@ struct ledger_counts {
 allot_err ledger_ingest(struct app *app, const char *provider, const json_t *records,
 			json_t **outcomes, struct ledger_counts *counts, char *msg,
 			size_t msgsz);
+
+/* The same for a POST /v1/usage body ({"records":[...]}, any text): the
+ * answer the API sends ({"summary":{...},"results":[...]} and a newline)
+ * is written into out (reset first).  Errors as json_parse,
+ * json_only_fields and ledger_ingest report them, with msg.  text: read
+ * plain bodies without building a JSON tree (see record_parse_text); false
+ * forces the jansson path (the answer is the same byte for byte; tests). */
+allot_err ledger_ingest_body(struct app *app, const char *provider, const char *body,
+			     size_t len, bool text, struct buf *out, char *msg, size_t msgsz);
 
 /* Books records produced by allotd itself (the gate's settlements): no
  * signature, the provider is the model's; n records in one transaction (all

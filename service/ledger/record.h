@@ -62,7 +62,20 @@ allot_err record_parse(const json_t *obj, bool require_sig, struct usage_record 
 		       char *reason, size_t reasonsz);
 void record_release(struct usage_record *r);
 
-/* Canonical bytes of obj (any JSON object) as defined above; caller frees. */
+/* The same from the record's JSON text: *text points at its '{' inside a
+ * larger document ending at end.  When the object is plain JSON (keys and
+ * values without escapes, only printable ASCII in strings, values strings,
+ * integers of up to 18 digits, true, false or null, no key twice) the
+ * result is exactly record_parse's on jansson's parse of that text, *plain
+ * is true and *text points past the object.  Otherwise *plain is false,
+ * *text is unchanged and r holds nothing: parse the document with jansson.
+ * Release r with record_release() in every case. */
+allot_err record_parse_text(const char **text, const char *end, bool require_sig,
+			    struct usage_record *r, bool *plain, char *reason, size_t reasonsz);
+
+/* Canonical bytes of obj (any JSON object) as defined above, written
+ * directly (byte for byte what jansson's json_dumps(JSON_COMPACT |
+ * JSON_SORT_KEYS) writes for obj without "sig" and nulls); caller frees. */
 char *record_canonical(const json_t *obj, size_t *len);
 
 /* Verifies r->sig over r->canonical with pub (32 bytes). */

@@ -27,7 +27,9 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/money.h"
 #include "common/timeutil.h"
@@ -72,6 +74,10 @@ struct fix {
 	char db[128], charter[128], keys[128];
 	struct app app;
 	struct ed25519_keypair cscs, cloud, rogue;
+	/* Same keys and charter, its own database: ingest() sends every batch
+	 * to f through the text path and to the twin through jansson, and
+	 * checks that the answers are the same bytes. */
+	struct fix *twin;
 };
 
 static const char charter_fmt[] =
@@ -131,7 +137,8 @@ static char *charter_text(const struct fix *f, int version, const char *effectiv
 	return s;
 }
 
-static int fix_setup(void **state)
+/* Opens a fixture; keys from `keys` when given (a twin), else new ones. */
+static struct fix *fix_open(const struct fix *keys)
 {
 	struct fix *f = calloc(1, sizeof *f);
 	assert_non_null(f);
@@ -140,9 +147,15 @@ static int fix_setup(void **state)
 	snprintf(f->db, sizeof f->db, "%s/allot.db", f->dir);
 	snprintf(f->charter, sizeof f->charter, "%s/charter.yaml", f->dir);
 	snprintf(f->keys, sizeof f->keys, "%s/keys", f->dir);
-	assert_int_equal(ed25519_keygen(&f->cscs), ALLOT_OK);
-	assert_int_equal(ed25519_keygen(&f->cloud), ALLOT_OK);
-	assert_int_equal(ed25519_keygen(&f->rogue), ALLOT_OK);
+	if (keys) {
+		f->cscs = keys->cscs;
+		f->cloud = keys->cloud;
+		f->rogue = keys->rogue;
+	} else {
+		assert_int_equal(ed25519_keygen(&f->cscs), ALLOT_OK);
+		assert_int_equal(ed25519_keygen(&f->cloud), ALLOT_OK);
+		assert_int_equal(ed25519_keygen(&f->rogue), ALLOT_OK);
+	}
 	char *text = charter_text(f, 1, "2026-01-01T00:00:00Z", "0.031415");
 	FILE *fp = fopen(f->charter, "w");
 	assert_non_null(fp);
@@ -161,6 +174,20 @@ static int fix_setup(void **state)
 	allot_err e = app_open(&f->app, msg, sizeof msg);
 	if (e)
 		fail_msg("app_open: %s", msg);
+	return f;
+}
+
+static int fix_setup(void **state)
+{
+	*state = fix_open(NULL);
+	return 0;
+}
+
+/* A fixture with a twin (see struct fix). */
+static int fix_setup_twin(void **state)
+{
+	struct fix *f = fix_open(NULL);
+	f->twin = fix_open(f);
 	*state = f;
 	return 0;
 }
@@ -173,16 +200,25 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 	return remove(path);
 }
 
-static int fix_teardown(void **state)
+static void fix_close(struct fix *f)
 {
-	struct fix *f = *state;
 	app_close(&f->app);
 	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-	ed25519_keypair_wipe(&f->cscs);
-	ed25519_keypair_wipe(&f->cloud);
-	ed25519_keypair_wipe(&f->rogue);
-	time_set_clock(NULL);
+	if (f->twin) {
+		fix_close(f->twin);
+		f->twin = NULL;
+	} else {
+		ed25519_keypair_wipe(&f->cscs);
+		ed25519_keypair_wipe(&f->cloud);
+		ed25519_keypair_wipe(&f->rogue);
+	}
 	free(f);
+}
+
+static int fix_teardown(void **state)
+{
+	fix_close(*state);
+	time_set_clock(NULL);
 	return 0;
 }
 
@@ -236,20 +272,57 @@ static json_t *sign(json_t *r, const struct ed25519_keypair *kp)
 	return r;
 }
 
-/* Ingests records (stolen) for provider; returns the outcomes array. */
+/* A POST /v1/usage body through ledger_ingest_body; with a twin, the same
+ * body through the jansson path there, and the answers compared byte for
+ * byte.  Returns the error; the answer in out. */
+static allot_err ingest_text(struct fix *f, const char *provider, const char *body, size_t len,
+			     struct buf *out, char *msg, size_t msgsz)
+{
+	allot_err e = ledger_ingest_body(&f->app, provider, body, len, true, out, msg, msgsz);
+	if (f->twin) {
+		struct buf b = BUF_INIT;
+		char m[256] = "";
+		allot_err e2 = ledger_ingest_body(&f->twin->app, provider, body, len, false, &b, m,
+						  sizeof m);
+		if (e != e2 || (e && strcmp(msg, m)) || (!e && strcmp(buf_str(out), buf_str(&b))))
+			fail_msg("text and jansson paths differ on %.300s:\n%d %s %.2000s\n%d %s %.2000s",
+				 body, e, e ? msg : "", e ? "" : buf_str(out), e2, e2 ? m : "",
+				 e2 ? "" : buf_str(&b));
+		buf_release(&b);
+	}
+	return e;
+}
+
+/* Ingests records (stolen) for provider as a POST /v1/usage body (text
+ * path, compact or indented); returns the outcomes array. */
 static json_t *ingest(struct fix *f, const char *provider, json_t *records,
 		      struct ledger_counts *cnt)
 {
-	json_t *out = NULL;
-	struct ledger_counts c;
+	static unsigned turn;
+	json_t *body = json_pack("{s:o}", "records", records);
+	char *text = json_dumps(body, turn++ % 3 ? JSON_COMPACT : JSON_INDENT(1));
+	json_decref(body);
+	assert_non_null(text);
+	struct buf ans = BUF_INIT;
 	char msg[256] = "";
-	allot_err e = ledger_ingest(&f->app, provider, records, &out, &c, msg, sizeof msg);
-	json_decref(records);
+	allot_err e = ingest_text(f, provider, text, strlen(text), &ans, msg, sizeof msg);
+	free(text);
 	if (e)
-		fail_msg("ledger_ingest: %s", msg);
-	assert_non_null(out);
-	if (cnt)
-		*cnt = c;
+		fail_msg("ledger_ingest_body: %s", msg);
+	json_t *a = json_loadb(ans.data, ans.len, JSON_REJECT_DUPLICATES, NULL);
+	buf_release(&ans);
+	assert_non_null(a);
+	json_t *sum = json_object_get(a, "summary"), *out = json_object_get(a, "results");
+	assert_non_null(sum);
+	assert_true(json_is_array(out));
+	json_incref(out);
+	if (cnt) {
+		cnt->accepted = (size_t)json_integer_value(json_object_get(sum, "accepted"));
+		cnt->duplicate = (size_t)json_integer_value(json_object_get(sum, "duplicate"));
+		cnt->conflict = (size_t)json_integer_value(json_object_get(sum, "conflict"));
+		cnt->rejected = (size_t)json_integer_value(json_object_get(sum, "rejected"));
+	}
+	json_decref(a);
 	return out;
 }
 
@@ -656,8 +729,27 @@ static void *consume_main(void *arg)
 		json_t *out = NULL;
 		struct ledger_counts cnt;
 		char msg[256] = "";
-		allot_err e = ledger_ingest(&g->f->app, providers[b->provider], b->records, &out, &cnt,
-					    msg, sizeof msg);
+		allot_err e;
+		static atomic_uint turn;
+		if (atomic_fetch_add(&turn, 1) % 2) {
+			e = ledger_ingest(&g->f->app, providers[b->provider], b->records, &out, &cnt,
+					  msg, sizeof msg);
+		} else {
+			/* half the batches as POST /v1/usage bodies, the text path */
+			json_t *body = json_pack("{s:O}", "records", b->records);
+			char *text = json_dumps(body, JSON_COMPACT);
+			struct buf ans = BUF_INIT;
+			e = ledger_ingest_body(&g->f->app, providers[b->provider], text, strlen(text), true,
+					       &ans, msg, sizeof msg);
+			json_t *a = e ? NULL : json_loadb(ans.data, ans.len, 0, NULL);
+			out = json_incref(json_object_get(a, "results"));
+			if (!e && json_array_size(out) != b->n)
+				consume_fail(g, "answer: %.200s", buf_str(&ans));
+			json_decref(a);
+			buf_release(&ans);
+			free(text);
+			json_decref(body);
+		}
 		json_decref(b->records);
 		if (e) {
 			consume_fail(g, "ledger_ingest: %s", msg);
@@ -1116,13 +1208,65 @@ static void test_bad_input(void **state)
 	json_decref(empty);
 	json_decref(notarr);
 	json_decref(big);
+	/* Bodies the text path leaves to jansson, or reads itself: the same
+	 * answer or error either way (ingest_text compares with the twin). */
+	{
+		struct rspec gs = {.id = "body-ok", .cls = "h100", .qty = 3, .seq = 9};
+		json_t *g = sign(mkrec(&gs), &f->cscs);
+		char *rec = json_dumps(g, JSON_COMPACT);
+		json_decref(g);
+		char *many = malloc((size_t)(LEDGER_BATCH_MAX + 1) * 4 + 64);
+		assert_non_null(many);
+		size_t bl = (size_t)sprintf(many, "{\"records\":[");
+		for (int i = 0; i <= LEDGER_BATCH_MAX; i++)
+			bl += (size_t)sprintf(many + bl, "%s{}", i ? "," : "");
+		bl += (size_t)sprintf(many + bl, "]}");
+		const char *const fmts[] = {
+			"", "{", "[]", "{}", "{\"records\":[]}", "{\"records\":{}}", "{\"records\":7}",
+			"{\"records\":[%s]", "{\"records\":[%s,]}", "{\"records\":[%s]} x",
+			"{\"records\":[%s],\"extra\":1}", "{\"extra\":1,\"records\":[%s]}",
+			"{\"records\":[%s],\"records\":[%s]}", "{\"records\":[%s %s]}",
+			"{\"records\":[1,\"x\",null,[],%s]}", "{\"records\":[{\"a\":1,\"a\":2}]}",
+			"{\"records\":[{\"quantity\":1,\"quantity\":2}]}",
+			"{\"records\":[{\"quantity\":007}]}", "{\"records\":[{\"quantity\":-0}]}",
+			"{\"records\":[{\"quantity\":12345678901234567890123}]}",
+			"{\"records\":[{\"colour\":\"red\",\"colour\":\"blue\"}]}",
+			"{\"records\":[{\"colour\":\"red\",\"size\":true}]}",
+			"{\"records\":[{\"record_id\":\"caf\u00e9\"}]}", "{\"records\":[{\"record_id\":\"\xff\"}]}",
+			"\xef\xbb\xbf{\"records\":[%s]}", " \t\r\n{ \"records\" : [ %s ] } \n",
+			"{\"records\":[%s,%s,{}]}", "{\"records\":[{\"seq\":1.0}]}",
+			"{\"records\":[{\"seq\":1e2}]}", "{\"records\":[{\"seq\":-}]}",
+			"{\"records\":[{\"seq\":tru}]}", "{\"records\":[{\"seq\":nul}]}",
+			"{\"records\":[{\"seq\" 1}]}", "{\"records\":[{,}]}", "{\"records\":[{}]}",
+		};
+		for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++) {
+			char body[4096];
+			int n = snprintf(body, sizeof body, fmts[i], rec, rec);
+			assert_true(n >= 0 && (size_t)n < sizeof body);
+			struct buf ans = BUF_INIT;
+			char m[256] = "";
+			(void)ingest_text(f, "cscs", body, (size_t)n, &ans, m, sizeof m);
+			buf_release(&ans);
+		}
+		/* a NUL byte inside, and more records than allowed */
+		char nul[] = "{\"records\":[{\"record_id\":\"a\0b\"}]}";
+		struct buf ans = BUF_INIT;
+		char m[256] = "";
+		assert_int_equal(ingest_text(f, "cscs", nul, sizeof nul - 1, &ans, m, sizeof m),
+				 ALLOT_E_INVALID);
+		assert_int_equal(ingest_text(f, "cscs", many, bl, &ans, m, sizeof m), ALLOT_E_INVALID);
+		assert_non_null(strstr(m, "1..10000"));
+		buf_release(&ans);
+		free(many);
+		free(rec);
+	}
 	/* A non-object in a batch is rejected on its own. */
 	json_t *mixed = json_pack("[i,s]", 1, "x");
 	out = ingest(f, "cscs", mixed, &c);
 	assert_int_equal(c.rejected, 2);
 	assert_non_null(strstr(oreason(json_array_get(out, 0)), "JSON object"));
 	json_decref(out);
-	assert_int_equal(nrecords(f), 3);
+	assert_int_equal(nrecords(f), 4); /* with "body-ok" */
 	print_message("bad input: %zu field cases\n", sizeof cases / sizeof cases[0]);
 }
 
@@ -1488,14 +1632,14 @@ static void test_sequence(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_idempotency, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_signatures, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_bad_input, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_late, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_idempotency, fix_setup_twin, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_signatures, fix_setup_twin, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_input, fix_setup_twin, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_late, fix_setup_twin, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_rollover, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_corrections, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_corrections, fix_setup_twin, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_charter_versions, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_sequence, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_sequence, fix_setup_twin, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_rollover_new_version, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_exactness, fix_setup, fix_teardown),
 	};

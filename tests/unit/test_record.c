@@ -8,6 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "common/buf.h"
 #include "crypto/b64.h"
 #include "crypto/ed25519.h"
 #include "ledger/record.h"
@@ -140,12 +141,256 @@ static void test_schema_errors(void **state)
 	json_decref(j);
 }
 
+/* ---- the direct encoder and the text path against jansson ----------------------- */
+
+static uint64_t rng = 0x1234567887654321ULL;
+static uint64_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+static size_t pick(size_t n) { return (size_t)(rnd() % n); }
+
+/* The canonical form as it was first written: a copy without sig and nulls,
+ * dumped by jansson with sorted keys. */
+static char *canonical_reference(const json_t *obj)
+{
+	json_t *copy = json_object();
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)obj, k, v) {
+		if (strcmp(k, "sig") == 0 || json_is_null(v))
+			continue;
+		json_object_set(copy, k, v);
+	}
+	char *s = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(copy);
+	return s;
+}
+
+/* JSON text of a value for a field: mostly good, sometimes anything. */
+static const char *const good_ids[] = {"cscs", "epfl", "climate", "alice@epfl.ch",
+				       "gpu_seconds", "h100", "job-88213", "m1", "r.1_2:3"};
+static const char *const odd_strings[] = {
+	"\"\"", "\"a b\"", "\"a/b\"", "\"caf\u00c3\u00a9\"", "\"caf\\u00e9\"", "\"q\\\"uote\"",
+	"\"back\\\\slash\"", "\"tab\\there\"", "\"nl\\n\"", "\"ctl\\u0001\"", "\"del\x7f\"",
+	"\"\\ud83d\\ude00\"", "\"\\/slash\"", "\"\xe2\x82\xac\"", "null", "true", "false", "5",
+	"-0", "1.5", "1e3", "12345678901234567890", "[]", "[1,\"a\"]", "{}", "{\"a\":1}",
+	"\"2026-12-03T10:00:00Z\""};
+static const char *const good_times[] = {
+	"2026-12-03T10:00:00Z", "2026-12-03T12:00:00Z", "2026-12-03T11:00:00.5Z",
+	"2026-12-03T11:30:00+01:00", "2026-12-03T09:59:59.999999Z", "2026-12-03t10:00:00z",
+	"2026-12-03 10:00:00Z"};
+
+static void put_ws(struct buf *b)
+{
+	static const char *const w[] = {"", "", "", " ", "\n", " \t ", "\r\n"};
+	buf_puts(b, w[pick(7)]);
+}
+
+/* A record's text: fields in random order; mode 0 mostly valid plain
+ * records, mode 1 anything. */
+static void gen_record(struct buf *b, int mode)
+{
+	static const char *const names[] = {
+		"record_id", "provider", "seq", "institution", "project", "member", "resource",
+		"class", "model", "quantity", "start", "end", "kind", "adjustment", "supersedes",
+		"sig"};
+	size_t order[20], n = 0;
+	for (size_t i = 0; i < 16; i++)
+		order[n++] = i;
+	for (size_t i = n - 1; i > 0; i--) {
+		size_t j = pick(i + 1), t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+	buf_putc(b, '{');
+	bool first = true;
+	char v[256];
+	for (size_t x = 0; x < n; x++) {
+		size_t f = order[x];
+		bool bad = mode == 1 && pick(6) == 0;
+		bool optional = f == 2 || f == 5 || f == 7 || f == 8 || f == 12 || f == 13 || f == 14;
+		if (!bad && optional && pick(3) == 0)
+			continue; /* absent */
+		if (!bad && f == 13)
+			continue; /* adjustment only with an adjustment, below */
+		if (!bad && f == 14)
+			continue;
+		if (bad && pick(10) == 0)
+			continue; /* a required one missing */
+		if (bad) {
+			snprintf(v, sizeof v, "%s", odd_strings[pick(sizeof odd_strings / sizeof *odd_strings)]);
+		} else if (f == 2) {
+			snprintf(v, sizeof v, "%llu", (unsigned long long)(rnd() % 1000000000000ULL));
+		} else if (f == 9) {
+			snprintf(v, sizeof v, "%llu", (unsigned long long)(1 + rnd() % 1000000000000ULL));
+		} else if (f == 10 || f == 11) {
+			snprintf(v, sizeof v, "\"%s\"", good_times[f == 10 ? 0 : 1 + pick(4)]);
+		} else if (f == 12) {
+			snprintf(v, sizeof v, "\"usage\"");
+		} else if (f == 15) {
+			uint8_t sig[64];
+			for (size_t i = 0; i < 64; i++)
+				sig[i] = (uint8_t)rnd();
+			v[0] = '"';
+			size_t m = b64_encode(sig, 64, v + 1);
+			v[1 + m] = '"';
+			v[2 + m] = '\0';
+		} else if (pick(12) == 0 && optional) {
+			snprintf(v, sizeof v, "null");
+		} else {
+			snprintf(v, sizeof v, "\"%s\"", good_ids[pick(sizeof good_ids / sizeof *good_ids)]);
+		}
+		if (!first)
+			buf_putc(b, ',');
+		first = false;
+		put_ws(b);
+		buf_printf(b, "\"%s\"", names[f]);
+		put_ws(b);
+		buf_putc(b, ':');
+		put_ws(b);
+		buf_puts(b, v);
+		put_ws(b);
+	}
+	if (mode == 1 && pick(8) == 0) {
+		/* a repeated key, or one that is not a field */
+		buf_printf(b, "%s\"%s\":\"x\"", first ? "" : ",", pick(2) ? names[pick(16)] : "colour");
+	}
+	buf_putc(b, '}');
+}
+
+static void assert_same_record(const struct usage_record *a, const struct usage_record *b)
+{
+	assert_string_equal(a->record_id, b->record_id);
+	assert_string_equal(a->provider, b->provider);
+	assert_int_equal(a->has_seq, b->has_seq);
+	assert_int_equal(a->seq, b->seq);
+	assert_string_equal(a->institution, b->institution);
+	assert_string_equal(a->project, b->project);
+	assert_string_equal(a->member, b->member);
+	assert_string_equal(a->resource, b->resource);
+	assert_string_equal(a->cls, b->cls);
+	assert_string_equal(a->model, b->model);
+	assert_int_equal(a->quantity, b->quantity);
+	assert_int_equal(a->start_us, b->start_us);
+	assert_int_equal(a->end_us, b->end_us);
+	assert_int_equal(a->kind, b->kind);
+	assert_int_equal(a->adjustment, b->adjustment);
+	assert_string_equal(a->supersedes, b->supersedes);
+	assert_int_equal(a->has_sig, b->has_sig);
+	assert_memory_equal(a->sig, b->sig, 64);
+	assert_int_equal(a->canonical_len, b->canonical_len);
+	if (a->canonical_len)
+		assert_memory_equal(a->canonical, b->canonical, a->canonical_len);
+	assert_memory_equal(a->sha256, b->sha256, 32);
+}
+
+/* record_canonical (written directly) against jansson's dump, over random
+ * objects with escapes, non-ASCII text, nulls, nesting and sig. */
+static void test_canonical_random(void **state)
+{
+	(void)state;
+	static const char *const keys[] = {"record_id", "sig", "b", "a", "ab", "a\\u00e9",
+					   "\\u00e9", "Z", "quote\\\"", "x\\ny", "\\u0001k", "z"};
+	size_t cases = 0;
+	for (int it = 0; it < 20000; it++) {
+		struct buf b = BUF_INIT;
+		if (it % 2) {
+			gen_record(&b, 1);
+		} else {
+			buf_putc(&b, '{');
+			size_t nk = pick(8);
+			for (size_t k = 0; k < nk; k++)
+				buf_printf(&b, "%s\"%s%d\":%s", k ? "," : "", keys[pick(12)], (int)k,
+					   odd_strings[pick(sizeof odd_strings / sizeof *odd_strings)]);
+			buf_putc(&b, '}');
+		}
+		json_t *j = json_loadb(b.data, b.len, JSON_REJECT_DUPLICATES, NULL);
+		buf_release(&b);
+		if (!json_is_object(j)) {
+			json_decref(j);
+			continue;
+		}
+		size_t n = 0;
+		char *mine = record_canonical(j, &n), *ref = canonical_reference(j);
+		assert_non_null(mine);
+		assert_non_null(ref);
+		assert_string_equal(mine, ref);
+		assert_int_equal(n, strlen(ref));
+		free(mine);
+		free(ref);
+		json_decref(j);
+		cases++;
+	}
+	assert_true(cases > 15000);
+	print_message("canonical: %zu random objects equal to jansson's dump\n", cases);
+}
+
+/* record_parse_text against jansson + record_parse on the same text. */
+static void test_parse_text_random(void **state)
+{
+	(void)state;
+	size_t plain_ok = 0, plain_bad = 0, fallback = 0;
+	for (int it = 0; it < 30000; it++) {
+		struct buf b = BUF_INIT;
+		int mode = it % 3 == 0 ? 0 : 1;
+		buf_puts(&b, "[ ");
+		size_t at = b.len;
+		gen_record(&b, mode);
+		size_t rec_end = b.len;
+		buf_puts(&b, " ]");
+		bool require_sig = pick(2);
+		const char *p = b.data + at;
+		struct usage_record t, j;
+		char rt[320] = "", rj[320] = "";
+		bool plain;
+		allot_err et = record_parse_text(&p, b.data + b.len, require_sig, &t, &plain, rt,
+						 sizeof rt);
+		json_t *obj = json_loadb(b.data + at, rec_end - at, JSON_REJECT_DUPLICATES, NULL);
+		if (!plain) {
+			assert_true(p == b.data + at);
+			fallback++;
+		} else {
+			/* what plain text says is exactly what jansson reads */
+			assert_non_null(obj);
+			assert_true(p == b.data + rec_end);
+			allot_err ej = record_parse(obj, require_sig, &j, rj, sizeof rj);
+			assert_int_equal(et, ej);
+			if (et) {
+				assert_string_equal(rt, rj);
+				plain_bad++;
+			} else {
+				assert_same_record(&t, &j);
+				char *ref = canonical_reference(obj);
+				assert_int_equal(t.canonical_len, strlen(ref));
+				assert_memory_equal(t.canonical, ref, t.canonical_len);
+				free(ref);
+				plain_ok++;
+			}
+			record_release(&j);
+		}
+		if (mode == 0 && !plain)
+			fail_msg("a plain record took the jansson path: %s", b.data);
+		record_release(&t);
+		json_decref(obj);
+		buf_release(&b);
+	}
+	assert_true(plain_ok > 5000 && plain_bad > 5000 && fallback > 1000);
+	print_message("parse text: %zu accepted and %zu rejected the same as record_parse, "
+		      "%zu left to jansson\n", plain_ok, plain_bad, fallback);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_canonical_example),
 		cmocka_unit_test(test_sign_and_verify),
 		cmocka_unit_test(test_schema_errors),
+		cmocka_unit_test(test_canonical_random),
+		cmocka_unit_test(test_parse_text_random),
 	};
 	return cmocka_run_group_tests_name("record", tests, NULL, NULL);
 }
