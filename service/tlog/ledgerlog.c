@@ -96,6 +96,15 @@ allot_err ledgerlog_checkpoint(struct ledgerlog *l, bool fresh, char **note,
 		/* Same tree: the cached note is exactly what signing would give
 		 * (Ed25519 is deterministic). */
 		if (!l->note || c.size != l->cp.size || memcmp(c.root, l->cp.root, MERKLE_HASH_LEN)) {
+			/* A signed tree head is a promise about every leaf under
+			 * it: make the settlements still in the write-ahead
+			 * log's deferred window durable before signing, so that a
+			 * power loss can never take back a leaf a published
+			 * checkpoint covers (docs/TLOG.md). */
+			if ((e = l->st->ops->flush(l->st))) {
+				snprintf(msg, msgsz, "the log could not be made durable");
+				goto out;
+			}
 			char *n = NULL;
 			size_t len;
 			if ((e = checkpoint_sign(&c, &l->kp, &n, &len, msg, msgsz)))

@@ -680,6 +680,23 @@ static void test_export_verify(void **state)
 	json_decref(rows);
 	free(note);
 
+	/* A leaf committed DEFERRED (a gate settlement: in the write-ahead log,
+	 * not yet fsynced) is made durable before a checkpoint covering it is
+	 * signed: a power loss never takes back a leaf a published checkpoint
+	 * covers. */
+	store_set_flush_ms(st, 60000); /* the flusher stays out of the way */
+	assert_int_equal(store_ledger_begin_sync(st, STORE_SYNC_DEFERRED), ALLOT_OK);
+	insert(st, "e5", 50);
+	assert_int_equal(store_ledger_commit(st), ALLOT_OK);
+	struct store_sync_stats ss;
+	store_sync_stats(st, &ss);
+	assert_int_equal(ss.undurable, 1);
+	assert_int_equal(ledgerlog_checkpoint(l, true, &note, &c, msg, sizeof msg), ALLOT_OK);
+	assert_int_equal(c.size, 6);
+	store_sync_stats(st, &ss);
+	assert_int_equal(ss.undurable, 0);
+	free(note);
+
 	json_decref(x);
 	free(old);
 	ledgerlog_free(l);
