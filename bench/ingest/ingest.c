@@ -716,7 +716,7 @@ int main(int argc, char **argv)
 
 #define PHASE(x) (strchr(opt.phases, (x)) != NULL)
 	struct srec *r = NULL;
-	if (PHASE('a') || PHASE('b') || PHASE('c')) {
+	if (PHASE('a') || PHASE('b') || PHASE('c') || PHASE('v')) {
 		int64_t t_end = time_now_us();
 		double t0 = now_s();
 		r = gen_records(opt.records, "http", t_end - 3600 * US_PER_SEC,
@@ -754,6 +754,13 @@ int main(int argc, char **argv)
 		       pc);
 		printf("    JSON parse + record_parse (canonical, SHA-256) + verify, %d threads: %.0f records/s\n",
 		       opt.clients, p);
+	}
+	if (PHASE('v') && !PHASE('c')) {
+		/* (c)'s first figure alone: with --phases a and --phases v under
+		 * perf stat, the difference is what ingestion adds to verification */
+		c = bench_verify(r, opt.records, opt.clients, V_VERIFIER);
+		printf("(v) Ed25519 verification alone, %d threads:    %9.0f records/s, CPU %.1f us/record\n",
+		       opt.clients, c, 1e6 * g_cpu / n);
 	}
 	if (PHASE('a') && PHASE('c'))
 	{

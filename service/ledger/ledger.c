@@ -16,6 +16,7 @@
 #include "ledger/period.h"
 #include "ledger/quota.h"
 #include "ledger/tz.h"
+#include "ledger/vpool.h"
 
 /* Keys of one provider parsed once per batch (any further keys are tried
  * the slow way). */
@@ -119,6 +120,8 @@ struct ledger_group {
 	struct group_item *head, **tail;
 	bool leading;
 	struct over_map over;          /* the leader's alone */
+	struct vpool *verify;          /* signature checks; started by the first batch */
+	bool verify_started;
 };
 
 struct ledger_group *ledger_group_new(void)
@@ -137,6 +140,7 @@ void ledger_group_free(struct ledger_group *g)
 	if (!g)
 		return;
 	over_clear(&g->over);
+	vpool_free(g->verify);
 	pthread_mutex_destroy(&g->mu);
 	pthread_cond_destroy(&g->cv);
 	free(g);
@@ -487,43 +491,73 @@ static allot_err ingest_work(struct app *app, void *arg, int64_t now)
 	return ALLOT_OK;
 }
 
-/* Provider and signature of every parsed item (o == OUT_ACCEPTED so far),
- * outside the transaction: this is the CPU-heavy part, and it runs in
- * parallel across requests. */
-static void ingest_verify(const struct charter *c, const char *provider, struct ingest_batch *b)
+/* Signatures are checked in ranges of this many records, spread over the
+ * request's thread and the pool (about 3 ms of work each). */
+#define VERIFY_CHUNK 32
+
+struct verify_ctx {
+	struct ingest_batch *b;
+	const char *provider;
+	const struct charter_provider *prov;
+	struct ed25519_verifier *ver[CHARTER_MAX_VERIFIERS];
+	size_t nver;
+};
+
+static void verify_range(void *arg, size_t from, size_t to)
 {
-	const struct charter_provider *prov = charter_provider(c, provider);
-	/* The provider's keys, parsed once for the whole batch. */
-	struct ed25519_verifier *ver[CHARTER_MAX_VERIFIERS] = {0};
-	size_t nver = 0;
-	for (size_t k = 0; prov && k < prov->nkeys && nver < CHARTER_MAX_VERIFIERS; k++)
-		if (ed25519_verifier_new(prov->keys[k].pub, &ver[nver]) == ALLOT_OK)
-			nver++;
-	for (size_t i = 0; i < b->n; i++) {
-		struct ingest_item *it = &b->items[i];
+	struct verify_ctx *v = arg;
+	for (size_t i = from; i < to; i++) {
+		struct ingest_item *it = &v->b->items[i];
 		if (it->o != OUT_ACCEPTED)
 			continue;
-		if (strcmp(it->r.provider, provider) != 0) {
+		if (strcmp(it->r.provider, v->provider) != 0) {
 			it->o = OUT_REJECTED;
 			snprintf(it->reason, sizeof it->reason, "record is for provider \"%s\" but the "
-				 "key belongs to provider \"%s\"", it->r.provider, provider);
+				 "key belongs to provider \"%s\"", it->r.provider, v->provider);
 			continue;
 		}
 		bool sig_ok = false;
-		for (size_t k = 0; k < nver && !sig_ok; k++)
+		for (size_t k = 0; k < v->nver && !sig_ok; k++)
 			sig_ok = it->r.has_sig &&
-				 ed25519_verifier_check(ver[k], it->r.canonical, it->r.canonical_len,
+				 ed25519_verifier_check(v->ver[k], it->r.canonical, it->r.canonical_len,
 							it->r.sig, 64) == ALLOT_OK;
-		for (size_t k = CHARTER_MAX_VERIFIERS; prov && k < prov->nkeys && !sig_ok; k++)
-			sig_ok = record_sig_ok(&it->r, prov->keys[k].pub);
+		for (size_t k = CHARTER_MAX_VERIFIERS; v->prov && k < v->prov->nkeys && !sig_ok; k++)
+			sig_ok = record_sig_ok(&it->r, v->prov->keys[k].pub);
 		if (!sig_ok) {
 			it->o = OUT_REJECTED;
 			snprintf(it->reason, sizeof it->reason, "signature does not verify with "
-				 "any key of provider \"%s\"", provider);
+				 "any key of provider \"%s\"", v->provider);
 		}
 	}
-	for (size_t k = 0; k < nver; k++)
-		ed25519_verifier_free(ver[k]);
+}
+
+static struct vpool *verify_pool(struct ledger_group *g)
+{
+	pthread_mutex_lock(&g->mu);
+	if (!g->verify_started) {
+		g->verify_started = true;
+		g->verify = vpool_new(0);
+	}
+	struct vpool *p = g->verify;
+	pthread_mutex_unlock(&g->mu);
+	return p;
+}
+
+/* Provider and signature of every parsed item (o == OUT_ACCEPTED so far),
+ * outside the transaction: this is the CPU-heavy part.  It runs on the
+ * request's thread and the verification pool, so the CPUs stay busy while
+ * other requests book their records or wait for their fsync. */
+static void ingest_verify(struct app *app, const struct charter *c, const char *provider,
+			  struct ingest_batch *b)
+{
+	struct verify_ctx v = {.b = b, .provider = provider, .prov = charter_provider(c, provider)};
+	/* The provider's keys, parsed once for the whole batch. */
+	for (size_t k = 0; v.prov && k < v.prov->nkeys && v.nver < CHARTER_MAX_VERIFIERS; k++)
+		if (ed25519_verifier_new(v.prov->keys[k].pub, &v.ver[v.nver]) == ALLOT_OK)
+			v.nver++;
+	vpool_run(verify_pool(app->ledger_group), b->n, VERIFY_CHUNK, verify_range, &v);
+	for (size_t k = 0; k < v.nver; k++)
+		ed25519_verifier_free(v.ver[k]);
 }
 
 static void ingest_count(const struct ingest_batch *b, struct ledger_counts *counts)
@@ -550,7 +584,7 @@ static void ingest_free(struct ingest_batch *b)
 static allot_err ingest_run(struct app *app, struct active_charter *cur, const char *provider,
 			    struct ingest_batch *b, char *msg, size_t msgsz)
 {
-	ingest_verify(cur->c, provider, b);
+	ingest_verify(app, cur->c, provider, b);
 	app_charter_put(app, cur);
 	allot_err e = group_run(app, ingest_work, b, true);
 	if (e)

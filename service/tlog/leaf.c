@@ -212,6 +212,27 @@ static bool plain(const char *s)
 	return true;
 }
 
+static void leaf_str(struct buf *b, const char *key, const char *v, const char *after)
+{
+	buf_puts(b, key);
+	buf_puts(b, v);
+	buf_puts(b, after);
+}
+
+/* Decimal of v in t (as "%lld"); returns the first digit. */
+static const char *leaf_int(int64_t v, char t[24])
+{
+	char *p = t + 23;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	*p = '\0';
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--p = '-';
+	return p;
+}
+
 allot_err tlog_leaf_usage_row(const struct ledger_row *row, char **data, size_t *len)
 {
 	const struct usage_record *r = &row->rec;
@@ -235,29 +256,39 @@ allot_err tlog_leaf_usage_row(const struct ledger_row *row, char **data, size_t 
 		   EVP_sha256(), NULL);
 	hex_encode(h, sizeof h, hex);
 	hex[64] = '\0';
+	/* keys in byte order, as JSON_SORT_KEYS writes them; appended piece by
+	 * piece (no printf: this runs for every record inside the group
+	 * commit) */
+	char num[24];
 	struct buf b = BUF_INIT;
-	/* keys in byte order, as JSON_SORT_KEYS writes them */
 	buf_putc(&b, '{');
 	if (adj)
-		buf_printf(&b, "\"adjustment\":\"%s\",", adj);
-	buf_printf(&b, "\"booked\":\"%s\",\"charge\":\"%s\",\"charter_version\":%lld,"
-		       "\"class\":\"%s\",\"end\":\"%s\",\"institution\":\"%s\",\"kind\":\"%s\","
-		       "\"late\":%s,\"member\":\"%s\",\"model\":\"%s\",\"overage\":%s,"
-		       "\"project\":\"%s\",\"provider\":\"%s\",\"quantity\":%lld,\"rate\":\"%s\","
-		       "\"received\":\"%s\",\"record_id\":\"%s\",\"record_sha256\":\"%s\","
-		       "\"resource\":\"%s\",",
-		   time_format_rfc3339(row->book_us, booked), money_format(row->charge_micro, charge),
-		   (long long)row->charter_version, r->cls, time_format_rfc3339(r->end_us, end),
-		   r->institution, kinds[r->kind], row->late ? "true" : "false", r->member, r->model,
-		   row->overage ? "true" : "false", r->project, r->provider, (long long)r->quantity,
-		   money_format(row->rate_micro, rate), time_format_rfc3339(row->received_us, recv),
-		   r->record_id, hex, r->resource);
+		leaf_str(&b, "\"adjustment\":\"", adj, "\",");
+	leaf_str(&b, "\"booked\":\"", time_format_rfc3339(row->book_us, booked), "\",");
+	leaf_str(&b, "\"charge\":\"", money_format(row->charge_micro, charge), "\",");
+	leaf_str(&b, "\"charter_version\":", leaf_int(row->charter_version, num), ",");
+	leaf_str(&b, "\"class\":\"", r->cls, "\",");
+	leaf_str(&b, "\"end\":\"", time_format_rfc3339(r->end_us, end), "\",");
+	leaf_str(&b, "\"institution\":\"", r->institution, "\",");
+	leaf_str(&b, "\"kind\":\"", kinds[r->kind], "\",");
+	buf_puts(&b, row->late ? "\"late\":true," : "\"late\":false,");
+	leaf_str(&b, "\"member\":\"", r->member, "\",");
+	leaf_str(&b, "\"model\":\"", r->model, "\",");
+	buf_puts(&b, row->overage ? "\"overage\":true," : "\"overage\":false,");
+	leaf_str(&b, "\"project\":\"", r->project, "\",");
+	leaf_str(&b, "\"provider\":\"", r->provider, "\",");
+	leaf_str(&b, "\"quantity\":", leaf_int(r->quantity, num), ",");
+	leaf_str(&b, "\"rate\":\"", money_format(row->rate_micro, rate), "\",");
+	leaf_str(&b, "\"received\":\"", time_format_rfc3339(row->received_us, recv), "\",");
+	leaf_str(&b, "\"record_id\":\"", r->record_id, "\",");
+	leaf_str(&b, "\"record_sha256\":\"", hex, "\",");
+	leaf_str(&b, "\"resource\":\"", r->resource, "\",");
 	if (r->has_seq)
-		buf_printf(&b, "\"seq\":%lld,", (long long)r->seq);
-	buf_printf(&b, "\"source\":\"%s\",\"start\":\"%s\",", row->from_gate ? "gate" : "provider",
-		   time_format_rfc3339(r->start_us, start));
+		leaf_str(&b, "\"seq\":", leaf_int(r->seq, num), ",");
+	leaf_str(&b, "\"source\":\"", row->from_gate ? "gate" : "provider", "\",");
+	leaf_str(&b, "\"start\":\"", time_format_rfc3339(r->start_us, start), "\",");
 	if (r->supersedes[0])
-		buf_printf(&b, "\"supersedes\":\"%s\",", r->supersedes);
+		leaf_str(&b, "\"supersedes\":\"", r->supersedes, "\",");
 	buf_puts(&b, "\"type\":\"usage\"}");
 	if (b.oom) {
 		buf_release(&b);
