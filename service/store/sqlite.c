@@ -75,6 +75,18 @@ allot_err sq_exec(struct sqlite_store *s, const char *sql)
 	return ALLOT_OK;
 }
 
+/* One statement without results from the statement cache (transaction
+ * control on the hot path: no parse per call, unlike sq_exec). */
+allot_err sq_exec_cached(struct sqlite_store *s, const char *sql)
+{
+	sqlite3_stmt *st = sq_prep(s, sql);
+	if (!st)
+		return ALLOT_E_STORE;
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? ALLOT_OK : sq_fail(s, sql);
+}
+
 /* Does this thread hold an open write transaction (and the store lock)? */
 static __thread int sq_tx_open;
 bool sq_in_tx(void) { return sq_tx_open != 0; }
@@ -91,11 +103,13 @@ allot_err sq_begin_sync(struct sqlite_store *s, enum store_sync sync)
 		sync = STORE_SYNC_FULL;
 	int level = sync == STORE_SYNC_DEFERRED ? 1 : 2;
 	if (level != s->sync_level) {
-		if (sq_exec(s, level == 1 ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL"))
+		static const char normal[] = "PRAGMA synchronous = NORMAL", full[] = "PRAGMA synchronous = FULL";
+		if (sq_exec_cached(s, level == 1 ? normal : full))
 			return ALLOT_E_STORE;
 		s->sync_level = level;
 	}
-	allot_err e = sq_exec(s, "BEGIN IMMEDIATE");
+	static const char begin[] = "BEGIN IMMEDIATE";
+	allot_err e = sq_exec_cached(s, begin);
 	if (!e) {
 		sq_tx_open = 1;
 		s->tx_sync = sync;
@@ -104,7 +118,8 @@ allot_err sq_begin_sync(struct sqlite_store *s, enum store_sync sync)
 }
 allot_err sq_commit(struct sqlite_store *s)
 {
-	allot_err e = sq_exec(s, "COMMIT");
+	static const char commit[] = "COMMIT";
+	allot_err e = sq_exec_cached(s, commit);
 	if (!e) {
 		sq_tx_open = 0;
 		sq_bg_committed(s, s->tx_sync);

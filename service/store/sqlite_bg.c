@@ -17,11 +17,17 @@
  *   - PASSIVE once the log holds SQ_CKPT_FRAMES frames, without the store's
  *     lock: it copies pages beside the writer's commits and never blocks
  *     them;
- *   - PASSIVE under the store's lock once the log holds SQ_WAL_MAX_FRAMES
- *     (no transaction in between, so it backfills everything and the next
- *     write starts the log over): the bound on the log's size;
- *   - TRUNCATE under the store's lock once no commit came for SQ_IDLE_MS,
- *     and at close.
+ *   - once the log holds SQ_WAL_MAX_FRAMES (the writer kept appending
+ *     while the passive ones ran, so the log was never wholly copied at the
+ *     start of a transaction and could not start over): PASSIVE beside the
+ *     writer, then PASSIVE under the store's lock for what came meanwhile
+ *     (no transaction in between, so everything is copied and the next
+ *     write starts the log over): the bound on the log's size, at the
+ *     price of writers waiting for a small checkpoint's two fsyncs;
+ *   - once no commit came for SQ_IDLE_MS: PASSIVE beside the writer, then
+ *     RESTART under the store's lock (the next write starts the log over
+ *     and cuts the file to SQ_WAL_KEEP_BYTES: journal_size_limit);
+ *   - at close: TRUNCATE.
  */
 #include "store/sqlite_int.h"
 
@@ -41,6 +47,7 @@
 #define SQ_CKPT_FRAMES 1000      /* SQLite's own wal_autocheckpoint default */
 #define SQ_WAL_MAX_FRAMES 16000  /* ~64 MiB of 4 KiB pages */
 #define SQ_IDLE_MS 1000
+#define SQ_WAL_KEEP_BYTES (16 * 1024 * 1024)
 #define SQ_TICK_MAX_MS 100       /* wakes at least this often (checkpoints) */
 
 struct sq_bg {
@@ -110,7 +117,7 @@ static allot_err bg_flush(struct sq_bg *bg)
 	pthread_mutex_lock(&bg->mu);
 	uint64_t target = bg->deferred_seq;
 	bool need = bg->durable_seq < target && bg->walfd >= 0;
-	int64_t started = bg_now_ms();
+	int64_t started = bg_now_ms(), t0 = time_mono_us();
 	pthread_mutex_unlock(&bg->mu);
 	if (!need)
 		return ALLOT_OK;
@@ -128,6 +135,8 @@ static allot_err bg_flush(struct sq_bg *bg)
 	if (bg->durable_seq < bg->deferred_seq)
 		bg->first_undurable_ms = started;
 	bg->st.flushes++;
+	if (time_mono_us() - t0 > bg->st.max_flush_us)
+		bg->st.max_flush_us = time_mono_us() - t0;
 	pthread_mutex_unlock(&bg->mu);
 	return ALLOT_OK;
 }
@@ -138,6 +147,7 @@ static bool bg_checkpoint(struct sq_bg *bg, int mode, bool locked)
 {
 	if (locked)
 		pthread_mutex_lock(&bg->s->lock);
+	int64_t t0 = time_mono_us();
 	int nlog = 0, nckpt = 0;
 	int rc = sqlite3_wal_checkpoint_v2(bg->ck, NULL, mode, &nlog, &nckpt);
 	if (mode == SQLITE_CHECKPOINT_TRUNCATE && rc == SQLITE_OK) {
@@ -145,10 +155,16 @@ static bool bg_checkpoint(struct sq_bg *bg, int mode, bool locked)
 		bg->wal_frames = 0;
 		pthread_mutex_unlock(&bg->mu);
 	}
+	int64_t took = time_mono_us() - t0;
 	if (locked)
 		pthread_mutex_unlock(&bg->s->lock);
 	pthread_mutex_lock(&bg->mu);
 	bg->st.checkpoints++;
+	if (locked) {
+		bg->st.locked_checkpoints++;
+		if (took > bg->st.max_locked_us)
+			bg->st.max_locked_us = took;
+	}
 	pthread_mutex_unlock(&bg->mu);
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
 		log_warnx("store: checkpoint: %s", sqlite3_errmsg(bg->ck));
@@ -196,13 +212,17 @@ static void *bg_main(void *arg)
 			bg_flush(bg);
 		if (!tick) {
 		} else if (frames >= SQ_WAL_MAX_FRAMES && frames != ckpt_frames) {
+			/* The bulk beside the writer first, then under the lock
+			 * only what came meanwhile. */
+			bg_checkpoint(bg, SQLITE_CHECKPOINT_PASSIVE, false);
 			bg_checkpoint(bg, SQLITE_CHECKPOINT_PASSIVE, true);
 			ckpt_frames = frames;
 		} else if (frames >= SQ_CKPT_FRAMES && frames != ckpt_frames) {
 			bg_checkpoint(bg, SQLITE_CHECKPOINT_PASSIVE, false);
 			ckpt_frames = frames;
 		} else if (!truncated && now - last_commit_ms >= SQ_IDLE_MS) {
-			truncated = bg_checkpoint(bg, SQLITE_CHECKPOINT_TRUNCATE, true);
+			bg_checkpoint(bg, SQLITE_CHECKPOINT_PASSIVE, false);
+			truncated = bg_checkpoint(bg, SQLITE_CHECKPOINT_RESTART, true);
 			ckpt_frames = -1;
 		}
 		pthread_mutex_lock(&bg->mu);
@@ -229,6 +249,9 @@ allot_err sq_bg_open(struct sqlite_store *s, const char *path, char *msg, size_t
 	pthread_condattr_destroy(&ca);
 	s->bg = bg;
 	sqlite3_wal_hook(s->db, bg_wal_hook, bg); /* also keeps autocheckpoints off */
+	char sql[64];
+	snprintf(sql, sizeof sql, "PRAGMA journal_size_limit = %d", SQ_WAL_KEEP_BYTES);
+	sqlite3_exec(s->db, sql, NULL, NULL, NULL);
 
 	/* No log file (an in-memory database): every commit stays FULL and
 	 * nothing is checkpointed in the background. */

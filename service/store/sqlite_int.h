@@ -126,6 +126,8 @@ sqlite3_stmt *sq_prep(struct sqlite_store *s, const char *sql);
 void sq_bind_text(sqlite3_stmt *st, int i, const char *v);
 void sq_copy_text(sqlite3_stmt *st, int col, char *dst, size_t dstsz);
 allot_err sq_exec(struct sqlite_store *s, const char *sql);
+/* sq_exec of a static statement kept prepared (sql is the cache key). */
+allot_err sq_exec_cached(struct sqlite_store *s, const char *sql);
 allot_err sq_begin(struct sqlite_store *s);
 /* BEGIN IMMEDIATE whose COMMIT has durability class sync (sq_begin: FULL). */
 allot_err sq_begin_sync(struct sqlite_store *s, enum store_sync sync);

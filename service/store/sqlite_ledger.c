@@ -44,19 +44,21 @@ void sq_ledger_rollback(struct store *st)
 allot_err sq_ledger_savepoint(struct store *st, int op)
 {
 	struct sqlite_store *s = S(st);
+	static const char sp[] = "SAVEPOINT ledger_item", rel[] = "RELEASE ledger_item",
+			  back[] = "ROLLBACK TO ledger_item";
 	switch (op) {
 	case STORE_SP_BEGIN:
 		s->sp_mark = s->sums ? sumcache_pending_mark(s->sums) : 0;
 		sq_tlog_savepoint(s, op); /* the log's tree state follows the savepoint */
-		return sq_exec(s, "SAVEPOINT ledger_item");
-	case STORE_SP_RELEASE: return sq_exec(s, "RELEASE ledger_item");
+		return sq_exec_cached(s, sp);
+	case STORE_SP_RELEASE: return sq_exec_cached(s, rel);
 	default:
 		if (s->sums)
 			sumcache_pending_truncate(s->sums, s->sp_mark);
-		if (sq_exec(s, "ROLLBACK TO ledger_item"))
+		if (sq_exec_cached(s, back))
 			return ALLOT_E_STORE;
 		sq_tlog_savepoint(s, op);
-		return sq_exec(s, "RELEASE ledger_item");
+		return sq_exec_cached(s, rel);
 	}
 }
 

@@ -74,6 +74,9 @@ struct store_sync_stats {
 	uint64_t checkpoints;       /* background checkpoints (any mode) */
 	uint64_t undurable;         /* deferred commits not yet known on disk */
 	int64_t wal_frames;         /* frames in the write-ahead log after the last commit */
+	uint64_t locked_checkpoints;/* of the checkpoints, those under the store's lock */
+	int64_t max_locked_us;      /* the longest one (writers waited that long) */
+	int64_t max_flush_us;       /* the longest fdatasync of the flusher */
 	int flush_ms;
 };
 

@@ -10,8 +10,8 @@
  *   - the flusher makes a DEFERRED commit durable within the interval;
  *     interval 0 makes every commit FULL;
  *   - checkpoints never run in the committing thread; the log is
- *     checkpointed in the background once it is large, truncated when idle
- *     and at close, and the rows survive a reopen;
+ *     checkpointed in the background once it is large, started over when
+ *     idle, truncated at close, and the rows survive a reopen;
  *   - through the ledger: a group of settlements commits DEFERRED, a
  *     provider batch FULL, and a group holding both FULL.
  */
@@ -312,8 +312,8 @@ static void test_flush_zero_is_full(void **state)
 
 /* Enough commits for several checkpoints: none runs in the committing
  * thread (it never syncs the database file), the background checkpoints,
- * the log is truncated once idle and at close, and every row is there
- * after a reopen. */
+ * the log starts over after an idle second, it is removed at close, and
+ * every row is there after a reopen. */
 static void test_checkpoints_off_the_commit_path(void **state)
 {
 	struct sfx *f = *state;
@@ -326,17 +326,34 @@ static void test_checkpoints_off_the_commit_path(void **state)
 		for (int i = 0; i < 50; i++, n++)
 			commit_rows(f, i % 10 ? STORE_SYNC_DEFERRED : STORE_SYNC_FULL, 4);
 		store_sync_stats(f->st, &s);
-	} while ((s.checkpoints == 0 || n < 1500) && time_mono_us() - t0 < 20 * US_PER_SEC);
-	assert_true(s.checkpoints > 0);
+	} while (s.locked_checkpoints == 0 && time_mono_us() - t0 < 20 * US_PER_SEC);
+	assert_true(s.checkpoints > s.locked_checkpoints);
+	/* The bound: a writer that never pauses still gets the log started
+	 * over once it reaches 16,000 frames. */
+	assert_true(s.locked_checkpoints > 0);
 	assert_int_equal(my_db_syncs, db_mine);
-	print_message("  %d commits, %llu background checkpoints, %lld frames in the log\n", n,
-		      (unsigned long long)s.checkpoints, (long long)s.wal_frames);
-	assert_true(s.wal_frames < 16000);
-	/* Idle: truncated within about a second. */
+	commit_rows(f, STORE_SYNC_DEFERRED, 1);
+	store_sync_stats(f->st, &s);
+	print_message("  %d commits, %llu background checkpoints (%llu under the lock, longest "
+		      "%lld us), %lld frames in the log after\n", n,
+		      (unsigned long long)s.checkpoints, (unsigned long long)s.locked_checkpoints,
+		      (long long)s.max_locked_us, (long long)s.wal_frames);
+	assert_true(s.wal_frames < 2000); /* it started over */
+	/* Idle: within about a second the log is wholly checkpointed and
+	 * reset, so the next commit starts it over (and cuts the file to
+	 * the size limit). */
+	uint64_t ck = s.checkpoints;
 	t0 = time_mono_us();
-	while (wal_size(f) != 0 && time_mono_us() - t0 < 5 * US_PER_SEC)
+	do {
 		usleep(20000);
-	assert_int_equal(wal_size(f), 0);
+		store_sync_stats(f->st, &s);
+	} while (s.checkpoints < ck + 2 && time_mono_us() - t0 < 5 * US_PER_SEC);
+	assert_true(s.checkpoints >= ck + 2);
+	usleep(50000);
+	commit_rows(f, STORE_SYNC_DEFERRED, 1);
+	store_sync_stats(f->st, &s);
+	assert_true(s.wal_frames < 20);
+	assert_true(wal_size(f) <= 16 * 1024 * 1024);
 	assert_int_equal(my_db_syncs, db_mine);
 	/* More work, then close: everything durable and checkpointed. */
 	commit_rows(f, STORE_SYNC_DEFERRED, 3);
