@@ -12,6 +12,7 @@
 #include "common/money.h"
 #include "common/timeutil.h"
 #include "gate/tokens.h"
+#include "gate/upstream.h"
 #include "infer/engine.h"
 #include "ledger/ledger.h"
 #include "ledger/reserve.h"
@@ -129,6 +130,7 @@ void gate_free(struct gate *g)
 			free(r);
 		}
 	tokens_free(g->tokens);
+	upstream_cleanup();
 	free(g);
 }
 

@@ -2,6 +2,7 @@
 #include "gate/upstream.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,48 @@ struct fwd {
 	struct buf whole;         /* non-stream: the reply */
 	struct upstream_result *res;
 };
+
+/* Idle handles: each keeps its connection cache, so a keep-alive upstream
+ * costs no new TCP connection per call. */
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static CURL *pool[UPSTREAM_POOL_MAX];
+static size_t pool_n;
+
+static CURL *pool_take(void)
+{
+	CURL *c = NULL;
+	pthread_mutex_lock(&pool_mu);
+	if (pool_n)
+		c = pool[--pool_n];
+	pthread_mutex_unlock(&pool_mu);
+	if (c) {
+		curl_easy_reset(c); /* options gone; connections and caches kept */
+		return c;
+	}
+	return curl_easy_init();
+}
+
+static void pool_give(CURL *c, bool reusable)
+{
+	if (reusable) {
+		pthread_mutex_lock(&pool_mu);
+		if (pool_n < UPSTREAM_POOL_MAX) {
+			pool[pool_n++] = c;
+			c = NULL;
+		}
+		pthread_mutex_unlock(&pool_mu);
+	}
+	if (c)
+		curl_easy_cleanup(c);
+}
+
+void upstream_cleanup(void)
+{
+	pthread_mutex_lock(&pool_mu);
+	while (pool_n)
+		curl_easy_cleanup(pool[--pool_n]);
+	pthread_mutex_unlock(&pool_mu);
+}
 
 bool upstream_usage_from_json(const char *text, size_t len, int *prompt, int *completion)
 {
@@ -125,7 +168,7 @@ allot_err upstream_forward(const char *base_url, const char *path, const char *p
 	}
 	struct fwd f = {.on_data = on_data, .ctx = ctx, .stream = stream, .line = BUF_INIT,
 			.whole = BUF_INIT, .res = res};
-	CURL *c = curl_easy_init();
+	CURL *c = pool_take();
 	allot_err e = ALLOT_OK;
 	if (!c) {
 		e = ALLOT_E_NOMEM;
@@ -159,7 +202,9 @@ allot_err upstream_forward(const char *base_url, const char *path, const char *p
 		if (on_data && f.whole.len)
 			on_data(ctx, f.whole.data, f.whole.len);
 	}
-	curl_easy_cleanup(c);
+	/* A call aborted mid-reply (client gone) leaves its connection in no
+	 * state to reuse: such handles are closed. */
+	pool_give(c, rc == CURLE_OK);
 out:
 	curl_slist_free_all(h);
 	if (auth.data)

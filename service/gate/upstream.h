@@ -42,6 +42,12 @@ allot_err upstream_forward(const char *base_url, const char *path, const char *p
 			   const char *upstream_model, const json_t *body, bool stream,
 			   upstream_data_fn on_data, void *ctx, struct upstream_result *res);
 
+/* Connections to upstreams are kept alive: finished calls return their
+ * libcurl handle (and its open connection) to a small pool the next call
+ * takes from.  upstream_cleanup closes them (gate_free calls it). */
+#define UPSTREAM_POOL_MAX 64
+void upstream_cleanup(void);
+
 /* Picks "usage" from one JSON text (a reply or an SSE data payload). */
 bool upstream_usage_from_json(const char *text, size_t len, int *prompt, int *completion);
 

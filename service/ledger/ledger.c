@@ -404,6 +404,16 @@ static void group_lead(struct app *app, struct group_item *items)
 	struct over_map *over = &app->ledger_group->over;
 	over_clear(over);
 	allot_err e = store_ledger_begin_sync(app->store, group_sync(items));
+	if (!e && !items->next) {
+		/* A lone item needs no savepoint: its failure rolls back the
+		 * transaction, which holds nothing else. */
+		if ((items->result = items->work(app, items->arg, now)))
+			store_ledger_rollback(app->store);
+		else if ((e = store_ledger_commit(app->store)))
+			items->result = e;
+		over_clear(over);
+		return;
+	}
 	for (struct group_item *it = items; it; it = it->next) {
 		if (e) {
 			it->result = e;
