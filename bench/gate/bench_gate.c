@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,16 +47,24 @@
 #include "gate/tokens.h"
 #include "http/server.h"
 #include "infer/engine.h"
+#include "store/store.h"
 
 #define MODEL_FILE "stories260K.gguf"
 #define PROMPT "Once upon a time"
 #define BODY "{\"model\":\"stories\",\"prompt\":\"" PROMPT "\",\"max_tokens\":1,\"temperature\":0}"
+/* The instant backend: the same body for the model served by url:, and
+ * for the upstream called directly (raw) under its own name. */
+#define BODY_INSTANT "{\"model\":\"instant\",\"prompt\":\"" PROMPT "\",\"max_tokens\":1,\"temperature\":0}"
+#define BODY_UP "{\"model\":\"up\",\"prompt\":\"" PROMPT "\",\"max_tokens\":1,\"temperature\":0}"
+#define INSTANT_REPLY "{\"id\":\"cmpl-bench\",\"object\":\"text_completion\",\"created\":1767225600," \
+	"\"model\":\"up\",\"choices\":[{\"index\":0,\"text\":\" there\",\"finish_reason\":\"length\"}]," \
+	"\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1,\"total_tokens\":6}}"
 #define PACED_RATE 1000     /* requests per second (the latency target) */
 #define PACED_THREADS 4
 #define LOOP_CLIENTS 8
 #define MAX_SAMPLES 2000000
 
-static const char charter_text[] =
+static const char charter_fmt[] =
 	"charter: bench-gate\n"
 	"version: 1\n"
 	"effective: 2026-01-01T00:00:00Z\n"
@@ -63,10 +72,14 @@ static const char charter_text[] =
 	"rates:\n"
 	"  - {resource: tokens_in,  model: stories, credits: 0.0001}\n"
 	"  - {resource: tokens_out, model: stories, credits: 0.0003}\n"
+	"  - {resource: tokens_in,  model: instant, credits: 0.0001}\n"
+	"  - {resource: tokens_out, model: instant, credits: 0.0003}\n"
 	"providers:\n"
 	"  - {id: local, builtin: true}\n"
+	"  - {id: remote, resources: [tokens_in, tokens_out]}\n"
 	"models:\n"
 	"  - {id: stories, provider: local, file: " MODEL_FILE "}\n"
+	"  - {id: instant, provider: remote, url: \"http://127.0.0.1:%u/v1\", upstream_model: up}\n"
 	"institutions:\n"
 	"  - id: epfl\n"
 	"    allocation: {credits: 100000000, period: month}\n"
@@ -74,6 +87,20 @@ static const char charter_text[] =
 	"      - id: climate\n"
 	"        allocation: {credits: 100000000, period: month}\n"
 	"        members: [alice@epfl.ch]\n";
+
+/* The first three fields of /proc/loadavg, with a newline. */
+static const char *loadavg_text(void)
+{
+	static char text[64];
+	snprintf(text, sizeof text, "?\n");
+	FILE *f = fopen("/proc/loadavg", "r");
+	double a, b, c;
+	if (f && fscanf(f, "%lf %lf %lf", &a, &b, &c) == 3)
+		snprintf(text, sizeof text, "%.2f %.2f %.2f\n", a, b, c);
+	if (f)
+		fclose(f);
+	return text;
+}
 
 static double now_s(void) { return (double)time_mono_us() / 1e6; }
 
@@ -182,11 +209,33 @@ static void raw_done(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* ---- the instant upstream: an OpenAI-compatible server that answers at once ---- */
+
+static enum MHD_Result instant_handler(void *cls, struct MHD_Connection *c, const char *url,
+				       const char *method, const char *version, const char *upload,
+				       size_t *upload_size, void **con_cls)
+{
+	(void)cls, (void)url, (void)method, (void)version;
+	struct raw_conn *rc = *con_cls;
+	if (!rc) {
+		rc = calloc(1, sizeof *rc);
+		*con_cls = rc;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		buf_append(&rc->body, upload, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	return raw_answer(c, 200, INSTANT_REPLY);
+}
+
 /* ---- HTTP clients ------------------------------------------------------------------ */
 
 struct client {
 	char url[128];
-	bool get;            /* GET instead of POST BODY */
+	bool get;            /* GET instead of POST body */
+	const char *body;
 	char auth[1024];
 	/* paced mode: period and first send; closed loop: period 0 */
 	int64_t period_ns, start_ns, end_ns;
@@ -214,7 +263,7 @@ static void *client_run(void *arg)
 	if (cl->get)
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	else
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, BODY);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, cl->body);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 	int64_t next = cl->start_ns;
@@ -246,20 +295,31 @@ static void *client_run(void *arg)
 
 struct run_result {
 	double rps, p50, p90, p99, max;
+	double cpu_us;       /* CPU of the whole process (clients, servers, backend) per request */
 	size_t n, errors;
 };
 
+static double cpu_now_us(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
 /* paced: total rate split over nthreads schedules; else closed loop */
-static struct run_result run_clients(const char *url, const char *auth, int nthreads,
-				     double rate, double seconds)
+static struct run_result run_clients(const char *url, const char *auth, const char *body,
+				     int nthreads, double rate, double seconds)
 {
 	bool get = strstr(url, "/v1/models") != NULL;
+	double cpu0 = cpu_now_us();
 	struct client *cl = calloc((size_t)nthreads, sizeof *cl);
 	pthread_t *th = calloc((size_t)nthreads, sizeof *th);
 	int64_t start = mono_ns() + 20000000, end = start + (int64_t)(seconds * 1e9);
 	for (int i = 0; i < nthreads; i++) {
 		snprintf(cl[i].url, sizeof cl[i].url, "%s", url);
 		cl[i].get = get;
+		cl[i].body = body;
 		if (auth)
 			snprintf(cl[i].auth, sizeof cl[i].auth, "Authorization: Bearer %s", auth);
 		cl[i].cap = MAX_SAMPLES / (size_t)nthreads;
@@ -285,7 +345,8 @@ static struct run_result run_clients(const char *url, const char *auth, int nthr
 		free(cl[i].lat);
 	}
 	qsort(all, total, sizeof *all, cmp_i64);
-	struct run_result r = {.rps = (double)total / seconds, .p50 = pct(all, total, 50),
+	struct run_result r = {.cpu_us = (cpu_now_us() - cpu0) / (double)(total ? total : 1),
+			       .rps = (double)total / seconds, .p50 = pct(all, total, 50),
 			       .p90 = pct(all, total, 90), .p99 = pct(all, total, 99),
 			       .max = total ? (double)all[total - 1] / 1000.0 : 0, .n = total,
 			       .errors = errors};
@@ -325,8 +386,18 @@ int main(void)
 	snprintf(db, sizeof db, "%s/allot.db", dir);
 	snprintf(keys, sizeof keys, "%s/keys", dir);
 	snprintf(charter, sizeof charter, "%s/charter.yaml", dir);
+	/* The instant upstream first: the charter names its port. */
+	struct MHD_Daemon *up = MHD_start_daemon(
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
+		instant_handler, NULL, MHD_OPTION_NOTIFY_COMPLETED, raw_done, NULL,
+		MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_END);
+	if (!up) {
+		fprintf(stderr, "bench_gate: the instant upstream did not start\n");
+		return 1;
+	}
+	unsigned up_port = MHD_get_daemon_info(up, MHD_DAEMON_INFO_BIND_PORT)->port;
 	FILE *f = fopen(charter, "w");
-	fputs(charter_text, f);
+	fprintf(f, charter_fmt, up_port);
 	fclose(f);
 	setenv("ALLOT_ADMIN_KEY", "bench-admin-key-0123456789abcdef", 1);
 	log_set_verbose(false);
@@ -336,6 +407,10 @@ int main(void)
 	app.cfg = (struct app_config){.listen = "127.0.0.1:0", .db = db, .charter = charter,
 				      .keys = keys, .models = models, .deployment = "bench",
 				      .threads = 1};
+	if (getenv("ALLOT_FLUSH_MS")) { /* 0: settlements fsync too (the old behaviour) */
+		app.cfg.flush_ms = atoi(getenv("ALLOT_FLUSH_MS"));
+		app.cfg.flush_ms_set = true;
+	}
 	char msg[512] = "";
 	if (app_open(&app, msg, sizeof msg) || gate_open(&app, &app.gate, msg, sizeof msg)) {
 		fprintf(stderr, "bench_gate: %s\n", msg);
@@ -358,8 +433,11 @@ int main(void)
 		return 1;
 	}
 
-	printf("bench_gate: stories260K (1 compute thread), SQLite on %s, %ld CPUs, %.0f s per HTTP phase\n",
-	       dir, sysconf(_SC_NPROCESSORS_ONLN), seconds);
+	struct store_sync_stats ss0;
+	store_sync_stats(app.store, &ss0);
+	printf("bench_gate: stories260K (1 compute thread), SQLite on %s (settlements: flush "
+	       "interval %d ms), %ld CPUs, %.0f s per HTTP phase, load average %s",
+	       dir, ss0.flush_ms, sysconf(_SC_NPROCESSORS_ONLN), seconds, loadavg_text());
 
 	/* ---- 1. in-process costs ---- */
 	struct token_claims c;
@@ -428,7 +506,7 @@ int main(void)
 		fprintf(stderr, "bench_gate: raw server did not start\n");
 		return 1;
 	}
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(raw, MHD_DAEMON_INFO_BIND_PORT);
+	unsigned raw_port = MHD_get_daemon_info(raw, MHD_DAEMON_INFO_BIND_PORT)->port;
 	struct http_server *srv = NULL;
 	struct http_server_config hc = {.listen = "127.0.0.1:0", .routes = api_routes,
 					.nroutes = api_nroutes, .app = &app,
@@ -438,57 +516,103 @@ int main(void)
 		fprintf(stderr, "bench_gate: %s\n", msg);
 		return 1;
 	}
-	char raw_url[128], gate_url[128];
-	snprintf(raw_url, sizeof raw_url, "http://127.0.0.1:%u/v1/completions", di->port);
-	snprintf(gate_url, sizeof gate_url, "http://127.0.0.1:%u/v1/completions",
-		 http_server_port(srv));
+	unsigned gate_port = http_server_port(srv);
+	char raw_url[128], gate_url[128], up_url[128], raw_models[160], gate_models[160];
+	snprintf(raw_url, sizeof raw_url, "http://127.0.0.1:%u/v1/completions", raw_port);
+	snprintf(gate_url, sizeof gate_url, "http://127.0.0.1:%u/v1/completions", gate_port);
+	snprintf(up_url, sizeof up_url, "http://127.0.0.1:%u/v1/completions", up_port);
+	snprintf(raw_models, sizeof raw_models, "http://127.0.0.1:%u/v1/models", raw_port);
+	snprintf(gate_models, sizeof gate_models, "http://127.0.0.1:%u/v1/models", gate_port);
 
-	/* warm-up */
-	run_clients(raw_url, NULL, 2, 0, 0.3);
-	run_clients(gate_url, token, 2, 0, 0.3);
+	const struct backend {
+		const char *title, *raw_url, *raw_body, *gate_body;
+	} backends[] = {
+		{"engine: stories260K in-process, max_tokens 1 (raw: the same engine behind a "
+		 "minimal server)", raw_url, BODY, BODY},
+		{"instant: an OpenAI-compatible upstream that answers at once (raw: clients call "
+		 "it directly; gated: allotd forwards with libcurl, model served by url:)",
+		 up_url, BODY_UP, BODY_INSTANT},
+	};
+	struct summary {
+		double add50, add99, gated_rps, raw_rps, gate_cpu;
+	} sum[2];
+	for (size_t b = 0; b < 2; b++) {
+		const struct backend *be = &backends[b];
+		printf("\n== backend %s\n", be->title);
+		/* warm-up */
+		run_clients(be->raw_url, NULL, be->raw_body, 2, 0, 0.3);
+		run_clients(gate_url, token, be->gate_body, 2, 0, 0.3);
 
-	/* ---- 2. paced latency ---- */
-	struct run_result pr = run_clients(raw_url, NULL, PACED_THREADS, PACED_RATE, seconds);
-	struct run_result pg = run_clients(gate_url, token, PACED_THREADS, PACED_RATE, seconds);
-	printf("\nlatency at a paced %d requests/s (%d client threads), µs:\n", PACED_RATE,
-	       PACED_THREADS);
-	printf("  %-8s %8s %8s %8s %8s %9s %7s\n", "", "p50", "p90", "p99", "max", "req/s", "errors");
-	printf("  %-8s %8.0f %8.0f %8.0f %8.0f %9.0f %7zu\n", "raw", pr.p50, pr.p90, pr.p99, pr.max,
-	       pr.rps, pr.errors);
-	printf("  %-8s %8.0f %8.0f %8.0f %8.0f %9.0f %7zu\n", "gated", pg.p50, pg.p90, pg.p99, pg.max,
-	       pg.rps, pg.errors);
-	double add50 = pg.p50 - pr.p50, add99 = pg.p99 - pr.p99;
-	printf("  added by the gate: p50 %.0f µs (target <= 300: %.2fx the target), "
-	       "p99 %.0f µs (target <= 1000: %.2fx)\n",
-	       add50, add50 / 300.0, add99, add99 / 1000.0);
+		/* paced latency */
+		struct run_result pr = run_clients(be->raw_url, NULL, be->raw_body, PACED_THREADS,
+						   PACED_RATE, seconds);
+		struct run_result pg = run_clients(gate_url, token, be->gate_body, PACED_THREADS,
+						   PACED_RATE, seconds);
+		printf("latency at a paced %d requests/s (%d client threads), µs:\n", PACED_RATE,
+		       PACED_THREADS);
+		printf("  %-8s %8s %8s %8s %8s %9s %7s %9s\n", "", "p50", "p90", "p99", "max",
+		       "req/s", "errors", "CPU µs/req");
+		printf("  %-8s %8.0f %8.0f %8.0f %8.0f %9.0f %7zu %9.1f\n", "raw", pr.p50, pr.p90,
+		       pr.p99, pr.max, pr.rps, pr.errors, pr.cpu_us);
+		printf("  %-8s %8.0f %8.0f %8.0f %8.0f %9.0f %7zu %9.1f\n", "gated", pg.p50, pg.p90,
+		       pg.p99, pg.max, pg.rps, pg.errors, pg.cpu_us);
+		sum[b].add50 = pg.p50 - pr.p50;
+		sum[b].add99 = pg.p99 - pr.p99;
+		printf("  added by the gate: p50 %.0f µs (target <= 300: %.2fx the target), "
+		       "p99 %.0f µs (target <= 1000: %.2fx)\n",
+		       sum[b].add50, sum[b].add50 / 300.0, sum[b].add99, sum[b].add99 / 1000.0);
 
-	/* ---- 3. closed-loop throughput ---- */
-	struct run_result tr = run_clients(raw_url, NULL, LOOP_CLIENTS, 0, seconds);
-	struct run_result tg = run_clients(gate_url, token, LOOP_CLIENTS, 0, seconds);
-	printf("\nthroughput, %d closed-loop keep-alive clients, one repeated token:\n", LOOP_CLIENTS);
-	printf("  %-8s %9s %8s %8s %7s\n", "", "req/s", "p50 µs", "p99 µs", "errors");
-	printf("  %-8s %9.0f %8.0f %8.0f %7zu\n", "raw", tr.rps, tr.p50, tr.p99, tr.errors);
-	printf("  %-8s %9.0f %8.0f %8.0f %7zu\n", "gated", tg.rps, tg.p50, tg.p99, tg.errors);
-	printf("  gated/raw %.2f; gated vs the target of 10,000 req/s: %.2fx\n", tg.rps / tr.rps,
-	       tg.rps / 10000.0);
-	printf("  (the raw figure bounds what any gate could reach with this backend and client)\n");
+		/* closed-loop throughput */
+		struct run_result tr = run_clients(be->raw_url, NULL, be->raw_body, LOOP_CLIENTS, 0,
+						   seconds);
+		struct run_result tg = run_clients(gate_url, token, be->gate_body, LOOP_CLIENTS, 0,
+						   seconds);
+		printf("throughput, %d closed-loop keep-alive clients, one repeated token:\n",
+		       LOOP_CLIENTS);
+		printf("  %-8s %9s %8s %8s %7s %9s\n", "", "req/s", "p50 µs", "p99 µs", "errors",
+		       "CPU µs/req");
+		printf("  %-8s %9.0f %8.0f %8.0f %7zu %9.1f\n", "raw", tr.rps, tr.p50, tr.p99,
+		       tr.errors, tr.cpu_us);
+		printf("  %-8s %9.0f %8.0f %8.0f %7zu %9.1f\n", "gated", tg.rps, tg.p50, tg.p99,
+		       tg.errors, tg.cpu_us);
+		sum[b].gated_rps = tg.rps;
+		sum[b].raw_rps = tr.rps;
+		sum[b].gate_cpu = tg.cpu_us - tr.cpu_us;
+		printf("  gated/raw %.2f; gated vs the target of 10,000 req/s: %.2fx; "
+		       "the gate's CPU per request: %.1f µs\n",
+		       tg.rps / tr.rps, tg.rps / 10000.0, sum[b].gate_cpu);
+	}
 
-	/* ---- 4. the HTTP path alone: GET /v1/models (token check, no engine, no ledger) ---- */
-	char raw_models[160], gate_models[160];
-	snprintf(raw_models, sizeof raw_models, "http://127.0.0.1:%u/v1/models", di->port);
-	snprintf(gate_models, sizeof gate_models, "http://127.0.0.1:%u/v1/models",
-		 http_server_port(srv));
-	struct run_result mr = run_clients(raw_models, NULL, LOOP_CLIENTS, 0, seconds);
-	struct run_result mg = run_clients(gate_models, token, LOOP_CLIENTS, 0, seconds);
-	printf("\nno backend: GET /v1/models, %d closed-loop clients (HTTP + token check only):\n",
+	/* the HTTP path alone: GET /v1/models (token check, no backend, no ledger) */
+	struct run_result mr = run_clients(raw_models, NULL, NULL, LOOP_CLIENTS, 0, seconds);
+	struct run_result mg = run_clients(gate_models, token, NULL, LOOP_CLIENTS, 0, seconds);
+	printf("\n== no backend: GET /v1/models, %d closed-loop clients (HTTP + token check only):\n",
 	       LOOP_CLIENTS);
 	printf("  %-8s %9.0f req/s  p50 %5.0f µs  p99 %6.0f µs  errors %zu\n", "raw", mr.rps, mr.p50,
 	       mr.p99, mr.errors);
 	printf("  %-8s %9.0f req/s  p50 %5.0f µs  p99 %6.0f µs  errors %zu\n", "gated", mg.rps, mg.p50,
 	       mg.p99, mg.errors);
 
+	struct store_sync_stats ss;
+	store_sync_stats(app.store, &ss);
+	printf("\nstore: %llu deferred commits, %llu fsynced commits, %llu flushes (longest %.1f ms), "
+	       "%llu background checkpoints, %llu of them under the store's lock (longest %.1f ms); "
+	       "flush interval %d ms\n",
+	       (unsigned long long)ss.deferred_commits, (unsigned long long)ss.full_commits,
+	       (unsigned long long)ss.flushes, (double)ss.max_flush_us / 1000.0,
+	       (unsigned long long)ss.checkpoints, (unsigned long long)ss.locked_checkpoints,
+	       (double)ss.max_locked_us / 1000.0, ss.flush_ms);
+	printf("\nsummary (targets: added p50 <= 300 µs, p99 <= 1000 µs at 1,000 req/s; "
+	       ">= 10,000 gated req/s):\n");
+	for (size_t b = 0; b < 2; b++)
+		printf("  %-8s added p50 %5.0f µs  p99 %5.0f µs   gated %6.0f req/s (raw %6.0f)\n",
+		       b ? "instant" : "engine", sum[b].add50, sum[b].add99, sum[b].gated_rps,
+		       sum[b].raw_rps);
+	printf("  load average at the end: %s", loadavg_text());
+
 	http_server_stop(srv);
 	MHD_stop_daemon(raw);
+	MHD_stop_daemon(up);
 	free(token);
 	gate_free(app.gate);
 	app.gate = NULL;
