@@ -48,7 +48,9 @@ struct cpu {
 	struct llama_layer *layers; /* [n_layer] the model's, repacked where the kernels want */
 	struct llama_wt output;
 	char *packed;           /* repacked matrices, one arena from aligned_alloc() */
-	bool amx;               /* AMX tiles for batches of AMX_MIN_TOKENS or more */
+	bool amx;               /* AMX-INT8 tiles for batches of amx_min tokens or more */
+	int amx_min;            /* AMX_MIN_DECODE, or ALLOT_AMX_MIN (A/B comparisons) */
+	size_t pf_next;         /* PF_NEXT, or ALLOT_PF_NEXT KiB */
 	bool amx_bf16;          /* AMX-BF16 tiles for F16/BF16 weights, same batches */
 	void *xbf;              /* split activations for them [kern_amx_bf16_xbytes(widest, max_batch)] */
 	struct amx_xblk *xamx;  /* packed activations [max_batch / 16][widest / QK] */
@@ -75,6 +77,17 @@ struct mm_ctx {
 	bool amx;               /* items are AMX panels */
 	bool amxf;              /* items are AMX-BF16 panels (F16/BF16 weights) */
 	int chunk;              /* rows per item */
+	/* split jobs (decoding): a thread done with its own range prefetches
+	 * the start of its range in the next product (next: NULL if none) */
+	bool split;
+	int n_items;
+	const struct mm_next *next;
+};
+
+/* The product after this one, as the thread ranges will split it */
+struct mm_next {
+	const struct mm_out *out;
+	int n_out;
 };
 
 static inline bool quantized(uint32_t t) { return t == GGML_Q8_0 || t == GGML_Q4_0; }
@@ -156,9 +169,61 @@ static void mm_rows_packed(struct mm_ctx *mc, const struct mm_out *o, int64_t r0
 	}
 }
 
+/* Bytes of its next range a thread prefetches (to L2) when done with its
+ * own range of a decoding product: the serial work between two products
+ * (norms, quantization, attention) then overlaps the first memory reads
+ * of the next, and the next starts with its rows in cache.
+ * ALLOT_PF_NEXT=KiB overrides (0: off), for comparisons. */
+#define PF_NEXT (64 << 10)
+
+static void mm_item_run(struct mm_ctx *mc, int ci, int thread);
+
+static void prefetch_next(const struct mm_ctx *mc, int thread)
+{
+	const struct mm_next *nx = mc->next;
+	int64_t rows = 0, first;
+	int j = 0, nt = pool_threads(mc->c->pool);
+	const char *p;
+	size_t bytes;
+
+	for (int k = 0; k < nx->n_out; k++)
+		rows += (nx->out[k].w->rows + MM_CHUNK - 1) / MM_CHUNK;
+	/* the next product's first item in this thread's range, as a row */
+	first = rows * thread / nt * MM_CHUNK;
+	while (j < nx->n_out - 1 && first >= (nx->out[j].w->rows + MM_CHUNK - 1) / MM_CHUNK * MM_CHUNK) {
+		first -= (nx->out[j].w->rows + MM_CHUNK - 1) / MM_CHUNK * MM_CHUNK;
+		j++;
+	}
+	if (first >= nx->out[j].w->rows)
+		return;
+	p = (const char *)nx->out[j].w->data + (size_t)first * nx->out[j].w->row_bytes;
+	bytes = (size_t)(nx->out[j].w->rows - first) * nx->out[j].w->row_bytes;
+	if (bytes > mc->c->pf_next)
+		bytes = mc->c->pf_next;
+	for (size_t o = 0; o < bytes; o += 64)
+		__builtin_prefetch(p + o, 0, 1);
+}
+
 static void mm_item(void *ctx, int ci, int thread)
 {
 	struct mm_ctx *mc = ctx;
+
+	if (mc->split && mc->next && mc->c->pf_next) {
+		int nt = pool_threads(mc->c->pool);
+		int lo = (int)((int64_t)mc->n_items * thread / nt), hi = (int)((int64_t)mc->n_items * (thread + 1) / nt);
+
+		/* the last item of this thread's own range (run by its owner) */
+		if (ci == hi - 1 && ci >= lo) {
+			mm_item_run(mc, ci, thread);
+			prefetch_next(mc, thread);
+			return;
+		}
+	}
+	mm_item_run(mc, ci, thread);
+}
+
+static void mm_item_run(struct mm_ctx *mc, int ci, int thread)
+{
 	int j = 0;
 	int64_t r0, r1;
 
@@ -200,7 +265,8 @@ static void prep_item(void *ctx, int item, int thread)
 		if (pc->q || pc->qr)
 			c->k->quant_q8a(pc->cols, mc->x + (size_t)t * mc->xs, c->xq + (size_t)t * c->xq_stride);
 		if (pc->qr && !mc->amx)
-			kern_q8a_to_q8r(pc->cols, c->xq + (size_t)t * c->xq_stride, c->xr + (size_t)t * c->xr_stride);
+			(c->k->to_q8r ? c->k->to_q8r : kern_q8a_to_q8r)(pc->cols, c->xq + (size_t)t * c->xq_stride,
+									c->xr + (size_t)t * c->xr_stride);
 	}
 	if (mc->amx)
 		kern_amx_pack_x_range(pc->cols, c->xq, c->xq_stride, n, t0, t1, c->xamx);
@@ -208,16 +274,19 @@ static void prep_item(void *ctx, int item, int thread)
 		kern_amx_bf16_pack_x_range(pc->cols, mc->x, mc->xs, n, t0, t1, c->xbf);
 }
 
-/* y_j[t] = W_j x[t] for each output j (all W_j share the input width). */
+/* y_j[t] = W_j x[t] for each output j (all W_j share the input width);
+ * next: the product that follows (NULL: none or unknown). */
 static void matmul(struct cpu *c, const float *x, size_t xs, int n_tok,
-		   const struct mm_out *out, int n_out)
+		   const struct mm_out *out, int n_out, const struct mm_next *next)
 {
 	struct mm_ctx mc = {.c = c, .x = x, .xs = xs, .xq = c->xq, .n_tok = n_tok,
-			    .out = out, .n_out = n_out};
+			    .out = out, .n_out = n_out, .next = next};
 	bool q = false, qr = false;
 	int acc = 0, cols = (int)out[0].w->cols;
 
-	mc.amx = c->amx && n_tok >= AMX_MIN_TOKENS;
+	/* AMX-INT8 from AMX_MIN_DECODE tokens (narrow tiles up to 8), so that
+	 * batched decoding reads each weight once and multiplies on the tiles */
+	mc.amx = c->amx && n_tok >= c->amx_min;
 	mc.amxf = c->amx_bf16 && n_tok >= AMX_MIN_TOKENS && cols % QK == 0;
 	for (int j = 0; j < n_out; j++)
 		if ((out[j].w->type != GGML_F16 && out[j].w->type != GGML_BF16) || out[j].w->rows % 16)
@@ -248,9 +317,12 @@ static void matmul(struct cpu *c, const float *x, size_t xs, int n_tok,
 		kern_amx_pack_x(cols, c->xq, c->xq_stride, n_tok, c->xamx);
 	else if (qr)
 		for (int t = 0; t < n_tok; t++)
-			kern_q8a_to_q8r(cols, c->xq + (size_t)t * c->xq_stride, c->xr + (size_t)t * c->xr_stride);
+			(c->k->to_q8r ? c->k->to_q8r : kern_q8a_to_q8r)(cols, c->xq + (size_t)t * c->xq_stride,
+									c->xr + (size_t)t * c->xr_stride);
 	/* decoding is memory-bound: each thread streams its own contiguous
 	 * part of the matrices */
+	mc.split = true;
+	mc.n_items = acc;
 	pool_run_split(c->pool, mm_item, &mc, acc);
 }
 
@@ -347,7 +419,8 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 {
 	const struct llama_model *m = c->m;
 	const struct llama_hparams *hp = &m->hp;
-	int dim = hp->dim, hd = hp->head_dim, ffn = hp->ffn;
+	int dim = hp->dim, hd = hp->head_dim, ffn = hp->ffn, k_out = 0;
+	struct mm_out out_mm;
 
 	for (int t = 0; t < n; t++) {
 		const struct llama_wt *e = &m->tok_embd;
@@ -363,18 +436,29 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 			c->rsin[(size_t)t * (hd / 2) + i] = sinf(v);
 		}
 	}
+	/* the logits' product (if any token wants logits): the last layer's
+	 * down product prefetches its start */
+	for (int t = 0; t < n; t++)
+		if (b->want_logits[t0 + t])
+			k_out++;
+	out_mm = (struct mm_out){&c->output, logits + (size_t)*n_logits * hp->n_vocab, (size_t)hp->n_vocab};
 	for (int l = 0; l < hp->n_layer; l++) {
-		const struct llama_layer *L = &c->layers[l];
+		const struct llama_layer *L = &c->layers[l], *L1 = l + 1 < hp->n_layer ? &c->layers[l + 1] : NULL;
 		struct mm_out qkv[3] = {{&L->wq, c->q, (size_t)c->qdim}, {&L->wk, c->kk, (size_t)c->kv_dim},
 					{&L->wv, c->vv, (size_t)c->kv_dim}};
 		struct mm_out o1 = {&L->wo, c->xb, (size_t)dim};
 		struct mm_out gu[2] = {{&L->w_gate, c->hb, (size_t)ffn}, {&L->w_up, c->hb2, (size_t)ffn}};
 		struct mm_out dn = {&L->w_down, c->xb, (size_t)dim};
+		/* only the weights matter to a prefetch */
+		struct mm_out qkv1[3] = {{L1 ? &L1->wq : NULL, NULL, 0}, {L1 ? &L1->wk : NULL, NULL, 0},
+					 {L1 ? &L1->wv : NULL, NULL, 0}};
+		struct mm_next n_o1 = {&o1, 1}, n_gu = {gu, 2}, n_dn = {&dn, 1};
+		struct mm_next n_qkv1 = L1 ? (struct mm_next){qkv1, 3} : (struct mm_next){&out_mm, 1};
 		struct att_ctx ac = {.c = c, .b = b, .t0 = t0, .layer = l};
 
 		for (int t = 0; t < n; t++)
 			rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, L->attn_norm.data, dim, hp->rms_eps);
-		matmul(c, c->xb, (size_t)dim, n, qkv, 3);
+		matmul(c, c->xb, (size_t)dim, n, qkv, 3, &n_o1);
 		for (int t = 0; t < n; t++) {
 			const float *cs = c->rcos + (size_t)t * (hd / 2), *sn = c->rsin + (size_t)t * (hd / 2);
 			size_t at = (((size_t)b->slot[t0 + t] * hp->n_layer + l) * c->n_ctx + (size_t)b->pos[t0 + t]) * c->kv_dim;
@@ -393,14 +477,14 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 			memcpy(c->vc + at, c->vv + (size_t)t * c->kv_dim, (size_t)c->kv_dim * sizeof(float));
 		}
 		pool_run(c->pool, att_item, &ac, n * hp->n_head);
-		matmul(c, c->xb2, (size_t)c->qdim, n, &o1, 1);
+		matmul(c, c->xb2, (size_t)c->qdim, n, &o1, 1, &n_gu);
 		for (size_t i = 0; i < (size_t)n * dim; i++)
 			c->x[i] += c->xb[i];
 		for (int t = 0; t < n; t++)
 			rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, L->ffn_norm.data, dim, hp->rms_eps);
-		matmul(c, c->xb, (size_t)dim, n, gu, 2);
+		matmul(c, c->xb, (size_t)dim, n, gu, 2, &n_dn);
 		pool_run(c->pool, swiglu_item, c, n);
-		matmul(c, c->hb, (size_t)ffn, n, &dn, 1);
+		matmul(c, c->hb, (size_t)ffn, n, &dn, 1, L1 || k_out ? &n_qkv1 : NULL);
 		for (size_t i = 0; i < (size_t)n * dim; i++)
 			c->x[i] += c->xb[i];
 	}
@@ -414,7 +498,7 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 		if (k) {
 			struct mm_out o = {&c->output, logits + (size_t)*n_logits * hp->n_vocab, (size_t)hp->n_vocab};
 
-			matmul(c, c->xb, (size_t)dim, k, &o, 1);
+			matmul(c, c->xb, (size_t)dim, k, &o, 1, NULL);
 			*n_logits += k;
 		}
 	}
@@ -552,6 +636,8 @@ static allot_err cpu_load(const struct llama_model *m, const struct infer_backen
 	c->n_ctx = p->n_ctx > 0 ? p->n_ctx : hp->n_ctx_train;
 	c->max_batch = p->max_batch > 0 ? p->max_batch : 64;
 	c->nthreads = p->n_threads > 0 ? p->n_threads : 1;
+	c->pf_next = getenv("ALLOT_PF_NEXT") && atoi(getenv("ALLOT_PF_NEXT")) >= 0 ?
+		(size_t)atoi(getenv("ALLOT_PF_NEXT")) << 10 : PF_NEXT;
 	c->kv_dim = hp->n_head_kv * hp->head_dim;
 	c->qdim = hp->n_head * hp->head_dim;
 	B = (size_t)c->max_batch;
@@ -588,7 +674,12 @@ static allot_err cpu_load(const struct llama_model *m, const struct infer_backen
 		return ALLOT_E_NOMEM;
 	}
 	if (c->k->mm4_q4_0r && kern_amx_available() && !getenv("ALLOT_NO_AMX")) {
+		const char *am = getenv("ALLOT_AMX_MIN");
+
 		c->amx = true;
+		c->amx_min = am && atoi(am) > 0 ? atoi(am) : AMX_MIN_DECODE;
+		if (c->amx_min > AMX_MIN_TOKENS)
+			c->amx_min = AMX_MIN_TOKENS;
 		c->amx_bf16 = kern_amx_bf16_available();
 		/* per thread: the int8 panels' unpacked rows or the bf16 items' */
 		c->amx_scratch_size = (size_t)(widest / QK) * 576;

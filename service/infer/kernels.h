@@ -69,6 +69,8 @@ struct kern_ops {
 			  int ntok, float *y, size_t y_stride);
 	void (*mm4_q8_0r)(int n, const void *w, size_t row_bytes, const struct q8r *x, size_t x_stride,
 			  int ntok, float *y, size_t y_stride);
+	/* kern_q8a_to_q8r (the same bytes), NULL: use that */
+	void (*to_q8r)(int n, const struct q8a *a, struct q8r *r);
 	/* Float-type rows (n % 16 == 0), NULL when absent: four rows times
 	 * ntok float activation rows (x_stride floats apart). */
 	void (*mm4_f32)(int n, const void *w, size_t row_bytes, const float *x, size_t x_stride,
@@ -79,9 +81,13 @@ struct kern_ops {
 			 int ntok, float *y, size_t y_stride);
 };
 
-/* AMX tile products (kernels_amx.c) for batches of >= AMX_MIN_TOKENS
- * tokens over repacked rows, in panels of 16 rows. */
+/* AMX tile products (kernels_amx.c) over repacked rows, in panels of 16
+ * rows: for batches of >= AMX_MIN_TOKENS tokens (prompt chunks: the
+ * activations are then packed on the pool), and from AMX_MIN_DECODE
+ * tokens for Q4_0/Q8_0 (batched decoding: up to 8 tokens use narrow
+ * tiles, 16 x 8, so the scaling is that of 8 tokens). */
 #define AMX_MIN_TOKENS 16
+#define AMX_MIN_DECODE 8
 /* Activations of 16 tokens for one 32-value block, in the TDPBUSD layout. */
 struct amx_xblk {
 	int8_t qs[8][64];  /* qs[k / 4][token * 4 + k % 4] */

@@ -28,7 +28,7 @@
 #else
 #define UNROLL _Pragma("GCC unroll 16")
 #endif
-#define TGT __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+#define TGT __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq,gfni,avx2,fma,f16c")))
 
 #define ARCH_REQ_XCOMP_PERM 0x1023
 #define XFEATURE_XTILEDATA 18
@@ -42,23 +42,28 @@ struct tilecfg {
 
 /* tiles: 0-3 accumulators (16 x 16 int32), a ring (see kern_amx_mm16); 4, 5
  * weights (16 rows x 32 bytes); 6, 7 activations (8 rows x 64 bytes: 32
- * values of 16 tokens, four consecutive values per token per row) */
-TGT static void config(void)
+ * values of 16 tokens, four consecutive values per token per row).
+ * Narrow (batches of up to 8 tokens): accumulators 16 x 8 int32 and
+ * activations 8 rows x 32 bytes (the first 8 tokens of the same layout),
+ * so that the scaling work is that of 8 tokens, not 16. */
+TGT static void config(bool narrow)
 {
 	struct tilecfg c;
 
 	memset(&c, 0, sizeof c);
 	c.palette = 1;
 	for (int i = 0; i < 4; i++) {
-		c.colsb[i] = 64;
+		c.colsb[i] = narrow ? 32 : 64;
 		c.rows[i] = 16;
 	}
 	for (int i = 4; i < 6; i++) {
 		c.colsb[i] = 32;
 		c.rows[i] = 16;
-		c.colsb[i + 2] = 64;
+		c.colsb[i + 2] = narrow ? 32 : 64;
 		c.rows[i + 2] = 8;
 	}
+	/* the compiler does not see ldtilecfg read c: keep the stores */
+	__asm__ volatile("" : : "r"(&c) : "memory");
 	_tile_loadconfig(&c);
 }
 
@@ -69,7 +74,8 @@ static void amx_probe(void)
 {
 	__builtin_cpu_init();
 	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-	    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
+	    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+	    __builtin_cpu_supports("gfni")) {
 		unsigned a, b, c, d;
 
 		/* CPUID.(7,0):EDX bit 24 AMX-TILE, bit 25 AMX-INT8; then ask the
@@ -130,40 +136,56 @@ void kern_amx_pack_x(int n, const struct q8a *x, size_t xs, int ntok, struct amx
 	kern_amx_pack_x_range(n, x, xs, ntok, 0, (ntok + 15) / 16 * 16, out);
 }
 
-/* One repacked row to n signed bytes in element order (A tiles are read
- * from it with a stride of n) and its n / QK block scales, written every
- * 16 floats (d[b * 16]: the panel's scales are stored block-major). */
-TGT static void unpack_row(uint32_t type, int n, const uint8_t *row, int8_t *a, float *d)
+/* Groups [g0, g1) of the 16 rows of a panel to signed bytes in element
+ * order (row r at a + r * as; A tiles are read from it with a stride of
+ * as) and their block scales, block-major (d[b * 16 + r], b counted from
+ * the row's start).  Q4_0 nibbles become n - 8 with
+ * one GF(2) affine transform each (bits 0-2 kept, bits 3-7 = NOT bit 3);
+ * the scales of 16 rows are gathered per group, two blocks per gather. */
+TGT static void unpack_panel(uint32_t type, int g0, int g1, const uint8_t *w, size_t rb, int8_t *a, size_t as,
+			     float *d)
 {
-	const __m512i m4 = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
+	/* affine matrices: byte 7 - i is the row of output bit i */
+	const __m512i alo = _mm512_set1_epi64(0x0102040808080808ll);
+	const __m512i ahi = _mm512_set1_epi64(0x1020408080808080ll);
 	const __m512i bias = _mm512_set1_epi8((char)0x80);
 	/* 128-bit lanes: [lo0 hi0 lo1 hi1] and [lo2 hi2 lo3 hi3] */
 	const __m512i p0 = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
 	const __m512i p1 = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+	const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+						_mm512_set1_epi32((int)rb));
+	const size_t gb = type == GGML_Q4_0R ? 72 : 136, so = gb - 8;
 
-	for (int g = 0; g < n / QR; g++) {
-		__m512i lo, hi;
-		const uint8_t *sc;
-		__m128 s;
+	for (int g = g0; g < g1; g++) {
+		const uint8_t *wg = w + (size_t)g * gb;
+		int8_t *ag = a + (size_t)(g - g0) * QR;
 
-		if (type == GGML_Q4_0R) {
-			__m512i v = _mm512_loadu_si512(row + (size_t)g * 72);
+		for (int r = 0; r < 16; r++) {
+			__m512i lo, hi;
 
-			lo = _mm512_sub_epi8(_mm512_and_si512(v, m4), eight);
-			hi = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4), eight);
-			sc = row + (size_t)g * 72 + 64;
-		} else {
-			lo = _mm512_xor_si512(_mm512_loadu_si512(row + (size_t)g * 136), bias);
-			hi = _mm512_xor_si512(_mm512_loadu_si512(row + (size_t)g * 136 + 64), bias);
-			sc = row + (size_t)g * 136 + 128;
+			if (type == GGML_Q4_0R) {
+				__m512i v = _mm512_loadu_si512(wg + (size_t)r * rb);
+
+				lo = _mm512_gf2p8affine_epi64_epi8(v, alo, 0xf8);
+				hi = _mm512_gf2p8affine_epi64_epi8(v, ahi, 0xf8);
+			} else {
+				lo = _mm512_xor_si512(_mm512_loadu_si512(wg + (size_t)r * rb), bias);
+				hi = _mm512_xor_si512(_mm512_loadu_si512(wg + (size_t)r * rb + 64), bias);
+			}
+			_mm512_storeu_si512(ag + (size_t)r * as, _mm512_permutex2var_epi64(lo, p0, hi));
+			_mm512_storeu_si512(ag + (size_t)r * as + 64, _mm512_permutex2var_epi64(lo, p1, hi));
 		}
-		_mm512_storeu_si512(a + (size_t)g * QR, _mm512_permutex2var_epi64(lo, p0, hi));
-		_mm512_storeu_si512(a + (size_t)g * QR + 64, _mm512_permutex2var_epi64(lo, p1, hi));
-		s = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)sc));
-		d[(size_t)(4 * g) * 16] = _mm_cvtss_f32(s);
-		d[(size_t)(4 * g + 1) * 16] = _mm_cvtss_f32(_mm_shuffle_ps(s, s, 1));
-		d[(size_t)(4 * g + 2) * 16] = _mm_cvtss_f32(_mm_shuffle_ps(s, s, 2));
-		d[(size_t)(4 * g + 3) * 16] = _mm_cvtss_f32(_mm_shuffle_ps(s, s, 3));
+		{
+			/* dword r of s01: row r's scales of blocks 0 and 1 */
+			__m512i s01 = _mm512_i32gather_epi32(rows, wg + so, 1);
+			__m512i s23 = _mm512_i32gather_epi32(rows, wg + so + 4, 1);
+			float *dg = d + (size_t)g * 64;
+
+			_mm512_storeu_ps(dg, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(s01)));
+			_mm512_storeu_ps(dg + 16, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(s01, 16))));
+			_mm512_storeu_ps(dg + 32, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(s23)));
+			_mm512_storeu_ps(dg + 48, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(s23, 16))));
+		}
 	}
 }
 
@@ -179,8 +201,27 @@ TGT static inline __attribute__((always_inline)) void accumulate(const int32_t *
 					 _mm512_mul_ps(_mm512_set1_ps(pd[r]), xd), acc[r]);
 }
 
+/* The same for a narrow tile: cb holds 16 rows x 8 tokens, vector i rows
+ * 2i and 2i + 1; acc[i] likewise. */
+TGT static inline __attribute__((always_inline)) void accumulate8(const int32_t *cb, const struct amx_xblk *x,
+								  const float *pd, __m512 *acc)
+{
+	__m512 xd = _mm512_broadcast_f32x8(_mm256_loadu_ps(x->d));
+	__m512 rd = _mm512_loadu_ps(pd);
+
+	UNROLL for (int i = 0; i < 8; i++) {
+		const __m512i pair = _mm512_setr_epi32(2 * i, 2 * i, 2 * i, 2 * i, 2 * i, 2 * i, 2 * i, 2 * i,
+						       2 * i + 1, 2 * i + 1, 2 * i + 1, 2 * i + 1,
+						       2 * i + 1, 2 * i + 1, 2 * i + 1, 2 * i + 1);
+
+		acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cb + 16 * i)),
+					 _mm512_mul_ps(_mm512_permutexvar_ps(pair, rd), xd), acc[i]);
+	}
+}
+
 /* The tile configuration is loaded once per thread and kept (only these
- * kernels use tiles): which one is loaded (0 none, 1 int8, 2 bf16). */
+ * kernels use tiles): which one is loaded (0 none, 1 int8, 2 bf16, 3 int8
+ * narrow). */
 static _Thread_local int tiles_configured;
 
 /* Block b's integer products into accumulator tile C (A and B: the weight
@@ -192,6 +233,84 @@ static _Thread_local int tiles_configured;
 		_tile_loadd(B, xt[b].qs, 64);                   \
 		_tile_dpbssd(C, A, B);                          \
 	} while (0)
+
+/* Up to 8 tokens: the narrow tiles, the same pipeline as kern_amx_mm16's
+ * loop below (cb tiles 16 x 8).  The panel is unpacked a chunk of
+ * NARROW_CG groups at a time into two alternating buffers (16 x 512 bytes
+ * each, in L1 with the tiles that read them) instead of whole: with 8
+ * tokens the unpacking is most of the work, and a whole unpacked panel
+ * (16 x n bytes) does not stay in L1. */
+#define NARROW_CG 4
+TGT static void mm16_narrow(uint32_t type, int n, const uint8_t *w, size_t rb, const struct amx_xblk *xt,
+			    int ntok, float *y, size_t ys, int8_t *pa, float *pd)
+{
+	int nb = n / QK, ng = n / QR;
+	/* one chunk (the whole panel) for short rows: the scratch holds 16 x n */
+	int cg = ng >= 2 * NARROW_CG ? NARROW_CG : ng;
+	const long st = (long)cg * QR;
+	const char *next = (const char *)w + 16 * rb;  /* the next panel, prefetched */
+	size_t pf_step = (16 * rb / (size_t)nb + 63) / 64 * 64;
+	int32_t cb[4][128] __attribute__((aligned(64)));
+	__m512 acc[8];
+	float out[8][16] __attribute__((aligned(64)));
+	const int8_t *ca = pa;                          /* the current chunk */
+
+	if (tiles_configured != 3) {
+		config(true);
+		tiles_configured = 3;
+	}
+	UNROLL for (int i = 0; i < 8; i++)
+		acc[i] = _mm512_setzero_ps();
+#define ISSUE8(b, C, A, B)                                                              \
+	do {                                                                            \
+		_tile_zero(C);                                                          \
+		_tile_loadd(A, ca + (size_t)((b) % (4 * cg)) * 32, st);                 \
+		_tile_loadd(B, xt[b].qs, 64);                                           \
+		_tile_dpbssd(C, A, B);                                                  \
+	} while (0)
+	for (int b = 0; b < nb; b += 4) {
+		if (b % (4 * cg) == 0) {
+			int g0 = b / 4, g1 = g0 + cg < ng ? g0 + cg : ng;
+
+			ca = pa + (size_t)((g0 / cg) & 1) * 16 * (size_t)st;
+			unpack_panel(type, g0, g1, w, rb, (int8_t *)ca, (size_t)st, pd);
+			/* tileloadd reads memory without telling the compiler */
+			__asm__ volatile("" ::: "memory");
+		}
+		for (size_t o = (size_t)b * pf_step; o < (size_t)(b + 4) * pf_step && o < 16 * rb; o += 64)
+			_mm_prefetch(next + o, _MM_HINT_T1);
+		ISSUE8(b, 0, 4, 6);
+		if (b > 0) {
+			_tile_stored(2, cb[2], 32);
+			accumulate8(cb[0], &xt[b - 4], pd + (size_t)(b - 4) * 16, acc);
+		}
+		ISSUE8(b + 1, 1, 5, 7);
+		if (b > 0) {
+			_tile_stored(3, cb[3], 32);
+			accumulate8(cb[1], &xt[b - 3], pd + (size_t)(b - 3) * 16, acc);
+		}
+		ISSUE8(b + 2, 2, 4, 6);
+		_tile_stored(0, cb[0], 32);
+		if (b > 0)
+			accumulate8(cb[2], &xt[b - 2], pd + (size_t)(b - 2) * 16, acc);
+		ISSUE8(b + 3, 3, 5, 7);
+		_tile_stored(1, cb[1], 32);
+		if (b > 0)
+			accumulate8(cb[3], &xt[b - 1], pd + (size_t)(b - 1) * 16, acc);
+	}
+#undef ISSUE8
+	_tile_stored(2, cb[2], 32);
+	accumulate8(cb[0], &xt[nb - 4], pd + (size_t)(nb - 4) * 16, acc);
+	_tile_stored(3, cb[3], 32);
+	accumulate8(cb[1], &xt[nb - 3], pd + (size_t)(nb - 3) * 16, acc);
+	accumulate8(cb[2], &xt[nb - 2], pd + (size_t)(nb - 2) * 16, acc);
+	accumulate8(cb[3], &xt[nb - 1], pd + (size_t)(nb - 1) * 16, acc);
+	UNROLL for (int i = 0; i < 8; i++)
+		_mm512_store_ps(out[i], acc[i]);
+	for (int t = 0; t < ntok; t++)
+		for (int r = 0; r < 16; r++)
+			y[(size_t)t * ys + r] = out[r / 2][(r % 2) * 8 + t];
+}
 
 TGT void kern_amx_mm16(uint32_t type, int n, const void *wv, size_t rb, const struct amx_xblk *x,
 		       int ntok, float *y, size_t ys, void *scratch)
@@ -205,12 +324,15 @@ TGT void kern_amx_mm16(uint32_t type, int n, const void *wv, size_t rb, const st
 	size_t pf_step = (16 * rb / (size_t)nb + 63) / 64 * 64;
 	int32_t cb[4][256] __attribute__((aligned(64)));
 
-	for (int r = 0; r < 16; r++)
-		unpack_row(type, n, w + (size_t)r * rb, pa + (size_t)r * n, pd + r);
+	if (ntok <= 8) {
+		mm16_narrow(type, n, w, rb, x, ntok, y, ys, pa, pd);
+		return;
+	}
+	unpack_panel(type, 0, n / QR, w, rb, pa, (size_t)n, pd);
 	/* tileloadd reads memory without telling the compiler */
 	__asm__ volatile("" ::: "memory");
 	if (tiles_configured != 1) {
-		config();
+		config(false);
 		tiles_configured = 1;
 	}
 	/* Software pipeline over the blocks, four accumulator tiles in a
@@ -281,6 +403,8 @@ TGTB static void config_bf16(void)
 		c.colsb[i] = 64;
 		c.rows[i] = 16;
 	}
+	/* the compiler does not see ldtilecfg read c: keep the stores */
+	__asm__ volatile("" : : "r"(&c) : "memory");
 	_tile_loadconfig(&c);
 }
 

@@ -448,6 +448,33 @@ TGT static void b_swiglu(int n, float *h, const float *u)
 		kern_avx2()->swiglu(n - i, h + i, u + i);
 }
 
+/* kern_q8a_to_q8r: a group of four blocks per step */
+TGT static void b_to_q8r(int n, const struct q8a *a, struct q8r *r)
+{
+	const __m512i ones = _mm512_set1_epi8(1), zero = _mm512_setzero_si512();
+
+	for (int g = 0; g < n / QR; g++, r++, a += 4) {
+		__m512i lo = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)a[0].qs));
+		__m512i hi = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(a[0].qs + 16)));
+		__m512 d = _mm512_castps128_ps512(_mm_set1_ps(a[0].d));
+
+		lo = _mm512_inserti32x4(lo, _mm_loadu_si128((const __m128i *)a[1].qs), 1);
+		lo = _mm512_inserti32x4(lo, _mm_loadu_si128((const __m128i *)a[2].qs), 2);
+		lo = _mm512_inserti32x4(lo, _mm_loadu_si128((const __m128i *)a[3].qs), 3);
+		hi = _mm512_inserti32x4(hi, _mm_loadu_si128((const __m128i *)(a[1].qs + 16)), 1);
+		hi = _mm512_inserti32x4(hi, _mm_loadu_si128((const __m128i *)(a[2].qs + 16)), 2);
+		hi = _mm512_inserti32x4(hi, _mm_loadu_si128((const __m128i *)(a[3].qs + 16)), 3);
+		d = _mm512_insertf32x4(d, _mm_set1_ps(a[1].d), 1);
+		d = _mm512_insertf32x4(d, _mm_set1_ps(a[2].d), 2);
+		d = _mm512_insertf32x4(d, _mm_set1_ps(a[3].d), 3);
+		_mm512_storeu_si512(r->lo, lo);
+		_mm512_storeu_si512(r->hi, hi);
+		_mm512_storeu_si512(r->s8, _mm512_slli_epi32(
+			_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, ones, lo), ones, hi), 3));
+		_mm512_storeu_ps(r->d, d);
+	}
+}
+
 static const struct kern_ops *avx2_quant; /* set once, before ops is handed out */
 static const struct kern_ops *avx512_ops;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -472,6 +499,7 @@ static const struct kern_ops ops = {
 	.swiglu = b_swiglu,
 	.mm4_q4_0r = b_mm4_q4_0r,
 	.mm4_q8_0r = b_mm4_q8_0r,
+	.to_q8r = b_to_q8r,
 	.mm4_f32 = b_mm4_f32,
 	.mm4_f16 = b_mm4_f16,
 	.mm4_bf16 = b_mm4_bf16,

@@ -404,8 +404,8 @@ static struct llama_model *tiny_model(uint32_t type, bool tied, struct buf *img,
 static void run_logits(const struct llama_model *m, const char *kernels, float *out, int n, char *desc)
 {
 	struct infer_backend_params p = {.n_threads = 2, .n_slots = 2, .n_ctx = 64, .max_batch = 20};
-	int32_t tok[24], pos[24], slot[24];
-	uint8_t want[24];
+	int32_t tok[32], pos[32], slot[32];
+	uint8_t want[32];
 	void *st;
 	char err[256];
 
@@ -421,10 +421,15 @@ static void run_logits(const struct llama_model *m, const char *kernels, float *
 		slot[i] = 1;
 		want[i] = 1;
 	}
-	{
-		struct infer_batch b = {n, tok, pos, slot, want};
+	/* passes of 20 (AMX tiles of 16 + 4), 8 (narrow AMX tiles) and 2
+	 * (VNNI) tokens */
+	for (int t0 = 0, k = 0; t0 < n; k++) {
+		static const int step[] = {20, 8, 2};
+		int c = n - t0 < step[k % 3] ? n - t0 : step[k % 3];
+		struct infer_batch b = {c, tok + t0, pos + t0, slot + t0, want + t0};
 
-		assert_int_equal(infer_backend_cpu.forward(st, &b, out), ALLOT_OK);
+		assert_int_equal(infer_backend_cpu.forward(st, &b, out + (size_t)t0 * m->hp.n_vocab), ALLOT_OK);
+		t0 += c;
 	}
 	snprintf(desc, 64, "%s", infer_backend_cpu.describe(st));
 	infer_backend_cpu.free(st);
@@ -438,7 +443,7 @@ static void test_repacked_model(void **state)
 	for (size_t ti = 0; ti < 3; ti++) {
 		struct buf img = BUF_INIT;
 		void *bufs[64];
-		int nb, n = 22; /* 20 per pass (AMX tiles of 16 + 4), then 2 */
+		int nb, n = 30; /* passes of 20, 8 and 2 tokens */
 		struct llama_model *m = tiny_model(types[ti], ti == 2, &img, bufs, &nb);
 		size_t nv = (size_t)m->hp.n_vocab;
 		float *a = malloc(n * nv * 4), *b = malloc(n * nv * 4), *r = malloc(nv * 4);
@@ -460,7 +465,11 @@ static void test_repacked_model(void **state)
 		printf("tiny %s model%s: [%s] vs [%s] max diff %.2g; vs float reference %.2g (logits up to %.2g)\n",
 		       ggml_type_name(types[ti]), ti == 2 ? " (tied output)" : "", da, db, dab, dref, mag);
 		assert_true(ti == 2 ? m->output.data == m->tok_embd.data : m->output.data != m->tok_embd.data);
-		assert_true(dab < 1e-3 * (mag + 1));
+		/* the kernels differ in float rounding only, but a hidden value
+		 * that lands next to a rounding boundary of the 8-bit activations
+		 * can round the other way: one step of the largest activation
+		 * (about 1e-3 of the logits' range with the tied embedding) */
+		assert_true(dab < 2e-3 * (mag + 1));
 		assert_true(dref < 0.05 * (mag + 1)); /* 8-bit activations */
 		free(a); free(b); free(r); free(rf.kc); free(rf.vc);
 		llama_free(m);

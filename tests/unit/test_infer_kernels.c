@@ -288,6 +288,14 @@ static void test_repacked(void **state)
 					x[i] = frand() * (t == 3 ? 0.0f : 1.0f);
 				kern_scalar.quant_q8a(n, x, xa + (size_t)t * n / QK);
 				kern_q8a_to_q8r(n, xa + (size_t)t * n / QK, xr + (size_t)t * n / QR);
+				if (k->to_q8r) {
+					/* the table's conversion: the same bytes */
+					struct q8r *xv = malloc((size_t)n / QR * sizeof *xv);
+
+					k->to_q8r(n, xa + (size_t)t * n / QK, xv);
+					assert_memory_equal(xv, xr + (size_t)t * n / QR, (size_t)n / QR * sizeof *xv);
+					free(xv);
+				}
 			}
 			for (int q = 0; q < 2; q++) {
 				for (int ntok = 1; ntok <= T; ntok++) {
@@ -375,8 +383,8 @@ static void test_float_tiles(void **state)
 static void test_amx(void **state)
 {
 	(void)state;
-	static const int sizes[] = {128, 256, 768};
-	static const int ntoks[] = {1, 5, 16, 17, 33};
+	static const int sizes[] = {128, 256, 768, 1152};
+	static const int ntoks[] = {1, 5, 7, 8, 16, 17, 33};
 	size_t cases = 0;
 
 	if (!kern_amx_available()) {
