@@ -87,7 +87,7 @@ struct kern_ops {
  * tokens for Q4_0/Q8_0 (batched decoding: up to 8 tokens use narrow
  * tiles, 16 x 8, so the scaling is that of 8 tokens). */
 #define AMX_MIN_TOKENS 16
-#define AMX_MIN_DECODE 8
+#define AMX_MIN_DECODE 5
 /* Activations of 16 tokens for one 32-value block, in the TDPBUSD layout. */
 struct amx_xblk {
 	int8_t qs[8][64];  /* qs[k / 4][token * 4 + k % 4] */

@@ -234,31 +234,32 @@ TGT static void b_dot4_q8_0(int n, const void *wv, size_t rb, const struct q8a *
 #define UNROLL _Pragma("GCC unroll 4")
 #endif
 
-TGT static AI __m512 scales4(const uint8_t *d16)
-{
-	const __m512i perm = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-
-	return _mm512_permutexvar_ps(perm, _mm512_castps128_ps512(
-		_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)d16))));
-}
-
-/* Q4 (q8 = 0) or Q8 (q8 = 1) repacked tile */
+/* Q4 (q8 = 0) or Q8 (q8 = 1) repacked tile.  The arithmetic is that of
+ * the AMX tiles (kernels_amx.c), bit for bit, so that a token's results
+ * do not depend on the size of its batch: per (row, token) the exact
+ * integer dot product of each block, then, block after block in order,
+ * acc = fma(dot, row scale x token scale, acc).  vpdpbusd leaves four
+ * partial sums of block j in lanes 4j..4j+3 of each row's vector; four
+ * rows' vectors are summed and transposed into F (lane 4j + r: row r,
+ * block j, exact), and the blocks' 128-bit lanes are chained in order. */
 TGT static AI void mm4r(int q8, int TT, int n, const uint8_t *w, size_t rb, const struct q8r *x,
 			size_t xs, float *y, size_t ys)
 {
 	const __m512i m4 = _mm512_set1_epi8(0x0f), zero = _mm512_setzero_si512();
-	const size_t gb = q8 ? 136 : 72;
-	__m512 acc[4][4];
+	/* lane 4j + r takes lane 4r + j */
+	const __m512i tr = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+	const size_t gb = q8 ? 136 : 72, so = q8 ? 128 : 64;
+	__m128 acc[4];
 	int ng = n / QR;
 
-	UNROLL for (int r = 0; r < 4; r++)
-		UNROLL for (int t = 0; t < 4; t++)
-			acc[r][t] = _mm512_setzero_ps();
+	UNROLL for (int t = 0; t < 4; t++)
+		acc[t] = _mm_setzero_ps();
 	for (int g = 0; g < ng; g++) {
+		__m512i lo[4], hi[4];
+		__m512 wd;
+
 		UNROLL for (int r = 0; r < 4; r++) {
 			const uint8_t *wg = w + r * rb + (size_t)g * gb;
-			__m512i lo, hi;
-			__m512 wd;
 
 			/* the next four rows, while these compute: rows are too
 			 * short for the hardware prefetcher to lock on */
@@ -266,33 +267,54 @@ TGT static AI void mm4r(int q8, int TT, int n, const uint8_t *w, size_t rb, cons
 			_mm_prefetch((const char *)wg + 4 * rb + 64, _MM_HINT_T0);
 			if (q8)
 				_mm_prefetch((const char *)wg + 4 * rb + 128, _MM_HINT_T0);
-
 			if (q8) {
-				lo = _mm512_loadu_si512(wg);
-				hi = _mm512_loadu_si512(wg + 64);
-				wd = scales4(wg + 128);
+				lo[r] = _mm512_loadu_si512(wg);
+				hi[r] = _mm512_loadu_si512(wg + 64);
 			} else {
 				__m512i v = _mm512_loadu_si512(wg);
 
-				lo = _mm512_and_si512(v, m4);
-				hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-				wd = scales4(wg + 64);
+				lo[r] = _mm512_and_si512(v, m4);
+				hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
 			}
-			UNROLL for (int t = 0; t < TT; t++) {
-				const struct q8r *xg = x + (size_t)t * xs + g;
-				__m512i d = _mm512_dpbusd_epi32(zero, lo, _mm512_loadu_si512(xg->lo));
-				__m512i s = _mm512_loadu_si512(xg->s8);
+		}
+		{
+			/* row r's four scales in lanes 4r..4r+3, then lane 4j + r */
+			const uint8_t *sc = w + (size_t)g * gb + so;
+			__m256i h = _mm256_set_m128i(
+				_mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)(sc + 2 * rb)),
+						   _mm_loadl_epi64((const __m128i *)(sc + 3 * rb))),
+				_mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)sc),
+						   _mm_loadl_epi64((const __m128i *)(sc + rb))));
 
-				d = _mm512_dpbusd_epi32(d, hi, _mm512_loadu_si512(xg->hi));
-				d = _mm512_sub_epi32(d, q8 ? _mm512_slli_epi32(s, 4) : s);
-				acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),
-							    _mm512_mul_ps(wd, _mm512_loadu_ps(xg->d)), acc[r][t]);
-			}
+			wd = _mm512_permutexvar_ps(tr, _mm512_cvtph_ps(h));
+		}
+		UNROLL for (int t = 0; t < TT; t++) {
+			const struct q8r *xg = x + (size_t)t * xs + g;
+			__m512i xl = _mm512_loadu_si512(xg->lo), xh = _mm512_loadu_si512(xg->hi);
+			__m512i s = _mm512_loadu_si512(xg->s8), d[4], a, b, s01, s23;
+			__m512 f, sc;
+
+			if (q8)
+				s = _mm512_slli_epi32(s, 4);
+			UNROLL for (int r = 0; r < 4; r++)
+				d[r] = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, lo[r], xl), hi[r], xh), s);
+			a = _mm512_unpacklo_epi32(d[0], d[1]);
+			b = _mm512_unpackhi_epi32(d[0], d[1]);
+			s01 = _mm512_add_epi32(a, b);
+			a = _mm512_unpacklo_epi32(d[2], d[3]);
+			b = _mm512_unpackhi_epi32(d[2], d[3]);
+			s23 = _mm512_add_epi32(a, b);
+			f = _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23),
+								_mm512_unpackhi_epi64(s01, s23)));
+			sc = _mm512_mul_ps(wd, _mm512_loadu_ps(xg->d));
+			acc[t] = _mm_fmadd_ps(_mm512_castps512_ps128(f), _mm512_castps512_ps128(sc), acc[t]);
+			acc[t] = _mm_fmadd_ps(_mm512_extractf32x4_ps(f, 1), _mm512_extractf32x4_ps(sc, 1), acc[t]);
+			acc[t] = _mm_fmadd_ps(_mm512_extractf32x4_ps(f, 2), _mm512_extractf32x4_ps(sc, 2), acc[t]);
+			acc[t] = _mm_fmadd_ps(_mm512_extractf32x4_ps(f, 3), _mm512_extractf32x4_ps(sc, 3), acc[t]);
 		}
 	}
 	UNROLL for (int t = 0; t < TT; t++)
-		UNROLL for (int r = 0; r < 4; r++)
-			y[(size_t)t * ys + r] = _mm512_reduce_add_ps(acc[r][t]);
+		_mm_storeu_ps(y + (size_t)t * ys, acc[t]);
 }
 
 TGT static void b_mm4_q4_0r(int n, const void *w, size_t rb, const struct q8r *x, size_t xs,

@@ -401,7 +401,8 @@ static struct llama_model *tiny_model(uint32_t type, bool tied, struct buf *img,
 	return m;
 }
 
-static void run_logits(const struct llama_model *m, const char *kernels, float *out, int n, char *desc)
+static void run_logits(const struct llama_model *m, const char *kernels, float *out, int n, char *desc,
+		       bool one_by_one)
 {
 	struct infer_backend_params p = {.n_threads = 2, .n_slots = 2, .n_ctx = 64, .max_batch = 20};
 	int32_t tok[32], pos[32], slot[32];
@@ -422,10 +423,10 @@ static void run_logits(const struct llama_model *m, const char *kernels, float *
 		want[i] = 1;
 	}
 	/* passes of 20 (AMX tiles of 16 + 4), 8 (narrow AMX tiles) and 2
-	 * (VNNI) tokens */
+	 * (VNNI) tokens, or one token per pass (VNNI) */
 	for (int t0 = 0, k = 0; t0 < n; k++) {
 		static const int step[] = {20, 8, 2};
-		int c = n - t0 < step[k % 3] ? n - t0 : step[k % 3];
+		int c = one_by_one ? 1 : n - t0 < step[k % 3] ? n - t0 : step[k % 3];
 		struct infer_batch b = {c, tok + t0, pos + t0, slot + t0, want + t0};
 
 		assert_int_equal(infer_backend_cpu.forward(st, &b, out + (size_t)t0 * m->hp.n_vocab), ALLOT_OK);
@@ -446,14 +447,19 @@ static void test_repacked_model(void **state)
 		int nb, n = 30; /* passes of 20, 8 and 2 tokens */
 		struct llama_model *m = tiny_model(types[ti], ti == 2, &img, bufs, &nb);
 		size_t nv = (size_t)m->hp.n_vocab;
-		float *a = malloc(n * nv * 4), *b = malloc(n * nv * 4), *r = malloc(nv * 4);
+		float *a = malloc(n * nv * 4), *b = malloc(n * nv * 4), *r = malloc(nv * 4), *b2 = malloc(n * nv * 4);
 		double dab = 0, dref = 0, mag = 0;
 		char da[64], db[64];
 		struct ref rf = {m, calloc((size_t)m->hp.n_layer * 64 * m->hp.dim, 4),
 				 calloc((size_t)m->hp.n_layer * 64 * m->hp.dim, 4), 64};
 
-		run_logits(m, NULL, a, n, da);
-		run_logits(m, "avx2", b, n, db);
+		run_logits(m, "avx2", b, n, db, false);
+		/* one token at a time: the same bits as in the batches (the
+		 * VNNI and AMX tiles share their arithmetic) */
+		run_logits(m, NULL, a, n, da, true);
+		memcpy(b2, a, n * nv * 4);
+		run_logits(m, NULL, a, n, da, false);
+		assert_memory_equal(a, b2, n * nv * 4);
 		for (int i = 0; i < n; i++) {
 			ref_forward(&rf, (i * 37 + 5) % m->hp.n_vocab, i, r);
 			for (size_t v = 0; v < nv; v++) {
@@ -471,7 +477,7 @@ static void test_repacked_model(void **state)
 		 * (about 1e-3 of the logits' range with the tied embedding) */
 		assert_true(dab < 2e-3 * (mag + 1));
 		assert_true(dref < 0.05 * (mag + 1)); /* 8-bit activations */
-		free(a); free(b); free(r); free(rf.kc); free(rf.vc);
+		free(a); free(b); free(b2); free(r); free(rf.kc); free(rf.vc);
 		llama_free(m);
 		for (int i = 0; i < nb; i++)
 			free(bufs[i]);

@@ -385,7 +385,7 @@ static void test_amx(void **state)
 	(void)state;
 	static const int sizes[] = {128, 256, 768, 1152};
 	static const int ntoks[] = {1, 5, 7, 8, 16, 17, 33};
-	size_t cases = 0;
+	size_t cases = 0, exact = 0;
 
 	if (!kern_amx_available()) {
 		printf("skipped: AMX not available\n");
@@ -400,6 +400,9 @@ static void test_amx(void **state)
 		struct q8a *xa = malloc((size_t)T * nb * sizeof *xa);
 		struct amx_xblk *xb = aligned_alloc(64, kern_amx_xbytes(n, T) + 64);
 		void *scratch = malloc((size_t)nb * 576);
+		const struct kern_ops *vn = kern_avx512();
+		struct q8r *xr = malloc((size_t)T * (n / QR + 1) * sizeof *xr);
+		float *yv = malloc((size_t)T * R * 4);
 
 		for (int r = 0; r < R; r++) {
 			for (int i = 0; i < n; i++)
@@ -413,6 +416,8 @@ static void test_amx(void **state)
 			for (int i = 0; i < n; i++)
 				x[i] = frand() * (t == 7 ? 0.0f : 1.0f);
 			kern_scalar.quant_q8a(n, x, xa + (size_t)t * nb);
+			if (n % QR == 0)
+				kern_q8a_to_q8r(n, xa + (size_t)t * nb, xr + (size_t)t * (n / QR));
 		}
 		for (size_t ni = 0; ni < sizeof ntoks / sizeof ntoks[0]; ni++) {
 			int ntok = ntoks[ni];
@@ -444,11 +449,23 @@ static void test_amx(void **state)
 							     q ? "amx q8_0r" : "amx q4_0r", n);
 						cases++;
 					}
+				/* the VNNI tiles: the same arithmetic, bit for bit (a
+				 * token's results do not depend on its batch's size) */
+				if (vn && n % QR == 0) {
+					for (int r0 = 0; r0 < R; r0 += 4)
+						(q ? vn->mm4_q8_0r : vn->mm4_q4_0r)(n, (q ? p8 + r0 * r8 : p4 + r0 * r4),
+										   q ? r8 : r4, xr, (size_t)n / QR, ntok,
+										   yv + r0, R);
+					assert_memory_equal(yv, y, (size_t)ntok * R * sizeof *y);
+					exact++;
+				}
 			}
 		}
 		free(w4); free(w8); free(p4); free(p8); free(w); free(x); free(y); free(xa); free(xb); free(scratch);
+		free(xr); free(yv);
 	}
-	printf("kernels amx: %zu tile results match scalar\n", cases);
+	printf("kernels amx: %zu tile results match scalar; %zu tiles equal to the VNNI tiles bit for bit\n",
+	       cases, exact);
 }
 
 /* AMX-BF16 items (16 and 64 rows) of F16 / BF16 rows against the scalar float dots */
