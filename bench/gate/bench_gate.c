@@ -1,14 +1,18 @@
-/* bench_gate.c — what the gate adds in front of the bundled engine.
+/* bench_gate.c — what the gate adds in front of a backend.
  *
- * One process, one engine (models/stories260K.gguf, one compute thread),
- * two HTTP servers in front of it, both libmicrohttpd with a thread per
- * connection on loopback:
- *   raw   a minimal OpenAI-style completions endpoint: parse the JSON body,
- *         tokenize, generate, answer JSON with usage — no token, no quota;
- *   gated allotd's own server and routes (http/, api/, gate/): token
- *         verification (cached), admission with reservations, generation,
- *         settlement through the ledger (SQLite, WAL, synchronous=FULL).
- * The backend "answers at once": max_tokens 1 on a 5-token prompt.
+ * One process, libmicrohttpd servers with a thread per connection on
+ * loopback, and two backends, each measured raw and gated back to back:
+ *   engine   models/stories260K.gguf (one compute thread), max_tokens 1 on
+ *            a 5-token prompt.  raw: a minimal OpenAI-style completions
+ *            endpoint (parse the JSON body, tokenize, generate, answer JSON
+ *            with usage); gated: allotd's own server and routes.
+ *   instant  an OpenAI-compatible upstream that answers a fixed completion
+ *            with usage at once.  raw: the clients call it directly; gated:
+ *            allotd serves model "instant" by url: and forwards with
+ *            libcurl (kept-alive connections).
+ * gated = token verification (cached), admission with reservations, the
+ * backend, settlement through the ledger (SQLite WAL; settlements commit
+ * DEFERRED, docs/GATE.md "Durability of settlements").
  *
  * Figures (printed, never asserted; targets from issue 4):
  *   1. in-process costs per call: cached and fresh token verification,
@@ -23,6 +27,8 @@
  *      check without engine or ledger (the ceiling of this client/server
  *      pair on this machine).
  * Environment: ALLOT_BENCH_SECONDS (default 3) per HTTP phase;
+ * ALLOT_BENCH_BACKEND=engine|instant runs one backend only; ALLOT_FLUSH_MS
+ * the settlements' flush interval (0: an fsync per settlement, as before);
  * ALLOT_BENCH_DIR (default /tmp) holds the database (try /dev/shm).
  * Without the model file it prints a line and exits 0.
  */
@@ -360,6 +366,16 @@ static struct run_result run_clients(const char *url, const char *auth, const ch
 
 static double per_call_us(double t0, size_t n) { return (now_s() - t0) * 1e6 / (double)n; }
 
+/* CPU of the calling thread, µs (wall time is at the mercy of a shared
+ * machine; this much less). */
+static double thread_cpu_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+static double cpu_per_call(double c0, size_t n) { return (thread_cpu_us() - c0) / (double)n; }
+
 int main(void)
 {
 	const char *models = getenv("ALLOT_MODELS") ? getenv("ALLOT_MODELS") : "models";
@@ -388,7 +404,7 @@ int main(void)
 	snprintf(charter, sizeof charter, "%s/charter.yaml", dir);
 	/* The instant upstream first: the charter names its port. */
 	struct MHD_Daemon *up = MHD_start_daemon(
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
 		instant_handler, NULL, MHD_OPTION_NOTIFY_COMPLETED, raw_done, NULL,
 		MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_END);
 	if (!up) {
@@ -442,10 +458,10 @@ int main(void)
 	/* ---- 1. in-process costs ---- */
 	struct token_claims c;
 	size_t n = 200000;
-	double t0 = now_s();
+	double t0 = now_s(), c0 = thread_cpu_us();
 	for (size_t i = 0; i < n; i++)
 		tokens_verify(gate_tokens(app.gate), token, strlen(token), &c, msg, sizeof msg);
-	double us_verify_hit = per_call_us(t0, n);
+	double us_verify_hit = per_call_us(t0, n), cpu_verify_hit = cpu_per_call(c0, n);
 	enum { NFRESH = 2000 };
 	char **fresh = calloc(NFRESH, sizeof *fresh);
 	for (size_t i = 0; i < NFRESH; i++) {
@@ -453,9 +469,10 @@ int main(void)
 		tokens_mint(gate_tokens(app.gate), app.store, &x, "bench", &fresh[i], msg, sizeof msg);
 	}
 	t0 = now_s();
+	c0 = thread_cpu_us();
 	for (size_t i = 0; i < NFRESH; i++)
 		tokens_verify(gate_tokens(app.gate), fresh[i], strlen(fresh[i]), &c, msg, sizeof msg);
-	double us_verify_miss = per_call_us(t0, NFRESH);
+	double us_verify_miss = per_call_us(t0, NFRESH), cpu_verify_miss = cpu_per_call(c0, NFRESH);
 	for (size_t i = 0; i < NFRESH; i++)
 		free(fresh[i]);
 	free(fresh);
@@ -464,23 +481,26 @@ int main(void)
 	int retry;
 	n = 20000;
 	t0 = now_s();
+	c0 = thread_cpu_us();
 	for (size_t i = 0; i < n; i++) {
 		if (gate_admit(&app, app.gate, &c, "stories", 5, 1, &t, &retry, msg, sizeof msg) == ALLOT_OK)
 			gate_cancel(&app, app.gate, &t);
 	}
-	double us_admit = per_call_us(t0, n);
+	double us_admit = per_call_us(t0, n), cpu_admit = cpu_per_call(c0, n);
 	n = 2000;
 	t0 = now_s();
+	c0 = thread_cpu_us();
 	for (size_t i = 0; i < n; i++) {
 		int64_t charge;
 		if (gate_admit(&app, app.gate, &c, "stories", 5, 1, &t, &retry, msg, sizeof msg) == ALLOT_OK)
 			gate_settle(&app, app.gate, &t, 5, 1, &charge);
 	}
-	double us_admit_settle = per_call_us(t0, n);
+	double us_admit_settle = per_call_us(t0, n), cpu_admit_settle = cpu_per_call(c0, n);
 	int32_t *ids = NULL;
 	size_t nids = 0;
 	infer_tokenize(raw_engine, PROMPT, strlen(PROMPT), true, false, &ids, &nids);
 	t0 = now_s();
+	c0 = thread_cpu_us();
 	for (size_t i = 0; i < n; i++) {
 		struct infer_result res;
 		infer_generate(raw_engine, &(struct infer_request){.prompt = ids, .n_prompt = nids,
@@ -488,18 +508,23 @@ int main(void)
 			       &res);
 		infer_result_release(&res);
 	}
-	double us_engine = per_call_us(t0, n);
+	double us_engine = per_call_us(t0, n), cpu_engine = cpu_per_call(c0, n);
 	free(ids);
 	printf("\nin-process, per call (µs):\n");
-	printf("  %-44s %9.2f\n", "tokens_verify, repeated token (cache hit)", us_verify_hit);
-	printf("  %-44s %9.2f\n", "tokens_verify, fresh token (signature)", us_verify_miss);
-	printf("  %-44s %9.2f\n", "gate_admit + gate_cancel", us_admit);
-	printf("  %-44s %9.2f\n", "gate_admit + gate_settle (ledger commit)", us_admit_settle);
-	printf("  %-44s %9.2f\n", "engine: 5-token prompt, max_tokens 1", us_engine);
+	printf("  %-44s %9s %9s\n", "", "wall", "CPU");
+	printf("  %-44s %9.2f %9.2f\n", "tokens_verify, repeated token (cache hit)", us_verify_hit,
+	       cpu_verify_hit);
+	printf("  %-44s %9.2f %9.2f\n", "tokens_verify, fresh token (signature)", us_verify_miss,
+	       cpu_verify_miss);
+	printf("  %-44s %9.2f %9.2f\n", "gate_admit + gate_cancel", us_admit, cpu_admit);
+	printf("  %-44s %9.2f %9.2f\n", "gate_admit + gate_settle (ledger commit)", us_admit_settle,
+	       cpu_admit_settle);
+	printf("  %-44s %9.2f %9.2f\n", "engine: 5-token prompt, max_tokens 1 (engine thread)",
+	       us_engine, cpu_engine);
 
 	/* ---- servers ---- */
 	struct MHD_Daemon *raw = MHD_start_daemon(
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
 		raw_handler, NULL, MHD_OPTION_NOTIFY_COMPLETED, raw_done, NULL,
 		MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_END);
 	if (!raw) {
@@ -536,8 +561,12 @@ int main(void)
 	struct summary {
 		double add50, add99, gated_rps, raw_rps, gate_cpu;
 	} sum[2];
+	const char *only = getenv("ALLOT_BENCH_BACKEND"); /* "engine" or "instant": one only */
+	memset(sum, 0, sizeof sum);
 	for (size_t b = 0; b < 2; b++) {
 		const struct backend *be = &backends[b];
+		if (only && strcmp(only, b ? "instant" : "engine") != 0)
+			continue;
 		printf("\n== backend %s\n", be->title);
 		/* warm-up */
 		run_clients(be->raw_url, NULL, be->raw_body, 2, 0, 0.3);

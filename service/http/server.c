@@ -498,8 +498,10 @@ allot_err http_server_start(const struct http_server_config *cfg,
 		free(srv);
 		return ALLOT_E_NOMEM;
 	}
+	/* MHD_USE_POLL: each connection's thread waits in poll(), not select()
+	 * (whose cost grows with the highest descriptor number). */
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			 MHD_USE_ERROR_LOG;
+			 MHD_USE_POLL | MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	srv->mhd = MHD_start_daemon(
