@@ -248,14 +248,35 @@ allot_err tlog_leaf_usage_row(const struct ledger_row *row, char **data, size_t 
 		json_decref(j);
 		return e;
 	}
-	char booked[TIME_FMT_MAX], start[TIME_FMT_MAX], end[TIME_FMT_MAX], recv[TIME_FMT_MAX];
-	char charge[MONEY_FMT_MAX], rate[MONEY_FMT_MAX], hex[65];
+	char booked[TIME_FMT_MAX], start[TIME_FMT_MAX], end[TIME_FMT_MAX], hex[65];
+	char charge[MONEY_FMT_MAX];
 	uint8_t h[32];
 	unsigned int hl = sizeof h;
 	EVP_Digest(r->canonical ? r->canonical : "", r->canonical ? r->canonical_len : 0, h, &hl,
 		   EVP_sha256(), NULL);
 	hex_encode(h, sizeof h, hex);
 	hex[64] = '\0';
+	time_format_rfc3339(r->end_us, end);
+	if (row->book_us == r->end_us)
+		memcpy(booked, end, sizeof booked);
+	else
+		time_format_rfc3339(row->book_us, booked);
+	/* A group books its records with one "received" and few rates. */
+	static _Thread_local struct {
+		int64_t recv_us, rate;
+		bool have_recv, have_rate;
+		char recv[TIME_FMT_MAX], rate_s[MONEY_FMT_MAX];
+	} last;
+	if (!last.have_recv || last.recv_us != row->received_us) {
+		time_format_rfc3339(row->received_us, last.recv);
+		last.recv_us = row->received_us;
+		last.have_recv = true;
+	}
+	if (!last.have_rate || last.rate != row->rate_micro) {
+		money_format(row->rate_micro, last.rate_s);
+		last.rate = row->rate_micro;
+		last.have_rate = true;
+	}
 	/* keys in byte order, as JSON_SORT_KEYS writes them; appended piece by
 	 * piece (no printf: this runs for every record inside the group
 	 * commit) */
@@ -264,11 +285,11 @@ allot_err tlog_leaf_usage_row(const struct ledger_row *row, char **data, size_t 
 	buf_putc(&b, '{');
 	if (adj)
 		leaf_str(&b, "\"adjustment\":\"", adj, "\",");
-	leaf_str(&b, "\"booked\":\"", time_format_rfc3339(row->book_us, booked), "\",");
+	leaf_str(&b, "\"booked\":\"", booked, "\",");
 	leaf_str(&b, "\"charge\":\"", money_format(row->charge_micro, charge), "\",");
 	leaf_str(&b, "\"charter_version\":", leaf_int(row->charter_version, num), ",");
 	leaf_str(&b, "\"class\":\"", r->cls, "\",");
-	leaf_str(&b, "\"end\":\"", time_format_rfc3339(r->end_us, end), "\",");
+	leaf_str(&b, "\"end\":\"", end, "\",");
 	leaf_str(&b, "\"institution\":\"", r->institution, "\",");
 	leaf_str(&b, "\"kind\":\"", kinds[r->kind], "\",");
 	buf_puts(&b, row->late ? "\"late\":true," : "\"late\":false,");
@@ -278,8 +299,8 @@ allot_err tlog_leaf_usage_row(const struct ledger_row *row, char **data, size_t 
 	leaf_str(&b, "\"project\":\"", r->project, "\",");
 	leaf_str(&b, "\"provider\":\"", r->provider, "\",");
 	leaf_str(&b, "\"quantity\":", leaf_int(r->quantity, num), ",");
-	leaf_str(&b, "\"rate\":\"", money_format(row->rate_micro, rate), "\",");
-	leaf_str(&b, "\"received\":\"", time_format_rfc3339(row->received_us, recv), "\",");
+	leaf_str(&b, "\"rate\":\"", last.rate_s, "\",");
+	leaf_str(&b, "\"received\":\"", last.recv, "\",");
 	leaf_str(&b, "\"record_id\":\"", r->record_id, "\",");
 	leaf_str(&b, "\"record_sha256\":\"", hex, "\",");
 	leaf_str(&b, "\"resource\":\"", r->resource, "\",");
