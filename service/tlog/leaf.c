@@ -281,7 +281,10 @@ allot_err tlog_leaf_usage_row(const struct ledger_row *row, char **data, size_t 
 	 * piece (no printf: this runs for every record inside the group
 	 * commit) */
 	char num[24];
+	static const char room[800]; /* one allocation for an ordinary leaf (~600 bytes) */
 	struct buf b = BUF_INIT;
+	buf_append(&b, room, sizeof room);
+	buf_reset(&b);
 	buf_putc(&b, '{');
 	if (adj)
 		leaf_str(&b, "\"adjustment\":\"", adj, "\",");
