@@ -17,7 +17,7 @@
  *   - PASSIVE once the log holds SQ_CKPT_FRAMES frames, without the store's
  *     lock: it copies pages beside the writer's commits and never blocks
  *     them;
- *   - once the log holds SQ_WAL_MAX_FRAMES (the writer kept appending
+ *   - once the log holds SQ_WAL_MAX_FRAMES_DEFAULT (the writer kept appending
  *     while the passive ones ran, so the log was never wholly copied at the
  *     start of a transaction and could not start over): PASSIVE beside the
  *     writer, then PASSIVE under the store's lock for what came meanwhile
@@ -45,7 +45,12 @@
 #define SQ_FLUSH_MS_DEFAULT 50
 #define SQ_FLUSH_MS_MAX 10000
 #define SQ_CKPT_FRAMES 1000      /* SQLite's own wal_autocheckpoint default */
-#define SQ_WAL_MAX_FRAMES 16000  /* ~64 MiB of 4 KiB pages */
+/* The log's bound (frames), before a checkpoint under the store's lock
+ * starts it over: each such checkpoint makes writers wait for two fsyncs
+ * (2-12 ms seen), so it should be rare (at 1,000 settlements/s, ~10,000
+ * frames/s: every 6-7 s).  Frames older than the last checkpoint cost
+ * readers nothing (lookups start past them); only disk space. */
+#define SQ_WAL_MAX_FRAMES_DEFAULT 65536  /* 256 MiB of 4 KiB pages */
 #define SQ_IDLE_MS 1000
 #define SQ_WAL_KEEP_BYTES (16 * 1024 * 1024)
 #define SQ_TICK_MAX_MS 100       /* wakes at least this often (checkpoints) */
@@ -65,6 +70,7 @@ struct sq_bg {
 	uint64_t commit_seq;         /* every commit, for idleness */
 	int64_t first_undurable_ms;  /* when the oldest undurable commit was made (or earlier) */
 	int64_t wal_frames;          /* frames in the log after the last commit */
+	int64_t wal_max_frames;      /* the bound (SQ_WAL_MAX_FRAMES_DEFAULT) */
 	struct store_sync_stats st;
 };
 
@@ -205,13 +211,13 @@ static void *bg_main(void *arg)
 			last_commit_ms = now;
 			truncated = false;
 		}
-		int64_t frames = bg->wal_frames;
+		int64_t frames = bg->wal_frames, max_frames = bg->wal_max_frames;
 		pthread_mutex_unlock(&bg->mu);
 
 		if (due <= now)
 			bg_flush(bg);
 		if (!tick) {
-		} else if (frames >= SQ_WAL_MAX_FRAMES && frames != ckpt_frames) {
+		} else if (frames >= max_frames && frames != ckpt_frames) {
 			/* The bulk beside the writer first, then under the lock
 			 * only what came meanwhile. */
 			bg_checkpoint(bg, SQLITE_CHECKPOINT_PASSIVE, false);
@@ -241,6 +247,7 @@ allot_err sq_bg_open(struct sqlite_store *s, const char *path, char *msg, size_t
 	bg->s = s;
 	bg->walfd = -1;
 	bg->flush_ms = SQ_FLUSH_MS_DEFAULT;
+	bg->wal_max_frames = SQ_WAL_MAX_FRAMES_DEFAULT;
 	pthread_mutex_init(&bg->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -319,6 +326,16 @@ void sq_set_flush_ms(struct store *st, int ms)
 	pthread_mutex_unlock(&bg->mu);
 	if (ms == 0)
 		bg_flush(bg); /* from now on every commit is FULL; cover the earlier ones */
+}
+
+void sq_set_wal_limit(struct store *st, int64_t frames)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	if (!s->bg)
+		return;
+	pthread_mutex_lock(&s->bg->mu);
+	s->bg->wal_max_frames = frames >= SQ_CKPT_FRAMES ? frames : SQ_CKPT_FRAMES;
+	pthread_mutex_unlock(&s->bg->mu);
 }
 
 allot_err sq_flush(struct store *st)

@@ -115,10 +115,12 @@ bool sq_bg_deferred_ok(struct sqlite_store *s);
 void sq_bg_committed(struct sqlite_store *s, enum store_sync sync);
 void sq_set_flush_ms(struct store *st, int ms);
 allot_err sq_flush(struct store *st);
+void sq_set_wal_limit(struct store *st, int64_t frames);
 void sq_sync_stats(struct store *st, struct store_sync_stats *out);
 allot_err sq_ledger_begin_sync(struct store *st, enum store_sync sync);
 #define SQ_BG_OPS \
 	.set_flush_ms = sq_set_flush_ms, .flush = sq_flush, .sync_stats = sq_sync_stats, \
+	.set_wal_limit = sq_set_wal_limit, \
 	.ledger_begin_sync = sq_ledger_begin_sync,
 
 allot_err sq_fail(struct sqlite_store *s, const char *what);

@@ -144,6 +144,9 @@ struct store_ops {
 	void (*set_flush_ms)(struct store *st, int ms);
 	allot_err (*flush)(struct store *st);
 	void (*sync_stats)(struct store *st, struct store_sync_stats *out);
+	/* Frames the write-ahead log may reach before a checkpoint under the
+	 * store's lock starts it over (default 65,536; tests lower it). */
+	void (*set_wal_limit)(struct store *st, int64_t frames);
 
 	/* ---- member tokens (store/sqlite_tokens.c) ---- */
 	allot_err (*token_issued)(struct store *st, const struct token_row *t,
@@ -248,6 +251,8 @@ static inline allot_err store_ledger_begin_sync(struct store *st, enum store_syn
 { return st->ops->ledger_begin_sync(st, sync); }
 static inline void store_set_flush_ms(struct store *st, int ms) { st->ops->set_flush_ms(st, ms); }
 static inline allot_err store_flush(struct store *st) { return st->ops->flush(st); }
+static inline void store_set_wal_limit(struct store *st, int64_t frames)
+{ st->ops->set_wal_limit(st, frames); }
 static inline void store_sync_stats(struct store *st, struct store_sync_stats *out)
 { st->ops->sync_stats(st, out); }
 static inline void store_ledger_rollback(struct store *st) { st->ops->ledger_rollback(st); }

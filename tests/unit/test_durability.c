@@ -318,6 +318,7 @@ static void test_checkpoints_off_the_commit_path(void **state)
 {
 	struct sfx *f = *state;
 	store_set_flush_ms(f->st, 20);
+	store_set_wal_limit(f->st, 16000);
 	int db_mine = my_db_syncs;
 	int64_t t0 = time_mono_us();
 	int n = 0;
