@@ -143,7 +143,7 @@ allot_err upstream_forward(const char *base_url, const char *path, const char *p
 			   upstream_data_fn on_data, void *ctx, struct upstream_result *res)
 {
 	memset(res, 0, sizeof *res);
-	json_t *b = json_deep_copy(body);
+	json_t *b = json_copy((json_t *)body); /* shallow: only top-level keys change */
 	json_object_set_new(b, "model", json_string(upstream_model));
 	if (stream)
 		json_object_set_new(b, "stream_options", json_pack("{s:b}", "include_usage", 1));
