@@ -10,6 +10,16 @@
 
 #define SQ_MAX_STMTS 96
 
+/* Bucket charges of the open ledger transaction not yet written: summed
+ * per (institution, project, member, bucket, hold tag) and upserted once
+ * per key (store/sqlite_ledger.c, "bucket deltas"). */
+#define SQ_BUCKET_DELTAS 256
+struct sq_bucket_delta {
+	int64_t bucket, charge;
+	uint64_t tag;
+	char inst[STORE_ID_MAX], proj[STORE_ID_MAX], member[STORE_MEMBER_MAX];
+};
+
 struct sqlite_store {
 	struct store base;
 	sqlite3 *db;
@@ -26,6 +36,9 @@ struct sqlite_store {
 	int sync_level;             /* PRAGMA synchronous in force: 1 NORMAL, 2 FULL */
 	enum store_sync tx_sync;    /* class of the open transaction's commit */
 	struct sq_bg *bg;           /* flusher and checkpointer (store/sqlite_bg.c) */
+	size_t nbk;                 /* bucket deltas pending in bk */
+	bool bk_failed;             /* writing them failed: the commit must fail */
+	struct sq_bucket_delta bk[SQ_BUCKET_DELTAS];
 };
 
 /* Ledger operations live in store/sqlite_ledger.c. */

@@ -9,6 +9,80 @@
 
 #define S(st_) ((struct sqlite_store *)(st_))
 
+/* ---- bucket deltas -------------------------------------------------------------
+ * Each booked record adds its charge to its (institution, project, member,
+ * 15-minute bucket) row of usage_buckets.  Instead of one upsert per record,
+ * the open transaction sums the charges per key (and hold tag) in s->bk and
+ * writes each key once: before a savepoint begins or ends, before a sum is
+ * read inside the transaction, when the table is full, and at commit — so
+ * every reader inside the transaction, and everything committed, sees the
+ * same rows as with an upsert per record.  A rollback drops them with the
+ * rows they belong to.  If writing them fails, the transaction cannot
+ * commit (bk_failed). */
+
+static const char q_bucket[] =
+	"INSERT INTO usage_buckets(institution, project, member, bucket, charge) "
+	"VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(institution, project, member, bucket) "
+	"DO UPDATE SET charge = charge + excluded.charge";
+
+static allot_err bk_flush(struct sqlite_store *s)
+{
+	allot_err e = ALLOT_OK;
+	for (size_t i = 0; i < s->nbk && !e; i++) {
+		const struct sq_bucket_delta *d = &s->bk[i];
+		sqlite3_stmt *q = sq_prep(s, q_bucket);
+		if (!q) {
+			e = ALLOT_E_STORE;
+			break;
+		}
+		sqlite3_bind_text(q, 1, d->inst, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, d->proj, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 3, d->member, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 4, d->bucket);
+		sqlite3_bind_int64(q, 5, d->charge);
+		int rc = sqlite3_step(q);
+		sqlite3_reset(q);
+		if (rc != SQLITE_DONE) {
+			e = sq_fail(s, "bucket update");
+			break;
+		}
+		if (s->sums)
+			sumcache_pending(s->sums, d->inst, d->proj, d->member, d->bucket, d->charge, d->tag);
+	}
+	if (e)
+		s->bk_failed = true;
+	s->nbk = 0;
+	return e;
+}
+
+static allot_err bk_add(struct sqlite_store *s, const struct usage_record *r, int64_t bucket,
+			int64_t charge)
+{
+	for (size_t i = s->nbk; i-- > 0;) {
+		struct sq_bucket_delta *d = &s->bk[i];
+		if (d->bucket == bucket && d->tag == s->hold_tag && strcmp(d->member, r->member) == 0 &&
+		    strcmp(d->proj, r->project) == 0 && strcmp(d->inst, r->institution) == 0) {
+			d->charge += charge;
+			return ALLOT_OK;
+		}
+	}
+	if (s->nbk == SQ_BUCKET_DELTAS && bk_flush(s))
+		return ALLOT_E_STORE;
+	struct sq_bucket_delta *d = &s->bk[s->nbk++];
+	d->bucket = bucket;
+	d->charge = charge;
+	d->tag = s->hold_tag;
+	snprintf(d->inst, sizeof d->inst, "%s", r->institution);
+	snprintf(d->proj, sizeof d->proj, "%s", r->project);
+	snprintf(d->member, sizeof d->member, "%s", r->member);
+	return ALLOT_OK;
+}
+
+static void bk_drop(struct sqlite_store *s)
+{
+	s->nbk = 0;
+}
+
 allot_err sq_ledger_begin(struct store *st)
 {
 	return sq_ledger_begin_sync(st, STORE_SYNC_FULL);
@@ -18,6 +92,8 @@ allot_err sq_ledger_begin_sync(struct store *st, enum store_sync sync)
 {
 	struct sqlite_store *s = S(st);
 	pthread_mutex_lock(&s->lock);
+	s->nbk = 0;
+	s->bk_failed = false;
 	allot_err e = sq_begin_sync(s, sync);
 	if (e)
 		pthread_mutex_unlock(&s->lock);
@@ -27,9 +103,15 @@ allot_err sq_ledger_begin_sync(struct store *st, enum store_sync sync)
 allot_err sq_ledger_commit(struct store *st)
 {
 	struct sqlite_store *s = S(st);
-	allot_err e = sq_commit(s);
-	if (e)
+	allot_err e = s->nbk ? bk_flush(s) : ALLOT_OK;
+	if (!e && s->bk_failed)
+		e = ALLOT_E_STORE; /* some deltas were not written */
+	if (!e)
+		e = sq_commit(s);
+	if (e) {
+		bk_drop(s);
 		sq_rollback(s);
+	}
 	pthread_mutex_unlock(&s->lock);
 	return e;
 }
@@ -37,6 +119,7 @@ allot_err sq_ledger_commit(struct store *st)
 void sq_ledger_rollback(struct store *st)
 {
 	struct sqlite_store *s = S(st);
+	bk_drop(s);
 	sq_rollback(s);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -48,11 +131,17 @@ allot_err sq_ledger_savepoint(struct store *st, int op)
 			  back[] = "ROLLBACK TO ledger_item";
 	switch (op) {
 	case STORE_SP_BEGIN:
+		if (s->nbk && bk_flush(s)) /* deltas from before belong before the mark */
+			return ALLOT_E_STORE;
 		s->sp_mark = s->sums ? sumcache_pending_mark(s->sums) : 0;
 		sq_tlog_savepoint(s, op); /* the log's tree state follows the savepoint */
 		return sq_exec_cached(s, sp);
-	case STORE_SP_RELEASE: return sq_exec_cached(s, rel);
+	case STORE_SP_RELEASE:
+		if (s->nbk && bk_flush(s))
+			return ALLOT_E_STORE; /* bk_failed: the commit fails */
+		return sq_exec_cached(s, rel);
 	default:
+		bk_drop(s); /* the rows they belong to are rolled back */
 		if (s->sums)
 			sumcache_pending_truncate(s->sums, s->sp_mark);
 		if (sq_exec_cached(s, back))
@@ -168,10 +257,6 @@ allot_err sq_ledger_insert(struct store *st, struct ledger_row *row)
 		"received_us, book_us, late, charter_version, rate_micro, charge_micro, overage, "
 		"source, canonical, sha256, leaf_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
 		"?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)";
-	static const char bucket[] =
-		"INSERT INTO usage_buckets(institution, project, member, bucket, charge) "
-		"VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(institution, project, member, bucket) "
-		"DO UPDATE SET charge = charge + excluded.charge";
 	const struct usage_record *r = &row->rec;
 	allot_err e = ALLOT_E_STORE;
 	pthread_mutex_lock(&s->lock);
@@ -221,26 +306,11 @@ allot_err sq_ledger_insert(struct store *st, struct ledger_row *row)
 	row->row_id = sqlite3_last_insert_rowid(s->db);
 	if (sq_tlog_append_usage(s, row)) /* the record's log leaf, same transaction */
 		goto out;
-	q = sq_prep(s, bucket);
-	if (!q)
-		goto out;
 	int64_t b = row->book_us / LEDGER_BUCKET_US;
 	if (row->book_us < 0 && row->book_us % LEDGER_BUCKET_US)
 		b -= 1;
-	sqlite3_bind_text(q, 1, r->institution, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, r->project, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, r->member, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 4, b);
-	sqlite3_bind_int64(q, 5, row->charge_micro);
-	rc = sqlite3_step(q);
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		sq_fail(s, "bucket update");
+	if (bk_add(s, r, b, row->charge_micro)) /* written before anything reads it */
 		goto out;
-	}
-	if (s->sums)
-		sumcache_pending(s->sums, r->institution, r->project, r->member, b, row->charge_micro,
-				 s->hold_tag);
 	e = ALLOT_OK;
 out:
 	pthread_mutex_unlock(&s->lock);
@@ -286,6 +356,8 @@ allot_err sq_ledger_sum(struct store *st, const struct ledger_level *lv, int64_t
 		pthread_mutex_unlock(&s->lock);
 		return ALLOT_OK;
 	}
+	if (s->nbk && bk_flush(s)) /* this transaction's charges first */
+		goto out;
 	sqlite3_stmt *q = sq_prep(s, sql);
 	if (!q)
 		goto out;
