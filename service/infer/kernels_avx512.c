@@ -249,6 +249,8 @@ TGT static AI void mm4r(int q8, int TT, int n, const uint8_t *w, size_t rb, cons
 	/* lane 4j + r takes lane 4r + j */
 	const __m512i tr = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
 	const size_t gb = q8 ? 136 : 72, so = q8 ? 128 : 64;
+	/* the prefetch distance in rows: about the same bytes for both types */
+	const size_t pf = q8 ? 4 : 8;
 	__m128 acc[4];
 	int ng = n / QR;
 
@@ -261,12 +263,14 @@ TGT static AI void mm4r(int q8, int TT, int n, const uint8_t *w, size_t rb, cons
 		UNROLL for (int r = 0; r < 4; r++) {
 			const uint8_t *wg = w + r * rb + (size_t)g * gb;
 
-			/* the next four rows, while these compute: rows are too
-			 * short for the hardware prefetcher to lock on */
-			_mm_prefetch((const char *)wg + 4 * rb, _MM_HINT_T0);
-			_mm_prefetch((const char *)wg + 4 * rb + 64, _MM_HINT_T0);
+			/* rows ahead, while these compute: about 9 KiB for
+			 * 2048-wide rows (memory latency times one thread's share
+			 * of the bandwidth, with room); rows are too short for the
+			 * hardware prefetcher to lock on before they end */
+			_mm_prefetch((const char *)wg + pf * rb, _MM_HINT_T0);
+			_mm_prefetch((const char *)wg + pf * rb + 64, _MM_HINT_T0);
 			if (q8)
-				_mm_prefetch((const char *)wg + 4 * rb + 128, _MM_HINT_T0);
+				_mm_prefetch((const char *)wg + pf * rb + 128, _MM_HINT_T0);
 			if (q8) {
 				lo[r] = _mm512_loadu_si512(wg);
 				hi[r] = _mm512_loadu_si512(wg + 64);
