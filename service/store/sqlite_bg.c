@@ -20,10 +20,12 @@
  *   - once the log holds SQ_WAL_MAX_FRAMES_DEFAULT (the writer kept appending
  *     while the passive ones ran, so the log was never wholly copied at the
  *     start of a transaction and could not start over): PASSIVE beside the
- *     writer, then PASSIVE under the store's lock for what came meanwhile
- *     (no transaction in between, so everything is copied and the next
- *     write starts the log over): the bound on the log's size, at the
- *     price of writers waiting for a small checkpoint's two fsyncs;
+ *     writer, then, unless a write started the log over meanwhile (it
+ *     often does: the passive one copied everything before the next
+ *     BEGIN), PASSIVE under the store's lock for what came meanwhile (no
+ *     transaction in between, so everything is copied and the next write
+ *     starts the log over): the bound on the log's size, at the price of
+ *     writers waiting for a small checkpoint's two fsyncs;
  *   - once no commit came for SQ_IDLE_MS: PASSIVE beside the writer, then
  *     RESTART under the store's lock (the next write starts the log over
  *     and cuts the file to SQ_WAL_KEEP_BYTES: journal_size_limit);
@@ -221,7 +223,14 @@ static void *bg_main(void *arg)
 			/* The bulk beside the writer first, then under the lock
 			 * only what came meanwhile. */
 			bg_checkpoint(bg, SQLITE_CHECKPOINT_PASSIVE, false);
-			bg_checkpoint(bg, SQLITE_CHECKPOINT_PASSIVE, true);
+			/* Often a write started the log over meanwhile (the
+			 * passive one copied everything before the next BEGIN):
+			 * then nobody needs to wait. */
+			pthread_mutex_lock(&bg->mu);
+			frames = bg->wal_frames;
+			pthread_mutex_unlock(&bg->mu);
+			if (frames >= max_frames)
+				bg_checkpoint(bg, SQLITE_CHECKPOINT_PASSIVE, true);
 			ckpt_frames = frames;
 		} else if (frames >= SQ_CKPT_FRAMES && frames != ckpt_frames) {
 			bg_checkpoint(bg, SQLITE_CHECKPOINT_PASSIVE, false);
