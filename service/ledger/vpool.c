@@ -51,6 +51,7 @@ static void take(struct vpool *p, struct vjob *j, size_t *from, size_t *to)
 static void *vpool_main(void *arg)
 {
 	struct vpool *p = arg;
+	pthread_setname_np(pthread_self(), "allot-vpool"); /* in top and perf */
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		while (!p->stop && !p->head)
