@@ -14,9 +14,15 @@
  * overwritten.
  *
  * Checkpoints, on the thread's own connection:
- *   - PASSIVE once the log holds SQ_CKPT_FRAMES frames, without the store's
- *     lock: it copies pages beside the writer's commits and never blocks
- *     them;
+ *   - PASSIVE once the log holds a quarter of its bound (16,384 frames by
+ *     default), without the store's lock: it copies pages beside the
+ *     writer's commits and never blocks them.  Not more often: when a
+ *     write finds the log wholly copied it starts the log over, and the
+ *     first commit of a new log fsyncs the log's header under the store's
+ *     lock (SQLite does, against out-of-order writes), so every start over
+ *     makes writers wait for one fsync.  At SQLite's usual 1,000 frames
+ *     that came several times a second under load, and showed as
+ *     settlements waiting 16-100 ms on a busy disk;
  *   - once the log holds SQ_WAL_MAX_FRAMES_DEFAULT (the writer kept appending
  *     while the passive ones ran, so the log was never wholly copied at the
  *     start of a transaction and could not start over): PASSIVE beside the
@@ -27,9 +33,12 @@
  *     starts the log over): the bound on the log's size, at the price of
  *     writers waiting for a small checkpoint's two fsyncs;
  *   - once no commit came for SQ_IDLE_MS: PASSIVE beside the writer, then
- *     RESTART under the store's lock (the next write starts the log over
- *     and cuts the file to SQ_WAL_KEEP_BYTES: journal_size_limit);
+ *     RESTART under the store's lock (the next write starts the log over);
  *   - at close: TRUNCATE.
+ * The file keeps its size when the log starts over: no journal_size_limit,
+ * which would cut the file on the first commit of the new log, under the
+ * store's lock, beside the header's fsync (such commits took 16-100 ms
+ * with the disk busy).  The bound caps the size.
  */
 #include "store/sqlite_int.h"
 
@@ -46,7 +55,7 @@
 
 #define SQ_FLUSH_MS_DEFAULT 50
 #define SQ_FLUSH_MS_MAX 10000
-#define SQ_CKPT_FRAMES 1000      /* SQLite's own wal_autocheckpoint default */
+#define SQ_CKPT_MIN_FRAMES 1000  /* the lowest passive threshold (tests) */
 /* The log's bound (frames), before a checkpoint under the store's lock
  * starts it over: each such checkpoint makes writers wait for two fsyncs
  * (2-12 ms seen), so it should be rare (at 1,000 settlements/s, ~10,000
@@ -54,7 +63,6 @@
  * readers nothing (lookups start past them); only disk space. */
 #define SQ_WAL_MAX_FRAMES_DEFAULT 65536  /* 256 MiB of 4 KiB pages */
 #define SQ_IDLE_MS 1000
-#define SQ_WAL_KEEP_BYTES (16 * 1024 * 1024)
 #define SQ_TICK_MAX_MS 100       /* wakes at least this often (checkpoints) */
 
 struct sq_bg {
@@ -188,6 +196,7 @@ static void *bg_main(void *arg)
 	int64_t last_commit_ms = bg_now_ms(), next_tick = last_commit_ms + SQ_TICK_MAX_MS;
 	uint64_t seen_commits = 0;
 	int64_t ckpt_frames = -1;    /* wal_frames when last checkpointed */
+	int64_t locked_at = -1;      /* wal_frames at the last locked checkpoint */
 	bool truncated = true;
 	pthread_mutex_lock(&bg->mu);
 	while (!bg->stop) {
@@ -218,8 +227,10 @@ static void *bg_main(void *arg)
 
 		if (due <= now)
 			bg_flush(bg);
+		if (locked_at >= 0 && (frames < locked_at || frames >= locked_at + max_frames))
+			locked_at = -1; /* started over (or never did: try again) */
 		if (!tick) {
-		} else if (frames >= max_frames && frames != ckpt_frames) {
+		} else if (frames >= max_frames && locked_at < 0) {
 			/* The bulk beside the writer first, then under the lock
 			 * only what came meanwhile. */
 			bg_checkpoint(bg, SQLITE_CHECKPOINT_PASSIVE, false);
@@ -229,10 +240,14 @@ static void *bg_main(void *arg)
 			pthread_mutex_lock(&bg->mu);
 			frames = bg->wal_frames;
 			pthread_mutex_unlock(&bg->mu);
-			if (frames >= max_frames)
+			if (frames >= max_frames) {
 				bg_checkpoint(bg, SQLITE_CHECKPOINT_PASSIVE, true);
+				/* Not again before the log has started over (a slow
+				 * first commit can keep the old count a while). */
+				locked_at = frames;
+			}
 			ckpt_frames = frames;
-		} else if (frames >= SQ_CKPT_FRAMES && frames != ckpt_frames) {
+		} else if (frames >= max_frames / 4 && frames != ckpt_frames) {
 			bg_checkpoint(bg, SQLITE_CHECKPOINT_PASSIVE, false);
 			ckpt_frames = frames;
 		} else if (!truncated && now - last_commit_ms >= SQ_IDLE_MS) {
@@ -265,9 +280,6 @@ allot_err sq_bg_open(struct sqlite_store *s, const char *path, char *msg, size_t
 	pthread_condattr_destroy(&ca);
 	s->bg = bg;
 	sqlite3_wal_hook(s->db, bg_wal_hook, bg); /* also keeps autocheckpoints off */
-	char sql[64];
-	snprintf(sql, sizeof sql, "PRAGMA journal_size_limit = %d", SQ_WAL_KEEP_BYTES);
-	sqlite3_exec(s->db, sql, NULL, NULL, NULL);
 
 	/* No log file (an in-memory database): every commit stays FULL and
 	 * nothing is checkpointed in the background. */
@@ -343,7 +355,7 @@ void sq_set_wal_limit(struct store *st, int64_t frames)
 	if (!s->bg)
 		return;
 	pthread_mutex_lock(&s->bg->mu);
-	s->bg->wal_max_frames = frames >= SQ_CKPT_FRAMES ? frames : SQ_CKPT_FRAMES;
+	s->bg->wal_max_frames = frames >= 4 * SQ_CKPT_MIN_FRAMES ? frames : 4 * SQ_CKPT_MIN_FRAMES;
 	pthread_mutex_unlock(&s->bg->mu);
 }
 
