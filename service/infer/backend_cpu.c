@@ -315,13 +315,15 @@ static void att_item(void *ctx, int task, int thread)
 	float *att = c->att + (size_t)thread * c->n_ctx, scale = 1.0f / sqrtf((float)hd);
 	int t = task / hp->n_head, h = task % hp->n_head, kvh = h / grp;
 	int s = ac->b->slot[ac->t0 + t], p = ac->b->pos[ac->t0 + t];
-	const float *q = c->q + (size_t)t * c->qdim + (size_t)h * hd;
+	float *q = c->q + (size_t)t * c->qdim + (size_t)h * hd;
 	size_t vb = (((size_t)s * hp->n_layer + ac->layer) * c->n_ctx) * c->kv_dim + (size_t)kvh * hd;
 	const float *kbase = c->kc + (((size_t)s * hp->n_layer + ac->layer) * hp->n_head_kv + kvh) *
 		(size_t)c->ctx_pad * hd;
 	const float *vbase = c->vc + vb;
 	float *out, max = -INFINITY, sum = 0;
 
+	/* this head's query rotated here, on the pool, not serially before */
+	rope(q, 1, hd, c->rcos + (size_t)t * (hd / 2), c->rsin + (size_t)t * (hd / 2));
 	for (int j0 = 0; j0 <= p; j0 += KB) {
 		const float *kb = kbase + (size_t)j0 * hd;
 		float sc[KB] = {0};
@@ -392,7 +394,7 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 			const float *cs = c->rcos + (size_t)t * (hd / 2), *sn = c->rsin + (size_t)t * (hd / 2);
 			size_t at = (((size_t)b->slot[t0 + t] * hp->n_layer + l) * c->n_ctx + (size_t)b->pos[t0 + t]) * c->kv_dim;
 
-			rope(c->q + (size_t)t * c->qdim, hp->n_head, hd, cs, sn);
+			/* (the queries are rotated by their attention items) */
 			rope(c->kk + (size_t)t * c->kv_dim, hp->n_head_kv, hd, cs, sn);
 			for (int h = 0; h < hp->n_head_kv; h++) {
 				float *kb = c->kc + (((size_t)b->slot[t0 + t] * hp->n_layer + l) * hp->n_head_kv + h) *

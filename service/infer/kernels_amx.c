@@ -104,11 +104,37 @@ size_t kern_amx_xbytes(int n, int ntok)
 	return (size_t)((ntok + 15) / 16) * (size_t)(n / QK) * sizeof(struct amx_xblk);
 }
 
+/* One whole 16-token tile T: for each block, row k of qs is dword k of
+ * the 16 tokens' values, gathered (tokens from ntok on: zeros). */
+TGT static void pack_tile(int n, const struct q8a *x, size_t xs, int ntok, int T, struct amx_xblk *out)
+{
+	int nb = n / QK, valid = ntok - T * 16 < 16 ? ntok - T * 16 : 16;
+	__mmask16 m = (__mmask16)((1u << valid) - 1);
+	const __m512i tok = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+					       _mm512_set1_epi32((int)(xs * sizeof(struct q8a))));
+	const __m512i zero = _mm512_setzero_si512();
+
+	for (int b = 0; b < nb; b++) {
+		const struct q8a *xb = x + (size_t)T * 16 * xs + b;
+		struct amx_xblk *o = &out[(size_t)T * nb + b];
+
+		for (int k = 0; k < 8; k++)
+			_mm512_store_si512(o->qs[k], _mm512_mask_i32gather_epi32(zero, m, tok, xb->qs + 4 * k, 1));
+		_mm512_store_si512(o->d, _mm512_mask_i32gather_epi32(zero, m, tok, &xb->d, 1));
+	}
+}
+
 void kern_amx_pack_x_range(int n, const struct q8a *x, size_t xs, int ntok, int t0, int t1,
 			   struct amx_xblk *out)
 {
 	int nb = n / QK;
 
+	/* whole tiles: gathered (when the tile state is there, so are the
+	 * instructions) */
+	if (t0 % 16 == 0 && t1 == t0 + 16 && t0 < ntok && kern_amx_available()) {
+		pack_tile(n, x, xs, ntok, t0 / 16, out);
+		return;
+	}
 	for (int t = t0; t < t1; t++) {
 		int T = t / 16, j = t % 16;
 
