@@ -13,6 +13,7 @@
  *     checkpointed in the background once it is large, held near its
  *     bound under a writer that never pauses, started over when idle,
  *     removed at close, and the rows survive a reopen;
+ *   - kill -9 right after DEFERRED commits (no flush yet) loses none;
  *   - through the ledger: a group of settlements commits DEFERRED, a
  *     provider batch FULL, and a group holding both FULL.
  */
@@ -24,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -375,6 +378,64 @@ static void test_checkpoints_off_the_commit_path(void **state)
 	assert_int_equal(total(f->st), want);
 }
 
+/* kill -9 right after DEFERRED commits, long before any flush: a child
+ * process commits and kills itself; every row is there when the parent
+ * reopens (the frames were written to the log before COMMIT returned). */
+static void test_kill9_keeps_deferred(void **state)
+{
+	struct sfx *f = *state;
+	store_close(f->st); /* the child opens its own */
+	f->st = NULL;
+	static const int nrows[] = {1, 7, 300};
+	int64_t want = 0;
+	for (size_t k = 0; k < sizeof nrows / sizeof nrows[0]; k++) {
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			char msg[256];
+			if (store_open(f->db, &f->st, msg, sizeof msg))
+				_exit(3);
+			store_set_flush_ms(f->st, 10000);
+			for (int i = 0; i < nrows[k]; i++) {
+				if (store_ledger_begin_sync(f->st, STORE_SYNC_DEFERRED))
+					_exit(4);
+				struct ledger_row row;
+				memset(&row, 0, sizeof row);
+				snprintf(row.rec.provider, sizeof row.rec.provider, "prov");
+				snprintf(row.rec.record_id, sizeof row.rec.record_id, "k%zu-%d", k, i);
+				snprintf(row.rec.institution, sizeof row.rec.institution, "i");
+				snprintf(row.rec.project, sizeof row.rec.project, "p");
+				snprintf(row.rec.resource, sizeof row.rec.resource, "cpu");
+				row.rec.quantity = 1;
+				row.rec.start_us = row.rec.end_us = 1000000LL * 3600;
+				row.rec.canonical = "{}";
+				row.rec.canonical_len = 2;
+				row.book_us = row.rec.end_us;
+				row.charge_micro = 11;
+				row.charter_version = 1;
+				if (store_ledger_insert_q(f->st, &row) || store_ledger_commit(f->st))
+					_exit(5);
+			}
+			struct store_sync_stats ss;
+			store_sync_stats(f->st, &ss);
+			if (ss.undurable != (uint64_t)nrows[k] || ss.flushes != 0)
+				_exit(6); /* nothing may have been flushed: the test would prove nothing */
+			kill(getpid(), SIGKILL);
+			_exit(7);
+		}
+		int status = 0;
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFSIGNALED(status));
+		assert_int_equal(WTERMSIG(status), SIGKILL);
+		want += 11 * nrows[k];
+		char msg[256];
+		assert_int_equal(store_open(f->db, &f->st, msg, sizeof msg), ALLOT_OK);
+		assert_int_equal(total(f->st), want);
+		store_close(f->st);
+		f->st = NULL;
+	}
+}
+
 /* ---- through the ledger ------------------------------------------------------- */
 
 static const char charter_fmt[] =
@@ -601,6 +662,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flush_zero_is_full, sfx_setup, sfx_teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoints_off_the_commit_path, sfx_setup,
 						sfx_teardown),
+		cmocka_unit_test_setup_teardown(test_kill9_keeps_deferred, sfx_setup, sfx_teardown),
 		cmocka_unit_test_setup_teardown(test_group_classes, lfx_setup, lfx_teardown),
 		cmocka_unit_test_setup_teardown(test_mixed_group_is_full, lfx_setup, lfx_teardown),
 	};
