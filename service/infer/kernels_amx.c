@@ -261,11 +261,11 @@ static _Thread_local int tiles_configured;
 	} while (0)
 
 /* Up to 8 tokens: the narrow tiles, the same pipeline as kern_amx_mm16's
- * loop below (cb tiles 16 x 8).  The panel is unpacked a chunk of
- * NARROW_CG groups at a time into two alternating buffers (16 x 512 bytes
- * each, in L1 with the tiles that read them) instead of whole: with 8
- * tokens the unpacking is most of the work, and a whole unpacked panel
- * (16 x n bytes) does not stay in L1. */
+ * loop below (cb tiles 16 x 8).  The panel is unpacked NARROW_CG groups
+ * ahead of the tiles, into two alternating buffers (16 x 512 bytes each,
+ * in L1 with the tiles that read them) instead of whole: with 8 tokens
+ * the unpacking is most of the work, and a whole unpacked panel (16 x n
+ * bytes) does not stay in L1. */
 #define NARROW_CG 4
 TGT static void mm16_narrow(uint32_t type, int n, const uint8_t *w, size_t rb, const struct amx_xblk *xt,
 			    int ntok, float *y, size_t ys, int8_t *pa, float *pd)
@@ -294,15 +294,17 @@ TGT static void mm16_narrow(uint32_t type, int n, const uint8_t *w, size_t rb, c
 		_tile_loadd(B, xt[b].qs, 64);                                           \
 		_tile_dpbssd(C, A, B);                                                  \
 	} while (0)
+	/* the first chunk now; then, at each step (a group of four blocks),
+	 * the group cg steps ahead, into the other buffer: the tiles never
+	 * read bytes still in the store buffer (tile loads do not forward
+	 * from it), and the unpacking overlaps the tile products */
+	unpack_panel(type, 0, cg, w, rb, pa, (size_t)st, pd);
+	__asm__ volatile("" ::: "memory"); /* tileloadd reads memory unseen */
 	for (int b = 0; b < nb; b += 4) {
-		if (b % (4 * cg) == 0) {
-			int g0 = b / 4, g1 = g0 + cg < ng ? g0 + cg : ng;
+		int gn = b / 4 + cg;
 
-			ca = pa + (size_t)((g0 / cg) & 1) * 16 * (size_t)st;
-			unpack_panel(type, g0, g1, w, rb, (int8_t *)ca, (size_t)st, pd);
-			/* tileloadd reads memory without telling the compiler */
-			__asm__ volatile("" ::: "memory");
-		}
+		if (b % (4 * cg) == 0)
+			ca = pa + (size_t)((b / 4 / cg) & 1) * 16 * (size_t)st;
 		for (size_t o = (size_t)b * pf_step; o < (size_t)(b + 4) * pf_step && o < 16 * rb; o += 64)
 			_mm_prefetch(next + o, _MM_HINT_T1);
 		ISSUE8(b, 0, 4, 6);
@@ -323,6 +325,11 @@ TGT static void mm16_narrow(uint32_t type, int n, const uint8_t *w, size_t rb, c
 		_tile_stored(1, cb[1], 32);
 		if (b > 0)
 			accumulate8(cb[3], &xt[b - 1], pd + (size_t)(b - 1) * 16, acc);
+		if (gn < ng) {
+			unpack_panel(type, gn, gn + 1, w, rb, pa + (size_t)((gn / cg) & 1) * 16 * (size_t)st +
+				     (size_t)(gn % cg) * QR, (size_t)st, pd);
+			__asm__ volatile("" ::: "memory");
+		}
 	}
 #undef ISSUE8
 	_tile_stored(2, cb[2], 32);
