@@ -36,6 +36,15 @@ static bool record_is_late(const struct charter *c, const struct charter_institu
 {
 	if (inst->allocation.period == CHARTER_PERIOD_TOTAL)
 		return false;
+	/* The last period found on this thread (a batch's records mostly share
+	 * one), keyed by charter version and period kind. */
+	static _Thread_local struct {
+		int64_t version, ps, pe;
+		int kind;
+	} last;
+	if (last.version == c->version && last.kind == (int)inst->allocation.period &&
+	    end_us >= last.ps && end_us < last.pe)
+		return now >= last.pe + c->late_grace_us;
 	char err[TZ_ERR_MAX];
 	tz *z = NULL;
 	if (tz_load(c->timezone, &z, err))
@@ -44,8 +53,13 @@ static bool record_is_late(const struct charter *c, const struct charter_institu
 					  PERIOD_QUARTER, PERIOD_YEAR, PERIOD_TOTAL};
 	int64_t ps, pe;
 	bool late = false;
-	if (period_bounds(z, map[inst->allocation.period], end_us, &ps, &pe) == ALLOT_OK)
+	if (period_bounds(z, map[inst->allocation.period], end_us, &ps, &pe) == ALLOT_OK) {
 		late = now >= pe + c->late_grace_us;
+		last.version = c->version;
+		last.kind = (int)inst->allocation.period;
+		last.ps = ps;
+		last.pe = pe;
+	}
 	tz_free(z);
 	return late;
 }
@@ -70,9 +84,24 @@ struct over_entry {
 	char key[];
 };
 
+/* Level keys of recent (charter version, institution, project, member),
+ * valid for book_us in [lo, hi) where every level's period is the same: a
+ * group books many records of a few members in the same periods. */
+#define OVER_KEYS 8
+
+struct over_keys {
+	int64_t version; /* 0: empty */
+	int64_t lo, hi;
+	char inst[STORE_ID_MAX], proj[STORE_ID_MAX], member[STORE_MEMBER_MAX];
+	struct quota_level lv[QUOTA_MAX_LEVELS];
+	size_t n;
+};
+
 struct over_map {
 	struct over_entry *b[OVER_BUCKETS];
 	size_t n;
+	struct over_keys keys[OVER_KEYS];
+	size_t next_key;
 };
 
 static void over_clear(struct over_map *over)
@@ -85,6 +114,49 @@ static void over_clear(struct over_map *over)
 		over->b[i] = NULL;
 	}
 	over->n = 0;
+	for (size_t i = 0; i < OVER_KEYS; i++)
+		over->keys[i].version = 0;
+}
+
+/* The levels of r at book_us from the cache, or computed and cached. */
+static allot_err over_levels(struct over_map *over, const struct charter *c,
+			     const struct usage_record *r, int64_t book_us,
+			     struct quota_level lv[QUOTA_MAX_LEVELS], size_t *n)
+{
+	for (size_t i = 0; i < OVER_KEYS; i++) {
+		const struct over_keys *k = &over->keys[i];
+		if (k->version == c->version && book_us >= k->lo && book_us < k->hi &&
+		    strcmp(k->member, r->member) == 0 && strcmp(k->proj, r->project) == 0 &&
+		    strcmp(k->inst, r->institution) == 0) {
+			memcpy(lv, k->lv, k->n * sizeof *lv);
+			*n = k->n;
+			return ALLOT_OK;
+		}
+	}
+	allot_err e = quota_level_keys(c, r->institution, r->project,
+				       r->member[0] ? r->member : NULL, book_us, lv, n);
+	if (e || c->version == 0)
+		return e;
+	struct over_keys *k = &over->keys[over->next_key++ % OVER_KEYS];
+	k->lo = INT64_MIN;
+	k->hi = INT64_MAX;
+	for (size_t i = 0; i < *n; i++) {
+		if (lv[i].period_start > k->lo)
+			k->lo = lv[i].period_start;
+		if (lv[i].period_end < k->hi)
+			k->hi = lv[i].period_end;
+	}
+	if (book_us < k->lo || book_us >= k->hi) {
+		k->version = 0; /* periods that do not hold book_us: do not cache */
+		return ALLOT_OK;
+	}
+	k->version = c->version;
+	snprintf(k->inst, sizeof k->inst, "%s", r->institution);
+	snprintf(k->proj, sizeof k->proj, "%s", r->project);
+	snprintf(k->member, sizeof k->member, "%s", r->member);
+	memcpy(k->lv, lv, *n * sizeof *lv);
+	k->n = *n;
+	return ALLOT_OK;
 }
 
 static struct over_entry *over_find(struct over_map *over, const char *key, int64_t period_start,
@@ -155,8 +227,7 @@ static bool record_overage(struct app *app, const struct charter *c, const struc
 	struct over_entry *es[QUOTA_MAX_LEVELS];
 	size_t n = 0;
 	const char *member = r->member[0] ? r->member : NULL;
-	if (charge == 0 ||
-	    quota_level_keys(c, r->institution, r->project, member, book_us, lv, &n))
+	if (charge == 0 || over_levels(&app->ledger_group->over, c, r, book_us, lv, &n))
 		return false;
 	bool fill = false, mapped = true;
 	for (size_t i = 0; i < n; i++) {
