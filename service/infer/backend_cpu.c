@@ -306,14 +306,13 @@ struct att_ctx {
 };
 
 /* one (token, head) pair */
-static void att_item(void *ctx, int task, int thread)
+static void att_head(const struct att_ctx *ac, int t, int h, int thread)
 {
-	struct att_ctx *ac = ctx;
 	struct cpu *c = ac->c;
 	const struct llama_hparams *hp = &c->m->hp;
 	int hd = hp->head_dim, grp = hp->n_head / hp->n_head_kv;
 	float *att = c->att + (size_t)thread * c->n_ctx, scale = 1.0f / sqrtf((float)hd);
-	int t = task / hp->n_head, h = task % hp->n_head, kvh = h / grp;
+	int kvh = h / grp;
 	int s = ac->b->slot[ac->t0 + t], p = ac->b->pos[ac->t0 + t];
 	float *q = c->q + (size_t)t * c->qdim + (size_t)h * hd;
 	size_t vb = (((size_t)s * hp->n_layer + ac->layer) * c->n_ctx) * c->kv_dim + (size_t)kvh * hd;
@@ -341,6 +340,18 @@ static void att_item(void *ctx, int task, int thread)
 	}
 	out = c->xb2 + (size_t)t * c->qdim + (size_t)h * hd;
 	c->k->att_values(hd, p + 1, att, 1.0f / sum, vbase, c->kv_dim, out);
+}
+
+/* one (token, KV head) pair: the query heads that share the KV head, one
+ * after the other while its keys and values are in cache */
+static void att_item(void *ctx, int task, int thread)
+{
+	const struct att_ctx *ac = ctx;
+	const struct llama_hparams *hp = &ac->c->m->hp;
+	int grp = hp->n_head / hp->n_head_kv, t = task / hp->n_head_kv, kvh = task % hp->n_head_kv;
+
+	for (int h = kvh * grp; h < (kvh + 1) * grp; h++)
+		att_head(ac, t, h, thread);
 }
 
 /* hb = silu(hb) * hb2 for one token (a pool item) */
@@ -407,7 +418,7 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 			}
 			memcpy(c->vc + at, c->vv + (size_t)t * c->kv_dim, (size_t)c->kv_dim * sizeof(float));
 		}
-		pool_run(c->pool, att_item, &ac, n * hp->n_head);
+		pool_run(c->pool, att_item, &ac, n * hp->n_head_kv);
 		matmul(c, c->xb2, (size_t)c->qdim, n, &o1, 1);
 		for (size_t i = 0; i < (size_t)n * dim; i++)
 			c->x[i] += c->xb[i];
