@@ -6,8 +6,9 @@
  * processing and batched decoding share each pass over the weights.  For
  * quantized weights the activations are quantized to 8-bit blocks once per
  * product.  KV cache, F32: keys in blocks of 16 positions per KV head
- * ([head_dim][16], so attention scores are 16-wide FMAs), values by
- * position ([position][kv_dim]).
+ * ([head_dim][16], so attention scores are 16-wide FMAs), values by KV
+ * head, then position ([position][head_dim]: an attention item reads its
+ * head's values as one sequential run).
  */
 #include "infer/backend.h"
 
@@ -36,7 +37,7 @@ struct cpu {
 	int n_slots, n_ctx, max_batch, kv_dim, qdim, nthreads;
 	float *kc;              /* [slot][layer][kv head][ctx / KB][head_dim][KB]: keys of KB
 				 * positions side by side, so scores are 16-wide FMAs */
-	float *vc;              /* [slot][layer][ctx][kv_dim] */
+	float *vc;              /* [slot][layer][kv head][ctx][head_dim] */
 	int ctx_pad;            /* n_ctx rounded up to KB */
 	float *x, *xb, *xb2;    /* [max_batch][dim] (xb2: [max_batch][qdim]) */
 	float *q, *kk, *vv;     /* [max_batch][qdim], [max_batch][kv_dim] x2 */
@@ -315,7 +316,7 @@ static void att_head(const struct att_ctx *ac, int t, int h, int thread)
 	int kvh = h / grp;
 	int s = ac->b->slot[ac->t0 + t], p = ac->b->pos[ac->t0 + t];
 	float *q = c->q + (size_t)t * c->qdim + (size_t)h * hd;
-	size_t vb = (((size_t)s * hp->n_layer + ac->layer) * c->n_ctx) * c->kv_dim + (size_t)kvh * hd;
+	size_t vb = (((size_t)s * hp->n_layer + ac->layer) * hp->n_head_kv + kvh) * c->n_ctx * hd;
 	const float *kbase = c->kc + (((size_t)s * hp->n_layer + ac->layer) * hp->n_head_kv + kvh) *
 		(size_t)c->ctx_pad * hd;
 	const float *vbase = c->vc + vb;
@@ -339,7 +340,7 @@ static void att_head(const struct att_ctx *ac, int t, int h, int thread)
 		sum += att[j];
 	}
 	out = c->xb2 + (size_t)t * c->qdim + (size_t)h * hd;
-	c->k->att_values(hd, p + 1, att, 1.0f / sum, vbase, c->kv_dim, out);
+	c->k->att_values(hd, p + 1, att, 1.0f / sum, vbase, (size_t)hd, out);
 }
 
 /* one (token, KV head) pair: the query heads that share the KV head, one
@@ -403,7 +404,6 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 		matmul(c, c->xb, (size_t)dim, n, qkv, 3);
 		for (int t = 0; t < n; t++) {
 			const float *cs = c->rcos + (size_t)t * (hd / 2), *sn = c->rsin + (size_t)t * (hd / 2);
-			size_t at = (((size_t)b->slot[t0 + t] * hp->n_layer + l) * c->n_ctx + (size_t)b->pos[t0 + t]) * c->kv_dim;
 
 			/* (the queries are rotated by their attention items) */
 			rope(c->kk + (size_t)t * c->kv_dim, hp->n_head_kv, hd, cs, sn);
@@ -415,8 +415,10 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 
 				for (int i = 0; i < hd; i++)
 					kb[(size_t)i * KB] = kv[i];
+				memcpy(c->vc + ((((size_t)b->slot[t0 + t] * hp->n_layer + l) * hp->n_head_kv + h) *
+						c->n_ctx + (size_t)b->pos[t0 + t]) * hd,
+				       c->vv + (size_t)t * c->kv_dim + (size_t)h * hd, (size_t)hd * sizeof(float));
 			}
-			memcpy(c->vc + at, c->vv + (size_t)t * c->kv_dim, (size_t)c->kv_dim * sizeof(float));
 		}
 		pool_run(c->pool, att_item, &ac, n * hp->n_head_kv);
 		matmul(c, c->xb2, (size_t)c->qdim, n, &o1, 1);
