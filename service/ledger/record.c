@@ -1,6 +1,7 @@
 /* record.c — usage record schema, canonical form and signature check. */
 #include "ledger/record.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,10 +196,17 @@ static char *canon_fields(const struct rf *f, size_t *len)
 		const struct rf *v = &f[canon_order[i]];
 		if (v->t != RF_STR && v->t != RF_INT)
 			continue;
-		buf_putc(&b, first);
+		/* ,"name": (a field name never needs escaping) */
+		const char *name = record_fields[canon_order[i]];
+		size_t nn = strlen(name);
+		char kq[24];
+		kq[0] = first;
+		kq[1] = '"';
+		memcpy(kq + 2, name, nn);
+		kq[nn + 2] = '"';
+		kq[nn + 3] = ':';
+		buf_append(&b, kq, nn + 4);
 		first = ',';
-		canon_str(&b, record_fields[canon_order[i]], strlen(record_fields[canon_order[i]]));
-		buf_putc(&b, ':');
 		if (v->t == RF_STR)
 			canon_str(&b, v->s, v->n);
 		else
@@ -277,6 +285,26 @@ char *record_canonical(const json_t *obj, size_t *len)
 	if (len)
 		*len = l;
 	return s;
+}
+
+/* ---- hashing ------------------------------------------------------------------- */
+
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+/* Fetched once for the process: EVP_sha256() is fetched again on every
+ * EVP_Digest call, a large part of hashing a few hundred bytes. */
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+void record_sha256(const void *p, size_t n, uint8_t out[32])
+{
+	unsigned int hl = 32;
+	pthread_once(&sha256_once, sha256_fetch);
+	if (EVP_Digest(p, n, out, &hl, sha256_md ? sha256_md : EVP_sha256(), NULL) != 1)
+		abort(); /* only when OpenSSL cannot allocate a context; a wrong hash is worse */
 }
 
 /* ---- checking ------------------------------------------------------------------ */
@@ -364,8 +392,7 @@ static allot_err record_check(struct rf *f, bool require_sig, struct usage_recor
 		snprintf(reason, rsz, "out of memory");
 		return ALLOT_E_NOMEM;
 	}
-	unsigned int hl = 32;
-	EVP_Digest(r->canonical, r->canonical_len, r->sha256, &hl, EVP_sha256(), NULL);
+	record_sha256(r->canonical, r->canonical_len, r->sha256);
 	return ALLOT_OK;
 }
 

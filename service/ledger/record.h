@@ -78,6 +78,9 @@ allot_err record_parse_text(const char **text, const char *end, bool require_sig
  * JSON_SORT_KEYS) writes for obj without "sig" and nulls); caller frees. */
 char *record_canonical(const json_t *obj, size_t *len);
 
+/* SHA-256 of p[0..n) (the implementation fetched once per process). */
+void record_sha256(const void *p, size_t n, uint8_t out[32]);
+
 /* Verifies r->sig over r->canonical with pub (32 bytes). */
 bool record_sig_ok(const struct usage_record *r, const uint8_t pub[32]);
 

@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "common/money.h"
 #include "common/timeutil.h"
 #include "common/buf.h"
@@ -187,9 +185,8 @@ allot_err tlog_leaf_bytes(enum tlog_leaf_type t, const json_t *entry, char **dat
 			return ALLOT_E_INVALID;
 		}
 		uint8_t h[32];
-		unsigned int hl = sizeof h;
 		char hex[65];
-		EVP_Digest(json_string_value(c), json_string_length(c), h, &hl, EVP_sha256(), NULL);
+		record_sha256(json_string_value(c), json_string_length(c), h);
 		hex_encode(h, sizeof h, hex);
 		hex[64] = '\0';
 		json_object_set_new(leaf, "record_sha256", json_string(hex));
@@ -251,9 +248,7 @@ allot_err tlog_leaf_usage_row(const struct ledger_row *row, char **data, size_t 
 	char booked[TIME_FMT_MAX], start[TIME_FMT_MAX], end[TIME_FMT_MAX], hex[65];
 	char charge[MONEY_FMT_MAX];
 	uint8_t h[32];
-	unsigned int hl = sizeof h;
-	EVP_Digest(r->canonical ? r->canonical : "", r->canonical ? r->canonical_len : 0, h, &hl,
-		   EVP_sha256(), NULL);
+	record_sha256(r->canonical ? r->canonical : "", r->canonical ? r->canonical_len : 0, h);
 	hex_encode(h, sizeof h, hex);
 	hex[64] = '\0';
 	time_format_rfc3339(r->end_us, end);
