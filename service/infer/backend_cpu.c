@@ -320,7 +320,7 @@ static void att_head(const struct att_ctx *ac, int t, int h, int thread)
 	const float *kbase = c->kc + (((size_t)s * hp->n_layer + ac->layer) * hp->n_head_kv + kvh) *
 		(size_t)c->ctx_pad * hd;
 	const float *vbase = c->vc + vb;
-	float *out, max = -INFINITY, sum = 0;
+	float *out, max = -INFINITY, sum;
 
 	/* this head's query rotated here, on the pool, not serially before */
 	rope(q, 1, hd, c->rcos + (size_t)t * (hd / 2), c->rsin + (size_t)t * (hd / 2));
@@ -335,10 +335,7 @@ static void att_head(const struct att_ctx *ac, int t, int h, int thread)
 				max = att[j];
 		}
 	}
-	for (int j = 0; j <= p; j++) {
-		att[j] = expf(att[j] - max);
-		sum += att[j];
-	}
+	sum = (c->k->softmax_exp ? c->k->softmax_exp : kern_scalar.softmax_exp)(p + 1, att, max);
 	out = c->xb2 + (size_t)t * c->qdim + (size_t)h * hd;
 	c->k->att_values(hd, p + 1, att, 1.0f / sum, vbase, (size_t)hd, out);
 }

@@ -194,6 +194,17 @@ static void s_quant_q8a(int n, const float *x, struct q8a *out)
 	}
 }
 
+static float s_softmax_exp(int n, float *a, float max)
+{
+	float sum = 0;
+
+	for (int i = 0; i < n; i++) {
+		a[i] = expf(a[i] - max);
+		sum += a[i];
+	}
+	return sum;
+}
+
 static void s_swiglu(int n, float *h, const float *u)
 {
 	for (int i = 0; i < n; i++) {
@@ -217,6 +228,7 @@ const struct kern_ops kern_scalar = {
 	.att_values = s_att_values,
 	.quant_q8a = s_quant_q8a,
 	.swiglu = s_swiglu,
+	.softmax_exp = s_softmax_exp,
 };
 
 /* ---- weight quantizers (ggml's reference algorithms) ---------------------- */

@@ -62,6 +62,9 @@ struct kern_ops {
 	/* SwiGLU: h[i] = silu(h[i]) * u[i] = h[i] / (1 + exp(-h[i])) * u[i];
 	 * NULL: use kern_scalar's */
 	void (*swiglu)(int n, float *h, const float *u);
+	/* Softmax numerators: a[i] = exp(a[i] - max), returns their sum (the
+	 * SIMD tables: the vector exp of swiglu); NULL: use kern_scalar's */
+	float (*softmax_exp)(int n, float *a, float max);
 	/* Repacked rows, NULL when the table has none: four rows (row_bytes
 	 * apart) times ntok activation rows (x_stride groups apart), written
 	 * to y[t * y_stride + r]. */

@@ -501,6 +501,21 @@ TGT static void b_to_q8r(int n, const struct q8a *a, struct q8r *r)
 	}
 }
 
+TGT static float b_softmax_exp(int n, float *a, float max)
+{
+	__m512 m = _mm512_set1_ps(max), sum = _mm512_setzero_ps();
+	int i = 0;
+
+	for (; i < n; i += 16) {
+		__mmask16 k = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+		__m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, a + i), m));
+
+		_mm512_mask_storeu_ps(a + i, k, e);
+		sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(k, e));
+	}
+	return _mm512_reduce_add_ps(sum);
+}
+
 static const struct kern_ops *avx2_quant; /* set once, before ops is handed out */
 static const struct kern_ops *avx512_ops;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -523,6 +538,7 @@ static const struct kern_ops ops = {
 	.att_values = b_att_values,
 	.quant_q8a = b_quant_q8a,
 	.swiglu = b_swiglu,
+	.softmax_exp = b_softmax_exp,
 	.mm4_q4_0r = b_mm4_q4_0r,
 	.mm4_q8_0r = b_mm4_q8_0r,
 	.to_q8r = b_to_q8r,

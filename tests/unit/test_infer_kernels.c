@@ -194,6 +194,43 @@ static void test_tables(void **state)
 
 /* SwiGLU of every table against the scalar one (expf): random values over
  * several magnitudes, the extremes, and lengths with a scalar tail */
+/* Softmax numerators: every table against expf, odd lengths (masked
+ * tails), scores far below the maximum (exp underflows to 0) */
+static void test_softmax_exp(void **state)
+{
+	(void)state;
+	const struct kern_ops *t[3] = {&kern_scalar, kern_avx2(), kern_avx512()};
+	static const int lens[] = {1, 5, 16, 17, 33, 100, 257};
+	float a[257], w[257];
+	size_t cases = 0;
+
+	for (int i = 0; i < 3; i++) {
+		if (!t[i] || !t[i]->softmax_exp)
+			continue;
+		for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+			int n = lens[li];
+			float max = -INFINITY, sum, want = 0;
+
+			for (int j = 0; j < n; j++) {
+				a[j] = frand() * (j % 7 == 3 ? 200.0f : 10.0f);
+				max = a[j] > max ? a[j] : max;
+			}
+			for (int j = 0; j < n; j++) {
+				w[j] = expf(a[j] - max);
+				want += w[j];
+			}
+			sum = t[i]->softmax_exp(n, a, max);
+			for (int j = 0; j < n; j++, cases++)
+				/* (the vector exp clamps its argument at -87.3: below
+				 * 1.2e-38 it does not follow expf to 0) */
+				if (fabsf(a[j] - w[j]) > 4e-7f * w[j] + 2e-38f)
+					fail_msg("softmax_exp %s: %.9g vs expf %.9g", t[i]->name, a[j], w[j]);
+			assert_true(fabsf(sum - want) <= 1e-6f * want);
+		}
+	}
+	printf("kernels softmax_exp: %zu values match expf\n", cases);
+}
+
 static void test_swiglu(void **state)
 {
 	(void)state;
@@ -566,6 +603,7 @@ int main(void)
 		cmocka_unit_test(test_conversions),
 		cmocka_unit_test(test_tables),
 		cmocka_unit_test(test_swiglu),
+		cmocka_unit_test(test_softmax_exp),
 		cmocka_unit_test(test_repacked),
 		cmocka_unit_test(test_amx),
 		cmocka_unit_test(test_amx_bf16),
