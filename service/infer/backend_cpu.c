@@ -211,6 +211,21 @@ static void prep_item(void *ctx, int item, int thread)
 		kern_amx_bf16_pack_x_range(pc->cols, mc->x, mc->xs, n, t0, t1, c->xbf);
 }
 
+/* One decoding token's activations quantized (and repacked for the VNNI
+ * tiles) */
+static void quant_item(void *ctx, int t, int thread)
+{
+	struct prep_ctx *pc = ctx;
+	struct mm_ctx *mc = pc->mc;
+	struct cpu *c = mc->c;
+
+	(void)thread;
+	c->k->quant_q8a(pc->cols, mc->x + (size_t)t * mc->xs, c->xq + (size_t)t * c->xq_stride);
+	if (pc->qr && !mc->amx)
+		(c->k->to_q8r ? c->k->to_q8r : kern_q8a_to_q8r)(pc->cols, c->xq + (size_t)t * c->xq_stride,
+								c->xr + (size_t)t * c->xr_stride);
+}
+
 /* y_j[t] = W_j x[t] for each output j (all W_j share the input width). */
 static void matmul(struct cpu *c, const float *x, size_t xs, int n_tok,
 		   const struct mm_out *out, int n_out)
@@ -244,17 +259,21 @@ static void matmul(struct cpu *c, const float *x, size_t xs, int n_tok,
 		pool_run(c->pool, mm_item, &mc, acc);
 		return;
 	}
-	if (q || qr)
-		for (int t = 0; t < n_tok; t++)
-			c->k->quant_q8a(cols, x + (size_t)t * xs, c->xq + (size_t)t * c->xq_stride);
+	if ((q || qr) && n_tok > 1) {
+		/* a batch of decoding tokens: quantized on the pool, a token per
+		 * item (then packed for the tiles) */
+		struct prep_ctx pc = {.mc = &mc, .cols = cols, .q = q, .qr = qr};
+
+		pool_run(c->pool, quant_item, &pc, n_tok);
+	} else if (q || qr) {
+		c->k->quant_q8a(cols, x, c->xq);
+		if (qr && !mc.amx)
+			(c->k->to_q8r ? c->k->to_q8r : kern_q8a_to_q8r)(cols, c->xq, c->xr);
+	}
 	if (mc.amxf)
 		kern_amx_bf16_pack_x(cols, x, xs, n_tok, c->xbf);
 	if (mc.amx)
 		kern_amx_pack_x(cols, c->xq, c->xq_stride, n_tok, c->xamx);
-	else if (qr)
-		for (int t = 0; t < n_tok; t++)
-			(c->k->to_q8r ? c->k->to_q8r : kern_q8a_to_q8r)(cols, c->xq + (size_t)t * c->xq_stride,
-									c->xr + (size_t)t * c->xr_stride);
 	/* decoding is memory-bound: each thread streams its own contiguous
 	 * part of the matrices */
 	pool_run_split(c->pool, mm_item, &mc, acc);
