@@ -864,74 +864,6 @@ static allot_err ingest_body_json(struct app *app, const char *provider, const c
 	return e ? e : answer_json(out, &n, outcomes, msg, msgsz);
 }
 
-/* A batch read from text is verified and booked in parts of this many
- * records: while one part's group commit runs (booking, fsync) on a helper
- * thread, the request's thread verifies the next part, so a request's own
- * commit no longer leaves the CPUs without verification work.  Each part is
- * its own transaction (SPEC section 6: all-or-nothing per record); the
- * answer waits until every part is durable. */
-#ifndef INGEST_PART
-#define INGEST_PART 500
-#endif
-
-struct ingest_part {
-	struct app *app;
-	struct ingest_batch view;   /* items of the batch, borrowed */
-	allot_err result;
-};
-
-static void *ingest_part_main(void *arg)
-{
-	struct ingest_part *p = arg;
-	p->result = group_run(p->app, ingest_work, &p->view, true);
-	return NULL;
-}
-
-static allot_err ingest_pipelined(struct app *app, struct active_charter *cur,
-				  const char *provider, struct ingest_batch *b, char *msg,
-				  size_t msgsz)
-{
-	struct ingest_part part = {.app = app};
-	pthread_t helper;
-	bool running = false;
-	allot_err e = ALLOT_OK;
-	size_t stored = 0; /* records in parts that committed */
-	for (size_t off = 0; off < b->n && !e; off += INGEST_PART) {
-		struct ingest_batch view = {b->items + off,
-					    b->n - off < INGEST_PART ? b->n - off : INGEST_PART};
-		ingest_verify(app, cur->c, provider, &view);
-		if (running) {
-			pthread_join(helper, NULL);
-			running = false;
-			if ((e = part.result))
-				break;
-			stored += part.view.n;
-		}
-		part.view = view;
-		if (off + view.n < b->n &&
-		    pthread_create(&helper, NULL, ingest_part_main, &part) == 0) {
-			running = true;
-			continue;
-		}
-		/* the last part (or no thread to spare): on this thread */
-		if (!(e = group_run(app, ingest_work, &view, true)))
-			stored += view.n;
-	}
-	if (running) {
-		pthread_join(helper, NULL);
-		if (!e && !(e = part.result))
-			stored += part.view.n;
-	}
-	app_charter_put(app, cur);
-	if (e && stored == 0)
-		snprintf(msg, msgsz, "the ledger could not be written; nothing of this batch was stored");
-	else if (e)
-		snprintf(msg, msgsz, "the ledger could not be written; only the first %zu records of "
-			 "this batch were processed (submit it again: they come back as duplicates)",
-			 stored);
-	return e;
-}
-
 allot_err ledger_ingest_body(struct app *app, const char *provider, const char *body,
 			     size_t len, bool text, struct buf *out, char *msg, size_t msgsz)
 {
@@ -947,7 +879,7 @@ allot_err ledger_ingest_body(struct app *app, const char *provider, const char *
 		snprintf(msg, msgsz, "no charter has been applied");
 		return ALLOT_E_UNAVAILABLE;
 	}
-	allot_err e = ingest_pipelined(app, cur, provider, &b, msg, msgsz);
+	allot_err e = ingest_run(app, cur, provider, &b, msg, msgsz);
 	if (!e) {
 		struct ledger_counts n;
 		ingest_count(&b, &n);

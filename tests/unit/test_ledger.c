@@ -968,15 +968,14 @@ static void test_idempotency(void **state)
 	assert_string_equal(ostatus(o), "accepted");
 	json_decref(o);
 	assert_int_equal(nrecords(f), 7);
-	/* A batch of more than one part (the text path books 500 at a time):
-	 * repeats and conflicts of earlier parts, some rejected; the twin books
-	 * it in one transaction, and the answers are the same. */
+	/* A larger batch through both paths: repeats and conflicts of records
+	 * earlier in the same batch, some rejected; the answers are the same. */
 	{
 		json_t *big = json_array();
 		for (int i = 0; i < 1300; i++) {
 			char id[32];
-			int k = i >= 900 && i < 920 ? i - 900          /* repeats of part 1 */
-				: i >= 920 && i < 930 ? i - 920 + 600  /* conflicts with part 2 */
+			int k = i >= 900 && i < 920 ? i - 900          /* repeats */
+				: i >= 920 && i < 930 ? i - 920 + 600  /* conflicts */
 				: i;
 			snprintf(id, sizeof id, "part-%d", k);
 			struct rspec ps = {.id = id, .member = k % 7 ? "bob@epfl.ch" : NULL,
