@@ -237,23 +237,34 @@ static uint64_t next_gen(struct pool *p)
 	return ((atomic_load(&p->work) >> (2 * W_BITS)) + 1) & 0xffffff;
 }
 
+/* What pool_run and pool_run_split share before a job is published: a job
+ * of one item (or a pool of one thread) runs inline (returns false);
+ * otherwise the job's function is set, its count clamped and reset, and
+ * *g is its generation. */
+static bool job_begin(struct pool *p, pool_fn fn, void *ctx, int *n_items, uint64_t *g)
+{
+	if (*n_items <= 0)
+		return false;
+	if (p->n == 1 || *n_items == 1) {
+		for (int i = 0; i < *n_items; i++)
+			fn(ctx, i, 0);
+		return false;
+	}
+	if (*n_items > (int)W_MASK)
+		*n_items = (int)W_MASK; /* callers stay far below */
+	p->fn = fn;
+	p->ctx = ctx;
+	atomic_store(&p->done, 0);
+	*g = next_gen(p);
+	return true;
+}
+
 void pool_run(struct pool *p, pool_fn fn, void *ctx, int n_items)
 {
 	uint64_t g;
 
-	if (n_items <= 0)
+	if (!job_begin(p, fn, ctx, &n_items, &g))
 		return;
-	if (p->n == 1 || n_items == 1) {
-		for (int i = 0; i < n_items; i++)
-			fn(ctx, i, 0);
-		return;
-	}
-	if (n_items > (int)W_MASK)
-		n_items = (int)W_MASK; /* callers stay far below */
-	p->fn = fn;
-	p->ctx = ctx;
-	atomic_store(&p->done, 0);
-	g = next_gen(p);
 	atomic_store(&p->work, g << (2 * W_BITS) | (uint64_t)n_items << W_BITS);
 	publish(p);
 	run_items(p, g, 0);
@@ -264,19 +275,8 @@ void pool_run_split(struct pool *p, pool_fn fn, void *ctx, int n_items)
 {
 	uint64_t g;
 
-	if (n_items <= 0)
+	if (!job_begin(p, fn, ctx, &n_items, &g))
 		return;
-	if (p->n == 1 || n_items == 1) {
-		for (int i = 0; i < n_items; i++)
-			fn(ctx, i, 0);
-		return;
-	}
-	if (n_items > (int)W_MASK)
-		n_items = (int)W_MASK;
-	p->fn = fn;
-	p->ctx = ctx;
-	atomic_store(&p->done, 0);
-	g = next_gen(p);
 	/* the shared word moves to generation g with no items: pool_run's
 	 * claims fail, and the next job numbers from here */
 	atomic_store(&p->work, g << (2 * W_BITS));
