@@ -1,6 +1,7 @@
 /* config.c — allotd's flags; each also ALLOT_<NAME> in the environment. */
 #include "daemon/app.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,20 @@ struct flag {
 	const char *env;
 	const char **dst;
 };
+
+/* A decimal integer flag within lo..hi; otherwise one line on stderr. */
+static int int_flag(const char *name, const char *s, long lo, long hi, int *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (end == s || *end || errno || v < lo || v > hi) {
+		fprintf(stderr, "allotd: --%s must be %ld..%ld\n", name, lo, hi);
+		return 1;
+	}
+	*out = (int)v;
+	return 0;
+}
 
 int app_config_parse(struct app_config *cfg, int argc, char **argv)
 {
@@ -86,23 +101,11 @@ int app_config_parse(struct app_config *cfg, int argc, char **argv)
 	}
 	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
 	cfg->threads = nproc > 0 ? (int)nproc : 1;
-	if (threads_s) {
-		char *end;
-		long t = strtol(threads_s, &end, 10);
-		if (*end || t < 1 || t > 256) {
-			fprintf(stderr, "allotd: --threads must be 1..256\n");
-			return 1;
-		}
-		cfg->threads = (int)t;
-	}
+	if (threads_s && int_flag("threads", threads_s, 1, 256, &cfg->threads))
+		return 1;
 	if (flush_s) {
-		char *end;
-		long t = strtol(flush_s, &end, 10);
-		if (*end || end == flush_s || t < 0 || t > 10000) {
-			fprintf(stderr, "allotd: --flush-ms must be 0..10000\n");
+		if (int_flag("flush-ms", flush_s, 0, 10000, &cfg->flush_ms))
 			return 1;
-		}
-		cfg->flush_ms = (int)t;
 		cfg->flush_ms_set = true;
 	}
 	if (strlen(cfg->deployment) == 0 || strlen(cfg->deployment) > 64 ||

@@ -163,4 +163,24 @@ case "$pub" in ed25519:*) ok;; *) bad "keygen prints ed25519:BASE64: $pub";; esa
 check "keygen mode" 600 "$(stat -c %a "$E2E_DIR/prov.key")"
 "$BIN/allotd" --check --charter "$E2E_ROOT/policies/default.yaml" >/dev/null; check "allotd --check" 0 $?
 
+# --- bad numeric and name flags: one line on stderr, exit 1, no database created ----------
+while IFS='|' read -r flag value want; do
+	"$BIN/allotd" "$flag" "$value" --listen 127.0.0.1:1 --db "$E2E_DIR/flags.db" \
+		--keys "$E2E_DIR/flagkeys" >/dev/null 2>"$E2E_DIR/flag.err"
+	check "allotd $flag '$value' refused" 1 $?
+	grep -qF -e "$want" "$E2E_DIR/flag.err" && ok || bad "allotd $flag '$value' says: $(cat "$E2E_DIR/flag.err")"
+	[ ! -e "$E2E_DIR/flags.db" ] && ok || bad "allotd $flag '$value' created a database"
+done <<'FLAGS'
+--threads|0|--threads must be 1..256
+--threads|257|--threads must be 1..256
+--threads||--threads must be 1..256
+--threads|2x|--threads must be 1..256
+--flush-ms|-1|--flush-ms must be 0..10000
+--flush-ms|10001|--flush-ms must be 0..10000
+--flush-ms||--flush-ms must be 0..10000
+--flush-ms|50ms|--flush-ms must be 0..10000
+--flush-ms|99999999999999999999|--flush-ms must be 0..10000
+--deployment|Bad!|--deployment must be 1..64
+FLAGS
+
 e2e_done
