@@ -11,6 +11,25 @@
 #include "gate/gate.h"
 #include "gate/tokens.h"
 
+/* The institution a request acts for: an institution key acts for its own
+ * (naming another is forbidden: "an institution key <what>"); staff must
+ * name one. */
+static allot_err scope_institution(const struct http_req *req, const char **inst, const char *what,
+				   char *msg, size_t msgsz)
+{
+	if (req->who->role == ROLE_INSTITUTION) {
+		if (*inst && strcmp(*inst, req->who->institution)) {
+			snprintf(msg, msgsz, "an institution key %s", what);
+			return ALLOT_E_FORBIDDEN;
+		}
+		*inst = req->who->institution;
+	} else if (!*inst) {
+		snprintf(msg, msgsz, "missing field \"institution\"");
+		return ALLOT_E_INVALID;
+	}
+	return ALLOT_OK;
+}
+
 allot_err api_tokens_mint(struct http_req *req, struct http_resp *resp)
 {
 	static const char *const fields[] = {"institution", "project", "member", "ttl", "models",
@@ -32,18 +51,9 @@ allot_err api_tokens_mint(struct http_req *req, struct http_resp *resp)
 	    (e = json_get_int(body, "ttl", false, 60, TOKEN_TTL_MAX_US / US_PER_SEC, &ttl, msg,
 			      sizeof msg)))
 		goto bad;
-	if (req->who->role == ROLE_INSTITUTION) {
-		if (inst && strcmp(inst, req->who->institution)) {
-			e = ALLOT_E_FORBIDDEN;
-			snprintf(msg, sizeof msg, "an institution key mints tokens for its own institution only");
-			goto bad;
-		}
-		inst = req->who->institution;
-	} else if (!inst) {
-		e = ALLOT_E_INVALID;
-		snprintf(msg, sizeof msg, "missing field \"institution\"");
+	if ((e = scope_institution(req, &inst, "mints tokens for its own institution only", msg,
+				   sizeof msg)))
 		goto bad;
-	}
 	ac = app_charter_get(app);
 	const struct charter_institution *ci = ac ? charter_institution(ac->c, inst) : NULL;
 	const struct charter_project *cp = ci ? charter_project(ci, proj) : NULL;
@@ -156,18 +166,9 @@ allot_err api_tokens_revoke(struct http_req *req, struct http_resp *resp)
 		}
 		snprintf(r.jti, sizeof r.jti, "%s", jti);
 	} else {
-		if (req->who->role == ROLE_INSTITUTION) {
-			if (inst && strcmp(inst, req->who->institution)) {
-				e = ALLOT_E_FORBIDDEN;
-				snprintf(msg, sizeof msg, "an institution key revokes its own members' tokens only");
-				goto bad;
-			}
-			inst = req->who->institution;
-		} else if (!inst) {
-			e = ALLOT_E_INVALID;
-			snprintf(msg, sizeof msg, "missing field \"institution\"");
+		if ((e = scope_institution(req, &inst, "revokes its own members' tokens only", msg,
+					   sizeof msg)))
 			goto bad;
-		}
 		snprintf(r.institution, sizeof r.institution, "%s", inst);
 		snprintf(r.member, sizeof r.member, "%s", member);
 		r.before_us = r.revoked_at + 1;
