@@ -321,30 +321,30 @@ TGT static AI void mm4r(int q8, int TT, int n, const uint8_t *w, size_t rb, cons
 		_mm_storeu_ps(y + (size_t)t * ys, acc[t]);
 }
 
-TGT static void b_mm4_q4_0r(int n, const void *w, size_t rb, const struct q8r *x, size_t xs,
-			    int ntok, float *y, size_t ys)
+/* All tokens in tiles of 4, then 2, then 1; q8: 0 Q4_0, 1 Q8_0 rows. */
+TGT static AI void mm4r_all(int q8, int n, const void *w, size_t rb, const struct q8r *x,
+			    size_t xs, int ntok, float *y, size_t ys)
 {
 	int t = 0;
 
 	for (; t + 4 <= ntok; t += 4)
-		mm4r(0, 4, n, w, rb, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
+		mm4r(q8, 4, n, w, rb, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
 	for (; t + 2 <= ntok; t += 2)
-		mm4r(0, 2, n, w, rb, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
+		mm4r(q8, 2, n, w, rb, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
 	for (; t < ntok; t++)
-		mm4r(0, 1, n, w, rb, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
+		mm4r(q8, 1, n, w, rb, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
+}
+
+TGT static void b_mm4_q4_0r(int n, const void *w, size_t rb, const struct q8r *x, size_t xs,
+			    int ntok, float *y, size_t ys)
+{
+	mm4r_all(0, n, w, rb, x, xs, ntok, y, ys);
 }
 
 TGT static void b_mm4_q8_0r(int n, const void *w, size_t rb, const struct q8r *x, size_t xs,
 			    int ntok, float *y, size_t ys)
 {
-	int t = 0;
-
-	for (; t + 4 <= ntok; t += 4)
-		mm4r(1, 4, n, w, rb, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
-	for (; t + 2 <= ntok; t += 2)
-		mm4r(1, 2, n, w, rb, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
-	for (; t < ntok; t++)
-		mm4r(1, 1, n, w, rb, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
+	mm4r_all(1, n, w, rb, x, xs, ntok, y, ys);
 }
 
 /* ---- float-type rows: 4 rows x TT tokens ----------------------------------------- */
