@@ -139,6 +139,22 @@ struct raw_conn {
 
 static struct infer_engine *raw_engine;
 
+/* The request body, collected across libmicrohttpd's calls into the
+ * connection's raw_conn; true while the call is not yet the last one. */
+static bool raw_collect(void **con_cls, const char *upload, size_t *upload_size)
+{
+	if (!*con_cls) {
+		*con_cls = calloc(1, sizeof(struct raw_conn));
+		return true;
+	}
+	if (*upload_size) {
+		buf_append(&((struct raw_conn *)*con_cls)->body, upload, *upload_size);
+		*upload_size = 0;
+		return true;
+	}
+	return false;
+}
+
 static enum MHD_Result raw_answer(struct MHD_Connection *c, int status, const char *text)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text,
@@ -154,17 +170,9 @@ static enum MHD_Result raw_handler(void *cls, struct MHD_Connection *c, const ch
 				   size_t *upload_size, void **con_cls)
 {
 	(void)cls, (void)url, (void)version;
+	if (raw_collect(con_cls, upload, upload_size))
+		return MHD_YES;
 	struct raw_conn *rc = *con_cls;
-	if (!rc) {
-		rc = calloc(1, sizeof *rc);
-		*con_cls = rc;
-		return MHD_YES;
-	}
-	if (*upload_size) {
-		buf_append(&rc->body, upload, *upload_size);
-		*upload_size = 0;
-		return MHD_YES;
-	}
 	if (strcmp(method, "GET") == 0)
 		return raw_answer(c, 200, "{\"object\":\"list\",\"data\":[{\"id\":\"stories\","
 				  "\"object\":\"model\",\"created\":1767225600,\"owned_by\":\"local\"}]}");
@@ -222,17 +230,8 @@ static enum MHD_Result instant_handler(void *cls, struct MHD_Connection *c, cons
 				       size_t *upload_size, void **con_cls)
 {
 	(void)cls, (void)url, (void)method, (void)version;
-	struct raw_conn *rc = *con_cls;
-	if (!rc) {
-		rc = calloc(1, sizeof *rc);
-		*con_cls = rc;
+	if (raw_collect(con_cls, upload, upload_size))
 		return MHD_YES;
-	}
-	if (*upload_size) {
-		buf_append(&rc->body, upload, *upload_size);
-		*upload_size = 0;
-		return MHD_YES;
-	}
 	return raw_answer(c, 200, INSTANT_REPLY);
 }
 
