@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 
 #include "common/buf.h"
 #include "common/json.h"
@@ -900,31 +899,6 @@ allot_err ledger_ingest_body(struct app *app, const char *provider, const char *
 	}
 	ingest_free(&b);
 	return e;
-}
-
-/* SHA-256 fetched once for the process (EVP_sha256() is fetched again on
- * every EVP_Digest call, about a third of a short hash's cost). */
-static EVP_MD *seal_md;
-static pthread_once_t seal_md_once = PTHREAD_ONCE_INIT;
-static void seal_md_fetch(void) { seal_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
-
-/* Canonical bytes and hash of a record built in-process. */
-static allot_err record_seal(struct usage_record *r)
-{
-	json_t *j = record_to_json(r);
-	if (!j)
-		return ALLOT_E_NOMEM;
-	free(r->canonical);
-	r->canonical = record_canonical(j, &r->canonical_len);
-	json_decref(j);
-	if (!r->canonical)
-		return ALLOT_E_NOMEM;
-	unsigned int hl = 32;
-	pthread_once(&seal_md_once, seal_md_fetch);
-	if (EVP_Digest(r->canonical, r->canonical_len, r->sha256, &hl,
-		       seal_md ? seal_md : EVP_sha256(), NULL) != 1)
-		return ALLOT_E_NOMEM;
-	return ALLOT_OK;
 }
 
 struct settle_batch {

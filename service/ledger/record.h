@@ -90,4 +90,10 @@ const char *record_adjustment_name(enum record_adjustment a);
 /* The record as JSON with the canonical field names (no sig). */
 json_t *record_to_json(const struct usage_record *r);
 
+/* Canonical bytes and SHA-256 of a record built in-process (the gate's
+ * settlements): the same bytes as record_canonical(record_to_json(r)),
+ * written directly.  Replaces r->canonical; ALLOT_E_NOMEM when out of
+ * memory. */
+allot_err record_seal(struct usage_record *r);
+
 #endif

@@ -383,6 +383,62 @@ static void test_parse_text_random(void **state)
 		      "%zu left to jansson\n", plain_ok, plain_bad, fallback);
 }
 
+/* record_seal (the gate's settlements: canonical bytes written straight
+ * from the struct) against the jansson reference it replaced,
+ * record_canonical(record_to_json(r)), over random checked records, and on
+ * the worked example. */
+static void test_seal_random(void **state)
+{
+	(void)state;
+	size_t cases = 0;
+	for (int it = 0; it < 20000; it++) {
+		struct buf b = BUF_INIT;
+		gen_record(&b, 0);
+		const char *p = b.data;
+		struct usage_record r;
+		char reason[320];
+		bool plain;
+		allot_err e = record_parse_text(&p, b.data + b.len, false, &r, &plain, reason,
+						sizeof reason);
+		buf_release(&b);
+		if (e || !plain) {
+			record_release(&r);
+			continue;
+		}
+		json_t *j = record_to_json(&r);
+		size_t reflen = 0;
+		char *ref = record_canonical(j, &reflen);
+		json_decref(j);
+		assert_non_null(ref);
+		uint8_t refsha[32];
+		record_sha256(ref, reflen, refsha);
+		assert_int_equal(record_seal(&r), ALLOT_OK);
+		assert_int_equal(r.canonical_len, reflen);
+		assert_memory_equal(r.canonical, ref, reflen);
+		assert_memory_equal(r.sha256, refsha, 32);
+		free(ref);
+		record_release(&r);
+		cases++;
+	}
+	assert_true(cases > 5000);
+	/* the worked example: its times are already in the sealed form */
+	json_t *ex = load(example);
+	struct usage_record r;
+	char reason[320];
+	assert_int_equal(record_parse(ex, false, &r, reason, sizeof reason), ALLOT_OK);
+	json_decref(ex);
+	assert_int_equal(record_seal(&r), ALLOT_OK);
+	assert_int_equal(r.canonical_len, strlen(example_canonical));
+	assert_memory_equal(r.canonical, example_canonical, r.canonical_len);
+	char hex[65];
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", r.sha256[i]);
+	assert_string_equal(hex, example_sha256);
+	record_release(&r);
+	print_message("seal: %zu random records sealed as the jansson reference, and the worked example\n",
+		      cases);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -391,6 +447,7 @@ int main(void)
 		cmocka_unit_test(test_schema_errors),
 		cmocka_unit_test(test_canonical_random),
 		cmocka_unit_test(test_parse_text_random),
+		cmocka_unit_test(test_seal_random),
 	};
 	return cmocka_run_group_tests_name("record", tests, NULL, NULL);
 }
