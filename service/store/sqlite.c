@@ -646,7 +646,8 @@ allot_err store_sqlite_open(const char *path, struct store **out, char *msg, siz
 	pthread_mutex_init(&s->lock, &ma);
 	pthread_mutexattr_destroy(&ma);
 	int rc = sqlite3_open_v2(path, &s->db,
-				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+				 sq_vfs_name());
 	if (rc != SQLITE_OK) {
 		snprintf(msg, msgsz, "cannot open database %s: %s", path,
 			 s->db ? sqlite3_errmsg(s->db) : "out of memory");

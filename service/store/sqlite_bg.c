@@ -288,7 +288,8 @@ allot_err sq_bg_open(struct sqlite_store *s, const char *path, char *msg, size_t
 	bg->walfd = open(wal, O_RDONLY | O_CLOEXEC);
 	if (bg->walfd < 0)
 		return ALLOT_OK;
-	if (sqlite3_open_v2(path, &bg->ck, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	if (sqlite3_open_v2(path, &bg->ck, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+			    sq_vfs_name()) !=
 		    SQLITE_OK ||
 	    sqlite3_exec(bg->ck, "PRAGMA synchronous = FULL", NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(msg, msgsz, "cannot open the checkpointer's connection to %s: %s", path,

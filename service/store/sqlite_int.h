@@ -41,6 +41,11 @@ struct sqlite_store {
 	struct sq_bucket_delta bk[SQ_BUCKET_DELTAS];
 };
 
+/* The store's VFS (store/sqlite_vfs.c): the default one with each
+ * connection's -wal writes gathered into one write per commit.  NULL (the
+ * default VFS) if it could not be registered. */
+const char *sq_vfs_name(void);
+
 /* Ledger operations live in store/sqlite_ledger.c. */
 allot_err sq_ledger_begin(struct store *st);
 allot_err sq_ledger_commit(struct store *st);
