@@ -264,7 +264,12 @@ static enum outcome book_one(struct app *app, struct usage_record *r, bool from_
 			     int64_t now, struct ledger_row *row, char *reason, size_t rsz)
 {
 	struct ledger_row prev;
-	allot_err e = store_ledger_find_q(app->store, r->provider, r->record_id, &prev);
+	/* A gate settlement's id is new by construction (the gate's start
+	 * time and a sequence number, gate/gate.c): no earlier record to find.
+	 * Were one there, the unique (provider, record_id) index would refuse
+	 * the insert, and the settlement would fail rather than double. */
+	allot_err e = from_gate ? ALLOT_E_NOT_FOUND
+				: store_ledger_find_q(app->store, r->provider, r->record_id, &prev);
 	if (e == ALLOT_OK) {
 		bool same = memcmp(prev.rec.sha256, r->sha256, 32) == 0;
 		record_release(&prev.rec);
