@@ -508,7 +508,7 @@ static allot_err remote_generate(struct http_req *req, struct http_resp *resp, b
 		return http_error(resp, e, "%s", msg);
 	}
 	/* The upstream must not generate past what was reserved. */
-	json_t *fwd = json_deep_copy(body);
+	json_t *fwd = json_copy(body); /* shallow: only top-level keys change */
 	json_object_set_new(fwd, chat && json_object_get(body, "max_completion_tokens")
 				 ? "max_completion_tokens" : "max_tokens", json_integer(t.max_tokens));
 	const char *path = chat ? "/chat/completions" : "/completions";

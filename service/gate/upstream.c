@@ -33,10 +33,8 @@ static CURL *pool_take(void)
 	if (pool_n)
 		c = pool[--pool_n];
 	pthread_mutex_unlock(&pool_mu);
-	if (c) {
-		curl_easy_reset(c); /* options gone; connections and caches kept */
+	if (c) /* every option is set again by each call: no reset needed */
 		return c;
-	}
 	return curl_easy_init();
 }
 
