@@ -1,10 +1,14 @@
 /* ledger.c — checking, pricing and booking usage records. */
 #include "ledger/ledger.h"
 
+#include <linux/futex.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 
 #include "common/buf.h"
@@ -186,8 +190,7 @@ struct group_item;
 
 /* One per app (its store): the queue and the leader's overage map. */
 struct ledger_group {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_mutex_t mu;            /* guards head, tail and leading */
 	struct group_item *head, **tail;
 	bool leading;
 	struct over_map over;          /* the leader's alone */
@@ -201,7 +204,6 @@ struct ledger_group *ledger_group_new(void)
 	if (!g)
 		return NULL;
 	pthread_mutex_init(&g->mu, NULL);
-	pthread_cond_init(&g->cv, NULL);
 	g->tail = &g->head;
 	return g;
 }
@@ -213,7 +215,6 @@ void ledger_group_free(struct ledger_group *g)
 	over_clear(&g->over);
 	vpool_free(g->verify);
 	pthread_mutex_destroy(&g->mu);
-	pthread_cond_destroy(&g->cv);
 	free(g);
 }
 
@@ -454,12 +455,16 @@ static json_t *outcome_json(enum outcome o, const struct usage_record *r,
 
 typedef allot_err (*group_work_fn)(struct app *app, void *arg, int64_t now);
 
+/* An item's state word: its writer sleeps on it (a futex) until the
+ * leader of its group sets DONE, or the leader before hands it LEAD. */
+enum { ITEM_WAIT, ITEM_LEAD, ITEM_DONE };
+
 struct group_item {
 	group_work_fn work;
 	void *arg;
 	allot_err result;
 	bool durable;          /* needs a FULL commit (a provider batch) */
-	bool done;
+	uint32_t state;        /* ITEM_*: atomic */
 	struct group_item *next;
 };
 
@@ -518,33 +523,59 @@ size_t ledger_group_queued(struct app *app)
 	return n;
 }
 
+static void item_wait(struct group_item *it)
+{
+	while (__atomic_load_n(&it->state, __ATOMIC_ACQUIRE) == ITEM_WAIT)
+		syscall(SYS_futex, &it->state, FUTEX_WAIT_PRIVATE, ITEM_WAIT, NULL, NULL, 0);
+}
+
+/* Sets an item's state and wakes its writer.  The writer may return (and
+ * its item go) as soon as it sees the store: nothing of the item is read
+ * after it, and a wake-up on a stale address is harmless (every futex
+ * waiter re-checks its word). */
+static void item_post(struct group_item *it, uint32_t state)
+{
+	__atomic_store_n(&it->state, state, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &it->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Each writer sleeps on its own item, so a commit wakes exactly its own
+ * writers and the next leader: no broadcast that wakes the queued writers
+ * of the next group only to send them back to sleep. */
 static allot_err group_run(struct app *app, group_work_fn work, void *arg, bool durable)
 {
-	struct group_item me = {.work = work, .arg = arg, .durable = durable};
+	struct group_item me = {.work = work, .arg = arg, .durable = durable, .state = ITEM_WAIT};
 	struct ledger_group *group = app->ledger_group;
 	pthread_mutex_lock(&group->mu);
 	*group->tail = &me;
 	group->tail = &me.next;
-	while (!me.done) {
-		if (group->leading) {
-			pthread_cond_wait(&group->cv, &group->mu);
-			continue;
-		}
+	if (!group->leading) {
 		group->leading = true;
-		struct group_item *items = group->head;
-		group->head = NULL;
-		group->tail = &group->head;
-		pthread_mutex_unlock(&group->mu);
-		group_lead(app, items);
-		pthread_mutex_lock(&group->mu);
-		for (struct group_item *it = items, *next; it; it = next) {
-			next = it->next;
-			it->done = true;
-		}
-		group->leading = false;
-		pthread_cond_broadcast(&group->cv);
+		me.state = ITEM_LEAD;
 	}
 	pthread_mutex_unlock(&group->mu);
+	item_wait(&me);
+	if (__atomic_load_n(&me.state, __ATOMIC_ACQUIRE) == ITEM_DONE)
+		return me.result;
+	/* Leading: the queue holds this item first, and whatever came since. */
+	pthread_mutex_lock(&group->mu);
+	struct group_item *items = group->head;
+	group->head = NULL;
+	group->tail = &group->head;
+	pthread_mutex_unlock(&group->mu);
+	group_lead(app, items);
+	pthread_mutex_lock(&group->mu);
+	struct group_item *next_leader = group->head;
+	if (!next_leader)
+		group->leading = false;
+	pthread_mutex_unlock(&group->mu);
+	for (struct group_item *it = items, *next; it; it = next) {
+		next = it->next;
+		if (it != &me)
+			item_post(it, ITEM_DONE);
+	}
+	if (next_leader)
+		item_post(next_leader, ITEM_LEAD);
 	return me.result;
 }
 

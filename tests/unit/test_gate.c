@@ -16,6 +16,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <jansson.h>
+#include <pthread.h>
+
 #include "common/timeutil.h"
 #include "daemon/app.h"
 #include "gate/gate.h"
@@ -581,6 +584,68 @@ static void test_settle_books_usage(void **state)
 	assert_int_equal(rem, 100000000 - (16 * RATE_IN + 11 * RATE_OUT));
 }
 
+/* Many writers settling at once: every settlement returns its charge and
+ * is booked exactly once, whichever writer led its group commit (the
+ * leader hands off to the next queued writer; each writer sleeps on its
+ * own item, ledger.c group_run). */
+#define SETTLERS 12
+#define SETTLES_EACH 150
+
+struct settler {
+	struct fx *f;
+	struct token_claims c;
+	int64_t charged;
+	int errors;
+};
+
+static void *settler_main(void *arg)
+{
+	struct settler *s = arg;
+	char m[256];
+	for (int i = 0; i < SETTLES_EACH; i++) {
+		struct gate_ticket t;
+		int r;
+		int64_t charge = -1;
+		int out = 1 + i % 7;
+		if (gate_admit(&s->f->app, s->f->gate, &s->c, "m", 5, 20, &t, &r, m, sizeof m) ||
+		    gate_settle(&s->f->app, s->f->gate, &t, 5, out, &charge) ||
+		    charge != 5 * RATE_IN + out * RATE_OUT)
+			s->errors++;
+		else
+			s->charged += charge;
+	}
+	return NULL;
+}
+
+static void test_settle_many_writers(void **state)
+{
+	struct fx *f = *state;
+	struct settler s[SETTLERS];
+	pthread_t th[SETTLERS];
+	int64_t want = 0;
+	for (int k = 0; k < SETTLERS; k++) {
+		s[k] = (struct settler){.f = f, .c = claims(f, "tok", "p", "a")};
+		assert_int_equal(pthread_create(&th[k], NULL, settler_main, &s[k]), 0);
+	}
+	for (int k = 0; k < SETTLERS; k++) {
+		pthread_join(th[k], NULL);
+		assert_int_equal(s[k].errors, 0);
+		want += s[k].charged;
+	}
+	int64_t each = 0;
+	for (int i = 0; i < SETTLES_EACH; i++)
+		each += 5 * RATE_IN + (1 + i % 7) * RATE_OUT;
+	assert_int_equal(want, SETTLERS * each);
+	assert_int_equal(level_of(f, "tok", "p", "a", QUOTA_PROJECT).used, want);
+	assert_int_equal(level_of(f, "tok", "p", "a", QUOTA_POOL).used, want);
+	json_t *rows = NULL;
+	struct ledger_filter flt = {.limit = 4 * SETTLERS * SETTLES_EACH};
+	assert_int_equal(f->app.store->ops->ledger_list(f->app.store, &flt, &rows), ALLOT_OK);
+	assert_int_equal(json_array_size(rows), 2 * SETTLERS * SETTLES_EACH);
+	json_decref(rows);
+	print_message("%d writers x %d settlements: all booked once\n", SETTLERS, SETTLES_EACH);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -595,6 +660,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_max_credits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_admission_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settle_books_usage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_settle_many_writers, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
