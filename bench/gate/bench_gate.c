@@ -1,7 +1,7 @@
 /* bench_gate.c — what the gate adds in front of a backend.
  *
  * One process, libmicrohttpd servers with a thread per connection on
- * loopback, and two backends, each measured raw and gated back to back:
+ * loopback, load clients on kept-alive connections (below), and two backends, each measured raw and gated back to back:
  *   engine   models/stories260K.gguf (one compute thread), max_tokens 1 on
  *            a 5-token prompt.  raw: a minimal OpenAI-style completions
  *            endpoint (parse the JSON body, tokenize, generate, answer JSON
@@ -22,14 +22,18 @@
  *      queueing is not hidden): p50/p99 raw and gated, the difference is
  *      the gate's added latency (target p50 <= 0.3 ms, p99 <= 1 ms);
  *   3. closed-loop throughput with 8 keep-alive clients repeating one token
- *      (target >= 10,000 gated requests/s);
+ *      (target >= 10,000 gated requests/s), then gated again with 16, 32
+ *      and 64 clients (ALLOT_BENCH_SWEEP; more clients, larger group
+ *      commits);
  *   4. the same clients on GET /v1/models: the HTTP layer and the token
  *      check without engine or ledger (the ceiling of this client/server
  *      pair on this machine).
  * Environment: ALLOT_BENCH_SECONDS (default 3) per HTTP phase;
  * ALLOT_BENCH_BACKEND=engine|instant runs one backend only; ALLOT_FLUSH_MS
  * the settlements' flush interval (0: an fsync per settlement, as before);
- * ALLOT_BENCH_DIR (default /tmp) holds the database (try /dev/shm).
+ * ALLOT_BENCH_DIR (default /tmp) holds the database (try /dev/shm);
+ * ALLOT_BENCH_CLIENT=curl loads with libcurl clients instead of the
+ * minimal socket ones; ALLOT_BENCH_SWEEP="16,32,64" the extra client counts.
  * Without the model file it prints a line and exits 0.
  */
 #include <curl/curl.h>
@@ -73,6 +77,9 @@
 #define PACED_RATE 1000     /* requests per second (the latency target) */
 #define PACED_THREADS 4
 #define LOOP_CLIENTS 8
+/* The gated throughput again at these client counts (ALLOT_BENCH_SWEEP). */
+#define SWEEP_DEFAULT "16,32,64"
+#define SWEEP_MAX 8
 #define MAX_SAMPLES 2000000
 
 static const char charter_fmt[] =
@@ -706,7 +713,22 @@ int main(void)
 	};
 	struct summary {
 		double add50, add99, gated_rps, raw_rps, gate_cpu;
+		double sweep_rps[SWEEP_MAX];
+		int sweep_clients[SWEEP_MAX], nsweep;
 	} sum[2];
+	/* ALLOT_BENCH_SWEEP: client counts for the gated sweep ("" for none). */
+	const char *sweep_env = getenv("ALLOT_BENCH_SWEEP") ? getenv("ALLOT_BENCH_SWEEP") : SWEEP_DEFAULT;
+	int sweep[SWEEP_MAX], nsweep = 0;
+	for (const char *p = sweep_env; *p && nsweep < SWEEP_MAX;) {
+		char *end;
+		long v = strtol(p, &end, 10);
+		if (end == p || v < 1 || v > 1024) {
+			fprintf(stderr, "bench_gate: ALLOT_BENCH_SWEEP: client counts 1-1024, comma-separated\n");
+			return 2;
+		}
+		sweep[nsweep++] = (int)v;
+		p = *end == ',' ? end + 1 : end;
+	}
 	const char *only = getenv("ALLOT_BENCH_BACKEND"); /* "engine" or "instant": one only */
 	memset(sum, 0, sizeof sum);
 	for (size_t b = 0; b < 2; b++) {
@@ -756,6 +778,17 @@ int main(void)
 		printf("  gated/raw %.2f; gated vs the target of 10,000 req/s: %.2fx; "
 		       "the gate's CPU per request: %.1f µs\n",
 		       tg.rps / tr.rps, tg.rps / 10000.0, sum[b].gate_cpu);
+		/* More clients: settlements queue more often, so group commits
+		 * hold more of them (docs/BENCH_GATE.md). */
+		for (int k = 0; k < nsweep; k++) {
+			struct run_result sg = run_clients(gate_url, token, be->gate_body, sweep[k], 0,
+							   seconds);
+			printf("  %-8s %9.0f %8.0f %8.0f %7zu %9.1f   (%d clients)\n", "gated", sg.rps,
+			       sg.p50, sg.p99, sg.errors, sg.cpu_us, sweep[k]);
+			sum[b].sweep_rps[k] = sg.rps;
+			sum[b].sweep_clients[k] = sweep[k];
+		}
+		sum[b].nsweep = nsweep;
 	}
 
 	/* the HTTP path alone: GET /v1/models (token check, no backend, no ledger) */
@@ -779,10 +812,15 @@ int main(void)
 	       (double)ss.max_locked_us / 1000.0, ss.flush_ms);
 	printf("\nsummary (targets: added p50 <= 300 µs, p99 <= 1000 µs at 1,000 req/s; "
 	       ">= 10,000 gated req/s):\n");
-	for (size_t b = 0; b < 2; b++)
-		printf("  %-8s added p50 %5.0f µs  p99 %5.0f µs   gated %6.0f req/s (raw %6.0f)\n",
+	for (size_t b = 0; b < 2; b++) {
+		printf("  %-8s added p50 %5.0f µs  p99 %5.0f µs   gated %6.0f req/s (raw %6.0f), "
+		       "%d clients",
 		       b ? "instant" : "engine", sum[b].add50, sum[b].add99, sum[b].gated_rps,
-		       sum[b].raw_rps);
+		       sum[b].raw_rps, LOOP_CLIENTS);
+		for (int k = 0; k < sum[b].nsweep; k++)
+			printf("; %.0f with %d", sum[b].sweep_rps[k], sum[b].sweep_clients[k]);
+		printf("\n");
+	}
 	printf("  load average at the end: %s", loadavg_text());
 
 	http_server_stop(srv);
