@@ -19,12 +19,28 @@
 
 #define GATE_MAX_ENGINES 16
 #define GATE_RATE_BUCKETS 1024
+#define GATE_SPENT_MAX 65536  /* tokens whose spent sum is kept */
 
 struct rate_entry {
 	struct rate_entry *next;
 	int64_t window;          /* start of the current minute window */
 	int64_t requests, tokens;
 	char key[];
+};
+
+/* What a token with max_credits has been charged, kept from its first
+ * admission on so that admission does not sum the token's ledger rows
+ * each time (that grew with every request, under the admission lock).
+ * Loaded from the ledger only while none of the token's requests is in
+ * flight: a settlement's charge is committed before its reservation is
+ * dropped, so a load beside one could count it twice.  From then on each
+ * settlement adds its charge in the same step as it drops its reservation
+ * (gate_settle), so the sum is exact, as the quota sums are.  An entry is
+ * forgotten only when none of its requests is in flight (GATE_SPENT_MAX). */
+struct spent_entry {
+	struct spent_entry *next;
+	int64_t spent;
+	char jti[];
 };
 
 struct gate {
@@ -36,6 +52,8 @@ struct gate {
 	} engines[GATE_MAX_ENGINES];
 	size_t nengines;
 	struct rate_entry *rates[GATE_RATE_BUCKETS]; /* guarded by the reserve lock */
+	struct spent_entry *spent[GATE_RATE_BUCKETS]; /* likewise */
+	size_t nspent;
 	atomic_ullong seq;
 	uint64_t boot;           /* distinguishes settlement ids across restarts */
 };
@@ -124,11 +142,16 @@ void gate_free(struct gate *g)
 	for (size_t i = 0; i < g->nengines; i++)
 		if (g->engines[i].eng)
 			infer_close(g->engines[i].eng);
-	for (size_t i = 0; i < GATE_RATE_BUCKETS; i++)
+	for (size_t i = 0; i < GATE_RATE_BUCKETS; i++) {
 		for (struct rate_entry *r = g->rates[i], *n; r; r = n) {
 			n = r->next;
 			free(r);
 		}
+		for (struct spent_entry *se = g->spent[i], *n; se; se = n) {
+			n = se->next;
+			free(se);
+		}
+	}
 	tokens_free(g->tokens);
 	upstream_cleanup();
 	free(g);
@@ -136,12 +159,11 @@ void gate_free(struct gate *g)
 
 /* ---- rate windows (called with the reserve lock held) ------------------------------ */
 
+static size_t key_hash(const char *key);
+
 static struct rate_entry *rate_get(struct gate *g, const char *key, int64_t now)
 {
-	size_t h = 5381;
-	for (const char *p = key; *p; p++)
-		h = h * 33 + (unsigned char)*p;
-	h %= GATE_RATE_BUCKETS;
+	size_t h = key_hash(key);
 	struct rate_entry *r;
 	for (r = g->rates[h]; r; r = r->next)
 		if (strcmp(r->key, key) == 0)
@@ -161,6 +183,74 @@ static struct rate_entry *rate_get(struct gate *g, const char *key, int64_t now)
 		r->tokens = 0;
 	}
 	return r;
+}
+
+/* ---- what tokens with max_credits have spent (called with the reserve lock held) ---- */
+
+static size_t key_hash(const char *key)
+{
+	size_t h = 5381;
+	for (const char *p = key; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	return h % GATE_RATE_BUCKETS;
+}
+
+static struct spent_entry *spent_find(struct gate *g, const char *jti)
+{
+	for (struct spent_entry *se = g->spent[key_hash(jti)]; se; se = se->next)
+		if (strcmp(se->jti, jti) == 0)
+			return se;
+	return NULL;
+}
+
+static void token_key(char *out, size_t outsz, const char *jti)
+{
+	snprintf(out, outsz, "token:%s", jti);
+}
+
+/* Forgets the entries of tokens with nothing in flight (they are loaded
+ * again when next used). */
+static void spent_trim(struct app *app, struct gate *g)
+{
+	for (size_t i = 0; i < GATE_RATE_BUCKETS; i++)
+		for (struct spent_entry **pp = &g->spent[i], *se; (se = *pp);) {
+			char tkey[STORE_ID_MAX + 8];
+			token_key(tkey, sizeof tkey, se->jti);
+			if (reserve_inflight(app->reserve, tkey) == 0) {
+				*pp = se->next;
+				free(se);
+				g->nspent--;
+			} else {
+				pp = &se->next;
+			}
+		}
+}
+
+/* The token's spent sum: from the map, else from the ledger (and kept when
+ * nothing of the token's is in flight). */
+static allot_err spent_get(struct app *app, struct gate *g, const char *jti, const char *tkey,
+			   int64_t *spent)
+{
+	struct spent_entry *se = spent_find(g, jti);
+	if (se) {
+		*spent = se->spent;
+		return ALLOT_OK;
+	}
+	allot_err e = app->store->ops->token_spent(app->store, jti, spent);
+	if (e || reserve_inflight(app->reserve, tkey) != 0)
+		return e;
+	if (g->nspent >= GATE_SPENT_MAX)
+		spent_trim(app, g);
+	size_t n = strlen(jti);
+	if (g->nspent < GATE_SPENT_MAX && (se = malloc(sizeof *se + n + 1))) {
+		memcpy(se->jti, jti, n + 1);
+		se->spent = *spent;
+		size_t h = key_hash(jti);
+		se->next = g->spent[h];
+		g->spent[h] = se;
+		g->nspent++;
+	}
+	return ALLOT_OK;
 }
 
 /* ---- admission ------------------------------------------------------------------------ */
@@ -325,8 +415,8 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 	if (!e && c->has_max_credits) {
 		int64_t spent = 0;
 		char tkey[STORE_ID_MAX + 8];
-		snprintf(tkey, sizeof tkey, "token:%s", c->jti);
-		if (app->store->ops->token_spent(app->store, c->jti, &spent) == ALLOT_OK) {
+		token_key(tkey, sizeof tkey, c->jti);
+		if (spent_get(app, g, c->jti, tkey, &spent) == ALLOT_OK) {
 			int64_t room = c->max_credits - spent - reserve_amount(app->reserve, tkey);
 			if (worst > room) {
 				char w[MONEY_FMT_MAX], r[MONEY_FMT_MAX];
@@ -350,7 +440,7 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 		}
 		t->nkeys = n;
 		if (c->has_max_credits) {
-			snprintf(t->keys[n], sizeof t->keys[n], "token:%s", c->jti);
+			token_key(t->keys[n], sizeof t->keys[n], c->jti);
 			keys[n] = t->keys[n];
 			t->nkeys = n + 1;
 		}
@@ -455,6 +545,11 @@ allot_err gate_settle(struct app *app, struct gate *g, struct gate_ticket *t,
 	t->remaining += t->reserved - *charge;
 	reserve_lock(app->reserve);
 	app->store->ops->ledger_release(app->store, t->seq);
+	if (t->claims.has_max_credits) {
+		struct spent_entry *se = spent_find(g, t->claims.jti);
+		if (se)
+			se->spent += *charge;
+	}
 	ticket_release(app, g, t, prompt_tokens + completion_tokens);
 	reserve_unlock(app->reserve);
 	return e;

@@ -617,6 +617,77 @@ static void *settler_main(void *arg)
 	return NULL;
 }
 
+/* A token with max_credits spent by many writers at once: never over its
+ * cap, the gate's running sum equals the ledger's, and a new gate (a
+ * restart) reads the same from the ledger. */
+struct capped {
+	struct fx *f;
+	const struct token_claims *c;
+	int64_t charged;
+	int errors;
+};
+
+static void *capped_main(void *arg)
+{
+	struct capped *s = arg;
+	char m[256];
+	for (int i = 0;; i++) {
+		struct gate_ticket t;
+		int r;
+		int64_t charge = -1;
+		int out = 1 + i % 7;
+		allot_err e = gate_admit(&s->f->app, s->f->gate, s->c, "m", 5, 20, &t, &r, m, sizeof m);
+		if (e == ALLOT_E_QUOTA)
+			break;
+		if (e || gate_settle(&s->f->app, s->f->gate, &t, 5, out, &charge) ||
+		    charge != 5 * RATE_IN + out * RATE_OUT)
+			s->errors++;
+		else
+			s->charged += charge;
+	}
+	return NULL;
+}
+
+static void test_max_credits_many_writers(void **state)
+{
+	struct fx *f = *state;
+	struct token_claims a = claims(f, "tok", "p", "a");
+	a.has_max_credits = true;
+	a.max_credits = 1000000; /* 1 credit; the worst case is 0.0065 */
+	struct capped s[SETTLERS];
+	pthread_t th[SETTLERS];
+	for (int k = 0; k < SETTLERS; k++) {
+		s[k] = (struct capped){.f = f, .c = &a};
+		assert_int_equal(pthread_create(&th[k], NULL, capped_main, &s[k]), 0);
+	}
+	int64_t total = 0;
+	for (int k = 0; k < SETTLERS; k++) {
+		pthread_join(th[k], NULL);
+		assert_int_equal(s[k].errors, 0);
+		total += s[k].charged;
+	}
+	int64_t spent = -1;
+	assert_int_equal(f->app.store->ops->token_spent(f->app.store, a.jti, &spent), ALLOT_OK);
+	assert_int_equal(spent, total);
+	assert_true(total <= a.max_credits);
+	assert_true(a.max_credits - total < 5 * RATE_IN + 20 * RATE_OUT); /* refused only when full */
+	/* A restart: the new gate reads the sum from the ledger. */
+	gate_free(f->gate);
+	char m[256];
+	assert_int_equal(gate_open(&f->app, &f->gate, m, sizeof m), ALLOT_OK);
+	f->app.gate = f->gate;
+	struct gate_ticket t;
+	assert_int_equal(admit(f, &a, "m", 5, 20, &t), ALLOT_E_QUOTA);
+	int64_t room = a.max_credits - total;
+	int fit = (int)((room - RATE_OUT) / RATE_IN); /* the most that fits with 1 token out */
+	assert_int_equal(admit(f, &a, "m", fit + 1, 1, &t), ALLOT_E_QUOTA);
+	assert_int_equal(admit(f, &a, "m", fit, 1, &t), ALLOT_OK);
+	assert_int_equal(t.remaining, room - fit * RATE_IN - RATE_OUT);
+	gate_cancel(&f->app, f->gate, &t);
+	print_message("max_credits: %d writers spent %lld of %lld\n", SETTLERS, (long long)total,
+		      (long long)a.max_credits);
+}
+
 static void test_settle_many_writers(void **state)
 {
 	struct fx *f = *state;
@@ -661,6 +732,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_admission_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settle_books_usage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settle_many_writers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_credits_many_writers, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
