@@ -82,10 +82,19 @@ out:
 allot_err sq_token_spent(struct store *st, const char *jti, int64_t *spent)
 {
 	struct sqlite_store *s = S(st);
-	/* A prefix range on the (provider, record_id) unique index. */
+	/* The prefix range "gate:<jti>:" of record_id within each provider, on
+	 * the (provider, record_id) unique index: the recursive part hops from
+	 * one provider to the next with an index seek each.  Called once per
+	 * token by the gate (gate/gate.c keeps the sum) and by GET /v1/quotas/me. */
 	static const char sql[] =
-		"SELECT coalesce(sum(charge_micro), 0) FROM usage_records "
-		"WHERE source = 'gate' AND record_id >= ?1 AND record_id < ?2";
+		"WITH RECURSIVE p(provider) AS ("
+		" SELECT (SELECT provider FROM usage_records ORDER BY provider LIMIT 1)"
+		" UNION ALL"
+		" SELECT (SELECT provider FROM usage_records WHERE provider > p.provider"
+		"         ORDER BY provider LIMIT 1) FROM p WHERE p.provider IS NOT NULL) "
+		"SELECT coalesce(sum(u.charge_micro), 0) FROM p JOIN usage_records u"
+		" ON u.provider = p.provider AND u.record_id >= ?1 AND u.record_id < ?2 "
+		"WHERE u.source = 'gate'";
 	char lo[STORE_ID_MAX + 8], hi[STORE_ID_MAX + 8];
 	snprintf(lo, sizeof lo, "gate:%s:", jti);
 	snprintf(hi, sizeof hi, "gate:%s;", jti); /* ';' follows ':' */
