@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 
 #include "common/buf.h"
+#include "gate/usage_scan.h"
 
 struct fwd {
 	upstream_data_fn on_data;
@@ -62,6 +63,16 @@ void upstream_cleanup(void)
 
 bool upstream_usage_from_json(const char *text, size_t len, int *prompt, int *completion)
 {
+	/* The scanner answers for plain replies (most of them) without a
+	 * tree; the rest are parsed. */
+	switch (usage_scan(text, len, prompt, completion)) {
+	case USAGE_SCAN_FOUND:
+		return true;
+	case USAGE_SCAN_NONE:
+		return false;
+	case USAGE_SCAN_UNSURE:
+		break;
+	}
 	json_error_t je;
 	json_t *j = json_loadb(text, len, 0, &je);
 	json_t *u = json_object_get(j, "usage");
