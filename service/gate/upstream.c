@@ -73,6 +73,11 @@ bool upstream_usage_from_json(const char *text, size_t len, int *prompt, int *co
 	case USAGE_SCAN_UNSURE:
 		break;
 	}
+	return upstream_usage_parse(text, len, prompt, completion);
+}
+
+bool upstream_usage_parse(const char *text, size_t len, int *prompt, int *completion)
+{
 	json_error_t je;
 	json_t *j = json_loadb(text, len, 0, &je);
 	json_t *u = json_object_get(j, "usage");

@@ -48,7 +48,10 @@ allot_err upstream_forward(const char *base_url, const char *path, const char *p
 #define UPSTREAM_POOL_MAX 64
 void upstream_cleanup(void);
 
-/* Picks "usage" from one JSON text (a reply or an SSE data payload). */
+/* Picks "usage" from one JSON text (a reply or an SSE data payload):
+ * usage_scan (gate/usage_scan.h), else upstream_usage_parse. */
 bool upstream_usage_from_json(const char *text, size_t len, int *prompt, int *completion);
+/* The same with jansson alone (the reference the scanner is tested on). */
+bool upstream_usage_parse(const char *text, size_t len, int *prompt, int *completion);
 
 #endif

@@ -43,18 +43,10 @@
 #include "ledger/ledger.h"
 #include "ledger/record.h"
 #include "store/store.h"
+#include "support/shimvfs.h"
 
 /* ---- the counting VFS ------------------------------------------------------ */
 
-struct cfile {
-	sqlite3_file base;
-	sqlite3_file *real;  /* follows this struct */
-	bool wal;
-};
-
-static sqlite3_vfs *real_vfs;
-static sqlite3_vfs count_vfs;
-static sqlite3_io_methods count_io;
 static int wal_syncs, db_syncs;            /* all threads (atomics) */
 static __thread int my_wal_syncs, my_db_syncs;
 static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -62,22 +54,9 @@ static pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
 static bool hold_armed, holding;           /* hold the next log sync */
 static __thread bool may_hold;             /* ... of a thread that set this */
 
-#define REAL(f) (((struct cfile *)(f))->real)
-
-static int c_close(sqlite3_file *f)
+static void count_sync(bool wal)
 {
-	int rc = REAL(f)->pMethods ? REAL(f)->pMethods->xClose(REAL(f)) : SQLITE_OK;
-	return rc;
-}
-static int c_read(sqlite3_file *f, void *p, int n, sqlite3_int64 o)
-{ return REAL(f)->pMethods->xRead(REAL(f), p, n, o); }
-static int c_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 o)
-{ return REAL(f)->pMethods->xWrite(REAL(f), p, n, o); }
-static int c_truncate(sqlite3_file *f, sqlite3_int64 n)
-{ return REAL(f)->pMethods->xTruncate(REAL(f), n); }
-static int c_sync(sqlite3_file *f, int flags)
-{
-	if (((struct cfile *)f)->wal) {
+	if (wal) {
 		__atomic_add_fetch(&wal_syncs, 1, __ATOMIC_SEQ_CST);
 		my_wal_syncs++;
 		pthread_mutex_lock(&hold_mu);
@@ -93,72 +72,11 @@ static int c_sync(sqlite3_file *f, int flags)
 		__atomic_add_fetch(&db_syncs, 1, __ATOMIC_SEQ_CST);
 		my_db_syncs++;
 	}
-	return REAL(f)->pMethods->xSync(REAL(f), flags);
 }
-static int c_size(sqlite3_file *f, sqlite3_int64 *n) { return REAL(f)->pMethods->xFileSize(REAL(f), n); }
-static int c_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
-static int c_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
-static int c_check(sqlite3_file *f, int *r) { return REAL(f)->pMethods->xCheckReservedLock(REAL(f), r); }
-static int c_fcntl(sqlite3_file *f, int op, void *a) { return REAL(f)->pMethods->xFileControl(REAL(f), op, a); }
-static int c_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
-static int c_dev(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
-static int c_shmmap(sqlite3_file *f, int i, int sz, int ext, void volatile **p)
-{ return REAL(f)->pMethods->xShmMap(REAL(f), i, sz, ext, p); }
-static int c_shmlock(sqlite3_file *f, int o, int n, int fl)
-{ return REAL(f)->pMethods->xShmLock(REAL(f), o, n, fl); }
-static void c_shmbarrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
-static int c_shmunmap(sqlite3_file *f, int del) { return REAL(f)->pMethods->xShmUnmap(REAL(f), del); }
-static int c_fetch(sqlite3_file *f, sqlite3_int64 o, int n, void **p)
-{ return REAL(f)->pMethods->xFetch(REAL(f), o, n, p); }
-static int c_unfetch(sqlite3_file *f, sqlite3_int64 o, void *p)
-{ return REAL(f)->pMethods->xUnfetch(REAL(f), o, p); }
-
-static int c_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, int *out)
-{
-	(void)v;
-	struct cfile *cf = (struct cfile *)f;
-	cf->real = (sqlite3_file *)(cf + 1);
-	cf->wal = (flags & SQLITE_OPEN_WAL) != 0;
-	int rc = real_vfs->xOpen(real_vfs, name, cf->real, flags, out);
-	cf->base.pMethods = cf->real->pMethods ? &count_io : NULL;
-	return rc;
-}
-static int c_delete(sqlite3_vfs *v, const char *n, int d) { (void)v; return real_vfs->xDelete(real_vfs, n, d); }
-static int c_access(sqlite3_vfs *v, const char *n, int fl, int *r) { (void)v; return real_vfs->xAccess(real_vfs, n, fl, r); }
-static int c_full(sqlite3_vfs *v, const char *n, int sz, char *o) { (void)v; return real_vfs->xFullPathname(real_vfs, n, sz, o); }
-static int c_random(sqlite3_vfs *v, int n, char *o) { (void)v; return real_vfs->xRandomness(real_vfs, n, o); }
-static int c_sleep(sqlite3_vfs *v, int us) { (void)v; return real_vfs->xSleep(real_vfs, us); }
-static int c_time(sqlite3_vfs *v, double *t) { (void)v; return real_vfs->xCurrentTime(real_vfs, t); }
-static int c_lasterr(sqlite3_vfs *v, int n, char *o) { (void)v; return real_vfs->xGetLastError(real_vfs, n, o); }
-static int c_time64(sqlite3_vfs *v, sqlite3_int64 *t) { (void)v; return real_vfs->xCurrentTimeInt64(real_vfs, t); }
 
 static void vfs_install(void)
 {
-	real_vfs = sqlite3_vfs_find(NULL);
-	assert_non_null(real_vfs);
-	count_io = (sqlite3_io_methods){3, c_close, c_read, c_write, c_truncate, c_sync, c_size,
-					c_lock, c_unlock, c_check, c_fcntl, c_sector, c_dev,
-					c_shmmap, c_shmlock, c_shmbarrier, c_shmunmap, c_fetch,
-					c_unfetch};
-	count_vfs = *real_vfs;
-	count_vfs.iVersion = 2;
-	count_vfs.szOsFile = (int)sizeof(struct cfile) + real_vfs->szOsFile;
-	count_vfs.zName = "allot-count";
-	count_vfs.pNext = NULL;
-	count_vfs.xOpen = c_open;
-	count_vfs.xDelete = c_delete;
-	count_vfs.xAccess = c_access;
-	count_vfs.xFullPathname = c_full;
-	count_vfs.xDlOpen = NULL;
-	count_vfs.xDlError = NULL;
-	count_vfs.xDlSym = NULL;
-	count_vfs.xDlClose = NULL;
-	count_vfs.xRandomness = c_random;
-	count_vfs.xSleep = c_sleep;
-	count_vfs.xCurrentTime = c_time;
-	count_vfs.xGetLastError = c_lasterr;
-	count_vfs.xCurrentTimeInt64 = c_time64;
-	assert_int_equal(sqlite3_vfs_register(&count_vfs, 1), SQLITE_OK);
+	shimvfs_install("allot-count", &(struct shimvfs_hooks){.on_sync = count_sync});
 }
 
 static int nwal(void) { return __atomic_load_n(&wal_syncs, __ATOMIC_SEQ_CST); }

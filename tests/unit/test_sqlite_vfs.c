@@ -27,80 +27,16 @@
 #include <sqlite3.h>
 
 #include "store/sqlite_int.h"
+#include "support/shimvfs.h"
 
 /* ---- the counting shim under the store's VFS --------------------------------- */
 
-struct cfile {
-	sqlite3_file base;
-	sqlite3_file *real; /* follows this struct */
-	bool wal;
-};
-
-static sqlite3_vfs *real_vfs;
-static sqlite3_vfs count_vfs;
-static sqlite3_io_methods count_io;
 static int wal_writes;
 
-#define REAL(f) (((struct cfile *)(f))->real)
-
-static int c_close(sqlite3_file *f)
+static void count_write(bool wal)
 {
-	return REAL(f)->pMethods ? REAL(f)->pMethods->xClose(REAL(f)) : SQLITE_OK;
-}
-static int c_read(sqlite3_file *f, void *p, int n, sqlite3_int64 o)
-{ return REAL(f)->pMethods->xRead(REAL(f), p, n, o); }
-static int c_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 o)
-{
-	if (((struct cfile *)f)->wal)
+	if (wal)
 		wal_writes++;
-	return REAL(f)->pMethods->xWrite(REAL(f), p, n, o);
-}
-static int c_truncate(sqlite3_file *f, sqlite3_int64 n)
-{ return REAL(f)->pMethods->xTruncate(REAL(f), n); }
-static int c_sync(sqlite3_file *f, int fl) { return REAL(f)->pMethods->xSync(REAL(f), fl); }
-static int c_size(sqlite3_file *f, sqlite3_int64 *n) { return REAL(f)->pMethods->xFileSize(REAL(f), n); }
-static int c_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
-static int c_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
-static int c_check(sqlite3_file *f, int *r) { return REAL(f)->pMethods->xCheckReservedLock(REAL(f), r); }
-static int c_fcntl(sqlite3_file *f, int op, void *a) { return REAL(f)->pMethods->xFileControl(REAL(f), op, a); }
-static int c_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
-static int c_dev(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
-static int c_shmmap(sqlite3_file *f, int i, int sz, int ext, void volatile **p)
-{ return REAL(f)->pMethods->xShmMap(REAL(f), i, sz, ext, p); }
-static int c_shmlock(sqlite3_file *f, int o, int n, int fl)
-{ return REAL(f)->pMethods->xShmLock(REAL(f), o, n, fl); }
-static void c_shmbarrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
-static int c_shmunmap(sqlite3_file *f, int del) { return REAL(f)->pMethods->xShmUnmap(REAL(f), del); }
-static int c_fetch(sqlite3_file *f, sqlite3_int64 o, int n, void **p)
-{ return REAL(f)->pMethods->xFetch(REAL(f), o, n, p); }
-static int c_unfetch(sqlite3_file *f, sqlite3_int64 o, void *p)
-{ return REAL(f)->pMethods->xUnfetch(REAL(f), o, p); }
-
-static int c_open(sqlite3_vfs *v, sqlite3_filename name, sqlite3_file *f, int flags, int *out)
-{
-	(void)v;
-	struct cfile *cf = (struct cfile *)f;
-	cf->real = (sqlite3_file *)(cf + 1);
-	cf->wal = (flags & SQLITE_OPEN_WAL) != 0;
-	int rc = real_vfs->xOpen(real_vfs, name, cf->real, flags, out);
-	cf->base.pMethods = cf->real->pMethods ? &count_io : NULL;
-	return rc;
-}
-
-static void shim_install(void)
-{
-	real_vfs = sqlite3_vfs_find(NULL);
-	assert_non_null(real_vfs);
-	count_io = (sqlite3_io_methods){3, c_close, c_read, c_write, c_truncate, c_sync, c_size,
-					c_lock, c_unlock, c_check, c_fcntl, c_sector, c_dev,
-					c_shmmap, c_shmlock, c_shmbarrier, c_shmunmap, c_fetch,
-					c_unfetch};
-	count_vfs = *real_vfs;
-	count_vfs.szOsFile = (int)sizeof(struct cfile) + real_vfs->szOsFile;
-	count_vfs.zName = "test-count";
-	count_vfs.pNext = NULL;
-	count_vfs.xOpen = c_open;
-	assert_int_equal(sqlite3_vfs_register(&count_vfs, 1), SQLITE_OK);
 }
 
 /* ---- fixture ----------------------------------------------------------------------- */
@@ -240,7 +176,7 @@ static void test_large_transaction(void **state)
 
 int main(void)
 {
-	shim_install();
+	shimvfs_install("test-count", &(struct shimvfs_hooks){.on_write = count_write});
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_one_write_per_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_transaction, setup, teardown),

@@ -20,31 +20,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include <jansson.h>
-
 #include "common/buf.h"
 #include "gate/upstream.h"
 #include "gate/usage_scan.h"
-
-/* What jansson makes of a reply (the rule upstream.c applies). */
-static bool ref_usage(const char *text, size_t len, int *prompt, int *completion)
-{
-	json_t *j = json_loadb(text, len, 0, NULL);
-	json_t *u = json_object_get(j, "usage");
-	bool ok = false;
-	if (json_is_object(u)) {
-		json_t *p = json_object_get(u, "prompt_tokens"), *c = json_object_get(u, "completion_tokens");
-		if (json_is_integer(p) && json_is_integer(c) && json_integer_value(p) >= 0 &&
-		    json_integer_value(c) >= 0 && json_integer_value(p) < (1 << 30) &&
-		    json_integer_value(c) < (1 << 30)) {
-			*prompt = (int)json_integer_value(p);
-			*completion = (int)json_integer_value(c);
-			ok = true;
-		}
-	}
-	json_decref(j);
-	return ok;
-}
 
 /* 1 if the scanner answered (and agreed), 0 if unsure; fails on a
  * disagreement. */
@@ -52,7 +30,7 @@ static int check_one(const char *text, size_t len)
 {
 	int p = -1, c = -1, rp = -1, rc = -1;
 	enum usage_scan r = usage_scan(text, len, &p, &c);
-	bool want = ref_usage(text, len, &rp, &rc);
+	bool want = upstream_usage_parse(text, len, &rp, &rc);
 	int up = -1, uc = -1;
 	bool got = upstream_usage_from_json(text, len, &up, &uc);
 	if (got != want || (want && (up != rp || uc != rc)))

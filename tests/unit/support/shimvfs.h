@@ -1,0 +1,21 @@
+/* shimvfs.h — a pass-through SQLite VFS for tests, registered as the
+ * default over the one that was: every call goes to the real VFS, after
+ * the hook of its kind (if set) has seen it.  The store's own VFS
+ * (store/sqlite_vfs.c) wraps whatever is the default when it first
+ * registers, so a test that installs this first sees what the store's
+ * VFS hands down. */
+#ifndef ALLOT_TESTS_SHIMVFS_H
+#define ALLOT_TESTS_SHIMVFS_H
+
+#include <stdbool.h>
+
+struct shimvfs_hooks {
+	void (*on_sync)(bool wal);  /* before each xSync; wal: of a -wal file */
+	void (*on_write)(bool wal); /* before each xWrite */
+};
+
+/* Registers the shim as the default VFS, named name; fails the test on
+ * error.  hooks (copied) may leave either hook NULL. */
+void shimvfs_install(const char *name, const struct shimvfs_hooks *hooks);
+
+#endif
