@@ -16,7 +16,11 @@
  *     when both copies agree), so the barrier flushes first;
  *   - an answered request must survive kill -9: the commit returns after
  *     that barrier, so its frames are in the page cache before anyone is
- *     answered.  Power loss is as before: xSync flushes, then syncs.
+ *     answered.  So that this does not rest on the barrier alone
+ *     (exclusive locking mode keeps the wal-index in memory and calls
+ *     none), the commit's last frame (its header carries the database
+ *     size) also flushes as soon as its page is written.  Power loss is
+ *     as before: xSync flushes, then syncs.
  * Anything else that touches the log through the same handle (a read, its
  * size, a truncation, a file control, closing) flushes first, and so does
  * a write that does not continue the gathered bytes, so the file sees the
@@ -36,6 +40,8 @@
  * length with 0x1ffff and reports a short write as a full disk), so a
  * flush goes down in pieces of this size. */
 #define WAL_WRITE_MAX ((128u - 4u) * 1024)
+#define WAL_FILE_HDR 32  /* the -wal file's header; frames follow */
+#define WAL_FRAME_HDR 24 /* a frame's header; its page follows */
 
 struct vfile {
 	sqlite3_file base;
@@ -43,6 +49,7 @@ struct vfile {
 	bool is_wal;
 	struct vfile *wal;      /* database file: its connection's open -wal file */
 	struct vfile *db;       /* -wal file: its database file */
+	bool commit_pending;    /* -wal file: the last write was a commit frame's header */
 	unsigned char *buf;     /* -wal file: gathered bytes ... */
 	size_t len, cap;
 	sqlite3_int64 off;      /* ... starting at this offset */
@@ -90,13 +97,27 @@ static int v_read(sqlite3_file *f, void *p, int n, sqlite3_int64 o)
 	return rc ? rc : REAL(f)->pMethods->xRead(REAL(f), p, n, o);
 }
 
+/* A frame header (written on its own, before its page) whose "database
+ * size after commit" field is set: the last frame of a commit. */
+static bool commit_header(const void *p, size_t len, sqlite3_int64 o)
+{
+	const unsigned char *h = p;
+	return len == WAL_FRAME_HDR && o >= WAL_FILE_HDR && (h[4] | h[5] | h[6] | h[7]) != 0;
+}
+
 static int v_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 o)
 {
 	struct vfile *v = (struct vfile *)f;
 	if (!v->is_wal || n <= 0)
 		return REAL(f)->pMethods->xWrite(REAL(f), p, n, o);
 	size_t len = (size_t)n;
-	if (v->len && (o != v->off + (sqlite3_int64)v->len || v->len + len > WAL_GATHER_MAX)) {
+	/* The write after a commit frame's header is its page: once it is
+	 * gathered, the commit is whole and goes down (besides the barrier,
+	 * which a connection in exclusive locking mode never calls). */
+	bool commit_done = v->commit_pending;
+	v->commit_pending = commit_header(p, len, o);
+	if (v->len && (o != v->off + (sqlite3_int64)v->len || v->len + len > WAL_GATHER_MAX ||
+		       len > WAL_WRITE_MAX)) {
 		int rc = gather_flush(v);
 		if (rc)
 			return rc;
@@ -119,7 +140,7 @@ static int v_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 o)
 		v->off = o;
 	memcpy(v->buf + v->len, p, len);
 	v->len += len;
-	return SQLITE_OK;
+	return commit_done ? gather_flush(v) : SQLITE_OK;
 }
 
 static int v_truncate(sqlite3_file *f, sqlite3_int64 n)

@@ -10,7 +10,9 @@
  *   - a transaction larger than the gathering buffer and the unix VFS's
  *     128 KiB write limit (spilled pages, re-read pages) comes back whole,
  *     the database passes integrity_check, and it survives a reopen;
- *   - a rolled-back transaction leaves nothing behind.
+ *   - a rolled-back transaction leaves nothing behind;
+ *   - in exclusive locking mode (no wal-index barrier) a commit still
+ *     reaches the file, in one write, before it returns.
  */
 #include <ftw.h>
 #include <setjmp.h>
@@ -174,12 +176,38 @@ static void test_large_transaction(void **state)
 	assert_int_equal(sqlite3_open_v2(f->db, &f->r, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 }
 
+/* Exclusive locking mode keeps the wal-index in memory and calls no
+ * barrier: a commit still reaches the file before it returns (its last
+ * frame flushes), and only then. */
+static void test_exclusive_mode(void **state)
+{
+	struct fx *f = *state;
+	sqlite3_close(f->r);
+	f->r = NULL;
+	exec(f->w, "PRAGMA locking_mode = EXCLUSIVE");
+	exec(f->w, "SELECT count(*) FROM t"); /* takes the lock */
+	for (int i = 0; i < 20; i++) {
+		int w0 = wal_writes;
+		exec(f->w, "BEGIN");
+		insert_rows(f->w, 3, 200);
+		assert_int_equal(wal_writes, w0); /* nothing before the commit ... */
+		exec(f->w, "COMMIT");
+		assert_int_equal(wal_writes, w0 + 1); /* ... all of it in one write */
+	}
+	assert_int_equal(one_int(f->w, "SELECT count(*) FROM t"), 60);
+	sqlite3_close(f->w);
+	open_writer(f);
+	assert_int_equal(one_int(f->w, "SELECT count(*) FROM t"), 60);
+	assert_int_equal(sqlite3_open_v2(f->db, &f->r, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+}
+
 int main(void)
 {
 	shimvfs_install("test-count", &(struct shimvfs_hooks){.on_write = count_write});
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_one_write_per_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_transaction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exclusive_mode, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
