@@ -762,7 +762,11 @@ allot_err api_quotas_me(struct http_req *req, struct http_resp *resp)
 	if (cl->has_max_credits) {
 		int64_t spent = 0;
 		char b[MONEY_FMT_MAX];
-		app->store->ops->token_spent(app->store, cl->jti, &spent);
+		if ((e = gate_token_spent(app, app->gate, cl->jti, &spent))) {
+			json_decref(tok);
+			json_decref(j);
+			return http_error(resp, e, "could not read the token's spending");
+		}
 		json_object_set_new(tok, "max_credits", json_string(money_format(cl->max_credits, b)));
 		json_object_set_new(tok, "spent", json_string(money_format(spent, b)));
 	}

@@ -253,6 +253,16 @@ static allot_err spent_get(struct app *app, struct gate *g, const char *jti, con
 	return ALLOT_OK;
 }
 
+allot_err gate_token_spent(struct app *app, struct gate *g, const char *jti, int64_t *spent)
+{
+	char tkey[STORE_ID_MAX + 8];
+	token_key(tkey, sizeof tkey, jti);
+	reserve_lock(app->reserve);
+	allot_err e = spent_get(app, g, jti, tkey, spent);
+	reserve_unlock(app->reserve);
+	return e;
+}
+
 /* ---- admission ------------------------------------------------------------------------ */
 
 bool gate_model_allowed(const struct charter *c, const struct token_claims *cl,

@@ -80,6 +80,10 @@ void gate_cancel(struct app *app, struct gate *g, struct gate_ticket *t);
 /* Member's remaining at the most restrictive level now (for headers). */
 int64_t gate_remaining(struct app *app, const struct token_claims *c, char level[16]);
 
+/* What the token jti (one with max_credits) has been charged: the sum the
+ * gate keeps from its first admission on, else read from the ledger. */
+allot_err gate_token_spent(struct app *app, struct gate *g, const char *jti, int64_t *spent);
+
 /* Models a member may use: charter models of their institution, narrowed by
  * the token's claim. */
 bool gate_model_allowed(const struct charter *c, const struct token_claims *cl,

@@ -669,6 +669,9 @@ static void test_max_credits_many_writers(void **state)
 	int64_t spent = -1;
 	assert_int_equal(f->app.store->ops->token_spent(f->app.store, a.jti, &spent), ALLOT_OK);
 	assert_int_equal(spent, total);
+	spent = -1;
+	assert_int_equal(gate_token_spent(&f->app, f->gate, a.jti, &spent), ALLOT_OK);
+	assert_int_equal(spent, total);
 	assert_true(total <= a.max_credits);
 	assert_true(a.max_credits - total < 5 * RATE_IN + 20 * RATE_OUT); /* refused only when full */
 	/* A restart: the new gate reads the sum from the ledger. */
