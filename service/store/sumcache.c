@@ -149,6 +149,7 @@ void sumcache_put(struct sumcache *c, const char *inst, const char *proj, const 
 		  int64_t from_b, int64_t to_b, int64_t *sump)
 {
 	int64_t sum = *sump;
+	pthread_mutex_lock(&c->mu);
 	/* The database already holds the held rows; they become visible only
 	 * at sumcache_release. */
 	for (size_t i = 0; i < c->held.n; i++) {
