@@ -4,6 +4,7 @@
 #   make run        set up (packages, model, var/) and start allotd
 #   make test       set up, build, run every unit and end-to-end test
 #   make asan       the whole suite under -fsanitize=address,undefined
+#   make tsan       the unit tests under -fsanitize=thread (clang)
 #   make fuzz       build the libFuzzer targets (clang) and run each briefly
 #   make bench      build and run the benchmarks under bench/
 #   make clean
@@ -64,7 +65,7 @@ BINDIR   ?= bin
 BIN      := $(BINDIR)/allotd $(BINDIR)/allot
 
 .SECONDARY:
-.PHONY: FORCE all run test unit e2e asan fuzz bench clean setup deps model check-deps
+.PHONY: FORCE all run test unit e2e asan tsan fuzz bench clean setup deps model check-deps
 all: $(BIN)
 
 -include mk/*.mk
@@ -131,6 +132,15 @@ asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 unit
 	@$(MAKE) --no-print-directory BUILD=build/asan BINDIR=build/asan/bin SAN=1 all
 	@ALLOT_BIN_DIR=build/asan/bin sh scripts/run-e2e.sh
+
+# The unit tests under ThreadSanitizer (clang): the group commit, the sum
+# cache, the reservations and the worker pools run there with real threads.
+# A race report fails the program (TSan exits 66).
+tsan:
+	@if command -v clang >/dev/null 2>&1; then \
+	  ALLOT_TEST_SCALE=$${ALLOT_TEST_SCALE:-10000} $(MAKE) --no-print-directory CC=clang \
+	    BUILD=build/tsan OPT=-O1 SANFLAGS="-fsanitize=thread -fno-omit-frame-pointer" unit; \
+	else echo "tsan: clang not found, skipped"; fi
 
 # ---- fuzzing (clang + libFuzzer) -------------------------------------------
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
