@@ -257,7 +257,9 @@ struct stream {
 	int refs;
 	/* request */
 	struct app *app;
-	struct gate_ticket ticket;
+	struct gate_ticket ticket;     /* the worker's once it has started */
+	int64_t admitted_remaining;    /* X-Allot-Remaining: the ticket's at admission */
+	char admitted_level[16];
 	struct infer_job *job;
 	bool chat, first;
 	char id[64], model[STORE_ID_MAX];
@@ -293,6 +295,8 @@ static struct stream *stream_new(struct app *app, const struct gate_ticket *t)
 	s->refs = 2; /* the HTTP response and the worker */
 	s->app = app;
 	s->ticket = *t;
+	s->admitted_remaining = t->remaining;
+	snprintf(s->admitted_level, sizeof s->admitted_level, "%s", t->remaining_level);
 	s->first = true;
 	return s;
 }
@@ -312,7 +316,8 @@ static void stream_cleanup(void *cls);
 /* Answers with the stream as a server-sent event body. */
 static allot_err stream_respond(struct http_resp *resp, struct stream *s)
 {
-	remaining_header(resp, s->ticket.remaining, s->ticket.remaining_level);
+	/* Not s->ticket: the worker, already running, settles it. */
+	remaining_header(resp, s->admitted_remaining, s->admitted_level);
 	resp->status = 200;
 	resp->content_type = "text/event-stream";
 	http_add_header(resp, "X-Accel-Buffering", "no");
