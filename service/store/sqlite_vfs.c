@@ -34,6 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
+
 #define VFS_NAME "allot"
 #define WAL_GATHER_MAX (1u << 20) /* flushed beyond this many bytes */
 /* The unix VFS writes at most 128 KiB - 1 bytes per call (it masks the
@@ -197,7 +199,16 @@ static int v_shmmap(sqlite3_file *f, int i, int sz, int ext, void volatile **p)
  * top of the file): its frames go to the kernel first. */
 static void v_shmbarrier(sqlite3_file *f)
 {
-	gather_flush(((struct vfile *)f)->wal);
+	/* Normally empty by now: a commit's last frame flushed it, and a failed
+	 * write failed the commit.  The barrier cannot return an error, and
+	 * SQLite is about to publish the frames: rather than let readers find
+	 * a log without them, stop (nothing of this commit was answered, and
+	 * recovery keeps every earlier one). */
+	if (gather_flush(((struct vfile *)f)->wal) != SQLITE_OK) {
+		log_warnx("store: cannot write the write-ahead log before publishing a commit; "
+			  "stopping");
+		abort();
+	}
 	REAL(f)->pMethods->xShmBarrier(REAL(f));
 }
 

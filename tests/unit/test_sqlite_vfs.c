@@ -12,7 +12,9 @@
  *     the database passes integrity_check, and it survives a reopen;
  *   - a rolled-back transaction leaves nothing behind;
  *   - in exclusive locking mode (no wal-index barrier) a commit still
- *     reaches the file, in one write, before it returns.
+ *     reaches the file, in one write, before it returns;
+ *   - a failed log write fails its commit, which neither connection then
+ *     sees, and later commits go on.
  */
 #include <ftw.h>
 #include <setjmp.h>
@@ -34,11 +36,18 @@
 /* ---- the counting shim under the store's VFS --------------------------------- */
 
 static int wal_writes;
+static int fail_wal_writes; /* inject SQLITE_IOERR_WRITE into the next ones */
 
-static void count_write(bool wal)
+static int count_write(bool wal)
 {
-	if (wal)
-		wal_writes++;
+	if (!wal)
+		return SQLITE_OK;
+	wal_writes++;
+	if (fail_wal_writes) {
+		fail_wal_writes--;
+		return SQLITE_IOERR_WRITE;
+	}
+	return SQLITE_OK;
 }
 
 /* ---- fixture ----------------------------------------------------------------------- */
@@ -201,6 +210,34 @@ static void test_exclusive_mode(void **state)
 	assert_int_equal(sqlite3_open_v2(f->db, &f->r, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 }
 
+/* A log write that fails fails its commit: nothing of it is seen, by the
+ * writer or a reader, and the next commits go on. */
+static void test_write_error(void **state)
+{
+	struct fx *f = *state;
+	insert_rows(f->w, 10, 100);
+	fail_wal_writes = 1;
+	exec(f->w, "BEGIN");
+	insert_rows(f->w, 5, 300);
+	char *err = NULL;
+	int rc = sqlite3_exec(f->w, "COMMIT", NULL, NULL, &err);
+	print_message("a failed log write: COMMIT says %d (%s)\n", rc, err ? err : "");
+	sqlite3_free(err);
+	assert_int_not_equal(rc, SQLITE_OK);
+	assert_int_equal(fail_wal_writes, 0);
+	if (!sqlite3_get_autocommit(f->w))
+		exec(f->w, "ROLLBACK");
+	assert_int_equal(one_int(f->r, "SELECT count(*) FROM t"), 10);
+	assert_int_equal(one_int(f->w, "SELECT count(*) FROM t"), 10);
+	insert_rows(f->w, 5, 300);
+	assert_int_equal(one_int(f->r, "SELECT count(*) FROM t"), 15);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(f->r, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+	sqlite3_finalize(st);
+}
+
 int main(void)
 {
 	shimvfs_install("test-count", &(struct shimvfs_hooks){.on_write = count_write});
@@ -208,6 +245,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_one_write_per_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exclusive_mode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_error, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,9 +33,8 @@ static int s_read(sqlite3_file *f, void *p, int n, sqlite3_int64 o)
 }
 static int s_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 o)
 {
-	if (hooks.on_write)
-		hooks.on_write(IS_WAL(f));
-	return REAL(f)->pMethods->xWrite(REAL(f), p, n, o);
+	int rc = hooks.on_write ? hooks.on_write(IS_WAL(f)) : SQLITE_OK;
+	return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xWrite(REAL(f), p, n, o);
 }
 static int s_truncate(sqlite3_file *f, sqlite3_int64 n)
 {

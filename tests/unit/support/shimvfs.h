@@ -10,8 +10,10 @@
 #include <stdbool.h>
 
 struct shimvfs_hooks {
-	void (*on_sync)(bool wal);  /* before each xSync; wal: of a -wal file */
-	void (*on_write)(bool wal); /* before each xWrite */
+	void (*on_sync)(bool wal); /* before each xSync; wal: of a -wal file */
+	/* Before each xWrite; a result other than SQLITE_OK (0) is returned
+	 * instead of writing (an injected error). */
+	int (*on_write)(bool wal);
 };
 
 /* Registers the shim as the default VFS, named name; fails the test on
