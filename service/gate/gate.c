@@ -159,7 +159,14 @@ void gate_free(struct gate *g)
 
 /* ---- rate windows (called with the reserve lock held) ------------------------------ */
 
-static size_t key_hash(const char *key);
+/* The bucket of a level key or a token id in the gate's maps. */
+static size_t key_hash(const char *key)
+{
+	size_t h = 5381;
+	for (const char *p = key; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	return h % GATE_RATE_BUCKETS;
+}
 
 static struct rate_entry *rate_get(struct gate *g, const char *key, int64_t now)
 {
@@ -186,14 +193,6 @@ static struct rate_entry *rate_get(struct gate *g, const char *key, int64_t now)
 }
 
 /* ---- what tokens with max_credits have spent (called with the reserve lock held) ---- */
-
-static size_t key_hash(const char *key)
-{
-	size_t h = 5381;
-	for (const char *p = key; *p; p++)
-		h = h * 33 + (unsigned char)*p;
-	return h % GATE_RATE_BUCKETS;
-}
 
 static struct spent_entry *spent_find(struct gate *g, const char *jti)
 {
