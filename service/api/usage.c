@@ -18,12 +18,12 @@
 
 allot_err api_usage_submit(struct http_req *req, struct http_resp *resp)
 {
-	static const char *const json_types[] = {"application/json", NULL};
 	char msg[256];
-	if (!http_content_type_is(req, json_types))
-		return http_error(resp, ALLOT_E_MEDIA_TYPE, "Content-Type must be application/json");
+	allot_err e = http_require_json(req, resp);
+	if (e)
+		return e;
 	/* The answer is written straight into the response body. */
-	allot_err e = ledger_ingest_body(api_app(req), req->who->provider, req->body,
+	e = ledger_ingest_body(api_app(req), req->who->provider, req->body,
 					 req->body_len, true, &resp->body, msg, sizeof msg);
 	if (e)
 		return http_error(resp, e, "%s", msg);

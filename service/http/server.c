@@ -202,14 +202,22 @@ bool http_content_type_is(const struct http_req *req, const char *const types[])
 	return false;
 }
 
-allot_err http_body_json(struct http_req *req, struct http_resp *resp, json_t **out)
+allot_err http_require_json(struct http_req *req, struct http_resp *resp)
 {
 	static const char *const json_types[] = {"application/json", NULL};
-	char msg[256];
 	if (!http_content_type_is(req, json_types))
 		return http_error(resp, ALLOT_E_MEDIA_TYPE,
 				  "Content-Type must be application/json");
-	allot_err e = json_parse(req->body, req->body_len, false, out, msg, sizeof msg);
+	return ALLOT_OK;
+}
+
+allot_err http_body_json(struct http_req *req, struct http_resp *resp, json_t **out)
+{
+	char msg[256];
+	allot_err e = http_require_json(req, resp);
+	if (e)
+		return e;
+	e = json_parse(req->body, req->body_len, false, out, msg, sizeof msg);
 	if (e)
 		return http_error(resp, e, "%s", msg);
 	return ALLOT_OK;

@@ -142,6 +142,9 @@ bool http_content_type_is(const struct http_req *req, const char *const types[])
 /* Parses the body as a JSON object (duplicate keys, NUL bytes, non-objects
  * rejected); on failure writes the error response and returns its code. */
 allot_err http_body_json(struct http_req *req, struct http_resp *resp, json_t **out);
+/* The Content-Type check of http_body_json alone (415), for handlers that
+ * read the body themselves. */
+allot_err http_require_json(struct http_req *req, struct http_resp *resp);
 
 /* Prometheus text of all request metrics. */
 void http_metrics_render(const struct http_server *srv, struct buf *out);

@@ -119,6 +119,7 @@ printf '{"records":[]}' >"$E2E_DIR/e.json"; post "$E2E_DIR/e.json"; check "empty
 printf '{"records":[1],"x":1}' >"$E2E_DIR/e.json"; post "$E2E_DIR/e.json"; check "unknown top-level field" 400 "$STATUS"
 printf '{"records":' >"$E2E_DIR/e.json"; post "$E2E_DIR/e.json"; check "malformed JSON" 400 "$STATUS"
 req POST /v1/usage "$IKEY" application/json "$E2E_DIR/b1.json"; check "institution cannot submit" 403 "$STATUS"
+req POST /v1/usage "$PKEY" text/plain "$E2E_DIR/b1.json"; check "wrong content type" 415 "$STATUS"
 
 # --- corrections -----------------------------------------------------------------------
 rec adj-1 100 '"kind":"adjustment","adjustment":"refund","supersedes":"job-2"' | sign | batch >"$E2E_DIR/a.json"
