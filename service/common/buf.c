@@ -44,6 +44,18 @@ void buf_append(struct buf *b, const void *p, size_t n)
 	b->data[b->len] = '\0';
 }
 
+void buf_put_int(struct buf *b, int64_t v)
+{
+	char t[24], *p = t + sizeof t;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--p = '-';
+	buf_append(b, p, (size_t)(t + sizeof t - p));
+}
+
 void buf_puts(struct buf *b, const char *s) { buf_append(b, s, strlen(s)); }
 void buf_putc(struct buf *b, char c) { buf_append(b, &c, 1); }
 

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf {
 	char *data;   /* from malloc(); NULL until the first append */
@@ -23,6 +24,7 @@ struct buf {
 void buf_append(struct buf *b, const void *p, size_t n);
 void buf_puts(struct buf *b, const char *s);
 void buf_putc(struct buf *b, char c);
+void buf_put_int(struct buf *b, int64_t v); /* decimal, as "%lld" */
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_reset(struct buf *b);              /* len = 0, keeps memory */
 void buf_release(struct buf *b);            /* frees, back to BUF_INIT */

@@ -844,12 +844,11 @@ static void outcome_write(struct buf *out, enum outcome o, const struct usage_re
 	buf_puts(out, ",\"status\":\"");
 	buf_puts(out, outcome_name(o));
 	if (o == OUT_ACCEPTED || o == OUT_DUPLICATE) {
-		char m[MONEY_FMT_MAX], v[24];
-		snprintf(v, sizeof v, "%lld", (long long)row->charter_version);
+		char m[MONEY_FMT_MAX];
 		buf_puts(out, "\",\"charge\":\"");
 		buf_puts(out, money_format(row->charge_micro, m));
 		buf_puts(out, "\",\"charter_version\":");
-		buf_puts(out, v);
+		buf_put_int(out, row->charter_version);
 		buf_puts(out, row->overage ? ",\"overage\":true" : ",\"overage\":false");
 		buf_puts(out, row->late ? ",\"late\":true}" : ",\"late\":false}");
 		return;

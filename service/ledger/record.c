@@ -162,24 +162,7 @@ static bool str_is(const char *s, size_t n, const char *lit)
 /* ---- canonical bytes ----------------------------------------------------------
  * Written directly, byte for byte what jansson's json_dumps(JSON_COMPACT |
  * JSON_SORT_KEYS) writes for the same object: strings with json_write_str,
- * integers in decimal (tests/unit/test_record.c compares the two). */
-
-static void canon_str(struct buf *b, const char *s, size_t n)
-{
-	json_write_str(b, s, n);
-}
-
-static void canon_int(struct buf *b, int64_t v)
-{
-	char t[24], *p = t + sizeof t;
-	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-	do
-		*--p = (char)('0' + u % 10);
-	while (u /= 10);
-	if (v < 0)
-		*--p = '-';
-	buf_append(b, p, (size_t)(t + sizeof t - p));
-}
+ * integers with buf_put_int (tests/unit/test_record.c compares the two). */
 
 /* The canonical bytes of a checked record's fields (strings and integers
  * only, as record_check leaves them). */
@@ -208,9 +191,9 @@ static char *canon_fields(const struct rf *f, size_t *len)
 		buf_append(&b, kq, nn + 4);
 		first = ',';
 		if (v->t == RF_STR)
-			canon_str(&b, v->s, v->n);
+			json_write_str(&b, v->s, v->n);
 		else
-			canon_int(&b, v->i);
+			buf_put_int(&b, v->i);
 	}
 	if (first == '{')
 		buf_putc(&b, '{');
@@ -256,13 +239,13 @@ char *record_canonical(const json_t *obj, size_t *len)
 	for (size_t i = 0; i < n && !b.oom; i++) {
 		if (i)
 			buf_putc(&b, ',');
-		canon_str(&b, keys[i].k, keys[i].n);
+		json_write_str(&b, keys[i].k, keys[i].n);
 		buf_putc(&b, ':');
 		v = keys[i].v;
 		if (json_is_string(v)) {
-			canon_str(&b, json_string_value(v), json_string_length(v));
+			json_write_str(&b, json_string_value(v), json_string_length(v));
 		} else if (json_is_integer(v)) {
-			canon_int(&b, json_integer_value(v));
+			buf_put_int(&b, json_integer_value(v));
 		} else {
 			/* anything else as jansson writes it (records hold none) */
 			char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);

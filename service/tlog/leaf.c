@@ -216,18 +216,11 @@ static void leaf_str(struct buf *b, const char *key, const char *v, const char *
 	buf_puts(b, after);
 }
 
-/* Decimal of v in t (as "%lld"); returns the first digit. */
-static const char *leaf_int(int64_t v, char t[24])
+static void leaf_num(struct buf *b, const char *key, int64_t v)
 {
-	char *p = t + 23;
-	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-	*p = '\0';
-	do
-		*--p = (char)('0' + u % 10);
-	while (u /= 10);
-	if (v < 0)
-		*--p = '-';
-	return p;
+	buf_puts(b, key);
+	buf_put_int(b, v);
+	buf_putc(b, ',');
 }
 
 allot_err tlog_leaf_usage_row(const struct ledger_row *row, char **data, size_t *len)
@@ -275,7 +268,6 @@ allot_err tlog_leaf_usage_row(const struct ledger_row *row, char **data, size_t 
 	/* keys in byte order, as JSON_SORT_KEYS writes them; appended piece by
 	 * piece (no printf: this runs for every record inside the group
 	 * commit) */
-	char num[24];
 	static const char room[800]; /* one allocation for an ordinary leaf (~600 bytes) */
 	struct buf b = BUF_INIT;
 	buf_append(&b, room, sizeof room);
@@ -285,7 +277,7 @@ allot_err tlog_leaf_usage_row(const struct ledger_row *row, char **data, size_t 
 		leaf_str(&b, "\"adjustment\":\"", adj, "\",");
 	leaf_str(&b, "\"booked\":\"", booked, "\",");
 	leaf_str(&b, "\"charge\":\"", money_format(row->charge_micro, charge), "\",");
-	leaf_str(&b, "\"charter_version\":", leaf_int(row->charter_version, num), ",");
+	leaf_num(&b, "\"charter_version\":", row->charter_version);
 	leaf_str(&b, "\"class\":\"", r->cls, "\",");
 	leaf_str(&b, "\"end\":\"", end, "\",");
 	leaf_str(&b, "\"institution\":\"", r->institution, "\",");
@@ -296,14 +288,14 @@ allot_err tlog_leaf_usage_row(const struct ledger_row *row, char **data, size_t 
 	buf_puts(&b, row->overage ? "\"overage\":true," : "\"overage\":false,");
 	leaf_str(&b, "\"project\":\"", r->project, "\",");
 	leaf_str(&b, "\"provider\":\"", r->provider, "\",");
-	leaf_str(&b, "\"quantity\":", leaf_int(r->quantity, num), ",");
+	leaf_num(&b, "\"quantity\":", r->quantity);
 	leaf_str(&b, "\"rate\":\"", last.rate_s, "\",");
 	leaf_str(&b, "\"received\":\"", last.recv, "\",");
 	leaf_str(&b, "\"record_id\":\"", r->record_id, "\",");
 	leaf_str(&b, "\"record_sha256\":\"", hex, "\",");
 	leaf_str(&b, "\"resource\":\"", r->resource, "\",");
 	if (r->has_seq)
-		leaf_str(&b, "\"seq\":", leaf_int(r->seq, num), ",");
+		leaf_num(&b, "\"seq\":", r->seq);
 	leaf_str(&b, "\"source\":\"", row->from_gate ? "gate" : "provider", "\",");
 	leaf_str(&b, "\"start\":\"", time_format_rfc3339(r->start_us, start), "\",");
 	if (r->supersedes[0])

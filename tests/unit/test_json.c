@@ -12,6 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "common/buf.h"
 #include "common/json.h"
 #include "daemon/fileio.h"
 
@@ -111,10 +112,40 @@ static void test_allot_rules(void **state)
 	json_decref(j);
 }
 
+/* buf_put_int (the canonical bytes, log leaves and answers write their
+ * integers with it) writes what "%lld" writes, extremes included. */
+static void test_buf_put_int(void **state)
+{
+	(void)state;
+	int64_t fixed[] = {0, 1, -1, 9, 10, -10, 99, 100, INT64_MAX, INT64_MIN, INT64_MIN + 1};
+	uint64_t x = 0x9E3779B97F4A7C15ull;
+	struct buf b = BUF_INIT;
+	size_t n = 0;
+	for (size_t i = 0; i < 10000; i++, n++) {
+		int64_t v;
+		if (i < sizeof fixed / sizeof fixed[0]) {
+			v = fixed[i];
+		} else {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			v = (int64_t)(x >> (x % 64));
+			if (i % 2)
+				v = -v;
+		}
+		char want[32];
+		snprintf(want, sizeof want, "%lld", (long long)v);
+		buf_reset(&b);
+		buf_put_int(&b, v);
+		assert_string_equal(buf_str(&b), want);
+	}
+	buf_release(&b);
+	print_message("buf_put_int: %zu values\n", n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vectors),
+		cmocka_unit_test(test_buf_put_int),
 		cmocka_unit_test(test_allot_rules),
 	};
 	return cmocka_run_group_tests_name("json", tests, NULL, NULL);
