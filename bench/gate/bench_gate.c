@@ -267,6 +267,23 @@ static size_t sink(char *p, size_t sz, size_t n, void *ud)
 	return sz * n;
 }
 
+/* A bench server on a free loopback port, in allotd's mode (a thread per
+ * connection waiting in poll()); NULL after a message. */
+static struct MHD_Daemon *bench_server(MHD_AccessHandlerCallback handler, const char *what,
+				       unsigned *port)
+{
+	struct MHD_Daemon *d = MHD_start_daemon(
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL,
+		NULL, handler, NULL, MHD_OPTION_NOTIFY_COMPLETED, raw_done, NULL,
+		MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_END);
+	if (!d) {
+		fprintf(stderr, "bench_gate: %s did not start\n", what);
+		return NULL;
+	}
+	*port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
+	return d;
+}
+
 /* ---- the load clients -----------------------------------------------------------
  * Two kinds, one request at a time per client on one kept-alive connection:
  *   socket (default): a minimal HTTP/1.1 client on a blocking socket, the
@@ -556,15 +573,10 @@ int main(void)
 	snprintf(keys, sizeof keys, "%s/keys", dir);
 	snprintf(charter, sizeof charter, "%s/charter.yaml", dir);
 	/* The instant upstream first: the charter names its port. */
-	struct MHD_Daemon *up = MHD_start_daemon(
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
-		instant_handler, NULL, MHD_OPTION_NOTIFY_COMPLETED, raw_done, NULL,
-		MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_END);
-	if (!up) {
-		fprintf(stderr, "bench_gate: the instant upstream did not start\n");
+	unsigned up_port;
+	struct MHD_Daemon *up = bench_server(instant_handler, "the instant upstream", &up_port);
+	if (!up)
 		return 1;
-	}
-	unsigned up_port = MHD_get_daemon_info(up, MHD_DAEMON_INFO_BIND_PORT)->port;
 	FILE *f = fopen(charter, "w");
 	fprintf(f, charter_fmt, up_port);
 	fclose(f);
@@ -676,15 +688,10 @@ int main(void)
 	       us_engine, cpu_engine);
 
 	/* ---- servers ---- */
-	struct MHD_Daemon *raw = MHD_start_daemon(
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
-		raw_handler, NULL, MHD_OPTION_NOTIFY_COMPLETED, raw_done, NULL,
-		MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_END);
-	if (!raw) {
-		fprintf(stderr, "bench_gate: raw server did not start\n");
+	unsigned raw_port;
+	struct MHD_Daemon *raw = bench_server(raw_handler, "the raw server", &raw_port);
+	if (!raw)
 		return 1;
-	}
-	unsigned raw_port = MHD_get_daemon_info(raw, MHD_DAEMON_INFO_BIND_PORT)->port;
 	struct http_server *srv = NULL;
 	struct http_server_config hc = {.listen = "127.0.0.1:0", .routes = api_routes,
 					.nroutes = api_nroutes, .app = &app,
