@@ -34,6 +34,12 @@ static bool buf_grow(struct buf *b, size_t extra)
 	return true;
 }
 
+void buf_reserve(struct buf *b, size_t n)
+{
+	if (buf_grow(b, n))
+		b->data[b->len] = '\0'; /* still a string, as after buf_append */
+}
+
 void buf_append(struct buf *b, const void *p, size_t n)
 {
 	if (!buf_grow(b, n))

@@ -22,6 +22,7 @@ struct buf {
 #define BUF_INIT {NULL, 0, 0, false}
 
 void buf_append(struct buf *b, const void *p, size_t n);
+void buf_reserve(struct buf *b, size_t n);  /* room for n more bytes, one allocation */
 void buf_puts(struct buf *b, const char *s);
 void buf_putc(struct buf *b, char c);
 void buf_put_int(struct buf *b, int64_t v); /* decimal, as "%lld" */

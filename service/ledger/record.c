@@ -170,10 +170,8 @@ static char *canon_fields(const struct rf *f, size_t *len)
 {
 	/* one allocation that fits any ordinary record (about 350 bytes)
 	 * instead of growing 64, 128, 256, 512 */
-	static const char room[600];
 	struct buf b = BUF_INIT;
-	buf_append(&b, room, sizeof room);
-	buf_reset(&b);
+	buf_reserve(&b, 600);
 	char first = '{';
 	for (size_t i = 0; i < sizeof canon_order; i++) {
 		const struct rf *v = &f[canon_order[i]];

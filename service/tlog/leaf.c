@@ -268,10 +268,8 @@ allot_err tlog_leaf_usage_row(const struct ledger_row *row, char **data, size_t 
 	/* keys in byte order, as JSON_SORT_KEYS writes them; appended piece by
 	 * piece (no printf: this runs for every record inside the group
 	 * commit) */
-	static const char room[800]; /* one allocation for an ordinary leaf (~600 bytes) */
 	struct buf b = BUF_INIT;
-	buf_append(&b, room, sizeof room);
-	buf_reset(&b);
+	buf_reserve(&b, 800); /* one allocation for an ordinary leaf (~600 bytes) */
 	buf_putc(&b, '{');
 	if (adj)
 		leaf_str(&b, "\"adjustment\":\"", adj, "\",");

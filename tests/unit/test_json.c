@@ -141,11 +141,29 @@ static void test_buf_put_int(void **state)
 	print_message("buf_put_int: %zu values\n", n);
 }
 
+/* buf_reserve: one allocation up front, the buffer still an empty string. */
+static void test_buf_reserve(void **state)
+{
+	(void)state;
+	struct buf b = BUF_INIT;
+	buf_reserve(&b, 600);
+	assert_non_null(b.data);
+	assert_true(b.cap > 600);
+	assert_string_equal(buf_str(&b), "");
+	const char *before = b.data;
+	for (int i = 0; i < 60; i++)
+		buf_puts(&b, "0123456789");
+	assert_ptr_equal(b.data, before); /* 600 bytes needed no second allocation */
+	assert_int_equal(b.len, 600);
+	buf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vectors),
 		cmocka_unit_test(test_buf_put_int),
+		cmocka_unit_test(test_buf_reserve),
 		cmocka_unit_test(test_allot_rules),
 	};
 	return cmocka_run_group_tests_name("json", tests, NULL, NULL);
