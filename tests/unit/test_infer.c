@@ -18,6 +18,7 @@
 #include "infer/kernels.h"
 #include "infer/model.h"
 #include "infer/tok.h"
+#include "support/xorshift.h"
 
 #define MODELS "../shared/models/"
 
@@ -313,10 +314,7 @@ static void test_against_scalar(void **state)
 static uint64_t trng = 0x1234567;
 static float trand(void)
 {
-	trng ^= trng << 13;
-	trng ^= trng >> 7;
-	trng ^= trng << 17;
-	return (float)((trng >> 11) * 0x1.0p-53) * 2.0f - 1.0f;
+	return xorshift_unit(&trng);
 }
 
 static void *rand_tensor(uint32_t type, int64_t cols, int64_t rows, float scale)

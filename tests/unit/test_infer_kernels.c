@@ -12,14 +12,12 @@
 
 #include "infer/gguf.h"
 #include "infer/kernels.h"
+#include "support/xorshift.h"
 
 static uint64_t rng = 88172645463325252ull;
 static float frand(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (float)((rng >> 11) * 0x1.0p-53) * 2.0f - 1.0f;
+	return xorshift_unit(&rng);
 }
 
 static void close_enough(float got, float want, float scale, const char *what, int n)

@@ -15,6 +15,7 @@
 #include "common/buf.h"
 #include "common/json.h"
 #include "daemon/fileio.h"
+#include "support/xorshift.h"
 
 #define VECTORS "../shared/vectors/json"
 
@@ -126,7 +127,7 @@ static void test_buf_put_int(void **state)
 		if (i < sizeof fixed / sizeof fixed[0]) {
 			v = fixed[i];
 		} else {
-			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			xorshift64(&x);
 			v = (int64_t)(x >> (x % 64));
 			if (i % 2)
 				v = -v;

@@ -12,6 +12,7 @@
 #include "crypto/b64.h"
 #include "crypto/ed25519.h"
 #include "ledger/record.h"
+#include "support/xorshift.h"
 
 static const char example[] =
 	"{\"record_id\":\"cscs-job-88213\",\"provider\":\"cscs\",\"seq\":1042,"
@@ -144,13 +145,7 @@ static void test_schema_errors(void **state)
 /* ---- the direct encoder and the text path against jansson ----------------------- */
 
 static uint64_t rng = 0x1234567887654321ULL;
-static uint64_t rnd(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
+static uint64_t rnd(void) { return xorshift64(&rng); }
 static size_t pick(size_t n) { return (size_t)(rnd() % n); }
 
 /* The canonical form as it was first written: a copy without sig and nulls,

@@ -14,6 +14,7 @@
 #include "infer/tok.h"
 #include "infer/unicode_tab.h"
 #include "infer/utf8.h"
+#include "support/xorshift.h"
 
 #define MODELS "../shared/models/"
 
@@ -158,7 +159,7 @@ static void test_spm_random_roundtrip(void **state)
 		struct buf b = BUF_INIT;
 
 		for (size_t i = 0; i < len; i++) {
-			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+			xorshift64(&rng);
 			t[i] = (rng & 1) ? "Once upon a time, Lily \n"[rng % 24] : (char)(rng >> 16);
 			if (i >= 2 && (unsigned char)t[i - 2] == 0xe2 && (unsigned char)t[i - 1] == 0x96 &&
 			    (unsigned char)t[i] == 0x81)
@@ -247,7 +248,7 @@ static void test_gpt2_roundtrip(void **state)
 		} else {
 			len = c % sizeof rnd;
 			for (size_t i = 0; i < len; i++) {
-				rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+				xorshift64(&rng);
 				/* mostly text-like bytes, some arbitrary */
 				rnd[i] = (rng & 3) ? " aehlnot'\n"[rng % 10] : (char)(rng >> 8);
 			}

@@ -22,6 +22,7 @@
 #include "common/timeutil.h"
 #include "ledger/tz.h"
 #include "support/tzfix.h"
+#include "support/xorshift.h"
 
 static int ncases;
 
@@ -820,9 +821,7 @@ static void test_all_zones(void **state)
 			oa = ob;
 		}
 		for (int i = 0; i < 200; i++) {
-			r ^= r << 13;
-			r ^= r >> 7;
-			r ^= r << 17;
+			xorshift64(&r);
 			int64_t t = (int64_t)(r % 15778476000ULL) - 2208988800LL;  /* 1900..2400 */
 			tz_civil c, c2;
 			tz_to_local(z, t * US_PER_SEC, &c);

@@ -23,6 +23,7 @@
 #include "common/buf.h"
 #include "gate/upstream.h"
 #include "gate/usage_scan.h"
+#include "support/xorshift.h"
 
 /* 1 if the scanner answered (and agreed), 0 if unsure; fails on a
  * disagreement. */
@@ -122,13 +123,7 @@ static void test_table(void **state)
 /* ---- random replies ------------------------------------------------------------- */
 
 static uint64_t rng = 88172645463325252ull;
-static uint64_t rnd(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
+static uint64_t rnd(void) { return xorshift64(&rng); }
 static unsigned pick(unsigned n) { return (unsigned)(rnd() % n); }
 
 static const char *const keys[] = {"usage", "prompt_tokens", "completion_tokens", "total_tokens",
