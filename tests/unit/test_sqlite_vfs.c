@@ -116,6 +116,15 @@ static int teardown(void **state)
 	return 0;
 }
 
+static void assert_intact(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+	sqlite3_finalize(st);
+}
+
 /* Inserts n rows of random keys and blobs of `size` bytes. */
 static void insert_rows(sqlite3 *db, int n, int size)
 {
@@ -170,11 +179,7 @@ static void test_large_transaction(void **state)
 	insert_rows(f->w, 500, 1000);
 	exec(f->w, "ROLLBACK");
 	assert_int_equal(one_int(f->w, "SELECT count(*) FROM t"), 3000);
-	sqlite3_stmt *st;
-	assert_int_equal(sqlite3_prepare_v2(f->r, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
-	sqlite3_finalize(st);
+	assert_intact(f->r);
 	/* Closed without a checkpoint by the reader first, then reopened. */
 	sqlite3_close(f->r);
 	f->r = NULL;
@@ -231,11 +236,7 @@ static void test_write_error(void **state)
 	assert_int_equal(one_int(f->w, "SELECT count(*) FROM t"), 10);
 	insert_rows(f->w, 5, 300);
 	assert_int_equal(one_int(f->r, "SELECT count(*) FROM t"), 15);
-	sqlite3_stmt *st;
-	assert_int_equal(sqlite3_prepare_v2(f->r, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
-	sqlite3_finalize(st);
+	assert_intact(f->r);
 }
 
 int main(void)
