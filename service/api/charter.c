@@ -28,12 +28,41 @@ static json_t *row_json(const struct charter_row *r)
 			 time_format_rfc3339(r->effective, e));
 }
 
+/* "in_force", "scheduled" (its `effective` is still to come) or
+ * "superseded", for version v when version `in_force` governs now. */
+static const char *version_status(int64_t v, int64_t in_force)
+{
+	return v == in_force ? "in_force" : v > in_force ? "scheduled" : "superseded";
+}
+
+/* The versions applied after the one in force (scheduled), as
+ * [{"version","effective","sha256"}]. */
+static json_t *scheduled_json(struct app *app, int64_t in_force)
+{
+	json_t *a = json_array();
+	for (struct active_charter *n = app_charter_next(app, in_force), *next; n; n = next) {
+		char e[TIME_FMT_MAX];
+		json_array_append_new(a, json_pack("{s:I,s:s,s:s}", "version",
+						   (json_int_t)n->row.version, "effective",
+						   time_format_rfc3339(n->row.effective, e),
+						   "sha256", n->row.sha256));
+		next = app_charter_next(app, n->row.version);
+		app_charter_put(app, n);
+	}
+	return a;
+}
+
+/* The charter in force now; the versions scheduled after it are listed. */
 allot_err api_charter_get(struct http_req *req, struct http_resp *resp)
 {
 	struct app *app = api_app(req);
 	struct active_charter *ac = app_charter_get(app);
-	if (!ac)
-		return http_error(resp, ALLOT_E_NOT_FOUND, "no charter has been applied");
+	if (!ac) {
+		struct active_charter *l = app_charter_latest(app);
+		app_charter_put(app, l);
+		return http_error(resp, ALLOT_E_NOT_FOUND, l ? "no charter is in force yet (every "
+				  "applied version is scheduled)" : "no charter has been applied");
+	}
 	const char *fmt = http_query(req, "format");
 	allot_err e;
 	if (fmt && strcmp(fmt, "yaml") == 0) {
@@ -45,6 +74,8 @@ allot_err api_charter_get(struct http_req *req, struct http_resp *resp)
 	} else {
 		json_t *j = row_json(&ac->row);
 		json_object_set_new(j, "charter", charter_to_json(ac->c));
+		json_object_set_new(j, "status", json_string("in_force"));
+		json_object_set_new(j, "scheduled", scheduled_json(app, ac->row.version));
 		e = http_json(resp, 200, j);
 	}
 	app_charter_put(app, ac);
@@ -70,8 +101,12 @@ allot_err api_charter_put(struct http_req *req, struct http_resp *resp)
 		charter_errors_release(&errs);
 		return http_error(resp, e, "%s", msg[0] ? msg : "could not apply the charter");
 	}
-	struct active_charter *ac = app_charter_get(app);
+	struct active_charter *ac = app_charter_latest(app);
+	struct active_charter *now = app_charter_get(app);
 	json_t *j = row_json(&ac->row);
+	json_object_set_new(j, "status", json_string(version_status(ac->row.version,
+								    now ? now->row.version : 0)));
+	app_charter_put(app, now);
 	json_t *w = json_array();
 	for (size_t i = 0; i < errs.nwarnings; i++)
 		json_array_append_new(w, json_string(errs.warnings[i].text));
@@ -89,7 +124,8 @@ allot_err api_charter_validate(struct http_req *req, struct http_resp *resp)
 		return e;
 	struct charter_errors errs = CHARTER_ERRORS_INIT;
 	struct charter *c = NULL;
-	struct active_charter *ac = app_charter_get(app);
+	/* A new version succeeds the newest applied one, scheduled or not. */
+	struct active_charter *ac = app_charter_latest(app);
 	e = charter_parse("charter.yaml", req->body, req->body_len, &c, &errs);
 	if (e == ALLOT_OK)
 		e = charter_check_successor(ac ? ac->c : NULL, c, &errs);
@@ -116,9 +152,13 @@ allot_err api_charter_validate(struct http_req *req, struct http_resp *resp)
 allot_err api_charter_history(struct http_req *req, struct http_resp *resp)
 {
 	json_t *rows = NULL;
-	allot_err e = store_charter_history(api_app(req)->store, &rows);
+	struct app *app = api_app(req);
+	allot_err e = store_charter_history(app->store, &rows);
 	if (e)
 		return http_error(resp, e, "could not read the charter history");
+	struct active_charter *now = app_charter_get(app);
+	int64_t in_force = now ? now->row.version : 0;
+	app_charter_put(app, now);
 	size_t i;
 	json_t *r;
 	json_array_foreach(rows, i, r) {
@@ -128,6 +168,8 @@ allot_err api_charter_history(struct http_req *req, struct http_resp *resp)
 		json_object_set_new(r, "applied_at", json_string(time_format_rfc3339(at, ts)));
 		json_object_set_new(r, "effective", json_string(time_format_rfc3339(ef, ts)));
 		json_object_set_new(r, "charter", json_incref(json_object_get(r, "charter_id")));
+		json_object_set_new(r, "status", json_string(version_status(
+			json_integer_value(json_object_get(r, "version")), in_force)));
 		json_object_del(r, "charter_id");
 	}
 	return http_json(resp, 200, json_pack("{s:o}", "charters", rows));

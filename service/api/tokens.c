@@ -54,14 +54,26 @@ allot_err api_tokens_mint(struct http_req *req, struct http_resp *resp)
 	if ((e = scope_institution(req, &inst, "mints tokens for its own institution only", msg,
 				   sizeof msg)))
 		goto bad;
-	ac = app_charter_get(app);
+	int64_t now = time_now_us();
+	/* The charter in force, or else the first scheduled one that makes
+	 * member a member: its token is not valid before that charter's
+	 * `effective` (SPEC section 2). */
+	ac = app_charter_in_force(app, now);
 	const struct charter_institution *ci = ac ? charter_institution(ac->c, inst) : NULL;
 	const struct charter_project *cp = ci ? charter_project(ci, proj) : NULL;
-	if (!cp || !charter_member(cp, member)) {
-		e = ALLOT_E_NOT_FOUND;
-		snprintf(msg, sizeof msg, "%s is not a member of %s/%s in the active charter", member,
-			 inst, proj);
-		goto bad;
+	int64_t valid_from = now;
+	while (!cp || !charter_member(cp, member)) {
+		struct active_charter *next = app_charter_next(app, ac ? ac->row.version : 0);
+		app_charter_put(app, ac);
+		if (!(ac = next)) {
+			e = ALLOT_E_NOT_FOUND;
+			snprintf(msg, sizeof msg, "%s is not a member of %s/%s in the charter in "
+				 "force nor in a scheduled one", member, inst, proj);
+			goto bad;
+		}
+		ci = charter_institution(ac->c, inst);
+		cp = ci ? charter_project(ci, proj) : NULL;
+		valid_from = ac->c->effective_us > now ? ac->c->effective_us : now;
 	}
 	struct token_claims c = {0};
 	snprintf(c.inst, sizeof c.inst, "%s", inst);
@@ -99,17 +111,27 @@ allot_err api_tokens_mint(struct http_req *req, struct http_resp *resp)
 	}
 	app_charter_put(app, ac);
 	ac = NULL;
-	int64_t now = time_now_us();
 	c.iat = now;
-	c.nbf = now;
-	c.exp = now + ttl * US_PER_SEC;
+	c.nbf = valid_from;
+	c.exp = valid_from + ttl * US_PER_SEC;
+	if (c.exp - c.iat > TOKEN_TTL_MAX_US) {
+		char ts[TIME_FMT_MAX];
+		e = ALLOT_E_INVALID;
+		snprintf(msg, sizeof msg, "%s becomes a member of %s/%s only at %s (a scheduled "
+			 "charter); a token may not expire more than 30 days after it is minted: "
+			 "mint it later or with a shorter ttl", member, inst, proj,
+			 time_format_rfc3339(valid_from, ts));
+		goto bad;
+	}
 	char *token = NULL;
 	e = tokens_mint(gate_tokens(app->gate), app->store, &c, api_actor(req), &token, msg, sizeof msg);
 	if (e)
 		goto bad;
 	char ts[TIME_FMT_MAX];
-	json_t *out = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "token", token, "jti", c.jti,
+	char nb[TIME_FMT_MAX];
+	json_t *out = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "token", token, "jti", c.jti,
 				"institution", c.inst, "project", c.proj, "member", c.sub,
+				"not_before", time_format_rfc3339(c.nbf, nb),
 				"expires_at", time_format_rfc3339(c.exp, ts));
 	free(token);
 	json_decref(body);

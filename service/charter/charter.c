@@ -287,6 +287,21 @@ bool charter_provider_has_resource(const struct charter *c,
 	return false;
 }
 
+bool charter_provider_may_report(const struct charter *c, const struct charter_provider *p,
+				 const char *resource, const char *model)
+{
+	if (charter_provider_has_resource(c, p, resource))
+		return true;
+	/* Gate usage is always bookable from the model's own provider (SPEC
+	 * section 2): a provider's `resources` list restricts what it may
+	 * report of its own accord, never the tokens its models served. */
+	if (!resource || !model || !model[0] ||
+	    (strcmp(resource, "tokens_in") != 0 && strcmp(resource, "tokens_out") != 0))
+		return false;
+	const struct charter_model *m = charter_model(c, model);
+	return m && m->provider == p;
+}
+
 const struct charter_rate *charter_rate_for(const struct charter *c, const char *resource,
 					    const char *model, const char *cls)
 {

@@ -286,6 +286,11 @@ const struct charter_provider *charter_provider_by_key(const struct charter *c,
 bool charter_provider_has_resource(const struct charter *c,
 				   const struct charter_provider *p,
 				   const char *resource);
+/* May provider p report `resource` for `model` (NULL or "": none)?  What
+ * charter_provider_has_resource allows, and always tokens_in and
+ * tokens_out of p's own models: what the gate books for them. */
+bool charter_provider_may_report(const struct charter *c, const struct charter_provider *p,
+				 const char *resource, const char *model);
 
 /* The rate that prices one unit of resource for model and class (either may
  * be NULL).  The most specific matching rate wins:

@@ -69,10 +69,54 @@ static allot_err app_ensure_admin(struct app *app, char *msg, size_t msgsz)
 
 /* ---- the active charter ------------------------------------------------------- */
 
+/* The version in force at t (charter_lock held): the newest whose
+ * `effective` is <= t.  `effective` never moves back from one version to
+ * the next (charter_check_successor), so the newest such is found first
+ * from the end, and in the usual case (nothing scheduled) at once. */
+static struct active_charter *app_charter_find(struct app *app, int64_t t)
+{
+	for (size_t i = app->nversions; i-- > 0;)
+		if (app->versions[i]->c->effective_us <= t)
+			return app->versions[i];
+	/* Not listed (out of memory at install): the newest applied one, if
+	 * it is in force. */
+	if (app->active && app->active->c->effective_us <= t)
+		return app->active;
+	return NULL;
+}
+
+struct active_charter *app_charter_in_force(struct app *app, int64_t t)
+{
+	pthread_mutex_lock(&app->charter_lock);
+	struct active_charter *ac = app_charter_find(app, t);
+	if (ac)
+		ac->refs++;
+	pthread_mutex_unlock(&app->charter_lock);
+	return ac;
+}
+
 struct active_charter *app_charter_get(struct app *app)
+{
+	return app_charter_in_force(app, time_now_us());
+}
+
+struct active_charter *app_charter_latest(struct app *app)
 {
 	pthread_mutex_lock(&app->charter_lock);
 	struct active_charter *ac = app->active;
+	if (ac)
+		ac->refs++;
+	pthread_mutex_unlock(&app->charter_lock);
+	return ac;
+}
+
+struct active_charter *app_charter_next(struct app *app, int64_t version)
+{
+	struct active_charter *ac = NULL;
+	pthread_mutex_lock(&app->charter_lock);
+	for (size_t i = 0; i < app->nversions && !ac; i++)
+		if (app->versions[i]->row.version > version)
+			ac = app->versions[i];
 	if (ac)
 		ac->refs++;
 	pthread_mutex_unlock(&app->charter_lock);
@@ -121,14 +165,21 @@ static void app_charter_install(struct app *app, struct active_charter *ac)
 
 const struct active_charter *app_charter_at(struct app *app, int64_t t)
 {
-	const struct active_charter *best = NULL;
 	pthread_mutex_lock(&app->charter_lock);
-	for (size_t i = 0; i < app->nversions; i++)
-		if (app->versions[i]->c->effective_us <= t &&
-		    (!best || app->versions[i]->row.version > best->row.version))
-			best = app->versions[i];
+	const struct active_charter *best = app_charter_find(app, t);
 	pthread_mutex_unlock(&app->charter_lock);
 	return best;
+}
+
+const struct active_charter *app_charter_version(struct app *app, int64_t version)
+{
+	const struct active_charter *found = NULL;
+	pthread_mutex_lock(&app->charter_lock);
+	for (size_t i = 0; i < app->nversions && !found; i++)
+		if (app->versions[i]->row.version == version)
+			found = app->versions[i];
+	pthread_mutex_unlock(&app->charter_lock);
+	return found;
 }
 
 allot_err app_charter_apply(struct app *app, const char *filename, const char *text,
@@ -142,7 +193,7 @@ allot_err app_charter_apply(struct app *app, const char *filename, const char *t
 			 errs->nerrors == 1 ? "" : "s");
 		return e == ALLOT_E_NOMEM ? e : ALLOT_E_UNPROCESSABLE;
 	}
-	struct active_charter *cur = app_charter_get(app);
+	struct active_charter *cur = app_charter_latest(app);
 	e = charter_check_successor(cur ? cur->c : NULL, c, errs);
 	char before[65] = "";
 	if (cur)
@@ -240,7 +291,7 @@ static allot_err app_charter_from_file(struct app *app, bool startup, char *msg,
 	allot_err e = file_read_all(app->cfg.charter, CHARTER_MAX_BYTES, &text, &len, msg, msgsz);
 	if (e)
 		return e;
-	struct active_charter *cur = app_charter_get(app);
+	struct active_charter *cur = app_charter_latest(app);
 	char h[65];
 	sha256_hex(text, len, h);
 	bool same = cur && strcmp(cur->row.sha256, h) == 0;

@@ -69,12 +69,27 @@ int app_config_parse(struct app_config *cfg, int argc, char **argv);
 allot_err app_open(struct app *app, char *msg, size_t msgsz);
 void app_close(struct app *app);
 
+/* The charter in force now (SPEC section 2, "Effective dates"): the newest
+ * applied version whose `effective` has come; NULL when none has.  A
+ * version applied with a future `effective` is scheduled: stored and
+ * listed, but admission, membership, limits, periods and pricing follow
+ * the one in force until its instant.  Take a reference; drop it with
+ * app_charter_put. */
 struct active_charter *app_charter_get(struct app *app);
+/* The same at instant t. */
+struct active_charter *app_charter_in_force(struct app *app, int64_t t);
+/* The newest applied version, in force or scheduled (what a new charter
+ * must succeed); a reference. */
+struct active_charter *app_charter_latest(struct app *app);
+/* The first applied version newer than `version` (a reference), or NULL. */
+struct active_charter *app_charter_next(struct app *app, int64_t version);
 void app_charter_put(struct app *app, struct active_charter *ac);
 
 /* The charter in force at instant t: the highest applied version whose
  * `effective` is <= t; NULL when none.  Valid until app_close. */
 const struct active_charter *app_charter_at(struct app *app, int64_t t);
+/* The applied version numbered `version`, or NULL.  Valid until app_close. */
+const struct active_charter *app_charter_version(struct app *app, int64_t version);
 
 /* Parses, validates against the active charter, stores with its audit entry
  * and activates text.  On validation failure errs holds every error and the

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/money.h"
 #include "common/timeutil.h"
+#include "gate/settleq.h"
 #include "gate/tokens.h"
 #include "gate/upstream.h"
 #include "infer/engine.h"
@@ -56,7 +57,10 @@ struct gate {
 	size_t nspent;
 	atomic_ullong seq;
 	uint64_t boot;           /* distinguishes settlement ids across restarts */
+	struct settleq *settleq; /* settlements waiting to be booked */
 };
+
+static void gate_spent_booked(void *ctx, const char *jti, int64_t charge);
 
 /* ---- engines --------------------------------------------------------------- */
 
@@ -130,15 +134,25 @@ allot_err gate_open(struct app *app, struct gate **out, char *msg, size_t msgsz)
 		return e;
 	}
 	g->boot = (uint64_t)time_now_us();
+	/* What a previous process left unbooked is booked before anything is
+	 * admitted. */
+	if ((e = settleq_open(app, gate_spent_booked, g, &g->settleq, msg, msgsz))) {
+		tokens_free(g->tokens);
+		free(g);
+		return e;
+	}
 	gate_load_engines(app, g);
 	*out = g;
 	return ALLOT_OK;
 }
 
+struct settleq *gate_settleq(struct gate *g) { return g->settleq; }
+
 void gate_free(struct gate *g)
 {
 	if (!g)
 		return;
+	settleq_close(g->settleq);
 	for (size_t i = 0; i < g->nengines; i++)
 		if (g->engines[i].eng)
 			infer_close(g->engines[i].eng);
@@ -250,6 +264,15 @@ static allot_err spent_get(struct app *app, struct gate *g, const char *jti, con
 		g->nspent++;
 	}
 	return ALLOT_OK;
+}
+
+/* settleq_booked_fn: a queued settlement of a capped token was booked
+ * (called with the reserve lock held). */
+static void gate_spent_booked(void *ctx, const char *jti, int64_t charge)
+{
+	struct spent_entry *se = spent_find(ctx, jti);
+	if (se)
+		se->spent += charge;
 }
 
 allot_err gate_token_spent(struct app *app, struct gate *g, const char *jti, int64_t *spent)
@@ -511,56 +534,82 @@ void gate_cancel(struct app *app, struct gate *g, struct gate_ticket *t)
 		ticket_release(app, g, t, 0);
 }
 
+/* The settlement of t: its records' fields (settleq_records makes them). */
+static void ticket_pending(const struct gate *g, const struct gate_ticket *t, int prompt_tokens,
+			   int completion_tokens, int64_t now, struct settle_pending *p)
+{
+	memset(p, 0, sizeof *p);
+	snprintf(p->record_base, sizeof p->record_base, "gate:%s:%llx-%llu", t->claims.jti,
+		 (unsigned long long)g->boot, (unsigned long long)t->seq);
+	snprintf(p->provider, sizeof p->provider, "%s", t->model->provider_id);
+	snprintf(p->institution, sizeof p->institution, "%s", t->claims.inst);
+	snprintf(p->project, sizeof p->project, "%s", t->claims.proj);
+	snprintf(p->member, sizeof p->member, "%s", t->claims.sub);
+	snprintf(p->model, sizeof p->model, "%s", t->model->id);
+	p->tokens_in = prompt_tokens > 0 ? prompt_tokens : 0;
+	p->tokens_out = completion_tokens > 0 ? completion_tokens : 0;
+	p->start_us = t->started_us;
+	p->end_us = now;
+	p->charter_version = t->ac->c->version;
+	p->queued_us = now;
+}
+
+/* What the settlement will cost at the ticket's rates, at most what it
+ * reserved (what stays reserved while it waits in the retry queue). */
+static int64_t ticket_expected(const struct gate_ticket *t, const struct settle_pending *p)
+{
+	int64_t a, b, sum;
+	if (money_mul(p->tokens_in, t->rate_in, &a) || money_mul(p->tokens_out, t->rate_out, &b) ||
+	    money_add(a, b, &sum) || sum > t->reserved)
+		return t->reserved;
+	return sum < 0 ? 0 : sum;
+}
+
 allot_err gate_settle(struct app *app, struct gate *g, struct gate_ticket *t,
 		      int prompt_tokens, int completion_tokens, int64_t *charge)
 {
-	int64_t now = time_now_us();
+	struct settle_pending p;
+	ticket_pending(g, t, prompt_tokens, completion_tokens, time_now_us(), &p);
 	struct usage_record recs[2];
-	size_t nrec = 0;
-	const int qty[2] = {prompt_tokens, completion_tokens};
-	const char *res[2] = {"tokens_in", "tokens_out"};
-	for (int k = 0; k < 2; k++) {
-		if (qty[k] <= 0)
-			continue;
-		struct usage_record *r = &recs[nrec++];
-		memset(r, 0, sizeof *r);
-		snprintf(r->record_id, sizeof r->record_id, "gate:%s:%llx-%llu-%s", t->claims.jti,
-			 (unsigned long long)g->boot, (unsigned long long)t->seq,
-			 k ? "out" : "in");
-		snprintf(r->provider, sizeof r->provider, "%s", t->model->provider_id);
-		snprintf(r->institution, sizeof r->institution, "%s", t->claims.inst);
-		snprintf(r->project, sizeof r->project, "%s", t->claims.proj);
-		snprintf(r->member, sizeof r->member, "%s", t->claims.sub);
-		snprintf(r->resource, sizeof r->resource, "%s", res[k]);
-		snprintf(r->model, sizeof r->model, "%s", t->model->id);
-		r->quantity = qty[k];
-		r->start_us = t->started_us;
-		r->end_us = now;
-		r->kind = RECORD_USAGE;
-	}
+	size_t nrec = settleq_records(&p, recs);
 	char reason[320] = "";
 	allot_err e = ALLOT_OK;
 	*charge = 0;
-	/* The booked charge stays out of the quota sums until the reservation
-	 * is dropped, and both happen under the admission lock: no admission
+	/* Priced and checked under the charter that admitted it.  The booked
+	 * charge stays out of the quota sums until the reservation is
+	 * dropped, and both happen under the admission lock: no admission
 	 * sees the charge twice (booked and reserved) or not at all. */
+	const struct ledger_settle_opts o = {.charter = t->ac->c, .hold = t->seq};
 	if (nrec)
-		e = ledger_settle_held(app, recs, nrec, t->seq, charge, reason, sizeof reason);
+		e = ledger_settle(app, &o, recs, nrec, charge, reason, sizeof reason);
 	for (size_t i = 0; i < nrec; i++)
 		record_release(&recs[i]);
-	if (e)
-		log_warnx("gate: settlement of %s/%s/%s (%d in, %d out) failed: %s", t->claims.inst,
-			  t->claims.proj, t->claims.sub, prompt_tokens, completion_tokens, reason);
-	t->remaining += t->reserved - *charge;
+	int64_t keep = 0;
+	const char *keys[QUOTA_MAX_LEVELS + 1];
+	for (size_t i = 0; i < t->nkeys; i++)
+		keys[i] = t->keys[i];
 	reserve_lock(app->reserve);
 	app->store->ops->ledger_release(app->store, t->seq);
+	if (e) {
+		/* Served, not booked: never dropped.  The expected charge stays
+		 * reserved at every level until the retry queue books it. */
+		keep = ticket_expected(t, &p);
+		if (keep && !reserve_hold_locked(app->reserve, keys, t->nkeys, keep))
+			keep = 0;
+	}
 	if (t->claims.has_max_credits) {
 		struct spent_entry *se = spent_find(g, t->claims.jti);
 		if (se)
 			se->spent += *charge;
 	}
+	t->remaining += t->reserved - *charge - keep;
 	ticket_release(app, g, t, prompt_tokens + completion_tokens);
 	reserve_unlock(app->reserve);
+	if (e) {
+		snprintf(p.reason, sizeof p.reason, "%s", reason);
+		settleq_add(g->settleq, &p, keys, keep ? t->nkeys : 0, keep,
+			    t->claims.has_max_credits ? t->claims.jti : NULL);
+	}
 	return e;
 }
 

@@ -42,6 +42,8 @@ struct infer_engine *gate_engine(struct gate *g, const char *model);
 /* "stories: loaded (...)" lines for /readyz. */
 void gate_engine_state(struct gate *g, char *out, size_t outsz);
 struct gate_tokens *gate_tokens(struct gate *g);
+/* The retry queue of settlements that could not be booked yet. */
+struct settleq *gate_settleq(struct gate *g);
 
 /* A request admitted and holding a reservation. */
 struct gate_ticket {
@@ -68,9 +70,11 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 		     const char *model, int prompt_tokens, int max_tokens,
 		     struct gate_ticket *t, int *retry_after_s, char *msg, size_t msgsz);
 
-/* Books the actual usage, releases the reservation and the charter.
- * OUT: *charge booked; t->remaining updated.  A booking failure is logged
- * and returned (the reservation is released all the same). */
+/* Books the actual usage under the charter version that admitted it,
+ * releases the reservation and the charter.  OUT: *charge booked;
+ * t->remaining updated.  A booking failure is returned, and the settlement
+ * goes to the durable retry queue (gate/settleq.h) with its expected charge
+ * still reserved; it is never dropped. */
 allot_err gate_settle(struct app *app, struct gate *g, struct gate_ticket *t,
 		      int prompt_tokens, int completion_tokens, int64_t *charge);
 

@@ -260,17 +260,26 @@ static bool record_overage(struct app *app, const struct charter *c, const struc
 }
 
 /* Checks r against the charters and the ledger, prices it and books it.
- * Must run inside a ledger transaction.  row->rec is r (borrowed). */
-static enum outcome book_one(struct app *app, struct usage_record *r, bool from_gate,
-			     int64_t now, struct ledger_row *row, char *reason, size_t rsz)
+ * Must run inside a ledger transaction.  row->rec is r (borrowed).
+ * gate: NULL for a provider's record; for a gate settlement, its options:
+ * the charter it was admitted under (a request is admitted and settled
+ * under one version, SPEC section 2; NULL: the one in force at `end`). */
+static enum outcome book_one(struct app *app, struct usage_record *r,
+			     const struct ledger_settle_opts *gate, int64_t now,
+			     struct ledger_row *row, char *reason, size_t rsz)
 {
 	struct ledger_row prev;
+	const bool from_gate = gate != NULL;
+	const struct charter *priced_by = gate ? gate->charter : NULL;
 	/* A gate settlement's id is new by construction (the gate's start
-	 * time and a sequence number, gate/gate.c): no earlier record to find.
-	 * Were one there, the unique (provider, record_id) index would refuse
-	 * the insert, and the settlement would fail rather than double. */
-	allot_err e = from_gate ? ALLOT_E_NOT_FOUND
-				: store_ledger_find_q(app->store, r->provider, r->record_id, &prev);
+	 * time and a sequence number, gate/gate.c): no earlier record to find,
+	 * except on a retry from the queue (an earlier attempt may have been
+	 * booked after all: then it is a duplicate, booked once).  Were one
+	 * there, the unique (provider, record_id) index would refuse the
+	 * insert, and the settlement would fail rather than double. */
+	allot_err e = from_gate && !gate->retry
+			      ? ALLOT_E_NOT_FOUND
+			      : store_ledger_find_q(app->store, r->provider, r->record_id, &prev);
 	if (e == ALLOT_OK) {
 		bool same = memcmp(prev.rec.sha256, r->sha256, 32) == 0;
 		record_release(&prev.rec);
@@ -291,12 +300,12 @@ static enum outcome book_one(struct app *app, struct usage_record *r, bool from_
 		snprintf(reason, rsz, "\"end\" is more than 5 minutes in the future");
 		return OUT_REJECTED;
 	}
-	const struct active_charter *ac = app_charter_at(app, r->end_us);
-	if (!ac) {
+	const struct active_charter *ac = priced_by ? NULL : app_charter_at(app, r->end_us);
+	if (!priced_by && !ac) {
 		snprintf(reason, rsz, "no charter was in force at \"end\"");
 		return OUT_REJECTED;
 	}
-	const struct charter *c = ac->c;
+	const struct charter *c = priced_by ? priced_by : ac->c;
 	const struct charter_institution *inst = charter_institution(c, r->institution);
 	const struct charter_project *proj = inst ? charter_project(inst, r->project) : NULL;
 	if (!inst) {
@@ -315,7 +324,7 @@ static enum outcome book_one(struct app *app, struct usage_record *r, bool from_
 		return OUT_REJECTED;
 	}
 	const struct charter_provider *p = charter_provider(c, r->provider);
-	if (!p || !charter_provider_has_resource(c, p, r->resource)) {
+	if (!p || !charter_provider_may_report(c, p, r->resource, r->model)) {
 		snprintf(reason, rsz, "provider \"%s\" may not report resource \"%s\"", r->provider,
 			 r->resource);
 		return OUT_REJECTED;
@@ -600,7 +609,7 @@ static allot_err ingest_work(struct app *app, void *arg, int64_t now)
 		struct ingest_item *it = &b->items[i];
 		if (it->o != OUT_ACCEPTED)
 			continue; /* refused before the transaction */
-		it->o = book_one(app, &it->r, false, now, &it->row, it->reason, sizeof it->reason);
+		it->o = book_one(app, &it->r, NULL, now, &it->row, it->reason, sizeof it->reason);
 		if (it->o == OUT_ERROR)
 			return ALLOT_E_STORE;
 	}
@@ -937,9 +946,9 @@ allot_err ledger_ingest_body(struct app *app, const char *provider, const char *
 }
 
 struct settle_batch {
+	const struct ledger_settle_opts *opts;
 	struct usage_record *recs;
 	size_t n;
-	uint64_t hold;
 	int64_t total;
 	char *reason;
 	size_t reasonsz;
@@ -951,16 +960,23 @@ static allot_err settle_work(struct app *app, void *arg, int64_t now)
 	struct settle_batch *b = arg;
 	allot_err e = ALLOT_OK;
 	b->total = 0;
-	app->store->ops->ledger_hold(app->store, b->hold);
+	app->store->ops->ledger_hold(app->store, b->opts->hold);
 	for (size_t i = 0; i < b->n && !e; i++) {
 		struct ledger_row row;
-		enum outcome o = book_one(app, &b->recs[i], true, now, &row, b->reason, b->reasonsz);
+		enum outcome o = book_one(app, &b->recs[i], b->opts, now, &row, b->reason,
+					  b->reasonsz);
 		if (o != OUT_ACCEPTED && o != OUT_DUPLICATE) {
 			b->refused = o != OUT_ERROR;
 			e = o == OUT_ERROR ? ALLOT_E_STORE : ALLOT_E_INVALID;
-		} else {
-			b->total += row.charge_micro;
+		} else if (money_add(b->total, row.charge_micro, &b->total)) {
+			snprintf(b->reason, b->reasonsz, "the settlement's charge is out of range");
+			b->refused = true;
+			e = ALLOT_E_INVALID;
 		}
+	}
+	if (!e && b->opts->queue_id && store_settleq_delete(app->store, b->opts->queue_id)) {
+		snprintf(b->reason, b->reasonsz, "the retry queue could not be written");
+		e = ALLOT_E_STORE;
 	}
 	app->store->ops->ledger_hold(app->store, 0);
 	return e;
@@ -969,18 +985,20 @@ static allot_err settle_work(struct app *app, void *arg, int64_t now)
 allot_err ledger_settle_many(struct app *app, struct usage_record *recs, size_t n,
 			     int64_t *charge, char *reason, size_t reasonsz)
 {
-	return ledger_settle_held(app, recs, n, 0, charge, reason, reasonsz);
+	const struct ledger_settle_opts o = {0};
+	return ledger_settle(app, &o, recs, n, charge, reason, reasonsz);
 }
 
-allot_err ledger_settle_held(struct app *app, struct usage_record *recs, size_t n,
-			     uint64_t hold, int64_t *charge, char *reason, size_t reasonsz)
+allot_err ledger_settle(struct app *app, const struct ledger_settle_opts *o,
+			struct usage_record *recs, size_t n, int64_t *charge, char *reason,
+			size_t reasonsz)
 {
 	for (size_t i = 0; i < n; i++)
 		if (record_seal(&recs[i])) {
 			snprintf(reason, reasonsz, "out of memory");
 			return ALLOT_E_NOMEM;
 		}
-	struct settle_batch b = {.recs = recs, .n = n, .hold = hold, .reason = reason,
+	struct settle_batch b = {.opts = o, .recs = recs, .n = n, .reason = reason,
 				 .reasonsz = reasonsz};
 	allot_err e = group_run(app, settle_work, &b, false);
 	if (e) {

@@ -8,7 +8,7 @@
  *               the original outcome, nothing written
  *   conflict  — same provider and record_id, different content
  *   rejected  — with a reason; nothing written for it
- * The gate's settlements go through ledger_settle_many, the same pricing path.
+ * The gate's settlements go through ledger_settle, the same pricing path.
  */
 #ifndef ALLOT_LEDGER_LEDGER_H
 #define ALLOT_LEDGER_LEDGER_H
@@ -49,17 +49,35 @@ allot_err ledger_ingest(struct app *app, const char *provider, const json_t *rec
 allot_err ledger_ingest_body(struct app *app, const char *provider, const char *body,
 			     size_t len, bool text, struct buf *out, char *msg, size_t msgsz);
 
+/* How a gate settlement is booked (ledger_settle). */
+struct ledger_settle_opts {
+	/* The charter version the request was admitted under: it prices and
+	 * checks the records (SPEC section 2: a request is admitted and
+	 * settled under one version).  NULL: the one in force at `end`. */
+	const struct charter *charter;
+	/* Non-zero: the booked charges stay out of the quota sums until
+	 * store_ops.ledger_release(hold). */
+	uint64_t hold;
+	/* A retry from the gate's queue (gate/settleq.c): an earlier attempt
+	 * may have been booked, so an identical record already there counts
+	 * as booked (a duplicate) instead of failing. */
+	bool retry;
+	/* Non-zero: this settle_queue row is deleted in the same transaction
+	 * as the records are booked (exactly once). */
+	int64_t queue_id;
+};
+
 /* Books records produced by allotd itself (the gate's settlements): no
  * signature, the provider is the model's; n records in one transaction (all
  * or none); canonical bytes are built here.  OUT: *charge, their total.
  * Durability: committed to the write-ahead log before returning (a crash
  * of the process loses nothing); on disk within the store's flush interval
  * unless a provider batch shares the group (then fsynced before return). */
+allot_err ledger_settle(struct app *app, const struct ledger_settle_opts *o,
+			struct usage_record *recs, size_t n, int64_t *charge, char *reason,
+			size_t reasonsz);
+/* ledger_settle with default options. */
 allot_err ledger_settle_many(struct app *app, struct usage_record *recs, size_t n,
 			     int64_t *charge, char *reason, size_t reasonsz);
-/* The same, with the booked charges held out of the quota sums until
- * store_ops.ledger_release(hold) (tag non-zero). */
-allot_err ledger_settle_held(struct app *app, struct usage_record *recs, size_t n,
-			     uint64_t hold, int64_t *charge, char *reason, size_t reasonsz);
 
 #endif

@@ -121,3 +121,17 @@ void reserve_release(struct reserve_table *t, const char *const *keys, size_t n,
 	}
 	pthread_mutex_unlock(&t->lock);
 }
+
+bool reserve_hold_locked(struct reserve_table *t, const char *const *keys, size_t n,
+			 int64_t amount)
+{
+	struct reserve_entry *es[QUOTA_MAX_LEVELS + 1];
+	if (n > QUOTA_MAX_LEVELS + 1)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(es[i] = find(t, keys[i], true)))
+			return false;
+	for (size_t i = 0; i < n; i++)
+		es[i]->amount += amount;
+	return true;
+}

@@ -40,4 +40,11 @@ bool reserve_add_locked(struct reserve_table *t, const char *const *keys, size_t
 void reserve_release(struct reserve_table *t, const char *const *keys, size_t n,
 		     int64_t amount);
 
+/* With the lock held: adds amount (negative: removes it) at each key with
+ * no request in flight: what a settlement waiting in the gate's retry
+ * queue still holds (gate/settleq.c).  Returns false (nothing changed) on
+ * allocation failure. */
+bool reserve_hold_locked(struct reserve_table *t, const char *const *keys, size_t n,
+			 int64_t amount);
+
 #endif

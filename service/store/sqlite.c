@@ -628,6 +628,7 @@ const struct store_ops store_sqlite_ops = {
 	.schema_version = sq_schema_version,
 	SQ_LEDGER_OPS
 	SQ_TOKEN_OPS
+	SQ_SETTLEQ_OPS
 	SQ_TLOG_OPS
 	SQ_BG_OPS
 };

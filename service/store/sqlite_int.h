@@ -86,6 +86,15 @@ allot_err sq_token_find(struct store *st, const char *jti, struct token_row *out
 	.ledger_savepoint = sq_ledger_savepoint, .ledger_hold = sq_ledger_hold, \
 	.ledger_release = sq_ledger_release,
 
+/* ---- the gate's retry queue (store/sqlite_settleq.c) ---- */
+allot_err sq_settleq_put(struct store *st, struct settle_pending *p);
+allot_err sq_settleq_delete(struct store *st, int64_t id);
+allot_err sq_settleq_list(struct store *st,
+			  void (*fn)(void *ctx, const struct settle_pending *p), void *ctx);
+#define SQ_SETTLEQ_OPS \
+	.settleq_put = sq_settleq_put, .settleq_delete = sq_settleq_delete, \
+	.settleq_list = sq_settleq_list,
+
 /* ---- the transparency log (store/sqlite_tlog.c) ---- */
 struct sq_tlog;
 /* Loads the tree state at open (after the migrations).  OUT: s->tlog. */

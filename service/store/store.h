@@ -17,6 +17,7 @@
 #include "common/err.h"
 #include "common/ids.h"
 #include "store/ledger_types.h"
+#include "store/settle_types.h"
 #include "store/token_types.h"
 #include "tlog/merkle.h"
 
@@ -185,6 +186,16 @@ struct store_ops {
 	allot_err (*tlog_leaf_of)(struct store *st, const char *type, int64_t ref, int64_t *idx);
 	/* Benchmarks and tests only: false stops logging new entries. */
 	void (*tlog_set_enabled)(struct store *st, bool on);
+
+	/* ---- the gate's retry queue (store/sqlite_settleq.c) ----
+	 * put: stores p in its own transaction, fsynced (OUT: p->id);
+	 * ALLOT_E_CONFLICT when its record_base is queued already.  delete: inside
+	 * the ledger transaction that books its records (or on its own).  list:
+	 * calls fn for every queued settlement, oldest first. */
+	allot_err (*settleq_put)(struct store *st, struct settle_pending *p);
+	allot_err (*settleq_delete)(struct store *st, int64_t id);
+	allot_err (*settleq_list)(struct store *st,
+				  void (*fn)(void *ctx, const struct settle_pending *p), void *ctx);
 };
 
 struct store {
@@ -256,6 +267,15 @@ static inline void store_set_wal_limit(struct store *st, int64_t frames)
 static inline void store_sync_stats(struct store *st, struct store_sync_stats *out)
 { st->ops->sync_stats(st, out); }
 static inline void store_ledger_rollback(struct store *st) { st->ops->ledger_rollback(st); }
+
+static inline allot_err store_settleq_put(struct store *st, struct settle_pending *p)
+{ return st->ops->settleq_put(st, p); }
+static inline allot_err store_settleq_delete(struct store *st, int64_t id)
+{ return st->ops->settleq_delete(st, id); }
+static inline allot_err store_settleq_list(struct store *st,
+					   void (*fn)(void *ctx, const struct settle_pending *p),
+					   void *ctx)
+{ return st->ops->settleq_list(st, fn, ctx); }
 
 /* ---- the transparency log ---- */
 static inline allot_err store_tlog_head(struct store *st, uint64_t *size, uint8_t root[32])

@@ -236,9 +236,11 @@ if command -v python3 >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 &&
 	req GET /v1/quotas/me "$T"; check "validly signed, but not a member under the charter" 403 "$STATUS"
 	# The cache honours exp: accepted inside the skew, refused once past it.
 	NOWF=$(date +%s.%N)
-	T=$(forge "$KEYF" "$KID1" local "$(fc ".jti = \"tforged14\" | .iat = \"$(ts $((NOW - 3600)))\" | .nbf = .iat | .exp = \"$(ts "$(echo "$NOWF - 58" | bc)")\"")")
-	check "expired 58 s ago: within the skew" 200 "$(gate "$T")"
-	sleep 3
+	# exp 55 s before NOWF: inside the 60 s skew for 5 s (forging it under load
+	# can take a second or two), then refused.
+	T=$(forge "$KEYF" "$KID1" local "$(fc ".jti = \"tforged14\" | .iat = \"$(ts $((NOW - 3600)))\" | .nbf = .iat | .exp = \"$(ts "$(echo "$NOWF - 55" | bc)")\"")")
+	check "expired 55 s ago: within the skew" 200 "$(gate "$T")"
+	sleep "$(echo "$NOWF + 6 - $(date +%s.%N)" | bc | sed 's/^-.*/0/')"
 	check "the cached token refused once exp + skew passed" 401 "$(gate "$T")"
 else
 	echo "test_tokens: forged-claims checks SKIPPED: python3 or an openssl CLI with pkeyutl -rawin is missing"
