@@ -324,8 +324,8 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 	const struct charter_project *proj = inst ? charter_project(inst, c->proj) : NULL;
 	allot_err e;
 	if (!proj || !charter_member(proj, c->sub)) {
-		snprintf(msg, msgsz, "%s is no longer a member of %s/%s under the charter", c->sub,
-			 c->inst, c->proj);
+		snprintf(msg, msgsz, "%s is not a member of %s/%s under the charter in force "
+			 "(version %lld)", c->sub, c->inst, c->proj, (long long)ch->version);
 		e = ALLOT_E_FORBIDDEN;
 		goto refuse;
 	}

@@ -41,6 +41,7 @@ struct settleq {
 	bool running, stop, kick;
 	struct sq_item *head, **tail;
 	uint64_t next_tag;
+	int backoff_min_ms, backoff_max_ms;
 	struct settleq_stats st;
 };
 
@@ -159,6 +160,7 @@ static size_t round_run(struct settleq *q)
 		*pp = it->next;
 		if (q->tail == &it->next)
 			q->tail = pp;
+		q->st.queued--;
 		q->st.booked++;
 		pthread_mutex_unlock(&q->mu);
 		free(it);
@@ -170,6 +172,16 @@ static size_t round_run(struct settleq *q)
 	pthread_mutex_unlock(&q->mu);
 	pthread_mutex_unlock(&q->round_mu);
 	return booked;
+}
+
+void settleq_set_backoff(struct settleq *q, int min_ms, int max_ms)
+{
+	pthread_mutex_lock(&q->mu);
+	q->backoff_min_ms = min_ms > 0 ? min_ms : 1;
+	q->backoff_max_ms = max_ms > q->backoff_min_ms ? max_ms : q->backoff_min_ms;
+	q->kick = true; /* the thread starts its next wait with these */
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
 }
 
 size_t settleq_retry_now(struct settleq *q)
@@ -185,11 +197,11 @@ size_t settleq_retry_now(struct settleq *q)
 static void *settleq_main(void *arg)
 {
 	struct settleq *q = arg;
-	int backoff = SETTLEQ_BACKOFF_MIN_MS;
 	pthread_mutex_lock(&q->mu);
+	int backoff = q->backoff_min_ms;
 	while (!q->stop) {
 		if (!q->head) {
-			backoff = SETTLEQ_BACKOFF_MIN_MS;
+			backoff = q->backoff_min_ms;
 			while (!q->stop && !q->kick)
 				pthread_cond_wait(&q->cv, &q->mu);
 		} else {
@@ -216,9 +228,11 @@ static void *settleq_main(void *arg)
 		if (kicked)
 			continue;
 		if (booked || !q->head)
-			backoff = SETTLEQ_BACKOFF_MIN_MS;
-		else if ((backoff *= 2) > SETTLEQ_BACKOFF_MAX_MS)
-			backoff = SETTLEQ_BACKOFF_MAX_MS;
+			backoff = q->backoff_min_ms;
+		else if ((backoff *= 2) > q->backoff_max_ms)
+			backoff = q->backoff_max_ms;
+		if (backoff < q->backoff_min_ms)
+			backoff = q->backoff_min_ms;
 	}
 	pthread_mutex_unlock(&q->mu);
 	return NULL;
@@ -301,6 +315,8 @@ allot_err settleq_open(struct app *app, settleq_booked_fn booked, void *ctx,
 	q->booked = booked;
 	q->ctx = ctx;
 	q->tail = &q->head;
+	q->backoff_min_ms = SETTLEQ_BACKOFF_MIN_MS;
+	q->backoff_max_ms = SETTLEQ_BACKOFF_MAX_MS;
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_mutex_init(&q->round_mu, NULL);
 	pthread_cond_init(&q->cv, NULL);

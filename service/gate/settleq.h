@@ -60,6 +60,11 @@ struct settleq_stats {
 };
 void settleq_stats(struct settleq *q, struct settleq_stats *out);
 
+/* The wait between retry rounds: min_ms after a round that booked
+ * something (or a new failure), doubling up to max_ms while nothing can be
+ * booked (defaults 50 ms and 5 s). */
+void settleq_set_backoff(struct settleq *q, int min_ms, int max_ms);
+
 /* Tries every queued settlement once now; returns how many still wait. */
 size_t settleq_retry_now(struct settleq *q);
 

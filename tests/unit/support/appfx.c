@@ -1,0 +1,67 @@
+/* appfx.c — see appfx.h. */
+#include "appfx.h"
+
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "gate/gate.h"
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+void appfx_start(struct appfx *f)
+{
+	memset(&f->app, 0, sizeof f->app);
+	f->app.cfg.db = f->db;
+	f->app.cfg.charter = f->charter;
+	f->app.cfg.keys = f->keys;
+	f->app.cfg.models = f->dir;
+	f->app.cfg.deployment = "unit";
+	f->app.cfg.threads = 1;
+	char msg[512] = "";
+	if (app_open(&f->app, msg, sizeof msg) != ALLOT_OK)
+		fail_msg("app_open: %s", msg);
+	if (gate_open(&f->app, &f->gate, msg, sizeof msg) != ALLOT_OK)
+		fail_msg("gate_open: %s", msg);
+	f->app.gate = f->gate;
+}
+
+void appfx_open(struct appfx *f, const char *charter_text)
+{
+	memset(f, 0, sizeof *f);
+	snprintf(f->dir, sizeof f->dir, "/tmp/allot-test-appfx.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->db, sizeof f->db, "%s/allot.db", f->dir);
+	snprintf(f->keys, sizeof f->keys, "%s/keys", f->dir);
+	snprintf(f->charter, sizeof f->charter, "%s/charter.yaml", f->dir);
+	FILE *fp = fopen(f->charter, "w");
+	assert_non_null(fp);
+	fputs(charter_text, fp);
+	fclose(fp);
+	setenv("ALLOT_ADMIN_KEY", "unit-test-admin-key-0123456789", 1);
+	appfx_start(f);
+}
+
+void appfx_stop(struct appfx *f)
+{
+	gate_free(f->gate);
+	f->gate = NULL;
+	f->app.gate = NULL;
+	app_close(&f->app);
+}
+
+void appfx_close(struct appfx *f)
+{
+	appfx_stop(f);
+	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
