@@ -66,17 +66,21 @@ static int64_t at(const char *rfc3339)
 	return t;
 }
 
-/* Writes to a write-ahead log fail with SQLITE_FULL while fail_wal > 0
- * (each failed write counts one down; -1: fail every one). */
-static int fail_wal;
+/* Writes to a write-ahead log fail with fault_code (disk full by default)
+ * while fail_wal > 0 (each failed write counts one down; -1: fail every
+ * one); its fsyncs fail with SQLITE_IOERR_FSYNC (EIO) while fail_fsync is
+ * set. */
+static int fail_wal, fault_code = SQLITE_FULL;
+static bool fail_fsync;
 static int fault_write(bool wal)
 {
 	if (!wal || fail_wal == 0)
 		return SQLITE_OK;
 	if (fail_wal > 0)
 		fail_wal--;
-	return SQLITE_FULL;
+	return fault_code;
 }
+static int fault_sync(bool wal) { return wal && fail_fsync ? SQLITE_IOERR_FSYNC : SQLITE_OK; }
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -86,6 +90,8 @@ static int setup(void **state)
 	fake_now = at("2026-06-15T10:00:00Z");
 	time_set_clock(fake_clock);
 	fail_wal = 0;
+	fault_code = SQLITE_FULL;
+	fail_fsync = false;
 	appfx_open(f, charter_v1);
 	/* Retries only when a test asks (settleq_retry_now), never behind it. */
 	settleq_set_backoff(gate_settleq(f->gate), 3600 * 1000, 3600 * 1000);
@@ -97,6 +103,7 @@ static int teardown(void **state)
 {
 	struct appfx *f = *state;
 	fail_wal = 0;
+	fail_fsync = false;
 	appfx_close(f);
 	time_set_clock(NULL);
 	free(f);
@@ -227,6 +234,36 @@ static void test_disk_full_then_retried(void **state)
 	/* The room is exactly what is left. */
 	assert_int_equal(admit(f, &a, 1000, 2166, &t2), ALLOT_OK); /* 749,800 */
 	gate_cancel(&f->app, f->gate, &t2);
+}
+
+/* An I/O error (EIO) on the write, or on the fsync of a settlement that
+ * must be on disk before its answer (--flush-ms 0): queued, then booked. */
+static void test_eio_write_and_fsync(void **state)
+{
+	struct appfx *f = *state;
+	struct token_claims a = claims("hard", "p", "a", "tq7");
+	struct gate_ticket t;
+	int64_t charge = -1;
+	fault_code = SQLITE_IOERR_WRITE;
+	assert_int_equal(admit(f, &a, 10, 10, &t), ALLOT_OK);
+	fail_wal = -1;
+	assert_int_not_equal(gate_settle(&f->app, f->gate, &t, 10, 10, &charge), ALLOT_OK);
+	fail_wal = 0;
+	store_set_flush_ms(f->app.store, 0); /* every commit fsyncs */
+	assert_int_equal(admit(f, &a, 20, 20, &t), ALLOT_OK);
+	fail_fsync = true;
+	assert_int_not_equal(gate_settle(&f->app, f->gate, &t, 20, 20, &charge), ALLOT_OK);
+	struct settleq_stats st = stats(f);
+	assert_int_equal(st.queued, 2);
+	assert_int_equal(st.unstored, 2); /* the queue's own fsync failed too */
+	assert_int_equal(project(f).reserved, 30 * RATE_IN + 30 * RATE_OUT);
+	assert_int_equal(nrows(f), 0);
+	fail_fsync = false;
+	assert_int_equal(settleq_retry_now(gate_settleq(f->gate)), 0);
+	assert_int_equal(nrows(f), 4);
+	struct quota_level p = project(f);
+	assert_int_equal(p.used, 30 * RATE_IN + 30 * RATE_OUT);
+	assert_int_equal(p.reserved, 0);
 }
 
 static void test_queued_survives_restart(void **state)
@@ -385,9 +422,11 @@ static void test_scheduled_version(void **state)
 
 int main(void)
 {
-	shimvfs_install("test-settleq", &(struct shimvfs_hooks){.on_write = fault_write});
+	shimvfs_install("test-settleq", &(struct shimvfs_hooks){.on_write = fault_write,
+								.fail_sync = fault_sync});
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_disk_full_then_retried, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_eio_write_and_fsync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queued_survives_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_finds_it_booked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settled_under_admitting_version, setup, teardown),

@@ -44,7 +44,8 @@ static int s_sync(sqlite3_file *f, int flags)
 {
 	if (hooks.on_sync)
 		hooks.on_sync(IS_WAL(f));
-	return REAL(f)->pMethods->xSync(REAL(f), flags);
+	int rc = hooks.fail_sync ? hooks.fail_sync(IS_WAL(f)) : SQLITE_OK;
+	return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xSync(REAL(f), flags);
 }
 static int s_size(sqlite3_file *f, sqlite3_int64 *n) { return REAL(f)->pMethods->xFileSize(REAL(f), n); }
 static int s_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }

@@ -11,6 +11,9 @@
 
 struct shimvfs_hooks {
 	void (*on_sync)(bool wal); /* before each xSync; wal: of a -wal file */
+	/* After on_sync: a result other than SQLITE_OK (0) is returned instead
+	 * of syncing (an injected fsync error). */
+	int (*fail_sync)(bool wal);
 	/* Before each xWrite; a result other than SQLITE_OK (0) is returned
 	 * instead of writing (an injected error). */
 	int (*on_write)(bool wal);
