@@ -140,6 +140,12 @@ allot_err http_error(struct http_resp *resp, allot_err err, const char *fmt, ...
 	for (char *p = msg; *p; p++)
 		if (*p == '\r' || *p == '\n')
 			*p = ' ';
+	/* A message quoting bytes that are not UTF-8 (a path, a header) could
+	 * not be JSON: those bytes become '?' so the error is always sent. */
+	if (!json_utf8_ok(msg, strlen(msg)))
+		for (char *p = msg; *p; p++)
+			if ((unsigned char)*p >= 0x80)
+				*p = '?';
 	json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", err_code(err), "message", msg);
 	buf_reset(&resp->body);
 	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -351,7 +357,14 @@ static void dispatch(struct http_server *srv, struct req_state *st, struct http_
 			return;
 		}
 	}
-	route->fn(req, resp);
+	allot_err e = route->fn(req, resp);
+	/* A handler that fails without writing its error still answers with
+	 * one, never with an empty 200. */
+	if (e && !resp->err && resp->status < 400) {
+		resp->stream = NULL;
+		http_error(resp, e, "%s %s failed (%s)", route->method, route->pattern,
+			   err_code(e));
+	}
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
