@@ -9,7 +9,7 @@
 
 #include "common/money.h"
 #include "common/timeutil.h"
-#include "ledger/tz.h"
+#include "common/tz.h"
 #include "crypto/b64.h"
 #include "tlog/ledgerlog.h"
 

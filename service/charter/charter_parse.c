@@ -20,15 +20,12 @@
 #include "charter/ynode.h"
 #include "common/money.h"
 #include "common/timeutil.h"
+#include "common/tz.h"
 
 /* Longest free-text value (title, names, unit, upstream model). */
 #define TEXT_MAX 256
 /* Longest model url. */
 #define URL_MAX 2048
-/* Longest timezone name (the longest IANA name is 32 bytes). */
-#define TZ_MAX 64
-/* Where timezone names are checked. */
-#define ZONEINFO_DIR "/usr/share/zoneinfo"
 /* How much of a user's value is quoted back in a message. */
 #define SHOW_MAX 72
 
@@ -533,49 +530,20 @@ static bool parse_key(const char *s, size_t len, unsigned char pub[CHARTER_KEY_L
 
 /* ---- timezone ------------------------------------------------------------ */
 
-/* A safe relative name: [A-Za-z0-9_+-] components separated by '/', none
- * empty, "." or "..", no leading '/', at most TZ_MAX bytes. */
-static bool tz_name_ok(const char *s, size_t len)
+/* The zone is checked by loading it exactly as quotas and periods will
+ * (common/tz.c: name rules, the TZif file parsed, leap-second zones
+ * refused), so a charter that validates never fails on its time zone
+ * later.  ALLOT_E_INVALID: not a zone name; otherwise tz_load's error,
+ * with its message in errbuf (TZ_ERR_MAX). */
+static allot_err tz_usable(const char *name, size_t len, char *errbuf)
 {
-	size_t comp = 0;
-	if (len == 0 || len > TZ_MAX || strlen(s) != len)
-		return false;
-	for (size_t i = 0; i <= len; i++) {
-		char ch = s[i];
-		if (ch == '/' || ch == '\0') {
-			if (comp == 0)
-				return false;
-			if (s[i - comp] == '.' )
-				return false; /* ".", "..", hidden files */
-			comp = 0;
-			continue;
-		}
-		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-		      (ch >= '0' && ch <= '9') || in_set(ch, "_+-.")))
-			return false;
-		comp++;
-	}
-	return true;
-}
-
-/* Does ZONEINFO_DIR/name exist as a compiled zone ("TZif" magic)? */
-static bool tz_exists(const char *name)
-{
-	char path[sizeof ZONEINFO_DIR + TZ_MAX + 2];
-	char magic[4];
-	struct stat st;
-	if (strcmp(name, "UTC") == 0)
-		return true;
-	snprintf(path, sizeof path, "%s/%s", ZONEINFO_DIR, name);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0 && errno == ELOOP)
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* zoneinfo links */
-	if (fd < 0)
-		return false;
-	bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-		  read(fd, magic, 4) == 4 && memcmp(magic, "TZif", 4) == 0;
-	close(fd);
-	return ok;
+	errbuf[0] = '\0';
+	if (len == 0 || len > TZ_NAME_MAX || strlen(name) != len || !tz_name_valid(name))
+		return ALLOT_E_INVALID;
+	tz *z = NULL;
+	allot_err e = tz_load(name, &z, errbuf);
+	tz_free(z);
+	return e;
 }
 
 /* ---- allocations, limits, overage ----------------------------------------- */
@@ -1442,11 +1410,15 @@ static void parse_top(struct pctx *p, const struct ynode *root)
 		const struct ynode *t = v[K_TIMEZONE];
 		c->timezone_mark = mk(t);
 		if (want_scalar(p, t, "'timezone'", "a string", false)) {
-			if (!tz_name_ok(t->str, t->len))
+			char why[TZ_ERR_MAX];
+			allot_err te = tz_usable(t->str, t->len, why);
+			if (te == ALLOT_E_INVALID && !why[0])
 				ERR(p, t, "invalid timezone '%s' (expected an IANA name such as "
 				    "Europe/Zurich)", shown(t, b));
-			else if (!tz_exists(t->str))
+			else if (te == ALLOT_E_NOT_FOUND)
 				ERR(p, t, "unknown timezone '%s'", shown(t, b));
+			else if (te)
+				ERR(p, t, "timezone '%s' cannot be used: %s", shown(t, b), why);
 			else
 				c->timezone = pdup(p, t->str);
 		}

@@ -18,7 +18,7 @@
 #include "common/timeutil.h"
 #include "ledger/period.h"
 #include "ledger/quota.h"
-#include "ledger/tz.h"
+#include "common/tz.h"
 #include "ledger/vpool.h"
 
 /* Keys of one provider parsed once per batch (any further keys are tried

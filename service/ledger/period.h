@@ -26,7 +26,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
-#include "ledger/tz.h"
+#include "common/tz.h"
 
 typedef enum period_kind {
 	PERIOD_DAY,

@@ -7,7 +7,7 @@
 #include "common/money.h"
 #include "common/timeutil.h"
 #include "ledger/period.h"
-#include "ledger/tz.h"
+#include "common/tz.h"
 
 const char *quota_kind_name(enum quota_kind k)
 {

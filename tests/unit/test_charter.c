@@ -205,6 +205,10 @@ static const struct bad_case bad_cases[] = {
 	 "charter: t\nversion: 1\neffective: 2026-01-01T00:00:00Z\ntimezone: ../../etc/passwd\n",
 	 {"t.yaml:4:11: invalid timezone '../../etc/passwd' (expected an IANA name such as "
 	  "Europe/Zurich)"}},
+	{"leap-second timezone (validated as quotas load it)",
+	 "charter: t\nversion: 1\neffective: 2026-01-01T00:00:00Z\ntimezone: right/UTC\n",
+	 {"t.yaml:4:11: timezone 'right/UTC' cannot be used: right/UTC: leap-second zones are not "
+	  "supported"}},
 	{"absolute timezone",
 	 "charter: t\nversion: 1\neffective: 2026-01-01T00:00:00Z\ntimezone: /etc/localtime\n",
 	 {"t.yaml:4:11: invalid timezone '/etc/localtime' (expected an IANA name such as "

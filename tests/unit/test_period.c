@@ -19,7 +19,7 @@
 #include "common/money.h"
 #include "common/timeutil.h"
 #include "ledger/period.h"
-#include "ledger/tz.h"
+#include "common/tz.h"
 #include "support/tzfix.h"
 
 static int ncases;

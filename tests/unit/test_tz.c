@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "common/timeutil.h"
-#include "ledger/tz.h"
+#include "common/tz.h"
 #include "support/tzfix.h"
 #include "support/xorshift.h"
 

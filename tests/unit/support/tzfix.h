@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "ledger/tz.h"
+#include "common/tz.h"
 
 /* $TZDIR or TZ_DEFAULT_DIR. */
 const char *tzfix_zoneinfo_dir(void);

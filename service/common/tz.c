@@ -4,7 +4,7 @@
  * Internally every instant is int64 seconds since the epoch (UTC, no leap
  * seconds); the public API converts from microseconds with floor division.
  */
-#include "ledger/tz.h"
+#include "common/tz.h"
 
 #include <errno.h>
 #include <fcntl.h>

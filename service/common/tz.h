@@ -17,8 +17,8 @@
  * east of UTC (Zurich in winter: +3600).  Leap-second ("right/") zones are
  * refused: allot's clock is POSIX time.
  */
-#ifndef ALLOT_LEDGER_TZ_H
-#define ALLOT_LEDGER_TZ_H
+#ifndef ALLOT_COMMON_TZ_H
+#define ALLOT_COMMON_TZ_H
 
 #include <stdbool.h>
 #include <stddef.h>
