@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "crypto/ed25519.h"
 #include "daemon/app.h"
 #include "ledger/ledger.h"

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "tlog/ledgerlog.h"
 
 /* Leaves per GET /v1/log/entries page. */

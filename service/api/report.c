@@ -10,7 +10,7 @@
 #include "common/money.h"
 #include "common/timeutil.h"
 #include "common/tz.h"
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "tlog/ledgerlog.h"
 
 #define REPORT_MAX_GROUPS 8

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "common/json.h"
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "common/money.h"
 #include "common/timeutil.h"
 #include "ledger/ledger.h"

@@ -18,6 +18,7 @@
 
 #include "charter/charter_int.h"
 #include "charter/ynode.h"
+#include "common/b64.h"
 #include "common/money.h"
 #include "common/timeutil.h"
 #include "common/tz.h"
@@ -456,73 +457,17 @@ static bool get_fraction(struct pctx *p, const struct ynode *v, const char *labe
 	return true;
 }
 
-/* ---- base64 (private: standard alphabet, padding optional, canonical) ---- */
-
-static int b64_val(unsigned char ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	if (ch == '+')
-		return 62;
-	if (ch == '/')
-		return 63;
-	return -1;
-}
-
-/* Decodes s[0..len) into out (room for max bytes).  Returns the decoded
- * length, or -1 when s is not canonical base64 or too long. */
-static long b64_decode(const char *s, size_t len, unsigned char *out, size_t max)
-{
-	size_t pad = 0, o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-
-	if (len % 4 == 0) {
-		while (pad < 2 && len > 0 && s[len - 1] == '=') {
-			len--;
-			pad++;
-		}
-		if (pad && (len + pad) % 4 != 0)
-			return -1;
-	}
-	if (len % 4 == 1)
-		return -1;
-	if (pad && (len + pad) % 4)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		int v = b64_val((unsigned char)s[i]);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o == max)
-				return -1;
-			out[o++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	if (acc != 0) /* non-zero leftover bits: not the canonical encoding */
-		return -1;
-	if (pad && ((len % 4 == 2 && pad != 2) || (len % 4 == 3 && pad != 1)))
-		return -1;
-	return (long)o;
-}
-
 static bool parse_key(const char *s, size_t len, unsigned char pub[CHARTER_KEY_LEN])
 {
 	static const char prefix[] = "ed25519:";
 	size_t pl = sizeof prefix - 1;
 	unsigned char tmp[CHARTER_KEY_LEN + 3];
+	size_t n = 0;
 	if (len < pl || memcmp(s, prefix, pl) != 0)
 		return false;
-	long n = b64_decode(s + pl, len - pl, tmp, sizeof tmp);
-	if (n != CHARTER_KEY_LEN)
+	/* common/b64: the one strict decoder (padded, canonical), as
+	 * `allot keygen` prints keys. */
+	if (b64_decode(s + pl, len - pl, tmp, sizeof tmp, &n) != ALLOT_OK || n != CHARTER_KEY_LEN)
 		return false;
 	memcpy(pub, tmp, CHARTER_KEY_LEN);
 	return true;

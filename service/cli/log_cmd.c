@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "crypto/ed25519.h"
 #include "daemon/fileio.h"
 #include "tlog/checkpoint.h"

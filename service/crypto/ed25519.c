@@ -18,7 +18,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "crypto/cmsg.h"
 
 #define PUB_PREFIX "ed25519:"

@@ -8,7 +8,7 @@
 #include <openssl/crypto.h>
 
 #include "common/json.h"
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "crypto/cmsg.h"
 
 #define HEADER "v4.public."

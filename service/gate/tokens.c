@@ -10,7 +10,7 @@
 
 #include "common/json.h"
 #include "common/timeutil.h"
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "crypto/tokcache.h"
 
 struct member_rev {

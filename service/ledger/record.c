@@ -11,7 +11,7 @@
 #include "common/buf.h"
 #include "common/json.h"
 #include "common/timeutil.h"
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "crypto/ed25519.h"
 
 /* The record's fields, in the order record_parse checks them; F_* index

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "tlog/leaf.h"
 #include "tlog/merkle.h"
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "crypto/cmsg.h"
 
 #define E_BAD ALLOT_E_UNPROCESSABLE

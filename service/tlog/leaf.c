@@ -8,7 +8,7 @@
 #include "common/money.h"
 #include "common/timeutil.h"
 #include "common/buf.h"
-#include "crypto/b64.h"
+#include "common/b64.h"
 
 /* The fields of each entry type that its leaf commits to (export form). */
 static const char *const usage_fields[] = {

@@ -10,7 +10,7 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "crypto/ed25519.h"
 
 struct ledgerlog {

@@ -7,7 +7,7 @@
 
 #include <openssl/evp.h>
 
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "crypto/cmsg.h"
 
 #define EMDASH "\xE2\x80\x94" /* U+2014 */

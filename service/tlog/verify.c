@@ -8,7 +8,7 @@
 
 #include <openssl/evp.h>
 
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "crypto/ed25519.h"
 #include "tlog/leaf.h"
 #include "tlog/merkle.h"

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "crypto/b64.h"
+#include "common/b64.h"
 
 static void test_rfc4648(void **state)
 {

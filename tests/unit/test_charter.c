@@ -213,13 +213,18 @@ static const struct bad_case bad_cases[] = {
 	 "charter: t\nversion: 1\neffective: 2026-01-01T00:00:00Z\ntimezone: /etc/localtime\n",
 	 {"t.yaml:4:11: invalid timezone '/etc/localtime' (expected an IANA name such as "
 	  "Europe/Zurich)"}},
+	/* Keys are read by the one strict base64 decoder (common/b64): the
+	 * padded form `allot keygen` prints; without its '=' it is refused. */
 	{"bad keys",
 	 HEAD "  - id: cscs\n    keys: [\"ed25519:AAAA\", \"rsa:x\","
-	 " \"ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo\"]\n",
+	 " \"ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo\","
+	 " \"ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"]\n",
 	 {"t.yaml:13:12: invalid key 'ed25519:AAAA' (expected ed25519: and the base64 of a "
 	  "32-byte public key)",
 	  "t.yaml:13:28: invalid key 'rsa:x' (expected ed25519: and the base64 of a "
-	  "32-byte public key)"}},
+	  "32-byte public key)",
+	  "t.yaml:13:37: invalid key 'ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo' "
+	  "(expected ed25519: and the base64 of a 32-byte public key)"}},
 	{"model file and url rules",
 	 "charter: t\nversion: 1\neffective: 2026-01-01T00:00:00Z\ntimezone: UTC\n"
 	 "rates:\n  - {resource: tokens_in, credits: 1}\n  - {resource: tokens_out, credits: 1}\n"

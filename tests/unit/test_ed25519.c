@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "crypto/ed25519.h"
 
 static const char *shared_dir(void)

@@ -33,7 +33,7 @@
 #include "common/log.h"
 #include "common/money.h"
 #include "common/timeutil.h"
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "crypto/ed25519.h"
 #include "daemon/app.h"
 #include "ledger/ledger.h"

@@ -15,7 +15,7 @@
 
 #include <jansson.h>
 
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "tlog/merkle.h"
 
 static const char *shared_dir(void)

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "tlog/checkpoint.h"
 #include "tlog/merkle.h"
 #include "tlog/note.h"

@@ -12,7 +12,7 @@
 
 #include <jansson.h>
 
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "crypto/ed25519.h"
 #include "crypto/paseto.h"
 

@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "common/buf.h"
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "crypto/ed25519.h"
 #include "ledger/record.h"
 #include "support/xorshift.h"

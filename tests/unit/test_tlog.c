@@ -19,7 +19,7 @@
 #include <sqlite3.h>
 
 #include "common/log.h"
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "store/store.h"
 #include "tlog/leaf.h"
 #include "tlog/ledgerlog.h"

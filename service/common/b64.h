@@ -8,8 +8,8 @@
  *
  * All functions are pure and thread-safe; none allocates.
  */
-#ifndef ALLOT_CRYPTO_B64_H
-#define ALLOT_CRYPTO_B64_H
+#ifndef ALLOT_COMMON_B64_H
+#define ALLOT_COMMON_B64_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /* b64.c — strict base64, base64url (no padding) and hex codecs. */
-#include "crypto/b64.h"
+#include "common/b64.h"
 
 static const char b64_std[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
