@@ -185,46 +185,8 @@ static void levels_of(struct fsck *f, const struct charter *c, const char *inst,
 		level_compare(f, &q1[n1 - 1], &q2[n2 - 1]);
 }
 
-/* Every member's all-time report row against its records. */
-static void report_groups_check(struct fsck *f)
-{
-	static const char *const groups[] = {"institution", "project", "member"};
-	struct ledger_filter flt = {0};
-	json_t *rows = NULL;
-	if (f->st->ops->ledger_report(f->st, &flt, groups, 3, false, &rows)) {
-		fsck_fail(f, "report", f->st->errmsg);
-		return;
-	}
-	size_t i;
-	json_t *r;
-	json_array_foreach(rows, i, r) {
-		struct ledger_level lv = {
-			.institution = json_string_value(json_object_get(r, "institution")),
-			.project = json_string_value(json_object_get(r, "project")),
-			.member = json_string_value(json_object_get(r, "member"))};
-		if (!lv.institution || !lv.project || !lv.member) {
-			fsck_fail(f, "report", "a group without institution, project or member");
-			continue;
-		}
-		char where[STORE_ID_MAX * 2 + STORE_MEMBER_MAX + 16];
-		snprintf(where, sizeof where, "%s/%s/%s (all time)", lv.institution, lv.project,
-			 lv.member);
-		int64_t raw, nraw;
-		if (!fsck_raw_sum(f, &lv, INT64_MIN, INT64_MAX, &raw, &nraw))
-			continue;
-		fsck_cmp_money(f, "report total", where,
-			       json_integer_value(json_object_get(r, "charge")), raw);
-		f->checks++;
-		if (json_integer_value(json_object_get(r, "records")) != nraw)
-			fsck_bad_int(f, "report records", where,
-				     json_integer_value(json_object_get(r, "records")), nraw);
-	}
-	json_decref(rows);
-}
-
 void fsck_levels_check(struct fsck *f)
 {
-	report_groups_check(f);
 	int64_t now = f->o->now_us ? f->o->now_us : time_now_us();
 	struct charter *c = charter_in_force(f, now);
 	if (!c)

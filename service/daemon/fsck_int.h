@@ -49,8 +49,9 @@ void fsck_fail(struct fsck *f, const char *what, const char *why);
 bool fsck_raw_sum(struct fsck *f, const struct ledger_level *lv, int64_t from, int64_t to,
 		  int64_t *sum, int64_t *records);
 /* usage_buckets against the records; integer columns; unique record ids;
- * SQLite's quick_check. */
+ * SQLite's quick_check; the report per member (fsck_report_check). */
 void fsck_rows_check(struct fsck *f);
+void fsck_report_check(struct fsck *f);
 
 /* ---- the transparency log (daemon/fsck_log.c) ---- */
 void fsck_log_check(struct fsck *f);

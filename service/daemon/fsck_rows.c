@@ -116,16 +116,20 @@ struct cursor {
 };
 
 /* The next group of rows with one key: its charges summed (overflow set when
- * the sum leaves int64).  Returns 1, 0 at the end, -1 on an error. */
-static int cursor_group(struct cursor *c, struct bkey *k, int64_t *sum, bool *overflow)
+ * the sum leaves int64) and counted.  Returns 1, 0 at the end, -1 on an
+ * error. */
+static int cursor_group(struct cursor *c, struct bkey *k, int64_t *sum, bool *overflow,
+			int64_t *rows)
 {
 	if (c->rc != SQLITE_ROW)
 		return c->rc == SQLITE_DONE ? 0 : -1;
 	key_read(c->q, k);
 	*sum = 0;
+	*rows = 0;
 	*overflow = false;
 	struct bkey next;
 	do {
+		++*rows;
 		if (!*overflow && money_add(*sum, sqlite3_column_int64(c->q, 4), sum))
 			*overflow = true;
 		if ((c->rc = sqlite3_step(c->q)) != SQLITE_ROW)
@@ -165,9 +169,10 @@ static void buckets_check(struct fsck *f)
 		return;
 	}
 	struct bkey rk, sk;
-	int64_t rsum = 0, ssum = 0;
+	int64_t rsum = 0, ssum = 0, nr, ns;
 	bool rover = false, sover = false;
-	int hr = cursor_group(&r, &rk, &rsum, &rover), hs = cursor_group(&s, &sk, &ssum, &sover);
+	int hr = cursor_group(&r, &rk, &rsum, &rover, &nr);
+	int hs = cursor_group(&s, &sk, &ssum, &sover, &ns);
 	char where[3 * FSCK_KEY_MAX + 64], mb[MONEY_FMT_MAX];
 	while (hr > 0 || hs > 0) {
 		int c = hr <= 0 ? 1 : hs <= 0 ? -1 : key_cmp(&rk, &sk);
@@ -188,14 +193,83 @@ static void buckets_check(struct fsck *f)
 			fsck_bad_money(f, "bucket", where, ssum, rsum);
 		}
 		if (c <= 0)
-			hr = cursor_group(&r, &rk, &rsum, &rover);
+			hr = cursor_group(&r, &rk, &rsum, &rover, &nr);
 		if (c >= 0)
-			hs = cursor_group(&s, &sk, &ssum, &sover);
+			hs = cursor_group(&s, &sk, &ssum, &sover, &ns);
 	}
 	if (hr < 0 || hs < 0)
 		fsck_fail(f, "buckets", sqlite3_errmsg(f->raw));
 	sqlite3_finalize(r.q);
 	sqlite3_finalize(s.q);
+}
+
+/* ---- report totals per member -------------------------------------------------- */
+
+/* A string member of a report row; "" when absent (a damaged row). */
+static const char *jstr(const json_t *row, const char *key)
+{
+	const char *v = json_string_value(json_object_get(row, key));
+	return v ? v : "";
+}
+
+/* The store's report grouped by (institution, project, member) over all
+ * time, row by row against the records' sums in the same order. */
+void fsck_report_check(struct fsck *f)
+{
+	static const char *const groups[] = {"institution", "project", "member"};
+	static const char q_rec[] =
+		"SELECT institution, project, member, 0, charge_micro FROM usage_records "
+		"ORDER BY 1, 2, 3";
+	struct ledger_filter flt = {0};
+	json_t *rows = NULL;
+	if (f->st->ops->ledger_report(f->st, &flt, groups, 3, false, &rows)) {
+		fsck_fail(f, "report", f->st->errmsg);
+		return;
+	}
+	struct cursor r;
+	if (!cursor_open(f, &r, q_rec)) {
+		json_decref(rows);
+		return;
+	}
+	struct bkey rk, sk = {.bucket = 0};
+	int64_t rsum = 0, nr = 0;
+	bool rover = false;
+	int hr = cursor_group(&r, &rk, &rsum, &rover, &nr);
+	size_t i = 0, n = json_array_size(rows);
+	char where[3 * FSCK_KEY_MAX + 16], a[MONEY_FMT_MAX], b[MONEY_FMT_MAX];
+	while (hr > 0 || i < n) {
+		json_t *row = json_array_get(rows, i);
+		if (i < n) {
+			snprintf(sk.inst, sizeof sk.inst, "%s", jstr(row, "institution"));
+			snprintf(sk.proj, sizeof sk.proj, "%s", jstr(row, "project"));
+			snprintf(sk.member, sizeof sk.member, "%s", jstr(row, "member"));
+		}
+		int c = hr <= 0 ? 1 : i >= n ? -1 : key_cmp(&rk, &sk);
+		const struct bkey *k = c < 0 ? &rk : &sk;
+		snprintf(where, sizeof where, "%s/%s/%s (all time)", k->inst, k->proj, k->member);
+		int64_t charge = json_integer_value(json_object_get(row, "charge"));
+		int64_t recs = json_integer_value(json_object_get(row, "records"));
+		f->checks++;
+		if (c < 0)
+			fsck_bad(f, "report row missing", where, "none",
+				 rover ? "overflow" : money_format(rsum, a));
+		else if (c > 0)
+			fsck_bad(f, "report row without records", where, money_format(charge, b), "none");
+		else if (rover)
+			fsck_bad(f, "record sum overflows int64", where, money_format(charge, b), "overflow");
+		else if (charge != rsum)
+			fsck_bad_money(f, "report total", where, charge, rsum);
+		else if (recs != nr)
+			fsck_bad_int(f, "report records", where, recs, nr);
+		if (c <= 0)
+			hr = cursor_group(&r, &rk, &rsum, &rover, &nr);
+		if (c >= 0)
+			i++;
+	}
+	if (hr < 0)
+		fsck_fail(f, "report", sqlite3_errmsg(f->raw));
+	sqlite3_finalize(r.q);
+	json_decref(rows);
 }
 
 /* ---- column types, uniqueness, SQLite's own check ------------------------------ */
@@ -297,4 +371,5 @@ void fsck_rows_check(struct fsck *f)
 	types_check(f);
 	unique_check(f);
 	buckets_check(f);
+	fsck_report_check(f);
 }
