@@ -9,6 +9,7 @@
 #include "charter/charter.h"
 #include "common/money.h"
 #include "common/timeutil.h"
+#include "ledger/period.h"
 #include "ledger/quota.h"
 
 /* ---- output ------------------------------------------------------------------ */
@@ -162,17 +163,42 @@ static void level_compare(struct fsck *f, const struct quota_level *q1,
 		fsck_bad_int(f, "report records", where, nrep, nraw);
 }
 
+/* A level's rollover: what the previous period's records leave unused of
+ * the allocation, carried at the rollover fraction; nothing from a period
+ * that ended before the ledger began.  prev: the same level's figures at
+ * the last instant of the previous period. */
+static void rollover_compare(struct fsck *f, const struct charter *c, const struct quota_level *q,
+			     const struct quota_level *prev)
+{
+	char where[STORE_ID_MAX * 2 + STORE_MEMBER_MAX + 2 * TIME_FMT_MAX + 32];
+	level_where(q, where, sizeof where);
+	int64_t raw, carried = 0;
+	if (!fsck_raw_sum(f, &prev->lv, prev->period_start, prev->period_end, &raw, NULL))
+		return;
+	int64_t start = c->ledger_start_us ? c->ledger_start_us : c->effective_us;
+	if (prev->period_end > start &&
+	    period_rollover(q->allocation, q->alloc->rollover_ppm, raw, &carried)) {
+		fsck_fail(f, "rollover", where);
+		return;
+	}
+	fsck_cmp_money(f, "rollover", where, q->rollover, carried);
+}
+
 /* The levels of (inst, proj, member) twice: the first read fills the sum
  * cache from the buckets, the second is answered by it.  Checks the first
- * level (the most specific) and, with pool, the pool level. */
+ * level (the most specific) and, with pool, the pool level; and the first
+ * level's rollover. */
 static void levels_of(struct fsck *f, const struct charter *c, const char *inst, const char *proj,
 		      const char *member, int64_t now, bool pool)
 {
-	struct quota_level q1[QUOTA_MAX_LEVELS], q2[QUOTA_MAX_LEVELS];
-	size_t n1 = 0, n2 = 0;
+	struct quota_level q1[QUOTA_MAX_LEVELS], q2[QUOTA_MAX_LEVELS], qp[QUOTA_MAX_LEVELS];
+	size_t n1 = 0, n2 = 0, np = 0;
 	allot_err e = quota_levels(f->st, c, inst, proj, member, now, NULL, NULL, q1, &n1);
 	if (!e)
 		e = quota_levels(f->st, c, inst, proj, member, now, NULL, NULL, q2, &n2);
+	if (!e && q1[0].alloc && q1[0].alloc->rollover_ppm > 0 && q1[0].period_start != INT64_MIN)
+		e = quota_levels(f->st, c, inst, proj, member, q1[0].period_start - 1, NULL, NULL, qp,
+				 &np);
 	if (e || n1 != n2 || n1 == 0) {
 		char why[128];
 		snprintf(why, sizeof why, "quota levels of %s/%s/%s: %s", inst, proj ? proj : "",
@@ -181,6 +207,8 @@ static void levels_of(struct fsck *f, const struct charter *c, const char *inst,
 		return;
 	}
 	level_compare(f, &q1[0], &q2[0]);
+	if (np == n1)
+		rollover_compare(f, c, &q1[0], &qp[0]);
 	if (pool && q1[n1 - 1].kind == QUOTA_POOL)
 		level_compare(f, &q1[n1 - 1], &q2[n2 - 1]);
 }

@@ -114,6 +114,14 @@ fsck "$T"; check "missing bucket rows exit 1" 1 "$RC"
 has "missing row" "^fsck: bucket row missing ethz/robotics/dave@ethz.ch at .*: stored none, recomputed "
 has "row without records" "^fsck: bucket row without records ethz/robotics/eve@ethz.ch at 1970-01-01T00:15:00Z: stored 0.000005, recomputed none"
 
+# --- a charge in the previous month: this month's rollover (epfl carries half) -------------
+tamper rollover "INSERT INTO usage_buckets VALUES ('epfl', 'climate', 'alice@epfl.ch',
+	CAST(strftime('%s', date('now', 'start of month', '-10 days')) AS INTEGER) / 900, 1000000)"
+fsck "$T"; check "previous month's bucket exits 1" 1 "$RC"
+has "the bucket" '^fsck: bucket row without records epfl/climate/alice@epfl.ch at .*: stored 1, recomputed none$'
+has "the rollover from it" '^fsck: rollover institution epfl \[.*\): stored 49999.5, recomputed 50000$'
+only "a previous month's bucket" '^fsck: (bucket row without records|rollover institution epfl )'
+
 # --- a floating-point amount ---------------------------------------------------------------
 # (a whole REAL is stored back as an integer by the column's affinity: half a
 # micro-credit stays REAL, as an overflowing sum would)
