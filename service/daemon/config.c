@@ -13,6 +13,7 @@ static const char usage[] =
 	"              [--check] [-v]\n"
 	"       allotd --model FILE --prompt TEXT [--max-tokens N] [--temperature T] [--seed S]\n"
 	"       allotd --model FILE --tokenize TEXT\n"
+	"       allotd --fsck [--db PATH|URI] [--format text|json]\n"
 	"Each flag may also be given as ALLOT_<NAME> in the environment (ALLOT_DB, ...).\n";
 
 struct flag {

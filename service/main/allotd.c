@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "common/log.h"
 #include "daemon/app.h"
+#include "daemon/fsck.h"
 #include "gate/gate.h"
 #include "infer/engine.h"
 
@@ -38,6 +39,13 @@ int main(int argc, char **argv)
 	if (has_flag(argc, argv, "--model") &&
 	    (has_flag(argc, argv, "--prompt") || has_flag(argc, argv, "--tokenize")))
 		return infer_cli(argc, argv);
+
+	/* allotd --fsck [--db PATH] [--format json]: check, never serve. */
+	if (has_flag(argc, argv, "--fsck")) {
+		struct fsck_options fo;
+		int frc = fsck_parse_args(argc, argv, &fo, stderr);
+		return frc ? frc : fsck_run(&fo, stdout, stderr);
+	}
 
 	int rc = app_config_parse(&app.cfg, argc, argv);
 	if (rc)

@@ -633,7 +633,33 @@ const struct store_ops store_sqlite_ops = {
 	SQ_BG_OPS
 };
 
-allot_err store_sqlite_open(const char *path, struct store **out, char *msg, size_t msgsz)
+/* Read-only: query_only on, and the schema exactly this binary's (an older
+ * one would need its migrations written, a newer one is not understood). */
+static allot_err sq_ro_check(struct sqlite_store *s, const char *path, char *msg, size_t msgsz)
+{
+	if (sq_exec(s, "PRAGMA query_only = 1")) {
+		snprintf(msg, msgsz, "cannot configure database %s: %s", path, s->base.errmsg);
+		return ALLOT_E_STORE;
+	}
+	int have = sq_user_version(s), latest = migrate_latest(migrations_sqlite);
+	if (have < 0) {
+		snprintf(msg, msgsz, "cannot read database %s: %s", path, sqlite3_errmsg(s->db));
+		return ALLOT_E_STORE;
+	}
+	if (have != latest) {
+		snprintf(msg, msgsz, "database %s has schema version %d, this allotd reads %d "
+			 "(%s)", path, have, latest, have > latest ? "upgrade allotd"
+			 : "start allotd on it once to migrate it");
+		return ALLOT_E_STORE;
+	}
+	return sq_tlog_open(s, msg, msgsz);
+}
+
+/* A read-only open (store_sqlite_open_readonly) reads a database at the
+ * schema version of this binary as it is: no migrations, no transparency
+ * log backfill, no background thread, PRAGMA query_only. */
+static allot_err sq_open(const char *path, bool readonly, struct store **out, char *msg,
+			 size_t msgsz)
 {
 	struct sqlite_store *s = calloc(1, sizeof *s);
 	if (!s)
@@ -646,9 +672,12 @@ allot_err store_sqlite_open(const char *path, struct store **out, char *msg, siz
 	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&s->lock, &ma);
 	pthread_mutexattr_destroy(&ma);
+	s->readonly = readonly;
 	int rc = sqlite3_open_v2(path, &s->db,
-				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-				 sq_vfs_name());
+				 (readonly ? SQLITE_OPEN_READONLY
+					   : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+					 SQLITE_OPEN_NOMUTEX,
+				 readonly ? NULL : sq_vfs_name());
 	if (rc != SQLITE_OK) {
 		snprintf(msg, msgsz, "cannot open database %s: %s", path,
 			 s->db ? sqlite3_errmsg(s->db) : "out of memory");
@@ -661,6 +690,13 @@ allot_err store_sqlite_open(const char *path, struct store **out, char *msg, siz
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_DQS_DML, 0, NULL);
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_DQS_DDL, 0, NULL);
 	sqlite3_busy_timeout(s->db, SQLITE_BUSY_TIMEOUT_MS);
+	if (readonly) {
+		if (sq_ro_check(s, path, msg, msgsz))
+			goto fail;
+		s->sums = sumcache_new();
+		*out = &s->base;
+		return ALLOT_OK;
+	}
 	/* wal_autocheckpoint 0: checkpoints run in the background thread
 	 * (store/sqlite_bg.c), never inside a commit. */
 	if (sq_exec(s, "PRAGMA journal_mode = WAL") || sq_exec(s, "PRAGMA synchronous = FULL") ||
@@ -684,4 +720,15 @@ fail:
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 	return ALLOT_E_STORE;
+}
+
+allot_err store_sqlite_open(const char *path, struct store **out, char *msg, size_t msgsz)
+{
+	return sq_open(path, false, out, msg, msgsz);
+}
+
+allot_err store_sqlite_open_readonly(const char *path, struct store **out, char *msg,
+				     size_t msgsz)
+{
+	return sq_open(path, true, out, msg, msgsz);
 }

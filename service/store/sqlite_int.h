@@ -38,6 +38,7 @@ struct sqlite_store {
 	struct sq_bg *bg;           /* flusher and checkpointer (store/sqlite_bg.c) */
 	size_t nbk;                 /* bucket deltas pending in bk */
 	bool bk_failed;             /* writing them failed: the commit must fail */
+	bool readonly;              /* store_sqlite_open_readonly: nothing is written */
 	struct sq_bucket_delta bk[SQ_BUCKET_DELTAS];
 };
 

@@ -384,7 +384,7 @@ allot_err sq_tlog_open(struct sqlite_store *s, char *msg, size_t msgsz)
 			 "leaves is missing", (long long)size);
 		return ALLOT_E_STORE;
 	}
-	if (size == 0 && (e = tlog_backfill(s))) {
+	if (size == 0 && !s->readonly && (e = tlog_backfill(s))) {
 		snprintf(msg, msgsz, "cannot start the transparency log: %s", s->base.errmsg);
 		return e;
 	}

@@ -209,6 +209,12 @@ allot_err store_open(const char *uri, struct store **out, char *msg, size_t msgs
 void store_close(struct store *st);
 
 allot_err store_sqlite_open(const char *path, struct store **out, char *msg, size_t msgsz);
+/* Opens the store read-only (allotd --fsck): the database must exist at this
+ * binary's schema version; nothing is migrated, backfilled or written, and
+ * every write operation fails.  The reads behave as in store_open. */
+allot_err store_open_readonly(const char *uri, struct store **out, char *msg, size_t msgsz);
+allot_err store_sqlite_open_readonly(const char *path, struct store **out, char *msg,
+				     size_t msgsz);
 
 static inline allot_err store_key_insert(struct store *st, const struct api_key *k,
 					 const struct audit_entry *a)

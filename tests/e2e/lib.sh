@@ -68,8 +68,40 @@ req() {
 
 jget() { printf '%s' "$BODY" | jq -r "$1"; }
 
+# e2e_fsck DB...: allotd --fsck on each database (after the daemon stopped);
+# a disagreement, or a database it cannot read, fails the test.
+e2e_fsck() {
+	local db out rc
+	for db in "$@"; do
+		out=$("$BIN/allotd" --fsck --db "$db" 2>&1)
+		rc=$?
+		if [ "$rc" = 0 ]; then
+			ok
+			echo "$E2E_NAME: $(basename "$db"): ${out##*$'\n'}"
+		else
+			bad "allotd --fsck --db $db exited $rc:"
+			printf '%s\n' "$out" >&2
+		fi
+	done
+}
+
+# Every test ends with the invariants checked on its database
+# (docs/FSCK.md): allot.db when the test made one, and each database a test
+# adds to E2E_FSCK_DBS.  A test that damaged allot.db on purpose (and checked
+# that fsck says so) sets E2E_FSCK_SKIP to the reason.
+E2E_FSCK_DBS=
+E2E_FSCK_SKIP=
+
 e2e_done() {
 	e2e_stop
+	local dbs=$E2E_FSCK_DBS
+	if [ -n "$E2E_FSCK_SKIP" ]; then
+		echo "$E2E_NAME: allot.db: fsck skipped: $E2E_FSCK_SKIP"
+	elif [ -f "$E2E_DIR/allot.db" ]; then
+		dbs="$E2E_DIR/allot.db $dbs"
+	fi
+	# shellcheck disable=SC2086
+	[ -n "$dbs" ] && e2e_fsck $dbs
 	# a sanitizer build reports memory errors and leaks in the daemon's log
 	if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$E2E_DIR/allotd.log" 2>/dev/null; then
 		bad "sanitizer report in allotd.log:"

@@ -196,4 +196,13 @@ check "parallel batches accepted" 90 "$(cat "$E2E_DIR"/par*.out | jq -s '[.[].su
 verify "$E2E_DIR/x9.json"; check "the log after parallel batches verifies ($VOUT)" 0 "$VRC"
 check "every record has its leaf" 0 "$(sqlite3 "$DB" "SELECT count(*) FROM usage_records u WHERE u.record_id LIKE 'par-%' AND NOT EXISTS (SELECT 1 FROM tlog_leaves l WHERE l.type = 'usage' AND l.ref = u.id AND l.idx = u.leaf_index)")"
 
+# --- allotd --fsck names what was done to the database above (docs/FSCK.md) ----------------
+# job-3's row was deleted (its bucket still counts it); the log was wiped and
+# rebuilt, and job-1 and job-2 still carry their old leaf_index.
+e2e_stop
+FOUT=$("$BIN/allotd" --fsck --db "$DB" 2>&1); check "fsck finds the tampering" 1 $?
+check "fsck: the deleted row's bucket" 1 "$(grep -c '^fsck: bucket epfl/climate/alice@epfl.ch at ' <<<"$FOUT")"
+check "fsck: the stale leaf indices" 2 "$(grep -cE '^fsck: unlogged entry usage record [0-9]+ \(cscs/job-[12]\): stored leaf [0-9]+ is not its leaf' <<<"$FOUT")"
+E2E_FSCK_SKIP="the test tampered with its database on purpose"
+
 e2e_done

@@ -1,0 +1,221 @@
+/* fsck_log.c — allotd --fsck on the transparency log: every leaf hash
+ * recomputed from its entry, the tree rebuilt from the leaf hashes and its
+ * nodes compared with the stored ones, the root and size the store loads at
+ * open compared with the rebuilt root, and one leaf per logged entry. */
+#include "daemon/fsck_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "crypto/b64.h"
+#include "tlog/merkle.h"
+
+/* Leaves read per store call. */
+#define FSCK_LOG_CHUNK 1000
+
+/* The rebuilt tree's completed nodes are looked up among the stored ones. */
+struct nodes {
+	struct fsck *f;
+	sqlite3_stmt *q;
+	int64_t found;         /* stored nodes the rebuilt tree has */
+};
+
+static allot_err node_seen(void *ctx, unsigned level, uint64_t index,
+			   const uint8_t hash[MERKLE_HASH_LEN])
+{
+	struct nodes *n = ctx;
+	if (level == 0 || !n->q)
+		return ALLOT_OK; /* leaves are compared by the caller */
+	sqlite3_reset(n->q);
+	sqlite3_bind_int(n->q, 1, (int)level);
+	sqlite3_bind_int64(n->q, 2, (sqlite3_int64)index);
+	int rc = sqlite3_step(n->q);
+	if (rc == SQLITE_ROW) {
+		n->found++;
+		n->f->checks++;
+		if (sqlite3_column_bytes(n->q, 0) != MERKLE_HASH_LEN ||
+		    memcmp(sqlite3_column_blob(n->q, 0), hash, MERKLE_HASH_LEN) != 0) {
+			char where[64], want[2 * MERKLE_HASH_LEN + 1], have[2 * MERKLE_HASH_LEN + 1] = "";
+			snprintf(where, sizeof where, "level %u index %llu", level,
+				 (unsigned long long)index);
+			hex_encode(hash, MERKLE_HASH_LEN, want);
+			if (sqlite3_column_bytes(n->q, 0) == MERKLE_HASH_LEN)
+				hex_encode(sqlite3_column_blob(n->q, 0), MERKLE_HASH_LEN, have);
+			fsck_bad(n->f, "log node", where, have, want);
+		}
+	} else if (rc != SQLITE_DONE) {
+		fsck_fail(n->f, "log nodes", sqlite3_errmsg(n->f->raw));
+	}
+	return ALLOT_OK;
+}
+
+/* One leaf as the store lists it: its hash against the hash of the bytes
+ * recomputed from its entry; the stored hash goes into the rebuilt tree. */
+static void leaf_check(struct fsck *f, json_t *o, struct merkle_tree *t, struct nodes *n)
+{
+	char where[96];
+	int64_t idx = json_integer_value(json_object_get(o, "leaf_index"));
+	snprintf(where, sizeof where, "leaf %lld (%s %lld)", (long long)idx,
+		 json_string_value(json_object_get(o, "type")),
+		 (long long)json_integer_value(json_object_get(o, "ref")));
+	const char *hex = json_string_value(json_object_get(o, "leaf_hash"));
+	const char *data = json_string_value(json_object_get(o, "data"));
+	uint8_t stored[MERKLE_HASH_LEN] = {0}, again[MERKLE_HASH_LEN];
+	size_t len = 0;
+	f->checks++;
+	if (!hex || hex_decode(hex, strlen(hex), stored, sizeof stored, &len) || len != sizeof stored)
+		fsck_bad(f, "log leaf hash", where, "unreadable", "32 bytes");
+	if (!data) {
+		fsck_bad(f, "log leaf", where, "leaf", "no entry");
+	} else {
+		merkle_leaf_hash(data, json_string_length(json_object_get(o, "data")), again);
+		if (len == sizeof stored && memcmp(stored, again, sizeof again) != 0) {
+			char want[2 * MERKLE_HASH_LEN + 1];
+			hex_encode(again, sizeof again, want);
+			fsck_bad(f, "log leaf hash", where, hex, want);
+		}
+	}
+	merkle_tree_append(t, stored, node_seen, n);
+}
+
+/* The leaves, the rebuilt tree and its root against the store's. */
+static void tree_check(struct fsck *f)
+{
+	struct merkle_tree t;
+	merkle_tree_init(&t);
+	struct nodes n = {.f = f};
+	if (sqlite3_prepare_v2(f->raw, "SELECT hash FROM tlog_nodes WHERE level = ?1 AND idx = ?2",
+			       -1, &n.q, NULL) != SQLITE_OK) {
+		fsck_fail(f, "log nodes", sqlite3_errmsg(f->raw));
+		return;
+	}
+	uint64_t size = 0;
+	uint8_t root[MERKLE_HASH_LEN], again[MERKLE_HASH_LEN];
+	bool gap = false;
+	if (store_tlog_head(f->st, &size, root)) {
+		fsck_fail(f, "log head", f->st->errmsg);
+		goto out;
+	}
+	for (uint64_t start = 0; start < size && !gap; start += FSCK_LOG_CHUNK) {
+		json_t *arr = NULL;
+		if (store_tlog_entries(f->st, start, start + FSCK_LOG_CHUNK, false, &arr)) {
+			fsck_fail(f, "log leaves", f->st->errmsg);
+			goto out;
+		}
+		size_t i;
+		json_t *o;
+		json_array_foreach(arr, i, o) {
+			int64_t idx = json_integer_value(json_object_get(o, "leaf_index"));
+			if ((uint64_t)idx != t.size) {
+				char where[64];
+				snprintf(where, sizeof where, "leaf %llu", (unsigned long long)t.size);
+				f->checks++;
+				fsck_bad(f, "log leaf", where, "missing", "present");
+				gap = true;
+				break;
+			}
+			leaf_check(f, o, &t, &n);
+		}
+		json_decref(arr);
+	}
+	if (!gap && t.size < size) {
+		char where[64];
+		snprintf(where, sizeof where, "leaf %llu", (unsigned long long)t.size);
+		fsck_bad(f, "log leaf", where, "missing", "present");
+		gap = true;
+	}
+	f->checks++;
+	if (gap) {
+		fsck_bad(f, "log root", "tree", "stored", "cannot be rebuilt: leaves are missing");
+		goto out;
+	}
+	merkle_tree_root(&t, again);
+	if (memcmp(root, again, sizeof root) != 0) {
+		char have[2 * MERKLE_HASH_LEN + 1], want[2 * MERKLE_HASH_LEN + 1], where[64];
+		hex_encode(root, sizeof root, have);
+		hex_encode(again, sizeof again, want);
+		snprintf(where, sizeof where, "tree of %llu leaves", (unsigned long long)size);
+		fsck_bad(f, "log root", where, have, want);
+	}
+	/* Stored nodes the rebuilt tree does not have. */
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(f->raw, "SELECT count(*) FROM tlog_nodes", -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW) {
+		f->checks++;
+		if (sqlite3_column_int64(q, 0) != n.found)
+			fsck_bad_int(f, "log nodes", "tlog_nodes", sqlite3_column_int64(q, 0), n.found);
+	} else {
+		fsck_fail(f, "log nodes", sqlite3_errmsg(f->raw));
+	}
+	sqlite3_finalize(q);
+out:
+	sqlite3_finalize(n.q);
+}
+
+/* Entries of a kind without their leaf: each row the query returns names one. */
+static void unlogged_check(struct fsck *f, const char *what, const char *sql)
+{
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(f->raw, sql, -1, &q, NULL) != SQLITE_OK) {
+		fsck_fail(f, what, sqlite3_errmsg(f->raw));
+		return;
+	}
+	int rc;
+	f->checks++;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		char where[160], stored[64];
+		snprintf(where, sizeof where, "%s", (const char *)sqlite3_column_text(q, 0));
+		if (sqlite3_column_type(q, 1) == SQLITE_NULL)
+			snprintf(stored, sizeof stored, "no leaf");
+		else
+			snprintf(stored, sizeof stored, "leaf %lld is not its leaf",
+				 (long long)sqlite3_column_int64(q, 1));
+		fsck_bad(f, what, where, stored, "its leaf");
+	}
+	if (rc != SQLITE_DONE)
+		fsck_fail(f, what, sqlite3_errmsg(f->raw));
+	sqlite3_finalize(q);
+}
+
+static void entries_check(struct fsck *f)
+{
+	static const char q_count[] =
+		"SELECT (SELECT count(*) FROM usage_records) + (SELECT count(*) FROM charters) + "
+		"(SELECT count(*) FROM audit_log), (SELECT count(*) FROM tlog_leaves)";
+	/* A record names its leaf (leaf_index, or tlog_backfill for records
+	 * older than the log); the leaf must log that record. */
+	static const char q_usage[] =
+		"SELECT 'usage record ' || u.id || ' (' || u.provider || '/' || u.record_id || ')', "
+		"coalesce(u.leaf_index, b.idx) FROM usage_records u "
+		"LEFT JOIN tlog_backfill b ON b.ref = u.id "
+		"LEFT JOIN tlog_leaves l ON l.idx = coalesce(u.leaf_index, b.idx) "
+		"AND l.type = 'usage' AND l.ref = u.id WHERE l.idx IS NULL ORDER BY u.id";
+	static const char q_charter[] =
+		"SELECT 'charter version ' || c.version, NULL FROM charters c "
+		"LEFT JOIN tlog_leaves l ON l.type = 'charter' AND l.ref = c.version "
+		"WHERE l.idx IS NULL ORDER BY c.version";
+	static const char q_audit[] =
+		"SELECT 'audit entry ' || a.id, NULL FROM audit_log a "
+		"LEFT JOIN tlog_leaves l ON l.type = 'audit' AND l.ref = a.id "
+		"WHERE l.idx IS NULL ORDER BY a.id";
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(f->raw, q_count, -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW) {
+		f->checks++;
+		if (sqlite3_column_int64(q, 0) != sqlite3_column_int64(q, 1))
+			fsck_bad_int(f, "log leaves", "entries logged", sqlite3_column_int64(q, 1),
+				     sqlite3_column_int64(q, 0));
+	} else {
+		fsck_fail(f, "log leaves", sqlite3_errmsg(f->raw));
+	}
+	sqlite3_finalize(q);
+	unlogged_check(f, "unlogged entry", q_usage);
+	unlogged_check(f, "unlogged entry", q_charter);
+	unlogged_check(f, "unlogged entry", q_audit);
+}
+
+void fsck_log_check(struct fsck *f)
+{
+	entries_check(f);
+	tree_check(f);
+}

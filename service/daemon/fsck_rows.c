@@ -1,0 +1,375 @@
+/* fsck_rows.c — allotd --fsck on the rows: usage_buckets recomputed from the
+ * usage records, integer-only columns, unique record ids, SQLite's
+ * quick_check, and sums of records for the other checks.  Everything here
+ * reads the read-only raw connection (f->raw), never the store's code. */
+#include "daemon/fsck_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/money.h"
+#include "common/timeutil.h"
+
+/* Longest key part kept; ids are at most STORE_MEMBER_MAX, a longer one
+ * (a damaged row) only makes its group compare unequal, which is reported. */
+#define FSCK_KEY_MAX 1024
+
+/* ---- sums of records ------------------------------------------------------- */
+
+bool fsck_raw_sum(struct fsck *f, const struct ledger_level *lv, int64_t from, int64_t to,
+		  int64_t *sum, int64_t *records)
+{
+	static const char q_all[] =
+		"SELECT charge_micro FROM usage_records WHERE book_us >= ?1 AND book_us < ?2";
+	static const char q_inst[] =
+		"SELECT charge_micro FROM usage_records WHERE book_us >= ?1 AND book_us < ?2 "
+		"AND institution = ?3";
+	static const char q_proj[] =
+		"SELECT charge_micro FROM usage_records WHERE book_us >= ?1 AND book_us < ?2 "
+		"AND institution = ?3 AND project = ?4";
+	static const char q_mem[] =
+		"SELECT charge_micro FROM usage_records WHERE book_us >= ?1 AND book_us < ?2 "
+		"AND institution = ?3 AND project = ?4 AND member = ?5";
+	const char *sql = !lv->institution ? q_all : !lv->project ? q_inst
+			  : !lv->member ? q_proj : q_mem;
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(f->raw, sql, -1, &q, NULL) != SQLITE_OK) {
+		fsck_fail(f, "record sum", sqlite3_errmsg(f->raw));
+		return false;
+	}
+	sqlite3_bind_int64(q, 1, from);
+	sqlite3_bind_int64(q, 2, to);
+	if (lv->institution)
+		sqlite3_bind_text(q, 3, lv->institution, -1, SQLITE_STATIC);
+	if (lv->project)
+		sqlite3_bind_text(q, 4, lv->project, -1, SQLITE_STATIC);
+	if (lv->member)
+		sqlite3_bind_text(q, 5, lv->member, -1, SQLITE_STATIC);
+	int64_t s = 0, n = 0;
+	bool overflow = false;
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		n++;
+		if (!overflow && money_add(s, sqlite3_column_int64(q, 0), &s))
+			overflow = true;
+	}
+	if (rc != SQLITE_DONE)
+		fsck_fail(f, "record sum", sqlite3_errmsg(f->raw));
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return false;
+	if (overflow) {
+		char where[3 * FSCK_KEY_MAX];
+		snprintf(where, sizeof where, "%s/%s/%s", lv->institution ? lv->institution : "*",
+			 lv->project ? lv->project : "*", lv->member ? lv->member : "*");
+		fsck_bad(f, "record sum overflows int64", where, "-", "overflow");
+		return false;
+	}
+	*sum = s;
+	if (records)
+		*records = n;
+	return true;
+}
+
+/* ---- usage_buckets ---------------------------------------------------------- */
+
+struct bkey {
+	char inst[FSCK_KEY_MAX], proj[FSCK_KEY_MAX], member[FSCK_KEY_MAX];
+	int64_t bucket;
+};
+
+static void key_read(sqlite3_stmt *q, struct bkey *k)
+{
+	const unsigned char *t;
+	t = sqlite3_column_text(q, 0);
+	snprintf(k->inst, sizeof k->inst, "%s", t ? (const char *)t : "");
+	t = sqlite3_column_text(q, 1);
+	snprintf(k->proj, sizeof k->proj, "%s", t ? (const char *)t : "");
+	t = sqlite3_column_text(q, 2);
+	snprintf(k->member, sizeof k->member, "%s", t ? (const char *)t : "");
+	k->bucket = sqlite3_column_int64(q, 3);
+}
+
+static int key_cmp(const struct bkey *a, const struct bkey *b)
+{
+	int c = strcmp(a->inst, b->inst);
+	if (!c)
+		c = strcmp(a->proj, b->proj);
+	if (!c)
+		c = strcmp(a->member, b->member);
+	if (!c)
+		c = a->bucket < b->bucket ? -1 : a->bucket > b->bucket;
+	return c;
+}
+
+static void key_where(const struct bkey *k, char *out, size_t n)
+{
+	char t[TIME_FMT_MAX];
+	snprintf(out, n, "%s/%s/%s at %s", k->inst, k->proj, k->member,
+		 time_format_rfc3339(k->bucket * LEDGER_BUCKET_US, t));
+}
+
+/* A cursor over rows ordered by (institution, project, member, bucket). */
+struct cursor {
+	sqlite3_stmt *q;
+	int rc;                /* of the last step: SQLITE_ROW while a row is unread */
+};
+
+/* The next group of rows with one key: its charges summed (overflow set when
+ * the sum leaves int64) and counted.  Returns 1, 0 at the end, -1 on an
+ * error. */
+static int cursor_group(struct cursor *c, struct bkey *k, int64_t *sum, bool *overflow,
+			int64_t *rows)
+{
+	if (c->rc != SQLITE_ROW)
+		return c->rc == SQLITE_DONE ? 0 : -1;
+	key_read(c->q, k);
+	*sum = 0;
+	*rows = 0;
+	*overflow = false;
+	struct bkey next;
+	do {
+		++*rows;
+		if (!*overflow && money_add(*sum, sqlite3_column_int64(c->q, 4), sum))
+			*overflow = true;
+		if ((c->rc = sqlite3_step(c->q)) != SQLITE_ROW)
+			break;
+		key_read(c->q, &next);
+	} while (key_cmp(k, &next) == 0);
+	return c->rc == SQLITE_ROW || c->rc == SQLITE_DONE ? 1 : -1;
+}
+
+static bool cursor_open(struct fsck *f, struct cursor *c, const char *sql)
+{
+	c->q = NULL;
+	if (sqlite3_prepare_v2(f->raw, sql, -1, &c->q, NULL) != SQLITE_OK) {
+		fsck_fail(f, "buckets", sqlite3_errmsg(f->raw));
+		return false;
+	}
+	if (sqlite3_bind_parameter_count(c->q) >= 1)
+		sqlite3_bind_int64(c->q, 1, LEDGER_BUCKET_US);
+	c->rc = sqlite3_step(c->q);
+	return true;
+}
+
+static void buckets_check(struct fsck *f)
+{
+	/* The bucket of a record: floor(book_us / width), as the store keeps it. */
+	static const char q_rec[] =
+		"SELECT institution, project, member, (book_us - ((book_us % ?1) + ?1) % ?1) / ?1, "
+		"charge_micro FROM usage_records ORDER BY 1, 2, 3, 4";
+	static const char q_bk[] =
+		"SELECT institution, project, member, bucket, charge FROM usage_buckets "
+		"ORDER BY 1, 2, 3, 4";
+	struct cursor r, s;
+	if (!cursor_open(f, &r, q_rec))
+		return;
+	if (!cursor_open(f, &s, q_bk)) {
+		sqlite3_finalize(r.q);
+		return;
+	}
+	struct bkey rk, sk;
+	int64_t rsum = 0, ssum = 0, nr, ns;
+	bool rover = false, sover = false;
+	int hr = cursor_group(&r, &rk, &rsum, &rover, &nr);
+	int hs = cursor_group(&s, &sk, &ssum, &sover, &ns);
+	char where[3 * FSCK_KEY_MAX + 64], mb[MONEY_FMT_MAX];
+	while (hr > 0 || hs > 0) {
+		int c = hr <= 0 ? 1 : hs <= 0 ? -1 : key_cmp(&rk, &sk);
+		f->checks++;
+		if (c < 0) {
+			key_where(&rk, where, sizeof where);
+			fsck_bad(f, "bucket row missing", where, "none",
+				 rover ? "overflow" : money_format(rsum, mb));
+		} else if (c > 0) {
+			key_where(&sk, where, sizeof where);
+			fsck_bad(f, "bucket row without records", where, money_format(ssum, mb), "none");
+		} else if (rover) {
+			key_where(&rk, where, sizeof where);
+			fsck_bad(f, "bucket sum overflows int64", where, money_format(ssum, mb),
+				 "overflow");
+		} else if (ssum != rsum) {
+			key_where(&rk, where, sizeof where);
+			fsck_bad_money(f, "bucket", where, ssum, rsum);
+		}
+		if (c <= 0)
+			hr = cursor_group(&r, &rk, &rsum, &rover, &nr);
+		if (c >= 0)
+			hs = cursor_group(&s, &sk, &ssum, &sover, &ns);
+	}
+	if (hr < 0 || hs < 0)
+		fsck_fail(f, "buckets", sqlite3_errmsg(f->raw));
+	sqlite3_finalize(r.q);
+	sqlite3_finalize(s.q);
+}
+
+/* ---- report totals per member -------------------------------------------------- */
+
+/* A string member of a report row; "" when absent (a damaged row). */
+static const char *jstr(const json_t *row, const char *key)
+{
+	const char *v = json_string_value(json_object_get(row, key));
+	return v ? v : "";
+}
+
+/* The store's report grouped by (institution, project, member) over all
+ * time, row by row against the records' sums in the same order. */
+void fsck_report_check(struct fsck *f)
+{
+	static const char *const groups[] = {"institution", "project", "member"};
+	static const char q_rec[] =
+		"SELECT institution, project, member, 0, charge_micro FROM usage_records "
+		"ORDER BY 1, 2, 3";
+	struct ledger_filter flt = {0};
+	json_t *rows = NULL;
+	if (f->st->ops->ledger_report(f->st, &flt, groups, 3, false, &rows)) {
+		fsck_fail(f, "report", f->st->errmsg);
+		return;
+	}
+	struct cursor r;
+	if (!cursor_open(f, &r, q_rec)) {
+		json_decref(rows);
+		return;
+	}
+	struct bkey rk, sk = {.bucket = 0};
+	int64_t rsum = 0, nr = 0;
+	bool rover = false;
+	int hr = cursor_group(&r, &rk, &rsum, &rover, &nr);
+	size_t i = 0, n = json_array_size(rows);
+	char where[3 * FSCK_KEY_MAX + 16], a[MONEY_FMT_MAX], b[MONEY_FMT_MAX];
+	while (hr > 0 || i < n) {
+		json_t *row = json_array_get(rows, i);
+		if (i < n) {
+			snprintf(sk.inst, sizeof sk.inst, "%s", jstr(row, "institution"));
+			snprintf(sk.proj, sizeof sk.proj, "%s", jstr(row, "project"));
+			snprintf(sk.member, sizeof sk.member, "%s", jstr(row, "member"));
+		}
+		int c = hr <= 0 ? 1 : i >= n ? -1 : key_cmp(&rk, &sk);
+		const struct bkey *k = c < 0 ? &rk : &sk;
+		snprintf(where, sizeof where, "%s/%s/%s (all time)", k->inst, k->proj, k->member);
+		int64_t charge = json_integer_value(json_object_get(row, "charge"));
+		int64_t recs = json_integer_value(json_object_get(row, "records"));
+		f->checks++;
+		if (c < 0)
+			fsck_bad(f, "report row missing", where, "none",
+				 rover ? "overflow" : money_format(rsum, a));
+		else if (c > 0)
+			fsck_bad(f, "report row without records", where, money_format(charge, b), "none");
+		else if (rover)
+			fsck_bad(f, "record sum overflows int64", where, money_format(charge, b), "overflow");
+		else if (charge != rsum)
+			fsck_bad_money(f, "report total", where, charge, rsum);
+		else if (recs != nr)
+			fsck_bad_int(f, "report records", where, recs, nr);
+		if (c <= 0)
+			hr = cursor_group(&r, &rk, &rsum, &rover, &nr);
+		if (c >= 0)
+			i++;
+	}
+	if (hr < 0)
+		fsck_fail(f, "report", sqlite3_errmsg(f->raw));
+	sqlite3_finalize(r.q);
+	json_decref(rows);
+}
+
+/* ---- column types, uniqueness, SQLite's own check ------------------------------ */
+
+static void types_check(struct fsck *f)
+{
+	/* Every amount, quantity, instant and index is an integer: a REAL
+	 * would mean floating point touched a balance. */
+	static const struct {
+		const char *table, *column;
+		bool nullable;
+	} cols[] = {
+		{"usage_records", "quantity", false},    {"usage_records", "start_us", false},
+		{"usage_records", "end_us", false},      {"usage_records", "received_us", false},
+		{"usage_records", "book_us", false},     {"usage_records", "late", false},
+		{"usage_records", "charter_version", false},
+		{"usage_records", "rate_micro", false},  {"usage_records", "charge_micro", false},
+		{"usage_records", "overage", false},     {"usage_records", "seq", true},
+		{"usage_records", "leaf_index", true},   {"usage_buckets", "bucket", false},
+		{"usage_buckets", "charge", false},      {"charters", "version", false},
+		{"charters", "applied_at", false},       {"charters", "effective", false},
+		{"audit_log", "at", false},              {"tlog_leaves", "idx", false},
+		{"tlog_leaves", "ref", false},           {"tlog_nodes", "level", false},
+		{"tlog_nodes", "idx", false},            {"tlog_backfill", "ref", false},
+		{"tlog_backfill", "idx", false},
+	};
+	for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
+		char sql[256], where[128];
+		/* identifiers from the table above, never from input */
+		snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE typeof(%s) <> 'integer'%s%s",
+			 cols[i].table, cols[i].column, cols[i].nullable ? " AND " : "",
+			 cols[i].nullable ? cols[i].column : "");
+		if (cols[i].nullable)
+			snprintf(sql + strlen(sql), sizeof sql - strlen(sql), " IS NOT NULL");
+		snprintf(where, sizeof where, "%s.%s", cols[i].table, cols[i].column);
+		sqlite3_stmt *q = NULL;
+		if (sqlite3_prepare_v2(f->raw, sql, -1, &q, NULL) != SQLITE_OK ||
+		    sqlite3_step(q) != SQLITE_ROW) {
+			fsck_fail(f, where, sqlite3_errmsg(f->raw));
+			sqlite3_finalize(q);
+			continue;
+		}
+		int64_t n = sqlite3_column_int64(q, 0);
+		sqlite3_finalize(q);
+		f->checks++;
+		if (n)
+			fsck_bad_int(f, "rows not of type integer", where, n, 0);
+	}
+}
+
+static void unique_check(struct fsck *f)
+{
+	/* NOT INDEXED: count the rows themselves, not the index that should
+	 * make duplicates impossible. */
+	static const char sql[] =
+		"SELECT provider, record_id, count(*) FROM usage_records NOT INDEXED "
+		"GROUP BY provider, record_id HAVING count(*) > 1 ORDER BY 1, 2";
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(f->raw, sql, -1, &q, NULL) != SQLITE_OK) {
+		fsck_fail(f, "unique record ids", sqlite3_errmsg(f->raw));
+		return;
+	}
+	int rc;
+	f->checks++;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		char where[2 * FSCK_KEY_MAX];
+		snprintf(where, sizeof where, "%s/%s", (const char *)sqlite3_column_text(q, 0),
+			 (const char *)sqlite3_column_text(q, 1));
+		fsck_bad_int(f, "records with one (provider, record_id)", where,
+			     sqlite3_column_int64(q, 2), 1);
+	}
+	if (rc != SQLITE_DONE)
+		fsck_fail(f, "unique record ids", sqlite3_errmsg(f->raw));
+	sqlite3_finalize(q);
+}
+
+static void quick_check(struct fsck *f)
+{
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(f->raw, "PRAGMA quick_check", -1, &q, NULL) != SQLITE_OK) {
+		fsck_fail(f, "sqlite quick_check", sqlite3_errmsg(f->raw));
+		return;
+	}
+	int rc;
+	f->checks++;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(q, 0);
+		if (t && strcmp(t, "ok") != 0)
+			fsck_bad(f, "sqlite quick_check", "database", t, "ok");
+	}
+	if (rc != SQLITE_DONE)
+		fsck_fail(f, "sqlite quick_check", sqlite3_errmsg(f->raw));
+	sqlite3_finalize(q);
+}
+
+void fsck_rows_check(struct fsck *f)
+{
+	quick_check(f);
+	types_check(f);
+	unique_check(f);
+	buckets_check(f);
+	fsck_report_check(f);
+}

@@ -1,0 +1,177 @@
+#!/bin/bash
+# allotd --fsck (docs/FSCK.md): clean on a database the daemon wrote, and
+# the database unchanged by it; on copies tampered with as an attacker or a
+# bug would (the append-only triggers dropped first), each change is
+# reported where it was made, with exit 1; bad flags and unreadable
+# databases exit 2.
+. "$(dirname "$0")/lib.sh"
+
+PUB=$("$BIN/allot" keygen --out "$E2E_DIR/cscs.key")
+cat >"$E2E_DIR/charter.yaml" <<YAML
+charter: fsck-test
+version: 1
+effective: 2026-01-01T00:00:00Z
+timezone: Europe/Zurich
+pool: 1000000
+rates:
+  - {resource: gpu_seconds, class: h100, credits: 0.031415}
+  - {resource: cpu_seconds, credits: 0.000125}
+providers:
+  - {id: cscs, keys: ["$PUB"], resources: [gpu_seconds, cpu_seconds]}
+institutions:
+  - id: epfl
+    allocation: {credits: 100000, period: month, rollover: 0.5}
+    projects:
+      - id: climate
+        allocation: {credits: 50000, period: month}
+        member_allocation: {credits: 20000, period: month}
+        members: [alice@epfl.ch, bob@epfl.ch]
+      - id: vision
+        allocation: {credits: 50000, period: total}
+        members: [carol@epfl.ch]
+  - id: ethz
+    allocation: {credits: 5000, period: week}
+    projects:
+      - id: robotics
+        allocation: {credits: 5000, period: week}
+        members: [dave@ethz.ch]
+YAML
+e2e_start --charter "$E2E_DIR/charter.yaml" || exit 1
+PKEY=$(e2e_api_key '{"role":"provider","provider":"cscs"}')
+
+NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+HOURAGO=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)
+LASTMONTH=$(date -u -d "$(date -u +%Y-%m-01) -20 days" +%Y-%m-%dT12:00:00Z)
+rec() { # id inst proj member resource quantity [start] [extra json]
+	printf '{"record_id":"%s","provider":"cscs","institution":"%s","project":"%s","member":"%s","resource":"%s","class":%s,"model":null,"quantity":%s,"start":"%s","end":"%s","kind":"usage","supersedes":null}\n' \
+		"$1" "$2" "$3" "$4" "$5" "$([ "$5" = gpu_seconds ] && echo '"h100"' || echo null)" "$6" \
+		"${7:-$HOURAGO}" "${7:-$NOW}" | jq -c ". + {${8:-}}"
+}
+{
+	for i in $(seq 1 8); do
+		rec "a-$i" epfl climate alice@epfl.ch gpu_seconds $((i * 100))
+		rec "b-$i" epfl climate bob@epfl.ch cpu_seconds $((i * 7000))
+		rec "c-$i" epfl vision carol@epfl.ch gpu_seconds $((i * 30))
+		rec "d-$i" ethz robotics dave@ethz.ch cpu_seconds $((i * 50))
+	done
+	rec old-1 epfl climate alice@epfl.ch gpu_seconds 1000 "$LASTMONTH"
+	rec refund-1 epfl climate alice@epfl.ch gpu_seconds 100 "" \
+		'"kind":"adjustment","adjustment":"refund","supersedes":"a-1"'
+} | "$BIN/allot" usage sign --key "$E2E_DIR/cscs.key" | jq -s '{records: .}' >"$E2E_DIR/b.json"
+req POST /v1/usage "$PKEY" application/json "$E2E_DIR/b.json"
+check "records accepted" 34 "$(jget .summary.accepted)"
+e2e_stop
+
+DB=$E2E_DIR/allot.db
+fsck() { # DB [flags...]: sets OUT (stdout and stderr) and RC
+	OUT=$("$BIN/allotd" --fsck --db "$@" 2>&1)
+	RC=$?
+}
+# has DESCRIPTION PATTERN: one line of OUT matches (grep -E)
+has() { printf '%s\n' "$OUT" | grep -qE -e "$2" && ok || bad "$1: no line matches [$2] in: $OUT"; }
+
+# --- a database the daemon wrote is clean, and fsck leaves it as it was -----------
+BEFORE=$(sha256sum <"$DB")
+fsck "$DB"; check "clean database exits 0 ($OUT)" 0 "$RC"
+has "summary line" '^fsck: [0-9]+ checks, 0 disagreements$'
+N=$(printf '%s' "$OUT" | sed -n 's/^fsck: \([0-9]*\) checks.*/\1/p')
+[ "${N:-0}" -ge 60 ] && ok || bad "a few dozen checks expected, got $N"
+check "fsck wrote nothing to the database" "$BEFORE" "$(sha256sum <"$DB")"
+fsck "$DB" --format json; check "json exit" 0 "$RC"
+check "json summary" "0 $N" "$(printf '%s' "$OUT" | jq -r '"\(.disagreements) \(.checks)"')"
+# the daemon's own flags are accepted (one command line serves and checks)
+fsck "$DB" --keys "$E2E_DIR/keys" --charter "$E2E_DIR/charter.yaml"; check "daemon flags ignored" 0 "$RC"
+
+# tamper NAME SQL: a copy of the database with SQL applied; sets T
+tamper() {
+	T=$E2E_DIR/t-$1.db
+	cp "$DB" "$T"
+	sqlite3 "$T" "$2" || bad "tamper $1: sqlite3 failed"
+}
+# the only lines of OUT are the expected ones (and the summary)
+only() { # DESCRIPTION PATTERN
+	local extra
+	extra=$(printf '%s\n' "$OUT" | grep -vE -e "$2" -e '^fsck: [0-9]+ checks, [0-9]+ disagreements$')
+	[ -z "$extra" ] && ok || bad "$1: unexpected lines: $extra"
+}
+
+# --- a bucket sum changed ---------------------------------------------------------
+KEY="epfl/climate/alice@epfl.ch"
+tamper bucket "UPDATE usage_buckets SET charge = charge + 1 WHERE member = 'alice@epfl.ch' AND
+	bucket = (SELECT max(bucket) FROM usage_buckets WHERE member = 'alice@epfl.ch')"
+STORED=$(sqlite3 "$T" "SELECT charge FROM usage_buckets WHERE member = 'alice@epfl.ch' ORDER BY bucket DESC LIMIT 1")
+fsck "$T"; check "changed bucket exits 1" 1 "$RC"
+has "the bucket, stored and recomputed" \
+	"^fsck: bucket $KEY at [-0-9T:]+Z: stored $(printf '%s' "$STORED" | awk '{printf "%.6f", $1 / 1e6}' | sed 's/0*$//; s/\.$//'), recomputed "
+# what the store derives from the bucket disagrees too; nothing else does
+only "a changed bucket" "^fsck: (bucket|quota used|sum cache) (epfl/climate/alice|member epfl/climate/alice|project epfl/climate |institution epfl |pool \* )"
+has "the summary counts them" '^fsck: [0-9]+ checks, [1-9][0-9]* disagreements$'
+
+# --- a bucket row deleted, one added --------------------------------------------------
+tamper bucket-rows "DELETE FROM usage_buckets WHERE member = 'dave@ethz.ch';
+	INSERT INTO usage_buckets VALUES ('ethz', 'robotics', 'eve@ethz.ch', 1, 5)"
+fsck "$T"; check "missing bucket rows exit 1" 1 "$RC"
+has "missing row" "^fsck: bucket row missing ethz/robotics/dave@ethz.ch at .*: stored none, recomputed "
+has "row without records" "^fsck: bucket row without records ethz/robotics/eve@ethz.ch at 1970-01-01T00:15:00Z: stored 0.000005, recomputed none"
+
+# --- a charge in the previous month: this month's rollover (epfl carries half) -------------
+tamper rollover "INSERT INTO usage_buckets VALUES ('epfl', 'climate', 'alice@epfl.ch',
+	CAST(strftime('%s', date('now', 'start of month', '-10 days')) AS INTEGER) / 900, 1000000)"
+fsck "$T"; check "previous month's bucket exits 1" 1 "$RC"
+has "the bucket" '^fsck: bucket row without records epfl/climate/alice@epfl.ch at .*: stored 1, recomputed none$'
+has "the rollover from it" '^fsck: rollover institution epfl \[.*\): stored 49999.5, recomputed 50000$'
+only "a previous month's bucket" '^fsck: (bucket row without records|rollover institution epfl )'
+
+# --- a floating-point amount ---------------------------------------------------------------
+# (a whole REAL is stored back as an integer by the column's affinity: half a
+# micro-credit stays REAL, as an overflowing sum would)
+tamper real "UPDATE usage_buckets SET charge = charge + 0.5 WHERE member = 'carol@epfl.ch'"
+NREAL=$(sqlite3 "$T" "SELECT count(*) FROM usage_buckets WHERE typeof(charge) = 'real'")
+fsck "$T"; check "REAL column exits 1" 1 "$RC"
+has "REAL named" "^fsck: rows not of type integer usage_buckets.charge: stored $NREAL, recomputed 0\$"
+
+# --- a log leaf altered (trigger dropped first) ----------------------------------------------
+tamper leaf "DROP TRIGGER tlog_leaves_no_update;
+	UPDATE tlog_leaves SET leaf_hash = randomblob(32) WHERE idx = 5"
+fsck "$T"; check "altered leaf exits 1" 1 "$RC"
+has "the leaf" '^fsck: log leaf hash leaf 5 \([a-z]+ [0-9]+\): stored [0-9a-f]{64}, recomputed [0-9a-f]{64}$'
+has "the root" '^fsck: log root tree of [0-9]+ leaves: stored [0-9a-f]{64}, recomputed [0-9a-f]{64}$'
+only "an altered leaf" '^fsck: log (leaf hash leaf 5|root|node level)'
+
+# --- a stored subtree node altered ------------------------------------------------------------
+tamper node "DROP TRIGGER tlog_nodes_no_update; UPDATE tlog_nodes SET hash = randomblob(32) WHERE level = 4 AND idx = 0"
+fsck "$T"; check "altered node exits 1" 1 "$RC"
+has "the node" '^fsck: log node level 4 index 0: stored [0-9a-f]{64}, recomputed [0-9a-f]{64}$'
+
+# --- a usage record deleted, and one inserted without its leaf ---------------------------------
+tamper record-deleted "DROP TRIGGER usage_no_delete; DELETE FROM usage_records WHERE record_id = 'd-3'"
+fsck "$T"; check "deleted record exits 1" 1 "$RC"
+has "its leaf has no entry" '^fsck: log leaf leaf [0-9]+ \(usage [0-9]+\): stored leaf, recomputed no entry$'
+has "leaf count" '^fsck: log leaves entries logged: stored ([0-9]+), recomputed '
+has "its bucket" '^fsck: bucket ethz/robotics/dave@ethz.ch at .*: stored [0-9.]+, recomputed '
+tamper record-added "INSERT INTO usage_records(provider, record_id, kind, institution, project, member,
+	resource, quantity, start_us, end_us, received_us, book_us, charter_version, rate_micro, charge_micro,
+	canonical, sha256) SELECT provider, 'forged', kind, institution, project, member, resource, quantity,
+	start_us, end_us, received_us, book_us, charter_version, rate_micro, charge_micro, canonical, sha256
+	FROM usage_records WHERE record_id = 'c-2'"
+ID=$(sqlite3 "$T" "SELECT id FROM usage_records WHERE record_id = 'forged'")
+fsck "$T"; check "unlogged record exits 1" 1 "$RC"
+has "unlogged record named" "^fsck: unlogged entry usage record $ID \\(cscs/forged\\): stored no leaf, recomputed its leaf$"
+has "its bucket" '^fsck: bucket epfl/vision/carol@epfl.ch at .*: stored [0-9.]+, recomputed '
+has "the project's total quota" '^fsck: quota used project epfl/vision \(total\): stored [0-9.]+, recomputed '
+
+# --- usage and unreadable databases: exit 2, nothing created ---------------------------------
+fsck "$E2E_DIR/absent.db"; check "absent database exits 2" 2 "$RC"
+has "absent named" "^allotd --fsck: .*absent.db"
+[ ! -e "$E2E_DIR/absent.db" ] && ok || bad "fsck created a database"
+cp "$DB" "$E2E_DIR/newer.db"
+sqlite3 "$E2E_DIR/newer.db" "PRAGMA user_version = 999"
+fsck "$E2E_DIR/newer.db"; check "newer schema exits 2" 2 "$RC"
+has "newer schema says so" "schema version 999, this allotd reads"
+fsck "$DB" --format xml; check "bad format exits 2" 2 "$RC"
+has "format message" '^allotd --fsck: --format must be text or json$'
+fsck "$DB" --bogus; check "unknown flag exits 2" 2 "$RC"
+has "unknown flag named" 'unknown argument "--bogus"'
+OUT=$("$BIN/allotd" --fsck --db 2>&1); check "--db without a value exits 2" 2 $?
+
+e2e_done
