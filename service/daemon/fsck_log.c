@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "crypto/b64.h"
+#include "common/b64.h"
 #include "tlog/merkle.h"
 
 /* Leaves read per store call. */
