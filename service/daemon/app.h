@@ -33,7 +33,7 @@ struct app_config {
 	bool check;              /* --check */
 	/* --init (ALLOT_INIT=1): a new deployment is meant.  Allowed only on an
 	 * empty database; retires the keys of an earlier deployment found in
-	 * --keys (docs/OPERATIONS.md, "A new deployment"). */
+	 * --keys (docs/OPERATIONS.md, "A deployment"). */
 	bool init;
 	bool verbose;
 };
