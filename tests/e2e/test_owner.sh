@@ -22,7 +22,9 @@ once() {
 	shift
 	timeout 10 "$BIN/allotd" --models "$E2E_ROOT/models" "${START[@]}" "$@" \
 		>"$E2E_DIR/once.out" 2>"$err"
-	echo $?
+	local rc=$?
+	cat "$err" >>"$E2E_DIR/allotd.log" # e2e_done looks for sanitizer reports there
+	echo "$rc"
 }
 
 # start_on PORT ARGS...: e2e_start on a given port (a restart on the same one).
