@@ -34,18 +34,32 @@ void apikey_hash(const char *secret, size_t len, uint8_t hash[32])
 	EVP_Digest(secret, len, hash, &hl, EVP_sha256(), NULL);
 }
 
+allot_err apikey_random_id(const char *prefix, char id[STORE_ID_MAX])
+{
+	uint8_t rid[APIKEY_ID_RANDOM_BYTES];
+	size_t pl = strlen(prefix);
+	if (pl + 2 * sizeof rid >= STORE_ID_MAX)
+		return ALLOT_E_INVALID;
+	if (RAND_bytes(rid, sizeof rid) != 1)
+		return ALLOT_E_INTERNAL;
+	memcpy(id, prefix, pl);
+	hex(rid, sizeof rid, id + pl);
+	return ALLOT_OK;
+}
+
 allot_err apikey_generate(char secret[APIKEY_SECRET_MAX], uint8_t hash[32],
 			  char id[STORE_ID_MAX])
 {
-	uint8_t raw[32], rid[8];
-	if (RAND_bytes(raw, sizeof raw) != 1 || RAND_bytes(rid, sizeof rid) != 1)
+	uint8_t raw[32];
+	allot_err e = apikey_random_id("key_", id);
+	if (e)
+		return e;
+	if (RAND_bytes(raw, sizeof raw) != 1)
 		return ALLOT_E_INTERNAL;
 	memcpy(secret, APIKEY_PREFIX, 6);
 	hex(raw, sizeof raw, secret + 6);
 	OPENSSL_cleanse(raw, sizeof raw);
 	apikey_hash(secret, APIKEY_SECRET_LEN, hash);
-	memcpy(id, "key_", 4);
-	hex(rid, sizeof rid, id + 4);
 	return ALLOT_OK;
 }
 

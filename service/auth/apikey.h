@@ -17,6 +17,12 @@
 #define APIKEY_SECRET_LEN (6 + 64)
 #define APIKEY_SECRET_MAX (APIKEY_SECRET_LEN + 1)
 
+/* Random bytes in a key id: 64 bits, so ids do not collide in practice. */
+#define APIKEY_ID_RANDOM_BYTES 8
+
+/* A fresh id: prefix followed by 16 random hex digits.  Ids are public
+ * (the audit log shows them), so an id never depends on its secret. */
+allot_err apikey_random_id(const char *prefix, char id[STORE_ID_MAX]);
 /* Fresh secret and its hash; a fresh id "key_<16 hex>". */
 allot_err apikey_generate(char secret[APIKEY_SECRET_MAX], uint8_t hash[32],
 			  char id[STORE_ID_MAX]);

@@ -1,4 +1,4 @@
-/* app.c — daemon start-up, admin bootstrap and the active charter. */
+/* app.c — daemon start-up (daemon/bootstrap.c: the checks) and the active charter. */
 #include "daemon/app.h"
 
 #include <errno.h>
@@ -10,62 +10,12 @@
 #include "auth/apikey.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "daemon/bootstrap.h"
+#include "daemon/dblock.h"
 #include "daemon/fileio.h"
+#include "gate/keyset.h"
 #include "ledger/ledger.h"
 #include "tlog/ledgerlog.h"
-
-/* ---- admin bootstrap --------------------------------------------------------- */
-
-static allot_err app_ensure_admin(struct app *app, char *msg, size_t msgsz)
-{
-	struct api_key k = {0};
-	const char *env = getenv("ALLOT_ADMIN_KEY");
-
-	if (env && *env) {
-		if (strlen(env) < 16) {
-			snprintf(msg, msgsz, "ALLOT_ADMIN_KEY must be at least 16 characters");
-			return ALLOT_E_INVALID;
-		}
-		apikey_hash(env, strlen(env), k.secret_sha256);
-		struct api_key found;
-		allot_err e = store_key_find_by_hash(app->store, k.secret_sha256, &found);
-		if (e == ALLOT_OK)
-			return ALLOT_OK;
-		if (e != ALLOT_E_NOT_FOUND)
-			return e;
-		char h[65];
-		sha256_hex(env, strlen(env), h);
-		snprintf(k.id, sizeof k.id, "admin_%.12s", h);
-		snprintf(k.role, sizeof k.role, "admin");
-		snprintf(k.label, sizeof k.label, "from ALLOT_ADMIN_KEY");
-		snprintf(k.created_by, sizeof k.created_by, "bootstrap");
-		k.created_at = time_now_us();
-		struct audit_entry a = {.at = k.created_at, .actor = "bootstrap",
-					.action = "key.create", .target = k.id,
-					.detail = "{\"role\":\"admin\",\"source\":\"ALLOT_ADMIN_KEY\"}"};
-		return store_key_insert(app->store, &k, &a);
-	}
-	int64_t n = 0;
-	allot_err e = store_key_count_active(app->store, "admin", &n);
-	if (e || n > 0)
-		return e;
-	char secret[APIKEY_SECRET_MAX];
-	if ((e = apikey_generate(secret, k.secret_sha256, k.id)))
-		return e;
-	snprintf(k.role, sizeof k.role, "admin");
-	snprintf(k.label, sizeof k.label, "bootstrap admin key");
-	snprintf(k.created_by, sizeof k.created_by, "bootstrap");
-	k.created_at = time_now_us();
-	struct audit_entry a = {.at = k.created_at, .actor = "bootstrap", .action = "key.create",
-				.target = k.id, .detail = "{\"role\":\"admin\",\"source\":\"generated\"}"};
-	if ((e = store_key_insert(app->store, &k, &a)))
-		return e;
-	/* Shown once, on stdout, never logged. */
-	printf("allotd: bootstrap admin key (shown once, store it now): %s\n", secret);
-	fflush(stdout);
-	OPENSSL_cleanse_str(secret);
-	return ALLOT_OK;
-}
 
 /* ---- the active charter ------------------------------------------------------- */
 
@@ -353,20 +303,34 @@ allot_err app_open(struct app *app, char *msg, size_t msgsz)
 	pthread_mutex_init(&app->charter_lock, NULL);
 	if (!(app->reserve = reserve_new()) || !(app->ledger_group = ledger_group_new()))
 		return ALLOT_E_NOMEM;
-	allot_err e = store_open(app->cfg.db, &app->store, msg, msgsz);
+	/* Bad input is refused before anything is created; then one owner
+	 * per database (docs/OPERATIONS.md). */
+	allot_err e = bootstrap_admin_env_check(msg, msgsz);
 	if (e)
+		return e;
+	if (dblock_applies(app->cfg.db) &&
+	    (e = dblock_acquire(app->cfg.db, "allotd", &app->dblock, msg, msgsz)))
+		return e;
+	if ((e = keyset_dir_prepare(app->cfg.keys, msg, msgsz)) ||
+	    (e = bootstrap_db_precheck(&app->cfg, msg, msgsz)))
+		return e;
+	if ((e = store_open(app->cfg.db, &app->store, msg, msgsz)))
 		return e;
 	if (app->cfg.flush_ms_set)
 		store_set_flush_ms(app->store, app->cfg.flush_ms);
-	/* The transparency log's signing key (docs/TLOG.md). */
-	if ((e = ledgerlog_open(app->cfg.keys, app->cfg.deployment, app->store, &app->log, msg,
-				msgsz)))
+	if ((e = bootstrap_deployment(app, msg, msgsz)))
 		return e;
-	if ((e = app_ensure_admin(app, msg, msgsz))) {
+	/* The admin key's leaf before the log key exists: a first start that
+	 * fails here leaves no key beside an empty log. */
+	if ((e = bootstrap_admin(app, msg, msgsz))) {
 		if (!msg[0])
 			snprintf(msg, msgsz, "cannot create the admin key: %s", app->store->errmsg);
 		return e;
 	}
+	/* The transparency log's signing key (docs/TLOG.md). */
+	if ((e = ledgerlog_open(app->cfg.keys, app->cfg.deployment, app->store, &app->log, msg,
+				msgsz)))
+		return e;
 	if ((e = app_charter_load_stored(app, msg, msgsz)))
 		return e;
 	if ((e = app_charter_from_file(app, true, msg, msgsz)))
@@ -393,4 +357,7 @@ void app_close(struct app *app)
 	ledger_group_free(app->ledger_group);
 	app->ledger_group = NULL;
 	pthread_mutex_destroy(&app->charter_lock);
+	/* Last: the database is closed before another process may own it. */
+	dblock_release(app->dblock);
+	app->dblock = NULL;
 }

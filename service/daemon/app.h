@@ -31,6 +31,10 @@ struct app_config {
 	int flush_ms;
 	bool flush_ms_set;
 	bool check;              /* --check */
+	/* --init (ALLOT_INIT=1): a new deployment is meant.  Allowed only on an
+	 * empty database; retires the keys of an earlier deployment found in
+	 * --keys (docs/OPERATIONS.md, "A deployment"). */
+	bool init;
 	bool verbose;
 };
 
@@ -41,12 +45,14 @@ struct active_charter {
 	int refs;
 };
 
+struct dblock;
 struct gate;
 struct ledger_group;
 struct ledgerlog;
 
 struct app {
 	struct app_config cfg;
+	struct dblock *dblock;         /* held from app_open to app_close (daemon/dblock.h) */
 	struct store *store;
 	pthread_mutex_t charter_lock;
 	struct active_charter *active; /* NULL until a charter is applied */
@@ -64,8 +70,11 @@ struct app {
  * error (message printed), 2 when --help was printed. */
 int app_config_parse(struct app_config *cfg, int argc, char **argv);
 
-/* Opens the store, ensures an admin key, loads the active charter (applying
- * cfg.charter when its version is newer than the stored one). */
+/* Takes the database's lock, checks the keys directory, opens the store
+ * (refusing an empty database beside an earlier deployment's keys unless
+ * cfg.init), ensures the admin key (revoking earlier ALLOT_ADMIN_KEY keys),
+ * loads the active charter (applying cfg.charter when its version is newer
+ * than the stored one).  On failure msg says why; call app_close. */
 allot_err app_open(struct app *app, char *msg, size_t msgsz);
 void app_close(struct app *app);
 

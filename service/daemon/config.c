@@ -10,11 +10,12 @@
 static const char usage[] =
 	"usage: allotd [--listen ADDR] [--db PATH|URI] [--charter FILE] [--keys DIR]\n"
 	"              [--models DIR] [--deployment NAME] [--threads N] [--flush-ms MS]\n"
-	"              [--check] [-v]\n"
+	"              [--init] [--check] [-v]\n"
 	"       allotd --model FILE --prompt TEXT [--max-tokens N] [--temperature T] [--seed S]\n"
 	"       allotd --model FILE --tokenize TEXT\n"
 	"       allotd --fsck [--db PATH|URI] [--format text|json]\n"
-	"Each flag may also be given as ALLOT_<NAME> in the environment (ALLOT_DB, ...).\n";
+	"Each flag may also be given as ALLOT_<NAME> in the environment (ALLOT_DB, ...;\n"
+	"ALLOT_INIT=1 for --init).\n";
 
 struct flag {
 	const char *name;  /* without "--" */
@@ -48,6 +49,14 @@ int app_config_parse(struct app_config *cfg, int argc, char **argv)
 	cfg->deployment = "local";
 	threads_s = NULL;
 	flush_s = NULL;
+	const char *init_env = getenv("ALLOT_INIT");
+	if (init_env && *init_env) {
+		if (strcmp(init_env, "1") != 0 && strcmp(init_env, "0") != 0) {
+			fprintf(stderr, "allotd: ALLOT_INIT must be 1 or 0\n");
+			return 1;
+		}
+		cfg->init = init_env[0] == '1';
+	}
 	const struct flag flags[] = {
 		{"listen", "ALLOT_LISTEN", &cfg->listen},
 		{"db", "ALLOT_DB", &cfg->db},
@@ -72,6 +81,10 @@ int app_config_parse(struct app_config *cfg, int argc, char **argv)
 		}
 		if (strcmp(a, "--check") == 0) {
 			cfg->check = true;
+			continue;
+		}
+		if (strcmp(a, "--init") == 0) {
+			cfg->init = true;
 			continue;
 		}
 		if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {

@@ -5,10 +5,12 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "charter/charter.h"
 #include "common/money.h"
 #include "common/timeutil.h"
+#include "daemon/dblock.h"
 #include "ledger/period.h"
 #include "ledger/quota.h"
 
@@ -295,13 +297,25 @@ int fsck_run(const struct fsck_options *o, FILE *out, FILE *err)
 {
 	struct fsck f = {.o = o, .out = out};
 	char msg[512] = "";
+	struct dblock *lock = NULL;
+	struct stat sb;
+	/* The database's owner lock, as allotd holds it (daemon/dblock.c): fsck
+	 * never reads a database a running allotd is writing.  A missing file
+	 * is left to the open below to report (nothing is created for it). */
+	if (dblock_applies(o->db) && stat(o->db, &sb) == 0 &&
+	    dblock_acquire(o->db, "allotd --fsck", &lock, msg, sizeof msg)) {
+		fprintf(err, "allotd --fsck: %s\n", msg);
+		return FSCK_ERROR;
+	}
 	if (store_open_readonly(o->db, &f.st, msg, sizeof msg)) {
 		fprintf(err, "allotd --fsck: %s\n", msg[0] ? msg : "cannot open the database");
+		dblock_release(lock);
 		return FSCK_ERROR;
 	}
 	if (!raw_open(&f, err)) {
 		sqlite3_close(f.raw);
 		store_close(f.st);
+		dblock_release(lock);
 		return FSCK_ERROR;
 	}
 	if (o->json)
@@ -311,6 +325,7 @@ int fsck_run(const struct fsck_options *o, FILE *out, FILE *err)
 	fsck_levels_check(&f);
 	sqlite3_close(f.raw);
 	store_close(f.st);
+	dblock_release(lock);
 	if (f.problems) {
 		json_t *j = json_pack("{s:s,s:I,s:I,s:o}", "database", o->db, "checks",
 				      (json_int_t)f.checks, "disagreements", (json_int_t)f.bad,

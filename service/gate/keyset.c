@@ -3,12 +3,15 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 
@@ -89,6 +92,131 @@ static allot_err keyset_add_locked(struct keyset *ks, char kid[PASETO_KID_MAX + 
 	return ALLOT_OK;
 }
 
+/* ---- the keys directory -------------------------------------------------------- */
+
+allot_err keyset_dir_prepare(const char *dir, char *msg, size_t msgsz)
+{
+	struct stat sb;
+	if (stat(dir, &sb) < 0) {
+		if (errno != ENOENT || mkdir(dir, 0700) < 0 || chmod(dir, 0700) < 0) {
+			snprintf(msg, msgsz, "cannot create the keys directory %s: %s", dir,
+				 strerror(errno));
+			return ALLOT_E_IO;
+		}
+		return ALLOT_OK;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		snprintf(msg, msgsz, "the keys directory %s is not a directory", dir);
+		return ALLOT_E_INVALID;
+	}
+	if (sb.st_mode & 077) {
+		snprintf(msg, msgsz,
+			 "the keys directory %s is open to its group or others (mode %04o); it "
+			 "holds private keys: run chmod 700 %s",
+			 dir, (unsigned)(sb.st_mode & 07777), dir);
+		return ALLOT_E_INVALID;
+	}
+	return ALLOT_OK;
+}
+
+static bool is_key_name(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 4 && name[0] != '.' && strcmp(name + n - 4, ".key") == 0;
+}
+
+allot_err keyset_dir_has_keys(const char *dir, bool *has, char *name, size_t namesz, char *msg,
+			      size_t msgsz)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		snprintf(msg, msgsz, "cannot read the keys directory %s: %s", dir, strerror(errno));
+		return ALLOT_E_IO;
+	}
+	*has = false;
+	name[0] = '\0';
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (is_key_name(de->d_name)) {
+			/* The log key first: it is what a fork would reuse. */
+			if (!*has || strcmp(de->d_name, "log.key") == 0)
+				snprintf(name, namesz, "%s", de->d_name);
+			*has = true;
+		}
+	closedir(d);
+	return ALLOT_OK;
+}
+
+/* Creates dir/retired-<UTC time>[-N] mode 0700.  OUT: sub. */
+static allot_err retired_dir_make(const char *dir, char *sub, size_t subsz, char *msg,
+				  size_t msgsz)
+{
+	time_t now = (time_t)(time_now_us() / US_PER_SEC);
+	struct tm tm;
+	char stamp[32];
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+	for (int i = 1; i < 100; i++) {
+		int n = i == 1 ? snprintf(sub, subsz, "%s/retired-%s", dir, stamp)
+			       : snprintf(sub, subsz, "%s/retired-%s-%d", dir, stamp, i);
+		if (n < 0 || (size_t)n >= subsz) {
+			snprintf(msg, msgsz, "keys directory path too long: %s", dir);
+			return ALLOT_E_INVALID;
+		}
+		if (mkdir(sub, 0700) == 0)
+			return ALLOT_OK;
+		if (errno != EEXIST)
+			break;
+	}
+	snprintf(msg, msgsz, "cannot create %s: %s", sub, strerror(errno));
+	return ALLOT_E_IO;
+}
+
+static int fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+allot_err keyset_dir_retire(const char *dir, char *sub, size_t subsz, char *msg, size_t msgsz)
+{
+	allot_err e = retired_dir_make(dir, sub, subsz, msg, msgsz);
+	if (e)
+		return e;
+	DIR *d = opendir(dir);
+	if (!d) {
+		snprintf(msg, msgsz, "cannot read the keys directory %s: %s", dir, strerror(errno));
+		return ALLOT_E_IO;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) && !e) {
+		if (!is_key_name(de->d_name))
+			continue;
+		char from[1024], to[1024];
+		if ((size_t)snprintf(from, sizeof from, "%s/%s", dir, de->d_name) >= sizeof from ||
+		    (size_t)snprintf(to, sizeof to, "%s/%s", sub, de->d_name) >= sizeof to) {
+			snprintf(msg, msgsz, "key path too long in %s", dir);
+			e = ALLOT_E_INVALID;
+		} else if (rename(from, to) < 0) {
+			snprintf(msg, msgsz, "cannot move %s to %s: %s", from, sub, strerror(errno));
+			e = ALLOT_E_IO;
+		}
+	}
+	closedir(d);
+	/* The moves are durable before a new key can take an old one's name. */
+	if (!e && (fsync_dir(sub) < 0 || fsync_dir(dir) < 0)) {
+		snprintf(msg, msgsz, "cannot sync %s: %s", dir, strerror(errno));
+		e = ALLOT_E_IO;
+	}
+	return e;
+}
+
+/* ---- loading and rotating -------------------------------------------------------- */
+
 allot_err keyset_open(const char *dir, struct keyset **out, char *msg, size_t msgsz)
 {
 	struct keyset *ks = calloc(1, sizeof *ks);
@@ -96,10 +224,8 @@ allot_err keyset_open(const char *dir, struct keyset **out, char *msg, size_t ms
 		return ALLOT_E_NOMEM;
 	snprintf(ks->dir, sizeof ks->dir, "%s", dir);
 	pthread_rwlock_init(&ks->lock, NULL);
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		snprintf(msg, msgsz, "cannot create key directory %s: %s", dir, strerror(errno));
+	if (keyset_dir_prepare(dir, msg, msgsz))
 		goto fail;
-	}
 	DIR *d = opendir(dir);
 	if (!d) {
 		snprintf(msg, msgsz, "cannot read key directory %s: %s", dir, strerror(errno));

@@ -9,6 +9,7 @@
 #ifndef ALLOT_GATE_KEYSET_H
 #define ALLOT_GATE_KEYSET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,7 +24,25 @@
 
 struct keyset;
 
-/* Loads dir, creating it and a first key when empty. */
+/* The keys directory (--keys) holds the token keys and the transparency
+ * log's key (tlog/ledgerlog.h); these three check and manage it as a whole.
+ *
+ * Prepares dir: creates it mode 0700 when missing; refuses (ALLOT_E_INVALID,
+ * msg says to chmod 700) a directory that its group or others may access,
+ * and anything that is not a directory. */
+allot_err keyset_dir_prepare(const char *dir, char *msg, size_t msgsz);
+/* Whether dir holds a key file ("NAME.key" at its top: the log key or a
+ * token key).  OUT: *has; name, the first one found ("" when none). */
+allot_err keyset_dir_has_keys(const char *dir, bool *has, char *name, size_t namesz, char *msg,
+			      size_t msgsz);
+/* Moves every "NAME.key" at dir's top into a new dir/retired-<UTC time>/
+ * (mode 0700), so that no key of an earlier deployment signs or verifies
+ * again while each stays available to check what it signed.
+ * OUT: sub, the new directory's path. */
+allot_err keyset_dir_retire(const char *dir, char *sub, size_t subsz, char *msg, size_t msgsz);
+
+/* Loads dir (checked by keyset_dir_prepare), creating it and a first key
+ * when empty. */
 allot_err keyset_open(const char *dir, struct keyset **out, char *msg, size_t msgsz);
 void keyset_free(struct keyset *ks);
 /* Adds a new signing key (written to the directory first). OUT: kid. */

@@ -525,6 +525,10 @@ allot_err http_server_start(const struct http_server_config *cfg,
 			 MHD_USE_POLL | MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	/* No MHD_OPTION_LISTENING_ADDRESS_REUSE: with it (SO_REUSEPORT) a second
+	 * allotd binds the same port and the kernel splits connections between
+	 * the two.  MHD's default (SO_REUSEADDR) still lets a restart bind while
+	 * old connections are in TIME_WAIT. */
 	srv->mhd = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, srv,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -534,7 +538,6 @@ allot_err http_server_start(const struct http_server_config *cfg,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MAX_HEADER_BYTES,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
 		MHD_OPTION_END);
 	(void)sl;
 	if (!srv->mhd) {

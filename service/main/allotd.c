@@ -33,7 +33,7 @@ static bool has_flag(int argc, char **argv, const char *name)
 int main(int argc, char **argv)
 {
 	struct app app = {0};
-	char msg[512] = "";
+	char msg[1024] = "";
 
 	/* One-shot engine modes: allotd --model FILE --prompt|--tokenize ... */
 	if (has_flag(argc, argv, "--model") &&

@@ -9,9 +9,13 @@
  */
 #include "store/sqlite_int.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -655,12 +659,39 @@ static allot_err sq_ro_check(struct sqlite_store *s, const char *path, char *msg
 	return sq_tlog_open(s, msg, msgsz);
 }
 
+/* The database holds every balance and key hash: only its owner reads it.
+ * A missing file is created empty (a valid SQLite database) with mode
+ * 0600 before SQLite opens it; SQLite gives the -wal and -shm files the
+ * database file's mode.  An older, wider file is reported, not changed. */
+static allot_err sq_create_private(const char *path, char *msg, size_t msgsz)
+{
+	if (strcmp(path, ":memory:") == 0 || path[0] == '\0')
+		return ALLOT_OK;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0) {
+		/* The umask cannot widen 0600, but an inherited ACL default might. */
+		int rc = fchmod(fd, 0600);
+		close(fd);
+		if (rc == 0)
+			return ALLOT_OK;
+		snprintf(msg, msgsz, "cannot make database %s mode 0600: %s", path, strerror(errno));
+		return ALLOT_E_STORE;
+	}
+	struct stat sb;
+	if (errno == EEXIST && stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 077))
+		log_warnx("database %s is readable by its group or others (mode %04o): run chmod 600 "
+			  "on it and on its -wal and -shm files", path, (unsigned)(sb.st_mode & 07777));
+	return ALLOT_OK; /* it exists, or SQLite says why it cannot be opened */
+}
+
 /* A read-only open (store_sqlite_open_readonly) reads a database at the
  * schema version of this binary as it is: no migrations, no transparency
  * log backfill, no background thread, PRAGMA query_only. */
 static allot_err sq_open(const char *path, bool readonly, struct store **out, char *msg,
 			 size_t msgsz)
 {
+	if (!readonly && sq_create_private(path, msg, msgsz))
+		return ALLOT_E_STORE;
 	struct sqlite_store *s = calloc(1, sizeof *s);
 	if (!s)
 		return ALLOT_E_NOMEM;
