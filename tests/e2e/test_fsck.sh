@@ -60,6 +60,10 @@ rec() { # id inst proj member resource quantity [start] [extra json]
 } | "$BIN/allot" usage sign --key "$E2E_DIR/cscs.key" | jq -s '{records: .}' >"$E2E_DIR/b.json"
 req POST /v1/usage "$PKEY" application/json "$E2E_DIR/b.json"
 check "records accepted" 34 "$(jget .summary.accepted)"
+# While allotd owns the database, fsck refuses it (exit 2), naming the holder.
+out=$("$BIN/allotd" --fsck --db "$E2E_DIR/allot.db" 2>&1); rc=$?
+check "fsck beside a running allotd exits 2" 2 "$rc"
+printf '%s' "$out" | grep -q "pid $E2E_PID" && ok || bad "fsck names the running allotd: $out"
 e2e_stop
 
 DB=$E2E_DIR/allot.db
