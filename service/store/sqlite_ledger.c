@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/log.h"
 
 #define S(st_) ((struct sqlite_store *)(st_))
 
@@ -703,6 +704,9 @@ allot_err sq_ledger_seq_status(struct store *st, const char *provider, int64_t a
 	sqlite3 *db = seq_reader(s);
 	if (db) {
 		allot_err e = seq_try(db, provider, after, limit, out);
+		if (e)
+			log_warnx("store: sequence scan on a read connection failed (%s); "
+				  "reading under the store lock", sqlite3_errmsg(db));
 		sqlite3_close(db);
 		if (e == ALLOT_OK)
 			return e;
