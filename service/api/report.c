@@ -38,7 +38,8 @@ allot_err api_report_usage(struct http_req *req, struct http_resp *resp)
 					      "resource", "model", "day", "month", NULL};
 	struct app *app = api_app(req);
 	struct ledger_filter f;
-	allot_err e = api_usage_filter(req, resp, &f);
+	struct api_filter_keys keys;
+	allot_err e = api_usage_filter(req, resp, &f, &keys);
 	if (e)
 		return e;
 	const char *fmt = http_query(req, "format");

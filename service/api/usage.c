@@ -88,13 +88,55 @@ static allot_err time_range(struct http_req *req, struct http_resp *resp, int64_
 
 /* Common filters of /v1/usage and /v1/reports/usage; an institution key is
  * pinned to its own institution. */
+/* *slot = v, unless the filter already names something else there. */
+static bool key_agrees(const char **slot, const char *v)
+{
+	if (*slot && strcmp(*slot, v))
+		return false;
+	*slot = v;
+	return true;
+}
+
+/* A qualified key as a filter: "inst/proj" (project, or member: the
+ * project-level usage) or "inst/proj/member" (member) into its parts. */
+static allot_err qualified_filter(struct http_resp *resp, const char *name, const char *v,
+				  bool member, struct ledger_filter *f, struct api_filter_key *k)
+{
+	const char *a = strchr(v, '/'), *b = a ? strchr(a + 1, '/') : NULL;
+	size_t li = a ? (size_t)(a - v) : 0, lp = a ? (b ? (size_t)(b - a - 1) : strlen(a + 1)) : 0;
+	if (!a || li == 0 || li >= sizeof k->inst || lp == 0 || lp >= sizeof k->proj ||
+	    (b && (!member || !b[1] || strchr(b + 1, '/') || strlen(b + 1) >= sizeof k->member)))
+		return http_error(resp, ALLOT_E_INVALID, "%s must be an id or a report's key (%s)", name,
+				  member ? "institution/project[/member]" : "institution/project");
+	snprintf(k->inst, sizeof k->inst, "%.*s", (int)li, v);
+	snprintf(k->proj, sizeof k->proj, "%.*s", (int)lp, a + 1);
+	snprintf(k->member, sizeof k->member, "%s", b ? b + 1 : "");
+	if (!key_agrees(&f->institution, k->inst) || !key_agrees(&f->project, k->proj) ||
+	    (member && !key_agrees(&f->member, k->member)))
+		return http_error(resp, ALLOT_E_INVALID, "%s \"%s\" disagrees with the other filters",
+				  name, v);
+	return ALLOT_OK;
+}
+
 allot_err api_usage_filter(struct http_req *req, struct http_resp *resp,
-			   struct ledger_filter *f)
+			   struct ledger_filter *f, struct api_filter_keys *keys)
 {
 	memset(f, 0, sizeof *f);
 	f->institution = http_query(req, "institution");
-	f->project = http_query(req, "project");
-	f->member = http_query(req, "member");
+	const char *proj = http_query(req, "project"), *mem = http_query(req, "member");
+	allot_err e;
+	if (proj && strchr(proj, '/')) {
+		if ((e = qualified_filter(resp, "project", proj, false, f, &keys->project)))
+			return e;
+	} else {
+		f->project = proj;
+	}
+	if (mem && strchr(mem, '/')) {
+		if ((e = qualified_filter(resp, "member", mem, true, f, &keys->member)))
+			return e;
+	} else {
+		f->member = mem;
+	}
 	f->provider = http_query(req, "provider");
 	f->resource = http_query(req, "resource");
 	f->model = http_query(req, "model");
@@ -167,7 +209,8 @@ static allot_err usage_csv(struct http_resp *resp, json_t *body)
 allot_err api_usage_list(struct http_req *req, struct http_resp *resp)
 {
 	struct ledger_filter f;
-	allot_err e = api_usage_filter(req, resp, &f);
+	struct api_filter_keys keys;
+	allot_err e = api_usage_filter(req, resp, &f, &keys);
 	if (e)
 		return e;
 	f.limit = USAGE_PAGE_DEFAULT;

@@ -116,6 +116,16 @@ report "group_by=institution,project&resource=gpu_seconds" "$IKEY"
 check "institution key: own rows" '[{"institution":"epfl","project":"epfl/climate"}]' \
 	"$(printf '%s' "$BODY" | jq -c '[.rows[] | {institution, project}]')"
 
+# the keys work as filters too
+report "project=epfl/climate&resource=gpu_seconds"; check "qualified project filter" 21 "$(jget .total.charge)"
+report "member=epfl/climate&resource=gpu_seconds"; check "project-level usage filter" 3 "$(jget .total.charge)"
+report "member=ethz/climate/dave@ethz.ch"; check "qualified member filter" 2 "$(jget .total.charge)"
+report "project=climate&resource=gpu_seconds"; check "a plain project id still filters" 23 "$(jget .total.charge)"
+report "project=ethz/climate" "$IKEY"; check "institution key: another's key" 403 "$STATUS"
+report "project=epfl/climate&institution=ethz"; check "key and institution disagree" 400 "$STATUS"
+report "project=epfl/climate/alice@epfl.ch"; check "a member key is not a project" 400 "$STATUS"
+report "member=epfl//x"; check "an empty part" 400 "$STATUS"
+
 # --- net quantities: refunds, voids and debits --------------------------------------------------
 cpu() { # id quantity [extra]
 	rec "$1" "$NOW" "$2" "\"resource\":\"cpu_seconds\",\"institution\":\"ethz\",\"member\":\"dave@ethz.ch\"${3:+,$3}"
