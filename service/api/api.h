@@ -28,8 +28,27 @@ allot_err api_scope_institution(struct http_req *req, struct http_resp *resp,
 /* Audit actor for the request: the API key id. */
 const char *api_actor(const struct http_req *req);
 
-/* One RFC 4180 field (quoted when needed) appended to b. */
-void api_csv_field(struct buf *b, const char *s);
+/* A from/to bound of a listing or report (api/usage.c): a date
+ * ("2026-12-01") is the local midnight that starts that day in zone z, the
+ * boundary periods and quotas use (period_key_parse of a day key); anything
+ * else must be an RFC 3339 instant.  OUT: *us on ALLOT_OK only.
+ * Errors: ALLOT_E_INVALID. */
+struct tz;
+allot_err api_time_bound(const struct tz *z, const char *s, int64_t *us);
+/* The filters shared by GET /v1/usage and GET /v1/reports/usage (api/usage.c):
+ * answers 4xx itself on bad input; an institution key is pinned to its own.
+ * project and member also take a report's qualified keys ("epfl/climate",
+ * "epfl/climate/alice@epfl.ch"), whose parts are kept in *keys (the
+ * caller's, alive as long as f). */
+struct ledger_filter;
+struct api_filter_key {
+	char inst[STORE_ID_MAX], proj[STORE_ID_MAX], member[STORE_MEMBER_MAX];
+};
+struct api_filter_keys {
+	struct api_filter_key project, member;
+};
+allot_err api_usage_filter(struct http_req *req, struct http_resp *resp,
+			   struct ledger_filter *f, struct api_filter_keys *keys);
 
 /* handlers */
 allot_err api_healthz(struct http_req *req, struct http_resp *resp);

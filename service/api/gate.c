@@ -101,17 +101,17 @@ static allot_err parse_common(const json_t *b, struct gen_req *g, char *msg, siz
 		if ((e = json_get_bool(so, "include_usage", false, &g->include_usage, msg, msgsz)))
 			return e;
 	}
+	/* "stop": a string or an array of them, each checked the same way here,
+	 * before anything is admitted or booked. */
 	json_t *stop = json_object_get(b, "stop");
-	if (json_is_string(stop)) {
-		g->stop[g->nstop++] = json_string_value(stop);
-	} else if (json_is_array(stop)) {
-		size_t i;
-		json_t *s;
-		if (json_array_size(stop) > INFER_MAX_STOP) {
+	if (json_is_string(stop) || json_is_array(stop)) {
+		size_t i, nstop = json_is_string(stop) ? 1 : json_array_size(stop);
+		if (nstop > INFER_MAX_STOP) {
 			snprintf(msg, msgsz, "at most %d stop sequences", INFER_MAX_STOP);
 			return ALLOT_E_INVALID;
 		}
-		json_array_foreach(stop, i, s) {
+		for (i = 0; i < nstop; i++) {
+			json_t *s = json_is_string(stop) ? stop : json_array_get(stop, i);
 			if (!json_is_string(s) || json_string_length(s) == 0 ||
 			    json_string_length(s) > INFER_MAX_STOP_LEN) {
 				snprintf(msg, msgsz, "stop sequences must be non-empty strings of at most %d bytes",

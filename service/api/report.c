@@ -1,22 +1,35 @@
 /* report.c — GET /v1/reports/usage?from=&to=&group_by=&format=csv|json.
- * Sums of charges (exact decimals), quantities and record counts per group;
- * day and month are local dates in the charter's time zone. */
+ * Sums of charges (exact decimals), net quantities and record counts per
+ * group.  from/to dates, day and month are local to the charter's time zone
+ * and follow the tiling of its periods (ledger/period.h), so a report over a
+ * period equals that period's quota `used`.  project and member keys are
+ * qualified by their institution (and project): "epfl/climate",
+ * "epfl/climate/alice@epfl.ch".  See docs/LEDGER.md, "Reports". */
 #include "api/api.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/b64.h"
+#include "common/csv.h"
 #include "common/money.h"
 #include "common/timeutil.h"
 #include "common/tz.h"
-#include "common/b64.h"
+#include "ledger/period.h"
 #include "tlog/ledgerlog.h"
 
 #define REPORT_MAX_GROUPS 8
 
-allot_err api_usage_filter(struct http_req *req, struct http_resp *resp,
-			   struct ledger_filter *f);
+/* have[field] += v, checked.  Returns nonzero on overflow (have unchanged). */
+static int fold_add(json_t *have, const char *field, int64_t v)
+{
+	int64_t sum;
+	if (money_add(json_integer_value(json_object_get(have, field)), v, &sum))
+		return 1;
+	json_object_set_new(have, field, json_integer(sum));
+	return 0;
+}
 
 
 allot_err api_report_usage(struct http_req *req, struct http_resp *resp)
@@ -25,7 +38,8 @@ allot_err api_report_usage(struct http_req *req, struct http_resp *resp)
 					      "resource", "model", "day", "month", NULL};
 	struct app *app = api_app(req);
 	struct ledger_filter f;
-	allot_err e = api_usage_filter(req, resp, &f);
+	struct api_filter_keys keys;
+	allot_err e = api_usage_filter(req, resp, &f, &keys);
 	if (e)
 		return e;
 	const char *fmt = http_query(req, "format");
@@ -78,15 +92,20 @@ allot_err api_report_usage(struct http_req *req, struct http_resp *resp)
 	app_charter_put(app, ac);
 	json_t *folded = json_object(), *order = json_array();
 	int64_t tot_charge = 0, tot_records = 0;
+	bool overflow = false;
 	size_t i;
 	json_t *r;
 	json_array_foreach(rows, i, r) {
-		char dkey[16] = "", mkey[16] = "";
+		char dkey[PERIOD_KEY_MAX] = "", mkey[PERIOD_KEY_MAX] = "";
 		if (z) {
-			tz_civil cv;
-			tz_to_local(z, json_integer_value(json_object_get(r, "bucket_us")), &cv);
-			snprintf(dkey, sizeof dkey, "%04d-%02d-%02d", (int)cv.year, cv.month, cv.day);
-			snprintf(mkey, sizeof mkey, "%04d-%02d", (int)cv.year, cv.month);
+			/* The day and month periods holding the bucket (15-minute
+			 * buckets never straddle a local midnight: zone offsets
+			 * and their changes are multiples of 15 minutes). */
+			int64_t at = json_integer_value(json_object_get(r, "bucket_us"));
+			if (period_key(z, PERIOD_DAY, at, dkey) || period_key(z, PERIOD_MONTH, at, mkey)) {
+				snprintf(dkey, sizeof dkey, "?"); /* outside years 1..9999 */
+				snprintf(mkey, sizeof mkey, "?");
+			}
 		}
 		struct buf key = BUF_INIT;
 		json_t *out = json_object();
@@ -100,13 +119,13 @@ allot_err api_report_usage(struct http_req *req, struct http_resp *resp)
 		int64_t charge = json_integer_value(json_object_get(r, "charge"));
 		int64_t qty = json_integer_value(json_object_get(r, "quantity"));
 		int64_t recs = json_integer_value(json_object_get(r, "records"));
-		tot_charge += charge;
-		tot_records += recs;
+		if (money_add(tot_charge, charge, &tot_charge) ||
+		    money_add(tot_records, recs, &tot_records))
+			overflow = true;
 		json_t *have = json_object_get(folded, buf_str(&key));
 		if (have) {
-			json_object_set_new(have, "charge", json_integer(json_integer_value(json_object_get(have, "charge")) + charge));
-			json_object_set_new(have, "quantity", json_integer(json_integer_value(json_object_get(have, "quantity")) + qty));
-			json_object_set_new(have, "records", json_integer(json_integer_value(json_object_get(have, "records")) + recs));
+			overflow |= fold_add(have, "charge", charge) || fold_add(have, "quantity", qty) ||
+				    fold_add(have, "records", recs);
 			json_decref(out);
 		} else {
 			json_object_set_new(out, "charge", json_integer(charge));
@@ -119,6 +138,11 @@ allot_err api_report_usage(struct http_req *req, struct http_resp *resp)
 	}
 	tz_free(z);
 	json_decref(rows);
+	if (overflow) {
+		json_decref(folded);
+		json_decref(order);
+		return http_error(resp, ALLOT_E_INTERNAL, "a report sum is out of range");
+	}
 	bool with_qty = false;
 	for (size_t g = 0; g < ng; g++)
 		with_qty |= strcmp(groups[g], "resource") == 0;
@@ -130,11 +154,13 @@ allot_err api_report_usage(struct http_req *req, struct http_resp *resp)
 		buf_puts(b, with_qty ? "quantity,charge,records\r\n" : "charge,records\r\n");
 		json_array_foreach(order, i, r) {
 			for (size_t g = 0; g < ng; g++) {
-				api_csv_field(b, json_string_value(json_object_get(r, groups[g])));
+				csv_text(b, json_string_value(json_object_get(r, groups[g])));
 				buf_putc(b, ',');
 			}
-			if (with_qty)
-				buf_printf(b, "%lld,", (long long)json_integer_value(json_object_get(r, "quantity")));
+			if (with_qty) { /* numbers: negative ones stay numbers */
+				buf_put_int(b, json_integer_value(json_object_get(r, "quantity")));
+				buf_putc(b, ',');
+			}
 			buf_printf(b, "%s,%lld\r\n",
 				   money_format(json_integer_value(json_object_get(r, "charge")), mb),
 				   (long long)json_integer_value(json_object_get(r, "records")));

@@ -142,6 +142,33 @@ bad:
 	return http_error(resp, e, "%s", msg);
 }
 
+/* Revoking by member: the member must be one of the institution's (a member
+ * of one of its projects in the charter in force), or the revocation would
+ * match no token and answer `revoked` for nothing.  An institution key naming
+ * someone else's member is refused (403), staff naming an unknown one get 404.
+ * A member the charter no longer lists needs no revocation: the gate admits
+ * members of the charter in force only. */
+static allot_err revoke_member_check(struct http_req *req, const char *inst, const char *member,
+				     char *msg, size_t msgsz)
+{
+	struct app *app = api_app(req);
+	struct active_charter *ac = app_charter_get(app);
+	const struct charter_institution *ci = ac ? charter_institution(ac->c, inst) : NULL;
+	bool found = false;
+	for (size_t i = 0; ci && i < ci->nprojects && !found; i++)
+		found = charter_member(&ci->projects[i], member) != NULL;
+	app_charter_put(app, ac);
+	if (found)
+		return ALLOT_OK;
+	if (req->who->role == ROLE_INSTITUTION) {
+		snprintf(msg, msgsz, "\"%.128s\" is not a member of institution \"%s\": an institution "
+			 "key revokes its own members' tokens only", member, inst);
+		return ALLOT_E_FORBIDDEN;
+	}
+	snprintf(msg, msgsz, "\"%.128s\" is not a member of institution \"%.64s\"", member, inst);
+	return ALLOT_E_NOT_FOUND;
+}
+
 allot_err api_tokens_revoke(struct http_req *req, struct http_resp *resp)
 {
 	static const char *const fields[] = {"jti", "institution", "member", NULL};
@@ -189,7 +216,8 @@ allot_err api_tokens_revoke(struct http_req *req, struct http_resp *resp)
 		snprintf(r.jti, sizeof r.jti, "%s", jti);
 	} else {
 		if ((e = scope_institution(req, &inst, "revokes its own members' tokens only", msg,
-					   sizeof msg)))
+					   sizeof msg)) ||
+		    (e = revoke_member_check(req, inst, member, msg, sizeof msg)))
 			goto bad;
 		snprintf(r.institution, sizeof r.institution, "%s", inst);
 		snprintf(r.member, sizeof r.member, "%s", member);

@@ -2,19 +2,28 @@
  * auditor, admin), GET /v1/providers/{id}/sequence. */
 #include "api/api.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/json.h"
 #include "common/b64.h"
+#include "common/csv.h"
+#include "common/json.h"
 #include "common/money.h"
 #include "common/timeutil.h"
+#include "common/tz.h"
 #include "ledger/ledger.h"
+#include "ledger/period.h"
 #include "tlog/leaf.h"
 
 /* Page size of GET /v1/usage. */
 #define USAGE_PAGE_DEFAULT 100
 #define USAGE_PAGE_MAX 1000
+/* Gaps and repeats listed per page of GET /v1/providers/{id}/sequence:
+ * the default is what the endpoint always listed; 1000 bounds the answer
+ * (about 30 KB) whatever the sequence looks like. */
+#define SEQ_PAGE_DEFAULT 100
+#define SEQ_PAGE_MAX 1000
 
 allot_err api_usage_submit(struct http_req *req, struct http_resp *resp)
 {
@@ -32,31 +41,102 @@ allot_err api_usage_submit(struct http_req *req, struct http_resp *resp)
 	return ALLOT_OK;
 }
 
-/* Parses from/to (date or RFC 3339) into a filter. */
-allot_err api_time_range(struct http_req *req, struct http_resp *resp, int64_t *from,
-			 int64_t *to)
+allot_err api_time_bound(const struct tz *z, const char *s, int64_t *us)
+{
+	size_t n = strlen(s);
+	int64_t v, end;
+	period_kind k;
+	if (n == 10) { /* a date: only a day key has ten characters */
+		if (period_key_parse(z, s, &k, &v, &end) || k != PERIOD_DAY)
+			return ALLOT_E_INVALID;
+	} else if (time_parse_rfc3339(s, n, &v)) {
+		return ALLOT_E_INVALID;
+	}
+	*us = v;
+	return ALLOT_OK;
+}
+
+/* Parses from/to (local date or RFC 3339) into a filter.  Dates are local
+ * to the time zone of the charter in force (UTC before the first one). */
+static allot_err time_range(struct http_req *req, struct http_resp *resp, int64_t *from,
+			    int64_t *to)
 {
 	const char *f = http_query(req, "from"), *t = http_query(req, "to");
 	*from = 0;
 	*to = 0;
-	if (f && time_parse_date_or_time(f, strlen(f), from))
-		return http_error(resp, ALLOT_E_INVALID, "from must be a date (2026-12-01) or an RFC 3339 time");
-	if (t && time_parse_date_or_time(t, strlen(t), to))
-		return http_error(resp, ALLOT_E_INVALID, "to must be a date (2026-12-31) or an RFC 3339 time");
-	if (*from && *to && *to <= *from)
-		return http_error(resp, ALLOT_E_INVALID, "to must be after from");
-	return ALLOT_OK;
+	if (!f && !t)
+		return ALLOT_OK;
+	struct app *app = api_app(req);
+	struct active_charter *ac = app_charter_get(app);
+	tz *z = NULL;
+	char tzerr[TZ_ERR_MAX];
+	allot_err e = tz_load(ac ? ac->c->timezone : "UTC", &z, tzerr);
+	app_charter_put(app, ac);
+	if (e)
+		return http_error(resp, ALLOT_E_UNAVAILABLE, "the charter's time zone: %s", tzerr);
+	if (f && api_time_bound(z, f, from))
+		e = http_error(resp, ALLOT_E_INVALID, "from must be a date (2026-12-01, local to the "
+			       "charter's time zone %s) or an RFC 3339 time", tz_name(z));
+	else if (t && api_time_bound(z, t, to))
+		e = http_error(resp, ALLOT_E_INVALID, "to must be a date (2027-01-01, local to the "
+			       "charter's time zone %s; not included) or an RFC 3339 time", tz_name(z));
+	else if (f && t && *to <= *from)
+		e = http_error(resp, ALLOT_E_INVALID, "to must be after from");
+	tz_free(z);
+	return e;
 }
 
 /* Common filters of /v1/usage and /v1/reports/usage; an institution key is
  * pinned to its own institution. */
+/* *slot = v, unless the filter already names something else there. */
+static bool key_agrees(const char **slot, const char *v)
+{
+	if (*slot && strcmp(*slot, v))
+		return false;
+	*slot = v;
+	return true;
+}
+
+/* A qualified key as a filter: "inst/proj" (project, or member: the
+ * project-level usage) or "inst/proj/member" (member) into its parts. */
+static allot_err qualified_filter(struct http_resp *resp, const char *name, const char *v,
+				  bool member, struct ledger_filter *f, struct api_filter_key *k)
+{
+	const char *a = strchr(v, '/'), *b = a ? strchr(a + 1, '/') : NULL;
+	size_t li = a ? (size_t)(a - v) : 0, lp = a ? (b ? (size_t)(b - a - 1) : strlen(a + 1)) : 0;
+	if (!a || li == 0 || li >= sizeof k->inst || lp == 0 || lp >= sizeof k->proj ||
+	    (b && (!member || !b[1] || strchr(b + 1, '/') || strlen(b + 1) >= sizeof k->member)))
+		return http_error(resp, ALLOT_E_INVALID, "%s must be an id or a report's key (%s)", name,
+				  member ? "institution/project[/member]" : "institution/project");
+	snprintf(k->inst, sizeof k->inst, "%.*s", (int)li, v);
+	snprintf(k->proj, sizeof k->proj, "%.*s", (int)lp, a + 1);
+	snprintf(k->member, sizeof k->member, "%s", b ? b + 1 : "");
+	if (!key_agrees(&f->institution, k->inst) || !key_agrees(&f->project, k->proj) ||
+	    (member && !key_agrees(&f->member, k->member)))
+		return http_error(resp, ALLOT_E_INVALID, "%s \"%s\" disagrees with the other filters",
+				  name, v);
+	return ALLOT_OK;
+}
+
 allot_err api_usage_filter(struct http_req *req, struct http_resp *resp,
-			   struct ledger_filter *f)
+			   struct ledger_filter *f, struct api_filter_keys *keys)
 {
 	memset(f, 0, sizeof *f);
 	f->institution = http_query(req, "institution");
-	f->project = http_query(req, "project");
-	f->member = http_query(req, "member");
+	const char *proj = http_query(req, "project"), *mem = http_query(req, "member");
+	allot_err e;
+	if (proj && strchr(proj, '/')) {
+		if ((e = qualified_filter(resp, "project", proj, false, f, &keys->project)))
+			return e;
+	} else {
+		f->project = proj;
+	}
+	if (mem && strchr(mem, '/')) {
+		if ((e = qualified_filter(resp, "member", mem, true, f, &keys->member)))
+			return e;
+	} else {
+		f->member = mem;
+	}
 	f->provider = http_query(req, "provider");
 	f->resource = http_query(req, "resource");
 	f->model = http_query(req, "model");
@@ -71,28 +151,13 @@ allot_err api_usage_filter(struct http_req *req, struct http_resp *resp,
 					  req->who->institution);
 		f->institution = req->who->institution;
 	}
-	return api_time_range(req, resp, &f->from_us, &f->to_us);
-}
-
-/* RFC 4180 field: quoted when it holds a comma, quote or line break. */
-void api_csv_field(struct buf *b, const char *s)
-{
-	if (strpbrk(s, ",\"\r\n") == NULL) {
-		buf_puts(b, s);
-		return;
-	}
-	buf_putc(b, '"');
-	for (; *s; s++) {
-		if (*s == '"')
-			buf_putc(b, '"');
-		buf_putc(b, *s);
-	}
-	buf_putc(b, '"');
+	return time_range(req, resp, &f->from_us, &f->to_us);
 }
 
 /* A usage page as CSV: one header row, one row per record, the page's
  * signed checkpoint in X-Allot-Checkpoint (base64) and the cursor in
- * X-Allot-Next. */
+ * X-Allot-Next.  Integers and the decimal charge and rate are numeric
+ * cells; every other cell is text, neutralised (common/csv.h). */
 static allot_err usage_csv(struct http_resp *resp, json_t *body)
 {
 	static const char *const cols[] = {
@@ -110,17 +175,17 @@ static allot_err usage_csv(struct http_resp *resp, json_t *body)
 	json_array_foreach(json_object_get(body, "records"), i, r) {
 		for (size_t k = 0; cols[k]; k++) {
 			json_t *v = json_object_get(r, cols[k]);
-			char num[32];
-			const char *s = "";
-			if (json_is_string(v))
-				s = json_string_value(v);
-			else if (json_is_integer(v))
-				s = (snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v)), num);
-			else if (json_is_boolean(v))
-				s = json_is_true(v) ? "true" : "false";
+			bool decimal = strcmp(cols[k], "charge") == 0 || strcmp(cols[k], "rate") == 0;
 			if (k)
 				buf_putc(b, ',');
-			api_csv_field(b, s);
+			if (json_is_integer(v))
+				buf_put_int(b, json_integer_value(v));
+			else if (json_is_boolean(v))
+				buf_puts(b, json_is_true(v) ? "true" : "false");
+			else if (decimal)
+				csv_number(b, json_string_value(v));
+			else
+				csv_text(b, json_string_value(v));
 		}
 		buf_puts(b, "\r\n");
 	}
@@ -144,7 +209,8 @@ static allot_err usage_csv(struct http_resp *resp, json_t *body)
 allot_err api_usage_list(struct http_req *req, struct http_resp *resp)
 {
 	struct ledger_filter f;
-	allot_err e = api_usage_filter(req, resp, &f);
+	struct api_filter_keys keys;
+	allot_err e = api_usage_filter(req, resp, &f, &keys);
 	if (e)
 		return e;
 	f.limit = USAGE_PAGE_DEFAULT;
@@ -198,8 +264,24 @@ allot_err api_provider_sequence(struct http_req *req, struct http_resp *resp)
 	if (req->who->role == ROLE_PROVIDER && strcmp(req->who->provider, id))
 		return http_error(resp, ALLOT_E_FORBIDDEN,
 				  "this credential may only read provider \"%s\"", req->who->provider);
+	/* Bounded pages: at most `limit` gaps and repeats above `after`; the
+	 * answer's "next" is the following page's `after`. */
+	const char *a = http_query(req, "after"), *l = http_query(req, "limit");
+	int64_t after = -1, limit = SEQ_PAGE_DEFAULT;
+	char *end;
+	if (a) {
+		after = strtoll(a, &end, 10);
+		if (!*a || *end || after < 0 || after == LLONG_MAX)
+			return http_error(resp, ALLOT_E_INVALID, "after must be a seq number (0 or more)");
+	}
+	if (l) {
+		limit = strtoll(l, &end, 10);
+		if (!*l || *end || limit < 1 || limit > SEQ_PAGE_MAX)
+			return http_error(resp, ALLOT_E_INVALID, "limit must be 1..%d", SEQ_PAGE_MAX);
+	}
 	json_t *j = NULL;
-	allot_err e = api_app(req)->store->ops->ledger_seq_status(api_app(req)->store, id, &j);
+	struct store *st = api_app(req)->store;
+	allot_err e = st->ops->ledger_seq_status(st, id, after, (int)limit, &j);
 	if (e)
 		return http_error(resp, e, "could not read the ledger");
 	return http_json(resp, 200, j);

@@ -335,6 +335,11 @@ static enum outcome book_one(struct app *app, struct usage_record *r,
 			snprintf(reason, rsz, "unknown model \"%s\"", r->model);
 			return OUT_REJECTED;
 		}
+		if (strcmp(m->provider_id, r->provider)) { /* SPEC section 6 */
+			snprintf(reason, rsz, "model \"%s\" is served by provider \"%s\", not \"%s\"",
+				 r->model, m->provider_id, r->provider);
+			return OUT_REJECTED;
+		}
 	}
 	int64_t rate = 0, charge = 0;
 	if (r->kind == RECORD_USAGE) {

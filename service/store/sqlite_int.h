@@ -62,7 +62,8 @@ allot_err sq_ledger_list(struct store *st, const struct ledger_filter *f, json_t
 allot_err sq_ledger_report(struct store *st, const struct ledger_filter *f,
 			   const char *const *group_by, size_t ngroup, bool by_bucket,
 			   json_t **out);
-allot_err sq_ledger_seq_status(struct store *st, const char *provider, json_t **out);
+allot_err sq_ledger_seq_status(struct store *st, const char *provider, int64_t after, int limit,
+			       json_t **out);
 allot_err sq_ledger_savepoint(struct store *st, int op);
 void sq_ledger_hold(struct store *st, uint64_t tag);
 void sq_ledger_release(struct store *st, uint64_t tag);

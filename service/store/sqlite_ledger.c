@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/log.h"
 
 #define S(st_) ((struct sqlite_store *)(st_))
 
@@ -503,100 +504,217 @@ static bool group_col_ok(const char *g)
 	return false;
 }
 
+/* A row's signed share of its record's net quantity (docs/LEDGER.md,
+ * "Reports"): usage and debits add their quantity, credits and refunds
+ * subtract theirs, a void subtracts what was left of the record it voids
+ * (its quantity minus earlier credits and refunds plus debits), so a voided
+ * record nets to zero, as its charge does. */
+static const char q_net_quantity[] =
+	"CASE kind WHEN 'usage' THEN quantity "
+	"WHEN 'adjustment' THEN CASE adjustment WHEN 'debit' THEN quantity ELSE -quantity END "
+	"ELSE -(SELECT coalesce(sum(CASE o.kind WHEN 'usage' THEN o.quantity "
+	"WHEN 'adjustment' THEN CASE o.adjustment WHEN 'debit' THEN o.quantity "
+	"ELSE -o.quantity END ELSE 0 END), 0) FROM usage_records o "
+	"WHERE o.provider = usage_records.provider AND (o.record_id = usage_records.supersedes "
+	"OR o.supersedes = usage_records.supersedes)) END";
+
 allot_err sq_ledger_report(struct store *st, const struct ledger_filter *f,
 			   const char *const *group_by, size_t ngroup, bool by_bucket,
 			   json_t **out)
 {
 	struct sqlite_store *s = S(st);
 	struct where w = {.sql = BUF_INIT};
-	struct buf cols = BUF_INIT;
+	struct buf cols = BUF_INIT, keys = BUF_INIT;
 	for (size_t i = 0; i < ngroup; i++) {
 		if (!group_col_ok(group_by[i])) {
 			buf_release(&cols);
+			buf_release(&keys);
 			return ALLOT_E_INVALID;
 		}
-		buf_printf(&cols, "%s%s", cols.len ? ", " : "", group_by[i]);
+		/* project and member keys are qualified: same-named projects of
+		 * two institutions are two groups.  Rows are grouped by the plain
+		 * columns (cheaper to sort than the joined strings). */
+		bool proj = strcmp(group_by[i], "project") == 0;
+		bool mem = strcmp(group_by[i], "member") == 0;
+		const char *col = proj ? "institution || '/' || project AS project"
+				  : mem ? "institution || '/' || project || CASE member WHEN '' "
+					  "THEN '' ELSE '/' || member END AS member"
+				  : group_by[i];
+		buf_printf(&cols, "%s%s", cols.len ? ", " : "", col);
+		buf_printf(&keys, "%s%s", keys.len ? ", " : "",
+			   proj ? "institution, project" : mem ? "institution, project, member"
+			   : group_by[i]);
 	}
-	if (by_bucket)
-		buf_printf(&cols, "%s(book_us / %lld) * %lld AS bucket_us", cols.len ? ", " : "",
+	if (by_bucket) { /* the 15-minute bucket's start, floored */
+		buf_printf(&cols, "%sbook_us - ((book_us %% %lld) + %lld) %% %lld AS bucket_us",
+			   cols.len ? ", " : "", (long long)LEDGER_BUCKET_US,
 			   (long long)LEDGER_BUCKET_US, (long long)LEDGER_BUCKET_US);
+		buf_printf(&keys, "%s%zu", keys.len ? ", " : "", ngroup + 1); /* its position */
+	}
 	buf_puts(&w.sql, "SELECT ");
 	if (cols.len)
 		buf_printf(&w.sql, "%s, ", buf_str(&cols));
-	buf_puts(&w.sql, "sum(charge_micro) AS charge, sum(CASE kind WHEN 'usage' THEN quantity "
-			 "ELSE 0 END) AS quantity, count(*) AS records FROM usage_records");
+	buf_printf(&w.sql, "sum(charge_micro) AS charge, sum(%s) AS quantity, count(*) AS records "
+			   "FROM usage_records", q_net_quantity);
 	where_build(&w, f);
-	if (cols.len) {
-		/* group by positions 1..k */
-		size_t k = ngroup + (by_bucket ? 1 : 0);
-		buf_puts(&w.sql, " GROUP BY ");
-		for (size_t i = 1; i <= k; i++)
-			buf_printf(&w.sql, "%s%zu", i > 1 ? ", " : "", i);
-		buf_puts(&w.sql, " ORDER BY ");
-		for (size_t i = 1; i <= k; i++)
-			buf_printf(&w.sql, "%s%zu", i > 1 ? ", " : "", i);
-	}
+	if (keys.len)
+		buf_printf(&w.sql, " GROUP BY %s ORDER BY %s", buf_str(&keys), buf_str(&keys));
 	buf_release(&cols);
+	buf_release(&keys);
 	return where_run(s, &w, f, "ledger report", out);
 }
 
-allot_err sq_ledger_seq_status(struct store *st, const char *provider, json_t **out)
+/* ---- sequence gaps and repeats ---------------------------------------------------
+ * One ordered pass over usage_by_provider_seq (migration 0012; the index
+ * covers the scan), with the totals over the whole sequence and at most
+ * `limit` gaps and repeats listed from `after` on.  It runs on a read-only
+ * connection of its own, in one read transaction (a WAL snapshot), so it
+ * never takes the store's lock that every booking needs; an in-memory
+ * database, or one the reader cannot open, is read on the main connection
+ * under the lock instead (still one pass). */
+
+struct seq_scan {
+	int64_t after;
+	int limit;
+	int64_t with_seq, gap_count, missing, repeat_count;
+	int64_t next;         /* -2: complete */
+	bool listing;
+	json_t *gaps, *reps;
+};
+
+/* Lists an item starting at `first` unless the page is full; when it is,
+ * the page ends just before it. */
+static bool seq_list(struct seq_scan *sc, json_t *list, int64_t first)
+{
+	if (!sc->listing || first <= sc->after)
+		return false;
+	if ((int)json_array_size(list) == sc->limit) {
+		sc->listing = false;
+		sc->next = first - 1;
+		return false;
+	}
+	return true;
+}
+
+static allot_err seq_run(sqlite3 *db, const char *provider, struct seq_scan *sc, json_t *j)
+{
+	static const char q_count[] =
+		"SELECT count(*) FROM usage_records WHERE provider = ?1 AND source = 'provider'";
+	static const char q_seq[] =
+		"SELECT seq FROM usage_records INDEXED BY usage_by_provider_seq "
+		"WHERE provider = ?1 AND seq IS NOT NULL ORDER BY seq";
+	sqlite3_stmt *q = NULL;
+	int rc = sqlite3_prepare_v2(db, q_count, -1, &q, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(q, 1, provider, -1, SQLITE_STATIC);
+		rc = sqlite3_step(q);
+	}
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(q);
+		return ALLOT_E_STORE;
+	}
+	json_object_set_new(j, "records", json_integer(sqlite3_column_int64(q, 0)));
+	sqlite3_finalize(q);
+	q = NULL;
+	if (sqlite3_prepare_v2(db, q_seq, -1, &q, NULL) != SQLITE_OK)
+		return ALLOT_E_STORE;
+	sqlite3_bind_text(q, 1, provider, -1, SQLITE_STATIC);
+	int64_t prev = 0, min = 0, last_rep = -1;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		int64_t v = sqlite3_column_int64(q, 0);
+		if (sc->with_seq++ == 0) {
+			min = v;
+		} else if (v == prev) {
+			if (v != last_rep) {
+				last_rep = v;
+				sc->repeat_count++;
+				if (seq_list(sc, sc->reps, v))
+					json_array_append_new(sc->reps, json_integer(v));
+			}
+		} else if (v > prev + 1) {
+			sc->gap_count++;
+			sc->missing += v - prev - 1;
+			if (seq_list(sc, sc->gaps, prev + 1))
+				json_array_append_new(sc->gaps, json_pack("{s:I,s:I}", "from",
+					(json_int_t)(prev + 1), "to", (json_int_t)(v - 1)));
+		}
+		prev = v;
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return ALLOT_E_STORE;
+	json_object_set_new(j, "with_seq", json_integer(sc->with_seq));
+	json_object_set_new(j, "min_seq", sc->with_seq ? json_integer(min) : json_null());
+	json_object_set_new(j, "max_seq", sc->with_seq ? json_integer(prev) : json_null());
+	return ALLOT_OK;
+}
+
+/* A read-only connection to the store's file; NULL when there is none. */
+static sqlite3 *seq_reader(struct sqlite_store *s)
+{
+	char path[4096];
+	pthread_mutex_lock(&s->lock);
+	const char *fn = sqlite3_db_filename(s->db, "main");
+	int n = snprintf(path, sizeof path, "%s", fn ? fn : "");
+	pthread_mutex_unlock(&s->lock);
+	if (!path[0] || n >= (int)sizeof path)
+		return NULL;
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+			    sq_vfs_name()) != SQLITE_OK) {
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, 1000);
+	return db;
+}
+
+static allot_err seq_try(sqlite3 *db, const char *provider, int64_t after, int limit,
+			 json_t **out)
+{
+	struct seq_scan sc = {.after = after, .limit = limit, .next = -2, .listing = true,
+			      .gaps = json_array(), .reps = json_array()};
+	json_t *j = json_pack("{s:s}", "provider", provider);
+	allot_err e = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK
+		? seq_run(db, provider, &sc, j) : ALLOT_E_STORE;
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (e) {
+		json_decref(sc.gaps);
+		json_decref(sc.reps);
+		json_decref(j);
+		return e;
+	}
+	json_object_set_new(j, "gaps", sc.gaps);
+	json_object_set_new(j, "repeats", sc.reps);
+	json_object_set_new(j, "gap_count", json_integer(sc.gap_count));
+	json_object_set_new(j, "missing", json_integer(sc.missing));
+	json_object_set_new(j, "repeat_count", json_integer(sc.repeat_count));
+	json_object_set_new(j, "next", sc.next == -2 ? json_null() : json_integer(sc.next));
+	*out = j;
+	return ALLOT_OK;
+}
+
+allot_err sq_ledger_seq_status(struct store *st, const char *provider, int64_t after, int limit,
+			       json_t **out)
 {
 	struct sqlite_store *s = S(st);
-	static const char q_sum[] =
-		"SELECT count(*), count(seq), min(seq), max(seq), count(seq) - count(DISTINCT seq) "
-		"FROM usage_records WHERE provider = ?1 AND source = 'provider'";
-	/* Missing ranges: each seq whose successor is absent, up to the max. */
-	static const char q_gaps[] =
-		"SELECT a.seq + 1, (SELECT min(b.seq) FROM usage_records b WHERE b.provider = ?1 "
-		"AND b.seq > a.seq) - 1 FROM (SELECT DISTINCT seq FROM usage_records WHERE "
-		"provider = ?1 AND seq IS NOT NULL) a WHERE NOT EXISTS (SELECT 1 FROM usage_records c "
-		"WHERE c.provider = ?1 AND c.seq = a.seq + 1) AND a.seq < (SELECT max(seq) FROM "
-		"usage_records WHERE provider = ?1) ORDER BY 1 LIMIT 100";
-	static const char q_rep[] =
-		"SELECT seq FROM usage_records WHERE provider = ?1 AND seq IS NOT NULL "
-		"GROUP BY seq HAVING count(*) > 1 ORDER BY seq LIMIT 100";
-	allot_err e = ALLOT_E_STORE;
+	if (limit < 1 || after < -1)
+		return ALLOT_E_INVALID;
+	sqlite3 *db = seq_reader(s);
+	if (db) {
+		allot_err e = seq_try(db, provider, after, limit, out);
+		if (e)
+			log_warnx("store: sequence scan on a read connection failed (%s); "
+				  "reading under the store lock", sqlite3_errmsg(db));
+		sqlite3_close(db);
+		if (e == ALLOT_OK)
+			return e;
+	}
 	pthread_mutex_lock(&s->lock);
-	sqlite3_stmt *q = sq_prep(s, q_sum);
-	if (!q)
-		goto out;
-	sqlite3_bind_text(q, 1, provider, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) != SQLITE_ROW) {
+	allot_err e = sq_in_tx() ? ALLOT_E_STORE : seq_try(s->db, provider, after, limit, out);
+	if (e)
 		sq_fail(s, "seq status");
-		sqlite3_reset(q);
-		goto out;
-	}
-	json_t *j = json_pack("{s:s,s:I,s:I}", "provider", provider, "records",
-			      (json_int_t)sqlite3_column_int64(q, 0), "with_seq",
-			      (json_int_t)sqlite3_column_int64(q, 1));
-	json_object_set_new(j, "min_seq", sqlite3_column_type(q, 2) == SQLITE_NULL
-						  ? json_null() : json_integer(sqlite3_column_int64(q, 2)));
-	json_object_set_new(j, "max_seq", sqlite3_column_type(q, 3) == SQLITE_NULL
-						  ? json_null() : json_integer(sqlite3_column_int64(q, 3)));
-	sqlite3_reset(q);
-	json_t *gaps = json_array(), *reps = json_array();
-	q = sq_prep(s, q_gaps);
-	if (q) {
-		sqlite3_bind_text(q, 1, provider, -1, SQLITE_STATIC);
-		while (sqlite3_step(q) == SQLITE_ROW)
-			json_array_append_new(gaps, json_pack("{s:I,s:I}", "from",
-				(json_int_t)sqlite3_column_int64(q, 0), "to",
-				(json_int_t)sqlite3_column_int64(q, 1)));
-		sqlite3_reset(q);
-	}
-	q = sq_prep(s, q_rep);
-	if (q) {
-		sqlite3_bind_text(q, 1, provider, -1, SQLITE_STATIC);
-		while (sqlite3_step(q) == SQLITE_ROW)
-			json_array_append_new(reps, json_integer(sqlite3_column_int64(q, 0)));
-		sqlite3_reset(q);
-	}
-	json_object_set_new(j, "gaps", gaps);
-	json_object_set_new(j, "repeats", reps);
-	*out = j;
-	e = ALLOT_OK;
-out:
 	pthread_mutex_unlock(&s->lock);
 	return e;
 }

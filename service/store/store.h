@@ -128,8 +128,12 @@ struct store_ops {
 	allot_err (*ledger_report)(struct store *st, const struct ledger_filter *f,
 				   const char *const *group_by, size_t ngroup, bool by_bucket,
 				   json_t **out);
-	/* Per provider: records, min/max seq, repeated seqs, missing ranges. */
-	allot_err (*ledger_seq_status)(struct store *st, const char *provider, json_t **out);
+	/* Per provider: records, min/max seq, counts of missing ranges and
+	 * repeated seqs, and at most `limit` of each with seq > after (-1: all),
+	 * in one pass over an index, outside the writer's lock where it can;
+	 * "next" is the `after` of the following page (null: complete). */
+	allot_err (*ledger_seq_status)(struct store *st, const char *provider, int64_t after,
+				       int limit, json_t **out);
 	/* Inside a ledger transaction: a nested savepoint (STORE_SP_*). */
 	allot_err (*ledger_savepoint)(struct store *st, int op);
 	/* Rows inserted while a hold tag is set (non-zero) stay out of the

@@ -183,7 +183,7 @@ req GET "/v1/reports/usage?from=$FROM&to=$TO&group_by=colour" "$ADMIN_KEY"; chec
 "$BIN/allot" report usage --from "$FROM" --to "$TO" --group-by member --format csv --out "$E2E_DIR/r.csv" 2>/dev/null
 check "cli report needs key" 1 $?
 ALLOT_KEY=$IKEY "$BIN/allot" report usage --from "$FROM" --to "$TO" --group-by member --out "$E2E_DIR/r.csv"
-check "cli report" 0 $?; grep -q '^alice@epfl.ch,663,' "$E2E_DIR/r.csv" && ok || bad "cli report content: $(cat "$E2E_DIR/r.csv")"
+check "cli report" 0 $?; grep -q '^epfl/climate/alice@epfl.ch,663,' "$E2E_DIR/r.csv" && ok || bad "cli report content: $(cat "$E2E_DIR/r.csv")"
 # the CSV report's signed checkpoint lands beside it
 head -1 "$E2E_DIR/r.csv.checkpoint" | grep -q '^allot/' && ok || bad "csv report checkpoint: $(cat "$E2E_DIR/r.csv.checkpoint" 2>&1)"
 grep -q '^— allot/' "$E2E_DIR/r.csv.checkpoint" && ok || bad "csv report checkpoint is signed"

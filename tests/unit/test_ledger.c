@@ -491,6 +491,21 @@ static size_t scale(void)
 	return SCALE_DEFAULT;
 }
 
+/* A report's project and member keys are qualified: "epfl/climate",
+ * "epfl/climate/alice@epfl.ch" ("epfl/climate" for project-level usage). */
+static const char *qual_proj(size_t w, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/%s", whos[w].inst, whos[w].proj);
+	return buf;
+}
+
+static const char *qual_member(size_t w, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/%s%s%s", whos[w].inst, whos[w].proj, whos[w].member[0] ? "/" : "",
+		 whos[w].member);
+	return buf;
+}
+
 /* Expected sums for one report row: every (who, provider, variant) that the
  * row's group values select. */
 static struct acc expect_row(struct acc (*acc)[2][NVAR], const json_t *row)
@@ -503,8 +518,10 @@ static struct acc expect_row(struct acc (*acc)[2][NVAR], const json_t *row)
 	const char *gres = json_string_value(json_object_get(row, "resource"));
 	const char *gmod = json_string_value(json_object_get(row, "model"));
 	for (size_t w = 0; w < NWHO; w++) {
-		if ((ginst && strcmp(ginst, whos[w].inst)) || (gproj && strcmp(gproj, whos[w].proj)) ||
-		    (gmem && strcmp(gmem, whos[w].member)))
+		char qp[160], qm[300];
+		if ((ginst && strcmp(ginst, whos[w].inst)) ||
+		    (gproj && strcmp(gproj, qual_proj(w, qp, sizeof qp))) ||
+		    (gmem && strcmp(gmem, qual_member(w, qm, sizeof qm))))
 			continue;
 		for (size_t p = 0; p < 2; p++) {
 			if (gprov && strcmp(gprov, providers[p]))
@@ -539,12 +556,12 @@ static void check_report(struct fix *f, struct acc (*acc)[2][NVAR], const char *
 				for (size_t v = 0; v < NVAR; v++) {
 					if (!acc[w][p][v].records)
 						continue;
-					char k[256] = "";
+					char k[1024] = "", qp[160], qm[300];
 					for (size_t g = 0; g < ng; g++) {
 						const char *val =
 							!strcmp(gb[g], "institution") ? whos[w].inst
-							: !strcmp(gb[g], "project")   ? whos[w].proj
-							: !strcmp(gb[g], "member")    ? whos[w].member
+							: !strcmp(gb[g], "project")   ? qual_proj(w, qp, sizeof qp)
+							: !strcmp(gb[g], "member")    ? qual_member(w, qm, sizeof qm)
 							: !strcmp(gb[g], "provider")  ? providers[p]
 							: !strcmp(gb[g], "resource")  ? variants[v].resource
 							: variants[v].model ? variants[v].model : "";
@@ -1642,7 +1659,7 @@ static void test_sequence(void **state)
 	}
 	json_decref(ingest(f, "cscs", arr, NULL));
 	json_t *j = NULL;
-	assert_int_equal(f->app.store->ops->ledger_seq_status(f->app.store, "cscs", &j), ALLOT_OK);
+	assert_int_equal(f->app.store->ops->ledger_seq_status(f->app.store, "cscs", -1, 100, &j), ALLOT_OK);
 	char *d = json_dumps(json_object_get(j, "gaps"), JSON_COMPACT);
 	assert_string_equal(d, "[{\"from\":4,\"to\":4},{\"from\":6,\"to\":8}]");
 	free(d);
