@@ -345,7 +345,9 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 	t->rate_out = rout->credits;
 	t->prompt_tokens = prompt_tokens;
 	t->max_tokens = max_tokens;
-	int64_t worst = (int64_t)prompt_tokens * rin->credits + (int64_t)max_tokens * rout->credits;
+	/* Saturated at INT64_MAX when it does not fit: past any unsaturated room. */
+	int64_t worst = money_add_sat(money_mul_sat(prompt_tokens, rin->credits),
+				      money_mul_sat(max_tokens, rout->credits));
 	int64_t now = time_now_us();
 
 	reserve_lock(app->reserve);
@@ -405,7 +407,7 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 	/* Room for the worst case at every level. */
 	t->remaining = INT64_MAX;
 	for (size_t i = 0; i < n && !e; i++) {
-		int64_t room = lv[i].allocation + lv[i].rollover + lv[i].grace - lv[i].used - lv[i].reserved;
+		int64_t room = quota_room(&lv[i]);
 		if (worst > room) {
 			char w[MONEY_FMT_MAX], r[MONEY_FMT_MAX];
 			snprintf(msg, msgsz, "quota exhausted at the %s level (%s): this request may cost "

@@ -20,6 +20,17 @@ struct sq_bucket_delta {
 	char inst[STORE_ID_MAX], proj[STORE_ID_MAX], member[STORE_MEMBER_MAX];
 };
 
+/* The ledger's totals of positive charges and of quantities (table
+ * ledger_bounds, migration 0009): a record that would take either past
+ * int64 is refused, so no sum of any rows can overflow
+ * (store/sqlite_ledger.c, "bounds"). */
+struct sq_bounds {
+	bool loaded;                /* committed read from ledger_bounds */
+	int64_t charge, quantity;   /* committed */
+	int64_t tx_charge, tx_quantity; /* added by the open transaction */
+	int64_t sp_charge, sp_quantity; /* tx_* at the open savepoint */
+};
+
 struct sqlite_store {
 	struct store base;
 	sqlite3 *db;
@@ -39,6 +50,7 @@ struct sqlite_store {
 	size_t nbk;                 /* bucket deltas pending in bk */
 	bool bk_failed;             /* writing them failed: the commit must fail */
 	struct sq_bucket_delta bk[SQ_BUCKET_DELTAS];
+	struct sq_bounds bounds;    /* the ledger's totals (store/sqlite_ledger.c) */
 };
 
 /* The store's VFS (store/sqlite_vfs.c): the default one with each
