@@ -32,21 +32,34 @@ const char *money_status_str(money_status st);
 char *money_format(int64_t micro, char out[MONEY_FMT_MAX]);
 
 /* Checked arithmetic: 0 and *out = the exact result, or -1 when it does
- * not fit in int64 (*out is then unspecified; do not use it).  Use these
+ * not fit in int64, *out unchanged (so money_add(sum, x, &sum) leaves sum
+ * as it was).  Use these
  * wherever amounts are summed or multiplied by a quantity or rate: every
  * sum at every level must fit (SPEC section 2, "Bounds").  Inline: a
  * couple of instructions each, for the gate's and the ledger's hot paths. */
 static inline int money_add(int64_t a, int64_t b, int64_t *out)
 {
-	return __builtin_add_overflow(a, b, out) ? -1 : 0;
+	int64_t r;
+	if (__builtin_add_overflow(a, b, &r))
+		return -1;
+	*out = r;
+	return 0;
 }
 static inline int money_sub(int64_t a, int64_t b, int64_t *out)
 {
-	return __builtin_sub_overflow(a, b, out) ? -1 : 0;
+	int64_t r;
+	if (__builtin_sub_overflow(a, b, &r))
+		return -1;
+	*out = r;
+	return 0;
 }
 static inline int money_mul(int64_t a, int64_t b, int64_t *out)
 {
-	return __builtin_mul_overflow(a, b, out) ? -1 : 0;
+	int64_t r;
+	if (__builtin_mul_overflow(a, b, &r))
+		return -1;
+	*out = r;
+	return 0;
 }
 
 /* Saturating arithmetic: the exact result, or INT64_MAX / INT64_MIN when
