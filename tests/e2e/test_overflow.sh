@@ -6,8 +6,10 @@
 # stored, a small record after them still books.  Then: `used` is the exact
 # sum (never negative), the next completion under a hard allocation of 500
 # is refused, reports answer 200 and agree with the quotas, and the stopped
-# database holds integers only (no REAL bucket).  Charter versions: 2^63 - 1
-# refused with FILE:LINE:COLUMN, 2^53 accepted.
+# database holds integers only (no REAL bucket).  The gate's worst case
+# past int64 (10 tokens at 10^12 credits) is refused, not wrapped and
+# admitted.  Charter versions: 2^63 - 1 refused with FILE:LINE:COLUMN, 2^53
+# accepted.
 . "$(dirname "$0")/lib.sh"
 
 N=320
@@ -29,11 +31,14 @@ rates:
   - {resource: gpu_seconds, class: h100, credits: 0.03}
   - {resource: tokens_in,  model: stories, credits: 0.0001}
   - {resource: tokens_out, model: stories, credits: 0.0003}
+  - {resource: tokens_in,  model: dear, credits: 0.0001}
+  - {resource: tokens_out, model: dear, credits: 1000000000000}
 providers:
   - {id: local, builtin: true}
   - {id: cscs, keys: ["$PUB"], resources: [gpu_seconds]}
 models:
   - {id: stories, provider: local, file: stories260K.gguf}
+  - {id: dear, provider: local, file: stories260K.gguf}
 institutions:
   - id: epfl
     allocation: {credits: 500, period: month}
@@ -43,6 +48,14 @@ institutions:
       - id: climate
         allocation: {credits: 500, period: month}
         members: [alice@epfl.ch, bob@epfl.ch]
+  - id: rich
+    allocation: {credits: 1000000000000, period: month}
+    overage: {mode: hard}
+    models: [dear]
+    projects:
+      - id: p
+        allocation: {credits: 1000000000000, period: month}
+        members: [r@rich]
 YAML
 }
 charter 1 >"$E2E_DIR/charter.yaml"
@@ -71,9 +84,10 @@ for i in $(seq 0 $N); do
 done | "$BIN/allot" usage sign --key "$E2E_DIR/cscs.key" >"$E2E_DIR/all.jsonl"
 check "signed" "$((N + 1))" "$(wc -l <"$E2E_DIR/all.jsonl")"
 
-# run BATCH: a fresh daemon and database; the records in batches of BATCH.
+# run BATCH [HEAD]: a fresh daemon and database; the records in batches of
+# BATCH (the first HEAD of them in batches of 100).
 run() {
-	local batch=$1 tag="batches of $1" body code
+	local batch=$1 head=${2:-0} tag="batches of $1${2:+ after $2}" body code
 	rm -rf "$E2E_DIR/allot.db"* "$E2E_DIR/keys"
 	e2e_start --charter "$E2E_DIR/charter.yaml" --threads 1 || { bad "$tag: start"; return; }
 	PKEY=$(e2e_api_key '{"role":"provider","provider":"cscs"}')
@@ -84,8 +98,9 @@ run() {
 			--data-binary @- "$URL/v1/usage")
 		[ "$code" = 200 ] || bad "$tag: batch answered $code: $(head -c 300 "$E2E_DIR/answer")"
 		cat "$E2E_DIR/answer" >>"$E2E_DIR/answers"
-	done < <(jq -s -c --argjson b "$batch" '[range(0; length; $b) as $i | {records: .[$i:$i + $b]}] | .[]' \
-		"$E2E_DIR/all.jsonl")
+	done < <(jq -s -c --argjson b "$batch" --argjson h "$head" \
+		'([range(0; $h; 100) as $i | {records: .[$i:[$i + 100, $h] | min]}] +
+		  [range($h; length; $b) as $i | {records: .[$i:$i + $b]}]) | .[]' "$E2E_DIR/all.jsonl")
 	jq -c '.results[]' "$E2E_DIR/answers" >"$E2E_DIR/results"
 	check "$tag: accepted" "$((FIT + 1))" "$(jq -s '[.[] | select(.status == "accepted")] | length' "$E2E_DIR/results")"
 	check "$tag: rejected" "$((N - FIT))" "$(jq -s '[.[] | select(.status == "rejected")] | length' "$E2E_DIR/results")"
@@ -140,13 +155,30 @@ run() {
 	rm -f "$E2E_DIR"/copy.db*
 }
 
-run 400   # the whole lot in one batch
+run 400       # the whole lot in one batch
 run 64
-run 1
+run 1 296     # one transaction per record from a little before the bound on
 
-# --- charter versions are at most 2^53 -------------------------------------------------
 rm -rf "$E2E_DIR/allot.db"* "$E2E_DIR/keys"
 e2e_start --charter "$E2E_DIR/charter.yaml" || exit 1
+
+# --- the gate's worst case: 10 tokens out at 10^12 credits does not fit int64 ----------
+# (it wrapped to a negative worst case, and was admitted)
+if [ "$HAVE_MODEL" = 1 ]; then
+	printf '{"institution":"rich","project":"p","member":"r@rich"}' >"$E2E_DIR/m.json"
+	req POST /v1/tokens "$ADMIN_KEY" application/json "$E2E_DIR/m.json"
+	TOK=$(jget .token)
+	printf '{"model":"dear","prompt":"Once","max_tokens":10}' >"$E2E_DIR/c.json"
+	req POST /v1/completions "$TOK" application/json "$E2E_DIR/c.json"
+	check "worst case past int64: refused" 402 "$STATUS"
+	jget .error.message | grep -q "may cost up to 9223372036854.775807" && ok ||
+		bad "worst case past int64: $BODY"
+	req GET /v1/quotas/rich "$ADMIN_KEY"
+	check "nothing reserved or charged" "0 0" \
+		"$(jget '.levels[] | select(.level == "institution") | "\(.used) \(.reserved)"')"
+fi
+
+# --- charter versions are at most 2^53 -------------------------------------------------
 charter 9223372036854775807 >"$E2E_DIR/charter.yaml"
 req PUT /v1/charter "$ADMIN_KEY" application/yaml "$E2E_DIR/charter.yaml"
 check "version 2^63 - 1 refused" 422 "$STATUS"
