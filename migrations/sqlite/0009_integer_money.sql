@@ -85,12 +85,16 @@ CREATE INDEX buckets_by_time ON usage_buckets(bucket);
 -- booked.  The store refuses a record that would take either past int64,
 -- so that no sum of any subset of the rows (a bucket, a level over a
 -- period, a report's group, the sum cache, in any order of addition) can
--- overflow.  Written once per committing ledger transaction.
+-- overflow.  The row holds the totals of the records with id <= upto; the
+-- store adds the records after it when it opens, and rewrites the row
+-- every 1024 records (store/sqlite_ledger.c, "bounds").
 CREATE TABLE ledger_bounds (
     id         INTEGER PRIMARY KEY CHECK (id = 1),
     charge_pos INTEGER NOT NULL CHECK (typeof(charge_pos) = 'integer' AND charge_pos >= 0),
-    quantity   INTEGER NOT NULL CHECK (typeof(quantity) = 'integer' AND quantity >= 0)
+    quantity   INTEGER NOT NULL CHECK (typeof(quantity) = 'integer' AND quantity >= 0),
+    upto       INTEGER NOT NULL CHECK (typeof(upto) = 'integer')
 );
-INSERT INTO ledger_bounds(id, charge_pos, quantity) VALUES (1,
+INSERT INTO ledger_bounds(id, charge_pos, quantity, upto) VALUES (1,
     (SELECT coalesce(sum(charge_micro), 0) FROM usage_records WHERE charge_micro > 0),
-    (SELECT coalesce(sum(quantity), 0) FROM usage_records));
+    (SELECT coalesce(sum(quantity), 0) FROM usage_records),
+    (SELECT coalesce(max(id), 0) FROM usage_records));

@@ -21,9 +21,9 @@
 #include "common/money.h"
 #include "common/timeutil.h"
 
-/* Longest free-text value (title, names, unit, upstream model). */
 /* SPEC 2, "Bounds": versions are at most 2^53. */
 #define CHARTER_VERSION_MAX (INT64_C(1) << 53)
+/* Longest free-text value (title, names, unit, upstream model). */
 #define TEXT_MAX 256
 /* Longest model url. */
 #define URL_MAX 2048

@@ -27,8 +27,10 @@ struct sq_bucket_delta {
 struct sq_bounds {
 	bool loaded;                /* committed read from ledger_bounds */
 	int64_t charge, quantity;   /* committed */
-	int64_t tx_charge, tx_quantity; /* added by the open transaction */
-	int64_t sp_charge, sp_quantity; /* tx_* at the open savepoint */
+	int64_t unwritten;          /* committed rows not in the table's totals */
+	int64_t tx_charge, tx_quantity, tx_rows; /* added by the open transaction */
+	int64_t sp_charge, sp_quantity, sp_rows; /* tx_* at the open savepoint */
+	bool tx_written;            /* the open transaction wrote the table */
 };
 
 struct sqlite_store {

@@ -97,12 +97,46 @@ static void bk_drop(struct sqlite_store *s)
  * total of every quantity in ledger_bounds and refuses, before writing
  * anything, a record that would take either past INT64_MAX: then no sum of
  * any rows can overflow, in SQL (sum() raises, `+` goes REAL) or in C.
- * The totals of the open transaction follow its savepoints and are written
- * once at commit. */
+ * The totals of the open transaction follow its savepoints.  The table
+ * holds the totals of the rows up to its `upto` id and is written by a
+ * committing transaction only every LB_WRITE_ROWS rows (not one more page
+ * per commit for the gate's settlements); loading adds the rows after
+ * `upto` (at most that many, more after a crash), read by rowid. */
 
-static const char q_bounds_get[] = "SELECT charge_pos, quantity FROM ledger_bounds WHERE id = 1";
+#define LB_WRITE_ROWS 1024
+
+static const char q_bounds_get[] =
+	"SELECT charge_pos, quantity, upto FROM ledger_bounds WHERE id = 1";
+static const char q_bounds_tail[] =
+	"SELECT coalesce(sum(charge_micro) FILTER (WHERE charge_micro > 0), 0), "
+	"coalesce(sum(quantity), 0), count(*) FROM usage_records WHERE id > ?1";
 static const char q_bounds_set[] =
-	"UPDATE ledger_bounds SET charge_pos = ?1, quantity = ?2 WHERE id = 1";
+	"UPDATE ledger_bounds SET charge_pos = ?1, quantity = ?2, "
+	"upto = (SELECT coalesce(max(id), 0) FROM usage_records) WHERE id = 1";
+
+/* The rows after the table's upto, added to the loaded totals. */
+static allot_err lb_tail(struct sqlite_store *s, int64_t upto)
+{
+	struct sq_bounds *b = &s->bounds;
+	sqlite3_stmt *q = sq_prep(s, q_bounds_tail);
+	if (!q)
+		return ALLOT_E_STORE;
+	sqlite3_bind_int64(q, 1, upto);
+	int rc = sqlite3_step(q);
+	bool ok = rc == SQLITE_ROW && !money_add(b->charge, sqlite3_column_int64(q, 0), &b->charge) &&
+		  !money_add(b->quantity, sqlite3_column_int64(q, 1), &b->quantity);
+	if (ok)
+		b->unwritten = sqlite3_column_int64(q, 2);
+	sqlite3_reset(q);
+	if (!ok) {
+		if (rc == SQLITE_ROW)
+			snprintf(s->base.errmsg, sizeof s->base.errmsg, "the ledger's totals overflow");
+		else
+			sq_fail(s, "ledger bounds");
+		return ALLOT_E_STORE;
+	}
+	return ALLOT_OK;
+}
 
 static allot_err lb_load(struct sqlite_store *s)
 {
@@ -113,21 +147,24 @@ static allot_err lb_load(struct sqlite_store *s)
 	if (!q)
 		return ALLOT_E_STORE;
 	int rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW && sqlite3_column_type(q, 0) == SQLITE_INTEGER &&
-	    sqlite3_column_type(q, 1) == SQLITE_INTEGER) {
+	bool have = rc == SQLITE_ROW && sqlite3_column_type(q, 0) == SQLITE_INTEGER &&
+		    sqlite3_column_type(q, 1) == SQLITE_INTEGER;
+	int64_t upto = have ? sqlite3_column_int64(q, 2) : 0;
+	if (have) {
 		b->charge = sqlite3_column_int64(q, 0);
 		b->quantity = sqlite3_column_int64(q, 1);
-		b->loaded = true;
 	}
 	sqlite3_reset(q);
-	if (!b->loaded) {
+	if (!have) {
 		if (rc == SQLITE_ROW || rc == SQLITE_DONE)
 			snprintf(s->base.errmsg, sizeof s->base.errmsg, "ledger_bounds has no row");
 		else
 			sq_fail(s, "ledger bounds");
 		return ALLOT_E_STORE;
 	}
-	return ALLOT_OK;
+	allot_err e = lb_tail(s, upto);
+	b->loaded = e == ALLOT_OK;
+	return e;
 }
 
 static int64_t lb_positive(int64_t charge) { return charge > 0 ? charge : 0; }
@@ -161,19 +198,23 @@ static void lb_add(struct sqlite_store *s, const struct ledger_row *row)
 {
 	s->bounds.tx_charge += lb_positive(row->charge_micro); /* checked by lb_check */
 	s->bounds.tx_quantity += row->rec.quantity;
+	s->bounds.tx_rows++;
 }
 
 static void lb_begin(struct sqlite_store *s)
 {
 	struct sq_bounds *b = &s->bounds;
 	b->tx_charge = b->tx_quantity = b->sp_charge = b->sp_quantity = 0;
+	b->tx_rows = b->sp_rows = 0;
+	b->tx_written = false;
 }
 
-/* Inside the transaction, before its commit: the new totals. */
-static allot_err lb_write(struct sqlite_store *s)
+/* Inside the transaction, before its commit: the new totals, when due
+ * (force: whenever the transaction added rows). */
+static allot_err lb_write(struct sqlite_store *s, bool force)
 {
-	const struct sq_bounds *b = &s->bounds;
-	if (!b->tx_charge && !b->tx_quantity)
+	struct sq_bounds *b = &s->bounds;
+	if (!b->tx_rows || (!force && b->unwritten + b->tx_rows < LB_WRITE_ROWS))
 		return ALLOT_OK;
 	sqlite3_stmt *q = sq_prep(s, q_bounds_set);
 	if (!q)
@@ -182,8 +223,10 @@ static allot_err lb_write(struct sqlite_store *s)
 	sqlite3_bind_int64(q, 2, b->quantity + b->tx_quantity);
 	int rc = sqlite3_step(q);
 	sqlite3_reset(q);
-	return rc == SQLITE_DONE && sqlite3_changes(s->db) == 1 ? ALLOT_OK
-							       : sq_fail(s, "ledger bounds update");
+	if (rc != SQLITE_DONE || sqlite3_changes(s->db) != 1)
+		return sq_fail(s, "ledger bounds update");
+	b->tx_written = true;
+	return ALLOT_OK;
 }
 
 /* After the transaction ended: committed or not. */
@@ -193,6 +236,7 @@ static void lb_end(struct sqlite_store *s, bool committed)
 	if (committed) {
 		b->charge += b->tx_charge;
 		b->quantity += b->tx_quantity;
+		b->unwritten = b->tx_written ? 0 : b->unwritten + b->tx_rows;
 	}
 	lb_begin(s);
 }
@@ -222,7 +266,7 @@ allot_err sq_ledger_commit(struct store *st)
 	if (!e && s->bk_failed)
 		e = ALLOT_E_STORE; /* some deltas were not written */
 	if (!e)
-		e = lb_write(s);
+		e = lb_write(s, false);
 	if (!e)
 		e = sq_commit(s);
 	if (e) {
@@ -255,6 +299,7 @@ allot_err sq_ledger_savepoint(struct store *st, int op)
 		s->sp_mark = s->sums ? sumcache_pending_mark(s->sums) : 0;
 		s->bounds.sp_charge = s->bounds.tx_charge;
 		s->bounds.sp_quantity = s->bounds.tx_quantity;
+		s->bounds.sp_rows = s->bounds.tx_rows;
 		sq_tlog_savepoint(s, op); /* the log's tree state follows the savepoint */
 		return sq_exec_cached(s, sp);
 	case STORE_SP_RELEASE:
@@ -267,6 +312,7 @@ allot_err sq_ledger_savepoint(struct store *st, int op)
 			sumcache_pending_truncate(s->sums, s->sp_mark);
 		s->bounds.tx_charge = s->bounds.sp_charge;
 		s->bounds.tx_quantity = s->bounds.sp_quantity;
+		s->bounds.tx_rows = s->bounds.sp_rows;
 		if (sq_exec_cached(s, back))
 			return ALLOT_E_STORE;
 		sq_tlog_savepoint(s, op);
@@ -440,7 +486,7 @@ allot_err sq_ledger_insert(struct store *st, struct ledger_row *row)
 		goto out;
 	lb_add(s, row);
 	if (sqlite3_get_autocommit(s->db)) { /* outside a transaction: the row is stored */
-		e = lb_write(s);
+		e = lb_write(s, true);
 		lb_end(s, !e);
 		goto out;
 	}

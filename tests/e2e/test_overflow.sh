@@ -151,7 +151,7 @@ run() {
 	check "$tag: record money columns are integers" "0|$((FIT + 1))" "$(sqlite3 "$E2E_DIR/copy.db" \
 		"select count(*) filter (where typeof(charge_micro) != 'integer' or typeof(quantity) != 'integer' or typeof(rate_micro) != 'integer'), count(*) from usage_records")"
 	check "$tag: the ledger's bound" "$want|integer" "$(sqlite3 "$E2E_DIR/copy.db" \
-		"select charge_pos, typeof(charge_pos) from ledger_bounds")"
+		"select b.charge_pos + (select coalesce(sum(charge_micro) filter (where charge_micro > 0), 0) from usage_records where id > b.upto), typeof(b.charge_pos) from ledger_bounds b")"
 	rm -f "$E2E_DIR"/copy.db*
 }
 

@@ -64,6 +64,14 @@ static int64_t db_int(const char *path, const char *sql, const char *want_type)
 	return v;
 }
 
+/* The table's totals (up to its upto) and the rows after it. */
+#define TOTAL_CHARGES \
+	"SELECT b.charge_pos + (SELECT coalesce(sum(charge_micro) FILTER (WHERE charge_micro > 0), 0) " \
+	"FROM usage_records WHERE id > b.upto), typeof(b.charge_pos) FROM ledger_bounds b"
+#define TOTAL_QUANTITIES \
+	"SELECT b.quantity + (SELECT coalesce(sum(quantity), 0) FROM usage_records " \
+	"WHERE id > b.upto), typeof(b.quantity) FROM ledger_bounds b"
+
 static struct store *open_store(const char *path)
 {
 	struct store *st = NULL;
@@ -111,8 +119,7 @@ static void test_store_charges(void **state)
 	store_close(st);
 	/* what is stored: integers only, and the bound as the rows give it */
 	assert_int_equal(db_int(path, "SELECT count(*), 'integer' FROM usage_records", NULL), 11);
-	assert_int_equal(db_int(path, "SELECT charge_pos, typeof(charge_pos) FROM ledger_bounds",
-				"integer"), INT64_MAX - 1000);
+	assert_int_equal(db_int(path, TOTAL_CHARGES, "integer"), INT64_MAX - 1000);
 	assert_int_equal(db_int(path, "SELECT sum(charge_micro) FILTER (WHERE charge_micro > 0), "
 				"'integer' FROM usage_records", NULL), INT64_MAX - 1000);
 	assert_int_equal(db_int(path, "SELECT count(*) FILTER (WHERE typeof(charge) != 'integer'), "
@@ -151,9 +158,45 @@ static void test_store_quantities(void **state)
 	assert_int_equal(insert(st, 2, 10, 7), ALLOT_OK);
 	assert_int_equal(store_ledger_commit(st), ALLOT_OK);
 	store_close(st);
-	assert_int_equal(db_int(path, "SELECT quantity, typeof(quantity) FROM ledger_bounds",
-				"integer"), INT64_MAX);
+	assert_int_equal(db_int(path, TOTAL_QUANTITIES, "integer"), INT64_MAX);
 	assert_int_equal(db_int(path, "SELECT count(*), 'integer' FROM usage_records", NULL), 1);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* The table is rewritten every 1024 rows; what came after it is counted
+ * again when the store opens. */
+static void test_store_cadence(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/allot-bounds-XXXXXX", path[128], cmd[160];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/t.db", dir);
+	struct store *st = open_store(path);
+	int n = 0;
+	assert_int_equal(store_ledger_begin(st), ALLOT_OK);
+	for (int i = 0; i < 1100; i++)
+		assert_int_equal(insert(st, n++, 1, 2), ALLOT_OK);
+	assert_int_equal(store_ledger_commit(st), ALLOT_OK);
+	assert_int_equal(store_ledger_begin(st), ALLOT_OK);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(insert(st, n++, 1, 2), ALLOT_OK);
+	assert_int_equal(store_ledger_commit(st), ALLOT_OK);
+	store_close(st);
+	assert_int_equal(db_int(path, "SELECT charge_pos, 'x' FROM ledger_bounds", NULL), 1100);
+	assert_int_equal(db_int(path, "SELECT upto, 'x' FROM ledger_bounds", NULL), 1100);
+	assert_int_equal(db_int(path, "SELECT quantity, 'x' FROM ledger_bounds", NULL), 2200);
+	/* reopened: 1105 booked, so INT64_MAX - 1105 more fits and not one more */
+	st = open_store(path);
+	assert_int_equal(store_ledger_begin(st), ALLOT_OK);
+	assert_int_equal(insert(st, n++, INT64_MAX - 1104, 1), ALLOT_E_TOO_LARGE);
+	assert_int_equal(insert(st, n++, INT64_MAX - 1105, 1), ALLOT_OK);
+	assert_int_equal(insert(st, n++, 1, 1), ALLOT_E_TOO_LARGE);
+	assert_int_equal(insert(st, n++, -1, 1), ALLOT_OK);
+	assert_int_equal(store_ledger_commit(st), ALLOT_OK);
+	store_close(st);
+	assert_int_equal(db_int(path, TOTAL_CHARGES, "integer"), INT64_MAX);
+	assert_int_equal(db_int(path, TOTAL_QUANTITIES, "integer"), 2212);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
 }
@@ -218,6 +261,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_store_charges),
 		cmocka_unit_test(test_store_quantities),
+		cmocka_unit_test(test_store_cadence),
 		cmocka_unit_test(test_sumcache_overflow),
 		cmocka_unit_test(test_reserve_overflow),
 	};
