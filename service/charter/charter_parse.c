@@ -23,6 +23,8 @@
 #include "common/timeutil.h"
 #include "common/tz.h"
 
+/* SPEC 2, "Bounds": versions are at most 2^53. */
+#define CHARTER_VERSION_MAX (INT64_C(1) << 53)
 /* Longest free-text value (title, names, unit, upstream model). */
 #define TEXT_MAX 256
 /* Longest model url. */
@@ -1338,8 +1340,14 @@ static void parse_top(struct pctx *p, const struct ynode *root)
 	}
 	if (v[K_VERSION]) {
 		c->version_mark = mk(v[K_VERSION]);
-		get_int(p, v[K_VERSION], "'version'", 1, INT64_MAX, "a positive integer",
-			&c->version);
+		/* SPEC 2, "Bounds": versions are at most 2^53 (exact in any JSON
+		 * reader; 2^63 - 1 would leave no version to apply after it). */
+		if (get_int(p, v[K_VERSION], "'version'", 1, INT64_MAX, "a positive integer",
+			    &c->version) && c->version > CHARTER_VERSION_MAX) {
+			ERR(p, v[K_VERSION], "'version' must be at most 2^53 (%lld)",
+			    (long long)CHARTER_VERSION_MAX);
+			c->version = 0;
+		}
 	}
 	if (v[K_TITLE])
 		get_text(p, v[K_TITLE], "'title'", TEXT_MAX, &c->title);

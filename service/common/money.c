@@ -82,16 +82,6 @@ char *money_format(int64_t micro, char out[MONEY_FMT_MAX])
 	return out;
 }
 
-int money_mul(int64_t a, int64_t b, int64_t *out)
-{
-	return __builtin_mul_overflow(a, b, out) ? -1 : 0;
-}
-
-int money_add(int64_t a, int64_t b, int64_t *out)
-{
-	return __builtin_add_overflow(a, b, out) ? -1 : 0;
-}
-
 int64_t money_scale_floor(int64_t micro, int64_t num, int64_t den)
 {
 	__int128 p = (__int128)micro * num;

@@ -31,9 +31,63 @@ const char *money_status_str(money_status st);
 #define MONEY_FMT_MAX 32
 char *money_format(int64_t micro, char out[MONEY_FMT_MAX]);
 
-/* a*b with overflow check; returns 0 on success, -1 on overflow. */
-int money_mul(int64_t a, int64_t b, int64_t *out);
-int money_add(int64_t a, int64_t b, int64_t *out);
+/* Checked arithmetic: 0 and *out = the exact result, or -1 when it does
+ * not fit in int64, *out unchanged (so money_add(sum, x, &sum) leaves sum
+ * as it was).  Use these
+ * wherever amounts are summed or multiplied by a quantity or rate: every
+ * sum at every level must fit (SPEC section 2, "Bounds").  Inline: a
+ * couple of instructions each, for the gate's and the ledger's hot paths. */
+static inline int money_add(int64_t a, int64_t b, int64_t *out)
+{
+	int64_t r;
+	if (__builtin_add_overflow(a, b, &r))
+		return -1;
+	*out = r;
+	return 0;
+}
+static inline int money_sub(int64_t a, int64_t b, int64_t *out)
+{
+	int64_t r;
+	if (__builtin_sub_overflow(a, b, &r))
+		return -1;
+	*out = r;
+	return 0;
+}
+static inline int money_mul(int64_t a, int64_t b, int64_t *out)
+{
+	int64_t r;
+	if (__builtin_mul_overflow(a, b, &r))
+		return -1;
+	*out = r;
+	return 0;
+}
+
+/* Saturating arithmetic: the exact result, or INT64_MAX / INT64_MIN when
+ * it does not fit.  Only for figures derived from stored sums that are
+ * compared or displayed (remaining, room, overage), never for a sum that
+ * is stored: a saturated figure errs towards "no room" when it is
+ * subtracted and is reported as the int64 bound, never wrapped. */
+static inline int64_t money_add_sat(int64_t a, int64_t b)
+{
+	int64_t r;
+	if (__builtin_add_overflow(a, b, &r))
+		return b > 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
+static inline int64_t money_sub_sat(int64_t a, int64_t b)
+{
+	int64_t r;
+	if (__builtin_sub_overflow(a, b, &r))
+		return b < 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
+static inline int64_t money_mul_sat(int64_t a, int64_t b)
+{
+	int64_t r;
+	if (__builtin_mul_overflow(a, b, &r))
+		return (a < 0) != (b < 0) ? INT64_MIN : INT64_MAX;
+	return r;
+}
 
 /* floor(micro * num / den) for 0 <= num <= den, den > 0, without overflow
  * (used for rollover fractions and grace percentages). */

@@ -272,7 +272,7 @@ static void gate_spent_booked(void *ctx, const char *jti, int64_t charge)
 {
 	struct spent_entry *se = spent_find(ctx, jti);
 	if (se)
-		se->spent += charge;
+		se->spent = money_add_sat(se->spent, charge);
 }
 
 allot_err gate_token_spent(struct app *app, struct gate *g, const char *jti, int64_t *spent)
@@ -368,7 +368,9 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 	t->rate_out = rout->credits;
 	t->prompt_tokens = prompt_tokens;
 	t->max_tokens = max_tokens;
-	int64_t worst = (int64_t)prompt_tokens * rin->credits + (int64_t)max_tokens * rout->credits;
+	/* Saturated at INT64_MAX when it does not fit: past any unsaturated room. */
+	int64_t worst = money_add_sat(money_mul_sat(prompt_tokens, rin->credits),
+				      money_mul_sat(max_tokens, rout->credits));
 	int64_t now = time_now_us();
 
 	reserve_lock(app->reserve);
@@ -428,7 +430,7 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 	/* Room for the worst case at every level. */
 	t->remaining = INT64_MAX;
 	for (size_t i = 0; i < n && !e; i++) {
-		int64_t room = lv[i].allocation + lv[i].rollover + lv[i].grace - lv[i].used - lv[i].reserved;
+		int64_t room = quota_room(&lv[i]);
 		if (worst > room) {
 			char w[MONEY_FMT_MAX], r[MONEY_FMT_MAX];
 			snprintf(msg, msgsz, "quota exhausted at the %s level (%s): this request may cost "
@@ -449,7 +451,8 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 		char tkey[STORE_ID_MAX + 8];
 		token_key(tkey, sizeof tkey, c->jti);
 		if (spent_get(app, g, c->jti, tkey, &spent) == ALLOT_OK) {
-			int64_t room = c->max_credits - spent - reserve_amount(app->reserve, tkey);
+			int64_t room = money_sub_sat(money_sub_sat(c->max_credits, spent),
+						     reserve_amount(app->reserve, tkey));
 			if (worst > room) {
 				char w[MONEY_FMT_MAX], r[MONEY_FMT_MAX];
 				snprintf(msg, msgsz, "quota exhausted at the token level: this request may "
@@ -600,7 +603,7 @@ allot_err gate_settle(struct app *app, struct gate *g, struct gate_ticket *t,
 	if (t->claims.has_max_credits) {
 		struct spent_entry *se = spent_find(g, t->claims.jti);
 		if (se)
-			se->spent += *charge;
+			se->spent = money_add_sat(se->spent, *charge);
 	}
 	t->remaining += t->reserved - *charge - keep;
 	ticket_release(app, g, t, prompt_tokens + completion_tokens);

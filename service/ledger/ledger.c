@@ -244,17 +244,20 @@ static bool record_overage(struct app *app, const struct charter *c, const struc
 	}
 	bool over_limit = false;
 	for (size_t i = 0; i < n; i++) {
+		/* Saturating: the sums fit in int64 (the store's bounds), what is
+		 * derived from them may not. */
+		int64_t limit = money_add_sat(lv[i].allocation, lv[i].rollover);
 		if (!es[i]) {
-			over_limit |= charge > 0 && lv[i].used + charge > lv[i].allocation + lv[i].rollover;
+			over_limit |= charge > 0 && money_add_sat(lv[i].used, charge) > limit;
 			continue;
 		}
 		if (!es[i]->filled) {
-			es[i]->limit = lv[i].allocation + lv[i].rollover;
+			es[i]->limit = limit;
 			es[i]->used = lv[i].used;
 			es[i]->filled = true;
 		}
-		over_limit |= charge > 0 && es[i]->used + charge > es[i]->limit;
-		es[i]->used += charge;
+		es[i]->used = money_add_sat(es[i]->used, charge);
+		over_limit |= charge > 0 && es[i]->used > es[i]->limit;
 	}
 	return over_limit;
 }
@@ -430,7 +433,14 @@ static enum outcome book_one(struct app *app, struct usage_record *r,
 	row->charge_micro = charge;
 	row->from_gate = from_gate;
 	row->overage = record_overage(app, c, r, row->book_us, charge);
-	if (store_ledger_insert_q(app->store, row)) {
+	if ((e = store_ledger_insert_q(app->store, row)) == ALLOT_E_TOO_LARGE) {
+		/* SPEC 2, "Bounds": nothing of it was stored.  The group's map
+		 * counted its charge: start it over from the ledger. */
+		over_clear(&app->ledger_group->over);
+		snprintf(reason, rsz, "%s", app->store->errmsg);
+		return OUT_REJECTED;
+	}
+	if (e) {
 		snprintf(reason, rsz, "the ledger could not be written");
 		return OUT_ERROR;
 	}

@@ -125,7 +125,7 @@ allot_err quota_levels(struct store *st, const struct charter *c, const char *in
 			break;
 		q->hard = q->kind == QUOTA_POOL ? true : hard;
 		if (!q->hard)
-			q->grace = money_scale_floor(q->allocation + q->rollover,
+			q->grace = money_scale_floor(money_add_sat(q->allocation, q->rollover),
 						     inst->overage.grace_ppm, CHARTER_PPM);
 		q->reserved = reserved ? reserved(rctx, q->key) : 0;
 	}
@@ -156,7 +156,7 @@ json_t *quota_level_json(const struct quota_level *q)
 	json_object_set_new(j, "overage_mode", json_string(q->hard ? "hard" : "soft"));
 	if (!q->hard)
 		json_object_set_new(j, "grace", money_json(q->grace));
-	int64_t over = q->used - (q->allocation + q->rollover);
+	int64_t over = money_sub_sat(q->used, money_add_sat(q->allocation, q->rollover));
 	json_object_set_new(j, "overage", money_json(over > 0 ? over : 0));
 	json_object_set_new(j, "period", json_string(q->alloc ? charter_period_name(q->alloc->period) : "month"));
 	if (q->alloc && q->alloc->period == CHARTER_PERIOD_TOTAL) {
@@ -168,7 +168,7 @@ json_t *quota_level_json(const struct quota_level *q)
 	}
 	if (q->alerts) {
 		json_t *crossed = json_array();
-		int64_t base = q->allocation + q->rollover;
+		int64_t base = money_add_sat(q->allocation, q->rollover);
 		for (size_t i = 0; i < q->nalerts; i++) {
 			/* used >= base * pct / 100, exactly */
 			__int128 lhs = (__int128)q->used * 100, rhs = (__int128)base * q->alerts[i];

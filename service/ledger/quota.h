@@ -8,6 +8,12 @@
  *   limit     = allocation + rollover (+ grace under soft overage)
  *   remaining = allocation + rollover − used − reserved   (may be negative)
  * The most restrictive level wins (quota_headroom).
+ *
+ * Bounds: allocation, rollover and grace are each at most 2 * MONEY_MAX;
+ * used is a sum of ledger rows, which the store keeps within int64
+ * (docs/LEDGER.md, "Bounds"), and reserved a checked sum of worst cases.
+ * The figures derived from them saturate at INT64_MIN / INT64_MAX rather
+ * than wrap: a saturated remaining still admits nothing it should not.
  */
 #ifndef ALLOT_LEDGER_QUOTA_H
 #define ALLOT_LEDGER_QUOTA_H
@@ -20,6 +26,7 @@
 #include "charter/charter.h"
 #include "common/err.h"
 #include "common/ids.h"
+#include "common/money.h"
 #include "store/store.h"
 
 #define QUOTA_MAX_LEVELS 4
@@ -58,7 +65,14 @@ allot_err quota_level_keys(const struct charter *c, const char *inst, const char
 
 static inline int64_t quota_remaining(const struct quota_level *q)
 {
-	return q->allocation + q->rollover - q->used - q->reserved;
+	return money_sub_sat(money_sub_sat(money_add_sat(q->allocation, q->rollover), q->used),
+			     q->reserved);
+}
+
+/* What admission may still reserve at the level: remaining + grace. */
+static inline int64_t quota_room(const struct quota_level *q)
+{
+	return money_add_sat(quota_remaining(q), q->grace);
 }
 
 /* The JSON view of one level (exact decimal strings). */

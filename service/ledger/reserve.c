@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/money.h"
+
 #define RESERVE_BUCKETS 1024
 
 struct reserve_entry {
@@ -96,13 +98,23 @@ bool reserve_add_locked(struct reserve_table *t, const char *const *keys, size_t
 			int64_t amount)
 {
 	struct reserve_entry *es[QUOTA_MAX_LEVELS + 1];
-	if (n > QUOTA_MAX_LEVELS + 1)
+	int64_t sums[QUOTA_MAX_LEVELS + 1];
+	if (n > QUOTA_MAX_LEVELS + 1 || amount < 0)
 		return false;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if (!(es[i] = find(t, keys[i], true)))
 			return false;
+		/* Checked before anything changes: a key may repeat (each
+		 * occurrence adds once more). */
+		int64_t base = es[i]->amount;
+		for (size_t k = 0; k < i; k++)
+			if (es[k] == es[i])
+				base = sums[k];
+		if (money_add(base, amount, &sums[i]))
+			return false;
+	}
 	for (size_t i = 0; i < n; i++) {
-		es[i]->amount += amount;
+		es[i]->amount = sums[i];
 		es[i]->inflight++;
 	}
 	return true;

@@ -32,8 +32,10 @@ int64_t reserve_inflight(struct reserve_table *t, const char *key);
 void reserve_lock(struct reserve_table *t);
 void reserve_unlock(struct reserve_table *t);
 
-/* With the lock held: adds amount (and one in-flight request) at each key.
- * Returns false (nothing changed) on allocation failure. */
+/* With the lock held: adds amount (>= 0; and one in-flight request) at each
+ * key.  Returns false (nothing changed) on allocation failure, or when a
+ * key's reserved amount would pass INT64_MAX (checked arithmetic: a total
+ * never wraps). */
 bool reserve_add_locked(struct reserve_table *t, const char *const *keys, size_t n,
 			int64_t amount);
 /* Releases what reserve_add_locked took (takes the lock itself). */

@@ -20,6 +20,19 @@ struct sq_bucket_delta {
 	char inst[STORE_ID_MAX], proj[STORE_ID_MAX], member[STORE_MEMBER_MAX];
 };
 
+/* The ledger's totals of positive charges and of quantities (table
+ * ledger_bounds, migration 0009): a record that would take either past
+ * int64 is refused, so no sum of any rows can overflow
+ * (store/sqlite_ledger.c, "bounds"). */
+struct sq_bounds {
+	bool loaded;                /* committed read from ledger_bounds */
+	int64_t charge, quantity;   /* committed */
+	int64_t unwritten;          /* committed rows not in the table's totals */
+	int64_t tx_charge, tx_quantity, tx_rows; /* added by the open transaction */
+	int64_t sp_charge, sp_quantity, sp_rows; /* tx_* at the open savepoint */
+	bool tx_written;            /* the open transaction wrote the table */
+};
+
 struct sqlite_store {
 	struct store base;
 	sqlite3 *db;
@@ -40,6 +53,7 @@ struct sqlite_store {
 	bool bk_failed;             /* writing them failed: the commit must fail */
 	bool readonly;              /* store_sqlite_open_readonly: nothing is written */
 	struct sq_bucket_delta bk[SQ_BUCKET_DELTAS];
+	struct sq_bounds bounds;    /* the ledger's totals (store/sqlite_ledger.c) */
 };
 
 /* The store's VFS (store/sqlite_vfs.c): the default one with each

@@ -7,6 +7,7 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/money.h"
 
 #define S(st_) ((struct sqlite_store *)(st_))
 
@@ -63,7 +64,10 @@ static allot_err bk_add(struct sqlite_store *s, const struct usage_record *r, in
 		struct sq_bucket_delta *d = &s->bk[i];
 		if (d->bucket == bucket && d->tag == s->hold_tag && strcmp(d->member, r->member) == 0 &&
 		    strcmp(d->proj, r->project) == 0 && strcmp(d->inst, r->institution) == 0) {
-			d->charge += charge;
+			/* Cannot overflow under the bounds below; were it to, the
+			 * record fails rather than a bucket wrapping. */
+			if (money_add(d->charge, charge, &d->charge))
+				return ALLOT_E_TOO_LARGE;
 			return ALLOT_OK;
 		}
 	}
@@ -84,6 +88,160 @@ static void bk_drop(struct sqlite_store *s)
 	s->nbk = 0;
 }
 
+/* ---- bounds ---------------------------------------------------------------------
+ * SPEC 2, "Bounds": every sum at every level fits in int64.  A level's sum
+ * over a period, a bucket, a report's group, the sum cache and the gate's
+ * token spend are all sums of some of the ledger's rows, added in some
+ * order; each partial sum of them lies within [-P, P] where P is the total
+ * of every positive charge (a correction never takes its record below zero
+ * net, so the negative charges total at most P).  The store keeps P and the
+ * total of every quantity in ledger_bounds and refuses, before writing
+ * anything, a record that would take either past INT64_MAX: then no sum of
+ * any rows can overflow, in SQL (sum() raises, `+` goes REAL) or in C.
+ * The totals of the open transaction follow its savepoints.  The table
+ * holds the totals of the rows up to its `upto` id and is written by a
+ * committing transaction only every LB_WRITE_ROWS rows (not one more page
+ * per commit for the gate's settlements); loading adds the rows after
+ * `upto` (at most that many, more after a crash), read by rowid. */
+
+#define LB_WRITE_ROWS 1024
+
+static const char q_bounds_get[] =
+	"SELECT charge_pos, quantity, upto FROM ledger_bounds WHERE id = 1";
+static const char q_bounds_tail[] =
+	"SELECT coalesce(sum(charge_micro) FILTER (WHERE charge_micro > 0), 0), "
+	"coalesce(sum(quantity), 0), count(*) FROM usage_records WHERE id > ?1";
+static const char q_bounds_set[] =
+	"UPDATE ledger_bounds SET charge_pos = ?1, quantity = ?2, "
+	"upto = (SELECT coalesce(max(id), 0) FROM usage_records) WHERE id = 1";
+
+/* The rows after the table's upto, added to the loaded totals. */
+static allot_err lb_tail(struct sqlite_store *s, int64_t upto)
+{
+	struct sq_bounds *b = &s->bounds;
+	sqlite3_stmt *q = sq_prep(s, q_bounds_tail);
+	if (!q)
+		return ALLOT_E_STORE;
+	sqlite3_bind_int64(q, 1, upto);
+	int rc = sqlite3_step(q);
+	bool ok = rc == SQLITE_ROW && !money_add(b->charge, sqlite3_column_int64(q, 0), &b->charge) &&
+		  !money_add(b->quantity, sqlite3_column_int64(q, 1), &b->quantity);
+	if (ok)
+		b->unwritten = sqlite3_column_int64(q, 2);
+	sqlite3_reset(q);
+	if (!ok) {
+		if (rc == SQLITE_ROW)
+			snprintf(s->base.errmsg, sizeof s->base.errmsg, "the ledger's totals overflow");
+		else
+			sq_fail(s, "ledger bounds");
+		return ALLOT_E_STORE;
+	}
+	return ALLOT_OK;
+}
+
+static allot_err lb_load(struct sqlite_store *s)
+{
+	struct sq_bounds *b = &s->bounds;
+	if (b->loaded)
+		return ALLOT_OK;
+	sqlite3_stmt *q = sq_prep(s, q_bounds_get);
+	if (!q)
+		return ALLOT_E_STORE;
+	int rc = sqlite3_step(q);
+	bool have = rc == SQLITE_ROW && sqlite3_column_type(q, 0) == SQLITE_INTEGER &&
+		    sqlite3_column_type(q, 1) == SQLITE_INTEGER;
+	int64_t upto = have ? sqlite3_column_int64(q, 2) : 0;
+	if (have) {
+		b->charge = sqlite3_column_int64(q, 0);
+		b->quantity = sqlite3_column_int64(q, 1);
+	}
+	sqlite3_reset(q);
+	if (!have) {
+		if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+			snprintf(s->base.errmsg, sizeof s->base.errmsg, "ledger_bounds has no row");
+		else
+			sq_fail(s, "ledger bounds");
+		return ALLOT_E_STORE;
+	}
+	allot_err e = lb_tail(s, upto);
+	b->loaded = e == ALLOT_OK;
+	return e;
+}
+
+static int64_t lb_positive(int64_t charge) { return charge > 0 ? charge : 0; }
+
+/* ALLOT_E_TOO_LARGE (reason in errmsg) if row would take a total past
+ * INT64_MAX.  Every term is >= 0, so a sum that fits has partial sums
+ * that fit. */
+static allot_err lb_check(struct sqlite_store *s, const struct ledger_row *row)
+{
+	const struct sq_bounds *b = &s->bounds;
+	int64_t t;
+	if (money_add(b->charge, b->tx_charge, &t) ||
+	    money_add(t, lb_positive(row->charge_micro), &t)) {
+		char c[MONEY_FMT_MAX];
+		snprintf(s->base.errmsg, sizeof s->base.errmsg,
+			 "booking this record would take the ledger's total of charges past %s credits, "
+			 "the bound of every sum (int64 micro-credits)", money_format(INT64_MAX, c));
+		return ALLOT_E_TOO_LARGE;
+	}
+	if (money_add(b->quantity, b->tx_quantity, &t) ||
+	    money_add(t, row->rec.quantity, &t)) {
+		snprintf(s->base.errmsg, sizeof s->base.errmsg,
+			 "booking this record would take the ledger's total of quantities past %lld, "
+			 "the bound of every sum (int64)", (long long)INT64_MAX);
+		return ALLOT_E_TOO_LARGE;
+	}
+	return ALLOT_OK;
+}
+
+static void lb_add(struct sqlite_store *s, const struct ledger_row *row)
+{
+	s->bounds.tx_charge += lb_positive(row->charge_micro); /* checked by lb_check */
+	s->bounds.tx_quantity += row->rec.quantity;
+	s->bounds.tx_rows++;
+}
+
+static void lb_begin(struct sqlite_store *s)
+{
+	struct sq_bounds *b = &s->bounds;
+	b->tx_charge = b->tx_quantity = b->sp_charge = b->sp_quantity = 0;
+	b->tx_rows = b->sp_rows = 0;
+	b->tx_written = false;
+}
+
+/* Inside the transaction, before its commit: the new totals, when due
+ * (force: whenever the transaction added rows). */
+static allot_err lb_write(struct sqlite_store *s, bool force)
+{
+	struct sq_bounds *b = &s->bounds;
+	if (!b->tx_rows || (!force && b->unwritten + b->tx_rows < LB_WRITE_ROWS))
+		return ALLOT_OK;
+	sqlite3_stmt *q = sq_prep(s, q_bounds_set);
+	if (!q)
+		return ALLOT_E_STORE;
+	sqlite3_bind_int64(q, 1, b->charge + b->tx_charge);
+	sqlite3_bind_int64(q, 2, b->quantity + b->tx_quantity);
+	int rc = sqlite3_step(q);
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE || sqlite3_changes(s->db) != 1)
+		return sq_fail(s, "ledger bounds update");
+	b->tx_written = true;
+	return ALLOT_OK;
+}
+
+/* After the transaction ended: committed or not. */
+static void lb_end(struct sqlite_store *s, bool committed)
+{
+	struct sq_bounds *b = &s->bounds;
+	if (committed) {
+		b->charge += b->tx_charge;
+		b->quantity += b->tx_quantity;
+		b->unwritten = b->tx_written ? 0 : b->unwritten + b->tx_rows;
+	}
+	lb_begin(s);
+}
+
 allot_err sq_ledger_begin(struct store *st)
 {
 	return sq_ledger_begin_sync(st, STORE_SYNC_FULL);
@@ -95,6 +253,7 @@ allot_err sq_ledger_begin_sync(struct store *st, enum store_sync sync)
 	pthread_mutex_lock(&s->lock);
 	s->nbk = 0;
 	s->bk_failed = false;
+	lb_begin(s);
 	allot_err e = sq_begin_sync(s, sync);
 	if (e)
 		pthread_mutex_unlock(&s->lock);
@@ -108,11 +267,14 @@ allot_err sq_ledger_commit(struct store *st)
 	if (!e && s->bk_failed)
 		e = ALLOT_E_STORE; /* some deltas were not written */
 	if (!e)
+		e = lb_write(s, false);
+	if (!e)
 		e = sq_commit(s);
 	if (e) {
 		bk_drop(s);
 		sq_rollback(s);
 	}
+	lb_end(s, !e);
 	pthread_mutex_unlock(&s->lock);
 	return e;
 }
@@ -122,6 +284,7 @@ void sq_ledger_rollback(struct store *st)
 	struct sqlite_store *s = S(st);
 	bk_drop(s);
 	sq_rollback(s);
+	lb_end(s, false);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -135,6 +298,9 @@ allot_err sq_ledger_savepoint(struct store *st, int op)
 		if (s->nbk && bk_flush(s)) /* deltas from before belong before the mark */
 			return ALLOT_E_STORE;
 		s->sp_mark = s->sums ? sumcache_pending_mark(s->sums) : 0;
+		s->bounds.sp_charge = s->bounds.tx_charge;
+		s->bounds.sp_quantity = s->bounds.tx_quantity;
+		s->bounds.sp_rows = s->bounds.tx_rows;
 		sq_tlog_savepoint(s, op); /* the log's tree state follows the savepoint */
 		return sq_exec_cached(s, sp);
 	case STORE_SP_RELEASE:
@@ -145,6 +311,9 @@ allot_err sq_ledger_savepoint(struct store *st, int op)
 		bk_drop(s); /* the rows they belong to are rolled back */
 		if (s->sums)
 			sumcache_pending_truncate(s->sums, s->sp_mark);
+		s->bounds.tx_charge = s->bounds.sp_charge;
+		s->bounds.tx_quantity = s->bounds.sp_quantity;
+		s->bounds.tx_rows = s->bounds.sp_rows;
 		if (sq_exec_cached(s, back))
 			return ALLOT_E_STORE;
 		sq_tlog_savepoint(s, op);
@@ -261,6 +430,10 @@ allot_err sq_ledger_insert(struct store *st, struct ledger_row *row)
 	const struct usage_record *r = &row->rec;
 	allot_err e = ALLOT_E_STORE;
 	pthread_mutex_lock(&s->lock);
+	/* Refused before anything is written (see "bounds"). */
+	if ((e = lb_load(s)) || (e = lb_check(s, row)))
+		goto out;
+	e = ALLOT_E_STORE;
 	sqlite3_stmt *q = sq_prep(s, ins);
 	if (!q)
 		goto out;
@@ -312,6 +485,12 @@ allot_err sq_ledger_insert(struct store *st, struct ledger_row *row)
 		b -= 1;
 	if (bk_add(s, r, b, row->charge_micro)) /* written before anything reads it */
 		goto out;
+	lb_add(s, row);
+	if (sqlite3_get_autocommit(s->db)) { /* outside a transaction: the row is stored */
+		e = lb_write(s, true);
+		lb_end(s, !e);
+		goto out;
+	}
 	e = ALLOT_OK;
 out:
 	pthread_mutex_unlock(&s->lock);

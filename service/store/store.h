@@ -115,6 +115,9 @@ struct store_ops {
 	/* OUT: *out with rec.canonical from malloc (record_release). */
 	allot_err (*ledger_find)(struct store *st, const char *provider, const char *record_id,
 				 struct ledger_row *out);
+	/* ALLOT_E_TOO_LARGE, nothing written, reason in errmsg: the row would
+	 * take the ledger's total of positive charges or of quantities past
+	 * INT64_MAX (docs/LEDGER.md, "Bounds"). */
 	allot_err (*ledger_insert)(struct store *st, struct ledger_row *row);
 	allot_err (*ledger_sum)(struct store *st, const struct ledger_level *lv, int64_t from_us,
 				int64_t to_us, int64_t *sum);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/ids.h"
+#include "common/money.h"
 
 #define SC_BUCKETS 4096
 
@@ -149,15 +150,26 @@ void sumcache_put(struct sumcache *c, const char *inst, const char *proj, const 
 		  int64_t from_b, int64_t to_b, int64_t *sump)
 {
 	int64_t sum = *sump;
+	bool fits = true;
 	pthread_mutex_lock(&c->mu);
 	/* The database already holds the held rows; they become visible only
 	 * at sumcache_release. */
 	for (size_t i = 0; i < c->held.n; i++) {
 		const struct sc_delta *d = &c->held.d[i];
-		if (from_b <= d->bucket && d->bucket < to_b && sc_counts(d, inst, proj, member))
-			sum -= d->charge;
+		if (from_b <= d->bucket && d->bucket < to_b && sc_counts(d, inst, proj, member)) {
+			int64_t next;
+			if (money_sub(sum, d->charge, &next)) {
+				fits = false; /* cannot happen under the ledger's bounds */
+				next = money_sub_sat(sum, d->charge);
+			}
+			sum = next;
+		}
 	}
 	*sump = sum;
+	if (!fits) {
+		pthread_mutex_unlock(&c->mu);
+		return; /* a saturated figure is never cached */
+	}
 	char key[STORE_ID_MAX * 2 + STORE_MEMBER_MAX + 8];
 	sc_key(key, sizeof key, inst, proj, member);
 	struct sc_level *l = sc_find(c, key, true);
@@ -201,9 +213,17 @@ static void sc_apply(struct sumcache *c, const char *inst, const char *proj, con
 	char key[STORE_ID_MAX * 2 + STORE_MEMBER_MAX + 8];
 	sc_key(key, sizeof key, inst, proj, member);
 	struct sc_level *l = sc_find(c, key, false);
-	for (size_t i = 0; l && i < l->n; i++)
-		if (l->r[i].from <= bucket && bucket < l->r[i].to)
-			l->r[i].sum += charge;
+	for (size_t i = 0; l && i < l->n;) {
+		struct sc_range *r = &l->r[i];
+		if (r->from <= bucket && bucket < r->to && money_add(r->sum, charge, &r->sum)) {
+			/* Would wrap (cannot under the ledger's bounds): forget the
+			 * range, the next read asks the database. */
+			*r = l->r[--l->n];
+			l->oldest = 0;
+			continue;
+		}
+		i++;
+	}
 }
 
 static void sc_apply_delta(struct sumcache *c, const struct sc_delta *d)

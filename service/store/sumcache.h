@@ -14,6 +14,11 @@
  * application of a commit.  The pending list belongs to the one writer
  * holding the connection.  Reads inside an open transaction bypass the
  * cache (the transaction's own rows are not in it yet).
+ *
+ * Overflow: the ledger's bounds keep every sum inside int64 (docs/LEDGER.md,
+ * "Bounds"); should a delta still not fit, the cache forgets the range (the
+ * next read asks the database) and never caches a saturated sum: it never
+ * holds a wrapped figure.
  */
 #ifndef ALLOT_STORE_SUMCACHE_H
 #define ALLOT_STORE_SUMCACHE_H

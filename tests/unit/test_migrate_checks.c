@@ -1,7 +1,8 @@
-/* test_migrate_checks.c — migrations 0007 (CHECK lists as OR chains) and
- * 0008 (usage_gate_ids dropped) on a database that has rows: every row, id,
- * trigger and other index survives, and the constraints still refuse what
- * they refused; 0012 adds usage_by_provider_seq. */
+/* test_migrate_checks.c — migrations 0007 (CHECK lists as OR chains), 0008
+ * (usage_gate_ids dropped) and 0009 (integer-only money, ledger_bounds) on a
+ * database that has rows: every row, id, trigger and other index survives,
+ * and the constraints refuse what they should; 0012 adds
+ * usage_by_provider_seq. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -145,11 +146,88 @@ static void test_upgrade(void **state)
 	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* 0009: integer-only money columns and ledger_bounds, on a database as
+ * 0008 left it, with rows and one bucket an earlier version left REAL. */
+static void test_upgrade_0009(void **state)
+{
+	(void)state;
+	char dir[64], path[128];
+	snprintf(dir, sizeof dir, "/tmp/allot-test-migrate.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/allot.db", dir);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	for (const struct migration *m = migrations_sqlite; m->version && m->version <= 8; m++)
+		assert_int_equal(sqlite3_exec(db, m->sql, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 8", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, rows, NULL, NULL, NULL), SQLITE_OK);
+	/* r1 and r2 (net 0) in bucket 0 of epfl/climate/alice; g1 (21) in
+	 * ethz/nlp, whose bucket an overflowing `+` had turned REAL */
+	assert_int_equal(sqlite3_exec(db, "INSERT INTO usage_buckets VALUES "
+		"('epfl','climate','alice',0,0), ('ethz','nlp','',0,1.2e19)", NULL, NULL, NULL), SQLITE_OK);
+	static const char q_rows[] = "SELECT * FROM usage_records ORDER BY id";
+	static const char q_schema[] =
+		"SELECT type, name, tbl_name, CASE WHEN type = 'table' THEN '' ELSE sql END "
+		"FROM sqlite_schema WHERE tbl_name IN ('usage_records', 'usage_buckets') ORDER BY name";
+	char *r0 = dump(db, q_rows), *s0 = dump(db, q_schema);
+	sqlite3_close(db);
+	struct store *st = NULL;
+	char msg[256] = "";
+	if (store_sqlite_open(path, &st, msg, sizeof msg))
+		fail_msg("store_sqlite_open: %s", msg);
+	store_close(st);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	char *r1 = dump(db, q_rows), *s1 = dump(db, q_schema);
+	assert_string_equal(r0, r1);   /* every row and id */
+	assert_string_equal(s0, s1);   /* every index and trigger */
+	/* buckets recomputed from the records: the REAL one repaired */
+	char *b = dump(db, "SELECT *, typeof(charge) FROM usage_buckets ORDER BY 1, 2, 3, 4");
+	assert_string_equal(b, "epfl|climate|alice|0|0|integer|\nethz|nlp||0|21|integer|\n");
+	/* the totals: positive charges 50 + 21, quantities 5 + 5 + 7, up to id 3 */
+	char *t = dump(db, "SELECT * FROM ledger_bounds");
+	assert_string_equal(t, "1|71|17|3|\n");
+	/* what the CHECKs refuse: REAL money and quantities, and the REAL an
+	 * overflowing `+` makes in the bucket upsert */
+	static const char *const refused[] = {
+		"INSERT INTO usage_records(provider, record_id, kind, institution, project, resource, "
+		"quantity, start_us, end_us, received_us, book_us, charter_version, rate_micro, "
+		"charge_micro, canonical, sha256) VALUES ('p','x','usage','i','j','r',1,1,1,1,1,1,1,"
+		"1.2e19,x'00',zeroblob(32))",
+		"INSERT INTO usage_records(provider, record_id, kind, institution, project, resource, "
+		"quantity, start_us, end_us, received_us, book_us, charter_version, rate_micro, "
+		"charge_micro, canonical, sha256) VALUES ('p','x','usage','i','j','r',1.5,1,1,1,1,1,1,"
+		"1,x'00',zeroblob(32))",
+		"INSERT INTO usage_records(provider, record_id, kind, institution, project, resource, "
+		"quantity, start_us, end_us, received_us, book_us, charter_version, rate_micro, "
+		"charge_micro, canonical, sha256) VALUES ('p','x','usage','i','j','r',1,1,1,1,1,1,0.5,"
+		"1,x'00',zeroblob(32))",
+		"INSERT INTO usage_buckets VALUES ('i','j','',1,'lots')",
+		"INSERT INTO usage_buckets VALUES ('ethz','nlp','',0,9223372036854775807) "
+		"ON CONFLICT(institution, project, member, bucket) DO UPDATE SET charge = charge + "
+		"excluded.charge",
+		"UPDATE ledger_bounds SET charge_pos = charge_pos + 9223372036854775807",
+		"INSERT INTO ledger_bounds VALUES (2, 0, 0)",
+	};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+		if (sqlite3_exec(db, refused[i], NULL, NULL, NULL) == SQLITE_OK)
+			fail_msg("accepted after 0009: %s", refused[i]);
+	free(b);
+	b = dump(db, "SELECT charge, typeof(charge) FROM usage_buckets WHERE institution = 'ethz'");
+	assert_string_equal(b, "21|integer|\n");
+	/* the ledger stays append-only */
+	assert_int_not_equal(sqlite3_exec(db, "DELETE FROM usage_records WHERE id = 1", NULL, NULL,
+					  NULL), SQLITE_OK);
+	sqlite3_close(db);
+	free(r0); free(r1); free(s0); free(s1); free(b); free(t);
+	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void)
 {
 	log_set_quiet(true);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_upgrade),
+		cmocka_unit_test(test_upgrade_0009),
 	};
 	return cmocka_run_group_tests_name("migrate_checks", tests, NULL, NULL);
 }

@@ -1,4 +1,5 @@
-/* test_money.c — exact decimal amounts and RFC 3339 times. */
+/* test_money.c — exact decimal amounts, checked and saturating arithmetic,
+ * and RFC 3339 times. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -53,6 +54,67 @@ static void test_format(void **state)
 	assert_int_equal(money_scale_floor(-7, 1, 4), -2);
 }
 
+static void test_checked(void **state)
+{
+	(void)state;
+	int64_t r = 42;
+	assert_int_equal(money_add(INT64_MAX - 5, 5, &r), 0);
+	assert_int_equal(r, INT64_MAX);
+	assert_int_equal(money_add(INT64_MAX - 5, 6, &r), -1);
+	assert_int_equal(money_add(INT64_MIN, -1, &r), -1);
+	assert_int_equal(money_add(INT64_MIN, INT64_MAX, &r), 0);
+	assert_int_equal(r, -1);
+	assert_int_equal(money_sub(INT64_MIN + 1, 1, &r), 0);
+	assert_int_equal(r, INT64_MIN);
+	assert_int_equal(money_sub(INT64_MIN, 1, &r), -1);
+	assert_int_equal(money_sub(0, INT64_MIN, &r), -1);
+	assert_int_equal(money_sub(MONEY_MAX, -MONEY_MAX, &r), 0);
+	assert_int_equal(r, 2 * MONEY_MAX);
+	/* the repro of issue 11: 10^12 tokens at 0.03 credits, 320 times */
+	int64_t charge, sum = 0;
+	assert_int_equal(money_mul(1000000000000LL, 30000, &charge), 0);
+	assert_int_equal(charge, 30000000000000000LL);
+	int i;
+	for (i = 0; i < 320 && money_add(sum, charge, &sum) == 0; i++)
+		;
+	assert_int_equal(i, 307); /* 307 * 3e16 fits, 308 * 3e16 does not */
+	assert_int_equal(sum, 307 * charge); /* left as it was by the refused add */
+	r = 42;
+	assert_int_equal(money_mul(INT64_MAX, 2, &r), -1);
+	assert_int_equal(r, 42);
+	assert_int_equal(money_sub(INT64_MIN, 1, &r), -1);
+	assert_int_equal(r, 42);
+	assert_int_equal(money_mul(INT64_MAX / 2, 2, &r), 0);
+	assert_int_equal(money_mul(INT64_MAX / 2 + 1, 2, &r), -1);
+	assert_int_equal(money_mul(INT64_MIN, -1, &r), -1);
+	assert_int_equal(money_mul(-1, INT64_MAX, &r), 0);
+	assert_int_equal(r, -INT64_MAX);
+}
+
+static void test_saturating(void **state)
+{
+	(void)state;
+	assert_int_equal(money_add_sat(1, 2), 3);
+	assert_int_equal(money_add_sat(INT64_MAX, 1), INT64_MAX);
+	assert_int_equal(money_add_sat(INT64_MIN, -1), INT64_MIN);
+	assert_int_equal(money_add_sat(INT64_MAX, INT64_MIN), -1);
+	assert_int_equal(money_sub_sat(5, 7), -2);
+	assert_int_equal(money_sub_sat(INT64_MIN, 1), INT64_MIN);
+	assert_int_equal(money_sub_sat(1, INT64_MIN), INT64_MAX);
+	assert_int_equal(money_sub_sat(-2, INT64_MAX), INT64_MIN);
+	assert_int_equal(money_mul_sat(-3, 4), -12);
+	assert_int_equal(money_mul_sat(INT32_MAX, MONEY_MAX), INT64_MAX);
+	assert_int_equal(money_mul_sat(-INT32_MAX, MONEY_MAX), INT64_MIN);
+	assert_int_equal(money_mul_sat(INT64_MIN, -1), INT64_MAX);
+	/* remaining = allocation + rollover - used - reserved, as quota.h
+	 * computes it, with a used at the int64 bound: very negative, never
+	 * wrapped to a large positive figure */
+	int64_t rem = money_sub_sat(money_sub_sat(money_add_sat(500, 0), INT64_MAX), 1000);
+	assert_int_equal(rem, INT64_MIN);
+	char b[MONEY_FMT_MAX];
+	assert_string_equal(money_format(INT64_MAX, b), "9223372036854.775807");
+}
+
 static void test_rfc3339(void **state)
 {
 	(void)state;
@@ -78,6 +140,8 @@ int main(void)
 		cmocka_unit_test(test_parse_ok),
 		cmocka_unit_test(test_parse_bad),
 		cmocka_unit_test(test_format),
+		cmocka_unit_test(test_checked),
+		cmocka_unit_test(test_saturating),
 		cmocka_unit_test(test_rfc3339),
 	};
 	return cmocka_run_group_tests_name("money", tests, NULL, NULL);
