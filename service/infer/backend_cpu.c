@@ -22,6 +22,7 @@
 #include "infer/kernels.h"
 #include "infer/model.h"
 #include "infer/pool.h"
+#include "infer/quants.h"
 
 /* Weight rows per work item: small enough to balance two threads on the
  * smallest matrices, large enough that the atomic counter is not hot. */
@@ -79,7 +80,8 @@ struct mm_ctx {
 	int chunk;              /* rows per item */
 };
 
-static inline bool quantized(uint32_t t) { return t == GGML_Q8_0 || t == GGML_Q4_0; }
+/* weights whose products take q8a activations */
+static inline bool quantized(uint32_t t) { return t == GGML_Q8_0 || t == GGML_Q4_0 || quant_is_extra(t); }
 
 static void mm_rows(struct mm_ctx *mc, const struct mm_out *o, int64_t r0, int64_t r1)
 {
@@ -134,6 +136,15 @@ static void mm_rows(struct mm_ctx *mc, const struct mm_out *o, int64_t r0, int64
 				k->dot4_q4_0(n, row, w->row_bytes, xq, y + r);
 			for (; r < r1; r++, row += w->row_bytes)
 				y[r] = k->dot_q4_0(n, row, xq);
+			break;
+		}
+		default: {
+			/* Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (the loader admits no
+			 * other type) */
+			kern_dot_q_fn dot = kern_dot_q(k, w->type);
+
+			for (int64_t r = r0; r < r1; r++, row += w->row_bytes)
+				y[r] = dot(n, row, xq);
 			break;
 		}
 		}
