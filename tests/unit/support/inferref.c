@@ -1,0 +1,210 @@
+/* inferref.c — the scalar reference llama and the tiny random models. */
+#include "inferref.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "infer/gguf.h"
+#include "infer/gguf_write.h"
+#include "infer/kernels.h"
+#include "xorshift.h"
+
+void inferref_init(struct inferref *r, const struct llama_model *m, int n_ctx)
+{
+	r->m = m;
+	r->n_ctx = n_ctx;
+	r->kc = calloc((size_t)m->hp.n_layer * n_ctx * m->hp.dim, 4);
+	r->vc = calloc((size_t)m->hp.n_layer * n_ctx * m->hp.dim, 4);
+	assert_non_null(r->kc);
+	assert_non_null(r->vc);
+}
+
+void inferref_free(struct inferref *r)
+{
+	free(r->kc);
+	free(r->vc);
+}
+
+static void ref_matvec(const struct llama_wt *w, const float *x, float *y)
+{
+	float *row = malloc((size_t)w->cols * sizeof *row);
+
+	for (int64_t r = 0; r < w->rows; r++) {
+		double s = 0;
+
+		kern_dequant_row(w->type, (int)w->cols, (const char *)w->data + r * w->row_bytes, row);
+		for (int64_t i = 0; i < w->cols; i++)
+			s += (double)row[i] * x[i];
+		y[r] = (float)s;
+	}
+	free(row);
+}
+
+static void ref_rmsnorm(float *o, const float *x, const float *w, int n, float eps)
+{
+	double ss = 0;
+
+	for (int i = 0; i < n; i++)
+		ss += (double)x[i] * x[i];
+	ss = 1.0 / sqrt(ss / n + eps);
+	for (int i = 0; i < n; i++)
+		o[i] = (float)(w[i] * x[i] * ss);
+}
+
+static void ref_attention(struct inferref *r, int l, int pos, const float *q, float *o)
+{
+	const struct llama_hparams *hp = &r->m->hp;
+	int hd = hp->head_dim, kvd = hp->n_head_kv * hd;
+	float *att = calloc((size_t)pos + 1, 4);
+
+	for (int h = 0; h < hp->n_head; h++) {
+		int kh = h / (hp->n_head / hp->n_head_kv);
+		double mx = -1e30, sum = 0;
+
+		for (int t = 0; t <= pos; t++) {
+			double s = 0;
+
+			for (int i = 0; i < hd; i++)
+				s += (double)q[h * hd + i] * r->kc[((size_t)l * r->n_ctx + t) * kvd + kh * hd + i];
+			att[t] = (float)(s / sqrt(hd));
+			mx = att[t] > mx ? att[t] : mx;
+		}
+		for (int t = 0; t <= pos; t++) {
+			att[t] = (float)exp(att[t] - mx);
+			sum += att[t];
+		}
+		for (int i = 0; i < hd; i++) {
+			double s = 0;
+
+			for (int t = 0; t <= pos; t++)
+				s += att[t] / sum * r->vc[((size_t)l * r->n_ctx + t) * kvd + kh * hd + i];
+			o[h * hd + i] = (float)s;
+		}
+	}
+	free(att);
+}
+
+void inferref_forward(struct inferref *r, int tok, int pos, float *logits)
+{
+	const struct llama_hparams *hp = &r->m->hp;
+	int dim = hp->dim, hd = hp->head_dim, kvd = hp->n_head_kv * hd, qd = hp->n_head * hd;
+	float *x = calloc((size_t)dim, 4), *xb = calloc((size_t)qd + dim, 4), *q = calloc((size_t)qd, 4);
+	float *k = calloc((size_t)kvd, 4), *v = calloc((size_t)kvd, 4);
+	float *o = calloc((size_t)qd, 4), *h1 = calloc((size_t)hp->ffn, 4), *h3 = calloc((size_t)hp->ffn, 4);
+
+	kern_dequant_row(r->m->tok_embd.type, dim, (const char *)r->m->tok_embd.data + (size_t)tok * r->m->tok_embd.row_bytes, x);
+	for (int l = 0; l < hp->n_layer; l++) {
+		const struct llama_layer *L = &r->m->layers[l];
+
+		ref_rmsnorm(xb, x, L->attn_norm.data, dim, hp->rms_eps);
+		ref_matvec(&L->wq, xb, q);
+		ref_matvec(&L->wk, xb, k);
+		ref_matvec(&L->wv, xb, v);
+		for (int i = 0; i < qd; i += 2) {
+			int j = i % hd;
+			double th = pos * pow(hp->rope_base, -(double)j / hd);
+			float c = (float)cos(th), s = (float)sin(th), a, b;
+
+			a = q[i]; b = q[i + 1];
+			q[i] = a * c - b * s; q[i + 1] = a * s + b * c;
+			if (i < kvd) {
+				a = k[i]; b = k[i + 1];
+				k[i] = a * c - b * s; k[i + 1] = a * s + b * c;
+			}
+		}
+		memcpy(r->kc + ((size_t)l * r->n_ctx + pos) * kvd, k, (size_t)kvd * 4);
+		memcpy(r->vc + ((size_t)l * r->n_ctx + pos) * kvd, v, (size_t)kvd * 4);
+		ref_attention(r, l, pos, q, o);
+		ref_matvec(&L->wo, o, xb);
+		for (int i = 0; i < dim; i++)
+			x[i] += xb[i];
+		ref_rmsnorm(xb, x, L->ffn_norm.data, dim, hp->rms_eps);
+		ref_matvec(&L->w_gate, xb, h1);
+		ref_matvec(&L->w_up, xb, h3);
+		for (int i = 0; i < hp->ffn; i++)
+			h1[i] = (float)(h1[i] / (1.0 + exp(-h1[i])) * h3[i]);
+		ref_matvec(&L->w_down, h1, xb);
+		for (int i = 0; i < dim; i++)
+			x[i] += xb[i];
+	}
+	ref_rmsnorm(xb, x, r->m->out_norm.data, dim, hp->rms_eps);
+	ref_matvec(&r->m->output, xb, logits);
+	free(x); free(xb); free(q); free(k); free(v); free(o); free(h1); free(h3);
+}
+
+/* One tensor of random values in [-scale, scale) (scale 0: all ones),
+ * quantized by the writer */
+static void rand_tensor(struct gguf_writer *w, uint64_t *rng, const char *name, uint32_t type, int64_t cols,
+			int64_t rows, float scale)
+{
+	float *v = malloc((size_t)(cols * rows) * sizeof *v);
+	int64_t ne[2] = {cols, rows};
+
+	assert_non_null(v);
+	for (int64_t i = 0; i < cols * rows; i++)
+		v[i] = scale == 0 ? 1.0f : xorshift_unit(rng) * scale;
+	gguf_writer_tensor_quant(w, name, type, rows == 1 ? 1 : 2, ne, GGML_F32, v);
+	free(v);
+}
+
+struct llama_model *tiny_model_build(const struct tiny_spec *s, struct buf *img)
+{
+	enum { L = 2, H = 4, KV = 2, V = 260 };
+	struct gguf_writer *w = gguf_writer_new();
+	const char *toks[V];
+	char names[V][8], nm[64];
+	uint64_t rng = s->seed ? s->seed : 0x1234567;
+	uint32_t et = s->embd_type ? s->embd_type : s->type, ot = s->out_type ? s->out_type : s->type;
+	uint32_t vd = s->v_down_type ? s->v_down_type : s->type;
+	struct gguf *g;
+	struct llama_model *m;
+	char err[256];
+
+	for (int i = 0; i < V; i++) {
+		if (i < 3)
+			toks[i] = (const char *[]){"<unk>", "<s>", "</s>"}[i];
+		else if (i < 259)
+			snprintf(names[i], sizeof names[i], "<0x%02X>", i - 3), toks[i] = names[i];
+		else
+			toks[i] = "\xe2\x96\x81\x61";
+	}
+	gguf_writer_str(w, "general.architecture", "llama");
+	gguf_writer_u32(w, "llama.context_length", 64);
+	gguf_writer_u32(w, "llama.embedding_length", (uint32_t)s->dim);
+	gguf_writer_u32(w, "llama.block_count", L);
+	gguf_writer_u32(w, "llama.feed_forward_length", (uint32_t)s->ffn);
+	gguf_writer_u32(w, "llama.attention.head_count", H);
+	gguf_writer_u32(w, "llama.attention.head_count_kv", KV);
+	gguf_writer_str(w, "tokenizer.ggml.model", "llama");
+	gguf_writer_strs(w, "tokenizer.ggml.tokens", toks, NULL, V);
+	rand_tensor(w, &rng, "token_embd.weight", et, s->dim, V, 1.0f);
+	rand_tensor(w, &rng, "output_norm.weight", GGML_F32, s->dim, 1, 0.0f);
+	if (!s->tied)
+		rand_tensor(w, &rng, "output.weight", ot, s->dim, V, 0.1f);
+	for (int l = 0; l < L; l++) {
+#define LT(suffix, ty, c, r, sc) snprintf(nm, sizeof nm, "blk.%d." suffix ".weight", l); \
+	rand_tensor(w, &rng, nm, ty, c, r, sc)
+		LT("attn_norm", GGML_F32, s->dim, 1, 0.0f);
+		LT("attn_q", s->type, s->dim, s->dim, 0.1f);
+		LT("attn_k", s->type, s->dim, KV * s->dim / H, 0.1f);
+		LT("attn_v", vd, s->dim, KV * s->dim / H, 0.1f);
+		LT("attn_output", s->type, s->dim, s->dim, 0.1f);
+		LT("ffn_norm", GGML_F32, s->dim, 1, 0.0f);
+		LT("ffn_gate", s->type, s->dim, s->ffn, 0.1f);
+		LT("ffn_up", s->type, s->dim, s->ffn, 0.1f);
+		LT("ffn_down", vd, s->ffn, s->dim, 0.07f);
+#undef LT
+	}
+	assert_int_equal(gguf_writer_to_buf(w, img), ALLOT_OK);
+	gguf_writer_free(w);
+	assert_int_equal(gguf_parse(img->data, img->len, &g, err, sizeof err), ALLOT_OK);
+	if (llama_load_gguf(g, "tiny", &m, err, sizeof err) != ALLOT_OK)
+		fail_msg("%s", err);
+	return m;
+}
