@@ -104,15 +104,19 @@ TGT static inline __m256 k45_block(const uint8_t *scales, const uint8_t *qs, con
 {
 	const __m256i m4 = _mm256_set1_epi8(0x0f), x10 = _mm256_set1_epi8(0x10);
 	__m256i hb = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+	uint32_t sm[4];
+	uint8_t scm[16];
+
+	quant_k_scales8(scales, sm);
+	memcpy(scm, sm, 16);
 
 	for (int c = 0; c < 4; c++) {
 		__m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
 		__m256i u[2] = {_mm256_and_si256(raw, m4), _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4)};
 
 		for (int k = 0; k < 2; k++) {
-			int s = 2 * c + k, sc, mn;
+			int s = 2 * c + k, sc = scm[s], mn = scm[8 + s];
 
-			quant_k_scale_min(s, scales, &sc, &mn);
 			if (qh) {
 				__m256i bit = _mm256_set1_epi8((char)(1 << s));
 

@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "infer/kernels.h"
 
@@ -39,6 +40,19 @@ struct blk_q6_k { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d
 bool quant_is_extra(uint32_t type);
 /* Sub-block j's (0..7) 6-bit scale and min of a Q4_K/Q5_K block. */
 void quant_k_scale_min(int j, const uint8_t *scales, int *sc, int *mn);
+/* The same for all 8 at once, as bytes: sc[0..8) in the first two words,
+ * mn[0..8) in the last two (for the SIMD kernels) */
+static inline void quant_k_scales8(const uint8_t *scales, uint32_t u[4])
+{
+	const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+	uint32_t a[3];
+
+	memcpy(a, scales, 12);
+	u[0] = a[0] & m6;
+	u[1] = (a[2] & m4) | (((a[0] >> 6) & m2) << 4);
+	u[2] = a[1] & m6;
+	u[3] = ((a[2] >> 4) & m4) | (((a[1] >> 6) & m2) << 4);
+}
 /* A row of n elements (a multiple of the block size) to floats. */
 void quant_dequant_row(uint32_t type, int n, const void *row, float *out);
 /* Floats to a row of any supported weight type (F32, F16, BF16, Q4_0,
@@ -67,5 +81,11 @@ float quant_avx2_dot_q5_1(int n, const void *w, const struct q8a *x);
 float quant_avx2_dot_q4_k(int n, const void *w, const struct q8a *x);
 float quant_avx2_dot_q5_k(int n, const void *w, const struct q8a *x);
 float quant_avx2_dot_q6_k(int n, const void *w, const struct q8a *x);
+
+/* The AVX-512 VNNI K-quant versions (kernels_kquant_avx512.c), for the
+ * avx512 table. */
+float quant_avx512_dot_q4_k(int n, const void *w, const struct q8a *x);
+float quant_avx512_dot_q5_k(int n, const void *w, const struct q8a *x);
+float quant_avx512_dot_q6_k(int n, const void *w, const struct q8a *x);
 
 #endif
