@@ -372,6 +372,106 @@ static void test_quant_models(void **state)
 	}
 }
 
+/* Each architecture's features on a small random model against the
+ * scalar reference (written from the equations in support/inferref.c):
+ * F32 weights, so the two agree to float rounding (bound 1e-4 as for
+ * stories260K); quantized ones within the 8-bit-activation bound of
+ * test_repacked_model.  Rope modes, biases, norms, frequency factors and
+ * scaling each move the logits by far more than the bound when wrong. */
+static void test_architectures(void **state)
+{
+	(void)state;
+	static const struct { const char *what; struct tiny_spec s; } cases[] = {
+		{"llama, Llama 3 rope (base 500000, rope_freqs), tied",
+		 {.type = GGML_F32, .rope_base = 500000.0f, .rope_freqs = true, .tied = true}},
+		{"llama, linear rope scaling x4", {.type = GGML_F32, .rope_scaling = "linear", .rope_factor = 4.0f}},
+		{"qwen2 (QKV biases, neox rope, base 1e6), tied",
+		 {.type = GGML_F32, .arch = "qwen2", .rope_base = 1e6f, .tied = true}},
+		{"qwen3 (QK norms, head_dim 64 > dim / heads)",
+		 {.type = GGML_F32, .arch = "qwen3", .head_dim = 64, .rope_base = 1e6f}},
+		{"qwen2 Q8_0", {.type = GGML_Q8_0, .arch = "qwen2", .dim = 128}},
+		{"qwen3 Q4_K, Q6_K output", {.type = GGML_Q4_K, .out_type = GGML_Q6_K, .arch = "qwen3", .dim = 256}},
+		{"llama Q5_K with rope_freqs", {.type = GGML_Q5_K, .rope_freqs = true, .dim = 256}},
+	};
+	enum { N = 30 };
+
+	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+		struct tiny_spec sp = cases[ci].s;
+		struct buf img = BUF_INIT;
+		struct llama_model *m;
+		struct inferref rf;
+		float *a, *c, *r;
+		double dref = 0, dsc = 0, mag = 0;
+		char da[64], dc[64];
+		size_t nv;
+		bool exact = sp.type == GGML_F32;
+
+		if (!sp.dim)
+			sp.dim = 128;
+		sp.ffn = 2 * sp.dim;
+		sp.seed = 0x5eed + ci;
+		m = tiny_model_build(&sp, &img);
+		nv = (size_t)m->hp.n_vocab;
+		a = malloc(N * nv * 4); c = malloc(N * nv * 4); r = malloc(nv * 4);
+		run_logits(m, NULL, a, N, da, false);
+		run_logits(m, "scalar", c, N, dc, true);
+		inferref_init(&rf, m, 64);
+		for (int i = 0; i < N; i++) {
+			inferref_forward(&rf, (i * 37 + 5) % m->hp.n_vocab, i, r);
+			for (size_t v = 0; v < nv; v++) {
+				dref = fmax(dref, fabs(a[i * nv + v] - r[v]));
+				dsc = fmax(dsc, fabs(a[i * nv + v] - c[i * nv + v]));
+				mag = fmax(mag, fabs(r[v]));
+			}
+		}
+		printf("%s: [%s] vs scalar reference %.2g, vs [%s] one token per pass %.2g (logits up to %.2g)\n",
+		       cases[ci].what, da, dref, dc, dsc, mag);
+		assert_true(dref < (exact ? 1e-4 : 0.05 * (mag + 1)));
+		assert_true(dsc < (exact ? 1e-4 : 1e-2 * (mag + 1)));
+		assert_true(m->rope_freqs ? sp.rope_freqs : !sp.rope_freqs);
+		assert_true(sp.tied ? m->output.data == m->tok_embd.data : m->output.data != m->tok_embd.data);
+		free(a); free(c); free(r);
+		inferref_free(&rf);
+		llama_free(m);
+		buf_release(&img);
+	}
+}
+
+/* What each architecture needs is refused, by name, when missing or
+ * unsupported; nothing is loaded */
+static void test_architecture_errors(void **state)
+{
+	(void)state;
+	static const struct { struct tiny_spec s; allot_err want; const char *msg; } cases[] = {
+		{{.arch = "qwen2", .omit = "blk.1.attn_k.bias"}, ALLOT_E_INVALID, "tensor \"blk.1.attn_k.bias\" is missing"},
+		{{.arch = "qwen3", .omit = "blk.0.attn_q_norm.weight"}, ALLOT_E_INVALID,
+		 "tensor \"blk.0.attn_q_norm.weight\" is missing"},
+		{{.arch = "qwen3", .omit = "blk.1.attn_k_norm.weight"}, ALLOT_E_INVALID,
+		 "tensor \"blk.1.attn_k_norm.weight\" is missing"},
+		{{.rope_scaling = "yarn", .rope_factor = 4.0f}, ALLOT_E_UNSUPPORTED,
+		 "rope scaling \"yarn\" is not supported (none and linear are)"},
+		{{.rope_scaling = "linear", .rope_factor = -1.0f}, ALLOT_E_INVALID, "rope.scaling.factor is not a number"},
+		{{.arch = "qwen3", .head_dim = 64, .value_length = 32}, ALLOT_E_UNSUPPORTED,
+		 "qwen3.attention.key_length 64 != value_length 32 is not supported"},
+		{{.omit = "output_norm.weight"}, ALLOT_E_INVALID, "tensor \"output_norm.weight\" is missing"},
+	};
+
+	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+		struct tiny_spec sp = cases[ci].s;
+		struct buf img = BUF_INIT;
+		struct llama_model *m = NULL;
+		char err[256] = "";
+
+		sp.dim = 128;
+		sp.ffn = 256;
+		sp.type = GGML_F32;
+		if (tiny_model_try(&sp, &img, &m, err, sizeof err) != cases[ci].want || !strstr(err, cases[ci].msg))
+			fail_msg("case %zu: got \"%s\", want \"%s\"", ci, err, cases[ci].msg);
+		assert_null(m);
+		buf_release(&img);
+	}
+}
+
 static void test_load_errors(void **state)
 {
 	(void)state;
@@ -385,7 +485,7 @@ static void test_load_errors(void **state)
 	assert_int_equal(gguf_writer_to_buf(w, &b), ALLOT_OK);
 	assert_int_equal(gguf_parse(b.data, b.len, &g, err, sizeof err), ALLOT_OK);
 	assert_int_equal(llama_load_gguf(g, "x", &m, err, sizeof err), ALLOT_E_UNSUPPORTED);
-	assert_string_equal(err, "architecture \"xyz\" is not supported");
+	assert_string_equal(err, "architecture \"xyz\" is not supported (llama, qwen2 and qwen3 are)");
 	gguf_writer_free(w);
 	buf_release(&b);
 
@@ -432,6 +532,8 @@ int main(void)
 		cmocka_unit_test(test_against_scalar),
 		cmocka_unit_test(test_repacked_model),
 		cmocka_unit_test(test_quant_models),
+		cmocka_unit_test(test_architectures),
+		cmocka_unit_test(test_architecture_errors),
 		cmocka_unit_test(test_load_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

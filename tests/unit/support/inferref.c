@@ -90,6 +90,45 @@ static void ref_attention(struct inferref *r, int l, int pos, const float *q, fl
 	free(att);
 }
 
+/* Rotates each head's pairs by pos x base^(-2i/hd) x scale / factor_i:
+ * pairs (2i, 2i+1) for llama, (i, i + hd/2) for qwen2/qwen3 */
+static void ref_rope(const struct llama_model *m, float *v, int n_heads, int pos)
+{
+	const struct llama_hparams *hp = &m->hp;
+	int hd = hp->head_dim;
+
+	for (int h = 0; h < n_heads; h++)
+		for (int i = 0; i < hd / 2; i++) {
+			double th = pos * pow(hp->rope_base, -2.0 * i / hd) * hp->rope_freq_scale /
+				    (m->rope_freqs ? m->rope_freqs[i] : 1.0);
+			int i0 = hp->arch == LLAMA_ARCH_LLAMA ? 2 * i : i, i1 = hp->arch == LLAMA_ARCH_LLAMA ? 2 * i + 1 : i + hd / 2;
+			float c = (float)cos(th), s = (float)sin(th), a = v[h * hd + i0], b = v[h * hd + i1];
+
+			v[h * hd + i0] = a * c - b * s;
+			v[h * hd + i1] = a * s + b * c;
+		}
+}
+
+/* q, k, v biases (qwen2) and per-head norms (qwen3), then rope */
+static void ref_qk(const struct llama_model *m, const struct llama_layer *L, int pos, float *q, float *k, float *v)
+{
+	const struct llama_hparams *hp = &m->hp;
+	int hd = hp->head_dim, kvd = hp->n_head_kv * hd, qd = hp->n_head * hd;
+
+	for (int i = 0; i < qd && L->bq.data; i++)
+		q[i] += ((const float *)L->bq.data)[i];
+	for (int i = 0; i < kvd && L->bk.data; i++)
+		k[i] += ((const float *)L->bk.data)[i];
+	for (int i = 0; i < kvd && L->bv.data; i++)
+		v[i] += ((const float *)L->bv.data)[i];
+	for (int h = 0; h < hp->n_head && L->q_norm.data; h++)
+		ref_rmsnorm(q + h * hd, q + h * hd, L->q_norm.data, hd, hp->rms_eps);
+	for (int h = 0; h < hp->n_head_kv && L->k_norm.data; h++)
+		ref_rmsnorm(k + h * hd, k + h * hd, L->k_norm.data, hd, hp->rms_eps);
+	ref_rope(m, q, hp->n_head, pos);
+	ref_rope(m, k, hp->n_head_kv, pos);
+}
+
 void inferref_forward(struct inferref *r, int tok, int pos, float *logits)
 {
 	const struct llama_hparams *hp = &r->m->hp;
@@ -106,18 +145,7 @@ void inferref_forward(struct inferref *r, int tok, int pos, float *logits)
 		ref_matvec(&L->wq, xb, q);
 		ref_matvec(&L->wk, xb, k);
 		ref_matvec(&L->wv, xb, v);
-		for (int i = 0; i < qd; i += 2) {
-			int j = i % hd;
-			double th = pos * pow(hp->rope_base, -(double)j / hd);
-			float c = (float)cos(th), s = (float)sin(th), a, b;
-
-			a = q[i]; b = q[i + 1];
-			q[i] = a * c - b * s; q[i + 1] = a * s + b * c;
-			if (i < kvd) {
-				a = k[i]; b = k[i + 1];
-				k[i] = a * c - b * s; k[i + 1] = a * s + b * c;
-			}
-		}
+		ref_qk(r->m, L, pos, q, k, v);
 		memcpy(r->kc + ((size_t)l * r->n_ctx + pos) * kvd, k, (size_t)kvd * 4);
 		memcpy(r->vc + ((size_t)l * r->n_ctx + pos) * kvd, v, (size_t)kvd * 4);
 		ref_attention(r, l, pos, q, o);
@@ -140,6 +168,8 @@ void inferref_forward(struct inferref *r, int tok, int pos, float *logits)
 
 /* One tensor of random values in [-scale, scale) (scale 0: all ones),
  * quantized by the writer */
+static const char *omit_name; /* tiny_model_try's spec->omit, while it writes */
+
 static void rand_tensor(struct gguf_writer *w, uint64_t *rng, const char *name, uint32_t type, int64_t cols,
 			int64_t rows, float scale)
 {
@@ -149,11 +179,24 @@ static void rand_tensor(struct gguf_writer *w, uint64_t *rng, const char *name, 
 	assert_non_null(v);
 	for (int64_t i = 0; i < cols * rows; i++)
 		v[i] = scale == 0 ? 1.0f : xorshift_unit(rng) * scale;
-	gguf_writer_tensor_quant(w, name, type, rows == 1 ? 1 : 2, ne, GGML_F32, v);
+	if (!omit_name || strcmp(name, omit_name) != 0)
+		gguf_writer_tensor_quant(w, name, type, rows == 1 ? 1 : 2, ne, GGML_F32, v);
 	free(v);
 }
 
-struct llama_model *tiny_model_build(const struct tiny_spec *s, struct buf *img)
+static void norm_tensor(struct gguf_writer *w, uint64_t *rng, const char *name, int64_t n)
+{
+	float v[1024];
+
+	assert_true(n <= 1024);
+	for (int64_t i = 0; i < n; i++)
+		v[i] = 1.0f + 0.5f * xorshift_unit(rng);
+	if (!omit_name || strcmp(name, omit_name) != 0)
+		gguf_writer_tensor_quant(w, name, GGML_F32, 1, &n, GGML_F32, v);
+}
+
+allot_err tiny_model_try(const struct tiny_spec *s, struct buf *img, struct llama_model **out, char *err,
+			 size_t errlen)
 {
 	enum { L = 2, H = 4, KV = 2, V = 260 };
 	struct gguf_writer *w = gguf_writer_new();
@@ -162,9 +205,10 @@ struct llama_model *tiny_model_build(const struct tiny_spec *s, struct buf *img)
 	uint64_t rng = s->seed ? s->seed : 0x1234567;
 	uint32_t et = s->embd_type ? s->embd_type : s->type, ot = s->out_type ? s->out_type : s->type;
 	uint32_t vd = s->v_down_type ? s->v_down_type : s->type;
+	const char *arch = s->arch ? s->arch : "llama";
+	int hd = s->head_dim ? s->head_dim : s->dim / H;
+	bool qwen2 = strcmp(arch, "qwen2") == 0, qwen3 = strcmp(arch, "qwen3") == 0;
 	struct gguf *g;
-	struct llama_model *m;
-	char err[256];
 
 	for (int i = 0; i < V; i++) {
 		if (i < 3)
@@ -174,37 +218,82 @@ struct llama_model *tiny_model_build(const struct tiny_spec *s, struct buf *img)
 		else
 			toks[i] = "\xe2\x96\x81\x61";
 	}
-	gguf_writer_str(w, "general.architecture", "llama");
-	gguf_writer_u32(w, "llama.context_length", 64);
-	gguf_writer_u32(w, "llama.embedding_length", (uint32_t)s->dim);
-	gguf_writer_u32(w, "llama.block_count", L);
-	gguf_writer_u32(w, "llama.feed_forward_length", (uint32_t)s->ffn);
-	gguf_writer_u32(w, "llama.attention.head_count", H);
-	gguf_writer_u32(w, "llama.attention.head_count_kv", KV);
+	gguf_writer_str(w, "general.architecture", arch);
+#define KEY(k) (snprintf(nm, sizeof nm, "%s." k, arch), nm)
+	gguf_writer_u32(w, KEY("context_length"), 64);
+	gguf_writer_u32(w, KEY("embedding_length"), (uint32_t)s->dim);
+	gguf_writer_u32(w, KEY("block_count"), L);
+	gguf_writer_u32(w, KEY("feed_forward_length"), (uint32_t)s->ffn);
+	gguf_writer_u32(w, KEY("attention.head_count"), H);
+	gguf_writer_u32(w, KEY("attention.head_count_kv"), KV);
+	if (s->head_dim)
+		gguf_writer_u32(w, KEY("attention.key_length"), (uint32_t)hd);
+	if (s->rope_base > 0)
+		gguf_writer_f32(w, KEY("rope.freq_base"), s->rope_base);
+	if (s->rope_scaling)
+		gguf_writer_str(w, KEY("rope.scaling.type"), s->rope_scaling);
+	if (s->rope_factor != 0)
+		gguf_writer_f32(w, KEY("rope.scaling.factor"), s->rope_factor);
+	if (s->value_length)
+		gguf_writer_u32(w, KEY("attention.value_length"), (uint32_t)s->value_length);
+#undef KEY
 	gguf_writer_str(w, "tokenizer.ggml.model", "llama");
 	gguf_writer_strs(w, "tokenizer.ggml.tokens", toks, NULL, V);
+	omit_name = s->omit;
 	rand_tensor(w, &rng, "token_embd.weight", et, s->dim, V, 1.0f);
 	rand_tensor(w, &rng, "output_norm.weight", GGML_F32, s->dim, 1, 0.0f);
 	if (!s->tied)
 		rand_tensor(w, &rng, "output.weight", ot, s->dim, V, 0.1f);
+	if (s->rope_freqs) {
+		/* factors 1 to 8 across the pairs, as Llama 3.1's */
+		float f[512];
+		int64_t ne = hd / 2;
+
+		for (int i = 0; i < hd / 2; i++)
+			f[i] = 1.0f + 7.0f * (float)i / (float)(hd / 2);
+		gguf_writer_tensor_quant(w, "rope_freqs.weight", GGML_F32, 1, &ne, GGML_F32, f);
+	}
 	for (int l = 0; l < L; l++) {
 #define LT(suffix, ty, c, r, sc) snprintf(nm, sizeof nm, "blk.%d." suffix ".weight", l); \
 	rand_tensor(w, &rng, nm, ty, c, r, sc)
 		LT("attn_norm", GGML_F32, s->dim, 1, 0.0f);
-		LT("attn_q", s->type, s->dim, s->dim, 0.1f);
-		LT("attn_k", s->type, s->dim, KV * s->dim / H, 0.1f);
-		LT("attn_v", vd, s->dim, KV * s->dim / H, 0.1f);
-		LT("attn_output", s->type, s->dim, s->dim, 0.1f);
+		LT("attn_q", s->type, s->dim, H * hd, 0.1f);
+		LT("attn_k", s->type, s->dim, KV * hd, 0.1f);
+		LT("attn_v", vd, s->dim, KV * hd, 0.1f);
+		LT("attn_output", s->type, H * hd, s->dim, 0.1f);
+		if (qwen2) {
+#define BT(suffix, len) snprintf(nm, sizeof nm, "blk.%d." suffix, l); rand_tensor(w, &rng, nm, GGML_F32, len, 1, 0.5f)
+			BT("attn_q.bias", H * hd);
+			BT("attn_k.bias", KV * hd);
+			BT("attn_v.bias", KV * hd);
+#undef BT
+		}
+		if (qwen3) {
+			/* norm weights in [0.5, 1.5) */
+			snprintf(nm, sizeof nm, "blk.%d.attn_q_norm.weight", l);
+			norm_tensor(w, &rng, nm, hd);
+			snprintf(nm, sizeof nm, "blk.%d.attn_k_norm.weight", l);
+			norm_tensor(w, &rng, nm, hd);
+		}
 		LT("ffn_norm", GGML_F32, s->dim, 1, 0.0f);
 		LT("ffn_gate", s->type, s->dim, s->ffn, 0.1f);
 		LT("ffn_up", s->type, s->dim, s->ffn, 0.1f);
 		LT("ffn_down", vd, s->ffn, s->dim, 0.07f);
 #undef LT
 	}
+	omit_name = NULL;
 	assert_int_equal(gguf_writer_to_buf(w, img), ALLOT_OK);
 	gguf_writer_free(w);
-	assert_int_equal(gguf_parse(img->data, img->len, &g, err, sizeof err), ALLOT_OK);
-	if (llama_load_gguf(g, "tiny", &m, err, sizeof err) != ALLOT_OK)
+	assert_int_equal(gguf_parse(img->data, img->len, &g, err, errlen), ALLOT_OK);
+	return llama_load_gguf(g, "tiny", out, err, errlen);
+}
+
+struct llama_model *tiny_model_build(const struct tiny_spec *s, struct buf *img)
+{
+	struct llama_model *m = NULL;
+	char err[256];
+
+	if (tiny_model_try(s, img, &m, err, sizeof err) != ALLOT_OK)
 		fail_msg("%s", err);
 	return m;
 }

@@ -35,8 +35,20 @@ struct tiny_spec {
 	uint32_t v_down_type;   /* attn_v and ffn_down (as Q4_K_M does); 0: `type` */
 	bool tied;              /* no output.weight */
 	uint64_t seed;
+	const char *arch;       /* "llama" (NULL), "qwen2" (QKV biases), "qwen3" (QK norms) */
+	int head_dim;           /* 0: dim / 4; else written as attention.key_length */
+	float rope_base;        /* 0: the default */
+	const char *rope_scaling; /* rope.scaling.type, or NULL */
+	float rope_factor;      /* non-zero: rope.scaling.factor */
+	bool rope_freqs;        /* a rope_freqs.weight tensor (factors 1..8) */
+	int value_length;       /* > 0: attention.value_length */
+	const char *omit;       /* a tensor left out (load errors) */
 };
 /* The model over img (which must outlive it); fails the test on error. */
 struct llama_model *tiny_model_build(const struct tiny_spec *s, struct buf *img);
+/* The same, returning llama_load_gguf's result (img must be released by
+ * the caller either way). */
+allot_err tiny_model_try(const struct tiny_spec *s, struct buf *img, struct llama_model **out, char *err,
+			 size_t errlen);
 
 #endif
