@@ -410,7 +410,7 @@ allot_err infer_tokenize(const struct infer_engine *e, const char *text, size_t 
 
 	*ids = NULL;
 	*n = 0;
-	rc = tok_encode(e->m->vocab, text, len, add_bos, parse_special, ids, n, &cap);
+	rc = tok_encode(e->m->vocab, text, len, add_bos && tok_add_bos(e->m->vocab), parse_special, ids, n, &cap);
 	if (rc != ALLOT_OK) {
 		free(*ids);
 		*ids = NULL;

@@ -72,7 +72,8 @@ struct infer_info {
 };
 
 /* Loads the model at path.  On failure err (errlen bytes) says why, e.g.
- * `architecture "xyz" is not supported` (ALLOT_E_UNSUPPORTED). */
+ * `architecture "xyz" is not supported (llama, qwen2 and qwen3 are)`
+ * (ALLOT_E_UNSUPPORTED). */
 allot_err infer_open(const char *path, const struct infer_params *p,
 		     struct infer_engine **out, char *err, size_t errlen);
 /* Cancels every request, waits until each has been collected by
@@ -82,7 +83,9 @@ void infer_close(struct infer_engine *e);
 void infer_get_info(const struct infer_engine *e, struct infer_info *info);
 
 /* text[0..len) to token ids: *ids from malloc() (NULL when *n == 0).
- * add_bos: put BOS first (when the model has one); parse_special:
+ * add_bos: put BOS first when the vocabulary asks for it
+ * (tokenizer.ggml.add_bos_token: Qwen's say false; without the key,
+ * SentencePiece and Llama 3 vocabularies do) and has one; parse_special:
  * recognise control-token texts such as "<|im_end|>". */
 allot_err infer_tokenize(const struct infer_engine *e, const char *text, size_t len,
 			 bool add_bos, bool parse_special, int32_t **ids, size_t *n);

@@ -207,11 +207,27 @@ allot_err tiny_model_try(const struct tiny_spec *s, struct buf *img, struct llam
 	uint32_t vd = s->v_down_type ? s->v_down_type : s->type;
 	const char *arch = s->arch ? s->arch : "llama";
 	int hd = s->head_dim ? s->head_dim : s->dim / H;
-	bool qwen2 = strcmp(arch, "qwen2") == 0, qwen3 = strcmp(arch, "qwen3") == 0;
+	bool qwen2 = strcmp(arch, "qwen2") == 0, qwen3 = strcmp(arch, "qwen3") == 0, gpt2 = s->gpt2;
+	int gap = 0;
 	struct gguf *g;
 
 	for (int i = 0; i < V; i++) {
-		if (i < 3)
+		if (gpt2) {
+			/* byte-level: GPT-2's printable stand-in of each byte, then
+			 * BOS, EOS and a merge */
+			static const char *const sp[] = {"<|bos|>", "<|eos|>", "\xc4\xa0t", "ab"};
+			uint32_t cp = (i >= '!' && i <= '~') || (i >= 0xa1 && i <= 0xac) || (i >= 0xae && i <= 0xff) ?
+				(uint32_t)i : 256 + (uint32_t)gap++;
+
+			if (i >= 256) {
+				toks[i] = sp[i - 256];
+				continue;
+			}
+			names[i][0] = (char)(cp < 0x80 ? cp : 0xc0 | (cp >> 6));
+			names[i][1] = (char)(cp < 0x80 ? 0 : 0x80 | (cp & 0x3f));
+			names[i][2] = 0;
+			toks[i] = names[i];
+		} else if (i < 3)
 			toks[i] = (const char *[]){"<unk>", "<s>", "</s>"}[i];
 		else if (i < 259)
 			snprintf(names[i], sizeof names[i], "<0x%02X>", i - 3), toks[i] = names[i];
@@ -237,8 +253,27 @@ allot_err tiny_model_try(const struct tiny_spec *s, struct buf *img, struct llam
 	if (s->value_length)
 		gguf_writer_u32(w, KEY("attention.value_length"), (uint32_t)s->value_length);
 #undef KEY
-	gguf_writer_str(w, "tokenizer.ggml.model", "llama");
+	gguf_writer_str(w, "tokenizer.ggml.model", gpt2 ? "gpt2" : "llama");
 	gguf_writer_strs(w, "tokenizer.ggml.tokens", toks, NULL, V);
+	if (gpt2) {
+		static const char *const merges[] = {"\xc4\xa0 t", "a b"};
+		int32_t types[V];
+
+		for (int i = 0; i < V; i++)
+			types[i] = i == 256 || i == 257 ? 3 : 1; /* control, normal */
+		gguf_writer_strs(w, "tokenizer.ggml.merges", merges, NULL, 2);
+		gguf_writer_arr(w, "tokenizer.ggml.token_type", GGUF_T_I32, types, V);
+		gguf_writer_u32(w, "tokenizer.ggml.bos_token_id", 256);
+		gguf_writer_u32(w, "tokenizer.ggml.eos_token_id", 257);
+	}
+	else {
+		gguf_writer_u32(w, "tokenizer.ggml.bos_token_id", 1);
+		gguf_writer_u32(w, "tokenizer.ggml.eos_token_id", 2);
+	}
+	if (s->pre)
+		gguf_writer_str(w, "tokenizer.ggml.pre", s->pre);
+	if (s->add_bos)
+		gguf_writer_bool(w, "tokenizer.ggml.add_bos_token", s->add_bos > 0);
 	omit_name = s->omit;
 	rand_tensor(w, &rng, "token_embd.weight", et, s->dim, V, 1.0f);
 	rand_tensor(w, &rng, "output_norm.weight", GGML_F32, s->dim, 1, 0.0f);

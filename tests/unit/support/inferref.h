@@ -24,7 +24,8 @@ void inferref_free(struct inferref *r);
 void inferref_forward(struct inferref *r, int tok, int pos, float *logits);
 
 /* A random model: 2 layers, 4 heads, 2 KV heads, vocabulary of 260 (the
- * 256 byte tokens of a SentencePiece vocabulary), context 64.  The float
+ * 256 byte tokens of a SentencePiece vocabulary, or a byte-level BPE
+ * one), context 64.  The float
  * weights depend only on `seed` and the shape, so models of different
  * types with the same seed quantize the same values. */
 struct tiny_spec {
@@ -43,6 +44,10 @@ struct tiny_spec {
 	bool rope_freqs;        /* a rope_freqs.weight tensor (factors 1..8) */
 	int value_length;       /* > 0: attention.value_length */
 	const char *omit;       /* a tensor left out (load errors) */
+	bool gpt2;              /* a byte-level BPE vocabulary (256 bytes, BOS 256, EOS
+				 * 257, two merges) instead of SentencePiece's */
+	const char *pre;        /* tokenizer.ggml.pre, or NULL */
+	int add_bos;            /* tokenizer.ggml.add_bos_token: 1 true, -1 false, 0 absent */
 };
 /* The model over img (which must outlive it); fails the test on error. */
 struct llama_model *tiny_model_build(const struct tiny_spec *s, struct buf *img);
