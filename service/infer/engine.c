@@ -389,7 +389,7 @@ void infer_close(struct infer_engine *e)
 void infer_get_info(const struct infer_engine *e, struct infer_info *info)
 {
 	info->name = e->m->name;
-	info->arch = "llama";
+	info->arch = e->m->hp.arch == LLAMA_ARCH_QWEN2 ? "qwen2" : e->m->hp.arch == LLAMA_ARCH_QWEN3 ? "qwen3" : "llama";
 	info->weight_type = ggml_type_name(e->m->main_type);
 	info->backend = e->backend_desc;
 	info->chat_format = chat_format_name(e->chat);
