@@ -168,6 +168,8 @@ void inferref_forward(struct inferref *r, int tok, int pos, float *logits)
 
 /* One tensor of random values in [-scale, scale) (scale 0: all ones),
  * quantized by the writer */
+#define TINY_VOCAB 260
+
 static const char *omit_name; /* tiny_model_try's spec->omit, while it writes */
 
 static void rand_tensor(struct gguf_writer *w, uint64_t *rng, const char *name, uint32_t type, int64_t cols,
@@ -195,21 +197,16 @@ static void norm_tensor(struct gguf_writer *w, uint64_t *rng, const char *name, 
 		gguf_writer_tensor_quant(w, name, GGML_F32, 1, &n, GGML_F32, v);
 }
 
-allot_err tiny_model_try(const struct tiny_spec *s, struct buf *img, struct llama_model **out, char *err,
-			 size_t errlen)
+/* The vocabulary: 260 tokens, SentencePiece (<unk>, <s>, </s>, 256 byte
+ * tokens, one piece) or byte-level BPE (GPT-2's printable stand-ins of
+ * the 256 bytes, BOS, EOS, two merged pieces) */
+static void write_vocab(struct gguf_writer *w, const struct tiny_spec *s)
 {
-	enum { L = 2, H = 4, KV = 2, V = 260 };
-	struct gguf_writer *w = gguf_writer_new();
+	enum { V = TINY_VOCAB };
 	const char *toks[V];
-	char names[V][8], nm[64];
-	uint64_t rng = s->seed ? s->seed : 0x1234567;
-	uint32_t et = s->embd_type ? s->embd_type : s->type, ot = s->out_type ? s->out_type : s->type;
-	uint32_t vd = s->v_down_type ? s->v_down_type : s->type;
-	const char *arch = s->arch ? s->arch : "llama";
-	int hd = s->head_dim ? s->head_dim : s->dim / H;
-	bool qwen2 = strcmp(arch, "qwen2") == 0, qwen3 = strcmp(arch, "qwen3") == 0, gpt2 = s->gpt2;
+	char names[V][8];
+	bool gpt2 = s->gpt2;
 	int gap = 0;
-	struct gguf *g;
 
 	for (int i = 0; i < V; i++) {
 		if (gpt2) {
@@ -234,6 +231,42 @@ allot_err tiny_model_try(const struct tiny_spec *s, struct buf *img, struct llam
 		else
 			toks[i] = "\xe2\x96\x81\x61";
 	}
+	gguf_writer_str(w, "tokenizer.ggml.model", gpt2 ? "gpt2" : "llama");
+	gguf_writer_strs(w, "tokenizer.ggml.tokens", toks, NULL, V);
+	if (gpt2) {
+		static const char *const merges[] = {"\xc4\xa0 t", "a b"};
+		int32_t types[V];
+
+		for (int i = 0; i < V; i++)
+			types[i] = i == 256 || i == 257 ? 3 : 1; /* control, normal */
+		gguf_writer_strs(w, "tokenizer.ggml.merges", merges, NULL, 2);
+		gguf_writer_arr(w, "tokenizer.ggml.token_type", GGUF_T_I32, types, V);
+		gguf_writer_u32(w, "tokenizer.ggml.bos_token_id", 256);
+		gguf_writer_u32(w, "tokenizer.ggml.eos_token_id", 257);
+	} else {
+		gguf_writer_u32(w, "tokenizer.ggml.bos_token_id", 1);
+		gguf_writer_u32(w, "tokenizer.ggml.eos_token_id", 2);
+	}
+	if (s->pre)
+		gguf_writer_str(w, "tokenizer.ggml.pre", s->pre);
+	if (s->add_bos)
+		gguf_writer_bool(w, "tokenizer.ggml.add_bos_token", s->add_bos > 0);
+}
+
+allot_err tiny_model_try(const struct tiny_spec *s, struct buf *img, struct llama_model **out, char *err,
+			 size_t errlen)
+{
+	enum { L = 2, H = 4, KV = 2, V = TINY_VOCAB };
+	struct gguf_writer *w = gguf_writer_new();
+	char nm[64];
+	uint64_t rng = s->seed ? s->seed : 0x1234567;
+	uint32_t et = s->embd_type ? s->embd_type : s->type, ot = s->out_type ? s->out_type : s->type;
+	uint32_t vd = s->v_down_type ? s->v_down_type : s->type;
+	const char *arch = s->arch ? s->arch : "llama";
+	int hd = s->head_dim ? s->head_dim : s->dim / H;
+	bool qwen2 = strcmp(arch, "qwen2") == 0, qwen3 = strcmp(arch, "qwen3") == 0;
+	struct gguf *g;
+
 	gguf_writer_str(w, "general.architecture", arch);
 #define KEY(k) (snprintf(nm, sizeof nm, "%s." k, arch), nm)
 	gguf_writer_u32(w, KEY("context_length"), 64);
@@ -253,27 +286,7 @@ allot_err tiny_model_try(const struct tiny_spec *s, struct buf *img, struct llam
 	if (s->value_length)
 		gguf_writer_u32(w, KEY("attention.value_length"), (uint32_t)s->value_length);
 #undef KEY
-	gguf_writer_str(w, "tokenizer.ggml.model", gpt2 ? "gpt2" : "llama");
-	gguf_writer_strs(w, "tokenizer.ggml.tokens", toks, NULL, V);
-	if (gpt2) {
-		static const char *const merges[] = {"\xc4\xa0 t", "a b"};
-		int32_t types[V];
-
-		for (int i = 0; i < V; i++)
-			types[i] = i == 256 || i == 257 ? 3 : 1; /* control, normal */
-		gguf_writer_strs(w, "tokenizer.ggml.merges", merges, NULL, 2);
-		gguf_writer_arr(w, "tokenizer.ggml.token_type", GGUF_T_I32, types, V);
-		gguf_writer_u32(w, "tokenizer.ggml.bos_token_id", 256);
-		gguf_writer_u32(w, "tokenizer.ggml.eos_token_id", 257);
-	}
-	else {
-		gguf_writer_u32(w, "tokenizer.ggml.bos_token_id", 1);
-		gguf_writer_u32(w, "tokenizer.ggml.eos_token_id", 2);
-	}
-	if (s->pre)
-		gguf_writer_str(w, "tokenizer.ggml.pre", s->pre);
-	if (s->add_bos)
-		gguf_writer_bool(w, "tokenizer.ggml.add_bos_token", s->add_bos > 0);
+	write_vocab(w, s);
 	omit_name = s->omit;
 	rand_tensor(w, &rng, "token_embd.weight", et, s->dim, V, 1.0f);
 	rand_tensor(w, &rng, "output_norm.weight", GGML_F32, s->dim, 1, 0.0f);
