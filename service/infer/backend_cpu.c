@@ -101,6 +101,13 @@ static void mm_rows(struct mm_ctx *mc, const struct mm_out *o, int64_t r0, int64
 			return;
 		}
 	}
+	if (mc->n_tok >= 2 && k->dotn_k && (w->type == GGML_Q4_K || w->type == GGML_Q5_K || w->type == GGML_Q6_K)) {
+		/* each row's super-blocks unpacked once for 4 tokens */
+		for (int64_t r = r0; r < r1; r++)
+			k->dotn_k(w->type, n, (const char *)w->data + (size_t)r * w->row_bytes, mc->xq,
+				  mc->c->xq_stride, mc->n_tok, o->y + r, o->ys);
+		return;
+	}
 	for (int t = 0; t < mc->n_tok; t++) {
 		const float *x = mc->x + (size_t)t * mc->xs;
 		const struct q8a *xq = mc->xq + (size_t)t * mc->c->xq_stride;

@@ -61,6 +61,11 @@ struct kern_ops {
 	float (*dot_q4_k)(int n, const void *w, const struct q8a *x);
 	float (*dot_q5_k)(int n, const void *w, const struct q8a *x);
 	float (*dot_q6_k)(int n, const void *w, const struct q8a *x);
+	/* Q4_K, Q5_K, Q6_K: one row against ntok activation rows (xs blocks
+	 * apart) into y[t * ys], the weights unpacked once per group of 4
+	 * tokens; each token the same bits as dot_q*_k.  NULL: use those. */
+	void (*dotn_k)(uint32_t type, int n, const void *w, const struct q8a *x, size_t xs, int ntok, float *y,
+		       size_t ys);
 	/* Attention.  sc[0..16) += q . k for the 16 positions of a key block
 	 * laid out [hd][16]; out[0..hd) = scale * sum_j a[j] * v[j * stride + ..]. */
 	void (*key_scores)(int hd, const float *q, const float *kb, float *sc);

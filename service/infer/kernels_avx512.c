@@ -541,6 +541,7 @@ static const struct kern_ops ops = {
 	.dot_q4_k = quant_avx512_dot_q4_k,
 	.dot_q5_k = quant_avx512_dot_q5_k,
 	.dot_q6_k = quant_avx512_dot_q6_k,
+	.dotn_k = quant_avx512_dotn_k,
 	.key_scores = b_key_scores,
 	.att_values = b_att_values,
 	.quant_q8a = b_quant_q8a,

@@ -22,6 +22,7 @@
 #define ALLOT_INFER_QUANTS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -87,5 +88,7 @@ float quant_avx2_dot_q6_k(int n, const void *w, const struct q8a *x);
 float quant_avx512_dot_q4_k(int n, const void *w, const struct q8a *x);
 float quant_avx512_dot_q5_k(int n, const void *w, const struct q8a *x);
 float quant_avx512_dot_q6_k(int n, const void *w, const struct q8a *x);
+void quant_avx512_dotn_k(uint32_t type, int n, const void *w, const struct q8a *x, size_t xs, int ntok,
+			 float *y, size_t ys);
 
 #endif

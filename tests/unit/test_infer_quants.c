@@ -258,6 +258,49 @@ static void test_quantize_roundtrip(void **state)
 	assert_false(quant_row(11 /* Q3_K */, 256, x, q));
 }
 
+/* The multi-token K-quant kernel: 1 to 9 tokens (groups of 4 and the
+ * rest), each exactly the single-token dot product's bits */
+static void check_dotn(const struct kern_ops *k)
+{
+	static const uint32_t kt[] = {GGML_Q4_K, GGML_Q5_K, GGML_Q6_K};
+	enum { NB = 3, N = NB * 256, XS = N / QK + 3 /* a stride wider than the row */ };
+	size_t cases = 0;
+
+	for (size_t ti = 0; ti < 3; ti++) {
+		uint8_t w[NB * 210];
+		float xf[N], y[9 * 5], want;
+		struct q8a *x = malloc(9 * XS * sizeof *x);
+
+		assert_non_null(x);
+		for (int rep = 0; rep < 4; rep++) {
+			if (rep % 2)
+				rand_blocks(kt[ti], NB, w, EDGE_SCALES[rep]);
+			else {
+				fill_row(rep, N, xf);
+				assert_true(quant_row(kt[ti], N, xf, w));
+			}
+			for (int t = 0; t < 9; t++) {
+				for (int i = 0; i < N; i++)
+					xf[i] = frand() * (t == 3 ? 0.0f : 1.0f);
+				kern_scalar.quant_q8a(N, xf, x + t * XS);
+			}
+			for (int nt = 1; nt <= 9; nt++) {
+				memset(y, 0, sizeof y);
+				k->dotn_k(kt[ti], N, w, x, XS, nt, y, 5);
+				for (int t = 0; t < nt; t++) {
+					want = kern_dot_q(k, kt[ti])(N, w, x + t * XS);
+					if (memcmp(&y[t * 5], &want, sizeof want) != 0)
+						fail_msg("%s dotn %s: token %d of %d: %.9g, alone %.9g", k->name,
+							 ggml_type_name(kt[ti]), t, nt, y[t * 5], want);
+				}
+				cases++;
+			}
+		}
+		free(x);
+	}
+	printf("%s: the multi-token K-quant kernel = the dot products bit for bit (%zu cases)\n", k->name, cases);
+}
+
 /* dot(type) of every table against the scalar reference, and the scalar
  * reference against the double-precision sum of dequantized weights times
  * dequantized activations (ties the dot products to the layouts) */
@@ -312,6 +355,8 @@ static void check_dots(const struct kern_ops *k)
 		}
 	}
 	printf("%s: %zu dot products of the six types match\n", k->name, cases);
+	if (k->dotn_k)
+		check_dotn(k);
 }
 
 static void test_dots_scalar(void **state)
