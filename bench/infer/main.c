@@ -1,6 +1,6 @@
 /* bench/infer — inference throughput on synthetic llama models.
  *
- *   build/bench/infer [--large] [--threads N] [--types f16,q8_0,q4_0] [--dir /tmp]
+ *   build/bench/infer [--large] [--threads N] [--types f16,q8_0,q4_0,q4_k_m,q4_k,q5_k,q6_k,q4_1,q5_0,q5_1] [--dir /tmp]
  *                     [--prompt-only] [--reps N]
  *
  * For each weight type: prompt tokens/s (a 64-token prompt in one batch),
@@ -11,6 +11,7 @@
  * --prompt-only: just the prompt figure, best of --reps passes (default 3).
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,12 +204,28 @@ static int run(const char *path, int threads)
 	return 0;
 }
 
+/* whether name is one of the comma-separated items of list */
+static bool in_list(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, ',');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+
+		if (l == n && memcmp(p, name, n) == 0)
+			return true;
+		p += l + (e != NULL);
+	}
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct synth_shape small = {"synthetic-110M", 768, 12, 12, 12, 2048, 32000, 2048};
 	static const struct synth_shape large = {"synthetic-1.1B", 2048, 22, 32, 4, 5632, 32000, 2048};
 	const struct synth_shape *sh = &small;
-	const char *dir = "/tmp", *types = "f16,q8_0,q4_0";
+	const char *dir = "/tmp", *types = "f16,q8_0,q4_0,q4_k_m,q6_k";
 	int threads = 2, rc = 0;
 
 	for (int i = 1; i < argc; i++) {
@@ -225,7 +242,7 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
 			prompt_reps = atoi(argv[++i]) > 0 ? atoi(argv[i]) : 3;
 		else {
-			fprintf(stderr, "usage: %s [--large] [--threads N] [--types f16,q8_0,q4_0] [--dir DIR]"
+			fprintf(stderr, "usage: %s [--large] [--threads N] [--types f16,q8_0,q4_0,q4_k_m,q4_k,q5_k,q6_k,q4_1,q5_0,q5_1] [--dir DIR]"
 				" [--prompt-only] [--reps N]\n", argv[0]);
 			return 2;
 		}
@@ -236,13 +253,15 @@ int main(int argc, char **argv)
 	       " decode: best of %d runs of %d steps\n", threads, BW_BYTES >> 20, DECODE_REPS, DECODE_STEPS);
 	{
 		static const struct { const char *name; uint32_t type; } tt[] = {
-			{"f16", GGML_F16}, {"q8_0", GGML_Q8_0}, {"q4_0", GGML_Q4_0}};
+			{"f16", GGML_F16}, {"q8_0", GGML_Q8_0}, {"q4_0", GGML_Q4_0}, {"q4_k_m", SYNTH_Q4_K_M},
+			{"q4_k", GGML_Q4_K}, {"q5_k", GGML_Q5_K}, {"q6_k", GGML_Q6_K}, {"q5_0", GGML_Q5_0},
+			{"q4_1", GGML_Q4_1}, {"q5_1", GGML_Q5_1}};
 
-		for (size_t i = 0; i < 3; i++) {
+		for (size_t i = 0; i < sizeof tt / sizeof tt[0]; i++) {
 			char path[512];
 			double t0;
 
-			if (!strstr(types, tt[i].name))
+			if (!in_list(types, tt[i].name))
 				continue;
 			snprintf(path, sizeof path, "%s/allot-bench-%s-%s.gguf", dir, sh->name, tt[i].name);
 			t0 = now();

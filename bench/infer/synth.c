@@ -12,6 +12,7 @@
 #include "infer/gguf.h"
 #include "infer/gguf_write.h"
 #include "infer/kernels.h"
+#include "infer/quants.h"
 
 struct fill_ctx {
 	uint32_t type[1024];
@@ -45,30 +46,17 @@ static void fill(void *ctxv, size_t i, void *dst, size_t nbytes)
 			else /* uniform in [-scale, scale) */
 				row[k] = c->scale[i] * ((float)(x >> 40) / 8388608.0f - 1.0f);
 		}
-		switch (c->type[i]) {
-		case GGML_F32:
-			memcpy((char *)dst + r * rb, row, rb);
-			break;
-		case GGML_F16: {
-			uint16_t *h = (uint16_t *)((char *)dst + r * rb);
-
-			for (int64_t k = 0; k < cols; k++)
-				h[k] = kern_f32_to_f16(row[k]);
-			break;
-		}
-		case GGML_Q8_0:
-			kern_quantize_q8_0((int)cols, row, (char *)dst + r * rb);
-			break;
-		case GGML_Q4_0:
-			kern_quantize_q4_0((int)cols, row, (char *)dst + r * rb);
-			break;
-		}
+		quant_row(c->type[i], (int)cols, row, (char *)dst + r * rb);
 	}
 	free(row);
 }
 
 allot_err synth_write(const char *path, const struct synth_shape *s, uint32_t type)
 {
+	/* Q4_K_M as llama.cpp writes it (here: every attn_v and ffn_down, not
+	 * half of them): Q6_K for those and the output, Q4_K for the rest */
+	uint32_t vd = type == SYNTH_Q4_K_M ? GGML_Q6_K : type, ot = vd;
+
 	struct gguf_writer *w = gguf_writer_new();
 	struct fill_ctx *fc = calloc(1, sizeof *fc);
 	char **toks = calloc((size_t)s->n_vocab, sizeof *toks);
@@ -80,6 +68,8 @@ allot_err synth_write(const char *path, const struct synth_shape *s, uint32_t ty
 	struct stat st;
 	char tmp[512];
 
+	if (type == SYNTH_Q4_K_M)
+		type = GGML_Q4_K;
 	if (!w || !fc || !toks || !scores || !types) {
 		e = ALLOT_E_NOMEM;
 		goto out;
@@ -119,7 +109,7 @@ allot_err synth_write(const char *path, const struct synth_shape *s, uint32_t ty
 } while (0)
 	T("token_embd.weight", s->dim, s->n_vocab, type, 1.0f, false);
 	T("output_norm.weight", s->dim, 1, GGML_F32, 1.0f, true);
-	T("output.weight", s->dim, s->n_vocab, type, 1.0f / sqrtf((float)s->dim), false);
+	T("output.weight", s->dim, s->n_vocab, ot, 1.0f / sqrtf((float)s->dim), false);
 	for (int l = 0; l < s->n_layer; l++) {
 		char nm[64];
 		float sd = 1.0f / sqrtf((float)s->dim), sf = 1.0f / sqrtf((float)s->ffn);
@@ -128,12 +118,12 @@ allot_err synth_write(const char *path, const struct synth_shape *s, uint32_t ty
 		L("attn_norm", s->dim, 1, GGML_F32, 1.0f, true);
 		L("attn_q", s->dim, s->dim, type, sd, false);
 		L("attn_k", s->dim, kv, type, sd, false);
-		L("attn_v", s->dim, kv, type, sd, false);
+		L("attn_v", s->dim, kv, vd, sd, false);
 		L("attn_output", s->dim, s->dim, type, sd, false);
 		L("ffn_norm", s->dim, 1, GGML_F32, 1.0f, true);
 		L("ffn_gate", s->dim, s->ffn, type, sd, false);
 		L("ffn_up", s->dim, s->ffn, type, sd, false);
-		L("ffn_down", s->ffn, s->dim, type, sf, false);
+		L("ffn_down", s->ffn, s->dim, vd, sf, false);
 #undef L
 	}
 #undef T

@@ -11,9 +11,14 @@ struct synth_shape {
 	int dim, n_layer, n_head, n_head_kv, ffn, n_vocab, n_ctx;
 };
 
+/* Not a ggml type: llama.cpp's Q4_K_M mix (Q4_K; Q6_K for attn_v,
+ * ffn_down and output.weight) */
+#define SYNTH_Q4_K_M 0x10000
+
 /* Writes path (GGUF v3) unless a file of the expected size is already
- * there.  type: GGML_F16, GGML_Q8_0 or GGML_Q4_0 for the matrices and the
- * embeddings; norms are F32. */
+ * there.  type: any type quant_row() writes (infer/quants.h), or
+ * SYNTH_Q4_K_M, for the matrices and the embeddings; norms are F32.  Row
+ * lengths must be multiples of the type's block (256 for the K-quants). */
 allot_err synth_write(const char *path, const struct synth_shape *s, uint32_t type);
 
 #endif

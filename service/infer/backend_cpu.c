@@ -22,6 +22,7 @@
 #include "infer/kernels.h"
 #include "infer/model.h"
 #include "infer/pool.h"
+#include "infer/quants.h"
 
 /* Weight rows per work item: small enough to balance two threads on the
  * smallest matrices, large enough that the atomic counter is not hot. */
@@ -79,7 +80,8 @@ struct mm_ctx {
 	int chunk;              /* rows per item */
 };
 
-static inline bool quantized(uint32_t t) { return t == GGML_Q8_0 || t == GGML_Q4_0; }
+/* weights whose products take q8a activations */
+static inline bool quantized(uint32_t t) { return t == GGML_Q8_0 || t == GGML_Q4_0 || quant_is_extra(t); }
 
 static void mm_rows(struct mm_ctx *mc, const struct mm_out *o, int64_t r0, int64_t r1)
 {
@@ -98,6 +100,13 @@ static void mm_rows(struct mm_ctx *mc, const struct mm_out *o, int64_t r0, int64
 				    mc->n_tok, o->y + r, o->ys);
 			return;
 		}
+	}
+	if (mc->n_tok >= 2 && k->dotn_k && (w->type == GGML_Q4_K || w->type == GGML_Q5_K || w->type == GGML_Q6_K)) {
+		/* each row's super-blocks unpacked once for 4 tokens */
+		for (int64_t r = r0; r < r1; r++)
+			k->dotn_k(w->type, n, (const char *)w->data + (size_t)r * w->row_bytes, mc->xq,
+				  mc->c->xq_stride, mc->n_tok, o->y + r, o->ys);
+		return;
 	}
 	for (int t = 0; t < mc->n_tok; t++) {
 		const float *x = mc->x + (size_t)t * mc->xs;
@@ -134,6 +143,15 @@ static void mm_rows(struct mm_ctx *mc, const struct mm_out *o, int64_t r0, int64
 				k->dot4_q4_0(n, row, w->row_bytes, xq, y + r);
 			for (; r < r1; r++, row += w->row_bytes)
 				y[r] = k->dot_q4_0(n, row, xq);
+			break;
+		}
+		default: {
+			/* Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (the loader admits no
+			 * other type) */
+			kern_dot_q_fn dot = kern_dot_q(k, w->type);
+
+			for (int64_t r = r0; r < r1; r++, row += w->row_bytes)
+				y[r] = dot(n, row, xq);
 			break;
 		}
 		}
@@ -302,17 +320,22 @@ static void rmsnorm(float *o, const float *x, const float *w, int n, float eps)
 		o[i] = w[i] * (ss * x[i]);
 }
 
-/* adjacent pairs (x[2i], x[2i+1]) rotated by pos * base^(-2i/head_dim) */
-static void rope(float *v, int n_heads, int hd, const float *cs, const float *sn)
+/* pair i rotated by its angle (cs, sn): adjacent pairs (x[2i], x[2i+1])
+ * (llama, whose GGUF q/k rows are permuted for this), or (x[i],
+ * x[i + hd/2]) (neox: qwen2, qwen3) */
+static void rope(float *v, int n_heads, int hd, const float *cs, const float *sn, bool neox)
 {
+	int half = hd / 2;
+
 	for (int h = 0; h < n_heads; h++) {
 		float *p = v + h * hd;
 
-		for (int i = 0; i < hd / 2; i++) {
-			float a = p[2 * i], b = p[2 * i + 1];
+		for (int i = 0; i < half; i++) {
+			int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
+			float a = p[i0], b = p[i1];
 
-			p[2 * i] = a * cs[i] - b * sn[i];
-			p[2 * i + 1] = a * sn[i] + b * cs[i];
+			p[i0] = a * cs[i] - b * sn[i];
+			p[i1] = a * sn[i] + b * cs[i];
 		}
 	}
 }
@@ -341,8 +364,11 @@ static void att_head(const struct att_ctx *ac, int t, int h, int thread)
 	const float *vbase = c->vc + vb;
 	float *out, max = -INFINITY, sum;
 
-	/* this head's query rotated here, on the pool, not serially before */
-	rope(q, 1, hd, c->rcos + (size_t)t * (hd / 2), c->rsin + (size_t)t * (hd / 2));
+	/* this head's query normed (qwen3) and rotated here, on the pool, not
+	 * serially before */
+	if (c->layers[ac->layer].q_norm.data)
+		rmsnorm(q, q, c->layers[ac->layer].q_norm.data, hd, hp->rms_eps);
+	rope(q, 1, hd, c->rcos + (size_t)t * (hd / 2), c->rsin + (size_t)t * (hd / 2), hp->rope_neox);
 	for (int j0 = 0; j0 <= p; j0 += KB) {
 		const float *kb = kbase + (size_t)j0 * hd;
 		float sc[KB] = {0};
@@ -385,6 +411,16 @@ static void swiglu_item(void *ctx, int t, int thread)
 
 /* ---- the pass ---------------------------------------------------------------- */
 
+/* y[t] += bias for n rows of len floats; no bias: nothing */
+static void add_bias(float *y, int n, int len, const float *bias)
+{
+	if (!bias)
+		return;
+	for (int t = 0; t < n; t++)
+		for (int i = 0; i < len; i++)
+			y[(size_t)t * len + i] += bias[i];
+}
+
 static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, int n, float *logits,
 			  int *n_logits)
 {
@@ -399,8 +435,14 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 		kern_dequant_row(e->type, dim, (const char *)e->data + (size_t)b->token[t0 + t] * e->row_bytes,
 				 c->x + (size_t)t * dim);
 		for (int i = 0; i < hd / 2; i++) {
-			float freq = 1.0f / powf(hp->rope_base, (float)(2 * i) / (float)hd);
-			float v = (float)p * freq;
+			/* base^(-2i/hd), times the linear scaling, over the
+			 * pair's factor (rope_freqs, Llama 3.1+) */
+			float freq = hp->rope_freq_scale / powf(hp->rope_base, (float)(2 * i) / (float)hd);
+			float v;
+
+			if (m->rope_freqs)
+				freq /= m->rope_freqs[i];
+			v = (float)p * freq;
 
 			c->rcos[(size_t)t * (hd / 2) + i] = cosf(v);
 			c->rsin[(size_t)t * (hd / 2) + i] = sinf(v);
@@ -418,11 +460,22 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 		for (int t = 0; t < n; t++)
 			rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, L->attn_norm.data, dim, hp->rms_eps);
 		matmul(c, c->xb, (size_t)dim, n, qkv, 3);
+		/* attention biases (qwen2) */
+		add_bias(c->q, n, c->qdim, L->bq.data);
+		add_bias(c->kk, n, c->kv_dim, L->bk.data);
+		add_bias(c->vv, n, c->kv_dim, L->bv.data);
 		for (int t = 0; t < n; t++) {
 			const float *cs = c->rcos + (size_t)t * (hd / 2), *sn = c->rsin + (size_t)t * (hd / 2);
 
-			/* (the queries are rotated by their attention items) */
-			rope(c->kk + (size_t)t * c->kv_dim, hp->n_head_kv, hd, cs, sn);
+			/* (the queries are normed and rotated by their attention
+			 * items) */
+			if (L->k_norm.data)
+				for (int h = 0; h < hp->n_head_kv; h++) {
+					float *kh = c->kk + (size_t)t * c->kv_dim + (size_t)h * hd;
+
+					rmsnorm(kh, kh, L->k_norm.data, hd, hp->rms_eps);
+				}
+			rope(c->kk + (size_t)t * c->kv_dim, hp->n_head_kv, hd, cs, sn, hp->rope_neox);
 			for (int h = 0; h < hp->n_head_kv; h++) {
 				float *kb = c->kc + (((size_t)b->slot[t0 + t] * hp->n_layer + l) * hp->n_head_kv + h) *
 					(size_t)c->ctx_pad * hd + (size_t)(b->pos[t0 + t] / KB) * KB * hd +

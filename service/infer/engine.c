@@ -389,7 +389,7 @@ void infer_close(struct infer_engine *e)
 void infer_get_info(const struct infer_engine *e, struct infer_info *info)
 {
 	info->name = e->m->name;
-	info->arch = "llama";
+	info->arch = e->m->hp.arch == LLAMA_ARCH_QWEN2 ? "qwen2" : e->m->hp.arch == LLAMA_ARCH_QWEN3 ? "qwen3" : "llama";
 	info->weight_type = ggml_type_name(e->m->main_type);
 	info->backend = e->backend_desc;
 	info->chat_format = chat_format_name(e->chat);
@@ -410,7 +410,7 @@ allot_err infer_tokenize(const struct infer_engine *e, const char *text, size_t 
 
 	*ids = NULL;
 	*n = 0;
-	rc = tok_encode(e->m->vocab, text, len, add_bos, parse_special, ids, n, &cap);
+	rc = tok_encode(e->m->vocab, text, len, add_bos && tok_add_bos(e->m->vocab), parse_special, ids, n, &cap);
 	if (rc != ALLOT_OK) {
 		free(*ids);
 		*ids = NULL;

@@ -59,10 +59,11 @@ struct infer_params {
 
 struct infer_info {
 	const char *name;        /* general.name or the file's base name */
-	const char *arch;        /* "llama" */
-	const char *weight_type; /* "F32", "F16", "BF16", "Q8_0", "Q4_0" */
+	const char *arch;        /* "llama", "qwen2", "qwen3" */
+	const char *weight_type; /* the attention weights' type: "F32", "Q4_K", ... */
 	const char *backend;     /* e.g. "cpu/avx512-vnni x2" */
-	const char *chat_format; /* "chatml", "llama-2", "llama-3", "zephyr" */
+	const char *chat_format; /* "chatml", "llama-2", "llama-3", "zephyr", "gemma", "mistral",
+				  * "unsupported" (infer_chat refuses) */
 	int n_ctx;               /* enforced context length */
 	int n_ctx_train;         /* the model's own */
 	int n_vocab;
@@ -72,7 +73,8 @@ struct infer_info {
 };
 
 /* Loads the model at path.  On failure err (errlen bytes) says why, e.g.
- * `architecture "xyz" is not supported` (ALLOT_E_UNSUPPORTED). */
+ * `architecture "xyz" is not supported (llama, qwen2 and qwen3 are)`
+ * (ALLOT_E_UNSUPPORTED). */
 allot_err infer_open(const char *path, const struct infer_params *p,
 		     struct infer_engine **out, char *err, size_t errlen);
 /* Cancels every request, waits until each has been collected by
@@ -82,7 +84,9 @@ void infer_close(struct infer_engine *e);
 void infer_get_info(const struct infer_engine *e, struct infer_info *info);
 
 /* text[0..len) to token ids: *ids from malloc() (NULL when *n == 0).
- * add_bos: put BOS first (when the model has one); parse_special:
+ * add_bos: put BOS first when the vocabulary asks for it
+ * (tokenizer.ggml.add_bos_token: Qwen's say false; without the key,
+ * SentencePiece and Llama 3 vocabularies do) and has one; parse_special:
  * recognise control-token texts such as "<|im_end|>". */
 allot_err infer_tokenize(const struct infer_engine *e, const char *text, size_t len,
 			 bool add_bos, bool parse_special, int32_t **ids, size_t *n);
@@ -90,7 +94,8 @@ allot_err infer_tokenize(const struct infer_engine *e, const char *text, size_t 
  * U+FFFD; control tokens omitted).  An id out of range: ALLOT_E_INVALID. */
 allot_err infer_detokenize(const struct infer_engine *e, const int32_t *ids, size_t n,
 			   char **text, size_t *len);
-/* Messages to prompt tokens with the model's chat format (see chat.h);
+/* Messages to prompt tokens with the model's chat format (see chat.h; a
+ * template it does not recognise: ALLOT_E_UNSUPPORTED);
  * *text (may be NULL) receives the rendered prompt. */
 allot_err infer_chat(const struct infer_engine *e, const struct chat_msg *msgs, size_t n,
 		     char **text, int32_t **ids, size_t *n_ids);

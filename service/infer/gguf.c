@@ -120,45 +120,52 @@ static size_t type_size(uint32_t t)
 
 /* ---- tensor types ------------------------------------------------------ */
 
-int64_t ggml_block_size(uint32_t t)
+/* ggml's block layouts: elements per block, bytes per block, name; a
+ * block size of 0 marks a type this engine does not compute with (named
+ * in refusals all the same). */
+struct ggml_type_info { uint32_t type; int64_t block; size_t bytes; const char *name; };
+
+static const struct ggml_type_info type_info[] = {
+	{GGML_F32, 1, 4, "F32"},     {GGML_F16, 1, 2, "F16"},      {GGML_Q4_0, 32, 18, "Q4_0"},
+	{GGML_Q4_1, 32, 20, "Q4_1"}, {GGML_Q5_0, 32, 22, "Q5_0"},  {GGML_Q5_1, 32, 24, "Q5_1"},
+	{GGML_Q8_0, 32, 34, "Q8_0"}, {9, 0, 0, "Q8_1"},            {10, 0, 0, "Q2_K"},
+	{11, 0, 0, "Q3_K"},          {GGML_Q4_K, 256, 144, "Q4_K"}, {GGML_Q5_K, 256, 176, "Q5_K"},
+	{GGML_Q6_K, 256, 210, "Q6_K"}, {15, 0, 0, "Q8_K"},         {16, 0, 0, "IQ2_XXS"},
+	{17, 0, 0, "IQ2_XS"},        {18, 0, 0, "IQ3_XXS"},        {19, 0, 0, "IQ1_S"},
+	{20, 0, 0, "IQ4_NL"},        {21, 0, 0, "IQ3_S"},          {22, 0, 0, "IQ2_S"},
+	{23, 0, 0, "IQ4_XS"},        {29, 0, 0, "IQ1_M"},          {GGML_BF16, 1, 2, "BF16"},
+	{34, 0, 0, "TQ1_0"},         {35, 0, 0, "TQ2_0"},          {39, 0, 0, "MXFP4"},
+};
+
+static const struct ggml_type_info *type_find(uint32_t t)
 {
-	switch (t) {
-	case GGML_F32: case GGML_F16: case GGML_BF16: return 1;
-	case GGML_Q4_0: case GGML_Q8_0: return 32;
-	default: return 0;
-	}
+	for (size_t i = 0; i < sizeof type_info / sizeof type_info[0]; i++)
+		if (type_info[i].type == t)
+			return &type_info[i];
+	return NULL;
 }
 
-static size_t block_bytes(uint32_t t)
+int64_t ggml_block_size(uint32_t t)
 {
-	switch (t) {
-	case GGML_F32: return 4;
-	case GGML_F16: case GGML_BF16: return 2;
-	case GGML_Q4_0: return 18;
-	case GGML_Q8_0: return 34;
-	default: return 0;
-	}
+	const struct ggml_type_info *ti = type_find(t);
+
+	return ti ? ti->block : 0;
 }
 
 size_t ggml_row_size(uint32_t t, int64_t n)
 {
-	int64_t bs = ggml_block_size(t);
+	const struct ggml_type_info *ti = type_find(t);
 
-	if (bs == 0 || n < 0 || n % bs)
+	if (!ti || ti->block == 0 || n < 0 || n % ti->block)
 		return 0;
-	return (size_t)(n / bs) * block_bytes(t);
+	return (size_t)(n / ti->block) * ti->bytes;
 }
 
 const char *ggml_type_name(uint32_t t)
 {
-	switch (t) {
-	case GGML_F32: return "F32";
-	case GGML_F16: return "F16";
-	case GGML_BF16: return "BF16";
-	case GGML_Q4_0: return "Q4_0";
-	case GGML_Q8_0: return "Q8_0";
-	default: return "unsupported";
-	}
+	const struct ggml_type_info *ti = type_find(t);
+
+	return ti ? ti->name : "unknown";
 }
 
 /* ---- parsing ----------------------------------------------------------- */
@@ -349,8 +356,8 @@ static allot_err parse(struct gguf *g, char *err, size_t errlen)
 		if (!rd_u32(&r, &t->type, "tensor type") || !rd_u64(&r, &t->offset, "tensor offset"))
 			return ALLOT_E_INVALID;
 		if (!ggml_block_size(t->type)) {
-			seterr(err, errlen, "gguf: tensor \"%.*s\": tensor type %u is not supported",
-			       (int)t->name_len, t->name, t->type);
+			seterr(err, errlen, "gguf: tensor \"%.*s\": tensor type %u (%s) is not supported",
+			       (int)t->name_len, t->name, t->type, ggml_type_name(t->type));
 			return ALLOT_E_UNSUPPORTED;
 		}
 		if (t->ne[0] % ggml_block_size(t->type)) {

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "infer/kernels.h"
+#include "infer/quants.h"
+
 struct wtensor {
 	char *name;
 	uint32_t type, n_dims;
@@ -12,6 +15,7 @@ struct wtensor {
 	size_t nbytes;
 	uint64_t offset;
 	const void *data;
+	void *own;              /* data, when the writer made it (quantized) */
 };
 
 struct gguf_writer {
@@ -20,6 +24,7 @@ struct gguf_writer {
 	struct wtensor *t;      /* from malloc() */
 	size_t n_t, cap_t;
 	bool oom;
+	bool bad;               /* a tensor could not be quantized */
 };
 
 struct gguf_writer *gguf_writer_new(void)
@@ -32,8 +37,10 @@ void gguf_writer_free(struct gguf_writer *w)
 	if (!w)
 		return;
 	buf_release(&w->kv);
-	for (size_t i = 0; i < w->n_t; i++)
+	for (size_t i = 0; i < w->n_t; i++) {
 		free(w->t[i].name);
+		free(w->t[i].own);
+	}
 	free(w->t);
 	free(w);
 }
@@ -144,6 +151,45 @@ void gguf_writer_tensor(struct gguf_writer *w, const char *name, uint32_t type,
 	w->n_t++;
 }
 
+void gguf_writer_tensor_quant(struct gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+			      const int64_t *ne, uint32_t src_type, const void *src)
+{
+	size_t rows = 1, rb;
+	char *dst;
+	float *row;
+
+	if (n_dims == 0 || n_dims > GGUF_MAX_DIMS || (src_type != GGML_F32 && src_type != GGML_F16) ||
+	    ne[0] <= 0 || ne[0] > INT32_MAX || !(rb = ggml_row_size(type, ne[0]))) {
+		w->bad = true;
+		return;
+	}
+	for (uint32_t d = 1; d < n_dims; d++)
+		rows *= (size_t)ne[d];
+	dst = malloc(rows * rb + 1);
+	row = malloc((size_t)ne[0] * sizeof *row);
+	if (!dst || !row) {
+		free(dst);
+		free(row);
+		w->oom = true;
+		return;
+	}
+	for (size_t r = 0; r < rows; r++) {
+		if (src_type == GGML_F32)
+			memcpy(row, (const float *)src + r * (size_t)ne[0], (size_t)ne[0] * sizeof *row);
+		else
+			for (int64_t i = 0; i < ne[0]; i++)
+				row[i] = kern_f16_to_f32(((const uint16_t *)src)[r * (size_t)ne[0] + (size_t)i]);
+		if (!quant_row(type, (int)ne[0], row, dst + r * rb))
+			w->bad = true;
+	}
+	free(row);
+	gguf_writer_tensor(w, name, type, n_dims, ne, dst);
+	if (w->n_t && w->t[w->n_t - 1].data == dst)
+		w->t[w->n_t - 1].own = dst;
+	else
+		free(dst);
+}
+
 static size_t pad(size_t n) { return (GGUF_DEFAULT_ALIGNMENT - n % GGUF_DEFAULT_ALIGNMENT) % GGUF_DEFAULT_ALIGNMENT; }
 
 /* Header, metadata and tensor directory; sets the tensor offsets. */
@@ -181,6 +227,8 @@ allot_err gguf_writer_to_buf(struct gguf_writer *w, struct buf *out)
 
 	if (w->oom || w->kv.oom)
 		return ALLOT_E_NOMEM;
+	if (w->bad)
+		return ALLOT_E_INVALID;
 	header(w, out);
 	for (size_t i = 0; i < w->n_t; i++) {
 		if (!w->t[i].data)
@@ -204,6 +252,8 @@ allot_err gguf_writer_to_file(struct gguf_writer *w, const char *path,
 
 	if (w->oom || w->kv.oom)
 		return ALLOT_E_NOMEM;
+	if (w->bad)
+		return ALLOT_E_INVALID;
 	header(w, &h);
 	if (h.oom) {
 		buf_release(&h);

@@ -42,6 +42,13 @@ void gguf_writer_arr(struct gguf_writer *w, const char *key, enum gguf_type t,
  * a fill callback. */
 void gguf_writer_tensor(struct gguf_writer *w, const char *name, uint32_t type,
 			uint32_t n_dims, const int64_t *ne, const void *data);
+/* A tensor of F32 (src_type GGML_F32) or F16 values quantized to `type`
+ * (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K; see
+ * quant_row in infer/quants.h) into a buffer the writer owns.  Another
+ * type, or rows that are not a multiple of its block, make the final
+ * write fail with ALLOT_E_INVALID. */
+void gguf_writer_tensor_quant(struct gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+			      const int64_t *ne, uint32_t src_type, const void *src);
 
 /* The whole file image appended to out. */
 allot_err gguf_writer_to_buf(struct gguf_writer *w, struct buf *out);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "infer/gguf.h"
+#include "infer/quants.h"
 
 float kern_f16_to_f32(uint16_t h)
 {
@@ -224,6 +225,12 @@ const struct kern_ops kern_scalar = {
 	.dot_q4_0 = s_dot_q4_0,
 	.dot4_q8_0 = s_dot4_q8_0,
 	.dot4_q4_0 = s_dot4_q4_0,
+	.dot_q4_1 = quant_dot_q4_1,
+	.dot_q5_0 = quant_dot_q5_0,
+	.dot_q5_1 = quant_dot_q5_1,
+	.dot_q4_k = quant_dot_q4_k,
+	.dot_q5_k = quant_dot_q5_k,
+	.dot_q6_k = quant_dot_q6_k,
 	.key_scores = s_key_scores,
 	.att_values = s_att_values,
 	.quant_q8a = s_quant_q8a,
@@ -321,7 +328,22 @@ void kern_dequant_row(uint32_t type, int n, const void *row, float *out)
 		break;
 	}
 	default:
-		memset(out, 0, (size_t)n * 4);
+		quant_dequant_row(type, n, row, out);
+	}
+}
+
+kern_dot_q_fn kern_dot_q(const struct kern_ops *k, uint32_t type)
+{
+	switch (type) {
+	case GGML_Q8_0: return k->dot_q8_0;
+	case GGML_Q4_0: return k->dot_q4_0;
+	case GGML_Q4_1: return k->dot_q4_1;
+	case GGML_Q5_0: return k->dot_q5_0;
+	case GGML_Q5_1: return k->dot_q5_1;
+	case GGML_Q4_K: return k->dot_q4_k;
+	case GGML_Q5_K: return k->dot_q5_k;
+	case GGML_Q6_K: return k->dot_q6_k;
+	default: return NULL;
 	}
 }
 

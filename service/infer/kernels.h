@@ -53,6 +53,19 @@ struct kern_ops {
 	 * out[i] = dot(row i, x); the decode hot path */
 	void (*dot4_q8_0)(int n, const void *w, size_t row_bytes, const struct q8a *x, float *out);
 	void (*dot4_q4_0)(int n, const void *w, size_t row_bytes, const struct q8a *x, float *out);
+	/* The other quantized types (infer/quants.h), one row against q8a
+	 * activations (n a multiple of the type's block) */
+	float (*dot_q4_1)(int n, const void *w, const struct q8a *x);
+	float (*dot_q5_0)(int n, const void *w, const struct q8a *x);
+	float (*dot_q5_1)(int n, const void *w, const struct q8a *x);
+	float (*dot_q4_k)(int n, const void *w, const struct q8a *x);
+	float (*dot_q5_k)(int n, const void *w, const struct q8a *x);
+	float (*dot_q6_k)(int n, const void *w, const struct q8a *x);
+	/* Q4_K, Q5_K, Q6_K: one row against ntok activation rows (xs blocks
+	 * apart) into y[t * ys], the weights unpacked once per group of 4
+	 * tokens; each token the same bits as dot_q*_k.  NULL: use those. */
+	void (*dotn_k)(uint32_t type, int n, const void *w, const struct q8a *x, size_t xs, int ntok, float *y,
+		       size_t ys);
 	/* Attention.  sc[0..16) += q . k for the 16 positions of a key block
 	 * laid out [hd][16]; out[0..hd) = scale * sum_j a[j] * v[j * stride + ..]. */
 	void (*key_scores)(int hd, const float *q, const float *kb, float *sc);
@@ -144,6 +157,10 @@ extern const struct kern_ops kern_scalar;
 /* NULL when this build or CPU lacks them */
 const struct kern_ops *kern_avx2(void);
 const struct kern_ops *kern_avx512(void);
+/* The table's dot product for quantized type `type` (Q8_0, Q4_0 and the
+ * types of infer/quants.h), NULL for any other type. */
+typedef float (*kern_dot_q_fn)(int n, const void *w, const struct q8a *x);
+kern_dot_q_fn kern_dot_q(const struct kern_ops *k, uint32_t type);
 /* The best table for this CPU; ALLOT_KERNELS=scalar|avx2|avx512 in the
  * environment overrides (when supported). */
 const struct kern_ops *kern_best(void);
@@ -156,7 +173,8 @@ uint16_t kern_f32_to_bf16(float f);      /* round to nearest even */
 /* Row conversions (ggml's quantizers for weights; n a multiple of QK). */
 void kern_quantize_q8_0(int n, const float *x, void *out);
 void kern_quantize_q4_0(int n, const float *x, void *out);
-/* A row of n elements of ggml type `type` to floats. */
+/* A row of n elements of ggml type `type` (any the engine computes
+ * with) to floats. */
 void kern_dequant_row(uint32_t type, int n, const void *row, float *out);
 
 #endif

@@ -1,6 +1,7 @@
 /* kernels_avx2.c — AVX2/FMA/F16C kernels (x86-64; compiled for any CPU with
  * target attributes, used only when the CPU has them). */
 #include "infer/kernels.h"
+#include "infer/quants.h"
 
 #include <math.h>
 
@@ -298,6 +299,12 @@ static const struct kern_ops ops = {
 	.dot_q4_0 = a_dot_q4_0,
 	.dot4_q8_0 = a_dot4_q8_0,
 	.dot4_q4_0 = a_dot4_q4_0,
+	.dot_q4_1 = quant_avx2_dot_q4_1,
+	.dot_q5_0 = quant_avx2_dot_q5_0,
+	.dot_q5_1 = quant_avx2_dot_q5_1,
+	.dot_q4_k = quant_avx2_dot_q4_k,
+	.dot_q5_k = quant_avx2_dot_q5_k,
+	.dot_q6_k = quant_avx2_dot_q6_k,
 	.key_scores = a_key_scores,
 	.att_values = a_att_values,
 	.quant_q8a = a_quant_q8a,

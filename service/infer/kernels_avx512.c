@@ -2,6 +2,7 @@
  * quantized blocks per instruction, vpdpbusd for the integer dot products.
  * Compiled with target attributes, used only when the CPU has them. */
 #include "infer/kernels.h"
+#include "infer/quants.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -534,6 +535,13 @@ static const struct kern_ops ops = {
 	.dot_q4_0 = b_dot_q4_0,
 	.dot4_q8_0 = b_dot4_q8_0,
 	.dot4_q4_0 = b_dot4_q4_0,
+	.dot_q4_1 = quant_avx2_dot_q4_1,
+	.dot_q5_0 = quant_avx2_dot_q5_0,
+	.dot_q5_1 = quant_avx2_dot_q5_1,
+	.dot_q4_k = quant_avx512_dot_q4_k,
+	.dot_q5_k = quant_avx512_dot_q5_k,
+	.dot_q6_k = quant_avx512_dot_q6_k,
+	.dotn_k = quant_avx512_dotn_k,
 	.key_scores = b_key_scores,
 	.att_values = b_att_values,
 	.quant_q8a = b_quant_q8a,

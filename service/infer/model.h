@@ -1,5 +1,6 @@
-/* model.h — a llama-architecture model: hyper-parameters and weight views
- * into the mapped GGUF file, plus its vocabulary.
+/* model.h — a llama-family model (architectures `llama`, `qwen2`, `qwen3`):
+ * hyper-parameters and weight views into the mapped GGUF file, plus its
+ * vocabulary.
  *
  * llama_load() validates the architecture, every hyper-parameter and the
  * shape and type of every tensor it will read, so the forward pass needs no
@@ -35,7 +36,12 @@ struct llama_layer {
 	struct llama_wt w_gate;     /* [ffn rows][dim] */
 	struct llama_wt w_up;       /* [ffn rows][dim] */
 	struct llama_wt w_down;     /* [dim rows][ffn] */
+	/* optional (data NULL when absent), all F32 vectors: */
+	struct llama_wt bq, bk, bv; /* attention biases [qdim], [kv_dim], [kv_dim] (qwen2) */
+	struct llama_wt q_norm, k_norm; /* per-head RMSNorm of queries and keys [head_dim] (qwen3) */
 };
+
+enum llama_arch { LLAMA_ARCH_LLAMA, LLAMA_ARCH_QWEN2, LLAMA_ARCH_QWEN3 };
 
 struct llama_hparams {
 	int n_vocab;
@@ -43,8 +49,12 @@ struct llama_hparams {
 	int n_layer;
 	int n_head;
 	int n_head_kv;
-	int head_dim;
+	int head_dim;           /* <arch>.attention.key_length, default dim / n_head */
 	int n_rot;              /* rotated dimensions per head (= head_dim) */
+	enum llama_arch arch;
+	bool rope_neox;         /* rotate (x[i], x[i + head_dim / 2]) (qwen2, qwen3), not
+				 * adjacent pairs (llama) */
+	float rope_freq_scale;  /* 1 / rope.scaling.factor for "linear" scaling, else 1 */
 	int ffn;
 	int n_ctx_train;        /* llama.context_length */
 	float rope_base;        /* llama.rope.freq_base, default 10000 */
@@ -58,6 +68,8 @@ struct llama_model {
 	struct llama_wt tok_embd;   /* [n_vocab rows][dim], any type */
 	struct llama_wt out_norm;   /* [dim] F32 */
 	struct llama_wt output;     /* [n_vocab rows][dim]; = tok_embd when tied */
+	const float *rope_freqs;    /* rope_freqs.weight [head_dim / 2] F32 (Llama 3.1+):
+				     * each pair's frequency is divided by its factor; or NULL */
 	struct llama_layer *layers; /* [n_layer], from malloc() */
 	char name[128];         /* general.name, else the file's base name */
 	char *chat_template;    /* tokenizer.chat_template or NULL; from malloc() */

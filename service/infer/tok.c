@@ -436,11 +436,6 @@ allot_err tok_load(const struct gguf *g, struct tok_vocab **out, char *err, size
 		v->unk = (int32_t)u;
 	else if (kind == TOK_SPM)
 		v->unk = 0;
-	v->add_bos = kind == TOK_SPM;
-	if (gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &b))
-		v->add_bos = b;
-	if (v->bos < 0)
-		v->add_bos = false;
 	v->add_space_prefix = kind == TOK_SPM;
 	{
 		const char *pre;
@@ -456,6 +451,14 @@ allot_err tok_load(const struct gguf *g, struct tok_vocab **out, char *err, size
 	}
 	if (gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &b))
 		v->add_space_prefix = b;
+	/* BOS first: tokenizer.ggml.add_bos_token (false for Qwen), else as
+	 * llama.cpp: SentencePiece and the Llama 3 pre-tokenizer yes, other
+	 * byte-level BPE no; never without a BOS token */
+	v->add_bos = kind == TOK_SPM || v->pre == PRE_LLAMA3;
+	if (gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &b))
+		v->add_bos = b;
+	if (v->bos < 0)
+		v->add_bos = false;
 	e = finish(v);
 	if (e != ALLOT_OK) {
 		snprintf(err, errlen, "tokenizer: out of memory");

@@ -157,8 +157,8 @@ static void test_patched(void **state)
 	static const struct patch_case cases[] = {
 		{"huge tensor count", 0, UINT64_MAX, 8, ALLOT_E_INVALID, "tensor count"},
 		{"huge kv count", 1, (uint64_t)1 << 62, 8, ALLOT_E_INVALID, "metadata count"},
-		{"unknown tensor type", 2, 12, 4, ALLOT_E_UNSUPPORTED, "tensor type 12 is not supported"},
-		{"unknown tensor type big", 2, 0xffffffffu, 4, ALLOT_E_UNSUPPORTED, "is not supported"},
+		{"unsupported tensor type", 2, 11, 4, ALLOT_E_UNSUPPORTED, "tensor type 11 (Q3_K) is not supported"},
+		{"unknown tensor type big", 2, 0xffffffffu, 4, ALLOT_E_UNSUPPORTED, "(unknown) is not supported"},
 		{"offset past end", 3, 4096, 8, ALLOT_E_INVALID, "past the end"},
 		{"offset wraps", 3, UINT64_MAX - 31, 8, ALLOT_E_INVALID, "past the end"},
 		{"misaligned offset", 3, 4, 8, ALLOT_E_INVALID, "alignment"},

@@ -18,7 +18,7 @@
 #include "infer/kernels.h"
 #include "infer/model.h"
 #include "infer/tok.h"
-#include "support/xorshift.h"
+#include "support/inferref.h"
 
 #define MODELS "../shared/models/"
 
@@ -130,111 +130,6 @@ static void test_stories_quantized(void **state)
 	llama_free(ref);
 }
 
-/* ---- a plain scalar llama, written from the equations ---------------------- */
-
-struct ref {
-	const struct llama_model *m;
-	float *kc, *vc; /* [layer][pos][kv_dim] */
-	int n_ctx;
-};
-
-static void ref_matvec(const struct llama_wt *w, const float *x, float *y)
-{
-	float *row = malloc((size_t)w->cols * sizeof *row);
-
-	for (int64_t r = 0; r < w->rows; r++) {
-		double s = 0;
-
-		kern_dequant_row(w->type, (int)w->cols, (const char *)w->data + r * w->row_bytes, row);
-		for (int64_t i = 0; i < w->cols; i++)
-			s += (double)row[i] * x[i];
-		y[r] = (float)s;
-	}
-	free(row);
-}
-
-static void ref_rmsnorm(float *o, const float *x, const float *w, int n, float eps)
-{
-	double ss = 0;
-
-	for (int i = 0; i < n; i++)
-		ss += (double)x[i] * x[i];
-	ss = 1.0 / sqrt(ss / n + eps);
-	for (int i = 0; i < n; i++)
-		o[i] = (float)(w[i] * x[i] * ss);
-}
-
-static void ref_forward(struct ref *r, int tok, int pos, float *logits)
-{
-	const struct llama_hparams *hp = &r->m->hp;
-	int dim = hp->dim, hd = hp->head_dim, kvd = hp->n_head_kv * hd, qd = hp->n_head * hd;
-	float *x = calloc((size_t)dim, 4), *xb = calloc((size_t)qd + dim, 4), *q = calloc((size_t)qd, 4);
-	float *k = calloc((size_t)kvd, 4), *v = calloc((size_t)kvd, 4), *att = calloc((size_t)pos + 1, 4);
-	float *o = calloc((size_t)qd, 4), *h1 = calloc((size_t)hp->ffn, 4), *h3 = calloc((size_t)hp->ffn, 4);
-
-	kern_dequant_row(r->m->tok_embd.type, dim, (const char *)r->m->tok_embd.data + (size_t)tok * r->m->tok_embd.row_bytes, x);
-	for (int l = 0; l < hp->n_layer; l++) {
-		const struct llama_layer *L = &r->m->layers[l];
-
-		ref_rmsnorm(xb, x, L->attn_norm.data, dim, hp->rms_eps);
-		ref_matvec(&L->wq, xb, q);
-		ref_matvec(&L->wk, xb, k);
-		ref_matvec(&L->wv, xb, v);
-		for (int i = 0; i < qd; i += 2) {
-			int j = i % hd;
-			double th = pos * pow(hp->rope_base, -(double)j / hd);
-			float c = (float)cos(th), s = (float)sin(th), a, b;
-
-			a = q[i]; b = q[i + 1];
-			q[i] = a * c - b * s; q[i + 1] = a * s + b * c;
-			if (i < kvd) {
-				a = k[i]; b = k[i + 1];
-				k[i] = a * c - b * s; k[i + 1] = a * s + b * c;
-			}
-		}
-		memcpy(r->kc + ((size_t)l * r->n_ctx + pos) * kvd, k, (size_t)kvd * 4);
-		memcpy(r->vc + ((size_t)l * r->n_ctx + pos) * kvd, v, (size_t)kvd * 4);
-		for (int h = 0; h < hp->n_head; h++) {
-			int kh = h / (hp->n_head / hp->n_head_kv);
-			double mx = -1e30, sum = 0;
-
-			for (int t = 0; t <= pos; t++) {
-				double s = 0;
-
-				for (int i = 0; i < hd; i++)
-					s += (double)q[h * hd + i] * r->kc[((size_t)l * r->n_ctx + t) * kvd + kh * hd + i];
-				att[t] = (float)(s / sqrt(hd));
-				mx = att[t] > mx ? att[t] : mx;
-			}
-			for (int t = 0; t <= pos; t++) {
-				att[t] = (float)exp(att[t] - mx);
-				sum += att[t];
-			}
-			for (int i = 0; i < hd; i++) {
-				double s = 0;
-
-				for (int t = 0; t <= pos; t++)
-					s += att[t] / sum * r->vc[((size_t)l * r->n_ctx + t) * kvd + kh * hd + i];
-				o[h * hd + i] = (float)s;
-			}
-		}
-		ref_matvec(&L->wo, o, xb);
-		for (int i = 0; i < dim; i++)
-			x[i] += xb[i];
-		ref_rmsnorm(xb, x, L->ffn_norm.data, dim, hp->rms_eps);
-		ref_matvec(&L->w_gate, xb, h1);
-		ref_matvec(&L->w_up, xb, h3);
-		for (int i = 0; i < hp->ffn; i++)
-			h1[i] = (float)(h1[i] / (1.0 + exp(-h1[i])) * h3[i]);
-		ref_matvec(&L->w_down, h1, xb);
-		for (int i = 0; i < dim; i++)
-			x[i] += xb[i];
-	}
-	ref_rmsnorm(xb, x, r->m->out_norm.data, dim, hp->rms_eps);
-	ref_matvec(&r->m->output, xb, logits);
-	free(x); free(xb); free(q); free(k); free(v); free(att); free(o); free(h1); free(h3);
-}
-
 /* Optimized logits (batched prompt, then single steps) vs the reference. */
 /* The forward pass of `file` over a 16-token prompt in chunks of max_batch
  * against ref_forward: F32 in chunks of 5 (the 4-row tiles), F16 in one
@@ -245,7 +140,7 @@ static void against_scalar(const char *file, int max_batch)
 	static const int32_t toks[] = {1, 403, 407, 261, 378, 29, 302, 362, 261, 1000 % 512, 42, 7, 300, 301, 302, 303};
 	enum { N = sizeof toks / sizeof toks[0] };
 	struct infer_backend_params p = {.n_threads = 2, .n_slots = 2, .n_ctx = 64, .max_batch = max_batch};
-	struct ref r;
+	struct inferref r;
 	void *st;
 	char err[256];
 	float *lo, *lr;
@@ -255,10 +150,7 @@ static void against_scalar(const char *file, int max_batch)
 
 	if (!m)
 		return;
-	r.m = m;
-	r.n_ctx = 64;
-	r.kc = calloc((size_t)m->hp.n_layer * 64 * m->hp.dim, 4);
-	r.vc = calloc((size_t)m->hp.n_layer * 64 * m->hp.dim, 4);
+	inferref_init(&r, m, 64);
 	lo = malloc((size_t)N * m->hp.n_vocab * 4);
 	lr = malloc((size_t)m->hp.n_vocab * 4);
 	assert_int_equal(infer_backend_cpu.load(m, &p, &st, err, sizeof err), ALLOT_OK);
@@ -274,7 +166,7 @@ static void against_scalar(const char *file, int max_batch)
 		assert_int_equal(infer_backend_cpu.forward(st, &b, lo), ALLOT_OK);
 	}
 	for (int i = 0; i < N; i++) {
-		ref_forward(&r, toks[i], i, lr);
+		inferref_forward(&r, toks[i], i, lr);
 		for (int v = 0; v < m->hp.n_vocab; v++) {
 			double d = fabs((double)lo[(size_t)i * m->hp.n_vocab + v] - lr[v]);
 
@@ -297,7 +189,8 @@ static void against_scalar(const char *file, int max_batch)
 		assert_int_equal(infer_backend_cpu.forward(st, &b, lo), ALLOT_E_INVALID);
 	}
 	infer_backend_cpu.free(st);
-	free(lo); free(lr); free(r.kc); free(r.vc);
+	free(lo); free(lr);
+	inferref_free(&r);
 	llama_free(m);
 }
 
@@ -311,94 +204,6 @@ static void test_against_scalar(void **state)
 /* A small random model (dim 128, so the repacked layouts apply) built in
  * memory: the repacked AVX-512 path, the plain AVX2 path and the scalar
  * reference must agree. */
-static uint64_t trng = 0x1234567;
-static float trand(void)
-{
-	return xorshift_unit(&trng);
-}
-
-static void *rand_tensor(uint32_t type, int64_t cols, int64_t rows, float scale)
-{
-	size_t rb = ggml_row_size(type, cols);
-	char *d = malloc(rb * (size_t)rows);
-	float *row = malloc((size_t)cols * sizeof *row);
-
-	for (int64_t r = 0; r < rows; r++) {
-		for (int64_t i = 0; i < cols; i++)
-			row[i] = type == GGML_F32 && scale == 0 ? 1.0f : trand() * scale;
-		if (type == GGML_Q4_0)
-			kern_quantize_q4_0((int)cols, row, d + r * rb);
-		else if (type == GGML_Q8_0)
-			kern_quantize_q8_0((int)cols, row, d + r * rb);
-		else
-			memcpy(d + r * rb, row, rb);
-	}
-	free(row);
-	return d;
-}
-
-static struct llama_model *tiny_model(uint32_t type, bool tied, struct buf *img, void **bufs, int *nb)
-{
-	enum { DIM = 128, L = 2, H = 4, KV = 2, FF = 256, V = 260 };
-	struct gguf_writer *w = gguf_writer_new();
-	const char *toks[V];
-	char names[V][8];
-	struct gguf *g;
-	struct llama_model *m;
-	char err[256];
-
-	for (int i = 0; i < V; i++) {
-		if (i < 3)
-			toks[i] = (const char *[]){"<unk>", "<s>", "</s>"}[i];
-		else if (i < 259)
-			snprintf(names[i], sizeof names[i], "<0x%02X>", i - 3), toks[i] = names[i];
-		else
-			toks[i] = "\xe2\x96\x81\x61";
-	}
-	gguf_writer_str(w, "general.architecture", "llama");
-	gguf_writer_u32(w, "llama.context_length", 64);
-	gguf_writer_u32(w, "llama.embedding_length", DIM);
-	gguf_writer_u32(w, "llama.block_count", L);
-	gguf_writer_u32(w, "llama.feed_forward_length", FF);
-	gguf_writer_u32(w, "llama.attention.head_count", H);
-	gguf_writer_u32(w, "llama.attention.head_count_kv", KV);
-	gguf_writer_str(w, "tokenizer.ggml.model", "llama");
-	gguf_writer_strs(w, "tokenizer.ggml.tokens", toks, NULL, V);
-	*nb = 0;
-#define T(name, ty, c, r, sc) do { \
-	int64_t ne[2] = {c, r}; \
-	bufs[*nb] = rand_tensor(ty, c, r, sc); \
-	gguf_writer_tensor(w, name, ty, r == 1 ? 1 : 2, ne, bufs[*nb]); \
-	(*nb)++; \
-} while (0)
-	T("token_embd.weight", type, DIM, V, 1.0f);
-	T("output_norm.weight", GGML_F32, DIM, 1, 0.0f);
-	if (!tied)
-		T("output.weight", type, DIM, V, 0.1f);
-	for (int l = 0; l < L; l++) {
-		char nm[64];
-
-#define LT(suffix, ty, c, r, sc) snprintf(nm, sizeof nm, "blk.%d." suffix ".weight", l); T(nm, ty, c, r, sc)
-		LT("attn_norm", GGML_F32, DIM, 1, 0.0f);
-		LT("attn_q", type, DIM, DIM, 0.1f);
-		LT("attn_k", type, DIM, KV * DIM / H, 0.1f);
-		LT("attn_v", type, DIM, KV * DIM / H, 0.1f);
-		LT("attn_output", type, DIM, DIM, 0.1f);
-		LT("ffn_norm", GGML_F32, DIM, 1, 0.0f);
-		LT("ffn_gate", type, DIM, FF, 0.1f);
-		LT("ffn_up", type, DIM, FF, 0.1f);
-		LT("ffn_down", type, FF, DIM, 0.07f);
-#undef LT
-	}
-#undef T
-	assert_int_equal(gguf_writer_to_buf(w, img), ALLOT_OK);
-	gguf_writer_free(w);
-	assert_int_equal(gguf_parse(img->data, img->len, &g, err, sizeof err), ALLOT_OK);
-	if (llama_load_gguf(g, "tiny", &m, err, sizeof err) != ALLOT_OK)
-		fail_msg("%s", err);
-	return m;
-}
-
 static void run_logits(const struct llama_model *m, const char *kernels, float *out, int n, char *desc,
 		       bool one_by_one)
 {
@@ -441,15 +246,16 @@ static void test_repacked_model(void **state)
 
 	for (size_t ti = 0; ti < 3; ti++) {
 		struct buf img = BUF_INIT;
-		void *bufs[64];
-		int nb, n = 30; /* passes of 20, 8 and 2 tokens */
-		struct llama_model *m = tiny_model(types[ti], ti == 2, &img, bufs, &nb);
+		int n = 30; /* passes of 20, 8 and 2 tokens */
+		struct tiny_spec spec = {.dim = 128, .ffn = 256, .type = types[ti], .tied = ti == 2, .seed = 0x1234567 + ti};
+		struct llama_model *m = tiny_model_build(&spec, &img);
 		size_t nv = (size_t)m->hp.n_vocab;
 		float *a = malloc(n * nv * 4), *b = malloc(n * nv * 4), *r = malloc(nv * 4), *b2 = malloc(n * nv * 4);
 		double dab = 0, dref = 0, mag = 0;
 		char da[64], db[64];
-		struct ref rf = {m, calloc((size_t)m->hp.n_layer * 64 * m->hp.dim, 4),
-				 calloc((size_t)m->hp.n_layer * 64 * m->hp.dim, 4), 64};
+		struct inferref rf;
+
+		inferref_init(&rf, m, 64);
 
 		run_logits(m, "avx2", b, n, db, false);
 		/* one token at a time: the same bits as in the batches (the
@@ -459,7 +265,7 @@ static void test_repacked_model(void **state)
 		run_logits(m, NULL, a, n, da, false);
 		assert_memory_equal(a, b2, n * nv * 4);
 		for (int i = 0; i < n; i++) {
-			ref_forward(&rf, (i * 37 + 5) % m->hp.n_vocab, i, r);
+			inferref_forward(&rf, (i * 37 + 5) % m->hp.n_vocab, i, r);
 			for (size_t v = 0; v < nv; v++) {
 				dab = fmax(dab, fabs(a[i * nv + v] - b[i * nv + v]));
 				dref = fmax(dref, fabs(a[i * nv + v] - r[v]));
@@ -476,10 +282,196 @@ static void test_repacked_model(void **state)
 		 * row or scale moves them by their whole range) */
 		assert_true(dab < 1e-2 * (mag + 1));
 		assert_true(dref < 0.05 * (mag + 1)); /* 8-bit activations */
-		free(a); free(b); free(b2); free(r); free(rf.kc); free(rf.vc);
+		free(a); free(b); free(b2); free(r);
+		inferref_free(&rf);
 		llama_free(m);
-		for (int i = 0; i < nb; i++)
-			free(bufs[i]);
+		buf_release(&img);
+	}
+}
+
+/* A model in each new weight type, and mixes as llama.cpp writes them,
+ * against the same model in F32 (the same float weights before
+ * quantization) and against the scalar reference on its own (dequantized)
+ * weights; the best, avx2 and scalar kernel tables against each other. */
+static void test_quant_models(void **state)
+{
+	(void)state;
+	/* Bounds on the RMS of (logits - F32 logits) relative to the RMS of
+	 * the F32 logits.  Weight quantization noise of relative RMS e (the
+	 * round trips of test_infer_quants: 4-bit 0.06-0.09, 5-bit 0.03,
+	 * Q6_K 0.015) enters each of the products along the residual path of
+	 * this 2-layer model independently; the logits moved by 2-3 e here
+	 * (0.16, 0.08, 0.04), and the bounds are about twice that: 4-bit
+	 * 0.35, 5-bit 0.15, 6-bit 0.08, mixes per their coarsest type.  A
+	 * wrong layout, scale or min moves them by their whole RMS (1.0). */
+	static const struct { const char *what; struct tiny_spec s; double bound; } cases[] = {
+		{"Q4_1", {.type = GGML_Q4_1}, 0.35},
+		{"Q5_0", {.type = GGML_Q5_0}, 0.15},
+		{"Q5_1", {.type = GGML_Q5_1}, 0.15},
+		{"Q4_K", {.type = GGML_Q4_K}, 0.35},
+		{"Q5_K", {.type = GGML_Q5_K}, 0.15},
+		{"Q6_K", {.type = GGML_Q6_K}, 0.08},
+		{"Q4_0 with a Q6_K output (llama-quantize Q4_0)", {.type = GGML_Q4_0, .out_type = GGML_Q6_K}, 0.35},
+		{"Q4_K_M mix (Q6_K attn_v, ffn_down, output)",
+		 {.type = GGML_Q4_K, .v_down_type = GGML_Q6_K, .out_type = GGML_Q6_K}, 0.35},
+		{"Q5_K, tied Q6_K embeddings", {.type = GGML_Q5_K, .embd_type = GGML_Q6_K, .tied = true}, 0.15},
+		{"Q5_0 with Q8_0 attn_v, ffn_down", {.type = GGML_Q5_0, .v_down_type = GGML_Q8_0}, 0.15},
+	};
+	enum { N = 30 };
+
+	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+		struct tiny_spec sp = cases[ci].s, fs = {.dim = 256, .ffn = 512, .type = GGML_F32, .tied = sp.tied,
+							 .seed = 0xabcdef};
+		struct buf img = BUF_INIT, fimg = BUF_INIT;
+		struct llama_model *m, *mf;
+		struct inferref rf;
+		float *a, *b, *c, *f, *r;
+		double dab = 0, dac = 0, dref = 0, mag = 0, se = 0, sf = 0;
+		char da[64], db[64], dc[64], dfs[64];
+		size_t nv;
+
+		sp.dim = 256; /* the K-quants' rows are multiples of 256 */
+		sp.ffn = 512;
+		sp.seed = fs.seed;
+		m = tiny_model_build(&sp, &img);
+		mf = tiny_model_build(&fs, &fimg);
+		nv = (size_t)m->hp.n_vocab;
+		a = malloc(N * nv * 4); b = malloc(N * nv * 4); c = malloc(N * nv * 4); f = malloc(N * nv * 4);
+		r = malloc(nv * 4);
+		run_logits(m, NULL, a, N, da, false);
+		run_logits(m, "avx2", b, N, db, false);
+		run_logits(mf, NULL, f, N, dfs, false);
+		/* one token per pass: the same bits as the batches (every
+		 * kernel's arithmetic per token is independent of the batch) */
+		run_logits(m, NULL, c, N, dc, true);
+		assert_memory_equal(a, c, N * nv * 4);
+		run_logits(m, "scalar", c, N, dc, false);
+		inferref_init(&rf, m, 64);
+		for (int i = 0; i < N; i++) {
+			inferref_forward(&rf, (i * 37 + 5) % m->hp.n_vocab, i, r);
+			for (size_t v = 0; v < nv; v++) {
+				dab = fmax(dab, fabs(a[i * nv + v] - b[i * nv + v]));
+				dac = fmax(dac, fabs(a[i * nv + v] - c[i * nv + v]));
+				dref = fmax(dref, fabs(a[i * nv + v] - r[v]));
+				mag = fmax(mag, fabs(r[v]));
+				se += ((double)a[i * nv + v] - f[i * nv + v]) * ((double)a[i * nv + v] - f[i * nv + v]);
+				sf += (double)f[i * nv + v] * f[i * nv + v];
+			}
+		}
+		printf("tiny %s: [%s] vs [%s] %.2g, vs [%s] %.2g; vs scalar reference %.2g (logits up to %.2g); "
+		       "vs F32 relative RMS %.4f (bound %.2f)\n", cases[ci].what, da, db, dab, dc, dac, dref, mag,
+		       sqrt(se / sf), cases[ci].bound);
+		/* as test_repacked_model: 8-bit activations, rounding steps */
+		assert_true(dab < 1e-2 * (mag + 1));
+		assert_true(dac < 1e-2 * (mag + 1));
+		assert_true(dref < 0.05 * (mag + 1));
+		assert_true(sqrt(se / sf) < cases[ci].bound);
+		assert_true(sp.tied ? m->output.data == m->tok_embd.data : m->output.data != m->tok_embd.data);
+		free(a); free(b); free(c); free(f); free(r);
+		inferref_free(&rf);
+		llama_free(m);
+		llama_free(mf);
+		buf_release(&img);
+		buf_release(&fimg);
+	}
+}
+
+/* Each architecture's features on a small random model against the
+ * scalar reference (written from the equations in support/inferref.c):
+ * F32 weights, so the two agree to float rounding (bound 1e-4 as for
+ * stories260K); quantized ones within the 8-bit-activation bound of
+ * test_repacked_model.  Rope modes, biases, norms, frequency factors and
+ * scaling each move the logits by far more than the bound when wrong. */
+static void test_architectures(void **state)
+{
+	(void)state;
+	static const struct { const char *what; struct tiny_spec s; } cases[] = {
+		{"llama, Llama 3 rope (base 500000, rope_freqs), tied",
+		 {.type = GGML_F32, .rope_base = 500000.0f, .rope_freqs = true, .tied = true}},
+		{"llama, linear rope scaling x4", {.type = GGML_F32, .rope_scaling = "linear", .rope_factor = 4.0f}},
+		{"qwen2 (QKV biases, neox rope, base 1e6), tied",
+		 {.type = GGML_F32, .arch = "qwen2", .rope_base = 1e6f, .tied = true}},
+		{"qwen3 (QK norms, head_dim 64 > dim / heads)",
+		 {.type = GGML_F32, .arch = "qwen3", .head_dim = 64, .rope_base = 1e6f}},
+		{"qwen2 Q8_0", {.type = GGML_Q8_0, .arch = "qwen2", .dim = 128}},
+		{"qwen3 Q4_K, Q6_K output", {.type = GGML_Q4_K, .out_type = GGML_Q6_K, .arch = "qwen3", .dim = 256}},
+		{"llama Q5_K with rope_freqs", {.type = GGML_Q5_K, .rope_freqs = true, .dim = 256}},
+	};
+	enum { N = 30 };
+
+	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+		struct tiny_spec sp = cases[ci].s;
+		struct buf img = BUF_INIT;
+		struct llama_model *m;
+		struct inferref rf;
+		float *a, *c, *r;
+		double dref = 0, dsc = 0, mag = 0;
+		char da[64], dc[64];
+		size_t nv;
+		bool exact = sp.type == GGML_F32;
+
+		if (!sp.dim)
+			sp.dim = 128;
+		sp.ffn = 2 * sp.dim;
+		sp.seed = 0x5eed + ci;
+		m = tiny_model_build(&sp, &img);
+		nv = (size_t)m->hp.n_vocab;
+		a = malloc(N * nv * 4); c = malloc(N * nv * 4); r = malloc(nv * 4);
+		run_logits(m, NULL, a, N, da, false);
+		run_logits(m, "scalar", c, N, dc, true);
+		inferref_init(&rf, m, 64);
+		for (int i = 0; i < N; i++) {
+			inferref_forward(&rf, (i * 37 + 5) % m->hp.n_vocab, i, r);
+			for (size_t v = 0; v < nv; v++) {
+				dref = fmax(dref, fabs(a[i * nv + v] - r[v]));
+				dsc = fmax(dsc, fabs(a[i * nv + v] - c[i * nv + v]));
+				mag = fmax(mag, fabs(r[v]));
+			}
+		}
+		printf("%s: [%s] vs scalar reference %.2g, vs [%s] one token per pass %.2g (logits up to %.2g)\n",
+		       cases[ci].what, da, dref, dc, dsc, mag);
+		assert_true(dref < (exact ? 1e-4 : 0.05 * (mag + 1)));
+		assert_true(dsc < (exact ? 1e-4 : 1e-2 * (mag + 1)));
+		assert_true(m->rope_freqs ? sp.rope_freqs : !sp.rope_freqs);
+		assert_true(sp.tied ? m->output.data == m->tok_embd.data : m->output.data != m->tok_embd.data);
+		free(a); free(c); free(r);
+		inferref_free(&rf);
+		llama_free(m);
+		buf_release(&img);
+	}
+}
+
+/* What each architecture needs is refused, by name, when missing or
+ * unsupported; nothing is loaded */
+static void test_architecture_errors(void **state)
+{
+	(void)state;
+	static const struct { struct tiny_spec s; allot_err want; const char *msg; } cases[] = {
+		{{.arch = "qwen2", .omit = "blk.1.attn_k.bias"}, ALLOT_E_INVALID, "tensor \"blk.1.attn_k.bias\" is missing"},
+		{{.arch = "qwen3", .omit = "blk.0.attn_q_norm.weight"}, ALLOT_E_INVALID,
+		 "tensor \"blk.0.attn_q_norm.weight\" is missing"},
+		{{.arch = "qwen3", .omit = "blk.1.attn_k_norm.weight"}, ALLOT_E_INVALID,
+		 "tensor \"blk.1.attn_k_norm.weight\" is missing"},
+		{{.rope_scaling = "yarn", .rope_factor = 4.0f}, ALLOT_E_UNSUPPORTED,
+		 "rope scaling \"yarn\" is not supported (none and linear are)"},
+		{{.rope_scaling = "linear", .rope_factor = -1.0f}, ALLOT_E_INVALID, "rope.scaling.factor is not a number"},
+		{{.arch = "qwen3", .head_dim = 64, .value_length = 32}, ALLOT_E_UNSUPPORTED,
+		 "qwen3.attention.key_length 64 != value_length 32 is not supported"},
+		{{.omit = "output_norm.weight"}, ALLOT_E_INVALID, "tensor \"output_norm.weight\" is missing"},
+	};
+
+	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+		struct tiny_spec sp = cases[ci].s;
+		struct buf img = BUF_INIT;
+		struct llama_model *m = NULL;
+		char err[256] = "";
+
+		sp.dim = 128;
+		sp.ffn = 256;
+		sp.type = GGML_F32;
+		if (tiny_model_try(&sp, &img, &m, err, sizeof err) != cases[ci].want || !strstr(err, cases[ci].msg))
+			fail_msg("case %zu: got \"%s\", want \"%s\"", ci, err, cases[ci].msg);
+		assert_null(m);
 		buf_release(&img);
 	}
 }
@@ -497,7 +489,7 @@ static void test_load_errors(void **state)
 	assert_int_equal(gguf_writer_to_buf(w, &b), ALLOT_OK);
 	assert_int_equal(gguf_parse(b.data, b.len, &g, err, sizeof err), ALLOT_OK);
 	assert_int_equal(llama_load_gguf(g, "x", &m, err, sizeof err), ALLOT_E_UNSUPPORTED);
-	assert_string_equal(err, "architecture \"xyz\" is not supported");
+	assert_string_equal(err, "architecture \"xyz\" is not supported (llama, qwen2 and qwen3 are)");
 	gguf_writer_free(w);
 	buf_release(&b);
 
@@ -543,6 +535,9 @@ int main(void)
 		cmocka_unit_test(test_stories_quantized),
 		cmocka_unit_test(test_against_scalar),
 		cmocka_unit_test(test_repacked_model),
+		cmocka_unit_test(test_quant_models),
+		cmocka_unit_test(test_architectures),
+		cmocka_unit_test(test_architecture_errors),
 		cmocka_unit_test(test_load_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

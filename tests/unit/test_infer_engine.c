@@ -14,7 +14,10 @@
 
 #include "common/buf.h"
 #include "infer/engine.h"
+#include "infer/gguf.h"
+#include "infer/model.h"
 #include "infer/utf8.h"
+#include "support/inferref.h"
 
 #define MODEL "../shared/models/stories260K.gguf"
 
@@ -392,6 +395,73 @@ static void test_cancel_and_close(void **state)
 	}
 }
 
+/* BOS follows the vocabulary: tokenizer.ggml.add_bos_token when present
+ * (Qwen's false), else SentencePiece and Llama 3 yes, other byte-level BPE
+ * no -- for infer_tokenize(add_bos = true) (completions, the CLI) as for
+ * chat prompts; a full engine (weights loaded) generates after either. */
+static void test_bos_from_metadata(void **state)
+{
+	(void)state;
+	static const struct { bool gpt2; const char *pre; int add_bos; bool want; } cases[] = {
+		{false, NULL, 0, true},        {false, NULL, -1, false},      {true, "qwen2", -1, false},
+		{true, "qwen2", 0, false},     {true, "llama-bpe", 0, true},  {true, "llama-bpe", -1, false},
+		{true, "gpt2", 1, true},       {true, NULL, 0, false},
+	};
+
+	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+		struct tiny_spec sp = {.dim = 64, .ffn = 128, .type = GGML_F32, .gpt2 = cases[ci].gpt2,
+				       .pre = cases[ci].pre, .add_bos = cases[ci].add_bos};
+		struct buf img = BUF_INIT;
+		struct llama_model *m;
+		char path[] = "/tmp/allot-test-bos-XXXXXX", err[256];
+		int fd = mkstemp(path);
+		struct infer_params p = {.vocab_only = ci % 2 == 0, .n_threads = 1, .n_ctx = 32};
+		struct infer_engine *e;
+		struct infer_info info;
+		struct chat_msg msg = {"user", "ab"};
+		int32_t *ids;
+		size_t n;
+		char *text;
+
+		m = tiny_model_build(&sp, &img);
+		llama_free(m); /* only its image is wanted: it loads */
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, img.data, img.len), (ssize_t)img.len);
+		close(fd);
+		if (infer_open(path, &p, &e, err, sizeof err) != ALLOT_OK)
+			fail_msg("%s", err);
+		infer_get_info(e, &info);
+		assert_int_equal(infer_tokenize(e, "ab", 2, true, false, &ids, &n), ALLOT_OK);
+		if ((n > 0 && ids[0] == info.bos) != cases[ci].want)
+			fail_msg("case %zu: first id %d, BOS %d, want BOS %d", ci, n ? ids[0] : -1, info.bos,
+				 cases[ci].want);
+		free(ids);
+		assert_int_equal(infer_tokenize(e, "ab", 2, false, false, &ids, &n), ALLOT_OK);
+		assert_true(n > 0 && ids[0] != info.bos);
+		free(ids);
+		assert_int_equal(infer_chat(e, &msg, 1, &text, &ids, &n), ALLOT_OK);
+		assert_true((ids[0] == info.bos) == cases[ci].want);
+		free(text);
+		free(ids);
+		if (!p.vocab_only) {
+			struct infer_request r = {.max_tokens = 3};
+			struct infer_job *j;
+			struct infer_result res;
+			int32_t one = 5;
+
+			r.prompt = &one;
+			r.n_prompt = 1;
+			assert_int_equal(infer_submit(e, &r, &j), ALLOT_OK);
+			assert_int_equal(infer_wait(j, &res), ALLOT_OK);
+			assert_true(res.completion_tokens >= 1);
+			infer_result_release(&res);
+		}
+		infer_close(e);
+		unlink(path);
+		buf_release(&img);
+	}
+}
+
 /* ---- the CLI ------------------------------------------------------------------- */
 
 static char *run_cli(int argc, char **argv, int *rc)
@@ -483,6 +553,7 @@ int main(void)
 		cmocka_unit_test(test_tokenize_detokenize),
 		cmocka_unit_test(test_continuous_batching),
 		cmocka_unit_test(test_cancel_and_close),
+		cmocka_unit_test(test_bos_from_metadata),
 		cmocka_unit_test(test_cli),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -107,10 +107,12 @@ static void test_chat(void **state)
 	static const struct { const char *tmpl; enum chat_format want; } detect[] = {
 		{NULL, CHAT_CHATML},
 		{"{% for m in messages %}<|im_start|>{{m.role}}", CHAT_CHATML},
-		{"{{ bos_token }}{% if ... %}[INST] {{ content }} [/INST]", CHAT_LLAMA2},
+		{"{{ bos_token }}{% if ... %}[INST] <<SYS>>\n{{ system }}<</SYS>> {{ content }} [/INST]", CHAT_LLAMA2},
+		{"{{ bos_token }}{% if ... %}[INST] {{ content }} [/INST]", CHAT_MISTRAL},
+		{"{{ bos_token }}{% for m in messages %}<start_of_turn>{{ role }}\n", CHAT_GEMMA},
 		{"<|start_header_id|>' + message['role'] + '<|end_header_id|>", CHAT_LLAMA3},
 		{"<|user|>\n{{ content }}</s>\n<|assistant|>\n", CHAT_ZEPHYR},
-		{"{{ something else }}", CHAT_CHATML},
+		{"{{ something else }}", CHAT_UNSUPPORTED},
 	};
 	static const struct chat_msg msgs[] = {
 		{"system", "Be kind."}, {"user", " Hi "}, {"assistant", "Hello."}, {"user", "Bye"},
@@ -127,6 +129,11 @@ static void test_chat(void **state)
 			      "<|start_header_id|>assistant<|end_header_id|>\n\n"},
 		{CHAT_ZEPHYR, "<|system|>\nBe kind.</s>\n<|user|>\n Hi </s>\n<|assistant|>\nHello.</s>\n"
 			      "<|user|>\nBye</s>\n<|assistant|>\n"},
+		/* Gemma 3's template: the system message leads the first turn */
+		{CHAT_GEMMA, "<s><start_of_turn>user\nBe kind.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello.<end_of_turn>\n"
+			     "<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n"},
+		/* Mistral Instruct v0.1/v0.2's template */
+		{CHAT_MISTRAL, "<s>[INST] Be kind.\n\n Hi  [/INST]Hello.</s>[INST] Bye [/INST]"},
 	};
 
 	for (size_t i = 0; i < sizeof detect / sizeof detect[0]; i++)
@@ -144,6 +151,10 @@ static void test_chat(void **state)
 		struct buf b = BUF_INIT;
 
 		assert_int_equal(chat_render(CHAT_CHATML, &bad, 1, "", "", &b), ALLOT_E_INVALID);
+		/* a template none of the formats matches is refused */
+		assert_int_equal(chat_render(CHAT_UNSUPPORTED, msgs, 4, "<s>", "</s>", &b), ALLOT_E_UNSUPPORTED);
+		assert_int_equal(b.len, 0);
+		assert_string_equal(chat_format_name(CHAT_UNSUPPORTED), "unsupported");
 		buf_release(&b);
 	}
 }

@@ -1,0 +1,450 @@
+/* test_infer_quants.c — Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K: dequantization
+ * against ggml's block definitions (written out here again from ggml's
+ * loops, over raw bytes, independently of quants.c's structs), the
+ * quantizers' round trip, and every kernel table's dot products against
+ * the scalar references on random blocks, including random bytes with
+ * edge scales (zero, subnormal, large, negative). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "infer/gguf.h"
+#include "infer/gguf_write.h"
+#include "infer/kernels.h"
+#include "infer/quants.h"
+#include "support/xorshift.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static float frand(void) { return xorshift_unit(&rng); }
+static uint8_t brand(void) { return (uint8_t)(xorshift64(&rng) >> 56); }
+
+static const uint32_t TYPES[] = {GGML_Q4_1, GGML_Q5_0, GGML_Q5_1, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K};
+enum { NTYPES = sizeof TYPES / sizeof TYPES[0] };
+
+static float h2f(const uint8_t *p)
+{
+	uint16_t h;
+
+	memcpy(&h, p, 2);
+	return kern_f16_to_f32(h);
+}
+
+static void ref_scale_min(int j, const uint8_t *q, int *d, int *m)
+{
+	if (j < 4) {
+		*d = q[j] & 63;
+		*m = q[j + 4] & 63;
+	} else {
+		*d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+		*m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
+	}
+}
+
+/* One block of raw bytes to floats, following ggml's dequantize_row_* */
+static void ref_block(uint32_t t, const uint8_t *b, float *y)
+{
+	switch (t) {
+	case GGML_Q4_1: case GGML_Q5_0: case GGML_Q5_1: {
+		float d = h2f(b), m = t == GGML_Q5_0 ? 0.0f : h2f(b + 2);
+		uint32_t qh = 0;
+		const uint8_t *qs = b + (t == GGML_Q4_1 ? 4 : t == GGML_Q5_0 ? 6 : 8);
+
+		if (t != GGML_Q4_1)
+			memcpy(&qh, b + (t == GGML_Q5_0 ? 2 : 4), 4);
+		for (int j = 0; j < 16; j++) {
+			int xh0 = (int)(((qh >> j) << 4) & 0x10), xh1 = (int)((qh >> (j + 12)) & 0x10);
+			int x0 = (qs[j] & 0x0F) | xh0, x1 = (qs[j] >> 4) | xh1;
+
+			if (t == GGML_Q5_0) {
+				y[j] = (float)(x0 - 16) * d;
+				y[j + 16] = (float)(x1 - 16) * d;
+			} else {
+				y[j] = (float)x0 * d + m;
+				y[j + 16] = (float)x1 * d + m;
+			}
+		}
+		break;
+	}
+	case GGML_Q4_K: case GGML_Q5_K: {
+		float d = h2f(b), min = h2f(b + 2);
+		const uint8_t *sc = b + 4, *qh = b + 16, *ql = b + (t == GGML_Q4_K ? 16 : 48);
+		int is = 0, s, m;
+		uint8_t u1 = 1, u2 = 2;
+
+		for (int j = 0; j < 256; j += 64) {
+			float d1, m1, d2, m2;
+
+			ref_scale_min(is + 0, sc, &s, &m);
+			d1 = d * (float)s;
+			m1 = min * (float)m;
+			ref_scale_min(is + 1, sc, &s, &m);
+			d2 = d * (float)s;
+			m2 = min * (float)m;
+			for (int l = 0; l < 32; ++l)
+				*y++ = d1 * (float)((ql[l] & 0xF) + (t == GGML_Q5_K && (qh[l] & u1) ? 16 : 0)) - m1;
+			for (int l = 0; l < 32; ++l)
+				*y++ = d2 * (float)((ql[l] >> 4) + (t == GGML_Q5_K && (qh[l] & u2) ? 16 : 0)) - m2;
+			ql += 32;
+			is += 2;
+			u1 <<= 2;
+			u2 <<= 2;
+		}
+		break;
+	}
+	case GGML_Q6_K: {
+		const uint8_t *ql = b, *qh = b + 128;
+		const int8_t *sc = (const int8_t *)(b + 192);
+		float d = h2f(b + 208);
+
+		for (int n = 0; n < 256; n += 128) {
+			for (int l = 0; l < 32; ++l) {
+				int is = l / 16;
+				int q1 = (int8_t)((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+				int q2 = (int8_t)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+				int q3 = (int8_t)((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+				int q4 = (int8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+
+				y[l + 0] = d * (float)sc[is + 0] * (float)q1;
+				y[l + 32] = d * (float)sc[is + 2] * (float)q2;
+				y[l + 64] = d * (float)sc[is + 4] * (float)q3;
+				y[l + 96] = d * (float)sc[is + 6] * (float)q4;
+			}
+			y += 128;
+			ql += 64;
+			qh += 32;
+			sc += 8;
+		}
+		break;
+	}
+	}
+}
+
+/* Random block bytes; the f16 scale fields set to `scale` (and the min
+ * field of Q4_1/Q5_1/K to -scale / 2), so every bit of the quants and the
+ * packed 6-bit scales is exercised */
+static void rand_blocks(uint32_t t, int nblk, uint8_t *out, uint16_t scale)
+{
+	size_t bb = ggml_row_size(t, ggml_block_size(t));
+	uint16_t mn = (uint16_t)(scale ^ 0x8000);
+
+	for (int b = 0; b < nblk; b++) {
+		uint8_t *p = out + (size_t)b * bb;
+
+		for (size_t i = 0; i < bb; i++)
+			p[i] = brand();
+		if (t == GGML_Q6_K) {
+			memcpy(p + 208, &scale, 2);
+		} else {
+			memcpy(p, &scale, 2);
+			if (t != GGML_Q5_0)
+				memcpy(p + 2, &mn, 2);
+		}
+	}
+}
+
+static const uint16_t EDGE_SCALES[] = {0x3c00 /* 1 */, 0x0000, 0x0001 /* smallest subnormal */, 0x7bff /* 65504 */,
+				       0xb800 /* -0.5 */, 0x1400 /* ~0.001 */};
+
+static void test_dequant_layouts(void **state)
+{
+	(void)state;
+	size_t cases = 0;
+
+	for (int ti = 0; ti < NTYPES; ti++) {
+		uint32_t t = TYPES[ti];
+		int bs = (int)ggml_block_size(t), nblk = 8, n = bs * nblk;
+		size_t bb = ggml_row_size(t, bs);
+		uint8_t *raw = malloc(bb * (size_t)nblk);
+		float *got = malloc((size_t)n * 4), *want = malloc((size_t)n * 4), *via = malloc((size_t)n * 4);
+
+		for (size_t e = 0; e < sizeof EDGE_SCALES / sizeof EDGE_SCALES[0]; e++)
+			for (int rep = 0; rep < 20; rep++) {
+				rand_blocks(t, nblk, raw, EDGE_SCALES[e]);
+				quant_dequant_row(t, n, raw, got);
+				kern_dequant_row(t, n, raw, via);
+				for (int b = 0; b < nblk; b++)
+					ref_block(t, raw + (size_t)b * bb, want + (size_t)b * bs);
+				for (int i = 0; i < n; i++) {
+					/* the same products; a compiler may fuse
+					 * one multiply-add differently */
+					if (fabsf(got[i] - want[i]) > 1e-6f * fabsf(want[i]) + 1e-30f)
+						fail_msg("%s element %d (scale %04x): %.9g, ggml's definition %.9g",
+							 ggml_type_name(t), i, EDGE_SCALES[e], got[i], want[i]);
+					assert_true(got[i] == via[i] || (isnan(got[i]) && isnan(via[i])));
+				}
+				cases++;
+			}
+		free(raw); free(got); free(want); free(via);
+	}
+	printf("dequantization: %zu random rows of 8 blocks per ggml's layouts\n", cases);
+}
+
+/* The row shapes that exercise the quantizers' edge cases */
+static void fill_row(int kind, int n, float *x)
+{
+	for (int i = 0; i < n; i++) {
+		switch (kind) {
+		case 0: x[i] = frand(); break;                       /* [-1, 1) */
+		case 1: x[i] = 0.0f; break;                          /* all zero */
+		case 2: x[i] = 0.25f; break;                         /* constant */
+		case 3: x[i] = frand() * 1000.0f; break;             /* large */
+		case 4: x[i] = frand() * 1e-4f; break;               /* small */
+		case 5: x[i] = fabsf(frand()) + 0.5f; break;         /* all positive */
+		case 6: x[i] = -fabsf(frand()) - 0.5f; break;        /* all negative */
+		default: x[i] = i % 97 == 3 ? 50.0f : frand() * 0.1f; /* outliers */
+		}
+	}
+}
+
+/* Root-mean-square error of the round trip relative to the row's RMS: the
+ * bounds follow the bits per weight (a uniform quantizer's RMS error is
+ * step / sqrt(12); 4-bit steps over a block's range are 2/15 of a [-1, 1)
+ * block, so 0.04 of its 0.58 RMS: 0.07; 5 bits half that; Q6_K's 6 bits
+ * with int8 sub-scales a quarter) with room for the K-quants' rounded
+ * 6-bit sub-scales, and for outlier rows (one value 500x the others owns
+ * its block's step) */
+static void test_quantize_roundtrip(void **state)
+{
+	(void)state;
+	static const double bound[NTYPES] = {0.10, 0.10, 0.05, 0.12, 0.07, 0.05};
+	enum { N = 1024 };
+	float x[N], y[N];
+	uint8_t q[N * 2];
+
+	for (int ti = 0; ti < NTYPES; ti++) {
+		double worst = 0;
+
+		for (int kind = 0; kind < 8; kind++) {
+			double se = 0, sx = 0, rel;
+
+			fill_row(kind, N, x);
+			assert_true(quant_row(TYPES[ti], N, x, q));
+			quant_dequant_row(TYPES[ti], N, q, y);
+			for (int i = 0; i < N; i++) {
+				assert_true(isfinite(y[i]));
+				se += ((double)x[i] - y[i]) * ((double)x[i] - y[i]);
+				sx += (double)x[i] * x[i];
+			}
+			if (kind == 1) {
+				assert_true(se == 0); /* zeros stay exactly zero */
+				continue;
+			}
+			rel = sqrt(se / sx);
+			if (TYPES[ti] == GGML_Q6_K && kind == 4) {
+				/* Q6_K's f16 super-scale d times int8 sub-scales
+				 * cannot reach values under about 2^-24 x 128 x 32
+				 * = 2.4e-4 (ggml's quantizer zeroes them too):
+				 * only nothing may grow */
+				assert_true(rel <= 1.0);
+				continue;
+			}
+			if (rel > (kind == 7 ? 4 : 1) * bound[ti])
+				fail_msg("%s row kind %d: relative RMS error %.4f > %.4f", ggml_type_name(TYPES[ti]), kind, rel,
+					 bound[ti]);
+			if (kind != 7 && rel > worst)
+				worst = rel;
+		}
+		printf("%s quantizer: relative RMS error up to %.4f (bound %.2f)\n", ggml_type_name(TYPES[ti]), worst,
+		       bound[ti]);
+		/* a row that is not a multiple of the block is refused */
+		assert_false(quant_row(TYPES[ti], ggml_block_size(TYPES[ti]) == 32 ? 48 : 288, x, q));
+	}
+	assert_false(quant_row(11 /* Q3_K */, 256, x, q));
+}
+
+/* The multi-token K-quant kernel: 1 to 9 tokens (groups of 4 and the
+ * rest), each exactly the single-token dot product's bits */
+static void check_dotn(const struct kern_ops *k)
+{
+	static const uint32_t kt[] = {GGML_Q4_K, GGML_Q5_K, GGML_Q6_K};
+	enum { NB = 3, N = NB * 256, XS = N / QK + 3 /* a stride wider than the row */ };
+	size_t cases = 0;
+
+	for (size_t ti = 0; ti < 3; ti++) {
+		uint8_t w[NB * 210];
+		float xf[N], y[9 * 5], want;
+		struct q8a *x = malloc(9 * XS * sizeof *x);
+
+		assert_non_null(x);
+		for (int rep = 0; rep < 4; rep++) {
+			if (rep % 2)
+				rand_blocks(kt[ti], NB, w, EDGE_SCALES[rep]);
+			else {
+				fill_row(rep, N, xf);
+				assert_true(quant_row(kt[ti], N, xf, w));
+			}
+			for (int t = 0; t < 9; t++) {
+				for (int i = 0; i < N; i++)
+					xf[i] = frand() * (t == 3 ? 0.0f : 1.0f);
+				kern_scalar.quant_q8a(N, xf, x + t * XS);
+			}
+			for (int nt = 1; nt <= 9; nt++) {
+				memset(y, 0, sizeof y);
+				k->dotn_k(kt[ti], N, w, x, XS, nt, y, 5);
+				for (int t = 0; t < nt; t++) {
+					want = kern_dot_q(k, kt[ti])(N, w, x + t * XS);
+					if (memcmp(&y[t * 5], &want, sizeof want) != 0)
+						fail_msg("%s dotn %s: token %d of %d: %.9g, alone %.9g", k->name,
+							 ggml_type_name(kt[ti]), t, nt, y[t * 5], want);
+				}
+				cases++;
+			}
+		}
+		free(x);
+	}
+	printf("%s: the multi-token K-quant kernel = the dot products bit for bit (%zu cases)\n", k->name, cases);
+}
+
+/* dot(type) of every table against the scalar reference, and the scalar
+ * reference against the double-precision sum of dequantized weights times
+ * dequantized activations (ties the dot products to the layouts) */
+static void check_dots(const struct kern_ops *k)
+{
+	static const int nblk[] = {1, 2, 3, 8, 11};
+	size_t cases = 0;
+
+	for (int ti = 0; ti < NTYPES; ti++) {
+		uint32_t t = TYPES[ti];
+		kern_dot_q_fn f = kern_dot_q(k, t), ref = kern_dot_q(&kern_scalar, t);
+
+		assert_non_null(f);
+		for (size_t ni = 0; ni < sizeof nblk / sizeof nblk[0]; ni++) {
+			int bs = (int)ggml_block_size(t), n = bs * nblk[ni];
+			size_t rb = ggml_row_size(t, n);
+			uint8_t *w = malloc(rb);
+			float *wf = malloc((size_t)n * 4), *xf = malloc((size_t)n * 4);
+			struct q8a *xa = malloc((size_t)n / QK * sizeof *xa);
+
+			for (int rep = 0; rep < 2 * (int)(sizeof EDGE_SCALES / sizeof EDGE_SCALES[0]); rep++) {
+				double exact = 0, mag = 0;
+				float got, want;
+
+				if (rep % 2)
+					rand_blocks(t, nblk[ni], w, EDGE_SCALES[rep / 2]);
+				else {
+					fill_row(rep / 2 % 8, n, wf);
+					assert_true(quant_row(t, n, wf, w));
+				}
+				for (int i = 0; i < n; i++)
+					xf[i] = rep == 4 ? 0.0f : frand() * (rep == 6 ? 1e-3f : 1.0f);
+				kern_scalar.quant_q8a(n, xf, xa);
+				kern_dequant_row(t, n, w, wf);
+				for (int i = 0; i < n; i++) {
+					double xv = (double)xa[i / QK].d * xa[i / QK].qs[i % QK];
+
+					exact += (double)wf[i] * xv;
+					mag += fabs((double)wf[i] * xv);
+				}
+				want = ref(n, w, xa);
+				got = f(n, w, xa);
+				if (!(fabs(want - exact) <= 1e-5 * mag + 1e-30))
+					fail_msg("scalar %s n=%d rep %d: %.9g, exact %.9g", ggml_type_name(t), n, rep, want,
+						 exact);
+				if (!(fabs(got - want) <= 1e-5 * mag + 1e-30))
+					fail_msg("%s %s n=%d rep %d: %.9g vs scalar %.9g", k->name, ggml_type_name(t), n, rep,
+						 got, want);
+				cases++;
+			}
+			free(w); free(wf); free(xf); free(xa);
+		}
+	}
+	printf("%s: %zu dot products of the six types match\n", k->name, cases);
+	if (k->dotn_k)
+		check_dotn(k);
+}
+
+static void test_dots_scalar(void **state)
+{
+	(void)state;
+	check_dots(&kern_scalar);
+}
+
+static void test_dots_avx2(void **state)
+{
+	(void)state;
+	if (!kern_avx2()) {
+		printf("no AVX2/FMA on this CPU: the avx2 table is not tested\n");
+		skip();
+	}
+	check_dots(kern_avx2());
+}
+
+static void test_dots_avx512(void **state)
+{
+	(void)state;
+	if (!kern_avx512()) {
+		printf("no AVX-512 VNNI on this CPU: the avx512 table is not tested\n");
+		skip();
+	}
+	check_dots(kern_avx512());
+}
+
+/* The writer quantizes F32 and F16 sources, and refuses what it cannot */
+static void test_writer_quant(void **state)
+{
+	(void)state;
+	enum { C = 256, R = 3 };
+	float x[C * R];
+	uint16_t h[C * R];
+
+	for (int i = 0; i < C * R; i++) {
+		x[i] = frand();
+		h[i] = kern_f32_to_f16(x[i]);
+	}
+	for (int ti = 0; ti < NTYPES; ti++) {
+		struct gguf_writer *w = gguf_writer_new();
+		struct buf img = BUF_INIT;
+		struct gguf *g;
+		const struct gguf_tensor *a, *b;
+		char err[GGUF_ERR_MAX];
+		int64_t ne[2] = {C, R};
+		uint8_t q[R * 210];
+
+		gguf_writer_tensor_quant(w, "a", TYPES[ti], 2, ne, GGML_F32, x);
+		gguf_writer_tensor_quant(w, "b", TYPES[ti], 2, ne, GGML_F16, h);
+		assert_int_equal(gguf_writer_to_buf(w, &img), ALLOT_OK);
+		gguf_writer_free(w);
+		assert_int_equal(gguf_parse(img.data, img.len, &g, err, sizeof err), ALLOT_OK);
+		a = gguf_find_tensor(g, "a");
+		b = gguf_find_tensor(g, "b");
+		assert_non_null(a);
+		assert_non_null(b);
+		assert_int_equal(a->type, TYPES[ti]);
+		for (int r = 0; r < R; r++)
+			assert_true(quant_row(TYPES[ti], C, x + r * C, q + r * ggml_row_size(TYPES[ti], C)));
+		assert_memory_equal(a->data, q, R * ggml_row_size(TYPES[ti], C));
+		assert_int_equal(b->nbytes, a->nbytes);
+		gguf_free(g);
+		buf_release(&img);
+	}
+	{
+		struct gguf_writer *w = gguf_writer_new();
+		struct buf img = BUF_INIT;
+		int64_t ne[2] = {C - 32, 1};
+
+		gguf_writer_tensor_quant(w, "k", GGML_Q4_K, 2, ne, GGML_F32, x); /* 224: not a multiple of 256 */
+		assert_int_equal(gguf_writer_to_buf(w, &img), ALLOT_E_INVALID);
+		gguf_writer_free(w);
+		buf_release(&img);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dequant_layouts),
+		cmocka_unit_test(test_quantize_roundtrip),
+		cmocka_unit_test(test_dots_scalar),
+		cmocka_unit_test(test_dots_avx2),
+		cmocka_unit_test(test_dots_avx512),
+		cmocka_unit_test(test_writer_quant),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
