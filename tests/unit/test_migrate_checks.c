@@ -64,6 +64,17 @@ static const char rows[] =
 	"(1,'usage',2,zeroblob(32),'cscs/r2'),(2,'audit',7,zeroblob(32),NULL),"
 	"(3,'charter',1,zeroblob(32),NULL);";
 
+/* Removes the line of the index migration 0012 adds (sequence gaps) from
+ * a schema dump, so a dump from before it compares with one after. */
+static void drop_index_0012(char *dump_text)
+{
+	char *si = strstr(dump_text, "index|usage_by_provider_seq|usage_records|");
+	assert_non_null(si);
+	char *eol = strchr(si, '\n');
+	assert_non_null(eol);
+	memmove(si, eol + 1, strlen(eol + 1) + 1);
+}
+
 static void test_upgrade(void **state)
 {
 	(void)state;
@@ -102,11 +113,7 @@ static void test_upgrade(void **state)
 	assert_non_null(eol);
 	memmove(gi, eol + 1, strlen(eol + 1) + 1);
 	/* and for the index added by 0012 (sequence gaps) */
-	char *si = strstr(s1, "index|usage_by_provider_seq|usage_records|");
-	assert_non_null(si);
-	eol = strchr(si, '\n');
-	assert_non_null(eol);
-	memmove(si, eol + 1, strlen(eol + 1) + 1);
+	drop_index_0012(s1);
 	assert_string_equal(s0, s1);
 	assert_null(strstr(s1, "usage_gate_ids"));
 	/* the lists became OR chains: no temporary b-tree per INSERT */
@@ -179,6 +186,7 @@ static void test_upgrade_0009(void **state)
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	char *r1 = dump(db, q_rows), *s1 = dump(db, q_schema);
 	assert_string_equal(r0, r1);   /* every row and id */
+	drop_index_0012(s1);           /* added by a later migration */
 	assert_string_equal(s0, s1);   /* every index and trigger */
 	/* buckets recomputed from the records: the REAL one repaired */
 	char *b = dump(db, "SELECT *, typeof(charge) FROM usage_buckets ORDER BY 1, 2, 3, 4");
