@@ -212,6 +212,19 @@ static const char *jstr(const json_t *row, const char *key)
 	return v ? v : "";
 }
 
+/* key without its qualifying prefix "PREFIX/" (report keys are qualified:
+ * project "epfl/climate", member "epfl/climate/alice@epfl.ch", or
+ * "epfl/climate" itself for usage without a member). */
+static const char *unqualified(const char *key, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	if (strncmp(key, prefix, n) != 0)
+		return key; /* not as the report writes it: compared as it is */
+	if (key[n] == '\0')
+		return "";
+	return key[n] == '/' ? key + n + 1 : key;
+}
+
 /* The store's report grouped by (institution, project, member) over all
  * time, row by row against the records' sums in the same order. */
 void fsck_report_check(struct fsck *f)
@@ -240,9 +253,13 @@ void fsck_report_check(struct fsck *f)
 	while (hr > 0 || i < n) {
 		json_t *row = json_array_get(rows, i);
 		if (i < n) {
+			char qual[2 * FSCK_KEY_MAX + 2];
 			snprintf(sk.inst, sizeof sk.inst, "%s", jstr(row, "institution"));
-			snprintf(sk.proj, sizeof sk.proj, "%s", jstr(row, "project"));
-			snprintf(sk.member, sizeof sk.member, "%s", jstr(row, "member"));
+			snprintf(sk.proj, sizeof sk.proj, "%s",
+				 unqualified(jstr(row, "project"), sk.inst));
+			snprintf(qual, sizeof qual, "%s/%s", sk.inst, sk.proj);
+			snprintf(sk.member, sizeof sk.member, "%s",
+				 unqualified(jstr(row, "member"), qual));
 		}
 		int c = hr <= 0 ? 1 : i >= n ? -1 : key_cmp(&rk, &sk);
 		const struct bkey *k = c < 0 ? &rk : &sk;

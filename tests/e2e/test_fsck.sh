@@ -129,7 +129,9 @@ only "a previous month's bucket" '^fsck: (bucket row without records|rollover in
 # --- a floating-point amount ---------------------------------------------------------------
 # (a whole REAL is stored back as an integer by the column's affinity: half a
 # micro-credit stays REAL, as an overflowing sum would)
-tamper real "UPDATE usage_buckets SET charge = charge + 0.5 WHERE member = 'carol@epfl.ch'"
+# (migration 0009's CHECK(typeof(charge) = 'integer') refuses it: the
+# tampering turns CHECK constraints off)
+tamper real "PRAGMA ignore_check_constraints = 1; UPDATE usage_buckets SET charge = charge + 0.5 WHERE member = 'carol@epfl.ch'"
 NREAL=$(sqlite3 "$T" "SELECT count(*) FROM usage_buckets WHERE typeof(charge) = 'real'")
 fsck "$T"; check "REAL column exits 1" 1 "$RC"
 has "REAL named" "^fsck: rows not of type integer usage_buckets.charge: stored $NREAL, recomputed 0\$"
