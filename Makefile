@@ -6,6 +6,7 @@
 #   make asan       the whole suite under -fsanitize=address,undefined
 #   make tsan       the whole suite under -fsanitize=thread (clang)
 #   make fuzz       build the libFuzzer targets (clang) and run each briefly
+#   make check-layers  includes point down the layer order (docs/ARCHITECTURE.md)
 #   make bench      build and run the benchmarks under bench/
 #   make clean
 #
@@ -41,7 +42,7 @@ endif
 
 CFLAGS   ?=
 CFLAGS   += -std=c17 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror \
-            -Wshadow -Wno-missing-field-initializers -pthread \
+            -Wshadow -Wmissing-prototypes -Wno-missing-field-initializers -pthread \
             -Iservice $(PKG_CFLAGS) $(SANFLAGS) -MMD -MP
 LDFLAGS  += -pthread $(SANFLAGS)
 LDLIBS   += $(PKG_LIBS) -lm
@@ -65,7 +66,7 @@ BINDIR   ?= bin
 BIN      := $(BINDIR)/allotd $(BINDIR)/allot
 
 .SECONDARY:
-.PHONY: FORCE all run test unit e2e asan tsan fuzz bench clean setup deps model check-deps
+.PHONY: FORCE all run test unit e2e asan tsan fuzz bench clean setup deps model check-deps check-layers
 all: $(BIN)
 
 -include mk/*.mk
@@ -123,7 +124,14 @@ unit: $(UNIT_BIN)
 e2e: all
 	@sh scripts/run-e2e.sh
 
+# Includes point down the layer order (docs/ARCHITECTURE.md, "Layers");
+# the self-test shows the check can fail.
+check-layers:
+	@sh scripts/check-layers.sh
+	@sh tests/layers/test_check_layers.sh
+
 test: setup
+	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory all unit
 	@$(MAKE) --no-print-directory e2e
 	@$(MAKE) --no-print-directory fuzz-smoke

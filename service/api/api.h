@@ -68,6 +68,10 @@ allot_err api_provider_sequence(struct http_req *req, struct http_resp *resp);
 allot_err api_quota_get(struct http_req *req, struct http_resp *resp);
 allot_err api_report_usage(struct http_req *req, struct http_resp *resp);
 int64_t api_reserved(void *ctx, const char *key);
+/* The quota levels of (inst, proj, member) at now, with the gate's
+ * reservations, as GET /v1/quotas answers them; NULL with *err on failure. */
+json_t *api_quota_view(struct app *app, const struct charter *c, const char *inst,
+		       const char *proj, const char *member, int64_t now, allot_err *err);
 allot_err api_tokens_mint(struct http_req *req, struct http_resp *resp);
 allot_err api_tokens_revoke(struct http_req *req, struct http_resp *resp);
 allot_err api_keys_public(struct http_req *req, struct http_resp *resp);

@@ -20,9 +20,6 @@
 #include "gate/upstream.h"
 #include "infer/engine.h"
 
-json_t *api_quota_view(struct app *app, const struct charter *c, const char *inst,
-		       const char *proj, const char *member, int64_t now, allot_err *err);
-
 /* Longest prompt text accepted (bytes); the context length bounds tokens. */
 #define GATE_MAX_PROMPT_BYTES (1024 * 1024)
 /* Messages per chat request. */
