@@ -609,7 +609,7 @@ allot_err gate_settle(struct app *app, struct gate *g, struct gate_ticket *t,
 	ticket_release(app, g, t, prompt_tokens + completion_tokens);
 	reserve_unlock(app->reserve);
 	if (e) {
-		snprintf(p.reason, sizeof p.reason, "%s", reason);
+		snprintf(p.reason, sizeof p.reason, "%.255s", reason);
 		settleq_add(g->settleq, &p, keys, keep ? t->nkeys : 0, keep,
 			    t->claims.has_max_credits ? t->claims.jti : NULL);
 	}
