@@ -33,7 +33,10 @@ export class History {
 		this.promptTokens = new Map();
 		this.step = -1;
 		this.checks = 0;
+		this.stats = {};
 	}
+
+	count(k) { this.stats[k] = (this.stats[k] ?? 0) + 1; }
 
 	fail(msg) { throw new Disagreement(this.step, msg); }
 
@@ -174,6 +177,10 @@ export class History {
 			if (restarted && status === 'accepted' && g.status === 'duplicate') status = 'duplicate';
 			if (status !== g.status)
 				this.fail(`record ${id} (${recs[i].kind}, end ${recs[i].end}): model says ${w.status}${w.why ? ` (${w.why})` : ''}, allotd says ${g.status}${g.reason ? ` (${g.reason})` : ''}`);
+			this.count(status);
+			if (status === 'accepted' && w.late) this.count('late');
+			if (status === 'accepted' && w.overage) this.count('overage');
+			if (status === 'accepted' && recs[i].kind !== 'usage') this.count('correction');
 			if (status === 'accepted' || status === 'duplicate') {
 				this.expect(`record ${id} charge`, fmtMoney(w.charge), g.charge);
 				this.expect(`record ${id} late`, w.late, g.late);
@@ -215,6 +222,7 @@ export class History {
 		const want = await this.predictGate(tk, s.maxTokens, prompt, t0);
 		const r = await this.complete(tk, s.maxTokens, prompt);
 		this.expect(`gate ${s.member} max_tokens ${s.maxTokens} worst ${want.worst !== undefined ? fmtMoney(want.worst) : '-'} rooms ${(want.rooms ?? []).map(fmtMoney)} status (${r.text.slice(0, 200)})`, want.status, r.status);
+		this.count(`gate ${r.status}`);
 		if (r.status === 200) this.booked(tk, want, r.json.usage, s.maxTokens, t0);
 	}
 
@@ -257,6 +265,7 @@ export class History {
 					this.fail(`burst overshoot at ${lv.key}: ${fmtMoney(sp)} charged, room was ${fmtMoney(before[j][i])}`);
 			});
 		});
+		this.count(admitted === s.k ? 'burst all admitted' : admitted ? 'burst partly admitted' : 'burst none admitted');
 		const fits = members.some((tk, j) => before[j].every((r) => worst <= r) && tks.includes(tk));
 		this.expect(`burst: some request admitted iff the worst case ${fmtMoney(worst)} fits`, fits, admitted > 0);
 	}
@@ -276,6 +285,7 @@ export class History {
 	}
 
 	async applyParams(p) {
+		this.count('charter');
 		const eff = Math.floor(Date.now() / 1000) * 1000 - 1000;
 		const prev = this.ledger.paramsAt.length;
 		this.ledger.setParams(eff, p);
@@ -308,9 +318,36 @@ export class History {
 	}
 
 	// ---- kill -9 and restart: everything acknowledged is there exactly once --
-	async do_restart() {
+	// A batch may be in flight when the daemon dies: sent again after the
+	// restart, each of its records is accepted once in all (acknowledged ones
+	// come back as duplicates with their original outcome).
+	async do_restart(s) {
+		this.count('kill -9');
+		let recs = [], want = [], body = null, sent = null;
+		if (s.inflight) {
+			const t0 = Date.now();
+			recs = this.buildBatch(s.inflight, t0);
+			want = recs.map((r) => this.ledger.submit(r, t0));
+			for (let i = 0; i < recs.length; i++)
+				if (want[i].status === 'accepted') this.accepted.push(recs[i].record_id);
+			body = { records: recs.map((r) => sign(r, this.priv)) };
+			if (recs.length) sent = http(this.world.url, 'POST', '/v1/usage', this.pkey, body).catch((e) => ({ status: 0, error: e }));
+			await new Promise((r) => setTimeout(r, s.delay));
+		}
 		await this.world.kill9();
+		const first = sent ? await sent : null;
 		await this.world.start();
+		if (first) {
+			if (first.status === 200) {
+				this.count('in flight, answered');
+				this.compareBatch(recs, want, first.json.results);
+			} else {
+				this.count('in flight, cut');
+			}
+			const again = await this.post(body);
+			const dupes = want.map((w) => (w.status === 'accepted' && first.status === 200 ? { ...w, status: 'duplicate' } : w));
+			this.compareBatch(recs, dupes, again.json.results, first.status !== 200);
+		}
 		await this.checkListing();
 	}
 
@@ -384,12 +421,16 @@ export class History {
 		if (from !== -Infinity) q.push(`from=${this.f.report_tz ? tz.dayKey(Z, from) : tz.rfc3339(from)}`);
 		if (to !== Infinity) q.push(`to=${this.f.report_tz ? tz.dayKey(Z, to) : tz.rfc3339(to)}`);
 		const r = await http(this.world.url, 'GET', `/v1/reports/usage?${q.join('&')}`, this.world.adminKey);
+		this.count('report');
 		if (r.status !== 200) this.fail(`report ${q.join('&')}: ${r.status} ${r.text}`);
 		const what = `report ${q.join('&')}`;
 		const tot = this.ledger.total(from, to);
 		this.expect(`${what} total charge`, fmtMoney(tot.charge), r.json.total.charge);
 		this.expect(`${what} total records`, tot.records, r.json.total.records);
 		const want = this.ledger.report(from, to, s.groups, !!this.f.net_qty);
+		// Without group_by the answer is one row, the total, even when empty.
+		if (!s.groups.length && !want.size)
+			want.set('[]', { key: [], charge: 0n, records: 0, quantity: 0n, qtyOk: true });
 		// Group keys: with report_keys, projects must be qualified
 		// (`inst/proj`, SPEC section 8); without, either form is taken.
 		const norm = (g, v) => {

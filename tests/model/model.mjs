@@ -63,6 +63,7 @@ async function runGroup(o, seeds, prefix = null) {
 	world.histories = hs;
 	const failures = [];
 	let checks = 0;
+	const stats = {};
 	try {
 		await world.boot();
 		for (const h of hs) {
@@ -81,16 +82,18 @@ async function runGroup(o, seeds, prefix = null) {
 				}
 			}
 			checks += h.checks;
+			for (const [k, v] of Object.entries(h.stats)) stats[k] = (stats[k] ?? 0) + v;
 		}
 	} finally {
 		await world.stop();
 		const log = world.log();
 		if (/ERROR: (AddressSanitizer|LeakSanitizer|ThreadSanitizer)|runtime error:/.test(log))
-			failures.push({ seed: seeds[0], step: -1, message: `sanitizer report in allotd.log (seeds ${seeds.join(',')}):\n${log.slice(-4000)}`, steps: [] });
-		world.cleanup(o.keep || failures.length > 0);
-		if (failures.length) console.error(`model: daemon directory kept: ${world.dir}`);
+			failures.push({ seed: seeds[0], step: null, message: `sanitizer report in allotd.log (seeds ${seeds.join(',')}):\n${log.slice(-4000)}`, steps: [] });
+		const keep = o.keep || (failures.length > 0 && !o.shrinking);
+		world.cleanup(keep);
+		if (keep && failures.length) console.error(`model: daemon directory kept: ${world.dir}`);
 	}
-	return { failures, checks };
+	return { failures, checks, stats };
 }
 
 function crossedMidnight(seed, f) {
@@ -101,7 +104,7 @@ function crossedMidnight(seed, f) {
 async function shrink(o, f) {
 	const upto = Math.min(f.steps.length, f.step + 1);
 	for (let n = 0; n <= upto; n++) {
-		const r = await runGroup({ ...o, keep: false }, [f.seed], n);
+		const r = await runGroup({ ...o, shrinking: n < upto }, [f.seed], n);
 		if (r.failures.length) return { n, failure: r.failures[0] };
 	}
 	return null;
@@ -121,9 +124,11 @@ async function main() {
 	for (const ss of byClass.values())
 		for (let i = 0; i < ss.length; i += o.group) groups.push(ss.slice(i, i + o.group));
 	let failed = 0, checks = 0, done = 0, reruns = 0;
+	const stats = {};
 	for (const g of groups) {
 		const r = await runGroup(o, g, o.prefix);
 		checks += r.checks;
+		for (const [k, v] of Object.entries(r.stats)) stats[k] = (stats[k] ?? 0) + v;
 		for (const f of r.failures) {
 			if (crossedMidnight(f.seed, f)) {
 				// a local midnight passed during the history: periods moved under it
@@ -136,7 +141,7 @@ async function main() {
 			const w = worldOf(f.seed);
 			console.error(`\nmodel: DISAGREEMENT seed ${f.seed} (zone ${w.zone}, late_grace ${w.graceDays} days) at step ${f.step}:`);
 			console.error(`  ${f.message}`);
-			if (o.shrink && f.step >= 0) {
+			if (o.shrink && f.step !== null) {
 				const s = await shrink(o, f);
 				if (s) {
 					console.error(`model: shortest failing prefix of seed ${f.seed}: ${s.n} step(s); it fails at step ${s.failure.step}: ${s.failure.message}`);
@@ -150,6 +155,7 @@ async function main() {
 		done += g.length;
 		if (o.verbose) console.log(`model: ${done}/${seeds.length} histories, ${checks} checks, ${Math.round((Date.now() - t0) / 1000)} s`);
 	}
+	console.log(`model: exercised: ${Object.entries(stats).sort().map(([k, v]) => `${k} ${v}`).join(', ')}`);
 	const feat = Object.keys(o.features).join(',') || 'none';
 	console.log(`model: ${seeds.length} histories (seeds ${seeds[0]}..${seeds[seeds.length - 1]}), ${groups.length} daemons, ${checks} checks, ${reruns} midnight reruns, features: ${feat}: ${failed} disagreed (${Math.round((Date.now() - t0) / 1000)} s)`);
 	process.exit(failed ? 1 : 0);
