@@ -78,7 +78,8 @@ function batch(r) {
 		else if (k < 0.67) ops.push({ op: 'conflict', ref: r.int(0, 1e6) });
 		else if (k < 0.82) ops.push({ op: 'adj', ref: r.int(0, 1e6), adj: r.pick(['debit', 'credit', 'refund']), frac: r.pick([0.1, 0.5, 1, 1.5]), when: when(r) });
 		else if (k < 0.92) ops.push({ op: 'void', ref: r.int(0, 1e6), wrong: r.chance(0.2), when: when(r) });
-		else ops.push({ op: 'bad', what: r.pick(['member', 'project']), when: when(r) });
+		else if (k < 0.96) ops.push({ op: 'bad', what: r.pick(['member', 'project']), when: when(r) });
+		else ops.push({ op: 'foreign', when: when(r) });
 	}
 	return { t: 'batch', ops };
 }

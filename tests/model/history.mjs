@@ -65,11 +65,22 @@ export class History {
 		await this.checkQuotas();
 		for (this.step = 0; this.step < steps.length; this.step++) {
 			const s = steps[this.step];
+			await this.clearOfSwitch();
 			await this[`do_${s.t}`](s);
+			await this.clearOfSwitch();
 			await this.checkQuotas();
 		}
 		this.step = steps.length;
 		await this.checkListing();
+	}
+
+	// No step runs within 1.5 s of a scheduled charter's instant, so that each
+	// request is judged wholly before or wholly after it.
+	async clearOfSwitch() {
+		for (const e of this.ledger.paramsAt) {
+			const d = e.eff - Date.now();
+			if (d > -1500 && d < 1500) await new Promise((r) => setTimeout(r, d + 1500));
+		}
 	}
 
 	// ---- time: ends relative to now, avoiding instants where the late
@@ -126,6 +137,14 @@ export class History {
 				const end = this.resolveEnd(op.when, now);
 				recs.push(this.record({ record_id: id(), seq: op.seq ? this.seq++ : null, project: op.proj,
 					member: op.member ? `${op.member}@${this.ns.inst}` : null, resource: op.res, quantity: op.qty }, end, op.dur));
+				continue;
+			}
+			if (op.op === 'foreign') {
+				// a record naming the model of another provider (the bundled
+				// backend's): refused (feature model_provider)
+				if (!this.f.model_provider) continue;
+				const end = this.resolveEnd(op.when, now);
+				recs.push({ ...this.record({ record_id: id(), project: 'a', resource: 'gpu_seconds', quantity: 7 }, end, 60), model: this.ns.model });
 				continue;
 			}
 			if (op.op === 'bad') {
@@ -202,10 +221,10 @@ export class History {
 
 	// Predicts (status, worst) for one completion of the member now.
 	async predictGate(tk, maxTokens, prompt, now) {
-		const pr = this.ledger.params.projects[tk.proj];
+		const pr = this.ledger.paramsAtTime(now).projects[tk.proj];
 		if (pr.maxTok && maxTokens > pr.maxTok) return { status: 400 };
 		const pt = await this.promptCount(this.ns.model, prompt, tk.token);
-		const worst = this.ledger.worst(pt, maxTokens);
+		const worst = this.ledger.worst(pt, maxTokens, now);
 		const rooms = this.ledger.room(tk.proj, tk.member, now);
 		return { status: rooms.every((r) => worst <= r) ? 200 : 402, pt, worst, rooms };
 	}
@@ -240,9 +259,9 @@ export class History {
 		const prompt = PROMPTS[0];
 		const t0 = Date.now();
 		const pt = await this.promptCount(this.ns.model, prompt, members[0].token);
-		const mt = Math.min(s.maxTokens, this.ledger.params.projects[s.proj].maxTok ?? s.maxTokens);
-		const worst = this.ledger.worst(pt, mt);
-		await this.tighten(s.proj, BigInt(Math.round(s.room * 1000)) * worst / 1000n, t0);
+		const mt = Math.min(s.maxTokens, this.ledger.paramsAtTime(t0).projects[s.proj].maxTok ?? s.maxTokens);
+		const worst = this.ledger.worst(pt, mt, t0);
+		await this.tighten(s.proj, BigInt(Math.round(s.room * 1000)) * worst / 1000n, t0, true);
 		const t1 = Date.now();
 		const before = members.map((tk) => this.ledger.room(tk.proj, tk.member, t1));
 		const tks = Array.from({ length: s.k }, (_, i) => members[i % members.length]);
@@ -254,11 +273,11 @@ export class History {
 			if (r.status !== 200) this.fail(`burst request: ${r.status} ${r.text.slice(0, 200)}`);
 			admitted++;
 			const c = this.booked(tks[i], { pt }, r.json.usage, mt, t1);
-			for (const lv of this.ledger.levels(this.ledger.params, tks[i].proj, tks[i].member))
+			for (const lv of this.ledger.levels(this.ledger.paramsAtTime(t1), tks[i].proj, tks[i].member))
 				spent.set(lv.key, (spent.get(lv.key) ?? 0n) + c);
 		});
 		members.forEach((tk, j) => {
-			this.ledger.levels(this.ledger.params, tk.proj, tk.member).forEach((lv, i) => {
+			this.ledger.levels(this.ledger.paramsAtTime(t1), tk.proj, tk.member).forEach((lv, i) => {
 				const sp = spent.get(lv.key) ?? 0n;
 				this.checks++;
 				if (sp > max(0n, before[j][i]))
@@ -270,23 +289,34 @@ export class History {
 		this.expect(`burst: some request admitted iff the worst case ${fmtMoney(worst)} fits`, fits, admitted > 0);
 	}
 
-	// Sets project proj's allocation so that its room is about `room`.
-	async tighten(proj, room, now) {
+	// Sets project proj's allocation so that its room is about `room`; with
+	// loosen, the member and institution levels get more room than that.
+	async tighten(proj, room, now, loosen = false) {
 		const p = clone(this.ledger.params);
 		const pr = p.projects[proj];
-		const q = this.ledger.quota(proj, null, now)[0];
-		let c = q.used - q.rollover + room;
-		c = max(0n, c);
+		const [q, qi] = this.ledger.quota(proj, null, now);
+		// loosen: no rollover at this project, so that the room is exact
+		if (loosen) pr.alloc.ppm = 0n;
+		const c = max(0n, q.used - (loosen ? 0n : q.rollover) + room);
 		pr.alloc.credits = c;
-		if (pr.memberAlloc) pr.memberAlloc.credits = min(pr.memberAlloc.credits, c);
+		if (pr.memberAlloc) {
+			pr.memberAlloc.credits = loosen ? c : min(pr.memberAlloc.credits, c);
+			if (loosen) pr.memberAlloc.ppm = 0n;
+		}
 		const sum = Object.values(p.projects).reduce((a, x) => a + x.alloc.credits, 0n);
 		if (sum > p.inst.credits) p.inst.credits = sum;
+		if (loosen) p.inst.credits = max(p.inst.credits, max(0n, qi.used) + 2n * sum + 1000000n);
 		await this.applyParams(p);
 	}
 
-	async applyParams(p) {
-		this.count('charter');
-		const eff = Math.floor(Date.now() / 1000) * 1000 - 1000;
+	// Applies p now, or (feature scheduled, when `later` is given) with an
+	// effective 2..5 s ahead: nothing may change before that instant.
+	async applyParams(p, later = 0) {
+		this.count(later && this.f.scheduled ? 'charter scheduled' : 'charter');
+		let eff = Math.floor(Date.now() / 1000) * 1000 - 1000;
+		if (later && this.f.scheduled) eff += (1 + later) * 1000;
+		// never before the latest version (SPEC: effective does not go back)
+		eff = Math.max(eff, this.world.versions[this.world.versions.length - 1].eff);
 		const prev = this.ledger.paramsAt.length;
 		this.ledger.setParams(eff, p);
 		try {
@@ -299,6 +329,7 @@ export class History {
 
 	async do_charter(s) {
 		const r = rng(s.x);
+		const later = r.chance(0.5) ? r.int(2, 4) : 0;
 		const p = clone(this.ledger.params);
 		if (s.change === 'rates') {
 			p.rates = { gpu: BigInt(r.int(1, 40000)), cpu: BigInt(r.int(1, 900)), tin: BigInt(r.int(10, 3000)), tout: BigInt(r.int(10, 9000)) };
@@ -314,7 +345,7 @@ export class History {
 			p.mode = p.mode === 'hard' ? 'soft' : 'hard';
 			p.gracePpm = p.mode === 'soft' ? r.pick([0n, 100000n, 125000n, 500000n, 1000000n]) : 0n;
 		}
-		await this.applyParams(p);
+		await this.applyParams(p, later);
 	}
 
 	// ---- kill -9 and restart: everything acknowledged is there exactly once --
@@ -407,7 +438,8 @@ export class History {
 
 	async do_report(s) {
 		const Z = this.world.zone, now = Date.now();
-		const kind = this.ledger.params.kind === 'total' ? 'month' : this.ledger.params.kind;
+		const k0 = this.ledger.paramsAtTime(now).kind;
+		const kind = k0 === 'total' ? 'month' : k0;
 		let from = -Infinity, to = Infinity;
 		if (s.range === 'current') ({ start: from, end: to } = tz.period(Z, kind, now));
 		else if (s.range === 'previous') ({ start: from, end: to } = tz.prevPeriod(Z, kind, now));

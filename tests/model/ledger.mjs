@@ -20,8 +20,10 @@ export class Ledger {
 		this.books = []; // every accepted charge
 	}
 
+	// The latest parameters (scheduled or not): what a change starts from.
 	get params() { return this.paramsAt[this.paramsAt.length - 1].params; }
 
+	// The parameters in force at ms (SPEC section 2, effective dates).
 	paramsAtTime(ms) {
 		let p = null;
 		for (const e of this.paramsAt)
@@ -76,7 +78,7 @@ export class Ledger {
 
 	// Every figure of each level at instant ms under the active charter.
 	quota(proj, member, ms) {
-		const params = this.params;
+		const params = this.paramsAtTime(ms);
 		return this.levels(params, proj, member).map((lv) => {
 			const kind = params.kind;
 			const per = tz.period(this.world.zone, kind, ms);
@@ -142,6 +144,7 @@ export class Ledger {
 		if (!params) return rej('no charter');
 		const p = params.projects[rec.project];
 		if (!p) return rej('project');
+		if (rec.model) return rej('model of another provider'); // the only model here is local's
 		if (rec.member && !p.members.some((m) => `${m}@${this.ns.inst}` === rec.member)) return rej('member');
 		let rate, charge, orig = null;
 		if (rec.kind === 'usage') {
@@ -189,7 +192,7 @@ export class Ledger {
 	// A settled gated request: tokens_in and tokens_out records of the model's
 	// provider at the active rates, booked at now (quantities of 0 book nothing).
 	settle(proj, member, pt, ct, now) {
-		const params = this.params;
+		const params = this.paramsAtTime(now);
 		let total = 0n;
 		for (const [res, q, rate] of [['tokens_in', pt, params.rates.tin], ['tokens_out', ct, params.rates.tout]]) {
 			if (q <= 0) continue;
@@ -203,8 +206,9 @@ export class Ledger {
 		return total;
 	}
 
-	worst(pt, maxTokens) {
-		return BigInt(pt) * this.params.rates.tin + BigInt(maxTokens) * this.params.rates.tout;
+	worst(pt, maxTokens, now) {
+		const r = this.paramsAtTime(now).rates;
+		return BigInt(pt) * r.tin + BigInt(maxTokens) * r.tout;
 	}
 
 	// Report rows for [from, to) grouped by groups; quantity only where the

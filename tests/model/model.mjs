@@ -9,7 +9,7 @@
 //        [--prefix STEPS] [--group G] [--no-shrink] [--verbose]
 // Environment: ALLOT_BIN_DIR (default bin/), ALLOT_MODEL_HISTORIES,
 // ALLOT_MODEL_SEED, ALLOT_MODEL_GROUP, ALLOT_MODEL_FEATURES (comma list:
-// report_tz, report_keys, net_qty), ALLOT_MODEL_KEEP=1 keeps daemon dirs.
+// scheduled, report_tz, report_keys, net_qty, model_provider), ALLOT_MODEL_KEEP=1 keeps daemon dirs.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLASSES, generate, worldOf } from './gen.mjs';
@@ -18,7 +18,7 @@ import * as tz from './tz.mjs';
 import { World } from './world.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const FEATURES = ['report_tz', 'report_keys', 'net_qty'];
+const FEATURES = ['scheduled', 'report_tz', 'report_keys', 'net_qty', 'model_provider'];
 
 function options() {
 	const env = process.env;
