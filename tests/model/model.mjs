@@ -6,9 +6,9 @@
 // disagreement it prints the seed and shrinks to the shortest failing prefix.
 //
 //   node tests/model/model.mjs [--histories N] [--seed FIRST] [--only SEED]
-//        [--prefix STEPS] [--group G] [--no-shrink] [--verbose]
+//        [--seeds S1,S2,...] [--prefix STEPS] [--group G] [--jobs J] [--no-shrink] [--verbose]
 // Environment: ALLOT_BIN_DIR (default bin/), ALLOT_MODEL_HISTORIES,
-// ALLOT_MODEL_SEED, ALLOT_MODEL_GROUP, ALLOT_MODEL_FEATURES (comma list:
+// ALLOT_MODEL_SEED, ALLOT_MODEL_GROUP, ALLOT_MODEL_JOBS, ALLOT_MODEL_FEATURES (comma list:
 // scheduled, report_tz, report_keys, net_qty, model_provider), ALLOT_MODEL_KEEP=1 keeps daemon dirs.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +24,7 @@ function options() {
 	const env = process.env;
 	const o = {
 		histories: Number(env.ALLOT_MODEL_HISTORIES ?? 200), seed: Number(env.ALLOT_MODEL_SEED ?? 1),
-		group: Number(env.ALLOT_MODEL_GROUP ?? 10), only: null, prefix: null, shrink: true, verbose: false,
+		group: Number(env.ALLOT_MODEL_GROUP ?? 10), jobs: Number(env.ALLOT_MODEL_JOBS ?? 2), only: null, prefix: null, shrink: true, verbose: false,
 		bin: path.resolve(ROOT, env.ALLOT_BIN_DIR ?? 'bin'), models: path.join(ROOT, 'models'),
 		keep: env.ALLOT_MODEL_KEEP === '1', features: {},
 	};
@@ -43,8 +43,10 @@ function options() {
 		case '--histories': o.histories = v(); break;
 		case '--seed': o.seed = v(); break;
 		case '--only': o.only = v(); break;
+		case '--seeds': o.seeds = a[++i].split(',').map(Number); break;
 		case '--prefix': o.prefix = v(); break;
 		case '--group': o.group = Math.max(1, v()); break;
+		case '--jobs': o.jobs = Math.max(1, v()); break;
 		case '--no-shrink': o.shrink = false; break;
 		case '--verbose': o.verbose = true; break;
 		default: throw new Error(`unknown argument ${a[i]}`);
@@ -113,7 +115,7 @@ async function shrink(o, f) {
 async function main() {
 	const o = options();
 	const t0 = Date.now();
-	let seeds = o.only !== null ? [o.only] : Array.from({ length: o.histories }, (_, i) => o.seed + i);
+	let seeds = o.seeds ? o.seeds : o.only !== null ? [o.only] : Array.from({ length: o.histories }, (_, i) => o.seed + i);
 	const byClass = new Map();
 	for (const s of seeds) {
 		const c = s % CLASSES;
@@ -125,8 +127,9 @@ async function main() {
 		for (let i = 0; i < ss.length; i += o.group) groups.push(ss.slice(i, i + o.group));
 	let failed = 0, checks = 0, done = 0, reruns = 0;
 	const stats = {};
-	for (const g of groups) {
-		const r = await runGroup(o, g, o.prefix);
+	// Groups run o.jobs at a time (a daemon and this process share the CPUs);
+	// reports of a failing group are printed when it ends.
+	const report = async (g, r) => {
 		checks += r.checks;
 		for (const [k, v] of Object.entries(r.stats)) stats[k] = (stats[k] ?? 0) + v;
 		for (const f of r.failures) {
@@ -146,7 +149,7 @@ async function main() {
 				if (s) {
 					console.error(`model: shortest failing prefix of seed ${f.seed}: ${s.n} step(s); it fails at step ${s.failure.step}: ${s.failure.message}`);
 					console.error(`model: the prefix:\n${s.failure.steps.map((x, i) => `  ${i}: ${JSON.stringify(x)}`).join('\n')}`);
-					console.error(`model: reproduce: node tests/model/model.mjs --only ${f.seed} --prefix ${s.n}${Object.keys(o.features).length ? ` (ALLOT_MODEL_FEATURES=${Object.keys(o.features).join(',')})` : ''}`);
+					console.error(`model: reproduce: ${Object.keys(o.features).length ? `ALLOT_MODEL_FEATURES=${Object.keys(o.features).join(',')} ` : ''}node tests/model/model.mjs --only ${f.seed} --prefix ${s.n}`);
 				} else {
 					console.error(`model: no prefix of seed ${f.seed} fails when run alone (timing-dependent?); reproduce: node tests/model/model.mjs --only ${f.seed}`);
 				}
@@ -154,7 +157,15 @@ async function main() {
 		}
 		done += g.length;
 		if (o.verbose) console.log(`model: ${done}/${seeds.length} histories, ${checks} checks, ${Math.round((Date.now() - t0) / 1000)} s`);
-	}
+	};
+	let next = 0;
+	const worker = async () => {
+		while (next < groups.length) {
+			const g = groups[next++];
+			await report(g, await runGroup(o, g, o.prefix));
+		}
+	};
+	await Promise.all(Array.from({ length: Math.min(o.jobs, groups.length) }, worker));
 	console.log(`model: exercised: ${Object.entries(stats).sort().map(([k, v]) => `${k} ${v}`).join(', ')}`);
 	const feat = Object.keys(o.features).join(',') || 'none';
 	console.log(`model: ${seeds.length} histories (seeds ${seeds[0]}..${seeds[seeds.length - 1]}), ${groups.length} daemons, ${checks} checks, ${reruns} midnight reruns, features: ${feat}: ${failed} disagreed (${Math.round((Date.now() - t0) / 1000)} s)`);
