@@ -255,6 +255,13 @@ static bool record_overage(struct app *app, const struct charter *c, const struc
 		}
 		over_limit |= charge > 0 && es[i]->used + charge > es[i]->limit;
 		es[i]->used += charge;
+		/* The next period's rollover depends on this one's use: a limit
+		 * the group holds for it is stale now (refilled on its next use,
+		 * from the transaction, which has this record's row by then). */
+		struct over_entry *nx = over_find(&app->ledger_group->over, lv[i].key,
+						  lv[i].period_end, false);
+		if (nx)
+			nx->filled = false;
 	}
 	return over_limit;
 }

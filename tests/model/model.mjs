@@ -14,10 +14,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLASSES, generate, worldOf } from './gen.mjs';
 import { Disagreement, History } from './history.mjs';
+import { REGRESSIONS } from './regress.mjs';
 import * as tz from './tz.mjs';
 import { World } from './world.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const REG = new Map(REGRESSIONS.map((r) => [r.seed, r]));
 const FEATURES = ['scheduled', 'report_tz', 'report_keys', 'net_qty', 'model_provider'];
 
 function options() {
@@ -60,7 +62,7 @@ function options() {
 async function runGroup(o, seeds, prefix = null) {
 	const w = worldOf(seeds[0]);
 	const world = new World({ bin: o.bin, models: o.models, zone: w.zone, graceDays: w.graceDays });
-	const specs = seeds.map((s) => generate(s));
+	const specs = seeds.map((s) => REG.get(s) ?? generate(s));
 	const hs = specs.map((sp) => new History(world, sp, o.features));
 	world.histories = hs;
 	const failures = [];
@@ -115,7 +117,9 @@ async function shrink(o, f) {
 async function main() {
 	const o = options();
 	const t0 = Date.now();
-	let seeds = o.seeds ? o.seeds : o.only !== null ? [o.only] : Array.from({ length: o.histories }, (_, i) => o.seed + i);
+	// the hand-written histories of regress.mjs first, then the generated ones
+	let seeds = o.seeds ? o.seeds : o.only !== null ? [o.only]
+		: [...REG.keys(), ...Array.from({ length: o.histories }, (_, i) => o.seed + i)];
 	const byClass = new Map();
 	for (const s of seeds) {
 		const c = s % CLASSES;
@@ -168,7 +172,7 @@ async function main() {
 	await Promise.all(Array.from({ length: Math.min(o.jobs, groups.length) }, worker));
 	console.log(`model: exercised: ${Object.entries(stats).sort().map(([k, v]) => `${k} ${v}`).join(', ')}`);
 	const feat = Object.keys(o.features).join(',') || 'none';
-	console.log(`model: ${seeds.length} histories (seeds ${seeds[0]}..${seeds[seeds.length - 1]}), ${groups.length} daemons, ${checks} checks, ${reruns} midnight reruns, features: ${feat}: ${failed} disagreed (${Math.round((Date.now() - t0) / 1000)} s)`);
+	console.log(`model: ${seeds.length} histories (${REG.size && !o.seeds && o.only === null ? `${REG.size} hand-written, ` : ''}seeds ${o.only ?? o.seed}..${seeds[seeds.length - 1]}), ${groups.length} daemons, ${checks} checks, ${reruns} midnight reruns, features: ${feat}: ${failed} disagreed (${Math.round((Date.now() - t0) / 1000)} s)`);
 	process.exit(failed ? 1 : 0);
 }
 
