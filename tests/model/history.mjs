@@ -242,7 +242,15 @@ export class History {
 		const r = await this.complete(tk, s.maxTokens, prompt);
 		this.expect(`gate ${s.member} max_tokens ${s.maxTokens} worst ${want.worst !== undefined ? fmtMoney(want.worst) : '-'} rooms ${(want.rooms ?? []).map(fmtMoney)} status (${r.text.slice(0, 200)})`, want.status, r.status);
 		this.count(`gate ${r.status}`);
-		if (r.status === 200) this.booked(tk, want, r.json.usage, s.maxTokens, t0);
+		if (r.status !== 200) return;
+		const charge = this.booked(tk, want, r.json.usage, s.maxTokens, t0);
+		// X-Allot-Remaining: the tightest level's room after this request
+		// (docs/GATE.md; on a tie the first of member, project, institution)
+		let at = 0;
+		want.rooms.forEach((x, i) => { if (x < want.rooms[at]) at = i; });
+		const levels = this.ledger.levels(this.ledger.paramsAtTime(t0), tk.proj, tk.member);
+		this.expect('X-Allot-Remaining', fmtMoney(max(0n, want.rooms[at] - charge)), r.headers.get('x-allot-remaining'));
+		this.expect('X-Allot-Remaining-Level', levels[at].level, r.headers.get('x-allot-remaining-level'));
 	}
 
 	booked(tk, want, usage, maxTokens, t0) {

@@ -4,7 +4,7 @@
 // corrections and lateness, books gate settlements, and predicts every quota
 // level and report row.  It reads nothing from allot but the answers it is
 // judging; SPEC.md sections 2, 6, 7, 8 and docs/LEDGER.md are its source.
-import { canonical, max, min, M } from './util.mjs';
+import { canonical, max, min } from './util.mjs';
 import * as tz from './tz.mjs';
 
 const PPM = 1000000n;
@@ -240,7 +240,7 @@ export class Ledger {
 			r.charge += b.charge;
 			r.records += 1;
 			if (b.kind === 'usage') r.qtyUsage += b.qty;
-			r.qtyNet += b.kind === 'void' ? b.qty : b.qty;
+			r.qtyNet += b.qty; // debits add, credits, refunds and voids subtract
 			if (b.corrects || (b.id && corrected.has(b.id))) r.touched = true;
 		}
 		for (const r of rows.values()) {
@@ -258,4 +258,3 @@ export class Ledger {
 	}
 }
 
-export { M };
