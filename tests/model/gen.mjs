@@ -1,7 +1,8 @@
 // gen.mjs — the seeded generator of histories.  A history is a charter part
 // (one institution, two projects, a provider, a model of the bundled
 // backend) and a list of steps: provider batches (new records, duplicates,
-// conflicts, corrections, late and boundary records, bad ones), gated
+// conflicts, corrections, late and boundary records, bad ones), batches
+// sent at once, gated
 // requests, bursts of concurrent requests, charter changes, kill -9 and
 // restart, reports.  Steps are plain data; what depends on time (`end`
 // relative to now) or on earlier answers (which record a correction names)
@@ -92,7 +93,8 @@ export function generate(seed, opts = {}) {
 	for (let i = 0; i < n; i++) {
 		const k = r.f();
 		const member = () => r.pick(['u1', 'u2', 'u3']);
-		if (k < 0.42) steps.push(batch(r));
+		if (k < 0.37) steps.push(batch(r));
+		else if (k < 0.42) steps.push({ t: 'parallel', batches: Array.from({ length: r.int(2, 4) }, () => batch(r).ops.filter((o) => o.op === 'new')) });
 		else if (k < 0.62) {
 			const m = member();
 			steps.push({ t: 'gate', member: m, maxTokens: r.int(1, 28), prompt: r.int(0, PROMPTS.length - 1) });
