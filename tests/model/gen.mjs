@@ -100,7 +100,7 @@ export function generate(seed, opts = {}) {
 			steps.push({ t: 'gate', member: m, maxTokens: r.int(1, 28), prompt: r.int(0, PROMPTS.length - 1) });
 		} else if (k < 0.7) steps.push({ t: 'burst', proj: r.pick(['a', 'b']), k: r.int(3, 6), maxTokens: r.int(4, 20), room: r.pick([0.5, 1, 1.5, 2.5, 4]) });
 		else if (k < 0.82) steps.push({ t: 'charter', change: r.pick(['rates', 'alloc', 'tighten', 'overage']), x: r.int(0, 1e9) });
-		else if (k < 0.88 && !opts.noRestart) steps.push({ t: 'restart', inflight: r.chance(0.6) ? batch(r).ops : null, delay: r.int(0, 40) });
+		else if (k < 0.88 && !opts.noRestart) steps.push({ t: 'restart', inflight: r.chance(0.6) ? batch(r).ops : null, gates: r.chance(0.5) ? r.int(1, 3) : 0, delay: r.int(0, 40) });
 		else steps.push({ t: 'report', groups: r.pick([[], ['project'], ['member', 'resource'], ['day'], ['project', 'month'], ['provider', 'model', 'resource'], ['resource', 'day']]), range: r.pick(['current', 'previous', 'all', 'days']) });
 	}
 	steps.push({ t: 'report', groups: ['project', 'member', 'resource', 'day'], range: 'all' });

@@ -380,6 +380,7 @@ export class History {
 	async do_restart(s) {
 		this.count('kill -9');
 		let recs = [], want = [], body = null, sent = null;
+		const gates = s.gates ? await this.gatesInFlight(s.gates) : null;
 		if (s.inflight) {
 			const t0 = Date.now();
 			recs = this.buildBatch(s.inflight, t0);
@@ -388,11 +389,12 @@ export class History {
 				if (want[i].status === 'accepted') this.accepted.push(recs[i].record_id);
 			body = { records: recs.map((r) => sign(r, this.priv)) };
 			if (recs.length) sent = http(this.world.url, 'POST', '/v1/usage', this.pkey, body).catch((e) => ({ status: 0, error: e }));
-			await new Promise((r) => setTimeout(r, s.delay));
 		}
+		if (s.inflight || gates) await new Promise((r) => setTimeout(r, s.delay));
 		await this.world.kill9();
 		const first = sent ? await sent : null;
 		await this.world.start();
+		if (gates) await this.gatesAfter(gates);
 		if (first) {
 			if (first.status === 200) {
 				this.count('in flight, answered');
@@ -405,6 +407,69 @@ export class History {
 			this.compareBatch(recs, dupes, again.json.results, first.status !== 200);
 		}
 		await this.checkListing();
+	}
+
+	// Completions of distinct members in flight at kill -9 (started here,
+	// before the batch's delay).  An answered one is booked as usual; one cut
+	// off is charged in full or not at all, never twice: its member's new
+	// gate records after the restart are none, or its tokens_in and
+	// tokens_out records, which the model then books as listed.
+	async gatesInFlight(n) {
+		const before = new Set((await this.listing()).filter((x) => x.provider === 'local').map((x) => x.record_id));
+		const t0 = Date.now();
+		const tks = Object.values(this.tokens).slice(0, n);
+		const mt = 8, prompt = PROMPTS[1];
+		const pt = await this.promptCount(this.ns.model, prompt, tks[0].token);
+		const calls = tks.map((tk) => this.complete(tk, Math.min(mt, this.ledger.paramsAtTime(t0).projects[tk.proj].maxTok ?? mt), prompt)
+			.catch(() => ({ status: 0 })));
+		return { before, t0, tks, pt, calls };
+	}
+
+	async gatesAfter(g) {
+		const rs = await Promise.all(g.calls);
+		const fresh = (await this.listing()).filter((x) => x.provider === 'local' && !g.before.has(x.record_id));
+		rs.forEach((r, i) => {
+			const tk = g.tks[i];
+			const mine = fresh.filter((x) => x.member === tk.member);
+			if (r.status === 200) {
+				this.count('gate in flight, answered');
+				const u = r.json.usage;
+				this.booked(tk, { pt: g.pt }, u, 8, g.t0);
+				this.expect(`gate records of ${tk.member} answered before kill -9`, (u.prompt_tokens > 0) + (u.completion_tokens > 0), mine.length);
+				return;
+			}
+			if (r.status !== 0) {
+				this.count(`gate in flight ${r.status}`);
+				this.expect(`gate records of ${tk.member} refused before kill -9`, 0, mine.length);
+				return;
+			}
+			this.count(mine.length ? 'gate in flight, cut, charged' : 'gate in flight, cut, not charged');
+			if (!mine.length) return;
+			const tin = mine.find((x) => x.resource === 'tokens_in'), tout = mine.find((x) => x.resource === 'tokens_out');
+			this.checks++;
+			if (!tin || mine.length > 2 || mine.filter((x) => x.resource === 'tokens_in').length !== 1)
+				this.fail(`gate records of ${tk.member} cut off by kill -9: ${JSON.stringify(mine)}`);
+			this.expect(`cut-off request of ${tk.member}: prompt tokens`, g.pt, tin.quantity);
+			const ct = tout ? tout.quantity : 0;
+			if (ct > 8) this.fail(`cut-off request of ${tk.member}: ${ct} completion tokens > max_tokens 8`);
+			const book = Date.parse(tin.booked);
+			const charge = this.ledger.settle(tk.proj, tk.member, g.pt, ct, book);
+			const listed = mine.reduce((a, x) => a + parseMoney(x.charge), 0n);
+			this.expect(`cut-off request of ${tk.member}: charge`, fmtMoney(charge), fmtMoney(listed));
+		});
+	}
+
+	async listing() {
+		const W = this.world;
+		const got = [];
+		let after = null;
+		for (;;) {
+			const r = await http(W.url, 'GET', `/v1/usage?institution=${this.ns.inst}&limit=1000${after ? `&after=${after}` : ''}`, W.adminKey);
+			if (r.status !== 200) this.fail(`list usage: ${r.status} ${r.text}`);
+			got.push(...r.json.records);
+			if (!r.json.next) return got;
+			after = r.json.next;
+		}
 	}
 
 	// ---- checks ---------------------------------------------------------------
@@ -445,16 +510,7 @@ export class History {
 
 	// Every record the model booked is listed exactly once (and nothing else).
 	async checkListing() {
-		const W = this.world;
-		const got = [];
-		let after = null;
-		for (;;) {
-			const r = await http(W.url, 'GET', `/v1/usage?institution=${this.ns.inst}&limit=1000${after ? `&after=${after}` : ''}`, W.adminKey);
-			if (r.status !== 200) this.fail(`list usage: ${r.status} ${r.text}`);
-			got.push(...r.json.records);
-			if (!r.json.next) break;
-			after = r.json.next;
-		}
+		const got = await this.listing();
 		const prov = got.filter((x) => x.provider === this.ns.provider).map((x) => x.record_id).sort();
 		const want = this.ledger.books.filter((b) => b.id).map((b) => b.id).sort();
 		this.expect('provider records listed once each', want.join(' '), prov.join(' '));
