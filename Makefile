@@ -66,7 +66,7 @@ BINDIR   ?= bin
 BIN      := $(BINDIR)/allotd $(BINDIR)/allot
 
 .SECONDARY:
-.PHONY: FORCE all run test unit e2e asan tsan fuzz bench clean setup deps model check-deps check-layers
+.PHONY: FORCE all run test unit e2e soak asan tsan fuzz bench clean setup deps model check-deps check-layers
 all: $(BIN)
 
 -include mk/*.mk
@@ -135,6 +135,12 @@ test: setup
 	@$(MAKE) --no-print-directory all unit
 	@$(MAKE) --no-print-directory e2e
 	@$(MAKE) --no-print-directory fuzz-smoke
+
+# The model-based test of the ledger at length (not in CI): 10,000 seeded
+# histories against the real allotd (docs/TESTING.md); ALLOT_MODEL_SEED moves
+# the window of seeds.
+soak: setup all
+	@ALLOT_MODEL_HISTORIES=$${ALLOT_MODEL_HISTORIES:-10000} bash tests/e2e/test_model.sh
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 unit

@@ -83,6 +83,7 @@ struct over_entry {
 	struct over_entry *next;
 	int64_t period_start;
 	int64_t limit, used;
+	int64_t version; /* the charter version whose allocation set limit */
 	bool filled;
 	char key[];
 };
@@ -232,6 +233,10 @@ static bool record_overage(struct app *app, const struct charter *c, const struc
 	bool fill = false, mapped = true;
 	for (size_t i = 0; i < n; i++) {
 		es[i] = over_find(&app->ledger_group->over, lv[i].key, lv[i].period_start, true);
+		/* A record priced under another charter version is judged by that
+		 * version's allocation: refill the limit. */
+		if (es[i] && es[i]->filled && es[i]->version != c->version)
+			es[i]->filled = false;
 		mapped &= es[i] != NULL;
 		fill |= es[i] && !es[i]->filled;
 	}
@@ -254,10 +259,18 @@ static bool record_overage(struct app *app, const struct charter *c, const struc
 		if (!es[i]->filled) {
 			es[i]->limit = limit;
 			es[i]->used = lv[i].used;
+			es[i]->version = c->version;
 			es[i]->filled = true;
 		}
 		es[i]->used = money_add_sat(es[i]->used, charge);
 		over_limit |= charge > 0 && es[i]->used > es[i]->limit;
+		/* The next period's rollover depends on this one's use: a limit
+		 * the group holds for it is stale now (refilled on its next use,
+		 * from the transaction, which has this record's row by then). */
+		struct over_entry *nx = over_find(&app->ledger_group->over, lv[i].key,
+						  lv[i].period_end, false);
+		if (nx)
+			nx->filled = false;
 	}
 	return over_limit;
 }
