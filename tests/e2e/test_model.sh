@@ -7,8 +7,8 @@
 # answer, quota by quota and report by report, with an independent model.
 # ALLOT_MODEL_HISTORIES sets the count (default 200; 20 under a sanitizer
 # build, ALLOT_BIN_DIR=build/asan/bin or build/tsan/bin); ALLOT_MODEL_SEED the
-# first seed; ALLOT_MODEL_FEATURES the switches for behaviours that the
-# current allotd does not have yet (docs/TESTING.md). `make soak` runs 10,000.
+# first seed; ALLOT_MODEL_FEATURES narrows the switches (all on by default;
+# docs/TESTING.md). `make soak` runs 10,000.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 skip() { echo "test_model: SKIPPED: $*"; exit 0; }

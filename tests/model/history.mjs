@@ -546,8 +546,15 @@ export class History {
 			want.set('[]', { key: [], charge: 0n, records: 0, quantity: 0n, qtyOk: true });
 		// Group keys: with report_keys, projects must be qualified
 		// (`inst/proj`, SPEC section 8); without, either form is taken.
+		// A member key is `inst/proj/member`, or `inst/proj` for usage
+		// without a member (docs/LEDGER.md, "Qualified keys"); compared by
+		// the member part ('' for the project-level usage).
 		const norm = (g, v) => {
-			if (g === 'member' || (!this.f.report_keys && (g === 'project' || g === 'institution'))) return v.split('/').pop();
+			if (g === 'member') {
+				const parts = v.split('/');
+				return parts.length === 2 ? `/${parts[1]}` : parts.pop();
+			}
+			if (!this.f.report_keys && (g === 'project' || g === 'institution')) return v.split('/').pop();
 			return v;
 		};
 		const qual = (g, v) => (this.f.report_keys && g === 'project' ? `${this.ns.inst}/${v}` : v);

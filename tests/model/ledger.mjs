@@ -173,17 +173,23 @@ export class Ledger {
 			record_id: rec.record_id, status: 'accepted', charge, late, overage,
 			charter_version: this.versionAt(end),
 		};
-		const entry = { canon, outcome, rec, rate, net: charge, voided: false };
+		// Net quantity (docs/LEDGER.md, "Net quantities"): usage and debits
+		// add, credits and refunds subtract their quantity, and a void
+		// subtracts whatever the record still had (so a voided record nets
+		// to zero), as its charge does.
+		const qty = rec.kind === 'void' ? -orig.netQty
+			: rec.kind === 'usage' || rec.adjustment === 'debit' ? BigInt(rec.quantity) : -BigInt(rec.quantity);
+		const entry = { canon, outcome, rec, rate, net: charge, netQty: qty, voided: false };
 		this.records.set(rec.record_id, entry);
 		if (orig) {
 			orig.net += charge;
+			orig.netQty += qty;
 			if (rec.kind === 'void') orig.voided = true;
 			orig.corrected = true;
 		}
 		this.books.push({
 			book, proj: rec.project, member: rec.member ?? null, charge, provider: rec.provider,
-			resource: rec.resource, model: null, kind: rec.kind, late,
-			qty: rec.kind === 'usage' || rec.adjustment === 'debit' ? BigInt(rec.quantity) : -BigInt(rec.quantity),
+			resource: rec.resource, model: null, kind: rec.kind, late, qty,
 			corrects: orig ? orig.rec.record_id : null, id: rec.record_id,
 		});
 		return outcome;
@@ -225,7 +231,8 @@ export class Ledger {
 				switch (g) {
 				case 'institution': return this.ns.inst;
 				case 'project': return b.proj;
-				case 'member': return b.member ?? '';
+				// project-level usage (no member) is its project's group
+				case 'member': return b.member ?? `/${b.proj}`;
 				case 'provider': return b.provider;
 				case 'resource': return b.resource;
 				case 'model': return b.model ?? '';

@@ -9,7 +9,7 @@
 //        [--seeds S1,S2,...] [--prefix STEPS] [--group G] [--jobs J] [--no-shrink] [--verbose]
 // Environment: ALLOT_BIN_DIR (default bin/), ALLOT_MODEL_HISTORIES,
 // ALLOT_MODEL_SEED, ALLOT_MODEL_GROUP, ALLOT_MODEL_JOBS, ALLOT_MODEL_FEATURES (comma list:
-// scheduled, report_tz, report_keys, net_qty, model_provider), ALLOT_MODEL_KEEP=1 keeps daemon dirs.
+// scheduled, report_tz, report_keys, net_qty, model_provider; default all, `none` for none), ALLOT_MODEL_KEEP=1 keeps daemon dirs.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLASSES, generate, worldOf } from './gen.mjs';
@@ -30,7 +30,10 @@ function options() {
 		bin: path.resolve(ROOT, env.ALLOT_BIN_DIR ?? 'bin'), models: path.join(ROOT, 'models'),
 		keep: env.ALLOT_MODEL_KEEP === '1', features: {},
 	};
-	for (const f of (env.ALLOT_MODEL_FEATURES ?? '').split(',').filter(Boolean)) {
+	// Every feature is on by default (allotd has them all since issue 11);
+	// ALLOT_MODEL_FEATURES=none (or a list) narrows them.
+	const list = env.ALLOT_MODEL_FEATURES ?? FEATURES.join(',');
+	for (const f of (list === 'none' ? '' : list).split(',').filter(Boolean)) {
 		if (!FEATURES.includes(f)) throw new Error(`ALLOT_MODEL_FEATURES: unknown feature "${f}" (known: ${FEATURES.join(', ')})`);
 		o.features[f] = true;
 	}
