@@ -1,6 +1,6 @@
 /* err.h — the one project-wide error enum.
  *
- * Every fallible call returns an allot_err.  http/response.c maps it to an
+ * Every fallible call returns an allot_err.  http/server.c maps it to an
  * HTTP status (err_http_status) and writes {"error":{"code","message"}}.
  */
 #ifndef ALLOT_COMMON_ERR_H
