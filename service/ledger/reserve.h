@@ -5,9 +5,9 @@
  * so a crash releases them all (the restarted process starts with none) —
  * the start-up release the SPEC asks for is structural.  A reservation is
  * taken for every level of a request at once under one lock, after checking
- * that each level still has room (gate_admit, then reserve_add_locked), and released after the
- * actual usage is booked (reserve_release), so a level's used + reserved
- * never under-counts what is in flight.
+ * that each level still has room (gate_admit, then reserve_add_locked), and
+ * released after the actual usage is booked (reserve_release), so a level's
+ * used + reserved never under-counts what is in flight.
  */
 #ifndef ALLOT_LEDGER_RESERVE_H
 #define ALLOT_LEDGER_RESERVE_H
