@@ -48,12 +48,20 @@ void time_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 	*y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
-static bool is_leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-
-static unsigned days_in_month(int64_t y, unsigned m)
+int64_t time_floor_div(int64_t a, int64_t b)
 {
-	static const unsigned dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	return m == 2 && is_leap(y) ? 29 : dm[m - 1];
+	int64_t q = a / b;
+	if ((a % b != 0) && ((a < 0) != (b < 0)))
+		q--;
+	return q;
+}
+
+bool time_is_leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+int time_days_in_month(int64_t y, int m)
+{
+	static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	return m == 2 && time_is_leap(y) ? 29 : dm[m - 1];
 }
 
 static bool digits(const char *s, size_t n, size_t at, size_t cnt, int *out)
@@ -76,7 +84,7 @@ static int parse_date(const char *s, size_t n, int *y, int *mo, int *d)
 	if (!digits(s, n, 0, 4, y) || n < 10 || s[4] != '-' || !digits(s, n, 5, 2, mo) ||
 	    s[7] != '-' || !digits(s, n, 8, 2, d))
 		return -1;
-	if (*mo < 1 || *mo > 12 || *d < 1 || (unsigned)*d > days_in_month(*y, (unsigned)*mo))
+	if (*mo < 1 || *mo > 12 || *d < 1 || *d > time_days_in_month(*y, *mo))
 		return -1;
 	return 0;
 }

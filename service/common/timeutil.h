@@ -3,6 +3,7 @@
 #define ALLOT_COMMON_TIMEUTIL_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define US_PER_SEC 1000000LL
@@ -28,5 +29,12 @@ char *time_format_rfc3339(int64_t us, char out[TIME_FMT_MAX]);
 /* Days since 1970-01-01 for a proleptic Gregorian date, and back. */
 int64_t time_days_from_civil(int64_t y, unsigned m, unsigned d);
 void time_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
+
+/* The calendar helpers every module uses (one copy): a / b rounded toward
+ * negative infinity (b > 0); proleptic Gregorian leap years; the days of
+ * month m (1..12) of year y. */
+int64_t time_floor_div(int64_t a, int64_t b);
+bool time_is_leap(int64_t y);
+int time_days_in_month(int64_t y, int m);
 
 #endif

@@ -87,25 +87,6 @@ static void seterr(char *errbuf, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-	int64_t q = a / b;
-	if ((a % b != 0) && ((a < 0) != (b < 0)))
-		q--;
-	return q;
-}
-
-static bool is_leap(int64_t y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int days_in_month(int64_t y, int m)
-{
-	static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	return m == 2 && is_leap(y) ? 29 : dm[m - 1];
-}
-
 /* 0 = Sunday .. 6 = Saturday for days since 1970-01-01 (a Thursday). */
 static int weekday_sun0(int64_t days)
 {
@@ -116,7 +97,7 @@ static int64_t utc_year_of(int64_t t)
 {
 	int64_t y;
 	unsigned m, d;
-	time_civil_from_days(floor_div(t, SECS_PER_DAY), &y, &m, &d);
+	time_civil_from_days(time_floor_div(t, SECS_PER_DAY), &y, &m, &d);
 	return y;
 }
 
@@ -128,7 +109,7 @@ static int64_t rdate_days(const struct tz_rdate *r, int64_t y)
 	switch (r->kind) {
 	case 'J': {
 		int64_t doy = r->a - 1;
-		if (is_leap(y) && r->a >= 60)
+		if (time_is_leap(y) && r->a >= 60)
 			doy++;
 		return time_days_from_civil(y, 1, 1) + doy;
 	}
@@ -137,7 +118,7 @@ static int64_t rdate_days(const struct tz_rdate *r, int64_t y)
 	default: { /* 'M' */
 		int64_t first = time_days_from_civil(y, (unsigned)r->a, 1);
 		int day = (r->c - weekday_sun0(first) + 7) % 7 + 7 * (r->b - 1);
-		int mdays = days_in_month(y, r->a);
+		int mdays = time_days_in_month(y, r->a);
 		while (day >= mdays)
 			day -= 7;
 		return first + day;
@@ -284,15 +265,15 @@ const char *tz_name(const tz *z)
 
 int32_t tz_offset_at(const tz *z, int64_t utc_us)
 {
-	return off_s(z, floor_div(utc_us, US_PER_SEC));
+	return off_s(z, time_floor_div(utc_us, US_PER_SEC));
 }
 
 void tz_to_local(const tz *z, int64_t utc_us, tz_civil *out)
 {
-	int64_t t = floor_div(utc_us, US_PER_SEC);
+	int64_t t = time_floor_div(utc_us, US_PER_SEC);
 	int32_t off = off_s(z, t);
 	int64_t local = t + off;
-	int64_t days = floor_div(local, SECS_PER_DAY);
+	int64_t days = time_floor_div(local, SECS_PER_DAY);
 	int64_t sod = local - days * SECS_PER_DAY;
 	unsigned m, d;
 	time_civil_from_days(days, &out->year, &m, &d);
@@ -310,7 +291,7 @@ allot_err tz_local_to_utc(const tz *z, int64_t y, int m, int d, int hh, int mm,
 			  int ss, int64_t *utc_us)
 {
 	if (y < -TZ_YEAR_LIMIT || y > TZ_YEAR_LIMIT || m < 1 || m > 12 || d < 1 ||
-	    d > days_in_month(y, m) || hh < 0 || hh > 23 || mm < 0 || mm > 59 ||
+	    d > time_days_in_month(y, m) || hh < 0 || hh > 23 || mm < 0 || mm > 59 ||
 	    ss < 0 || ss > 59)
 		return ALLOT_E_INVALID;
 

@@ -48,19 +48,6 @@ const char *period_kind_name(period_kind k)
 	return kind_names[k];
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-	int64_t q = a / b;
-	if ((a % b != 0) && ((a < 0) != (b < 0)))
-		q--;
-	return q;
-}
-
-static bool is_leap(int64_t y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
 /* 0 = Monday .. 6 = Sunday. */
 static int weekday_mon0(int64_t days)
 {
@@ -75,7 +62,7 @@ static int64_t index_of(period_kind k, int64_t y, int m, int d)
 	case PERIOD_DAY:
 		return time_days_from_civil(y, (unsigned)m, (unsigned)d);
 	case PERIOD_WEEK:
-		return floor_div(time_days_from_civil(y, (unsigned)m, (unsigned)d) + 3, 7);
+		return time_floor_div(time_days_from_civil(y, (unsigned)m, (unsigned)d) + 3, 7);
 	case PERIOD_MONTH:
 		return y * 12 + (m - 1);
 	case PERIOD_QUARTER:
@@ -97,11 +84,11 @@ static void start_date(period_kind k, int64_t idx, int64_t *y, int *m, int *d)
 		time_civil_from_days(idx * 7 - 3, y, &um, &ud);
 		break;
 	case PERIOD_MONTH:
-		*y = floor_div(idx, 12);
+		*y = time_floor_div(idx, 12);
 		um = (unsigned)(idx - *y * 12) + 1;
 		break;
 	case PERIOD_QUARTER:
-		*y = floor_div(idx, 4);
+		*y = time_floor_div(idx, 4);
 		um = (unsigned)(idx - *y * 4) * 3 + 1;
 		break;
 	default:
@@ -306,18 +293,12 @@ static bool digits(const char *s, int n, int *out)
 	return true;
 }
 
-static int days_in_month(int64_t y, int m)
-{
-	static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	return m == 2 && is_leap(y) ? 29 : dm[m - 1];
-}
-
 /* Weeks in ISO year y: 53 when it starts on a Thursday, or on a Wednesday
  * in a leap year. */
 static int iso_weeks_in_year(int64_t y)
 {
 	int wd = weekday_mon0(time_days_from_civil(y, 1, 1));
-	return wd == 3 || (wd == 2 && is_leap(y)) ? 53 : 52;
+	return wd == 3 || (wd == 2 && time_is_leap(y)) ? 53 : 52;
 }
 
 allot_err period_key_parse(const tz *z, const char *key, period_kind *k_out,
@@ -357,7 +338,7 @@ allot_err period_key_parse(const tz *z, const char *key, period_kind *k_out,
 		idx = (int64_t)y * 12 + (a - 1);
 	} else if (n == 10 && key[4] == '-' && key[7] == '-' && digits(key + 5, 2, &a) &&
 		   digits(key + 8, 2, &b)) {
-		if (a < 1 || a > 12 || b < 1 || b > days_in_month(y, a))
+		if (a < 1 || a > 12 || b < 1 || b > time_days_in_month(y, a))
 			return ALLOT_E_INVALID;
 		k = PERIOD_DAY;
 		idx = time_days_from_civil(y, (unsigned)a, (unsigned)b);

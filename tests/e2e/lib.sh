@@ -16,23 +16,30 @@ e2e_free_port() {
 		echo $((20000 + $$ % 20000))
 }
 
-# e2e_start [extra allotd args...]: starts allotd on a free port with a fresh DB.
-e2e_start() {
-	PORT=$(e2e_free_port)
+# e2e_start_on PORT [extra allotd args...]: starts allotd on PORT with the
+# database E2E_DB and keys E2E_KEYS (default: allot.db and keys in
+# E2E_DIR) and waits until it answers /healthz.
+e2e_start_on() {
+	PORT=$1
+	shift
 	URL=http://127.0.0.1:$PORT
 	export ALLOT_SERVER=$URL
-	"$BIN/allotd" --listen 127.0.0.1:"$PORT" --db "$E2E_DIR/allot.db" --keys "$E2E_DIR/keys" \
-		--models "$E2E_ROOT/models" "$@" >>"$E2E_DIR/allotd.log" 2>&1 &
+	"$BIN/allotd" --listen 127.0.0.1:"$PORT" --db "${E2E_DB:-$E2E_DIR/allot.db}" \
+		--keys "${E2E_KEYS:-$E2E_DIR/keys}" --models "$E2E_ROOT/models" "$@" \
+		>>"$E2E_DIR/allotd.log" 2>&1 &
 	E2E_PID=$!
 	for _ in $(seq 1 100); do
 		curl -fs "$URL/healthz" >/dev/null 2>&1 && return 0
 		kill -0 "$E2E_PID" 2>/dev/null || break
 		sleep 0.1
 	done
-	echo "e2e: allotd did not start; log:" >&2
-	cat "$E2E_DIR/allotd.log" >&2
+	echo "e2e: allotd did not start on port $PORT; log:" >&2
+	tail -40 "$E2E_DIR/allotd.log" >&2
 	return 1
 }
+
+# e2e_start [extra allotd args...]: e2e_start_on a free port.
+e2e_start() { e2e_start_on "$(e2e_free_port)" "$@"; }
 
 e2e_stop() {
 	if [ -n "$E2E_PID" ]; then

@@ -27,24 +27,9 @@ once() {
 	echo "$rc"
 }
 
-# start_on PORT ARGS...: e2e_start on a given port (a restart on the same one).
-start_on() {
-	PORT=$1
-	shift
-	URL=http://127.0.0.1:$PORT
-	export ALLOT_SERVER=$URL
-	"$BIN/allotd" --listen 127.0.0.1:"$PORT" --db "$DB" --keys "$KEYS" \
-		--models "$E2E_ROOT/models" "$@" >>"$E2E_DIR/allotd.log" 2>&1 &
-	E2E_PID=$!
-	for _ in $(seq 1 100); do
-		curl -fs "$URL/healthz" >/dev/null 2>&1 && return 0
-		kill -0 "$E2E_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "e2e: allotd did not start on $PORT; log:" >&2
-	tail -20 "$E2E_DIR/allotd.log" >&2
-	return 1
-}
+# start_on PORT ARGS...: e2e_start_on with this test's database and keys (a
+# restart on the same port).
+start_on() { E2E_DB=$DB E2E_KEYS=$KEYS e2e_start_on "$@"; }
 
 # one_line FILE: the refusal is exactly one line on stderr.
 one_line() { check "$1: one line on stderr" 1 "$(wc -l <"$1")"; }

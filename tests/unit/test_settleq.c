@@ -113,16 +113,7 @@ static int teardown(void **state)
 static struct token_claims claims(const char *inst, const char *proj, const char *sub,
 				  const char *jti)
 {
-	struct token_claims c;
-	memset(&c, 0, sizeof c);
-	snprintf(c.iss, sizeof c.iss, "allotd:unit");
-	snprintf(c.inst, sizeof c.inst, "%s", inst);
-	snprintf(c.proj, sizeof c.proj, "%s", proj);
-	snprintf(c.sub, sizeof c.sub, "%s", sub);
-	snprintf(c.jti, sizeof c.jti, "%s", jti);
-	c.iat = c.nbf = fake_now;
-	c.exp = fake_now + 3600 * US_PER_SEC;
-	return c;
+	return appfx_claims(inst, proj, sub, jti, fake_now);
 }
 
 static char msg[512];

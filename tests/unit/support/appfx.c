@@ -11,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "common/timeutil.h"
 #include "gate/gate.h"
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -64,4 +65,19 @@ void appfx_close(struct appfx *f)
 {
 	appfx_stop(f);
 	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+struct token_claims appfx_claims(const char *inst, const char *proj, const char *sub,
+				 const char *jti, int64_t now)
+{
+	struct token_claims c;
+	memset(&c, 0, sizeof c);
+	snprintf(c.iss, sizeof c.iss, "allotd:unit");
+	snprintf(c.inst, sizeof c.inst, "%s", inst);
+	snprintf(c.proj, sizeof c.proj, "%s", proj);
+	snprintf(c.sub, sizeof c.sub, "%s", sub);
+	snprintf(c.jti, sizeof c.jti, "%s", jti);
+	c.iat = c.nbf = now;
+	c.exp = now + 3600 * US_PER_SEC;
+	return c;
 }

@@ -4,6 +4,9 @@
 #ifndef ALLOT_TESTS_APPFX_H
 #define ALLOT_TESTS_APPFX_H
 
+#include <stdint.h>
+
+#include "crypto/token_claims.h"
 #include "daemon/app.h"
 
 struct appfx {
@@ -20,5 +23,10 @@ void appfx_stop(struct appfx *f);
 void appfx_start(struct appfx *f);
 /* appfx_stop and removes the directory. */
 void appfx_close(struct appfx *f);
+
+/* A member token's claims as the gate sees them after verification:
+ * issued at now, valid for an hour. */
+struct token_claims appfx_claims(const char *inst, const char *proj, const char *sub,
+				 const char *jti, int64_t now);
 
 #endif
