@@ -182,6 +182,13 @@ static allot_err parse_prompt(struct infer_engine *eng, const json_t *b, struct 
 			return ALLOT_OK;
 		e = infer_chat(eng, cm, n, NULL, &g->ids, &g->nids);
 	}
+	if (e == ALLOT_E_UNSUPPORTED) {
+		/* infer_chat: the model's chat template is none the engine can
+		 * render (docs/INFER.md, "Chat formats"); completions still work. */
+		snprintf(msg, msgsz, "this model's chat template is not one allot can render; "
+			 "use /v1/completions with a prompt");
+		return e;
+	}
 	if (e) {
 		snprintf(msg, msgsz, "the prompt could not be tokenized");
 		return e;
