@@ -37,8 +37,9 @@ static struct llama_model *load(const char *file)
 	allot_err e = llama_load(file, &m, err, sizeof err);
 
 	if (e == ALLOT_E_NOT_FOUND) {
+		/* ../shared is not beside the checkout: a skip, never a pass */
 		printf("skipped: %s absent\n", file);
-		return NULL;
+		skip();
 	}
 	if (e != ALLOT_OK)
 		fail_msg("%s: %s", file, err);
