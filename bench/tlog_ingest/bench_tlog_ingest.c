@@ -20,7 +20,7 @@
 #include "daemon/app.h"
 #include "ledger/ledger.h"
 #include "ledger/record.h"
-#include "tlog/ledgerlog.h"
+#include "ledger/ledgerlog.h"
 
 #define ROUNDS 4
 

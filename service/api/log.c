@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "common/b64.h"
-#include "tlog/ledgerlog.h"
+#include "ledger/ledgerlog.h"
 
 /* Leaves per GET /v1/log/entries page. */
 #define LOG_ENTRIES_MAX 1000

@@ -17,7 +17,7 @@
 #include "common/timeutil.h"
 #include "common/tz.h"
 #include "ledger/period.h"
-#include "tlog/ledgerlog.h"
+#include "ledger/ledgerlog.h"
 
 #define REPORT_MAX_GROUPS 8
 

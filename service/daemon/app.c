@@ -15,7 +15,7 @@
 #include "daemon/fileio.h"
 #include "gate/keyset.h"
 #include "ledger/ledger.h"
-#include "tlog/ledgerlog.h"
+#include "ledger/ledgerlog.h"
 
 /* ---- the active charter ------------------------------------------------------- */
 

@@ -63,7 +63,7 @@ struct app {
 	struct reserve_table *reserve; /* the gate's in-flight reservations */
 	struct ledger_group *ledger_group; /* group commit (ledger/ledger.c) */
 	struct gate *gate;             /* tokens, engines, admission (gate/gate.h) */
-	struct ledgerlog *log;         /* log key and checkpoints (tlog/ledgerlog.h) */
+	struct ledgerlog *log;         /* log key and checkpoints (ledger/ledgerlog.h) */
 };
 
 /* Parses argv and ALLOT_* environment into cfg.  Returns 0, 1 on a usage

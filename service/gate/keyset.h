@@ -25,7 +25,7 @@
 struct keyset;
 
 /* The keys directory (--keys) holds the token keys and the transparency
- * log's key (tlog/ledgerlog.h); these three check and manage it as a whole.
+ * log's key (ledger/ledgerlog.h); these three check and manage it as a whole.
  *
  * Prepares dir: creates it mode 0700 when missing; refuses (ALLOT_E_INVALID,
  * msg says to chmod 700) a directory that its group or others may access,

@@ -22,7 +22,7 @@
 #include "common/b64.h"
 #include "store/store.h"
 #include "tlog/leaf.h"
-#include "tlog/ledgerlog.h"
+#include "ledger/ledgerlog.h"
 #include "tlog/merkle.h"
 #include "tlog/verify.h"
 

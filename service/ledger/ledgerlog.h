@@ -5,8 +5,8 @@
  *
  * Thread-safety: every function may be called from any thread.
  */
-#ifndef ALLOT_TLOG_LEDGERLOG_H
-#define ALLOT_TLOG_LEDGERLOG_H
+#ifndef ALLOT_LEDGER_LEDGERLOG_H
+#define ALLOT_LEDGER_LEDGERLOG_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
-/* ledgerlog.c — log key, signed checkpoints and exports (tlog/ledgerlog.h). */
-#include "tlog/ledgerlog.h"
+/* ledgerlog.c — log key, signed checkpoints and exports (ledger/ledgerlog.h). */
+#include "ledger/ledgerlog.h"
 
 #include <errno.h>
 #include <pthread.h>
