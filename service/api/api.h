@@ -65,6 +65,7 @@ allot_err api_audit_list(struct http_req *req, struct http_resp *resp);
 allot_err api_usage_submit(struct http_req *req, struct http_resp *resp);
 allot_err api_usage_list(struct http_req *req, struct http_resp *resp);
 allot_err api_provider_sequence(struct http_req *req, struct http_resp *resp);
+allot_err api_provider_rejections(struct http_req *req, struct http_resp *resp);
 allot_err api_quota_get(struct http_req *req, struct http_resp *resp);
 allot_err api_report_usage(struct http_req *req, struct http_resp *resp);
 int64_t api_reserved(void *ctx, const char *key);

@@ -28,6 +28,7 @@ const struct http_route api_routes[] = {
 	{"POST", "/v1/usage", ROLE_PROVIDER, api_usage_submit, NULL},
 	{"GET", "/v1/usage", STAFF | ROLE_INSTITUTION, api_usage_list, NULL},
 	{"GET", "/v1/providers/{id}/sequence", STAFF | ROLE_PROVIDER, api_provider_sequence, NULL},
+	{"GET", "/v1/providers/{id}/rejections", STAFF | ROLE_PROVIDER, api_provider_rejections, NULL},
 	{"GET", "/v1/quotas/me", ROLE_MEMBER, api_quotas_me, NULL},
 	{"GET", "/v1/quotas/{inst}", STAFF | ROLE_INSTITUTION, api_quota_get, NULL},
 	{"GET", "/v1/quotas/{inst}/{proj}", STAFF | ROLE_INSTITUTION, api_quota_get, NULL},

@@ -258,31 +258,90 @@ allot_err api_usage_list(struct http_req *req, struct http_resp *resp)
 	return http_json(resp, 200, body);
 }
 
-allot_err api_provider_sequence(struct http_req *req, struct http_resp *resp)
+/* The provider of /v1/providers/{id}/... and the page asked for: `after`
+ * (default after_default) and `limit` (default SEQ_PAGE_DEFAULT). */
+static allot_err provider_page(struct http_req *req, struct http_resp *resp, const char *what,
+			       int64_t after_default, int64_t *after, int64_t *limit)
 {
 	const char *id = req->params[0];
 	if (req->who->role == ROLE_PROVIDER && strcmp(req->who->provider, id))
 		return http_error(resp, ALLOT_E_FORBIDDEN,
 				  "this credential may only read provider \"%s\"", req->who->provider);
-	/* Bounded pages: at most `limit` gaps and repeats above `after`; the
-	 * answer's "next" is the following page's `after`. */
 	const char *a = http_query(req, "after"), *l = http_query(req, "limit");
-	int64_t after = -1, limit = SEQ_PAGE_DEFAULT;
 	char *end;
+	*after = after_default;
+	*limit = SEQ_PAGE_DEFAULT;
 	if (a) {
-		after = strtoll(a, &end, 10);
-		if (!*a || *end || after < 0 || after == LLONG_MAX)
-			return http_error(resp, ALLOT_E_INVALID, "after must be a seq number (0 or more)");
+		*after = strtoll(a, &end, 10);
+		if (!*a || *end || *after < 0 || *after == LLONG_MAX)
+			return http_error(resp, ALLOT_E_INVALID, "after must be a %s (0 or more)", what);
 	}
 	if (l) {
-		limit = strtoll(l, &end, 10);
-		if (!*l || *end || limit < 1 || limit > SEQ_PAGE_MAX)
+		*limit = strtoll(l, &end, 10);
+		if (!*l || *end || *limit < 1 || *limit > SEQ_PAGE_MAX)
 			return http_error(resp, ALLOT_E_INVALID, "limit must be 1..%d", SEQ_PAGE_MAX);
 	}
+	return ALLOT_OK;
+}
+
+allot_err api_provider_sequence(struct http_req *req, struct http_resp *resp)
+{
+	const char *id = req->params[0];
+	/* Bounded pages: at most `limit` gaps and repeats above `after`; the
+	 * answer's "next" is the following page's `after`. */
+	int64_t after, limit;
+	allot_err pe = provider_page(req, resp, "seq number", -1, &after, &limit);
+	if (pe)
+		return pe;
 	json_t *j = NULL;
 	struct store *st = api_app(req)->store;
 	allot_err e = st->ops->ledger_seq_status(st, id, after, (int)limit, &j);
 	if (e)
 		return http_error(resp, e, "could not read the ledger");
 	return http_json(resp, 200, j);
+}
+
+struct rejections_page {
+	json_t *list;
+	int64_t last;
+};
+
+static void rejection_json(void *ctx, const struct ledger_rejection *r)
+{
+	struct rejections_page *pg = ctx;
+	char at[TIME_FMT_MAX], hex[65];
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", r->sha256[i]);
+	json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:s}", "id", (json_int_t)r->id, "record_id",
+			      r->record_id, "reason", r->reason, "received",
+			      time_format_rfc3339(r->received_us, at), "sha256", hex);
+	json_object_set_new(o, "seq", r->has_seq ? json_integer(r->seq) : json_null());
+	json_array_append_new(pg->list, o);
+	pg->last = r->id;
+}
+
+/* GET /v1/providers/{id}/rejections: the provider's records the ledger
+ * refused, kept for good (docs/LEDGER.md, "Rejections are final"), in the
+ * order they came, `limit` a page; "next" is the following page's `after`. */
+allot_err api_provider_rejections(struct http_req *req, struct http_resp *resp)
+{
+	int64_t after, limit;
+	allot_err e = provider_page(req, resp, "rejection id", 0, &after, &limit);
+	if (e)
+		return e;
+	struct rejections_page pg = {.list = json_array(), .last = 0};
+	struct store *st = api_app(req)->store;
+	e = store_reject_list(st, req->params[0], after, limit + 1, rejection_json, &pg);
+	if (e) {
+		json_decref(pg.list);
+		return http_error(resp, e, "could not read the ledger");
+	}
+	json_t *next = json_null();
+	if (json_array_size(pg.list) > (size_t)limit) {
+		json_array_remove(pg.list, (size_t)limit);
+		json_t *last = json_array_get(pg.list, (size_t)limit - 1);
+		next = json_integer(json_integer_value(json_object_get(last, "id")));
+	}
+	return http_json(resp, 200, json_pack("{s:s,s:o,s:o}", "provider", req->params[0],
+					      "rejections", pg.list, "next", next));
 }

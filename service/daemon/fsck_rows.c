@@ -337,30 +337,40 @@ static void types_check(struct fsck *f)
 	}
 }
 
+/* Each (provider, record_id) is decided once: one ledger row, or one
+ * rejection (migration 0013), never both. */
 static void unique_check(struct fsck *f)
 {
 	/* NOT INDEXED: count the rows themselves, not the index that should
 	 * make duplicates impossible. */
-	static const char sql[] =
-		"SELECT provider, record_id, count(*) FROM usage_records NOT INDEXED "
-		"GROUP BY provider, record_id HAVING count(*) > 1 ORDER BY 1, 2";
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(f->raw, sql, -1, &q, NULL) != SQLITE_OK) {
-		fsck_fail(f, "unique record ids", sqlite3_errmsg(f->raw));
-		return;
+	static const struct {
+		const char *what, *sql;
+	} q1[] = {
+		{"records with one (provider, record_id)",
+		 "SELECT provider, record_id, count(*) FROM usage_records NOT INDEXED "
+		 "GROUP BY provider, record_id HAVING count(*) > 1 ORDER BY 1, 2"},
+		{"records both booked and rejected",
+		 "SELECT j.provider, j.record_id, 2 FROM usage_rejections j JOIN usage_records u "
+		 "ON u.provider = j.provider AND u.record_id = j.record_id ORDER BY 1, 2"},
+	};
+	for (size_t i = 0; i < sizeof q1 / sizeof q1[0]; i++) {
+		sqlite3_stmt *q = NULL;
+		if (sqlite3_prepare_v2(f->raw, q1[i].sql, -1, &q, NULL) != SQLITE_OK) {
+			fsck_fail(f, q1[i].what, sqlite3_errmsg(f->raw));
+			continue;
+		}
+		int rc;
+		f->checks++;
+		while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+			char where[2 * FSCK_KEY_MAX];
+			snprintf(where, sizeof where, "%s/%s", (const char *)sqlite3_column_text(q, 0),
+				 (const char *)sqlite3_column_text(q, 1));
+			fsck_bad_int(f, q1[i].what, where, sqlite3_column_int64(q, 2), 1);
+		}
+		if (rc != SQLITE_DONE)
+			fsck_fail(f, q1[i].what, sqlite3_errmsg(f->raw));
+		sqlite3_finalize(q);
 	}
-	int rc;
-	f->checks++;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		char where[2 * FSCK_KEY_MAX];
-		snprintf(where, sizeof where, "%s/%s", (const char *)sqlite3_column_text(q, 0),
-			 (const char *)sqlite3_column_text(q, 1));
-		fsck_bad_int(f, "records with one (provider, record_id)", where,
-			     sqlite3_column_int64(q, 2), 1);
-	}
-	if (rc != SQLITE_DONE)
-		fsck_fail(f, "unique record ids", sqlite3_errmsg(f->raw));
-	sqlite3_finalize(q);
 }
 
 static void quick_check(struct fsck *f)

@@ -280,9 +280,9 @@ static bool record_overage(struct app *app, const struct charter *c, const struc
  * gate: NULL for a provider's record; for a gate settlement, its options:
  * the charter it was admitted under (a request is admitted and settled
  * under one version, SPEC section 2; NULL: the one in force at `end`). */
-static enum outcome book_one(struct app *app, struct usage_record *r,
-			     const struct ledger_settle_opts *gate, int64_t now,
-			     struct ledger_row *row, char *reason, size_t rsz)
+static enum outcome book_decide(struct app *app, struct usage_record *r,
+				const struct ledger_settle_opts *gate, int64_t now,
+				struct ledger_row *row, char *reason, size_t rsz)
 {
 	struct ledger_row prev;
 	const bool from_gate = gate != NULL;
@@ -460,6 +460,59 @@ static enum outcome book_one(struct app *app, struct usage_record *r,
 	return OUT_ACCEPTED;
 }
 
+/* A provider's record that was refused before (migration 0013): the same
+ * record gets the same answer, other content under its id is a conflict.
+ * OUT_ACCEPTED: not refused before (go on and decide it). */
+static enum outcome book_refused_before(struct app *app, const struct usage_record *r,
+					char *reason, size_t rsz)
+{
+	struct ledger_rejection prev;
+	allot_err e = store_reject_find(app->store, r->provider, r->record_id, &prev);
+	if (e == ALLOT_E_NOT_FOUND)
+		return OUT_ACCEPTED;
+	if (e) {
+		snprintf(reason, rsz, "the ledger could not be read");
+		return OUT_ERROR;
+	}
+	if (memcmp(prev.sha256, r->sha256, 32) != 0) {
+		snprintf(reason, rsz, "record_id \"%s\" was already used by provider \"%s\" "
+				      "for a record with different content (rejected: %s)",
+			 r->record_id, r->provider, prev.reason);
+		return OUT_CONFLICT;
+	}
+	snprintf(reason, rsz, "%s", prev.reason);
+	return OUT_REJECTED;
+}
+
+/* Books r (book_decide).  A provider's record refused here is a decision
+ * about that record, kept in the batch's own transaction, so that a retry
+ * of the batch gets the same answer whatever the ledger holds by then
+ * (SPEC section 6; docs/LEDGER.md, "Rejections are final").  A gate
+ * settlement's refusals go to its retry queue instead (gate/settleq.c). */
+static enum outcome book_one(struct app *app, struct usage_record *r,
+			     const struct ledger_settle_opts *gate, int64_t now,
+			     struct ledger_row *row, char *reason, size_t rsz)
+{
+	if (gate)
+		return book_decide(app, r, gate, now, row, reason, rsz);
+	enum outcome o = book_refused_before(app, r, reason, rsz);
+	if (o != OUT_ACCEPTED)
+		return o;
+	o = book_decide(app, r, NULL, now, row, reason, rsz);
+	if (o != OUT_REJECTED)
+		return o;
+	struct ledger_rejection rj = {.has_seq = r->has_seq, .seq = r->seq, .received_us = now};
+	snprintf(rj.provider, sizeof rj.provider, "%s", r->provider);
+	snprintf(rj.record_id, sizeof rj.record_id, "%s", r->record_id);
+	snprintf(rj.reason, sizeof rj.reason, "%s", reason);
+	memcpy(rj.sha256, r->sha256, 32);
+	if (store_reject_insert(app->store, &rj)) {
+		snprintf(reason, rsz, "the ledger could not be written");
+		return OUT_ERROR;
+	}
+	return OUT_REJECTED;
+}
+
 static json_t *outcome_json(enum outcome o, const struct usage_record *r,
 			    const struct ledger_row *row, const char *reason)
 {
@@ -622,7 +675,7 @@ struct ingest_item {
 	struct usage_record r;
 	struct ledger_row row;
 	enum outcome o;
-	char reason[320];
+	char reason[LEDGER_REASON_MAX];
 };
 
 struct ingest_batch {

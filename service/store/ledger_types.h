@@ -23,6 +23,20 @@ struct ledger_row {
 	int64_t row_id;           /* set by ledger_insert / ledger_find */
 };
 
+/* A provider record the ledger refused, kept so that the same record sent
+ * again gets the same answer (migration 0013, docs/LEDGER.md). */
+#define LEDGER_REASON_MAX 320
+struct ledger_rejection {
+	int64_t id;               /* set by reject_list */
+	char provider[STORE_ID_MAX];
+	char record_id[RECORD_ID_MAX];
+	bool has_seq;
+	int64_t seq;
+	uint8_t sha256[32];
+	char reason[LEDGER_REASON_MAX];
+	int64_t received_us;
+};
+
 /* Sum of charges of one level over [from_us, to_us) (bucket-aligned):
  * institution NULL = the whole pool; project NULL = the institution;
  * member NULL = the project. */

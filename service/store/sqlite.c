@@ -633,6 +633,7 @@ const struct store_ops store_sqlite_ops = {
 	SQ_LEDGER_OPS
 	SQ_TOKEN_OPS
 	SQ_SETTLEQ_OPS
+	SQ_REJECT_OPS
 	SQ_TLOG_OPS
 	SQ_BG_OPS
 };

@@ -54,6 +54,9 @@ struct sqlite_store {
 	bool readonly;              /* store_sqlite_open_readonly: nothing is written */
 	struct sq_bucket_delta bk[SQ_BUCKET_DELTAS];
 	struct sq_bounds bounds;    /* the ledger's totals (store/sqlite_ledger.c) */
+	/* Whether usage_rejections may hold a row (store/sqlite_reject.c):
+	 * 0 not known yet, 1 empty (a lookup can be skipped), 2 maybe not. */
+	int rej_state;
 };
 
 /* The store's VFS (store/sqlite_vfs.c): the default one with each
@@ -101,6 +104,16 @@ allot_err sq_token_find(struct store *st, const char *jti, struct token_row *out
 	.ledger_report = sq_ledger_report, .ledger_seq_status = sq_ledger_seq_status, \
 	.ledger_savepoint = sq_ledger_savepoint, .ledger_hold = sq_ledger_hold, \
 	.ledger_release = sq_ledger_release,
+
+/* ---- rejected provider records (store/sqlite_reject.c) ---- */
+allot_err sq_reject_find(struct store *st, const char *provider, const char *record_id,
+			 struct ledger_rejection *out);
+allot_err sq_reject_insert(struct store *st, const struct ledger_rejection *r);
+allot_err sq_reject_list(struct store *st, const char *provider, int64_t after, int64_t limit,
+			 void (*fn)(void *ctx, const struct ledger_rejection *r), void *ctx);
+#define SQ_REJECT_OPS \
+	.reject_find = sq_reject_find, .reject_insert = sq_reject_insert, \
+	.reject_list = sq_reject_list,
 
 /* ---- the gate's retry queue (store/sqlite_settleq.c) ---- */
 allot_err sq_settleq_put(struct store *st, struct settle_pending *p);

@@ -137,6 +137,17 @@ struct store_ops {
 	 * "next" is the `after` of the following page (null: complete). */
 	allot_err (*ledger_seq_status)(struct store *st, const char *provider, int64_t after,
 				       int limit, json_t **out);
+	/* Rejected provider records (migration 0013).  reject_find: OK with
+	 * *out filled, or ALLOT_E_NOT_FOUND.  reject_insert runs inside the
+	 * ledger transaction of the batch that refused the record.
+	 * reject_list: provider NULL = all, ids > after, at most limit, in id
+	 * order. */
+	allot_err (*reject_find)(struct store *st, const char *provider, const char *record_id,
+				 struct ledger_rejection *out);
+	allot_err (*reject_insert)(struct store *st, const struct ledger_rejection *r);
+	allot_err (*reject_list)(struct store *st, const char *provider, int64_t after,
+				 int64_t limit,
+				 void (*fn)(void *ctx, const struct ledger_rejection *r), void *ctx);
 	/* Inside a ledger transaction: a nested savepoint (STORE_SP_*). */
 	allot_err (*ledger_savepoint)(struct store *st, int op);
 	/* Rows inserted while a hold tag is set (non-zero) stay out of the
@@ -266,6 +277,16 @@ static inline allot_err store_ledger_net_q(struct store *st, const char *provide
 static inline allot_err store_ledger_list_q(struct store *st, const struct ledger_filter *f,
 					    json_t **out)
 { return st->ops->ledger_list(st, f, out); }
+static inline allot_err store_reject_find(struct store *st, const char *provider,
+					  const char *record_id, struct ledger_rejection *out)
+{ return st->ops->reject_find(st, provider, record_id, out); }
+static inline allot_err store_reject_insert(struct store *st, const struct ledger_rejection *r)
+{ return st->ops->reject_insert(st, r); }
+static inline allot_err store_reject_list(struct store *st, const char *provider, int64_t after,
+					  int64_t limit,
+					  void (*fn)(void *ctx, const struct ledger_rejection *r),
+					  void *ctx)
+{ return st->ops->reject_list(st, provider, after, limit, fn, ctx); }
 enum { STORE_SP_BEGIN, STORE_SP_RELEASE, STORE_SP_ROLLBACK };
 static inline allot_err store_ledger_savepoint_q(struct store *st, int op)
 { return st->ops->ledger_savepoint(st, op); }

@@ -166,6 +166,13 @@ has "unlogged record named" "^fsck: unlogged entry usage record $ID \\(cscs/forg
 has "its bucket" '^fsck: bucket epfl/vision/carol@epfl.ch at .*: stored [0-9.]+, recomputed '
 has "the project's total quota" '^fsck: quota used project epfl/vision \(total\): stored [0-9.]+, recomputed '
 
+# --- a record both booked and refused (migration 0013: decided once) -------------------------
+tamper booked-and-refused "INSERT INTO usage_rejections(provider, record_id, sha256, reason, received_us)
+	SELECT provider, record_id, sha256, 'forged refusal', received_us FROM usage_records WHERE record_id = 'c-2'"
+fsck "$T"; check "booked and refused exits 1" 1 "$RC"
+has "named" '^fsck: records both booked and rejected cscs/c-2: stored 2, recomputed 1$'
+only "booked and refused" '^fsck: records both booked and rejected '
+
 # --- usage and unreadable databases: exit 2, nothing created ---------------------------------
 fsck "$E2E_DIR/absent.db"; check "absent database exits 2" 2 "$RC"
 has "absent named" "^allotd --fsck: .*absent.db"

@@ -28,6 +28,7 @@ export class History {
 		this.pub = kp.pub;
 		this.ledger = new Ledger(this.ns, world, clone(spec.params));
 		this.accepted = []; // record ids accepted, in order
+		this.refused = []; // record ids rejected (for good), in order
 		this.seq = 0;
 		this.tokens = {};
 		this.promptTokens = new Map();
@@ -128,6 +129,25 @@ export class History {
 		return this.ledger.records.get(this.accepted[i % this.accepted.length]);
 	}
 
+	// A record sent before, accepted or rejected (feature "rejections": a
+	// refused record sent again, or its id reused, gets the first answer).
+	refAny(i) {
+		if (!this.f.rejections) return this.ref(i);
+		const n = this.accepted.length + this.refused.length;
+		if (!n) return null;
+		const k = i % n;
+		return k < this.accepted.length ? this.ledger.records.get(this.accepted[k])
+			: this.ledger.rejections.get(this.refused[k - this.accepted.length]);
+	}
+
+	// Keeps the ids of what was decided, for later references.
+	noteOutcomes(recs, want) {
+		for (let i = 0; i < recs.length; i++) {
+			if (want[i].status === 'accepted') this.accepted.push(recs[i].record_id);
+			else if (want[i].status === 'rejected' && !this.refused.includes(recs[i].record_id)) this.refused.push(recs[i].record_id);
+		}
+	}
+
 	buildBatch(ops, now) {
 		const recs = [];
 		let n = 0;
@@ -153,7 +173,7 @@ export class History {
 					member: op.what === 'member' ? `eve@${this.ns.inst}` : null, resource: 'gpu_seconds', quantity: 5 }, end, 60));
 				continue;
 			}
-			const o = this.ref(op.ref);
+			const o = op.op === 'dup' || op.op === 'conflict' ? this.refAny(op.ref) : this.ref(op.ref);
 			if (!o) continue;
 			const base = o.rec;
 			if (op.op === 'dup') { recs.push({ ...base }); continue; }
@@ -175,8 +195,7 @@ export class History {
 		const recs = this.buildBatch(s.ops, t0);
 		if (!recs.length) return;
 		const want = recs.map((r) => this.ledger.submit(r, t0));
-		for (let i = 0; i < recs.length; i++)
-			if (want[i].status === 'accepted') this.accepted.push(recs[i].record_id);
+		this.noteOutcomes(recs, want);
 		const body = { records: recs.map((r) => sign(r, this.priv)) };
 		const r = await this.post(body);
 		this.compareBatch(recs, want, r.json.results);
@@ -193,7 +212,7 @@ export class History {
 			if (recs.length) sets.push(recs);
 		}
 		const wants = sets.map((recs) => recs.map((r) => this.ledger.submit(r, t0)));
-		wants.flat().forEach((w) => { if (w.status === 'accepted') this.accepted.push(w.record_id); });
+		sets.forEach((recs, k) => this.noteOutcomes(recs, wants[k]));
 		const rs = await Promise.all(sets.map((recs) => this.post({ records: recs.map((r) => sign(r, this.priv)) })));
 		this.count('parallel batches');
 		rs.forEach((r, i) => this.compareBatch(sets[i], wants[i].map((w) => ({ ...w, overage: undefined })), r.json.results));
@@ -385,8 +404,7 @@ export class History {
 			const t0 = Date.now();
 			recs = this.buildBatch(s.inflight, t0);
 			want = recs.map((r) => this.ledger.submit(r, t0));
-			for (let i = 0; i < recs.length; i++)
-				if (want[i].status === 'accepted') this.accepted.push(recs[i].record_id);
+			this.noteOutcomes(recs, want);
 			body = { records: recs.map((r) => sign(r, this.priv)) };
 			if (recs.length) sent = http(this.world.url, 'POST', '/v1/usage', this.pkey, body).catch((e) => ({ status: 0, error: e }));
 		}

@@ -17,6 +17,9 @@ export class Ledger {
 		this.world = world;
 		this.paramsAt = [{ eff: world.ledgerStart, params }];
 		this.records = new Map(); // record_id -> {canon, outcome, rec, rate, net, voided}
+		// Refused records are decided for good (SPEC section 6, docs/LEDGER.md
+		// "Rejections are final"): record_id -> {canon, outcome, rec}.
+		this.rejections = new Map();
 		this.books = []; // every accepted charge
 	}
 
@@ -137,7 +140,13 @@ export class Ledger {
 			if (have.canon === canon) return { ...have.outcome, status: 'duplicate' };
 			return { record_id: rec.record_id, status: 'conflict' };
 		}
-		const rej = (why) => ({ record_id: rec.record_id, status: 'rejected', why });
+		const refused = this.rejections.get(rec.record_id);
+		if (refused) return refused.canon === canon ? refused.outcome : { record_id: rec.record_id, status: 'conflict' };
+		const rej = (why) => {
+			const outcome = { record_id: rec.record_id, status: 'rejected', why };
+			this.rejections.set(rec.record_id, { canon, outcome, rec });
+			return outcome;
+		};
 		const end = Date.parse(rec.end);
 		if (end > now + 300000) return rej('future');
 		const params = this.paramsAtTime(end);

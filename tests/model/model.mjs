@@ -9,7 +9,7 @@
 //        [--seeds S1,S2,...] [--prefix STEPS] [--group G] [--jobs J] [--no-shrink] [--verbose]
 // Environment: ALLOT_BIN_DIR (default bin/), ALLOT_MODEL_HISTORIES,
 // ALLOT_MODEL_SEED, ALLOT_MODEL_GROUP, ALLOT_MODEL_JOBS, ALLOT_MODEL_FEATURES (comma list:
-// scheduled, report_tz, report_keys, net_qty, model_provider; default all, `none` for none), ALLOT_MODEL_KEEP=1 keeps daemon dirs.
+// scheduled, report_tz, report_keys, net_qty, model_provider, rejections; default all, `none` for none), ALLOT_MODEL_KEEP=1 keeps daemon dirs.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLASSES, generate, worldOf } from './gen.mjs';
@@ -20,7 +20,7 @@ import { World } from './world.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const REG = new Map(REGRESSIONS.map((r) => [r.seed, r]));
-const FEATURES = ['scheduled', 'report_tz', 'report_keys', 'net_qty', 'model_provider'];
+const FEATURES = ['scheduled', 'report_tz', 'report_keys', 'net_qty', 'model_provider', 'rejections'];
 
 function options() {
 	const env = process.env;
