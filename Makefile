@@ -118,8 +118,10 @@ run: setup all
 	@sh scripts/run.sh
 
 # ---- tests ----------------------------------------------------------------
+# The unit tests run with a throwaway PostgreSQL cluster for the PostgreSQL
+# store's tests (scripts/with-pg.sh; they skip, saying so, without one).
 unit: $(UNIT_BIN)
-	@sh scripts/run-unit.sh $(BUILD)/tests
+	@sh scripts/with-pg.sh sh scripts/run-unit.sh $(BUILD)/tests
 
 e2e: all
 	@sh scripts/run-e2e.sh
