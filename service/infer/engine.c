@@ -400,6 +400,8 @@ void infer_get_info(const struct infer_engine *e, struct infer_info *info)
 	info->bos = tok_bos(e->m->vocab);
 	info->eos = tok_eos(e->m->vocab);
 	info->weight_bytes = e->m->weight_bytes;
+	info->n_embd = e->m->hp.dim;
+	info->embeddings = false;
 }
 
 allot_err infer_tokenize(const struct infer_engine *e, const char *text, size_t len,
@@ -570,7 +572,18 @@ allot_err infer_wait(struct infer_job *j, struct infer_result *res)
 	res->finish_reason = j->finish;
 	res->text = buf_detach(&j->text, &res->text_len);
 	job_free(j);
-	return res->text ? ALLOT_OK : ALLOT_E_NOMEM;
+	if (!res->text)
+		return ALLOT_E_NOMEM;
+	res->choices = calloc(1, sizeof *res->choices);
+	if (!res->choices) {
+		free(res->text);
+		res->text = NULL;
+		return ALLOT_E_NOMEM;
+	}
+	res->n_choices = 1;
+	res->choices[0] = (struct infer_choice){res->text, res->text_len, res->completion_tokens,
+						res->finish_reason, NULL, 0};
+	return ALLOT_OK;
 }
 
 allot_err infer_generate(struct infer_engine *e, const struct infer_request *r,
@@ -586,6 +599,41 @@ allot_err infer_generate(struct infer_engine *e, const struct infer_request *r,
 
 void infer_result_release(struct infer_result *res)
 {
-	free(res->text);
-	res->text = NULL;
+	if (res->choices) {
+		for (int i = 0; i < res->n_choices; i++) {
+			free(res->choices[i].text);
+			free(res->choices[i].logprobs);
+		}
+		free(res->choices);
+	} else {
+		free(res->text);
+	}
+	memset(res, 0, sizeof *res);
+}
+
+const char *infer_token_bytes(const struct infer_engine *e, int32_t id, size_t *len)
+{
+	if (id < 0 || id >= e->m->hp.n_vocab)
+		return NULL;
+	return tok_piece(e->m->vocab, id, false, len);
+}
+
+/* (issue 14: placeholders until the engine side lands on this branch) */
+allot_err infer_schema_check(const char *schema, size_t len, char *msg, size_t msgsz)
+{
+	(void)schema;
+	(void)len;
+	snprintf(msg, msgsz, "json_schema is not supported yet");
+	return ALLOT_E_UNSUPPORTED;
+}
+
+allot_err infer_embed(struct infer_engine *e, const int32_t *const *inputs,
+		      const size_t *n_tokens, size_t n_inputs, float **out)
+{
+	(void)e;
+	(void)inputs;
+	(void)n_tokens;
+	(void)n_inputs;
+	*out = NULL;
+	return ALLOT_E_UNSUPPORTED;
 }
