@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "infer/backend.h"
 #include "infer/gguf.h"
+#include "infer/jsong.h"
 #include "infer/model.h"
 #include "infer/sample.h"
 #include "infer/tok.h"
@@ -618,15 +619,16 @@ const char *infer_token_bytes(const struct infer_engine *e, int32_t id, size_t *
 	return tok_piece(e->m->vocab, id, false, len);
 }
 
-/* (issue 14: placeholders until the engine side lands on this branch) */
 allot_err infer_schema_check(const char *schema, size_t len, char *msg, size_t msgsz)
 {
-	(void)schema;
-	(void)len;
-	snprintf(msg, msgsz, "json_schema is not supported yet");
-	return ALLOT_E_UNSUPPORTED;
+	struct jsong_schema *s;
+	allot_err rc = jsong_schema_compile(schema, len, &s, msg, msgsz);
+
+	jsong_schema_free(s);
+	return rc;
 }
 
+/* (issue 14: a placeholder until the engine side lands on this branch) */
 allot_err infer_embed(struct infer_engine *e, const int32_t *const *inputs,
 		      const size_t *n_tokens, size_t n_inputs, float **out)
 {
