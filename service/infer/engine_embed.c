@@ -119,6 +119,8 @@ allot_err infer_embed(struct infer_engine *e, const int32_t *const *inputs,
 	for (size_t i = 0; i < n_inputs; i++) {
 		if (n_tokens[i] == 0 || !inputs[i])
 			return ALLOT_E_INVALID;
+		if (n_tokens[i] > (size_t)e->n_ctx)
+			return ALLOT_E_TOO_LARGE;
 		for (size_t k = 0; k < n_tokens[i]; k++)
 			if (inputs[i][k] < 0 || inputs[i][k] >= e->m->hp.n_vocab)
 				return ALLOT_E_INVALID;
@@ -127,9 +129,6 @@ allot_err infer_embed(struct infer_engine *e, const int32_t *const *inputs,
 		return ALLOT_E_UNAVAILABLE;
 	if (!e->be->embed)
 		return ALLOT_E_UNSUPPORTED;
-	for (size_t i = 0; i < n_inputs; i++)
-		if (n_tokens[i] > (size_t)e->n_ctx)
-			return ALLOT_E_TOO_LARGE;
 	x.acc = calloc((size_t)dim, sizeof *x.acc);
 	x.out = malloc(n_inputs * (size_t)dim * sizeof *x.out);
 	if (!x.acc || !x.out) {

@@ -98,8 +98,8 @@ static enum rc value_start(struct jsong *g, struct jsong_frame *f, int b)
 	const struct jsong_node *n = f->node;
 	enum jsong_type t = n->type;
 
-	if (is_ws(b))
-		return ws(g);
+	if (is_ws(b))   /* (generated documents start with their brace) */
+		return g->gen && g->depth == 2 ? R_NO : ws(g);
 	if (t == JT_ENUM || (t == JT_ANY && (b == 't' || b == 'f' || b == 'n'))) {
 		f->kind = K_LIT;
 		f->node = t == JT_ENUM ? n : &lit_any;

@@ -98,6 +98,7 @@ static void test_generation_mode(void **state)
 	(void)state;
 	/* json_object: an object and nothing after it */
 	assert_true(accepts_str(NULL, true, "{}"));
+	assert_false(accepts_str(NULL, true, " {}"));     /* the brace first */
 	assert_true(accepts_str(NULL, true, "{\"a\": [1, 2.5e3, true, null, \"x\\n\"], \"b\": {}}"));
 	assert_false(accepts_str(NULL, true, "[1]"));
 	assert_false(accepts_str(NULL, true, "\"s\""));
