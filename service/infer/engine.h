@@ -169,7 +169,8 @@ struct infer_request {
 	int64_t seed;            /* < 0: from the clock */
 	const char *const *stop; /* up to INFER_MAX_STOP strings */
 	size_t n_stop;
-	int (*on_text)(void *ctx, const char *text, size_t len); /* may be NULL */
+	/* may be NULL; with n > 1 it sees sequence 0 only (use on_chunk) */
+	int (*on_text)(void *ctx, const char *text, size_t len);
 	void *ctx;
 	/* ---- issue 14 (all zero: the behaviour above) ---- */
 	/* Sequences for this prompt, 0 or 1: one; at most INFER_MAX_N and at
