@@ -40,21 +40,24 @@ static void finish_queued_locked(struct infer_engine *e, struct infer_job *j, co
 static void prefill_done(struct infer_engine *e, struct infer_seq *q, const float *logits)
 {
 	struct infer_job *j = q->j;
-	int src = q->slot;   /* (q may end at once, leaving its cache intact) */
+	struct infer_seq *wait[INFER_MAX_N];
+	int src = q->slot, nw = 0;   /* (q may end at once, leaving its cache intact) */
 
+	/* (the job may be freed by its waiter as soon as its last sequence
+	 * ends: j is not read after that) */
+	for (int i = 0; i < j->n; i++)
+		if (j->seq[i].waiting && !j->seq[i].ended)
+			wait[nw++] = &j->seq[i];
 	eng_seq_logits(e, q, logits);
-	for (int i = 0; i < j->n; i++) {
-		struct infer_seq *o = &j->seq[i];
+	for (int i = 0; i < nw; i++) {
+		struct infer_seq *o = wait[i];
 
-		if (!o->waiting || o->ended)
-			continue;
 		o->waiting = false;
-		o->n_fed = j->n_prompt;
-		if (e->be->copy_seq(e->bstate, src, o->slot, (int)j->n_prompt) != ALLOT_OK) {
+		o->n_fed = o->j->n_prompt;
+		if (e->be->copy_seq(e->bstate, src, o->slot, (int)o->j->n_prompt) != ALLOT_OK)
 			eng_seq_finish(e, o, "cancelled", false);
-			continue;
-		}
-		eng_seq_logits(e, o, logits);
+		else
+			eng_seq_logits(e, o, logits);
 	}
 }
 
