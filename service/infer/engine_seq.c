@@ -125,16 +125,29 @@ static bool json_ok(const struct infer_engine *e, const struct infer_seq *q, int
 
 /* Samples from l (modified: disallowed tokens become -inf); -1 when no
  * token is allowed.  The unconstrained draw is tried first and kept when
- * allowed; otherwise the whole vocabulary is masked and drawn again. */
+ * allowed; otherwise the whole vocabulary is masked and drawn again.  The
+ * mask first rules out tokens by their first byte (256 one-byte feeds), so
+ * only tokens starting with a byte that may come next are fed whole. */
 static int32_t choose_json(struct infer_engine *e, struct infer_seq *q, float *l, int left)
 {
 	int n = e->m->hp.n_vocab, ok = 0;
 	int32_t t = sample_next(l, n, &q->j->sp, &q->rng, e->cand);
+	bool first[256];
 
 	if (json_ok(e, q, t, left))
 		return t;
+	for (int b = 0; b < 256; b++) {
+		struct jsong g;
+		char c = (char)b;
+
+		jsong_copy(&g, &q->g);
+		first[b] = jsong_feed(&g, &c, 1);
+	}
 	for (int v = 0; v < n; v++) {
-		if (l[v] != -INFINITY && json_ok(e, q, v, left))
+		size_t len;
+		const char *p = piece_of(e, q, v, &len);
+
+		if (l[v] != -INFINITY && len && first[(unsigned char)p[0]] && json_ok(e, q, v, left))
 			ok++;
 		else
 			l[v] = -INFINITY;
