@@ -1,5 +1,8 @@
 /* engine.c — request queue, sequence slots and the continuous-batching loop
- * of the bundled inference engine. */
+ * of the bundled inference engine: jobs of n sequences are admitted when n
+ * slots are free, sequence 0's prefill is shared through copy_seq.  What
+ * happens to each sampled token is engine_seq.c's; embeddings are
+ * engine_embed.c's. */
 #include "infer/engine.h"
 #include "infer/engine_int.h"
 

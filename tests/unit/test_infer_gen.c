@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "common/buf.h"
+#include "infer/backend.h"
 #include "infer/engine.h"
 
 #define MODEL "../shared/models/stories260K.gguf"
@@ -479,6 +480,46 @@ static void test_embeddings(void **state)
 		free(in[i]);
 }
 
+/* A backend without the optional operations: n sequences prefill each,
+ * with the same results; embeddings are refused. */
+static void test_backend_without_options(void **state)
+{
+	(void)state;
+	struct infer_backend_ops bare = infer_backend_cpu;
+	struct infer_params p = {.n_threads = 2, .n_slots = 4, .n_ctx = 256, .max_batch = 16, .backend = &bare};
+	struct infer_engine *e2;
+	struct infer_request r = {0};
+	struct infer_result a, b;
+	struct infer_info info;
+	char err[256];
+	size_t n;
+	int32_t *ids;
+	float *v;
+
+	need_model();
+	bare.embed = NULL;
+	bare.copy_seq = NULL;
+	assert_int_equal(infer_open(MODEL, &p, &e2, err, sizeof err), ALLOT_OK);
+	infer_get_info(e2, &info);
+	assert_false(info.embeddings);
+	ids = tokens("Once upon a time", &n);
+	assert_int_equal(infer_embed(e2, (const int32_t *const *)&ids, &n, 1, &v), ALLOT_E_UNSUPPORTED);
+	r.prompt = ids;
+	r.n_prompt = n;
+	r.max_tokens = 20;
+	r.temperature = 0.9f;
+	r.seed = 77;
+	r.n = 3;
+	assert_int_equal(infer_generate(e2, &r, &a), ALLOT_OK);
+	generate(&r, &b);   /* the engine with copy_seq */
+	for (int i = 0; i < 3; i++)
+		assert_string_equal(a.choices[i].text, b.choices[i].text);
+	infer_result_release(&a);
+	infer_result_release(&b);
+	infer_close(e2);
+	free(ids);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -487,6 +528,7 @@ int main(void)
 		cmocka_unit_test(test_logprobs),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_embeddings),
+		cmocka_unit_test(test_backend_without_options),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
