@@ -141,8 +141,11 @@ test: setup
 # The model-based test of the ledger at length (not in CI): 10,000 seeded
 # histories against the real allotd (docs/TESTING.md); ALLOT_MODEL_SEED moves
 # the window of seeds.
-soak: setup all
+# Also: 1,000 JSON-constrained generations with random seeds (200 in make
+# test), each parsed and checked against its schema (test_infer_gen).
+soak: setup all $(BUILD)/tests/test_infer_gen
 	@ALLOT_MODEL_HISTORIES=$${ALLOT_MODEL_HISTORIES:-10000} bash tests/e2e/test_model.sh
+	@ALLOT_JSON_SAMPLES=$${ALLOT_JSON_SAMPLES:-1000} $(BUILD)/tests/test_infer_gen
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 unit

@@ -421,8 +421,10 @@ static void add_bias(float *y, int n, int len, const float *bias)
 			y[(size_t)t * len + i] += bias[i];
 }
 
-static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, int n, float *logits,
-			  int *n_logits)
+/* out: logits (n_vocab per wanted token) or, with hidden, the final
+ * hidden states after the output norm (dim per wanted token). */
+static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, int n, float *out,
+			  int *n_out, bool hidden)
 {
 	const struct llama_model *m = c->m;
 	const struct llama_hparams *hp = &m->hp;
@@ -508,19 +510,22 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 		for (int t = 0; t < n; t++)
 			if (b->want_logits[t0 + t])
 				rmsnorm(c->xb + (size_t)k++ * dim, c->x + (size_t)t * dim, m->out_norm.data, dim, hp->rms_eps);
-		if (k) {
-			struct mm_out o = {&c->output, logits + (size_t)*n_logits * hp->n_vocab, (size_t)hp->n_vocab};
+		if (k && hidden) {
+			memcpy(out + (size_t)*n_out * dim, c->xb, (size_t)k * dim * sizeof *out);
+			*n_out += k;
+		} else if (k) {
+			struct mm_out o = {&c->output, out + (size_t)*n_out * hp->n_vocab, (size_t)hp->n_vocab};
 
 			matmul(c, c->xb, (size_t)dim, k, &o, 1);
-			*n_logits += k;
+			*n_out += k;
 		}
 	}
 }
 
-static allot_err cpu_forward(void *state, const struct infer_batch *b, float *logits)
+static allot_err run_batch(void *state, const struct infer_batch *b, float *out, bool hidden)
 {
 	struct cpu *c = state;
-	int n_logits = 0;
+	int n_out = 0;
 
 	for (int t = 0; t < b->n_tokens; t++)
 		if (b->token[t] < 0 || b->token[t] >= c->m->hp.n_vocab || b->pos[t] < 0 ||
@@ -529,8 +534,42 @@ static allot_err cpu_forward(void *state, const struct infer_batch *b, float *lo
 	for (int t0 = 0; t0 < b->n_tokens; t0 += c->max_batch) {
 		int n = b->n_tokens - t0 < c->max_batch ? b->n_tokens - t0 : c->max_batch;
 
-		forward_chunk(c, b, t0, n, logits, &n_logits);
+		forward_chunk(c, b, t0, n, out, &n_out, hidden);
 	}
+	return ALLOT_OK;
+}
+
+static allot_err cpu_forward(void *state, const struct infer_batch *b, float *logits)
+{
+	return run_batch(state, b, logits, false);
+}
+
+static allot_err cpu_embed(void *state, const struct infer_batch *b, float *hidden)
+{
+	return run_batch(state, b, hidden, true);
+}
+
+static allot_err cpu_copy_seq(void *state, int src, int dst, int n_pos)
+{
+	struct cpu *c = state;
+	const struct llama_hparams *hp = &c->m->hp;
+	int hd = hp->head_dim;
+	size_t kblocks = (size_t)(n_pos + KB - 1) / KB;
+
+	if (src < 0 || src >= c->n_slots || dst < 0 || dst >= c->n_slots || n_pos < 0 || n_pos > c->n_ctx)
+		return ALLOT_E_INVALID;
+	if (src == dst)
+		return ALLOT_OK;
+	for (int l = 0; l < hp->n_layer; l++)
+		for (int h = 0; h < hp->n_head_kv; h++) {
+			size_t ks = (((size_t)src * hp->n_layer + l) * hp->n_head_kv + h) * c->ctx_pad * hd;
+			size_t kd = (((size_t)dst * hp->n_layer + l) * hp->n_head_kv + h) * c->ctx_pad * hd;
+			size_t vs = (((size_t)src * hp->n_layer + l) * hp->n_head_kv + h) * c->n_ctx * hd;
+			size_t vd = (((size_t)dst * hp->n_layer + l) * hp->n_head_kv + h) * c->n_ctx * hd;
+
+			memcpy(c->kc + kd, c->kc + ks, kblocks * KB * hd * sizeof(float));
+			memcpy(c->vc + vd, c->vc + vs, (size_t)n_pos * hd * sizeof(float));
+		}
 	return ALLOT_OK;
 }
 
@@ -730,6 +769,8 @@ const struct infer_backend_ops infer_backend_cpu = {
 	.name = "cpu",
 	.load = cpu_load,
 	.forward = cpu_forward,
+	.embed = cpu_embed,
+	.copy_seq = cpu_copy_seq,
 	.describe = cpu_describe,
 	.free = cpu_free,
 };

@@ -1,6 +1,10 @@
 /* engine.c — request queue, sequence slots and the continuous-batching loop
- * of the bundled inference engine. */
+ * of the bundled inference engine: jobs of n sequences are admitted when n
+ * slots are free, sequence 0's prefill is shared through copy_seq.  What
+ * happens to each sampled token is engine_seq.c's; embeddings are
+ * engine_embed.c's. */
 #include "infer/engine.h"
+#include "infer/engine_int.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -14,164 +18,49 @@
 #include "common/log.h"
 #include "infer/backend.h"
 #include "infer/gguf.h"
+#include "infer/jsong.h"
 #include "infer/model.h"
 #include "infer/sample.h"
 #include "infer/tok.h"
 #include "infer/utf8.h"
 
-struct infer_job {
-	struct infer_engine *e;
-	/* the request, copied at submit */
-	int32_t *prompt;
-	size_t n_prompt;
-	int max_tokens;
-	struct sample_params sp;
-	struct sample_rng rng;
-	char *stop[INFER_MAX_STOP];
-	size_t stop_len[INFER_MAX_STOP], n_stop;
-	int (*on_text)(void *ctx, const char *text, size_t len);
-	void *ctx;
-	atomic_bool cancel;
-	/* engine thread only */
-	size_t n_fed;           /* prompt tokens processed */
-	bool decoding;          /* the prompt is done; next_tok is to be fed */
-	int32_t next_tok;
-	int n_gen;
-	bool strip_space;       /* SentencePiece: drop the space of the first piece */
-	struct utf8_stream us;
-	struct buf text;        /* valid UTF-8 produced so far */
-	size_t emitted;         /* bytes of text passed to on_text */
-	/* under e->mu */
-	bool done;
-	const char *finish;
-	struct infer_job *qnext;
-};
-
-struct infer_engine {
-	struct llama_model *m;
-	const struct infer_backend_ops *be;
-	void *bstate;
-	int n_slots, n_ctx, max_batch, step_cap;
-	enum chat_format chat;
-	bool vocab_only;                  /* infer_params.vocab_only: no backend */
-	char backend_desc[64];
-	pthread_t th;
-	bool th_started;
-	pthread_mutex_t mu;
-	pthread_cond_t work, done;
-	struct infer_job *qhead, *qtail;  /* waiting for a slot (under mu) */
-	int outstanding;                  /* submitted, not yet collected (under mu) */
-	bool stopping;                    /* under mu */
-	atomic_uint_fast64_t seed_ctr;
-	/* engine thread only */
-	struct infer_job **slot;          /* [n_slots] */
-	int rr;                           /* round-robin start for prompt chunks */
-	int32_t *bt, *bp, *bs;            /* [step_cap] batch tokens, positions, slots */
-	uint8_t *bw;                      /* [step_cap] wants logits */
-	struct infer_job **bj;            /* [step_cap] */
-	float *logits;                    /* [n_slots][n_vocab] */
-	struct sample_cand *cand;         /* [n_vocab] */
-};
-
-/* ---- finishing ---------------------------------------------------------------- */
-
-enum emit_rc { EMIT_OK, EMIT_STOP, EMIT_CANCEL };
-
-/* Passes newly produced text to on_text, holding back a possible start of
- * a stop sequence (unless final) and cutting at a complete one. */
-static enum emit_rc emit(struct infer_job *j, bool final)
-{
-	size_t len = j->text.len, end = len, hold = 0;
-	const char *t = buf_str(&j->text);
-	enum emit_rc rc = EMIT_OK;
-
-	for (size_t s = 0; s < j->n_stop; s++) {
-		const char *hit = memmem(t + j->emitted, len - j->emitted, j->stop[s], j->stop_len[s]);
-
-		if (hit && (size_t)(hit - t) < end) {
-			end = (size_t)(hit - t);
-			rc = EMIT_STOP;
-		}
-	}
-	if (rc == EMIT_STOP) {
-		j->text.len = end;
-		j->text.data[end] = 0;
-	} else if (!final) {
-		for (size_t s = 0; s < j->n_stop; s++)
-			for (size_t l = j->stop_len[s] - 1; l > hold && l > 0; l--)
-				if (l <= len - j->emitted && memcmp(t + len - l, j->stop[s], l) == 0) {
-					hold = l;
-					break;
-				}
-		end = len - hold;
-	}
-	if (end > j->emitted) {
-		if (j->on_text && j->on_text(j->ctx, t + j->emitted, end - j->emitted) != 0 && rc == EMIT_OK)
-			rc = EMIT_CANCEL;
-		j->emitted = end;
-	}
-	return rc;
-}
-
-/* Ends an admitted job: the rest of its text out, then done (engine thread). */
-static void finish(struct infer_engine *e, int s, const char *reason, bool flush)
-{
-	struct infer_job *j = e->slot[s];
-
-	if (flush) {
-		utf8_stream_flush(&j->us, &j->text);
-		if (emit(j, true) == EMIT_STOP)
-			reason = "stop";
-	}
-	e->slot[s] = NULL;
-	pthread_mutex_lock(&e->mu);
-	j->finish = reason;
-	j->done = true;
-	pthread_cond_broadcast(&e->done);
-	pthread_mutex_unlock(&e->mu);
-}
-
 /* Ends a job that never got a slot (under mu). */
 static void finish_queued_locked(struct infer_engine *e, struct infer_job *j, const char *reason)
 {
-	j->finish = reason;
+	for (int i = 0; i < j->n; i++)
+		if (!j->seq[i].ended) {
+			j->seq[i].ended = true;
+			j->seq[i].finish = reason;
+		}
 	j->done = true;
 	pthread_cond_broadcast(&e->done);
 }
 
 /* ---- one step ---------------------------------------------------------------- */
 
-static void on_logits(struct infer_engine *e, int s, const float *logits)
+/* Sequence q's prompt is done in its slot: its waiting siblings get a copy
+ * of the KV cache and sample from the same logits. */
+static void prefill_done(struct infer_engine *e, struct infer_seq *q, const float *logits)
 {
-	struct infer_job *j = e->slot[s];
-	const struct tok_vocab *v = e->m->vocab;
-	int32_t tok = sample_next(logits, e->m->hp.n_vocab, &j->sp, &j->rng, e->cand);
-	size_t len;
-	const char *piece;
-	enum emit_rc rc;
+	struct infer_job *j = q->j;
+	struct infer_seq *wait[INFER_MAX_N];
+	int src = q->slot, nw = 0;   /* (q may end at once, leaving its cache intact) */
 
-	j->n_gen++;
-	j->decoding = true;
-	j->next_tok = tok;
-	if (tok_is_eog(v, tok)) {
-		finish(e, s, "stop", true);
-		return;
-	}
-	piece = tok_piece(v, tok, false, &len);
-	if (j->strip_space && len && piece[0] == ' ') {
-		piece++;
-		len--;
-	}
-	j->strip_space = false;
-	utf8_stream_push(&j->us, piece, len, &j->text);
-	rc = emit(j, false);
-	if (rc == EMIT_STOP) {
-		finish(e, s, "stop", false);
-	} else if (rc == EMIT_CANCEL || atomic_load(&j->cancel)) {
-		finish(e, s, "cancelled", false);
-	} else if ((j->max_tokens > 0 && j->n_gen >= j->max_tokens) ||
-		   j->n_prompt + (size_t)j->n_gen >= (size_t)e->n_ctx) {
-		finish(e, s, "length", true);
+	/* (the job may be freed by its waiter as soon as its last sequence
+	 * ends: j is not read after that) */
+	for (int i = 0; i < j->n; i++)
+		if (j->seq[i].waiting && !j->seq[i].ended)
+			wait[nw++] = &j->seq[i];
+	eng_seq_logits(e, q, logits);
+	for (int i = 0; i < nw; i++) {
+		struct infer_seq *o = wait[i];
+
+		o->waiting = false;
+		o->n_fed = o->j->n_prompt;
+		if (e->be->copy_seq(e->bstate, src, o->slot, (int)o->j->n_prompt) != ALLOT_OK)
+			eng_seq_finish(e, o, "cancelled", false);
+		else
+			eng_seq_logits(e, o, logits);
 	}
 }
 
@@ -181,34 +70,32 @@ static void step(struct infer_engine *e)
 	int n = 0, k = 0;
 
 	for (int s = 0; s < e->n_slots; s++)
-		if (e->slot[s] && atomic_load(&e->slot[s]->cancel))
-			finish(e, s, "cancelled", false);
+		if (e->slot[s] && atomic_load(&e->slot[s]->j->cancel))
+			eng_seq_finish(e, e->slot[s], "cancelled", false);
 	/* decoding sequences first: one token each */
 	for (int s = 0; s < e->n_slots; s++) {
-		struct infer_job *j = e->slot[s];
+		struct infer_seq *q = e->slot[s];
 
-		if (!j || !j->decoding)
+		if (!q || !q->decoding)
 			continue;
-		e->bt[n] = j->next_tok;
-		e->bp[n] = (int32_t)(j->n_prompt + (size_t)j->n_gen - 1);
+		e->bt[n] = q->next_tok;
+		e->bp[n] = (int32_t)(q->j->n_prompt + (size_t)q->n_gen - 1);
 		e->bs[n] = s;
-		e->bw[n] = 1;
-		e->bj[n++] = j;
+		e->bw[n++] = 1;
 	}
 	/* prompt chunks in the room left, round-robin between sequences */
 	for (int i = 0; i < e->n_slots && n < e->step_cap; i++) {
 		int s = (e->rr + i) % e->n_slots;
-		struct infer_job *j = e->slot[s];
+		struct infer_seq *q = e->slot[s];
 
-		if (!j || j->decoding)
+		if (!q || q->decoding || q->waiting)
 			continue;
-		while (j->n_fed < j->n_prompt && n < e->step_cap) {
-			e->bt[n] = j->prompt[j->n_fed];
-			e->bp[n] = (int32_t)j->n_fed;
+		while (q->n_fed < q->j->n_prompt && n < e->step_cap) {
+			e->bt[n] = q->j->prompt[q->n_fed];
+			e->bp[n] = (int32_t)q->n_fed;
 			e->bs[n] = s;
-			e->bw[n] = j->n_fed + 1 == j->n_prompt;
-			e->bj[n++] = j;
-			j->n_fed++;
+			e->bw[n++] = q->n_fed + 1 == q->j->n_prompt;
+			q->n_fed++;
 		}
 	}
 	e->rr = (e->rr + 1) % e->n_slots;
@@ -219,12 +106,54 @@ static void step(struct infer_engine *e)
 		log_warnx("infer: forward pass failed; cancelling %d sequences", n);
 		for (int s = 0; s < e->n_slots; s++)
 			if (e->slot[s])
-				finish(e, s, "cancelled", false);
+				eng_seq_finish(e, e->slot[s], "cancelled", false);
 		return;
 	}
-	for (int t = 0; t < n; t++)
-		if (e->bw[t])
-			on_logits(e, e->bs[t], e->logits + (size_t)k++ * e->m->hp.n_vocab);
+	for (int t = 0; t < n; t++) {
+		struct infer_seq *q;
+		const float *l;
+
+		if (!e->bw[t])
+			continue;
+		q = e->slot[e->bs[t]];
+		l = e->logits + (size_t)k++ * e->m->hp.n_vocab;
+		if (!q)
+			continue;   /* (ended by a sibling's callback) */
+		if (q->decoding)
+			eng_seq_logits(e, q, l);
+		else
+			prefill_done(e, q, l);
+	}
+}
+
+/* Admits queued jobs, FIFO, while the first one's sequences all fit in
+ * free slots (under mu).  Returns the number of occupied slots. */
+static int admit_locked(struct infer_engine *e)
+{
+	int free_slots = 0, active = 0;
+
+	for (int s = 0; s < e->n_slots; s++)
+		free_slots += e->slot[s] == NULL;
+	while (e->qhead && e->qhead->n <= free_slots) {
+		struct infer_job *j = e->qhead;
+		int s = 0;
+
+		e->qhead = j->qnext;
+		if (!e->qhead)
+			e->qtail = NULL;
+		for (int i = 0; i < j->n; i++) {
+			while (e->slot[s])
+				s++;
+			e->slot[s] = &j->seq[i];
+			j->seq[i].slot = s;
+			/* with copy_seq, sequence 0 alone processes the prompt */
+			j->seq[i].waiting = i > 0 && e->be->copy_seq;
+		}
+		free_slots -= j->n;
+	}
+	for (int s = 0; s < e->n_slots; s++)
+		active += e->slot[s] != NULL;
+	return active;
 }
 
 static void *engine_main(void *arg)
@@ -232,7 +161,8 @@ static void *engine_main(void *arg)
 	struct infer_engine *e = arg;
 
 	for (;;) {
-		int active = 0;
+		int active;
+		bool embeds;
 
 		pthread_mutex_lock(&e->mu);
 		/* drop cancelled requests still waiting for a slot */
@@ -249,29 +179,26 @@ static void *engine_main(void *arg)
 		e->qtail = NULL;
 		for (struct infer_job *j = e->qhead; j; j = j->qnext)
 			e->qtail = j;
-		for (int s = 0; s < e->n_slots; s++) {
-			if (!e->slot[s] && e->qhead) {
-				e->slot[s] = e->qhead;
-				e->qhead = e->qhead->qnext;
-				if (!e->qhead)
-					e->qtail = NULL;
-			}
-			active += e->slot[s] != NULL;
-		}
+		active = admit_locked(e);
 		if (e->stopping) {
+			eng_embed_cancel_locked(e);
 			pthread_mutex_unlock(&e->mu);
 			for (int s = 0; s < e->n_slots; s++)
 				if (e->slot[s])
-					finish(e, s, "cancelled", false);
+					eng_seq_finish(e, e->slot[s], "cancelled", false);
 			return NULL;
 		}
-		if (!active) {
+		embeds = e->ehead != NULL;
+		if (!active && !embeds) {
 			pthread_cond_wait(&e->work, &e->mu);
 			pthread_mutex_unlock(&e->mu);
 			continue;
 		}
 		pthread_mutex_unlock(&e->mu);
-		step(e);
+		if (embeds)
+			eng_embed_step(e);
+		if (active)
+			step(e);
 	}
 }
 
@@ -283,9 +210,11 @@ static void engine_free(struct infer_engine *e)
 		e->be->free(e->bstate);
 	llama_free(e->m);
 	free(e->slot);
-	free(e->bt); free(e->bp); free(e->bs); free(e->bw); free(e->bj);
+	free(e->bt); free(e->bp); free(e->bs); free(e->bw);
 	free(e->logits);
+	free(e->wl);
 	free(e->cand);
+	free(e->hidden);
 	pthread_mutex_destroy(&e->mu);
 	pthread_cond_destroy(&e->work);
 	pthread_cond_destroy(&e->done);
@@ -326,7 +255,8 @@ allot_err infer_open(const char *path, const struct infer_params *p,
 	e->step_cap = e->max_batch > e->n_slots ? e->max_batch : e->n_slots;
 	e->chat = chat_detect(e->m->chat_template);
 	bp = (struct infer_backend_params){.n_threads = p->n_threads > 0 ? p->n_threads : 1,
-					   .n_slots = e->n_slots, .n_ctx = e->n_ctx,
+					   /* one more for embeddings (engine_embed.c) */
+					   .n_slots = e->n_slots + (e->be->embed != NULL), .n_ctx = e->n_ctx,
 					   .max_batch = e->step_cap};
 	if (p->vocab_only) {
 		/* tokenizer and metadata only: no weights touched, no threads */
@@ -347,10 +277,13 @@ allot_err infer_open(const char *path, const struct infer_params *p,
 	e->bp = malloc((size_t)e->step_cap * sizeof *e->bp);
 	e->bs = malloc((size_t)e->step_cap * sizeof *e->bs);
 	e->bw = malloc((size_t)e->step_cap * sizeof *e->bw);
-	e->bj = malloc((size_t)e->step_cap * sizeof *e->bj);
 	e->logits = malloc((size_t)e->n_slots * e->m->hp.n_vocab * sizeof *e->logits);
+	e->wl = malloc((size_t)e->m->hp.n_vocab * sizeof *e->wl);
 	e->cand = malloc((size_t)e->m->hp.n_vocab * sizeof *e->cand);
-	if (!e->slot || !e->bt || !e->bp || !e->bs || !e->bw || !e->bj || !e->logits || !e->cand) {
+	if (e->be->embed)
+		e->hidden = malloc((size_t)e->max_batch * e->m->hp.dim * sizeof *e->hidden);
+	if (!e->slot || !e->bt || !e->bp || !e->bs || !e->bw || !e->logits || !e->wl || !e->cand ||
+	    (e->be->embed && !e->hidden)) {
 		snprintf(err, errlen, "out of memory");
 		engine_free(e);
 		return ALLOT_E_NOMEM;
@@ -380,6 +313,7 @@ void infer_close(struct infer_engine *e)
 	for (struct infer_job *j = e->qhead; j; j = j->qnext)
 		finish_queued_locked(e, j, "cancelled");
 	e->qhead = e->qtail = NULL;
+	eng_embed_cancel_locked(e);
 	while (e->outstanding > 0)
 		pthread_cond_wait(&e->done, &e->mu);
 	pthread_mutex_unlock(&e->mu);
@@ -400,6 +334,8 @@ void infer_get_info(const struct infer_engine *e, struct infer_info *info)
 	info->bos = tok_bos(e->m->vocab);
 	info->eos = tok_eos(e->m->vocab);
 	info->weight_bytes = e->m->weight_bytes;
+	info->n_embd = e->m->hp.dim;
+	info->embeddings = e->be->embed != NULL && !e->vocab_only;
 }
 
 allot_err infer_tokenize(const struct infer_engine *e, const char *text, size_t len,
@@ -475,22 +411,39 @@ static void job_free(struct infer_job *j)
 	free(j->prompt);
 	for (size_t i = 0; i < j->n_stop; i++)
 		free(j->stop[i]);
-	buf_release(&j->text);
+	for (int i = 0; j->seq && i < j->n; i++) {
+		buf_release(&j->seq[i].text);
+		free(j->seq[i].count);
+		free(j->seq[i].uniq);
+		free(j->seq[i].lp);
+	}
+	free(j->seq);
+	free(j->bias);
+	jsong_schema_free(j->schema);
 	free(j);
 }
 
-allot_err infer_submit(struct infer_engine *e, const struct infer_request *r,
-		       struct infer_job **out)
+static bool bad_penalty(float x)
 {
-	struct infer_job *j;
-	const struct tok_vocab *v = e->m->vocab;
-	uint64_t seed;
+	return !isfinite(x) || x < -2 || x > 2;
+}
 
+static allot_err check_request(const struct infer_engine *e, const struct infer_request *r)
+{
 	if (!r->prompt || r->n_prompt == 0 || r->n_stop > INFER_MAX_STOP || (r->n_stop && !r->stop) ||
-	    !isfinite(r->temperature) || !isfinite(r->top_p) || !isfinite(r->min_p) || r->min_p > 1)
+	    !isfinite(r->temperature) || !isfinite(r->top_p) || !isfinite(r->min_p) || r->min_p > 1 ||
+	    r->n < 0 || r->n > INFER_MAX_N || bad_penalty(r->presence_penalty) ||
+	    bad_penalty(r->frequency_penalty) || r->n_logit_bias > INFER_MAX_BIAS ||
+	    (r->n_logit_bias && !r->logit_bias) || r->top_logprobs < 0 ||
+	    r->top_logprobs > INFER_MAX_TOP_LOGPROBS ||
+	    (r->format != INFER_FMT_TEXT && r->format != INFER_FMT_JSON_OBJECT &&
+	     r->format != INFER_FMT_JSON_SCHEMA) ||
+	    (r->format == INFER_FMT_JSON_SCHEMA && !r->json_schema))
 		return ALLOT_E_INVALID;
 	if (e->vocab_only)
 		return ALLOT_E_UNAVAILABLE;
+	if (r->n > e->n_slots)
+		return ALLOT_E_INVALID;
 	if (r->n_prompt >= (size_t)e->n_ctx)
 		return ALLOT_E_TOO_LARGE;
 	for (size_t i = 0; i < r->n_prompt; i++)
@@ -499,35 +452,105 @@ allot_err infer_submit(struct infer_engine *e, const struct infer_request *r,
 	for (size_t i = 0; i < r->n_stop; i++)
 		if (!r->stop[i] || !r->stop[i][0] || strlen(r->stop[i]) > INFER_MAX_STOP_LEN)
 			return ALLOT_E_INVALID;
-	j = calloc(1, sizeof *j);
-	if (!j)
-		return ALLOT_E_NOMEM;
-	j->e = e;
+	for (size_t i = 0; i < r->n_logit_bias; i++)
+		if (r->logit_bias[i].id < 0 || r->logit_bias[i].id >= e->m->hp.n_vocab ||
+		    !(r->logit_bias[i].bias >= -100 && r->logit_bias[i].bias <= 100))
+			return ALLOT_E_INVALID;
+	return ALLOT_OK;
+}
+
+/* The request's inputs copied into j. */
+static allot_err copy_request(struct infer_job *j, const struct infer_request *r)
+{
+	char msg[256];
+
 	j->prompt = malloc(r->n_prompt * sizeof *j->prompt);
-	if (!j->prompt) {
-		job_free(j);
+	if (!j->prompt)
 		return ALLOT_E_NOMEM;
-	}
 	memcpy(j->prompt, r->prompt, r->n_prompt * sizeof *j->prompt);
 	j->n_prompt = r->n_prompt;
 	for (size_t i = 0; i < r->n_stop; i++) {
 		j->stop[i] = strdup(r->stop[i]);
-		if (!j->stop[i]) {
-			job_free(j);
+		if (!j->stop[i])
 			return ALLOT_E_NOMEM;
-		}
 		j->stop_len[i] = strlen(r->stop[i]);
 		j->n_stop = i + 1;
 	}
+	if (r->n_logit_bias) {
+		j->bias = malloc(r->n_logit_bias * sizeof *j->bias);
+		if (!j->bias)
+			return ALLOT_E_NOMEM;
+		for (size_t i = 0; i < r->n_logit_bias; i++)
+			j->bias[i] = (struct sample_bias){r->logit_bias[i].id, r->logit_bias[i].bias};
+		j->n_bias = r->n_logit_bias;
+	}
+	if (r->format == INFER_FMT_JSON_SCHEMA)
+		return jsong_schema_compile(r->json_schema, r->json_schema_len, &j->schema, msg, sizeof msg);
+	return ALLOT_OK;
+}
+
+/* The job's sequences, each with its own generator (sequence 0 seeded
+ * exactly as a single sequence would be). */
+static allot_err make_seqs(struct infer_engine *e, struct infer_job *j, const struct infer_request *r)
+{
+	const struct tok_vocab *v = e->m->vocab;
+	uint64_t seed = r->seed >= 0 ? (uint64_t)r->seed
+		: (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20) ^ (atomic_fetch_add(&e->seed_ctr, 1) << 40);
+	bool penalties = r->presence_penalty != 0 || r->frequency_penalty != 0;
+
+	j->n = r->n > 0 ? r->n : 1;
+	j->seq = calloc((size_t)j->n, sizeof *j->seq);
+	if (!j->seq)
+		return ALLOT_E_NOMEM;
+	for (int i = 0; i < j->n; i++) {
+		struct infer_seq *q = &j->seq[i];
+
+		q->j = j;
+		q->index = i;
+		q->slot = -1;
+		q->text = (struct buf)BUF_INIT;
+		q->us = (struct utf8_stream)UTF8_STREAM_INIT;
+		sample_seed(&q->rng, seed + (uint64_t)i * 0xd1b54a32d192ed03ull);
+		q->strip_space = tok_strips_leading_space(v) && r->n_prompt == 1 && r->prompt[0] == tok_bos(v);
+		if (penalties) {
+			q->count = calloc((size_t)e->m->hp.n_vocab, sizeof *q->count);
+			q->uniq = malloc((size_t)e->m->hp.n_vocab * sizeof *q->uniq);
+			if (!q->count || !q->uniq)
+				return ALLOT_E_NOMEM;
+		}
+		if (r->format != INFER_FMT_TEXT)
+			jsong_init(&q->g, j->schema, true);
+	}
+	return ALLOT_OK;
+}
+
+allot_err infer_submit(struct infer_engine *e, const struct infer_request *r,
+		       struct infer_job **out)
+{
+	struct infer_job *j;
+	allot_err rc = check_request(e, r);
+
+	if (rc != ALLOT_OK)
+		return rc;
+	j = calloc(1, sizeof *j);
+	if (!j)
+		return ALLOT_E_NOMEM;
+	j->e = e;
 	j->max_tokens = r->max_tokens;
 	j->sp = (struct sample_params){r->temperature, r->top_k, r->top_p > 0 ? r->top_p : 1.0f, r->min_p};
-	seed = r->seed >= 0 ? (uint64_t)r->seed
-		: (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20) ^ (atomic_fetch_add(&e->seed_ctr, 1) << 40);
-	sample_seed(&j->rng, seed);
 	j->on_text = r->on_text;
+	j->on_chunk = r->on_chunk;
 	j->ctx = r->ctx;
+	j->presence = r->presence_penalty;
+	j->frequency = r->frequency_penalty;
+	j->logprobs = r->logprobs;
+	j->top_logprobs = r->logprobs ? r->top_logprobs : 0;
+	j->format = r->format;
 	atomic_init(&j->cancel, false);
-	j->strip_space = tok_strips_leading_space(v) && r->n_prompt == 1 && r->prompt[0] == tok_bos(v);
+	if ((rc = copy_request(j, r)) != ALLOT_OK || (rc = make_seqs(e, j, r)) != ALLOT_OK) {
+		job_free(j);
+		return rc == ALLOT_E_NOMEM ? rc : ALLOT_E_INVALID;
+	}
 	pthread_mutex_lock(&e->mu);
 	if (e->stopping) {
 		pthread_mutex_unlock(&e->mu);
@@ -557,6 +580,7 @@ void infer_cancel(struct infer_job *j)
 allot_err infer_wait(struct infer_job *j, struct infer_result *res)
 {
 	struct infer_engine *e = j->e;
+	allot_err rc = ALLOT_OK;
 
 	pthread_mutex_lock(&e->mu);
 	while (!j->done)
@@ -566,11 +590,33 @@ allot_err infer_wait(struct infer_job *j, struct infer_result *res)
 	pthread_mutex_unlock(&e->mu);
 	memset(res, 0, sizeof *res);
 	res->prompt_tokens = (int)j->n_prompt;
-	res->completion_tokens = j->n_gen;
-	res->finish_reason = j->finish;
-	res->text = buf_detach(&j->text, &res->text_len);
+	res->choices = calloc((size_t)j->n, sizeof *res->choices);
+	if (!res->choices) {
+		job_free(j);
+		return ALLOT_E_NOMEM;
+	}
+	res->n_choices = j->n;
+	for (int i = 0; i < j->n; i++) {
+		struct infer_seq *q = &j->seq[i];
+		struct infer_choice *c = &res->choices[i];
+
+		c->text = buf_detach(&q->text, &c->text_len);
+		if (!c->text)
+			rc = ALLOT_E_NOMEM;
+		c->completion_tokens = q->n_gen;
+		c->finish_reason = q->finish ? q->finish : "cancelled";
+		c->logprobs = q->lp;
+		c->n_logprobs = q->n_lp;
+		q->lp = NULL;
+		res->completion_tokens += q->n_gen;
+	}
+	res->text = res->choices[0].text;
+	res->text_len = res->choices[0].text_len;
+	res->finish_reason = res->choices[0].finish_reason;
 	job_free(j);
-	return res->text ? ALLOT_OK : ALLOT_E_NOMEM;
+	if (rc != ALLOT_OK)
+		infer_result_release(res);
+	return rc;
 }
 
 allot_err infer_generate(struct infer_engine *e, const struct infer_request *r,
@@ -586,6 +632,30 @@ allot_err infer_generate(struct infer_engine *e, const struct infer_request *r,
 
 void infer_result_release(struct infer_result *res)
 {
-	free(res->text);
-	res->text = NULL;
+	if (res->choices) {
+		for (int i = 0; i < res->n_choices; i++) {
+			free(res->choices[i].text);
+			free(res->choices[i].logprobs);
+		}
+		free(res->choices);
+	} else {
+		free(res->text);
+	}
+	memset(res, 0, sizeof *res);
+}
+
+const char *infer_token_bytes(const struct infer_engine *e, int32_t id, size_t *len)
+{
+	if (id < 0 || id >= e->m->hp.n_vocab)
+		return NULL;
+	return tok_piece(e->m->vocab, id, false, len);
+}
+
+allot_err infer_schema_check(const char *schema, size_t len, char *msg, size_t msgsz)
+{
+	struct jsong_schema *s;
+	allot_err rc = jsong_schema_compile(schema, len, &s, msg, msgsz);
+
+	jsong_schema_free(s);
+	return rc;
 }

@@ -70,6 +70,8 @@ struct infer_info {
 	int n_slots;
 	int32_t bos, eos;        /* -1 when absent */
 	size_t weight_bytes;     /* weights read per forward pass */
+	int n_embd;              /* embedding width (the model's dim) */
+	bool embeddings;         /* infer_embed() works (the backend has embed) */
 };
 
 /* Loads the model at path.  On failure err (errlen bytes) says why, e.g.
@@ -100,10 +102,66 @@ allot_err infer_detokenize(const struct infer_engine *e, const int32_t *ids, siz
 allot_err infer_chat(const struct infer_engine *e, const struct chat_msg *msgs, size_t n,
 		     char **text, int32_t **ids, size_t *n_ids);
 
+/* Most sequences per request (n), logit_bias entries, top_logprobs. */
+#define INFER_MAX_N 16
+#define INFER_MAX_BIAS 1024
+#define INFER_MAX_TOP_LOGPROBS 20
+
+/* One logit_bias entry: bias in [-100, 100] added to the token's logit
+ * before anything else; -100 bans the token outright (logit -inf). */
+struct infer_bias {
+	int32_t id;
+	float bias;
+};
+
+/* response_format.  TEXT: unconstrained.  JSON_OBJECT: the completion is
+ * one JSON object (RFC 8259) that parses.  JSON_SCHEMA: one JSON value
+ * that matches json_schema (the subset infer_schema_check() accepts).
+ * Both are enforced by constrained sampling: a token is only chosen if the
+ * bytes so far plus its bytes are a prefix of a valid document, the end of
+ * sequence is forced once the document is complete, and when the token
+ * budget (max_tokens, or the context) runs low only tokens that close the
+ * document are allowed.  A document that cannot be completed within the
+ * budget (max_tokens smaller than the shortest valid document) ends with
+ * finish_reason "length" and is not valid JSON. */
+enum infer_format {
+	INFER_FMT_TEXT = 0,
+	INFER_FMT_JSON_OBJECT = 1,
+	INFER_FMT_JSON_SCHEMA = 2,
+};
+
+/* One alternative of a token's top_logprobs. */
+struct infer_top_logprob {
+	int32_t id;              /* its bytes: infer_token_bytes() */
+	float logprob;
+};
+
+/* One generated token's log probability (natural log). */
+struct infer_logprob {
+	int32_t id;              /* the token chosen; bytes: infer_token_bytes() */
+	float logprob;
+	int n_top;               /* = request.top_logprobs (fewer if n_vocab is) */
+	struct infer_top_logprob top[INFER_MAX_TOP_LOGPROBS]; /* most likely first */
+};
+
+/* One streamed piece of one sequence (on_chunk): text (whole UTF-8
+ * characters, stop sequences held back, as on_text) and the logprobs of
+ * the tokens sampled since this sequence's previous chunk (only with
+ * request.logprobs; the end-of-sequence token's included).  Either may be
+ * empty; a sequence's texts concatenate to its choice's text.  Pointers
+ * are valid during the call only. */
+struct infer_chunk {
+	int index;               /* the sequence, 0 .. n-1 */
+	const char *text;
+	size_t len;
+	const struct infer_logprob *lp;
+	size_t n_lp;
+};
+
 struct infer_request {
 	const int32_t *prompt;   /* >= 1 token, fewer than n_ctx */
 	size_t n_prompt;
-	int max_tokens;          /* <= 0: until the context is full */
+	int max_tokens;          /* <= 0: until the context is full (per sequence) */
 	float temperature;       /* <= 0: greedy */
 	int top_k;               /* <= 0: off */
 	float top_p;             /* <= 0 or >= 1: off */
@@ -111,20 +169,68 @@ struct infer_request {
 	int64_t seed;            /* < 0: from the clock */
 	const char *const *stop; /* up to INFER_MAX_STOP strings */
 	size_t n_stop;
-	int (*on_text)(void *ctx, const char *text, size_t len); /* may be NULL */
+	/* may be NULL; with n > 1 it sees sequence 0 only (use on_chunk) */
+	int (*on_text)(void *ctx, const char *text, size_t len);
 	void *ctx;
+	/* ---- issue 14 (all zero: the behaviour above) ---- */
+	/* Sequences for this prompt, 0 or 1: one; at most INFER_MAX_N and at
+	 * most the engine's n_slots (else ALLOT_E_INVALID).  The prompt is
+	 * processed once and its KV cache copied to the other sequences.
+	 * Sequence i is seeded from seed and i (sequence 0 exactly as with
+	 * n = 1), so a seed still fixes every sequence. */
+	int n;
+	/* OpenAI penalties over the tokens generated so far by the same
+	 * sequence (not the prompt), in [-2, 2]: logit[t] -= frequency_penalty
+	 * x count[t] + presence_penalty x (count[t] > 0). */
+	float presence_penalty;
+	float frequency_penalty;
+	const struct infer_bias *logit_bias; /* [n_logit_bias], ids < n_vocab */
+	size_t n_logit_bias;                 /* at most INFER_MAX_BIAS */
+	/* Per generated token: its logprob and, with top_logprobs > 0 (at most
+	 * INFER_MAX_TOP_LOGPROBS), that many most likely alternatives.  The
+	 * distribution is log-softmax of the logits after logit_bias and the
+	 * penalties, before temperature, top-k/top-p/min-p and the JSON mask
+	 * (the model's distribution for this request; see docs/INFER.md). */
+	bool logprobs;
+	int top_logprobs;
+	enum infer_format format;
+	const char *json_schema;  /* FMT_JSON_SCHEMA: the schema's JSON text
+				   * (copied); check it first with
+				   * infer_schema_check() for a message */
+	size_t json_schema_len;
+	/* Streaming with several sequences and/or logprobs: when set, called
+	 * instead of on_text (see struct infer_chunk); return non-zero to
+	 * cancel the whole request. */
+	int (*on_chunk)(void *ctx, const struct infer_chunk *c);
+};
+
+/* One sequence's outcome. */
+struct infer_choice {
+	char *text;              /* NUL-terminated, from malloc() */
+	size_t text_len;
+	int completion_tokens;   /* tokens sampled (computed), incl. EOS/stop */
+	const char *finish_reason; /* "stop", "length", "cancelled" (static) */
+	struct infer_logprob *logprobs; /* [n_logprobs] one per token sampled,
+					 * NULL without request.logprobs */
+	size_t n_logprobs;
 };
 
 struct infer_result {
-	char *text;              /* NUL-terminated, from malloc() */
+	/* sequence 0 (the same pointers as choices[0]: do not free them) */
+	char *text;
 	size_t text_len;
-	int prompt_tokens;
-	int completion_tokens;   /* tokens sampled (computed), incl. EOS/stop */
-	const char *finish_reason; /* "stop", "length", "cancelled" (static) */
+	int prompt_tokens;       /* counted once, however many sequences */
+	int completion_tokens;   /* the sum over all sequences (usage) */
+	const char *finish_reason; /* sequence 0's */
+	int n_choices;           /* = max(request.n, 1) */
+	struct infer_choice *choices; /* [n_choices], in index order */
 };
 
 /* Queues a request.  *job is owned by the caller until infer_wait().
- * ALLOT_E_INVALID: bad parameters; ALLOT_E_TOO_LARGE: the prompt does not
+ * ALLOT_E_INVALID: bad parameters (also: n out of range, a penalty outside
+ * [-2, 2], a logit_bias id out of range or bias outside [-100, 100],
+ * top_logprobs outside 0..20, an unknown format, a json_schema that
+ * infer_schema_check() refuses); ALLOT_E_TOO_LARGE: the prompt does not
  * leave room for one token in the context; ALLOT_E_UNAVAILABLE: the engine
  * is closing or was opened vocab_only. */
 allot_err infer_submit(struct infer_engine *e, const struct infer_request *r,
@@ -138,6 +244,38 @@ allot_err infer_wait(struct infer_job *job, struct infer_result *res);
 allot_err infer_generate(struct infer_engine *e, const struct infer_request *r,
 			 struct infer_result *res);
 void infer_result_release(struct infer_result *res);
+
+/* The bytes token id stands for (what it adds to the text; "" for control
+ * tokens; may be part of a UTF-8 character), for logprobs' token/bytes.
+ * Valid as long as the engine; NULL for an id out of range. */
+const char *infer_token_bytes(const struct infer_engine *e, int32_t id, size_t *len);
+
+/* Whether schema[0..len) is a JSON schema that constrained sampling
+ * supports: {"type": "object", "properties": {...}, "required": [...],
+ * "additionalProperties": false (the default; true is refused)},
+ * {"type": "array", "items": S}, "string", "number", "integer",
+ * "boolean", "null", {"enum": [scalars]}, {"const": scalar}, nested; the
+ * annotations "title", "description", "$schema" and "default" ignored.
+ * Keys are generated in the order of "properties" (optional ones may be
+ * left out).  ALLOT_E_INVALID (not JSON, or not a schema) or
+ * ALLOT_E_UNSUPPORTED (a keyword outside the subset), with msg naming the
+ * keyword and its path, e.g. `"anyOf" is not supported (at
+ * properties.a)`. */
+allot_err infer_schema_check(const char *schema, size_t len, char *msg, size_t msgsz);
+
+/* Embeddings: one vector per input, the mean over the input's tokens of
+ * the final hidden state (after the output norm), L2-normalised.  inputs[i]
+ * holds n_tokens[i] >= 1 token ids (at most n_ctx; add BOS yourself if
+ * wanted); *out (from malloc()) receives n_inputs x info.n_embd floats,
+ * input i at out[i * n_embd].  Runs on the engine thread between
+ * generation steps; every input is processed as its own sequence in
+ * chunks that do not depend on the other inputs, so a text's vector is
+ * bit-identical alone or in any batch.  ALLOT_E_INVALID: empty input or
+ * id out of range; ALLOT_E_TOO_LARGE: an input longer than n_ctx;
+ * ALLOT_E_UNSUPPORTED: the backend has no embed (info.embeddings false);
+ * ALLOT_E_UNAVAILABLE: closing or vocab_only. */
+allot_err infer_embed(struct infer_engine *e, const int32_t *const *inputs,
+		      const size_t *n_tokens, size_t n_inputs, float **out);
 
 /* `allotd --model FILE (--prompt TEXT | --tokenize TEXT) [...]`; see
  * docs/INFER.md.  Returns the exit status. */

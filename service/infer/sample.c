@@ -150,3 +150,67 @@ int32_t sample_next(const float *logits, int n, const struct sample_params *p,
 	}
 	return c[nc - 1].id;
 }
+
+/* ---- logit processing ---------------------------------------------------- */
+
+void sample_apply_bias(float *logits, int n, const struct sample_bias *b, size_t nb)
+{
+	for (size_t i = 0; i < nb; i++) {
+		if (b[i].id < 0 || b[i].id >= n)
+			continue;
+		if (b[i].bias <= SAMPLE_BAN)
+			logits[b[i].id] = -INFINITY;
+		else
+			logits[b[i].id] += b[i].bias;
+	}
+}
+
+void sample_apply_penalties(float *logits, const int32_t *uniq, size_t n_uniq,
+			    const int32_t *count, float presence, float frequency)
+{
+	for (size_t i = 0; i < n_uniq; i++) {
+		int32_t t = uniq[i];
+
+		if (count[t] > 0)
+			logits[t] -= frequency * (float)count[t] + presence;
+	}
+}
+
+double sample_logsumexp(const float *logits, int n)
+{
+	float mx = -INFINITY;
+	double sum = 0;
+
+	for (int i = 0; i < n; i++)
+		if (logits[i] > mx)
+			mx = logits[i];
+	if (mx == -INFINITY)
+		return -INFINITY;
+	for (int i = 0; i < n; i++)
+		sum += exp((double)logits[i] - mx);
+	return mx + log(sum);
+}
+
+void sample_top(const float *logits, int n, int k, struct sample_cand *top)
+{
+	int nc = 0;
+
+	if (k > n)
+		k = n;
+	if (k <= 0)
+		return;
+	for (int i = 0; i < n; i++) {
+		struct sample_cand x = {logits[i], i};
+
+		if (nc < k) {
+			top[nc++] = x;
+			if (nc == k)
+				for (int j = k / 2 - 1; j >= 0; j--)
+					sift_down(top, k, j);
+		} else if (heap_less(&top[0], &x)) {
+			top[0] = x;
+			sift_down(top, k, 0);
+		}
+	}
+	qsort(top, (size_t)nc, sizeof *top, cmp_desc);
+}

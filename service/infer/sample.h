@@ -11,6 +11,7 @@
 #define ALLOT_INFER_SAMPLE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct sample_params {
@@ -31,5 +32,25 @@ struct sample_cand { float p; int32_t id; };
 
 int32_t sample_next(const float *logits, int n, const struct sample_params *p,
 		    struct sample_rng *r, struct sample_cand *scratch);
+
+/* ---- logit processing (issue 14), applied before sample_next ---- */
+
+/* A logit_bias entry; bias <= SAMPLE_BAN bans the token (logit -inf). */
+struct sample_bias { int32_t id; float bias; };
+#define SAMPLE_BAN (-100.0f)
+
+/* logits[id] += bias for each entry (ids < n assumed). */
+void sample_apply_bias(float *logits, int n, const struct sample_bias *b, size_t nb);
+/* OpenAI's penalties over the generated tokens: for each distinct token
+ * uniq[i] that occurred count[uniq[i]] > 0 times,
+ * logits[t] -= frequency x count + presence. */
+void sample_apply_penalties(float *logits, const int32_t *uniq, size_t n_uniq,
+			    const int32_t *count, float presence, float frequency);
+/* log-sum-exp of logits[0..n) (in double; -inf when every logit is), so
+ * that logits[t] - lse is t's log probability. */
+double sample_logsumexp(const float *logits, int n);
+/* The k most likely ids (k <= n), most likely first (ties: lower id),
+ * into top[0..k). */
+void sample_top(const float *logits, int n, int k, struct sample_cand *top);
 
 #endif

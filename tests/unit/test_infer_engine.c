@@ -297,7 +297,8 @@ static void test_continuous_batching(void **state)
 
 		request(e, i, &r, &ids);
 		assert_int_equal(infer_generate(e, &r, &res), ALLOT_OK);
-		alone[i] = res.text;
+		alone[i] = strdup(res.text);
+		infer_result_release(&res);
 		free(ids);
 	}
 	for (int i = 0; i <= NP; i++) {

@@ -159,6 +159,100 @@ static void test_chat(void **state)
 	}
 }
 
+/* OpenAI's penalties: logit -= frequency x count + presence (count > 0),
+ * exactly, and only for tokens that occurred. */
+static void test_penalties(void **state)
+{
+	(void)state;
+	enum { N = 6 };
+	float l[N] = {1.0f, 2.0f, 3.0f, -1.0f, 0.5f, 0.0f};
+	float want[N];
+	int32_t count[N] = {0, 3, 1, 0, 2, 0};
+	int32_t uniq[] = {1, 2, 4};
+
+	for (int i = 0; i < N; i++)
+		want[i] = l[i] - (count[i] ? 0.5f * (float)count[i] + 0.25f : 0.0f);
+	sample_apply_penalties(l, uniq, 3, count, 0.25f, 0.5f);
+	for (int i = 0; i < N; i++)
+		assert_true(l[i] == want[i]);
+	/* negative penalties encourage repetition */
+	sample_apply_penalties(l, uniq, 3, count, -0.25f, -0.5f);
+	assert_true(l[1] == 2.0f && l[2] == 3.0f && l[4] == 0.5f && l[0] == 1.0f);
+	/* the distribution follows: p ~ exp(logit) after penalties */
+	{
+		float m[2] = {0.0f, 0.0f};
+		int32_t c2[2] = {0, 2}, u2[] = {1};
+		struct sample_cand c[2];
+		struct sample_rng r;
+		struct sample_params p = {1.0f, 0, 1.0f, 0};
+		int hits = 0;
+
+		sample_apply_penalties(m, u2, 1, c2, 0.0f, logf(3.0f) / 2);   /* p1 / p0 = 1/3 */
+		sample_seed(&r, 7);
+		for (int i = 0; i < 20000; i++)
+			hits += sample_next(m, 2, &p, &r, c) == 1;
+		assert_true(fabs(hits / 20000.0 - 0.25) < 0.015);
+	}
+}
+
+static void test_logit_bias(void **state)
+{
+	(void)state;
+	float l[4] = {5.0f, 1.0f, 1.0f, 1.0f};
+	struct sample_bias b[] = {{0, -100.0f}, {2, 3.0f}, {3, -0.5f}};
+	struct sample_cand c[4];
+	struct sample_rng r;
+	struct sample_params p = {2.0f, 0, 1.0f, 0};
+
+	sample_apply_bias(l, 4, b, 3);
+	assert_true(isinf(l[0]) && l[0] < 0);
+	assert_true(l[1] == 1.0f && l[2] == 4.0f && l[3] == 0.5f);
+	sample_seed(&r, 3);
+	for (int i = 0; i < 5000; i++)
+		assert_int_not_equal(sample_next(l, 4, &p, &r, c), 0);   /* banned */
+	p.temperature = 0;
+	assert_int_equal(sample_next(l, 4, &p, &r, c), 2);
+}
+
+/* log-softmax: exp(logit - lse) sums to 1; the top list is sorted, ties
+ * by lower id, and holds the largest. */
+static void test_logprobs(void **state)
+{
+	(void)state;
+	enum { N = 300 };
+	float l[N];
+	struct sample_cand top[20];
+	struct sample_rng r;
+	double lse, sum = 0;
+
+	sample_seed(&r, 11);
+	for (int i = 0; i < N; i++)
+		l[i] = 20.0f * sample_uniform(&r) - 10.0f;
+	l[17] = l[42] = 12.0f;
+	l[5] = -INFINITY;
+	lse = sample_logsumexp(l, N);
+	for (int i = 0; i < N; i++)
+		sum += exp(l[i] - lse);
+	assert_true(fabs(sum - 1.0) < 1e-9);
+	sample_top(l, N, 20, top);
+	assert_int_equal(top[0].id, 17);
+	assert_int_equal(top[1].id, 42);
+	for (int i = 1; i < 20; i++)
+		assert_true(top[i - 1].p >= top[i].p);
+	for (int i = 0; i < N; i++) {
+		bool in = false;
+
+		for (int k = 0; k < 20; k++)
+			in |= top[k].id == i;
+		if (!in)
+			assert_true(l[i] <= top[19].p);
+	}
+	l[0] = -INFINITY;
+	for (int i = 0; i < N; i++)
+		l[i] = -INFINITY;
+	assert_true(isinf(sample_logsumexp(l, N)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -166,6 +260,9 @@ int main(void)
 		cmocka_unit_test(test_distribution),
 		cmocka_unit_test(test_seed_determinism),
 		cmocka_unit_test(test_chat),
+		cmocka_unit_test(test_penalties),
+		cmocka_unit_test(test_logit_bias),
+		cmocka_unit_test(test_logprobs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
