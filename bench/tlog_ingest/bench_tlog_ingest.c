@@ -82,7 +82,7 @@ static double ingest(struct app *a, json_t *const *batches, int nb, size_t *acce
 		json_t *out = NULL;
 		struct ledger_counts c;
 		char msg[256];
-		if (ledger_ingest(a, "cscs", batches[b], &out, &c, msg, sizeof msg)) {
+		if (ledger_ingest(a->ledger, "cscs", batches[b], &out, &c, msg, sizeof msg)) {
 			fprintf(stderr, "bench: ingest failed: %s\n", msg);
 			exit(1);
 		}

@@ -32,7 +32,7 @@ allot_err api_usage_submit(struct http_req *req, struct http_resp *resp)
 	if (e)
 		return e;
 	/* The answer is written straight into the response body. */
-	e = ledger_ingest_body(api_app(req), req->who->provider, req->body,
+	e = ledger_ingest_body(api_app(req)->ledger, req->who->provider, req->body,
 					 req->body_len, true, &resp->body, msg, sizeof msg);
 	if (e)
 		return http_error(resp, e, "%s", msg);

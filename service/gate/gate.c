@@ -58,15 +58,21 @@ struct gate {
 	atomic_ullong seq;
 	uint64_t boot;           /* distinguishes settlement ids across restarts */
 	struct settleq *settleq; /* settlements waiting to be booked */
+	struct ledger *led;      /* not owned; its parts: */
+	struct store *store;
+	struct chist *charters;
+	struct reserve_table *reserve;
+	char *models;            /* gate_config.models (a copy) */
+	int threads;
 };
 
 static void gate_spent_booked(void *ctx, const char *jti, int64_t charge);
 
 /* ---- engines --------------------------------------------------------------- */
 
-static void gate_load_engines(struct app *app, struct gate *g)
+static void gate_load_engines(struct gate *g)
 {
-	struct active_charter *ac = app_charter_get(app);
+	struct active_charter *ac = chist_get(g->charters);
 	if (!ac)
 		return;
 	const struct charter *c = ac->c;
@@ -75,7 +81,7 @@ static void gate_load_engines(struct app *app, struct gate *g)
 		if (!m->provider || !m->provider->builtin || !m->file)
 			continue;
 		char path[1024];
-		snprintf(path, sizeof path, "%s/%s", app->cfg.models, m->file);
+		snprintf(path, sizeof path, "%s/%s", g->models, m->file);
 		size_t k = g->nengines++;
 		snprintf(g->engines[k].id, sizeof g->engines[k].id, "%s", m->id);
 		struct stat sb;
@@ -85,7 +91,7 @@ static void gate_load_engines(struct app *app, struct gate *g)
 			log_warnx("gate: model %s: file %s not found; requests for it get 503", m->id, path);
 			continue;
 		}
-		struct infer_params p = {.n_threads = app->cfg.threads};
+		struct infer_params p = {.n_threads = g->threads};
 		char err[256];
 		if (infer_open(path, &p, &g->engines[k].eng, err, sizeof err)) {
 			snprintf(g->engines[k].state, sizeof g->engines[k].state, "%.64s: %.90s", m->id, err);
@@ -98,7 +104,7 @@ static void gate_load_engines(struct app *app, struct gate *g)
 			 m->id, m->file, info.weight_type, info.backend);
 		log_info("gate: %s", g->engines[k].state);
 	}
-	app_charter_put(app, ac);
+	chist_put(g->charters, ac);
 }
 
 struct infer_engine *gate_engine(struct gate *g, const char *model)
@@ -122,26 +128,37 @@ void gate_engine_state(struct gate *g, char *out, size_t outsz)
 
 struct gate_tokens *gate_tokens(struct gate *g) { return g->tokens; }
 
-allot_err gate_open(struct app *app, struct gate **out, char *msg, size_t msgsz)
+allot_err gate_open(struct ledger *led, const struct gate_config *cfg, struct gate **out,
+		    char *msg, size_t msgsz)
 {
 	struct gate *g = calloc(1, sizeof *g);
 	if (!g)
 		return ALLOT_E_NOMEM;
-	allot_err e = tokens_open(app->store, app->cfg.keys, app->cfg.deployment, &g->tokens, msg,
-				  msgsz);
+	g->led = led;
+	g->store = ledger_store(led);
+	g->charters = ledger_charters(led);
+	g->reserve = ledger_reserve(led);
+	g->threads = cfg->threads;
+	if (!(g->models = strdup(cfg->models ? cfg->models : ""))) {
+		free(g);
+		return ALLOT_E_NOMEM;
+	}
+	allot_err e = tokens_open(g->store, cfg->keys, cfg->deployment, &g->tokens, msg, msgsz);
 	if (e) {
+		free(g->models);
 		free(g);
 		return e;
 	}
 	g->boot = (uint64_t)time_now_us();
 	/* What a previous process left unbooked is booked before anything is
 	 * admitted. */
-	if ((e = settleq_open(app, gate_spent_booked, g, &g->settleq, msg, msgsz))) {
+	if ((e = settleq_open(led, gate_spent_booked, g, &g->settleq, msg, msgsz))) {
 		tokens_free(g->tokens);
+		free(g->models);
 		free(g);
 		return e;
 	}
-	gate_load_engines(app, g);
+	gate_load_engines(g);
 	*out = g;
 	return ALLOT_OK;
 }
@@ -168,6 +185,7 @@ void gate_free(struct gate *g)
 	}
 	tokens_free(g->tokens);
 	upstream_cleanup();
+	free(g->models);
 	free(g);
 }
 
@@ -223,13 +241,13 @@ static void token_key(char *out, size_t outsz, const char *jti)
 
 /* Forgets the entries of tokens with nothing in flight (they are loaded
  * again when next used). */
-static void spent_trim(struct app *app, struct gate *g)
+static void spent_trim(struct gate *g)
 {
 	for (size_t i = 0; i < GATE_RATE_BUCKETS; i++)
 		for (struct spent_entry **pp = &g->spent[i], *se; (se = *pp);) {
 			char tkey[STORE_ID_MAX + 8];
 			token_key(tkey, sizeof tkey, se->jti);
-			if (reserve_inflight(app->reserve, tkey) == 0) {
+			if (reserve_inflight(g->reserve, tkey) == 0) {
 				*pp = se->next;
 				free(se);
 				g->nspent--;
@@ -241,7 +259,7 @@ static void spent_trim(struct app *app, struct gate *g)
 
 /* The token's spent sum: from the map, else from the ledger (and kept when
  * nothing of the token's is in flight). */
-static allot_err spent_get(struct app *app, struct gate *g, const char *jti, const char *tkey,
+static allot_err spent_get(struct gate *g, const char *jti, const char *tkey,
 			   int64_t *spent)
 {
 	struct spent_entry *se = spent_find(g, jti);
@@ -249,11 +267,11 @@ static allot_err spent_get(struct app *app, struct gate *g, const char *jti, con
 		*spent = se->spent;
 		return ALLOT_OK;
 	}
-	allot_err e = app->store->ops->token_spent(app->store, jti, spent);
-	if (e || reserve_inflight(app->reserve, tkey) != 0)
+	allot_err e = store_token_spent(g->store, jti, spent);
+	if (e || reserve_inflight(g->reserve, tkey) != 0)
 		return e;
 	if (g->nspent >= GATE_SPENT_MAX)
-		spent_trim(app, g);
+		spent_trim(g);
 	size_t n = strlen(jti);
 	if (g->nspent < GATE_SPENT_MAX && (se = malloc(sizeof *se + n + 1))) {
 		memcpy(se->jti, jti, n + 1);
@@ -275,13 +293,13 @@ static void gate_spent_booked(void *ctx, const char *jti, int64_t charge)
 		se->spent = money_add_sat(se->spent, charge);
 }
 
-allot_err gate_token_spent(struct app *app, struct gate *g, const char *jti, int64_t *spent)
+allot_err gate_token_spent(struct gate *g, const char *jti, int64_t *spent)
 {
 	char tkey[STORE_ID_MAX + 8];
 	token_key(tkey, sizeof tkey, jti);
-	reserve_lock(app->reserve);
-	allot_err e = spent_get(app, g, jti, tkey, spent);
-	reserve_unlock(app->reserve);
+	reserve_lock(g->reserve);
+	allot_err e = spent_get(g, jti, tkey, spent);
+	reserve_unlock(g->reserve);
 	return e;
 }
 
@@ -307,14 +325,14 @@ static int64_t reserved_cb(void *ctx, const char *key)
 	return reserve_amount(ctx, key);
 }
 
-allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims *c,
+allot_err gate_admit(struct gate *g, const struct token_claims *c,
 		     const char *model, int prompt_tokens, int max_tokens,
 		     struct gate_ticket *t, int *retry_after_s, char *msg, size_t msgsz)
 {
 	memset(t, 0, sizeof *t);
 	t->claims = *c;
 	t->started_us = time_now_us();
-	struct active_charter *ac = app_charter_get(app);
+	struct active_charter *ac = chist_get(g->charters);
 	if (!ac) {
 		snprintf(msg, msgsz, "no charter has been applied");
 		return ALLOT_E_UNAVAILABLE;
@@ -373,13 +391,13 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 				      money_mul_sat(max_tokens, rout->credits));
 	int64_t now = time_now_us();
 
-	reserve_lock(app->reserve);
+	reserve_lock(g->reserve);
 	struct quota_level lv[QUOTA_MAX_LEVELS];
 	size_t n = 0;
-	e = quota_levels(app->store, ch, c->inst, c->proj, c->sub, now, reserved_cb, app->reserve,
+	e = quota_levels(g->store, ch, c->inst, c->proj, c->sub, now, reserved_cb, g->reserve,
 			 lv, &n);
 	if (e) {
-		reserve_unlock(app->reserve);
+		reserve_unlock(g->reserve);
 		snprintf(msg, msgsz, "could not read the quota");
 		goto refuse_held;
 	}
@@ -419,7 +437,7 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 			break;
 		}
 		if (l->concurrent_requests != CHARTER_UNSET &&
-		    reserve_inflight(app->reserve, lv[i].key) + 1 > l->concurrent_requests) {
+		    reserve_inflight(g->reserve, lv[i].key) + 1 > l->concurrent_requests) {
 			snprintf(msg, msgsz, "%s %s: %lld concurrent requests already running",
 				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->concurrent_requests);
 			*retry_after_s = 1;
@@ -450,9 +468,9 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 		int64_t spent = 0;
 		char tkey[STORE_ID_MAX + 8];
 		token_key(tkey, sizeof tkey, c->jti);
-		if (spent_get(app, g, c->jti, tkey, &spent) == ALLOT_OK) {
+		if (spent_get(g, c->jti, tkey, &spent) == ALLOT_OK) {
 			int64_t room = money_sub_sat(money_sub_sat(c->max_credits, spent),
-						     reserve_amount(app->reserve, tkey));
+						     reserve_amount(g->reserve, tkey));
 			if (worst > room) {
 				char w[MONEY_FMT_MAX], r[MONEY_FMT_MAX];
 				snprintf(msg, msgsz, "quota exhausted at the token level: this request may "
@@ -479,7 +497,7 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 			keys[n] = t->keys[n];
 			t->nkeys = n + 1;
 		}
-		if (!reserve_add_locked(app->reserve, keys, t->nkeys, worst)) {
+		if (!reserve_add_locked(g->reserve, keys, t->nkeys, worst)) {
 			e = ALLOT_E_NOMEM;
 		} else {
 			t->reserved = worst;
@@ -494,47 +512,47 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 			}
 		}
 	}
-	reserve_unlock(app->reserve);
+	reserve_unlock(g->reserve);
 	if (e)
 		goto refuse_held;
 	t->seq = atomic_fetch_add(&g->seq, 1) + 1;
 	return ALLOT_OK;
 refuse:
-	app_charter_put(app, ac);
+	chist_put(g->charters, ac);
 	return e;
 refuse_held:
 	t->ac = NULL;
-	app_charter_put(app, ac);
+	chist_put(g->charters, ac);
 	return e;
 }
 
-static void ticket_release(struct app *app, struct gate *g, struct gate_ticket *t,
+static void ticket_release(struct gate *g, struct gate_ticket *t,
 			   int used_tokens)
 {
 	const char *keys[QUOTA_MAX_LEVELS + 1];
 	for (size_t i = 0; i < t->nkeys; i++)
 		keys[i] = t->keys[i];
-	reserve_release(app->reserve, keys, t->nkeys, t->reserved);
+	reserve_release(g->reserve, keys, t->nkeys, t->reserved);
 	/* Give back the unused part of the tokens-per-minute count. */
 	int64_t unused = (int64_t)t->prompt_tokens + t->max_tokens - used_tokens;
 	if (unused > 0) {
-		reserve_lock(app->reserve);
+		reserve_lock(g->reserve);
 		int64_t now = time_now_us();
 		for (size_t i = 0; i < t->nkeys; i++) {
 			struct rate_entry *r = rate_get(g, t->keys[i], now);
 			if (r && r->window <= t->started_us && r->tokens >= unused)
 				r->tokens -= unused;
 		}
-		reserve_unlock(app->reserve);
+		reserve_unlock(g->reserve);
 	}
-	app_charter_put(app, t->ac);
+	chist_put(g->charters, t->ac);
 	t->ac = NULL;
 }
 
-void gate_cancel(struct app *app, struct gate *g, struct gate_ticket *t)
+void gate_cancel(struct gate *g, struct gate_ticket *t)
 {
 	if (t->ac)
-		ticket_release(app, g, t, 0);
+		ticket_release(g, t, 0);
 }
 
 /* The settlement of t: its records' fields (settleq_records makes them). */
@@ -568,7 +586,7 @@ static int64_t ticket_expected(const struct gate_ticket *t, const struct settle_
 	return sum < 0 ? 0 : sum;
 }
 
-allot_err gate_settle(struct app *app, struct gate *g, struct gate_ticket *t,
+allot_err gate_settle(struct gate *g, struct gate_ticket *t,
 		      int prompt_tokens, int completion_tokens, int64_t *charge)
 {
 	struct settle_pending p;
@@ -584,20 +602,20 @@ allot_err gate_settle(struct app *app, struct gate *g, struct gate_ticket *t,
 	 * sees the charge twice (booked and reserved) or not at all. */
 	const struct ledger_settle_opts o = {.charter = t->ac->c, .hold = t->seq};
 	if (nrec)
-		e = ledger_settle(app, &o, recs, nrec, charge, reason, sizeof reason);
+		e = ledger_settle(g->led, &o, recs, nrec, charge, reason, sizeof reason);
 	for (size_t i = 0; i < nrec; i++)
 		record_release(&recs[i]);
 	int64_t keep = 0;
 	const char *keys[QUOTA_MAX_LEVELS + 1];
 	for (size_t i = 0; i < t->nkeys; i++)
 		keys[i] = t->keys[i];
-	reserve_lock(app->reserve);
-	app->store->ops->ledger_release(app->store, t->seq);
+	reserve_lock(g->reserve);
+	store_ledger_release(g->store, t->seq);
 	if (e) {
 		/* Served, not booked: never dropped.  The expected charge stays
 		 * reserved at every level until the retry queue books it. */
 		keep = ticket_expected(t, &p);
-		if (keep && !reserve_hold_locked(app->reserve, keys, t->nkeys, keep))
+		if (keep && !reserve_hold_locked(g->reserve, keys, t->nkeys, keep))
 			keep = 0;
 	}
 	if (t->claims.has_max_credits) {
@@ -606,8 +624,8 @@ allot_err gate_settle(struct app *app, struct gate *g, struct gate_ticket *t,
 			se->spent = money_add_sat(se->spent, *charge);
 	}
 	t->remaining += t->reserved - *charge - keep;
-	ticket_release(app, g, t, prompt_tokens + completion_tokens);
-	reserve_unlock(app->reserve);
+	ticket_release(g, t, prompt_tokens + completion_tokens);
+	reserve_unlock(g->reserve);
 	if (e) {
 		snprintf(p.reason, sizeof p.reason, "%.255s", reason);
 		settleq_add(g->settleq, &p, keys, keep ? t->nkeys : 0, keep,
@@ -616,22 +634,22 @@ allot_err gate_settle(struct app *app, struct gate *g, struct gate_ticket *t,
 	return e;
 }
 
-int64_t gate_remaining(struct app *app, const struct token_claims *c, char level[16])
+int64_t gate_remaining(struct gate *g, const struct token_claims *c, char level[16])
 {
-	struct active_charter *ac = app_charter_get(app);
+	struct active_charter *ac = chist_get(g->charters);
 	int64_t best = INT64_MAX;
 	snprintf(level, 16, "none");
 	if (ac) {
 		struct quota_level lv[QUOTA_MAX_LEVELS];
 		size_t n = 0;
-		if (quota_levels(app->store, ac->c, c->inst, c->proj, c->sub, time_now_us(),
-				 reserved_cb, app->reserve, lv, &n) == ALLOT_OK)
+		if (quota_levels(g->store, ac->c, c->inst, c->proj, c->sub, time_now_us(),
+				 reserved_cb, g->reserve, lv, &n) == ALLOT_OK)
 			for (size_t i = 0; i < n; i++)
 				if (quota_remaining(&lv[i]) < best) {
 					best = quota_remaining(&lv[i]);
 					snprintf(level, 16, "%s", quota_kind_name(lv[i].kind));
 				}
 	}
-	app_charter_put(app, ac);
+	chist_put(g->charters, ac);
 	return best == INT64_MAX ? 0 : best;
 }

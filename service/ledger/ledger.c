@@ -189,7 +189,7 @@ static struct over_entry *over_find(struct over_map *over, const char *key, int6
 
 struct group_item;
 
-/* One per app (its store): the queue and the leader's overage map. */
+/* One per ledger: the queue and the leader's overage map. */
 struct ledger_group {
 	pthread_mutex_t mu;            /* guards head, tail and leading */
 	struct group_item *head, **tail;
@@ -199,7 +199,7 @@ struct ledger_group {
 	bool verify_started;
 };
 
-struct ledger_group *ledger_group_new(void)
+static struct ledger_group *ledger_group_new(void)
 {
 	struct ledger_group *g = calloc(1, sizeof *g);
 	if (!g)
@@ -209,7 +209,7 @@ struct ledger_group *ledger_group_new(void)
 	return g;
 }
 
-void ledger_group_free(struct ledger_group *g)
+static void ledger_group_free(struct ledger_group *g)
 {
 	if (!g)
 		return;
@@ -219,20 +219,67 @@ void ledger_group_free(struct ledger_group *g)
 	free(g);
 }
 
+struct ledger {
+	struct store *store;            /* not owned */
+	struct chist *charters;
+	struct reserve_table *reserve;
+	struct ledger_group *group;
+};
+
+allot_err ledger_open(struct store *st, struct ledger **out)
+{
+	struct ledger *led = calloc(1, sizeof *led);
+	if (!led)
+		return ALLOT_E_NOMEM;
+	led->store = st;
+	if (!(led->charters = chist_new()) || !(led->reserve = reserve_new()) ||
+	    !(led->group = ledger_group_new())) {
+		ledger_free(led);
+		return ALLOT_E_NOMEM;
+	}
+	*out = led;
+	return ALLOT_OK;
+}
+
+void ledger_free(struct ledger *led)
+{
+	if (!led)
+		return;
+	ledger_group_free(led->group);
+	reserve_free(led->reserve);
+	chist_free(led->charters);
+	free(led);
+}
+
+struct store *ledger_store(struct ledger *led)
+{
+	return led->store;
+}
+
+struct chist *ledger_charters(struct ledger *led)
+{
+	return led->charters;
+}
+
+struct reserve_table *ledger_reserve(struct ledger *led)
+{
+	return led->reserve;
+}
+
 /* Is any level past its allocation once charge is added?  Also counts the
  * charge in the group's map (the caller books the record right after). */
-static bool record_overage(struct app *app, const struct charter *c, const struct usage_record *r,
+static bool record_overage(struct ledger *led, const struct charter *c, const struct usage_record *r,
 			   int64_t book_us, int64_t charge)
 {
 	struct quota_level lv[QUOTA_MAX_LEVELS];
 	struct over_entry *es[QUOTA_MAX_LEVELS];
 	size_t n = 0;
 	const char *member = r->member[0] ? r->member : NULL;
-	if (charge == 0 || over_levels(&app->ledger_group->over, c, r, book_us, lv, &n))
+	if (charge == 0 || over_levels(&led->group->over, c, r, book_us, lv, &n))
 		return false;
 	bool fill = false, mapped = true;
 	for (size_t i = 0; i < n; i++) {
-		es[i] = over_find(&app->ledger_group->over, lv[i].key, lv[i].period_start, true);
+		es[i] = over_find(&led->group->over, lv[i].key, lv[i].period_start, true);
 		/* A record priced under another charter version is judged by that
 		 * version's allocation: refill the limit. */
 		if (es[i] && es[i]->filled && es[i]->version != c->version)
@@ -243,7 +290,7 @@ static bool record_overage(struct app *app, const struct charter *c, const struc
 	if (fill || !mapped) {
 		/* First use of a level in this group: its sums, with every row
 		 * the group has booked so far (they are in the transaction). */
-		if (quota_levels(app->store, c, r->institution, r->project, member, book_us, NULL,
+		if (quota_levels(led->store, c, r->institution, r->project, member, book_us, NULL,
 				 NULL, lv, &n))
 			return false;
 	}
@@ -267,7 +314,7 @@ static bool record_overage(struct app *app, const struct charter *c, const struc
 		/* The next period's rollover depends on this one's use: a limit
 		 * the group holds for it is stale now (refilled on its next use,
 		 * from the transaction, which has this record's row by then). */
-		struct over_entry *nx = over_find(&app->ledger_group->over, lv[i].key,
+		struct over_entry *nx = over_find(&led->group->over, lv[i].key,
 						  lv[i].period_end, false);
 		if (nx)
 			nx->filled = false;
@@ -280,7 +327,7 @@ static bool record_overage(struct app *app, const struct charter *c, const struc
  * gate: NULL for a provider's record; for a gate settlement, its options:
  * the charter it was admitted under (a request is admitted and settled
  * under one version, SPEC section 2; NULL: the one in force at `end`). */
-static enum outcome book_one(struct app *app, struct usage_record *r,
+static enum outcome book_one(struct ledger *led, struct usage_record *r,
 			     const struct ledger_settle_opts *gate, int64_t now,
 			     struct ledger_row *row, char *reason, size_t rsz)
 {
@@ -295,7 +342,7 @@ static enum outcome book_one(struct app *app, struct usage_record *r,
 	 * insert, and the settlement would fail rather than double. */
 	allot_err e = from_gate && !gate->retry
 			      ? ALLOT_E_NOT_FOUND
-			      : store_ledger_find_q(app->store, r->provider, r->record_id, &prev);
+			      : store_ledger_find_q(led->store, r->provider, r->record_id, &prev);
 	if (e == ALLOT_OK) {
 		bool same = memcmp(prev.rec.sha256, r->sha256, 32) == 0;
 		record_release(&prev.rec);
@@ -316,7 +363,7 @@ static enum outcome book_one(struct app *app, struct usage_record *r,
 		snprintf(reason, rsz, "\"end\" is more than 5 minutes in the future");
 		return OUT_REJECTED;
 	}
-	const struct active_charter *ac = priced_by ? NULL : app_charter_at(app, r->end_us);
+	const struct active_charter *ac = priced_by ? NULL : chist_at(led->charters, r->end_us);
 	if (!priced_by && !ac) {
 		snprintf(reason, rsz, "no charter was in force at \"end\"");
 		return OUT_REJECTED;
@@ -377,7 +424,7 @@ static enum outcome book_one(struct app *app, struct usage_record *r,
 		/* Corrections: against an earlier usage record of the same provider,
 		 * at that record's rate, never below zero net. */
 		struct ledger_row orig;
-		e = store_ledger_find_q(app->store, r->provider, r->supersedes, &orig);
+		e = store_ledger_find_q(led->store, r->provider, r->supersedes, &orig);
 		if (e == ALLOT_E_NOT_FOUND) {
 			snprintf(reason, rsz, "supersedes \"%s\": no such record of provider \"%s\"",
 				 r->supersedes, r->provider);
@@ -403,7 +450,7 @@ static enum outcome book_one(struct app *app, struct usage_record *r,
 		}
 		int64_t net;
 		bool voided;
-		if (store_ledger_net_q(app->store, r->provider, r->supersedes, &net, &voided)) {
+		if (store_ledger_net_q(led->store, r->provider, r->supersedes, &net, &voided)) {
 			snprintf(reason, rsz, "the ledger could not be read");
 			return OUT_ERROR;
 		}
@@ -445,12 +492,12 @@ static enum outcome book_one(struct app *app, struct usage_record *r,
 	row->rate_micro = rate;
 	row->charge_micro = charge;
 	row->from_gate = from_gate;
-	row->overage = record_overage(app, c, r, row->book_us, charge);
-	if ((e = store_ledger_insert_q(app->store, row)) == ALLOT_E_TOO_LARGE) {
+	row->overage = record_overage(led, c, r, row->book_us, charge);
+	if ((e = store_ledger_insert_q(led->store, row)) == ALLOT_E_TOO_LARGE) {
 		/* SPEC 2, "Bounds": nothing of it was stored.  The group's map
 		 * counted its charge: start it over from the ledger. */
-		over_clear(&app->ledger_group->over);
-		snprintf(reason, rsz, "%s", app->store->errmsg);
+		over_clear(&led->group->over);
+		snprintf(reason, rsz, "%s", led->store->errmsg);
 		return OUT_REJECTED;
 	}
 	if (e) {
@@ -490,7 +537,7 @@ static json_t *outcome_json(enum outcome o, const struct usage_record *r,
  * write-ahead log before the answer (a crash of the process loses nothing),
  * on disk within the store's flush interval (docs/LEDGER.md, "Durability"). */
 
-typedef allot_err (*group_work_fn)(struct app *app, void *arg, int64_t now);
+typedef allot_err (*group_work_fn)(struct ledger *led, void *arg, int64_t now);
 
 /* An item's state word: its writer sleeps on it (a futex) until the
  * leader of its group sets DONE, or the leader before hands it LEAD. */
@@ -515,18 +562,18 @@ static enum store_sync group_sync(const struct group_item *items)
 }
 
 
-static void group_lead(struct app *app, struct group_item *items)
+static void group_lead(struct ledger *led, struct group_item *items)
 {
 	int64_t now = time_now_us();
-	struct over_map *over = &app->ledger_group->over;
+	struct over_map *over = &led->group->over;
 	over_clear(over);
-	allot_err e = store_ledger_begin_sync(app->store, group_sync(items));
+	allot_err e = store_ledger_begin_sync(led->store, group_sync(items));
 	if (!e && !items->next) {
 		/* A lone item needs no savepoint: its failure rolls back the
 		 * transaction, which holds nothing else. */
-		if ((items->result = items->work(app, items->arg, now)))
-			store_ledger_rollback(app->store);
-		else if ((e = store_ledger_commit(app->store)))
+		if ((items->result = items->work(led, items->arg, now)))
+			store_ledger_rollback(led->store);
+		else if ((e = store_ledger_commit(led->store)))
 			items->result = e;
 		over_clear(over);
 		return;
@@ -536,22 +583,22 @@ static void group_lead(struct app *app, struct group_item *items)
 			it->result = e;
 			continue;
 		}
-		if ((it->result = store_ledger_savepoint_q(app->store, STORE_SP_BEGIN)))
+		if ((it->result = store_ledger_savepoint_q(led->store, STORE_SP_BEGIN)))
 			continue;
-		it->result = it->work(app, it->arg, now);
-		store_ledger_savepoint_q(app->store, it->result ? STORE_SP_ROLLBACK : STORE_SP_RELEASE);
+		it->result = it->work(led, it->arg, now);
+		store_ledger_savepoint_q(led->store, it->result ? STORE_SP_ROLLBACK : STORE_SP_RELEASE);
 		if (it->result)
 			over_clear(over); /* its charges were counted in the map */
 	}
 	over_clear(over);
-	if (!e && (e = store_ledger_commit(app->store)))
+	if (!e && (e = store_ledger_commit(led->store)))
 		for (struct group_item *it = items; it; it = it->next)
 			it->result = e; /* nothing of the group was stored */
 }
 
-size_t ledger_group_queued(struct app *app)
+size_t ledger_group_queued(struct ledger *led)
 {
-	struct ledger_group *group = app->ledger_group;
+	struct ledger_group *group = led->group;
 	size_t n = 0;
 	pthread_mutex_lock(&group->mu);
 	for (const struct group_item *it = group->head; it; it = it->next)
@@ -579,10 +626,10 @@ static void item_post(struct group_item *it, uint32_t state)
 /* Each writer sleeps on its own item, so a commit wakes exactly its own
  * writers and the next leader: no broadcast that wakes the queued writers
  * of the next group only to send them back to sleep. */
-static allot_err group_run(struct app *app, group_work_fn work, void *arg, bool durable)
+static allot_err group_run(struct ledger *led, group_work_fn work, void *arg, bool durable)
 {
 	struct group_item me = {.work = work, .arg = arg, .durable = durable, .state = ITEM_WAIT};
-	struct ledger_group *group = app->ledger_group;
+	struct ledger_group *group = led->group;
 	pthread_mutex_lock(&group->mu);
 	*group->tail = &me;
 	group->tail = &me.next;
@@ -600,7 +647,7 @@ static allot_err group_run(struct app *app, group_work_fn work, void *arg, bool 
 	group->head = NULL;
 	group->tail = &group->head;
 	pthread_mutex_unlock(&group->mu);
-	group_lead(app, items);
+	group_lead(led, items);
 	pthread_mutex_lock(&group->mu);
 	struct group_item *next_leader = group->head;
 	if (!next_leader)
@@ -630,14 +677,14 @@ struct ingest_batch {
 	size_t n;
 };
 
-static allot_err ingest_work(struct app *app, void *arg, int64_t now)
+static allot_err ingest_work(struct ledger *led, void *arg, int64_t now)
 {
 	struct ingest_batch *b = arg;
 	for (size_t i = 0; i < b->n; i++) {
 		struct ingest_item *it = &b->items[i];
 		if (it->o != OUT_ACCEPTED)
 			continue; /* refused before the transaction */
-		it->o = book_one(app, &it->r, NULL, now, &it->row, it->reason, sizeof it->reason);
+		it->o = book_one(led, &it->r, NULL, now, &it->row, it->reason, sizeof it->reason);
 		if (it->o == OUT_ERROR)
 			return ALLOT_E_STORE;
 	}
@@ -700,7 +747,7 @@ static struct vpool *verify_pool(struct ledger_group *g)
  * outside the transaction: this is the CPU-heavy part.  It runs on the
  * request's thread and the verification pool, so the CPUs stay busy while
  * other requests book their records or wait for their fsync. */
-static void ingest_verify(struct app *app, const struct charter *c, const char *provider,
+static void ingest_verify(struct ledger *led, const struct charter *c, const char *provider,
 			  struct ingest_batch *b)
 {
 	struct verify_ctx v = {.b = b, .provider = provider, .prov = charter_provider(c, provider)};
@@ -708,7 +755,7 @@ static void ingest_verify(struct app *app, const struct charter *c, const char *
 	for (size_t k = 0; v.prov && k < v.prov->nkeys && v.nver < CHARTER_MAX_VERIFIERS; k++)
 		if (ed25519_verifier_new(v.prov->keys[k].pub, &v.ver[v.nver]) == ALLOT_OK)
 			v.nver++;
-	vpool_run(verify_pool(app->ledger_group), b->n, VERIFY_CHUNK, verify_range, &v);
+	vpool_run(verify_pool(led->group), b->n, VERIFY_CHUNK, verify_range, &v);
 	for (size_t k = 0; k < v.nver; k++)
 		ed25519_verifier_free(v.ver[k]);
 }
@@ -734,18 +781,18 @@ static void ingest_free(struct ingest_batch *b)
 }
 
 /* Verifies the parsed batch and books it in a group transaction. */
-static allot_err ingest_run(struct app *app, struct active_charter *cur, const char *provider,
+static allot_err ingest_run(struct ledger *led, struct active_charter *cur, const char *provider,
 			    struct ingest_batch *b, char *msg, size_t msgsz)
 {
-	ingest_verify(app, cur->c, provider, b);
-	app_charter_put(app, cur);
-	allot_err e = group_run(app, ingest_work, b, true);
+	ingest_verify(led, cur->c, provider, b);
+	chist_put(led->charters, cur);
+	allot_err e = group_run(led, ingest_work, b, true);
 	if (e)
 		snprintf(msg, msgsz, "the ledger could not be written; nothing of this batch was stored");
 	return e;
 }
 
-allot_err ledger_ingest(struct app *app, const char *provider, const json_t *records,
+allot_err ledger_ingest(struct ledger *led, const char *provider, const json_t *records,
 			json_t **outcomes, struct ledger_counts *counts, char *msg,
 			size_t msgsz)
 {
@@ -755,14 +802,14 @@ allot_err ledger_ingest(struct app *app, const char *provider, const json_t *rec
 		snprintf(msg, msgsz, "\"records\" must be an array of 1..%d records", LEDGER_BATCH_MAX);
 		return ALLOT_E_INVALID;
 	}
-	struct active_charter *cur = app_charter_get(app);
+	struct active_charter *cur = chist_get(led->charters);
 	if (!cur) {
 		snprintf(msg, msgsz, "no charter has been applied");
 		return ALLOT_E_UNAVAILABLE;
 	}
 	struct ingest_batch b = {.items = calloc(n, sizeof *b.items), .n = n};
 	if (!b.items) {
-		app_charter_put(app, cur);
+		chist_put(led->charters, cur);
 		snprintf(msg, msgsz, "out of memory");
 		return ALLOT_E_NOMEM;
 	}
@@ -771,7 +818,7 @@ allot_err ledger_ingest(struct app *app, const char *provider, const json_t *rec
 		it->o = record_parse(json_array_get(records, i), true, &it->r, it->reason,
 				     sizeof it->reason) ? OUT_REJECTED : OUT_ACCEPTED;
 	}
-	allot_err e = ingest_run(app, cur, provider, &b, msg, msgsz);
+	allot_err e = ingest_run(led, cur, provider, &b, msg, msgsz);
 	json_t *out = e ? NULL : json_array();
 	for (size_t i = 0; out && i < n; i++) {
 		struct ingest_item *it = &b.items[i];
@@ -919,7 +966,7 @@ static allot_err answer_json(struct buf *out, const struct ledger_counts *n, jso
 	return ALLOT_OK;
 }
 
-static allot_err ingest_body_json(struct app *app, const char *provider, const char *body,
+static allot_err ingest_body_json(struct ledger *led, const char *provider, const char *body,
 				  size_t len, struct buf *out, char *msg, size_t msgsz)
 {
 	static const char *const fields[] = {"records", NULL};
@@ -929,13 +976,13 @@ static allot_err ingest_body_json(struct app *app, const char *provider, const c
 	if (e)
 		return e;
 	if (!(e = json_only_fields(j, fields, msg, msgsz)))
-		e = ledger_ingest(app, provider, json_object_get(j, "records"), &outcomes, &n, msg,
+		e = ledger_ingest(led, provider, json_object_get(j, "records"), &outcomes, &n, msg,
 				  msgsz);
 	json_decref(j);
 	return e ? e : answer_json(out, &n, outcomes, msg, msgsz);
 }
 
-allot_err ledger_ingest_body(struct app *app, const char *provider, const char *body,
+allot_err ledger_ingest_body(struct ledger *led, const char *provider, const char *body,
 			     size_t len, bool text, struct buf *out, char *msg, size_t msgsz)
 {
 	struct ingest_batch b;
@@ -943,14 +990,14 @@ allot_err ledger_ingest_body(struct app *app, const char *provider, const char *
 	if (!body)
 		body = "";
 	if (!text || !ingest_parse_text(body, len, &b))
-		return ingest_body_json(app, provider, body, len, out, msg, msgsz);
-	struct active_charter *cur = app_charter_get(app);
+		return ingest_body_json(led, provider, body, len, out, msg, msgsz);
+	struct active_charter *cur = chist_get(led->charters);
 	if (!cur) {
 		ingest_free(&b);
 		snprintf(msg, msgsz, "no charter has been applied");
 		return ALLOT_E_UNAVAILABLE;
 	}
-	allot_err e = ingest_run(app, cur, provider, &b, msg, msgsz);
+	allot_err e = ingest_run(led, cur, provider, &b, msg, msgsz);
 	if (!e) {
 		struct ledger_counts n;
 		ingest_count(&b, &n);
@@ -983,15 +1030,15 @@ struct settle_batch {
 	bool refused;
 };
 
-static allot_err settle_work(struct app *app, void *arg, int64_t now)
+static allot_err settle_work(struct ledger *led, void *arg, int64_t now)
 {
 	struct settle_batch *b = arg;
 	allot_err e = ALLOT_OK;
 	b->total = 0;
-	app->store->ops->ledger_hold(app->store, b->opts->hold);
+	store_ledger_hold(led->store, b->opts->hold);
 	for (size_t i = 0; i < b->n && !e; i++) {
 		struct ledger_row row;
-		enum outcome o = book_one(app, &b->recs[i], b->opts, now, &row, b->reason,
+		enum outcome o = book_one(led, &b->recs[i], b->opts, now, &row, b->reason,
 					  b->reasonsz);
 		if (o != OUT_ACCEPTED && o != OUT_DUPLICATE) {
 			b->refused = o != OUT_ERROR;
@@ -1002,22 +1049,22 @@ static allot_err settle_work(struct app *app, void *arg, int64_t now)
 			e = ALLOT_E_INVALID;
 		}
 	}
-	if (!e && b->opts->queue_id && store_settleq_delete(app->store, b->opts->queue_id)) {
+	if (!e && b->opts->queue_id && store_settleq_delete(led->store, b->opts->queue_id)) {
 		snprintf(b->reason, b->reasonsz, "the retry queue could not be written");
 		e = ALLOT_E_STORE;
 	}
-	app->store->ops->ledger_hold(app->store, 0);
+	store_ledger_hold(led->store, 0);
 	return e;
 }
 
-allot_err ledger_settle_many(struct app *app, struct usage_record *recs, size_t n,
+allot_err ledger_settle_many(struct ledger *led, struct usage_record *recs, size_t n,
 			     int64_t *charge, char *reason, size_t reasonsz)
 {
 	const struct ledger_settle_opts o = {0};
-	return ledger_settle(app, &o, recs, n, charge, reason, reasonsz);
+	return ledger_settle(led, &o, recs, n, charge, reason, reasonsz);
 }
 
-allot_err ledger_settle(struct app *app, const struct ledger_settle_opts *o,
+allot_err ledger_settle(struct ledger *led, const struct ledger_settle_opts *o,
 			struct usage_record *recs, size_t n, int64_t *charge, char *reason,
 			size_t reasonsz)
 {
@@ -1028,7 +1075,7 @@ allot_err ledger_settle(struct app *app, const struct ledger_settle_opts *o,
 		}
 	struct settle_batch b = {.opts = o, .recs = recs, .n = n, .reason = reason,
 				 .reasonsz = reasonsz};
-	allot_err e = group_run(app, settle_work, &b, false);
+	allot_err e = group_run(led, settle_work, &b, false);
 	if (e) {
 		if (!b.refused && !reason[0])
 			snprintf(reason, reasonsz, "the ledger could not be written");

@@ -280,6 +280,12 @@ static inline void store_set_wal_limit(struct store *st, int64_t frames)
 static inline void store_sync_stats(struct store *st, struct store_sync_stats *out)
 { st->ops->sync_stats(st, out); }
 static inline void store_ledger_rollback(struct store *st) { st->ops->ledger_rollback(st); }
+static inline allot_err store_token_spent(struct store *st, const char *jti, int64_t *spent)
+{ return st->ops->token_spent(st, jti, spent); }
+static inline void store_ledger_hold(struct store *st, uint64_t tag)
+{ st->ops->ledger_hold(st, tag); }
+static inline void store_ledger_release(struct store *st, uint64_t tag)
+{ st->ops->ledger_release(st, tag); }
 
 static inline allot_err store_settleq_put(struct store *st, struct settle_pending *p)
 { return st->ops->settleq_put(st, p); }
