@@ -281,7 +281,7 @@ allot_err api_provider_sequence(struct http_req *req, struct http_resp *resp)
 	}
 	json_t *j = NULL;
 	struct store *st = api_app(req)->store;
-	allot_err e = st->ops->ledger_seq_status(st, id, after, (int)limit, &j);
+	allot_err e = store_ledger_seq_status(st, id, after, (int)limit, &j);
 	if (e)
 		return http_error(resp, e, "could not read the ledger");
 	return http_json(resp, 200, j);

@@ -133,7 +133,7 @@ static bool report_total(struct fsck *f, const struct ledger_level *lv, int64_t 
 	struct ledger_filter flt = {.institution = lv->institution, .project = lv->project,
 				    .member = lv->member, .from_us = from, .to_us = to};
 	json_t *rows = NULL;
-	if (f->st->ops->ledger_report(f->st, &flt, NULL, 0, false, &rows)) {
+	if (store_ledger_report(f->st, &flt, NULL, 0, false, &rows)) {
 		fsck_fail(f, "report", f->st->errmsg);
 		return false;
 	}

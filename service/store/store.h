@@ -297,6 +297,30 @@ static inline allot_err store_settleq_list(struct store *st,
 { return st->ops->settleq_list(st, fn, ctx); }
 
 /* ---- the transparency log ---- */
+static inline int store_schema_version(struct store *st) { return st->ops->schema_version(st); }
+static inline allot_err store_ledger_report(struct store *st, const struct ledger_filter *f,
+					    const char *const *group_by, size_t ngroup,
+					    bool by_bucket, json_t **out)
+{ return st->ops->ledger_report(st, f, group_by, ngroup, by_bucket, out); }
+static inline allot_err store_ledger_seq_status(struct store *st, const char *provider,
+						int64_t after, int limit, json_t **out)
+{ return st->ops->ledger_seq_status(st, provider, after, limit, out); }
+static inline allot_err store_token_issued(struct store *st, const struct token_row *t,
+					   const struct audit_entry *audit)
+{ return st->ops->token_issued(st, t, audit); }
+static inline allot_err store_token_revoke(struct store *st, const struct token_revocation *r,
+					   const struct audit_entry *audit)
+{ return st->ops->token_revoke(st, r, audit); }
+static inline allot_err store_token_revocations(
+	struct store *st, void (*fn)(void *ctx, const struct token_revocation *r), void *ctx)
+{ return st->ops->token_revocations(st, fn, ctx); }
+static inline allot_err store_token_find(struct store *st, const char *jti,
+					 struct token_row *out)
+{ return st->ops->token_find(st, jti, out); }
+static inline allot_err store_tlog_root_at(struct store *st, uint64_t size, uint8_t root[32])
+{ return st->ops->tlog_root_at(st, size, root); }
+static inline void store_tlog_set_enabled(struct store *st, bool on)
+{ st->ops->tlog_set_enabled(st, on); }
 static inline allot_err store_tlog_head(struct store *st, uint64_t *size, uint8_t root[32])
 { return st->ops->tlog_head(st, size, root); }
 static inline allot_err store_tlog_inclusion(struct store *st, uint64_t index, uint64_t size,

@@ -448,7 +448,7 @@ static void test_max_credits(void **state)
 	settle(f, &t[0], 30, 80);
 	assert_int_equal(admit(f, &a, "m", 1, 0, &t[0]), ALLOT_E_QUOTA);
 	int64_t spent = -1;
-	assert_int_equal(f->x.app.store->ops->token_spent(f->x.app.store, a.jti, &spent), ALLOT_OK);
+	assert_int_equal(store_token_spent(f->x.app.store, a.jti, &spent), ALLOT_OK);
 	assert_int_equal(spent, 100000);
 	/* another token of the same member is not bound by it */
 	struct token_claims b = claims(f, "tok", "p", "a");
@@ -622,7 +622,7 @@ static void test_max_credits_many_writers(void **state)
 		total += s[k].charged;
 	}
 	int64_t spent = -1;
-	assert_int_equal(f->x.app.store->ops->token_spent(f->x.app.store, a.jti, &spent), ALLOT_OK);
+	assert_int_equal(store_token_spent(f->x.app.store, a.jti, &spent), ALLOT_OK);
 	assert_int_equal(spent, total);
 	spent = -1;
 	assert_int_equal(gate_token_spent(f->x.gate, a.jti, &spent), ALLOT_OK);
@@ -669,7 +669,7 @@ static void test_settle_many_writers(void **state)
 	assert_int_equal(level_of(f, "tok", "p", "a", QUOTA_POOL).used, want);
 	json_t *rows = NULL;
 	struct ledger_filter flt = {.limit = 4 * SETTLERS * SETTLES_EACH};
-	assert_int_equal(f->x.app.store->ops->ledger_list(f->x.app.store, &flt, &rows), ALLOT_OK);
+	assert_int_equal(store_ledger_list_q(f->x.app.store, &flt, &rows), ALLOT_OK);
 	assert_int_equal(json_array_size(rows), 2 * SETTLERS * SETTLES_EACH);
 	json_decref(rows);
 	print_message("%d writers x %d settlements: all booked once\n", SETTLERS, SETTLES_EACH);
