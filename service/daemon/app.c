@@ -205,24 +205,45 @@ static allot_err app_charter_from_file(struct app *app, bool startup, char *msg,
 	return e;
 }
 
+/* The stored versions' numbers (store_charter_history's fn). */
+struct versions {
+	int64_t *v;
+	size_t n, cap;
+	bool oom;
+};
+
+static void version_add(void *ctx, const struct charter_row *r)
+{
+	struct versions *vs = ctx;
+	if (vs->n == vs->cap) {
+		size_t cap = vs->cap ? vs->cap * 2 : 8;
+		int64_t *v = realloc(vs->v, cap * sizeof *v);
+		if (!v) {
+			vs->oom = true;
+			return;
+		}
+		vs->v = v;
+		vs->cap = cap;
+	}
+	vs->v[vs->n++] = r->version;
+}
+
 /* Loads every stored version, oldest first, so the newest ends up active. */
 static allot_err app_charter_load_stored(struct app *app, char *msg, size_t msgsz)
 {
-	json_t *hist = NULL;
-	allot_err e = store_charter_history(app->store, &hist);
+	struct versions vs = {0};
+	allot_err e = store_charter_history(app->store, version_add, &vs);
+	if (!e && vs.oom)
+		e = ALLOT_E_NOMEM;
 	if (e) {
-		snprintf(msg, msgsz, "cannot read the charter history: %s", app->store->errmsg);
+		snprintf(msg, msgsz, "cannot read the charter history: %s",
+			 e == ALLOT_E_NOMEM ? "out of memory" : app->store->errmsg);
+		free(vs.v);
 		return e;
 	}
-	size_t i;
-	json_t *row;
-	json_array_foreach(hist, i, row) {
-		e = app_charter_load_version(app, json_integer_value(json_object_get(row, "version")),
-					     msg, msgsz);
-		if (e)
-			break;
-	}
-	json_decref(hist);
+	for (size_t i = 0; i < vs.n && !e; i++)
+		e = app_charter_load_version(app, vs.v[i], msg, msgsz);
+	free(vs.v);
 	return e;
 }
 
