@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/money.h"
+#include "common/strmap.h"
 #include "common/timeutil.h"
 #include "gate/settleq.h"
 #include "gate/tokens.h"
@@ -23,10 +24,8 @@
 #define GATE_SPENT_MAX 65536  /* tokens whose spent sum is kept */
 
 struct rate_entry {
-	struct rate_entry *next;
 	int64_t window;          /* start of the current minute window */
 	int64_t requests, tokens;
-	char key[];
 };
 
 /* What a token with max_credits has been charged, kept from its first
@@ -39,9 +38,7 @@ struct rate_entry {
  * (gate_settle), so the sum is exact, as the quota sums are.  An entry is
  * forgotten only when none of its requests is in flight (GATE_SPENT_MAX). */
 struct spent_entry {
-	struct spent_entry *next;
 	int64_t spent;
-	char jti[];
 };
 
 struct gate {
@@ -52,9 +49,8 @@ struct gate {
 		char state[200];
 	} engines[GATE_MAX_ENGINES];
 	size_t nengines;
-	struct rate_entry *rates[GATE_RATE_BUCKETS]; /* guarded by the reserve lock */
-	struct spent_entry *spent[GATE_RATE_BUCKETS]; /* likewise */
-	size_t nspent;
+	struct strmap *rates;    /* level key -> rate_entry; guarded by the reserve lock */
+	struct strmap *spent;    /* jti -> spent_entry; likewise */
 	atomic_ullong seq;
 	uint64_t boot;           /* distinguishes settlement ids across restarts */
 	struct settleq *settleq; /* settlements waiting to be booked */
@@ -128,25 +124,39 @@ void gate_engine_state(struct gate *g, char *out, size_t outsz)
 
 struct gate_tokens *gate_tokens(struct gate *g) { return g->tokens; }
 
+/* Frees what gate_open allocates before the tokens, and g. */
+static void gate_discard(struct gate *g)
+{
+	strmap_free(g->rates);
+	strmap_free(g->spent);
+	free(g->models);
+	free(g);
+}
+
 allot_err gate_open(struct ledger *led, const struct gate_config *cfg, struct gate **out,
 		    char *msg, size_t msgsz)
 {
 	struct gate *g = calloc(1, sizeof *g);
 	if (!g)
 		return ALLOT_E_NOMEM;
+	if (!(g->rates = strmap_new(GATE_RATE_BUCKETS, sizeof(struct rate_entry))) ||
+	    !(g->spent = strmap_new(GATE_RATE_BUCKETS, sizeof(struct spent_entry)))) {
+		strmap_free(g->rates);
+		free(g);
+		return ALLOT_E_NOMEM;
+	}
 	g->led = led;
 	g->store = ledger_store(led);
 	g->charters = ledger_charters(led);
 	g->reserve = ledger_reserve(led);
 	g->threads = cfg->threads;
 	if (!(g->models = strdup(cfg->models ? cfg->models : ""))) {
-		free(g);
+		gate_discard(g);
 		return ALLOT_E_NOMEM;
 	}
 	allot_err e = tokens_open(g->store, cfg->keys, cfg->deployment, &g->tokens, msg, msgsz);
 	if (e) {
-		free(g->models);
-		free(g);
+		gate_discard(g);
 		return e;
 	}
 	g->boot = (uint64_t)time_now_us();
@@ -154,8 +164,7 @@ allot_err gate_open(struct ledger *led, const struct gate_config *cfg, struct ga
 	 * admitted. */
 	if ((e = settleq_open(led, gate_spent_booked, g, &g->settleq, msg, msgsz))) {
 		tokens_free(g->tokens);
-		free(g->models);
-		free(g);
+		gate_discard(g);
 		return e;
 	}
 	gate_load_engines(g);
@@ -173,48 +182,18 @@ void gate_free(struct gate *g)
 	for (size_t i = 0; i < g->nengines; i++)
 		if (g->engines[i].eng)
 			infer_close(g->engines[i].eng);
-	for (size_t i = 0; i < GATE_RATE_BUCKETS; i++) {
-		for (struct rate_entry *r = g->rates[i], *n; r; r = n) {
-			n = r->next;
-			free(r);
-		}
-		for (struct spent_entry *se = g->spent[i], *n; se; se = n) {
-			n = se->next;
-			free(se);
-		}
-	}
 	tokens_free(g->tokens);
 	upstream_cleanup();
-	free(g->models);
-	free(g);
+	gate_discard(g);
 }
 
 /* ---- rate windows (called with the reserve lock held) ------------------------------ */
 
-/* The bucket of a level key or a token id in the gate's maps. */
-static size_t key_hash(const char *key)
-{
-	size_t h = 5381;
-	for (const char *p = key; *p; p++)
-		h = h * 33 + (unsigned char)*p;
-	return h % GATE_RATE_BUCKETS;
-}
-
 static struct rate_entry *rate_get(struct gate *g, const char *key, int64_t now)
 {
-	size_t h = key_hash(key);
-	struct rate_entry *r;
-	for (r = g->rates[h]; r; r = r->next)
-		if (strcmp(r->key, key) == 0)
-			break;
-	if (!r) {
-		size_t n = strlen(key);
-		if (!(r = calloc(1, sizeof *r + n + 1)))
-			return NULL;
-		memcpy(r->key, key, n + 1);
-		r->next = g->rates[h];
-		g->rates[h] = r;
-	}
+	struct rate_entry *r = strmap_put(g->rates, key);
+	if (!r)
+		return NULL;
 	int64_t w = now - now % GATE_RATE_WINDOW_US;
 	if (r->window != w) {
 		r->window = w;
@@ -228,10 +207,7 @@ static struct rate_entry *rate_get(struct gate *g, const char *key, int64_t now)
 
 static struct spent_entry *spent_find(struct gate *g, const char *jti)
 {
-	for (struct spent_entry *se = g->spent[key_hash(jti)]; se; se = se->next)
-		if (strcmp(se->jti, jti) == 0)
-			return se;
-	return NULL;
+	return strmap_get(g->spent, jti);
 }
 
 static void token_key(char *out, size_t outsz, const char *jti)
@@ -241,20 +217,18 @@ static void token_key(char *out, size_t outsz, const char *jti)
 
 /* Forgets the entries of tokens with nothing in flight (they are loaded
  * again when next used). */
+static bool spent_idle(void *ctx, const char *jti, void *value)
+{
+	struct gate *g = ctx;
+	(void)value;
+	char tkey[STORE_ID_MAX + 8];
+	token_key(tkey, sizeof tkey, jti);
+	return reserve_inflight(g->reserve, tkey) == 0;
+}
+
 static void spent_trim(struct gate *g)
 {
-	for (size_t i = 0; i < GATE_RATE_BUCKETS; i++)
-		for (struct spent_entry **pp = &g->spent[i], *se; (se = *pp);) {
-			char tkey[STORE_ID_MAX + 8];
-			token_key(tkey, sizeof tkey, se->jti);
-			if (reserve_inflight(g->reserve, tkey) == 0) {
-				*pp = se->next;
-				free(se);
-				g->nspent--;
-			} else {
-				pp = &se->next;
-			}
-		}
+	strmap_remove_if(g->spent, spent_idle, g);
 }
 
 /* The token's spent sum: from the map, else from the ledger (and kept when
@@ -270,17 +244,10 @@ static allot_err spent_get(struct gate *g, const char *jti, const char *tkey,
 	allot_err e = store_token_spent(g->store, jti, spent);
 	if (e || reserve_inflight(g->reserve, tkey) != 0)
 		return e;
-	if (g->nspent >= GATE_SPENT_MAX)
+	if (strmap_count(g->spent) >= GATE_SPENT_MAX)
 		spent_trim(g);
-	size_t n = strlen(jti);
-	if (g->nspent < GATE_SPENT_MAX && (se = malloc(sizeof *se + n + 1))) {
-		memcpy(se->jti, jti, n + 1);
+	if (strmap_count(g->spent) < GATE_SPENT_MAX && (se = strmap_put(g->spent, jti)))
 		se->spent = *spent;
-		size_t h = key_hash(jti);
-		se->next = g->spent[h];
-		g->spent[h] = se;
-		g->nspent++;
-	}
 	return ALLOT_OK;
 }
 

@@ -107,6 +107,9 @@ static allot_err over_levels(struct over_map *over, const struct charter *c,
 	return ALLOT_OK;
 }
 
+/* Not common/strmap: the key is a (level key, period start) pair, and
+ * folding the period into a string would format an integer for every
+ * level of every record inside the group commit. */
 static struct over_entry *over_find(struct over_map *over, const char *key, int64_t period_start,
 				    bool create)
 {
