@@ -292,6 +292,176 @@ static int64_t reserved_cb(void *ctx, const char *key)
 	return reserve_amount(ctx, key);
 }
 
+/* Membership, the model, its rates and max_tokens (the default when <= 0,
+ * else at most the tightest limit of the levels that set one), under ch. */
+static allot_err admit_check(const struct charter *ch, const struct token_claims *c,
+			     const char *model, int *max_tokens, const struct charter_model **m,
+			     const struct charter_rate **rin, const struct charter_rate **rout,
+			     char *msg, size_t msgsz)
+{
+	const struct charter_institution *inst = charter_institution(ch, c->inst);
+	const struct charter_project *proj = inst ? charter_project(inst, c->proj) : NULL;
+	if (!proj || !charter_member(proj, c->sub)) {
+		snprintf(msg, msgsz, "%s is not a member of %s/%s under the charter in force "
+			 "(version %lld)", c->sub, c->inst, c->proj, (long long)ch->version);
+		return ALLOT_E_FORBIDDEN;
+	}
+	if (!(*m = charter_model(ch, model))) {
+		snprintf(msg, msgsz, "model \"%s\" does not exist", model);
+		return ALLOT_E_NOT_FOUND;
+	}
+	if (!gate_model_allowed(ch, c, model)) {
+		snprintf(msg, msgsz, "this token may not use model \"%s\"", model);
+		return ALLOT_E_FORBIDDEN;
+	}
+	*rin = charter_rate_for(ch, "tokens_in", model, NULL);
+	*rout = charter_rate_for(ch, "tokens_out", model, NULL);
+	if (!*rin || !*rout) {
+		snprintf(msg, msgsz, "model \"%s\" has no token rates in the charter", model);
+		return ALLOT_E_UNAVAILABLE;
+	}
+	/* max_tokens: the tightest limit of the levels that set one. */
+	int64_t cap = INT32_MAX;
+	if (inst->limits.max_tokens_per_request != CHARTER_UNSET)
+		cap = inst->limits.max_tokens_per_request;
+	if (proj->limits.max_tokens_per_request != CHARTER_UNSET &&
+	    proj->limits.max_tokens_per_request < cap)
+		cap = proj->limits.max_tokens_per_request;
+	if (*max_tokens <= 0)
+		*max_tokens = (int)(cap < GATE_DEFAULT_MAX_TOKENS ? cap : GATE_DEFAULT_MAX_TOKENS);
+	else if (*max_tokens > cap) {
+		snprintf(msg, msgsz, "max_tokens %d exceeds this project's limit of %lld", *max_tokens,
+			 (long long)cap);
+		return ALLOT_E_INVALID;
+	}
+	return ALLOT_OK;
+}
+
+/* Rate and concurrency limits at the levels that set them (the reserve
+ * lock held). */
+static allot_err admit_rates(struct gate *g, const struct quota_level *lv, size_t n, int64_t now,
+			     int prompt_tokens, int max_tokens, int *retry_after_s, char *msg,
+			     size_t msgsz)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct charter_limits *l = lv[i].limits;
+		if (!l)
+			continue;
+		struct rate_entry *r = rate_get(g, lv[i].key, now);
+		if (!r) {
+			return ALLOT_E_NOMEM;
+		}
+		int wait = (int)((r->window + GATE_RATE_WINDOW_US - now + 999999) / 1000000);
+		if (l->requests_per_minute != CHARTER_UNSET && r->requests + 1 > l->requests_per_minute) {
+			snprintf(msg, msgsz, "%s %s: %lld requests per minute reached",
+				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->requests_per_minute);
+			*retry_after_s = wait;
+			return ALLOT_E_RATE;
+		}
+		if (l->tokens_per_minute != CHARTER_UNSET &&
+		    (int64_t)prompt_tokens + max_tokens > l->tokens_per_minute) {
+			/* No wait can admit it: not a rate limit but a bad request. */
+			snprintf(msg, msgsz, "this request may use %lld tokens, more than %s %s's "
+				 "%lld tokens per minute", (long long)prompt_tokens + max_tokens,
+				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->tokens_per_minute);
+			return ALLOT_E_INVALID;
+		}
+		if (l->tokens_per_minute != CHARTER_UNSET &&
+		    r->tokens + prompt_tokens + max_tokens > l->tokens_per_minute) {
+			snprintf(msg, msgsz, "%s %s: %lld tokens per minute reached",
+				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->tokens_per_minute);
+			*retry_after_s = wait;
+			return ALLOT_E_RATE;
+		}
+		if (l->concurrent_requests != CHARTER_UNSET &&
+		    reserve_inflight(g->reserve, lv[i].key) + 1 > l->concurrent_requests) {
+			snprintf(msg, msgsz, "%s %s: %lld concurrent requests already running",
+				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->concurrent_requests);
+			*retry_after_s = 1;
+			return ALLOT_E_RATE;
+		}
+	}
+	return ALLOT_OK;
+}
+
+/* Room for the worst case at every level and under the token's
+ * max_credits; sets t->remaining (the reserve lock held). */
+static allot_err admit_room(struct gate *g, const struct token_claims *c,
+			    const struct quota_level *lv, size_t n, int64_t worst,
+			    struct gate_ticket *t, char *msg, size_t msgsz)
+{
+	t->remaining = INT64_MAX;
+	for (size_t i = 0; i < n; i++) {
+		int64_t room = quota_room(&lv[i]);
+		if (worst > room) {
+			char w[MONEY_FMT_MAX], r[MONEY_FMT_MAX];
+			snprintf(msg, msgsz, "quota exhausted at the %s level (%s): this request may cost "
+				 "up to %s, %s remains", quota_kind_name(lv[i].kind),
+				 lv[i].kind == QUOTA_POOL ? "pool" : lv[i].key, money_format(worst, w),
+				 money_format(room > 0 ? room : 0, r));
+			return ALLOT_E_QUOTA;
+		}
+		if (room - worst < t->remaining) {
+			t->remaining = room - worst;
+			snprintf(t->remaining_level, sizeof t->remaining_level, "%s",
+				 quota_kind_name(lv[i].kind));
+		}
+	}
+	if (!c->has_max_credits)
+		return ALLOT_OK;
+	int64_t spent = 0;
+	char tkey[STORE_ID_MAX + 8];
+	token_key(tkey, sizeof tkey, c->jti);
+	if (spent_get(g, c->jti, tkey, &spent) != ALLOT_OK)
+		return ALLOT_E_STORE;
+	int64_t room = money_sub_sat(money_sub_sat(c->max_credits, spent),
+				     reserve_amount(g->reserve, tkey));
+	if (worst > room) {
+		char w[MONEY_FMT_MAX], r[MONEY_FMT_MAX];
+		snprintf(msg, msgsz, "quota exhausted at the token level: this request may "
+			 "cost up to %s, %s of the token's max_credits remains",
+			 money_format(worst, w), money_format(room > 0 ? room : 0, r));
+		return ALLOT_E_QUOTA;
+	}
+	if (room - worst < t->remaining) {
+		t->remaining = room - worst;
+		snprintf(t->remaining_level, sizeof t->remaining_level, "token");
+	}
+	return ALLOT_OK;
+}
+
+/* Reserves worst at every level key (and the token's) and counts the
+ * request in the rate windows (the reserve lock held). */
+static allot_err admit_reserve(struct gate *g, const struct token_claims *c,
+			       const struct quota_level *lv, size_t n, int64_t now, int64_t worst,
+			       struct gate_ticket *t)
+{
+	const char *keys[QUOTA_MAX_LEVELS + 1];
+	for (size_t i = 0; i < n; i++) {
+		snprintf(t->keys[i], sizeof t->keys[i], "%s", lv[i].key);
+		keys[i] = t->keys[i];
+	}
+	t->nkeys = n;
+	if (c->has_max_credits) {
+		token_key(t->keys[n], sizeof t->keys[n], c->jti);
+		keys[n] = t->keys[n];
+		t->nkeys = n + 1;
+	}
+	if (!reserve_add_locked(g->reserve, keys, t->nkeys, worst))
+		return ALLOT_E_NOMEM;
+	t->reserved = worst;
+	for (size_t i = 0; i < n; i++) {
+		if (!lv[i].limits)
+			continue;
+		struct rate_entry *r = rate_get(g, lv[i].key, now);
+		if (r) {
+			r->requests++;
+			r->tokens += t->prompt_tokens + t->max_tokens;
+		}
+	}
+	return ALLOT_OK;
+}
+
 allot_err gate_admit(struct gate *g, const struct token_claims *c,
 		     const char *model, int prompt_tokens, int max_tokens,
 		     struct gate_ticket *t, int *retry_after_s, char *msg, size_t msgsz)
@@ -305,48 +475,11 @@ allot_err gate_admit(struct gate *g, const struct token_claims *c,
 		return ALLOT_E_UNAVAILABLE;
 	}
 	const struct charter *ch = ac->c;
-	const struct charter_institution *inst = charter_institution(ch, c->inst);
-	const struct charter_project *proj = inst ? charter_project(inst, c->proj) : NULL;
-	allot_err e;
-	if (!proj || !charter_member(proj, c->sub)) {
-		snprintf(msg, msgsz, "%s is not a member of %s/%s under the charter in force "
-			 "(version %lld)", c->sub, c->inst, c->proj, (long long)ch->version);
-		e = ALLOT_E_FORBIDDEN;
+	const struct charter_model *m;
+	const struct charter_rate *rin, *rout;
+	allot_err e = admit_check(ch, c, model, &max_tokens, &m, &rin, &rout, msg, msgsz);
+	if (e)
 		goto refuse;
-	}
-	const struct charter_model *m = charter_model(ch, model);
-	if (!m) {
-		snprintf(msg, msgsz, "model \"%s\" does not exist", model);
-		e = ALLOT_E_NOT_FOUND;
-		goto refuse;
-	}
-	if (!gate_model_allowed(ch, c, model)) {
-		snprintf(msg, msgsz, "this token may not use model \"%s\"", model);
-		e = ALLOT_E_FORBIDDEN;
-		goto refuse;
-	}
-	const struct charter_rate *rin = charter_rate_for(ch, "tokens_in", model, NULL);
-	const struct charter_rate *rout = charter_rate_for(ch, "tokens_out", model, NULL);
-	if (!rin || !rout) {
-		snprintf(msg, msgsz, "model \"%s\" has no token rates in the charter", model);
-		e = ALLOT_E_UNAVAILABLE;
-		goto refuse;
-	}
-	/* max_tokens: the tightest limit of the levels that set one. */
-	int64_t cap = INT32_MAX;
-	if (inst->limits.max_tokens_per_request != CHARTER_UNSET)
-		cap = inst->limits.max_tokens_per_request;
-	if (proj->limits.max_tokens_per_request != CHARTER_UNSET &&
-	    proj->limits.max_tokens_per_request < cap)
-		cap = proj->limits.max_tokens_per_request;
-	if (max_tokens <= 0)
-		max_tokens = (int)(cap < GATE_DEFAULT_MAX_TOKENS ? cap : GATE_DEFAULT_MAX_TOKENS);
-	else if (max_tokens > cap) {
-		snprintf(msg, msgsz, "max_tokens %d exceeds this project's limit of %lld", max_tokens,
-			 (long long)cap);
-		e = ALLOT_E_INVALID;
-		goto refuse;
-	}
 	t->ac = ac;
 	t->model = m;
 	t->rate_in = rin->credits;
@@ -368,117 +501,10 @@ allot_err gate_admit(struct gate *g, const struct token_claims *c,
 		snprintf(msg, msgsz, "could not read the quota");
 		goto refuse_held;
 	}
-	/* Rate and concurrency limits at the levels that set them. */
-	for (size_t i = 0; i < n; i++) {
-		const struct charter_limits *l = lv[i].limits;
-		if (!l)
-			continue;
-		struct rate_entry *r = rate_get(g, lv[i].key, now);
-		if (!r) {
-			e = ALLOT_E_NOMEM;
-			break;
-		}
-		int wait = (int)((r->window + GATE_RATE_WINDOW_US - now + 999999) / 1000000);
-		if (l->requests_per_minute != CHARTER_UNSET && r->requests + 1 > l->requests_per_minute) {
-			snprintf(msg, msgsz, "%s %s: %lld requests per minute reached",
-				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->requests_per_minute);
-			*retry_after_s = wait;
-			e = ALLOT_E_RATE;
-			break;
-		}
-		if (l->tokens_per_minute != CHARTER_UNSET &&
-		    (int64_t)prompt_tokens + max_tokens > l->tokens_per_minute) {
-			/* No wait can admit it: not a rate limit but a bad request. */
-			snprintf(msg, msgsz, "this request may use %lld tokens, more than %s %s's "
-				 "%lld tokens per minute", (long long)prompt_tokens + max_tokens,
-				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->tokens_per_minute);
-			e = ALLOT_E_INVALID;
-			break;
-		}
-		if (l->tokens_per_minute != CHARTER_UNSET &&
-		    r->tokens + prompt_tokens + max_tokens > l->tokens_per_minute) {
-			snprintf(msg, msgsz, "%s %s: %lld tokens per minute reached",
-				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->tokens_per_minute);
-			*retry_after_s = wait;
-			e = ALLOT_E_RATE;
-			break;
-		}
-		if (l->concurrent_requests != CHARTER_UNSET &&
-		    reserve_inflight(g->reserve, lv[i].key) + 1 > l->concurrent_requests) {
-			snprintf(msg, msgsz, "%s %s: %lld concurrent requests already running",
-				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->concurrent_requests);
-			*retry_after_s = 1;
-			e = ALLOT_E_RATE;
-			break;
-		}
-	}
-	/* Room for the worst case at every level. */
-	t->remaining = INT64_MAX;
-	for (size_t i = 0; i < n && !e; i++) {
-		int64_t room = quota_room(&lv[i]);
-		if (worst > room) {
-			char w[MONEY_FMT_MAX], r[MONEY_FMT_MAX];
-			snprintf(msg, msgsz, "quota exhausted at the %s level (%s): this request may cost "
-				 "up to %s, %s remains", quota_kind_name(lv[i].kind),
-				 lv[i].kind == QUOTA_POOL ? "pool" : lv[i].key, money_format(worst, w),
-				 money_format(room > 0 ? room : 0, r));
-			e = ALLOT_E_QUOTA;
-			break;
-		}
-		if (room - worst < t->remaining) {
-			t->remaining = room - worst;
-			snprintf(t->remaining_level, sizeof t->remaining_level, "%s",
-				 quota_kind_name(lv[i].kind));
-		}
-	}
-	if (!e && c->has_max_credits) {
-		int64_t spent = 0;
-		char tkey[STORE_ID_MAX + 8];
-		token_key(tkey, sizeof tkey, c->jti);
-		if (spent_get(g, c->jti, tkey, &spent) == ALLOT_OK) {
-			int64_t room = money_sub_sat(money_sub_sat(c->max_credits, spent),
-						     reserve_amount(g->reserve, tkey));
-			if (worst > room) {
-				char w[MONEY_FMT_MAX], r[MONEY_FMT_MAX];
-				snprintf(msg, msgsz, "quota exhausted at the token level: this request may "
-					 "cost up to %s, %s of the token's max_credits remains",
-					 money_format(worst, w), money_format(room > 0 ? room : 0, r));
-				e = ALLOT_E_QUOTA;
-			} else if (room - worst < t->remaining) {
-				t->remaining = room - worst;
-				snprintf(t->remaining_level, sizeof t->remaining_level, "token");
-			}
-		} else {
-			e = ALLOT_E_STORE;
-		}
-	}
-	if (!e) {
-		const char *keys[QUOTA_MAX_LEVELS + 1];
-		for (size_t i = 0; i < n; i++) {
-			snprintf(t->keys[i], sizeof t->keys[i], "%s", lv[i].key);
-			keys[i] = t->keys[i];
-		}
-		t->nkeys = n;
-		if (c->has_max_credits) {
-			token_key(t->keys[n], sizeof t->keys[n], c->jti);
-			keys[n] = t->keys[n];
-			t->nkeys = n + 1;
-		}
-		if (!reserve_add_locked(g->reserve, keys, t->nkeys, worst)) {
-			e = ALLOT_E_NOMEM;
-		} else {
-			t->reserved = worst;
-			for (size_t i = 0; i < n; i++) {
-				if (!lv[i].limits)
-					continue;
-				struct rate_entry *r = rate_get(g, lv[i].key, now);
-				if (r) {
-					r->requests++;
-					r->tokens += prompt_tokens + max_tokens;
-				}
-			}
-		}
-	}
+	if (!(e = admit_rates(g, lv, n, now, prompt_tokens, max_tokens, retry_after_s, msg,
+			      msgsz)) &&
+	    !(e = admit_room(g, c, lv, n, worst, t, msg, msgsz)))
+		e = admit_reserve(g, c, lv, n, now, worst, t);
 	reserve_unlock(g->reserve);
 	if (e)
 		goto refuse_held;
