@@ -593,7 +593,7 @@ int main(void)
 		app.cfg.flush_ms_set = true;
 	}
 	char msg[512] = "";
-	if (app_open(&app, msg, sizeof msg) || gate_open(&app, &app.gate, msg, sizeof msg)) {
+	if (app_open(&app, msg, sizeof msg) || app_gate_open(&app, &app.gate, msg, sizeof msg)) {
 		fprintf(stderr, "bench_gate: %s\n", msg);
 		return 1;
 	}
@@ -648,8 +648,8 @@ int main(void)
 	t0 = now_s();
 	c0 = thread_cpu_us();
 	for (size_t i = 0; i < n; i++) {
-		if (gate_admit(&app, app.gate, &c, "stories", 5, 1, &t, &retry, msg, sizeof msg) == ALLOT_OK)
-			gate_cancel(&app, app.gate, &t);
+		if (gate_admit(app.gate, &c, "stories", 5, 1, &t, &retry, msg, sizeof msg) == ALLOT_OK)
+			gate_cancel(app.gate, &t);
 	}
 	double us_admit = per_call_us(t0, n), cpu_admit = cpu_per_call(c0, n);
 	n = 2000;
@@ -657,8 +657,8 @@ int main(void)
 	c0 = thread_cpu_us();
 	for (size_t i = 0; i < n; i++) {
 		int64_t charge;
-		if (gate_admit(&app, app.gate, &c, "stories", 5, 1, &t, &retry, msg, sizeof msg) == ALLOT_OK)
-			gate_settle(&app, app.gate, &t, 5, 1, &charge);
+		if (gate_admit(app.gate, &c, "stories", 5, 1, &t, &retry, msg, sizeof msg) == ALLOT_OK)
+			gate_settle(app.gate, &t, 5, 1, &charge);
 	}
 	double us_admit_settle = per_call_us(t0, n), cpu_admit_settle = cpu_per_call(c0, n);
 	int32_t *ids = NULL;

@@ -648,7 +648,7 @@ static void bench_spread(size_t n)
 		struct ledger_counts cnt;
 		char msg[256];
 		double t0 = now_s();
-		if (ledger_ingest(&in.app, "cscs", arr, &out, &cnt, msg, sizeof msg))
+		if (ledger_ingest(in.app.ledger, "cscs", arr, &out, &cnt, msg, sizeof msg))
 			die("ledger_ingest", msg);
 		double dt = now_s() - t0;
 		if (cnt.accepted != to - b * BATCH)

@@ -82,7 +82,7 @@ static double ingest(struct app *a, json_t *const *batches, int nb, size_t *acce
 		json_t *out = NULL;
 		struct ledger_counts c;
 		char msg[256];
-		if (ledger_ingest(a, "cscs", batches[b], &out, &c, msg, sizeof msg)) {
+		if (ledger_ingest(a->ledger, "cscs", batches[b], &out, &c, msg, sizeof msg)) {
 			fprintf(stderr, "bench: ingest failed: %s\n", msg);
 			exit(1);
 		}
@@ -124,9 +124,9 @@ int main(int argc, char **argv)
 	struct app on, off;
 	if (open_app(&on, dir, "on", charter) || open_app(&off, dir, "off", charter))
 		return 1;
-	off.store->ops->tlog_set_enabled(off.store, false);
+	store_tlog_set_enabled(off.store, false);
 	if (getenv("BENCH_BOTH_OFF"))
-		on.store->ops->tlog_set_enabled(on.store, false);
+		store_tlog_set_enabled(on.store, false);
 
 	int per_round = total / ROUNDS, nb = (per_round + batch - 1) / batch;
 	double t_on = 0, t_off = 0;
@@ -152,7 +152,7 @@ int main(int argc, char **argv)
 	}
 	uint64_t size;
 	uint8_t root[32];
-	on.store->ops->tlog_head(on.store, &size, root);
+	store_tlog_head(on.store, &size, root);
 	double r_on = (double)n_on / t_on, r_off = (double)n_off / t_off, t0;
 	printf("  log off: %8zu records in %6.2f s = %8.0f records/s\n", n_off, t_off, r_off);
 	printf("  log on:  %8zu records in %6.2f s = %8.0f records/s  (log size %llu)\n", n_on,
@@ -168,13 +168,13 @@ int main(int argc, char **argv)
 	double t1 = now_s();
 	for (int i = 0; i < PROOFS; i++) {
 		seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
-		if (on.store->ops->tlog_inclusion(on.store, seed % size, size, leaf, &pr))
+		if (store_tlog_inclusion(on.store, seed % size, size, leaf, &pr))
 			abort();
 	}
 	double t2 = now_s();
 	for (int i = 0; i < PROOFS; i++) {
 		seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
-		if (on.store->ops->tlog_consistency(on.store, 1 + seed % size, size, &pr))
+		if (store_tlog_consistency(on.store, 1 + seed % size, size, &pr))
 			abort();
 	}
 	double t3 = now_s();

@@ -149,28 +149,36 @@ allot_err api_charter_validate(struct http_req *req, struct http_resp *resp)
 	return http_json(resp, 200, j);
 }
 
+struct history_page {
+	json_t *rows;
+	int64_t in_force;
+};
+
+/* store_charter_history's fn: one version as GET /v1/charter/history lists it. */
+static void history_add(void *ctx, const struct charter_row *r)
+{
+	struct history_page *pg = ctx;
+	char at[TIME_FMT_MAX], ef[TIME_FMT_MAX];
+	json_t *j = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s}", "version", (json_int_t)r->version,
+			      "sha256", r->sha256, "author", r->author, "applied_at",
+			      time_format_rfc3339(r->applied_at, at), "effective",
+			      time_format_rfc3339(r->effective, ef), "charter", r->charter_id,
+			      "status", version_status(r->version, pg->in_force));
+	json_array_append_new(pg->rows, j ? j : json_null());
+}
+
 allot_err api_charter_history(struct http_req *req, struct http_resp *resp)
 {
-	json_t *rows = NULL;
 	struct app *app = api_app(req);
-	allot_err e = store_charter_history(app->store, &rows);
-	if (e)
-		return http_error(resp, e, "could not read the charter history");
 	struct active_charter *now = app_charter_get(app);
-	int64_t in_force = now ? now->row.version : 0;
+	struct history_page pg = {.rows = json_array(), .in_force = now ? now->row.version : 0};
 	app_charter_put(app, now);
-	size_t i;
-	json_t *r;
-	json_array_foreach(rows, i, r) {
-		char ts[TIME_FMT_MAX];
-		json_int_t at = json_integer_value(json_object_get(r, "applied_at"));
-		json_int_t ef = json_integer_value(json_object_get(r, "effective"));
-		json_object_set_new(r, "applied_at", json_string(time_format_rfc3339(at, ts)));
-		json_object_set_new(r, "effective", json_string(time_format_rfc3339(ef, ts)));
-		json_object_set_new(r, "charter", json_incref(json_object_get(r, "charter_id")));
-		json_object_set_new(r, "status", json_string(version_status(
-			json_integer_value(json_object_get(r, "version")), in_force)));
-		json_object_del(r, "charter_id");
+	if (!pg.rows)
+		return http_error(resp, ALLOT_E_NOMEM, "out of memory");
+	allot_err e = store_charter_history(app->store, history_add, &pg);
+	if (e) {
+		json_decref(pg.rows);
+		return http_error(resp, e, "could not read the charter history");
 	}
-	return http_json(resp, 200, json_pack("{s:o}", "charters", rows));
+	return http_json(resp, 200, json_pack("{s:o}", "charters", pg.rows));
 }

@@ -42,7 +42,7 @@ static void remaining_header(struct http_resp *resp, int64_t remaining, const ch
 static void member_remaining_header(struct http_req *req, struct http_resp *resp)
 {
 	char lvl[16];
-	int64_t rem = gate_remaining(api_app(req), member_claims(req), lvl);
+	int64_t rem = gate_remaining(api_app(req)->gate, member_claims(req), lvl);
 	remaining_header(resp, rem, lvl);
 }
 
@@ -364,7 +364,7 @@ static void *stream_worker(void *arg)
 	int64_t charge = 0;
 	int comp = e ? 0 : res.completion_tokens;
 	int prompt = e ? s->prompt_tokens : res.prompt_tokens;
-	gate_settle(s->app, s->app->gate, &s->ticket, prompt, comp, &charge);
+	gate_settle(s->app->gate, &s->ticket, prompt, comp, &charge);
 	pthread_mutex_lock(&s->mu);
 	if (!e) {
 		sse_append(&s->pending, chunk_json(s->chat, s->id, s->created, s->model, NULL, 0,
@@ -451,14 +451,14 @@ static void remote_settle(struct app *app, struct gate_ticket *t, const struct u
 {
 	int64_t charge = 0;
 	if (r->has_usage) {
-		gate_settle(app, app->gate, t, r->prompt_tokens, r->completion_tokens, &charge);
+		gate_settle(app->gate, t, r->prompt_tokens, r->completion_tokens, &charge);
 	} else if (replied) {
 		log_warnx("gate: upstream %s replied without usage%s%s; charging the reservation "
 			  "(%d prompt, %d completion tokens)", t->model->url, r->error[0] ? ": " : "",
 			  r->error, t->prompt_tokens, t->max_tokens);
-		gate_settle(app, app->gate, t, t->prompt_tokens, t->max_tokens, &charge);
+		gate_settle(app->gate, t, t->prompt_tokens, t->max_tokens, &charge);
 	} else {
-		gate_cancel(app, app->gate, t);
+		gate_cancel(app->gate, t);
 	}
 }
 
@@ -510,7 +510,7 @@ static allot_err remote_generate(struct http_req *req, struct http_resp *resp, b
 	char msg[512] = "";
 	struct gate_ticket t;
 	int retry = 0;
-	allot_err e = gate_admit(app, app->gate, cl, g->model, remote_prompt_bound(body, chat),
+	allot_err e = gate_admit(app->gate, cl, g->model, remote_prompt_bound(body, chat),
 				 g->max_tokens, &t, &retry, msg, sizeof msg);
 	if (e) {
 		refusal_headers(resp, e, retry);
@@ -526,14 +526,14 @@ static allot_err remote_generate(struct http_req *req, struct http_resp *resp, b
 		struct stream *s = stream_new(app, &t);
 		pthread_t th;
 		if (!s) {
-			gate_cancel(app, app->gate, &t);
+			gate_cancel(app->gate, &t);
 			json_decref(fwd);
 			return http_error(resp, ALLOT_E_NOMEM, "out of memory");
 		}
 		s->body = fwd;
 		s->path = path;
 		if (pthread_create(&th, NULL, remote_stream_worker, s) != 0) {
-			gate_cancel(app, app->gate, &s->ticket);
+			gate_cancel(app->gate, &s->ticket);
 			json_decref(fwd);
 			free(s);
 			return http_error(resp, ALLOT_E_INTERNAL, "could not start the upstream call");
@@ -628,7 +628,7 @@ static allot_err generate(struct http_req *req, struct http_resp *resp, bool cha
 		goto bad;
 	struct gate_ticket t;
 	int retry = 0;
-	e = gate_admit(app, app->gate, cl, g.model, (int)g.nids, g.max_tokens, &t, &retry, msg,
+	e = gate_admit(app->gate, cl, g.model, (int)g.nids, g.max_tokens, &t, &retry, msg,
 		       sizeof msg);
 	if (e) {
 		refusal_headers(resp, e, retry);
@@ -645,7 +645,7 @@ static allot_err generate(struct http_req *req, struct http_resp *resp, bool cha
 	if (g.stream) {
 		struct stream *s = stream_new(app, &t);
 		if (!s) {
-			gate_cancel(app, app->gate, &t);
+			gate_cancel(app->gate, &t);
 			e = ALLOT_E_NOMEM;
 			snprintf(msg, sizeof msg, "out of memory");
 			goto bad;
@@ -666,7 +666,7 @@ static allot_err generate(struct http_req *req, struct http_resp *resp, bool cha
 				infer_wait(s->job, &tmp);
 				infer_result_release(&tmp);
 			}
-			gate_cancel(app, app->gate, &s->ticket);
+			gate_cancel(app->gate, &s->ticket);
 			buf_release(&s->pending);
 			free(s);
 			e = e ? e : ALLOT_E_INTERNAL;
@@ -690,7 +690,7 @@ static allot_err generate(struct http_req *req, struct http_resp *resp, bool cha
 	}
 	e = infer_generate(eng, &ir, &res);
 	int64_t charge = 0;
-	gate_settle(app, app->gate, &t, e ? (int)g.nids : res.prompt_tokens,
+	gate_settle(app->gate, &t, e ? (int)g.nids : res.prompt_tokens,
 		    e ? 0 : res.completion_tokens, &charge);
 	if (e) {
 		snprintf(msg, sizeof msg, "generation failed");
@@ -771,7 +771,7 @@ allot_err api_quotas_me(struct http_req *req, struct http_resp *resp)
 	if (cl->has_max_credits) {
 		int64_t spent = 0;
 		char b[MONEY_FMT_MAX];
-		if ((e = gate_token_spent(app, app->gate, cl->jti, &spent))) {
+		if ((e = gate_token_spent(app->gate, cl->jti, &spent))) {
 			json_decref(tok);
 			json_decref(j);
 			return http_error(resp, e, "could not read the token's spending");

@@ -110,11 +110,39 @@ allot_err api_keys_revoke(struct http_req *req, struct http_resp *resp)
 	return http_json(resp, 200, json_pack("{s:s,s:b}", "id", id, "revoked", 1));
 }
 
+static json_t *str_or_null(const char *s)
+{
+	return s[0] ? json_string(s) : json_null();
+}
+
+/* store_key_list's fn: one key as GET /v1/keys lists it (no secret hash;
+ * the columns the store keeps NULL as null). */
+static void key_add(void *ctx, const struct api_key *k)
+{
+	json_t *j = json_object();
+	if (j) {
+		json_object_set_new(j, "id", json_string(k->id));
+		json_object_set_new(j, "role", json_string(k->role));
+		json_object_set_new(j, "institution", str_or_null(k->institution));
+		json_object_set_new(j, "provider", str_or_null(k->provider));
+		json_object_set_new(j, "label", str_or_null(k->label));
+		json_object_set_new(j, "created_at", json_integer(k->created_at));
+		json_object_set_new(j, "created_by", json_string(k->created_by));
+		json_object_set_new(j, "revoked_at", k->revoked_at ? json_integer(k->revoked_at)
+								    : json_null());
+	}
+	json_array_append_new(ctx, j ? j : json_null());
+}
+
 allot_err api_keys_list(struct http_req *req, struct http_resp *resp)
 {
-	json_t *keys = NULL;
-	allot_err e = store_key_list(api_app(req)->store, &keys);
-	if (e)
+	json_t *keys = json_array();
+	if (!keys)
+		return http_error(resp, ALLOT_E_NOMEM, "out of memory");
+	allot_err e = store_key_list(api_app(req)->store, key_add, keys);
+	if (e) {
+		json_decref(keys);
 		return http_error(resp, e, "could not list keys");
+	}
 	return http_json(resp, 200, json_pack("{s:o}", "keys", keys));
 }

@@ -43,7 +43,7 @@ static allot_err head(struct http_req *req, struct http_resp *resp, uint64_t *si
 {
 	uint8_t root[32];
 	struct store *st = api_app(req)->store;
-	if (st->ops->tlog_head(st, size, root))
+	if (store_tlog_head(st, size, root))
 		return http_error(resp, ALLOT_E_STORE, "the log could not be read");
 	return ALLOT_OK;
 }
@@ -92,7 +92,7 @@ allot_err api_log_inclusion(struct http_req *req, struct http_resp *resp)
 	struct merkle_proof p;
 	uint8_t leaf[32];
 	struct store *st = api_app(req)->store;
-	if ((e = st->ops->tlog_inclusion(st, index, size, leaf, &p)))
+	if ((e = store_tlog_inclusion(st, index, size, leaf, &p)))
 		return http_error(resp, e, "the proof could not be built");
 	char lb[48];
 	b64_encode(leaf, 32, lb);
@@ -121,7 +121,7 @@ allot_err api_log_consistency(struct http_req *req, struct http_resp *resp)
 				  (unsigned long long)cur);
 	struct merkle_proof p;
 	struct store *st = api_app(req)->store;
-	if ((e = st->ops->tlog_consistency(st, from, to, &p)))
+	if ((e = store_tlog_consistency(st, from, to, &p)))
 		return http_error(resp, e, "the proof could not be built");
 	return http_json(resp, 200, json_pack("{s:I,s:I,s:o}", "from", (json_int_t)from, "to",
 					      (json_int_t)to, "proof", ledgerlog_proof_json(&p)));
@@ -144,7 +144,7 @@ allot_err api_log_entries(struct http_req *req, struct http_resp *resp)
 		end = start + LOG_ENTRIES_MAX;
 	json_t *entries = NULL;
 	struct store *st = api_app(req)->store;
-	if ((e = st->ops->tlog_entries(st, start, end, false, &entries)))
+	if ((e = store_tlog_entries(st, start, end, false, &entries)))
 		return http_error(resp, e, "the log could not be read");
 	return http_json(resp, 200, json_pack("{s:I,s:I,s:I,s:o}", "size", (json_int_t)cur,
 					      "start", (json_int_t)start, "end", (json_int_t)end,
@@ -191,7 +191,7 @@ allot_err api_log_annotate(struct http_req *req, struct http_resp *resp, json_t 
 		if (has && since > 0) {
 			struct merkle_proof p;
 			struct store *st = api_app(req)->store;
-			if (since > cp.size || st->ops->tlog_consistency(st, since, cp.size, &p))
+			if (since > cp.size || store_tlog_consistency(st, since, cp.size, &p))
 				return http_error(resp, ALLOT_E_INVALID, "since must be 1..%llu",
 						  (unsigned long long)cp.size);
 			json_object_set_new(body, "consistency", json_pack("{s:I,s:I,s:o}", "from",

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/timeutil.h"
+#include "ledger/ledger.h"
 #include "ledger/quota.h"
 
 static json_t *levels_json(const struct quota_level *lv, size_t n)
@@ -19,7 +20,7 @@ static json_t *levels_json(const struct quota_level *lv, size_t n)
 int64_t api_reserved(void *ctx, const char *key)
 {
 	struct app *app = ctx;
-	return app->reserve ? reserve_amount(app->reserve, key) : 0;
+	return app->ledger ? reserve_amount(ledger_reserve(app->ledger), key) : 0;
 }
 
 json_t *api_quota_view(struct app *app, const struct charter *c, const char *inst,

@@ -77,7 +77,7 @@ allot_err api_report_usage(struct http_req *req, struct http_resp *resp)
 		}
 	}
 	json_t *rows = NULL;
-	e = app->store->ops->ledger_report(app->store, &f, sqlg, nsql, day || month, &rows);
+	e = store_ledger_report(app->store, &f, sqlg, nsql, day || month, &rows);
 	if (e)
 		return http_error(resp, e, "could not aggregate the ledger");
 	/* Fold buckets into local days/months, keyed by the group values. */

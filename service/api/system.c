@@ -15,7 +15,7 @@ allot_err api_readyz(struct http_req *req, struct http_resp *resp)
 {
 	struct app *app = api_app(req);
 	struct active_charter *ac = app_charter_get(app);
-	bool store_ok = app->store && app->store->ops->schema_version(app->store) > 0;
+	bool store_ok = app->store && store_schema_version(app->store) > 0;
 	char models[512] = "no gate";
 	struct settleq_stats sq = {0};
 	if (app->gate) {

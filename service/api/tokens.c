@@ -201,7 +201,7 @@ allot_err api_tokens_revoke(struct http_req *req, struct http_resp *resp)
 		/* An institution may revoke only tokens of its own members; a jti
 		 * it does not know is refused the same way as another's. */
 		struct token_row tr;
-		e = app->store->ops->token_find(app->store, jti, &tr);
+		e = store_token_find(app->store, jti, &tr);
 		if (e == ALLOT_E_NOT_FOUND ||
 		    (e == ALLOT_OK && req->who->role == ROLE_INSTITUTION &&
 		     strcmp(tr.institution, req->who->institution))) {

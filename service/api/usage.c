@@ -32,7 +32,7 @@ allot_err api_usage_submit(struct http_req *req, struct http_resp *resp)
 	if (e)
 		return e;
 	/* The answer is written straight into the response body. */
-	e = ledger_ingest_body(api_app(req), req->who->provider, req->body,
+	e = ledger_ingest_body(api_app(req)->ledger, req->who->provider, req->body,
 					 req->body_len, true, &resp->body, msg, sizeof msg);
 	if (e)
 		return http_error(resp, e, "%s", msg);
@@ -295,7 +295,7 @@ allot_err api_provider_sequence(struct http_req *req, struct http_resp *resp)
 		return pe;
 	json_t *j = NULL;
 	struct store *st = api_app(req)->store;
-	allot_err e = st->ops->ledger_seq_status(st, id, after, (int)limit, &j);
+	allot_err e = store_ledger_seq_status(st, id, after, (int)limit, &j);
 	if (e)
 		return http_error(resp, e, "could not read the ledger");
 	return http_json(resp, 200, j);

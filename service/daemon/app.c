@@ -13,36 +13,22 @@
 #include "daemon/bootstrap.h"
 #include "daemon/dblock.h"
 #include "daemon/fileio.h"
+#include "gate/gate.h"
 #include "gate/keyset.h"
 #include "ledger/ledger.h"
 #include "ledger/ledgerlog.h"
 
 /* ---- the active charter ------------------------------------------------------- */
 
-/* The version in force at t (charter_lock held): the newest whose
- * `effective` is <= t.  `effective` never moves back from one version to
- * the next (charter_check_successor), so the newest such is found first
- * from the end, and in the usual case (nothing scheduled) at once. */
-static struct active_charter *app_charter_find(struct app *app, int64_t t)
+struct chist *app_charters(struct app *app)
 {
-	for (size_t i = app->nversions; i-- > 0;)
-		if (app->versions[i]->c->effective_us <= t)
-			return app->versions[i];
-	/* Not listed (out of memory at install): the newest applied one, if
-	 * it is in force. */
-	if (app->active && app->active->c->effective_us <= t)
-		return app->active;
-	return NULL;
+	return app->ledger ? ledger_charters(app->ledger) : NULL;
 }
 
 struct active_charter *app_charter_in_force(struct app *app, int64_t t)
 {
-	pthread_mutex_lock(&app->charter_lock);
-	struct active_charter *ac = app_charter_find(app, t);
-	if (ac)
-		ac->refs++;
-	pthread_mutex_unlock(&app->charter_lock);
-	return ac;
+	struct chist *h = app_charters(app);
+	return h ? chist_in_force(h, t) : NULL;
 }
 
 struct active_charter *app_charter_get(struct app *app)
@@ -52,84 +38,32 @@ struct active_charter *app_charter_get(struct app *app)
 
 struct active_charter *app_charter_latest(struct app *app)
 {
-	pthread_mutex_lock(&app->charter_lock);
-	struct active_charter *ac = app->active;
-	if (ac)
-		ac->refs++;
-	pthread_mutex_unlock(&app->charter_lock);
-	return ac;
+	struct chist *h = app_charters(app);
+	return h ? chist_latest(h) : NULL;
 }
 
 struct active_charter *app_charter_next(struct app *app, int64_t version)
 {
-	struct active_charter *ac = NULL;
-	pthread_mutex_lock(&app->charter_lock);
-	for (size_t i = 0; i < app->nversions && !ac; i++)
-		if (app->versions[i]->row.version > version)
-			ac = app->versions[i];
-	if (ac)
-		ac->refs++;
-	pthread_mutex_unlock(&app->charter_lock);
-	return ac;
-}
-
-static void active_free(struct active_charter *ac)
-{
-	charter_free(ac->c);
-	free(ac->row.text);
-	free(ac);
+	struct chist *h = app_charters(app);
+	return h ? chist_next(h, version) : NULL;
 }
 
 void app_charter_put(struct app *app, struct active_charter *ac)
 {
-	if (!ac)
-		return;
-	pthread_mutex_lock(&app->charter_lock);
-	bool last = --ac->refs == 0;
-	pthread_mutex_unlock(&app->charter_lock);
-	if (last)
-		active_free(ac);
-}
-
-static void app_charter_install(struct app *app, struct active_charter *ac)
-{
-	ac->refs = 2; /* the app's active reference and the version list's */
-	pthread_mutex_lock(&app->charter_lock);
-	/* Versions are installed oldest first and `effective` never moves back,
-	 * so the first one's is where the ledger begins. */
-	ac->c->ledger_start_us = app->nversions ? app->versions[0]->c->effective_us
-						: ac->c->effective_us;
-	struct active_charter **v = realloc(app->versions, (app->nversions + 1) * sizeof *v);
-	if (v) {
-		app->versions = v;
-		app->versions[app->nversions++] = ac;
-	} else {
-		ac->refs = 1; /* not listed: pricing falls back to older versions */
-	}
-	struct active_charter *old = app->active;
-	app->active = ac;
-	pthread_mutex_unlock(&app->charter_lock);
-	if (old)
-		app_charter_put(app, old);
+	if (ac)
+		chist_put(app_charters(app), ac);
 }
 
 const struct active_charter *app_charter_at(struct app *app, int64_t t)
 {
-	pthread_mutex_lock(&app->charter_lock);
-	const struct active_charter *best = app_charter_find(app, t);
-	pthread_mutex_unlock(&app->charter_lock);
-	return best;
+	struct chist *h = app_charters(app);
+	return h ? chist_at(h, t) : NULL;
 }
 
 const struct active_charter *app_charter_version(struct app *app, int64_t version)
 {
-	const struct active_charter *found = NULL;
-	pthread_mutex_lock(&app->charter_lock);
-	for (size_t i = 0; i < app->nversions && !found; i++)
-		if (app->versions[i]->row.version == version)
-			found = app->versions[i];
-	pthread_mutex_unlock(&app->charter_lock);
-	return found;
+	struct chist *h = app_charters(app);
+	return h ? chist_version(h, version) : NULL;
 }
 
 allot_err app_charter_apply(struct app *app, const char *filename, const char *text,
@@ -186,10 +120,10 @@ allot_err app_charter_apply(struct app *app, const char *filename, const char *t
 	if (e) {
 		snprintf(msg, msgsz, "%s", e == ALLOT_E_CONFLICT ? app->store->errmsg
 								 : "the store could not save the charter");
-		active_free(ac);
+		chist_entry_free(ac);
 		return e;
 	}
-	app_charter_install(app, ac);
+	chist_install(app_charters(app), ac);
 	log_info("charter %s version %lld applied by %s (sha256 %.16s…)", c->id,
 		 (long long)c->version, author, ac->row.sha256);
 	return ALLOT_OK;
@@ -229,7 +163,7 @@ static allot_err app_charter_load_version(struct app *app, int64_t version, char
 	}
 	ac->c = c;
 	ac->row = row;
-	app_charter_install(app, ac);
+	chist_install(app_charters(app), ac);
 	return ALLOT_OK;
 }
 
@@ -257,37 +191,68 @@ static allot_err app_charter_from_file(struct app *app, bool startup, char *msg,
 	if (e) {
 		for (size_t i = 0; i < errs.nerrors; i++)
 			log_warnx("%s", errs.errors[i].text);
-		if (e == ALLOT_E_CONFLICT && app->active && startup) {
+		struct active_charter *kept = app_charter_latest(app);
+		if (e == ALLOT_E_CONFLICT && kept && startup) {
 			/* The stored charter is newer (applied over HTTP): keep it. */
 			log_warnx("charter file %s not applied: the stored charter version %lld "
-				  "is kept", app->cfg.charter, (long long)app->active->row.version);
+				  "is kept", app->cfg.charter, (long long)kept->row.version);
 			e = ALLOT_OK;
 		}
+		app_charter_put(app, kept);
 	}
 	charter_errors_release(&errs);
 	free(text);
 	return e;
 }
 
+/* The stored versions' numbers (store_charter_history's fn). */
+struct versions {
+	int64_t *v;
+	size_t n, cap;
+	bool oom;
+};
+
+static void version_add(void *ctx, const struct charter_row *r)
+{
+	struct versions *vs = ctx;
+	if (vs->n == vs->cap) {
+		size_t cap = vs->cap ? vs->cap * 2 : 8;
+		int64_t *v = realloc(vs->v, cap * sizeof *v);
+		if (!v) {
+			vs->oom = true;
+			return;
+		}
+		vs->v = v;
+		vs->cap = cap;
+	}
+	vs->v[vs->n++] = r->version;
+}
+
 /* Loads every stored version, oldest first, so the newest ends up active. */
 static allot_err app_charter_load_stored(struct app *app, char *msg, size_t msgsz)
 {
-	json_t *hist = NULL;
-	allot_err e = store_charter_history(app->store, &hist);
+	struct versions vs = {0};
+	allot_err e = store_charter_history(app->store, version_add, &vs);
+	if (!e && vs.oom)
+		e = ALLOT_E_NOMEM;
 	if (e) {
-		snprintf(msg, msgsz, "cannot read the charter history: %s", app->store->errmsg);
+		snprintf(msg, msgsz, "cannot read the charter history: %s",
+			 e == ALLOT_E_NOMEM ? "out of memory" : app->store->errmsg);
+		free(vs.v);
 		return e;
 	}
-	size_t i;
-	json_t *row;
-	json_array_foreach(hist, i, row) {
-		e = app_charter_load_version(app, json_integer_value(json_object_get(row, "version")),
-					     msg, msgsz);
-		if (e)
-			break;
-	}
-	json_decref(hist);
+	for (size_t i = 0; i < vs.n && !e; i++)
+		e = app_charter_load_version(app, vs.v[i], msg, msgsz);
+	free(vs.v);
 	return e;
+}
+
+allot_err app_gate_open(struct app *app, struct gate **out, char *msg, size_t msgsz)
+{
+	const struct gate_config gc = {.models = app->cfg.models, .keys = app->cfg.keys,
+				       .deployment = app->cfg.deployment,
+				       .threads = app->cfg.threads};
+	return gate_open(app->ledger, &gc, out, msg, msgsz);
 }
 
 void app_charter_reload(struct app *app)
@@ -300,9 +265,6 @@ void app_charter_reload(struct app *app)
 
 allot_err app_open(struct app *app, char *msg, size_t msgsz)
 {
-	pthread_mutex_init(&app->charter_lock, NULL);
-	if (!(app->reserve = reserve_new()) || !(app->ledger_group = ledger_group_new()))
-		return ALLOT_E_NOMEM;
 	/* Bad input is refused before anything is created; then one owner
 	 * per database (docs/OPERATIONS.md). */
 	allot_err e = bootstrap_admin_env_check(msg, msgsz);
@@ -315,6 +277,8 @@ allot_err app_open(struct app *app, char *msg, size_t msgsz)
 	    (e = bootstrap_db_precheck(&app->cfg, msg, msgsz)))
 		return e;
 	if ((e = store_open(app->cfg.db, &app->store, msg, msgsz)))
+		return e;
+	if ((e = ledger_open(app->store, &app->ledger)))
 		return e;
 	if (app->cfg.flush_ms_set)
 		store_set_flush_ms(app->store, app->cfg.flush_ms);
@@ -340,23 +304,13 @@ allot_err app_open(struct app *app, char *msg, size_t msgsz)
 
 void app_close(struct app *app)
 {
-	if (app->active)
-		app_charter_put(app, app->active);
-	app->active = NULL;
-	for (size_t i = 0; i < app->nversions; i++)
-		app_charter_put(app, app->versions[i]);
-	free(app->versions);
-	app->versions = NULL;
-	app->nversions = 0;
 	ledgerlog_free(app->log);
 	app->log = NULL;
+	/* The charter history, reservations and group commit, then their store. */
+	ledger_free(app->ledger);
+	app->ledger = NULL;
 	store_close(app->store);
 	app->store = NULL;
-	reserve_free(app->reserve);
-	app->reserve = NULL;
-	ledger_group_free(app->ledger_group);
-	app->ledger_group = NULL;
-	pthread_mutex_destroy(&app->charter_lock);
 	/* Last: the database is closed before another process may own it. */
 	dblock_release(app->dblock);
 	app->dblock = NULL;

@@ -14,7 +14,7 @@
 
 #include "charter/charter.h"
 #include "common/err.h"
-#include "ledger/reserve.h"
+#include "ledger/chist.h"
 #include "store/store.h"
 
 struct app_config {
@@ -38,30 +38,18 @@ struct app_config {
 	bool verbose;
 };
 
-/* An applied charter with its stored metadata. */
-struct active_charter {
-	struct charter *c;
-	struct charter_row row;  /* text owned here */
-	int refs;
-};
-
 struct dblock;
 struct gate;
-struct ledger_group;
+struct ledger;
 struct ledgerlog;
 
 struct app {
 	struct app_config cfg;
 	struct dblock *dblock;         /* held from app_open to app_close (daemon/dblock.h) */
 	struct store *store;
-	pthread_mutex_t charter_lock;
-	struct active_charter *active; /* NULL until a charter is applied */
-	/* Every applied version, oldest first; each holds a reference and lives
-	 * until app_close, so pointers from app_charter_at stay valid. */
-	struct active_charter **versions;
-	size_t nversions;
-	struct reserve_table *reserve; /* the gate's in-flight reservations */
-	struct ledger_group *ledger_group; /* group commit (ledger/ledger.c) */
+	/* The charter history, reservations and group commit (ledger/ledger.h);
+	 * created by app_open once the store is open. */
+	struct ledger *ledger;
 	struct gate *gate;             /* tokens, engines, admission (gate/gate.h) */
 	struct ledgerlog *log;         /* log key and checkpoints (ledger/ledgerlog.h) */
 };
@@ -78,12 +66,12 @@ int app_config_parse(struct app_config *cfg, int argc, char **argv);
 allot_err app_open(struct app *app, char *msg, size_t msgsz);
 void app_close(struct app *app);
 
-/* The charter in force now (SPEC section 2, "Effective dates"): the newest
- * applied version whose `effective` has come; NULL when none has.  A
- * version applied with a future `effective` is scheduled: stored and
- * listed, but admission, membership, limits, periods and pricing follow
- * the one in force until its instant.  Take a reference; drop it with
- * app_charter_put. */
+/* The ledger's charter history (ledger/chist.h: what each of these means);
+ * NULL before app_open has opened the store, and then these return NULL.
+ *
+ * The charter in force now (SPEC section 2, "Effective dates"); a
+ * reference, dropped with app_charter_put. */
+struct chist *app_charters(struct app *app);
 struct active_charter *app_charter_get(struct app *app);
 /* The same at instant t. */
 struct active_charter *app_charter_in_force(struct app *app, int64_t t);
@@ -94,8 +82,8 @@ struct active_charter *app_charter_latest(struct app *app);
 struct active_charter *app_charter_next(struct app *app, int64_t version);
 void app_charter_put(struct app *app, struct active_charter *ac);
 
-/* The charter in force at instant t: the highest applied version whose
- * `effective` is <= t; NULL when none.  Valid until app_close. */
+/* The charter in force at instant t, without a reference: valid until
+ * app_close. */
 const struct active_charter *app_charter_at(struct app *app, int64_t t);
 /* The applied version numbered `version`, or NULL.  Valid until app_close. */
 const struct active_charter *app_charter_version(struct app *app, int64_t version);
@@ -106,6 +94,10 @@ const struct active_charter *app_charter_version(struct app *app, int64_t versio
 allot_err app_charter_apply(struct app *app, const char *filename, const char *text,
 			    size_t len, const char *author, struct charter_errors *errs,
 			    char *msg, size_t msgsz);
+/* Opens the gate over the app's ledger with the app's configuration
+ * (gate_open); *out is what app->gate should be set to. */
+allot_err app_gate_open(struct app *app, struct gate **out, char *msg, size_t msgsz);
+
 /* Re-reads cfg.charter and applies it if its version is newer (SIGHUP). */
 void app_charter_reload(struct app *app);
 

@@ -102,26 +102,49 @@ allot_err bootstrap_admin_env_check(char *msg, size_t msgsz)
 	return ALLOT_OK;
 }
 
+/* The active admin keys made from ALLOT_ADMIN_KEY (store_key_list's fn). */
+struct env_keys {
+	char (*ids)[STORE_ID_MAX];
+	size_t n, cap;
+	bool oom;
+};
+
+static void env_key_add(void *ctx, const struct api_key *k)
+{
+	struct env_keys *ek = ctx;
+	if (strcmp(k->role, "admin") != 0 || strcmp(k->label, BOOTSTRAP_ENV_LABEL) != 0 ||
+	    strcmp(k->created_by, BOOTSTRAP_ACTOR) != 0 || k->revoked_at != 0)
+		return;
+	if (ek->n == ek->cap) {
+		size_t cap = ek->cap ? ek->cap * 2 : 4;
+		char (*ids)[STORE_ID_MAX] = realloc(ek->ids, cap * sizeof *ids);
+		if (!ids) {
+			ek->oom = true;
+			return;
+		}
+		ek->ids = ids;
+		ek->cap = cap;
+	}
+	snprintf(ek->ids[ek->n++], STORE_ID_MAX, "%s", k->id);
+}
+
 /* Revokes every active admin key made from ALLOT_ADMIN_KEY except keep. */
 static allot_err revoke_earlier_env_keys(struct app *app, const char *keep, char *msg,
 					 size_t msgsz)
 {
-	json_t *keys = NULL;
-	allot_err e = store_key_list(app->store, &keys);
+	struct env_keys ek = {0};
+	allot_err e = store_key_list(app->store, env_key_add, &ek);
+	if (!e && ek.oom)
+		e = ALLOT_E_NOMEM;
 	if (e) {
-		snprintf(msg, msgsz, "cannot list the API keys: %s", app->store->errmsg);
+		snprintf(msg, msgsz, "cannot list the API keys: %s",
+			 e == ALLOT_E_NOMEM ? "out of memory" : app->store->errmsg);
+		free(ek.ids);
 		return e;
 	}
-	size_t i;
-	json_t *k;
-	json_array_foreach(keys, i, k) {
-		const char *id = json_string_value(json_object_get(k, "id"));
-		const char *role = json_string_value(json_object_get(k, "role"));
-		const char *label = json_string_value(json_object_get(k, "label"));
-		const char *by = json_string_value(json_object_get(k, "created_by"));
-		if (!id || !role || !label || !by || strcmp(id, keep) == 0 ||
-		    strcmp(role, "admin") != 0 || strcmp(label, BOOTSTRAP_ENV_LABEL) != 0 ||
-		    strcmp(by, BOOTSTRAP_ACTOR) != 0 || !json_is_null(json_object_get(k, "revoked_at")))
+	for (size_t i = 0; i < ek.n; i++) {
+		const char *id = ek.ids[i];
+		if (strcmp(id, keep) == 0)
 			continue;
 		char detail[160];
 		snprintf(detail, sizeof detail,
@@ -141,7 +164,7 @@ static allot_err revoke_earlier_env_keys(struct app *app, const char *keep, char
 		}
 		log_info("revoked admin key %s: it came from an earlier ALLOT_ADMIN_KEY", id);
 	}
-	json_decref(keys);
+	free(ek.ids);
 	return e;
 }
 

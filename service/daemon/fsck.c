@@ -63,31 +63,36 @@ void fsck_fail(struct fsck *f, const char *what, const char *why)
 
 /* ---- the charter in force ------------------------------------------------------ */
 
+struct in_force {
+	int64_t now, best, newest, first_effective;
+	bool any;
+};
+
+/* store_charter_history's fn (versions come oldest first). */
+static void in_force_row(void *ctx, const struct charter_row *r)
+{
+	struct in_force *k = ctx;
+	if (!k->any)
+		k->first_effective = r->effective;
+	k->any = true;
+	if (r->effective <= k->now && r->version > k->best)
+		k->best = r->version;
+	if (r->version > k->newest)
+		k->newest = r->version;
+}
+
 /* The stored version in force at now (the highest applied one whose
  * effective has passed; the newest when none has), parsed, with the ledger's
  * start (the first version's effective) as the daemon sets it.  NULL when no
  * charter is stored or it does not parse (reported). */
 static struct charter *charter_in_force(struct fsck *f, int64_t now)
 {
-	json_t *hist = NULL;
-	if (store_charter_history(f->st, &hist)) {
+	struct in_force k = {.now = now};
+	if (store_charter_history(f->st, in_force_row, &k)) {
 		fsck_fail(f, "charters", f->st->errmsg);
 		return NULL;
 	}
-	int64_t best = 0, newest = 0, first_effective = 0;
-	size_t i;
-	json_t *row;
-	json_array_foreach(hist, i, row) {
-		int64_t v = json_integer_value(json_object_get(row, "version"));
-		int64_t eff = json_integer_value(json_object_get(row, "effective"));
-		if (i == 0)
-			first_effective = eff;
-		if (eff <= now && v > best)
-			best = v;
-		if (v > newest)
-			newest = v;
-	}
-	json_decref(hist);
+	int64_t best = k.best, newest = k.newest, first_effective = k.first_effective;
 	if (!best)
 		best = newest;
 	if (!best)
@@ -133,7 +138,7 @@ static bool report_total(struct fsck *f, const struct ledger_level *lv, int64_t 
 	struct ledger_filter flt = {.institution = lv->institution, .project = lv->project,
 				    .member = lv->member, .from_us = from, .to_us = to};
 	json_t *rows = NULL;
-	if (f->st->ops->ledger_report(f->st, &flt, NULL, 0, false, &rows)) {
+	if (store_ledger_report(f->st, &flt, NULL, 0, false, &rows)) {
 		fsck_fail(f, "report", f->st->errmsg);
 		return false;
 	}

@@ -235,7 +235,7 @@ void fsck_report_check(struct fsck *f)
 		"ORDER BY 1, 2, 3";
 	struct ledger_filter flt = {0};
 	json_t *rows = NULL;
-	if (f->st->ops->ledger_report(f->st, &flt, groups, 3, false, &rows)) {
+	if (store_ledger_report(f->st, &flt, groups, 3, false, &rows)) {
 		fsck_fail(f, "report", f->st->errmsg);
 		return;
 	}

@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/money.h"
+#include "common/strmap.h"
 #include "common/timeutil.h"
 #include "gate/settleq.h"
 #include "gate/tokens.h"
@@ -23,10 +24,8 @@
 #define GATE_SPENT_MAX 65536  /* tokens whose spent sum is kept */
 
 struct rate_entry {
-	struct rate_entry *next;
 	int64_t window;          /* start of the current minute window */
 	int64_t requests, tokens;
-	char key[];
 };
 
 /* What a token with max_credits has been charged, kept from its first
@@ -39,9 +38,7 @@ struct rate_entry {
  * (gate_settle), so the sum is exact, as the quota sums are.  An entry is
  * forgotten only when none of its requests is in flight (GATE_SPENT_MAX). */
 struct spent_entry {
-	struct spent_entry *next;
 	int64_t spent;
-	char jti[];
 };
 
 struct gate {
@@ -52,21 +49,26 @@ struct gate {
 		char state[200];
 	} engines[GATE_MAX_ENGINES];
 	size_t nengines;
-	struct rate_entry *rates[GATE_RATE_BUCKETS]; /* guarded by the reserve lock */
-	struct spent_entry *spent[GATE_RATE_BUCKETS]; /* likewise */
-	size_t nspent;
+	struct strmap *rates;    /* level key -> rate_entry; guarded by the reserve lock */
+	struct strmap *spent;    /* jti -> spent_entry; likewise */
 	atomic_ullong seq;
 	uint64_t boot;           /* distinguishes settlement ids across restarts */
 	struct settleq *settleq; /* settlements waiting to be booked */
+	struct ledger *led;      /* not owned; its parts: */
+	struct store *store;
+	struct chist *charters;
+	struct reserve_table *reserve;
+	char *models;            /* gate_config.models (a copy) */
+	int threads;
 };
 
 static void gate_spent_booked(void *ctx, const char *jti, int64_t charge);
 
 /* ---- engines --------------------------------------------------------------- */
 
-static void gate_load_engines(struct app *app, struct gate *g)
+static void gate_load_engines(struct gate *g)
 {
-	struct active_charter *ac = app_charter_get(app);
+	struct active_charter *ac = chist_get(g->charters);
 	if (!ac)
 		return;
 	const struct charter *c = ac->c;
@@ -75,7 +77,7 @@ static void gate_load_engines(struct app *app, struct gate *g)
 		if (!m->provider || !m->provider->builtin || !m->file)
 			continue;
 		char path[1024];
-		snprintf(path, sizeof path, "%s/%s", app->cfg.models, m->file);
+		snprintf(path, sizeof path, "%s/%s", g->models, m->file);
 		size_t k = g->nengines++;
 		snprintf(g->engines[k].id, sizeof g->engines[k].id, "%s", m->id);
 		struct stat sb;
@@ -85,7 +87,7 @@ static void gate_load_engines(struct app *app, struct gate *g)
 			log_warnx("gate: model %s: file %s not found; requests for it get 503", m->id, path);
 			continue;
 		}
-		struct infer_params p = {.n_threads = app->cfg.threads};
+		struct infer_params p = {.n_threads = g->threads};
 		char err[256];
 		if (infer_open(path, &p, &g->engines[k].eng, err, sizeof err)) {
 			snprintf(g->engines[k].state, sizeof g->engines[k].state, "%.64s: %.90s", m->id, err);
@@ -98,7 +100,7 @@ static void gate_load_engines(struct app *app, struct gate *g)
 			 m->id, m->file, info.weight_type, info.backend);
 		log_info("gate: %s", g->engines[k].state);
 	}
-	app_charter_put(app, ac);
+	chist_put(g->charters, ac);
 }
 
 struct infer_engine *gate_engine(struct gate *g, const char *model)
@@ -122,26 +124,50 @@ void gate_engine_state(struct gate *g, char *out, size_t outsz)
 
 struct gate_tokens *gate_tokens(struct gate *g) { return g->tokens; }
 
-allot_err gate_open(struct app *app, struct gate **out, char *msg, size_t msgsz)
+/* Frees what gate_open allocates before the tokens, and g. */
+static void gate_discard(struct gate *g)
+{
+	strmap_free(g->rates);
+	strmap_free(g->spent);
+	free(g->models);
+	free(g);
+}
+
+allot_err gate_open(struct ledger *led, const struct gate_config *cfg, struct gate **out,
+		    char *msg, size_t msgsz)
 {
 	struct gate *g = calloc(1, sizeof *g);
 	if (!g)
 		return ALLOT_E_NOMEM;
-	allot_err e = tokens_open(app->store, app->cfg.keys, app->cfg.deployment, &g->tokens, msg,
-				  msgsz);
-	if (e) {
+	if (!(g->rates = strmap_new(GATE_RATE_BUCKETS, sizeof(struct rate_entry))) ||
+	    !(g->spent = strmap_new(GATE_RATE_BUCKETS, sizeof(struct spent_entry)))) {
+		strmap_free(g->rates);
 		free(g);
+		return ALLOT_E_NOMEM;
+	}
+	g->led = led;
+	g->store = ledger_store(led);
+	g->charters = ledger_charters(led);
+	g->reserve = ledger_reserve(led);
+	g->threads = cfg->threads;
+	if (!(g->models = strdup(cfg->models ? cfg->models : ""))) {
+		gate_discard(g);
+		return ALLOT_E_NOMEM;
+	}
+	allot_err e = tokens_open(g->store, cfg->keys, cfg->deployment, &g->tokens, msg, msgsz);
+	if (e) {
+		gate_discard(g);
 		return e;
 	}
 	g->boot = (uint64_t)time_now_us();
 	/* What a previous process left unbooked is booked before anything is
 	 * admitted. */
-	if ((e = settleq_open(app, gate_spent_booked, g, &g->settleq, msg, msgsz))) {
+	if ((e = settleq_open(led, gate_spent_booked, g, &g->settleq, msg, msgsz))) {
 		tokens_free(g->tokens);
-		free(g);
+		gate_discard(g);
 		return e;
 	}
-	gate_load_engines(app, g);
+	gate_load_engines(g);
 	*out = g;
 	return ALLOT_OK;
 }
@@ -156,47 +182,18 @@ void gate_free(struct gate *g)
 	for (size_t i = 0; i < g->nengines; i++)
 		if (g->engines[i].eng)
 			infer_close(g->engines[i].eng);
-	for (size_t i = 0; i < GATE_RATE_BUCKETS; i++) {
-		for (struct rate_entry *r = g->rates[i], *n; r; r = n) {
-			n = r->next;
-			free(r);
-		}
-		for (struct spent_entry *se = g->spent[i], *n; se; se = n) {
-			n = se->next;
-			free(se);
-		}
-	}
 	tokens_free(g->tokens);
 	upstream_cleanup();
-	free(g);
+	gate_discard(g);
 }
 
 /* ---- rate windows (called with the reserve lock held) ------------------------------ */
 
-/* The bucket of a level key or a token id in the gate's maps. */
-static size_t key_hash(const char *key)
-{
-	size_t h = 5381;
-	for (const char *p = key; *p; p++)
-		h = h * 33 + (unsigned char)*p;
-	return h % GATE_RATE_BUCKETS;
-}
-
 static struct rate_entry *rate_get(struct gate *g, const char *key, int64_t now)
 {
-	size_t h = key_hash(key);
-	struct rate_entry *r;
-	for (r = g->rates[h]; r; r = r->next)
-		if (strcmp(r->key, key) == 0)
-			break;
-	if (!r) {
-		size_t n = strlen(key);
-		if (!(r = calloc(1, sizeof *r + n + 1)))
-			return NULL;
-		memcpy(r->key, key, n + 1);
-		r->next = g->rates[h];
-		g->rates[h] = r;
-	}
+	struct rate_entry *r = strmap_put(g->rates, key);
+	if (!r)
+		return NULL;
 	int64_t w = now - now % GATE_RATE_WINDOW_US;
 	if (r->window != w) {
 		r->window = w;
@@ -210,10 +207,7 @@ static struct rate_entry *rate_get(struct gate *g, const char *key, int64_t now)
 
 static struct spent_entry *spent_find(struct gate *g, const char *jti)
 {
-	for (struct spent_entry *se = g->spent[key_hash(jti)]; se; se = se->next)
-		if (strcmp(se->jti, jti) == 0)
-			return se;
-	return NULL;
+	return strmap_get(g->spent, jti);
 }
 
 static void token_key(char *out, size_t outsz, const char *jti)
@@ -223,25 +217,23 @@ static void token_key(char *out, size_t outsz, const char *jti)
 
 /* Forgets the entries of tokens with nothing in flight (they are loaded
  * again when next used). */
-static void spent_trim(struct app *app, struct gate *g)
+static bool spent_idle(void *ctx, const char *jti, void *value)
 {
-	for (size_t i = 0; i < GATE_RATE_BUCKETS; i++)
-		for (struct spent_entry **pp = &g->spent[i], *se; (se = *pp);) {
-			char tkey[STORE_ID_MAX + 8];
-			token_key(tkey, sizeof tkey, se->jti);
-			if (reserve_inflight(app->reserve, tkey) == 0) {
-				*pp = se->next;
-				free(se);
-				g->nspent--;
-			} else {
-				pp = &se->next;
-			}
-		}
+	struct gate *g = ctx;
+	(void)value;
+	char tkey[STORE_ID_MAX + 8];
+	token_key(tkey, sizeof tkey, jti);
+	return reserve_inflight(g->reserve, tkey) == 0;
+}
+
+static void spent_trim(struct gate *g)
+{
+	strmap_remove_if(g->spent, spent_idle, g);
 }
 
 /* The token's spent sum: from the map, else from the ledger (and kept when
  * nothing of the token's is in flight). */
-static allot_err spent_get(struct app *app, struct gate *g, const char *jti, const char *tkey,
+static allot_err spent_get(struct gate *g, const char *jti, const char *tkey,
 			   int64_t *spent)
 {
 	struct spent_entry *se = spent_find(g, jti);
@@ -249,20 +241,13 @@ static allot_err spent_get(struct app *app, struct gate *g, const char *jti, con
 		*spent = se->spent;
 		return ALLOT_OK;
 	}
-	allot_err e = app->store->ops->token_spent(app->store, jti, spent);
-	if (e || reserve_inflight(app->reserve, tkey) != 0)
+	allot_err e = store_token_spent(g->store, jti, spent);
+	if (e || reserve_inflight(g->reserve, tkey) != 0)
 		return e;
-	if (g->nspent >= GATE_SPENT_MAX)
-		spent_trim(app, g);
-	size_t n = strlen(jti);
-	if (g->nspent < GATE_SPENT_MAX && (se = malloc(sizeof *se + n + 1))) {
-		memcpy(se->jti, jti, n + 1);
+	if (strmap_count(g->spent) >= GATE_SPENT_MAX)
+		spent_trim(g);
+	if (strmap_count(g->spent) < GATE_SPENT_MAX && (se = strmap_put(g->spent, jti)))
 		se->spent = *spent;
-		size_t h = key_hash(jti);
-		se->next = g->spent[h];
-		g->spent[h] = se;
-		g->nspent++;
-	}
 	return ALLOT_OK;
 }
 
@@ -275,13 +260,13 @@ static void gate_spent_booked(void *ctx, const char *jti, int64_t charge)
 		se->spent = money_add_sat(se->spent, charge);
 }
 
-allot_err gate_token_spent(struct app *app, struct gate *g, const char *jti, int64_t *spent)
+allot_err gate_token_spent(struct gate *g, const char *jti, int64_t *spent)
 {
 	char tkey[STORE_ID_MAX + 8];
 	token_key(tkey, sizeof tkey, jti);
-	reserve_lock(app->reserve);
-	allot_err e = spent_get(app, g, jti, tkey, spent);
-	reserve_unlock(app->reserve);
+	reserve_lock(g->reserve);
+	allot_err e = spent_get(g, jti, tkey, spent);
+	reserve_unlock(g->reserve);
 	return e;
 }
 
@@ -307,45 +292,33 @@ static int64_t reserved_cb(void *ctx, const char *key)
 	return reserve_amount(ctx, key);
 }
 
-allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims *c,
-		     const char *model, int prompt_tokens, int max_tokens,
-		     struct gate_ticket *t, int *retry_after_s, char *msg, size_t msgsz)
+/* Membership, the model, its rates and max_tokens (the default when <= 0,
+ * else at most the tightest limit of the levels that set one), under ch. */
+static allot_err admit_check(const struct charter *ch, const struct token_claims *c,
+			     const char *model, int *max_tokens, const struct charter_model **m,
+			     const struct charter_rate **rin, const struct charter_rate **rout,
+			     char *msg, size_t msgsz)
 {
-	memset(t, 0, sizeof *t);
-	t->claims = *c;
-	t->started_us = time_now_us();
-	struct active_charter *ac = app_charter_get(app);
-	if (!ac) {
-		snprintf(msg, msgsz, "no charter has been applied");
-		return ALLOT_E_UNAVAILABLE;
-	}
-	const struct charter *ch = ac->c;
 	const struct charter_institution *inst = charter_institution(ch, c->inst);
 	const struct charter_project *proj = inst ? charter_project(inst, c->proj) : NULL;
-	allot_err e;
 	if (!proj || !charter_member(proj, c->sub)) {
 		snprintf(msg, msgsz, "%s is not a member of %s/%s under the charter in force "
 			 "(version %lld)", c->sub, c->inst, c->proj, (long long)ch->version);
-		e = ALLOT_E_FORBIDDEN;
-		goto refuse;
+		return ALLOT_E_FORBIDDEN;
 	}
-	const struct charter_model *m = charter_model(ch, model);
-	if (!m) {
+	if (!(*m = charter_model(ch, model))) {
 		snprintf(msg, msgsz, "model \"%s\" does not exist", model);
-		e = ALLOT_E_NOT_FOUND;
-		goto refuse;
+		return ALLOT_E_NOT_FOUND;
 	}
 	if (!gate_model_allowed(ch, c, model)) {
 		snprintf(msg, msgsz, "this token may not use model \"%s\"", model);
-		e = ALLOT_E_FORBIDDEN;
-		goto refuse;
+		return ALLOT_E_FORBIDDEN;
 	}
-	const struct charter_rate *rin = charter_rate_for(ch, "tokens_in", model, NULL);
-	const struct charter_rate *rout = charter_rate_for(ch, "tokens_out", model, NULL);
-	if (!rin || !rout) {
+	*rin = charter_rate_for(ch, "tokens_in", model, NULL);
+	*rout = charter_rate_for(ch, "tokens_out", model, NULL);
+	if (!*rin || !*rout) {
 		snprintf(msg, msgsz, "model \"%s\" has no token rates in the charter", model);
-		e = ALLOT_E_UNAVAILABLE;
-		goto refuse;
+		return ALLOT_E_UNAVAILABLE;
 	}
 	/* max_tokens: the tightest limit of the levels that set one. */
 	int64_t cap = INT32_MAX;
@@ -354,14 +327,159 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 	if (proj->limits.max_tokens_per_request != CHARTER_UNSET &&
 	    proj->limits.max_tokens_per_request < cap)
 		cap = proj->limits.max_tokens_per_request;
-	if (max_tokens <= 0)
-		max_tokens = (int)(cap < GATE_DEFAULT_MAX_TOKENS ? cap : GATE_DEFAULT_MAX_TOKENS);
-	else if (max_tokens > cap) {
-		snprintf(msg, msgsz, "max_tokens %d exceeds this project's limit of %lld", max_tokens,
+	if (*max_tokens <= 0)
+		*max_tokens = (int)(cap < GATE_DEFAULT_MAX_TOKENS ? cap : GATE_DEFAULT_MAX_TOKENS);
+	else if (*max_tokens > cap) {
+		snprintf(msg, msgsz, "max_tokens %d exceeds this project's limit of %lld", *max_tokens,
 			 (long long)cap);
-		e = ALLOT_E_INVALID;
-		goto refuse;
+		return ALLOT_E_INVALID;
 	}
+	return ALLOT_OK;
+}
+
+/* Rate and concurrency limits at the levels that set them (the reserve
+ * lock held). */
+static allot_err admit_rates(struct gate *g, const struct quota_level *lv, size_t n, int64_t now,
+			     int prompt_tokens, int max_tokens, int *retry_after_s, char *msg,
+			     size_t msgsz)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct charter_limits *l = lv[i].limits;
+		if (!l)
+			continue;
+		struct rate_entry *r = rate_get(g, lv[i].key, now);
+		if (!r) {
+			return ALLOT_E_NOMEM;
+		}
+		int wait = (int)((r->window + GATE_RATE_WINDOW_US - now + 999999) / 1000000);
+		if (l->requests_per_minute != CHARTER_UNSET && r->requests + 1 > l->requests_per_minute) {
+			snprintf(msg, msgsz, "%s %s: %lld requests per minute reached",
+				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->requests_per_minute);
+			*retry_after_s = wait;
+			return ALLOT_E_RATE;
+		}
+		if (l->tokens_per_minute != CHARTER_UNSET &&
+		    (int64_t)prompt_tokens + max_tokens > l->tokens_per_minute) {
+			/* No wait can admit it: not a rate limit but a bad request. */
+			snprintf(msg, msgsz, "this request may use %lld tokens, more than %s %s's "
+				 "%lld tokens per minute", (long long)prompt_tokens + max_tokens,
+				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->tokens_per_minute);
+			return ALLOT_E_INVALID;
+		}
+		if (l->tokens_per_minute != CHARTER_UNSET &&
+		    r->tokens + prompt_tokens + max_tokens > l->tokens_per_minute) {
+			snprintf(msg, msgsz, "%s %s: %lld tokens per minute reached",
+				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->tokens_per_minute);
+			*retry_after_s = wait;
+			return ALLOT_E_RATE;
+		}
+		if (l->concurrent_requests != CHARTER_UNSET &&
+		    reserve_inflight(g->reserve, lv[i].key) + 1 > l->concurrent_requests) {
+			snprintf(msg, msgsz, "%s %s: %lld concurrent requests already running",
+				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->concurrent_requests);
+			*retry_after_s = 1;
+			return ALLOT_E_RATE;
+		}
+	}
+	return ALLOT_OK;
+}
+
+/* Room for the worst case at every level and under the token's
+ * max_credits; sets t->remaining (the reserve lock held). */
+static allot_err admit_room(struct gate *g, const struct token_claims *c,
+			    const struct quota_level *lv, size_t n, int64_t worst,
+			    struct gate_ticket *t, char *msg, size_t msgsz)
+{
+	t->remaining = INT64_MAX;
+	for (size_t i = 0; i < n; i++) {
+		int64_t room = quota_room(&lv[i]);
+		if (worst > room) {
+			char w[MONEY_FMT_MAX], r[MONEY_FMT_MAX];
+			snprintf(msg, msgsz, "quota exhausted at the %s level (%s): this request may cost "
+				 "up to %s, %s remains", quota_kind_name(lv[i].kind),
+				 lv[i].kind == QUOTA_POOL ? "pool" : lv[i].key, money_format(worst, w),
+				 money_format(room > 0 ? room : 0, r));
+			return ALLOT_E_QUOTA;
+		}
+		if (room - worst < t->remaining) {
+			t->remaining = room - worst;
+			snprintf(t->remaining_level, sizeof t->remaining_level, "%s",
+				 quota_kind_name(lv[i].kind));
+		}
+	}
+	if (!c->has_max_credits)
+		return ALLOT_OK;
+	int64_t spent = 0;
+	char tkey[STORE_ID_MAX + 8];
+	token_key(tkey, sizeof tkey, c->jti);
+	if (spent_get(g, c->jti, tkey, &spent) != ALLOT_OK)
+		return ALLOT_E_STORE;
+	int64_t room = money_sub_sat(money_sub_sat(c->max_credits, spent),
+				     reserve_amount(g->reserve, tkey));
+	if (worst > room) {
+		char w[MONEY_FMT_MAX], r[MONEY_FMT_MAX];
+		snprintf(msg, msgsz, "quota exhausted at the token level: this request may "
+			 "cost up to %s, %s of the token's max_credits remains",
+			 money_format(worst, w), money_format(room > 0 ? room : 0, r));
+		return ALLOT_E_QUOTA;
+	}
+	if (room - worst < t->remaining) {
+		t->remaining = room - worst;
+		snprintf(t->remaining_level, sizeof t->remaining_level, "token");
+	}
+	return ALLOT_OK;
+}
+
+/* Reserves worst at every level key (and the token's) and counts the
+ * request in the rate windows (the reserve lock held). */
+static allot_err admit_reserve(struct gate *g, const struct token_claims *c,
+			       const struct quota_level *lv, size_t n, int64_t now, int64_t worst,
+			       struct gate_ticket *t)
+{
+	const char *keys[QUOTA_MAX_LEVELS + 1];
+	for (size_t i = 0; i < n; i++) {
+		snprintf(t->keys[i], sizeof t->keys[i], "%s", lv[i].key);
+		keys[i] = t->keys[i];
+	}
+	t->nkeys = n;
+	if (c->has_max_credits) {
+		token_key(t->keys[n], sizeof t->keys[n], c->jti);
+		keys[n] = t->keys[n];
+		t->nkeys = n + 1;
+	}
+	if (!reserve_add_locked(g->reserve, keys, t->nkeys, worst))
+		return ALLOT_E_NOMEM;
+	t->reserved = worst;
+	for (size_t i = 0; i < n; i++) {
+		if (!lv[i].limits)
+			continue;
+		struct rate_entry *r = rate_get(g, lv[i].key, now);
+		if (r) {
+			r->requests++;
+			r->tokens += t->prompt_tokens + t->max_tokens;
+		}
+	}
+	return ALLOT_OK;
+}
+
+allot_err gate_admit(struct gate *g, const struct token_claims *c,
+		     const char *model, int prompt_tokens, int max_tokens,
+		     struct gate_ticket *t, int *retry_after_s, char *msg, size_t msgsz)
+{
+	memset(t, 0, sizeof *t);
+	t->claims = *c;
+	t->started_us = time_now_us();
+	struct active_charter *ac = chist_get(g->charters);
+	if (!ac) {
+		snprintf(msg, msgsz, "no charter has been applied");
+		return ALLOT_E_UNAVAILABLE;
+	}
+	const struct charter *ch = ac->c;
+	const struct charter_model *m;
+	const struct charter_rate *rin, *rout;
+	allot_err e = admit_check(ch, c, model, &max_tokens, &m, &rin, &rout, msg, msgsz);
+	if (e)
+		goto refuse;
 	t->ac = ac;
 	t->model = m;
 	t->rate_in = rin->credits;
@@ -373,168 +491,61 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 				      money_mul_sat(max_tokens, rout->credits));
 	int64_t now = time_now_us();
 
-	reserve_lock(app->reserve);
+	reserve_lock(g->reserve);
 	struct quota_level lv[QUOTA_MAX_LEVELS];
 	size_t n = 0;
-	e = quota_levels(app->store, ch, c->inst, c->proj, c->sub, now, reserved_cb, app->reserve,
+	e = quota_levels(g->store, ch, c->inst, c->proj, c->sub, now, reserved_cb, g->reserve,
 			 lv, &n);
 	if (e) {
-		reserve_unlock(app->reserve);
+		reserve_unlock(g->reserve);
 		snprintf(msg, msgsz, "could not read the quota");
 		goto refuse_held;
 	}
-	/* Rate and concurrency limits at the levels that set them. */
-	for (size_t i = 0; i < n; i++) {
-		const struct charter_limits *l = lv[i].limits;
-		if (!l)
-			continue;
-		struct rate_entry *r = rate_get(g, lv[i].key, now);
-		if (!r) {
-			e = ALLOT_E_NOMEM;
-			break;
-		}
-		int wait = (int)((r->window + GATE_RATE_WINDOW_US - now + 999999) / 1000000);
-		if (l->requests_per_minute != CHARTER_UNSET && r->requests + 1 > l->requests_per_minute) {
-			snprintf(msg, msgsz, "%s %s: %lld requests per minute reached",
-				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->requests_per_minute);
-			*retry_after_s = wait;
-			e = ALLOT_E_RATE;
-			break;
-		}
-		if (l->tokens_per_minute != CHARTER_UNSET &&
-		    (int64_t)prompt_tokens + max_tokens > l->tokens_per_minute) {
-			/* No wait can admit it: not a rate limit but a bad request. */
-			snprintf(msg, msgsz, "this request may use %lld tokens, more than %s %s's "
-				 "%lld tokens per minute", (long long)prompt_tokens + max_tokens,
-				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->tokens_per_minute);
-			e = ALLOT_E_INVALID;
-			break;
-		}
-		if (l->tokens_per_minute != CHARTER_UNSET &&
-		    r->tokens + prompt_tokens + max_tokens > l->tokens_per_minute) {
-			snprintf(msg, msgsz, "%s %s: %lld tokens per minute reached",
-				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->tokens_per_minute);
-			*retry_after_s = wait;
-			e = ALLOT_E_RATE;
-			break;
-		}
-		if (l->concurrent_requests != CHARTER_UNSET &&
-		    reserve_inflight(app->reserve, lv[i].key) + 1 > l->concurrent_requests) {
-			snprintf(msg, msgsz, "%s %s: %lld concurrent requests already running",
-				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->concurrent_requests);
-			*retry_after_s = 1;
-			e = ALLOT_E_RATE;
-			break;
-		}
-	}
-	/* Room for the worst case at every level. */
-	t->remaining = INT64_MAX;
-	for (size_t i = 0; i < n && !e; i++) {
-		int64_t room = quota_room(&lv[i]);
-		if (worst > room) {
-			char w[MONEY_FMT_MAX], r[MONEY_FMT_MAX];
-			snprintf(msg, msgsz, "quota exhausted at the %s level (%s): this request may cost "
-				 "up to %s, %s remains", quota_kind_name(lv[i].kind),
-				 lv[i].kind == QUOTA_POOL ? "pool" : lv[i].key, money_format(worst, w),
-				 money_format(room > 0 ? room : 0, r));
-			e = ALLOT_E_QUOTA;
-			break;
-		}
-		if (room - worst < t->remaining) {
-			t->remaining = room - worst;
-			snprintf(t->remaining_level, sizeof t->remaining_level, "%s",
-				 quota_kind_name(lv[i].kind));
-		}
-	}
-	if (!e && c->has_max_credits) {
-		int64_t spent = 0;
-		char tkey[STORE_ID_MAX + 8];
-		token_key(tkey, sizeof tkey, c->jti);
-		if (spent_get(app, g, c->jti, tkey, &spent) == ALLOT_OK) {
-			int64_t room = money_sub_sat(money_sub_sat(c->max_credits, spent),
-						     reserve_amount(app->reserve, tkey));
-			if (worst > room) {
-				char w[MONEY_FMT_MAX], r[MONEY_FMT_MAX];
-				snprintf(msg, msgsz, "quota exhausted at the token level: this request may "
-					 "cost up to %s, %s of the token's max_credits remains",
-					 money_format(worst, w), money_format(room > 0 ? room : 0, r));
-				e = ALLOT_E_QUOTA;
-			} else if (room - worst < t->remaining) {
-				t->remaining = room - worst;
-				snprintf(t->remaining_level, sizeof t->remaining_level, "token");
-			}
-		} else {
-			e = ALLOT_E_STORE;
-		}
-	}
-	if (!e) {
-		const char *keys[QUOTA_MAX_LEVELS + 1];
-		for (size_t i = 0; i < n; i++) {
-			snprintf(t->keys[i], sizeof t->keys[i], "%s", lv[i].key);
-			keys[i] = t->keys[i];
-		}
-		t->nkeys = n;
-		if (c->has_max_credits) {
-			token_key(t->keys[n], sizeof t->keys[n], c->jti);
-			keys[n] = t->keys[n];
-			t->nkeys = n + 1;
-		}
-		if (!reserve_add_locked(app->reserve, keys, t->nkeys, worst)) {
-			e = ALLOT_E_NOMEM;
-		} else {
-			t->reserved = worst;
-			for (size_t i = 0; i < n; i++) {
-				if (!lv[i].limits)
-					continue;
-				struct rate_entry *r = rate_get(g, lv[i].key, now);
-				if (r) {
-					r->requests++;
-					r->tokens += prompt_tokens + max_tokens;
-				}
-			}
-		}
-	}
-	reserve_unlock(app->reserve);
+	if (!(e = admit_rates(g, lv, n, now, prompt_tokens, max_tokens, retry_after_s, msg,
+			      msgsz)) &&
+	    !(e = admit_room(g, c, lv, n, worst, t, msg, msgsz)))
+		e = admit_reserve(g, c, lv, n, now, worst, t);
+	reserve_unlock(g->reserve);
 	if (e)
 		goto refuse_held;
 	t->seq = atomic_fetch_add(&g->seq, 1) + 1;
 	return ALLOT_OK;
 refuse:
-	app_charter_put(app, ac);
+	chist_put(g->charters, ac);
 	return e;
 refuse_held:
 	t->ac = NULL;
-	app_charter_put(app, ac);
+	chist_put(g->charters, ac);
 	return e;
 }
 
-static void ticket_release(struct app *app, struct gate *g, struct gate_ticket *t,
+static void ticket_release(struct gate *g, struct gate_ticket *t,
 			   int used_tokens)
 {
 	const char *keys[QUOTA_MAX_LEVELS + 1];
 	for (size_t i = 0; i < t->nkeys; i++)
 		keys[i] = t->keys[i];
-	reserve_release(app->reserve, keys, t->nkeys, t->reserved);
+	reserve_release(g->reserve, keys, t->nkeys, t->reserved);
 	/* Give back the unused part of the tokens-per-minute count. */
 	int64_t unused = (int64_t)t->prompt_tokens + t->max_tokens - used_tokens;
 	if (unused > 0) {
-		reserve_lock(app->reserve);
+		reserve_lock(g->reserve);
 		int64_t now = time_now_us();
 		for (size_t i = 0; i < t->nkeys; i++) {
 			struct rate_entry *r = rate_get(g, t->keys[i], now);
 			if (r && r->window <= t->started_us && r->tokens >= unused)
 				r->tokens -= unused;
 		}
-		reserve_unlock(app->reserve);
+		reserve_unlock(g->reserve);
 	}
-	app_charter_put(app, t->ac);
+	chist_put(g->charters, t->ac);
 	t->ac = NULL;
 }
 
-void gate_cancel(struct app *app, struct gate *g, struct gate_ticket *t)
+void gate_cancel(struct gate *g, struct gate_ticket *t)
 {
 	if (t->ac)
-		ticket_release(app, g, t, 0);
+		ticket_release(g, t, 0);
 }
 
 /* The settlement of t: its records' fields (settleq_records makes them). */
@@ -568,7 +579,7 @@ static int64_t ticket_expected(const struct gate_ticket *t, const struct settle_
 	return sum < 0 ? 0 : sum;
 }
 
-allot_err gate_settle(struct app *app, struct gate *g, struct gate_ticket *t,
+allot_err gate_settle(struct gate *g, struct gate_ticket *t,
 		      int prompt_tokens, int completion_tokens, int64_t *charge)
 {
 	struct settle_pending p;
@@ -584,20 +595,20 @@ allot_err gate_settle(struct app *app, struct gate *g, struct gate_ticket *t,
 	 * sees the charge twice (booked and reserved) or not at all. */
 	const struct ledger_settle_opts o = {.charter = t->ac->c, .hold = t->seq};
 	if (nrec)
-		e = ledger_settle(app, &o, recs, nrec, charge, reason, sizeof reason);
+		e = ledger_settle(g->led, &o, recs, nrec, charge, reason, sizeof reason);
 	for (size_t i = 0; i < nrec; i++)
 		record_release(&recs[i]);
 	int64_t keep = 0;
 	const char *keys[QUOTA_MAX_LEVELS + 1];
 	for (size_t i = 0; i < t->nkeys; i++)
 		keys[i] = t->keys[i];
-	reserve_lock(app->reserve);
-	app->store->ops->ledger_release(app->store, t->seq);
+	reserve_lock(g->reserve);
+	store_ledger_release(g->store, t->seq);
 	if (e) {
 		/* Served, not booked: never dropped.  The expected charge stays
 		 * reserved at every level until the retry queue books it. */
 		keep = ticket_expected(t, &p);
-		if (keep && !reserve_hold_locked(app->reserve, keys, t->nkeys, keep))
+		if (keep && !reserve_hold_locked(g->reserve, keys, t->nkeys, keep))
 			keep = 0;
 	}
 	if (t->claims.has_max_credits) {
@@ -606,8 +617,8 @@ allot_err gate_settle(struct app *app, struct gate *g, struct gate_ticket *t,
 			se->spent = money_add_sat(se->spent, *charge);
 	}
 	t->remaining += t->reserved - *charge - keep;
-	ticket_release(app, g, t, prompt_tokens + completion_tokens);
-	reserve_unlock(app->reserve);
+	ticket_release(g, t, prompt_tokens + completion_tokens);
+	reserve_unlock(g->reserve);
 	if (e) {
 		snprintf(p.reason, sizeof p.reason, "%.255s", reason);
 		settleq_add(g->settleq, &p, keys, keep ? t->nkeys : 0, keep,
@@ -616,22 +627,22 @@ allot_err gate_settle(struct app *app, struct gate *g, struct gate_ticket *t,
 	return e;
 }
 
-int64_t gate_remaining(struct app *app, const struct token_claims *c, char level[16])
+int64_t gate_remaining(struct gate *g, const struct token_claims *c, char level[16])
 {
-	struct active_charter *ac = app_charter_get(app);
+	struct active_charter *ac = chist_get(g->charters);
 	int64_t best = INT64_MAX;
 	snprintf(level, 16, "none");
 	if (ac) {
 		struct quota_level lv[QUOTA_MAX_LEVELS];
 		size_t n = 0;
-		if (quota_levels(app->store, ac->c, c->inst, c->proj, c->sub, time_now_us(),
-				 reserved_cb, app->reserve, lv, &n) == ALLOT_OK)
+		if (quota_levels(g->store, ac->c, c->inst, c->proj, c->sub, time_now_us(),
+				 reserved_cb, g->reserve, lv, &n) == ALLOT_OK)
 			for (size_t i = 0; i < n; i++)
 				if (quota_remaining(&lv[i]) < best) {
 					best = quota_remaining(&lv[i]);
 					snprintf(level, 16, "%s", quota_kind_name(lv[i].kind));
 				}
 	}
-	app_charter_put(app, ac);
+	chist_put(g->charters, ac);
 	return best == INT64_MAX ? 0 : best;
 }

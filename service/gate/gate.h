@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #include "crypto/token_claims.h"
-#include "daemon/app.h"
+#include "ledger/chist.h"
 #include "ledger/quota.h"
 
 /* max_tokens when a request gives none (capped by the charter's limit). */
@@ -33,8 +33,21 @@
 
 struct gate;
 struct infer_engine;
+struct ledger;
 
-allot_err gate_open(struct app *app, struct gate **out, char *msg, size_t msgsz);
+/* What the gate needs of the daemon's configuration (copied). */
+struct gate_config {
+	const char *models;      /* directory of the bundled models' files */
+	const char *keys;        /* the token keyset's directory */
+	const char *deployment;  /* the tokens' audience */
+	int threads;             /* inference threads per engine */
+};
+
+/* A gate over led (not owned: it outlives the gate): its store, charter
+ * history and reservations.  Loads the token keyset and the charter's
+ * bundled models, and books what a previous process left queued. */
+allot_err gate_open(struct ledger *led, const struct gate_config *cfg, struct gate **out,
+		    char *msg, size_t msgsz);
 void gate_free(struct gate *g);
 
 /* The bundled engine serving model id, or NULL (not loaded). */
@@ -66,7 +79,7 @@ struct gate_ticket {
  * problem (ALLOT_E_FORBIDDEN, ALLOT_E_NOT_FOUND, ALLOT_E_INVALID).
  * max_tokens <= 0: the default.  On success the ticket holds a reservation
  * that gate_settle (exactly once) releases. */
-allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims *c,
+allot_err gate_admit(struct gate *g, const struct token_claims *c,
 		     const char *model, int prompt_tokens, int max_tokens,
 		     struct gate_ticket *t, int *retry_after_s, char *msg, size_t msgsz);
 
@@ -75,18 +88,18 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
  * t->remaining updated.  A booking failure is returned, and the settlement
  * goes to the durable retry queue (gate/settleq.h) with its expected charge
  * still reserved; it is never dropped. */
-allot_err gate_settle(struct app *app, struct gate *g, struct gate_ticket *t,
+allot_err gate_settle(struct gate *g, struct gate_ticket *t,
 		      int prompt_tokens, int completion_tokens, int64_t *charge);
 
 /* Releases without booking (the request failed before any compute). */
-void gate_cancel(struct app *app, struct gate *g, struct gate_ticket *t);
+void gate_cancel(struct gate *g, struct gate_ticket *t);
 
 /* Member's remaining at the most restrictive level now (for headers). */
-int64_t gate_remaining(struct app *app, const struct token_claims *c, char level[16]);
+int64_t gate_remaining(struct gate *g, const struct token_claims *c, char level[16]);
 
 /* What the token jti (one with max_credits) has been charged: the sum the
  * gate keeps from its first admission on, else read from the ledger. */
-allot_err gate_token_spent(struct app *app, struct gate *g, const char *jti, int64_t *spent);
+allot_err gate_token_spent(struct gate *g, const char *jti, int64_t *spent);
 
 /* Models a member may use: charter models of their institution, narrowed by
  * the token's claim. */

@@ -31,7 +31,9 @@ struct sq_item {
 };
 
 struct settleq {
-	struct app *app;
+	struct ledger *led;        /* not owned */
+	struct store *store;       /* the ledger's */
+	struct reserve_table *reserve; /* the ledger's */
 	settleq_booked_fn booked;
 	void *ctx;
 	pthread_mutex_t mu;        /* the list, the counters, the thread's state */
@@ -79,16 +81,16 @@ size_t settleq_records(const struct settle_pending *p, struct usage_record recs[
  * (or found booked). */
 static bool item_try(struct settleq *q, struct sq_item *it)
 {
-	struct app *app = q->app;
-	const struct active_charter *ac = app_charter_version(app, it->p.charter_version);
+	const struct active_charter *ac = chist_version(ledger_charters(q->led),
+							it->p.charter_version);
 	struct ledger_settle_opts o = {.charter = ac ? ac->c : NULL, .hold = it->hold_tag,
 				       .retry = true, .queue_id = it->p.id};
 	struct usage_record recs[2];
 	size_t n = settleq_records(&it->p, recs);
 	char reason[256] = "";
 	int64_t charge = 0;
-	allot_err e = n ? ledger_settle(app, &o, recs, n, &charge, reason, sizeof reason)
-			: (it->p.id ? store_settleq_delete(app->store, it->p.id) : ALLOT_OK);
+	allot_err e = n ? ledger_settle(q->led, &o, recs, n, &charge, reason, sizeof reason)
+			: (it->p.id ? store_settleq_delete(q->store, it->p.id) : ALLOT_OK);
 	for (size_t i = 0; i < n; i++)
 		record_release(&recs[i]);
 	pthread_mutex_lock(&q->mu);
@@ -101,14 +103,14 @@ static bool item_try(struct settleq *q, struct sq_item *it)
 	const char *keys[QUOTA_MAX_LEVELS + 1];
 	for (size_t i = 0; i < it->nkeys; i++)
 		keys[i] = it->keys[i];
-	reserve_lock(app->reserve);
+	reserve_lock(q->reserve);
 	if (it->hold_tag)
-		app->store->ops->ledger_release(app->store, it->hold_tag);
+		store_ledger_release(q->store, it->hold_tag);
 	if (it->held)
-		reserve_hold_locked(app->reserve, keys, it->nkeys, -it->held);
+		reserve_hold_locked(q->reserve, keys, it->nkeys, -it->held);
 	if (it->jti[0] && q->booked)
 		q->booked(q->ctx, it->jti, charge);
-	reserve_unlock(app->reserve);
+	reserve_unlock(q->reserve);
 	log_info("gate: queued settlement %s booked (%lld in, %lld out)", it->p.record_base,
 		 (long long)it->p.tokens_in, (long long)it->p.tokens_out);
 	return true;
@@ -120,7 +122,7 @@ static bool item_store(struct settleq *q, struct sq_item *it)
 	if (it->p.id)
 		return true;
 	struct settle_pending p = it->p;
-	allot_err e = store_settleq_put(q->app->store, &p);
+	allot_err e = store_settleq_put(q->store, &p);
 	if (e) {
 		if (e == ALLOT_E_CONFLICT)
 			log_warnx("gate: settlement %s is in the retry queue twice", p.record_base);
@@ -305,13 +307,15 @@ static void load_one(void *ctx, const struct settle_pending *p)
 	item_append(q, it);
 }
 
-allot_err settleq_open(struct app *app, settleq_booked_fn booked, void *ctx,
+allot_err settleq_open(struct ledger *led, settleq_booked_fn booked, void *ctx,
 		       struct settleq **out, char *msg, size_t msgsz)
 {
 	struct settleq *q = calloc(1, sizeof *q);
 	if (!q)
 		return ALLOT_E_NOMEM;
-	q->app = app;
+	q->led = led;
+	q->store = ledger_store(led);
+	q->reserve = ledger_reserve(led);
 	q->booked = booked;
 	q->ctx = ctx;
 	q->tail = &q->head;
@@ -320,9 +324,9 @@ allot_err settleq_open(struct app *app, settleq_booked_fn booked, void *ctx,
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_mutex_init(&q->round_mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
-	allot_err e = store_settleq_list(app->store, load_one, q);
+	allot_err e = store_settleq_list(q->store, load_one, q);
 	if (e) {
-		snprintf(msg, msgsz, "cannot read the settlement retry queue: %s", app->store->errmsg);
+		snprintf(msg, msgsz, "cannot read the settlement retry queue: %s", q->store->errmsg);
 		settleq_close(q);
 		return e;
 	}

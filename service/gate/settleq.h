@@ -20,10 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daemon/app.h"
 #include "ledger/record.h"
 #include "store/settle_types.h"
 
+struct ledger;
 struct settleq;
 
 /* Called under the admission lock when a queued settlement of a token with
@@ -33,7 +33,7 @@ typedef void (*settleq_booked_fn)(void *ctx, const char *jti, int64_t charge);
 /* Loads the settlements a previous process left queued and tries each once
  * (synchronously, before anything is admitted), then starts the retry
  * thread. */
-allot_err settleq_open(struct app *app, settleq_booked_fn booked, void *ctx,
+allot_err settleq_open(struct ledger *led, settleq_booked_fn booked, void *ctx,
 		       struct settleq **out, char *msg, size_t msgsz);
 /* Stops the thread; what is still queued stays in the table. */
 void settleq_close(struct settleq *q);

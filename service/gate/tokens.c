@@ -62,7 +62,7 @@ allot_err tokens_open(struct store *st, const char *keys_dir, const char *deploy
 		e = keyset_open(keys_dir, &t->ks, msg, msgsz);
 	if (!e && !(t->cache = tokcache_new(TOKENS_CACHE_CAPACITY)))
 		e = ALLOT_E_NOMEM;
-	if (!e && (e = st->ops->token_revocations(st, add_revocation, t)))
+	if (!e && (e = store_token_revocations(st, add_revocation, t)))
 		snprintf(msg, msgsz, "cannot load token revocations");
 	if (e) {
 		tokens_free(t);
@@ -119,7 +119,7 @@ allot_err tokens_mint(struct gate_tokens *t, struct store *st, struct token_clai
 	json_decref(d);
 	struct audit_entry a = {.at = time_now_us(), .actor = actor, .action = "token.mint",
 				.target = c->jti, .detail = dt};
-	e = st->ops->token_issued(st, &row, &a);
+	e = store_token_issued(st, &row, &a);
 	free(dt);
 	if (e) {
 		free(*token);
@@ -168,7 +168,7 @@ allot_err tokens_revoke(struct gate_tokens *t, struct store *st,
 	json_decref(d);
 	struct audit_entry a = {.at = r->revoked_at, .actor = actor, .action = "token.revoke",
 				.target = r->jti[0] ? r->jti : r->member, .detail = dt};
-	allot_err e = st->ops->token_revoke(st, r, &a);
+	allot_err e = store_token_revoke(st, r, &a);
 	free(dt);
 	if (e)
 		return e;

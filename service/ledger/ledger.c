@@ -1,523 +1,85 @@
-/* ledger.c — checking, pricing and booking usage records. */
-#include "ledger/ledger.h"
+/* ledger.c — the ledger object, provider batches (POST /v1/usage) and the
+ * gate's settlements; booking one record is in book.c, the group commit in
+ * group.c. */
+#include "ledger/ledger_int.h"
 
-#include <linux/futex.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 
 #include "common/buf.h"
 #include "common/json.h"
 #include "common/money.h"
 #include "crypto/ed25519.h"
-#include "common/timeutil.h"
-#include "ledger/period.h"
 #include "ledger/quota.h"
-#include "common/tz.h"
 #include "ledger/vpool.h"
 
 /* Keys of one provider parsed once per batch (any further keys are tried
  * the slow way). */
 #define CHARTER_MAX_VERIFIERS 16
 
-enum outcome { OUT_ACCEPTED, OUT_DUPLICATE, OUT_CONFLICT, OUT_REJECTED, OUT_ERROR };
-
-static const char *outcome_name(enum outcome o)
+static void ledger_group_reset(void *owner)
 {
-	static const char *const n[] = {"accepted", "duplicate", "conflict", "rejected", "error"};
-	return n[o];
+	struct ledger *led = owner;
+	ledger_over_clear(&led->over);
 }
 
-/* Which period closes a record: the institution's allocation period. */
-static bool record_is_late(const struct charter *c, const struct charter_institution *inst,
-			   int64_t end_us, int64_t now)
+allot_err ledger_open(struct store *st, struct ledger **out)
 {
-	if (inst->allocation.period == CHARTER_PERIOD_TOTAL)
-		return false;
-	/* The last period found on this thread (a batch's records mostly share
-	 * one), keyed by charter version and period kind. */
-	static _Thread_local struct {
-		int64_t version, ps, pe;
-		int kind;
-	} last;
-	if (last.version == c->version && last.kind == (int)inst->allocation.period &&
-	    end_us >= last.ps && end_us < last.pe)
-		return now >= last.pe + c->late_grace_us;
-	char err[TZ_ERR_MAX];
-	tz *z = NULL;
-	if (tz_load(c->timezone, &z, err))
-		return false;
-	static const period_kind map[] = {PERIOD_DAY, PERIOD_WEEK, PERIOD_MONTH,
-					  PERIOD_QUARTER, PERIOD_YEAR, PERIOD_TOTAL};
-	int64_t ps, pe;
-	bool late = false;
-	if (period_bounds(z, map[inst->allocation.period], end_us, &ps, &pe) == ALLOT_OK) {
-		late = now >= pe + c->late_grace_us;
-		last.version = c->version;
-		last.kind = (int)inst->allocation.period;
-		last.ps = ps;
-		last.pe = pe;
+	struct ledger *led = calloc(1, sizeof *led);
+	if (!led)
+		return ALLOT_E_NOMEM;
+	led->store = st;
+	pthread_mutex_init(&led->verify_mu, NULL);
+	if (!(led->charters = chist_new()) || !(led->reserve = reserve_new()) ||
+	    !(led->group = lgroup_new(st, led, ledger_group_reset))) {
+		ledger_free(led);
+		return ALLOT_E_NOMEM;
 	}
-	tz_free(z);
-	return late;
-}
-
-/* ---- overage within a group transaction ----------------------------------
- * Judging overage needs each level's used sum for the record's period.
- * Inside the ledger transaction the store's sum cache cannot serve it (the
- * group's own rows are not committed), so the leader keeps its own map for
- * the group: (level key, period start) -> {limit, used}, filled once from
- * quota_levels and advanced by each booked charge.  It is only touched by
- * the group's leader (one at a time), and dropped when the group ends or an
- * item rolls back. */
-
-#define OVER_BUCKETS 1024
-#define OVER_MAX 65536
-
-struct over_entry {
-	struct over_entry *next;
-	int64_t period_start;
-	int64_t limit, used;
-	int64_t version; /* the charter version whose allocation set limit */
-	bool filled;
-	char key[];
-};
-
-/* Level keys of recent (charter version, institution, project, member),
- * valid for book_us in [lo, hi) where every level's period is the same: a
- * group books many records of a few members in the same periods. */
-#define OVER_KEYS 8
-
-struct over_keys {
-	int64_t version; /* 0: empty */
-	int64_t lo, hi;
-	char inst[STORE_ID_MAX], proj[STORE_ID_MAX], member[STORE_MEMBER_MAX];
-	struct quota_level lv[QUOTA_MAX_LEVELS];
-	size_t n;
-};
-
-struct over_map {
-	struct over_entry *b[OVER_BUCKETS];
-	size_t n;
-	struct over_keys keys[OVER_KEYS];
-	size_t next_key;
-};
-
-static void over_clear(struct over_map *over)
-{
-	for (size_t i = 0; i < OVER_BUCKETS; i++) {
-		for (struct over_entry *e = over->b[i], *nx; e; e = nx) {
-			nx = e->next;
-			free(e);
-		}
-		over->b[i] = NULL;
-	}
-	over->n = 0;
-	for (size_t i = 0; i < OVER_KEYS; i++)
-		over->keys[i].version = 0;
-}
-
-/* The levels of r at book_us from the cache, or computed and cached. */
-static allot_err over_levels(struct over_map *over, const struct charter *c,
-			     const struct usage_record *r, int64_t book_us,
-			     struct quota_level lv[QUOTA_MAX_LEVELS], size_t *n)
-{
-	for (size_t i = 0; i < OVER_KEYS; i++) {
-		const struct over_keys *k = &over->keys[i];
-		if (k->version == c->version && book_us >= k->lo && book_us < k->hi &&
-		    strcmp(k->member, r->member) == 0 && strcmp(k->proj, r->project) == 0 &&
-		    strcmp(k->inst, r->institution) == 0) {
-			memcpy(lv, k->lv, k->n * sizeof *lv);
-			*n = k->n;
-			return ALLOT_OK;
-		}
-	}
-	allot_err e = quota_level_keys(c, r->institution, r->project,
-				       r->member[0] ? r->member : NULL, book_us, lv, n);
-	if (e || c->version == 0)
-		return e;
-	struct over_keys *k = &over->keys[over->next_key++ % OVER_KEYS];
-	k->lo = INT64_MIN;
-	k->hi = INT64_MAX;
-	for (size_t i = 0; i < *n; i++) {
-		if (lv[i].period_start > k->lo)
-			k->lo = lv[i].period_start;
-		if (lv[i].period_end < k->hi)
-			k->hi = lv[i].period_end;
-	}
-	if (book_us < k->lo || book_us >= k->hi) {
-		k->version = 0; /* periods that do not hold book_us: do not cache */
-		return ALLOT_OK;
-	}
-	k->version = c->version;
-	snprintf(k->inst, sizeof k->inst, "%s", r->institution);
-	snprintf(k->proj, sizeof k->proj, "%s", r->project);
-	snprintf(k->member, sizeof k->member, "%s", r->member);
-	memcpy(k->lv, lv, *n * sizeof *lv);
-	k->n = *n;
+	*out = led;
 	return ALLOT_OK;
 }
 
-static struct over_entry *over_find(struct over_map *over, const char *key, int64_t period_start,
-				    bool create)
+void ledger_free(struct ledger *led)
 {
-	size_t h = (size_t)period_start * 31;
-	for (const char *p = key; *p; p++)
-		h = h * 33 + (unsigned char)*p;
-	h %= OVER_BUCKETS;
-	for (struct over_entry *e = over->b[h]; e; e = e->next)
-		if (e->period_start == period_start && strcmp(e->key, key) == 0)
-			return e;
-	if (!create || over->n >= OVER_MAX)
-		return NULL;
-	size_t n = strlen(key);
-	struct over_entry *e = calloc(1, sizeof *e + n + 1);
-	if (!e)
-		return NULL;
-	memcpy(e->key, key, n + 1);
-	e->period_start = period_start;
-	e->next = over->b[h];
-	over->b[h] = e;
-	over->n++;
-	return e;
-}
-
-struct group_item;
-
-/* One per app (its store): the queue and the leader's overage map. */
-struct ledger_group {
-	pthread_mutex_t mu;            /* guards head, tail and leading */
-	struct group_item *head, **tail;
-	bool leading;
-	struct over_map over;          /* the leader's alone */
-	struct vpool *verify;          /* signature checks; started by the first batch */
-	bool verify_started;
-};
-
-struct ledger_group *ledger_group_new(void)
-{
-	struct ledger_group *g = calloc(1, sizeof *g);
-	if (!g)
-		return NULL;
-	pthread_mutex_init(&g->mu, NULL);
-	g->tail = &g->head;
-	return g;
-}
-
-void ledger_group_free(struct ledger_group *g)
-{
-	if (!g)
+	if (!led)
 		return;
-	over_clear(&g->over);
-	vpool_free(g->verify);
-	pthread_mutex_destroy(&g->mu);
-	free(g);
+	lgroup_free(led->group);
+	ledger_over_clear(&led->over);
+	vpool_free(led->verify);
+	pthread_mutex_destroy(&led->verify_mu);
+	reserve_free(led->reserve);
+	chist_free(led->charters);
+	free(led);
 }
 
-/* Is any level past its allocation once charge is added?  Also counts the
- * charge in the group's map (the caller books the record right after). */
-static bool record_overage(struct app *app, const struct charter *c, const struct usage_record *r,
-			   int64_t book_us, int64_t charge)
+struct store *ledger_store(struct ledger *led)
 {
-	struct quota_level lv[QUOTA_MAX_LEVELS];
-	struct over_entry *es[QUOTA_MAX_LEVELS];
-	size_t n = 0;
-	const char *member = r->member[0] ? r->member : NULL;
-	if (charge == 0 || over_levels(&app->ledger_group->over, c, r, book_us, lv, &n))
-		return false;
-	bool fill = false, mapped = true;
-	for (size_t i = 0; i < n; i++) {
-		es[i] = over_find(&app->ledger_group->over, lv[i].key, lv[i].period_start, true);
-		/* A record priced under another charter version is judged by that
-		 * version's allocation: refill the limit. */
-		if (es[i] && es[i]->filled && es[i]->version != c->version)
-			es[i]->filled = false;
-		mapped &= es[i] != NULL;
-		fill |= es[i] && !es[i]->filled;
-	}
-	if (fill || !mapped) {
-		/* First use of a level in this group: its sums, with every row
-		 * the group has booked so far (they are in the transaction). */
-		if (quota_levels(app->store, c, r->institution, r->project, member, book_us, NULL,
-				 NULL, lv, &n))
-			return false;
-	}
-	bool over_limit = false;
-	for (size_t i = 0; i < n; i++) {
-		/* Saturating: the sums fit in int64 (the store's bounds), what is
-		 * derived from them may not. */
-		int64_t limit = money_add_sat(lv[i].allocation, lv[i].rollover);
-		if (!es[i]) {
-			over_limit |= charge > 0 && money_add_sat(lv[i].used, charge) > limit;
-			continue;
-		}
-		if (!es[i]->filled) {
-			es[i]->limit = limit;
-			es[i]->used = lv[i].used;
-			es[i]->version = c->version;
-			es[i]->filled = true;
-		}
-		es[i]->used = money_add_sat(es[i]->used, charge);
-		over_limit |= charge > 0 && es[i]->used > es[i]->limit;
-		/* The next period's rollover depends on this one's use: a limit
-		 * the group holds for it is stale now (refilled on its next use,
-		 * from the transaction, which has this record's row by then). */
-		struct over_entry *nx = over_find(&app->ledger_group->over, lv[i].key,
-						  lv[i].period_end, false);
-		if (nx)
-			nx->filled = false;
-	}
-	return over_limit;
+	return led->store;
 }
 
-/* Checks r against the charters and the ledger, prices it and books it.
- * Must run inside a ledger transaction.  row->rec is r (borrowed).
- * gate: NULL for a provider's record; for a gate settlement, its options:
- * the charter it was admitted under (a request is admitted and settled
- * under one version, SPEC section 2; NULL: the one in force at `end`). */
-static enum outcome book_decide(struct app *app, struct usage_record *r,
-				const struct ledger_settle_opts *gate, int64_t now,
-				struct ledger_row *row, char *reason, size_t rsz)
+struct chist *ledger_charters(struct ledger *led)
 {
-	struct ledger_row prev;
-	const bool from_gate = gate != NULL;
-	const struct charter *priced_by = gate ? gate->charter : NULL;
-	/* A gate settlement's id is new by construction (the gate's start
-	 * time and a sequence number, gate/gate.c): no earlier record to find,
-	 * except on a retry from the queue (an earlier attempt may have been
-	 * booked after all: then it is a duplicate, booked once).  Were one
-	 * there, the unique (provider, record_id) index would refuse the
-	 * insert, and the settlement would fail rather than double. */
-	allot_err e = from_gate && !gate->retry
-			      ? ALLOT_E_NOT_FOUND
-			      : store_ledger_find_q(app->store, r->provider, r->record_id, &prev);
-	if (e == ALLOT_OK) {
-		bool same = memcmp(prev.rec.sha256, r->sha256, 32) == 0;
-		record_release(&prev.rec);
-		if (!same) {
-			snprintf(reason, rsz, "record_id \"%s\" was already used by provider \"%s\" "
-					      "for a record with different content", r->record_id, r->provider);
-			return OUT_CONFLICT;
-		}
-		*row = prev;
-		row->rec = *r;
-		return OUT_DUPLICATE;
-	}
-	if (e != ALLOT_E_NOT_FOUND) {
-		snprintf(reason, rsz, "the ledger could not be read");
-		return OUT_ERROR;
-	}
-	if (r->end_us > now + RECORD_FUTURE_SKEW_US) {
-		snprintf(reason, rsz, "\"end\" is more than 5 minutes in the future");
-		return OUT_REJECTED;
-	}
-	const struct active_charter *ac = priced_by ? NULL : app_charter_at(app, r->end_us);
-	if (!priced_by && !ac) {
-		snprintf(reason, rsz, "no charter was in force at \"end\"");
-		return OUT_REJECTED;
-	}
-	const struct charter *c = priced_by ? priced_by : ac->c;
-	const struct charter_institution *inst = charter_institution(c, r->institution);
-	const struct charter_project *proj = inst ? charter_project(inst, r->project) : NULL;
-	if (!inst) {
-		snprintf(reason, rsz, "unknown institution \"%s\" (charter version %lld)",
-			 r->institution, (long long)c->version);
-		return OUT_REJECTED;
-	}
-	if (!proj) {
-		snprintf(reason, rsz, "unknown project \"%s\" of institution \"%s\"", r->project,
-			 r->institution);
-		return OUT_REJECTED;
-	}
-	if (r->member[0] && !charter_member(proj, r->member)) {
-		snprintf(reason, rsz, "\"%s\" is not a member of project \"%s/%s\"", r->member,
-			 r->institution, r->project);
-		return OUT_REJECTED;
-	}
-	const struct charter_provider *p = charter_provider(c, r->provider);
-	if (!p || !charter_provider_may_report(c, p, r->resource, r->model)) {
-		snprintf(reason, rsz, "provider \"%s\" may not report resource \"%s\"", r->provider,
-			 r->resource);
-		return OUT_REJECTED;
-	}
-	if (r->model[0]) {
-		const struct charter_model *m = charter_model(c, r->model);
-		if (!m) {
-			snprintf(reason, rsz, "unknown model \"%s\"", r->model);
-			return OUT_REJECTED;
-		}
-		if (strcmp(m->provider_id, r->provider)) { /* SPEC section 6 */
-			snprintf(reason, rsz, "model \"%s\" is served by provider \"%s\", not \"%s\"",
-				 r->model, m->provider_id, r->provider);
-			return OUT_REJECTED;
-		}
-	}
-	int64_t rate = 0, charge = 0;
-	if (r->kind == RECORD_USAGE) {
-		const struct charter_rate *cr = charter_rate_for(c, r->resource,
-								 r->model[0] ? r->model : NULL,
-								 r->cls[0] ? r->cls : NULL);
-		if (!cr) {
-			snprintf(reason, rsz, "no rate for resource \"%s\"%s%s%s%s in charter version %lld",
-				 r->resource, r->model[0] ? " model " : "", r->model,
-				 r->cls[0] ? " class " : "", r->cls, (long long)c->version);
-			return OUT_REJECTED;
-		}
-		rate = cr->credits;
-		if (money_mul(r->quantity, rate, &charge) || charge > MONEY_MAX) {
-			snprintf(reason, rsz, "charge out of range");
-			return OUT_REJECTED;
-		}
-	} else {
-		/* Corrections: against an earlier usage record of the same provider,
-		 * at that record's rate, never below zero net. */
-		struct ledger_row orig;
-		e = store_ledger_find_q(app->store, r->provider, r->supersedes, &orig);
-		if (e == ALLOT_E_NOT_FOUND) {
-			snprintf(reason, rsz, "supersedes \"%s\": no such record of provider \"%s\"",
-				 r->supersedes, r->provider);
-			return OUT_REJECTED;
-		}
-		if (e) {
-			snprintf(reason, rsz, "the ledger could not be read");
-			return OUT_ERROR;
-		}
-		record_release(&orig.rec);
-		if (orig.rec.kind != RECORD_USAGE) {
-			snprintf(reason, rsz, "supersedes \"%s\": it is a%s %s, not a usage record",
-				 r->supersedes, orig.rec.kind == RECORD_ADJUSTMENT ? "n" : "",
-				 record_kind_name(orig.rec.kind));
-			return OUT_REJECTED;
-		}
-		if (strcmp(orig.rec.institution, r->institution) || strcmp(orig.rec.project, r->project) ||
-		    strcmp(orig.rec.member, r->member) || strcmp(orig.rec.resource, r->resource) ||
-		    strcmp(orig.rec.model, r->model) || strcmp(orig.rec.cls, r->cls)) {
-			snprintf(reason, rsz, "a correction must name the same institution, project, "
-					      "member, resource, model and class as \"%s\"", r->supersedes);
-			return OUT_REJECTED;
-		}
-		int64_t net;
-		bool voided;
-		if (store_ledger_net_q(app->store, r->provider, r->supersedes, &net, &voided)) {
-			snprintf(reason, rsz, "the ledger could not be read");
-			return OUT_ERROR;
-		}
-		if (voided) {
-			snprintf(reason, rsz, "supersedes \"%s\": that record is void", r->supersedes);
-			return OUT_REJECTED;
-		}
-		rate = orig.rate_micro;
-		if (r->kind == RECORD_VOID) {
-			if (r->quantity != orig.rec.quantity) {
-				snprintf(reason, rsz, "a void must repeat the quantity of \"%s\" (%lld)",
-					 r->supersedes, (long long)orig.rec.quantity);
-				return OUT_REJECTED;
-			}
-			charge = -net;
-		} else {
-			if (money_mul(r->quantity, rate, &charge) || charge > MONEY_MAX) {
-				snprintf(reason, rsz, "charge out of range");
-				return OUT_REJECTED;
-			}
-			if (r->adjustment != ADJ_DEBIT) {
-				if (charge > net) {
-					char a[MONEY_FMT_MAX], b[MONEY_FMT_MAX];
-					snprintf(reason, rsz, "a %s of %s would take \"%s\" below zero (net %s)",
-						 record_adjustment_name(r->adjustment), money_format(charge, a),
-						 r->supersedes, money_format(net, b));
-					return OUT_REJECTED;
-				}
-				charge = -charge;
-			}
-		}
-	}
-	memset(row, 0, sizeof *row);
-	row->rec = *r;
-	row->received_us = now;
-	row->late = record_is_late(c, inst, r->end_us, now);
-	row->book_us = row->late ? now : r->end_us;
-	row->charter_version = c->version;
-	row->rate_micro = rate;
-	row->charge_micro = charge;
-	row->from_gate = from_gate;
-	row->overage = record_overage(app, c, r, row->book_us, charge);
-	if ((e = store_ledger_insert_q(app->store, row)) == ALLOT_E_TOO_LARGE) {
-		/* SPEC 2, "Bounds": nothing of it was stored.  The group's map
-		 * counted its charge: start it over from the ledger. */
-		over_clear(&app->ledger_group->over);
-		snprintf(reason, rsz, "%s", app->store->errmsg);
-		return OUT_REJECTED;
-	}
-	if (e) {
-		snprintf(reason, rsz, "the ledger could not be written");
-		return OUT_ERROR;
-	}
-	return OUT_ACCEPTED;
+	return led->charters;
 }
 
-/* A provider's record that was refused before (migration 0013): the same
- * record gets the same answer, other content under its id is a conflict.
- * OUT_ACCEPTED: not refused before (go on and decide it). */
-static enum outcome book_refused_before(struct app *app, const struct usage_record *r,
-					char *reason, size_t rsz)
+struct reserve_table *ledger_reserve(struct ledger *led)
 {
-	struct ledger_rejection prev;
-	allot_err e = store_reject_find(app->store, r->provider, r->record_id, &prev);
-	if (e == ALLOT_E_NOT_FOUND)
-		return OUT_ACCEPTED;
-	if (e) {
-		snprintf(reason, rsz, "the ledger could not be read");
-		return OUT_ERROR;
-	}
-	if (memcmp(prev.sha256, r->sha256, 32) != 0) {
-		snprintf(reason, rsz, "record_id \"%s\" was already used by provider \"%s\" "
-				      "for a record with different content (rejected: %s)",
-			 r->record_id, r->provider, prev.reason);
-		return OUT_CONFLICT;
-	}
-	snprintf(reason, rsz, "%s", prev.reason);
-	return OUT_REJECTED;
+	return led->reserve;
 }
 
-/* Books r (book_decide).  A provider's record refused here is a decision
- * about that record, kept in the batch's own transaction, so that a retry
- * of the batch gets the same answer whatever the ledger holds by then
- * (SPEC section 6; docs/LEDGER.md, "Rejections are final").  A gate
- * settlement's refusals go to its retry queue instead (gate/settleq.c). */
-static enum outcome book_one(struct app *app, struct usage_record *r,
-			     const struct ledger_settle_opts *gate, int64_t now,
-			     struct ledger_row *row, char *reason, size_t rsz)
+size_t ledger_group_queued(struct ledger *led)
 {
-	if (gate)
-		return book_decide(app, r, gate, now, row, reason, rsz);
-	enum outcome o = book_refused_before(app, r, reason, rsz);
-	if (o != OUT_ACCEPTED)
-		return o;
-	o = book_decide(app, r, NULL, now, row, reason, rsz);
-	if (o != OUT_REJECTED)
-		return o;
-	struct ledger_rejection rj = {.has_seq = r->has_seq, .seq = r->seq, .received_us = now};
-	snprintf(rj.provider, sizeof rj.provider, "%s", r->provider);
-	snprintf(rj.record_id, sizeof rj.record_id, "%s", r->record_id);
-	snprintf(rj.reason, sizeof rj.reason, "%s", reason);
-	memcpy(rj.sha256, r->sha256, 32);
-	if (store_reject_insert(app->store, &rj)) {
-		snprintf(reason, rsz, "the ledger could not be written");
-		return OUT_ERROR;
-	}
-	return OUT_REJECTED;
+	return lgroup_queued(led->group);
 }
 
 static json_t *outcome_json(enum outcome o, const struct usage_record *r,
 			    const struct ledger_row *row, const char *reason)
 {
 	json_t *j = json_pack("{s:s,s:s}", "record_id", r->record_id[0] ? r->record_id : "",
-			      "status", outcome_name(o));
+			      "status", ledger_outcome_name(o));
 	if (o == OUT_ACCEPTED || o == OUT_DUPLICATE) {
 		char b[MONEY_FMT_MAX];
 		json_object_set_new(j, "charge", json_string(money_format(row->charge_micro, b)));
@@ -528,145 +90,6 @@ static json_t *outcome_json(enum outcome o, const struct usage_record *r,
 		json_object_set_new(j, "reason", json_string(reason));
 	}
 	return j;
-}
-
-/* ---- group commit ------------------------------------------------------------
- * Writers queue their work; the first to find no leader becomes the leader,
- * takes the whole queue, runs every item inside one transaction (each in its
- * own savepoint, so one item's store failure does not undo the others) and
- * commits once: one fsync for all the batches and settlements that arrived
- * meanwhile.  A lone writer leads at once, so nothing waits for company.
- *
- * Durability class of a group: FULL (fsynced before anyone is answered) if
- * it holds any provider batch: an acknowledged POST /v1/usage survives power
- * loss (SPEC 6).  A group of gate settlements only commits DEFERRED: in the
- * write-ahead log before the answer (a crash of the process loses nothing),
- * on disk within the store's flush interval (docs/LEDGER.md, "Durability"). */
-
-typedef allot_err (*group_work_fn)(struct app *app, void *arg, int64_t now);
-
-/* An item's state word: its writer sleeps on it (a futex) until the
- * leader of its group sets DONE, or the leader before hands it LEAD. */
-enum { ITEM_WAIT, ITEM_LEAD, ITEM_DONE };
-
-struct group_item {
-	group_work_fn work;
-	void *arg;
-	allot_err result;
-	bool durable;          /* needs a FULL commit (a provider batch) */
-	uint32_t state;        /* ITEM_*: atomic */
-	struct group_item *next;
-};
-
-/* FULL if any item needs it, else DEFERRED. */
-static enum store_sync group_sync(const struct group_item *items)
-{
-	for (const struct group_item *it = items; it; it = it->next)
-		if (it->durable)
-			return STORE_SYNC_FULL;
-	return STORE_SYNC_DEFERRED;
-}
-
-
-static void group_lead(struct app *app, struct group_item *items)
-{
-	int64_t now = time_now_us();
-	struct over_map *over = &app->ledger_group->over;
-	over_clear(over);
-	allot_err e = store_ledger_begin_sync(app->store, group_sync(items));
-	if (!e && !items->next) {
-		/* A lone item needs no savepoint: its failure rolls back the
-		 * transaction, which holds nothing else. */
-		if ((items->result = items->work(app, items->arg, now)))
-			store_ledger_rollback(app->store);
-		else if ((e = store_ledger_commit(app->store)))
-			items->result = e;
-		over_clear(over);
-		return;
-	}
-	for (struct group_item *it = items; it; it = it->next) {
-		if (e) {
-			it->result = e;
-			continue;
-		}
-		if ((it->result = store_ledger_savepoint_q(app->store, STORE_SP_BEGIN)))
-			continue;
-		it->result = it->work(app, it->arg, now);
-		store_ledger_savepoint_q(app->store, it->result ? STORE_SP_ROLLBACK : STORE_SP_RELEASE);
-		if (it->result)
-			over_clear(over); /* its charges were counted in the map */
-	}
-	over_clear(over);
-	if (!e && (e = store_ledger_commit(app->store)))
-		for (struct group_item *it = items; it; it = it->next)
-			it->result = e; /* nothing of the group was stored */
-}
-
-size_t ledger_group_queued(struct app *app)
-{
-	struct ledger_group *group = app->ledger_group;
-	size_t n = 0;
-	pthread_mutex_lock(&group->mu);
-	for (const struct group_item *it = group->head; it; it = it->next)
-		n++;
-	pthread_mutex_unlock(&group->mu);
-	return n;
-}
-
-static void item_wait(struct group_item *it)
-{
-	while (__atomic_load_n(&it->state, __ATOMIC_ACQUIRE) == ITEM_WAIT)
-		syscall(SYS_futex, &it->state, FUTEX_WAIT_PRIVATE, ITEM_WAIT, NULL, NULL, 0);
-}
-
-/* Sets an item's state and wakes its writer.  The writer may return (and
- * its item go) as soon as it sees the store: nothing of the item is read
- * after it, and a wake-up on a stale address is harmless (every futex
- * waiter re-checks its word). */
-static void item_post(struct group_item *it, uint32_t state)
-{
-	__atomic_store_n(&it->state, state, __ATOMIC_RELEASE);
-	syscall(SYS_futex, &it->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
-
-/* Each writer sleeps on its own item, so a commit wakes exactly its own
- * writers and the next leader: no broadcast that wakes the queued writers
- * of the next group only to send them back to sleep. */
-static allot_err group_run(struct app *app, group_work_fn work, void *arg, bool durable)
-{
-	struct group_item me = {.work = work, .arg = arg, .durable = durable, .state = ITEM_WAIT};
-	struct ledger_group *group = app->ledger_group;
-	pthread_mutex_lock(&group->mu);
-	*group->tail = &me;
-	group->tail = &me.next;
-	if (!group->leading) {
-		group->leading = true;
-		me.state = ITEM_LEAD;
-	}
-	pthread_mutex_unlock(&group->mu);
-	item_wait(&me);
-	if (__atomic_load_n(&me.state, __ATOMIC_ACQUIRE) == ITEM_DONE)
-		return me.result;
-	/* Leading: the queue holds this item first, and whatever came since. */
-	pthread_mutex_lock(&group->mu);
-	struct group_item *items = group->head;
-	group->head = NULL;
-	group->tail = &group->head;
-	pthread_mutex_unlock(&group->mu);
-	group_lead(app, items);
-	pthread_mutex_lock(&group->mu);
-	struct group_item *next_leader = group->head;
-	if (!next_leader)
-		group->leading = false;
-	pthread_mutex_unlock(&group->mu);
-	for (struct group_item *it = items, *next; it; it = next) {
-		next = it->next;
-		if (it != &me)
-			item_post(it, ITEM_DONE);
-	}
-	if (next_leader)
-		item_post(next_leader, ITEM_LEAD);
-	return me.result;
 }
 
 /* ---- provider batches ------------------------------------------------------------ */
@@ -683,14 +106,15 @@ struct ingest_batch {
 	size_t n;
 };
 
-static allot_err ingest_work(struct app *app, void *arg, int64_t now)
+static allot_err ingest_work(void *owner, void *arg, int64_t now)
 {
+	struct ledger *led = owner;
 	struct ingest_batch *b = arg;
 	for (size_t i = 0; i < b->n; i++) {
 		struct ingest_item *it = &b->items[i];
 		if (it->o != OUT_ACCEPTED)
 			continue; /* refused before the transaction */
-		it->o = book_one(app, &it->r, NULL, now, &it->row, it->reason, sizeof it->reason);
+		it->o = ledger_book_one(led, &it->r, NULL, now, &it->row, it->reason, sizeof it->reason);
 		if (it->o == OUT_ERROR)
 			return ALLOT_E_STORE;
 	}
@@ -737,15 +161,15 @@ static void verify_range(void *arg, size_t from, size_t to)
 	}
 }
 
-static struct vpool *verify_pool(struct ledger_group *g)
+static struct vpool *verify_pool(struct ledger *led)
 {
-	pthread_mutex_lock(&g->mu);
-	if (!g->verify_started) {
-		g->verify_started = true;
-		g->verify = vpool_new(0);
+	pthread_mutex_lock(&led->verify_mu);
+	if (!led->verify_started) {
+		led->verify_started = true;
+		led->verify = vpool_new(0);
 	}
-	struct vpool *p = g->verify;
-	pthread_mutex_unlock(&g->mu);
+	struct vpool *p = led->verify;
+	pthread_mutex_unlock(&led->verify_mu);
 	return p;
 }
 
@@ -753,7 +177,7 @@ static struct vpool *verify_pool(struct ledger_group *g)
  * outside the transaction: this is the CPU-heavy part.  It runs on the
  * request's thread and the verification pool, so the CPUs stay busy while
  * other requests book their records or wait for their fsync. */
-static void ingest_verify(struct app *app, const struct charter *c, const char *provider,
+static void ingest_verify(struct ledger *led, const struct charter *c, const char *provider,
 			  struct ingest_batch *b)
 {
 	struct verify_ctx v = {.b = b, .provider = provider, .prov = charter_provider(c, provider)};
@@ -761,7 +185,7 @@ static void ingest_verify(struct app *app, const struct charter *c, const char *
 	for (size_t k = 0; v.prov && k < v.prov->nkeys && v.nver < CHARTER_MAX_VERIFIERS; k++)
 		if (ed25519_verifier_new(v.prov->keys[k].pub, &v.ver[v.nver]) == ALLOT_OK)
 			v.nver++;
-	vpool_run(verify_pool(app->ledger_group), b->n, VERIFY_CHUNK, verify_range, &v);
+	vpool_run(verify_pool(led), b->n, VERIFY_CHUNK, verify_range, &v);
 	for (size_t k = 0; k < v.nver; k++)
 		ed25519_verifier_free(v.ver[k]);
 }
@@ -787,18 +211,18 @@ static void ingest_free(struct ingest_batch *b)
 }
 
 /* Verifies the parsed batch and books it in a group transaction. */
-static allot_err ingest_run(struct app *app, struct active_charter *cur, const char *provider,
+static allot_err ingest_run(struct ledger *led, struct active_charter *cur, const char *provider,
 			    struct ingest_batch *b, char *msg, size_t msgsz)
 {
-	ingest_verify(app, cur->c, provider, b);
-	app_charter_put(app, cur);
-	allot_err e = group_run(app, ingest_work, b, true);
+	ingest_verify(led, cur->c, provider, b);
+	chist_put(led->charters, cur);
+	allot_err e = lgroup_run(led->group, ingest_work, b, true);
 	if (e)
 		snprintf(msg, msgsz, "the ledger could not be written; nothing of this batch was stored");
 	return e;
 }
 
-allot_err ledger_ingest(struct app *app, const char *provider, const json_t *records,
+allot_err ledger_ingest(struct ledger *led, const char *provider, const json_t *records,
 			json_t **outcomes, struct ledger_counts *counts, char *msg,
 			size_t msgsz)
 {
@@ -808,14 +232,14 @@ allot_err ledger_ingest(struct app *app, const char *provider, const json_t *rec
 		snprintf(msg, msgsz, "\"records\" must be an array of 1..%d records", LEDGER_BATCH_MAX);
 		return ALLOT_E_INVALID;
 	}
-	struct active_charter *cur = app_charter_get(app);
+	struct active_charter *cur = chist_get(led->charters);
 	if (!cur) {
 		snprintf(msg, msgsz, "no charter has been applied");
 		return ALLOT_E_UNAVAILABLE;
 	}
 	struct ingest_batch b = {.items = calloc(n, sizeof *b.items), .n = n};
 	if (!b.items) {
-		app_charter_put(app, cur);
+		chist_put(led->charters, cur);
 		snprintf(msg, msgsz, "out of memory");
 		return ALLOT_E_NOMEM;
 	}
@@ -824,7 +248,7 @@ allot_err ledger_ingest(struct app *app, const char *provider, const json_t *rec
 		it->o = record_parse(json_array_get(records, i), true, &it->r, it->reason,
 				     sizeof it->reason) ? OUT_REJECTED : OUT_ACCEPTED;
 	}
-	allot_err e = ingest_run(app, cur, provider, &b, msg, msgsz);
+	allot_err e = ingest_run(led, cur, provider, &b, msg, msgsz);
 	json_t *out = e ? NULL : json_array();
 	for (size_t i = 0; out && i < n; i++) {
 		struct ingest_item *it = &b.items[i];
@@ -932,7 +356,7 @@ static void outcome_write(struct buf *out, enum outcome o, const struct usage_re
 	buf_puts(out, "{\"record_id\":");
 	json_write_str(out, r->record_id, strlen(r->record_id));
 	buf_puts(out, ",\"status\":\"");
-	buf_puts(out, outcome_name(o));
+	buf_puts(out, ledger_outcome_name(o));
 	if (o == OUT_ACCEPTED || o == OUT_DUPLICATE) {
 		char m[MONEY_FMT_MAX];
 		buf_puts(out, "\",\"charge\":\"");
@@ -972,7 +396,7 @@ static allot_err answer_json(struct buf *out, const struct ledger_counts *n, jso
 	return ALLOT_OK;
 }
 
-static allot_err ingest_body_json(struct app *app, const char *provider, const char *body,
+static allot_err ingest_body_json(struct ledger *led, const char *provider, const char *body,
 				  size_t len, struct buf *out, char *msg, size_t msgsz)
 {
 	static const char *const fields[] = {"records", NULL};
@@ -982,13 +406,13 @@ static allot_err ingest_body_json(struct app *app, const char *provider, const c
 	if (e)
 		return e;
 	if (!(e = json_only_fields(j, fields, msg, msgsz)))
-		e = ledger_ingest(app, provider, json_object_get(j, "records"), &outcomes, &n, msg,
+		e = ledger_ingest(led, provider, json_object_get(j, "records"), &outcomes, &n, msg,
 				  msgsz);
 	json_decref(j);
 	return e ? e : answer_json(out, &n, outcomes, msg, msgsz);
 }
 
-allot_err ledger_ingest_body(struct app *app, const char *provider, const char *body,
+allot_err ledger_ingest_body(struct ledger *led, const char *provider, const char *body,
 			     size_t len, bool text, struct buf *out, char *msg, size_t msgsz)
 {
 	struct ingest_batch b;
@@ -996,14 +420,14 @@ allot_err ledger_ingest_body(struct app *app, const char *provider, const char *
 	if (!body)
 		body = "";
 	if (!text || !ingest_parse_text(body, len, &b))
-		return ingest_body_json(app, provider, body, len, out, msg, msgsz);
-	struct active_charter *cur = app_charter_get(app);
+		return ingest_body_json(led, provider, body, len, out, msg, msgsz);
+	struct active_charter *cur = chist_get(led->charters);
 	if (!cur) {
 		ingest_free(&b);
 		snprintf(msg, msgsz, "no charter has been applied");
 		return ALLOT_E_UNAVAILABLE;
 	}
-	allot_err e = ingest_run(app, cur, provider, &b, msg, msgsz);
+	allot_err e = ingest_run(led, cur, provider, &b, msg, msgsz);
 	if (!e) {
 		struct ledger_counts n;
 		ingest_count(&b, &n);
@@ -1036,15 +460,16 @@ struct settle_batch {
 	bool refused;
 };
 
-static allot_err settle_work(struct app *app, void *arg, int64_t now)
+static allot_err settle_work(void *owner, void *arg, int64_t now)
 {
+	struct ledger *led = owner;
 	struct settle_batch *b = arg;
 	allot_err e = ALLOT_OK;
 	b->total = 0;
-	app->store->ops->ledger_hold(app->store, b->opts->hold);
+	store_ledger_hold(led->store, b->opts->hold);
 	for (size_t i = 0; i < b->n && !e; i++) {
 		struct ledger_row row;
-		enum outcome o = book_one(app, &b->recs[i], b->opts, now, &row, b->reason,
+		enum outcome o = ledger_book_one(led, &b->recs[i], b->opts, now, &row, b->reason,
 					  b->reasonsz);
 		if (o != OUT_ACCEPTED && o != OUT_DUPLICATE) {
 			b->refused = o != OUT_ERROR;
@@ -1055,22 +480,22 @@ static allot_err settle_work(struct app *app, void *arg, int64_t now)
 			e = ALLOT_E_INVALID;
 		}
 	}
-	if (!e && b->opts->queue_id && store_settleq_delete(app->store, b->opts->queue_id)) {
+	if (!e && b->opts->queue_id && store_settleq_delete(led->store, b->opts->queue_id)) {
 		snprintf(b->reason, b->reasonsz, "the retry queue could not be written");
 		e = ALLOT_E_STORE;
 	}
-	app->store->ops->ledger_hold(app->store, 0);
+	store_ledger_hold(led->store, 0);
 	return e;
 }
 
-allot_err ledger_settle_many(struct app *app, struct usage_record *recs, size_t n,
+allot_err ledger_settle_many(struct ledger *led, struct usage_record *recs, size_t n,
 			     int64_t *charge, char *reason, size_t reasonsz)
 {
 	const struct ledger_settle_opts o = {0};
-	return ledger_settle(app, &o, recs, n, charge, reason, reasonsz);
+	return ledger_settle(led, &o, recs, n, charge, reason, reasonsz);
 }
 
-allot_err ledger_settle(struct app *app, const struct ledger_settle_opts *o,
+allot_err ledger_settle(struct ledger *led, const struct ledger_settle_opts *o,
 			struct usage_record *recs, size_t n, int64_t *charge, char *reason,
 			size_t reasonsz)
 {
@@ -1081,7 +506,7 @@ allot_err ledger_settle(struct app *app, const struct ledger_settle_opts *o,
 		}
 	struct settle_batch b = {.opts = o, .recs = recs, .n = n, .reason = reason,
 				 .reasonsz = reasonsz};
-	allot_err e = group_run(app, settle_work, &b, false);
+	allot_err e = lgroup_run(led->group, settle_work, &b, false);
 	if (e) {
 		if (!b.refused && !reason[0])
 			snprintf(reason, reasonsz, "the ledger could not be written");

@@ -16,15 +16,27 @@
 #include <jansson.h>
 
 #include "common/buf.h"
-#include "daemon/app.h"
+#include "ledger/chist.h"
 #include "ledger/record.h"
+#include "ledger/reserve.h"
+#include "store/store.h"
 
-/* The group-commit queue of one app (created by app_open). */
-struct ledger_group *ledger_group_new(void);
-void ledger_group_free(struct ledger_group *g);
+/* The ledger of one store: its charter history (ledger/chist.h), the
+ * gate's in-flight reservations (ledger/reserve.h) and the group commit
+ * every booking goes through.  Created by app_open (daemon/app.c). */
+struct ledger;
+
+/* st: not owned (outlives the ledger).  ALLOT_E_NOMEM or ALLOT_OK. */
+allot_err ledger_open(struct store *st, struct ledger **out);
+/* NULL: nothing. */
+void ledger_free(struct ledger *led);
+struct store *ledger_store(struct ledger *led);
+struct chist *ledger_charters(struct ledger *led);
+struct reserve_table *ledger_reserve(struct ledger *led);
+
 /* Writers waiting in the group-commit queue (not the leader's group):
  * for tests that line up a group deterministically. */
-size_t ledger_group_queued(struct app *app);
+size_t ledger_group_queued(struct ledger *led);
 
 /* Records per POST /v1/usage batch. */
 #define LEDGER_BATCH_MAX 10000
@@ -36,7 +48,7 @@ struct ledger_counts {
 /* records: a JSON array.  provider: the submitting key's provider.
  * OUT: *outcomes (array, one per record, in order).  Committed with an
  * fsync before returning (an acknowledged batch survives power loss). */
-allot_err ledger_ingest(struct app *app, const char *provider, const json_t *records,
+allot_err ledger_ingest(struct ledger *led, const char *provider, const json_t *records,
 			json_t **outcomes, struct ledger_counts *counts, char *msg,
 			size_t msgsz);
 
@@ -46,7 +58,7 @@ allot_err ledger_ingest(struct app *app, const char *provider, const json_t *rec
  * json_only_fields and ledger_ingest report them, with msg.  text: read
  * plain bodies without building a JSON tree (see record_parse_text); false
  * forces the jansson path (the answer is the same byte for byte; tests). */
-allot_err ledger_ingest_body(struct app *app, const char *provider, const char *body,
+allot_err ledger_ingest_body(struct ledger *led, const char *provider, const char *body,
 			     size_t len, bool text, struct buf *out, char *msg, size_t msgsz);
 
 /* How a gate settlement is booked (ledger_settle). */
@@ -73,11 +85,11 @@ struct ledger_settle_opts {
  * Durability: committed to the write-ahead log before returning (a crash
  * of the process loses nothing); on disk within the store's flush interval
  * unless a provider batch shares the group (then fsynced before return). */
-allot_err ledger_settle(struct app *app, const struct ledger_settle_opts *o,
+allot_err ledger_settle(struct ledger *led, const struct ledger_settle_opts *o,
 			struct usage_record *recs, size_t n, int64_t *charge, char *reason,
 			size_t reasonsz);
 /* ledger_settle with default options. */
-allot_err ledger_settle_many(struct app *app, struct usage_record *recs, size_t n,
+allot_err ledger_settle_many(struct ledger *led, struct usage_record *recs, size_t n,
 			     int64_t *charge, char *reason, size_t reasonsz);
 
 #endif

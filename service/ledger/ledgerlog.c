@@ -89,7 +89,7 @@ allot_err ledgerlog_checkpoint(struct ledgerlog *l, bool fresh, char **note,
 	if (stale) {
 		struct checkpoint c = {0};
 		snprintf(c.origin, sizeof c.origin, "%s", l->origin);
-		if ((e = l->st->ops->tlog_head(l->st, &c.size, c.root))) {
+		if ((e = store_tlog_head(l->st, &c.size, c.root))) {
 			snprintf(msg, msgsz, "the log could not be read");
 			goto out;
 		}
@@ -101,7 +101,7 @@ allot_err ledgerlog_checkpoint(struct ledgerlog *l, bool fresh, char **note,
 			 * log's deferred window durable before signing, so that a
 			 * power loss can never take back a leaf a published
 			 * checkpoint covers (docs/TLOG.md). */
-			if ((e = l->st->ops->flush(l->st))) {
+			if ((e = store_flush(l->st))) {
 				snprintf(msg, msgsz, "the log could not be made durable");
 				goto out;
 			}
@@ -173,7 +173,7 @@ allot_err ledgerlog_export(struct ledgerlog *l, uint64_t start, uint64_t end, ui
 	for (uint64_t at = start; at < end && !e; at += LEDGERLOG_EXPORT_CHUNK) {
 		json_t *part = NULL;
 		uint64_t to = end - at > LEDGERLOG_EXPORT_CHUNK ? at + LEDGERLOG_EXPORT_CHUNK : end;
-		if (!(e = l->st->ops->tlog_entries(l->st, at, to, true, &part)))
+		if (!(e = store_tlog_entries(l->st, at, to, true, &part)))
 			json_array_extend(entries, part);
 		json_decref(part);
 	}
@@ -189,7 +189,7 @@ allot_err ledgerlog_export(struct ledgerlog *l, uint64_t start, uint64_t end, ui
 		uint64_t idx = (uint64_t)json_integer_value(json_object_get(ent, "leaf_index"));
 		struct merkle_proof p;
 		uint8_t leaf[MERKLE_HASH_LEN];
-		e = l->st->ops->tlog_inclusion(l->st, idx, cp.size, leaf, &p);
+		e = store_tlog_inclusion(l->st, idx, cp.size, leaf, &p);
 		if (e == ALLOT_E_NOT_FOUND) {
 			/* A node is gone from the database: export what there is; the
 			 * verifier reports the damage. */
@@ -210,7 +210,7 @@ allot_err ledgerlog_export(struct ledgerlog *l, uint64_t start, uint64_t end, ui
 	free(note);
 	if (!e && since > 0) {
 		struct merkle_proof p;
-		if (!(e = l->st->ops->tlog_consistency(l->st, since, cp.size, &p)))
+		if (!(e = store_tlog_consistency(l->st, since, cp.size, &p)))
 			json_object_set_new(j, "consistency", json_pack("{s:I,s:I,s:o}", "from",
 				(json_int_t)since, "to", (json_int_t)cp.size, "proof",
 				ledgerlog_proof_json(&p)));
@@ -236,7 +236,7 @@ allot_err ledgerlog_annotate_usage(struct ledgerlog *l, json_t *rows, bool proof
 		if (json_is_integer(have))
 			idx = json_integer_value(have);
 		else
-			e = l->st->ops->tlog_leaf_of(l->st, "usage",
+			e = store_tlog_leaf_of(l->st, "usage",
 						     json_integer_value(json_object_get(r, "id")), &idx);
 		if (e == ALLOT_E_NOT_FOUND) {
 			json_object_set_new(r, "leaf_index", json_null());
@@ -249,7 +249,7 @@ allot_err ledgerlog_annotate_usage(struct ledgerlog *l, json_t *rows, bool proof
 			continue;
 		struct merkle_proof p;
 		uint8_t leaf[MERKLE_HASH_LEN];
-		if ((e = l->st->ops->tlog_inclusion(l->st, (uint64_t)idx, cp->size, leaf, &p)))
+		if ((e = store_tlog_inclusion(l->st, (uint64_t)idx, cp->size, leaf, &p)))
 			return e;
 		json_object_set_new(r, "proof", ledgerlog_proof_json(&p));
 	}

@@ -1,17 +1,15 @@
 /* record.c — usage record schema, canonical form and signature check. */
 #include "ledger/record.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <openssl/evp.h>
 
 #include "common/buf.h"
 #include "common/json.h"
 #include "common/timeutil.h"
 #include "common/b64.h"
+#include "crypto/digest.h"
 #include "crypto/ed25519.h"
 
 /* The record's fields, in the order record_parse checks them; F_* index
@@ -40,21 +38,6 @@ struct rf {
 	size_t n;
 	int64_t i;
 };
-
-const char *record_kind_name(enum record_kind k)
-{
-	return k == RECORD_ADJUSTMENT ? "adjustment" : k == RECORD_VOID ? "void" : "usage";
-}
-
-const char *record_adjustment_name(enum record_adjustment a)
-{
-	switch (a) {
-	case ADJ_CREDIT: return "credit";
-	case ADJ_REFUND: return "refund";
-	case ADJ_DEBIT: return "debit";
-	default: return NULL;
-	}
-}
 
 /* Identifiers: printable ASCII without spaces or quotes; member ids may be
  * e-mail addresses. */
@@ -270,22 +253,9 @@ char *record_canonical(const json_t *obj, size_t *len)
 
 /* ---- hashing ------------------------------------------------------------------- */
 
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-/* Fetched once for the process: EVP_sha256() is fetched again on every
- * EVP_Digest call, a large part of hashing a few hundred bytes. */
-static void sha256_fetch(void)
-{
-	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
 void record_sha256(const void *p, size_t n, uint8_t out[32])
 {
-	unsigned int hl = 32;
-	pthread_once(&sha256_once, sha256_fetch);
-	if (EVP_Digest(p, n, out, &hl, sha256_md ? sha256_md : EVP_sha256(), NULL) != 1)
-		abort(); /* only when OpenSSL cannot allocate a context; a wrong hash is worse */
+	digest_sha256(p, n, out);
 }
 
 /* ---- checking ------------------------------------------------------------------ */

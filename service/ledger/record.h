@@ -19,40 +19,10 @@
 
 #include "common/err.h"
 #include "common/ids.h"
+#include "store/ledger_types.h"
 
-/* Quantities are integers 1..10^12 units (seconds, tokens): a million GPUs
- * for ten days in GPU-seconds is under 10^12, and quantity × rate stays far
- * inside int64 for any rate the charter can hold. */
-#define RECORD_QUANTITY_MAX 1000000000000LL
-#define RECORD_ID_MAX 129      /* record ids: 1..128 bytes */
-/* Usage may end at most this far in the future (clock skew between hosts). */
-#define RECORD_FUTURE_SKEW_US (5LL * 60 * 1000000)
-
-enum record_kind { RECORD_USAGE, RECORD_ADJUSTMENT, RECORD_VOID };
-enum record_adjustment { ADJ_NONE, ADJ_CREDIT, ADJ_REFUND, ADJ_DEBIT };
-
-struct usage_record {
-	char record_id[RECORD_ID_MAX];
-	char provider[STORE_ID_MAX];
-	bool has_seq;
-	int64_t seq;
-	char institution[STORE_ID_MAX];
-	char project[STORE_ID_MAX];
-	char member[STORE_MEMBER_MAX];      /* "" when null */
-	char resource[STORE_ID_MAX];
-	char cls[STORE_ID_MAX];             /* "" when null */
-	char model[STORE_ID_MAX];           /* "" when null */
-	int64_t quantity;
-	int64_t start_us, end_us;
-	enum record_kind kind;
-	enum record_adjustment adjustment;
-	char supersedes[RECORD_ID_MAX];     /* "" when null */
-	uint8_t sig[64];
-	bool has_sig;
-	char *canonical;                    /* from malloc(); record_release */
-	size_t canonical_len;
-	uint8_t sha256[32];
-};
+/* struct usage_record and its limits are in store/ledger_types.h (the row
+ * the store keeps); this module reads, checks and seals it. */
 
 /* Parses and schema-checks one record object.  On failure returns
  * ALLOT_E_INVALID and a reason naming the field.  require_sig: a provider
@@ -83,9 +53,6 @@ void record_sha256(const void *p, size_t n, uint8_t out[32]);
 
 /* Verifies r->sig over r->canonical with pub (32 bytes). */
 bool record_sig_ok(const struct usage_record *r, const uint8_t pub[32]);
-
-const char *record_kind_name(enum record_kind k);
-const char *record_adjustment_name(enum record_adjustment a);
 
 /* The record as JSON with the canonical field names (no sig). */
 json_t *record_to_json(const struct usage_record *r);

@@ -6,34 +6,29 @@
 #include <string.h>
 
 #include "common/money.h"
+#include "common/strmap.h"
 
 #define RESERVE_BUCKETS 1024
 
 struct reserve_entry {
-	struct reserve_entry *next;
 	int64_t amount;
 	int64_t inflight;
-	char key[];
 };
 
 struct reserve_table {
-	pthread_mutex_t lock;      /* the admission lock; also guards the table */
-	struct reserve_entry *b[RESERVE_BUCKETS];
+	pthread_mutex_t lock;      /* the admission lock; also guards the map */
+	struct strmap *map;        /* level key -> struct reserve_entry */
 };
-
-static size_t hash(const char *s)
-{
-	size_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h % RESERVE_BUCKETS;
-}
 
 struct reserve_table *reserve_new(void)
 {
 	struct reserve_table *t = calloc(1, sizeof *t);
 	if (!t)
 		return NULL;
+	if (!(t->map = strmap_new(RESERVE_BUCKETS, sizeof(struct reserve_entry)))) {
+		free(t);
+		return NULL;
+	}
 	pthread_mutexattr_t ma;
 	pthread_mutexattr_init(&ma);
 	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
@@ -46,31 +41,14 @@ void reserve_free(struct reserve_table *t)
 {
 	if (!t)
 		return;
-	for (size_t i = 0; i < RESERVE_BUCKETS; i++)
-		for (struct reserve_entry *e = t->b[i], *n; e; e = n) {
-			n = e->next;
-			free(e);
-		}
+	strmap_free(t->map);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
 
 static struct reserve_entry *find(struct reserve_table *t, const char *key, bool create)
 {
-	size_t h = hash(key);
-	for (struct reserve_entry *e = t->b[h]; e; e = e->next)
-		if (strcmp(e->key, key) == 0)
-			return e;
-	if (!create)
-		return NULL;
-	size_t n = strlen(key);
-	struct reserve_entry *e = calloc(1, sizeof *e + n + 1);
-	if (!e)
-		return NULL;
-	memcpy(e->key, key, n + 1);
-	e->next = t->b[h];
-	t->b[h] = e;
-	return e;
+	return create ? strmap_put(t->map, key) : strmap_get(t->map, key);
 }
 
 int64_t reserve_amount(struct reserve_table *t, const char *key)

@@ -60,7 +60,7 @@ int main(int argc, char **argv)
 		app_close(&app);
 		return 1;
 	}
-	if (gate_open(&app, &app.gate, msg, sizeof msg)) {
+	if (app_gate_open(&app, &app.gate, msg, sizeof msg)) {
 		fprintf(stderr, "allotd: %s\n", msg);
 		app_close(&app);
 		return 1;

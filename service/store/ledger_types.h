@@ -1,11 +1,53 @@
-/* ledger_types.h — rows the store keeps for the ledger (store/store.h). */
+/* ledger_types.h — rows the store keeps for the ledger (store/store.h):
+ * one usage record (its fields; ledger/record.h parses, checks and seals
+ * it) and the row the ledger books it as. */
 #ifndef ALLOT_STORE_LEDGER_TYPES_H
 #define ALLOT_STORE_LEDGER_TYPES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "ledger/record.h"
+#include "common/ids.h"
+
+/* Quantities are integers 1..10^12 units (seconds, tokens): a million GPUs
+ * for ten days in GPU-seconds is under 10^12, and quantity × rate stays far
+ * inside int64 for any rate the charter can hold. */
+#define RECORD_QUANTITY_MAX 1000000000000LL
+#define RECORD_ID_MAX 129      /* record ids: 1..128 bytes */
+/* Usage may end at most this far in the future (clock skew between hosts). */
+#define RECORD_FUTURE_SKEW_US (5LL * 60 * 1000000)
+
+enum record_kind { RECORD_USAGE, RECORD_ADJUSTMENT, RECORD_VOID };
+enum record_adjustment { ADJ_NONE, ADJ_CREDIT, ADJ_REFUND, ADJ_DEBIT };
+
+struct usage_record {
+	char record_id[RECORD_ID_MAX];
+	char provider[STORE_ID_MAX];
+	bool has_seq;
+	int64_t seq;
+	char institution[STORE_ID_MAX];
+	char project[STORE_ID_MAX];
+	char member[STORE_MEMBER_MAX];      /* "" when null */
+	char resource[STORE_ID_MAX];
+	char cls[STORE_ID_MAX];             /* "" when null */
+	char model[STORE_ID_MAX];           /* "" when null */
+	int64_t quantity;
+	int64_t start_us, end_us;
+	enum record_kind kind;
+	enum record_adjustment adjustment;
+	char supersedes[RECORD_ID_MAX];     /* "" when null */
+	uint8_t sig[64];
+	bool has_sig;
+	char *canonical;                    /* from malloc(); record_release */
+	size_t canonical_len;
+	uint8_t sha256[32];
+};
+
+/* "usage", "adjustment", "void". */
+const char *record_kind_name(enum record_kind k);
+/* "credit", "refund", "debit"; NULL for ADJ_NONE. */
+const char *record_adjustment_name(enum record_adjustment a);
 
 /* Width of a usage bucket: 15 minutes, the gcd of all UTC offsets. */
 #define LEDGER_BUCKET_US (15LL * 60 * 1000000)
@@ -36,6 +78,11 @@ struct ledger_rejection {
 	char reason[LEDGER_REASON_MAX];
 	int64_t received_us;
 };
+
+/* The log's view of a booked row (tlog/leaf.h): pointers into row, valid
+ * while it is. */
+struct tlog_usage;
+void store_row_leaf_entry(const struct ledger_row *row, struct tlog_usage *out);
 
 /* Sum of charges of one level over [from_us, to_us) (bucket-aligned):
  * institution NULL = the whole pool; project NULL = the institution;

@@ -300,13 +300,33 @@ static allot_err sq_key_insert(struct store *st_, const struct api_key *k,
 	return sq_write1((struct sqlite_store *)st_, sql, bind_key, k, audit, "key insert", false);
 }
 
+/* Columns: id, role, institution, provider, label, created_at, created_by,
+ * coalesce(revoked_at, 0), secret_sha256. */
+#define KEY_COLUMNS \
+	"id, role, institution, provider, label, created_at, created_by, " \
+	"coalesce(revoked_at, 0), secret_sha256"
+
+static void key_read(sqlite3_stmt *st, struct api_key *out)
+{
+	memset(out, 0, sizeof *out);
+	sq_copy_text(st, 0, out->id, sizeof out->id);
+	sq_copy_text(st, 1, out->role, sizeof out->role);
+	sq_copy_text(st, 2, out->institution, sizeof out->institution);
+	sq_copy_text(st, 3, out->provider, sizeof out->provider);
+	sq_copy_text(st, 4, out->label, sizeof out->label);
+	out->created_at = sqlite3_column_int64(st, 5);
+	sq_copy_text(st, 6, out->created_by, sizeof out->created_by);
+	out->revoked_at = sqlite3_column_int64(st, 7);
+	if (sqlite3_column_bytes(st, 8) == 32)
+		memcpy(out->secret_sha256, sqlite3_column_blob(st, 8), 32);
+}
+
 static allot_err sq_key_find_by_hash(struct store *st_, const uint8_t hash[32],
 				     struct api_key *out)
 {
 	struct sqlite_store *s = (struct sqlite_store *)st_;
 	static const char sql[] =
-		"SELECT id, role, institution, provider, label, created_at, created_by, "
-		"coalesce(revoked_at, 0), secret_sha256 FROM api_keys WHERE secret_sha256 = ?1";
+		"SELECT " KEY_COLUMNS " FROM api_keys WHERE secret_sha256 = ?1";
 	allot_err e = ALLOT_E_STORE;
 	pthread_mutex_lock(&s->lock);
 	sqlite3_stmt *st = sq_prep(s, sql);
@@ -322,17 +342,7 @@ static allot_err sq_key_find_by_hash(struct store *st_, const uint8_t hash[32],
 		sq_fail(s, "key lookup");
 		goto out;
 	}
-	memset(out, 0, sizeof *out);
-	sq_copy_text(st, 0, out->id, sizeof out->id);
-	sq_copy_text(st, 1, out->role, sizeof out->role);
-	sq_copy_text(st, 2, out->institution, sizeof out->institution);
-	sq_copy_text(st, 3, out->provider, sizeof out->provider);
-	sq_copy_text(st, 4, out->label, sizeof out->label);
-	out->created_at = sqlite3_column_int64(st, 5);
-	sq_copy_text(st, 6, out->created_by, sizeof out->created_by);
-	out->revoked_at = sqlite3_column_int64(st, 7);
-	if (sqlite3_column_bytes(st, 8) == 32)
-		memcpy(out->secret_sha256, sqlite3_column_blob(st, 8), 32);
+	key_read(st, out);
 	e = ALLOT_OK;
 out:
 	if (st)
@@ -424,23 +434,48 @@ allot_err sq_rows_to_json(struct sqlite_store *s, sqlite3_stmt *st, json_t **out
 	return ALLOT_OK;
 }
 
-/* A fixed SELECT's rows as a JSON array. */
-static allot_err sq_select_json(struct sqlite_store *s, const char *sql, json_t **out)
+/* Steps st (prepared, bound; the lock held) and calls row(st, ctx) for
+ * each row; resets st. */
+static allot_err sq_each_row(struct sqlite_store *s, sqlite3_stmt *st,
+			     void (*row)(sqlite3_stmt *st, void *ctx), void *ctx, const char *what)
 {
-	pthread_mutex_lock(&s->lock);
-	sqlite3_stmt *st = sq_prep(s, sql);
-	allot_err e = st ? sq_rows_to_json(s, st, out) : ALLOT_E_STORE;
-	pthread_mutex_unlock(&s->lock);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		row(st, ctx);
+	allot_err e = ALLOT_OK;
+	if (rc != SQLITE_DONE) {
+		sq_fail(s, what);
+		e = ALLOT_E_STORE;
+	}
+	sqlite3_reset(st);
 	return e;
 }
 
-static allot_err sq_key_list(struct store *st_, json_t **out)
+struct key_each {
+	void (*fn)(void *ctx, const struct api_key *k);
+	void *ctx;
+};
+
+static void key_row(sqlite3_stmt *st, void *arg)
+{
+	struct key_each *ke = arg;
+	struct api_key k;
+	key_read(st, &k);
+	ke->fn(ke->ctx, &k);
+}
+
+static allot_err sq_key_list(struct store *st_, void (*fn)(void *ctx, const struct api_key *k),
+			     void *ctx)
 {
 	struct sqlite_store *s = (struct sqlite_store *)st_;
 	static const char sql[] =
-		"SELECT id, role, institution, provider, label, created_at, created_by, revoked_at "
-		"FROM api_keys ORDER BY created_at, id";
-	return sq_select_json(s, sql, out);
+		"SELECT " KEY_COLUMNS " FROM api_keys ORDER BY created_at, id";
+	struct key_each ke = {fn, ctx};
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = sq_prep(s, sql);
+	allot_err e = st ? sq_each_row(s, st, key_row, &ke, "key list") : ALLOT_E_STORE;
+	pthread_mutex_unlock(&s->lock);
+	return e;
 }
 
 /* ---- charters ---------------------------------------------------------------- */
@@ -554,13 +589,39 @@ static allot_err sq_charter_get(struct store *st_, int64_t version, struct chart
 	return sq_charter_read((struct sqlite_store *)st_, version, out);
 }
 
-static allot_err sq_charter_history(struct store *st_, json_t **out)
+struct charter_each {
+	void (*fn)(void *ctx, const struct charter_row *r);
+	void *ctx;
+};
+
+static void charter_hist_row(sqlite3_stmt *st, void *arg)
+{
+	struct charter_each *ce = arg;
+	struct charter_row r;
+	memset(&r, 0, sizeof r);
+	r.version = sqlite3_column_int64(st, 0);
+	sq_copy_text(st, 1, r.charter_id, sizeof r.charter_id);
+	sq_copy_text(st, 2, r.sha256, sizeof r.sha256);
+	sq_copy_text(st, 3, r.author, sizeof r.author);
+	r.applied_at = sqlite3_column_int64(st, 4);
+	r.effective = sqlite3_column_int64(st, 5);
+	ce->fn(ce->ctx, &r);
+}
+
+static allot_err sq_charter_history(struct store *st_,
+				    void (*fn)(void *ctx, const struct charter_row *r), void *ctx)
 {
 	struct sqlite_store *s = (struct sqlite_store *)st_;
 	static const char sql[] =
 		"SELECT version, charter_id, sha256, author, applied_at, effective "
 		"FROM charters ORDER BY version";
-	return sq_select_json(s, sql, out);
+	struct charter_each ce = {fn, ctx};
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = sq_prep(s, sql);
+	allot_err e = st ? sq_each_row(s, st, charter_hist_row, &ce, "charter history")
+			 : ALLOT_E_STORE;
+	pthread_mutex_unlock(&s->lock);
+	return e;
 }
 
 /* ---- audit ------------------------------------------------------------------- */
@@ -574,20 +635,43 @@ static allot_err sq_audit_append(struct store *st_, const struct audit_entry *e)
 	return r;
 }
 
+struct audit_each {
+	void (*fn)(void *ctx, int64_t id, const struct audit_entry *a);
+	void *ctx;
+};
+
+/* A text column, NULL when NULL (valid until the next step). */
+static const char *col_text(sqlite3_stmt *st, int col)
+{
+	return (const char *)sqlite3_column_text(st, col);
+}
+
+static void audit_row(sqlite3_stmt *st, void *arg)
+{
+	struct audit_each *ae = arg;
+	struct audit_entry a = {.at = sqlite3_column_int64(st, 1), .actor = col_text(st, 2),
+				.action = col_text(st, 3), .target = col_text(st, 4),
+				.before_sha256 = col_text(st, 5),
+				.after_sha256 = col_text(st, 6), .detail = col_text(st, 7)};
+	ae->fn(ae->ctx, sqlite3_column_int64(st, 0), &a);
+}
+
 static allot_err sq_audit_list(struct store *st_, int64_t after_id, int64_t limit,
-			       json_t **out)
+			       void (*fn)(void *ctx, int64_t id, const struct audit_entry *a),
+			       void *ctx)
 {
 	struct sqlite_store *s = (struct sqlite_store *)st_;
 	static const char sql[] =
 		"SELECT id, at, actor, action, target, before_sha256, after_sha256, detail "
 		"FROM audit_log WHERE id > ?1 ORDER BY id LIMIT ?2";
+	struct audit_each ae = {fn, ctx};
 	pthread_mutex_lock(&s->lock);
 	sqlite3_stmt *st = sq_prep(s, sql);
 	allot_err e = ALLOT_E_STORE;
 	if (st) {
 		sqlite3_bind_int64(st, 1, after_id);
 		sqlite3_bind_int64(st, 2, limit);
-		e = sq_rows_to_json(s, st, out);
+		e = sq_each_row(s, st, audit_row, &ae, "audit list");
 	}
 	pthread_mutex_unlock(&s->lock);
 	return e;

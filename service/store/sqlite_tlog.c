@@ -212,7 +212,9 @@ allot_err sq_tlog_append_usage(struct sqlite_store *s, const struct ledger_row *
 		return ALLOT_OK;
 	char *data = NULL, name[2 * STORE_ID_MAX + RECORD_ID_MAX];
 	size_t len = 0;
-	if (tlog_leaf_usage_row(row, &data, &len))
+	struct tlog_usage u;
+	store_row_leaf_entry(row, &u);
+	if (tlog_leaf_usage(&u, &data, &len))
 		return ALLOT_E_NOMEM;
 	snprintf(name, sizeof name, "%s/%s", row->rec.provider, row->rec.record_id);
 	allot_err e = tlog_append(s, TLOG_LEAF_USAGE, row->row_id, name, data, len);

@@ -91,16 +91,26 @@ struct store_ops {
 	allot_err (*key_revoke)(struct store *st, const char *id, int64_t at,
 				const struct audit_entry *audit);
 	allot_err (*key_count_active)(struct store *st, const char *role, int64_t *count);
-	allot_err (*key_list)(struct store *st, json_t **out);
+	/* Calls fn for every key, oldest first (the store's lock held: fn must
+	 * not call the store; strings valid during the call only). */
+	allot_err (*key_list)(struct store *st, void (*fn)(void *ctx, const struct api_key *k),
+			      void *ctx);
 	allot_err (*charter_apply)(struct store *st, const struct charter_row *row,
 				   const struct audit_entry *audit);
 	allot_err (*charter_latest)(struct store *st, struct charter_row *out);
 	/* One applied version; ALLOT_E_NOT_FOUND if none. */
 	allot_err (*charter_get)(struct store *st, int64_t version, struct charter_row *out);
-	allot_err (*charter_history)(struct store *st, json_t **out);
+	/* Calls fn for every applied version, oldest first, without its text
+	 * (row.text NULL; as key_list: fn must not call the store). */
+	allot_err (*charter_history)(struct store *st,
+				     void (*fn)(void *ctx, const struct charter_row *r), void *ctx);
 	allot_err (*audit_append)(struct store *st, const struct audit_entry *e);
+	/* Calls fn for at most limit entries with id > after_id, in id order
+	 * (a NULL column is a NULL pointer; as key_list: fn must not call the
+	 * store, strings valid during the call only). */
 	allot_err (*audit_list)(struct store *st, int64_t after_id, int64_t limit,
-				json_t **out);
+				void (*fn)(void *ctx, int64_t id, const struct audit_entry *a),
+				void *ctx);
 	int (*schema_version)(struct store *st);
 
 	/* ---- the ledger (store/sqlite_ledger.c) ----
@@ -246,8 +256,9 @@ static inline allot_err store_key_revoke(struct store *st, const char *id, int64
 static inline allot_err store_key_count_active(struct store *st, const char *role,
 					       int64_t *count)
 { return st->ops->key_count_active(st, role, count); }
-static inline allot_err store_key_list(struct store *st, json_t **out)
-{ return st->ops->key_list(st, out); }
+static inline allot_err store_key_list(struct store *st,
+					void (*fn)(void *ctx, const struct api_key *k), void *ctx)
+{ return st->ops->key_list(st, fn, ctx); }
 static inline allot_err store_charter_apply(struct store *st, const struct charter_row *r,
 					    const struct audit_entry *a)
 { return st->ops->charter_apply(st, r, a); }
@@ -255,13 +266,17 @@ static inline allot_err store_charter_latest(struct store *st, struct charter_ro
 { return st->ops->charter_latest(st, out); }
 static inline allot_err store_charter_get(struct store *st, int64_t v, struct charter_row *out)
 { return st->ops->charter_get(st, v, out); }
-static inline allot_err store_charter_history(struct store *st, json_t **out)
-{ return st->ops->charter_history(st, out); }
+static inline allot_err store_charter_history(struct store *st,
+					       void (*fn)(void *ctx, const struct charter_row *r),
+					       void *ctx)
+{ return st->ops->charter_history(st, fn, ctx); }
 static inline allot_err store_audit_append(struct store *st, const struct audit_entry *e)
 { return st->ops->audit_append(st, e); }
 static inline allot_err store_audit_list(struct store *st, int64_t after, int64_t limit,
-					 json_t **out)
-{ return st->ops->audit_list(st, after, limit, out); }
+					 void (*fn)(void *ctx, int64_t id,
+						    const struct audit_entry *a),
+					 void *ctx)
+{ return st->ops->audit_list(st, after, limit, fn, ctx); }
 
 static inline allot_err store_ledger_sum_q(struct store *st, const struct ledger_level *lv,
 				     int64_t from, int64_t to, int64_t *sum)
@@ -301,6 +316,12 @@ static inline void store_set_wal_limit(struct store *st, int64_t frames)
 static inline void store_sync_stats(struct store *st, struct store_sync_stats *out)
 { st->ops->sync_stats(st, out); }
 static inline void store_ledger_rollback(struct store *st) { st->ops->ledger_rollback(st); }
+static inline allot_err store_token_spent(struct store *st, const char *jti, int64_t *spent)
+{ return st->ops->token_spent(st, jti, spent); }
+static inline void store_ledger_hold(struct store *st, uint64_t tag)
+{ st->ops->ledger_hold(st, tag); }
+static inline void store_ledger_release(struct store *st, uint64_t tag)
+{ st->ops->ledger_release(st, tag); }
 
 static inline allot_err store_settleq_put(struct store *st, struct settle_pending *p)
 { return st->ops->settleq_put(st, p); }
@@ -312,6 +333,30 @@ static inline allot_err store_settleq_list(struct store *st,
 { return st->ops->settleq_list(st, fn, ctx); }
 
 /* ---- the transparency log ---- */
+static inline int store_schema_version(struct store *st) { return st->ops->schema_version(st); }
+static inline allot_err store_ledger_report(struct store *st, const struct ledger_filter *f,
+					    const char *const *group_by, size_t ngroup,
+					    bool by_bucket, json_t **out)
+{ return st->ops->ledger_report(st, f, group_by, ngroup, by_bucket, out); }
+static inline allot_err store_ledger_seq_status(struct store *st, const char *provider,
+						int64_t after, int limit, json_t **out)
+{ return st->ops->ledger_seq_status(st, provider, after, limit, out); }
+static inline allot_err store_token_issued(struct store *st, const struct token_row *t,
+					   const struct audit_entry *audit)
+{ return st->ops->token_issued(st, t, audit); }
+static inline allot_err store_token_revoke(struct store *st, const struct token_revocation *r,
+					   const struct audit_entry *audit)
+{ return st->ops->token_revoke(st, r, audit); }
+static inline allot_err store_token_revocations(
+	struct store *st, void (*fn)(void *ctx, const struct token_revocation *r), void *ctx)
+{ return st->ops->token_revocations(st, fn, ctx); }
+static inline allot_err store_token_find(struct store *st, const char *jti,
+					 struct token_row *out)
+{ return st->ops->token_find(st, jti, out); }
+static inline allot_err store_tlog_root_at(struct store *st, uint64_t size, uint8_t root[32])
+{ return st->ops->tlog_root_at(st, size, root); }
+static inline void store_tlog_set_enabled(struct store *st, bool on)
+{ st->ops->tlog_set_enabled(st, on); }
 static inline allot_err store_tlog_head(struct store *st, uint64_t *size, uint8_t root[32])
 { return st->ops->tlog_head(st, size, root); }
 static inline allot_err store_tlog_inclusion(struct store *st, uint64_t index, uint64_t size,

@@ -8,6 +8,7 @@
 
 #include "common/ids.h"
 #include "common/money.h"
+#include "common/strmap.h"
 
 #define SC_BUCKETS 4096
 
@@ -16,10 +17,8 @@ struct sc_range {
 };
 
 struct sc_level {
-	struct sc_level *next;
 	struct sc_range r[SUMCACHE_RANGES];
 	size_t n, oldest;
-	char key[];
 };
 
 struct sc_delta {
@@ -34,9 +33,8 @@ struct sc_list {
 };
 
 struct sumcache {
-	pthread_mutex_t mu;           /* guards b, nlevels and held */
-	struct sc_level *b[SC_BUCKETS];
-	size_t nlevels;
+	pthread_mutex_t mu;           /* guards levels and held */
+	struct strmap *levels;        /* level key -> struct sc_level */
 	struct sc_list pending;       /* rows of the open transaction */
 	struct sc_list held;          /* committed rows not yet visible */
 };
@@ -57,28 +55,26 @@ static struct sc_delta *sc_push(struct sc_list *l)
 struct sumcache *sumcache_new(void)
 {
 	struct sumcache *c = calloc(1, sizeof *c);
-	if (c)
-		pthread_mutex_init(&c->mu, NULL);
+	if (!c)
+		return NULL;
+	if (!(c->levels = strmap_new(SC_BUCKETS, sizeof(struct sc_level)))) {
+		free(c);
+		return NULL;
+	}
+	pthread_mutex_init(&c->mu, NULL);
 	return c;
 }
 
 static void sc_clear(struct sumcache *c)
 {
-	for (size_t i = 0; i < SC_BUCKETS; i++) {
-		for (struct sc_level *l = c->b[i], *n; l; l = n) {
-			n = l->next;
-			free(l);
-		}
-		c->b[i] = NULL;
-	}
-	c->nlevels = 0;
+	strmap_clear(c->levels);
 }
 
 void sumcache_free(struct sumcache *c)
 {
 	if (!c)
 		return;
-	sc_clear(c);
+	strmap_free(c->levels);
 	free(c->pending.d);
 	free(c->held.d);
 	pthread_mutex_destroy(&c->mu);
@@ -92,33 +88,14 @@ static void sc_key(char *out, size_t sz, const char *inst, const char *proj, con
 		 member ? member : "\x1e");
 }
 
-static size_t sc_hash(const char *k)
-{
-	size_t h = 1469598103934665603ull;
-	for (; *k; k++)
-		h = (h ^ (unsigned char)*k) * 1099511628211ull;
-	return h % SC_BUCKETS;
-}
-
 static struct sc_level *sc_find(struct sumcache *c, const char *key, bool create)
 {
-	size_t h = sc_hash(key);
-	for (struct sc_level *l = c->b[h]; l; l = l->next)
-		if (strcmp(l->key, key) == 0)
-			return l;
-	if (!create)
-		return NULL;
-	if (c->nlevels >= SUMCACHE_MAX_LEVELS)
+	struct sc_level *l = strmap_get(c->levels, key);
+	if (l || !create)
+		return l;
+	if (strmap_count(c->levels) >= SUMCACHE_MAX_LEVELS)
 		sc_clear(c);
-	size_t n = strlen(key);
-	struct sc_level *l = calloc(1, sizeof *l + n + 1);
-	if (!l)
-		return NULL;
-	memcpy(l->key, key, n + 1);
-	l->next = c->b[h];
-	c->b[h] = l;
-	c->nlevels++;
-	return l;
+	return strmap_put(c->levels, key);
 }
 
 bool sumcache_get(struct sumcache *c, const char *inst, const char *proj, const char *member,

@@ -9,6 +9,7 @@
 #include "common/timeutil.h"
 #include "common/buf.h"
 #include "common/b64.h"
+#include "crypto/digest.h"
 
 /* The fields of each entry type that its leaf commits to (export form). */
 static const char *const usage_fields[] = {
@@ -75,42 +76,40 @@ void tlog_usage_export_form(json_t *r)
 	set_bool(r, "overage");
 }
 
-json_t *tlog_usage_export_json(const struct ledger_row *row)
+json_t *tlog_usage_export_json(const struct tlog_usage *u)
 {
-	const struct usage_record *r = &row->rec;
-	static const char *const kinds[] = {"usage", "adjustment", "void"};
 	json_t *j = json_object();
 	if (!j)
 		return NULL;
 	/* Exactly what the store keeps and lists: empty supersedes and a
 	 * missing adjustment or seq are NULL columns, the others "". */
-	json_object_set_new(j, "provider", json_string(r->provider));
-	json_object_set_new(j, "record_id", json_string(r->record_id));
-	json_object_set_new(j, "seq", r->has_seq ? json_integer(r->seq) : json_null());
-	json_object_set_new(j, "kind", json_string(kinds[r->kind]));
-	json_object_set_new(j, "adjustment", r->adjustment != ADJ_NONE
-		? json_string(record_adjustment_name(r->adjustment)) : json_null());
-	json_object_set_new(j, "supersedes", r->supersedes[0] ? json_string(r->supersedes)
+	json_object_set_new(j, "provider", json_string(u->provider));
+	json_object_set_new(j, "record_id", json_string(u->record_id));
+	json_object_set_new(j, "seq", u->has_seq ? json_integer(u->seq) : json_null());
+	json_object_set_new(j, "kind", json_string(u->kind));
+	json_object_set_new(j, "adjustment", u->adjustment ? json_string(u->adjustment)
+							   : json_null());
+	json_object_set_new(j, "supersedes", u->supersedes[0] ? json_string(u->supersedes)
 							       : json_null());
-	json_object_set_new(j, "institution", json_string(r->institution));
-	json_object_set_new(j, "project", json_string(r->project));
-	json_object_set_new(j, "member", json_string(r->member));
-	json_object_set_new(j, "resource", json_string(r->resource));
-	json_object_set_new(j, "class", json_string(r->cls));
-	json_object_set_new(j, "model", json_string(r->model));
-	json_object_set_new(j, "quantity", json_integer(r->quantity));
-	json_object_set_new(j, "start_us", json_integer(r->start_us));
-	json_object_set_new(j, "end_us", json_integer(r->end_us));
-	json_object_set_new(j, "received_us", json_integer(row->received_us));
-	json_object_set_new(j, "book_us", json_integer(row->book_us));
-	json_object_set_new(j, "late", json_integer(row->late));
-	json_object_set_new(j, "charter_version", json_integer(row->charter_version));
-	json_object_set_new(j, "rate_micro", json_integer(row->rate_micro));
-	json_object_set_new(j, "charge_micro", json_integer(row->charge_micro));
-	json_object_set_new(j, "overage", json_integer(row->overage));
-	json_object_set_new(j, "source", json_string(row->from_gate ? "gate" : "provider"));
-	json_object_set_new(j, "canonical", json_stringn(r->canonical ? r->canonical : "",
-							 r->canonical ? r->canonical_len : 0));
+	json_object_set_new(j, "institution", json_string(u->institution));
+	json_object_set_new(j, "project", json_string(u->project));
+	json_object_set_new(j, "member", json_string(u->member));
+	json_object_set_new(j, "resource", json_string(u->resource));
+	json_object_set_new(j, "class", json_string(u->cls));
+	json_object_set_new(j, "model", json_string(u->model));
+	json_object_set_new(j, "quantity", json_integer(u->quantity));
+	json_object_set_new(j, "start_us", json_integer(u->start_us));
+	json_object_set_new(j, "end_us", json_integer(u->end_us));
+	json_object_set_new(j, "received_us", json_integer(u->received_us));
+	json_object_set_new(j, "book_us", json_integer(u->book_us));
+	json_object_set_new(j, "late", json_integer(u->late));
+	json_object_set_new(j, "charter_version", json_integer(u->charter_version));
+	json_object_set_new(j, "rate_micro", json_integer(u->rate_micro));
+	json_object_set_new(j, "charge_micro", json_integer(u->charge_micro));
+	json_object_set_new(j, "overage", json_integer(u->overage));
+	json_object_set_new(j, "source", json_string(u->from_gate ? "gate" : "provider"));
+	json_object_set_new(j, "canonical", json_stringn(u->canonical ? u->canonical : "",
+							 u->canonical ? u->canonical_len : 0));
 	tlog_usage_export_form(j);
 	return j;
 }
@@ -186,7 +185,7 @@ allot_err tlog_leaf_bytes(enum tlog_leaf_type t, const json_t *entry, char **dat
 		}
 		uint8_t h[32];
 		char hex[65];
-		record_sha256(json_string_value(c), json_string_length(c), h);
+		digest_sha256(json_string_value(c), json_string_length(c), h);
 		hex_encode(h, sizeof h, hex);
 		hex[64] = '\0';
 		json_object_set_new(leaf, "record_sha256", json_string(hex));
@@ -223,15 +222,13 @@ static void leaf_num(struct buf *b, const char *key, int64_t v)
 	buf_putc(b, ',');
 }
 
-allot_err tlog_leaf_usage_row(const struct ledger_row *row, char **data, size_t *len)
+allot_err tlog_leaf_usage(const struct tlog_usage *u, char **data, size_t *len)
 {
-	const struct usage_record *r = &row->rec;
-	static const char *const kinds[] = {"usage", "adjustment", "void"};
-	const char *adj = r->adjustment != ADJ_NONE ? record_adjustment_name(r->adjustment) : NULL;
-	if (!plain(r->provider) || !plain(r->record_id) || !plain(r->supersedes) ||
-	    !plain(r->institution) || !plain(r->project) || !plain(r->member) ||
-	    !plain(r->resource) || !plain(r->cls) || !plain(r->model)) {
-		json_t *j = tlog_usage_export_json(row);
+	const char *adj = u->adjustment;
+	if (!plain(u->provider) || !plain(u->record_id) || !plain(u->supersedes) ||
+	    !plain(u->institution) || !plain(u->project) || !plain(u->member) ||
+	    !plain(u->resource) || !plain(u->cls) || !plain(u->model)) {
+		json_t *j = tlog_usage_export_json(u);
 		if (!j)
 			return ALLOT_E_NOMEM;
 		allot_err e = tlog_leaf_bytes(TLOG_LEAF_USAGE, j, data, len, NULL, 0);
@@ -241,28 +238,28 @@ allot_err tlog_leaf_usage_row(const struct ledger_row *row, char **data, size_t 
 	char booked[TIME_FMT_MAX], start[TIME_FMT_MAX], end[TIME_FMT_MAX], hex[65];
 	char charge[MONEY_FMT_MAX];
 	uint8_t h[32];
-	record_sha256(r->canonical ? r->canonical : "", r->canonical ? r->canonical_len : 0, h);
+	digest_sha256(u->canonical ? u->canonical : "", u->canonical ? u->canonical_len : 0, h);
 	hex_encode(h, sizeof h, hex);
 	hex[64] = '\0';
-	time_format_rfc3339(r->end_us, end);
-	if (row->book_us == r->end_us)
+	time_format_rfc3339(u->end_us, end);
+	if (u->book_us == u->end_us)
 		memcpy(booked, end, sizeof booked);
 	else
-		time_format_rfc3339(row->book_us, booked);
+		time_format_rfc3339(u->book_us, booked);
 	/* A group books its records with one "received" and few rates. */
 	static _Thread_local struct {
 		int64_t recv_us, rate;
 		bool have_recv, have_rate;
 		char recv[TIME_FMT_MAX], rate_s[MONEY_FMT_MAX];
 	} last;
-	if (!last.have_recv || last.recv_us != row->received_us) {
-		time_format_rfc3339(row->received_us, last.recv);
-		last.recv_us = row->received_us;
+	if (!last.have_recv || last.recv_us != u->received_us) {
+		time_format_rfc3339(u->received_us, last.recv);
+		last.recv_us = u->received_us;
 		last.have_recv = true;
 	}
-	if (!last.have_rate || last.rate != row->rate_micro) {
-		money_format(row->rate_micro, last.rate_s);
-		last.rate = row->rate_micro;
+	if (!last.have_rate || last.rate != u->rate_micro) {
+		money_format(u->rate_micro, last.rate_s);
+		last.rate = u->rate_micro;
 		last.have_rate = true;
 	}
 	/* keys in byte order, as JSON_SORT_KEYS writes them; appended piece by
@@ -274,30 +271,30 @@ allot_err tlog_leaf_usage_row(const struct ledger_row *row, char **data, size_t 
 	if (adj)
 		leaf_str(&b, "\"adjustment\":\"", adj, "\",");
 	leaf_str(&b, "\"booked\":\"", booked, "\",");
-	leaf_str(&b, "\"charge\":\"", money_format(row->charge_micro, charge), "\",");
-	leaf_num(&b, "\"charter_version\":", row->charter_version);
-	leaf_str(&b, "\"class\":\"", r->cls, "\",");
+	leaf_str(&b, "\"charge\":\"", money_format(u->charge_micro, charge), "\",");
+	leaf_num(&b, "\"charter_version\":", u->charter_version);
+	leaf_str(&b, "\"class\":\"", u->cls, "\",");
 	leaf_str(&b, "\"end\":\"", end, "\",");
-	leaf_str(&b, "\"institution\":\"", r->institution, "\",");
-	leaf_str(&b, "\"kind\":\"", kinds[r->kind], "\",");
-	buf_puts(&b, row->late ? "\"late\":true," : "\"late\":false,");
-	leaf_str(&b, "\"member\":\"", r->member, "\",");
-	leaf_str(&b, "\"model\":\"", r->model, "\",");
-	buf_puts(&b, row->overage ? "\"overage\":true," : "\"overage\":false,");
-	leaf_str(&b, "\"project\":\"", r->project, "\",");
-	leaf_str(&b, "\"provider\":\"", r->provider, "\",");
-	leaf_num(&b, "\"quantity\":", r->quantity);
+	leaf_str(&b, "\"institution\":\"", u->institution, "\",");
+	leaf_str(&b, "\"kind\":\"", u->kind, "\",");
+	buf_puts(&b, u->late ? "\"late\":true," : "\"late\":false,");
+	leaf_str(&b, "\"member\":\"", u->member, "\",");
+	leaf_str(&b, "\"model\":\"", u->model, "\",");
+	buf_puts(&b, u->overage ? "\"overage\":true," : "\"overage\":false,");
+	leaf_str(&b, "\"project\":\"", u->project, "\",");
+	leaf_str(&b, "\"provider\":\"", u->provider, "\",");
+	leaf_num(&b, "\"quantity\":", u->quantity);
 	leaf_str(&b, "\"rate\":\"", last.rate_s, "\",");
 	leaf_str(&b, "\"received\":\"", last.recv, "\",");
-	leaf_str(&b, "\"record_id\":\"", r->record_id, "\",");
+	leaf_str(&b, "\"record_id\":\"", u->record_id, "\",");
 	leaf_str(&b, "\"record_sha256\":\"", hex, "\",");
-	leaf_str(&b, "\"resource\":\"", r->resource, "\",");
-	if (r->has_seq)
-		leaf_num(&b, "\"seq\":", r->seq);
-	leaf_str(&b, "\"source\":\"", row->from_gate ? "gate" : "provider", "\",");
-	leaf_str(&b, "\"start\":\"", time_format_rfc3339(r->start_us, start), "\",");
-	if (r->supersedes[0])
-		leaf_str(&b, "\"supersedes\":\"", r->supersedes, "\",");
+	leaf_str(&b, "\"resource\":\"", u->resource, "\",");
+	if (u->has_seq)
+		leaf_num(&b, "\"seq\":", u->seq);
+	leaf_str(&b, "\"source\":\"", u->from_gate ? "gate" : "provider", "\",");
+	leaf_str(&b, "\"start\":\"", time_format_rfc3339(u->start_us, start), "\",");
+	if (u->supersedes[0])
+		leaf_str(&b, "\"supersedes\":\"", u->supersedes, "\",");
 	buf_puts(&b, "\"type\":\"usage\"}");
 	if (b.oom) {
 		buf_release(&b);

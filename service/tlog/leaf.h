@@ -25,14 +25,32 @@
 #ifndef ALLOT_TLOG_LEAF_H
 #define ALLOT_TLOG_LEAF_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
 #include "common/err.h"
-#include "store/ledger_types.h"
 
 enum tlog_leaf_type { TLOG_LEAF_USAGE, TLOG_LEAF_CHARTER, TLOG_LEAF_AUDIT };
+
+/* A booked usage record as the log sees it: plain fields, no store or
+ * ledger types (the store maps its rows to this: store_row_leaf_entry).
+ * Strings are NUL-terminated; "" for a null member, class, model or
+ * supersedes. */
+struct tlog_usage {
+	const char *provider, *record_id, *institution, *project, *member, *resource, *cls,
+		*model, *supersedes;
+	const char *kind;        /* "usage", "adjustment", "void" */
+	const char *adjustment;  /* NULL when none */
+	bool has_seq;
+	int64_t seq, quantity, start_us, end_us, received_us, book_us;
+	bool late, overage, from_gate;
+	int64_t charter_version, rate_micro, charge_micro;
+	const char *canonical;   /* the record's canonical bytes; NULL: none */
+	size_t canonical_len;
+};
 
 /* "usage", "charter", "audit". */
 const char *tlog_leaf_type_name(enum tlog_leaf_type t);
@@ -46,9 +64,9 @@ int tlog_leaf_type_parse(const char *name);
  * exact decimals, "late" and "overage" as booleans. */
 void tlog_usage_export_form(json_t *r);
 
-/* The export form of a ledger row (no "id", no "leaf_index").  OUT: a new
- * reference (caller decrefs); NULL when out of memory. */
-json_t *tlog_usage_export_json(const struct ledger_row *row);
+/* The export form of a booked record (no "id", no "leaf_index").  OUT: a
+ * new reference (caller decrefs); NULL when out of memory. */
+json_t *tlog_usage_export_json(const struct tlog_usage *u);
 /* The export form of a charter (no text). */
 json_t *tlog_charter_export_json(int64_t version, const char *charter_id, const char *sha256,
 				 const char *author, int64_t applied_us, int64_t effective_us);
@@ -64,10 +82,10 @@ json_t *tlog_audit_export_json(int64_t id, int64_t at_us, const char *actor, con
 allot_err tlog_leaf_bytes(enum tlog_leaf_type t, const json_t *entry, char **data, size_t *len,
 			  char *msg, size_t msgcap);
 
-/* The usage leaf of a row as the store inserts it: byte for byte what
- * tlog_leaf_bytes(TLOG_LEAF_USAGE, tlog_usage_export_json(row)) gives, built
+/* The usage leaf of a record as the store inserts it: byte for byte what
+ * tlog_leaf_bytes(TLOG_LEAF_USAGE, tlog_usage_export_json(u)) gives, built
  * directly (no JSON objects) for plain-ASCII fields, the common case; other
- * rows take that slower path.  OUT: *data (from malloc()), *len. */
-allot_err tlog_leaf_usage_row(const struct ledger_row *row, char **data, size_t *len);
+ * records take that slower path.  OUT: *data (from malloc()), *len. */
+allot_err tlog_leaf_usage(const struct tlog_usage *u, char **data, size_t *len);
 
 #endif

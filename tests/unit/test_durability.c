@@ -449,7 +449,7 @@ static allot_err ingest_one(struct lfx *f, int n)
 	json_t *recs = json_pack("[o]", r), *out = NULL;
 	struct ledger_counts c;
 	char msg[256] = "";
-	allot_err e = ledger_ingest(&f->app, "hpc", recs, &out, &c, msg, sizeof msg);
+	allot_err e = ledger_ingest(f->app.ledger, "hpc", recs, &out, &c, msg, sizeof msg);
 	json_decref(recs);
 	if (!e && c.accepted != 1)
 		fail_msg("batch not accepted: %s", json_dumps(out, JSON_COMPACT));
@@ -478,7 +478,7 @@ static allot_err settle_one(struct lfx *f, int n)
 	}
 	int64_t charge = 0;
 	char reason[320] = "";
-	allot_err e = ledger_settle_many(&f->app, recs, 2, &charge, reason, sizeof reason);
+	allot_err e = ledger_settle_many(f->app.ledger, recs, 2, &charge, reason, sizeof reason);
 	for (int k = 0; k < 2; k++)
 		record_release(&recs[k]);
 	if (e)
@@ -549,9 +549,9 @@ static void test_mixed_group_is_full(void **state)
 	assert_int_equal(pthread_create(&t1, NULL, job_main, &a), 0);
 	assert_int_equal(pthread_create(&t2, NULL, job_main, &b), 0);
 	int64_t t = time_mono_us();
-	while (ledger_group_queued(&f->app) < 2 && time_mono_us() - t < 10 * US_PER_SEC)
+	while (ledger_group_queued(f->app.ledger) < 2 && time_mono_us() - t < 10 * US_PER_SEC)
 		usleep(1000);
-	assert_int_equal(ledger_group_queued(&f->app), 2);
+	assert_int_equal(ledger_group_queued(f->app.ledger), 2);
 	pthread_mutex_lock(&hold_mu);
 	holding = false;
 	pthread_cond_broadcast(&hold_cv);

@@ -154,13 +154,13 @@ static allot_err admit(struct fx *f, const struct token_claims *c, const char *m
 {
 	msg[0] = '\0';
 	retry = -1;
-	return gate_admit(&f->x.app, f->x.gate, c, model, prompt, max_tokens, t, &retry, msg, sizeof msg);
+	return gate_admit(f->x.gate, c, model, prompt, max_tokens, t, &retry, msg, sizeof msg);
 }
 
 static int64_t settle(struct fx *f, struct gate_ticket *t, int prompt, int completion)
 {
 	int64_t charge = -1;
-	assert_int_equal(gate_settle(&f->x.app, f->x.gate, t, prompt, completion, &charge), ALLOT_OK);
+	assert_int_equal(gate_settle(f->x.gate, t, prompt, completion, &charge), ALLOT_OK);
 	return charge;
 }
 
@@ -331,15 +331,15 @@ static void test_concurrent(void **state)
 	/* a finished request frees its slot at every level, settled or cancelled */
 	settle(f, &t[0], 10, 3);
 	assert_int_equal(admit(f, &a, "m", 10, 10, &t[0]), ALLOT_OK);
-	gate_cancel(&f->x.app, f->x.gate, &t[2]);
+	gate_cancel(f->x.gate, &t[2]);
 	assert_int_equal(admit(f, &c, "m", 10, 10, &t[2]), ALLOT_OK);
 	/* concurrency has no window: still full a minute later */
 	fake_now = at(95);
 	assert_int_equal(admit(f, &c, "m", 10, 10, &t[3]), ALLOT_E_RATE);
 	for (int i = 0; i < 3; i++)
-		gate_cancel(&f->x.app, f->x.gate, &t[i]);
+		gate_cancel(f->x.gate, &t[i]);
 	assert_int_equal(admit(f, &c, "m", 10, 10, &t[3]), ALLOT_OK);
-	gate_cancel(&f->x.app, f->x.gate, &t[3]);
+	gate_cancel(f->x.gate, &t[3]);
 	assert_int_equal(level_of(f, "conc", "p", "a", QUOTA_PROJECT).used, 10 * RATE_IN + 3 * RATE_OUT);
 }
 
@@ -362,7 +362,7 @@ static void test_hard_exact(void **state)
 	assert_msg_has("at the project level");
 	assert_int_equal(admit(f, &a, "m", 0, 1, &t[25]), ALLOT_E_QUOTA); /* not a micro-credit left */
 	/* cancelling releases the room exactly */
-	gate_cancel(&f->x.app, f->x.gate, &t[24]);
+	gate_cancel(f->x.gate, &t[24]);
 	assert_int_equal(admit(f, &a, "m", 100, 100, &t[24]), ALLOT_OK);
 	/* settle all at the worst case: used == allocation, never above */
 	for (int i = 0; i < 25; i++)
@@ -448,7 +448,7 @@ static void test_max_credits(void **state)
 	settle(f, &t[0], 30, 80);
 	assert_int_equal(admit(f, &a, "m", 1, 0, &t[0]), ALLOT_E_QUOTA);
 	int64_t spent = -1;
-	assert_int_equal(f->x.app.store->ops->token_spent(f->x.app.store, a.jti, &spent), ALLOT_OK);
+	assert_int_equal(store_token_spent(f->x.app.store, a.jti, &spent), ALLOT_OK);
 	assert_int_equal(spent, 100000);
 	/* another token of the same member is not bound by it */
 	struct token_claims b = claims(f, "tok", "p", "a");
@@ -482,21 +482,21 @@ static void test_admission_checks(void **state)
 		if (e == ALLOT_OK) {
 			assert_int_equal(t.max_tokens, 100);
 			assert_int_equal(t.reserved, 5 * RATE_IN + 100 * RATE_OUT);
-			gate_cancel(&f->x.app, f->x.gate, &t);
+			gate_cancel(f->x.gate, &t);
 		}
 	}
 	/* without a cap the default is GATE_DEFAULT_MAX_TOKENS */
 	struct token_claims o = claims(f, "tok", "p", "a");
 	assert_int_equal(admit(f, &o, "m", 5, 0, &t), ALLOT_OK);
 	assert_int_equal(t.max_tokens, GATE_DEFAULT_MAX_TOKENS);
-	gate_cancel(&f->x.app, f->x.gate, &t);
+	gate_cancel(f->x.gate, &t);
 	/* a token narrowed to m2 may not use m; m2 is allowed to tok (no models: line) */
 	struct token_claims n = claims(f, "tok", "p", "a");
 	n.n_models = 1;
 	snprintf(n.models[0], sizeof n.models[0], "m2");
 	assert_int_equal(admit(f, &n, "m", 5, 5, &t), ALLOT_E_FORBIDDEN);
 	assert_int_equal(admit(f, &n, "m2", 5, 5, &t), ALLOT_OK);
-	gate_cancel(&f->x.app, f->x.gate, &t);
+	gate_cancel(f->x.gate, &t);
 	/* members the charter no longer has, or never had */
 	struct token_claims x = claims(f, "tok", "p", "mallory");
 	assert_int_equal(admit(f, &x, "m", 5, 5, &t), ALLOT_E_FORBIDDEN);
@@ -534,7 +534,7 @@ static void test_settle_books_usage(void **state)
 	assert_int_equal(settle(f, &t, 9, 0), 9 * RATE_IN);
 	/* gate_remaining agrees with the levels */
 	char lvl[16];
-	int64_t rem = gate_remaining(&f->x.app, &a, lvl);
+	int64_t rem = gate_remaining(f->x.gate, &a, lvl);
 	assert_string_equal(lvl, "project");
 	assert_int_equal(rem, 100000000 - (16 * RATE_IN + 11 * RATE_OUT));
 }
@@ -562,8 +562,8 @@ static void *settler_main(void *arg)
 		int r;
 		int64_t charge = -1;
 		int out = 1 + i % 7;
-		if (gate_admit(&s->f->x.app, s->f->x.gate, &s->c, "m", 5, 20, &t, &r, m, sizeof m) ||
-		    gate_settle(&s->f->x.app, s->f->x.gate, &t, 5, out, &charge) ||
+		if (gate_admit(s->f->x.gate, &s->c, "m", 5, 20, &t, &r, m, sizeof m) ||
+		    gate_settle(s->f->x.gate, &t, 5, out, &charge) ||
 		    charge != 5 * RATE_IN + out * RATE_OUT)
 			s->errors++;
 		else
@@ -591,10 +591,10 @@ static void *capped_main(void *arg)
 		int r;
 		int64_t charge = -1;
 		int out = 1 + i % 7;
-		allot_err e = gate_admit(&s->f->x.app, s->f->x.gate, s->c, "m", 5, 20, &t, &r, m, sizeof m);
+		allot_err e = gate_admit(s->f->x.gate, s->c, "m", 5, 20, &t, &r, m, sizeof m);
 		if (e == ALLOT_E_QUOTA)
 			break;
-		if (e || gate_settle(&s->f->x.app, s->f->x.gate, &t, 5, out, &charge) ||
+		if (e || gate_settle(s->f->x.gate, &t, 5, out, &charge) ||
 		    charge != 5 * RATE_IN + out * RATE_OUT)
 			s->errors++;
 		else
@@ -622,17 +622,17 @@ static void test_max_credits_many_writers(void **state)
 		total += s[k].charged;
 	}
 	int64_t spent = -1;
-	assert_int_equal(f->x.app.store->ops->token_spent(f->x.app.store, a.jti, &spent), ALLOT_OK);
+	assert_int_equal(store_token_spent(f->x.app.store, a.jti, &spent), ALLOT_OK);
 	assert_int_equal(spent, total);
 	spent = -1;
-	assert_int_equal(gate_token_spent(&f->x.app, f->x.gate, a.jti, &spent), ALLOT_OK);
+	assert_int_equal(gate_token_spent(f->x.gate, a.jti, &spent), ALLOT_OK);
 	assert_int_equal(spent, total);
 	assert_true(total <= a.max_credits);
 	assert_true(a.max_credits - total < 5 * RATE_IN + 20 * RATE_OUT); /* refused only when full */
 	/* A restart: the new gate reads the sum from the ledger. */
 	gate_free(f->x.gate);
 	char m[256];
-	assert_int_equal(gate_open(&f->x.app, &f->x.gate, m, sizeof m), ALLOT_OK);
+	assert_int_equal(app_gate_open(&f->x.app, &f->x.gate, m, sizeof m), ALLOT_OK);
 	f->x.app.gate = f->x.gate;
 	struct gate_ticket t;
 	assert_int_equal(admit(f, &a, "m", 5, 20, &t), ALLOT_E_QUOTA);
@@ -641,7 +641,7 @@ static void test_max_credits_many_writers(void **state)
 	assert_int_equal(admit(f, &a, "m", fit + 1, 1, &t), ALLOT_E_QUOTA);
 	assert_int_equal(admit(f, &a, "m", fit, 1, &t), ALLOT_OK);
 	assert_int_equal(t.remaining, room - fit * RATE_IN - RATE_OUT);
-	gate_cancel(&f->x.app, f->x.gate, &t);
+	gate_cancel(f->x.gate, &t);
 	print_message("max_credits: %d writers spent %lld of %lld\n", SETTLERS, (long long)total,
 		      (long long)a.max_credits);
 }
@@ -669,7 +669,7 @@ static void test_settle_many_writers(void **state)
 	assert_int_equal(level_of(f, "tok", "p", "a", QUOTA_POOL).used, want);
 	json_t *rows = NULL;
 	struct ledger_filter flt = {.limit = 4 * SETTLERS * SETTLES_EACH};
-	assert_int_equal(f->x.app.store->ops->ledger_list(f->x.app.store, &flt, &rows), ALLOT_OK);
+	assert_int_equal(store_ledger_list_q(f->x.app.store, &flt, &rows), ALLOT_OK);
 	assert_int_equal(json_array_size(rows), 2 * SETTLERS * SETTLES_EACH);
 	json_decref(rows);
 	print_message("%d writers x %d settlements: all booked once\n", SETTLERS, SETTLES_EACH);

@@ -278,11 +278,11 @@ static json_t *sign(json_t *r, const struct ed25519_keypair *kp)
 static allot_err ingest_text(struct fix *f, const char *provider, const char *body, size_t len,
 			     struct buf *out, char *msg, size_t msgsz)
 {
-	allot_err e = ledger_ingest_body(&f->app, provider, body, len, true, out, msg, msgsz);
+	allot_err e = ledger_ingest_body(f->app.ledger, provider, body, len, true, out, msg, msgsz);
 	if (f->twin) {
 		struct buf b = BUF_INIT;
 		char m[256] = "";
-		allot_err e2 = ledger_ingest_body(&f->twin->app, provider, body, len, false, &b, m,
+		allot_err e2 = ledger_ingest_body(f->twin->app.ledger, provider, body, len, false, &b, m,
 						  sizeof m);
 		if (e != e2 || (e && strcmp(msg, m)) || (!e && strcmp(buf_str(out), buf_str(&b))))
 			fail_msg("text and jansson paths differ on %.300s:\n%d %s %.2000s\n%d %s %.2000s",
@@ -389,7 +389,7 @@ static void ledger_totals(struct fix *f, int64_t *records, int64_t *charge)
 {
 	json_t *rows = NULL;
 	struct ledger_filter flt = {0};
-	assert_int_equal(f->app.store->ops->ledger_report(f->app.store, &flt, NULL, 0, false, &rows),
+	assert_int_equal(store_ledger_report(f->app.store, &flt, NULL, 0, false, &rows),
 			 ALLOT_OK);
 	assert_int_equal(json_array_size(rows), 1);
 	*records = json_integer_value(json_object_get(json_array_get(rows, 0), "records"));
@@ -544,7 +544,7 @@ static void check_report(struct fix *f, struct acc (*acc)[2][NVAR], const char *
 {
 	json_t *rows = NULL;
 	struct ledger_filter flt = {0};
-	assert_int_equal(f->app.store->ops->ledger_report(f->app.store, &flt, gb, ng, false, &rows),
+	assert_int_equal(store_ledger_report(f->app.store, &flt, gb, ng, false, &rows),
 			 ALLOT_OK);
 	int64_t nonempty = 0, seen = 0;
 	/* Count the groups that should exist. */
@@ -749,14 +749,14 @@ static void *consume_main(void *arg)
 		allot_err e;
 		static atomic_uint turn;
 		if (atomic_fetch_add(&turn, 1) % 2) {
-			e = ledger_ingest(&g->f->app, providers[b->provider], b->records, &out, &cnt,
+			e = ledger_ingest(g->f->app.ledger, providers[b->provider], b->records, &out, &cnt,
 					  msg, sizeof msg);
 		} else {
 			/* half the batches as POST /v1/usage bodies, the text path */
 			json_t *body = json_pack("{s:O}", "records", b->records);
 			char *text = json_dumps(body, JSON_COMPACT);
 			struct buf ans = BUF_INIT;
-			e = ledger_ingest_body(&g->f->app, providers[b->provider], text, strlen(text), true,
+			e = ledger_ingest_body(g->f->app.ledger, providers[b->provider], text, strlen(text), true,
 					       &ans, msg, sizeof msg);
 			json_t *a = e ? NULL : json_loadb(ans.data, ans.len, 0, NULL);
 			out = json_incref(json_object_get(a, "results"));
@@ -866,7 +866,7 @@ static void test_exactness(void **state)
 	/* Per 15-minute bucket (what day and month reports fold). */
 	json_t *rows = NULL;
 	struct ledger_filter flt = {0};
-	assert_int_equal(f->app.store->ops->ledger_report(f->app.store, &flt, NULL, 0, true, &rows),
+	assert_int_equal(store_ledger_report(f->app.store, &flt, NULL, 0, true, &rows),
 			 ALLOT_OK);
 	size_t i;
 	json_t *row;
@@ -1237,13 +1237,13 @@ static void test_bad_input(void **state)
 	struct ledger_counts c;
 	char msg[256];
 	json_t *empty = json_array(), *notarr = json_object(), *big = json_array();
-	assert_int_equal(ledger_ingest(&f->app, "cscs", empty, &out, &c, msg, sizeof msg),
+	assert_int_equal(ledger_ingest(f->app.ledger, "cscs", empty, &out, &c, msg, sizeof msg),
 			 ALLOT_E_INVALID);
-	assert_int_equal(ledger_ingest(&f->app, "cscs", notarr, &out, &c, msg, sizeof msg),
+	assert_int_equal(ledger_ingest(f->app.ledger, "cscs", notarr, &out, &c, msg, sizeof msg),
 			 ALLOT_E_INVALID);
 	for (int i = 0; i <= LEDGER_BATCH_MAX; i++)
 		json_array_append_new(big, json_integer(i));
-	assert_int_equal(ledger_ingest(&f->app, "cscs", big, &out, &c, msg, sizeof msg),
+	assert_int_equal(ledger_ingest(f->app.ledger, "cscs", big, &out, &c, msg, sizeof msg),
 			 ALLOT_E_INVALID);
 	json_decref(empty);
 	json_decref(notarr);
@@ -1659,7 +1659,7 @@ static void test_sequence(void **state)
 	}
 	json_decref(ingest(f, "cscs", arr, NULL));
 	json_t *j = NULL;
-	assert_int_equal(f->app.store->ops->ledger_seq_status(f->app.store, "cscs", -1, 100, &j), ALLOT_OK);
+	assert_int_equal(store_ledger_seq_status(f->app.store, "cscs", -1, 100, &j), ALLOT_OK);
 	char *d = json_dumps(json_object_get(j, "gaps"), JSON_COMPACT);
 	assert_string_equal(d, "[{\"from\":4,\"to\":4},{\"from\":6,\"to\":8}]");
 	free(d);

@@ -122,7 +122,7 @@ static allot_err admit(struct appfx *f, const struct token_claims *c, int prompt
 {
 	int retry = 0;
 	msg[0] = '\0';
-	return gate_admit(&f->app, f->gate, c, "m", prompt, max_tokens, t, &retry, msg, sizeof msg);
+	return gate_admit(f->gate, c, "m", prompt, max_tokens, t, &retry, msg, sizeof msg);
 }
 
 static int64_t reserved_cb(void *ctx, const char *key) { return reserve_amount(ctx, key); }
@@ -135,7 +135,7 @@ static struct quota_level project(struct appfx *f)
 	struct quota_level lv[QUOTA_MAX_LEVELS];
 	size_t n = 0;
 	assert_int_equal(quota_levels(f->app.store, ac->c, "hard", "p", "a", fake_now, reserved_cb,
-				      f->app.reserve, lv, &n),
+				      ledger_reserve(f->app.ledger), lv, &n),
 			 ALLOT_OK);
 	app_charter_put(&f->app, ac);
 	for (size_t i = 0; i < n; i++)
@@ -194,7 +194,7 @@ static void test_disk_full_then_retried(void **state)
 	assert_int_equal(admit(f, &a, 1000, 1000, &t), ALLOT_OK);
 	fail_wal = -1; /* the disk is full: the booking and the queue row both fail */
 	int64_t charge = -1;
-	assert_int_not_equal(gate_settle(&f->app, f->gate, &t, 1000, 500, &charge), ALLOT_OK);
+	assert_int_not_equal(gate_settle(f->gate, &t, 1000, 500, &charge), ALLOT_OK);
 	assert_int_equal(charge, 0);
 	struct settleq_stats st = stats(f);
 	assert_int_equal(st.queued, 1);
@@ -224,7 +224,7 @@ static void test_disk_full_then_retried(void **state)
 	assert_int_equal(nrows(f), 2);
 	/* The room is exactly what is left. */
 	assert_int_equal(admit(f, &a, 1000, 2166, &t2), ALLOT_OK); /* 749,800 */
-	gate_cancel(&f->app, f->gate, &t2);
+	gate_cancel(f->gate, &t2);
 }
 
 /* An I/O error (EIO) on the write, or on the fsync of a settlement that
@@ -238,12 +238,12 @@ static void test_eio_write_and_fsync(void **state)
 	fault_code = SQLITE_IOERR_WRITE;
 	assert_int_equal(admit(f, &a, 10, 10, &t), ALLOT_OK);
 	fail_wal = -1;
-	assert_int_not_equal(gate_settle(&f->app, f->gate, &t, 10, 10, &charge), ALLOT_OK);
+	assert_int_not_equal(gate_settle(f->gate, &t, 10, 10, &charge), ALLOT_OK);
 	fail_wal = 0;
 	store_set_flush_ms(f->app.store, 0); /* every commit fsyncs */
 	assert_int_equal(admit(f, &a, 20, 20, &t), ALLOT_OK);
 	fail_fsync = true;
-	assert_int_not_equal(gate_settle(&f->app, f->gate, &t, 20, 20, &charge), ALLOT_OK);
+	assert_int_not_equal(gate_settle(f->gate, &t, 20, 20, &charge), ALLOT_OK);
 	struct settleq_stats st = stats(f);
 	assert_int_equal(st.queued, 2);
 	assert_int_equal(st.unstored, 2); /* the queue's own fsync failed too */
@@ -265,7 +265,7 @@ static void test_queued_survives_restart(void **state)
 	assert_int_equal(admit(f, &a, 10, 10, &t), ALLOT_OK);
 	fail_wal = 1; /* the booking's commit fails; the queue row after it is stored */
 	int64_t charge = -1;
-	assert_int_not_equal(gate_settle(&f->app, f->gate, &t, 10, 10, &charge), ALLOT_OK);
+	assert_int_not_equal(gate_settle(f->gate, &t, 10, 10, &charge), ALLOT_OK);
 	struct settleq_stats st = stats(f);
 	assert_int_equal(st.queued, 1);
 	assert_int_equal(st.unstored, 0);
@@ -306,7 +306,7 @@ static void test_retry_finds_it_booked(void **state)
 	int64_t charge = 0;
 	char reason[256] = "";
 	const struct ledger_settle_opts o = {0};
-	assert_int_equal(ledger_settle(&f->app, &o, recs, n, &charge, reason, sizeof reason),
+	assert_int_equal(ledger_settle(f->app.ledger, &o, recs, n, &charge, reason, sizeof reason),
 			 ALLOT_OK);
 	for (size_t i = 0; i < n; i++)
 		record_release(&recs[i]);
@@ -360,7 +360,7 @@ static void test_settled_under_admitting_version(void **state)
 	 * ten times more. */
 	apply(f, charter_with(2, "2026-06-01T00:00:00Z", "0.003", "a", "1"));
 	int64_t charge = -1;
-	assert_int_equal(gate_settle(&f->app, f->gate, &t, 10, 10, &charge), ALLOT_OK);
+	assert_int_equal(gate_settle(f->gate, &t, 10, 10, &charge), ALLOT_OK);
 	assert_int_equal(charge, 10 * RATE_IN + 10 * RATE_OUT);
 	json_t *r = rows(f);
 	assert_int_equal(json_array_size(r), 2);
@@ -370,7 +370,7 @@ static void test_settled_under_admitting_version(void **state)
 	json_decref(r);
 	/* The next request is admitted and settled under version 2. */
 	assert_int_equal(admit(f, &a, 10, 10, &t), ALLOT_OK);
-	assert_int_equal(gate_settle(&f->app, f->gate, &t, 10, 10, &charge), ALLOT_OK);
+	assert_int_equal(gate_settle(f->gate, &t, 10, 10, &charge), ALLOT_OK);
 	assert_int_equal(charge, 10 * RATE_IN + 10 * 3000);
 }
 
@@ -387,7 +387,7 @@ static void test_scheduled_version(void **state)
 	assert_int_equal(project(f).allocation, 1000000);
 	assert_int_equal(admit(f, &a, 10, 10, &t), ALLOT_OK);
 	int64_t charge = -1;
-	assert_int_equal(gate_settle(&f->app, f->gate, &t, 10, 10, &charge), ALLOT_OK);
+	assert_int_equal(gate_settle(f->gate, &t, 10, 10, &charge), ALLOT_OK);
 	assert_int_equal(charge, 10 * RATE_IN + 10 * RATE_OUT);
 	struct active_charter *ac = app_charter_get(&f->app);
 	assert_int_equal(ac->row.version, 1);
@@ -407,7 +407,7 @@ static void test_scheduled_version(void **state)
 	fake_now = at("2026-06-15T11:00:00Z");
 	assert_int_equal(project(f).allocation, 2000000);
 	assert_int_equal(admit(f, &b, 10, 10, &t), ALLOT_OK);
-	assert_int_equal(gate_settle(&f->app, f->gate, &t, 10, 10, &charge), ALLOT_OK);
+	assert_int_equal(gate_settle(f->gate, &t, 10, 10, &charge), ALLOT_OK);
 	assert_int_equal(charge, 10 * RATE_IN + 10 * 3000);
 }
 

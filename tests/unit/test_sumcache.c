@@ -113,15 +113,15 @@ static void test_hold_release(void **state)
 	row.rec.start_us = 0;
 	row.charge_micro = 500;
 	assert_int_equal(store_ledger_begin(st), ALLOT_OK);
-	st->ops->ledger_hold(st, 42);
+	store_ledger_hold(st, 42);
 	assert_int_equal(store_ledger_insert_q(st, &row), ALLOT_OK);
-	st->ops->ledger_hold(st, 0);
+	store_ledger_hold(st, 0);
 	assert_int_equal(store_ledger_commit(st), ALLOT_OK);
 	assert_int_equal(store_ledger_sum_q(st, &inst, 0, day, &sum), ALLOT_OK);
 	assert_int_equal(sum, before);      /* cached: held out */
 	assert_int_equal(store_ledger_sum_q(st, &pool, 0, day, &sum), ALLOT_OK);
 	assert_int_equal(sum, 0);           /* filled from the database: held out */
-	st->ops->ledger_release(st, 42);
+	store_ledger_release(st, 42);
 	assert_int_equal(store_ledger_sum_q(st, &inst, 0, day, &sum), ALLOT_OK);
 	assert_int_equal(sum, before + 500);
 	assert_int_equal(store_ledger_sum_q(st, &pool, 0, day, &sum), ALLOT_OK);

@@ -32,8 +32,8 @@ void appfx_start(struct appfx *f)
 	char msg[512] = "";
 	if (app_open(&f->app, msg, sizeof msg) != ALLOT_OK)
 		fail_msg("app_open: %s", msg);
-	if (gate_open(&f->app, &f->gate, msg, sizeof msg) != ALLOT_OK)
-		fail_msg("gate_open: %s", msg);
+	if (app_gate_open(&f->app, &f->gate, msg, sizeof msg) != ALLOT_OK)
+		fail_msg("app_gate_open: %s", msg);
 	f->app.gate = f->gate;
 }
 
