@@ -18,7 +18,7 @@ void api_principal_free(struct principal *who);
 
 static inline struct app *api_app(struct http_req *req) { return req->app; }
 
-/* {"error":{"code","message","errors":[...lines],"warnings":[...]}} */
+/* {"error":{"message","type","code","param","errors":[...lines],"warnings":[...]}} */
 allot_err api_error_lines(struct http_resp *resp, allot_err err, const char *msg,
 			  const struct charter_errors *errs);
 /* An institution key may only see its own institution: ALLOT_OK when who may

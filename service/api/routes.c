@@ -123,8 +123,10 @@ allot_err api_error_lines(struct http_resp *resp, allot_err err, const char *msg
 		json_array_append_new(lines, json_string(errs->errors[i].text));
 	for (size_t i = 0; errs && i < errs->nwarnings; i++)
 		json_array_append_new(warns, json_string(errs->warnings[i].text));
-	json_t *j = json_pack("{s:{s:s,s:s,s:o,s:o}}", "error", "code", err_code(err),
-			      "message", msg, "errors", lines, "warnings", warns);
+	json_t *j = http_error_json(err, NULL, NULL, msg);
+	json_t *eo = json_object_get(j, "error");
+	json_object_set_new(eo, "errors", lines);
+	json_object_set_new(eo, "warnings", warns);
 	http_json(resp, err_http_status(err), j);
 	resp->err = err;
 	return err;

@@ -130,13 +130,11 @@ const struct http_server *http_req_server(const struct http_req *req)
 
 /* ---- helpers for handlers ------------------------------------------------ */
 
-allot_err http_error(struct http_resp *resp, allot_err err, const char *fmt, ...)
+static allot_err verror(struct http_resp *resp, allot_err err, const char *code,
+		       const char *param, const char *fmt, va_list ap)
 {
 	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
 	for (char *p = msg; *p; p++)
 		if (*p == '\r' || *p == '\n')
 			*p = ' ';
@@ -146,7 +144,7 @@ allot_err http_error(struct http_resp *resp, allot_err err, const char *fmt, ...
 		for (char *p = msg; *p; p++)
 			if ((unsigned char)*p >= 0x80)
 				*p = '?';
-	json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", err_code(err), "message", msg);
+	json_t *j = http_error_json(err, code, param, msg);
 	buf_reset(&resp->body);
 	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	if (s) {
@@ -158,6 +156,35 @@ allot_err http_error(struct http_resp *resp, allot_err err, const char *fmt, ...
 	resp->content_type = "application/json";
 	resp->err = err;
 	return err;
+}
+
+json_t *http_error_json(allot_err err, const char *code, const char *param, const char *msg)
+{
+	/* A param that is not UTF-8 (it names a client's field) is dropped. */
+	if (param && !json_utf8_ok(param, strlen(param)))
+		param = NULL;
+	return json_pack("{s:{s:s,s:s,s:s,s:o}}", "error", "message", msg ? msg : "", "type",
+			 err_type(err), "code", code ? code : err_code(err), "param",
+			 param ? json_string(param) : json_null());
+}
+
+allot_err http_error(struct http_resp *resp, allot_err err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	allot_err r = verror(resp, err, NULL, NULL, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+allot_err http_error_ex(struct http_resp *resp, allot_err err, const char *code,
+			const char *param, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	allot_err r = verror(resp, err, code, param, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 allot_err http_json(struct http_resp *resp, int status, json_t *j)
