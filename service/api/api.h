@@ -77,6 +77,7 @@ allot_err api_tokens_revoke(struct http_req *req, struct http_resp *resp);
 allot_err api_keys_public(struct http_req *req, struct http_resp *resp);
 allot_err api_keys_rotate(struct http_req *req, struct http_resp *resp);
 allot_err api_models(struct http_req *req, struct http_resp *resp);
+allot_err api_model_get(struct http_req *req, struct http_resp *resp);
 allot_err api_completions(struct http_req *req, struct http_resp *resp);
 allot_err api_chat_completions(struct http_req *req, struct http_resp *resp);
 allot_err api_quotas_me(struct http_req *req, struct http_resp *resp);

@@ -37,6 +37,7 @@ const struct http_route api_routes[] = {
 	{"GET", "/v1/keys/public", ROLE_PUBLIC, api_keys_public, NULL},
 	{"POST", "/v1/keys/rotate", ROLE_ADMIN, api_keys_rotate, NULL},
 	{"GET", "/v1/models", ROLE_MEMBER, api_models, NULL},
+	{"GET", "/v1/models/{id}", ROLE_MEMBER, api_model_get, NULL},
 	{"POST", "/v1/completions", ROLE_MEMBER, api_completions, NULL},
 	{"POST", "/v1/chat/completions", ROLE_MEMBER, api_chat_completions, NULL},
 	{"POST", "/v1/tokenize", ROLE_MEMBER, api_tokenize, NULL},
