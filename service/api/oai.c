@@ -60,13 +60,11 @@ static allot_err only_fields(const json_t *obj, const char *const allowed[], con
 	return ALLOT_OK;
 }
 
-/* A json_get_* call; its failure names key as the param. */
-#define GET(call, key)                                                                   \
+/* A json_get_* call; its failure is the client's error, naming key as the param. */
+#define GETM(call, key)                                                                  \
 	do {                                                                             \
 		if ((e = (call))) {                                                      \
-			snprintf(er->param, sizeof er->param, "%s", key);                \
-			er->e = e;                                                       \
-			er->code = NULL;                                                 \
+			oai_fail(er, e, NULL, key, "%s", msg);                           \
 			return e;                                                        \
 		}                                                                        \
 	} while (0)
@@ -99,32 +97,23 @@ allot_err oai_parse_sampling(const json_t *b, struct oai_req *r, struct oai_err 
 {
 	allot_err e;
 	char msg[256];
-	GET(json_get_num(b, "temperature", false, 0, 2, &r->temperature, msg, sizeof msg), "temperature");
-	GET(json_get_num(b, "top_p", false, 0, 1, &r->top_p, msg, sizeof msg), "top_p");
-	GET(json_get_num(b, "min_p", false, 0, 1, &r->min_p, msg, sizeof msg), "min_p");
-	GET(json_get_int(b, "top_k", false, 0, 1 << 20, &r->top_k, msg, sizeof msg), "top_k");
-	GET(json_get_int(b, "seed", false, INT64_MIN, INT64_MAX, &r->seed, msg, sizeof msg), "seed");
-	GET(json_get_bool(b, "stream", false, &r->stream, msg, sizeof msg), "stream");
+	GETM(json_get_num(b, "temperature", false, 0, 2, &r->temperature, msg, sizeof msg), "temperature");
+	GETM(json_get_num(b, "top_p", false, 0, 1, &r->top_p, msg, sizeof msg), "top_p");
+	GETM(json_get_num(b, "min_p", false, 0, 1, &r->min_p, msg, sizeof msg), "min_p");
+	GETM(json_get_int(b, "top_k", false, 0, 1 << 20, &r->top_k, msg, sizeof msg), "top_k");
+	GETM(json_get_int(b, "seed", false, INT64_MIN, INT64_MAX, &r->seed, msg, sizeof msg), "seed");
+	GETM(json_get_bool(b, "stream", false, &r->stream, msg, sizeof msg), "stream");
 	const char *s = NULL;
-	GET(json_get_str(b, "user", false, &s, msg, sizeof msg), "user");
-	GET(json_get_str(b, "service_tier", false, &s, msg, sizeof msg), "service_tier");
+	GETM(json_get_str(b, "user", false, &s, msg, sizeof msg), "user");
+	GETM(json_get_str(b, "service_tier", false, &s, msg, sizeof msg), "service_tier");
 	bool flag = false;
-	GET(json_get_bool(b, "store", false, &flag, msg, sizeof msg), "store");
-	GET(json_get_bool(b, "parallel_tool_calls", false, &flag, msg, sizeof msg), "parallel_tool_calls");
+	GETM(json_get_bool(b, "store", false, &flag, msg, sizeof msg), "store");
+	GETM(json_get_bool(b, "parallel_tool_calls", false, &flag, msg, sizeof msg), "parallel_tool_calls");
 	json_t *md = json_object_get(b, "metadata");
 	if (md && !json_is_null(md) && !json_is_object(md))
 		return oai_fail(er, ALLOT_E_INVALID, NULL, "metadata", "\"metadata\" must be an object");
 	return ALLOT_OK;
 }
-
-/* The e in GET() keeps msg: copy it after a failure. */
-#define GETM(call, key)                                                                  \
-	do {                                                                             \
-		if ((e = (call))) {                                                      \
-			oai_fail(er, e, NULL, key, "%s", msg);                           \
-			return e;                                                        \
-		}                                                                        \
-	} while (0)
 
 /* tools, tool_choice, functions, response_format: the no-op values pass. */
 static allot_err parse_tools(const json_t *b, struct oai_req *r, struct oai_err *er)
@@ -324,7 +313,7 @@ static allot_err parse_messages(const json_t *b, struct oai_req *r, struct oai_e
 				"\"messages\" must be an array of 1..%d messages", OAI_MAX_MESSAGES);
 	for (size_t i = 0; i < n; i++) {
 		static const char *const mf[] = {"role", "content", "name", "refusal",
-						 "tool_calls", "function_call", NULL};
+						 "tool_calls", "function_call", "tool_call_id", NULL};
 		json_t *m = json_array_get(ms, i);
 		char p[64];
 		snprintf(p, sizeof p, "messages[%zu]", i);

@@ -114,7 +114,16 @@ struct http_server_config {
 	http_auth_fn authenticate;
 	http_role_fn role_of;
 	http_principal_free_fn principal_free;
+	/* Origins whose pages may call the API from a browser: "*", or a
+	 * comma-separated list of exact origins; NULL: none.  Preflights
+	 * (OPTIONS with Access-Control-Request-Method) from an allowed origin
+	 * get 204 with the Access-Control-Allow-* headers, others 403; answers
+	 * to an allowed origin carry Access-Control-Allow-Origin. */
+	const char *cors_origins;
 };
+
+/* Whether list is a valid cors_origins value. */
+bool http_cors_list_ok(const char *list);
 
 struct http_server;
 

@@ -1,0 +1,203 @@
+#!/bin/bash
+# The OpenAI surface of the gate with curl (issue 14; SPEC sections 4 and 7):
+# errors in OpenAI's shape (type, code, param) on the gate's and the API's own
+# routes; chat content parts, role developer, assistant content null, no-op
+# fields accepted and real tool use refused as unsupported with its param;
+# completions prompt arrays and n > 1, each choice reserved and charged;
+# GET /v1/models/{id}; context overflow as context_length_exceeded; engine
+# features the bundled engine lacks refused as unsupported; /v1/responses;
+# /v1/embeddings; CORS preflight and headers (--cors-origins).
+. "$(dirname "$0")/lib.sh"
+
+skip() { echo "$E2E_NAME: SKIPPED: $*"; rm -rf "$E2E_DIR"; exit 0; }
+[ -f "$E2E_ROOT/models/stories260K.gguf" ] || skip "models/stories260K.gguf is absent (make test copies it from ../shared/models)"
+
+cat >"$E2E_DIR/charter.yaml" <<'YAML'
+charter: oai-surface
+version: 1
+effective: 2026-01-01T00:00:00Z
+timezone: UTC
+rates:
+  - {resource: tokens_in,  model: stories, credits: 0.0001}
+  - {resource: tokens_out, model: stories, credits: 0.0003}
+providers:
+  - {id: local, builtin: true}
+models:
+  - {id: stories, provider: local, file: stories260K.gguf}
+institutions:
+  - id: epfl
+    allocation: {credits: 1000, period: month}
+    limits: {max_tokens_per_request: 256}
+    projects:
+      - id: climate
+        allocation: {credits: 500, period: month}
+        members: [alice@epfl.ch]
+YAML
+ORIGIN=http://app.example.org
+e2e_start --charter "$E2E_DIR/charter.yaml" --threads 1 --cors-origins "$ORIGIN,http://localhost:3000" || exit 1
+printf '{"institution":"epfl","project":"climate","member":"alice@epfl.ch"}' >"$E2E_DIR/m.json"
+req POST /v1/tokens "$ADMIN_KEY" application/json "$E2E_DIR/m.json"
+check "mint" 201 "$STATUS"
+TOK=$(jget .token)
+
+# gen PATH JSON: POST as alice; sets STATUS, BODY
+gen() {
+	printf '%s' "$2" >"$E2E_DIR/g.json"
+	STATUS=$(curl -s -N -D "$E2E_DIR/h" -o "$E2E_DIR/body" -w '%{http_code}' \
+		-H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' \
+		--data-binary @"$E2E_DIR/g.json" "$URL$1")
+	BODY=$(cat "$E2E_DIR/body")
+}
+hdr() { tr -d '\r' <"$E2E_DIR/h" | sed -n "s/^$1: //Ip" | tail -1; }
+micro() { # decimal credits to micro-credits
+	local v=$1 int frac
+	int=${v%%.*}; frac=; [ "$int" != "$v" ] && frac=${v#*.}
+	frac=$(printf '%-6s' "$frac" | tr ' ' 0)
+	echo $(( 10#$int * 1000000 + 10#$frac ))
+}
+used() { curl -s -H "Authorization: Bearer $TOK" "$URL/v1/quotas/me" | jq -r '.levels[] | select(.level == "project") | .used'; }
+nrec() { curl -s -H "Authorization: Bearer $ADMIN_KEY" "$URL/v1/usage?member=alice@epfl.ch&limit=1000" | jq '.records | length'; }
+# charged USED0 USAGE-JSON: the ledger moved by exactly what usage reports
+charged() {
+	local p c
+	p=$(printf '%s' "$2" | jq .prompt_tokens 2>/dev/null); c=$(printf '%s' "$2" | jq .completion_tokens 2>/dev/null)
+	case "$p$c" in *[!0-9]* | "") bad "$3: no usage ($2)"; return ;; esac
+	check "$3: ledger charge equals usage ($2)" $((p * 100 + c * 300)) $(( $(micro "$(used)") - $(micro "$1") ))
+}
+# err_is WHAT STATUS TYPE CODE PARAM
+err_is() {
+	check "$1: status" "$2" "$STATUS"
+	check "$1: error type" "$3" "$(jget .error.type)"
+	check "$1: error code" "$4" "$(jget .error.code)"
+	check "$1: error param" "$5" "$(jget .error.param)"
+	[ -n "$(jget .error.message)" ] && ok || bad "$1: no message: $BODY"
+}
+
+# --- errors in OpenAI's shape, on every route -----------------------------------
+req GET /v1/charter ""
+err_is "API route without a key" 401 authentication_error unauthorized null
+req GET /v1/charter "$TOK"
+err_is "API route, wrong role" 403 permission_error forbidden null
+req GET /v1/nothing-here "$ADMIN_KEY"
+err_is "unknown route" 404 not_found_error not_found null
+gen /v1/chat/completions '{"model":"stories","messages":[{"role":"user","content":"hi"}],"colour":1}'
+err_is "unknown field" 400 invalid_request_error invalid_request colour
+gen /v1/chat/completions '{"model":"stories","messages":[{"role":"user","content":"hi"}],"temperature":"hot"}'
+err_is "wrong type" 400 invalid_request_error invalid_request temperature
+gen /v1/completions '{"model":"nope","prompt":"x"}'
+err_is "unknown model" 404 not_found_error model_not_found model
+LONG=$(for _ in $(seq 1 1000); do printf 'Once upon a time '; done)
+gen /v1/completions "{\"model\":\"stories\",\"prompt\":\"$LONG\",\"max_tokens\":1}"
+err_is "context overflow" 413 invalid_request_error context_length_exceeded prompt
+jget .error.message | grep -q "maximum context length" && ok || bad "context overflow message: $BODY"
+
+# --- chat: content parts, developer, assistant content null, no-ops ------------------
+U0=$(used)
+gen /v1/chat/completions '{"model":"stories","max_tokens":8,"temperature":0,"messages":[
+ {"role":"developer","content":"You tell stories."},
+ {"role":"user","content":[{"type":"text","text":"Once upon"},{"type":"text","text":" a time"}]},
+ {"role":"assistant","content":null},
+ {"role":"user","content":"go on"}],
+ "response_format":{"type":"text"},"logprobs":false,"tools":[],"tool_choice":"none",
+ "parallel_tool_calls":true,"store":false,"service_tier":"auto","logit_bias":{},"user":"u1",
+ "presence_penalty":0,"frequency_penalty":0,"n":1}'
+check "chat with parts and no-op fields" 200 "$STATUS"
+check "chat: model is the client's id" stories "$(jget .model)"
+[ -n "$(jget .choices[0].message.content)" ] && ok || bad "chat: empty content: $BODY"
+charged "$U0" "$(printf '%s' "$BODY" | jq -c .usage)" "chat with parts"
+# text parts are the same text as a string
+gen /v1/chat/completions '{"model":"stories","max_tokens":8,"temperature":0,"messages":[{"role":"user","content":[{"type":"text","text":"Once upon"},{"type":"text","text":" a time"}]}]}'
+T1=$(jget .choices[0].message.content); P1=$(jget .usage.prompt_tokens)
+gen /v1/chat/completions '{"model":"stories","max_tokens":8,"temperature":0,"messages":[{"role":"user","content":"Once upon a time"}]}'
+check "parts concatenate: same text" "$T1" "$(jget .choices[0].message.content)"
+check "parts concatenate: same prompt tokens" "$P1" "$(jget .usage.prompt_tokens)"
+gen /v1/chat/completions '{"model":"stories","max_tokens":8,"temperature":0,"messages":[{"role":"system","content":"S"},{"role":"user","content":"U"}]}'
+T2=$(jget .choices[0].message.content); P2=$(jget .usage.prompt_tokens)
+gen /v1/chat/completions '{"model":"stories","max_tokens":8,"temperature":0,"messages":[{"role":"developer","content":"S"},{"role":"user","content":"U"}]}'
+check "developer is system: same prompt tokens" "$P2" "$(jget .usage.prompt_tokens)"
+check "developer is system: same text" "$T2" "$(jget .choices[0].message.content)"
+
+# real uses are refused as unsupported, naming the param; nothing charged
+U0=$(used); N0=$(nrec)
+gen /v1/chat/completions '{"model":"stories","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}]}'
+err_is "tools" 400 invalid_request_error unsupported tools
+gen /v1/chat/completions '{"model":"stories","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"http://x/y.png"}}]}]}'
+err_is "image part" 400 invalid_request_error unsupported "messages[0].content[1]"
+gen /v1/chat/completions '{"model":"stories","messages":[{"role":"user","content":"hi"}],"tool_choice":"required"}'
+err_is "tool_choice required" 400 invalid_request_error unsupported tool_choice
+gen /v1/chat/completions '{"model":"stories","messages":[{"role":"tool","content":"42","tool_call_id":"c1"}]}'
+check "role tool: 400" 400 "$STATUS"; check "role tool: unsupported" unsupported "$(jget .error.code)"
+gen /v1/chat/completions '{"model":"stories","messages":[{"role":"user","content":null}]}'
+err_is "user content null" 400 invalid_request_error invalid_request "messages[0].content"
+gen /v1/chat/completions '{"model":"stories","messages":[{"role":"user","content":"hi"}],"presence_penalty":0.5}'
+err_is "presence_penalty (engine lacks it)" 400 invalid_request_error unsupported presence_penalty
+gen /v1/chat/completions '{"model":"stories","messages":[{"role":"user","content":"hi"}],"logprobs":true,"top_logprobs":2}'
+err_is "logprobs (engine lacks it)" 400 invalid_request_error unsupported logprobs
+gen /v1/chat/completions '{"model":"stories","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_object"}}'
+err_is "json_object (engine lacks it)" 400 invalid_request_error unsupported response_format
+gen /v1/chat/completions '{"model":"stories","messages":[{"role":"user","content":"hi"}],"logit_bias":{"5":-100}}'
+err_is "logit_bias (engine lacks it)" 400 invalid_request_error unsupported logit_bias
+gen /v1/completions '{"model":"stories","prompt":"x","echo":true}'
+err_is "echo" 400 invalid_request_error unsupported echo
+check "refusals charged nothing" "$U0" "$(used)"
+check "refusals wrote no records" "$N0" "$(nrec)"
+
+# --- completions: prompt arrays and n, each choice reserved and charged -------------
+U0=$(used); N0=$(nrec)
+gen /v1/completions '{"model":"stories","prompt":["Once upon a time","The cat"],"max_tokens":6,"temperature":0}'
+check "prompt array" 200 "$STATUS"
+check "one choice per prompt, indices 0 1" "0 1" "$(jget '[.choices[].index] | map(tostring) | join(" ")')"
+charged "$U0" "$(printf '%s' "$BODY" | jq -c .usage)" "prompt array"
+check "prompt array: two sequences booked (4 records)" $((N0 + 4)) "$(nrec)"
+C0=$(jget .choices[0].text); C1=$(jget .choices[1].text)
+gen /v1/completions '{"model":"stories","prompt":"The cat","max_tokens":6,"temperature":0}'
+check "choice 1 is the second prompt's completion" "$C1" "$(jget .choices[0].text)"
+gen /v1/completions '{"model":"stories","prompt":"Once upon a time","max_tokens":6,"temperature":0}'
+check "choice 0 is the first prompt's completion" "$C0" "$(jget .choices[0].text)"
+U0=$(used)
+gen /v1/completions '{"model":"stories","prompt":["Once upon a time","The cat"],"n":2,"max_tokens":6,"seed":7}'
+check "prompts x n" 200 "$STATUS"
+check "prompts x n: indices as OpenAI's" "0 1 2 3" "$(jget '[.choices[].index] | map(tostring) | join(" ")')"
+charged "$U0" "$(printf '%s' "$BODY" | jq -c .usage)" "prompts x n"
+U0=$(used)
+gen /v1/chat/completions '{"model":"stories","messages":[{"role":"user","content":"Once upon a time"}],"n":3,"max_tokens":6,"stream":true,"stream_options":{"include_usage":true}}'
+check "chat n=3 stream" 200 "$STATUS"
+check "chat n=3 stream: choices 0..2 finish" "0 1 2" "$(sed -n 's/^data: //p' "$E2E_DIR/body" | grep -v '^\[DONE\]$' | jq -r '.choices[] | select(.finish_reason != null) | .index' | sort | tr '\n' ' ' | sed 's/ $//')"
+U=$(sed -n 's/^data: //p' "$E2E_DIR/body" | grep -v '^\[DONE\]$' | jq -c 'select(.usage) | .usage')
+charged "$U0" "$U" "chat n=3 stream"
+gen /v1/completions '{"model":"stories","prompt":[[1,2,3]],"max_tokens":4}'
+check "token-id prompt" 200 "$STATUS"
+check "token-id prompt: its tokens counted" 3 "$(jget .usage.prompt_tokens)"
+
+# --- models --------------------------------------------------------------------------------
+req GET /v1/models/stories "$TOK"
+check "models/{id}" 200 "$STATUS"; check "models/{id}: id" stories "$(jget .id)"; check "models/{id}: object" model "$(jget .object)"
+req GET /v1/models/gpt-4o "$TOK"
+err_is "models/{id} unknown" 404 not_found_error model_not_found model
+
+# --- CORS ------------------------------------------------------------------------------------
+preflight() {
+	STATUS=$(curl -s -D "$E2E_DIR/h" -o "$E2E_DIR/body" -w '%{http_code}' -X OPTIONS \
+		-H "Origin: $1" -H 'Access-Control-Request-Method: POST' \
+		-H 'Access-Control-Request-Headers: authorization, content-type, x-stainless-os' "$URL$2")
+}
+preflight "$ORIGIN" /v1/chat/completions
+check "preflight, allowed origin: 204" 204 "$STATUS"
+check "preflight: allow origin" "$ORIGIN" "$(hdr Access-Control-Allow-Origin)"
+hdr Access-Control-Allow-Methods | grep -q POST && ok || bad "preflight: methods: $(hdr Access-Control-Allow-Methods)"
+check "preflight: the page's headers allowed" "authorization, content-type, x-stainless-os" "$(hdr Access-Control-Allow-Headers)"
+preflight http://evil.example /v1/chat/completions
+check "preflight, other origin: 403" 403 "$STATUS"
+check "preflight, other origin: no allow-origin" "" "$(hdr Access-Control-Allow-Origin)"
+preflight "$ORIGIN" /v1/nothing
+check "preflight of an unknown path: 404" 404 "$STATUS"
+STATUS=$(curl -s -D "$E2E_DIR/h" -o "$E2E_DIR/body" -w '%{http_code}' -H "Origin: http://localhost:3000" -H "Authorization: Bearer $TOK" "$URL/v1/models")
+check "CORS GET: 200" 200 "$STATUS"
+check "CORS GET: allow origin" http://localhost:3000 "$(hdr Access-Control-Allow-Origin)"
+hdr Access-Control-Expose-Headers | grep -q X-Allot-Remaining && ok || bad "CORS GET: X-Allot-Remaining not exposed"
+STATUS=$(curl -s -D "$E2E_DIR/h" -o "$E2E_DIR/body" -w '%{http_code}' -H "Origin: http://evil.example" -H "Authorization: Bearer $TOK" "$URL/v1/models")
+check "other origin: no allow-origin" "" "$(hdr Access-Control-Allow-Origin)"
+"$BIN/allotd" --cors-origins 'ftp://x' --check >/dev/null 2>&1
+check "bad --cors-origins refused" 1 "$?"
+
+e2e_done
