@@ -80,6 +80,8 @@ allot_err api_models(struct http_req *req, struct http_resp *resp);
 allot_err api_model_get(struct http_req *req, struct http_resp *resp);
 allot_err api_completions(struct http_req *req, struct http_resp *resp);
 allot_err api_chat_completions(struct http_req *req, struct http_resp *resp);
+allot_err api_responses(struct http_req *req, struct http_resp *resp);
+allot_err api_embeddings(struct http_req *req, struct http_resp *resp);
 allot_err api_quotas_me(struct http_req *req, struct http_resp *resp);
 allot_err api_tokenize(struct http_req *req, struct http_resp *resp);
 allot_err api_detokenize(struct http_req *req, struct http_resp *resp);

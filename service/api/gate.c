@@ -199,6 +199,13 @@ allot_err gapi_run_local(struct http_req *req, struct http_resp *resp, struct in
 		gapi_refusal_headers(resp, e, retry);
 		return e;
 	}
+	if (fmt->state_new) {
+		g->fmt_free = fmt->state_free;
+		if (!(g->fmt_state = fmt->state_new(r))) {
+			gen_cancel(g);
+			return oai_fail(er, ALLOT_E_NOMEM, NULL, NULL, "out of memory");
+		}
+	}
 	if (r->stream) {
 		gapi_remaining_header(resp, g->remaining, g->level);
 		return gen_run_stream(eng, r, g, fmt, resp, er);

@@ -58,6 +58,12 @@ allot_err gen_admit(struct app *app, const struct token_claims *cl, const struct
 	return ALLOT_OK;
 }
 
+void gen_cancel(struct gen_run *g)
+{
+	cancel_admitted(g);
+	gen_free(g);
+}
+
 void gen_free(struct gen_run *g)
 {
 	if (!g)
@@ -65,7 +71,8 @@ void gen_free(struct gen_run *g)
 	for (size_t i = 0; i < g->nseq; i++)
 		if (g->seq[i].has_res)
 			infer_result_release(&g->seq[i].res);
-	free(g->fmt_state);
+	if (g->fmt_free)
+		g->fmt_free(g->fmt_state);
 	free(g);
 }
 
@@ -189,6 +196,8 @@ allot_err gen_run_stream(struct infer_engine *eng, const struct oai_req *r, stru
 		gen_free(g);
 		return oai_fail(er, ALLOT_E_NOMEM, NULL, NULL, "out of memory");
 	}
+	if (fmt->start)
+		fmt->start(g, &g->s->pending);
 	submit_all(eng, r, g, seq_on_text, NULL);
 	bool failed = false;
 	for (size_t i = 0; i < g->nseq; i++)

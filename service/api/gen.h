@@ -28,6 +28,13 @@ struct gen_seq {
 
 /* The events of a streamed answer; called with the stream's lock held. */
 struct gen_format {
+	/* optional: the format's state (g->fmt_state, for the stream and the
+	 * whole answer alike), NULL on out of memory; freed by state_free */
+	void *(*state_new)(const struct oai_req *r);
+	void (*state_free)(void *state);
+	/* optional: the events before any text (no lock needed: nothing
+	 * else has the stream yet) */
+	void (*start)(struct gen_run *g, struct buf *out);
 	/* a piece of text of q */
 	void (*delta)(struct gen_run *g, struct gen_seq *q, const char *text, size_t len,
 		      struct buf *out);
@@ -49,7 +56,8 @@ struct gen_run {
 	int prompt_tokens, completion_tokens; /* totals settled */
 	struct sse_stream *s;      /* streaming only */
 	const struct gen_format *fmt;
-	void *fmt_state;           /* the format's; freed with free() */
+	void *fmt_state;           /* the format's, freed by fmt_free */
+	void (*fmt_free)(void *fmt_state);
 };
 
 /* Admits every sequence of r (tokenized): on refusal nothing stays
@@ -58,6 +66,8 @@ struct gen_run {
 allot_err gen_admit(struct app *app, const struct token_claims *cl, const struct oai_req *r,
 		    struct gen_run **out, int *retry_after_s, struct oai_err *er);
 void gen_free(struct gen_run *g);
+/* Releases the reservations of a g that never ran, and frees it. */
+void gen_cancel(struct gen_run *g);
 /* Runs every sequence to its end and settles each; client_fd >= 0: stop
  * when that connection closes.  A generation error is in seq[i].err. */
 void gen_run_sync(struct infer_engine *eng, const struct oai_req *r, struct gen_run *g,

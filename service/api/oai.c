@@ -42,7 +42,7 @@ void oai_req_release(struct oai_req *r)
 }
 
 /* The first key of obj not in allowed: unknown field, param that key. */
-static allot_err only_fields(const json_t *obj, const char *const allowed[], const char *where,
+allot_err oai_only_fields(const json_t *obj, const char *const allowed[], const char *where,
 			     struct oai_err *er)
 {
 	const char *k;
@@ -115,8 +115,7 @@ allot_err oai_parse_sampling(const json_t *b, struct oai_req *r, struct oai_err 
 	return ALLOT_OK;
 }
 
-/* tools, tool_choice, functions, response_format: the no-op values pass. */
-static allot_err parse_tools(const json_t *b, struct oai_req *r, struct oai_err *er)
+allot_err oai_parse_tools(const json_t *b, struct oai_req *r, struct oai_err *er)
 {
 	json_t *tools = json_object_get(b, "tools"), *fns = json_object_get(b, "functions");
 	if (tools && !json_is_null(tools) && !(json_is_array(tools) && json_array_size(tools) == 0))
@@ -322,7 +321,7 @@ static allot_err parse_messages(const json_t *b, struct oai_req *r, struct oai_e
 		if (!json_is_object(m) || !role)
 			return oai_fail(er, ALLOT_E_INVALID, NULL, p,
 					"%s must be an object with role and content", p);
-		if ((e = only_fields(m, mf, p, er)))
+		if ((e = oai_only_fields(m, mf, p, er)))
 			return e;
 		if (strcmp(role, "developer") == 0)
 			role = "system"; /* OpenAI's newer name for it */
@@ -398,6 +397,18 @@ static allot_err parse_prompts(const json_t *b, struct oai_req *r, struct oai_er
 	return ALLOT_OK;
 }
 
+void oai_req_init(struct oai_req *r, enum oai_kind kind)
+{
+	memset(r, 0, sizeof *r);
+	r->kind = kind;
+	r->temperature = 1.0;
+	r->top_p = 1.0;
+	r->seed = -1;
+	r->n = 1;
+	r->nprompts = 1;
+	r->logprobs = r->top_logprobs = -1;
+}
+
 allot_err oai_parse(const json_t *b, enum oai_kind kind, struct oai_req *r, struct oai_err *er)
 {
 	static const char *const cfields[] = {"model", "prompt", "max_tokens", "temperature",
@@ -413,14 +424,8 @@ allot_err oai_parse(const json_t *b, enum oai_kind kind, struct oai_req *r, stru
 	allot_err e;
 	char msg[256];
 	int64_t mt = -1;
-	memset(r, 0, sizeof *r);
-	r->kind = kind;
-	r->temperature = 1.0;
-	r->top_p = 1.0;
-	r->seed = -1;
-	r->n = 1;
-	r->logprobs = r->top_logprobs = -1;
-	if ((e = only_fields(b, kind == OAI_CHAT ? chfields : cfields, "", er)))
+	oai_req_init(r, kind);
+	if ((e = oai_only_fields(b, kind == OAI_CHAT ? chfields : cfields, "", er)))
 		return e;
 	GETM(json_get_str(b, "model", true, &r->model, msg, sizeof msg), "model");
 	GETM(json_get_int(b, "max_tokens", false, 1, 1 << 20, &mt, msg, sizeof msg), "max_tokens");
@@ -431,12 +436,12 @@ allot_err oai_parse(const json_t *b, enum oai_kind kind, struct oai_req *r, stru
 	if ((e = oai_parse_sampling(b, r, er)) || (e = parse_stop(b, r, er)) ||
 	    (e = parse_engine_fields(b, r, er)))
 		return e;
-	if (kind == OAI_CHAT && (e = parse_tools(b, r, er)))
+	if (kind == OAI_CHAT && (e = oai_parse_tools(b, r, er)))
 		return e;
 	json_t *so = json_object_get(b, "stream_options");
 	if (so && !json_is_null(so)) {
 		static const char *const sof[] = {"include_usage", NULL};
-		if (!json_is_object(so) || only_fields(so, sof, "stream_options", er))
+		if (!json_is_object(so) || oai_only_fields(so, sof, "stream_options", er))
 			return oai_fail(er, ALLOT_E_INVALID, NULL, "stream_options",
 					"stream_options may only hold include_usage");
 		GETM(json_get_bool(so, "include_usage", false, &r->include_usage, msg, sizeof msg),

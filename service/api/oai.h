@@ -77,6 +77,16 @@ struct oai_req {
 	size_t nids[OAI_MAX_SEQS];
 };
 
+/* r as an empty request of kind: the defaults (temperature 1, n 1, ...). */
+void oai_req_init(struct oai_req *r, enum oai_kind kind);
+/* The first key of obj not in allowed (NULL-terminated) is an unknown
+ * field, its param "where.key" (where "" at the top). */
+allot_err oai_only_fields(const json_t *obj, const char *const allowed[], const char *where,
+			  struct oai_err *er);
+/* tools, tool_choice, functions, function_call and response_format
+ * (responses: text.format): the no-op values pass, tool use is refused as
+ * unsupported, a JSON format is kept in r->response_format. */
+allot_err oai_parse_tools(const json_t *b, struct oai_req *r, struct oai_err *er);
 /* Parses a completions (kind OAI_COMPLETIONS) or chat body into r
  * (zeroed here; release with oai_req_release even on failure). */
 allot_err oai_parse(const json_t *body, enum oai_kind kind, struct oai_req *r,

@@ -40,6 +40,8 @@ const struct http_route api_routes[] = {
 	{"GET", "/v1/models/{id}", ROLE_MEMBER, api_model_get, NULL},
 	{"POST", "/v1/completions", ROLE_MEMBER, api_completions, NULL},
 	{"POST", "/v1/chat/completions", ROLE_MEMBER, api_chat_completions, NULL},
+	{"POST", "/v1/responses", ROLE_MEMBER, api_responses, NULL},
+	{"POST", "/v1/embeddings", ROLE_MEMBER, api_embeddings, NULL},
 	{"POST", "/v1/tokenize", ROLE_MEMBER, api_tokenize, NULL},
 	{"POST", "/v1/detokenize", ROLE_MEMBER, api_detokenize, NULL},
 	/* the transparency log (api/log.c, docs/TLOG.md) */

@@ -169,6 +169,55 @@ gen /v1/completions '{"model":"stories","prompt":[[1,2,3]],"max_tokens":4}'
 check "token-id prompt" 200 "$STATUS"
 check "token-id prompt: its tokens counted" 3 "$(jget .usage.prompt_tokens)"
 
+# --- /v1/responses -----------------------------------------------------------------------
+U0=$(used)
+gen /v1/responses '{"model":"stories","instructions":"S","input":"U","max_output_tokens":8,"temperature":0,"store":false}'
+check "responses" 200 "$STATUS"
+check "responses: object" response "$(jget .object)"
+check "responses: model" stories "$(jget .model)"
+check "responses: nothing stored" false "$(jget .store)"
+RT=$(jget '.output[0].content[0].text')
+[ -n "$RT" ] && ok || bad "responses: no output text: $BODY"
+case "$(jget .status)" in completed|incomplete) ok ;; *) bad "responses: status $(jget .status)" ;; esac
+charged "$U0" "$(printf '%s' "$BODY" | jq -c '.usage | {prompt_tokens: .input_tokens, completion_tokens: .output_tokens}')" "responses"
+check "responses: total_tokens" "$(jget '.usage.input_tokens + .usage.output_tokens')" "$(jget .usage.total_tokens)"
+check "responses = chat of instructions and input" "$T2" "$RT"
+gen /v1/responses '{"model":"stories","input":[{"role":"developer","content":"S"},{"type":"message","role":"user","content":[{"type":"input_text","text":"U"}]}],"max_output_tokens":8,"temperature":0}'
+check "responses with message items" "$T2" "$(jget '.output[0].content[0].text')"
+U0=$(used)
+gen /v1/responses '{"model":"stories","input":"Once upon a time","max_output_tokens":8,"stream":true}'
+check "responses stream" 200 "$STATUS"
+EV=$(grep '^event: ' "$E2E_DIR/body" | sed 's/^event: //' | uniq | tr '\n' ' ' | sed 's/ $//')
+check "responses stream: events" "response.created response.in_progress response.output_item.added response.content_part.added response.output_text.delta response.output_text.done response.content_part.done response.output_item.done response.completed" "$EV"
+DT=$(sed -n 's/^data: //p' "$E2E_DIR/body" | jq -j 'select(.type == "response.output_text.delta") | .delta')
+check "responses stream: deltas are the final text" "$DT" "$(sed -n 's/^data: //p' "$E2E_DIR/body" | jq -r 'select(.type == "response.completed") | .response.output[0].content[0].text')"
+check "responses stream: sequence numbers" "$(grep -c '^data: ' "$E2E_DIR/body")" "$(sed -n 's/^data: //p' "$E2E_DIR/body" | jq -r .sequence_number | sort -n | uniq | wc -l)"
+charged "$U0" "$(sed -n 's/^data: //p' "$E2E_DIR/body" | jq -c 'select(.type == "response.completed") | .response.usage | {prompt_tokens: .input_tokens, completion_tokens: .output_tokens}')" "responses stream"
+U0=$(used)
+gen /v1/responses '{"model":"stories","input":"x","previous_response_id":"resp_1"}'
+err_is "responses: previous_response_id" 400 invalid_request_error unsupported previous_response_id
+gen /v1/responses '{"model":"stories","input":[{"type":"function_call_output","call_id":"c","output":"1"}]}'
+err_is "responses: a function call output item" 400 invalid_request_error unsupported "input[0]"
+gen /v1/responses '{"model":"stories","input":"x","tools":[{"type":"web_search"}]}'
+err_is "responses: tools" 400 invalid_request_error unsupported tools
+gen /v1/responses '{"model":"stories"}'
+err_is "responses: no input" 400 invalid_request_error invalid_request input
+check "responses refusals charged nothing" "$U0" "$(used)"
+
+# --- /v1/embeddings ------------------------------------------------------------------------
+gen /v1/embeddings '{"model":"stories","input":"x","encoding_format":"hex"}'
+err_is "embeddings: bad encoding_format" 400 invalid_request_error invalid_request encoding_format
+gen /v1/embeddings '{"model":"stories","input":[]}'
+err_is "embeddings: empty input" 400 invalid_request_error invalid_request input
+gen /v1/embeddings '{"model":"stories","input":["a","b"]}'
+if [ "$STATUS" = 200 ]; then
+	check "embeddings: two vectors" "0 1" "$(jget '[.data[].index] | map(tostring) | join(" ")')"
+	charged "$U0" "$(printf '%s' "$BODY" | jq -c '.usage | {prompt_tokens, completion_tokens: 0}')" "embeddings"
+else
+	err_is "embeddings of a bundled model without infer_embed" 400 invalid_request_error unsupported model
+	check "embeddings refusal charged nothing" "$U0" "$(used)"
+fi
+
 # --- models --------------------------------------------------------------------------------
 req GET /v1/models/stories "$TOK"
 check "models/{id}" 200 "$STATUS"; check "models/{id}: id" stories "$(jget .id)"; check "models/{id}: object" model "$(jget .object)"
