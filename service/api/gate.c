@@ -14,6 +14,7 @@
 
 #include "api/gate_int.h"
 #include "api/gen.h"
+#include "api/logprobs.h"
 #include "api/oai.h"
 #include "api/proxy.h"
 #include "common/json.h"
@@ -105,8 +106,18 @@ static json_t *chunk_json(const struct gen_run *g, json_t *choice)
 			 (json_int_t)g->created, "model", g->model, "choices", choice);
 }
 
+/* A choice's "logprobs": null unless the request asked for them. */
+static json_t *logprobs_json(const struct gen_run *g, struct gen_seq *q,
+			     const struct infer_logprob *lp, size_t n)
+{
+	if (!g->logprobs)
+		return json_null();
+	return g->kind == OAI_CHAT ? lp_chat(g->eng, lp, n)
+				   : lp_completion(g->eng, lp, n, &q->text_offset);
+}
+
 static json_t *choice_json(const struct gen_run *g, const struct gen_seq *q, const char *text,
-			   size_t len, const char *finish)
+			   size_t len, json_t *logprobs, const char *finish)
 {
 	if (g->kind == OAI_CHAT) {
 		json_t *delta = json_object();
@@ -114,18 +125,19 @@ static json_t *choice_json(const struct gen_run *g, const struct gen_seq *q, con
 			json_object_set_new(delta, "role", json_string("assistant"));
 		if (text)
 			json_object_set_new(delta, "content", json_stringn(text, len));
-		return json_pack("{s:i,s:o,s:n,s:o}", "index", q->index, "delta", delta, "logprobs",
-				 "finish_reason", finish ? json_string(finish) : json_null());
+		return json_pack("{s:i,s:o,s:o,s:o}", "index", q->index, "delta", delta, "logprobs",
+				 logprobs, "finish_reason", finish ? json_string(finish) : json_null());
 	}
-	return json_pack("{s:i,s:s%,s:n,s:o}", "index", q->index, "text", text ? text : "",
-			 text ? len : 0, "logprobs", "finish_reason",
+	return json_pack("{s:i,s:s%,s:o,s:o}", "index", q->index, "text", text ? text : "",
+			 text ? len : 0, "logprobs", logprobs, "finish_reason",
 			 finish ? json_string(finish) : json_null());
 }
 
 static void fmt_delta(struct gen_run *g, struct gen_seq *q, const char *text, size_t len,
-		      struct buf *out)
+		      const struct infer_logprob *lp, size_t n_lp, struct buf *out)
 {
-	sse_append(out, NULL, chunk_json(g, choice_json(g, q, text, len, NULL)));
+	sse_append(out, NULL, chunk_json(g, choice_json(g, q, text, len,
+							logprobs_json(g, q, lp, n_lp), NULL)));
 }
 
 static void fmt_end(struct gen_run *g, struct buf *out)
@@ -136,7 +148,8 @@ static void fmt_end(struct gen_run *g, struct buf *out)
 			sse_append(out, NULL, http_error_json(ALLOT_E_INTERNAL, NULL, NULL,
 							      "generation failed"));
 		else
-			sse_append(out, NULL, chunk_json(g, choice_json(g, q, NULL, 0, gen_finish(q))));
+			sse_append(out, NULL, chunk_json(g, choice_json(g, q, NULL, 0, json_null(),
+									gen_finish(q))));
 	}
 	/* usage only when asked (OpenAI's include_usage shape: empty
 	 * choices); the metering never depends on it */
@@ -162,12 +175,15 @@ static allot_err answer_sync(struct http_resp *resp, struct gen_run *g, struct o
 			return oai_fail(er, q->err == ALLOT_E_NOMEM ? q->err : ALLOT_E_INTERNAL, NULL,
 					NULL, "generation failed");
 		}
+		size_t nlp;
+		const struct infer_logprob *lp = gen_logprobs(q, &nlp);
+		json_t *lpj = logprobs_json(g, q, lp, nlp);
 		json_array_append_new(choices, chat
-			? json_pack("{s:i,s:{s:s,s:s%,s:n},s:n,s:s}", "index", q->index, "message",
+			? json_pack("{s:i,s:{s:s,s:s%,s:n},s:o,s:s}", "index", q->index, "message",
 				    "role", "assistant", "content", q->res.text, q->res.text_len,
-				    "refusal", "logprobs", "finish_reason", gen_finish(q))
-			: json_pack("{s:i,s:s%,s:n,s:s}", "index", q->index, "text", q->res.text,
-				    q->res.text_len, "logprobs", "finish_reason", gen_finish(q)));
+				    "refusal", "logprobs", lpj, "finish_reason", gen_finish(q))
+			: json_pack("{s:i,s:s%,s:o,s:s}", "index", q->index, "text", q->res.text,
+				    q->res.text_len, "logprobs", lpj, "finish_reason", gen_finish(q)));
 	}
 	gapi_remaining_header(resp, g->remaining, g->level);
 	return http_json(resp, 200, json_pack("{s:s,s:s,s:I,s:s,s:o,s:o}", "id", g->id, "object",
@@ -193,7 +209,7 @@ allot_err gapi_run_local(struct http_req *req, struct http_resp *resp, struct in
 	allot_err e;
 	struct gen_run *g = NULL;
 	int retry = 0;
-	if ((e = oai_engine_features(r, er)) || (e = oai_tokenize(eng, r, er)))
+	if ((e = oai_engine_features(eng, r, er)) || (e = oai_tokenize(eng, r, er)))
 		return e;
 	if ((e = gen_admit(api_app(req), gapi_claims(req), r, &g, &retry, er))) {
 		gapi_refusal_headers(resp, e, retry);

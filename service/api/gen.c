@@ -27,6 +27,7 @@ allot_err gen_admit(struct app *app, const struct token_claims *cl, const struct
 	g->app = app;
 	g->kind = r->kind;
 	g->include_usage = r->include_usage;
+	g->logprobs = r->logprobs >= 0;
 	g->created = time_now_us() / US_PER_SEC;
 	snprintf(g->model, sizeof g->model, "%s", r->model);
 	for (size_t p = 0; p < r->nprompts; p++)
@@ -86,6 +87,19 @@ const char *gen_finish(const struct gen_seq *q)
 	return q->has_res && strcmp(q->res.finish_reason, "length") == 0 ? "length" : "stop";
 }
 
+const struct infer_logprob *gen_logprobs(const struct gen_seq *q, size_t *n)
+{
+	(void)q;
+	*n = 0;
+#ifdef OAI_ENGINE_FEATURES
+	if (q->has_res && q->res.n_choices > 0 && q->res.choices[0].logprobs) {
+		*n = q->res.choices[0].n_logprobs;
+		return q->res.choices[0].logprobs;
+	}
+#endif
+	return NULL;
+}
+
 /* The engine request of q; with a seed, choice j of a prompt samples with
  * seed + j so that n choices differ and each is reproducible. */
 static struct infer_request seq_request(const struct oai_req *r, const struct gen_seq *q)
@@ -93,11 +107,25 @@ static struct infer_request seq_request(const struct oai_req *r, const struct ge
 	int64_t j = q->index % r->n, seed = r->seed;
 	if (seed >= 0)
 		seed = seed > INT64_MAX - j ? seed - j : seed + j;
-	return (struct infer_request){
+	struct infer_request ir = {
 		.prompt = r->ids[q->prompt], .n_prompt = r->nids[q->prompt],
 		.max_tokens = q->t.max_tokens, .temperature = (float)r->temperature,
 		.top_k = (int)r->top_k, .top_p = (float)r->top_p, .min_p = (float)r->min_p,
 		.seed = seed, .stop = r->stop, .n_stop = r->nstop};
+#ifdef OAI_ENGINE_FEATURES
+	ir.presence_penalty = (float)r->presence_penalty;
+	ir.frequency_penalty = (float)r->frequency_penalty;
+	ir.logit_bias = r->bias;
+	ir.n_logit_bias = r->nbias;
+	ir.logprobs = r->logprobs >= 0;
+	ir.top_logprobs = r->kind == OAI_COMPLETIONS ? (r->logprobs > 0 ? r->logprobs : 0)
+						     : (r->top_logprobs > 0 ? r->top_logprobs : 0);
+	ir.format = r->schema ? INFER_FMT_JSON_SCHEMA
+		    : r->response_format ? INFER_FMT_JSON_OBJECT : INFER_FMT_TEXT;
+	ir.json_schema = r->schema;
+	ir.json_schema_len = r->schema ? strlen(r->schema) : 0;
+#endif
+	return ir;
 }
 
 /* Books what q used: its result, or (a failed generation) its prompt. */
@@ -125,6 +153,11 @@ static void wait_and_settle(struct gen_run *g)
 	}
 }
 
+static int seq_on_text(void *ctx, const char *text, size_t len);
+#ifdef OAI_ENGINE_FEATURES
+static int seq_on_chunk(void *ctx, const struct infer_chunk *c);
+#endif
+
 /* Submits every sequence; one that cannot start is released (not
  * charged) and keeps its error. */
 static void submit_all(struct infer_engine *eng, const struct oai_req *r, struct gen_run *g,
@@ -135,6 +168,10 @@ static void submit_all(struct infer_engine *eng, const struct oai_req *r, struct
 		struct infer_request ir = seq_request(r, q);
 		ir.on_text = on_text;
 		ir.ctx = fd ? fd : q;
+#ifdef OAI_ENGINE_FEATURES
+		if (on_text == seq_on_text && g->logprobs)
+			ir.on_chunk = seq_on_chunk;
+#endif
 		if ((q->err = infer_submit(eng, &ir, &q->job))) {
 			gate_cancel(g->app, g->app->gate, &q->t);
 			q->admitted = false;
@@ -156,26 +193,40 @@ static int client_gone(void *ctx, const char *text, size_t len)
 void gen_run_sync(struct infer_engine *eng, const struct oai_req *r, struct gen_run *g,
 		  int client_fd)
 {
+	g->eng = eng;
 	submit_all(eng, r, g, client_fd >= 0 ? client_gone : NULL,
 		   client_fd >= 0 ? &client_fd : NULL);
 	wait_and_settle(g);
 }
 
-static int seq_on_text(void *ctx, const char *text, size_t len)
+static int seq_piece(struct gen_seq *q, const char *text, size_t len,
+		     const struct infer_logprob *lp, size_t n_lp)
 {
-	struct gen_seq *q = ctx;
 	struct gen_run *g = q->run;
 	struct sse_stream *s = g->s;
 	pthread_mutex_lock(&s->mu);
 	bool gone = s->gone;
-	if (!gone && len) {
-		g->fmt->delta(g, q, text, len, &s->pending);
+	if (!gone && (len || n_lp)) {
+		g->fmt->delta(g, q, text, len, lp, n_lp, &s->pending);
 		q->first = false;
 		sse_wake_locked(s);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return gone ? 1 : 0; /* the client went away: stop generating */
 }
+
+static int seq_on_text(void *ctx, const char *text, size_t len)
+{
+	return seq_piece(ctx, text, len, NULL, 0);
+}
+
+#ifdef OAI_ENGINE_FEATURES
+/* With logprobs: each piece of text with its tokens' logprobs. */
+static int seq_on_chunk(void *ctx, const struct infer_chunk *c)
+{
+	return seq_piece(ctx, c->text, c->len, c->lp, c->n_lp);
+}
+#endif
 
 static void *stream_worker(void *arg)
 {
@@ -191,6 +242,7 @@ allot_err gen_run_stream(struct infer_engine *eng, const struct oai_req *r, stru
 			 const struct gen_format *fmt, struct http_resp *resp, struct oai_err *er)
 {
 	g->fmt = fmt;
+	g->eng = eng;
 	if (!(g->s = sse_new(g, gen_free_owner))) {
 		cancel_admitted(g);
 		gen_free(g);

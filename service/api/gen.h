@@ -12,6 +12,7 @@
 #include "gate/gate.h"
 
 struct gen_run;
+struct infer_logprob; /* infer/engine.h, where the engine has logprobs */
 
 struct gen_seq {
 	struct gen_run *run;
@@ -24,6 +25,7 @@ struct gen_seq {
 	bool has_res;              /* res holds a result to release */
 	struct infer_result res;   /* valid when !err */
 	int prompt_tokens, completion_tokens; /* settled */
+	size_t text_offset;        /* streamed text so far (completions' logprobs) */
 };
 
 /* The events of a streamed answer; called with the stream's lock held. */
@@ -35,17 +37,20 @@ struct gen_format {
 	/* optional: the events before any text (no lock needed: nothing
 	 * else has the stream yet) */
 	void (*start)(struct gen_run *g, struct buf *out);
-	/* a piece of text of q */
+	/* a piece of text of q, and the logprobs of its tokens (n_lp 0
+	 * unless the request asked for logprobs) */
 	void (*delta)(struct gen_run *g, struct gen_seq *q, const char *text, size_t len,
-		      struct buf *out);
+		      const struct infer_logprob *lp, size_t n_lp, struct buf *out);
 	/* once every sequence ended and was settled */
 	void (*end)(struct gen_run *g, struct buf *out);
 };
 
 struct gen_run {
 	struct app *app;
+	struct infer_engine *eng;
 	enum oai_kind kind;
 	bool include_usage;
+	bool logprobs;             /* the request asked for them */
 	size_t nseq;
 	struct gen_seq seq[OAI_MAX_SEQS];
 	char id[64];
@@ -76,6 +81,8 @@ void gen_run_sync(struct infer_engine *eng, const struct oai_req *r, struct gen_
  * stream owns g from here on (also on failure: g is freed). */
 allot_err gen_run_stream(struct infer_engine *eng, const struct oai_req *r, struct gen_run *g,
 			 const struct gen_format *fmt, struct http_resp *resp, struct oai_err *er);
+/* The logprobs of q's result (NULL, 0 without them). */
+const struct infer_logprob *gen_logprobs(const struct gen_seq *q, size_t *n);
 /* "stop" or "length" for an OpenAI finish_reason. */
 const char *gen_finish(const struct gen_seq *q);
 

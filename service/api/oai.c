@@ -37,6 +37,12 @@ void oai_req_release(struct oai_req *r)
 		free(r->owned[i]);
 	for (size_t i = 0; i < OAI_MAX_SEQS; i++)
 		free(r->ids[i]);
+#ifdef OAI_ENGINE_FEATURES
+	free(r->bias);
+	free(r->schema);
+	r->bias = NULL;
+	r->schema = NULL;
+#endif
 	r->nmsgs = 0;
 	memset(r->ids, 0, sizeof r->ids);
 }
@@ -225,12 +231,59 @@ static allot_err parse_engine_fields(const json_t *b, struct oai_req *r, struct 
 	return ALLOT_OK;
 }
 
-allot_err oai_engine_features(const struct oai_req *r, struct oai_err *er)
+#ifdef OAI_ENGINE_FEATURES
+
+static allot_err engine_bias(struct infer_engine *eng, struct oai_req *r, struct oai_err *er)
 {
-	/* The bundled engine's sampler takes temperature, top_k, top_p, min_p,
-	 * seed and stop today; the rest waits for infer/backend.h to carry
-	 * them (docs/GATE.md, "Engine features"). */
-	static const char why[] = "is not supported by this gate's bundled engine yet";
+	struct infer_info info;
+	const char *k;
+	json_t *v;
+	size_t n = json_object_size(r->logit_bias);
+	infer_get_info(eng, &info);
+	if (n > INFER_MAX_BIAS)
+		return oai_fail(er, ALLOT_E_INVALID, NULL, "logit_bias", "at most %d logit_bias entries",
+				INFER_MAX_BIAS);
+	if (!(r->bias = calloc(n, sizeof *r->bias)))
+		return oai_fail(er, ALLOT_E_NOMEM, NULL, NULL, "out of memory");
+	json_object_foreach((json_t *)r->logit_bias, k, v) {
+		long id = strtol(k, NULL, 10); /* checked by parse_engine_fields */
+		if (id >= info.n_vocab)
+			return oai_fail(er, ALLOT_E_INVALID, NULL, "logit_bias",
+					"logit_bias: token id %ld is out of range for this model", id);
+		r->bias[r->nbias++] = (struct infer_bias){(int32_t)id, (float)json_number_value(v)};
+	}
+	return ALLOT_OK;
+}
+
+allot_err oai_engine_features(struct infer_engine *eng, struct oai_req *r, struct oai_err *er)
+{
+	allot_err e;
+	if (r->logit_bias && (e = engine_bias(eng, r, er)))
+		return e;
+	const char *t = json_string_value(json_object_get(r->response_format, "type"));
+	if (t && strcmp(t, "json_schema") == 0) {
+		const json_t *js = r->kind == OAI_RESPONSES ? r->response_format
+				   : json_object_get(r->response_format, "json_schema");
+		const char *param = r->kind == OAI_RESPONSES ? "text.format.schema"
+				    : "response_format.json_schema.schema";
+		char msg[300];
+		if (!(r->schema = json_dumps(json_object_get(js, "schema"), JSON_COMPACT)))
+			return oai_fail(er, ALLOT_E_NOMEM, NULL, NULL, "out of memory");
+		if ((e = infer_schema_check(r->schema, strlen(r->schema), msg, sizeof msg)))
+			return oai_fail(er, e, e == ALLOT_E_UNSUPPORTED ? "unsupported" : NULL, param,
+					"the schema: %s", msg);
+	}
+	return ALLOT_OK;
+}
+
+#else
+
+allot_err oai_engine_features(struct infer_engine *eng, struct oai_req *r, struct oai_err *er)
+{
+	/* This build's engine samples with temperature, top_k, top_p, min_p,
+	 * seed and stop only. */
+	static const char why[] = "is not supported by this gate's bundled engine";
+	(void)eng;
 	if (r->presence_penalty != 0)
 		return oai_fail(er, ALLOT_E_UNSUPPORTED, "unsupported", "presence_penalty", "presence_penalty %s", why);
 	if (r->frequency_penalty != 0)
@@ -245,6 +298,8 @@ allot_err oai_engine_features(const struct oai_req *r, struct oai_err *er)
 				"JSON output (json_object, json_schema) %s", why);
 	return ALLOT_OK;
 }
+
+#endif
 
 allot_err oai_add_message(struct oai_req *r, const char *role, const char *content,
 			  size_t len, const char *param, struct oai_err *er)

@@ -26,6 +26,13 @@
 #define OAI_MAX_MESSAGES 256
 /* Content parts per message. */
 #define OAI_MAX_PARTS 64
+/* The bundled engine takes penalties, logit_bias, logprobs and JSON
+ * formats (infer/engine.h of issue 14 defines INFER_MAX_N with them); a
+ * build whose engine lacks them refuses them as unsupported. */
+#ifdef INFER_MAX_N
+#define OAI_ENGINE_FEATURES 1
+#endif
+
 /* Sequences one request may ask for (prompts x n): each is its own engine
  * sequence and reservation; the engine's default slot count. */
 #define OAI_MAX_SEQS INFER_DEFAULT_SLOTS
@@ -63,6 +70,12 @@ struct oai_req {
 	int logprobs;                  /* -1 none; chat: 0 (true); completions: 0..5 */
 	int top_logprobs;              /* -1 none */
 	const json_t *response_format; /* json_object / json_schema, or NULL */
+#ifdef OAI_ENGINE_FEATURES
+	/* the engine's forms, made by oai_engine_features (from malloc()) */
+	struct infer_bias *bias;
+	size_t nbias;
+	char *schema;                  /* json_schema's schema as JSON text */
+#endif
 	/* completions: the prompts (a string or an array of them) */
 	size_t nprompts;
 	const char *prompt[OAI_MAX_SEQS];
@@ -105,10 +118,12 @@ allot_err oai_add_message(struct oai_req *r, const char *role, const char *conte
 allot_err oai_add_content(struct oai_req *r, const char *role, const json_t *content,
 			  const char *param, struct oai_err *er);
 
-/* The engine features r asks for that the bundled engine cannot do yet:
- * ALLOT_E_UNSUPPORTED naming the param (see docs/GATE.md, "Engine
+/* The engine features r asks for, checked against eng (logit_bias ids in
+ * the vocabulary, the schema in the subset constrained sampling supports)
+ * and put in the engine's forms; without OAI_ENGINE_FEATURES each is
+ * refused as unsupported naming its param (docs/GATE.md, "Engine
  * features"). */
-allot_err oai_engine_features(const struct oai_req *r, struct oai_err *er);
+allot_err oai_engine_features(struct infer_engine *eng, struct oai_req *r, struct oai_err *er);
 
 /* Tokenizes the prompts (completions) or renders the chat with eng and
  * checks each fits the context (413 context_length_exceeded). */

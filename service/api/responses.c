@@ -187,11 +187,13 @@ static void ev_start(struct gen_run *g, struct buf *out)
 }
 
 static void ev_delta(struct gen_run *g, struct gen_seq *q, const char *text, size_t len,
-		     struct buf *out)
+		     const struct infer_logprob *lp, size_t n_lp, struct buf *out)
 {
 	struct rstate *st = g->fmt_state;
 	char id[80];
-	(void)q;
+	(void)q, (void)lp, (void)n_lp;
+	if (!len)
+		return;
 	snprintf(id, sizeof id, "msg_%s", g->id);
 	buf_append(&st->text, text, len);
 	event(g, out, "response.output_text.delta",
