@@ -283,8 +283,8 @@ done <<'EOF'
 EOF
 gen /v1/completions "$BOB" '{"model":"stories","prompt":"a\u0000b","max_tokens":1}'
 [ "${STATUS:0:1}" = 4 ] && ok || bad "NUL in prompt: $STATUS"
-gen /v1/completions "$BOB" '{"model":"stories","prompt":"x","logprobs":2}'
-[ "${STATUS:0:1}" = 4 ] && ok || bad "logprobs unsupported: $STATUS"
+gen /v1/completions "$BOB" '{"model":"stories","prompt":"x","logprobs":6}'
+[ "${STATUS:0:1}" = 4 ] && ok || bad "logprobs over 5: $STATUS"
 LONG=$(for _ in $(seq 1 1000); do printf 'Once upon a time '; done)
 gen /v1/completions "$BOB" "{\"model\":\"stories\",\"prompt\":\"$LONG\",\"max_tokens\":1}"
 check "prompt longer than the context: 413" 413 "$STATUS"
