@@ -5,7 +5,9 @@
 // `@ai-sdk/openai-compatible`), LangChain (`@langchain/openai`: ChatOpenAI
 // invoke, stream, batch and its Responses mode, OpenAI.generate with two
 // prompts, context overflow as ContextOverflowError) and LlamaIndex
-// (`@llamaindex/openai`: chat, complete).
+// (`@llamaindex/openai`: chat, complete), and where the bundled engine has
+// them, structured output (generateObject, withStructuredOutput) and
+// embeddings through each (embed, embedMany, OpenAIEmbeddings, OpenAIEmbedding).
 //
 // Environment: ALLOT_URL, ALLOT_TOKEN (a member token), ALLOT_MODEL
 // (default "stories"), ALLOT_RATE_IN / ALLOT_RATE_OUT (micro-credits per
@@ -16,8 +18,10 @@
 import { createOpenAI } from '@ai-sdk/openai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { ChatOpenAI, OpenAI as LangChainOpenAI } from '@langchain/openai';
-import { OpenAI as LlamaOpenAI } from '@llamaindex/openai';
-import { generateText, streamText } from 'ai';
+import { OpenAI as LlamaOpenAI, OpenAIEmbedding } from '@llamaindex/openai';
+import { OpenAIEmbeddings } from '@langchain/openai';
+import { embed, embedMany, generateObject, generateText, streamText } from 'ai';
+import { z } from 'zod';
 
 globalThis.AI_SDK_LOG_WARNINGS = false; // "toolChoice not supported" and the like
 
@@ -177,6 +181,74 @@ await call('llamaindex complete', async () => {
   const r = await llama.complete({ prompt });
   return { text: r.text, input: r.raw?.usage?.prompt_tokens, output: r.raw?.usage?.completion_tokens };
 });
+
+// ---- structured output and embeddings: where the bundled engine has them -------------------
+// (infer/engine.h of issue 14; a build without them answers 400 unsupported,
+// which test_oai_surface.sh checks)
+const probe = await fetch(`${baseURL}/embeddings`, {
+  method: 'POST', body: JSON.stringify({ model, input: 'x' }),
+  headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+});
+const features = probe.status === 200;
+if (!features) {
+  const j = await probe.json();
+  check('engine without embeddings: unsupported', 'unsupported', j.error?.code);
+  console.log('clients: structured output and embeddings skipped: this build\'s engine has neither');
+} else {
+  const person = z.object({ name: z.string(), age: z.number() });
+  await call('ai-sdk generateObject (Responses API, json_schema)', async () => {
+    const r = await generateObject({ model: openai(model), schema: person, prompt, maxOutputTokens: 96, maxRetries: 0 });
+    truthy('generateObject: matches the schema', person.safeParse(r.object).success, JSON.stringify(r.object));
+    return { text: JSON.stringify(r.object), input: r.usage.inputTokens, output: r.usage.outputTokens };
+  });
+  await call('ai-sdk generateObject (chat, json_schema)', async () => {
+    const r = await generateObject({ model: openai.chat(model), schema: person, prompt, maxOutputTokens: 96, maxRetries: 0 });
+    truthy('generateObject chat: matches the schema', person.safeParse(r.object).success, JSON.stringify(r.object));
+    return { text: JSON.stringify(r.object), input: r.usage.inputTokens, output: r.usage.outputTokens };
+  });
+  await call('langchain withStructuredOutput (jsonSchema)', async () => {
+    const s = new ChatOpenAI({ ...lcOpts, maxTokens: 96 }).withStructuredOutput(person, { method: 'jsonSchema', includeRaw: true });
+    const r = await s.invoke(prompt);
+    truthy('withStructuredOutput: matches the schema', person.safeParse(r.parsed).success, JSON.stringify(r.parsed));
+    return { text: JSON.stringify(r.parsed), input: r.raw.usage_metadata?.input_tokens, output: r.raw.usage_metadata?.output_tokens };
+  });
+  // embeddings: metered as input tokens only
+  async function embedCall(name, fn) {
+    const before = await level('used');
+    try {
+      const r = await fn();
+      truthy(`${name}: a vector`, Array.isArray(r.vector) && r.vector.length > 0, String(r.vector?.length));
+      if (r.input !== undefined) check(`${name}: ledger charged the input tokens`, BigInt(r.input) * rateIn, (await level('used')) - before);
+      check(`${name}: nothing left reserved`, 0n, await level('reserved'));
+      return r.vector;
+    } catch (e) {
+      failed++;
+      console.error(`FAIL [clients]: ${name}: ${e.status || ''} ${e.message}`);
+      return null;
+    }
+  }
+  const text = 'Once upon a time';
+  const v1 = await embedCall('ai-sdk embed', async () => {
+    const r = await embed({ model: openai.embedding(model), value: text, maxRetries: 0 });
+    return { vector: r.embedding, input: r.usage.tokens };
+  });
+  const vs = await embedCall('ai-sdk embedMany', async () => {
+    const r = await embedMany({ model: openai.embedding(model), values: ['The cat', text], maxRetries: 0 });
+    check('embedMany: two vectors', 2, r.embeddings.length);
+    return { vector: r.embeddings[1], input: r.usage.tokens };
+  });
+  const v3 = await embedCall('langchain OpenAIEmbeddings', async () => {
+    const e = new OpenAIEmbeddings({ model, apiKey: token, configuration: { baseURL }, maxRetries: 0 });
+    return { vector: await e.embedQuery(text) };
+  });
+  const v4 = await embedCall('llamaindex OpenAIEmbedding', async () => {
+    const e = new OpenAIEmbedding({ model, apiKey: token, baseURL, maxRetries: 0 });
+    return { vector: await e.getTextEmbedding(text) };
+  });
+  const same = (a, b) => a && b && a.length === b.length && a.every((x, i) => Math.abs(x - b[i]) < 1e-6);
+  truthy('embeddings: the same text, the same vector alone and in a batch', same(v1, vs));
+  truthy('embeddings: the same vector through every client', same(v1, v3) && same(v1, v4));
+}
 
 console.log(`clients: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
