@@ -223,8 +223,14 @@ allot_err gapi_run_local(struct http_req *req, struct http_resp *resp, struct in
 		}
 	}
 	if (r->stream) {
-		gapi_remaining_header(resp, g->remaining, g->level);
-		return gen_run_stream(eng, r, g, fmt, resp, er);
+		/* the stream owns g from here: what the header needs first */
+		int64_t rem = g->remaining;
+		char level[sizeof g->level];
+		memcpy(level, g->level, sizeof level);
+		if ((e = gen_run_stream(eng, r, g, fmt, resp, er)))
+			return e;
+		gapi_remaining_header(resp, rem, level);
+		return ALLOT_OK;
 	}
 	/* A client that hangs up stops generation here too: each piece of text
 	 * checks the connection (one poll(2), no wait). */

@@ -66,8 +66,13 @@ SLOW=$(mint slow sam@epfl.ch)
 if ALLOT_URL=$URL ALLOT_TOKEN=$TOKEN ALLOT_TOKEN_POOR=$POOR ALLOT_TOKEN_SLOW=$SLOW ALLOT_RATE_IN=100 ALLOT_RATE_OUT=300 \
 	timeout 120 node "$DIR/gate.test.mjs"; then ok; else bad "the OpenAI client test (see above)"; fi
 # what the client saw is what the ledger holds: 2 records per sequence of
-# the 11 successful calls (the two-prompt completion runs two sequences)
+# the 11 successful calls (the two-prompt completion runs two sequences);
+# where the engine has embeddings, JSON output and logprobs, 2 more calls
+# (4 records) and 2 embeddings (1 tokens_in record each), and this probe's
+printf '{"model":"stories","input":"x"}' >"$E2E_DIR/e.json"
+req POST /v1/embeddings "$TOKEN" application/json "$E2E_DIR/e.json"
+WANT=24; [ "$STATUS" = 200 ] && WANT=31
 req GET "/v1/usage?member=alice@epfl.ch&limit=1000" "$ADMIN_KEY"
-check "ledger records of the successful calls" 24 "$(jget '.records | length')"
+check "ledger records of the successful calls" "$WANT" "$(jget '.records | length')"
 
 e2e_done

@@ -215,6 +215,38 @@ try {
   console.error(`FAIL [openai]: models.retrieve: ${e.status} ${e.message}`);
 }
 
+// Embeddings, JSON output and logprobs, where the bundled engine has them
+// (a build without them refuses them as unsupported: test_oai_surface.sh).
+let features = false;
+try {
+  const e = await client.embeddings.create({ model, input: ['Once upon a time', 'The cat'] });
+  features = true;
+  check('embeddings: two vectors', 2, e.data.length);
+  truthy('embeddings: usage', e.usage.prompt_tokens > 0, JSON.stringify(e.usage));
+  const one = await client.embeddings.create({ model, input: 'Once upon a time', encoding_format: 'float' });
+  truthy('embeddings: alone as in a batch (base64 and float alike)',
+    one.data[0].embedding.every((x, i) => Math.abs(x - e.data[0].embedding[i]) < 1e-6));
+} catch (e) {
+  check('embeddings without the engine feature: unsupported', 'unsupported', e.code);
+}
+if (features) {
+  await shape('chat json_schema', async () => {
+    const data = await client.chat.completions.create({
+      model, messages, max_tokens: 16,
+      response_format: { type: 'json_schema', json_schema: { name: 'p', strict: true,
+        schema: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'], additionalProperties: false } } },
+    });
+    const c = data.choices[0];
+    if (c.finish_reason === 'stop') truthy('json_schema: parses', typeof JSON.parse(c.message.content).name === 'string', c.message.content);
+    return { usage: data.usage, text: c.message.content };
+  });
+  await shape('chat logprobs', async () => {
+    const data = await client.chat.completions.create({ model, messages, max_tokens: 8, logprobs: true, top_logprobs: 2 });
+    check('logprobs: one per token', data.usage.completion_tokens, data.choices[0].logprobs.content.length);
+    return { usage: data.usage, text: data.choices[0].message.content };
+  });
+}
+
 // Errors arrive as the client's typed errors, with OpenAI's type, code and param.
 async function expectError(what, cls, status, type, code, param, run) {
   try {
