@@ -18,7 +18,7 @@ void api_principal_free(struct principal *who);
 
 static inline struct app *api_app(struct http_req *req) { return req->app; }
 
-/* {"error":{"code","message","errors":[...lines],"warnings":[...]}} */
+/* {"error":{"message","type","code","param","errors":[...lines],"warnings":[...]}} */
 allot_err api_error_lines(struct http_resp *resp, allot_err err, const char *msg,
 			  const struct charter_errors *errs);
 /* An institution key may only see its own institution: ALLOT_OK when who may
@@ -78,8 +78,11 @@ allot_err api_tokens_revoke(struct http_req *req, struct http_resp *resp);
 allot_err api_keys_public(struct http_req *req, struct http_resp *resp);
 allot_err api_keys_rotate(struct http_req *req, struct http_resp *resp);
 allot_err api_models(struct http_req *req, struct http_resp *resp);
+allot_err api_model_get(struct http_req *req, struct http_resp *resp);
 allot_err api_completions(struct http_req *req, struct http_resp *resp);
 allot_err api_chat_completions(struct http_req *req, struct http_resp *resp);
+allot_err api_responses(struct http_req *req, struct http_resp *resp);
+allot_err api_embeddings(struct http_req *req, struct http_resp *resp);
 allot_err api_quotas_me(struct http_req *req, struct http_resp *resp);
 allot_err api_tokenize(struct http_req *req, struct http_resp *resp);
 allot_err api_detokenize(struct http_req *req, struct http_resp *resp);

@@ -38,8 +38,11 @@ const struct http_route api_routes[] = {
 	{"GET", "/v1/keys/public", ROLE_PUBLIC, api_keys_public, NULL},
 	{"POST", "/v1/keys/rotate", ROLE_ADMIN, api_keys_rotate, NULL},
 	{"GET", "/v1/models", ROLE_MEMBER, api_models, NULL},
+	{"GET", "/v1/models/{id}", ROLE_MEMBER, api_model_get, NULL},
 	{"POST", "/v1/completions", ROLE_MEMBER, api_completions, NULL},
 	{"POST", "/v1/chat/completions", ROLE_MEMBER, api_chat_completions, NULL},
+	{"POST", "/v1/responses", ROLE_MEMBER, api_responses, NULL},
+	{"POST", "/v1/embeddings", ROLE_MEMBER, api_embeddings, NULL},
 	{"POST", "/v1/tokenize", ROLE_MEMBER, api_tokenize, NULL},
 	{"POST", "/v1/detokenize", ROLE_MEMBER, api_detokenize, NULL},
 	/* the transparency log (api/log.c, docs/TLOG.md) */
@@ -124,8 +127,10 @@ allot_err api_error_lines(struct http_resp *resp, allot_err err, const char *msg
 		json_array_append_new(lines, json_string(errs->errors[i].text));
 	for (size_t i = 0; errs && i < errs->nwarnings; i++)
 		json_array_append_new(warns, json_string(errs->warnings[i].text));
-	json_t *j = json_pack("{s:{s:s,s:s,s:o,s:o}}", "error", "code", err_code(err),
-			      "message", msg, "errors", lines, "warnings", warns);
+	json_t *j = http_error_json(err, NULL, NULL, msg);
+	json_t *eo = json_object_get(j, "error");
+	json_object_set_new(eo, "errors", lines);
+	json_object_set_new(eo, "warnings", warns);
 	http_json(resp, err_http_status(err), j);
 	resp->err = err;
 	return err;

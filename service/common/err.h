@@ -1,7 +1,8 @@
 /* err.h — the one project-wide error enum.
  *
  * Every fallible call returns an allot_err.  http/server.c maps it to an
- * HTTP status (err_http_status) and writes {"error":{"code","message"}}.
+ * HTTP status (err_http_status) and writes OpenAI's error shape
+ * {"error":{"message","type","code","param"}} (err_type, err_code).
  */
 #ifndef ALLOT_COMMON_ERR_H
 #define ALLOT_COMMON_ERR_H
@@ -33,5 +34,9 @@ typedef enum allot_err {
 const char *err_code(allot_err e);
 /* HTTP status for e. */
 int err_http_status(allot_err e);
+/* OpenAI's error "type" for e: invalid_request_error, authentication_error,
+ * permission_error, not_found_error, rate_limit_error, insufficient_quota
+ * or server_error. */
+const char *err_type(allot_err e);
 
 #endif

@@ -36,6 +36,10 @@ struct app_config {
 	 * --keys (docs/OPERATIONS.md, "A deployment"). */
 	bool init;
 	bool verbose;
+	/* --cors-origins: browser origins allowed to call the API
+	 * ("https://a.example,https://b.example", or "*"); NULL: none
+	 * (docs/GATE.md, "CORS"). */
+	const char *cors_origins;
 };
 
 struct dblock;

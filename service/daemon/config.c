@@ -7,10 +7,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http/server.h"
+
 static const char usage[] =
 	"usage: allotd [--listen ADDR] [--db PATH|URI] [--charter FILE] [--keys DIR]\n"
 	"              [--models DIR] [--deployment NAME] [--threads N] [--flush-ms MS]\n"
-	"              [--init] [--check] [-v]\n"
+	"              [--cors-origins ORIGIN,...|*] [--init] [--check] [-v]\n"
 	"       allotd --model FILE --prompt TEXT [--max-tokens N] [--temperature T] [--seed S]\n"
 	"       allotd --model FILE --tokenize TEXT\n"
 	"       allotd --fsck [--db PATH|URI] [--format text|json]\n"
@@ -66,6 +68,7 @@ int app_config_parse(struct app_config *cfg, int argc, char **argv)
 		{"deployment", "ALLOT_DEPLOYMENT", &cfg->deployment},
 		{"threads", "ALLOT_THREADS", &threads_s},
 		{"flush-ms", "ALLOT_FLUSH_MS", &flush_s},
+		{"cors-origins", "ALLOT_CORS_ORIGINS", &cfg->cors_origins},
 	};
 	const size_t nflags = sizeof flags / sizeof flags[0];
 	for (size_t i = 0; i < nflags; i++) {
@@ -126,6 +129,11 @@ int app_config_parse(struct app_config *cfg, int argc, char **argv)
 	    strspn(cfg->deployment, "abcdefghijklmnopqrstuvwxyz0123456789-_.") !=
 		    strlen(cfg->deployment)) {
 		fprintf(stderr, "allotd: --deployment must be 1..64 of [a-z0-9-_.]\n");
+		return 1;
+	}
+	if (cfg->cors_origins && !http_cors_list_ok(cfg->cors_origins)) {
+		fprintf(stderr, "allotd: --cors-origins must be \"*\" or a comma-separated list of "
+				"origins such as https://app.example.org or http://localhost:3000\n");
 		return 1;
 	}
 	return 0;

@@ -130,13 +130,11 @@ const struct http_server *http_req_server(const struct http_req *req)
 
 /* ---- helpers for handlers ------------------------------------------------ */
 
-allot_err http_error(struct http_resp *resp, allot_err err, const char *fmt, ...)
+static allot_err verror(struct http_resp *resp, allot_err err, const char *code,
+		       const char *param, const char *fmt, va_list ap)
 {
 	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
 	for (char *p = msg; *p; p++)
 		if (*p == '\r' || *p == '\n')
 			*p = ' ';
@@ -146,7 +144,7 @@ allot_err http_error(struct http_resp *resp, allot_err err, const char *fmt, ...
 		for (char *p = msg; *p; p++)
 			if ((unsigned char)*p >= 0x80)
 				*p = '?';
-	json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", err_code(err), "message", msg);
+	json_t *j = http_error_json(err, code, param, msg);
 	buf_reset(&resp->body);
 	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	if (s) {
@@ -158,6 +156,35 @@ allot_err http_error(struct http_resp *resp, allot_err err, const char *fmt, ...
 	resp->content_type = "application/json";
 	resp->err = err;
 	return err;
+}
+
+json_t *http_error_json(allot_err err, const char *code, const char *param, const char *msg)
+{
+	/* A param that is not UTF-8 (it names a client's field) is dropped. */
+	if (param && !json_utf8_ok(param, strlen(param)))
+		param = NULL;
+	return json_pack("{s:{s:s,s:s,s:s,s:o}}", "error", "message", msg ? msg : "", "type",
+			 err_type(err), "code", code ? code : err_code(err), "param",
+			 param ? json_string(param) : json_null());
+}
+
+allot_err http_error(struct http_resp *resp, allot_err err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	allot_err r = verror(resp, err, NULL, NULL, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+allot_err http_error_ex(struct http_resp *resp, allot_err err, const char *code,
+			const char *param, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	allot_err r = verror(resp, err, code, param, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 allot_err http_json(struct http_resp *resp, int status, json_t *j)
@@ -229,6 +256,82 @@ allot_err http_body_json(struct http_req *req, struct http_resp *resp, json_t **
 	return ALLOT_OK;
 }
 
+/* ---- CORS ------------------------------------------------------------------ */
+
+/* Longest Origin and Access-Control-Request-Headers values honoured. */
+#define CORS_MAX_ORIGIN 256
+#define CORS_MAX_REQ_HEADERS 1024
+
+/* One origin: scheme "http" or "https", "://", a host of [A-Za-z0-9.-]
+ * (or [v6]), an optional ":port", nothing else. */
+static bool origin_ok(const char *o, size_t n)
+{
+	size_t i = n >= 8 && strncmp(o, "https://", 8) == 0 ? 8
+		 : n >= 7 && strncmp(o, "http://", 7) == 0 ? 7 : 0;
+	if (i == 0 || i == n || n > CORS_MAX_ORIGIN)
+		return false;
+	for (; i < n; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]", o[i]))
+			return false;
+	return true;
+}
+
+bool http_cors_list_ok(const char *list)
+{
+	if (strcmp(list, "*") == 0)
+		return true;
+	for (const char *p = list;;) {
+		size_t n = strcspn(p, ",");
+		if (!origin_ok(p, n))
+			return false;
+		if (!p[n])
+			return true;
+		p += n + 1;
+	}
+}
+
+/* The request's Origin when the configuration allows it, else NULL. */
+static const char *cors_origin(const struct http_server *srv, struct MHD_Connection *conn)
+{
+	const char *list = srv->cfg.cors_origins;
+	const char *o = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+	if (!list || !o || !origin_ok(o, strlen(o)))
+		return NULL;
+	if (strcmp(list, "*") == 0)
+		return o;
+	size_t on = strlen(o);
+	for (const char *p = list;;) {
+		size_t n = strcspn(p, ",");
+		if (n == on && strncasecmp(p, o, n) == 0)
+			return o;
+		if (!p[n])
+			return NULL;
+		p += n + 1;
+	}
+}
+
+/* A preflight (OPTIONS with Access-Control-Request-Method) of a known
+ * path: 204 with the Access-Control-Allow-* headers for an allowed origin,
+ * 403 for any other. */
+static void cors_preflight(struct http_server *srv, struct http_req *req, struct http_resp *resp)
+{
+	const char *o = cors_origin(srv, req->conn);
+	if (!o) {
+		http_error(resp, ALLOT_E_FORBIDDEN, "this origin may not call the API from a browser "
+			   "(allotd --cors-origins)");
+		return;
+	}
+	resp->status = 204;
+	http_add_header(resp, "Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
+	/* The headers the page asks for (clients send their own, such as
+	 * openai's X-Stainless-*), when they are plain header names. */
+	const char *h = http_header(req, "Access-Control-Request-Headers");
+	bool plain = h && strlen(h) < CORS_MAX_REQ_HEADERS &&
+		     strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_, ") == strlen(h);
+	http_add_header(resp, "Access-Control-Allow-Headers", plain ? h : "Authorization, Content-Type");
+	http_add_header(resp, "Access-Control-Max-Age", "600");
+}
+
 /* ---- routing ------------------------------------------------------------- */
 
 /* Matches path against pattern; fills params.  Segments "{x}" match one
@@ -291,6 +394,15 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct req_state *st,
 	MHD_add_response_header(r, "Cache-Control", "no-store");
 	for (size_t i = 0; i < resp->nheaders; i++)
 		MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
+	if (srv->cfg.cors_origins) {
+		const char *o = cors_origin(srv, conn);
+		MHD_add_response_header(r, "Vary", "Origin");
+		if (o) {
+			MHD_add_response_header(r, "Access-Control-Allow-Origin", o);
+			MHD_add_response_header(r, "Access-Control-Expose-Headers",
+						"X-Allot-Remaining, X-Allot-Remaining-Level, Retry-After");
+		}
+	}
 	int status = resp->status ? resp->status : 200;
 	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
 	MHD_destroy_response(r);
@@ -329,6 +441,11 @@ static void dispatch(struct http_server *srv, struct req_state *st, struct http_
 			req->nparams = probe.nparams;
 			break;
 		}
+	}
+	if (!route && path_known && strcmp(req->method, "OPTIONS") == 0 &&
+	    http_header(req, "Access-Control-Request-Method")) {
+		cors_preflight(srv, req, resp);
+		return;
 	}
 	if (!route) {
 		if (path_known)

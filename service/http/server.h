@@ -114,7 +114,16 @@ struct http_server_config {
 	http_auth_fn authenticate;
 	http_role_fn role_of;
 	http_principal_free_fn principal_free;
+	/* Origins whose pages may call the API from a browser: "*", or a
+	 * comma-separated list of exact origins; NULL: none.  Preflights
+	 * (OPTIONS with Access-Control-Request-Method) from an allowed origin
+	 * get 204 with the Access-Control-Allow-* headers, others 403; answers
+	 * to an allowed origin carry Access-Control-Allow-Origin. */
+	const char *cors_origins;
 };
+
+/* Whether list is a valid cors_origins value. */
+bool http_cors_list_ok(const char *list);
 
 struct http_server;
 
@@ -127,10 +136,19 @@ void http_server_stop(struct http_server *srv);
 
 /* ---- helpers for handlers ------------------------------------------------- */
 
-/* Writes {"error":{"code","message"}} with the status of err and returns err.
- * CR and LF in the message are replaced by spaces. */
+/* Writes OpenAI's error shape {"error":{"message","type","code","param"}}
+ * (type err_type(err), code err_code(err), param null) with the status of
+ * err and returns err.  CR and LF in the message are replaced by spaces. */
 allot_err http_error(struct http_resp *resp, allot_err err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The same with a code other than err_code(err) (code NULL: that one) and
+ * the request field at fault (param NULL: null), e.g.
+ * ("context_length_exceeded", "messages") or ("unsupported", "tools"). */
+allot_err http_error_ex(struct http_resp *resp, allot_err err, const char *code,
+			const char *param, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* The error object alone (for an SSE stream's error event); NULL on OOM. */
+json_t *http_error_json(allot_err err, const char *code, const char *param, const char *msg);
 /* Serialises j (compact) as the body with the given status; steals j. */
 allot_err http_json(struct http_resp *resp, int status, json_t *j);
 void http_add_header(struct http_resp *resp, const char *name, const char *value);

@@ -75,6 +75,7 @@ int main(int argc, char **argv)
 		.authenticate = api_authenticate,
 		.role_of = api_role_of,
 		.principal_free = api_principal_free,
+		.cors_origins = app.cfg.cors_origins,
 	};
 	if (http_server_start(&hc, &srv, msg, sizeof msg)) {
 		fprintf(stderr, "allotd: %s\n", msg);

@@ -126,12 +126,13 @@ PROMPT="Once upon a time"
 # --- the four shapes: usage reported == charged --------------------------------------
 for shape in completions:false completions:true chat:false chat:true; do
 	kind=${shape%:*}; stream=${shape#*:}
+	SO=; [ "$stream" = true ] && SO=',"stream_options":{"include_usage":true}'
 	if [ "$kind" = chat ]; then
 		path=/v1/chat/completions
-		body="{\"model\":\"stories\",\"messages\":[{\"role\":\"system\",\"content\":\"Tell a story.\"},{\"role\":\"user\",\"content\":\"$PROMPT\"}],\"max_tokens\":24,\"stream\":$stream}"
+		body="{\"model\":\"stories\",\"messages\":[{\"role\":\"system\",\"content\":\"Tell a story.\"},{\"role\":\"user\",\"content\":\"$PROMPT\"}],\"max_tokens\":24,\"stream\":$stream$SO}"
 	else
 		path=/v1/completions
-		body="{\"model\":\"stories\",\"prompt\":\"$PROMPT\",\"max_tokens\":24,\"temperature\":0,\"stream\":$stream}"
+		body="{\"model\":\"stories\",\"prompt\":\"$PROMPT\",\"max_tokens\":24,\"temperature\":0,\"stream\":$stream$SO}"
 	fi
 	USED0=$(level used project "$BOB"); REM0=$(level remaining project "$BOB")
 	req GET "/v1/usage?member=bob@epfl.ch&limit=1000" "$ADMIN_KEY"; NREC0=$(jget '.records | length')
@@ -194,6 +195,11 @@ T1=$(jget .choices[0].text)
 gen /v1/completions "$BOB" '{"model":"stories","prompt":"Once upon a time","max_tokens":16,"temperature":0,"stream":true}'
 T2=$(sed -n 's/^data: //p' "$E2E_DIR/body" | grep -v '^\[DONE\]$' | jq -j '.choices[0].text // empty')
 check "streamed text equals the whole text" "$T1" "$T2"
+# the usage chunk only when stream_options.include_usage asks (as OpenAI);
+# the stream is metered all the same
+check "no usage chunk unless asked" 0 "$(sed -n 's/^data: //p' "$E2E_DIR/body" | grep -v '^\[DONE\]$' | jq -c 'select(.usage)' | wc -l)"
+check "every chunk has a choice" 0 "$(sed -n 's/^data: //p' "$E2E_DIR/body" | grep -v '^\[DONE\]$' | jq -c 'select((.choices | length) == 0)' | wc -l)"
+check "a stream without usage chunk leaves nothing reserved" 0 "$(level reserved project "$BOB")"
 # no max_tokens: the default (256), capped by the project's 400
 gen /v1/completions "$BOB" '{"model":"stories","prompt":"Once upon a time","temperature":0}'
 check "default max_tokens" 200 "$STATUS"
@@ -216,7 +222,9 @@ gen /v1/completions "$NARROW" '{"model":"absent","prompt":"x","max_tokens":1}'
 check "model outside the token: 404" 404 "$STATUS"
 gen /v1/completions "$BOB" '{"model":"gpt-4","prompt":"x","max_tokens":1}'
 check "unknown model: 404" 404 "$STATUS"
-check "unknown model: error code" not_found "$(jget .error.code)"
+check "unknown model: error code (OpenAI's)" model_not_found "$(jget .error.code)"
+check "unknown model: error type" not_found_error "$(jget .error.type)"
+check "unknown model: error param" model "$(jget .error.param)"
 gen /v1/chat/completions "$BOB" '{"model":"gpt-4","messages":[{"role":"user","content":"x"}]}'
 check "unknown model (chat): 404" 404 "$STATUS"
 gen /v1/completions "$BOB" '{"model":"absent","prompt":"x","max_tokens":1}'
@@ -249,14 +257,15 @@ done <<'EOF'
 /v1/completions|{"prompt":"x"}|400
 /v1/completions|{"model":5,"prompt":"x"}|400
 /v1/completions|{"model":"stories","prompt":5}|400
-/v1/completions|{"model":"stories","prompt":["a","b"]}|400
+/v1/completions|{"model":"stories","prompt":["a",5]}|400
+/v1/completions|{"model":"stories","prompt":["a","b","c","d","e"],"n":2}|400
 /v1/completions|{"model":"stories","prompt":"x","max_tokens":0}|400
 /v1/completions|{"model":"stories","prompt":"x","max_tokens":-1}|400
 /v1/completions|{"model":"stories","prompt":"x","max_tokens":"5"}|400
 /v1/completions|{"model":"stories","prompt":"x","max_tokens":1.5}|400
 /v1/completions|{"model":"stories","prompt":"x","temperature":3}|400
 /v1/completions|{"model":"stories","prompt":"x","top_p":-0.5}|400
-/v1/completions|{"model":"stories","prompt":"x","n":2}|400
+/v1/completions|{"model":"stories","prompt":"x","n":9}|400
 /v1/completions|{"model":"stories","prompt":"x","stream":"yes"}|400
 /v1/completions|{"model":"stories","prompt":"x","stop":[1]}|400
 /v1/completions|{"model":"stories","prompt":"x","stop":["a","b","c","d","e","f","g","h","i"]}|400
@@ -274,8 +283,8 @@ done <<'EOF'
 EOF
 gen /v1/completions "$BOB" '{"model":"stories","prompt":"a\u0000b","max_tokens":1}'
 [ "${STATUS:0:1}" = 4 ] && ok || bad "NUL in prompt: $STATUS"
-gen /v1/completions "$BOB" '{"model":"stories","prompt":"x","logprobs":2}'
-[ "${STATUS:0:1}" = 4 ] && ok || bad "logprobs unsupported: $STATUS"
+gen /v1/completions "$BOB" '{"model":"stories","prompt":"x","logprobs":6}'
+[ "${STATUS:0:1}" = 4 ] && ok || bad "logprobs over 5: $STATUS"
 LONG=$(for _ in $(seq 1 1000); do printf 'Once upon a time '; done)
 gen /v1/completions "$BOB" "{\"model\":\"stories\",\"prompt\":\"$LONG\",\"max_tokens\":1}"
 check "prompt longer than the context: 413" 413 "$STATUS"

@@ -42,22 +42,28 @@ used() { curl -s -H "Authorization: Bearer $ADMIN_KEY" "$URL/v1/quotas/uni/p" | 
 printf '{"model":"good","prompt":"hello","max_tokens":10}' >"$E2E_DIR/r.json"
 req POST /v1/completions "$TOK" application/json "$E2E_DIR/r.json"
 check "forwarded" 200 "$STATUS"; check "upstream usage passed" 10 "$(jget .usage.total_tokens)"
+check "the reply names the model the client asked for" good "$(jget .model)"
 check "upstream model rewritten" up-ok "$(tail -1 "$E2E_DIR/upstream.log" | jq -r .model)"
 check "max_tokens forwarded" 10 "$(tail -1 "$E2E_DIR/upstream.log" | jq -r .max_tokens)"
 check "charged from upstream usage (7 x 0.001 + 3 x 0.002)" 0.013 "$(used)"
 
 printf '{"model":"good","prompt":"hello","max_tokens":10,"stream":true}' >"$E2E_DIR/r.json"
 out=$(curl -s -N -H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' --data-binary @"$E2E_DIR/r.json" "$URL/v1/completions")
-printf '%s' "$out" | grep -q '"usage"' && ok || bad "stream passes usage through: $out"
+printf '%s' "$out" | grep -q '"usage"' && bad "usage chunk sent unasked: $out" || ok
 printf '%s' "$out" | grep -q 'data: \[DONE\]' && ok || bad "stream ends with DONE"
+check "stream chunks name the client's model" good "$(printf '%s\n' "$out" | sed -n 's/^data: {/{/p' | jq -r .model | sort -u | tr '\n' ' ' | sed 's/ $//')"
 check "stream asked for usage" true "$(tail -1 "$E2E_DIR/upstream.log" | jq -r .stream_options.include_usage)"
-check "streamed usage charged" 0.026 "$(used)"
+check "streamed usage charged (the client did not ask to see it)" 0.026 "$(used)"
+printf '{"model":"good","prompt":"hello","max_tokens":10,"stream":true,"stream_options":{"include_usage":true}}' >"$E2E_DIR/r.json"
+out=$(curl -s -N -H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' --data-binary @"$E2E_DIR/r.json" "$URL/v1/completions")
+check "stream passes usage through when asked" 10 "$(printf '%s\n' "$out" | sed -n 's/^data: {/{/p' | jq -r 'select(.usage) | .usage.total_tokens')"
+check "streamed usage charged again" 0.039 "$(used)"
 
 # no usage: the reservation is charged (prompt bound + max_tokens), never zero
 printf '{"model":"silent","prompt":"hello","max_tokens":10}' >"$E2E_DIR/r.json"
 req POST /v1/completions "$TOK" application/json "$E2E_DIR/r.json"; check "no-usage reply returned" 200 "$STATUS"
 after=$(used)
-[ "$(echo "$after > 0.026" | bc)" = 1 ] && ok || bad "reply without usage charged nothing ($after)"
+[ "$(echo "$after > 0.039" | bc)" = 1 ] && ok || bad "reply without usage charged nothing ($after)"
 grep -q "without usage" "$E2E_DIR/allotd.log" && ok || bad "missing usage logged as an error"
 
 # dies mid-stream: the client gets an error event, the reservation is charged
