@@ -167,7 +167,15 @@ static int usage_submit(struct cli *c, int argc, char **argv)
 	free(line);
 	if (f != stdin)
 		fclose(f);
-	printf("accepted %zu, duplicate %zu, refused %zu\n", acc, dup, bad);
+	if (c->json) {
+		json_t *j = json_pack("{s:I,s:I,s:I,s:b}", "accepted", (json_int_t)acc, "duplicate",
+				      (json_int_t)dup, "refused", (json_int_t)bad, "complete",
+				      rc == CLI_OK);
+		cli_print_json(j);
+		json_decref(j);
+	} else {
+		printf("accepted %zu, duplicate %zu, refused %zu\n", acc, dup, bad);
+	}
 	if (rc)
 		return rc;
 	return bad ? CLI_FAIL : CLI_OK;

@@ -23,6 +23,7 @@ static const char usage[] =
 	"  report usage --from DATE --to DATE [--group-by a,b] [--format csv|json] [--out FILE]\n"
 	"  log verify EXPORT --key ed25519:BASE64 [--since CHECKPOINT]   (offline)\n"
 	"  log monitor [--server URL] --state FILE [--key ed25519:BASE64]\n"
+	"  log key                                       (the log's ed25519:BASE64, for --key)\n"
 	"  log checkpoint | log export [--start N] [--end N] [--since N] [--out FILE]\n"
 	"exit status: 0 ok, 1 refused or failed, 2 usage error, 3 server unreachable\n";
 
