@@ -167,12 +167,15 @@ static int usage_submit(struct cli *c, int argc, char **argv)
 	free(line);
 	if (f != stdin)
 		fclose(f);
-	if (c->json) {
-		json_t *j = json_pack("{s:I,s:I,s:I,s:b}", "accepted", (json_int_t)acc, "duplicate",
-				      (json_int_t)dup, "refused", (json_int_t)bad, "complete",
-				      rc == CLI_OK);
+	if (c->json && rc == CLI_OK) {
+		json_t *j = json_pack("{s:I,s:I,s:I}", "accepted", (json_int_t)acc, "duplicate",
+				      (json_int_t)dup, "refused", (json_int_t)bad);
 		cli_print_json(j);
 		json_decref(j);
+	} else if (c->json) {
+		/* the error object is printed already; the counts go to stderr */
+		fprintf(stderr, "%s: accepted %zu, duplicate %zu, refused %zu before the failure\n",
+			c->prog, acc, dup, bad);
 	} else {
 		printf("accepted %zu, duplicate %zu, refused %zu\n", acc, dup, bad);
 	}
