@@ -25,6 +25,7 @@ const struct http_route api_routes[] = {
 	{"POST", "/v1/keys", ROLE_ADMIN, api_keys_create, NULL},
 	{"DELETE", "/v1/keys/{id}", ROLE_ADMIN, api_keys_revoke, NULL},
 	{"GET", "/v1/audit", STAFF, api_audit_list, NULL},
+	{"POST", "/v1/store/backup", ROLE_ADMIN, api_store_backup, NULL},
 	{"POST", "/v1/usage", ROLE_PROVIDER, api_usage_submit, NULL},
 	{"GET", "/v1/usage", STAFF | ROLE_INSTITUTION, api_usage_list, NULL},
 	{"GET", "/v1/providers/{id}/sequence", STAFF | ROLE_PROVIDER, api_provider_sequence, NULL},

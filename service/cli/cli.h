@@ -80,5 +80,6 @@ int cli_cmd_report(struct cli *c, int argc, char **argv);
 int cli_cmd_token(struct cli *c, int argc, char **argv);
 int cli_keys_rotate(struct cli *c);
 int cli_cmd_log(struct cli *c, int argc, char **argv);   /* cli/log_cmd.c */
+int cli_cmd_store(struct cli *c, int argc, char **argv); /* cli/store_cmd.c */
 
 #endif
