@@ -59,6 +59,7 @@ int cli_usage(const struct cli *c, const char *text);
 struct cli_table {
 	size_t ncols, nrows, cap;
 	char **cells;         /* nrows * ncols, each strdup'ed */
+	unsigned right_mask;  /* bit i: column i is right-aligned (numbers) */
 	bool oom;
 };
 void cli_table_init(struct cli_table *t, size_t ncols);

@@ -37,6 +37,29 @@ static const char verify_usage[] =
 static const char monitor_usage[] =
 	"log monitor [--server URL] --state FILE [--key ed25519:BASE64]";
 
+/* Replaces *note (JSON text) by its "checkpoint" string; true (and a
+ * message naming --since) when there is none. */
+static bool since_note_from_json(struct cli *c, const char *file, char **note, size_t *len)
+{
+	json_t *j = json_loadb(*note, *len, 0, NULL);
+	const char *cp = json_string_value(json_object_get(j, "checkpoint"));
+	if (!cp) {
+		fprintf(stderr, "%s: --since %s: a JSON file without a \"checkpoint\" note; give "
+			"the note itself (`allot log checkpoint > FILE`, a report's or a backup's "
+			"FILE.checkpoint), a log export or a `log monitor` state file\n", c->prog, file);
+		json_decref(j);
+		free(*note);
+		*note = NULL;
+		return true;
+	}
+	char *copy = strdup(cp);
+	json_decref(j);
+	free(*note);
+	*note = copy;
+	*len = copy ? strlen(copy) : 0;
+	return copy == NULL;
+}
+
 static int log_verify(struct cli *c, int argc, char **argv)
 {
 	const char *path = NULL, *key = NULL, *since = NULL;
@@ -57,6 +80,12 @@ static int log_verify(struct cli *c, int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", c->prog, msg);
 		free(text);
 		return CLI_FAIL;
+	}
+	/* --since may name a JSON file that holds a "checkpoint" note: an
+	 * export, a monitor state file, a backup's answer. */
+	if (old && old_len && old[0] == '{' && since_note_from_json(c, since, &old, &old_len)) {
+		free(text);
+		return CLI_USAGE;
 	}
 	/* A saved note often gains a final newline (jq -r, editors). */
 	while (old && old_len >= 2 && old[old_len - 1] == '\n' && old[old_len - 2] == '\n')

@@ -61,7 +61,13 @@ void cli_table_print(struct cli_table *t, FILE *f)
 		for (size_t i = 0; i < t->ncols; i++) {
 			const char *v = t->cells[r * t->ncols + i];
 			v = v ? v : "";
-			if (i + 1 == t->ncols) {
+			size_t pad = w[i] - utf8_width(v);
+			if (t->right_mask & (1u << i)) {
+				for (size_t k = 0; k < pad; k++)
+					fputc(' ', f);
+				fputs(v, f);
+				fputs(i + 1 == t->ncols ? "\n" : "  ", f);
+			} else if (i + 1 == t->ncols) {
 				fprintf(f, "%s\n", v);
 			} else {
 				fputs(v, f);

@@ -70,6 +70,19 @@ check "usage submit JSON (refused key)" "403" "$(jq -r '.error.status' <<<"$j" 2
 check "log key" "$(curl -s "$URL/v1/log/key" | jq -r .key)" "$("$A" log key)"
 check "log monitor JSON" ok "$("$A" --format json log monitor --state w.state | jq -r .result)"
 check "log monitor JSON again" ok "$("$A" --format json log monitor --state w.state | jq -r .result)"
+# log verify --since takes a JSON file holding a checkpoint (the monitor's state)
+"$A" log export --out x.json
+v=$("$A" log verify x.json --key "$("$A" log key)" --since w.state 2>&1); check "verify --since a state file" 0 "$?"
+grep -q '^OK: consistent with the earlier checkpoint' <<<"$v" && ok || bad "verify --since w.state: $v"
+printf '{"x":1}\n' >nocp.json
+err=$("$A" log verify x.json --key "$("$A" log key)" --since nocp.json 2>&1); check "verify --since JSON without a note" 2 "$?"
+grep -q -- '--since nocp.json: a JSON file without a "checkpoint" note' <<<"$err" && ok || bad "--since message: $err"
+# quota show: an aligned table with right-aligned amounts
+q=$("$A" quota show epfl/climate)
+aligned <<<"$q" && ok || bad "quota show misaligned: $q"
+# where the 5th column (USED) ends, on every line: one place
+ends=$(awk '{ p = 0; l = $0; for (i = 1; i <= 5; i++) { match(l, /[^ ]+/); p += RSTART + RLENGTH - 1; l = substr(l, RSTART + RLENGTH) } print p }' <<<"$q" | sort -u | wc -l)
+check "quota amounts right-aligned" 1 "$ends"
 
 # --- token revoke --member as admin ---------------------------------------------
 err=$("$A" token revoke --member alice@epfl.ch 2>&1 >/dev/null); rc=$?
