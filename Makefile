@@ -8,6 +8,7 @@
 #   make fuzz       build the libFuzzer targets (clang) and run each briefly
 #   make check-layers  includes point down the layer order (docs/ARCHITECTURE.md)
 #   make bench      build and run the benchmarks under bench/
+#   make install PREFIX=/usr/local [DESTDIR=]  binaries, man pages, systemd unit
 #   make clean
 #
 # Sources are found by wildcard: every service/*/*.c except service/main/
@@ -202,6 +203,26 @@ bench: all $(BENCH_BIN)
 
 clean:
 	rm -rf build bin
+
+# ---- install (docs/OPERATIONS.md, "Installing") ----------------------------
+# Binaries from BINDIR (built first when missing), allot(1) and allotd(8),
+# the hardened systemd unit with PREFIX filled in, its sysusers.d user and
+# the default charter as an example.  DESTDIR stages a package.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+.PHONY: install
+install: $(if $(wildcard $(BINDIR)/allotd),,$(BINDIR)/allotd) $(if $(wildcard $(BINDIR)/allot),,$(BINDIR)/allot)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/share/allot
+	install -m 0755 $(BINDIR)/allotd $(BINDIR)/allot $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 man/allot.1 $(DESTDIR)$(PREFIX)/share/man/man1/allot.1
+	install -m 0644 man/allotd.8 $(DESTDIR)$(PREFIX)/share/man/man8/allotd.8
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' dist/allotd.service.in >$(DESTDIR)$(UNITDIR)/allotd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/allotd.service
+	install -m 0644 dist/allot.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/allot.conf
+	install -m 0644 policies/default.yaml $(DESTDIR)$(PREFIX)/share/allot/charter.example.yaml
 
 %.d: ;
 -include $(shell find $(BUILD)/obj build/fuzz/obj -name "*.d" 2>/dev/null)

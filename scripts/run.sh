@@ -13,6 +13,12 @@ if [ -z "${ALLOT_ADMIN_KEY:-}" ]; then
 fi
 export ALLOT_ADMIN_KEY
 LISTEN=${ALLOT_LISTEN:-127.0.0.1:8080}
+# A second `make run` beside a running one: say so and start nothing.
+if command -v curl >/dev/null 2>&1 && curl -fs -m 2 "http://$LISTEN/healthz" >/dev/null 2>&1; then
+	echo "allotd is already running on http://$LISTEN: use that one (its admin key is in" >&2
+	echo "var/admin.key), or stop it first (Ctrl-C in its terminal, or kill the pid in var/allot.db.lock)." >&2
+	exit 1
+fi
 cat <<MSG
 allotd starting on http://$LISTEN (charter policies/default.yaml, models in models/)
 admin key (also in var/admin.key): $ALLOT_ADMIN_KEY

@@ -89,6 +89,7 @@ allot_err api_detokenize(struct http_req *req, struct http_resp *resp);
 
 /* the transparency log (api/log.c) */
 allot_err api_log_key(struct http_req *req, struct http_resp *resp);
+allot_err api_store_backup(struct http_req *req, struct http_resp *resp); /* api/store.c */
 allot_err api_log_checkpoint(struct http_req *req, struct http_resp *resp);
 allot_err api_log_inclusion(struct http_req *req, struct http_resp *resp);
 allot_err api_log_consistency(struct http_req *req, struct http_resp *resp);

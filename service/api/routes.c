@@ -25,6 +25,7 @@ const struct http_route api_routes[] = {
 	{"POST", "/v1/keys", ROLE_ADMIN, api_keys_create, NULL},
 	{"DELETE", "/v1/keys/{id}", ROLE_ADMIN, api_keys_revoke, NULL},
 	{"GET", "/v1/audit", STAFF, api_audit_list, NULL},
+	{"POST", "/v1/store/backup", ROLE_ADMIN, api_store_backup, NULL},
 	{"POST", "/v1/usage", ROLE_PROVIDER, api_usage_submit, NULL},
 	{"GET", "/v1/usage", STAFF | ROLE_INSTITUTION, api_usage_list, NULL},
 	{"GET", "/v1/providers/{id}/sequence", STAFF | ROLE_PROVIDER, api_provider_sequence, NULL},
@@ -55,6 +56,28 @@ const struct http_route api_routes[] = {
 };
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];
 
+/* What the holder of a refused member token is told (only the one who
+ * presents it learns this): expired, not yet valid and revoked are reported
+ * only for a token whose signature verified; a token signed for another
+ * deployment (another issuer, or a key this one does not have) says so;
+ * anything else is "invalid". */
+static void token_refusal(const char *why, const char *deployment, char *msg, size_t msgsz)
+{
+	if (strncmp(why, "token expired", 13) == 0)
+		snprintf(msg, msgsz, "%s: ask your institution for a new token", why);
+	else if (strncmp(why, "token not valid before", 22) == 0 ||
+		 strncmp(why, "token issued in the future", 26) == 0)
+		snprintf(msg, msgsz, "token not yet valid (%s)", why);
+	else if (strcmp(why, "token revoked") == 0)
+		snprintf(msg, msgsz, "token revoked: ask your institution for a new token");
+	else if (strncmp(why, "no verification key", 19) == 0 ||
+		 strcmp(why, "token issued by another issuer") == 0)
+		snprintf(msg, msgsz, "token not issued by this deployment (%s), or by a signing "
+			 "key it no longer has", deployment ? deployment : "local");
+	else
+		snprintf(msg, msgsz, "invalid token");
+}
+
 allot_err api_authenticate(struct http_req *req, char *msg, size_t msgsz)
 {
 	const char *h = http_header(req, "Authorization");
@@ -76,7 +99,7 @@ allot_err api_authenticate(struct http_req *req, char *msg, size_t msgsz)
 		if (tokens_verify(gate_tokens(app->gate), cred, strlen(cred), c, why, sizeof why)) {
 			free(p);
 			log_debug("token refused: %s", why);
-			snprintf(msg, msgsz, "invalid credential");
+			token_refusal(why, app->cfg.deployment, msg, msgsz);
 			return ALLOT_E_UNAUTHORIZED;
 		}
 		p->role = ROLE_MEMBER;

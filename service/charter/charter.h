@@ -322,17 +322,32 @@ int charter_allocation_cmp(const struct charter_allocation *child,
  * effective is RFC 3339.  New reference; NULL on allocation failure. */
 json_t *charter_to_json(const struct charter *c);
 
-/* What changes in allocation when old is replaced by next (old may be NULL):
+/* What changes when old is replaced by next (old may be NULL;
+ * charter/charter_diff.c):
  *   {"from_version": 6|null, "to_version": 7,
- *    "pool": {"from": "1000000"|null, "to": ...}          (only if changed)
- *    "institutions": [{"id", "change": "added|removed|changed",
+ *    "pool": {"from": "1000000"|null, "to": ...}                (if changed)
+ *    "rates": [{"resource", "model", "class", "change": "added|removed|changed",
+ *               "from": "0.0001"|null, "to": ...}]             (if any)
+ *    "providers": [{"id", "change"}]      (keys, resources, name; if any)
+ *    "models": [{"id", "change", "from": MODEL|null, "to": MODEL|null}]
+ *    "institutions": [{"id", "change",
  *       "allocation": {"from": ALLOC|null, "to": ALLOC|null, "delta": "-5"},
+ *       "limits": {"requests_per_minute": {"from": 600|null, "to": 300}},
+ *       "overage": {"from": {"mode": "soft", "grace_percent": "10"}, "to": ...},
+ *       "alerts": {"from": [80,100], "to": [50,80,100]},
+ *       "models": {"added": [...], "removed": [...]} or {"from": "all", "to": [..]},
  *       "projects": [{"id", "change", "allocation": {...},
- *                     "member_allocation": {...}}]}]}
- * where ALLOC is {"credits": "100000", "period": "month", "rollover": "0.25"}
- * and "delta" (to - from, exact, signed) is present when both exist with
- * the same period.  Unchanged institutions and projects are left out.
- * New reference; NULL on allocation failure. */
+ *                     "member_allocation": {...}, "limits": {...},
+ *                     "members": {"added": [...], "removed": [...]}}]}]}
+ * where ALLOC is {"credits": "100000", "period": "month", "rollover": "0.25"},
+ * MODEL is {"provider", "file"|"url", "upstream_model"?}, and "delta" (to -
+ * from, exact, signed) is present when both exist with the same period.
+ * Unchanged institutions and projects are left out; limits, overage,
+ * alerts, models and members only when they changed (of an institution or
+ * project present in both).  New reference; NULL on allocation failure. */
 json_t *charter_diff(const struct charter *old, const struct charter *next);
+/* The text form of a charter_diff() object, one change per line, indented
+ * per institution and project (`allot charter validate`). */
+void charter_diff_print(const json_t *diff, FILE *f);
 
 #endif

@@ -96,22 +96,79 @@ int cli_http(const struct cli *c, const char *method, const char *path,
 
 void cli_resp_release(struct cli_resp *r) { buf_release(&r->body); }
 
+/* The next step for an HTTP status the CLI user can act on, or NULL. */
+static const char *next_step(long status)
+{
+	if (status == 401)
+		return "set ALLOT_KEY to an API key: the admin key is in var/admin.key after "
+		       "`make run`; other roles get theirs from `allot keys create`";
+	if (status == 403)
+		return "this key's role may not do that; ask an admin for a key of the right "
+		       "role (`allot keys create --role ...`)";
+	return NULL;
+}
+
+json_t *cli_diag_lines(const struct cli *c, const json_t *lines)
+{
+	static const char served[] = "charter.yaml:";
+	json_t *out = json_array();
+	size_t i;
+	json_t *v;
+	json_array_foreach(lines, i, v) {
+		const char *s = json_string_value(v);
+		if (!s)
+			continue;
+		if (c->charter_file && strncmp(s, served, sizeof served - 1) == 0) {
+			struct buf b = BUF_INIT;
+			buf_printf(&b, "%s:%s", c->charter_file, s + sizeof served - 1);
+			json_array_append_new(out, json_string(buf_str(&b)));
+			buf_release(&b);
+		} else {
+			json_array_append_new(out, json_string(s));
+		}
+	}
+	return out;
+}
+
+void cli_fail_json(const struct cli *c, const char *message, long status, json_t *errors)
+{
+	if (!c->json) {
+		json_decref(errors);
+		return;
+	}
+	json_t *j = json_pack("{s:{s:s,s:I}}", "error", "message", message, "status",
+			      (json_int_t)status);
+	if (j && errors)
+		json_object_set_new(json_object_get(j, "error"), "errors", errors);
+	else
+		json_decref(errors);
+	if (j)
+		cli_print_json(j);
+	json_decref(j);
+}
+
 int cli_report_error(const struct cli *c, const struct cli_resp *r)
 {
 	if (r->status == 0) {
-		fprintf(stderr, "%s: %s\n", c->prog, r->error);
+		fprintf(stderr, "%s: %s (is allotd running? set --server or ALLOT_SERVER)\n",
+			c->prog, r->error);
+		cli_fail_json(c, r->error, 0, NULL);
 		return CLI_UNREACHABLE;
 	}
 	json_error_t je;
 	json_t *j = json_loadb(buf_str(&r->body), r->body.len, 0, &je);
 	json_t *err = j ? json_object_get(j, "error") : NULL;
 	const char *m = json_string_value(json_object_get(err, "message"));
+	const char *hint = next_step(r->status);
 	fprintf(stderr, "%s: %s (HTTP %ld)\n", c->prog, m ? m : "request failed", r->status);
-	json_t *lines = json_object_get(err, "errors");
+	if (hint)
+		fprintf(stderr, "%s: %s\n", c->prog, hint);
+	json_t *lines = cli_diag_lines(c, json_object_get(err, "errors"));
 	size_t i;
 	json_t *v;
 	json_array_foreach(lines, i, v)
 		fprintf(stderr, "%s\n", json_string_value(v));
+	cli_fail_json(c, m ? m : "request failed", r->status, lines);
 	json_decref(j);
 	return CLI_FAIL;
 }

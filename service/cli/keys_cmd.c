@@ -7,6 +7,35 @@
 #include "common/json.h"
 #include "crypto/ed25519.h"
 
+/* `keys list` as a table: times RFC 3339, the scope as institution or
+ * provider, revoked keys marked. */
+static void keys_table(const json_t *j)
+{
+	struct cli_table t;
+	cli_table_init(&t, 6);
+	const char *head[] = {"ID", "ROLE", "SCOPE", "CREATED", "REVOKED", "LABEL"};
+	cli_table_add(&t, head);
+	size_t i;
+	json_t *k;
+	json_array_foreach(json_object_get(j, "keys"), i, k) {
+		char created[CLI_TIME_MAX], revoked[CLI_TIME_MAX], scope[160] = "-";
+		const char *inst = json_string_value(json_object_get(k, "institution"));
+		const char *prov = json_string_value(json_object_get(k, "provider"));
+		if (inst)
+			snprintf(scope, sizeof scope, "institution %s", inst);
+		else if (prov)
+			snprintf(scope, sizeof scope, "provider %s", prov);
+		const char *row[] = {json_string_value(json_object_get(k, "id")),
+				     json_string_value(json_object_get(k, "role")), scope,
+				     cli_time(json_object_get(k, "created_at"), created),
+				     cli_time(json_object_get(k, "revoked_at"), revoked),
+				     json_string_value(json_object_get(k, "label"))};
+		cli_table_add(&t, row);
+	}
+	cli_table_print(&t, stdout);
+	cli_table_release(&t);
+}
+
 int cli_cmd_keys(struct cli *c, int argc, char **argv)
 {
 	const char *usage = "keys create --role admin|auditor|institution|provider "
@@ -57,7 +86,10 @@ int cli_cmd_keys(struct cli *c, int argc, char **argv)
 		cli_resp_release(&r);
 		if (rc)
 			return rc;
-		printf("key %s revoked\n", argv[1]);
+		if (c->json)
+			cli_print_json(j);
+		else
+			printf("key %s revoked\n", argv[1]);
 		json_decref(j);
 		return CLI_OK;
 	}
@@ -72,7 +104,10 @@ int cli_cmd_keys(struct cli *c, int argc, char **argv)
 		cli_resp_release(&r);
 		if (rc)
 			return rc;
-		cli_print_json(j);
+		if (c->json)
+			cli_print_json(j);
+		else
+			keys_table(j);
 		json_decref(j);
 		return CLI_OK;
 	}
@@ -93,6 +128,7 @@ int cli_cmd_keygen(struct cli *c, int argc, char **argv)
 	char msg[256] = "", pub[ED25519_PUB_TEXT_MAX];
 	if (ed25519_keygen(&kp)) {
 		fprintf(stderr, "%s: key generation failed\n", c->prog);
+		cli_fail_json(c, "key generation failed", 0, NULL);
 		return CLI_FAIL;
 	}
 	allot_err e = ed25519_private_write(out, &kp, 0, msg, sizeof msg);
@@ -100,8 +136,15 @@ int cli_cmd_keygen(struct cli *c, int argc, char **argv)
 	ed25519_keypair_wipe(&kp);
 	if (e) {
 		fprintf(stderr, "%s: %s\n", c->prog, msg[0] ? msg : "cannot write the key");
+		cli_fail_json(c, msg[0] ? msg : "cannot write the key", 0, NULL);
 		return CLI_FAIL;
 	}
-	printf("%s\n", pub);
+	if (c->json) {
+		json_t *j = json_pack("{s:s,s:s}", "public_key", pub, "private_key_file", out);
+		cli_print_json(j);
+		json_decref(j);
+	} else {
+		printf("%s\n", pub);
+	}
 	return CLI_OK;
 }

@@ -9,6 +9,7 @@
  *       FILE (consistency proof from the server), saves it; a split view or
  *       rewritten history exits 1 and keeps FILE as it was.
  *   allot log checkpoint                       prints the signed checkpoint
+ *   allot log key                              prints the key for --key
  *   allot log export [--start N] [--end N] [--since N] [--out FILE]
  */
 #include "cli/cli.h"
@@ -36,6 +37,29 @@ static const char verify_usage[] =
 static const char monitor_usage[] =
 	"log monitor [--server URL] --state FILE [--key ed25519:BASE64]";
 
+/* Replaces *note (JSON text) by its "checkpoint" string; true (and a
+ * message naming --since) when there is none. */
+static bool since_note_from_json(struct cli *c, const char *file, char **note, size_t *len)
+{
+	json_t *j = json_loadb(*note, *len, 0, NULL);
+	const char *cp = json_string_value(json_object_get(j, "checkpoint"));
+	if (!cp) {
+		fprintf(stderr, "%s: --since %s: a JSON file without a \"checkpoint\" note; give "
+			"the note itself (`allot log checkpoint > FILE`, a report's or a backup's "
+			"FILE.checkpoint), a log export or a `log monitor` state file\n", c->prog, file);
+		json_decref(j);
+		free(*note);
+		*note = NULL;
+		return true;
+	}
+	char *copy = strdup(cp);
+	json_decref(j);
+	free(*note);
+	*note = copy;
+	*len = copy ? strlen(copy) : 0;
+	return copy == NULL;
+}
+
 static int log_verify(struct cli *c, int argc, char **argv)
 {
 	const char *path = NULL, *key = NULL, *since = NULL;
@@ -57,6 +81,12 @@ static int log_verify(struct cli *c, int argc, char **argv)
 		free(text);
 		return CLI_FAIL;
 	}
+	/* --since may name a JSON file that holds a "checkpoint" note: an
+	 * export, a monitor state file, a backup's answer. */
+	if (old && old_len && old[0] == '{' && since_note_from_json(c, since, &old, &old_len)) {
+		free(text);
+		return CLI_USAGE;
+	}
 	/* A saved note often gains a final newline (jq -r, editors). */
 	while (old && old_len >= 2 && old[old_len - 1] == '\n' && old[old_len - 2] == '\n')
 		old[--old_len] = '\0';
@@ -74,6 +104,7 @@ static int log_verify(struct cli *c, int argc, char **argv)
 	free(old);
 	if (e) {
 		fprintf(stderr, "%s: %s: verification FAILED: %s\n", c->prog, path, rep.failure);
+		cli_fail_json(c, rep.failure, 0, NULL);
 		return e == ALLOT_E_INVALID ? CLI_USAGE : CLI_FAIL;
 	}
 	if (c->json) {
@@ -252,7 +283,13 @@ static int log_monitor(struct cli *c, int argc, char **argv)
 	}
 	if ((rc = save_state(c, state, vkey, note)))
 		goto out;
-	if (old_note)
+	if (c->json) {
+		json_t *j = json_pack("{s:s,s:s,s:I,s:o}", "result", "ok", "origin", cp.origin,
+				      "size", (json_int_t)cp.size, "saved_size",
+				      old_note ? json_integer((json_int_t)old.size) : json_null());
+		cli_print_json(j);
+		json_decref(j);
+	} else if (old_note)
 		printf("OK: %s at size %llu, consistent with the saved size %llu\n", cp.origin,
 		       (unsigned long long)cp.size, (unsigned long long)old.size);
 	else
@@ -260,6 +297,8 @@ static int log_monitor(struct cli *c, int argc, char **argv)
 		       (unsigned long long)cp.size, vkey);
 	rc = CLI_OK;
 out:
+	if (rc == CLI_FAIL)
+		cli_fail_json(c, "the log failed a check (the reason is on stderr)", 0, NULL);
 	json_decref(saved);
 	json_decref(kj);
 	json_decref(pj);
@@ -267,6 +306,32 @@ out:
 	free(note);
 	free(proofj);
 	return rc;
+}
+
+/* `allot log key`: the log's public key as `log verify --key` and `log
+ * monitor --key` take it (ed25519:BASE64); --format json: the whole
+ * GET /v1/log/key object (origin, vkey, key). */
+static int log_key(struct cli *c)
+{
+	char *text = NULL;
+	size_t n;
+	int rc = get_text(c, "/v1/log/key", &text, &n);
+	if (rc)
+		return rc;
+	json_t *j = json_loadb(text, n, 0, NULL);
+	free(text);
+	const char *key = json_string_value(json_object_get(j, "key"));
+	if (!key) {
+		fprintf(stderr, "%s: the server's /v1/log/key has no \"key\"\n", c->prog);
+		json_decref(j);
+		return CLI_FAIL;
+	}
+	if (c->json)
+		cli_print_json(j);
+	else
+		printf("%s\n", key);
+	json_decref(j);
+	return CLI_OK;
 }
 
 static int log_checkpoint(struct cli *c)
@@ -314,7 +379,9 @@ int cli_cmd_log(struct cli *c, int argc, char **argv)
 		return log_monitor(c, argc - 1, argv + 1);
 	if (argc == 1 && strcmp(argv[0], "checkpoint") == 0)
 		return log_checkpoint(c);
+	if (argc == 1 && strcmp(argv[0], "key") == 0)
+		return log_key(c);
 	if (argc >= 1 && strcmp(argv[0], "export") == 0)
 		return log_export(c, argc - 1, argv + 1);
-	return cli_usage(c, "log verify|monitor|checkpoint|export ...");
+	return cli_usage(c, "log verify|monitor|checkpoint|key|export ...");
 }

@@ -92,9 +92,15 @@ static int token_revoke_cmd(struct cli *c, int argc, char **argv)
 		json_object_set_new(body, "institution", json_string(inst));
 	json_t *j = NULL;
 	int rc = post_json(c, "/v1/tokens/revoke", body, &j);
+	if (rc == CLI_FAIL && member && !inst)
+		fprintf(stderr, "%s: token revoke --member: an admin or auditor key must name the "
+			"member's institution: add --institution ID\n", c->prog);
 	if (rc)
 		return rc;
-	printf("revoked %s\n", jti ? jti : member);
+	if (c->json)
+		cli_print_json(j);
+	else
+		printf("revoked %s\n", jti ? jti : member);
 	json_decref(j);
 	return CLI_OK;
 }
@@ -138,12 +144,20 @@ static int token_inspect_cmd(struct cli *c, int argc, char **argv)
 	json_decref(keys);
 	if (e) {
 		fprintf(stderr, "%s: token is not valid here: %s\n", c->prog, msg);
+		cli_fail_json(c, msg, 0, NULL);
 		return CLI_FAIL;
 	}
 	char *claims = NULL;
 	size_t len;
 	token_claims_to_json(&cl, &claims, &len, msg, sizeof msg);
-	printf("valid (key %s)\n%s\n", kid, claims ? claims : "");
+	if (c->json) {
+		json_t *cj = claims ? json_loads(claims, 0, NULL) : NULL;
+		json_t *j = json_pack("{s:b,s:s,s:o}", "valid", 1, "kid", kid, "claims",
+				      cj ? cj : json_null());
+		cli_print_json(j);
+		json_decref(j);
+	} else
+		printf("valid (key %s)\n%s\n", kid, claims ? claims : "");
 	free(claims);
 	return CLI_OK;
 }
@@ -165,8 +179,11 @@ int cli_keys_rotate(struct cli *c)
 	int rc = post_json(c, "/v1/keys/rotate", json_object(), &j);
 	if (rc)
 		return rc;
-	printf("new signing key %s; older keys keep verifying their tokens\n",
-	       json_string_value(json_object_get(j, "kid")));
+	if (c->json)
+		cli_print_json(j);
+	else
+		printf("new signing key %s; older keys keep verifying their tokens\n",
+		       json_string_value(json_object_get(j, "kid")));
 	json_decref(j);
 	return CLI_OK;
 }

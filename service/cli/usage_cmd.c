@@ -167,7 +167,18 @@ static int usage_submit(struct cli *c, int argc, char **argv)
 	free(line);
 	if (f != stdin)
 		fclose(f);
-	printf("accepted %zu, duplicate %zu, refused %zu\n", acc, dup, bad);
+	if (c->json && rc == CLI_OK) {
+		json_t *j = json_pack("{s:I,s:I,s:I}", "accepted", (json_int_t)acc, "duplicate",
+				      (json_int_t)dup, "refused", (json_int_t)bad);
+		cli_print_json(j);
+		json_decref(j);
+	} else if (c->json) {
+		/* the error object is printed already; the counts go to stderr */
+		fprintf(stderr, "%s: accepted %zu, duplicate %zu, refused %zu before the failure\n",
+			c->prog, acc, dup, bad);
+	} else {
+		printf("accepted %zu, duplicate %zu, refused %zu\n", acc, dup, bad);
+	}
 	if (rc)
 		return rc;
 	return bad ? CLI_FAIL : CLI_OK;
@@ -191,6 +202,41 @@ static int get_json(struct cli *c, const char *path, json_t **j)
 	return rc;
 }
 
+/* The quota of each level as an aligned table. */
+static void quota_table(const json_t *j)
+{
+	struct cli_table t;
+	cli_table_init(&t, 8);
+	t.right_mask = 0x7c; /* ALLOCATION .. REMAINING */
+	const char *head[] = {"LEVEL", "ID", "ALLOCATION", "ROLLOVER", "USED", "RESERVED",
+			      "REMAINING", "PERIOD"};
+	cli_table_add(&t, head);
+	const json_t *lists[3] = {json_object_get(j, "levels"), json_object_get(j, "projects"),
+				  json_object_get(j, "members")};
+	for (int l = 0; l < 3; l++) {
+		size_t i;
+		json_t *v;
+		json_array_foreach(lists[l], i, v) {
+			const char *ps = json_string_value(json_object_get(v, "period_start"));
+			char period[128];
+			snprintf(period, sizeof period, "%s%s%s",
+				 json_string_value(json_object_get(v, "period")) ?
+					 json_string_value(json_object_get(v, "period")) : "-",
+				 ps ? " from " : "", ps ? ps : "");
+			const char *row[] = {json_string_value(json_object_get(v, "level")),
+					     json_string_value(json_object_get(v, "id")),
+					     json_string_value(json_object_get(v, "allocation")),
+					     json_string_value(json_object_get(v, "rollover")),
+					     json_string_value(json_object_get(v, "used")),
+					     json_string_value(json_object_get(v, "reserved")),
+					     json_string_value(json_object_get(v, "remaining")), period};
+			cli_table_add(&t, row);
+		}
+	}
+	cli_table_print(&t, stdout);
+	cli_table_release(&t);
+}
+
 int cli_cmd_quota(struct cli *c, int argc, char **argv)
 {
 	if (argc != 2 || strcmp(argv[0], "show") || strlen(argv[1]) > 200 ||
@@ -205,27 +251,7 @@ int cli_cmd_quota(struct cli *c, int argc, char **argv)
 	if (c->json) {
 		cli_print_json(j);
 	} else {
-		printf("%-12s %-28s %14s %12s %14s %12s %14s  %s\n", "LEVEL", "ID", "ALLOCATION",
-		       "ROLLOVER", "USED", "RESERVED", "REMAINING", "PERIOD");
-		json_t *lists[3] = {json_object_get(j, "levels"), json_object_get(j, "projects"),
-				    json_object_get(j, "members")};
-		for (int l = 0; l < 3; l++) {
-			size_t i;
-			json_t *v;
-			json_array_foreach(lists[l], i, v) {
-				const char *ps = json_string_value(json_object_get(v, "period_start"));
-				printf("%-12s %-28s %14s %12s %14s %12s %14s  %s%s%s\n",
-				       json_string_value(json_object_get(v, "level")),
-				       json_string_value(json_object_get(v, "id")),
-				       json_string_value(json_object_get(v, "allocation")),
-				       json_string_value(json_object_get(v, "rollover")),
-				       json_string_value(json_object_get(v, "used")),
-				       json_string_value(json_object_get(v, "reserved")),
-				       json_string_value(json_object_get(v, "remaining")),
-				       json_string_value(json_object_get(v, "period")),
-				       ps ? " from " : "", ps ? ps : "");
-			}
-		}
+		quota_table(j);
 	}
 	json_decref(j);
 	return CLI_OK;

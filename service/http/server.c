@@ -576,8 +576,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- start / stop --------------------------------------------------------- */
 
-static allot_err parse_listen(const char *listen, struct sockaddr_storage *ss,
-			      socklen_t *sl, char *msg, size_t msgsz)
+allot_err http_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sl,
+			    char *msg, size_t msgsz)
 {
 	char host[128];
 	const char *colon = strrchr(listen, ':');
@@ -624,7 +624,7 @@ allot_err http_server_start(const struct http_server_config *cfg,
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	allot_err e = parse_listen(cfg->listen, &ss, &sl, msg, msgsz);
+	allot_err e = http_parse_listen(cfg->listen, &ss, &sl, msg, msgsz);
 	if (e)
 		return e;
 	struct http_server *srv = calloc(1, sizeof *srv);

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <jansson.h>
@@ -127,6 +128,10 @@ bool http_cors_list_ok(const char *list);
 
 struct http_server;
 
+/* Parses a --listen address: "IPV4:PORT", "localhost:PORT" or "[IPV6]:PORT"
+ * (port 0..65535).  ALLOT_E_INVALID with a message naming the address. */
+allot_err http_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sl,
+			    char *msg, size_t msgsz);
 /* Parses ADDR as "host:port"; binds and starts serving. */
 allot_err http_server_start(const struct http_server_config *cfg,
 			    struct http_server **out, char *msg, size_t msgsz);

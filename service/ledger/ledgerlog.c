@@ -128,6 +128,24 @@ out:
 	return e;
 }
 
+allot_err ledgerlog_checkpoint_of(struct ledgerlog *l, struct store *copy, char **note,
+				  struct checkpoint *cp, char *msg, size_t msgsz)
+{
+	struct checkpoint c = {0};
+	snprintf(c.origin, sizeof c.origin, "%s", l->origin);
+	if (copy->ops->tlog_head(copy, &c.size, c.root)) {
+		snprintf(msg, msgsz, "the copy's log could not be read");
+		return ALLOT_E_STORE;
+	}
+	size_t len;
+	pthread_mutex_lock(&l->lock);
+	allot_err e = checkpoint_sign(&c, &l->kp, note, &len, msg, msgsz);
+	pthread_mutex_unlock(&l->lock);
+	if (!e && cp)
+		*cp = c;
+	return e;
+}
+
 json_t *ledgerlog_proof_json(const struct merkle_proof *p)
 {
 	json_t *a = json_array();

@@ -53,6 +53,12 @@ const char *ledgerlog_pub(const struct ledgerlog *l);
 allot_err ledgerlog_checkpoint(struct ledgerlog *l, bool fresh, char **note,
 			       struct checkpoint *cp, char *msg, size_t msgsz);
 
+/* A checkpoint of another store's log (a backup of this deployment,
+ * opened read-only), signed with this log's key: the signed tree head of
+ * exactly what the copy holds.  OUT as ledgerlog_checkpoint. */
+allot_err ledgerlog_checkpoint_of(struct ledgerlog *l, struct store *copy, char **note,
+				  struct checkpoint *cp, char *msg, size_t msgsz);
+
 /* Base64 of each proof hash, as a JSON array. */
 json_t *ledgerlog_proof_json(const struct merkle_proof *p);
 

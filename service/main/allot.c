@@ -23,7 +23,9 @@ static const char usage[] =
 	"  report usage --from DATE --to DATE [--group-by a,b] [--format csv|json] [--out FILE]\n"
 	"  log verify EXPORT --key ed25519:BASE64 [--since CHECKPOINT]   (offline)\n"
 	"  log monitor [--server URL] --state FILE [--key ed25519:BASE64]\n"
+	"  log key                                       (the log's ed25519:BASE64, for --key)\n"
 	"  log checkpoint | log export [--start N] [--end N] [--since N] [--out FILE]\n"
+	"  store backup --out FILE                       (a consistent copy, on the server's host)\n"
 	"exit status: 0 ok, 1 refused or failed, 2 usage error, 3 server unreachable\n";
 
 int main(int argc, char **argv)
@@ -79,6 +81,8 @@ int main(int argc, char **argv)
 		rc = cli_cmd_token(&c, sub_argc, sub_argv);
 	else if (strcmp(cmd, "log") == 0)
 		rc = cli_cmd_log(&c, sub_argc, sub_argv);
+	else if (strcmp(cmd, "store") == 0)
+		rc = cli_cmd_store(&c, sub_argc, sub_argv);
 	else {
 		fprintf(stderr, "allot: unknown command \"%s\"\n%s", cmd, usage);
 		rc = 2;

@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "common/log.h"
 #include "daemon/app.h"
+#include "daemon/confcheck.h"
 #include "daemon/fsck.h"
 #include "gate/gate.h"
 #include "infer/engine.h"
@@ -52,7 +53,7 @@ int main(int argc, char **argv)
 		return rc == 2 ? 0 : 1;
 	log_set_verbose(app.cfg.verbose);
 	if (app.cfg.check)
-		return charter_check_file(app.cfg.charter, stdout, stderr);
+		return confcheck_run(&app.cfg, stdout, stderr);
 
 	signal(SIGPIPE, SIG_IGN);
 	if (app_open(&app, msg, sizeof msg)) {

@@ -702,6 +702,7 @@ static void sq_close(struct store *st_)
 const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.close = sq_close,
+	.backup = sq_backup,
 	.key_insert = sq_key_insert,
 	.key_find_by_hash = sq_key_find_by_hash,
 	.key_revoke = sq_key_revoke,

@@ -64,6 +64,9 @@ struct sqlite_store {
  * default VFS) if it could not be registered. */
 const char *sq_vfs_name(void);
 
+/* store_ops.backup (store/sqlite_backup.c). */
+allot_err sq_backup(struct store *st, const char *path, char *msg, size_t msgsz);
+
 /* Ledger operations live in store/sqlite_ledger.c. */
 allot_err sq_ledger_begin(struct store *st);
 allot_err sq_ledger_commit(struct store *st);

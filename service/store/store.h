@@ -224,6 +224,12 @@ struct store_ops {
 	allot_err (*settleq_delete)(struct store *st, int64_t id);
 	allot_err (*settleq_list)(struct store *st,
 				  void (*fn)(void *ctx, const struct settle_pending *p), void *ctx);
+
+	/* A consistent online copy of the whole store into a new file at path
+	 * (created 0600; ALLOT_E_CONFLICT if it exists), as of one commit,
+	 * while the store goes on serving (store/sqlite_backup.c).  NULL for a
+	 * store that cannot. */
+	allot_err (*backup)(struct store *st, const char *path, char *msg, size_t msgsz);
 };
 
 struct store {

@@ -161,7 +161,11 @@ req GET /v1/charter "$sec"; check "cli-created key works" 200 "$STATUS"
 pub=$("$BIN/allot" keygen --out "$E2E_DIR/prov.key"); check "keygen exit" 0 $?
 case "$pub" in ed25519:*) ok;; *) bad "keygen prints ed25519:BASE64: $pub";; esac
 check "keygen mode" 600 "$(stat -c %a "$E2E_DIR/prov.key")"
-"$BIN/allotd" --check --charter "$E2E_ROOT/policies/default.yaml" >/dev/null; check "allotd --check" 0 $?
+# --check looks at the database, keys and model files too (test_check.sh): a
+# fresh place for them, and a models folder with the charter's file
+mkdir -p "$E2E_DIR/check-models" && printf 'GGUF' >"$E2E_DIR/check-models/stories260K.gguf"
+"$BIN/allotd" --check --charter "$E2E_ROOT/policies/default.yaml" --db "$E2E_DIR/check.db" \
+	--keys "$E2E_DIR/check-keys" --models "$E2E_DIR/check-models" >/dev/null; check "allotd --check" 0 $?
 
 # --- bad numeric and name flags: one line on stderr, exit 1, no database created ----------
 while IFS='|' read -r flag value want; do

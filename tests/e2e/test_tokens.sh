@@ -216,12 +216,15 @@ if command -v python3 >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 &&
 	T=$(forge "$KEYF" "$KID1" local "$C0"); check "forged copy of a real token verifies (the tool is right)" 200 "$(gate "$T")"
 	T=$(forge "$KEYF" "$KID1" local "$(fc ".jti = \"tforged1\" | .iat = \"$(ts $((NOW - 3600)))\" | .nbf = .iat | .exp = \"$(ts $((NOW - 120)))\"")")
 	check "expired 2 min ago" 401 "$(gate "$T")"
+	req GET /v1/models "$T"; check "expired: its holder is told" "token expired at" "$(jget .error.message | cut -c1-16)"
 	T=$(forge "$KEYF" "$KID1" local "$(fc ".jti = \"tforged2\" | .iat = \"$(ts $((NOW + 120)))\" | .nbf = .iat | .exp = \"$(ts $((NOW + 3600)))\"")")
 	check "nbf 2 min ahead" 401 "$(gate "$T")"
+	req GET /v1/models "$T"; check "nbf ahead: its holder is told" "token not yet valid" "$(jget .error.message | cut -c1-19)"
 	T=$(forge "$KEYF" "$KID1" local "$(fc ".jti = \"tforged3\" | .iat = \"$(ts $((NOW + 20)))\" | .nbf = .iat | .exp = \"$(ts $((NOW + 3600)))\"")")
 	check "nbf 20 s ahead: within the 60 s skew" 200 "$(gate "$T")"
 	T=$(forge "$KEYF" "$KID1" local "$(fc '.jti = "tforged4" | .aud = "someone-else"')"); check "wrong aud" 401 "$(gate "$T")"
 	T=$(forge "$KEYF" "$KID1" local "$(fc '.jti = "tforged5" | .iss = "allotd:elsewhere"')"); check "wrong iss" 401 "$(gate "$T")"
+	req GET /v1/models "$T"; check "wrong iss: another deployment" "token not issued by this deployment (local)" "$(jget .error.message | cut -c1-43)"
 	T=$(forge "$KEYF" "$KID1" local "$(fc ".jti = \"tforged6\" | .iat = \"$(ts $((NOW - 60)))\" | .nbf = .iat | .exp = \"$(ts $((NOW + 31 * 86400)))\"")")
 	check "lifetime over 30 days" 401 "$(gate "$T")"
 	T=$(forge "$KEYF" "$KID1" local "$(fc '.jti = "tforged7" | .colour = "red"')"); check "unknown claim" 401 "$(gate "$T")"
@@ -230,6 +233,7 @@ if command -v python3 >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 &&
 	T=$(forge "$KEYF" "$KID1" local "$(fc '.jti = "tforged10"')" "{\"kid\":\"$KID1\",\"x\":1}"); check "footer with an extra field" 401 "$(gate "$T")"
 	"$BIN/allot" keygen --out "$E2E_DIR/stranger.key" >/dev/null
 	T=$(forge "$E2E_DIR/stranger.key" "$KID1" local "$(fc '.jti = "tforged11"')"); check "another key claiming our kid" 401 "$(gate "$T")"
+	req GET /v1/models "$T"; check "a forged signature: invalid" "invalid token" "$(jget .error.message)"
 	T=$(forge "$KEYF" "$KID1" local "$(fc '.jti = "tforged12" | .inst = "ethz" | .proj = "robotics" | .sub = "dave@ethz.ch"')")
 	check "claims for another institution, our signature: verified" 200 "$(gate "$T")"
 	T=$(forge "$KEYF" "$KID1" local "$(fc '.jti = "tforged13" | .sub = "mallory@epfl.ch"')")
@@ -267,6 +271,7 @@ check "nothing revoked by refusals (dave)" 200 "$(gate "$T_DAVE")"
 revoke "$IKEY" "{\"jti\":\"$J_A2\"}"; check "revoke by jti" 200 "$STATUS"
 check "revoked answer names the jti" "$J_A2" "$(jget .jti)"
 check "revoked jti refused" 401 "$(gate "$T_A2")"
+req GET /v1/models "$T_A2"; check "revoked: its holder is told" "token revoked: ask your institution for a new token" "$(jget .error.message)"
 check "alice's other tokens unaffected" 200 "$(gate "$T_ADMIN")"
 revoke "$IKEY" "{\"jti\":\"$J_A2\"}"; check "revoking twice is harmless" 200 "$STATUS"
 ALLOT_KEY=$ADMIN_KEY "$BIN/allot" token revoke --jti "$J_DAVE" >/dev/null; check "cli revoke --jti" 0 $?

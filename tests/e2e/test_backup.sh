@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# test_backup.sh — `allot store backup` under traffic, then a restore
+# (docs/OPERATIONS.md, "Backup and restore"): the copy passes allotd --fsck,
+# a daemon started on it (with the deployment's keys) shows exactly the log
+# root of the copy's signed checkpoint, and `allot log verify` accepts its
+# export, consistent with that checkpoint.
+. "$(dirname "$0")/lib.sh"
+A=$BIN/allot
+e2e_cscs_charter backup-test
+e2e_start --charter "$E2E_DIR/charter.yaml"
+export ALLOT_KEY=$ADMIN_KEY
+PROV=$("$A" keys create --role provider --provider cscs 2>/dev/null)
+
+# records NAME FROM COUNT: COUNT signed records cscs-NAME-i into NAME.jsonl
+records() {
+	for i in $(seq "$2" $(($2 + $3 - 1))); do
+		printf '{"record_id":"cscs-%s-%d","provider":"cscs","institution":"epfl","project":"climate","member":"alice@epfl.ch","resource":"cpu_seconds","quantity":%d,"start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z"}\n' "$1" "$i" "$((i + 1))"
+	done | "$A" usage sign --key "$E2E_DIR/cscs.key" >"$E2E_DIR/$1.jsonl"
+}
+records first 1 50
+check "first batch" "accepted 50, duplicate 0, refused 0" "$(ALLOT_KEY=$PROV "$A" usage submit "$E2E_DIR/first.jsonl")"
+
+# traffic: small batches submitted back to back while the backup runs
+for b in 1 2 3 4 5 6 7 8; do records "t$b" 1 25; done
+(for b in 1 2 3 4 5 6 7 8; do ALLOT_KEY=$PROV "$A" usage submit "$E2E_DIR/t$b.jsonl" >/dev/null; done) &
+TRAFFIC=$!
+sleep 0.3
+out=$("$A" store backup --out "$E2E_DIR/backup.db"); rc=$?
+check "backup exit" 0 "$rc"
+wait "$TRAFFIC"
+check "backup file mode" 600 "$(stat -c %a "$E2E_DIR/backup.db")"
+[ -s "$E2E_DIR/backup.db.checkpoint" ] && ok || bad "no backup.db.checkpoint"
+[ -e "$E2E_DIR/backup.db-wal" ] && bad "the backup has a -wal beside it" || ok
+size=$(sed -n 2p "$E2E_DIR/backup.db.checkpoint")
+root=$(sed -n 3p "$E2E_DIR/backup.db.checkpoint")
+grep -q "log size $size, root $root" <<<"$out" && ok || bad "the CLI did not report the copy's size and root: $out"
+# the live log went on growing after the copy
+live=$(curl -s -H "Authorization: Bearer $ADMIN_KEY" "$URL/v1/log/checkpoint" | sed -n 2p)
+[ "$live" -gt "$size" ] && ok || bad "the live log ($live) did not grow past the copy ($size)"
+
+# a second backup to the same file is refused and changes nothing
+sum=$(sha256sum <"$E2E_DIR/backup.db")
+"$A" store backup --out "$E2E_DIR/backup.db" >/dev/null 2>&1; check "overwrite refused" 1 "$?"
+check "the copy is untouched" "$sum" "$(sha256sum <"$E2E_DIR/backup.db")"
+req POST /v1/store/backup "$ADMIN_KEY" application/json <(printf '{"path":"relative.db"}'); check "relative path refused" 400 "$STATUS"
+PROVREQ=$(printf '{"path":"%s/p.db"}' "$E2E_DIR")
+printf '%s' "$PROVREQ" >"$E2E_DIR/p.json"
+req POST /v1/store/backup "$PROV" application/json "$E2E_DIR/p.json"; check "a provider may not back up" 403 "$STATUS"
+[ -e "$E2E_DIR/p.db" ] && bad "a refused backup wrote a file" || ok
+e2e_stop
+
+# --- restore: the copy and the keys, as docs/OPERATIONS.md says ---------------
+R=$E2E_DIR/restored
+mkdir -m 700 "$R"
+cp "$E2E_DIR/backup.db" "$R/allot.db"
+cp -a "$E2E_DIR/keys" "$R/keys"
+E2E_FSCK_DBS="$R/allot.db $E2E_DIR/backup.db"
+E2E_DB=$R/allot.db E2E_KEYS=$R/keys e2e_start --charter "$E2E_DIR/charter.yaml"
+cp_now=$(curl -s -H "Authorization: Bearer $ADMIN_KEY" "$URL/v1/log/checkpoint")
+check "restored log size" "$size" "$(sed -n 2p <<<"$cp_now")"
+check "restored log root" "$root" "$(sed -n 3p <<<"$cp_now")"
+"$A" log export --out "$E2E_DIR/restored.json" && ok || bad "export of the restored log"
+LOG_KEY=$("$A" log key)
+v=$("$A" log verify "$E2E_DIR/restored.json" --key "$LOG_KEY" --since "$E2E_DIR/backup.db.checkpoint" 2>&1)
+check "log verify of the restored log" 0 "$?"
+grep -q "consistent with the earlier checkpoint at size $size" <<<"$v" && ok || bad "verify: $v"
+# the records of the first batch are all there
+req GET "/v1/quotas/epfl/climate" "$ADMIN_KEY"
+[ "$(jget '.levels[] | select(.level=="project") | .used')" != 0 ] && ok || bad "restored quota is empty"
+e2e_done
