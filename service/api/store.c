@@ -33,7 +33,7 @@ static allot_err backup_checkpoint(struct app *app, const char *path, char **not
 	if (e)
 		return e;
 	e = ledgerlog_checkpoint_of(app->log, copy, note, cp, msg, msgsz);
-	copy->ops->close(copy);
+	store_close(copy);
 	return e;
 }
 
@@ -56,12 +56,7 @@ allot_err api_store_backup(struct http_req *req, struct http_resp *resp)
 			 "(at most %d bytes)", BACKUP_PATH_MAX);
 		goto bad;
 	}
-	if (!app->store->ops->backup) {
-		snprintf(msg, sizeof msg, "this store (%s) cannot make an online backup",
-			 app->store->ops->name);
-		goto bad;
-	}
-	if ((e = app->store->ops->backup(app->store, path, msg, sizeof msg)))
+	if ((e = store_backup(app->store, path, msg, sizeof msg)))
 		goto bad;
 	char *note = NULL;
 	struct checkpoint cp;

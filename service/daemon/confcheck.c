@@ -89,7 +89,7 @@ static void check_db(struct cc *c, const struct app_config *cfg)
 	struct store *st = NULL;
 	char msg[512] = "";
 	if (store_open_readonly(db, &st, msg, sizeof msg) == ALLOT_OK) {
-		st->ops->close(st);
+		store_close(st);
 		fprintf(c->out, "database %s readable, schema current\n", db);
 	} else if (strstr(msg, "start allotd on it once to migrate it")) {
 		fprintf(c->out, "database %s: an older schema, migrated on start\n", db);

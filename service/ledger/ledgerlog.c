@@ -133,7 +133,7 @@ allot_err ledgerlog_checkpoint_of(struct ledgerlog *l, struct store *copy, char 
 {
 	struct checkpoint c = {0};
 	snprintf(c.origin, sizeof c.origin, "%s", l->origin);
-	if (copy->ops->tlog_head(copy, &c.size, c.root)) {
+	if (store_tlog_head(copy, &c.size, c.root)) {
 		snprintf(msg, msgsz, "the copy's log could not be read");
 		return ALLOT_E_STORE;
 	}

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -363,6 +364,17 @@ static inline allot_err store_tlog_root_at(struct store *st, uint64_t size, uint
 { return st->ops->tlog_root_at(st, size, root); }
 static inline void store_tlog_set_enabled(struct store *st, bool on)
 { st->ops->tlog_set_enabled(st, on); }
+/* The backend's name ("sqlite", ...). */
+static inline const char *store_name(const struct store *st) { return st->ops->name; }
+/* ALLOT_E_UNSUPPORTED (msg says so) where the backend has no online backup. */
+static inline allot_err store_backup(struct store *st, const char *path, char *msg, size_t msgsz)
+{
+	if (!st->ops->backup) {
+		snprintf(msg, msgsz, "this store (%s) cannot make an online backup", st->ops->name);
+		return ALLOT_E_UNSUPPORTED;
+	}
+	return st->ops->backup(st, path, msg, msgsz);
+}
 static inline allot_err store_tlog_head(struct store *st, uint64_t *size, uint8_t root[32])
 { return st->ops->tlog_head(st, size, root); }
 static inline allot_err store_tlog_inclusion(struct store *st, uint64_t index, uint64_t size,
