@@ -1,8 +1,10 @@
 /* system.c — liveness, readiness and metrics. */
 #include "api/api.h"
 
+#include "common/metrics.h"
 #include "common/timeutil.h"
 #include "gate/gate.h"
+#include "ledger/ledgerlog.h"
 #include "gate/settleq.h"
 
 allot_err api_healthz(struct http_req *req, struct http_resp *resp)
@@ -39,6 +41,35 @@ allot_err api_readyz(struct http_req *req, struct http_resp *resp)
 	return http_json(resp, ready ? 200 : 503, j);
 }
 
+/* The transparency log: its size and its latest signed checkpoint's. */
+static void metrics_tlog(struct app *app, struct buf *out)
+{
+	uint64_t size = 0, cp_size = 0;
+	int64_t signed_at = 0;
+	uint8_t root[32];
+	if (!app->store || store_tlog_head(app->store, &size, root) != ALLOT_OK)
+		return;
+	if (app->log)
+		ledgerlog_signed(app->log, &cp_size, &signed_at);
+	buf_printf(out, "# HELP allot_tlog_leaves Leaves in the transparency log.\n"
+			"# TYPE allot_tlog_leaves gauge\n"
+			"allot_tlog_leaves %llu\n"
+			"# HELP allot_tlog_checkpoint_leaves Leaves covered by the latest signed "
+			"checkpoint.\n"
+			"# TYPE allot_tlog_checkpoint_leaves gauge\n"
+			"allot_tlog_checkpoint_leaves %llu\n",
+		   (unsigned long long)size, (unsigned long long)cp_size);
+	if (signed_at) {
+		int64_t age = time_now_us() - signed_at;
+		buf_printf(out, "# HELP allot_tlog_checkpoint_age_seconds Time since the latest "
+				"checkpoint was signed (absent: none signed since start).\n"
+				"# TYPE allot_tlog_checkpoint_age_seconds gauge\n"
+				"allot_tlog_checkpoint_age_seconds %lld.%06lld\n",
+			   (long long)(age > 0 ? age : 0) / 1000000,
+			   (long long)(age > 0 ? age : 0) % 1000000);
+	}
+}
+
 allot_err api_metrics(struct http_req *req, struct http_resp *resp)
 {
 	struct app *app = api_app(req);
@@ -71,6 +102,8 @@ allot_err api_metrics(struct http_req *req, struct http_resp *resp)
 			   (unsigned long long)sq.failures, (unsigned long long)sq.attempts,
 			   (unsigned long long)sq.booked);
 	}
+	metrics_render(&resp->body);
+	metrics_tlog(app, &resp->body);
 	resp->content_type = "text/plain; version=0.0.4";
 	return ALLOT_OK;
 }

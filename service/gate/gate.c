@@ -12,6 +12,7 @@
 #include "common/money.h"
 #include "common/timeutil.h"
 #include "gate/settleq.h"
+#include "common/metrics.h"
 #include "gate/tokens.h"
 #include "gate/upstream.h"
 #include "infer/engine.h"
@@ -307,16 +308,41 @@ static int64_t reserved_cb(void *ctx, const char *key)
 	return reserve_amount(ctx, key);
 }
 
+static enum metrics_level metrics_level_of(enum quota_kind k)
+{
+	switch (k) {
+	case QUOTA_MEMBER: return MLVL_MEMBER;
+	case QUOTA_PROJECT: return MLVL_PROJECT;
+	case QUOTA_INSTITUTION: return MLVL_INSTITUTION;
+	default: return MLVL_POOL;
+	}
+}
+
+/* allot_gate_admissions_total for a refusal. */
+static void metrics_refused(allot_err e, enum metrics_level lvl)
+{
+	enum metrics_adm_outcome o = e == ALLOT_E_QUOTA ? MADM_QUOTA
+				     : e == ALLOT_E_RATE ? MADM_RATE
+				     : e == ALLOT_E_FORBIDDEN ? MADM_FORBIDDEN
+				     : e == ALLOT_E_NOT_FOUND ? MADM_NOT_FOUND
+				     : e == ALLOT_E_INVALID ? MADM_INVALID
+				     : e == ALLOT_E_UNAVAILABLE ? MADM_UNAVAILABLE
+								: MADM_ERROR;
+	metrics_admission(o, lvl);
+}
+
 allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims *c,
 		     const char *model, int prompt_tokens, int max_tokens,
 		     struct gate_ticket *t, int *retry_after_s, char *msg, size_t msgsz)
 {
+	enum metrics_level lvl = MLVL_NONE; /* the level that refused */
 	memset(t, 0, sizeof *t);
 	t->claims = *c;
 	t->started_us = time_now_us();
 	struct active_charter *ac = app_charter_get(app);
 	if (!ac) {
 		snprintf(msg, msgsz, "no charter has been applied");
+		metrics_refused(ALLOT_E_UNAVAILABLE, lvl);
 		return ALLOT_E_UNAVAILABLE;
 	}
 	const struct charter *ch = ac->c;
@@ -399,6 +425,7 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->requests_per_minute);
 			*retry_after_s = wait;
 			e = ALLOT_E_RATE;
+			lvl = metrics_level_of(lv[i].kind);
 			break;
 		}
 		if (l->tokens_per_minute != CHARTER_UNSET &&
@@ -408,6 +435,7 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 				 "%lld tokens per minute", (long long)prompt_tokens + max_tokens,
 				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->tokens_per_minute);
 			e = ALLOT_E_INVALID;
+			lvl = metrics_level_of(lv[i].kind);
 			break;
 		}
 		if (l->tokens_per_minute != CHARTER_UNSET &&
@@ -416,6 +444,7 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->tokens_per_minute);
 			*retry_after_s = wait;
 			e = ALLOT_E_RATE;
+			lvl = metrics_level_of(lv[i].kind);
 			break;
 		}
 		if (l->concurrent_requests != CHARTER_UNSET &&
@@ -424,6 +453,7 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 				 quota_kind_name(lv[i].kind), lv[i].key, (long long)l->concurrent_requests);
 			*retry_after_s = 1;
 			e = ALLOT_E_RATE;
+			lvl = metrics_level_of(lv[i].kind);
 			break;
 		}
 	}
@@ -438,6 +468,7 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 				 lv[i].kind == QUOTA_POOL ? "pool" : lv[i].key, money_format(worst, w),
 				 money_format(room > 0 ? room : 0, r));
 			e = ALLOT_E_QUOTA;
+			lvl = metrics_level_of(lv[i].kind);
 			break;
 		}
 		if (room - worst < t->remaining) {
@@ -459,6 +490,7 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 					 "cost up to %s, %s of the token's max_credits remains",
 					 money_format(worst, w), money_format(room > 0 ? room : 0, r));
 				e = ALLOT_E_QUOTA;
+				lvl = MLVL_TOKEN;
 			} else if (room - worst < t->remaining) {
 				t->remaining = room - worst;
 				snprintf(t->remaining_level, sizeof t->remaining_level, "token");
@@ -498,11 +530,16 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 	if (e)
 		goto refuse_held;
 	t->seq = atomic_fetch_add(&g->seq, 1) + 1;
+	metrics_admission(MADM_ADMITTED, MLVL_NONE);
+	metrics_gauge_add(MG_RESERVATIONS, 1);
+	metrics_gauge_add(MG_RESERVED_CREDITS, t->reserved);
 	return ALLOT_OK;
 refuse:
+	metrics_refused(e, lvl);
 	app_charter_put(app, ac);
 	return e;
 refuse_held:
+	metrics_refused(e, lvl);
 	t->ac = NULL;
 	app_charter_put(app, ac);
 	return e;
@@ -515,6 +552,8 @@ static void ticket_release(struct app *app, struct gate *g, struct gate_ticket *
 	for (size_t i = 0; i < t->nkeys; i++)
 		keys[i] = t->keys[i];
 	reserve_release(app->reserve, keys, t->nkeys, t->reserved);
+	metrics_gauge_add(MG_RESERVATIONS, -1);
+	metrics_gauge_add(MG_RESERVED_CREDITS, -t->reserved);
 	/* Give back the unused part of the tokens-per-minute count. */
 	int64_t unused = (int64_t)t->prompt_tokens + t->max_tokens - used_tokens;
 	if (unused > 0) {
@@ -608,6 +647,7 @@ allot_err gate_settle(struct app *app, struct gate *g, struct gate_ticket *t,
 	t->remaining += t->reserved - *charge - keep;
 	ticket_release(app, g, t, prompt_tokens + completion_tokens);
 	reserve_unlock(app->reserve);
+	metrics_add(e ? MC_SETTLEMENTS_FAILED : MC_SETTLEMENTS_BOOKED, 1);
 	if (e) {
 		snprintf(p.reason, sizeof p.reason, "%.255s", reason);
 		settleq_add(g->settleq, &p, keys, keep ? t->nkeys : 0, keep,

@@ -12,6 +12,8 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/metrics.h"
+#include "common/timeutil.h"
 #include "infer/backend.h"
 #include "infer/gguf.h"
 #include "infer/model.h"
@@ -32,6 +34,7 @@ struct infer_job {
 	int (*on_text)(void *ctx, const char *text, size_t len);
 	void *ctx;
 	atomic_bool cancel;
+	int64_t submitted_us;   /* time_mono_us at submit (time to first token) */
 	/* engine thread only */
 	size_t n_fed;           /* prompt tokens processed */
 	bool decoding;          /* the prompt is done; next_tok is to be fed */
@@ -118,6 +121,7 @@ static void finish(struct infer_engine *e, int s, const char *reason, bool flush
 {
 	struct infer_job *j = e->slot[s];
 
+	metrics_gauge_add(MG_INFER_ACTIVE, -1);
 	if (flush) {
 		utf8_stream_flush(&j->us, &j->text);
 		if (emit(j, true) == EMIT_STOP)
@@ -134,6 +138,7 @@ static void finish(struct infer_engine *e, int s, const char *reason, bool flush
 /* Ends a job that never got a slot (under mu). */
 static void finish_queued_locked(struct infer_engine *e, struct infer_job *j, const char *reason)
 {
+	metrics_gauge_add(MG_INFER_QUEUED, -1);
 	j->finish = reason;
 	j->done = true;
 	pthread_cond_broadcast(&e->done);
@@ -151,6 +156,9 @@ static void on_logits(struct infer_engine *e, int s, const float *logits)
 	enum emit_rc rc;
 
 	j->n_gen++;
+	metrics_add(MC_INFER_GENERATED_TOKENS, 1);
+	if (j->n_gen == 1)
+		metrics_observe(MH_INFER_TTFT, time_mono_us() - j->submitted_us);
 	j->decoding = true;
 	j->next_tok = tok;
 	if (tok_is_eog(v, tok)) {
@@ -195,6 +203,7 @@ static void step(struct infer_engine *e)
 		e->bw[n] = 1;
 		e->bj[n++] = j;
 	}
+	int ndec = n; /* the rest are prompt tokens */
 	/* prompt chunks in the room left, round-robin between sequences */
 	for (int i = 0; i < e->n_slots && n < e->step_cap; i++) {
 		int s = (e->rr + i) % e->n_slots;
@@ -215,6 +224,8 @@ static void step(struct infer_engine *e)
 	if (n == 0)
 		return;
 	b.n_tokens = n;
+	metrics_observe(MH_INFER_BATCH, n);
+	metrics_add(MC_INFER_PROMPT_TOKENS, (uint64_t)(n - ndec));
 	if (e->be->forward(e->bstate, &b, e->logits) != ALLOT_OK) {
 		log_warnx("infer: forward pass failed; cancelling %d sequences", n);
 		for (int s = 0; s < e->n_slots; s++)
@@ -251,6 +262,8 @@ static void *engine_main(void *arg)
 			e->qtail = j;
 		for (int s = 0; s < e->n_slots; s++) {
 			if (!e->slot[s] && e->qhead) {
+				metrics_gauge_add(MG_INFER_QUEUED, -1);
+				metrics_gauge_add(MG_INFER_ACTIVE, 1);
 				e->slot[s] = e->qhead;
 				e->qhead = e->qhead->qnext;
 				if (!e->qhead)
@@ -540,6 +553,9 @@ allot_err infer_submit(struct infer_engine *e, const struct infer_request *r,
 		e->qhead = j;
 	e->qtail = j;
 	e->outstanding++;
+	j->submitted_us = time_mono_us();
+	metrics_gauge_add(MG_INFER_QUEUED, 1);
+	metrics_add(MC_INFER_REQUESTS, 1);
 	pthread_cond_signal(&e->work);
 	pthread_mutex_unlock(&e->mu);
 	*out = j;

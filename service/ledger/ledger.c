@@ -13,6 +13,7 @@
 
 #include "common/buf.h"
 #include "common/json.h"
+#include "common/metrics.h"
 #include "common/money.h"
 #include "crypto/ed25519.h"
 #include "common/timeutil.h"
@@ -518,6 +519,10 @@ static enum store_sync group_sync(const struct group_item *items)
 static void group_lead(struct app *app, struct group_item *items)
 {
 	int64_t now = time_now_us();
+	size_t nitems = 0;
+	for (const struct group_item *it = items; it; it = it->next)
+		nitems++;
+	metrics_observe(MH_GROUP_SIZE, (int64_t)nitems);
 	struct over_map *over = &app->ledger_group->over;
 	over_clear(over);
 	allot_err e = store_ledger_begin_sync(app->store, group_sync(items));
@@ -733,13 +738,46 @@ static void ingest_free(struct ingest_batch *b)
 	free(b->items);
 }
 
+static size_t ingest_rejected(const struct ingest_batch *b)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < b->n; i++)
+		n += b->items[i].o == OUT_REJECTED;
+	return n;
+}
+
+/* allot_ledger_records_total and _rejected_total: malformed ones were
+ * refused before verifying, signature ones by it, the rest by the rules. */
+static void ingest_metrics(const struct ingest_batch *b, size_t malformed, size_t unsigned_,
+			   allot_err e)
+{
+	if (e) {
+		metrics_add(MC_LEDGER_ERROR, b->n);
+		return;
+	}
+	struct ledger_counts c;
+	ingest_count(b, &c);
+	size_t rejected = ingest_rejected(b);
+	metrics_add(MC_LEDGER_ACCEPTED, c.accepted);
+	metrics_add(MC_LEDGER_DUPLICATE, c.duplicate);
+	metrics_add(MC_LEDGER_CONFLICT, c.conflict);
+	metrics_add(MC_LEDGER_REJECTED, rejected);
+	metrics_add(MC_LEDGER_ERROR, c.rejected - rejected);
+	metrics_add(MC_REJECT_MALFORMED, malformed);
+	metrics_add(MC_REJECT_SIGNATURE, unsigned_);
+	metrics_add(MC_REJECT_CHARTER, rejected - malformed - unsigned_);
+}
+
 /* Verifies the parsed batch and books it in a group transaction. */
 static allot_err ingest_run(struct app *app, struct active_charter *cur, const char *provider,
 			    struct ingest_batch *b, char *msg, size_t msgsz)
 {
+	size_t malformed = ingest_rejected(b);
 	ingest_verify(app, cur->c, provider, b);
+	size_t unsigned_ = ingest_rejected(b) - malformed;
 	app_charter_put(app, cur);
 	allot_err e = group_run(app, ingest_work, b, true);
+	ingest_metrics(b, malformed, unsigned_, e);
 	if (e)
 		snprintf(msg, msgsz, "the ledger could not be written; nothing of this batch was stored");
 	return e;
