@@ -1,9 +1,13 @@
 /* system.c — liveness, readiness and metrics. */
 #include "api/api.h"
 
+#include <stdio.h>
+#include <string.h>
+
 #include "common/metrics.h"
 #include "common/timeutil.h"
 #include "gate/gate.h"
+#include "daemon/webhooks.h"
 #include "ledger/ledgerlog.h"
 #include "gate/settleq.h"
 
@@ -106,4 +110,19 @@ allot_err api_metrics(struct http_req *req, struct http_resp *resp)
 	metrics_tlog(app, &resp->body);
 	resp->content_type = "text/plain; version=0.0.4";
 	return ALLOT_OK;
+}
+
+/* GET /v1/webhooks/key: the public key that signs webhook messages
+ * (docs/WEBHOOKS.md), as allot writes keys and as Standard Webhooks does. */
+allot_err api_webhooks_key(struct http_req *req, struct http_resp *resp)
+{
+	struct app *app = api_app(req);
+	if (!app->webhooks)
+		return http_error(resp, ALLOT_E_UNAVAILABLE, "webhooks are not running");
+	const char *pub = webhooks_pub(app->webhooks);
+	char whpk[ED25519_PUB_TEXT_MAX + 8];
+	snprintf(whpk, sizeof whpk, "whpk_%s", pub + strlen("ed25519:"));
+	return http_json(resp, 200, json_pack("{s:s,s:s,s:s,s:s}", "key", pub, "algorithm",
+					      "ed25519", "signature_version", "v1a",
+					      "standard_webhooks_key", whpk));
 }

@@ -13,6 +13,7 @@
 #include "daemon/bootstrap.h"
 #include "daemon/dblock.h"
 #include "daemon/fileio.h"
+#include "daemon/webhooks.h"
 #include "gate/keyset.h"
 #include "ledger/ledger.h"
 #include "ledger/ledgerlog.h"
@@ -192,6 +193,9 @@ allot_err app_charter_apply(struct app *app, const char *filename, const char *t
 	app_charter_install(app, ac);
 	log_info("charter %s version %lld applied by %s (sha256 %.16s…)", c->id,
 		 (long long)c->version, author, ac->row.sha256);
+	/* Its webhook event; one lost to a crash here is sent at the next
+	 * start (webhooks_open). */
+	webhooks_charter_applied(app, ac);
 	return ALLOT_OK;
 }
 
@@ -335,11 +339,15 @@ allot_err app_open(struct app *app, char *msg, size_t msgsz)
 		return e;
 	if ((e = app_charter_from_file(app, true, msg, msgsz)))
 		return e;
+	if ((e = webhooks_open(app, &app->webhooks, msg, msgsz)))
+		return e;
 	return ALLOT_OK;
 }
 
 void app_close(struct app *app)
 {
+	webhooks_close(app->webhooks);
+	app->webhooks = NULL;
 	if (app->active)
 		app_charter_put(app, app->active);
 	app->active = NULL;

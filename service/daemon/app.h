@@ -49,6 +49,7 @@ struct dblock;
 struct gate;
 struct ledger_group;
 struct ledgerlog;
+struct webhooks;
 
 struct app {
 	struct app_config cfg;
@@ -64,6 +65,7 @@ struct app {
 	struct ledger_group *ledger_group; /* group commit (ledger/ledger.c) */
 	struct gate *gate;             /* tokens, engines, admission (gate/gate.h) */
 	struct ledgerlog *log;         /* log key and checkpoints (ledger/ledgerlog.h) */
+	struct webhooks *webhooks;     /* the outbox's delivery (daemon/webhooks.h) */
 };
 
 /* Parses argv and ALLOT_* environment into cfg.  Returns 0, 1 on a usage

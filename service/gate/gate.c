@@ -13,6 +13,7 @@
 #include "common/timeutil.h"
 #include "gate/settleq.h"
 #include "common/metrics.h"
+#include "ledger/events.h"
 #include "gate/tokens.h"
 #include "gate/upstream.h"
 #include "infer/engine.h"
@@ -607,11 +608,32 @@ static int64_t ticket_expected(const struct gate_ticket *t, const struct settle_
 	return sum < 0 ? 0 : sum;
 }
 
+/* The settlement_failed webhook event (best effort: the store is failing;
+ * the settlement itself is kept in the retry queue either way). */
+static void settle_failed_event(struct app *app, const struct charter *ch,
+				const struct settle_pending *p)
+{
+	if (!ch->nwebhooks)
+		return;
+	char dedupe[sizeof p->record_base + 32], at[TIME_FMT_MAX];
+	snprintf(dedupe, sizeof dedupe, "settlement_failed:%s", p->record_base);
+	json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s}", "settlement",
+			      p->record_base, "provider", p->provider, "institution",
+			      p->institution, "project", p->project, "member", p->member, "model",
+			      p->model, "tokens_in", (json_int_t)p->tokens_in, "tokens_out",
+			      (json_int_t)p->tokens_out, "charter_version",
+			      (json_int_t)p->charter_version, "queued_at",
+			      time_format_rfc3339(p->queued_us, at), "reason", p->reason);
+	events_emit(app->store, ch, CHARTER_EV_SETTLEMENT_FAILED, dedupe, d, time_now_us());
+}
+
 allot_err gate_settle(struct app *app, struct gate *g, struct gate_ticket *t,
 		      int prompt_tokens, int completion_tokens, int64_t *charge)
 {
 	struct settle_pending p;
 	ticket_pending(g, t, prompt_tokens, completion_tokens, time_now_us(), &p);
+	/* Applied versions live until app_close: valid after the ticket's release. */
+	const struct charter *ch = t->ac->c;
 	struct usage_record recs[2];
 	size_t nrec = settleq_records(&p, recs);
 	char reason[320] = "";
@@ -652,6 +674,7 @@ allot_err gate_settle(struct app *app, struct gate *g, struct gate_ticket *t,
 		snprintf(p.reason, sizeof p.reason, "%.255s", reason);
 		settleq_add(g->settleq, &p, keys, keep ? t->nkeys : 0, keep,
 			    t->claims.has_max_credits ? t->claims.jti : NULL);
+		settle_failed_event(app, ch, &p);
 	}
 	return e;
 }

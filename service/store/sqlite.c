@@ -639,6 +639,7 @@ const struct store_ops store_sqlite_ops = {
 	SQ_LEDGER_OPS
 	SQ_TOKEN_OPS
 	SQ_SETTLEQ_OPS
+	SQ_OUTBOX_OPS
 	SQ_TLOG_OPS
 	SQ_BG_OPS
 };
