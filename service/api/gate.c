@@ -745,9 +745,9 @@ allot_err api_models(struct http_req *req, struct http_resp *resp)
 	for (size_t i = 0; ac && i < ac->c->nmodels; i++) {
 		const struct charter_model *m = &ac->c->models[i];
 		if (gate_model_allowed(ac->c, cl, m->id))
-			json_array_append_new(data, json_pack("{s:s,s:s,s:I,s:s}", "id", m->id, "object",
+			json_array_append_new(data, json_pack("{s:s,s:s,s:I,s:s,s:s}", "id", m->id, "object",
 				"model", "created", (json_int_t)(ac->c->effective_us / US_PER_SEC), "owned_by",
-				m->provider_id));
+				m->provider_id, "status", m->file ? gate_model_status(app->gate, m->id) : "ready"));
 	}
 	app_charter_put(app, ac);
 	member_remaining_header(req, resp);

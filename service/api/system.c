@@ -6,6 +6,7 @@
 
 #include "common/metrics.h"
 #include "common/timeutil.h"
+#include "gate/engines.h"
 #include "gate/gate.h"
 #include "daemon/webhooks.h"
 #include "ledger/ledgerlog.h"
@@ -24,17 +25,29 @@ allot_err api_readyz(struct http_req *req, struct http_resp *resp)
 	bool store_ok = app->store && app->store->ops->schema_version(app->store) > 0;
 	char models[512] = "no gate";
 	struct settleq_stats sq = {0};
+	bool models_ok = true;
+	json_t *states = NULL;
 	if (app->gate) {
 		gate_engine_state(app->gate, models, sizeof models);
 		settleq_stats(gate_settleq(app->gate), &sq);
+		models_ok = engines_all_ready(gate_engines(app->gate));
+		states = engines_json(gate_engines(app->gate));
 	}
 	/* Settlements waiting in the retry queue: served, not yet booked (the
-	 * store is failing); not ready until they are. */
-	bool ready = store_ok && ac && sq.queued == 0;
+	 * store is failing); not ready until they are.  Nor while a bundled
+	 * model of the charter in force is loading or failed to load. */
+	bool ready = store_ok && ac && sq.queued == 0 && models_ok;
 	json_t *j = json_pack("{s:s,s:b,s:o,s:s,s:I}", "status", ready ? "ready" : "not_ready",
 			      "store", store_ok,
 			      "charter", ac ? json_integer(ac->row.version) : json_null(),
 			      "models", models, "settlements_queued", (json_int_t)sq.queued);
+	if (j && states)
+		json_object_set_new(j, "model_states", states);
+	else
+		json_decref(states);
+	if (j && !models_ok)
+		json_object_set_new(j, "reason", json_string("a bundled model of the charter in "
+							     "force is not loaded (model_states)"));
 	if (j && sq.queued)
 		json_object_set_new(j, "reason",
 				    json_sprintf("%llu settlement%s could not be booked yet and "

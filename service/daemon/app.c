@@ -14,6 +14,7 @@
 #include "daemon/dblock.h"
 #include "daemon/fileio.h"
 #include "daemon/webhooks.h"
+#include "gate/gate.h"
 #include "gate/keyset.h"
 #include "ledger/ledger.h"
 #include "ledger/ledgerlog.h"
@@ -196,6 +197,9 @@ allot_err app_charter_apply(struct app *app, const char *filename, const char *t
 	/* Its webhook event; one lost to a crash here is sent at the next
 	 * start (webhooks_open). */
 	webhooks_charter_applied(app, ac);
+	/* Its bundled models load (and those it dropped unload) now; a
+	 * scheduled one's at its `effective` (gate/engines.h). */
+	gate_models_sync(app->gate);
 	return ALLOT_OK;
 }
 
@@ -300,6 +304,9 @@ void app_charter_reload(struct app *app)
 	log_info("reloading charter from %s", app->cfg.charter);
 	if (app_charter_from_file(app, false, msg, sizeof msg))
 		log_warnx("charter reload failed, the active charter is kept: %s", msg);
+	/* Models too: one that failed to load (a file that was missing) is
+	 * tried again, even when the charter file did not change. */
+	gate_models_sync(app->gate);
 }
 
 allot_err app_open(struct app *app, char *msg, size_t msgsz)

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/money.h"
 #include "common/timeutil.h"
+#include "gate/engines.h"
 #include "gate/settleq.h"
 #include "common/metrics.h"
 #include "ledger/events.h"
@@ -20,7 +21,6 @@
 #include "ledger/ledger.h"
 #include "ledger/reserve.h"
 
-#define GATE_MAX_ENGINES 16
 #define GATE_RATE_BUCKETS 1024
 #define GATE_SPENT_MAX 65536  /* tokens whose spent sum is kept */
 
@@ -48,12 +48,7 @@ struct spent_entry {
 
 struct gate {
 	struct gate_tokens *tokens;
-	struct {
-		char id[STORE_ID_MAX];
-		struct infer_engine *eng;
-		char state[200];
-	} engines[GATE_MAX_ENGINES];
-	size_t nengines;
+	struct gate_engines *engines; /* bundled engines of the charter in force */
 	struct rate_entry *rates[GATE_RATE_BUCKETS]; /* guarded by the reserve lock */
 	struct spent_entry *spent[GATE_RATE_BUCKETS]; /* likewise */
 	size_t nspent;
@@ -64,62 +59,30 @@ struct gate {
 
 static void gate_spent_booked(void *ctx, const char *jti, int64_t charge);
 
-/* ---- engines --------------------------------------------------------------- */
-
-static void gate_load_engines(struct app *app, struct gate *g)
-{
-	struct active_charter *ac = app_charter_get(app);
-	if (!ac)
-		return;
-	const struct charter *c = ac->c;
-	for (size_t i = 0; i < c->nmodels && g->nengines < GATE_MAX_ENGINES; i++) {
-		const struct charter_model *m = &c->models[i];
-		if (!m->provider || !m->provider->builtin || !m->file)
-			continue;
-		char path[1024];
-		snprintf(path, sizeof path, "%s/%s", app->cfg.models, m->file);
-		size_t k = g->nengines++;
-		snprintf(g->engines[k].id, sizeof g->engines[k].id, "%s", m->id);
-		struct stat sb;
-		if (stat(path, &sb) != 0) {
-			snprintf(g->engines[k].state, sizeof g->engines[k].state,
-				 "%.40s: no model file %.100s", m->id, m->file);
-			log_warnx("gate: model %s: file %s not found; requests for it get 503", m->id, path);
-			continue;
-		}
-		struct infer_params p = {.n_threads = app->cfg.threads};
-		char err[256];
-		if (infer_open(path, &p, &g->engines[k].eng, err, sizeof err)) {
-			snprintf(g->engines[k].state, sizeof g->engines[k].state, "%.64s: %.90s", m->id, err);
-			log_warnx("gate: model %s: %s", m->id, err);
-			continue;
-		}
-		struct infer_info info;
-		infer_get_info(g->engines[k].eng, &info);
-		snprintf(g->engines[k].state, sizeof g->engines[k].state, "%.40s: loaded %.60s (%s, %.30s)",
-			 m->id, m->file, info.weight_type, info.backend);
-		log_info("gate: %s", g->engines[k].state);
-	}
-	app_charter_put(app, ac);
-}
+/* ---- engines (gate/engines.c) ------------------------------------------------ */
 
 struct infer_engine *gate_engine(struct gate *g, const char *model)
 {
-	for (size_t i = 0; i < g->nengines; i++)
-		if (strcmp(g->engines[i].id, model) == 0)
-			return g->engines[i].eng;
-	return NULL;
+	return engines_get(g->engines, model);
 }
 
 void gate_engine_state(struct gate *g, char *out, size_t outsz)
 {
-	size_t used = 0;
-	out[0] = '\0';
-	for (size_t i = 0; i < g->nengines && used < outsz; i++)
-		used += (size_t)snprintf(out + used, outsz - used, "%s%s", i ? "; " : "",
-					 g->engines[i].state);
-	if (g->nengines == 0)
-		snprintf(out, outsz, "no bundled model in the charter");
+	engines_describe(g->engines, out, outsz);
+}
+
+struct gate_engines *gate_engines(struct gate *g) { return g->engines; }
+
+const char *gate_model_status(struct gate *g, const char *model)
+{
+	const char *s = engines_model_state(g->engines, model);
+	return s ? s : "failed";
+}
+
+void gate_models_sync(struct gate *g)
+{
+	if (g)
+		engines_kick(g->engines);
 }
 
 struct gate_tokens *gate_tokens(struct gate *g) { return g->tokens; }
@@ -143,7 +106,13 @@ allot_err gate_open(struct app *app, struct gate **out, char *msg, size_t msgsz)
 		free(g);
 		return e;
 	}
-	gate_load_engines(app, g);
+	if ((e = engines_open(app, &g->engines))) {
+		settleq_close(g->settleq);
+		tokens_free(g->tokens);
+		free(g);
+		snprintf(msg, msgsz, "out of memory");
+		return e;
+	}
 	*out = g;
 	return ALLOT_OK;
 }
@@ -155,9 +124,7 @@ void gate_free(struct gate *g)
 	if (!g)
 		return;
 	settleq_close(g->settleq);
-	for (size_t i = 0; i < g->nengines; i++)
-		if (g->engines[i].eng)
-			infer_close(g->engines[i].eng);
+	engines_close(g->engines);
 	for (size_t i = 0; i < GATE_RATE_BUCKETS; i++) {
 		for (struct rate_entry *r = g->rates[i], *n; r; r = n) {
 			n = r->next;
@@ -532,6 +499,8 @@ allot_err gate_admit(struct app *app, struct gate *g, const struct token_claims 
 		goto refuse_held;
 	t->seq = atomic_fetch_add(&g->seq, 1) + 1;
 	metrics_admission(MADM_ADMITTED, MLVL_NONE);
+	/* The engine stays loaded while the request runs (gate/engines.h). */
+	t->engine_hold = m->file ? engines_hold(g->engines, model) : NULL;
 	metrics_gauge_add(MG_RESERVATIONS, 1);
 	metrics_gauge_add(MG_RESERVED_CREDITS, t->reserved);
 	return ALLOT_OK;
@@ -555,6 +524,8 @@ static void ticket_release(struct app *app, struct gate *g, struct gate_ticket *
 	reserve_release(app->reserve, keys, t->nkeys, t->reserved);
 	metrics_gauge_add(MG_RESERVATIONS, -1);
 	metrics_gauge_add(MG_RESERVED_CREDITS, -t->reserved);
+	engines_release(g->engines, t->engine_hold);
+	t->engine_hold = NULL;
 	/* Give back the unused part of the tokens-per-minute count. */
 	int64_t unused = (int64_t)t->prompt_tokens + t->max_tokens - used_tokens;
 	if (unused > 0) {
