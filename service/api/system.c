@@ -1,4 +1,4 @@
-/* system.c — liveness, readiness and metrics. */
+/* system.c — liveness, readiness, metrics and the webhook signing key. */
 #include "api/api.h"
 
 #include <stdio.h>
@@ -6,11 +6,11 @@
 
 #include "common/metrics.h"
 #include "common/timeutil.h"
+#include "daemon/webhooks.h"
 #include "gate/engines.h"
 #include "gate/gate.h"
-#include "daemon/webhooks.h"
-#include "ledger/ledgerlog.h"
 #include "gate/settleq.h"
+#include "ledger/ledgerlog.h"
 
 allot_err api_healthz(struct http_req *req, struct http_resp *resp)
 {

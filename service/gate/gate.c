@@ -6,18 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/money.h"
 #include "common/timeutil.h"
 #include "gate/engines.h"
 #include "gate/settleq.h"
-#include "common/metrics.h"
-#include "ledger/events.h"
 #include "gate/tokens.h"
 #include "gate/upstream.h"
 #include "infer/engine.h"
+#include "ledger/events.h"
 #include "ledger/ledger.h"
 #include "ledger/reserve.h"
 
