@@ -93,7 +93,10 @@ verify_all() {
 }
 
 # --- the charter event, refused twice, then delivered with the same id ----------------
-sleep 0.6
+for _ in $(seq 1 100); do
+	[ "$(jq -r 'select(.status == 500) | .id' "$RLOG" 2>/dev/null | wc -l)" -ge 2 ] && break
+	sleep 0.1
+done
 echo 200 >"$CONTROL"
 wait_for '.type == "charter" and .data.version == 1' 1 && ok || bad "charter event v1 not delivered"
 CID=$(jq -r 'select(.status == 200) | select(.body | fromjson | .type == "charter") | .id' "$RLOG" | head -1)
@@ -146,7 +149,13 @@ charter 2 1000 "25, 50, 100" >"$E2E_DIR/charter2.yaml"
 req PUT /v1/charter "$ADMIN_KEY" application/yaml "$E2E_DIR/charter2.yaml"
 check "charter v2 applied" 200 "$STATUS"
 post r4 40 # 260 of 1000: alert 25
-sleep 0.5
+# both tried (and refused) at least once before the crash
+tried() { jq -c "select(.status == 500) | .body | fromjson | select($1)" "$RLOG" | wc -l; }
+for _ in $(seq 1 100); do
+	[ "$(tried '.type == "charter" and .data.version == 2')" -ge 1 ] &&
+		[ "$(tried '.type == "alert" and .data.threshold == 25')" -ge 1 ] && break
+	sleep 0.1
+done
 e2e_kill9
 check "nothing of v2 delivered before the crash" 0 "$(ev '.type == "charter" and .data.version == 2')"
 echo 200 >"$CONTROL"
