@@ -36,6 +36,10 @@ struct app_config {
 	 * --keys (docs/OPERATIONS.md, "A deployment"). */
 	bool init;
 	bool verbose;
+	/* Not a flag: unit tests (their fake clocks) start no model loader
+	 * (models load at gate_open and when a charter is applied, on the
+	 * caller's thread) and no webhook worker (events stay in the outbox). */
+	bool no_background;
 };
 
 /* An applied charter with its stored metadata. */

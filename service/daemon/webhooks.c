@@ -217,6 +217,10 @@ allot_err webhooks_open(struct app *app, struct webhooks **out, char *msg, size_
 			webhooks_charter_applied(app, ac);
 		app_charter_put(app, ac);
 	}
+	if (app->cfg.no_background) {
+		*out = w;
+		return ALLOT_OK;
+	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (!(w->curl = curl_easy_init())) {
 		webhooks_close(w);

@@ -218,10 +218,13 @@ allot_err engines_open(struct app *app, struct gate_engines **out)
 			log_warnx("gate: ALLOT_ENGINE_GRACE_MS=\"%s\" ignored (milliseconds, 0..3600000)", g);
 	}
 	reconcile(es, false);
-	if (pthread_create(&es->thread, NULL, loader, es) == 0)
-		es->running = true;
-	else
-		log_warnx("gate: cannot start the model loader; models load only at start");
+	if (!app->cfg.no_background) {
+		if (pthread_create(&es->thread, NULL, loader, es) == 0)
+			es->running = true;
+		else
+			log_warnx("gate: cannot start the model loader; models load at start and "
+				  "when a charter is applied");
+	}
 	*out = es;
 	return ALLOT_OK;
 }
@@ -253,6 +256,10 @@ void engines_kick(struct gate_engines *es)
 {
 	if (!es)
 		return;
+	if (!es->running) {
+		reconcile(es, true); /* no loader thread: here */
+		return;
+	}
 	pthread_mutex_lock(&es->mu);
 	es->kicked = true;
 	pthread_cond_signal(&es->cv);
