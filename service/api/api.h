@@ -54,6 +54,7 @@ allot_err api_usage_filter(struct http_req *req, struct http_resp *resp,
 allot_err api_healthz(struct http_req *req, struct http_resp *resp);
 allot_err api_readyz(struct http_req *req, struct http_resp *resp);
 allot_err api_metrics(struct http_req *req, struct http_resp *resp);
+allot_err api_webhooks_key(struct http_req *req, struct http_resp *resp);
 allot_err api_keys_create(struct http_req *req, struct http_resp *resp);
 allot_err api_keys_revoke(struct http_req *req, struct http_resp *resp);
 allot_err api_keys_list(struct http_req *req, struct http_resp *resp);

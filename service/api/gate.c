@@ -280,10 +280,13 @@ allot_err api_chat_completions(struct http_req *req, struct http_resp *resp)
 
 /* ---- models and quotas ------------------------------------------------------------ */
 
-static json_t *model_json(const struct charter *c, const struct charter_model *m)
+/* A model as OpenAI lists it, with its state on this gate ("ready",
+ * "loading" or "failed" for a bundled model; docs/GATE.md). */
+static json_t *model_json(struct gate *g, const struct charter *c, const struct charter_model *m)
 {
-	return json_pack("{s:s,s:s,s:I,s:s}", "id", m->id, "object", "model", "created",
-			 (json_int_t)(c->effective_us / US_PER_SEC), "owned_by", m->provider_id);
+	return json_pack("{s:s,s:s,s:I,s:s,s:s}", "id", m->id, "object", "model", "created",
+			 (json_int_t)(c->effective_us / US_PER_SEC), "owned_by", m->provider_id,
+			 "status", m->file ? gate_model_status(g, m->id) : "ready");
 }
 
 allot_err api_models(struct http_req *req, struct http_resp *resp)
@@ -295,7 +298,7 @@ allot_err api_models(struct http_req *req, struct http_resp *resp)
 	for (size_t i = 0; ac && i < ac->c->nmodels; i++) {
 		const struct charter_model *m = &ac->c->models[i];
 		if (gate_model_allowed(ac->c, cl, m->id))
-			json_array_append_new(data, model_json(ac->c, m));
+			json_array_append_new(data, model_json(app->gate, ac->c, m));
 	}
 	app_charter_put(app, ac);
 	member_remaining_header(req, resp);
@@ -308,7 +311,9 @@ allot_err api_model_get(struct http_req *req, struct http_resp *resp)
 	const char *id = req->params[0];
 	struct active_charter *ac = app_charter_get(app);
 	const struct charter_model *m = ac ? charter_model(ac->c, id) : NULL;
-	json_t *j = m && gate_model_allowed(ac->c, gapi_claims(req), id) ? model_json(ac->c, m) : NULL;
+	json_t *j = m && gate_model_allowed(ac->c, gapi_claims(req), id)
+			    ? model_json(app->gate, ac->c, m)
+			    : NULL;
 	app_charter_put(app, ac);
 	member_remaining_header(req, resp);
 	if (!j)

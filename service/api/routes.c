@@ -17,6 +17,7 @@ const struct http_route api_routes[] = {
 	{"GET", "/healthz", ROLE_PUBLIC, api_healthz, NULL},
 	{"GET", "/readyz", ROLE_PUBLIC, api_readyz, NULL},
 	{"GET", "/metrics", ROLE_PUBLIC, api_metrics, NULL},
+	{"GET", "/v1/webhooks/key", ROLE_PUBLIC, api_webhooks_key, NULL},
 	{"GET", "/v1/charter", STAFF, api_charter_get, NULL},
 	{"PUT", "/v1/charter", ROLE_ADMIN, api_charter_put, NULL},
 	{"POST", "/v1/charter/validate", ROLE_ADMIN, api_charter_validate, NULL},

@@ -1,9 +1,16 @@
-/* system.c — liveness, readiness and metrics. */
+/* system.c — liveness, readiness, metrics and the webhook signing key. */
 #include "api/api.h"
 
+#include <stdio.h>
+#include <string.h>
+
+#include "common/metrics.h"
 #include "common/timeutil.h"
+#include "daemon/webhooks.h"
+#include "gate/engines.h"
 #include "gate/gate.h"
 #include "gate/settleq.h"
+#include "ledger/ledgerlog.h"
 
 allot_err api_healthz(struct http_req *req, struct http_resp *resp)
 {
@@ -18,17 +25,29 @@ allot_err api_readyz(struct http_req *req, struct http_resp *resp)
 	bool store_ok = app->store && store_schema_version(app->store) > 0;
 	char models[512] = "no gate";
 	struct settleq_stats sq = {0};
+	bool models_ok = true;
+	json_t *states = NULL;
 	if (app->gate) {
 		gate_engine_state(app->gate, models, sizeof models);
 		settleq_stats(gate_settleq(app->gate), &sq);
+		models_ok = engines_all_ready(gate_engines(app->gate));
+		states = engines_json(gate_engines(app->gate));
 	}
 	/* Settlements waiting in the retry queue: served, not yet booked (the
-	 * store is failing); not ready until they are. */
-	bool ready = store_ok && ac && sq.queued == 0;
+	 * store is failing); not ready until they are.  Nor while a bundled
+	 * model of the charter in force is loading or failed to load. */
+	bool ready = store_ok && ac && sq.queued == 0 && models_ok;
 	json_t *j = json_pack("{s:s,s:b,s:o,s:s,s:I}", "status", ready ? "ready" : "not_ready",
 			      "store", store_ok,
 			      "charter", ac ? json_integer(ac->row.version) : json_null(),
 			      "models", models, "settlements_queued", (json_int_t)sq.queued);
+	if (j && states)
+		json_object_set_new(j, "model_states", states);
+	else
+		json_decref(states);
+	if (j && !models_ok)
+		json_object_set_new(j, "reason", json_string("a bundled model of the charter in "
+							     "force is not loaded (model_states)"));
 	if (j && sq.queued)
 		json_object_set_new(j, "reason",
 				    json_sprintf("%llu settlement%s could not be booked yet and "
@@ -37,6 +56,35 @@ allot_err api_readyz(struct http_req *req, struct http_resp *resp)
 						 sq.queued == 1 ? "" : "s"));
 	app_charter_put(app, ac);
 	return http_json(resp, ready ? 200 : 503, j);
+}
+
+/* The transparency log: its size and its latest signed checkpoint's. */
+static void metrics_tlog(struct app *app, struct buf *out)
+{
+	uint64_t size = 0, cp_size = 0;
+	int64_t signed_at = 0;
+	uint8_t root[32];
+	if (!app->store || store_tlog_head(app->store, &size, root) != ALLOT_OK)
+		return;
+	if (app->log)
+		ledgerlog_signed(app->log, &cp_size, &signed_at);
+	buf_printf(out, "# HELP allot_tlog_leaves Leaves in the transparency log.\n"
+			"# TYPE allot_tlog_leaves gauge\n"
+			"allot_tlog_leaves %llu\n"
+			"# HELP allot_tlog_checkpoint_leaves Leaves covered by the latest signed "
+			"checkpoint.\n"
+			"# TYPE allot_tlog_checkpoint_leaves gauge\n"
+			"allot_tlog_checkpoint_leaves %llu\n",
+		   (unsigned long long)size, (unsigned long long)cp_size);
+	if (signed_at) {
+		int64_t age = time_now_us() - signed_at;
+		buf_printf(out, "# HELP allot_tlog_checkpoint_age_seconds Time since the latest "
+				"checkpoint was signed (absent: none signed since start).\n"
+				"# TYPE allot_tlog_checkpoint_age_seconds gauge\n"
+				"allot_tlog_checkpoint_age_seconds %lld.%06lld\n",
+			   (long long)(age > 0 ? age : 0) / 1000000,
+			   (long long)(age > 0 ? age : 0) % 1000000);
+	}
 }
 
 allot_err api_metrics(struct http_req *req, struct http_resp *resp)
@@ -71,6 +119,23 @@ allot_err api_metrics(struct http_req *req, struct http_resp *resp)
 			   (unsigned long long)sq.failures, (unsigned long long)sq.attempts,
 			   (unsigned long long)sq.booked);
 	}
+	metrics_render(&resp->body);
+	metrics_tlog(app, &resp->body);
 	resp->content_type = "text/plain; version=0.0.4";
 	return ALLOT_OK;
+}
+
+/* GET /v1/webhooks/key: the public key that signs webhook messages
+ * (docs/WEBHOOKS.md), as allot writes keys and as Standard Webhooks does. */
+allot_err api_webhooks_key(struct http_req *req, struct http_resp *resp)
+{
+	struct app *app = api_app(req);
+	if (!app->webhooks)
+		return http_error(resp, ALLOT_E_UNAVAILABLE, "webhooks are not running");
+	const char *pub = webhooks_pub(app->webhooks);
+	char whpk[ED25519_PUB_TEXT_MAX + 8];
+	snprintf(whpk, sizeof whpk, "whpk_%s", pub + strlen("ed25519:"));
+	return http_json(resp, 200, json_pack("{s:s,s:s,s:s,s:s}", "key", pub, "algorithm",
+					      "ed25519", "signature_version", "v1a",
+					      "standard_webhooks_key", whpk));
 }

@@ -367,6 +367,17 @@ static unsigned long long periods_per_cycle(enum charter_period p)
 	return 1;
 }
 
+const char *charter_event_name(unsigned ev)
+{
+	switch (ev) {
+	case CHARTER_EV_ALERT: return "alert";
+	case CHARTER_EV_OVERAGE: return "overage";
+	case CHARTER_EV_CHARTER: return "charter";
+	case CHARTER_EV_SETTLEMENT_FAILED: return "settlement_failed";
+	default: return "";
+	}
+}
+
 int charter_allocation_cmp(const struct charter_allocation *child,
 			   const struct charter_allocation *parent)
 {
@@ -437,6 +448,9 @@ void charter_free(struct charter *c)
 		free(in->projects_by_id_);
 	}
 	free(c->institutions);
+	for (size_t i = 0; i < c->nwebhooks; i++)
+		free(c->webhooks[i].url);
+	free(c->webhooks);
 	free(c->providers_by_id_);
 	free(c->models_by_id_);
 	free(c->institutions_by_id_);

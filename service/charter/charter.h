@@ -175,6 +175,23 @@ struct charter_institution {
 	size_t *projects_by_id_;  /* private: sorted index for lookups */
 };
 
+/* Webhook events (a bit each in charter_webhook.events). */
+enum charter_event {
+	CHARTER_EV_ALERT = 1,             /* an `alerts` threshold crossed */
+	CHARTER_EV_OVERAGE = 2,           /* a level went past its allocation */
+	CHARTER_EV_CHARTER = 4,           /* a charter was applied */
+	CHARTER_EV_SETTLEMENT_FAILED = 8, /* a gate settlement could not be booked */
+};
+
+struct charter_webhook {
+	char *url;                /* http:// or https:// */
+	unsigned events;          /* CHARTER_EV_* bits, at least one */
+	struct charter_mark mark;
+};
+
+/* "alert", "overage", "charter", "settlement_failed" (one bit). */
+const char *charter_event_name(unsigned ev);
+
 struct charter {
 	char *file;               /* name used in messages, as passed to parse */
 	char *id;                 /* [a-z0-9-]{1,64} */
@@ -200,6 +217,8 @@ struct charter {
 	size_t nmodels;
 	struct charter_institution *institutions;
 	size_t ninstitutions;
+	struct charter_webhook *webhooks; /* SPEC 4; docs/WEBHOOKS.md */
+	size_t nwebhooks;
 
 	/* Where things are in the text (for charter_check_successor). */
 	struct charter_mark id_mark, version_mark, effective_mark, timezone_mark,

@@ -1317,6 +1317,63 @@ static void report_cb(void *ctx, uint32_t line, uint32_t col, const char *msg)
 	ERR_AT(p, m, "%s", msg);
 }
 
+/* ---- webhooks (SPEC 4) ---------------------------------------------------- */
+
+static void parse_webhook(struct pctx *p, const struct ynode *n, struct charter_webhook *w)
+{
+	static const struct keyspec ks[] = {{"url", true}, {"events", true}};
+	const struct ynode *v[2];
+	char b[SHOW_MAX + 8];
+	w->mark = mk(n);
+	if (!walk_map(p, n, "'webhooks' entries", "webhook", ks, 2, v))
+		return;
+	if (v[0] && get_text(p, v[0], "'url'", URL_MAX, &w->url) &&
+	    !valid_url(w->url, strlen(w->url)))
+		ERR(p, v[0], "invalid webhook url '%s' (expected http:// or https:// and a host)",
+		    shown(v[0], b));
+	if (!v[1] || !want_seq(p, v[1], "'events'"))
+		return;
+	if (v[1]->n == 0)
+		ERR(p, v[1], "'events' must name at least one of alert, overage, charter, "
+		    "settlement_failed");
+	for (size_t i = 0; i < v[1]->n; i++) {
+		const struct ynode *e = v[1]->items[i];
+		unsigned bit = 0;
+		if (want_scalar(p, e, "each of 'events'", "an event name", false))
+			for (unsigned k = 1; k <= CHARTER_EV_SETTLEMENT_FAILED; k <<= 1)
+				if (strlen(charter_event_name(k)) == e->len &&
+				    memcmp(charter_event_name(k), e->str, e->len) == 0)
+					bit = k;
+		if (e->kind == YN_SCALAR && !bit)
+			ERR(p, e, "unknown webhook event '%s' (expected alert, overage, charter or "
+			    "settlement_failed)", shown(e, b));
+		else if (bit & w->events)
+			ERR(p, e, "webhook event '%s' is listed twice", shown(e, b));
+		w->events |= bit;
+	}
+}
+
+static void parse_webhooks(struct pctx *p, const struct ynode *v)
+{
+	struct charter *c = p->c;
+	if (!v || !want_seq(p, v, "'webhooks'"))
+		return;
+	c->webhooks = pcalloc(p, v->n, sizeof *c->webhooks);
+	if (!c->webhooks)
+		return;
+	c->nwebhooks = v->n;
+	for (size_t i = 0; i < v->n && !p->oom; i++)
+		parse_webhook(p, v->items[i], &c->webhooks[i]);
+	char b[SHOW_MAX + 8];
+	for (size_t i = 0; i < c->nwebhooks; i++)
+		for (size_t k = 0; k < i; k++)
+			if (c->webhooks[i].url && c->webhooks[k].url &&
+			    strcmp(c->webhooks[i].url, c->webhooks[k].url) == 0)
+				ERR(p, v->items[i], "webhook url '%s' is listed twice (list all its "
+				    "events in one entry)",
+				    show(c->webhooks[i].url, strlen(c->webhooks[i].url), b));
+}
+
 static void parse_top(struct pctx *p, const struct ynode *root)
 {
 	static const struct keyspec ks[] = {
@@ -1324,9 +1381,10 @@ static void parse_top(struct pctx *p, const struct ynode *root)
 		{"effective", true}, {"timezone", true}, {"unit", false},
 		{"pool", false}, {"late_grace", false}, {"rates", false},
 		{"providers", false}, {"models", false}, {"institutions", false},
+		{"webhooks", false},
 	};
 	enum { K_CHARTER, K_VERSION, K_TITLE, K_EFFECTIVE, K_TIMEZONE, K_UNIT, K_POOL,
-	       K_LATE, K_RATES, K_PROVIDERS, K_MODELS, K_INSTITUTIONS, K_N };
+	       K_LATE, K_RATES, K_PROVIDERS, K_MODELS, K_INSTITUTIONS, K_WEBHOOKS, K_N };
 	const struct ynode *v[K_N];
 	struct charter *c = p->c;
 	char b[SHOW_MAX + 8];
@@ -1412,6 +1470,7 @@ static void parse_top(struct pctx *p, const struct ynode *root)
 	if (p->oom)
 		return;
 	check_pool(p);
+	parse_webhooks(p, v[K_WEBHOOKS]);
 	if (v[K_PROVIDERS] && v[K_PROVIDERS]->kind == YN_SEQ)
 		warn_providers(p, v[K_PROVIDERS]);
 }

@@ -13,6 +13,7 @@
 #include "daemon/bootstrap.h"
 #include "daemon/dblock.h"
 #include "daemon/fileio.h"
+#include "daemon/webhooks.h"
 #include "gate/gate.h"
 #include "gate/keyset.h"
 #include "ledger/ledger.h"
@@ -126,6 +127,12 @@ allot_err app_charter_apply(struct app *app, const char *filename, const char *t
 	chist_install(app_charters(app), ac);
 	log_info("charter %s version %lld applied by %s (sha256 %.16s…)", c->id,
 		 (long long)c->version, author, ac->row.sha256);
+	/* Its webhook event; one lost to a crash here is sent at the next
+	 * start (webhooks_open). */
+	webhooks_charter_applied(app, ac);
+	/* Its bundled models load (and those it dropped unload) now; a
+	 * scheduled one's at its `effective` (gate/engines.h). */
+	gate_models_sync(app->gate);
 	return ALLOT_OK;
 }
 
@@ -251,7 +258,8 @@ allot_err app_gate_open(struct app *app, struct gate **out, char *msg, size_t ms
 {
 	const struct gate_config gc = {.models = app->cfg.models, .keys = app->cfg.keys,
 				       .deployment = app->cfg.deployment,
-				       .threads = app->cfg.threads};
+				       .threads = app->cfg.threads,
+				       .no_background = app->cfg.no_background};
 	return gate_open(app->ledger, &gc, out, msg, msgsz);
 }
 
@@ -261,6 +269,9 @@ void app_charter_reload(struct app *app)
 	log_info("reloading charter from %s", app->cfg.charter);
 	if (app_charter_from_file(app, false, msg, sizeof msg))
 		log_warnx("charter reload failed, the active charter is kept: %s", msg);
+	/* Models too: one that failed to load (a file that was missing) is
+	 * tried again, even when the charter file did not change. */
+	gate_models_sync(app->gate);
 }
 
 allot_err app_open(struct app *app, char *msg, size_t msgsz)
@@ -299,11 +310,15 @@ allot_err app_open(struct app *app, char *msg, size_t msgsz)
 		return e;
 	if ((e = app_charter_from_file(app, true, msg, msgsz)))
 		return e;
+	if ((e = webhooks_open(app, &app->webhooks, msg, msgsz)))
+		return e;
 	return ALLOT_OK;
 }
 
 void app_close(struct app *app)
 {
+	webhooks_close(app->webhooks);
+	app->webhooks = NULL;
 	ledgerlog_free(app->log);
 	app->log = NULL;
 	/* The charter history, reservations and group commit, then their store. */

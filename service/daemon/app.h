@@ -40,12 +40,17 @@ struct app_config {
 	 * ("https://a.example,https://b.example", or "*"); NULL: none
 	 * (docs/GATE.md, "CORS"). */
 	const char *cors_origins;
+	/* Not a flag: unit tests (their fake clocks) start no model loader
+	 * (models load at gate_open and when a charter is applied, on the
+	 * caller's thread) and no webhook worker (events stay in the outbox). */
+	bool no_background;
 };
 
 struct dblock;
 struct gate;
 struct ledger;
 struct ledgerlog;
+struct webhooks;
 
 struct app {
 	struct app_config cfg;
@@ -56,6 +61,7 @@ struct app {
 	struct ledger *ledger;
 	struct gate *gate;             /* tokens, engines, admission (gate/gate.h) */
 	struct ledgerlog *log;         /* log key and checkpoints (ledger/ledgerlog.h) */
+	struct webhooks *webhooks;     /* the outbox's delivery (daemon/webhooks.h) */
 };
 
 /* Parses argv and ALLOT_* environment into cfg.  Returns 0, 1 on a usage

@@ -6,20 +6,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/money.h"
 #include "common/strmap.h"
 #include "common/timeutil.h"
+#include "gate/engines.h"
 #include "gate/settleq.h"
 #include "gate/tokens.h"
 #include "gate/upstream.h"
 #include "infer/engine.h"
+#include "ledger/events.h"
 #include "ledger/ledger.h"
 #include "ledger/reserve.h"
 
-#define GATE_MAX_ENGINES 16
 #define GATE_RATE_BUCKETS 1024
 #define GATE_SPENT_MAX 65536  /* tokens whose spent sum is kept */
 
@@ -43,12 +44,7 @@ struct spent_entry {
 
 struct gate {
 	struct gate_tokens *tokens;
-	struct {
-		char id[STORE_ID_MAX];
-		struct infer_engine *eng;
-		char state[200];
-	} engines[GATE_MAX_ENGINES];
-	size_t nengines;
+	struct gate_engines *engines; /* bundled engines of the charter in force */
 	struct strmap *rates;    /* level key -> rate_entry; guarded by the reserve lock */
 	struct strmap *spent;    /* jti -> spent_entry; likewise */
 	atomic_ullong seq;
@@ -58,68 +54,34 @@ struct gate {
 	struct store *store;
 	struct chist *charters;
 	struct reserve_table *reserve;
-	char *models;            /* gate_config.models (a copy) */
-	int threads;
 };
 
 static void gate_spent_booked(void *ctx, const char *jti, int64_t charge);
 
-/* ---- engines --------------------------------------------------------------- */
-
-static void gate_load_engines(struct gate *g)
-{
-	struct active_charter *ac = chist_get(g->charters);
-	if (!ac)
-		return;
-	const struct charter *c = ac->c;
-	for (size_t i = 0; i < c->nmodels && g->nengines < GATE_MAX_ENGINES; i++) {
-		const struct charter_model *m = &c->models[i];
-		if (!m->provider || !m->provider->builtin || !m->file)
-			continue;
-		char path[1024];
-		snprintf(path, sizeof path, "%s/%s", g->models, m->file);
-		size_t k = g->nengines++;
-		snprintf(g->engines[k].id, sizeof g->engines[k].id, "%s", m->id);
-		struct stat sb;
-		if (stat(path, &sb) != 0) {
-			snprintf(g->engines[k].state, sizeof g->engines[k].state,
-				 "%.40s: no model file %.100s", m->id, m->file);
-			log_warnx("gate: model %s: file %s not found; requests for it get 503", m->id, path);
-			continue;
-		}
-		struct infer_params p = {.n_threads = g->threads};
-		char err[256];
-		if (infer_open(path, &p, &g->engines[k].eng, err, sizeof err)) {
-			snprintf(g->engines[k].state, sizeof g->engines[k].state, "%.64s: %.90s", m->id, err);
-			log_warnx("gate: model %s: %s", m->id, err);
-			continue;
-		}
-		struct infer_info info;
-		infer_get_info(g->engines[k].eng, &info);
-		snprintf(g->engines[k].state, sizeof g->engines[k].state, "%.40s: loaded %.60s (%s, %.30s)",
-			 m->id, m->file, info.weight_type, info.backend);
-		log_info("gate: %s", g->engines[k].state);
-	}
-	chist_put(g->charters, ac);
-}
+/* ---- engines (gate/engines.c) ------------------------------------------------ */
 
 struct infer_engine *gate_engine(struct gate *g, const char *model)
 {
-	for (size_t i = 0; i < g->nengines; i++)
-		if (strcmp(g->engines[i].id, model) == 0)
-			return g->engines[i].eng;
-	return NULL;
+	return engines_get(g->engines, model);
 }
 
 void gate_engine_state(struct gate *g, char *out, size_t outsz)
 {
-	size_t used = 0;
-	out[0] = '\0';
-	for (size_t i = 0; i < g->nengines && used < outsz; i++)
-		used += (size_t)snprintf(out + used, outsz - used, "%s%s", i ? "; " : "",
-					 g->engines[i].state);
-	if (g->nengines == 0)
-		snprintf(out, outsz, "no bundled model in the charter");
+	engines_describe(g->engines, out, outsz);
+}
+
+struct gate_engines *gate_engines(struct gate *g) { return g->engines; }
+
+const char *gate_model_status(struct gate *g, const char *model)
+{
+	const char *st = engines_model_state(g->engines, model);
+	return st ? st : "failed";
+}
+
+void gate_models_sync(struct gate *g)
+{
+	if (g)
+		engines_kick(g->engines);
 }
 
 struct gate_tokens *gate_tokens(struct gate *g) { return g->tokens; }
@@ -129,7 +91,6 @@ static void gate_discard(struct gate *g)
 {
 	strmap_free(g->rates);
 	strmap_free(g->spent);
-	free(g->models);
 	free(g);
 }
 
@@ -149,11 +110,6 @@ allot_err gate_open(struct ledger *led, const struct gate_config *cfg, struct ga
 	g->store = ledger_store(led);
 	g->charters = ledger_charters(led);
 	g->reserve = ledger_reserve(led);
-	g->threads = cfg->threads;
-	if (!(g->models = strdup(cfg->models ? cfg->models : ""))) {
-		gate_discard(g);
-		return ALLOT_E_NOMEM;
-	}
 	allot_err e = tokens_open(g->store, cfg->keys, cfg->deployment, &g->tokens, msg, msgsz);
 	if (e) {
 		gate_discard(g);
@@ -167,7 +123,13 @@ allot_err gate_open(struct ledger *led, const struct gate_config *cfg, struct ga
 		gate_discard(g);
 		return e;
 	}
-	gate_load_engines(g);
+	if ((e = engines_open(g->charters, cfg, &g->engines))) {
+		settleq_close(g->settleq);
+		tokens_free(g->tokens);
+		gate_discard(g);
+		snprintf(msg, msgsz, "out of memory");
+		return e;
+	}
 	*out = g;
 	return ALLOT_OK;
 }
@@ -179,9 +141,7 @@ void gate_free(struct gate *g)
 	if (!g)
 		return;
 	settleq_close(g->settleq);
-	for (size_t i = 0; i < g->nengines; i++)
-		if (g->engines[i].eng)
-			infer_close(g->engines[i].eng);
+	engines_close(g->engines);
 	tokens_free(g->tokens);
 	upstream_cleanup();
 	gate_discard(g);
@@ -294,6 +254,29 @@ static int64_t reserved_cb(void *ctx, const char *key)
 
 /* Membership, the model, its rates and max_tokens (the default when <= 0,
  * else at most the tightest limit of the levels that set one), under ch. */
+static enum metrics_level metrics_level_of(enum quota_kind k)
+{
+	switch (k) {
+	case QUOTA_MEMBER: return MLVL_MEMBER;
+	case QUOTA_PROJECT: return MLVL_PROJECT;
+	case QUOTA_INSTITUTION: return MLVL_INSTITUTION;
+	default: return MLVL_POOL;
+	}
+}
+
+/* allot_gate_admissions_total for a refusal. */
+static void metrics_refused(allot_err e, enum metrics_level lvl)
+{
+	enum metrics_adm_outcome o = e == ALLOT_E_QUOTA ? MADM_QUOTA
+				     : e == ALLOT_E_RATE ? MADM_RATE
+				     : e == ALLOT_E_FORBIDDEN ? MADM_FORBIDDEN
+				     : e == ALLOT_E_NOT_FOUND ? MADM_NOT_FOUND
+				     : e == ALLOT_E_INVALID ? MADM_INVALID
+				     : e == ALLOT_E_UNAVAILABLE ? MADM_UNAVAILABLE
+								: MADM_ERROR;
+	metrics_admission(o, lvl);
+}
+
 static allot_err admit_check(const struct charter *ch, const struct token_claims *c,
 			     const char *model, int *max_tokens, const struct charter_model **m,
 			     const struct charter_rate **rin, const struct charter_rate **rout,
@@ -340,13 +323,14 @@ static allot_err admit_check(const struct charter *ch, const struct token_claims
 /* Rate and concurrency limits at the levels that set them (the reserve
  * lock held). */
 static allot_err admit_rates(struct gate *g, const struct quota_level *lv, size_t n, int64_t now,
-			     int prompt_tokens, int max_tokens, int *retry_after_s, char *msg,
-			     size_t msgsz)
+			     int prompt_tokens, int max_tokens, int *retry_after_s,
+			     enum metrics_level *lvl, char *msg, size_t msgsz)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct charter_limits *l = lv[i].limits;
 		if (!l)
 			continue;
+		*lvl = metrics_level_of(lv[i].kind); /* the level, if it refuses */
 		struct rate_entry *r = rate_get(g, lv[i].key, now);
 		if (!r) {
 			return ALLOT_E_NOMEM;
@@ -388,11 +372,12 @@ static allot_err admit_rates(struct gate *g, const struct quota_level *lv, size_
  * max_credits; sets t->remaining (the reserve lock held). */
 static allot_err admit_room(struct gate *g, const struct token_claims *c,
 			    const struct quota_level *lv, size_t n, int64_t worst,
-			    struct gate_ticket *t, char *msg, size_t msgsz)
+			    struct gate_ticket *t, enum metrics_level *lvl, char *msg, size_t msgsz)
 {
 	t->remaining = INT64_MAX;
 	for (size_t i = 0; i < n; i++) {
 		int64_t room = quota_room(&lv[i]);
+		*lvl = metrics_level_of(lv[i].kind); /* the level, if it refuses */
 		if (worst > room) {
 			char w[MONEY_FMT_MAX], r[MONEY_FMT_MAX];
 			snprintf(msg, msgsz, "quota exhausted at the %s level (%s): this request may cost "
@@ -407,8 +392,10 @@ static allot_err admit_room(struct gate *g, const struct token_claims *c,
 				 quota_kind_name(lv[i].kind));
 		}
 	}
+	*lvl = MLVL_NONE;
 	if (!c->has_max_credits)
 		return ALLOT_OK;
+	*lvl = MLVL_TOKEN;
 	int64_t spent = 0;
 	char tkey[STORE_ID_MAX + 8];
 	token_key(tkey, sizeof tkey, c->jti);
@@ -466,12 +453,14 @@ allot_err gate_admit(struct gate *g, const struct token_claims *c,
 		     const char *model, int prompt_tokens, int max_tokens,
 		     struct gate_ticket *t, int *retry_after_s, char *msg, size_t msgsz)
 {
+	enum metrics_level lvl = MLVL_NONE; /* the level that refused */
 	memset(t, 0, sizeof *t);
 	t->claims = *c;
 	t->started_us = time_now_us();
 	struct active_charter *ac = chist_get(g->charters);
 	if (!ac) {
 		snprintf(msg, msgsz, "no charter has been applied");
+		metrics_refused(ALLOT_E_UNAVAILABLE, lvl);
 		return ALLOT_E_UNAVAILABLE;
 	}
 	const struct charter *ch = ac->c;
@@ -501,19 +490,26 @@ allot_err gate_admit(struct gate *g, const struct token_claims *c,
 		snprintf(msg, msgsz, "could not read the quota");
 		goto refuse_held;
 	}
-	if (!(e = admit_rates(g, lv, n, now, prompt_tokens, max_tokens, retry_after_s, msg,
+	if (!(e = admit_rates(g, lv, n, now, prompt_tokens, max_tokens, retry_after_s, &lvl, msg,
 			      msgsz)) &&
-	    !(e = admit_room(g, c, lv, n, worst, t, msg, msgsz)))
+	    !(e = admit_room(g, c, lv, n, worst, t, &lvl, msg, msgsz)))
 		e = admit_reserve(g, c, lv, n, now, worst, t);
 	reserve_unlock(g->reserve);
 	if (e)
 		goto refuse_held;
 	t->seq = atomic_fetch_add(&g->seq, 1) + 1;
+	metrics_admission(MADM_ADMITTED, MLVL_NONE);
+	/* The engine stays loaded while the request runs (gate/engines.h). */
+	t->engine_hold = m->file ? engines_hold(g->engines, model) : NULL;
+	metrics_gauge_add(MG_RESERVATIONS, 1);
+	metrics_gauge_add(MG_RESERVED_CREDITS, t->reserved);
 	return ALLOT_OK;
 refuse:
+	metrics_refused(e, lvl);
 	chist_put(g->charters, ac);
 	return e;
 refuse_held:
+	metrics_refused(e, lvl);
 	t->ac = NULL;
 	chist_put(g->charters, ac);
 	return e;
@@ -526,6 +522,10 @@ static void ticket_release(struct gate *g, struct gate_ticket *t,
 	for (size_t i = 0; i < t->nkeys; i++)
 		keys[i] = t->keys[i];
 	reserve_release(g->reserve, keys, t->nkeys, t->reserved);
+	metrics_gauge_add(MG_RESERVATIONS, -1);
+	metrics_gauge_add(MG_RESERVED_CREDITS, -t->reserved);
+	engines_release(g->engines, t->engine_hold);
+	t->engine_hold = NULL;
 	/* Give back the unused part of the tokens-per-minute count. */
 	int64_t unused = (int64_t)t->prompt_tokens + t->max_tokens - used_tokens;
 	if (unused > 0) {
@@ -579,11 +579,33 @@ static int64_t ticket_expected(const struct gate_ticket *t, const struct settle_
 	return sum < 0 ? 0 : sum;
 }
 
+/* The settlement_failed webhook event (best effort: the store is failing;
+ * the settlement itself is kept in the retry queue either way). */
+static void settle_failed_event(struct gate *g, const struct charter *ch,
+				const struct settle_pending *p)
+{
+	if (!ch->nwebhooks)
+		return;
+	char dedupe[sizeof p->record_base + 32], at[TIME_FMT_MAX];
+	snprintf(dedupe, sizeof dedupe, "settlement_failed:%s", p->record_base);
+	json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s}", "settlement",
+			      p->record_base, "provider", p->provider, "institution",
+			      p->institution, "project", p->project, "member", p->member, "model",
+			      p->model, "tokens_in", (json_int_t)p->tokens_in, "tokens_out",
+			      (json_int_t)p->tokens_out, "charter_version",
+			      (json_int_t)p->charter_version, "queued_at",
+			      time_format_rfc3339(p->queued_us, at), "reason", p->reason);
+	events_emit(g->store, ch, CHARTER_EV_SETTLEMENT_FAILED, dedupe, d, time_now_us());
+}
+
 allot_err gate_settle(struct gate *g, struct gate_ticket *t,
 		      int prompt_tokens, int completion_tokens, int64_t *charge)
 {
 	struct settle_pending p;
 	ticket_pending(g, t, prompt_tokens, completion_tokens, time_now_us(), &p);
+	/* Applied versions live until the ledger is freed: valid after the
+	 * ticket's release. */
+	const struct charter *ch = t->ac->c;
 	struct usage_record recs[2];
 	size_t nrec = settleq_records(&p, recs);
 	char reason[320] = "";
@@ -619,10 +641,12 @@ allot_err gate_settle(struct gate *g, struct gate_ticket *t,
 	t->remaining += t->reserved - *charge - keep;
 	ticket_release(g, t, prompt_tokens + completion_tokens);
 	reserve_unlock(g->reserve);
+	metrics_add(e ? MC_SETTLEMENTS_FAILED : MC_SETTLEMENTS_BOOKED, 1);
 	if (e) {
 		snprintf(p.reason, sizeof p.reason, "%.255s", reason);
 		settleq_add(g->settleq, &p, keys, keep ? t->nkeys : 0, keep,
 			    t->claims.has_max_credits ? t->claims.jti : NULL);
+		settle_failed_event(g, ch, &p);
 	}
 	return e;
 }

@@ -41,6 +41,9 @@ struct gate_config {
 	const char *keys;        /* the token keyset's directory */
 	const char *deployment;  /* the tokens' audience */
 	int threads;             /* inference threads per engine */
+	/* Unit tests (their fake clocks): no model loader thread; models load
+	 * at gate_open and when a charter is applied (gate/engines.h). */
+	bool no_background;
 };
 
 /* A gate over led (not owned: it outlives the gate): its store, charter
@@ -52,8 +55,15 @@ void gate_free(struct gate *g);
 
 /* The bundled engine serving model id, or NULL (not loaded). */
 struct infer_engine *gate_engine(struct gate *g, const char *model);
-/* "stories: loaded (...)" lines for /readyz. */
+/* "stories: ready (...)" lines for /readyz. */
 void gate_engine_state(struct gate *g, char *out, size_t outsz);
+/* The bundled engines (gate/engines.h: per-model state). */
+struct gate_engines *gate_engines(struct gate *g);
+/* Load and unload models for the charter in force now (a charter was
+ * applied; the loader also checks every second). */
+void gate_models_sync(struct gate *g);
+/* "ready", "loading" or "failed" for a bundled model ("failed" when none). */
+const char *gate_model_status(struct gate *g, const char *model);
 struct gate_tokens *gate_tokens(struct gate *g);
 /* The retry queue of settlements that could not be booked yet. */
 struct settleq *gate_settleq(struct gate *g);
@@ -72,6 +82,7 @@ struct gate_ticket {
 	char remaining_level[16];
 	struct token_claims claims;
 	uint64_t seq;                        /* settlement number */
+	void *engine_hold;                   /* the bundled engine held (gate/engines.h) */
 };
 
 /* Admission.  On refusal returns the error and writes a message naming the

@@ -45,6 +45,7 @@ struct req_state {
 	bool too_large;
 	bool has_nul;
 	bool responded;
+	int status;             /* the status queued (counted when the response ends) */
 };
 
 static void metrics_record(struct http_server *srv, const struct http_route *route,
@@ -98,7 +99,8 @@ void http_metrics_render(const struct http_server *srv, struct buf *out)
 					   method, route_label(srv, ri), n);
 		}
 	}
-	buf_puts(out, "# HELP allot_http_request_duration_seconds Time to the response headers.\n"
+	buf_puts(out, "# HELP allot_http_request_duration_seconds Time to the end of the response "
+		      "(a stream's whole length).\n"
 		      "# TYPE allot_http_request_duration_seconds histogram\n");
 	for (size_t ri = 0; ri <= srv->cfg.nroutes; ri++) {
 		struct route_metrics *m = &srv->metrics[ri];
@@ -407,7 +409,8 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct req_state *st,
 	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
 	MHD_destroy_response(r);
 	st->responded = true;
-	metrics_record(srv, st->req.route, status, time_mono_us() - st->req.started_us);
+	st->status = status;
+	(void)srv;
 	return ret;
 }
 
@@ -558,6 +561,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	(void)toe;
 	if (!st)
 		return;
+	/* Counted when the response has been sent (or the connection ended):
+	 * a stream's latency is its whole length. */
+	if (st->responded)
+		metrics_record(srv, st->req.route, st->status, time_mono_us() - st->req.started_us);
 	if (st->req.who && srv->cfg.principal_free)
 		srv->cfg.principal_free(st->req.who);
 	buf_release(&st->body);

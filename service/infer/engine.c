@@ -16,6 +16,8 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/metrics.h"
+#include "common/timeutil.h"
 #include "infer/backend.h"
 #include "infer/gguf.h"
 #include "infer/jsong.h"
@@ -27,6 +29,7 @@
 /* Ends a job that never got a slot (under mu). */
 static void finish_queued_locked(struct infer_engine *e, struct infer_job *j, const char *reason)
 {
+	metrics_gauge_add(MG_INFER_QUEUED, -1);
 	for (int i = 0; i < j->n; i++)
 		if (!j->seq[i].ended) {
 			j->seq[i].ended = true;
@@ -83,6 +86,7 @@ static void step(struct infer_engine *e)
 		e->bs[n] = s;
 		e->bw[n++] = 1;
 	}
+	int ndec = n; /* the rest are prompt tokens */
 	/* prompt chunks in the room left, round-robin between sequences */
 	for (int i = 0; i < e->n_slots && n < e->step_cap; i++) {
 		int s = (e->rr + i) % e->n_slots;
@@ -102,6 +106,8 @@ static void step(struct infer_engine *e)
 	if (n == 0)
 		return;
 	b.n_tokens = n;
+	metrics_observe(MH_INFER_BATCH, n);
+	metrics_add(MC_INFER_PROMPT_TOKENS, (uint64_t)(n - ndec));
 	if (e->be->forward(e->bstate, &b, e->logits) != ALLOT_OK) {
 		log_warnx("infer: forward pass failed; cancelling %d sequences", n);
 		for (int s = 0; s < e->n_slots; s++)
@@ -141,6 +147,8 @@ static int admit_locked(struct infer_engine *e)
 		e->qhead = j->qnext;
 		if (!e->qhead)
 			e->qtail = NULL;
+		metrics_gauge_add(MG_INFER_QUEUED, -1);
+		metrics_gauge_add(MG_INFER_ACTIVE, j->n);
 		for (int i = 0; i < j->n; i++) {
 			while (e->slot[s])
 				s++;
@@ -563,6 +571,9 @@ allot_err infer_submit(struct infer_engine *e, const struct infer_request *r,
 		e->qhead = j;
 	e->qtail = j;
 	e->outstanding++;
+	j->submitted_us = time_mono_us();
+	metrics_gauge_add(MG_INFER_QUEUED, 1);
+	metrics_add(MC_INFER_REQUESTS, 1);
 	pthread_cond_signal(&e->work);
 	pthread_mutex_unlock(&e->mu);
 	*out = j;

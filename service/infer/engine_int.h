@@ -65,6 +65,7 @@ struct infer_job {
 	enum infer_format format;
 	struct jsong_schema *schema;  /* FMT_JSON_SCHEMA */
 	atomic_bool cancel;
+	int64_t submitted_us;   /* time_mono_us at submit (time to first token) */
 	int n;
 	struct infer_seq *seq;  /* [n] */
 	int n_ended;            /* engine thread */

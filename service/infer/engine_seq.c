@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/metrics.h"
+#include "common/timeutil.h"
 #include "infer/engine_int.h"
 #include "infer/model.h"
 #include "infer/tok.h"
@@ -77,8 +79,10 @@ void eng_seq_finish(struct infer_engine *e, struct infer_seq *q, const char *rea
 		if (emit(q, true) == EMIT_STOP)
 			reason = "stop";
 	}
-	if (q->slot >= 0)
+	if (q->slot >= 0) {
 		e->slot[q->slot] = NULL;
+		metrics_gauge_add(MG_INFER_ACTIVE, -1);
+	}
 	q->slot = -1;
 	q->ended = true;
 	q->finish = reason;
@@ -250,6 +254,9 @@ void eng_seq_logits(struct infer_engine *e, struct infer_seq *q, const float *lo
 	}
 	count_token(q, tok);
 	q->n_gen++;
+	metrics_add(MC_INFER_GENERATED_TOKENS, 1);
+	if (q->n_gen == 1 && q == &j->seq[0])
+		metrics_observe(MH_INFER_TTFT, time_mono_us() - j->submitted_us);
 	q->decoding = true;
 	q->next_tok = tok;
 	if (tok_is_eog(v, tok)) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/money.h"
+#include "ledger/events.h"
 #include "common/timeutil.h"
 #include "common/tz.h"
 #include "ledger/period.h"
@@ -134,11 +135,21 @@ static struct over_entry *over_find(struct over_map *over, const char *key, int6
 	return e;
 }
 
+/* What a booking does to a level (for its webhook events, ledger/events.h). */
+struct level_move {
+	struct quota_level q;
+	int64_t before, limit;
+};
+
 /* Is any level past its allocation once charge is added?  Also counts the
- * charge in the group's map (the caller books the record right after). */
+ * charge in the group's map (the caller books the record right after).
+ * OUT: moves[*nmoves]: each level's use before the charge, when the
+ * charter has webhooks (else *nmoves is 0). */
 static bool record_overage(struct ledger *led, const struct charter *c, const struct usage_record *r,
-			   int64_t book_us, int64_t charge)
+			   int64_t book_us, int64_t charge, struct level_move *moves,
+			   size_t *nmoves)
 {
+	*nmoves = 0;
 	struct quota_level lv[QUOTA_MAX_LEVELS];
 	struct over_entry *es[QUOTA_MAX_LEVELS];
 	size_t n = 0;
@@ -167,6 +178,11 @@ static bool record_overage(struct ledger *led, const struct charter *c, const st
 		/* Saturating: the sums fit in int64 (the store's bounds), what is
 		 * derived from them may not. */
 		int64_t limit = money_add_sat(lv[i].allocation, lv[i].rollover);
+		if (c->nwebhooks)
+			moves[(*nmoves)++] = (struct level_move){lv[i], es[i] && es[i]->filled
+							     ? es[i]->used : lv[i].used,
+							     es[i] && es[i]->filled ? es[i]->limit
+										    : limit};
 		if (!es[i]) {
 			over_limit |= charge > 0 && money_add_sat(lv[i].used, charge) > limit;
 			continue;
@@ -384,7 +400,9 @@ static enum outcome book_decide(struct ledger *led, struct usage_record *r,
 	row->rate_micro = rate;
 	row->charge_micro = charge;
 	row->from_gate = from_gate;
-	row->overage = record_overage(led, c, r, row->book_us, charge);
+	struct level_move moves[QUOTA_MAX_LEVELS];
+	size_t nmoves = 0;
+	row->overage = record_overage(led, c, r, row->book_us, charge, moves, &nmoves);
 	if ((e = store_ledger_insert_q(led->store, row)) == ALLOT_E_TOO_LARGE) {
 		/* SPEC 2, "Bounds": nothing of it was stored.  The group's map
 		 * counted its charge: start it over from the ledger. */
@@ -396,6 +414,14 @@ static enum outcome book_decide(struct ledger *led, struct usage_record *r,
 		snprintf(reason, rsz, "the ledger could not be written");
 		return OUT_ERROR;
 	}
+	/* Alerts and overage, in the booking's transaction (at least once:
+	 * no event, no booking). */
+	for (size_t i = 0; i < nmoves; i++)
+		if (events_level_booked(led->store, c, &moves[i].q, moves[i].before, charge,
+					moves[i].limit, r->record_id, r->provider, now)) {
+			snprintf(reason, rsz, "the webhook outbox could not be written");
+			return OUT_ERROR;
+		}
 	return OUT_ACCEPTED;
 }
 

@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/metrics.h"
 #include "common/timeutil.h"
 
 /* An item's state word: its writer sleeps on it (a futex) until the
@@ -77,6 +78,10 @@ void lgroup_free(struct lgroup *g)
 static void group_lead(struct lgroup *g, struct group_item *items)
 {
 	int64_t now = time_now_us();
+	size_t nitems = 0;
+	for (const struct group_item *it = items; it; it = it->next)
+		nitems++;
+	metrics_observe(MH_GROUP_SIZE, (int64_t)nitems);
 	g->reset(g->owner);
 	allot_err e = store_ledger_begin_sync(g->store, group_sync(items));
 	if (!e && !items->next) {

@@ -11,6 +11,7 @@
 
 #include "common/buf.h"
 #include "common/json.h"
+#include "common/metrics.h"
 #include "common/money.h"
 #include "crypto/ed25519.h"
 #include "ledger/quota.h"
@@ -210,13 +211,46 @@ static void ingest_free(struct ingest_batch *b)
 	free(b->items);
 }
 
+static size_t ingest_rejected(const struct ingest_batch *b)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < b->n; i++)
+		n += b->items[i].o == OUT_REJECTED;
+	return n;
+}
+
+/* allot_ledger_records_total and _rejected_total: malformed ones were
+ * refused before verifying, signature ones by it, the rest by the rules. */
+static void ingest_metrics(const struct ingest_batch *b, size_t malformed, size_t unsigned_,
+			   allot_err e)
+{
+	if (e) {
+		metrics_add(MC_LEDGER_ERROR, b->n);
+		return;
+	}
+	struct ledger_counts c;
+	ingest_count(b, &c);
+	size_t rejected = ingest_rejected(b);
+	metrics_add(MC_LEDGER_ACCEPTED, c.accepted);
+	metrics_add(MC_LEDGER_DUPLICATE, c.duplicate);
+	metrics_add(MC_LEDGER_CONFLICT, c.conflict);
+	metrics_add(MC_LEDGER_REJECTED, rejected);
+	metrics_add(MC_LEDGER_ERROR, c.rejected - rejected);
+	metrics_add(MC_REJECT_MALFORMED, malformed);
+	metrics_add(MC_REJECT_SIGNATURE, unsigned_);
+	metrics_add(MC_REJECT_CHARTER, rejected - malformed - unsigned_);
+}
+
 /* Verifies the parsed batch and books it in a group transaction. */
 static allot_err ingest_run(struct ledger *led, struct active_charter *cur, const char *provider,
 			    struct ingest_batch *b, char *msg, size_t msgsz)
 {
+	size_t malformed = ingest_rejected(b);
 	ingest_verify(led, cur->c, provider, b);
+	size_t unsigned_ = ingest_rejected(b) - malformed;
 	chist_put(led->charters, cur);
 	allot_err e = lgroup_run(led->group, ingest_work, b, true);
+	ingest_metrics(b, malformed, unsigned_, e);
 	if (e)
 		snprintf(msg, msgsz, "the ledger could not be written; nothing of this batch was stored");
 	return e;

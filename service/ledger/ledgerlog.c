@@ -146,6 +146,14 @@ allot_err ledgerlog_checkpoint_of(struct ledgerlog *l, struct store *copy, char 
 	return e;
 }
 
+void ledgerlog_signed(struct ledgerlog *l, uint64_t *size, int64_t *signed_at)
+{
+	pthread_mutex_lock(&l->lock);
+	*size = l->note ? l->cp.size : 0;
+	*signed_at = l->note ? l->signed_at : 0;
+	pthread_mutex_unlock(&l->lock);
+}
+
 json_t *ledgerlog_proof_json(const struct merkle_proof *p)
 {
 	json_t *a = json_array();

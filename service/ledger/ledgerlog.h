@@ -59,6 +59,10 @@ allot_err ledgerlog_checkpoint(struct ledgerlog *l, bool fresh, char **note,
 allot_err ledgerlog_checkpoint_of(struct ledgerlog *l, struct store *copy, char **note,
 				  struct checkpoint *cp, char *msg, size_t msgsz);
 
+/* The cached signed checkpoint's size and signing time (UTC µs; 0: none
+ * signed yet), for /metrics. */
+void ledgerlog_signed(struct ledgerlog *l, uint64_t *size, int64_t *signed_at);
+
 /* Base64 of each proof hash, as a JSON array. */
 json_t *ledgerlog_proof_json(const struct merkle_proof *p);
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/timeutil.h"
 #include "store/migrate.h"
 
@@ -123,7 +124,12 @@ allot_err sq_begin_sync(struct sqlite_store *s, enum store_sync sync)
 allot_err sq_commit(struct sqlite_store *s)
 {
 	static const char commit[] = "COMMIT";
+	int64_t t0 = time_mono_us();
 	allot_err e = sq_exec_cached(s, commit);
+	/* A FULL commit's time is its fsync's, near enough (the frames are
+	 * written to the page cache first). */
+	if (!e && s->tx_sync == STORE_SYNC_FULL)
+		metrics_observe(MH_FSYNC_SECONDS, time_mono_us() - t0);
 	if (!e) {
 		sq_tx_open = 0;
 		sq_bg_committed(s, s->tx_sync);
@@ -719,6 +725,7 @@ const struct store_ops store_sqlite_ops = {
 	SQ_TOKEN_OPS
 	SQ_SETTLEQ_OPS
 	SQ_REJECT_OPS
+	SQ_OUTBOX_OPS
 	SQ_TLOG_OPS
 	SQ_BG_OPS
 };

@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/timeutil.h"
 
 #define SQ_FLUSH_MS_DEFAULT 50
@@ -143,6 +144,7 @@ static allot_err bg_flush(struct sq_bg *bg)
 		log_warnx("store: fdatasync of the write-ahead log: %s", strerror(errno));
 		return ALLOT_E_STORE;
 	}
+	metrics_observe(MH_FSYNC_SECONDS, time_mono_us() - t0);
 	pthread_mutex_lock(&bg->mu);
 	if (bg->durable_seq < target)
 		bg->durable_seq = target;

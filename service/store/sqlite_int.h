@@ -127,6 +127,19 @@ allot_err sq_settleq_list(struct store *st,
 	.settleq_put = sq_settleq_put, .settleq_delete = sq_settleq_delete, \
 	.settleq_list = sq_settleq_list,
 
+/* ---- the webhook outbox (store/sqlite_outbox.c) ---- */
+allot_err sq_outbox_put(struct store *st, const struct outbox_event *ev);
+allot_err sq_outbox_due(struct store *st, int64_t now, int max,
+			void (*fn)(void *ctx, const struct outbox_event *ev), void *ctx);
+allot_err sq_outbox_done(struct store *st, int64_t seq, int64_t at);
+allot_err sq_outbox_retry(struct store *st, int64_t seq, int attempts, int64_t next_us,
+			  const char *error);
+allot_err sq_outbox_has(struct store *st, const char *dedupe, bool *has);
+#define SQ_OUTBOX_OPS \
+	.outbox_put = sq_outbox_put, .outbox_due = sq_outbox_due, \
+	.outbox_done = sq_outbox_done, .outbox_retry = sq_outbox_retry, \
+	.outbox_has = sq_outbox_has,
+
 /* ---- the transparency log (store/sqlite_tlog.c) ---- */
 struct sq_tlog;
 /* Loads the tree state at open (after the migrations).  OUT: s->tlog. */

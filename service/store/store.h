@@ -19,6 +19,7 @@
 #include "common/ids.h"
 #include "store/ledger_types.h"
 #include "store/settle_types.h"
+#include "store/outbox_types.h"
 #include "store/token_types.h"
 #include "tlog/merkle.h"
 
@@ -231,6 +232,22 @@ struct store_ops {
 	 * while the store goes on serving (store/sqlite_backup.c).  NULL for a
 	 * store that cannot. */
 	allot_err (*backup)(struct store *st, const char *path, char *msg, size_t msgsz);
+
+	/* ---- the webhook outbox (store/sqlite_outbox.c, docs/WEBHOOKS.md) ----
+	 * put: inside the transaction open on this thread (the ledger's, so the
+	 * event commits with what caused it), else in its own; an event whose
+	 * (dedupe, url) is there already is skipped (ALLOT_OK).  due: calls fn
+	 * for up to max undelivered events with next_us <= now, oldest first
+	 * (ev->body is freed after fn returns).  done: delivered.  retry: the
+	 * next attempt at next_us, with the error. */
+	allot_err (*outbox_put)(struct store *st, const struct outbox_event *ev);
+	allot_err (*outbox_due)(struct store *st, int64_t now, int max,
+				void (*fn)(void *ctx, const struct outbox_event *ev), void *ctx);
+	allot_err (*outbox_done)(struct store *st, int64_t seq, int64_t at);
+	allot_err (*outbox_retry)(struct store *st, int64_t seq, int attempts, int64_t next_us,
+				  const char *error);
+	/* Whether an event with this dedupe key exists (any url). */
+	allot_err (*outbox_has)(struct store *st, const char *dedupe, bool *has);
 };
 
 struct store {

@@ -347,6 +347,25 @@ static const struct bad_case bad_cases[] = {
 	 {NULL},
 	 {"t.yaml:5:7: warning: pool oversubscribed: institutions are allocated "
 	  "130.436875 credits per month on average, more than the pool of 100"}},
+	{"webhook: unknown event",
+	 HEAD "webhooks:\n  - {url: \"http://h/x\", events: [alert, bogus]}\n",
+	 {"t.yaml:13:41: unknown webhook event 'bogus' (expected alert, overage, charter or settlement_failed)"}},
+	{"webhook: event twice",
+	 HEAD "webhooks:\n  - {url: \"http://h/x\", events: [charter, charter]}\n",
+	 {"t.yaml:13:43: webhook event 'charter' is listed twice"}},
+	{"webhook: no events",
+	 HEAD "webhooks:\n  - {url: \"http://h/x\", events: []}\n",
+	 {"t.yaml:13:33: 'events' must name at least one of alert, overage, charter, settlement_failed"}},
+	{"webhook: not http",
+	 HEAD "webhooks:\n  - {url: \"ftp://h/x\", events: [alert]}\n",
+	 {"t.yaml:13:11: invalid webhook url 'ftp://h/x' (expected http:// or https:// and a host)"}},
+	{"webhook: url twice",
+	 HEAD "webhooks:\n  - {url: \"http://h/x\", events: [alert]}\n"
+	 "  - {url: \"http://h/x\", events: [overage]}\n",
+	 {"t.yaml:14:5: webhook url 'http://h/x' is listed twice (list all its events in one entry)"}},
+	{"webhook: unknown key, missing events",
+	 HEAD "webhooks:\n  - {url: \"http://h/x\", secret: s}\n",
+	 {"t.yaml:13:5: missing required key 'events' in webhook", "t.yaml:13:25: unknown key 'secret' in webhook"}},
 };
 
 /* Returns true when the case produced exactly what it expects. */
@@ -513,6 +532,24 @@ static void test_good_model(void **state)
 	assert_true(charter_provider_has_resource(c, &c->providers[0], "tokens_out"));
 	assert_false(charter_provider_has_resource(c, &c->providers[0], "gpu_seconds"));
 	assert_non_null(charter_model(c, "apertus-8b"));
+	charter_free(c);
+}
+
+static void test_webhooks(void **state)
+{
+	(void)state;
+	struct charter *c = parse_ok(HEAD "webhooks:\n"
+				     "  - {url: \"https://ops.example.org/a\", events: [alert, overage]}\n"
+				     "  - url: \"http://127.0.0.1:9/b\"\n"
+				     "    events: [settlement_failed, charter]\n");
+	assert_int_equal(c->nwebhooks, 2);
+	assert_string_equal(c->webhooks[0].url, "https://ops.example.org/a");
+	assert_int_equal(c->webhooks[0].events, CHARTER_EV_ALERT | CHARTER_EV_OVERAGE);
+	assert_int_equal(c->webhooks[1].events, CHARTER_EV_SETTLEMENT_FAILED | CHARTER_EV_CHARTER);
+	assert_string_equal(charter_event_name(CHARTER_EV_SETTLEMENT_FAILED), "settlement_failed");
+	charter_free(c);
+	c = parse_ok(HEAD);
+	assert_int_equal(c->nwebhooks, 0);
 	charter_free(c);
 }
 
@@ -843,6 +880,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_cases),
 		cmocka_unit_test(test_good_model),
+		cmocka_unit_test(test_webhooks),
 		cmocka_unit_test(test_rate_for),
 		cmocka_unit_test(test_allocation_cmp),
 		cmocka_unit_test(test_json),

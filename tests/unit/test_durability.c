@@ -405,6 +405,7 @@ static int lfx_setup(void **state)
 	f->app.cfg.charter = f->charter;
 	f->app.cfg.keys = f->keys;
 	f->app.cfg.deployment = "test";
+	f->app.cfg.no_background = true;
 	f->app.cfg.flush_ms = 10000; /* the flusher stays out of the way */
 	f->app.cfg.flush_ms_set = true;
 	char msg[512] = "";

@@ -170,6 +170,7 @@ static struct fix *fix_open(const struct fix *keys)
 	f->app.cfg.charter = f->charter;
 	f->app.cfg.keys = f->keys;
 	f->app.cfg.deployment = "test";
+	f->app.cfg.no_background = true;
 	char msg[512] = "";
 	allot_err e = app_open(&f->app, msg, sizeof msg);
 	if (e)
@@ -1016,6 +1017,7 @@ static void test_idempotency(void **state)
 	f->app.cfg.charter = f->charter;
 	f->app.cfg.keys = f->keys;
 	f->app.cfg.deployment = "test";
+	f->app.cfg.no_background = true;
 	char msg[256];
 	assert_int_equal(app_open(&f->app, msg, sizeof msg), ALLOT_OK);
 	json_t *out = ingest(f, "cscs", json_deep_copy(batch), &c);

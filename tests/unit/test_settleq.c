@@ -227,6 +227,63 @@ static void test_disk_full_then_retried(void **state)
 	gate_cancel(f->gate, &t2);
 }
 
+/* The outbox's undelivered events of a type (their bodies, in order). */
+struct outbox_seen {
+	const char *type;
+	size_t n;
+	char body[1024];
+};
+
+static void outbox_seen_cb(void *ctx, const struct outbox_event *ev)
+{
+	struct outbox_seen *o = ctx;
+	if (strcmp(ev->type, o->type) == 0) {
+		o->n++;
+		snprintf(o->body, sizeof o->body, "%s", ev->body);
+	}
+}
+
+/* A settlement that cannot be booked sends a settlement_failed webhook
+ * event (docs/WEBHOOKS.md), once. */
+static void test_settlement_failed_event(void **state)
+{
+	struct appfx *f = *state;
+	char yaml[sizeof charter_v1 + 256];
+	snprintf(yaml, sizeof yaml, "%s", charter_v1);
+	char *v = strstr(yaml, "version: 1");
+	v[9] = '2';
+	strcat(yaml, "webhooks:\n  - {url: \"http://127.0.0.1:9/h\", events: [settlement_failed]}\n");
+	struct charter_errors errs = CHARTER_ERRORS_INIT;
+	char m[256];
+	assert_int_equal(app_charter_apply(&f->app, "w.yaml", yaml, strlen(yaml), "test", &errs, m,
+					   sizeof m), ALLOT_OK);
+	charter_errors_release(&errs);
+	struct token_claims a = claims("hard", "p", "a", "tq-ev");
+	struct gate_ticket t;
+	assert_int_equal(admit(f, &a, 10, 10, &t), ALLOT_OK);
+	fail_wal = 1; /* the booking's commit fails; the queue row and the event are written */
+	int64_t charge = -1;
+	assert_int_not_equal(gate_settle(&f->app, f->gate, &t, 10, 5, &charge), ALLOT_OK);
+	struct outbox_seen o = {.type = "settlement_failed"};
+	assert_int_equal(f->app.store->ops->outbox_due(f->app.store, INT64_MAX, 100,
+							outbox_seen_cb, &o), ALLOT_OK);
+	assert_int_equal(o.n, 1);
+	json_t *b = json_loads(o.body, 0, NULL);
+	assert_non_null(b);
+	assert_string_equal(json_string_value(json_object_get(b, "type")), "settlement_failed");
+	json_t *d = json_object_get(b, "data");
+	assert_string_equal(json_string_value(json_object_get(d, "member")), "a");
+	assert_int_equal(json_integer_value(json_object_get(d, "tokens_out")), 5);
+	assert_int_equal(json_integer_value(json_object_get(d, "charter_version")), 2);
+	json_decref(b);
+	/* Booked by the retry: no second event. */
+	assert_int_equal(settleq_retry_now(gate_settleq(f->gate)), 0);
+	o.n = 0;
+	assert_int_equal(f->app.store->ops->outbox_due(f->app.store, INT64_MAX, 100,
+							outbox_seen_cb, &o), ALLOT_OK);
+	assert_int_equal(o.n, 1);
+}
+
 /* An I/O error (EIO) on the write, or on the fsync of a settlement that
  * must be on disk before its answer (--flush-ms 0): queued, then booked. */
 static void test_eio_write_and_fsync(void **state)
@@ -417,6 +474,7 @@ int main(void)
 								.fail_sync = fault_sync});
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_disk_full_then_retried, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_settlement_failed_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eio_write_and_fsync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queued_survives_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_finds_it_booked, setup, teardown),

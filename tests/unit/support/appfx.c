@@ -29,6 +29,7 @@ void appfx_start(struct appfx *f)
 	f->app.cfg.models = f->dir;
 	f->app.cfg.deployment = "unit";
 	f->app.cfg.threads = 1;
+	f->app.cfg.no_background = true; /* fake clocks: no loader or webhook threads */
 	char msg[512] = "";
 	if (app_open(&f->app, msg, sizeof msg) != ALLOT_OK)
 		fail_msg("app_open: %s", msg);
