@@ -133,7 +133,7 @@ static void deliver(void *ctx, const struct outbox_event *ev)
 	int64_t now = time_now_us();
 	if (status >= 200 && status <= 299) {
 		metrics_add(MC_WEBHOOK_DELIVERED, 1);
-		if (st->ops->outbox_done(st, ev->seq, now))
+		if (store_outbox_done(st, ev->seq, now))
 			log_warnx("webhooks: %s delivered but not marked so (it will be sent again)",
 				  ev->id);
 		return;
@@ -143,7 +143,7 @@ static void deliver(void *ctx, const struct outbox_event *ev)
 	int64_t next = now + backoff_us(w, attempts);
 	log_info("webhooks: %s event %s to %s: %s; attempt %d, next in %lld ms", ev->type, ev->id,
 		 ev->url, err, attempts, (long long)(next - now) / 1000);
-	st->ops->outbox_retry(st, ev->seq, attempts, next, err);
+	store_outbox_retry(st, ev->seq, attempts, next, err);
 }
 
 static void *worker(void *arg)
@@ -152,7 +152,7 @@ static void *worker(void *arg)
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop) {
 		pthread_mutex_unlock(&w->mu);
-		w->app->store->ops->outbox_due(w->app->store, time_now_us(), WEBHOOKS_BATCH, deliver,
+		store_outbox_due(w->app->store, time_now_us(), WEBHOOKS_BATCH, deliver,
 					       w);
 		pthread_mutex_lock(&w->mu);
 		if (w->stop)
@@ -213,7 +213,7 @@ allot_err webhooks_open(struct app *app, struct webhooks **out, char *msg, size_
 		char dedupe[64];
 		bool has = true;
 		snprintf(dedupe, sizeof dedupe, "charter:%lld", (long long)ac->row.version);
-		if (app->store->ops->outbox_has(app->store, dedupe, &has) == ALLOT_OK && !has)
+		if (store_outbox_has(app->store, dedupe, &has) == ALLOT_OK && !has)
 			webhooks_charter_applied(app, ac);
 		app_charter_put(app, ac);
 	}

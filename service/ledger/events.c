@@ -45,7 +45,7 @@ allot_err events_emit(struct store *st, const struct charter *c, unsigned ev,
 		hex_encode(rnd, sizeof rnd, o.id + 4);
 		snprintf(o.url, sizeof o.url, "%s", w->url);
 		snprintf(o.type, sizeof o.type, "%s", charter_event_name(ev));
-		e = st->ops->outbox_put(st, &o);
+		e = store_outbox_put(st, &o);
 	}
 	free(text);
 	if (e)

@@ -381,6 +381,20 @@ static inline allot_err store_tlog_root_at(struct store *st, uint64_t size, uint
 { return st->ops->tlog_root_at(st, size, root); }
 static inline void store_tlog_set_enabled(struct store *st, bool on)
 { st->ops->tlog_set_enabled(st, on); }
+/* The webhook outbox (docs/WEBHOOKS.md). */
+static inline allot_err store_outbox_put(struct store *st, const struct outbox_event *ev)
+{ return st->ops->outbox_put(st, ev); }
+static inline allot_err store_outbox_due(struct store *st, int64_t now, int max,
+					 void (*fn)(void *ctx, const struct outbox_event *ev),
+					 void *ctx)
+{ return st->ops->outbox_due(st, now, max, fn, ctx); }
+static inline allot_err store_outbox_done(struct store *st, int64_t seq, int64_t at)
+{ return st->ops->outbox_done(st, seq, at); }
+static inline allot_err store_outbox_retry(struct store *st, int64_t seq, int attempts,
+					   int64_t next_us, const char *error)
+{ return st->ops->outbox_retry(st, seq, attempts, next_us, error); }
+static inline allot_err store_outbox_has(struct store *st, const char *dedupe, bool *has)
+{ return st->ops->outbox_has(st, dedupe, has); }
 /* The backend's name ("sqlite", ...). */
 static inline const char *store_name(const struct store *st) { return st->ops->name; }
 /* ALLOT_E_UNSUPPORTED (msg says so) where the backend has no online backup. */

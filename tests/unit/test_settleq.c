@@ -263,9 +263,9 @@ static void test_settlement_failed_event(void **state)
 	assert_int_equal(admit(f, &a, 10, 10, &t), ALLOT_OK);
 	fail_wal = 1; /* the booking's commit fails; the queue row and the event are written */
 	int64_t charge = -1;
-	assert_int_not_equal(gate_settle(&f->app, f->gate, &t, 10, 5, &charge), ALLOT_OK);
+	assert_int_not_equal(gate_settle(f->gate, &t, 10, 5, &charge), ALLOT_OK);
 	struct outbox_seen o = {.type = "settlement_failed"};
-	assert_int_equal(f->app.store->ops->outbox_due(f->app.store, INT64_MAX, 100,
+	assert_int_equal(store_outbox_due(f->app.store, INT64_MAX, 100,
 							outbox_seen_cb, &o), ALLOT_OK);
 	assert_int_equal(o.n, 1);
 	json_t *b = json_loads(o.body, 0, NULL);
@@ -279,7 +279,7 @@ static void test_settlement_failed_event(void **state)
 	/* Booked by the retry: no second event. */
 	assert_int_equal(settleq_retry_now(gate_settleq(f->gate)), 0);
 	o.n = 0;
-	assert_int_equal(f->app.store->ops->outbox_due(f->app.store, INT64_MAX, 100,
+	assert_int_equal(store_outbox_due(f->app.store, INT64_MAX, 100,
 							outbox_seen_cb, &o), ALLOT_OK);
 	assert_int_equal(o.n, 1);
 }
