@@ -88,7 +88,7 @@ for i in 1 2; do
 	check "completion $i" 200 "$STATUS"
 	TOK=$((TOK + $(jget .usage.completion_tokens))); PTOK=$((PTOK + $(jget .usage.prompt_tokens)))
 done
-gen "$BOB" '{"model":"stories","prompt":"Once upon a time","max_tokens":8,"temperature":0,"stream":true}'
+gen "$BOB" '{"model":"stories","prompt":"Once upon a time","max_tokens":8,"temperature":0,"stream":true,"stream_options":{"include_usage":true}}'
 check "streamed completion" 200 "$STATUS"
 U=$(sed -n 's/^data: //p' "$E2E_DIR/body" | grep -v '^\[DONE\]$' | jq -c 'select(.usage) | .usage' | tail -1)
 TOK=$((TOK + $(printf '%s' "$U" | jq .completion_tokens))); PTOK=$((PTOK + $(printf '%s' "$U" | jq .prompt_tokens)))

@@ -86,7 +86,7 @@ gen beta; check "beta serves without a restart" 200 "$STATUS"
 # --- a model removed while a stream runs on it: the stream ends whole -----------------
 # Sixteen streams of 400 tokens share the engine's slots (the later ones wait
 # in its queue, admitted): long enough that the charter changes under them.
-printf '{"model":"alpha","prompt":"Once upon a time","max_tokens":400,"temperature":0,"stream":true}' >"$E2E_DIR/s.json"
+printf '{"model":"alpha","prompt":"Once upon a time","max_tokens":400,"temperature":0,"stream":true,"stream_options":{"include_usage":true}}' >"$E2E_DIR/s.json"
 PIDS=
 for i in $(seq 1 16); do
 	curl -s -N -o "$E2E_DIR/stream$i" -w '%{http_code}' -H "Authorization: Bearer $BOB" \
