@@ -1,0 +1,9 @@
+# web.mk — the dashboard's static files (service/web/) embedded into allotd
+# by scripts/embed-web.sh (docs/DASHBOARD.md).
+WEB_FILES := $(sort $(wildcard service/web/*))
+LIB_OBJ   += $(BUILD)/obj/gen/web_assets.o
+
+$(BUILD)/gen/web_assets.c: $(WEB_FILES) scripts/embed-web.sh mk/web.mk
+	@mkdir -p $(dir $@)
+	@echo "  EMBED   service/web ($(words $(WEB_FILES)) files)"
+	$(Q)sh scripts/embed-web.sh $@ $(WEB_FILES)
