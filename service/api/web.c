@@ -99,5 +99,13 @@ allot_err api_me(struct http_req *req, struct http_resp *resp)
 		json_object_set_new(j, "project", json_string(p->project));
 		json_object_set_new(j, "member", json_string(p->member));
 	}
+	/* the zone that dates, periods and reports use: the page shows dates in it */
+	struct app *app = api_app(req);
+	struct active_charter *ac = app_charter_get(app);
+	if (ac) {
+		json_object_set_new(j, "timezone", json_string(ac->c->timezone));
+		json_object_set_new(j, "unit", json_string(ac->c->unit));
+	}
+	app_charter_put(app, ac);
 	return http_json(resp, 200, j);
 }
