@@ -16,7 +16,7 @@ export async function providerPage(root, me) {
   const gaps = pages.flatMap((p) => p.gaps || []);
   const repeats = pages.flatMap((p) => p.repeats || []);
   const fig = (k, label) => h('div', {}, h('dt', { text: label }), h('dd', { 'data-field': k, text: String(s[k] ?? '') }));
-  root.append(h('h1', { text: `Records of provider ${id}` }),
+  root.append(...[h('h1', { text: `Records of provider ${id}` }),
     h('dl.figures.card', {}, fig('records', 'records'), fig('with_seq', 'with seq'), fig('min_seq', 'lowest seq'),
       fig('max_seq', 'highest seq'), fig('gap_count', 'gaps'), fig('missing', 'missing seqs'), fig('repeat_count', 'repeated seqs')),
     s.gap_count ? table('Sequence gaps (missing seq ranges)', [{ key: 'from', label: 'from', num: true }, { key: 'to', label: 'to', num: true },
@@ -24,5 +24,5 @@ export async function providerPage(root, me) {
     { 'data-table': 'gaps' }) : h('p.ok', { text: 'No gaps: every seq from the lowest to the highest arrived.' }),
     repeats.length ? table('Repeated seqs', [{ key: 'seq', label: 'seq', num: true }, { key: 'count', label: 'times', num: true }],
       repeats.map((r) => (typeof r === 'object' ? r : { seq: r })), { 'data-table': 'repeats' }) : null,
-    h('p.muted', { text: 'A submitted batch answers each record with its outcome (accepted, duplicate, conflict or refused with the reason); allot usage submit prints them.' }));
+    h('p.muted', { text: 'A submitted batch answers each record with its outcome (accepted, duplicate, conflict or refused with the reason); allot usage submit prints them.' })].filter(Boolean));
 }

@@ -2,7 +2,8 @@
 # bench/web_render.sh: writes a public charter (two providers' worth of
 # rates, a pool, INSTS institutions), starts allotd on it, mints a key per
 # role and submits RECORDS signed usage records spread over this month and
-# the last one.  Sets PKEY IKEY AKEY (auditor) and the role keys' scopes.
+# the last one (seqs 11-13 left out: a gap).  Sets PKEY (cscs), IKEY (epfl)
+# and AKEY (auditor).
 web_seed() {
 	local insts=${1:-3} records=${2:-60}
 	PUB=$("$BIN/allot" keygen --out "$E2E_DIR/cscs.key")
@@ -60,7 +61,8 @@ for i in range(n):
     inst, proj, mem = owners[i % len(owners)]
     end = now - 120 - (i * 20 * 86400) // max(n, 1)
     cpu = i % 7 == 3
-    r = {"record_id": "job-%d" % i, "provider": "cscs", "seq": i + 1, "institution": inst,
+    seq = i + 1 + (3 if i >= 10 else 0)  # seqs 11-13 never arrive: a gap
+    r = {"record_id": "job-%d" % i, "provider": "cscs", "seq": seq, "institution": inst,
          "project": proj, "member": mem, "resource": "cpu_seconds" if cpu else "gpu_seconds",
          "quantity": 3600 + 37 * i, "start": iso(end - 3600), "end": iso(end), "kind": "usage"}
     if not cpu:
