@@ -7,3 +7,9 @@ $(BUILD)/gen/web_assets.c: $(WEB_FILES) scripts/embed-web.sh mk/web.mk
 	@mkdir -p $(dir $@)
 	@echo "  EMBED   service/web ($(words $(WEB_FILES)) files)"
 	$(Q)sh scripts/embed-web.sh $@ $(WEB_FILES)
+
+# The dashboard's render time with 100 institutions (bench/web_render.sh):
+# figures, not asserted; not part of `make bench` (it is a browser run).
+.PHONY: bench-web
+bench-web: all
+	@bash bench/web_render.sh $(WEB_BENCH_ARGS)
