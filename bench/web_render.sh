@@ -26,7 +26,7 @@ for (const pair of pairs) {
   const times = [];
   for (let i = 0; i < 5; i++) {
     const p = await b.newPage();
-    await p.goto(`${url}/`);
+    await p.goto(`${url}/ui/icon.svg`); // any page of the origin, to sign in through sessionStorage
     await p.evaluate((c) => sessionStorage.setItem('allot.credential', c), cred);
     const t = performance.now();
     await p.goto(`${url}/${hash}`);
@@ -42,6 +42,8 @@ JS
 cp "$E2E_DIR/render.mjs" tests/e2e/web/.render-bench.mjs
 node tests/e2e/web/.render-bench.mjs "$URL" "institution page (institution key)|$IKEY|#quotas" \
 	"institution page (admin, $INSTS institutions)|$ADMIN_KEY|#quotas" "auditor page (report + verification)|$AKEY|#audit"
+rc=$?
 rm -f tests/e2e/web/.render-bench.mjs
 e2e_stop
 rm -rf "$E2E_DIR"
+exit $rc
