@@ -1,6 +1,22 @@
 // provider.js — a provider's records as the ledger numbered them: how many,
 // the seq range, gaps and repeats (GET /v1/providers/{id}/sequence).
-import { h, api, table } from './ui.js';
+import { h, api, table, dayIn } from './ui.js';
+
+// Records listed: the latest of the last RECENT_DAYS days.
+const RECENT_DAYS = 7, SHOWN = 50;
+
+// The latest records (GET /v1/usage, pinned to the credential's own).
+export async function recentRecords(query, tz, who) {
+  const r = await api(`/v1/usage?${query}&from=${dayIn(tz, -RECENT_DAYS)}&limit=1000`);
+  const rows = (r.records || []).slice(-SHOWN).reverse();
+  const cols = who === 'provider'
+    ? [{ key: 'seq', label: 'seq', num: true }, { key: 'record_id', label: 'record' }, { key: 'kind', label: 'kind' },
+      { key: 'owner', label: 'owner', get: (x) => `${x.institution}/${x.project}/${x.member}` }]
+    : [{ key: 'booked', label: 'booked' }, { key: 'model', label: 'model' }, { key: 'record_id', label: 'record' }];
+  cols.push({ key: 'resource', label: 'resource' }, { key: 'quantity', label: 'quantity', num: true },
+    { key: 'charge', label: 'charge', num: true }, { key: 'late', label: 'late', get: (x) => (x.late ? 'late' : '') });
+  return table(`Latest ${rows.length} records of the last ${RECENT_DAYS} days`, cols, rows, { 'data-table': 'records' });
+}
 
 export async function providerPage(root, me) {
   const id = me.provider;
@@ -24,5 +40,6 @@ export async function providerPage(root, me) {
     { 'data-table': 'gaps' }) : h('p.ok', { text: 'No gaps: every seq from the lowest to the highest arrived.' }),
     repeats.length ? table('Repeated seqs', [{ key: 'seq', label: 'seq', num: true }, { key: 'count', label: 'times', num: true }],
       repeats.map((r) => (typeof r === 'object' ? r : { seq: r })), { 'data-table': 'repeats' }) : null,
+    await recentRecords(`provider=${encodeURIComponent(id)}`, me.timezone || 'UTC', 'provider'),
     h('p.muted', { text: 'A submitted batch answers each record with its outcome (accepted, duplicate, conflict or refused with the reason); allot usage submit prints them.' })].filter(Boolean));
 }

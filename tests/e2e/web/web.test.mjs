@@ -50,6 +50,15 @@ async function signIn(page, cred, hash = '') {
   await page.waitForSelector('#page [data-ready="1"]', { timeout: 30000 });
 }
 
+// record_id column of the page's "records" table = the API's latest 50 of 7 days
+async function recordsMatch(page, key, query, what) {
+  const from = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Zurich' }).format(new Date(Date.now() - 7 * 86400000));
+  const r = (await api(`/v1/usage?${query}&from=${from}&limit=1000`, key)).json;
+  const want = r.records.slice(-50).reverse().map((x) => x.record_id);
+  const got = await page.$$eval('table[data-table="records"] td[data-field="record_id"]', (tds) => tds.map((t) => t.textContent));
+  eq(want, got, what);
+  return want.length;
+}
 const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 const texts = (page, sel) => page.$$eval(sel, (els) => els.map((e) => e.textContent.trim()));
 
@@ -101,6 +110,7 @@ const texts = (page, sel) => page.$$eval(sel, (els) => els.map((e) => e.textCont
     const used = await texts(mp, `.quota[data-level="${l.level}"][data-id="${l.id}"] dd[data-field="remaining"]`);
     eq([l.remaining], used, `member page: remaining at ${l.level}`);
   }
+  ok(await recordsMatch(mp, token, '', 'member page: recent records') > 0, 'the member has recent records');
   await shot(mp, 'member');
   await mp.close();
   // revoke it from the page
@@ -217,6 +227,7 @@ const texts = (page, sel) => page.$$eval(sel, (els) => els.map((e) => e.textCont
   ok(s.gap_count > 0, 'the seeded records have a gap');
   const gaps = await page.$$('table[data-table="gaps"] tbody tr');
   eq(s.gaps.length, gaps.length, 'gap rows');
+  ok(await recordsMatch(page, E.PKEY, 'provider=cscs', 'provider page: records') > 0, 'the provider has recent records');
   await shot(page, 'provider');
   await page.close();
 }
