@@ -151,10 +151,10 @@ static allot_err public_body(struct http_req *req, struct http_resp *resp,
 		"log_key", "origin", app->log ? ledgerlog_origin(app->log) : "", "vkey",
 		app->log ? ledgerlog_vkey(app->log) : "", "key", app->log ? ledgerlog_pub(app->log) : "",
 		"verify",
-		"Save \"checkpoint\" to a file and check it with `allot log verify` against the key "
-		"above (or its vkey with any C2SP signed-note verifier); a later checkpoint must be "
-		"consistent with it: GET /v1/log/proof/consistency?from=<its size> proves it, and "
-		"auditors verify records against the same checkpoints.");
+		"\"checkpoint\" is a C2SP signed note (Ed25519) by the log key above: any signed-note "
+		"verifier checks it with that key.  Keep it in a file: a later export verified with "
+		"`allot log verify EXPORT --key <key> --since <that file>` must be consistent with it, "
+		"so what this page published cannot be rewritten later without the check failing.");
 	free(note);
 	if (!j)
 		return ALLOT_E_NOMEM;
