@@ -26,7 +26,7 @@ const struct http_route api_routes[] = {
 	{"DELETE", "/v1/keys/{id}", ROLE_ADMIN, api_keys_revoke, NULL},
 	{"GET", "/v1/audit", STAFF, api_audit_list, NULL},
 	{"POST", "/v1/usage", ROLE_PROVIDER, api_usage_submit, NULL},
-	{"GET", "/v1/usage", STAFF | ROLE_INSTITUTION | ROLE_PROVIDER | ROLE_MEMBER, api_usage_list, NULL},
+	{"GET", "/v1/usage", STAFF | ROLE_INSTITUTION, api_usage_list, NULL},
 	{"GET", "/v1/providers/{id}/sequence", STAFF | ROLE_PROVIDER, api_provider_sequence, NULL},
 	{"GET", "/v1/quotas/me", ROLE_MEMBER, api_quotas_me, NULL},
 	{"GET", "/v1/quotas/{inst}", STAFF | ROLE_INSTITUTION, api_quota_get, NULL},
@@ -52,6 +52,7 @@ const struct http_route api_routes[] = {
 	{"GET", "/", ROLE_PUBLIC, api_web_index, NULL},
 	{"GET", "/ui/{file}", ROLE_PUBLIC, api_web_file, "/ui"},
 	{"GET", "/v1/me", STAFF | ROLE_INSTITUTION | ROLE_PROVIDER | ROLE_MEMBER, api_me, NULL},
+	{"GET", "/v1/me/usage", ROLE_PROVIDER | ROLE_MEMBER, api_usage_list, NULL},
 	{"GET", "/public", ROLE_PUBLIC, api_public, NULL},
 	{"GET", "/public.json", ROLE_PUBLIC, api_public_json, NULL},
 };

@@ -128,9 +128,9 @@ static allot_err pin(struct http_resp *resp, const char *what, const char **have
 	return ALLOT_OK;
 }
 
-/* A provider key reads its own records only; a member token the records
- * of its own member (the dashboard's provider and member pages,
- * docs/DASHBOARD.md). */
+/* GET /v1/me/usage: a provider key reads its own records only, a member
+ * token the records of its own member (the dashboard's provider and member
+ * pages, docs/DASHBOARD.md). */
 static allot_err pin_own(struct http_req *req, struct http_resp *resp, struct ledger_filter *f)
 {
 	const struct principal *p = req->who;

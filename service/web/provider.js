@@ -5,9 +5,9 @@ import { h, api, table, dayIn } from './ui.js';
 // Records listed: the latest of the last RECENT_DAYS days.
 const RECENT_DAYS = 7, SHOWN = 50;
 
-// The latest records (GET /v1/usage, pinned to the credential's own).
+// The latest records (GET /v1/me/usage: the credential's own).
 export async function recentRecords(query, tz, who) {
-  const r = await api(`/v1/usage?${query}&from=${dayIn(tz, -RECENT_DAYS)}&limit=1000`);
+  const r = await api(`/v1/me/usage?${query}&from=${dayIn(tz, -RECENT_DAYS)}&limit=1000`);
   const rows = (r.records || []).slice(-SHOWN).reverse();
   const cols = who === 'provider'
     ? [{ key: 'seq', label: 'seq', num: true }, { key: 'record_id', label: 'record' }, { key: 'kind', label: 'kind' },

@@ -35,16 +35,21 @@ req GET /v1/me "$IKEY"
 check "/v1/me of an institution key" "institution epfl Europe/Zurich" "$(jget '"\(.role) \(.institution) \(.timezone)"')"
 req GET /v1/me ""
 check "/v1/me needs a credential" 401 "$STATUS"
-# provider keys and member tokens read their own records only (the provider and member pages)
-req GET "/v1/usage?limit=1000" "$PKEY"
-check "a provider lists its records" "200 cscs" "$STATUS $(jget '[.records[].provider] | unique | join(",")')"
-req GET "/v1/usage?provider=other" "$PKEY"
+# GET /v1/me/usage: provider keys and member tokens read their own records
+# only (the provider and member pages); GET /v1/usage stays as SPEC 4 says
+req GET "/v1/me/usage?limit=1000" "$PKEY"
+check "a provider lists its records" "200 cscs 60" "$STATUS $(jget '[.records[].provider] | unique | join(",")') $(jget '.records | length')"
+req GET "/v1/me/usage?provider=other" "$PKEY"
 check "a provider may not read another's" 403 "$STATUS"
+req GET "/v1/usage" "$PKEY"
+check "GET /v1/usage is not for providers" 403 "$STATUS"
 TOK=$(ALLOT_KEY=$IKEY "$BIN/allot" token mint --institution epfl --project climate --member bob@epfl.ch 2>>"$E2E_DIR/cli.log")
-req GET "/v1/usage?limit=1000" "$TOK"
+req GET "/v1/me/usage?limit=1000" "$TOK"
 check "a member lists its own records" "200 epfl/climate/bob@epfl.ch" "$STATUS $(jget '[.records[] | "\(.institution)/\(.project)/\(.member)"] | unique | join(",")')"
-req GET "/v1/usage?member=alice@epfl.ch" "$TOK"
+req GET "/v1/me/usage?member=alice@epfl.ch" "$TOK"
 check "a member may not read another's" 403 "$STATUS"
+req GET "/v1/me/usage" "$IKEY"
+check "/v1/me/usage is not for institution keys (they have /v1/usage)" 403 "$STATUS"
 req GET "/v1/reports/usage" "$TOK"
 check "a member gets no reports" 403 "$STATUS"
 

@@ -53,7 +53,7 @@ async function signIn(page, cred, hash = '') {
 // record_id column of the page's "records" table = the API's latest 50 of 7 days
 async function recordsMatch(page, key, query, what) {
   const from = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Zurich' }).format(new Date(Date.now() - 7 * 86400000));
-  const r = (await api(`/v1/usage?${query}&from=${from}&limit=1000`, key)).json;
+  const r = (await api(`/v1/me/usage?${query}&from=${from}&limit=1000`, key)).json;
   const want = r.records.slice(-50).reverse().map((x) => x.record_id);
   const got = await page.$$eval('table[data-table="records"] td[data-field="record_id"]', (tds) => tds.map((t) => t.textContent));
   eq(want, got, what);
@@ -93,6 +93,12 @@ const texts = (page, sel) => page.$$eval(sel, (els) => els.map((e) => e.textCont
   const memUsed = await texts(page, '[data-drill="climate"] .quota[data-level="member"] dd[data-field="used"]');
   eq(qm.members.map((m) => m.used), memUsed, 'member drill-down figures');
   await shot(page, 'institution');
+  // readable on a phone: nothing wider than the screen but the tables' own scrollers
+  await page.setViewport({ width: 390, height: 844 }); // isMobile would reload the page
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  ok(wide <= 390, `the institution page fits a 390 px phone screen (scrollWidth ${wide})`);
+  await shot(page, 'institution-phone');
+  await page.setViewport({ width: 1100, height: 900 });
   // mint a token from the page and use it
   await page.select('form[data-form="mint"] select', 'climate');
   await page.type('form[data-form="mint"] input[type="text"]', 'alice@epfl.ch');
