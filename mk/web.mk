@@ -3,7 +3,8 @@
 WEB_FILES := $(sort $(wildcard service/web/*))
 LIB_OBJ   += $(BUILD)/obj/gen/web_assets.o
 
-$(BUILD)/gen/web_assets.c: $(WEB_FILES) scripts/embed-web.sh mk/web.mk
+# (build/gen/ too: the fuzz targets link the library from there, Makefile FUZZ_GEN)
+$(sort $(BUILD)/gen/web_assets.c build/gen/web_assets.c): $(WEB_FILES) scripts/embed-web.sh mk/web.mk
 	@mkdir -p $(dir $@)
 	@echo "  EMBED   service/web ($(words $(WEB_FILES)) files)"
 	$(Q)sh scripts/embed-web.sh $@ $(WEB_FILES)
