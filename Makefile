@@ -172,7 +172,8 @@ FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -g -O1 -Iservice $(PKG_CFLAGS) \
                -fsanitize=fuzzer,address,undefined
-FUZZ_GEN := build/gen/migrations_sqlite.c build/gen/migrations_postgres.c
+FUZZ_GEN := build/gen/migrations_sqlite.c build/gen/migrations_postgres.c \
+            build/gen/web_assets.c
 build/gen/migrations_%.c: $(MIGRATIONS) scripts/embed-migrations.sh
 	@mkdir -p $(dir $@)
 	sh scripts/embed-migrations.sh $* $@

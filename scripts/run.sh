@@ -23,6 +23,10 @@ cat <<MSG
 allotd starting on http://$LISTEN (charter policies/default.yaml, models in models/)
 admin key (also in var/admin.key): $ALLOT_ADMIN_KEY
 
+Dashboard: http://$LISTEN/  (sign in with the admin key above; an institution,
+auditor or provider key from \`bin/allot keys create\`, or a member token, shows
+that role's pages; see docs/DASHBOARD.md).  Public page: http://$LISTEN/public
+
 Try, in another terminal:
   export ALLOT_KEY=\$(cat var/admin.key) ALLOT_SERVER=http://$LISTEN
   TOKEN=\$(bin/allot token mint --institution epfl --project climate --member alice@epfl.ch)

@@ -103,4 +103,11 @@ allot_err api_log_export(struct http_req *req, struct http_resp *resp);
 allot_err api_log_annotate(struct http_req *req, struct http_resp *resp, json_t *body,
 			   json_t *rows, bool proofs);
 
+/* the dashboard (api/web.c) and the public page (api/public.c) */
+allot_err api_web_index(struct http_req *req, struct http_resp *resp);
+allot_err api_web_file(struct http_req *req, struct http_resp *resp);
+allot_err api_me(struct http_req *req, struct http_resp *resp);
+allot_err api_public(struct http_req *req, struct http_resp *resp);
+allot_err api_public_json(struct http_req *req, struct http_resp *resp);
+
 #endif

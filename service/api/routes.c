@@ -54,6 +54,13 @@ const struct http_route api_routes[] = {
 	{"GET", "/v1/log/proof/consistency", STAFF | ROLE_INSTITUTION, api_log_consistency, NULL},
 	{"GET", "/v1/log/entries", STAFF, api_log_entries, NULL},
 	{"GET", "/v1/log/export", STAFF, api_log_export, NULL},
+	/* the dashboard and the public page (api/web.c, api/public.c, docs/DASHBOARD.md) */
+	{"GET", "/", ROLE_PUBLIC, api_web_index, NULL},
+	{"GET", "/ui/{file}", ROLE_PUBLIC, api_web_file, "/ui"},
+	{"GET", "/v1/me", STAFF | ROLE_INSTITUTION | ROLE_PROVIDER | ROLE_MEMBER, api_me, NULL},
+	{"GET", "/v1/me/usage", ROLE_PROVIDER | ROLE_MEMBER, api_usage_list, NULL},
+	{"GET", "/public", ROLE_PUBLIC, api_public, NULL},
+	{"GET", "/public.json", ROLE_PUBLIC, api_public_json, NULL},
 };
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];
 

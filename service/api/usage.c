@@ -118,6 +118,31 @@ static allot_err qualified_filter(struct http_resp *resp, const char *name, cons
 	return ALLOT_OK;
 }
 
+/* *have must be unset or equal to own; then it is own. */
+static allot_err pin(struct http_resp *resp, const char *what, const char **have, const char *own)
+{
+	if (*have && strcmp(*have, own))
+		return http_error(resp, ALLOT_E_FORBIDDEN, "this credential may only read %s \"%s\"",
+				  what, own);
+	*have = own;
+	return ALLOT_OK;
+}
+
+/* GET /v1/me/usage: a provider key reads its own records only, a member
+ * token the records of its own member (the dashboard's provider and member
+ * pages, docs/DASHBOARD.md). */
+static allot_err pin_own(struct http_req *req, struct http_resp *resp, struct ledger_filter *f)
+{
+	const struct principal *p = req->who;
+	allot_err e = ALLOT_OK;
+	if (p->role == ROLE_PROVIDER)
+		e = pin(resp, "provider", &f->provider, p->provider);
+	else if (p->role == ROLE_MEMBER && !(e = pin(resp, "institution", &f->institution, p->institution)) &&
+		 !(e = pin(resp, "project", &f->project, p->project)))
+		e = pin(resp, "member", &f->member, p->member);
+	return e;
+}
+
 allot_err api_usage_filter(struct http_req *req, struct http_resp *resp,
 			   struct ledger_filter *f, struct api_filter_keys *keys)
 {
@@ -150,6 +175,8 @@ allot_err api_usage_filter(struct http_req *req, struct http_resp *resp,
 					  "this credential may only read institution \"%s\"",
 					  req->who->institution);
 		f->institution = req->who->institution;
+	} else if ((e = pin_own(req, resp, f))) {
+		return e;
 	}
 	return time_range(req, resp, &f->from_us, &f->to_us);
 }

@@ -208,6 +208,7 @@ struct charter {
 	 * begins; rollover never carries from before it).  0: effective_us. */
 	int64_t ledger_start_us;
 	int64_t late_grace_us;    /* the same in microseconds */
+	bool is_public;           /* `public: true`: GET /public shows the commons */
 
 	struct charter_rate *rates;
 	size_t nrates;

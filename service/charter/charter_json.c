@@ -137,6 +137,7 @@ json_t *charter_to_json(const struct charter *c)
 	set(o, "timezone", json_string(c->timezone), &ok);
 	set(o, "unit", json_string(c->unit), &ok);
 	set(o, "pool", c->has_pool ? amount(c->pool) : json_null(), &ok);
+	set(o, "public", json_boolean(c->is_public), &ok);
 	set(lg, "days", json_integer(c->late_grace_days), &ok);
 	set(o, "late_grace", lg, &ok);
 	lg = NULL;

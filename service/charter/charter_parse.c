@@ -1382,9 +1382,10 @@ static void parse_top(struct pctx *p, const struct ynode *root)
 		{"pool", false}, {"late_grace", false}, {"rates", false},
 		{"providers", false}, {"models", false}, {"institutions", false},
 		{"webhooks", false},
+		{"public", false},
 	};
 	enum { K_CHARTER, K_VERSION, K_TITLE, K_EFFECTIVE, K_TIMEZONE, K_UNIT, K_POOL,
-	       K_LATE, K_RATES, K_PROVIDERS, K_MODELS, K_INSTITUTIONS, K_WEBHOOKS, K_N };
+	       K_LATE, K_RATES, K_PROVIDERS, K_MODELS, K_INSTITUTIONS, K_WEBHOOKS, K_PUBLIC, K_N };
 	const struct ynode *v[K_N];
 	struct charter *c = p->c;
 	char b[SHOW_MAX + 8];
@@ -1455,6 +1456,8 @@ static void parse_top(struct pctx *p, const struct ynode *root)
 			c->late_grace_days = (int32_t)days;
 	}
 	c->late_grace_us = (int64_t)c->late_grace_days * 86400 * US_PER_SEC;
+	if (v[K_PUBLIC]) /* GET /public (docs/DASHBOARD.md) */
+		get_bool(p, v[K_PUBLIC], "'public'", &c->is_public);
 
 	parse_providers(p, v[K_PROVIDERS]);
 	if (p->oom)

@@ -393,9 +393,13 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct req_state *st,
 	MHD_add_response_header(r, "Content-Type",
 				resp->content_type ? resp->content_type : "application/json");
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(r, "Cache-Control", "no-store");
-	for (size_t i = 0; i < resp->nheaders; i++)
+	bool cache_set = false; /* the dashboard's files set their own (api/web.c) */
+	for (size_t i = 0; i < resp->nheaders; i++) {
 		MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
+		cache_set |= strcasecmp(resp->headers[i].name, "Cache-Control") == 0;
+	}
+	if (!cache_set)
+		MHD_add_response_header(r, "Cache-Control", "no-store");
 	if (srv->cfg.cors_origins) {
 		const char *o = cors_origin(srv, conn);
 		MHD_add_response_header(r, "Vary", "Origin");

@@ -301,6 +301,10 @@ static const struct bad_case bad_cases[] = {
 	 "late_grace: {days: 91, hours: 1}\n",
 	 {"t.yaml:5:20: 'days' must be an integer between 0 and 90",
 	  "t.yaml:5:24: unknown key 'hours' in late_grace"}},
+	{"public is a boolean",
+	 "charter: t\nversion: 1\neffective: 2026-01-01T00:00:00Z\ntimezone: UTC\n"
+	 "public: yes\n",
+	 {"t.yaml:5:9: 'public' must be true or false"}},
 	{"non-canonical and url-safe base64 keys",
 	 HEAD "  - id: cscs\n    keys: [\"ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURp=\",\n"
 	 "           \"ed25519:11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo=\",\n"
@@ -481,6 +485,7 @@ static void test_good_model(void **state)
 	assert_int_equal(c->pool, 1000000 * MONEY_SCALE);
 	assert_int_equal(c->late_grace_days, 5);
 	assert_int_equal(c->late_grace_us, 5LL * 86400 * 1000000);
+	assert_false(c->is_public); /* absent: the commons publishes nothing */
 	assert_int_equal(c->nrates, 7);
 	assert_int_equal(c->rates[0].credits, 100);
 	assert_int_equal(c->rates[4].credits, 30000);
