@@ -18,6 +18,24 @@ export async function recentRecords(query, tz, who) {
   return table(`Latest ${rows.length} records of the last ${RECENT_DAYS} days`, cols, rows, { 'data-table': 'records' });
 }
 
+// Records the ledger refused, kept for good: sent again, each gets the same
+// answer (GET /v1/providers/{id}/rejections, docs/LEDGER.md).
+const REFUSED_PAGES = 5;
+async function refusedRecords(id) {
+  const rows = [];
+  let after = 0;
+  for (let i = 0; i < REFUSED_PAGES; i++) {
+    const r = await api(`/v1/providers/${encodeURIComponent(id)}/rejections?limit=1000${after ? `&after=${after}` : ''}`);
+    rows.push(...(r.rejections || []));
+    if (r.next === null || r.next === undefined) break;
+    after = r.next;
+  }
+  if (!rows.length) return h('p.ok', { text: 'No refused records.' });
+  return table(`Refused records (${rows.length}, latest first)`, [{ key: 'received', label: 'received' },
+    { key: 'record_id', label: 'record' }, { key: 'seq', label: 'seq', num: true }, { key: 'reason', label: 'reason' }],
+  rows.reverse(), { 'data-table': 'refused' });
+}
+
 export async function providerPage(root, me) {
   const id = me.provider;
   const pages = [];
@@ -40,6 +58,7 @@ export async function providerPage(root, me) {
     { 'data-table': 'gaps' }) : h('p.ok', { text: 'No gaps: every seq from the lowest to the highest arrived.' }),
     repeats.length ? table('Repeated seqs', [{ key: 'seq', label: 'seq', num: true }, { key: 'count', label: 'times', num: true }],
       repeats.map((r) => (typeof r === 'object' ? r : { seq: r })), { 'data-table': 'repeats' }) : null,
+    await refusedRecords(id),
     await recentRecords(`provider=${encodeURIComponent(id)}`, me.timezone || 'UTC', 'provider'),
     h('p.muted', { text: 'A submitted batch answers each record with its outcome (accepted, duplicate, conflict or refused with the reason); allot usage submit prints them.' })].filter(Boolean));
 }

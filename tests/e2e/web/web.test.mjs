@@ -234,6 +234,11 @@ const texts = (page, sel) => page.$$eval(sel, (els) => els.map((e) => e.textCont
   const gaps = await page.$$('table[data-table="gaps"] tbody tr');
   eq(s.gaps.length, gaps.length, 'gap rows');
   ok(await recordsMatch(page, E.PKEY, 'provider=cscs', 'provider page: records') > 0, 'the provider has recent records');
+  const rj = (await api('/v1/providers/cscs/rejections', E.PKEY)).json.rejections;
+  eq(2, rj.length, 'the seeded refusals are kept');
+  const shown = await page.$$eval('table[data-table="refused"] tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  eq(rj.map((x) => x.record_id).reverse(), shown.map((r) => r[1]), 'refused records on the page, latest first');
+  eq(rj.map((x) => x.reason).reverse(), shown.map((r) => r[3]), 'their reasons');
   await shot(page, 'provider');
   await page.close();
 }
