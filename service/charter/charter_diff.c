@@ -440,6 +440,57 @@ static json_t *models_change(const struct charter *old, const struct charter *ne
 	return arr;
 }
 
+/* ---- webhooks -------------------------------------------------------------- */
+
+/* A webhook's events as ["alert", ...], in bit order. */
+static json_t *events_json(unsigned events, bool *ok)
+{
+	json_t *a = new_arr(ok);
+	for (unsigned bit = 1; a && bit && bit <= events; bit <<= 1)
+		if (events & bit)
+			push(a, json_string(charter_event_name(bit)), ok);
+	return a;
+}
+
+static const struct charter_webhook *webhook_find(const struct charter *c, const char *url)
+{
+	for (size_t i = 0; c && i < c->nwebhooks; i++)
+		if (strcmp(c->webhooks[i].url, url) == 0)
+			return &c->webhooks[i];
+	return NULL;
+}
+
+/* Receivers added, removed, or sent other events, by url:
+ * [{"url", "change", "from": [events]|null, "to": [events]|null}]. */
+static json_t *webhooks_change(const struct charter *old, const struct charter *next, bool *ok)
+{
+	json_t *arr = new_arr(ok);
+	for (size_t i = 0; arr && i < next->nwebhooks; i++) {
+		const struct charter_webhook *b = &next->webhooks[i];
+		const struct charter_webhook *a = webhook_find(old, b->url);
+		if (a && a->events == b->events)
+			continue;
+		json_t *o = from_to(a ? events_json(a->events, ok) : NULL, events_json(b->events, ok), ok);
+		if (o) {
+			set(o, "url", json_string(b->url), ok);
+			set(o, "change", json_string(change_name(a, b)), ok);
+		}
+		push(arr, o, ok);
+	}
+	for (size_t i = 0; arr && old && i < old->nwebhooks; i++) {
+		const struct charter_webhook *a = &old->webhooks[i];
+		if (webhook_find(next, a->url))
+			continue;
+		json_t *o = from_to(events_json(a->events, ok), NULL, ok);
+		if (o) {
+			set(o, "url", json_string(a->url), ok);
+			set(o, "change", json_string("removed"), ok);
+		}
+		push(arr, o, ok);
+	}
+	return arr;
+}
+
 /* Sets o[key] = arr when arr is non-empty; drops it otherwise. */
 static void set_nonempty(json_t *o, const char *key, json_t *arr, bool *ok)
 {
@@ -467,6 +518,10 @@ json_t *charter_diff(const struct charter *old, const struct charter *next)
 	set_nonempty(o, "rates", rates_change(old, next, &ok), &ok);
 	set_nonempty(o, "providers", providers_change(old, next, &ok), &ok);
 	set_nonempty(o, "models", models_change(old, next, &ok), &ok);
+	set_nonempty(o, "webhooks", webhooks_change(old, next, &ok), &ok);
+	if ((old && old->is_public) != next->is_public)
+		set(o, "public", from_to(json_boolean(old && old->is_public),
+					 json_boolean(next->is_public), &ok), &ok);
 	for (size_t i = 0; i < next->ninstitutions; i++) {
 		const struct charter_institution *b = &next->institutions[i];
 		const struct charter_institution *a = old ? charter_institution(old, b->id) : NULL;
@@ -514,6 +569,8 @@ static void val_print(FILE *f, const json_t *v)
 			fputs(i ? "," : "", f);
 			val_print(f, x);
 		}
+	} else if (json_is_boolean(v)) {
+		fputs(json_is_true(v) ? "true" : "false", f);
 	} else if (json_is_object(v) && json_object_get(v, "credits")) {
 		fprintf(f, "%s/%s", js(v, "credits"), js(v, "period"));
 		if (strcmp(js(v, "rollover"), "0") != 0)
@@ -623,6 +680,13 @@ void charter_diff_print(const json_t *d, FILE *f)
 		snprintf(what, sizeof what, "model %s (%s)", js(v, "id"), js(v, "change"));
 		from_to_print(f, 0, what, v);
 	}
+	json_array_foreach(json_object_get(d, "webhooks"), i, v) {
+		char what[600];
+		snprintf(what, sizeof what, "webhook %.500s (%s)", js(v, "url"), js(v, "change"));
+		from_to_print(f, 0, what, v);
+	}
+	if (json_object_get(d, "public"))
+		from_to_print(f, 0, "public", json_object_get(d, "public"));
 	json_array_foreach(json_object_get(d, "institutions"), i, v) {
 		added_removed_print(f, 0, "institution", v);
 		level_print(f, 2, v);
@@ -634,6 +698,7 @@ void charter_diff_print(const json_t *d, FILE *f)
 	if (!json_object_get(d, "pool") && !json_array_size(json_object_get(d, "rates")) &&
 	    !json_array_size(json_object_get(d, "providers")) &&
 	    !json_array_size(json_object_get(d, "models")) &&
+	    !json_array_size(json_object_get(d, "webhooks")) && !json_object_get(d, "public") &&
 	    !json_array_size(json_object_get(d, "institutions")))
-		fputs("no change in pool, rates, providers, models or institutions\n", f);
+		fputs("no change in pool, rates, providers, models, webhooks or institutions\n", f);
 }

@@ -1,6 +1,7 @@
 /* test_charter_diff.c — charter_diff() reports every kind of change the
  * issue found missing (rates, a removed member, soft -> hard, tighter
- * limits, alerts, models, providers), and charter_diff_print() writes them
+ * limits, alerts, models, providers, webhooks, `public`), and
+ * charter_diff_print() writes them
  * as text lines. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -157,8 +158,58 @@ static void test_terms(void **state)
 	charter_free(b);
 }
 
+/* Webhook receivers added, removed and sent other events; `public`. */
+static void test_webhooks_public(void **state)
+{
+	(void)state;
+	char y1[sizeof v1 + 512], y2[sizeof v1 + 512];
+	snprintf(y1, sizeof y1, "%swebhooks:\n"
+				"  - {url: \"https://a.example/h\", events: [alert]}\n"
+				"  - {url: \"https://b.example/h\", events: [charter]}\n", v1);
+	snprintf(y2, sizeof y2, "%swebhooks:\n"
+				"  - {url: \"https://a.example/h\", events: [alert, overage]}\n"
+				"  - {url: \"https://c.example/h\", events: [settlement_failed]}\n"
+				"public: true\n", v1);
+	char *v = strstr(y2, "version: 1");
+	v[9] = '2';
+	struct charter *a = parse(y1), *b = parse(y2);
+	json_t *d = charter_diff(a, b);
+	assert_non_null(d);
+	expect(json_object_get(d, "webhooks"),
+	       "[{\"change\":\"changed\",\"from\":[\"alert\"],\"to\":[\"alert\",\"overage\"],"
+	       "\"url\":\"https://a.example/h\"},{\"change\":\"added\",\"from\":null,\"to\":"
+	       "[\"settlement_failed\"],\"url\":\"https://c.example/h\"},{\"change\":\"removed\","
+	       "\"from\":[\"charter\"],\"to\":null,\"url\":\"https://b.example/h\"}]");
+	expect(json_object_get(d, "public"), "{\"from\":false,\"to\":true}");
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	assert_non_null(f);
+	charter_diff_print(d, f);
+	fclose(f);
+	const char *lines[] = {"webhook https://a.example/h (changed): alert -> alert,overage\n",
+			       "webhook https://c.example/h (added): - -> settlement_failed\n",
+			       "webhook https://b.example/h (removed): charter -> -\n",
+			       "public: false -> true\n"};
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		if (!strstr(text, lines[i]))
+			fprintf(stderr, "missing line [%s] in:\n%s", lines[i], text);
+		assert_non_null(strstr(text, lines[i]));
+	}
+	free(text);
+	json_decref(d);
+	/* unchanged webhooks: no entry */
+	d = charter_diff(a, a);
+	assert_null(json_object_get(d, "webhooks"));
+	assert_null(json_object_get(d, "public"));
+	json_decref(d);
+	charter_free(a);
+	charter_free(b);
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {cmocka_unit_test(test_terms)};
+	const struct CMUnitTest tests[] = {cmocka_unit_test(test_terms),
+					   cmocka_unit_test(test_webhooks_public)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
