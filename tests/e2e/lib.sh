@@ -3,6 +3,9 @@
 set -u
 E2E_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${ALLOT_BIN_DIR:-$E2E_ROOT/bin}
+# absolute, so that a test that changes directory still finds it
+# (make asan passes ALLOT_BIN_DIR=build/asan/bin)
+case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
 E2E_PASS=0
 E2E_FAIL=0
 E2E_NAME=$(basename "$0" .sh)
