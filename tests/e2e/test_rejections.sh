@@ -76,6 +76,12 @@ req GET /v1/providers/cscs/rejections "$IKEY"
 check "an institution may not read them" 403 "$STATUS"
 req GET "/v1/providers/cscs/rejections?limit=0" "$PKEY"
 check "limit 0 refused" 400 "$STATUS"
+req GET "/v1/providers/cscs/rejections?after=abc" "$PKEY"
+check "after not a number refused" 400 "$STATUS"
+req GET "/v1/providers/cscs/rejections?limit=1001" "$PKEY"
+check "limit over 1000 refused" 400 "$STATUS"
+req GET /v1/providers/other/rejections "$PKEY"
+check "another provider's refusals forbidden" 403 "$STATUS"
 
 # --- kept across kill -9 ------------------------------------------------------------
 e2e_kill9
