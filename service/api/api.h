@@ -127,5 +127,13 @@ allot_err api_web_file(struct http_req *req, struct http_resp *resp);
 allot_err api_me(struct http_req *req, struct http_resp *resp);
 allot_err api_public(struct http_req *req, struct http_resp *resp);
 allot_err api_public_json(struct http_req *req, struct http_resp *resp);
+/* GET /v1/reports/daily (api/daily.c): charges per local day from the
+ * ledger's bucket totals. */
+allot_err api_report_daily(struct http_req *req, struct http_resp *resp);
+/* Quota figures as the API writes them (api/quota.c): an amount as an exact
+ * decimal string, and an allocation as {"credits", "period"}. */
+json_t *api_money_json(int64_t micro);
+struct charter_allocation;
+json_t *api_allocation_json(const struct charter_allocation *a);
 
 #endif

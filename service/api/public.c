@@ -19,12 +19,6 @@
 /* A year of months: enough for a trend, small enough to stay a page. */
 #define PUBLIC_MONTHS 12
 
-static json_t *amount(int64_t micro)
-{
-	char b[MONEY_FMT_MAX];
-	return json_string(money_format(micro, b));
-}
-
 static json_t *rates_json(const struct charter *c)
 {
 	json_t *a = json_array();
@@ -32,7 +26,7 @@ static json_t *rates_json(const struct charter *c)
 		const struct charter_rate *r = &c->rates[i];
 		json_array_append_new(a, json_pack("{s:s,s:s?,s:s?,s:o}", "resource", r->resource,
 						   "model", r->model, "class", r->cls, "credits",
-						   amount(r->credits)));
+						   api_money_json(r->credits)));
 	}
 	return a;
 }
@@ -104,7 +98,7 @@ static allot_err usage_by_month(struct app *app, const tz *z, int64_t now, json_
 			}
 		json_array_foreach(list, i, r)
 			json_object_set_new(r, "charge",
-					    amount(json_integer_value(json_object_get(r, "charge"))));
+					    api_money_json(json_integer_value(json_object_get(r, "charge"))));
 	}
 	return ALLOT_OK;
 }
@@ -132,10 +126,8 @@ static allot_err public_body(struct http_req *req, struct http_resp *resp,
 	for (size_t i = 0; i < c->ninstitutions; i++) {
 		const struct charter_institution *in = &c->institutions[i];
 		json_array_append_new(insts, json_pack(
-			"{s:s,s:s,s:{s:o,s:s},s:O}", "id", in->id, "name", in->name, "allocation",
-			"credits", amount(in->allocation.credits), "period",
-			charter_period_name(in->allocation.period), "usage",
-			json_object_get(usage, in->id)));
+			"{s:s,s:s,s:o,s:O}", "id", in->id, "name", in->name, "allocation",
+			api_allocation_json(&in->allocation), "usage", json_object_get(usage, in->id)));
 	}
 	json_decref(usage);
 	char *note = NULL, msg[256];
@@ -146,8 +138,8 @@ static allot_err public_body(struct http_req *req, struct http_resp *resp,
 		"{s:s,s:s,s:I,s:s,s:s,s:s,s:{s:s,s:o,s:o},s:o,s:o,s:s?,s:{s:s,s:s,s:s},s:s}",
 		"charter", c->id, "title", c->title ? c->title : "", "version", (json_int_t)c->version,
 		"unit", c->unit, "timezone", c->timezone, "at", time_format_rfc3339(now, at), "pool",
-		"month", month, "allocation", c->has_pool ? amount(c->pool) : json_null(), "used",
-		amount(pool_used), "institutions", insts, "rates", rates_json(c), "checkpoint", note,
+		"month", month, "allocation", c->has_pool ? api_money_json(c->pool) : json_null(), "used",
+		api_money_json(pool_used), "institutions", insts, "rates", rates_json(c), "checkpoint", note,
 		"log_key", "origin", app->log ? ledgerlog_origin(app->log) : "", "vkey",
 		app->log ? ledgerlog_vkey(app->log) : "", "key", app->log ? ledgerlog_pub(app->log) : "",
 		"verify",

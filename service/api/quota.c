@@ -4,9 +4,25 @@
 
 #include <string.h>
 
+#include "common/money.h"
 #include "common/timeutil.h"
 #include "ledger/ledger.h"
 #include "ledger/quota.h"
+
+/* The one place the API turns quota amounts into JSON besides
+ * quota_level_json (ledger/quota.c): GET /v1/quotas, /public.json and the
+ * daily report write the same exact decimals. */
+json_t *api_money_json(int64_t micro)
+{
+	char b[MONEY_FMT_MAX];
+	return json_string(money_format(micro, b));
+}
+
+json_t *api_allocation_json(const struct charter_allocation *a)
+{
+	return json_pack("{s:o,s:s}", "credits", api_money_json(a->credits), "period",
+			 charter_period_name(a->period));
+}
 
 static json_t *levels_json(const struct quota_level *lv, size_t n)
 {

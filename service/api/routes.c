@@ -35,6 +35,7 @@ const struct http_route api_routes[] = {
 	{"GET", "/v1/quotas/{inst}", STAFF | ROLE_INSTITUTION, api_quota_get, NULL},
 	{"GET", "/v1/quotas/{inst}/{proj}", STAFF | ROLE_INSTITUTION, api_quota_get, NULL},
 	{"GET", "/v1/reports/usage", STAFF | ROLE_INSTITUTION, api_report_usage, NULL},
+	{"GET", "/v1/reports/daily", STAFF | ROLE_INSTITUTION, api_report_daily, NULL},
 	{"POST", "/v1/tokens", ROLE_ADMIN | ROLE_INSTITUTION, api_tokens_mint, NULL},
 	{"POST", "/v1/tokens/revoke", ROLE_ADMIN | ROLE_INSTITUTION, api_tokens_revoke, NULL},
 	{"GET", "/v1/keys/public", ROLE_PUBLIC, api_keys_public, NULL},

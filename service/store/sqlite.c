@@ -691,6 +691,7 @@ const struct store_ops store_sqlite_ops = {
 	SQ_OUTBOX_OPS
 	SQ_TLOG_OPS
 	SQ_BG_OPS
+	.ledger_buckets = sq_ledger_buckets,
 };
 
 /* Read-only: query_only on, and the schema exactly this binary's (an older

@@ -119,6 +119,11 @@ allot_err sq_token_find(struct store *st, const char *jti, struct token_row *out
 	.ledger_savepoint = sq_ledger_savepoint, .ledger_hold = sq_ledger_hold, \
 	.ledger_release = sq_ledger_release,
 
+/* ---- charges per bucket (store/sqlite_buckets.c) ---- */
+allot_err sq_ledger_buckets(struct store *st, const struct ledger_level *lv, int64_t from_us,
+			    int64_t to_us, enum ledger_bucket_by by,
+			    void (*fn)(void *ctx, const struct ledger_bucket_row *r), void *ctx);
+
 /* ---- rejected provider records (store/sqlite_reject.c) ---- */
 allot_err sq_reject_find(struct store *st, const char *provider, const char *record_id,
 			 struct ledger_rejection *out);

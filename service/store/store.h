@@ -58,6 +58,23 @@ struct charter_row {
 
 struct store;
 
+/* Groups of store_ledger_buckets: the level's total per bucket, or per
+ * institution, project or member under it. */
+enum ledger_bucket_by {
+	LEDGER_BY_LEVEL,
+	LEDGER_BY_INSTITUTION,
+	LEDGER_BY_PROJECT,
+	LEDGER_BY_MEMBER,
+};
+
+/* One (bucket, group) total: the group's ids are set down to its depth
+ * (the deeper ones NULL); member "" is the project's rows without one. */
+struct ledger_bucket_row {
+	int64_t bucket_us;        /* the bucket's start, µs UTC */
+	const char *institution, *project, *member;
+	int64_t charge;           /* micro-credits */
+};
+
 /* Durability of a ledger transaction's commit (see docs/LEDGER.md,
  * "Durability").
  *   FULL      on disk (fsync) before the commit returns: survives power loss.
@@ -261,6 +278,22 @@ struct store_ops {
 				  const char *error);
 	/* Whether an event with this dedupe key exists (any url). */
 	allot_err (*outbox_has)(struct store *st, const char *dedupe, bool *has);
+
+	/* ---- charges per 15-minute bucket (store/sqlite_buckets.c) ----
+	 * The charges of level lv (as ledger_sum: institution NULL = every
+	 * institution, project NULL = the institution's, member NULL = the
+	 * project's) booked in [from_us, to_us) (both multiples of
+	 * LEDGER_BUCKET_US), per bucket and per group `by`, from the bucket
+	 * totals the ledger keeps (no record is read: the cost is the number of
+	 * buckets, not of records).  fn is called once per (bucket, group)
+	 * that has a bucket row, in bucket order, then group order; the
+	 * store's lock is held (fn must not call the store; strings valid
+	 * during the call only).  ALLOT_E_INVALID for unaligned or reversed
+	 * bounds; ALLOT_E_STORE inside a ledger transaction of this thread. */
+	allot_err (*ledger_buckets)(struct store *st, const struct ledger_level *lv,
+				    int64_t from_us, int64_t to_us, enum ledger_bucket_by by,
+				    void (*fn)(void *ctx, const struct ledger_bucket_row *r),
+				    void *ctx);
 };
 
 struct store {
@@ -412,6 +445,17 @@ static inline allot_err store_outbox_retry(struct store *st, int64_t seq, int at
 { return st->ops->outbox_retry(st, seq, attempts, next_us, error); }
 static inline allot_err store_outbox_has(struct store *st, const char *dedupe, bool *has)
 { return st->ops->outbox_has(st, dedupe, has); }
+/* ALLOT_E_UNSUPPORTED where the backend has no ledger_buckets (yet). */
+static inline allot_err store_ledger_buckets(struct store *st, const struct ledger_level *lv,
+					     int64_t from_us, int64_t to_us,
+					     enum ledger_bucket_by by,
+					     void (*fn)(void *ctx, const struct ledger_bucket_row *r),
+					     void *ctx)
+{
+	if (!st->ops->ledger_buckets)
+		return ALLOT_E_UNSUPPORTED;
+	return st->ops->ledger_buckets(st, lv, from_us, to_us, by, fn, ctx);
+}
 /* The backend's name ("sqlite", ...). */
 static inline const char *store_name(const struct store *st) { return st->ops->name; }
 /* ALLOT_E_UNSUPPORTED (msg says so) where the backend has no online backup. */

@@ -1,6 +1,6 @@
 // institution.js — quotas as bars (settled, reserved, allocation, rollover,
-// reset date), the run-rate projection, daily usage stacked by provider or
-// model, the drill-down institution → project → member, and tokens.
+// reset date), the run-rate projection, daily usage stacked by project,
+// member, provider or model, the drill-down institution → project → member, and tokens.
 import { h, api, table, field, errorBox, num, localDate, dayIn } from './ui.js';
 import { quotaBar, legend, stackedDays } from './chart.js';
 
@@ -39,11 +39,21 @@ export function projection(level, tz, now = Date.now()) {
   return h('p', { 'data-field': 'projection', 'data-runout': runout || '' }, text);
 }
 
+// Stacked by project or member: GET /v1/reports/daily, from the ledger's
+// 15-minute totals (its cost does not grow with the number of records);
+// by provider or model: GET /v1/reports/usage over the records, which also
+// counts them (slower on a ledger of millions: docs/DASHBOARD.md).
+export const STACKS = ['project', 'member', 'provider', 'model'];
+const FROM_BUCKETS = new Set(['project', 'member']);
+
 async function dailyUsage(box, inst, q, tz, by) {
   const lvl = q.levels.find((l) => l.level === 'institution');
   const from = localDate(lvl.period_start, tz);
   const to = dayIn(tz, 1);
-  const rep = await api(`/v1/reports/usage?from=${from}&to=${to}&group_by=day,${by}&institution=${encodeURIComponent(inst)}`);
+  const i = encodeURIComponent(inst);
+  const buckets = FROM_BUCKETS.has(by);
+  const rep = await api(buckets ? `/v1/reports/daily?institution=${i}&from=${from}&to=${to}&by=${by}`
+    : `/v1/reports/usage?from=${from}&to=${to}&group_by=day,${by}&institution=${i}`);
   const days = [];
   for (let t = Date.parse(`${from}T12:00:00Z`); ; t += 86400000) {
     const d = new Date(t).toISOString().slice(0, 10);
@@ -53,10 +63,10 @@ async function dailyUsage(box, inst, q, tz, by) {
   const periodDays = Math.max(1, Math.round((Date.parse(lvl.period_end) - Date.parse(lvl.period_start)) / 86400000));
   const share = (num(lvl.allocation) + num(lvl.rollover)) / periodDays;
   const rows = rep.rows.map((r) => ({ day: r.day, key: r[by] || '(none)', charge: r.charge }));
+  const cols = [{ key: 'day', label: 'day' }, { key: by, label: by }, { key: 'charge', label: 'charge', num: true }];
+  if (!buckets) cols.push({ key: 'records', label: 'records', num: true });
   box.replaceChildren(stackedDays(rows, days, share, `Daily usage of ${inst} this period by ${by} (credits)`),
-    table(`Daily usage by ${by}`, [{ key: 'day', label: 'day' }, { key: by, label: by },
-      { key: 'charge', label: 'charge', num: true }, { key: 'records', label: 'records', num: true }], rep.rows,
-    { 'data-table': 'daily' }));
+    table(`Daily usage by ${by}`, cols, rep.rows, { 'data-table': 'daily', 'data-by': by }));
 }
 
 function drill(inst, proj, tz) {
@@ -131,11 +141,11 @@ async function render(root, inst, tz, me) {
   const lvl = q.levels.find((l) => l.level === 'institution');
   root.append(h('h1', { text: `Quotas of ${inst}` }), legend(BAR_LEGEND));
   for (const l of q.levels) root.append(levelView(l, tz, l.level === 'institution' ? projection(l, tz) : null));
-  const by = h('select', {}, ['provider', 'model', 'project'].map((k) => h('option', { value: k, text: k })));
+  const by = h('select', { name: 'stack' }, STACKS.map((k) => h('option', { value: k, text: k })));
   const chart = h('div');
   by.addEventListener('change', () => dailyUsage(chart, inst, q, tz, by.value).catch((e) => chart.replaceChildren(errorBox(e))));
   root.append(h('h2', { text: 'Daily usage' }), h('div.row', {}, field('stacked by', by)), chart);
-  await dailyUsage(chart, inst, q, tz, 'provider');
+  await dailyUsage(chart, inst, q, tz, STACKS[0]);
   root.append(h('h2', { text: 'Projects' }));
   const drillBox = h('div');
   const projects = q.projects || [];

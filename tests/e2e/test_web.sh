@@ -53,6 +53,40 @@ check "/v1/me/usage is not for institution keys (they have /v1/usage)" 403 "$STA
 req GET "/v1/reports/usage" "$TOK"
 check "a member gets no reports" 403 "$STATUS"
 
+# --- GET /v1/reports/daily: charges per local day from the bucket totals,
+# the same figures as the report over the records ---
+FROM=$(TZ=Europe/Zurich date -d '-40 days' +%F) TO=$(TZ=Europe/Zurich date -d '+1 day' +%F)
+daily_vs_report() { # LABEL KEY DAILY-QUERY REPORT-GROUPS FIELD
+	local d r
+	d=$(curl -s -H "Authorization: Bearer $2" "$URL/v1/reports/daily?from=$FROM&to=$TO&$3" |
+		jq -c "[.rows[] | {d: .day, k: (.$5 // \"\"), c: .charge}] | sort")
+	r=$(curl -s -H "Authorization: Bearer $2" "$URL/v1/reports/usage?from=$FROM&to=$TO&group_by=$4" |
+		jq -c "[.rows[] | {d: .day, k: (.$5 // \"\"), c: .charge}] | sort")
+	case $d in '[]' | '') bad "$1: no rows ($d)" ;; *) check "$1" "$r" "$d" ;; esac
+}
+daily_vs_report "daily by project = report day,project" "$IKEY" "institution=epfl&by=project" "day,project&institution=epfl" project
+daily_vs_report "daily by member = report day,member" "$IKEY" "institution=epfl&by=member" "day,member&institution=epfl" member
+daily_vs_report "daily of the institution = report day" "$IKEY" "institution=epfl" "day&institution=epfl" none
+daily_vs_report "daily of a project = its report" "$IKEY" "project=epfl/climate&by=member" "day,member&project=epfl/climate" member
+daily_vs_report "daily of the pool by institution = report day,institution" "$AKEY" "by=institution" "day,institution" institution
+req GET "/v1/reports/daily?institution=epfl&from=$FROM&to=$TO" "$IKEY"
+check "daily total = report total" \
+	"$(curl -s -H "Authorization: Bearer $IKEY" "$URL/v1/reports/usage?from=$FROM&to=$TO&institution=epfl" | jq -r .total.charge)" \
+	"$(jget .total.charge)"
+check "daily names its zone" "Europe/Zurich" "$(jget .timezone)"
+req GET "/v1/reports/daily?institution=inst002&from=$FROM&to=$TO" "$IKEY"
+check "daily: an institution key reads its own only" 403 "$STATUS"
+req GET "/v1/reports/daily?from=$FROM&to=$TO" "$TOK"
+check "daily: not for member tokens" 403 "$STATUS"
+req GET "/v1/reports/daily?from=$FROM&to=$TO" "$PKEY"
+check "daily: not for provider keys" 403 "$STATUS"
+for q in "from=$FROM" "to=$TO" "from=$FROM&to=$TO&by=provider" "from=$FROM&to=$TO&provider=cscs" \
+	"from=2026-12-01T00:07:00Z&to=$TO" "from=2020-01-01&to=2022-01-01" "from=$TO&to=$FROM" \
+	"from=$FROM&to=$TO&project=climate" "from=$FROM&to=$TO&by=day"; do
+	req GET "/v1/reports/daily?$q" "$AKEY"
+	check "daily refuses $q" 400 "$STATUS"
+done
+
 # --- /public: the charter says public: true ---
 req GET /public.json ""
 check "public.json" 200 "$STATUS"

@@ -81,11 +81,24 @@ const texts = (page, sel) => page.$$eval(sel, (els) => els.map((e) => e.textCont
   const lvl = q.levels.find((l) => l.level === 'institution');
   const from = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Zurich' }).format(new Date(lvl.period_start));
   const to = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Zurich' }).format(new Date(Date.now() + 86400000));
+  const dailyRows = (by) => page.$$eval(`table[data-table="daily"][data-by="${by}"] tbody tr`,
+    (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  // by project (the default): the bucket totals of /v1/reports/daily, which
+  // equal the report over the records
+  const dd = (await api(`/v1/reports/daily?institution=epfl&from=${from}&to=${to}&by=project`, E.IKEY)).json;
+  eq(dd.rows.map((r) => [r.day, r.project, r.charge]), await dailyRows('project'), 'daily usage rows by project');
+  ok(dd.rows.length > 0, 'this period has usage');
+  const byProj = (await api(`/v1/reports/usage?from=${from}&to=${to}&group_by=day,project&institution=epfl`, E.IKEY)).json;
+  const sorted = (rows) => rows.map((r) => JSON.stringify([r.day, r.project, r.charge])).sort();
+  eq(sorted(byProj.rows), sorted(dd.rows), 'daily totals from the buckets = the report over the records');
+  ok((await page.$$('figure.chart svg rect')).length >= dd.rows.length, 'daily chart drawn');
+  // by provider: the report over the records, with their counts
+  await page.select('select[name="stack"]', 'provider');
   const rep = (await api(`/v1/reports/usage?from=${from}&to=${to}&group_by=day,provider&institution=epfl`, E.IKEY)).json;
-  const daily = await page.$$eval('table[data-table="daily"] tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
-  eq(rep.rows.map((r) => [r.day, r.provider, r.charge, String(r.records)]), daily, 'daily usage rows');
-  ok(rep.rows.length > 0, 'this period has usage');
-  ok((await page.$$('figure.chart svg rect')).length >= rep.rows.length, 'daily chart drawn');
+  await page.waitForSelector('table[data-table="daily"][data-by="provider"]');
+  eq(rep.rows.map((r) => [r.day, r.provider, r.charge, String(r.records)]), await dailyRows('provider'), 'daily usage rows by provider');
+  await page.select('select[name="stack"]', 'project');
+  await page.waitForSelector('table[data-table="daily"][data-by="project"]');
   // drill-down to the members of climate
   await page.click('[data-drill-button="climate"]');
   await page.waitForSelector('[data-drill="climate"] .quota[data-level="member"]');
