@@ -12,7 +12,7 @@
 static const char usage[] =
 	"usage: allotd [--listen ADDR] [--db PATH|URI] [--charter FILE] [--keys DIR]\n"
 	"              [--models DIR] [--deployment NAME] [--threads N] [--flush-ms MS]\n"
-	"              [--cors-origins ORIGIN,...|*] [--init] [--check] [-v]\n"
+	"              [--cors-origins ORIGIN,...|*] [--backup-dir DIR] [--init] [--check] [-v]\n"
 	"       allotd --model FILE --prompt TEXT [--max-tokens N] [--temperature T] [--seed S]\n"
 	"       allotd --model FILE --tokenize TEXT\n"
 	"       allotd --fsck [--db PATH|URI] [--format text|json]\n"
@@ -69,6 +69,7 @@ int app_config_parse(struct app_config *cfg, int argc, char **argv)
 		{"threads", "ALLOT_THREADS", &threads_s},
 		{"flush-ms", "ALLOT_FLUSH_MS", &flush_s},
 		{"cors-origins", "ALLOT_CORS_ORIGINS", &cfg->cors_origins},
+		{"backup-dir", "ALLOT_BACKUP_DIR", &cfg->backup_dir},
 	};
 	const size_t nflags = sizeof flags / sizeof flags[0];
 	for (size_t i = 0; i < nflags; i++) {
@@ -129,6 +130,10 @@ int app_config_parse(struct app_config *cfg, int argc, char **argv)
 	    strspn(cfg->deployment, "abcdefghijklmnopqrstuvwxyz0123456789-_.") !=
 		    strlen(cfg->deployment)) {
 		fprintf(stderr, "allotd: --deployment must be 1..64 of [a-z0-9-_.]\n");
+		return 1;
+	}
+	if (cfg->backup_dir && !*cfg->backup_dir) {
+		fprintf(stderr, "allotd: --backup-dir must name a directory\n");
 		return 1;
 	}
 	if (cfg->cors_origins && !http_cors_list_ok(cfg->cors_origins)) {
