@@ -25,6 +25,23 @@ struct flag {
 	const char **dst;
 };
 
+/* Whether a --cors-origins list holds "*" and is not "*" alone: "*" allows
+ * every origin, so a list that also names some says two things at once
+ * (docs/OPERATIONS.md, "Browsers on other origins"). */
+static bool cors_star_in_list(const char *list)
+{
+	if (strcmp(list, "*") == 0)
+		return false;
+	for (const char *p = list;;) {
+		size_t n = strcspn(p, ",");
+		if (n == 1 && *p == '*')
+			return true;
+		if (!p[n])
+			return false;
+		p += n + 1;
+	}
+}
+
 /* A decimal integer flag within lo..hi; otherwise one line on stderr. */
 static int int_flag(const char *name, const char *s, long lo, long hi, int *out)
 {
@@ -134,6 +151,12 @@ int app_config_parse(struct app_config *cfg, int argc, char **argv)
 	}
 	if (cfg->backup_dir && !*cfg->backup_dir) {
 		fprintf(stderr, "allotd: --backup-dir must name a directory\n");
+		return 1;
+	}
+	if (cfg->cors_origins && cors_star_in_list(cfg->cors_origins)) {
+		fprintf(stderr, "allotd: --cors-origins \"%s\": \"*\" allows every origin and "
+				"cannot be listed with others; give \"*\" alone, or only the "
+				"origins\n", cfg->cors_origins);
 		return 1;
 	}
 	if (cfg->cors_origins && !http_cors_list_ok(cfg->cors_origins)) {
