@@ -44,6 +44,9 @@ struct app_config {
 	 * (after resolving ".." and symbolic links); NULL: the database's
 	 * directory (docs/OPERATIONS.md, "Backup and restore"). */
 	const char *backup_dir;
+	/* --webhook-retention-days (default 7): delivered webhook events older
+	 * than this are deleted from the outbox (docs/WEBHOOKS.md, "Retention"). */
+	int webhook_retention_days;
 	/* Not a flag: unit tests (their fake clocks) start no model loader
 	 * (models load at gate_open and when a charter is applied, on the
 	 * caller's thread) and no webhook worker (events stay in the outbox). */

@@ -248,6 +248,14 @@ struct store_ops {
 				  const char *error);
 	/* Whether an event with this dedupe key exists (any url). */
 	allot_err (*outbox_has)(struct store *st, const char *dedupe, bool *has);
+
+	/* Deletes up to max delivered events with delivered_us < before_us, in
+	 * its own transaction, oldest first; *deleted: how many.  Undelivered
+	 * events are never deleted, nor the rows of the newest `charter` event
+	 * (the highest seq of type charter, every url: webhooks_open looks for
+	 * its dedupe key at start).  NULL for a store that cannot (the
+	 * outbox then keeps everything; docs/WEBHOOKS.md, "Retention"). */
+	allot_err (*outbox_prune)(struct store *st, int64_t before_us, int max, int64_t *deleted);
 };
 
 struct store {
@@ -395,6 +403,14 @@ static inline allot_err store_outbox_retry(struct store *st, int64_t seq, int at
 { return st->ops->outbox_retry(st, seq, attempts, next_us, error); }
 static inline allot_err store_outbox_has(struct store *st, const char *dedupe, bool *has)
 { return st->ops->outbox_has(st, dedupe, has); }
+/* ALLOT_E_UNSUPPORTED where the backend has no outbox_prune. */
+static inline allot_err store_outbox_prune(struct store *st, int64_t before_us, int max,
+					   int64_t *deleted)
+{
+	*deleted = 0;
+	return st->ops->outbox_prune ? st->ops->outbox_prune(st, before_us, max, deleted)
+				     : ALLOT_E_UNSUPPORTED;
+}
 /* The backend's name ("sqlite", ...). */
 static inline const char *store_name(const struct store *st) { return st->ops->name; }
 /* ALLOT_E_UNSUPPORTED (msg says so) where the backend has no online backup. */
