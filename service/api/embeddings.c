@@ -213,34 +213,38 @@ static allot_err embed_local(struct http_req *req, struct http_resp *resp, struc
 
 #endif
 
-static allot_err embeddings(struct http_req *req, struct http_resp *resp)
+/* arg: the struct embed_req the body's inputs go to. */
+static allot_err embeddings_parse(const json_t *body, struct oai_req *r, void *arg,
+				  struct oai_err *er)
 {
-	json_t *body = NULL;
-	struct oai_req *r = calloc(1, sizeof *r);
-	struct embed_req *q = calloc(1, sizeof *q);
-	struct oai_err er = {0};
-	bool remote = false;
-	struct infer_engine *eng = NULL;
-	allot_err e = http_body_json(req, resp, &body);
-	if (e || !r || !q) {
-		free(r);
-		free(q);
-		json_decref(body);
-		return e ? e : http_error(resp, ALLOT_E_NOMEM, "out of memory");
-	}
-	if (!(e = parse(body, q, r, &er)) && !(e = gapi_resolve(req, r->model, &remote, &eng, &er)))
-		e = remote ? proxy_forward(req, resp, body, r, "/embeddings", &er)
-			   : embed_local(req, resp, eng, q, r->model, &er);
-	if (e)
-		oai_respond(resp, &er);
-	oai_req_release(r);
-	free(r);
-	free(q);
-	json_decref(body);
-	return e;
+	return parse(body, arg, r, er);
 }
+
+static allot_err embeddings_remote(struct http_req *req, struct http_resp *resp,
+				   const json_t *body, struct oai_req *r, void *arg,
+				   struct oai_err *er)
+{
+	(void)arg;
+	return proxy_forward(req, resp, body, r, "/embeddings", er);
+}
+
+static allot_err embeddings_local(struct http_req *req, struct http_resp *resp,
+				  struct infer_engine *eng, struct oai_req *r, void *arg,
+				  struct oai_err *er)
+{
+	return embed_local(req, resp, eng, arg, r->model, er);
+}
+
+static const struct gapi_handler embeddings = {
+	.parse = embeddings_parse, .remote = embeddings_remote, .local = embeddings_local};
 
 allot_err api_embeddings(struct http_req *req, struct http_resp *resp)
 {
-	return gapi_with_remaining(req, resp, embeddings(req, resp));
+	/* the inputs of a request (2 KiB and more): not on the stack */
+	struct embed_req *q = calloc(1, sizeof *q);
+	if (!q)
+		return gapi_with_remaining(req, resp, http_error(resp, ALLOT_E_NOMEM, "out of memory"));
+	allot_err e = gapi_handle(req, resp, &embeddings, q);
+	free(q);
+	return e;
 }

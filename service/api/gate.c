@@ -240,7 +240,8 @@ allot_err gapi_run_local(struct http_req *req, struct http_resp *resp, struct in
 	return e;
 }
 
-static allot_err generate(struct http_req *req, struct http_resp *resp, enum oai_kind kind)
+allot_err gapi_handle(struct http_req *req, struct http_resp *resp, const struct gapi_handler *h,
+		      void *arg)
 {
 	json_t *body = NULL;
 	struct oai_req *r = calloc(1, sizeof *r);
@@ -251,31 +252,56 @@ static allot_err generate(struct http_req *req, struct http_resp *resp, enum oai
 	if (e || !r) {
 		free(r);
 		json_decref(body);
-		return e ? e : http_error(resp, ALLOT_E_NOMEM, "out of memory");
+		return gapi_with_remaining(req, resp, e ? e : http_error(resp, ALLOT_E_NOMEM,
+									  "out of memory"));
 	}
-	if (!(e = oai_parse(body, kind, r, &er)) && !(e = gapi_resolve(req, r->model, &remote, &eng, &er))) {
-		if (remote)
-			e = proxy_forward(req, resp, body, r, kind == OAI_CHAT ? "/chat/completions"
-									 : "/completions", &er);
-		else
-			e = gapi_run_local(req, resp, eng, r, &chat_format, answer_sync, &er);
-	}
+	if (!(e = h->parse(body, r, arg, &er)) && !(e = gapi_resolve(req, r->model, &remote, &eng, &er)))
+		e = remote ? h->remote(req, resp, body, r, arg, &er)
+			   : h->local(req, resp, eng, r, arg, &er);
 	if (e)
 		oai_respond(resp, &er);
 	oai_req_release(r);
 	free(r);
 	json_decref(body);
-	return e;
+	return gapi_with_remaining(req, resp, e);
 }
+
+/* arg: the enum oai_kind of the route. */
+static allot_err generate_parse(const json_t *body, struct oai_req *r, void *arg,
+				struct oai_err *er)
+{
+	return oai_parse(body, *(const enum oai_kind *)arg, r, er);
+}
+
+static allot_err generate_remote(struct http_req *req, struct http_resp *resp, const json_t *body,
+				 struct oai_req *r, void *arg, struct oai_err *er)
+{
+	(void)arg;
+	return proxy_forward(req, resp, body, r, r->kind == OAI_CHAT ? "/chat/completions"
+								      : "/completions", er);
+}
+
+static allot_err generate_local(struct http_req *req, struct http_resp *resp,
+				struct infer_engine *eng, struct oai_req *r, void *arg,
+				struct oai_err *er)
+{
+	(void)arg;
+	return gapi_run_local(req, resp, eng, r, &chat_format, answer_sync, er);
+}
+
+static const struct gapi_handler generate = {
+	.parse = generate_parse, .remote = generate_remote, .local = generate_local};
 
 allot_err api_completions(struct http_req *req, struct http_resp *resp)
 {
-	return gapi_with_remaining(req, resp, generate(req, resp, OAI_COMPLETIONS));
+	enum oai_kind kind = OAI_COMPLETIONS;
+	return gapi_handle(req, resp, &generate, &kind);
 }
 
 allot_err api_chat_completions(struct http_req *req, struct http_resp *resp)
 {
-	return gapi_with_remaining(req, resp, generate(req, resp, OAI_CHAT));
+	enum oai_kind kind = OAI_CHAT;
+	return gapi_handle(req, resp, &generate, &kind);
 }
 
 /* ---- models and quotas ------------------------------------------------------------ */

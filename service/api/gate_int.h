@@ -1,5 +1,7 @@
 /* gate_int.h — helpers the gate's API modules share (defined in
- * api/gate.c): the member's claims and the X-Allot-Remaining headers. */
+ * api/gate.c): the member's claims, the X-Allot-Remaining headers, and the
+ * frame of a gated request (gapi_handle) that the generation, responses
+ * and embeddings routes share. */
 #ifndef ALLOT_API_GATE_INT_H
 #define ALLOT_API_GATE_INT_H
 
@@ -35,5 +37,24 @@ allot_err gapi_run_local(struct http_req *req, struct http_resp *resp, struct in
 			 struct oai_req *r, const struct gen_format *fmt,
 			 allot_err (*answer)(struct http_resp *, struct gen_run *, struct oai_err *),
 			 struct oai_err *er);
+
+/* A gated request of the OpenAI surface from its body to its answer
+ * (gapi_handle): parse checks the body into r (zeroed; released by
+ * gapi_handle whatever happens); the model is resolved (gapi_resolve); then
+ * remote runs it for a model with `url:`, local for a bundled one (eng).
+ * Each writes the answer, or returns an error with er saying why.  arg is
+ * the caller's, passed to each. */
+struct gapi_handler {
+	allot_err (*parse)(const json_t *body, struct oai_req *r, void *arg, struct oai_err *er);
+	allot_err (*remote)(struct http_req *req, struct http_resp *resp, const json_t *body,
+			    struct oai_req *r, void *arg, struct oai_err *er);
+	allot_err (*local)(struct http_req *req, struct http_resp *resp, struct infer_engine *eng,
+			   struct oai_req *r, void *arg, struct oai_err *er);
+};
+/* Reads the body as JSON, runs h, answers a failure in OpenAI's shape
+ * (oai_respond) and gives every answer X-Allot-Remaining
+ * (gapi_with_remaining): the whole of a gate route's handler. */
+allot_err gapi_handle(struct http_req *req, struct http_resp *resp, const struct gapi_handler *h,
+		      void *arg);
 
 #endif

@@ -252,36 +252,35 @@ static allot_err answer_sync(struct http_resp *resp, struct gen_run *g, struct o
 	return http_json(resp, 200, response_json(g, g->fmt_state, q, q->res.text, q->res.text_len));
 }
 
-static allot_err responses(struct http_req *req, struct http_resp *resp)
+static allot_err responses_parse(const json_t *body, struct oai_req *r, void *arg,
+				 struct oai_err *er)
 {
-	json_t *body = NULL;
-	struct oai_req *r = calloc(1, sizeof *r);
-	struct oai_err er = {0};
-	bool remote = false;
-	struct infer_engine *eng = NULL;
-	allot_err e = http_body_json(req, resp, &body);
-	if (e || !r) {
-		free(r);
-		json_decref(body);
-		return e ? e : http_error(resp, ALLOT_E_NOMEM, "out of memory");
-	}
-	if (!(e = parse_request(body, r, &er)) && !(e = gapi_resolve(req, r->model, &remote, &eng, &er))) {
-		if (remote)
-			e = oai_fail(&er, ALLOT_E_UNSUPPORTED, "unsupported", "model",
-				     "/v1/responses serves the gate's bundled models; use "
-				     "/v1/chat/completions for \"%.64s\"", r->model);
-		else
-			e = gapi_run_local(req, resp, eng, r, &responses_format, answer_sync, &er);
-	}
-	if (e)
-		oai_respond(resp, &er);
-	oai_req_release(r);
-	free(r);
-	json_decref(body);
-	return e;
+	(void)arg;
+	return parse_request(body, r, er);
 }
+
+static allot_err responses_remote(struct http_req *req, struct http_resp *resp,
+				  const json_t *body, struct oai_req *r, void *arg,
+				  struct oai_err *er)
+{
+	(void)req, (void)resp, (void)body, (void)arg;
+	return oai_fail(er, ALLOT_E_UNSUPPORTED, "unsupported", "model",
+			"/v1/responses serves the gate's bundled models; use "
+			"/v1/chat/completions for \"%.64s\"", r->model);
+}
+
+static allot_err responses_local(struct http_req *req, struct http_resp *resp,
+				 struct infer_engine *eng, struct oai_req *r, void *arg,
+				 struct oai_err *er)
+{
+	(void)arg;
+	return gapi_run_local(req, resp, eng, r, &responses_format, answer_sync, er);
+}
+
+static const struct gapi_handler responses = {
+	.parse = responses_parse, .remote = responses_remote, .local = responses_local};
 
 allot_err api_responses(struct http_req *req, struct http_resp *resp)
 {
-	return gapi_with_remaining(req, resp, responses(req, resp));
+	return gapi_handle(req, resp, &responses, NULL);
 }

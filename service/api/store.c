@@ -3,17 +3,22 @@
  * checkpoint of exactly the log it holds (docs/OPERATIONS.md, "Backup and
  * restore").
  *
- * Request {"path": "/abs/file.db"}; answer {"path", "bytes", "size" (the
- * copy's log size), "root" (base64), "checkpoint" (the signed note)}.  The
- * path must be absolute and not exist; the copy is created 0600.  The
- * backup itself is an admin action in the audit log, after the copy (so it
- * is not in the copy). */
+ * Request {"path": "/abs/file.db"}; answer {"path" (as resolved), "bytes",
+ * "size" (the copy's log size), "root" (base64), "checkpoint" (the signed
+ * note)}.  The path must be absolute, in allotd's --backup-dir (default: the
+ * database's directory) once ".." and symbolic links are resolved, and not
+ * exist: anything else is a 400 and nothing is written.  The copy is
+ * created 0600.  The backup itself is an admin action in the audit log,
+ * after the copy (so it is not in the copy). */
 #include "api/api.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/b64.h"
 #include "common/json.h"
@@ -23,6 +28,83 @@
 
 /* Longest backup path accepted. */
 #define BACKUP_PATH_MAX 1024
+
+/* The directory backups may be written to, as configured: --backup-dir,
+ * else the database's directory ("." for a bare file name); NULL for a
+ * database that is not a file. */
+static const char *backup_dir(const struct app_config *cfg, char *buf, size_t bufsz)
+{
+	if (cfg->backup_dir)
+		return cfg->backup_dir;
+	if (strstr(cfg->db, "://") || strcmp(cfg->db, ":memory:") == 0)
+		return NULL;
+	const char *slash = strrchr(cfg->db, '/');
+	if (!slash)
+		return ".";
+	if (slash == cfg->db)
+		return "/";
+	snprintf(buf, bufsz, "%.*s", (int)(slash - cfg->db), cfg->db);
+	return buf;
+}
+
+/* Checks path (absolute, its directory inside the backup directory once
+ * ".." and symbolic links are resolved, not there yet) and writes the
+ * resolved path to out.  ALLOT_E_INVALID with msg otherwise. */
+static allot_err backup_path(const struct app_config *cfg, const char *path, char *out,
+			     size_t outsz, char *msg, size_t msgsz)
+{
+	char conf[PATH_MAX], root[PATH_MAX], dir[PATH_MAX], real[PATH_MAX];
+	const char *bd = backup_dir(cfg, conf, sizeof conf);
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	if (path[0] != '/' || strlen(path) > BACKUP_PATH_MAX) {
+		snprintf(msg, msgsz, "\"path\" must be an absolute path on the server's host "
+			 "(at most %d bytes)", BACKUP_PATH_MAX);
+		return ALLOT_E_INVALID;
+	}
+	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+		snprintf(msg, msgsz, "\"path\" must name a file, not a directory: %.200s", path);
+		return ALLOT_E_INVALID;
+	}
+	if (!bd) {
+		snprintf(msg, msgsz, "this database is not a file: start allotd with --backup-dir "
+			 "to say where backups may be written");
+		return ALLOT_E_INVALID;
+	}
+	if (!realpath(bd, root)) {
+		snprintf(msg, msgsz, "the backup directory %.200s (allotd --backup-dir) cannot be "
+			 "resolved: %s", bd, strerror(errno));
+		return ALLOT_E_INVALID;
+	}
+	snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	if (!realpath(dir, real)) {
+		snprintf(msg, msgsz, "the directory of \"path\" cannot be resolved (%s): %.200s",
+			 strerror(errno), path);
+		return ALLOT_E_INVALID;
+	}
+	size_t rl = strlen(root);
+	if (strncmp(real, root, rl) != 0 ||
+	    (real[rl] != '\0' && real[rl] != '/' && strcmp(root, "/") != 0)) {
+		snprintf(msg, msgsz, "\"path\" must be in the backup directory %.200s (allotd "
+			 "--backup-dir), after resolving \"..\" and symbolic links: %.200s", root, path);
+		return ALLOT_E_INVALID;
+	}
+	if ((size_t)snprintf(out, outsz, "%s%s%s", real, strcmp(real, "/") ? "/" : "", base) >=
+	    outsz) {
+		snprintf(msg, msgsz, "\"path\" is too long");
+		return ALLOT_E_INVALID;
+	}
+	struct stat sb;
+	if (lstat(out, &sb) == 0) {
+		snprintf(msg, msgsz, "%.200s already exists: a backup never overwrites a file", out);
+		return ALLOT_E_INVALID;
+	}
+	if (errno != ENOENT) {
+		snprintf(msg, msgsz, "cannot check %.200s: %s", out, strerror(errno));
+		return ALLOT_E_INVALID;
+	}
+	return ALLOT_OK;
+}
 
 /* Opens the copy read-only and signs its log's head. */
 static allot_err backup_checkpoint(struct app *app, const char *path, char **note,
@@ -43,19 +125,15 @@ allot_err api_store_backup(struct http_req *req, struct http_resp *resp)
 	struct app *app = api_app(req);
 	json_t *body = NULL;
 	char msg[512];
-	const char *path = NULL;
+	const char *asked = NULL;
+	char path[PATH_MAX];
 	allot_err e = http_body_json(req, resp, &body);
 	if (e)
 		return e;
 	if ((e = json_only_fields(body, fields, msg, sizeof msg)) ||
-	    (e = json_get_str(body, "path", true, &path, msg, sizeof msg)))
+	    (e = json_get_str(body, "path", true, &asked, msg, sizeof msg)) ||
+	    (e = backup_path(&app->cfg, asked, path, sizeof path, msg, sizeof msg)))
 		goto bad;
-	e = ALLOT_E_INVALID;
-	if (path[0] != '/' || strlen(path) > BACKUP_PATH_MAX) {
-		snprintf(msg, sizeof msg, "\"path\" must be an absolute path on the server's host "
-			 "(at most %d bytes)", BACKUP_PATH_MAX);
-		goto bad;
-	}
 	if ((e = store_backup(app->store, path, msg, sizeof msg)))
 		goto bad;
 	char *note = NULL;
@@ -76,7 +154,7 @@ allot_err api_store_backup(struct http_req *req, struct http_resp *resp)
 	free(dtext);
 	if (e) {
 		free(note);
-		snprintf(msg, sizeof msg, "the backup is in %s, but the audit log could not record it",
+		snprintf(msg, sizeof msg, "the backup is in %.300s, but the audit log could not record it",
 			 path);
 		goto bad;
 	}

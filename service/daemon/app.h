@@ -40,6 +40,13 @@ struct app_config {
 	 * ("https://a.example,https://b.example", or "*"); NULL: none
 	 * (docs/GATE.md, "CORS"). */
 	const char *cors_origins;
+	/* --backup-dir: the only directory POST /v1/store/backup may write into
+	 * (after resolving ".." and symbolic links); NULL: the database's
+	 * directory (docs/OPERATIONS.md, "Backup and restore"). */
+	const char *backup_dir;
+	/* --webhook-retention-days (default 7): delivered webhook events older
+	 * than this are deleted from the outbox (docs/WEBHOOKS.md, "Retention"). */
+	int webhook_retention_days;
 	/* Not a flag: unit tests (their fake clocks) start no model loader
 	 * (models load at gate_open and when a charter is applied, on the
 	 * caller's thread) and no webhook worker (events stay in the outbox). */

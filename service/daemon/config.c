@@ -7,12 +7,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "daemon/webhooks.h"
 #include "http/server.h"
 
 static const char usage[] =
 	"usage: allotd [--listen ADDR] [--db PATH|URI] [--charter FILE] [--keys DIR]\n"
 	"              [--models DIR] [--deployment NAME] [--threads N] [--flush-ms MS]\n"
-	"              [--cors-origins ORIGIN,...|*] [--init] [--check] [-v]\n"
+	"              [--cors-origins ORIGIN,...|*] [--backup-dir DIR]\n"
+	"              [--webhook-retention-days N] [--init] [--check] [-v]\n"
 	"       allotd --model FILE --prompt TEXT [--max-tokens N] [--temperature T] [--seed S]\n"
 	"       allotd --model FILE --tokenize TEXT\n"
 	"       allotd --fsck [--db PATH|URI] [--format text|json]\n"
@@ -24,6 +26,23 @@ struct flag {
 	const char *env;
 	const char **dst;
 };
+
+/* Whether a --cors-origins list holds "*" and is not "*" alone: "*" allows
+ * every origin, so a list that also names some says two things at once
+ * (docs/OPERATIONS.md, "Browsers on other origins"). */
+static bool cors_star_in_list(const char *list)
+{
+	if (strcmp(list, "*") == 0)
+		return false;
+	for (const char *p = list;;) {
+		size_t n = strcspn(p, ",");
+		if (n == 1 && *p == '*')
+			return true;
+		if (!p[n])
+			return false;
+		p += n + 1;
+	}
+}
 
 /* A decimal integer flag within lo..hi; otherwise one line on stderr. */
 static int int_flag(const char *name, const char *s, long lo, long hi, int *out)
@@ -41,7 +60,7 @@ static int int_flag(const char *name, const char *s, long lo, long hi, int *out)
 
 int app_config_parse(struct app_config *cfg, int argc, char **argv)
 {
-	static const char *threads_s, *flush_s;
+	static const char *threads_s, *flush_s, *retention_s;
 	memset(cfg, 0, sizeof *cfg);
 	cfg->listen = "127.0.0.1:8080";
 	cfg->db = "var/allot.db";
@@ -49,8 +68,10 @@ int app_config_parse(struct app_config *cfg, int argc, char **argv)
 	cfg->keys = "var/keys";
 	cfg->models = "models";
 	cfg->deployment = "local";
+	cfg->webhook_retention_days = WEBHOOKS_RETENTION_DAYS_DEFAULT;
 	threads_s = NULL;
 	flush_s = NULL;
+	retention_s = NULL;
 	const char *init_env = getenv("ALLOT_INIT");
 	if (init_env && *init_env) {
 		if (strcmp(init_env, "1") != 0 && strcmp(init_env, "0") != 0) {
@@ -69,6 +90,8 @@ int app_config_parse(struct app_config *cfg, int argc, char **argv)
 		{"threads", "ALLOT_THREADS", &threads_s},
 		{"flush-ms", "ALLOT_FLUSH_MS", &flush_s},
 		{"cors-origins", "ALLOT_CORS_ORIGINS", &cfg->cors_origins},
+		{"backup-dir", "ALLOT_BACKUP_DIR", &cfg->backup_dir},
+		{"webhook-retention-days", "ALLOT_WEBHOOK_RETENTION_DAYS", &retention_s},
 	};
 	const size_t nflags = sizeof flags / sizeof flags[0];
 	for (size_t i = 0; i < nflags; i++) {
@@ -129,6 +152,19 @@ int app_config_parse(struct app_config *cfg, int argc, char **argv)
 	    strspn(cfg->deployment, "abcdefghijklmnopqrstuvwxyz0123456789-_.") !=
 		    strlen(cfg->deployment)) {
 		fprintf(stderr, "allotd: --deployment must be 1..64 of [a-z0-9-_.]\n");
+		return 1;
+	}
+	if (retention_s && int_flag("webhook-retention-days", retention_s, 0,
+				    WEBHOOKS_RETENTION_DAYS_MAX, &cfg->webhook_retention_days))
+		return 1;
+	if (cfg->backup_dir && !*cfg->backup_dir) {
+		fprintf(stderr, "allotd: --backup-dir must name a directory\n");
+		return 1;
+	}
+	if (cfg->cors_origins && cors_star_in_list(cfg->cors_origins)) {
+		fprintf(stderr, "allotd: --cors-origins \"%s\": \"*\" allows every origin and "
+				"cannot be listed with others; give \"*\" alone, or only the "
+				"origins\n", cfg->cors_origins);
 		return 1;
 	}
 	if (cfg->cors_origins && !http_cors_list_ok(cfg->cors_origins)) {

@@ -146,14 +146,45 @@ static void deliver(void *ctx, const struct outbox_event *ev)
 	store_outbox_retry(st, ev->seq, attempts, next, err);
 }
 
+static bool stopping(struct webhooks *w)
+{
+	pthread_mutex_lock(&w->mu);
+	bool stop = w->stop;
+	pthread_mutex_unlock(&w->mu);
+	return stop;
+}
+
+/* Deletes the delivered events older than the retention, a batch per
+ * transaction (the store is not held for long). */
+static void prune(struct webhooks *w)
+{
+	int days = w->app->cfg.webhook_retention_days;
+	int64_t before = time_now_us() - (int64_t)days * 86400 * US_PER_SEC, n = 0, total = 0;
+	allot_err e;
+	do {
+		e = store_outbox_prune(w->app->store, before, WEBHOOKS_PRUNE_BATCH, &n);
+		total += n;
+	} while (!e && n == WEBHOOKS_PRUNE_BATCH && !stopping(w));
+	if (e && e != ALLOT_E_UNSUPPORTED)
+		log_warnx("webhooks: the outbox could not be pruned: %s", w->app->store->errmsg);
+	else if (total)
+		log_info("webhooks: %lld delivered events older than %d days deleted from the outbox",
+			 (long long)total, days);
+}
+
 static void *worker(void *arg)
 {
 	struct webhooks *w = arg;
+	int64_t next_prune = 0;
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop) {
 		pthread_mutex_unlock(&w->mu);
-		store_outbox_due(w->app->store, time_now_us(), WEBHOOKS_BATCH, deliver,
-					       w);
+		int64_t now = time_now_us();
+		if (now >= next_prune) {
+			prune(w);
+			next_prune = now + WEBHOOKS_PRUNE_MS * 1000;
+		}
+		store_outbox_due(w->app->store, now, WEBHOOKS_BATCH, deliver, w);
 		pthread_mutex_lock(&w->mu);
 		if (w->stop)
 			break;

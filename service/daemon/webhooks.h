@@ -10,6 +10,8 @@
  * (created on first start; public half at GET /v1/webhooks/key).  A 2xx
  * answer marks it delivered; anything else is retried with exponential
  * backoff, forever (at least once; a receiver deduplicates by webhook-id).
+ * The same worker deletes delivered events older than
+ * --webhook-retention-days, at start and every WEBHOOKS_PRUNE_MS.
  */
 #ifndef ALLOT_DAEMON_WEBHOOKS_H
 #define ALLOT_DAEMON_WEBHOOKS_H
@@ -22,6 +24,13 @@
 #define WEBHOOKS_BACKOFF_MS_MAX (6LL * 3600 * 1000)
 /* How often the outbox is read for due events. */
 #define WEBHOOKS_POLL_MS 250
+/* How often delivered events past the retention are deleted, and how many
+ * per transaction. */
+#define WEBHOOKS_PRUNE_MS (60LL * 1000)
+#define WEBHOOKS_PRUNE_BATCH 1000
+/* --webhook-retention-days: the default, and the most accepted. */
+#define WEBHOOKS_RETENTION_DAYS_DEFAULT 7
+#define WEBHOOKS_RETENTION_DAYS_MAX 3650
 /* Per attempt. */
 #define WEBHOOKS_TIMEOUT_S 10
 #define WEBHOOKS_CONNECT_TIMEOUT_S 5

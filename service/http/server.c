@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -630,36 +631,74 @@ bad:
 	return ALLOT_E_INVALID;
 }
 
-allot_err http_server_start(const struct http_server_config *cfg,
-			    struct http_server **out, char *msg, size_t msgsz)
+allot_err http_listen(const char *addr, int *fd, char *msg, size_t msgsz)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	allot_err e = http_parse_listen(cfg->listen, &ss, &sl, msg, msgsz);
+	allot_err e = http_parse_listen(addr, &ss, &sl, msg, msgsz);
 	if (e)
 		return e;
+	int s = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	const int on = 1;
+	/* SO_REUSEADDR, as libmicrohttpd sets on its own sockets: a restart
+	 * binds while old connections are in TIME_WAIT.  Never SO_REUSEPORT,
+	 * with which a second allotd would bind the same port and the kernel
+	 * would split connections between the two. */
+	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) ||
+	    (ss.ss_family == AF_INET6 && setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on)) ||
+	    bind(s, (struct sockaddr *)&ss, sl) || listen(s, SOMAXCONN)) {
+		if (s >= 0)
+			close(s);
+		snprintf(msg, msgsz, "cannot listen on %s (address in use or not permitted)", addr);
+		return ALLOT_E_IO;
+	}
+	*fd = s;
+	return ALLOT_OK;
+}
+
+/* The port fd is bound to (the one chosen for port 0), and whether it is
+ * an IPv6 socket. */
+static unsigned bound_port(int fd, bool *v6)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	*v6 = false;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl))
+		return 0;
+	*v6 = ss.ss_family == AF_INET6;
+	return ntohs(*v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+			 : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+allot_err http_server_start(const struct http_server_config *cfg,
+			    struct http_server **out, char *msg, size_t msgsz)
+{
+	int fd = cfg->listen_fd;
+	if (!cfg->listen_fd_set) {
+		allot_err e = http_listen(cfg->listen, &fd, msg, msgsz);
+		if (e)
+			return e;
+	}
 	struct http_server *srv = calloc(1, sizeof *srv);
-	if (!srv)
-		return ALLOT_E_NOMEM;
-	srv->cfg = *cfg;
-	srv->metrics = calloc(cfg->nroutes + 1, sizeof *srv->metrics);
-	if (!srv->metrics) {
+	if (srv)
+		srv->metrics = calloc(cfg->nroutes + 1, sizeof *srv->metrics);
+	if (!srv || !srv->metrics) {
 		free(srv);
+		close(fd);
 		return ALLOT_E_NOMEM;
 	}
+	bool v6;
+	srv->cfg = *cfg;
+	srv->port = bound_port(fd, &v6);
 	/* MHD_USE_POLL: each connection's thread waits in poll(), not select()
-	 * (whose cost grows with the highest descriptor number). */
+	 * (whose cost grows with the highest descriptor number).  The socket is
+	 * bound already (http_listen): libmicrohttpd serves it and closes it in
+	 * MHD_stop_daemon. */
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			 MHD_USE_POLL | MHD_USE_ERROR_LOG;
-	if (ss.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
-	/* No MHD_OPTION_LISTENING_ADDRESS_REUSE: with it (SO_REUSEPORT) a second
-	 * allotd binds the same port and the kernel splits connections between
-	 * the two.  MHD's default (SO_REUSEADDR) still lets a restart bind while
-	 * old connections are in TIME_WAIT. */
+			 MHD_USE_POLL | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
 	srv->mhd = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, srv,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS_PER_IP,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
@@ -667,16 +706,13 @@ allot_err http_server_start(const struct http_server_config *cfg,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_END);
-	(void)sl;
 	if (!srv->mhd) {
-		snprintf(msg, msgsz, "cannot listen on %s (address in use or not permitted)",
-			 cfg->listen);
+		/* the socket is not closed here: libmicrohttpd may have closed it */
+		snprintf(msg, msgsz, "cannot serve on %s (libmicrohttpd did not start)", cfg->listen);
 		free(srv->metrics);
 		free(srv);
 		return ALLOT_E_IO;
 	}
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
-	srv->port = di ? di->port : 0;
 	*out = srv;
 	return ALLOT_OK;
 }

@@ -121,6 +121,12 @@ struct http_server_config {
 	 * get 204 with the Access-Control-Allow-* headers, others 403; answers
 	 * to an allowed origin carry Access-Control-Allow-Origin. */
 	const char *cors_origins;
+	/* listen_fd_set: listen_fd is a socket from http_listen (for `listen`),
+	 * which the server takes (http_server_stop closes it; so does a failed
+	 * http_server_start before libmicrohttpd has it).  Otherwise
+	 * http_server_start binds `listen` itself. */
+	int listen_fd;
+	bool listen_fd_set;
 };
 
 /* Whether list is a valid cors_origins value. */
@@ -132,7 +138,15 @@ struct http_server;
  * (port 0..65535).  ALLOT_E_INVALID with a message naming the address. */
 allot_err http_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sl,
 			    char *msg, size_t msgsz);
-/* Parses ADDR as "host:port"; binds and starts serving. */
+/* Binds a socket to a --listen address and listens on it (SO_REUSEADDR, so
+ * a restart binds while old connections are in TIME_WAIT; never
+ * SO_REUSEPORT).  allotd binds first, before it opens or creates anything,
+ * so that a start on a busy port fails having changed nothing.  OUT: *fd,
+ * for http_server_config.listen_fd.  ALLOT_E_IO: "cannot listen on ADDR
+ * (address in use or not permitted)". */
+allot_err http_listen(const char *addr, int *fd, char *msg, size_t msgsz);
+/* Starts serving on cfg->listen_fd, or binds cfg->listen ("host:port")
+ * first. */
 allot_err http_server_start(const struct http_server_config *cfg,
 			    struct http_server **out, char *msg, size_t msgsz);
 /* Port actually bound (useful with port 0). */

@@ -56,13 +56,17 @@ int main(int argc, char **argv)
 		return confcheck_run(&app.cfg, stdout, stderr);
 
 	signal(SIGPIPE, SIG_IGN);
-	if (app_open(&app, msg, sizeof msg)) {
+	/* The port first: a start on a busy port fails before the database,
+	 * its lock file or the keys are created (docs/OPERATIONS.md). */
+	int listen_fd = -1;
+	if (http_listen(app.cfg.listen, &listen_fd, msg, sizeof msg)) {
 		fprintf(stderr, "allotd: %s\n", msg);
-		app_close(&app);
 		return 1;
 	}
-	if (app_gate_open(&app, &app.gate, msg, sizeof msg)) {
+	if (app_open(&app, msg, sizeof msg) || app_gate_open(&app, &app.gate, msg, sizeof msg)) {
 		fprintf(stderr, "allotd: %s\n", msg);
+		close(listen_fd);
+		gate_free(app.gate);
 		app_close(&app);
 		return 1;
 	}
@@ -77,6 +81,8 @@ int main(int argc, char **argv)
 		.role_of = api_role_of,
 		.principal_free = api_principal_free,
 		.cors_origins = app.cfg.cors_origins,
+		.listen_fd = listen_fd,
+		.listen_fd_set = true,
 	};
 	if (http_server_start(&hc, &srv, msg, sizeof msg)) {
 		fprintf(stderr, "allotd: %s\n", msg);

@@ -151,10 +151,11 @@ allot_err sq_outbox_done(struct store *st, int64_t seq, int64_t at);
 allot_err sq_outbox_retry(struct store *st, int64_t seq, int attempts, int64_t next_us,
 			  const char *error);
 allot_err sq_outbox_has(struct store *st, const char *dedupe, bool *has);
+allot_err sq_outbox_prune(struct store *st, int64_t before_us, int max, int64_t *deleted);
 #define SQ_OUTBOX_OPS \
 	.outbox_put = sq_outbox_put, .outbox_due = sq_outbox_due, \
 	.outbox_done = sq_outbox_done, .outbox_retry = sq_outbox_retry, \
-	.outbox_has = sq_outbox_has,
+	.outbox_has = sq_outbox_has, .outbox_prune = sq_outbox_prune,
 
 /* ---- the transparency log (store/sqlite_tlog.c) ---- */
 struct sq_tlog;

@@ -1,5 +1,6 @@
 /* sqlite_outbox.c — the webhook outbox (SQLite backend):
- * migrations/sqlite/0014_webhook_outbox.sql, docs/WEBHOOKS.md. */
+ * migrations/sqlite/0014_webhook_outbox.sql, docs/WEBHOOKS.md (its
+ * delivered events are pruned after the retention: sq_outbox_prune). */
 #include "store/sqlite_int.h"
 
 #include <stdio.h>
@@ -150,6 +151,50 @@ allot_err sq_outbox_has(struct store *st, const char *dedupe, bool *has)
 		*has = rc == SQLITE_ROW;
 		e = rc == SQLITE_ROW || rc == SQLITE_DONE ? ALLOT_OK : sq_fail(s, "webhook outbox read");
 	}
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
+allot_err sq_outbox_prune(struct store *st, int64_t before_us, int max, int64_t *deleted)
+{
+	/* The newest charter event stays: its dedupe key is how a start finds
+	 * out whether the newest charter's event was written (webhooks_open). */
+	static const char sql[] =
+		"DELETE FROM webhook_outbox WHERE seq IN (SELECT seq FROM webhook_outbox "
+		"WHERE delivered_us IS NOT NULL AND delivered_us < ?1 AND dedupe <> "
+		"COALESCE((SELECT dedupe FROM webhook_outbox WHERE type = 'charter' "
+		"ORDER BY seq DESC LIMIT 1), '') ORDER BY seq LIMIT ?2)";
+	struct sqlite_store *s = S(st);
+	allot_err e = ALLOT_E_STORE;
+	*deleted = 0;
+	if (max <= 0)
+		return ALLOT_E_INVALID;
+	pthread_mutex_lock(&s->lock);
+	bool own = !sq_in_tx();
+	if (own && sq_begin(s))
+		goto out;
+	sqlite3_stmt *q = sq_prep(s, sql);
+	if (q) {
+		sqlite3_bind_int64(q, 1, before_us);
+		sqlite3_bind_int(q, 2, max);
+		int rc = sqlite3_step(q);
+		sqlite3_reset(q);
+		if (rc == SQLITE_DONE) {
+			*deleted = sqlite3_changes(s->db);
+			e = ALLOT_OK;
+		} else {
+			e = sq_fail(s, "webhook outbox prune");
+		}
+	}
+	if (own) {
+		if (!e)
+			e = sq_commit(s);
+		if (e) {
+			sq_rollback(s);
+			*deleted = 0;
+		}
+	}
+out:
 	pthread_mutex_unlock(&s->lock);
 	return e;
 }

@@ -294,6 +294,13 @@ struct store_ops {
 				    int64_t from_us, int64_t to_us, enum ledger_bucket_by by,
 				    void (*fn)(void *ctx, const struct ledger_bucket_row *r),
 				    void *ctx);
+	/* Deletes up to max delivered events with delivered_us < before_us, in
+	 * its own transaction, oldest first; *deleted: how many.  Undelivered
+	 * events are never deleted, nor the rows of the newest `charter` event
+	 * (the highest seq of type charter, every url: webhooks_open looks for
+	 * its dedupe key at start).  NULL for a store that cannot (the
+	 * outbox then keeps everything; docs/WEBHOOKS.md, "Retention"). */
+	allot_err (*outbox_prune)(struct store *st, int64_t before_us, int max, int64_t *deleted);
 };
 
 struct store {
@@ -455,6 +462,14 @@ static inline allot_err store_ledger_buckets(struct store *st, const struct ledg
 	if (!st->ops->ledger_buckets)
 		return ALLOT_E_UNSUPPORTED;
 	return st->ops->ledger_buckets(st, lv, from_us, to_us, by, fn, ctx);
+}
+/* ALLOT_E_UNSUPPORTED where the backend has no outbox_prune. */
+static inline allot_err store_outbox_prune(struct store *st, int64_t before_us, int max,
+					   int64_t *deleted)
+{
+	*deleted = 0;
+	return st->ops->outbox_prune ? st->ops->outbox_prune(st, before_us, max, deleted)
+				     : ALLOT_E_UNSUPPORTED;
 }
 /* The backend's name ("sqlite", ...). */
 static inline const char *store_name(const struct store *st) { return st->ops->name; }

@@ -158,3 +158,44 @@ institutions:
         members: [carol@epfl.ch]
 YAML
 }
+
+# e2e_stories_gate NAME [allotd args...]: the gate on the bundled stories
+# model, as the OpenAI-surface and client tests use it: writes
+# $E2E_DIR/charter.yaml (charter NAME; stories at 0.0001 credits a prompt
+# token and 0.0003 a completion token; institution epfl, 1000 credits a
+# month, at most 256 tokens a request, with project climate, 500 a month,
+# member alice@epfl.ch), then the lines of $E2E_STORIES_MORE if set (climate
+# is the file's last project, so they may add to it or add projects); starts
+# allotd on it with --threads 1 and the args; mints alice's member token
+# into TOKEN (checked: 201).  Returns 1 when allotd did not start.
+e2e_stories_gate() {
+	local name=$1
+	shift
+	cat >"$E2E_DIR/charter.yaml" <<YAML
+charter: $name
+version: 1
+effective: 2026-01-01T00:00:00Z
+timezone: UTC
+rates:
+  - {resource: tokens_in,  model: stories, credits: 0.0001}
+  - {resource: tokens_out, model: stories, credits: 0.0003}
+providers:
+  - {id: local, builtin: true}
+models:
+  - {id: stories, provider: local, file: stories260K.gguf}
+institutions:
+  - id: epfl
+    allocation: {credits: 1000, period: month}
+    limits: {max_tokens_per_request: 256}
+    projects:
+      - id: climate
+        allocation: {credits: 500, period: month}
+        members: [alice@epfl.ch]
+YAML
+	[ -n "${E2E_STORIES_MORE:-}" ] && printf '%s\n' "$E2E_STORIES_MORE" >>"$E2E_DIR/charter.yaml"
+	e2e_start --charter "$E2E_DIR/charter.yaml" --threads 1 "$@" || return 1
+	printf '{"institution":"epfl","project":"climate","member":"alice@epfl.ch"}' >"$E2E_DIR/m.json"
+	req POST /v1/tokens "$ADMIN_KEY" application/json "$E2E_DIR/m.json"
+	check "mint" 201 "$STATUS"
+	TOKEN=$(jget .token)
+}

@@ -3,7 +3,10 @@
 # (docs/OPERATIONS.md, "Backup and restore"): the copy passes allotd --fsck,
 # a daemon started on it (with the deployment's keys) shows exactly the log
 # root of the copy's signed checkpoint, and `allot log verify` accepts its
-# export, consistent with that checkpoint.
+# export, consistent with that checkpoint.  Paths outside the backup
+# directory (relative, "..", a sibling, a symbolic link), an existing file
+# and a directory are refused with a 400 that writes nothing; --backup-dir
+# moves the directory.
 . "$(dirname "$0")/lib.sh"
 A=$BIN/allot
 e2e_cscs_charter backup-test
@@ -43,6 +46,37 @@ sum=$(sha256sum <"$E2E_DIR/backup.db")
 "$A" store backup --out "$E2E_DIR/backup.db" >/dev/null 2>&1; check "overwrite refused" 1 "$?"
 check "the copy is untouched" "$sum" "$(sha256sum <"$E2E_DIR/backup.db")"
 req POST /v1/store/backup "$ADMIN_KEY" application/json <(printf '{"path":"relative.db"}'); check "relative path refused" 400 "$STATUS"
+
+# bad paths (docs/OPERATIONS.md): the backup directory is the database's
+# ($E2E_DIR) by default; each refusal is a 400 that says why and writes nothing
+OUTSIDE=$E2E_DIR.out # a sibling whose name starts with the backup directory's
+mkdir -m 700 "$OUTSIDE"
+ln -s "$OUTSIDE" "$E2E_DIR/link"
+# backup_bad WHAT PATH MESSAGE-PART
+backup_bad() {
+	printf '{"path":"%s"}' "$2" >"$E2E_DIR/bad.json"
+	req POST /v1/store/backup "$ADMIN_KEY" application/json "$E2E_DIR/bad.json"
+	check "$1: status" 400 "$STATUS"
+	grep -qF -- "$3" <<<"$(jget .error.message)" && ok || bad "$1: message: $BODY"
+}
+backup_bad "relative path" relative.db "must be an absolute path"
+backup_bad ".. out of the directory" "$E2E_DIR/../$(basename "$E2E_DIR").dotdot.db" "must be in the backup directory"
+backup_bad "a sibling directory" "$OUTSIDE/x.db" "must be in the backup directory"
+backup_bad "a symbolic link out" "$E2E_DIR/link/x.db" "must be in the backup directory"
+backup_bad "an existing file" "$E2E_DIR/backup.db" "already exists"
+backup_bad "a directory" "$E2E_DIR/" "must name a file"
+ln -s "$OUTSIDE/target.db" "$E2E_DIR/dangling.db"
+backup_bad "a symbolic link as the file" "$E2E_DIR/dangling.db" "already exists"
+check "nothing written outside" "" "$(ls -A "$OUTSIDE")"
+[ -e "$E2E_DIR/../$(basename "$E2E_DIR").dotdot.db" ] && bad ".. wrote a file" || ok
+check "the existing copy is untouched" "$sum" "$(sha256sum <"$E2E_DIR/backup.db")"
+rm -r "$OUTSIDE" "$E2E_DIR/link" "$E2E_DIR/dangling.db"
+# inside, through "..": allowed, and answered as resolved
+mkdir -m 700 "$E2E_DIR/sub"
+printf '{"path":"%s/sub/../inner.db"}' "$E2E_DIR" >"$E2E_DIR/in.json"
+req POST /v1/store/backup "$ADMIN_KEY" application/json "$E2E_DIR/in.json"
+check "a path inside through ..: status" 200 "$STATUS"
+check "a path inside through ..: resolved" "$(cd "$E2E_DIR" && pwd -P)/inner.db" "$(jget .path)"
 PROVREQ=$(printf '{"path":"%s/p.db"}' "$E2E_DIR")
 printf '%s' "$PROVREQ" >"$E2E_DIR/p.json"
 req POST /v1/store/backup "$PROV" application/json "$E2E_DIR/p.json"; check "a provider may not back up" 403 "$STATUS"
@@ -67,4 +101,16 @@ grep -q "consistent with the earlier checkpoint at size $size" <<<"$v" && ok || 
 # the records of the first batch are all there
 req GET "/v1/quotas/epfl/climate" "$ADMIN_KEY"
 [ "$(jget '.levels[] | select(.level=="project") | .used')" != 0 ] && ok || bad "restored quota is empty"
+e2e_stop
+
+# --- --backup-dir: backups go there, and no longer beside the database ---------
+mkdir -m 700 "$E2E_DIR/bk"
+E2E_DB=$R/allot.db E2E_KEYS=$R/keys e2e_start --charter "$E2E_DIR/charter.yaml" --backup-dir "$E2E_DIR/bk"
+printf '{"path":"%s/again.db"}' "$R" >"$E2E_DIR/again.json"
+req POST /v1/store/backup "$ADMIN_KEY" application/json "$E2E_DIR/again.json"
+check "--backup-dir: the database's directory refused" 400 "$STATUS"
+[ -e "$R/again.db" ] && bad "a refused backup wrote $R/again.db" || ok
+"$A" store backup --out "$E2E_DIR/bk/again.db" >/dev/null; check "--backup-dir: a backup there" 0 "$?"
+check "--backup-dir: its mode" 600 "$(stat -c %a "$E2E_DIR/bk/again.db")"
+E2E_FSCK_DBS="$E2E_FSCK_DBS $E2E_DIR/bk/again.db"
 e2e_done

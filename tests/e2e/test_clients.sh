@@ -27,32 +27,7 @@ if ! installed; then
 fi
 echo "$E2E_NAME: $(cd "$DIR" && for p in $(jq -r '.dependencies | keys[]' package.json); do printf '%s@%s ' "$p" "$(jq -r .version "node_modules/$p/package.json")"; done)on node $(node --version)"
 
-cat >"$E2E_DIR/charter.yaml" <<'YAML'
-charter: clients-test
-version: 1
-effective: 2026-01-01T00:00:00Z
-timezone: UTC
-rates:
-  - {resource: tokens_in,  model: stories, credits: 0.0001}
-  - {resource: tokens_out, model: stories, credits: 0.0003}
-providers:
-  - {id: local, builtin: true}
-models:
-  - {id: stories, provider: local, file: stories260K.gguf}
-institutions:
-  - id: epfl
-    allocation: {credits: 1000, period: month}
-    limits: {max_tokens_per_request: 256}
-    projects:
-      - id: climate
-        allocation: {credits: 500, period: month}
-        members: [alice@epfl.ch]
-YAML
-e2e_start --charter "$E2E_DIR/charter.yaml" --threads 1 || exit 1
-printf '{"institution":"epfl","project":"climate","member":"alice@epfl.ch"}' >"$E2E_DIR/m.json"
-req POST /v1/tokens "$ADMIN_KEY" application/json "$E2E_DIR/m.json"
-check "mint" 201 "$STATUS"
-TOKEN=$(jget .token)
+e2e_stories_gate clients-test || exit 1
 
 if ALLOT_URL=$URL ALLOT_TOKEN=$TOKEN ALLOT_RATE_IN=100 ALLOT_RATE_OUT=300 \
 	timeout 180 node "$DIR/clients.test.mjs"; then ok; else bad "the clients test (see above)"; fi

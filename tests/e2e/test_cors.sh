@@ -20,26 +20,6 @@ if [ ! -f "$DIR/node_modules/puppeteer-core/package.json" ]; then
 		skip "npm install failed: $(tail -2 "$E2E_DIR/npm.log" | tr '\n' ' ')"
 fi
 
-cat >"$E2E_DIR/charter.yaml" <<'YAML'
-charter: cors
-version: 1
-effective: 2026-01-01T00:00:00Z
-timezone: UTC
-rates:
-  - {resource: tokens_in,  model: stories, credits: 0.0001}
-  - {resource: tokens_out, model: stories, credits: 0.0003}
-providers:
-  - {id: local, builtin: true}
-models:
-  - {id: stories, provider: local, file: stories260K.gguf}
-institutions:
-  - id: epfl
-    allocation: {credits: 1000, period: month}
-    projects:
-      - id: climate
-        allocation: {credits: 500, period: month}
-        members: [alice@epfl.ch]
-YAML
 # two static origins: one allowed, one not
 mkdir -p "$E2E_DIR/site"
 echo '<!doctype html><title>a page of another origin</title>' >"$E2E_DIR/site/index.html"
@@ -53,13 +33,9 @@ SB=$!
 trap 'kill $SA $SB 2>/dev/null; e2e_stop' EXIT
 ALLOWED=http://127.0.0.1:$PA
 REFUSED=http://127.0.0.1:$PB
-e2e_start --charter "$E2E_DIR/charter.yaml" --threads 1 --cors-origins "$ALLOWED" || exit 1
+e2e_stories_gate cors --cors-origins "$ALLOWED" || exit 1
 for _ in $(seq 1 50); do curl -fs "$ALLOWED/index.html" >/dev/null && curl -fs "$REFUSED/index.html" >/dev/null && break; sleep 0.1; done
 
-printf '{"institution":"epfl","project":"climate","member":"alice@epfl.ch"}' >"$E2E_DIR/m.json"
-req POST /v1/tokens "$ADMIN_KEY" application/json "$E2E_DIR/m.json"
-check "mint" 201 "$STATUS"
-TOKEN=$(jget .token)
 nrec() { curl -s -H "Authorization: Bearer $ADMIN_KEY" "$URL/v1/usage?limit=1000" | jq '.records | length'; }
 N0=$(nrec)
 

@@ -12,33 +12,9 @@
 skip() { echo "$E2E_NAME: SKIPPED: $*"; rm -rf "$E2E_DIR"; exit 0; }
 [ -f "$E2E_ROOT/models/stories260K.gguf" ] || skip "models/stories260K.gguf is absent (make test copies it from ../shared/models)"
 
-cat >"$E2E_DIR/charter.yaml" <<'YAML'
-charter: oai-surface
-version: 1
-effective: 2026-01-01T00:00:00Z
-timezone: UTC
-rates:
-  - {resource: tokens_in,  model: stories, credits: 0.0001}
-  - {resource: tokens_out, model: stories, credits: 0.0003}
-providers:
-  - {id: local, builtin: true}
-models:
-  - {id: stories, provider: local, file: stories260K.gguf}
-institutions:
-  - id: epfl
-    allocation: {credits: 1000, period: month}
-    limits: {max_tokens_per_request: 256}
-    projects:
-      - id: climate
-        allocation: {credits: 500, period: month}
-        members: [alice@epfl.ch]
-YAML
 ORIGIN=http://app.example.org
-e2e_start --charter "$E2E_DIR/charter.yaml" --threads 1 --cors-origins "$ORIGIN,http://localhost:3000" || exit 1
-printf '{"institution":"epfl","project":"climate","member":"alice@epfl.ch"}' >"$E2E_DIR/m.json"
-req POST /v1/tokens "$ADMIN_KEY" application/json "$E2E_DIR/m.json"
-check "mint" 201 "$STATUS"
-TOK=$(jget .token)
+e2e_stories_gate oai-surface --cors-origins "$ORIGIN,http://localhost:3000" || exit 1
+TOK=$TOKEN
 
 # gen PATH JSON: POST as alice; sets STATUS, BODY
 gen() {
