@@ -13,7 +13,6 @@ extern const struct http_route api_routes[];
 extern const size_t api_nroutes;
 
 allot_err api_authenticate(struct http_req *req, char *msg, size_t msgsz);
-unsigned api_role_of(const struct principal *who);
 void api_principal_free(struct principal *who);
 
 static inline struct app *api_app(struct http_req *req) { return req->app; }

@@ -131,7 +131,8 @@ allot_err api_authenticate(struct http_req *req, char *msg, size_t msgsz)
 	return ALLOT_OK;
 }
 
-unsigned api_role_of(const struct principal *who) { return who ? who->role : 0; }
+_Static_assert(ROLE_PUBLIC == HTTP_ROUTE_PUBLIC, "a public route is public to the server");
+
 void api_principal_free(struct principal *who) { free(who); }
 
 const char *api_actor(const struct http_req *req)
@@ -143,9 +144,7 @@ allot_err api_scope_institution(struct http_req *req, struct http_resp *resp,
 				const char *inst)
 {
 	const struct principal *p = req->who;
-	if (p->role & (ROLE_ADMIN | ROLE_AUDITOR))
-		return ALLOT_OK;
-	if ((p->role & (ROLE_INSTITUTION | ROLE_MEMBER)) && strcmp(p->institution, inst) == 0)
+	if (principal_reads_institution(p, inst))
 		return ALLOT_OK;
 	return http_error(resp, ALLOT_E_FORBIDDEN,
 			  "this credential may only read institution \"%s\"", p->institution);

@@ -8,8 +8,6 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "http/server.h"
-
 static void hex(const uint8_t *p, size_t n, char *out)
 {
 	static const char d[] = "0123456789abcdef";
@@ -84,27 +82,4 @@ allot_err apikey_authenticate(struct store *st, const char *secret, size_t len,
 	snprintf(out->provider, sizeof out->provider, "%s", k.provider);
 	out->max_credits = -1;
 	return ALLOT_OK;
-}
-
-const char *principal_role_name(unsigned role)
-{
-	switch (role) {
-	case ROLE_ADMIN: return "admin";
-	case ROLE_AUDITOR: return "auditor";
-	case ROLE_INSTITUTION: return "institution";
-	case ROLE_PROVIDER: return "provider";
-	case ROLE_MEMBER: return "member";
-	}
-	return "none";
-}
-
-unsigned principal_role_parse(const char *name)
-{
-	static const struct { const char *n; unsigned r; } t[] = {
-		{"admin", ROLE_ADMIN}, {"auditor", ROLE_AUDITOR},
-		{"institution", ROLE_INSTITUTION}, {"provider", ROLE_PROVIDER}};
-	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-		if (strcmp(name, t[i].n) == 0)
-			return t[i].r;
-	return 0;
 }

@@ -167,6 +167,108 @@ static void report_syntax(struct builder *b, const yaml_parser_t *p)
 	report_at(b, m, msg);
 }
 
+/* A scalar event: its node, with a copy of its text. */
+static void on_scalar(struct builder *b, const yaml_event_t *ev)
+{
+	yaml_mark_t m = ev->start_mark;
+	check_props(b, m, ev->data.scalar.anchor, ev->data.scalar.tag);
+	struct ynode *n = node_new(b, YN_SCALAR, m);
+	if (!n)
+		return;
+	n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+	n->len = ev->data.scalar.length;
+	char *s = arena_alloc(b->tree, n->len + 1);
+	if (!s) {
+		b->oom = true;
+		return;
+	}
+	memcpy(s, ev->data.scalar.value, n->len);
+	s[n->len] = '\0';
+	n->str = s;
+	attach(b, n);
+}
+
+/* A sequence or mapping starts: a frame on the stack.  false: nested too
+ * deep (reported). */
+static bool on_open(struct builder *b, const yaml_event_t *ev)
+{
+	yaml_mark_t m = ev->start_mark;
+	bool seq = ev->type == YAML_SEQUENCE_START_EVENT;
+	if (seq)
+		check_props(b, m, ev->data.sequence_start.anchor, ev->data.sequence_start.tag);
+	else
+		check_props(b, m, ev->data.mapping_start.anchor, ev->data.mapping_start.tag);
+	if (b->depth >= b->max_depth) {
+		char msg[64];
+		snprintf(msg, sizeof msg, "nesting deeper than %u levels", b->max_depth);
+		report_at(b, m, msg);
+		return false;
+	}
+	struct ynode *n = node_new(b, seq ? YN_SEQ : YN_MAP, m);
+	if (!n)
+		return true;
+	b->stack[b->depth].node = n;
+	b->stack[b->depth].n = 0;
+	b->depth++;
+	return true;
+}
+
+/* A sequence or mapping ends: its items from the frame into the arena. */
+static void on_close(struct builder *b)
+{
+	struct frame *f = &b->stack[--b->depth];
+	struct ynode *n = f->node;
+	if (f->n) {
+		n->items = arena_alloc(b->tree, f->n * sizeof *n->items);
+		if (!n->items) {
+			b->oom = true;
+			return;
+		}
+		memcpy(n->items, f->tmp, f->n * sizeof *n->items);
+	}
+	n->n = n->kind == YN_MAP ? f->n / 2 : f->n;
+	f->n = 0;
+	attach(b, n);
+}
+
+/* One parser event into the tree.  false: stop (an error reported). */
+static bool on_event(struct builder *b, const yaml_event_t *ev, int *docs, bool *done)
+{
+	yaml_mark_t m = ev->start_mark;
+	struct ynode *n;
+	switch (ev->type) {
+	case YAML_STREAM_START_EVENT:
+	case YAML_DOCUMENT_END_EVENT:
+	case YAML_NO_EVENT:
+		break;
+	case YAML_STREAM_END_EVENT:
+		*done = true;
+		break;
+	case YAML_DOCUMENT_START_EVENT:
+		if (++*docs > 1) {
+			report_at(b, m, "only one YAML document is allowed");
+			return false;
+		}
+		break;
+	case YAML_ALIAS_EVENT:
+		report_at(b, m, "YAML aliases are not allowed");
+		if ((n = node_new(b, YN_BAD, m)))
+			attach(b, n);
+		break;
+	case YAML_SCALAR_EVENT:
+		on_scalar(b, ev);
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+	case YAML_MAPPING_START_EVENT:
+		return on_open(b, ev);
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT:
+		on_close(b);
+		break;
+	}
+	return true;
+}
+
 int ynode_build(const char *buf, size_t len, unsigned max_depth,
 		ynode_report_fn report, void *ctx,
 		struct ynode_tree **tree, const struct ynode **root)
@@ -204,87 +306,10 @@ int ynode_build(const char *buf, size_t len, unsigned max_depth,
 			report_syntax(&b, &parser);
 			goto out;
 		}
-		yaml_mark_t m = ev.start_mark;
-		struct ynode *n = NULL;
-		switch (ev.type) {
-		case YAML_STREAM_START_EVENT:
-		case YAML_DOCUMENT_END_EVENT:
-		case YAML_NO_EVENT:
-			break;
-		case YAML_STREAM_END_EVENT:
-			done = true;
-			break;
-		case YAML_DOCUMENT_START_EVENT:
-			if (++docs > 1) {
-				report_at(&b, m, "only one YAML document is allowed");
-				yaml_event_delete(&ev);
-				goto out;
-			}
-			break;
-		case YAML_ALIAS_EVENT:
-			report_at(&b, m, "YAML aliases are not allowed");
-			if ((n = node_new(&b, YN_BAD, m)))
-				attach(&b, n);
-			break;
-		case YAML_SCALAR_EVENT:
-			check_props(&b, m, ev.data.scalar.anchor, ev.data.scalar.tag);
-			if (!(n = node_new(&b, YN_SCALAR, m)))
-				break;
-			n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-			n->len = ev.data.scalar.length;
-			{
-				char *s = arena_alloc(b.tree, n->len + 1);
-				if (!s) {
-					b.oom = true;
-					break;
-				}
-				memcpy(s, ev.data.scalar.value, n->len);
-				s[n->len] = '\0';
-				n->str = s;
-			}
-			attach(&b, n);
-			break;
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT:
-			if (ev.type == YAML_SEQUENCE_START_EVENT)
-				check_props(&b, m, ev.data.sequence_start.anchor,
-					    ev.data.sequence_start.tag);
-			else
-				check_props(&b, m, ev.data.mapping_start.anchor,
-					    ev.data.mapping_start.tag);
-			if (b.depth >= max_depth) {
-				char msg[64];
-				snprintf(msg, sizeof msg, "nesting deeper than %u levels", max_depth);
-				report_at(&b, m, msg);
-				yaml_event_delete(&ev);
-				goto out;
-			}
-			n = node_new(&b, ev.type == YAML_SEQUENCE_START_EVENT ? YN_SEQ : YN_MAP, m);
-			if (!n)
-				break;
-			b.stack[b.depth].node = n;
-			b.stack[b.depth].n = 0;
-			b.depth++;
-			break;
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT: {
-			struct frame *f = &b.stack[--b.depth];
-			n = f->node;
-			if (f->n) {
-				n->items = arena_alloc(b.tree, f->n * sizeof *n->items);
-				if (!n->items) {
-					b.oom = true;
-					break;
-				}
-				memcpy(n->items, f->tmp, f->n * sizeof *n->items);
-			}
-			n->n = n->kind == YN_MAP ? f->n / 2 : f->n;
-			f->n = 0;
-			attach(&b, n);
-			break;
-		}
-		}
+		bool go = on_event(&b, &ev, &docs, &done);
 		yaml_event_delete(&ev);
+		if (!go)
+			goto out;
 	}
 	if (!b.oom)
 		rc = 0;

@@ -161,6 +161,98 @@ static int save_state(struct cli *c, const char *path, const char *vkey, const c
 	return CLI_OK;
 }
 
+/* The monitor's saved state, if there is one: the key it trusts and its
+ * last checkpoint.  OUT: *saved (NULL when the file does not exist). */
+static int monitor_state(struct cli *c, const char *state, json_t **saved)
+{
+	char msg[512] = "", *text = NULL;
+	size_t len = 0;
+	*saved = NULL;
+	if (access(state, F_OK) != 0)
+		return CLI_OK;
+	if (file_read_all(state, LOG_STATE_MAX, &text, &len, msg, sizeof msg)) {
+		fprintf(stderr, "%s: %s\n", c->prog, msg);
+		return CLI_FAIL;
+	}
+	json_t *j = json_loadb(text, len, 0, NULL);
+	free(text);
+	if (!json_is_string(json_object_get(j, "vkey")) ||
+	    !json_is_string(json_object_get(j, "checkpoint"))) {
+		fprintf(stderr, "%s: %s is not a monitor state file\n", c->prog, state);
+		json_decref(j);
+		return CLI_FAIL;
+	}
+	*saved = j;
+	return CLI_OK;
+}
+
+/* The server's proof that the tree of `from` leaves is a prefix of the tree
+ * of `to` leaves.  OUT: *p. */
+static int monitor_proof(struct cli *c, uint64_t from, uint64_t to, struct merkle_proof *p)
+{
+	char path[128], *text = NULL;
+	size_t len;
+	snprintf(path, sizeof path, "/v1/log/proof/consistency?from=%llu&to=%llu",
+		 (unsigned long long)from, (unsigned long long)to);
+	int rc = get_text(c, path, &text, &len);
+	if (rc)
+		return rc;
+	json_t *pj = json_loadb(text, len, 0, NULL);
+	free(text);
+	json_t *a = json_object_get(pj, "proof");
+	size_t i;
+	json_t *h;
+	p->n = 0;
+	json_array_foreach(a, i, h) {
+		size_t n;
+		const char *s = json_string_value(h);
+		if (!s || p->n == MERKLE_PROOF_MAX ||
+		    b64_decode(s, strlen(s), p->h[p->n], MERKLE_HASH_LEN, &n) || n != 32) {
+			fprintf(stderr, "%s: the consistency proof is malformed\n", c->prog);
+			rc = CLI_FAIL;
+			break;
+		}
+		p->n++;
+	}
+	json_decref(pj);
+	return rc;
+}
+
+/* The checkpoint now (cp, note) against the saved one (old_note): it
+ * verifies, the log did not shrink, and the old tree is a prefix of the new
+ * one.  OUT: *old, the saved checkpoint. */
+static int monitor_against(struct cli *c, const struct note_verifier *v, const char *old_note,
+			   const struct checkpoint *cp, const char *note, struct checkpoint *old)
+{
+	char msg[512] = "";
+	if (checkpoint_open(old_note, strlen(old_note), v, old, msg, sizeof msg)) {
+		fprintf(stderr, "%s: the saved checkpoint does not verify: %s\n", c->prog, msg);
+		return CLI_FAIL;
+	}
+	if (cp->size < old->size) {
+		fprintf(stderr, "%s: ALERT: history rewritten: the log shrank from %llu to %llu "
+			"leaves\n--- saved\n%s--- now\n%s", c->prog, (unsigned long long)old->size,
+			(unsigned long long)cp->size, old_note, note);
+		return CLI_FAIL;
+	}
+	struct merkle_proof p = {0};
+	int rc;
+	if (old->size > 0 && cp->size > old->size &&
+	    (rc = monitor_proof(c, old->size, cp->size, &p)))
+		return rc;
+	if (old->size > 0 &&
+	    merkle_verify_consistency(old->size, cp->size, old->root, cp->root,
+				      (const uint8_t(*)[32])p.h, p.n, msg, sizeof msg)) {
+		fprintf(stderr, "%s: ALERT: %s: the log at size %llu is not consistent with "
+			"the saved checkpoint at size %llu (%s)\n--- saved\n%s--- now\n%s",
+			c->prog, cp->size == old->size ? "split view" : "history rewritten",
+			(unsigned long long)cp->size, (unsigned long long)old->size, msg,
+			old_note, note);
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
 static int log_monitor(struct cli *c, int argc, char **argv)
 {
 	const char *state = NULL, *pin = NULL, *server;
@@ -176,28 +268,13 @@ static int log_monitor(struct cli *c, int argc, char **argv)
 	if (!state)
 		return cli_usage(c, monitor_usage);
 	char msg[512] = "";
-	/* The saved state, if any: the key it trusts and its last checkpoint. */
-	char *st_text = NULL;
-	size_t st_len = 0;
 	json_t *saved = NULL;
-	if (access(state, F_OK) == 0) {
-		if (file_read_all(state, LOG_STATE_MAX, &st_text, &st_len, msg, sizeof msg)) {
-			fprintf(stderr, "%s: %s\n", c->prog, msg);
-			return CLI_FAIL;
-		}
-		saved = json_loadb(st_text, st_len, 0, NULL);
-		free(st_text);
-		if (!json_is_string(json_object_get(saved, "vkey")) ||
-		    !json_is_string(json_object_get(saved, "checkpoint"))) {
-			fprintf(stderr, "%s: %s is not a monitor state file\n", c->prog, state);
-			json_decref(saved);
-			return CLI_FAIL;
-		}
-	}
+	if (monitor_state(c, state, &saved))
+		return CLI_FAIL;
 	int rc = CLI_FAIL;
-	char *keyj = NULL, *note = NULL, *proofj = NULL;
-	size_t kl, nl, pl;
-	json_t *kj = NULL, *pj = NULL;
+	char *keyj = NULL, *note = NULL;
+	size_t kl, nl;
+	json_t *kj = NULL;
 	struct note_verifier v;
 	if ((rc = get_text(c, "/v1/log/key", &keyj, &kl)))
 		goto out;
@@ -235,52 +312,8 @@ static int log_monitor(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	const char *old_note = json_string_value(json_object_get(saved, "checkpoint"));
-	if (old_note) {
-		if (checkpoint_open(old_note, strlen(old_note), &v, &old, msg, sizeof msg)) {
-			fprintf(stderr, "%s: the saved checkpoint does not verify: %s\n", c->prog, msg);
-			goto out;
-		}
-		if (cp.size < old.size) {
-			fprintf(stderr, "%s: ALERT: history rewritten: the log shrank from %llu to %llu "
-				"leaves\n--- saved\n%s--- now\n%s", c->prog, (unsigned long long)old.size,
-				(unsigned long long)cp.size, old_note, note);
-			goto out;
-		}
-		struct merkle_proof p = {0};
-		if (old.size > 0 && cp.size > old.size) {
-			char path[128];
-			snprintf(path, sizeof path, "/v1/log/proof/consistency?from=%llu&to=%llu",
-				 (unsigned long long)old.size, (unsigned long long)cp.size);
-			if ((rc = get_text(c, path, &proofj, &pl)))
-				goto out;
-			rc = CLI_FAIL;
-			pj = json_loadb(proofj, pl, 0, NULL);
-			json_t *a = json_object_get(pj, "proof");
-			size_t i;
-			json_t *h;
-			p.n = 0;
-			json_array_foreach(a, i, h) {
-				size_t n;
-				const char *s = json_string_value(h);
-				if (!s || p.n == MERKLE_PROOF_MAX ||
-				    b64_decode(s, strlen(s), p.h[p.n], MERKLE_HASH_LEN, &n) || n != 32) {
-					fprintf(stderr, "%s: the consistency proof is malformed\n", c->prog);
-					goto out;
-				}
-				p.n++;
-			}
-		}
-		if (old.size > 0 &&
-		    merkle_verify_consistency(old.size, cp.size, old.root, cp.root,
-					      (const uint8_t(*)[32])p.h, p.n, msg, sizeof msg)) {
-			fprintf(stderr, "%s: ALERT: %s: the log at size %llu is not consistent with "
-				"the saved checkpoint at size %llu (%s)\n--- saved\n%s--- now\n%s",
-				c->prog, cp.size == old.size ? "split view" : "history rewritten",
-				(unsigned long long)cp.size, (unsigned long long)old.size, msg,
-				old_note, note);
-			goto out;
-		}
-	}
+	if (old_note && (rc = monitor_against(c, &v, old_note, &cp, note, &old)))
+		goto out;
 	if ((rc = save_state(c, state, vkey, note)))
 		goto out;
 	if (c->json) {
@@ -301,10 +334,8 @@ out:
 		cli_fail_json(c, "the log failed a check (the reason is on stderr)", 0, NULL);
 	json_decref(saved);
 	json_decref(kj);
-	json_decref(pj);
 	free(keyj);
 	free(note);
-	free(proofj);
 	return rc;
 }
 

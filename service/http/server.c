@@ -468,7 +468,7 @@ static void dispatch(struct http_server *srv, struct req_state *st, struct http_
 		http_error(resp, ALLOT_E_INVALID, "request body contains a NUL byte");
 		return;
 	}
-	if (!(route->roles & ROLE_PUBLIC)) {
+	if (!(route->roles & HTTP_ROUTE_PUBLIC)) {
 		allot_err e = srv->cfg.authenticate(req, msg, sizeof msg);
 		if (e) {
 			http_error(resp, e, "%s", msg);

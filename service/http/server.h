@@ -35,16 +35,10 @@
 #define HTTP_IDLE_TIMEOUT_S 60
 #define HTTP_MAX_PATH_PARAMS 4
 
-/* Roles as bits, for route tables (see auth/principal.h). */
-enum {
-	ROLE_NONE = 0,
-	ROLE_ADMIN = 1u << 0,
-	ROLE_AUDITOR = 1u << 1,
-	ROLE_INSTITUTION = 1u << 2,
-	ROLE_PROVIDER = 1u << 3,
-	ROLE_MEMBER = 1u << 4,
-	ROLE_PUBLIC = 1u << 7, /* no credential needed */
-};
+/* A route's roles are bits the application defines (auth/principal.h):
+ * the server only tests the caller's bit (http_role_fn) against them.  This
+ * one bit it knows: a route for everyone, no credential asked. */
+#define HTTP_ROUTE_PUBLIC (1u << 7)
 
 struct principal;  /* auth/principal.h */
 struct MHD_Connection;
@@ -56,7 +50,7 @@ typedef allot_err (*http_handler_fn)(struct http_req *req, struct http_resp *res
 struct http_route {
 	const char *method;   /* "GET", "POST", ... */
 	const char *pattern;  /* "/v1/quotas/{inst}/{proj}" */
-	unsigned roles;       /* ROLE_* allowed; ROLE_PUBLIC for none */
+	unsigned roles;       /* the roles allowed; HTTP_ROUTE_PUBLIC: anyone */
 	http_handler_fn fn;
 	const char *name;     /* label in metrics; defaults to pattern */
 };
@@ -103,7 +97,7 @@ struct http_resp {
 /* Authenticator: sets req->who from the Authorization header, or returns
  * ALLOT_E_UNAUTHORIZED with a message.  Called for every non-public route. */
 typedef allot_err (*http_auth_fn)(struct http_req *req, char *msg, size_t msgsz);
-/* Role of a principal as one ROLE_* bit. */
+/* The principal's role as one bit of a route's roles. */
 typedef unsigned (*http_role_fn)(const struct principal *who);
 typedef void (*http_principal_free_fn)(struct principal *who);
 

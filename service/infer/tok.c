@@ -1,5 +1,8 @@
-/* tok.c — SentencePiece-style and GPT-2 byte-level BPE tokenizers. */
+/* tok.c — tokenizers from GGUF metadata (infer/tok.h): the vocabulary, its
+ * string map, decoding, and encoding's outer loop over special tokens; the
+ * encoders themselves are in tok_spm.c and tok_bpe.c. */
 #include "infer/tok.h"
+#include "infer/tok_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,14 +13,7 @@
 #include "infer/unicode_tab.h"
 #include "infer/utf8.h"
 
-/* A GPT-2 pre-tokenized word longer than this is split into chunks before
- * BPE, which is quadratic in the word length (pathological inputs only). */
-#define TOK_MAX_WORD 512
-
 /* ---- string -> int map (open addressing) -------------------------------- */
-
-struct smap_ent { const char *k; uint32_t len; int32_t v; };
-struct smap { struct smap_ent *e; size_t cap; };
 
 static uint64_t hash(const char *s, size_t n)
 {
@@ -52,7 +48,7 @@ static void smap_put(struct smap *m, const char *k, size_t len, int32_t v)
 	m->e[i].v = v;
 }
 
-static int32_t smap_get(const struct smap *m, const char *k, size_t len)
+int32_t tok_smap_get(const struct smap *m, const char *k, size_t len)
 {
 	size_t i;
 
@@ -68,31 +64,6 @@ static int32_t smap_get(const struct smap *m, const char *k, size_t len)
 }
 
 /* ---- the vocabulary ------------------------------------------------------ */
-
-enum { PRE_GPT2, PRE_LLAMA3, PRE_QWEN2 };
-
-struct tok_vocab {
-	enum tok_kind kind;
-	int32_t n;
-	char **text;            /* [n] NUL-terminated copies */
-	uint32_t *text_len;     /* [n] */
-	float *score;           /* [n] */
-	int32_t *type;          /* [n] */
-	char **piece;           /* [n] decoded bytes */
-	uint32_t *piece_len;    /* [n] */
-	struct smap by_text;
-	char **merge;           /* GPT-2: [n_merge] "a b" copies */
-	size_t n_merge;
-	struct smap merges;
-	int32_t bos, eos, unk;
-	bool add_bos, add_space_prefix;
-	int pre;                /* GPT-2 pre-tokenizer: PRE_GPT2, PRE_LLAMA3, PRE_QWEN2 */
-	int32_t byte_tok[256];  /* SPM: <0xXX> ids; GPT-2: single-byte symbol ids */
-	int32_t *special;       /* control/user token ids, longest first */
-	size_t n_special;
-	int32_t eog[8];
-	size_t n_eog;
-};
 
 void tok_free(struct tok_vocab *v)
 {
@@ -120,7 +91,7 @@ void tok_free(struct tok_vocab *v)
 }
 
 /* GPT-2's map of bytes to printable code points. */
-static void byte_cps(uint32_t cp[256])
+void tok_byte_cps(uint32_t cp[256])
 {
 	uint32_t n = 0;
 
@@ -217,7 +188,7 @@ static allot_err finish(struct tok_vocab *v)
 		for (size_t i = 0; i < v->n_merge; i++)
 			smap_put(&v->merges, v->merge[i], strlen(v->merge[i]), (int32_t)i);
 	}
-	byte_cps(cp);
+	tok_byte_cps(cp);
 	memset(inv, 0, sizeof inv);
 	for (int b = 0; b < 256; b++)
 		inv[cp[b]] = (uint32_t)b + 1;
@@ -226,11 +197,11 @@ static allot_err finish(struct tok_vocab *v)
 
 		if (v->kind == TOK_SPM) {
 			snprintf(s, sizeof s, "<0x%02X>", b);
-			v->byte_tok[b] = smap_get(&v->by_text, s, 6);
+			v->byte_tok[b] = tok_smap_get(&v->by_text, s, 6);
 		} else {
 			int l = utf8_encode(cp[b], s);
 
-			v->byte_tok[b] = smap_get(&v->by_text, s, (size_t)l);
+			v->byte_tok[b] = tok_smap_get(&v->by_text, s, (size_t)l);
 		}
 	}
 	v->piece = calloc((size_t)v->n, sizeof *v->piece);
@@ -251,7 +222,7 @@ static allot_err finish(struct tok_vocab *v)
 		static const char *const eog_names[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<|endoftext|>", "<end_of_turn>", "<|eom_id|>"};
 
 		for (size_t i = 0; i < sizeof eog_names / sizeof eog_names[0] && v->n_eog < 8; i++) {
-			int32_t id = smap_get(&v->by_text, eog_names[i], strlen(eog_names[i]));
+			int32_t id = tok_smap_get(&v->by_text, eog_names[i], strlen(eog_names[i]));
 
 			if (id >= 0 && id != v->eos && v->type[id] == TOK_T_CONTROL)
 				v->eog[v->n_eog++] = id;
@@ -341,18 +312,81 @@ allot_err tok_build(enum tok_kind kind, const char *const *tokens, const float *
 	return ALLOT_OK;
 }
 
+/* GPT-2's merges ("a b" per rank) into v. */
+static allot_err load_merges(const struct gguf *g, struct tok_vocab *v, char *err,
+			     size_t errlen)
+{
+	enum gguf_type t;
+	uint64_t nm = 0;
+	const void *d;
+
+	if (!gguf_get_arr(g, "tokenizer.ggml.merges", &t, &nm, &d) || t != GGUF_T_STRING) {
+		snprintf(err, errlen, "tokenizer.ggml.merges is missing");
+		return ALLOT_E_INVALID;
+	}
+	v->merge = calloc(nm ? nm : 1, sizeof *v->merge);
+	if (!v->merge)
+		return ALLOT_E_NOMEM;
+	for (uint64_t i = 0; i < nm; i++) {
+		const char *s;
+		size_t len;
+
+		gguf_arr_str(g, "tokenizer.ggml.merges", i, &s, &len);
+		v->merge[i] = dupn(s, len);
+		v->n_merge = i + 1;
+		if (!v->merge[i])
+			return ALLOT_E_NOMEM;
+	}
+	return ALLOT_OK;
+}
+
+/* The special token ids, the pre-tokenizer and the BOS and leading-space
+ * options of a vocabulary of n tokens. */
+static void load_options(const struct gguf *g, struct tok_vocab *v, uint64_t n)
+{
+	const char *pre;
+	size_t pl;
+	uint32_t u;
+	bool b;
+
+	if (gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &u) && u < n)
+		v->bos = (int32_t)u;
+	if (gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &u) && u < n)
+		v->eos = (int32_t)u;
+	if (gguf_get_u32(g, "tokenizer.ggml.unknown_token_id", &u) && u < n)
+		v->unk = (int32_t)u;
+	else if (v->kind == TOK_SPM)
+		v->unk = 0;
+	v->add_space_prefix = v->kind == TOK_SPM;
+	if (gguf_get_str(g, "tokenizer.ggml.pre", &pre, &pl)) {
+		if ((pl == 9 && memcmp(pre, "llama-bpe", 9) == 0) || (pl == 6 && memcmp(pre, "llama3", 6) == 0) ||
+		    (pl == 9 && memcmp(pre, "smaug-bpe", 9) == 0))
+			v->pre = PRE_LLAMA3;
+		else if (pl == 5 && memcmp(pre, "qwen2", 5) == 0)
+			v->pre = PRE_QWEN2;
+	}
+	if (gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &b))
+		v->add_space_prefix = b;
+	/* BOS first: tokenizer.ggml.add_bos_token (false for Qwen), else as
+	 * llama.cpp: SentencePiece and the Llama 3 pre-tokenizer yes, other
+	 * byte-level BPE no; never without a BOS token */
+	v->add_bos = v->kind == TOK_SPM || v->pre == PRE_LLAMA3;
+	if (gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &b))
+		v->add_bos = b;
+	if (v->bos < 0)
+		v->add_bos = false;
+}
+
 allot_err tok_load(const struct gguf *g, struct tok_vocab **out, char *err, size_t errlen)
 {
 	const char *model;
 	size_t mlen;
 	enum tok_kind kind;
 	enum gguf_type t;
-	uint64_t n, ns = 0, nt = 0, nm = 0;
+	uint64_t n, ns = 0, nt = 0;
 	const void *d, *sd = NULL, *td = NULL;
 	struct tok_vocab *v;
 	allot_err e;
-	uint32_t u;
-	bool b;
 
 	if (!gguf_get_str(g, "tokenizer.ggml.model", &model, &mlen)) {
 		snprintf(err, errlen, "tokenizer.ggml.model is missing");
@@ -404,61 +438,11 @@ allot_err tok_load(const struct gguf *g, struct tok_vocab **out, char *err, size
 			return ALLOT_E_NOMEM;
 		}
 	}
-	if (kind == TOK_GPT2) {
-		if (!gguf_get_arr(g, "tokenizer.ggml.merges", &t, &nm, &d) || t != GGUF_T_STRING) {
-			snprintf(err, errlen, "tokenizer.ggml.merges is missing");
-			tok_free(v);
-			return ALLOT_E_INVALID;
-		}
-		v->merge = calloc(nm ? nm : 1, sizeof *v->merge);
-		if (!v->merge) {
-			tok_free(v);
-			return ALLOT_E_NOMEM;
-		}
-		for (uint64_t i = 0; i < nm; i++) {
-			const char *s;
-			size_t len;
-
-			gguf_arr_str(g, "tokenizer.ggml.merges", i, &s, &len);
-			v->merge[i] = dupn(s, len);
-			v->n_merge = i + 1;
-			if (!v->merge[i]) {
-				tok_free(v);
-				return ALLOT_E_NOMEM;
-			}
-		}
+	if (kind == TOK_GPT2 && (e = load_merges(g, v, err, errlen))) {
+		tok_free(v);
+		return e;
 	}
-	if (gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &u) && u < n)
-		v->bos = (int32_t)u;
-	if (gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &u) && u < n)
-		v->eos = (int32_t)u;
-	if (gguf_get_u32(g, "tokenizer.ggml.unknown_token_id", &u) && u < n)
-		v->unk = (int32_t)u;
-	else if (kind == TOK_SPM)
-		v->unk = 0;
-	v->add_space_prefix = kind == TOK_SPM;
-	{
-		const char *pre;
-		size_t pl;
-
-		if (gguf_get_str(g, "tokenizer.ggml.pre", &pre, &pl)) {
-			if ((pl == 9 && memcmp(pre, "llama-bpe", 9) == 0) || (pl == 6 && memcmp(pre, "llama3", 6) == 0) ||
-			    (pl == 9 && memcmp(pre, "smaug-bpe", 9) == 0))
-				v->pre = PRE_LLAMA3;
-			else if (pl == 5 && memcmp(pre, "qwen2", 5) == 0)
-				v->pre = PRE_QWEN2;
-		}
-	}
-	if (gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &b))
-		v->add_space_prefix = b;
-	/* BOS first: tokenizer.ggml.add_bos_token (false for Qwen), else as
-	 * llama.cpp: SentencePiece and the Llama 3 pre-tokenizer yes, other
-	 * byte-level BPE no; never without a BOS token */
-	v->add_bos = kind == TOK_SPM || v->pre == PRE_LLAMA3;
-	if (gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &b))
-		v->add_bos = b;
-	if (v->bos < 0)
-		v->add_bos = false;
+	load_options(g, v, n);
 	e = finish(v);
 	if (e != ALLOT_OK) {
 		snprintf(err, errlen, "tokenizer: out of memory");
@@ -492,7 +476,7 @@ bool tok_is_eog(const struct tok_vocab *v, int32_t id)
 
 int32_t tok_find(const struct tok_vocab *v, const char *s, size_t len)
 {
-	return smap_get(&v->by_text, s, len);
+	return tok_smap_get(&v->by_text, s, len);
 }
 
 const char *tok_text(const struct tok_vocab *v, int32_t id, size_t *len)
@@ -545,9 +529,8 @@ void tok_decode(const struct tok_vocab *v, const int32_t *ids, size_t n, bool sp
 
 /* ---- id output ----------------------------------------------------------- */
 
-struct ids { int32_t **p; size_t *n, *cap; bool oom; };
 
-static void push(struct ids *o, int32_t id)
+void tok_ids_push(struct ids *o, int32_t id)
 {
 	if (o->oom)
 		return;
@@ -563,405 +546,6 @@ static void push(struct ids *o, int32_t id)
 		*o->cap = c;
 	}
 	(*o->p)[(*o->n)++] = id;
-}
-
-/* ---- SentencePiece-style BPE --------------------------------------------- */
-
-struct sym { int prev, next; const char *s; size_t n; };
-struct bigram { int left, right; float score; size_t size; };
-
-/* max-heap on (score, -left) */
-static bool bg_less(const struct bigram *a, const struct bigram *b)
-{
-	return a->score < b->score || (a->score == b->score && a->left > b->left);
-}
-
-struct heap { struct bigram *h; size_t n, cap; bool oom; };
-
-static void heap_push(struct heap *q, struct bigram b)
-{
-	size_t i;
-
-	if (q->n == q->cap) {
-		size_t c = q->cap ? 2 * q->cap : 64;
-		struct bigram *nh = realloc(q->h, c * sizeof *nh);
-
-		if (!nh) {
-			q->oom = true;
-			return;
-		}
-		q->h = nh;
-		q->cap = c;
-	}
-	i = q->n++;
-	q->h[i] = b;
-	while (i > 0 && bg_less(&q->h[(i - 1) / 2], &q->h[i])) {
-		struct bigram t = q->h[i];
-
-		q->h[i] = q->h[(i - 1) / 2];
-		q->h[(i - 1) / 2] = t;
-		i = (i - 1) / 2;
-	}
-}
-
-static struct bigram heap_pop(struct heap *q)
-{
-	struct bigram top = q->h[0];
-	size_t i = 0;
-
-	q->h[0] = q->h[--q->n];
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-
-		if (l < q->n && bg_less(&q->h[m], &q->h[l])) m = l;
-		if (r < q->n && bg_less(&q->h[m], &q->h[r])) m = r;
-		if (m == i)
-			break;
-		struct bigram t = q->h[i];
-		q->h[i] = q->h[m];
-		q->h[m] = t;
-		i = m;
-	}
-	return top;
-}
-
-static void try_bigram(const struct tok_vocab *v, struct sym *sy, struct heap *q, int l, int r)
-{
-	int32_t id;
-
-	if (l < 0 || r < 0)
-		return;
-	/* symbols are contiguous in the text, so left.s .. right.s+n is one run */
-	id = smap_get(&v->by_text, sy[l].s, sy[l].n + sy[r].n);
-	if (id < 0)
-		return;
-	heap_push(q, (struct bigram){l, r, v->score[id], sy[l].n + sy[r].n});
-}
-
-static void spm_raw(const struct tok_vocab *v, const char *text, size_t len, bool prefix,
-		    struct ids *o)
-{
-	struct buf t = BUF_INIT;
-	struct sym *sy = NULL;
-	struct heap q = {0};
-	int ns = 0;
-
-	if (prefix)
-		buf_puts(&t, "\xe2\x96\x81");
-	for (size_t i = 0; i < len; i++) {
-		if (text[i] == ' ')
-			buf_puts(&t, "\xe2\x96\x81");
-		else
-			buf_putc(&t, text[i]);
-	}
-	if (t.oom || !t.len)
-		goto out;
-	sy = malloc(t.len * sizeof *sy);
-	if (!sy) {
-		o->oom = true;
-		goto out;
-	}
-	for (size_t i = 0; i < t.len;) {
-		uint32_t cp;
-		int dl = utf8_decode((const unsigned char *)t.data + i, t.len - i, &cp);
-		/* one symbol per valid character, one per byte of an invalid
-		 * sequence (so that a space after a stray lead byte stays "▁";
-		 * llama.cpp goes by the lead byte alone: same ids on valid text) */
-		size_t l = dl > 0 ? (size_t)dl : 1;
-
-		sy[ns] = (struct sym){ns - 1, (i + l < t.len) ? ns + 1 : -1, t.data + i, l};
-		ns++;
-		i += l;
-	}
-	for (int i = 1; i < ns; i++)
-		try_bigram(v, sy, &q, i - 1, i);
-	while (q.n > 0 && !q.oom) {
-		struct bigram b = heap_pop(&q);
-		struct sym *l = &sy[b.left], *r = &sy[b.right];
-
-		if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)
-			continue;
-		l->n += r->n;
-		r->n = 0;
-		l->next = r->next;
-		if (r->next >= 0)
-			sy[r->next].prev = b.left;
-		try_bigram(v, sy, &q, l->prev, b.left);
-		try_bigram(v, sy, &q, b.left, l->next);
-	}
-	if (q.oom)
-		o->oom = true;
-	for (int i = 0; i != -1 && ns > 0; i = sy[i].next) {
-		int32_t id = smap_get(&v->by_text, sy[i].s, sy[i].n);
-
-		if (id >= 0) {
-			push(o, id);
-			continue;
-		}
-		for (size_t k = 0; k < sy[i].n; k++) {
-			int32_t bt = v->byte_tok[(unsigned char)sy[i].s[k]];
-
-			push(o, bt >= 0 ? bt : v->unk);
-		}
-	}
-out:
-	free(q.h);
-	free(sy);
-	buf_release(&t);
-}
-
-/* ---- GPT-2 byte-level BPE ------------------------------------------------ */
-
-enum cclass { C_L, C_N, C_S, C_O };
-
-static enum cclass cls(const char *s, size_t n, size_t *len)
-{
-	uint32_t cp;
-	int l = utf8_decode((const unsigned char *)s, n, &cp);
-
-	if (l <= 0) {
-		*len = 1;
-		return C_O;
-	}
-	*len = (size_t)l;
-	if (cp < 0x80) {
-		if ((cp | 32) >= 'a' && (cp | 32) <= 'z')
-			return C_L;
-		if (cp >= '0' && cp <= '9')
-			return C_N;
-		if (cp == ' ' || (cp >= 9 && cp <= 13))
-			return C_S;
-		return C_O;
-	}
-	switch (unicode_class(cp)) {
-	case UC_LETTER: return C_L;
-	case UC_NUMBER: return C_N;
-	case UC_SPACE: return C_S;
-	default: return C_O;
-	}
-}
-
-/* Length of the next GPT-2 pre-token at s[0..n). */
-static size_t gpt2_word(const char *s, size_t n)
-{
-	size_t l0, l1, i;
-	enum cclass c0 = cls(s, n, &l0), c1;
-
-	if (s[0] == '\'' && n >= 2) {
-		static const char *const con[] = {"'re", "'ve", "'ll", "'s", "'t", "'m", "'d"};
-
-		for (size_t k = 0; k < 7; k++) {
-			size_t cl = strlen(con[k]);
-
-			if (n >= cl && memcmp(s, con[k], cl) == 0)
-				return cl;
-		}
-	}
-	i = 0;
-	if (s[0] == ' ' && n > 1) {
-		c1 = cls(s + 1, n - 1, &l1);
-		if (c1 != C_S) {
-			c0 = c1;
-			i = 1;
-		}
-	}
-	if (c0 == C_L || c0 == C_N || (c0 == C_O)) {
-		enum cclass want = c0;
-
-		while (i < n) {
-			size_t l;
-			enum cclass c = cls(s + i, n - i, &l);
-
-			if (want == C_O ? (c != C_O) : (c != want))
-				break;
-			i += l;
-		}
-		return i;
-	}
-	/* whitespace run */
-	i = 0;
-	{
-		size_t last = 0;
-
-		while (i < n) {
-			size_t l;
-
-			if (cls(s + i, n - i, &l) != C_S)
-				break;
-			last = i;
-			i += l;
-		}
-		if (i < n && last > 0)
-			return last; /* \s+(?!\S): leave the last one for the next word */
-		return i;
-	}
-}
-
-static bool is_nl(char c) { return c == '\r' || c == '\n'; }
-
-/* Length of the next pre-token under Llama 3's pattern (Qwen2's when
- * max_digits is 1):
- *   (?i:'s|'t|'re|'ve|'m|'ll|'d) | [^\r\n\p{L}\p{N}]?\p{L}+ | \p{N}{1,3} |
- *   ' '?[^\s\p{L}\p{N}]+[\r\n]* | \s*[\r\n]+ | \s+(?!\S) | \s+ */
-static size_t llama3_word(const char *s, size_t n, int max_digits)
-{
-	size_t l0, l1, i;
-	enum cclass c0 = cls(s, n, &l0);
-
-	if (s[0] == '\'' && n >= 2) {
-		static const char *const con[] = {"re", "ve", "ll", "s", "t", "m", "d"};
-
-		for (size_t k = 0; k < 7; k++) {
-			size_t cl = strlen(con[k]);
-
-			if (n >= cl + 1 && strncasecmp(s + 1, con[k], cl) == 0)
-				return cl + 1;
-		}
-	}
-	/* [^\r\n\p{L}\p{N}]?\p{L}+ */
-	if (c0 == C_L || (!is_nl(s[0]) && c0 != C_N && l0 < n && cls(s + l0, n - l0, &l1) == C_L)) {
-		i = c0 == C_L ? 0 : l0;
-		while (i < n) {
-			size_t l;
-
-			if (cls(s + i, n - i, &l) != C_L)
-				break;
-			i += l;
-		}
-		return i;
-	}
-	if (c0 == C_N) {
-		int d = 0;
-
-		i = 0;
-		while (i < n && d < max_digits) {
-			size_t l;
-
-			if (cls(s + i, n - i, &l) != C_N)
-				break;
-			i += l;
-			d++;
-		}
-		return i;
-	}
-	/* ' '?[^\s\p{L}\p{N}]+[\r\n]* */
-	i = s[0] == ' ' && n > 1 ? 1 : 0;
-	if (i < n && cls(s + i, n - i, &l1) == C_O) {
-		while (i < n) {
-			size_t l;
-
-			if (cls(s + i, n - i, &l) != C_O)
-				break;
-			i += l;
-		}
-		while (i < n && is_nl(s[i]))
-			i++;
-		return i;
-	}
-	/* white space: \s*[\r\n]+ first, then \s+(?!\S), then \s+ */
-	{
-		size_t end = 0, last_nl = 0, last = 0;
-
-		while (end < n) {
-			size_t l;
-
-			if (cls(s + end, n - end, &l) != C_S)
-				break;
-			if (is_nl(s[end]))
-				last_nl = end + 1;
-			last = end;
-			end += l;
-		}
-		if (end == 0)
-			return l0; /* not reached: every class is handled above */
-		if (last_nl)
-			return last_nl;
-		if (end < n && last > 0)
-			return last;
-		return end;
-	}
-}
-
-static void bpe_word(const struct tok_vocab *v, const char *w, size_t n, struct ids *o)
-{
-	uint32_t cp[256];
-	char *sym[TOK_MAX_WORD];
-	size_t len[TOK_MAX_WORD], ns = 0;
-	char store[TOK_MAX_WORD * 2 * 4];
-	size_t used = 0;
-	char key[TOK_MAX_WORD * 8 + 2];
-
-	byte_cps(cp);
-	for (size_t i = 0; i < n; i++) {
-		int l = utf8_encode(cp[(unsigned char)w[i]], store + used);
-
-		sym[ns] = store + used;
-		len[ns++] = (size_t)l;
-		used += (size_t)l;
-	}
-	/* symbols are adjacent in store, so a merge just widens the left one */
-	for (;;) {
-		int32_t best = INT32_MAX;
-		size_t bi = 0;
-
-		for (size_t i = 0; i + 1 < ns; i++) {
-			int32_t r;
-
-			memcpy(key, sym[i], len[i]);
-			key[len[i]] = ' ';
-			memcpy(key + len[i] + 1, sym[i + 1], len[i + 1]);
-			r = smap_get(&v->merges, key, len[i] + 1 + len[i + 1]);
-			if (r >= 0 && r < best) {
-				best = r;
-				bi = i;
-			}
-		}
-		if (best == INT32_MAX)
-			break;
-		len[bi] += len[bi + 1];
-		memmove(&sym[bi + 1], &sym[bi + 2], (ns - bi - 2) * sizeof *sym);
-		memmove(&len[bi + 1], &len[bi + 2], (ns - bi - 2) * sizeof *len);
-		ns--;
-	}
-	for (size_t i = 0; i < ns; i++) {
-		int32_t id = smap_get(&v->by_text, sym[i], len[i]);
-
-		if (id >= 0) {
-			push(o, id);
-			continue;
-		}
-		/* not in the vocabulary: fall back to its bytes' symbols */
-		for (size_t k = 0; k < len[i];) {
-			uint32_t c;
-			int l = utf8_decode((const unsigned char *)sym[i] + k, len[i] - k, &c);
-			int b = -1;
-
-			for (int x = 0; x < 256; x++)
-				if (cp[x] == c)
-					b = x;
-			if (b >= 0 && v->byte_tok[b] >= 0)
-				push(o, v->byte_tok[b]);
-			else if (v->unk >= 0)
-				push(o, v->unk);
-			k += l > 0 ? (size_t)l : 1;
-		}
-	}
-}
-
-static void gpt2_raw(const struct tok_vocab *v, const char *text, size_t len, struct ids *o)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		size_t w = v->pre == PRE_GPT2 ? gpt2_word(text + i, len - i)
-			   : llama3_word(text + i, len - i, v->pre == PRE_QWEN2 ? 1 : 3);
-
-		if (w == 0)
-			w = 1;
-		for (size_t k = 0; k < w; k += TOK_MAX_WORD)
-			bpe_word(v, text + i + k, w - k < TOK_MAX_WORD ? w - k : TOK_MAX_WORD, o);
-		i += w;
-	}
 }
 
 /* ---- encode ---------------------------------------------------------------- */
@@ -988,7 +572,7 @@ allot_err tok_encode(const struct tok_vocab *v, const char *text, size_t len,
 	size_t start = 0, i = 0;
 
 	if (add_bos && v->bos >= 0)
-		push(&o, v->bos);
+		tok_ids_push(&o, v->bos);
 	while (start < len) {
 		size_t sl = 0;
 		int32_t sp = -1;
@@ -1003,13 +587,13 @@ allot_err tok_encode(const struct tok_vocab *v, const char *text, size_t len,
 			i = len;
 		if (i > start) {
 			if (v->kind == TOK_SPM)
-				spm_raw(v, text + start, i - start, v->add_space_prefix && prev_special, &o);
+				tok_spm_raw(v, text + start, i - start, v->add_space_prefix && prev_special, &o);
 			else
-				gpt2_raw(v, text + start, i - start, &o);
+				tok_bpe_raw(v, text + start, i - start, &o);
 			prev_special = false;
 		}
 		if (sp >= 0) {
-			push(&o, sp);
+			tok_ids_push(&o, sp);
 			prev_special = true;
 			i += sl;
 		}

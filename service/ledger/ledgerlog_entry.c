@@ -6,67 +6,18 @@
 #include <stdlib.h>
 
 #include "common/b64.h"
-#include "common/money.h"
-#include "common/timeutil.h"
 #include "tlog/leaf.h"
-
-static json_t *time_json(int64_t us)
-{
-	char ts[TIME_FMT_MAX];
-	return json_string(time_format_rfc3339(us, ts));
-}
-
-static json_t *money_json(int64_t micro)
-{
-	char b[MONEY_FMT_MAX];
-	return json_string(money_format(micro, b));
-}
 
 json_t *ledgerlog_usage_json(const struct ledger_row *row, bool listed, int64_t leaf_index)
 {
-	const struct usage_record *r = &row->rec;
-	json_t *j = json_object();
-	if (!j)
-		return NULL;
-	const char *adj = record_adjustment_name(r->adjustment);
 	char hex[65];
-	hex_encode(r->sha256, sizeof r->sha256, hex);
+	hex_encode(row->rec.sha256, sizeof row->rec.sha256, hex);
 	hex[64] = '\0';
-	/* The order of the store's columns, then the converted ones: what the
-	 * listing has always written (tlog/leaf.h, export form). */
-	if (listed)
-		json_object_set_new(j, "id", json_integer(row->row_id));
-	json_object_set_new(j, "provider", json_string(r->provider));
-	json_object_set_new(j, "record_id", json_string(r->record_id));
-	json_object_set_new(j, "seq", r->has_seq ? json_integer(r->seq) : json_null());
-	json_object_set_new(j, "kind", json_string(record_kind_name(r->kind)));
-	json_object_set_new(j, "adjustment", adj ? json_string(adj) : json_null());
-	json_object_set_new(j, "supersedes", r->supersedes[0] ? json_string(r->supersedes)
-							       : json_null());
-	json_object_set_new(j, "institution", json_string(r->institution));
-	json_object_set_new(j, "project", json_string(r->project));
-	json_object_set_new(j, "member", json_string(r->member));
-	json_object_set_new(j, "resource", json_string(r->resource));
-	json_object_set_new(j, "class", json_string(r->cls));
-	json_object_set_new(j, "model", json_string(r->model));
-	json_object_set_new(j, "quantity", json_integer(r->quantity));
-	json_object_set_new(j, "late", json_boolean(row->late));
-	json_object_set_new(j, "charter_version", json_integer(row->charter_version));
-	json_object_set_new(j, "overage", json_boolean(row->overage));
-	json_object_set_new(j, "source", json_string(row->from_gate ? "gate" : "provider"));
-	json_object_set_new(j, "sha256", json_string(hex));
-	json_object_set_new(j, "canonical", json_stringn(r->canonical ? r->canonical : "",
-							 r->canonical ? r->canonical_len : 0));
-	if (listed)
-		json_object_set_new(j, "leaf_index",
-				    leaf_index >= 0 ? json_integer(leaf_index) : json_null());
-	json_object_set_new(j, "charge", money_json(row->charge_micro));
-	json_object_set_new(j, "rate", money_json(row->rate_micro));
-	json_object_set_new(j, "start", time_json(r->start_us));
-	json_object_set_new(j, "end", time_json(r->end_us));
-	json_object_set_new(j, "received", time_json(row->received_us));
-	json_object_set_new(j, "booked", time_json(row->book_us));
-	return j;
+	struct tlog_usage u;
+	store_row_leaf_entry(row, &u);
+	struct tlog_usage_listing ls = {.listed = listed, .id = row->row_id,
+					.leaf_index = leaf_index, .sha256 = hex};
+	return tlog_usage_row_json(&u, &ls);
 }
 
 json_t *ledgerlog_entry_json(const struct tlog_entry_row *e)

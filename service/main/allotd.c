@@ -78,7 +78,7 @@ int main(int argc, char **argv)
 		.nroutes = api_nroutes,
 		.app = &app,
 		.authenticate = api_authenticate,
-		.role_of = api_role_of,
+		.role_of = principal_role_of,
 		.principal_free = api_principal_free,
 		.cors_origins = app.cfg.cors_origins,
 		.listen_fd = listen_fd,

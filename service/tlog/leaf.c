@@ -37,52 +37,29 @@ int tlog_leaf_type_parse(const char *name)
 	return -1;
 }
 
-static void set_time(json_t *r, const char *from, const char *to)
+static json_t *time_json(int64_t us)
 {
-	json_t *v = json_object_get(r, from);
-	if (!json_is_integer(v))
-		return;
 	char ts[TIME_FMT_MAX];
-	json_object_set_new(r, to, json_string(time_format_rfc3339(json_integer_value(v), ts)));
-	json_object_del(r, from);
+	return json_string(time_format_rfc3339(us, ts));
 }
 
-static void set_money(json_t *r, const char *from, const char *to)
+static json_t *money_json(int64_t micro)
 {
-	json_t *v = json_object_get(r, from);
-	if (!json_is_integer(v))
-		return;
 	char b[MONEY_FMT_MAX];
-	json_object_set_new(r, to, json_string(money_format(json_integer_value(v), b)));
-	json_object_del(r, from);
+	return json_string(money_format(micro, b));
 }
 
-static void set_bool(json_t *r, const char *k)
-{
-	json_t *v = json_object_get(r, k);
-	if (json_is_integer(v))
-		json_object_set_new(r, k, json_boolean(json_integer_value(v) != 0));
-}
-
-void tlog_usage_export_form(json_t *r)
-{
-	set_money(r, "charge_micro", "charge");
-	set_money(r, "rate_micro", "rate");
-	set_time(r, "start_us", "start");
-	set_time(r, "end_us", "end");
-	set_time(r, "received_us", "received");
-	set_time(r, "book_us", "booked");
-	set_bool(r, "late");
-	set_bool(r, "overage");
-}
-
-json_t *tlog_usage_export_json(const struct tlog_usage *u)
+json_t *tlog_usage_row_json(const struct tlog_usage *u, const struct tlog_usage_listing *ls)
 {
 	json_t *j = json_object();
 	if (!j)
 		return NULL;
-	/* Exactly what the store keeps and lists: empty supersedes and a
-	 * missing adjustment or seq are NULL columns, the others "". */
+	/* The order of the store's columns, then the converted ones: what the
+	 * listing has always written.  Exactly what the store keeps: empty
+	 * supersedes and a missing adjustment or seq are NULL columns, the
+	 * others "". */
+	if (ls && ls->listed)
+		json_object_set_new(j, "id", json_integer(ls->id));
 	json_object_set_new(j, "provider", json_string(u->provider));
 	json_object_set_new(j, "record_id", json_string(u->record_id));
 	json_object_set_new(j, "seq", u->has_seq ? json_integer(u->seq) : json_null());
@@ -98,20 +75,29 @@ json_t *tlog_usage_export_json(const struct tlog_usage *u)
 	json_object_set_new(j, "class", json_string(u->cls));
 	json_object_set_new(j, "model", json_string(u->model));
 	json_object_set_new(j, "quantity", json_integer(u->quantity));
-	json_object_set_new(j, "start_us", json_integer(u->start_us));
-	json_object_set_new(j, "end_us", json_integer(u->end_us));
-	json_object_set_new(j, "received_us", json_integer(u->received_us));
-	json_object_set_new(j, "book_us", json_integer(u->book_us));
-	json_object_set_new(j, "late", json_integer(u->late));
+	json_object_set_new(j, "late", json_boolean(u->late));
 	json_object_set_new(j, "charter_version", json_integer(u->charter_version));
-	json_object_set_new(j, "rate_micro", json_integer(u->rate_micro));
-	json_object_set_new(j, "charge_micro", json_integer(u->charge_micro));
-	json_object_set_new(j, "overage", json_integer(u->overage));
+	json_object_set_new(j, "overage", json_boolean(u->overage));
 	json_object_set_new(j, "source", json_string(u->from_gate ? "gate" : "provider"));
+	if (ls && ls->sha256)
+		json_object_set_new(j, "sha256", json_string(ls->sha256));
 	json_object_set_new(j, "canonical", json_stringn(u->canonical ? u->canonical : "",
 							 u->canonical ? u->canonical_len : 0));
-	tlog_usage_export_form(j);
+	if (ls && ls->listed)
+		json_object_set_new(j, "leaf_index", ls->leaf_index >= 0
+				    ? json_integer(ls->leaf_index) : json_null());
+	json_object_set_new(j, "charge", money_json(u->charge_micro));
+	json_object_set_new(j, "rate", money_json(u->rate_micro));
+	json_object_set_new(j, "start", time_json(u->start_us));
+	json_object_set_new(j, "end", time_json(u->end_us));
+	json_object_set_new(j, "received", time_json(u->received_us));
+	json_object_set_new(j, "booked", time_json(u->book_us));
 	return j;
+}
+
+json_t *tlog_usage_export_json(const struct tlog_usage *u)
+{
+	return tlog_usage_row_json(u, NULL);
 }
 
 json_t *tlog_charter_export_json(int64_t version, const char *charter_id, const char *sha256,

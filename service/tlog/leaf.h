@@ -57,13 +57,22 @@ const char *tlog_leaf_type_name(enum tlog_leaf_type t);
 /* The type of a name; -1 for an unknown one. */
 int tlog_leaf_type_parse(const char *name);
 
-/* Turns a usage row in column form (start_us, end_us, received_us, book_us
- * as integers, charge_micro, rate_micro, late and overage as 0/1) into the
- * export form of GET /v1/usage (ledgerlog_usage_json), in place:
- * "start", "end", "received", "booked" as RFC 3339, "charge" and "rate" as
- * exact decimals, "late" and "overage" as booleans. */
-void tlog_usage_export_form(json_t *r);
+/* What the store adds to a booked record where it hands one out: its
+ * "sha256" (hex of the record's canonical bytes as stored) in a log export
+ * and a listing, and in a listing (GET /v1/usage) its row "id" and
+ * "leaf_index" (< 0: null). */
+struct tlog_usage_listing {
+	bool listed;
+	int64_t id, leaf_index;
+	const char *sha256;      /* NULL: left out */
+};
 
+/* A booked record in export form: the store's fields in its column order
+ * ("id" first when listed, "sha256" and "leaf_index" beside "canonical"),
+ * then "charge" and "rate" as exact decimals and "start", "end",
+ * "received", "booked" as RFC 3339.  ls NULL: the form a leaf is made of.
+ * OUT: a new reference (caller decrefs); NULL when out of memory. */
+json_t *tlog_usage_row_json(const struct tlog_usage *u, const struct tlog_usage_listing *ls);
 /* The export form of a booked record (no "id", no "leaf_index").  OUT: a
  * new reference (caller decrefs); NULL when out of memory. */
 json_t *tlog_usage_export_json(const struct tlog_usage *u);

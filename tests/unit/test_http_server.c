@@ -45,10 +45,10 @@ static allot_err h_written_fail(struct http_req *req, struct http_resp *resp)
 }
 
 static const struct http_route routes[] = {
-	{"GET", "/ok", ROLE_PUBLIC, h_ok, NULL},
-	{"POST", "/ok", ROLE_PUBLIC, h_ok, NULL},
-	{"GET", "/silent", ROLE_PUBLIC, h_silent_fail, NULL},
-	{"GET", "/written", ROLE_PUBLIC, h_written_fail, NULL},
+	{"GET", "/ok", HTTP_ROUTE_PUBLIC, h_ok, NULL},
+	{"POST", "/ok", HTTP_ROUTE_PUBLIC, h_ok, NULL},
+	{"GET", "/silent", HTTP_ROUTE_PUBLIC, h_silent_fail, NULL},
+	{"GET", "/written", HTTP_ROUTE_PUBLIC, h_written_fail, NULL},
 };
 
 static struct http_server *srv;

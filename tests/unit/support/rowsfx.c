@@ -8,6 +8,8 @@
 
 #include "api/api.h"
 #include "common/b64.h"
+#include "common/money.h"
+#include "common/timeutil.h"
 #include "ledger/ledgerlog.h"
 
 json_t *rowsfx_column_form(const struct ledger_row *row, int64_t leaf_index)
@@ -82,4 +84,43 @@ json_t *rowsfx_report(struct store *st, const struct ledger_filter *f,
 	json_t *a = NULL;
 	assert_int_equal(api_report_rows_json(st, f, group_by, ngroup, by_bucket, &a), ALLOT_OK);
 	return a;
+}
+
+static void set_time(json_t *r, const char *from, const char *to)
+{
+	json_t *v = json_object_get(r, from);
+	if (!json_is_integer(v))
+		return;
+	char ts[TIME_FMT_MAX];
+	json_object_set_new(r, to, json_string(time_format_rfc3339(json_integer_value(v), ts)));
+	json_object_del(r, from);
+}
+
+static void set_money(json_t *r, const char *from, const char *to)
+{
+	json_t *v = json_object_get(r, from);
+	if (!json_is_integer(v))
+		return;
+	char b[MONEY_FMT_MAX];
+	json_object_set_new(r, to, json_string(money_format(json_integer_value(v), b)));
+	json_object_del(r, from);
+}
+
+static void set_bool(json_t *r, const char *k)
+{
+	json_t *v = json_object_get(r, k);
+	if (json_is_integer(v))
+		json_object_set_new(r, k, json_boolean(json_integer_value(v) != 0));
+}
+
+void rowsfx_export_form(json_t *r)
+{
+	set_money(r, "charge_micro", "charge");
+	set_money(r, "rate_micro", "rate");
+	set_time(r, "start_us", "start");
+	set_time(r, "end_us", "end");
+	set_time(r, "received_us", "received");
+	set_time(r, "book_us", "booked");
+	set_bool(r, "late");
+	set_bool(r, "overage");
 }

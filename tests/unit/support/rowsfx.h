@@ -19,6 +19,11 @@ json_t *rowsfx_list(struct store *st, const struct ledger_filter *f);
 /* One row in that column form (the object the store itself used to build
  * from its columns, before the store spoke typed rows). */
 json_t *rowsfx_column_form(const struct ledger_row *row, int64_t leaf_index);
+/* A row in that column form turned into export form in place, the way the
+ * listing was made before the store spoke typed rows: "charge" and "rate"
+ * exact decimals, times RFC 3339, "late" and "overage" booleans (an oracle
+ * for test_export_form). */
+void rowsfx_export_form(json_t *r);
 /* ledger_list's rows in export form (ledgerlog_usage_json, listed). */
 json_t *rowsfx_export(struct store *st, const struct ledger_filter *f);
 /* ledger_report's rows as api_report_rows_json gives them: the group_by
