@@ -13,9 +13,9 @@
  * order whatever else a call computes: one row against a group of tokens
  * (dotn: each super-block unpacked once for the group) and a group of
  * rows against one token (dot4: the activation side of each super-block,
- * its gathered scales, block pairs and, for Q6_K, its products with the
- * offset 32, computed once for the rows) give the bits of the one-row,
- * one-token kernel. */
+ * its gathered scales and block pairs, computed once for the rows; Q6_K
+ * one row after the other) give the bits of the one-row, one-token
+ * kernel. */
 #include "infer/gguf.h"
 #include "infer/quants.h"
 
@@ -187,6 +187,11 @@ TGT INL static inline void dotr_k45(int n, const uint8_t *base, size_t rb, size_
 	for (int b = 0; b < n / QK_K; b++) {
 		struct k45x xv;
 
+		/* the next group of rows' super-block b, on its way from memory
+		 * (decoding streams the matrices) */
+		for (size_t o = 0; o < (size_t)nrow * rb; o += rb)
+			for (size_t l = 0; l < bb; l += 64)
+				_mm_prefetch((const char *)base + (size_t)nrow * rb + o + (size_t)b * bb + l, _MM_HINT_T0);
 		k45_x(x + 8 * b, &xv);
 #pragma GCC unroll 4
 		for (int r = 0; r < nrow; r++) {
@@ -234,36 +239,7 @@ TGT INL static inline void q6_unpack(const struct blk_q6_k *w, struct q6w *o)
 	}
 }
 
-/* one super-block's activations for Q6_K: the four pairs of blocks, their
- * products with the offset 32, the per-lane scales; shared by the rows of
- * dotr_q6k */
-struct q6x { __m512i xq[4], c[4]; __m512 xl[4]; };
-
-TGT INL static inline void q6_x(const struct q8a *xb, struct q6x *o)
-{
-	const __m512i c32 = _mm512_set1_epi8(32);
-	const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-	__m512 xd = _mm512_castps256_ps512(xgather(&xb->d));
-
-	for (int pi = 0; pi < 4; pi++) {
-		o->xq[pi] = xpair(&xb[2 * pi], &xb[2 * pi + 1]);
-		o->c[pi] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c32, o->xq[pi]);
-		/* lane L: activation block 2 pi + L / 8 */
-		o->xl[pi] = _mm512_permutexvar_ps(_mm512_add_epi32(_mm512_set1_epi32(2 * pi), _mm512_srli_epi32(lane, 3)),
-						  xd);
-	}
-}
-
-TGT INL static inline void q6_acc(const struct q6w *w, const struct q6x *x, __m512 *acc)
-{
-	for (int pi = 0; pi < 4; pi++) {
-		__m512i d32 = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), w->u[pi], x->xq[pi]), x->c[pi]);
-
-		*acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d32), _mm512_mul_ps(w->s[pi], x->xl[pi]), *acc);
-	}
-}
-
-/* the same, the activations read directly (as k45_acc1) */
+/* one (row, token) pair's products for one super-block (as k45_acc1) */
 TGT INL static inline void q6_acc1(const struct q6w *w, const struct q8a *xb, __m512 *acc)
 {
 	const __m512i c32 = _mm512_set1_epi8(32);
@@ -283,7 +259,7 @@ TGT INL static inline void q6_acc1(const struct q6w *w, const struct q8a *xb, __
 
 /* as dotn_k45 */
 TGT INL static inline void dotn_q6k(int n, const struct blk_q6_k *w, const struct q8a *x, size_t xs, int ntok, float *y,
-				    size_t ys)
+				    size_t ys, const char *pf)
 {
 	__m512 acc[KG];
 
@@ -293,6 +269,9 @@ TGT INL static inline void dotn_q6k(int n, const struct blk_q6_k *w, const struc
 	for (int b = 0; b < n / QK_K; b++) {
 		struct q6w u;
 
+		if (pf) /* a row to come's super-block b */
+			for (int l = 0; l < (int)sizeof(struct blk_q6_k); l += 64)
+				_mm_prefetch(pf + (size_t)b * sizeof(struct blk_q6_k) + l, _MM_HINT_T0);
 		q6_unpack(&w[b], &u);
 #pragma GCC unroll 8
 		for (int t = 0; t < ntok; t++)
@@ -301,31 +280,6 @@ TGT INL static inline void dotn_q6k(int n, const struct blk_q6_k *w, const struc
 #pragma GCC unroll 8
 	for (int t = 0; t < ntok; t++)
 		y[(size_t)t * ys] = _mm512_reduce_add_ps(acc[t]);
-}
-
-/* as dotr_k45 */
-TGT INL static inline void dotr_q6k(int n, const uint8_t *base, size_t rb, const struct q8a *x, int nrow, float *out)
-{
-	__m512 acc[KR];
-
-#pragma GCC unroll 4
-	for (int r = 0; r < nrow; r++)
-		acc[r] = _mm512_setzero_ps();
-	for (int b = 0; b < n / QK_K; b++) {
-		struct q6x xv;
-
-		q6_x(x + 8 * b, &xv);
-#pragma GCC unroll 4
-		for (int r = 0; r < nrow; r++) {
-			struct q6w u;
-
-			q6_unpack((const struct blk_q6_k *)(base + (size_t)r * rb) + b, &u);
-			q6_acc(&u, &xv, &acc[r]);
-		}
-	}
-#pragma GCC unroll 4
-	for (int r = 0; r < nrow; r++)
-		out[r] = _mm512_reduce_add_ps(acc[r]);
 }
 
 /* ---- the table's entries ---------------------------------------------------- */
@@ -350,14 +304,14 @@ TGT float quant_avx512_dot_q6_k(int n, const void *w, const struct q8a *x)
 {
 	float y;
 
-	dotn_q6k(n, w, x, 0, 1, &y, 0);
+	dotn_q6k(n, w, x, 0, 1, &y, 0, NULL);
 	return y;
 }
 
 /* one group of c (8, 4, 2 or 1) tokens */
 #define GROUP(c) do { \
 	if (type == GGML_Q6_K) \
-		dotn_q6k(n, w, xg, xs, c, yg, ys); \
+		dotn_q6k(n, w, xg, xs, c, yg, ys, NULL); \
 	else \
 		dotn_k45(n, w, bb, type == GGML_Q5_K, xg, xs, c, yg, ys); \
 	t0 += c; \
@@ -387,8 +341,10 @@ TGT void quant_avx512_dotn_k(uint32_t type, int n, const void *w, const struct q
 
 TGT void quant_avx512_dot4_k(uint32_t type, int n, const void *w, size_t rb, const struct q8a *x, float *out)
 {
-	if (type == GGML_Q6_K)
-		dotr_q6k(n, w, rb, x, KR, out);
+	if (type == GGML_Q6_K) /* four rows side by side streamed at half the rate from memory: one at a time */
+		for (int r = 0; r < KR; r++)
+			dotn_q6k(n, (const struct blk_q6_k *)((const uint8_t *)w + (size_t)r * rb), x, 0, 1, out + r, 0,
+				 (const char *)w + (size_t)(r + KR) * rb);
 	else if (type == GGML_Q5_K)
 		dotr_k45(n, w, rb, sizeof(struct blk_q5_k), true, x, KR, out);
 	else
