@@ -1,14 +1,23 @@
-/* bench/infer — inference throughput on synthetic llama models.
+/* bench/infer — inference throughput on synthetic llama-family models.
  *
- *   build/bench/infer [--large] [--threads N] [--types f16,q8_0,q4_0,q4_k_m,q4_k,q5_k,q6_k,q4_1,q5_0,q5_1] [--dir /tmp]
- *                     [--prompt-only] [--reps N]
+ *   build/bench/infer [--models llama3-1b,qwen2-0.5b,tinyllama-1.1b,110m] [--large]
+ *                     [--types q4_0,q4_k_m,q6_k,q8_0,f16,q4_k,q5_k,q5_0,q4_1,q5_1]
+ *                     [--threads N] [--layers N] [--dir /tmp] [--prompt-only] [--reps N]
  *
- * For each weight type: prompt tokens/s (a 64-token prompt in one batch),
- * decode tokens/s at batch 1 and aggregate at batch 8 (each the best of
- * four runs of 16 steps), and decode weight-bytes/s as a fraction of the
- * memory read bandwidth measured in the same run (the best of five reads).  Default: the 110M shape (quick); --large: the 1.1B shape.
- * Models are generated once into --dir (default /tmp) and reused.
- * --prompt-only: just the prompt figure, best of --reps passes (default 3).
+ * For each model and weight type: prompt tokens/s (a 64-token prompt in
+ * one batch) and the weight bytes/s that makes (prompt tokens/s x the bytes
+ * of weights a token reads), decode tokens/s at batch 1 and aggregate at
+ * batch 8 (each the best of four runs of 16 steps), and batch-1 decode
+ * weight bytes/s as a fraction of the memory read bandwidth measured in the
+ * same run (the best of five reads, just before).  Then a summary against
+ * the targets of issue 17: batch 1 at >= 90% of the bandwidth, batch 8 at
+ * >= 4x batch 1, prompt weight bytes/s at >= Q4_0's on the same shape in
+ * the same run.  Default: the Llama 3.2 1B and Qwen2.5 0.5B shapes in Q4_0,
+ * Q4_K_M, Q6_K and Q8_0; --large: the TinyLlama 1.1B shape (the earlier
+ * figures of docs/INFER.md).  --layers N: only N layers (quick runs while
+ * developing; the output matrix then weighs more).  Models are generated
+ * once into --dir (default /tmp) and reused.  --prompt-only: just the
+ * prompt figure, best of --reps passes (default 3).
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -27,6 +36,11 @@
 #define DECODE_REPS 4
 #define BATCH 8
 #define BW_BYTES ((size_t)2 << 30) /* well beyond the last-level cache */
+#define MAX_RESULTS 64
+/* the targets of issue 17 */
+#define TARGET_BW 0.90
+#define TARGET_B8 4.0
+#define TARGET_PROMPT 1.0
 
 static double now(void)
 {
@@ -34,6 +48,13 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double loadavg(void)
+{
+	double l[1];
+
+	return getloadavg(l, 1) == 1 ? l[0] : -1;
 }
 
 /* ---- memory read bandwidth ----------------------------------------------- */
@@ -95,20 +116,86 @@ static double bandwidth(int threads)
 
 /* ---- one model ------------------------------------------------------------ */
 
+struct result {
+	char model[64], type[16];
+	bool baseline;          /* the Q4_0 of this shape */
+	double bytes;           /* weight bytes a token reads */
+	double pp, d1, d8, bw;  /* tok/s, tok/s, tok/s, bytes/s */
+	double load;
+};
+
 static int prompt_only, prompt_reps = 3;
 
-static int run(const char *path, int threads)
+/* prompt: PROMPT tokens in one pass, best of prompt_reps (each restarts
+ * slot 0) */
+static double measure_prompt(void *st, float *logits)
 {
-	double bw;
+	int32_t tok[PROMPT], pos[PROMPT], slot[PROMPT];
+	uint8_t want[PROMPT];
+	double pp = 0;
+
+	for (int i = 0; i < PROMPT; i++) {
+		tok[i] = 300 + i;
+		pos[i] = i;
+		slot[i] = 0;
+		want[i] = i == PROMPT - 1;
+	}
+	{	/* warm the page cache and the mapping */
+		struct infer_batch b = {1, tok, pos, slot, want + PROMPT - 1};
+
+		infer_backend_cpu.forward(st, &b, logits);
+	}
+	for (int rep = 0; rep < prompt_reps; rep++) {
+		struct infer_batch b = {PROMPT, tok, pos, slot, want};
+		double t0 = now(), dt;
+
+		infer_backend_cpu.forward(st, &b, logits);
+		dt = now() - t0;
+		if (PROMPT / dt > pp)
+			pp = PROMPT / dt;
+	}
+	return pp;
+}
+
+/* decode at batch `batch` (1: slot 0 after the prompt; else slots 0..batch
+ * from position 0): the best of DECODE_REPS runs of DECODE_STEPS steps (on
+ * a shared machine a run that another process's burst hit says nothing
+ * about the engine), in tokens/s over all sequences */
+static double measure_decode(void *st, float *logits, int batch)
+{
+	double best = 0;
+
+	for (int rep = 0, i = 0; rep < DECODE_REPS; rep++) {
+		double t0 = now(), r;
+
+		for (int k = 0; k < DECODE_STEPS; k++, i++) {
+			int32_t t[BATCH], ps[BATCH], s[BATCH];
+			uint8_t w[BATCH];
+			struct infer_batch b = {batch, t, ps, s, w};
+
+			for (int j = 0; j < batch; j++) {
+				t[j] = (batch == 1 ? 400 : 500 + j) + i;
+				ps[j] = batch == 1 ? PROMPT + i : i;
+				s[j] = j;
+				w[j] = 1;
+			}
+			infer_backend_cpu.forward(st, &b, logits);
+		}
+		r = batch * DECODE_STEPS / (now() - t0);
+		if (r > best)
+			best = r;
+	}
+	return best;
+}
+
+static int run(const char *path, int threads, struct result *res)
+{
 	struct llama_model *m;
 	struct infer_backend_params p = {.n_threads = threads, .n_slots = BATCH,
 					 .n_ctx = PROMPT + DECODE_REPS * DECODE_STEPS + 8, .max_batch = PROMPT};
 	void *st;
 	char err[256];
-	int32_t tok[PROMPT], pos[PROMPT], slot[PROMPT];
-	uint8_t want[PROMPT];
 	float *logits;
-	double t0, pp, d1, d8;
 
 	if (llama_load(path, &m, err, sizeof err) != ALLOT_OK) {
 		fprintf(stderr, "bench: %s\n", err);
@@ -120,88 +207,69 @@ static int run(const char *path, int threads)
 		return 1;
 	}
 	logits = malloc((size_t)BATCH * m->hp.n_vocab * sizeof *logits);
-	/* warm the page cache and the mapping */
-	for (int i = 0; i < PROMPT; i++) {
-		tok[i] = 300 + i;
-		pos[i] = i;
-		slot[i] = 0;
-		want[i] = i == PROMPT - 1;
-	}
-	{
-		struct infer_batch b = {1, tok, pos, slot, want + PROMPT - 1};
-
-		infer_backend_cpu.forward(st, &b, logits);
-	}
-	/* prompt: 64 tokens in one pass, best of 3 (each restarts the slot) */
-	pp = 0;
-	for (int rep = 0; rep < prompt_reps; rep++) {
-		struct infer_batch b = {PROMPT, tok, pos, slot, want};
-		double dt;
-
-		t0 = now();
-		infer_backend_cpu.forward(st, &b, logits);
-		dt = now() - t0;
-		if (PROMPT / dt > pp)
-			pp = PROMPT / dt;
-	}
-	if (prompt_only) {
-		printf("%-22s %-6s %7.1f MB  prompt %8.1f tok/s (best of %d)  [%s]\n", m->name,
-		       ggml_type_name(m->main_type), m->weight_bytes / 1e6, pp, prompt_reps,
-		       infer_backend_cpu.describe(st));
-		fflush(stdout);
-		free(logits);
+	if (!logits) {
 		infer_backend_cpu.free(st);
 		llama_free(m);
-		return 0;
+		return 1;
 	}
-	/* decode, batch 1, right after measuring the bandwidth: the best of
-	 * DECODE_REPS runs of DECODE_STEPS steps (the bandwidth is a best of
-	 * five too; on a shared machine a run that another process's burst
-	 * hit says nothing about the engine) */
-	bw = bandwidth(threads);
-	d1 = 0;
-	for (int rep = 0, i = 0; rep < DECODE_REPS; rep++) {
-		t0 = now();
-		for (int k = 0; k < DECODE_STEPS; k++, i++) {
-			int32_t t = 400 + i, ps = PROMPT + i, s = 0;
-			uint8_t w = 1;
-			struct infer_batch b = {1, &t, &ps, &s, &w};
-
-			infer_backend_cpu.forward(st, &b, logits);
-		}
-		if (DECODE_STEPS / (now() - t0) > d1)
-			d1 = DECODE_STEPS / (now() - t0);
+	res->bytes = (double)m->weight_bytes;
+	res->load = loadavg();
+	res->pp = measure_prompt(st, logits);
+	if (prompt_only) {
+		printf("%-22s %-7s %7.1f MB  prompt %8.1f tok/s = %6.1f GB/s of weights (best of %d)  [%s]\n",
+		       res->model, res->type, res->bytes / 1e6, res->pp, res->pp * res->bytes / 1e9, prompt_reps,
+		       infer_backend_cpu.describe(st));
+	} else {
+		/* batch 1 right after measuring the bandwidth */
+		res->bw = bandwidth(threads);
+		res->d1 = measure_decode(st, logits, 1);
+		res->d8 = measure_decode(st, logits, BATCH);
+		printf("%-22s %-7s %7.1f MB  prompt %8.1f tok/s  decode b1 %7.2f tok/s  b8 %7.2f tok/s (x%.1f)"
+		       "  b1 weights %6.2f GB/s = %3.0f%% of %.2f GB/s  load %.1f  [%s]\n",
+		       res->model, res->type, res->bytes / 1e6, res->pp, res->d1, res->d8, res->d8 / res->d1,
+		       res->bytes * res->d1 / 1e9, 100.0 * res->bytes * res->d1 / res->bw, res->bw / 1e9, res->load,
+		       infer_backend_cpu.describe(st));
 	}
-	/* decode, batch 8: eight sequences one step each per pass */
-	d8 = 0;
-	for (int rep = 0, i = 0; rep < DECODE_REPS; rep++) {
-		t0 = now();
-		for (int k = 0; k < DECODE_STEPS; k++, i++) {
-			int32_t t[BATCH], ps[BATCH], s[BATCH];
-			uint8_t w[BATCH];
-			struct infer_batch b = {BATCH, t, ps, s, w};
-
-			for (int j = 0; j < BATCH; j++) {
-				t[j] = 500 + i + j;
-				ps[j] = i;
-				s[j] = j;
-				w[j] = 1;
-			}
-			infer_backend_cpu.forward(st, &b, logits);
-		}
-		if (BATCH * DECODE_STEPS / (now() - t0) > d8)
-			d8 = BATCH * DECODE_STEPS / (now() - t0);
-	}
-	printf("%-22s %-6s %7.1f MB  prompt %8.1f tok/s  decode b1 %7.2f tok/s  b8 %7.2f tok/s (x%.1f)"
-	       "  b1 weights %6.2f GB/s = %3.0f%% of %.2f GB/s  [%s]\n",
-	       m->name, ggml_type_name(m->main_type), m->weight_bytes / 1e6, pp, d1, d8, d8 / d1,
-	       m->weight_bytes * d1 / 1e9, 100.0 * m->weight_bytes * d1 / bw, bw / 1e9,
-	       infer_backend_cpu.describe(st));
 	fflush(stdout);
 	free(logits);
 	infer_backend_cpu.free(st);
 	llama_free(m);
 	return 0;
+}
+
+/* The figures of issue 17 against its targets */
+static void summary(const struct result *r, int n)
+{
+	printf("\nissue 17 targets: batch-1 decode >= %.0f%% of the bandwidth measured beside it; batch 8 >= %.0fx"
+	       " batch 1; prompt weight bytes/s >= Q4_0's on the same shape (this run)\n",
+	       100 * TARGET_BW, TARGET_B8);
+	printf("%-22s %-7s %9s %9s %9s %11s %8s %8s %6s %11s %9s %9s\n", "model", "type", "weights", "prompt",
+	       "prompt", "vs Q4_0", "b1", "b1", "bw", "b1 of bw", "b8", "b8/b1");
+	printf("%-22s %-7s %9s %9s %9s %11s %8s %8s %6s %11s %9s %9s\n", "", "", "MB", "tok/s", "GB/s", "per byte",
+	       "tok/s", "GB/s", "GB/s", "", "tok/s", "");
+	for (int i = 0; i < n; i++) {
+		const struct result *x = &r[i], *base = NULL;
+		char vs[32] = "-", b1[32] = "-", b8[32] = "-";
+
+		for (int j = 0; j < n; j++)
+			if (r[j].baseline && strcmp(r[j].model, x->model) == 0)
+				base = &r[j];
+		if (base && base->pp > 0) {
+			double q = x->pp * x->bytes / (base->pp * base->bytes);
+
+			snprintf(vs, sizeof vs, "%.2f %s", q, q >= TARGET_PROMPT ? "ok" : "MISS");
+		}
+		if (!prompt_only) {
+			double f = x->bytes * x->d1 / x->bw, q = x->d8 / x->d1;
+
+			snprintf(b1, sizeof b1, "%3.0f%% %s", 100 * f, f >= TARGET_BW ? "ok" : "MISS");
+			snprintf(b8, sizeof b8, "%.2fx %s", q, q >= TARGET_B8 ? "ok" : "MISS");
+		}
+		printf("%-22s %-7s %9.1f %9.1f %9.1f %11s %8.2f %8.2f %6.2f %11s %9.2f %9s\n", x->model, x->type,
+		       x->bytes / 1e6, x->pp, x->pp * x->bytes / 1e9, vs, x->d1, x->bytes * x->d1 / 1e9, x->bw / 1e9,
+		       b1, x->d8, b8);
+	}
+	printf("load average now %.2f\n", loadavg());
 }
 
 /* whether name is one of the comma-separated items of list */
@@ -220,19 +288,50 @@ static bool in_list(const char *list, const char *name)
 	return false;
 }
 
+static const struct { const char *key; struct synth_shape sh; } SHAPES[] = {
+	/* Llama 3.2 1B: GQA 8 KV heads, 128256 tokens, tied embeddings, rope
+	 * base 500000 with rope_freqs (1.24B parameters) */
+	{"llama3-1b", {"synthetic-llama3-1B", 2048, 16, 32, 8, 8192, 128256, 131072, SYNTH_LLAMA, 500000.0f, true,
+		       true, 1e-5f}},
+	/* Qwen2.5 0.5B: 896 wide (not a multiple of 256), QKV biases, tied,
+	 * 151936 tokens, rope base 1e6 */
+	{"qwen2-0.5b", {"synthetic-qwen2-0.5B", 896, 24, 14, 2, 4864, 151936, 32768, SYNTH_QWEN2, 1000000.0f, true,
+			false, 1e-6f}},
+	{"tinyllama-1.1b", {"synthetic-1.1B", 2048, 22, 32, 4, 5632, 32000, 2048, SYNTH_LLAMA, 0, false, false, 0}},
+	{"110m", {"synthetic-110M", 768, 12, 12, 12, 2048, 32000, 2048, SYNTH_LLAMA, 0, false, false, 0}},
+};
+
+/* q4_0 first: the baseline of the prompt target */
+static const struct { const char *name, *label; uint32_t type; } TYPES[] = {
+	{"q4_0", "Q4_0", GGML_Q4_0}, {"q4_k_m", "Q4_K_M", SYNTH_Q4_K_M}, {"q6_k", "Q6_K", GGML_Q6_K},
+	{"q8_0", "Q8_0", GGML_Q8_0}, {"f16", "F16", GGML_F16}, {"q4_k", "Q4_K", GGML_Q4_K},
+	{"q5_k", "Q5_K", GGML_Q5_K}, {"q5_0", "Q5_0", GGML_Q5_0}, {"q4_1", "Q4_1", GGML_Q4_1},
+	{"q5_1", "Q5_1", GGML_Q5_1},
+};
+
+static int usage(const char *argv0)
+{
+	fprintf(stderr, "usage: %s [--models llama3-1b,qwen2-0.5b,tinyllama-1.1b,110m] [--large]"
+		" [--types q4_0,q4_k_m,q6_k,q8_0,f16,q4_k,q5_k,q5_0,q4_1,q5_1] [--threads N] [--layers N]"
+		" [--dir DIR] [--prompt-only] [--reps N]\n", argv0);
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct synth_shape small = {"synthetic-110M", 768, 12, 12, 12, 2048, 32000, 2048};
-	static const struct synth_shape large = {"synthetic-1.1B", 2048, 22, 32, 4, 5632, 32000, 2048};
-	const struct synth_shape *sh = &small;
-	const char *dir = "/tmp", *types = "f16,q8_0,q4_0,q4_k_m,q6_k";
-	int threads = 2, rc = 0;
+	const char *dir = "/tmp", *types = "q4_0,q4_k_m,q6_k,q8_0", *models = "llama3-1b,qwen2-0.5b";
+	int threads = 2, layers = 0, rc = 0, nres = 0;
+	static struct result res[MAX_RESULTS];
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--large") == 0)
-			sh = &large;
+			models = "tinyllama-1.1b";
+		else if (strcmp(argv[i], "--models") == 0 && i + 1 < argc)
+			models = argv[++i];
 		else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
 			threads = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--layers") == 0 && i + 1 < argc)
+			layers = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--types") == 0 && i + 1 < argc)
 			types = argv[++i];
 		else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
@@ -241,39 +340,53 @@ int main(int argc, char **argv)
 			prompt_only = 1;
 		else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
 			prompt_reps = atoi(argv[++i]) > 0 ? atoi(argv[i]) : 3;
-		else {
-			fprintf(stderr, "usage: %s [--large] [--threads N] [--types f16,q8_0,q4_0,q4_k_m,q4_k,q5_k,q6_k,q4_1,q5_0,q5_1] [--dir DIR]"
-				" [--prompt-only] [--reps N]\n", argv[0]);
-			return 2;
-		}
+		else
+			return usage(argv[0]);
 	}
 	if (threads < 1 || threads > 64)
 		threads = 2;
-	printf("memory read bandwidth: %d threads reading %zu MiB, best of 5, measured before each model;"
-	       " decode: best of %d runs of %d steps\n", threads, BW_BYTES >> 20, DECODE_REPS, DECODE_STEPS);
-	{
-		static const struct { const char *name; uint32_t type; } tt[] = {
-			{"f16", GGML_F16}, {"q8_0", GGML_Q8_0}, {"q4_0", GGML_Q4_0}, {"q4_k_m", SYNTH_Q4_K_M},
-			{"q4_k", GGML_Q4_K}, {"q5_k", GGML_Q5_K}, {"q6_k", GGML_Q6_K}, {"q5_0", GGML_Q5_0},
-			{"q4_1", GGML_Q4_1}, {"q5_1", GGML_Q5_1}};
+	printf("threads %d; memory read bandwidth: %d threads reading %zu MiB, best of 5, measured before each"
+	       " model; decode: best of %d runs of %d steps; load average %.2f\n", threads, threads,
+	       BW_BYTES >> 20, DECODE_REPS, DECODE_STEPS, loadavg());
+	for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++) {
+		struct synth_shape sh = SHAPES[s].sh;
+		char name[64];
 
-		for (size_t i = 0; i < sizeof tt / sizeof tt[0]; i++) {
+		if (!in_list(models, SHAPES[s].key))
+			continue;
+		if (layers > 0 && layers < sh.n_layer) {
+			snprintf(name, sizeof name, "%s-L%d", sh.name, layers);
+			sh.name = name;
+			sh.n_layer = layers;
+		}
+		for (size_t t = 0; t < sizeof TYPES / sizeof TYPES[0] && nres < MAX_RESULTS; t++) {
 			char path[512];
 			double t0;
+			struct result *r = &res[nres];
 
-			if (!in_list(types, tt[i].name))
+			if (!in_list(types, TYPES[t].name))
 				continue;
-			snprintf(path, sizeof path, "%s/allot-bench-%s-%s.gguf", dir, sh->name, tt[i].name);
+			/* v2: the mixes of this version (file names of older ones differ) */
+			snprintf(path, sizeof path, "%s/allot-bench-v2-%s-%s.gguf", dir, sh.name, TYPES[t].name);
 			t0 = now();
-			if (synth_write(path, sh, tt[i].type) != ALLOT_OK) {
+			if (synth_write(path, &sh, TYPES[t].type) != ALLOT_OK) {
 				fprintf(stderr, "bench: cannot write %s\n", path);
 				return 1;
 			}
 			if (now() - t0 > 1)
 				printf("(generated %s in %.1f s)\n", path, now() - t0);
-			rc |= run(path, threads);
+			memset(r, 0, sizeof *r);
+			snprintf(r->model, sizeof r->model, "%s", sh.name);
+			snprintf(r->type, sizeof r->type, "%s", TYPES[t].label);
+			r->baseline = TYPES[t].type == GGML_Q4_0;
+			if (run(path, threads, r) == 0)
+				nres++;
+			else
+				rc = 1;
 		}
 	}
+	if (nres)
+		summary(res, nres);
 	free(bw_buf);
 	return rc;
 }

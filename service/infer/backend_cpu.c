@@ -80,6 +80,8 @@ struct mm_ctx {
 	int chunk;              /* rows per item */
 };
 
+static inline bool kquant(uint32_t t) { return t == GGML_Q4_K || t == GGML_Q5_K || t == GGML_Q6_K; }
+
 /* weights whose products take q8a activations */
 static inline bool quantized(uint32_t t) { return t == GGML_Q8_0 || t == GGML_Q4_0 || quant_is_extra(t); }
 
@@ -101,7 +103,7 @@ static void mm_rows(struct mm_ctx *mc, const struct mm_out *o, int64_t r0, int64
 			return;
 		}
 	}
-	if (mc->n_tok >= 2 && k->dotn_k && (w->type == GGML_Q4_K || w->type == GGML_Q5_K || w->type == GGML_Q6_K)) {
+	if (mc->n_tok >= 2 && k->dotn_k && kquant(w->type)) {
 		/* each row's super-blocks unpacked once for 4 tokens */
 		for (int64_t r = r0; r < r1; r++)
 			k->dotn_k(w->type, n, (const char *)w->data + (size_t)r * w->row_bytes, mc->xq,
@@ -147,10 +149,14 @@ static void mm_rows(struct mm_ctx *mc, const struct mm_out *o, int64_t r0, int64
 		}
 		default: {
 			/* Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (the loader admits no
-			 * other type) */
+			 * other type); the K-quants four rows at a time */
 			kern_dot_q_fn dot = kern_dot_q(k, w->type);
+			int64_t r = r0;
 
-			for (int64_t r = r0; r < r1; r++, row += w->row_bytes)
+			if (k->dot4_k && kquant(w->type))
+				for (; r + 4 <= r1; r += 4, row += 4 * w->row_bytes)
+					k->dot4_k(w->type, n, row, w->row_bytes, xq, y + r);
+			for (; r < r1; r++, row += w->row_bytes)
 				y[r] = dot(n, row, xq);
 			break;
 		}

@@ -1,23 +1,50 @@
 /* chat.c — the chat formats and their detection. */
 #include "infer/chat.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 enum chat_format chat_detect(const char *t)
 {
 	if (!t)
 		return CHAT_CHATML;
 	if (strstr(t, "<|start_header_id|>"))
-		return CHAT_LLAMA3;
+		return strstr(t, "Cutting Knowledge Date") ? CHAT_LLAMA31 : CHAT_LLAMA3;
 	if (strstr(t, "<|im_start|>"))
-		return CHAT_CHATML;
+		return strstr(t, "</think>") && strstr(t, "last_query_index") ? CHAT_QWEN3 : CHAT_CHATML;
 	if (strstr(t, "<start_of_turn>"))
 		return CHAT_GEMMA;
 	if (strstr(t, "<|user|>") && strstr(t, "<|assistant|>"))
 		return CHAT_ZEPHYR;
-	if (strstr(t, "[INST]"))
-		return strstr(t, "<<SYS>>") ? CHAT_LLAMA2 : CHAT_MISTRAL;
+	if (strstr(t, "[INST]")) {
+		if (strstr(t, "<<SYS>>"))
+			return CHAT_LLAMA2;
+		/* v0.1/v0.2: "[INST] " + content + " [/INST]"; v0.3:
+		 * "[INST] " + content + "[/INST]" */
+		return !strstr(t, " [/INST]") && strstr(t, "[INST] ") ? CHAT_MISTRAL3 : CHAT_MISTRAL;
+	}
 	return CHAT_UNSUPPORTED;
+}
+
+void chat_template_date(const char *tmpl, char *out)
+{
+	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	const char *p = tmpl ? strstr(tmpl, "date_string = \"") : NULL;
+
+	if (tmpl && strstr(tmpl, "strftime_now")) {
+		/* what strftime_now("%d %b %Y") gives (C locale, UTC) */
+		time_t now = time(NULL);
+		struct tm tm;
+
+		gmtime_r(&now, &tm);
+		snprintf(out, CHAT_DATE_MAX, "%02d %s %04d", tm.tm_mday, mon[tm.tm_mon % 12], tm.tm_year + 1900);
+	} else if (p && strchr(p + 15, '"') && strchr(p + 15, '"') - (p + 15) < CHAT_DATE_MAX) {
+		snprintf(out, CHAT_DATE_MAX, "%.*s", (int)(strchr(p + 15, '"') - (p + 15)), p + 15);
+	} else {
+		snprintf(out, CHAT_DATE_MAX, "26 Jul 2024");
+	}
 }
 
 const char *chat_format_name(enum chat_format f)
@@ -25,6 +52,9 @@ const char *chat_format_name(enum chat_format f)
 	switch (f) {
 	case CHAT_LLAMA2: return "llama-2";
 	case CHAT_LLAMA3: return "llama-3";
+	case CHAT_LLAMA31: return "llama-3.1";
+	case CHAT_QWEN3: return "qwen3";
+	case CHAT_MISTRAL3: return "mistral-v3";
 	case CHAT_ZEPHYR: return "zephyr";
 	case CHAT_GEMMA: return "gemma";
 	case CHAT_MISTRAL: return "mistral";
@@ -120,8 +150,153 @@ static void render_mistral(const struct chat_msg *msgs, size_t n, const char *bo
 	}
 }
 
+/* llama-3.1 (Llama 3.1, 3.2, 3.3's templates): BOS, a system turn always
+ * there, "Cutting Knowledge Date: December 2023\nToday Date: <date>\n\n"
+ * then the system message trimmed (if the first message is one), then the
+ * other messages as llama-3 */
+static void render_llama31(const struct chat_msg *msgs, size_t n, const char *bos, const char *date,
+			   struct buf *out)
+{
+	size_t i = 0;
+
+	buf_puts(out, bos);
+	buf_printf(out, "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+		   "Today Date: %s\n\n", date ? date : "26 Jul 2024");
+	if (n && strcmp(msgs[0].role, "system") == 0)
+		put_stripped(out, msgs[i++].content);
+	buf_puts(out, "<|eot_id|>");
+	for (; i < n; i++) {
+		buf_printf(out, "<|start_header_id|>%s<|end_header_id|>\n\n", msgs[i].role);
+		put_stripped(out, msgs[i].content);
+		buf_puts(out, "<|eot_id|>");
+	}
+	buf_puts(out, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+}
+
+/* s[0..*n) without leading (lead) or trailing newlines (Python's
+ * lstrip('\n') / rstrip('\n')) */
+static const char *strip_nl(const char *s, size_t *n, bool lead, bool trail)
+{
+	while (lead && *n && *s == '\n')
+		s++, (*n)--;
+	while (trail && *n && s[*n - 1] == '\n')
+		(*n)--;
+	return s;
+}
+
+/* the last occurrence of pat in s[0..n), or NULL */
+static const char *last_of(const char *s, size_t n, const char *pat)
+{
+	size_t k = strlen(pat);
+	const char *r = NULL;
+
+	for (size_t i = 0; i + k <= n; i++)
+		if (memcmp(s + i, pat, k) == 0)
+			r = s + i;
+	return r;
+}
+
+static bool ends_with(const char *s, const char *suf)
+{
+	size_t n = strlen(s), k = strlen(suf);
+
+	return n >= k && memcmp(s + n - k, suf, k) == 0;
+}
+
+/* One assistant message of Qwen 3's template: with "</think>" in it, the
+ * reasoning is what lies between the last "<think>" before the first
+ * "</think>" and it, the answer what follows the last "</think>"; the
+ * reasoning is written back (as "<think>\n...\n</think>\n\n") only
+ * after the last user query, for the last message or a non-empty one */
+static void qwen3_assistant(const char *c, bool after_query, bool last, struct buf *out)
+{
+	size_t n = strlen(c), rn = 0;
+	const char *r = "", *end = strstr(c, "</think>");
+
+	if (end) {
+		const char *open = last_of(c, (size_t)(end - c), "<think>");
+
+		r = open ? open + 7 : c;
+		rn = (size_t)(end - r);
+		r = strip_nl(r, &rn, false, true);
+		r = strip_nl(r, &rn, true, false);
+		c = last_of(c, n, "</think>") + 8;
+		n = strlen(c);
+		c = strip_nl(c, &n, true, false);
+	}
+	buf_puts(out, "<|im_start|>assistant\n");
+	if (after_query && (last || rn)) {
+		buf_puts(out, "<think>\n");
+		r = strip_nl(r, &rn, true, true);
+		buf_append(out, r, rn);
+		buf_puts(out, "\n</think>\n\n");
+		c = strip_nl(c, &n, true, false);
+	}
+	buf_append(out, c, n);
+	buf_puts(out, "<|im_end|>\n");
+}
+
+/* qwen3 (Qwen 3's template, without tools): chatml, but earlier answers'
+ * reasoning is dropped (see qwen3_assistant); tool results are user turns
+ * of "<tool_response>" blocks; other roles are not written */
+static void render_qwen3(const struct chat_msg *msgs, size_t n, struct buf *out)
+{
+	size_t last_query = n ? n - 1 : 0;
+
+	for (size_t i = n; i-- > 0;)
+		if (strcmp(msgs[i].role, "user") == 0 &&
+		    !(strncmp(msgs[i].content, "<tool_response>", 15) == 0 &&
+		      ends_with(msgs[i].content, "</tool_response>"))) {
+			last_query = i;
+			break;
+		}
+	for (size_t i = 0; i < n; i++) {
+		const char *role = msgs[i].role;
+
+		if (strcmp(role, "user") == 0 || strcmp(role, "system") == 0) {
+			buf_printf(out, "<|im_start|>%s\n%s<|im_end|>\n", role, msgs[i].content);
+		} else if (strcmp(role, "assistant") == 0) {
+			qwen3_assistant(msgs[i].content, i > last_query, i + 1 == n, out);
+		} else if (strcmp(role, "tool") == 0) {
+			if (i == 0 || strcmp(msgs[i - 1].role, "tool") != 0)
+				buf_puts(out, "<|im_start|>user");
+			buf_printf(out, "\n<tool_response>\n%s\n</tool_response>", msgs[i].content);
+			if (i + 1 == n || strcmp(msgs[i + 1].role, "tool") != 0)
+				buf_puts(out, "<|im_end|>\n");
+		}
+	}
+	buf_puts(out, "<|im_start|>assistant\n");
+}
+
+/* mistral-v3 (Mistral 7B Instruct v0.3's template): BOS, "[INST] " + user
+ * + "[/INST]", " " + trimmed answer + EOS; a leading system message goes
+ * before the last message when that is a user one (with a blank line),
+ * and nowhere otherwise; other roles are written as user turns (the
+ * template refuses them) */
+static void render_mistral3(const struct chat_msg *msgs, size_t n, const char *bos, const char *eos,
+			    struct buf *out)
+{
+	size_t i = 0;
+	const char *sys = NULL;
+
+	if (n && strcmp(msgs[0].role, "system") == 0)
+		sys = msgs[i++].content;
+	buf_puts(out, bos);
+	for (; i < n; i++) {
+		if (strcmp(msgs[i].role, "assistant") == 0) {
+			buf_putc(out, ' ');
+			put_stripped(out, msgs[i].content);
+			buf_puts(out, eos);
+		} else if (i + 1 == n && sys) {
+			buf_printf(out, "[INST] %s\n\n%s[/INST]", sys, msgs[i].content);
+		} else {
+			buf_printf(out, "[INST] %s[/INST]", msgs[i].content);
+		}
+	}
+}
+
 allot_err chat_render(enum chat_format f, const struct chat_msg *msgs, size_t n,
-		      const char *bos, const char *eos, struct buf *out)
+		      const char *bos, const char *eos, const char *date, struct buf *out)
 {
 	if (f == CHAT_UNSUPPORTED)
 		return ALLOT_E_UNSUPPORTED;
@@ -148,6 +323,15 @@ allot_err chat_render(enum chat_format f, const struct chat_msg *msgs, size_t n,
 		break;
 	case CHAT_MISTRAL:
 		render_mistral(msgs, n, bos, eos, out);
+		break;
+	case CHAT_LLAMA31:
+		render_llama31(msgs, n, bos, date, out);
+		break;
+	case CHAT_QWEN3:
+		render_qwen3(msgs, n, out);
+		break;
+	case CHAT_MISTRAL3:
+		render_mistral3(msgs, n, bos, eos, out);
 		break;
 	case CHAT_UNSUPPORTED:
 		break;

@@ -389,7 +389,7 @@ allot_err infer_chat(const struct infer_engine *e, const struct chat_msg *msgs, 
 {
 	const struct tok_vocab *v = e->m->vocab;
 	struct buf b = BUF_INIT;
-	char bos[64] = "", eos[64] = "";
+	char bos[64] = "", eos[64] = "", date[CHAT_DATE_MAX];
 	size_t l;
 	const char *s;
 	allot_err rc;
@@ -399,7 +399,8 @@ allot_err infer_chat(const struct infer_engine *e, const struct chat_msg *msgs, 
 		memcpy(bos, s, l), bos[l] = 0;
 	if (tok_eos(v) >= 0 && (s = tok_text(v, tok_eos(v), &l)) && l < sizeof eos)
 		memcpy(eos, s, l), eos[l] = 0;
-	rc = chat_render(e->chat, msgs, n, bos, eos, &b);
+	chat_template_date(e->m->chat_template, date); /* today's, for templates that ask */
+	rc = chat_render(e->chat, msgs, n, bos, eos, date, &b);
 	if (rc != ALLOT_OK) {
 		buf_release(&b);
 		return rc;

@@ -62,8 +62,9 @@ struct infer_info {
 	const char *arch;        /* "llama", "qwen2", "qwen3" */
 	const char *weight_type; /* the attention weights' type: "F32", "Q4_K", ... */
 	const char *backend;     /* e.g. "cpu/avx512-vnni x2" */
-	const char *chat_format; /* "chatml", "llama-2", "llama-3", "zephyr", "gemma", "mistral",
-				  * "unsupported" (infer_chat refuses) */
+	const char *chat_format; /* "chatml", "llama-2", "llama-3", "llama-3.1", "qwen3", "zephyr",
+				  * "gemma", "mistral", "mistral-v3", "unsupported" (infer_chat
+				  * refuses) */
 	int n_ctx;               /* enforced context length */
 	int n_ctx_train;         /* the model's own */
 	int n_vocab;

@@ -62,10 +62,14 @@ struct kern_ops {
 	float (*dot_q5_k)(int n, const void *w, const struct q8a *x);
 	float (*dot_q6_k)(int n, const void *w, const struct q8a *x);
 	/* Q4_K, Q5_K, Q6_K: one row against ntok activation rows (xs blocks
-	 * apart) into y[t * ys], the weights unpacked once per group of 4
+	 * apart) into y[t * ys], the weights unpacked once per group of up to 8
 	 * tokens; each token the same bits as dot_q*_k.  NULL: use those. */
 	void (*dotn_k)(uint32_t type, int n, const void *w, const struct q8a *x, size_t xs, int ntok, float *y,
 		       size_t ys);
+	/* Q4_K, Q5_K, Q6_K: four consecutive rows (row_bytes apart) against
+	 * one activation row, out[i] = dot(row i, x), each the same bits as
+	 * dot_q*_k (the decode hot path).  NULL: use those. */
+	void (*dot4_k)(uint32_t type, int n, const void *w, size_t row_bytes, const struct q8a *x, float *out);
 	/* Attention.  sc[0..16) += q . k for the 16 positions of a key block
 	 * laid out [hd][16]; out[0..hd) = scale * sum_j a[j] * v[j * stride + ..]. */
 	void (*key_scores)(int hd, const float *q, const float *kb, float *sc);

@@ -542,6 +542,7 @@ static const struct kern_ops ops = {
 	.dot_q5_k = quant_avx512_dot_q5_k,
 	.dot_q6_k = quant_avx512_dot_q6_k,
 	.dotn_k = quant_avx512_dotn_k,
+	.dot4_k = quant_avx512_dot4_k,
 	.key_scores = b_key_scores,
 	.att_values = b_att_values,
 	.quant_q8a = b_quant_q8a,

@@ -90,5 +90,6 @@ float quant_avx512_dot_q5_k(int n, const void *w, const struct q8a *x);
 float quant_avx512_dot_q6_k(int n, const void *w, const struct q8a *x);
 void quant_avx512_dotn_k(uint32_t type, int n, const void *w, const struct q8a *x, size_t xs, int ntok,
 			 float *y, size_t ys);
+void quant_avx512_dot4_k(uint32_t type, int n, const void *w, size_t row_bytes, const struct q8a *x, float *out);
 
 #endif

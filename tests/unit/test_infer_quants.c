@@ -258,8 +258,8 @@ static void test_quantize_roundtrip(void **state)
 	assert_false(quant_row(11 /* Q3_K */, 256, x, q));
 }
 
-/* The multi-token K-quant kernel: 1 to 9 tokens (groups of 4 and the
- * rest), each exactly the single-token dot product's bits */
+/* The multi-token K-quant kernel: 1 to 9 tokens (groups of 8, 4, 2, 1),
+ * each exactly the single-token dot product's bits */
 static void check_dotn(const struct kern_ops *k)
 {
 	static const uint32_t kt[] = {GGML_Q4_K, GGML_Q5_K, GGML_Q6_K};
@@ -299,6 +299,45 @@ static void check_dotn(const struct kern_ops *k)
 		free(x);
 	}
 	printf("%s: the multi-token K-quant kernel = the dot products bit for bit (%zu cases)\n", k->name, cases);
+}
+
+/* The four-row K-quant kernel: rows a stride wider than the row apart,
+ * random and edge-scale blocks, each exactly the one-row dot product's
+ * bits */
+static void check_dot4(const struct kern_ops *k)
+{
+	static const uint32_t kt[] = {GGML_Q4_K, GGML_Q5_K, GGML_Q6_K};
+	enum { NB = 3, N = NB * 256, RB = NB * 210 + 24 /* wider than any row */ };
+	size_t cases = 0;
+
+	for (size_t ti = 0; ti < 3; ti++) {
+		static uint8_t w[4 * RB];
+		float xf[N], y[4], want;
+		struct q8a x[N / QK];
+
+		for (int rep = 0; rep < 6; rep++) {
+			for (int r = 0; r < 4; r++) {
+				if ((rep + r) % 2)
+					rand_blocks(kt[ti], NB, w + r * RB, EDGE_SCALES[(rep + r) % 5]);
+				else {
+					fill_row(rep + r, N, xf);
+					assert_true(quant_row(kt[ti], N, xf, w + r * RB));
+				}
+			}
+			for (int i = 0; i < N; i++)
+				xf[i] = frand() * (rep == 3 ? 0.0f : 1.0f);
+			kern_scalar.quant_q8a(N, xf, x);
+			k->dot4_k(kt[ti], N, w, RB, x, y);
+			for (int r = 0; r < 4; r++) {
+				want = kern_dot_q(k, kt[ti])(N, w + r * RB, x);
+				if (memcmp(&y[r], &want, sizeof want) != 0)
+					fail_msg("%s dot4 %s rep %d: row %d: %.9g, alone %.9g", k->name, ggml_type_name(kt[ti]),
+						 rep, r, y[r], want);
+				cases++;
+			}
+		}
+	}
+	printf("%s: the four-row K-quant kernel = the dot products bit for bit (%zu rows)\n", k->name, cases);
 }
 
 /* dot(type) of every table against the scalar reference, and the scalar
@@ -357,6 +396,8 @@ static void check_dots(const struct kern_ops *k)
 	printf("%s: %zu dot products of the six types match\n", k->name, cases);
 	if (k->dotn_k)
 		check_dotn(k);
+	if (k->dot4_k)
+		check_dot4(k);
 }
 
 static void test_dots_scalar(void **state)

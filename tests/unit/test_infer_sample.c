@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "common/buf.h"
@@ -113,6 +114,12 @@ static void test_chat(void **state)
 		{"<|start_header_id|>' + message['role'] + '<|end_header_id|>", CHAT_LLAMA3},
 		{"<|user|>\n{{ content }}</s>\n<|assistant|>\n", CHAT_ZEPHYR},
 		{"{{ something else }}", CHAT_UNSUPPORTED},
+		{"{{- bos_token }}{{- \"<|start_header_id|>system<|end_header_id|>\\n\\n\" }}"
+		 "{{- \"Cutting Knowledge Date: December 2023\\n\" }}", CHAT_LLAMA31},
+		{"{%- set ns = namespace(last_query_index=messages|length - 1) %}<|im_start|>"
+		 "{%- if '</think>' in content %}", CHAT_QWEN3},
+		{"<|im_start|>{%- set content = message.content.split('</think>')[-1] %}", CHAT_CHATML},
+		{"{{- bos_token }}{{- \"[INST] \" + message[\"content\"] + \"[/INST]\" }}", CHAT_MISTRAL3},
 	};
 	static const struct chat_msg msgs[] = {
 		{"system", "Be kind."}, {"user", " Hi "}, {"assistant", "Hello."}, {"user", "Bye"},
@@ -134,25 +141,77 @@ static void test_chat(void **state)
 			     "<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n"},
 		/* Mistral Instruct v0.1/v0.2's template */
 		{CHAT_MISTRAL, "<s>[INST] Be kind.\n\n Hi  [/INST]Hello.</s>[INST] Bye [/INST]"},
+		/* Llama 3.1's: a system turn with the dates, its date_string default */
+		{CHAT_LLAMA31, "<s><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+			       "Today Date: 26 Jul 2024\n\nBe kind.<|eot_id|>"
+			       "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+			       "<|start_header_id|>assistant<|end_header_id|>\n\nHello.<|eot_id|>"
+			       "<|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|>"
+			       "<|start_header_id|>assistant<|end_header_id|>\n\n"},
+		/* Qwen 3's: chatml when no answer reasons */
+		{CHAT_QWEN3, "<|im_start|>system\nBe kind.<|im_end|>\n<|im_start|>user\n Hi <|im_end|>\n"
+			     "<|im_start|>assistant\nHello.<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n"
+			     "<|im_start|>assistant\n"},
+		/* Mistral v0.3's: no space before [/INST], the system message
+		 * before the last user message, answers trimmed after a space */
+		{CHAT_MISTRAL3, "<s>[INST]  Hi [/INST] Hello.</s>[INST] Be kind.\n\nBye[/INST]"},
 	};
+	/* Qwen 3: earlier answers lose their reasoning, the last one (after
+	 * the last user query) keeps it; only newlines are stripped around it
+	 * (Python's lstrip('\n'), not all white space) */
+	static const struct chat_msg think[] = {
+		{"user", "Q1"}, {"assistant", "<think>\nhmm\n</think>\n\n A1"}, {"user", "Q2"},
+		{"assistant", "<think>\t r2\n</think>A2"},
+	};
+	static const char think_want[] =
+		"<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\n A1<|im_end|>\n<|im_start|>user\nQ2<|im_end|>\n"
+		"<|im_start|>assistant\n<think>\n\t r2\n</think>\n\nA2<|im_end|>\n<|im_start|>assistant\n";
 
 	for (size_t i = 0; i < sizeof detect / sizeof detect[0]; i++)
 		assert_int_equal(chat_detect(detect[i].tmpl), detect[i].want);
 	for (size_t i = 0; i < sizeof render / sizeof render[0]; i++) {
 		struct buf b = BUF_INIT;
 
-		assert_int_equal(chat_render(render[i].f, msgs, 4, "<s>", "</s>", &b), ALLOT_OK);
+		assert_int_equal(chat_render(render[i].f, msgs, 4, "<s>", "</s>", NULL, &b), ALLOT_OK);
 		if (strcmp(buf_str(&b), render[i].want))
 			fail_msg("%s:\n%s", chat_format_name(render[i].f), buf_str(&b));
 		buf_release(&b);
 	}
 	{
+		struct buf b = BUF_INIT;
+
+		assert_int_equal(chat_render(CHAT_QWEN3, think, 4, "", "", NULL, &b), ALLOT_OK);
+		assert_string_equal(buf_str(&b), think_want);
+		buf_release(&b);
+		/* the date a llama-3.1 template writes */
+		assert_int_equal(chat_render(CHAT_LLAMA31, msgs + 3, 1, "", "", "01 Feb 2025", &b), ALLOT_OK);
+		assert_non_null(strstr(buf_str(&b), "system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+					      "Today Date: 01 Feb 2025\n\n<|eot_id|><|start_header_id|>user"));
+		buf_release(&b);
+	}
+	{
+		char d[CHAT_DATE_MAX], want[CHAT_DATE_MAX];
+		time_t now = time(NULL);
+		struct tm tm;
+
+		chat_template_date(NULL, d);
+		assert_string_equal(d, "26 Jul 2024");
+		chat_template_date("{%- if not date_string is defined %}{%- set date_string = \"03 Mar 2025\" %}", d);
+		assert_string_equal(d, "03 Mar 2025");
+		/* Llama 3.2's: today's date (strftime in the C locale, UTC) */
+		gmtime_r(&now, &tm);
+		strftime(want, sizeof want, "%d %b %Y", &tm);
+		chat_template_date("{%- if strftime_now is defined %}{%- set date_string = strftime_now(\"%d %b %Y\") %}"
+				   "{%- else %}{%- set date_string = \"26 Jul 2024\" %}", d);
+		assert_string_equal(d, want);
+	}
+	{
 		struct chat_msg bad = {NULL, "x"};
 		struct buf b = BUF_INIT;
 
-		assert_int_equal(chat_render(CHAT_CHATML, &bad, 1, "", "", &b), ALLOT_E_INVALID);
+		assert_int_equal(chat_render(CHAT_CHATML, &bad, 1, "", "", NULL, &b), ALLOT_E_INVALID);
 		/* a template none of the formats matches is refused */
-		assert_int_equal(chat_render(CHAT_UNSUPPORTED, msgs, 4, "<s>", "</s>", &b), ALLOT_E_UNSUPPORTED);
+		assert_int_equal(chat_render(CHAT_UNSUPPORTED, msgs, 4, "<s>", "</s>", NULL, &b), ALLOT_E_UNSUPPORTED);
 		assert_int_equal(b.len, 0);
 		assert_string_equal(chat_format_name(CHAT_UNSUPPORTED), "unsupported");
 		buf_release(&b);

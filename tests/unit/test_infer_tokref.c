@@ -9,9 +9,10 @@
  * whitespace runs, code, emoji, contractions) must encode to the ids the
  * JavaScript tokenizers give, and those ids must decode back to the
  * string, byte for byte.  The packages' chat templates
- * (tokenizer_config.json), rendered by @huggingface/jinja (npm, Apache-2.0)
- * over a few hundred conversations, must equal chat_render's text for the
- * format chat_detect recognises in them.  Without node, npm or the
+ * (tokenizer_config.json of Llama 3 and Qwen 3) and Llama 3.1's and
+ * Mistral v0.3's (written out in tokref/cases.mjs), rendered by @huggingface/jinja (npm, Apache-2.0) over
+ * a few hundred conversations (some answers with Qwen 3 reasoning), must
+ * equal chat_render's text for the format chat_detect recognises in them.  Without node, npm or the
  * registry the tests skip with the reason. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -232,11 +233,25 @@ static void test_chat_templates(void **state)
 	all = json_load_file(cases_path, 0, &je);
 	if (!all)
 		fail_msg("%s: %s", cases_path, je.text);
+	/* the format each template must be recognised as */
+	static const struct { const char *name, *format; } want_fmt[] = {
+		{"llama3", "llama-3"}, {"llama3.1", "llama-3.1"}, {"qwen3", "qwen3"}, {"mistral-v0.3", "mistral-v3"},
+	};
+	size_t seen = 0;
+
 	json_object_foreach(json_object_get(all, "chat"), name, m) {
 		const char *tmpl = json_string_value(json_object_get(m, "template"));
 		enum chat_format f = chat_detect(tmpl);
+		char date[CHAT_DATE_MAX];
 		size_t i, bad = 0;
 		json_t *c;
+
+		for (i = 0; i < sizeof want_fmt / sizeof want_fmt[0]; i++)
+			if (strcmp(name, want_fmt[i].name) == 0) {
+				assert_string_equal(chat_format_name(f), want_fmt[i].format);
+				seen++;
+			}
+		chat_template_date(tmpl, date);
 
 		json_array_foreach(json_object_get(m, "cases"), i, c) {
 			json_t *msgs = json_array_get(c, 0), *mm;
@@ -252,7 +267,7 @@ static void test_chat_templates(void **state)
 			}
 			assert_int_equal(chat_render(f, cm, json_array_size(msgs),
 						     json_string_value(json_object_get(m, "bos")),
-						     json_string_value(json_object_get(m, "eos")), &out), ALLOT_OK);
+						     json_string_value(json_object_get(m, "eos")), date, &out), ALLOT_OK);
 			if (strcmp(buf_str(&out), want) != 0 && bad++ < 3)
 				printf("%s (%s): rendered\n%s\nreference\n%s\n", name, chat_format_name(f), buf_str(&out), want);
 			buf_release(&out);
@@ -262,6 +277,7 @@ static void test_chat_templates(void **state)
 		assert_int_equal(bad, 0);
 		assert_true(json_array_size(json_object_get(m, "cases")) >= 100);
 	}
+	assert_int_equal(seen, sizeof want_fmt / sizeof want_fmt[0]);
 	json_decref(all);
 	unlink(cases_path);
 }
