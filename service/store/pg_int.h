@@ -89,6 +89,103 @@ const char *pg_i64(char *buf, int64_t v);
 /* A column's int64 (0 when NULL). */
 int64_t pg_col_i64(const PGresult *r, int row, int col);
 
+/* Helpers of pg_store.c for the store's own files (pgs_: not part of the
+ * contract above; the other files may use them too). */
+/* Sets st->errmsg (under a lock: any thread may fail) and logs it unless
+ * e is ALLOT_E_CONFLICT or ALLOT_E_NOT_FOUND (answers, not faults). */
+void pgs_fail(struct pg_store *ps, allot_err e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* A bytea parameter's text form ("\\x" and hex), from malloc; NULL: no memory. */
+char *pgs_bytea(const void *p, size_t n);
+/* A bytea column, from malloc with a NUL after its *len bytes; NULL: no memory. */
+uint8_t *pgs_col_blob(const PGresult *r, int row, int col, size_t *len);
+/* A bytea column of exactly n bytes into out; false otherwise. */
+bool pgs_col_bytes(const PGresult *r, int row, int col, uint8_t *out, size_t n);
+/* A text column into dst ("" when NULL); or the value, NULL when NULL. */
+void pgs_col_text(const PGresult *r, int row, int col, char *dst, size_t dstsz);
+const char *pgs_col_str(const PGresult *r, int row, int col);
+/* The error of a write on a read-only store (errmsg set). */
+allot_err pgs_readonly(struct pg_store *ps);
+/* Ends an operation on c from pg_get: with own, commits when e is OK
+ * (else rolls back) and gives c back.  Returns the outcome. */
+allot_err pgs_end(struct pg_store *ps, PGconn *c, bool own, allot_err e);
+/* Runs a query on a connection from pg_get and calls row for each row
+ * (the connection held: row must not call the store).  OUT: *nrows (may
+ * be NULL). */
+allot_err pgs_query(struct pg_store *ps, const char *sql, int n, const char *const *vals,
+		    void (*row)(const PGresult *r, int i, void *ctx), void *ctx, int *nrows);
+/* One write and its audit entry (NULL: none) in one transaction: the
+ * calling thread's when one is open, else its own (a lone statement
+ * commits by itself).  ALLOT_E_CONFLICT on a constraint; with must_change,
+ * ALLOT_E_NOT_FOUND when no row changed.  OUT: *id (may be NULL), the first
+ * column of the first row returned (RETURNING). */
+allot_err pgs_write(struct pg_store *ps, const char *sql, int n, const char *const *vals,
+		    const struct audit_entry *audit, bool must_change, int64_t *id);
+/* Inserts an audit entry (and its log leaf) on c, inside a transaction. */
+allot_err pgs_audit_insert(struct pg_store *ps, PGconn *c, const struct audit_entry *a);
+
+/* The plain operations: store/pg_admin.c (keys, charters, audit, tokens). */
+allot_err pga_key_insert(struct store *st, const struct api_key *k,
+			 const struct audit_entry *audit);
+allot_err pga_key_find_by_hash(struct store *st, const uint8_t hash[32], struct api_key *out);
+allot_err pga_key_revoke(struct store *st, const char *id, int64_t at,
+			 const struct audit_entry *audit);
+allot_err pga_key_count_active(struct store *st, const char *role, int64_t *count);
+allot_err pga_key_list(struct store *st, void (*fn)(void *ctx, const struct api_key *k),
+		       void *ctx);
+allot_err pga_charter_apply(struct store *st, const struct charter_row *row,
+			    const struct audit_entry *audit);
+allot_err pga_charter_latest(struct store *st, struct charter_row *out);
+allot_err pga_charter_get(struct store *st, int64_t version, struct charter_row *out);
+allot_err pga_charter_history(struct store *st,
+			      void (*fn)(void *ctx, const struct charter_row *r), void *ctx);
+allot_err pga_audit_append(struct store *st, const struct audit_entry *a);
+allot_err pga_audit_list(struct store *st, int64_t after_id, int64_t limit,
+			 void (*fn)(void *ctx, int64_t id, const struct audit_entry *a),
+			 void *ctx);
+allot_err pga_token_issued(struct store *st, const struct token_row *t,
+			   const struct audit_entry *audit);
+allot_err pga_token_revoke(struct store *st, const struct token_revocation *rv,
+			   const struct audit_entry *audit);
+allot_err pga_token_revocations(struct store *st,
+				void (*fn)(void *ctx, const struct token_revocation *r),
+				void *ctx);
+allot_err pga_token_find(struct store *st, const char *jti, struct token_row *out);
+#define PGS_ADMIN_OPS \
+	.key_insert = pga_key_insert, .key_find_by_hash = pga_key_find_by_hash, \
+	.key_revoke = pga_key_revoke, .key_count_active = pga_key_count_active, \
+	.key_list = pga_key_list, .charter_apply = pga_charter_apply, \
+	.charter_latest = pga_charter_latest, .charter_get = pga_charter_get, \
+	.charter_history = pga_charter_history, .audit_append = pga_audit_append, \
+	.audit_list = pga_audit_list, .token_issued = pga_token_issued, \
+	.token_revoke = pga_token_revoke, .token_revocations = pga_token_revocations, \
+	.token_find = pga_token_find,
+
+/* store/pg_queue.c: rejections, the gate's retry queue, the webhook outbox. */
+allot_err pgq_reject_find(struct store *st, const char *provider, const char *record_id,
+			  struct ledger_rejection *out);
+allot_err pgq_reject_insert(struct store *st, const struct ledger_rejection *rj);
+allot_err pgq_reject_list(struct store *st, const char *provider, int64_t after, int64_t limit,
+			  void (*fn)(void *ctx, const struct ledger_rejection *r), void *ctx);
+allot_err pgq_settleq_put(struct store *st, struct settle_pending *p);
+allot_err pgq_settleq_delete(struct store *st, int64_t id);
+allot_err pgq_settleq_list(struct store *st,
+			   void (*fn)(void *ctx, const struct settle_pending *p), void *ctx);
+allot_err pgq_outbox_put(struct store *st, const struct outbox_event *ev);
+allot_err pgq_outbox_due(struct store *st, int64_t now, int max,
+			 void (*fn)(void *ctx, const struct outbox_event *ev), void *ctx);
+allot_err pgq_outbox_done(struct store *st, int64_t seq, int64_t at);
+allot_err pgq_outbox_retry(struct store *st, int64_t seq, int attempts, int64_t next_us,
+			   const char *error);
+allot_err pgq_outbox_has(struct store *st, const char *dedupe, bool *has);
+#define PGS_QUEUE_OPS \
+	.reject_find = pgq_reject_find, .reject_insert = pgq_reject_insert, \
+	.reject_list = pgq_reject_list, .settleq_put = pgq_settleq_put, \
+	.settleq_delete = pgq_settleq_delete, .settleq_list = pgq_settleq_list, \
+	.outbox_put = pgq_outbox_put, .outbox_due = pgq_outbox_due, \
+	.outbox_done = pgq_outbox_done, .outbox_retry = pgq_outbox_retry, \
+	.outbox_has = pgq_outbox_has,
+
 /* ---- the ledger (store/pg_ledger*.c) ---- */
 allot_err pg_ledger_open(struct pg_store *ps, char *msg, size_t msgsz);
 void pg_ledger_close(struct pg_store *ps);
