@@ -186,13 +186,64 @@ allot_err pgq_outbox_has(struct store *st, const char *dedupe, bool *has);
 	.outbox_done = pgq_outbox_done, .outbox_retry = pgq_outbox_retry, \
 	.outbox_has = pgq_outbox_has,
 
-/* ---- the ledger (store/pg_ledger*.c) ---- */
+/* ---- the ledger (store/pg_ledger*.c) ----
+ * A ledger transaction (ledger_begin .. commit/rollback) holds one pooled
+ * connection for the calling thread (pg_txn_set); its bucket charges,
+ * bounds and log appends are kept per thread until its commit.  Booking
+ * transactions are serialised on the ledger_bounds row and the log head
+ * (taken FOR UPDATE before the first record is written), so no two
+ * transactions interleave their records or leaves (docs/POSTGRES.md). */
 allot_err pg_ledger_open(struct pg_store *ps, char *msg, size_t msgsz);
 void pg_ledger_close(struct pg_store *ps);
-/* PG_LEDGER_OPS: .ledger_begin .. .ledger_release, .ledger_begin_sync,
- * .set_flush_ms, .flush, .sync_stats, .set_wal_limit, .token_spent */
+allot_err pg_ledger_begin(struct store *st);
+allot_err pg_ledger_begin_sync(struct store *st, enum store_sync sync);
+allot_err pg_ledger_commit(struct store *st);
+void pg_ledger_rollback(struct store *st);
+allot_err pg_ledger_savepoint(struct store *st, int op);
+allot_err pg_ledger_find(struct store *st, const char *provider, const char *record_id,
+			 struct ledger_row *out);
+allot_err pg_ledger_insert(struct store *st, struct ledger_row *row);
+allot_err pg_ledger_sum(struct store *st, const struct ledger_level *lv, int64_t from_us,
+			int64_t to_us, int64_t *sum);
+allot_err pg_ledger_net(struct store *st, const char *provider, const char *record_id,
+			int64_t *net, bool *voided);
+void pg_ledger_hold(struct store *st, uint64_t tag);
+void pg_ledger_release(struct store *st, uint64_t tag);
+allot_err pg_token_spent(struct store *st, const char *jti, int64_t *spent);
+/* A column that must hold an int64 (a sum is NUMERIC): false when it is
+ * NULL, not an integer or out of range. */
+bool pg_col_i64_strict(const PGresult *r, int row, int col, int64_t *out);
+/* Durability (store/pg_ledger_sync.c): a DEFERRED transaction commits with
+ * synchronous_commit off; a flusher thread makes it durable within the
+ * flush interval (docs/POSTGRES.md, "Durability"). */
+struct pg_sync;
+allot_err pg_sync_open(struct pg_store *ps, struct pg_sync **out, char *msg, size_t msgsz);
+void pg_sync_close(struct pg_sync *y);
+/* May a commit be DEFERRED now (interval > 0)? */
+bool pg_sync_deferred_ok(struct pg_sync *y);
+/* After a successful COMMIT of class sync. */
+void pg_sync_committed(struct pg_sync *y, enum store_sync sync);
+struct pg_sync *pg_ledger_sync(struct pg_store *ps);
+void pg_set_flush_ms(struct store *st, int ms);
+allot_err pg_flush(struct store *st);
+void pg_sync_stats(struct store *st, struct store_sync_stats *out);
+void pg_set_wal_limit(struct store *st, int64_t frames);
+#define PG_LEDGER_OPS \
+	.ledger_begin = pg_ledger_begin, .ledger_begin_sync = pg_ledger_begin_sync, \
+	.ledger_commit = pg_ledger_commit, .ledger_rollback = pg_ledger_rollback, \
+	.ledger_savepoint = pg_ledger_savepoint, .ledger_find = pg_ledger_find, \
+	.ledger_insert = pg_ledger_insert, .ledger_sum = pg_ledger_sum, \
+	.ledger_net = pg_ledger_net, .ledger_hold = pg_ledger_hold, \
+	.ledger_release = pg_ledger_release, .token_spent = pg_token_spent, \
+	.set_flush_ms = pg_set_flush_ms, .flush = pg_flush, .sync_stats = pg_sync_stats, \
+	.set_wal_limit = pg_set_wal_limit,
 
-/* ---- the transparency log (store/pg_tlog.c) ---- */
+/* ---- the transparency log (store/pg_tlog.c) ----
+ * The head row (tlog_head, migration 0004) is the log's lock and its
+ * committed size and root.  An append inside a ledger transaction (the
+ * thread's, on its connection) takes the head FOR UPDATE once and writes
+ * it back at pg_tlog_txn_precommit; an append inside any other transaction
+ * (a charter, an audit entry) takes it and writes it back at once. */
 allot_err pg_tlog_open(struct pg_store *ps, char *msg, size_t msgsz);
 void pg_tlog_close(struct pg_store *ps);
 /* Append the entry's leaf, on the entry's own transaction's connection c. */
@@ -200,6 +251,27 @@ allot_err pg_tlog_append_charter(struct pg_store *ps, PGconn *c, const struct ch
 allot_err pg_tlog_append_audit(struct pg_store *ps, PGconn *c, int64_t id,
 			       const struct audit_entry *a);
 allot_err pg_tlog_append_usage(struct pg_store *ps, PGconn *c, const struct ledger_row *row);
-/* PG_TLOG_OPS: .tlog_head .. .tlog_set_enabled */
+/* The ledger transaction's hooks (store/pg_ledger.c calls them): begin on
+ * connection c; a savepoint (STORE_SP_*, after the SQL); before COMMIT
+ * (writes the head); after the end (committed or not). */
+allot_err pg_tlog_txn_begin(struct pg_store *ps, PGconn *c);
+void pg_tlog_txn_savepoint(struct pg_store *ps, int op);
+allot_err pg_tlog_txn_precommit(struct pg_store *ps, PGconn *c);
+void pg_tlog_txn_end(struct pg_store *ps, bool committed);
+/* Inside a ledger transaction: takes the head (once) and says the index
+ * the next append gets; -1 when the log is switched off. */
+allot_err pg_tlog_next_index(struct pg_store *ps, PGconn *c, int64_t *idx);
+allot_err pg_tlog_head(struct store *st, uint64_t *size, uint8_t root[32]);
+allot_err pg_tlog_root_at(struct store *st, uint64_t size, uint8_t root[32]);
+allot_err pg_tlog_inclusion(struct store *st, uint64_t index, uint64_t size, uint8_t leaf[32],
+			    struct merkle_proof *p);
+allot_err pg_tlog_consistency(struct store *st, uint64_t size1, uint64_t size2,
+			      struct merkle_proof *p);
+allot_err pg_tlog_leaf_of(struct store *st, const char *type, int64_t ref, int64_t *idx);
+void pg_tlog_set_enabled(struct store *st, bool on);
+#define PG_TLOG_OPS \
+	.tlog_head = pg_tlog_head, .tlog_root_at = pg_tlog_root_at, \
+	.tlog_inclusion = pg_tlog_inclusion, .tlog_consistency = pg_tlog_consistency, \
+	.tlog_leaf_of = pg_tlog_leaf_of, .tlog_set_enabled = pg_tlog_set_enabled,
 
 #endif
