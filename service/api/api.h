@@ -50,6 +50,24 @@ struct api_filter_keys {
 allot_err api_usage_filter(struct http_req *req, struct http_resp *resp,
 			   struct ledger_filter *f, struct api_filter_keys *keys);
 
+/* GET /v1/providers/{id}/sequence's answer from the store's status
+ * (api/usage.c): {"provider", "records", "with_seq", "min_seq", "max_seq",
+ * "gaps": [{"from","to"}], "repeats", "gap_count", "missing",
+ * "repeat_count", "next"} (null min/max without seqs, null next on the last
+ * page).  OUT: a new reference. */
+struct ledger_seq_status;
+json_t *api_seq_status_json(const char *provider, const struct ledger_seq_status *ss);
+/* The store's report rows (store_ledger_report_rows) as a JSON array of
+ * objects: the group_by columns by name, "bucket_us" when by_bucket,
+ * "charge" (micro), "quantity", "records" (api/report.c).  OUT: *out
+ * (caller decrefs) on success only. */
+allot_err api_report_rows_json(struct store *st, const struct ledger_filter *f,
+			       const char *const *group_by, size_t ngroup, bool by_bucket,
+			       json_t **out);
+/* The name api/public.c calls it by (that file is another branch's this
+ * session; it moves to api_report_rows_json when next edited). */
+#define store_ledger_report api_report_rows_json
+
 /* handlers */
 allot_err api_healthz(struct http_req *req, struct http_resp *resp);
 allot_err api_readyz(struct http_req *req, struct http_resp *resp);

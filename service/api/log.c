@@ -144,7 +144,7 @@ allot_err api_log_entries(struct http_req *req, struct http_resp *resp)
 		end = start + LOG_ENTRIES_MAX;
 	json_t *entries = NULL;
 	struct store *st = api_app(req)->store;
-	if ((e = store_tlog_entries(st, start, end, false, &entries)))
+	if ((e = ledgerlog_entries(st, start, end, false, &entries)))
 		return http_error(resp, e, "the log could not be read");
 	return http_json(resp, 200, json_pack("{s:I,s:I,s:I,s:o}", "size", (json_int_t)cur,
 					      "start", (json_int_t)start, "end", (json_int_t)end,

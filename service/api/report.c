@@ -32,6 +32,44 @@ static int fold_add(json_t *have, const char *field, int64_t v)
 }
 
 
+struct report_json {
+	json_t *rows;
+	const char *const *group_by;
+	size_t ngroup;
+	bool by_bucket;
+};
+
+static void report_json_row(void *ctx, const struct ledger_report_row *r)
+{
+	struct report_json *rj = ctx;
+	json_t *o = json_object();
+	for (size_t g = 0; g < rj->ngroup; g++)
+		json_object_set_new(o, rj->group_by[g], json_string(r->group[g]));
+	if (rj->by_bucket)
+		json_object_set_new(o, "bucket_us", json_integer(r->bucket_us));
+	json_object_set_new(o, "charge", json_integer(r->charge));
+	json_object_set_new(o, "quantity", json_integer(r->quantity));
+	json_object_set_new(o, "records", json_integer(r->records));
+	json_array_append_new(rj->rows, o);
+}
+
+allot_err api_report_rows_json(struct store *st, const struct ledger_filter *f,
+			       const char *const *group_by, size_t ngroup, bool by_bucket,
+			       json_t **out)
+{
+	struct report_json rj = {json_array(), group_by, ngroup, by_bucket};
+	if (!rj.rows)
+		return ALLOT_E_NOMEM;
+	allot_err e = store_ledger_report_rows(st, f, group_by, ngroup, by_bucket,
+					       report_json_row, &rj);
+	if (e) {
+		json_decref(rj.rows);
+		return e;
+	}
+	*out = rj.rows;
+	return ALLOT_OK;
+}
+
 allot_err api_report_usage(struct http_req *req, struct http_resp *resp)
 {
 	static const char *const allowed[] = {"institution", "project", "member", "provider",
@@ -77,7 +115,7 @@ allot_err api_report_usage(struct http_req *req, struct http_resp *resp)
 		}
 	}
 	json_t *rows = NULL;
-	e = store_ledger_report(app->store, &f, sqlg, nsql, day || month, &rows);
+	e = api_report_rows_json(app->store, &f, sqlg, nsql, day || month, &rows);
 	if (e)
 		return http_error(resp, e, "could not aggregate the ledger");
 	/* Fold buckets into local days/months, keyed by the group values. */

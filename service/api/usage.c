@@ -13,6 +13,7 @@
 #include "common/timeutil.h"
 #include "common/tz.h"
 #include "ledger/ledger.h"
+#include "ledger/ledgerlog.h"
 #include "ledger/period.h"
 #include "tlog/leaf.h"
 
@@ -233,6 +234,20 @@ static allot_err usage_csv(struct http_resp *resp, json_t *body)
 	return b->oom ? http_error(resp, ALLOT_E_NOMEM, "out of memory") : ALLOT_OK;
 }
 
+struct usage_page {
+	json_t *rows;
+	int64_t last;
+};
+
+/* A listed row in the form the log's leaves are made of (charge, rate,
+ * times, flags converted: ledgerlog_usage_json). */
+static void usage_row(void *ctx, const struct ledger_row *row, int64_t leaf_index)
+{
+	struct usage_page *pg = ctx;
+	pg->last = row->row_id;
+	json_array_append_new(pg->rows, ledgerlog_usage_json(row, true, leaf_index));
+}
+
 allot_err api_usage_list(struct http_req *req, struct http_resp *resp)
 {
 	struct ledger_filter f;
@@ -253,18 +268,14 @@ allot_err api_usage_list(struct http_req *req, struct http_resp *resp)
 		if (*end || f.limit < 1 || f.limit > USAGE_PAGE_MAX)
 			return http_error(resp, ALLOT_E_INVALID, "limit must be 1..%d", USAGE_PAGE_MAX);
 	}
-	json_t *rows = NULL;
-	if ((e = store_ledger_list_q(api_app(req)->store, &f, &rows)))
+	struct usage_page pg = {.rows = json_array(), .last = 0};
+	if ((e = store_ledger_list_q(api_app(req)->store, &f, usage_row, &pg))) {
+		json_decref(pg.rows);
 		return http_error(resp, e, "could not read the ledger");
-	size_t i;
-	json_t *r;
-	int64_t last = 0;
-	json_array_foreach(rows, i, r) {
-		last = json_integer_value(json_object_get(r, "id"));
-		/* charge, rate, times, flags: the form the log's leaves are made of */
-		tlog_usage_export_form(r);
 	}
-	json_t *next = (int64_t)json_array_size(rows) == f.limit ? json_integer(last) : json_null();
+	json_t *rows = pg.rows;
+	json_t *next = (int64_t)json_array_size(rows) == f.limit ? json_integer(pg.last)
+								  : json_null();
 	json_t *body = json_pack("{s:o,s:o}", "records", rows, "next", next);
 	/* The transparency log: checkpoint, leaf indices, proofs=1 for proofs. */
 	const char *pr = http_query(req, "proofs"), *fmt = http_query(req, "format");
@@ -283,6 +294,29 @@ allot_err api_usage_list(struct http_req *req, struct http_resp *resp)
 		return e;
 	}
 	return http_json(resp, 200, body);
+}
+
+json_t *api_seq_status_json(const char *provider, const struct ledger_seq_status *ss)
+{
+	json_t *gaps = json_array(), *reps = json_array();
+	for (size_t i = 0; i < ss->ngaps; i++)
+		json_array_append_new(gaps, json_pack("{s:I,s:I}", "from",
+						      (json_int_t)ss->gaps[i].from, "to",
+						      (json_int_t)ss->gaps[i].to));
+	for (size_t i = 0; i < ss->nrepeats; i++)
+		json_array_append_new(reps, json_integer(ss->repeats[i]));
+	json_t *j = json_pack("{s:s}", "provider", provider);
+	json_object_set_new(j, "records", json_integer(ss->records));
+	json_object_set_new(j, "with_seq", json_integer(ss->with_seq));
+	json_object_set_new(j, "min_seq", ss->with_seq ? json_integer(ss->min_seq) : json_null());
+	json_object_set_new(j, "max_seq", ss->with_seq ? json_integer(ss->max_seq) : json_null());
+	json_object_set_new(j, "gaps", gaps);
+	json_object_set_new(j, "repeats", reps);
+	json_object_set_new(j, "gap_count", json_integer(ss->gap_count));
+	json_object_set_new(j, "missing", json_integer(ss->missing));
+	json_object_set_new(j, "repeat_count", json_integer(ss->repeat_count));
+	json_object_set_new(j, "next", ss->has_next ? json_integer(ss->next) : json_null());
+	return j;
 }
 
 /* The provider of /v1/providers/{id}/... and the page asked for: `after`
@@ -320,11 +354,13 @@ allot_err api_provider_sequence(struct http_req *req, struct http_resp *resp)
 	allot_err pe = provider_page(req, resp, "seq number", -1, &after, &limit);
 	if (pe)
 		return pe;
-	json_t *j = NULL;
+	struct ledger_seq_status ss;
 	struct store *st = api_app(req)->store;
-	allot_err e = store_ledger_seq_status(st, id, after, (int)limit, &j);
+	allot_err e = store_ledger_seq_status(st, id, after, (int)limit, &ss);
 	if (e)
 		return http_error(resp, e, "could not read the ledger");
+	json_t *j = api_seq_status_json(id, &ss);
+	ledger_seq_status_release(&ss);
 	return http_json(resp, 200, j);
 }
 

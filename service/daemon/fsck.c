@@ -131,21 +131,30 @@ static void level_where(const struct quota_level *q, char *out, size_t n)
 			 time_format_rfc3339(q->period_start, a), time_format_rfc3339(q->period_end, b));
 }
 
+struct report_total {
+	int64_t charge, records;
+};
+
+static void report_total_row(void *ctx, const struct ledger_report_row *r)
+{
+	struct report_total *t = ctx;
+	t->charge = r->charge;
+	t->records = r->records;
+}
+
 /* The report query's charge and record count for a level and range. */
 static bool report_total(struct fsck *f, const struct ledger_level *lv, int64_t from, int64_t to,
 			 int64_t *charge, int64_t *records)
 {
 	struct ledger_filter flt = {.institution = lv->institution, .project = lv->project,
 				    .member = lv->member, .from_us = from, .to_us = to};
-	json_t *rows = NULL;
-	if (store_ledger_report(f->st, &flt, NULL, 0, false, &rows)) {
+	struct report_total t = {0, 0};
+	if (store_ledger_report_rows(f->st, &flt, NULL, 0, false, report_total_row, &t)) {
 		fsck_fail(f, "report", f->st->errmsg);
 		return false;
 	}
-	json_t *r = json_array_get(rows, 0);
-	*charge = json_integer_value(json_object_get(r, "charge"));
-	*records = json_integer_value(json_object_get(r, "records"));
-	json_decref(rows);
+	*charge = t.charge;
+	*records = t.records;
 	return true;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/b64.h"
+#include "ledger/ledgerlog.h"
 #include "tlog/merkle.h"
 
 /* Leaves read per store call. */
@@ -98,7 +99,7 @@ static void tree_check(struct fsck *f)
 	}
 	for (uint64_t start = 0; start < size && !gap; start += FSCK_LOG_CHUNK) {
 		json_t *arr = NULL;
-		if (store_tlog_entries(f->st, start, start + FSCK_LOG_CHUNK, false, &arr)) {
+		if (ledgerlog_entries(f->st, start, start + FSCK_LOG_CHUNK, false, &arr)) {
 			fsck_fail(f, "log leaves", f->st->errmsg);
 			goto out;
 		}

@@ -5,6 +5,7 @@
 #include "daemon/fsck_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/money.h"
@@ -205,13 +206,6 @@ static void buckets_check(struct fsck *f)
 
 /* ---- report totals per member -------------------------------------------------- */
 
-/* A string member of a report row; "" when absent (a damaged row). */
-static const char *jstr(const json_t *row, const char *key)
-{
-	const char *v = json_string_value(json_object_get(row, key));
-	return v ? v : "";
-}
-
 /* key without its qualifying prefix "PREFIX/" (report keys are qualified:
  * project "epfl/climate", member "epfl/climate/alice@epfl.ch", or
  * "epfl/climate" itself for usage without a member). */
@@ -225,6 +219,40 @@ static const char *unqualified(const char *key, const char *prefix)
 	return key[n] == '/' ? key + n + 1 : key;
 }
 
+/* The report's rows, their keys unqualified. */
+struct report_rows {
+	struct report_group {
+		struct bkey k;
+		int64_t charge, records;
+	} *g;
+	size_t n, cap;
+	bool oom;
+};
+
+static void report_group_row(void *ctx, const struct ledger_report_row *row)
+{
+	struct report_rows *rr = ctx;
+	if (rr->n == rr->cap) {
+		size_t cap = rr->cap ? 2 * rr->cap : 64;
+		struct report_group *g = realloc(rr->g, cap * sizeof *g);
+		if (!g) {
+			rr->oom = true;
+			return;
+		}
+		rr->g = g;
+		rr->cap = cap;
+	}
+	struct report_group *g = &rr->g[rr->n++];
+	char qual[2 * FSCK_KEY_MAX + 2];
+	snprintf(g->k.inst, sizeof g->k.inst, "%s", row->group[0]);
+	snprintf(g->k.proj, sizeof g->k.proj, "%s", unqualified(row->group[1], g->k.inst));
+	snprintf(qual, sizeof qual, "%s/%s", g->k.inst, g->k.proj);
+	snprintf(g->k.member, sizeof g->k.member, "%s", unqualified(row->group[2], qual));
+	g->k.bucket = 0;
+	g->charge = row->charge;
+	g->records = row->records;
+}
+
 /* The store's report grouped by (institution, project, member) over all
  * time, row by row against the records' sums in the same order. */
 void fsck_report_check(struct fsck *f)
@@ -234,38 +262,30 @@ void fsck_report_check(struct fsck *f)
 		"SELECT institution, project, member, 0, charge_micro FROM usage_records "
 		"ORDER BY 1, 2, 3";
 	struct ledger_filter flt = {0};
-	json_t *rows = NULL;
-	if (store_ledger_report(f->st, &flt, groups, 3, false, &rows)) {
-		fsck_fail(f, "report", f->st->errmsg);
+	struct report_rows rows = {.g = NULL};
+	if (store_ledger_report_rows(f->st, &flt, groups, 3, false, report_group_row, &rows) ||
+	    rows.oom) {
+		fsck_fail(f, "report", rows.oom ? "out of memory" : f->st->errmsg);
+		free(rows.g);
 		return;
 	}
 	struct cursor r;
 	if (!cursor_open(f, &r, q_rec)) {
-		json_decref(rows);
+		free(rows.g);
 		return;
 	}
-	struct bkey rk, sk = {.bucket = 0};
+	struct bkey rk;
 	int64_t rsum = 0, nr = 0;
 	bool rover = false;
 	int hr = cursor_group(&r, &rk, &rsum, &rover, &nr);
-	size_t i = 0, n = json_array_size(rows);
+	size_t i = 0, n = rows.n;
 	char where[3 * FSCK_KEY_MAX + 16], a[MONEY_FMT_MAX], b[MONEY_FMT_MAX];
 	while (hr > 0 || i < n) {
-		json_t *row = json_array_get(rows, i);
-		if (i < n) {
-			char qual[2 * FSCK_KEY_MAX + 2];
-			snprintf(sk.inst, sizeof sk.inst, "%s", jstr(row, "institution"));
-			snprintf(sk.proj, sizeof sk.proj, "%s",
-				 unqualified(jstr(row, "project"), sk.inst));
-			snprintf(qual, sizeof qual, "%s/%s", sk.inst, sk.proj);
-			snprintf(sk.member, sizeof sk.member, "%s",
-				 unqualified(jstr(row, "member"), qual));
-		}
-		int c = hr <= 0 ? 1 : i >= n ? -1 : key_cmp(&rk, &sk);
-		const struct bkey *k = c < 0 ? &rk : &sk;
+		const struct report_group *g = i < n ? &rows.g[i] : NULL;
+		int c = hr <= 0 ? 1 : !g ? -1 : key_cmp(&rk, &g->k);
+		const struct bkey *k = c < 0 ? &rk : &g->k;
 		snprintf(where, sizeof where, "%s/%s/%s (all time)", k->inst, k->proj, k->member);
-		int64_t charge = json_integer_value(json_object_get(row, "charge"));
-		int64_t recs = json_integer_value(json_object_get(row, "records"));
+		int64_t charge = g ? g->charge : 0, recs = g ? g->records : 0;
 		f->checks++;
 		if (c < 0)
 			fsck_bad(f, "report row missing", where, "none",
@@ -286,7 +306,7 @@ void fsck_report_check(struct fsck *f)
 	if (hr < 0)
 		fsck_fail(f, "report", sqlite3_errmsg(f->raw));
 	sqlite3_finalize(r.q);
-	json_decref(rows);
+	free(rows.g);
 }
 
 /* ---- column types, uniqueness, SQLite's own check ------------------------------ */

@@ -199,7 +199,7 @@ allot_err ledgerlog_export(struct ledgerlog *l, uint64_t start, uint64_t end, ui
 	for (uint64_t at = start; at < end && !e; at += LEDGERLOG_EXPORT_CHUNK) {
 		json_t *part = NULL;
 		uint64_t to = end - at > LEDGERLOG_EXPORT_CHUNK ? at + LEDGERLOG_EXPORT_CHUNK : end;
-		if (!(e = store_tlog_entries(l->st, at, to, true, &part)))
+		if (!(e = ledgerlog_entries(l->st, at, to, true, &part)))
 			json_array_extend(entries, part);
 		json_decref(part);
 	}

@@ -74,6 +74,28 @@ json_t *ledgerlog_proof_json(const struct merkle_proof *p);
 allot_err ledgerlog_export(struct ledgerlog *l, uint64_t start, uint64_t end, uint64_t since,
 			   json_t **out, char *msg, size_t msgsz);
 
+/* ---- entries in export form (ledger/ledgerlog_entry.c) ----
+ * The JSON of the store's typed rows that the API hands out and the log's
+ * leaves are made of (tlog/leaf.h). */
+
+/* A booked row in export form: the store's fields in its column order,
+ * then "charge" and "rate" as exact decimals and "start", "end",
+ * "received", "booked" as RFC 3339.  listed (GET /v1/usage): with "id"
+ * first and "leaf_index" (null when < 0) after "canonical".  OUT: a new
+ * reference; NULL when out of memory. */
+json_t *ledgerlog_usage_json(const struct ledger_row *row, bool listed, int64_t leaf_index);
+/* The entry a leaf logs in export form; NULL when it is gone. */
+json_t *ledgerlog_entry_json(const struct tlog_entry_row *e);
+/* A leaf as GET /v1/log/entries lists it ({"leaf_index", "type", "ref",
+ * "data": its leaf bytes or null, "leaf_hash"}) or, with_entry, as an
+ * export carries it before its proof ({"leaf_index", "type", "entry", and
+ * "ref" and "name" when the entry is gone}). */
+json_t *ledgerlog_leaf_json(const struct tlog_entry_row *e, bool with_entry);
+/* The leaves [start, min(end, log size)) as an array of
+ * ledgerlog_leaf_json.  OUT: *out (caller decrefs) on success only. */
+allot_err ledgerlog_entries(struct store *st, uint64_t start, uint64_t end, bool with_entry,
+			    json_t **out);
+
 /* Adds "leaf_index" to each record of a GET /v1/usage page (rows with
  * "id"), and with proofs each record's "proof" against the checkpoint *cp
  * (which must be newer than the rows).  Rows without a leaf (logged before

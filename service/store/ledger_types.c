@@ -1,6 +1,8 @@
-/* ledger_types.c — names of record kinds and adjustments, a row's log entry
- * (store/ledger_types.h). */
+/* ledger_types.c — names of record kinds and adjustments, a row's log entry,
+ * releasing a sequence status (store/ledger_types.h). */
 #include "store/ledger_types.h"
+
+#include <stdlib.h>
 
 #include "tlog/leaf.h"
 
@@ -33,4 +35,13 @@ void store_row_leaf_entry(const struct ledger_row *row, struct tlog_usage *out)
 		.charter_version = row->charter_version, .rate_micro = row->rate_micro,
 		.charge_micro = row->charge_micro, .canonical = r->canonical,
 		.canonical_len = r->canonical_len};
+}
+
+void ledger_seq_status_release(struct ledger_seq_status *s)
+{
+	free(s->gaps);
+	free(s->repeats);
+	s->gaps = NULL;
+	s->repeats = NULL;
+	s->ngaps = s->nrepeats = 0;
 }

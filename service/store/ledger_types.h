@@ -101,4 +101,39 @@ struct ledger_filter {
 	int64_t limit;
 };
 
+/* ---- what the ledger's read operations give (store/store.h) ---- */
+
+/* One group of ledger_report: the values of the group_by columns in their
+ * order (project qualified "inst/proj", member "inst/proj" or
+ * "inst/proj/member"), the 15-minute bucket's start when by bucket, and
+ * the sums; an ungrouped report over no rows is one row of zeros. */
+#define LEDGER_GROUP_MAX 6
+struct ledger_report_row {
+	const char *group[LEDGER_GROUP_MAX];
+	int64_t bucket_us;
+	int64_t charge;           /* µcredits */
+	int64_t quantity;         /* net (docs/LEDGER.md, "Reports") */
+	int64_t records;
+};
+
+/* A provider's sequence numbers (ledger_seq_status): totals over the whole
+ * sequence and one page of the gaps and repeats from `after` on.  Arrays
+ * from malloc (ledger_seq_status_release). */
+struct ledger_seq_gap {
+	int64_t from, to;         /* missing seqs from..to, inclusive */
+};
+struct ledger_seq_status {
+	int64_t records;          /* the provider's records (not gate usage) */
+	int64_t with_seq;         /* of them, with a seq */
+	int64_t min_seq, max_seq; /* when with_seq > 0 */
+	int64_t gap_count, missing, repeat_count;
+	struct ledger_seq_gap *gaps;
+	size_t ngaps;
+	int64_t *repeats;         /* each repeated seq once */
+	size_t nrepeats;
+	bool has_next;            /* false: the page is the last */
+	int64_t next;             /* the `after` of the following page */
+};
+void ledger_seq_status_release(struct ledger_seq_status *s);
+
 #endif

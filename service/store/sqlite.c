@@ -403,43 +403,6 @@ out:
 	return e;
 }
 
-/* Runs a SELECT and turns each row into an object keyed by column name;
- * integer columns stay integers, NULL stays null, blobs are skipped. */
-allot_err sq_rows_to_json(struct sqlite_store *s, sqlite3_stmt *st, json_t **out)
-{
-	json_t *arr = json_array();
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *o = json_object();
-		int n = sqlite3_column_count(st);
-		for (int i = 0; i < n; i++) {
-			const char *name = sqlite3_column_name(st, i);
-			switch (sqlite3_column_type(st, i)) {
-			case SQLITE_INTEGER:
-				json_object_set_new(o, name, json_integer(sqlite3_column_int64(st, i)));
-				break;
-			case SQLITE_NULL:
-				json_object_set_new(o, name, json_null());
-				break;
-			case SQLITE_TEXT:
-				json_object_set_new(o, name, json_stringn((const char *)sqlite3_column_text(st, i),
-									  (size_t)sqlite3_column_bytes(st, i)));
-				break;
-			default:
-				break;
-			}
-		}
-		json_array_append_new(arr, o);
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		json_decref(arr);
-		return sq_fail(s, "select");
-	}
-	*out = arr;
-	return ALLOT_OK;
-}
-
 /* Steps st (prepared, bound; the lock held) and calls row(st, ctx) for
  * each row; resets st. */
 static allot_err sq_each_row(struct sqlite_store *s, sqlite3_stmt *st,

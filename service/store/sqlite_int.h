@@ -78,12 +78,23 @@ allot_err sq_ledger_sum(struct store *st, const struct ledger_level *lv, int64_t
 			int64_t to_us, int64_t *sum);
 allot_err sq_ledger_net(struct store *st, const char *provider, const char *record_id,
 			int64_t *net, bool *voided);
-allot_err sq_ledger_list(struct store *st, const struct ledger_filter *f, json_t **out);
+/* The columns of usage_records that sq_usage_row reads, in its order. */
+#define SQ_USAGE_COLS \
+	"id, provider, record_id, seq, kind, adjustment, supersedes, institution, project, " \
+	"member, resource, class, model, quantity, start_us, end_us, received_us, book_us, " \
+	"late, charter_version, rate_micro, charge_micro, overage, source, canonical, sha256"
+#define SQ_USAGE_NCOLS 26
+/* A row from the columns SQ_USAGE_COLS of q's current row; rec.canonical
+ * points into that row (valid until q is stepped or reset). */
+void sq_usage_row(sqlite3_stmt *q, struct ledger_row *out);
+allot_err sq_ledger_list(struct store *st, const struct ledger_filter *f,
+			 void (*fn)(void *ctx, const struct ledger_row *row, int64_t leaf_index),
+			 void *ctx);
 allot_err sq_ledger_report(struct store *st, const struct ledger_filter *f,
 			   const char *const *group_by, size_t ngroup, bool by_bucket,
-			   json_t **out);
+			   void (*fn)(void *ctx, const struct ledger_report_row *r), void *ctx);
 allot_err sq_ledger_seq_status(struct store *st, const char *provider, int64_t after, int limit,
-			       json_t **out);
+			       struct ledger_seq_status *out);
 allot_err sq_ledger_savepoint(struct store *st, int op);
 void sq_ledger_hold(struct store *st, uint64_t tag);
 void sq_ledger_release(struct store *st, uint64_t tag);
@@ -163,8 +174,8 @@ allot_err sq_tlog_inclusion(struct store *st, uint64_t index, uint64_t size, uin
 			    struct merkle_proof *p);
 allot_err sq_tlog_consistency(struct store *st, uint64_t size1, uint64_t size2,
 			      struct merkle_proof *p);
-allot_err sq_tlog_entries(struct store *st, uint64_t start, uint64_t end, bool with_entry,
-			  json_t **out);
+allot_err sq_tlog_entries(struct store *st, uint64_t start, uint64_t end,
+			  void (*fn)(void *ctx, const struct tlog_entry_row *e), void *ctx);
 allot_err sq_tlog_leaf_of(struct store *st, const char *type, int64_t ref, int64_t *idx);
 void sq_tlog_set_enabled(struct store *st, bool on);
 #define SQ_TLOG_OPS \
@@ -210,7 +221,6 @@ bool sq_in_tx(void);
 allot_err sq_commit(struct sqlite_store *s);
 void sq_rollback(struct sqlite_store *s);
 allot_err sq_audit_insert(struct sqlite_store *s, const struct audit_entry *e);
-allot_err sq_rows_to_json(struct sqlite_store *s, sqlite3_stmt *st, json_t **out);
 /* One write statement and its audit entry in one transaction: bind fills the
  * statement from arg.  ALLOT_E_CONFLICT on a constraint; with must_change,
  * ALLOT_E_NOT_FOUND when no row changed. */

@@ -342,15 +342,63 @@ static const char *kind_db(enum record_kind k)
 	return k == RECORD_ADJUSTMENT ? "adjustment" : k == RECORD_VOID ? "void" : "usage";
 }
 
+static enum record_kind kind_parse(const char *k)
+{
+	return !k ? RECORD_USAGE
+	       : strcmp(k, "adjustment") == 0 ? RECORD_ADJUSTMENT
+	       : strcmp(k, "void") == 0 ? RECORD_VOID : RECORD_USAGE;
+}
+
+static enum record_adjustment adjustment_parse(const char *a)
+{
+	return !a ? ADJ_NONE
+	       : strcmp(a, "credit") == 0 ? ADJ_CREDIT
+	       : strcmp(a, "refund") == 0 ? ADJ_REFUND : ADJ_DEBIT;
+}
+
+void sq_usage_row(sqlite3_stmt *q, struct ledger_row *out)
+{
+	memset(out, 0, sizeof *out);
+	struct usage_record *r = &out->rec;
+	out->row_id = sqlite3_column_int64(q, 0);
+	sq_copy_text(q, 1, r->provider, sizeof r->provider);
+	sq_copy_text(q, 2, r->record_id, sizeof r->record_id);
+	r->has_seq = sqlite3_column_type(q, 3) != SQLITE_NULL;
+	r->seq = sqlite3_column_int64(q, 3);
+	r->kind = kind_parse((const char *)sqlite3_column_text(q, 4));
+	r->adjustment = adjustment_parse((const char *)sqlite3_column_text(q, 5));
+	sq_copy_text(q, 6, r->supersedes, sizeof r->supersedes);
+	sq_copy_text(q, 7, r->institution, sizeof r->institution);
+	sq_copy_text(q, 8, r->project, sizeof r->project);
+	sq_copy_text(q, 9, r->member, sizeof r->member);
+	sq_copy_text(q, 10, r->resource, sizeof r->resource);
+	sq_copy_text(q, 11, r->cls, sizeof r->cls);
+	sq_copy_text(q, 12, r->model, sizeof r->model);
+	r->quantity = sqlite3_column_int64(q, 13);
+	r->start_us = sqlite3_column_int64(q, 14);
+	r->end_us = sqlite3_column_int64(q, 15);
+	out->received_us = sqlite3_column_int64(q, 16);
+	out->book_us = sqlite3_column_int64(q, 17);
+	out->late = sqlite3_column_int(q, 18);
+	out->charter_version = sqlite3_column_int64(q, 19);
+	out->rate_micro = sqlite3_column_int64(q, 20);
+	out->charge_micro = sqlite3_column_int64(q, 21);
+	out->overage = sqlite3_column_int(q, 22);
+	const char *src = (const char *)sqlite3_column_text(q, 23);
+	out->from_gate = src && strcmp(src, "gate") == 0;
+	/* text, not blob: NUL-terminated, as the listing's readers expect */
+	r->canonical = (char *)sqlite3_column_text(q, 24);
+	r->canonical_len = (size_t)sqlite3_column_bytes(q, 24);
+	if (sqlite3_column_bytes(q, 25) == 32)
+		memcpy(r->sha256, sqlite3_column_blob(q, 25), 32);
+}
+
 allot_err sq_ledger_find(struct store *st, const char *provider, const char *record_id,
 			 struct ledger_row *out)
 {
 	struct sqlite_store *s = S(st);
 	static const char sql[] =
-		"SELECT id, seq, kind, adjustment, supersedes, institution, project, member, "
-		"resource, class, model, quantity, start_us, end_us, received_us, book_us, late, "
-		"charter_version, rate_micro, charge_micro, overage, source, canonical, sha256 "
-		"FROM usage_records WHERE provider = ?1 AND record_id = ?2";
+		"SELECT " SQ_USAGE_COLS " FROM usage_records WHERE provider = ?1 AND record_id = ?2";
 	allot_err e = ALLOT_E_STORE;
 	pthread_mutex_lock(&s->lock);
 	sqlite3_stmt *q = sq_prep(s, sql);
@@ -367,50 +415,16 @@ allot_err sq_ledger_find(struct store *st, const char *provider, const char *rec
 		sq_fail(s, "ledger find");
 		goto out;
 	}
-	memset(out, 0, sizeof *out);
-	struct usage_record *r = &out->rec;
-	out->row_id = sqlite3_column_int64(q, 0);
-	snprintf(r->provider, sizeof r->provider, "%s", provider);
-	snprintf(r->record_id, sizeof r->record_id, "%s", record_id);
-	r->has_seq = sqlite3_column_type(q, 1) != SQLITE_NULL;
-	r->seq = sqlite3_column_int64(q, 1);
-	const char *k = (const char *)sqlite3_column_text(q, 2);
-	r->kind = strcmp(k, "adjustment") == 0 ? RECORD_ADJUSTMENT
-		  : strcmp(k, "void") == 0     ? RECORD_VOID
-					       : RECORD_USAGE;
-	const char *a = (const char *)sqlite3_column_text(q, 3);
-	r->adjustment = !a ? ADJ_NONE
-			: strcmp(a, "credit") == 0 ? ADJ_CREDIT
-			: strcmp(a, "refund") == 0 ? ADJ_REFUND
-						   : ADJ_DEBIT;
-	sq_copy_text(q, 4, r->supersedes, sizeof r->supersedes);
-	sq_copy_text(q, 5, r->institution, sizeof r->institution);
-	sq_copy_text(q, 6, r->project, sizeof r->project);
-	sq_copy_text(q, 7, r->member, sizeof r->member);
-	sq_copy_text(q, 8, r->resource, sizeof r->resource);
-	sq_copy_text(q, 9, r->cls, sizeof r->cls);
-	sq_copy_text(q, 10, r->model, sizeof r->model);
-	r->quantity = sqlite3_column_int64(q, 11);
-	r->start_us = sqlite3_column_int64(q, 12);
-	r->end_us = sqlite3_column_int64(q, 13);
-	out->received_us = sqlite3_column_int64(q, 14);
-	out->book_us = sqlite3_column_int64(q, 15);
-	out->late = sqlite3_column_int(q, 16);
-	out->charter_version = sqlite3_column_int64(q, 17);
-	out->rate_micro = sqlite3_column_int64(q, 18);
-	out->charge_micro = sqlite3_column_int64(q, 19);
-	out->overage = sqlite3_column_int(q, 20);
-	out->from_gate = strcmp((const char *)sqlite3_column_text(q, 21), "gate") == 0;
-	r->canonical_len = (size_t)sqlite3_column_bytes(q, 22);
-	r->canonical = malloc(r->canonical_len + 1);
-	if (!r->canonical) {
+	sq_usage_row(q, out);
+	const char *c = out->rec.canonical;
+	out->rec.canonical = malloc(out->rec.canonical_len + 1);
+	if (!out->rec.canonical) {
 		e = ALLOT_E_NOMEM;
 		goto out;
 	}
-	memcpy(r->canonical, sqlite3_column_blob(q, 22), r->canonical_len);
-	r->canonical[r->canonical_len] = '\0';
-	if (sqlite3_column_bytes(q, 23) == 32)
-		memcpy(r->sha256, sqlite3_column_blob(q, 23), 32);
+	if (out->rec.canonical_len)
+		memcpy(out->rec.canonical, c, out->rec.canonical_len);
+	out->rec.canonical[out->rec.canonical_len] = '\0';
 	e = ALLOT_OK;
 out:
 	if (q)

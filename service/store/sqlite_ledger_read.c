@@ -1,6 +1,6 @@
 /* sqlite_ledger_read.c — listing, reports and sequence status of the ledger
- * (store/store.h: ledger_list, ledger_report, ledger_seq_status); the
- * writes and sums are in sqlite_ledger.c. */
+ * (store/store.h: ledger_list, ledger_report, ledger_seq_status), as typed
+ * rows; the writes and sums are in sqlite_ledger.c. */
 #include "store/sqlite_int.h"
 
 #include <stdio.h>
@@ -60,10 +60,10 @@ static void where_bind(const struct where *w, sqlite3_stmt *q, const struct ledg
 		sqlite3_bind_int64(q, 22, f->after_id);
 }
 
-/* Prepares the filtered query built in w, binds it, returns its rows as
- * JSON; releases w. */
+/* Prepares the filtered query built in w, binds it, calls row for each of
+ * its rows (the lock held); releases w. */
 static allot_err where_run(struct sqlite_store *s, struct where *w, const struct ledger_filter *f,
-			   const char *what, json_t **out)
+			   const char *what, void (*row)(sqlite3_stmt *q, void *arg), void *arg)
 {
 	allot_err e = ALLOT_E_STORE;
 	pthread_mutex_lock(&s->lock);
@@ -72,7 +72,10 @@ static allot_err where_run(struct sqlite_store *s, struct where *w, const struct
 		sq_fail(s, what);
 	} else {
 		where_bind(w, q, f);
-		e = sq_rows_to_json(s, q, out);
+		int rc;
+		while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+			row(q, arg);
+		e = rc == SQLITE_DONE ? ALLOT_OK : sq_fail(s, what);
 	}
 	sqlite3_finalize(q);
 	pthread_mutex_unlock(&s->lock);
@@ -80,18 +83,32 @@ static allot_err where_run(struct sqlite_store *s, struct where *w, const struct
 	return e;
 }
 
-allot_err sq_ledger_list(struct store *st, const struct ledger_filter *f, json_t **out)
+struct list_each {
+	void (*fn)(void *ctx, const struct ledger_row *row, int64_t leaf_index);
+	void *ctx;
+};
+
+static void list_row(sqlite3_stmt *q, void *arg)
+{
+	struct list_each *le = arg;
+	struct ledger_row row;
+	sq_usage_row(q, &row);
+	int64_t leaf = sqlite3_column_type(q, SQ_USAGE_NCOLS) == SQLITE_NULL
+		? -1 : sqlite3_column_int64(q, SQ_USAGE_NCOLS);
+	le->fn(le->ctx, &row, leaf);
+}
+
+allot_err sq_ledger_list(struct store *st, const struct ledger_filter *f,
+			 void (*fn)(void *ctx, const struct ledger_row *row, int64_t leaf_index),
+			 void *ctx)
 {
 	struct sqlite_store *s = S(st);
 	struct where w = {.sql = BUF_INIT};
-	buf_puts(&w.sql, "SELECT id, provider, record_id, seq, kind, adjustment, supersedes, "
-			 "institution, project, member, resource, class, model, quantity, start_us, "
-			 "end_us, received_us, book_us, late, charter_version, rate_micro, "
-			 "charge_micro, overage, source, lower(hex(sha256)) AS sha256, "
-			 "CAST(canonical AS TEXT) AS canonical, leaf_index FROM usage_records");
+	struct list_each le = {fn, ctx};
+	buf_puts(&w.sql, "SELECT " SQ_USAGE_COLS ", leaf_index FROM usage_records");
 	where_build(&w, f);
 	buf_printf(&w.sql, " ORDER BY id LIMIT %lld", (long long)f->limit);
-	return where_run(s, &w, f, "ledger list", out);
+	return where_run(s, &w, f, "ledger list", list_row, &le);
 }
 
 static bool group_col_ok(const char *g)
@@ -118,13 +135,41 @@ static const char q_net_quantity[] =
 	"WHERE o.provider = usage_records.provider AND (o.record_id = usage_records.supersedes "
 	"OR o.supersedes = usage_records.supersedes)) END";
 
+struct report_each {
+	void (*fn)(void *ctx, const struct ledger_report_row *r);
+	void *ctx;
+	size_t ngroup;
+	bool by_bucket;
+};
+
+/* Columns: the groups, the bucket when by bucket, charge, quantity,
+ * records (the sums are NULL over no rows: zero). */
+static void report_row(sqlite3_stmt *q, void *arg)
+{
+	struct report_each *re = arg;
+	struct ledger_report_row r = {.group = {NULL}};
+	int c = 0;
+	for (size_t g = 0; g < re->ngroup; g++, c++) {
+		const char *v = (const char *)sqlite3_column_text(q, c);
+		r.group[g] = v ? v : "";
+	}
+	if (re->by_bucket)
+		r.bucket_us = sqlite3_column_int64(q, c++);
+	r.charge = sqlite3_column_int64(q, c++);
+	r.quantity = sqlite3_column_int64(q, c++);
+	r.records = sqlite3_column_int64(q, c);
+	re->fn(re->ctx, &r);
+}
+
 allot_err sq_ledger_report(struct store *st, const struct ledger_filter *f,
 			   const char *const *group_by, size_t ngroup, bool by_bucket,
-			   json_t **out)
+			   void (*fn)(void *ctx, const struct ledger_report_row *r), void *ctx)
 {
 	struct sqlite_store *s = S(st);
 	struct where w = {.sql = BUF_INIT};
 	struct buf cols = BUF_INIT, keys = BUF_INIT;
+	if (ngroup > LEDGER_GROUP_MAX)
+		return ALLOT_E_INVALID;
 	for (size_t i = 0; i < ngroup; i++) {
 		if (!group_col_ok(group_by[i])) {
 			buf_release(&cols);
@@ -161,7 +206,8 @@ allot_err sq_ledger_report(struct store *st, const struct ledger_filter *f,
 		buf_printf(&w.sql, " GROUP BY %s ORDER BY %s", buf_str(&keys), buf_str(&keys));
 	buf_release(&cols);
 	buf_release(&keys);
-	return where_run(s, &w, f, "ledger report", out);
+	struct report_each re = {fn, ctx, ngroup, by_bucket};
+	return where_run(s, &w, f, "ledger report", report_row, &re);
 }
 
 /* ---- sequence gaps and repeats ---------------------------------------------------
@@ -176,33 +222,65 @@ allot_err sq_ledger_report(struct store *st, const struct ledger_filter *f,
 struct seq_scan {
 	int64_t after;
 	int limit;
-	int64_t with_seq, gap_count, missing, repeat_count;
-	int64_t next;         /* -2: complete */
 	bool listing;
-	json_t *gaps, *reps;
+	bool oom;
+	struct ledger_seq_status *st;   /* what is filled */
 };
 
 /* Lists an item starting at `first` unless the page is full; when it is,
  * the page ends just before it. */
-static bool seq_list(struct seq_scan *sc, json_t *list, int64_t first)
+static bool seq_list(struct seq_scan *sc, size_t have, int64_t first)
 {
 	if (!sc->listing || first <= sc->after)
 		return false;
-	if ((int)json_array_size(list) == sc->limit) {
+	if (have == (size_t)sc->limit) {
 		sc->listing = false;
-		sc->next = first - 1;
+		sc->st->has_next = true;
+		sc->st->next = first - 1;
 		return false;
 	}
 	return true;
 }
 
-static allot_err seq_run(sqlite3 *db, const char *provider, struct seq_scan *sc, json_t *j)
+static void seq_gap(struct seq_scan *sc, int64_t from, int64_t to)
+{
+	struct ledger_seq_status *o = sc->st;
+	o->gap_count++;
+	o->missing += to - from + 1;
+	if (!seq_list(sc, o->ngaps, from))
+		return;
+	struct ledger_seq_gap *g = realloc(o->gaps, (o->ngaps + 1) * sizeof *g);
+	if (!g) {
+		sc->oom = true;
+		return;
+	}
+	g[o->ngaps++] = (struct ledger_seq_gap){from, to};
+	o->gaps = g;
+}
+
+static void seq_repeat(struct seq_scan *sc, int64_t v)
+{
+	struct ledger_seq_status *o = sc->st;
+	o->repeat_count++;
+	if (!seq_list(sc, o->nrepeats, v))
+		return;
+	int64_t *r = realloc(o->repeats, (o->nrepeats + 1) * sizeof *r);
+	if (!r) {
+		sc->oom = true;
+		return;
+	}
+	r[o->nrepeats++] = v;
+	o->repeats = r;
+}
+
+static allot_err seq_run(sqlite3 *db, const char *provider, struct seq_scan *sc)
 {
 	static const char q_count[] =
 		"SELECT count(*) FROM usage_records WHERE provider = ?1 AND source = 'provider'";
 	static const char q_seq[] =
 		"SELECT seq FROM usage_records INDEXED BY usage_by_provider_seq "
 		"WHERE provider = ?1 AND seq IS NOT NULL ORDER BY seq";
+	struct ledger_seq_status *o = sc->st;
 	sqlite3_stmt *q = NULL;
 	int rc = sqlite3_prepare_v2(db, q_count, -1, &q, NULL);
 	if (rc == SQLITE_OK) {
@@ -213,7 +291,7 @@ static allot_err seq_run(sqlite3 *db, const char *provider, struct seq_scan *sc,
 		sqlite3_finalize(q);
 		return ALLOT_E_STORE;
 	}
-	json_object_set_new(j, "records", json_integer(sqlite3_column_int64(q, 0)));
+	o->records = sqlite3_column_int64(q, 0);
 	sqlite3_finalize(q);
 	q = NULL;
 	if (sqlite3_prepare_v2(db, q_seq, -1, &q, NULL) != SQLITE_OK)
@@ -222,30 +300,25 @@ static allot_err seq_run(sqlite3 *db, const char *provider, struct seq_scan *sc,
 	int64_t prev = 0, min = 0, last_rep = -1;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		int64_t v = sqlite3_column_int64(q, 0);
-		if (sc->with_seq++ == 0) {
+		if (o->with_seq++ == 0) {
 			min = v;
 		} else if (v == prev) {
 			if (v != last_rep) {
 				last_rep = v;
-				sc->repeat_count++;
-				if (seq_list(sc, sc->reps, v))
-					json_array_append_new(sc->reps, json_integer(v));
+				seq_repeat(sc, v);
 			}
 		} else if (v > prev + 1) {
-			sc->gap_count++;
-			sc->missing += v - prev - 1;
-			if (seq_list(sc, sc->gaps, prev + 1))
-				json_array_append_new(sc->gaps, json_pack("{s:I,s:I}", "from",
-					(json_int_t)(prev + 1), "to", (json_int_t)(v - 1)));
+			seq_gap(sc, prev + 1, v - 1);
 		}
 		prev = v;
 	}
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE)
 		return ALLOT_E_STORE;
-	json_object_set_new(j, "with_seq", json_integer(sc->with_seq));
-	json_object_set_new(j, "min_seq", sc->with_seq ? json_integer(min) : json_null());
-	json_object_set_new(j, "max_seq", sc->with_seq ? json_integer(prev) : json_null());
+	if (sc->oom)
+		return ALLOT_E_NOMEM;
+	o->min_seq = o->with_seq ? min : 0;
+	o->max_seq = o->with_seq ? prev : 0;
 	return ALLOT_OK;
 }
 
@@ -270,33 +343,21 @@ static sqlite3 *seq_reader(struct sqlite_store *s)
 }
 
 static allot_err seq_try(sqlite3 *db, const char *provider, int64_t after, int limit,
-			 json_t **out)
+			 struct ledger_seq_status *out)
 {
-	struct seq_scan sc = {.after = after, .limit = limit, .next = -2, .listing = true,
-			      .gaps = json_array(), .reps = json_array()};
-	json_t *j = json_pack("{s:s}", "provider", provider);
+	*out = (struct ledger_seq_status){.records = 0};
+	struct seq_scan sc = {.after = after, .limit = limit, .listing = true, .st = out};
 	allot_err e = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK
-		? seq_run(db, provider, &sc, j) : ALLOT_E_STORE;
+		? seq_run(db, provider, &sc) : ALLOT_E_STORE;
 	if (!sqlite3_get_autocommit(db))
 		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-	if (e) {
-		json_decref(sc.gaps);
-		json_decref(sc.reps);
-		json_decref(j);
-		return e;
-	}
-	json_object_set_new(j, "gaps", sc.gaps);
-	json_object_set_new(j, "repeats", sc.reps);
-	json_object_set_new(j, "gap_count", json_integer(sc.gap_count));
-	json_object_set_new(j, "missing", json_integer(sc.missing));
-	json_object_set_new(j, "repeat_count", json_integer(sc.repeat_count));
-	json_object_set_new(j, "next", sc.next == -2 ? json_null() : json_integer(sc.next));
-	*out = j;
-	return ALLOT_OK;
+	if (e)
+		ledger_seq_status_release(out);
+	return e;
 }
 
 allot_err sq_ledger_seq_status(struct store *st, const char *provider, int64_t after, int limit,
-			       json_t **out)
+			       struct ledger_seq_status *out)
 {
 	struct sqlite_store *s = S(st);
 	if (limit < 1 || after < -1)

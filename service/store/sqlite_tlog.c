@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "common/b64.h"
 #include "tlog/leaf.h"
 #include "tlog/merkle.h"
 
@@ -184,24 +183,21 @@ static allot_err tlog_append(struct sqlite_store *s, enum tlog_leaf_type type, i
 	return merkle_tree_append(&t->pending, leaf, node_put, s);
 }
 
-/* The same from an entry in export form. */
+/* The same from a charter or audit entry in export form (a usage record's
+ * leaf is built without JSON: sq_tlog_append_usage). */
 static allot_err tlog_append_json(struct sqlite_store *s, enum tlog_leaf_type type, int64_t ref,
 				  const json_t *entry)
 {
 	if (!entry)
 		return ALLOT_E_NOMEM;
-	char *data = NULL, why[160], name[2 * STORE_ID_MAX + RECORD_ID_MAX];
+	char *data = NULL, why[160];
 	size_t len = 0;
 	allot_err e = tlog_leaf_bytes(type, entry, &data, &len, why, sizeof why);
 	if (e) {
 		snprintf(s->base.errmsg, sizeof s->base.errmsg, "log leaf: %s", why);
 		return e;
 	}
-	if (type == TLOG_LEAF_USAGE)
-		snprintf(name, sizeof name, "%s/%s",
-			 json_string_value(json_object_get(entry, "provider")),
-			 json_string_value(json_object_get(entry, "record_id")));
-	e = tlog_append(s, type, ref, type == TLOG_LEAF_USAGE ? name : NULL, data, len);
+	e = tlog_append(s, type, ref, NULL, data, len);
 	free(data);
 	return e;
 }
@@ -244,68 +240,97 @@ allot_err sq_tlog_append_audit(struct sqlite_store *s, int64_t id, const struct 
 	return e;
 }
 
-/* ---- entries in export form ------------------------------------------------- */
+/* ---- the entries the leaves log, as typed rows ------------------------------ */
 
 static const char q_usage_row[] =
-	"SELECT provider, record_id, seq, kind, adjustment, supersedes, institution, project, "
-	"member, resource, class, model, quantity, start_us, end_us, received_us, book_us, late, "
-	"charter_version, rate_micro, charge_micro, overage, source, lower(hex(sha256)) AS sha256, "
-	"CAST(canonical AS TEXT) AS canonical FROM usage_records WHERE id = ?1";
+	"SELECT " SQ_USAGE_COLS " FROM usage_records WHERE id = ?1";
 static const char q_charter_row[] =
-	"SELECT version, charter_id, sha256, author, applied_at, effective, "
-	"CAST(text AS TEXT) AS text FROM charters WHERE version = ?1";
+	"SELECT version, charter_id, sha256, author, applied_at, effective, text "
+	"FROM charters WHERE version = ?1";
 static const char q_audit_row[] =
 	"SELECT id, at, actor, action, target, before_sha256, after_sha256, detail "
 	"FROM audit_log WHERE id = ?1";
 
-/* The entry a leaf refers to, in export form; *out = NULL when it is gone. */
-static allot_err entry_json(struct sqlite_store *s, enum tlog_leaf_type type, int64_t ref,
-			    json_t **out)
+/* The entry a leaf refers to, pointing into the row of q (reset it after
+ * use: entry_done); found false when it is gone. */
+struct sq_entry {
+	sqlite3_stmt *q;
+	bool found;
+	struct ledger_row usage;
+	struct charter_row charter;
+	struct audit_entry audit;
+	int64_t audit_id;
+};
+
+static const char *col_text(sqlite3_stmt *q, int col)
+{
+	return (const char *)sqlite3_column_text(q, col);
+}
+
+static allot_err entry_read(struct sqlite_store *s, enum tlog_leaf_type type, int64_t ref,
+			    struct sq_entry *out)
 {
 	const char *sql = type == TLOG_LEAF_USAGE ? q_usage_row
 			  : type == TLOG_LEAF_CHARTER ? q_charter_row : q_audit_row;
-	sqlite3_stmt *q = sq_prep(s, sql);
+	out->found = false;
+	out->q = sq_prep(s, sql);
+	sqlite3_stmt *q = out->q;
 	if (!q)
 		return ALLOT_E_STORE;
 	sqlite3_bind_int64(q, 1, ref);
-	json_t *rows = NULL;
-	allot_err e = sq_rows_to_json(s, q, &rows);
-	if (e)
-		return e;
-	json_t *r = json_incref(json_array_get(rows, 0));
-	json_decref(rows);
-	if (r && type == TLOG_LEAF_USAGE) {
-		tlog_usage_export_form(r);
-	} else if (r && type == TLOG_LEAF_CHARTER) {
-		json_t *c = tlog_charter_export_json(
-			json_integer_value(json_object_get(r, "version")),
-			json_string_value(json_object_get(r, "charter_id")),
-			json_string_value(json_object_get(r, "sha256")),
-			json_string_value(json_object_get(r, "author")),
-			json_integer_value(json_object_get(r, "applied_at")),
-			json_integer_value(json_object_get(r, "effective")));
-		if (c)
-			json_object_set(c, "text", json_object_get(r, "text"));
-		json_decref(r);
-		r = c;
-	} else if (r) {
-		const char *d = json_string_value(json_object_get(r, "detail"));
-		json_t *a = tlog_audit_export_json(
-			json_integer_value(json_object_get(r, "id")),
-			json_integer_value(json_object_get(r, "at")),
-			json_string_value(json_object_get(r, "actor")),
-			json_string_value(json_object_get(r, "action")),
-			json_string_value(json_object_get(r, "target")),
-			json_string_value(json_object_get(r, "before_sha256")),
-			json_string_value(json_object_get(r, "after_sha256")), d);
-		json_decref(r);
-		r = a;
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_DONE)
+		return ALLOT_OK;
+	if (rc != SQLITE_ROW)
+		return sq_fail(s, "log entry");
+	out->found = true;
+	if (type == TLOG_LEAF_USAGE) {
+		sq_usage_row(q, &out->usage);
+	} else if (type == TLOG_LEAF_CHARTER) {
+		struct charter_row *c = &out->charter;
+		memset(c, 0, sizeof *c);
+		c->version = sqlite3_column_int64(q, 0);
+		sq_copy_text(q, 1, c->charter_id, sizeof c->charter_id);
+		sq_copy_text(q, 2, c->sha256, sizeof c->sha256);
+		sq_copy_text(q, 3, c->author, sizeof c->author);
+		c->applied_at = sqlite3_column_int64(q, 4);
+		c->effective = sqlite3_column_int64(q, 5);
+		c->text = (char *)sqlite3_column_text(q, 6);
+		c->text_len = (size_t)sqlite3_column_bytes(q, 6);
+	} else {
+		out->audit_id = sqlite3_column_int64(q, 0);
+		out->audit = (struct audit_entry){
+			.at = sqlite3_column_int64(q, 1), .actor = col_text(q, 2),
+			.action = col_text(q, 3), .target = col_text(q, 4),
+			.before_sha256 = col_text(q, 5), .after_sha256 = col_text(q, 6),
+			.detail = col_text(q, 7)};
 	}
-	*out = r;
 	return ALLOT_OK;
 }
 
+static void entry_done(struct sq_entry *e)
+{
+	if (e->q)
+		sqlite3_reset(e->q);
+	e->q = NULL;
+}
+
 /* ---- start-up: load the tree, log what came before the log -------------------- */
+
+/* Appends the leaf of the entry (type, ref), read back from its table. */
+static allot_err backfill_one(struct sqlite_store *s, enum tlog_leaf_type t, int64_t ref)
+{
+	struct sq_entry ent = {.q = NULL};
+	allot_err e = entry_read(s, t, ref, &ent);
+	if (!e && !ent.found)
+		e = ALLOT_E_STORE;
+	if (!e)
+		e = t == TLOG_LEAF_USAGE ? sq_tlog_append_usage(s, &ent.usage)
+		    : t == TLOG_LEAF_CHARTER ? sq_tlog_append_charter(s, &ent.charter)
+		    : sq_tlog_append_audit(s, ent.audit_id, &ent.audit);
+	entry_done(&ent);
+	return e;
+}
 
 static allot_err tlog_backfill(struct sqlite_store *s)
 {
@@ -323,11 +348,8 @@ static allot_err tlog_backfill(struct sqlite_store *s)
 		int64_t ref = sqlite3_column_int64(q, 1);
 		enum tlog_leaf_type t = kind == 1 ? TLOG_LEAF_CHARTER
 					: kind == 2 ? TLOG_LEAF_AUDIT : TLOG_LEAF_USAGE;
-		json_t *j = NULL;
 		uint64_t idx = s->tlog->dirty ? s->tlog->pending.size : s->tlog->committed.size;
-		if (!(e = entry_json(s, t, ref, &j)))
-			e = tlog_append_json(s, t, ref, j);
-		json_decref(j);
+		e = backfill_one(s, t, ref);
 		if (!e && t == TLOG_LEAF_USAGE) {
 			/* The record's row cannot take its index (append-only). */
 			static const char q_map[] = "INSERT INTO tlog_backfill(ref, idx) VALUES (?1, ?2)";
@@ -449,15 +471,14 @@ allot_err sq_tlog_root_at(struct store *st, uint64_t size, uint8_t root[32])
 	return e;
 }
 
-allot_err sq_tlog_entries(struct store *st, uint64_t start, uint64_t end, bool with_entry,
-			  json_t **out)
+allot_err sq_tlog_entries(struct store *st, uint64_t start, uint64_t end,
+			  void (*fn)(void *ctx, const struct tlog_entry_row *e), void *ctx)
 {
 	struct sqlite_store *s = S(st);
 	static const char sql[] =
 		"SELECT idx, type, ref, leaf_hash, name FROM tlog_leaves "
 		"WHERE idx >= ?1 AND idx < ?2 ORDER BY idx";
 	allot_err e = ALLOT_E_INVALID;
-	json_t *arr = NULL;
 	pthread_mutex_lock(&s->lock);
 	/* Only committed leaves: the range ends at the committed size. */
 	if (end > s->tlog->committed.size)
@@ -471,53 +492,37 @@ allot_err sq_tlog_entries(struct store *st, uint64_t start, uint64_t end, bool w
 	}
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)start);
 	sqlite3_bind_int64(q, 2, (sqlite3_int64)end);
-	arr = json_array();
 	e = ALLOT_OK;
 	int rc;
 	while (!e && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-		const char *type = (const char *)sqlite3_column_text(q, 1);
-		int64_t ref = sqlite3_column_int64(q, 2);
-		const char *name = (const char *)sqlite3_column_text(q, 4);
-		json_t *o = json_pack("{s:I,s:s}", "leaf_index", (json_int_t)sqlite3_column_int64(q, 0),
-				      "type", type ? type : "");
-		json_t *ent = NULL;
+		const char *type = col_text(q, 1);
+		struct tlog_entry_row r = {
+			.leaf_index = (uint64_t)sqlite3_column_int64(q, 0), .type = type ? type : "",
+			.ref = sqlite3_column_int64(q, 2), .name = col_text(q, 4)};
+		if (sqlite3_column_bytes(q, 3) == 32) {
+			memcpy(r.leaf_hash, sqlite3_column_blob(q, 3), 32);
+			r.has_leaf_hash = true;
+		}
+		struct sq_entry ent = {.q = NULL};
 		int t = tlog_leaf_type_parse(type);
 		if (t >= 0)
-			e = entry_json(s, (enum tlog_leaf_type)t, ref, &ent);
-		if (with_entry) {
-			json_object_set_new(o, "entry", ent ? ent : json_null());
-			/* The entry is gone: the leaf row still names it. */
-			if (!ent) {
-				json_object_set_new(o, "ref", json_integer(ref));
-				if (name)
-					json_object_set_new(o, "name", json_string(name));
-			}
-		} else {
-			char hex[65], *data = NULL;
-			size_t len;
-			json_object_set_new(o, "ref", json_integer(ref));
-			if (ent && !tlog_leaf_bytes((enum tlog_leaf_type)t, ent, &data, &len, NULL, 0))
-				json_object_set_new(o, "data", json_stringn(data, len));
-			else
-				json_object_set_new(o, "data", json_null());
-			free(data);
-			json_decref(ent);
-			if (sqlite3_column_bytes(q, 3) == 32) {
-				hex_encode(sqlite3_column_blob(q, 3), 32, hex);
-				json_object_set_new(o, "leaf_hash", json_string(hex));
-			}
+			e = entry_read(s, (enum tlog_leaf_type)t, r.ref, &ent);
+		if (!e && ent.found) {
+			r.usage = t == TLOG_LEAF_USAGE ? &ent.usage : NULL;
+			r.charter = t == TLOG_LEAF_CHARTER ? &ent.charter : NULL;
+			r.audit = t == TLOG_LEAF_AUDIT ? &ent.audit : NULL;
+			r.audit_id = ent.audit_id;
 		}
-		json_array_append_new(arr, o);
+		if (!e)
+			fn(ctx, &r);
+		entry_done(&ent);
 	}
+	if (!e && rc != SQLITE_DONE)
+		e = sq_fail(s, "log entries");
 	sqlite3_finalize(q);
 out:
 	pthread_mutex_unlock(&s->lock);
-	if (e) {
-		json_decref(arr);
-		return e;
-	}
-	*out = arr;
-	return ALLOT_OK;
+	return e;
 }
 
 allot_err sq_tlog_leaf_of(struct store *st, const char *type, int64_t ref, int64_t *idx)

@@ -13,14 +13,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include <jansson.h>
-
 #include "common/err.h"
 #include "common/ids.h"
 #include "store/ledger_types.h"
 #include "store/settle_types.h"
 #include "store/outbox_types.h"
 #include "store/token_types.h"
+#include "store/tlog_types.h"
 #include "tlog/merkle.h"
 
 
@@ -136,19 +135,31 @@ struct store_ops {
 	/* Net charge of a record and every adjustment of it; whether voided. */
 	allot_err (*ledger_net)(struct store *st, const char *provider, const char *record_id,
 				int64_t *net, bool *voided);
-	allot_err (*ledger_list)(struct store *st, const struct ledger_filter *f, json_t **out);
-	/* Aggregates: one object per group with the group_by columns (day and
-	 * month as the 15-minute bucket start "bucket_us", folded by the caller),
-	 * "charge" (micro), "quantity", "records". */
+	/* Calls fn for each row that f selects, in row id order, at most
+	 * f->limit: the row (row_id set, rec.canonical its bytes) and its leaf
+	 * index (-1 when the row has none: logged by the start-up backfill).
+	 * As key_list: fn must not call the store, pointers valid during the
+	 * call only. */
+	allot_err (*ledger_list)(struct store *st, const struct ledger_filter *f,
+				 void (*fn)(void *ctx, const struct ledger_row *row,
+					    int64_t leaf_index),
+				 void *ctx);
+	/* Aggregates: calls fn once per group of the group_by columns
+	 * (institution project member provider resource model, at most
+	 * LEDGER_GROUP_MAX; others ALLOT_E_INVALID), and of the 15-minute
+	 * bucket when by_bucket (day and month are folded by the caller), in
+	 * the order of those columns (as key_list: fn must not call the
+	 * store). */
 	allot_err (*ledger_report)(struct store *st, const struct ledger_filter *f,
 				   const char *const *group_by, size_t ngroup, bool by_bucket,
-				   json_t **out);
+				   void (*fn)(void *ctx, const struct ledger_report_row *r),
+				   void *ctx);
 	/* Per provider: records, min/max seq, counts of missing ranges and
 	 * repeated seqs, and at most `limit` of each with seq > after (-1: all),
-	 * in one pass over an index, outside the writer's lock where it can;
-	 * "next" is the `after` of the following page (null: complete). */
+	 * in one pass over an index, outside the writer's lock where it can.
+	 * OUT: *out on success only (ledger_seq_status_release). */
 	allot_err (*ledger_seq_status)(struct store *st, const char *provider, int64_t after,
-				       int limit, json_t **out);
+				       int limit, struct ledger_seq_status *out);
 	/* Rejected provider records (migration 0013).  reject_find: OK with
 	 * *out filled, or ALLOT_E_NOT_FOUND.  reject_insert runs inside the
 	 * ledger transaction of the batch that refused the record.
@@ -206,11 +217,13 @@ struct store_ops {
 	/* ALLOT_E_INVALID unless 1 <= size1 <= size2 <= head size. */
 	allot_err (*tlog_consistency)(struct store *st, uint64_t size1, uint64_t size2,
 				      struct merkle_proof *p);
-	/* Leaves [start, min(end, head size)): objects {"leaf_index", "type", and
-	 * with_entry ? "entry" (export form, null when the entry is gone)
-	 * : "ref", "data", "leaf_hash"}.  OUT: *out (caller decrefs). */
+	/* Calls fn for each leaf of [start, min(end, head size)), in index
+	 * order, with the entry it logs (store/tlog_types.h; as key_list: fn
+	 * must not call the store).  ALLOT_E_INVALID when start is past that
+	 * end. */
 	allot_err (*tlog_entries)(struct store *st, uint64_t start, uint64_t end,
-				  bool with_entry, json_t **out);
+				  void (*fn)(void *ctx, const struct tlog_entry_row *e),
+				  void *ctx);
 	/* Leaf index of an entry: type "usage" (ref = row id), "charter"
 	 * (version), "audit" (id).  ALLOT_E_NOT_FOUND when not logged. */
 	allot_err (*tlog_leaf_of)(struct store *st, const char *type, int64_t ref, int64_t *idx);
@@ -339,8 +352,10 @@ static inline allot_err store_ledger_net_q(struct store *st, const char *provide
 					   const char *record_id, int64_t *net, bool *voided)
 { return st->ops->ledger_net(st, provider, record_id, net, voided); }
 static inline allot_err store_ledger_list_q(struct store *st, const struct ledger_filter *f,
-					    json_t **out)
-{ return st->ops->ledger_list(st, f, out); }
+					    void (*fn)(void *ctx, const struct ledger_row *row,
+						       int64_t leaf_index),
+					    void *ctx)
+{ return st->ops->ledger_list(st, f, fn, ctx); }
 static inline allot_err store_reject_find(struct store *st, const char *provider,
 					  const char *record_id, struct ledger_rejection *out)
 { return st->ops->reject_find(st, provider, record_id, out); }
@@ -383,12 +398,14 @@ static inline allot_err store_settleq_list(struct store *st,
 
 /* ---- the transparency log ---- */
 static inline int store_schema_version(struct store *st) { return st->ops->schema_version(st); }
-static inline allot_err store_ledger_report(struct store *st, const struct ledger_filter *f,
-					    const char *const *group_by, size_t ngroup,
-					    bool by_bucket, json_t **out)
-{ return st->ops->ledger_report(st, f, group_by, ngroup, by_bucket, out); }
+static inline allot_err store_ledger_report_rows(
+	struct store *st, const struct ledger_filter *f, const char *const *group_by,
+	size_t ngroup, bool by_bucket, void (*fn)(void *ctx, const struct ledger_report_row *r),
+	void *ctx)
+{ return st->ops->ledger_report(st, f, group_by, ngroup, by_bucket, fn, ctx); }
 static inline allot_err store_ledger_seq_status(struct store *st, const char *provider,
-						int64_t after, int limit, json_t **out)
+						int64_t after, int limit,
+						struct ledger_seq_status *out)
 { return st->ops->ledger_seq_status(st, provider, after, limit, out); }
 static inline allot_err store_token_issued(struct store *st, const struct token_row *t,
 					   const struct audit_entry *audit)
@@ -440,8 +457,9 @@ static inline allot_err store_tlog_consistency(struct store *st, uint64_t size1,
 					       struct merkle_proof *p)
 { return st->ops->tlog_consistency(st, size1, size2, p); }
 static inline allot_err store_tlog_entries(struct store *st, uint64_t start, uint64_t end,
-					   bool with_entry, json_t **out)
-{ return st->ops->tlog_entries(st, start, end, with_entry, out); }
+					   void (*fn)(void *ctx, const struct tlog_entry_row *e),
+					   void *ctx)
+{ return st->ops->tlog_entries(st, start, end, fn, ctx); }
 static inline allot_err store_tlog_leaf_of(struct store *st, const char *type, int64_t ref,
 					   int64_t *idx)
 { return st->ops->tlog_leaf_of(st, type, ref, idx); }

@@ -57,9 +57,9 @@ const char *tlog_leaf_type_name(enum tlog_leaf_type t);
 /* The type of a name; -1 for an unknown one. */
 int tlog_leaf_type_parse(const char *name);
 
-/* Turns a usage row in the store's column form (ledger_list: start_us,
- * end_us, received_us, book_us as integers, charge_micro, rate_micro, late
- * and overage as 0/1) into the export form of GET /v1/usage, in place:
+/* Turns a usage row in column form (start_us, end_us, received_us, book_us
+ * as integers, charge_micro, rate_micro, late and overage as 0/1) into the
+ * export form of GET /v1/usage (ledgerlog_usage_json), in place:
  * "start", "end", "received", "booked" as RFC 3339, "charge" and "rate" as
  * exact decimals, "late" and "overage" as booleans. */
 void tlog_usage_export_form(json_t *r);

@@ -23,6 +23,7 @@
 #include "gate/gate.h"
 #include "ledger/quota.h"
 #include "support/appfx.h"
+#include "support/rowsfx.h"
 
 /* Rates: 0.0001 per token in, 0.0003 per token out, in micro-credits. */
 #define RATE_IN 100
@@ -667,9 +668,8 @@ static void test_settle_many_writers(void **state)
 	assert_int_equal(want, SETTLERS * each);
 	assert_int_equal(level_of(f, "tok", "p", "a", QUOTA_PROJECT).used, want);
 	assert_int_equal(level_of(f, "tok", "p", "a", QUOTA_POOL).used, want);
-	json_t *rows = NULL;
 	struct ledger_filter flt = {.limit = 4 * SETTLERS * SETTLES_EACH};
-	assert_int_equal(store_ledger_list_q(f->x.app.store, &flt, &rows), ALLOT_OK);
+	json_t *rows = rowsfx_list(f->x.app.store, &flt);
 	assert_int_equal(json_array_size(rows), 2 * SETTLERS * SETTLES_EACH);
 	json_decref(rows);
 	print_message("%d writers x %d settlements: all booked once\n", SETTLERS, SETTLES_EACH);

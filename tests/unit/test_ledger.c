@@ -39,6 +39,7 @@
 #include "ledger/ledger.h"
 #include "ledger/quota.h"
 #include "store/store.h"
+#include "support/rowsfx.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define TEST_SANITIZED 1
@@ -388,10 +389,8 @@ static char *fmt_micro(__int128 v, char out[64])
 /* Records and net charge in the whole ledger (the store's own report). */
 static void ledger_totals(struct fix *f, int64_t *records, int64_t *charge)
 {
-	json_t *rows = NULL;
 	struct ledger_filter flt = {0};
-	assert_int_equal(store_ledger_report(f->app.store, &flt, NULL, 0, false, &rows),
-			 ALLOT_OK);
+	json_t *rows = rowsfx_report(f->app.store, &flt, NULL, 0, false);
 	assert_int_equal(json_array_size(rows), 1);
 	*records = json_integer_value(json_object_get(json_array_get(rows, 0), "records"));
 	*charge = json_integer_value(json_object_get(json_array_get(rows, 0), "charge"));
@@ -543,10 +542,8 @@ static struct acc expect_row(struct acc (*acc)[2][NVAR], const json_t *row)
 static void check_report(struct fix *f, struct acc (*acc)[2][NVAR], const char *const *gb,
 			 size_t ng)
 {
-	json_t *rows = NULL;
 	struct ledger_filter flt = {0};
-	assert_int_equal(store_ledger_report(f->app.store, &flt, gb, ng, false, &rows),
-			 ALLOT_OK);
+	json_t *rows = rowsfx_report(f->app.store, &flt, gb, ng, false);
 	int64_t nonempty = 0, seen = 0;
 	/* Count the groups that should exist. */
 	{
@@ -865,10 +862,8 @@ static void test_exactness(void **state)
 	int ncases = 9;
 
 	/* Per 15-minute bucket (what day and month reports fold). */
-	json_t *rows = NULL;
 	struct ledger_filter flt = {0};
-	assert_int_equal(store_ledger_report(f->app.store, &flt, NULL, 0, true, &rows),
-			 ALLOT_OK);
+	json_t *rows = rowsfx_report(f->app.store, &flt, NULL, 0, true);
 	size_t i;
 	json_t *row;
 	size_t nonempty = 0;
@@ -1351,9 +1346,8 @@ static void test_late(void **state)
 		assert_int_equal(used_at(f, "epfl", "climate", NULL, QUOTA_PROJECT, at, NULL),
 				 before + 17000000);
 		/* and the listing shows the booking instant */
-		json_t *rows = NULL;
 		struct ledger_filter flt = {.provider = "cscs", .limit = 1000};
-		assert_int_equal(store_ledger_list_q(f->app.store, &flt, &rows), ALLOT_OK);
+		json_t *rows = rowsfx_list(f->app.store, &flt);
 		json_t *last = json_array_get(rows, json_array_size(rows) - 1);
 		int64_t book = json_integer_value(json_object_get(last, "book_us"));
 		assert_int_equal(book, cases[i].late ? g_now : T(cases[i].end));
@@ -1660,15 +1654,17 @@ static void test_sequence(void **state)
 		json_array_append_new(arr, sign(mkrec(&s), &f->cscs));
 	}
 	json_decref(ingest(f, "cscs", arr, NULL));
-	json_t *j = NULL;
-	assert_int_equal(store_ledger_seq_status(f->app.store, "cscs", -1, 100, &j), ALLOT_OK);
-	char *d = json_dumps(json_object_get(j, "gaps"), JSON_COMPACT);
-	assert_string_equal(d, "[{\"from\":4,\"to\":4},{\"from\":6,\"to\":8}]");
-	free(d);
-	d = json_dumps(json_object_get(j, "repeats"), JSON_COMPACT);
-	assert_string_equal(d, "[5]");
-	free(d);
-	json_decref(j);
+	struct ledger_seq_status ss;
+	assert_int_equal(store_ledger_seq_status(f->app.store, "cscs", -1, 100, &ss), ALLOT_OK);
+	assert_int_equal(ss.ngaps, 2);
+	assert_int_equal(ss.gaps[0].from, 4);
+	assert_int_equal(ss.gaps[0].to, 4);
+	assert_int_equal(ss.gaps[1].from, 6);
+	assert_int_equal(ss.gaps[1].to, 8);
+	assert_int_equal(ss.nrepeats, 1);
+	assert_int_equal(ss.repeats[0], 5);
+	assert_false(ss.has_next);
+	ledger_seq_status_release(&ss);
 }
 
 int main(void)

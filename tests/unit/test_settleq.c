@@ -28,6 +28,7 @@
 #include "ledger/quota.h"
 #include "ledger/reserve.h"
 #include "support/appfx.h"
+#include "support/rowsfx.h"
 #include "support/shimvfs.h"
 
 #define RATE_IN 100   /* micro-credits per token: 0.0001 */
@@ -149,8 +150,7 @@ static struct quota_level project(struct appfx *f)
 static json_t *rows(struct appfx *f)
 {
 	struct ledger_filter lf = {.institution = "hard", .limit = 1000};
-	json_t *out = NULL;
-	assert_int_equal(store_ledger_list_q(f->app.store, &lf, &out), ALLOT_OK);
+	json_t *out = rowsfx_list(f->app.store, &lf);
 	assert_true(json_is_array(out));
 	return out;
 }

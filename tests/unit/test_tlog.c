@@ -26,6 +26,7 @@
 #include "ledger/record.h"
 #include "tlog/merkle.h"
 #include "tlog/verify.h"
+#include "support/rowsfx.h"
 
 /* ---- fixtures ------------------------------------------------------------------ */
 
@@ -326,7 +327,7 @@ static void check_tree(struct store *st)
 	uint8_t root[32];
 	uint64_t n = head(st, root);
 	json_t *ents = NULL;
-	assert_int_equal(store_tlog_entries(st, 0, n, false, &ents), ALLOT_OK);
+	assert_int_equal(ledgerlog_entries(st, 0, n, false, &ents), ALLOT_OK);
 	assert_int_equal(json_array_size(ents), n);
 	struct merkle_tree t;
 	merkle_tree_init(&t);
@@ -394,9 +395,8 @@ static void test_store_appends(void **state)
 	/* ... and the next append takes the same index */
 	commit_one(st, "r2", 21);
 	assert_int_equal(head(st, NULL), 4);
-	json_t *rows = NULL;
 	struct ledger_filter lf = {.limit = 10};
-	assert_int_equal(store_ledger_list_q(st, &lf, &rows), ALLOT_OK);
+	json_t *rows = rowsfx_list(st, &lf);
 	int64_t rid = json_integer_value(json_object_get(json_array_get(rows, 1), "id"));
 	json_decref(rows);
 	assert_int_equal(store_tlog_leaf_of(st, "usage", rid, &idx), ALLOT_OK);
@@ -514,9 +514,8 @@ static void test_store_backfill(void **state)
 	assert_int_equal(store_tlog_leaf_of(f->st, "audit", 1, &idx), ALLOT_OK);
 	assert_int_equal(idx, 0); /* charters, then audit entries, then records */
 	/* the records' indices, though their rows could not take them */
-	json_t *rows = NULL;
 	struct ledger_filter lf = {.limit = 10};
-	assert_int_equal(store_ledger_list_q(f->st, &lf, &rows), ALLOT_OK);
+	json_t *rows = rowsfx_list(f->st, &lf);
 	assert_int_equal(json_array_size(rows), 2);
 	for (size_t i = 0; i < 2; i++) {
 		json_t *r = json_array_get(rows, i);
@@ -660,13 +659,8 @@ static void test_export_verify(void **state)
 	json_decref(early);
 
 	/* a usage export: records with leaf indices and proofs */
-	json_t *rows = NULL;
 	struct ledger_filter lf = {.limit = 10};
-	assert_int_equal(store_ledger_list_q(st, &lf, &rows), ALLOT_OK);
-	size_t i;
-	json_t *r;
-	json_array_foreach(rows, i, r)
-		tlog_usage_export_form(r);
+	json_t *rows = rowsfx_export(st, &lf);
 	struct checkpoint c;
 	char *note = NULL;
 	assert_int_equal(ledgerlog_checkpoint(l, true, &note, &c, msg, sizeof msg), ALLOT_OK);
