@@ -193,6 +193,9 @@ allot_err pgq_outbox_has(struct store *st, const char *dedupe, bool *has);
  * transactions are serialised on the ledger_bounds row and the log head
  * (taken FOR UPDATE before the first record is written), so no two
  * transactions interleave their records or leaves (docs/POSTGRES.md). */
+/* Open after the migrations, pg_tlog_open first (the log's head is read
+ * and checked); close in reverse, before the pool's connections are closed:
+ * pg_ledger_close stops the flusher and flushes the deferred commits. */
 allot_err pg_ledger_open(struct pg_store *ps, char *msg, size_t msgsz);
 void pg_ledger_close(struct pg_store *ps);
 allot_err pg_ledger_begin(struct store *st);
@@ -210,6 +213,23 @@ allot_err pg_ledger_net(struct store *st, const char *provider, const char *reco
 void pg_ledger_hold(struct store *st, uint64_t tag);
 void pg_ledger_release(struct store *st, uint64_t tag);
 allot_err pg_token_spent(struct store *st, const char *jti, int64_t *spent);
+allot_err pg_ledger_list(struct store *st, const struct ledger_filter *f,
+			 void (*fn)(void *ctx, const struct ledger_row *row, int64_t leaf_index),
+			 void *ctx);
+allot_err pg_ledger_report(struct store *st, const struct ledger_filter *f,
+			   const char *const *group_by, size_t ngroup, bool by_bucket,
+			   void (*fn)(void *ctx, const struct ledger_report_row *r), void *ctx);
+allot_err pg_ledger_seq_status(struct store *st, const char *provider, int64_t after, int limit,
+			       struct ledger_seq_status *out);
+/* The columns of usage_records that pg_usage_row reads, in its order. */
+#define PG_USAGE_COLS \
+	"id, provider, record_id, seq, kind, adjustment, supersedes, institution, project, " \
+	"member, resource, class, model, quantity, start_us, end_us, received_us, book_us, " \
+	"late, charter_version, rate_micro, charge_micro, overage, source, canonical, sha256"
+#define PG_USAGE_NCOLS 26
+/* Row i of r (the columns PG_USAGE_COLS) into out; rec.canonical from
+ * malloc (the caller frees it). */
+allot_err pg_usage_row(const PGresult *r, int i, struct ledger_row *out);
 /* A column that must hold an int64 (a sum is NUMERIC): false when it is
  * NULL, not an integer or out of range. */
 bool pg_col_i64_strict(const PGresult *r, int row, int col, int64_t *out);
@@ -235,6 +255,8 @@ void pg_set_wal_limit(struct store *st, int64_t frames);
 	.ledger_insert = pg_ledger_insert, .ledger_sum = pg_ledger_sum, \
 	.ledger_net = pg_ledger_net, .ledger_hold = pg_ledger_hold, \
 	.ledger_release = pg_ledger_release, .token_spent = pg_token_spent, \
+	.ledger_list = pg_ledger_list, .ledger_report = pg_ledger_report, \
+	.ledger_seq_status = pg_ledger_seq_status, \
 	.set_flush_ms = pg_set_flush_ms, .flush = pg_flush, .sync_stats = pg_sync_stats, \
 	.set_wal_limit = pg_set_wal_limit,
 
@@ -267,11 +289,14 @@ allot_err pg_tlog_inclusion(struct store *st, uint64_t index, uint64_t size, uin
 			    struct merkle_proof *p);
 allot_err pg_tlog_consistency(struct store *st, uint64_t size1, uint64_t size2,
 			      struct merkle_proof *p);
+allot_err pg_tlog_entries(struct store *st, uint64_t start, uint64_t end,
+			  void (*fn)(void *ctx, const struct tlog_entry_row *e), void *ctx);
 allot_err pg_tlog_leaf_of(struct store *st, const char *type, int64_t ref, int64_t *idx);
 void pg_tlog_set_enabled(struct store *st, bool on);
 #define PG_TLOG_OPS \
 	.tlog_head = pg_tlog_head, .tlog_root_at = pg_tlog_root_at, \
 	.tlog_inclusion = pg_tlog_inclusion, .tlog_consistency = pg_tlog_consistency, \
-	.tlog_leaf_of = pg_tlog_leaf_of, .tlog_set_enabled = pg_tlog_set_enabled,
+	.tlog_entries = pg_tlog_entries, .tlog_leaf_of = pg_tlog_leaf_of, \
+	.tlog_set_enabled = pg_tlog_set_enabled,
 
 #endif

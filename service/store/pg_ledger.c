@@ -362,20 +362,22 @@ allot_err pg_ledger_commit(struct store *st)
 		snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "no ledger transaction to commit");
 		return ALLOT_E_INTERNAL;
 	}
-	allot_err e = t->nbk ? bk_flush(t) : ALLOT_OK;
+	/* A failed statement left the transaction aborted: COMMIT would answer
+	 * ROLLBACK without an error. */
+	allot_err e = ALLOT_OK;
+	if (PQtransactionStatus(t->c) != PQTRANS_INTRANS) {
+		snprintf(ps->base.errmsg, sizeof ps->base.errmsg,
+			 "the ledger transaction failed earlier and was rolled back");
+		e = ALLOT_E_STORE;
+	}
+	if (!e && t->nbk)
+		e = bk_flush(t);
 	if (!e && t->bk_failed)
 		e = ALLOT_E_STORE; /* some charges were not written */
 	if (!e)
 		e = lb_write(t);
 	if (!e)
 		e = pg_tlog_txn_precommit(ps, t->c);
-	/* A failed statement left the transaction aborted: COMMIT would answer
-	 * ROLLBACK without an error. */
-	if (!e && PQtransactionStatus(t->c) != PQTRANS_INTRANS) {
-		snprintf(ps->base.errmsg, sizeof ps->base.errmsg,
-			 "the ledger transaction failed earlier and was rolled back");
-		e = ALLOT_E_STORE;
-	}
 	if (!e) {
 		cache_commit_begin(ps->ledger);
 		e = pg_commit(ps, t->c);
@@ -468,75 +470,57 @@ static allot_err conn_put(struct pg_store *ps, PGconn *c, bool own, allot_err e)
 	return e;
 }
 
-static void col_text(const PGresult *r, int row, int col, char *dst, size_t dstsz)
-{
-	snprintf(dst, dstsz, "%s", PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col));
-}
-
-/* Fills out from a row of q_find's columns. */
-static allot_err row_read(const PGresult *r, const char *provider, const char *record_id,
-			  struct ledger_row *out)
+allot_err pg_usage_row(const PGresult *r, int i, struct ledger_row *out)
 {
 	memset(out, 0, sizeof *out);
 	struct usage_record *rec = &out->rec;
-	out->row_id = pg_col_i64(r, 0, 0);
-	snprintf(rec->provider, sizeof rec->provider, "%s", provider);
-	snprintf(rec->record_id, sizeof rec->record_id, "%s", record_id);
-	rec->has_seq = !PQgetisnull(r, 0, 1);
-	rec->seq = pg_col_i64(r, 0, 1);
-	const char *k = PQgetvalue(r, 0, 2);
+	out->row_id = pg_col_i64(r, i, 0);
+	pgs_col_text(r, i, 1, rec->provider, sizeof rec->provider);
+	pgs_col_text(r, i, 2, rec->record_id, sizeof rec->record_id);
+	rec->has_seq = !PQgetisnull(r, i, 3);
+	rec->seq = pg_col_i64(r, i, 3);
+	const char *k = PQgetvalue(r, i, 4);
 	rec->kind = strcmp(k, "adjustment") == 0 ? RECORD_ADJUSTMENT
 		    : strcmp(k, "void") == 0     ? RECORD_VOID
 						 : RECORD_USAGE;
-	const char *a = PQgetisnull(r, 0, 3) ? NULL : PQgetvalue(r, 0, 3);
+	const char *a = pgs_col_str(r, i, 5);
 	rec->adjustment = !a ? ADJ_NONE
 			  : strcmp(a, "credit") == 0 ? ADJ_CREDIT
 			  : strcmp(a, "refund") == 0 ? ADJ_REFUND
 						     : ADJ_DEBIT;
-	col_text(r, 0, 4, rec->supersedes, sizeof rec->supersedes);
-	col_text(r, 0, 5, rec->institution, sizeof rec->institution);
-	col_text(r, 0, 6, rec->project, sizeof rec->project);
-	col_text(r, 0, 7, rec->member, sizeof rec->member);
-	col_text(r, 0, 8, rec->resource, sizeof rec->resource);
-	col_text(r, 0, 9, rec->cls, sizeof rec->cls);
-	col_text(r, 0, 10, rec->model, sizeof rec->model);
-	rec->quantity = pg_col_i64(r, 0, 11);
-	rec->start_us = pg_col_i64(r, 0, 12);
-	rec->end_us = pg_col_i64(r, 0, 13);
-	out->received_us = pg_col_i64(r, 0, 14);
-	out->book_us = pg_col_i64(r, 0, 15);
-	out->late = pg_col_i64(r, 0, 16) != 0;
-	out->charter_version = pg_col_i64(r, 0, 17);
-	out->rate_micro = pg_col_i64(r, 0, 18);
-	out->charge_micro = pg_col_i64(r, 0, 19);
-	out->overage = pg_col_i64(r, 0, 20) != 0;
-	out->from_gate = strcmp(PQgetvalue(r, 0, 21), "gate") == 0;
-	const char *hex = PQgetvalue(r, 0, 22);
-	size_t hl = strlen(hex), n = 0;
-	if (!(rec->canonical = malloc(hl / 2 + 1)))
+	pgs_col_text(r, i, 6, rec->supersedes, sizeof rec->supersedes);
+	pgs_col_text(r, i, 7, rec->institution, sizeof rec->institution);
+	pgs_col_text(r, i, 8, rec->project, sizeof rec->project);
+	pgs_col_text(r, i, 9, rec->member, sizeof rec->member);
+	pgs_col_text(r, i, 10, rec->resource, sizeof rec->resource);
+	pgs_col_text(r, i, 11, rec->cls, sizeof rec->cls);
+	pgs_col_text(r, i, 12, rec->model, sizeof rec->model);
+	rec->quantity = pg_col_i64(r, i, 13);
+	rec->start_us = pg_col_i64(r, i, 14);
+	rec->end_us = pg_col_i64(r, i, 15);
+	out->received_us = pg_col_i64(r, i, 16);
+	out->book_us = pg_col_i64(r, i, 17);
+	out->late = pg_col_i64(r, i, 18) != 0;
+	out->charter_version = pg_col_i64(r, i, 19);
+	out->rate_micro = pg_col_i64(r, i, 20);
+	out->charge_micro = pg_col_i64(r, i, 21);
+	out->overage = pg_col_i64(r, i, 22) != 0;
+	out->from_gate = strcmp(PQgetvalue(r, i, 23), "gate") == 0;
+	size_t n = 0;
+	uint8_t *canon = pgs_col_blob(r, i, 24, &n);
+	if (!canon)
 		return ALLOT_E_NOMEM;
-	size_t sn = 0;
-	const char *sh = PQgetvalue(r, 0, 23);
-	if (hex_decode(hex, hl, (uint8_t *)rec->canonical, hl / 2, &n) ||
-	    hex_decode(sh, strlen(sh), rec->sha256, sizeof rec->sha256, &sn) || sn != 32) {
-		free(rec->canonical);
-		rec->canonical = NULL;
-		return ALLOT_E_STORE;
-	}
-	rec->canonical[n] = '\0';
+	rec->canonical = (char *)canon; /* NUL after its n bytes */
 	rec->canonical_len = n;
+	pgs_col_bytes(r, i, 25, rec->sha256, sizeof rec->sha256);
 	return ALLOT_OK;
 }
 
 allot_err pg_ledger_find(struct store *st, const char *provider, const char *record_id,
 			 struct ledger_row *out)
 {
-	static const char q[] =
-		"SELECT id, seq, kind, adjustment, supersedes, institution, project, member, "
-		"resource, class, model, quantity, start_us, end_us, received_us, book_us, late, "
-		"charter_version, rate_micro, charge_micro, overage, source, "
-		"encode(canonical, 'hex'), encode(sha256, 'hex') "
-		"FROM usage_records WHERE provider = $1 AND record_id = $2";
+	static const char q[] = "SELECT " PG_USAGE_COLS " FROM usage_records "
+				"WHERE provider = $1 AND record_id = $2";
 	struct pg_store *ps = PS(st);
 	PGconn *c = NULL;
 	bool own = false;
@@ -546,9 +530,7 @@ allot_err pg_ledger_find(struct store *st, const char *provider, const char *rec
 	const char *v[] = {provider, record_id};
 	PGresult *r = pg_run(ps, c, q, 2, v, &e);
 	if (r) {
-		e = PQntuples(r) != 1 ? ALLOT_E_NOT_FOUND : row_read(r, provider, record_id, out);
-		if (e == ALLOT_E_STORE)
-			snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "ledger find: a bad row");
+		e = PQntuples(r) != 1 ? ALLOT_E_NOT_FOUND : pg_usage_row(r, 0, out);
 		PQclear(r);
 	}
 	return conn_put(ps, c, own, e);

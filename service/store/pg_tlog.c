@@ -610,6 +610,116 @@ allot_err pg_tlog_consistency(struct store *st, uint64_t size1, uint64_t size2,
 	return rd_put(&r, e);
 }
 
+/* ---- the entries the leaves log, as typed rows -------------------------------------- */
+
+/* The entry a leaf refers to (found false when it is gone), pointing into
+ * res (entry_done clears it). */
+struct pg_entry {
+	PGresult *res;
+	bool found;
+	struct ledger_row usage;
+	struct charter_row charter;
+	struct audit_entry audit;
+	int64_t audit_id;
+};
+
+static allot_err entry_read(struct pg_store *ps, PGconn *c, enum tlog_leaf_type type,
+			    int64_t ref, struct pg_entry *out)
+{
+	static const char q_usage[] = "SELECT " PG_USAGE_COLS " FROM usage_records WHERE id = $1";
+	static const char q_charter[] =
+		"SELECT version, charter_id, sha256, author, applied_at, effective, text "
+		"FROM charters WHERE version = $1";
+	static const char q_audit[] =
+		"SELECT id, at, actor, action, target, before_sha256, after_sha256, detail "
+		"FROM audit_log WHERE id = $1";
+	const char *sql = type == TLOG_LEAF_USAGE ? q_usage
+			  : type == TLOG_LEAF_CHARTER ? q_charter : q_audit;
+	char rf[24];
+	const char *v[] = {pg_i64(rf, ref)};
+	allot_err e = ALLOT_OK;
+	memset(out, 0, sizeof *out);
+	PGresult *r = out->res = pg_run(ps, c, sql, 1, v, &e);
+	if (!r)
+		return e;
+	if (PQntuples(r) != 1)
+		return ALLOT_OK;
+	if (type == TLOG_LEAF_USAGE) {
+		if ((e = pg_usage_row(r, 0, &out->usage)))
+			return e;
+	} else if (type == TLOG_LEAF_CHARTER) {
+		struct charter_row *ch = &out->charter;
+		ch->version = pg_col_i64(r, 0, 0);
+		pgs_col_text(r, 0, 1, ch->charter_id, sizeof ch->charter_id);
+		pgs_col_text(r, 0, 2, ch->sha256, sizeof ch->sha256);
+		pgs_col_text(r, 0, 3, ch->author, sizeof ch->author);
+		ch->applied_at = pg_col_i64(r, 0, 4);
+		ch->effective = pg_col_i64(r, 0, 5);
+		if (!(ch->text = (char *)pgs_col_blob(r, 0, 6, &ch->text_len)))
+			return ALLOT_E_NOMEM;
+	} else {
+		out->audit_id = pg_col_i64(r, 0, 0);
+		out->audit = (struct audit_entry){
+			.at = pg_col_i64(r, 0, 1), .actor = pgs_col_str(r, 0, 2),
+			.action = pgs_col_str(r, 0, 3), .target = pgs_col_str(r, 0, 4),
+			.before_sha256 = pgs_col_str(r, 0, 5), .after_sha256 = pgs_col_str(r, 0, 6),
+			.detail = pgs_col_str(r, 0, 7)};
+	}
+	out->found = true;
+	return ALLOT_OK;
+}
+
+static void entry_done(struct pg_entry *e)
+{
+	free(e->usage.rec.canonical);
+	free(e->charter.text);
+	PQclear(e->res);
+	memset(e, 0, sizeof *e);
+}
+
+allot_err pg_tlog_entries(struct store *st, uint64_t start, uint64_t end,
+			  void (*fn)(void *ctx, const struct tlog_entry_row *e), void *ctx)
+{
+	static const char q[] = "SELECT idx, type, ref, leaf_hash, name FROM tlog_leaves "
+				"WHERE idx >= $1 AND idx < $2 ORDER BY idx";
+	struct rd r;
+	allot_err e = rd_get(st, &r);
+	if (e)
+		return e;
+	uint64_t head;
+	uint8_t hroot[MERKLE_HASH_LEN];
+	if ((e = head_read(r.ps, r.c, &head, hroot)))
+		return rd_put(&r, e);
+	if (end > head) /* only committed leaves */
+		end = head;
+	if (start > end)
+		return rd_put(&r, ALLOT_E_INVALID);
+	char a[24], b[24];
+	const char *v[] = {pg_i64(a, (int64_t)start), pg_i64(b, (int64_t)end)};
+	PGresult *res = pg_run(r.ps, r.c, q, 2, v, &e);
+	for (int i = 0; res && !e && i < PQntuples(res); i++) {
+		struct tlog_entry_row row = {
+			.leaf_index = (uint64_t)pg_col_i64(res, i, 0), .type = PQgetvalue(res, i, 1),
+			.ref = pg_col_i64(res, i, 2), .name = pgs_col_str(res, i, 4)};
+		row.has_leaf_hash = pgs_col_bytes(res, i, 3, row.leaf_hash, sizeof row.leaf_hash);
+		struct pg_entry ent = {.res = NULL};
+		int t = tlog_leaf_type_parse(row.type);
+		if (t >= 0)
+			e = entry_read(r.ps, r.c, (enum tlog_leaf_type)t, row.ref, &ent);
+		if (!e && ent.found) {
+			row.usage = t == TLOG_LEAF_USAGE ? &ent.usage : NULL;
+			row.charter = t == TLOG_LEAF_CHARTER ? &ent.charter : NULL;
+			row.audit = t == TLOG_LEAF_AUDIT ? &ent.audit : NULL;
+			row.audit_id = ent.audit_id;
+		}
+		if (!e)
+			fn(ctx, &row);
+		entry_done(&ent);
+	}
+	PQclear(res);
+	return rd_put(&r, e);
+}
+
 allot_err pg_tlog_leaf_of(struct store *st, const char *type, int64_t ref, int64_t *idx)
 {
 	/* Usage records carry their index (or have it in tlog_backfill); a

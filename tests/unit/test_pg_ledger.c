@@ -71,6 +71,10 @@ static bool wire(struct store *st)
 	o->flush = mine.flush;
 	o->sync_stats = mine.sync_stats;
 	o->set_wal_limit = mine.set_wal_limit;
+	o->ledger_list = mine.ledger_list;
+	o->ledger_report = mine.ledger_report;
+	o->ledger_seq_status = mine.ledger_seq_status;
+	o->tlog_entries = mine.tlog_entries;
 	o->tlog_head = mine.tlog_head;
 	o->tlog_root_at = mine.tlog_root_at;
 	o->tlog_inclusion = mine.tlog_inclusion;
@@ -102,6 +106,9 @@ static struct store *pg_open(struct fx *f)
 	f->wired = wire(st);
 	return st;
 }
+
+/* Audit entries too once store/pg_store.c logs them (it wires the log). */
+#define AUDITS(f) (!(f)->wired)
 
 static int setup(void **state)
 {
@@ -468,6 +475,281 @@ static void test_bounds(void **s) { both(s, case_bounds); }
 static void test_hold(void **s) { both(s, case_hold); }
 static void test_token_spent(void **s) { both(s, case_token_spent); }
 
+/* ---- the reads: lists, reports, sequence status, log entries ---------------------------
+ * Each is rendered as text, field by field, on both stores and compared. */
+
+struct text {
+	char *s;
+	size_t len, cap;
+};
+
+static void tx_printf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tx_printf(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (t->len + (size_t)n + 1 > t->cap) {
+		t->cap = 2 * (t->len + (size_t)n + 1);
+		t->s = realloc(t->s, t->cap);
+		assert_non_null(t->s);
+	}
+	va_start(ap, fmt);
+	vsnprintf(t->s + t->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	t->len += (size_t)n;
+}
+
+static void hex(struct text *t, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		tx_printf(t, "%02x", p[i]);
+}
+
+static void row_text(struct text *t, const struct ledger_row *w)
+{
+	const struct usage_record *r = &w->rec;
+	tx_printf(t, "%lld %s %s %d:%lld %d %d [%s] %s %s [%s] %s [%s] [%s] %lld %lld %lld %lld "
+		  "%lld %d %lld %lld %lld %d %d %.*s ", (long long)w->row_id, r->provider,
+		  r->record_id, r->has_seq, (long long)r->seq, r->kind, r->adjustment, r->supersedes,
+		  r->institution, r->project, r->member, r->resource, r->cls, r->model,
+		  (long long)r->quantity, (long long)r->start_us, (long long)r->end_us,
+		  (long long)w->received_us, (long long)w->book_us, w->late,
+		  (long long)w->charter_version, (long long)w->rate_micro,
+		  (long long)w->charge_micro, w->overage, w->from_gate, (int)r->canonical_len,
+		  r->canonical);
+	hex(t, r->sha256, 32);
+}
+
+static void list_fn(void *ctx, const struct ledger_row *row, int64_t leaf)
+{
+	row_text(ctx, row);
+	tx_printf(ctx, " leaf %lld\n", (long long)leaf);
+}
+
+static void report_fn(void *ctx, const struct ledger_report_row *r)
+{
+	for (size_t g = 0; g < LEDGER_GROUP_MAX && r->group[g]; g++)
+		tx_printf(ctx, "%s|", r->group[g]);
+	tx_printf(ctx, "%lld %lld %lld %lld\n", (long long)r->bucket_us, (long long)r->charge,
+		  (long long)r->quantity, (long long)r->records);
+}
+
+static void entry_fn(void *ctx, const struct tlog_entry_row *e)
+{
+	struct text *t = ctx;
+	tx_printf(t, "%llu %s %lld %s %d ", (unsigned long long)e->leaf_index, e->type,
+		  (long long)e->ref, e->name ? e->name : "-", e->has_leaf_hash);
+	hex(t, e->leaf_hash, 32);
+	if (e->usage)
+		row_text(t, e->usage);
+	if (e->audit)
+		tx_printf(t, " audit %lld %lld %s %s %s %s", (long long)e->audit_id,
+			  (long long)e->audit->at, e->audit->actor, e->audit->action,
+			  e->audit->target ? e->audit->target : "-",
+			  e->audit->detail ? e->audit->detail : "-");
+	tx_printf(t, "\n");
+}
+
+/* The dataset: two providers with sequences (gaps, repeats), records of
+ * several institutions, projects, members, models and buckets, an
+ * adjustment and a void; no duplicate (PostgreSQL's ids would move on). */
+static void read_data(struct store *st, bool audits)
+{
+	static const int64_t seqs[] = {1, 2, 2, 3, 7, 8, 8, 8, 12, 20, 21, 21, 30};
+	struct ledger_row row;
+	char id[32];
+	assert_int_equal(tbegin(st, STORE_SYNC_FULL), ALLOT_OK);
+	for (int i = 0; i < 13; i++) {
+		snprintf(id, sizeof id, "q-%02d", i);
+		fill(&row, id, i % 3 ? "epfl" : "ethz", i % 2 ? "climate" : "bio",
+		     i % 4 ? "alice@epfl.ch" : "", 1 + i, T0 + i * (BUCKET / 3), 100 * (i + 1));
+		row.rec.has_seq = true;
+		row.rec.seq = seqs[i];
+		snprintf(row.rec.model, sizeof row.rec.model, "%s", i % 5 ? "llama" : "");
+		assert_int_equal(ins(st, &row), ALLOT_OK);
+	}
+	for (int i = 0; i < 4; i++) {
+		snprintf(id, sizeof id, "k-%d", i);
+		fill(&row, id, "epfl", "climate", "bob", 5, T0 + i, 7);
+		snprintf(row.rec.provider, sizeof row.rec.provider, "kube");
+		row.rec.has_seq = i != 2;
+		row.rec.seq = 10 * i;
+		assert_int_equal(ins(st, &row), ALLOT_OK);
+	}
+	fill(&row, "q-01-credit", "epfl", "climate", "alice@epfl.ch", 1, T0 + 5, -50);
+	row.rec.kind = RECORD_ADJUSTMENT;
+	row.rec.adjustment = ADJ_CREDIT;
+	snprintf(row.rec.supersedes, sizeof row.rec.supersedes, "q-01");
+	assert_int_equal(ins(st, &row), ALLOT_OK);
+	fill(&row, "q-02-void", "epfl", "bio", "alice@epfl.ch", 3, T0 + 6, -300);
+	row.rec.kind = RECORD_VOID;
+	snprintf(row.rec.supersedes, sizeof row.rec.supersedes, "q-02");
+	assert_int_equal(ins(st, &row), ALLOT_OK);
+	fill(&row, "gate:j:1", "epfl", "climate", "alice@epfl.ch", 9, T0 + 7, 11);
+	row.from_gate = true;
+	snprintf(row.rec.provider, sizeof row.rec.provider, "cscs");
+	assert_int_equal(ins(st, &row), ALLOT_OK);
+	assert_int_equal(tcommit(st), ALLOT_OK);
+	struct audit_entry a = {.at = T0, .actor = "admin", .action = "key.create", .target = "k",
+				.detail = "{\"x\":1}"};
+	if (audits)
+		assert_int_equal(store_audit_append(st, &a), ALLOT_OK);
+}
+
+static char *list_text(struct store *st, const struct ledger_filter *f)
+{
+	struct text t = {NULL, 0, 0};
+	tx_printf(&t, "%s", "");
+	assert_int_equal(store_ledger_list_q(st, f, list_fn, &t), ALLOT_OK);
+	return t.s;
+}
+
+static char *report_text(struct store *st, const struct ledger_filter *f, const char *const *g,
+			 size_t ng, bool by_bucket)
+{
+	struct text t = {NULL, 0, 0};
+	tx_printf(&t, "%s", "");
+	assert_int_equal(store_ledger_report_rows(st, f, g, ng, by_bucket, report_fn, &t),
+			 ALLOT_OK);
+	return t.s;
+}
+
+static char *seq_text(struct store *st, const char *provider, int64_t after, int limit)
+{
+	struct ledger_seq_status s;
+	assert_int_equal(store_ledger_seq_status(st, provider, after, limit, &s), ALLOT_OK);
+	struct text t = {NULL, 0, 0};
+	tx_printf(&t, "%lld %lld %lld %lld %lld %lld %lld next %d %lld gaps", (long long)s.records,
+		  (long long)s.with_seq, (long long)s.min_seq, (long long)s.max_seq,
+		  (long long)s.gap_count, (long long)s.missing, (long long)s.repeat_count,
+		  s.has_next, (long long)(s.has_next ? s.next : 0));
+	for (size_t i = 0; i < s.ngaps; i++)
+		tx_printf(&t, " %lld-%lld", (long long)s.gaps[i].from, (long long)s.gaps[i].to);
+	tx_printf(&t, " repeats");
+	for (size_t i = 0; i < s.nrepeats; i++)
+		tx_printf(&t, " %lld", (long long)s.repeats[i]);
+	ledger_seq_status_release(&s);
+	return t.s;
+}
+
+#define SAME(f, expr_sq, expr_pg)                                                         \
+	do {                                                                              \
+		char *a_ = (expr_sq), *b_ = (expr_pg);                                     \
+		assert_string_equal(b_, a_);                                              \
+		free(a_);                                                                 \
+		free(b_);                                                                 \
+	} while (0)
+
+static void test_list_same(void **state)
+{
+	struct fx *f = *state;
+	NEED_SERVER(f);
+	read_data(f->sq, AUDITS(f));
+	read_data(f->pg, AUDITS(f));
+	struct ledger_filter flt[] = {
+		{.limit = 1000},
+		{.limit = 3},
+		{.after_id = 4, .limit = 5},
+		{.institution = "epfl", .limit = 100},
+		{.institution = "epfl", .project = "climate", .member = "alice@epfl.ch", .limit = 100},
+		{.provider = "kube", .limit = 100},
+		{.model = "llama", .resource = "gpu_seconds", .limit = 100},
+		{.kind = "void", .limit = 100},
+		{.from_us = T0 + BUCKET, .to_us = T0 + 3 * BUCKET, .limit = 100},
+		{.institution = "nobody", .limit = 100},
+	};
+	for (size_t i = 0; i < sizeof flt / sizeof *flt; i++)
+		SAME(f, list_text(f->sq, &flt[i]), list_text(f->pg, &flt[i]));
+	char *all = list_text(f->pg, &flt[0]);
+	assert_non_null(strstr(all, "q-02-void"));
+	assert_non_null(strstr(all, "gate:j:1"));
+	free(all);
+}
+
+static void test_report_same(void **state)
+{
+	struct fx *f = *state;
+	NEED_SERVER(f);
+	struct ledger_filter none = {0};
+	/* over no rows: one row of zeros, ungrouped; none grouped */
+	SAME(f, report_text(f->sq, &none, NULL, 0, false), report_text(f->pg, &none, NULL, 0, false));
+	const char *g1[] = {"institution"};
+	SAME(f, report_text(f->sq, &none, g1, 1, false), report_text(f->pg, &none, g1, 1, false));
+	read_data(f->sq, AUDITS(f));
+	read_data(f->pg, AUDITS(f));
+	const char *g2[] = {"project", "member"}, *g3[] = {"provider", "model", "resource"},
+		   *g4[] = {"member"}, *bad[] = {"class"};
+	struct ledger_filter flt[] = {{0}, {.institution = "epfl"}, {.kind = "usage"},
+				      {.from_us = T0 + BUCKET}};
+	for (size_t i = 0; i < sizeof flt / sizeof *flt; i++) {
+		SAME(f, report_text(f->sq, &flt[i], NULL, 0, false),
+		     report_text(f->pg, &flt[i], NULL, 0, false));
+		SAME(f, report_text(f->sq, &flt[i], g1, 1, true),
+		     report_text(f->pg, &flt[i], g1, 1, true));
+		SAME(f, report_text(f->sq, &flt[i], g2, 2, false),
+		     report_text(f->pg, &flt[i], g2, 2, false));
+		SAME(f, report_text(f->sq, &flt[i], g3, 3, true),
+		     report_text(f->pg, &flt[i], g3, 3, true));
+		SAME(f, report_text(f->sq, &flt[i], g4, 1, false),
+		     report_text(f->pg, &flt[i], g4, 1, false));
+	}
+	assert_int_equal(store_ledger_report_rows(f->pg, &none, bad, 1, false, report_fn, NULL),
+			 ALLOT_E_INVALID);
+}
+
+static void test_seq_status_same(void **state)
+{
+	struct fx *f = *state;
+	NEED_SERVER(f);
+	SAME(f, seq_text(f->sq, "cscs", -1, 10), seq_text(f->pg, "cscs", -1, 10));
+	read_data(f->sq, AUDITS(f));
+	read_data(f->pg, AUDITS(f));
+	const char *prov[] = {"cscs", "kube", "none"};
+	const int64_t after[] = {-1, 0, 2, 7, 8, 13, 25, 30};
+	for (size_t p = 0; p < 3; p++)
+		for (size_t a = 0; a < sizeof after / sizeof *after; a++)
+			for (int lim = 1; lim <= 4; lim++)
+				SAME(f, seq_text(f->sq, prov[p], after[a], lim),
+				     seq_text(f->pg, prov[p], after[a], lim));
+	char *t = seq_text(f->pg, "cscs", -1, 100);
+	/* 15 provider records, 13 with seqs 1..30: gaps 4-6 9-11 13-19 22-29
+	 * (21 missing), repeats 2 8 21 */
+	assert_string_equal(t, "15 13 1 30 4 21 3 next 0 0 gaps 4-6 9-11 13-19 22-29 "
+			       "repeats 2 8 21");
+	free(t);
+	struct ledger_seq_status s;
+	assert_int_equal(store_ledger_seq_status(f->pg, "cscs", -2, 1, &s), ALLOT_E_INVALID);
+	assert_int_equal(store_ledger_seq_status(f->pg, "cscs", -1, 0, &s), ALLOT_E_INVALID);
+}
+
+static char *entries_text(struct store *st, uint64_t start, uint64_t end)
+{
+	struct text t = {NULL, 0, 0};
+	tx_printf(&t, "%s", "");
+	assert_int_equal(store_tlog_entries(st, start, end, entry_fn, &t), ALLOT_OK);
+	return t.s;
+}
+
+static void test_entries_same(void **state)
+{
+	struct fx *f = *state;
+	NEED_SERVER(f);
+	read_data(f->sq, AUDITS(f));
+	read_data(f->pg, AUDITS(f));
+	uint64_t n = log_size(f->pg);
+	assert_int_equal(n, log_size(f->sq));
+	SAME(f, entries_text(f->sq, 0, n), entries_text(f->pg, 0, n));
+	SAME(f, entries_text(f->sq, 2, 5), entries_text(f->pg, 2, 5));
+	SAME(f, entries_text(f->sq, 3, n + 100), entries_text(f->pg, 3, n + 100));
+	SAME(f, entries_text(f->sq, n, n), entries_text(f->pg, n, n));
+	struct text t = {NULL, 0, 0};
+	assert_int_equal(store_tlog_entries(f->pg, n + 1, n + 5, entry_fn, &t), ALLOT_E_INVALID);
+	assert_int_equal(store_tlog_entries(f->sq, n + 1, n + 5, entry_fn, &t), ALLOT_E_INVALID);
+	free(t.s);
+}
+
 /* ---- the log: the same entries, the same roots and proofs ------------------------------ */
 
 static void same_log(struct store *a, struct store *b)
@@ -529,9 +811,6 @@ static void log_entries(struct store *st, int from, int to, bool audits)
 		}
 	}
 }
-
-/* Audit entries too once store/pg_store.c logs them (it wires the log). */
-#define AUDITS(f) (!(f)->wired)
 
 static void test_log_same_as_sqlite(void **state)
 {
@@ -843,6 +1122,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_token_spent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_same, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_report_same, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seq_status_same, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_entries_same, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_same_as_sqlite, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_reopen, setup, teardown),
