@@ -26,8 +26,10 @@ allot_err pgs_audit_insert(struct pg_store *ps, PGconn *c, const struct audit_en
 	PGresult *r = pg_run(ps, c, sql, 7, v, &e);
 	if (!r)
 		return e;
+	int64_t id = PQntuples(r) == 1 ? pg_col_i64(r, 0, 0) : 0;
 	PQclear(r);
-	return ALLOT_OK;
+	/* the entry's leaf, in the same transaction */
+	return pg_tlog_append_audit(ps, c, id, a);
 }
 
 /* One write and its audit entry in one transaction (the calling thread's
@@ -204,8 +206,11 @@ static allot_err pga_charter_insert(struct pg_store *ps, PGconn *c, const struct
 			   row->author, pg_i64(at, row->applied_at), pg_i64(eff, row->effective)};
 	r = pg_run(ps, c, ins, 7, v, &e);
 	free(text);
+	if (!r)
+		return e;
 	PQclear(r);
-	return e;
+	/* the charter's leaf, in the same transaction */
+	return pg_tlog_append_charter(ps, c, row);
 }
 
 allot_err pga_charter_apply(struct store *st, const struct charter_row *row,

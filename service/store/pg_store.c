@@ -3,7 +3,8 @@
  * thread's transaction, statements prepared once per connection, the
  * SQLSTATE mapping, and the ops table.  The operations live in
  * store/pg_admin.c (keys, charters, audit, tokens), store/pg_queue.c
- * (rejections, retry queue, outbox), store/pg_ledger*.c and store/pg_tlog.c.
+ * (rejections, retry queue, outbox), store/pg_ledger*.c (the ledger,
+ * durability) and store/pg_tlog.c (the transparency log).
  *
  * Every value travels as a text parameter of a prepared statement; no SQL
  * is ever built from a value.  A connection found broken (the server
@@ -467,9 +468,14 @@ static void pg_free(struct pg_store *ps)
 	free(ps);
 }
 
+/* The ledger (its flusher makes deferred commits durable) and the log,
+ * in reverse order of opening, before the pool's connections close. */
 static void pg_close(struct store *st)
 {
-	pg_free((struct pg_store *)st);
+	struct pg_store *ps = (struct pg_store *)st;
+	pg_ledger_close(ps);
+	pg_tlog_close(ps);
+	pg_free(ps);
 }
 
 static int pg_schema_version_op(struct store *st)
@@ -492,6 +498,8 @@ const struct store_ops store_pg_ops = {
 	.schema_version = pg_schema_version_op,
 	PGS_ADMIN_OPS
 	PGS_QUEUE_OPS
+	PG_LEDGER_OPS
+	PG_TLOG_OPS
 };
 
 /* A read-only open (allotd --fsck) needs the schema of this binary: an
@@ -539,6 +547,11 @@ static allot_err pg_open(const char *uri, bool readonly, struct store **out, cha
 	}
 	ps->idle[ps->nidle++] = c;
 	ps->nopen = 1;
+	/* The log first: the ledger's appends start from its head. */
+	if ((e = pg_tlog_open(ps, msg, msgsz)) || (e = pg_ledger_open(ps, msg, msgsz))) {
+		pg_close(&ps->base);
+		return e;
+	}
 	*out = &ps->base;
 	return ALLOT_OK;
 }

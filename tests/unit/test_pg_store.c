@@ -111,6 +111,16 @@ static int audit_count(struct store *st)
 	return n;
 }
 
+/* Leaves in the transparency log: one per applied charter and audit entry,
+ * appended in the entry's own transaction. */
+static uint64_t log_size(struct store *st)
+{
+	uint64_t size = 0;
+	uint8_t root[32];
+	assert_int_equal(store_tlog_head(st, &size, root), ALLOT_OK);
+	return size;
+}
+
 /* ---- keys ---------------------------------------------------------------------- */
 
 static struct api_key key_of(const char *id, const char *role, uint8_t fill, int64_t at)
@@ -155,6 +165,7 @@ static void case_keys(void **state)
 	dup = key_of("k8", "institution", 0x11, 100);
 	assert_int_equal(store_key_insert(st, &dup, &AUDIT), ALLOT_E_CONFLICT);
 	assert_int_equal(audit_count(st), 1);
+	assert_int_equal(log_size(st), 1);
 
 	assert_int_equal(store_key_find_by_hash(st, k.secret_sha256, &out), ALLOT_OK);
 	assert_string_equal(out.id, "k1");
@@ -241,6 +252,11 @@ static void case_charters(void **state)
 	assert_int_equal(store_charter_apply(st, &c3, &AUDIT), ALLOT_OK);
 	assert_int_equal(store_charter_apply(st, &c2, &AUDIT), ALLOT_E_CONFLICT);
 	assert_int_equal(audit_count(st), 2);
+	assert_int_equal(log_size(st), 4); /* two charters, two audit entries */
+	int64_t idx = -1;
+	assert_int_equal(store_tlog_leaf_of(st, "charter", 3, &idx), ALLOT_OK);
+	assert_int_equal(idx, 2);
+	assert_int_equal(store_tlog_leaf_of(st, "charter", 2, &idx), ALLOT_E_NOT_FOUND);
 
 	assert_int_equal(store_charter_latest(st, &out), ALLOT_OK);
 	assert_int_equal(out.version, 3);
@@ -300,6 +316,7 @@ static void case_audit(void **state)
 	assert_int_equal(store_audit_append(st, &a), ALLOT_OK);
 	assert_int_equal(store_audit_append(st, &b), ALLOT_OK);
 	assert_int_equal(store_audit_append(st, &c), ALLOT_OK);
+	assert_int_equal(log_size(st), 3);
 	struct seen s = {0};
 	assert_int_equal(store_audit_list(st, 0, 10, audit_seen, &s), ALLOT_OK);
 	assert_int_equal(s.n, 3);
