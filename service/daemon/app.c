@@ -281,7 +281,7 @@ allot_err app_open(struct app *app, char *msg, size_t msgsz)
 	allot_err e = bootstrap_admin_env_check(msg, msgsz);
 	if (e)
 		return e;
-	if (dblock_applies(app->cfg.db) &&
+	if (dblock_needed(app->cfg.db) &&
 	    (e = dblock_acquire(app->cfg.db, "allotd", &app->dblock, msg, msgsz)))
 		return e;
 	if ((e = keyset_dir_prepare(app->cfg.keys, msg, msgsz)) ||

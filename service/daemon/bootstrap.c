@@ -23,13 +23,14 @@
 static allot_err refuse_fresh(const struct app_config *cfg, const char *state,
 			      const char *keyname, char *msg, size_t msgsz)
 {
+	char db[1024];
 	snprintf(msg, msgsz,
 		 "database %s %s, but the keys directory %s holds %s of an earlier deployment: "
 		 "serving would sign a second log with the same key (a forked log) and forget "
 		 "its revocations. Restore the database from a backup, or start once with --init "
 		 "(ALLOT_INIT=1) to begin a new deployment; --init moves the old keys to "
 		 "%s/retired-<time>/",
-		 cfg->db, state, cfg->keys, keyname, cfg->keys);
+		 store_uri_printable(cfg->db, db, sizeof db), state, cfg->keys, keyname, cfg->keys);
 	return ALLOT_E_CONFLICT;
 }
 
@@ -61,6 +62,7 @@ allot_err bootstrap_deployment(struct app *app, char *msg, size_t msgsz)
 	const struct app_config *cfg = &app->cfg;
 	uint64_t size = 0;
 	uint8_t root[32];
+	char db[1024];
 	allot_err e = store_tlog_head(app->store, &size, root);
 	if (e) {
 		snprintf(msg, msgsz, "cannot read the log's size: %s", app->store->errmsg);
@@ -72,7 +74,7 @@ allot_err bootstrap_deployment(struct app *app, char *msg, size_t msgsz)
 		snprintf(msg, msgsz,
 			 "--init begins a new deployment, but database %s already holds a log of "
 			 "%llu entries; start without --init (and without ALLOT_INIT)",
-			 cfg->db, (unsigned long long)size);
+			 store_uri_printable(cfg->db, db, sizeof db), (unsigned long long)size);
 		return ALLOT_E_CONFLICT;
 	}
 	bool has;
@@ -85,7 +87,8 @@ allot_err bootstrap_deployment(struct app *app, char *msg, size_t msgsz)
 	if ((e = keyset_dir_retire(cfg->keys, sub, sizeof sub, msg, msgsz)))
 		return e;
 	log_info("--init: a new deployment begins in %s; the keys of the earlier one were moved "
-		 "to %s (kept to verify what they signed, never used again)", cfg->db, sub);
+		 "to %s (kept to verify what they signed, never used again)",
+		 store_uri_printable(cfg->db, db, sizeof db), sub);
 	return ALLOT_OK;
 }
 

@@ -1,4 +1,5 @@
-/* dblock.c — the exclusive lock on a database's "<db>.lock" file. */
+/* dblock.c — the exclusive lock on a database's "<db>.lock" file, or a
+ * PostgreSQL database's owner lock (store/pg_owner.c). */
 #include "daemon/dblock.h"
 
 #include <errno.h>
@@ -13,6 +14,7 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "store/store.h"
 
 /* The holder's line: pid, host (at most HOST_NAME_MAX), time, owner name;
  * a refused process reads at most this much of it. */
@@ -21,6 +23,7 @@
 struct dblock {
 	int fd;                 /* open for the lock's whole life */
 	char path[PATH_MAX];
+	struct store_owner *pg; /* a PostgreSQL database's owner lock instead */
 };
 
 bool dblock_applies(const char *db)
@@ -28,6 +31,8 @@ bool dblock_applies(const char *db)
 	return db && *db && strcmp(db, ":memory:") != 0 && strncmp(db, "postgres://", 11) != 0 &&
 	       strncmp(db, "postgresql://", 13) != 0;
 }
+
+bool dblock_needed(const char *db) { return dblock_applies(db) || store_uri_is_pg(db); }
 
 /* The holder's line as read from fd, printable and without its newline. */
 static void holder_line(int fd, char *out, size_t outsz)
@@ -67,7 +72,7 @@ static void holder_write(int fd, const char *path, const char *what)
 allot_err dblock_acquire(const char *db, const char *what, struct dblock **out, char *msg,
 			 size_t msgsz)
 {
-	if (!dblock_applies(db)) {
+	if (!dblock_needed(db)) {
 		snprintf(msg, msgsz, "cannot lock \"%s\": not a database file path", db ? db : "");
 		return ALLOT_E_INVALID;
 	}
@@ -76,6 +81,14 @@ allot_err dblock_acquire(const char *db, const char *what, struct dblock **out, 
 		return ALLOT_E_NOMEM;
 	l->fd = -1;
 	allot_err e = ALLOT_E_IO;
+	if (store_uri_is_pg(db)) {
+		/* the URI may hold a password: it is never printed */
+		snprintf(l->path, sizeof l->path, "the PostgreSQL database's owner lock");
+		if ((e = store_pg_owner_acquire(db, what, &l->pg, msg, msgsz)))
+			goto fail;
+		*out = l;
+		return ALLOT_OK;
+	}
 	if ((size_t)snprintf(l->path, sizeof l->path, "%s%s", db, DBLOCK_SUFFIX) >= sizeof l->path) {
 		snprintf(msg, msgsz, "database path too long: %s", db);
 		e = ALLOT_E_INVALID;
@@ -130,6 +143,7 @@ void dblock_release(struct dblock *l)
 	 * refuses). */
 	if (l->fd >= 0)
 		close(l->fd);
+	store_pg_owner_release(l->pg);
 	free(l);
 }
 

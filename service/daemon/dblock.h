@@ -27,12 +27,18 @@ struct dblock;
 /* The suffix of the lock file's name after the database's path. */
 #define DBLOCK_SUFFIX ".lock"
 
-/* Whether db names a database that dblock_acquire can lock: a file path.
- * False for a postgres:// URI (that store has its own locking) and for
- * SQLite's ":memory:" and "" (private to one connection). */
+/* Whether db names a database file that has a lock file: a file path.
+ * False for a postgres:// URI and for SQLite's ":memory:" and ""
+ * (private to one connection). */
 bool dblock_applies(const char *db);
 
-/* Takes the exclusive lock for database path db.  what: a short name of
+/* Whether db needs an owner lock: a file path (its lock file) or a
+ * PostgreSQL URI, whose lock is a session-level advisory lock held on a
+ * connection of its own (store_pg_owner_acquire, docs/POSTGRES.md); the
+ * server drops it when the process ends, kill -9 included. */
+bool dblock_needed(const char *db);
+
+/* Takes the exclusive lock for database path (or PostgreSQL URI) db.  what: a short name of
  * the owner written into the lock file ("allotd", "allotd --fsck").
  * OUT: *out, released with dblock_release.
  * ALLOT_E_CONFLICT when another process (or another dblock of this one)
@@ -45,7 +51,8 @@ allot_err dblock_acquire(const char *db, const char *what, struct dblock **out, 
 /* Releases the lock and frees l.  NULL is a no-op. */
 void dblock_release(struct dblock *l);
 
-/* The lock file's path (valid until dblock_release). */
+/* The lock file's path, or a PostgreSQL lock's description (valid until
+ * dblock_release). */
 const char *dblock_path(const struct dblock *l);
 
 #endif

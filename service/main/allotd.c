@@ -90,8 +90,9 @@ int main(int argc, char **argv)
 		app_close(&app);
 		return 1;
 	}
+	char dbname[1024];
 	log_info("allotd listening on %s (port %u), database %s", app.cfg.listen,
-		 http_server_port(srv), app.cfg.db);
+		 http_server_port(srv), store_uri_printable(app.cfg.db, dbname, sizeof dbname));
 
 	struct sigaction sa = {0};
 	sa.sa_handler = on_signal;

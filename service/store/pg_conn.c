@@ -132,9 +132,13 @@ allot_err pg_migrate(PGconn *c, int *version, char *msg, size_t msgsz)
 			pg_exec(c, "ROLLBACK", "rollback", ignored, sizeof ignored);
 			return ALLOT_E_UNSUPPORTED;
 		}
+		/* The next is the lowest version above the database's: numbers
+		 * given to parallel work may leave a gap until all of it lands
+		 * (store/migrate.h: "the ones newer than the database's recorded
+		 * version, in order", as SQLite's runner does). */
 		const struct migration *next = NULL;
 		for (const struct migration *m = migrations_postgres; m->version; m++)
-			if (m->version == v + 1)
+			if (m->version > v && (!next || m->version < next->version))
 				next = m;
 		if (v == latest || !next) {
 			if (!pg_exec(c, "COMMIT", "PostgreSQL migration", msg, msgsz))

@@ -89,13 +89,183 @@ const char *pg_i64(char *buf, int64_t v);
 /* A column's int64 (0 when NULL). */
 int64_t pg_col_i64(const PGresult *r, int row, int col);
 
-/* ---- the ledger (store/pg_ledger*.c) ---- */
+/* Helpers of pg_store.c for the store's own files (pgs_: not part of the
+ * contract above; the other files may use them too). */
+/* Sets st->errmsg (under a lock: any thread may fail) and logs it unless
+ * e is ALLOT_E_CONFLICT or ALLOT_E_NOT_FOUND (answers, not faults). */
+void pgs_fail(struct pg_store *ps, allot_err e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* A bytea parameter's text form ("\\x" and hex), from malloc; NULL: no memory. */
+char *pgs_bytea(const void *p, size_t n);
+/* A bytea column, from malloc with a NUL after its *len bytes; NULL: no memory. */
+uint8_t *pgs_col_blob(const PGresult *r, int row, int col, size_t *len);
+/* A bytea column of exactly n bytes into out; false otherwise. */
+bool pgs_col_bytes(const PGresult *r, int row, int col, uint8_t *out, size_t n);
+/* A text column into dst ("" when NULL); or the value, NULL when NULL. */
+void pgs_col_text(const PGresult *r, int row, int col, char *dst, size_t dstsz);
+const char *pgs_col_str(const PGresult *r, int row, int col);
+/* The error of a write on a read-only store (errmsg set). */
+allot_err pgs_readonly(struct pg_store *ps);
+/* Ends an operation on c from pg_get: with own, commits when e is OK
+ * (else rolls back) and gives c back.  Returns the outcome. */
+allot_err pgs_end(struct pg_store *ps, PGconn *c, bool own, allot_err e);
+/* Runs a query on a connection from pg_get and calls row for each row
+ * (the connection held: row must not call the store).  OUT: *nrows (may
+ * be NULL). */
+allot_err pgs_query(struct pg_store *ps, const char *sql, int n, const char *const *vals,
+		    void (*row)(const PGresult *r, int i, void *ctx), void *ctx, int *nrows);
+/* One write and its audit entry (NULL: none) in one transaction: the
+ * calling thread's when one is open, else its own (a lone statement
+ * commits by itself).  ALLOT_E_CONFLICT on a constraint; with must_change,
+ * ALLOT_E_NOT_FOUND when no row changed.  OUT: *id (may be NULL), the first
+ * column of the first row returned (RETURNING). */
+allot_err pgs_write(struct pg_store *ps, const char *sql, int n, const char *const *vals,
+		    const struct audit_entry *audit, bool must_change, int64_t *id);
+/* Inserts an audit entry (and its log leaf) on c, inside a transaction. */
+allot_err pgs_audit_insert(struct pg_store *ps, PGconn *c, const struct audit_entry *a);
+
+/* The plain operations: store/pg_admin.c (keys, charters, audit, tokens). */
+allot_err pga_key_insert(struct store *st, const struct api_key *k,
+			 const struct audit_entry *audit);
+allot_err pga_key_find_by_hash(struct store *st, const uint8_t hash[32], struct api_key *out);
+allot_err pga_key_revoke(struct store *st, const char *id, int64_t at,
+			 const struct audit_entry *audit);
+allot_err pga_key_count_active(struct store *st, const char *role, int64_t *count);
+allot_err pga_key_list(struct store *st, void (*fn)(void *ctx, const struct api_key *k),
+		       void *ctx);
+allot_err pga_charter_apply(struct store *st, const struct charter_row *row,
+			    const struct audit_entry *audit);
+allot_err pga_charter_latest(struct store *st, struct charter_row *out);
+allot_err pga_charter_get(struct store *st, int64_t version, struct charter_row *out);
+allot_err pga_charter_history(struct store *st,
+			      void (*fn)(void *ctx, const struct charter_row *r), void *ctx);
+allot_err pga_audit_append(struct store *st, const struct audit_entry *a);
+allot_err pga_audit_list(struct store *st, int64_t after_id, int64_t limit,
+			 void (*fn)(void *ctx, int64_t id, const struct audit_entry *a),
+			 void *ctx);
+allot_err pga_token_issued(struct store *st, const struct token_row *t,
+			   const struct audit_entry *audit);
+allot_err pga_token_revoke(struct store *st, const struct token_revocation *rv,
+			   const struct audit_entry *audit);
+allot_err pga_token_revocations(struct store *st,
+				void (*fn)(void *ctx, const struct token_revocation *r),
+				void *ctx);
+allot_err pga_token_find(struct store *st, const char *jti, struct token_row *out);
+#define PGS_ADMIN_OPS \
+	.key_insert = pga_key_insert, .key_find_by_hash = pga_key_find_by_hash, \
+	.key_revoke = pga_key_revoke, .key_count_active = pga_key_count_active, \
+	.key_list = pga_key_list, .charter_apply = pga_charter_apply, \
+	.charter_latest = pga_charter_latest, .charter_get = pga_charter_get, \
+	.charter_history = pga_charter_history, .audit_append = pga_audit_append, \
+	.audit_list = pga_audit_list, .token_issued = pga_token_issued, \
+	.token_revoke = pga_token_revoke, .token_revocations = pga_token_revocations, \
+	.token_find = pga_token_find,
+
+/* store/pg_queue.c: rejections, the gate's retry queue, the webhook outbox. */
+allot_err pgq_reject_find(struct store *st, const char *provider, const char *record_id,
+			  struct ledger_rejection *out);
+allot_err pgq_reject_insert(struct store *st, const struct ledger_rejection *rj);
+allot_err pgq_reject_list(struct store *st, const char *provider, int64_t after, int64_t limit,
+			  void (*fn)(void *ctx, const struct ledger_rejection *r), void *ctx);
+allot_err pgq_settleq_put(struct store *st, struct settle_pending *p);
+allot_err pgq_settleq_delete(struct store *st, int64_t id);
+allot_err pgq_settleq_list(struct store *st,
+			   void (*fn)(void *ctx, const struct settle_pending *p), void *ctx);
+allot_err pgq_outbox_put(struct store *st, const struct outbox_event *ev);
+allot_err pgq_outbox_due(struct store *st, int64_t now, int max,
+			 void (*fn)(void *ctx, const struct outbox_event *ev), void *ctx);
+allot_err pgq_outbox_done(struct store *st, int64_t seq, int64_t at);
+allot_err pgq_outbox_retry(struct store *st, int64_t seq, int attempts, int64_t next_us,
+			   const char *error);
+allot_err pgq_outbox_has(struct store *st, const char *dedupe, bool *has);
+#define PGS_QUEUE_OPS \
+	.reject_find = pgq_reject_find, .reject_insert = pgq_reject_insert, \
+	.reject_list = pgq_reject_list, .settleq_put = pgq_settleq_put, \
+	.settleq_delete = pgq_settleq_delete, .settleq_list = pgq_settleq_list, \
+	.outbox_put = pgq_outbox_put, .outbox_due = pgq_outbox_due, \
+	.outbox_done = pgq_outbox_done, .outbox_retry = pgq_outbox_retry, \
+	.outbox_has = pgq_outbox_has,
+
+/* ---- the ledger (store/pg_ledger*.c) ----
+ * A ledger transaction (ledger_begin .. commit/rollback) holds one pooled
+ * connection for the calling thread (pg_txn_set); its bucket charges,
+ * bounds and log appends are kept per thread until its commit.  Booking
+ * transactions are serialised on the ledger_bounds row and the log head
+ * (taken FOR UPDATE before the first record is written), so no two
+ * transactions interleave their records or leaves (docs/POSTGRES.md). */
+/* Open after the migrations, pg_tlog_open first (the log's head is read
+ * and checked); close in reverse, before the pool's connections are closed:
+ * pg_ledger_close stops the flusher and flushes the deferred commits. */
 allot_err pg_ledger_open(struct pg_store *ps, char *msg, size_t msgsz);
 void pg_ledger_close(struct pg_store *ps);
-/* PG_LEDGER_OPS: .ledger_begin .. .ledger_release, .ledger_begin_sync,
- * .set_flush_ms, .flush, .sync_stats, .set_wal_limit, .token_spent */
+allot_err pg_ledger_begin(struct store *st);
+allot_err pg_ledger_begin_sync(struct store *st, enum store_sync sync);
+allot_err pg_ledger_commit(struct store *st);
+void pg_ledger_rollback(struct store *st);
+allot_err pg_ledger_savepoint(struct store *st, int op);
+allot_err pg_ledger_find(struct store *st, const char *provider, const char *record_id,
+			 struct ledger_row *out);
+allot_err pg_ledger_insert(struct store *st, struct ledger_row *row);
+allot_err pg_ledger_sum(struct store *st, const struct ledger_level *lv, int64_t from_us,
+			int64_t to_us, int64_t *sum);
+allot_err pg_ledger_net(struct store *st, const char *provider, const char *record_id,
+			int64_t *net, bool *voided);
+void pg_ledger_hold(struct store *st, uint64_t tag);
+void pg_ledger_release(struct store *st, uint64_t tag);
+allot_err pg_token_spent(struct store *st, const char *jti, int64_t *spent);
+allot_err pg_ledger_list(struct store *st, const struct ledger_filter *f,
+			 void (*fn)(void *ctx, const struct ledger_row *row, int64_t leaf_index),
+			 void *ctx);
+allot_err pg_ledger_report(struct store *st, const struct ledger_filter *f,
+			   const char *const *group_by, size_t ngroup, bool by_bucket,
+			   void (*fn)(void *ctx, const struct ledger_report_row *r), void *ctx);
+allot_err pg_ledger_seq_status(struct store *st, const char *provider, int64_t after, int limit,
+			       struct ledger_seq_status *out);
+/* The columns of usage_records that pg_usage_row reads, in its order. */
+#define PG_USAGE_COLS \
+	"id, provider, record_id, seq, kind, adjustment, supersedes, institution, project, " \
+	"member, resource, class, model, quantity, start_us, end_us, received_us, book_us, " \
+	"late, charter_version, rate_micro, charge_micro, overage, source, canonical, sha256"
+#define PG_USAGE_NCOLS 26
+/* Row i of r (the columns PG_USAGE_COLS) into out; rec.canonical from
+ * malloc (the caller frees it). */
+allot_err pg_usage_row(const PGresult *r, int i, struct ledger_row *out);
+/* A column that must hold an int64 (a sum is NUMERIC): false when it is
+ * NULL, not an integer or out of range. */
+bool pg_col_i64_strict(const PGresult *r, int row, int col, int64_t *out);
+/* Durability (store/pg_ledger_sync.c): a DEFERRED transaction commits with
+ * synchronous_commit off; a flusher thread makes it durable within the
+ * flush interval (docs/POSTGRES.md, "Durability"). */
+struct pg_sync;
+allot_err pg_sync_open(struct pg_store *ps, struct pg_sync **out, char *msg, size_t msgsz);
+void pg_sync_close(struct pg_sync *y);
+/* May a commit be DEFERRED now (interval > 0)? */
+bool pg_sync_deferred_ok(struct pg_sync *y);
+/* After a successful COMMIT of class sync. */
+void pg_sync_committed(struct pg_sync *y, enum store_sync sync);
+struct pg_sync *pg_ledger_sync(struct pg_store *ps);
+void pg_set_flush_ms(struct store *st, int ms);
+allot_err pg_flush(struct store *st);
+void pg_sync_stats(struct store *st, struct store_sync_stats *out);
+void pg_set_wal_limit(struct store *st, int64_t frames);
+#define PG_LEDGER_OPS \
+	.ledger_begin = pg_ledger_begin, .ledger_begin_sync = pg_ledger_begin_sync, \
+	.ledger_commit = pg_ledger_commit, .ledger_rollback = pg_ledger_rollback, \
+	.ledger_savepoint = pg_ledger_savepoint, .ledger_find = pg_ledger_find, \
+	.ledger_insert = pg_ledger_insert, .ledger_sum = pg_ledger_sum, \
+	.ledger_net = pg_ledger_net, .ledger_hold = pg_ledger_hold, \
+	.ledger_release = pg_ledger_release, .token_spent = pg_token_spent, \
+	.ledger_list = pg_ledger_list, .ledger_report = pg_ledger_report, \
+	.ledger_seq_status = pg_ledger_seq_status, \
+	.set_flush_ms = pg_set_flush_ms, .flush = pg_flush, .sync_stats = pg_sync_stats, \
+	.set_wal_limit = pg_set_wal_limit,
 
-/* ---- the transparency log (store/pg_tlog.c) ---- */
+/* ---- the transparency log (store/pg_tlog.c) ----
+ * The head row (tlog_head, migration 0004) is the log's lock and its
+ * committed size and root.  An append inside a ledger transaction (the
+ * thread's, on its connection) takes the head FOR UPDATE once and writes
+ * it back at pg_tlog_txn_precommit; an append inside any other transaction
+ * (a charter, an audit entry) takes it and writes it back at once. */
 allot_err pg_tlog_open(struct pg_store *ps, char *msg, size_t msgsz);
 void pg_tlog_close(struct pg_store *ps);
 /* Append the entry's leaf, on the entry's own transaction's connection c. */
@@ -103,6 +273,30 @@ allot_err pg_tlog_append_charter(struct pg_store *ps, PGconn *c, const struct ch
 allot_err pg_tlog_append_audit(struct pg_store *ps, PGconn *c, int64_t id,
 			       const struct audit_entry *a);
 allot_err pg_tlog_append_usage(struct pg_store *ps, PGconn *c, const struct ledger_row *row);
-/* PG_TLOG_OPS: .tlog_head .. .tlog_set_enabled */
+/* The ledger transaction's hooks (store/pg_ledger.c calls them): begin on
+ * connection c; a savepoint (STORE_SP_*, after the SQL); before COMMIT
+ * (writes the head); after the end (committed or not). */
+allot_err pg_tlog_txn_begin(struct pg_store *ps, PGconn *c);
+void pg_tlog_txn_savepoint(struct pg_store *ps, int op);
+allot_err pg_tlog_txn_precommit(struct pg_store *ps, PGconn *c);
+void pg_tlog_txn_end(struct pg_store *ps, bool committed);
+/* Inside a ledger transaction: takes the head (once) and says the index
+ * the next append gets; -1 when the log is switched off. */
+allot_err pg_tlog_next_index(struct pg_store *ps, PGconn *c, int64_t *idx);
+allot_err pg_tlog_head(struct store *st, uint64_t *size, uint8_t root[32]);
+allot_err pg_tlog_root_at(struct store *st, uint64_t size, uint8_t root[32]);
+allot_err pg_tlog_inclusion(struct store *st, uint64_t index, uint64_t size, uint8_t leaf[32],
+			    struct merkle_proof *p);
+allot_err pg_tlog_consistency(struct store *st, uint64_t size1, uint64_t size2,
+			      struct merkle_proof *p);
+allot_err pg_tlog_entries(struct store *st, uint64_t start, uint64_t end,
+			  void (*fn)(void *ctx, const struct tlog_entry_row *e), void *ctx);
+allot_err pg_tlog_leaf_of(struct store *st, const char *type, int64_t ref, int64_t *idx);
+void pg_tlog_set_enabled(struct store *st, bool on);
+#define PG_TLOG_OPS \
+	.tlog_head = pg_tlog_head, .tlog_root_at = pg_tlog_root_at, \
+	.tlog_inclusion = pg_tlog_inclusion, .tlog_consistency = pg_tlog_consistency, \
+	.tlog_entries = pg_tlog_entries, .tlog_leaf_of = pg_tlog_leaf_of, \
+	.tlog_set_enabled = pg_tlog_set_enabled,
 
 #endif

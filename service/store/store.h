@@ -320,6 +320,31 @@ allot_err store_sqlite_open(const char *path, struct store **out, char *msg, siz
 allot_err store_open_readonly(const char *uri, struct store **out, char *msg, size_t msgsz);
 allot_err store_sqlite_open_readonly(const char *path, struct store **out, char *msg,
 				     size_t msgsz);
+/* The PostgreSQL store (store/pg_store.c, docs/POSTGRES.md): uri is
+ * postgres://... or postgresql://... (or libpq's key=value form); connects,
+ * applies the migrations, keeps a pool of connections.  store_open still
+ * refuses such URIs until every operation exists (issue 13). */
+allot_err store_pg_open(const char *uri, struct store **out, char *msg, size_t msgsz);
+allot_err store_pg_open_readonly(const char *uri, struct store **out, char *msg,
+				 size_t msgsz);
+/* Whether uri names a PostgreSQL database (postgres:// or postgresql://). */
+bool store_uri_is_pg(const char *uri);
+/* uri as it may be printed (logs, messages): a PostgreSQL URI without its
+ * password (user:password@, or a password= parameter), written into buf;
+ * a path as it is.  Returns the text to print. */
+const char *store_uri_printable(const char *uri, char *buf, size_t bufsz);
+
+/* One owner per PostgreSQL database (store/pg_owner.c, docs/POSTGRES.md),
+ * as daemon/dblock.c is for a SQLite file: a session-level advisory lock
+ * held on a connection of its own until store_pg_owner_release (or the
+ * process's end).  what: a short name of the owner ("allotd").
+ * ALLOT_E_CONFLICT when another session holds it: msg names the holder
+ * (pid, host, what, since); ALLOT_E_UNAVAILABLE when the server cannot be
+ * reached. */
+struct store_owner;
+allot_err store_pg_owner_acquire(const char *uri, const char *what, struct store_owner **out,
+				 char *msg, size_t msgsz);
+void store_pg_owner_release(struct store_owner *o);
 
 static inline allot_err store_key_insert(struct store *st, const struct api_key *k,
 					 const struct audit_entry *a)

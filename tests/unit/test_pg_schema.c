@@ -129,8 +129,11 @@ static void test_migrate_once(void **state)
 	assert_true(v >= 1);
 	migrate_ok(f->c, &v); /* again: nothing to do */
 	assert_int_equal(v, migrate_latest(migrations_postgres));
+	int n = 0; /* one row per embedded migration (numbers may leave gaps) */
+	for (const struct migration *m = migrations_postgres; m->version; m++)
+		n++;
 	PGresult *r = PQexec(f->c, "SELECT count(*) FROM allot_schema");
-	assert_int_equal(atoi(PQgetvalue(r, 0, 0)), v);
+	assert_int_equal(atoi(PQgetvalue(r, 0, 0)), n);
 	PQclear(r);
 }
 

@@ -1,0 +1,734 @@
+/* pg_ledger.c — the usage ledger's transactions, writes, lookups and sums
+ * in the PostgreSQL store, with the same meaning as SQLite's
+ * (store/sqlite_ledger.c; listing and reports: pg_ledger_read.c;
+ * durability: pg_ledger_sync.c).
+ *
+ * A ledger transaction belongs to the calling thread: it holds one pooled
+ * connection (pg_txn_set, so the plain operations called inside it, a
+ * rejection or an outbox event, run in it too) and its state here (bucket
+ * charges not yet written, the bounds, the sums to apply at commit) lives
+ * in a thread-local struct until it ends.  Unlike SQLite, several threads
+ * may hold ledger transactions at once; the ones that book records are
+ * serialised on the ledger_bounds row, taken FOR UPDATE before the first
+ * record (then on the log head, store/pg_tlog.c), always in that order. */
+#include "store/pg_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/b64.h"
+#include "common/money.h"
+#include "store/sumcache.h"
+
+#define PS(st_) ((struct pg_store *)(st_))
+
+struct pg_ledger {
+	/* Guards gen, inflight and the sum cache's pending list (sumcache.h:
+	 * it belongs to one writer; here the committing thread, under mu). */
+	pthread_mutex_t mu;
+	struct sumcache *sums;     /* one node per database for now (pgstore's owner lock) */
+	uint64_t gen;              /* bumped when a commit starts and when it ends */
+	int inflight;              /* commits between the two */
+	bool nocache;              /* a COMMIT's outcome was unknown: sums from the database */
+	struct pg_sync *sync;
+};
+
+/* A bucket charge of the open transaction (as store/sqlite_ledger.c's). */
+struct pl_delta {
+	int64_t bucket, charge;
+	uint64_t tag;
+	char inst[STORE_ID_MAX], proj[STORE_ID_MAX], member[STORE_MEMBER_MAX];
+};
+#define PL_DELTAS 64
+
+/* The calling thread's ledger transaction. */
+struct pl_tx {
+	struct pg_store *ps;
+	PGconn *c;
+	enum store_sync sync;
+	size_t nbk;                  /* unwritten charges, summed per key and tag */
+	struct pl_delta bk[PL_DELTAS];
+	struct pl_delta *done;       /* written ones, for the sum cache at commit */
+	size_t ndone, capdone, sp_done;
+	bool bk_failed;              /* writing some failed: the commit must fail */
+	/* Bounds (docs/LEDGER.md, "Bounds"): the committed totals read under
+	 * the bounds row's lock, and what this transaction adds. */
+	bool b_locked, sp_b_locked;
+	int64_t b_charge, b_quantity;
+	int64_t tx_charge, tx_quantity, tx_rows;
+	int64_t sp_charge, sp_quantity, sp_rows;
+};
+static _Thread_local struct pl_tx *tx;
+/* store_ops.ledger_hold: rows this thread inserts carry it. */
+static _Thread_local uint64_t hold_tag;
+
+static struct pl_tx *tx_of(const struct pg_store *ps)
+{
+	return tx && tx->ps == ps ? tx : NULL;
+}
+
+bool pg_col_i64_strict(const PGresult *r, int row, int col, int64_t *out)
+{
+	if (PQgetisnull(r, row, col))
+		return false;
+	const char *v = PQgetvalue(r, row, col);
+	char *end = NULL;
+	errno = 0;
+	long long x = strtoll(v, &end, 10);
+	if (errno || end == v || *end)
+		return false;
+	*out = x;
+	return true;
+}
+
+/* Runs a statement whose result is not needed. */
+static allot_err pl_exec(struct pg_store *ps, PGconn *c, const char *sql, int n,
+			 const char *const *v)
+{
+	allot_err e = ALLOT_OK;
+	PGresult *r = pg_run(ps, c, sql, n, v, &e);
+	PQclear(r);
+	return r ? ALLOT_OK : e;
+}
+
+/* ---- bucket charges ---------------------------------------------------------------
+ * As on SQLite: summed per (institution, project, member, bucket, hold tag)
+ * and written once per key before a savepoint begins or ends, before a sum
+ * is read inside the transaction, when the table is full, and at commit. */
+
+static allot_err bk_flush(struct pl_tx *t)
+{
+	static const char q[] =
+		"INSERT INTO usage_buckets(institution, project, member, bucket, charge) "
+		"VALUES ($1, $2, $3, $4, $5) ON CONFLICT (institution, project, member, bucket) "
+		"DO UPDATE SET charge = usage_buckets.charge + excluded.charge";
+	allot_err e = ALLOT_OK;
+	for (size_t i = 0; i < t->nbk && !e; i++) {
+		const struct pl_delta *d = &t->bk[i];
+		char b[24], ch[24];
+		const char *v[] = {d->inst, d->proj, d->member, pg_i64(b, d->bucket),
+				   pg_i64(ch, d->charge)};
+		if ((e = pl_exec(t->ps, t->c, q, 5, v)))
+			break;
+		if (t->ndone == t->capdone) {
+			size_t cap = t->capdone ? 2 * t->capdone : 64;
+			struct pl_delta *p = realloc(t->done, cap * sizeof *p);
+			if (!p) {
+				e = ALLOT_E_NOMEM;
+				break;
+			}
+			t->done = p;
+			t->capdone = cap;
+		}
+		t->done[t->ndone++] = *d;
+	}
+	if (e)
+		t->bk_failed = true;
+	t->nbk = 0;
+	return e;
+}
+
+static allot_err bk_add(struct pl_tx *t, const struct usage_record *r, int64_t bucket,
+			int64_t charge)
+{
+	for (size_t i = t->nbk; i-- > 0;) {
+		struct pl_delta *d = &t->bk[i];
+		if (d->bucket == bucket && d->tag == hold_tag && strcmp(d->member, r->member) == 0 &&
+		    strcmp(d->proj, r->project) == 0 && strcmp(d->inst, r->institution) == 0)
+			return money_add(d->charge, charge, &d->charge) ? ALLOT_E_TOO_LARGE : ALLOT_OK;
+	}
+	if (t->nbk == PL_DELTAS && bk_flush(t))
+		return ALLOT_E_STORE;
+	struct pl_delta *d = &t->bk[t->nbk++];
+	d->bucket = bucket;
+	d->charge = charge;
+	d->tag = hold_tag;
+	snprintf(d->inst, sizeof d->inst, "%s", r->institution);
+	snprintf(d->proj, sizeof d->proj, "%s", r->project);
+	snprintf(d->member, sizeof d->member, "%s", r->member);
+	return ALLOT_OK;
+}
+
+/* ---- bounds ------------------------------------------------------------------------
+ * SPEC 2, "Bounds", as on SQLite (store/sqlite_ledger.c): the ledger's
+ * totals of positive charges and of quantities stay within int64, so no
+ * sum of any rows can overflow.  Here the totals are read in the booking
+ * transaction itself, under the bounds row's lock (so two nodes or threads
+ * cannot both fit the last room), and written back by every transaction
+ * that added rows; `upto` is then the last row, and the rows after it
+ * (none, unless rows came in another way) are added when read. */
+
+static int64_t lb_positive(int64_t charge) { return charge > 0 ? charge : 0; }
+
+static allot_err lb_lock(struct pl_tx *t)
+{
+	static const char q_lock[] =
+		"SELECT charge_pos, quantity, upto FROM ledger_bounds WHERE id = 1 FOR UPDATE";
+	static const char q_tail[] =
+		"SELECT coalesce(sum(charge_micro) FILTER (WHERE charge_micro > 0), 0), "
+		"coalesce(sum(quantity), 0) FROM usage_records WHERE id > $1";
+	struct pg_store *ps = t->ps;
+	if (t->b_locked)
+		return ALLOT_OK;
+	allot_err e = ALLOT_OK;
+	PGresult *r = pg_run(ps, t->c, q_lock, 0, NULL, &e);
+	if (!r)
+		return e;
+	int64_t charge = 0, quantity = 0, upto = 0, tc = 0, tq = 0;
+	bool ok = PQntuples(r) == 1 && pg_col_i64_strict(r, 0, 0, &charge) &&
+		  pg_col_i64_strict(r, 0, 1, &quantity) && pg_col_i64_strict(r, 0, 2, &upto);
+	PQclear(r);
+	if (!ok) {
+		snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "ledger_bounds has no row");
+		return ALLOT_E_STORE;
+	}
+	char u[24];
+	const char *v[] = {pg_i64(u, upto)};
+	if (!(r = pg_run(ps, t->c, q_tail, 1, v, &e)))
+		return e;
+	ok = PQntuples(r) == 1 && pg_col_i64_strict(r, 0, 0, &tc) &&
+	     pg_col_i64_strict(r, 0, 1, &tq) &&
+	     !money_add(charge, tc, &charge) && !money_add(quantity, tq, &quantity);
+	PQclear(r);
+	if (!ok) {
+		snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "the ledger's totals overflow");
+		return ALLOT_E_STORE;
+	}
+	t->b_charge = charge;
+	t->b_quantity = quantity;
+	t->b_locked = true;
+	return ALLOT_OK;
+}
+
+/* ALLOT_E_TOO_LARGE (reason in errmsg, the same as SQLite's) if row would
+ * take a total past INT64_MAX. */
+static allot_err lb_check(struct pl_tx *t, const struct ledger_row *row)
+{
+	struct pg_store *ps = t->ps;
+	int64_t s;
+	if (money_add(t->b_charge, t->tx_charge, &s) ||
+	    money_add(s, lb_positive(row->charge_micro), &s)) {
+		char c[MONEY_FMT_MAX];
+		snprintf(ps->base.errmsg, sizeof ps->base.errmsg,
+			 "booking this record would take the ledger's total of charges past %s credits, "
+			 "the bound of every sum (int64 micro-credits)", money_format(INT64_MAX, c));
+		return ALLOT_E_TOO_LARGE;
+	}
+	if (money_add(t->b_quantity, t->tx_quantity, &s) || money_add(s, row->rec.quantity, &s)) {
+		snprintf(ps->base.errmsg, sizeof ps->base.errmsg,
+			 "booking this record would take the ledger's total of quantities past %lld, "
+			 "the bound of every sum (int64)", (long long)INT64_MAX);
+		return ALLOT_E_TOO_LARGE;
+	}
+	return ALLOT_OK;
+}
+
+static void lb_add(struct pl_tx *t, const struct ledger_row *row)
+{
+	t->tx_charge += lb_positive(row->charge_micro); /* checked by lb_check */
+	t->tx_quantity += row->rec.quantity;
+	t->tx_rows++;
+}
+
+static allot_err lb_write(struct pl_tx *t)
+{
+	static const char q[] =
+		"UPDATE ledger_bounds SET charge_pos = $1, quantity = $2, "
+		"upto = (SELECT coalesce(max(id), 0) FROM usage_records) WHERE id = 1";
+	if (!t->tx_rows)
+		return ALLOT_OK;
+	char a[24], b[24];
+	const char *v[] = {pg_i64(a, t->b_charge + t->tx_charge),
+			   pg_i64(b, t->b_quantity + t->tx_quantity)};
+	return pl_exec(t->ps, t->c, q, 2, v);
+}
+
+/* ---- the sum cache across threads ---------------------------------------------------
+ * A sum read from the database is cached only if no commit started or
+ * ended while it was read (gen unchanged, none in flight when it began):
+ * otherwise the figure might miss a commit the cache already applied, or
+ * hold one the cache is about to apply.  A commit applies its charges under
+ * the same lock, after its COMMIT. */
+
+static void cache_commit_begin(struct pg_ledger *pl)
+{
+	pthread_mutex_lock(&pl->mu);
+	pl->inflight++;
+	pl->gen++;
+	pthread_mutex_unlock(&pl->mu);
+}
+
+/* committed: applied; unknown: the cache is switched off for good. */
+static void cache_commit_end(struct pg_ledger *pl, const struct pl_tx *t, bool committed,
+			     bool unknown)
+{
+	pthread_mutex_lock(&pl->mu);
+	if (committed && pl->sums) {
+		for (size_t i = 0; i < t->ndone; i++) {
+			const struct pl_delta *d = &t->done[i];
+			sumcache_pending(pl->sums, d->inst, d->proj, d->member, d->bucket, d->charge,
+					 d->tag);
+		}
+		sumcache_commit(pl->sums);
+	}
+	if (unknown)
+		__atomic_store_n(&pl->nocache, true, __ATOMIC_RELAXED);
+	pl->inflight--;
+	pl->gen++;
+	pthread_mutex_unlock(&pl->mu);
+}
+
+/* ---- transactions ---------------------------------------------------------------------- */
+
+/* ROLLBACK unless the transaction already ended (a failed COMMIT): a
+ * ROLLBACK outside one draws a warning from the server. */
+static void tx_abort(struct pg_store *ps, PGconn *c)
+{
+	PGTransactionStatusType s = PQtransactionStatus(c);
+	if (s == PQTRANS_INTRANS || s == PQTRANS_INERROR)
+		pg_rollback(ps, c);
+}
+
+static void tx_end(struct pg_store *ps, bool committed)
+{
+	struct pl_tx *t = tx;
+	pg_tlog_txn_end(ps, committed);
+	pg_txn_set(ps, NULL);
+	pg_put(ps, t->c, PQtransactionStatus(t->c) != PQTRANS_IDLE);
+	free(t->done);
+	free(t);
+	tx = NULL;
+}
+
+allot_err pg_ledger_begin(struct store *st)
+{
+	return pg_ledger_begin_sync(st, STORE_SYNC_FULL);
+}
+
+allot_err pg_ledger_begin_sync(struct store *st, enum store_sync sync)
+{
+	static const char q_async[] = "SELECT set_config('synchronous_commit', 'off', true)";
+	struct pg_store *ps = PS(st);
+	if (ps->readonly) {
+		snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "the store is open read-only");
+		return ALLOT_E_STORE;
+	}
+	if (tx || pg_txn(ps)) {
+		snprintf(ps->base.errmsg, sizeof ps->base.errmsg,
+			 "a transaction is already open on this thread");
+		return ALLOT_E_INTERNAL;
+	}
+	if (sync == STORE_SYNC_DEFERRED && !pg_sync_deferred_ok(ps->ledger->sync))
+		sync = STORE_SYNC_FULL;
+	struct pl_tx *t = calloc(1, sizeof *t);
+	if (!t)
+		return ALLOT_E_NOMEM;
+	PGconn *c = NULL;
+	bool own = false;
+	allot_err e = pg_get(ps, &c, &own);
+	if (e) {
+		free(t);
+		return e;
+	}
+	if ((e = pg_begin(ps, c))) {
+		pg_put(ps, c, true);
+		free(t);
+		return e;
+	}
+	/* DEFERRED: the COMMIT returns once its WAL is written, not flushed
+	 * (pg_ledger_sync.c flushes it within the interval). */
+	if ((sync == STORE_SYNC_DEFERRED && (e = pl_exec(ps, c, q_async, 0, NULL))) ||
+	    (e = pg_tlog_txn_begin(ps, c))) {
+		tx_abort(ps, c);
+		pg_put(ps, c, PQtransactionStatus(c) != PQTRANS_IDLE);
+		free(t);
+		return e;
+	}
+	t->ps = ps;
+	t->c = c;
+	t->sync = sync;
+	tx = t;
+	pg_txn_set(ps, c);
+	return ALLOT_OK;
+}
+
+allot_err pg_ledger_commit(struct store *st)
+{
+	struct pg_store *ps = PS(st);
+	struct pl_tx *t = tx_of(ps);
+	if (!t) {
+		snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "no ledger transaction to commit");
+		return ALLOT_E_INTERNAL;
+	}
+	/* A failed statement left the transaction aborted: COMMIT would answer
+	 * ROLLBACK without an error. */
+	allot_err e = ALLOT_OK;
+	if (PQtransactionStatus(t->c) != PQTRANS_INTRANS) {
+		snprintf(ps->base.errmsg, sizeof ps->base.errmsg,
+			 "the ledger transaction failed earlier and was rolled back");
+		e = ALLOT_E_STORE;
+	}
+	if (!e && t->nbk)
+		e = bk_flush(t);
+	if (!e && t->bk_failed)
+		e = ALLOT_E_STORE; /* some charges were not written */
+	if (!e)
+		e = lb_write(t);
+	if (!e)
+		e = pg_tlog_txn_precommit(ps, t->c);
+	if (!e) {
+		cache_commit_begin(ps->ledger);
+		e = pg_commit(ps, t->c);
+		cache_commit_end(ps->ledger, t, !e, e == ALLOT_E_UNAVAILABLE);
+		if (!e)
+			pg_sync_committed(ps->ledger->sync, t->sync);
+	}
+	if (e)
+		tx_abort(ps, t->c);
+	tx_end(ps, !e);
+	return e;
+}
+
+void pg_ledger_rollback(struct store *st)
+{
+	struct pg_store *ps = PS(st);
+	struct pl_tx *t = tx_of(ps);
+	if (!t)
+		return;
+	tx_abort(ps, t->c);
+	tx_end(ps, false);
+}
+
+allot_err pg_ledger_savepoint(struct store *st, int op)
+{
+	static const char sp[] = "SAVEPOINT ledger_item", rel[] = "RELEASE ledger_item",
+			  back[] = "ROLLBACK TO ledger_item";
+	struct pg_store *ps = PS(st);
+	struct pl_tx *t = tx_of(ps);
+	if (!t) {
+		snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "a savepoint outside a transaction");
+		return ALLOT_E_INTERNAL;
+	}
+	switch (op) {
+	case STORE_SP_BEGIN:
+		if (t->nbk && bk_flush(t)) /* charges from before belong before the mark */
+			return ALLOT_E_STORE;
+		t->sp_done = t->ndone;
+		t->sp_b_locked = t->b_locked;
+		t->sp_charge = t->tx_charge;
+		t->sp_quantity = t->tx_quantity;
+		t->sp_rows = t->tx_rows;
+		pg_tlog_txn_savepoint(ps, op);
+		return pl_exec(ps, t->c, sp, 0, NULL);
+	case STORE_SP_RELEASE:
+		if (t->nbk && bk_flush(t))
+			return ALLOT_E_STORE; /* bk_failed: the commit fails */
+		pg_tlog_txn_savepoint(ps, op);
+		return pl_exec(ps, t->c, rel, 0, NULL);
+	default:
+		t->nbk = 0; /* the rows they belong to are rolled back */
+		t->ndone = t->sp_done;
+		/* A lock taken after the savepoint is given back with it. */
+		t->b_locked = t->sp_b_locked;
+		t->tx_charge = t->sp_charge;
+		t->tx_quantity = t->sp_quantity;
+		t->tx_rows = t->sp_rows;
+		if (pl_exec(ps, t->c, back, 0, NULL))
+			return ALLOT_E_STORE;
+		pg_tlog_txn_savepoint(ps, op);
+		return pl_exec(ps, t->c, rel, 0, NULL);
+	}
+}
+
+void pg_ledger_hold(struct store *st, uint64_t tag)
+{
+	(void)st;
+	hold_tag = tag;
+}
+
+void pg_ledger_release(struct store *st, uint64_t tag)
+{
+	struct pg_store *ps = PS(st);
+	if (ps->ledger && ps->ledger->sums)
+		sumcache_release(ps->ledger->sums, tag); /* the cache's own lock */
+}
+
+/* ---- rows ------------------------------------------------------------------------------- */
+
+/* A connection for one operation (the thread's transaction's or a pooled one). */
+static allot_err conn_get(struct pg_store *ps, PGconn **c, bool *own)
+{
+	return pg_get(ps, c, own);
+}
+
+static allot_err conn_put(struct pg_store *ps, PGconn *c, bool own, allot_err e)
+{
+	if (own)
+		pg_put(ps, c, e == ALLOT_E_UNAVAILABLE);
+	return e;
+}
+
+allot_err pg_usage_row(const PGresult *r, int i, struct ledger_row *out)
+{
+	memset(out, 0, sizeof *out);
+	struct usage_record *rec = &out->rec;
+	out->row_id = pg_col_i64(r, i, 0);
+	pgs_col_text(r, i, 1, rec->provider, sizeof rec->provider);
+	pgs_col_text(r, i, 2, rec->record_id, sizeof rec->record_id);
+	rec->has_seq = !PQgetisnull(r, i, 3);
+	rec->seq = pg_col_i64(r, i, 3);
+	const char *k = PQgetvalue(r, i, 4);
+	rec->kind = strcmp(k, "adjustment") == 0 ? RECORD_ADJUSTMENT
+		    : strcmp(k, "void") == 0     ? RECORD_VOID
+						 : RECORD_USAGE;
+	const char *a = pgs_col_str(r, i, 5);
+	rec->adjustment = !a ? ADJ_NONE
+			  : strcmp(a, "credit") == 0 ? ADJ_CREDIT
+			  : strcmp(a, "refund") == 0 ? ADJ_REFUND
+						     : ADJ_DEBIT;
+	pgs_col_text(r, i, 6, rec->supersedes, sizeof rec->supersedes);
+	pgs_col_text(r, i, 7, rec->institution, sizeof rec->institution);
+	pgs_col_text(r, i, 8, rec->project, sizeof rec->project);
+	pgs_col_text(r, i, 9, rec->member, sizeof rec->member);
+	pgs_col_text(r, i, 10, rec->resource, sizeof rec->resource);
+	pgs_col_text(r, i, 11, rec->cls, sizeof rec->cls);
+	pgs_col_text(r, i, 12, rec->model, sizeof rec->model);
+	rec->quantity = pg_col_i64(r, i, 13);
+	rec->start_us = pg_col_i64(r, i, 14);
+	rec->end_us = pg_col_i64(r, i, 15);
+	out->received_us = pg_col_i64(r, i, 16);
+	out->book_us = pg_col_i64(r, i, 17);
+	out->late = pg_col_i64(r, i, 18) != 0;
+	out->charter_version = pg_col_i64(r, i, 19);
+	out->rate_micro = pg_col_i64(r, i, 20);
+	out->charge_micro = pg_col_i64(r, i, 21);
+	out->overage = pg_col_i64(r, i, 22) != 0;
+	out->from_gate = strcmp(PQgetvalue(r, i, 23), "gate") == 0;
+	size_t n = 0;
+	uint8_t *canon = pgs_col_blob(r, i, 24, &n);
+	if (!canon)
+		return ALLOT_E_NOMEM;
+	rec->canonical = (char *)canon; /* NUL after its n bytes */
+	rec->canonical_len = n;
+	pgs_col_bytes(r, i, 25, rec->sha256, sizeof rec->sha256);
+	return ALLOT_OK;
+}
+
+allot_err pg_ledger_find(struct store *st, const char *provider, const char *record_id,
+			 struct ledger_row *out)
+{
+	static const char q[] = "SELECT " PG_USAGE_COLS " FROM usage_records "
+				"WHERE provider = $1 AND record_id = $2";
+	struct pg_store *ps = PS(st);
+	PGconn *c = NULL;
+	bool own = false;
+	allot_err e = conn_get(ps, &c, &own);
+	if (e)
+		return e;
+	const char *v[] = {provider, record_id};
+	PGresult *r = pg_run(ps, c, q, 2, v, &e);
+	if (r) {
+		e = PQntuples(r) != 1 ? ALLOT_E_NOT_FOUND : pg_usage_row(r, 0, out);
+		PQclear(r);
+	}
+	return conn_put(ps, c, own, e);
+}
+
+static const char *kind_db(enum record_kind k)
+{
+	return k == RECORD_ADJUSTMENT ? "adjustment" : k == RECORD_VOID ? "void" : "usage";
+}
+
+static int64_t bucket_of(int64_t us)
+{
+	int64_t b = us / LEDGER_BUCKET_US;
+	if (us < 0 && us % LEDGER_BUCKET_US)
+		b -= 1;
+	return b;
+}
+
+/* The INSERT itself; ALLOT_E_CONFLICT when (provider, record_id) exists. */
+static allot_err insert_row(struct pl_tx *t, struct ledger_row *row, int64_t leaf)
+{
+	static const char q[] =
+		"INSERT INTO usage_records(provider, record_id, seq, kind, adjustment, supersedes, "
+		"institution, project, member, resource, class, model, quantity, start_us, end_us, "
+		"received_us, book_us, late, charter_version, rate_micro, charge_micro, overage, "
+		"source, canonical, sha256, leaf_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+		"$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) "
+		"ON CONFLICT (provider, record_id) DO NOTHING RETURNING id";
+	const struct usage_record *r = &row->rec;
+	char *canon = malloc(2 * r->canonical_len + 3);
+	if (!canon)
+		return ALLOT_E_NOMEM;
+	canon[0] = '\\';
+	canon[1] = 'x';
+	hex_encode(r->canonical, r->canonical_len, canon + 2);
+	char sha[2 + 64 + 1] = "\\x";
+	hex_encode(r->sha256, 32, sha + 2);
+	char seq[24], qty[24], su[24], eu[24], rcv[24], bk[24], cv[24], rate[24], chg[24], li[24];
+	const char *v[26] = {
+		r->provider, r->record_id, r->has_seq ? pg_i64(seq, r->seq) : NULL, kind_db(r->kind),
+		record_adjustment_name(r->adjustment), r->supersedes[0] ? r->supersedes : NULL,
+		r->institution, r->project, r->member, r->resource, r->cls, r->model,
+		pg_i64(qty, r->quantity), pg_i64(su, r->start_us), pg_i64(eu, r->end_us),
+		pg_i64(rcv, row->received_us), pg_i64(bk, row->book_us), row->late ? "1" : "0",
+		pg_i64(cv, row->charter_version), pg_i64(rate, row->rate_micro),
+		pg_i64(chg, row->charge_micro), row->overage ? "1" : "0",
+		row->from_gate ? "gate" : "provider", canon, sha, leaf >= 0 ? pg_i64(li, leaf) : NULL};
+	allot_err e = ALLOT_OK;
+	PGresult *res = pg_run(t->ps, t->c, q, 26, v, &e);
+	free(canon);
+	if (!res)
+		return e;
+	if (PQntuples(res) == 1)
+		row->row_id = pg_col_i64(res, 0, 0);
+	else
+		e = ALLOT_E_CONFLICT; /* nothing written */
+	PQclear(res);
+	return e;
+}
+
+/* Inside the thread's transaction t: refused before anything is written
+ * (bounds), then the row, its log leaf and its bucket charge. */
+static allot_err insert_in(struct pl_tx *t, struct ledger_row *row)
+{
+	allot_err e;
+	int64_t leaf = -1;
+	if ((e = lb_lock(t)) || (e = lb_check(t, row)))
+		return e;
+	if ((e = pg_tlog_next_index(t->ps, t->c, &leaf)) || (e = insert_row(t, row, leaf)))
+		return e;
+	if ((e = pg_tlog_append_usage(t->ps, t->c, row)))
+		return e;
+	if ((e = bk_add(t, &row->rec, bucket_of(row->book_us), row->charge_micro)))
+		return e;
+	lb_add(t, row);
+	return ALLOT_OK;
+}
+
+allot_err pg_ledger_insert(struct store *st, struct ledger_row *row)
+{
+	struct pg_store *ps = PS(st);
+	struct pl_tx *t = tx_of(ps);
+	if (t)
+		return insert_in(t, row);
+	/* Outside a transaction: one of its own. */
+	allot_err e = pg_ledger_begin(st);
+	if (e)
+		return e;
+	if ((e = insert_in(tx, row))) {
+		char why[sizeof ps->base.errmsg];
+		snprintf(why, sizeof why, "%s", ps->base.errmsg);
+		pg_ledger_rollback(st);
+		snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "%s", why);
+		return e;
+	}
+	return pg_ledger_commit(st);
+}
+
+/* ---- sums ------------------------------------------------------------------------------- */
+
+static allot_err sum_query(struct pg_store *ps, PGconn *c, const struct ledger_level *lv,
+			   int64_t fb, int64_t tb, int64_t *sum)
+{
+	static const char q_pool[] =
+		"SELECT coalesce(sum(charge), 0) FROM usage_buckets WHERE bucket >= $1 AND bucket < $2";
+	static const char q_inst[] =
+		"SELECT coalesce(sum(charge), 0) FROM usage_buckets WHERE institution = $3 "
+		"AND bucket >= $1 AND bucket < $2";
+	static const char q_proj[] =
+		"SELECT coalesce(sum(charge), 0) FROM usage_buckets WHERE institution = $3 "
+		"AND project = $4 AND bucket >= $1 AND bucket < $2";
+	static const char q_mem[] =
+		"SELECT coalesce(sum(charge), 0) FROM usage_buckets WHERE institution = $3 "
+		"AND project = $4 AND member = $5 AND bucket >= $1 AND bucket < $2";
+	const char *sql = !lv->institution ? q_pool : !lv->project ? q_inst
+			  : !lv->member ? q_proj : q_mem;
+	int n = !lv->institution ? 2 : !lv->project ? 3 : !lv->member ? 4 : 5;
+	char a[24], b[24];
+	const char *v[] = {pg_i64(a, fb), pg_i64(b, tb), lv->institution, lv->project, lv->member};
+	allot_err e = ALLOT_OK;
+	PGresult *r = pg_run(ps, c, sql, n, v, &e);
+	if (!r)
+		return e;
+	bool ok = PQntuples(r) == 1 && pg_col_i64_strict(r, 0, 0, sum);
+	PQclear(r);
+	if (!ok) { /* cannot happen under the bounds */
+		snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "ledger sum: out of range");
+		return ALLOT_E_STORE;
+	}
+	return ALLOT_OK;
+}
+
+allot_err pg_ledger_sum(struct store *st, const struct ledger_level *lv, int64_t from_us,
+			int64_t to_us, int64_t *sum)
+{
+	struct pg_store *ps = PS(st);
+	struct pg_ledger *pl = ps->ledger;
+	int64_t fb = bucket_of(from_us), tb = to_us == INT64_MAX ? INT64_MAX : bucket_of(to_us);
+	struct pl_tx *t = tx_of(ps);
+	if (t) { /* this transaction's charges first; the cache does not hold them */
+		if (t->nbk && bk_flush(t))
+			return ALLOT_E_STORE;
+		return sum_query(ps, t->c, lv, fb, tb, sum);
+	}
+	bool cache = pl->sums && !__atomic_load_n(&pl->nocache, __ATOMIC_RELAXED) && !pg_txn(ps);
+	if (cache && sumcache_get(pl->sums, lv->institution, lv->project, lv->member, fb, tb, sum))
+		return ALLOT_OK;
+	uint64_t gen = 0;
+	if (cache) {
+		pthread_mutex_lock(&pl->mu);
+		gen = pl->gen;
+		cache = pl->inflight == 0;
+		pthread_mutex_unlock(&pl->mu);
+	}
+	PGconn *c = NULL;
+	bool own = false;
+	allot_err e = conn_get(ps, &c, &own);
+	if (e)
+		return e;
+	e = conn_put(ps, c, own, sum_query(ps, c, lv, fb, tb, sum));
+	if (!e && cache) {
+		pthread_mutex_lock(&pl->mu);
+		if (pl->gen == gen)
+			sumcache_put(pl->sums, lv->institution, lv->project, lv->member, fb, tb, sum);
+		pthread_mutex_unlock(&pl->mu);
+	}
+	return e;
+}
+
+/* ---- open and close ------------------------------------------------------------------------ */
+
+struct pg_sync *pg_ledger_sync(struct pg_store *ps)
+{
+	return ps->ledger ? ps->ledger->sync : NULL;
+}
+
+allot_err pg_ledger_open(struct pg_store *ps, char *msg, size_t msgsz)
+{
+	struct pg_ledger *pl = calloc(1, sizeof *pl);
+	if (!pl)
+		return ALLOT_E_NOMEM;
+	pthread_mutex_init(&pl->mu, NULL);
+	ps->ledger = pl;
+	if (!(pl->sums = sumcache_new())) {
+		snprintf(msg, msgsz, "out of memory");
+		return ALLOT_E_NOMEM;
+	}
+	return ps->readonly ? ALLOT_OK : pg_sync_open(ps, &pl->sync, msg, msgsz);
+}
+
+void pg_ledger_close(struct pg_store *ps)
+{
+	struct pg_ledger *pl = ps->ledger;
+	if (!pl)
+		return;
+	pg_sync_close(pl->sync); /* makes the deferred commits durable */
+	sumcache_free(pl->sums);
+	pthread_mutex_destroy(&pl->mu);
+	free(pl);
+	ps->ledger = NULL;
+}

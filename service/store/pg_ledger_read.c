@@ -1,0 +1,415 @@
+/* pg_ledger_read.c — the ledger's reads that are not sums in the PostgreSQL
+ * store: a record's net charge, a token's spend, listing, reports and
+ * sequence status (store/store.h; the SQLite ones: sqlite_ledger.c,
+ * sqlite_tokens.c, sqlite_ledger_read.c).  Each runs on the calling
+ * thread's transaction's connection if it has one, else on a pooled one:
+ * one statement, one snapshot, no lock that bookings wait for. */
+#include "store/pg_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+
+#define PS(st_) ((struct pg_store *)(st_))
+
+static allot_err conn_put(struct pg_store *ps, PGconn *c, bool own, allot_err e)
+{
+	if (own)
+		pg_put(ps, c, e == ALLOT_E_UNAVAILABLE);
+	return e;
+}
+
+allot_err pg_ledger_net(struct store *st, const char *provider, const char *record_id,
+			int64_t *net, bool *voided)
+{
+	static const char q[] =
+		"SELECT coalesce(sum(charge_micro), 0), coalesce(bool_or(kind = 'void'), false) "
+		"FROM usage_records WHERE provider = $1 AND (record_id = $2 OR supersedes = $2)";
+	struct pg_store *ps = PS(st);
+	PGconn *c = NULL;
+	bool own = false;
+	allot_err e = pg_get(ps, &c, &own);
+	if (e)
+		return e;
+	const char *v[] = {provider, record_id};
+	PGresult *r = pg_run(ps, c, q, 2, v, &e);
+	if (r) {
+		if (PQntuples(r) == 1 && pg_col_i64_strict(r, 0, 0, net)) {
+			*voided = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+		} else {
+			snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "ledger net: out of range");
+			e = ALLOT_E_STORE;
+		}
+		PQclear(r);
+	}
+	return conn_put(ps, c, own, e);
+}
+
+allot_err pg_token_spent(struct store *st, const char *jti, int64_t *spent)
+{
+	/* The prefix range "gate:<jti>:" of record_id within each provider, on
+	 * the (provider, record_id) unique index (byte order: migration 0004):
+	 * the recursive part hops from one provider to the next with an index
+	 * seek each, as on SQLite (store/sqlite_tokens.c). */
+	static const char q[] =
+		"WITH RECURSIVE p(provider) AS ("
+		" SELECT min(provider) FROM usage_records"
+		" UNION ALL"
+		" SELECT (SELECT min(u.provider) FROM usage_records u WHERE u.provider > p.provider)"
+		" FROM p WHERE p.provider IS NOT NULL) "
+		"SELECT coalesce(sum(u.charge_micro), 0) FROM p JOIN usage_records u"
+		" ON u.provider = p.provider AND u.record_id >= $1 AND u.record_id < $2 "
+		"WHERE u.source = 'gate'";
+	struct pg_store *ps = PS(st);
+	char lo[STORE_ID_MAX + 8], hi[STORE_ID_MAX + 8];
+	snprintf(lo, sizeof lo, "gate:%s:", jti);
+	snprintf(hi, sizeof hi, "gate:%s;", jti); /* ';' follows ':' */
+	PGconn *c = NULL;
+	bool own = false;
+	allot_err e = pg_get(ps, &c, &own);
+	if (e)
+		return e;
+	const char *v[] = {lo, hi};
+	PGresult *r = pg_run(ps, c, q, 2, v, &e);
+	if (r) {
+		if (!(PQntuples(r) == 1 && pg_col_i64_strict(r, 0, 0, spent))) {
+			snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "token spent: out of range");
+			e = ALLOT_E_STORE;
+		}
+		PQclear(r);
+	}
+	return conn_put(ps, c, own, e);
+}
+
+/* ---- filtered statements ---------------------------------------------------------------
+ * A listing's or report's SQL depends on which filters are set (and on
+ * the grouping): built here from fixed column names, with every value a
+ * parameter ($1, $2, ... in order), and run as one unnamed statement
+ * (PQexecParams: parsed and planned for these filters each time). */
+
+struct pwhere {
+	struct buf sql;
+	const char *vals[12];
+	char ints[3][24];
+	int n, ni;
+};
+
+static void pw_text(struct pwhere *w, const char *col, const char *v)
+{
+	if (!v)
+		return;
+	w->vals[w->n++] = v;
+	buf_printf(&w->sql, " AND %s = $%d", col, w->n);
+}
+
+static void pw_int(struct pwhere *w, const char *cond, int64_t v)
+{
+	w->vals[w->n++] = pg_i64(w->ints[w->ni++], v);
+	buf_printf(&w->sql, " AND %s $%d", cond, w->n);
+}
+
+static void pw_build(struct pwhere *w, const struct ledger_filter *f)
+{
+	buf_puts(&w->sql, " WHERE true");
+	pw_text(w, "institution", f->institution);
+	pw_text(w, "project", f->project);
+	pw_text(w, "member", f->member);
+	pw_text(w, "provider", f->provider);
+	pw_text(w, "resource", f->resource);
+	pw_text(w, "model", f->model);
+	pw_text(w, "kind", f->kind);
+	if (f->from_us)
+		pw_int(w, "book_us >=", f->from_us);
+	if (f->to_us)
+		pw_int(w, "book_us <", f->to_us);
+	if (f->after_id)
+		pw_int(w, "id >", f->after_id);
+}
+
+/* Runs w's statement on c; NULL (errmsg set, *e) on failure.  Releases w. */
+static PGresult *pw_run(struct pg_store *ps, PGconn *c, struct pwhere *w, const char *what,
+			allot_err *e)
+{
+	PGresult *r = NULL;
+	*e = ALLOT_E_NOMEM;
+	if (buf_str(&w->sql)) {
+		r = PQexecParams(c, buf_str(&w->sql), w->n, NULL, w->vals, NULL, NULL, 0);
+		*e = ALLOT_OK;
+	}
+	buf_release(&w->sql);
+	if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
+		return r;
+	if (r || *e == ALLOT_OK) {
+		const char *m = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
+		snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "%s: %.200s", what, m);
+		char *nl = strchr(ps->base.errmsg, '\n');
+		if (nl)
+			*nl = '\0';
+		*e = PQstatus(c) == CONNECTION_OK ? ALLOT_E_STORE : ALLOT_E_UNAVAILABLE;
+	}
+	PQclear(r);
+	return NULL;
+}
+
+static bool group_col_ok(const char *g)
+{
+	static const char *const ok[] = {"institution", "project", "member", "provider",
+					 "resource", "model", NULL};
+	for (size_t i = 0; ok[i]; i++)
+		if (strcmp(g, ok[i]) == 0)
+			return true;
+	return false;
+}
+
+/* A row's signed share of its record's net quantity, as on SQLite
+ * (store/sqlite_ledger_read.c, docs/LEDGER.md "Reports"). */
+static const char q_net_quantity[] =
+	"CASE kind WHEN 'usage' THEN quantity "
+	"WHEN 'adjustment' THEN CASE adjustment WHEN 'debit' THEN quantity ELSE -quantity END "
+	"ELSE -(SELECT coalesce(sum(CASE o.kind WHEN 'usage' THEN o.quantity "
+	"WHEN 'adjustment' THEN CASE o.adjustment WHEN 'debit' THEN o.quantity "
+	"ELSE -o.quantity END ELSE 0 END), 0) FROM usage_records o "
+	"WHERE o.provider = usage_records.provider AND (o.record_id = usage_records.supersedes "
+	"OR o.supersedes = usage_records.supersedes)) END";
+
+/* The report's statement: the group columns (qualified project and member
+ * keys), the bucket's start when by_bucket, then charge, quantity and
+ * records, grouped and ordered by the plain columns (byte order: migration
+ * 0004).  ALLOT_E_INVALID for a column outside the list. */
+static allot_err report_sql(struct pwhere *w, const struct ledger_filter *f,
+			    const char *const *group_by, size_t ngroup, bool by_bucket)
+{
+	struct buf cols = BUF_INIT, keys = BUF_INIT;
+	if (ngroup > LEDGER_GROUP_MAX)
+		return ALLOT_E_INVALID;
+	for (size_t i = 0; i < ngroup; i++) {
+		if (!group_col_ok(group_by[i])) {
+			buf_release(&cols);
+			buf_release(&keys);
+			return ALLOT_E_INVALID;
+		}
+		bool proj = strcmp(group_by[i], "project") == 0;
+		bool mem = strcmp(group_by[i], "member") == 0;
+		const char *col = proj ? "institution || '/' || project AS project"
+				  : mem ? "institution || '/' || project || CASE member WHEN '' "
+					  "THEN '' ELSE '/' || member END AS member"
+				  : group_by[i];
+		buf_printf(&cols, "%s%s", cols.len ? ", " : "", col);
+		buf_printf(&keys, "%s%s", keys.len ? ", " : "",
+			   proj ? "institution, project" : mem ? "institution, project, member"
+			   : group_by[i]);
+	}
+	if (by_bucket) { /* the 15-minute bucket's start, floored */
+		buf_printf(&cols, "%sbook_us - ((book_us %% %lld) + %lld) %% %lld AS bucket_us",
+			   cols.len ? ", " : "", (long long)LEDGER_BUCKET_US,
+			   (long long)LEDGER_BUCKET_US, (long long)LEDGER_BUCKET_US);
+		buf_printf(&keys, "%s%zu", keys.len ? ", " : "", ngroup + 1); /* its position */
+	}
+	buf_puts(&w->sql, "SELECT ");
+	if (cols.len)
+		buf_printf(&w->sql, "%s, ", buf_str(&cols));
+	buf_printf(&w->sql, "sum(charge_micro) AS charge, sum(%s) AS quantity, count(*) AS records "
+			    "FROM usage_records", q_net_quantity);
+	pw_build(w, f);
+	if (keys.len)
+		buf_printf(&w->sql, " GROUP BY %s ORDER BY %s", buf_str(&keys), buf_str(&keys));
+	buf_release(&cols);
+	buf_release(&keys);
+	return ALLOT_OK;
+}
+
+/* ---- sequence gaps and repeats ------------------------------------------------------------
+ * SQLite walks the provider's seqs in C; here one statement computes the
+ * totals over the whole sequence and another the first items of the page
+ * (gaps by their first missing seq, repeated seqs once each, in seq order,
+ * those after `after`, at most 2 × limit + 1: enough to fill both lists
+ * and see where the page ends), in one read-only snapshot. */
+
+#define Q_SEQ_SCAN \
+	"WITH s AS (SELECT seq, lag(seq) OVER w AS prev, lag(seq, 2) OVER w AS prev2 " \
+	"FROM usage_records WHERE provider = $1 AND seq IS NOT NULL WINDOW w AS (ORDER BY seq)) "
+static const char q_seq_totals[] =
+	Q_SEQ_SCAN
+	"SELECT (SELECT count(*) FROM usage_records WHERE provider = $1 AND source = 'provider'), "
+	"count(*), min(seq), max(seq), count(*) FILTER (WHERE seq > prev + 1), "
+	"coalesce(sum(seq::numeric - prev - 1) FILTER (WHERE seq > prev + 1), 0), "
+	"count(*) FILTER (WHERE seq = prev AND prev2 IS DISTINCT FROM seq) FROM s";
+static const char q_seq_items[] =
+	Q_SEQ_SCAN
+	"SELECT k, first, last FROM ("
+	" SELECT seq AS pos, 0 AS k, prev + 1 AS first, seq - 1 AS last FROM s"
+	" WHERE seq > prev + 1 AND prev + 1 > $2"
+	" UNION ALL SELECT seq, 1, seq, seq FROM s"
+	" WHERE seq = prev AND prev2 IS DISTINCT FROM seq AND seq > $2) i "
+	"ORDER BY pos, k LIMIT $3";
+
+/* ---- listing ------------------------------------------------------------------------------ */
+
+allot_err pg_ledger_list(struct store *st, const struct ledger_filter *f,
+			 void (*fn)(void *ctx, const struct ledger_row *row, int64_t leaf_index),
+			 void *ctx)
+{
+	struct pg_store *ps = PS(st);
+	struct pwhere w = {.sql = BUF_INIT};
+	buf_puts(&w.sql, "SELECT " PG_USAGE_COLS ", leaf_index FROM usage_records");
+	pw_build(&w, f);
+	w.vals[w.n++] = pg_i64(w.ints[w.ni++], f->limit);
+	buf_printf(&w.sql, " ORDER BY id LIMIT $%d", w.n);
+	PGconn *c = NULL;
+	bool own = false;
+	allot_err e = pg_get(ps, &c, &own);
+	if (e) {
+		buf_release(&w.sql);
+		return e;
+	}
+	PGresult *r = pw_run(ps, c, &w, "ledger list", &e);
+	for (int i = 0; r && !e && i < PQntuples(r); i++) {
+		struct ledger_row row;
+		if ((e = pg_usage_row(r, i, &row)))
+			break;
+		int64_t leaf = PQgetisnull(r, i, PG_USAGE_NCOLS) ? -1 : pg_col_i64(r, i, PG_USAGE_NCOLS);
+		fn(ctx, &row, leaf);
+		free(row.rec.canonical);
+	}
+	PQclear(r);
+	return conn_put(ps, c, own, e);
+}
+
+/* ---- reports ------------------------------------------------------------------------------ */
+
+/* A sum of one group (NUMERIC; NULL over no rows: zero). */
+static bool col_sum(const PGresult *r, int i, int col, int64_t *out)
+{
+	*out = 0;
+	return PQgetisnull(r, i, col) || pg_col_i64_strict(r, i, col, out);
+}
+
+allot_err pg_ledger_report(struct store *st, const struct ledger_filter *f,
+			   const char *const *group_by, size_t ngroup, bool by_bucket,
+			   void (*fn)(void *ctx, const struct ledger_report_row *r), void *ctx)
+{
+	struct pg_store *ps = PS(st);
+	struct pwhere w = {.sql = BUF_INIT};
+	allot_err e = report_sql(&w, f, group_by, ngroup, by_bucket);
+	if (e)
+		return e;
+	PGconn *c = NULL;
+	bool own = false;
+	if ((e = pg_get(ps, &c, &own))) {
+		buf_release(&w.sql);
+		return e;
+	}
+	PGresult *r = pw_run(ps, c, &w, "ledger report", &e);
+	for (int i = 0; r && !e && i < PQntuples(r); i++) {
+		struct ledger_report_row row = {.group = {NULL}};
+		int col = 0;
+		for (size_t g = 0; g < ngroup; g++, col++)
+			row.group[g] = PQgetvalue(r, i, col); /* "" when NULL */
+		if (by_bucket)
+			row.bucket_us = pg_col_i64(r, i, col++);
+		if (!col_sum(r, i, col, &row.charge) || !col_sum(r, i, col + 1, &row.quantity) ||
+		    !col_sum(r, i, col + 2, &row.records)) {
+			/* cannot happen under the ledger's bounds */
+			snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "ledger report: a sum is "
+				 "out of range");
+			e = ALLOT_E_STORE;
+			break;
+		}
+		fn(ctx, &row);
+	}
+	PQclear(r);
+	return conn_put(ps, c, own, e);
+}
+
+/* ---- sequence status ---------------------------------------------------------------------- */
+
+/* The page of items (rows of q_seq_items: kind, first, last), as SQLite's
+ * scan lists them: an item after `after` goes to its list unless that
+ * list is full, which ends the page just before it. */
+static allot_err seq_page(const PGresult *r, int64_t after, int limit,
+			  struct ledger_seq_status *o)
+{
+	(void)after; /* the statement kept only items after it */
+	for (int i = 0; i < PQntuples(r); i++) {
+		bool gap = pg_col_i64(r, i, 0) == 0;
+		int64_t first = pg_col_i64(r, i, 1), last = pg_col_i64(r, i, 2);
+		size_t have = gap ? o->ngaps : o->nrepeats;
+		if (have == (size_t)limit) {
+			o->has_next = true;
+			o->next = first - 1;
+			return ALLOT_OK;
+		}
+		if (gap) {
+			struct ledger_seq_gap *g = realloc(o->gaps, (o->ngaps + 1) * sizeof *g);
+			if (!g)
+				return ALLOT_E_NOMEM;
+			g[o->ngaps++] = (struct ledger_seq_gap){first, last};
+			o->gaps = g;
+		} else {
+			int64_t *p = realloc(o->repeats, (o->nrepeats + 1) * sizeof *p);
+			if (!p)
+				return ALLOT_E_NOMEM;
+			p[o->nrepeats++] = first;
+			o->repeats = p;
+		}
+	}
+	return ALLOT_OK;
+}
+
+/* Both statements on c, which holds one snapshot for them. */
+static allot_err seq_read(struct pg_store *ps, PGconn *c, const char *provider, int64_t after,
+			  int limit, struct ledger_seq_status *o)
+{
+	char a[24], l[24];
+	const char *v[] = {provider, pg_i64(a, after), pg_i64(l, 2 * (int64_t)limit + 1)};
+	allot_err e = ALLOT_OK;
+	PGresult *r = pg_run(ps, c, q_seq_totals, 1, v, &e);
+	if (!r)
+		return e;
+	bool ok = PQntuples(r) == 1 && pg_col_i64_strict(r, 0, 0, &o->records) &&
+		  pg_col_i64_strict(r, 0, 1, &o->with_seq) &&
+		  pg_col_i64_strict(r, 0, 4, &o->gap_count) &&
+		  pg_col_i64_strict(r, 0, 5, &o->missing) &&
+		  pg_col_i64_strict(r, 0, 6, &o->repeat_count);
+	o->min_seq = pg_col_i64(r, 0, 2); /* NULL (0) without seqs */
+	o->max_seq = pg_col_i64(r, 0, 3);
+	PQclear(r);
+	if (!ok) {
+		snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "seq status: out of range");
+		return ALLOT_E_STORE;
+	}
+	if (!(r = pg_run(ps, c, q_seq_items, 3, v, &e)))
+		return e;
+	e = seq_page(r, after, limit, o);
+	PQclear(r);
+	return e;
+}
+
+allot_err pg_ledger_seq_status(struct store *st, const char *provider, int64_t after, int limit,
+			       struct ledger_seq_status *out)
+{
+	static const char q_begin[] = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+	static const char q_end[] = "COMMIT";
+	struct pg_store *ps = PS(st);
+	if (limit < 1 || after < -1)
+		return ALLOT_E_INVALID;
+	PGconn *c = NULL;
+	bool own = false;
+	allot_err e = pg_get(ps, &c, &own);
+	if (e)
+		return e;
+	*out = (struct ledger_seq_status){.records = 0};
+	PGresult *r = own ? pg_run(ps, c, q_begin, 0, NULL, &e) : NULL;
+	PQclear(r);
+	if (!e)
+		e = seq_read(ps, c, provider, after, limit, out);
+	if (own && PQtransactionStatus(c) != PQTRANS_IDLE) {
+		r = pg_run(ps, c, q_end, 0, NULL, e ? NULL : &e);
+		PQclear(r);
+	}
+	if (e)
+		ledger_seq_status_release(out);
+	return conn_put(ps, c, own, e);
+}
