@@ -81,7 +81,7 @@ async function runGroup(o, seeds, prefix = null) {
 			} catch (e) {
 				const step = e instanceof Disagreement ? e.step : h.step;
 				const msg = e instanceof Disagreement ? e.message : `${e.stack}\n${world.log().slice(-2000)}`;
-				failures.push({ seed: h.spec.seed, step, message: msg, steps, started, ended: Date.now() });
+				failures.push({ seed: h.spec.seed, step, message: msg, steps, started, ended: Date.now(), switchCrossed: !!e.switchCrossed });
 				if (!world.proc || world.proc.exitCode !== null) {
 					// a dead daemon: the rest of the group cannot run here
 					await world.start().catch(() => {});
@@ -140,8 +140,9 @@ async function main() {
 		checks += r.checks;
 		for (const [k, v] of Object.entries(r.stats)) stats[k] = (stats[k] ?? 0) + v;
 		for (const f of r.failures) {
-			if (crossedMidnight(f.seed, f)) {
-				// a local midnight passed during the history: periods moved under it
+			if (crossedMidnight(f.seed, f) || f.switchCrossed) {
+				// a local midnight passed during the history (periods moved
+				// under it), or a charter's instant during the failing step
 				reruns++;
 				const again = await runGroup(o, [f.seed], o.prefix);
 				checks += again.checks;
@@ -175,7 +176,7 @@ async function main() {
 	await Promise.all(Array.from({ length: Math.min(o.jobs, groups.length) }, worker));
 	console.log(`model: exercised: ${Object.entries(stats).sort().map(([k, v]) => `${k} ${v}`).join(', ')}`);
 	const feat = Object.keys(o.features).join(',') || 'none';
-	console.log(`model: ${seeds.length} histories (${REG.size && !o.seeds && o.only === null ? `${REG.size} hand-written, ` : ''}seeds ${o.only ?? o.seed}..${seeds[seeds.length - 1]}), ${groups.length} daemons, ${checks} checks, ${reruns} midnight reruns, features: ${feat}: ${failed} disagreed (${Math.round((Date.now() - t0) / 1000)} s)`);
+	console.log(`model: ${seeds.length} histories (${REG.size && !o.seeds && o.only === null ? `${REG.size} hand-written, ` : ''}seeds ${o.only ?? o.seed}..${seeds[seeds.length - 1]}), ${groups.length} daemons, ${checks} checks, ${reruns} timing reruns (midnight or charter switch), features: ${feat}: ${failed} disagreed (${Math.round((Date.now() - t0) / 1000)} s)`);
 	process.exit(failed ? 1 : 0);
 }
 
