@@ -25,12 +25,14 @@
 #define PS(st_) ((struct pg_store *)(st_))
 
 struct pg_ledger {
-	/* Guards gen, inflight and the sum cache's pending list (sumcache.h:
-	 * it belongs to one writer; here the committing thread, under mu). */
+	/* Guards the sum cache's pending list (sumcache.h: it belongs to one
+	 * writer; here the committing thread, under mu). */
 	pthread_mutex_t mu;
+	/* Taken exclusively by a commit that changes sums, from its COMMIT to
+	 * the cache's update; shared by a sum read from the database for the
+	 * cache (see "the sum cache across threads"). */
+	pthread_rwlock_t rw;
 	struct sumcache *sums;     /* one node per database for now (pgstore's owner lock) */
-	uint64_t gen;              /* bumped when a commit starts and when it ends */
-	int inflight;              /* commits between the two */
 	bool nocache;              /* a COMMIT's outcome was unknown: sums from the database */
 	struct pg_sync *sync;
 };
@@ -181,7 +183,7 @@ static allot_err lb_lock(struct pl_tx *t)
 		  pg_col_i64_strict(r, 0, 1, &quantity) && pg_col_i64_strict(r, 0, 2, &upto);
 	PQclear(r);
 	if (!ok) {
-		snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "ledger_bounds has no row");
+		pgs_fail(ps, ALLOT_E_STORE, "ledger_bounds has no row");
 		return ALLOT_E_STORE;
 	}
 	char u[24];
@@ -193,7 +195,7 @@ static allot_err lb_lock(struct pl_tx *t)
 	     !money_add(charge, tc, &charge) && !money_add(quantity, tq, &quantity);
 	PQclear(r);
 	if (!ok) {
-		snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "the ledger's totals overflow");
+		pgs_fail(ps, ALLOT_E_STORE, "the ledger's totals overflow");
 		return ALLOT_E_STORE;
 	}
 	t->b_charge = charge;
@@ -246,24 +248,28 @@ static allot_err lb_write(struct pl_tx *t)
 }
 
 /* ---- the sum cache across threads ---------------------------------------------------
- * A sum read from the database is cached only if no commit started or
- * ended while it was read (gen unchanged, none in flight when it began):
- * otherwise the figure might miss a commit the cache already applied, or
- * hold one the cache is about to apply.  A commit applies its charges under
- * the same lock, after its COMMIT. */
+ * On SQLite a commit and the cache's update happen under the store's lock,
+ * which a sum read from the database also takes.  Here transactions commit
+ * on connections of their own, so a commit that changes sums holds the
+ * ledger's rwlock exclusively from its COMMIT until its charges are in the
+ * cache, and a sum read from the database holds it shared (after taking
+ * its connection: never waiting for the pool while holding it): such a
+ * read sees every commit the cache holds and none it does not, so it can
+ * be cached, and no reader sees a sum go back (a commit visible in the
+ * database but not yet in the cache). */
 
-static void cache_commit_begin(struct pg_ledger *pl)
+static void cache_commit_begin(struct pg_ledger *pl, const struct pl_tx *t)
 {
-	pthread_mutex_lock(&pl->mu);
-	pl->inflight++;
-	pl->gen++;
-	pthread_mutex_unlock(&pl->mu);
+	if (t->ndone)
+		pthread_rwlock_wrlock(&pl->rw);
 }
 
 /* committed: applied; unknown: the cache is switched off for good. */
 static void cache_commit_end(struct pg_ledger *pl, const struct pl_tx *t, bool committed,
 			     bool unknown)
 {
+	if (!t->ndone)
+		return;
 	pthread_mutex_lock(&pl->mu);
 	if (committed && pl->sums) {
 		for (size_t i = 0; i < t->ndone; i++) {
@@ -275,9 +281,8 @@ static void cache_commit_end(struct pg_ledger *pl, const struct pl_tx *t, bool c
 	}
 	if (unknown)
 		__atomic_store_n(&pl->nocache, true, __ATOMIC_RELAXED);
-	pl->inflight--;
-	pl->gen++;
 	pthread_mutex_unlock(&pl->mu);
+	pthread_rwlock_unlock(&pl->rw);
 }
 
 /* ---- transactions ---------------------------------------------------------------------- */
@@ -312,11 +317,11 @@ allot_err pg_ledger_begin_sync(struct store *st, enum store_sync sync)
 	static const char q_async[] = "SELECT set_config('synchronous_commit', 'off', true)";
 	struct pg_store *ps = PS(st);
 	if (ps->readonly) {
-		snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "the store is open read-only");
+		pgs_fail(ps, ALLOT_E_STORE, "the store is open read-only");
 		return ALLOT_E_STORE;
 	}
 	if (tx || pg_txn(ps)) {
-		snprintf(ps->base.errmsg, sizeof ps->base.errmsg,
+		pgs_fail(ps, ALLOT_E_STORE,
 			 "a transaction is already open on this thread");
 		return ALLOT_E_INTERNAL;
 	}
@@ -359,14 +364,14 @@ allot_err pg_ledger_commit(struct store *st)
 	struct pg_store *ps = PS(st);
 	struct pl_tx *t = tx_of(ps);
 	if (!t) {
-		snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "no ledger transaction to commit");
+		pgs_fail(ps, ALLOT_E_STORE, "no ledger transaction to commit");
 		return ALLOT_E_INTERNAL;
 	}
 	/* A failed statement left the transaction aborted: COMMIT would answer
 	 * ROLLBACK without an error. */
 	allot_err e = ALLOT_OK;
 	if (PQtransactionStatus(t->c) != PQTRANS_INTRANS) {
-		snprintf(ps->base.errmsg, sizeof ps->base.errmsg,
+		pgs_fail(ps, ALLOT_E_STORE,
 			 "the ledger transaction failed earlier and was rolled back");
 		e = ALLOT_E_STORE;
 	}
@@ -379,7 +384,7 @@ allot_err pg_ledger_commit(struct store *st)
 	if (!e)
 		e = pg_tlog_txn_precommit(ps, t->c);
 	if (!e) {
-		cache_commit_begin(ps->ledger);
+		cache_commit_begin(ps->ledger, t);
 		e = pg_commit(ps, t->c);
 		cache_commit_end(ps->ledger, t, !e, e == ALLOT_E_UNAVAILABLE);
 		if (!e)
@@ -408,7 +413,7 @@ allot_err pg_ledger_savepoint(struct store *st, int op)
 	struct pg_store *ps = PS(st);
 	struct pl_tx *t = tx_of(ps);
 	if (!t) {
-		snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "a savepoint outside a transaction");
+		pgs_fail(ps, ALLOT_E_STORE, "a savepoint outside a transaction");
 		return ALLOT_E_INTERNAL;
 	}
 	switch (op) {
@@ -657,7 +662,7 @@ static allot_err sum_query(struct pg_store *ps, PGconn *c, const struct ledger_l
 	bool ok = PQntuples(r) == 1 && pg_col_i64_strict(r, 0, 0, sum);
 	PQclear(r);
 	if (!ok) { /* cannot happen under the bounds */
-		snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "ledger sum: out of range");
+		pgs_fail(ps, ALLOT_E_STORE, "ledger sum: out of range");
 		return ALLOT_E_STORE;
 	}
 	return ALLOT_OK;
@@ -678,26 +683,22 @@ allot_err pg_ledger_sum(struct store *st, const struct ledger_level *lv, int64_t
 	bool cache = pl->sums && !__atomic_load_n(&pl->nocache, __ATOMIC_RELAXED) && !pg_txn(ps);
 	if (cache && sumcache_get(pl->sums, lv->institution, lv->project, lv->member, fb, tb, sum))
 		return ALLOT_OK;
-	uint64_t gen = 0;
-	if (cache) {
-		pthread_mutex_lock(&pl->mu);
-		gen = pl->gen;
-		cache = pl->inflight == 0;
-		pthread_mutex_unlock(&pl->mu);
-	}
 	PGconn *c = NULL;
 	bool own = false;
 	allot_err e = conn_get(ps, &c, &own);
 	if (e)
 		return e;
-	e = conn_put(ps, c, own, sum_query(ps, c, lv, fb, tb, sum));
+	if (cache)
+		pthread_rwlock_rdlock(&pl->rw);
+	e = sum_query(ps, c, lv, fb, tb, sum);
 	if (!e && cache) {
 		pthread_mutex_lock(&pl->mu);
-		if (pl->gen == gen)
-			sumcache_put(pl->sums, lv->institution, lv->project, lv->member, fb, tb, sum);
+		sumcache_put(pl->sums, lv->institution, lv->project, lv->member, fb, tb, sum);
 		pthread_mutex_unlock(&pl->mu);
 	}
-	return e;
+	if (cache)
+		pthread_rwlock_unlock(&pl->rw);
+	return conn_put(ps, c, own, e);
 }
 
 /* ---- open and close ------------------------------------------------------------------------ */
@@ -713,6 +714,12 @@ allot_err pg_ledger_open(struct pg_store *ps, char *msg, size_t msgsz)
 	if (!pl)
 		return ALLOT_E_NOMEM;
 	pthread_mutex_init(&pl->mu, NULL);
+	pthread_rwlockattr_t ra;
+	pthread_rwlockattr_init(&ra);
+	/* A waiting commit goes before new readers: they cannot starve it. */
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&pl->rw, &ra);
+	pthread_rwlockattr_destroy(&ra);
 	ps->ledger = pl;
 	if (!(pl->sums = sumcache_new())) {
 		snprintf(msg, msgsz, "out of memory");
@@ -728,6 +735,7 @@ void pg_ledger_close(struct pg_store *ps)
 		return;
 	pg_sync_close(pl->sync); /* makes the deferred commits durable */
 	sumcache_free(pl->sums);
+	pthread_rwlock_destroy(&pl->rw);
 	pthread_mutex_destroy(&pl->mu);
 	free(pl);
 	ps->ledger = NULL;

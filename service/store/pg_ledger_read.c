@@ -39,7 +39,7 @@ allot_err pg_ledger_net(struct store *st, const char *provider, const char *reco
 		if (PQntuples(r) == 1 && pg_col_i64_strict(r, 0, 0, net)) {
 			*voided = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
 		} else {
-			snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "ledger net: out of range");
+			pgs_fail(ps, ALLOT_E_STORE, "ledger net: out of range");
 			e = ALLOT_E_STORE;
 		}
 		PQclear(r);
@@ -75,7 +75,7 @@ allot_err pg_token_spent(struct store *st, const char *jti, int64_t *spent)
 	PGresult *r = pg_run(ps, c, q, 2, v, &e);
 	if (r) {
 		if (!(PQntuples(r) == 1 && pg_col_i64_strict(r, 0, 0, spent))) {
-			snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "token spent: out of range");
+			pgs_fail(ps, ALLOT_E_STORE, "token spent: out of range");
 			e = ALLOT_E_STORE;
 		}
 		PQclear(r);
@@ -143,7 +143,7 @@ static PGresult *pw_run(struct pg_store *ps, PGconn *c, struct pwhere *w, const 
 		return r;
 	if (r || *e == ALLOT_OK) {
 		const char *m = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
-		snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "%s: %.200s", what, m);
+		pgs_fail(ps, ALLOT_E_STORE, "%s: %.200s", what, m);
 		char *nl = strchr(ps->base.errmsg, '\n');
 		if (nl)
 			*nl = '\0';
@@ -312,7 +312,7 @@ allot_err pg_ledger_report(struct store *st, const struct ledger_filter *f,
 		if (!col_sum(r, i, col, &row.charge) || !col_sum(r, i, col + 1, &row.quantity) ||
 		    !col_sum(r, i, col + 2, &row.records)) {
 			/* cannot happen under the ledger's bounds */
-			snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "ledger report: a sum is "
+			pgs_fail(ps, ALLOT_E_STORE, "ledger report: a sum is "
 				 "out of range");
 			e = ALLOT_E_STORE;
 			break;
@@ -377,7 +377,7 @@ static allot_err seq_read(struct pg_store *ps, PGconn *c, const char *provider, 
 	o->max_seq = pg_col_i64(r, 0, 3);
 	PQclear(r);
 	if (!ok) {
-		snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "seq status: out of range");
+		pgs_fail(ps, ALLOT_E_STORE, "seq status: out of range");
 		return ALLOT_E_STORE;
 	}
 	if (!(r = pg_run(ps, c, q_seq_items, 3, v, &e)))

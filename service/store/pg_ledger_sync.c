@@ -65,7 +65,7 @@ static allot_err sync_flush(struct pg_sync *y)
 	allot_err e = pg_get(y->ps, &c, &own);
 	if (!e && !own) {
 		/* The calling thread's transaction: its COMMIT flushes, not this. */
-		snprintf(y->ps->base.errmsg, sizeof y->ps->base.errmsg,
+		pgs_fail(y->ps, ALLOT_E_STORE,
 			 "store flush inside a transaction");
 		return ALLOT_E_INTERNAL;
 	}

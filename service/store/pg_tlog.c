@@ -161,7 +161,7 @@ static allot_err head_take(struct pg_store *ps, PGconn *c, bool lock, struct mer
 	bool have = size >= 0 && col_hash(r, 0, 1, root);
 	PQclear(r);
 	if (!have) {
-		snprintf(ps->base.errmsg, sizeof ps->base.errmsg,
+		pgs_fail(ps, ALLOT_E_STORE,
 			 "the transparency log's head row is missing or has no root");
 		return ALLOT_E_STORE;
 	}
@@ -179,7 +179,7 @@ static allot_err head_take(struct pg_store *ps, PGconn *c, bool lock, struct mer
 	if (e && e != ALLOT_E_NOT_FOUND)
 		return e; /* the connection's error, in errmsg */
 	if (e || (merkle_tree_root(t, got), memcmp(got, root, MERKLE_HASH_LEN) != 0)) {
-		snprintf(ps->base.errmsg, sizeof ps->base.errmsg,
+		pgs_fail(ps, ALLOT_E_STORE,
 			 "the transparency log is damaged: the stored tree of %lld leaves does not "
 			 "give the head's root", (long long)size);
 		return ALLOT_E_STORE;
@@ -211,7 +211,7 @@ static allot_err head_write(struct pg_store *ps, PGconn *c, const struct merkle_
 	bool one = strcmp(PQcmdTuples(r), "1") == 0;
 	PQclear(r);
 	if (!one) {
-		snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "the log head row is missing");
+		pgs_fail(ps, ALLOT_E_STORE, "the log head row is missing");
 		return ALLOT_E_STORE;
 	}
 	hint_set(ps->tlog, t);
@@ -264,7 +264,7 @@ static allot_err tlog_append(struct pg_store *ps, PGconn *c, enum tlog_leaf_type
 {
 	if (PQtransactionStatus(c) != PQTRANS_INTRANS) {
 		/* A leaf outside a transaction could not be undone with its entry. */
-		snprintf(ps->base.errmsg, sizeof ps->base.errmsg,
+		pgs_fail(ps, ALLOT_E_STORE,
 			 "log append outside a transaction (or in a failed one)");
 		return ALLOT_E_INTERNAL;
 	}
@@ -298,7 +298,7 @@ static allot_err tlog_append_json(struct pg_store *ps, PGconn *c, enum tlog_leaf
 	size_t len = 0;
 	allot_err e = tlog_leaf_bytes(type, entry, &data, &len, why, sizeof why);
 	if (e) {
-		snprintf(ps->base.errmsg, sizeof ps->base.errmsg, "log leaf: %s", why);
+		pgs_fail(ps, ALLOT_E_STORE, "log leaf: %s", why);
 		return e;
 	}
 	e = tlog_append(ps, c, type, ref, NULL, data, len);
@@ -350,7 +350,7 @@ allot_err pg_tlog_append_audit(struct pg_store *ps, PGconn *c, int64_t id,
 allot_err pg_tlog_txn_begin(struct pg_store *ps, PGconn *c)
 {
 	if (tl) {
-		snprintf(ps->base.errmsg, sizeof ps->base.errmsg,
+		pgs_fail(ps, ALLOT_E_STORE,
 			 "a ledger transaction is already open on this thread");
 		return ALLOT_E_INTERNAL;
 	}
@@ -387,7 +387,7 @@ allot_err pg_tlog_next_index(struct pg_store *ps, PGconn *c, int64_t *idx)
 	if (!log_enabled(ps))
 		return ALLOT_OK;
 	if (!in_ledger_txn(ps, c)) {
-		snprintf(ps->base.errmsg, sizeof ps->base.errmsg,
+		pgs_fail(ps, ALLOT_E_STORE,
 			 "a record's leaf outside its ledger transaction");
 		return ALLOT_E_INTERNAL;
 	}
@@ -536,7 +536,7 @@ static allot_err head_read(struct pg_store *ps, PGconn *c, uint64_t *size,
 		*size = (uint64_t)pg_col_i64(r, 0, 0);
 	PQclear(r);
 	if (!ok) {
-		snprintf(ps->base.errmsg, sizeof ps->base.errmsg,
+		pgs_fail(ps, ALLOT_E_STORE,
 			 "the transparency log's head row is missing or has no root");
 		return ALLOT_E_STORE;
 	}
