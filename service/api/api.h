@@ -63,9 +63,6 @@ json_t *api_seq_status_json(const char *provider, const struct ledger_seq_status
 allot_err api_report_rows_json(struct store *st, const struct ledger_filter *f,
 			       const char *const *group_by, size_t ngroup, bool by_bucket,
 			       json_t **out);
-/* The name api/public.c calls it by (that file is another branch's this
- * session; it moves to api_report_rows_json when next edited). */
-#define store_ledger_report api_report_rows_json
 
 /* handlers */
 allot_err api_healthz(struct http_req *req, struct http_resp *resp);

@@ -115,7 +115,7 @@ static allot_err fold_from_records(struct app *app, const struct ledger_filter *
 {
 	const char *groups[1] = {by};
 	json_t *rows = NULL;
-	allot_err e = store_ledger_report(app->store, f, groups, by ? 1 : 0, true, &rows);
+	allot_err e = api_report_rows_json(app->store, f, groups, by ? 1 : 0, true, &rows);
 	if (e)
 		return e;
 	size_t i;

@@ -46,7 +46,7 @@ static allot_err usage_by_month(struct app *app, const tz *z, int64_t now, json_
 	struct ledger_filter f = {.from_us = start};
 	static const char *const groups[] = {"institution"};
 	json_t *rows = NULL;
-	if ((e = store_ledger_report(app->store, &f, groups, 1, true, &rows)))
+	if ((e = api_report_rows_json(app->store, &f, groups, 1, true, &rows)))
 		return e;
 	json_t *sums = json_object(); /* "inst\x1fmonth" -> {month, charge, records} */
 	size_t i;
