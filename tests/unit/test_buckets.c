@@ -15,6 +15,7 @@
 
 #include "common/buf.h"
 #include "store/store.h"
+#include "support/rowsfx.h"
 
 static const char *const insts[] = {"a", "b", "c"};
 static const char *const projs[] = {"p", "q"};
@@ -94,7 +95,8 @@ static char *via_report(struct store *st, const struct ledger_level *lv, int64_t
 				  .member = lv->member, .from_us = from, .to_us = to};
 	const char *groups[1] = {names[by]};
 	json_t *rows = NULL;
-	assert_int_equal(store_ledger_report(st, &f, groups, by ? 1 : 0, true, &rows), ALLOT_OK);
+	rows = rowsfx_report(st, &f, groups, by ? 1 : 0, true);
+	assert_non_null(rows);
 	struct buf b = BUF_INIT;
 	size_t i;
 	json_t *r;
