@@ -13,11 +13,8 @@
  * migrations across nodes ("allot" in ASCII). */
 #define PG_MIGRATE_LOCK 0x616c6c6f74LL
 
-/* A libpq message as one line (errors go to stderr as one line each):
- * its line breaks and tabs folded into single spaces. */
-static void pg_msg(char *msg, size_t msgsz, const char *what, const char *pq)
+void pg_fold(char *msg)
 {
-	snprintf(msg, msgsz, "%s: %s", what, pq && *pq ? pq : "unknown error");
 	size_t w = 0;
 	for (size_t r = 0; msg[r]; r++) {
 		char ch = msg[r] == '\n' || msg[r] == '\t' || msg[r] == '\r' ? ' ' : msg[r];
@@ -28,6 +25,13 @@ static void pg_msg(char *msg, size_t msgsz, const char *what, const char *pq)
 	while (w && msg[w - 1] == ' ')
 		w--;
 	msg[w] = '\0';
+}
+
+/* A libpq message as one line (errors go to stderr as one line each). */
+static void pg_msg(char *msg, size_t msgsz, const char *what, const char *pq)
+{
+	snprintf(msg, msgsz, "%s: %s", what, pq && *pq ? pq : "unknown error");
+	pg_fold(msg);
 }
 
 /* Runs sql, which returns no rows.  false: msg says why. */

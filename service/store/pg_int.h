@@ -32,6 +32,10 @@ allot_err pg_migrate(PGconn *c, int *version, char *msg, size_t msgsz);
 /* The database's schema version: 0 for an empty database, -1 on error. */
 int pg_schema_version(PGconn *c);
 
+/* msg with its line breaks and runs of blanks folded into single spaces
+ * (libpq's messages span lines; the log and errmsg take one). */
+void pg_fold(char *msg);
+
 /* ---- the store object (store/pg_store.c) -------------------------------
  * Contract between the backend's files (issue 13, docs/POSTGRES.md):
  *   pg_store.c   open/close, the connection pool, the thread's transaction,

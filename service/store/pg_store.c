@@ -59,22 +59,6 @@ static int pg_events(PGEventId id, void *info, void *pass)
 	return 1;
 }
 
-/* msg with its line breaks and runs of blanks folded into single spaces
- * (libpq's messages span lines; the log and errmsg take one). */
-static void pg_fold(char *msg)
-{
-	size_t w = 0;
-	for (size_t r = 0; msg[r]; r++) {
-		char ch = msg[r] == '\n' || msg[r] == '\t' || msg[r] == '\r' ? ' ' : msg[r];
-		if (ch == ' ' && (w == 0 || msg[w - 1] == ' '))
-			continue;
-		msg[w++] = ch;
-	}
-	while (w && msg[w - 1] == ' ')
-		w--;
-	msg[w] = '\0';
-}
-
 void pgs_fail(struct pg_store *ps, allot_err e, const char *fmt, ...)
 {
 	char buf[sizeof ps->base.errmsg];

@@ -114,10 +114,7 @@ static allot_err node_rebuild(struct nctx *x, unsigned level, uint64_t index,
 	PQclear(r);
 	if (!ok)
 		return ALLOT_E_NOT_FOUND;
-	for (; n > 1; n /= 2)
-		for (uint64_t i = 0; i < n / 2; i++)
-			merkle_node_hash(h[2 * i], h[2 * i + 1], h[i]);
-	memcpy(out, h[0], MERKLE_HASH_LEN);
+	merkle_subtree_fold(h, n, out);
 	return ALLOT_OK;
 }
 

@@ -456,3 +456,11 @@ void merkle_memstore_release(struct merkle_memstore *s)
 		free(s->level[l]);
 	memset(s, 0, sizeof *s);
 }
+
+void merkle_subtree_fold(uint8_t (*h)[MERKLE_HASH_LEN], uint64_t n, uint8_t out[MERKLE_HASH_LEN])
+{
+	for (; n > 1; n /= 2)
+		for (uint64_t i = 0; i < n / 2; i++)
+			merkle_node_hash(h[2 * i], h[2 * i + 1], h[i]);
+	memcpy(out, h[0], MERKLE_HASH_LEN);
+}

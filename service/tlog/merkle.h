@@ -51,6 +51,9 @@ void merkle_node_hash(const uint8_t left[MERKLE_HASH_LEN], const uint8_t right[M
 		      uint8_t out[MERKLE_HASH_LEN]);
 /* Root of the empty tree: SHA-256 of the empty string. */
 void merkle_empty_root(uint8_t out[MERKLE_HASH_LEN]);
+/* The root of a complete subtree from its n leaf hashes (n a power of two,
+ * n >= 1), folded in place in h (its contents are overwritten). */
+void merkle_subtree_fold(uint8_t (*h)[MERKLE_HASH_LEN], uint64_t n, uint8_t out[MERKLE_HASH_LEN]);
 
 /* --- node storage ---------------------------------------------------------- */
 
