@@ -59,6 +59,9 @@ static int on_text(void *ctx, const char *text, size_t len)
 	return 0;
 }
 
+/* Over 120 lines on purpose (issue 12): one flat pass over the options,
+ * then load, tokenize or generate, each a few lines; a split would only
+ * pass a dozen option values between functions. */
 int infer_cli(int argc, char **argv)
 {
 	const char *model = NULL, *prompt = NULL, *tokenize = NULL;

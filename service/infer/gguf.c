@@ -254,6 +254,10 @@ static bool name_eq(const char *a, size_t alen, const char *b, size_t blen)
 	return alen == blen && memcmp(a, b, alen) == 0;
 }
 
+/* Over 120 lines on purpose (issue 12): the file's sections in file order
+ * (header, metadata, tensor infos, data offsets), each bound check beside
+ * the read it guards, so that one reading shows every limit a hostile file
+ * meets (tests/fuzz/fuzz_gguf.c drives this function). */
 static allot_err parse(struct gguf *g, char *err, size_t errlen)
 {
 	struct rd r = {g->base, g->size, 0, err, errlen};
