@@ -91,11 +91,25 @@ static int64_t bg_now_ms(void) { return time_mono_us() / 1000; }
  * each commit of the writer connection, under the store's lock). */
 static int bg_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
-	(void)db, (void)name;
 	struct sq_bg *bg = arg;
 	pthread_mutex_lock(&bg->mu);
 	bg->wal_frames = frames;
+	bool behind = frames >= 2 * bg->wal_max_frames;
 	pthread_mutex_unlock(&bg->mu);
+	if (!behind)
+		return SQLITE_OK;
+	/* The thread fell behind (a machine starved of CPU can leave it
+	 * asleep for seconds): the committing writer checkpoints itself,
+	 * still under the store's lock and with no transaction open, so
+	 * everything is copied and the next write starts the log over.  The
+	 * log never passes twice its bound by more than one transaction. */
+	int nlog = 0, nckpt = 0;
+	int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &nlog, &nckpt);
+	pthread_mutex_lock(&bg->mu);
+	bg->st.commit_checkpoints++;
+	pthread_mutex_unlock(&bg->mu);
+	if (rc != SQLITE_OK)
+		log_warnx("store: checkpoint at the log's bound: %s", sqlite3_errmsg(db));
 	return SQLITE_OK;
 }
 

@@ -97,6 +97,8 @@ struct store_sync_stats {
 	int64_t max_locked_us;      /* the longest one (writers waited that long) */
 	int64_t max_flush_us;       /* the longest fdatasync of the flusher */
 	int flush_ms;
+	uint64_t commit_checkpoints;/* by a committing writer, the log at twice
+				     * its bound (the thread fell behind) */
 };
 
 struct store_ops {
