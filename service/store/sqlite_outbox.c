@@ -58,7 +58,7 @@ allot_err sq_outbox_due(struct store *st, int64_t now, int max,
 	if (!evs)
 		return ALLOT_E_NOMEM;
 	allot_err e = ALLOT_E_STORE;
-	int n = 0, rc = SQLITE_ERROR;
+	int n = 0, rc = SQLITE_DONE; /* max 0: nothing due, no error */
 	/* Read under the lock, delivered (fn: network) outside it. */
 	pthread_mutex_lock(&s->lock);
 	sqlite3_stmt *q = sq_prep(s, sql);

@@ -535,6 +535,9 @@ static void case_outbox(void **state)
 	struct due d = {0};
 	assert_int_equal(store_outbox_due(st, 99, 10, due_seen, &d), ALLOT_OK);
 	assert_int_equal(d.n, 0);
+	/* max 0: nothing, and no error (SQLite once answered a store error) */
+	assert_int_equal(store_outbox_due(st, 100, 0, due_seen, &d), ALLOT_OK);
+	assert_int_equal(d.n, 0);
 	assert_int_equal(store_outbox_due(st, 100, 10, due_seen, &d), ALLOT_OK);
 	assert_int_equal(d.n, 1);
 	assert_string_equal(d.body, "{\"a\":1}");
