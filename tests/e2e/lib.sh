@@ -17,9 +17,8 @@ E2E_PID=
 # ALLOT_TEST_DB=pg, with ALLOT_TEST_PG_URI (scripts/with-pg.sh sets it):
 # every allotd a test starts on its default database runs on a PostgreSQL
 # database of its own instead of allot.db: created here, fsck'd and dropped
-# when the test ends.  Unset or "sqlite": allot.db in E2E_DIR.  (The
-# switch waits for store_open to accept postgres://, issue 13; tests that
-# open allot.db themselves stay on SQLite.)
+# when the test ends.  Unset or "sqlite": allot.db in E2E_DIR.  (Tests
+# that open allot.db themselves stay on SQLite.)
 E2E_PG_DB=
 E2E_PG_USED=
 E2E_DB_DEFAULT=$E2E_DIR/allot.db
