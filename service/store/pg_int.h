@@ -1,9 +1,8 @@
 /* pg_int.h — private to the PostgreSQL backend's files (store/pg*.c) and
  * their tests.  SPEC section 9; docs/DEPLOY.md.
  *
- * The PostgreSQL store is being built in steps (issue 13): so far the
- * connection and the schema (migrations/postgres/); store_open still
- * refuses postgres:// URIs until every store operation exists. */
+ * The PostgreSQL store is built in steps (issue 13, docs/POSTGRES.md);
+ * store_open opens postgres:// URIs with it (store_pg_open). */
 #ifndef ALLOT_STORE_PG_INT_H
 #define ALLOT_STORE_PG_INT_H
 
@@ -182,13 +181,14 @@ allot_err pgq_outbox_done(struct store *st, int64_t seq, int64_t at);
 allot_err pgq_outbox_retry(struct store *st, int64_t seq, int attempts, int64_t next_us,
 			   const char *error);
 allot_err pgq_outbox_has(struct store *st, const char *dedupe, bool *has);
+allot_err pgq_outbox_prune(struct store *st, int64_t before_us, int max, int64_t *deleted);
 #define PGS_QUEUE_OPS \
 	.reject_find = pgq_reject_find, .reject_insert = pgq_reject_insert, \
 	.reject_list = pgq_reject_list, .settleq_put = pgq_settleq_put, \
 	.settleq_delete = pgq_settleq_delete, .settleq_list = pgq_settleq_list, \
 	.outbox_put = pgq_outbox_put, .outbox_due = pgq_outbox_due, \
 	.outbox_done = pgq_outbox_done, .outbox_retry = pgq_outbox_retry, \
-	.outbox_has = pgq_outbox_has,
+	.outbox_has = pgq_outbox_has, .outbox_prune = pgq_outbox_prune,
 
 /* ---- the ledger (store/pg_ledger*.c) ----
  * A ledger transaction (ledger_begin .. commit/rollback) holds one pooled
