@@ -225,6 +225,10 @@ allot_err pg_ledger_report(struct store *st, const struct ledger_filter *f,
 			   void (*fn)(void *ctx, const struct ledger_report_row *r), void *ctx);
 allot_err pg_ledger_seq_status(struct store *st, const char *provider, int64_t after, int limit,
 			       struct ledger_seq_status *out);
+/* store/pg_buckets.c */
+allot_err pg_ledger_buckets(struct store *st, const struct ledger_level *lv, int64_t from_us,
+			    int64_t to_us, enum ledger_bucket_by by,
+			    void (*fn)(void *ctx, const struct ledger_bucket_row *r), void *ctx);
 /* The columns of usage_records that pg_usage_row reads, in its order. */
 #define PG_USAGE_COLS \
 	"id, provider, record_id, seq, kind, adjustment, supersedes, institution, project, " \
@@ -260,7 +264,7 @@ void pg_set_wal_limit(struct store *st, int64_t frames);
 	.ledger_net = pg_ledger_net, .ledger_hold = pg_ledger_hold, \
 	.ledger_release = pg_ledger_release, .token_spent = pg_token_spent, \
 	.ledger_list = pg_ledger_list, .ledger_report = pg_ledger_report, \
-	.ledger_seq_status = pg_ledger_seq_status, \
+	.ledger_seq_status = pg_ledger_seq_status, .ledger_buckets = pg_ledger_buckets, \
 	.set_flush_ms = pg_set_flush_ms, .flush = pg_flush, .sync_stats = pg_sync_stats, \
 	.set_wal_limit = pg_set_wal_limit,
 
