@@ -4,7 +4,7 @@
 ALLOT_DEBS="build-essential pkg-config clang libclang-rt-14-dev \
 libsqlite3-dev libmicrohttpd-dev libssl-dev libyaml-dev libjansson-dev \
 libcurl4-openssl-dev libpq-dev libcmocka-dev prometheus \
-curl ca-certificates tzdata sqlite3 jq bc python3 postgresql groff-base \
+curl ca-certificates tzdata sqlite3 jq bc python3 postgresql groff-base gdb \
 chromium"
 # Node.js and npm (for the OpenAI-client test) are installed only where
 # missing: a machine may carry another build of Node.js that conflicts with

@@ -23,4 +23,8 @@ case "${ALLOT_BIN_DIR:-}" in
 *) default=200 ;;
 esac
 export ALLOT_MODEL_HISTORIES=${ALLOT_MODEL_HISTORIES:-$default}
-cd "$ROOT" && node tests/model/model.mjs
+cd "$ROOT" || exit 1
+# The model's calendar first (a wrong or looping transitions() once hung the
+# whole suite); then the histories.
+timeout 120 node tests/model/tz_check.mjs || { echo "test_model: FAIL: tests/model/tz_check.mjs (tz.mjs) failed or did not finish in 120 s" >&2; exit 1; }
+node tests/model/model.mjs

@@ -103,7 +103,11 @@ export function prevPeriod(zone, kind, ms) {
 }
 
 // Instants in [from, to) where the UTC offset changes (scanning hourly, then
-// bisecting to the second).
+// bisecting to the second).  offsetAt reads whole seconds, so the bisection
+// runs on whole seconds: lo has the old offset, hi the new one, and it ends
+// when they are one second apart, whatever the phase of from within a second
+// (bisecting in milliseconds once looped forever when from fell in the first
+// second after a transition's hour).
 export function transitions(zone, from, to) {
 	const out = [];
 	const H = 3600000;
@@ -111,12 +115,12 @@ export function transitions(zone, from, to) {
 	for (let t = from + H; t < to; t += H) {
 		const o = offsetAt(zone, t);
 		if (o !== prev) {
-			let lo = t - H, hi = t;
-			while (hi - lo > 1000) {
-				const mid = Math.floor((lo + hi) / 2000) * 1000;
-				if (offsetAt(zone, mid) === prev) lo = mid; else hi = mid;
+			let lo = Math.floor((t - H) / 1000), hi = Math.floor(t / 1000);
+			while (hi - lo > 1) {
+				const mid = Math.floor((lo + hi) / 2);
+				if (offsetAt(zone, mid * 1000) === prev) lo = mid; else hi = mid;
 			}
-			out.push(hi);
+			out.push(hi * 1000);
 			prev = o;
 		}
 	}

@@ -45,6 +45,8 @@ export const min = (a, b) => (a < b ? a : b);
 export const max = (a, b) => (a > b ? a : b);
 
 // ---- HTTP --------------------------------------------------------------------
+export const HTTP_TIMEOUT_MS = 120000;
+
 export async function http(base, method, path, key, body, headers = {}) {
 	const h = { ...headers };
 	if (key) h.Authorization = `Bearer ${key}`;
@@ -58,7 +60,16 @@ export async function http(base, method, path, key, body, headers = {}) {
 			h['Content-Type'] = 'application/json';
 		}
 	}
-	const r = await fetch(base + path, { method, headers: h, body: data });
+	// A daemon that stops answering fails the history in two minutes, naming
+	// the request, instead of fetch's five-minute wait on every later one.
+	let r;
+	try {
+		r = await fetch(base + path, { method, headers: h, body: data, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+	} catch (e) {
+		if (e.name === 'TimeoutError')
+			throw new Error(`${method} ${path}: no answer from allotd in ${HTTP_TIMEOUT_MS / 1000} s`);
+		throw e;
+	}
 	const text = await r.text();
 	let json = null;
 	try { json = JSON.parse(text); } catch { /* not JSON */ }

@@ -90,7 +90,7 @@ export class World {
 		this.proc.once('exit', () => { exited = true; });
 		for (let i = 0; i < 200 && !exited; i++) {
 			try {
-				const r = await fetch(this.url + '/healthz');
+				const r = await fetch(this.url + '/healthz', { signal: AbortSignal.timeout(5000) });
 				if (r.ok) return;
 			} catch { /* not yet */ }
 			await sleep(50);
