@@ -67,7 +67,7 @@ BINDIR   ?= bin
 BIN      := $(BINDIR)/allotd $(BINDIR)/allot
 
 .SECONDARY:
-.PHONY: FORCE all run test unit e2e soak asan tsan fuzz bench clean setup deps model check-deps check-layers
+.PHONY: FORCE all run test unit e2e e2e-pg soak asan tsan fuzz bench clean setup deps model check-deps check-layers
 all: $(BIN)
 
 -include mk/*.mk
@@ -125,7 +125,12 @@ unit: $(UNIT_BIN)
 	@sh scripts/with-pg.sh sh scripts/run-unit.sh $(BUILD)/tests
 
 e2e: all
-	@sh scripts/run-e2e.sh
+	@sh scripts/run-e2e.sh sqlite
+
+# The end-to-end suite again on PostgreSQL (a throwaway cluster,
+# scripts/with-pg.sh; docs/POSTGRES.md, "Testing on PostgreSQL").
+e2e-pg: all
+	@sh scripts/with-pg.sh sh scripts/run-e2e.sh pg
 
 # Includes point down the layer order (docs/ARCHITECTURE.md, "Layers");
 # the self-test shows the check can fail.
@@ -137,6 +142,7 @@ test: setup
 	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory all unit
 	@$(MAKE) --no-print-directory e2e
+	@$(MAKE) --no-print-directory e2e-pg
 	@$(MAKE) --no-print-directory fuzz-smoke
 
 # The model-based test of the ledger at length (not in CI): 10,000 seeded

@@ -49,18 +49,34 @@ static bool keys_have_log(const char *keys)
 	return access(path, F_OK) == 0;
 }
 
+/* Opens db read-only: readable and current, older (migrated on start), or
+ * the store's reason. */
+static void check_db_open(struct cc *c, const char *db)
+{
+	struct store *st = NULL;
+	char msg[512] = "", shown[1024];
+	const char *name = store_uri_printable(db, shown, sizeof shown);
+	if (store_open_readonly(db, &st, msg, sizeof msg) == ALLOT_OK) {
+		store_close(st);
+		fprintf(c->out, "database %s readable, schema current\n", name);
+	} else if (strstr(msg, "start allotd on it once to migrate it")) {
+		fprintf(c->out, "database %s: an older schema, migrated on start\n", name);
+	} else {
+		problem(c, "--db", "%s", msg);
+	}
+}
+
 static void check_db(struct cc *c, const struct app_config *cfg)
 {
 	const char *db = cfg->db;
 	const char *scheme = strstr(db, "://");
+	if (store_uri_is_pg(db)) {
+		check_db_open(c, db);
+		return;
+	}
 	if (scheme) {
-		if (strncmp(db, "postgres://", 11) == 0 || strncmp(db, "postgresql://", 13) == 0)
-			problem(c, "--db", "%.*s:// is not supported by this build: the PostgreSQL "
-				"store is not built yet (README, \"Not yet built\"); use a SQLite "
-				"file path", (int)(scheme - db), db);
-		else
-			problem(c, "--db", "unknown scheme \"%.*s://\": --db is a SQLite file path",
-				(int)(scheme - db), db);
+		problem(c, "--db", "unknown scheme \"%.*s://\": --db is a SQLite file path or a "
+			"postgres:// URI", (int)(scheme - db), db);
 		return;
 	}
 	struct stat sb;
@@ -86,16 +102,7 @@ static void check_db(struct cc *c, const struct app_config *cfg)
 	if (sb.st_mode & 077)
 		problem(c, "--db", "%s is readable by its group or others (mode %04o): chmod 600 it",
 			db, (unsigned)(sb.st_mode & 07777));
-	struct store *st = NULL;
-	char msg[512] = "";
-	if (store_open_readonly(db, &st, msg, sizeof msg) == ALLOT_OK) {
-		store_close(st);
-		fprintf(c->out, "database %s readable, schema current\n", db);
-	} else if (strstr(msg, "start allotd on it once to migrate it")) {
-		fprintf(c->out, "database %s: an older schema, migrated on start\n", db);
-	} else {
-		problem(c, "--db", "%s", msg);
-	}
+	check_db_open(c, db);
 }
 
 static void check_keys(struct cc *c, const char *keys)

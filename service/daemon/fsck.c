@@ -295,36 +295,18 @@ int fsck_parse_args(int argc, char **argv, struct fsck_options *o, FILE *err)
 	return 0;
 }
 
-static bool raw_open(struct fsck *f, FILE *err)
-{
-	if (sqlite3_open_v2(f->o->db, &f->raw, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-	    sqlite3_exec(f->raw, "PRAGMA query_only = 1", NULL, NULL, NULL) != SQLITE_OK) {
-		fprintf(err, "allotd --fsck: cannot open %s: %s\n", f->o->db,
-			f->raw ? sqlite3_errmsg(f->raw) : "out of memory");
-		return false;
-	}
-	sqlite3_busy_timeout(f->raw, 5000);
-	return true;
-}
-
 int fsck_run(const struct fsck_options *o, FILE *out, FILE *err)
 {
 	struct fsck f = {.o = o, .out = out};
-	char msg[512] = "";
+	char msg[512] = "", shown[512];
 	struct dblock *lock = NULL;
 	struct stat sb;
-	/* The rows of a PostgreSQL database are not recomputed yet (the raw
-	 * reads below are SQLite's): say so rather than fail on the URI,
-	 * which may hold a password and is never printed. */
-	if (store_uri_is_pg(o->db)) {
-		fprintf(err, "allotd --fsck: checking a PostgreSQL database is not available yet "
-			     "(docs/POSTGRES.md)\n");
-		return FSCK_ERROR;
-	}
-	/* The database's owner lock, as allotd holds it (daemon/dblock.c): fsck
-	 * never reads a database a running allotd is writing.  A missing file
-	 * is left to the open below to report (nothing is created for it). */
-	if (dblock_applies(o->db) && stat(o->db, &sb) == 0 &&
+	/* The database's owner lock, as allotd holds it (daemon/dblock.c: a
+	 * SQLite file's lock file, a PostgreSQL database's advisory lock):
+	 * fsck never reads a database a running allotd is writing.  A missing
+	 * file is left to the open below to report (nothing is created for
+	 * it). */
+	if (((dblock_applies(o->db) && stat(o->db, &sb) == 0) || store_uri_is_pg(o->db)) &&
 	    dblock_acquire(o->db, "allotd --fsck", &lock, msg, sizeof msg)) {
 		fprintf(err, "allotd --fsck: %s\n", msg);
 		return FSCK_ERROR;
@@ -334,8 +316,8 @@ int fsck_run(const struct fsck_options *o, FILE *out, FILE *err)
 		dblock_release(lock);
 		return FSCK_ERROR;
 	}
-	if (!raw_open(&f, err)) {
-		sqlite3_close(f.raw);
+	if (!fsck_raw_open(&f, err)) {
+		fsck_raw_close(&f);
 		store_close(f.st);
 		dblock_release(lock);
 		return FSCK_ERROR;
@@ -345,11 +327,13 @@ int fsck_run(const struct fsck_options *o, FILE *out, FILE *err)
 	fsck_rows_check(&f);
 	fsck_log_check(&f);
 	fsck_levels_check(&f);
-	sqlite3_close(f.raw);
+	fsck_raw_close(&f);
 	store_close(f.st);
 	dblock_release(lock);
 	if (f.problems) {
-		json_t *j = json_pack("{s:s,s:I,s:I,s:o}", "database", o->db, "checks",
+		/* a PostgreSQL URI without its password */
+		const char *db = store_uri_printable(o->db, shown, sizeof shown);
+		json_t *j = json_pack("{s:s,s:I,s:I,s:o}", "database", db, "checks",
 				      (json_int_t)f.checks, "disagreements", (json_int_t)f.bad,
 				      "problems", f.problems);
 		json_dumpf(j, out, JSON_COMPACT);

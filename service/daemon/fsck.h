@@ -3,14 +3,16 @@
  *
  * Reads the database without writing to it: the store is opened read-only
  * (store_open_readonly) and the raw rows are read on a second read-only
- * connection.  Checked: every usage_buckets row against the usage records it
+ * connection (SQLite, or PostgreSQL in one read-only transaction), under
+ * the database's owner lock.  Checked: every usage_buckets row against the usage records it
  * sums (and rows missing on either side); every quota level of the current
  * period of the charter in force, through the store's bucket query and its
  * sum cache, and the report query for the same range, against a sum of the
  * records; report totals per member against the records; the transparency
  * log (leaf hashes recomputed from the entries, stored subtree nodes, the
  * root the store loads, one leaf per entry); integer-only amount columns;
- * UNIQUE(provider, record_id); SQLite's own quick_check.
+ * UNIQUE(provider, record_id); the append-only triggers; ledger_bounds;
+ * SQLite's own quick_check.
  */
 #ifndef ALLOT_DAEMON_FSCK_H
 #define ALLOT_DAEMON_FSCK_H
@@ -20,7 +22,7 @@
 #include <stdio.h>
 
 struct fsck_options {
-	const char *db;    /* database path (SQLite) */
+	const char *db;    /* database path (SQLite) or postgres:// URI */
 	bool json;         /* --format json: one object on out */
 	int64_t now_us;    /* the instant whose periods are checked (0: now) */
 };

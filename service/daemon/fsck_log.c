@@ -1,7 +1,8 @@
 /* fsck_log.c — allotd --fsck on the transparency log: every leaf hash
  * recomputed from its entry, the tree rebuilt from the leaf hashes and its
  * nodes compared with the stored ones, the root and size the store loads at
- * open compared with the rebuilt root, and one leaf per logged entry. */
+ * open (on PostgreSQL the head row every checkpoint is signed over)
+ * compared with the rebuilt root, and one leaf per logged entry. */
 #include "daemon/fsck_int.h"
 
 #include <stdio.h>
@@ -17,36 +18,41 @@
 /* The rebuilt tree's completed nodes are looked up among the stored ones. */
 struct nodes {
 	struct fsck *f;
-	sqlite3_stmt *q;
+	bool ready;            /* the lookups can run */
 	int64_t found;         /* stored nodes the rebuilt tree has */
 };
+
+static const char q_node[] = "SELECT hash FROM tlog_nodes WHERE level = ?1 AND idx = ?2";
 
 static allot_err node_seen(void *ctx, unsigned level, uint64_t index,
 			   const uint8_t hash[MERKLE_HASH_LEN])
 {
 	struct nodes *n = ctx;
-	if (level == 0 || !n->q)
+	if (level == 0 || !n->ready)
 		return ALLOT_OK; /* leaves are compared by the caller */
-	sqlite3_reset(n->q);
-	sqlite3_bind_int(n->q, 1, (int)level);
-	sqlite3_bind_int64(n->q, 2, (sqlite3_int64)index);
-	int rc = sqlite3_step(n->q);
-	if (rc == SQLITE_ROW) {
+	struct fsck_arg args[] = {{NULL, (int64_t)level}, {NULL, (int64_t)index}};
+	struct fsck_q q;
+	int rc = fsck_q_open(n->f, &q, q_node, false, 2, args) ? fsck_q_step(&q) : -1;
+	if (rc == 1) {
+		uint8_t have[MERKLE_HASH_LEN];
+		size_t len = 0;
+		bool readable = fsck_q_blob(&q, 0, have, sizeof have, &len) && len == sizeof have;
 		n->found++;
 		n->f->checks++;
-		if (sqlite3_column_bytes(n->q, 0) != MERKLE_HASH_LEN ||
-		    memcmp(sqlite3_column_blob(n->q, 0), hash, MERKLE_HASH_LEN) != 0) {
-			char where[64], want[2 * MERKLE_HASH_LEN + 1], have[2 * MERKLE_HASH_LEN + 1] = "";
+		if (!readable || memcmp(have, hash, MERKLE_HASH_LEN) != 0) {
+			char where[64], want[2 * MERKLE_HASH_LEN + 1], shown[2 * MERKLE_HASH_LEN + 1] = "";
 			snprintf(where, sizeof where, "level %u index %llu", level,
 				 (unsigned long long)index);
 			hex_encode(hash, MERKLE_HASH_LEN, want);
-			if (sqlite3_column_bytes(n->q, 0) == MERKLE_HASH_LEN)
-				hex_encode(sqlite3_column_blob(n->q, 0), MERKLE_HASH_LEN, have);
-			fsck_bad(n->f, "log node", where, have, want);
+			if (readable)
+				hex_encode(have, MERKLE_HASH_LEN, shown);
+			fsck_bad(n->f, "log node", where, shown, want);
 		}
-	} else if (rc != SQLITE_DONE) {
-		fsck_fail(n->f, "log nodes", sqlite3_errmsg(n->f->raw));
+	} else if (rc != 0) {
+		fsck_fail(n->f, "log nodes", fsck_raw_err(n->f));
+		n->ready = false; /* one report, not one per node */
 	}
+	fsck_q_close(&q);
 	return ALLOT_OK;
 }
 
@@ -84,24 +90,19 @@ static void tree_check(struct fsck *f)
 {
 	struct merkle_tree t;
 	merkle_tree_init(&t);
-	struct nodes n = {.f = f};
-	if (sqlite3_prepare_v2(f->raw, "SELECT hash FROM tlog_nodes WHERE level = ?1 AND idx = ?2",
-			       -1, &n.q, NULL) != SQLITE_OK) {
-		fsck_fail(f, "log nodes", sqlite3_errmsg(f->raw));
-		return;
-	}
+	struct nodes n = {.f = f, .ready = true};
 	uint64_t size = 0;
 	uint8_t root[MERKLE_HASH_LEN], again[MERKLE_HASH_LEN];
 	bool gap = false;
 	if (store_tlog_head(f->st, &size, root)) {
 		fsck_fail(f, "log head", f->st->errmsg);
-		goto out;
+		return;
 	}
 	for (uint64_t start = 0; start < size && !gap; start += FSCK_LOG_CHUNK) {
 		json_t *arr = NULL;
 		if (ledgerlog_entries(f->st, start, start + FSCK_LOG_CHUNK, false, &arr)) {
 			fsck_fail(f, "log leaves", f->st->errmsg);
-			goto out;
+			return;
 		}
 		size_t i;
 		json_t *o;
@@ -128,7 +129,7 @@ static void tree_check(struct fsck *f)
 	f->checks++;
 	if (gap) {
 		fsck_bad(f, "log root", "tree", "stored", "cannot be rebuilt: leaves are missing");
-		goto out;
+		return;
 	}
 	merkle_tree_root(&t, again);
 	if (memcmp(root, again, sizeof root) != 0) {
@@ -139,43 +140,61 @@ static void tree_check(struct fsck *f)
 		fsck_bad(f, "log root", where, have, want);
 	}
 	/* Stored nodes the rebuilt tree does not have. */
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(f->raw, "SELECT count(*) FROM tlog_nodes", -1, &q, NULL) == SQLITE_OK &&
-	    sqlite3_step(q) == SQLITE_ROW) {
+	struct fsck_q q;
+	if (fsck_q_open(f, &q, "SELECT count(*) FROM tlog_nodes", false, 0, NULL) &&
+	    fsck_q_step(&q) == 1) {
 		f->checks++;
-		if (sqlite3_column_int64(q, 0) != n.found)
-			fsck_bad_int(f, "log nodes", "tlog_nodes", sqlite3_column_int64(q, 0), n.found);
+		if (fsck_q_i64(&q, 0) != n.found)
+			fsck_bad_int(f, "log nodes", "tlog_nodes", fsck_q_i64(&q, 0), n.found);
 	} else {
-		fsck_fail(f, "log nodes", sqlite3_errmsg(f->raw));
+		fsck_fail(f, "log nodes", fsck_raw_err(f));
 	}
-	sqlite3_finalize(q);
-out:
-	sqlite3_finalize(n.q);
+	fsck_q_close(&q);
 }
 
 /* Entries of a kind without their leaf: each row the query returns names one. */
 static void unlogged_check(struct fsck *f, const char *what, const char *sql)
 {
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(f->raw, sql, -1, &q, NULL) != SQLITE_OK) {
-		fsck_fail(f, what, sqlite3_errmsg(f->raw));
+	struct fsck_q q;
+	if (!fsck_q_open(f, &q, sql, true, 0, NULL)) {
+		fsck_fail(f, what, fsck_raw_err(f));
 		return;
 	}
 	int rc;
 	f->checks++;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fsck_q_step(&q)) == 1) {
 		char where[160], stored[64];
-		snprintf(where, sizeof where, "%s", (const char *)sqlite3_column_text(q, 0));
-		if (sqlite3_column_type(q, 1) == SQLITE_NULL)
+		const char *t = fsck_q_text(&q, 0);
+		snprintf(where, sizeof where, "%s", t ? t : "");
+		if (fsck_q_null(&q, 1))
 			snprintf(stored, sizeof stored, "no leaf");
 		else
 			snprintf(stored, sizeof stored, "leaf %lld is not its leaf",
-				 (long long)sqlite3_column_int64(q, 1));
+				 (long long)fsck_q_i64(&q, 1));
 		fsck_bad(f, what, where, stored, "its leaf");
 	}
-	if (rc != SQLITE_DONE)
-		fsck_fail(f, what, sqlite3_errmsg(f->raw));
-	sqlite3_finalize(q);
+	if (rc != 0)
+		fsck_fail(f, what, fsck_raw_err(f));
+	fsck_q_close(&q);
+}
+
+/* PostgreSQL's log head (migration 0004): the size it holds is the number
+ * of leaves (the root is compared by tree_check, as the store loads it). */
+static void head_check(struct fsck *f)
+{
+	static const char q_head[] =
+		"SELECT size, (SELECT count(*) FROM tlog_leaves) FROM tlog_head WHERE id = 1";
+	struct fsck_q q;
+	int rc = fsck_q_open(f, &q, q_head, false, 0, NULL) ? fsck_q_step(&q) : -1;
+	if (rc == 1) {
+		f->checks++;
+		if (fsck_q_i64(&q, 0) != fsck_q_i64(&q, 1))
+			fsck_bad_int(f, "log head size", "tlog_head", fsck_q_i64(&q, 0),
+				     fsck_q_i64(&q, 1));
+	} else {
+		fsck_fail(f, "log head", rc == 0 ? "tlog_head has no row" : fsck_raw_err(f));
+	}
+	fsck_q_close(&q);
 }
 
 static void entries_check(struct fsck *f)
@@ -199,17 +218,16 @@ static void entries_check(struct fsck *f)
 		"SELECT 'audit entry ' || a.id, NULL FROM audit_log a "
 		"LEFT JOIN tlog_leaves l ON l.type = 'audit' AND l.ref = a.id "
 		"WHERE l.idx IS NULL ORDER BY a.id";
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(f->raw, q_count, -1, &q, NULL) == SQLITE_OK &&
-	    sqlite3_step(q) == SQLITE_ROW) {
+	struct fsck_q q;
+	if (fsck_q_open(f, &q, q_count, false, 0, NULL) && fsck_q_step(&q) == 1) {
 		f->checks++;
-		if (sqlite3_column_int64(q, 0) != sqlite3_column_int64(q, 1))
-			fsck_bad_int(f, "log leaves", "entries logged", sqlite3_column_int64(q, 1),
-				     sqlite3_column_int64(q, 0));
+		if (fsck_q_i64(&q, 0) != fsck_q_i64(&q, 1))
+			fsck_bad_int(f, "log leaves", "entries logged", fsck_q_i64(&q, 1),
+				     fsck_q_i64(&q, 0));
 	} else {
-		fsck_fail(f, "log leaves", sqlite3_errmsg(f->raw));
+		fsck_fail(f, "log leaves", fsck_raw_err(f));
 	}
-	sqlite3_finalize(q);
+	fsck_q_close(&q);
 	unlogged_check(f, "unlogged entry", q_usage);
 	unlogged_check(f, "unlogged entry", q_charter);
 	unlogged_check(f, "unlogged entry", q_audit);
@@ -218,5 +236,7 @@ static void entries_check(struct fsck *f)
 void fsck_log_check(struct fsck *f)
 {
 	entries_check(f);
+	if (fsck_raw_is_pg(f))
+		head_check(f);
 	tree_check(f);
 }

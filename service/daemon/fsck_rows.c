@@ -1,7 +1,9 @@
 /* fsck_rows.c — allotd --fsck on the rows: usage_buckets recomputed from the
  * usage records, integer-only columns, unique record ids, SQLite's
  * quick_check, and sums of records for the other checks.  Everything here
- * reads the read-only raw connection (f->raw), never the store's code. */
+ * reads the read-only raw connection (daemon/fsck_raw.c), never the store's
+ * code; on PostgreSQL the column types are checked by fsck_guard.c instead
+ * and there is no quick_check. */
 #include "daemon/fsck_int.h"
 
 #include <stdio.h>
@@ -33,31 +35,26 @@ bool fsck_raw_sum(struct fsck *f, const struct ledger_level *lv, int64_t from, i
 		"AND institution = ?3 AND project = ?4 AND member = ?5";
 	const char *sql = !lv->institution ? q_all : !lv->project ? q_inst
 			  : !lv->member ? q_proj : q_mem;
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(f->raw, sql, -1, &q, NULL) != SQLITE_OK) {
-		fsck_fail(f, "record sum", sqlite3_errmsg(f->raw));
+	struct fsck_arg args[] = {{NULL, from}, {NULL, to}, {lv->institution, 0},
+				  {lv->project, 0}, {lv->member, 0}};
+	int nargs = !lv->institution ? 2 : !lv->project ? 3 : !lv->member ? 4 : 5;
+	struct fsck_q q;
+	if (!fsck_q_open(f, &q, sql, true, nargs, args)) {
+		fsck_fail(f, "record sum", fsck_raw_err(f));
 		return false;
 	}
-	sqlite3_bind_int64(q, 1, from);
-	sqlite3_bind_int64(q, 2, to);
-	if (lv->institution)
-		sqlite3_bind_text(q, 3, lv->institution, -1, SQLITE_STATIC);
-	if (lv->project)
-		sqlite3_bind_text(q, 4, lv->project, -1, SQLITE_STATIC);
-	if (lv->member)
-		sqlite3_bind_text(q, 5, lv->member, -1, SQLITE_STATIC);
 	int64_t s = 0, n = 0;
 	bool overflow = false;
 	int rc;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fsck_q_step(&q)) == 1) {
 		n++;
-		if (!overflow && money_add(s, sqlite3_column_int64(q, 0), &s))
+		if (!overflow && money_add(s, fsck_q_i64(&q, 0), &s))
 			overflow = true;
 	}
-	if (rc != SQLITE_DONE)
-		fsck_fail(f, "record sum", sqlite3_errmsg(f->raw));
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE)
+	if (rc != 0)
+		fsck_fail(f, "record sum", fsck_raw_err(f));
+	fsck_q_close(&q);
+	if (rc != 0)
 		return false;
 	if (overflow) {
 		char where[3 * FSCK_KEY_MAX];
@@ -79,16 +76,16 @@ struct bkey {
 	int64_t bucket;
 };
 
-static void key_read(sqlite3_stmt *q, struct bkey *k)
+static void key_read(const struct fsck_q *q, struct bkey *k)
 {
-	const unsigned char *t;
-	t = sqlite3_column_text(q, 0);
-	snprintf(k->inst, sizeof k->inst, "%s", t ? (const char *)t : "");
-	t = sqlite3_column_text(q, 1);
-	snprintf(k->proj, sizeof k->proj, "%s", t ? (const char *)t : "");
-	t = sqlite3_column_text(q, 2);
-	snprintf(k->member, sizeof k->member, "%s", t ? (const char *)t : "");
-	k->bucket = sqlite3_column_int64(q, 3);
+	const char *t;
+	t = fsck_q_text(q, 0);
+	snprintf(k->inst, sizeof k->inst, "%s", t ? t : "");
+	t = fsck_q_text(q, 1);
+	snprintf(k->proj, sizeof k->proj, "%s", t ? t : "");
+	t = fsck_q_text(q, 2);
+	snprintf(k->member, sizeof k->member, "%s", t ? t : "");
+	k->bucket = fsck_q_i64(q, 3);
 }
 
 static int key_cmp(const struct bkey *a, const struct bkey *b)
@@ -112,8 +109,8 @@ static void key_where(const struct bkey *k, char *out, size_t n)
 
 /* A cursor over rows ordered by (institution, project, member, bucket). */
 struct cursor {
-	sqlite3_stmt *q;
-	int rc;                /* of the last step: SQLITE_ROW while a row is unread */
+	struct fsck_q q;
+	int rc;                /* of the last step: 1 while a row is unread */
 };
 
 /* The next group of rows with one key: its charges summed (overflow set when
@@ -122,34 +119,33 @@ struct cursor {
 static int cursor_group(struct cursor *c, struct bkey *k, int64_t *sum, bool *overflow,
 			int64_t *rows)
 {
-	if (c->rc != SQLITE_ROW)
-		return c->rc == SQLITE_DONE ? 0 : -1;
-	key_read(c->q, k);
+	if (c->rc != 1)
+		return c->rc;
+	key_read(&c->q, k);
 	*sum = 0;
 	*rows = 0;
 	*overflow = false;
 	struct bkey next;
 	do {
 		++*rows;
-		if (!*overflow && money_add(*sum, sqlite3_column_int64(c->q, 4), sum))
+		if (!*overflow && money_add(*sum, fsck_q_i64(&c->q, 4), sum))
 			*overflow = true;
-		if ((c->rc = sqlite3_step(c->q)) != SQLITE_ROW)
+		if ((c->rc = fsck_q_step(&c->q)) != 1)
 			break;
-		key_read(c->q, &next);
+		key_read(&c->q, &next);
 	} while (key_cmp(k, &next) == 0);
-	return c->rc == SQLITE_ROW || c->rc == SQLITE_DONE ? 1 : -1;
+	return c->rc >= 0 ? 1 : -1;
 }
 
-static bool cursor_open(struct fsck *f, struct cursor *c, const char *sql)
+/* width: the bucket width bound to ?1, or 0 for a query without one. */
+static bool cursor_open(struct fsck *f, struct cursor *c, const char *sql, int64_t width)
 {
-	c->q = NULL;
-	if (sqlite3_prepare_v2(f->raw, sql, -1, &c->q, NULL) != SQLITE_OK) {
-		fsck_fail(f, "buckets", sqlite3_errmsg(f->raw));
+	struct fsck_arg arg = {NULL, width};
+	if (!fsck_q_open(f, &c->q, sql, true, width ? 1 : 0, &arg)) {
+		fsck_fail(f, "buckets", fsck_raw_err(f));
 		return false;
 	}
-	if (sqlite3_bind_parameter_count(c->q) >= 1)
-		sqlite3_bind_int64(c->q, 1, LEDGER_BUCKET_US);
-	c->rc = sqlite3_step(c->q);
+	c->rc = fsck_q_step(&c->q);
 	return true;
 }
 
@@ -163,10 +159,10 @@ static void buckets_check(struct fsck *f)
 		"SELECT institution, project, member, bucket, charge FROM usage_buckets "
 		"ORDER BY 1, 2, 3, 4";
 	struct cursor r, s;
-	if (!cursor_open(f, &r, q_rec))
+	if (!cursor_open(f, &r, q_rec, LEDGER_BUCKET_US))
 		return;
-	if (!cursor_open(f, &s, q_bk)) {
-		sqlite3_finalize(r.q);
+	if (!cursor_open(f, &s, q_bk, 0)) {
+		fsck_q_close(&r.q);
 		return;
 	}
 	struct bkey rk, sk;
@@ -199,9 +195,9 @@ static void buckets_check(struct fsck *f)
 			hs = cursor_group(&s, &sk, &ssum, &sover, &ns);
 	}
 	if (hr < 0 || hs < 0)
-		fsck_fail(f, "buckets", sqlite3_errmsg(f->raw));
-	sqlite3_finalize(r.q);
-	sqlite3_finalize(s.q);
+		fsck_fail(f, "buckets", fsck_raw_err(f));
+	fsck_q_close(&r.q);
+	fsck_q_close(&s.q);
 }
 
 /* ---- report totals per member -------------------------------------------------- */
@@ -270,7 +266,7 @@ void fsck_report_check(struct fsck *f)
 		return;
 	}
 	struct cursor r;
-	if (!cursor_open(f, &r, q_rec)) {
+	if (!cursor_open(f, &r, q_rec, 0)) {
 		free(rows.g);
 		return;
 	}
@@ -304,8 +300,8 @@ void fsck_report_check(struct fsck *f)
 			i++;
 	}
 	if (hr < 0)
-		fsck_fail(f, "report", sqlite3_errmsg(f->raw));
-	sqlite3_finalize(r.q);
+		fsck_fail(f, "report", fsck_raw_err(f));
+	fsck_q_close(&r.q);
 	free(rows.g);
 }
 
@@ -342,15 +338,14 @@ static void types_check(struct fsck *f)
 		if (cols[i].nullable)
 			snprintf(sql + strlen(sql), sizeof sql - strlen(sql), " IS NOT NULL");
 		snprintf(where, sizeof where, "%s.%s", cols[i].table, cols[i].column);
-		sqlite3_stmt *q = NULL;
-		if (sqlite3_prepare_v2(f->raw, sql, -1, &q, NULL) != SQLITE_OK ||
-		    sqlite3_step(q) != SQLITE_ROW) {
-			fsck_fail(f, where, sqlite3_errmsg(f->raw));
-			sqlite3_finalize(q);
+		struct fsck_q q;
+		if (!fsck_q_open(f, &q, sql, false, 0, NULL) || fsck_q_step(&q) != 1) {
+			fsck_fail(f, where, fsck_raw_err(f));
+			fsck_q_close(&q);
 			continue;
 		}
-		int64_t n = sqlite3_column_int64(q, 0);
-		sqlite3_finalize(q);
+		int64_t n = fsck_q_i64(&q, 0);
+		fsck_q_close(&q);
 		f->checks++;
 		if (n)
 			fsck_bad_int(f, "rows not of type integer", where, n, 0);
@@ -373,24 +368,35 @@ static void unique_check(struct fsck *f)
 		 "SELECT j.provider, j.record_id, 2 FROM usage_rejections j JOIN usage_records u "
 		 "ON u.provider = j.provider AND u.record_id = j.record_id ORDER BY 1, 2"},
 	};
+	/* PostgreSQL has no NOT INDEXED: index scans are off for these reads. */
+	static const char pg_off[] = "SET LOCAL enable_indexscan = off; "
+				     "SET LOCAL enable_indexonlyscan = off; SET LOCAL enable_bitmapscan = off";
+	static const char pg_on[] = "SET LOCAL enable_indexscan = on; "
+				    "SET LOCAL enable_indexonlyscan = on; SET LOCAL enable_bitmapscan = on";
+	if (fsck_raw_is_pg(f) && !fsck_raw_exec(f, pg_off)) {
+		fsck_fail(f, q1[0].what, fsck_raw_err(f));
+		return;
+	}
 	for (size_t i = 0; i < sizeof q1 / sizeof q1[0]; i++) {
-		sqlite3_stmt *q = NULL;
-		if (sqlite3_prepare_v2(f->raw, q1[i].sql, -1, &q, NULL) != SQLITE_OK) {
-			fsck_fail(f, q1[i].what, sqlite3_errmsg(f->raw));
+		struct fsck_q q;
+		if (!fsck_q_open(f, &q, q1[i].sql, true, 0, NULL)) {
+			fsck_fail(f, q1[i].what, fsck_raw_err(f));
 			continue;
 		}
 		int rc;
 		f->checks++;
-		while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		while ((rc = fsck_q_step(&q)) == 1) {
 			char where[2 * FSCK_KEY_MAX];
-			snprintf(where, sizeof where, "%s/%s", (const char *)sqlite3_column_text(q, 0),
-				 (const char *)sqlite3_column_text(q, 1));
-			fsck_bad_int(f, q1[i].what, where, sqlite3_column_int64(q, 2), 1);
+			const char *p = fsck_q_text(&q, 0), *r = fsck_q_text(&q, 1);
+			snprintf(where, sizeof where, "%s/%s", p ? p : "", r ? r : "");
+			fsck_bad_int(f, q1[i].what, where, fsck_q_i64(&q, 2), 1);
 		}
-		if (rc != SQLITE_DONE)
-			fsck_fail(f, q1[i].what, sqlite3_errmsg(f->raw));
-		sqlite3_finalize(q);
+		if (rc != 0)
+			fsck_fail(f, q1[i].what, fsck_raw_err(f));
+		fsck_q_close(&q);
 	}
+	if (fsck_raw_is_pg(f) && !fsck_raw_exec(f, pg_on))
+		fsck_fail(f, q1[0].what, fsck_raw_err(f));
 }
 
 static void quick_check(struct fsck *f)
@@ -414,9 +420,12 @@ static void quick_check(struct fsck *f)
 
 void fsck_rows_check(struct fsck *f)
 {
-	quick_check(f);
-	types_check(f);
+	if (!fsck_raw_is_pg(f)) {
+		quick_check(f);
+		types_check(f);
+	}
 	unique_check(f);
 	buckets_check(f);
 	fsck_report_check(f);
+	fsck_guards_check(f);
 }

@@ -1,9 +1,8 @@
 /* pg_int.h — private to the PostgreSQL backend's files (store/pg*.c) and
  * their tests.  SPEC section 9; docs/DEPLOY.md.
  *
- * The PostgreSQL store is being built in steps (issue 13): so far the
- * connection and the schema (migrations/postgres/); store_open still
- * refuses postgres:// URIs until every store operation exists. */
+ * The PostgreSQL store is built in steps (issue 13, docs/POSTGRES.md);
+ * store_open opens postgres:// URIs with it (store_pg_open). */
 #ifndef ALLOT_STORE_PG_INT_H
 #define ALLOT_STORE_PG_INT_H
 
@@ -182,13 +181,14 @@ allot_err pgq_outbox_done(struct store *st, int64_t seq, int64_t at);
 allot_err pgq_outbox_retry(struct store *st, int64_t seq, int attempts, int64_t next_us,
 			   const char *error);
 allot_err pgq_outbox_has(struct store *st, const char *dedupe, bool *has);
+allot_err pgq_outbox_prune(struct store *st, int64_t before_us, int max, int64_t *deleted);
 #define PGS_QUEUE_OPS \
 	.reject_find = pgq_reject_find, .reject_insert = pgq_reject_insert, \
 	.reject_list = pgq_reject_list, .settleq_put = pgq_settleq_put, \
 	.settleq_delete = pgq_settleq_delete, .settleq_list = pgq_settleq_list, \
 	.outbox_put = pgq_outbox_put, .outbox_due = pgq_outbox_due, \
 	.outbox_done = pgq_outbox_done, .outbox_retry = pgq_outbox_retry, \
-	.outbox_has = pgq_outbox_has,
+	.outbox_has = pgq_outbox_has, .outbox_prune = pgq_outbox_prune,
 
 /* ---- the ledger (store/pg_ledger*.c) ----
  * A ledger transaction (ledger_begin .. commit/rollback) holds one pooled
@@ -225,6 +225,10 @@ allot_err pg_ledger_report(struct store *st, const struct ledger_filter *f,
 			   void (*fn)(void *ctx, const struct ledger_report_row *r), void *ctx);
 allot_err pg_ledger_seq_status(struct store *st, const char *provider, int64_t after, int limit,
 			       struct ledger_seq_status *out);
+/* store/pg_buckets.c */
+allot_err pg_ledger_buckets(struct store *st, const struct ledger_level *lv, int64_t from_us,
+			    int64_t to_us, enum ledger_bucket_by by,
+			    void (*fn)(void *ctx, const struct ledger_bucket_row *r), void *ctx);
 /* The columns of usage_records that pg_usage_row reads, in its order. */
 #define PG_USAGE_COLS \
 	"id, provider, record_id, seq, kind, adjustment, supersedes, institution, project, " \
@@ -260,7 +264,7 @@ void pg_set_wal_limit(struct store *st, int64_t frames);
 	.ledger_net = pg_ledger_net, .ledger_hold = pg_ledger_hold, \
 	.ledger_release = pg_ledger_release, .token_spent = pg_token_spent, \
 	.ledger_list = pg_ledger_list, .ledger_report = pg_ledger_report, \
-	.ledger_seq_status = pg_ledger_seq_status, \
+	.ledger_seq_status = pg_ledger_seq_status, .ledger_buckets = pg_ledger_buckets, \
 	.set_flush_ms = pg_set_flush_ms, .flush = pg_flush, .sync_stats = pg_sync_stats, \
 	.set_wal_limit = pg_set_wal_limit,
 

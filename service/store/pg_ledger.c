@@ -19,7 +19,9 @@
 #include <string.h>
 
 #include "common/b64.h"
+#include "common/metrics.h"
 #include "common/money.h"
+#include "common/timeutil.h"
 #include "store/sumcache.h"
 
 #define PS(st_) ((struct pg_store *)(st_))
@@ -385,7 +387,12 @@ allot_err pg_ledger_commit(struct store *st)
 		e = pg_tlog_txn_precommit(ps, t->c);
 	if (!e) {
 		cache_commit_begin(ps->ledger, t);
+		int64_t t0 = time_mono_us();
 		e = pg_commit(ps, t->c);
+		/* A FULL commit returns once the server flushed its WAL: its time
+		 * is the store's fsync, as SQLite's FULL COMMIT (docs/METRICS.md). */
+		if (!e && t->sync == STORE_SYNC_FULL)
+			metrics_observe(MH_FSYNC_SECONDS, time_mono_us() - t0);
 		cache_commit_end(ps->ledger, t, !e, e == ALLOT_E_UNAVAILABLE);
 		if (!e)
 			pg_sync_committed(ps->ledger->sync, t->sync);

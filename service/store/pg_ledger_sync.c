@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/timeutil.h"
 
 #define PG_FLUSH_MS_DEFAULT 50
@@ -79,6 +80,7 @@ static allot_err sync_flush(struct pg_sync *y)
 	if (e)
 		return e;
 	int64_t took = time_mono_us() - t0;
+	metrics_observe(MH_FSYNC_SECONDS, took); /* the flusher's flush: an fsync */
 	pthread_mutex_lock(&y->mu);
 	if (y->durable_seq < target)
 		y->durable_seq = target;

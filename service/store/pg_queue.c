@@ -252,3 +252,36 @@ allot_err pgq_outbox_has(struct store *st, const char *dedupe, bool *has)
 	*has = false;
 	return pgs_query(PS(st), sql, 1, v, has_row, has, NULL);
 }
+
+allot_err pgq_outbox_prune(struct store *st, int64_t before_us, int max, int64_t *deleted)
+{
+	/* As sq_outbox_prune: the newest charter event stays (webhooks_open
+	 * looks for its dedupe key at start).  One statement: it commits by
+	 * itself, or with the calling thread's open transaction. */
+	static const char sql[] =
+		"DELETE FROM webhook_outbox WHERE seq IN (SELECT seq FROM webhook_outbox "
+		"WHERE delivered_us IS NOT NULL AND delivered_us < $1 AND dedupe <> "
+		"COALESCE((SELECT dedupe FROM webhook_outbox WHERE type = 'charter' "
+		"ORDER BY seq DESC LIMIT 1), '') ORDER BY seq LIMIT $2)";
+	struct pg_store *ps = PS(st);
+	*deleted = 0;
+	if (max <= 0)
+		return ALLOT_E_INVALID;
+	if (ps->readonly)
+		return pgs_readonly(ps);
+	PGconn *c;
+	bool own;
+	allot_err e = pg_get(ps, &c, &own);
+	if (e)
+		return e;
+	char b[24], m[24];
+	const char *v[] = {pg_i64(b, before_us), pg_i64(m, max)};
+	PGresult *r = pg_run(ps, c, sql, 2, v, &e);
+	if (r) {
+		*deleted = strtoll(PQcmdTuples(r), NULL, 10);
+		PQclear(r);
+	}
+	if (own)
+		pg_put(ps, c, e == ALLOT_E_UNAVAILABLE);
+	return e;
+}

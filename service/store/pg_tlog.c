@@ -475,10 +475,16 @@ allot_err pg_tlog_open(struct pg_store *ps, char *msg, size_t msgsz)
 	if (!(e = head_fill(ps, c, msg, msgsz))) {
 		/* Load and check the tree once; the hint starts from it. */
 		struct merkle_tree t;
-		if ((e = head_take(ps, c, false, &t)))
+		if ((e = head_take(ps, c, false, &t)) && ps->readonly && e == ALLOT_E_STORE) {
+			/* Read-only (allotd --fsck, --check): a damaged log
+			 * (logged above) is for the reader to report, not a
+			 * reason to refuse the rows; nothing can be appended. */
+			e = ALLOT_OK;
+		} else if (e) {
 			snprintf(msg, msgsz, "%s", ps->base.errmsg);
-		else
+		} else {
 			hint_set(g, &t);
+		}
 	}
 	if (own)
 		pg_put(ps, c, e == ALLOT_E_UNAVAILABLE);

@@ -53,26 +53,17 @@ const char *store_uri_printable(const char *uri, char *buf, size_t bufsz)
 	return buf;
 }
 
-/* Until every operation of the PostgreSQL store exists (issue 13), its
- * URIs are refused here; tests open it with store_pg_open. */
-static allot_err store_pg_refused(char *msg, size_t msgsz)
-{
-	snprintf(msg, msgsz, "the PostgreSQL store is not available in this build yet; "
-			     "use a SQLite path for --db");
-	return ALLOT_E_UNSUPPORTED;
-}
-
 allot_err store_open(const char *uri, struct store **out, char *msg, size_t msgsz)
 {
 	if (store_uri_is_pg(uri))
-		return store_pg_refused(msg, msgsz);
+		return store_pg_open(uri, out, msg, msgsz);
 	return store_sqlite_open(uri, out, msg, msgsz);
 }
 
 allot_err store_open_readonly(const char *uri, struct store **out, char *msg, size_t msgsz)
 {
 	if (store_uri_is_pg(uri))
-		return store_pg_refused(msg, msgsz);
+		return store_pg_open_readonly(uri, out, msg, msgsz);
 	return store_sqlite_open_readonly(uri, out, msg, msgsz);
 }
 

@@ -102,7 +102,7 @@ institutions:
 YAML
 	"$BIN/allot" charter check "$E2E_DIR/remote.yaml" >/dev/null 2>&1 && ok || bad "charter check refuses the SPEC's provider shape"
 	# a new deployment beside the first one's keys: --init retires them
-	rm -f "$E2E_DIR/allot.db" "$E2E_DIR/allot.db-wal" "$E2E_DIR/allot.db-shm"
+	e2e_new_db || exit 1
 	e2e_start --charter "$E2E_DIR/remote.yaml" --init || exit 1
 	for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$UP/" -X POST -d '{}' && break; sleep 0.1; done
 	TOK=$("$BIN/allot" token mint --institution uni --project p --member m@uni.ch)

@@ -3,7 +3,9 @@
 # the database unchanged by it; on copies tampered with as an attacker or a
 # bug would (the append-only triggers dropped first), each change is
 # reported where it was made, with exit 1; bad flags and unreadable
-# databases exit 2.
+# databases exit 2.  Under ALLOT_TEST_DB=pg the same on PostgreSQL: the
+# tampered copies are databases made from the test's (CREATE DATABASE ...
+# TEMPLATE), tampered through psql.
 . "$(dirname "$0")/lib.sh"
 
 PUB=$("$BIN/allot" keygen --out "$E2E_DIR/cscs.key")
@@ -61,18 +63,30 @@ rec() { # id inst proj member resource quantity [start] [extra json]
 req POST /v1/usage "$PKEY" application/json "$E2E_DIR/b.json"
 check "records accepted" 34 "$(jget .summary.accepted)"
 # While allotd owns the database, fsck refuses it (exit 2), naming the holder.
-out=$("$BIN/allotd" --fsck --db "$E2E_DIR/allot.db" 2>&1); rc=$?
+out=$("$BIN/allotd" --fsck --db "$E2E_DB_DEFAULT" 2>&1); rc=$?
 check "fsck beside a running allotd exits 2" 2 "$rc"
 printf '%s' "$out" | grep -q "pid $E2E_PID" && ok || bad "fsck names the running allotd: $out"
 e2e_stop
 
-DB=$E2E_DIR/allot.db
+DB=$E2E_DB_DEFAULT
 fsck() { # DB [flags...]: sets OUT (stdout and stderr) and RC
 	OUT=$("$BIN/allotd" --fsck --db "$@" 2>&1)
 	RC=$?
 }
 # has DESCRIPTION PATTERN: one line of OUT matches (grep -E)
 has() { printf '%s\n' "$OUT" | grep -qE -e "$2" && ok || bad "$1: no line matches [$2] in: $OUT"; }
+# the only lines of OUT are the expected ones (and the summary)
+only() { # DESCRIPTION PATTERN
+	local extra
+	extra=$(printf '%s\n' "$OUT" | grep -vE -e "$2" -e '^fsck: [0-9]+ checks, [0-9]+ disagreements$')
+	[ -z "$extra" ] && ok || bad "$1: unexpected lines: $extra"
+}
+KEY="epfl/climate/alice@epfl.ch"
+if e2e_is_pg; then
+	. "$(dirname "$0")/fsck_pg.sh"
+	e2e_done
+	exit
+fi
 
 # --- a database the daemon wrote is clean, and fsck leaves it as it was -----------
 BEFORE=$(sha256sum <"$DB")
@@ -92,15 +106,8 @@ tamper() {
 	cp "$DB" "$T"
 	sqlite3 "$T" "$2" || bad "tamper $1: sqlite3 failed"
 }
-# the only lines of OUT are the expected ones (and the summary)
-only() { # DESCRIPTION PATTERN
-	local extra
-	extra=$(printf '%s\n' "$OUT" | grep -vE -e "$2" -e '^fsck: [0-9]+ checks, [0-9]+ disagreements$')
-	[ -z "$extra" ] && ok || bad "$1: unexpected lines: $extra"
-}
 
 # --- a bucket sum changed ---------------------------------------------------------
-KEY="epfl/climate/alice@epfl.ch"
 tamper bucket "UPDATE usage_buckets SET charge = charge + 1 WHERE member = 'alice@epfl.ch' AND
 	bucket = (SELECT max(bucket) FROM usage_buckets WHERE member = 'alice@epfl.ch')"
 STORED=$(sqlite3 "$T" "SELECT charge FROM usage_buckets WHERE member = 'alice@epfl.ch' ORDER BY bucket DESC LIMIT 1")
@@ -142,7 +149,8 @@ tamper leaf "DROP TRIGGER tlog_leaves_no_update;
 fsck "$T"; check "altered leaf exits 1" 1 "$RC"
 has "the leaf" '^fsck: log leaf hash leaf 5 \([a-z]+ [0-9]+\): stored [0-9a-f]{64}, recomputed [0-9a-f]{64}$'
 has "the root" '^fsck: log root tree of [0-9]+ leaves: stored [0-9a-f]{64}, recomputed [0-9a-f]{64}$'
-only "an altered leaf" '^fsck: log (leaf hash leaf 5|root|node level)'
+has "the dropped trigger" '^fsck: append-only trigger tlog_leaves_no_update on tlog_leaves: stored missing, recomputed present$'
+only "an altered leaf" '^fsck: (log (leaf hash leaf 5|root|node level)|append-only trigger tlog_leaves_no_update )'
 
 # --- a stored subtree node altered ------------------------------------------------------------
 tamper node "DROP TRIGGER tlog_nodes_no_update; UPDATE tlog_nodes SET hash = randomblob(32) WHERE level = 4 AND idx = 0"

@@ -84,11 +84,15 @@ for i in $(seq 0 $N); do
 done | "$BIN/allot" usage sign --key "$E2E_DIR/cscs.key" >"$E2E_DIR/all.jsonl"
 check "signed" "$((N + 1))" "$(wc -l <"$E2E_DIR/all.jsonl")"
 
+# stored SQLITE-SQL PG-SQL: a query on the stopped database (SQLite: its copy)
+stored() { if e2e_is_pg; then e2e_sql "$2"; else sqlite3 "$E2E_DIR/copy.db" "$1"; fi; }
+
 # run BATCH [HEAD]: a fresh daemon and database; the records in batches of
 # BATCH (the first HEAD of them in batches of 100).
 run() {
 	local batch=$1 head=${2:-0} tag="batches of $1${2:+ after $2}" body code
-	rm -rf "$E2E_DIR/allot.db"* "$E2E_DIR/keys"
+	e2e_new_db || { bad "$tag: a new database"; return; }
+	rm -rf "$E2E_DIR/keys"
 	e2e_start --charter "$E2E_DIR/charter.yaml" --threads 1 || { bad "$tag: start"; return; }
 	PKEY=$(e2e_api_key '{"role":"provider","provider":"cscs"}')
 	: >"$E2E_DIR/answers"
@@ -144,14 +148,23 @@ run() {
 	fi
 	e2e_stop
 	# the stopped database: integers only, and the sums the quotas showed
-	cp "$E2E_DIR/allot.db" "$E2E_DIR/copy.db"
-	[ -f "$E2E_DIR/allot.db-wal" ] && cp "$E2E_DIR/allot.db-wal" "$E2E_DIR/copy.db-wal"
-	check "$tag: bucket columns are integers" "0|$want" "$(sqlite3 "$E2E_DIR/copy.db" \
-		"select count(*) filter (where typeof(charge) != 'integer' or typeof(bucket) != 'integer'), sum(charge) from usage_buckets")"
-	check "$tag: record money columns are integers" "0|$((FIT + 1))" "$(sqlite3 "$E2E_DIR/copy.db" \
-		"select count(*) filter (where typeof(charge_micro) != 'integer' or typeof(quantity) != 'integer' or typeof(rate_micro) != 'integer'), count(*) from usage_records")"
-	check "$tag: the ledger's bound" "$want|integer" "$(sqlite3 "$E2E_DIR/copy.db" \
-		"select b.charge_pos + (select coalesce(sum(charge_micro) filter (where charge_micro > 0), 0) from usage_records where id > b.upto), typeof(b.charge_pos) from ledger_bounds b")"
+	# (SQLite: each value's type; PostgreSQL: the columns' types)
+	local ty=integer
+	if e2e_is_pg; then
+		ty=bigint
+	else
+		cp "$E2E_DIR/allot.db" "$E2E_DIR/copy.db"
+		[ -f "$E2E_DIR/allot.db-wal" ] && cp "$E2E_DIR/allot.db-wal" "$E2E_DIR/copy.db-wal"
+	fi
+	check "$tag: bucket columns are integers" "0|$want" "$(stored \
+		"select count(*) filter (where typeof(charge) != 'integer' or typeof(bucket) != 'integer'), sum(charge) from usage_buckets" \
+		"select (select count(*) from information_schema.columns where table_name = 'usage_buckets' and column_name in ('charge', 'bucket') and data_type <> 'bigint'), sum(charge) from usage_buckets")"
+	check "$tag: record money columns are integers" "0|$((FIT + 1))" "$(stored \
+		"select count(*) filter (where typeof(charge_micro) != 'integer' or typeof(quantity) != 'integer' or typeof(rate_micro) != 'integer'), count(*) from usage_records" \
+		"select (select count(*) from information_schema.columns where table_name = 'usage_records' and column_name in ('charge_micro', 'quantity', 'rate_micro') and data_type <> 'bigint'), count(*) from usage_records")"
+	check "$tag: the ledger's bound" "$want|$ty" "$(stored \
+		"select b.charge_pos + (select coalesce(sum(charge_micro) filter (where charge_micro > 0), 0) from usage_records where id > b.upto), typeof(b.charge_pos) from ledger_bounds b" \
+		"select b.charge_pos + (select coalesce(sum(charge_micro) filter (where charge_micro > 0), 0) from usage_records where id > b.upto), pg_typeof(b.charge_pos) from ledger_bounds b")"
 	rm -f "$E2E_DIR"/copy.db*
 }
 
@@ -159,7 +172,8 @@ run 400       # the whole lot in one batch
 run 64
 run 1 296     # one transaction per record from a little before the bound on
 
-rm -rf "$E2E_DIR/allot.db"* "$E2E_DIR/keys"
+e2e_new_db || exit 1
+rm -rf "$E2E_DIR/keys"
 e2e_start --charter "$E2E_DIR/charter.yaml" || exit 1
 
 # --- the gate's worst case: 10 tokens out at 10^12 credits does not fit int64 ----------

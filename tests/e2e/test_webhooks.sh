@@ -183,7 +183,7 @@ check "bad url refused" 422 "$STATUS"
 
 # --- retention: delivered events older than --webhook-retention-days go --------------
 # sql QUERY: a count from the outbox (read-only, beside the running daemon)
-sql() { sqlite3 -readonly "$E2E_DIR/allot.db" "SELECT count(*) FROM webhook_outbox WHERE $1"; }
+sql() { e2e_sql_ro "SELECT count(*) FROM webhook_outbox WHERE $1"; }
 for d in -1 3651 x ""; do
 	out=$("$BIN/allotd" --webhook-retention-days "$d" --check 2>&1)
 	check "--webhook-retention-days '$d' refused" "1 allotd: --webhook-retention-days must be 0..3650" "$? $out"

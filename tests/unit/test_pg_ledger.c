@@ -74,6 +74,7 @@ static bool wire(struct store *st)
 	o->ledger_list = mine.ledger_list;
 	o->ledger_report = mine.ledger_report;
 	o->ledger_seq_status = mine.ledger_seq_status;
+	o->ledger_buckets = mine.ledger_buckets;
 	o->tlog_entries = mine.tlog_entries;
 	o->tlog_head = mine.tlog_head;
 	o->tlog_root_at = mine.tlog_root_at;
@@ -732,6 +733,63 @@ static char *entries_text(struct store *st, uint64_t start, uint64_t end)
 	return t.s;
 }
 
+static void bucket_fn(void *ctx, const struct ledger_bucket_row *r)
+{
+	tx_printf(ctx, "%lld %s/%s/%s %lld\n", (long long)((r->bucket_us - T0) / BUCKET),
+		  r->institution ? r->institution : "-", r->project ? r->project : "-",
+		  r->member ? r->member : "-", (long long)r->charge);
+}
+
+static char *buckets_text(struct store *st, const struct ledger_level *lv, int64_t from,
+			  int64_t to, enum ledger_bucket_by by)
+{
+	struct text t = {NULL, 0, 0};
+	tx_printf(&t, "%s", "");
+	assert_int_equal(store_ledger_buckets(st, lv, from, to, by, bucket_fn, &t), ALLOT_OK);
+	return t.s;
+}
+
+static void test_buckets_same(void **state)
+{
+	struct fx *f = *state;
+	NEED_SERVER(f);
+	read_data(f->sq, AUDITS(f));
+	read_data(f->pg, AUDITS(f));
+	const struct ledger_level lv[] = {
+		{0},
+		{.institution = "epfl"},
+		{.institution = "epfl", .project = "climate"},
+		{.institution = "epfl", .project = "climate", .member = "alice@epfl.ch"},
+		{.institution = "epfl", .project = "bio", .member = ""},
+		{.institution = "nobody"},
+	};
+	const int64_t range[][2] = {
+		{T0 - BUCKET, 0}, {T0, T0 + BUCKET}, {T0 + BUCKET, T0 + 9 * BUCKET}};
+	for (size_t l = 0; l < sizeof lv / sizeof *lv; l++)
+		for (size_t r = 0; r < sizeof range / sizeof *range; r++)
+			for (int by = LEDGER_BY_LEVEL; by <= LEDGER_BY_MEMBER; by++)
+				SAME(f, buckets_text(f->sq, &lv[l], range[r][0], range[r][1], by),
+				     buckets_text(f->pg, &lv[l], range[r][0], range[r][1], by));
+	/* the pool per institution in bucket 0: ethz's q-00, epfl's q-01..02,
+	 * the credit, the void, the gate record and kube's four: 200 + 300 - 50 -
+	 * 300 + 11 + 4 x 7 */
+	char *t = buckets_text(f->pg, &lv[0], T0, T0 + BUCKET, LEDGER_BY_INSTITUTION);
+	assert_string_equal(t, "0 epfl/-/- 189\n0 ethz/-/- 100\n");
+	free(t);
+	/* bad bounds or levels; inside a transaction of this thread */
+	struct ledger_level orphan = {.project = "climate"};
+	assert_int_equal(store_ledger_buckets(f->pg, &lv[0], T0 + 1, 0, LEDGER_BY_LEVEL, bucket_fn,
+					      NULL), ALLOT_E_INVALID);
+	assert_int_equal(store_ledger_buckets(f->pg, &lv[0], T0, T0, LEDGER_BY_LEVEL, bucket_fn,
+					      NULL), ALLOT_E_INVALID);
+	assert_int_equal(store_ledger_buckets(f->pg, &orphan, T0, 0, LEDGER_BY_LEVEL, bucket_fn,
+					      NULL), ALLOT_E_INVALID);
+	assert_int_equal(tbegin(f->pg, STORE_SYNC_FULL), ALLOT_OK);
+	assert_int_equal(store_ledger_buckets(f->pg, &lv[0], T0, 0, LEDGER_BY_LEVEL, bucket_fn,
+					      NULL), ALLOT_E_STORE);
+	trollback(f->pg);
+}
+
 static void test_entries_same(void **state)
 {
 	struct fx *f = *state;
@@ -1158,6 +1216,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_list_same, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_same, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_status_same, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_buckets_same, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_entries_same, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_same_as_sqlite, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_rollback, setup, teardown),

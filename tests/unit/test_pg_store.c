@@ -556,6 +556,69 @@ static void case_outbox(void **state)
 	assert_int_equal(d3.n, 0);
 }
 
+/* Five events: charter c1, alert a1, charter c2, alert a2, alert a3 (next_us
+ * 1..5), their seqs in that order. */
+struct seqs {
+	int n;
+	int64_t seq[8];
+};
+
+static void seq_seen(void *ctx, const struct outbox_event *ev)
+{
+	struct seqs *s = ctx;
+	if (s->n < 8)
+		s->seq[s->n++] = ev->seq;
+}
+
+static void case_outbox_prune(void **state)
+{
+	struct fx *f = *state;
+	NEED(f);
+	struct store *st = f->st;
+	static const char *const ids[] = {"c1", "a1", "c2", "a2", "a3"};
+	for (int i = 0; i < 5; i++) {
+		struct outbox_event ev = {.url = "http://127.0.0.1:9/h", .body = (char *)"{}",
+					  .created_us = i + 1, .next_us = i + 1};
+		snprintf(ev.id, sizeof ev.id, "%s", ids[i]);
+		snprintf(ev.type, sizeof ev.type, "%s", ids[i][0] == 'c' ? "charter" : "alert");
+		char dedupe[32];
+		snprintf(dedupe, sizeof dedupe, "%s:%s", ev.type, ids[i]);
+		ev.dedupe = dedupe;
+		assert_int_equal(store_outbox_put(st, &ev), ALLOT_OK);
+	}
+	struct seqs s = {0};
+	assert_int_equal(store_outbox_due(st, 10, 10, seq_seen, &s), ALLOT_OK);
+	assert_int_equal(s.n, 5);
+	/* delivered: c1 at 100, a1 at 600, c2 (the newest charter) at 200, a2 at 700 */
+	static const int64_t at[] = {100, 600, 200, 700};
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(store_outbox_done(st, s.seq[i], at[i]), ALLOT_OK);
+	int64_t n = -1;
+	assert_int_equal(store_outbox_prune(st, 650, 0, &n), ALLOT_E_INVALID);
+	assert_int_equal(n, 0);
+	/* before 650: c1 and a1; c2 stays (the newest charter), a2 too late */
+	assert_int_equal(store_outbox_prune(st, 650, 10, &n), ALLOT_OK);
+	assert_int_equal(n, 2);
+	bool has = true;
+	assert_int_equal(store_outbox_has(st, "charter:c1", &has), ALLOT_OK);
+	assert_false(has);
+	assert_int_equal(store_outbox_has(st, "alert:a1", &has), ALLOT_OK);
+	assert_false(has);
+	assert_int_equal(store_outbox_has(st, "charter:c2", &has), ALLOT_OK);
+	assert_true(has);
+	/* at most max, oldest first: a2; never c2 nor the undelivered a3 */
+	assert_int_equal(store_outbox_prune(st, 1000000, 1, &n), ALLOT_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_outbox_has(st, "alert:a2", &has), ALLOT_OK);
+	assert_false(has);
+	assert_int_equal(store_outbox_prune(st, 1000000, 10, &n), ALLOT_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_outbox_has(st, "charter:c2", &has), ALLOT_OK);
+	assert_true(has);
+	assert_int_equal(store_outbox_has(st, "alert:a3", &has), ALLOT_OK);
+	assert_true(has);
+}
+
 static void case_schema_version(void **state)
 {
 	struct fx *f = *state;
@@ -583,6 +646,7 @@ int main(void)
 		BOTH(case_rejections),
 		BOTH(case_settleq),
 		BOTH(case_outbox),
+		BOTH(case_outbox_prune),
 		BOTH(case_schema_version),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
