@@ -36,6 +36,10 @@ static json_t *levels_json(const struct quota_level *lv, size_t n)
 int64_t api_reserved(void *ctx, const char *key)
 {
 	struct app *app = ctx;
+	if (app->store && store_has_budgets(app->store)) { /* every node's, from the database */
+		int64_t r = 0;
+		return store_budget_reserved(app->store, key, time_now_us(), &r) ? 0 : r;
+	}
 	return app->ledger ? reserve_amount(ledger_reserve(app->ledger), key) : 0;
 }
 

@@ -12,6 +12,7 @@
 #include "common/money.h"
 #include "common/strmap.h"
 #include "common/timeutil.h"
+#include "gate/budget.h"
 #include "gate/engines.h"
 #include "gate/settleq.h"
 #include "gate/tokens.h"
@@ -123,6 +124,16 @@ allot_err gate_open(struct ledger *led, const struct gate_config *cfg, struct ga
 		gate_discard(g);
 		return e;
 	}
+	if (store_has_budgets(g->store)) {
+		/* The reservations a node that died left (this one's earlier
+		 * incarnation too) go now, not at their expiry. */
+		int64_t n = 0;
+		if (store_budget_sweep(g->store, time_now_us(), true, &n))
+			log_warn("the reservations of nodes that died could not be released: %s",
+				 g->store->errmsg);
+		else if (n)
+			log_info("released %lld reservations of nodes that died", (long long)n);
+	}
 	if ((e = engines_open(g->charters, cfg, &g->engines))) {
 		settleq_close(g->settleq);
 		tokens_free(g->tokens);
@@ -222,6 +233,8 @@ static void gate_spent_booked(void *ctx, const char *jti, int64_t charge)
 
 allot_err gate_token_spent(struct gate *g, const char *jti, int64_t *spent)
 {
+	if (store_has_budgets(g->store)) /* other nodes book too: the ledger's sum */
+		return store_token_spent(g->store, jti, spent);
 	char tkey[STORE_ID_MAX + 8];
 	token_key(tkey, sizeof tkey, jti);
 	reserve_lock(g->reserve);
@@ -449,6 +462,41 @@ static allot_err admit_reserve(struct gate *g, const struct token_claims *c,
 	return ALLOT_OK;
 }
 
+/* The settlement's record base "gate:<jti>:<boot>-<seq>": unique, and the
+ * id of its reservation in the store's budgets. */
+static void ticket_base(const struct gate *g, const struct gate_ticket *t, char *out,
+			size_t outsz)
+{
+	snprintf(out, outsz, "gate:%s:%llx-%llu", t->claims.jti, (unsigned long long)g->boot,
+		 (unsigned long long)t->seq);
+}
+
+/* Admission against the store's budgets (gate/budget.h): nothing in
+ * memory; the reservation is the store's row t->budget_id. */
+static allot_err admit_db(struct gate *g, const struct token_claims *c, struct gate_ticket *t,
+			  int64_t now, int64_t worst, int *retry_after_s, enum metrics_level *lvl,
+			  char *msg, size_t msgsz)
+{
+	t->seq = atomic_fetch_add(&g->seq, 1) + 1;
+	ticket_base(g, t, t->budget_id, sizeof t->budget_id);
+	struct gbudget_result res;
+	allot_err e = gbudget_admit(g->store, t->ac->c, c, t->budget_id, t->prompt_tokens,
+				    t->max_tokens, worst, now, &res, msg, msgsz);
+	if (e) {
+		*lvl = res.refused_kind < 0 ? MLVL_TOKEN
+					    : metrics_level_of((enum quota_kind)res.refused_kind);
+		if (e == ALLOT_E_RATE)
+			*retry_after_s = res.retry_after_s;
+		return e;
+	}
+	t->budget_db = true;
+	t->nkeys = 0; /* nothing held in memory */
+	t->reserved = worst;
+	t->remaining = res.remaining;
+	snprintf(t->remaining_level, sizeof t->remaining_level, "%s", res.remaining_level);
+	return ALLOT_OK;
+}
+
 allot_err gate_admit(struct gate *g, const struct token_claims *c,
 		     const char *model, int prompt_tokens, int max_tokens,
 		     struct gate_ticket *t, int *retry_after_s, char *msg, size_t msgsz)
@@ -479,6 +527,12 @@ allot_err gate_admit(struct gate *g, const struct token_claims *c,
 	int64_t worst = money_add_sat(money_mul_sat(prompt_tokens, rin->credits),
 				      money_mul_sat(max_tokens, rout->credits));
 	int64_t now = time_now_us();
+	if (store_has_budgets(g->store)) {
+		e = admit_db(g, c, t, now, worst, retry_after_s, &lvl, msg, msgsz);
+		if (e)
+			goto refuse_held;
+		goto admitted;
+	}
 
 	reserve_lock(g->reserve);
 	struct quota_level lv[QUOTA_MAX_LEVELS];
@@ -498,6 +552,7 @@ allot_err gate_admit(struct gate *g, const struct token_claims *c,
 	if (e)
 		goto refuse_held;
 	t->seq = atomic_fetch_add(&g->seq, 1) + 1;
+admitted:
 	metrics_admission(MADM_ADMITTED, MLVL_NONE);
 	/* The engine stays loaded while the request runs (gate/engines.h). */
 	t->engine_hold = m->file ? engines_hold(g->engines, model) : NULL;
@@ -542,10 +597,21 @@ static void ticket_release(struct gate *g, struct gate_ticket *t,
 	t->ac = NULL;
 }
 
+/* Releases t's reservation in the store's budgets without a booking (a
+ * failure leaves it to expire: docs/POSTGRES.md, "Expiry"). */
+static void budget_release(struct gate *g, struct gate_ticket *t)
+{
+	if (t->budget_db && store_budget_settle(g->store, t->budget_id, 0))
+		log_warn("reservation %s could not be released (it expires): %s", t->budget_id,
+			 g->store->errmsg);
+}
+
 void gate_cancel(struct gate *g, struct gate_ticket *t)
 {
-	if (t->ac)
-		ticket_release(g, t, 0);
+	if (!t->ac)
+		return;
+	budget_release(g, t);
+	ticket_release(g, t, 0);
 }
 
 /* The settlement of t: its records' fields (settleq_records makes them). */
@@ -553,8 +619,7 @@ static void ticket_pending(const struct gate *g, const struct gate_ticket *t, in
 			   int completion_tokens, int64_t now, struct settle_pending *p)
 {
 	memset(p, 0, sizeof *p);
-	snprintf(p->record_base, sizeof p->record_base, "gate:%s:%llx-%llu", t->claims.jti,
-		 (unsigned long long)g->boot, (unsigned long long)t->seq);
+	ticket_base(g, t, p->record_base, sizeof p->record_base);
 	snprintf(p->provider, sizeof p->provider, "%s", t->model->provider_id);
 	snprintf(p->institution, sizeof p->institution, "%s", t->claims.inst);
 	snprintf(p->project, sizeof p->project, "%s", t->claims.proj);
@@ -615,9 +680,12 @@ allot_err gate_settle(struct gate *g, struct gate_ticket *t,
 	 * charge stays out of the quota sums until the reservation is
 	 * dropped, and both happen under the admission lock: no admission
 	 * sees the charge twice (booked and reserved) or not at all. */
-	const struct ledger_settle_opts o = {.charter = t->ac->c, .hold = t->seq};
+	const struct ledger_settle_opts o = {.charter = t->ac->c, .hold = t->seq,
+					     .budget_id = t->budget_db ? t->budget_id : NULL};
 	if (nrec)
 		e = ledger_settle(g->led, &o, recs, nrec, charge, reason, sizeof reason);
+	else
+		budget_release(g, t); /* nothing to book: the reservation goes */
 	for (size_t i = 0; i < nrec; i++)
 		record_release(&recs[i]);
 	int64_t keep = 0;
@@ -626,7 +694,10 @@ allot_err gate_settle(struct gate *g, struct gate_ticket *t,
 		keys[i] = t->keys[i];
 	reserve_lock(g->reserve);
 	store_ledger_release(g->store, t->seq);
-	if (e) {
+	/* The store's budgets: a failed booking leaves the reservation in the
+	 * database (its transaction rolled back) until the retry queue books
+	 * it or it expires. */
+	if (e && !t->budget_db) {
 		/* Served, not booked: never dropped.  The expected charge stays
 		 * reserved at every level until the retry queue books it. */
 		keep = ticket_expected(t, &p);
@@ -659,8 +730,10 @@ int64_t gate_remaining(struct gate *g, const struct token_claims *c, char level[
 	if (ac) {
 		struct quota_level lv[QUOTA_MAX_LEVELS];
 		size_t n = 0;
+		bool db = store_has_budgets(g->store);
 		if (quota_levels(g->store, ac->c, c->inst, c->proj, c->sub, time_now_us(),
-				 reserved_cb, g->reserve, lv, &n) == ALLOT_OK)
+				 db ? gbudget_reserved : reserved_cb,
+				 db ? (void *)g->store : (void *)g->reserve, lv, &n) == ALLOT_OK)
 			for (size_t i = 0; i < n; i++)
 				if (quota_remaining(&lv[i]) < best) {
 					best = quota_remaining(&lv[i]);

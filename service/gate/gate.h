@@ -83,6 +83,10 @@ struct gate_ticket {
 	struct token_claims claims;
 	uint64_t seq;                        /* settlement number */
 	void *engine_hold;                   /* the bundled engine held (gate/engines.h) */
+	/* Held in the store's budgets (gate/budget.h) instead of in memory:
+	 * the reservation's id, the settlement's record base. */
+	bool budget_db;
+	char budget_id[SETTLE_BASE_MAX];
 };
 
 /* Admission.  On refusal returns the error and writes a message naming the

@@ -84,7 +84,10 @@ static bool item_try(struct settleq *q, struct sq_item *it)
 	const struct active_charter *ac = chist_version(ledger_charters(q->led),
 							it->p.charter_version);
 	struct ledger_settle_opts o = {.charter = ac ? ac->c : NULL, .hold = it->hold_tag,
-				       .retry = true, .queue_id = it->p.id};
+				       .retry = true, .queue_id = it->p.id,
+				       /* the store's budgets: its reservation, if still held */
+				       .budget_id = store_has_budgets(q->store) ? it->p.record_base
+										  : NULL};
 	struct usage_record recs[2];
 	size_t n = settleq_records(&it->p, recs);
 	char reason[256] = "";

@@ -518,6 +518,11 @@ static allot_err settle_work(void *owner, void *arg, int64_t now)
 		snprintf(b->reason, b->reasonsz, "the retry queue could not be written");
 		e = ALLOT_E_STORE;
 	}
+	if (!e && b->opts->budget_id && store_has_budgets(led->store) &&
+	    store_budget_settle(led->store, b->opts->budget_id, b->total)) {
+		snprintf(b->reason, b->reasonsz, "the budgets could not be written");
+		e = ALLOT_E_STORE;
+	}
 	store_ledger_hold(led->store, 0);
 	return e;
 }

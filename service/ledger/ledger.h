@@ -77,6 +77,9 @@ struct ledger_settle_opts {
 	/* Non-zero: this settle_queue row is deleted in the same transaction
 	 * as the records are booked (exactly once). */
 	int64_t queue_id;
+	/* Non-NULL: the reservation in the store's budgets (store_ops.budget_*)
+	 * settled at the booked charge in the same transaction. */
+	const char *budget_id;
 };
 
 /* Books records produced by allotd itself (the gate's settlements): no

@@ -29,8 +29,8 @@ static period_kind to_period(enum charter_period p)
 }
 
 /* Period bounds, used, and rollover from the previous period. */
-static allot_err level_fill(struct store *st, const tz *z, period_kind pk, int64_t credits,
-			    int64_t rollover_ppm, int64_t at, int64_t effective,
+static allot_err level_fill(struct store *st, bool with_used, const tz *z, period_kind pk,
+			    int64_t credits, int64_t rollover_ppm, int64_t at, int64_t effective,
 			    struct quota_level *q)
 {
 	allot_err e = period_bounds(z, pk, at, &q->period_start, &q->period_end);
@@ -39,7 +39,8 @@ static allot_err level_fill(struct store *st, const tz *z, period_kind pk, int64
 	q->allocation = credits;
 	if (!st)
 		return ALLOT_OK; /* keys and periods only */
-	if ((e = store_ledger_sum_q(st, &q->lv, q->period_start, q->period_end, &q->used)))
+	if (with_used &&
+	    (e = store_ledger_sum_q(st, &q->lv, q->period_start, q->period_end, &q->used)))
 		return e;
 	q->rollover = 0;
 	if (rollover_ppm > 0 && pk != PERIOD_TOTAL) {
@@ -62,11 +63,31 @@ allot_err quota_level_keys(const struct charter *c, const char *inst, const char
 	return quota_levels(NULL, c, inst, proj, member, at, NULL, NULL, out, n);
 }
 
+static allot_err levels_fill(struct store *st, bool with_used, const struct charter *c,
+			    const char *inst_id, const char *proj_id, const char *member,
+			    int64_t at, quota_reserved_fn reserved, void *rctx,
+			    struct quota_level out[QUOTA_MAX_LEVELS], size_t *n);
+
 /* st NULL: keys, periods and allocations only. */
 allot_err quota_levels(struct store *st, const struct charter *c, const char *inst_id,
 		       const char *proj_id, const char *member, int64_t at,
 		       quota_reserved_fn reserved, void *rctx,
 		       struct quota_level out[QUOTA_MAX_LEVELS], size_t *n)
+{
+	return levels_fill(st, true, c, inst_id, proj_id, member, at, reserved, rctx, out, n);
+}
+
+allot_err quota_level_caps(struct store *st, const struct charter *c, const char *inst,
+			   const char *proj, const char *member, int64_t at,
+			   struct quota_level out[QUOTA_MAX_LEVELS], size_t *n)
+{
+	return levels_fill(st, false, c, inst, proj, member, at, NULL, NULL, out, n);
+}
+
+static allot_err levels_fill(struct store *st, bool with_used, const struct charter *c,
+			    const char *inst_id, const char *proj_id, const char *member,
+			    int64_t at, quota_reserved_fn reserved, void *rctx,
+			    struct quota_level out[QUOTA_MAX_LEVELS], size_t *n)
 {
 	const struct charter_institution *inst = charter_institution(c, inst_id);
 	const struct charter_project *proj = NULL;
@@ -117,10 +138,12 @@ allot_err quota_levels(struct store *st, const struct charter *c, const char *in
 	for (size_t i = 0; i < k; i++) {
 		struct quota_level *q = &out[i];
 		if (q->alloc)
-			e = level_fill(st, z, to_period(q->alloc->period), q->alloc->credits,
+			e = level_fill(st, with_used, z, to_period(q->alloc->period),
+				       q->alloc->credits,
 				       q->alloc->rollover_ppm, at, ledger_start, q);
 		else
-			e = level_fill(st, z, PERIOD_MONTH, c->pool, 0, at, ledger_start, q);
+			e = level_fill(st, with_used, z, PERIOD_MONTH, c->pool, 0, at, ledger_start,
+				       q);
 		if (e)
 			break;
 		q->hard = q->kind == QUOTA_POOL ? true : hard;

@@ -57,6 +57,12 @@ allot_err quota_levels(struct store *st, const struct charter *c, const char *in
 		       quota_reserved_fn reserved, void *rctx,
 		       struct quota_level out[QUOTA_MAX_LEVELS], size_t *n);
 
+/* The same levels with allocations, rollover and grace but no used sum
+ * (0): what a budget row in the database starts from (gate/budget.c). */
+allot_err quota_level_caps(struct store *st, const struct charter *c, const char *inst,
+			   const char *proj, const char *member, int64_t at,
+			   struct quota_level out[QUOTA_MAX_LEVELS], size_t *n);
+
 /* The same levels with keys, periods and allocations only: no used or
  * rollover sums (no store access). */
 allot_err quota_level_keys(const struct charter *c, const char *inst, const char *proj,

@@ -197,6 +197,12 @@ allot_err pgq_outbox_prune(struct store *st, int64_t before_us, int max, int64_t
  * transactions are serialised on the ledger_bounds row and the log head
  * (taken FOR UPDATE before the first record is written), so no two
  * transactions interleave their records or leaves (docs/POSTGRES.md). */
+/* A bucket charge of the open transaction (as store/sqlite_ledger.c's). */
+struct pg_delta {
+	int64_t bucket, charge;
+	uint64_t tag;
+	char inst[STORE_ID_MAX], proj[STORE_ID_MAX], member[STORE_MEMBER_MAX];
+};
 /* Open after the migrations, pg_tlog_open first (the log's head is read
  * and checked); close in reverse, before the pool's connections are closed:
  * pg_ledger_close stops the flusher and flushes the deferred commits. */
@@ -306,5 +312,34 @@ void pg_tlog_set_enabled(struct store *st, bool on);
 	.tlog_inclusion = pg_tlog_inclusion, .tlog_consistency = pg_tlog_consistency, \
 	.tlog_entries = pg_tlog_entries, .tlog_leaf_of = pg_tlog_leaf_of, \
 	.tlog_set_enabled = pg_tlog_set_enabled,
+
+/* ---- budgets in the database (store/pg_budget.c, migration 0005) ----
+ * Admission (allot_reserve), settlement (allot_budget_book, inside the
+ * booking transaction before its COMMIT), expiry (allot_budget_sweep);
+ * docs/POSTGRES.md, "Budgets in the database". */
+allot_err pgb_reserve(struct store *st, struct store_budget_req *rq);
+allot_err pgb_settle(struct store *st, const char *id, int64_t actual);
+allot_err pgb_sweep(struct store *st, int64_t now_us, bool dead, int64_t *released);
+/* store/pg_owner.c: this process's registration as a node, "pid N on host
+ * H (allotd)": its owner session's application_name, and the node column
+ * of its reservations. */
+void pg_node_name(char *out, size_t outsz);
+allot_err pgb_reserved(struct store *st, const char *level, int64_t at_us, int64_t *reserved);
+/* Inside the ledger transaction on c, before its COMMIT: settles the n
+ * reservations s and adds the nd bucket charges d to the
+ * budget rows that hold them. */
+struct pg_settle {
+	char id[128];
+	int64_t actual;
+};
+allot_err pg_budget_commit(struct pg_store *ps, PGconn *c, const struct pg_settle *s, size_t n,
+			   const struct pg_delta *d, size_t nd);
+/* store/pg_ledger.c: defers budget_settle(id, actual) to the commit of the
+ * calling thread's ledger transaction on ps (undone with a savepoint
+ * rolled back).  ALLOT_E_NOT_FOUND when the thread has none open. */
+allot_err pg_ledger_defer_settle(struct pg_store *ps, const char *id, int64_t actual);
+#define PG_BUDGET_OPS \
+	.budget_reserve = pgb_reserve, .budget_settle = pgb_settle, \
+	.budget_sweep = pgb_sweep, .budget_reserved = pgb_reserved,
 
 #endif

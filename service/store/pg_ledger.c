@@ -35,16 +35,10 @@ struct pg_ledger {
 	 * cache (see "the sum cache across threads"). */
 	pthread_rwlock_t rw;
 	struct sumcache *sums;     /* one node per database for now (pgstore's owner lock) */
-	bool nocache;              /* a COMMIT's outcome was unknown: sums from the database */
+	bool nocache;              /* sums from the database (always: several nodes) */
 	struct pg_sync *sync;
 };
 
-/* A bucket charge of the open transaction (as store/sqlite_ledger.c's). */
-struct pl_delta {
-	int64_t bucket, charge;
-	uint64_t tag;
-	char inst[STORE_ID_MAX], proj[STORE_ID_MAX], member[STORE_MEMBER_MAX];
-};
 #define PL_DELTAS 64
 
 /* The calling thread's ledger transaction. */
@@ -53,8 +47,8 @@ struct pl_tx {
 	PGconn *c;
 	enum store_sync sync;
 	size_t nbk;                  /* unwritten charges, summed per key and tag */
-	struct pl_delta bk[PL_DELTAS];
-	struct pl_delta *done;       /* written ones, for the sum cache at commit */
+	struct pg_delta bk[PL_DELTAS];
+	struct pg_delta *done;       /* written ones, for the sum cache at commit */
 	size_t ndone, capdone, sp_done;
 	bool bk_failed;              /* writing some failed: the commit must fail */
 	/* Bounds (docs/LEDGER.md, "Bounds"): the committed totals read under
@@ -63,6 +57,9 @@ struct pl_tx {
 	int64_t b_charge, b_quantity;
 	int64_t tx_charge, tx_quantity, tx_rows;
 	int64_t sp_charge, sp_quantity, sp_rows;
+	/* Reservations to settle at commit (store_ops.budget_settle). */
+	struct pg_settle *settles;
+	size_t nset, capset, sp_nset;
 };
 static _Thread_local struct pl_tx *tx;
 /* store_ops.ledger_hold: rows this thread inserts carry it. */
@@ -110,7 +107,7 @@ static allot_err bk_flush(struct pl_tx *t)
 		"DO UPDATE SET charge = usage_buckets.charge + excluded.charge";
 	allot_err e = ALLOT_OK;
 	for (size_t i = 0; i < t->nbk && !e; i++) {
-		const struct pl_delta *d = &t->bk[i];
+		const struct pg_delta *d = &t->bk[i];
 		char b[24], ch[24];
 		const char *v[] = {d->inst, d->proj, d->member, pg_i64(b, d->bucket),
 				   pg_i64(ch, d->charge)};
@@ -118,7 +115,7 @@ static allot_err bk_flush(struct pl_tx *t)
 			break;
 		if (t->ndone == t->capdone) {
 			size_t cap = t->capdone ? 2 * t->capdone : 64;
-			struct pl_delta *p = realloc(t->done, cap * sizeof *p);
+			struct pg_delta *p = realloc(t->done, cap * sizeof *p);
 			if (!p) {
 				e = ALLOT_E_NOMEM;
 				break;
@@ -138,14 +135,14 @@ static allot_err bk_add(struct pl_tx *t, const struct usage_record *r, int64_t b
 			int64_t charge)
 {
 	for (size_t i = t->nbk; i-- > 0;) {
-		struct pl_delta *d = &t->bk[i];
+		struct pg_delta *d = &t->bk[i];
 		if (d->bucket == bucket && d->tag == hold_tag && strcmp(d->member, r->member) == 0 &&
 		    strcmp(d->proj, r->project) == 0 && strcmp(d->inst, r->institution) == 0)
 			return money_add(d->charge, charge, &d->charge) ? ALLOT_E_TOO_LARGE : ALLOT_OK;
 	}
 	if (t->nbk == PL_DELTAS && bk_flush(t))
 		return ALLOT_E_STORE;
-	struct pl_delta *d = &t->bk[t->nbk++];
+	struct pg_delta *d = &t->bk[t->nbk++];
 	d->bucket = bucket;
 	d->charge = charge;
 	d->tag = hold_tag;
@@ -275,7 +272,7 @@ static void cache_commit_end(struct pg_ledger *pl, const struct pl_tx *t, bool c
 	pthread_mutex_lock(&pl->mu);
 	if (committed && pl->sums) {
 		for (size_t i = 0; i < t->ndone; i++) {
-			const struct pl_delta *d = &t->done[i];
+			const struct pg_delta *d = &t->done[i];
 			sumcache_pending(pl->sums, d->inst, d->proj, d->member, d->bucket, d->charge,
 					 d->tag);
 		}
@@ -305,6 +302,7 @@ static void tx_end(struct pg_store *ps, bool committed)
 	pg_txn_set(ps, NULL);
 	pg_put(ps, t->c, PQtransactionStatus(t->c) != PQTRANS_IDLE);
 	free(t->done);
+	free(t->settles);
 	free(t);
 	tx = NULL;
 }
@@ -381,6 +379,8 @@ allot_err pg_ledger_commit(struct store *st)
 		e = bk_flush(t);
 	if (!e && t->bk_failed)
 		e = ALLOT_E_STORE; /* some charges were not written */
+	if (!e && (t->nset || t->ndone))
+		e = pg_budget_commit(ps, t->c, t->settles, t->nset, t->done, t->ndone);
 	if (!e)
 		e = lb_write(t);
 	if (!e)
@@ -432,6 +432,7 @@ allot_err pg_ledger_savepoint(struct store *st, int op)
 		t->sp_charge = t->tx_charge;
 		t->sp_quantity = t->tx_quantity;
 		t->sp_rows = t->tx_rows;
+		t->sp_nset = t->nset;
 		pg_tlog_txn_savepoint(ps, op);
 		return pl_exec(ps, t->c, sp, 0, NULL);
 	case STORE_SP_RELEASE:
@@ -447,11 +448,35 @@ allot_err pg_ledger_savepoint(struct store *st, int op)
 		t->tx_charge = t->sp_charge;
 		t->tx_quantity = t->sp_quantity;
 		t->tx_rows = t->sp_rows;
+		t->nset = t->sp_nset;
 		if (pl_exec(ps, t->c, back, 0, NULL))
 			return ALLOT_E_STORE;
 		pg_tlog_txn_savepoint(ps, op);
 		return pl_exec(ps, t->c, rel, 0, NULL);
 	}
+}
+
+allot_err pg_ledger_defer_settle(struct pg_store *ps, const char *id, int64_t actual)
+{
+	struct pl_tx *t = tx_of(ps);
+	if (!t)
+		return ALLOT_E_NOT_FOUND;
+	if (strlen(id) >= sizeof t->settles[0].id) {
+		pgs_fail(ps, ALLOT_E_INVALID, "reservation id too long");
+		return ALLOT_E_INVALID;
+	}
+	if (t->nset == t->capset) {
+		size_t cap = t->capset ? 2 * t->capset : 8;
+		struct pg_settle *p = realloc(t->settles, cap * sizeof *p);
+		if (!p)
+			return ALLOT_E_NOMEM;
+		t->settles = p;
+		t->capset = cap;
+	}
+	struct pg_settle *s = &t->settles[t->nset++];
+	snprintf(s->id, sizeof s->id, "%s", id);
+	s->actual = actual;
+	return ALLOT_OK;
 }
 
 void pg_ledger_hold(struct store *st, uint64_t tag)
@@ -732,6 +757,12 @@ allot_err pg_ledger_open(struct pg_store *ps, char *msg, size_t msgsz)
 		snprintf(msg, msgsz, "out of memory");
 		return ALLOT_E_NOMEM;
 	}
+	/* Several nodes book into one database (docs/POSTGRES.md, "Budgets in
+	 * the database"): a cached sum would miss the other nodes' bookings,
+	 * closed periods included (records within the late grace still land
+	 * there).  Sums are read from the database; admission does not read
+	 * them (the budget rows hold settled), only the rollover does. */
+	pl->nocache = true;
 	return ps->readonly ? ALLOT_OK : pg_sync_open(ps, &pl->sync, msg, msgsz);
 }
 

@@ -1,14 +1,16 @@
-/* pg_owner.c — one owner per PostgreSQL database, for now (issue 13: until
- * the budgets live in the database, two nodes on one database would each
- * admit against their own in-memory reservations and overshoot).
+/* pg_owner.c — the nodes of a PostgreSQL database and its exclusive users.
  *
- * The owner holds a session-level advisory lock on a fixed key, on a
- * connection of its own kept for the process's life; the server drops the
- * lock when that session ends (the process exits or is killed, or the
- * connection is lost).  The session's application_name says who holds it
- * ("pid 1234 on host node1 (allotd)"), and a refused process reads it with
- * the session's start from pg_locks and pg_stat_activity.
- * docs/POSTGRES.md, "One owner per database". */
+ * Every allotd node registers: it holds the shared form of a session-level
+ * advisory lock on a fixed key, on a connection of its own kept for the
+ * process's life, so several nodes share one database (their budgets live
+ * in it: store/pg_budget.c).  Anything else that names itself (allotd
+ * --fsck) takes the exclusive form: it waits for no node and no node
+ * starts beside it.  The server drops the lock when that session ends (the
+ * process exits or is killed, or the connection is lost).  The session's
+ * application_name says who holds it ("pid 1234 on host node1 (allotd)"),
+ * so pg_stat_activity lists the nodes, and a refused process reads the
+ * holder with the session's start from pg_locks and pg_stat_activity.
+ * docs/POSTGRES.md, "Nodes of one database". */
 #include "store/pg_int.h"
 
 #include <stdio.h>
@@ -47,6 +49,11 @@ static void owner_name(const char *what, char *out, size_t outsz)
 	for (char *p = out; *p; p++) /* the server keeps printable ASCII only */
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
 			*p = '?';
+}
+
+void pg_node_name(char *out, size_t outsz)
+{
+	owner_name("allotd", out, outsz);
 }
 
 /* The holder as the server knows it, into msg. */
@@ -91,8 +98,11 @@ allot_err store_pg_owner_acquire(const char *uri, const char *what, struct store
 	bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
 	PQclear(r);
 	const char *vk[] = {PG_OWNER_KEY1, PG_OWNER_KEY2};
-	r = ok ? PQexecParams(o->c, "SELECT pg_try_advisory_lock($1::int4, $2::int4)", 2, NULL, vk,
-			      NULL, NULL, 0)
+	bool node = strcmp(what, "allotd") == 0; /* a node: shares the database */
+	r = ok ? PQexecParams(o->c,
+			      node ? "SELECT pg_try_advisory_lock_shared($1::int4, $2::int4)"
+				   : "SELECT pg_try_advisory_lock($1::int4, $2::int4)",
+			      2, NULL, vk, NULL, NULL, 0)
 	       : NULL;
 	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
 		snprintf(msg, msgsz, "cannot take the PostgreSQL database's owner lock: %s",
@@ -102,8 +112,9 @@ allot_err store_pg_owner_acquire(const char *uri, const char *what, struct store
 	} else if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
 		char who[256];
 		owner_holder(o->c, who, sizeof who);
-		snprintf(msg, msgsz, "PostgreSQL database %s is in use by another process: %s; one "
-				     "process owns a database", PQdb(o->c), who);
+		snprintf(msg, msgsz, "PostgreSQL database %s is in use by another process: %s; %s",
+			 PQdb(o->c), who,
+			 node ? "it needs the database alone" : "allotd nodes are running on it");
 		e = ALLOT_E_CONFLICT;
 	}
 	PQclear(r);

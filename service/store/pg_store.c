@@ -484,6 +484,7 @@ const struct store_ops store_pg_ops = {
 	PGS_QUEUE_OPS
 	PG_LEDGER_OPS
 	PG_TLOG_OPS
+	PG_BUDGET_OPS
 };
 
 /* A read-only open (allotd --fsck) needs the schema of this binary: an

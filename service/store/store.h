@@ -101,6 +101,51 @@ struct store_sync_stats {
 				     * its bound (the thread fell behind) */
 };
 
+/* ---- budgets in the database (store_ops.budget_*) ---- */
+#define STORE_BUDGET_LEVELS 5      /* pool, institution, project, member, token */
+#define STORE_BUDGET_NO_LIMIT (-1)
+#define STORE_BUDGET_LEVEL_MAX (STORE_ID_MAX * 2 + STORE_MEMBER_MAX + 8)
+
+enum store_budget_why {
+	STORE_BUDGET_OK,
+	STORE_BUDGET_QUOTA,        /* settled + reserved + amount > allocation */
+	STORE_BUDGET_CONCURRENCY,  /* concurrent reservations at the limit */
+	STORE_BUDGET_REQUESTS,     /* requests per minute at the limit */
+	STORE_BUDGET_TOKENS,       /* tokens per minute at the limit */
+};
+
+/* One level of an admission, in rank order: "*" (pool), "inst",
+ * "inst/proj", "inst/proj/member", "token:<jti>". */
+struct store_budget_level {
+	char level[STORE_BUDGET_LEVEL_MAX];
+	int64_t period_start, period_end; /* µs; INT64_MIN / INT64_MAX: total */
+	/* What settled + reserved may reach: allocation + rollover (+ grace
+	 * under soft overage); a token's max_credits.  Used when the period's
+	 * row is created, or when charter_version is newer than the row's. */
+	int64_t cap;
+	/* Limits at this level, STORE_BUDGET_NO_LIMIT when unset. */
+	int64_t concurrent, requests_per_minute, tokens_per_minute;
+	/* OUT: the row's figures after the reservation (or as found at the
+	 * refusing level). */
+	int64_t settled, reserved, allocation;
+};
+
+struct store_budget_req {
+	const char *id;              /* the reservation's id (unique) */
+	int64_t amount;              /* micro-credits held at every level */
+	int64_t tokens;              /* prompt + max_tokens (tokens per minute) */
+	int64_t charter_version;
+	int64_t now_us, expires_us;  /* expires_us: when any node may release it */
+	int64_t window_us;           /* start of the rate limits' minute */
+	struct store_budget_level lv[STORE_BUDGET_LEVELS];
+	size_t n;
+	/* OUT: why it was refused (nothing changed), at level lv[refused],
+	 * with count: the concurrent requests, requests or tokens found. */
+	enum store_budget_why why;
+	size_t refused;
+	int64_t count;
+};
+
 struct store_ops {
 	const char *name;
 	void (*close)(struct store *st);
@@ -303,6 +348,24 @@ struct store_ops {
 	 * its dedupe key at start).  NULL for a store that cannot (the
 	 * outbox then keeps everything; docs/WEBHOOKS.md, "Retention"). */
 	allot_err (*outbox_prune)(struct store *st, int64_t before_us, int max, int64_t *deleted);
+
+	/* ---- budgets in the database (store/pg_budget.c, docs/POSTGRES.md) ----
+	 * NULL for a store whose reservations live in the gate's memory
+	 * (SQLite: one process per database).  budget_reserve: admission in one
+	 * round trip (struct store_budget_req).  budget_settle: the reservation
+	 * id is settled at actual (its token level) and released; inside the
+	 * calling thread's ledger transaction it happens at that transaction's
+	 * commit, with its rows (and not at all if it rolls back); else at
+	 * once.  An id that is not there (released already) is no error.
+	 * budget_sweep: releases the reservations that expired before now_us,
+	 * and with dead those of nodes whose registration ended while the
+	 * server ran (docs/POSTGRES.md, "Expiry"); *released: how many.  budget_reserved: the reserved amount of level
+	 * in the period holding at_us (0 without a row). */
+	allot_err (*budget_reserve)(struct store *st, struct store_budget_req *rq);
+	allot_err (*budget_settle)(struct store *st, const char *id, int64_t actual);
+	allot_err (*budget_sweep)(struct store *st, int64_t now_us, bool dead, int64_t *released);
+	allot_err (*budget_reserved)(struct store *st, const char *level, int64_t at_us,
+				     int64_t *reserved);
 };
 
 struct store {
@@ -336,13 +399,14 @@ bool store_uri_is_pg(const char *uri);
  * a path as it is.  Returns the text to print. */
 const char *store_uri_printable(const char *uri, char *buf, size_t bufsz);
 
-/* One owner per PostgreSQL database (store/pg_owner.c, docs/POSTGRES.md),
+/* The nodes of a PostgreSQL database (store/pg_owner.c, docs/POSTGRES.md),
  * as daemon/dblock.c is for a SQLite file: a session-level advisory lock
  * held on a connection of its own until store_pg_owner_release (or the
- * process's end).  what: a short name of the owner ("allotd").
- * ALLOT_E_CONFLICT when another session holds it: msg names the holder
- * (pid, host, what, since); ALLOT_E_UNAVAILABLE when the server cannot be
- * reached. */
+ * process's end).  what: a short name of the holder; "allotd" takes the
+ * shared form (several nodes share one database), anything else ("allotd
+ * --fsck") the exclusive one.  ALLOT_E_CONFLICT when a session holds it
+ * in a conflicting form: msg names a holder (pid, host, what, since);
+ * ALLOT_E_UNAVAILABLE when the server cannot be reached. */
 struct store_owner;
 allot_err store_pg_owner_acquire(const char *uri, const char *what, struct store_owner **out,
 				 char *msg, size_t msgsz);
@@ -422,6 +486,19 @@ static inline void store_set_wal_limit(struct store *st, int64_t frames)
 static inline void store_sync_stats(struct store *st, struct store_sync_stats *out)
 { st->ops->sync_stats(st, out); }
 static inline void store_ledger_rollback(struct store *st) { st->ops->ledger_rollback(st); }
+/* Whether the store keeps the gate's budgets itself (store_ops.budget_*). */
+static inline bool store_has_budgets(const struct store *st)
+{ return st->ops->budget_reserve != NULL; }
+static inline allot_err store_budget_reserve(struct store *st, struct store_budget_req *rq)
+{ return st->ops->budget_reserve(st, rq); }
+static inline allot_err store_budget_settle(struct store *st, const char *id, int64_t actual)
+{ return st->ops->budget_settle(st, id, actual); }
+static inline allot_err store_budget_sweep(struct store *st, int64_t now_us, bool dead,
+					   int64_t *released)
+{ return st->ops->budget_sweep(st, now_us, dead, released); }
+static inline allot_err store_budget_reserved(struct store *st, const char *level, int64_t at_us,
+					      int64_t *reserved)
+{ return st->ops->budget_reserved(st, level, at_us, reserved); }
 static inline allot_err store_token_spent(struct store *st, const char *jti, int64_t *spent)
 { return st->ops->token_spent(st, jti, spent); }
 static inline void store_ledger_hold(struct store *st, uint64_t tag)

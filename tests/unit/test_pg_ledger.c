@@ -431,7 +431,11 @@ static void case_hold(struct store *st)
 	assert_int_equal(book(st, "h-2", "", 1, T0, 500), ALLOT_OK);
 	store_ledger_hold(st, 0);
 	assert_int_equal(tcommit(st), ALLOT_OK);
-	assert_int_equal(sum(st, "epfl", "climate", NULL), 10); /* held */
+	/* Held out of the cached sums, where the gate's reservations are in
+	 * memory (SQLite).  PostgreSQL reads sums from the database (several
+	 * nodes book into it) and its gate admits from the budget rows, which
+	 * settle in the booking's transaction: nothing to hold. */
+	assert_int_equal(sum(st, "epfl", "climate", NULL), store_has_budgets(st) ? 510 : 10);
 	store_ledger_release(st, 42);
 	assert_int_equal(sum(st, "epfl", "climate", NULL), 510);
 }

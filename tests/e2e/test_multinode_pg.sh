@@ -1,0 +1,136 @@
+#!/bin/bash
+# Several allotd nodes on one PostgreSQL database, zero overshoot (SPEC
+# section 9; docs/POSTGRES.md, "Budgets in the database"): three nodes
+# (distinct ports, one database, one keys directory) each register beside
+# the others; 40 concurrent completions spread over them against a hard
+# project allocation that fits exactly 4 worst cases: exactly 4 admitted
+# and charged across the nodes, the other 36 refused with 402, nothing left
+# reserved, and every node's quota, the ledger and the budget rows agree.
+#
+# The arithmetic (as test_gate_overshoot): "Once upon a time" is 5 prompt
+# tokens, max_tokens 2 and greedy decoding generate 2, so the worst case and
+# the charge are 5 x 100 + 2 x 300 = 1100 micro-credits.
+#
+# It needs PostgreSQL: it runs in the PostgreSQL pass of the e2e suite
+# (ALLOT_TEST_DB=pg, `make e2e-pg`) and skips, saying so, in the SQLite pass
+# (by hand: bash scripts/with-pg.sh env ALLOT_TEST_DB=pg bash $0).
+if [ "${ALLOT_TEST_DB:-sqlite}" != pg ] || [ -z "${ALLOT_TEST_PG_URI:-}" ]; then
+	echo "test_multinode_pg: SKIPPED: needs PostgreSQL; it runs in the PostgreSQL pass (make e2e-pg)"
+	exit 0
+fi
+. "$(dirname "$0")/lib.sh"
+
+skip() { echo "$E2E_NAME: SKIPPED: $*"; exit 0; }
+[ -f "$E2E_ROOT/models/stories260K.gguf" ] ||
+	skip "models/stories260K.gguf is absent (make test copies it from ../shared/models)"
+
+N=4
+CLIENTS=40
+WORST=1100
+ALLOC=$((N * WORST))
+cat >"$E2E_DIR/charter.yaml" <<YAML
+charter: multinode-test
+version: 1
+effective: 2026-01-01T00:00:00Z
+timezone: UTC
+pool: 1000
+rates:
+  - {resource: tokens_in,  model: stories, credits: 0.0001}
+  - {resource: tokens_out, model: stories, credits: 0.0003}
+providers:
+  - {id: local, builtin: true}
+models:
+  - {id: stories, provider: local, file: stories260K.gguf}
+institutions:
+  - id: hard
+    allocation: {credits: 100, period: month}
+    overage: {mode: hard}
+    limits: {concurrent_requests: 64}
+    projects:
+      - id: p
+        allocation: {credits: $(printf '0.%06d' "$ALLOC"), period: month}
+        members: [m@hard]
+YAML
+
+# --- three nodes on one database ------------------------------------------------------------
+e2e_start --charter "$E2E_DIR/charter.yaml" --threads 1 || exit 1
+PID1=$E2E_PID URL1=$URL
+e2e_start --threads 1 || exit 1
+PID2=$E2E_PID URL2=$URL
+e2e_start --threads 1 || exit 1
+PID3=$E2E_PID URL3=$URL
+E2E_PID=$PID1
+stop_others() { kill "$PID2" "$PID3" 2>/dev/null; wait "$PID2" "$PID3" 2>/dev/null; }
+trap 'stop_others; e2e_stop; e2e_pg_drop' EXIT
+for u in "$URL1" "$URL2" "$URL3"; do
+	check "node $u serves" 200 "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN_KEY" "$u/v1/charter")"
+done
+check "three nodes registered (pg_stat_activity)" 3 \
+	"$(psql "$E2E_DB_DEFAULT" -qAtX -c "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '% (allotd)'")"
+
+URL=$URL1
+printf '{"institution":"hard","project":"p","member":"m@hard"}' >"$E2E_DIR/m.json"
+req POST /v1/tokens "$ADMIN_KEY" application/json "$E2E_DIR/m.json"
+check "token minted" 201 "$STATUS"
+TOKEN=$(jget .token)
+
+# every node loads the model (a request that fits nothing would get 402, not 503)
+for u in "$URL1" "$URL2" "$URL3"; do
+	for _ in $(seq 1 100); do
+		curl -s "$u/readyz" | grep -q 'stories: ready' && break
+		sleep 0.2
+	done
+done
+
+# --- 40 at once, round robin over the nodes --------------------------------------------------
+printf '{"model":"stories","prompt":"Once upon a time","max_tokens":2,"temperature":0}' >"$E2E_DIR/req.json"
+mkdir -p "$E2E_DIR/out"
+URLS=("$URL1" "$URL2" "$URL3")
+for i in $(seq 1 $CLIENTS); do
+	printf 'url = "%s/v1/completions"\noutput = "%s/out/%d.json"\n' "${URLS[$((i % 3))]}" "$E2E_DIR" "$i"
+done >"$E2E_DIR/burst.cfg"
+timeout 50 curl -s --no-progress-meter -Z --parallel-max $CLIENTS --parallel-immediate -w '%{http_code} %{url_effective}\n' \
+	-H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+	--data-binary @"$E2E_DIR/req.json" -K "$E2E_DIR/burst.cfg" >"$E2E_DIR/codes" 2>/dev/null
+admitted=$(grep -c '^200 ' "$E2E_DIR/codes")
+refused=$(grep -c '^402 ' "$E2E_DIR/codes")
+for u in "$URL1" "$URL2" "$URL3"; do
+	check "$u answered each of its requests with 200 or 402" \
+		"$(grep -c "^url = \"$u/" "$E2E_DIR/burst.cfg")" "$(grep -cE "^(200|402) $u/" "$E2E_DIR/codes")"
+done
+check "exactly what fits admitted across three nodes" $N "$admitted"
+check "the rest refused with 402" $((CLIENTS - N)) "$refused"
+told=$(cat "$E2E_DIR"/out/*.json | jq -s 'map((.usage.prompt_tokens // 0) * 100 + (.usage.completion_tokens // 0) * 300) | add')
+check "the admitted were told their worst case" $((N * WORST)) "$told"
+grep -h '"message"' "$E2E_DIR"/out/*.json | head -1 | grep -q 'quota exhausted at the project level (hard/p)' && ok ||
+	bad "a refusal names the project: $(grep -h '"message"' "$E2E_DIR"/out/*.json | head -1)"
+
+# --- every node, the ledger and the budget rows agree -----------------------------------------
+micro() {
+	local v=$1 int frac=
+	int=${v%%.*}; [ "$int" != "$v" ] && frac=${v#*.}
+	frac=$(printf '%-6s' "$frac" | tr ' ' 0)
+	echo $(( 10#$int * 1000000 + 10#$frac ))
+}
+for u in "$URL1" "$URL2" "$URL3"; do
+	URL=$u
+	req GET /v1/quotas/hard/p "$ADMIN_KEY"
+	check "$u: quota answers" 200 "$STATUS"
+	check "$u: project used = the admitted charges" $ALLOC "$(micro "$(jget '.levels[] | select(.level == "project") | .used')")"
+	check "$u: nothing reserved" 0 "$(micro "$(jget '.levels[] | select(.level == "project") | .reserved')")"
+	check "$u: institution used" $ALLOC "$(micro "$(jget '.levels[] | select(.level == "institution") | .used')")"
+done
+URL=$URL1
+req GET "/v1/usage?institution=hard&project=p&limit=1000" "$ADMIN_KEY"
+check "two records per admitted request" $((2 * N)) "$(jget '.records | length')"
+sql() { psql "$E2E_DB_DEFAULT" -qAtX -c "$1"; }
+check "the ledger's charges" $ALLOC "$(sql "SELECT sum(charge_micro) FROM usage_records WHERE institution = 'hard' AND project = 'p'")"
+check "budget row: settled = the ledger" "$ALLOC|0|$ALLOC" \
+	"$(sql "SELECT settled, reserved, allocation FROM budgets WHERE level = 'hard/p'")"
+check "budget rows: pool and institution settled" "$ALLOC|$ALLOC" \
+	"$(sql "SELECT (SELECT settled FROM budgets WHERE level = '*'), (SELECT settled FROM budgets WHERE level = 'hard')")"
+check "no reservation left" 0 "$(sql "SELECT count(*) FROM reservations")"
+check "no budget row past its allocation" 0 "$(sql "SELECT count(*) FROM budgets WHERE settled + reserved > allocation OR reserved <> 0")"
+
+stop_others
+e2e_done
