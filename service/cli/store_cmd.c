@@ -22,7 +22,8 @@
 static const char backup_usage[] = "store backup --out FILE   (FILE on the server's host)";
 static const char store_usage[] =
 	"store backup --out FILE   (FILE on the server's host)\n"
-	"       allot store copy SQLITE_PATH postgres://...   (stop allotd first)";
+	"       allot store copy FROM TO   (a SQLite file and a postgres:// database, either "
+	"way; stop allotd first)";
 
 static int write_note(struct cli *c, const char *path, const char *note)
 {
@@ -100,8 +101,7 @@ static int store_copy_cmd(struct cli *c, int argc, char **argv)
 	char msg[1024] = "";
 	allot_err e = store_copy(argv[0], argv[1], &rep, copy_progress, NULL, msg, sizeof msg);
 	if (e) {
-		fprintf(stderr, "%s: store copy: %s; nothing was written to the destination\n",
-			c->prog, msg);
+		fprintf(stderr, "%s: store copy: %s\n", c->prog, msg);
 		return e == ALLOT_E_UNSUPPORTED || e == ALLOT_E_INVALID ? CLI_USAGE : CLI_FAIL;
 	}
 	char root[65];

@@ -70,7 +70,10 @@ sqlite3 "$E2E_DIR/other.db" "CREATE TABLE t(x)"
 check "a database that is not allot's is refused" 2 "$?"
 grep -q "no allot database" "$E2E_DIR/other.err" && ok || bad "says why: $(cat "$E2E_DIR/other.err")"
 "$BIN/allot" store copy "$E2E_DB_DEFAULT" "$SRC" >/dev/null 2>"$E2E_DIR/back.err"
-check "PostgreSQL to SQLite is not built: usage error" 2 "$?"
+check "a copy into an existing SQLite file is refused" 1 "$?"
+grep -q "exists: a copy into SQLite makes a new file" "$E2E_DIR/back.err" && ok || bad "says why: $(cat "$E2E_DIR/back.err")"
+"$BIN/allot" store copy "$SRC" "$E2E_DIR/x.db" >/dev/null 2>&1
+check "SQLite to SQLite is a usage error" 2 "$?"
 check "records still 3 after the refusals" 3 "$(e2e_sql "SELECT count(*) FROM usage_records")"
 
 # --- allotd on the copy ------------------------------------------------------------------------
@@ -89,4 +92,34 @@ check "the log goes on from the copied size" $((SIZE + 1)) "$(e2e_sql "SELECT co
 check "the log's head moved with it" $((SIZE + 1)) "$(e2e_sql "SELECT size FROM tlog_head")"
 e2e_api_key '{"role":"auditor"}' >/dev/null
 check "the copy's audit ids go on after the copied ones (no clash)" 201 "$STATUS"
+snapshot pg
+e2e_stop
+
+# --- and back: PostgreSQL into a new SQLite file -----------------------------------------------
+BACK=$E2E_DIR/back.db
+OUT=$("$BIN/allot" store copy "$E2E_DB_DEFAULT" "$BACK" 2>"$E2E_DIR/copy2.err")
+check "store copy back exits 0" 0 "$?"
+SIZE2=$(sed -n 1p "$E2E_DIR/pg.log")
+ROOT2=$(sed -n 2p "$E2E_DIR/pg.log" | base64 -d | od -An -tx1 | tr -d ' \n')
+case "$OUT" in
+*"the log has $SIZE2 leaves and root $ROOT2 on both sides") ok ;;
+*) bad "the way back names the log's size $SIZE2 and root $ROOT2: $OUT $(cat "$E2E_DIR/copy2.err")" ;;
+esac
+check "records in the new file" 4 "$(sqlite3 "$BACK" "SELECT count(*) FROM usage_records")"
+check "money stays integer" integer "$(sqlite3 "$BACK" "SELECT DISTINCT typeof(charge_micro) FROM usage_records")"
+E2E_DB=$BACK
+e2e_start --charter "$E2E_DIR/charter.yaml" || exit 1
+snapshot sq
+for f in quota report log audit; do
+	cmp -s "$E2E_DIR/pg.$f" "$E2E_DIR/sq.$f" && ok ||
+		bad "the copy back answers the same $f: $(diff "$E2E_DIR/pg.$f" "$E2E_DIR/sq.$f" | head -5)"
+done
+ingest "$E2E_DIR/new.jsonl"; check "the record made on PostgreSQL is a duplicate" 1 "$(jget .summary.duplicate)"
+e2e_stop
+rm -f "$E2E_DIR/bad.db"
+psql "$E2E_DB_DEFAULT" -qAtX -c "CREATE TABLE extra_table (x int)" >/dev/null
+"$BIN/allot" store copy "$E2E_DB_DEFAULT" "$E2E_DIR/bad.db" >/dev/null 2>"$E2E_DIR/bad.err"
+check "a source table with no place is refused" 2 "$?"
+grep -q "extra_table has no place in the destination; nothing was written" "$E2E_DIR/bad.err" && ok || bad "says why: $(cat "$E2E_DIR/bad.err")"
+[ ! -e "$E2E_DIR/bad.db" ] && ok || bad "the half-made file is removed"
 e2e_done
