@@ -452,6 +452,24 @@ static allot_err cp_verify(struct cp *x, const char *from, const char *to, uint6
 	return e;
 }
 
+/* A table copied: n rows found in the destination, which must be the rows
+ * read; counted into rep and told to progress. */
+static allot_err cp_tally(struct cp *x, const struct cp_table *t, int64_t n,
+			  struct store_copy_report *rep,
+			  void (*progress)(void *ctx, const char *table, int64_t rows), void *ctx)
+{
+	if (n != t->rows) {
+		snprintf(x->msg, x->msgsz, "%s: %lld rows read, %lld in the copy", t->name,
+			 (long long)t->rows, (long long)n);
+		return ALLOT_E_STORE;
+	}
+	rep->tables++;
+	rep->rows += n;
+	if (progress)
+		progress(ctx, t->name, n);
+	return ALLOT_OK;
+}
+
 /* ---- the whole copy ------------------------------------------------------------ */
 
 static allot_err cp_run(struct cp *x, const char *from, const char *to,
@@ -470,16 +488,7 @@ static allot_err cp_run(struct cp *x, const char *from, const char *to,
 		int64_t n = 0;
 		if ((e = cp_count(x, x->t[i].name, &n)))
 			break;
-		if (n != x->t[i].rows) {
-			snprintf(x->msg, x->msgsz, "%s: %lld rows read, %lld in the copy", x->t[i].name,
-				 (long long)x->t[i].rows, (long long)n);
-			e = ALLOT_E_STORE;
-			break;
-		}
-		rep->tables++;
-		rep->rows += n;
-		if (progress)
-			progress(ctx, x->t[i].name, n);
+		e = cp_tally(x, &x->t[i], n, rep, progress, ctx);
 	}
 	buf_release(&b);
 	int64_t leaves = 0;
@@ -722,17 +731,7 @@ static allot_err cp_run_to_sq(struct cp *x, const char *from, const char *to,
 	for (int i = 0; i < x->nt && !e; i++) {
 		if ((e = cp_table_to_sq(x, &x->t[i])))
 			break;
-		int64_t n = cp_sq_count(x, x->t[i].name);
-		if (n != x->t[i].rows) {
-			snprintf(x->msg, x->msgsz, "%s: %lld rows read, %lld in the copy", x->t[i].name,
-				 (long long)x->t[i].rows, (long long)n);
-			e = ALLOT_E_STORE;
-			break;
-		}
-		rep->tables++;
-		rep->rows += n;
-		if (progress)
-			progress(ctx, x->t[i].name, n);
+		e = cp_tally(x, &x->t[i], cp_sq_count(x, x->t[i].name), rep, progress, ctx);
 	}
 	int64_t leaves = e ? -1 : cp_sq_count(x, "tlog_leaves");
 	if (!e && (leaves < 0 || sqlite3_exec(x->sq, "COMMIT", NULL, NULL, NULL)))
