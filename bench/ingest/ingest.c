@@ -21,7 +21,10 @@
  * Figures are printed; nothing is asserted about time.
  *
  *   build/bench/ingest [--quick] [--records N] [--report-rows N] [--spread N]
- *                      [--clients N] [--phases abcdev]
+ *                      [--clients N] [--phases abcdev] [--pg URI]
+ * --pg URI: a PostgreSQL server (scripts/with-pg.sh's ALLOT_TEST_PG_URI);
+ * (a) and (d) run again with the store on a new database there (made and
+ * dropped by the benchmark), the same records and rows.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -37,6 +40,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "api/api.h"
@@ -60,7 +64,8 @@ static struct {
 	size_t spread;       /* for (e) */
 	int clients;
 	const char *phases;  /* which of a..e to run */
-} opt = {40000, 1000000, 10000, 2, "abcde"};
+	const char *pg;      /* a PostgreSQL server: (a) and (d) again on it */
+} opt = {40000, 1000000, 10000, 2, "abcde", NULL};
 
 static char g_dir[64];
 static struct ed25519_keypair g_kp;
@@ -124,20 +129,43 @@ static const char charter_fmt[] =
 
 struct inst {
 	char name[32];
-	char db[128], charter[128], keys[128];
+	char db[512], charter[128], keys[128];
+	char pgdb[64];       /* on PostgreSQL: the database made for it */
 	struct app app;
 	struct http_server *srv;
 	unsigned port;
 	char provider_key[APIKEY_SECRET_MAX];
 };
 
-static void inst_open(struct inst *in, const char *name, bool serve)
+/* One statement on the PostgreSQL server (opt.pg's own database). */
+static void pg_admin(const char *sql)
+{
+	PGconn *c = PQconnectdb(opt.pg);
+	if (PQstatus(c) != CONNECTION_OK)
+		die("PostgreSQL", PQerrorMessage(c));
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		die(sql, PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+}
+
+/* pg: the instance's store is a new PostgreSQL database on opt.pg. */
+static void inst_open(struct inst *in, const char *name, bool serve, bool pg)
 {
 	memset(in, 0, sizeof *in);
 	snprintf(in->name, sizeof in->name, "%s", name);
 	snprintf(in->db, sizeof in->db, "%s/%s.db", g_dir, name);
+	if (pg) {
+		char sql[128];
+		snprintf(in->pgdb, sizeof in->pgdb, "allot_bench_%s_%d", name, (int)getpid());
+		snprintf(sql, sizeof sql, "CREATE DATABASE %s", in->pgdb);
+		pg_admin(sql);
+		snprintf(in->db, sizeof in->db, "%s%sdbname=%s", opt.pg,
+			 strchr(opt.pg, '?') ? "&" : "?", in->pgdb);
+	}
 	snprintf(in->charter, sizeof in->charter, "%s/charter.yaml", g_dir);
-	snprintf(in->keys, sizeof in->keys, "%s/keys-%s", g_dir, name);
+	snprintf(in->keys, sizeof in->keys, "%s/keys-%s%s", g_dir, name, pg ? "-pg" : "");
 	in->app.cfg.db = in->db;
 	in->app.cfg.charter = in->charter;
 	in->app.cfg.keys = in->keys;
@@ -163,7 +191,7 @@ static void inst_open(struct inst *in, const char *name, bool serve)
 		.nroutes = api_nroutes,
 		.app = &in->app,
 		.authenticate = api_authenticate,
-		.role_of = api_role_of,
+		.role_of = principal_role_of,
 		.principal_free = api_principal_free,
 	};
 	if (http_server_start(&hc, &in->srv, msg, sizeof msg))
@@ -176,6 +204,11 @@ static void inst_close(struct inst *in)
 	if (in->srv)
 		http_server_stop(in->srv);
 	app_close(&in->app);
+	if (in->pgdb[0]) {
+		char sql[128];
+		snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", in->pgdb);
+		pg_admin(sql);
+	}
 }
 
 /* ---- records ------------------------------------------------------------------ */
@@ -410,7 +443,7 @@ static double bench_sqlite(const struct srec *r, size_t n)
 	/* The same table as the ledger's (migrations/sqlite/0002_ledger.sql,
 	 * created by the store), a fresh file, the store's durability. */
 	struct inst tmp;
-	inst_open(&tmp, "raw", false);
+	inst_open(&tmp, "raw", false, false);
 	inst_close(&tmp);
 	sqlite3 *db;
 	char path[160];
@@ -559,21 +592,18 @@ static double get_timed(unsigned port, const char *path, size_t *bytes, long *co
 	return dt;
 }
 
-static void bench_report(size_t rows)
+/* 1M rows straight into usage_records with one INSERT ... SELECT (not
+ * through ingestion; the canonical bytes are a 420-byte placeholder, the
+ * size of a real record's, so rows take their real space): 40
+ * institutions x 10 projects x 5 members, 4 resources, 3 providers,
+ * book_us over 60 days.  The same rows on either store. */
+static void load_sqlite(const struct inst *in, size_t rows, int64_t t_end)
 {
-	struct inst in;
-	inst_open(&in, "report", true);
-	/* 1M rows straight into usage_records with one INSERT ... SELECT (not
-	 * through ingestion; the canonical bytes are a 420-byte placeholder, the
-	 * size of a real record's, so rows take their real space): 40
-	 * institutions x 10 projects x 5 members, 4 resources, 3 providers,
-	 * book_us over 60 days. */
 	sqlite3 *db;
-	if (sqlite3_open(in.db, &db) != SQLITE_OK)
-		die("sqlite3_open", in.db);
+	if (sqlite3_open(in->db, &db) != SQLITE_OK)
+		die("sqlite3_open", in->db);
 	sqlite3_busy_timeout(db, 10000);
 	char sql[2048];
-	int64_t t_end = time_now_us();
 	snprintf(sql, sizeof sql,
 		 "PRAGMA synchronous=OFF; BEGIN; "
 		 "WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < %zu) "
@@ -588,13 +618,52 @@ static void bench_report(size_t rows)
 		 "%lld, %lld - (i * 5183) %% 5184000000000, 0, 1, 31415, (1 + (i * 7919) %% 100000) * 31415, "
 		 "0, 'provider', zeroblob(420), randomblob(32) FROM c; COMMIT",
 		 rows - 1, (long long)t_end, (long long)t_end, (long long)t_end, (long long)t_end);
-	double t0 = now_s();
 	char *err = NULL;
 	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
 		die("load", err ? err : "?");
-	double load = now_s() - t0;
 	sqlite3_close(db);
-	printf("(d) report: %zu rows loaded with SQL in %.1f s (not part of the figure)\n", rows, load);
+}
+
+static void load_pg(const struct inst *in, size_t rows, int64_t t_end)
+{
+	PGconn *c = PQconnectdb(in->db);
+	if (PQstatus(c) != CONNECTION_OK)
+		die("PostgreSQL", PQerrorMessage(c));
+	char sql[2048];
+	snprintf(sql, sizeof sql,
+		 "SET synchronous_commit = off; "
+		 "INSERT INTO usage_records(provider, record_id, seq, kind, institution, project, "
+		 "member, resource, class, model, quantity, start_us, end_us, received_us, book_us, "
+		 "late, charter_version, rate_micro, charge_micro, overage, source, canonical, sha256) "
+		 "SELECT 'prov' || (i %% 3), 'r-' || i, i, 'usage', 'inst' || (i %% 40), "
+		 "'proj' || ((i / 40) %% 10), 'm' || ((i / 400) %% 5) || '@example.org', "
+		 "CASE i %% 4 WHEN 0 THEN 'gpu_seconds' WHEN 1 THEN 'cpu_seconds' WHEN 2 THEN "
+		 "'tokens_in' ELSE 'tokens_out' END, '', '', 1 + (i * 7919) %% 100000, "
+		 "%lld - (i * 5183) %% 5184000000000 - 3600000000, %lld - (i * 5183) %% 5184000000000, "
+		 "%lld, %lld - (i * 5183) %% 5184000000000, 0, 1, 31415, (1 + (i * 7919) %% 100000) * 31415, "
+		 "0, 'provider', decode(repeat('00', 420), 'hex'), sha256(int8send(i)) "
+		 "FROM generate_series(0::bigint, %zu) i; ANALYZE",
+		 (long long)t_end, (long long)t_end, (long long)t_end, (long long)t_end, rows - 1);
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		die("load", PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+}
+
+static void bench_report(size_t rows, bool pg)
+{
+	struct inst in;
+	inst_open(&in, "report", true, pg);
+	int64_t t_end = time_now_us();
+	double t0 = now_s();
+	if (pg)
+		load_pg(&in, rows, t_end);
+	else
+		load_sqlite(&in, rows, t_end);
+	double load = now_s() - t0;
+	printf("(d%s) report: %zu rows loaded with SQL in %.1f s (not part of the figure)\n",
+	       pg ? ", PostgreSQL" : "", rows, load);
 	char from[TIME_FMT_MAX], to[TIME_FMT_MAX], path[256];
 	time_format_rfc3339(t_end - 70LL * 86400 * US_PER_SEC, from);
 	time_format_rfc3339(t_end + 86400 * US_PER_SEC, to);
@@ -620,7 +689,7 @@ static void bench_report(size_t rows)
 static void bench_spread(size_t n)
 {
 	struct inst in;
-	inst_open(&in, "spread", false);
+	inst_open(&in, "spread", false, false);
 	int64_t t_end = time_now_us();
 	/* ends over the last 28 days: the month's (member, 15-minute bucket)
 	 * rows grow with every batch */
@@ -688,9 +757,12 @@ int main(int argc, char **argv)
 			opt.phases = argv[++i];
 		} else if (!strcmp(argv[i], "--clients") && i + 1 < argc) {
 			opt.clients = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--pg") && i + 1 < argc) {
+			opt.pg = argv[++i];
 		} else {
 			fprintf(stderr, "usage: %s [--quick] [--records N] [--report-rows N] "
-					"[--spread N] [--clients N] [--phases abcdev]\n", argv[0]);
+					"[--spread N] [--clients N] [--phases abcdev] [--pg URI]\n",
+				argv[0]);
 			return 2;
 		}
 	}
@@ -732,13 +804,22 @@ int main(int argc, char **argv)
 	double n = (double)opt.records;
 	if (PHASE('a')) {
 		struct inst in;
-		inst_open(&in, "http", true);
+		inst_open(&in, "http", true, false);
 		a = bench_http(&in, r, opt.records);
 		cpu_a = g_cpu;
 		inst_close(&in);
 		printf("(a) HTTP POST /v1/usage, durable acks:        %9.0f records/s\n", a);
 		printf("    CPU %.1f us/record (of it the client threads %.1f), %.2f CPUs busy\n",
 		       1e6 * cpu_a / n, 1e6 * g_cpu_clients / n, cpu_a * a / n);
+		if (opt.pg) {
+			/* the same records, a new PostgreSQL database (their ids
+			 * are new to it) */
+			inst_open(&in, "http", true, true);
+			double ap = bench_http(&in, r, opt.records);
+			inst_close(&in);
+			printf("(a, PostgreSQL) the same, on PostgreSQL:     %9.0f records/s  "
+			       "(%.2f x SQLite's in this run)\n", ap, ap / a);
+		}
 	}
 	if (PHASE('b')) {
 		b = bench_sqlite(r, opt.records);
@@ -777,7 +858,9 @@ int main(int argc, char **argv)
 		free_records(r, opt.records);
 
 	if (PHASE('d'))
-		bench_report(opt.report_rows);
+		bench_report(opt.report_rows, false);
+	if (PHASE('d') && opt.pg)
+		bench_report(opt.report_rows, true);
 	if (PHASE('e'))
 		bench_spread(opt.spread);
 

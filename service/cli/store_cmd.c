@@ -1,4 +1,5 @@
-/* store_cmd.c — allot store backup --out FILE (POST /v1/store/backup).
+/* store_cmd.c — allot store backup --out FILE (POST /v1/store/backup), and
+ * allot store copy FROM TO (local: store/store_copy.c, no server).
  *
  * FILE is written by allotd on the server's host; a relative FILE is made
  * absolute from this command's working directory (so on the same host it
@@ -8,6 +9,9 @@
  * (docs/OPERATIONS.md, "Backup and restore"). */
 #include "cli/cli.h"
 
+#include "common/b64.h"
+#include "store/store_copy.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -16,6 +20,10 @@
 #include <unistd.h>
 
 static const char backup_usage[] = "store backup --out FILE   (FILE on the server's host)";
+static const char store_usage[] =
+	"store backup --out FILE   (FILE on the server's host)\n"
+	"       allot store copy FROM TO   (a SQLite file and a postgres:// database, either "
+	"way; stop allotd first)";
 
 static int write_note(struct cli *c, const char *path, const char *note)
 {
@@ -78,9 +86,36 @@ static int store_backup(struct cli *c, int argc, char **argv)
 	return rc;
 }
 
+static void copy_progress(void *ctx, const char *table, int64_t rows)
+{
+	(void)ctx;
+	fprintf(stderr, "allot: copied %s: %lld rows\n", table, (long long)rows);
+}
+
+/* Works on the files and databases directly, like allotd --fsck. */
+static int store_copy_cmd(struct cli *c, int argc, char **argv)
+{
+	if (argc != 2 || argv[0][0] == '-' || argv[1][0] == '-')
+		return cli_usage(c, store_usage);
+	struct store_copy_report rep;
+	char msg[1024] = "";
+	allot_err e = store_copy(argv[0], argv[1], &rep, copy_progress, NULL, msg, sizeof msg);
+	if (e) {
+		fprintf(stderr, "%s: store copy: %s\n", c->prog, msg);
+		return e == ALLOT_E_UNSUPPORTED || e == ALLOT_E_INVALID ? CLI_USAGE : CLI_FAIL;
+	}
+	char root[65];
+	hex_encode(rep.root, sizeof rep.root, root);
+	printf("copied %lld rows in %d tables; the log has %llu leaves and root %s on both "
+	       "sides\n", (long long)rep.rows, rep.tables, (unsigned long long)rep.log_size, root);
+	return CLI_OK;
+}
+
 int cli_cmd_store(struct cli *c, int argc, char **argv)
 {
 	if (argc >= 1 && strcmp(argv[0], "backup") == 0)
 		return store_backup(c, argc - 1, argv + 1);
-	return cli_usage(c, backup_usage);
+	if (argc >= 1 && strcmp(argv[0], "copy") == 0)
+		return store_copy_cmd(c, argc - 1, argv + 1);
+	return cli_usage(c, store_usage);
 }

@@ -26,6 +26,7 @@ static const char usage[] =
 	"  log key                                       (the log's ed25519:BASE64, for --key)\n"
 	"  log checkpoint | log export [--start N] [--end N] [--since N] [--out FILE]\n"
 	"  store backup --out FILE                       (a consistent copy, on the server's host)\n"
+	"  store copy FROM TO                            (SQLite <-> postgres://; allotd stopped)\n"
 	"exit status: 0 ok, 1 refused or failed, 2 usage error, 3 server unreachable\n";
 
 int main(int argc, char **argv)
