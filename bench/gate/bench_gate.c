@@ -695,7 +695,7 @@ int main(void)
 	struct http_server *srv = NULL;
 	struct http_server_config hc = {.listen = "127.0.0.1:0", .routes = api_routes,
 					.nroutes = api_nroutes, .app = &app,
-					.authenticate = api_authenticate, .role_of = api_role_of,
+					.authenticate = api_authenticate, .role_of = principal_role_of,
 					.principal_free = api_principal_free};
 	if (http_server_start(&hc, &srv, msg, sizeof msg)) {
 		fprintf(stderr, "bench_gate: %s\n", msg);

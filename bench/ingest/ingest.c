@@ -165,7 +165,7 @@ static void inst_open(struct inst *in, const char *name, bool serve)
 		.nroutes = api_nroutes,
 		.app = &in->app,
 		.authenticate = api_authenticate,
-		.role_of = api_role_of,
+		.role_of = principal_role_of,
 		.principal_free = api_principal_free,
 	};
 	if (http_server_start(&hc, &in->srv, msg, sizeof msg))
