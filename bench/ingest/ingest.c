@@ -14,7 +14,8 @@
  *       1,000,000 records (loaded with one SQL statement straight into
  *       usage_records, not through ingestion);
  *   (e) ingestion cost against ledger size: batches whose records are spread
- *       over the month, through ledger_ingest directly.
+ *       over the month, through ledger_ingest directly (records parsed
+ *       from JSON objects and answered: api/usage_wire.h).
  *   (v) (c)'s first figure alone (for comparing CPU time with (a) under
  *       perf stat or getrusage).
  * (a) and (c) also print CPU time per record and the CPUs kept busy.
@@ -44,6 +45,7 @@
 #include <sqlite3.h>
 
 #include "api/api.h"
+#include "api/usage_wire.h"
 #include "auth/apikey.h"
 #include "common/buf.h"
 #include "common/log.h"
@@ -713,17 +715,22 @@ static void bench_spread(size_t n)
 			sqlite3_finalize(st);
 		}
 		sqlite3_close(db);
-		json_t *out = NULL;
+		struct usage_batch ub;
 		struct ledger_counts cnt;
-		char msg[256];
+		struct buf ans = BUF_INIT;
+		char msg[256] = "out of memory";
 		double t0 = now_s();
-		if (ledger_ingest(in.app.ledger, "cscs", arr, &out, &cnt, msg, sizeof msg))
+		if (usage_wire_parse_records(arr, &ub, msg, sizeof msg) ||
+		    ledger_ingest(in.app.ledger, "cscs", ub.items, ub.n, msg, sizeof msg) ||
+		    usage_wire_answer(&ans, &ub))
 			die("ledger_ingest", msg);
 		double dt = now_s() - t0;
+		ledger_count(ub.items, ub.n, &cnt);
+		usage_batch_release(&ub);
+		buf_release(&ans);
 		if (cnt.accepted != to - b * BATCH)
 			fprintf(stderr, "bench ingest: WARNING: %zu accepted\n", cnt.accepted);
 		printf("    %5zu  %9.0f  %lld\n", b + 1, (double)(to - b * BATCH) / dt, (long long)buckets);
-		json_decref(out);
 		json_decref(arr);
 	}
 	free_records(r, n);

@@ -1,7 +1,7 @@
 /* bench_tlog_ingest.c — ingestion throughput with the transparency log on
  * and off, in the same run: two daemons' worth of state (struct app, each
  * with its own SQLite file, WAL, synchronous=FULL), the same signed provider
- * records, ledger_ingest in batches, rounds alternating between the two so
+ * records, usage_wire_parse_records + ledger_ingest in batches, rounds alternating between the two so
  * that the shared machine's noise hits both alike.  The "off" app has the
  * log switched off with the store's tlog_set_enabled (benchmarks and tests
  * only).  Prints records/s for each and the ratio (target: >= 90%).
@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/usage_wire.h"
 #include "common/log.h"
 #include "common/b64.h"
 #include "crypto/ed25519.h"
@@ -79,15 +80,20 @@ static double ingest(struct app *a, json_t *const *batches, int nb, size_t *acce
 {
 	double t0 = now_s();
 	for (int b = 0; b < nb; b++) {
-		json_t *out = NULL;
+		struct usage_batch ub;
 		struct ledger_counts c;
-		char msg[256];
-		if (ledger_ingest(a->ledger, "cscs", batches[b], &out, &c, msg, sizeof msg)) {
+		struct buf ans = BUF_INIT;
+		char msg[256] = "out of memory";
+		if (usage_wire_parse_records(batches[b], &ub, msg, sizeof msg) ||
+		    ledger_ingest(a->ledger, "cscs", ub.items, ub.n, msg, sizeof msg) ||
+		    usage_wire_answer(&ans, &ub)) {
 			fprintf(stderr, "bench: ingest failed: %s\n", msg);
 			exit(1);
 		}
+		ledger_count(ub.items, ub.n, &c);
 		*accepted += c.accepted;
-		json_decref(out);
+		usage_batch_release(&ub);
+		buf_release(&ans);
 	}
 	return now_s() - t0;
 }

@@ -1,6 +1,7 @@
 /* usage.c — POST /v1/usage (provider), GET /v1/usage (institution own,
  * auditor, admin), GET /v1/providers/{id}/sequence. */
 #include "api/api.h"
+#include "api/usage_wire.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -33,8 +34,8 @@ allot_err api_usage_submit(struct http_req *req, struct http_resp *resp)
 	if (e)
 		return e;
 	/* The answer is written straight into the response body. */
-	e = ledger_ingest_body(api_app(req)->ledger, req->who->provider, req->body,
-					 req->body_len, true, &resp->body, msg, sizeof msg);
+	e = usage_wire_ingest(api_app(req)->ledger, req->who->provider, req->body, req->body_len,
+			      true, &resp->body, msg, sizeof msg);
 	if (e)
 		return http_error(resp, e, "%s", msg);
 	resp->status = 200;

@@ -13,7 +13,7 @@
 #include "ledger/period.h"
 #include "ledger/quota.h"
 
-const char *ledger_outcome_name(enum outcome o)
+const char *ledger_outcome_name(enum ledger_outcome o)
 {
 	static const char *const n[] = {"accepted", "duplicate", "conflict", "rejected", "error"};
 	return n[o];
@@ -207,10 +207,10 @@ static bool record_overage(struct ledger *led, const struct charter *c, const st
 }
 
 /* Who a record is for and who reports it, as the charter c knows them
- * (SPEC section 6).  OUT_ACCEPTED with *inst_out, or the refusal. */
-static enum outcome check_parties(const struct charter *c, const struct usage_record *r,
-				  const struct charter_institution **inst_out, char *reason,
-				  size_t rsz)
+ * (SPEC section 6).  LEDGER_OUT_ACCEPTED with *inst_out, or the refusal. */
+static enum ledger_outcome check_parties(const struct charter *c, const struct usage_record *r,
+					 const struct charter_institution **inst_out, char *reason,
+					 size_t rsz)
 {
 	*inst_out = NULL;
 	const struct charter_institution *inst = charter_institution(c, r->institution);
@@ -218,93 +218,93 @@ static enum outcome check_parties(const struct charter *c, const struct usage_re
 	if (!inst) {
 		snprintf(reason, rsz, "unknown institution \"%s\" (charter version %lld)",
 			 r->institution, (long long)c->version);
-		return OUT_REJECTED;
+		return LEDGER_OUT_REJECTED;
 	}
 	if (!proj) {
 		snprintf(reason, rsz, "unknown project \"%s\" of institution \"%s\"", r->project,
 			 r->institution);
-		return OUT_REJECTED;
+		return LEDGER_OUT_REJECTED;
 	}
 	if (r->member[0] && !charter_member(proj, r->member)) {
 		snprintf(reason, rsz, "\"%s\" is not a member of project \"%s/%s\"", r->member,
 			 r->institution, r->project);
-		return OUT_REJECTED;
+		return LEDGER_OUT_REJECTED;
 	}
 	const struct charter_provider *p = charter_provider(c, r->provider);
 	if (!p || !charter_provider_may_report(c, p, r->resource, r->model)) {
 		snprintf(reason, rsz, "provider \"%s\" may not report resource \"%s\"", r->provider,
 			 r->resource);
-		return OUT_REJECTED;
+		return LEDGER_OUT_REJECTED;
 	}
 	if (r->model[0]) {
 		const struct charter_model *m = charter_model(c, r->model);
 		if (!m) {
 			snprintf(reason, rsz, "unknown model \"%s\"", r->model);
-			return OUT_REJECTED;
+			return LEDGER_OUT_REJECTED;
 		}
 		if (strcmp(m->provider_id, r->provider)) { /* SPEC section 6 */
 			snprintf(reason, rsz, "model \"%s\" is served by provider \"%s\", not \"%s\"",
 				 r->model, m->provider_id, r->provider);
-			return OUT_REJECTED;
+			return LEDGER_OUT_REJECTED;
 		}
 	}
 	*inst_out = inst;
-	return OUT_ACCEPTED;
+	return LEDGER_OUT_ACCEPTED;
 }
 
 /* Prices a correction (an adjustment or a void): against an earlier usage
  * record of the same provider, at that record's rate, never below zero
- * net.  OUT_ACCEPTED with *rate and *charge, or the refusal. */
-static enum outcome price_correction(struct ledger *led, const struct usage_record *r,
-				     int64_t *rate, int64_t *charge, char *reason, size_t rsz)
+ * net.  LEDGER_OUT_ACCEPTED with *rate and *charge, or the refusal. */
+static enum ledger_outcome price_correction(struct ledger *led, const struct usage_record *r,
+					    int64_t *rate, int64_t *charge, char *reason, size_t rsz)
 {
 	struct ledger_row orig;
 	allot_err e = store_ledger_find_q(led->store, r->provider, r->supersedes, &orig);
 	if (e == ALLOT_E_NOT_FOUND) {
 		snprintf(reason, rsz, "supersedes \"%s\": no such record of provider \"%s\"",
 			 r->supersedes, r->provider);
-		return OUT_REJECTED;
+		return LEDGER_OUT_REJECTED;
 	}
 	if (e) {
 		snprintf(reason, rsz, "the ledger could not be read");
-		return OUT_ERROR;
+		return LEDGER_OUT_ERROR;
 	}
 	record_release(&orig.rec);
 	if (orig.rec.kind != RECORD_USAGE) {
 		snprintf(reason, rsz, "supersedes \"%s\": it is a%s %s, not a usage record",
 			 r->supersedes, orig.rec.kind == RECORD_ADJUSTMENT ? "n" : "",
 			 record_kind_name(orig.rec.kind));
-		return OUT_REJECTED;
+		return LEDGER_OUT_REJECTED;
 	}
 	if (strcmp(orig.rec.institution, r->institution) || strcmp(orig.rec.project, r->project) ||
 	    strcmp(orig.rec.member, r->member) || strcmp(orig.rec.resource, r->resource) ||
 	    strcmp(orig.rec.model, r->model) || strcmp(orig.rec.cls, r->cls)) {
 		snprintf(reason, rsz, "a correction must name the same institution, project, "
 				      "member, resource, model and class as \"%s\"", r->supersedes);
-		return OUT_REJECTED;
+		return LEDGER_OUT_REJECTED;
 	}
 	int64_t net;
 	bool voided;
 	if (store_ledger_net_q(led->store, r->provider, r->supersedes, &net, &voided)) {
 		snprintf(reason, rsz, "the ledger could not be read");
-		return OUT_ERROR;
+		return LEDGER_OUT_ERROR;
 	}
 	if (voided) {
 		snprintf(reason, rsz, "supersedes \"%s\": that record is void", r->supersedes);
-		return OUT_REJECTED;
+		return LEDGER_OUT_REJECTED;
 	}
 	*rate = orig.rate_micro;
 	if (r->kind == RECORD_VOID) {
 		if (r->quantity != orig.rec.quantity) {
 			snprintf(reason, rsz, "a void must repeat the quantity of \"%s\" (%lld)",
 				 r->supersedes, (long long)orig.rec.quantity);
-			return OUT_REJECTED;
+			return LEDGER_OUT_REJECTED;
 		}
 		*charge = -net;
 	} else {
 		if (money_mul(r->quantity, *rate, charge) || *charge > MONEY_MAX) {
 			snprintf(reason, rsz, "charge out of range");
-			return OUT_REJECTED;
+			return LEDGER_OUT_REJECTED;
 		}
 		if (r->adjustment != ADJ_DEBIT) {
 			if (*charge > net) {
@@ -312,12 +312,12 @@ static enum outcome price_correction(struct ledger *led, const struct usage_reco
 				snprintf(reason, rsz, "a %s of %s would take \"%s\" below zero (net %s)",
 					 record_adjustment_name(r->adjustment), money_format(*charge, a),
 					 r->supersedes, money_format(net, b));
-				return OUT_REJECTED;
+				return LEDGER_OUT_REJECTED;
 			}
 			*charge = -*charge;
 		}
 	}
-	return OUT_ACCEPTED;
+	return LEDGER_OUT_ACCEPTED;
 }
 
 /* Checks r against the charters and the ledger, prices it and books it.
@@ -325,9 +325,9 @@ static enum outcome price_correction(struct ledger *led, const struct usage_reco
  * gate: NULL for a provider's record; for a gate settlement, its options:
  * the charter it was admitted under (a request is admitted and settled
  * under one version, SPEC section 2; NULL: the one in force at `end`). */
-static enum outcome book_decide(struct ledger *led, struct usage_record *r,
-				const struct ledger_settle_opts *gate, int64_t now,
-				struct ledger_row *row, char *reason, size_t rsz)
+static enum ledger_outcome book_decide(struct ledger *led, struct usage_record *r,
+				       const struct ledger_settle_opts *gate, int64_t now,
+				       struct ledger_row *row, char *reason, size_t rsz)
 {
 	struct ledger_row prev;
 	const bool from_gate = gate != NULL;
@@ -347,29 +347,29 @@ static enum outcome book_decide(struct ledger *led, struct usage_record *r,
 		if (!same) {
 			snprintf(reason, rsz, "record_id \"%s\" was already used by provider \"%s\" "
 					      "for a record with different content", r->record_id, r->provider);
-			return OUT_CONFLICT;
+			return LEDGER_OUT_CONFLICT;
 		}
 		*row = prev;
 		row->rec = *r;
-		return OUT_DUPLICATE;
+		return LEDGER_OUT_DUPLICATE;
 	}
 	if (e != ALLOT_E_NOT_FOUND) {
 		snprintf(reason, rsz, "the ledger could not be read");
-		return OUT_ERROR;
+		return LEDGER_OUT_ERROR;
 	}
 	if (r->end_us > now + RECORD_FUTURE_SKEW_US) {
 		snprintf(reason, rsz, "\"end\" is more than 5 minutes in the future");
-		return OUT_REJECTED;
+		return LEDGER_OUT_REJECTED;
 	}
 	const struct active_charter *ac = priced_by ? NULL : chist_at(led->charters, r->end_us);
 	if (!priced_by && !ac) {
 		snprintf(reason, rsz, "no charter was in force at \"end\"");
-		return OUT_REJECTED;
+		return LEDGER_OUT_REJECTED;
 	}
 	const struct charter *c = priced_by ? priced_by : ac->c;
 	const struct charter_institution *inst;
-	enum outcome o = check_parties(c, r, &inst, reason, rsz);
-	if (o != OUT_ACCEPTED)
+	enum ledger_outcome o = check_parties(c, r, &inst, reason, rsz);
+	if (o != LEDGER_OUT_ACCEPTED)
 		return o;
 	int64_t rate = 0, charge = 0;
 	if (r->kind == RECORD_USAGE) {
@@ -380,15 +380,16 @@ static enum outcome book_decide(struct ledger *led, struct usage_record *r,
 			snprintf(reason, rsz, "no rate for resource \"%s\"%s%s%s%s in charter version %lld",
 				 r->resource, r->model[0] ? " model " : "", r->model,
 				 r->cls[0] ? " class " : "", r->cls, (long long)c->version);
-			return OUT_REJECTED;
+			return LEDGER_OUT_REJECTED;
 		}
 		rate = cr->credits;
 		if (money_mul(r->quantity, rate, &charge) || charge > MONEY_MAX) {
 			snprintf(reason, rsz, "charge out of range");
-			return OUT_REJECTED;
+			return LEDGER_OUT_REJECTED;
 		}
 	} else {
-		if ((o = price_correction(led, r, &rate, &charge, reason, rsz)) != OUT_ACCEPTED)
+		o = price_correction(led, r, &rate, &charge, reason, rsz);
+		if (o != LEDGER_OUT_ACCEPTED)
 			return o;
 	}
 	memset(row, 0, sizeof *row);
@@ -408,11 +409,11 @@ static enum outcome book_decide(struct ledger *led, struct usage_record *r,
 		 * counted its charge: start it over from the ledger. */
 		ledger_over_clear(&led->over);
 		snprintf(reason, rsz, "%s", led->store->errmsg);
-		return OUT_REJECTED;
+		return LEDGER_OUT_REJECTED;
 	}
 	if (e) {
 		snprintf(reason, rsz, "the ledger could not be written");
-		return OUT_ERROR;
+		return LEDGER_OUT_ERROR;
 	}
 	/* Alerts and overage, in the booking's transaction (at least once:
 	 * no event, no booking). */
@@ -420,33 +421,34 @@ static enum outcome book_decide(struct ledger *led, struct usage_record *r,
 		if (events_level_booked(led->store, c, &moves[i].q, moves[i].before, charge,
 					moves[i].limit, r->record_id, r->provider, now)) {
 			snprintf(reason, rsz, "the webhook outbox could not be written");
-			return OUT_ERROR;
+			return LEDGER_OUT_ERROR;
 		}
-	return OUT_ACCEPTED;
+	return LEDGER_OUT_ACCEPTED;
 }
 
 /* A provider's record that was refused before (migration 0013): the same
  * record gets the same answer, other content under its id is a conflict.
- * OUT_ACCEPTED: not refused before (go on and decide it). */
-static enum outcome book_refused_before(struct ledger *led, const struct usage_record *r,
-					char *reason, size_t rsz)
+ * LEDGER_OUT_ACCEPTED: not refused before (go on and decide it). */
+static enum ledger_outcome book_refused_before(struct ledger *led,
+					       const struct usage_record *r, char *reason,
+					       size_t rsz)
 {
 	struct ledger_rejection prev;
 	allot_err e = store_reject_find(led->store, r->provider, r->record_id, &prev);
 	if (e == ALLOT_E_NOT_FOUND)
-		return OUT_ACCEPTED;
+		return LEDGER_OUT_ACCEPTED;
 	if (e) {
 		snprintf(reason, rsz, "the ledger could not be read");
-		return OUT_ERROR;
+		return LEDGER_OUT_ERROR;
 	}
 	if (memcmp(prev.sha256, r->sha256, 32) != 0) {
 		snprintf(reason, rsz, "record_id \"%s\" was already used by provider \"%s\" "
 				      "for a record with different content (rejected: %s)",
 			 r->record_id, r->provider, prev.reason);
-		return OUT_CONFLICT;
+		return LEDGER_OUT_CONFLICT;
 	}
 	snprintf(reason, rsz, "%s", prev.reason);
-	return OUT_REJECTED;
+	return LEDGER_OUT_REJECTED;
 }
 
 /* Books r (book_decide).  A provider's record refused here is a decision
@@ -454,17 +456,17 @@ static enum outcome book_refused_before(struct ledger *led, const struct usage_r
  * of the batch gets the same answer whatever the ledger holds by then
  * (SPEC section 6; docs/LEDGER.md, "Rejections are final").  A gate
  * settlement's refusals go to its retry queue instead (gate/settleq.c). */
-enum outcome ledger_book_one(struct ledger *led, struct usage_record *r,
-			     const struct ledger_settle_opts *gate, int64_t now,
-			     struct ledger_row *row, char *reason, size_t rsz)
+enum ledger_outcome ledger_book_one(struct ledger *led, struct usage_record *r,
+				    const struct ledger_settle_opts *gate, int64_t now,
+				    struct ledger_row *row, char *reason, size_t rsz)
 {
 	if (gate)
 		return book_decide(led, r, gate, now, row, reason, rsz);
-	enum outcome o = book_refused_before(led, r, reason, rsz);
-	if (o != OUT_ACCEPTED)
+	enum ledger_outcome o = book_refused_before(led, r, reason, rsz);
+	if (o != LEDGER_OUT_ACCEPTED)
 		return o;
 	o = book_decide(led, r, NULL, now, row, reason, rsz);
-	if (o != OUT_REJECTED)
+	if (o != LEDGER_OUT_REJECTED)
 		return o;
 	struct ledger_rejection rj = {.has_seq = r->has_seq, .seq = r->seq, .received_us = now};
 	snprintf(rj.provider, sizeof rj.provider, "%s", r->provider);
@@ -473,7 +475,7 @@ enum outcome ledger_book_one(struct ledger *led, struct usage_record *r,
 	memcpy(rj.sha256, r->sha256, 32);
 	if (store_reject_insert(led->store, &rj)) {
 		snprintf(reason, rsz, "the ledger could not be written");
-		return OUT_ERROR;
+		return LEDGER_OUT_ERROR;
 	}
-	return OUT_REJECTED;
+	return LEDGER_OUT_REJECTED;
 }

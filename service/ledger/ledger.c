@@ -1,6 +1,6 @@
-/* ledger.c — the ledger object, provider batches (POST /v1/usage) and the
- * gate's settlements; booking one record is in book.c, the group commit in
- * group.c. */
+/* ledger.c — the ledger object, provider batches (struct ledger_item,
+ * parsed and answered by api/usage_wire.c) and the gate's settlements;
+ * booking one record is in book.c, the group commit in group.c. */
 #include "ledger/ledger_int.h"
 
 #include <pthread.h>
@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/buf.h"
-#include "common/json.h"
 #include "common/metrics.h"
 #include "common/money.h"
 #include "crypto/ed25519.h"
@@ -76,34 +74,10 @@ size_t ledger_group_queued(struct ledger *led)
 	return lgroup_queued(led->group);
 }
 
-static json_t *outcome_json(enum outcome o, const struct usage_record *r,
-			    const struct ledger_row *row, const char *reason)
-{
-	json_t *j = json_pack("{s:s,s:s}", "record_id", r->record_id[0] ? r->record_id : "",
-			      "status", ledger_outcome_name(o));
-	if (o == OUT_ACCEPTED || o == OUT_DUPLICATE) {
-		char b[MONEY_FMT_MAX];
-		json_object_set_new(j, "charge", json_string(money_format(row->charge_micro, b)));
-		json_object_set_new(j, "charter_version", json_integer(row->charter_version));
-		json_object_set_new(j, "overage", json_boolean(row->overage));
-		json_object_set_new(j, "late", json_boolean(row->late));
-	} else {
-		json_object_set_new(j, "reason", json_string(reason));
-	}
-	return j;
-}
-
 /* ---- provider batches ------------------------------------------------------------ */
 
-struct ingest_item {
-	struct usage_record r;
-	struct ledger_row row;
-	enum outcome o;
-	char reason[LEDGER_REASON_MAX];
-};
-
 struct ingest_batch {
-	struct ingest_item *items;
+	struct ledger_item *items;
 	size_t n;
 };
 
@@ -112,11 +86,11 @@ static allot_err ingest_work(void *owner, void *arg, int64_t now)
 	struct ledger *led = owner;
 	struct ingest_batch *b = arg;
 	for (size_t i = 0; i < b->n; i++) {
-		struct ingest_item *it = &b->items[i];
-		if (it->o != OUT_ACCEPTED)
+		struct ledger_item *it = &b->items[i];
+		if (it->o != LEDGER_OUT_ACCEPTED)
 			continue; /* refused before the transaction */
 		it->o = ledger_book_one(led, &it->r, NULL, now, &it->row, it->reason, sizeof it->reason);
-		if (it->o == OUT_ERROR)
+		if (it->o == LEDGER_OUT_ERROR)
 			return ALLOT_E_STORE;
 	}
 	return ALLOT_OK;
@@ -138,11 +112,11 @@ static void verify_range(void *arg, size_t from, size_t to)
 {
 	struct verify_ctx *v = arg;
 	for (size_t i = from; i < to; i++) {
-		struct ingest_item *it = &v->b->items[i];
-		if (it->o != OUT_ACCEPTED)
+		struct ledger_item *it = &v->b->items[i];
+		if (it->o != LEDGER_OUT_ACCEPTED)
 			continue;
 		if (strcmp(it->r.provider, v->provider) != 0) {
-			it->o = OUT_REJECTED;
+			it->o = LEDGER_OUT_REJECTED;
 			snprintf(it->reason, sizeof it->reason, "record is for provider \"%s\" but the "
 				 "key belongs to provider \"%s\"", it->r.provider, v->provider);
 			continue;
@@ -155,7 +129,7 @@ static void verify_range(void *arg, size_t from, size_t to)
 		for (size_t k = CHARTER_MAX_VERIFIERS; v->prov && k < v->prov->nkeys && !sig_ok; k++)
 			sig_ok = record_sig_ok(&it->r, v->prov->keys[k].pub);
 		if (!sig_ok) {
-			it->o = OUT_REJECTED;
+			it->o = LEDGER_OUT_REJECTED;
 			snprintf(it->reason, sizeof it->reason, "signature does not verify with "
 				 "any key of provider \"%s\"", v->provider);
 		}
@@ -174,8 +148,8 @@ static struct vpool *verify_pool(struct ledger *led)
 	return p;
 }
 
-/* Provider and signature of every parsed item (o == OUT_ACCEPTED so far),
- * outside the transaction: this is the CPU-heavy part.  It runs on the
+/* Provider and signature of every parsed item (o == LEDGER_OUT_ACCEPTED so
+ * far), outside the transaction: this is the CPU-heavy part.  It runs on the
  * request's thread and the verification pool, so the CPUs stay busy while
  * other requests book their records or wait for their fsync. */
 static void ingest_verify(struct ledger *led, const struct charter *c, const char *provider,
@@ -191,31 +165,24 @@ static void ingest_verify(struct ledger *led, const struct charter *c, const cha
 		ed25519_verifier_free(v.ver[k]);
 }
 
-static void ingest_count(const struct ingest_batch *b, struct ledger_counts *counts)
+void ledger_count(const struct ledger_item *items, size_t n, struct ledger_counts *counts)
 {
 	memset(counts, 0, sizeof *counts);
-	for (size_t i = 0; i < b->n; i++) {
-		switch (b->items[i].o) {
-		case OUT_ACCEPTED: counts->accepted++; break;
-		case OUT_DUPLICATE: counts->duplicate++; break;
-		case OUT_CONFLICT: counts->conflict++; break;
+	for (size_t i = 0; i < n; i++) {
+		switch (items[i].o) {
+		case LEDGER_OUT_ACCEPTED: counts->accepted++; break;
+		case LEDGER_OUT_DUPLICATE: counts->duplicate++; break;
+		case LEDGER_OUT_CONFLICT: counts->conflict++; break;
 		default: counts->rejected++; break;
 		}
 	}
-}
-
-static void ingest_free(struct ingest_batch *b)
-{
-	for (size_t i = 0; i < b->n; i++)
-		record_release(&b->items[i].r);
-	free(b->items);
 }
 
 static size_t ingest_rejected(const struct ingest_batch *b)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < b->n; i++)
-		n += b->items[i].o == OUT_REJECTED;
+		n += b->items[i].o == LEDGER_OUT_REJECTED;
 	return n;
 }
 
@@ -229,7 +196,7 @@ static void ingest_metrics(const struct ingest_batch *b, size_t malformed, size_
 		return;
 	}
 	struct ledger_counts c;
-	ingest_count(b, &c);
+	ledger_count(b->items, b->n, &c);
 	size_t rejected = ingest_rejected(b);
 	metrics_add(MC_LEDGER_ACCEPTED, c.accepted);
 	metrics_add(MC_LEDGER_DUPLICATE, c.duplicate);
@@ -256,14 +223,11 @@ static allot_err ingest_run(struct ledger *led, struct active_charter *cur, cons
 	return e;
 }
 
-allot_err ledger_ingest(struct ledger *led, const char *provider, const json_t *records,
-			json_t **outcomes, struct ledger_counts *counts, char *msg,
-			size_t msgsz)
+allot_err ledger_ingest(struct ledger *led, const char *provider, struct ledger_item *items,
+			size_t n, char *msg, size_t msgsz)
 {
-	size_t n = json_array_size(records);
-	memset(counts, 0, sizeof *counts);
-	if (!json_is_array(records) || n == 0 || n > LEDGER_BATCH_MAX) {
-		snprintf(msg, msgsz, "\"records\" must be an array of 1..%d records", LEDGER_BATCH_MAX);
+	if (n == 0 || n > LEDGER_BATCH_MAX) {
+		snprintf(msg, msgsz, "a batch holds 1..%d records", LEDGER_BATCH_MAX);
 		return ALLOT_E_INVALID;
 	}
 	struct active_charter *cur = chist_get(led->charters);
@@ -271,217 +235,8 @@ allot_err ledger_ingest(struct ledger *led, const char *provider, const json_t *
 		snprintf(msg, msgsz, "no charter has been applied");
 		return ALLOT_E_UNAVAILABLE;
 	}
-	struct ingest_batch b = {.items = calloc(n, sizeof *b.items), .n = n};
-	if (!b.items) {
-		chist_put(led->charters, cur);
-		snprintf(msg, msgsz, "out of memory");
-		return ALLOT_E_NOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct ingest_item *it = &b.items[i];
-		it->o = record_parse(json_array_get(records, i), true, &it->r, it->reason,
-				     sizeof it->reason) ? OUT_REJECTED : OUT_ACCEPTED;
-	}
-	allot_err e = ingest_run(led, cur, provider, &b, msg, msgsz);
-	json_t *out = e ? NULL : json_array();
-	for (size_t i = 0; out && i < n; i++) {
-		struct ingest_item *it = &b.items[i];
-		json_array_append_new(out, outcome_json(it->o, &it->r, &it->row, it->reason));
-	}
-	if (!e)
-		ingest_count(&b, counts);
-	ingest_free(&b);
-	if (e)
-		return e;
-	*outcomes = out;
-	return ALLOT_OK;
-}
-
-/* ---- POST /v1/usage bodies as text ---------------------------------------------------
- * The body {"records":[...]} read without building a jansson tree: each
- * record goes through record_parse_text, the answer is written straight
- * into the buffer, byte for byte what json_dumps makes of the tree built by
- * ledger_ingest.  A body that is not plain JSON in the sense of
- * record_parse_text (escapes, non-ASCII, nesting, floats, other top-level
- * fields, a repeated key, too many records) takes the jansson path. */
-
-static const char *body_ws(const char *p, const char *end)
-{
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-		p++;
-	return p;
-}
-
-/* Parses the plain body into b; false: not plain, b released. */
-static bool ingest_parse_text(const char *body, size_t len, struct ingest_batch *b)
-{
-	static const char head[] = "\"records\"";
-	const char *p = body_ws(body, body + len), *end = body + len;
-	size_t cap = 0;
-	memset(b, 0, sizeof *b);
-	if (p >= end || *p != '{')
-		return false;
-	p = body_ws(p + 1, end);
-	if ((size_t)(end - p) < sizeof head || memcmp(p, head, sizeof head - 1))
-		return false;
-	p = body_ws(p + sizeof head - 1, end);
-	if (p >= end || *p != ':')
-		return false;
-	p = body_ws(p + 1, end);
-	if (p >= end || *p != '[')
-		return false;
-	p = body_ws(p + 1, end);
-	/* A record is at least 150 bytes: a first guess of the count. */
-	cap = len / 128 + 1;
-	if (cap > LEDGER_BATCH_MAX)
-		cap = LEDGER_BATCH_MAX;
-	b->items = malloc(cap * sizeof *b->items);
-	if (!b->items)
-		return false;
-	while (p < end && *p != ']') {
-		if (b->n == LEDGER_BATCH_MAX)
-			goto fail; /* the jansson path says how many are allowed */
-		if (b->n == cap) {
-			size_t nc = cap * 2 > LEDGER_BATCH_MAX ? LEDGER_BATCH_MAX : cap * 2;
-			struct ingest_item *ni = realloc(b->items, nc * sizeof *ni);
-			if (!ni)
-				goto fail;
-			b->items = ni;
-			cap = nc;
-		}
-		struct ingest_item *it = &b->items[b->n];
-		bool plain;
-		it->reason[0] = '\0';
-		allot_err e = record_parse_text(&p, end, true, &it->r, &plain, it->reason,
-						sizeof it->reason);
-		if (!plain) {
-			record_release(&it->r);
-			goto fail;
-		}
-		b->n++;
-		it->o = e ? OUT_REJECTED : OUT_ACCEPTED;
-		p = body_ws(p, end);
-		if (p < end && *p == ',') {
-			p = body_ws(p + 1, end);
-			if (p < end && *p == ']')
-				goto fail; /* a trailing comma: malformed */
-		} else if (p >= end || *p != ']') {
-			goto fail;
-		}
-	}
-	if (p >= end || b->n == 0)
-		goto fail;
-	p = body_ws(p + 1, end);
-	if (p >= end || *p != '}')
-		goto fail;
-	if (body_ws(p + 1, end) != end)
-		goto fail;
-	return true;
-fail:
-	ingest_free(b);
-	memset(b, 0, sizeof *b);
-	return false;
-}
-
-/* outcome_json's object, written directly. */
-static void outcome_write(struct buf *out, enum outcome o, const struct usage_record *r,
-			  const struct ledger_row *row, const char *reason)
-{
-	buf_puts(out, "{\"record_id\":");
-	json_write_str(out, r->record_id, strlen(r->record_id));
-	buf_puts(out, ",\"status\":\"");
-	buf_puts(out, ledger_outcome_name(o));
-	if (o == OUT_ACCEPTED || o == OUT_DUPLICATE) {
-		char m[MONEY_FMT_MAX];
-		buf_puts(out, "\",\"charge\":\"");
-		buf_puts(out, money_format(row->charge_micro, m));
-		buf_puts(out, "\",\"charter_version\":");
-		buf_put_int(out, row->charter_version);
-		buf_puts(out, row->overage ? ",\"overage\":true" : ",\"overage\":false");
-		buf_puts(out, row->late ? ",\"late\":true}" : ",\"late\":false}");
-		return;
-	}
-	buf_putc(out, '"');
-	size_t n = strlen(reason);
-	if (json_utf8_ok(reason, n)) { /* else json_string() fails: no "reason" */
-		buf_puts(out, ",\"reason\":");
-		json_write_str(out, reason, n);
-	}
-	buf_putc(out, '}');
-}
-
-/* The answer as api_usage_submit sends it, from the jansson path. */
-static allot_err answer_json(struct buf *out, const struct ledger_counts *n, json_t *outcomes,
-			     char *msg, size_t msgsz)
-{
-	json_t *j = json_pack("{s:{s:I,s:I,s:I,s:I},s:o}", "summary", "accepted",
-			      (json_int_t)n->accepted, "duplicate", (json_int_t)n->duplicate,
-			      "conflict", (json_int_t)n->conflict, "rejected",
-			      (json_int_t)n->rejected, "results", outcomes);
-	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-	json_decref(j);
-	if (!s) {
-		snprintf(msg, msgsz, "out of memory");
-		return ALLOT_E_NOMEM;
-	}
-	buf_puts(out, s);
-	buf_putc(out, '\n');
-	free(s);
-	return ALLOT_OK;
-}
-
-static allot_err ingest_body_json(struct ledger *led, const char *provider, const char *body,
-				  size_t len, struct buf *out, char *msg, size_t msgsz)
-{
-	static const char *const fields[] = {"records", NULL};
-	json_t *j = NULL, *outcomes = NULL;
-	struct ledger_counts n;
-	allot_err e = json_parse(body, len, false, &j, msg, msgsz);
-	if (e)
-		return e;
-	if (!(e = json_only_fields(j, fields, msg, msgsz)))
-		e = ledger_ingest(led, provider, json_object_get(j, "records"), &outcomes, &n, msg,
-				  msgsz);
-	json_decref(j);
-	return e ? e : answer_json(out, &n, outcomes, msg, msgsz);
-}
-
-allot_err ledger_ingest_body(struct ledger *led, const char *provider, const char *body,
-			     size_t len, bool text, struct buf *out, char *msg, size_t msgsz)
-{
-	struct ingest_batch b;
-	buf_reset(out);
-	if (!body)
-		body = "";
-	if (!text || !ingest_parse_text(body, len, &b))
-		return ingest_body_json(led, provider, body, len, out, msg, msgsz);
-	struct active_charter *cur = chist_get(led->charters);
-	if (!cur) {
-		ingest_free(&b);
-		snprintf(msg, msgsz, "no charter has been applied");
-		return ALLOT_E_UNAVAILABLE;
-	}
-	allot_err e = ingest_run(led, cur, provider, &b, msg, msgsz);
-	if (!e) {
-		struct ledger_counts n;
-		ingest_count(&b, &n);
-		buf_printf(out, "{\"summary\":{\"accepted\":%zu,\"duplicate\":%zu,\"conflict\":%zu,"
-				"\"rejected\":%zu},\"results\":[", n.accepted, n.duplicate, n.conflict,
-			   n.rejected);
-		for (size_t i = 0; i < b.n; i++) {
-			struct ingest_item *it = &b.items[i];
-			if (i)
-				buf_putc(out, ',');
-			outcome_write(out, it->o, &it->r, &it->row, it->reason);
-		}
-		buf_puts(out, "]}\n");
-		if (out->oom) {
-			snprintf(msg, msgsz, "out of memory");
-			e = ALLOT_E_NOMEM;
-		}
-	}
-	ingest_free(&b);
-	return e;
+	struct ingest_batch b = {.items = items, .n = n};
+	return ingest_run(led, cur, provider, &b, msg, msgsz);
 }
 
 struct settle_batch {
@@ -503,11 +258,11 @@ static allot_err settle_work(void *owner, void *arg, int64_t now)
 	store_ledger_hold(led->store, b->opts->hold);
 	for (size_t i = 0; i < b->n && !e; i++) {
 		struct ledger_row row;
-		enum outcome o = ledger_book_one(led, &b->recs[i], b->opts, now, &row, b->reason,
+		enum ledger_outcome o = ledger_book_one(led, &b->recs[i], b->opts, now, &row, b->reason,
 					  b->reasonsz);
-		if (o != OUT_ACCEPTED && o != OUT_DUPLICATE) {
-			b->refused = o != OUT_ERROR;
-			e = o == OUT_ERROR ? ALLOT_E_STORE : ALLOT_E_INVALID;
+		if (o != LEDGER_OUT_ACCEPTED && o != LEDGER_OUT_DUPLICATE) {
+			b->refused = o != LEDGER_OUT_ERROR;
+			e = o == LEDGER_OUT_ERROR ? ALLOT_E_STORE : ALLOT_E_INVALID;
 		} else if (money_add(b->total, row.charge_micro, &b->total)) {
 			snprintf(b->reason, b->reasonsz, "the settlement's charge is out of range");
 			b->refused = true;

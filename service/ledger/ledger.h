@@ -1,8 +1,9 @@
 /* ledger.h — metering usage records into the append-only ledger.
  *
- * ledger_ingest checks and prices a batch of provider records and writes the
- * accepted ones in one transaction (group commit: one fsync per batch);
- * the response is sent only after that commit.  Each record's outcome:
+ * ledger_ingest checks and prices a batch of provider records (parsed by
+ * the caller: the POST /v1/usage wire format is api/usage_wire.c's) and
+ * writes the accepted ones in one transaction (group commit: one fsync per
+ * batch); it returns only after that commit.  Each record's outcome:
  *   accepted  — priced and stored (charge, charter version, overage, late)
  *   duplicate — same provider and record_id with the same canonical bytes:
  *               the original outcome, nothing written
@@ -13,9 +14,6 @@
 #ifndef ALLOT_LEDGER_LEDGER_H
 #define ALLOT_LEDGER_LEDGER_H
 
-#include <jansson.h>
-
-#include "common/buf.h"
 #include "ledger/chist.h"
 #include "ledger/record.h"
 #include "ledger/reserve.h"
@@ -45,21 +43,46 @@ struct ledger_counts {
 	size_t accepted, duplicate, conflict, rejected;
 };
 
-/* records: a JSON array.  provider: the submitting key's provider.
- * OUT: *outcomes (array, one per record, in order).  Committed with an
- * fsync before returning (an acknowledged batch survives power loss). */
-allot_err ledger_ingest(struct ledger *led, const char *provider, const json_t *records,
-			json_t **outcomes, struct ledger_counts *counts, char *msg,
-			size_t msgsz);
+/* What became of one record of a batch. */
+enum ledger_outcome {
+	LEDGER_OUT_ACCEPTED,
+	LEDGER_OUT_DUPLICATE,
+	LEDGER_OUT_CONFLICT,
+	LEDGER_OUT_REJECTED,
+	LEDGER_OUT_ERROR, /* the store failed: the whole batch is not stored */
+};
 
-/* The same for a POST /v1/usage body ({"records":[...]}, any text): the
- * answer the API sends ({"summary":{...},"results":[...]} and a newline)
- * is written into out (reset first).  Errors as json_parse,
- * json_only_fields and ledger_ingest report them, with msg.  text: read
- * plain bodies without building a JSON tree (see record_parse_text); false
- * forces the jansson path (the answer is the same byte for byte; tests). */
-allot_err ledger_ingest_body(struct ledger *led, const char *provider, const char *body,
-			     size_t len, bool text, struct buf *out, char *msg, size_t msgsz);
+/* "accepted", "duplicate", "conflict", "rejected", "error". */
+const char *ledger_outcome_name(enum ledger_outcome o);
+
+/* One record of a provider batch, filled by the caller's parser and
+ * answered in place (no copy is made of it). */
+struct ledger_item {
+	/* The parsed record (record_parse, record_parse_text); the caller
+	 * releases it (record_release) whatever ledger_ingest returns. */
+	struct usage_record r;
+	/* OUT: for accepted and duplicate, the booked row (charge, charter
+	 * version, overage, late); row.rec points at r. */
+	struct ledger_row row;
+	/* IN: LEDGER_OUT_ACCEPTED to be judged, LEDGER_OUT_REJECTED when the
+	 * parser refused it already (reason says why).  OUT: the outcome. */
+	enum ledger_outcome o;
+	/* OUT: why, for rejected and conflict (IN for a parser's refusal). */
+	char reason[LEDGER_REASON_MAX];
+};
+
+/* Verifies (provider: the submitting key's; each record's signature with
+ * that provider's keys), prices and books items[0..n), n in
+ * 1..LEDGER_BATCH_MAX, in one group transaction committed with an fsync
+ * before returning (an acknowledged batch survives power loss).  OUT: each
+ * item's o, row and reason.  ALLOT_E_INVALID (n out of range),
+ * ALLOT_E_UNAVAILABLE (no charter applied yet), ALLOT_E_NOMEM or
+ * ALLOT_E_STORE (nothing of the batch stored), with msg. */
+allot_err ledger_ingest(struct ledger *led, const char *provider, struct ledger_item *items,
+			size_t n, char *msg, size_t msgsz);
+
+/* The outcomes of items[0..n) counted (rejected counts errors too). */
+void ledger_count(const struct ledger_item *items, size_t n, struct ledger_counts *c);
 
 /* How a gate settlement is booked (ledger_settle). */
 struct ledger_settle_opts {

@@ -12,11 +12,6 @@
 #include "ledger/ledger.h"
 #include "ledger/quota.h"
 
-enum outcome { OUT_ACCEPTED, OUT_DUPLICATE, OUT_CONFLICT, OUT_REJECTED, OUT_ERROR };
-
-/* "accepted", "duplicate", ... */
-const char *ledger_outcome_name(enum outcome o);
-
 /* ---- overage within a group transaction ----------------------------------
  * Judging overage needs each level's used sum for the record's period.
  * Inside the ledger transaction the store's sum cache cannot serve it (the
@@ -79,8 +74,8 @@ struct ledger {
  * gate: NULL for a provider's record; for a gate settlement, its options:
  * the charter it was admitted under (a request is admitted and settled
  * under one version, SPEC section 2; NULL: the one in force at `end`). */
-enum outcome ledger_book_one(struct ledger *led, struct usage_record *r,
-			     const struct ledger_settle_opts *gate, int64_t now,
-			     struct ledger_row *row, char *reason, size_t rsz);
+enum ledger_outcome ledger_book_one(struct ledger *led, struct usage_record *r,
+				    const struct ledger_settle_opts *gate, int64_t now,
+				    struct ledger_row *row, char *reason, size_t rsz);
 
 #endif

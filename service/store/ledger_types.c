@@ -1,7 +1,8 @@
-/* ledger_types.c — names of record kinds and adjustments, a row's log entry,
- * releasing a sequence status (store/ledger_types.h). */
+/* ledger_types.c — names of record kinds and adjustments, a row's log entry
+ * and leaf, releasing a sequence status (store/ledger_types.h). */
 #include "store/ledger_types.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "tlog/leaf.h"
@@ -35,6 +36,17 @@ void store_row_leaf_entry(const struct ledger_row *row, struct tlog_usage *out)
 		.charter_version = row->charter_version, .rate_micro = row->rate_micro,
 		.charge_micro = row->charge_micro, .canonical = r->canonical,
 		.canonical_len = r->canonical_len};
+}
+
+allot_err store_row_leaf(const struct ledger_row *row, char **data, size_t *len,
+			 char name[STORE_LEAF_NAME_MAX])
+{
+	struct tlog_usage u;
+	store_row_leaf_entry(row, &u);
+	if (tlog_leaf_usage(&u, data, len))
+		return ALLOT_E_NOMEM;
+	snprintf(name, STORE_LEAF_NAME_MAX, "%s/%s", row->rec.provider, row->rec.record_id);
+	return ALLOT_OK;
 }
 
 void ledger_seq_status_release(struct ledger_seq_status *s)

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/err.h"
 #include "common/ids.h"
 
 /* Quantities are integers 1..10^12 units (seconds, tokens): a million GPUs
@@ -83,6 +84,13 @@ struct ledger_rejection {
  * while it is. */
 struct tlog_usage;
 void store_row_leaf_entry(const struct ledger_row *row, struct tlog_usage *out);
+
+/* A booked row's usage leaf as both backends append it: its bytes
+ * (tlog_leaf_usage; *data from malloc, the caller frees) and its name,
+ * "provider/record_id".  ALLOT_E_NOMEM or ALLOT_OK. */
+#define STORE_LEAF_NAME_MAX (STORE_ID_MAX + RECORD_ID_MAX)
+allot_err store_row_leaf(const struct ledger_row *row, char **data, size_t *len,
+			 char name[STORE_LEAF_NAME_MAX]);
 
 /* Sum of charges of one level over [from_us, to_us) (bucket-aligned):
  * institution NULL = the whole pool; project NULL = the institution;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "store/ledger_sql.h"
 
 #define PS(st_) ((struct pg_store *)(st_))
 
@@ -85,60 +86,26 @@ allot_err pg_token_spent(struct store *st, const char *jti, int64_t *spent)
 
 /* ---- filtered statements ---------------------------------------------------------------
  * A listing's or report's SQL depends on which filters are set (and on
- * the grouping): built here from fixed column names, with every value a
- * parameter ($1, $2, ... in order), and run as one unnamed statement
- * (PQexecParams: parsed and planned for these filters each time). */
-
-struct pwhere {
-	struct buf sql;
-	const char *vals[12];
-	char ints[3][24];
-	int n, ni;
-};
-
-static void pw_text(struct pwhere *w, const char *col, const char *v)
-{
-	if (!v)
-		return;
-	w->vals[w->n++] = v;
-	buf_printf(&w->sql, " AND %s = $%d", col, w->n);
-}
-
-static void pw_int(struct pwhere *w, const char *cond, int64_t v)
-{
-	w->vals[w->n++] = pg_i64(w->ints[w->ni++], v);
-	buf_printf(&w->sql, " AND %s $%d", cond, w->n);
-}
-
-static void pw_build(struct pwhere *w, const struct ledger_filter *f)
-{
-	buf_puts(&w->sql, " WHERE true");
-	pw_text(w, "institution", f->institution);
-	pw_text(w, "project", f->project);
-	pw_text(w, "member", f->member);
-	pw_text(w, "provider", f->provider);
-	pw_text(w, "resource", f->resource);
-	pw_text(w, "model", f->model);
-	pw_text(w, "kind", f->kind);
-	if (f->from_us)
-		pw_int(w, "book_us >=", f->from_us);
-	if (f->to_us)
-		pw_int(w, "book_us <", f->to_us);
-	if (f->after_id)
-		pw_int(w, "id >", f->after_id);
-}
+ * the grouping): built by store/ledger_sql.c (shared with SQLite) with
+ * every value a parameter ($1, $2, ... in order), and run as one unnamed
+ * statement (PQexecParams: parsed and planned for these filters each
+ * time). */
 
 /* Runs w's statement on c; NULL (errmsg set, *e) on failure.  Releases w. */
-static PGresult *pw_run(struct pg_store *ps, PGconn *c, struct pwhere *w, const char *what,
+static PGresult *pw_run(struct pg_store *ps, PGconn *c, struct ledger_sql *w, const char *what,
 			allot_err *e)
 {
+	const char *vals[LEDGER_SQL_PARAMS];
+	char ints[LEDGER_SQL_PARAMS][24];
 	PGresult *r = NULL;
 	*e = ALLOT_E_NOMEM;
-	if (buf_str(&w->sql)) {
-		r = PQexecParams(c, buf_str(&w->sql), w->n, NULL, w->vals, NULL, NULL, 0);
+	if (!w->sql.oom) {
+		for (int i = 0; i < w->n; i++)
+			vals[i] = w->text[i] ? w->text[i] : pg_i64(ints[i], w->ints[i]);
+		r = PQexecParams(c, buf_str(&w->sql), w->n, NULL, vals, NULL, NULL, 0);
 		*e = ALLOT_OK;
 	}
-	buf_release(&w->sql);
+	ledger_sql_release(w);
 	if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
 		return r;
 	if (r || *e == ALLOT_OK) {
@@ -151,73 +118,6 @@ static PGresult *pw_run(struct pg_store *ps, PGconn *c, struct pwhere *w, const 
 	}
 	PQclear(r);
 	return NULL;
-}
-
-static bool group_col_ok(const char *g)
-{
-	static const char *const ok[] = {"institution", "project", "member", "provider",
-					 "resource", "model", NULL};
-	for (size_t i = 0; ok[i]; i++)
-		if (strcmp(g, ok[i]) == 0)
-			return true;
-	return false;
-}
-
-/* A row's signed share of its record's net quantity, as on SQLite
- * (store/sqlite_ledger_read.c, docs/LEDGER.md "Reports"). */
-static const char q_net_quantity[] =
-	"CASE kind WHEN 'usage' THEN quantity "
-	"WHEN 'adjustment' THEN CASE adjustment WHEN 'debit' THEN quantity ELSE -quantity END "
-	"ELSE -(SELECT coalesce(sum(CASE o.kind WHEN 'usage' THEN o.quantity "
-	"WHEN 'adjustment' THEN CASE o.adjustment WHEN 'debit' THEN o.quantity "
-	"ELSE -o.quantity END ELSE 0 END), 0) FROM usage_records o "
-	"WHERE o.provider = usage_records.provider AND (o.record_id = usage_records.supersedes "
-	"OR o.supersedes = usage_records.supersedes)) END";
-
-/* The report's statement: the group columns (qualified project and member
- * keys), the bucket's start when by_bucket, then charge, quantity and
- * records, grouped and ordered by the plain columns (byte order: migration
- * 0004).  ALLOT_E_INVALID for a column outside the list. */
-static allot_err report_sql(struct pwhere *w, const struct ledger_filter *f,
-			    const char *const *group_by, size_t ngroup, bool by_bucket)
-{
-	struct buf cols = BUF_INIT, keys = BUF_INIT;
-	if (ngroup > LEDGER_GROUP_MAX)
-		return ALLOT_E_INVALID;
-	for (size_t i = 0; i < ngroup; i++) {
-		if (!group_col_ok(group_by[i])) {
-			buf_release(&cols);
-			buf_release(&keys);
-			return ALLOT_E_INVALID;
-		}
-		bool proj = strcmp(group_by[i], "project") == 0;
-		bool mem = strcmp(group_by[i], "member") == 0;
-		const char *col = proj ? "institution || '/' || project AS project"
-				  : mem ? "institution || '/' || project || CASE member WHEN '' "
-					  "THEN '' ELSE '/' || member END AS member"
-				  : group_by[i];
-		buf_printf(&cols, "%s%s", cols.len ? ", " : "", col);
-		buf_printf(&keys, "%s%s", keys.len ? ", " : "",
-			   proj ? "institution, project" : mem ? "institution, project, member"
-			   : group_by[i]);
-	}
-	if (by_bucket) { /* the 15-minute bucket's start, floored */
-		buf_printf(&cols, "%sbook_us - ((book_us %% %lld) + %lld) %% %lld AS bucket_us",
-			   cols.len ? ", " : "", (long long)LEDGER_BUCKET_US,
-			   (long long)LEDGER_BUCKET_US, (long long)LEDGER_BUCKET_US);
-		buf_printf(&keys, "%s%zu", keys.len ? ", " : "", ngroup + 1); /* its position */
-	}
-	buf_puts(&w->sql, "SELECT ");
-	if (cols.len)
-		buf_printf(&w->sql, "%s, ", buf_str(&cols));
-	buf_printf(&w->sql, "sum(charge_micro) AS charge, sum(%s) AS quantity, count(*) AS records "
-			    "FROM usage_records", q_net_quantity);
-	pw_build(w, f);
-	if (keys.len)
-		buf_printf(&w->sql, " GROUP BY %s ORDER BY %s", buf_str(&keys), buf_str(&keys));
-	buf_release(&cols);
-	buf_release(&keys);
-	return ALLOT_OK;
 }
 
 /* ---- sequence gaps and repeats ------------------------------------------------------------
@@ -252,16 +152,14 @@ allot_err pg_ledger_list(struct store *st, const struct ledger_filter *f,
 			 void *ctx)
 {
 	struct pg_store *ps = PS(st);
-	struct pwhere w = {.sql = BUF_INIT};
-	buf_puts(&w.sql, "SELECT " PG_USAGE_COLS ", leaf_index FROM usage_records");
-	pw_build(&w, f);
-	w.vals[w.n++] = pg_i64(w.ints[w.ni++], f->limit);
-	buf_printf(&w.sql, " ORDER BY id LIMIT $%d", w.n);
+	struct ledger_sql w;
+	ledger_sql_init(&w, LEDGER_SQL_PG);
+	ledger_sql_list(&w, PG_USAGE_COLS, f);
 	PGconn *c = NULL;
 	bool own = false;
 	allot_err e = pg_get(ps, &c, &own);
 	if (e) {
-		buf_release(&w.sql);
+		ledger_sql_release(&w);
 		return e;
 	}
 	PGresult *r = pw_run(ps, c, &w, "ledger list", &e);
@@ -291,14 +189,15 @@ allot_err pg_ledger_report(struct store *st, const struct ledger_filter *f,
 			   void (*fn)(void *ctx, const struct ledger_report_row *r), void *ctx)
 {
 	struct pg_store *ps = PS(st);
-	struct pwhere w = {.sql = BUF_INIT};
-	allot_err e = report_sql(&w, f, group_by, ngroup, by_bucket);
+	struct ledger_sql w;
+	ledger_sql_init(&w, LEDGER_SQL_PG);
+	allot_err e = ledger_sql_report(&w, f, group_by, ngroup, by_bucket);
 	if (e)
 		return e;
 	PGconn *c = NULL;
 	bool own = false;
 	if ((e = pg_get(ps, &c, &own))) {
-		buf_release(&w.sql);
+		ledger_sql_release(&w);
 		return e;
 	}
 	PGresult *r = pw_run(ps, c, &w, "ledger report", &e);

@@ -26,6 +26,7 @@
 
 #include "common/b64.h"
 #include "common/log.h"
+#include "store/store_entry.h"
 #include "tlog/leaf.h"
 #include "tlog/merkle.h"
 
@@ -307,13 +308,10 @@ allot_err pg_tlog_append_usage(struct pg_store *ps, PGconn *c, const struct ledg
 {
 	if (!log_enabled(ps))
 		return ALLOT_OK;
-	char *data = NULL, name[2 * STORE_ID_MAX + RECORD_ID_MAX];
+	char *data = NULL, name[STORE_LEAF_NAME_MAX];
 	size_t len = 0;
-	struct tlog_usage u;
-	store_row_leaf_entry(row, &u);
-	if (tlog_leaf_usage(&u, &data, &len))
+	if (store_row_leaf(row, &data, &len, name))
 		return ALLOT_E_NOMEM;
-	snprintf(name, sizeof name, "%s/%s", row->rec.provider, row->rec.record_id);
 	allot_err e = tlog_append(ps, c, TLOG_LEAF_USAGE, row->row_id, name, data, len);
 	free(data);
 	return e;
@@ -504,11 +502,15 @@ void pg_tlog_close(struct pg_store *ps)
  * Reads see committed leaves only: a size is checked against the head's,
  * and the nodes of a committed tree are committed with it. */
 
-/* A connection for a read: the thread's transaction's or a pooled one. */
+/* A connection for a read: the thread's transaction's or a pooled one;
+ * with rd_head, the committed head read on it. */
 struct rd {
 	struct pg_store *ps;
 	PGconn *c;
 	bool own;
+	uint64_t head;                  /* rd_head: the committed size */
+	uint8_t root[MERKLE_HASH_LEN];  /* and root */
+	struct nctx x;                  /* node_get's context on c */
 };
 
 static allot_err rd_get(struct store *st, struct rd *r)
@@ -546,32 +548,42 @@ static allot_err head_read(struct pg_store *ps, PGconn *c, uint64_t *size,
 	return ALLOT_OK;
 }
 
+/* rd_get and the committed head (r->head, r->root); on failure the
+ * connection is given back already.  Every read below starts here. */
+static allot_err rd_head(struct store *st, struct rd *r)
+{
+	allot_err e = rd_get(st, r);
+	if (e)
+		return e;
+	if ((e = head_read(r->ps, r->c, &r->head, r->root)))
+		return rd_put(r, e);
+	r->x = (struct nctx){r->ps, r->c};
+	return ALLOT_OK;
+}
+
 allot_err pg_tlog_head(struct store *st, uint64_t *size, uint8_t root[32])
 {
 	struct rd r;
-	allot_err e = rd_get(st, &r);
+	allot_err e = rd_head(st, &r);
 	if (e)
 		return e;
-	return rd_put(&r, head_read(r.ps, r.c, size, root));
+	*size = r.head;
+	memcpy(root, r.root, MERKLE_HASH_LEN);
+	return rd_put(&r, ALLOT_OK);
 }
 
 allot_err pg_tlog_root_at(struct store *st, uint64_t size, uint8_t root[32])
 {
 	struct rd r;
-	allot_err e = rd_get(st, &r);
+	allot_err e = rd_head(st, &r);
 	if (e)
 		return e;
-	uint64_t head;
-	uint8_t hroot[MERKLE_HASH_LEN];
-	struct nctx x = {r.ps, r.c};
-	if (!(e = head_read(r.ps, r.c, &head, hroot))) {
-		if (size > head)
-			e = ALLOT_E_INVALID;
-		else if (size == head)
-			memcpy(root, hroot, MERKLE_HASH_LEN);
-		else
-			e = merkle_root_at(size, node_get, &x, root);
-	}
+	if (size > r.head)
+		e = ALLOT_E_INVALID;
+	else if (size == r.head)
+		memcpy(root, r.root, MERKLE_HASH_LEN);
+	else
+		e = merkle_root_at(size, node_get, &r.x, root);
 	return rd_put(&r, e);
 }
 
@@ -579,18 +591,13 @@ allot_err pg_tlog_inclusion(struct store *st, uint64_t index, uint64_t size, uin
 			    struct merkle_proof *p)
 {
 	struct rd r;
-	allot_err e = rd_get(st, &r);
+	allot_err e = rd_head(st, &r);
 	if (e)
 		return e;
-	uint64_t head;
-	uint8_t hroot[MERKLE_HASH_LEN];
-	struct nctx x = {r.ps, r.c};
-	if (!(e = head_read(r.ps, r.c, &head, hroot))) {
-		if (size > head || index >= size)
-			e = ALLOT_E_INVALID;
-		else if (!(e = node_get(&x, 0, index, leaf)))
-			e = merkle_prove_inclusion(index, size, node_get, &x, p);
-	}
+	if (size > r.head || index >= size)
+		e = ALLOT_E_INVALID;
+	else if (!(e = node_get(&r.x, 0, index, leaf)))
+		e = merkle_prove_inclusion(index, size, node_get, &r.x, p);
 	return rd_put(&r, e);
 }
 
@@ -598,18 +605,13 @@ allot_err pg_tlog_consistency(struct store *st, uint64_t size1, uint64_t size2,
 			      struct merkle_proof *p)
 {
 	struct rd r;
-	allot_err e = rd_get(st, &r);
+	allot_err e = rd_head(st, &r);
 	if (e)
 		return e;
-	uint64_t head;
-	uint8_t hroot[MERKLE_HASH_LEN];
-	struct nctx x = {r.ps, r.c};
-	if (!(e = head_read(r.ps, r.c, &head, hroot))) {
-		if (size2 > head || size1 < 1 || size1 > size2)
-			e = ALLOT_E_INVALID;
-		else
-			e = merkle_prove_consistency(size1, size2, node_get, &x, p);
-	}
+	if (size2 > r.head || size1 < 1 || size1 > size2)
+		e = ALLOT_E_INVALID;
+	else
+		e = merkle_prove_consistency(size1, size2, node_get, &r.x, p);
 	return rd_put(&r, e);
 }
 
@@ -619,11 +621,7 @@ allot_err pg_tlog_consistency(struct store *st, uint64_t size1, uint64_t size2,
  * res (entry_done clears it). */
 struct pg_entry {
 	PGresult *res;
-	bool found;
-	struct ledger_row usage;
-	struct charter_row charter;
-	struct audit_entry audit;
-	int64_t audit_id;
+	struct store_entry e; /* its strings belong to the statement until entry_done */
 };
 
 static allot_err entry_read(struct pg_store *ps, PGconn *c, enum tlog_leaf_type type,
@@ -648,10 +646,10 @@ static allot_err entry_read(struct pg_store *ps, PGconn *c, enum tlog_leaf_type 
 	if (PQntuples(r) != 1)
 		return ALLOT_OK;
 	if (type == TLOG_LEAF_USAGE) {
-		if ((e = pg_usage_row(r, 0, &out->usage)))
+		if ((e = pg_usage_row(r, 0, &out->e.usage)))
 			return e;
 	} else if (type == TLOG_LEAF_CHARTER) {
-		struct charter_row *ch = &out->charter;
+		struct charter_row *ch = &out->e.charter;
 		ch->version = pg_col_i64(r, 0, 0);
 		pgs_col_text(r, 0, 1, ch->charter_id, sizeof ch->charter_id);
 		pgs_col_text(r, 0, 2, ch->sha256, sizeof ch->sha256);
@@ -661,21 +659,21 @@ static allot_err entry_read(struct pg_store *ps, PGconn *c, enum tlog_leaf_type 
 		if (!(ch->text = (char *)pgs_col_blob(r, 0, 6, &ch->text_len)))
 			return ALLOT_E_NOMEM;
 	} else {
-		out->audit_id = pg_col_i64(r, 0, 0);
-		out->audit = (struct audit_entry){
+		out->e.audit_id = pg_col_i64(r, 0, 0);
+		out->e.audit = (struct audit_entry){
 			.at = pg_col_i64(r, 0, 1), .actor = pgs_col_str(r, 0, 2),
 			.action = pgs_col_str(r, 0, 3), .target = pgs_col_str(r, 0, 4),
 			.before_sha256 = pgs_col_str(r, 0, 5), .after_sha256 = pgs_col_str(r, 0, 6),
 			.detail = pgs_col_str(r, 0, 7)};
 	}
-	out->found = true;
+	out->e.found = true;
 	return ALLOT_OK;
 }
 
 static void entry_done(struct pg_entry *e)
 {
-	free(e->usage.rec.canonical);
-	free(e->charter.text);
+	free(e->e.usage.rec.canonical);
+	free(e->e.charter.text);
 	PQclear(e->res);
 	memset(e, 0, sizeof *e);
 }
@@ -686,15 +684,11 @@ allot_err pg_tlog_entries(struct store *st, uint64_t start, uint64_t end,
 	static const char q[] = "SELECT idx, type, ref, leaf_hash, name FROM tlog_leaves "
 				"WHERE idx >= $1 AND idx < $2 ORDER BY idx";
 	struct rd r;
-	allot_err e = rd_get(st, &r);
+	allot_err e = rd_head(st, &r);
 	if (e)
 		return e;
-	uint64_t head;
-	uint8_t hroot[MERKLE_HASH_LEN];
-	if ((e = head_read(r.ps, r.c, &head, hroot)))
-		return rd_put(&r, e);
-	if (end > head) /* only committed leaves */
-		end = head;
+	if (end > r.head) /* only committed leaves */
+		end = r.head;
 	if (start > end)
 		return rd_put(&r, ALLOT_E_INVALID);
 	char a[24], b[24];
@@ -709,14 +703,10 @@ allot_err pg_tlog_entries(struct store *st, uint64_t start, uint64_t end,
 		int t = tlog_leaf_type_parse(row.type);
 		if (t >= 0)
 			e = entry_read(r.ps, r.c, (enum tlog_leaf_type)t, row.ref, &ent);
-		if (!e && ent.found) {
-			row.usage = t == TLOG_LEAF_USAGE ? &ent.usage : NULL;
-			row.charter = t == TLOG_LEAF_CHARTER ? &ent.charter : NULL;
-			row.audit = t == TLOG_LEAF_AUDIT ? &ent.audit : NULL;
-			row.audit_id = ent.audit_id;
-		}
-		if (!e)
+		if (!e) {
+			store_entry_row(&row, t, &ent.e);
 			fn(ctx, &row);
+		}
 		entry_done(&ent);
 	}
 	PQclear(res);

@@ -10,68 +10,37 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/money.h"
+#include "store/ledger_sql.h"
 
 #define S(st_) ((struct sqlite_store *)(st_))
 
-/* Appends " AND col = ?N" for each set filter; binds after preparing. */
-struct where {
-	struct buf sql;
-	const char *vals[12];
-	int64_t ivals[4];
-	int n, ni;
-};
-
-static void where_text(struct where *w, const char *col, const char *v)
+/* Binds q's parameters in order. */
+static void sql_bind(const struct ledger_sql *q, sqlite3_stmt *st)
 {
-	if (!v)
-		return;
-	buf_printf(&w->sql, " AND %s = ?%d", col, w->n + 1);
-	w->vals[w->n++] = v;
+	for (int i = 0; i < q->n; i++) {
+		if (q->text[i])
+			sqlite3_bind_text(st, i + 1, q->text[i], -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_int64(st, i + 1, q->ints[i]);
+	}
 }
 
-static void where_build(struct where *w, const struct ledger_filter *f)
-{
-	buf_puts(&w->sql, " WHERE 1 = 1");
-	where_text(w, "institution", f->institution);
-	where_text(w, "project", f->project);
-	where_text(w, "member", f->member);
-	where_text(w, "provider", f->provider);
-	where_text(w, "resource", f->resource);
-	where_text(w, "model", f->model);
-	where_text(w, "kind", f->kind);
-	/* integer bounds use fixed parameter numbers 20.. */
-	if (f->from_us)
-		buf_puts(&w->sql, " AND book_us >= ?20");
-	if (f->to_us)
-		buf_puts(&w->sql, " AND book_us < ?21");
-	if (f->after_id)
-		buf_puts(&w->sql, " AND id > ?22");
-}
-
-static void where_bind(const struct where *w, sqlite3_stmt *q, const struct ledger_filter *f)
-{
-	for (int i = 0; i < w->n; i++)
-		sqlite3_bind_text(q, i + 1, w->vals[i], -1, SQLITE_STATIC);
-	if (f->from_us)
-		sqlite3_bind_int64(q, 20, f->from_us);
-	if (f->to_us)
-		sqlite3_bind_int64(q, 21, f->to_us);
-	if (f->after_id)
-		sqlite3_bind_int64(q, 22, f->after_id);
-}
-
-/* Prepares the filtered query built in w, binds it, calls row for each of
- * its rows (the lock held); releases w. */
-static allot_err where_run(struct sqlite_store *s, struct where *w, const struct ledger_filter *f,
-			   const char *what, void (*row)(sqlite3_stmt *q, void *arg), void *arg)
+/* Prepares the statement built in w, binds it, calls row for each of its
+ * rows (the lock held); releases w. */
+static allot_err where_run(struct sqlite_store *s, struct ledger_sql *w, const char *what,
+			   void (*row)(sqlite3_stmt *q, void *arg), void *arg)
 {
 	allot_err e = ALLOT_E_STORE;
+	if (w->sql.oom) {
+		ledger_sql_release(w);
+		return ALLOT_E_NOMEM;
+	}
 	pthread_mutex_lock(&s->lock);
 	sqlite3_stmt *q = NULL;
 	if (sqlite3_prepare_v2(s->db, buf_str(&w->sql), -1, &q, NULL) != SQLITE_OK) {
 		sq_fail(s, what);
 	} else {
-		where_bind(w, q, f);
+		sql_bind(w, q);
 		int rc;
 		while ((rc = sqlite3_step(q)) == SQLITE_ROW)
 			row(q, arg);
@@ -79,7 +48,7 @@ static allot_err where_run(struct sqlite_store *s, struct where *w, const struct
 	}
 	sqlite3_finalize(q);
 	pthread_mutex_unlock(&s->lock);
-	buf_release(&w->sql);
+	ledger_sql_release(w);
 	return e;
 }
 
@@ -103,37 +72,12 @@ allot_err sq_ledger_list(struct store *st, const struct ledger_filter *f,
 			 void *ctx)
 {
 	struct sqlite_store *s = S(st);
-	struct where w = {.sql = BUF_INIT};
+	struct ledger_sql w;
 	struct list_each le = {fn, ctx};
-	buf_puts(&w.sql, "SELECT " SQ_USAGE_COLS ", leaf_index FROM usage_records");
-	where_build(&w, f);
-	buf_printf(&w.sql, " ORDER BY id LIMIT %lld", (long long)f->limit);
-	return where_run(s, &w, f, "ledger list", list_row, &le);
+	ledger_sql_init(&w, LEDGER_SQL_SQLITE);
+	ledger_sql_list(&w, SQ_USAGE_COLS, f);
+	return where_run(s, &w, "ledger list", list_row, &le);
 }
-
-static bool group_col_ok(const char *g)
-{
-	static const char *const ok[] = {"institution", "project", "member", "provider",
-					 "resource", "model", NULL};
-	for (size_t i = 0; ok[i]; i++)
-		if (strcmp(g, ok[i]) == 0)
-			return true;
-	return false;
-}
-
-/* A row's signed share of its record's net quantity (docs/LEDGER.md,
- * "Reports"): usage and debits add their quantity, credits and refunds
- * subtract theirs, a void subtracts what was left of the record it voids
- * (its quantity minus earlier credits and refunds plus debits), so a voided
- * record nets to zero, as its charge does. */
-static const char q_net_quantity[] =
-	"CASE kind WHEN 'usage' THEN quantity "
-	"WHEN 'adjustment' THEN CASE adjustment WHEN 'debit' THEN quantity ELSE -quantity END "
-	"ELSE -(SELECT coalesce(sum(CASE o.kind WHEN 'usage' THEN o.quantity "
-	"WHEN 'adjustment' THEN CASE o.adjustment WHEN 'debit' THEN o.quantity "
-	"ELSE -o.quantity END ELSE 0 END), 0) FROM usage_records o "
-	"WHERE o.provider = usage_records.provider AND (o.record_id = usage_records.supersedes "
-	"OR o.supersedes = usage_records.supersedes)) END";
 
 struct report_each {
 	void (*fn)(void *ctx, const struct ledger_report_row *r);
@@ -166,48 +110,13 @@ allot_err sq_ledger_report(struct store *st, const struct ledger_filter *f,
 			   void (*fn)(void *ctx, const struct ledger_report_row *r), void *ctx)
 {
 	struct sqlite_store *s = S(st);
-	struct where w = {.sql = BUF_INIT};
-	struct buf cols = BUF_INIT, keys = BUF_INIT;
-	if (ngroup > LEDGER_GROUP_MAX)
-		return ALLOT_E_INVALID;
-	for (size_t i = 0; i < ngroup; i++) {
-		if (!group_col_ok(group_by[i])) {
-			buf_release(&cols);
-			buf_release(&keys);
-			return ALLOT_E_INVALID;
-		}
-		/* project and member keys are qualified: same-named projects of
-		 * two institutions are two groups.  Rows are grouped by the plain
-		 * columns (cheaper to sort than the joined strings). */
-		bool proj = strcmp(group_by[i], "project") == 0;
-		bool mem = strcmp(group_by[i], "member") == 0;
-		const char *col = proj ? "institution || '/' || project AS project"
-				  : mem ? "institution || '/' || project || CASE member WHEN '' "
-					  "THEN '' ELSE '/' || member END AS member"
-				  : group_by[i];
-		buf_printf(&cols, "%s%s", cols.len ? ", " : "", col);
-		buf_printf(&keys, "%s%s", keys.len ? ", " : "",
-			   proj ? "institution, project" : mem ? "institution, project, member"
-			   : group_by[i]);
-	}
-	if (by_bucket) { /* the 15-minute bucket's start, floored */
-		buf_printf(&cols, "%sbook_us - ((book_us %% %lld) + %lld) %% %lld AS bucket_us",
-			   cols.len ? ", " : "", (long long)LEDGER_BUCKET_US,
-			   (long long)LEDGER_BUCKET_US, (long long)LEDGER_BUCKET_US);
-		buf_printf(&keys, "%s%zu", keys.len ? ", " : "", ngroup + 1); /* its position */
-	}
-	buf_puts(&w.sql, "SELECT ");
-	if (cols.len)
-		buf_printf(&w.sql, "%s, ", buf_str(&cols));
-	buf_printf(&w.sql, "sum(charge_micro) AS charge, sum(%s) AS quantity, count(*) AS records "
-			   "FROM usage_records", q_net_quantity);
-	where_build(&w, f);
-	if (keys.len)
-		buf_printf(&w.sql, " GROUP BY %s ORDER BY %s", buf_str(&keys), buf_str(&keys));
-	buf_release(&cols);
-	buf_release(&keys);
+	struct ledger_sql w;
+	ledger_sql_init(&w, LEDGER_SQL_SQLITE);
+	allot_err e = ledger_sql_report(&w, f, group_by, ngroup, by_bucket);
+	if (e)
+		return e;
 	struct report_each re = {fn, ctx, ngroup, by_bucket};
-	return where_run(s, &w, f, "ledger report", report_row, &re);
+	return where_run(s, &w, "ledger report", report_row, &re);
 }
 
 /* ---- sequence gaps and repeats ---------------------------------------------------

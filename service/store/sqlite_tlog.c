@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "store/store_entry.h"
 #include "tlog/leaf.h"
 #include "tlog/merkle.h"
 
@@ -203,13 +204,10 @@ allot_err sq_tlog_append_usage(struct sqlite_store *s, const struct ledger_row *
 {
 	if (!s->tlog || !s->tlog->enabled)
 		return ALLOT_OK;
-	char *data = NULL, name[2 * STORE_ID_MAX + RECORD_ID_MAX];
+	char *data = NULL, name[STORE_LEAF_NAME_MAX];
 	size_t len = 0;
-	struct tlog_usage u;
-	store_row_leaf_entry(row, &u);
-	if (tlog_leaf_usage(&u, &data, &len))
+	if (store_row_leaf(row, &data, &len, name))
 		return ALLOT_E_NOMEM;
-	snprintf(name, sizeof name, "%s/%s", row->rec.provider, row->rec.record_id);
 	allot_err e = tlog_append(s, TLOG_LEAF_USAGE, row->row_id, name, data, len);
 	free(data);
 	return e;
@@ -252,11 +250,7 @@ static const char q_audit_row[] =
  * use: entry_done); found false when it is gone. */
 struct sq_entry {
 	sqlite3_stmt *q;
-	bool found;
-	struct ledger_row usage;
-	struct charter_row charter;
-	struct audit_entry audit;
-	int64_t audit_id;
+	struct store_entry e; /* its strings belong to the statement until entry_done */
 };
 
 static const char *col_text(sqlite3_stmt *q, int col)
@@ -269,7 +263,7 @@ static allot_err entry_read(struct sqlite_store *s, enum tlog_leaf_type type, in
 {
 	const char *sql = type == TLOG_LEAF_USAGE ? q_usage_row
 			  : type == TLOG_LEAF_CHARTER ? q_charter_row : q_audit_row;
-	out->found = false;
+	out->e.found = false;
 	out->q = sq_prep(s, sql);
 	sqlite3_stmt *q = out->q;
 	if (!q)
@@ -280,11 +274,11 @@ static allot_err entry_read(struct sqlite_store *s, enum tlog_leaf_type type, in
 		return ALLOT_OK;
 	if (rc != SQLITE_ROW)
 		return sq_fail(s, "log entry");
-	out->found = true;
+	out->e.found = true;
 	if (type == TLOG_LEAF_USAGE) {
-		sq_usage_row(q, &out->usage);
+		sq_usage_row(q, &out->e.usage);
 	} else if (type == TLOG_LEAF_CHARTER) {
-		struct charter_row *c = &out->charter;
+		struct charter_row *c = &out->e.charter;
 		memset(c, 0, sizeof *c);
 		c->version = sqlite3_column_int64(q, 0);
 		sq_copy_text(q, 1, c->charter_id, sizeof c->charter_id);
@@ -295,8 +289,8 @@ static allot_err entry_read(struct sqlite_store *s, enum tlog_leaf_type type, in
 		c->text = (char *)sqlite3_column_text(q, 6);
 		c->text_len = (size_t)sqlite3_column_bytes(q, 6);
 	} else {
-		out->audit_id = sqlite3_column_int64(q, 0);
-		out->audit = (struct audit_entry){
+		out->e.audit_id = sqlite3_column_int64(q, 0);
+		out->e.audit = (struct audit_entry){
 			.at = sqlite3_column_int64(q, 1), .actor = col_text(q, 2),
 			.action = col_text(q, 3), .target = col_text(q, 4),
 			.before_sha256 = col_text(q, 5), .after_sha256 = col_text(q, 6),
@@ -319,12 +313,12 @@ static allot_err backfill_one(struct sqlite_store *s, enum tlog_leaf_type t, int
 {
 	struct sq_entry ent = {.q = NULL};
 	allot_err e = entry_read(s, t, ref, &ent);
-	if (!e && !ent.found)
+	if (!e && !ent.e.found)
 		e = ALLOT_E_STORE;
 	if (!e)
-		e = t == TLOG_LEAF_USAGE ? sq_tlog_append_usage(s, &ent.usage)
-		    : t == TLOG_LEAF_CHARTER ? sq_tlog_append_charter(s, &ent.charter)
-		    : sq_tlog_append_audit(s, ent.audit_id, &ent.audit);
+		e = t == TLOG_LEAF_USAGE ? sq_tlog_append_usage(s, &ent.e.usage)
+		    : t == TLOG_LEAF_CHARTER ? sq_tlog_append_charter(s, &ent.e.charter)
+		    : sq_tlog_append_audit(s, ent.e.audit_id, &ent.e.audit);
 	entry_done(&ent);
 	return e;
 }
@@ -504,14 +498,10 @@ allot_err sq_tlog_entries(struct store *st, uint64_t start, uint64_t end,
 		int t = tlog_leaf_type_parse(type);
 		if (t >= 0)
 			e = entry_read(s, (enum tlog_leaf_type)t, r.ref, &ent);
-		if (!e && ent.found) {
-			r.usage = t == TLOG_LEAF_USAGE ? &ent.usage : NULL;
-			r.charter = t == TLOG_LEAF_CHARTER ? &ent.charter : NULL;
-			r.audit = t == TLOG_LEAF_AUDIT ? &ent.audit : NULL;
-			r.audit_id = ent.audit_id;
-		}
-		if (!e)
+		if (!e) {
+			store_entry_row(&r, t, &ent.e);
 			fn(ctx, &r);
+		}
 		entry_done(&ent);
 	}
 	if (!e && rc != SQLITE_DONE)

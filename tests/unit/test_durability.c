@@ -35,6 +35,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
+#include "api/usage_wire.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "common/b64.h"
@@ -476,14 +477,21 @@ static allot_err ingest_one(struct lfx *f, int n)
 	char s64[100];
 	b64_encode(sig, sizeof sig, s64);
 	json_object_set_new(r, "sig", json_string(s64));
-	json_t *recs = json_pack("[o]", r), *out = NULL;
+	json_t *recs = json_pack("[o]", r);
+	struct usage_batch ub;
 	struct ledger_counts c;
 	char msg[256] = "";
-	allot_err e = ledger_ingest(f->app.ledger, "hpc", recs, &out, &c, msg, sizeof msg);
+	allot_err e = usage_wire_parse_records(recs, &ub, msg, sizeof msg);
 	json_decref(recs);
-	if (!e && c.accepted != 1)
-		fail_msg("batch not accepted: %s", json_dumps(out, JSON_COMPACT));
-	json_decref(out);
+	if (!e)
+		e = ledger_ingest(f->app.ledger, "hpc", ub.items, ub.n, msg, sizeof msg);
+	if (!e) {
+		ledger_count(ub.items, ub.n, &c);
+		if (c.accepted != 1)
+			fail_msg("batch not accepted: %s: %s", ledger_outcome_name(ub.items[0].o),
+				 ub.items[0].reason);
+	}
+	usage_batch_release(&ub);
 	return e;
 }
 

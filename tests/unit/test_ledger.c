@@ -1,6 +1,7 @@
 /* test_ledger.c — the ledger end to end in C: a real SQLite store and app in a
  * temporary directory, records signed here with keys generated here, and
- * ledger_ingest called directly.
+ * batches booked through POST /v1/usage's parser (api/usage_wire.c) and
+ * ledger_ingest, called directly.
  *
  * Cases: exactness of pricing and aggregation over many random records
  * (checked against sums computed here in __int128), idempotency and
@@ -29,6 +30,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "api/usage_wire.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/money.h"
@@ -274,18 +276,42 @@ static json_t *sign(json_t *r, const struct ed25519_keypair *kp)
 	return r;
 }
 
-/* A POST /v1/usage body through ledger_ingest_body; with a twin, the same
+/* records (a JSON array, borrowed) through the jansson path:
+ * usage_wire_parse_records, ledger_ingest and the answer, read back.  OUT:
+ * *outcomes (the answer's "results", a new reference) and *cnt. */
+static allot_err ingest_json(struct ledger *led, const char *provider, const json_t *records,
+			     json_t **outcomes, struct ledger_counts *cnt, char *msg, size_t msgsz)
+{
+	struct usage_batch b;
+	struct buf ans = BUF_INIT;
+	allot_err e = usage_wire_parse_records(records, &b, msg, msgsz);
+	if (!e)
+		e = ledger_ingest(led, provider, b.items, b.n, msg, msgsz);
+	if (!e) {
+		ledger_count(b.items, b.n, cnt);
+		assert_int_equal(usage_wire_answer(&ans, &b), ALLOT_OK);
+		json_t *a = json_loadb(ans.data, ans.len, JSON_REJECT_DUPLICATES, NULL);
+		assert_non_null(a);
+		*outcomes = json_incref(json_object_get(a, "results"));
+		json_decref(a);
+	}
+	usage_batch_release(&b);
+	buf_release(&ans);
+	return e;
+}
+
+/* A POST /v1/usage body through usage_wire_ingest; with a twin, the same
  * body through the jansson path there, and the answers compared byte for
  * byte.  Returns the error; the answer in out. */
 static allot_err ingest_text(struct fix *f, const char *provider, const char *body, size_t len,
 			     struct buf *out, char *msg, size_t msgsz)
 {
-	allot_err e = ledger_ingest_body(f->app.ledger, provider, body, len, true, out, msg, msgsz);
+	allot_err e = usage_wire_ingest(f->app.ledger, provider, body, len, true, out, msg, msgsz);
 	if (f->twin) {
 		struct buf b = BUF_INIT;
 		char m[256] = "";
-		allot_err e2 = ledger_ingest_body(f->twin->app.ledger, provider, body, len, false, &b, m,
-						  sizeof m);
+		allot_err e2 = usage_wire_ingest(f->twin->app.ledger, provider, body, len, false, &b, m,
+						 sizeof m);
 		if (e != e2 || (e && strcmp(msg, m)) || (!e && strcmp(buf_str(out), buf_str(&b))))
 			fail_msg("text and jansson paths differ on %.300s:\n%d %s %.2000s\n%d %s %.2000s",
 				 body, e, e ? msg : "", e ? "" : buf_str(out), e2, e2 ? m : "",
@@ -310,7 +336,7 @@ static json_t *ingest(struct fix *f, const char *provider, json_t *records,
 	allot_err e = ingest_text(f, provider, text, strlen(text), &ans, msg, sizeof msg);
 	free(text);
 	if (e)
-		fail_msg("ledger_ingest_body: %s", msg);
+		fail_msg("usage_wire_ingest: %s", msg);
 	json_t *a = json_loadb(ans.data, ans.len, JSON_REJECT_DUPLICATES, NULL);
 	buf_release(&ans);
 	assert_non_null(a);
@@ -328,7 +354,7 @@ static json_t *ingest(struct fix *f, const char *provider, json_t *records,
 	return out;
 }
 
-/* One signed record through ledger_ingest; returns its outcome (a new ref). */
+/* One signed record through usage_wire_ingest; returns its outcome (a new ref). */
 static json_t *ingest_one(struct fix *f, const char *provider, json_t *rec)
 {
 	json_t *out = ingest(f, provider, json_pack("[o]", rec), NULL);
@@ -747,15 +773,15 @@ static void *consume_main(void *arg)
 		allot_err e;
 		static atomic_uint turn;
 		if (atomic_fetch_add(&turn, 1) % 2) {
-			e = ledger_ingest(g->f->app.ledger, providers[b->provider], b->records, &out, &cnt,
-					  msg, sizeof msg);
+			e = ingest_json(g->f->app.ledger, providers[b->provider], b->records, &out, &cnt,
+					msg, sizeof msg);
 		} else {
 			/* half the batches as POST /v1/usage bodies, the text path */
 			json_t *body = json_pack("{s:O}", "records", b->records);
 			char *text = json_dumps(body, JSON_COMPACT);
 			struct buf ans = BUF_INIT;
-			e = ledger_ingest_body(g->f->app.ledger, providers[b->provider], text, strlen(text), true,
-					       &ans, msg, sizeof msg);
+			e = usage_wire_ingest(g->f->app.ledger, providers[b->provider], text, strlen(text),
+					      true, &ans, msg, sizeof msg);
 			json_t *a = e ? NULL : json_loadb(ans.data, ans.len, 0, NULL);
 			out = json_incref(json_object_get(a, "results"));
 			if (!e && json_array_size(out) != b->n)
@@ -1234,17 +1260,23 @@ static void test_bad_input(void **state)
 	struct ledger_counts c;
 	char msg[256];
 	json_t *empty = json_array(), *notarr = json_object(), *big = json_array();
-	assert_int_equal(ledger_ingest(f->app.ledger, "cscs", empty, &out, &c, msg, sizeof msg),
+	assert_int_equal(ingest_json(f->app.ledger, "cscs", empty, &out, &c, msg, sizeof msg),
 			 ALLOT_E_INVALID);
-	assert_int_equal(ledger_ingest(f->app.ledger, "cscs", notarr, &out, &c, msg, sizeof msg),
+	assert_int_equal(ingest_json(f->app.ledger, "cscs", notarr, &out, &c, msg, sizeof msg),
 			 ALLOT_E_INVALID);
 	for (int i = 0; i <= LEDGER_BATCH_MAX; i++)
 		json_array_append_new(big, json_integer(i));
-	assert_int_equal(ledger_ingest(f->app.ledger, "cscs", big, &out, &c, msg, sizeof msg),
+	assert_int_equal(ingest_json(f->app.ledger, "cscs", big, &out, &c, msg, sizeof msg),
 			 ALLOT_E_INVALID);
 	json_decref(empty);
 	json_decref(notarr);
 	json_decref(big);
+	/* The ledger itself refuses an empty or oversized batch of items. */
+	struct ledger_item one[1] = {{.o = LEDGER_OUT_ACCEPTED}};
+	assert_int_equal(ledger_ingest(f->app.ledger, "cscs", one, 0, msg, sizeof msg),
+			 ALLOT_E_INVALID);
+	assert_int_equal(ledger_ingest(f->app.ledger, "cscs", one, LEDGER_BATCH_MAX + 1, msg,
+				       sizeof msg), ALLOT_E_INVALID);
 	/* Bodies the text path leaves to jansson, or reads itself: the same
 	 * answer or error either way (ingest_text compares with the twin). */
 	{

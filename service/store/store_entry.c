@@ -1,0 +1,18 @@
+/* store_entry.c — a log leaf's entry into its listing row
+ * (store/store_entry.h). */
+#include "store/store_entry.h"
+
+#include "tlog/leaf.h"
+
+void store_entry_row(struct tlog_entry_row *row, int t, const struct store_entry *e)
+{
+	row->usage = NULL;
+	row->charter = NULL;
+	row->audit = NULL;
+	if (t < 0 || !e->found)
+		return;
+	row->usage = t == TLOG_LEAF_USAGE ? &e->usage : NULL;
+	row->charter = t == TLOG_LEAF_CHARTER ? &e->charter : NULL;
+	row->audit = t == TLOG_LEAF_AUDIT ? &e->audit : NULL;
+	row->audit_id = e->audit_id;
+}
