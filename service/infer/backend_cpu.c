@@ -50,6 +50,7 @@ struct cpu {
 	struct llama_layer *layers; /* [n_layer] the model's, repacked where the kernels want */
 	struct llama_wt output;
 	char *packed;           /* repacked matrices, one arena from aligned_alloc() */
+	bool krepacked;         /* some of them Q5_0 or K-quant rows */
 	bool amx;               /* AMX-INT8 tiles for batches of amx_min tokens or more */
 	int amx_min;            /* AMX_MIN_DECODE, or ALLOT_AMX_MIN (A/B comparisons) */
 	bool amx_bf16;          /* AMX-BF16 tiles for F16/BF16 weights, same batches */
@@ -81,6 +82,9 @@ struct mm_ctx {
 };
 
 static inline bool kquant(uint32_t t) { return t == GGML_Q4_K || t == GGML_Q5_K || t == GGML_Q6_K; }
+
+/* repacked rows: their products take q8r activations */
+static inline bool packed(uint32_t t) { return t == GGML_Q4_0R || t == GGML_Q8_0R || quant_is_krepacked(t); }
 
 /* weights whose products take q8a activations */
 static inline bool quantized(uint32_t t) { return t == GGML_Q8_0 || t == GGML_Q4_0 || quant_is_extra(t); }
@@ -173,7 +177,10 @@ static void mm_rows_packed(struct mm_ctx *mc, const struct mm_out *o, int64_t r0
 	for (int64_t r = r0; r < r1; r += 4) {
 		const char *row = (const char *)w->data + (size_t)r * w->row_bytes;
 
-		if (w->type == GGML_Q4_0R)
+		if (quant_is_krepacked(w->type))
+			k->mm4_kr(w->type, (int)w->cols, row, w->row_bytes, mc->c->xr, mc->c->xr_stride, mc->n_tok,
+				  o->y + r, o->ys);
+		else if (w->type == GGML_Q4_0R)
 			k->mm4_q4_0r((int)w->cols, row, w->row_bytes, mc->c->xr, mc->c->xr_stride, mc->n_tok,
 				     o->y + r, o->ys);
 		else
@@ -204,7 +211,7 @@ static void mm_item(void *ctx, int ci, int thread)
 			      (const char *)mc->out[j].w->data + (size_t)r0 * mc->out[j].w->row_bytes,
 			      mc->out[j].w->row_bytes, mc->c->xamx, mc->n_tok, mc->out[j].y + r0, mc->out[j].ys,
 			      mc->c->amx_scratch + (size_t)thread * mc->c->amx_scratch_size);
-	else if (mc->out[j].w->type == GGML_Q4_0R || mc->out[j].w->type == GGML_Q8_0R)
+	else if (packed(mc->out[j].w->type))
 		mm_rows_packed(mc, &mc->out[j], r0, r1);
 	else
 		mm_rows(mc, &mc->out[j], r0, r1);
@@ -271,7 +278,7 @@ static void matmul(struct cpu *c, const float *x, size_t xs, int n_tok,
 		acc += (int)((out[j].w->rows + mc.chunk - 1) / mc.chunk);
 		mc.chunks[j] = acc;
 		q |= quantized(out[j].w->type);
-		qr |= out[j].w->type == GGML_Q4_0R || out[j].w->type == GGML_Q8_0R;
+		qr |= packed(out[j].w->type);
 		if ((out[j].w->type != GGML_Q4_0R && out[j].w->type != GGML_Q8_0R) || out[j].w->rows % 16)
 			mc.amx = false;
 	}
@@ -603,8 +610,13 @@ static void cpu_free(void *state)
 /* Bytes w takes repacked (64-aligned), 0 when the kernels keep it as is. */
 static size_t repack_size(const struct cpu *c, const struct llama_wt *w)
 {
-	if (!c->k->mm4_q4_0r || (w->type != GGML_Q4_0 && w->type != GGML_Q8_0) ||
-	    w->cols % QR || w->rows % 4)
+	/* Q5_0 and the K-quants: ALLOT_NO_KREPACK=1 keeps them as they are
+	 * (A/B comparisons) */
+	bool k = quant_repacked_type(w->type) && c->k->mm4_kr && !getenv("ALLOT_NO_KREPACK");
+
+	if (!k && (!c->k->mm4_q4_0r || (w->type != GGML_Q4_0 && w->type != GGML_Q8_0)))
+		return 0;
+	if (w->cols % QR || w->rows % 4 || !kern_repack_row_size(w->type, (int)w->cols))
 		return 0;
 	return (kern_repack_row_size(w->type, (int)w->cols) * (size_t)w->rows + 63) / 64 * 64;
 }
@@ -634,7 +646,8 @@ static void repack(struct cpu *c, struct llama_wt *w, char *arena, size_t *off)
 	}
 	w->data = buf;
 	w->row_bytes = rb;
-	w->type = w->type == GGML_Q4_0 ? GGML_Q4_0R : GGML_Q8_0R;
+	c->krepacked |= quant_repacked_type(w->type) != 0;
+	w->type = w->type == GGML_Q4_0 ? GGML_Q4_0R : w->type == GGML_Q8_0 ? GGML_Q8_0R : quant_repacked_type(w->type);
 }
 
 /* All matrices the kernels want repacked, in one 2 MiB-aligned arena with
@@ -761,7 +774,7 @@ static allot_err cpu_load(const struct llama_model *m, const struct infer_backen
 	}
 	snprintf(c->desc, sizeof c->desc, "cpu/%s%s%s x%d%s", c->k->name, c->amx ? "+amx" : "",
 		 c->amx_bf16 ? "+bf16" : "", c->nthreads,
-		 c->packed ? " repacked" : "");
+		 c->packed ? (c->krepacked ? " repacked+k" : " repacked") : "");
 	*state = c;
 	return ALLOT_OK;
 }

@@ -351,6 +351,8 @@ kern_dot_q_fn kern_dot_q(const struct kern_ops *k, uint32_t type)
 
 size_t kern_repack_row_size(uint32_t type, int n)
 {
+	if (quant_repacked_type(type))
+		return quant_repack_row_size(type, n);
 	if (n % QR)
 		return 0;
 	return (size_t)(n / QR) * (type == GGML_Q4_0 ? 72 : type == GGML_Q8_0 ? 136 : 0);
@@ -360,6 +362,10 @@ void kern_repack_row(uint32_t type, int n, const void *src, void *dst)
 {
 	uint8_t *o = dst;
 
+	if (quant_repacked_type(type)) {
+		quant_repack_row(type, n, src, dst);
+		return;
+	}
 	for (int g = 0; g < n / QR; g++) {
 		if (type == GGML_Q4_0) {
 			const struct blk_q4_0 *b = (const struct blk_q4_0 *)src + 4 * g;
@@ -399,6 +405,7 @@ void kern_q8a_to_q8r(int n, const struct q8a *a, struct q8r *r)
 					sum += r->lo[16 * j + 4 * k + i] + r->hi[16 * j + 4 * k + i];
 				r->s8[4 * j + k] = 8 * sum;
 				r->d[4 * j + k] = b->d;
+				r->ds[4 * j + k] = b->ds;
 			}
 		}
 	}

@@ -34,12 +34,19 @@ struct q8a { float d; float ds; int8_t qs[QK]; };
 #define QR 128
 #define GGML_Q4_0R 1002 /* internal type numbers, never in files */
 #define GGML_Q8_0R 1008
+/* the same group layout for Q5_0 and the K-quants (infer/quants.h,
+ * quants_repack.c): the AVX-512 table's mm4_kr */
+#define GGML_Q5_0R 1006
+#define GGML_Q4_KR 1012
+#define GGML_Q5_KR 1013
+#define GGML_Q6_KR 1014
 
 struct q8r {
 	int8_t lo[64];   /* block j's x[0..15] in lane j */
 	int8_t hi[64];   /* block j's x[16..31] in lane j */
 	int32_t s8[16];  /* 8 x the sum of the 8 bytes of lo/hi feeding each int32 lane */
 	float d[16];     /* block j's scale in lanes 4j..4j+3 */
+	float ds[16];    /* block j's ds (d x the sum of its values) in lanes 4j..4j+3 */
 };
 
 struct kern_ops {
@@ -89,6 +96,11 @@ struct kern_ops {
 			  int ntok, float *y, size_t y_stride);
 	void (*mm4_q8_0r)(int n, const void *w, size_t row_bytes, const struct q8r *x, size_t x_stride,
 			  int ntok, float *y, size_t y_stride);
+	/* Rows repacked by quant_repack_row (type GGML_Q5_0R, GGML_Q4_KR,
+	 * GGML_Q5_KR or GGML_Q6_KR), as mm4_q4_0r; each (row, token) result
+	 * the same bits whatever ntok.  NULL when the table has none. */
+	void (*mm4_kr)(uint32_t type, int n, const void *w, size_t row_bytes, const struct q8r *x,
+		       size_t x_stride, int ntok, float *y, size_t y_stride);
 	/* kern_q8a_to_q8r (the same bytes), NULL: use that */
 	void (*to_q8r)(int n, const struct q8a *a, struct q8r *r);
 	/* Float-type rows (n % 16 == 0), NULL when absent: four rows times
@@ -150,7 +162,8 @@ size_t kern_amx_bf16_scratch(void);
 void kern_amx_bf16_mm(uint32_t type, int n, const void *w, size_t rb, int rows, const void *x, int ntok,
 		      float *y, size_t ys, void *scratch);
 
-/* Bytes of a repacked row (type GGML_Q4_0 or GGML_Q8_0, n % QR == 0). */
+/* Bytes of a repacked row (type GGML_Q4_0 or GGML_Q8_0, n % QR == 0; or
+ * Q5_0, Q4_K, Q5_K, Q6_K: quant_repack_row_size); 0: not repackable. */
 size_t kern_repack_row_size(uint32_t type, int n);
 /* One row of ggml type `type` into the repacked layout. */
 void kern_repack_row(uint32_t type, int n, const void *src, void *dst);

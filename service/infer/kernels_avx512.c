@@ -484,6 +484,7 @@ TGT static void b_to_q8r(int n, const struct q8a *a, struct q8r *r)
 		__m512i lo = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)a[0].qs));
 		__m512i hi = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(a[0].qs + 16)));
 		__m512 d = _mm512_castps128_ps512(_mm_set1_ps(a[0].d));
+		__m512 ds = _mm512_castps128_ps512(_mm_set1_ps(a[0].ds));
 
 		lo = _mm512_inserti32x4(lo, _mm_loadu_si128((const __m128i *)a[1].qs), 1);
 		lo = _mm512_inserti32x4(lo, _mm_loadu_si128((const __m128i *)a[2].qs), 2);
@@ -494,11 +495,15 @@ TGT static void b_to_q8r(int n, const struct q8a *a, struct q8r *r)
 		d = _mm512_insertf32x4(d, _mm_set1_ps(a[1].d), 1);
 		d = _mm512_insertf32x4(d, _mm_set1_ps(a[2].d), 2);
 		d = _mm512_insertf32x4(d, _mm_set1_ps(a[3].d), 3);
+		ds = _mm512_insertf32x4(ds, _mm_set1_ps(a[1].ds), 1);
+		ds = _mm512_insertf32x4(ds, _mm_set1_ps(a[2].ds), 2);
+		ds = _mm512_insertf32x4(ds, _mm_set1_ps(a[3].ds), 3);
 		_mm512_storeu_si512(r->lo, lo);
 		_mm512_storeu_si512(r->hi, hi);
 		_mm512_storeu_si512(r->s8, _mm512_slli_epi32(
 			_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, ones, lo), ones, hi), 3));
 		_mm512_storeu_ps(r->d, d);
+		_mm512_storeu_ps(r->ds, ds);
 	}
 }
 
@@ -551,6 +556,7 @@ static const struct kern_ops ops = {
 	.mm4_q4_0r = b_mm4_q4_0r,
 	.mm4_q8_0r = b_mm4_q8_0r,
 	.to_q8r = b_to_q8r,
+	.mm4_kr = quant_avx512_mm4_kr,
 	.mm4_f32 = b_mm4_f32,
 	.mm4_f16 = b_mm4_f16,
 	.mm4_bf16 = b_mm4_bf16,

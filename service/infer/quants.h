@@ -92,4 +92,19 @@ void quant_avx512_dotn_k(uint32_t type, int n, const void *w, const struct q8a *
 			 float *y, size_t ys);
 void quant_avx512_dot4_k(uint32_t type, int n, const void *w, size_t row_bytes, const struct q8a *x, float *out);
 
+/* Rows rearranged for the VNNI tiles (quants_repack.c; the same size as
+ * the file's rows): the internal type for Q4_K, Q5_K, Q6_K, Q5_0 (0 for
+ * any other), whether a type is one of those internal ones, the bytes of
+ * a repacked row (0 when n does not allow it: a multiple of 256 for the
+ * K-quants, of QR for Q5_0), and one row repacked. */
+uint32_t quant_repacked_type(uint32_t type);
+bool quant_is_krepacked(uint32_t type);
+size_t quant_repack_row_size(uint32_t type, int n);
+void quant_repack_row(uint32_t type, int n, const void *src, void *dst);
+/* The AVX-512 VNNI tiles over them (kernels_krepack_avx512.c), the avx512
+ * table's mm4_kr: four rows (row_bytes apart) times ntok activation rows
+ * (x_stride groups apart) into y[t * y_stride + r]. */
+void quant_avx512_mm4_kr(uint32_t type, int n, const void *w, size_t row_bytes, const struct q8r *x,
+			 size_t x_stride, int ntok, float *y, size_t y_stride);
+
 #endif

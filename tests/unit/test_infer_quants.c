@@ -426,6 +426,110 @@ static void test_dots_avx512(void **state)
 	check_dots(kern_avx512());
 }
 
+/* The AVX-512 VNNI tiles over rows repacked at load (mm4_kr): Q5_0, Q4_K,
+ * Q5_K and Q6_K rows of random bytes with edge scales and of quantized
+ * rows, repacked (the same size), four rows at a time against 1 to 9
+ * tokens, each result against the scalar dot product on the file's row;
+ * and each token's results the same bits as that token's alone (a token's
+ * logits must not depend on its batch) */
+static void check_repacked(const struct kern_ops *k, uint32_t t, int n, size_t *cases)
+{
+	enum { R = 8, T = 9 };
+	int nb = n / QK;
+	size_t rb = ggml_row_size(t, n), xs = (size_t)n / QR + 1; /* a stride wider than the row */
+	uint8_t *w = malloc(R * rb), *p = malloc(R * rb);
+	float *wf = malloc((size_t)n * 4), *xf = malloc((size_t)n * 4);
+	float y[T * R], y1[R], want[T][R], mag[T][R];
+	struct q8a *xa = malloc((size_t)T * nb * sizeof *xa);
+	struct q8r *xr = malloc((size_t)T * xs * sizeof *xr), *xv = malloc(xs * sizeof *xv);
+	uint32_t rt = quant_repacked_type(t);
+
+	assert_true(w && p && wf && xf && xa && xr && xv && rt);
+	assert_int_equal(kern_repack_row_size(t, n), rb);
+	for (int rep = 0; rep < 6; rep++) {
+		for (int r = 0; r < R; r++) {
+			if ((rep + r) % 2)
+				rand_blocks(t, n / (int)ggml_block_size(t), w + r * rb, EDGE_SCALES[(rep + r) % 6]);
+			else {
+				fill_row((rep + r) % 8, n, wf);
+				assert_true(quant_row(t, n, wf, w + r * rb));
+			}
+			kern_repack_row(t, n, w + r * rb, p + r * rb);
+		}
+		for (int tok = 0; tok < T; tok++) {
+			for (int i = 0; i < n; i++)
+				xf[i] = tok == 3 ? 0.0f : frand() * (tok == 5 ? 1e-3f : 1.0f);
+			kern_scalar.quant_q8a(n, xf, xa + tok * nb);
+			kern_q8a_to_q8r(n, xa + tok * nb, xr + tok * xs);
+			if (k->to_q8r) {
+				/* the table's conversion: the same bytes, ds included */
+				k->to_q8r(n, xa + tok * nb, xv);
+				assert_memory_equal(xv, xr + tok * xs, (size_t)n / QR * sizeof *xv);
+			}
+		}
+		for (int r = 0; r < R; r++) {
+			kern_dequant_row(t, n, w + r * rb, wf);
+			for (int tok = 0; tok < T; tok++) {
+				const struct q8a *xt = xa + tok * nb;
+				double m = 0;
+
+				for (int i = 0; i < n; i++)
+					m += fabs((double)wf[i] * xt[i / QK].d * xt[i / QK].qs[i % QK]);
+				mag[tok][r] = (float)m;
+				want[tok][r] = kern_dot_q(&kern_scalar, t)(n, w + r * rb, xt);
+			}
+		}
+		for (int ntok = 1; ntok <= T; ntok++) {
+			for (int r0 = 0; r0 < R; r0 += 4)
+				k->mm4_kr(rt, n, p + r0 * rb, rb, xr, xs, ntok, y + r0, R);
+			for (int tok = 0; tok < ntok; tok++) {
+				for (int r0 = 0; r0 < R; r0 += 4)
+					k->mm4_kr(rt, n, p + r0 * rb, rb, xr + tok * xs, xs, 1, y1 + r0, R);
+				for (int r = 0; r < R; r++) {
+					float got = y[tok * R + r];
+
+					if (!(fabs(got - want[tok][r]) <= 1e-5 * mag[tok][r] + 1e-30))
+						fail_msg("%s repacked %s n=%d rep %d: row %d token %d of %d: %.9g, scalar %.9g",
+							 k->name, ggml_type_name(t), n, rep, r, tok, ntok, got, want[tok][r]);
+					if (memcmp(&got, &y1[r], sizeof got) != 0)
+						fail_msg("%s repacked %s n=%d: token %d of %d: %.9g, alone %.9g", k->name,
+							 ggml_type_name(t), n, tok, ntok, got, y1[r]);
+					(*cases)++;
+				}
+			}
+		}
+	}
+	free(w); free(p); free(wf); free(xf); free(xa); free(xr); free(xv);
+}
+
+static void test_repacked_k(void **state)
+{
+	(void)state;
+	static const uint32_t kt[] = {GGML_Q5_0, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K};
+	static const int sizes[] = {128, 256, 768, 896, 2048};
+	const struct kern_ops *k = kern_avx512();
+	size_t cases = 0;
+
+	if (!k || !k->mm4_kr) {
+		printf("no AVX-512 VNNI on this CPU: the repacked VNNI tiles are not tested\n");
+		skip();
+	}
+	for (size_t ti = 0; ti < sizeof kt / sizeof kt[0]; ti++)
+		for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+			if (kt[ti] != GGML_Q5_0 && sizes[si] % QK_K) {
+				/* not repackable: the kernels keep the file's rows */
+				assert_int_equal(quant_repack_row_size(kt[ti], sizes[si]), 0);
+				continue;
+			}
+			check_repacked(k, kt[ti], sizes[si], &cases);
+		}
+	/* what is not repacked */
+	assert_int_equal(quant_repack_row_size(GGML_Q5_0, 96), 0);
+	assert_int_equal(quant_repack_row_size(GGML_Q4_1, 256), 0);
+	assert_int_equal(quant_repacked_type(GGML_Q5_1), 0);
+	printf("%s: %zu repacked Q5_0/K-quant tile results match scalar, each = its token alone\n", k->name, cases);
+}
+
 /* The writer quantizes F32 and F16 sources, and refuses what it cannot */
 static void test_writer_quant(void **state)
 {
@@ -484,6 +588,7 @@ int main(void)
 		cmocka_unit_test(test_dots_scalar),
 		cmocka_unit_test(test_dots_avx2),
 		cmocka_unit_test(test_dots_avx512),
+		cmocka_unit_test(test_repacked_k),
 		cmocka_unit_test(test_writer_quant),
 	};
 

@@ -1,0 +1,153 @@
+/* quants_repack.c — Q4_K, Q5_K, Q6_K and Q5_0 rows rearranged at load for
+ * the AVX-512 VNNI tiles (kernels_krepack_avx512.c), the same size as the
+ * file's rows, nothing dequantized.
+ *
+ * The tiles take activations as struct q8r groups (four 32-value blocks,
+ * lane j of a 512-bit vector holding block j: its values 0-15 in `lo`,
+ * 16-31 in `hi`), so the weights are laid out the same way: for every
+ * group of 128 values, 64 bytes whose 128-bit lane j holds block j's
+ * values i (low nibble) and 16 + i (high nibble) in byte i.  A K-quant
+ * sub-block of 32 values is exactly one such block.  Layouts (per
+ * super-block of 256 values for the K-quants, per group for Q5_0):
+ *
+ *   Q4_KR  qs[2][64], d, dmin, scales[12] (as the file)            144 bytes
+ *   Q5_KR  qs[2][64], hb[2][2] u64, d, dmin, scales[12]            176 bytes
+ *          hb[h][0] bit 16j + i: bit 4 of value i of block 4h + j,
+ *          hb[h][1] the same for value 16 + i
+ *   Q6_KR  ql[2][64] (the low 4 bits), qh[2][2][16], scales[16], d 210 bytes
+ *          qh[h][0][i] bits 2j, 2j + 1: the top 2 bits of value i of
+ *          block 4h + j; qh[h][1][i] of value 16 + i
+ *   Q5_0R  qs[64], hb[2] u64 (as Q5_KR's), d[4]                     88 bytes
+ */
+#include "infer/quants.h"
+
+#include <string.h>
+
+#include "infer/gguf.h"
+
+uint32_t quant_repacked_type(uint32_t type)
+{
+	switch (type) {
+	case GGML_Q4_K: return GGML_Q4_KR;
+	case GGML_Q5_K: return GGML_Q5_KR;
+	case GGML_Q6_K: return GGML_Q6_KR;
+	case GGML_Q5_0: return GGML_Q5_0R;
+	default: return 0;
+	}
+}
+
+bool quant_is_krepacked(uint32_t type)
+{
+	return type == GGML_Q4_KR || type == GGML_Q5_KR || type == GGML_Q6_KR || type == GGML_Q5_0R;
+}
+
+size_t quant_repack_row_size(uint32_t type, int n)
+{
+	if (n <= 0 || n % QR)
+		return 0;
+	switch (type) {
+	case GGML_Q4_K: return n % QK_K ? 0 : (size_t)(n / QK_K) * sizeof(struct blk_q4_k);
+	case GGML_Q5_K: return n % QK_K ? 0 : (size_t)(n / QK_K) * sizeof(struct blk_q5_k);
+	case GGML_Q6_K: return n % QK_K ? 0 : (size_t)(n / QK_K) * sizeof(struct blk_q6_k);
+	case GGML_Q5_0: return (size_t)(n / QR) * 4 * sizeof(struct blk_q5_0);
+	default: return 0;
+	}
+}
+
+/* value i (0..255) of a Q6_K block, 0..63 (as quants.c's unpack_q6k) */
+static int q6_val(const struct blk_q6_k *b, int e)
+{
+	int h = e / 128, k = e % 128 / 32, i = e % 32;
+	const uint8_t *ql = b->ql + 64 * h, *qh = b->qh + 32 * h;
+	int lo = k == 0 ? ql[i] & 0xf : k == 1 ? ql[i + 32] & 0xf : k == 2 ? ql[i] >> 4 : ql[i + 32] >> 4;
+
+	return lo | ((qh[i] >> (2 * k)) & 3) << 4;
+}
+
+/* value i (0..31) of sub-block s of a Q4_K/Q5_K block (qh NULL: Q4_K) */
+static int k45_val(const uint8_t *qs, const uint8_t *qh, int s, int i)
+{
+	int v = (qs[32 * (s / 2) + i] >> (4 * (s % 2))) & 0xf;
+
+	if (qh)
+		v |= ((qh[i] >> s) & 1) << 4;
+	return v;
+}
+
+/* One group of four 32-value blocks: v[j][i] the values (0..63) of block
+ * j; the low nibbles into qs[64], bit 4 into hb[2] (when hb), bits 4-5
+ * into q6[2][16] (when q6). */
+static void put_group(const uint8_t v[4][32], uint8_t *qs, uint8_t *hb, uint8_t *q6)
+{
+	uint64_t m[2] = {0, 0};
+
+	if (q6)
+		memset(q6, 0, 32);
+	for (int j = 0; j < 4; j++)
+		for (int i = 0; i < 16; i++) {
+			uint8_t a = v[j][i], b = v[j][i + 16];
+
+			qs[16 * j + i] = (uint8_t)((a & 0xf) | (b & 0xf) << 4);
+			m[0] |= (uint64_t)((a >> 4) & 1) << (16 * j + i);
+			m[1] |= (uint64_t)((b >> 4) & 1) << (16 * j + i);
+			if (q6) {
+				q6[i] |= (uint8_t)(((a >> 4) & 3) << (2 * j));
+				q6[16 + i] |= (uint8_t)(((b >> 4) & 3) << (2 * j));
+			}
+		}
+	if (hb)
+		memcpy(hb, m, 16);
+}
+
+void quant_repack_row(uint32_t type, int n, const void *src, void *dst)
+{
+	uint8_t *o = dst, v[4][32];
+
+	if (type == GGML_Q5_0) {
+		const struct blk_q5_0 *b = src;
+
+		for (int g = 0; g < n / QR; g++, o += 88, b += 4) {
+			for (int j = 0; j < 4; j++) {
+				uint32_t qh;
+
+				memcpy(&qh, b[j].qh, 4);
+				for (int i = 0; i < 16; i++) {
+					v[j][i] = (uint8_t)((b[j].qs[i] & 0xf) | ((qh >> i) & 1) << 4);
+					v[j][i + 16] = (uint8_t)((b[j].qs[i] >> 4) | ((qh >> (i + 16)) & 1) << 4);
+				}
+				memcpy(o + 80 + 2 * j, &b[j].d, 2);
+			}
+			put_group((const uint8_t (*)[32])v, o, o + 64, NULL);
+		}
+		return;
+	}
+	for (int sb = 0; sb < n / QK_K; sb++) {
+		if (type == GGML_Q6_K) {
+			const struct blk_q6_k *b = (const struct blk_q6_k *)src + sb;
+
+			for (int h = 0; h < 2; h++) {
+				for (int j = 0; j < 4; j++)
+					for (int i = 0; i < 32; i++)
+						v[j][i] = (uint8_t)q6_val(b, 128 * h + 32 * j + i);
+				put_group((const uint8_t (*)[32])v, o + 64 * h, NULL, o + 128 + 32 * h);
+			}
+			memcpy(o + 192, b->scales, 16);
+			memcpy(o + 208, &b->d, 2);
+			o += sizeof *b;
+		} else {
+			bool q5 = type == GGML_Q5_K;
+			const uint8_t *blk = (const uint8_t *)src + (size_t)sb * (q5 ? 176 : 144);
+			const uint8_t *qs = blk + (q5 ? 48 : 16), *qh = q5 ? blk + 16 : NULL;
+
+			for (int h = 0; h < 2; h++) {
+				for (int j = 0; j < 4; j++)
+					for (int i = 0; i < 32; i++)
+						v[j][i] = (uint8_t)k45_val(qs, qh, 4 * h + j, i);
+				put_group((const uint8_t (*)[32])v, o + 64 * h, q5 ? o + 128 + 16 * h : NULL, NULL);
+			}
+			/* d, dmin and the 12 scale bytes as they are */
+			memcpy(o + (q5 ? 160 : 128), blk, 16);
+			o += q5 ? 176 : 144;
+		}
+	}
+}
