@@ -14,7 +14,7 @@ extern "C" {
 #include "infer/model.h"
 }
 
-#include "infer/cuda/kernels.cuh"
+#include "infer/cuda/cu_types.cuh"
 
 /* tokens from which a product goes through cuBLAS (ALLOT_CUDA_GEMM_MIN
  * overrides it, for tests) */

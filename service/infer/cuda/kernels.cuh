@@ -11,15 +11,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#define CU_QK 32        /* elements per quantized block */
-#define CU_MV_T 8       /* tokens per matrix-vector launch */
-#define CU_MV_WARPS 4   /* rows (warps) per matrix-vector block */
-
-/* GGML type numbers (infer/gguf.h) */
-enum { CU_F32 = 0, CU_F16 = 1, CU_Q4_0 = 2, CU_Q8_0 = 8, CU_BF16 = 30 };
-
-/* quantized activations: x[i] ~ d * qs[i]; s = d * sum(qs) */
-struct cu_q81 { float d, s; int8_t qs[CU_QK]; };
+#include "infer/cuda/cu_types.cuh"
 
 __device__ __forceinline__ float cu_warp_sum(float v)
 {
