@@ -19,6 +19,12 @@ int infer_cuda_devices(char *why, size_t whylen)
 	return -1;
 }
 
+double infer_cuda_bandwidth(int dev)
+{
+	(void)dev;
+	return 0;
+}
+
 allot_err infer_cuda_test_matmul(int dev, uint32_t type, int rows, int cols, const void *w,
 				 size_t row_bytes, int ntok, const float *x, float *y, char *err,
 				 size_t errlen)

@@ -28,6 +28,9 @@ bool infer_cuda_built(void);
 /* The number of usable CUDA devices (> 0), or -1 with the reason in why
  * ("this allotd was built without CUDA", "no CUDA device: ..."). */
 int infer_cuda_devices(char *why, size_t whylen);
+/* Device dev's memory bandwidth in bytes/s (bytes read plus written by a
+ * 1 GiB device-to-device copy, best of 5), for bench/infer; 0 on failure. */
+double infer_cuda_bandwidth(int dev);
 /* Test hook (tests/unit/test_cuda.c): y[t][r] = W[r] . x[t] on device dev
  * through the backend's own product (matrix-vector kernels for up to
  * gemm_min tokens, the dequantize + cuBLAS path above), W rows*cols of

@@ -307,6 +307,38 @@ allot_err cu_load(const struct llama_model *m, const struct infer_backend_params
 	return ALLOT_OK;
 }
 
+extern "C" double infer_cuda_bandwidth(int dev)
+{
+	size_t n = (size_t)1 << 30;
+	void *a = NULL, *b = NULL;
+	cudaEvent_t e0 = NULL, e1 = NULL;
+	float best = 0;
+
+	if (cudaSetDevice(dev) != cudaSuccess || !dalloc(&a, n) || !dalloc(&b, n) ||
+	    cudaEventCreate(&e0) != cudaSuccess || cudaEventCreate(&e1) != cudaSuccess) {
+		cudaFree(a);
+		cudaFree(b);
+		return 0;
+	}
+	cudaMemset(a, 1, n);
+	for (int r = 0; r < 6; r++) {
+		float ms = 0;
+
+		cudaEventRecord(e0);
+		cudaMemcpy(b, a, n, cudaMemcpyDeviceToDevice);
+		cudaEventRecord(e1);
+		cudaEventSynchronize(e1);
+		cudaEventElapsedTime(&ms, e0, e1);
+		if (r > 0 && ms > 0 && (best == 0 || ms < best))
+			best = ms;
+	}
+	cudaEventDestroy(e0);
+	cudaEventDestroy(e1);
+	cudaFree(a);
+	cudaFree(b);
+	return best > 0 ? 2.0 * (double)n / (best / 1e3) : 0;
+}
+
 /* ---- the test hook ----------------------------------------------------------------- */
 
 extern "C" allot_err infer_cuda_test_matmul(int dev, uint32_t type, int rows, int cols, const void *w,
