@@ -21,7 +21,10 @@ CFLAGS_backend_cuda := -DALLOT_CUDA
 NVCCFLAGS  ?= -O2
 NVCCFLAGS  += -std=c++17 -g $(CUDA_ARCH) -Iservice -DALLOT_CUDA -Werror all-warnings \
 	      -Xcompiler -Wall,-Wextra,-Werror,-Wno-missing-field-initializers,-pthread
-EXTRA_LIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+# the runtime linked statically (cheap until first used); cuBLAS opened with
+# dlopen by the first load (linked, its 700 MB of libraries cost every start
+# of allotd seconds), found through this rpath or the loader's paths
+EXTRA_LIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lstdc++
 $(BUILD)/obj/service/infer/cuda/%.o: service/infer/cuda/%.cu $(wildcard service/infer/cuda/*.cuh) \
 		service/infer/backend_cuda.h service/infer/backend.h service/infer/model.h mk/cuda.mk
 	@mkdir -p $(dir $@)

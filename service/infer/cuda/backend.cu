@@ -79,7 +79,7 @@ static bool gemm(struct cu *c, const struct cu_wt *w, const float *x, int xs, in
 	cu_to_f16<<<blocks((size_t)ntok * w->cols, 256), 256>>>(x, xs, w->cols, ntok, c->xh);
 	/* column-major: W^T (cols x rows, ld cols) transposed times x (cols x
 	 * ntok, ld cols) into y (rows x ntok, ld ys) */
-	return cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, w->rows, ntok, w->cols, &one, c->wh, CUDA_R_16F,
+	return cu_blas.gemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, w->rows, ntok, w->cols, &one, c->wh, CUDA_R_16F,
 			    w->cols, c->xh, CUDA_R_16F, w->cols, &zero, y, CUDA_R_32F, ys, CUBLAS_COMPUTE_32F,
 			    CUBLAS_GEMM_DEFAULT) == CUBLAS_STATUS_SUCCESS;
 }

@@ -53,6 +53,19 @@ struct cu {
 	char desc[96];
 };
 
+/* cuBLAS, opened with dlopen at the first load (cu_blas_open): linking it
+ * made every start of allotd load its 700 MB of libraries, GPU or not */
+struct cu_blas {
+	decltype(&cublasCreate_v2) create;
+	decltype(&cublasDestroy_v2) destroy;
+	cublasStatus_t (*gemm)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void *,
+			       const void *, cudaDataType, int, const void *, cudaDataType, int, const void *, void *,
+			       cudaDataType, int, cublasComputeType_t, cublasGemmAlgo_t);
+};
+extern struct cu_blas cu_blas;
+/* false with the reason in err when libcublas cannot be opened */
+bool cu_blas_open(char *err, size_t errlen);
+
 /* y[t] = W x[t] for ntok tokens (x [ntok][xs], y [ntok][ys], on the
  * device); false when cuBLAS failed */
 bool cu_matmul(struct cu *c, const struct cu_wt *w, const float *x, int xs, int ntok, float *y, int ys);

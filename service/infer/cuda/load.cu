@@ -3,6 +3,8 @@
  * the product test hook. */
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,41 @@ static bool type_ok(uint32_t t, int64_t cols)
 	if (t == GGML_Q8_0 || t == GGML_Q4_0)
 		return cols % CU_QK == 0;
 	return t == GGML_F32 || t == GGML_F16 || t == GGML_BF16;
+}
+
+struct cu_blas cu_blas;
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static char blas_err[200];
+
+static void blas_init(void)
+{
+	static const char *const names[] = {"libcublas.so.13", "libcublas.so"};
+	void *h = NULL;
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0] && !h; i++)
+		h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		snprintf(blas_err, sizeof blas_err, "cannot open cuBLAS: %s", dlerror());
+		return;
+	}
+	cu_blas.destroy = (decltype(cu_blas.destroy))dlsym(h, "cublasDestroy_v2");
+	cu_blas.gemm = (decltype(cu_blas.gemm))dlsym(h, "cublasGemmEx");
+	if (!cu_blas.destroy || !cu_blas.gemm) {
+		snprintf(blas_err, sizeof blas_err, "cuBLAS lacks cublasDestroy_v2 or cublasGemmEx");
+		return;
+	}
+	/* set last: it says the table is complete */
+	cu_blas.create = (decltype(cu_blas.create))dlsym(h, "cublasCreate_v2");
+	if (!cu_blas.create)
+		snprintf(blas_err, sizeof blas_err, "cuBLAS lacks cublasCreate_v2");
+}
+
+bool cu_blas_open(char *err, size_t errlen)
+{
+	pthread_once(&blas_once, blas_init);
+	if (!cu_blas.create)
+		snprintf(err, errlen, "%s", blas_err);
+	return cu_blas.create != NULL;
 }
 
 extern "C" bool infer_cuda_built(void)
@@ -111,7 +148,7 @@ void cu_free(void *state)
 			cudaFree(p[i]);
 	}
 	if (c->blas)
-		cublasDestroy(c->blas);
+		cu_blas.destroy(c->blas);
 	free(c->L);
 	free(c->hx); free(c->hrc); free(c->hrs);
 	free(c->hpos); free(c->hslot); free(c->hidx);
@@ -192,7 +229,7 @@ static bool alloc_work(struct cu *c)
 	       (c->hrs = (float *)malloc(B * hd2 * sizeof(float))) &&
 	       (c->hpos = (int *)malloc(B * sizeof(int))) && (c->hslot = (int *)malloc(B * sizeof(int))) &&
 	       (c->hidx = (int *)malloc(B * sizeof(int))) &&
-	       cublasCreate(&c->blas) == CUBLAS_STATUS_SUCCESS;
+	       cu_blas.create(&c->blas) == CUBLAS_STATUS_SUCCESS;
 }
 
 static bool upload_all(struct cu *c)
@@ -290,6 +327,8 @@ allot_err cu_load(const struct llama_model *m, const struct infer_backend_params
 	c->widest = c->widest > c->qdim ? c->widest : c->qdim;
 	c->gemm_min = gemm_min_env();
 	rc = check_device(c, err, errlen);
+	if (rc == ALLOT_OK && !cu_blas_open(err, errlen))
+		rc = ALLOT_E_UNAVAILABLE;
 	if (rc != ALLOT_OK) {
 		free(c);
 		return rc;
@@ -369,13 +408,13 @@ extern "C" allot_err infer_cuda_test_matmul(int dev, uint32_t type, int rows, in
 	     dalloc((void **)&c.xq, (size_t)ntok * (cols / CU_QK) * sizeof(cu_q81)) &&
 	     dalloc((void **)&c.wh, (size_t)rows * cols * sizeof(__half)) &&
 	     dalloc((void **)&c.xh, (size_t)ntok * cols * sizeof(__half)) &&
-	     cublasCreate(&c.blas) == CUBLAS_STATUS_SUCCESS && cu_matmul(&c, &wt, dx, cols, ntok, dy, rows) &&
+	     cu_blas_open(err, errlen) && cu_blas.create(&c.blas) == CUBLAS_STATUS_SUCCESS && cu_matmul(&c, &wt, dx, cols, ntok, dy, rows) &&
 	     cudaDeviceSynchronize() == cudaSuccess && cudaGetLastError() == cudaSuccess &&
 	     cudaMemcpy(y, dy, (size_t)ntok * rows * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess;
-	if (!ok)
+	if (!ok && cu_blas.create)
 		snprintf(err, errlen, "CUDA: %s", cudaGetErrorString(cudaGetLastError()));
 	if (c.blas)
-		cublasDestroy(c.blas);
+		cu_blas.destroy(c.blas);
 	cudaFree(wt.d); cudaFree(dx); cudaFree(dy); cudaFree(c.xq); cudaFree(c.wh); cudaFree(c.xh);
 	return ok ? ALLOT_OK : ALLOT_E_INTERNAL;
 }
