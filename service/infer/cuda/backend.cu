@@ -151,11 +151,13 @@ static bool attention_block(struct cu *c, const struct cu_layer *L, int l, int n
 	ok &= cu_matmul(c, &L->wq, c->xb, dim, n, c->q, c->qdim);
 	ok &= cu_matmul(c, &L->wk, c->xb, dim, n, c->k, c->kv_dim);
 	ok &= cu_matmul(c, &L->wv, c->xb, dim, n, c->v, c->kv_dim);
-	if (L->bq) {
+	/* attention biases (qwen2), each optional */
+	if (L->bq)
 		cu_add_bias<<<blocks((size_t)n * c->qdim, 256), 256>>>(c->q, L->bq, n, c->qdim);
+	if (L->bk)
 		cu_add_bias<<<blocks((size_t)n * c->kv_dim, 256), 256>>>(c->k, L->bk, n, c->kv_dim);
+	if (L->bv)
 		cu_add_bias<<<blocks((size_t)n * c->kv_dim, 256), 256>>>(c->v, L->bv, n, c->kv_dim);
-	}
 	if (L->qn)
 		cu_rmsnorm<<<n * hp->n_head, 128>>>(c->q, c->q, NULL, L->qn, hd, hp->rms_eps);
 	if (L->kn)
