@@ -17,7 +17,9 @@ $(error CUDA=1 but nvcc was not found (PATH, /usr/local/cuda/bin))
 endif
 CUDA_OBJ   := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.o)
 LIB_OBJ    += $(CUDA_OBJ)
-CFLAGS_backend_cuda := -DALLOT_CUDA
+# (for this object only: the fuzz targets compile backend_cuda.c again, with
+# its stubs, since they link no CUDA)
+$(BUILD)/obj/service/infer/backend_cuda.o: CFLAGS += -DALLOT_CUDA
 NVCCFLAGS  ?= -O2
 NVCCFLAGS  += -std=c++17 -g $(CUDA_ARCH) -Iservice -DALLOT_CUDA -Werror all-warnings \
 	      -Xcompiler -Wall,-Wextra,-Werror,-Wno-missing-field-initializers,-pthread
