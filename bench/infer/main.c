@@ -3,6 +3,7 @@
  *   build/bench/infer [--models llama3-1b,qwen2-0.5b,tinyllama-1.1b,110m] [--large]
  *                     [--types q4_0,q4_k_m,q6_k,q8_0,f16,q4_k,q5_k,q5_0,q4_1,q5_1]
  *                     [--threads N] [--layers N] [--dir /tmp] [--prompt-only] [--reps N]
+ *                     [--device cuda[:N]]
  *
  * For each model and weight type: prompt tokens/s (a 64-token prompt in
  * one batch) and the weight bytes/s that makes (prompt tokens/s x the bytes
@@ -27,6 +28,7 @@
 #include <time.h>
 
 #include "infer/backend.h"
+#include "infer/backend_cuda.h"
 #include "infer/gguf.h"
 #include "infer/model.h"
 #include "synth.h"
@@ -125,6 +127,10 @@ struct result {
 };
 
 static int prompt_only, prompt_reps = 3;
+/* --device cuda[:N]: the CUDA backend on device N (docs/CUDA.md); the
+ * bandwidth is then the device's (a device-to-device copy) */
+static const struct infer_backend_ops *be = &infer_backend_cpu;
+static int device;
 
 /* prompt: PROMPT tokens in one pass, best of prompt_reps (each restarts
  * slot 0) */
@@ -143,13 +149,13 @@ static double measure_prompt(void *st, float *logits)
 	{	/* warm the page cache and the mapping */
 		struct infer_batch b = {1, tok, pos, slot, want + PROMPT - 1};
 
-		infer_backend_cpu.forward(st, &b, logits);
+		be->forward(st, &b, logits);
 	}
 	for (int rep = 0; rep < prompt_reps; rep++) {
 		struct infer_batch b = {PROMPT, tok, pos, slot, want};
 		double t0 = now(), dt;
 
-		infer_backend_cpu.forward(st, &b, logits);
+		be->forward(st, &b, logits);
 		dt = now() - t0;
 		if (PROMPT / dt > pp)
 			pp = PROMPT / dt;
@@ -179,7 +185,7 @@ static double measure_decode(void *st, float *logits, int batch)
 				s[j] = j;
 				w[j] = 1;
 			}
-			infer_backend_cpu.forward(st, &b, logits);
+			be->forward(st, &b, logits);
 		}
 		r = batch * DECODE_STEPS / (now() - t0);
 		if (r > best)
@@ -191,7 +197,7 @@ static double measure_decode(void *st, float *logits, int batch)
 static int run(const char *path, int threads, struct result *res)
 {
 	struct llama_model *m;
-	struct infer_backend_params p = {.n_threads = threads, .n_slots = BATCH,
+	struct infer_backend_params p = {.n_threads = threads, .n_slots = BATCH, .device = device,
 					 .n_ctx = PROMPT + DECODE_REPS * DECODE_STEPS + 8, .max_batch = PROMPT};
 	void *st;
 	char err[256];
@@ -201,14 +207,14 @@ static int run(const char *path, int threads, struct result *res)
 		fprintf(stderr, "bench: %s\n", err);
 		return 1;
 	}
-	if (infer_backend_cpu.load(m, &p, &st, err, sizeof err) != ALLOT_OK) {
+	if (be->load(m, &p, &st, err, sizeof err) != ALLOT_OK) {
 		fprintf(stderr, "bench: %s\n", err);
 		llama_free(m);
 		return 1;
 	}
 	logits = malloc((size_t)BATCH * m->hp.n_vocab * sizeof *logits);
 	if (!logits) {
-		infer_backend_cpu.free(st);
+		be->free(st);
 		llama_free(m);
 		return 1;
 	}
@@ -218,21 +224,21 @@ static int run(const char *path, int threads, struct result *res)
 	if (prompt_only) {
 		printf("%-22s %-7s %7.1f MB  prompt %8.1f tok/s = %6.1f GB/s of weights (best of %d)  [%s]\n",
 		       res->model, res->type, res->bytes / 1e6, res->pp, res->pp * res->bytes / 1e9, prompt_reps,
-		       infer_backend_cpu.describe(st));
+		       be->describe(st));
 	} else {
 		/* batch 1 right after measuring the bandwidth */
-		res->bw = bandwidth(threads);
+		res->bw = be == &infer_backend_cuda ? infer_cuda_bandwidth(device) : bandwidth(threads);
 		res->d1 = measure_decode(st, logits, 1);
 		res->d8 = measure_decode(st, logits, BATCH);
 		printf("%-22s %-7s %7.1f MB  prompt %8.1f tok/s  decode b1 %7.2f tok/s  b8 %7.2f tok/s (x%.1f)"
 		       "  b1 weights %6.2f GB/s = %3.0f%% of %.2f GB/s  load %.1f  [%s]\n",
 		       res->model, res->type, res->bytes / 1e6, res->pp, res->d1, res->d8, res->d8 / res->d1,
 		       res->bytes * res->d1 / 1e9, 100.0 * res->bytes * res->d1 / res->bw, res->bw / 1e9, res->load,
-		       infer_backend_cpu.describe(st));
+		       be->describe(st));
 	}
 	fflush(stdout);
 	free(logits);
-	infer_backend_cpu.free(st);
+	be->free(st);
 	llama_free(m);
 	return 0;
 }
@@ -312,7 +318,7 @@ static const struct { const char *name, *label; uint32_t type; } TYPES[] = {
 static int usage(const char *argv0)
 {
 	fprintf(stderr, "usage: %s [--models llama3-1b,qwen2-0.5b,tinyllama-1.1b,110m] [--large]"
-		" [--types q4_0,q4_k_m,q6_k,q8_0,f16,q4_k,q5_k,q5_0,q4_1,q5_1] [--threads N] [--layers N]"
+		" [--types q4_0,q4_k_m,q6_k,q8_0,f16,q4_k,q5_k,q5_0,q4_1,q5_1] [--threads N] [--layers N] [--device cuda[:N]]"
 		" [--dir DIR] [--prompt-only] [--reps N]\n", argv0);
 	return 2;
 }
@@ -338,7 +344,12 @@ int main(int argc, char **argv)
 			dir = argv[++i];
 		else if (strcmp(argv[i], "--prompt-only") == 0)
 			prompt_only = 1;
-		else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
+		else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc && strcmp(argv[i + 1], "cpu") == 0)
+			i++;
+		else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc && strncmp(argv[i + 1], "cuda", 4) == 0) {
+			be = &infer_backend_cuda;
+			device = argv[++i][4] == ':' ? atoi(argv[i] + 5) : 0;
+		} else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
 			prompt_reps = atoi(argv[++i]) > 0 ? atoi(argv[i]) : 3;
 		else
 			return usage(argv[0]);

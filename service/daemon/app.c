@@ -259,6 +259,7 @@ allot_err app_gate_open(struct app *app, struct gate **out, char *msg, size_t ms
 	const struct gate_config gc = {.models = app->cfg.models, .keys = app->cfg.keys,
 				       .deployment = app->cfg.deployment,
 				       .threads = app->cfg.threads,
+				       .cuda = app->cfg.cuda, .cuda_device = app->cfg.cuda_device,
 				       .no_background = app->cfg.no_background};
 	return gate_open(app->ledger, &gc, out, msg, msgsz);
 }

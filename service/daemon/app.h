@@ -25,6 +25,11 @@ struct app_config {
 	const char *models;      /* --models, default models */
 	const char *deployment;  /* --deployment, default "local" */
 	int threads;             /* --threads, default: online CPUs */
+	/* --device cpu|cuda[:N]: the engines on CUDA device N, else the CPU
+	 * (docs/CUDA.md); checked at parse time: a build without CUDA or a
+	 * machine without a CUDA device is refused with one line */
+	bool cuda;
+	int cuda_device;
 	/* --flush-ms: the longest a gate settlement's commit waits to be on
 	 * disk (docs/LEDGER.md, "Durability"); 0: every commit fsyncs.  Unset:
 	 * the store's default (50 ms). */

@@ -9,10 +9,12 @@
 
 #include "daemon/webhooks.h"
 #include "http/server.h"
+#include "infer/backend_cuda.h"
 
 static const char usage[] =
 	"usage: allotd [--listen ADDR] [--db PATH|URI] [--charter FILE] [--keys DIR]\n"
 	"              [--models DIR] [--deployment NAME] [--threads N] [--flush-ms MS]\n"
+"              [--device cpu|cuda[:N]]\n"
 	"              [--cors-origins ORIGIN,...|*] [--backup-dir DIR]\n"
 	"              [--webhook-retention-days N] [--init] [--check] [-v]\n"
 	"       allotd --model FILE --prompt TEXT [--max-tokens N] [--temperature T] [--seed S]\n"
@@ -58,9 +60,49 @@ static int int_flag(const char *name, const char *s, long lo, long hi, int *out)
 	return 0;
 }
 
+/* --device: "cpu" (or unset) the CPU; "cuda" device 0; "cuda:N".  A CUDA device
+ * must exist now: a build without CUDA, or no device, is one line on
+ * stderr, not a failure later when the first model loads. */
+static int device_flag(const char *s, bool *cuda, int *out)
+{
+	char why[200];
+	int n;
+
+	*cuda = false;
+	*out = 0;
+	if (!s || strcmp(s, "cpu") == 0)
+		return 0;
+	if (strncmp(s, "cuda:", 5) == 0) {
+		char *end;
+		long v;
+
+		errno = 0;
+		v = strtol(s + 5, &end, 10);
+		if (end == s + 5 || *end || errno || v < 0 || v > 63)
+			goto bad;
+		*out = (int)v;
+	} else if (strcmp(s, "cuda") != 0) {
+		goto bad;
+	}
+	*cuda = true;
+	n = infer_cuda_devices(why, sizeof why);
+	if (n < 0) {
+		fprintf(stderr, "allotd: --device %s: %s\n", s, why);
+		return 1;
+	}
+	if (*out >= n) {
+		fprintf(stderr, "allotd: --device %s: no CUDA device %d (%d found)\n", s, *out, n);
+		return 1;
+	}
+	return 0;
+bad:
+	fprintf(stderr, "allotd: --device must be cpu, cuda or cuda:N (N 0..63)\n");
+	return 1;
+}
+
 int app_config_parse(struct app_config *cfg, int argc, char **argv)
 {
-	static const char *threads_s, *flush_s, *retention_s;
+	static const char *threads_s, *flush_s, *retention_s, *device_s;
 	memset(cfg, 0, sizeof *cfg);
 	cfg->listen = "127.0.0.1:8080";
 	cfg->db = "var/allot.db";
@@ -70,6 +112,7 @@ int app_config_parse(struct app_config *cfg, int argc, char **argv)
 	cfg->deployment = "local";
 	cfg->webhook_retention_days = WEBHOOKS_RETENTION_DAYS_DEFAULT;
 	threads_s = NULL;
+	device_s = NULL;
 	flush_s = NULL;
 	retention_s = NULL;
 	const char *init_env = getenv("ALLOT_INIT");
@@ -88,6 +131,7 @@ int app_config_parse(struct app_config *cfg, int argc, char **argv)
 		{"models", "ALLOT_MODELS", &cfg->models},
 		{"deployment", "ALLOT_DEPLOYMENT", &cfg->deployment},
 		{"threads", "ALLOT_THREADS", &threads_s},
+		{"device", "ALLOT_DEVICE", &device_s},
 		{"flush-ms", "ALLOT_FLUSH_MS", &flush_s},
 		{"cors-origins", "ALLOT_CORS_ORIGINS", &cfg->cors_origins},
 		{"backup-dir", "ALLOT_BACKUP_DIR", &cfg->backup_dir},
@@ -142,6 +186,8 @@ int app_config_parse(struct app_config *cfg, int argc, char **argv)
 	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
 	cfg->threads = nproc > 0 ? (int)nproc : 1;
 	if (threads_s && int_flag("threads", threads_s, 1, 256, &cfg->threads))
+		return 1;
+	if (device_flag(device_s, &cfg->cuda, &cfg->cuda_device))
 		return 1;
 	if (flush_s) {
 		if (int_flag("flush-ms", flush_s, 0, 10000, &cfg->flush_ms))

@@ -257,7 +257,7 @@ int fsck_parse_args(int argc, char **argv, struct fsck_options *o, FILE *err)
 	/* The daemon's flags that take a value are accepted and ignored: the
 	 * same command line can serve and check. */
 	static const char *const ignored[] = {"--listen", "--charter", "--keys", "--models",
-					      "--deployment", "--threads", "--flush-ms", NULL};
+					      "--deployment", "--threads", "--flush-ms", "--device", NULL};
 	memset(o, 0, sizeof *o);
 	const char *env = getenv("ALLOT_DB");
 	o->db = env && *env ? env : "var/allot.db";

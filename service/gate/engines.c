@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "gate/gate.h"
+#include "infer/backend_cuda.h"
 #include "infer/engine.h"
 
 enum eng_state { ENG_LOADING, ENG_READY, ENG_FAILED };
@@ -33,6 +34,8 @@ struct gate_engines {
 	struct chist *charters;     /* not owned */
 	char models[1024];          /* the models' directory */
 	int threads;
+	bool cuda;                  /* engines on CUDA device cuda_device */
+	int cuda_device;
 	pthread_mutex_t mu;         /* guards the list and every slot's fields */
 	pthread_cond_t cv;
 	struct eng_slot *head;
@@ -81,6 +84,10 @@ static void load(struct gate_engines *es, struct eng_slot *s)
 		log_warnx("gate: model %s: file %s not found; requests for it get 503", s->id, path);
 	} else {
 		struct infer_params p = {.n_threads = es->threads};
+		if (es->cuda) {
+			p.backend = &infer_backend_cuda;
+			p.device = es->cuda_device;
+		}
 		char err[256];
 		if (infer_open(path, &p, &eng, err, sizeof err)) {
 			snprintf(detail, sizeof detail, "%.190s", err);
@@ -208,6 +215,8 @@ allot_err engines_open(struct chist *charters, const struct gate_config *cfg,
 	es->charters = charters;
 	snprintf(es->models, sizeof es->models, "%s", cfg->models ? cfg->models : ".");
 	es->threads = cfg->threads;
+	es->cuda = cfg->cuda;
+	es->cuda_device = cfg->cuda_device;
 	pthread_mutex_init(&es->mu, NULL);
 	pthread_mutex_init(&es->load_mu, NULL);
 	pthread_cond_init(&es->cv, NULL);

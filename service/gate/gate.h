@@ -41,6 +41,8 @@ struct gate_config {
 	const char *keys;        /* the token keyset's directory */
 	const char *deployment;  /* the tokens' audience */
 	int threads;             /* inference threads per engine */
+	bool cuda;               /* engines on CUDA device cuda_device (else the CPU) */
+	int cuda_device;
 	/* Unit tests (their fake clocks): no model loader thread; models load
 	 * at gate_open and when a charter is applied (gate/engines.h). */
 	bool no_background;

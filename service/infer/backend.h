@@ -46,6 +46,7 @@ struct infer_backend_params {
 	int n_slots;     /* concurrent sequences */
 	int n_ctx;       /* positions per sequence */
 	int max_batch;   /* most tokens per forward() call */
+	int device;      /* accelerator index (CUDA: cuda:N); the CPU ignores it */
 };
 
 struct infer_backend_ops {
@@ -69,5 +70,6 @@ struct infer_backend_ops {
 };
 
 extern const struct infer_backend_ops infer_backend_cpu;
+/* infer_backend_cuda: infer/backend_cuda.h */
 
 #endif

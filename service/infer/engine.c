@@ -265,7 +265,7 @@ allot_err infer_open(const char *path, const struct infer_params *p,
 	bp = (struct infer_backend_params){.n_threads = p->n_threads > 0 ? p->n_threads : 1,
 					   /* one more for embeddings (engine_embed.c) */
 					   .n_slots = e->n_slots + (e->be->embed != NULL), .n_ctx = e->n_ctx,
-					   .max_batch = e->step_cap};
+					   .max_batch = e->step_cap, .device = p->device};
 	if (p->vocab_only) {
 		/* tokenizer and metadata only: no weights touched, no threads */
 		e->vocab_only = true;

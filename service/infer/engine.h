@@ -52,6 +52,7 @@ struct infer_params {
 			     * <= 0: the model's, at most INFER_DEFAULT_CTX */
 	int max_batch;      /* tokens per forward pass; <= 0: INFER_DEFAULT_BATCH */
 	const struct infer_backend_ops *backend; /* NULL: the CPU backend */
+	int device;         /* the backend's device index (CUDA: --device cuda:N) */
 	bool vocab_only;    /* load the tokenizer and metadata only (fast; no
 			     * weights read, no threads): infer_submit() then
 			     * fails with ALLOT_E_UNAVAILABLE */
