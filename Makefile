@@ -140,7 +140,7 @@ check-layers:
 
 test: setup
 	@$(MAKE) --no-print-directory check-layers
-	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory all unit $(BENCH_BIN)
 	@$(MAKE) --no-print-directory e2e
 	@$(MAKE) --no-print-directory e2e-pg
 	@$(MAKE) --no-print-directory fuzz-smoke
