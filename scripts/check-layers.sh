@@ -30,7 +30,7 @@ rank() {
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 bad=0
-for f in $(cd "$root" && find service -name '*.[ch]' | sort); do
+for f in $(cd "$root" && find service \( -name '*.[ch]' -o -name '*.cu' -o -name '*.cuh' \) | sort); do
 	from=$(echo "$f" | cut -d/ -f2)
 	rf=$(rank "$from")
 	if [ "$rf" -lt 0 ]; then
