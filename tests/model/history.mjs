@@ -325,6 +325,13 @@ export class History {
 	async do_burst(s) {
 		const members = Object.values(this.tokens).filter((t) => t.proj === s.proj);
 		const prompt = PROMPTS[0];
+		// A version scheduled by an earlier step (its instant a few seconds
+		// ahead) would switch the rates or max_tokens between the worst case
+		// computed here and the burst: the burst's own charter is applied
+		// after it and put in force with it.  So the burst starts once every
+		// version applied so far is in force, and its worst case is that of
+		// the charter the burst runs under.
+		await this.untilInForce();
 		const t0 = Date.now();
 		const pt = await this.promptCount(this.ns.model, prompt, members[0].token);
 		const mt = Math.min(s.maxTokens, this.ledger.paramsAtTime(t0).projects[s.proj].maxTok ?? s.maxTokens);
