@@ -150,9 +150,15 @@ test: setup
 # the window of seeds.
 # Also: 1,000 JSON-constrained generations with random seeds (200 in make
 # test), each parsed and checked against its schema (test_infer_gen).
+# Also: three nodes on one PostgreSQL database, 20 rounds of racing clients
+# (5 in make test) and 100 concurrent pairs of provider batches (20).
 soak: setup all $(BUILD)/tests/test_infer_gen
 	@ALLOT_MODEL_HISTORIES=$${ALLOT_MODEL_HISTORIES:-10000} bash tests/e2e/test_model.sh
 	@ALLOT_JSON_SAMPLES=$${ALLOT_JSON_SAMPLES:-1000} $(BUILD)/tests/test_infer_gen
+	@ALLOT_MULTINODE_ROUNDS=$${ALLOT_MULTINODE_ROUNDS:-20} \
+	  ALLOT_MULTINODE_INGEST_ROUNDS=$${ALLOT_MULTINODE_INGEST_ROUNDS:-100} \
+	  sh scripts/with-pg.sh env ALLOT_TEST_DB=pg sh -c \
+	  'bash tests/e2e/test_multinode_rounds_pg.sh && bash tests/e2e/test_multinode_ingest_pg.sh'
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 unit

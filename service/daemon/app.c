@@ -254,6 +254,35 @@ static allot_err app_charter_load_stored(struct app *app, char *msg, size_t msgs
 	return e;
 }
 
+/* Loads the stored versions newer than the latest one loaded: those that
+ * another node on the same database applied (docs/DEPLOY.md, "Charters on
+ * several nodes").  Logs what it did; an error keeps the charters loaded. */
+static void app_charter_follow(struct app *app)
+{
+	struct versions vs = {0};
+	char msg[256] = "";
+	allot_err e = store_charter_history(app->store, version_add, &vs);
+	if (!e && vs.oom)
+		e = ALLOT_E_NOMEM;
+	struct active_charter *cur = app_charter_latest(app);
+	int64_t have = cur ? cur->row.version : 0;
+	app_charter_put(app, cur);
+	/* oldest first (store_charter_history), so the newest ends up latest */
+	for (size_t i = 0; i < vs.n && !e; i++) {
+		if (vs.v[i] <= have)
+			continue;
+		if ((e = app_charter_load_version(app, vs.v[i], msg, sizeof msg)))
+			break;
+		have = vs.v[i];
+		log_info("charter version %lld loaded from the database (applied through another "
+			 "node)", (long long)have);
+	}
+	if (e)
+		log_warnx("the charter versions in the database could not be loaded: %s",
+			  msg[0] ? msg : e == ALLOT_E_NOMEM ? "out of memory" : app->store->errmsg);
+	free(vs.v);
+}
+
 allot_err app_gate_open(struct app *app, struct gate **out, char *msg, size_t msgsz)
 {
 	const struct gate_config gc = {.models = app->cfg.models, .keys = app->cfg.keys,
@@ -267,6 +296,7 @@ allot_err app_gate_open(struct app *app, struct gate **out, char *msg, size_t ms
 void app_charter_reload(struct app *app)
 {
 	char msg[256] = "";
+	app_charter_follow(app);
 	log_info("reloading charter from %s", app->cfg.charter);
 	if (app_charter_from_file(app, false, msg, sizeof msg))
 		log_warnx("charter reload failed, the active charter is kept: %s", msg);

@@ -120,7 +120,8 @@ allot_err app_charter_apply(struct app *app, const char *filename, const char *t
  * (gate_open); *out is what app->gate should be set to. */
 allot_err app_gate_open(struct app *app, struct gate **out, char *msg, size_t msgsz);
 
-/* Re-reads cfg.charter and applies it if its version is newer (SIGHUP). */
+/* SIGHUP: loads the versions another node applied to the same database,
+ * then re-reads cfg.charter and applies it if its version is newer. */
 void app_charter_reload(struct app *app);
 
 #endif

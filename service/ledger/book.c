@@ -320,6 +320,32 @@ static enum ledger_outcome price_correction(struct ledger *led, const struct usa
 	return LEDGER_OUT_ACCEPTED;
 }
 
+/* A record booked before under r's (provider, record_id): the same content
+ * is a duplicate (*row: the stored one, with r), other content a conflict.
+ * LEDGER_OUT_ACCEPTED: none is stored (go on and decide it). */
+static enum ledger_outcome book_stored_before(struct ledger *led, const struct usage_record *r,
+					      struct ledger_row *row, char *reason, size_t rsz)
+{
+	struct ledger_row prev;
+	allot_err e = store_ledger_find_q(led->store, r->provider, r->record_id, &prev);
+	if (e == ALLOT_E_NOT_FOUND)
+		return LEDGER_OUT_ACCEPTED;
+	if (e) {
+		snprintf(reason, rsz, "the ledger could not be read");
+		return LEDGER_OUT_ERROR;
+	}
+	bool same = memcmp(prev.rec.sha256, r->sha256, 32) == 0;
+	record_release(&prev.rec);
+	if (!same) {
+		snprintf(reason, rsz, "record_id \"%s\" was already used by provider \"%s\" "
+				      "for a record with different content", r->record_id, r->provider);
+		return LEDGER_OUT_CONFLICT;
+	}
+	*row = prev;
+	row->rec = *r;
+	return LEDGER_OUT_DUPLICATE;
+}
+
 /* Checks r against the charters and the ledger, prices it and books it.
  * Must run inside a ledger transaction.  row->rec is r (borrowed).
  * gate: NULL for a provider's record; for a gate settlement, its options:
@@ -329,7 +355,6 @@ static enum ledger_outcome book_decide(struct ledger *led, struct usage_record *
 				       const struct ledger_settle_opts *gate, int64_t now,
 				       struct ledger_row *row, char *reason, size_t rsz)
 {
-	struct ledger_row prev;
 	const bool from_gate = gate != NULL;
 	const struct charter *priced_by = gate ? gate->charter : NULL;
 	/* A gate settlement's id is new by construction (the gate's start
@@ -338,24 +363,10 @@ static enum ledger_outcome book_decide(struct ledger *led, struct usage_record *
 	 * booked after all: then it is a duplicate, booked once).  Were one
 	 * there, the unique (provider, record_id) index would refuse the
 	 * insert, and the settlement would fail rather than double. */
-	allot_err e = from_gate && !gate->retry
-			      ? ALLOT_E_NOT_FOUND
-			      : store_ledger_find_q(led->store, r->provider, r->record_id, &prev);
-	if (e == ALLOT_OK) {
-		bool same = memcmp(prev.rec.sha256, r->sha256, 32) == 0;
-		record_release(&prev.rec);
-		if (!same) {
-			snprintf(reason, rsz, "record_id \"%s\" was already used by provider \"%s\" "
-					      "for a record with different content", r->record_id, r->provider);
-			return LEDGER_OUT_CONFLICT;
-		}
-		*row = prev;
-		row->rec = *r;
-		return LEDGER_OUT_DUPLICATE;
-	}
-	if (e != ALLOT_E_NOT_FOUND) {
-		snprintf(reason, rsz, "the ledger could not be read");
-		return LEDGER_OUT_ERROR;
+	if (!from_gate || gate->retry) {
+		enum ledger_outcome o = book_stored_before(led, r, row, reason, rsz);
+		if (o != LEDGER_OUT_ACCEPTED)
+			return o;
 	}
 	if (r->end_us > now + RECORD_FUTURE_SKEW_US) {
 		snprintf(reason, rsz, "\"end\" is more than 5 minutes in the future");
@@ -404,12 +415,26 @@ static enum ledger_outcome book_decide(struct ledger *led, struct usage_record *
 	struct level_move moves[QUOTA_MAX_LEVELS];
 	size_t nmoves = 0;
 	row->overage = record_overage(led, c, r, row->book_us, charge, moves, &nmoves);
-	if ((e = store_ledger_insert_q(led->store, row)) == ALLOT_E_TOO_LARGE) {
+	allot_err e = store_ledger_insert_q(led->store, row);
+	if (e == ALLOT_E_TOO_LARGE) {
 		/* SPEC 2, "Bounds": nothing of it was stored.  The group's map
 		 * counted its charge: start it over from the ledger. */
 		ledger_over_clear(&led->over);
 		snprintf(reason, rsz, "%s", led->store->errmsg);
 		return LEDGER_OUT_REJECTED;
+	}
+	if (e == ALLOT_E_CONFLICT && (!from_gate || gate->retry)) {
+		/* Booked meanwhile by another node (PostgreSQL: our lookup ran
+		 * before its commit, the unique index waited for it and
+		 * refused ours; nothing of ours was written, the transaction
+		 * goes on).  The same answer as had it been found first; the
+		 * group's map counted the charge: start it over. */
+		ledger_over_clear(&led->over);
+		o = book_stored_before(led, r, row, reason, rsz);
+		if (o != LEDGER_OUT_ACCEPTED)
+			return o;
+		snprintf(reason, rsz, "the ledger could not be written");
+		return LEDGER_OUT_ERROR;
 	}
 	if (e) {
 		snprintf(reason, rsz, "the ledger could not be written");
@@ -473,7 +498,15 @@ enum ledger_outcome ledger_book_one(struct ledger *led, struct usage_record *r,
 	snprintf(rj.record_id, sizeof rj.record_id, "%s", r->record_id);
 	snprintf(rj.reason, sizeof rj.reason, "%s", reason);
 	memcpy(rj.sha256, r->sha256, 32);
-	if (store_reject_insert(led->store, &rj)) {
+	allot_err e = store_reject_insert(led->store, &rj);
+	if (e == ALLOT_E_CONFLICT) {
+		/* Refused meanwhile by another node (store.h): the decision
+		 * stored first is the one that stands. */
+		o = book_refused_before(led, r, reason, rsz);
+		if (o != LEDGER_OUT_ACCEPTED)
+			return o;
+	}
+	if (e) {
 		snprintf(reason, rsz, "the ledger could not be written");
 		return LEDGER_OUT_ERROR;
 	}

@@ -85,7 +85,12 @@ allot_err ledgerlog_checkpoint(struct ledgerlog *l, bool fresh, char **note,
 	allot_err e = ALLOT_OK;
 	pthread_mutex_lock(&l->lock);
 	int64_t now = time_now_us();
-	bool stale = !l->note || fresh || now - l->signed_at >= LEDGERLOG_SIGN_INTERVAL_US;
+	/* Several nodes on one database (store_has_budgets: PostgreSQL) read
+	 * the head every time: a cached note could be older than one another
+	 * node served a moment ago, and a monitor that asked both would see
+	 * the log shrink.  The head only grows, so the newest is always safe. */
+	bool stale = !l->note || fresh || store_has_budgets(l->st) ||
+		     now - l->signed_at >= LEDGERLOG_SIGN_INTERVAL_US;
 	if (stale) {
 		struct checkpoint c = {0};
 		snprintf(c.origin, sizeof c.origin, "%s", l->origin);

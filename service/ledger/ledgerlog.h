@@ -48,8 +48,10 @@ const char *ledgerlog_pub(const struct ledgerlog *l);
 
 /* The latest signed checkpoint.  fresh: of the log as it is now (exports);
  * otherwise the cached one unless the log grew and the cache is older than
- * LEDGERLOG_SIGN_INTERVAL_US.  OUT: *note (from malloc(), NUL-terminated,
- * caller frees) and *cp (may be NULL) on success only. */
+ * LEDGERLOG_SIGN_INTERVAL_US (on a store shared by several nodes the head is
+ * read every time, and a grown log signed at once).  OUT: *note (from
+ * malloc(), NUL-terminated, caller frees) and *cp (may be NULL) on success
+ * only. */
 allot_err ledgerlog_checkpoint(struct ledgerlog *l, bool fresh, char **note,
 			       struct checkpoint *cp, char *msg, size_t msgsz);
 

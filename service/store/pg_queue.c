@@ -47,16 +47,20 @@ allot_err pgq_reject_insert(struct store *st, const struct ledger_rejection *rj)
 {
 	static const char sql[] =
 		"INSERT INTO usage_rejections(provider, record_id, seq, sha256, reason, "
-		"received_us) VALUES ($1, $2, $3, $4, $5, $6)";
+		"received_us) VALUES ($1, $2, $3, $4, $5, $6) "
+		"ON CONFLICT (provider, record_id) DO NOTHING";
 	char *hash = pgs_bytea(rj->sha256, 32), seq[24], at[24];
 	if (!hash)
 		return ALLOT_E_NOMEM;
 	const char *v[] = {rj->provider, rj->record_id, rj->has_seq ? pg_i64(seq, rj->seq) : NULL,
 			   hash, rj->reason, pg_i64(at, rj->received_us)};
-	allot_err e = pgs_write(PS(st), sql, 6, v, NULL, false, NULL);
+	allot_err e = pgs_write(PS(st), sql, 6, v, NULL, true, NULL);
 	free(hash);
-	/* SQLite reports any failure of this insert as a store error */
-	return e == ALLOT_E_CONFLICT ? ALLOT_E_STORE : e;
+	/* No row: another node's batch refused the record meanwhile (the
+	 * unique index waited for its commit; an error would abort the
+	 * batch's transaction).  Any other constraint is a store error, as on
+	 * SQLite. */
+	return e == ALLOT_E_NOT_FOUND ? ALLOT_E_CONFLICT : e == ALLOT_E_CONFLICT ? ALLOT_E_STORE : e;
 }
 
 struct reject_each {

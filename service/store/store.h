@@ -226,7 +226,10 @@ struct store_ops {
 				       int limit, struct ledger_seq_status *out);
 	/* Rejected provider records (migration 0013).  reject_find: OK with
 	 * *out filled, or ALLOT_E_NOT_FOUND.  reject_insert runs inside the
-	 * ledger transaction of the batch that refused the record.
+	 * ledger transaction of the batch that refused the record;
+	 * ALLOT_E_CONFLICT: one is stored under (provider, record_id) already
+	 * (PostgreSQL: another node's batch refused it meanwhile; nothing
+	 * written, the transaction goes on).
 	 * reject_list: provider NULL = all, ids > after, at most limit, in id
 	 * order. */
 	allot_err (*reject_find)(struct store *st, const char *provider, const char *record_id,
