@@ -34,9 +34,11 @@ struct q8a { float d; float ds; int8_t qs[QK]; };
 #define QR 128
 #define GGML_Q4_0R 1002 /* internal type numbers, never in files */
 #define GGML_Q8_0R 1008
-/* the same group layout for Q5_0 and the K-quants (infer/quants.h,
- * quants_repack.c): the AVX-512 table's mm4_kr */
+/* the same group layout for Q5_0, Q4_1, Q5_1 and the K-quants
+ * (infer/quants.h, quants_repack.c): the AVX-512 table's mm4_kr */
+#define GGML_Q4_1R 1003
 #define GGML_Q5_0R 1006
+#define GGML_Q5_1R 1007
 #define GGML_Q4_KR 1012
 #define GGML_Q5_KR 1013
 #define GGML_Q6_KR 1014
@@ -96,8 +98,8 @@ struct kern_ops {
 			  int ntok, float *y, size_t y_stride);
 	void (*mm4_q8_0r)(int n, const void *w, size_t row_bytes, const struct q8r *x, size_t x_stride,
 			  int ntok, float *y, size_t y_stride);
-	/* Rows repacked by quant_repack_row (type GGML_Q5_0R, GGML_Q4_KR,
-	 * GGML_Q5_KR or GGML_Q6_KR), as mm4_q4_0r; each (row, token) result
+	/* Rows repacked by quant_repack_row (type GGML_Q5_0R, GGML_Q4_1R,
+	 * GGML_Q5_1R, GGML_Q4_KR, GGML_Q5_KR or GGML_Q6_KR), as mm4_q4_0r; each (row, token) result
 	 * the same bits whatever ntok.  NULL when the table has none. */
 	void (*mm4_kr)(uint32_t type, int n, const void *w, size_t row_bytes, const struct q8r *x,
 		       size_t x_stride, int ntok, float *y, size_t y_stride);
@@ -163,7 +165,8 @@ void kern_amx_bf16_mm(uint32_t type, int n, const void *w, size_t rb, int rows, 
 		      float *y, size_t ys, void *scratch);
 
 /* Bytes of a repacked row (type GGML_Q4_0 or GGML_Q8_0, n % QR == 0; or
- * Q5_0, Q4_K, Q5_K, Q6_K: quant_repack_row_size); 0: not repackable. */
+ * Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K: quant_repack_row_size); 0: not
+ * repackable. */
 size_t kern_repack_row_size(uint32_t type, int n);
 /* One row of ggml type `type` into the repacked layout. */
 void kern_repack_row(uint32_t type, int n, const void *src, void *dst);

@@ -93,10 +93,10 @@ void quant_avx512_dotn_k(uint32_t type, int n, const void *w, const struct q8a *
 void quant_avx512_dot4_k(uint32_t type, int n, const void *w, size_t row_bytes, const struct q8a *x, float *out);
 
 /* Rows rearranged for the VNNI tiles (quants_repack.c; the same size as
- * the file's rows): the internal type for Q4_K, Q5_K, Q6_K, Q5_0 (0 for
- * any other), whether a type is one of those internal ones, the bytes of
- * a repacked row (0 when n does not allow it: a multiple of 256 for the
- * K-quants, of QR for Q5_0), and one row repacked. */
+ * the file's rows): the internal type for Q4_K, Q5_K, Q6_K, Q5_0, Q4_1,
+ * Q5_1 (0 for any other), whether a type is one of those internal ones,
+ * the bytes of a repacked row (0 when n does not allow it: a multiple of
+ * 256 for the K-quants, of QR for the others), and one row repacked. */
 uint32_t quant_repacked_type(uint32_t type);
 bool quant_is_krepacked(uint32_t type);
 size_t quant_repack_row_size(uint32_t type, int n);

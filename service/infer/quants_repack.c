@@ -1,4 +1,4 @@
-/* quants_repack.c — Q4_K, Q5_K, Q6_K and Q5_0 rows rearranged at load for
+/* quants_repack.c — Q4_K, Q5_K, Q6_K, Q5_0, Q4_1 and Q5_1 rows rearranged at load for
  * the AVX-512 VNNI tiles (kernels_krepack_avx512.c), the same size as the
  * file's rows, nothing dequantized.
  *
@@ -8,7 +8,7 @@
  * group of 128 values, 64 bytes whose 128-bit lane j holds block j's
  * values i (low nibble) and 16 + i (high nibble) in byte i.  A K-quant
  * sub-block of 32 values is exactly one such block.  Layouts (per
- * super-block of 256 values for the K-quants, per group for Q5_0):
+ * super-block of 256 values for the K-quants, per group for the others):
  *
  *   Q4_KR  qs[2][64], d, dmin, scales[12] (as the file)            144 bytes
  *   Q5_KR  qs[2][64], hb[2][2] u64, d, dmin, scales[12]            176 bytes
@@ -18,6 +18,8 @@
  *          qh[h][0][i] bits 2j, 2j + 1: the top 2 bits of value i of
  *          block 4h + j; qh[h][1][i] of value 16 + i
  *   Q5_0R  qs[64], hb[2] u64 (as Q5_KR's), d[4]                     88 bytes
+ *   Q4_1R  qs[64], d[4], m[4]                                       80 bytes
+ *   Q5_1R  qs[64], hb[2] u64, d[4], m[4]                            96 bytes
  */
 #include "infer/quants.h"
 
@@ -32,13 +34,16 @@ uint32_t quant_repacked_type(uint32_t type)
 	case GGML_Q5_K: return GGML_Q5_KR;
 	case GGML_Q6_K: return GGML_Q6_KR;
 	case GGML_Q5_0: return GGML_Q5_0R;
+	case GGML_Q4_1: return GGML_Q4_1R;
+	case GGML_Q5_1: return GGML_Q5_1R;
 	default: return 0;
 	}
 }
 
 bool quant_is_krepacked(uint32_t type)
 {
-	return type == GGML_Q4_KR || type == GGML_Q5_KR || type == GGML_Q6_KR || type == GGML_Q5_0R;
+	return type == GGML_Q4_KR || type == GGML_Q5_KR || type == GGML_Q6_KR || type == GGML_Q5_0R ||
+	       type == GGML_Q4_1R || type == GGML_Q5_1R;
 }
 
 size_t quant_repack_row_size(uint32_t type, int n)
@@ -50,6 +55,8 @@ size_t quant_repack_row_size(uint32_t type, int n)
 	case GGML_Q5_K: return n % QK_K ? 0 : (size_t)(n / QK_K) * sizeof(struct blk_q5_k);
 	case GGML_Q6_K: return n % QK_K ? 0 : (size_t)(n / QK_K) * sizeof(struct blk_q6_k);
 	case GGML_Q5_0: return (size_t)(n / QR) * 4 * sizeof(struct blk_q5_0);
+	case GGML_Q4_1: return (size_t)(n / QR) * 4 * sizeof(struct blk_q4_1);
+	case GGML_Q5_1: return (size_t)(n / QR) * 4 * sizeof(struct blk_q5_1);
 	default: return 0;
 	}
 }
@@ -99,26 +106,43 @@ static void put_group(const uint8_t v[4][32], uint8_t *qs, uint8_t *hb, uint8_t 
 		memcpy(hb, m, 16);
 }
 
+/* Q5_0, Q4_1, Q5_1: per group of four blocks, qs[64], the fifth bits
+ * hb[16] (Q5), the four d, the four m (Q4_1, Q5_1) */
+static void repack_blockwise(uint32_t type, int n, const uint8_t *src, uint8_t *o)
+{
+	const bool five = type != GGML_Q4_1, mins = type != GGML_Q5_0;
+	const size_t bb = type == GGML_Q5_0 ? sizeof(struct blk_q5_0) : type == GGML_Q4_1 ? sizeof(struct blk_q4_1)
+											 : sizeof(struct blk_q5_1);
+	/* offsets in a block: qh (Q5), qs; in a group: d[4], m[4] */
+	const size_t qho = type == GGML_Q5_0 ? 2 : 4, qso = type == GGML_Q5_0 ? 6 : type == GGML_Q4_1 ? 4 : 8;
+	const size_t doff = type == GGML_Q4_1 ? 64 : 80, moff = doff + 8;
+	uint8_t v[4][32];
+
+	for (int g = 0; g < n / QR; g++, o += 4 * bb) {
+		for (int j = 0; j < 4; j++) {
+			const uint8_t *b = src + (size_t)(4 * g + j) * bb;
+			uint32_t qh = 0;
+
+			if (five)
+				memcpy(&qh, b + qho, 4);
+			for (int i = 0; i < 16; i++) {
+				v[j][i] = (uint8_t)((b[qso + i] & 0xf) | ((qh >> i) & 1) << 4);
+				v[j][i + 16] = (uint8_t)((b[qso + i] >> 4) | ((qh >> (i + 16)) & 1) << 4);
+			}
+			memcpy(o + doff + 2 * j, b, 2);
+			if (mins)
+				memcpy(o + moff + 2 * j, b + 2, 2);
+		}
+		put_group((const uint8_t (*)[32])v, o, five ? o + 64 : NULL, NULL);
+	}
+}
+
 void quant_repack_row(uint32_t type, int n, const void *src, void *dst)
 {
 	uint8_t *o = dst, v[4][32];
 
-	if (type == GGML_Q5_0) {
-		const struct blk_q5_0 *b = src;
-
-		for (int g = 0; g < n / QR; g++, o += 88, b += 4) {
-			for (int j = 0; j < 4; j++) {
-				uint32_t qh;
-
-				memcpy(&qh, b[j].qh, 4);
-				for (int i = 0; i < 16; i++) {
-					v[j][i] = (uint8_t)((b[j].qs[i] & 0xf) | ((qh >> i) & 1) << 4);
-					v[j][i + 16] = (uint8_t)((b[j].qs[i] >> 4) | ((qh >> (i + 16)) & 1) << 4);
-				}
-				memcpy(o + 80 + 2 * j, &b[j].d, 2);
-			}
-			put_group((const uint8_t (*)[32])v, o, o + 64, NULL);
-		}
+	if (type == GGML_Q5_0 || type == GGML_Q4_1 || type == GGML_Q5_1) {
+		repack_blockwise(type, n, src, o);
 		return;
 	}
 	for (int sb = 0; sb < n / QK_K; sb++) {

@@ -426,10 +426,11 @@ static void test_dots_avx512(void **state)
 	check_dots(kern_avx512());
 }
 
-/* The AVX-512 VNNI tiles over rows repacked at load (mm4_kr): Q5_0, Q4_K,
- * Q5_K and Q6_K rows of random bytes with edge scales and of quantized
- * rows, repacked (the same size), four rows at a time against 1 to 9
- * tokens, each result against the scalar dot product on the file's row;
+/* The AVX-512 VNNI tiles over rows repacked at load (mm4_kr): Q5_0, Q4_1,
+ * Q5_1, Q4_K, Q5_K and Q6_K rows of random bytes with edge scales and of
+ * quantized rows, repacked (the same size), four rows at a time against 1
+ * to 9 tokens (tiles of 8, 4, 2 and 1), each result against the scalar
+ * dot product on the file's row;
  * and each token's results the same bits as that token's alone (a token's
  * logits must not depend on its batch) */
 static void check_repacked(const struct kern_ops *k, uint32_t t, int n, size_t *cases)
@@ -505,7 +506,7 @@ static void check_repacked(const struct kern_ops *k, uint32_t t, int n, size_t *
 static void test_repacked_k(void **state)
 {
 	(void)state;
-	static const uint32_t kt[] = {GGML_Q5_0, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K};
+	static const uint32_t kt[] = {GGML_Q5_0, GGML_Q4_1, GGML_Q5_1, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K};
 	static const int sizes[] = {128, 256, 768, 896, 2048};
 	const struct kern_ops *k = kern_avx512();
 	size_t cases = 0;
@@ -516,7 +517,7 @@ static void test_repacked_k(void **state)
 	}
 	for (size_t ti = 0; ti < sizeof kt / sizeof kt[0]; ti++)
 		for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
-			if (kt[ti] != GGML_Q5_0 && sizes[si] % QK_K) {
+			if (ggml_block_size(kt[ti]) == QK_K && sizes[si] % QK_K) {
 				/* not repackable: the kernels keep the file's rows */
 				assert_int_equal(quant_repack_row_size(kt[ti], sizes[si]), 0);
 				continue;
@@ -525,9 +526,88 @@ static void test_repacked_k(void **state)
 		}
 	/* what is not repacked */
 	assert_int_equal(quant_repack_row_size(GGML_Q5_0, 96), 0);
-	assert_int_equal(quant_repack_row_size(GGML_Q4_1, 256), 0);
-	assert_int_equal(quant_repacked_type(GGML_Q5_1), 0);
-	printf("%s: %zu repacked Q5_0/K-quant tile results match scalar, each = its token alone\n", k->name, cases);
+	assert_int_equal(quant_repack_row_size(GGML_Q4_1, 160), 0);
+	assert_int_equal(quant_repack_row_size(GGML_Q5_1, 32), 0);
+	assert_int_equal(quant_repack_row_size(GGML_Q4_K, 128), 0);
+	assert_int_equal(quant_repacked_type(GGML_Q8_0), 0);
+	assert_int_equal(quant_repacked_type(GGML_F16), 0);
+	printf("%s: %zu repacked Q5_0/Q4_1/Q5_1/K-quant tile results match scalar, each = its token alone\n", k->name,
+	       cases);
+}
+
+/* Q6_K's tiles apply the 16-value sub-scales in the integer domain after
+ * packing each 4-value partial sum (signed weights q - 32 times the
+ * activation bytes plus 128) into 16 bits: at the extremes of every field
+ * (q 0 and 63, sub-scales -128 and 127, activations -128 and 127: 2^24 per
+ * 32-value block) the results must be the exact sum (int64, here) but for
+ * the float rounding of adding the blocks' exact sums: a 16-bit overflow
+ * anywhere would be off by far more */
+static void test_repacked_q6k_extremes(void **state)
+{
+	(void)state;
+	enum { N = 512, NB = N / QK, T = 9 };
+	const struct kern_ops *k = kern_avx512();
+	size_t rb = ggml_row_size(GGML_Q6_K, N), xs = N / QR, cases = 0;
+	struct blk_q6_k w[4][N / QK_K];
+	uint8_t p[4 * sizeof w[0]];
+	int qv[4][N / QK_K], sv[4][N / QK_K];
+	struct q8a xa[T][NB];
+	struct q8r xr[T][N / QR];
+	float y[T * 4];
+
+	if (!k || !k->mm4_kr) {
+		printf("no AVX-512 VNNI on this CPU: the repacked Q6_K tiles are not tested\n");
+		skip();
+	}
+	assert_int_equal(rb, sizeof w[0]);
+	for (int r = 0; r < 4; r++) {
+		for (int b = 0; b < N / QK_K; b++) {
+			/* row r: every q 0 or 63, every sub-scale -128 or 127 (the
+			 * second super-block the other way round) */
+			int q = (r + b) % 2 ? 63 : 0, hi = q >> 4;
+
+			qv[r][b] = q;
+			sv[r][b] = (r / 2 + b) % 2 ? 127 : -128;
+			memset(w[r][b].ql, (q & 0xf) | (q & 0xf) << 4, sizeof w[r][b].ql);
+			memset(w[r][b].qh, hi | hi << 2 | hi << 4 | hi << 6, sizeof w[r][b].qh);
+			memset(w[r][b].scales, sv[r][b], sizeof w[r][b].scales);
+			w[r][b].d = 0x3c00;
+		}
+		kern_repack_row(GGML_Q6_K, N, w[r], p + r * rb);
+	}
+	for (int t = 0; t < T; t++) {
+		for (int b = 0; b < NB; b++) {
+			/* tokens alternate -128 and 127 (one block of token 4 mixed) */
+			int8_t x = (t + (b > NB / 2)) % 2 ? 127 : -128;
+
+			xa[t][b].d = 1.0f;
+			memset(xa[t][b].qs, x, QK);
+			if (t == 4 && b == 3)
+				for (int i = 0; i < QK; i += 3)
+					xa[t][b].qs[i] = (int8_t)(i % 2 ? 127 : -128);
+			xa[t][b].ds = 0;
+			for (int i = 0; i < QK; i++)
+				xa[t][b].ds += xa[t][b].qs[i];
+		}
+		kern_q8a_to_q8r(N, xa[t], xr[t]);
+	}
+	for (int ntok = 1; ntok <= T; ntok++) {
+		k->mm4_kr(GGML_Q6_KR, N, p, rb, xr[0], xs, ntok, y, 4);
+		for (int t = 0; t < ntok; t++)
+			for (int r = 0; r < 4; r++) {
+				int64_t exact = 0;
+				float scalar = quant_dot_q6_k(N, w[r], xa[t]);
+
+				for (int i = 0; i < N; i++)
+					exact += (int64_t)sv[r][i / QK_K] * (qv[r][i / QK_K] - 32) * xa[t][i / QK].qs[i % QK];
+				if (!(fabs(y[t * 4 + r] - (double)exact) <= 4e-6 * fabs((double)exact)) ||
+				    !(fabs(scalar - (double)exact) <= 4e-6 * fabs((double)exact)))
+					fail_msg("Q6_K extremes: row %d token %d of %d: %.9g, scalar %.9g, exact %lld", r, t,
+						 ntok, y[t * 4 + r], scalar, (long long)exact);
+				cases++;
+			}
+	}
+	printf("%s: %zu Q6_K tile results at the extremes = the exact sums\n", k->name, cases);
 }
 
 /* The writer quantizes F32 and F16 sources, and refuses what it cannot */
@@ -589,6 +669,7 @@ int main(void)
 		cmocka_unit_test(test_dots_avx2),
 		cmocka_unit_test(test_dots_avx512),
 		cmocka_unit_test(test_repacked_k),
+		cmocka_unit_test(test_repacked_q6k_extremes),
 		cmocka_unit_test(test_writer_quant),
 	};
 
