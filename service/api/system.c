@@ -118,6 +118,23 @@ allot_err api_metrics(struct http_req *req, struct http_resp *resp)
 			   (unsigned long long)sq.queued, (unsigned long long)sq.unstored,
 			   (unsigned long long)sq.failures, (unsigned long long)sq.attempts,
 			   (unsigned long long)sq.booked);
+		struct glease_stats ls;
+		if (gate_leases(app->gate)) {
+			glease_stats(gate_leases(app->gate), &ls);
+			buf_printf(&resp->body,
+				   "# HELP allot_gate_leases_held Leases of busy levels this node "
+				   "holds now (PostgreSQL).\n"
+				   "# TYPE allot_gate_leases_held gauge\n"
+				   "allot_gate_leases_held %llu\n"
+				   "# HELP allot_gate_admission_paths_total Admissions by where they "
+				   "were decided: from this node's leases (no database round trip) "
+				   "or in the database (one round trip).\n"
+				   "# TYPE allot_gate_admission_paths_total counter\n"
+				   "allot_gate_admission_paths_total{path=\"lease\"} %llu\n"
+				   "allot_gate_admission_paths_total{path=\"database\"} %llu\n",
+				   (unsigned long long)ls.held, (unsigned long long)ls.admitted,
+				   (unsigned long long)ls.db);
+		}
 	}
 	metrics_render(&resp->body);
 	metrics_tlog(app, &resp->body);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "auth/apikey.h"
 #include "common/log.h"
@@ -283,13 +284,34 @@ static void app_charter_follow(struct app *app)
 	free(vs.v);
 }
 
+/* This node's stable name on a shared database (its leases' epochs):
+ * ALLOT_NODE, else "<host> <listen address>" (docs/POSTGRES.md). */
+static const char *node_name(const struct app *app, char *buf, size_t bufsz)
+{
+	const char *env = getenv("ALLOT_NODE");
+	if (env && *env) {
+		snprintf(buf, bufsz, "%s", env);
+		return buf;
+	}
+	char host[256] = "";
+	if (gethostname(host, sizeof host - 1) != 0)
+		snprintf(host, sizeof host, "?");
+	host[sizeof host - 1] = '\0';
+	snprintf(buf, bufsz, "%.100s %.100s", host, app->cfg.listen ? app->cfg.listen : "");
+	return buf;
+}
+
 allot_err app_gate_open(struct app *app, struct gate **out, char *msg, size_t msgsz)
 {
+	char node[256];
 	const struct gate_config gc = {.models = app->cfg.models, .keys = app->cfg.keys,
 				       .deployment = app->cfg.deployment,
 				       .threads = app->cfg.threads,
 				       .cuda = app->cfg.cuda, .cuda_device = app->cfg.cuda_device,
-				       .no_background = app->cfg.no_background};
+				       .no_background = app->cfg.no_background,
+				       .node = store_uri_is_pg(app->cfg.db)
+						       ? node_name(app, node, sizeof node)
+						       : NULL};
 	return gate_open(app->ledger, &gc, out, msg, msgsz);
 }
 

@@ -100,11 +100,13 @@ static allot_err too_many_tokens(const struct quota_level *lv, size_t n, int64_t
 	return ALLOT_OK;
 }
 
-allot_err gbudget_admit(struct store *st, const struct charter *ch, const struct token_claims *c,
-			const char *id, int prompt_tokens, int max_tokens, int64_t worst,
-			int64_t now, struct gbudget_result *out, char *msg, size_t msgsz)
+allot_err gbudget_admit(struct store *st, struct glease *L, const struct charter *ch,
+			const struct token_claims *c, const char *id, int prompt_tokens,
+			int max_tokens, int64_t worst, int64_t now, struct glease_use *u,
+			struct gbudget_result *out, char *msg, size_t msgsz)
 {
 	memset(out, 0, sizeof *out);
+	memset(u, 0, sizeof *u);
 	out->refused_kind = QUOTA_POOL;
 	struct quota_level lv[QUOTA_MAX_LEVELS];
 	size_t n = 0;
@@ -126,6 +128,12 @@ allot_err gbudget_admit(struct store *st, const struct charter *ch, const struct
 	rq.expires_us = now + GBUDGET_TTL_US;
 	rq.window_us = now - now % GATE_RATE_WINDOW_US;
 	req_levels(c, lv, n, &rq);
+	size_t at = 0;
+	if (glease_admit(L, &rq, now, u, &out->remaining, &at)) { /* no round trip */
+		snprintf(out->remaining_level, sizeof out->remaining_level, "%s",
+			 at >= n ? "token" : quota_kind_name(lv[n - 1 - at].kind));
+		return ALLOT_OK;
+	}
 	for (int attempt = 0;; attempt++) {
 		if ((e = store_budget_reserve(st, &rq))) {
 			snprintf(msg, msgsz, "the budgets could not be read: %s", st->errmsg);
@@ -133,14 +141,19 @@ allot_err gbudget_admit(struct store *st, const struct charter *ch, const struct
 		}
 		if (rq.why == STORE_BUDGET_OK)
 			break;
-		/* Reservations of a node that died hold room until they expire:
-		 * release the expired ones and try once more. */
-		int64_t released = 0;
+		/* Reservations of a node that died hold room until they expire,
+		 * leases until expiry + the longest request: release what may
+		 * go and try once more. */
+		int64_t released = 0, returned = 0;
 		if (attempt > 0 ||
 		    (rq.why != STORE_BUDGET_QUOTA && rq.why != STORE_BUDGET_CONCURRENCY) ||
-		    store_budget_sweep(st, now, true, &released) || released == 0)
+		    store_budget_sweep(st, now, true, &released) ||
+		    (rq.why == STORE_BUDGET_QUOTA && store_has_leases(st) &&
+		     store_lease_sweep(st, now, glease_grace_us(), &returned)) ||
+		    released + returned == 0)
 			return refusal(&rq, lv, n, worst, now, out, msg, msgsz);
 	}
+	glease_note(L, &rq, now);
 	out->remaining = INT64_MAX;
 	for (size_t i = 0; i < rq.n; i++) {
 		const struct store_budget_level *b = &rq.lv[i];

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "crypto/token_claims.h"
+#include "gate/glease.h"
 #include "ledger/quota.h"
 
 /* When any node may release a reservation whose node never settled it:
@@ -38,10 +39,14 @@ struct gbudget_result {
  * claims c under charter ch, as reservation id.  ALLOT_OK: held.
  * ALLOT_E_QUOTA / ALLOT_E_RATE / ALLOT_E_INVALID with msg naming the level
  * (the same messages as the in-memory path); a store failure: its error
- * (ALLOT_E_UNAVAILABLE when the database cannot be reached: fail closed). */
-allot_err gbudget_admit(struct store *st, const struct charter *ch, const struct token_claims *c,
-			const char *id, int prompt_tokens, int max_tokens, int64_t worst,
-			int64_t now, struct gbudget_result *out, char *msg, size_t msgsz);
+ * (ALLOT_E_UNAVAILABLE when the database cannot be reached: fail closed).
+ * With L (a node's leases, gate/glease.h): admitted from them in memory
+ * when every level has one with room (*u says which; then nothing is in
+ * the database's reservations), else by tier A, which L counts. */
+allot_err gbudget_admit(struct store *st, struct glease *L, const struct charter *ch,
+			const struct token_claims *c, const char *id, int prompt_tokens,
+			int max_tokens, int64_t worst, int64_t now, struct glease_use *u,
+			struct gbudget_result *out, char *msg, size_t msgsz);
 
 /* quota_reserved_fn over the store's budgets (ctx: the store), now. */
 int64_t gbudget_reserved(void *ctx, const char *key);

@@ -55,6 +55,7 @@ struct gate {
 	struct store *store;
 	struct chist *charters;
 	struct reserve_table *reserve;
+	struct glease *leases;   /* this node's leases (PostgreSQL), or NULL */
 };
 
 static void gate_spent_booked(void *ctx, const char *jti, int64_t charge);
@@ -133,8 +134,22 @@ allot_err gate_open(struct ledger *led, const struct gate_config *cfg, struct ga
 				 g->store->errmsg);
 		else if (n)
 			log_info("released %lld reservations of nodes that died", (long long)n);
+		n = 0;
+		if (store_has_leases(g->store) &&
+		    store_lease_sweep(g->store, time_now_us(), glease_grace_us(), &n))
+			log_warn("the expired leases could not be returned: %s", g->store->errmsg);
+		else if (n)
+			log_info("returned %lld expired leases", (long long)n);
+	}
+	if (store_has_leases(g->store) && cfg->node &&
+	    (e = glease_open(g->store, cfg->node, &g->leases, msg, msgsz))) {
+		settleq_close(g->settleq);
+		tokens_free(g->tokens);
+		gate_discard(g);
+		return e;
 	}
 	if ((e = engines_open(g->charters, cfg, &g->engines))) {
+		glease_free(g->leases);
 		settleq_close(g->settleq);
 		tokens_free(g->tokens);
 		gate_discard(g);
@@ -147,11 +162,14 @@ allot_err gate_open(struct ledger *led, const struct gate_config *cfg, struct ga
 
 struct settleq *gate_settleq(struct gate *g) { return g->settleq; }
 
+struct glease *gate_leases(struct gate *g) { return g->leases; }
+
 void gate_free(struct gate *g)
 {
 	if (!g)
 		return;
 	settleq_close(g->settleq);
+	glease_free(g->leases);
 	engines_close(g->engines);
 	tokens_free(g->tokens);
 	upstream_cleanup();
@@ -480,8 +498,9 @@ static allot_err admit_db(struct gate *g, const struct token_claims *c, struct g
 	t->seq = atomic_fetch_add(&g->seq, 1) + 1;
 	ticket_base(g, t, t->budget_id, sizeof t->budget_id);
 	struct gbudget_result res;
-	allot_err e = gbudget_admit(g->store, t->ac->c, c, t->budget_id, t->prompt_tokens,
-				    t->max_tokens, worst, now, &res, msg, msgsz);
+	allot_err e = gbudget_admit(g->store, g->leases, t->ac->c, c, t->budget_id,
+				    t->prompt_tokens, t->max_tokens, worst, now, &t->lease, &res,
+				    msg, msgsz);
 	if (e) {
 		*lvl = res.refused_kind < 0 ? MLVL_TOKEN
 					    : metrics_level_of((enum quota_kind)res.refused_kind);
@@ -489,8 +508,8 @@ static allot_err admit_db(struct gate *g, const struct token_claims *c, struct g
 			*retry_after_s = res.retry_after_s;
 		return e;
 	}
-	t->budget_db = true;
-	t->nkeys = 0; /* nothing held in memory */
+	t->budget_db = t->lease.n == 0; /* else held in this node's leases */
+	t->nkeys = 0; /* nothing held in the reserve table */
 	t->reserved = worst;
 	t->remaining = res.remaining;
 	snprintf(t->remaining_level, sizeof t->remaining_level, "%s", res.remaining_level);
@@ -611,6 +630,7 @@ void gate_cancel(struct gate *g, struct gate_ticket *t)
 	if (!t->ac)
 		return;
 	budget_release(g, t);
+	glease_done(g->leases, &t->lease, 0);
 	ticket_release(g, t, 0);
 }
 
@@ -681,7 +701,8 @@ allot_err gate_settle(struct gate *g, struct gate_ticket *t,
 	 * dropped, and both happen under the admission lock: no admission
 	 * sees the charge twice (booked and reserved) or not at all. */
 	const struct ledger_settle_opts o = {.charter = t->ac->c, .hold = t->seq,
-					     .budget_id = t->budget_db ? t->budget_id : NULL};
+					     .budget_id = t->budget_db ? t->budget_id : NULL,
+					     .leases = t->lease.ref, .nleases = t->lease.n};
 	if (nrec)
 		e = ledger_settle(g->led, &o, recs, nrec, charge, reason, sizeof reason);
 	else
@@ -704,6 +725,8 @@ allot_err gate_settle(struct gate *g, struct gate_ticket *t,
 		if (keep && !reserve_hold_locked(g->reserve, keys, t->nkeys, keep))
 			keep = 0;
 	}
+	/* a failed booking counts in the leases at what it may cost */
+	glease_done(g->leases, &t->lease, e ? ticket_expected(t, &p) : *charge);
 	if (t->claims.has_max_credits) {
 		struct spent_entry *se = spent_find(g, t->claims.jti);
 		if (se)

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "crypto/token_claims.h"
+#include "gate/glease.h"
 #include "ledger/chist.h"
 #include "ledger/quota.h"
 
@@ -46,6 +47,9 @@ struct gate_config {
 	/* Unit tests (their fake clocks): no model loader thread; models load
 	 * at gate_open and when a charter is applied (gate/engines.h). */
 	bool no_background;
+	/* This node's stable name on a shared database (its leases' epoch,
+	 * gate/glease.h); NULL: no leases. */
+	const char *node;
 };
 
 /* A gate over led (not owned: it outlives the gate): its store, charter
@@ -69,6 +73,8 @@ const char *gate_model_status(struct gate *g, const char *model);
 struct gate_tokens *gate_tokens(struct gate *g);
 /* The retry queue of settlements that could not be booked yet. */
 struct settleq *gate_settleq(struct gate *g);
+/* This node's leases (gate/glease.h), NULL without (SQLite, or off). */
+struct glease *gate_leases(struct gate *g);
 
 /* A request admitted and holding a reservation. */
 struct gate_ticket {
@@ -89,6 +95,7 @@ struct gate_ticket {
 	 * the reservation's id, the settlement's record base. */
 	bool budget_db;
 	char budget_id[SETTLE_BASE_MAX];
+	struct glease_use lease;             /* admitted from this node's leases */
 };
 
 /* Admission.  On refusal returns the error and writes a message naming the

@@ -278,6 +278,12 @@ static allot_err settle_work(void *owner, void *arg, int64_t now)
 		snprintf(b->reason, b->reasonsz, "the budgets could not be written");
 		e = ALLOT_E_STORE;
 	}
+	for (size_t i = 0; !e && i < b->opts->nleases; i++)
+		if (store_lease_settle(led->store, b->opts->leases[i].id, b->opts->leases[i].epoch,
+				       b->total)) {
+			snprintf(b->reason, b->reasonsz, "the leases could not be written");
+			e = ALLOT_E_STORE;
+		}
 	store_ledger_hold(led->store, 0);
 	return e;
 }

@@ -103,6 +103,10 @@ struct ledger_settle_opts {
 	/* Non-NULL: the reservation in the store's budgets (store_ops.budget_*)
 	 * settled at the booked charge in the same transaction. */
 	const char *budget_id;
+	/* The leases (store_ops.lease_settle) the request was admitted from:
+	 * the booked charge is settled under each in the same transaction. */
+	const struct store_lease_ref *leases;
+	size_t nleases;
 };
 
 /* Books records produced by allotd itself (the gate's settlements): no

@@ -67,7 +67,7 @@ static int64_t bucket_floor(int64_t us)
 
 /* The ledger buckets [from, to) a level's settled counts: as
  * pg_ledger_sum reads a period's sum; none for a token. */
-static void level_buckets(const struct store_budget_level *l, int64_t *from, int64_t *to)
+void pgb_level_buckets(const struct store_budget_level *l, int64_t *from, int64_t *to)
 {
 	if (strncmp(l->level, "token:", 6) == 0) {
 		*from = *to = 0;
@@ -108,7 +108,7 @@ static void reserve_arrays(const struct store_budget_req *rq, struct buf a[9])
 		names[i] = l->level;
 		v[1][i] = l->period_start;
 		v[2][i] = l->period_end;
-		level_buckets(l, &v[3][i], &v[4][i]);
+		pgb_level_buckets(l, &v[3][i], &v[4][i]);
 		v[5][i] = l->cap;
 		v[6][i] = l->concurrent;
 		v[7][i] = l->requests_per_minute;
@@ -153,7 +153,7 @@ allot_err pgb_reserve(struct store *st, struct store_budget_req *rq)
 {
 	static const char q[] =
 		"SELECT why, o_settled, o_reserved, o_allocation, o_n FROM allot_reserve($1, $2, "
-		"$3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+		"$3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
 	struct pg_store *ps = PS(st);
 	if (ps->readonly)
 		return pgs_readonly(ps);
@@ -170,17 +170,17 @@ allot_err pgb_reserve(struct store *st, struct store_budget_req *rq)
 		a[k] = (struct buf)BUF_INIT;
 	reserve_arrays(rq, a);
 	char cv[24], am[24], tk[24], win[24], now[24], exp[24];
-	const char *v[17] = {rq->id, node_name, buf_str(&a[0]), buf_str(&a[1]), buf_str(&a[2]),
+	const char *v[18] = {rq->id, node_name, buf_str(&a[0]), buf_str(&a[1]), buf_str(&a[2]),
 			     buf_str(&a[3]), buf_str(&a[4]), buf_str(&a[5]),
 			     pg_i64(cv, rq->charter_version), pg_i64(am, rq->amount),
 			     buf_str(&a[6]), buf_str(&a[7]), buf_str(&a[8]), pg_i64(tk, rq->tokens),
 			     pg_i64(win, rq->window_us), pg_i64(now, rq->now_us),
-			     pg_i64(exp, rq->expires_us)};
+			     pg_i64(exp, rq->expires_us), pg_node_registered() ? "true" : "false"};
 	PGconn *c = NULL;
 	bool own = false;
 	allot_err e = pg_get(ps, &c, &own);
 	if (!e) {
-		PGresult *r = pg_run(ps, c, q, 17, v, &e);
+		PGresult *r = pg_run(ps, c, q, 18, v, &e);
 		if (r)
 			e = reserve_result(ps, r, rq);
 		PQclear(r);

@@ -338,8 +338,27 @@ allot_err pg_budget_commit(struct pg_store *ps, PGconn *c, const struct pg_settl
  * calling thread's ledger transaction on ps (undone with a savepoint
  * rolled back).  ALLOT_E_NOT_FOUND when the thread has none open. */
 allot_err pg_ledger_defer_settle(struct pg_store *ps, const char *id, int64_t actual);
+/* store/pg_owner.c: whether this process holds a node registration now
+ * (allot_reserve then checks that the server still sees it). */
+bool pg_node_registered(void);
+/* store/pg_lease.c: node epochs and leases (migration 0006). */
+allot_err pgl_node_start(struct store *st, const char *node, int64_t now_us, int64_t *epoch);
+allot_err pgl_node_heartbeat(struct store *st, const char *node, int64_t epoch, int64_t now_us,
+			     bool *current);
+allot_err pgl_take(struct store *st, const char *node, int64_t epoch,
+		   const struct store_budget_level *lv, int64_t charter_version, int64_t want,
+		   int64_t now_us, int64_t expires_us, int64_t live_us, struct store_lease *l);
+allot_err pgl_return(struct store *st, int64_t id, const char *node, int64_t epoch,
+		     int64_t *back);
+allot_err pgl_settle(struct store *st, int64_t id, int64_t epoch, int64_t actual);
+allot_err pgl_sweep(struct store *st, int64_t now_us, int64_t grace_us, int64_t *returned);
+/* The ledger buckets [from, to) a level's settled counts (pg_budget.c). */
+void pgb_level_buckets(const struct store_budget_level *l, int64_t *from, int64_t *to);
 #define PG_BUDGET_OPS \
 	.budget_reserve = pgb_reserve, .budget_settle = pgb_settle, \
-	.budget_sweep = pgb_sweep, .budget_reserved = pgb_reserved,
+	.budget_sweep = pgb_sweep, .budget_reserved = pgb_reserved, \
+	.node_start = pgl_node_start, .node_heartbeat = pgl_node_heartbeat, \
+	.lease_take = pgl_take, .lease_return = pgl_return, .lease_settle = pgl_settle, \
+	.lease_sweep = pgl_sweep,
 
 #endif

@@ -146,6 +146,20 @@ struct store_budget_req {
 	int64_t count;
 };
 
+/* A lease (store_ops.lease_*): a slice of one budget row held by one node
+ * incarnation. */
+struct store_lease {
+	int64_t id;                  /* 0: none; -1: fenced (an older epoch) */
+	int64_t size, spent;         /* granted in all; settled under it */
+	int64_t expires_us;          /* admit from it only before */
+	int64_t granted;             /* OUT: by this take or top-up */
+};
+
+/* A lease a settlement is booked under (store_ops.lease_settle). */
+struct store_lease_ref {
+	int64_t id, epoch;
+};
+
 struct store_ops {
 	const char *name;
 	void (*close)(struct store *st);
@@ -369,6 +383,29 @@ struct store_ops {
 	allot_err (*budget_sweep)(struct store *st, int64_t now_us, bool dead, int64_t *released);
 	allot_err (*budget_reserved)(struct store *st, const char *level, int64_t at_us,
 				     int64_t *reserved);
+
+	/* ---- node epochs and leases (store/pg_lease.c, docs/POSTGRES.md,
+	 * "Leases and epochs"); NULL where budget_reserve is ----
+	 * node_start: node's new epoch (bumped at every start).  node_heartbeat:
+	 * *current false when epoch is no longer node's (fenced).  lease_take:
+	 * takes (l->id 0) or tops up (l->id) a lease of want at lv's row, capped
+	 * by a fair share (room / nodes seen within live_us); OUT: *l (id -1:
+	 * fenced; 0: nothing granted).  lease_return: *back what came back (-1:
+	 * no such lease of node under epoch).  lease_settle: actual under the
+	 * lease, as budget_settle (at the booking's commit).  lease_sweep:
+	 * returns the leases whose expires_us + grace_us is before now_us. */
+	allot_err (*node_start)(struct store *st, const char *node, int64_t now_us, int64_t *epoch);
+	allot_err (*node_heartbeat)(struct store *st, const char *node, int64_t epoch,
+				    int64_t now_us, bool *current);
+	allot_err (*lease_take)(struct store *st, const char *node, int64_t epoch,
+				const struct store_budget_level *lv, int64_t charter_version,
+				int64_t want, int64_t now_us, int64_t expires_us, int64_t live_us,
+				struct store_lease *l);
+	allot_err (*lease_return)(struct store *st, int64_t id, const char *node, int64_t epoch,
+				  int64_t *back);
+	allot_err (*lease_settle)(struct store *st, int64_t id, int64_t epoch, int64_t actual);
+	allot_err (*lease_sweep)(struct store *st, int64_t now_us, int64_t grace_us,
+				 int64_t *returned);
 };
 
 struct store {
@@ -502,6 +539,28 @@ static inline allot_err store_budget_sweep(struct store *st, int64_t now_us, boo
 static inline allot_err store_budget_reserved(struct store *st, const char *level, int64_t at_us,
 					      int64_t *reserved)
 { return st->ops->budget_reserved(st, level, at_us, reserved); }
+static inline bool store_has_leases(const struct store *st) { return st->ops->lease_take != NULL; }
+static inline allot_err store_node_start(struct store *st, const char *node, int64_t now_us,
+					 int64_t *epoch)
+{ return st->ops->node_start(st, node, now_us, epoch); }
+static inline allot_err store_node_heartbeat(struct store *st, const char *node, int64_t epoch,
+					     int64_t now_us, bool *current)
+{ return st->ops->node_heartbeat(st, node, epoch, now_us, current); }
+static inline allot_err store_lease_take(struct store *st, const char *node, int64_t epoch,
+					 const struct store_budget_level *lv,
+					 int64_t charter_version, int64_t want, int64_t now_us,
+					 int64_t expires_us, int64_t live_us, struct store_lease *l)
+{ return st->ops->lease_take(st, node, epoch, lv, charter_version, want, now_us, expires_us,
+			     live_us, l); }
+static inline allot_err store_lease_return(struct store *st, int64_t id, const char *node,
+					   int64_t epoch, int64_t *back)
+{ return st->ops->lease_return(st, id, node, epoch, back); }
+static inline allot_err store_lease_settle(struct store *st, int64_t id, int64_t epoch,
+					   int64_t actual)
+{ return st->ops->lease_settle(st, id, epoch, actual); }
+static inline allot_err store_lease_sweep(struct store *st, int64_t now_us, int64_t grace_us,
+					  int64_t *returned)
+{ return st->ops->lease_sweep(st, now_us, grace_us, returned); }
 static inline allot_err store_token_spent(struct store *st, const char *jti, int64_t *spent)
 { return st->ops->token_spent(st, jti, spent); }
 static inline void store_ledger_hold(struct store *st, uint64_t tag)

@@ -671,13 +671,14 @@ static allot_err cp_table_to_sq(struct cp *x, struct cp_table *t)
  * the nodes' shared budgets (0005: budget rows are made again from the
  * ledger and the charter when needed; reservations and rate windows are
  * requests in flight, none once the nodes are stopped, and a single
- * SQLite node keeps its own in memory). */
+ * SQLite node keeps its own in memory; 0006's node epochs and leases are
+ * the running nodes' too). */
 static allot_err cp_pg_tables(struct cp *x)
 {
 	PGresult *r = PQexec(x->pg, "SELECT table_name FROM information_schema.tables WHERE "
 				    "table_schema = current_schema() AND table_type = 'BASE TABLE' "
 				    "AND table_name NOT IN ('allot_schema', 'tlog_head', 'budgets', 'reservations', "
-				    "'rate_windows') ORDER BY 1");
+				    "'rate_windows', 'nodes', 'leases') ORDER BY 1");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		allot_err e = cp_pg_fail(x, "cannot list the source's tables", r);
 		PQclear(r);

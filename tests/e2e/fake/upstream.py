@@ -6,9 +6,11 @@ The upstream model name picks the behaviour:
   up-nousage answers without a usage object
   up-die     (stream) sends two chunks, then drops the connection
   up-fail    answers HTTP 500
+  up-slow    as up-ok, after FAKE_UPSTREAM_SLOW_S seconds (default 4): requests
+             in flight for a while (tests/e2e/test_node_kill_pg.sh)
 Every request body is appended to the file named by --log (one JSON a line).
 """
-import http.server, json, socketserver, sys
+import http.server, json, os, socketserver, sys, time
 
 LOG = None
 
@@ -27,6 +29,8 @@ class H(http.server.BaseHTTPRequestHandler):
         model = body.get("model", "")
         chat = self.path.endswith("/chat/completions")
         usage = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+        if model == "up-slow":
+            time.sleep(float(os.environ.get("FAKE_UPSTREAM_SLOW_S", "4")))
         if model == "up-fail":
             self.reply(500, b'{"error":{"message":"boom"}}')
             return

@@ -1,0 +1,153 @@
+#!/bin/bash
+# PostgreSQL stopped for about 10 s and started again under traffic (SPEC
+# section 9, "fails closed"; docs/POSTGRES.md, "Failures"): two nodes on
+# one database answer; the server stops; while it is down every request to
+# either node is refused with 503 and none is admitted (the nodes hold no
+# leases: tier A admits only through the database); the server starts
+# again and both nodes admit again without a restart, each registered
+# again on the database (its owner session, store/pg_owner.c); afterwards
+# exactly what fits is admitted, nothing passes the allocation, and the
+# database passes allotd --fsck.
+#
+# It stops the server, so it runs on a throwaway cluster of its own (as
+# scripts/with-pg.sh makes one), never on the shared ALLOT_TEST_PG_URI.
+# The arithmetic is test_node_kill_pg's: 16000 held, 13000 charged.
+# PostgreSQL only: it skips in the SQLite pass (by hand: bash
+# scripts/with-pg.sh env ALLOT_TEST_DB=pg bash $0).
+if [ "${ALLOT_TEST_DB:-sqlite}" != pg ] || [ -z "${ALLOT_TEST_PG_URI:-}" ]; then
+	echo "test_pg_restart: SKIPPED: needs PostgreSQL; it runs in the PostgreSQL pass (make e2e-pg)"
+	exit 0
+fi
+command -v python3 >/dev/null || { echo "test_pg_restart: SKIPPED: python3 missing (the fake upstream)"; exit 0; }
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[ -x "$PGBIN/initdb" ] || { echo "test_pg_restart: SKIPPED: initdb is not installed (a cluster of its own)"; exit 0; }
+
+# --- a cluster of its own ------------------------------------------------------------------
+PGDIR=$(mktemp -d /tmp/allot-pgrestart.XXXXXX)
+PGRUN=
+if [ "$(id -u)" = 0 ]; then
+	chown postgres: "$PGDIR"
+	PGRUN="runuser -u postgres --"
+fi
+chmod 755 "$PGDIR"
+pg_up() {
+	$PGRUN "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 \
+		-o "-c listen_addresses='' -c unix_socket_directories=$PGDIR -c max_connections=100 -c fsync=off" \
+		start >/dev/null 2>&1
+}
+pg_down() { $PGRUN "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast -w stop >/dev/null 2>&1; }
+pg_gone() { $PGRUN "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate stop >/dev/null 2>&1; rm -rf "$PGDIR"; }
+if ! $PGRUN "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U allot -E UTF8 --no-sync >"$PGDIR/initdb.log" 2>&1 || ! pg_up; then
+	echo "test_pg_restart: cannot make a cluster of its own in $PGDIR" >&2
+	tail -5 "$PGDIR/initdb.log" "$PGDIR/server.log" >&2 2>/dev/null
+	pg_gone
+	exit 1
+fi
+ALLOT_TEST_PG_URI="postgresql:///postgres?host=$PGDIR&user=allot"
+export ALLOT_TEST_PG_URI
+
+. "$(dirname "$0")/lib.sh"
+WORST=16000
+CHARGE=13000
+ALLOC=$((8 * WORST))
+UP=$(e2e_free_port)
+python3 "$(dirname "$0")/fake/upstream.py" "$UP" "$E2E_DIR/upstream.log" 2>>"$E2E_DIR/upstream.err" &
+UPID=$!
+PIDB=
+trap 'kill $UPID $PIDB 2>/dev/null; e2e_stop; e2e_pg_drop; pg_gone' EXIT
+PUB=$("$BIN/allot" keygen --out "$E2E_DIR/p.key")
+cat >"$E2E_DIR/charter.yaml" <<YAML
+charter: pg-restart-test
+version: 1
+effective: 2026-01-01T00:00:00Z
+timezone: UTC
+rates:
+  - {resource: tokens_in, credits: 0.001}
+  - {resource: tokens_out, credits: 0.002}
+providers:
+  - {id: remote, keys: ["$PUB"], resources: [tokens_in, tokens_out]}
+models:
+  - {id: fast, provider: remote, url: "http://127.0.0.1:$UP/v1", upstream_model: up-ok}
+institutions:
+  - id: uni
+    allocation: {credits: 100, period: month}
+    overage: {mode: hard}
+    projects:
+      - id: p
+        allocation: {credits: $(printf '0.%06d' "$ALLOC"), period: month}
+        members: [m@uni.ch]
+YAML
+e2e_start --charter "$E2E_DIR/charter.yaml" || exit 1
+PIDA=$E2E_PID URLA=$URL
+e2e_start || exit 1
+PIDB=$E2E_PID URLB=$URL
+E2E_PID=$PIDA URL=$URLA
+for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$UP/" -X POST -d '{}' && break; sleep 0.1; done
+TOK=$(ALLOT_SERVER=$URLA ALLOT_KEY=$ADMIN_KEY "$BIN/allot" token mint --institution uni --project p --member m@uni.ch 2>/dev/null)
+sql() { psql "$E2E_DB_DEFAULT" -qAtX -c "$1"; }
+nodes() { sql "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '% (allotd)'"; }
+call() {
+	curl -s -m 10 -o "$3" -w '%{http_code}' -H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' \
+		--data-binary "{\"model\":\"$2\",\"prompt\":\"hi\",\"max_tokens\":3}" "$1/v1/completions"
+}
+
+check "A answers" 200 "$(call "$URLA" fast "$E2E_DIR/r1.json")"
+check "B answers" 200 "$(call "$URLB" fast "$E2E_DIR/r2.json")"
+check "both nodes registered" 2 "$(nodes)"
+
+# --- the server stops for about 10 s under traffic ------------------------------------------
+pg_down || bad "the server did not stop"
+down_at=$(date +%s)
+codes=
+i=0
+while [ $(($(date +%s) - down_at)) -lt 10 ]; do
+	i=$((i + 1))
+	codes="$codes $(call "$URLA" fast "$E2E_DIR/d$i.json") $(call "$URLB" fast "$E2E_DIR/e$i.json")"
+	sleep 0.3
+done
+n503=$(printf '%s\n' $codes | grep -c '^503$')
+check "while the server is down every request is refused with 503 (fails closed)" "$((2 * i))" "$n503"
+check "none admitted while the server is down" 0 "$(printf '%s\n' $codes | grep -c '^200$')"
+jq -e '.error.message | length > 0' "$E2E_DIR/d1.json" >/dev/null && ok ||
+	bad "the 503 says why: $(cat "$E2E_DIR/d1.json")"
+pg_up || bad "the server did not start again"
+
+# --- both nodes admit again, without a restart -----------------------------------------------
+back=0
+for _ in $(seq 1 60); do
+	a=$(call "$URLA" fast "$E2E_DIR/u.json")
+	[ "$a" = 200 ] && { back=$((back + 1)); break; }
+	sleep 0.25
+done
+for _ in $(seq 1 60); do
+	b=$(call "$URLB" fast "$E2E_DIR/v.json")
+	[ "$b" = 200 ] && { back=$((back + 1)); break; }
+	sleep 0.25
+done
+check "both nodes admit again after the server is back" 2 "$back"
+for _ in $(seq 1 40); do [ "$(nodes)" = 2 ] && break; sleep 0.25; done
+check "both nodes registered again" 2 "$(nodes)"
+kill -0 "$PIDA" && kill -0 "$PIDB" && ok || bad "a node exited"
+
+# --- exactly what fits, then refused; nothing past the allocation -----------------------------
+room=$((ALLOC - 4 * CHARGE)) fits=0
+while [ $room -ge $WORST ]; do room=$((room - CHARGE)); fits=$((fits + 1)); done
+admitted=0 last=
+for j in $(seq 1 $((fits + 2))); do
+	if [ $((j % 2)) = 0 ]; then u=$URLA; else u=$URLB; fi
+	last=$(call "$u" fast "$E2E_DIR/f$j.json")
+	[ "$last" = 200 ] && admitted=$((admitted + 1))
+done
+check "exactly what fits admitted after the restart" $fits "$admitted"
+check "then refused" 402 "$last"
+n=$((4 + fits))
+check "settled = the acknowledged charges, nothing held" "$((n * CHARGE))|0|0" \
+	"$(sql "SELECT settled, reserved, leased FROM budgets WHERE level = 'uni/p'")"
+check "the ledger: each acknowledged request once" "$((2 * n))|$((n * CHARGE))" \
+	"$(sql "SELECT count(DISTINCT record_id), sum(charge_micro) FROM usage_records WHERE institution = 'uni' AND project = 'p'")"
+check "no budget row past its allocation" 0 \
+	"$(sql "SELECT count(*) FROM budgets WHERE settled + reserved + leased > allocation")"
+kill "$PIDB" 2>/dev/null
+wait "$PIDB" 2>/dev/null
+PIDB=
+e2e_done
