@@ -715,6 +715,7 @@ static void explain_report(const struct inst *in, int64_t from_us, int64_t to_us
 	PGconn *c = PQconnectdb(in->db);
 	if (PQstatus(c) != CONNECTION_OK)
 		die("PostgreSQL", PQerrorMessage(c));
+	PQclear(PQexec(c, "SET jit = off")); /* as the store's sessions (store/pg_conn.c) */
 	PGresult *r = PQexecParams(c, buf_str(&q), w.n, NULL, vals, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
 		die("explain", PQresultErrorMessage(r));
