@@ -34,6 +34,9 @@
  * ALLOT_BENCH_DIR (default /tmp) holds the database (try /dev/shm);
  * ALLOT_BENCH_CLIENT=curl loads with libcurl clients instead of the
  * minimal socket ones; ALLOT_BENCH_SWEEP="16,32,64" the extra client counts.
+ * ALLOT_BENCH_PG=URI (a PostgreSQL server, e.g. scripts/with-pg.sh's
+ * ALLOT_TEST_PG_URI) then runs the instant backend on 1, 2 and 3 nodes on one
+ * new database there (bench/gate/nodes.c, docs/BENCH_PG.md).
  * Without the model file it prints a line and exits 0.
  */
 #include <curl/curl.h>
@@ -63,6 +66,8 @@
 #include "http/server.h"
 #include "infer/engine.h"
 #include "store/store.h"
+
+#include "bench_gate.h"
 
 #define MODEL_FILE "stories260K.gguf"
 #define PROMPT "Once upon a time"
@@ -107,7 +112,7 @@ static const char charter_fmt[] =
 	"        members: [alice@epfl.ch]\n";
 
 /* The first three fields of /proc/loadavg, with a newline. */
-static const char *loadavg_text(void)
+const char *loadavg_text(void)
 {
 	static char text[64];
 	snprintf(text, sizeof text, "?\n");
@@ -468,12 +473,6 @@ static void *client_run(void *arg)
 	return NULL;
 }
 
-struct run_result {
-	double rps, p50, p90, p99, max;
-	double cpu_us;       /* CPU of the whole process (clients, servers, backend) per request */
-	size_t n, errors;
-};
-
 static double cpu_now_us(void)
 {
 	struct rusage ru;
@@ -482,17 +481,19 @@ static double cpu_now_us(void)
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
-/* paced: total rate split over nthreads schedules; else closed loop */
-static struct run_result run_clients(const char *url, const char *auth, const char *body,
-				     int nthreads, double rate, double seconds)
+/* paced: total rate split over nthreads schedules; else closed loop.
+ * Client i calls urls[i % nurls] (several nodes: bench/gate/nodes.c). */
+struct run_result run_clients_multi(const char *const *urls, int nurls, const char *auth,
+				    const char *body, int nthreads, double rate, double seconds)
 {
+	const char *url = urls[0];
 	bool get = strstr(url, "/v1/models") != NULL;
 	double cpu0 = cpu_now_us();
 	struct client *cl = calloc((size_t)nthreads, sizeof *cl);
 	pthread_t *th = calloc((size_t)nthreads, sizeof *th);
 	int64_t start = mono_ns() + 20000000, end = start + (int64_t)(seconds * 1e9);
 	for (int i = 0; i < nthreads; i++) {
-		snprintf(cl[i].url, sizeof cl[i].url, "%s", url);
+		snprintf(cl[i].url, sizeof cl[i].url, "%s", urls[i % nurls]);
 		cl[i].get = get;
 		cl[i].body = body;
 		if (auth)
@@ -529,6 +530,12 @@ static struct run_result run_clients(const char *url, const char *auth, const ch
 	free(cl);
 	free(th);
 	return r;
+}
+
+static struct run_result run_clients(const char *url, const char *auth, const char *body,
+				     int nthreads, double rate, double seconds)
+{
+	return run_clients_multi(&url, 1, auth, body, nthreads, rate, seconds);
 }
 
 /* ---- main ------------------------------------------------------------------------------ */
@@ -829,6 +836,17 @@ int main(void)
 		printf("\n");
 	}
 	printf("  load average at the end: %s", loadavg_text());
+
+	/* ALLOT_BENCH_PG: the instant backend again, on 1, 2 and 3 nodes on
+	 * one PostgreSQL database (bench/gate/nodes.c). */
+	if (getenv("ALLOT_BENCH_PG") && (!only || strcmp(only, "instant") == 0)) {
+		struct nodes_base base = {.sqlite_rps = sum[1].gated_rps, .sqlite_add50 = sum[1].add50,
+					  .sqlite_add99 = sum[1].add99, .up_url = up_url,
+					  .raw_body = BODY_UP, .gate_body = BODY_INSTANT,
+					  .charter = charter, .models = models, .dir = dir,
+					  .seconds = seconds};
+		bench_nodes(getenv("ALLOT_BENCH_PG"), &base);
+	}
 
 	http_server_stop(srv);
 	MHD_stop_daemon(raw);

@@ -25,7 +25,9 @@
  *                      [--clients N] [--phases abcdev] [--pg URI]
  * --pg URI: a PostgreSQL server (scripts/with-pg.sh's ALLOT_TEST_PG_URI);
  * (a) and (d) run again with the store on a new database there (made and
- * dropped by the benchmark), the same records and rows.
+ * dropped by the benchmark), the same records and rows.  (a) prints the
+ * bytes on disk per record on each store (docs/BENCH_PG.md);
+ * ALLOT_BENCH_EXPLAIN=1 prints the plan of (d)'s report on PostgreSQL.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -56,6 +58,7 @@
 #include "http/server.h"
 #include "ledger/ledger.h"
 #include "ledger/record.h"
+#include "store/ledger_sql.h"
 
 #define BATCH 1000
 #define ADMIN_KEY "bench-ingest-admin-key-0123456789"
@@ -211,6 +214,43 @@ static void inst_close(struct inst *in)
 		snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", in->pgdb);
 		pg_admin(sql);
 	}
+}
+
+/* Bytes the instance's store takes on disk now: on PostgreSQL the sum of
+ * pg_total_relation_size over its tables (rows, indexes, TOAST; not the
+ * server's shared WAL); on SQLite the file and its WAL after a checkpoint
+ * that moves the WAL into the file. */
+static double store_bytes(const struct inst *in)
+{
+	if (in->pgdb[0]) {
+		PGconn *c = PQconnectdb(in->db);
+		if (PQstatus(c) != CONNECTION_OK)
+			die("PostgreSQL", PQerrorMessage(c));
+		PGresult *r = PQexec(c, "SELECT coalesce(sum(pg_total_relation_size(oid)), 0) "
+					"FROM pg_class WHERE relkind IN ('r', 'm') "
+					"AND relnamespace = 'public'::regnamespace");
+		if (PQresultStatus(r) != PGRES_TUPLES_OK)
+			die("size", PQresultErrorMessage(r));
+		double b = strtod(PQgetvalue(r, 0, 0), NULL);
+		PQclear(r);
+		PQfinish(c);
+		return b;
+	}
+	sqlite3 *db;
+	if (sqlite3_open(in->db, &db) != SQLITE_OK)
+		die("sqlite3_open", in->db);
+	sqlite3_busy_timeout(db, 10000);
+	sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	sqlite3_close(db);
+	double b = 0;
+	char wal[sizeof in->db + 8];
+	struct stat st;
+	if (stat(in->db, &st) == 0)
+		b += (double)st.st_size;
+	snprintf(wal, sizeof wal, "%s-wal", in->db);
+	if (stat(wal, &st) == 0)
+		b += (double)st.st_size;
+	return b;
 }
 
 /* ---- records ------------------------------------------------------------------ */
@@ -653,6 +693,41 @@ static void load_pg(const struct inst *in, size_t rows, int64_t t_end)
 	PQfinish(c);
 }
 
+/* ALLOT_BENCH_EXPLAIN: the plan of the PostgreSQL store's report statement
+ * (store/ledger_sql.c's, grouped by institution, project, resource) over
+ * the loaded rows, with its run times (EXPLAIN ANALYZE). */
+static void explain_report(const struct inst *in, int64_t from_us, int64_t to_us)
+{
+	static const char *const g[] = {"institution", "project", "resource"};
+	struct ledger_filter f = {.from_us = from_us, .to_us = to_us};
+	struct ledger_sql w;
+	ledger_sql_init(&w, LEDGER_SQL_PG);
+	if (ledger_sql_report(&w, &f, g, 3, false))
+		die("explain", "report statement");
+	struct buf q = BUF_INIT;
+	buf_printf(&q, "EXPLAIN (ANALYZE, BUFFERS) %s", buf_str(&w.sql));
+	const char *vals[LEDGER_SQL_PARAMS];
+	char ints[LEDGER_SQL_PARAMS][24];
+	for (int i = 0; i < w.n; i++) {
+		snprintf(ints[i], sizeof ints[i], "%lld", (long long)w.ints[i]);
+		vals[i] = w.text[i] ? w.text[i] : ints[i];
+	}
+	PGconn *c = PQconnectdb(in->db);
+	if (PQstatus(c) != CONNECTION_OK)
+		die("PostgreSQL", PQerrorMessage(c));
+	PQclear(PQexec(c, "SET jit = off")); /* as the store's sessions (store/pg_conn.c) */
+	PGresult *r = PQexecParams(c, buf_str(&q), w.n, NULL, vals, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		die("explain", PQresultErrorMessage(r));
+	printf("    EXPLAIN ANALYZE of the report statement:\n");
+	for (int i = 0; i < PQntuples(r); i++)
+		printf("      %s\n", PQgetvalue(r, i, 0));
+	PQclear(r);
+	PQfinish(c);
+	buf_release(&q);
+	ledger_sql_release(&w);
+}
+
 static void bench_report(size_t rows, bool pg)
 {
 	struct inst in;
@@ -669,6 +744,8 @@ static void bench_report(size_t rows, bool pg)
 	char from[TIME_FMT_MAX], to[TIME_FMT_MAX], path[256];
 	time_format_rfc3339(t_end - 70LL * 86400 * US_PER_SEC, from);
 	time_format_rfc3339(t_end + 86400 * US_PER_SEC, to);
+	if (pg && getenv("ALLOT_BENCH_EXPLAIN"))
+		explain_report(&in, t_end - 70LL * 86400 * US_PER_SEC, t_end + 86400 * US_PER_SEC);
 	static const char *const groups[] = {"institution,project,resource", "institution,project,resource&format=csv",
 					     "institution,month", ""};
 	for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
@@ -812,20 +889,30 @@ int main(int argc, char **argv)
 	if (PHASE('a')) {
 		struct inst in;
 		inst_open(&in, "http", true, false);
+		double b0 = store_bytes(&in);
 		a = bench_http(&in, r, opt.records);
 		cpu_a = g_cpu;
+		double per = (store_bytes(&in) - b0) / n;
 		inst_close(&in);
 		printf("(a) HTTP POST /v1/usage, durable acks:        %9.0f records/s\n", a);
 		printf("    CPU %.1f us/record (of it the client threads %.1f), %.2f CPUs busy\n",
 		       1e6 * cpu_a / n, 1e6 * g_cpu_clients / n, cpu_a * a / n);
+		printf("    on disk: %.0f bytes per record (the database file, after a checkpoint)\n",
+		       per);
 		if (opt.pg) {
 			/* the same records, a new PostgreSQL database (their ids
 			 * are new to it) */
 			inst_open(&in, "http", true, true);
+			b0 = store_bytes(&in);
 			double ap = bench_http(&in, r, opt.records);
+			double cpu_p = g_cpu, per_p = (store_bytes(&in) - b0) / n;
 			inst_close(&in);
 			printf("(a, PostgreSQL) the same, on PostgreSQL:     %9.0f records/s  "
 			       "(%.2f x SQLite's in this run)\n", ap, ap / a);
+			printf("    CPU of this process %.1f us/record (the server's not counted)\n",
+			       1e6 * cpu_p / n);
+			printf("    on disk: %.0f bytes per record (tables, indexes, TOAST; %.2f x "
+			       "SQLite's)\n", per_p, per > 0 ? per_p / per : 0.0);
 		}
 	}
 	if (PHASE('b')) {

@@ -29,6 +29,7 @@ static const struct counter_def counter_defs[MC_N] = {
 	[MC_INFER_REQUESTS] = {"allot_infer_requests_total", ""},
 	[MC_WEBHOOK_DELIVERED] = {"allot_webhook_deliveries_total", "{outcome=\"delivered\"}"},
 	[MC_WEBHOOK_FAILED] = {"allot_webhook_deliveries_total", "{outcome=\"failed\"}"},
+	[MC_STORE_ROUNDTRIPS] = {"allot_store_roundtrips_total", ""},
 };
 
 /* HELP text per family (the first counter of a family carries it). */
@@ -46,6 +47,8 @@ static const char *counter_help(const char *family)
 		{"allot_infer_requests_total", "Requests submitted to the bundled engine."},
 		{"allot_webhook_deliveries_total", "Webhook delivery attempts by outcome (a failed one "
 		 "is retried with backoff)."},
+		{"allot_store_roundtrips_total", "Statements sent to the PostgreSQL server, each a "
+		 "round trip (0 on SQLite)."},
 	};
 	for (size_t i = 0; i < sizeof helps / sizeof helps[0]; i++)
 		if (strcmp(helps[i].f, family) == 0)

@@ -41,6 +41,7 @@ enum metrics_counter {
 	MC_INFER_REQUESTS,         /* allot_infer_requests_total */
 	MC_WEBHOOK_DELIVERED,      /* allot_webhook_deliveries_total{outcome=...} */
 	MC_WEBHOOK_FAILED,
+	MC_STORE_ROUNDTRIPS,       /* allot_store_roundtrips_total (PostgreSQL statements) */
 	MC_N
 };
 

@@ -81,10 +81,35 @@ struct ingest_batch {
 	size_t n;
 };
 
+/* The store's one look-up of the batch's records and rejections (where it
+ * has one: store_ledger_prefetch), for the items still to decide. */
+static allot_err ingest_prefetch(struct ledger *led, const struct ingest_batch *b)
+{
+	const char *provider = NULL;
+	const char **ids = malloc(b->n * sizeof *ids);
+	if (!ids)
+		return ALLOT_E_NOMEM;
+	size_t n = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		const struct ledger_item *it = &b->items[i];
+		if (it->o != LEDGER_OUT_ACCEPTED)
+			continue;
+		if (!provider)
+			provider = it->r.provider;
+		if (strcmp(it->r.provider, provider) == 0) /* verified: always */
+			ids[n++] = it->r.record_id;
+	}
+	allot_err e = n ? store_ledger_prefetch(led->store, provider, ids, n) : ALLOT_OK;
+	free(ids);
+	return e;
+}
+
 static allot_err ingest_work(void *owner, void *arg, int64_t now)
 {
 	struct ledger *led = owner;
 	struct ingest_batch *b = arg;
+	if (ingest_prefetch(led, b))
+		return ALLOT_E_STORE;
 	for (size_t i = 0; i < b->n; i++) {
 		struct ledger_item *it = &b->items[i];
 		if (it->o != LEDGER_OUT_ACCEPTED)

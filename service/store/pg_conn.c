@@ -67,9 +67,12 @@ allot_err pg_connect(const char *uri, PGconn **out, char *msg, size_t msgsz)
 		return ALLOT_E_UNSUPPORTED;
 	}
 	/* Instants are integer microseconds (UTC) in the rows themselves; the
-	 * session settings only keep server-side messages and defaults plain. */
+	 * session settings only keep server-side messages and defaults plain.
+	 * jit off: a report over 1,000,000 records spent 2.1 of its 6.1 s
+	 * compiling (EXPLAIN ANALYZE, docs/BENCH_PG.md), and no statement here
+	 * runs long enough to win it back. */
 	if (!pg_exec(c, "SET TIME ZONE 'UTC'; SET synchronous_commit = on; "
-			"SET client_min_messages = warning",
+			"SET client_min_messages = warning; SET jit = off",
 		     "PostgreSQL session setup", msg, msgsz)) {
 		PQfinish(c);
 		return ALLOT_E_STORE;

@@ -165,6 +165,9 @@ allot_err pga_token_find(struct store *st, const char *jti, struct token_row *ou
 	.token_find = pga_token_find,
 
 /* store/pg_queue.c: rejections, the gate's retry queue, the webhook outbox. */
+/* The columns of usage_rejections that pgq_reject_row reads, in its order. */
+#define PGQ_REJECT_COLUMNS "id, provider, record_id, seq, sha256, reason, received_us"
+void pgq_reject_row(const PGresult *r, int i, struct ledger_rejection *out);
 allot_err pgq_reject_find(struct store *st, const char *provider, const char *record_id,
 			  struct ledger_rejection *out);
 allot_err pgq_reject_insert(struct store *st, const struct ledger_rejection *rj);
@@ -244,6 +247,29 @@ allot_err pg_ledger_buckets(struct store *st, const struct ledger_level *lv, int
 /* Row i of r (the columns PG_USAGE_COLS) into out; rec.canonical from
  * malloc (the caller frees it). */
 allot_err pg_usage_row(const PGresult *r, int i, struct ledger_row *out);
+/* store/pg_ledger_rows.c: inserts row (ON CONFLICT DO NOTHING: ALLOT_E_CONFLICT
+ * when (provider, record_id) exists, nothing written) on c, and with
+ * leaf >= 0 its log leaf (leaf_hash, leaf_name) at index leaf in the same
+ * statement.  OUT: row->row_id. */
+allot_err pg_record_insert(struct pg_store *ps, PGconn *c, struct ledger_row *row, int64_t leaf,
+			   const uint8_t leaf_hash[32], const char *leaf_name);
+/* Rows kept by the transaction and written in one statement (with their
+ * leaves, joined by leaf index to the ids the insert gives them) at
+ * pg_rows_flush: only rows whose insert cannot conflict (pgp_absent).
+ * keep: *b made on first use; its row_id stays 0.  flush: ALLOT_E_STORE
+ * when fewer rows were written (cannot happen), and the buffer is empty
+ * after it either way; drop: forgets them (a rollback). */
+struct pg_rowbuf;
+allot_err pg_rows_keep(struct pg_rowbuf **b, const struct ledger_row *row, int64_t leaf,
+		       const uint8_t leaf_hash[32], const char *leaf_name);
+allot_err pg_rows_flush(struct pg_store *ps, PGconn *c, struct pg_rowbuf *b);
+size_t pg_rows_count(const struct pg_rowbuf *b);
+size_t pg_rows_bytes(const struct pg_rowbuf *b);
+void pg_rows_drop(struct pg_rowbuf *b);
+void pg_rows_free(struct pg_rowbuf *b);
+/* pg_ledger.c: writes the rows the thread's ledger transaction on ps keeps
+ * (before anything else reads or writes on its connection: pg_get). */
+allot_err pg_ledger_flush_rows(struct pg_store *ps);
 /* A column that must hold an int64 (a sum is NUMERIC): false when it is
  * NULL, not an integer or out of range. */
 bool pg_col_i64_strict(const PGresult *r, int row, int col, int64_t *out);
@@ -262,6 +288,32 @@ void pg_set_flush_ms(struct store *st, int ms);
 allot_err pg_flush(struct store *st);
 void pg_sync_stats(struct store *st, struct store_sync_stats *out);
 void pg_set_wal_limit(struct store *st, int64_t frames);
+/* store/pg_prefetch.c: a provider batch's records and rejections read in
+ * one statement each (store_ops.ledger_prefetch), answered until the
+ * thread's transaction's next savepoint operation or its end. */
+allot_err pg_ledger_prefetch(struct store *st, const char *provider, const char *const *ids,
+			     size_t n);
+/* The answers: FOUND (*out filled; a row's canonical from malloc), ABSENT
+ * (not in the database), ASK (not known here: read the database). */
+enum { PGP_ASK, PGP_ABSENT, PGP_FOUND };
+int pgp_find_row(const struct pg_store *ps, const char *provider, const char *id,
+		 struct ledger_row *out);
+int pgp_find_rejection(const struct pg_store *ps, const char *provider, const char *id,
+		       struct ledger_rejection *out);
+/* Whether the look-up found no record of (provider, id) and the transaction
+ * has not written one since: its insert cannot conflict. */
+bool pgp_absent(const struct pg_store *ps, const char *provider, const char *id);
+/* The transaction writes a record or rejection of (provider, id): ask the
+ * database from now on. */
+void pgp_forget(const struct pg_store *ps, const char *provider, const char *id);
+/* Drops the thread's answers (of ps; NULL: whichever store's). */
+void pgp_clear(const struct pg_store *ps);
+/* An array parameter's text form ({"a","b",NULL}; v[i] NULL: an SQL NULL),
+ * from malloc; NULL: no memory. */
+char *pgs_text_array(const char *const *v, size_t n);
+/* store/pg_ledger.c: takes the ledger_bounds row in the thread's ledger
+ * transaction (once; as before a booking's first record). */
+allot_err pg_ledger_lock_bounds(struct pg_store *ps);
 #define PG_LEDGER_OPS \
 	.ledger_begin = pg_ledger_begin, .ledger_begin_sync = pg_ledger_begin_sync, \
 	.ledger_commit = pg_ledger_commit, .ledger_rollback = pg_ledger_rollback, \
@@ -269,6 +321,7 @@ void pg_set_wal_limit(struct store *st, int64_t frames);
 	.ledger_insert = pg_ledger_insert, .ledger_sum = pg_ledger_sum, \
 	.ledger_net = pg_ledger_net, .ledger_hold = pg_ledger_hold, \
 	.ledger_release = pg_ledger_release, .token_spent = pg_token_spent, \
+	.ledger_prefetch = pg_ledger_prefetch, \
 	.ledger_list = pg_ledger_list, .ledger_report = pg_ledger_report, \
 	.ledger_seq_status = pg_ledger_seq_status, .ledger_buckets = pg_ledger_buckets, \
 	.set_flush_ms = pg_set_flush_ms, .flush = pg_flush, .sync_stats = pg_sync_stats, \
@@ -286,7 +339,17 @@ void pg_tlog_close(struct pg_store *ps);
 allot_err pg_tlog_append_charter(struct pg_store *ps, PGconn *c, const struct charter_row *r);
 allot_err pg_tlog_append_audit(struct pg_store *ps, PGconn *c, int64_t id,
 			       const struct audit_entry *a);
-allot_err pg_tlog_append_usage(struct pg_store *ps, PGconn *c, const struct ledger_row *row);
+/* A usage record's leaf written by the record's own INSERT (pg_ledger_rows.c,
+ * one round trip): its hash and name first; once the row and the leaf are
+ * in (at the index pg_tlog_next_index said), pg_tlog_usage_written adds it
+ * to the transaction's tree (and writes the nodes it completes). */
+allot_err pg_tlog_usage_leaf(const struct ledger_row *row, uint8_t hash[32],
+			     char name[STORE_LEAF_NAME_MAX]);
+allot_err pg_tlog_usage_written(struct pg_store *ps, PGconn *c, const uint8_t hash[32]);
+/* Writes the nodes those appends completed (kept until then: one statement
+ * per savepoint step); pg_ledger.c calls it before a savepoint begins or is
+ * released, and pg_tlog_txn_precommit before the head. */
+allot_err pg_tlog_txn_flush(struct pg_store *ps);
 /* The ledger transaction's hooks (store/pg_ledger.c calls them): begin on
  * connection c; a savepoint (STORE_SP_*, after the SQL); before COMMIT
  * (writes the head); after the end (committed or not). */

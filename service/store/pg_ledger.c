@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/b64.h"
 #include "common/metrics.h"
 #include "common/money.h"
 #include "common/timeutil.h"
@@ -60,7 +59,16 @@ struct pl_tx {
 	/* Reservations to settle at commit (store_ops.budget_settle). */
 	struct pg_settle *settles;
 	size_t nset, capset, sp_nset;
+	/* A batch's records whose insert cannot conflict, kept for one
+	 * statement (pg_ledger_rows.c); a failed write fails the commit. */
+	struct pg_rowbuf *rows;
+	bool rows_failed;
 };
+/* Kept records are written at the latest when this many wait, or this many
+ * bytes of their text (about 1,000 records of a few hundred bytes: one
+ * batch in one statement). */
+#define PL_KEEP_ROWS 1024
+#define PL_KEEP_BYTES (8u << 20)
 static _Thread_local struct pl_tx *tx;
 /* store_ops.ledger_hold: rows this thread inserts carry it. */
 static _Thread_local uint64_t hold_tag;
@@ -68,6 +76,22 @@ static _Thread_local uint64_t hold_tag;
 static struct pl_tx *tx_of(const struct pg_store *ps)
 {
 	return tx && tx->ps == ps ? tx : NULL;
+}
+
+static allot_err rows_flush(struct pl_tx *t)
+{
+	if (!pg_rows_count(t->rows))
+		return ALLOT_OK;
+	allot_err e = pg_rows_flush(t->ps, t->c, t->rows);
+	if (e)
+		t->rows_failed = true;
+	return e;
+}
+
+allot_err pg_ledger_flush_rows(struct pg_store *ps)
+{
+	struct pl_tx *t = tx_of(ps);
+	return t ? rows_flush(t) : ALLOT_OK;
 }
 
 bool pg_col_i64_strict(const PGresult *r, int row, int col, int64_t *out)
@@ -99,34 +123,58 @@ static allot_err pl_exec(struct pg_store *ps, PGconn *c, const char *sql, int n,
  * and written once per key before a savepoint begins or ends, before a sum
  * is read inside the transaction, when the table is full, and at commit. */
 
+/* The text of n values of one field of t->bk, as an array parameter. */
+static char *bk_array(const struct pl_tx *t, int field)
+{
+	const char *v[PL_DELTAS];
+	char num[PL_DELTAS][24];
+	for (size_t i = 0; i < t->nbk; i++) {
+		const struct pg_delta *d = &t->bk[i];
+		v[i] = field == 0 ? d->inst : field == 1 ? d->proj : field == 2 ? d->member
+		       : pg_i64(num[i], field == 3 ? d->bucket : d->charge);
+	}
+	return pgs_text_array(v, t->nbk);
+}
+
+/* Every unwritten charge in one statement (summed per row: two hold tags
+ * may name one key). */
 static allot_err bk_flush(struct pl_tx *t)
 {
 	static const char q[] =
 		"INSERT INTO usage_buckets(institution, project, member, bucket, charge) "
-		"VALUES ($1, $2, $3, $4, $5) ON CONFLICT (institution, project, member, bucket) "
+		"SELECT i, p, m, b, sum(c)::bigint FROM unnest($1::text[], $2::text[], $3::text[], "
+		"$4::bigint[], $5::bigint[]) AS d(i, p, m, b, c) GROUP BY i, p, m, b "
+		"ON CONFLICT (institution, project, member, bucket) "
 		"DO UPDATE SET charge = usage_buckets.charge + excluded.charge";
 	allot_err e = ALLOT_OK;
-	for (size_t i = 0; i < t->nbk && !e; i++) {
-		const struct pg_delta *d = &t->bk[i];
-		char b[24], ch[24];
-		const char *v[] = {d->inst, d->proj, d->member, pg_i64(b, d->bucket),
-				   pg_i64(ch, d->charge)};
-		if ((e = pl_exec(t->ps, t->c, q, 5, v)))
-			break;
-		if (t->ndone == t->capdone) {
-			size_t cap = t->capdone ? 2 * t->capdone : 64;
-			struct pg_delta *p = realloc(t->done, cap * sizeof *p);
-			if (!p) {
-				e = ALLOT_E_NOMEM;
-				break;
-			}
+	if (!t->nbk)
+		return ALLOT_OK;
+	char *a[5] = {NULL};
+	for (int f = 0; f < 5 && !e; f++)
+		if (!(a[f] = bk_array(t, f)))
+			e = ALLOT_E_NOMEM;
+	if (!e && t->ndone + t->nbk > t->capdone) {
+		size_t cap = t->capdone ? t->capdone : 64;
+		while (cap < t->ndone + t->nbk)
+			cap *= 2;
+		struct pg_delta *p = realloc(t->done, cap * sizeof *p);
+		if (!p)
+			e = ALLOT_E_NOMEM;
+		else {
 			t->done = p;
 			t->capdone = cap;
 		}
-		t->done[t->ndone++] = *d;
 	}
-	if (e)
+	if (!e)
+		e = pl_exec(t->ps, t->c, q, 5, (const char *const *)a);
+	for (int f = 0; f < 5; f++)
+		free(a[f]);
+	if (!e) {
+		memcpy(t->done + t->ndone, t->bk, t->nbk * sizeof *t->bk);
+		t->ndone += t->nbk;
+	} else {
 		t->bk_failed = true;
+	}
 	t->nbk = 0;
 	return e;
 }
@@ -201,6 +249,16 @@ static allot_err lb_lock(struct pl_tx *t)
 	t->b_quantity = quantity;
 	t->b_locked = true;
 	return ALLOT_OK;
+}
+
+allot_err pg_ledger_lock_bounds(struct pg_store *ps)
+{
+	struct pl_tx *t = tx_of(ps);
+	if (!t) {
+		pgs_fail(ps, ALLOT_E_STORE, "the ledger's bounds outside a ledger transaction");
+		return ALLOT_E_INTERNAL;
+	}
+	return lb_lock(t);
 }
 
 /* ALLOT_E_TOO_LARGE (reason in errmsg, the same as SQLite's) if row would
@@ -298,11 +356,13 @@ static void tx_abort(struct pg_store *ps, PGconn *c)
 static void tx_end(struct pg_store *ps, bool committed)
 {
 	struct pl_tx *t = tx;
+	pgp_clear(ps);
 	pg_tlog_txn_end(ps, committed);
 	pg_txn_set(ps, NULL);
 	pg_put(ps, t->c, PQtransactionStatus(t->c) != PQTRANS_IDLE);
 	free(t->done);
 	free(t->settles);
+	pg_rows_free(t->rows);
 	free(t);
 	tx = NULL;
 }
@@ -375,6 +435,10 @@ allot_err pg_ledger_commit(struct store *st)
 			 "the ledger transaction failed earlier and was rolled back");
 		e = ALLOT_E_STORE;
 	}
+	if (!e)
+		e = rows_flush(t);
+	if (!e && t->rows_failed)
+		e = ALLOT_E_STORE; /* some records were not written */
 	if (!e && t->nbk)
 		e = bk_flush(t);
 	if (!e && t->bk_failed)
@@ -423,9 +487,14 @@ allot_err pg_ledger_savepoint(struct store *st, int op)
 		pgs_fail(ps, ALLOT_E_STORE, "a savepoint outside a transaction");
 		return ALLOT_E_INTERNAL;
 	}
+	pgp_clear(ps); /* a batch's look-up holds for its own savepoint only */
 	switch (op) {
 	case STORE_SP_BEGIN:
-		if (t->nbk && bk_flush(t)) /* charges from before belong before the mark */
+		if (rows_flush(t)) /* records from before belong before the mark */
+			return ALLOT_E_STORE;
+		if (t->nbk && bk_flush(t)) /* so do charges */
+			return ALLOT_E_STORE;
+		if (pg_tlog_txn_flush(ps)) /* so do log nodes */
 			return ALLOT_E_STORE;
 		t->sp_done = t->ndone;
 		t->sp_b_locked = t->b_locked;
@@ -436,11 +505,16 @@ allot_err pg_ledger_savepoint(struct store *st, int op)
 		pg_tlog_txn_savepoint(ps, op);
 		return pl_exec(ps, t->c, sp, 0, NULL);
 	case STORE_SP_RELEASE:
+		if (rows_flush(t))
+			return ALLOT_E_STORE; /* rows_failed: the commit fails */
 		if (t->nbk && bk_flush(t))
 			return ALLOT_E_STORE; /* bk_failed: the commit fails */
+		if (pg_tlog_txn_flush(ps))
+			return ALLOT_E_STORE; /* nodes_failed: so does it */
 		pg_tlog_txn_savepoint(ps, op);
 		return pl_exec(ps, t->c, rel, 0, NULL);
 	default:
+		pg_rows_drop(t->rows); /* kept since the mark (written at its start) */
 		t->nbk = 0; /* the rows they belong to are rolled back */
 		t->ndone = t->sp_done;
 		/* A lock taken after the savepoint is given back with it. */
@@ -507,125 +581,12 @@ static allot_err conn_put(struct pg_store *ps, PGconn *c, bool own, allot_err e)
 	return e;
 }
 
-allot_err pg_usage_row(const PGresult *r, int i, struct ledger_row *out)
-{
-	memset(out, 0, sizeof *out);
-	struct usage_record *rec = &out->rec;
-	out->row_id = pg_col_i64(r, i, 0);
-	pgs_col_text(r, i, 1, rec->provider, sizeof rec->provider);
-	pgs_col_text(r, i, 2, rec->record_id, sizeof rec->record_id);
-	rec->has_seq = !PQgetisnull(r, i, 3);
-	rec->seq = pg_col_i64(r, i, 3);
-	const char *k = PQgetvalue(r, i, 4);
-	rec->kind = strcmp(k, "adjustment") == 0 ? RECORD_ADJUSTMENT
-		    : strcmp(k, "void") == 0     ? RECORD_VOID
-						 : RECORD_USAGE;
-	const char *a = pgs_col_str(r, i, 5);
-	rec->adjustment = !a ? ADJ_NONE
-			  : strcmp(a, "credit") == 0 ? ADJ_CREDIT
-			  : strcmp(a, "refund") == 0 ? ADJ_REFUND
-						     : ADJ_DEBIT;
-	pgs_col_text(r, i, 6, rec->supersedes, sizeof rec->supersedes);
-	pgs_col_text(r, i, 7, rec->institution, sizeof rec->institution);
-	pgs_col_text(r, i, 8, rec->project, sizeof rec->project);
-	pgs_col_text(r, i, 9, rec->member, sizeof rec->member);
-	pgs_col_text(r, i, 10, rec->resource, sizeof rec->resource);
-	pgs_col_text(r, i, 11, rec->cls, sizeof rec->cls);
-	pgs_col_text(r, i, 12, rec->model, sizeof rec->model);
-	rec->quantity = pg_col_i64(r, i, 13);
-	rec->start_us = pg_col_i64(r, i, 14);
-	rec->end_us = pg_col_i64(r, i, 15);
-	out->received_us = pg_col_i64(r, i, 16);
-	out->book_us = pg_col_i64(r, i, 17);
-	out->late = pg_col_i64(r, i, 18) != 0;
-	out->charter_version = pg_col_i64(r, i, 19);
-	out->rate_micro = pg_col_i64(r, i, 20);
-	out->charge_micro = pg_col_i64(r, i, 21);
-	out->overage = pg_col_i64(r, i, 22) != 0;
-	out->from_gate = strcmp(PQgetvalue(r, i, 23), "gate") == 0;
-	size_t n = 0;
-	uint8_t *canon = pgs_col_blob(r, i, 24, &n);
-	if (!canon)
-		return ALLOT_E_NOMEM;
-	rec->canonical = (char *)canon; /* NUL after its n bytes */
-	rec->canonical_len = n;
-	pgs_col_bytes(r, i, 25, rec->sha256, sizeof rec->sha256);
-	return ALLOT_OK;
-}
-
-allot_err pg_ledger_find(struct store *st, const char *provider, const char *record_id,
-			 struct ledger_row *out)
-{
-	static const char q[] = "SELECT " PG_USAGE_COLS " FROM usage_records "
-				"WHERE provider = $1 AND record_id = $2";
-	struct pg_store *ps = PS(st);
-	PGconn *c = NULL;
-	bool own = false;
-	allot_err e = conn_get(ps, &c, &own);
-	if (e)
-		return e;
-	const char *v[] = {provider, record_id};
-	PGresult *r = pg_run(ps, c, q, 2, v, &e);
-	if (r) {
-		e = PQntuples(r) != 1 ? ALLOT_E_NOT_FOUND : pg_usage_row(r, 0, out);
-		PQclear(r);
-	}
-	return conn_put(ps, c, own, e);
-}
-
-static const char *kind_db(enum record_kind k)
-{
-	return k == RECORD_ADJUSTMENT ? "adjustment" : k == RECORD_VOID ? "void" : "usage";
-}
-
 static int64_t bucket_of(int64_t us)
 {
 	int64_t b = us / LEDGER_BUCKET_US;
 	if (us < 0 && us % LEDGER_BUCKET_US)
 		b -= 1;
 	return b;
-}
-
-/* The INSERT itself; ALLOT_E_CONFLICT when (provider, record_id) exists. */
-static allot_err insert_row(struct pl_tx *t, struct ledger_row *row, int64_t leaf)
-{
-	static const char q[] =
-		"INSERT INTO usage_records(provider, record_id, seq, kind, adjustment, supersedes, "
-		"institution, project, member, resource, class, model, quantity, start_us, end_us, "
-		"received_us, book_us, late, charter_version, rate_micro, charge_micro, overage, "
-		"source, canonical, sha256, leaf_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-		"$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) "
-		"ON CONFLICT (provider, record_id) DO NOTHING RETURNING id";
-	const struct usage_record *r = &row->rec;
-	char *canon = malloc(2 * r->canonical_len + 3);
-	if (!canon)
-		return ALLOT_E_NOMEM;
-	canon[0] = '\\';
-	canon[1] = 'x';
-	hex_encode(r->canonical, r->canonical_len, canon + 2);
-	char sha[2 + 64 + 1] = "\\x";
-	hex_encode(r->sha256, 32, sha + 2);
-	char seq[24], qty[24], su[24], eu[24], rcv[24], bk[24], cv[24], rate[24], chg[24], li[24];
-	const char *v[26] = {
-		r->provider, r->record_id, r->has_seq ? pg_i64(seq, r->seq) : NULL, kind_db(r->kind),
-		record_adjustment_name(r->adjustment), r->supersedes[0] ? r->supersedes : NULL,
-		r->institution, r->project, r->member, r->resource, r->cls, r->model,
-		pg_i64(qty, r->quantity), pg_i64(su, r->start_us), pg_i64(eu, r->end_us),
-		pg_i64(rcv, row->received_us), pg_i64(bk, row->book_us), row->late ? "1" : "0",
-		pg_i64(cv, row->charter_version), pg_i64(rate, row->rate_micro),
-		pg_i64(chg, row->charge_micro), row->overage ? "1" : "0",
-		row->from_gate ? "gate" : "provider", canon, sha, leaf >= 0 ? pg_i64(li, leaf) : NULL};
-	allot_err e = ALLOT_OK;
-	PGresult *res = pg_run(t->ps, t->c, q, 26, v, &e);
-	free(canon);
-	if (!res)
-		return e;
-	if (PQntuples(res) == 1)
-		row->row_id = pg_col_i64(res, 0, 0);
-	else
-		e = ALLOT_E_CONFLICT; /* nothing written */
-	PQclear(res);
-	return e;
 }
 
 /* Inside the thread's transaction t: refused before anything is written
@@ -636,9 +597,28 @@ static allot_err insert_in(struct pl_tx *t, struct ledger_row *row)
 	int64_t leaf = -1;
 	if ((e = lb_lock(t)) || (e = lb_check(t, row)))
 		return e;
-	if ((e = pg_tlog_next_index(t->ps, t->c, &leaf)) || (e = insert_row(t, row, leaf)))
+	if ((e = pg_tlog_next_index(t->ps, t->c, &leaf)))
 		return e;
-	if ((e = pg_tlog_append_usage(t->ps, t->c, row)))
+	uint8_t lh[32];
+	char name[STORE_LEAF_NAME_MAX] = "";
+	if (leaf >= 0 && (e = pg_tlog_usage_leaf(row, lh, name)))
+		return e;
+	/* A record the batch's look-up found absent cannot conflict (under the
+	 * bounds row): kept and written with the others in one statement. */
+	bool keep = pgp_absent(t->ps, row->rec.provider, row->rec.record_id);
+	pgp_forget(t->ps, row->rec.provider, row->rec.record_id); /* a find asks again */
+	if (keep) {
+		if ((e = pg_rows_keep(&t->rows, row, leaf, leaf >= 0 ? lh : NULL, name)))
+			return e;
+		row->row_id = 0; /* given by the insert (pg_rows_flush) */
+		if ((pg_rows_count(t->rows) >= PL_KEEP_ROWS ||
+		     pg_rows_bytes(t->rows) >= PL_KEEP_BYTES) && (e = rows_flush(t)))
+			return e;
+	} else if ((e = rows_flush(t)) ||
+		   (e = pg_record_insert(t->ps, t->c, row, leaf, leaf >= 0 ? lh : NULL, name))) {
+		return e;
+	}
+	if (leaf >= 0 && (e = pg_tlog_usage_written(t->ps, t->c, lh)))
 		return e;
 	if ((e = bk_add(t, &row->rec, bucket_of(row->book_us), row->charge_micro)))
 		return e;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/metrics.h"
 #include "store/ledger_sql.h"
 
 #define PS(st_) ((struct pg_store *)(st_))
@@ -102,6 +103,7 @@ static PGresult *pw_run(struct pg_store *ps, PGconn *c, struct ledger_sql *w, co
 	if (!w->sql.oom) {
 		for (int i = 0; i < w->n; i++)
 			vals[i] = w->text[i] ? w->text[i] : pg_i64(ints[i], w->ints[i]);
+		metrics_add(MC_STORE_ROUNDTRIPS, 1);
 		r = PQexecParams(c, buf_str(&w->sql), w->n, NULL, vals, NULL, NULL, 0);
 		*e = ALLOT_OK;
 	}

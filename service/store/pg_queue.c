@@ -14,9 +14,7 @@
 
 /* ---- rejected provider records ---------------------------------------------------- */
 
-#define REJECT_COLUMNS "id, provider, record_id, seq, sha256, reason, received_us"
-
-static void reject_read(const PGresult *r, int i, struct ledger_rejection *out)
+void pgq_reject_row(const PGresult *r, int i, struct ledger_rejection *out)
 {
 	memset(out, 0, sizeof *out);
 	out->id = pg_col_i64(r, i, 0);
@@ -30,13 +28,17 @@ static void reject_read(const PGresult *r, int i, struct ledger_rejection *out)
 	out->received_us = pg_col_i64(r, i, 6);
 }
 
-static void reject_one(const PGresult *r, int i, void *ctx) { reject_read(r, i, ctx); }
+static void reject_one(const PGresult *r, int i, void *ctx) { pgq_reject_row(r, i, ctx); }
 
 allot_err pgq_reject_find(struct store *st, const char *provider, const char *record_id,
 			  struct ledger_rejection *out)
 {
-	static const char sql[] = "SELECT " REJECT_COLUMNS " FROM usage_rejections "
+	static const char sql[] = "SELECT " PGQ_REJECT_COLUMNS " FROM usage_rejections "
 				  "WHERE provider = $1 AND record_id = $2";
+	/* A batch's look-up answers first (pg_prefetch.c). */
+	int h = pgp_find_rejection(PS(st), provider, record_id, out);
+	if (h != PGP_ASK)
+		return h == PGP_FOUND ? ALLOT_OK : ALLOT_E_NOT_FOUND;
 	const char *v[] = {provider, record_id};
 	int n = 0;
 	allot_err e = pgs_query(PS(st), sql, 2, v, reject_one, out, &n);
@@ -54,6 +56,7 @@ allot_err pgq_reject_insert(struct store *st, const struct ledger_rejection *rj)
 		return ALLOT_E_NOMEM;
 	const char *v[] = {rj->provider, rj->record_id, rj->has_seq ? pg_i64(seq, rj->seq) : NULL,
 			   hash, rj->reason, pg_i64(at, rj->received_us)};
+	pgp_forget(PS(st), rj->provider, rj->record_id);
 	allot_err e = pgs_write(PS(st), sql, 6, v, NULL, true, NULL);
 	free(hash);
 	/* No row: another node's batch refused the record meanwhile (the
@@ -72,14 +75,14 @@ static void reject_row(const PGresult *r, int i, void *arg)
 {
 	struct reject_each *re = arg;
 	struct ledger_rejection rj;
-	reject_read(r, i, &rj);
+	pgq_reject_row(r, i, &rj);
 	re->fn(re->ctx, &rj);
 }
 
 allot_err pgq_reject_list(struct store *st, const char *provider, int64_t after, int64_t limit,
 			  void (*fn)(void *ctx, const struct ledger_rejection *r), void *ctx)
 {
-	static const char sql[] = "SELECT " REJECT_COLUMNS " FROM usage_rejections "
+	static const char sql[] = "SELECT " PGQ_REJECT_COLUMNS " FROM usage_rejections "
 				  "WHERE ($1::text IS NULL OR provider = $1) AND id > $2 "
 				  "ORDER BY id LIMIT $3";
 	char a[24], l[24];

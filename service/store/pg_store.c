@@ -22,6 +22,7 @@
 
 #include "common/b64.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "store/migrate.h"
 
 /* Statements kept prepared per connection: more than the backend's files
@@ -155,8 +156,8 @@ allot_err pg_get(struct pg_store *ps, PGconn **c, bool *own)
 {
 	*c = pg_txn(ps);
 	*own = *c == NULL;
-	if (*c)
-		return ALLOT_OK;
+	if (*c) /* what the transaction kept goes first (pg_ledger.c) */
+		return pg_ledger_flush_rows(ps);
 	pthread_mutex_lock(&ps->pool_mu);
 	while (ps->nidle == 0 && ps->nopen >= PG_POOL_MAX)
 		pthread_cond_wait(&ps->pool_cv, &ps->pool_mu);
@@ -272,6 +273,7 @@ PGresult *pg_run(struct pg_store *ps, PGconn *c, const char *sql, int n,
 		s->sql[s->n++] = sql;
 	}
 	PGresult *r;
+	metrics_add(MC_STORE_ROUNDTRIPS, 1);
 	if (idx >= 0) {
 		snprintf(name, sizeof name, "allot_%d", idx);
 		r = PQexecPrepared(c, name, n, vals, NULL, NULL, 0);

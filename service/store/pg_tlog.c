@@ -52,6 +52,17 @@ struct tl_txn {
 	struct merkle_tree pending;
 	bool sp_valid, sp_locked, sp_dirty; /* the state at the open savepoint */
 	struct merkle_tree sp;
+	/* Nodes of the transaction's usage leaves not written yet: all of
+	 * them in one statement at the next savepoint operation or before
+	 * COMMIT (tl_flush); a failed write fails the commit. */
+	struct tl_node *nodes;
+	size_t nnodes, capnodes;
+	bool nodes_failed;
+};
+struct tl_node {
+	unsigned level;
+	uint64_t index;
+	uint8_t hash[MERKLE_HASH_LEN];
 };
 static _Thread_local struct tl_txn *tl;
 
@@ -304,16 +315,99 @@ static allot_err tlog_append_json(struct pg_store *ps, PGconn *c, enum tlog_leaf
 	return e;
 }
 
-allot_err pg_tlog_append_usage(struct pg_store *ps, PGconn *c, const struct ledger_row *row)
+allot_err pg_tlog_usage_leaf(const struct ledger_row *row, uint8_t hash[MERKLE_HASH_LEN],
+			     char name[STORE_LEAF_NAME_MAX])
 {
-	if (!log_enabled(ps))
-		return ALLOT_OK;
-	char *data = NULL, name[STORE_LEAF_NAME_MAX];
+	char *data = NULL;
 	size_t len = 0;
 	if (store_row_leaf(row, &data, &len, name))
 		return ALLOT_E_NOMEM;
-	allot_err e = tlog_append(ps, c, TLOG_LEAF_USAGE, row->row_id, name, data, len);
+	merkle_leaf_hash(data, len, hash);
 	free(data);
+	return ALLOT_OK;
+}
+
+/* merkle_tree_append's node writer in a ledger transaction: kept for tl_flush. */
+static allot_err node_defer(void *ctx, unsigned level, uint64_t index,
+			    const uint8_t hash[MERKLE_HASH_LEN])
+{
+	(void)ctx;
+	if (level < TLOG_STORED_LEVEL_MIN)
+		return ALLOT_OK;
+	if (tl->nnodes == tl->capnodes) {
+		size_t cap = tl->capnodes ? 2 * tl->capnodes : 64;
+		struct tl_node *p = realloc(tl->nodes, cap * sizeof *p);
+		if (!p)
+			return ALLOT_E_NOMEM;
+		tl->nodes = p;
+		tl->capnodes = cap;
+	}
+	struct tl_node *n = &tl->nodes[tl->nnodes++];
+	n->level = level;
+	n->index = index;
+	memcpy(n->hash, hash, MERKLE_HASH_LEN);
+	return ALLOT_OK;
+}
+
+/* The text of one field of every kept node, as an array parameter. */
+static char *nodes_array(int field)
+{
+	char (*txt)[2 + 2 * MERKLE_HASH_LEN + 1] = malloc(tl->nnodes * sizeof *txt);
+	const char **v = malloc(tl->nnodes * sizeof *v);
+	char *out = NULL;
+	if (txt && v) {
+		for (size_t i = 0; i < tl->nnodes; i++) {
+			const struct tl_node *n = &tl->nodes[i];
+			v[i] = field == 0   ? pg_i64(txt[i], n->level)
+			       : field == 1 ? pg_i64(txt[i], (int64_t)n->index)
+					    : bytea_hash(txt[i], n->hash);
+		}
+		out = pgs_text_array(v, tl->nnodes);
+	}
+	free(txt);
+	free(v);
+	return out;
+}
+
+/* Writes the kept nodes in one statement. */
+static allot_err tl_flush(struct pg_store *ps)
+{
+	static const char q[] = "INSERT INTO tlog_nodes(level, idx, hash) "
+				"SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])";
+	if (!tl || tl->ps != ps || !tl->nnodes)
+		return ALLOT_OK;
+	allot_err e = ALLOT_OK;
+	char *a[3] = {NULL};
+	for (int f = 0; f < 3 && !e; f++)
+		if (!(a[f] = nodes_array(f)))
+			e = ALLOT_E_NOMEM;
+	if (!e) {
+		PGresult *r = pg_run(ps, tl->c, q, 3, (const char *const *)a, &e);
+		PQclear(r);
+	}
+	for (int f = 0; f < 3; f++)
+		free(a[f]);
+	tl->nnodes = 0;
+	if (e)
+		tl->nodes_failed = true;
+	return e;
+}
+
+allot_err pg_tlog_txn_flush(struct pg_store *ps)
+{
+	return tl_flush(ps);
+}
+
+allot_err pg_tlog_usage_written(struct pg_store *ps, PGconn *c,
+				const uint8_t hash[MERKLE_HASH_LEN])
+{
+	if (!in_ledger_txn(ps, c) || !tl->locked) {
+		pgs_fail(ps, ALLOT_E_STORE, "a record's leaf outside its ledger transaction");
+		return ALLOT_E_INTERNAL;
+	}
+	allot_err e = merkle_tree_append(&tl->pending, hash, node_defer, NULL);
+	if (!e)
+		tl->dirty = true;
 	return e;
 }
 
@@ -366,6 +460,8 @@ void pg_tlog_txn_savepoint(struct pg_store *ps, int op)
 		tl->sp_dirty = tl->dirty;
 		tl->sp = tl->pending;
 	} else if (op == STORE_SP_ROLLBACK && tl->sp_valid) {
+		/* Nodes kept are the savepoint's own (flushed at its start). */
+		tl->nnodes = 0;
 		/* A head taken after the savepoint was given back with it. */
 		tl->locked = tl->sp_locked;
 		tl->dirty = tl->sp_dirty;
@@ -396,7 +492,12 @@ allot_err pg_tlog_txn_precommit(struct pg_store *ps, PGconn *c)
 {
 	if (!in_ledger_txn(ps, c) || !tl->dirty)
 		return ALLOT_OK;
-	return head_write(ps, c, &tl->pending);
+	allot_err e = tl_flush(ps);
+	if (!e && tl->nodes_failed) {
+		pgs_fail(ps, ALLOT_E_STORE, "writing the log's nodes failed earlier");
+		e = ALLOT_E_STORE;
+	}
+	return e ? e : head_write(ps, c, &tl->pending);
 }
 
 void pg_tlog_txn_end(struct pg_store *ps, bool committed)
@@ -404,6 +505,7 @@ void pg_tlog_txn_end(struct pg_store *ps, bool committed)
 	(void)committed; /* the hint is checked against the head at every use */
 	if (!tl || tl->ps != ps)
 		return;
+	free(tl->nodes);
 	free(tl);
 	tl = NULL;
 }

@@ -259,6 +259,14 @@ struct store_ops {
 	 * settlement visible in the same step as it drops the reservation. */
 	void (*ledger_hold)(struct store *st, uint64_t tag);
 	void (*ledger_release)(struct store *st, uint64_t tag);
+	/* Optional (NULL: nothing to do).  Inside a ledger transaction, before
+	 * a provider batch is booked: the store may read at once what
+	 * ledger_find and reject_find will be asked about (provider, ids[i]),
+	 * and answer those from what it read until the transaction's next
+	 * savepoint operation or its end; the answers stay exact (the
+	 * PostgreSQL store, docs/POSTGRES.md, "Ingestion in few round trips"). */
+	allot_err (*ledger_prefetch)(struct store *st, const char *provider,
+				     const char *const *ids, size_t n);
 
 	/* ---- durability (store/sqlite_bg.c) ----
 	 * set_flush_ms: the longest a DEFERRED commit waits to be on disk
@@ -567,6 +575,9 @@ static inline void store_ledger_hold(struct store *st, uint64_t tag)
 { st->ops->ledger_hold(st, tag); }
 static inline void store_ledger_release(struct store *st, uint64_t tag)
 { st->ops->ledger_release(st, tag); }
+static inline allot_err store_ledger_prefetch(struct store *st, const char *provider,
+					       const char *const *ids, size_t n)
+{ return st->ops->ledger_prefetch ? st->ops->ledger_prefetch(st, provider, ids, n) : ALLOT_OK; }
 
 static inline allot_err store_settleq_put(struct store *st, struct settle_pending *p)
 { return st->ops->settleq_put(st, p); }

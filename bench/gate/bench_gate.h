@@ -1,0 +1,35 @@
+/* bench_gate.h — what bench_gate.c's files share (the load clients, the
+ * multi-node mode of nodes.c). */
+#ifndef ALLOT_BENCH_GATE_H
+#define ALLOT_BENCH_GATE_H
+
+#include <stddef.h>
+
+struct run_result {
+	double rps, p50, p90, p99, max;
+	double cpu_us;       /* CPU of the whole process (clients, servers, backend) per request */
+	size_t n, errors;
+};
+
+/* nthreads clients, client i on urls[i % nurls], for seconds: paced at rate
+ * requests/s in all (latency from each scheduled send), or closed loop
+ * (rate 0).  auth: a bearer token or NULL; body: POSTed (NULL: GET). */
+struct run_result run_clients_multi(const char *const *urls, int nurls, const char *auth,
+				    const char *body, int nthreads, double rate, double seconds);
+/* The first three fields of /proc/loadavg, with a newline. */
+const char *loadavg_text(void);
+
+/* What the single-node SQLite run measured, and its set-up. */
+struct nodes_base {
+	double sqlite_rps;       /* gated instant req/s, 8 clients */
+	double sqlite_add50, sqlite_add99; /* added µs at 1,000 req/s */
+	const char *up_url;      /* the instant upstream's completions URL (raw) */
+	const char *raw_body, *gate_body; /* its request body, and the gated one */
+	const char *charter, *models, *dir;
+	double seconds;
+};
+/* The instant backend gated by 1, 2 and 3 nodes on one new database on the
+ * PostgreSQL server at uri (dropped after); prints, asserts nothing. */
+void bench_nodes(const char *uri, const struct nodes_base *base);
+
+#endif

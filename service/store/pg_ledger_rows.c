@@ -1,0 +1,285 @@
+/* pg_ledger_rows.c — usage_records rows in the PostgreSQL store: one read
+ * into a ledger_row (pg_usage_row, ledger_find) and one written with its
+ * log leaf in one statement (pg_record_insert).  The transaction, bounds,
+ * buckets and sums are pg_ledger.c's. */
+#include "store/pg_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/b64.h"
+
+#define PS(st_) ((struct pg_store *)(st_))
+
+allot_err pg_usage_row(const PGresult *r, int i, struct ledger_row *out)
+{
+	memset(out, 0, sizeof *out);
+	struct usage_record *rec = &out->rec;
+	out->row_id = pg_col_i64(r, i, 0);
+	pgs_col_text(r, i, 1, rec->provider, sizeof rec->provider);
+	pgs_col_text(r, i, 2, rec->record_id, sizeof rec->record_id);
+	rec->has_seq = !PQgetisnull(r, i, 3);
+	rec->seq = pg_col_i64(r, i, 3);
+	const char *k = PQgetvalue(r, i, 4);
+	rec->kind = strcmp(k, "adjustment") == 0 ? RECORD_ADJUSTMENT
+		    : strcmp(k, "void") == 0     ? RECORD_VOID
+						 : RECORD_USAGE;
+	const char *a = pgs_col_str(r, i, 5);
+	rec->adjustment = !a ? ADJ_NONE
+			  : strcmp(a, "credit") == 0 ? ADJ_CREDIT
+			  : strcmp(a, "refund") == 0 ? ADJ_REFUND
+						     : ADJ_DEBIT;
+	pgs_col_text(r, i, 6, rec->supersedes, sizeof rec->supersedes);
+	pgs_col_text(r, i, 7, rec->institution, sizeof rec->institution);
+	pgs_col_text(r, i, 8, rec->project, sizeof rec->project);
+	pgs_col_text(r, i, 9, rec->member, sizeof rec->member);
+	pgs_col_text(r, i, 10, rec->resource, sizeof rec->resource);
+	pgs_col_text(r, i, 11, rec->cls, sizeof rec->cls);
+	pgs_col_text(r, i, 12, rec->model, sizeof rec->model);
+	rec->quantity = pg_col_i64(r, i, 13);
+	rec->start_us = pg_col_i64(r, i, 14);
+	rec->end_us = pg_col_i64(r, i, 15);
+	out->received_us = pg_col_i64(r, i, 16);
+	out->book_us = pg_col_i64(r, i, 17);
+	out->late = pg_col_i64(r, i, 18) != 0;
+	out->charter_version = pg_col_i64(r, i, 19);
+	out->rate_micro = pg_col_i64(r, i, 20);
+	out->charge_micro = pg_col_i64(r, i, 21);
+	out->overage = pg_col_i64(r, i, 22) != 0;
+	out->from_gate = strcmp(PQgetvalue(r, i, 23), "gate") == 0;
+	size_t n = 0;
+	uint8_t *canon = pgs_col_blob(r, i, 24, &n);
+	if (!canon)
+		return ALLOT_E_NOMEM;
+	rec->canonical = (char *)canon; /* NUL after its n bytes */
+	rec->canonical_len = n;
+	pgs_col_bytes(r, i, 25, rec->sha256, sizeof rec->sha256);
+	return ALLOT_OK;
+}
+
+allot_err pg_ledger_find(struct store *st, const char *provider, const char *record_id,
+			 struct ledger_row *out)
+{
+	static const char q[] = "SELECT " PG_USAGE_COLS " FROM usage_records "
+				"WHERE provider = $1 AND record_id = $2";
+	struct pg_store *ps = PS(st);
+	/* A batch's look-up answers first (pg_prefetch.c). */
+	int h = pgp_find_row(ps, provider, record_id, out);
+	if (h != PGP_ASK)
+		return h == PGP_FOUND ? ALLOT_OK : ALLOT_E_NOT_FOUND;
+	PGconn *c = NULL;
+	bool own = false;
+	allot_err e = pg_get(ps, &c, &own);
+	if (e)
+		return e;
+	const char *v[] = {provider, record_id};
+	PGresult *r = pg_run(ps, c, q, 2, v, &e);
+	if (r) {
+		e = PQntuples(r) != 1 ? ALLOT_E_NOT_FOUND : pg_usage_row(r, 0, out);
+		PQclear(r);
+	}
+	if (own)
+		pg_put(ps, c, e == ALLOT_E_UNAVAILABLE);
+	return e;
+}
+
+static const char *kind_db(enum record_kind k)
+{
+	return k == RECORD_ADJUSTMENT ? "adjustment" : k == RECORD_VOID ? "void" : "usage";
+}
+
+/* The columns of one usage_records row and its leaf, in parameter order:
+ * $1..$26 the row ($26 its leaf index), $27 the leaf's hash, $28 its name. */
+#define ROW_COLS \
+	"provider, record_id, seq, kind, adjustment, supersedes, institution, project, " \
+	"member, resource, class, model, quantity, start_us, end_us, received_us, book_us, " \
+	"late, charter_version, rate_micro, charge_micro, overage, source, canonical, sha256, " \
+	"leaf_index"
+#define ROW_NPARAMS 28
+#define ROW_INSERT \
+	"INSERT INTO usage_records(" ROW_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, " \
+	"$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) " \
+	"ON CONFLICT (provider, record_id) DO NOTHING RETURNING id"
+
+/* The text of a row's parameters (hex: "\\x" and 2 n + 1 bytes). */
+struct row_text {
+	char *canon;    /* from malloc */
+	char sha[2 + 64 + 1], lh[2 + 64 + 1];
+	char seq[24], qty[24], su[24], eu[24], rcv[24], bk[24], cv[24], rate[24], chg[24], li[24];
+	const char *v[ROW_NPARAMS];
+};
+
+static allot_err row_text(struct row_text *t, const struct ledger_row *row, int64_t leaf,
+			  const uint8_t leaf_hash[32], const char *leaf_name)
+{
+	const struct usage_record *r = &row->rec;
+	if (!(t->canon = malloc(2 * r->canonical_len + 3)))
+		return ALLOT_E_NOMEM;
+	memcpy(t->canon, "\\x", 2);
+	hex_encode(r->canonical, r->canonical_len, t->canon + 2);
+	memcpy(t->sha, "\\x", 2);
+	hex_encode(r->sha256, 32, t->sha + 2);
+	memcpy(t->lh, "\\x", 2);
+	if (leaf_hash)
+		hex_encode(leaf_hash, 32, t->lh + 2);
+	else
+		t->lh[2] = '\0';
+	const char *v[ROW_NPARAMS] = {
+		r->provider, r->record_id, r->has_seq ? pg_i64(t->seq, r->seq) : NULL,
+		kind_db(r->kind), record_adjustment_name(r->adjustment),
+		r->supersedes[0] ? r->supersedes : NULL, r->institution, r->project, r->member,
+		r->resource, r->cls, r->model, pg_i64(t->qty, r->quantity),
+		pg_i64(t->su, r->start_us), pg_i64(t->eu, r->end_us),
+		pg_i64(t->rcv, row->received_us), pg_i64(t->bk, row->book_us), row->late ? "1" : "0",
+		pg_i64(t->cv, row->charter_version), pg_i64(t->rate, row->rate_micro),
+		pg_i64(t->chg, row->charge_micro), row->overage ? "1" : "0",
+		row->from_gate ? "gate" : "provider", t->canon, t->sha,
+		leaf >= 0 ? pg_i64(t->li, leaf) : NULL, leaf_hash ? t->lh : NULL,
+		leaf_hash ? leaf_name : NULL};
+	memcpy(t->v, v, sizeof v);
+	return ALLOT_OK;
+}
+
+allot_err pg_record_insert(struct pg_store *ps, PGconn *c, struct ledger_row *row, int64_t leaf,
+			   const uint8_t leaf_hash[32], const char *leaf_name)
+{
+	/* Without a leaf (the log switched off: benchmarks) the row alone;
+	 * with one, the leaf row in the same statement: written only when
+	 * the record is (one round trip instead of two). */
+	static const char q[] = ROW_INSERT;
+	static const char q_leaf[] =
+		"WITH r AS (" ROW_INSERT "), l AS (INSERT INTO tlog_leaves(idx, type, ref, "
+		"leaf_hash, name) SELECT $26, 'usage', id, $27, $28 FROM r) SELECT id FROM r";
+	bool with_leaf = leaf >= 0 && leaf_hash;
+	struct row_text t;
+	allot_err e = row_text(&t, row, leaf, with_leaf ? leaf_hash : NULL, leaf_name);
+	if (e)
+		return e;
+	PGresult *res = pg_run(ps, c, with_leaf ? q_leaf : q, with_leaf ? ROW_NPARAMS : 26, t.v, &e);
+	free(t.canon);
+	if (!res)
+		return e;
+	if (PQntuples(res) == 1)
+		row->row_id = pg_col_i64(res, 0, 0);
+	else
+		e = ALLOT_E_CONFLICT; /* nothing written */
+	PQclear(res);
+	return e;
+}
+
+/* ---- rows kept for one statement --------------------------------------------------
+ * A kept row is its parameters' text, one block from malloc (v[i] NULL or
+ * into it). */
+struct kept_row {
+	const char *v[ROW_NPARAMS];
+};
+
+struct pg_rowbuf {
+	struct kept_row **rows;
+	size_t n, cap, bytes;
+};
+
+allot_err pg_rows_keep(struct pg_rowbuf **bp, const struct ledger_row *row, int64_t leaf,
+		       const uint8_t leaf_hash[32], const char *leaf_name)
+{
+	struct pg_rowbuf *b = *bp;
+	if (!b && !(b = *bp = calloc(1, sizeof *b)))
+		return ALLOT_E_NOMEM;
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 64;
+		struct kept_row **p = realloc(b->rows, cap * sizeof *p);
+		if (!p)
+			return ALLOT_E_NOMEM;
+		b->rows = p;
+		b->cap = cap;
+	}
+	struct row_text t;
+	allot_err e = row_text(&t, row, leaf, leaf_hash, leaf_name);
+	if (e)
+		return e;
+	size_t len = sizeof(struct kept_row);
+	for (int i = 0; i < ROW_NPARAMS; i++)
+		len += t.v[i] ? strlen(t.v[i]) + 1 : 0;
+	struct kept_row *k = malloc(len);
+	if (k) {
+		char *p = (char *)(k + 1);
+		for (int i = 0; i < ROW_NPARAMS; i++) {
+			k->v[i] = NULL;
+			if (!t.v[i])
+				continue;
+			size_t n = strlen(t.v[i]) + 1;
+			memcpy(p, t.v[i], n);
+			k->v[i] = p;
+			p += n;
+		}
+		b->rows[b->n++] = k;
+		b->bytes += len;
+	}
+	free(t.canon);
+	return k ? ALLOT_OK : ALLOT_E_NOMEM;
+}
+
+size_t pg_rows_count(const struct pg_rowbuf *b) { return b ? b->n : 0; }
+size_t pg_rows_bytes(const struct pg_rowbuf *b) { return b ? b->bytes : 0; }
+
+void pg_rows_drop(struct pg_rowbuf *b)
+{
+	for (size_t i = 0; b && i < b->n; i++)
+		free(b->rows[i]);
+	if (b)
+		b->n = b->bytes = 0;
+}
+
+void pg_rows_free(struct pg_rowbuf *b)
+{
+	pg_rows_drop(b);
+	if (b)
+		free(b->rows);
+	free(b);
+}
+
+allot_err pg_rows_flush(struct pg_store *ps, PGconn *c, struct pg_rowbuf *b)
+{
+	/* The kept rows as arrays, in their order (ids in leaf order), and
+	 * their leaves joined to the ids the insert gave them. */
+	static const char q[] =
+		"WITH d AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], "
+		"$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], "
+		"$12::text[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], "
+		"$17::bigint[], $18::smallint[], $19::bigint[], $20::bigint[], $21::bigint[], "
+		"$22::smallint[], $23::text[], $24::bytea[], $25::bytea[], $26::bigint[], "
+		"$27::bytea[], $28::text[]) WITH ORDINALITY AS d(" ROW_COLS ", leaf_hash, leaf_name, "
+		"ord)), r AS (INSERT INTO usage_records(" ROW_COLS ") SELECT " ROW_COLS " FROM d "
+		"ORDER BY ord ON CONFLICT (provider, record_id) DO NOTHING RETURNING id, leaf_index), "
+		"l AS (INSERT INTO tlog_leaves(idx, type, ref, leaf_hash, name) SELECT r.leaf_index, "
+		"'usage', r.id, d.leaf_hash, d.leaf_name FROM r JOIN d USING (leaf_index)) "
+		"SELECT count(*) FROM r";
+	if (!b || !b->n)
+		return ALLOT_OK;
+	allot_err e = ALLOT_OK;
+	char *a[ROW_NPARAMS] = {NULL};
+	const char **col = malloc(b->n * sizeof *col);
+	if (!col)
+		e = ALLOT_E_NOMEM;
+	for (int i = 0; i < ROW_NPARAMS && !e; i++) {
+		for (size_t k = 0; k < b->n; k++)
+			col[k] = b->rows[k]->v[i];
+		if (!(a[i] = pgs_text_array(col, b->n)))
+			e = ALLOT_E_NOMEM;
+	}
+	free(col);
+	PGresult *r = e ? NULL : pg_run(ps, c, q, ROW_NPARAMS, (const char *const *)a, &e);
+	for (int i = 0; i < ROW_NPARAMS; i++)
+		free(a[i]);
+	int64_t n = r && PQntuples(r) == 1 ? pg_col_i64(r, 0, 0) : -1;
+	PQclear(r);
+	if (!e && n != (int64_t)b->n) {
+		/* Cannot happen: rows are kept only when the batch's look-up,
+		 * under the bounds row, found their ids absent. */
+		pgs_fail(ps, ALLOT_E_STORE, "%lld of %zu kept records were already in the ledger",
+			 (long long)(b->n - (size_t)(n < 0 ? 0 : n)), b->n);
+		e = ALLOT_E_STORE;
+	}
+	pg_rows_drop(b);
+	return e;
+}
