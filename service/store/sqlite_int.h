@@ -67,6 +67,32 @@ const char *sq_vfs_name(void);
 /* store_ops.backup (store/sqlite_backup.c). */
 allot_err sq_backup(struct store *st, const char *path, char *msg, size_t msgsz);
 
+/* ---- admin rows: API keys, charters, the audit log (store/sqlite_admin.c) ---- */
+allot_err sq_key_insert(struct store *st, const struct api_key *k,
+			const struct audit_entry *audit);
+allot_err sq_key_find_by_hash(struct store *st, const uint8_t hash[32], struct api_key *out);
+allot_err sq_key_revoke(struct store *st, const char *id, int64_t at,
+			const struct audit_entry *audit);
+allot_err sq_key_count_active(struct store *st, const char *role, int64_t *count);
+allot_err sq_key_list(struct store *st, void (*fn)(void *ctx, const struct api_key *k),
+		      void *ctx);
+allot_err sq_charter_apply(struct store *st, const struct charter_row *r,
+			   const struct audit_entry *audit);
+allot_err sq_charter_latest(struct store *st, struct charter_row *out);
+allot_err sq_charter_get(struct store *st, int64_t version, struct charter_row *out);
+allot_err sq_charter_history(struct store *st,
+			     void (*fn)(void *ctx, const struct charter_row *r), void *ctx);
+allot_err sq_audit_append(struct store *st, const struct audit_entry *e);
+allot_err sq_audit_list(struct store *st, int64_t after_id, int64_t limit,
+			void (*fn)(void *ctx, int64_t id, const struct audit_entry *a), void *ctx);
+#define SQ_ADMIN_OPS \
+	.key_insert = sq_key_insert, .key_find_by_hash = sq_key_find_by_hash, \
+	.key_revoke = sq_key_revoke, .key_count_active = sq_key_count_active, \
+	.key_list = sq_key_list, .charter_apply = sq_charter_apply, \
+	.charter_latest = sq_charter_latest, .charter_get = sq_charter_get, \
+	.charter_history = sq_charter_history, .audit_append = sq_audit_append, \
+	.audit_list = sq_audit_list,
+
 /* Ledger operations live in store/sqlite_ledger.c. */
 allot_err sq_ledger_begin(struct store *st);
 allot_err sq_ledger_commit(struct store *st);
@@ -231,6 +257,11 @@ allot_err sq_audit_insert(struct sqlite_store *s, const struct audit_entry *e);
  * statement from arg.  ALLOT_E_CONFLICT on a constraint; with must_change,
  * ALLOT_E_NOT_FOUND when no row changed. */
 typedef void (*sq_bind_fn)(sqlite3_stmt *st, const void *arg);
+/* Ends a write begun under s->lock: on success (e ALLOT_OK) the audit
+ * entry (may be NULL) is added and the transaction committed, otherwise
+ * (or if either fails) it is rolled back; the lock is released.  Returns
+ * the outcome. */
+allot_err sq_write_end(struct sqlite_store *s, allot_err e, const struct audit_entry *audit);
 allot_err sq_write1(struct sqlite_store *s, const char *sql, sq_bind_fn bind, const void *arg,
 		    const struct audit_entry *audit, const char *what, bool must_change);
 

@@ -21,28 +21,38 @@ E2E_PID=
 # that open allot.db themselves stay on SQLite.)
 E2E_PG_DB=
 E2E_PG_USED=
+E2E_PG_COPIES=
 E2E_DB_DEFAULT=$E2E_DIR/allot.db
+# e2e_pg_uri NAME: the URI of database NAME on the test's PostgreSQL server.
+e2e_pg_uri() {
+	case $ALLOT_TEST_PG_URI in
+	*\?*) echo "$ALLOT_TEST_PG_URI&dbname=$1" ;;
+	*) echo "$ALLOT_TEST_PG_URI?dbname=$1" ;;
+	esac
+}
 if [ "${ALLOT_TEST_DB:-sqlite}" = pg ]; then
 	if [ -z "${ALLOT_TEST_PG_URI:-}" ]; then
 		echo "e2e: ALLOT_TEST_DB=pg needs ALLOT_TEST_PG_URI (run under scripts/with-pg.sh)" >&2
 		exit 1
 	fi
 	E2E_PG_DB=allot_e2e_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
-	case $ALLOT_TEST_PG_URI in
-	*\?*) E2E_DB_DEFAULT="$ALLOT_TEST_PG_URI&dbname=$E2E_PG_DB" ;;
-	*) E2E_DB_DEFAULT="$ALLOT_TEST_PG_URI?dbname=$E2E_PG_DB" ;;
-	esac
+	E2E_DB_DEFAULT=$(e2e_pg_uri "$E2E_PG_DB")
 	if ! psql "$ALLOT_TEST_PG_URI" -qAtX -v ON_ERROR_STOP=1 -c "CREATE DATABASE $E2E_PG_DB" >/dev/null; then
 		echo "e2e: cannot create the PostgreSQL database $E2E_PG_DB" >&2
 		exit 1
 	fi
 fi
 
-# e2e_pg_drop: drops the test's PostgreSQL database (ALLOT_TEST_DB=pg).
+# e2e_pg_drop: drops the test's PostgreSQL database (ALLOT_TEST_DB=pg) and
+# the copies e2e_tamper made of it.
 e2e_pg_drop() {
 	[ -n "$E2E_PG_DB" ] || return 0
-	psql "$ALLOT_TEST_PG_URI" -qAtX -c "DROP DATABASE IF EXISTS $E2E_PG_DB WITH (FORCE)" \
-		>/dev/null 2>&1 || echo "e2e: could not drop the PostgreSQL database $E2E_PG_DB" >&2
+	local db
+	for db in $E2E_PG_COPIES $E2E_PG_DB; do
+		psql "$ALLOT_TEST_PG_URI" -qAtX -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
+			>/dev/null 2>&1 || echo "e2e: could not drop the PostgreSQL database $db" >&2
+	done
+	E2E_PG_COPIES=
 	E2E_PG_DB=
 }
 
@@ -82,6 +92,36 @@ e2e_sql_ro() {
 
 # e2e_is_pg: true under ALLOT_TEST_DB=pg (the default database is PostgreSQL).
 e2e_is_pg() { [ -n "$E2E_PG_DB" ]; }
+
+# e2e_tamper NAME SQL: a copy of the test's default database with SQL
+# applied, as an attacker (or a bug) with the database's rights would;
+# sets T to the copy: $E2E_DIR/t-NAME.db made with cp and changed with
+# sqlite3, or under ALLOT_TEST_DB=pg a database made from the test's (CREATE
+# DATABASE ... TEMPLATE, dropped when the test ends) changed with psql.
+# The test's database is left as it was.  Call it while no allotd runs on it.
+e2e_tamper() {
+	if [ -z "$E2E_PG_DB" ]; then
+		T=$E2E_DIR/t-$1.db
+		cp "$E2E_DIR/allot.db" "$T"
+		sqlite3 "$T" "$2" || bad "tamper $1: sqlite3 failed"
+		return 0
+	fi
+	local name=${E2E_PG_DB}_$1
+	name=${name//-/_}
+	E2E_PG_COPIES="$E2E_PG_COPIES $name"
+	psql "$ALLOT_TEST_PG_URI" -qAtX -v ON_ERROR_STOP=1 \
+		-c "CREATE DATABASE $name TEMPLATE $E2E_PG_DB" >/dev/null || bad "tamper $1: cannot copy"
+	T=$(e2e_pg_uri "$name")
+	psql "$T" -qAtX -v ON_ERROR_STOP=1 -c "$2" >/dev/null || bad "tamper $1: psql failed"
+}
+# e2e_tsql SQL: runs SQL on the last copy e2e_tamper made and prints its rows.
+e2e_tsql() {
+	if [ -z "$E2E_PG_DB" ]; then
+		sqlite3 "$T" "$1"
+	else
+		psql "$T" -qAtX -v ON_ERROR_STOP=1 -c "$1"
+	fi
+}
 
 e2e_free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null ||
@@ -234,23 +274,31 @@ institutions:
 YAML
 }
 
-# e2e_stories_gate NAME [allotd args...]: the gate on the bundled stories
-# model, as the OpenAI-surface and client tests use it: writes
-# $E2E_DIR/charter.yaml (charter NAME; stories at 0.0001 credits a prompt
-# token and 0.0003 a completion token; institution epfl, 1000 credits a
-# month, at most 256 tokens a request, with project climate, 500 a month,
-# member alice@epfl.ch), then the lines of $E2E_STORIES_MORE if set (climate
-# is the file's last project, so they may add to it or add projects); starts
-# allotd on it with --threads 1 and the args; mints alice's member token
-# into TOKEN (checked: 201).  Returns 1 when allotd did not start.
-e2e_stories_gate() {
-	local name=$1
-	shift
-	cat >"$E2E_DIR/charter.yaml" <<YAML
-charter: $name
-version: 1
-effective: 2026-01-01T00:00:00Z
-timezone: UTC
+# e2e_micro CREDITS: decimal credits as the API writes them ("-1.25",
+# "0.0011") printed as integer micro-credits, exactly (bash integers are
+# int64; no floating point).  More than 6 decimals: a message, nothing printed.
+e2e_micro() {
+	local v=$1 sign='' int frac=''
+	case "$v" in -*) sign=-; v=${v#-} ;; esac
+	int=${v%%.*}
+	[ "$int" != "$v" ] && frac=${v#*.}
+	if [ "${#frac}" -gt 6 ]; then
+		echo "e2e_micro: $1 has more than 6 decimals" >&2
+		return 1
+	fi
+	frac=$(printf '%-6s' "$frac" | tr ' ' 0)
+	echo "$sign$(( 10#$int * 1000000 + 10#$frac ))"
+}
+
+# e2e_stories_head NAME [LINE]: prints the head of a charter on the bundled
+# stories model: charter NAME (version 1, UTC; then LINE if given, e.g.
+# "pool: 1000"), stories at 0.0001 credits a prompt token and 0.0003 a
+# completion token on the builtin provider, down to its "institutions:"
+# line, after which a test writes its own.
+e2e_stories_head() {
+	printf 'charter: %s\nversion: 1\neffective: 2026-01-01T00:00:00Z\ntimezone: UTC\n' "$1"
+	if [ -n "${2:-}" ]; then printf '%s\n' "$2"; fi
+	cat <<'YAML'
 rates:
   - {resource: tokens_in,  model: stories, credits: 0.0001}
   - {resource: tokens_out, model: stories, credits: 0.0003}
@@ -259,6 +307,24 @@ providers:
 models:
   - {id: stories, provider: local, file: stories260K.gguf}
 institutions:
+YAML
+}
+
+# e2e_stories_gate NAME [allotd args...]: the gate on the bundled stories
+# model, as the OpenAI-surface and client tests use it: writes
+# $E2E_DIR/charter.yaml (e2e_stories_head NAME; institution epfl, 1000
+# credits a month, at most 256 tokens a request, with project climate, 500 a
+# month, member alice@epfl.ch), then the lines of $E2E_STORIES_MORE if set
+# (climate is the file's last project, so they may add to it or add
+# projects); starts allotd on it with --threads 1 and the args; mints
+# alice's member token into TOKEN (checked: 201).  Returns 1 when allotd did
+# not start.
+e2e_stories_gate() {
+	local name=$1
+	shift
+	{
+		e2e_stories_head "$name"
+		cat <<'YAML'
   - id: epfl
     allocation: {credits: 1000, period: month}
     limits: {max_tokens_per_request: 256}
@@ -267,6 +333,7 @@ institutions:
         allocation: {credits: 500, period: month}
         members: [alice@epfl.ch]
 YAML
+	} >"$E2E_DIR/charter.yaml"
 	[ -n "${E2E_STORIES_MORE:-}" ] && printf '%s\n' "$E2E_STORIES_MORE" >>"$E2E_DIR/charter.yaml"
 	e2e_start --charter "$E2E_DIR/charter.yaml" --threads 1 "$@" || return 1
 	printf '{"institution":"epfl","project":"climate","member":"alice@epfl.ch"}' >"$E2E_DIR/m.json"

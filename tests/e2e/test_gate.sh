@@ -93,15 +93,6 @@ mint() {
 	[ "$STATUS" = 201 ] || echo "mint failed: $STATUS $BODY" >&2
 	jget .token
 }
-# decimal credits -> integer micro-credits (exact, no floating point)
-micro() {
-	local v=$1 sign= int frac
-	case "$v" in -*) sign=-; v=${v#-} ;; esac
-	int=${v%%.*}; frac=
-	[ "$int" != "$v" ] && frac=${v#*.}
-	frac=$(printf '%-6s' "$frac" | tr ' ' 0)
-	echo "$sign$(( 10#$int * 1000000 + 10#$frac ))"
-}
 # gen PATH TOKEN JSON: POST with headers to $E2E_DIR/h; sets STATUS, BODY
 gen() {
 	printf '%s' "$3" >"$E2E_DIR/g.json"
@@ -115,7 +106,7 @@ hdr() { tr -d '\r' <"$E2E_DIR/h" | sed -n "s/^$1: //Ip" | tail -1; }
 # level FIELD LEVEL TOKEN: a figure of /v1/quotas/me, in micro-credits
 level() {
 	req GET /v1/quotas/me "$3"
-	micro "$(jget ".levels[] | select(.level == \"$2\") | .$1")"
+	e2e_micro "$(jget ".levels[] | select(.level == \"$2\") | .$1")"
 }
 # sse_usage: the usage object of a streamed answer (the chunk that has one)
 sse_usage() { sed -n 's/^data: //p' "$E2E_DIR/body" | grep -v '^\[DONE\]$' | jq -c 'select(.usage) | .usage' | tail -1; }
@@ -179,13 +170,13 @@ for shape in completions:false completions:true chat:false chat:true; do
 	check "$shape: tokens_out record" "$C" "$(jget '[.records[] | select(.resource == "tokens_out")] | last | .quantity')"
 	check "$shape: record from the model's provider" local "$(jget '.records | last | .provider')"
 	check "$shape: record priced at the charter rate" 0.0003 "$(jget '[.records[] | select(.resource == "tokens_out")] | last | .rate')"
-	check "$shape: record charge" "$((C * RATE_OUT))" "$(micro "$(jget '[.records[] | select(.resource == "tokens_out")] | last | .charge')")"
+	check "$shape: record charge" "$((C * RATE_OUT))" "$(e2e_micro "$(jget '[.records[] | select(.resource == "tokens_out")] | last | .charge')")"
 	check "$shape: X-Allot-Remaining-Level" project "$(hdr X-Allot-Remaining-Level)"
 	if [ "$stream" = true ]; then
 		# sent before generation: what remains once the worst case is held
-		check "$shape: X-Allot-Remaining after reserving" $((REM0 - P * RATE_IN - 24 * RATE_OUT)) "$(micro "$(hdr X-Allot-Remaining)")"
+		check "$shape: X-Allot-Remaining after reserving" $((REM0 - P * RATE_IN - 24 * RATE_OUT)) "$(e2e_micro "$(hdr X-Allot-Remaining)")"
 	else
-		check "$shape: X-Allot-Remaining after settling" $((REM0 - CHARGE)) "$(micro "$(hdr X-Allot-Remaining)")"
+		check "$shape: X-Allot-Remaining after settling" $((REM0 - CHARGE)) "$(e2e_micro "$(hdr X-Allot-Remaining)")"
 	fi
 done
 
@@ -308,7 +299,7 @@ gen /v1/chat/completions "$BOB" '{"model":"stories","messages":[]}'
 [ -n "$(hdr X-Allot-Remaining)" ] && ok || bad "no X-Allot-Remaining on a bad chat body"
 STATUS=$(curl -s -D "$E2E_DIR/h" -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $BOB" "$URL/v1/models")
 [ -n "$(hdr X-Allot-Remaining)" ] && ok || bad "no X-Allot-Remaining on GET /v1/models"
-REM=$(micro "$(hdr X-Allot-Remaining)")
+REM=$(e2e_micro "$(hdr X-Allot-Remaining)")
 check "X-Allot-Remaining on /v1/models is the project's remaining" "$(level remaining project "$BOB")" "$REM"
 
 # --- 402 naming the exhausted level --------------------------------------------------------------
@@ -339,7 +330,7 @@ exhaust "institution level" "$(mint daily p d1@daily)" 20 institution 10000
 TOK=$(mint epfl climate carol@epfl.ch '"max_credits":"0.021"')
 exhaust "token level" "$TOK" 20 token
 req GET /v1/quotas/me "$TOK"
-[ "$(micro "$(jget .token.spent)")" -le 21000 ] && [ "$(micro "$(jget .token.spent)")" -gt 0 ] && ok || bad "token spent within max_credits: $(jget .token)"
+[ "$(e2e_micro "$(jget .token.spent)")" -le 21000 ] && [ "$(e2e_micro "$(jget .token.spent)")" -gt 0 ] && ok || bad "token spent within max_credits: $(jget .token)"
 gen /v1/completions "$TOK" '{"model":"stories","prompt":"x","max_tokens":1}'
 check "a request costing at most 0.0006 still fits the token's last 0.0015" 200 "$STATUS"
 
@@ -404,7 +395,7 @@ echo "test_gate: a client gone after $GOT chunk(s) was charged $Q of at most 400
 req GET "/v1/usage?member=olga@epfl.ch&resource=tokens_in" "$ADMIN_KEY"
 check "disconnect: the prompt charged" 5 "$(jget '.records[0].quantity // 0')"
 req GET "/v1/usage?member=olga@epfl.ch" "$ADMIN_KEY"
-SUM=0; for c in $(jget '.records[].charge'); do SUM=$((SUM + $(micro "$c"))); done
+SUM=0; for c in $(jget '.records[].charge'); do SUM=$((SUM + $(e2e_micro "$c"))); done
 check "disconnect: charge booked" $((5 * RATE_IN + Q * RATE_OUT)) "$SUM"
 gen /v1/completions "$OLGA" '{"model":"stories","prompt":"x","max_tokens":2}'
 check "the gate serves on after a disconnect" 200 "$STATUS"
@@ -425,7 +416,7 @@ DONE=$(cat "$E2E_DIR"/k?.out | grep -c '^data: \[DONE\]')
 e2e_start --charter "$E2E_DIR/charter.yaml" --threads 1 || exit 1
 check "after kill -9: nothing reserved" 0 "$(level reserved project "$OLGA")"
 req GET "/v1/usage?project=climate&limit=1000" "$ADMIN_KEY"
-SUM=0; for c in $(jget '.records[].charge'); do SUM=$((SUM + $(micro "$c"))); done
+SUM=0; for c in $(jget '.records[].charge'); do SUM=$((SUM + $(e2e_micro "$c"))); done
 check "after kill -9: used == the ledger's charges" "$SUM" "$(level used project "$OLGA")"
 gen /v1/completions "$OLGA" '{"model":"stories","prompt":"x","max_tokens":2}'
 check "after kill -9: the gate serves" 200 "$STATUS"

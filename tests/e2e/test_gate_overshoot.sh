@@ -29,20 +29,7 @@ ALLOC_TXT=$(printf '0.%06d' "$ALLOC")
 SOFT_N=$(( (ALLOC + ALLOC * GRACE_PERCENT / 100) / WORST ))
 
 {
-	cat <<YAML
-charter: overshoot-test
-version: 1
-effective: 2026-01-01T00:00:00Z
-timezone: UTC
-rates:
-  - {resource: tokens_in,  model: stories, credits: 0.0001}
-  - {resource: tokens_out, model: stories, credits: 0.0003}
-providers:
-  - {id: local, builtin: true}
-models:
-  - {id: stories, provider: local, file: stories260K.gguf}
-institutions:
-YAML
+	e2e_stories_head overshoot-test
 	for mode in hard soft; do
 		echo "  - id: $mode"
 		echo "    allocation: {credits: 1000, period: month}"
@@ -58,15 +45,9 @@ YAML
 } >"$E2E_DIR/charter.yaml"
 e2e_start --charter "$E2E_DIR/charter.yaml" --threads 1 || exit 1
 
-micro() {
-	local v=$1 int frac=
-	int=${v%%.*}; [ "$int" != "$v" ] && frac=${v#*.}
-	frac=$(printf '%-6s' "$frac" | tr ' ' 0)
-	echo $(( 10#$int * 1000000 + 10#$frac ))
-}
 project() { # mode round field -> micro-credits
 	req GET "/v1/quotas/$1/r$2" "$ADMIN_KEY"
-	micro "$(jget ".levels[] | select(.level == \"project\") | .$3")"
+	e2e_micro "$(jget ".levels[] | select(.level == \"project\") | .$3")"
 }
 
 printf '{"model":"stories","prompt":"Once upon a time","max_tokens":2,"temperature":0}' >"$E2E_DIR/req.json"
@@ -123,7 +104,7 @@ t1=$(date +%s.%N)
 for mode in hard soft; do
 	limit=$ALLOC; [ $mode = soft ] && limit=$((ALLOC + ALLOC * GRACE_PERCENT / 100))
 	BAD=0
-	while read -r u _ _; do [ "$(micro "$u")" -le "$limit" ] || BAD=$((BAD + 1)); done <"$E2E_DIR/samples.$mode"
+	while read -r u _ _; do [ "$(e2e_micro "$u")" -le "$limit" ] || BAD=$((BAD + 1)); done <"$E2E_DIR/samples.$mode"
 	check "$mode: no sampled balance past $limit micro-credits ($(grep -c . "$E2E_DIR/samples.$mode") samples)" 0 "$BAD"
 done
 check "hard: remaining never negative while requests settle" 0 "$(awk '$3 ~ /^-/' "$E2E_DIR/samples.hard" | wc -l)"

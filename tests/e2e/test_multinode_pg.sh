@@ -28,20 +28,9 @@ N=4
 CLIENTS=40
 WORST=1100
 ALLOC=$((N * WORST))
-cat >"$E2E_DIR/charter.yaml" <<YAML
-charter: multinode-test
-version: 1
-effective: 2026-01-01T00:00:00Z
-timezone: UTC
-pool: 1000
-rates:
-  - {resource: tokens_in,  model: stories, credits: 0.0001}
-  - {resource: tokens_out, model: stories, credits: 0.0003}
-providers:
-  - {id: local, builtin: true}
-models:
-  - {id: stories, provider: local, file: stories260K.gguf}
-institutions:
+{
+	e2e_stories_head multinode-test "pool: 1000"
+	cat <<YAML
   - id: hard
     allocation: {credits: 100, period: month}
     overage: {mode: hard}
@@ -51,6 +40,7 @@ institutions:
         allocation: {credits: $(printf '0.%06d' "$ALLOC"), period: month}
         members: [m@hard]
 YAML
+} >"$E2E_DIR/charter.yaml"
 
 # --- three nodes on one database ------------------------------------------------------------
 e2e_start --charter "$E2E_DIR/charter.yaml" --threads 1 || exit 1
@@ -106,19 +96,13 @@ grep -h '"message"' "$E2E_DIR"/out/*.json | head -1 | grep -q 'quota exhausted a
 	bad "a refusal names the project: $(grep -h '"message"' "$E2E_DIR"/out/*.json | head -1)"
 
 # --- every node, the ledger and the budget rows agree -----------------------------------------
-micro() {
-	local v=$1 int frac=
-	int=${v%%.*}; [ "$int" != "$v" ] && frac=${v#*.}
-	frac=$(printf '%-6s' "$frac" | tr ' ' 0)
-	echo $(( 10#$int * 1000000 + 10#$frac ))
-}
 for u in "$URL1" "$URL2" "$URL3"; do
 	URL=$u
 	req GET /v1/quotas/hard/p "$ADMIN_KEY"
 	check "$u: quota answers" 200 "$STATUS"
-	check "$u: project used = the admitted charges" $ALLOC "$(micro "$(jget '.levels[] | select(.level == "project") | .used')")"
-	check "$u: nothing reserved" 0 "$(micro "$(jget '.levels[] | select(.level == "project") | .reserved')")"
-	check "$u: institution used" $ALLOC "$(micro "$(jget '.levels[] | select(.level == "institution") | .used')")"
+	check "$u: project used = the admitted charges" $ALLOC "$(e2e_micro "$(jget '.levels[] | select(.level == "project") | .used')")"
+	check "$u: nothing reserved" 0 "$(e2e_micro "$(jget '.levels[] | select(.level == "project") | .reserved')")"
+	check "$u: institution used" $ALLOC "$(e2e_micro "$(jget '.levels[] | select(.level == "institution") | .used')")"
 done
 URL=$URL1
 req GET "/v1/usage?institution=hard&project=p&limit=1000" "$ADMIN_KEY"

@@ -25,12 +25,6 @@ gen() {
 	BODY=$(cat "$E2E_DIR/body")
 }
 hdr() { tr -d '\r' <"$E2E_DIR/h" | sed -n "s/^$1: //Ip" | tail -1; }
-micro() { # decimal credits to micro-credits
-	local v=$1 int frac
-	int=${v%%.*}; frac=; [ "$int" != "$v" ] && frac=${v#*.}
-	frac=$(printf '%-6s' "$frac" | tr ' ' 0)
-	echo $(( 10#$int * 1000000 + 10#$frac ))
-}
 used() { curl -s -H "Authorization: Bearer $TOK" "$URL/v1/quotas/me" | jq -r '.levels[] | select(.level == "project") | .used'; }
 nrec() { curl -s -H "Authorization: Bearer $ADMIN_KEY" "$URL/v1/usage?member=alice@epfl.ch&limit=1000" | jq '.records | length'; }
 # charged USED0 USAGE-JSON: the ledger moved by exactly what usage reports
@@ -38,7 +32,7 @@ charged() {
 	local p c
 	p=$(printf '%s' "$2" | jq .prompt_tokens 2>/dev/null); c=$(printf '%s' "$2" | jq .completion_tokens 2>/dev/null)
 	case "$p$c" in *[!0-9]* | "") bad "$3: no usage ($2)"; return ;; esac
-	check "$3: ledger charge equals usage ($2)" $((p * 100 + c * 300)) $(( $(micro "$(used)") - $(micro "$1") ))
+	check "$3: ledger charge equals usage ($2)" $((p * 100 + c * 300)) $(( $(e2e_micro "$(used)") - $(e2e_micro "$1") ))
 }
 # err_is WHAT STATUS TYPE CODE PARAM
 err_is() {
@@ -235,7 +229,7 @@ gen /v1/embeddings '{"model":"stories","input":["Once upon a time","b"]}'
 if [ "$STATUS" = 200 ]; then
 	check "embeddings: two vectors" "0 1" "$(jget '[.data[].index] | map(tostring) | join(" ")')"
 	P=$(jget .usage.prompt_tokens)
-	check "embeddings charged as tokens_in" "$((P * 100))" $(( $(micro "$(used)") - $(micro "$U0") ))
+	check "embeddings charged as tokens_in" "$((P * 100))" $(( $(e2e_micro "$(used)") - $(e2e_micro "$U0") ))
 	V0=$(printf '%s' "$BODY" | jq -c '.data[0].embedding')
 	check "embeddings: normalised" 1 "$(printf '%s' "$V0" | jq '(map(. * .) | add | sqrt * 1000 | round) / 1000')"
 	gen /v1/embeddings '{"model":"stories","input":"Once upon a time"}'

@@ -60,15 +60,6 @@ YAML
 }
 charter 1 >"$E2E_DIR/charter.yaml"
 
-# decimal credits -> integer micro-credits (exact; bash integers are int64)
-micro() {
-	local v=$1 sign= int frac
-	case "$v" in -*) sign=-; v=${v#-} ;; esac
-	int=${v%%.*}; frac=
-	[ "$int" != "$v" ] && frac=${v#*.}
-	frac=$(printf '%-6s' "$frac" | tr ' ' 0)
-	echo "$sign$(( 10#$int * 1000000 + 10#$frac ))"
-}
 
 # The records: alternating members, spread over a few 15-minute buckets;
 # the last one (quantity 1) comes after every overflowing one.
@@ -116,20 +107,20 @@ run() {
 		"$(jq -r "select(.record_id == \"big-$N\") | \"\(.status) \(.charge)\"" "$E2E_DIR/results")"
 	local want=$((FIT * CHARGE + SMALL))
 	req GET /v1/quotas/epfl "$ADMIN_KEY"
-	check "$tag: institution used" "$want" "$(micro "$(jget '.levels[] | select(.level == "institution") | .used')")"
+	check "$tag: institution used" "$want" "$(e2e_micro "$(jget '.levels[] | select(.level == "institution") | .used')")"
 	check "$tag: institution remaining" "$((500000000 - want))" \
-		"$(micro "$(jget '.levels[] | select(.level == "institution") | .remaining')")"
+		"$(e2e_micro "$(jget '.levels[] | select(.level == "institution") | .remaining')")"
 	req GET /v1/quotas/epfl/climate "$ADMIN_KEY"
-	check "$tag: project used" "$want" "$(micro "$(jget '.levels[] | select(.level == "project") | .used')")"
+	check "$tag: project used" "$want" "$(e2e_micro "$(jget '.levels[] | select(.level == "project") | .used')")"
 	# reports answer and agree with the quotas and with each other
 	req GET "/v1/reports/usage?format=json" "$ADMIN_KEY"
 	check "$tag: report status" 200 "$STATUS"
-	check "$tag: report total" "$want" "$(micro "$(jget .total.charge)")"
+	check "$tag: report total" "$want" "$(e2e_micro "$(jget .total.charge)")"
 	check "$tag: report records" "$((FIT + 1))" "$(jget .total.records)"
 	req GET "/v1/reports/usage?format=json&group_by=member" "$ADMIN_KEY"
 	check "$tag: member report status" 200 "$STATUS"
 	local sum=0 c
-	for c in $(jget '.rows[].charge'); do sum=$((sum + $(micro "$c"))); done
+	for c in $(jget '.rows[].charge'); do sum=$((sum + $(e2e_micro "$c"))); done
 	check "$tag: member rows add up to the total" "$want" "$sum"
 	req GET "/v1/reports/usage?format=csv&group_by=member" "$ADMIN_KEY"
 	check "$tag: csv report status" 200 "$STATUS"
@@ -143,7 +134,7 @@ run() {
 		check "$tag: a completion under the hard allocation is refused" 402 "$STATUS"
 		req GET /v1/quotas/me "$tok"
 		local rem
-		rem=$(micro "$(jget '.levels[] | select(.level == "institution") | .remaining')")
+		rem=$(e2e_micro "$(jget '.levels[] | select(.level == "institution") | .remaining')")
 		[ "$rem" -lt 0 ] && ok || bad "$tag: remaining for the member: $rem"
 	fi
 	e2e_stop

@@ -4,9 +4,11 @@
 # a rejection and an audit trail is copied into an empty PostgreSQL
 # database; allotd started on the copy answers the same quotas, reports and
 # signed log checkpoint, keeps the old keys, still knows every record (a
-# resubmitted one is a duplicate) and goes on appending to the same log.  A
-# second copy into the now full database, a missing source and a source
-# that is no allot database are refused, naming why, and change nothing.
+# resubmitted one is a duplicate) and goes on appending to the same log.
+# Sources with a REAL in a money column, an integer or a hex text where
+# PostgreSQL wants bytes, a second copy into the now full database, a
+# missing source and a source that is no allot database are refused, naming
+# why, and change nothing.
 # Runs in the PostgreSQL pass of the e2e suite (ALLOT_TEST_DB=pg); skipped,
 # saying so, otherwise.
 . "$(dirname "$0")/lib.sh"
@@ -43,6 +45,29 @@ snapshot() { # prefix: the answers a copy must repeat
 }
 snapshot before
 e2e_stop
+
+# --- sources the copy refuses: the empty destination stays empty -----------------------------
+# A copy of the source changed as a bug would (its CHECK constraints off):
+# a money column holding a REAL, an integer and a text where bytes belong.
+refused() { # NAME EXIT SQL TEXT: the source with SQL applied is refused with EXIT, saying TEXT
+	cp "$SRC" "$E2E_DIR/$1.db"
+	sqlite3 "$E2E_DIR/$1.db" "PRAGMA ignore_check_constraints = 1; $3" || bad "$1: sqlite3 failed"
+	"$BIN/allot" store copy "$E2E_DIR/$1.db" "$E2E_DB_DEFAULT" >/dev/null 2>"$E2E_DIR/$1.err"
+	check "$1: refused" "$2" "$?"
+	grep -qF -e "$4" "$E2E_DIR/$1.err" && grep -qF "; nothing was written to the destination" "$E2E_DIR/$1.err" &&
+		ok || bad "$1: says why [$4]: $(cat "$E2E_DIR/$1.err")"
+}
+refused real 2 "UPDATE usage_buckets SET charge = charge + 0.5 WHERE member = 'alice@epfl.ch'" \
+	"store copy: usage_buckets.charge: a floating-point value ("
+grep -qF "money and quantities are integers" "$E2E_DIR/real.err" && ok || bad "a REAL says money is integer: $(cat "$E2E_DIR/real.err")"
+refused integer-bytes 2 "UPDATE api_keys SET secret_sha256 = 7 WHERE id = (SELECT min(id) FROM api_keys)" \
+	"store copy: api_keys.secret_sha256: an integer where the destination wants bytes"
+# text is taken as its bytes (as the store may have written it), so a hash
+# written as hex text is 64 bytes, which PostgreSQL's CHECK refuses
+refused text-bytes 1 "UPDATE api_keys SET secret_sha256 = hex(secret_sha256)" \
+	'store copy: COPY api_keys: ERROR: new row for relation "api_keys" violates check constraint "api_keys_secret_sha256_check"'
+check "nothing copied by the refusals" "0|0|0" \
+	"$(e2e_sql "SELECT (SELECT count(*) FROM api_keys), (SELECT count(*) FROM usage_buckets), (SELECT count(*) FROM usage_records)")"
 
 # --- the copy --------------------------------------------------------------------------------
 OUT=$("$BIN/allot" store copy "$SRC" "$E2E_DB_DEFAULT" 2>"$E2E_DIR/copy.err")

@@ -16,6 +16,7 @@
 #include "auth/apikey.h"
 #include "common/timeutil.h"
 #include "http/server.h"
+#include "support/sqfx.h"
 
 static bool all_hex(const char *s, size_t n)
 {
@@ -76,40 +77,6 @@ static void test_roles(void **state)
 	assert_string_equal(principal_role_name(0), "none");
 }
 
-struct fx {
-	char dir[64], db[96];
-	struct store *st;
-};
-
-static int fx_setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof *f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/allot-test-apikey.XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	snprintf(f->db, sizeof f->db, "%s/t.db", f->dir);
-	char msg[256];
-	if (store_open(f->db, &f->st, msg, sizeof msg) != ALLOT_OK)
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int fx_teardown(void **state)
-{
-	struct fx *f = *state;
-	store_close(f->st);
-	char p[160];
-	static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
-	for (size_t i = 0; i < 4; i++) {
-		snprintf(p, sizeof p, "%s%s", f->db, sfx[i]);
-		unlink(p);
-	}
-	rmdir(f->dir);
-	free(f);
-	return 0;
-}
-
 /* Stores a key of role (scope: institution or provider) and returns its secret. */
 static void add_key(struct store *st, const char *role, const char *scope, char *secret,
 		    char *id)
@@ -132,7 +99,7 @@ static void add_key(struct store *st, const char *role, const char *scope, char 
 
 static void test_authenticate(void **state)
 {
-	struct fx *f = *state;
+	struct sqfx *f = *state;
 	char inst[APIKEY_SECRET_MAX], prov[APIKEY_SECRET_MAX], iid[STORE_ID_MAX], pid[STORE_ID_MAX];
 	add_key(f->st, "institution", "ethz", inst, iid);
 	add_key(f->st, "provider", "cscs", prov, pid);
@@ -173,7 +140,7 @@ int main(void)
 		cmocka_unit_test(test_generate),
 		cmocka_unit_test(test_sha256_hex),
 		cmocka_unit_test(test_roles),
-		cmocka_unit_test_setup_teardown(test_authenticate, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_authenticate, sqfx_setup, sqfx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

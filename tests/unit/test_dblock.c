@@ -3,7 +3,6 @@
  * refusal, released on close and on kill -9, symbolic links refused. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,6 +18,7 @@
 #include <cmocka.h>
 
 #include "daemon/dblock.h"
+#include "support/tmpdir.h"
 
 struct fx {
 	char dir[64];
@@ -26,22 +26,12 @@ struct fx {
 	char lock[160];
 };
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
 	if (!f)
 		return -1;
-	snprintf(f->dir, sizeof f->dir, "/tmp/allot-test-dblock.XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
+	tmpdir_make(f->dir, sizeof f->dir, "dblock");
 	snprintf(f->db, sizeof f->db, "%s/allot.db", f->dir);
 	snprintf(f->lock, sizeof f->lock, "%s%s", f->db, DBLOCK_SUFFIX);
 	*state = f;
@@ -51,7 +41,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }

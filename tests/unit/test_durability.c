@@ -17,7 +17,6 @@
  *   - through the ledger: a group of settlements commits DEFERRED, a
  *     provider batch FULL, and a group holding both FULL.
  */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,6 +44,7 @@
 #include "ledger/record.h"
 #include "store/store.h"
 #include "support/shimvfs.h"
+#include "support/tmpdir.h"
 
 /* ---- the counting VFS ------------------------------------------------------ */
 
@@ -84,12 +84,6 @@ static int nwal(void) { return __atomic_load_n(&wal_syncs, __ATOMIC_SEQ_CST); }
 
 /* ---- store-level fixture ------------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(path);
-}
-
 struct sfx {
 	char dir[64], db[96];
 	struct store *st;
@@ -99,8 +93,7 @@ struct sfx {
 static int sfx_setup(void **state)
 {
 	struct sfx *f = calloc(1, sizeof *f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/allot-test-durability.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	tmpdir_make(f->dir, sizeof f->dir, "durability");
 	snprintf(f->db, sizeof f->db, "%s/t.db", f->dir);
 	char msg[256];
 	assert_int_equal(store_open(f->db, &f->st, msg, sizeof msg), ALLOT_OK);
@@ -113,7 +106,7 @@ static int sfx_teardown(void **state)
 	struct sfx *f = *state;
 	if (f->st)
 		store_close(f->st);
-	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }
@@ -418,8 +411,7 @@ struct lfx {
 static int lfx_setup(void **state)
 {
 	struct lfx *f = calloc(1, sizeof *f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/allot-test-durability.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	tmpdir_make(f->dir, sizeof f->dir, "durability");
 	snprintf(f->db, sizeof f->db, "%s/allot.db", f->dir);
 	snprintf(f->charter, sizeof f->charter, "%s/charter.yaml", f->dir);
 	snprintf(f->keys, sizeof f->keys, "%s/keys", f->dir);
@@ -449,7 +441,7 @@ static int lfx_teardown(void **state)
 {
 	struct lfx *f = *state;
 	app_close(&f->app);
-	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(f->dir);
 	ed25519_keypair_wipe(&f->kp);
 	free(f);
 	return 0;

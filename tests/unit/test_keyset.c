@@ -2,7 +2,6 @@
  * directory open to group or others refused, key files found, and an
  * earlier deployment's keys retired into retired-<time>/. */
 #include <dirent.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -17,28 +16,19 @@
 
 #include "common/timeutil.h"
 #include "gate/keyset.h"
+#include "support/tmpdir.h"
 
 struct fx {
 	char root[64];
 	char keys[128];
 };
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
 	if (!f)
 		return -1;
-	snprintf(f->root, sizeof f->root, "/tmp/allot-test-keyset.XXXXXX");
-	if (!mkdtemp(f->root))
-		return -1;
+	tmpdir_make(f->root, sizeof f->root, "keyset");
 	snprintf(f->keys, sizeof f->keys, "%s/keys", f->root);
 	*state = f;
 	return 0;
@@ -47,7 +37,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	nftw(f->root, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(f->root);
 	free(f);
 	return 0;
 }

@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,6 +41,7 @@
 #include "ledger/quota.h"
 #include "store/store.h"
 #include "support/rowsfx.h"
+#include "support/tmpdir.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define TEST_SANITIZED 1
@@ -145,8 +145,7 @@ static struct fix *fix_open(const struct fix *keys)
 {
 	struct fix *f = calloc(1, sizeof *f);
 	assert_non_null(f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/allot-test-ledger.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	tmpdir_make(f->dir, sizeof f->dir, "ledger");
 	snprintf(f->db, sizeof f->db, "%s/allot.db", f->dir);
 	snprintf(f->charter, sizeof f->charter, "%s/charter.yaml", f->dir);
 	snprintf(f->keys, sizeof f->keys, "%s/keys", f->dir);
@@ -196,18 +195,10 @@ static int fix_setup_twin(void **state)
 	return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void fix_close(struct fix *f)
 {
 	app_close(&f->app);
-	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(f->dir);
 	if (f->twin) {
 		fix_close(f->twin);
 		f->twin = NULL;

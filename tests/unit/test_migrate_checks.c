@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include "common/log.h"
 #include "store/migrate.h"
 #include "store/store.h"
+#include "support/tmpdir.h"
 
 static char *dump(sqlite3 *db, const char *sql)
 {
@@ -39,14 +39,6 @@ static char *dump(sqlite3 *db, const char *sql)
 	}
 	sqlite3_finalize(q);
 	return out;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
 }
 
 static const char rows[] =
@@ -94,8 +86,7 @@ static void test_upgrade(void **state)
 {
 	(void)state;
 	char dir[64], path[128];
-	snprintf(dir, sizeof dir, "/tmp/allot-test-migrate.XXXXXX");
-	assert_non_null(mkdtemp(dir));
+	tmpdir_make(dir, sizeof dir, "migrate");
 	snprintf(path, sizeof path, "%s/allot.db", dir);
 	/* a database as migrations 1..6 left it, with rows */
 	sqlite3 *db;
@@ -165,7 +156,7 @@ static void test_upgrade(void **state)
 		"x'00',zeroblob(32))", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	free(r0); free(r1); free(l0); free(l1); free(s0); free(s1); free(t);
-	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(dir);
 }
 
 /* 0009: integer-only money columns and ledger_bounds, on a database as
@@ -174,8 +165,7 @@ static void test_upgrade_0009(void **state)
 {
 	(void)state;
 	char dir[64], path[128];
-	snprintf(dir, sizeof dir, "/tmp/allot-test-migrate.XXXXXX");
-	assert_non_null(mkdtemp(dir));
+	tmpdir_make(dir, sizeof dir, "migrate");
 	snprintf(path, sizeof path, "%s/allot.db", dir);
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
@@ -243,7 +233,7 @@ static void test_upgrade_0009(void **state)
 					  NULL), SQLITE_OK);
 	sqlite3_close(db);
 	free(r0); free(r1); free(s0); free(s1); free(b); free(t);
-	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(dir);
 }
 
 int main(void)

@@ -15,39 +15,7 @@
 
 #include "common/log.h"
 #include "store/store.h"
-
-struct fx {
-	char dir[64];
-	char db[96];
-	struct store *st;
-};
-
-static int fx_setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof *f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/allot-test-outbox.XXXXXX");
-	if (!f || !mkdtemp(f->dir))
-		return -1;
-	snprintf(f->db, sizeof f->db, "%s/t.db", f->dir);
-	char msg[256];
-	if (store_sqlite_open(f->db, &f->st, msg, sizeof msg)) {
-		fprintf(stderr, "%s\n", msg);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int fx_teardown(void **state)
-{
-	struct fx *f = *state;
-	store_close(f->st);
-	char cmd[160];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-	int rc = system(cmd);
-	free(f);
-	return rc == 0 ? 0 : -1;
-}
+#include "support/sqfx.h"
 
 /* Puts one event (id "msg_<dedupe>_<url>") created at t. */
 static void put(struct store *st, const char *type, const char *dedupe, const char *url,
@@ -101,7 +69,7 @@ static void fill(struct store *st)
 
 static void test_prune(void **state)
 {
-	struct fx *f = *state;
+	struct sqfx *f = *state;
 	struct store *st = f->st;
 	int64_t n = -1;
 	fill(st);
@@ -148,7 +116,7 @@ static void test_prune(void **state)
 
 static void test_prune_bad_input(void **state)
 {
-	struct fx *f = *state;
+	struct sqfx *f = *state;
 	int64_t n = -1;
 	fill(f->st);
 	assert_int_equal(store_outbox_prune(f->st, INT64_MAX, 0, &n), ALLOT_E_INVALID);
@@ -162,8 +130,8 @@ int main(void)
 {
 	log_set_verbose(false);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_prune, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_prune_bad_input, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_prune, sqfx_setup, sqfx_teardown),
+		cmocka_unit_test_setup_teardown(test_prune_bad_input, sqfx_setup, sqfx_teardown),
 	};
 	return cmocka_run_group_tests_name("outbox", tests, NULL, NULL);
 }

@@ -30,46 +30,6 @@
 static const int64_t T0 = 1767225600LL * 1000000; /* 2026-01-01T00:00:00Z */
 static const int64_t DAY = 86400LL * 1000000;
 
-struct fx {
-	char db[64];
-	char uri[1024];
-	struct store *st;
-};
-
-static int setup(void **state)
-{
-	if (!pgfx_server()) {
-		*state = NULL;
-		return 0;
-	}
-	struct fx *f = calloc(1, sizeof *f);
-	assert_non_null(f);
-	pgfx_create(f->db, sizeof f->db, f->uri, sizeof f->uri);
-	char msg[512] = "";
-	if (store_pg_open(f->uri, &f->st, msg, sizeof msg))
-		fail_msg("store_pg_open: %s", msg);
-	assert_true(store_has_budgets(f->st));
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	if (!f)
-		return 0;
-	store_close(f->st);
-	pgfx_drop(f->db);
-	free(f);
-	return 0;
-}
-
-#define NEED_SERVER(f)                                                                   \
-	do {                                                                             \
-		if (!(f))                                                                \
-			skip(); /* printed once by main: no ALLOT_TEST_PG_URI */          \
-	} while (0)
-
 /* The levels pool, epfl, epfl/climate (January 2026) with these caps. */
 static void req3(struct store_budget_req *rq, const char *id, int64_t amount, int64_t pool,
 		 int64_t inst, int64_t proj)
@@ -104,9 +64,9 @@ static int64_t reserved(struct store *st, const char *level)
 }
 
 /* A budget row's column (settled or reserved), read by SQL. */
-static int64_t column(struct fx *f, const char *col, const char *level)
+static int64_t column(struct pgfx *f, const char *col, const char *level)
 {
-	struct pg_store *ps = (struct pg_store *)f->st;
+	struct pg_store *ps = f->ps;
 	PGconn *c = NULL;
 	bool own = false;
 	assert_int_equal(pg_get(ps, &c, &own), ALLOT_OK);
@@ -122,9 +82,9 @@ static int64_t column(struct fx *f, const char *col, const char *level)
 	return x;
 }
 
-static int64_t count_rows(struct fx *f, const char *sql)
+static int64_t count_rows(struct pgfx *f, const char *sql)
 {
-	struct pg_store *ps = (struct pg_store *)f->st;
+	struct pg_store *ps = f->ps;
 	PGconn *c = NULL;
 	bool own = false;
 	assert_int_equal(pg_get(ps, &c, &own), ALLOT_OK);
@@ -186,8 +146,9 @@ static allot_err book(struct store *st, const char *id, const char *resv, int64_
 
 static void test_reserve_all_or_nothing(void **state)
 {
-	struct fx *f = *state;
-	NEED_SERVER(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
+	assert_true(store_has_budgets(f->st)); /* the PostgreSQL store keeps them */
 	struct store_budget_req rq;
 	req3(&rq, "r1", 400, 10000, 1000, 800);
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
@@ -229,8 +190,8 @@ static void test_reserve_all_or_nothing(void **state)
 
 static void test_settle_with_booking(void **state)
 {
-	struct fx *f = *state;
-	NEED_SERVER(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	struct store_budget_req rq;
 	req3(&rq, "r1", 500, 10000, 1000, 800);
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
@@ -265,8 +226,8 @@ static void test_settle_with_booking(void **state)
 
 static void test_new_period_from_ledger(void **state)
 {
-	struct fx *f = *state;
-	NEED_SERVER(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	/* Booked before any budget row exists. */
 	assert_int_equal(book(f->st, "prov-1", NULL, 700, true), ALLOT_OK);
 	struct store_budget_req rq;
@@ -291,8 +252,8 @@ static void test_new_period_from_ledger(void **state)
 
 static void test_expiry(void **state)
 {
-	struct fx *f = *state;
-	NEED_SERVER(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	struct store_budget_req rq;
 	req3(&rq, "dead", 600, 10000, 1000, 800);
 	rq.expires_us = T0 + DAY + 10;
@@ -321,8 +282,8 @@ static void test_expiry(void **state)
  * reservations go at once with `dead`; a registered node's stay. */
 static void test_dead_node(void **state)
 {
-	struct fx *f = *state;
-	NEED_SERVER(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	struct store_budget_req rq;
 	req3(&rq, "mine", 300, 10000, 1000, 800);
 	rq.expires_us = INT64_MAX;
@@ -359,8 +320,8 @@ static void test_dead_node(void **state)
 
 static void test_token_level(void **state)
 {
-	struct fx *f = *state;
-	NEED_SERVER(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	struct store_budget_req rq;
 	req3(&rq, "gate:jti1:1-1", 300, 10000, 1000, 800);
 	struct store_budget_level *t = &rq.lv[rq.n++];
@@ -388,8 +349,8 @@ static void test_token_level(void **state)
 
 static void test_limits(void **state)
 {
-	struct fx *f = *state;
-	NEED_SERVER(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	struct store_budget_req rq;
 	char id[16];
 	/* Two concurrent requests at the project; the third waits for a release. */
@@ -437,8 +398,8 @@ static void test_limits(void **state)
 
 static void test_charter_versions(void **state)
 {
-	struct fx *f = *state;
-	NEED_SERVER(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	struct store_budget_req rq;
 	req3(&rq, "v1", 800, 10000, 1000, 800);
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
@@ -458,8 +419,8 @@ static void test_charter_versions(void **state)
 
 static void test_bad_input(void **state)
 {
-	struct fx *f = *state;
-	NEED_SERVER(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	struct store_budget_req rq;
 	req3(&rq, "x", 1, 10000, 1000, 800);
 	/* Out of the fixed order. */
@@ -520,8 +481,8 @@ static void *work(void *arg)
 
 static void test_threads_never_exceed(void **state)
 {
-	struct fx *f = *state;
-	NEED_SERVER(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	struct worker w[THREADS];
 	pthread_t th[THREADS];
 	for (int i = 0; i < THREADS; i++) {
@@ -549,21 +510,18 @@ static void test_threads_never_exceed(void **state)
 int main(void)
 {
 	log_set_quiet(true);
-	if (!pgfx_server())
-		fprintf(stderr, "test_pg_budget: ALLOT_TEST_PG_URI is not set (make test sets it to a "
-				"throwaway cluster when PostgreSQL's initdb is installed): the server "
-				"tests are skipped\n");
+	pgfx_note_skips("test_pg_budget");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_reserve_all_or_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_settle_with_booking, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_new_period_from_ledger, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dead_node, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_token_level, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_charter_versions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_threads_never_exceed, setup, teardown),
+		PGFX_TEST(test_reserve_all_or_nothing),
+		PGFX_TEST(test_settle_with_booking),
+		PGFX_TEST(test_new_period_from_ledger),
+		PGFX_TEST(test_expiry),
+		PGFX_TEST(test_dead_node),
+		PGFX_TEST(test_token_level),
+		PGFX_TEST(test_limits),
+		PGFX_TEST(test_charter_versions),
+		PGFX_TEST(test_bad_input),
+		PGFX_TEST(test_threads_never_exceed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

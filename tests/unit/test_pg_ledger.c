@@ -149,12 +149,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-#define NEED_SERVER(f)                                                                   \
-	do {                                                                             \
-		if (!(f))                                                                \
-			skip(); /* printed once by main: no ALLOT_TEST_PG_URI */          \
-	} while (0)
-
 /* A record: n names it, the rest as given (member "" = none). */
 static void fill(struct ledger_row *row, const char *id, const char *inst, const char *proj,
 		 const char *member, int64_t quantity, int64_t book_us, int64_t charge)
@@ -466,7 +460,7 @@ typedef void (*case_fn)(struct store *st);
 static void both(void **state, case_fn fn)
 {
 	struct fx *f = *state;
-	NEED_SERVER(f);
+	PGFX_NEED(f);
 	fn(f->sq);
 	fn(f->pg);
 }
@@ -650,7 +644,7 @@ static char *seq_text(struct store *st, const char *provider, int64_t after, int
 static void test_list_same(void **state)
 {
 	struct fx *f = *state;
-	NEED_SERVER(f);
+	PGFX_NEED(f);
 	read_data(f->sq, AUDITS(f));
 	read_data(f->pg, AUDITS(f));
 	struct ledger_filter flt[] = {
@@ -676,7 +670,7 @@ static void test_list_same(void **state)
 static void test_report_same(void **state)
 {
 	struct fx *f = *state;
-	NEED_SERVER(f);
+	PGFX_NEED(f);
 	struct ledger_filter none = {0};
 	/* over no rows: one row of zeros, ungrouped; none grouped */
 	SAME(f, report_text(f->sq, &none, NULL, 0, false), report_text(f->pg, &none, NULL, 0, false));
@@ -707,7 +701,7 @@ static void test_report_same(void **state)
 static void test_seq_status_same(void **state)
 {
 	struct fx *f = *state;
-	NEED_SERVER(f);
+	PGFX_NEED(f);
 	SAME(f, seq_text(f->sq, "cscs", -1, 10), seq_text(f->pg, "cscs", -1, 10));
 	read_data(f->sq, AUDITS(f));
 	read_data(f->pg, AUDITS(f));
@@ -756,7 +750,7 @@ static char *buckets_text(struct store *st, const struct ledger_level *lv, int64
 static void test_buckets_same(void **state)
 {
 	struct fx *f = *state;
-	NEED_SERVER(f);
+	PGFX_NEED(f);
 	read_data(f->sq, AUDITS(f));
 	read_data(f->pg, AUDITS(f));
 	const struct ledger_level lv[] = {
@@ -797,7 +791,7 @@ static void test_buckets_same(void **state)
 static void test_entries_same(void **state)
 {
 	struct fx *f = *state;
-	NEED_SERVER(f);
+	PGFX_NEED(f);
 	read_data(f->sq, AUDITS(f));
 	read_data(f->pg, AUDITS(f));
 	uint64_t n = log_size(f->pg);
@@ -877,7 +871,7 @@ static void log_entries(struct store *st, int from, int to, bool audits)
 static void test_log_same_as_sqlite(void **state)
 {
 	struct fx *f = *state;
-	NEED_SERVER(f);
+	PGFX_NEED(f);
 	log_entries(f->sq, 0, 37, AUDITS(f));
 	log_entries(f->pg, 0, 37, AUDITS(f));
 	same_log(f->sq, f->pg);
@@ -891,7 +885,7 @@ static void test_log_same_as_sqlite(void **state)
 static void test_log_rollback(void **state)
 {
 	struct fx *f = *state;
-	NEED_SERVER(f);
+	PGFX_NEED(f);
 	struct pg_store *ps = (struct pg_store *)f->pg;
 	log_entries(f->sq, 0, 5, AUDITS(f));
 	log_entries(f->pg, 0, 5, AUDITS(f));
@@ -927,7 +921,7 @@ static void test_log_rollback(void **state)
 static void test_log_reopen(void **state)
 {
 	struct fx *f = *state;
-	NEED_SERVER(f);
+	PGFX_NEED(f);
 	log_entries(f->pg, 0, 21, AUDITS(f));
 	uint64_t n = log_size(f->pg);
 	unwire_close(f->pg, f->wired);
@@ -974,7 +968,7 @@ static void assert_leaves_give_head(const char *uri, struct store *st, int n)
 static void test_log_two_nodes(void **state)
 {
 	struct fx *f = *state;
-	NEED_SERVER(f);
+	PGFX_NEED(f);
 	bool fw = f->wired;
 	struct store *b = pg_open(f);
 	bool bw = f->wired;
@@ -1066,7 +1060,7 @@ static int64_t q_int(PGconn *c, const char *sql)
 static void test_two_threads(void **state)
 {
 	struct fx *f = *state;
-	NEED_SERVER(f);
+	PGFX_NEED(f);
 	enum { N = 90 };
 	struct booker b[2] = {{f->pg, 0, N, 0}, {f->pg, 1, N, 0}};
 	struct reader rd = {f->pg, 0, 0, 0};
@@ -1111,7 +1105,7 @@ static void test_two_threads(void **state)
 static void test_failed_statement(void **state)
 {
 	struct fx *f = *state;
-	NEED_SERVER(f);
+	PGFX_NEED(f);
 	struct pg_store *ps = (struct pg_store *)f->pg;
 	assert_int_equal(tbegin(f->pg, STORE_SYNC_FULL), ALLOT_OK);
 	assert_int_equal(book(f->pg, "f-1", "", 1, T0, 10), ALLOT_OK);
@@ -1149,7 +1143,7 @@ static const char *sync_setting(struct store *st)
 static void test_durability(void **state)
 {
 	struct fx *f = *state;
-	NEED_SERVER(f);
+	PGFX_NEED(f);
 	struct store *st = f->pg;
 	struct store_sync_stats s0, s;
 	store_set_flush_ms(st, 1000);
@@ -1204,10 +1198,7 @@ static void test_durability(void **state)
 int main(void)
 {
 	log_set_quiet(true);
-	if (!pgfx_server())
-		fprintf(stderr, "test_pg_ledger: ALLOT_TEST_PG_URI is not set (make test sets it to a "
-				"throwaway cluster when PostgreSQL's initdb is installed): the server "
-				"tests are skipped\n");
+	pgfx_note_skips("test_pg_ledger");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate, setup, teardown),

@@ -22,46 +22,6 @@
 #include "store/pg_int.h"
 #include "support/pgfx.h"
 
-struct fx {
-	struct store *st;
-	struct pg_store *ps;
-	char db[64];
-	char uri[1024];
-};
-
-static int setup(void **state)
-{
-	*state = NULL;
-	if (!pgfx_server())
-		return 0;
-	struct fx *f = calloc(1, sizeof *f);
-	assert_non_null(f);
-	pgfx_create(f->db, sizeof f->db, f->uri, sizeof f->uri);
-	char msg[512];
-	if (store_pg_open(f->uri, &f->st, msg, sizeof msg))
-		fail_msg("store_pg_open: %s", msg);
-	f->ps = (struct pg_store *)f->st;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	if (!f)
-		return 0;
-	store_close(f->st);
-	pgfx_drop(f->db);
-	free(f);
-	return 0;
-}
-
-#define NEED(f)                 \
-	do {                    \
-		if (!(f))       \
-			skip(); \
-	} while (0)
-
 static void sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -70,15 +30,13 @@ static void sleep_ms(int ms)
 
 /* The server ends every session on f's database (as a restart does) and
  * this waits until they are gone. */
-static void end_sessions(struct fx *f)
+static void end_sessions(struct pgfx *f)
 {
 	char sql[256];
 	snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
 				  "WHERE datname = '%s' AND pid <> pg_backend_pid()", f->db);
 	pgfx_admin_exec(sql);
-	PGconn *c = NULL;
-	char msg[512];
-	assert_int_equal(pg_connect(pgfx_server(), &c, msg, sizeof msg), ALLOT_OK);
+	PGconn *c = pgfx_connect(pgfx_server());
 	snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s'",
 		 f->db);
 	for (int i = 0; i < 500; i++) {
@@ -94,8 +52,8 @@ static void end_sessions(struct fx *f)
 
 static void test_reconnect(void **state)
 {
-	struct fx *f = *state;
-	NEED(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	/* two connections in the pool */
 	PGconn *a, *b;
 	bool own;
@@ -124,8 +82,8 @@ static void test_reconnect(void **state)
 
 static void test_prepared_once(void **state)
 {
-	struct fx *f = *state;
-	NEED(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	static const char count[] = "SELECT count(*) FROM pg_prepared_statements";
 	static const char other[] = "SELECT $1::bigint + 1";
 	PGconn *c;
@@ -161,8 +119,8 @@ static void test_prepared_once(void **state)
 
 static void test_sqlstates(void **state)
 {
-	struct fx *f = *state;
-	NEED(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	static const char mk[] = "CREATE TEMP TABLE t (id int PRIMARY KEY CHECK (id > 0))";
 	static const char ins[] = "INSERT INTO t VALUES ($1)";
 	static const char cnt[] = "SELECT count(*) FROM t";
@@ -233,8 +191,8 @@ static void count_audit(void *ctx, int64_t id, const struct audit_entry *a)
 
 static void test_pool_threads(void **state)
 {
-	struct fx *f = *state;
-	NEED(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	enum { THREADS = 24, EACH = 15 };
 	struct worker w[THREADS];
 	pthread_t t[THREADS];
@@ -272,8 +230,8 @@ static void *wait_one(void *arg)
 /* Every connection taken: an operation waits for one to come back. */
 static void test_pool_exhausted(void **state)
 {
-	struct fx *f = *state;
-	NEED(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	PGconn *c[PG_POOL_MAX];
 	bool own;
 	for (int i = 0; i < PG_POOL_MAX; i++)
@@ -306,7 +264,7 @@ static void *peek_txn(void *arg)
 
 /* The thread's ledger transaction carries the plain operations called in
  * it: they commit or roll back with it, and other threads do not see it. */
-static void txn_round(struct fx *f, bool commit, const char *dedupe)
+static void txn_round(struct pgfx *f, bool commit, const char *dedupe)
 {
 	assert_int_equal(store_ledger_begin(f->st), ALLOT_OK);
 	PGconn *c = pg_txn(f->ps), *in;
@@ -341,8 +299,8 @@ static void txn_round(struct fx *f, bool commit, const char *dedupe)
 
 static void test_thread_txn(void **state)
 {
-	struct fx *f = *state;
-	NEED(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	txn_round(f, false, "d-rolled-back");
 	bool has = true;
 	assert_int_equal(store_outbox_has(f->st, "d-rolled-back", &has), ALLOT_OK);
@@ -368,8 +326,8 @@ static void test_thread_txn(void **state)
 
 static void test_readonly(void **state)
 {
-	struct fx *f = *state;
-	NEED(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	struct api_key k = {.id = "k1", .role = "admin", .created_at = 1, .created_by = "admin"};
 	memset(k.secret_sha256, 7, 32);
 	assert_int_equal(store_key_insert(f->st, &k, NULL), ALLOT_OK);
@@ -408,8 +366,8 @@ static void test_readonly(void **state)
 
 static void test_owner_lock(void **state)
 {
-	struct fx *f = *state;
-	NEED(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	struct store_owner *o1 = NULL, *o2 = NULL;
 	char msg[512] = "", want[64];
 	assert_int_equal(store_pg_owner_acquire(f->uri, "unit owner", &o1, msg, sizeof msg),
@@ -478,19 +436,16 @@ static void test_unreachable(void **state)
 
 int main(void)
 {
-	if (!pgfx_server())
-		fprintf(stderr, "test_pg_pool: ALLOT_TEST_PG_URI is not set (make unit sets it to a "
-				"throwaway cluster when PostgreSQL's initdb is installed): the server "
-				"tests are skipped\n");
+	pgfx_note_skips("test_pg_pool");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_prepared_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sqlstates, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pool_threads, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pool_exhausted, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_thread_txn, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_owner_lock, setup, teardown),
+		PGFX_TEST(test_reconnect),
+		PGFX_TEST(test_prepared_once),
+		PGFX_TEST(test_sqlstates),
+		PGFX_TEST(test_pool_threads),
+		PGFX_TEST(test_pool_exhausted),
+		PGFX_TEST(test_thread_txn),
+		PGFX_TEST(test_readonly),
+		PGFX_TEST(test_owner_lock),
 		cmocka_unit_test(test_unreachable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

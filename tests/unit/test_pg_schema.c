@@ -19,37 +19,13 @@
 
 #include "store/migrate.h"
 #include "store/pg_int.h"
-
-static const char *server(void)
-{
-	const char *u = getenv("ALLOT_TEST_PG_URI");
-	return u && *u ? u : NULL;
-}
+#include "support/pgfx.h"
 
 struct fx {
 	char db[64];
 	char uri[1024];
 	PGconn *c;
 };
-
-static PGconn *must_connect(const char *uri)
-{
-	PGconn *c = NULL;
-	char msg[512];
-	allot_err e = pg_connect(uri, &c, msg, sizeof msg);
-	if (e)
-		fail_msg("pg_connect: %s", msg);
-	return c;
-}
-
-static void must_exec(PGconn *c, const char *sql)
-{
-	PGresult *r = PQexec(c, sql);
-	ExecStatusType st = PQresultStatus(r);
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-	PQclear(r);
-}
 
 /* The error sql fails with ("" if it does not fail). */
 static char *fails_with(PGconn *c, const char *sql)
@@ -63,28 +39,16 @@ static char *fails_with(PGconn *c, const char *sql)
 	return err;
 }
 
-/* A fresh database named after the pid and a counter; uri points at it. */
+/* A fresh database, not migrated, and a connection to it. */
 static int setup(void **state)
 {
-	if (!server()) {
-		*state = NULL;
+	*state = NULL;
+	if (!pgfx_server())
 		return 0;
-	}
-	static int n;
 	struct fx *f = calloc(1, sizeof *f);
 	assert_non_null(f);
-	snprintf(f->db, sizeof f->db, "allot_t%d_%d", (int)getpid(), n++);
-	PGconn *adm = must_connect(server());
-	char sql[128];
-	snprintf(sql, sizeof sql, "CREATE DATABASE %s", f->db);
-	must_exec(adm, sql);
-	PQfinish(adm);
-	/* The same server, the new database: a URI's dbname given last wins
-	 * as a key=value pair of PQconnectdb's "expanded" forms, so use the
-	 * key=value form of the whole. */
-	snprintf(f->uri, sizeof f->uri, "%s%sdbname=%s", server(),
-		 strchr(server(), '?') ? "&" : "?", f->db);
-	f->c = must_connect(f->uri);
+	pgfx_create(f->db, sizeof f->db, f->uri, sizeof f->uri);
+	f->c = pgfx_connect(f->uri);
 	*state = f;
 	return 0;
 }
@@ -95,20 +59,14 @@ static int teardown(void **state)
 	if (!f)
 		return 0;
 	PQfinish(f->c);
-	PGconn *adm = must_connect(server());
+	/* A plain DROP: it fails while a session is left on the database (a
+	 * racer that did not close its connection). */
 	char sql[128];
 	snprintf(sql, sizeof sql, "DROP DATABASE %s", f->db);
-	must_exec(adm, sql);
-	PQfinish(adm);
+	pgfx_admin_exec(sql);
 	free(f);
 	return 0;
 }
-
-#define NEED_SERVER(f)                                                                  \
-	do {                                                                            \
-		if (!(f))                                                               \
-			skip(); /* printed once by main: no ALLOT_TEST_PG_URI */         \
-	} while (0)
 
 static void migrate_ok(PGconn *c, int *v)
 {
@@ -121,7 +79,7 @@ static void migrate_ok(PGconn *c, int *v)
 static void test_migrate_once(void **state)
 {
 	struct fx *f = *state;
-	NEED_SERVER(f);
+	PGFX_NEED(f);
 	assert_int_equal(pg_schema_version(f->c), 0);
 	int v = -1;
 	migrate_ok(f->c, &v);
@@ -160,7 +118,7 @@ static void *race(void *arg)
 static void test_migrate_concurrently(void **state)
 {
 	struct fx *f = *state;
-	NEED_SERVER(f);
+	PGFX_NEED(f);
 	struct racer r[4];
 	pthread_t t[4];
 	for (int i = 0; i < 4; i++) {
@@ -179,9 +137,9 @@ static void test_migrate_concurrently(void **state)
 static void test_newer_database_refused(void **state)
 {
 	struct fx *f = *state;
-	NEED_SERVER(f);
+	PGFX_NEED(f);
 	migrate_ok(f->c, NULL);
-	must_exec(f->c, "INSERT INTO allot_schema VALUES (9999, '9999_future', 0)");
+	pgfx_exec(f->c, "INSERT INTO allot_schema VALUES (9999, '9999_future', 0)");
 	char msg[512];
 	assert_int_equal(pg_migrate(f->c, NULL, msg, sizeof msg), ALLOT_E_UNSUPPORTED);
 	assert_non_null(strstr(msg, "9999"));
@@ -198,17 +156,17 @@ static void test_newer_database_refused(void **state)
 static void test_append_only(void **state)
 {
 	struct fx *f = *state;
-	NEED_SERVER(f);
+	PGFX_NEED(f);
 	migrate_ok(f->c, NULL);
-	must_exec(f->c, RECORD("r-1", "1000"));
-	must_exec(f->c, "INSERT INTO charters(version, charter_id, text, sha256, author, applied_at, "
+	pgfx_exec(f->c, RECORD("r-1", "1000"));
+	pgfx_exec(f->c, "INSERT INTO charters(version, charter_id, text, sha256, author, applied_at, "
 			"effective) VALUES (1, 'c', 'x', 'h', 'admin', 0, 0)");
-	must_exec(f->c, "INSERT INTO audit_log(at, actor, action) VALUES (0, 'admin', 'key.create')");
-	must_exec(f->c, "INSERT INTO tlog_leaves VALUES (0, 'usage', 1, sha256('l'), 'cscs/r-1')");
-	must_exec(f->c, "INSERT INTO tlog_nodes VALUES (1, 0, sha256('n'))");
-	must_exec(f->c, "INSERT INTO usage_rejections(provider, record_id, sha256, reason, "
+	pgfx_exec(f->c, "INSERT INTO audit_log(at, actor, action) VALUES (0, 'admin', 'key.create')");
+	pgfx_exec(f->c, "INSERT INTO tlog_leaves VALUES (0, 'usage', 1, sha256('l'), 'cscs/r-1')");
+	pgfx_exec(f->c, "INSERT INTO tlog_nodes VALUES (1, 0, sha256('n'))");
+	pgfx_exec(f->c, "INSERT INTO usage_rejections(provider, record_id, sha256, reason, "
 			"received_us) VALUES ('cscs', 'r-9', sha256('r'), 'no', 0)");
-	must_exec(f->c, "INSERT INTO token_revocations(jti, revoked_at, revoked_by) "
+	pgfx_exec(f->c, "INSERT INTO token_revocations(jti, revoked_at, revoked_by) "
 			"VALUES ('j', 0, 'admin')");
 	static const char *const tables[] = {"usage_records", "charters", "audit_log", "tlog_leaves",
 					     "tlog_nodes", "usage_rejections", "token_revocations",
@@ -226,7 +184,7 @@ static void test_append_only(void **state)
 			       "append-only"));
 	assert_non_null(strstr(fails_with(f->c, "UPDATE audit_log SET actor = 'eve'"), "append-only"));
 	/* the mutable ones stay mutable: buckets, the bounds row, the queue */
-	must_exec(f->c, "UPDATE ledger_bounds SET charge_pos = charge_pos + 1");
+	pgfx_exec(f->c, "UPDATE ledger_bounds SET charge_pos = charge_pos + 1");
 	PGresult *r = PQexec(f->c, "SELECT count(*) FROM usage_records");
 	assert_string_equal(PQgetvalue(r, 0, 0), "1");
 	PQclear(r);
@@ -235,9 +193,9 @@ static void test_append_only(void **state)
 static void test_constraints(void **state)
 {
 	struct fx *f = *state;
-	NEED_SERVER(f);
+	PGFX_NEED(f);
 	migrate_ok(f->c, NULL);
-	must_exec(f->c, RECORD("r-1", "1000"));
+	pgfx_exec(f->c, RECORD("r-1", "1000"));
 	/* UNIQUE(provider, record_id) forever */
 	assert_non_null(strstr(fails_with(f->c, RECORD("r-1", "5")), "duplicate key"));
 	/* integers only: amounts are BIGINT, and the store sends them as text
@@ -245,7 +203,7 @@ static void test_constraints(void **state)
 	 * refused, never rounded */
 	assert_string_not_equal(fails_with(f->c, RECORD("r-2", "'0.5'")), "");
 	assert_string_not_equal(fails_with(f->c, RECORD("r-3", "'9223372036854775808'")), "");
-	must_exec(f->c, RECORD("r-4", "'-9223372036854775808'"));
+	pgfx_exec(f->c, RECORD("r-4", "'-9223372036854775808'"));
 	PGresult *r = PQexec(f->c, "SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE "
 				   "attrelid = 'usage_records'::regclass AND attname IN ('charge_micro', "
 				   "'rate_micro', 'quantity', 'book_us') GROUP BY 1");
@@ -287,10 +245,7 @@ static void test_bad_uri(void **state)
 
 int main(void)
 {
-	if (!server())
-		fprintf(stderr, "test_pg_schema: ALLOT_TEST_PG_URI is not set (make test sets it to a "
-				"throwaway cluster when PostgreSQL's initdb is installed): the server "
-				"tests are skipped\n");
+	pgfx_note_skips("test_pg_schema");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_migrate_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_concurrently, setup, teardown),

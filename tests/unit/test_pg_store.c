@@ -6,7 +6,6 @@
  * The server comes from ALLOT_TEST_PG_URI (`make unit` sets it to a
  * throwaway cluster, scripts/with-pg.sh); without it the PostgreSQL cases
  * skip and say so.  Each case works in a database (or file) of its own. */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,35 +16,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/migrate.h"
 #include "store/pg_int.h"
 #include "support/pgfx.h"
-
-static const char *server(void) { return pgfx_server(); }
+#include "support/sqfx.h"
 
 struct fx {
-	struct store *st;
-	bool pg;
-	char dir[64];     /* SQLite: the database's directory */
-	char db[64];      /* PostgreSQL: the database's name */
-	char uri[1024];   /* PostgreSQL: its URI */
+	struct store *st;  /* the store of one of: */
+	struct pgfx *pg;   /* PostgreSQL: its database (support/pgfx.h) */
+	struct sqfx *sq;   /* SQLite: its file (support/sqfx.h) */
 };
 
+/* fx around the store's own fixture (NULL: a PostgreSQL case without a
+ * server, skipped). */
 static int setup_pg(void **state)
 {
-	*state = NULL;
-	if (!server())
-		return 0;
-	struct fx *f = calloc(1, sizeof *f);
-	assert_non_null(f);
-	pgfx_create(f->db, sizeof f->db, f->uri, sizeof f->uri);
-	f->pg = true;
-	char msg[512];
-	if (store_pg_open(f->uri, &f->st, msg, sizeof msg))
-		fail_msg("store_pg_open: %s", msg);
+	void *pg = NULL;
+	pgfx_setup(&pg);
+	struct fx *f = NULL;
+	if (pg) {
+		f = calloc(1, sizeof *f);
+		assert_non_null(f);
+		f->pg = pg;
+		f->st = f->pg->st;
+	}
 	*state = f;
 	return 0;
 }
@@ -54,22 +50,12 @@ static int setup_sqlite(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
 	assert_non_null(f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/allot-test-pgstore.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	char path[128], msg[512];
-	snprintf(path, sizeof path, "%s/allot.db", f->dir);
-	if (store_sqlite_open(path, &f->st, msg, sizeof msg))
-		fail_msg("store_sqlite_open: %s", msg);
+	void *sq = NULL;
+	sqfx_setup(&sq);
+	f->sq = sq;
+	f->st = f->sq->st;
 	*state = f;
 	return 0;
-}
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
 }
 
 static int teardown(void **state)
@@ -77,22 +63,14 @@ static int teardown(void **state)
 	struct fx *f = *state;
 	if (!f)
 		return 0;
-	store_close(f->st);
-	if (f->pg) {
-		pgfx_drop(f->db);
-	} else {
-		nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-	}
+	void *own = f->pg ? (void *)f->pg : (void *)f->sq;
+	if (f->pg)
+		pgfx_teardown(&own);
+	else
+		sqfx_teardown(&own);
 	free(f);
 	return 0;
 }
-
-/* A PostgreSQL case without a server: skipped (main said why). */
-#define NEED(f)                  \
-	do {                     \
-		if (!(f))        \
-			skip();  \
-	} while (0)
 
 static const struct audit_entry AUDIT = {.at = 5, .actor = "admin", .action = "test.action",
 					 .target = "t", .detail = "{\"k\":1}"};
@@ -152,7 +130,7 @@ static void key_id(void *ctx, const struct api_key *k)
 static void case_keys(void **state)
 {
 	struct fx *f = *state;
-	NEED(f);
+	PGFX_NEED(f);
 	struct store *st = f->st;
 	struct api_key k = key_of("k1", "admin", 0xab, 100), out;
 	assert_int_equal(store_key_insert(st, &k, &AUDIT), ALLOT_OK);
@@ -241,7 +219,7 @@ static void hist_version(void *ctx, const struct charter_row *r)
 static void case_charters(void **state)
 {
 	struct fx *f = *state;
-	NEED(f);
+	PGFX_NEED(f);
 	struct store *st = f->st;
 	struct charter_row out;
 	assert_int_equal(store_charter_latest(st, &out), ALLOT_E_NOT_FOUND);
@@ -307,7 +285,7 @@ static void audit_seen(void *ctx, int64_t id, const struct audit_entry *a)
 static void case_audit(void **state)
 {
 	struct fx *f = *state;
-	NEED(f);
+	PGFX_NEED(f);
 	struct store *st = f->st;
 	struct audit_entry a = {.at = 1, .actor = "alice", .action = "key.create"};
 	struct audit_entry b = {.at = 2, .actor = "bob", .action = "x", .target = "tg",
@@ -352,7 +330,7 @@ static void rev_seen(void *ctx, const struct token_revocation *r)
 static void case_tokens(void **state)
 {
 	struct fx *f = *state;
-	NEED(f);
+	PGFX_NEED(f);
 	struct store *st = f->st;
 	struct token_row t = {.jti = "j1", .institution = "epfl", .project = "climate",
 			      .member = "alice@epfl.ch", .kid = "kid1", .iat = 10, .exp = 20,
@@ -421,7 +399,7 @@ static void rej_seen(void *ctx, const struct ledger_rejection *r)
 static void case_rejections(void **state)
 {
 	struct fx *f = *state;
-	NEED(f);
+	PGFX_NEED(f);
 	struct store *st = f->st;
 	struct ledger_rejection out;
 	assert_int_equal(store_reject_find(st, "cscs", "r1", &out), ALLOT_E_NOT_FOUND);
@@ -469,7 +447,7 @@ static void pend_seen(void *ctx, const struct settle_pending *p)
 static void case_settleq(void **state)
 {
 	struct fx *f = *state;
-	NEED(f);
+	PGFX_NEED(f);
 	struct store *st = f->st;
 	struct settle_pending p = {.record_base = "gate:j1:b-1", .provider = "gate",
 				   .institution = "epfl", .project = "climate",
@@ -519,7 +497,7 @@ static void due_seen(void *ctx, const struct outbox_event *ev)
 static void case_outbox(void **state)
 {
 	struct fx *f = *state;
-	NEED(f);
+	PGFX_NEED(f);
 	struct store *st = f->st;
 	struct outbox_event ev = {.id = "msg_1", .url = "http://127.0.0.1:9/h", .type = "alert",
 				  .dedupe = "alert:epfl:80", .body = (char *)"{\"a\":1}",
@@ -575,7 +553,7 @@ static void seq_seen(void *ctx, const struct outbox_event *ev)
 static void case_outbox_prune(void **state)
 {
 	struct fx *f = *state;
-	NEED(f);
+	PGFX_NEED(f);
 	struct store *st = f->st;
 	static const char *const ids[] = {"c1", "a1", "c2", "a2", "a3"};
 	for (int i = 0; i < 5; i++) {
@@ -624,7 +602,7 @@ static void case_outbox_prune(void **state)
 static void case_schema_version(void **state)
 {
 	struct fx *f = *state;
-	NEED(f);
+	PGFX_NEED(f);
 	int want = migrate_latest(f->pg ? migrations_postgres : migrations_sqlite);
 	assert_int_equal(store_schema_version(f->st), want);
 	assert_string_equal(store_name(f->st), f->pg ? "postgres" : "sqlite");
@@ -636,10 +614,7 @@ static void case_schema_version(void **state)
 
 int main(void)
 {
-	if (!server())
-		fprintf(stderr, "test_pg_store: ALLOT_TEST_PG_URI is not set (make unit sets it to a "
-				"throwaway cluster when PostgreSQL's initdb is installed): the "
-				"PostgreSQL cases are skipped\n");
+	pgfx_note_skips("test_pg_store");
 	const struct CMUnitTest tests[] = {
 		BOTH(case_keys),
 		BOTH(case_charters),

@@ -16,7 +16,6 @@
  *   - a failed log write fails its commit, which neither connection then
  *     sees, and later commits go on.
  */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,6 +31,7 @@
 
 #include "store/sqlite_int.h"
 #include "support/shimvfs.h"
+#include "support/tmpdir.h"
 
 /* ---- the counting shim under the store's VFS --------------------------------- */
 
@@ -57,12 +57,6 @@ struct fx {
 	sqlite3 *w;      /* through the store's VFS */
 	sqlite3 *r;      /* a second connection, through the shim only */
 };
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(path);
-}
 
 static void exec(sqlite3 *db, const char *sql)
 {
@@ -95,8 +89,7 @@ static void open_writer(struct fx *f)
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/allot-test-vfs.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	tmpdir_make(f->dir, sizeof f->dir, "vfs");
 	snprintf(f->db, sizeof f->db, "%s/t.db", f->dir);
 	open_writer(f);
 	exec(f->w, "CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT, v BLOB);"
@@ -111,7 +104,7 @@ static int teardown(void **state)
 	struct fx *f = *state;
 	sqlite3_close(f->r);
 	sqlite3_close(f->w);
-	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }

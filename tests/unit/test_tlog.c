@@ -27,6 +27,7 @@
 #include "tlog/merkle.h"
 #include "tlog/verify.h"
 #include "support/rowsfx.h"
+#include "support/sqfx.h"
 
 /* ---- fixtures ------------------------------------------------------------------ */
 
@@ -263,40 +264,6 @@ static void test_leaf_bad_input(void **state)
 
 /* ---- the store ------------------------------------------------------------------------ */
 
-struct fx {
-	char dir[64];
-	char db[96];
-	struct store *st;
-};
-
-static int fx_setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof *f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/allot-test-tlog.XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	snprintf(f->db, sizeof f->db, "%s/t.db", f->dir);
-	char msg[256];
-	if (store_sqlite_open(f->db, &f->st, msg, sizeof msg)) {
-		fprintf(stderr, "%s\n", msg);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int fx_teardown(void **state)
-{
-	struct fx *f = *state;
-	store_close(f->st);
-	char cmd[160];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
-		return -1;
-	free(f);
-	return 0;
-}
-
 static uint64_t head(struct store *st, uint8_t root[32])
 {
 	uint64_t n;
@@ -365,7 +332,7 @@ static void check_tree(struct store *st)
 
 static void test_store_appends(void **state)
 {
-	struct fx *f = *state;
+	struct sqfx *f = *state;
 	struct store *st = f->st;
 	assert_int_equal(head(st, NULL), 0);
 	/* a charter and its audit entry: two leaves, one transaction */
@@ -476,7 +443,7 @@ static void test_store_appends(void **state)
 /* A damaged tree (a node missing) refuses to open. */
 static void test_store_damaged(void **state)
 {
-	struct fx *f = *state;
+	struct sqfx *f = *state;
 	for (int i = 0; i < 17; i++) {
 		char id[16];
 		snprintf(id, sizeof id, "d%d", i);
@@ -499,7 +466,7 @@ static void test_store_damaged(void **state)
  * at the next start. */
 static void test_store_backfill(void **state)
 {
-	struct fx *f = *state;
+	struct sqfx *f = *state;
 	store_tlog_set_enabled(f->st, false);
 	commit_one(f->st, "b1", 1);
 	commit_one(f->st, "b2", 2);
@@ -552,7 +519,7 @@ static allot_err verify(const json_t *x, const char *key, const char *since,
 
 static void test_export_verify(void **state)
 {
-	struct fx *f = *state;
+	struct sqfx *f = *state;
 	struct store *st = f->st;
 	struct ledgerlog *l = NULL;
 	char msg[256];
@@ -718,10 +685,10 @@ int main(void)
 		cmocka_unit_test(test_leaf_usage_fields),
 		cmocka_unit_test(test_leaf_charter_audit),
 		cmocka_unit_test(test_leaf_bad_input),
-		cmocka_unit_test_setup_teardown(test_store_appends, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_store_damaged, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_store_backfill, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_export_verify, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_store_appends, sqfx_setup, sqfx_teardown),
+		cmocka_unit_test_setup_teardown(test_store_damaged, sqfx_setup, sqfx_teardown),
+		cmocka_unit_test_setup_teardown(test_store_backfill, sqfx_setup, sqfx_teardown),
+		cmocka_unit_test_setup_teardown(test_export_verify, sqfx_setup, sqfx_teardown),
 	};
 	return cmocka_run_group_tests_name("tlog", tests, NULL, NULL);
 }

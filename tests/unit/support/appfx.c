@@ -1,7 +1,6 @@
 /* appfx.c — see appfx.h. */
 #include "appfx.h"
 
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,12 +12,7 @@
 
 #include "common/timeutil.h"
 #include "gate/gate.h"
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(path);
-}
+#include "tmpdir.h"
 
 void appfx_start(struct appfx *f)
 {
@@ -41,8 +35,7 @@ void appfx_start(struct appfx *f)
 void appfx_open(struct appfx *f, const char *charter_text)
 {
 	memset(f, 0, sizeof *f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/allot-test-appfx.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	tmpdir_make(f->dir, sizeof f->dir, "appfx");
 	snprintf(f->db, sizeof f->db, "%s/allot.db", f->dir);
 	snprintf(f->keys, sizeof f->keys, "%s/keys", f->dir);
 	snprintf(f->charter, sizeof f->charter, "%s/charter.yaml", f->dir);
@@ -65,7 +58,7 @@ void appfx_stop(struct appfx *f)
 void appfx_close(struct appfx *f)
 {
 	appfx_stop(f);
-	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(f->dir);
 }
 
 struct token_claims appfx_claims(const char *inst, const char *proj, const char *sub,
