@@ -28,7 +28,8 @@ NVCCFLAGS  += -std=c++17 -g $(CUDA_ARCH) -Iservice -DALLOT_CUDA -Werror all-warn
 # of allotd seconds), found through this rpath or the loader's paths
 EXTRA_LIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lstdc++
 $(BUILD)/obj/service/infer/cuda/%.o: service/infer/cuda/%.cu $(wildcard service/infer/cuda/*.cuh) \
-		service/infer/backend_cuda.h service/infer/backend.h service/infer/model.h mk/cuda.mk
+		service/infer/backend_cuda.h service/infer/backend_common.h service/infer/backend.h \
+		service/infer/model.h mk/cuda.mk
 	@mkdir -p $(dir $@)
 	@echo "  NVCC    $<"
 	$(Q)$(NVCC) $(NVCCFLAGS) -c -o $@ $<
