@@ -34,9 +34,11 @@ $(BUILD)/obj/service/infer/cuda/%.o: service/infer/cuda/%.cu $(wildcard service/
 	@echo "  NVCC    $<"
 	$(Q)$(NVCC) $(NVCCFLAGS) -c -o $@ $<
 endif
-# backend_cuda.o differs with and without CUDA: rebuilt when CUDA changes
-$(BUILD)/cuda-$(CUDA).stamp:
-	@mkdir -p $(dir $@)
-	$(Q)rm -f $(BUILD)/cuda-*.stamp
-	$(Q)touch $@
-$(BUILD)/obj/service/infer/backend_cuda.o: $(BUILD)/cuda-$(CUDA).stamp
+# backend_cuda.o differs with and without CUDA: rebuilt when CUDA changes.
+# The stamp is made while the Makefile is read, not by a rule: the Makefile's
+# bare .SECONDARY: makes every target secondary, and a missing secondary
+# prerequisite forced no rebuild (make CUDA=0 after a CUDA build kept the
+# CUDA objects in liballot.a and failed to link)
+CUDA_STAMP := $(BUILD)/cuda-$(CUDA).stamp
+$(shell [ -e $(CUDA_STAMP) ] || { mkdir -p $(BUILD); rm -f $(BUILD)/cuda-*.stamp; touch $(CUDA_STAMP); })
+$(BUILD)/obj/service/infer/backend_cuda.o: $(CUDA_STAMP)
