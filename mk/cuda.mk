@@ -28,14 +28,17 @@ NVCCFLAGS  += -std=c++17 -g $(CUDA_ARCH) -Iservice -DALLOT_CUDA -Werror all-warn
 # of allotd seconds), found through this rpath or the loader's paths
 EXTRA_LIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lstdc++
 $(BUILD)/obj/service/infer/cuda/%.o: service/infer/cuda/%.cu $(wildcard service/infer/cuda/*.cuh) \
-		service/infer/backend_cuda.h service/infer/backend.h service/infer/model.h mk/cuda.mk
+		service/infer/backend_cuda.h service/infer/backend_common.h service/infer/backend.h \
+		service/infer/model.h mk/cuda.mk
 	@mkdir -p $(dir $@)
 	@echo "  NVCC    $<"
 	$(Q)$(NVCC) $(NVCCFLAGS) -c -o $@ $<
 endif
-# backend_cuda.o differs with and without CUDA: rebuilt when CUDA changes
-$(BUILD)/cuda-$(CUDA).stamp:
-	@mkdir -p $(dir $@)
-	$(Q)rm -f $(BUILD)/cuda-*.stamp
-	$(Q)touch $@
-$(BUILD)/obj/service/infer/backend_cuda.o: $(BUILD)/cuda-$(CUDA).stamp
+# backend_cuda.o differs with and without CUDA: rebuilt when CUDA changes.
+# The stamp is made while the Makefile is read, not by a rule: the Makefile's
+# bare .SECONDARY: makes every target secondary, and a missing secondary
+# prerequisite forced no rebuild (make CUDA=0 after a CUDA build kept the
+# CUDA objects in liballot.a and failed to link)
+CUDA_STAMP := $(BUILD)/cuda-$(CUDA).stamp
+$(shell [ -e $(CUDA_STAMP) ] || { mkdir -p $(BUILD); rm -f $(BUILD)/cuda-*.stamp; touch $(CUDA_STAMP); })
+$(BUILD)/obj/service/infer/backend_cuda.o: $(CUDA_STAMP)

@@ -11,13 +11,16 @@
 #       the build's packages.  The stories models come from ../shared/models.
 #   scripts/device-check.sh
 #       on the device machine, .devcheck carried: nvidia-smi, test_cuda
-#       (every product against the CPU reference, stories260K greedy 200
-#       tokens identical, the quantized files' logits), test_device.sh and
-#       the gate end to end (test_gate.sh with ALLOT_DEVICE=cuda), then
-#       bench/infer --device cuda on the 1.1B shape in Q4_0 and Q8_0 (prompt
-#       and decode tokens/s at batch 1 and 8, decode bytes/s against the
-#       device's bandwidth measured in the same run).  Each step runs under
-#       a time limit; the whole stays under 8 minutes.  The log goes to
+#       (every weight type's product, K-quants included, against the CPU
+#       reference; stories260K greedy 200 tokens identical; the quantized
+#       files' and tiny K-quant/qwen models' logits; batched decode of 8
+#       sequences; CUDA Graphs on against off), test_device.sh and the gate
+#       end to end (test_gate.sh with ALLOT_DEVICE=cuda), then bench/infer
+#       --device cuda on the 1.1B shape: Q4_0 and Q8_0 with CUDA Graphs
+#       (prompt and decode tokens/s at batch 1 and 8, decode bytes/s against
+#       the device's bandwidth measured in the same run), Q4_0 again without
+#       them (ALLOT_CUDA_GRAPHS=0: the A/B), and Q4_K_M.  Each step runs
+#       under a time limit; the limits add up to 8 minutes.  The log goes to
 #       $OUT/device-check.log ($OUT: the device tool's output folder;
 #       default .devcheck/out).  Exit status: 0 when every step passed.
 set -u
@@ -83,11 +86,18 @@ step() { # step NAME LIMIT COMMAND...
 	[ "$rc" = 0 ] || fail=1
 }
 date -u
-step nvidia-smi 30 nvidia-smi
-step test_cuda 120 "$D/bin/test_cuda"
-step test_device 60 env ALLOT_BIN_DIR="$D/bin" bash tests/e2e/test_device.sh
-step test_gate_cuda 150 env ALLOT_DEVICE=cuda ALLOT_BIN_DIR="$D/bin" bash tests/e2e/test_gate.sh
-step bench_cuda 240 "$D/bin/bench-infer" --device cuda --large --models tinyllama-1.1b --types q4_0,q8_0 \
+# (limits: 15 + 90 + 30 + 90 + 150 + 45 + 60 = 480 s)
+step nvidia-smi 15 nvidia-smi
+step test_cuda 90 "$D/bin/test_cuda"
+step test_device 30 env ALLOT_BIN_DIR="$D/bin" bash tests/e2e/test_device.sh
+step test_gate_cuda 90 env ALLOT_DEVICE=cuda ALLOT_BIN_DIR="$D/bin" bash tests/e2e/test_gate.sh
+# the issue's figures first (graphs on: the default), then the A/B and the
+# K-quant mix (the synthetic files are written once into /tmp and reused)
+step bench_cuda 150 "$D/bin/bench-infer" --device cuda --large --models tinyllama-1.1b --types q4_0,q8_0 \
+	--dir /tmp --threads 8
+step bench_cuda_nographs 45 env ALLOT_CUDA_GRAPHS=0 "$D/bin/bench-infer" --device cuda --large \
+	--models tinyllama-1.1b --types q4_0 --dir /tmp --threads 8
+step bench_cuda_q4_k_m 60 "$D/bin/bench-infer" --device cuda --large --models tinyllama-1.1b --types q4_k_m \
 	--dir /tmp --threads 8
 echo "device-check: $([ $fail = 0 ] && echo passed || echo FAILED) (log: $log)"
 exit $fail

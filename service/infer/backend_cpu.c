@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "infer/backend_common.h"
 #include "infer/gguf.h"
 #include "infer/kernels.h"
 #include "infer/model.h"
@@ -443,26 +444,7 @@ static void forward_chunk(struct cpu *c, const struct infer_batch *b, int t0, in
 	const struct llama_hparams *hp = &m->hp;
 	int dim = hp->dim, hd = hp->head_dim, ffn = hp->ffn;
 
-	for (int t = 0; t < n; t++) {
-		const struct llama_wt *e = &m->tok_embd;
-		int p = b->pos[t0 + t];
-
-		kern_dequant_row(e->type, dim, (const char *)e->data + (size_t)b->token[t0 + t] * e->row_bytes,
-				 c->x + (size_t)t * dim);
-		for (int i = 0; i < hd / 2; i++) {
-			/* base^(-2i/hd), times the linear scaling, over the
-			 * pair's factor (rope_freqs, Llama 3.1+) */
-			float freq = hp->rope_freq_scale / powf(hp->rope_base, (float)(2 * i) / (float)hd);
-			float v;
-
-			if (m->rope_freqs)
-				freq /= m->rope_freqs[i];
-			v = (float)p * freq;
-
-			c->rcos[(size_t)t * (hd / 2) + i] = cosf(v);
-			c->rsin[(size_t)t * (hd / 2) + i] = sinf(v);
-		}
-	}
+	bk_stage(m, b, t0, n, c->x, c->rcos, c->rsin);
 	for (int l = 0; l < hp->n_layer; l++) {
 		const struct llama_layer *L = &c->layers[l];
 		struct mm_out qkv[3] = {{&L->wq, c->q, (size_t)c->qdim}, {&L->wk, c->kk, (size_t)c->kv_dim},
@@ -540,10 +522,8 @@ static allot_err run_batch(void *state, const struct infer_batch *b, float *out,
 	struct cpu *c = state;
 	int n_out = 0;
 
-	for (int t = 0; t < b->n_tokens; t++)
-		if (b->token[t] < 0 || b->token[t] >= c->m->hp.n_vocab || b->pos[t] < 0 ||
-		    b->pos[t] >= c->n_ctx || b->slot[t] < 0 || b->slot[t] >= c->n_slots)
-			return ALLOT_E_INVALID;
+	if (!bk_batch_ok(&c->m->hp, b, c->n_slots, c->n_ctx))
+		return ALLOT_E_INVALID;
 	for (int t0 = 0; t0 < b->n_tokens; t0 += c->max_batch) {
 		int n = b->n_tokens - t0 < c->max_batch ? b->n_tokens - t0 : c->max_batch;
 
@@ -569,7 +549,7 @@ static allot_err cpu_copy_seq(void *state, int src, int dst, int n_pos)
 	int hd = hp->head_dim;
 	size_t kblocks = (size_t)(n_pos + KB - 1) / KB;
 
-	if (src < 0 || src >= c->n_slots || dst < 0 || dst >= c->n_slots || n_pos < 0 || n_pos > c->n_ctx)
+	if (!bk_copy_ok(src, dst, n_pos, c->n_slots, c->n_ctx))
 		return ALLOT_E_INVALID;
 	if (src == dst)
 		return ALLOT_OK;
@@ -710,8 +690,7 @@ static allot_err cpu_load(const struct llama_model *m, const struct infer_backen
 	c->kv_dim = hp->n_head_kv * hp->head_dim;
 	c->qdim = hp->n_head * hp->head_dim;
 	B = (size_t)c->max_batch;
-	widest = hp->dim > hp->ffn ? hp->dim : hp->ffn;
-	widest = widest > c->qdim ? widest : c->qdim;
+	widest = bk_widest(hp);
 	c->xq_stride = (size_t)(widest + QK - 1) / QK;
 	c->ctx_pad = (c->n_ctx + KB - 1) / KB * KB;
 	kvn = (size_t)c->n_slots * hp->n_layer * c->ctx_pad * c->kv_dim;

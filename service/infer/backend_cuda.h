@@ -4,8 +4,10 @@
  * provides these symbols: infer_cuda_built() is false and every call
  * fails with "this allotd was built without CUDA".
  *
- * Weights of type F32, F16, BF16, Q8_0 and Q4_0 are uploaded once; other
- * types are refused at load with a clear message.
+ * Weights of type F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
+ * Q5_K and Q6_K are uploaded once; other types are refused at load with a
+ * clear message.  Decode steps of up to 8 tokens run as CUDA Graphs unless
+ * ALLOT_CUDA_GRAPHS=0.
  */
 #ifndef ALLOT_INFER_BACKEND_CUDA_H
 #define ALLOT_INFER_BACKEND_CUDA_H
@@ -38,6 +40,10 @@ double infer_cuda_bandwidth(int dev);
 allot_err infer_cuda_test_matmul(int dev, uint32_t type, int rows, int cols, const void *w,
 				 size_t row_bytes, int ntok, const float *x, float *y, char *err,
 				 size_t errlen);
+
+/* Test hook: how many decode steps a loaded state (infer_backend_cuda's)
+ * ran by replaying a CUDA Graph; 0 without CUDA or with graphs off. */
+long infer_cuda_graph_launches(void *state);
 
 #ifdef __cplusplus
 }

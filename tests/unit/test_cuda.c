@@ -1,10 +1,14 @@
 /* test_cuda.c — the CUDA backend (docs/CUDA.md) against the CPU: its
- * products for every weight type and both paths (matrix-vector kernels,
- * the F16 cuBLAS path) on random inputs; stories260K's greedy 200 tokens
- * identical to the CPU backend's; the quantized files' logits within
- * tolerance; a prompt batch, copy_seq, and a KV cache too large refused.
- * Without CUDA in the build, or without a device, every case but the first
- * skips saying why; the first checks that loading then fails cleanly. */
+ * products for every weight type and both paths (matrix-vector kernels of
+ * 1 and up to 8 tokens, the F16 cuBLAS path) on random inputs; stories260K's
+ * greedy 200 tokens identical to the CPU backend's; the quantized files'
+ * logits, and tiny random models in every K-quant and legacy type (and
+ * qwen2/qwen3), within tolerance; a prompt batch, copy_seq; batched decode
+ * of 8 sequences against the CPU and against the same steps one sequence
+ * at a time; CUDA Graphs on against off, to the bit; a KV cache too large
+ * refused.  Without CUDA in the build, or without a device, every case but
+ * the first skips saying why; the first checks that loading then fails
+ * cleanly. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +26,8 @@
 #include "infer/model.h"
 #include "infer/quants.h"
 #include "infer/tok.h"
+#include "common/buf.h"
+#include "support/inferref.h"
 
 #define MODELS "../shared/models/"
 #define GREEDY 200
@@ -64,6 +70,19 @@ static float frand(void)
 	return (float)(rng >> 8) / (float)(1u << 24) * 2.0f - 1.0f;
 }
 
+/* largest |a - b| over n floats, and the largest |a| */
+static double diff(const float *a, const float *b, size_t n, double *mag)
+{
+	double worst = 0;
+
+	*mag = 0;
+	for (size_t i = 0; i < n; i++) {
+		worst = fmax(worst, fabs((double)a[i] - b[i]));
+		*mag = fmax(*mag, fabs((double)a[i]));
+	}
+	return worst;
+}
+
 /* Without a device (or without CUDA) the backend's load fails with one
  * clear line, never a crash. */
 static void test_cuda_load_without_device(void **state)
@@ -97,7 +116,7 @@ static void check_product(uint32_t type, int rows, int cols, int ntok)
 	char *w = malloc((size_t)rows * rb), err[256];
 	float *wf = malloc((size_t)cols * sizeof(float)), *row = malloc((size_t)cols * sizeof(float));
 	float *x = malloc((size_t)ntok * cols * sizeof(float)), *y = malloc((size_t)ntok * rows * sizeof(float));
-	bool quant = type == GGML_Q8_0 || type == GGML_Q4_0;
+	bool quant = type != GGML_F32 && type != GGML_F16 && type != GGML_BF16;
 	/* quantized activations (int8 blocks) or F16 operands (cuBLAS) */
 	double rel = quant || ntok >= 32 ? 2e-2 : 1e-4;
 	allot_err rc;
@@ -114,7 +133,7 @@ static void check_product(uint32_t type, int rows, int cols, int ntok)
 	if (rc != ALLOT_OK)
 		fail_msg("%s x%d: %s", ggml_type_name(type), ntok, err);
 	for (int r = 0; r < rows; r++) {
-		quant_dequant_row(type, cols, w + (size_t)r * rb, row);
+		kern_dequant_row(type, cols, w + (size_t)r * rb, row);
 		for (int t = 0; t < ntok; t++) {
 			double ref = 0, mag = 0;
 
@@ -132,14 +151,18 @@ static void check_product(uint32_t type, int rows, int cols, int ntok)
 
 static void test_cuda_products(void **state)
 {
-	static const uint32_t types[] = {GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, GGML_Q4_0};
-	static const int ntoks[] = {1, 3, 8, 11, 40};
+	static const uint32_t types[] = {GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1,
+					 GGML_Q5_0, GGML_Q5_1, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K};
+	/* the one-token kernel, the 8-column one full and partly used, 8 + 3,
+	 * and the cuBLAS path */
+	static const int ntoks[] = {1, 2, 3, 5, 8, 11, 40};
 
 	(void)state;
 	need_device();
+	/* rows of 5 super-blocks: 40 blocks of 32, more than a warp's lanes */
 	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
 		for (size_t j = 0; j < sizeof ntoks / sizeof ntoks[0]; j++)
-			check_product(types[i], 67, 256, ntoks[j]);
+			check_product(types[i], 67, 1280, ntoks[j]);
 }
 
 /* Greedy decoding from BOS through a backend; logits of every step kept
@@ -206,7 +229,7 @@ static void test_cuda_quantized_logits(void **state)
 		int32_t a[N], b[N];
 		float *la, *lb;
 		size_t nv;
-		double worst = 0, range = 0;
+		double worst, range;
 
 		snprintf(path, sizeof path, MODELS "%s", files[f]);
 		m = load(path);
@@ -215,16 +238,214 @@ static void test_cuda_quantized_logits(void **state)
 		lb = malloc(N * nv * sizeof(float));
 		greedy(&infer_backend_cpu, m, N, a, NULL, la);
 		greedy(&infer_backend_cuda, m, N, b, a, lb);
-		for (size_t i = 0; i < N * nv; i++) {
-			worst = fmax(worst, fabs((double)la[i] - lb[i]));
-			range = fmax(range, fabs((double)la[i]));
-		}
+		worst = diff(la, lb, N * nv, &range);
 		printf("%s: largest logit difference %.4g (logits up to %.3g)\n", files[f], worst, range);
 		if (worst > 0.02 * range)
 			fail_msg("%s: logits differ by %g (range %g)", files[f], worst, range);
 		free(la); free(lb);
 		llama_free(m);
 	}
+}
+
+/* Tiny random models (tests/unit/support/inferref) in each type the CPU
+ * runs beyond the stories files, mixes as llama.cpp writes them, and the
+ * qwen2 (attention biases, neox RoPE) and qwen3 (q/k norms) shapes: 24
+ * steps teacher-forced with the CPU's greedy tokens.  Bound: the largest
+ * logit difference within 3% of (largest logit + 1).  Both backends
+ * quantize the activations to the same int8 blocks, so they differ by
+ * float rounding and the odd activation that rounds the other way (the
+ * CPU's own kernel tables differ by up to 1% here, test_infer); a wrong
+ * layout, scale or min moves the logits by their whole range. */
+static void test_cuda_tiny_models(void **state)
+{
+	static const struct { const char *what; struct tiny_spec s; } cases[] = {
+		{"Q4_K_M mix", {.type = GGML_Q4_K, .v_down_type = GGML_Q6_K, .out_type = GGML_Q6_K}},
+		{"Q4_K", {.type = GGML_Q4_K}},
+		{"Q5_K", {.type = GGML_Q5_K}},
+		{"Q6_K", {.type = GGML_Q6_K}},
+		{"Q5_0, Q8_0 attn_v and ffn_down", {.type = GGML_Q5_0, .v_down_type = GGML_Q8_0}},
+		{"Q4_1", {.type = GGML_Q4_1}},
+		{"Q5_1", {.type = GGML_Q5_1}},
+		{"Q5_K, tied Q6_K embeddings", {.type = GGML_Q5_K, .embd_type = GGML_Q6_K, .tied = true}},
+		{"qwen2 Q4_K", {.type = GGML_Q4_K, .arch = "qwen2"}},
+		{"qwen3 Q6_K", {.type = GGML_Q6_K, .arch = "qwen3"}},
+		{"qwen3 BF16", {.type = GGML_BF16, .arch = "qwen3"}},
+	};
+	enum { N = 24 };
+
+	(void)state;
+	need_device();
+	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+		struct tiny_spec sp = cases[ci].s;
+		struct buf img = BUF_INIT;
+		struct llama_model *m;
+		int32_t a[N], b[N];
+		float *la, *lb;
+		double worst, mag;
+		size_t nv;
+
+		sp.dim = 256; /* the K-quants' rows are multiples of 256 */
+		sp.ffn = 512;
+		sp.seed = 0xc0da + ci;
+		m = tiny_model_build(&sp, &img);
+		nv = (size_t)m->hp.n_vocab;
+		la = malloc(N * nv * sizeof(float));
+		lb = malloc(N * nv * sizeof(float));
+		greedy(&infer_backend_cpu, m, N, a, NULL, la);
+		greedy(&infer_backend_cuda, m, N, b, a, lb);
+		worst = diff(la, lb, N * nv, &mag);
+		printf("tiny %s: largest logit difference %.4g (logits up to %.3g)\n", cases[ci].what, worst, mag);
+		if (worst > 0.03 * (mag + 1))
+			fail_msg("tiny %s: logits differ by %g (up to %g)", cases[ci].what, worst, mag);
+		free(la); free(lb);
+		llama_free(m);
+		buf_release(&img);
+	}
+}
+
+/* ---- batched decode and CUDA Graphs ---------------------------------------------- */
+
+enum { SEQS = 8, STEPS = 10 };
+
+/* Eight sequences: prompts of 2 + s tokens for slot s in one batch (44
+ * tokens of mixed slots: the cuBLAS path, 8 rows of output), then STEPS
+ * decode steps of one token per sequence, as one batch of 8 or, with
+ * one_by_one, as 8 batches of 1.  out: [1 + STEPS][SEQS][n_vocab] (the
+ * prompts' last logits, then each step's).  *launches: the steps the CUDA
+ * state ran as graphs. */
+static void decode_run(const struct infer_backend_ops *be, const struct llama_model *m, bool one_by_one,
+		       float *out, long *launches, char *desc)
+{
+	struct infer_backend_params p = {.n_threads = 1, .n_slots = SEQS, .n_ctx = 64, .max_batch = 64};
+	int32_t tok[64], pos[64], slot[64];
+	uint8_t want[64];
+	size_t nv = (size_t)m->hp.n_vocab;
+	char err[256];
+	int n = 0;
+	void *st;
+
+	if (be->load(m, &p, &st, err, sizeof err) != ALLOT_OK)
+		fail_msg("%s: %s", be->name, err);
+	for (int s = 0; s < SEQS; s++)
+		for (int i = 0; i < 2 + s; i++, n++) {
+			tok[n] = (s * 31 + i * 7 + 3) % (int)nv;
+			pos[n] = i;
+			slot[n] = s;
+			want[n] = i == 1 + s;
+		}
+	{
+		struct infer_batch b = {n, tok, pos, slot, want};
+
+		assert_int_equal(be->forward(st, &b, out), ALLOT_OK);
+	}
+	for (int k = 0; k < STEPS; k++) {
+		float *o = out + (size_t)(1 + k) * SEQS * nv;
+
+		for (int s = 0; s < SEQS; s++) {
+			tok[s] = (s * 13 + k * 5 + 1) % (int)nv;
+			pos[s] = 2 + s + k;
+			slot[s] = s;
+			want[s] = 1;
+		}
+		if (one_by_one) {
+			for (int s = 0; s < SEQS; s++) {
+				struct infer_batch b = {1, tok + s, pos + s, slot + s, want + s};
+
+				assert_int_equal(be->forward(st, &b, o + (size_t)s * nv), ALLOT_OK);
+			}
+		} else {
+			struct infer_batch b = {SEQS, tok, pos, slot, want};
+
+			assert_int_equal(be->forward(st, &b, o), ALLOT_OK);
+		}
+	}
+	*launches = be == &infer_backend_cuda ? infer_cuda_graph_launches(st) : 0;
+	snprintf(desc, 128, "%s", be->describe(st));
+	be->free(st);
+}
+
+/* Batched decode: 8 sequences at different positions in one batch against
+ * the CPU doing the same (within 3% of (largest logit + 1), as the tiny
+ * models), and against the CUDA backend taking the same steps one
+ * sequence at a time (the same kernels but for how many tokens a launch
+ * carries: within 0.1%).  A token that attended to another slot's cache,
+ * or a product that mixed the tokens' columns, moves the logits by their
+ * whole range. */
+static void test_cuda_batched_decode(void **state)
+{
+	struct tiny_spec sp = {.dim = 256, .ffn = 512, .type = GGML_Q4_K, .v_down_type = GGML_Q6_K,
+			       .out_type = GGML_Q6_K, .seed = 0xba7c4};
+	struct buf img = BUF_INIT;
+	struct llama_model *m;
+	size_t n;
+	float *cpu, *gb, *g1;
+	double d, mag;
+	long launches;
+	char desc[128];
+
+	(void)state;
+	need_device();
+	m = tiny_model_build(&sp, &img);
+	n = (size_t)(1 + STEPS) * SEQS * m->hp.n_vocab;
+	cpu = malloc(n * sizeof(float));
+	gb = malloc(n * sizeof(float));
+	g1 = malloc(n * sizeof(float));
+	decode_run(&infer_backend_cpu, m, false, cpu, &launches, desc);
+	decode_run(&infer_backend_cuda, m, false, gb, &launches, desc);
+	d = diff(cpu, gb, n, &mag);
+	printf("batched decode of %d sequences [%s]: largest difference from the CPU %.4g (logits up to %.3g)\n",
+	       SEQS, desc, d, mag);
+	if (d > 0.03 * (mag + 1))
+		fail_msg("batched decode: cuda differs from the cpu by %g (logits up to %g)", d, mag);
+	decode_run(&infer_backend_cuda, m, true, g1, &launches, desc);
+	d = diff(g1, gb, n, &mag);
+	printf("the same steps one sequence at a time: largest difference %.4g\n", d);
+	if (d > 1e-3 * (mag + 1))
+		fail_msg("batched decode: batch of %d differs from one at a time by %g (logits up to %g)", SEQS, d,
+			 mag);
+	free(cpu); free(gb); free(g1);
+	llama_free(m);
+	buf_release(&img);
+}
+
+/* CUDA Graphs (docs/CUDA.md): the steps with graphs on give the same bits
+ * as with ALLOT_CUDA_GRAPHS=0 (the same kernels, replayed), batched and
+ * one at a time, and every decode step was a replay (STEPS batched steps,
+ * STEPS * SEQS single ones; the prompt batch is not a decode step); off,
+ * none was.  A graph that kept a stale position, slot or embedding would
+ * give other logits. */
+static void test_cuda_graphs(void **state)
+{
+	struct tiny_spec sp = {.dim = 256, .ffn = 512, .type = GGML_Q4_0, .out_type = GGML_Q6_K, .seed = 0x9a9f};
+	struct buf img = BUF_INIT;
+	struct llama_model *m;
+	size_t n;
+	float *on, *off;
+	long lon, loff;
+	char desc[128];
+
+	(void)state;
+	need_device();
+	m = tiny_model_build(&sp, &img);
+	n = (size_t)(1 + STEPS) * SEQS * m->hp.n_vocab;
+	on = malloc(n * sizeof(float));
+	off = malloc(n * sizeof(float));
+	for (int one = 0; one < 2; one++) {
+		unsetenv("ALLOT_CUDA_GRAPHS");
+		decode_run(&infer_backend_cuda, m, one, on, &lon, desc);
+		assert_non_null(strstr(desc, "graphs on"));
+		setenv("ALLOT_CUDA_GRAPHS", "0", 1);
+		decode_run(&infer_backend_cuda, m, one, off, &loff, desc);
+		unsetenv("ALLOT_CUDA_GRAPHS");
+		assert_non_null(strstr(desc, "graphs off"));
+		printf("%s: %ld steps replayed as graphs (off: %ld)\n", one ? "one at a time" : "batched", lon, loff);
+		assert_int_equal(lon, one ? STEPS * SEQS : STEPS);
+		assert_int_equal(loff, 0);
+		assert_memory_equal(on, off, n * sizeof(float));
+	}
+	free(on); free(off);
+	llama_free(m);
+	buf_release(&img);
 }
 
 /* a 40-token prompt in one batch (the cuBLAS path), copied to slot 1 and
@@ -261,7 +482,7 @@ static void test_cuda_prompt_and_copy(void **state)
 {
 	struct llama_model *m;
 	float *a, *b;
-	double worst = 0, range = 0;
+	double worst, range;
 
 	(void)state;
 	need_device();
@@ -270,10 +491,7 @@ static void test_cuda_prompt_and_copy(void **state)
 	b = malloc((size_t)m->hp.n_vocab * sizeof(float));
 	run_prompt(&infer_backend_cpu, m, a);
 	run_prompt(&infer_backend_cuda, m, b);
-	for (int i = 0; i < m->hp.n_vocab; i++) {
-		worst = fmax(worst, fabs((double)a[i] - b[i]));
-		range = fmax(range, fabs((double)a[i]));
-	}
+	worst = diff(a, b, (size_t)m->hp.n_vocab, &range);
 	printf("prompt of 40 + copy_seq: largest logit difference %.4g (logits up to %.3g)\n", worst, range);
 	assert_true(worst <= 0.02 * range);
 	free(a); free(b);
@@ -305,6 +523,9 @@ int main(void)
 		cmocka_unit_test(test_cuda_stories_greedy),
 		cmocka_unit_test(test_cuda_quantized_logits),
 		cmocka_unit_test(test_cuda_prompt_and_copy),
+		cmocka_unit_test(test_cuda_tiny_models),
+		cmocka_unit_test(test_cuda_batched_decode),
+		cmocka_unit_test(test_cuda_graphs),
 		cmocka_unit_test(test_cuda_kv_too_large),
 	};
 

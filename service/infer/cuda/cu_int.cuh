@@ -5,6 +5,7 @@
 
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
+#include <cuda_runtime.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,10 +48,15 @@ struct cu {
 	__half *wh, *xh;         /* cuBLAS operands */
 	size_t wh_elems;
 	cublasHandle_t blas;
-	float *hx, *hrc, *hrs;   /* host staging */
+	cudaStream_t st;         /* every launch and copy of the state (non-blocking:
+				  * a capture never waits on another thread's work) */
+	float *hx, *hrc, *hrs;   /* host staging, pinned (cudaMallocHost) */
 	int *hpos, *hslot, *hidx;
+	bool graphs;             /* CUDA Graphs for decode steps (ALLOT_CUDA_GRAPHS=0: off) */
+	cudaGraphExec_t graph[CU_MV_T + 1]; /* [n]: the step of n tokens that all want logits */
+	long graph_launches;     /* replays, for the tests */
 	bool failed;             /* a CUDA call failed: the state refuses further work */
-	char desc[96];
+	char desc[112];
 };
 
 /* cuBLAS, opened with dlopen at the first load (cu_blas_open): linking it
@@ -58,6 +64,7 @@ struct cu {
 struct cu_blas {
 	decltype(&cublasCreate_v2) create;
 	decltype(&cublasDestroy_v2) destroy;
+	decltype(&cublasSetStream_v2) set_stream;
 	cublasStatus_t (*gemm)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void *,
 			       const void *, cudaDataType, int, const void *, cudaDataType, int, const void *, void *,
 			       cudaDataType, int, cublasComputeType_t, cublasGemmAlgo_t);

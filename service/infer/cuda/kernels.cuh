@@ -1,8 +1,7 @@
-/* kernels.cuh — the CUDA backend's device kernels (docs/CUDA.md).  Kept
- * simple: one warp per weight row for matrix-vector products (up to
- * CU_MV_T tokens per launch, int8 dp4a dot products against Q8_1-style
- * activation blocks for Q8_0/Q4_0 weights), one block per row for norms,
- * one block per (token, head) for attention over the F16 KV cache. */
+/* kernels.cuh — the CUDA backend's element-wise and attention kernels
+ * (docs/CUDA.md), and the reductions the products share (cu_quant.cuh
+ * has the products): one block per row for norms, one block per (token,
+ * head) for attention over the F16 KV cache. */
 #ifndef ALLOT_INFER_CUDA_KERNELS_CUH
 #define ALLOT_INFER_CUDA_KERNELS_CUH
 
@@ -47,164 +46,13 @@ __device__ __forceinline__ float cu_f16(const uint8_t *p)
 	return __half2float(*(const __half *)p);
 }
 
-/* 4 bytes at a 2-byte aligned address (the 18- and 34-byte blocks) */
-__device__ __forceinline__ int cu_ld4(const uint8_t *p)
-{
-	const uint16_t *h = (const uint16_t *)p;
-
-	return (int)((uint32_t)h[0] | ((uint32_t)h[1] << 16));
-}
-
 template <int T> __device__ __forceinline__ float cu_wf(const uint8_t *row, int i)
 {
 	if (T == CU_F32)
 		return ((const float *)row)[i];
 	if (T == CU_F16)
 		return __half2float(((const __half *)row)[i]);
-	if (T == CU_BF16)
-		return __bfloat162float(((const __nv_bfloat16 *)row)[i]);
-	if (T == CU_Q8_0) {
-		const uint8_t *b = row + (size_t)(i / CU_QK) * 34;
-
-		return cu_f16(b) * (float)(int8_t)b[2 + i % CU_QK];
-	}
-	/* Q4_0: element j low nibble of qs[j], j + 16 high */
-	{
-		const uint8_t *b = row + (size_t)(i / CU_QK) * 18;
-		int j = i % CU_QK;
-		int q = j < 16 ? (b[2 + j] & 15) : (b[2 + j - 16] >> 4);
-
-		return cu_f16(b) * (float)(q - 8);
-	}
-}
-
-/* y[t][r] = W[r] . x[t] for float weights: a warp per row */
-template <int T>
-__global__ void cu_mv_float(const uint8_t *w, size_t rb, int rows, int cols, const float *x, int xs,
-			    int ntok, float *y, int ys)
-{
-	int r = blockIdx.x * CU_MV_WARPS + threadIdx.x / 32, lane = threadIdx.x % 32;
-	float acc[CU_MV_T];
-	const uint8_t *row;
-
-	if (r >= rows)
-		return;
-	row = w + (size_t)r * rb;
-#pragma unroll
-	for (int t = 0; t < CU_MV_T; t++)
-		acc[t] = 0;
-	for (int i = lane; i < cols; i += 32) {
-		float v = cu_wf<T>(row, i);
-
-#pragma unroll
-		for (int t = 0; t < CU_MV_T; t++)
-			if (t < ntok)
-				acc[t] += v * x[(size_t)t * xs + i];
-	}
-#pragma unroll
-	for (int t = 0; t < CU_MV_T; t++) {
-		float s = cu_warp_sum(acc[t]);
-
-		if (t < ntok && lane == 0)
-			y[(size_t)t * ys + r] = s;
-	}
-}
-
-/* the same for Q8_0 / Q4_0 weights against quantized activations (xq:
- * xqs blocks per token): int8 dot products with dp4a */
-template <int T>
-__global__ void cu_mv_quant(const uint8_t *w, size_t rb, int rows, int cols, const cu_q81 *xq, int xqs,
-			    int ntok, float *y, int ys)
-{
-	int r = blockIdx.x * CU_MV_WARPS + threadIdx.x / 32, lane = threadIdx.x % 32, nb = cols / CU_QK;
-	float acc[CU_MV_T];
-	const uint8_t *row;
-
-	if (r >= rows)
-		return;
-	row = w + (size_t)r * rb;
-#pragma unroll
-	for (int t = 0; t < CU_MV_T; t++)
-		acc[t] = 0;
-	for (int b = lane; b < nb; b += 32) {
-		int wi[8];
-		float d;
-
-		if (T == CU_Q8_0) {
-			const uint8_t *blk = row + (size_t)b * 34;
-
-			d = cu_f16(blk);
-#pragma unroll
-			for (int k = 0; k < 8; k++)
-				wi[k] = cu_ld4(blk + 2 + 4 * k);
-		} else {
-			const uint8_t *blk = row + (size_t)b * 18;
-
-			d = cu_f16(blk);
-#pragma unroll
-			for (int k = 0; k < 4; k++) {
-				int v = cu_ld4(blk + 2 + 4 * k);
-
-				wi[k] = v & 0x0f0f0f0f;
-				wi[4 + k] = (v >> 4) & 0x0f0f0f0f;
-			}
-		}
-#pragma unroll
-		for (int t = 0; t < CU_MV_T; t++) {
-			if (t < ntok) {
-				const cu_q81 *xb = xq + (size_t)t * xqs + b;
-				const int *xi = (const int *)xb->qs;
-				int s = 0;
-
-#pragma unroll
-				for (int k = 0; k < 8; k++)
-					s = __dp4a(wi[k], xi[k], s);
-				/* Q4_0 stores q + 8: subtract 8 * sum(x) */
-				acc[t] += T == CU_Q8_0 ? d * xb->d * (float)s : d * (xb->d * (float)s - 8.0f * xb->s);
-			}
-		}
-	}
-#pragma unroll
-	for (int t = 0; t < CU_MV_T; t++) {
-		float s = cu_warp_sum(acc[t]);
-
-		if (t < ntok && lane == 0)
-			y[(size_t)t * ys + r] = s;
-	}
-}
-
-/* x [ntok][xs] -> nb blocks per token: a warp per block */
-__global__ void cu_quant_q81(const float *x, int xs, int nb, int ntok, cu_q81 *out)
-{
-	int g = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
-	int t = g / nb, b = g % nb;
-	float v, amax, d, id;
-	int q;
-
-	if (t >= ntok)
-		return;
-	v = x[(size_t)t * xs + (size_t)b * CU_QK + lane];
-	amax = cu_warp_max(fabsf(v));
-	d = amax / 127.0f;
-	id = d != 0.0f ? 1.0f / d : 0.0f;
-	q = (int)nearbyintf(v * id);
-	out[(size_t)t * nb + b].qs[lane] = (int8_t)q;
-	q = (int)cu_warp_sum((float)q);
-	if (lane == 0) {
-		out[(size_t)t * nb + b].d = d;
-		out[(size_t)t * nb + b].s = d * (float)q;
-	}
-}
-
-/* rows*cols weights of type T to F16 (the cuBLAS path): a thread per element */
-template <int T>
-__global__ void cu_dequant_f16(const uint8_t *w, size_t rb, int rows, int cols, __half *out)
-{
-	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-
-	if (i >= (size_t)rows * cols)
-		return;
-	out[i] = __float2half(cu_wf<T>(w + (i / cols) * rb, (int)(i % cols)));
+	return __bfloat162float(((const __nv_bfloat16 *)row)[i]);
 }
 
 __global__ void cu_to_f16(const float *x, int xs, int cols, int ntok, __half *out)

@@ -11,6 +11,7 @@
 
 extern "C" {
 #include "infer/backend.h"
+#include "infer/backend_common.h"
 #include "infer/backend_cuda.h"
 #include "infer/gguf.h"
 #include "infer/model.h"
@@ -20,22 +21,19 @@ extern "C" {
 
 #define MIB(b) ((size_t)(b) >> 20)
 
-static size_t row_bytes(uint32_t type, int cols)
-{
-	switch (type) {
-	case GGML_F32: return (size_t)cols * 4;
-	case GGML_F16: case GGML_BF16: return (size_t)cols * 2;
-	case GGML_Q8_0: return (size_t)cols / CU_QK * 34;
-	case GGML_Q4_0: return (size_t)cols / CU_QK * 18;
-	default: return 0;
-	}
-}
+/* the weight types with kernels (cu_quant.cuh), for the messages */
+#define CU_TYPES "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K"
 
+/* a type with kernels, and rows of whole blocks */
 static bool type_ok(uint32_t t, int64_t cols)
 {
-	if (t == GGML_Q8_0 || t == GGML_Q4_0)
-		return cols % CU_QK == 0;
-	return t == GGML_F32 || t == GGML_F16 || t == GGML_BF16;
+	switch (t) {
+	case GGML_F32: case GGML_F16: case GGML_BF16: case GGML_Q8_0: case GGML_Q4_0: case GGML_Q4_1:
+	case GGML_Q5_0: case GGML_Q5_1: case GGML_Q4_K: case GGML_Q5_K: case GGML_Q6_K:
+		return cols > 0 && ggml_row_size(t, cols) != 0;
+	default:
+		return false;
+	}
 }
 
 struct cu_blas cu_blas;
@@ -55,8 +53,9 @@ static void blas_init(void)
 	}
 	cu_blas.destroy = (decltype(cu_blas.destroy))dlsym(h, "cublasDestroy_v2");
 	cu_blas.gemm = (decltype(cu_blas.gemm))dlsym(h, "cublasGemmEx");
-	if (!cu_blas.destroy || !cu_blas.gemm) {
-		snprintf(blas_err, sizeof blas_err, "cuBLAS lacks cublasDestroy_v2 or cublasGemmEx");
+	cu_blas.set_stream = (decltype(cu_blas.set_stream))dlsym(h, "cublasSetStream_v2");
+	if (!cu_blas.destroy || !cu_blas.gemm || !cu_blas.set_stream) {
+		snprintf(blas_err, sizeof blas_err, "cuBLAS lacks cublasDestroy_v2, cublasGemmEx or cublasSetStream_v2");
 		return;
 	}
 	/* set last: it says the table is complete */
@@ -100,6 +99,13 @@ static bool dalloc(void **p, size_t bytes)
 {
 	*p = NULL;
 	return cudaMalloc(p, bytes ? bytes : 1) == cudaSuccess;
+}
+
+/* pinned host memory (the staging copies then run asynchronously) */
+static bool halloc(void **p, size_t bytes)
+{
+	*p = NULL;
+	return cudaMallocHost(p, bytes ? bytes : 1) == cudaSuccess;
 }
 
 static bool upload(struct cu_wt *d, const struct llama_wt *w)
@@ -149,35 +155,38 @@ void cu_free(void *state)
 	}
 	if (c->blas)
 		cu_blas.destroy(c->blas);
+	for (int n = 0; n <= CU_MV_T; n++)
+		if (c->graph[n])
+			cudaGraphExecDestroy(c->graph[n]);
+	if (c->st)
+		cudaStreamDestroy(c->st);
 	free(c->L);
-	free(c->hx); free(c->hrc); free(c->hrs);
-	free(c->hpos); free(c->hslot); free(c->hidx);
+	{
+		void *h[] = {c->hx, c->hrc, c->hrs, c->hpos, c->hslot, c->hidx};
+
+		for (size_t i = 0; i < sizeof h / sizeof h[0]; i++)
+			if (h[i])
+				cudaFreeHost(h[i]);
+	}
 	free(c);
-}
-
-static const struct llama_wt *layer_mat(const struct llama_layer *L, int i)
-{
-	const struct llama_wt *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-
-	return w[i];
 }
 
 /* Every matrix of a type the kernels have; else why not. */
 static bool types_ok(const struct llama_model *m, char *err, size_t errlen)
 {
 	for (int l = 0; l < m->hp.n_layer; l++)
-		for (int i = 0; i < 7; i++) {
-			const struct llama_wt *w = layer_mat(&m->layers[l], i);
+		for (int i = 0; i < BK_LAYER_MATS; i++) {
+			const struct llama_wt *w = bk_layer_mat(&m->layers[l], i);
 
 			if (!type_ok(w->type, w->cols)) {
 				snprintf(err, errlen, "the CUDA backend has no kernels for %s weights (layer %d); "
-					 "it runs F32, F16, BF16, Q8_0 and Q4_0", ggml_type_name(w->type), l);
+					 "it runs " CU_TYPES, ggml_type_name(w->type), l);
 				return false;
 			}
 		}
 	if (!type_ok(m->output.type, m->output.cols)) {
 		snprintf(err, errlen, "the CUDA backend has no kernels for %s weights (output); "
-			 "it runs F32, F16, BF16, Q8_0 and Q4_0", ggml_type_name(m->output.type));
+			 "it runs " CU_TYPES, ggml_type_name(m->output.type));
 		return false;
 	}
 	return true;
@@ -190,8 +199,8 @@ static size_t work_bytes(const struct cu *c, size_t *wh_elems)
 	size_t B = (size_t)c->max_batch, f = 0, maxm = (size_t)c->m->output.rows * c->m->output.cols;
 
 	for (int l = 0; l < hp->n_layer; l++)
-		for (int i = 0; i < 7; i++) {
-			const struct llama_wt *w = layer_mat(&c->m->layers[l], i);
+		for (int i = 0; i < BK_LAYER_MATS; i++) {
+			const struct llama_wt *w = bk_layer_mat(&c->m->layers[l], i);
 
 			if ((size_t)w->rows * w->cols > maxm)
 				maxm = (size_t)w->rows * w->cols;
@@ -224,12 +233,13 @@ static bool alloc_work(struct cu *c)
 	       dalloc((void **)&c->xq, B * (c->widest / CU_QK) * sizeof(cu_q81)) &&
 	       dalloc((void **)&c->wh, c->wh_elems * sizeof(__half)) &&
 	       dalloc((void **)&c->xh, B * c->widest * sizeof(__half)) &&
-	       (c->hx = (float *)malloc(B * hp->dim * sizeof(float))) &&
-	       (c->hrc = (float *)malloc(B * hd2 * sizeof(float))) &&
-	       (c->hrs = (float *)malloc(B * hd2 * sizeof(float))) &&
-	       (c->hpos = (int *)malloc(B * sizeof(int))) && (c->hslot = (int *)malloc(B * sizeof(int))) &&
-	       (c->hidx = (int *)malloc(B * sizeof(int))) &&
-	       cu_blas.create(&c->blas) == CUBLAS_STATUS_SUCCESS;
+	       halloc((void **)&c->hx, B * hp->dim * sizeof(float)) &&
+	       halloc((void **)&c->hrc, B * hd2 * sizeof(float)) && halloc((void **)&c->hrs, B * hd2 * sizeof(float)) &&
+	       halloc((void **)&c->hpos, B * sizeof(int)) && halloc((void **)&c->hslot, B * sizeof(int)) &&
+	       halloc((void **)&c->hidx, B * sizeof(int)) &&
+	       cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking) == cudaSuccess &&
+	       cu_blas.create(&c->blas) == CUBLAS_STATUS_SUCCESS &&
+	       cu_blas.set_stream(c->blas, c->st) == CUBLAS_STATUS_SUCCESS;
 }
 
 static bool upload_all(struct cu *c)
@@ -251,6 +261,14 @@ static bool upload_all(struct cu *c)
 			return false;
 	}
 	return true;
+}
+
+/* CUDA Graphs for decode steps unless ALLOT_CUDA_GRAPHS=0 (A/B runs) */
+static bool graphs_env(void)
+{
+	const char *g = getenv("ALLOT_CUDA_GRAPHS");
+
+	return !g || strcmp(g, "0") != 0;
 }
 
 static int gemm_min_env(void)
@@ -292,7 +310,7 @@ static allot_err check_device(struct cu *c, char *err, size_t errlen)
 			 MIB(fr));
 		return ALLOT_E_NOMEM;
 	}
-	snprintf(c->desc, sizeof c->desc, "cuda:%d %.60s", c->dev, prop.name);
+	snprintf(c->desc, sizeof c->desc, "cuda:%d %.60s, graphs %s", c->dev, prop.name, c->graphs ? "on" : "off");
 	return ALLOT_OK;
 }
 
@@ -323,9 +341,9 @@ allot_err cu_load(const struct llama_model *m, const struct infer_backend_params
 	c->max_batch = p->max_batch > 0 ? p->max_batch : 64;
 	c->kv_dim = hp->n_head_kv * hp->head_dim;
 	c->qdim = hp->n_head * hp->head_dim;
-	c->widest = hp->dim > hp->ffn ? hp->dim : hp->ffn;
-	c->widest = c->widest > c->qdim ? c->widest : c->qdim;
+	c->widest = bk_widest(hp);
 	c->gemm_min = gemm_min_env();
+	c->graphs = graphs_env();
 	rc = check_device(c, err, errlen);
 	if (rc == ALLOT_OK && !cu_blas_open(err, errlen))
 		rc = ALLOT_E_UNAVAILABLE;
@@ -390,7 +408,7 @@ extern "C" allot_err infer_cuda_test_matmul(int dev, uint32_t type, int rows, in
 	bool ok;
 
 	memset(&c, 0, sizeof c);
-	if (!type_ok(type, cols) || rows <= 0 || ntok <= 0 || rb != row_bytes(type, cols)) {
+	if (!type_ok(type, cols) || rows <= 0 || ntok <= 0 || rb != ggml_row_size(type, cols)) {
 		snprintf(err, errlen, "bad product: type %u, %d x %d, %d tokens", type, rows, cols, ntok);
 		return ALLOT_E_INVALID;
 	}
