@@ -52,6 +52,14 @@ institutions:
         members: [m@hard]
 YAML
 
+# --- a bad ALLOT_SYNC_MS is refused before anything is created ------------------------------
+for v in abc 10 3600001 -5; do
+	out=$(ALLOT_SYNC_MS=$v "$BIN/allotd" --listen 127.0.0.1:0 --db "$E2E_DIR/never.db" \
+		--keys "$E2E_DIR/never-keys" --charter "$E2E_DIR/charter.yaml" 2>&1)
+	check "ALLOT_SYNC_MS=$v refused" "1 ALLOT_SYNC_MS=$v: expected milliseconds, an integer from 50 to 3600000" "$? ${out#allotd: }"
+done
+[ ! -e "$E2E_DIR/never.db" ] && [ ! -e "$E2E_DIR/never-keys" ] && ok || bad "a refused start created files"
+
 # --- three nodes on one database ------------------------------------------------------------
 e2e_start --charter "$E2E_DIR/charter.yaml" --threads 1 || exit 1
 PID1=$E2E_PID URL1=$URL
