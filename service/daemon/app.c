@@ -2,6 +2,7 @@
 #include "daemon/app.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,9 +69,28 @@ const struct active_charter *app_charter_version(struct app *app, int64_t versio
 	return h ? chist_version(h, version) : NULL;
 }
 
+/* Serializes the installs of new versions: an apply on this node and the
+ * load of the versions other nodes applied (app_charter_follow), so one
+ * version is never installed twice.  Admissions never take it. */
+static pthread_mutex_t app_charter_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static allot_err charter_apply_locked(struct app *app, const char *filename, const char *text,
+				      size_t len, const char *author,
+				      struct charter_errors *errs, char *msg, size_t msgsz);
+
 allot_err app_charter_apply(struct app *app, const char *filename, const char *text,
 			    size_t len, const char *author, struct charter_errors *errs,
 			    char *msg, size_t msgsz)
+{
+	pthread_mutex_lock(&app_charter_mu);
+	allot_err e = charter_apply_locked(app, filename, text, len, author, errs, msg, msgsz);
+	pthread_mutex_unlock(&app_charter_mu);
+	return e;
+}
+
+static allot_err charter_apply_locked(struct app *app, const char *filename, const char *text,
+				      size_t len, const char *author,
+				      struct charter_errors *errs, char *msg, size_t msgsz)
 {
 	struct charter *c = NULL;
 	allot_err e = charter_parse(filename, text, len, &c, errs);
@@ -255,33 +275,38 @@ static allot_err app_charter_load_stored(struct app *app, char *msg, size_t msgs
 	return e;
 }
 
-/* Loads the stored versions newer than the latest one loaded: those that
- * another node on the same database applied (docs/DEPLOY.md, "Charters on
- * several nodes").  Logs what it did; an error keeps the charters loaded. */
-static void app_charter_follow(struct app *app)
+allot_err app_charter_follow(struct app *app, char *msg, size_t msgsz)
 {
 	struct versions vs = {0};
-	char msg[256] = "";
+	msg[0] = '\0';
+	pthread_mutex_lock(&app_charter_mu);
 	allot_err e = store_charter_history(app->store, version_add, &vs);
 	if (!e && vs.oom)
 		e = ALLOT_E_NOMEM;
 	struct active_charter *cur = app_charter_latest(app);
 	int64_t have = cur ? cur->row.version : 0;
 	app_charter_put(app, cur);
+	bool loaded = false;
 	/* oldest first (store_charter_history), so the newest ends up latest */
 	for (size_t i = 0; i < vs.n && !e; i++) {
 		if (vs.v[i] <= have)
 			continue;
-		if ((e = app_charter_load_version(app, vs.v[i], msg, sizeof msg)))
+		if ((e = app_charter_load_version(app, vs.v[i], msg, msgsz)))
 			break;
 		have = vs.v[i];
+		loaded = true;
 		log_info("charter version %lld loaded from the database (applied through another "
 			 "node)", (long long)have);
 	}
-	if (e)
-		log_warnx("the charter versions in the database could not be loaded: %s",
-			  msg[0] ? msg : e == ALLOT_E_NOMEM ? "out of memory" : app->store->errmsg);
+	pthread_mutex_unlock(&app_charter_mu);
+	if (e && !msg[0])
+		snprintf(msg, msgsz, "%s",
+			 e == ALLOT_E_NOMEM ? "out of memory" : app->store->errmsg);
 	free(vs.v);
+	/* Its bundled models load now, as after an apply on this node. */
+	if (loaded && app->gate)
+		gate_models_sync(app->gate);
+	return e;
 }
 
 /* This node's stable name on a shared database (its leases' epochs):
@@ -318,7 +343,8 @@ allot_err app_gate_open(struct app *app, struct gate **out, char *msg, size_t ms
 void app_charter_reload(struct app *app)
 {
 	char msg[256] = "";
-	app_charter_follow(app);
+	if (app_charter_follow(app, msg, sizeof msg))
+		log_warnx("the charter versions in the database could not be loaded: %s", msg);
 	log_info("reloading charter from %s", app->cfg.charter);
 	if (app_charter_from_file(app, false, msg, sizeof msg))
 		log_warnx("charter reload failed, the active charter is kept: %s", msg);

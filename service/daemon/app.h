@@ -120,6 +120,13 @@ allot_err app_charter_apply(struct app *app, const char *filename, const char *t
  * (gate_open); *out is what app->gate should be set to. */
 allot_err app_gate_open(struct app *app, struct gate **out, char *msg, size_t msgsz);
 
+/* Loads the stored charter versions newer than the latest one loaded:
+ * those another node on the same database applied (docs/DEPLOY.md,
+ * "Charters on several nodes"); their models are synced.  Logs each version
+ * it loads; on an error (msg says why) the versions loaded are kept.  Called
+ * by SIGHUP and by the node sync (daemon/nodesync.h). */
+allot_err app_charter_follow(struct app *app, char *msg, size_t msgsz);
+
 /* SIGHUP: loads the versions another node applied to the same database,
  * then re-reads cfg.charter and applies it if its version is newer. */
 void app_charter_reload(struct app *app);

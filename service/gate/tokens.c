@@ -26,10 +26,13 @@ struct gate_tokens {
 	char issuer[TOKEN_ISS_MAX + 1];
 	pthread_rwlock_t lock;        /* guards the revocation sets */
 	json_t *jtis;                 /* object used as a set of revoked jtis */
+	json_t *member_keys;          /* set of the members' (institution, member, before) */
 	struct member_rev *members;
 	size_t nmembers;
 };
 
+/* Adds r to the sets unless it is there already (a revocation made on this
+ * node comes back from the store at the next tokens_refresh). */
 static void add_revocation(void *ctx, const struct token_revocation *r)
 {
 	struct gate_tokens *t = ctx;
@@ -37,6 +40,13 @@ static void add_revocation(void *ctx, const struct token_revocation *r)
 		json_object_set_new(t->jtis, r->jti, json_true());
 		return;
 	}
+	char key[STORE_ID_MAX + STORE_MEMBER_MAX + 32];
+	snprintf(key, sizeof key, "%s\n%s\n%lld", r->institution, r->member,
+		 (long long)r->before_us);
+	if (json_object_get(t->member_keys, key))
+		return;
+	if (json_object_set_new(t->member_keys, key, json_true()) != 0)
+		return;
 	struct member_rev *m = realloc(t->members, (t->nmembers + 1) * sizeof *m);
 	if (!m)
 		return;
@@ -57,7 +67,10 @@ allot_err tokens_open(struct store *st, const char *keys_dir, const char *deploy
 	snprintf(t->deployment, sizeof t->deployment, "%s", deployment);
 	snprintf(t->issuer, sizeof t->issuer, "allotd:%s", deployment);
 	t->jtis = json_object();
-	allot_err e = token_deployment_check(deployment, msg, msgsz);
+	t->member_keys = json_object();
+	allot_err e = (t->jtis && t->member_keys) ? ALLOT_OK : ALLOT_E_NOMEM;
+	if (!e)
+		e = token_deployment_check(deployment, msg, msgsz);
 	if (!e)
 		e = keyset_open(keys_dir, &t->ks, msg, msgsz);
 	if (!e && !(t->cache = tokcache_new(TOKENS_CACHE_CAPACITY)))
@@ -79,6 +92,7 @@ void tokens_free(struct gate_tokens *t)
 	keyset_free(t->ks);
 	tokcache_free(t->cache);
 	json_decref(t->jtis);
+	json_decref(t->member_keys);
 	free(t->members);
 	pthread_rwlock_destroy(&t->lock);
 	free(t);
@@ -176,4 +190,46 @@ allot_err tokens_revoke(struct gate_tokens *t, struct store *st,
 	add_revocation(t, r);
 	pthread_rwlock_unlock(&t->lock);
 	return ALLOT_OK;
+}
+
+/* The rows read by tokens_refresh, before they are merged. */
+struct revocation_list {
+	struct token_revocation *v;
+	size_t n, cap;
+	bool oom;
+};
+
+static void list_revocation(void *ctx, const struct token_revocation *r)
+{
+	struct revocation_list *l = ctx;
+	if (l->oom)
+		return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct token_revocation *v = realloc(l->v, cap * sizeof *v);
+		if (!v) {
+			l->oom = true;
+			return;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *r;
+}
+
+allot_err tokens_refresh(struct gate_tokens *t, struct store *st)
+{
+	struct revocation_list l = {0};
+	/* The store is read with no lock held: verifications go on meanwhile. */
+	allot_err e = store_token_revocations(st, list_revocation, &l);
+	if (!e && l.oom)
+		e = ALLOT_E_NOMEM;
+	if (!e) {
+		pthread_rwlock_wrlock(&t->lock);
+		for (size_t i = 0; i < l.n; i++)
+			add_revocation(t, &l.v[i]);
+		pthread_rwlock_unlock(&t->lock);
+	}
+	free(l.v);
+	return e;
 }

@@ -3,8 +3,10 @@
  * Verification order (SPEC section 5): signature, then claims, then
  * revocation.  A verified token is cached by its SHA-256 until it expires,
  * so a repeated token costs no signature check; revocation is checked on
- * every use, from an in-memory set loaded from the store at start-up and
- * updated in the same call that stores a new revocation.
+ * every use, from an in-memory set loaded from the store at start-up,
+ * updated in the same call that stores a new revocation, and merged with
+ * the store's again by tokens_refresh (several nodes on one database:
+ * daemon/nodesync.h).
  */
 #ifndef ALLOT_GATE_TOKENS_H
 #define ALLOT_GATE_TOKENS_H
@@ -38,5 +40,11 @@ allot_err tokens_verify(struct gate_tokens *t, const char *token, size_t n,
  * NOT offered; inspect = verify, reporting the reason. */
 allot_err tokens_revoke(struct gate_tokens *t, struct store *st,
 			const struct token_revocation *r, const char *actor);
+
+/* Reads every stored revocation (no lock held during the read) and adds
+ * those not yet in the in-memory sets: the ones another node on the same
+ * database made.  Revocations are never removed.  On an error the sets are
+ * unchanged. */
+allot_err tokens_refresh(struct gate_tokens *t, struct store *st);
 
 #endif

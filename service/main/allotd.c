@@ -9,6 +9,7 @@
 #include "daemon/app.h"
 #include "daemon/confcheck.h"
 #include "daemon/fsck.h"
+#include "daemon/nodesync.h"
 #include "gate/gate.h"
 #include "infer/engine.h"
 
@@ -59,6 +60,11 @@ int main(int argc, char **argv)
 	/* The port first: a start on a busy port fails before the database,
 	 * its lock file or the keys are created (docs/OPERATIONS.md). */
 	int listen_fd = -1;
+	int sync_ms;
+	if (nodesync_interval(&sync_ms, msg, sizeof msg)) {
+		fprintf(stderr, "allotd: %s\n", msg);
+		return 1;
+	}
 	if (http_listen(app.cfg.listen, &listen_fd, msg, sizeof msg)) {
 		fprintf(stderr, "allotd: %s\n", msg);
 		return 1;
@@ -90,6 +96,15 @@ int main(int argc, char **argv)
 		app_close(&app);
 		return 1;
 	}
+	/* Several nodes on one database: what the others write (daemon/nodesync.h). */
+	struct nodesync *sync = NULL;
+	if (nodesync_start(&app, &sync, msg, sizeof msg)) {
+		fprintf(stderr, "allotd: %s\n", msg);
+		http_server_stop(srv);
+		gate_free(app.gate);
+		app_close(&app);
+		return 1;
+	}
 	char dbname[1024];
 	log_info("allotd listening on %s (port %u), database %s", app.cfg.listen,
 		 http_server_port(srv), store_uri_printable(app.cfg.db, dbname, sizeof dbname));
@@ -108,6 +123,7 @@ int main(int argc, char **argv)
 		}
 	}
 	log_info("allotd stopping");
+	nodesync_stop(sync);
 	http_server_stop(srv);
 	gate_free(app.gate);
 	app_close(&app);

@@ -42,6 +42,14 @@ ALLOC=$((N * WORST))
 YAML
 } >"$E2E_DIR/charter.yaml"
 
+# --- a bad ALLOT_SYNC_MS is refused before anything is created ------------------------------
+for v in abc 10 3600001 -5; do
+	out=$(ALLOT_SYNC_MS=$v "$BIN/allotd" --listen 127.0.0.1:0 --db "$E2E_DIR/never.db" \
+		--keys "$E2E_DIR/never-keys" --charter "$E2E_DIR/charter.yaml" 2>&1)
+	check "ALLOT_SYNC_MS=$v refused" "1 ALLOT_SYNC_MS=$v: expected milliseconds, an integer from 50 to 3600000" "$? ${out#allotd: }"
+done
+[ ! -e "$E2E_DIR/never.db" ] && [ ! -e "$E2E_DIR/never-keys" ] && ok || bad "a refused start created files"
+
 # --- three nodes on one database ------------------------------------------------------------
 e2e_start --charter "$E2E_DIR/charter.yaml" --threads 1 || exit 1
 PID1=$E2E_PID URL1=$URL
@@ -115,6 +123,57 @@ check "budget rows: pool and institution settled" "$ALLOC|$ALLOC" \
 	"$(sql "SELECT (SELECT settled FROM budgets WHERE level = '*'), (SELECT settled FROM budgets WHERE level = 'hard')")"
 check "no reservation left" 0 "$(sql "SELECT count(*) FROM reservations")"
 check "no budget row past its allocation" 0 "$(sql "SELECT count(*) FROM budgets WHERE settled + reserved > allocation OR reserved <> 0")"
+
+# --- what one node writes, the others apply within 3 s, no SIGHUP (daemon/nodesync.h) ---------
+# code_at URL TOKEN: the HTTP status of a completion with TOKEN through URL.
+code_at() {
+	curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $2" -H 'Content-Type: application/json' \
+		--data-binary @"$E2E_DIR/req.json" "$1/v1/completions"
+}
+# within3 WANT CMD...: runs CMD until it prints WANT, for at most 3 s; prints its last output.
+within3() {
+	local want=$1 got end=$((SECONDS + 3))
+	shift
+	while :; do
+		got=$("$@")
+		{ [ "$got" = "$want" ] || [ "$SECONDS" -ge "$end" ]; } && break
+		sleep 0.1
+	done
+	printf '%s' "$got"
+}
+check "node 2 accepts the member's token before the revocation (quota spent: 402)" 402 "$(code_at "$URL2" "$TOKEN")"
+printf '{"institution":"hard","member":"m@hard"}' >"$E2E_DIR/rv.json"
+req POST /v1/tokens/revoke "$ADMIN_KEY" application/json "$E2E_DIR/rv.json"
+check "member revoked through node 1" 200 "$STATUS"
+check "node 2 refuses the revoked member's token within 3 s" 401 "$(within3 401 code_at "$URL2" "$TOKEN")"
+check "node 3 refuses the revoked member's token within 3 s" 401 "$(within3 401 code_at "$URL3" "$TOKEN")"
+
+printf '{"institution":"hard","project":"q","member":"n@hard"}' >"$E2E_DIR/n.json"
+mint_n() {
+	curl -s -o "$E2E_DIR/n.out" -w '%{http_code}' -H "Authorization: Bearer $ADMIN_KEY" \
+		-H 'Content-Type: application/json' --data-binary @"$E2E_DIR/n.json" "$1/v1/tokens"
+}
+before=$(mint_n "$URL2")
+[ "$before" != 201 ] && ok || bad "node 2 minted for n@hard before the charter naming it"
+sed -e 's/^version: 1$/version: 2/' "$E2E_DIR/charter.yaml" >"$E2E_DIR/charter2.yaml"
+cat >>"$E2E_DIR/charter2.yaml" <<YAML
+      - id: q
+        allocation: {credits: 0.01, period: month}
+        members: [n@hard]
+YAML
+req PUT /v1/charter "$ADMIN_KEY" application/yaml "$E2E_DIR/charter2.yaml"
+check "charter version 2 (new member n@hard) applied through node 1" 200 "$STATUS"
+check "node 2 mints for the new member within 3 s, no SIGHUP" 201 "$(within3 201 mint_n "$URL2")"
+TOKEN_N=$(jq -r .token "$E2E_DIR/n.out")
+JTI_N=$(jq -r .jti "$E2E_DIR/n.out")
+check "node 3 serves the new member within 3 s" 200 "$(within3 200 code_at "$URL3" "$TOKEN_N")"
+printf '{"jti":"%s"}' "$JTI_N" >"$E2E_DIR/rvj.json"
+URL=$URL2
+req POST /v1/tokens/revoke "$ADMIN_KEY" application/json "$E2E_DIR/rvj.json"
+URL=$URL1
+check "token (jti) revoked through node 2" 200 "$STATUS"
+check "node 3 refuses the revoked jti within 3 s" 401 "$(within3 401 code_at "$URL3" "$TOKEN_N")"
+check "node 1 refuses the revoked jti within 3 s" 401 "$(within3 401 code_at "$URL1" "$TOKEN_N")"
 
 stop_others
 e2e_done
