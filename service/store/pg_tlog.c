@@ -19,6 +19,7 @@
  * The sequencer of docs/POSTGRES.md (booking transactions off the head's
  * lock) is a later step; the tables stay as they are for it. */
 #include "store/pg_int.h"
+#include "store/pg_tlog_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,9 +32,6 @@
 #include "tlog/merkle.h"
 
 #define PS(st_) ((struct pg_store *)(st_))
-/* As in store/sqlite_tlog.c: nodes of levels 1-3 are rebuilt from their
- * leaves, so the two stores hold the same rows (docs/TLOG.md, "Tables"). */
-#define TLOG_STORED_LEVEL_MIN 4
 
 struct pg_tlog {
 	pthread_mutex_t mu;          /* guards the hint */
@@ -66,91 +64,6 @@ struct tl_node {
 };
 static _Thread_local struct tl_txn *tl;
 
-/* A node lookup's connection. */
-struct nctx {
-	struct pg_store *ps;
-	PGconn *c;
-};
-
-/* A 32-byte hash from a hex column; false when it is not one. */
-static bool col_hash(const PGresult *r, int row, int col, uint8_t out[MERKLE_HASH_LEN])
-{
-	size_t n = 0;
-	if (PQgetisnull(r, row, col))
-		return false;
-	const char *v = PQgetvalue(r, row, col);
-	return !hex_decode(v, strlen(v), out, MERKLE_HASH_LEN, &n) && n == MERKLE_HASH_LEN;
-}
-
-/* "\x" and the hex of a hash: a bytea parameter in text form. */
-static const char *bytea_hash(char buf[2 + 2 * MERKLE_HASH_LEN + 1], const uint8_t h[MERKLE_HASH_LEN])
-{
-	buf[0] = '\\';
-	buf[1] = 'x';
-	hex_encode(h, MERKLE_HASH_LEN, buf + 2);
-	return buf;
-}
-
-static allot_err node_put(void *ctx, unsigned level, uint64_t index,
-			  const uint8_t hash[MERKLE_HASH_LEN])
-{
-	static const char q[] = "INSERT INTO tlog_nodes(level, idx, hash) VALUES ($1, $2, $3)";
-	struct nctx *x = ctx;
-	if (level < TLOG_STORED_LEVEL_MIN)
-		return ALLOT_OK; /* level 0 is the leaf row, written before the append */
-	char lv[24], ix[24], h[2 + 2 * MERKLE_HASH_LEN + 1];
-	const char *v[] = {pg_i64(lv, level), pg_i64(ix, (int64_t)index), bytea_hash(h, hash)};
-	allot_err e = ALLOT_OK;
-	PGresult *r = pg_run(x->ps, x->c, q, 3, v, &e);
-	PQclear(r);
-	return r ? ALLOT_OK : e;
-}
-
-/* A node of level 1-3 from its leaves; ALLOT_E_NOT_FOUND unless all exist. */
-static allot_err node_rebuild(struct nctx *x, unsigned level, uint64_t index,
-			      uint8_t out[MERKLE_HASH_LEN])
-{
-	static const char q[] = "SELECT idx, encode(leaf_hash, 'hex') FROM tlog_leaves "
-				"WHERE idx >= $1 AND idx < $2 ORDER BY idx";
-	uint8_t h[1u << (TLOG_STORED_LEVEL_MIN - 1)][MERKLE_HASH_LEN];
-	uint64_t first = index << level, n = UINT64_C(1) << level;
-	char a[24], b[24];
-	const char *v[] = {pg_i64(a, (int64_t)first), pg_i64(b, (int64_t)(first + n))};
-	allot_err e = ALLOT_OK;
-	PGresult *r = pg_run(x->ps, x->c, q, 2, v, &e);
-	if (!r)
-		return e;
-	bool ok = (uint64_t)PQntuples(r) == n;
-	for (uint64_t i = 0; ok && i < n; i++)
-		ok = (uint64_t)pg_col_i64(r, (int)i, 0) == first + i && col_hash(r, (int)i, 1, h[i]);
-	PQclear(r);
-	if (!ok)
-		return ALLOT_E_NOT_FOUND;
-	merkle_subtree_fold(h, n, out);
-	return ALLOT_OK;
-}
-
-static allot_err node_get(void *ctx, unsigned level, uint64_t index,
-			  uint8_t out[MERKLE_HASH_LEN])
-{
-	static const char q_leaf[] =
-		"SELECT encode(leaf_hash, 'hex') FROM tlog_leaves WHERE idx = $1";
-	static const char q_node[] =
-		"SELECT encode(hash, 'hex') FROM tlog_nodes WHERE idx = $1 AND level = $2";
-	struct nctx *x = ctx;
-	if (level > 0 && level < TLOG_STORED_LEVEL_MIN)
-		return node_rebuild(x, level, index, out);
-	char ix[24], lv[24];
-	const char *v[] = {pg_i64(ix, (int64_t)index), pg_i64(lv, level)};
-	allot_err e = ALLOT_OK;
-	PGresult *r = pg_run(x->ps, x->c, level ? q_node : q_leaf, level ? 2 : 1, v, &e);
-	if (!r)
-		return e;
-	e = PQntuples(r) == 1 && col_hash(r, 0, 0, out) ? ALLOT_OK : ALLOT_E_NOT_FOUND;
-	PQclear(r);
-	return e;
-}
-
 /* ---- the head ---------------------------------------------------------------- */
 
 /* Reads the head (FOR UPDATE: taken until the transaction ends) and the
@@ -167,7 +80,7 @@ static allot_err head_take(struct pg_store *ps, PGconn *c, bool lock, struct mer
 		return e;
 	uint8_t root[MERKLE_HASH_LEN];
 	int64_t size = PQntuples(r) == 1 ? pg_col_i64(r, 0, 0) : -1;
-	bool have = size >= 0 && col_hash(r, 0, 1, root);
+	bool have = size >= 0 && pgtn_col_hash(r, 0, 1, root);
 	PQclear(r);
 	if (!have) {
 		pgs_fail(ps, ALLOT_E_STORE,
@@ -182,9 +95,9 @@ static allot_err head_take(struct pg_store *ps, PGconn *c, bool lock, struct mer
 	pthread_mutex_unlock(&g->mu);
 	if (hit)
 		return ALLOT_OK;
-	struct nctx x = {ps, c};
+	struct pgtn_ctx x = {ps, c};
 	uint8_t got[MERKLE_HASH_LEN];
-	e = merkle_tree_load(t, (uint64_t)size, node_get, &x);
+	e = merkle_tree_load(t, (uint64_t)size, pgtn_node_get, &x);
 	if (e && e != ALLOT_E_NOT_FOUND)
 		return e; /* the connection's error, in errmsg */
 	if (e || (merkle_tree_root(t, got), memcmp(got, root, MERKLE_HASH_LEN) != 0)) {
@@ -212,7 +125,7 @@ static allot_err head_write(struct pg_store *ps, PGconn *c, const struct merkle_
 	uint8_t root[MERKLE_HASH_LEN];
 	char sz[24], h[2 + 2 * MERKLE_HASH_LEN + 1];
 	merkle_tree_root(t, root);
-	const char *v[] = {pg_i64(sz, (int64_t)t->size), bytea_hash(h, root)};
+	const char *v[] = {pg_i64(sz, (int64_t)t->size), pgtn_bytea_hash(h, root)};
 	allot_err e = ALLOT_OK;
 	PGresult *r = pg_run(ps, c, q, 2, v, &e);
 	if (!r)
@@ -240,14 +153,14 @@ static allot_err leaf_put(struct pg_store *ps, PGconn *c, struct merkle_tree *t,
 	merkle_leaf_hash(data, len, leaf);
 	char ix[24], rf[24], h[2 + 2 * MERKLE_HASH_LEN + 1];
 	const char *v[] = {pg_i64(ix, (int64_t)t->size), tlog_leaf_type_name(type), pg_i64(rf, ref),
-			   bytea_hash(h, leaf), name};
+			   pgtn_bytea_hash(h, leaf), name};
 	allot_err e = ALLOT_OK;
 	PGresult *r = pg_run(ps, c, q, 5, v, &e);
 	if (!r)
 		return e;
 	PQclear(r);
-	struct nctx x = {ps, c};
-	return merkle_tree_append(t, leaf, node_put, &x);
+	struct pgtn_ctx x = {ps, c};
+	return merkle_tree_append(t, leaf, pgtn_node_put, &x);
 }
 
 static bool in_ledger_txn(const struct pg_store *ps, const PGconn *c)
@@ -360,7 +273,7 @@ static char *nodes_array(int field)
 			const struct tl_node *n = &tl->nodes[i];
 			v[i] = field == 0   ? pg_i64(txt[i], n->level)
 			       : field == 1 ? pg_i64(txt[i], (int64_t)n->index)
-					    : bytea_hash(txt[i], n->hash);
+					    : pgtn_bytea_hash(txt[i], n->hash);
 		}
 		out = pgs_text_array(v, tl->nnodes);
 	}
@@ -537,8 +450,8 @@ static allot_err head_fill(struct pg_store *ps, PGconn *c, char *msg, size_t msg
 	if (!unset || ps->readonly)
 		return ALLOT_OK;
 	struct merkle_tree t;
-	struct nctx x = {ps, c};
-	if (merkle_tree_load(&t, (uint64_t)size, node_get, &x)) {
+	struct pgtn_ctx x = {ps, c};
+	if (merkle_tree_load(&t, (uint64_t)size, pgtn_node_get, &x)) {
 		snprintf(msg, msgsz, "the transparency log is damaged: a node of the tree of %lld "
 			 "leaves is missing", (long long)size);
 		return ALLOT_E_STORE;
@@ -546,7 +459,7 @@ static allot_err head_fill(struct pg_store *ps, PGconn *c, char *msg, size_t msg
 	uint8_t root[MERKLE_HASH_LEN];
 	char sz[24], h[2 + 2 * MERKLE_HASH_LEN + 1];
 	merkle_tree_root(&t, root);
-	const char *v[] = {pg_i64(sz, size), bytea_hash(h, root)};
+	const char *v[] = {pg_i64(sz, size), pgtn_bytea_hash(h, root)};
 	r = pg_run(ps, c, q_set, 2, v, &e);
 	PQclear(r);
 	if (!r) {
@@ -612,7 +525,7 @@ struct rd {
 	bool own;
 	uint64_t head;                  /* rd_head: the committed size */
 	uint8_t root[MERKLE_HASH_LEN];  /* and root */
-	struct nctx x;                  /* node_get's context on c */
+	struct pgtn_ctx x;                  /* pgtn_node_get's context on c */
 };
 
 static allot_err rd_get(struct store *st, struct rd *r)
@@ -638,7 +551,7 @@ static allot_err head_read(struct pg_store *ps, PGconn *c, uint64_t *size,
 	PGresult *r = pg_run(ps, c, q, 0, NULL, &e);
 	if (!r)
 		return e;
-	bool ok = PQntuples(r) == 1 && pg_col_i64(r, 0, 0) >= 0 && col_hash(r, 0, 1, root);
+	bool ok = PQntuples(r) == 1 && pg_col_i64(r, 0, 0) >= 0 && pgtn_col_hash(r, 0, 1, root);
 	if (ok)
 		*size = (uint64_t)pg_col_i64(r, 0, 0);
 	PQclear(r);
@@ -659,7 +572,7 @@ static allot_err rd_head(struct store *st, struct rd *r)
 		return e;
 	if ((e = head_read(r->ps, r->c, &r->head, r->root)))
 		return rd_put(r, e);
-	r->x = (struct nctx){r->ps, r->c};
+	r->x = (struct pgtn_ctx){r->ps, r->c};
 	return ALLOT_OK;
 }
 
@@ -685,7 +598,7 @@ allot_err pg_tlog_root_at(struct store *st, uint64_t size, uint8_t root[32])
 	else if (size == r.head)
 		memcpy(root, r.root, MERKLE_HASH_LEN);
 	else
-		e = merkle_root_at(size, node_get, &r.x, root);
+		e = merkle_root_at(size, pgtn_node_get, &r.x, root);
 	return rd_put(&r, e);
 }
 
@@ -698,8 +611,8 @@ allot_err pg_tlog_inclusion(struct store *st, uint64_t index, uint64_t size, uin
 		return e;
 	if (size > r.head || index >= size)
 		e = ALLOT_E_INVALID;
-	else if (!(e = node_get(&r.x, 0, index, leaf)))
-		e = merkle_prove_inclusion(index, size, node_get, &r.x, p);
+	else if (!(e = pgtn_node_get(&r.x, 0, index, leaf)))
+		e = merkle_prove_inclusion(index, size, pgtn_node_get, &r.x, p);
 	return rd_put(&r, e);
 }
 
@@ -713,7 +626,7 @@ allot_err pg_tlog_consistency(struct store *st, uint64_t size1, uint64_t size2,
 	if (size2 > r.head || size1 < 1 || size1 > size2)
 		e = ALLOT_E_INVALID;
 	else
-		e = merkle_prove_consistency(size1, size2, node_get, &r.x, p);
+		e = merkle_prove_consistency(size1, size2, pgtn_node_get, &r.x, p);
 	return rd_put(&r, e);
 }
 
