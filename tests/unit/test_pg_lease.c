@@ -33,45 +33,14 @@ static const int64_t SEC = 1000000;
 #define NOW (T0 + DAY)
 #define LIVE (10 * SEC)
 
-struct fx {
-	char db[64];
-	char uri[1024];
-	struct store *st;
-};
-
+/* The shared fixture (support/pgfx), checked to have the lease tables. */
 static int setup(void **state)
 {
-	if (!pgfx_server()) {
-		*state = NULL;
-		return 0;
-	}
-	struct fx *f = calloc(1, sizeof *f);
-	assert_non_null(f);
-	pgfx_create(f->db, sizeof f->db, f->uri, sizeof f->uri);
-	char msg[512] = "";
-	if (store_pg_open(f->uri, &f->st, msg, sizeof msg))
-		fail_msg("store_pg_open: %s", msg);
-	assert_true(store_has_leases(f->st));
-	*state = f;
-	return 0;
+	int r = pgfx_setup(state);
+	if (!r && *state)
+		assert_true(store_has_leases(((struct pgfx *)*state)->st));
+	return r;
 }
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	if (!f)
-		return 0;
-	store_close(f->st);
-	pgfx_drop(f->db);
-	free(f);
-	return 0;
-}
-
-#define NEED_SERVER(f)                                                                   \
-	do {                                                                             \
-		if (!(f))                                                                \
-			skip(); /* printed once by main: no ALLOT_TEST_PG_URI */          \
-	} while (0)
 
 static const char *const NAMES[] = {"*", "epfl", "epfl/climate"};
 
@@ -104,7 +73,7 @@ static void req3(struct store_budget_req *rq, const char *id, int64_t amount, in
 		level(&rq->lv[i], i, caps[i]);
 }
 
-static int64_t query(struct fx *f, const char *sql)
+static int64_t query(struct pgfx *f, const char *sql)
 {
 	struct pg_store *ps = (struct pg_store *)f->st;
 	PGconn *c = NULL;
@@ -119,7 +88,7 @@ static int64_t query(struct fx *f, const char *sql)
 	return x;
 }
 
-static int64_t col(struct fx *f, const char *c, const char *lv)
+static int64_t col(struct pgfx *f, const char *c, const char *lv)
 {
 	char sql[256];
 	snprintf(sql, sizeof sql, "SELECT %s FROM budgets WHERE level = '%s'", c, lv);
@@ -127,7 +96,7 @@ static int64_t col(struct fx *f, const char *c, const char *lv)
 }
 
 /* Takes (l->id 0) or tops up a lease of want at epfl/climate (cap proj). */
-static allot_err take(struct fx *f, const char *node, int64_t epoch, int64_t proj, int64_t want,
+static allot_err take(struct pgfx *f, const char *node, int64_t epoch, int64_t proj, int64_t want,
 		      int64_t now, struct store_lease *l)
 {
 	struct store_budget_level lv;
@@ -193,8 +162,8 @@ static allot_err book(struct store *st, const char *id, int64_t lease, int64_t e
 
 static void test_take_and_tier_a(void **state)
 {
-	struct fx *f = *state;
-	NEED_SERVER(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	int64_t ep = 0;
 	assert_int_equal(store_node_start(f->st, "n1", NOW, &ep), ALLOT_OK);
 	assert_int_equal(ep, 1);
@@ -236,8 +205,8 @@ static void test_take_and_tier_a(void **state)
 
 static void test_fair_share_and_top_up(void **state)
 {
-	struct fx *f = *state;
-	NEED_SERVER(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	int64_t e1 = 0, e2 = 0, e3 = 0;
 	assert_int_equal(store_node_start(f->st, "n1", NOW, &e1), ALLOT_OK);
 	assert_int_equal(store_node_start(f->st, "n2", NOW, &e2), ALLOT_OK);
@@ -267,8 +236,8 @@ static void test_fair_share_and_top_up(void **state)
 
 static void test_settle_and_return(void **state)
 {
-	struct fx *f = *state;
-	NEED_SERVER(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	int64_t ep = 0;
 	assert_int_equal(store_node_start(f->st, "n1", NOW, &ep), ALLOT_OK);
 	struct store_lease l = {0};
@@ -304,8 +273,8 @@ static void test_settle_and_return(void **state)
 
 static void test_expiry_after_grace(void **state)
 {
-	struct fx *f = *state;
-	NEED_SERVER(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	int64_t ep = 0;
 	assert_int_equal(store_node_start(f->st, "n1", NOW, &ep), ALLOT_OK);
 	struct store_lease l = {0};
@@ -331,8 +300,8 @@ static void test_expiry_after_grace(void **state)
 
 static void test_epoch_fencing(void **state)
 {
-	struct fx *f = *state;
-	NEED_SERVER(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	int64_t e1 = 0, e2 = 0;
 	assert_int_equal(store_node_start(f->st, "n1", NOW, &e1), ALLOT_OK);
 	struct store_lease l = {0};
@@ -380,8 +349,8 @@ static void test_epoch_fencing(void **state)
  * restart ends them all; here the session is terminated). */
 static void test_registration_again(void **state)
 {
-	struct fx *f = *state;
-	NEED_SERVER(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	struct store_owner *o = NULL;
 	char msg[256] = "";
 	assert_int_equal(store_pg_owner_acquire(f->uri, "allotd", &o, msg, sizeof msg), ALLOT_OK);
@@ -427,7 +396,7 @@ static void test_registration_again(void **state)
 #define CAP 500
 
 struct worker {
-	struct fx *f;
+	struct pgfx *f;
 	int no;
 	int admitted;
 	allot_err err;
@@ -482,8 +451,8 @@ static void *work(void *arg)
 
 static void test_nodes_never_exceed(void **state)
 {
-	struct fx *f = *state;
-	NEED_SERVER(f);
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
 	struct worker w[NODES];
 	pthread_t th[NODES];
 	for (int i = 0; i < NODES; i++) {
@@ -510,18 +479,15 @@ static void test_nodes_never_exceed(void **state)
 int main(void)
 {
 	log_set_quiet(true);
-	if (!pgfx_server())
-		fprintf(stderr, "test_pg_lease: ALLOT_TEST_PG_URI is not set (make test sets it to a "
-				"throwaway cluster when PostgreSQL's initdb is installed): the server "
-				"tests are skipped\n");
+	pgfx_note_skips("test_pg_lease");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_take_and_tier_a, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fair_share_and_top_up, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_settle_and_return, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_expiry_after_grace, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_epoch_fencing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_registration_again, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nodes_never_exceed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_take_and_tier_a, setup, pgfx_teardown),
+		cmocka_unit_test_setup_teardown(test_fair_share_and_top_up, setup, pgfx_teardown),
+		cmocka_unit_test_setup_teardown(test_settle_and_return, setup, pgfx_teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_after_grace, setup, pgfx_teardown),
+		cmocka_unit_test_setup_teardown(test_epoch_fencing, setup, pgfx_teardown),
+		cmocka_unit_test_setup_teardown(test_registration_again, setup, pgfx_teardown),
+		cmocka_unit_test_setup_teardown(test_nodes_never_exceed, setup, pgfx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

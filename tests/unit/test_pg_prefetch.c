@@ -82,12 +82,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-#define NEED_SERVER(f)                                                                   \
-	do {                                                                             \
-		if (!(f))                                                                \
-			skip(); /* printed once by main: no ALLOT_TEST_PG_URI */          \
-	} while (0)
-
 /* A record of provider cscs; its hash and canonical bytes follow tag, so
  * two records of one id with different tags differ in content. */
 static void fill(struct ledger_row *row, const char *id, const char *member, int64_t book_us,
@@ -297,7 +291,7 @@ typedef void (*case_fn)(struct store *st);
 static void both(void **state, case_fn fn)
 {
 	struct fx *f = *state;
-	NEED_SERVER(f);
+	PGFX_NEED(f);
 	fn(f->sq);
 	fn(f->pg);
 	uint8_t a[32], b[32], c[32];
@@ -332,7 +326,7 @@ static void test_nodes(void **s) { both(s, case_nodes); }
 static void test_outside(void **state)
 {
 	struct fx *f = *state;
-	NEED_SERVER(f);
+	PGFX_NEED(f);
 	static const char *const ids[] = {"x"};
 	assert_int_equal(store_ledger_prefetch(f->pg, "cscs", ids, 1), ALLOT_E_INTERNAL);
 	assert_int_equal(store_ledger_prefetch(f->sq, "cscs", ids, 1), ALLOT_OK);
