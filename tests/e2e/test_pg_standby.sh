@@ -26,54 +26,27 @@ if [ "${ALLOT_TEST_DB:-sqlite}" != pg ] || [ -z "${ALLOT_TEST_PG_URI:-}" ]; then
 	exit 0
 fi
 command -v python3 >/dev/null || { echo "test_pg_standby: SKIPPED: python3 missing (the fake upstream)"; exit 0; }
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-for b in initdb pg_ctl pg_basebackup; do
-	[ -x "$PGBIN/$b" ] || { echo "test_pg_standby: SKIPPED: $b is not installed (clusters of its own)"; exit 0; }
-done
+. "$(dirname "$0")/pgown.sh"
+pgown_init || { echo "test_pg_standby: SKIPPED: $PGOWN_WHY"; exit 0; }
+[ -x "$PGBIN/pg_basebackup" ] || { pgown_gone; echo "test_pg_standby: SKIPPED: pg_basebackup is not installed"; exit 0; }
 
 # --- a primary and its synchronous standby ---------------------------------------------------
-PGDIR=$(mktemp -d /tmp/allot-pgstandby.XXXXXX)
-PGRUN=
-if [ "$(id -u)" = 0 ]; then
-	chown postgres: "$PGDIR"
-	PGRUN="runuser -u postgres --"
-fi
-chmod 755 "$PGDIR"
-$PGRUN mkdir "$PGDIR/p" "$PGDIR/s"
-pg_start() { # NAME [extra -c settings]
-	local name=$1
-	shift
-	$PGRUN "$PGBIN/pg_ctl" -D "$PGDIR/$name.data" -l "$PGDIR/$name.log" -w -t 60 \
-		-o "-c listen_addresses='' -c unix_socket_directories=$PGDIR/$name -c max_connections=100 $*" \
-		start >/dev/null 2>&1
-}
-pg_gone() {
-	$PGRUN "$PGBIN/pg_ctl" -D "$PGDIR/p.data" -m immediate stop >/dev/null 2>&1
-	$PGRUN "$PGBIN/pg_ctl" -D "$PGDIR/s.data" -m immediate stop >/dev/null 2>&1
-	rm -rf "$PGDIR"
-}
-setup_failed() {
-	echo "test_pg_standby: cannot make a primary and a standby in $PGDIR: $1" >&2
-	tail -5 "$PGDIR"/*.log >&2 2>/dev/null
-	pg_gone
-	exit 1
-}
-$PGRUN "$PGBIN/initdb" -D "$PGDIR/p.data" -A trust -U allot -E UTF8 --no-sync >"$PGDIR/initdb.log" 2>&1 ||
-	setup_failed initdb
-pg_start p "-c wal_level=replica -c max_wal_senders=4 -c synchronous_standby_names=standby1" ||
-	setup_failed "the primary"
-$PGRUN "$PGBIN/pg_basebackup" -d "host=$PGDIR/p user=allot" -D "$PGDIR/s.data" -X stream -R \
-	>"$PGDIR/basebackup.log" 2>&1 || setup_failed pg_basebackup
-echo "primary_conninfo = 'host=$PGDIR/p user=allot application_name=standby1'" |
-	$PGRUN tee -a "$PGDIR/s.data/postgresql.auto.conf" >/dev/null
-pg_start s "-c hot_standby=on" || setup_failed "the standby"
-psql_p() { psql "postgresql:///postgres?host=$PGDIR/p&user=allot" -qAtX -c "$1"; }
+pgown_initdb p || pgown_failed initdb
+pgown_start p "-c wal_level=replica -c max_wal_senders=4 -c synchronous_standby_names=standby1" ||
+	pgown_failed "the primary"
+$PGRUN mkdir -p "$PGOWN/s"
+$PGRUN "$PGBIN/pg_basebackup" -d "host=$PGOWN/p user=allot" -D "$PGOWN/s.data" -X stream -R \
+	>"$PGOWN/basebackup.log" 2>&1 || pgown_failed pg_basebackup
+echo "primary_conninfo = 'host=$PGOWN/p user=allot application_name=standby1'" |
+	$PGRUN tee -a "$PGOWN/s.data/postgresql.auto.conf" >/dev/null
+pgown_start s "-c hot_standby=on" || pgown_failed "the standby"
+psql_p() { psql "$(pgown_uri p)" -qAtX -c "$1"; }
 for _ in $(seq 1 100); do
 	[ "$(psql_p "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'standby1'" 2>/dev/null)" = sync ] && break
 	sleep 0.1
 done
-[ "$(psql_p "SELECT sync_state FROM pg_stat_replication")" = sync ] || setup_failed "the standby is not synchronous"
-ALLOT_TEST_PG_URI="postgresql:///postgres?host=$PGDIR/p,$PGDIR/s&user=allot&target_session_attrs=read-write"
+[ "$(psql_p "SELECT sync_state FROM pg_stat_replication")" = sync ] || pgown_failed "the standby is not synchronous"
+ALLOT_TEST_PG_URI="postgresql:///postgres?host=$PGOWN/p,$PGOWN/s&user=allot&target_session_attrs=read-write"
 export ALLOT_TEST_PG_URI
 
 . "$(dirname "$0")/lib.sh"
@@ -81,7 +54,7 @@ UP=$(e2e_free_port)
 python3 "$(dirname "$0")/fake/upstream.py" "$UP" "$E2E_DIR/upstream.log" 2>>"$E2E_DIR/upstream.err" &
 UPID=$!
 PIDB=
-trap 'kill $UPID $PIDB 2>/dev/null; e2e_stop; e2e_pg_drop; pg_gone' EXIT
+trap 'kill $UPID $PIDB 2>/dev/null; e2e_stop; e2e_pg_drop; pgown_gone' EXIT
 e2e_cscs_charter pg-standby-test
 # the gate's model beside the provider's records (one more provider, one more project)
 PUBR=$("$BIN/allot" keygen --out "$E2E_DIR/remote.key")
@@ -141,7 +114,7 @@ check "monitor before the promotion" 0 $?
 ACKED=$(wc -l <"$E2E_DIR/acked.txt")
 
 # --- the primary is lost, the standby promoted -------------------------------------------------
-$PGRUN "$PGBIN/pg_ctl" -D "$PGDIR/p.data" -m immediate stop >/dev/null 2>&1 || bad "the primary did not stop"
+pgown_stop p immediate || bad "the primary did not stop"
 lost=$(date +%s%N)
 codes=
 for i in 1 2 3; do
@@ -150,7 +123,7 @@ for i in 1 2 3; do
 done
 check "while no primary answers nothing is answered 200" 0 "$(printf '%s\n' $codes | grep -c '^200$')"
 check "every gated request and every batch is refused with 503" 6 "$(printf '%s\n' $codes | grep -c '^503$')"
-$PGRUN "$PGBIN/pg_ctl" -D "$PGDIR/s.data" -w -t 60 promote >/dev/null 2>&1 || bad "the standby was not promoted"
+$PGRUN "$PGBIN/pg_ctl" -D "$PGOWN/s.data" -w -t 60 promote >/dev/null 2>&1 || bad "the standby was not promoted"
 promoted=$(date +%s%N)
 back() { # URL: seconds from the loss to its first 200 ("" if none within 30 s)
 	for _ in $(seq 1 120); do
