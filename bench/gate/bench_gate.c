@@ -37,6 +37,8 @@
  * ALLOT_BENCH_PG=URI (a PostgreSQL server, e.g. scripts/with-pg.sh's
  * ALLOT_TEST_PG_URI) then runs the instant backend on 1, 2 and 3 nodes on one
  * new database there (bench/gate/nodes.c, docs/BENCH_PG.md).
+ * ALLOT_BENCH_ROWS=N then compares gated req/s on an empty ledger and on one
+ * of N records (bench/gate/growth.c, docs/BENCH_GATE.md).
  * Without the model file it prints a line and exits 0.
  */
 #include <curl/curl.h>
@@ -839,14 +841,18 @@ int main(void)
 
 	/* ALLOT_BENCH_PG: the instant backend again, on 1, 2 and 3 nodes on
 	 * one PostgreSQL database (bench/gate/nodes.c). */
-	if (getenv("ALLOT_BENCH_PG") && (!only || strcmp(only, "instant") == 0)) {
-		struct nodes_base base = {.sqlite_rps = sum[1].gated_rps, .sqlite_add50 = sum[1].add50,
-					  .sqlite_add99 = sum[1].add99, .up_url = up_url,
-					  .raw_body = BODY_UP, .gate_body = BODY_INSTANT,
-					  .charter = charter, .models = models, .dir = dir,
-					  .seconds = seconds};
+	struct nodes_base base = {.sqlite_rps = sum[1].gated_rps, .sqlite_add50 = sum[1].add50,
+				  .sqlite_add99 = sum[1].add99, .up_url = up_url,
+				  .raw_body = BODY_UP, .gate_body = BODY_INSTANT,
+				  .charter = charter, .models = models, .dir = dir,
+				  .seconds = seconds};
+	if (getenv("ALLOT_BENCH_PG") && (!only || strcmp(only, "instant") == 0))
 		bench_nodes(getenv("ALLOT_BENCH_PG"), &base);
-	}
+	/* ALLOT_BENCH_ROWS: the same on a ledger of that many records
+	 * (bench/gate/growth.c). */
+	if (getenv("ALLOT_BENCH_ROWS") && atoll(getenv("ALLOT_BENCH_ROWS")) > 0 &&
+	    (!only || strcmp(only, "instant") == 0))
+		bench_growth(atoll(getenv("ALLOT_BENCH_ROWS")), &base);
 
 	http_server_stop(srv);
 	MHD_stop_daemon(raw);

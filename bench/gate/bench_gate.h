@@ -3,6 +3,7 @@
 #ifndef ALLOT_BENCH_GATE_H
 #define ALLOT_BENCH_GATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct run_result {
@@ -28,8 +29,28 @@ struct nodes_base {
 	const char *charter, *models, *dir;
 	double seconds;
 };
+/* A node: an app as allotd opens it (store, ledger, gate) and its HTTP
+ * server with allotd's routes, in this process (nodes.c). */
+#include "daemon/app.h"
+struct bench_node {
+	struct app app;
+	struct http_server *srv;
+	char url[128];    /* its /v1/completions */
+};
+/* Opens a node on db (a SQLite path or a postgres:// URI) with the keys
+ * directory keys and base's charter and models; false with msg (close it
+ * anyway). */
+bool bench_node_open(struct bench_node *n, const char *db, const char *keys,
+		     const struct nodes_base *b, char *msg, size_t msgsz);
+void bench_node_close(struct bench_node *n);
+/* A member token of epfl/climate for an hour, or NULL after a message. */
+char *bench_node_mint(struct bench_node *n);
+
 /* The instant backend gated by 1, 2 and 3 nodes on one new database on the
  * PostgreSQL server at uri (dropped after); prints, asserts nothing. */
 void bench_nodes(const char *uri, const struct nodes_base *base);
+/* ALLOT_BENCH_ROWS=N (growth.c): gated req/s on a ledger of 0 rows and on
+ * one of N rows, measured alternately; prints, asserts nothing. */
+void bench_growth(long long rows, const struct nodes_base *base);
 
 #endif

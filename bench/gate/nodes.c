@@ -37,13 +37,7 @@
 /* 8: as the SQLite figure; 24: 8 per node with three. */
 static const int loop_clients[] = {8, 24};
 
-struct node {
-	struct app app;
-	struct http_server *srv;
-	char url[128];
-};
-
-static bool node_open(struct node *n, const char *db, const char *keys,
+bool bench_node_open(struct bench_node *n, const char *db, const char *keys,
 		      const struct nodes_base *b, char *msg, size_t msgsz)
 {
 	memset(n, 0, sizeof *n);
@@ -67,7 +61,7 @@ static bool node_open(struct node *n, const char *db, const char *keys,
 	return true;
 }
 
-static void node_close(struct node *n)
+void bench_node_close(struct bench_node *n)
 {
 	if (n->srv)
 		http_server_stop(n->srv);
@@ -92,7 +86,7 @@ static bool admin(const char *uri, const char *sql)
 	return ok;
 }
 
-static char *mint(struct node *n)
+char *bench_node_mint(struct bench_node *n)
 {
 	struct token_claims cl = {0};
 	snprintf(cl.inst, sizeof cl.inst, "epfl");
@@ -115,7 +109,7 @@ struct nodes_row {
 };
 
 /* The figures with the first k nodes. */
-static void measure(struct node *nodes, int k, const char *token, const struct nodes_base *b,
+static void measure(struct bench_node *nodes, int k, const char *token, const struct nodes_base *b,
 		    const struct run_result *raw, struct nodes_row *row)
 {
 	const char *urls[NODES_MAX];
@@ -152,18 +146,18 @@ void bench_nodes(const char *uri, const struct nodes_base *b)
 	       sysconf(_SC_NPROCESSORS_ONLN), loadavg_text());
 	struct run_result raw = run_clients_multi(&b->up_url, 1, NULL, b->raw_body, PACED_THREADS,
 						  PACED_RATE, b->seconds);
-	struct node nodes[NODES_MAX];
+	struct bench_node nodes[NODES_MAX];
 	struct nodes_row rows[NODES_MAX] = {0};
 	int opened = 0;
 	char *token = NULL;
 	for (int k = 1; k <= NODES_MAX; k++) {
-		if (!node_open(&nodes[k - 1], db, keys, b, msg, sizeof msg)) {
+		if (!bench_node_open(&nodes[k - 1], db, keys, b, msg, sizeof msg)) {
 			fprintf(stderr, "bench_gate: node %d: %s\n", k, msg);
-			node_close(&nodes[k - 1]);
+			bench_node_close(&nodes[k - 1]);
 			break;
 		}
 		opened = k;
-		if (k == 1 && !(token = mint(&nodes[0])))
+		if (k == 1 && !(token = bench_node_mint(&nodes[0])))
 			break;
 		measure(nodes, k, token, b, &raw, &rows[k - 1]);
 	}
@@ -186,7 +180,7 @@ void bench_nodes(const char *uri, const struct nodes_base *b)
 	       "p99 <= 3 ms\n");
 	free(token);
 	for (int k = opened; k > 0; k--)
-		node_close(&nodes[k - 1]);
+		bench_node_close(&nodes[k - 1]);
 	snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", dbname);
 	admin(uri, sql);
 }

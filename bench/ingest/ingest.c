@@ -253,6 +253,40 @@ static double store_bytes(const struct inst *in)
 	return b;
 }
 
+/* Where the bytes are (ALLOT_BENCH_SIZES=1): the largest tables and
+ * indexes, each in bytes per record of the run (their whole size: the
+ * store starts nearly empty). */
+static void store_sizes(const struct inst *in, double n)
+{
+	if (!getenv("ALLOT_BENCH_SIZES") || n <= 0)
+		return;
+	if (in->pgdb[0]) {
+		PGconn *c = PQconnectdb(in->db);
+		PGresult *r = PQexec(c, "SELECT c.relname, pg_relation_size(c.oid) + "
+					"coalesce(pg_total_relation_size(c.reltoastrelid), 0) "
+					"FROM pg_class c WHERE c.relkind IN ('r', 'i') AND "
+					"c.relnamespace = 'public'::regnamespace ORDER BY 2 DESC LIMIT 12");
+		for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++)
+			printf("      %-32s %6.0f bytes/record\n", PQgetvalue(r, i, 0),
+			       strtod(PQgetvalue(r, i, 1), NULL) / n);
+		PQclear(r);
+		PQfinish(c);
+		return;
+	}
+	sqlite3 *db;
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_open(in->db, &db) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "SELECT name, sum(pgsize) FROM dbstat GROUP BY name "
+			       "ORDER BY 2 DESC LIMIT 12", -1, &q, NULL) == SQLITE_OK)
+		while (sqlite3_step(q) == SQLITE_ROW)
+			printf("      %-32s %6.0f bytes/record\n", sqlite3_column_text(q, 0),
+			       (double)sqlite3_column_int64(q, 1) / n);
+	else
+		printf("      (no dbstat table in this SQLite: %s)\n", sqlite3_errmsg(db));
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+}
+
 /* ---- records ------------------------------------------------------------------ */
 
 static const struct {
@@ -893,6 +927,7 @@ int main(int argc, char **argv)
 		a = bench_http(&in, r, opt.records);
 		cpu_a = g_cpu;
 		double per = (store_bytes(&in) - b0) / n;
+		store_sizes(&in, n);
 		inst_close(&in);
 		printf("(a) HTTP POST /v1/usage, durable acks:        %9.0f records/s\n", a);
 		printf("    CPU %.1f us/record (of it the client threads %.1f), %.2f CPUs busy\n",
@@ -906,6 +941,7 @@ int main(int argc, char **argv)
 			b0 = store_bytes(&in);
 			double ap = bench_http(&in, r, opt.records);
 			double cpu_p = g_cpu, per_p = (store_bytes(&in) - b0) / n;
+			store_sizes(&in, n);
 			inst_close(&in);
 			printf("(a, PostgreSQL) the same, on PostgreSQL:     %9.0f records/s  "
 			       "(%.2f x SQLite's in this run)\n", ap, ap / a);

@@ -590,33 +590,8 @@ json_t *record_to_json(const struct usage_record *r)
 
 allot_err record_seal(struct usage_record *r)
 {
-	char start[TIME_FMT_MAX], end[TIME_FMT_MAX];
-	struct rf f[F_COUNT] = {0};
-#define SEAL_STR(k, v) f[k] = (struct rf){RF_STR, (v), strlen(v), 0}
-	SEAL_STR(F_RECORD_ID, r->record_id);
-	SEAL_STR(F_PROVIDER, r->provider);
-	SEAL_STR(F_INSTITUTION, r->institution);
-	SEAL_STR(F_PROJECT, r->project);
-	SEAL_STR(F_RESOURCE, r->resource);
-	SEAL_STR(F_START, time_format_rfc3339(r->start_us, start));
-	SEAL_STR(F_END, time_format_rfc3339(r->end_us, end));
-	SEAL_STR(F_KIND, record_kind_name(r->kind));
-	if (r->member[0])
-		SEAL_STR(F_MEMBER, r->member);
-	if (r->cls[0])
-		SEAL_STR(F_CLASS, r->cls);
-	if (r->model[0])
-		SEAL_STR(F_MODEL, r->model);
-	if (r->supersedes[0])
-		SEAL_STR(F_SUPERSEDES, r->supersedes);
-	if (r->adjustment != ADJ_NONE)
-		SEAL_STR(F_ADJUSTMENT, record_adjustment_name(r->adjustment));
-#undef SEAL_STR
-	f[F_QUANTITY] = (struct rf){RF_INT, NULL, 0, r->quantity};
-	if (r->has_seq)
-		f[F_SEQ] = (struct rf){RF_INT, NULL, 0, r->seq};
 	free(r->canonical);
-	r->canonical = canon_fields(f, &r->canonical_len);
+	r->canonical = record_canonical_sealed(r, &r->canonical_len);
 	if (!r->canonical)
 		return ALLOT_E_NOMEM;
 	record_sha256(r->canonical, r->canonical_len, r->sha256);

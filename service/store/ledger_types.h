@@ -50,6 +50,20 @@ const char *record_kind_name(enum record_kind k);
 /* "credit", "refund", "debit"; NULL for ADJ_NONE. */
 const char *record_adjustment_name(enum record_adjustment a);
 
+/* The sealed spelling of a record's canonical bytes: every field the
+ * record holds, "kind" always, times as time_format_rfc3339 writes them,
+ * keys in byte order (what record_seal gives a record allot writes itself,
+ * and what most providers sign).  From malloc (NUL after its *len bytes);
+ * NULL when out of memory. */
+char *record_canonical_sealed(const struct usage_record *r, size_t *len);
+/* Whether r's canonical bytes are its sealed spelling: the stores then keep
+ * none and rebuild them when the row is read (docs/LEDGER.md, "Storage"). */
+bool record_canonical_rebuilds(const struct usage_record *r);
+/* A row's canonical bytes as read: stored (n > 0: a copy) or rebuilt from
+ * r's fields (n == 0).  Sets r->canonical (from malloc) and its length;
+ * ALLOT_E_NOMEM. */
+allot_err record_canonical_load(struct usage_record *r, const void *stored, size_t n);
+
 /* Width of a usage bucket: 15 minutes, the gcd of all UTC offsets. */
 #define LEDGER_BUCKET_US (15LL * 60 * 1000000)
 

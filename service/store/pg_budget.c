@@ -306,9 +306,11 @@ allot_err pgb_sweep(struct store *st, int64_t now_us, bool dead, int64_t *releas
 allot_err pgb_reserved(struct store *st, const char *level, int64_t at_us, int64_t *reserved)
 {
 	/* max, not sum: a charter that changed the level's period leaves rows
-	 * of both periods holding at_us. */
+	 * of both periods holding at_us.  Room leased to nodes is held as
+	 * reservations are (tier B, docs/POSTGRES.md): the quota views show
+	 * it in `reserved`, so `remaining` is what can still be admitted. */
 	static const char q[] =
-		"SELECT coalesce(max(reserved), 0) FROM budgets WHERE level = $1 "
+		"SELECT coalesce(max(reserved + leased), 0) FROM budgets WHERE level = $1 "
 		"AND period_start <= $2 AND $2 < period_end";
 	char at[24];
 	const char *v[] = {level, pg_i64(at, at_us)};

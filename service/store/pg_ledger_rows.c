@@ -47,14 +47,18 @@ allot_err pg_usage_row(const PGresult *r, int i, struct ledger_row *out)
 	out->charge_micro = pg_col_i64(r, i, 21);
 	out->overage = pg_col_i64(r, i, 22) != 0;
 	out->from_gate = strcmp(PQgetvalue(r, i, 23), "gate") == 0;
+	pgs_col_bytes(r, i, 25, rec->sha256, sizeof rec->sha256);
 	size_t n = 0;
 	uint8_t *canon = pgs_col_blob(r, i, 24, &n);
 	if (!canon)
 		return ALLOT_E_NOMEM;
-	rec->canonical = (char *)canon; /* NUL after its n bytes */
-	rec->canonical_len = n;
-	pgs_col_bytes(r, i, 25, rec->sha256, sizeof rec->sha256);
-	return ALLOT_OK;
+	if (n > 0) {
+		rec->canonical = (char *)canon; /* NUL after its n bytes */
+		rec->canonical_len = n;
+		return ALLOT_OK;
+	}
+	free(canon); /* none stored: the sealed spelling, rebuilt from the fields */
+	return record_canonical_load(rec, NULL, 0);
 }
 
 allot_err pg_ledger_find(struct store *st, const char *provider, const char *record_id,
@@ -83,11 +87,6 @@ allot_err pg_ledger_find(struct store *st, const char *provider, const char *rec
 	return e;
 }
 
-static const char *kind_db(enum record_kind k)
-{
-	return k == RECORD_ADJUSTMENT ? "adjustment" : k == RECORD_VOID ? "void" : "usage";
-}
-
 /* The columns of one usage_records row and its leaf, in parameter order:
  * $1..$26 the row ($26 its leaf index), $27 the leaf's hash, $28 its name. */
 #define ROW_COLS \
@@ -113,10 +112,12 @@ static allot_err row_text(struct row_text *t, const struct ledger_row *row, int6
 			  const uint8_t leaf_hash[32], const char *leaf_name)
 {
 	const struct usage_record *r = &row->rec;
-	if (!(t->canon = malloc(2 * r->canonical_len + 3)))
+	/* the sealed spelling is kept as no bytes (docs/LEDGER.md, "Storage") */
+	size_t clen = record_canonical_rebuilds(r) ? 0 : r->canonical_len;
+	if (!(t->canon = malloc(2 * clen + 3)))
 		return ALLOT_E_NOMEM;
 	memcpy(t->canon, "\\x", 2);
-	hex_encode(r->canonical, r->canonical_len, t->canon + 2);
+	hex_encode(r->canonical, clen, t->canon + 2);
 	memcpy(t->sha, "\\x", 2);
 	hex_encode(r->sha256, 32, t->sha + 2);
 	memcpy(t->lh, "\\x", 2);
@@ -126,7 +127,7 @@ static allot_err row_text(struct row_text *t, const struct ledger_row *row, int6
 		t->lh[2] = '\0';
 	const char *v[ROW_NPARAMS] = {
 		r->provider, r->record_id, r->has_seq ? pg_i64(t->seq, r->seq) : NULL,
-		kind_db(r->kind), record_adjustment_name(r->adjustment),
+		record_kind_name(r->kind), record_adjustment_name(r->adjustment),
 		r->supersedes[0] ? r->supersedes : NULL, r->institution, r->project, r->member,
 		r->resource, r->cls, r->model, pg_i64(t->qty, r->quantity),
 		pg_i64(t->su, r->start_us), pg_i64(t->eu, r->end_us),

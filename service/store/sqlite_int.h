@@ -111,8 +111,8 @@ allot_err sq_ledger_net(struct store *st, const char *provider, const char *reco
 	"late, charter_version, rate_micro, charge_micro, overage, source, canonical, sha256"
 #define SQ_USAGE_NCOLS 26
 /* A row from the columns SQ_USAGE_COLS of q's current row; rec.canonical
- * points into that row (valid until q is stepped or reset). */
-void sq_usage_row(sqlite3_stmt *q, struct ledger_row *out);
+ * from malloc (record_release), stored or rebuilt.  ALLOT_E_NOMEM. */
+allot_err sq_usage_row(sqlite3_stmt *q, struct ledger_row *out);
 allot_err sq_ledger_list(struct store *st, const struct ledger_filter *f,
 			 void (*fn)(void *ctx, const struct ledger_row *row, int64_t leaf_index),
 			 void *ctx);

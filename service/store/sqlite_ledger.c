@@ -337,11 +337,6 @@ void sq_ledger_release(struct store *st, uint64_t tag)
 		sumcache_release(s->sums, tag); /* the cache's own lock */
 }
 
-static const char *kind_db(enum record_kind k)
-{
-	return k == RECORD_ADJUSTMENT ? "adjustment" : k == RECORD_VOID ? "void" : "usage";
-}
-
 static enum record_kind kind_parse(const char *k)
 {
 	return !k ? RECORD_USAGE
@@ -356,7 +351,7 @@ static enum record_adjustment adjustment_parse(const char *a)
 	       : strcmp(a, "refund") == 0 ? ADJ_REFUND : ADJ_DEBIT;
 }
 
-void sq_usage_row(sqlite3_stmt *q, struct ledger_row *out)
+allot_err sq_usage_row(sqlite3_stmt *q, struct ledger_row *out)
 {
 	memset(out, 0, sizeof *out);
 	struct usage_record *r = &out->rec;
@@ -386,11 +381,11 @@ void sq_usage_row(sqlite3_stmt *q, struct ledger_row *out)
 	out->overage = sqlite3_column_int(q, 22);
 	const char *src = (const char *)sqlite3_column_text(q, 23);
 	out->from_gate = src && strcmp(src, "gate") == 0;
-	/* text, not blob: NUL-terminated, as the listing's readers expect */
-	r->canonical = (char *)sqlite3_column_text(q, 24);
-	r->canonical_len = (size_t)sqlite3_column_bytes(q, 24);
 	if (sqlite3_column_bytes(q, 25) == 32)
 		memcpy(r->sha256, sqlite3_column_blob(q, 25), 32);
+	/* none stored: the sealed spelling, rebuilt from the fields above */
+	const void *canon = sqlite3_column_blob(q, 24);
+	return record_canonical_load(r, canon, canon ? (size_t)sqlite3_column_bytes(q, 24) : 0);
 }
 
 allot_err sq_ledger_find(struct store *st, const char *provider, const char *record_id,
@@ -415,17 +410,7 @@ allot_err sq_ledger_find(struct store *st, const char *provider, const char *rec
 		sq_fail(s, "ledger find");
 		goto out;
 	}
-	sq_usage_row(q, out);
-	const char *c = out->rec.canonical;
-	out->rec.canonical = malloc(out->rec.canonical_len + 1);
-	if (!out->rec.canonical) {
-		e = ALLOT_E_NOMEM;
-		goto out;
-	}
-	if (out->rec.canonical_len)
-		memcpy(out->rec.canonical, c, out->rec.canonical_len);
-	out->rec.canonical[out->rec.canonical_len] = '\0';
-	e = ALLOT_OK;
+	e = sq_usage_row(q, out);
 out:
 	if (q)
 		sqlite3_reset(q);
@@ -456,7 +441,7 @@ allot_err sq_ledger_insert(struct store *st, struct ledger_row *row)
 	sqlite3_bind_text(q, 2, r->record_id, -1, SQLITE_STATIC);
 	if (r->has_seq)
 		sqlite3_bind_int64(q, 3, r->seq);
-	sqlite3_bind_text(q, 4, kind_db(r->kind), -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, record_kind_name(r->kind), -1, SQLITE_STATIC);
 	if (r->adjustment != ADJ_NONE)
 		sqlite3_bind_text(q, 5, record_adjustment_name(r->adjustment), -1, SQLITE_STATIC);
 	sq_bind_text(q, 6, r->supersedes);
@@ -477,7 +462,11 @@ allot_err sq_ledger_insert(struct store *st, struct ledger_row *row)
 	sqlite3_bind_int64(q, 21, row->charge_micro);
 	sqlite3_bind_int(q, 22, row->overage);
 	sqlite3_bind_text(q, 23, row->from_gate ? "gate" : "provider", -1, SQLITE_STATIC);
-	sqlite3_bind_blob(q, 24, r->canonical, (int)r->canonical_len, SQLITE_STATIC);
+	/* the sealed spelling is kept as no bytes (docs/LEDGER.md, "Storage") */
+	if (record_canonical_rebuilds(r))
+		sqlite3_bind_zeroblob(q, 24, 0);
+	else
+		sqlite3_bind_blob(q, 24, r->canonical, (int)r->canonical_len, SQLITE_STATIC);
 	sqlite3_bind_blob(q, 25, r->sha256, 32, SQLITE_STATIC);
 	int64_t leaf = sq_tlog_next_index(s); /* the record's leaf, appended below */
 	if (leaf >= 0)

@@ -55,16 +55,21 @@ static allot_err where_run(struct sqlite_store *s, struct ledger_sql *w, const c
 struct list_each {
 	void (*fn)(void *ctx, const struct ledger_row *row, int64_t leaf_index);
 	void *ctx;
+	bool oom;      /* a row's canonical bytes could not be made */
 };
 
 static void list_row(sqlite3_stmt *q, void *arg)
 {
 	struct list_each *le = arg;
 	struct ledger_row row;
-	sq_usage_row(q, &row);
+	if (sq_usage_row(q, &row)) {
+		le->oom = true;
+		return;
+	}
 	int64_t leaf = sqlite3_column_type(q, SQ_USAGE_NCOLS) == SQLITE_NULL
 		? -1 : sqlite3_column_int64(q, SQ_USAGE_NCOLS);
 	le->fn(le->ctx, &row, leaf);
+	free(row.rec.canonical);
 }
 
 allot_err sq_ledger_list(struct store *st, const struct ledger_filter *f,
@@ -73,10 +78,11 @@ allot_err sq_ledger_list(struct store *st, const struct ledger_filter *f,
 {
 	struct sqlite_store *s = S(st);
 	struct ledger_sql w;
-	struct list_each le = {fn, ctx};
+	struct list_each le = {fn, ctx, false};
 	ledger_sql_init(&w, LEDGER_SQL_SQLITE);
 	ledger_sql_list(&w, SQ_USAGE_COLS, f);
-	return where_run(s, &w, "ledger list", list_row, &le);
+	allot_err e = where_run(s, &w, "ledger list", list_row, &le);
+	return e ? e : le.oom ? ALLOT_E_NOMEM : ALLOT_OK;
 }
 
 struct report_each {

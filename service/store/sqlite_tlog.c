@@ -250,7 +250,8 @@ static const char q_audit_row[] =
  * use: entry_done); found false when it is gone. */
 struct sq_entry {
 	sqlite3_stmt *q;
-	struct store_entry e; /* its strings belong to the statement until entry_done */
+	struct store_entry e; /* its strings belong to the statement until entry_done
+			       * (a usage row's canonical bytes: from malloc) */
 };
 
 static const char *col_text(sqlite3_stmt *q, int col)
@@ -276,7 +277,8 @@ static allot_err entry_read(struct sqlite_store *s, enum tlog_leaf_type type, in
 		return sq_fail(s, "log entry");
 	out->e.found = true;
 	if (type == TLOG_LEAF_USAGE) {
-		sq_usage_row(q, &out->e.usage);
+		if (sq_usage_row(q, &out->e.usage))
+			return ALLOT_E_NOMEM;
 	} else if (type == TLOG_LEAF_CHARTER) {
 		struct charter_row *c = &out->e.charter;
 		memset(c, 0, sizeof *c);
@@ -301,6 +303,8 @@ static allot_err entry_read(struct sqlite_store *s, enum tlog_leaf_type type, in
 
 static void entry_done(struct sq_entry *e)
 {
+	free(e->e.usage.rec.canonical);
+	e->e.usage.rec.canonical = NULL;
 	if (e->q)
 		sqlite3_reset(e->q);
 	e->q = NULL;

@@ -94,6 +94,16 @@ for i in $(seq 1 16); do
 		>"$E2E_DIR/stream$i.status" &
 	PIDS="$PIDS $!"
 done
+# All sixteen admitted (each holds its reservation) before the charter
+# changes: on a loaded machine a stream still being sent would meet the new
+# charter, which no longer serves alpha (404), and test nothing.
+held=0
+for _ in $(seq 1 400); do
+	held=$(curl -s "$URL/metrics" | awk '$1 == "allot_gate_reservations_held" { print int($2) }')
+	[ "${held:-0}" -ge 16 ] && break
+	sleep 0.05
+done
+check "all 16 streams admitted before the charter changes" 16 "${held:-0}"
 for _ in $(seq 1 100); do grep -q '^data: ' "$E2E_DIR/stream1" 2>/dev/null && break; sleep 0.02; done
 charter 3 2026-01-01T00:00:00Z "beta:b.gguf" >"$E2E_DIR/c3.yaml"
 put "$E2E_DIR/c3.yaml"

@@ -175,6 +175,10 @@ static void test_take_and_tier_a(void **state)
 	assert_int_equal(l.spent, 0);
 	assert_int_equal(l.expires_us, NOW + 5 * SEC);
 	assert_int_equal(col(f, "leased", "epfl/climate"), 300);
+	/* The quota views see it held too (reserved + leased). */
+	int64_t held = -1;
+	assert_int_equal(store_budget_reserved(f->st, "epfl/climate", NOW, &held), ALLOT_OK);
+	assert_int_equal(held, 300);
 	/* Tier A sees the lease's room as held. */
 	struct store_budget_req rq;
 	req3(&rq, "r1", 701, 10000, 5000, 1000);

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1195,6 +1196,132 @@ static void test_durability(void **state)
 	assert_int_equal(sum(st, NULL, NULL, NULL), 4);
 }
 
+/* ---- canonical bytes kept only when they are not the sealed spelling ---------------- */
+
+/* The stored canonical column's length of record id on each store. */
+static int64_t stored_len(struct fx *f, bool pg, const char *id)
+{
+	char sql[160];
+	snprintf(sql, sizeof sql,
+		 "SELECT length(canonical) FROM usage_records WHERE provider = 'cscs' AND "
+		 "record_id = '%s'", id);
+	if (pg) {
+		PGconn *c = PQconnectdb(f->uri);
+		assert_int_equal(PQstatus(c), CONNECTION_OK);
+		int64_t n = q_int(c, sql);
+		PQfinish(c);
+		return n;
+	}
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	int64_t n = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return n;
+}
+
+struct canon_seen {
+	const char *id;
+	char *canon;
+	size_t len;
+};
+
+static void canon_list_fn(void *ctx, const struct ledger_row *row, int64_t leaf)
+{
+	(void)leaf;
+	struct canon_seen *c = ctx;
+	if (strcmp(row->rec.record_id, c->id) == 0) {
+		free(c->canon);
+		c->canon = strndup(row->rec.canonical, row->rec.canonical_len);
+		c->len = row->rec.canonical_len;
+	}
+}
+
+static void canon_entry_fn(void *ctx, const struct tlog_entry_row *e)
+{
+	if (e->usage)
+		canon_list_fn(ctx, e->usage, 0);
+}
+
+/* Books row and reads its canonical bytes back by find, listing and log
+ * entry: each the bytes booked. */
+static void canon_back(struct store *st, struct ledger_row *row)
+{
+	assert_int_equal(ins(st, row), ALLOT_OK);
+	const struct usage_record *r = &row->rec;
+	struct ledger_row got;
+	assert_int_equal(store_ledger_find_q(st, "cscs", r->record_id, &got), ALLOT_OK);
+	assert_int_equal(got.rec.canonical_len, r->canonical_len);
+	assert_memory_equal(got.rec.canonical, r->canonical, r->canonical_len);
+	assert_int_equal(got.rec.canonical[got.rec.canonical_len], '\0');
+	free(got.rec.canonical);
+	struct canon_seen c = {.id = r->record_id};
+	struct ledger_filter flt = {.limit = 1000};
+	assert_int_equal(store_ledger_list_q(st, &flt, canon_list_fn, &c), ALLOT_OK);
+	assert_non_null(c.canon);
+	assert_int_equal(c.len, r->canonical_len);
+	assert_memory_equal(c.canon, r->canonical, r->canonical_len);
+	free(c.canon);
+	c.canon = NULL;
+	assert_int_equal(store_tlog_entries(st, 0, log_size(st), canon_entry_fn, &c), ALLOT_OK);
+	assert_non_null(c.canon);
+	assert_memory_equal(c.canon, r->canonical, r->canonical_len);
+	free(c.canon);
+}
+
+/* A record whose canonical bytes are its sealed spelling (what allot writes
+ * for the gate, what most providers sign) is stored without them and gets
+ * them back byte for byte; any other spelling is stored as it is. */
+static void test_canonical_kept(void **state)
+{
+	struct fx *f = *state;
+	PGFX_NEED(f);
+	for (int k = 0; k < 2; k++) {
+		struct store *st = k ? f->pg : f->sq;
+		struct ledger_row row;
+		/* every field set, sealed */
+		fill(&row, "c-sealed", "epfl", "climate", "alice@epfl.ch", 7200, T0 + 10, 500);
+		struct usage_record *r = &row.rec;
+		r->has_seq = true;
+		r->seq = 1042;
+		r->kind = RECORD_ADJUSTMENT;
+		r->adjustment = ADJ_REFUND;
+		r->start_us = T0 - 123456; /* a fraction of a second */
+		snprintf(r->cls, sizeof r->cls, "h100");
+		snprintf(r->model, sizeof r->model, "llama");
+		snprintf(r->supersedes, sizeof r->supersedes, "c-0");
+		r->canonical = record_canonical_sealed(r, &r->canonical_len);
+		assert_non_null(r->canonical);
+		assert_non_null(strstr(r->canonical, "\"adjustment\":\"refund\""));
+		assert_true(record_canonical_rebuilds(r));
+		canon_back(st, &row);
+		assert_int_equal(stored_len(f, k, "c-sealed"), 0);
+		free(r->canonical);
+		/* the fewest fields, sealed */
+		fill(&row, "c-plain", "epfl", "climate", "", 1, T0 + 20, 100);
+		r->canonical = record_canonical_sealed(r, &r->canonical_len);
+		canon_back(st, &row);
+		assert_int_equal(stored_len(f, k, "c-plain"), 0);
+		/* the same fields, another spelling ("kind" left out): kept whole */
+		char *sealed = r->canonical;
+		char other[512];
+		const char *kind = strstr(sealed, ",\"kind\":\"usage\"");
+		assert_non_null(kind);
+		snprintf(other, sizeof other, "%.*s%s", (int)(kind - sealed), sealed,
+			 kind + strlen(",\"kind\":\"usage\""));
+		fill(&row, "c-other", "epfl", "climate", "", 1, T0 + 20, 100);
+		r->canonical = other;
+		r->canonical_len = strlen(other);
+		assert_false(record_canonical_rebuilds(r));
+		canon_back(st, &row);
+		assert_int_equal(stored_len(f, k, "c-other"), (int64_t)strlen(other));
+		free(sealed);
+	}
+}
+
 int main(void)
 {
 	log_set_quiet(true);
@@ -1220,6 +1347,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_two_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_statement, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durability, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_canonical_kept, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

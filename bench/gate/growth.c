@@ -1,0 +1,168 @@
+/* growth.c — bench_gate's ledger-growth mode (ALLOT_BENCH_ROWS=N; issue 13,
+ * docs/BENCH_GATE.md "As the ledger grows").
+ *
+ * Gated requests/s with the instant backend on a ledger that holds no
+ * records and on one that holds N, each a SQLite store of its own opened
+ * as allotd opens it (bench_node_open) with 8 closed-loop clients,
+ * measured alternately (empty, full, empty, full) so that a change of the
+ * machine's load shows as a spread instead of a ratio.
+ *
+ * The N rows go straight into usage_records in one INSERT … SELECT (not
+ * through the gate: N requests would take hours here), shaped as the
+ * gate's own settlements are: two records per request (tokens_in,
+ * tokens_out), random token ids, 40 institutions × 10 projects × 5
+ * members, the current month, the sealed spelling (no canonical bytes
+ * kept, docs/LEDGER.md "Storage").  They have no log leaves: the leaves
+ * table is only appended at its end, which does not slow as it grows,
+ * while the records' indexes take their inserts anywhere.  The store
+ * opened on them totals the new rows into its bounds at its first booking
+ * (in the warm-up, not measured).  The clients use one token, so the
+ * measured bookings' record ids share a prefix and land together in the
+ * (provider, record_id) index; a commons' many tokens spread them. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/timeutil.h"
+
+#include "bench_gate.h"
+
+#define LOOP_CLIENTS 8
+#define ROUNDS 2
+
+/* The rows, in one transaction with a large page cache (the loader's
+ * own connection; the store is not open). */
+static bool load_rows(const char *db, long long rows)
+{
+	sqlite3 *h = NULL;
+	if (sqlite3_open(db, &h) != SQLITE_OK) {
+		fprintf(stderr, "bench_gate: growth: %s: %s\n", db, sqlite3_errmsg(h));
+		sqlite3_close(h);
+		return false;
+	}
+	int64_t now = time_now_us();
+	int64_t month = 28LL * 86400 * 1000000;
+	char sql[2048];
+	snprintf(sql, sizeof sql,
+		 "PRAGMA cache_size = -1000000; PRAGMA synchronous = OFF; BEGIN; "
+		 "WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < %lld) "
+		 "INSERT INTO usage_records(provider, record_id, seq, kind, institution, project, "
+		 "member, resource, class, model, quantity, start_us, end_us, received_us, book_us, "
+		 "late, charter_version, rate_micro, charge_micro, overage, source, canonical, sha256) "
+		 "SELECT 'remote', 'gate:' || lower(hex(randomblob(16))) || ':1-' || "
+		 "CASE i %% 2 WHEN 0 THEN 'in' ELSE 'out' END, NULL, 'usage', 'inst' || (i %% 40), "
+		 "'proj' || ((i / 40) %% 10), 'm' || ((i / 400) %% 5) || '@example.org', "
+		 "CASE i %% 2 WHEN 0 THEN 'tokens_in' ELSE 'tokens_out' END, '', 'instant', "
+		 "1 + (i * 7919) %% 1000, b - 1000000, b, b, b, 0, 1, 100, "
+		 "(1 + (i * 7919) %% 1000) * 100, 0, 'gate', zeroblob(0), randomblob(32) "
+		 "FROM (SELECT i, %lld - (i * 5183) %% %lld AS b FROM c); COMMIT",
+		 rows - 1, (long long)now, (long long)month);
+	char *err = NULL;
+	bool ok = sqlite3_exec(h, sql, NULL, NULL, &err) == SQLITE_OK;
+	if (!ok)
+		fprintf(stderr, "bench_gate: growth: loading: %s\n", err ? err : "?");
+	sqlite3_free(err);
+	sqlite3_close(h);
+	return ok;
+}
+
+static double file_mb(const char *path)
+{
+	struct stat st;
+	char wal[400];
+	double b = stat(path, &st) == 0 ? (double)st.st_size : 0;
+	snprintf(wal, sizeof wal, "%s-wal", path);
+	if (stat(wal, &st) == 0)
+		b += (double)st.st_size;
+	return b / 1e6;
+}
+
+struct side {
+	const char *name;
+	char db[320], keys[320];   /* a deployment each: its own keys */
+	struct bench_node n;
+	char *token;
+	double rps[ROUNDS], p99[ROUNDS];
+};
+
+static bool side_open(struct side *s, const struct nodes_base *b)
+{
+	char msg[512] = "";
+	if (!bench_node_open(&s->n, s->db, s->keys, b, msg, sizeof msg)) {
+		fprintf(stderr, "bench_gate: growth: %s: %s\n", s->name, msg);
+		return false;
+	}
+	return (s->token = bench_node_mint(&s->n)) != NULL;
+}
+
+void bench_growth(long long rows, const struct nodes_base *b)
+{
+	struct side sides[2] = {{.name = "empty ledger"}, {.name = "full ledger"}};
+	for (int i = 0; i < 2; i++) {
+		const char *w = i ? "full" : "empty";
+		snprintf(sides[i].db, sizeof sides[i].db, "%s/growth-%s.db", b->dir, w);
+		snprintf(sides[i].keys, sizeof sides[i].keys, "%s/keys-%s", b->dir, w);
+	}
+	printf("\n== the ledger grows: SQLite with 0 and %lld records already booked (instant "
+	       "backend, %d closed-loop clients), load average %s",
+	       rows, LOOP_CLIENTS, loadavg_text());
+	/* the full one: made by the store (its schema), then loaded */
+	if (!side_open(&sides[1], b)) {
+		bench_node_close(&sides[1].n);
+		return;
+	}
+	free(sides[1].token);
+	sides[1].token = NULL;
+	bench_node_close(&sides[1].n);
+	double t0 = (double)time_mono_us();
+	if (!load_rows(sides[1].db, rows))
+		return;
+	printf("  loaded %lld rows in %.0f s: %.0f MB (%.0f bytes per record, without log leaves)\n",
+	       rows, ((double)time_mono_us() - t0) / 1e6, file_mb(sides[1].db),
+	       file_mb(sides[1].db) * 1e6 / (double)rows);
+	bool ok = true;
+	for (int i = 0; i < 2 && ok; i++) {
+		t0 = (double)time_mono_us();
+		ok = side_open(&sides[i], b);
+		if (i == 1 && ok)
+			printf("  opened the full ledger in %.1f s (the store totals the loaded rows "
+			       "into its bounds at the first booking: in the warm-up)\n",
+			       ((double)time_mono_us() - t0) / 1e6);
+	}
+	for (int r = 0; r < ROUNDS && ok; r++)
+		for (int i = 0; i < 2; i++) {
+			struct side *s = &sides[i];
+			const char *url = s->n.url;
+			run_clients_multi(&url, 1, s->token, b->gate_body, 2, 0, 0.3); /* warm-up */
+			struct run_result t = run_clients_multi(&url, 1, s->token, b->gate_body,
+								LOOP_CLIENTS, 0, b->seconds);
+			s->rps[r] = t.rps;
+			s->p99[r] = t.p99;
+			printf("  round %d, %-12s %8.0f req/s  p50 %6.0f µs  p99 %6.0f µs  errors %zu\n",
+			       r + 1, s->name, t.rps, t.p50, t.p99, t.errors);
+		}
+	if (ok) {
+		double e = 0, f = 0;
+		for (int r = 0; r < ROUNDS; r++) {
+			e += sides[0].rps[r];
+			f += sides[1].rps[r];
+		}
+		printf("  full / empty: %.2f (rounds: %.2f, %.2f); target: >= 0.90 (<= 10 %% "
+		       "slower at 10,000,000 records)\n",
+		       e > 0 ? f / e : 0, sides[0].rps[0] > 0 ? sides[1].rps[0] / sides[0].rps[0] : 0,
+		       sides[0].rps[1] > 0 ? sides[1].rps[1] / sides[0].rps[1] : 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		free(sides[i].token);
+		bench_node_close(&sides[i].n);
+		char p[400];
+		unlink(sides[i].db);
+		snprintf(p, sizeof p, "%s-wal", sides[i].db);
+		unlink(p);
+		snprintf(p, sizeof p, "%s-shm", sides[i].db);
+		unlink(p);
+	}
+}
