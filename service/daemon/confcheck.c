@@ -12,6 +12,8 @@
 
 #include "charter/charter.h"
 #include "daemon/fileio.h"
+#include "daemon/nodesync.h"
+#include "gate/glease.h"
 #include "http/server.h"
 #include "ledger/ledgerlog.h"
 #include "store/store.h"
@@ -105,6 +107,18 @@ static void check_db(struct cc *c, const struct app_config *cfg)
 	check_db_open(c, db);
 }
 
+/* The settings read from the environment at start (allotd refuses them). */
+static void check_env(struct cc *c)
+{
+	char msg[256];
+	int ms;
+	struct glease_cfg lc;
+	if (nodesync_interval(&ms, msg, sizeof msg))
+		problem(c, "environment", "%s", msg);
+	if (glease_config(&lc, msg, sizeof msg))
+		problem(c, "environment", "%s", msg);
+}
+
 static void check_keys(struct cc *c, const char *keys)
 {
 	struct stat sb;
@@ -156,6 +170,7 @@ int confcheck_run(const struct app_config *cfg, FILE *out, FILE *err)
 	check_listen(&c, cfg->listen);
 	check_db(&c, cfg);
 	check_keys(&c, cfg->keys);
+	check_env(&c);
 	/* The models of the charter, when it parses. */
 	char msg[256];
 	char *text = NULL;

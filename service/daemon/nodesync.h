@@ -3,7 +3,9 @@
  *
  * One thread, every ALLOT_SYNC_MS milliseconds (default 1000): loads the
  * charter versions stored since this node's latest (app_charter_follow) and
- * merges the stored token revocations into the gate's set (tokens_refresh).
+ * merges the token revocations stored since its watermark into the gate's
+ * set (tokens_refresh; gate/revwin.h: ids that commit out of order are
+ * waited for, so the read is bounded without skipping one).
  * No lock that admissions take is held across a database call.  A failing
  * database is logged once, then retried at every interval; its recovery is
  * logged too.  Started only on PostgreSQL: a SQLite database has one owner.

@@ -16,6 +16,7 @@
  * back at their expiry + grace through any node's sweep. */
 #include "gate/glease.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,39 +56,62 @@ struct glease {
 	uint64_t admitted, db;
 };
 
-static int64_t env_ms(const char *name, int64_t def_us)
+/* Reads the integer variable name into *v: unset or empty gives def,
+ * anything but an integer from lo to hi is refused (msg names the variable
+ * and the range). */
+static allot_err env_int(const char *name, int64_t def, int64_t lo, int64_t hi, const char *unit,
+			 int64_t *v, char *msg, size_t msgsz)
 {
-	const char *v = getenv(name);
-	if (!v || !*v)
-		return def_us;
+	const char *s = getenv(name);
+	*v = def;
+	if (!s || !*s)
+		return ALLOT_OK;
 	char *end = NULL;
-	long long ms = strtoll(v, &end, 10);
-	if (*end || ms < 0 || ms > 86400000LL) {
-		log_warnx("%s=%s is not a number of milliseconds: %lld ms used", name, v,
-			  (long long)(def_us / 1000));
-		return def_us;
+	errno = 0;
+	long long n = strtoll(s, &end, 10);
+	if (errno || end == s || *end || n < lo || n > hi) {
+		snprintf(msg, msgsz, "%s=%.40s: expected %s, an integer from %lld to %lld", name, s,
+			 unit, (long long)lo, (long long)hi);
+		return ALLOT_E_INVALID;
 	}
-	return ms * 1000;
+	*v = n;
+	return ALLOT_OK;
 }
 
-void glease_config(struct glease_cfg *c)
+static allot_err grace_ms(int64_t *ms, char *msg, size_t msgsz)
 {
-	const char *b = getenv("ALLOT_LEASE_BUSY");
-	c->busy = b && *b ? strtoll(b, NULL, 10) : 50;
-	if (c->busy < 0)
-		c->busy = 0;
-	c->ttl_us = env_ms("ALLOT_LEASE_TTL_MS", 10 * 1000000LL);
-	if (c->ttl_us < 200000)
-		c->ttl_us = 200000;
-	c->grace_us = glease_grace_us();
+	/* the longest request (600 s) and a minute for the nodes' clocks */
+	return env_int("ALLOT_LEASE_GRACE_MS", GLEASE_DEFAULT_GRACE_MS, 0, GLEASE_MAX_MS,
+		       "milliseconds", ms, msg, msgsz);
+}
+
+allot_err glease_config(struct glease_cfg *c, char *msg, size_t msgsz)
+{
+	int64_t ttl_ms, g_ms;
+	allot_err e = env_int("ALLOT_LEASE_BUSY", GLEASE_DEFAULT_BUSY, 0, GLEASE_MAX_BUSY,
+			      "admissions a second (0: leases off)", &c->busy, msg, msgsz);
+	if (!e)
+		e = env_int("ALLOT_LEASE_TTL_MS", GLEASE_DEFAULT_TTL_MS, GLEASE_MIN_TTL_MS,
+			    GLEASE_MAX_MS, "milliseconds", &ttl_ms, msg, msgsz);
+	if (!e)
+		e = grace_ms(&g_ms, msg, msgsz);
+	if (e)
+		return e;
+	c->ttl_us = ttl_ms * 1000;
+	c->grace_us = g_ms * 1000;
 	c->ahead_us = 2 * 1000000LL;
 	c->idle_us = c->ttl_us / 2;
+	return ALLOT_OK;
 }
 
 int64_t glease_grace_us(void)
 {
-	/* the longest request (600 s) and a minute for the nodes' clocks */
-	return env_ms("ALLOT_LEASE_GRACE_MS", (600 + 60) * 1000000LL);
+	/* allotd refused a bad value at its start (glease_config) */
+	char msg[128];
+	int64_t ms;
+	if (grace_ms(&ms, msg, sizeof msg))
+		ms = GLEASE_DEFAULT_GRACE_MS;
+	return ms * 1000;
 }
 
 /* The entry of level l (creating it when make), or NULL. */
@@ -392,8 +416,12 @@ allot_err glease_open(struct store *st, const char *node, struct glease **out, c
 		return ALLOT_E_NOMEM;
 	L->st = st;
 	snprintf(L->node, sizeof L->node, "%s", node);
-	glease_config(&L->cfg);
-	allot_err e = store_node_start(st, L->node, time_now_us(), &L->epoch);
+	allot_err e = glease_config(&L->cfg, msg, msgsz);
+	if (e) {
+		free(L);
+		return e;
+	}
+	e = store_node_start(st, L->node, time_now_us(), &L->epoch);
 	if (e) {
 		snprintf(msg, msgsz, "cannot register node %s's epoch: %s", L->node, st->errmsg);
 		free(L);

@@ -37,8 +37,21 @@ struct glease_cfg {
 	int64_t ahead_us;   /* a lease's size: the level's rate over this long */
 	int64_t idle_us;    /* unused this long: returned */
 };
-void glease_config(struct glease_cfg *c);
-/* The grace of glease_config (for sweeps where no glease is open). */
+#define GLEASE_DEFAULT_BUSY 50
+#define GLEASE_MAX_BUSY 1000000
+#define GLEASE_DEFAULT_TTL_MS 10000
+#define GLEASE_MIN_TTL_MS 200
+#define GLEASE_DEFAULT_GRACE_MS ((600 + 60) * 1000)
+#define GLEASE_MAX_MS 86400000
+/* Reads ALLOT_LEASE_BUSY (0 to GLEASE_MAX_BUSY), ALLOT_LEASE_TTL_MS
+ * (GLEASE_MIN_TTL_MS to GLEASE_MAX_MS) and ALLOT_LEASE_GRACE_MS (0 to
+ * GLEASE_MAX_MS); unset or empty: the defaults.  Anything else is refused
+ * (ALLOT_E_INVALID, msg names the variable and its range; *c is then
+ * unspecified).  allotd and allotd --check call it before anything is
+ * opened. */
+allot_err glease_config(struct glease_cfg *c, char *msg, size_t msgsz);
+/* The grace of glease_config (for sweeps where no glease is open; the
+ * default when the variable is bad, which allotd refused at start). */
 int64_t glease_grace_us(void);
 
 allot_err glease_open(struct store *st, const char *node, struct glease **out, char *msg,

@@ -12,6 +12,7 @@
 #include "common/timeutil.h"
 #include "common/b64.h"
 #include "crypto/tokcache.h"
+#include "gate/revwin.h"
 
 struct member_rev {
 	char institution[STORE_ID_MAX];
@@ -29,6 +30,9 @@ struct gate_tokens {
 	json_t *member_keys;          /* set of the members' (institution, member, before) */
 	struct member_rev *members;
 	size_t nmembers;
+	pthread_mutex_t refresh_mu;   /* guards win and rows_read (one refresh at a time) */
+	struct revwin win;            /* the revocations still to read (gate/revwin.h) */
+	uint64_t rows_read;           /* revocation rows read from the store since open */
 };
 
 /* Adds r to the sets unless it is there already (a revocation made on this
@@ -64,6 +68,8 @@ allot_err tokens_open(struct store *st, const char *keys_dir, const char *deploy
 	if (!t)
 		return ALLOT_E_NOMEM;
 	pthread_rwlock_init(&t->lock, NULL);
+	pthread_mutex_init(&t->refresh_mu, NULL);
+	revwin_init(&t->win);
 	snprintf(t->deployment, sizeof t->deployment, "%s", deployment);
 	snprintf(t->issuer, sizeof t->issuer, "allotd:%s", deployment);
 	t->jtis = json_object();
@@ -75,7 +81,7 @@ allot_err tokens_open(struct store *st, const char *keys_dir, const char *deploy
 		e = keyset_open(keys_dir, &t->ks, msg, msgsz);
 	if (!e && !(t->cache = tokcache_new(TOKENS_CACHE_CAPACITY)))
 		e = ALLOT_E_NOMEM;
-	if (!e && (e = store_token_revocations(st, add_revocation, t)))
+	if (!e && (e = tokens_refresh(t, st)))
 		snprintf(msg, msgsz, "cannot load token revocations");
 	if (e) {
 		tokens_free(t);
@@ -93,6 +99,8 @@ void tokens_free(struct gate_tokens *t)
 	tokcache_free(t->cache);
 	json_decref(t->jtis);
 	json_decref(t->member_keys);
+	revwin_free(&t->win);
+	pthread_mutex_destroy(&t->refresh_mu);
 	free(t->members);
 	pthread_rwlock_destroy(&t->lock);
 	free(t);
@@ -217,11 +225,14 @@ static void list_revocation(void *ctx, const struct token_revocation *r)
 	l->v[l->n++] = *r;
 }
 
-allot_err tokens_refresh(struct gate_tokens *t, struct store *st)
+allot_err tokens_refresh_at(struct gate_tokens *t, struct store *st, int64_t now_us,
+			    int64_t overlap_us)
 {
 	struct revocation_list l = {0};
-	/* The store is read with no lock held: verifications go on meanwhile. */
-	allot_err e = store_token_revocations(st, list_revocation, &l);
+	pthread_mutex_lock(&t->refresh_mu);
+	/* The store is read with no lock of the sets held: verifications go
+	 * on meanwhile.  Only the rows past the window's watermark. */
+	allot_err e = store_token_revocations(st, revwin_after(&t->win), list_revocation, &l);
 	if (!e && l.oom)
 		e = ALLOT_E_NOMEM;
 	if (!e) {
@@ -229,7 +240,25 @@ allot_err tokens_refresh(struct gate_tokens *t, struct store *st)
 		for (size_t i = 0; i < l.n; i++)
 			add_revocation(t, &l.v[i]);
 		pthread_rwlock_unlock(&t->lock);
+		for (size_t i = 0; i < l.n; i++)
+			revwin_seen(&t->win, l.v[i].id, now_us);
+		revwin_close(&t->win, now_us, overlap_us);
+		t->rows_read += l.n;
 	}
+	pthread_mutex_unlock(&t->refresh_mu);
 	free(l.v);
 	return e;
+}
+
+allot_err tokens_refresh(struct gate_tokens *t, struct store *st)
+{
+	return tokens_refresh_at(t, st, time_mono_us(), REVWIN_OVERLAP_US);
+}
+
+void tokens_refresh_stats(struct gate_tokens *t, uint64_t *rows_read, int64_t *after_id)
+{
+	pthread_mutex_lock(&t->refresh_mu);
+	*rows_read = t->rows_read;
+	*after_id = revwin_after(&t->win);
+	pthread_mutex_unlock(&t->refresh_mu);
 }

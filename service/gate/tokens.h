@@ -46,5 +46,14 @@ allot_err tokens_revoke(struct gate_tokens *t, struct store *st,
  * database made.  Revocations are never removed.  On an error the sets are
  * unchanged. */
 allot_err tokens_refresh(struct gate_tokens *t, struct store *st);
+/* The same at now_us (a monotonic clock) with the window's overlap
+ * (gate/revwin.h): only the rows past the window's watermark are read, so
+ * a refresh reads the revocations stored since the oldest id still
+ * missing (at most overlap_us old), not the whole table.  tokens_refresh:
+ * now, REVWIN_OVERLAP_US. */
+allot_err tokens_refresh_at(struct gate_tokens *t, struct store *st, int64_t now_us,
+			    int64_t overlap_us);
+/* The revocation rows read since open, and the id the next refresh reads after. */
+void tokens_refresh_stats(struct gate_tokens *t, uint64_t *rows_read, int64_t *after_id);
 
 #endif

@@ -11,6 +11,7 @@
 #include "daemon/fsck.h"
 #include "daemon/nodesync.h"
 #include "gate/gate.h"
+#include "gate/glease.h"
 #include "infer/engine.h"
 
 static volatile sig_atomic_t got_stop, got_hup;
@@ -61,7 +62,9 @@ int main(int argc, char **argv)
 	 * its lock file or the keys are created (docs/OPERATIONS.md). */
 	int listen_fd = -1;
 	int sync_ms;
-	if (nodesync_interval(&sync_ms, msg, sizeof msg)) {
+	struct glease_cfg lease_cfg;
+	if (nodesync_interval(&sync_ms, msg, sizeof msg) ||
+	    glease_config(&lease_cfg, msg, sizeof msg)) {
 		fprintf(stderr, "allotd: %s\n", msg);
 		return 1;
 	}

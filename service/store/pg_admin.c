@@ -399,17 +399,20 @@ static void revocation_row(const PGresult *r, int i, void *arg)
 	rv.before_us = pg_col_i64(r, i, 3);
 	rv.revoked_at = pg_col_i64(r, i, 4);
 	pgs_col_text(r, i, 5, rv.revoked_by, sizeof rv.revoked_by);
+	rv.id = pg_col_i64(r, i, 6);
 	re->fn(re->ctx, &rv);
 }
 
-allot_err pga_token_revocations(struct store *st,
+allot_err pga_token_revocations(struct store *st, int64_t after_id,
 				void (*fn)(void *ctx, const struct token_revocation *r),
 				void *ctx)
 {
 	static const char sql[] = "SELECT jti, institution, member, before_us, revoked_at, "
-				  "revoked_by FROM token_revocations ORDER BY id";
+				  "revoked_by, id FROM token_revocations WHERE id > $1 ORDER BY id";
+	char after[24];
+	const char *v[] = {pg_i64(after, after_id)};
 	struct revocation_each re = {fn, ctx};
-	return pgs_query(PS(st), sql, 0, NULL, revocation_row, &re, NULL);
+	return pgs_query(PS(st), sql, 1, v, revocation_row, &re, NULL);
 }
 
 static void token_row_read(const PGresult *r, int i, void *arg)

@@ -150,7 +150,7 @@ allot_err pga_token_issued(struct store *st, const struct token_row *t,
 			   const struct audit_entry *audit);
 allot_err pga_token_revoke(struct store *st, const struct token_revocation *rv,
 			   const struct audit_entry *audit);
-allot_err pga_token_revocations(struct store *st,
+allot_err pga_token_revocations(struct store *st, int64_t after_id,
 				void (*fn)(void *ctx, const struct token_revocation *r),
 				void *ctx);
 allot_err pga_token_find(struct store *st, const char *jti, struct token_row *out);

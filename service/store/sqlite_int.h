@@ -128,7 +128,7 @@ allot_err sq_token_issued(struct store *st, const struct token_row *t,
 			  const struct audit_entry *audit);
 allot_err sq_token_revoke(struct store *st, const struct token_revocation *r,
 			  const struct audit_entry *audit);
-allot_err sq_token_revocations(struct store *st,
+allot_err sq_token_revocations(struct store *st, int64_t after_id,
 			       void (*fn)(void *ctx, const struct token_revocation *r), void *ctx);
 allot_err sq_token_spent(struct store *st, const char *jti, int64_t *spent);
 allot_err sq_token_find(struct store *st, const char *jti, struct token_row *out);

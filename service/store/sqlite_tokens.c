@@ -49,18 +49,19 @@ allot_err sq_token_revoke(struct store *st, const struct token_revocation *r,
 	return sq_write1(S(st), sql, bind_revocation, r, audit, "token revoke", false);
 }
 
-allot_err sq_token_revocations(struct store *st,
+allot_err sq_token_revocations(struct store *st, int64_t after_id,
 			       void (*fn)(void *ctx, const struct token_revocation *r), void *ctx)
 {
 	struct sqlite_store *s = S(st);
 	static const char sql[] =
-		"SELECT jti, institution, member, before_us, revoked_at, revoked_by "
-		"FROM token_revocations ORDER BY id";
+		"SELECT jti, institution, member, before_us, revoked_at, revoked_by, id "
+		"FROM token_revocations WHERE id > ?1 ORDER BY id";
 	allot_err e = ALLOT_E_STORE;
 	pthread_mutex_lock(&s->lock);
 	sqlite3_stmt *q = sq_prep(s, sql);
 	if (!q)
 		goto out;
+	sqlite3_bind_int64(q, 1, after_id);
 	int rc;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		struct token_revocation r = {0};
@@ -70,6 +71,7 @@ allot_err sq_token_revocations(struct store *st,
 		r.before_us = sqlite3_column_int64(q, 3);
 		r.revoked_at = sqlite3_column_int64(q, 4);
 		sq_copy_text(q, 5, r.revoked_by, sizeof r.revoked_by);
+		r.id = sqlite3_column_int64(q, 6);
 		fn(ctx, &r);
 	}
 	sqlite3_reset(q);

@@ -284,8 +284,10 @@ struct store_ops {
 				  const struct audit_entry *audit);
 	allot_err (*token_revoke)(struct store *st, const struct token_revocation *r,
 				  const struct audit_entry *audit);
-	/* Calls fn for every revocation, oldest first. */
-	allot_err (*token_revocations)(struct store *st,
+	/* Calls fn for every revocation with id > after_id, by id (0: all).
+	 * Ids are given before commit: on PostgreSQL a smaller id can commit
+	 * after a larger one (gate/revwin.h). */
+	allot_err (*token_revocations)(struct store *st, int64_t after_id,
 				       void (*fn)(void *ctx, const struct token_revocation *r),
 				       void *ctx);
 	/* Sum of gate charges booked for token jti (record ids "gate:<jti>:..."). */
@@ -606,8 +608,9 @@ static inline allot_err store_token_revoke(struct store *st, const struct token_
 					   const struct audit_entry *audit)
 { return st->ops->token_revoke(st, r, audit); }
 static inline allot_err store_token_revocations(
-	struct store *st, void (*fn)(void *ctx, const struct token_revocation *r), void *ctx)
-{ return st->ops->token_revocations(st, fn, ctx); }
+	struct store *st, int64_t after_id, void (*fn)(void *ctx, const struct token_revocation *r),
+	void *ctx)
+{ return st->ops->token_revocations(st, after_id, fn, ctx); }
 static inline allot_err store_token_find(struct store *st, const char *jti,
 					 struct token_row *out)
 { return st->ops->token_find(st, jti, out); }

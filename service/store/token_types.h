@@ -18,6 +18,7 @@ struct token_row {
 
 /* A revocation: jti set, or (institution, member, before_us). */
 struct token_revocation {
+	int64_t id;                   /* the row's id (set by the store when read) */
 	char jti[STORE_ID_MAX];
 	char institution[STORE_ID_MAX];
 	char member[STORE_MEMBER_MAX];

@@ -341,3 +341,94 @@ YAML
 	check "mint" 201 "$STATUS"
 	TOKEN=$(jget .token)
 }
+
+# e2e_upstream_start [SLOW_S]: the fake OpenAI-compatible upstream
+# (tests/e2e/fake/upstream.py; model up-slow answers after SLOW_S seconds
+# when given) on a free port: sets UP (its port) and UPID, logs to
+# $E2E_DIR/upstream.log, and waits until it answers.  The caller kills
+# UPID in its EXIT trap.
+e2e_upstream_start() {
+	UP=$(e2e_free_port)
+	(
+		[ -n "${1:-}" ] && export FAKE_UPSTREAM_SLOW_S=$1
+		exec python3 "$E2E_ROOT/tests/e2e/fake/upstream.py" "$UP" "$E2E_DIR/upstream.log" \
+			2>>"$E2E_DIR/upstream.err"
+	) &
+	UPID=$!
+	for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$UP/" -X POST -d '{}' && break; sleep 0.1; done
+}
+
+# e2e_remote_charter NAME ALLOC MODEL:UPSTREAM_MODEL...: the charter of the
+# multi-node tests in $E2E_DIR/charter.yaml: provider remote (its key in
+# $E2E_DIR/p.key, public key in PUB) at 0.001 credits a token in and 0.002
+# out, each MODEL forwarded to the fake upstream (e2e_upstream_start) as
+# UPSTREAM_MODEL; institution uni (100 credits a month, hard) with project
+# p of ALLOC micro-credits a month and member m@uni.ch.
+e2e_remote_charter() {
+	local name=$1 alloc=$2 m
+	shift 2
+	PUB=$("$BIN/allot" keygen --out "$E2E_DIR/p.key")
+	{
+		cat <<YAML
+charter: $name
+version: 1
+effective: 2026-01-01T00:00:00Z
+timezone: UTC
+rates:
+  - {resource: tokens_in, credits: 0.001}
+  - {resource: tokens_out, credits: 0.002}
+providers:
+  - {id: remote, keys: ["$PUB"], resources: [tokens_in, tokens_out]}
+models:
+YAML
+		for m in "$@"; do
+			echo "  - {id: ${m%%:*}, provider: remote, url: \"http://127.0.0.1:$UP/v1\", upstream_model: ${m#*:}}"
+		done
+		cat <<YAML
+institutions:
+  - id: uni
+    allocation: {credits: 100, period: month}
+    overage: {mode: hard}
+    projects:
+      - id: p
+        allocation: {credits: $(printf '%d.%06d' $((alloc / 1000000)) $((alloc % 1000000))), period: month}
+        members: [m@uni.ch]
+YAML
+	} >"$E2E_DIR/charter.yaml"
+}
+
+# e2e_two_nodes: node A (with the charter e2e_remote_charter wrote) and node
+# B on the test's database, each with the environment words of
+# E2E_NODE_A_ENV / E2E_NODE_B_ENV (e.g. "ALLOT_LEASE_BUSY=0"); sets PIDA
+# URLA PIDB URLB, leaves E2E_PID and URL at A's, and mints TOK, a member
+# token of m@uni.ch in uni/p.  Returns 1 when a node did not start.
+e2e_two_nodes() {
+	e2e_env_run "${E2E_NODE_A_ENV:-}" e2e_start --charter "$E2E_DIR/charter.yaml" || return 1
+	PIDA=$E2E_PID URLA=$URL
+	e2e_env_run "${E2E_NODE_B_ENV:-}" e2e_start || return 1
+	PIDB=$E2E_PID URLB=$URL
+	E2E_PID=$PIDA URL=$URLA
+	export ALLOT_SERVER=$URLA
+	TOK=$(ALLOT_KEY=$ADMIN_KEY "$BIN/allot" token mint --institution uni --project p --member m@uni.ch 2>/dev/null)
+}
+
+# e2e_env_run "K=V ..." CMD...: runs CMD (a function too) with those
+# variables set and exported for its duration.
+e2e_env_run() {
+	local kv=$1
+	shift
+	# shellcheck disable=SC2086
+	[ -n "$kv" ] && local -x $kv
+	"$@"
+}
+
+# e2e_remote_call URL MODEL OUT: a completion of "hi" (max_tokens 3) with
+# TOK at node URL, its body in OUT; prints its HTTP status (000: no answer
+# within E2E_CALL_MAX_S seconds, default 20).  Its worst case is 16000
+# micro-credits at e2e_remote_charter's rates (a prompt bound of 10 tokens
+# and 3 out); the fake upstream's up-ok answers 7 in and 3 out: 13000.
+e2e_remote_call() {
+	curl -s -m "${E2E_CALL_MAX_S:-20}" -o "$3" -w '%{http_code}' -H "Authorization: Bearer $TOK" \
+		-H 'Content-Type: application/json' \
+		--data-binary "{\"model\":\"$2\",\"prompt\":\"hi\",\"max_tokens\":3}" "$1/v1/completions"
+}

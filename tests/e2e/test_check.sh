@@ -43,6 +43,30 @@ printf 'charter: x\n' >"$D/bad.yaml"
 check "bad charter exit" 1 "$?"
 grep -q "^$D/bad.yaml:" "$D/err" && ok || bad "charter: $(cat "$D/err")"
 
+# --- settings in the environment (docs/POSTGRES.md, "In the node"): a bad one is refused by
+# allotd at start, before anything is created, and by allotd --check.  The check comes before
+# the store is opened: the SQLite pass only.
+if ! e2e_is_pg; then
+	LEASE_RANGE="expected admissions a second (0: leases off), an integer from 0 to 1000000"
+	while IFS='|' read -r kv want; do
+		out=$(export "$kv"; timeout 10 "$BIN/allotd" --listen 127.0.0.1:0 --db "$D/never.db" \
+			--keys "$D/never-keys" --models "$D/models" --charter "$CH" 2>&1)
+		check "allotd refuses $kv" "1 $kv: $want" "$? ${out#allotd: }"
+		(export "$kv"; chk); check "allotd --check refuses $kv" 1 "$?"
+		grep -qxF "allotd --check: environment: $kv: $want" "$D/err" && ok || bad "--check $kv: $(cat "$D/err")"
+	done <<SETTINGS
+ALLOT_LEASE_BUSY=abc|$LEASE_RANGE
+ALLOT_LEASE_BUSY=-1|$LEASE_RANGE
+ALLOT_LEASE_TTL_MS=199|expected milliseconds, an integer from 200 to 86400000
+ALLOT_LEASE_TTL_MS=3s|expected milliseconds, an integer from 200 to 86400000
+ALLOT_LEASE_GRACE_MS=ten|expected milliseconds, an integer from 0 to 86400000
+ALLOT_SYNC_MS=10|expected milliseconds, an integer from 50 to 3600000
+SETTINGS
+	[ ! -e "$D/never.db" ] && [ ! -e "$D/never-keys" ] && ok || bad "a refused start created files"
+	(export ALLOT_LEASE_BUSY=0 ALLOT_LEASE_TTL_MS=200 ALLOT_LEASE_GRACE_MS=0; chk)
+	check "settings in range check clean" 0 "$?"
+fi
+
 # --- make run twice: the second sees the first and starts nothing ---------------
 out=$(cd "$E2E_ROOT" && ALLOT_LISTEN=127.0.0.1:$PORT ALLOT_ADMIN_KEY=$ADMIN_KEY timeout 10 sh scripts/run.sh 2>&1); rc=$?
 check "run.sh beside a running allotd exits" 1 "$rc"

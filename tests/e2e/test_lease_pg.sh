@@ -24,47 +24,15 @@ command -v python3 >/dev/null || { echo "$E2E_NAME: SKIPPED: python3 missing (th
 WORST=16000
 CHARGE=13000
 ALLOC=$((40 * WORST))
-UP=$(e2e_free_port)
-FAKE_UPSTREAM_SLOW_S=6 python3 "$(dirname "$0")/fake/upstream.py" "$UP" "$E2E_DIR/upstream.log" 2>>"$E2E_DIR/upstream.err" &
-UPID=$!
+e2e_upstream_start 6
 PIDB=
 trap 'kill $UPID $PIDB 2>/dev/null; e2e_stop; e2e_pg_drop' EXIT
-PUB=$("$BIN/allot" keygen --out "$E2E_DIR/p.key")
-cat >"$E2E_DIR/charter.yaml" <<YAML
-charter: lease-test
-version: 1
-effective: 2026-01-01T00:00:00Z
-timezone: UTC
-rates:
-  - {resource: tokens_in, credits: 0.001}
-  - {resource: tokens_out, credits: 0.002}
-providers:
-  - {id: remote, keys: ["$PUB"], resources: [tokens_in, tokens_out]}
-models:
-  - {id: fast, provider: remote, url: "http://127.0.0.1:$UP/v1", upstream_model: up-ok}
-  - {id: slow, provider: remote, url: "http://127.0.0.1:$UP/v1", upstream_model: up-slow}
-institutions:
-  - id: uni
-    allocation: {credits: 100, period: month}
-    overage: {mode: hard}
-    projects:
-      - id: p
-        allocation: {credits: $(printf '0.%06d' "$ALLOC"), period: month}
-        members: [m@uni.ch]
-YAML
-
-ALLOT_LEASE_BUSY=0 ALLOT_LEASE_GRACE_MS=1500 e2e_start --charter "$E2E_DIR/charter.yaml" || exit 1
-PIDA=$E2E_PID URLA=$URL
-ALLOT_LEASE_BUSY=3 ALLOT_LEASE_TTL_MS=3000 ALLOT_LEASE_GRACE_MS=1500 e2e_start || exit 1
-PIDB=$E2E_PID URLB=$URL
-E2E_PID=$PIDA URL=$URLA
-for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$UP/" -X POST -d '{}' && break; sleep 0.1; done
-TOK=$(ALLOT_SERVER=$URLA ALLOT_KEY=$ADMIN_KEY "$BIN/allot" token mint --institution uni --project p --member m@uni.ch 2>/dev/null)
-sql() { psql "$E2E_DB_DEFAULT" -qAtX -c "$1"; }
-call() {
-	curl -s -m 20 -o "$3" -w '%{http_code}' -H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' \
-		--data-binary "{\"model\":\"$2\",\"prompt\":\"hi\",\"max_tokens\":3}" "$1/v1/completions"
-}
+e2e_remote_charter lease-test $ALLOC fast:up-ok slow:up-slow
+E2E_NODE_A_ENV="ALLOT_LEASE_BUSY=0 ALLOT_LEASE_GRACE_MS=1500"
+E2E_NODE_B_ENV="ALLOT_LEASE_BUSY=3 ALLOT_LEASE_TTL_MS=3000 ALLOT_LEASE_GRACE_MS=1500"
+e2e_two_nodes || exit 1
+sql() { e2e_sql "$1"; }
+call() { e2e_remote_call "$@"; }
 metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m {print $2}'; }
 
 # --- B gets busy: leases, then admissions with no round trip -----------------------------

@@ -26,48 +26,13 @@ command -v python3 >/dev/null || { echo "$E2E_NAME: SKIPPED: python3 missing (th
 WORST=16000
 CHARGE=13000
 ALLOC=$((6 * WORST))
-UP=$(e2e_free_port)
-FAKE_UPSTREAM_SLOW_S=8 python3 "$(dirname "$0")/fake/upstream.py" "$UP" "$E2E_DIR/upstream.log" 2>>"$E2E_DIR/upstream.err" &
-UPID=$!
+e2e_upstream_start 8
 PIDB=
 trap 'kill $UPID $PIDB 2>/dev/null; e2e_stop; e2e_pg_drop' EXIT
-PUB=$("$BIN/allot" keygen --out "$E2E_DIR/p.key")
-cat >"$E2E_DIR/charter.yaml" <<YAML
-charter: node-kill-test
-version: 1
-effective: 2026-01-01T00:00:00Z
-timezone: UTC
-rates:
-  - {resource: tokens_in, credits: 0.001}
-  - {resource: tokens_out, credits: 0.002}
-providers:
-  - {id: remote, keys: ["$PUB"], resources: [tokens_in, tokens_out]}
-models:
-  - {id: fast, provider: remote, url: "http://127.0.0.1:$UP/v1", upstream_model: up-ok}
-  - {id: slow, provider: remote, url: "http://127.0.0.1:$UP/v1", upstream_model: up-slow}
-institutions:
-  - id: uni
-    allocation: {credits: 100, period: month}
-    overage: {mode: hard}
-    projects:
-      - id: p
-        allocation: {credits: $(printf '0.%06d' "$ALLOC"), period: month}
-        members: [m@uni.ch]
-YAML
-
-e2e_start --charter "$E2E_DIR/charter.yaml" || exit 1
-PIDA=$E2E_PID URLA=$URL
-e2e_start || exit 1
-PIDB=$E2E_PID URLB=$URL
-E2E_PID=$PIDA URL=$URLA
-for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$UP/" -X POST -d '{}' && break; sleep 0.1; done
-TOK=$(ALLOT_SERVER=$URLA ALLOT_KEY=$ADMIN_KEY "$BIN/allot" token mint --institution uni --project p --member m@uni.ch 2>/dev/null)
-sql() { psql "$E2E_DB_DEFAULT" -qAtX -c "$1"; }
-# call URL MODEL OUT: one completion; prints its status
-call() {
-	curl -s -m 20 -o "$3" -w '%{http_code}' -H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' \
-		--data-binary "{\"model\":\"$2\",\"prompt\":\"hi\",\"max_tokens\":3}" "$1/v1/completions"
-}
+e2e_remote_charter node-kill-test $ALLOC fast:up-ok slow:up-slow
+e2e_two_nodes || exit 1
+sql() { e2e_sql "$1"; }
+call() { e2e_remote_call "$@"; }
 
 # --- B answers two, then holds four in flight ---------------------------------------------
 for i in 1 2; do check "B answers request $i" 200 "$(call "$URLB" fast "$E2E_DIR/b$i.json")"; done
@@ -115,14 +80,8 @@ check "the ledger: two records per acknowledged request, each once" "$((2 * n))|
 told=$(cat "$E2E_DIR"/b[12].json "$E2E_DIR"/a[0-9]*.json | jq -s 'map(select(.usage) | .usage.prompt_tokens * 1000 + .usage.completion_tokens * 2000) | add')
 check "the clients' acknowledged usage = the ledger" $((n * CHARGE)) "$told"
 URL=$URLA
-micro() {
-	local v=$1 int frac=
-	int=${v%%.*}; [ "$int" != "$v" ] && frac=${v#*.}
-	frac=$(printf '%-6s' "$frac" | tr ' ' 0)
-	echo $(( 10#$int * 1000000 + 10#$frac ))
-}
 req GET /v1/quotas/uni/p "$ADMIN_KEY"
-check "A's quota: used" $((n * CHARGE)) "$(micro "$(jget '.levels[] | select(.level == "project") | .used')")"
+check "A's quota: used" $((n * CHARGE)) "$(e2e_micro "$(jget '.levels[] | select(.level == "project") | .used')")"
 check "no budget row past its allocation" 0 \
 	"$(sql "SELECT count(*) FROM budgets WHERE settled + reserved + leased > allocation OR reserved <> 0 OR leased <> 0")"
 e2e_done

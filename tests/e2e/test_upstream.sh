@@ -5,9 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || { echo "test_upstream: python3 missing, skipped"; echo "test_upstream: 0 passed, 0 failed"; exit 0; }
 
-UP=$(e2e_free_port)
-python3 "$(dirname "$0")/fake/upstream.py" "$UP" "$E2E_DIR/upstream.log" &
-UPID=$!
+e2e_upstream_start
 trap 'kill $UPID 2>/dev/null; e2e_stop' EXIT
 PUB=$("$BIN/allot" keygen --out "$E2E_DIR/p.key")
 cat >"$E2E_DIR/charter.yaml" <<YAML
@@ -35,7 +33,6 @@ institutions:
         members: [m@uni.ch]
 YAML
 e2e_start --charter "$E2E_DIR/charter.yaml" || exit 1
-for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$UP/" -X POST -d '{}' && break; sleep 0.1; done
 TOK=$(ALLOT_KEY=$ADMIN_KEY "$BIN/allot" token mint --institution uni --project p --member m@uni.ch 2>/dev/null)
 
 used() { curl -s -H "Authorization: Bearer $ADMIN_KEY" "$URL/v1/quotas/uni/p" | jq -r '.levels[] | select(.level == "project") | .used'; }

@@ -25,36 +25,11 @@
 #include "common/log.h"
 #include "store/pg_int.h"
 #include "store/store.h"
+#include "support/pgbudget.h"
 #include "support/pgfx.h"
 
-static const int64_t T0 = 1767225600LL * 1000000; /* 2026-01-01T00:00:00Z */
-static const int64_t DAY = 86400LL * 1000000;
-
-/* The levels pool, epfl, epfl/climate (January 2026) with these caps. */
-static void req3(struct store_budget_req *rq, const char *id, int64_t amount, int64_t pool,
-		 int64_t inst, int64_t proj)
-{
-	memset(rq, 0, sizeof *rq);
-	rq->id = id;
-	rq->amount = amount;
-	rq->tokens = 10;
-	rq->charter_version = 1;
-	rq->now_us = T0 + DAY;
-	rq->expires_us = T0 + DAY + 60LL * 1000000;
-	rq->window_us = T0 + DAY;
-	const char *names[] = {"*", "epfl", "epfl/climate"};
-	const int64_t caps[] = {pool, inst, proj};
-	rq->n = 3;
-	for (size_t i = 0; i < 3; i++) {
-		struct store_budget_level *l = &rq->lv[i];
-		snprintf(l->level, sizeof l->level, "%s", names[i]);
-		l->period_start = T0;
-		l->period_end = T0 + 31 * DAY;
-		l->cap = caps[i];
-		l->concurrent = l->requests_per_minute = l->tokens_per_minute =
-			STORE_BUDGET_NO_LIMIT;
-	}
-}
+#define T0 PGB_T0
+#define DAY PGB_DAY
 
 static int64_t reserved(struct store *st, const char *level)
 {
@@ -63,85 +38,12 @@ static int64_t reserved(struct store *st, const char *level)
 	return r;
 }
 
-/* A budget row's column (settled or reserved), read by SQL. */
-static int64_t column(struct pgfx *f, const char *col, const char *level)
-{
-	struct pg_store *ps = f->ps;
-	PGconn *c = NULL;
-	bool own = false;
-	assert_int_equal(pg_get(ps, &c, &own), ALLOT_OK);
-	char sql[256];
-	snprintf(sql, sizeof sql, "SELECT %s FROM budgets WHERE level = $1", col);
-	const char *v[] = {level};
-	PGresult *r = PQexecParams(c, sql, 1, NULL, v, NULL, NULL, 0);
-	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-	assert_int_equal(PQntuples(r), 1);
-	int64_t x = pg_col_i64(r, 0, 0);
-	PQclear(r);
-	pg_put(ps, c, false);
-	return x;
-}
-
-static int64_t count_rows(struct pgfx *f, const char *sql)
-{
-	struct pg_store *ps = f->ps;
-	PGconn *c = NULL;
-	bool own = false;
-	assert_int_equal(pg_get(ps, &c, &own), ALLOT_OK);
-	PGresult *r = PQexec(c, sql);
-	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-	int64_t x = pg_col_i64(r, 0, 0);
-	PQclear(r);
-	pg_put(ps, c, false);
-	return x;
-}
-
-/* A usage record of epfl/climate booked at book_us for charge. */
-static void fill(struct ledger_row *row, const char *id, int64_t book_us, int64_t charge)
-{
-	memset(row, 0, sizeof *row);
-	struct usage_record *r = &row->rec;
-	snprintf(r->provider, sizeof r->provider, "local");
-	snprintf(r->record_id, sizeof r->record_id, "%s", id);
-	snprintf(r->institution, sizeof r->institution, "epfl");
-	snprintf(r->project, sizeof r->project, "climate");
-	snprintf(r->member, sizeof r->member, "alice@epfl.ch");
-	snprintf(r->resource, sizeof r->resource, "tokens_out");
-	r->quantity = 1;
-	r->start_us = book_us - 1000000;
-	r->end_us = book_us;
-	r->canonical = "{\"record\":1}";
-	r->canonical_len = strlen(r->canonical);
-	for (int i = 0; i < 32; i++)
-		r->sha256[i] = (uint8_t)(i + (int)strlen(id));
-	row->received_us = book_us;
-	row->book_us = book_us;
-	row->charge_micro = charge;
-	row->rate_micro = charge;
-	row->charter_version = 1;
-	row->from_gate = true;
-}
-
 /* Books record id (charge) and settles reservation resv (NULL: none) at
  * that charge in one ledger transaction; commits, or rolls back. */
 static allot_err book(struct store *st, const char *id, const char *resv, int64_t charge,
 		      bool commit)
 {
-	allot_err e = store_ledger_begin(st);
-	if (e)
-		return e;
-	struct ledger_row row;
-	fill(&row, id, T0 + DAY, charge);
-	if ((e = store_ledger_insert_q(st, &row)) ||
-	    (resv && (e = store_budget_settle(st, resv, charge)))) {
-		store_ledger_rollback(st);
-		return e;
-	}
-	if (!commit) {
-		store_ledger_rollback(st);
-		return ALLOT_OK;
-	}
-	return store_ledger_commit(st);
+	return pgb_book(st, id, 0, 0, resv, charge, commit);
 }
 
 static void test_reserve_all_or_nothing(void **state)
@@ -150,16 +52,16 @@ static void test_reserve_all_or_nothing(void **state)
 	PGFX_NEED(f);
 	assert_true(store_has_budgets(f->st)); /* the PostgreSQL store keeps them */
 	struct store_budget_req rq;
-	req3(&rq, "r1", 400, 10000, 1000, 800);
+	pgb_req3(&rq, "r1", 400, 10000, 1000, 800);
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	assert_int_equal(rq.why, STORE_BUDGET_OK);
 	assert_int_equal(rq.lv[2].reserved, 400);
 	assert_int_equal(rq.lv[2].allocation, 800);
-	req3(&rq, "r2", 400, 10000, 1000, 800);
+	pgb_req3(&rq, "r2", 400, 10000, 1000, 800);
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	assert_int_equal(rq.why, STORE_BUDGET_OK);
 	/* The project is full: refused there, nothing taken at pool or institution. */
-	req3(&rq, "r3", 1, 10000, 1000, 800);
+	pgb_req3(&rq, "r3", 1, 10000, 1000, 800);
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	assert_int_equal(rq.why, STORE_BUDGET_QUOTA);
 	assert_int_equal(rq.refused, 2);
@@ -167,25 +69,25 @@ static void test_reserve_all_or_nothing(void **state)
 	assert_int_equal(rq.lv[2].settled, 0);
 	assert_int_equal(reserved(f->st, "*"), 800);
 	assert_int_equal(reserved(f->st, "epfl"), 800);
-	assert_int_equal(count_rows(f, "SELECT count(*) FROM reservations"), 2);
+	assert_int_equal(pgb_int(f, "SELECT count(*) FROM reservations"), 2);
 	/* Exactly the room left fits after a release. */
 	assert_int_equal(store_budget_settle(f->st, "r2", 0), ALLOT_OK);
-	req3(&rq, "r3", 400, 10000, 1000, 800);
+	pgb_req3(&rq, "r3", 400, 10000, 1000, 800);
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	assert_int_equal(rq.why, STORE_BUDGET_OK);
 	/* The institution refuses before the project now. */
-	req3(&rq, "r4", 300, 10000, 1000, 2000);
+	pgb_req3(&rq, "r4", 300, 10000, 1000, 2000);
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	assert_int_equal(rq.why, STORE_BUDGET_QUOTA);
 	assert_int_equal(rq.refused, 1);
 	assert_int_equal(reserved(f->st, "*"), 800);
 	/* The same id twice (where it would fit: a newer charter's
 	 * allocation): refused by the store, nothing changed. */
-	req3(&rq, "r1", 1, 10000, 1000, 2000);
+	pgb_req3(&rq, "r1", 1, 10000, 1000, 2000);
 	rq.charter_version = 2;
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_E_CONFLICT);
 	assert_int_equal(reserved(f->st, "*"), 800);
-	assert_int_equal(column(f, "allocation", "epfl/climate"), 800);
+	assert_int_equal(pgb_column(f, "allocation", "epfl/climate"), 800);
 }
 
 static void test_settle_with_booking(void **state)
@@ -193,35 +95,35 @@ static void test_settle_with_booking(void **state)
 	struct pgfx *f = *state;
 	PGFX_NEED(f);
 	struct store_budget_req rq;
-	req3(&rq, "r1", 500, 10000, 1000, 800);
+	pgb_req3(&rq, "r1", 500, 10000, 1000, 800);
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	/* Rolled back: the reservation stays whole. */
 	assert_int_equal(book(f->st, "gate:a-in", "r1", 300, false), ALLOT_OK);
 	assert_int_equal(reserved(f->st, "epfl/climate"), 500);
-	assert_int_equal(column(f, "settled", "epfl/climate"), 0);
+	assert_int_equal(pgb_column(f, "settled", "epfl/climate"), 0);
 	/* Committed: settled += 300, the other 200 released, the row gone. */
 	assert_int_equal(book(f->st, "gate:a-in", "r1", 300, true), ALLOT_OK);
 	for (const char *const *l = (const char *const[]){"*", "epfl", "epfl/climate", NULL}; *l;
 	     l++) {
 		assert_int_equal(reserved(f->st, *l), 0);
-		assert_int_equal(column(f, "settled", *l), 300);
+		assert_int_equal(pgb_column(f, "settled", *l), 300);
 	}
-	assert_int_equal(count_rows(f, "SELECT count(*) FROM reservations"), 0);
+	assert_int_equal(pgb_int(f, "SELECT count(*) FROM reservations"), 0);
 	/* A provider's record (no reservation) counts as settled too. */
 	assert_int_equal(book(f->st, "prov-1", NULL, 450, true), ALLOT_OK);
-	assert_int_equal(column(f, "settled", "epfl/climate"), 750);
-	req3(&rq, "r2", 51, 10000, 1000, 800);
+	assert_int_equal(pgb_column(f, "settled", "epfl/climate"), 750);
+	pgb_req3(&rq, "r2", 51, 10000, 1000, 800);
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	assert_int_equal(rq.why, STORE_BUDGET_QUOTA);
-	req3(&rq, "r2", 50, 10000, 1000, 800);
+	pgb_req3(&rq, "r2", 50, 10000, 1000, 800);
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	assert_int_equal(rq.why, STORE_BUDGET_OK);
 	/* Settling a reservation that is gone is no error and changes nothing. */
 	assert_int_equal(store_budget_settle(f->st, "r1", 0), ALLOT_OK);
 	assert_int_equal(reserved(f->st, "epfl/climate"), 50);
 	/* The budget rows agree with the ledger. */
-	assert_int_equal(count_rows(f, "SELECT sum(charge) FROM usage_buckets"),
-			 column(f, "settled", "*"));
+	assert_int_equal(pgb_int(f, "SELECT sum(charge) FROM usage_buckets"),
+			 pgb_column(f, "settled", "*"));
 }
 
 static void test_new_period_from_ledger(void **state)
@@ -231,15 +133,15 @@ static void test_new_period_from_ledger(void **state)
 	/* Booked before any budget row exists. */
 	assert_int_equal(book(f->st, "prov-1", NULL, 700, true), ALLOT_OK);
 	struct store_budget_req rq;
-	req3(&rq, "r1", 101, 10000, 1000, 800);
+	pgb_req3(&rq, "r1", 101, 10000, 1000, 800);
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	assert_int_equal(rq.why, STORE_BUDGET_QUOTA);
 	assert_int_equal(rq.lv[2].settled, 700);
-	req3(&rq, "r1", 100, 10000, 1000, 800);
+	pgb_req3(&rq, "r1", 100, 10000, 1000, 800);
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	assert_int_equal(rq.why, STORE_BUDGET_OK);
 	/* February is a new period: a row of its own, from February's ledger (0). */
-	req3(&rq, "r2", 800, 10000, 1000, 800);
+	pgb_req3(&rq, "r2", 800, 10000, 1000, 800);
 	for (size_t i = 0; i < 3; i++) {
 		rq.lv[i].period_start = T0 + 31 * DAY;
 		rq.lv[i].period_end = T0 + 59 * DAY;
@@ -247,7 +149,7 @@ static void test_new_period_from_ledger(void **state)
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	assert_int_equal(rq.why, STORE_BUDGET_OK);
 	assert_int_equal(rq.lv[2].settled, 0);
-	assert_int_equal(count_rows(f, "SELECT count(*) FROM budgets"), 6);
+	assert_int_equal(pgb_int(f, "SELECT count(*) FROM budgets"), 6);
 }
 
 static void test_expiry(void **state)
@@ -255,10 +157,10 @@ static void test_expiry(void **state)
 	struct pgfx *f = *state;
 	PGFX_NEED(f);
 	struct store_budget_req rq;
-	req3(&rq, "dead", 600, 10000, 1000, 800);
+	pgb_req3(&rq, "dead", 600, 10000, 1000, 800);
 	rq.expires_us = T0 + DAY + 10;
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
-	req3(&rq, "live", 100, 10000, 1000, 800);
+	pgb_req3(&rq, "live", 100, 10000, 1000, 800);
 	rq.expires_us = T0 + DAY + 1000;
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	int64_t n = -1;
@@ -273,7 +175,7 @@ static void test_expiry(void **state)
 	/* The dead node's settlement arriving late books, releases nothing twice. */
 	assert_int_equal(book(f->st, "gate:dead-in", "dead", 250, true), ALLOT_OK);
 	assert_int_equal(reserved(f->st, "epfl/climate"), 100);
-	assert_int_equal(column(f, "settled", "epfl/climate"), 250);
+	assert_int_equal(pgb_column(f, "settled", "epfl/climate"), 250);
 	assert_int_equal(store_budget_sweep(f->st, T0 + DAY + 11, false, &n), ALLOT_OK);
 	assert_int_equal(n, 0);
 }
@@ -285,7 +187,7 @@ static void test_dead_node(void **state)
 	struct pgfx *f = *state;
 	PGFX_NEED(f);
 	struct store_budget_req rq;
-	req3(&rq, "mine", 300, 10000, 1000, 800);
+	pgb_req3(&rq, "mine", 300, 10000, 1000, 800);
 	rq.expires_us = INT64_MAX;
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	int64_t n = -1;
@@ -323,7 +225,7 @@ static void test_token_level(void **state)
 	struct pgfx *f = *state;
 	PGFX_NEED(f);
 	struct store_budget_req rq;
-	req3(&rq, "gate:jti1:1-1", 300, 10000, 1000, 800);
+	pgb_req3(&rq, "gate:jti1:1-1", 300, 10000, 1000, 800);
 	struct store_budget_level *t = &rq.lv[rq.n++];
 	snprintf(t->level, sizeof t->level, "token:jti1");
 	t->period_start = INT64_MIN;
@@ -334,7 +236,7 @@ static void test_token_level(void **state)
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	assert_int_equal(rq.why, STORE_BUDGET_OK);
 	assert_int_equal(book(f->st, "gate:jti1:1-1-in", "gate:jti1:1-1", 120, true), ALLOT_OK);
-	assert_int_equal(column(f, "settled", "token:jti1"), 120);
+	assert_int_equal(pgb_column(f, "settled", "token:jti1"), 120);
 	assert_int_equal(reserved(f->st, "token:jti1"), 0);
 	again.id = "gate:jti1:1-2";
 	again.amount = 381; /* 120 + 381 > 500 */
@@ -356,7 +258,7 @@ static void test_limits(void **state)
 	/* Two concurrent requests at the project; the third waits for a release. */
 	for (int i = 0; i < 3; i++) {
 		snprintf(id, sizeof id, "c%d", i);
-		req3(&rq, id, 1, 10000, 1000, 800);
+		pgb_req3(&rq, id, 1, 10000, 1000, 800);
 		rq.lv[2].concurrent = 2;
 		assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 		assert_int_equal(rq.why, i < 2 ? STORE_BUDGET_OK : STORE_BUDGET_CONCURRENCY);
@@ -365,14 +267,14 @@ static void test_limits(void **state)
 	assert_int_equal(rq.count, 2);
 	assert_int_equal(reserved(f->st, "*"), 2);
 	assert_int_equal(store_budget_settle(f->st, "c0", 0), ALLOT_OK);
-	req3(&rq, "c2", 1, 10000, 1000, 800);
+	pgb_req3(&rq, "c2", 1, 10000, 1000, 800);
 	rq.lv[2].concurrent = 2;
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	assert_int_equal(rq.why, STORE_BUDGET_OK);
 	/* Three requests per minute at the institution, whatever the node. */
 	for (int i = 0; i < 4; i++) {
 		snprintf(id, sizeof id, "q%d", i);
-		req3(&rq, id, 1, 10000, 1000, 800);
+		pgb_req3(&rq, id, 1, 10000, 1000, 800);
 		rq.lv[1].requests_per_minute = 3;
 		assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 		assert_int_equal(rq.why, i < 3 ? STORE_BUDGET_OK : STORE_BUDGET_REQUESTS);
@@ -380,7 +282,7 @@ static void test_limits(void **state)
 	assert_int_equal(rq.refused, 1);
 	assert_int_equal(rq.count, 3);
 	/* The next minute starts over. */
-	req3(&rq, "q4", 1, 10000, 1000, 800);
+	pgb_req3(&rq, "q4", 1, 10000, 1000, 800);
 	rq.lv[1].requests_per_minute = 3;
 	rq.window_us += 60LL * 1000000;
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
@@ -388,7 +290,7 @@ static void test_limits(void **state)
 	/* Tokens per minute: 10 per request, 25 per minute. */
 	for (int i = 0; i < 3; i++) {
 		snprintf(id, sizeof id, "t%d", i);
-		req3(&rq, id, 1, 10000, 1000, 800);
+		pgb_req3(&rq, id, 1, 10000, 1000, 800);
 		rq.lv[2].tokens_per_minute = 25;
 		assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 		assert_int_equal(rq.why, i < 2 ? STORE_BUDGET_OK : STORE_BUDGET_TOKENS);
@@ -401,20 +303,20 @@ static void test_charter_versions(void **state)
 	struct pgfx *f = *state;
 	PGFX_NEED(f);
 	struct store_budget_req rq;
-	req3(&rq, "v1", 800, 10000, 1000, 800);
+	pgb_req3(&rq, "v1", 800, 10000, 1000, 800);
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	/* Version 2 raises the project's allocation: its row follows. */
-	req3(&rq, "v2", 100, 10000, 1000, 900);
+	pgb_req3(&rq, "v2", 100, 10000, 1000, 900);
 	rq.charter_version = 2;
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	assert_int_equal(rq.why, STORE_BUDGET_OK);
 	assert_int_equal(rq.lv[2].allocation, 900);
 	/* A node still on version 1 does not take it back. */
-	req3(&rq, "v3", 1, 10000, 1000, 800);
+	pgb_req3(&rq, "v3", 1, 10000, 1000, 800);
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	assert_int_equal(rq.why, STORE_BUDGET_QUOTA);
 	assert_int_equal(rq.lv[2].allocation, 900);
-	assert_int_equal(column(f, "allocation", "epfl/climate"), 900);
+	assert_int_equal(pgb_column(f, "allocation", "epfl/climate"), 900);
 }
 
 static void test_bad_input(void **state)
@@ -422,24 +324,24 @@ static void test_bad_input(void **state)
 	struct pgfx *f = *state;
 	PGFX_NEED(f);
 	struct store_budget_req rq;
-	req3(&rq, "x", 1, 10000, 1000, 800);
+	pgb_req3(&rq, "x", 1, 10000, 1000, 800);
 	/* Out of the fixed order. */
 	snprintf(rq.lv[0].level, sizeof rq.lv[0].level, "epfl/climate");
 	snprintf(rq.lv[2].level, sizeof rq.lv[2].level, "*");
 	assert_int_not_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
-	req3(&rq, "x", -1, 10000, 1000, 800);
+	pgb_req3(&rq, "x", -1, 10000, 1000, 800);
 	assert_int_not_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
-	req3(&rq, "", 1, 10000, 1000, 800);
+	pgb_req3(&rq, "", 1, 10000, 1000, 800);
 	assert_int_not_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
-	req3(&rq, "x", 1, 10000, 1000, 800);
+	pgb_req3(&rq, "x", 1, 10000, 1000, 800);
 	rq.n = 0;
 	assert_int_not_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	/* A level named with quotes and backslashes travels as it is. */
-	req3(&rq, "y", 1, 10000, 1000, 800);
+	pgb_req3(&rq, "y", 1, 10000, 1000, 800);
 	snprintf(rq.lv[2].level, sizeof rq.lv[2].level, "epfl/a\"b\\c");
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	assert_int_equal(reserved(f->st, "epfl/a\"b\\c"), 1);
-	assert_int_equal(count_rows(f, "SELECT count(*) FROM reservations"), 1);
+	assert_int_equal(pgb_int(f, "SELECT count(*) FROM reservations"), 1);
 }
 
 /* ---- threads reserving at once ------------------------------------------------------ */
@@ -464,7 +366,7 @@ static void *work(void *arg)
 		char id[32];
 		snprintf(id, sizeof id, "w%d-%d", w->no, i);
 		struct store_budget_req rq;
-		req3(&rq, id, AMOUNT, CAP * 4, CAP * 2, CAP);
+		pgb_req3(&rq, id, AMOUNT, CAP * 4, CAP * 2, CAP);
 		if ((w->err = store_budget_reserve(w->st, &rq)))
 			break;
 		if (rq.why != STORE_BUDGET_OK)
@@ -498,12 +400,12 @@ static void test_threads_never_exceed(void **state)
 	/* Booked or still reserved, every admission holds AMOUNT: exactly
 	 * what fits, never more (240 tries for 71 places). */
 	assert_int_equal(admitted, CAP / AMOUNT);
-	int64_t held = column(f, "settled", "epfl/climate") + reserved(f->st, "epfl/climate");
+	int64_t held = pgb_column(f, "settled", "epfl/climate") + reserved(f->st, "epfl/climate");
 	assert_int_equal(held, (int64_t)admitted * AMOUNT);
 	assert_true(held <= CAP);
-	assert_int_equal(count_rows(f, "SELECT sum(charge) FROM usage_buckets"),
-			 column(f, "settled", "epfl/climate"));
-	assert_int_equal(count_rows(f, "SELECT count(*) FROM budgets WHERE reserved < 0 "
+	assert_int_equal(pgb_int(f, "SELECT sum(charge) FROM usage_buckets"),
+			 pgb_column(f, "settled", "epfl/climate"));
+	assert_int_equal(pgb_int(f, "SELECT count(*) FROM budgets WHERE reserved < 0 "
 				       "OR settled + reserved > allocation"), 0);
 }
 

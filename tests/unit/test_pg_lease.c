@@ -25,12 +25,13 @@
 #include "common/log.h"
 #include "store/pg_int.h"
 #include "store/store.h"
+#include "support/pgbudget.h"
 #include "support/pgfx.h"
 
-static const int64_t T0 = 1767225600LL * 1000000; /* 2026-01-01T00:00:00Z */
-static const int64_t DAY = 86400LL * 1000000;
-static const int64_t SEC = 1000000;
-#define NOW (T0 + DAY)
+#define T0 PGB_T0
+#define DAY PGB_DAY
+#define SEC PGB_SEC
+#define NOW PGB_NOW
 #define LIVE (10 * SEC)
 
 /* The shared fixture (support/pgfx), checked to have the lease tables. */
@@ -42,122 +43,20 @@ static int setup(void **state)
 	return r;
 }
 
-static const char *const NAMES[] = {"*", "epfl", "epfl/climate"};
-
-/* Level i of pool, epfl, epfl/climate (January 2026) with cap. */
-static void level(struct store_budget_level *l, int i, int64_t cap)
-{
-	memset(l, 0, sizeof *l);
-	snprintf(l->level, sizeof l->level, "%s", NAMES[i]);
-	l->period_start = T0;
-	l->period_end = T0 + 31 * DAY;
-	l->cap = cap;
-	l->concurrent = l->requests_per_minute = l->tokens_per_minute = STORE_BUDGET_NO_LIMIT;
-}
-
-/* A tier A request at the three levels with these caps. */
-static void req3(struct store_budget_req *rq, const char *id, int64_t amount, int64_t pool,
-		 int64_t inst, int64_t proj)
-{
-	memset(rq, 0, sizeof *rq);
-	rq->id = id;
-	rq->amount = amount;
-	rq->tokens = 10;
-	rq->charter_version = 1;
-	rq->now_us = NOW;
-	rq->expires_us = NOW + 60 * SEC;
-	rq->window_us = NOW;
-	const int64_t caps[] = {pool, inst, proj};
-	rq->n = 3;
-	for (int i = 0; i < 3; i++)
-		level(&rq->lv[i], i, caps[i]);
-}
-
-static int64_t query(struct pgfx *f, const char *sql)
-{
-	struct pg_store *ps = (struct pg_store *)f->st;
-	PGconn *c = NULL;
-	bool own = false;
-	assert_int_equal(pg_get(ps, &c, &own), ALLOT_OK);
-	PGresult *r = PQexec(c, sql);
-	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-	assert_int_equal(PQntuples(r), 1);
-	int64_t x = pg_col_i64(r, 0, 0);
-	PQclear(r);
-	pg_put(ps, c, false);
-	return x;
-}
-
-static int64_t col(struct pgfx *f, const char *c, const char *lv)
-{
-	char sql[256];
-	snprintf(sql, sizeof sql, "SELECT %s FROM budgets WHERE level = '%s'", c, lv);
-	return query(f, sql);
-}
-
 /* Takes (l->id 0) or tops up a lease of want at epfl/climate (cap proj). */
 static allot_err take(struct pgfx *f, const char *node, int64_t epoch, int64_t proj, int64_t want,
 		      int64_t now, struct store_lease *l)
 {
 	struct store_budget_level lv;
-	level(&lv, 2, proj);
+	pgb_level(&lv, 2, proj);
 	return store_lease_take(f->st, node, epoch, &lv, 1, want, now, now + 5 * SEC, LIVE, l);
 }
 
-/* A gate record of epfl/climate at charge. */
-static void fill(struct ledger_row *row, const char *id, int64_t charge)
-{
-	memset(row, 0, sizeof *row);
-	struct usage_record *r = &row->rec;
-	snprintf(r->provider, sizeof r->provider, "local");
-	snprintf(r->record_id, sizeof r->record_id, "%s", id);
-	snprintf(r->institution, sizeof r->institution, "epfl");
-	snprintf(r->project, sizeof r->project, "climate");
-	snprintf(r->member, sizeof r->member, "alice@epfl.ch");
-	snprintf(r->resource, sizeof r->resource, "tokens_out");
-	r->quantity = 1;
-	r->start_us = NOW - SEC;
-	r->end_us = NOW;
-	r->canonical = "{\"record\":1}";
-	r->canonical_len = strlen(r->canonical);
-	for (int i = 0; i < 32; i++)
-		r->sha256[i] = (uint8_t)(i + (int)strlen(id) + id[strlen(id) - 1]);
-	row->received_us = NOW;
-	row->book_us = NOW;
-	row->charge_micro = charge;
-	row->rate_micro = charge;
-	row->charter_version = 1;
-	row->from_gate = true;
-}
-
-/* Books record id at charge and settles it under lease (id, epoch; 0:
- * none) or reservation resv (NULL: none), in one ledger transaction;
- * commits or rolls back. */
-static allot_err book_any(struct store *st, const char *id, int64_t lease, int64_t epoch,
-			  const char *resv, int64_t charge, bool commit)
-{
-	allot_err e = store_ledger_begin(st);
-	if (e)
-		return e;
-	struct ledger_row row;
-	fill(&row, id, charge);
-	if ((e = store_ledger_insert_q(st, &row)) ||
-	    (lease && (e = store_lease_settle(st, lease, epoch, charge))) ||
-	    (resv && (e = store_budget_settle(st, resv, charge)))) {
-		store_ledger_rollback(st);
-		return e;
-	}
-	if (!commit) {
-		store_ledger_rollback(st);
-		return ALLOT_OK;
-	}
-	return store_ledger_commit(st);
-}
-
+/* Books record id at charge and settles it under lease (id, epoch; 0: none). */
 static allot_err book(struct store *st, const char *id, int64_t lease, int64_t epoch,
 		      int64_t charge, bool commit)
 {
-	return book_any(st, id, lease, epoch, NULL, charge, commit);
+	return pgb_book(st, id, lease, epoch, NULL, charge, commit);
 }
 
 static void test_take_and_tier_a(void **state)
@@ -174,19 +73,19 @@ static void test_take_and_tier_a(void **state)
 	assert_int_equal(l.granted, 300);
 	assert_int_equal(l.spent, 0);
 	assert_int_equal(l.expires_us, NOW + 5 * SEC);
-	assert_int_equal(col(f, "leased", "epfl/climate"), 300);
+	assert_int_equal(pgb_column(f, "leased", "epfl/climate"), 300);
 	/* The quota views see it held too (reserved + leased). */
 	int64_t held = -1;
 	assert_int_equal(store_budget_reserved(f->st, "epfl/climate", NOW, &held), ALLOT_OK);
 	assert_int_equal(held, 300);
 	/* Tier A sees the lease's room as held. */
 	struct store_budget_req rq;
-	req3(&rq, "r1", 701, 10000, 5000, 1000);
+	pgb_req3(&rq, "r1", 701, 10000, 5000, 1000);
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	assert_int_equal(rq.why, STORE_BUDGET_QUOTA);
 	assert_int_equal(rq.refused, 2);
 	assert_int_equal(rq.lv[2].reserved, 300); /* reserved + leased */
-	req3(&rq, "r1", 700, 10000, 5000, 1000);
+	pgb_req3(&rq, "r1", 700, 10000, 5000, 1000);
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	assert_int_equal(rq.why, STORE_BUDGET_OK);
 	/* Nothing left: a lease is granted nothing, and none is made. */
@@ -194,17 +93,17 @@ static void test_take_and_tier_a(void **state)
 	assert_int_equal(take(f, "n1", ep, 1000, 300, NOW, &l2), ALLOT_OK);
 	assert_int_equal(l2.id, 0);
 	assert_int_equal(l2.granted, 0);
-	assert_int_equal(query(f, "SELECT count(*) FROM leases"), 1);
+	assert_int_equal(pgb_int(f, "SELECT count(*) FROM leases"), 1);
 	/* Bad input changes nothing. */
 	struct store_lease bad = {0};
 	assert_int_not_equal(take(f, "n1", ep, 1000, -1, NOW, &bad), ALLOT_OK);
 	assert_int_not_equal(take(f, "", ep, 1000, 1, NOW, &bad), ALLOT_OK);
 	struct store_budget_level tl;
-	level(&tl, 2, 10);
+	pgb_level(&tl, 2, 10);
 	snprintf(tl.level, sizeof tl.level, "token:j1");
 	assert_int_not_equal(store_lease_take(f->st, "n1", ep, &tl, 1, 1, NOW, NOW + SEC, LIVE,
 					      &bad), ALLOT_OK);
-	assert_int_equal(col(f, "leased", "epfl/climate"), 300);
+	assert_int_equal(pgb_column(f, "leased", "epfl/climate"), 300);
 }
 
 static void test_fair_share_and_top_up(void **state)
@@ -222,20 +121,20 @@ static void test_fair_share_and_top_up(void **state)
 	assert_int_equal(a.granted, 500);
 	assert_int_equal(take(f, "n2", e2, 1000, 900, NOW, &b), ALLOT_OK);
 	assert_int_equal(b.granted, 250);
-	assert_int_equal(col(f, "leased", "epfl/climate"), 750);
+	assert_int_equal(pgb_column(f, "leased", "epfl/climate"), 750);
 	/* A top-up grows the lease and moves its expiry. */
 	assert_int_equal(take(f, "n1", e1, 1000, 100, NOW + SEC, &a), ALLOT_OK);
 	assert_int_equal(a.granted, 100);
 	assert_int_equal(a.size, 600);
 	assert_int_equal(a.expires_us, NOW + 6 * SEC);
-	assert_int_equal(col(f, "leased", "epfl/climate"), 850);
-	assert_int_equal(query(f, "SELECT count(*) FROM leases"), 2);
+	assert_int_equal(pgb_column(f, "leased", "epfl/climate"), 850);
+	assert_int_equal(pgb_int(f, "SELECT count(*) FROM leases"), 2);
 	/* Another node's lease cannot be topped up. */
 	struct store_lease x = b;
 	assert_int_equal(take(f, "n1", e1, 1000, 10, NOW, &x), ALLOT_OK);
 	assert_int_equal(x.id, -1);
-	assert_int_equal(col(f, "leased", "epfl/climate"), 850);
-	assert_true(col(f, "settled + reserved + leased", "epfl/climate") <= 1000);
+	assert_int_equal(pgb_column(f, "leased", "epfl/climate"), 850);
+	assert_true(pgb_column(f, "settled + reserved + leased", "epfl/climate") <= 1000);
 }
 
 static void test_settle_and_return(void **state)
@@ -248,31 +147,31 @@ static void test_settle_and_return(void **state)
 	assert_int_equal(take(f, "n1", ep, 1000, 400, NOW, &l), ALLOT_OK);
 	/* Rolled back: nothing moves. */
 	assert_int_equal(book(f->st, "gate:a-in", l.id, ep, 120, false), ALLOT_OK);
-	assert_int_equal(col(f, "leased", "epfl/climate"), 400);
-	assert_int_equal(col(f, "settled", "epfl/climate"), 0);
+	assert_int_equal(pgb_column(f, "leased", "epfl/climate"), 400);
+	assert_int_equal(pgb_column(f, "settled", "epfl/climate"), 0);
 	/* Committed: 120 moves from the lease's room to settled. */
 	assert_int_equal(book(f->st, "gate:a-in", l.id, ep, 120, true), ALLOT_OK);
-	assert_int_equal(col(f, "leased", "epfl/climate"), 280);
-	assert_int_equal(col(f, "settled", "epfl/climate"), 120);
-	assert_int_equal(col(f, "settled + leased", "epfl/climate"), 400);
-	assert_int_equal(query(f, "SELECT spent FROM leases"), 120);
+	assert_int_equal(pgb_column(f, "leased", "epfl/climate"), 280);
+	assert_int_equal(pgb_column(f, "settled", "epfl/climate"), 120);
+	assert_int_equal(pgb_column(f, "settled + leased", "epfl/climate"), 400);
+	assert_int_equal(pgb_int(f, "SELECT spent FROM leases"), 120);
 	/* Outside a ledger transaction it applies at once (no booking). */
 	assert_int_equal(store_lease_settle(f->st, l.id, ep, 30), ALLOT_OK);
-	assert_int_equal(col(f, "leased", "epfl/climate"), 250);
-	assert_int_equal(query(f, "SELECT spent FROM leases"), 150);
+	assert_int_equal(pgb_column(f, "leased", "epfl/climate"), 250);
+	assert_int_equal(pgb_int(f, "SELECT spent FROM leases"), 150);
 	assert_int_not_equal(store_lease_settle(f->st, l.id, ep, -1), ALLOT_OK);
 	/* Returned: size - spent comes back; twice is no lease. */
 	int64_t back = 0;
 	assert_int_equal(store_lease_return(f->st, l.id, "n1", ep, &back), ALLOT_OK);
 	assert_int_equal(back, 250);
-	assert_int_equal(col(f, "leased", "epfl/climate"), 0);
+	assert_int_equal(pgb_column(f, "leased", "epfl/climate"), 0);
 	assert_int_equal(store_lease_return(f->st, l.id, "n1", ep, &back), ALLOT_OK);
 	assert_int_equal(back, -1);
 	/* A settlement arriving after the return books, moves nothing. */
 	assert_int_equal(book(f->st, "gate:b-in", l.id, ep, 40, true), ALLOT_OK);
-	assert_int_equal(col(f, "leased", "epfl/climate"), 0);
-	assert_int_equal(col(f, "settled", "epfl/climate"), 160);
-	assert_int_equal(query(f, "SELECT sum(charge) FROM usage_buckets"), 160);
+	assert_int_equal(pgb_column(f, "leased", "epfl/climate"), 0);
+	assert_int_equal(pgb_column(f, "settled", "epfl/climate"), 160);
+	assert_int_equal(pgb_int(f, "SELECT sum(charge) FROM usage_buckets"), 160);
 }
 
 static void test_expiry_after_grace(void **state)
@@ -289,14 +188,14 @@ static void test_expiry_after_grace(void **state)
 	/* Expired, but a request admitted before its expiry may still settle. */
 	assert_int_equal(store_lease_sweep(f->st, NOW + 8 * SEC, grace, &n), ALLOT_OK);
 	assert_int_equal(n, 0);
-	assert_int_equal(col(f, "leased", "epfl/climate"), 300);
+	assert_int_equal(pgb_column(f, "leased", "epfl/climate"), 300);
 	assert_int_equal(store_lease_sweep(f->st, NOW + 8 * SEC + 1, grace, &n), ALLOT_OK);
 	assert_int_equal(n, 1);
-	assert_int_equal(col(f, "leased", "epfl/climate"), 0);
-	assert_int_equal(col(f, "settled", "epfl/climate"), 100);
+	assert_int_equal(pgb_column(f, "leased", "epfl/climate"), 0);
+	assert_int_equal(pgb_column(f, "settled", "epfl/climate"), 100);
 	/* The whole room is back for tier A. */
 	struct store_budget_req rq;
-	req3(&rq, "r1", 900, 10000, 5000, 1000);
+	pgb_req3(&rq, "r1", 900, 10000, 5000, 1000);
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	assert_int_equal(rq.why, STORE_BUDGET_OK);
 	assert_int_not_equal(store_lease_sweep(f->st, NOW, -1, &n), ALLOT_OK);
@@ -330,9 +229,9 @@ static void test_epoch_fencing(void **state)
 	assert_int_equal(back, -1);
 	/* ...nor settle under the lease: the charge books, nothing moves. */
 	assert_int_equal(book(f->st, "gate:old-in", l.id, e1, 50, true), ALLOT_OK);
-	assert_int_equal(col(f, "settled", "epfl/climate"), 50);
-	assert_int_equal(col(f, "leased", "epfl/climate"), 400);
-	assert_int_equal(query(f, "SELECT spent FROM leases"), 0);
+	assert_int_equal(pgb_column(f, "settled", "epfl/climate"), 50);
+	assert_int_equal(pgb_column(f, "leased", "epfl/climate"), 400);
+	assert_int_equal(pgb_int(f, "SELECT spent FROM leases"), 0);
 	/* The new epoch cannot spend the old lease either. */
 	x = l;
 	assert_int_equal(take(f, "n1", e2, 1000, 100, NOW + SEC, &x), ALLOT_OK);
@@ -341,7 +240,7 @@ static void test_epoch_fencing(void **state)
 	int64_t n = 0;
 	assert_int_equal(store_lease_sweep(f->st, NOW + 5 * SEC + 2, 1, &n), ALLOT_OK);
 	assert_int_equal(n, 1);
-	assert_int_equal(col(f, "leased", "epfl/climate"), 0);
+	assert_int_equal(pgb_column(f, "leased", "epfl/climate"), 0);
 	/* The new epoch takes its own. */
 	struct store_lease z = {0};
 	assert_int_equal(take(f, "n1", e2, 1000, 100, NOW + 10 * SEC, &z), ALLOT_OK);
@@ -365,27 +264,27 @@ static void test_registration_again(void **state)
 	snprintf(sql, sizeof sql,
 		 "SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE "
 		 "datname = current_database() AND application_name = '%s'", name);
-	int64_t pid = query(f, sql);
+	int64_t pid = pgb_int(f, sql);
 	assert_true(pid > 0);
 	struct store_budget_req rq;
-	req3(&rq, "r1", 1, 10000, 5000, 1000);
+	pgb_req3(&rq, "r1", 1, 10000, 5000, 1000);
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	char kill[320];
 	snprintf(kill, sizeof kill,
 		 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
 		 "datname = current_database() AND application_name = '%s'", name);
-	assert_int_equal(query(f, kill), 1);
+	assert_int_equal(pgb_int(f, kill), 1);
 	/* Registered again (a new session) within a few checks, and admitting. */
 	int64_t seen = pid;
 	for (int i = 0; i < 100 && (seen == pid || seen == 0); i++) {
 		usleep(50000);
-		seen = query(f, sql);
+		seen = pgb_int(f, sql);
 	}
 	assert_true(seen != pid && seen > 0);
 	for (int i = 0; i < 100 && !pg_node_registered(); i++)
 		usleep(20000);
 	assert_true(pg_node_registered());
-	req3(&rq, "r2", 1, 10000, 5000, 1000);
+	pgb_req3(&rq, "r2", 1, 10000, 5000, 1000);
 	assert_int_equal(store_budget_reserve(f->st, &rq), ALLOT_OK);
 	assert_int_equal(rq.why, STORE_BUDGET_OK);
 	store_pg_owner_release(o);
@@ -437,12 +336,12 @@ static void *work(void *arg)
 		if (w->no % 2 && !w->err) {
 			snprintf(id, sizeof id, "a-%s-%d", node, i);
 			struct store_budget_req rq;
-			req3(&rq, id, AMOUNT, CAP * 4, CAP * 2, CAP);
+			pgb_req3(&rq, id, AMOUNT, CAP * 4, CAP * 2, CAP);
 			if (!(w->err = store_budget_reserve(w->f->st, &rq)) &&
 			    rq.why == STORE_BUDGET_OK) {
 				char rid[48];
 				snprintf(rid, sizeof rid, "gate:%s", id);
-				if (!(w->err = book_any(w->f->st, rid, 0, 0, id, AMOUNT, true)))
+				if (!(w->err = pgb_book(w->f->st, rid, 0, 0, id, AMOUNT, true)))
 					w->admitted++;
 			}
 		}
@@ -469,14 +368,14 @@ static void test_nodes_never_exceed(void **state)
 		assert_int_equal(w[i].err, ALLOT_OK);
 		admitted += w[i].admitted;
 	}
-	int64_t settled = col(f, "settled", "epfl/climate");
+	int64_t settled = pgb_column(f, "settled", "epfl/climate");
 	assert_int_equal(settled, (int64_t)admitted * AMOUNT);
 	assert_true(settled <= CAP);
 	assert_true(admitted > 0);
-	assert_int_equal(query(f, "SELECT sum(charge) FROM usage_buckets"), settled);
-	assert_int_equal(query(f, "SELECT count(*) FROM leases"), 0);
-	assert_int_equal(query(f, "SELECT count(*) FROM reservations"), 0);
-	assert_int_equal(query(f, "SELECT count(*) FROM budgets WHERE leased <> 0 OR reserved <> 0 "
+	assert_int_equal(pgb_int(f, "SELECT sum(charge) FROM usage_buckets"), settled);
+	assert_int_equal(pgb_int(f, "SELECT count(*) FROM leases"), 0);
+	assert_int_equal(pgb_int(f, "SELECT count(*) FROM reservations"), 0);
+	assert_int_equal(pgb_int(f, "SELECT count(*) FROM budgets WHERE leased <> 0 OR reserved <> 0 "
 				  "OR settled + reserved + leased > allocation"), 0);
 }
 

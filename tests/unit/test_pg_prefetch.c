@@ -33,32 +33,29 @@
 #include "store/pg_int.h"
 #include "store/store.h"
 #include "support/pgfx.h"
+#include "support/sqfx.h"
 
 static const int64_t T0 = 1767225600LL * 1000000; /* 2026-01-01T00:00:00Z */
 
+/* The PostgreSQL store (support/pgfx) and a SQLite store beside it
+ * (support/sqfx); NULL without a server. */
 struct fx {
-	char db[64];
-	char uri[1024];
-	char path[64];          /* the SQLite store beside it */
-	struct store *pg, *sq;
+	struct pgfx *p;
+	struct sqfx *s;
 };
 
 static int setup(void **state)
 {
+	void *p = NULL, *q = NULL;
 	*state = NULL;
-	if (!pgfx_server())
+	pgfx_setup(&p);
+	if (!p)
 		return 0;
-	static int n;
+	sqfx_setup(&q);
 	struct fx *f = calloc(1, sizeof *f);
 	assert_non_null(f);
-	pgfx_create(f->db, sizeof f->db, f->uri, sizeof f->uri);
-	char msg[512] = "";
-	if (store_pg_open(f->uri, &f->pg, msg, sizeof msg))
-		fail_msg("store_pg_open: %s", msg);
-	snprintf(f->path, sizeof f->path, "/tmp/allot-pgp-%d-%d.db", (int)getpid(), n++);
-	unlink(f->path);
-	if (store_sqlite_open(f->path, &f->sq, msg, sizeof msg))
-		fail_msg("store_sqlite_open: %s", msg);
+	f->p = p;
+	f->s = q;
 	*state = f;
 	return 0;
 }
@@ -68,16 +65,9 @@ static int teardown(void **state)
 	struct fx *f = *state;
 	if (!f)
 		return 0;
-	if (f->pg)
-		store_close(f->pg);
-	store_close(f->sq);
-	char p[96];
-	unlink(f->path);
-	snprintf(p, sizeof p, "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof p, "%s-shm", f->path);
-	unlink(p);
-	pgfx_drop(f->db);
+	void *p = f->p, *q = f->s;
+	pgfx_teardown(&p);
+	sqfx_teardown(&q);
 	free(f);
 	return 0;
 }
@@ -292,28 +282,29 @@ static void both(void **state, case_fn fn)
 {
 	struct fx *f = *state;
 	PGFX_NEED(f);
-	fn(f->sq);
-	fn(f->pg);
+	fn(f->s->st);
+	fn(f->p->st);
 	uint8_t a[32], b[32], c[32];
-	uint64_t n = log_size(f->sq, a);
-	assert_int_equal(log_size(f->pg, b), n);
+	uint64_t n = log_size(f->s->st, a);
+	assert_int_equal(log_size(f->p->st, b), n);
 	assert_memory_equal(a, b, 32);
-	store_close(f->pg);
-	f->pg = NULL;
+	store_close(f->p->st);
+	f->p->st = NULL;
 	char msg[512] = "";
-	if (store_pg_open(f->uri, &f->pg, msg, sizeof msg))
+	if (store_pg_open(f->p->uri, &f->p->st, msg, sizeof msg))
 		fail_msg("reopening: %s", msg);
-	assert_int_equal(log_size(f->pg, c), n);
+	f->p->ps = (struct pg_store *)f->p->st;
+	assert_int_equal(log_size(f->p->st, c), n);
 	assert_memory_equal(a, c, 32);
 	/* one more record appends to the loaded tree on both */
-	assert_int_equal(store_ledger_begin(f->sq), ALLOT_OK);
-	assert_int_equal(put(f->sq, "last", "", T0, 1), ALLOT_OK);
-	assert_int_equal(store_ledger_commit(f->sq), ALLOT_OK);
-	assert_int_equal(store_ledger_begin(f->pg), ALLOT_OK);
-	assert_int_equal(put(f->pg, "last", "", T0, 1), ALLOT_OK);
-	assert_int_equal(store_ledger_commit(f->pg), ALLOT_OK);
-	assert_int_equal(log_size(f->sq, a), n + 1);
-	assert_int_equal(log_size(f->pg, b), n + 1);
+	assert_int_equal(store_ledger_begin(f->s->st), ALLOT_OK);
+	assert_int_equal(put(f->s->st, "last", "", T0, 1), ALLOT_OK);
+	assert_int_equal(store_ledger_commit(f->s->st), ALLOT_OK);
+	assert_int_equal(store_ledger_begin(f->p->st), ALLOT_OK);
+	assert_int_equal(put(f->p->st, "last", "", T0, 1), ALLOT_OK);
+	assert_int_equal(store_ledger_commit(f->p->st), ALLOT_OK);
+	assert_int_equal(log_size(f->s->st, a), n + 1);
+	assert_int_equal(log_size(f->p->st, b), n + 1);
 	assert_memory_equal(a, b, 32);
 }
 
@@ -328,17 +319,14 @@ static void test_outside(void **state)
 	struct fx *f = *state;
 	PGFX_NEED(f);
 	static const char *const ids[] = {"x"};
-	assert_int_equal(store_ledger_prefetch(f->pg, "cscs", ids, 1), ALLOT_E_INTERNAL);
-	assert_int_equal(store_ledger_prefetch(f->sq, "cscs", ids, 1), ALLOT_OK);
+	assert_int_equal(store_ledger_prefetch(f->p->st, "cscs", ids, 1), ALLOT_E_INTERNAL);
+	assert_int_equal(store_ledger_prefetch(f->s->st, "cscs", ids, 1), ALLOT_OK);
 }
 
 int main(void)
 {
 	log_set_quiet(true);
-	if (!pgfx_server())
-		fprintf(stderr, "test_pg_prefetch: ALLOT_TEST_PG_URI is not set (make test sets it to "
-				"a throwaway cluster when PostgreSQL's initdb is installed): the "
-				"server tests are skipped\n");
+	pgfx_note_skips("test_pg_prefetch");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_lookup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_buckets, setup, teardown),

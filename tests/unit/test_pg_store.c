@@ -355,7 +355,7 @@ static void case_tokens(void **state)
 	assert_int_equal(store_token_revoke(st, &none, &AUDIT), ALLOT_E_CONFLICT);
 	assert_int_equal(audit_count(st), 3);
 	struct revs rv = {0};
-	assert_int_equal(store_token_revocations(st, rev_seen, &rv), ALLOT_OK);
+	assert_int_equal(store_token_revocations(st, 0, rev_seen, &rv), ALLOT_OK);
 	assert_int_equal(rv.n, 2);
 	assert_string_equal(rv.r[0].jti, "j1");
 	assert_int_equal(rv.r[0].before_us, 0);
