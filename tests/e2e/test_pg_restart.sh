@@ -24,31 +24,15 @@ if [ "${ALLOT_TEST_DB:-sqlite}" != pg ] || [ -z "${ALLOT_TEST_PG_URI:-}" ]; then
 	exit 0
 fi
 command -v python3 >/dev/null || { echo "test_pg_restart: SKIPPED: python3 missing (the fake upstream)"; exit 0; }
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-[ -x "$PGBIN/initdb" ] || { echo "test_pg_restart: SKIPPED: initdb is not installed (a cluster of its own)"; exit 0; }
+. "$(dirname "$0")/pgown.sh"
+pgown_init || { echo "test_pg_restart: SKIPPED: $PGOWN_WHY"; exit 0; }
 
 # --- a cluster of its own ------------------------------------------------------------------
-PGDIR=$(mktemp -d /tmp/allot-pgrestart.XXXXXX)
-PGRUN=
-if [ "$(id -u)" = 0 ]; then
-	chown postgres: "$PGDIR"
-	PGRUN="runuser -u postgres --"
-fi
-chmod 755 "$PGDIR"
-pg_up() {
-	$PGRUN "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 \
-		-o "-c listen_addresses='' -c unix_socket_directories=$PGDIR -c max_connections=100 -c fsync=off" \
-		start >/dev/null 2>&1
-}
-pg_down() { $PGRUN "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast -w stop >/dev/null 2>&1; }
-pg_gone() { $PGRUN "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate stop >/dev/null 2>&1; rm -rf "$PGDIR"; }
-if ! $PGRUN "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U allot -E UTF8 --no-sync >"$PGDIR/initdb.log" 2>&1 || ! pg_up; then
-	echo "test_pg_restart: cannot make a cluster of its own in $PGDIR" >&2
-	tail -5 "$PGDIR/initdb.log" "$PGDIR/server.log" >&2 2>/dev/null
-	pg_gone
-	exit 1
-fi
-ALLOT_TEST_PG_URI="postgresql:///postgres?host=$PGDIR&user=allot"
+pg_up() { pgown_start db "-c fsync=off"; }
+pg_down() { pgown_stop db; }
+pgown_initdb db || pgown_failed initdb
+pg_up || pgown_failed "the server"
+ALLOT_TEST_PG_URI=$(pgown_uri db)
 export ALLOT_TEST_PG_URI
 
 . "$(dirname "$0")/lib.sh"
@@ -57,7 +41,7 @@ CHARGE=13000
 ALLOC=$((16 * WORST))
 e2e_upstream_start
 PIDB=
-trap 'kill $UPID $PIDB 2>/dev/null; e2e_stop; e2e_pg_drop; pg_gone' EXIT
+trap 'kill $UPID $PIDB 2>/dev/null; e2e_stop; e2e_pg_drop; pgown_gone' EXIT
 e2e_remote_charter pg-restart-test $ALLOC fast:up-ok
 # B's leases outlast the outage (20 s); they are returned when B stops
 E2E_NODE_A_ENV="ALLOT_LEASE_BUSY=0"
