@@ -295,6 +295,46 @@ static allot_err pg_run0(struct pg_store *ps, PGconn *c, const char *sql)
 	return e;
 }
 
+allot_err pg_run_multi(struct pg_store *ps, PGconn *c, const char *sql, PGresult **out,
+		       int nout)
+{
+	metrics_add(MC_STORE_ROUNDTRIPS, 1);
+	for (int i = 0; i < nout; i++)
+		out[i] = NULL;
+	allot_err e = ALLOT_OK;
+	if (!PQsendQuery(c, sql)) {
+		pg_run_fail(ps, c, NULL, sql, &e);
+		return e;
+	}
+	/* Every result is read (the connection is ready again only then);
+	 * the statements after a failed one are not run. */
+	int k = 0;
+	for (PGresult *r; (r = PQgetResult(c));) {
+		if (e || !pg_res_ok(r)) {
+			if (!e)
+				pg_run_fail(ps, c, r, sql, &e);
+			else
+				PQclear(r);
+			continue;
+		}
+		if (k < nout)
+			out[k++] = r;
+		else
+			PQclear(r);
+	}
+	if (!e && k != nout) {
+		pgs_fail(ps, ALLOT_E_STORE, "PostgreSQL: %d results for %d statements (in: %.40s)",
+			 k, nout, sql);
+		e = ALLOT_E_STORE;
+	}
+	if (e)
+		for (int i = 0; i < nout; i++) {
+			PQclear(out[i]);
+			out[i] = NULL;
+		}
+	return e;
+}
+
 allot_err pg_begin(struct pg_store *ps, PGconn *c)
 {
 	static const char sql[] = "BEGIN";

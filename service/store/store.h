@@ -267,6 +267,15 @@ struct store_ops {
 	 * PostgreSQL store, docs/POSTGRES.md, "Ingestion in few round trips"). */
 	allot_err (*ledger_prefetch)(struct store *st, const char *provider,
 				     const char *const *ids, size_t n);
+	/* Optional (NULL: not offered; docs/POSTGRES.md, "Settlements in few
+	 * round trips").  ledger_begin_sync for a group that books records and
+	 * will run without savepoints: the store may take the ledger's locks
+	 * at once, with the BEGIN, and keep every record inserted in it to
+	 * write them all together later (at the latest before the commit or
+	 * a read on the transaction).  A record whose (provider, record_id) is
+	 * taken then fails a later statement or the commit, not its insert:
+	 * the caller runs the group again the usual way when anything fails. */
+	allot_err (*ledger_begin_batch)(struct store *st, enum store_sync sync);
 
 	/* ---- durability (store/sqlite_bg.c) ----
 	 * set_flush_ms: the longest a DEFERRED commit waits to be on disk
@@ -575,6 +584,10 @@ static inline void store_ledger_hold(struct store *st, uint64_t tag)
 { st->ops->ledger_hold(st, tag); }
 static inline void store_ledger_release(struct store *st, uint64_t tag)
 { st->ops->ledger_release(st, tag); }
+static inline bool store_has_ledger_batch(const struct store *st)
+{ return st->ops->ledger_begin_batch != NULL; }
+static inline allot_err store_ledger_begin_batch(struct store *st, enum store_sync sync)
+{ return st->ops->ledger_begin_batch(st, sync); }
 static inline allot_err store_ledger_prefetch(struct store *st, const char *provider,
 					       const char *const *ids, size_t n)
 { return st->ops->ledger_prefetch ? st->ops->ledger_prefetch(st, provider, ids, n) : ALLOT_OK; }
