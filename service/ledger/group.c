@@ -113,7 +113,7 @@ static void group_lead(struct lgroup *g, struct group_item *items)
 		nitems++;
 	metrics_observe(MH_GROUP_SIZE, (int64_t)nitems);
 	g->reset(g->owner);
-	if (nitems > 1 && store_has_ledger_batch(g->store) && group_batch(g, items, now))
+	if (store_has_ledger_batch(g->store) && group_batch(g, items, now))
 		return;
 	allot_err e = store_ledger_begin_sync(g->store, group_sync(items));
 	if (!e && !items->next) {

@@ -85,6 +85,18 @@ PGresult *pg_run(struct pg_store *ps, PGconn *c, const char *sql, int n,
 		 const char *const *vals, allot_err *e);
 /* BEGIN / COMMIT / ROLLBACK of the thread's own transaction on c. */
 allot_err pg_begin(struct pg_store *ps, PGconn *c);
+/* A pipeline (libpq pipeline mode) on c: from pg_pipe_begin, pg_run sends
+ * each statement and answers an empty result at once (a caller that needs
+ * an answer checks pg_pipelined and says what it expects of the statement
+ * it just sent with pg_pipe_expect: its rows affected, its command status
+ * or its first cell, and the error message else); pg_pipe_end sends them
+ * off and reads every answer, in one round trip: ALLOT_OK, or the first
+ * failure (errmsg set; a transaction is then aborted). */
+allot_err pg_pipe_begin(struct pg_store *ps, PGconn *c);
+bool pg_pipelined(const PGconn *c);
+void pg_pipe_expect(PGconn *c, const char *tuples, const char *status, const char *value,
+		    const char *why);
+allot_err pg_pipe_end(struct pg_store *ps, PGconn *c);
 /* A fixed multi-statement text without parameters in one round trip (a
  * simple query; each statement has a snapshot of its own): ALLOT_OK with
  * the nout statements' results in out[] (PQclear each), or the first

@@ -475,6 +475,27 @@ allot_err pg_ledger_begin_batch(struct store *st, enum store_sync sync)
 	return tx_open(st, sync, true);
 }
 
+/* What the commit writes before its COMMIT (t's records, charges, budgets,
+ * bounds and log). */
+static allot_err commit_writes(struct pl_tx *t)
+{
+	struct pg_store *ps = t->ps;
+	allot_err e = rows_flush(t);
+	if (!e && t->rows_failed)
+		e = ALLOT_E_STORE; /* some records were not written */
+	if (!e && t->nbk)
+		e = bk_flush(t);
+	if (!e && t->bk_failed)
+		e = ALLOT_E_STORE; /* some charges were not written */
+	if (!e && (t->nset || t->ndone))
+		e = pg_budget_commit(ps, t->c, t->settles, t->nset, t->done, t->ndone);
+	if (!e)
+		e = lb_write(t);
+	if (!e)
+		e = pg_tlog_txn_precommit(ps, t->c);
+	return e;
+}
+
 allot_err pg_ledger_commit(struct store *st)
 {
 	struct pg_store *ps = PS(st);
@@ -491,24 +512,24 @@ allot_err pg_ledger_commit(struct store *st)
 			 "the ledger transaction failed earlier and was rolled back");
 		e = ALLOT_E_STORE;
 	}
+	/* A batch's writes and its COMMIT go in one pipeline (one round trip). */
+	bool pipe = !e && t->batch && !(e = pg_pipe_begin(ps, t->c));
 	if (!e)
-		e = rows_flush(t);
-	if (!e && t->rows_failed)
-		e = ALLOT_E_STORE; /* some records were not written */
-	if (!e && t->nbk)
-		e = bk_flush(t);
-	if (!e && t->bk_failed)
-		e = ALLOT_E_STORE; /* some charges were not written */
-	if (!e && (t->nset || t->ndone))
-		e = pg_budget_commit(ps, t->c, t->settles, t->nset, t->done, t->ndone);
-	if (!e)
-		e = lb_write(t);
-	if (!e)
-		e = pg_tlog_txn_precommit(ps, t->c);
+		e = commit_writes(t);
+	bool sent = false;
+	int64_t t0 = 0;
 	if (!e) {
 		cache_commit_begin(ps->ledger, t);
-		int64_t t0 = time_mono_us();
+		t0 = time_mono_us();
 		e = pg_commit(ps, t->c);
+		sent = true;
+	}
+	if (pipe) {
+		allot_err pe = pg_pipe_end(ps, t->c);
+		if (!e)
+			e = pe;
+	}
+	if (sent) {
 		/* A FULL commit returns once the server flushed its WAL: its time
 		 * is the store's fsync, as SQLite's FULL COMMIT (docs/METRICS.md). */
 		if (!e && t->sync == STORE_SYNC_FULL)

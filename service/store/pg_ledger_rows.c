@@ -271,6 +271,14 @@ allot_err pg_rows_flush(struct pg_store *ps, PGconn *c, struct pg_rowbuf *b)
 	PGresult *r = e ? NULL : pg_run(ps, c, q, ROW_NPARAMS, (const char *const *)a, &e);
 	for (int i = 0; i < ROW_NPARAMS; i++)
 		free(a[i]);
+	char want[24];
+	if (r && pg_pipelined(c)) { /* answered at the pipeline's end */
+		pg_pipe_expect(c, NULL, NULL, pg_i64(want, (int64_t)b->n),
+			       "some kept records were already in the ledger");
+		PQclear(r);
+		pg_rows_drop(b);
+		return ALLOT_OK;
+	}
 	int64_t n = r && PQntuples(r) == 1 ? pg_col_i64(r, 0, 0) : -1;
 	PQclear(r);
 	if (!e && n != (int64_t)b->n) {

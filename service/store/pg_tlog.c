@@ -138,7 +138,9 @@ static allot_err head_write(struct pg_store *ps, PGconn *c, const struct merkle_
 	PGresult *r = pg_run(ps, c, q, 2, v, &e);
 	if (!r)
 		return e;
-	bool one = strcmp(PQcmdTuples(r), "1") == 0;
+	if (pg_pipelined(c)) /* answered at the pipeline's end: the hint is checked at use */
+		pg_pipe_expect(c, "1", NULL, NULL, "the log head row is missing");
+	bool one = pg_pipelined(c) || strcmp(PQcmdTuples(r), "1") == 0;
 	PQclear(r);
 	if (!one) {
 		pgs_fail(ps, ALLOT_E_STORE, "the log head row is missing");
