@@ -5,6 +5,10 @@
  * own savepoint, so one item's store failure does not undo the others) and
  * commits once: one fsync for all the batches and settlements that arrived
  * meanwhile.  A lone writer leads at once, so nothing waits for company.
+ * On a store with batch transactions (PostgreSQL), a group whose items may
+ * run again (gate settlements) first runs without savepoints, its records
+ * written together; only if anything of it fails is it rolled back and run
+ * the way above (docs/POSTGRES.md, "Settlements in few round trips").
  *
  * Durability class of a group: FULL (fsynced before anyone is answered) if
  * it holds any provider batch: an acknowledged POST /v1/usage survives power
