@@ -91,7 +91,12 @@ allot_err pg_begin(struct pg_store *ps, PGconn *c);
  * it just sent with pg_pipe_expect: its rows affected, its command status
  * or its first cell, and the error message else); pg_pipe_end sends them
  * off and reads every answer, in one round trip: ALLOT_OK, or the first
- * failure (errmsg set; a transaction is then aborted). */
+ * failure (errmsg set; a transaction is then aborted).  An expectation is
+ * checked after the fact: a statement the server runs without an error
+ * does not stop a COMMIT sent after it, so only a COMMIT's own status
+ * fails as ALLOT_E_STORE; any other expectation not met is
+ * ALLOT_E_UNAVAILABLE (the outcome is not known).  A statement whose
+ * outcome decides whether to commit must fail on the server instead. */
 allot_err pg_pipe_begin(struct pg_store *ps, PGconn *c);
 bool pg_pipelined(const PGconn *c);
 void pg_pipe_expect(PGconn *c, const char *tuples, const char *status, const char *value,

@@ -339,8 +339,13 @@ static allot_err pipe_check(struct pg_store *ps, PGconn *c, const struct pg_pipe
 				     strcmp(PQgetvalue(r, 0, 0), it->value) == 0));
 	PQclear(r);
 	if (!ok) {
-		pgs_fail(ps, ALLOT_E_STORE, "%s", it->why ? it->why : "PostgreSQL: unexpected answer");
-		return ALLOT_E_STORE;
+		/* A statement before the COMMIT answered otherwise than its caller
+		 * knew it must (the server did not fail it): the COMMIT after it
+		 * may have gone through, so the outcome is not known. */
+		allot_err x = it->status && strcmp(it->status, "COMMIT") == 0 ? ALLOT_E_STORE
+									   : ALLOT_E_UNAVAILABLE;
+		pgs_fail(ps, x, "%s", it->why ? it->why : "PostgreSQL: unexpected answer");
+		return x;
 	}
 	return ALLOT_OK;
 }

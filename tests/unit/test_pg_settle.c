@@ -7,7 +7,9 @@
  *   the same;
  * - a group in which one settlement's id is taken and another is refused
  *   by the charter books the others and answers those two as before (the
- *   group runs again with a savepoint per item), with the log contiguous.
+ *   group runs again with a savepoint per item), with the log contiguous;
+ *   so does a group whose only fault is a taken id, which the batch try
+ *   learns of in its commit's pipeline.
  *
  * A group is formed by holding the ledger_bounds row from a connection of
  * the test's own: the first settlement leads and waits for the row, the
@@ -274,6 +276,32 @@ static void test_group_fallback(void **state)
 					    "record_id LIKE 'gate:t:3-%'"), 0);
 }
 
+/* A taken id alone: the batch try gets through every item and learns of
+ * it only from its commit's pipeline (the records' insert fails there,
+ * the server aborts the rest, the COMMIT included); the group runs again
+ * and only that settlement fails. */
+static void test_group_taken_id(void **state)
+{
+	struct fx *f = *state;
+	PGFX_NEED(f);
+	struct job first = {.f = f, .n = 100};
+	settle_main(&first);
+	assert_int_equal(first.e, ALLOT_OK);
+	struct job lead = {.f = f, .n = 1};
+	struct job jobs[3] = {{.f = f, .n = 2}, {.f = f, .n = 100, .q = 7}, {.f = f, .n = 3}};
+	uint64_t cost = run_group(f, &lead, jobs, 3);
+	assert_int_equal(jobs[0].e, ALLOT_OK);
+	assert_int_equal(jobs[2].e, ALLOT_OK);
+	assert_int_equal(jobs[1].e, ALLOT_E_STORE);
+	assert_string_equal(jobs[1].reason, "the ledger could not be written");
+	check_log(f, 8);
+	assert_int_equal(one_i64(f->holder, "SELECT quantity FROM usage_records WHERE "
+					    "record_id = 'gate:t:100-out'"), 5);
+	/* The group ran twice: more than a group costs once. */
+	print_message("statements with the second run: %llu\n", (unsigned long long)cost);
+	assert_true(cost > 8);
+}
+
 int main(void)
 {
 	log_set_quiet(true);
@@ -281,6 +309,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_group_cost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_fallback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_taken_id, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
