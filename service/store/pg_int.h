@@ -244,6 +244,7 @@ allot_err pg_ledger_savepoint(struct store *st, int op);
 allot_err pg_ledger_find(struct store *st, const char *provider, const char *record_id,
 			 struct ledger_row *out);
 allot_err pg_ledger_insert(struct store *st, struct ledger_row *row);
+allot_err pg_ledger_sums(struct store *st, struct ledger_sum_req *rq, size_t n);
 allot_err pg_ledger_sum(struct store *st, const struct ledger_level *lv, int64_t from_us,
 			int64_t to_us, int64_t *sum);
 allot_err pg_ledger_net(struct store *st, const char *provider, const char *record_id,
@@ -344,6 +345,7 @@ allot_err pg_ledger_lock_bounds(struct pg_store *ps);
 	.ledger_commit = pg_ledger_commit, .ledger_rollback = pg_ledger_rollback, \
 	.ledger_savepoint = pg_ledger_savepoint, .ledger_find = pg_ledger_find, \
 	.ledger_insert = pg_ledger_insert, .ledger_sum = pg_ledger_sum, \
+	.ledger_sums = pg_ledger_sums, \
 	.ledger_net = pg_ledger_net, .ledger_hold = pg_ledger_hold, \
 	.ledger_release = pg_ledger_release, .token_spent = pg_token_spent, \
 	.ledger_prefetch = pg_ledger_prefetch, .ledger_begin_batch = pg_ledger_begin_batch, \

@@ -210,6 +210,10 @@ struct store_ops {
 	allot_err (*ledger_insert)(struct store *st, struct ledger_row *row);
 	allot_err (*ledger_sum)(struct store *st, const struct ledger_level *lv, int64_t from_us,
 				int64_t to_us, int64_t *sum);
+	/* Optional (NULL: ledger_sum for each).  rq[0..n)'s sums at once, as
+	 * ledger_sum answers each (PostgreSQL: one statement inside a ledger
+	 * transaction). */
+	allot_err (*ledger_sums)(struct store *st, struct ledger_sum_req *rq, size_t n);
 	/* Net charge of a record and every adjustment of it; whether voided. */
 	allot_err (*ledger_net)(struct store *st, const char *provider, const char *record_id,
 				int64_t *net, bool *voided);
@@ -503,6 +507,15 @@ static inline allot_err store_audit_list(struct store *st, int64_t after, int64_
 					 void *ctx)
 { return st->ops->audit_list(st, after, limit, fn, ctx); }
 
+static inline allot_err store_ledger_sums(struct store *st, struct ledger_sum_req *rq, size_t n)
+{
+	if (st->ops->ledger_sums)
+		return st->ops->ledger_sums(st, rq, n);
+	allot_err e = ALLOT_OK;
+	for (size_t i = 0; i < n && !e; i++)
+		e = st->ops->ledger_sum(st, &rq[i].lv, rq[i].from_us, rq[i].to_us, &rq[i].sum);
+	return e;
+}
 static inline allot_err store_ledger_sum_q(struct store *st, const struct ledger_level *lv,
 				     int64_t from, int64_t to, int64_t *sum)
 { return st->ops->ledger_sum(st, lv, from, to, sum); }

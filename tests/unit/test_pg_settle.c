@@ -9,7 +9,9 @@
  *   by the charter books the others and answers those two as before (the
  *   group runs again with a savepoint per item), with the log contiguous;
  *   so does a group whose only fault is a taken id, which the batch try
- *   learns of in its commit's pipeline.
+ *   learns of in its commit's pipeline;
+ * - the sums of several levels in one statement (store_ledger_sums, the
+ *   overage flag's read) are each level's sum.
  *
  * A group is formed by holding the ledger_bounds row from a connection of
  * the test's own: the first settlement leads and waits for the row, the
@@ -34,6 +36,7 @@
 #include "daemon/app.h"
 #include "ledger/ledger.h"
 #include "ledger/record.h"
+#include "store/store.h"
 #include "support/pgfx.h"
 #include "support/tmpdir.h"
 
@@ -302,6 +305,47 @@ static void test_group_taken_id(void **state)
 	assert_true(cost > 8);
 }
 
+/* store_ledger_sums in a transaction (one statement) answers what
+ * ledger_sum answers for each level: pool, institution, project, member,
+ * an open-ended range and one that holds nothing. */
+static void test_sums(void **state)
+{
+	struct fx *f = *state;
+	PGFX_NEED(f);
+	for (int i = 0; i < 3; i++) {
+		struct job j = {.f = f, .n = 200 + i, .q = 5 + i};
+		settle_main(&j);
+		assert_int_equal(j.e, ALLOT_OK);
+	}
+	struct store *st = f->app.store;
+	int64_t now = time_now_us(), hour = 3600 * US_PER_SEC;
+	struct ledger_sum_req rq[] = {
+		{{NULL, NULL, NULL}, now - hour, now + hour, -1},
+		{{"epfl", NULL, NULL}, now - hour, now + hour, -1},
+		{{"epfl", "climate", NULL}, now - hour, INT64_MAX, -1},
+		{{"epfl", "climate", "alice@epfl.ch"}, now - hour, now + hour, -1},
+		{{"epfl", "climate", "bob@epfl.ch"}, now - hour, now + hour, -1},
+		{{"epfl", NULL, NULL}, now - 2 * hour, now - hour, -1},
+	};
+	const size_t n = sizeof rq / sizeof rq[0];
+	assert_int_equal(store_ledger_begin(st), ALLOT_OK);
+	uint64_t c0 = metrics_counter_get(MC_STORE_ROUNDTRIPS);
+	assert_int_equal(store_ledger_sums(st, rq, n), ALLOT_OK);
+	assert_int_equal(metrics_counter_get(MC_STORE_ROUNDTRIPS) - c0, 1);
+	for (size_t i = 0; i < n; i++) {
+		int64_t one = -1;
+		assert_int_equal(store_ledger_sum_q(st, &rq[i].lv, rq[i].from_us, rq[i].to_us, &one),
+				 ALLOT_OK);
+		assert_int_equal(rq[i].sum, one);
+	}
+	store_ledger_rollback(st);
+	/* 3 settlements of (5+i) input and output tokens at 100 and 300. */
+	assert_int_equal(rq[0].sum, (5 + 6 + 7) * 400);
+	assert_int_equal(rq[3].sum, (5 + 6 + 7) * 400);
+	assert_int_equal(rq[4].sum, 0);
+	assert_int_equal(rq[5].sum, 0);
+}
+
 int main(void)
 {
 	log_set_quiet(true);
@@ -310,6 +354,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_group_cost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_taken_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sums, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
