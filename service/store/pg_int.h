@@ -245,6 +245,9 @@ allot_err pg_ledger_find(struct store *st, const char *provider, const char *rec
 			 struct ledger_row *out);
 allot_err pg_ledger_insert(struct store *st, struct ledger_row *row);
 allot_err pg_ledger_sums(struct store *st, struct ledger_sum_req *rq, size_t n);
+/* rq[0..n)'s sums in one statement on c (pg_ledger_read.c; the caller
+ * wrote its transaction's charges first). */
+allot_err pg_sums_read(struct pg_store *ps, PGconn *c, struct ledger_sum_req *rq, size_t n);
 allot_err pg_ledger_sum(struct store *st, const struct ledger_level *lv, int64_t from_us,
 			int64_t to_us, int64_t *sum);
 allot_err pg_ledger_net(struct store *st, const char *provider, const char *record_id,
