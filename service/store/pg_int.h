@@ -395,7 +395,8 @@ allot_err pg_tlog_next_index(struct pg_store *ps, PGconn *c, int64_t *idx);
  * pg_tlog_txn_taken(ps, r) then takes its result (consumed) as the
  * transaction's head, as its first append would.  pg_tlog_enabled: the log
  * is written at all. */
-#define PG_TLOG_HEAD_LOCK_SQL "SELECT size, encode(root, 'hex') FROM tlog_head WHERE id = 1 FOR UPDATE"
+#define PG_TLOG_HEAD_LOCK_SQL \
+	"SELECT size, encode(root, 'hex') FROM tlog_head WHERE id = 1 FOR UPDATE"
 allot_err pg_tlog_txn_taken(struct pg_store *ps, PGresult *r);
 bool pg_tlog_enabled(const struct pg_store *ps);
 allot_err pg_tlog_head(struct store *st, uint64_t *size, uint8_t root[32]);
