@@ -5,6 +5,10 @@
  * own savepoint, so one item's store failure does not undo the others) and
  * commits once: one fsync for all the batches and settlements that arrived
  * meanwhile.  A lone writer leads at once, so nothing waits for company.
+ * On a store with batch transactions (PostgreSQL), a group whose items may
+ * run again (gate settlements) first runs without savepoints, its records
+ * written together; only if anything of it fails is it rolled back and run
+ * the way above (docs/POSTGRES.md, "Settlements in few round trips").
  *
  * Durability class of a group: FULL (fsynced before anyone is answered) if
  * it holds any provider batch: an acknowledged POST /v1/usage survives power
@@ -31,6 +35,7 @@ struct group_item {
 	void *arg;
 	allot_err result;
 	bool durable;          /* needs a FULL commit (a provider batch) */
+	bool rerun;            /* work may run again after its first run rolled back */
 	uint32_t state;        /* ITEM_*: atomic */
 	struct group_item *next;
 };
@@ -75,6 +80,35 @@ void lgroup_free(struct lgroup *g)
 	free(g);
 }
 
+/* The first try of a group whose items may all run again, on a store that
+ * offers it (store_ops.ledger_begin_batch): every item in one transaction
+ * without savepoints, their records written together.  true: done (each
+ * item's result set); false: nothing of it was stored, run it again the
+ * careful way (an item failed, or the commit did and may be retried). */
+static bool group_batch(struct lgroup *g, struct group_item *items, int64_t now)
+{
+	for (const struct group_item *it = items; it; it = it->next)
+		if (!it->rerun)
+			return false;
+	allot_err e = store_ledger_begin_batch(g->store, group_sync(items));
+	for (struct group_item *it = items; it && !e; it = it->next)
+		e = it->work(g->owner, it->arg, now);
+	if (e) {
+		store_ledger_rollback(g->store);
+		g->reset(g->owner);
+		return false;
+	}
+	e = store_ledger_commit(g->store);
+	g->reset(g->owner);
+	/* A commit whose outcome is unknown (the connection broke) is not
+	 * tried again: its records may be stored. */
+	if (e && e != ALLOT_E_UNAVAILABLE)
+		return false;
+	for (struct group_item *it = items; it; it = it->next)
+		it->result = e;
+	return true;
+}
+
 static void group_lead(struct lgroup *g, struct group_item *items)
 {
 	int64_t now = time_now_us();
@@ -83,6 +117,8 @@ static void group_lead(struct lgroup *g, struct group_item *items)
 		nitems++;
 	metrics_observe(MH_GROUP_SIZE, (int64_t)nitems);
 	g->reset(g->owner);
+	if (store_has_ledger_batch(g->store) && group_batch(g, items, now))
+		return;
 	allot_err e = store_ledger_begin_sync(g->store, group_sync(items));
 	if (!e && !items->next) {
 		/* A lone item needs no savepoint: its failure rolls back the
@@ -141,9 +177,11 @@ static void item_post(struct group_item *it, uint32_t state)
 /* Each writer sleeps on its own item, so a commit wakes exactly its own
  * writers and the next leader: no broadcast that wakes the queued writers
  * of the next group only to send them back to sleep. */
-allot_err lgroup_run(struct lgroup *group, lgroup_work_fn work, void *arg, bool durable)
+allot_err lgroup_run(struct lgroup *group, lgroup_work_fn work, void *arg, bool durable,
+		     bool rerun)
 {
-	struct group_item me = {.work = work, .arg = arg, .durable = durable, .state = ITEM_WAIT};
+	struct group_item me = {.work = work, .arg = arg, .durable = durable, .rerun = rerun,
+				.state = ITEM_WAIT};
 	pthread_mutex_lock(&group->mu);
 	*group->tail = &me;
 	group->tail = &me.next;

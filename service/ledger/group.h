@@ -33,8 +33,14 @@ struct lgroup *lgroup_new(struct store *st, void *owner, void (*reset)(void *own
 void lgroup_free(struct lgroup *g);
 
 /* Runs work(owner, arg, now) in a group; returns its result, or the
- * commit's failure (then nothing of the group was stored). */
-allot_err lgroup_run(struct lgroup *g, lgroup_work_fn work, void *arg, bool durable);
+ * commit's failure (then nothing of the group was stored).  rerun: work
+ * may be run twice, its first run rolled back (and reset called) before
+ * the second: then, on a store that offers it (store_ops.ledger_begin_batch),
+ * a group of such items first runs without savepoints, and again with
+ * them only if anything fails (docs/POSTGRES.md, "Settlements in few
+ * round trips"). */
+allot_err lgroup_run(struct lgroup *g, lgroup_work_fn work, void *arg, bool durable,
+		     bool rerun);
 
 /* Writers waiting in the queue (not the leader's group). */
 size_t lgroup_queued(struct lgroup *g);

@@ -241,7 +241,7 @@ static allot_err ingest_run(struct ledger *led, struct active_charter *cur, cons
 	ingest_verify(led, cur->c, provider, b);
 	size_t unsigned_ = ingest_rejected(b) - malformed;
 	chist_put(led->charters, cur);
-	allot_err e = lgroup_run(led->group, ingest_work, b, true);
+	allot_err e = lgroup_run(led->group, ingest_work, b, true, false);
 	ingest_metrics(b, malformed, unsigned_, e);
 	if (e)
 		snprintf(msg, msgsz, "the ledger could not be written; nothing of this batch was stored");
@@ -279,7 +279,11 @@ static allot_err settle_work(void *owner, void *arg, int64_t now)
 	struct ledger *led = owner;
 	struct settle_batch *b = arg;
 	allot_err e = ALLOT_OK;
+	/* May run twice (lgroup_run's rerun): nothing of a first run stays. */
 	b->total = 0;
+	b->refused = false;
+	if (b->reasonsz)
+		b->reason[0] = '\0';
 	store_ledger_hold(led->store, b->opts->hold);
 	for (size_t i = 0; i < b->n && !e; i++) {
 		struct ledger_row row;
@@ -331,7 +335,7 @@ allot_err ledger_settle(struct ledger *led, const struct ledger_settle_opts *o,
 		}
 	struct settle_batch b = {.opts = o, .recs = recs, .n = n, .reason = reason,
 				 .reasonsz = reasonsz};
-	allot_err e = lgroup_run(led->group, settle_work, &b, false);
+	allot_err e = lgroup_run(led->group, settle_work, &b, false, true);
 	if (e) {
 		if (!b.refused && !reason[0])
 			snprintf(reason, reasonsz, "the ledger could not be written");

@@ -28,30 +28,32 @@ static period_kind to_period(enum charter_period p)
 	return PERIOD_MONTH;
 }
 
-/* Period bounds, used, and rollover from the previous period. */
-static allot_err level_fill(struct store *st, bool with_used, const tz *z, period_kind pk,
+/* A level's period bounds and allocation; with a store, the sums it needs
+ * are added to rq[*nrq] (its period's used with with_used, the previous
+ * period's with a rollover): at[0] and at[1] their indexes, or -1. */
+static allot_err level_plan(bool st, bool with_used, const tz *z, period_kind pk,
 			    int64_t credits, int64_t rollover_ppm, int64_t at, int64_t effective,
-			    struct quota_level *q)
+			    struct quota_level *q, struct ledger_sum_req *rq, size_t *nrq, int at_[2])
 {
+	at_[0] = at_[1] = -1;
 	allot_err e = period_bounds(z, pk, at, &q->period_start, &q->period_end);
 	if (e)
 		return e;
 	q->allocation = credits;
 	if (!st)
 		return ALLOT_OK; /* keys and periods only */
-	if (with_used &&
-	    (e = store_ledger_sum_q(st, &q->lv, q->period_start, q->period_end, &q->used)))
-		return e;
+	if (with_used) {
+		rq[*nrq] = (struct ledger_sum_req){q->lv, q->period_start, q->period_end, 0};
+		at_[0] = (int)(*nrq)++;
+	}
 	q->rollover = 0;
-	if (rollover_ppm > 0 && pk != PERIOD_TOTAL) {
-		int64_t ps, pe, prev_used;
-		/* Nothing carries over from a period that ended before the ledger
-		 * began (the first charter's effective). */
-		if (period_prev(z, pk, at, &ps, &pe) == ALLOT_OK && pe > effective &&
-		    (e = store_ledger_sum_q(st, &q->lv, ps, pe, &prev_used)) == ALLOT_OK)
-			period_rollover(credits, rollover_ppm, prev_used, &q->rollover);
-		if (e)
-			return e;
+	int64_t ps, pe;
+	/* Nothing carries over from a period that ended before the ledger
+	 * began (the first charter's effective). */
+	if (rollover_ppm > 0 && pk != PERIOD_TOTAL && period_prev(z, pk, at, &ps, &pe) == ALLOT_OK &&
+	    pe > effective) {
+		rq[*nrq] = (struct ledger_sum_req){q->lv, ps, pe, 0};
+		at_[1] = (int)(*nrq)++;
 	}
 	return ALLOT_OK;
 }
@@ -135,17 +137,29 @@ static allot_err levels_fill(struct store *st, bool with_used, const struct char
 		q->lv = (struct ledger_level){NULL, NULL, NULL};
 		snprintf(q->key, sizeof q->key, "*");
 	}
-	for (size_t i = 0; i < k; i++) {
+	/* Every level's sums asked at once (one round trip on PostgreSQL). */
+	struct ledger_sum_req rq[2 * QUOTA_MAX_LEVELS];
+	size_t nrq = 0;
+	int idx[QUOTA_MAX_LEVELS][2];
+	for (size_t i = 0; i < k && !e; i++) {
 		struct quota_level *q = &out[i];
 		if (q->alloc)
-			e = level_fill(st, with_used, z, to_period(q->alloc->period),
-				       q->alloc->credits,
-				       q->alloc->rollover_ppm, at, ledger_start, q);
+			e = level_plan(st != NULL, with_used, z, to_period(q->alloc->period),
+				       q->alloc->credits, q->alloc->rollover_ppm, at, ledger_start, q,
+				       rq, &nrq, idx[i]);
 		else
-			e = level_fill(st, with_used, z, PERIOD_MONTH, c->pool, 0, at, ledger_start,
-				       q);
-		if (e)
-			break;
+			e = level_plan(st != NULL, with_used, z, PERIOD_MONTH, c->pool, 0, at,
+				       ledger_start, q, rq, &nrq, idx[i]);
+	}
+	if (!e && nrq)
+		e = store_ledger_sums(st, rq, nrq);
+	for (size_t i = 0; i < k && !e; i++) {
+		struct quota_level *q = &out[i];
+		if (idx[i][0] >= 0)
+			q->used = rq[idx[i][0]].sum;
+		if (idx[i][1] >= 0)
+			period_rollover(q->allocation, q->alloc ? q->alloc->rollover_ppm : 0,
+					rq[idx[i][1]].sum, &q->rollover);
 		q->hard = q->kind == QUOTA_POOL ? true : hard;
 		if (!q->hard)
 			q->grace = money_scale_floor(money_add_sat(q->allocation, q->rollover),

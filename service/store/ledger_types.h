@@ -115,6 +115,14 @@ struct ledger_level {
 	const char *member;
 };
 
+/* One of several sums asked at once (store_ops.ledger_sums): level lv's
+ * charges in [from_us, to_us), into sum. */
+struct ledger_sum_req {
+	struct ledger_level lv;
+	int64_t from_us, to_us;
+	int64_t sum;
+};
+
 /* Filters for listing records (GET /v1/usage); NULL/0 = any. */
 struct ledger_filter {
 	const char *institution, *project, *member, *provider, *resource, *model, *kind;

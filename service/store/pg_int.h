@@ -85,6 +85,30 @@ PGresult *pg_run(struct pg_store *ps, PGconn *c, const char *sql, int n,
 		 const char *const *vals, allot_err *e);
 /* BEGIN / COMMIT / ROLLBACK of the thread's own transaction on c. */
 allot_err pg_begin(struct pg_store *ps, PGconn *c);
+/* A pipeline (libpq pipeline mode) on c: from pg_pipe_begin, pg_run sends
+ * each statement and answers an empty result at once (a caller that needs
+ * an answer checks pg_pipelined and says what it expects of the statement
+ * it just sent with pg_pipe_expect: its rows affected, its command status
+ * or its first cell, and the error message else); pg_pipe_end sends them
+ * off and reads every answer, in one round trip: ALLOT_OK, or the first
+ * failure (errmsg set; a transaction is then aborted).  An expectation is
+ * checked after the fact: a statement the server runs without an error
+ * does not stop a COMMIT sent after it, so only a COMMIT's own status
+ * fails as ALLOT_E_STORE; any other expectation not met is
+ * ALLOT_E_UNAVAILABLE (the outcome is not known).  A statement whose
+ * outcome decides whether to commit must fail on the server instead. */
+allot_err pg_pipe_begin(struct pg_store *ps, PGconn *c);
+bool pg_pipelined(const PGconn *c);
+void pg_pipe_expect(PGconn *c, const char *tuples, const char *status, const char *value,
+		    const char *why);
+allot_err pg_pipe_end(struct pg_store *ps, PGconn *c);
+/* A fixed multi-statement text without parameters in one round trip (a
+ * simple query; each statement has a snapshot of its own): ALLOT_OK with
+ * the nout statements' results in out[] (PQclear each), or the first
+ * failure's error (errmsg set, out[] all NULL; the statements after it
+ * were not run). */
+allot_err pg_run_multi(struct pg_store *ps, PGconn *c, const char *sql, PGresult **out,
+		       int nout);
 allot_err pg_commit(struct pg_store *ps, PGconn *c);
 void pg_rollback(struct pg_store *ps, PGconn *c);
 /* Text forms of int64 for parameters; buf at least 24 bytes. */
@@ -213,12 +237,17 @@ allot_err pg_ledger_open(struct pg_store *ps, char *msg, size_t msgsz);
 void pg_ledger_close(struct pg_store *ps);
 allot_err pg_ledger_begin(struct store *st);
 allot_err pg_ledger_begin_sync(struct store *st, enum store_sync sync);
+allot_err pg_ledger_begin_batch(struct store *st, enum store_sync sync);
 allot_err pg_ledger_commit(struct store *st);
 void pg_ledger_rollback(struct store *st);
 allot_err pg_ledger_savepoint(struct store *st, int op);
 allot_err pg_ledger_find(struct store *st, const char *provider, const char *record_id,
 			 struct ledger_row *out);
 allot_err pg_ledger_insert(struct store *st, struct ledger_row *row);
+allot_err pg_ledger_sums(struct store *st, struct ledger_sum_req *rq, size_t n);
+/* rq[0..n)'s sums in one statement on c (pg_ledger_read.c; the caller
+ * wrote its transaction's charges first). */
+allot_err pg_sums_read(struct pg_store *ps, PGconn *c, struct ledger_sum_req *rq, size_t n);
 allot_err pg_ledger_sum(struct store *st, const struct ledger_level *lv, int64_t from_us,
 			int64_t to_us, int64_t *sum);
 allot_err pg_ledger_net(struct store *st, const char *provider, const char *record_id,
@@ -319,9 +348,10 @@ allot_err pg_ledger_lock_bounds(struct pg_store *ps);
 	.ledger_commit = pg_ledger_commit, .ledger_rollback = pg_ledger_rollback, \
 	.ledger_savepoint = pg_ledger_savepoint, .ledger_find = pg_ledger_find, \
 	.ledger_insert = pg_ledger_insert, .ledger_sum = pg_ledger_sum, \
+	.ledger_sums = pg_ledger_sums, \
 	.ledger_net = pg_ledger_net, .ledger_hold = pg_ledger_hold, \
 	.ledger_release = pg_ledger_release, .token_spent = pg_token_spent, \
-	.ledger_prefetch = pg_ledger_prefetch, \
+	.ledger_prefetch = pg_ledger_prefetch, .ledger_begin_batch = pg_ledger_begin_batch, \
 	.ledger_list = pg_ledger_list, .ledger_report = pg_ledger_report, \
 	.ledger_seq_status = pg_ledger_seq_status, .ledger_buckets = pg_ledger_buckets, \
 	.set_flush_ms = pg_set_flush_ms, .flush = pg_flush, .sync_stats = pg_sync_stats, \
@@ -360,6 +390,15 @@ void pg_tlog_txn_end(struct pg_store *ps, bool committed);
 /* Inside a ledger transaction: takes the head (once) and says the index
  * the next append gets; -1 when the log is switched off. */
 allot_err pg_tlog_next_index(struct pg_store *ps, PGconn *c, int64_t *idx);
+/* The head row locked (its columns as head_take reads them), for a
+ * transaction that takes it with other statements in one round trip;
+ * pg_tlog_txn_taken(ps, r) then takes its result (consumed) as the
+ * transaction's head, as its first append would.  pg_tlog_enabled: the log
+ * is written at all. */
+#define PG_TLOG_HEAD_LOCK_SQL \
+	"SELECT size, encode(root, 'hex') FROM tlog_head WHERE id = 1 FOR UPDATE"
+allot_err pg_tlog_txn_taken(struct pg_store *ps, PGresult *r);
+bool pg_tlog_enabled(const struct pg_store *ps);
 allot_err pg_tlog_head(struct store *st, uint64_t *size, uint8_t root[32]);
 allot_err pg_tlog_root_at(struct store *st, uint64_t size, uint8_t root[32]);
 allot_err pg_tlog_inclusion(struct store *st, uint64_t index, uint64_t size, uint8_t leaf[32],

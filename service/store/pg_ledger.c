@@ -63,6 +63,9 @@ struct pl_tx {
 	 * statement (pg_ledger_rows.c); a failed write fails the commit. */
 	struct pg_rowbuf *rows;
 	bool rows_failed;
+	/* ledger_begin_batch: every record is kept (a taken id fails the
+	 * commit; the group runs again with savepoints). */
+	bool batch;
 };
 /* Kept records are written at the latest when this many wait, or this many
  * bytes of their text (about 1,000 records of a few hundred bytes: one
@@ -211,44 +214,47 @@ static allot_err bk_add(struct pl_tx *t, const struct usage_record *r, int64_t b
 
 static int64_t lb_positive(int64_t charge) { return charge > 0 ? charge : 0; }
 
-static allot_err lb_lock(struct pl_tx *t)
+/* The bounds row locked, then read with the rows after its upto (a
+ * statement of its own: its snapshot is taken once the lock is held). */
+#define LB_LOCK_SQL                                                                         \
+	"SELECT 1 FROM ledger_bounds WHERE id = 1 FOR UPDATE; "                             \
+	"SELECT b.charge_pos, b.quantity, (SELECT coalesce(sum(charge_micro) FILTER (WHERE " \
+	"charge_micro > 0), 0) FROM usage_records WHERE id > b.upto), (SELECT "             \
+	"coalesce(sum(quantity), 0) FROM usage_records WHERE id > b.upto) FROM ledger_bounds " \
+	"b WHERE id = 1"
+
+/* The totals from LB_LOCK_SQL's second result r (consumed). */
+static allot_err lb_from(struct pl_tx *t, PGresult *r)
 {
-	static const char q_lock[] =
-		"SELECT charge_pos, quantity, upto FROM ledger_bounds WHERE id = 1 FOR UPDATE";
-	static const char q_tail[] =
-		"SELECT coalesce(sum(charge_micro) FILTER (WHERE charge_micro > 0), 0), "
-		"coalesce(sum(quantity), 0) FROM usage_records WHERE id > $1";
 	struct pg_store *ps = t->ps;
-	if (t->b_locked)
-		return ALLOT_OK;
-	allot_err e = ALLOT_OK;
-	PGresult *r = pg_run(ps, t->c, q_lock, 0, NULL, &e);
-	if (!r)
-		return e;
-	int64_t charge = 0, quantity = 0, upto = 0, tc = 0, tq = 0;
-	bool ok = PQntuples(r) == 1 && pg_col_i64_strict(r, 0, 0, &charge) &&
-		  pg_col_i64_strict(r, 0, 1, &quantity) && pg_col_i64_strict(r, 0, 2, &upto);
+	int64_t charge = 0, quantity = 0, tc = 0, tq = 0;
+	bool have = PQntuples(r) == 1;
+	bool ok = have && pg_col_i64_strict(r, 0, 0, &charge) &&
+		  pg_col_i64_strict(r, 0, 1, &quantity) && pg_col_i64_strict(r, 0, 2, &tc) &&
+		  pg_col_i64_strict(r, 0, 3, &tq) && !money_add(charge, tc, &charge) &&
+		  !money_add(quantity, tq, &quantity);
 	PQclear(r);
 	if (!ok) {
-		pgs_fail(ps, ALLOT_E_STORE, "ledger_bounds has no row");
-		return ALLOT_E_STORE;
-	}
-	char u[24];
-	const char *v[] = {pg_i64(u, upto)};
-	if (!(r = pg_run(ps, t->c, q_tail, 1, v, &e)))
-		return e;
-	ok = PQntuples(r) == 1 && pg_col_i64_strict(r, 0, 0, &tc) &&
-	     pg_col_i64_strict(r, 0, 1, &tq) &&
-	     !money_add(charge, tc, &charge) && !money_add(quantity, tq, &quantity);
-	PQclear(r);
-	if (!ok) {
-		pgs_fail(ps, ALLOT_E_STORE, "the ledger's totals overflow");
+		pgs_fail(ps, ALLOT_E_STORE, have ? "the ledger's totals overflow"
+						 : "ledger_bounds has no row");
 		return ALLOT_E_STORE;
 	}
 	t->b_charge = charge;
 	t->b_quantity = quantity;
 	t->b_locked = true;
 	return ALLOT_OK;
+}
+
+static allot_err lb_lock(struct pl_tx *t)
+{
+	if (t->b_locked)
+		return ALLOT_OK;
+	PGresult *r[2];
+	allot_err e = pg_run_multi(t->ps, t->c, LB_LOCK_SQL, r, 2);
+	if (e)
+		return e;
+	PQclear(r[0]);
+	return lb_from(t, r[1]);
 }
 
 allot_err pg_ledger_lock_bounds(struct pg_store *ps)
@@ -372,9 +378,53 @@ allot_err pg_ledger_begin(struct store *st)
 	return pg_ledger_begin_sync(st, STORE_SYNC_FULL);
 }
 
-allot_err pg_ledger_begin_sync(struct store *st, enum store_sync sync)
+/* ledger_begin_batch's first round trip: BEGIN, the durability class, the
+ * bounds row and (with the log on) the log head, in the order every
+ * booking takes them. */
+static const char *const q_batch[2][3] = {
+	{"BEGIN; ", LB_LOCK_SQL, "; " PG_TLOG_HEAD_LOCK_SQL},
+	{"BEGIN; SELECT set_config('synchronous_commit', 'off', true); ", LB_LOCK_SQL,
+	 "; " PG_TLOG_HEAD_LOCK_SQL},
+};
+
+/* BEGIN and the durability class, then the bounds and the head at once
+ * (batch: one round trip). */
+static allot_err tx_start(struct pl_tx *t, bool batch)
 {
 	static const char q_async[] = "SELECT set_config('synchronous_commit', 'off', true)";
+	struct pg_store *ps = t->ps;
+	bool deferred = t->sync == STORE_SYNC_DEFERRED;
+	if (!batch) {
+		allot_err e = pg_begin(ps, t->c);
+		if (!e && deferred)
+			e = pl_exec(ps, t->c, q_async, 0, NULL);
+		return e ? e : pg_tlog_txn_begin(ps, t->c);
+	}
+	bool head = pg_tlog_enabled(ps);
+	char sql[1024];
+	snprintf(sql, sizeof sql, "%s%s%s", q_batch[deferred][0], q_batch[deferred][1],
+		 head ? q_batch[deferred][2] : "");
+	PGresult *r[5];
+	int n = 3 + deferred + head;
+	allot_err e = pg_run_multi(ps, t->c, sql, r, n);
+	if (e)
+		return e;
+	for (int i = 0; i < deferred + 2; i++)
+		PQclear(r[i]); /* BEGIN, set_config and the lock */
+	e = lb_from(t, r[deferred + 2]);
+	if (!e)
+		e = pg_tlog_txn_begin(ps, t->c);
+	if (head) {
+		if (!e)
+			e = pg_tlog_txn_taken(ps, r[n - 1]);
+		else
+			PQclear(r[n - 1]);
+	}
+	return e;
+}
+
+static allot_err tx_open(struct store *st, enum store_sync sync, bool batch)
+{
 	struct pg_store *ps = PS(st);
 	if (ps->readonly) {
 		pgs_fail(ps, ALLOT_E_STORE, "the store is open read-only");
@@ -397,26 +447,53 @@ allot_err pg_ledger_begin_sync(struct store *st, enum store_sync sync)
 		free(t);
 		return e;
 	}
-	if ((e = pg_begin(ps, c))) {
-		pg_put(ps, c, true);
-		free(t);
-		return e;
-	}
+	t->ps = ps;
+	t->c = c;
+	t->sync = sync;
+	t->batch = batch;
 	/* DEFERRED: the COMMIT returns once its WAL is written, not flushed
 	 * (pg_ledger_sync.c flushes it within the interval). */
-	if ((sync == STORE_SYNC_DEFERRED && (e = pl_exec(ps, c, q_async, 0, NULL))) ||
-	    (e = pg_tlog_txn_begin(ps, c))) {
+	if ((e = tx_start(t, batch))) {
+		pg_tlog_txn_end(ps, false);
 		tx_abort(ps, c);
 		pg_put(ps, c, PQtransactionStatus(c) != PQTRANS_IDLE);
 		free(t);
 		return e;
 	}
-	t->ps = ps;
-	t->c = c;
-	t->sync = sync;
 	tx = t;
 	pg_txn_set(ps, c);
 	return ALLOT_OK;
+}
+
+allot_err pg_ledger_begin_sync(struct store *st, enum store_sync sync)
+{
+	return tx_open(st, sync, false);
+}
+
+allot_err pg_ledger_begin_batch(struct store *st, enum store_sync sync)
+{
+	return tx_open(st, sync, true);
+}
+
+/* What the commit writes before its COMMIT (t's records, charges, budgets,
+ * bounds and log). */
+static allot_err commit_writes(struct pl_tx *t)
+{
+	struct pg_store *ps = t->ps;
+	allot_err e = rows_flush(t);
+	if (!e && t->rows_failed)
+		e = ALLOT_E_STORE; /* some records were not written */
+	if (!e && t->nbk)
+		e = bk_flush(t);
+	if (!e && t->bk_failed)
+		e = ALLOT_E_STORE; /* some charges were not written */
+	if (!e && (t->nset || t->ndone))
+		e = pg_budget_commit(ps, t->c, t->settles, t->nset, t->done, t->ndone);
+	if (!e)
+		e = lb_write(t);
+	if (!e)
+		e = pg_tlog_txn_precommit(ps, t->c);
+	return e;
 }
 
 allot_err pg_ledger_commit(struct store *st)
@@ -435,24 +512,24 @@ allot_err pg_ledger_commit(struct store *st)
 			 "the ledger transaction failed earlier and was rolled back");
 		e = ALLOT_E_STORE;
 	}
+	/* A batch's writes and its COMMIT go in one pipeline (one round trip). */
+	bool pipe = !e && t->batch && !(e = pg_pipe_begin(ps, t->c));
 	if (!e)
-		e = rows_flush(t);
-	if (!e && t->rows_failed)
-		e = ALLOT_E_STORE; /* some records were not written */
-	if (!e && t->nbk)
-		e = bk_flush(t);
-	if (!e && t->bk_failed)
-		e = ALLOT_E_STORE; /* some charges were not written */
-	if (!e && (t->nset || t->ndone))
-		e = pg_budget_commit(ps, t->c, t->settles, t->nset, t->done, t->ndone);
-	if (!e)
-		e = lb_write(t);
-	if (!e)
-		e = pg_tlog_txn_precommit(ps, t->c);
+		e = commit_writes(t);
+	bool sent = false;
+	int64_t t0 = 0;
 	if (!e) {
 		cache_commit_begin(ps->ledger, t);
-		int64_t t0 = time_mono_us();
+		t0 = time_mono_us();
 		e = pg_commit(ps, t->c);
+		sent = true;
+	}
+	if (pipe) {
+		allot_err pe = pg_pipe_end(ps, t->c);
+		if (!e)
+			e = pe;
+	}
+	if (sent) {
 		/* A FULL commit returns once the server flushed its WAL: its time
 		 * is the store's fsync, as SQLite's FULL COMMIT (docs/METRICS.md). */
 		if (!e && t->sync == STORE_SYNC_FULL)
@@ -605,7 +682,7 @@ static allot_err insert_in(struct pl_tx *t, struct ledger_row *row)
 		return e;
 	/* A record the batch's look-up found absent cannot conflict (under the
 	 * bounds row): kept and written with the others in one statement. */
-	bool keep = pgp_absent(t->ps, row->rec.provider, row->rec.record_id);
+	bool keep = t->batch || pgp_absent(t->ps, row->rec.provider, row->rec.record_id);
 	pgp_forget(t->ps, row->rec.provider, row->rec.record_id); /* a find asks again */
 	if (keep) {
 		if ((e = pg_rows_keep(&t->rows, row, leaf, leaf >= 0 ? lh : NULL, name)))
@@ -711,6 +788,22 @@ allot_err pg_ledger_sum(struct store *st, const struct ledger_level *lv, int64_t
 	if (cache)
 		pthread_rwlock_unlock(&pl->rw);
 	return conn_put(ps, c, own, e);
+}
+
+allot_err pg_ledger_sums(struct store *st, struct ledger_sum_req *rq, size_t n)
+{
+	struct pg_store *ps = PS(st);
+	struct pl_tx *t = tx_of(ps);
+	if (!t || n < 2) { /* the cache's path, one by one */
+		allot_err e = ALLOT_OK;
+		for (size_t i = 0; i < n && !e; i++)
+			e = pg_ledger_sum(st, &rq[i].lv, rq[i].from_us, rq[i].to_us, &rq[i].sum);
+		return e;
+	}
+	/* this transaction's charges first, as pg_ledger_sum */
+	if (t->nbk && bk_flush(t))
+		return ALLOT_E_STORE;
+	return pg_sums_read(ps, t->c, rq, n);
 }
 
 /* ---- open and close ------------------------------------------------------------------------ */

@@ -314,3 +314,59 @@ allot_err pg_ledger_seq_status(struct store *st, const char *provider, int64_t a
 		ledger_seq_status_release(out);
 	return conn_put(ps, c, own, e);
 }
+
+/* ---- several sums in one statement --------------------------------------------------- */
+
+static int64_t sum_bucket(int64_t us)
+{
+	int64_t b = us / LEDGER_BUCKET_US;
+	if (us < 0 && us % LEDGER_BUCKET_US)
+		b -= 1;
+	return b;
+}
+
+/* Each as pg_ledger.c's sum_query reads one (a level's absent parts travel
+ * as ''; the CASE runs one branch). */
+allot_err pg_sums_read(struct pg_store *ps, PGconn *c, struct ledger_sum_req *rq, size_t n)
+{
+	static const char q[] =
+		"SELECT CASE WHEN q.i = '' THEN (SELECT coalesce(sum(charge), 0) FROM usage_buckets "
+		"WHERE bucket >= q.f AND bucket < q.t) WHEN q.p = '' THEN (SELECT "
+		"coalesce(sum(charge), 0) FROM usage_buckets WHERE institution = q.i AND bucket >= "
+		"q.f AND bucket < q.t) WHEN q.m = '' THEN (SELECT coalesce(sum(charge), 0) FROM "
+		"usage_buckets WHERE institution = q.i AND project = q.p AND bucket >= q.f AND "
+		"bucket < q.t) ELSE (SELECT coalesce(sum(charge), 0) FROM usage_buckets WHERE "
+		"institution = q.i AND project = q.p AND member = q.m AND bucket >= q.f AND bucket < "
+		"q.t) END FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) "
+		"WITH ORDINALITY AS q(i, p, m, f, t, ord) ORDER BY q.ord";
+	const char **txt = calloc(5 * n, sizeof *txt);
+	char (*num)[24] = calloc(2 * n, sizeof *num);
+	char *a[5] = {NULL};
+	allot_err e = txt && num ? ALLOT_OK : ALLOT_E_NOMEM;
+	for (size_t i = 0; i < n && !e; i++) {
+		const struct ledger_level *lv = &rq[i].lv;
+		txt[i] = lv->institution ? lv->institution : "";
+		txt[n + i] = lv->institution && lv->project ? lv->project : "";
+		txt[2 * n + i] = lv->institution && lv->project && lv->member ? lv->member : "";
+		int64_t tb = rq[i].to_us == INT64_MAX ? INT64_MAX : sum_bucket(rq[i].to_us);
+		txt[3 * n + i] = pg_i64(num[i], sum_bucket(rq[i].from_us));
+		txt[4 * n + i] = pg_i64(num[n + i], tb);
+	}
+	for (int f = 0; f < 5 && !e; f++)
+		if (!(a[f] = pgs_text_array(txt + (size_t)f * n, n)))
+			e = ALLOT_E_NOMEM;
+	PGresult *r = e ? NULL : pg_run(ps, c, q, 5, (const char *const *)a, &e);
+	bool ok = r && PQntuples(r) == (int)n;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = pg_col_i64_strict(r, (int)i, 0, &rq[i].sum);
+	if (r && !ok) { /* cannot happen under the bounds */
+		pgs_fail(ps, ALLOT_E_STORE, "ledger sum: out of range");
+		e = ALLOT_E_STORE;
+	}
+	PQclear(r);
+	for (int f = 0; f < 5; f++)
+		free(a[f]);
+	free(txt);
+	free(num);
+	return e;
+}

@@ -243,18 +243,23 @@ allot_err pg_rows_flush(struct pg_store *ps, PGconn *c, struct pg_rowbuf *b)
 {
 	/* The kept rows as arrays, in their order (ids in leaf order), and
 	 * their leaves joined to the ids the insert gave them. */
-	static const char q[] =
-		"WITH d AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], "
-		"$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], "
-		"$12::text[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], "
-		"$17::bigint[], $18::smallint[], $19::bigint[], $20::bigint[], $21::bigint[], "
-		"$22::smallint[], $23::text[], $24::bytea[], $25::bytea[], $26::bigint[], "
-		"$27::bytea[], $28::text[]) WITH ORDINALITY AS d(" ROW_COLS ", leaf_hash, leaf_name, "
-		"ord)), r AS (INSERT INTO usage_records(" ROW_COLS ") SELECT " ROW_COLS " FROM d "
-		"ORDER BY ord ON CONFLICT (provider, record_id) DO NOTHING RETURNING id, leaf_index), "
-		"l AS (INSERT INTO tlog_leaves(idx, type, ref, leaf_hash, name) SELECT r.leaf_index, "
-		"'usage', r.id, d.leaf_hash, d.leaf_name FROM r JOIN d USING (leaf_index)) "
-		"SELECT count(*) FROM r";
+#define ROWS_SQL(on_conflict)                                                               \
+	"WITH d AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], "   \
+	"$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], " \
+	"$12::text[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], "            \
+	"$17::bigint[], $18::smallint[], $19::bigint[], $20::bigint[], $21::bigint[], "        \
+	"$22::smallint[], $23::text[], $24::bytea[], $25::bytea[], $26::bigint[], "            \
+	"$27::bytea[], $28::text[]) WITH ORDINALITY AS d(" ROW_COLS ", leaf_hash, leaf_name, "  \
+	"ord)), r AS (INSERT INTO usage_records(" ROW_COLS ") SELECT " ROW_COLS " FROM d "     \
+	"ORDER BY ord " on_conflict "RETURNING id, leaf_index), "                              \
+	"l AS (INSERT INTO tlog_leaves(idx, type, ref, leaf_hash, name) SELECT r.leaf_index, " \
+	"'usage', r.id, d.leaf_hash, d.leaf_name FROM r JOIN d USING (leaf_index)) "           \
+	"SELECT count(*) FROM r"
+	static const char q[] = ROWS_SQL("ON CONFLICT (provider, record_id) DO NOTHING ");
+	/* In a pipeline (a batch's commit) the answer is read after the COMMIT
+	 * was sent: a taken id must fail the statement itself (a unique
+	 * violation), so that the server aborts the transaction. */
+	static const char q_strict[] = ROWS_SQL("");
 	if (!b || !b->n)
 		return ALLOT_OK;
 	allot_err e = ALLOT_OK;
@@ -269,9 +274,18 @@ allot_err pg_rows_flush(struct pg_store *ps, PGconn *c, struct pg_rowbuf *b)
 			e = ALLOT_E_NOMEM;
 	}
 	free(col);
-	PGresult *r = e ? NULL : pg_run(ps, c, q, ROW_NPARAMS, (const char *const *)a, &e);
+	PGresult *r = e ? NULL : pg_run(ps, c, pg_pipelined(c) ? q_strict : q, ROW_NPARAMS,
+					(const char *const *)a, &e);
 	for (int i = 0; i < ROW_NPARAMS; i++)
 		free(a[i]);
+	char want[24];
+	if (r && pg_pipelined(c)) { /* answered at the pipeline's end */
+		pg_pipe_expect(c, NULL, NULL, pg_i64(want, (int64_t)b->n),
+			       "some kept records were already in the ledger");
+		PQclear(r);
+		pg_rows_drop(b);
+		return ALLOT_OK;
+	}
 	int64_t n = r && PQntuples(r) == 1 ? pg_col_i64(r, 0, 0) : -1;
 	PQclear(r);
 	if (!e && n != (int64_t)b->n) {

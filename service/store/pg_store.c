@@ -29,6 +29,8 @@
  * use (about 60), so each is parsed once per connection.  Past it, a
  * statement runs unprepared (still with parameters). */
 #define PG_STMT_MAX 160
+/* Statements in one pipeline at most (a commit's writes). */
+#define PG_PIPE_MAX 16
 
 /* Stores with a transaction open in one thread at a time (a copy between
  * two PostgreSQL databases needs two). */
@@ -39,6 +41,13 @@
 struct pg_stmts {
 	int n;
 	const char *sql[PG_STMT_MAX];
+	/* Statements sent in pipeline mode, not yet answered (pg_pipe_*). */
+	int npipe;
+	struct pg_pipe_item {
+		const char *sql;
+		const char *tuples, *status, *why; /* expected (NULL: any) */
+		char value[24];                    /* expected first cell ("": any) */
+	} pipe[PG_PIPE_MAX];
 };
 
 /* Guards every store's errmsg (written by any thread on an error). */
@@ -252,6 +261,134 @@ static bool pg_res_ok(const PGresult *r)
 	return t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK;
 }
 
+/* ---- pipelines: statements sent together, answered at pg_pipe_end ---- */
+
+static bool piped(const PGconn *c)
+{
+	return PQpipelineStatus(c) != PQ_PIPELINE_OFF;
+}
+
+/* pg_run in pipeline mode: sends the statement (prepared if it is on this
+ * connection already) and answers an empty result; its own is read by
+ * pg_pipe_end. */
+static PGresult *pipe_send(struct pg_store *ps, PGconn *c, struct pg_stmts *s, int idx,
+			   const char *sql, int n, const char *const *vals, allot_err *e)
+{
+	if (!s || s->npipe == PG_PIPE_MAX) {
+		pgs_fail(ps, ALLOT_E_INTERNAL, "PostgreSQL: too many statements in a pipeline");
+		if (e)
+			*e = ALLOT_E_INTERNAL;
+		return NULL;
+	}
+	char name[24];
+	snprintf(name, sizeof name, "allot_%d", idx);
+	int sent = idx >= 0 ? PQsendQueryPrepared(c, name, n, vals, NULL, NULL, 0)
+			    : PQsendQueryParams(c, sql, n, NULL, vals, NULL, NULL, 0);
+	if (!sent)
+		return pg_run_fail(ps, c, NULL, sql, e);
+	s->pipe[s->npipe++] = (struct pg_pipe_item){.sql = sql};
+	PGresult *r = PQmakeEmptyPGresult(c, PGRES_COMMAND_OK);
+	if (!r && e)
+		*e = ALLOT_E_NOMEM;
+	else if (e)
+		*e = ALLOT_OK;
+	return r;
+}
+
+bool pg_pipelined(const PGconn *c)
+{
+	return piped(c);
+}
+
+allot_err pg_pipe_begin(struct pg_store *ps, PGconn *c)
+{
+	struct pg_stmts *s = PQinstanceData(c, pg_events);
+	if (!s || !PQenterPipelineMode(c)) {
+		pgs_fail(ps, ALLOT_E_STORE, "PostgreSQL: cannot enter pipeline mode");
+		return ALLOT_E_STORE;
+	}
+	s->npipe = 0;
+	return ALLOT_OK;
+}
+
+void pg_pipe_expect(PGconn *c, const char *tuples, const char *status, const char *value,
+		    const char *why)
+{
+	struct pg_stmts *s = PQinstanceData(c, pg_events);
+	if (!s || !s->npipe)
+		return;
+	struct pg_pipe_item *it = &s->pipe[s->npipe - 1];
+	it->tuples = tuples;
+	it->status = status;
+	it->why = why;
+	snprintf(it->value, sizeof it->value, "%s", value ? value : "");
+}
+
+/* One statement's answer r (consumed) against its expectations. */
+static allot_err pipe_check(struct pg_store *ps, PGconn *c, const struct pg_pipe_item *it,
+			    PGresult *r)
+{
+	allot_err e = ALLOT_OK;
+	if (!r || !pg_res_ok(r)) {
+		pg_run_fail(ps, c, r, it->sql, &e);
+		return e;
+	}
+	bool ok = (!it->tuples || strcmp(PQcmdTuples(r), it->tuples) == 0) &&
+		  (!it->status || strcmp(PQcmdStatus(r), it->status) == 0) &&
+		  (!it->value[0] || (PQntuples(r) == 1 && PQnfields(r) >= 1 &&
+				     strcmp(PQgetvalue(r, 0, 0), it->value) == 0));
+	PQclear(r);
+	if (!ok) {
+		/* A statement before the COMMIT answered otherwise than its caller
+		 * knew it must (the server did not fail it): the COMMIT after it
+		 * may have gone through, so the outcome is not known. */
+		allot_err x = it->status && strcmp(it->status, "COMMIT") == 0 ? ALLOT_E_STORE
+									   : ALLOT_E_UNAVAILABLE;
+		pgs_fail(ps, x, "%s", it->why ? it->why : "PostgreSQL: unexpected answer");
+		return x;
+	}
+	return ALLOT_OK;
+}
+
+allot_err pg_pipe_end(struct pg_store *ps, PGconn *c)
+{
+	struct pg_stmts *s = PQinstanceData(c, pg_events);
+	allot_err e = ALLOT_OK;
+	metrics_add(MC_STORE_ROUNDTRIPS, 1);
+	if (!PQpipelineSync(c))
+		pg_run_fail(ps, c, NULL, "(pipeline sync)", &e);
+	/* Each statement's answer, then the NULL after it; the first failure
+	 * is the pipeline's (the statements after it answer "aborted"). */
+	for (int i = 0; s && i < s->npipe; i++) {
+		PGresult *r = PQgetResult(c);
+		if (!r && !e) /* the connection broke */
+			pg_run_fail(ps, c, NULL, s->pipe[i].sql, &e);
+		if (!r)
+			break;
+		allot_err x = e ? (PQclear(r), ALLOT_OK) : pipe_check(ps, c, &s->pipe[i], r);
+		if (x)
+			e = x;
+		for (PGresult *more; (more = PQgetResult(c));)
+			PQclear(more);
+	}
+	if (s)
+		s->npipe = 0;
+	/* The sync's answer; then the connection leaves pipeline mode (it is
+	 * dropped by the pool if it cannot: not idle). */
+	for (int i = 0; i < 4 && piped(c); i++) {
+		PGresult *r = PQgetResult(c);
+		bool sync = r && PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+		PQclear(r);
+		if ((sync || !r) && PQexitPipelineMode(c))
+			break;
+	}
+	if (piped(c) && !e) {
+		pgs_fail(ps, ALLOT_E_UNAVAILABLE, "PostgreSQL: a pipeline did not end");
+		e = ALLOT_E_UNAVAILABLE;
+	}
+	return e;
+}
+
 PGresult *pg_run(struct pg_store *ps, PGconn *c, const char *sql, int n,
 		 const char *const *vals, allot_err *e)
 {
@@ -263,6 +400,8 @@ PGresult *pg_run(struct pg_store *ps, PGconn *c, const char *sql, int n,
 			idx = i;
 			break;
 		}
+	if (piped(c))
+		return pipe_send(ps, c, s, idx, sql, n, vals, e);
 	if (idx < 0 && s && s->n < PG_STMT_MAX) {
 		snprintf(name, sizeof name, "allot_%d", s->n);
 		PGresult *p = PQprepare(c, name, sql, n, NULL);
@@ -295,6 +434,46 @@ static allot_err pg_run0(struct pg_store *ps, PGconn *c, const char *sql)
 	return e;
 }
 
+allot_err pg_run_multi(struct pg_store *ps, PGconn *c, const char *sql, PGresult **out,
+		       int nout)
+{
+	metrics_add(MC_STORE_ROUNDTRIPS, 1);
+	for (int i = 0; i < nout; i++)
+		out[i] = NULL;
+	allot_err e = ALLOT_OK;
+	if (!PQsendQuery(c, sql)) {
+		pg_run_fail(ps, c, NULL, sql, &e);
+		return e;
+	}
+	/* Every result is read (the connection is ready again only then);
+	 * the statements after a failed one are not run. */
+	int k = 0;
+	for (PGresult *r; (r = PQgetResult(c));) {
+		if (e || !pg_res_ok(r)) {
+			if (!e)
+				pg_run_fail(ps, c, r, sql, &e);
+			else
+				PQclear(r);
+			continue;
+		}
+		if (k < nout)
+			out[k++] = r;
+		else
+			PQclear(r);
+	}
+	if (!e && k != nout) {
+		pgs_fail(ps, ALLOT_E_STORE, "PostgreSQL: %d results for %d statements (in: %.40s)",
+			 k, nout, sql);
+		e = ALLOT_E_STORE;
+	}
+	if (e)
+		for (int i = 0; i < nout; i++) {
+			PQclear(out[i]);
+			out[i] = NULL;
+		}
+	return e;
+}
+
 allot_err pg_begin(struct pg_store *ps, PGconn *c)
 {
 	static const char sql[] = "BEGIN";
@@ -310,6 +489,12 @@ allot_err pg_commit(struct pg_store *ps, PGconn *c)
 		return e;
 	/* COMMIT of a transaction in which a statement failed succeeds as a
 	 * ROLLBACK: nothing was committed. */
+	if (piped(c)) {
+		PQclear(r);
+		pg_pipe_expect(c, NULL, "COMMIT", NULL, "PostgreSQL: the transaction was rolled "
+			       "back (a statement in it had failed)");
+		return ALLOT_OK;
+	}
 	bool committed = strcmp(PQcmdStatus(r), "COMMIT") == 0;
 	PQclear(r);
 	if (!committed) {

@@ -68,16 +68,24 @@ static _Thread_local struct tl_txn *tl;
 
 /* Reads the head (FOR UPDATE: taken until the transaction ends) and the
  * tree state it names into *t. */
+static allot_err head_from(struct pg_store *ps, PGconn *c, PGresult *r, struct merkle_tree *t);
+
 static allot_err head_take(struct pg_store *ps, PGconn *c, bool lock, struct merkle_tree *t)
 {
-	static const char q_lock[] =
-		"SELECT size, encode(root, 'hex') FROM tlog_head WHERE id = 1 FOR UPDATE";
+	static const char q_lock[] = PG_TLOG_HEAD_LOCK_SQL;
 	static const char q_read[] = "SELECT size, encode(root, 'hex') FROM tlog_head WHERE id = 1";
-	struct pg_tlog *g = ps->tlog;
 	allot_err e = ALLOT_OK;
 	PGresult *r = pg_run(ps, c, lock ? q_lock : q_read, 0, NULL, &e);
 	if (!r)
 		return e;
+	return head_from(ps, c, r, t);
+}
+
+/* The head row in r (consumed) and the tree state it names into *t. */
+static allot_err head_from(struct pg_store *ps, PGconn *c, PGresult *r, struct merkle_tree *t)
+{
+	struct pg_tlog *g = ps->tlog;
+	allot_err e = ALLOT_OK;
 	uint8_t root[MERKLE_HASH_LEN];
 	int64_t size = PQntuples(r) == 1 ? pg_col_i64(r, 0, 0) : -1;
 	bool have = size >= 0 && pgtn_col_hash(r, 0, 1, root);
@@ -130,7 +138,9 @@ static allot_err head_write(struct pg_store *ps, PGconn *c, const struct merkle_
 	PGresult *r = pg_run(ps, c, q, 2, v, &e);
 	if (!r)
 		return e;
-	bool one = strcmp(PQcmdTuples(r), "1") == 0;
+	if (pg_pipelined(c)) /* answered at the pipeline's end: the hint is checked at use */
+		pg_pipe_expect(c, "1", NULL, NULL, "the log head row is missing");
+	bool one = pg_pipelined(c) || strcmp(PQcmdTuples(r), "1") == 0;
 	PQclear(r);
 	if (!one) {
 		pgs_fail(ps, ALLOT_E_STORE, "the log head row is missing");
@@ -383,6 +393,26 @@ void pg_tlog_txn_savepoint(struct pg_store *ps, int op)
 	} else {
 		tl->sp_valid = false;
 	}
+}
+
+bool pg_tlog_enabled(const struct pg_store *ps)
+{
+	return log_enabled(ps);
+}
+
+allot_err pg_tlog_txn_taken(struct pg_store *ps, PGresult *r)
+{
+	if (!tl || tl->ps != ps || tl->locked) {
+		PQclear(r);
+		pgs_fail(ps, ALLOT_E_STORE, "the log head taken outside its ledger transaction");
+		return ALLOT_E_INTERNAL;
+	}
+	allot_err e = head_from(ps, tl->c, r, &tl->pending);
+	if (!e) {
+		tl->locked = true;
+		tl->dirty = false;
+	}
+	return e;
 }
 
 allot_err pg_tlog_next_index(struct pg_store *ps, PGconn *c, int64_t *idx)

@@ -210,6 +210,10 @@ struct store_ops {
 	allot_err (*ledger_insert)(struct store *st, struct ledger_row *row);
 	allot_err (*ledger_sum)(struct store *st, const struct ledger_level *lv, int64_t from_us,
 				int64_t to_us, int64_t *sum);
+	/* Optional (NULL: ledger_sum for each).  rq[0..n)'s sums at once, as
+	 * ledger_sum answers each (PostgreSQL: one statement inside a ledger
+	 * transaction). */
+	allot_err (*ledger_sums)(struct store *st, struct ledger_sum_req *rq, size_t n);
 	/* Net charge of a record and every adjustment of it; whether voided. */
 	allot_err (*ledger_net)(struct store *st, const char *provider, const char *record_id,
 				int64_t *net, bool *voided);
@@ -267,6 +271,15 @@ struct store_ops {
 	 * PostgreSQL store, docs/POSTGRES.md, "Ingestion in few round trips"). */
 	allot_err (*ledger_prefetch)(struct store *st, const char *provider,
 				     const char *const *ids, size_t n);
+	/* Optional (NULL: not offered; docs/POSTGRES.md, "Settlements in few
+	 * round trips").  ledger_begin_sync for a group that books records and
+	 * will run without savepoints: the store may take the ledger's locks
+	 * at once, with the BEGIN, and keep every record inserted in it to
+	 * write them all together later (at the latest before the commit or
+	 * a read on the transaction).  A record whose (provider, record_id) is
+	 * taken then fails a later statement or the commit, not its insert:
+	 * the caller runs the group again the usual way when anything fails. */
+	allot_err (*ledger_begin_batch)(struct store *st, enum store_sync sync);
 
 	/* ---- durability (store/sqlite_bg.c) ----
 	 * set_flush_ms: the longest a DEFERRED commit waits to be on disk
@@ -496,6 +509,15 @@ static inline allot_err store_audit_list(struct store *st, int64_t after, int64_
 					 void *ctx)
 { return st->ops->audit_list(st, after, limit, fn, ctx); }
 
+static inline allot_err store_ledger_sums(struct store *st, struct ledger_sum_req *rq, size_t n)
+{
+	if (st->ops->ledger_sums)
+		return st->ops->ledger_sums(st, rq, n);
+	allot_err e = ALLOT_OK;
+	for (size_t i = 0; i < n && !e; i++)
+		e = st->ops->ledger_sum(st, &rq[i].lv, rq[i].from_us, rq[i].to_us, &rq[i].sum);
+	return e;
+}
 static inline allot_err store_ledger_sum_q(struct store *st, const struct ledger_level *lv,
 				     int64_t from, int64_t to, int64_t *sum)
 { return st->ops->ledger_sum(st, lv, from, to, sum); }
@@ -577,6 +599,10 @@ static inline void store_ledger_hold(struct store *st, uint64_t tag)
 { st->ops->ledger_hold(st, tag); }
 static inline void store_ledger_release(struct store *st, uint64_t tag)
 { st->ops->ledger_release(st, tag); }
+static inline bool store_has_ledger_batch(const struct store *st)
+{ return st->ops->ledger_begin_batch != NULL; }
+static inline allot_err store_ledger_begin_batch(struct store *st, enum store_sync sync)
+{ return st->ops->ledger_begin_batch(st, sync); }
 static inline allot_err store_ledger_prefetch(struct store *st, const char *provider,
 					       const char *const *ids, size_t n)
 { return st->ops->ledger_prefetch ? st->ops->ledger_prefetch(st, provider, ids, n) : ALLOT_OK; }
