@@ -90,15 +90,6 @@ TGT static AI __m512i bits45(const uint8_t *p)
 	return _mm512_slli_epi16(b, 4);
 }
 
-/* bytes 4r + j of four words w[r] to lanes 4j + r as floats */
-TGT static AI __m512 scales16(uint32_t w0, uint32_t w1, uint32_t w2, uint32_t w3)
-{
-	const __m128i tr = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-	__m128i s = _mm_shuffle_epi8(_mm_setr_epi32((int)w0, (int)w1, (int)w2, (int)w3), tr);
-
-	return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(s));
-}
-
 /* the f16 at p of each of four rows rb apart, as lanes 4j + r (any j) */
 TGT static AI __m512 rowvec(const uint8_t *p, size_t rb)
 {
@@ -123,18 +114,53 @@ TGT static AI __m512 blockvec(const uint8_t *p, size_t rb)
 	return _mm512_permutexvar_ps(tr, _mm512_cvtph_ps(h));
 }
 
-/* Q4_K/Q5_K super-block scales of four rows: wd[h], wm[h] for its groups */
+/* Q4_K/Q5_K super-block scales of four rows: wd[h], wm[h] for its groups.
+ * p: the super-block's last 16 bytes (d, dmin and the 12 scale bytes s,
+ * as in the file) of four rows rb apart, row r's in 128-bit lane r.  In
+ * every lane at once, ggml's 6-bit fields become the bytes [sc 0-7, mn
+ * 0-7]: sc j<4 = s[j] & 63, mn j<4 = s[j+4] & 63; sc j>=4 = (s[j+4] & 15)
+ * | (s[j-4] >> 6) << 4, mn j>=4 = s[j+4] >> 4 | (s[j] >> 6) << 4
+ * (quant_k_scales8 per row, as the scalar code did); then dwords
+ * transposed so that lane h of the result holds sc 4h..4h+3 (h 2, 3: mn)
+ * of the four rows, and bytes 4r + j to 4j + r.  The same floats as
+ * before (exact small integers times d or dmin). */
 TGT static AI void k45_scales(const uint8_t *p, size_t rb, __m512 wd[2], __m512 wm[2])
 {
-	uint32_t u[4][4];
-	__m512 d = rowvec(p, rb), m = rowvec(p + 2, rb);
+	/* in lane bytes: d 0-1, dmin 2-3, s[k] at 4 + k; -1: zero */
+	const __m512i ia = _mm512_broadcast_i32x4(_mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11,
+								-1, -1, -1, -1));
+	const __m512i ic = _mm512_broadcast_i32x4(_mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+								12, 13, 14, 15));
+	const __m512i ib = _mm512_broadcast_i32x4(_mm_setr_epi8(-1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1,
+								8, 9, 10, 11));
+	const __m512i ma = _mm512_broadcast_i32x4(_mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63,
+								0, 0, 0, 0));
+	const __m512i tr = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+	const __m512i rows = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+	__m512i q = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p)), u;
+	__m128i dd;
+	__m256 dm;
+	__m512 d, m;
 
-	for (int r = 0; r < 4; r++)
-		quant_k_scales8(p + (size_t)r * rb + 4, u[r]);
-	for (int h = 0; h < 2; h++) {
-		wd[h] = _mm512_mul_ps(scales16(u[0][h], u[1][h], u[2][h], u[3][h]), d);
-		wm[h] = _mm512_mul_ps(scales16(u[0][2 + h], u[1][2 + h], u[2][2 + h], u[3][2 + h]), m);
-	}
+	q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(p + rb)), 1);
+	q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(p + 2 * rb)), 2);
+	q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(p + 3 * rb)), 3);
+	u = _mm512_or_si512(_mm512_and_si512(_mm512_shuffle_epi8(q, ia), ma),
+			    _mm512_or_si512(_mm512_and_si512(_mm512_shuffle_epi8(_mm512_srli_epi16(q, 4), ic),
+							     _mm512_set1_epi8(15)),
+					    _mm512_and_si512(_mm512_shuffle_epi8(_mm512_srli_epi16(q, 2), ib),
+							     _mm512_set1_epi8(0x30))));
+	u = _mm512_shuffle_epi8(_mm512_permutexvar_epi32(rows, u), tr);
+	/* f16 d of rows 0-3, then dmin */
+	dd = _mm_shuffle_epi8(_mm512_castsi512_si128(_mm512_permutexvar_epi32(rows, q)),
+			      _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
+	dm = _mm256_cvtph_ps(dd);
+	d = _mm512_broadcast_f32x4(_mm256_castps256_ps128(dm));
+	m = _mm512_broadcast_f32x4(_mm256_extractf128_ps(dm, 1));
+	wd[0] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm512_castsi512_si128(u))), d);
+	wd[1] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(u, 1))), d);
+	wm[0] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(u, 2))), m);
+	wm[1] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(u, 3))), m);
 }
 
 /* Q6_K: per (row r, block j) in lane 4j + r, sum(sc x w x u) over the
