@@ -10,7 +10,9 @@
  * of weights a token reads), decode tokens/s at batch 1 and aggregate at
  * batch 8 (each the best of four runs of 16 steps), and batch-1 decode
  * weight bytes/s as a fraction of the memory read bandwidth measured in the
- * same run (the best of five reads, just before).  Then a summary against
+ * same seconds (the best of two reads before each batch-1 run, the best of
+ * the eight; the lowest run's best printed beside it as the spread).  Then
+ * a summary against
  * the targets of issue 17: batch 1 at >= 90% of the bandwidth, batch 8 at
  * >= 4x batch 1, prompt weight bytes/s at >= Q4_0's on the same shape in
  * the same run.  Default: the Llama 3.2 1B and Qwen2.5 0.5B shapes in Q4_0,
@@ -38,6 +40,7 @@
 #define DECODE_REPS 4
 #define BATCH 8
 #define BW_BYTES ((size_t)2 << 30) /* well beyond the last-level cache */
+#define BW_READS 2                 /* reads before each batch-1 run */
 #define MAX_RESULTS 64
 /* the targets of issue 17 */
 #define TARGET_BW 0.90
@@ -84,9 +87,10 @@ static void *bw_read(void *argv)
 
 static uint64_t *bw_buf;
 
-/* Best of five reads of a 2 GiB buffer with `threads` threads; measured
- * again before each model, since the machine is shared. */
-static double bandwidth(int threads)
+/* Best of `reads` reads of a 2 GiB buffer with `threads` threads; measured
+ * again beside each batch-1 decode run (measure_decode), since the machine
+ * is shared. */
+static double bandwidth(int threads, int reads)
 {
 	size_t n = BW_BYTES / 8;
 	double best = 0;
@@ -98,7 +102,7 @@ static double bandwidth(int threads)
 		for (size_t i = 0; i < n; i++)
 			bw_buf[i] = i;
 	}
-	for (int rep = 0; rep < 5; rep++) {
+	for (int rep = 0; rep < reads; rep++) {
 		pthread_t th[64];
 		struct bw_arg a[64];
 		double t0 = now(), dt;
@@ -122,7 +126,8 @@ struct result {
 	char model[64], type[16];
 	bool baseline;          /* the Q4_0 of this shape */
 	double bytes;           /* weight bytes a token reads */
-	double pp, d1, d8, bw;  /* tok/s, tok/s, tok/s, bytes/s */
+	double pp, d1, d8, bw;  /* tok/s, tok/s, tok/s, bytes/s (the best read) */
+	double bw_lo;           /* the lowest of the best reads beside each batch-1 run */
 	double load;
 };
 
@@ -166,13 +171,28 @@ static double measure_prompt(void *st, float *logits)
 /* decode at batch `batch` (1: slot 0 after the prompt; else slots 0..batch
  * from position 0): the best of DECODE_REPS runs of DECODE_STEPS steps (on
  * a shared machine a run that another process's burst hit says nothing
- * about the engine), in tokens/s over all sequences */
-static double measure_decode(void *st, float *logits, int batch)
+ * about the engine), in tokens/s over all sequences.  With bw (CPU, batch
+ * 1): the memory bandwidth is measured right before each run (best of
+ * BW_READS reads), bw[0] the best of all, bw[1] the lowest of the runs'
+ * bests (the spread: how much the machine's state moved meanwhile), so
+ * that the fraction compares the best run with the best read of the same
+ * seconds rather than with one measurement before them all. */
+static double measure_decode(void *st, float *logits, int batch, int threads, double bw[2])
 {
 	double best = 0;
 
+	if (bw)
+		bw[0] = 0, bw[1] = 1e300;
 	for (int rep = 0, i = 0; rep < DECODE_REPS; rep++) {
-		double t0 = now(), r;
+		double t0, r;
+
+		if (bw) {
+			double b = bandwidth(threads, BW_READS);
+
+			bw[0] = b > bw[0] ? b : bw[0];
+			bw[1] = b < bw[1] ? b : bw[1];
+		}
+		t0 = now();
 
 		for (int k = 0; k < DECODE_STEPS; k++, i++) {
 			int32_t t[BATCH], ps[BATCH], s[BATCH];
@@ -226,15 +246,23 @@ static int run(const char *path, int threads, struct result *res)
 		       res->model, res->type, res->bytes / 1e6, res->pp, res->pp * res->bytes / 1e9, prompt_reps,
 		       be->describe(st));
 	} else {
-		/* batch 1 right after measuring the bandwidth */
-		res->bw = be == &infer_backend_cuda ? infer_cuda_bandwidth(device) : bandwidth(threads);
-		res->d1 = measure_decode(st, logits, 1);
-		res->d8 = measure_decode(st, logits, BATCH);
+		/* batch 1 interleaved with the bandwidth reads (CPU) */
+		if (be == &infer_backend_cuda) {
+			res->bw = res->bw_lo = infer_cuda_bandwidth(device);
+			res->d1 = measure_decode(st, logits, 1, threads, NULL);
+		} else {
+			double bw[2];
+
+			res->d1 = measure_decode(st, logits, 1, threads, bw);
+			res->bw = bw[0];
+			res->bw_lo = bw[1];
+		}
+		res->d8 = measure_decode(st, logits, BATCH, threads, NULL);
 		printf("%-22s %-7s %7.1f MB  prompt %8.1f tok/s  decode b1 %7.2f tok/s  b8 %7.2f tok/s (x%.1f)"
-		       "  b1 weights %6.2f GB/s = %3.0f%% of %.2f GB/s  load %.1f  [%s]\n",
+		       "  b1 weights %6.2f GB/s = %3.0f%% of %.2f GB/s (reads %.2f-%.2f)  load %.1f  [%s]\n",
 		       res->model, res->type, res->bytes / 1e6, res->pp, res->d1, res->d8, res->d8 / res->d1,
-		       res->bytes * res->d1 / 1e9, 100.0 * res->bytes * res->d1 / res->bw, res->bw / 1e9, res->load,
-		       be->describe(st));
+		       res->bytes * res->d1 / 1e9, 100.0 * res->bytes * res->d1 / res->bw, res->bw / 1e9,
+		       res->bw_lo / 1e9, res->bw / 1e9, res->load, be->describe(st));
 	}
 	fflush(stdout);
 	free(logits);
@@ -356,9 +384,10 @@ int main(int argc, char **argv)
 	}
 	if (threads < 1 || threads > 64)
 		threads = 2;
-	printf("threads %d; memory read bandwidth: %d threads reading %zu MiB, best of 5, measured before each"
-	       " model; decode: best of %d runs of %d steps; load average %.2f\n", threads, threads,
-	       BW_BYTES >> 20, DECODE_REPS, DECODE_STEPS, loadavg());
+	printf("threads %d; memory read bandwidth: %d threads reading %zu MiB, best of %d reads before each of"
+	       " the %d batch-1 runs, the best of all (and the runs' lowest best); decode: best of %d runs of %d"
+	       " steps; load average %.2f\n", threads, threads, BW_BYTES >> 20, BW_READS, DECODE_REPS, DECODE_REPS,
+	       DECODE_STEPS, loadavg());
 	for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++) {
 		struct synth_shape sh = SHAPES[s].sh;
 		char name[64];

@@ -7,6 +7,7 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #include <pthread.h>
+#include <stdlib.h>
 
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
 
@@ -524,6 +525,7 @@ TGT static float b_softmax_exp(int n, float *a, float max)
 
 static const struct kern_ops *avx2_quant; /* set once, before ops is handed out */
 static const struct kern_ops *avx512_ops;
+static struct kern_ops ops_gfni;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void b_quant_q8a(int n, const float *x, struct q8a *out)
@@ -570,6 +572,12 @@ static void probe(void)
 	    __builtin_cpu_supports("avx512vnni") && kern_avx2()) {
 		avx2_quant = kern_avx2();
 		avx512_ops = &ops;
+		if (__builtin_cpu_supports("gfni") && !getenv("ALLOT_NO_GFNI")) {
+			/* the Q6_K tiles with GFNI (kernels_krepack_gfni.c) */
+			ops_gfni = ops;
+			ops_gfni.mm4_kr = quant_avx512_mm4_kr_gfni;
+			avx512_ops = &ops_gfni;
+		}
 	}
 }
 

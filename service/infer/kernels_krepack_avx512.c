@@ -28,7 +28,18 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
+/* This file is compiled twice: as itself, and by kernels_krepack_gfni.c
+ * with KR_GFNI defined, for CPUs with GFNI (all AVX-512 VNNI ones but
+ * Cascade and Cooper Lake), where only the Q6_K tiles are built, their top
+ * two bits put in place with one GF(2) affine map per half (bits45_aff).
+ * A function's target cannot depend on the kind it is instantiated for,
+ * and a GFNI instruction must not reach a CPU without it, hence two
+ * objects; kern_avx512() picks quant_avx512_mm4_kr_gfni when it can. */
+#ifdef KR_GFNI
+#define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,gfni,avx2,fma,f16c")))
+#else
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
+#endif
 #define AI __attribute__((always_inline)) inline
 #if defined(__clang__)
 #define UNROLL _Pragma("clang loop unroll(full)")
@@ -90,14 +101,24 @@ TGT static AI __m512i bits45(const uint8_t *p)
 	return _mm512_slli_epi16(b, 4);
 }
 
-/* bytes 4r + j of four words w[r] to lanes 4j + r as floats */
-TGT static AI __m512 scales16(uint32_t w0, uint32_t w1, uint32_t w2, uint32_t w3)
+#ifdef KR_GFNI
+/* bits45 for Q6_K with one GF(2) affine map per byte, lane j's matrix
+ * picking bits 2j, 2j + 1 (b0, b1) of the broadcast bytes; byte 7 - i of a
+ * matrix is the row of output bit i.  Unsigned (KQ6S): b0, b1 to bits 4,
+ * 5.  Signed (KQ6: the top nibble of q - 32 = nibble + 16 (b - 2), so that
+ * no subtraction follows): b0 to bit 4 and not b1 to bits 5-7, the "not"
+ * by the constant 0xe0 xored into every byte.  Bits 0-3 stay zero. */
+TGT static AI __m512i bits45_aff(const uint8_t *p, bool sgn)
 {
-	const __m128i tr = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-	__m128i s = _mm_shuffle_epi8(_mm_setr_epi32((int)w0, (int)w1, (int)w2, (int)w3), tr);
+	const __m512i a = sgn ? _mm512_setr_epi64(0x01020202ll, 0x01020202ll, 0x04080808ll, 0x04080808ll,
+						  0x10202020ll, 0x10202020ll, 0x40808080ll, 0x40808080ll)
+			      : _mm512_setr_epi64(0x01020000ll, 0x01020000ll, 0x04080000ll, 0x04080000ll,
+						  0x10200000ll, 0x10200000ll, 0x40800000ll, 0x40800000ll);
+	__m512i b = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)p));
 
-	return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(s));
+	return sgn ? _mm512_gf2p8affine_epi64_epi8(b, a, 0xe0) : _mm512_gf2p8affine_epi64_epi8(b, a, 0);
 }
+#endif
 
 /* the f16 at p of each of four rows rb apart, as lanes 4j + r (any j) */
 TGT static AI __m512 rowvec(const uint8_t *p, size_t rb)
@@ -123,18 +144,53 @@ TGT static AI __m512 blockvec(const uint8_t *p, size_t rb)
 	return _mm512_permutexvar_ps(tr, _mm512_cvtph_ps(h));
 }
 
-/* Q4_K/Q5_K super-block scales of four rows: wd[h], wm[h] for its groups */
+/* Q4_K/Q5_K super-block scales of four rows: wd[h], wm[h] for its groups.
+ * p: the super-block's last 16 bytes (d, dmin and the 12 scale bytes s,
+ * as in the file) of four rows rb apart, row r's in 128-bit lane r.  In
+ * every lane at once, ggml's 6-bit fields become the bytes [sc 0-7, mn
+ * 0-7]: sc j<4 = s[j] & 63, mn j<4 = s[j+4] & 63; sc j>=4 = (s[j+4] & 15)
+ * | (s[j-4] >> 6) << 4, mn j>=4 = s[j+4] >> 4 | (s[j] >> 6) << 4
+ * (quant_k_scales8 per row, as the scalar code did); then dwords
+ * transposed so that lane h of the result holds sc 4h..4h+3 (h 2, 3: mn)
+ * of the four rows, and bytes 4r + j to 4j + r.  The same floats as
+ * before (exact small integers times d or dmin). */
 TGT static AI void k45_scales(const uint8_t *p, size_t rb, __m512 wd[2], __m512 wm[2])
 {
-	uint32_t u[4][4];
-	__m512 d = rowvec(p, rb), m = rowvec(p + 2, rb);
+	/* in lane bytes: d 0-1, dmin 2-3, s[k] at 4 + k; -1: zero */
+	const __m512i ia = _mm512_broadcast_i32x4(_mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11,
+								-1, -1, -1, -1));
+	const __m512i ic = _mm512_broadcast_i32x4(_mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+								12, 13, 14, 15));
+	const __m512i ib = _mm512_broadcast_i32x4(_mm_setr_epi8(-1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1,
+								8, 9, 10, 11));
+	const __m512i ma = _mm512_broadcast_i32x4(_mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63,
+								0, 0, 0, 0));
+	const __m512i tr = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+	const __m512i rows = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+	__m512i q = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p)), u;
+	__m128i dd;
+	__m256 dm;
+	__m512 d, m;
 
-	for (int r = 0; r < 4; r++)
-		quant_k_scales8(p + (size_t)r * rb + 4, u[r]);
-	for (int h = 0; h < 2; h++) {
-		wd[h] = _mm512_mul_ps(scales16(u[0][h], u[1][h], u[2][h], u[3][h]), d);
-		wm[h] = _mm512_mul_ps(scales16(u[0][2 + h], u[1][2 + h], u[2][2 + h], u[3][2 + h]), m);
-	}
+	q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(p + rb)), 1);
+	q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(p + 2 * rb)), 2);
+	q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(p + 3 * rb)), 3);
+	u = _mm512_or_si512(_mm512_and_si512(_mm512_shuffle_epi8(q, ia), ma),
+			    _mm512_or_si512(_mm512_and_si512(_mm512_shuffle_epi8(_mm512_srli_epi16(q, 4), ic),
+							     _mm512_set1_epi8(15)),
+					    _mm512_and_si512(_mm512_shuffle_epi8(_mm512_srli_epi16(q, 2), ib),
+							     _mm512_set1_epi8(0x30))));
+	u = _mm512_shuffle_epi8(_mm512_permutexvar_epi32(rows, u), tr);
+	/* f16 d of rows 0-3, then dmin */
+	dd = _mm_shuffle_epi8(_mm512_castsi512_si128(_mm512_permutexvar_epi32(rows, q)),
+			      _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
+	dm = _mm256_cvtph_ps(dd);
+	d = _mm512_broadcast_f32x4(_mm256_castps256_ps128(dm));
+	m = _mm512_broadcast_f32x4(_mm256_extractf128_ps(dm, 1));
+	wd[0] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm512_castsi512_si128(u))), d);
+	wd[1] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(u, 1))), d);
+	wm[0] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(u, 2))), m);
+	wm[1] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(u, 3))), m);
 }
 
 /* Q6_K: per (row r, block j) in lane 4j + r, sum(sc x w x u) over the
@@ -187,14 +243,29 @@ TGT static AI void unpack(int kind, const uint8_t *w, size_t rb, int g, struct k
 			const __m512i c32 = _mm512_set1_epi8(32);
 			__m128i sc = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(b + 192 + 8 * h)));
 
+#ifdef KR_GFNI
+			/* (v & 15) | bits, in one ternary-logic operation */
+			(void)c32;
+			k->lo[r] = _mm512_ternarylogic_epi32(v, m4, bits45_aff(b + 128 + 32 * h, true), 0xea);
+			k->hi[r] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(v, 4), m4,
+							     bits45_aff(b + 128 + 32 * h + 16, true), 0xea);
+#else
 			k->lo[r] = _mm512_sub_epi8(_mm512_or_si512(k->lo[r], bits45(b + 128 + 32 * h)), c32);
 			k->hi[r] = _mm512_sub_epi8(_mm512_or_si512(k->hi[r], bits45(b + 128 + 32 * h + 16)), c32);
-			k->sc[r] = _mm512_permutexvar_epi16(_mm512_loadu_si512(q6_sc_idx), _mm512_broadcast_i32x4(sc));
+#endif
+			/* (the indices stay in the low 128 bits) */
+			k->sc[r] = _mm512_permutexvar_epi16(_mm512_loadu_si512(q6_sc_idx), _mm512_castsi128_si512(sc));
 		} else if (kind == KQ6S) {
 			__m128i sc = _mm_loadl_epi64((const __m128i *)(b + 192 + 8 * h));
 
+#ifdef KR_GFNI
+			k->lo[r] = _mm512_ternarylogic_epi32(v, m4, bits45_aff(b + 128 + 32 * h, false), 0xea);
+			k->hi[r] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(v, 4), m4,
+							     bits45_aff(b + 128 + 32 * h + 16, false), 0xea);
+#else
 			k->lo[r] = _mm512_or_si512(k->lo[r], bits45(b + 128 + 32 * h));
 			k->hi[r] = _mm512_or_si512(k->hi[r], bits45(b + 128 + 32 * h + 16));
+#endif
 			k->sc[r] = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc, pl));
 			k->sc2[r] = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc, ph));
 		}
@@ -333,6 +404,23 @@ TGT static AI void mmk_all(int kind, int n, const void *w, size_t rb, const stru
 		mmk(kind == KQ6 ? KQ6S : kind, 1, n, w, rb, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
 }
 
+#ifdef KR_GFNI
+TGT static void mm_q6k_gfni(int n, const void *w, size_t rb, const struct q8r *x, size_t xs, int ntok, float *y,
+			    size_t ys)
+{
+	mmk_all(KQ6, n, w, rb, x, xs, ntok, y, ys);
+}
+
+/* Q6_K's rows here; the other types as without GFNI */
+void quant_avx512_mm4_kr_gfni(uint32_t type, int n, const void *w, size_t rb, const struct q8r *x, size_t xs,
+			      int ntok, float *y, size_t ys)
+{
+	if (type == GGML_Q6_KR)
+		mm_q6k_gfni(n, w, rb, x, xs, ntok, y, ys);
+	else
+		quant_avx512_mm4_kr(type, n, w, rb, x, xs, ntok, y, ys);
+}
+#else
 TGT static void mm_q4k(int n, const void *w, size_t rb, const struct q8r *x, size_t xs, int ntok, float *y,
 		       size_t ys)
 {
@@ -383,4 +471,5 @@ void quant_avx512_mm4_kr(uint32_t type, int n, const void *w, size_t rb, const s
 	}
 }
 
+#endif /* KR_GFNI */
 #endif

@@ -106,5 +106,9 @@ void quant_repack_row(uint32_t type, int n, const void *src, void *dst);
  * (x_stride groups apart) into y[t * y_stride + r]. */
 void quant_avx512_mm4_kr(uint32_t type, int n, const void *w, size_t row_bytes, const struct q8r *x,
 			 size_t x_stride, int ntok, float *y, size_t y_stride);
+/* The same with GFNI (kernels_krepack_gfni.c; the same bits): the avx512
+ * table's mm4_kr on CPUs that have it. */
+void quant_avx512_mm4_kr_gfni(uint32_t type, int n, const void *w, size_t row_bytes, const struct q8r *x,
+			      size_t x_stride, int ntok, float *y, size_t y_stride);
 
 #endif

@@ -535,6 +535,63 @@ static void test_repacked_k(void **state)
 	       cases);
 }
 
+/* With GFNI the avx512 table's Q6_K tiles are a second build
+ * (kernels_krepack_gfni.c: the top two bits put in place by an affine map):
+ * the tiles without it must still be right on CPUs that lack GFNI, and both
+ * give the same bits (the same exact integer per block) */
+static void test_repacked_q6k_gfni(void **state)
+{
+	(void)state;
+	enum { N = 2048, R = 8, T = 9 };
+	const struct kern_ops *k = kern_avx512();
+	struct kern_ops base;
+	size_t rb = ggml_row_size(GGML_Q6_K, N), xs = N / QR, cases = 0;
+	uint8_t *w = malloc(R * rb), *p = malloc(R * rb);
+	float *xf = malloc(N * sizeof *xf), y[T * R], yb[T * R];
+	struct q8a *xa = malloc((size_t)T * (N / QK) * sizeof *xa);
+	struct q8r *xr = malloc((size_t)T * xs * sizeof *xr);
+
+	assert_true(w && p && xf && xa && xr);
+	if (!k || !k->mm4_kr || k->mm4_kr != quant_avx512_mm4_kr_gfni) {
+		printf("no AVX-512 VNNI with GFNI (or ALLOT_NO_GFNI is set): one Q6_K tile build only\n");
+		free(w); free(p); free(xf); free(xa); free(xr);
+		skip();
+	}
+	/* the tiles without GFNI, through the whole check of the others */
+	base = *k;
+	base.mm4_kr = quant_avx512_mm4_kr;
+	check_repacked(&base, GGML_Q6_K, 256, &cases);
+	check_repacked(&base, GGML_Q6_K, 2048, &cases);
+	for (int rep = 0; rep < 4; rep++) {
+		for (int r = 0; r < R; r++) {
+			if ((rep + r) % 2)
+				rand_blocks(GGML_Q6_K, N / QK_K, w + r * rb, EDGE_SCALES[(rep + r) % 6]);
+			else {
+				fill_row((rep + r) % 8, N, xf);
+				assert_true(quant_row(GGML_Q6_K, N, xf, w + r * rb));
+			}
+			kern_repack_row(GGML_Q6_K, N, w + r * rb, p + r * rb);
+		}
+		for (int t = 0; t < T; t++) {
+			for (int i = 0; i < N; i++)
+				xf[i] = frand();
+			kern_scalar.quant_q8a(N, xf, xa + t * (N / QK));
+			kern_q8a_to_q8r(N, xa + t * (N / QK), xr + t * xs);
+		}
+		for (int ntok = 1; ntok <= T; ntok++) {
+			for (int r0 = 0; r0 < R; r0 += 4) {
+				quant_avx512_mm4_kr_gfni(GGML_Q6_KR, N, p + r0 * rb, rb, xr, xs, ntok, y + r0, R);
+				quant_avx512_mm4_kr(GGML_Q6_KR, N, p + r0 * rb, rb, xr, xs, ntok, yb + r0, R);
+			}
+			if (memcmp(y, yb, (size_t)ntok * R * sizeof *y) != 0)
+				fail_msg("Q6_K tiles with and without GFNI differ (%d tokens, rep %d)", ntok, rep);
+			cases += (size_t)ntok * R;
+		}
+	}
+	printf("Q6_K tiles without GFNI = scalar, with GFNI = without, bit for bit: %zu results\n", cases);
+	free(w); free(p); free(xf); free(xa); free(xr);
+}
+
 /* Q6_K's tiles apply the 16-value sub-scales in the integer domain after
  * packing each 4-value partial sum (signed weights q - 32 times the
  * activation bytes plus 128) into 16 bits: at the extremes of every field
@@ -670,6 +727,7 @@ int main(void)
 		cmocka_unit_test(test_dots_avx512),
 		cmocka_unit_test(test_repacked_k),
 		cmocka_unit_test(test_repacked_q6k_extremes),
+		cmocka_unit_test(test_repacked_q6k_gfni),
 		cmocka_unit_test(test_writer_quant),
 	};
 
