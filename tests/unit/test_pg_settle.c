@@ -248,13 +248,20 @@ static void test_group_cost(void **state)
 	check_log(f, booked);
 }
 
+/* Books settlement 100 alone, so that a later one of the same ids finds
+ * them taken. */
+static void book_taken(struct fx *f)
+{
+	struct job first = {.f = f, .n = 100};
+	settle_main(&first);
+	assert_int_equal(first.e, ALLOT_OK);
+}
+
 static void test_group_fallback(void **state)
 {
 	struct fx *f = *state;
 	PGFX_NEED(f);
-	struct job first = {.f = f, .n = 100};
-	settle_main(&first);
-	assert_int_equal(first.e, ALLOT_OK);
+	book_taken(f);
 	struct job lead = {.f = f, .n = 1};
 	struct job jobs[4] = {
 		{.f = f, .n = 2},
@@ -287,9 +294,7 @@ static void test_group_taken_id(void **state)
 {
 	struct fx *f = *state;
 	PGFX_NEED(f);
-	struct job first = {.f = f, .n = 100};
-	settle_main(&first);
-	assert_int_equal(first.e, ALLOT_OK);
+	book_taken(f);
 	struct job lead = {.f = f, .n = 1};
 	struct job jobs[3] = {{.f = f, .n = 2}, {.f = f, .n = 100, .q = 7}, {.f = f, .n = 3}};
 	uint64_t cost = run_group(f, &lead, jobs, 3);
