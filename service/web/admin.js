@@ -78,8 +78,9 @@ export async function adminPage(root) {
         v.warnings?.length ? annotated(yaml, [], v.warnings) : null, diffTable(v.changes));
       if (apply) {
         const r = await api('/v1/charter', { method: 'PUT', body: yaml, type: 'application/yaml' });
-        result.append(h('p.ok', { role: 'status', 'data-field': 'applied', text: `Applied version ${r.version ?? ''}.` }));
+        // the history first: "applied" is shown once the page says all of it
         histBox.replaceChildren(h('h2', { text: 'History' }), await history());
+        result.append(h('p.ok', { role: 'status', 'data-field': 'applied', text: `Applied version ${r.version ?? ''}.` }));
       }
     } catch (e) { result.append(errorBox(e)); }
   };
