@@ -35,6 +35,8 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 TEST_CFLAGS := $(shell pkg-config --cflags $(TESTPKGS) 2>/dev/null)
 TEST_LIBS   := $(shell pkg-config --libs $(TESTPKGS) 2>/dev/null)
+# a test's own link flags: LDFLAGS_test_NAME
+LDFLAGS_test_revwin := -Wl,--wrap=realloc
 
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -103,7 +105,7 @@ $(BUILD)/obj/tests/%.o: tests/%.c
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIB) $(TEST_LIBS) $(LDLIBS) $(EXTRA_LIBS)
+	$(Q)$(CC) $(LDFLAGS) $(LDFLAGS_$*) -o $@ $< $(TESTLIB_OBJ) $(LIB) $(TEST_LIBS) $(LDLIBS) $(EXTRA_LIBS)
 
 $(BUILD)/bench/%: $(LIB) FORCE
 	@mkdir -p $(dir $@)
