@@ -412,6 +412,19 @@ void kern_q8a_to_q8r(int n, const struct q8a *a, struct q8r *r)
 	kern_q8r_k(n, r - n / QR);
 }
 
+/* rint(v) as vcvtps2dq then a saturating pack to int8 give it: NaN and
+ * from 2^31 on -128 (the "integer indefinite"), else clamped to int8 */
+static int8_t q8r_round(float v)
+{
+	float r = nearbyintf(v);
+
+	if (!(r > -128.0f) || r >= 2147483648.0f)
+		return -128;
+	if (r >= 127.0f)
+		return 127;
+	return (int8_t)r;
+}
+
 /* The K fields of one super-block (groups q[0..gn)): every value
  * requantized to the largest block scale kd as rint(q x (d / kd)) (one
  * float division per block, one product per value, rounded to nearest
@@ -429,8 +442,8 @@ static void q8r_k_sb(struct q8r *q, int gn)
 			float f = kd > 0 ? q[h].d[4 * j] / kd : 0.0f;
 
 			for (int i = 0; i < 16; i++) {
-				int a = (int)nearbyintf(f * (float)q[h].lo[16 * j + i]);
-				int b = (int)nearbyintf(f * (float)q[h].hi[16 * j + i]);
+				int a = q8r_round(f * (float)q[h].lo[16 * j + i]);
+				int b = q8r_round(f * (float)q[h].hi[16 * j + i]);
 
 				q[h].klo[16 * j + i] = (int8_t)a;
 				q[h].khi[16 * j + i] = (int8_t)b;

@@ -36,7 +36,6 @@
 #include "infer/gguf.h"
 #include "infer/quants.h"
 
-#include <math.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -521,8 +520,10 @@ TGT static void q8r_k_sb(struct q8r *q, int gn)
 	float kd = 0;
 	int s32[8], s16[16];
 
+	/* as the scalar code, so also with NaN scales */
 	for (int h = 0; h < gn; h++)
-		kd = fmaxf(kd, _mm512_reduce_max_ps(_mm512_loadu_ps(q[h].d)));
+		for (int j = 0; j < 4; j++)
+			kd = q[h].d[4 * j] > kd ? q[h].d[4 * j] : kd;
 	for (int h = 0; h < gn; h++)
 		for (int j = 0; j < 4; j++) {
 			__m512 f = _mm512_set1_ps(kd > 0 ? q[h].d[4 * j] / kd : 0.0f);
@@ -533,6 +534,9 @@ TGT static void q8r_k_sb(struct q8r *q, int gn)
 
 			_mm_storeu_si128((__m128i *)(q[h].klo + 16 * j), _mm512_cvtsepi32_epi8(a));
 			_mm_storeu_si128((__m128i *)(q[h].khi + 16 * j), _mm512_cvtsepi32_epi8(b));
+			/* the sums of what was stored (saturated) */
+			a = _mm512_cvtepi8_epi32(_mm512_cvtsepi32_epi8(a));
+			b = _mm512_cvtepi8_epi32(_mm512_cvtsepi32_epi8(b));
 			s16[2 * (4 * h + j)] = _mm512_reduce_add_epi32(a);
 			s16[2 * (4 * h + j) + 1] = _mm512_reduce_add_epi32(b);
 			s32[4 * h + j] = s16[2 * (4 * h + j)] + s16[2 * (4 * h + j) + 1];

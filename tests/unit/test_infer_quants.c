@@ -739,6 +739,11 @@ static void test_q8r_kfields(void **state)
 	}
 	k->to_q8r(N, xa, xv);
 	assert_memory_equal(xv, xr, sizeof xr);
+	/* a NaN scale (activations gone wrong): still the same bytes */
+	xa[2].d = NAN;
+	kern_q8a_to_q8r(N, xa, xr);
+	k->to_q8r(N, xa, xv);
+	assert_memory_equal(xv, xr, sizeof xr);
 	printf("the K fields of the repacked activations: by hand, and the AVX-512 conversion the same bytes\n");
 }
 
