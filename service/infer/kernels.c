@@ -409,6 +409,67 @@ void kern_q8a_to_q8r(int n, const struct q8a *a, struct q8r *r)
 			}
 		}
 	}
+	kern_q8r_k(n, r - n / QR);
+}
+
+/* rint(v) as vcvtps2dq then a saturating pack to int8 give it: NaN and
+ * from 2^31 on -128 (the "integer indefinite"), else clamped to int8 */
+static int8_t q8r_round(float v)
+{
+	float r = nearbyintf(v);
+
+	if (!(r > -128.0f) || r >= 2147483648.0f)
+		return -128;
+	if (r >= 127.0f)
+		return 127;
+	return (int8_t)r;
+}
+
+/* The K fields of one super-block (groups q[0..gn)): every value
+ * requantized to the largest block scale kd as rint(q x (d / kd)) (one
+ * float division per block, one product per value, rounded to nearest
+ * even: the AVX-512 version's exact operations), and the sums */
+static void q8r_k_sb(struct q8r *q, int gn)
+{
+	float kd = 0;
+	int s32[8] = {0}, s16[16] = {0};
+
+	for (int h = 0; h < gn; h++)
+		for (int j = 0; j < 4; j++)
+			kd = q[h].d[4 * j] > kd ? q[h].d[4 * j] : kd;
+	for (int h = 0; h < gn; h++)
+		for (int j = 0; j < 4; j++) {
+			float f = kd > 0 ? q[h].d[4 * j] / kd : 0.0f;
+
+			for (int i = 0; i < 16; i++) {
+				int a = q8r_round(f * (float)q[h].lo[16 * j + i]);
+				int b = q8r_round(f * (float)q[h].hi[16 * j + i]);
+
+				q[h].klo[16 * j + i] = (int8_t)a;
+				q[h].khi[16 * j + i] = (int8_t)b;
+				s32[4 * h + j] += a + b;
+				s16[2 * (4 * h + j)] += a;
+				s16[2 * (4 * h + j) + 1] += b;
+			}
+		}
+	for (int h = 0; h < gn; h++) {
+		q[h].kd = kd;
+		for (int l = 0; l < 16; l++)
+			for (int e = 0; e < 2; e++) {
+				q[h].ks32[2 * l + e] = (int16_t)s32[2 * (l / 4) + e];
+				q[h].ks16a[2 * l + e] = (int16_t)s16[2 * (l / 4) + e];
+				q[h].ks16b[2 * l + e] = (int16_t)s16[8 + 2 * (l / 4) + e];
+			}
+		memset(q[h].pad_, 0, sizeof q[h].pad_);
+	}
+}
+
+void kern_q8r_k(int n, struct q8r *r)
+{
+	int ng = n / QR;
+
+	for (int g = 0; g < ng; g += 2)
+		q8r_k_sb(r + g, g + 1 < ng ? 2 : 1);
 }
 
 const struct kern_ops *kern_best(void)

@@ -49,6 +49,18 @@ struct q8r {
 	int32_t s8[16];  /* 8 x the sum of the 8 bytes of lo/hi feeding each int32 lane */
 	float d[16];     /* block j's scale in lanes 4j..4j+3 */
 	float ds[16];    /* block j's ds (d x the sum of its values) in lanes 4j..4j+3 */
+	/* For the K-quant tiles (quants.h, kern_q8r_k): the values of the
+	 * group's super-block (groups 2s and 2s + 1; a last odd group alone)
+	 * requantized to one scale kd, the largest of its blocks' d:
+	 * k = rint(q x (d / kd)), in lo/hi's layout; the sums of the
+	 * super-block's requantized values as int16 pairs, int32 lane 4j + r
+	 * (any r) holding: ks32 the 32-value block sums (2j, 2j + 1), ks16a
+	 * the 16-value sums (2j, 2j + 1), ks16b (8 + 2j, 9 + 2j).  The
+	 * super-block's fields are the same in both its groups. */
+	int8_t klo[64], khi[64];
+	int16_t ks32[32], ks16a[32], ks16b[32];
+	float kd;
+	char pad_[60];
 };
 
 struct kern_ops {
@@ -170,8 +182,11 @@ void kern_amx_bf16_mm(uint32_t type, int n, const void *w, size_t rb, int rows, 
 size_t kern_repack_row_size(uint32_t type, int n);
 /* One row of ggml type `type` into the repacked layout. */
 void kern_repack_row(uint32_t type, int n, const void *src, void *dst);
-/* Activation blocks to the repacked activation layout (n % QR == 0). */
+/* Activation blocks to the repacked activation layout (n % QR == 0),
+ * the K fields included (kern_q8r_k). */
 void kern_q8a_to_q8r(int n, const struct q8a *a, struct q8r *r);
+/* The K fields of n / QR groups whose lo, hi and d are filled. */
+void kern_q8r_k(int n, struct q8r *r);
 
 extern const struct kern_ops kern_scalar;
 /* NULL when this build or CPU lacks them */

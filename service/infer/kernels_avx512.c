@@ -506,6 +506,7 @@ TGT static void b_to_q8r(int n, const struct q8a *a, struct q8r *r)
 		_mm512_storeu_ps(r->d, d);
 		_mm512_storeu_ps(r->ds, ds);
 	}
+	quant_avx512_q8r_k(n, r - n / QR);
 }
 
 TGT static float b_softmax_exp(int n, float *a, float max)

@@ -106,6 +106,13 @@ void quant_repack_row(uint32_t type, int n, const void *src, void *dst);
  * (x_stride groups apart) into y[t * y_stride + r]. */
 void quant_avx512_mm4_kr(uint32_t type, int n, const void *w, size_t row_bytes, const struct q8r *x,
 			 size_t x_stride, int ntok, float *y, size_t y_stride);
+/* kern_q8r_k (the same bytes), for the avx512 table's to_q8r */
+void quant_avx512_q8r_k(int n, struct q8r *r);
+/* The scalar reference of the K-quant tiles (Q4_K, Q5_K, Q6_K rows as in
+ * the file, n a multiple of 256, x as kern_q8a_to_q8r makes it): the exact
+ * integers and float operations of the tiles (kernels_krepack_avx512.c),
+ * so the same bits. */
+float quant_kr_dot(uint32_t type, int n, const void *w, const struct q8r *x);
 /* The same with GFNI (kernels_krepack_gfni.c; the same bits): the avx512
  * table's mm4_kr on CPUs that have it. */
 void quant_avx512_mm4_kr_gfni(uint32_t type, int n, const void *w, size_t row_bytes, const struct q8r *x,

@@ -23,6 +23,7 @@
  */
 #include "infer/quants.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "infer/gguf.h"
@@ -174,4 +175,72 @@ void quant_repack_row(uint32_t type, int n, const void *src, void *dst)
 			o += q5 ? 176 : 144;
 		}
 	}
+}
+
+/* The K-quant tiles' result, in their order (kernels_krepack_avx512.c):
+ * per super-block and lane j (0..3) of the tiles' vectors, an exact
+ * integer over the sub-blocks that lane holds (j and 4 + j for Q4_K/Q5_K,
+ * each scaled by its 6-bit sc; the 16-value sub-blocks 2j, 2j + 1, 8 + 2j,
+ * 9 + 2j for Q6_K, (q - 32) x by its sub-scale), likewise the mins
+ * (sub-blocks 2j, 2j + 1, each mn times the block's activation sum), then
+ * Q4_K/Q5_K: acc_j += (W_j d - M_j dmin) kd, Q6_K: acc_j += Z_j (d kd),
+ * each product fused as the tiles' FMAs; the result (acc_0 + acc_2) +
+ * (acc_1 + acc_3). */
+float quant_kr_dot(uint32_t type, int n, const void *w, const struct q8r *x)
+{
+	float acc[4] = {0, 0, 0, 0};
+
+	for (int sb = 0; sb < n / QK_K; sb++) {
+		const struct q8r *xg = x + 2 * sb;
+		float kd = xg->kd;
+		int64_t v[8] = {0};    /* per 32 (Q6_K: 16 in v16) values, sum q x */
+		int64_t v16[16] = {0};
+
+		if (type == GGML_Q6_K) {
+			const struct blk_q6_k *b = (const struct blk_q6_k *)w + sb;
+			float d = kern_f16_to_f32(b->d);
+
+			for (int e = 0; e < QK_K; e++) {
+				int s = e / 32, i = e % 32;
+				int xv = i < 16 ? xg[s / 4].klo[16 * (s % 4) + i] : xg[s / 4].khi[16 * (s % 4) + i - 16];
+
+				v16[e / 16] += (int64_t)q6_val(b, e) * xv;
+			}
+			for (int j = 0; j < 4; j++) {
+				int64_t z = 0;
+
+				for (int k = 0; k < 4; k++) {
+					int s = k < 2 ? 2 * j + k : 8 + 2 * j + k - 2;
+					int x16 = k < 2 ? xg->ks16a[2 * (4 * j) + k] : xg->ks16b[2 * (4 * j) + k - 2];
+
+					z += (int64_t)b->scales[s] * (v16[s] - 32 * (int64_t)x16);
+				}
+				acc[j] = fmaf((float)(int32_t)z, d * kd, acc[j]);
+			}
+		} else {
+			bool q5 = type == GGML_Q5_K;
+			const uint8_t *blk = (const uint8_t *)w + (size_t)sb * (q5 ? 176 : 144);
+			const uint8_t *qs = blk + (q5 ? 48 : 16), *qh = q5 ? blk + 16 : NULL;
+			uint16_t hd, hm;
+			int sc[8], mn[8];
+
+			memcpy(&hd, blk, 2);
+			memcpy(&hm, blk + 2, 2);
+			for (int s = 0; s < 8; s++) {
+				quant_k_scale_min(s, blk + 4, &sc[s], &mn[s]);
+				for (int i = 0; i < 32; i++)
+					v[s] += (int64_t)k45_val(qs, qh, s, i) *
+						(i < 16 ? xg[s / 4].klo[16 * (s % 4) + i] : xg[s / 4].khi[16 * (s % 4) + i - 16]);
+			}
+			for (int j = 0; j < 4; j++) {
+				int64_t wj = sc[j] * v[j] + sc[4 + j] * v[4 + j];
+				int64_t mj = (int64_t)mn[2 * j] * xg->ks32[2 * (4 * j)] +
+					     (int64_t)mn[2 * j + 1] * xg->ks32[2 * (4 * j) + 1];
+				float m = (float)(int32_t)mj * kern_f16_to_f32(hm);
+
+				acc[j] = fmaf(fmaf((float)(int32_t)wj, kern_f16_to_f32(hd), -m), kd, acc[j]);
+			}
+		}
+	}
+	return (acc[0] + acc[2]) + (acc[1] + acc[3]);
 }

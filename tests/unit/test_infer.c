@@ -290,6 +290,21 @@ static void test_repacked_model(void **state)
 	}
 }
 
+/* Whether a model has K-quant matrices: the avx512 table's tiles take
+ * their activations with one scale per 256 values (kern_q8r_k), the other
+ * tables with one per 32, so the tables differ by that rounding too (as
+ * llama.cpp's Q8_K against Q8_0): between tables, 3e-2 x (mag + 1) for
+ * them (0.085 at most here, logits up to 4.2), 1e-2 for the others. */
+static bool has_kquant(const struct tiny_spec *s)
+{
+	const uint32_t t[4] = {s->type, s->embd_type, s->out_type, s->v_down_type};
+
+	for (int i = 0; i < 4; i++)
+		if (t[i] == GGML_Q4_K || t[i] == GGML_Q5_K || t[i] == GGML_Q6_K)
+			return true;
+	return false;
+}
+
 /* A model in each new weight type, and mixes as llama.cpp writes them,
  * against the same model in F32 (the same float weights before
  * quantization) and against the scalar reference on its own (dequantized)
@@ -363,8 +378,8 @@ static void test_quant_models(void **state)
 		       "vs F32 relative RMS %.4f (bound %.2f)\n", cases[ci].what, da, db, dab, dc, dac, dref, mag,
 		       sqrt(se / sf), cases[ci].bound);
 		/* as test_repacked_model: 8-bit activations, rounding steps */
-		assert_true(dab < 1e-2 * (mag + 1));
-		assert_true(dac < 1e-2 * (mag + 1));
+		assert_true(dab < (has_kquant(&sp) ? 3e-2 : 1e-2) * (mag + 1));
+		assert_true(dac < (has_kquant(&sp) ? 3e-2 : 1e-2) * (mag + 1));
 		assert_true(dref < 0.05 * (mag + 1));
 		assert_true(sqrt(se / sf) < cases[ci].bound);
 		assert_true(sp.tied ? m->output.data == m->tok_embd.data : m->output.data != m->tok_embd.data);
@@ -432,7 +447,7 @@ static void test_architectures(void **state)
 		printf("%s: [%s] vs scalar reference %.2g, vs [%s] one token per pass %.2g (logits up to %.2g)\n",
 		       cases[ci].what, da, dref, dc, dsc, mag);
 		assert_true(dref < (exact ? 1e-4 : 0.05 * (mag + 1)));
-		assert_true(dsc < (exact ? 1e-4 : 1e-2 * (mag + 1)));
+		assert_true(dsc < (exact ? 1e-4 : (has_kquant(&sp) ? 3e-2 : 1e-2) * (mag + 1)));
 		assert_true(m->rope_freqs ? sp.rope_freqs : !sp.rope_freqs);
 		assert_true(sp.tied ? m->output.data == m->tok_embd.data : m->output.data != m->tok_embd.data);
 		free(a); free(c); free(r);

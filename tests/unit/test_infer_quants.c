@@ -430,7 +430,10 @@ static void test_dots_avx512(void **state)
  * Q5_1, Q4_K, Q5_K and Q6_K rows of random bytes with edge scales and of
  * quantized rows, repacked (the same size), four rows at a time against 1
  * to 9 tokens (tiles of 8, 4, 2 and 1), each result against the scalar
- * dot product on the file's row;
+ * dot product on the file's row (the K-quants, whose tiles take the
+ * activations requantized to one scale per 256 values: within the bound
+ * of that rounding, half a step kd per value times |w|, and the same bits
+ * as their scalar definition quant_kr_dot);
  * and each token's results the same bits as that token's alone (a token's
  * logits must not depend on its batch) */
 static void check_repacked(const struct kern_ops *k, uint32_t t, int n, size_t *cases)
@@ -440,7 +443,8 @@ static void check_repacked(const struct kern_ops *k, uint32_t t, int n, size_t *
 	size_t rb = ggml_row_size(t, n), xs = (size_t)n / QR + 1; /* a stride wider than the row */
 	uint8_t *w = malloc(R * rb), *p = malloc(R * rb);
 	float *wf = malloc((size_t)n * 4), *xf = malloc((size_t)n * 4);
-	float y[T * R], y1[R], want[T][R], mag[T][R];
+	float y[T * R], y1[R], want[T][R], mag[T][R], exact[T][R];
+	bool kq = ggml_block_size(t) == QK_K;
 	struct q8a *xa = malloc((size_t)T * nb * sizeof *xa);
 	struct q8r *xr = malloc((size_t)T * xs * sizeof *xr), *xv = malloc(xs * sizeof *xv);
 	uint32_t rt = quant_repacked_type(t);
@@ -474,10 +478,15 @@ static void check_repacked(const struct kern_ops *k, uint32_t t, int n, size_t *
 				const struct q8a *xt = xa + tok * nb;
 				double m = 0;
 
-				for (int i = 0; i < n; i++)
+				for (int i = 0; i < n; i++) {
 					m += fabs((double)wf[i] * xt[i / QK].d * xt[i / QK].qs[i % QK]);
+					if (kq)
+						m += 1e5 * 0.5 * fabs((double)wf[i]) * xr[tok * xs + i / QR].kd;
+				}
 				mag[tok][r] = (float)m;
 				want[tok][r] = kern_dot_q(&kern_scalar, t)(n, w + r * rb, xt);
+				if (kq)
+					exact[tok][r] = quant_kr_dot(t, n, w + r * rb, xr + tok * xs);
 			}
 		}
 		for (int ntok = 1; ntok <= T; ntok++) {
@@ -492,6 +501,10 @@ static void check_repacked(const struct kern_ops *k, uint32_t t, int n, size_t *
 					if (!(fabs(got - want[tok][r]) <= 1e-5 * mag[tok][r] + 1e-30))
 						fail_msg("%s repacked %s n=%d rep %d: row %d token %d of %d: %.9g, scalar %.9g",
 							 k->name, ggml_type_name(t), n, rep, r, tok, ntok, got, want[tok][r]);
+					if (kq && memcmp(&got, &exact[tok][r], sizeof got) != 0)
+						fail_msg("%s repacked %s n=%d rep %d: row %d token %d of %d: %.9g, "
+							 "quant_kr_dot %.9g", k->name, ggml_type_name(t), n, rep, r, tok,
+							 ntok, got, exact[tok][r]);
 					if (memcmp(&got, &y1[r], sizeof got) != 0)
 						fail_msg("%s repacked %s n=%d: token %d of %d: %.9g, alone %.9g", k->name,
 							 ggml_type_name(t), n, tok, ntok, got, y1[r]);
@@ -667,6 +680,73 @@ static void test_repacked_q6k_extremes(void **state)
 	printf("%s: %zu Q6_K tile results at the extremes = the exact sums\n", k->name, cases);
 }
 
+/* The K fields of the repacked activations (kern_q8r_k), by hand: a
+ * super-block's values requantized to its largest block scale, rint(q x (d
+ * / kd)) with ties to even, their 32- and 16-value sums in the pair
+ * layout; a last odd group is a super-block alone; and the AVX-512
+ * conversion gives the same bytes */
+static void test_q8r_kfields(void **state)
+{
+	(void)state;
+	enum { N = 384 }; /* a super-block and a group alone */
+	static const float d[12] = {2, 1, 0.5f, 0, 4, 4, 1, 2, 3, 0.75f, 0, 1.5f};
+	struct q8a xa[N / QK];
+	struct q8r xr[N / QR], xv[N / QR];
+	const struct kern_ops *k = kern_avx512();
+
+	for (int b = 0; b < N / QK; b++) {
+		xa[b].d = d[b];
+		xa[b].ds = 0;
+		for (int i = 0; i < QK; i++)
+			xa[b].qs[i] = (int8_t)(i % 2 ? 3 + 2 * (i / 2) : -(3 + 2 * (i / 2)));
+	}
+	kern_q8a_to_q8r(N, xa, xr);
+	/* super-block 0: kd 4; block 1 (d 1, f 0.25): q 3 -> 0.75 -> 1, q 5 -> 1.25 -> 1,
+	 * q -7 -> -1.75 -> -2; block 0 (f 0.5): q 3 -> 1.5 -> 2, q 5 -> 2.5 -> 2 (ties to even),
+	 * q -7 -> -3.5 -> -4; block 4 (f 1) unchanged; block 3 (d 0) zero */
+	assert_true(xr[0].kd == 4.0f && xr[1].kd == 4.0f && xr[2].kd == 3.0f);
+	assert_int_equal(xr[0].klo[16 * 1 + 1], 1);
+	assert_int_equal(xr[0].klo[16 * 1 + 3], 1);
+	assert_int_equal(xr[0].klo[16 * 1 + 4], -2);
+	assert_int_equal(xr[0].klo[1], 2);
+	assert_int_equal(xr[0].klo[3], 2);
+	assert_int_equal(xr[0].klo[4], -4);
+	assert_int_equal(xr[1].khi[5], xa[4].qs[21]);
+	for (int i = 0; i < 16; i++)
+		assert_true(xr[0].klo[48 + i] == 0 && xr[0].khi[48 + i] == 0);
+	for (int g = 0; g < 3; g++) {
+		/* the super-block's 32- and 16-value sums (a missing group: 0) */
+		int sb = g / 2, s32[8] = {0}, s16[16] = {0};
+
+		for (int b = 0; b < 8; b++)
+			for (int i = 0; i < QK && 2 * sb + b / 4 < 3; i++) {
+				const struct q8r *q = &xr[2 * sb + b / 4];
+				int v = i < 16 ? q->klo[16 * (b % 4) + i] : q->khi[16 * (b % 4) + i - 16];
+
+				s32[b] += v;
+				s16[2 * b + i / 16] += v;
+			}
+		for (int l = 0; l < 16; l++)
+			for (int e = 0; e < 2; e++) {
+				assert_int_equal(xr[g].ks32[2 * l + e], s32[2 * (l / 4) + e]);
+				assert_int_equal(xr[g].ks16a[2 * l + e], s16[2 * (l / 4) + e]);
+				assert_int_equal(xr[g].ks16b[2 * l + e], s16[8 + 2 * (l / 4) + e]);
+			}
+	}
+	if (!k || !k->to_q8r) {
+		printf("no AVX-512 on this CPU: its activation conversion is not compared\n");
+		return;
+	}
+	k->to_q8r(N, xa, xv);
+	assert_memory_equal(xv, xr, sizeof xr);
+	/* a NaN scale (activations gone wrong): still the same bytes */
+	xa[2].d = NAN;
+	kern_q8a_to_q8r(N, xa, xr);
+	k->to_q8r(N, xa, xv);
+	assert_memory_equal(xv, xr, sizeof xr);
+	printf("the K fields of the repacked activations: by hand, and the AVX-512 conversion the same bytes\n");
+}
+
 /* The writer quantizes F32 and F16 sources, and refuses what it cannot */
 static void test_writer_quant(void **state)
 {
@@ -728,6 +808,7 @@ int main(void)
 		cmocka_unit_test(test_repacked_k),
 		cmocka_unit_test(test_repacked_q6k_extremes),
 		cmocka_unit_test(test_repacked_q6k_gfni),
+		cmocka_unit_test(test_q8r_kfields),
 		cmocka_unit_test(test_writer_quant),
 	};
 
