@@ -215,20 +215,9 @@ static allot_err bk_add(struct pl_tx *t, const struct usage_record *r, int64_t b
 static int64_t lb_positive(int64_t charge) { return charge > 0 ? charge : 0; }
 
 /* The bounds row locked, then read with the rows after its upto (a
- * statement of its own: its snapshot is taken once the lock is held).
- * The rows after upto are bounded above by the last row as well: with
- * `id > b.upto` alone the planner guesses a third of the table and scans
- * all of it (a sequential scan of usage_records in every booking group,
- * growing with the ledger: docs/BENCH_PG.md, "Where the CPU goes"); with
- * both ends it reads the (usually no) rows by the primary key.  Every
- * visible row's id is at most the visible max(id), so the rows are the
- * same. */
-#define LB_LOCK_SQL                                                                         \
-	"SELECT 1 FROM ledger_bounds WHERE id = 1 FOR UPDATE; "                             \
-	"SELECT b.charge_pos, b.quantity, t.c, t.q FROM ledger_bounds b, LATERAL (SELECT "  \
-	"coalesce(sum(charge_micro) FILTER (WHERE charge_micro > 0), 0) AS c, "             \
-	"coalesce(sum(quantity), 0) AS q FROM usage_records WHERE id > b.upto AND id <= "   \
-	"(SELECT max(id) FROM usage_records)) t WHERE b.id = 1"
+ * statement of its own, PG_LB_READ_SQL: its snapshot is taken once the
+ * lock is held). */
+#define LB_LOCK_SQL "SELECT 1 FROM ledger_bounds WHERE id = 1 FOR UPDATE; " PG_LB_READ_SQL
 
 /* The totals from LB_LOCK_SQL's second result r (consumed). */
 static allot_err lb_from(struct pl_tx *t, PGresult *r)

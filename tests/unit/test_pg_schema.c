@@ -2,7 +2,8 @@
  * server: migrations apply once, also from several connections at once; a
  * database newer than the binary is refused; the append-only tables refuse
  * UPDATE, DELETE and TRUNCATE; UNIQUE(provider, record_id) holds; amounts
- * are integers.  The server comes from ALLOT_TEST_PG_URI, which `make test`
+ * are integers; a booking group's bounds read uses the primary key and the
+ * budget functions keep generic plans.  The server comes from ALLOT_TEST_PG_URI, which `make test`
  * sets to a throwaway cluster (scripts/with-pg.sh); without it the tests
  * skip and say so.  Each test works in a database of its own. */
 #include <setjmp.h>
@@ -153,6 +154,61 @@ static void test_newer_database_refused(void **state)
 	"'climate', 'gpu_seconds', 10, 0, 1, 2, 1, 1, 100, " charge ", '\\x7b7d', "           \
 	"sha256('x'))"
 
+/* The first cell of sql's one-row answer. */
+static int64_t cell_i64(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+	int64_t v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return v;
+}
+
+/* What a booking group reads and runs each time costs what a group needs,
+ * not what the ledger holds (docs/BENCH_PG.md, "Where the CPU goes"): the
+ * ledger's totals after the bounds row are read by the primary key, not a
+ * scan of usage_records, and give the rows after upto; the budget
+ * functions keep their generic plans (migration 0008). */
+static void test_booking_plans(void **state)
+{
+	struct fx *f = *state;
+	PGFX_NEED(f);
+	migrate_ok(f->c, NULL);
+	assert_int_equal(cell_i64(f->c, "SELECT count(*) FROM pg_proc WHERE proname IN "
+				      "('allot_budget_book', 'allot_budget_lock', 'allot_reserve') "
+				      "AND 'plan_cache_mode=force_generic_plan' = ANY(proconfig)"),
+			 3);
+	pgfx_exec(f->c, "INSERT INTO usage_records(provider, record_id, kind, institution, project, "
+			"resource, quantity, start_us, end_us, received_us, book_us, "
+			"charter_version, rate_micro, charge_micro, canonical, sha256) SELECT "
+			"'cscs', 'g-' || g, 'usage', 'epfl', 'climate', 'gpu_seconds', 10, 0, 1, 2, "
+			"1, 1, 100, 1000, '\\x7b7d', sha256('x') FROM generate_series(1, 3000) g");
+	pgfx_exec(f->c, "UPDATE ledger_bounds SET charge_pos = 3000000, quantity = 30000, "
+			"upto = (SELECT max(id) FROM usage_records)");
+	pgfx_exec(f->c, "ANALYZE usage_records");
+	PGresult *r = PQexec(f->c, "EXPLAIN " PG_LB_READ_SQL);
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	for (int i = 0; i < PQntuples(r); i++)
+		if (strstr(PQgetvalue(r, i, 0), "Seq Scan on usage_records"))
+			fail_msg("the bounds read scans the ledger: %s", PQgetvalue(r, i, 0));
+	PQclear(r);
+	/* the rows after upto: none, then one of 7 and one of -2 */
+	r = PQexec(f->c, PG_LB_READ_SQL);
+	assert_int_equal(PQntuples(r), 1);
+	assert_string_equal(PQgetvalue(r, 0, 0), "3000000");
+	assert_string_equal(PQgetvalue(r, 0, 2), "0");
+	assert_string_equal(PQgetvalue(r, 0, 3), "0");
+	PQclear(r);
+	pgfx_exec(f->c, RECORD("after-1", "7"));
+	pgfx_exec(f->c, RECORD("after-2", "-2"));
+	r = PQexec(f->c, PG_LB_READ_SQL);
+	assert_string_equal(PQgetvalue(r, 0, 1), "30000");
+	assert_string_equal(PQgetvalue(r, 0, 2), "7"); /* positive charges only */
+	assert_string_equal(PQgetvalue(r, 0, 3), "20");
+	PQclear(r);
+}
+
 static void test_append_only(void **state)
 {
 	struct fx *f = *state;
@@ -251,6 +307,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migrate_concurrently, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_database_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_booking_plans, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_constraints, setup, teardown),
 		cmocka_unit_test(test_bad_uri),
 	};
