@@ -376,11 +376,15 @@ allot_err pg_ledger_begin(struct store *st)
 
 /* ledger_begin_batch's first round trip: BEGIN, the durability class, the
  * bounds row and (with the log on) the log head, in the order every
- * booking takes them. */
+ * booking takes them.  The batch's statements (prepared, store/pg_store.c)
+ * keep their generic plans for the transaction: their custom plans over
+ * array parameters cost a planning each time and plan the same primary-key
+ * look-ups (docs/BENCH_PG.md, "Where the CPU goes"). */
+#define Q_GENERIC "SET LOCAL plan_cache_mode = force_generic_plan; "
 static const char *const q_batch[2][3] = {
-	{"BEGIN; ", LB_LOCK_SQL, "; " PG_TLOG_HEAD_LOCK_SQL},
-	{"BEGIN; SELECT set_config('synchronous_commit', 'off', true); ", LB_LOCK_SQL,
-	 "; " PG_TLOG_HEAD_LOCK_SQL},
+	{"BEGIN; " Q_GENERIC, LB_LOCK_SQL, "; " PG_TLOG_HEAD_LOCK_SQL},
+	{"BEGIN; " Q_GENERIC "SELECT set_config('synchronous_commit', 'off', true); ",
+	 LB_LOCK_SQL, "; " PG_TLOG_HEAD_LOCK_SQL},
 };
 
 /* BEGIN and the durability class, then the bounds and the head at once
@@ -400,14 +404,14 @@ static allot_err tx_start(struct pl_tx *t, bool batch)
 	char sql[1024];
 	snprintf(sql, sizeof sql, "%s%s%s", q_batch[deferred][0], q_batch[deferred][1],
 		 head ? q_batch[deferred][2] : "");
-	PGresult *r[5];
-	int n = 3 + deferred + head;
+	PGresult *r[6];
+	int n = 4 + deferred + head;
 	allot_err e = pg_run_multi(ps, t->c, sql, r, n);
 	if (e)
 		return e;
-	for (int i = 0; i < deferred + 2; i++)
-		PQclear(r[i]); /* BEGIN, set_config and the lock */
-	e = lb_from(t, r[deferred + 2]);
+	for (int i = 0; i < deferred + 3; i++)
+		PQclear(r[i]); /* BEGIN, SET LOCAL, set_config and the lock */
+	e = lb_from(t, r[deferred + 3]);
 	if (!e)
 		e = pg_tlog_txn_begin(ps, t->c);
 	if (head) {
