@@ -395,19 +395,6 @@ allot_err pg_tlog_next_index(struct pg_store *ps, PGconn *c, int64_t *idx);
  * pg_tlog_txn_taken(ps, r) then takes its result (consumed) as the
  * transaction's head, as its first append would.  pg_tlog_enabled: the log
  * is written at all. */
-/* pg_ledger.c's read of the ledger's totals in a booking group: the
- * bounds row and the rows after its upto.  Those rows are bounded above by
- * the last row as well: with `id > b.upto` alone the planner guesses a
- * third of the table and scans all of it in every group (growing with the
- * ledger; docs/BENCH_PG.md, "Where the CPU goes"), with both ends it reads
- * the (usually no) rows by the primary key.  Every visible row's id is at
- * most the visible max(id): the rows are the same.  (Here for
- * test_pg_schema, which plans it.) */
-#define PG_LB_READ_SQL                                                                     \
-	"SELECT b.charge_pos, b.quantity, t.c, t.q FROM ledger_bounds b, LATERAL (SELECT " \
-	"coalesce(sum(charge_micro) FILTER (WHERE charge_micro > 0), 0) AS c, "            \
-	"coalesce(sum(quantity), 0) AS q FROM usage_records WHERE id > b.upto AND id <= "  \
-	"(SELECT max(id) FROM usage_records)) t WHERE b.id = 1"
 #define PG_TLOG_HEAD_LOCK_SQL \
 	"SELECT size, encode(root, 'hex') FROM tlog_head WHERE id = 1 FOR UPDATE"
 allot_err pg_tlog_txn_taken(struct pg_store *ps, PGresult *r);

@@ -215,11 +215,11 @@ static allot_err bk_add(struct pl_tx *t, const struct usage_record *r, int64_t b
 static int64_t lb_positive(int64_t charge) { return charge > 0 ? charge : 0; }
 
 /* The bounds row locked, then read with the rows after its upto (a
- * statement of its own, PG_LB_READ_SQL: its snapshot is taken once the
- * lock is held). */
-#define LB_LOCK_SQL "SELECT 1 FROM ledger_bounds WHERE id = 1 FOR UPDATE; " PG_LB_READ_SQL
+ * statement of its own: its snapshot is taken once the lock is held), by a
+ * function whose plans the session keeps (migration 0008). */
+#define LB_LOCK_SQL "SELECT * FROM allot_ledger_bounds_take()"
 
-/* The totals from LB_LOCK_SQL's second result r (consumed). */
+/* The totals from LB_LOCK_SQL's result r (consumed). */
 static allot_err lb_from(struct pl_tx *t, PGresult *r)
 {
 	struct pg_store *ps = t->ps;
@@ -245,12 +245,11 @@ static allot_err lb_lock(struct pl_tx *t)
 {
 	if (t->b_locked)
 		return ALLOT_OK;
-	PGresult *r[2];
-	allot_err e = pg_run_multi(t->ps, t->c, LB_LOCK_SQL, r, 2);
+	PGresult *r[1];
+	allot_err e = pg_run_multi(t->ps, t->c, LB_LOCK_SQL, r, 1);
 	if (e)
 		return e;
-	PQclear(r[0]);
-	return lb_from(t, r[1]);
+	return lb_from(t, r[0]);
 }
 
 allot_err pg_ledger_lock_bounds(struct pg_store *ps)
@@ -404,14 +403,14 @@ static allot_err tx_start(struct pl_tx *t, bool batch)
 	char sql[1024];
 	snprintf(sql, sizeof sql, "%s%s%s", q_batch[deferred][0], q_batch[deferred][1],
 		 head ? q_batch[deferred][2] : "");
-	PGresult *r[6];
-	int n = 4 + deferred + head;
+	PGresult *r[5];
+	int n = 3 + deferred + head;
 	allot_err e = pg_run_multi(ps, t->c, sql, r, n);
 	if (e)
 		return e;
-	for (int i = 0; i < deferred + 3; i++)
-		PQclear(r[i]); /* BEGIN, SET LOCAL, set_config and the lock */
-	e = lb_from(t, r[deferred + 3]);
+	for (int i = 0; i < deferred + 2; i++)
+		PQclear(r[i]); /* BEGIN, SET LOCAL and set_config */
+	e = lb_from(t, r[deferred + 2]);
 	if (!e)
 		e = pg_tlog_txn_begin(ps, t->c);
 	if (head) {
