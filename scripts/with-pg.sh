@@ -27,13 +27,23 @@ if [ "$(id -u)" = 0 ]; then
 	run="runuser -u postgres --"
 fi
 chmod 755 "$dir"
+# ALLOT_PG_PRELOAD=LIBS (benchmarks only): the server's shared_preload_libraries,
+# e.g. pg_stat_statements (then tracking nested statements too; bench/gate's
+# ALLOT_BENCH_PGSS=1 prints its counters, docs/BENCH_PG.md).
+preload=""
+case "${ALLOT_PG_PRELOAD:-}" in
+'') ;;
+*[!a-z_,]*) echo "with-pg: ALLOT_PG_PRELOAD: library names only (a-z, _, commas)" >&2; exit 2 ;;
+*pg_stat_statements*) preload="-c shared_preload_libraries=$ALLOT_PG_PRELOAD -c pg_stat_statements.track=all -c pg_stat_statements.track_planning=on" ;;
+*) preload="-c shared_preload_libraries=$ALLOT_PG_PRELOAD" ;;
+esac
 stop() {
 	$run "$bindir/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1
 	rm -rf "$dir"
 }
 if ! $run "$bindir/initdb" -D "$dir/data" -A trust -U allot -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 ||
    ! $run "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-	-o "-c listen_addresses='' -c unix_socket_directories=$dir -c max_connections=200" start >/dev/null 2>&1; then
+	-o "-c listen_addresses='' -c unix_socket_directories=$dir -c max_connections=200 $preload" start >/dev/null 2>&1; then
 	echo "with-pg: could not start a throwaway PostgreSQL cluster in $dir:" >&2
 	tail -5 "$dir/initdb.log" "$dir/server.log" 2>/dev/null >&2
 	stop

@@ -266,6 +266,7 @@ struct client {
 	int64_t *lat;        /* ns, one per request */
 	size_t nlat, cap;
 	size_t errors;
+	double cpu_us;       /* this client thread's own CPU (RUSAGE_THREAD) */
 };
 
 static size_t sink(char *p, size_t sz, size_t n, void *ud)
@@ -475,6 +476,24 @@ static void *client_run(void *arg)
 	return NULL;
 }
 
+static double ru_us(const struct rusage *ru)
+{
+	return (double)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1e6 +
+	       (double)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec);
+}
+
+/* A client thread: its requests, then its own CPU (the clients' share of
+ * the process's CPU, bench/gate/nodes.c). */
+static void *client_thread(void *arg)
+{
+	struct client *cl = arg;
+	client_run(cl);
+	struct rusage ru;
+	getrusage(RUSAGE_THREAD, &ru);
+	cl->cpu_us = ru_us(&ru);
+	return NULL;
+}
+
 static double cpu_now_us(void)
 {
 	struct rusage ru;
@@ -507,13 +526,15 @@ struct run_result run_clients_multi(const char *const *urls, int nurls, const ch
 			cl[i].period_ns = (int64_t)(1e9 * nthreads / rate);
 			cl[i].start_ns = start + cl[i].period_ns * i / nthreads;
 		}
-		pthread_create(&th[i], NULL, client_run, &cl[i]);
+		pthread_create(&th[i], NULL, client_thread, &cl[i]);
 	}
 	size_t total = 0, errors = 0;
+	double ccpu = 0;
 	for (int i = 0; i < nthreads; i++) {
 		pthread_join(th[i], NULL);
 		total += cl[i].nlat;
 		errors += cl[i].errors;
+		ccpu += cl[i].cpu_us;
 	}
 	int64_t *all = malloc((total ? total : 1) * sizeof *all);
 	size_t k = 0;
@@ -527,7 +548,7 @@ struct run_result run_clients_multi(const char *const *urls, int nurls, const ch
 			       .rps = (double)total / seconds, .p50 = pct(all, total, 50),
 			       .p90 = pct(all, total, 90), .p99 = pct(all, total, 99),
 			       .max = total ? (double)all[total - 1] / 1000.0 : 0, .n = total,
-			       .errors = errors};
+			       .errors = errors, .cpu_clients_us = ccpu / (double)(total ? total : 1)};
 	free(all);
 	free(cl);
 	free(th);
@@ -728,7 +749,7 @@ int main(void)
 		 up_url, BODY_UP, BODY_INSTANT},
 	};
 	struct summary {
-		double add50, add99, gated_rps, raw_rps, gate_cpu;
+		double add50, add99, gated_rps, raw_rps, gate_cpu, gated_cpu, gated_cpu_clients;
 		double sweep_rps[SWEEP_MAX];
 		int sweep_clients[SWEEP_MAX], nsweep;
 	} sum[2];
@@ -791,6 +812,8 @@ int main(void)
 		sum[b].gated_rps = tg.rps;
 		sum[b].raw_rps = tr.rps;
 		sum[b].gate_cpu = tg.cpu_us - tr.cpu_us;
+		sum[b].gated_cpu = tg.cpu_us;
+		sum[b].gated_cpu_clients = tg.cpu_clients_us;
 		printf("  gated/raw %.2f; gated vs the target of 10,000 req/s: %.2fx; "
 		       "the gate's CPU per request: %.1f µs\n",
 		       tg.rps / tr.rps, tg.rps / 10000.0, sum[b].gate_cpu);
@@ -842,7 +865,8 @@ int main(void)
 	/* ALLOT_BENCH_PG: the instant backend again, on 1, 2 and 3 nodes on
 	 * one PostgreSQL database (bench/gate/nodes.c). */
 	struct nodes_base base = {.sqlite_rps = sum[1].gated_rps, .sqlite_add50 = sum[1].add50,
-				  .sqlite_add99 = sum[1].add99, .up_url = up_url,
+				  .sqlite_add99 = sum[1].add99, .sqlite_cpu = sum[1].gated_cpu,
+				  .sqlite_cpu_clients = sum[1].gated_cpu_clients, .up_url = up_url,
 				  .raw_body = BODY_UP, .gate_body = BODY_INSTANT,
 				  .charter = charter, .models = models, .dir = dir,
 				  .seconds = seconds};

@@ -9,6 +9,7 @@
 struct run_result {
 	double rps, p50, p90, p99, max;
 	double cpu_us;       /* CPU of the whole process (clients, servers, backend) per request */
+	double cpu_clients_us; /* of that, the client threads' own */
 	size_t n, errors;
 };
 
@@ -24,6 +25,7 @@ const char *loadavg_text(void);
 struct nodes_base {
 	double sqlite_rps;       /* gated instant req/s, 8 clients */
 	double sqlite_add50, sqlite_add99; /* added µs at 1,000 req/s */
+	double sqlite_cpu, sqlite_cpu_clients; /* µs per gated request: the process, its clients */
 	const char *up_url;      /* the instant upstream's completions URL (raw) */
 	const char *raw_body, *gate_body; /* its request body, and the gated one */
 	const char *charter, *models, *dir;
@@ -52,5 +54,16 @@ void bench_nodes(const char *uri, const struct nodes_base *base);
 /* ALLOT_BENCH_ROWS=N (growth.c): gated req/s on a ledger of 0 rows and on
  * one of N rows, measured alternately; prints, asserts nothing. */
 void bench_growth(long long rows, const struct nodes_base *base);
+
+/* srvcpu.c: the PostgreSQL server's CPU.  The postmaster's pid (the parent
+ * of a session's backend on uri), 0 when not found on this machine. */
+long srvcpu_postmaster(const char *uri);
+/* CPU µs of the postmaster pm and its children so far, -1 when unknown. */
+double srvcpu_us(long pm);
+/* ALLOT_BENCH_PGSS set: reset pg_stat_statements on db before a phase,
+ * print its top statements per gated request after it. */
+bool srvcpu_pgss_on(void);
+void srvcpu_pgss_reset(const char *db);
+void srvcpu_pgss_print(const char *db, double requests);
 
 #endif

@@ -105,12 +105,16 @@ char *bench_node_mint(struct bench_node *n)
 
 struct nodes_row {
 	double rps[2], rt[2], add50, add99;
+	/* CPU µs per gated request: this process, its client threads, the
+	 * PostgreSQL server (srvcpu.c; < 0: not measured) */
+	double cpu[2], cli[2], srv[2];
 	size_t errors;
 };
 
-/* The figures with the first k nodes. */
+/* The figures with the first k nodes; pm: the server's postmaster (0:
+ * unknown), db: the database (pg_stat_statements). */
 static void measure(struct bench_node *nodes, int k, const char *token, const struct nodes_base *b,
-		    const struct run_result *raw, struct nodes_row *row)
+		    const struct run_result *raw, struct nodes_row *row, long pm, const char *db)
 {
 	const char *urls[NODES_MAX];
 	for (int i = 0; i < k; i++)
@@ -122,13 +126,45 @@ static void measure(struct bench_node *nodes, int k, const char *token, const st
 	row->add99 = p.p99 - raw->p99;
 	row->errors = p.errors;
 	for (size_t c = 0; c < sizeof loop_clients / sizeof loop_clients[0]; c++) {
+		bool pgss = k == 1 && c == 1 && srvcpu_pgss_on();
+		if (pgss)
+			srvcpu_pgss_reset(db);
 		uint64_t rt0 = metrics_counter_get(MC_STORE_ROUNDTRIPS);
+		double s0 = srvcpu_us(pm);
 		struct run_result t = run_clients_multi(urls, k, token, b->gate_body,
 							loop_clients[c], 0, b->seconds);
+		double s1 = srvcpu_us(pm);
 		uint64_t rt = metrics_counter_get(MC_STORE_ROUNDTRIPS) - rt0;
+		double n = t.n ? (double)t.n : 1;
+		row->cpu[c] = t.cpu_us;
+		row->cli[c] = t.cpu_clients_us;
+		row->srv[c] = s0 >= 0 && s1 >= 0 ? (s1 - s0) / n : -1;
+		if (pgss)
+			srvcpu_pgss_print(db, (double)t.n);
 		row->rps[c] = t.rps;
 		row->rt[c] = t.n ? (double)rt / (double)t.n : 0;
 		row->errors += t.errors;
+	}
+}
+
+/* The CPU per gated request on each side. */
+static void print_cpu(const struct nodes_row *rows, int opened, bool ok, const struct nodes_base *b,
+		      long pm)
+{
+	printf("  CPU ms per gated request, 8 / 24 clients (node: this process less its client "
+	       "threads, the instant upstream included; server: PostgreSQL postmaster %ld and its "
+	       "children, /proc):\n",
+	       pm);
+	printf("  %-22s node %.3f, server 0 (clients %.3f; all in one process)\n",
+	       "1 node, SQLite", (b->sqlite_cpu - b->sqlite_cpu_clients) / 1000,
+	       b->sqlite_cpu_clients / 1000);
+	for (int k = 1; k <= opened && ok; k++) {
+		const struct nodes_row *r = &rows[k - 1];
+		char what[32];
+		snprintf(what, sizeof what, "%d node%s, PostgreSQL", k, k > 1 ? "s" : "");
+		printf("  %-22s node %.3f / %.3f, server %.3f / %.3f (clients %.3f / %.3f)\n", what,
+		       (r->cpu[0] - r->cli[0]) / 1000, (r->cpu[1] - r->cli[1]) / 1000,
+		       r->srv[0] / 1000, r->srv[1] / 1000, r->cli[0] / 1000, r->cli[1] / 1000);
 	}
 }
 
@@ -146,11 +182,15 @@ void bench_nodes(const char *uri, const struct nodes_base *b)
 	       sysconf(_SC_NPROCESSORS_ONLN), loadavg_text());
 	struct run_result raw = run_clients_multi(&b->up_url, 1, NULL, b->raw_body, PACED_THREADS,
 						  PACED_RATE, b->seconds);
+	long pm = srvcpu_postmaster(db);
 	struct bench_node nodes[NODES_MAX];
 	struct nodes_row rows[NODES_MAX] = {0};
 	int opened = 0;
 	char *token = NULL;
-	for (int k = 1; k <= NODES_MAX; k++) {
+	/* ALLOT_BENCH_NODES=1..3: stop after that many (A/B runs of one node) */
+	int kmax = getenv("ALLOT_BENCH_NODES") ? atoi(getenv("ALLOT_BENCH_NODES")) : NODES_MAX;
+	kmax = kmax < 1 || kmax > NODES_MAX ? NODES_MAX : kmax;
+	for (int k = 1; k <= kmax; k++) {
 		/* a name each (allotd: host and listen address, the same for
 		 * every node here): under one name each start would fence the
 		 * leases of the node before */
@@ -167,7 +207,7 @@ void bench_nodes(const char *uri, const struct nodes_base *b)
 		opened = k;
 		if (k == 1 && !(token = bench_node_mint(&nodes[0])))
 			break;
-		measure(nodes, k, token, b, &raw, &rows[k - 1]);
+		measure(nodes, k, token, b, &raw, &rows[k - 1], pm, db);
 	}
 	printf("  %-22s %10s %10s %8s %10s %10s %12s %7s\n", "", "req/s (8)", "req/s (24)",
 	       "x SQLite", "add p50", "add p99", "round trips", "errors");
@@ -184,6 +224,7 @@ void bench_nodes(const char *uri, const struct nodes_base *b)
 	printf("  (round trips: database statements per gated request with 8 / 24 clients, "
 	       "background work included; raw p50/p99 at %d req/s here: %.0f / %.0f µs)\n",
 	       PACED_RATE, raw.p50, raw.p99);
+	print_cpu(rows, opened, token != NULL, b, pm);
 	printf("  targets: one node on PostgreSQL >= 0.5x one node on SQLite; added p50 <= 1 ms, "
 	       "p99 <= 3 ms\n");
 	free(token);

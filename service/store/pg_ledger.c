@@ -215,15 +215,11 @@ static allot_err bk_add(struct pl_tx *t, const struct usage_record *r, int64_t b
 static int64_t lb_positive(int64_t charge) { return charge > 0 ? charge : 0; }
 
 /* The bounds row locked, then read with the rows after its upto (a
- * statement of its own: its snapshot is taken once the lock is held). */
-#define LB_LOCK_SQL                                                                         \
-	"SELECT 1 FROM ledger_bounds WHERE id = 1 FOR UPDATE; "                             \
-	"SELECT b.charge_pos, b.quantity, (SELECT coalesce(sum(charge_micro) FILTER (WHERE " \
-	"charge_micro > 0), 0) FROM usage_records WHERE id > b.upto), (SELECT "             \
-	"coalesce(sum(quantity), 0) FROM usage_records WHERE id > b.upto) FROM ledger_bounds " \
-	"b WHERE id = 1"
+ * statement of its own: its snapshot is taken once the lock is held), by a
+ * function whose plans the session keeps (migration 0008). */
+#define LB_LOCK_SQL "SELECT * FROM allot_ledger_bounds_take()"
 
-/* The totals from LB_LOCK_SQL's second result r (consumed). */
+/* The totals from LB_LOCK_SQL's result r (consumed). */
 static allot_err lb_from(struct pl_tx *t, PGresult *r)
 {
 	struct pg_store *ps = t->ps;
@@ -249,12 +245,11 @@ static allot_err lb_lock(struct pl_tx *t)
 {
 	if (t->b_locked)
 		return ALLOT_OK;
-	PGresult *r[2];
-	allot_err e = pg_run_multi(t->ps, t->c, LB_LOCK_SQL, r, 2);
+	PGresult *r[1];
+	allot_err e = pg_run_multi(t->ps, t->c, LB_LOCK_SQL, r, 1);
 	if (e)
 		return e;
-	PQclear(r[0]);
-	return lb_from(t, r[1]);
+	return lb_from(t, r[0]);
 }
 
 allot_err pg_ledger_lock_bounds(struct pg_store *ps)
@@ -380,11 +375,15 @@ allot_err pg_ledger_begin(struct store *st)
 
 /* ledger_begin_batch's first round trip: BEGIN, the durability class, the
  * bounds row and (with the log on) the log head, in the order every
- * booking takes them. */
+ * booking takes them.  The batch's statements (prepared, store/pg_store.c)
+ * keep their generic plans for the transaction: their custom plans over
+ * array parameters cost a planning each time and plan the same primary-key
+ * look-ups (docs/BENCH_PG.md, "Where the CPU goes"). */
+#define Q_GENERIC "SET LOCAL plan_cache_mode = force_generic_plan; "
 static const char *const q_batch[2][3] = {
-	{"BEGIN; ", LB_LOCK_SQL, "; " PG_TLOG_HEAD_LOCK_SQL},
-	{"BEGIN; SELECT set_config('synchronous_commit', 'off', true); ", LB_LOCK_SQL,
-	 "; " PG_TLOG_HEAD_LOCK_SQL},
+	{"BEGIN; " Q_GENERIC, LB_LOCK_SQL, "; " PG_TLOG_HEAD_LOCK_SQL},
+	{"BEGIN; " Q_GENERIC "SELECT set_config('synchronous_commit', 'off', true); ",
+	 LB_LOCK_SQL, "; " PG_TLOG_HEAD_LOCK_SQL},
 };
 
 /* BEGIN and the durability class, then the bounds and the head at once
@@ -410,7 +409,7 @@ static allot_err tx_start(struct pl_tx *t, bool batch)
 	if (e)
 		return e;
 	for (int i = 0; i < deferred + 2; i++)
-		PQclear(r[i]); /* BEGIN, set_config and the lock */
+		PQclear(r[i]); /* BEGIN, SET LOCAL and set_config */
 	e = lb_from(t, r[deferred + 2]);
 	if (!e)
 		e = pg_tlog_txn_begin(ps, t->c);

@@ -47,6 +47,7 @@ struct pg_stmts {
 		const char *sql;
 		const char *tuples, *status, *why; /* expected (NULL: any) */
 		char value[24];                    /* expected first cell ("": any) */
+		int prep; /* a PQsendPrepare of statement prep - 1 (0: a statement) */
 	} pipe[PG_PIPE_MAX];
 };
 
@@ -268,8 +269,10 @@ static bool piped(const PGconn *c)
 	return PQpipelineStatus(c) != PQ_PIPELINE_OFF;
 }
 
-/* pg_run in pipeline mode: sends the statement (prepared if it is on this
- * connection already) and answers an empty result; its own is read by
+/* pg_run in pipeline mode: sends the statement (prepared: first, if it
+ * is not on this connection yet and there is room, its PQsendPrepare in
+ * the same pipeline, so that it is parsed and planned once per connection,
+ * not in every pipeline) and answers an empty result; its own is read by
  * pg_pipe_end. */
 static PGresult *pipe_send(struct pg_store *ps, PGconn *c, struct pg_stmts *s, int idx,
 			   const char *sql, int n, const char *const *vals, allot_err *e)
@@ -281,6 +284,14 @@ static PGresult *pipe_send(struct pg_store *ps, PGconn *c, struct pg_stmts *s, i
 		return NULL;
 	}
 	char name[24];
+	if (idx < 0 && s->n < PG_STMT_MAX && s->npipe + 2 <= PG_PIPE_MAX) {
+		snprintf(name, sizeof name, "allot_%d", s->n);
+		if (!PQsendPrepare(c, name, sql, n, NULL))
+			return pg_run_fail(ps, c, NULL, sql, e);
+		idx = s->n;
+		s->sql[s->n++] = sql; /* forgotten again at pg_pipe_end unless it answers OK */
+		s->pipe[s->npipe++] = (struct pg_pipe_item){.sql = sql, .prep = idx + 1};
+	}
 	snprintf(name, sizeof name, "allot_%d", idx);
 	int sent = idx >= 0 ? PQsendQueryPrepared(c, name, n, vals, NULL, NULL, 0)
 			    : PQsendQueryParams(c, sql, n, NULL, vals, NULL, NULL, 0);
@@ -363,8 +374,14 @@ allot_err pg_pipe_end(struct pg_store *ps, PGconn *c)
 		PGresult *r = PQgetResult(c);
 		if (!r && !e) /* the connection broke */
 			pg_run_fail(ps, c, NULL, s->pipe[i].sql, &e);
-		if (!r)
+		if (!r) {
+			for (int j = i; j < s->npipe; j++) /* not prepared: never named again */
+				if (s->pipe[j].prep)
+					s->sql[s->pipe[j].prep - 1] = NULL;
 			break;
+		}
+		if (s->pipe[i].prep && PQresultStatus(r) != PGRES_COMMAND_OK)
+			s->sql[s->pipe[i].prep - 1] = NULL; /* failed or skipped (aborted) */
 		allot_err x = e ? (PQclear(r), ALLOT_OK) : pipe_check(ps, c, &s->pipe[i], r);
 		if (x)
 			e = x;

@@ -1,8 +1,8 @@
 /* test_pg_pool.c — the PostgreSQL store's machinery (store/pg_store.c,
  * store/pg_owner.c) on a real server: the pool under many threads and when
  * exhausted, reconnecting after the server ended the sessions, statements
- * prepared once per connection, SQLSTATEs mapped to errors, a COMMIT after
- * a failed statement, the calling thread's transaction, the read-only
+ * prepared once per connection (first sent in a pipeline too), SQLSTATEs
+ * mapped to errors, a COMMIT after a failed statement, the calling thread's transaction, the read-only
  * store, and the owner lock.  ALLOT_TEST_PG_URI names the server (`make
  * unit` sets it); without it the tests skip and say so. */
 #include <setjmp.h>
@@ -114,6 +114,61 @@ static void test_prepared_once(void **state)
 	const char *v2[] = {pg_i64(buf, INT64_MAX)};
 	assert_null(pg_run(f->ps, c, other, 1, v2, &e));
 	assert_int_equal(e, ALLOT_E_STORE);
+	pg_put(f->ps, c, false);
+}
+
+/* Prepared statements on c (pg_prepared_statements). */
+static int64_t prepared_count(struct pgfx *f, PGconn *c)
+{
+	static const char count[] = "SELECT count(*) FROM pg_prepared_statements";
+	allot_err e;
+	PGresult *r = pg_run(f->ps, c, count, 0, NULL, &e);
+	assert_non_null(r);
+	int64_t n = pg_col_i64(r, 0, 0);
+	PQclear(r);
+	return n;
+}
+
+/* A statement first sent in a pipeline is prepared there (not planned in
+ * every pipeline again); one whose prepare a failed statement before it
+ * skipped is not taken as prepared. */
+static void test_prepared_in_pipeline(void **state)
+{
+	struct pgfx *f = *state;
+	PGFX_NEED(f);
+	static const char twice[] = "SELECT $1::bigint * 2";
+	static const char inverse[] = "SELECT 1 / $1::bigint";
+	static const char after[] = "SELECT $1::bigint + 3";
+	PGconn *c;
+	bool own;
+	assert_int_equal(pg_get(f->ps, &c, &own), ALLOT_OK);
+	int64_t n0 = prepared_count(f, c);
+	allot_err e;
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(pg_pipe_begin(f->ps, c), ALLOT_OK);
+		const char *v3[] = {"3"}, *v4[] = {"4"};
+		PQclear(pg_run(f->ps, c, twice, 1, v3, &e));
+		assert_int_equal(e, ALLOT_OK);
+		pg_pipe_expect(c, NULL, NULL, "6", "3 * 2");
+		PQclear(pg_run(f->ps, c, twice, 1, v4, &e));
+		pg_pipe_expect(c, NULL, NULL, "8", "4 * 2");
+		assert_int_equal(pg_pipe_end(f->ps, c), ALLOT_OK);
+		assert_int_equal(prepared_count(f, c), n0 + 1); /* once, in the first */
+	}
+	/* the statement before it fails: the new one's prepare is skipped */
+	assert_int_equal(pg_pipe_begin(f->ps, c), ALLOT_OK);
+	const char *zero[] = {"0"}, *one[] = {"1"};
+	PQclear(pg_run(f->ps, c, inverse, 1, zero, &e));
+	PQclear(pg_run(f->ps, c, after, 1, one, &e));
+	assert_int_equal(pg_pipe_end(f->ps, c), ALLOT_E_STORE);
+	int64_t n1 = prepared_count(f, c);
+	assert_int_equal(n1, n0 + 2); /* inverse, prepared before it failed */
+	/* ... and runs (prepared now) outside a pipeline */
+	PGresult *r = pg_run(f->ps, c, after, 1, one, &e);
+	assert_non_null(r);
+	assert_int_equal(pg_col_i64(r, 0, 0), 4);
+	PQclear(r);
+	assert_int_equal(prepared_count(f, c), n1 + 1);
 	pg_put(f->ps, c, false);
 }
 
@@ -440,6 +495,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		PGFX_TEST(test_reconnect),
 		PGFX_TEST(test_prepared_once),
+		PGFX_TEST(test_prepared_in_pipeline),
 		PGFX_TEST(test_sqlstates),
 		PGFX_TEST(test_pool_threads),
 		PGFX_TEST(test_pool_exhausted),
