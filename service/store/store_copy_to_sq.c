@@ -87,12 +87,36 @@ static allot_err cp_fetch_rows(struct cp *x, struct cp_table *t, const struct cp
 	}
 }
 
+/* PostgreSQL keeps a usage record's log leaf in the record's row
+ * (migration 0007: usage_records.leaf_hash), SQLite every leaf in
+ * tlog_leaves: SQLite's tlog_leaves is copied from the view of all leaves,
+ * and the row's leaf_hash stays behind. */
+static const char *cp_pg_source(const char *table)
+{
+	return strcmp(table, "tlog_leaves") == 0 ? "tlog_leaves_all" : table;
+}
+
+static void cp_pg_leaf_col_drop(const char *table, struct cp_col *c, int *n)
+{
+	if (strcmp(table, "usage_records") != 0)
+		return;
+	for (int i = 0; i < *n; i++)
+		if (strcmp(c[i].name, "leaf_hash") == 0) {
+			memmove(c + i, c + i + 1, (size_t)(*n - i - 1) * sizeof *c);
+			(*n)--;
+			return;
+		}
+}
+
 static allot_err cp_table_to_sq(struct cp *x, struct cp_table *t)
 {
 	struct cp_col pc[CP_COLS_MAX], all[CP_COLS_MAX], sc[CP_COLS_MAX];
 	int npc = 0, nall = 0;
 	allot_err e;
-	if ((e = cp_pg_cols(x, t->name, pc, &npc)) || (e = cp_sq_cols(x, t->name, all, &nall)) ||
+	if ((e = cp_pg_cols(x, cp_pg_source(t->name), pc, &npc)))
+		return e;
+	cp_pg_leaf_col_drop(t->name, pc, &npc);
+	if ((e = cp_sq_cols(x, t->name, all, &nall)) ||
 	    (e = cp_match(x, t->name, pc, npc, all, nall, sc)))
 		return e;
 	struct buf sel = BUF_INIT, ins = BUF_INIT;
@@ -102,7 +126,7 @@ static allot_err cp_table_to_sq(struct cp *x, struct cp_table *t)
 		buf_printf(&sel, "%s\"%s\"", i ? ", " : "", pc[i].name);
 		buf_printf(&ins, "%s\"%s\"", i ? ", " : "", pc[i].name);
 	}
-	buf_printf(&sel, " FROM \"%s\"", t->name);
+	buf_printf(&sel, " FROM \"%s\"", cp_pg_source(t->name));
 	buf_puts(&ins, ") VALUES (");
 	for (int i = 0; i < npc; i++)
 		buf_printf(&ins, "%s?", i ? ", " : "");
