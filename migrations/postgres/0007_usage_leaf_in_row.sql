@@ -11,8 +11,12 @@
 --    of tlog_leaves; the store, fsck and the copy read it.
 -- 2. The table is rebuilt with its fixed-width columns first (no alignment
 --    padding between text and integers); every row, id and value is kept.
--- 3. book_us gets a BRIN index instead of a B-tree: records are appended
---    nearly in booking order, so a range of book_us is a range of pages.
+-- 3. book_us and leaf_index get BRIN indexes (a few bytes per thousand
+--    records) instead of B-trees: records are appended nearly in booking
+--    order and in leaf order, so a range of either is a range of pages.
+--    autosummarize: each filled block range is summarized by autovacuum
+--    soon after; until then (or with autovacuum off, until the next
+--    VACUUM) a scan reads the unsummarized ranges whole.
 --
 -- Unchanged: UNIQUE(provider, record_id), the append-only triggers,
 -- integer micro-credits, the columns' names, types and collations.
@@ -80,7 +84,13 @@ CREATE INDEX usage_by_book ON usage_records USING brin (book_us) WITH (autosumma
 CREATE INDEX usage_by_inst_book ON usage_records(institution, book_us);
 CREATE INDEX usage_by_supersedes ON usage_records(provider, supersedes) WHERE supersedes IS NOT NULL;
 CREATE INDEX usage_by_provider_seq ON usage_records(provider, seq) WHERE seq IS NOT NULL;
-CREATE INDEX usage_by_leaf ON usage_records(leaf_index) WHERE leaf_hash IS NOT NULL;
+-- Leaf indices grow with the rows' physical order, nearly: a transaction
+-- takes its leaf indices under the log head's row lock, held until it
+-- commits, and writes its rows meanwhile.  A range of leaves is then a
+-- range of pages, found by a BRIN index of 8 pages (about 240 records) a
+-- range.
+CREATE INDEX usage_by_leaf ON usage_records USING brin (leaf_index)
+    WITH (pages_per_range = 8, autosummarize = on);
 SELECT allot_make_append_only('usage_records');
 
 -- Level 0 of the log: the leaves kept in records' rows and the others.
