@@ -11,7 +11,13 @@
 --    of tlog_leaves; the store, fsck and the copy read it.
 -- 2. The table is rebuilt with its fixed-width columns first (no alignment
 --    padding between text and integers); every row, id and value is kept.
--- 3. book_us and leaf_index get BRIN indexes (a few bytes per thousand
+-- 3. sha256 may be NULL: the SHA-256 of the record's canonical bytes
+--    (stored, or rebuilt from the fields: the sealed spelling), which is
+--    what every signed record has; the store writes NULL then and
+--    recomputes it when the row is read.  A value is written only where it
+--    differs (never for a record allot checked).  Rows written before keep
+--    theirs.
+-- 4. book_us and leaf_index get BRIN indexes (a few bytes per thousand
 --    records) instead of B-trees: records are appended nearly in booking
 --    order and in leaf order, so a range of either is a range of pages.
 --    autosummarize: each filled block range is summarized by autovacuum
@@ -55,7 +61,7 @@ CREATE TABLE usage_records (
     model           TEXT COLLATE "C" NOT NULL DEFAULT '',
     source          TEXT NOT NULL DEFAULT 'provider' CHECK (source IN ('provider','gate')),
     canonical       BYTEA NOT NULL,
-    sha256          BYTEA NOT NULL CHECK (length(sha256) = 32),
+    sha256          BYTEA CHECK (length(sha256) = 32),  -- NULL: SHA-256(canonical bytes)
     -- the record's log leaf hash; NULL when its leaf is a tlog_leaves row
     leaf_hash       BYTEA CHECK (length(leaf_hash) = 32),
     CONSTRAINT usage_records_pkey PRIMARY KEY (id),

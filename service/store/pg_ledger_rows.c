@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/b64.h"
+#include "crypto/digest.h"
 
 #define PS(st_) ((struct pg_store *)(st_))
 
@@ -49,18 +50,23 @@ allot_err pg_usage_row(const PGresult *r, int i, struct ledger_row *out)
 	out->charge_micro = pg_col_i64(r, i, 21);
 	out->overage = pg_col_i64(r, i, 22) != 0;
 	out->from_gate = strcmp(PQgetvalue(r, i, 23), "gate") == 0;
-	pgs_col_bytes(r, i, 25, rec->sha256, sizeof rec->sha256);
+	bool sha = pgs_col_bytes(r, i, 25, rec->sha256, sizeof rec->sha256);
 	size_t n = 0;
 	uint8_t *canon = pgs_col_blob(r, i, 24, &n);
 	if (!canon)
 		return ALLOT_E_NOMEM;
+	allot_err e = ALLOT_OK;
 	if (n > 0) {
 		rec->canonical = (char *)canon; /* NUL after its n bytes */
 		rec->canonical_len = n;
-		return ALLOT_OK;
+	} else {
+		free(canon); /* none stored: the sealed spelling, rebuilt from the fields */
+		e = record_canonical_load(rec, NULL, 0);
 	}
-	free(canon); /* none stored: the sealed spelling, rebuilt from the fields */
-	return record_canonical_load(rec, NULL, 0);
+	/* none stored: the SHA-256 of the canonical bytes (migration 0007) */
+	if (!e && !sha)
+		digest_sha256(rec->canonical, rec->canonical_len, rec->sha256);
+	return e;
 }
 
 allot_err pg_ledger_find(struct store *st, const char *provider, const char *record_id,
@@ -121,6 +127,11 @@ static allot_err row_text(struct row_text *t, const struct ledger_row *row, int6
 		return ALLOT_E_NOMEM;
 	memcpy(t->canon, "\\x", 2);
 	hex_encode(r->canonical, clen, t->canon + 2);
+	/* the SHA-256 of the canonical bytes is kept as none (migration 0007) */
+	uint8_t own[32];
+	if (r->canonical)
+		digest_sha256(r->canonical, r->canonical_len, own);
+	bool sha = !r->canonical || memcmp(own, r->sha256, 32) != 0;
 	memcpy(t->sha, "\\x", 2);
 	hex_encode(r->sha256, 32, t->sha + 2);
 	memcpy(t->lh, "\\x", 2);
@@ -137,7 +148,7 @@ static allot_err row_text(struct row_text *t, const struct ledger_row *row, int6
 		pg_i64(t->rcv, row->received_us), pg_i64(t->bk, row->book_us), row->late ? "1" : "0",
 		pg_i64(t->cv, row->charter_version), pg_i64(t->rate, row->rate_micro),
 		pg_i64(t->chg, row->charge_micro), row->overage ? "1" : "0",
-		row->from_gate ? "gate" : "provider", t->canon, t->sha,
+		row->from_gate ? "gate" : "provider", t->canon, sha ? t->sha : NULL,
 		leaf >= 0 && leaf_hash ? pg_i64(t->li, leaf) : NULL, leaf >= 0 && leaf_hash ? t->lh : NULL};
 	memcpy(t->v, v, sizeof v);
 	return ALLOT_OK;

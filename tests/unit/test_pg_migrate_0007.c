@@ -24,7 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/b64.h"
 #include "common/log.h"
+#include "crypto/digest.h"
 #include "daemon/fsck.h"
 #include "store/migrate.h"
 #include "store/store.h"
@@ -37,6 +39,8 @@ struct seen {
 	int n;
 	char *leaf[NREC + 1]; /* a record's leaf bytes (every field) and canonical bytes */
 	char *canon[NREC + 1];
+	char id[NREC + 1][RECORD_ID_MAX];
+	uint8_t sha[NREC + 1][32];
 	uint8_t hash[4 * NREC][32]; /* leaf hashes by index */
 	uint64_t nleaves;
 };
@@ -59,6 +63,8 @@ static void list_fn(void *ctx, const struct ledger_row *row, int64_t leaf)
 	assert_true(s->n <= NREC);
 	assert_int_equal(store_row_leaf(row, &data, &len, name), ALLOT_OK);
 	s->leaf[s->n] = data;
+	snprintf(s->id[s->n], sizeof s->id[s->n], "%s", row->rec.record_id);
+	memcpy(s->sha[s->n], row->rec.sha256, 32);
 	s->canon[s->n++] = strndup(row->rec.canonical, row->rec.canonical_len);
 }
 
@@ -113,8 +119,13 @@ static void book(struct store *st, int i)
 		r->canonical = c;
 		r->canonical_len++;
 	}
-	for (int k = 0; k < 32; k++)
-		r->sha256[k] = (uint8_t)(i * 7 + k);
+	/* most the SHA-256 of their canonical bytes (not stored since 0007),
+	 * some not (stored) */
+	if (i % 3)
+		digest_sha256(r->canonical, r->canonical_len, r->sha256);
+	else
+		for (int k = 0; k < 32; k++)
+			r->sha256[k] = (uint8_t)(i * 7 + k);
 	row.received_us = r->end_us + 500000;
 	row.book_us = r->end_us;
 	row.charter_version = 1;
@@ -139,17 +150,26 @@ static int64_t q_int(PGconn *c, const char *sql)
 /* The database as schema version 6 held the same rows: every table saved,
  * the schema made again by migrations 1..6, the rows put back (each leaf
  * a tlog_leaves row, usage_records without leaf_hash). */
-static void back_to_0006(PGconn *c)
+static void back_to_0006(PGconn *c, const struct seen *s)
 {
 	pgfx_exec(c, "CREATE SCHEMA keep; DO $$ DECLARE t text; BEGIN "
 		     "FOR t IN SELECT table_name FROM information_schema.tables WHERE table_schema = "
 		     "'public' AND table_type = 'BASE TABLE' AND table_name NOT IN ('allot_schema', "
-		     "'tlog_leaves') LOOP EXECUTE format('CREATE TABLE keep.%I AS SELECT * FROM "
+		     "'tlog_leaves', 'usage_records') LOOP EXECUTE format('CREATE TABLE keep.%I AS SELECT * FROM "
 		     "public.%I', t, t); END LOOP; END $$; "
 		     "CREATE TABLE keep.tlog_leaves AS SELECT * FROM tlog_leaves_all; "
+		     "CREATE TABLE keep.usage_records AS SELECT * FROM usage_records; "
 		     "DROP SCHEMA public CASCADE; CREATE SCHEMA public; "
 		     "CREATE TABLE allot_schema (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
 		     "applied_us BIGINT NOT NULL)");
+	/* version 6 stored every record's SHA-256 */
+	for (int i = 0; i < s->n; i++) {
+		char q[256 + RECORD_ID_MAX], hex[65];
+		hex_encode(s->sha[i], 32, hex);
+		snprintf(q, sizeof q, "UPDATE keep.usage_records SET sha256 = '\\x%s' WHERE record_id = '%s'",
+			 hex, s->id[i]);
+		pgfx_exec(c, q);
+	}
 	for (const struct migration *m = migrations_postgres; m->version; m++) {
 		if (m->version > 6)
 			continue;
@@ -218,7 +238,9 @@ static void test_migrate_with_data(void **state)
 	store_close(st);
 
 	PGconn *c = pgfx_connect(uri);
-	back_to_0006(c);
+	assert_int_equal(q_int(c, "SELECT count(*) FROM usage_records WHERE sha256 IS NULL"),
+			 NREC - (NREC + 2) / 3);
+	back_to_0006(c, &before);
 	assert_int_equal(q_int(c, "SELECT max(version) FROM allot_schema"), 6);
 	assert_int_equal(q_int(c, "SELECT count(*) FROM tlog_leaves"), (int64_t)size0);
 	assert_int_equal(q_int(c, "SELECT count(*) FROM usage_records"), NREC);
@@ -247,6 +269,7 @@ static void test_migrate_with_data(void **state)
 	seen_free(&after);
 	read_all(st, &after, &size1, root1);
 	assert_int_equal(size1, size0 + 1);
+	assert_int_equal(q_int(c, "SELECT count(*) FROM usage_records WHERE sha256 IS NULL"), 1);
 	assert_int_equal(q_int(c, "SELECT count(*) FROM usage_records WHERE leaf_hash IS NOT NULL "
 				  "AND record_id = 'm7-040' AND leaf_index = (SELECT size - 1 FROM tlog_head) "
 				  "AND id > (SELECT max(id) FROM usage_records WHERE record_id <> 'm7-040')"), 1);
