@@ -134,8 +134,9 @@ static allot_err row_text(struct row_text *t, const struct ledger_row *row, int6
 	bool sha = !r->canonical || memcmp(own, r->sha256, 32) != 0;
 	memcpy(t->sha, "\\x", 2);
 	hex_encode(r->sha256, 32, t->sha + 2);
+	bool logged = leaf >= 0 && leaf_hash;
 	memcpy(t->lh, "\\x", 2);
-	if (leaf_hash)
+	if (logged)
 		hex_encode(leaf_hash, 32, t->lh + 2);
 	else
 		t->lh[2] = '\0';
@@ -149,7 +150,7 @@ static allot_err row_text(struct row_text *t, const struct ledger_row *row, int6
 		pg_i64(t->cv, row->charter_version), pg_i64(t->rate, row->rate_micro),
 		pg_i64(t->chg, row->charge_micro), row->overage ? "1" : "0",
 		row->from_gate ? "gate" : "provider", t->canon, sha ? t->sha : NULL,
-		leaf >= 0 && leaf_hash ? pg_i64(t->li, leaf) : NULL, leaf >= 0 && leaf_hash ? t->lh : NULL};
+		logged ? pg_i64(t->li, leaf) : NULL, logged ? t->lh : NULL};
 	memcpy(t->v, v, sizeof v);
 	return ALLOT_OK;
 }
