@@ -25,7 +25,8 @@
 --    VACUUM) a scan reads the unsummarized ranges whole.
 --
 -- Unchanged: UNIQUE(provider, record_id), the append-only triggers,
--- integer micro-credits, the columns' names, types and collations.
+-- integer micro-credits, the columns' names, types and collations (only
+-- sha256 loses its NOT NULL, 3.).
 
 ALTER TABLE usage_records RENAME TO usage_records_0006;
 ALTER TABLE usage_records_0006 RENAME CONSTRAINT usage_records_pkey TO usage_records_0006_pkey;
