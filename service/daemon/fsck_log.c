@@ -183,7 +183,7 @@ static void unlogged_check(struct fsck *f, const char *what, const char *sql)
 static void head_check(struct fsck *f)
 {
 	static const char q_head[] =
-		"SELECT size, (SELECT count(*) FROM tlog_leaves) FROM tlog_head WHERE id = 1";
+		"SELECT size, (SELECT count(*) FROM tlog_leaves_all) FROM tlog_head WHERE id = 1";
 	struct fsck_q q;
 	int rc = fsck_q_open(f, &q, q_head, false, 0, NULL) ? fsck_q_step(&q) : -1;
 	if (rc == 1) {
@@ -197,19 +197,27 @@ static void head_check(struct fsck *f)
 	fsck_q_close(&q);
 }
 
+/* All the log's leaves: on PostgreSQL a record's leaf may be kept in its
+ * row (migration 0007), the view tlog_leaves_all has both kinds. */
+#define LEAVES_SQ "tlog_leaves"
+#define LEAVES_PG "tlog_leaves_all"
+#define Q_COUNT(leaves)                                                                    \
+	"SELECT (SELECT count(*) FROM usage_records) + (SELECT count(*) FROM charters) + "  \
+	"(SELECT count(*) FROM audit_log), (SELECT count(*) FROM " leaves ")"
+/* A record names its leaf (leaf_index, or tlog_backfill for records older
+ * than the log); the leaf must log that record. */
+#define Q_USAGE(leaves)                                                                    \
+	"SELECT 'usage record ' || u.id || ' (' || u.provider || '/' || u.record_id || ')', " \
+	"coalesce(u.leaf_index, b.idx) FROM usage_records u "                                \
+	"LEFT JOIN tlog_backfill b ON b.ref = u.id "                                          \
+	"LEFT JOIN " leaves " l ON l.idx = coalesce(u.leaf_index, b.idx) "                    \
+	"AND l.type = 'usage' AND l.ref = u.id WHERE l.idx IS NULL ORDER BY u.id"
+
 static void entries_check(struct fsck *f)
 {
-	static const char q_count[] =
-		"SELECT (SELECT count(*) FROM usage_records) + (SELECT count(*) FROM charters) + "
-		"(SELECT count(*) FROM audit_log), (SELECT count(*) FROM tlog_leaves)";
-	/* A record names its leaf (leaf_index, or tlog_backfill for records
-	 * older than the log); the leaf must log that record. */
-	static const char q_usage[] =
-		"SELECT 'usage record ' || u.id || ' (' || u.provider || '/' || u.record_id || ')', "
-		"coalesce(u.leaf_index, b.idx) FROM usage_records u "
-		"LEFT JOIN tlog_backfill b ON b.ref = u.id "
-		"LEFT JOIN tlog_leaves l ON l.idx = coalesce(u.leaf_index, b.idx) "
-		"AND l.type = 'usage' AND l.ref = u.id WHERE l.idx IS NULL ORDER BY u.id";
+	bool pg = fsck_raw_is_pg(f);
+	const char *q_count = pg ? Q_COUNT(LEAVES_PG) : Q_COUNT(LEAVES_SQ);
+	const char *q_usage = pg ? Q_USAGE(LEAVES_PG) : Q_USAGE(LEAVES_SQ);
 	static const char q_charter[] =
 		"SELECT 'charter version ' || c.version, NULL FROM charters c "
 		"LEFT JOIN tlog_leaves l ON l.type = 'charter' AND l.ref = c.version "

@@ -278,12 +278,13 @@ allot_err pg_ledger_buckets(struct store *st, const struct ledger_level *lv, int
 allot_err pg_usage_row(const PGresult *r, int i, struct ledger_row *out);
 /* store/pg_ledger_rows.c: inserts row (ON CONFLICT DO NOTHING: ALLOT_E_CONFLICT
  * when (provider, record_id) exists, nothing written) on c, and with
- * leaf >= 0 its log leaf (leaf_hash, leaf_name) at index leaf in the same
- * statement.  OUT: row->row_id. */
+ * leaf >= 0 its log leaf (leaf_hash at index leaf) in the same row
+ * (migration 0007; leaf_name is the row's provider/record_id, not
+ * stored).  OUT: row->row_id. */
 allot_err pg_record_insert(struct pg_store *ps, PGconn *c, struct ledger_row *row, int64_t leaf,
 			   const uint8_t leaf_hash[32], const char *leaf_name);
 /* Rows kept by the transaction and written in one statement (with their
- * leaves, joined by leaf index to the ids the insert gives them) at
+ * leaves in their rows) at
  * pg_rows_flush: only rows whose insert cannot conflict (pgp_absent).
  * keep: *b made on first use; its row_id stays 0.  flush: ALLOT_E_STORE
  * when fewer rows were written (cannot happen), and the buffer is empty

@@ -1,13 +1,16 @@
 /* pg_ledger_rows.c — usage_records rows in the PostgreSQL store: one read
  * into a ledger_row (pg_usage_row, ledger_find) and one written with its
- * log leaf in one statement (pg_record_insert).  The transaction, bounds,
- * buckets and sums are pg_ledger.c's. */
+ * log leaf (pg_record_insert, pg_rows_flush).  A record's leaf is kept in
+ * its own row (leaf_index, leaf_hash: migration 0007), not as a
+ * tlog_leaves row.  The transaction, bounds, buckets and sums are
+ * pg_ledger.c's. */
 #include "store/pg_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/b64.h"
+#include "crypto/digest.h"
 
 #define PS(st_) ((struct pg_store *)(st_))
 
@@ -47,18 +50,23 @@ allot_err pg_usage_row(const PGresult *r, int i, struct ledger_row *out)
 	out->charge_micro = pg_col_i64(r, i, 21);
 	out->overage = pg_col_i64(r, i, 22) != 0;
 	out->from_gate = strcmp(PQgetvalue(r, i, 23), "gate") == 0;
-	pgs_col_bytes(r, i, 25, rec->sha256, sizeof rec->sha256);
+	bool sha = pgs_col_bytes(r, i, 25, rec->sha256, sizeof rec->sha256);
 	size_t n = 0;
 	uint8_t *canon = pgs_col_blob(r, i, 24, &n);
 	if (!canon)
 		return ALLOT_E_NOMEM;
+	allot_err e = ALLOT_OK;
 	if (n > 0) {
 		rec->canonical = (char *)canon; /* NUL after its n bytes */
 		rec->canonical_len = n;
-		return ALLOT_OK;
+	} else {
+		free(canon); /* none stored: the sealed spelling, rebuilt from the fields */
+		e = record_canonical_load(rec, NULL, 0);
 	}
-	free(canon); /* none stored: the sealed spelling, rebuilt from the fields */
-	return record_canonical_load(rec, NULL, 0);
+	/* none stored: the SHA-256 of the canonical bytes (migration 0007) */
+	if (!e && !sha)
+		digest_sha256(rec->canonical, rec->canonical_len, rec->sha256);
+	return e;
 }
 
 allot_err pg_ledger_find(struct store *st, const char *provider, const char *record_id,
@@ -87,17 +95,18 @@ allot_err pg_ledger_find(struct store *st, const char *provider, const char *rec
 	return e;
 }
 
-/* The columns of one usage_records row and its leaf, in parameter order:
- * $1..$26 the row ($26 its leaf index), $27 the leaf's hash, $28 its name. */
+/* The columns of one usage_records row with its leaf, in parameter order:
+ * $1..$25 the record, $26 its leaf index, $27 its leaf's hash (both NULL
+ * without a leaf). */
 #define ROW_COLS \
 	"provider, record_id, seq, kind, adjustment, supersedes, institution, project, " \
 	"member, resource, class, model, quantity, start_us, end_us, received_us, book_us, " \
 	"late, charter_version, rate_micro, charge_micro, overage, source, canonical, sha256, " \
-	"leaf_index"
-#define ROW_NPARAMS 28
+	"leaf_index, leaf_hash"
+#define ROW_NPARAMS 27
 #define ROW_INSERT \
 	"INSERT INTO usage_records(" ROW_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, " \
-	"$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) " \
+	"$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27) " \
 	"ON CONFLICT (provider, record_id) DO NOTHING RETURNING id"
 
 /* The text of a row's parameters (hex: "\\x" and 2 n + 1 bytes). */
@@ -109,7 +118,7 @@ struct row_text {
 };
 
 static allot_err row_text(struct row_text *t, const struct ledger_row *row, int64_t leaf,
-			  const uint8_t leaf_hash[32], const char *leaf_name)
+			  const uint8_t leaf_hash[32])
 {
 	const struct usage_record *r = &row->rec;
 	/* the sealed spelling is kept as no bytes (docs/LEDGER.md, "Storage") */
@@ -118,10 +127,16 @@ static allot_err row_text(struct row_text *t, const struct ledger_row *row, int6
 		return ALLOT_E_NOMEM;
 	memcpy(t->canon, "\\x", 2);
 	hex_encode(r->canonical, clen, t->canon + 2);
+	/* the SHA-256 of the canonical bytes is kept as none (migration 0007) */
+	uint8_t own[32];
+	if (r->canonical)
+		digest_sha256(r->canonical, r->canonical_len, own);
+	bool sha = !r->canonical || memcmp(own, r->sha256, 32) != 0;
 	memcpy(t->sha, "\\x", 2);
 	hex_encode(r->sha256, 32, t->sha + 2);
+	bool logged = leaf >= 0 && leaf_hash;
 	memcpy(t->lh, "\\x", 2);
-	if (leaf_hash)
+	if (logged)
 		hex_encode(leaf_hash, 32, t->lh + 2);
 	else
 		t->lh[2] = '\0';
@@ -134,9 +149,8 @@ static allot_err row_text(struct row_text *t, const struct ledger_row *row, int6
 		pg_i64(t->rcv, row->received_us), pg_i64(t->bk, row->book_us), row->late ? "1" : "0",
 		pg_i64(t->cv, row->charter_version), pg_i64(t->rate, row->rate_micro),
 		pg_i64(t->chg, row->charge_micro), row->overage ? "1" : "0",
-		row->from_gate ? "gate" : "provider", t->canon, t->sha,
-		leaf >= 0 ? pg_i64(t->li, leaf) : NULL, leaf_hash ? t->lh : NULL,
-		leaf_hash ? leaf_name : NULL};
+		row->from_gate ? "gate" : "provider", t->canon, sha ? t->sha : NULL,
+		logged ? pg_i64(t->li, leaf) : NULL, logged ? t->lh : NULL};
 	memcpy(t->v, v, sizeof v);
 	return ALLOT_OK;
 }
@@ -144,19 +158,16 @@ static allot_err row_text(struct row_text *t, const struct ledger_row *row, int6
 allot_err pg_record_insert(struct pg_store *ps, PGconn *c, struct ledger_row *row, int64_t leaf,
 			   const uint8_t leaf_hash[32], const char *leaf_name)
 {
-	/* Without a leaf (the log switched off: benchmarks) the row alone;
-	 * with one, the leaf row in the same statement: written only when
-	 * the record is (one round trip instead of two). */
+	/* Without a leaf (the log switched off: benchmarks) leaf_index and
+	 * leaf_hash are NULL; with one, the leaf is written with the row (and
+	 * only when the row is). */
 	static const char q[] = ROW_INSERT;
-	static const char q_leaf[] =
-		"WITH r AS (" ROW_INSERT "), l AS (INSERT INTO tlog_leaves(idx, type, ref, "
-		"leaf_hash, name) SELECT $26, 'usage', id, $27, $28 FROM r) SELECT id FROM r";
-	bool with_leaf = leaf >= 0 && leaf_hash;
+	(void)leaf_name; /* provider/record_id, read from the row (tlog_leaves_all) */
 	struct row_text t;
-	allot_err e = row_text(&t, row, leaf, with_leaf ? leaf_hash : NULL, leaf_name);
+	allot_err e = row_text(&t, row, leaf, leaf_hash);
 	if (e)
 		return e;
-	PGresult *res = pg_run(ps, c, with_leaf ? q_leaf : q, with_leaf ? ROW_NPARAMS : 26, t.v, &e);
+	PGresult *res = pg_run(ps, c, q, ROW_NPARAMS, t.v, &e);
 	free(t.canon);
 	if (!res)
 		return e;
@@ -194,8 +205,9 @@ allot_err pg_rows_keep(struct pg_rowbuf **bp, const struct ledger_row *row, int6
 		b->rows = p;
 		b->cap = cap;
 	}
+	(void)leaf_name; /* as in pg_record_insert */
 	struct row_text t;
-	allot_err e = row_text(&t, row, leaf, leaf_hash, leaf_name);
+	allot_err e = row_text(&t, row, leaf, leaf_hash);
 	if (e)
 		return e;
 	size_t len = sizeof(struct kept_row);
@@ -241,20 +253,17 @@ void pg_rows_free(struct pg_rowbuf *b)
 
 allot_err pg_rows_flush(struct pg_store *ps, PGconn *c, struct pg_rowbuf *b)
 {
-	/* The kept rows as arrays, in their order (ids in leaf order), and
-	 * their leaves joined to the ids the insert gave them. */
+	/* The kept rows as arrays, in their order (ids in leaf order), each
+	 * with its leaf. */
 #define ROWS_SQL(on_conflict)                                                               \
 	"WITH d AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], "   \
 	"$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], " \
 	"$12::text[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], "            \
 	"$17::bigint[], $18::smallint[], $19::bigint[], $20::bigint[], $21::bigint[], "        \
 	"$22::smallint[], $23::text[], $24::bytea[], $25::bytea[], $26::bigint[], "            \
-	"$27::bytea[], $28::text[]) WITH ORDINALITY AS d(" ROW_COLS ", leaf_hash, leaf_name, "  \
-	"ord)), r AS (INSERT INTO usage_records(" ROW_COLS ") SELECT " ROW_COLS " FROM d "     \
-	"ORDER BY ord " on_conflict "RETURNING id, leaf_index), "                              \
-	"l AS (INSERT INTO tlog_leaves(idx, type, ref, leaf_hash, name) SELECT r.leaf_index, " \
-	"'usage', r.id, d.leaf_hash, d.leaf_name FROM r JOIN d USING (leaf_index)) "           \
-	"SELECT count(*) FROM r"
+	"$27::bytea[]) WITH ORDINALITY AS d(" ROW_COLS ", ord)), "                             \
+	"r AS (INSERT INTO usage_records(" ROW_COLS ") SELECT " ROW_COLS " FROM d "            \
+	"ORDER BY ord " on_conflict "RETURNING id) SELECT count(*) FROM r"
 	static const char q[] = ROWS_SQL("ON CONFLICT (provider, record_id) DO NOTHING ");
 	/* In a pipeline (a batch's commit) the answer is read after the COMMIT
 	 * was sent: a taken id must fail the statement itself (a unique

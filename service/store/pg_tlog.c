@@ -460,7 +460,7 @@ void pg_tlog_txn_end(struct pg_store *ps, bool committed)
 static allot_err head_fill(struct pg_store *ps, PGconn *c, char *msg, size_t msgsz)
 {
 	static const char q_get[] = "SELECT size, root IS NULL, "
-				    "(SELECT count(*) FROM tlog_leaves) FROM tlog_head WHERE id = 1";
+				    "(SELECT count(*) FROM tlog_leaves_all) FROM tlog_head WHERE id = 1";
 	static const char q_set[] =
 		"UPDATE tlog_head SET root = $2 WHERE id = 1 AND size = $1 AND root IS NULL";
 	allot_err e = ALLOT_OK;
@@ -726,7 +726,7 @@ static void entry_done(struct pg_entry *e)
 allot_err pg_tlog_entries(struct store *st, uint64_t start, uint64_t end,
 			  void (*fn)(void *ctx, const struct tlog_entry_row *e), void *ctx)
 {
-	static const char q[] = "SELECT idx, type, ref, leaf_hash, name FROM tlog_leaves "
+	static const char q[] = "SELECT idx, type, ref, leaf_hash, name FROM tlog_leaves_all "
 				"WHERE idx >= $1 AND idx < $2 ORDER BY idx";
 	struct rd r;
 	allot_err e = rd_head(st, &r);

@@ -47,7 +47,7 @@ allot_err pgtn_node_put(void *ctx, unsigned level, uint64_t index,
 static allot_err node_rebuild(struct pgtn_ctx *x, unsigned level, uint64_t index,
 			      uint8_t out[MERKLE_HASH_LEN])
 {
-	static const char q[] = "SELECT idx, encode(leaf_hash, 'hex') FROM tlog_leaves "
+	static const char q[] = "SELECT idx, encode(leaf_hash, 'hex') FROM tlog_leaves_all "
 				"WHERE idx >= $1 AND idx < $2 ORDER BY idx";
 	uint8_t h[1u << (TLOG_STORED_LEVEL_MIN - 1)][MERKLE_HASH_LEN];
 	uint64_t first = index << level, n = UINT64_C(1) << level;
@@ -71,7 +71,7 @@ allot_err pgtn_node_get(void *ctx, unsigned level, uint64_t index,
 			  uint8_t out[MERKLE_HASH_LEN])
 {
 	static const char q_leaf[] =
-		"SELECT encode(leaf_hash, 'hex') FROM tlog_leaves WHERE idx = $1";
+		"SELECT encode(leaf_hash, 'hex') FROM tlog_leaves_all WHERE idx = $1";
 	static const char q_node[] =
 		"SELECT encode(hash, 'hex') FROM tlog_nodes WHERE idx = $1 AND level = $2";
 	struct pgtn_ctx *x = ctx;

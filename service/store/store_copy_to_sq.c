@@ -15,6 +15,7 @@
 
 #include "common/b64.h"
 #include "common/buf.h"
+#include "crypto/digest.h"
 #include "store/migrate.h"
 #include "store/pg_int.h"
 #include "store/store.h"
@@ -57,9 +58,80 @@ static bool cp_bind(struct cp *x, sqlite3_stmt *ins, int i, const PGresult *r, i
 }
 
 /* Rows of table through a cursor, FETCH by FETCH, into ins. */
+/* ---- usage_records.sha256 (NULL on PostgreSQL: migration 0007) ---------------- */
+
+static const char *cp_val(const PGresult *r, int row, const struct cp_col *pc, int n,
+			  const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(pc[i].name, name) == 0)
+			return PQgetisnull(r, row, i) ? NULL : PQgetvalue(r, row, i);
+	return NULL;
+}
+
+static void cp_str(char *dst, size_t n, const char *v)
+{
+	snprintf(dst, n, "%s", v ? v : "");
+}
+
+static int64_t cp_i64(const char *v)
+{
+	return v ? strtoll(v, NULL, 10) : 0;
+}
+
+/* A row whose sha256 PostgreSQL keeps as NULL holds the SHA-256 of its
+ * canonical bytes: those stored, or the sealed spelling rebuilt from its
+ * fields (as pg_usage_row reads it); SQLite stores it always. */
+static bool cp_usage_sha(const PGresult *r, int row, const struct cp_col *pc, int n,
+			 uint8_t out[32])
+{
+#define V(name) cp_val(r, row, pc, n, name)
+	struct usage_record rec;
+	memset(&rec, 0, sizeof rec);
+	cp_str(rec.provider, sizeof rec.provider, V("provider"));
+	cp_str(rec.record_id, sizeof rec.record_id, V("record_id"));
+	cp_str(rec.supersedes, sizeof rec.supersedes, V("supersedes"));
+	cp_str(rec.institution, sizeof rec.institution, V("institution"));
+	cp_str(rec.project, sizeof rec.project, V("project"));
+	cp_str(rec.member, sizeof rec.member, V("member"));
+	cp_str(rec.resource, sizeof rec.resource, V("resource"));
+	cp_str(rec.cls, sizeof rec.cls, V("class"));
+	cp_str(rec.model, sizeof rec.model, V("model"));
+	rec.has_seq = V("seq") != NULL;
+	rec.seq = cp_i64(V("seq"));
+	rec.quantity = cp_i64(V("quantity"));
+	rec.start_us = cp_i64(V("start_us"));
+	rec.end_us = cp_i64(V("end_us"));
+	const char *kind = V("kind"), *adj = V("adjustment"), *canon = V("canonical");
+	for (enum record_kind k = RECORD_USAGE; k <= RECORD_VOID; k++)
+		if (kind && strcmp(kind, record_kind_name(k)) == 0)
+			rec.kind = k;
+	for (enum record_adjustment a = ADJ_CREDIT; a <= ADJ_DEBIT; a++)
+		if (adj && strcmp(adj, record_adjustment_name(a)) == 0)
+			rec.adjustment = a;
+#undef V
+	size_t len = 0;
+	unsigned char *bytes = canon ? PQunescapeBytea((const unsigned char *)canon, &len) : NULL;
+	bool ok = bytes && record_canonical_load(&rec, bytes, len) == ALLOT_OK;
+	if (ok)
+		digest_sha256(rec.canonical, rec.canonical_len, out);
+	PQfreemem(bytes);
+	free(rec.canonical);
+	return ok;
+}
+
+static int cp_col_index(const struct cp_col *c, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(c[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
 static allot_err cp_fetch_rows(struct cp *x, struct cp_table *t, const struct cp_col *pc,
 			       const struct cp_col *sc, int n, sqlite3_stmt *ins)
 {
+	int sha = strcmp(t->name, "usage_records") == 0 ? cp_col_index(pc, n, "sha256") : -1;
 	for (;;) {
 		PGresult *r = PQexec(x->pg, "FETCH 5000 FROM allot_copy");
 		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -74,6 +146,14 @@ static allot_err cp_fetch_rows(struct cp *x, struct cp_table *t, const struct cp
 					PQclear(r);
 					return ALLOT_E_INVALID;
 				}
+			uint8_t h[32];
+			if (sha >= 0 && PQgetisnull(r, k, sha) &&
+			    (!cp_usage_sha(r, k, pc, n, h) ||
+			     sqlite3_bind_blob(ins, sha + 1, h, 32, SQLITE_TRANSIENT) != SQLITE_OK)) {
+				PQclear(r);
+				snprintf(x->msg, x->msgsz, "usage_records: cannot make a record's sha256");
+				return ALLOT_E_NOMEM;
+			}
 			if (sqlite3_step(ins) != SQLITE_DONE) {
 				PQclear(r);
 				return cp_sq_fail(x, t->name);
@@ -87,12 +167,36 @@ static allot_err cp_fetch_rows(struct cp *x, struct cp_table *t, const struct cp
 	}
 }
 
+/* PostgreSQL keeps a usage record's log leaf in the record's row
+ * (migration 0007: usage_records.leaf_hash), SQLite every leaf in
+ * tlog_leaves: SQLite's tlog_leaves is copied from the view of all leaves,
+ * and the row's leaf_hash stays behind. */
+static const char *cp_pg_source(const char *table)
+{
+	return strcmp(table, "tlog_leaves") == 0 ? "tlog_leaves_all" : table;
+}
+
+static void cp_pg_leaf_col_drop(const char *table, struct cp_col *c, int *n)
+{
+	if (strcmp(table, "usage_records") != 0)
+		return;
+	for (int i = 0; i < *n; i++)
+		if (strcmp(c[i].name, "leaf_hash") == 0) {
+			memmove(c + i, c + i + 1, (size_t)(*n - i - 1) * sizeof *c);
+			(*n)--;
+			return;
+		}
+}
+
 static allot_err cp_table_to_sq(struct cp *x, struct cp_table *t)
 {
 	struct cp_col pc[CP_COLS_MAX], all[CP_COLS_MAX], sc[CP_COLS_MAX];
 	int npc = 0, nall = 0;
 	allot_err e;
-	if ((e = cp_pg_cols(x, t->name, pc, &npc)) || (e = cp_sq_cols(x, t->name, all, &nall)) ||
+	if ((e = cp_pg_cols(x, cp_pg_source(t->name), pc, &npc)))
+		return e;
+	cp_pg_leaf_col_drop(t->name, pc, &npc);
+	if ((e = cp_sq_cols(x, t->name, all, &nall)) ||
 	    (e = cp_match(x, t->name, pc, npc, all, nall, sc)))
 		return e;
 	struct buf sel = BUF_INIT, ins = BUF_INIT;
@@ -102,7 +206,7 @@ static allot_err cp_table_to_sq(struct cp *x, struct cp_table *t)
 		buf_printf(&sel, "%s\"%s\"", i ? ", " : "", pc[i].name);
 		buf_printf(&ins, "%s\"%s\"", i ? ", " : "", pc[i].name);
 	}
-	buf_printf(&sel, " FROM \"%s\"", t->name);
+	buf_printf(&sel, " FROM \"%s\"", cp_pg_source(t->name));
 	buf_puts(&ins, ") VALUES (");
 	for (int i = 0; i < npc; i++)
 		buf_printf(&ins, "%s?", i ? ", " : "");

@@ -260,7 +260,7 @@ for i in 0 1 2; do
 done
 check "three nodes, one size and root" 1 "$(printf '%s\n' $heads | paste - - | sort -u | wc -l)"
 check "the log holds every record" "$((IDS + 4))" \
-	"$(e2e_sql "SELECT count(*) FROM tlog_leaves l JOIN usage_records u ON u.leaf_index = l.idx WHERE u.provider = 'cscs'")"
+	"$(e2e_sql "SELECT count(*) FROM tlog_leaves_all l JOIN usage_records u ON u.leaf_index = l.idx WHERE u.provider = 'cscs'")"
 
 stop_others
 e2e_done

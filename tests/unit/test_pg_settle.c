@@ -208,11 +208,11 @@ static uint64_t run_group(struct fx *f, struct job *lead, struct job *jobs, size
 static void check_log(struct fx *f, int64_t records)
 {
 	assert_int_equal(one_i64(f->holder, "SELECT count(*) FROM usage_records"), records);
-	int64_t leaves = one_i64(f->holder, "SELECT count(*) FROM tlog_leaves");
-	assert_int_equal(one_i64(f->holder, "SELECT coalesce(max(idx) + 1, 0) FROM tlog_leaves"),
+	int64_t leaves = one_i64(f->holder, "SELECT count(*) FROM tlog_leaves_all");
+	assert_int_equal(one_i64(f->holder, "SELECT coalesce(max(idx) + 1, 0) FROM tlog_leaves_all"),
 			 leaves);
 	assert_int_equal(one_i64(f->holder, "SELECT size FROM tlog_head"), leaves);
-	assert_int_equal(one_i64(f->holder, "SELECT count(*) FROM tlog_leaves WHERE type = "
+	assert_int_equal(one_i64(f->holder, "SELECT count(*) FROM tlog_leaves_all WHERE type = "
 					    "'usage'"), records);
 }
 
