@@ -247,7 +247,11 @@ static void test_migrate_with_data(void **state)
 
 	if (store_pg_open(uri, &st, msg, sizeof msg))
 		fail_msg("store_pg_open after 0006: %s", msg);
-	assert_int_equal(q_int(c, "SELECT max(version) FROM allot_schema"), 7);
+	int newest = 0; /* 0007 and every later migration applied */
+	for (const struct migration *m = migrations_postgres; m->version; m++)
+		newest = m->version;
+	assert_true(newest >= 7);
+	assert_int_equal(q_int(c, "SELECT max(version) FROM allot_schema"), newest);
 	read_all(st, &after, &size1, root1);
 	assert_int_equal(size1, size0);
 	assert_memory_equal(root1, root0, 32);
