@@ -118,13 +118,16 @@ req PUT /v1/charter "$ADMIN_KEY" application/yaml "$E2E_DIR/v2.yaml"; check "app
 req GET /v1/charter/history "$AUDITOR"; check "history" 2 "$(jget '.charters | length')"
 
 # SIGHUP reload: invalid file keeps the charter, a newer valid one applies
+# (the reload runs after the signal: wait for its outcome, at most 20 s)
 printf 'charter: local-commons\nversion: [\n' >"$E2E_DIR/charter.yaml"
-kill -HUP "$E2E_PID"; sleep 0.5
-req GET /v1/charter "$ADMIN_KEY"; check "bad reload keeps v2" 2 "$(jget .version)"
+kill -HUP "$E2E_PID"
+for _ in $(seq 200); do grep -q "charter reload failed" "$E2E_DIR/allotd.log" && break; sleep 0.1; done
 grep -q "charter reload failed" "$E2E_DIR/allotd.log" && ok || bad "reload failure logged"
+req GET /v1/charter "$ADMIN_KEY"; check "bad reload keeps v2" 2 "$(jget .version)"
 sed 's/^version: 2/version: 3/' "$E2E_DIR/v2.yaml" >"$E2E_DIR/charter.yaml"
-kill -HUP "$E2E_PID"; sleep 0.5
-req GET /v1/charter "$ADMIN_KEY"; check "reload applies v3" 3 "$(jget .version)"
+kill -HUP "$E2E_PID"
+for _ in $(seq 200); do req GET /v1/charter "$ADMIN_KEY"; [ "$(jget .version)" = 3 ] && break; sleep 0.1; done
+check "reload applies v3" 3 "$(jget .version)"
 
 # --- audit log ------------------------------------------------------------------------
 req GET /v1/audit "$AUDITOR"; check "audit" 200 "$STATUS"
