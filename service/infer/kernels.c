@@ -412,6 +412,30 @@ void kern_q8a_to_q8r(int n, const struct q8a *a, struct q8r *r)
 	kern_q8r_k(n, r - n / QR);
 }
 
+float kern_q8r_k_scale(const struct q8r *q, int gn)
+{
+	float kd = 0;
+
+	for (int h = 0; h < gn; h++)
+		for (int j = 0; j < 4; j++)
+			kd = q[h].d[4 * j] > kd ? q[h].d[4 * j] : kd;
+	return kd;
+}
+
+void kern_q8r_k_put(struct q8r *q, int gn, float kd, const int s32[8], const int s16[16])
+{
+	for (int h = 0; h < gn; h++) {
+		q[h].kd = kd;
+		for (int l = 0; l < 16; l++)
+			for (int e = 0; e < 2; e++) {
+				q[h].ks32[2 * l + e] = (int16_t)s32[2 * (l / 4) + e];
+				q[h].ks16a[2 * l + e] = (int16_t)s16[2 * (l / 4) + e];
+				q[h].ks16b[2 * l + e] = (int16_t)s16[8 + 2 * (l / 4) + e];
+			}
+		memset(q[h].pad_, 0, sizeof q[h].pad_);
+	}
+}
+
 /* rint(v) as vcvtps2dq then a saturating pack to int8 give it: NaN and
  * from 2^31 on -128 (the "integer indefinite"), else clamped to int8 */
 static int8_t q8r_round(float v)
@@ -431,12 +455,9 @@ static int8_t q8r_round(float v)
  * even: the AVX-512 version's exact operations), and the sums */
 static void q8r_k_sb(struct q8r *q, int gn)
 {
-	float kd = 0;
+	float kd = kern_q8r_k_scale(q, gn);
 	int s32[8] = {0}, s16[16] = {0};
 
-	for (int h = 0; h < gn; h++)
-		for (int j = 0; j < 4; j++)
-			kd = q[h].d[4 * j] > kd ? q[h].d[4 * j] : kd;
 	for (int h = 0; h < gn; h++)
 		for (int j = 0; j < 4; j++) {
 			float f = kd > 0 ? q[h].d[4 * j] / kd : 0.0f;
@@ -452,16 +473,7 @@ static void q8r_k_sb(struct q8r *q, int gn)
 				s16[2 * (4 * h + j) + 1] += b;
 			}
 		}
-	for (int h = 0; h < gn; h++) {
-		q[h].kd = kd;
-		for (int l = 0; l < 16; l++)
-			for (int e = 0; e < 2; e++) {
-				q[h].ks32[2 * l + e] = (int16_t)s32[2 * (l / 4) + e];
-				q[h].ks16a[2 * l + e] = (int16_t)s16[2 * (l / 4) + e];
-				q[h].ks16b[2 * l + e] = (int16_t)s16[8 + 2 * (l / 4) + e];
-			}
-		memset(q[h].pad_, 0, sizeof q[h].pad_);
-	}
+	kern_q8r_k_put(q, gn, kd, s32, s16);
 }
 
 void kern_q8r_k(int n, struct q8r *r)

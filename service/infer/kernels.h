@@ -187,6 +187,11 @@ void kern_repack_row(uint32_t type, int n, const void *src, void *dst);
 void kern_q8a_to_q8r(int n, const struct q8a *a, struct q8r *r);
 /* The K fields of n / QR groups whose lo, hi and d are filled. */
 void kern_q8r_k(int n, struct q8r *r);
+/* Its parts shared by the scalar and AVX-512 versions: the super-block's
+ * scale (the largest block scale of groups q[0..gn)), and kd with the
+ * sums of 32 (s32) and 16 values (s16) spread into the groups' K fields. */
+float kern_q8r_k_scale(const struct q8r *q, int gn);
+void kern_q8r_k_put(struct q8r *q, int gn, float kd, const int s32[8], const int s16[16]);
 
 extern const struct kern_ops kern_scalar;
 /* NULL when this build or CPU lacks them */

@@ -517,13 +517,9 @@ TGT static void mm_q51(int n, const void *w, size_t rb, const struct q8r *x, siz
 /* kern_q8r_k's super-block (groups q[0..gn)), its operations vectorized */
 TGT static void q8r_k_sb(struct q8r *q, int gn)
 {
-	float kd = 0;
+	float kd = kern_q8r_k_scale(q, gn); /* as the scalar code, NaN scales too */
 	int s32[8], s16[16];
 
-	/* as the scalar code, so also with NaN scales */
-	for (int h = 0; h < gn; h++)
-		for (int j = 0; j < 4; j++)
-			kd = q[h].d[4 * j] > kd ? q[h].d[4 * j] : kd;
 	for (int h = 0; h < gn; h++)
 		for (int j = 0; j < 4; j++) {
 			__m512 f = _mm512_set1_ps(kd > 0 ? q[h].d[4 * j] / kd : 0.0f);
@@ -545,16 +541,7 @@ TGT static void q8r_k_sb(struct q8r *q, int gn)
 		s16[i] = 0;
 	for (int i = 4 * gn; i < 8; i++)
 		s32[i] = 0;
-	for (int h = 0; h < gn; h++) {
-		q[h].kd = kd;
-		for (int l = 0; l < 16; l++)
-			for (int e = 0; e < 2; e++) {
-				q[h].ks32[2 * l + e] = (int16_t)s32[2 * (l / 4) + e];
-				q[h].ks16a[2 * l + e] = (int16_t)s16[2 * (l / 4) + e];
-				q[h].ks16b[2 * l + e] = (int16_t)s16[8 + 2 * (l / 4) + e];
-			}
-		memset(q[h].pad_, 0, sizeof q[h].pad_);
-	}
+	kern_q8r_k_put(q, gn, kd, s32, s16);
 }
 
 void quant_avx512_q8r_k(int n, struct q8r *r)
