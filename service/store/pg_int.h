@@ -248,6 +248,34 @@ allot_err pg_ledger_sums(struct store *st, struct ledger_sum_req *rq, size_t n);
 /* rq[0..n)'s sums in one statement on c (pg_ledger_read.c; the caller
  * wrote its transaction's charges first). */
 allot_err pg_sums_read(struct pg_store *ps, PGconn *c, struct ledger_sum_req *rq, size_t n);
+/* The statement of pg_sums_read, over five arrays (institutions,
+ * projects, members, first and end buckets). */
+#define PG_SUMS_ARRAYS 5
+extern const char pg_sums_sql[];
+/* Its five arrays' texts for rq[0..n) (a[f] malloc'd; all NULL after a
+ * failure), freed by pg_sums_arrays_free; pg_sums_take reads its answer
+ * into rq[].sum. */
+allot_err pg_sums_arrays(const struct ledger_sum_req *rq, size_t n, char *a[PG_SUMS_ARRAYS]);
+void pg_sums_arrays_free(char *a[PG_SUMS_ARRAYS]);
+allot_err pg_sums_take(struct pg_store *ps, const PGresult *r, struct ledger_sum_req *rq,
+		       size_t n);
+/* store/pg_sumpre.c: the last booking group's sums request, read again in
+ * the next group's opening round trip.  pg_sumpre_sql: base with an
+ * EXECUTE of pg_sums_sql's prepared statement on c appended (malloc'd;
+ * key: a copy of the arrays it asks), or NULL (no request yet, the
+ * statement not prepared on c yet, or out of memory: key all NULL).  pg_sumpre_match:
+ * the same request.  pg_sumpre_remember takes a's strings (a all NULL
+ * after). */
+struct pg_sumpre;
+struct pg_sumpre *pg_sumpre_new(void);
+void pg_sumpre_free(struct pg_sumpre *sp);
+char *pg_sumpre_sql(struct pg_sumpre *sp, PGconn *c, const char *base,
+		    char *key[PG_SUMS_ARRAYS]);
+/* store/pg_store.c: the name of sql's prepared statement on c (sql: the
+ * pointer pg_run was given), false when it is not prepared there. */
+bool pg_stmt_name(PGconn *c, const char *sql, char name[24]);
+bool pg_sumpre_match(char *const key[PG_SUMS_ARRAYS], char *const a[PG_SUMS_ARRAYS]);
+void pg_sumpre_remember(struct pg_sumpre *sp, char *a[PG_SUMS_ARRAYS]);
 allot_err pg_ledger_sum(struct store *st, const struct ledger_level *lv, int64_t from_us,
 			int64_t to_us, int64_t *sum);
 allot_err pg_ledger_net(struct store *st, const char *provider, const char *record_id,

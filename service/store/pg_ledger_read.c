@@ -327,21 +327,23 @@ static int64_t sum_bucket(int64_t us)
 
 /* Each as pg_ledger.c's sum_query reads one (a level's absent parts travel
  * as ''; the CASE runs one branch). */
-allot_err pg_sums_read(struct pg_store *ps, PGconn *c, struct ledger_sum_req *rq, size_t n)
+const char pg_sums_sql[] =
+	"SELECT CASE WHEN q.i = '' THEN (SELECT coalesce(sum(charge), 0) FROM usage_buckets "
+	"WHERE bucket >= q.f AND bucket < q.t) WHEN q.p = '' THEN (SELECT "
+	"coalesce(sum(charge), 0) FROM usage_buckets WHERE institution = q.i AND bucket >= "
+	"q.f AND bucket < q.t) WHEN q.m = '' THEN (SELECT coalesce(sum(charge), 0) FROM "
+	"usage_buckets WHERE institution = q.i AND project = q.p AND bucket >= q.f AND "
+	"bucket < q.t) ELSE (SELECT coalesce(sum(charge), 0) FROM usage_buckets WHERE "
+	"institution = q.i AND project = q.p AND member = q.m AND bucket >= q.f AND bucket < "
+	"q.t) END FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) "
+	"WITH ORDINALITY AS q(i, p, m, f, t, ord) ORDER BY q.ord";
+
+allot_err pg_sums_arrays(const struct ledger_sum_req *rq, size_t n, char *a[PG_SUMS_ARRAYS])
 {
-	static const char q[] =
-		"SELECT CASE WHEN q.i = '' THEN (SELECT coalesce(sum(charge), 0) FROM usage_buckets "
-		"WHERE bucket >= q.f AND bucket < q.t) WHEN q.p = '' THEN (SELECT "
-		"coalesce(sum(charge), 0) FROM usage_buckets WHERE institution = q.i AND bucket >= "
-		"q.f AND bucket < q.t) WHEN q.m = '' THEN (SELECT coalesce(sum(charge), 0) FROM "
-		"usage_buckets WHERE institution = q.i AND project = q.p AND bucket >= q.f AND "
-		"bucket < q.t) ELSE (SELECT coalesce(sum(charge), 0) FROM usage_buckets WHERE "
-		"institution = q.i AND project = q.p AND member = q.m AND bucket >= q.f AND bucket < "
-		"q.t) END FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) "
-		"WITH ORDINALITY AS q(i, p, m, f, t, ord) ORDER BY q.ord";
+	for (int f = 0; f < PG_SUMS_ARRAYS; f++)
+		a[f] = NULL;
 	const char **txt = calloc(5 * n, sizeof *txt);
 	char (*num)[24] = calloc(2 * n, sizeof *num);
-	char *a[5] = {NULL};
 	allot_err e = txt && num ? ALLOT_OK : ALLOT_E_NOMEM;
 	for (size_t i = 0; i < n && !e; i++) {
 		const struct ledger_level *lv = &rq[i].lv;
@@ -352,21 +354,45 @@ allot_err pg_sums_read(struct pg_store *ps, PGconn *c, struct ledger_sum_req *rq
 		txt[3 * n + i] = pg_i64(num[i], sum_bucket(rq[i].from_us));
 		txt[4 * n + i] = pg_i64(num[n + i], tb);
 	}
-	for (int f = 0; f < 5 && !e; f++)
+	for (int f = 0; f < PG_SUMS_ARRAYS && !e; f++)
 		if (!(a[f] = pgs_text_array(txt + (size_t)f * n, n)))
 			e = ALLOT_E_NOMEM;
-	PGresult *r = e ? NULL : pg_run(ps, c, q, 5, (const char *const *)a, &e);
+	if (e)
+		pg_sums_arrays_free(a);
+	free(txt);
+	free(num);
+	return e;
+}
+
+void pg_sums_arrays_free(char *a[PG_SUMS_ARRAYS])
+{
+	for (int f = 0; f < PG_SUMS_ARRAYS; f++) {
+		free(a[f]);
+		a[f] = NULL;
+	}
+}
+
+allot_err pg_sums_take(struct pg_store *ps, const PGresult *r, struct ledger_sum_req *rq, size_t n)
+{
 	bool ok = r && PQntuples(r) == (int)n;
 	for (size_t i = 0; ok && i < n; i++)
 		ok = pg_col_i64_strict(r, (int)i, 0, &rq[i].sum);
-	if (r && !ok) { /* cannot happen under the bounds */
+	if (!ok) { /* cannot happen under the bounds */
 		pgs_fail(ps, ALLOT_E_STORE, "ledger sum: out of range");
-		e = ALLOT_E_STORE;
+		return ALLOT_E_STORE;
 	}
+	return ALLOT_OK;
+}
+
+allot_err pg_sums_read(struct pg_store *ps, PGconn *c, struct ledger_sum_req *rq, size_t n)
+{
+	char *a[PG_SUMS_ARRAYS];
+	allot_err e = pg_sums_arrays(rq, n, a);
+	PGresult *r = e ? NULL
+			: pg_run(ps, c, pg_sums_sql, PG_SUMS_ARRAYS, (const char *const *)a, &e);
+	if (r)
+		e = pg_sums_take(ps, r, rq, n);
 	PQclear(r);
-	for (int f = 0; f < 5; f++)
-		free(a[f]);
-	free(txt);
-	free(num);
+	pg_sums_arrays_free(a);
 	return e;
 }

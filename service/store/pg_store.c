@@ -443,6 +443,17 @@ PGresult *pg_run(struct pg_store *ps, PGconn *c, const char *sql, int n,
 	return r;
 }
 
+bool pg_stmt_name(PGconn *c, const char *sql, char name[24])
+{
+	struct pg_stmts *s = PQinstanceData(c, pg_events);
+	for (int i = 0; s && i < s->n; i++)
+		if (s->sql[i] == sql) {
+			snprintf(name, 24, "allot_%d", i);
+			return true;
+		}
+	return false;
+}
+
 /* One statement whose result is not needed. */
 static allot_err pg_run0(struct pg_store *ps, PGconn *c, const char *sql)
 {
