@@ -21,9 +21,14 @@ struct run_result run_clients_multi(const char *const *urls, int nurls, const ch
 /* The first three fields of /proc/loadavg, with a newline. */
 const char *loadavg_text(void);
 
+/* The most closed-loop clients of the nodes' phases (nodes.c), also run on
+ * the SQLite node when ALLOT_BENCH_PG is set. */
+#define NODES_LOOP_MAX 24
+
 /* What the single-node SQLite run measured, and its set-up. */
 struct nodes_base {
 	double sqlite_rps;       /* gated instant req/s, 8 clients */
+	double sqlite_rps24;     /* the same with NODES_LOOP_MAX clients (0: not measured) */
 	double sqlite_add50, sqlite_add99; /* added µs at 1,000 req/s */
 	double sqlite_cpu, sqlite_cpu_clients; /* µs per gated request: the process, its clients */
 	const char *up_url;      /* the instant upstream's completions URL (raw) */
