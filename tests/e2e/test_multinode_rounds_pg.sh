@@ -82,6 +82,11 @@ YAML
 charter 1 >"$E2E_DIR/charter.yaml"
 
 # --- three nodes on one database ------------------------------------------------------------
+# Their background poll (ALLOT_SYNC_MS, default 1 s) would also load a new
+# version, at any moment: round 2's probe of "a node with the older
+# version" must find it older, so the poll waits an hour and each round's
+# SIGHUP is what loads it (the reload follows the database first).
+export ALLOT_SYNC_MS=3600000
 e2e_start --charter "$E2E_DIR/charter.yaml" --threads 1 || exit 1
 PID1=$E2E_PID URL1=$URL
 e2e_start --threads 1 || exit 1
