@@ -116,7 +116,10 @@ static PGresult *pw_run(struct pg_store *ps, PGconn *c, struct ledger_sql *w, co
 		char *nl = strchr(ps->base.errmsg, '\n');
 		if (nl)
 			*nl = '\0';
-		*e = PQstatus(c) == CONNECTION_OK ? ALLOT_E_STORE : ALLOT_E_UNAVAILABLE;
+		/* as pg_state_err: no SQLSTATE, no answer from the server */
+		*e = PQstatus(c) == CONNECTION_OK && r && PQresultErrorField(r, PG_DIAG_SQLSTATE)
+			     ? ALLOT_E_STORE
+			     : ALLOT_E_UNAVAILABLE;
 	}
 	PQclear(r);
 	return NULL;

@@ -221,13 +221,15 @@ void pg_put(struct pg_store *ps, PGconn *c, bool broken)
 
 /* ---- statements ------------------------------------------------------------------ */
 
-/* The error of a failed statement on c with SQLSTATE state (may be NULL). */
+/* The error of a failed statement on c with SQLSTATE state (may be NULL).
+ * No SQLSTATE: the server gave no answer, libpq made the error (the
+ * connection lost; "server closed the connection unexpectedly" can come
+ * while PQstatus still says CONNECTION_OK, seen when a primary is killed
+ * under a reservation): unavailable, and the connection is dropped. */
 static allot_err pg_state_err(PGconn *c, const char *state)
 {
-	if (PQstatus(c) != CONNECTION_OK)
+	if (PQstatus(c) != CONNECTION_OK || !state)
 		return ALLOT_E_UNAVAILABLE;
-	if (!state)
-		return ALLOT_E_STORE;
 	if (strncmp(state, "23", 2) == 0) /* integrity constraint violation */
 		return ALLOT_E_CONFLICT;
 	/* connection exception; the server shutting down or starting */

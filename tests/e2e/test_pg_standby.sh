@@ -119,10 +119,10 @@ lost=$(date +%s%N)
 codes=
 for i in 1 2 3; do
 	batch "d-$i"
-	codes="$codes $(call "$URLA" "$E2E_DIR/d.json") $(post "$URLB" "d-$i")"
+	codes="$codes $(call "$URLA" "$E2E_DIR/d-$i.gated.json") $(post "$URLB" "d-$i")"
 done
 check "while no primary answers nothing is answered 200" 0 "$(printf '%s\n' $codes | grep -c '^200$')"
-check "every gated request and every batch is refused with 503" 6 "$(printf '%s\n' $codes | grep -c '^503$')"
+check "every gated request and every batch is refused with 503 (answers:$codes)" 6 "$(printf '%s\n' $codes | grep -c '^503$')"
 $PGRUN "$PGBIN/pg_ctl" -D "$PGOWN/s.data" -w -t 60 promote >/dev/null 2>&1 || bad "the standby was not promoted"
 promoted=$(date +%s%N)
 back() { # URL: seconds from the loss to its first 200 ("" if none within 30 s)
