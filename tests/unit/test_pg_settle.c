@@ -314,6 +314,26 @@ static void test_group_taken_id(void **state)
 	assert_true(cost > 8);
 }
 
+/* The sums of rq in a transaction (a batch one: store_ledger_begin_batch),
+ * checked against ledger_sum level by level, rolled back; returns the
+ * statements the sums call sent. */
+static uint64_t checked_sums(struct store *st, struct ledger_sum_req *rq, size_t n, bool batch)
+{
+	assert_int_equal(batch ? store_ledger_begin_batch(st, STORE_SYNC_FULL) : store_ledger_begin(st),
+			 ALLOT_OK);
+	uint64_t c0 = metrics_counter_get(MC_STORE_ROUNDTRIPS);
+	assert_int_equal(store_ledger_sums(st, rq, n), ALLOT_OK);
+	uint64_t cost = metrics_counter_get(MC_STORE_ROUNDTRIPS) - c0;
+	for (size_t i = 0; i < n; i++) {
+		int64_t one = -1;
+		assert_int_equal(store_ledger_sum_q(st, &rq[i].lv, rq[i].from_us, rq[i].to_us, &one),
+				 ALLOT_OK);
+		assert_int_equal(rq[i].sum, one);
+	}
+	store_ledger_rollback(st);
+	return cost;
+}
+
 /* store_ledger_sums in a transaction (one statement) answers what
  * ledger_sum answers for each level: pool, institution, project, member,
  * an open-ended range and one that holds nothing. */
@@ -336,18 +356,7 @@ static void test_sums(void **state)
 		{{"epfl", "climate", "bob@epfl.ch"}, now - hour, now + hour, -1},
 		{{"epfl", NULL, NULL}, now - 2 * hour, now - hour, -1},
 	};
-	const size_t n = sizeof rq / sizeof rq[0];
-	assert_int_equal(store_ledger_begin(st), ALLOT_OK);
-	uint64_t c0 = metrics_counter_get(MC_STORE_ROUNDTRIPS);
-	assert_int_equal(store_ledger_sums(st, rq, n), ALLOT_OK);
-	assert_int_equal(metrics_counter_get(MC_STORE_ROUNDTRIPS) - c0, 1);
-	for (size_t i = 0; i < n; i++) {
-		int64_t one = -1;
-		assert_int_equal(store_ledger_sum_q(st, &rq[i].lv, rq[i].from_us, rq[i].to_us, &one),
-				 ALLOT_OK);
-		assert_int_equal(rq[i].sum, one);
-	}
-	store_ledger_rollback(st);
+	assert_int_equal(checked_sums(st, rq, sizeof rq / sizeof rq[0], false), 1);
 	/* 3 settlements of (5+i) input and output tokens at 100 and 300. */
 	assert_int_equal(rq[0].sum, (5 + 6 + 7) * 400);
 	assert_int_equal(rq[3].sum, (5 + 6 + 7) * 400);
@@ -355,24 +364,6 @@ static void test_sums(void **state)
 	assert_int_equal(rq[5].sum, 0);
 }
 
-/* The sums of a batch transaction (store_ledger_begin_batch) on rq:
- * checked against ledger_sum level by level; returns the statements the
- * sums call sent. */
-static uint64_t batch_sums(struct store *st, struct ledger_sum_req *rq, size_t n)
-{
-	assert_int_equal(store_ledger_begin_batch(st, STORE_SYNC_FULL), ALLOT_OK);
-	uint64_t c0 = metrics_counter_get(MC_STORE_ROUNDTRIPS);
-	assert_int_equal(store_ledger_sums(st, rq, n), ALLOT_OK);
-	uint64_t cost = metrics_counter_get(MC_STORE_ROUNDTRIPS) - c0;
-	for (size_t i = 0; i < n; i++) {
-		int64_t one = -1;
-		assert_int_equal(store_ledger_sum_q(st, &rq[i].lv, rq[i].from_us, rq[i].to_us, &one),
-				 ALLOT_OK);
-		assert_int_equal(rq[i].sum, one);
-	}
-	store_ledger_rollback(st);
-	return cost;
-}
 
 static void test_sums_in_opening(void **state)
 {
@@ -389,7 +380,7 @@ static void test_sums_in_opening(void **state)
 		{{"epfl", "climate", "alice@epfl.ch"}, now - hour, now + hour, -1},
 	};
 	const size_t n = sizeof rq / sizeof rq[0];
-	assert_int_equal(batch_sums(st, rq, n), 1); /* the first: asked */
+	assert_int_equal(checked_sums(st, rq, n, true), 1); /* the first: asked */
 	assert_int_equal(rq[2].sum, 5 * 400);
 	/* Committed in between, from another connection: counted.  (A pooled
 	 * connection taken meanwhile by a background thread may lack the
@@ -400,7 +391,7 @@ static void test_sums_in_opening(void **state)
 					     "member = 'alice@epfl.ch'");
 	uint64_t least = UINT64_MAX;
 	for (int k = 0; k < 5 && least > 0; k++) {
-		uint64_t cost = batch_sums(st, rq, n);
+		uint64_t cost = checked_sums(st, rq, n, true);
 		least = cost < least ? cost : least;
 		assert_int_equal(rq[2].sum, 5 * 400 + 1000 * buckets);
 	}
@@ -408,7 +399,7 @@ static void test_sums_in_opening(void **state)
 		      (unsigned long long)least);
 	assert_int_equal(least, 0);
 	/* Another request: asked. */
-	assert_int_equal(batch_sums(st, rq, n - 1), 1);
+	assert_int_equal(checked_sums(st, rq, n - 1, true), 1);
 }
 
 int main(void)
