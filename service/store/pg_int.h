@@ -68,6 +68,11 @@ struct pg_store {
  * pg_put it).  ALLOT_E_UNAVAILABLE (st->errmsg says why) when the server
  * cannot be reached. */
 allot_err pg_get(struct pg_store *ps, PGconn **c, bool *own);
+/* The error a failed statement's result r (NULL: none came) on c stands
+ * for: unavailable when the server gave no answer (no SQLSTATE, or the
+ * connection is gone) or is shutting down, a conflict for an integrity
+ * violation, else a database error. */
+allot_err pg_result_err(PGconn *c, const PGresult *r);
 /* Gives a connection back; broken (or PQstatus not OK): closed instead. */
 void pg_put(struct pg_store *ps, PGconn *c, bool broken);
 /* The connection of the calling thread's open transaction on ps, or NULL;

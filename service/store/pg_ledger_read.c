@@ -116,10 +116,7 @@ static PGresult *pw_run(struct pg_store *ps, PGconn *c, struct ledger_sql *w, co
 		char *nl = strchr(ps->base.errmsg, '\n');
 		if (nl)
 			*nl = '\0';
-		/* as pg_state_err: no SQLSTATE, no answer from the server */
-		*e = PQstatus(c) == CONNECTION_OK && r && PQresultErrorField(r, PG_DIAG_SQLSTATE)
-			     ? ALLOT_E_STORE
-			     : ALLOT_E_UNAVAILABLE;
+		*e = pg_result_err(c, r);
 	}
 	PQclear(r);
 	return NULL;

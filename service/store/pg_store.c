@@ -239,12 +239,18 @@ static allot_err pg_state_err(PGconn *c, const char *state)
 	return ALLOT_E_STORE;
 }
 
+allot_err pg_result_err(PGconn *c, const PGresult *r)
+{
+	if (r && PQresultStatus(r) != PGRES_FATAL_ERROR) /* answered, but not as asked */
+		return ALLOT_E_STORE;
+	return pg_state_err(c, r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL);
+}
+
 /* Consumes r (may be NULL): sets errmsg and *e from it. */
 static PGresult *pg_run_fail(struct pg_store *ps, PGconn *c, PGresult *r, const char *sql,
 			     allot_err *e)
 {
-	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-	allot_err x = pg_state_err(c, state);
+	allot_err x = pg_result_err(c, r);
 	/* The primary message only: its DETAIL may quote values (a key's
 	 * hash in a duplicate), which do not belong in logs. */
 	const char *why = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;

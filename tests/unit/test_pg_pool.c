@@ -199,6 +199,19 @@ static void test_sqlstates(void **state)
 	assert_null(pg_run(f->ps, c, bad, 0, NULL, &e));
 	assert_int_equal(e, ALLOT_E_STORE);
 	assert_null(pg_run(f->ps, c, bad, 0, NULL, NULL)); /* e may be NULL */
+	/* no answer from the server: libpq's own error has no SQLSTATE (as
+	 * "server closed the connection unexpectedly" while PQstatus still
+	 * says CONNECTION_OK), or no result came at all */
+	PGresult *lost = PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
+	assert_null(PQresultErrorField(lost, PG_DIAG_SQLSTATE));
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	assert_int_equal(pg_result_err(c, lost), ALLOT_E_UNAVAILABLE);
+	PQclear(lost);
+	assert_int_equal(pg_result_err(c, NULL), ALLOT_E_UNAVAILABLE);
+	/* an answer of the wrong kind is the caller's error, not the server's */
+	PGresult *odd = PQmakeEmptyPGresult(c, PGRES_EMPTY_QUERY);
+	assert_int_equal(pg_result_err(c, odd), ALLOT_E_STORE);
+	PQclear(odd);
 
 	/* a COMMIT after a failed statement commits nothing and says so */
 	assert_int_equal(pg_begin(f->ps, c), ALLOT_OK);
