@@ -2,10 +2,13 @@
  * docs/BENCH_GATE.md "As the ledger grows").
  *
  * Gated requests/s with the instant backend on a ledger that holds no
- * records and on one that holds N, each a SQLite store of its own opened
- * as allotd opens it (bench_node_open) with 8 closed-loop clients,
- * measured alternately (empty, full, empty, full) so that a change of the
- * machine's load shows as a spread instead of a ratio.
+ * records and on one that holds N, each a store of its own opened as
+ * allotd opens it (bench_node_open) with 8 closed-loop clients, measured
+ * alternately (empty, full, empty, full) so that a change of the
+ * machine's load shows as a spread instead of a ratio.  On SQLite (two
+ * files), and on PostgreSQL when ALLOT_BENCH_PG names a server (two new
+ * databases on it, dropped after); ALLOT_BENCH_GROWTH=sqlite or pg runs
+ * one store only.
  *
  * The N rows go straight into usage_records in one INSERT … SELECT (not
  * through the gate: N requests would take hours here), shaped as the
@@ -19,6 +22,7 @@
  * (in the warm-up, not measured).  The clients use one token, so the
  * measured bookings' record ids share a prefix and land together in the
  * (provider, record_id) index; a commons' many tokens spread them. */
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +73,56 @@ static bool load_rows(const char *db, long long rows)
 	return ok;
 }
 
+/* One statement on uri's database, or a value (the first column of its
+ * first row into *val when val); false after a message. */
+static bool pg_do(const char *uri, const char *sql, double *val)
+{
+	PGconn *c = PQconnectdb(uri);
+	bool ok = PQstatus(c) == CONNECTION_OK;
+	PGresult *r = ok ? PQexec(c, sql) : NULL;
+	ok = ok && (PQresultStatus(r) == PGRES_COMMAND_OK ||
+		    (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1));
+	if (!ok)
+		fprintf(stderr, "bench_gate: growth: PostgreSQL: %s",
+			r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+	else if (val)
+		*val = atof(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	PQfinish(c);
+	return ok;
+}
+
+/* The same rows as load_rows, on PostgreSQL: its layout (migration 0007:
+ * no canonical bytes, the SHA-256 NULL where it is that of the sealed
+ * spelling, no leaf), a million rows per transaction. */
+static bool load_rows_pg(const char *uri, long long rows)
+{
+	int64_t now = time_now_us();
+	int64_t month = 28LL * 86400 * 1000000;
+	char sql[2048];
+	for (long long at = 0; at < rows; at += 1000000) {
+		long long to = at + 1000000 < rows ? at + 1000000 : rows;
+		snprintf(sql, sizeof sql,
+			 "INSERT INTO usage_records(provider, record_id, seq, kind, institution, "
+			 "project, member, resource, class, model, quantity, start_us, end_us, "
+			 "received_us, book_us, late, charter_version, rate_micro, charge_micro, "
+			 "overage, source, canonical, sha256) "
+			 "SELECT 'remote', 'gate:' || md5(random()::text) || ':1-' || "
+			 "CASE i %% 2 WHEN 0 THEN 'in' ELSE 'out' END, NULL, 'usage', "
+			 "'inst' || (i %% 40), 'proj' || ((i / 40) %% 10), "
+			 "'m' || ((i / 400) %% 5) || '@example.org', "
+			 "CASE i %% 2 WHEN 0 THEN 'tokens_in' ELSE 'tokens_out' END, '', 'instant', "
+			 "1 + (i * 7919) %% 1000, b - 1000000, b, b, b, 0, 1, 100, "
+			 "(1 + (i * 7919) %% 1000) * 100, 0, 'gate', '\\x'::bytea, NULL "
+			 "FROM (SELECT i, %lld - (i * 5183) %% %lld AS b "
+			 "FROM generate_series(%lld::bigint, %lld) AS i) AS g",
+			 (long long)now, (long long)month, at, to - 1);
+		if (!pg_do(uri, sql, NULL))
+			return false;
+	}
+	return pg_do(uri, "VACUUM ANALYZE usage_records", NULL);
+}
+
 static double file_mb(const char *path)
 {
 	struct stat st;
@@ -82,7 +136,8 @@ static double file_mb(const char *path)
 
 struct side {
 	const char *name;
-	char db[320], keys[320];   /* a deployment each: its own keys */
+	char db[1200], keys[320];  /* a deployment each: its own keys */
+	char dbname[64];           /* PostgreSQL: its database */
 	struct bench_node n;
 	char *token;
 	double rps[ROUNDS], p99[ROUNDS];
@@ -98,31 +153,55 @@ static bool side_open(struct side *s, const struct nodes_base *b)
 	return (s->token = bench_node_mint(&s->n)) != NULL;
 }
 
-void bench_growth(long long rows, const struct nodes_base *b)
+/* MB on disk: the SQLite file and its WAL, or the PostgreSQL database. */
+static double side_mb(const struct side *s, bool pg)
 {
+	double bytes = 0;
+	if (!pg)
+		return file_mb(s->db);
+	return pg_do(s->db, "SELECT pg_database_size(current_database())", &bytes) ? bytes / 1e6
+										  : 0;
+}
+
+/* uri: the PostgreSQL server (NULL: SQLite files in b->dir). */
+static void growth_run(long long rows, const struct nodes_base *b, const char *uri)
+{
+	bool pg = uri != NULL;
 	struct side sides[2] = {{.name = "empty ledger"}, {.name = "full ledger"}};
 	for (int i = 0; i < 2; i++) {
 		const char *w = i ? "full" : "empty";
-		snprintf(sides[i].db, sizeof sides[i].db, "%s/growth-%s.db", b->dir, w);
-		snprintf(sides[i].keys, sizeof sides[i].keys, "%s/keys-%s", b->dir, w);
+		struct side *s = &sides[i];
+		snprintf(s->keys, sizeof s->keys, "%s/keys-%s%s", b->dir, w, pg ? "-pg" : "");
+		if (!pg) {
+			snprintf(s->db, sizeof s->db, "%s/growth-%s.db", b->dir, w);
+			continue;
+		}
+		char sql[128];
+		snprintf(s->dbname, sizeof s->dbname, "allot_bench_growth_%s_%d", w, (int)getpid());
+		snprintf(sql, sizeof sql, "CREATE DATABASE %s", s->dbname);
+		if (strlen(uri) > 1024 || !pg_do(uri, sql, NULL)) {
+			s->dbname[0] = '\0';
+			goto out;
+		}
+		snprintf(s->db, sizeof s->db, "%s%sdbname=%s", uri, strchr(uri, '?') ? "&" : "?",
+			 s->dbname);
 	}
-	printf("\n== the ledger grows: SQLite with 0 and %lld records already booked (instant "
+	printf("\n== the ledger grows: %s with 0 and %lld records already booked (instant "
 	       "backend, %d closed-loop clients), load average %s",
-	       rows, LOOP_CLIENTS, loadavg_text());
+	       pg ? "PostgreSQL" : "SQLite", rows, LOOP_CLIENTS, loadavg_text());
 	/* the full one: made by the store (its schema), then loaded */
-	if (!side_open(&sides[1], b)) {
-		bench_node_close(&sides[1].n);
-		return;
-	}
+	if (!side_open(&sides[1], b))
+		goto out;
 	free(sides[1].token);
 	sides[1].token = NULL;
 	bench_node_close(&sides[1].n);
+	double before = side_mb(&sides[1], pg);
 	double t0 = (double)time_mono_us();
-	if (!load_rows(sides[1].db, rows))
-		return;
+	if (!(pg ? load_rows_pg(sides[1].db, rows) : load_rows(sides[1].db, rows)))
+		goto out;
+	double mb = side_mb(&sides[1], pg);
 	printf("  loaded %lld rows in %.0f s: %.0f MB (%.0f bytes per record, without log leaves)\n",
-	       rows, ((double)time_mono_us() - t0) / 1e6, file_mb(sides[1].db),
-	       file_mb(sides[1].db) * 1e6 / (double)rows);
+	       rows, ((double)time_mono_us() - t0) / 1e6, mb, (mb - before) * 1e6 / (double)rows);
 	bool ok = true;
 	for (int i = 0; i < 2 && ok; i++) {
 		t0 = (double)time_mono_us();
@@ -155,9 +234,17 @@ void bench_growth(long long rows, const struct nodes_base *b)
 		       e > 0 ? f / e : 0, sides[0].rps[0] > 0 ? sides[1].rps[0] / sides[0].rps[0] : 0,
 		       sides[0].rps[1] > 0 ? sides[1].rps[1] / sides[0].rps[1] : 0);
 	}
+out:
 	for (int i = 0; i < 2; i++) {
 		free(sides[i].token);
 		bench_node_close(&sides[i].n);
+		if (pg) {
+			char sql[128];
+			snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", sides[i].dbname);
+			if (sides[i].dbname[0])
+				pg_do(uri, sql, NULL);
+			continue;
+		}
 		char p[400];
 		unlink(sides[i].db);
 		snprintf(p, sizeof p, "%s-wal", sides[i].db);
@@ -165,4 +252,16 @@ void bench_growth(long long rows, const struct nodes_base *b)
 		snprintf(p, sizeof p, "%s-shm", sides[i].db);
 		unlink(p);
 	}
+}
+
+void bench_growth(long long rows, const struct nodes_base *b)
+{
+	/* ALLOT_BENCH_GROWTH: "sqlite" or "pg" alone; unset: SQLite, and
+	 * PostgreSQL when ALLOT_BENCH_PG names a server */
+	const char *only = getenv("ALLOT_BENCH_GROWTH");
+	const char *uri = getenv("ALLOT_BENCH_PG");
+	if (!only || strcmp(only, "sqlite") == 0)
+		growth_run(rows, b, NULL);
+	if (uri && (!only || strcmp(only, "pg") == 0))
+		growth_run(rows, b, uri);
 }
