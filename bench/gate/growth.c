@@ -94,7 +94,8 @@ static bool pg_do(const char *uri, const char *sql, double *val)
 
 /* The same rows as load_rows, on PostgreSQL: its layout (migration 0007:
  * no canonical bytes, the SHA-256 NULL where it is that of the sealed
- * spelling, no leaf), a million rows per transaction. */
+ * spelling, no leaf; 0009: kind and source as codes), a million rows per
+ * transaction. */
 static bool load_rows_pg(const char *uri, long long rows)
 {
 	int64_t now = time_now_us();
@@ -108,12 +109,12 @@ static bool load_rows_pg(const char *uri, long long rows)
 			 "received_us, book_us, late, charter_version, rate_micro, charge_micro, "
 			 "overage, source, canonical, sha256) "
 			 "SELECT 'remote', 'gate:' || md5(random()::text) || ':1-' || "
-			 "CASE i %% 2 WHEN 0 THEN 'in' ELSE 'out' END, NULL, 'usage', "
+			 "CASE i %% 2 WHEN 0 THEN 'in' ELSE 'out' END, NULL, 'u', "
 			 "'inst' || (i %% 40), 'proj' || ((i / 40) %% 10), "
 			 "'m' || ((i / 400) %% 5) || '@example.org', "
 			 "CASE i %% 2 WHEN 0 THEN 'tokens_in' ELSE 'tokens_out' END, '', 'instant', "
-			 "1 + (i * 7919) %% 1000, b - 1000000, b, b, b, 0, 1, 100, "
-			 "(1 + (i * 7919) %% 1000) * 100, 0, 'gate', '\\x'::bytea, NULL "
+			 "1 + (i * 7919) %% 1000, b - 1000000, b, b, b, false, 1, 100, "
+			 "(1 + (i * 7919) %% 1000) * 100, false, 'g', '\\x'::bytea, NULL "
 			 "FROM (SELECT i, %lld - (i * 5183) %% %lld AS b "
 			 "FROM generate_series(%lld::bigint, %lld) AS i) AS g",
 			 (long long)now, (long long)month, at, to - 1);

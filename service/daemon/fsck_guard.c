@@ -116,15 +116,15 @@ static void triggers_check(struct fsck *f)
 /* ---- integer columns (PostgreSQL) ------------------------------------------------ */
 
 /* Each amount, quantity, instant and index column is an integer type:
- * numeric, real or double precision would let a balance be fractional. */
+ * numeric, real or double precision would let a balance be fractional.
+ * (late and overage are flags: booleans since migration 0009.) */
 static void pg_types_check(struct fsck *f)
 {
 	static const char *const cols[][2] = {
 		{"usage_records", "quantity"},      {"usage_records", "start_us"},
 		{"usage_records", "end_us"},        {"usage_records", "received_us"},
-		{"usage_records", "book_us"},       {"usage_records", "late"},
-		{"usage_records", "charter_version"}, {"usage_records", "rate_micro"},
-		{"usage_records", "charge_micro"},  {"usage_records", "overage"},
+		{"usage_records", "book_us"},       {"usage_records", "charter_version"},
+		{"usage_records", "rate_micro"},    {"usage_records", "charge_micro"},
 		{"usage_records", "seq"},           {"usage_records", "leaf_index"},
 		{"usage_buckets", "bucket"},        {"usage_buckets", "charge"},
 		{"ledger_bounds", "charge_pos"},    {"ledger_bounds", "quantity"},

@@ -22,6 +22,29 @@ static void placeholder(struct ledger_sql *q)
 	buf_printf(&q->sql, "%c%d", q->dialect == LEDGER_SQL_PG ? '$' : '?', q->n);
 }
 
+static const struct {
+	const char *col, *name, *code;
+} sql_codes[] = {
+	{"kind", "usage", "u"},       {"kind", "adjustment", "a"}, {"kind", "void", "v"},
+	{"source", "provider", "p"}, {"source", "gate", "g"},
+};
+
+const char *ledger_sql_code(const char *col, const char *name)
+{
+	for (size_t i = 0; i < sizeof sql_codes / sizeof sql_codes[0]; i++)
+		if (strcmp(sql_codes[i].col, col) == 0 && strcmp(sql_codes[i].name, name) == 0)
+			return sql_codes[i].code;
+	return NULL;
+}
+
+const char *ledger_sql_code_name(const char *col, const char *code)
+{
+	for (size_t i = 0; i < sizeof sql_codes / sizeof sql_codes[0]; i++)
+		if (strcmp(sql_codes[i].col, col) == 0 && strcmp(sql_codes[i].code, code) == 0)
+			return sql_codes[i].name;
+	return NULL;
+}
+
 static void where_text(struct ledger_sql *q, const char *col, const char *v)
 {
 	if (!v)
@@ -48,11 +71,25 @@ void ledger_sql_where(struct ledger_sql *q, const struct ledger_filter *f)
 	where_text(q, "provider", f->provider);
 	where_text(q, "resource", f->resource);
 	where_text(q, "model", f->model);
-	where_text(q, "kind", f->kind);
-	if (f->from_us)
+	/* a name with no code matches no row ("char" of "" is '\0') */
+	const char *kind = f->kind;
+	if (kind && q->dialect == LEDGER_SQL_PG)
+		kind = ledger_sql_code("kind", kind) ? ledger_sql_code("kind", kind) : "";
+	where_text(q, "kind", kind);
+	/* PostgreSQL finds an institution's records by (institution,
+	 * book_us >> 30) (migration 0009): the bounds' spans as well, implied
+	 * by the bounds (the same rows), for the index */
+	bool span = q->dialect == LEDGER_SQL_PG && f->institution;
+	if (f->from_us) {
 		ledger_sql_int(q, " AND book_us >= ", f->from_us);
-	if (f->to_us)
+		if (span)
+			buf_printf(&q->sql, " AND (book_us >> 30) >= ($%d::bigint >> 30)", q->n);
+	}
+	if (f->to_us) {
 		ledger_sql_int(q, " AND book_us < ", f->to_us);
+		if (span && f->to_us > INT64_MIN)
+			buf_printf(&q->sql, " AND (book_us >> 30) <= (($%d::bigint - 1) >> 30)", q->n);
+	}
 	if (f->after_id)
 		ledger_sql_int(q, " AND id > ", f->after_id);
 }
@@ -79,14 +116,18 @@ static bool group_col_ok(const char *g)
  * subtract theirs, a void subtracts what was left of the record it voids
  * (its quantity minus earlier credits and refunds plus debits), so a voided
  * record nets to zero, as its charge does. */
-static const char q_net_quantity[] =
-	"CASE kind WHEN 'usage' THEN quantity "
-	"WHEN 'adjustment' THEN CASE adjustment WHEN 'debit' THEN quantity ELSE -quantity END "
-	"ELSE -(SELECT coalesce(sum(CASE o.kind WHEN 'usage' THEN o.quantity "
-	"WHEN 'adjustment' THEN CASE o.adjustment WHEN 'debit' THEN o.quantity "
-	"ELSE -o.quantity END ELSE 0 END), 0) FROM usage_records o "
-	"WHERE o.provider = usage_records.provider AND (o.record_id = usage_records.supersedes "
-	"OR o.supersedes = usage_records.supersedes)) END";
+#define NET_QUANTITY(usage, adjustment)                                                      \
+	"CASE kind WHEN '" usage "' THEN quantity "                                          \
+	"WHEN '" adjustment "' THEN CASE adjustment WHEN 'debit' THEN quantity "             \
+	"ELSE -quantity END "                                                                \
+	"ELSE -(SELECT coalesce(sum(CASE o.kind WHEN '" usage "' THEN o.quantity "           \
+	"WHEN '" adjustment "' THEN CASE o.adjustment WHEN 'debit' THEN o.quantity "         \
+	"ELSE -o.quantity END ELSE 0 END), 0) FROM usage_records o "                         \
+	"WHERE o.provider = usage_records.provider AND (o.record_id = usage_records.supersedes " \
+	"OR o.supersedes = usage_records.supersedes)) END"
+/* the kinds by name (SQLite) and by code (PostgreSQL, migration 0009) */
+static const char q_net_quantity[] = NET_QUANTITY("usage", "adjustment");
+static const char q_net_quantity_pg[] = NET_QUANTITY("u", "a");
 
 allot_err ledger_sql_report(struct ledger_sql *q, const struct ledger_filter *f,
 			    const char *const *group_by, size_t ngroup, bool by_bucket)
@@ -125,7 +166,8 @@ allot_err ledger_sql_report(struct ledger_sql *q, const struct ledger_filter *f,
 	if (cols.len)
 		buf_printf(&q->sql, "%s, ", buf_str(&cols));
 	buf_printf(&q->sql, "sum(charge_micro) AS charge, sum(%s) AS quantity, count(*) AS records "
-			    "FROM usage_records", q_net_quantity);
+			    "FROM usage_records",
+		   q->dialect == LEDGER_SQL_PG ? q_net_quantity_pg : q_net_quantity);
 	ledger_sql_where(q, f);
 	if (keys.len)
 		buf_printf(&q->sql, " GROUP BY %s ORDER BY %s", buf_str(&keys), buf_str(&keys));

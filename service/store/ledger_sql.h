@@ -53,4 +53,11 @@ void ledger_sql_list(struct ledger_sql *q, const char *cols, const struct ledger
 allot_err ledger_sql_report(struct ledger_sql *q, const struct ledger_filter *f,
 			    const char *const *group_by, size_t ngroup, bool by_bucket);
 
+/* PostgreSQL keeps usage_records.kind and .source as one-letter codes
+ * (migration 0009: the names' first letters, "char"); SQLite keeps the
+ * names.  The code of name in column col ("kind" or "source"), and the
+ * name of a code; NULL when there is none. */
+const char *ledger_sql_code(const char *col, const char *name);
+const char *ledger_sql_code_name(const char *col, const char *code);
+
 #endif

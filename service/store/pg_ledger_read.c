@@ -27,7 +27,7 @@ allot_err pg_ledger_net(struct store *st, const char *provider, const char *reco
 			int64_t *net, bool *voided)
 {
 	static const char q[] =
-		"SELECT coalesce(sum(charge_micro), 0), coalesce(bool_or(kind = 'void'), false) "
+		"SELECT coalesce(sum(charge_micro), 0), coalesce(bool_or(kind = 'v'), false) "
 		"FROM usage_records WHERE provider = $1 AND (record_id = $2 OR supersedes = $2)";
 	struct pg_store *ps = PS(st);
 	PGconn *c = NULL;
@@ -63,7 +63,7 @@ allot_err pg_token_spent(struct store *st, const char *jti, int64_t *spent)
 		" FROM p WHERE p.provider IS NOT NULL) "
 		"SELECT coalesce(sum(u.charge_micro), 0) FROM p JOIN usage_records u"
 		" ON u.provider = p.provider AND u.record_id >= $1 AND u.record_id < $2 "
-		"WHERE u.source = 'gate'";
+		"WHERE u.source = 'g'";
 	struct pg_store *ps = PS(st);
 	char lo[STORE_ID_MAX + 8], hi[STORE_ID_MAX + 8];
 	snprintf(lo, sizeof lo, "gate:%s:", jti);
@@ -134,7 +134,7 @@ static PGresult *pw_run(struct pg_store *ps, PGconn *c, struct ledger_sql *w, co
 	"FROM usage_records WHERE provider = $1 AND seq IS NOT NULL WINDOW w AS (ORDER BY seq)) "
 static const char q_seq_totals[] =
 	Q_SEQ_SCAN
-	"SELECT (SELECT count(*) FROM usage_records WHERE provider = $1 AND source = 'provider'), "
+	"SELECT (SELECT count(*) FROM usage_records WHERE provider = $1 AND source = 'p'), "
 	"count(*), min(seq), max(seq), count(*) FILTER (WHERE seq > prev + 1), "
 	"coalesce(sum(seq::numeric - prev - 1) FILTER (WHERE seq > prev + 1), 0), "
 	"count(*) FILTER (WHERE seq = prev AND prev2 IS DISTINCT FROM seq) FROM s";

@@ -11,6 +11,7 @@
 
 #include "common/b64.h"
 #include "crypto/digest.h"
+#include "store/ledger_sql.h"
 
 #define PS(st_) ((struct pg_store *)(st_))
 
@@ -23,7 +24,10 @@ allot_err pg_usage_row(const PGresult *r, int i, struct ledger_row *out)
 	pgs_col_text(r, i, 2, rec->record_id, sizeof rec->record_id);
 	rec->has_seq = !PQgetisnull(r, i, 3);
 	rec->seq = pg_col_i64(r, i, 3);
-	const char *k = PQgetvalue(r, i, 4);
+	/* kind and source as codes (migration 0009) */
+	const char *k = ledger_sql_code_name("kind", PQgetvalue(r, i, 4));
+	if (!k)
+		return ALLOT_E_STORE;
 	rec->kind = strcmp(k, "adjustment") == 0 ? RECORD_ADJUSTMENT
 		    : strcmp(k, "void") == 0     ? RECORD_VOID
 						 : RECORD_USAGE;
@@ -44,12 +48,15 @@ allot_err pg_usage_row(const PGresult *r, int i, struct ledger_row *out)
 	rec->end_us = pg_col_i64(r, i, 15);
 	out->received_us = pg_col_i64(r, i, 16);
 	out->book_us = pg_col_i64(r, i, 17);
-	out->late = pg_col_i64(r, i, 18) != 0;
+	out->late = PQgetvalue(r, i, 18)[0] == 't';
 	out->charter_version = pg_col_i64(r, i, 19);
 	out->rate_micro = pg_col_i64(r, i, 20);
 	out->charge_micro = pg_col_i64(r, i, 21);
-	out->overage = pg_col_i64(r, i, 22) != 0;
-	out->from_gate = strcmp(PQgetvalue(r, i, 23), "gate") == 0;
+	out->overage = PQgetvalue(r, i, 22)[0] == 't';
+	const char *src = ledger_sql_code_name("source", PQgetvalue(r, i, 23));
+	if (!src)
+		return ALLOT_E_STORE;
+	out->from_gate = strcmp(src, "gate") == 0;
 	bool sha = pgs_col_bytes(r, i, 25, rec->sha256, sizeof rec->sha256);
 	size_t n = 0;
 	uint8_t *canon = pgs_col_blob(r, i, 24, &n);
@@ -142,14 +149,15 @@ static allot_err row_text(struct row_text *t, const struct ledger_row *row, int6
 		t->lh[2] = '\0';
 	const char *v[ROW_NPARAMS] = {
 		r->provider, r->record_id, r->has_seq ? pg_i64(t->seq, r->seq) : NULL,
-		record_kind_name(r->kind), record_adjustment_name(r->adjustment),
+		ledger_sql_code("kind", record_kind_name(r->kind)), record_adjustment_name(r->adjustment),
 		r->supersedes[0] ? r->supersedes : NULL, r->institution, r->project, r->member,
 		r->resource, r->cls, r->model, pg_i64(t->qty, r->quantity),
 		pg_i64(t->su, r->start_us), pg_i64(t->eu, r->end_us),
-		pg_i64(t->rcv, row->received_us), pg_i64(t->bk, row->book_us), row->late ? "1" : "0",
+		pg_i64(t->rcv, row->received_us), pg_i64(t->bk, row->book_us), row->late ? "t" : "f",
 		pg_i64(t->cv, row->charter_version), pg_i64(t->rate, row->rate_micro),
-		pg_i64(t->chg, row->charge_micro), row->overage ? "1" : "0",
-		row->from_gate ? "gate" : "provider", t->canon, sha ? t->sha : NULL,
+		pg_i64(t->chg, row->charge_micro), row->overage ? "t" : "f",
+		ledger_sql_code("source", row->from_gate ? "gate" : "provider"), t->canon,
+		sha ? t->sha : NULL,
 		logged ? pg_i64(t->li, leaf) : NULL, logged ? t->lh : NULL};
 	memcpy(t->v, v, sizeof v);
 	return ALLOT_OK;
@@ -256,11 +264,11 @@ allot_err pg_rows_flush(struct pg_store *ps, PGconn *c, struct pg_rowbuf *b)
 	/* The kept rows as arrays, in their order (ids in leaf order), each
 	 * with its leaf. */
 #define ROWS_SQL(on_conflict)                                                               \
-	"WITH d AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], "   \
+	"WITH d AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::\"char\"[], " \
 	"$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], " \
 	"$12::text[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], "            \
-	"$17::bigint[], $18::smallint[], $19::bigint[], $20::bigint[], $21::bigint[], "        \
-	"$22::smallint[], $23::text[], $24::bytea[], $25::bytea[], $26::bigint[], "            \
+	"$17::bigint[], $18::boolean[], $19::bigint[], $20::bigint[], $21::bigint[], "         \
+	"$22::boolean[], $23::\"char\"[], $24::bytea[], $25::bytea[], $26::bigint[], "         \
 	"$27::bytea[]) WITH ORDINALITY AS d(" ROW_COLS ", ord)), "                             \
 	"r AS (INSERT INTO usage_records(" ROW_COLS ") SELECT " ROW_COLS " FROM d "            \
 	"ORDER BY ord " on_conflict "RETURNING id) SELECT count(*) FROM r"

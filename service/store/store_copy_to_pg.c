@@ -20,6 +20,7 @@
 
 #include "common/b64.h"
 #include "common/buf.h"
+#include "store/ledger_sql.h"
 #include "store/migrate.h"
 #include "store/pg_int.h"
 
@@ -145,6 +146,8 @@ static bool cp_put_value(struct cp *x, struct buf *b, sqlite3_stmt *q, int i,
 {
 	int t = sqlite3_column_type(q, i);
 	bool bytea = strcmp(c->type, "bytea") == 0, boolean = strcmp(c->type, "boolean") == 0;
+	/* usage_records.kind and .source: a code each (migration 0009) */
+	bool code = strcmp(c->type, "\"char\"") == 0;
 	switch (t) {
 	case SQLITE_NULL:
 		buf_puts(b, "\\N");
@@ -154,8 +157,9 @@ static bool cp_put_value(struct cp *x, struct buf *b, sqlite3_stmt *q, int i,
 			buf_puts(b, sqlite3_column_int64(q, i) ? "t" : "f");
 		else
 			buf_put_int(b, sqlite3_column_int64(q, i));
-		return !bytea || (snprintf(x->msg, x->msgsz, "%s.%s: an integer where the "
-					   "destination wants bytes", table, c->name), false);
+		return (!bytea && !code) ||
+		       (snprintf(x->msg, x->msgsz, "%s.%s: an integer where the destination wants %s",
+				 table, c->name, bytea ? "bytes" : "a name"), false);
 	case SQLITE_FLOAT:
 		snprintf(x->msg, x->msgsz, "%s.%s: a floating-point value (%.17g): money and "
 					   "quantities are integers; repair the source first",
@@ -165,9 +169,23 @@ static bool cp_put_value(struct cp *x, struct buf *b, sqlite3_stmt *q, int i,
 		const void *p = t == SQLITE_BLOB ? sqlite3_column_blob(q, i)
 						 : (const void *)sqlite3_column_text(q, i);
 		int n = sqlite3_column_bytes(q, i);
-		if (bytea)
+		if (bytea) {
 			cp_put_hex(b, p, n);
-		else if (t == SQLITE_BLOB && memchr(p, 0, (size_t)n)) {
+		} else if (code) {
+			char name[16];
+			const char *k = NULL;
+			if (t == SQLITE_TEXT && (size_t)n < sizeof name) {
+				memcpy(name, p, (size_t)n);
+				name[n] = '\0';
+				k = ledger_sql_code(c->name, name);
+			}
+			if (!k) {
+				snprintf(x->msg, x->msgsz, "%s.%s: \"%.*s\" is not one of its names",
+					 table, c->name, n < 40 ? n : 40, (const char *)p);
+				return false;
+			}
+			buf_puts(b, k);
+		} else if (t == SQLITE_BLOB && memchr(p, 0, (size_t)n)) {
 			snprintf(x->msg, x->msgsz, "%s.%s: bytes where the destination wants text",
 				 table, c->name);
 			return false;

@@ -16,6 +16,7 @@
 #include "common/b64.h"
 #include "common/buf.h"
 #include "crypto/digest.h"
+#include "store/ledger_sql.h"
 #include "store/migrate.h"
 #include "store/pg_int.h"
 #include "store/store.h"
@@ -30,6 +31,15 @@ static bool cp_bind(struct cp *x, sqlite3_stmt *ins, int i, const PGresult *r, i
 	size_t n = (size_t)PQgetlength(r, row, i);
 	if (strcmp(pc->type, "boolean") == 0)
 		return sqlite3_bind_int(ins, i + 1, v[0] == 't') == SQLITE_OK;
+	if (strcmp(pc->type, "\"char\"") == 0) { /* a code (migration 0009): its name */
+		const char *name = ledger_sql_code_name(pc->name, v);
+		if (!name) {
+			snprintf(x->msg, x->msgsz, "%s.%s: \"%.40s\" is not one of its codes", table,
+				 pc->name, v);
+			return false;
+		}
+		return sqlite3_bind_text(ins, i + 1, name, -1, SQLITE_STATIC) == SQLITE_OK;
+	}
 	if (strstr(sc->type, "INT") && strcmp(pc->type, "bytea") != 0) {
 		char *end;
 		long long k = strtoll(v, &end, 10);
@@ -103,6 +113,7 @@ static bool cp_usage_sha(const PGresult *r, int row, const struct cp_col *pc, in
 	rec.start_us = cp_i64(V("start_us"));
 	rec.end_us = cp_i64(V("end_us"));
 	const char *kind = V("kind"), *adj = V("adjustment"), *canon = V("canonical");
+	kind = kind ? ledger_sql_code_name("kind", kind) : NULL; /* a code: 0009 */
 	for (enum record_kind k = RECORD_USAGE; k <= RECORD_VOID; k++)
 		if (kind && strcmp(kind, record_kind_name(k)) == 0)
 			rec.kind = k;

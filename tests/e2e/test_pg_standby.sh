@@ -153,7 +153,7 @@ LC_ALL=C sort "$E2E_DIR/acked.sorted" -o "$E2E_DIR/acked.sorted"
 check "every acknowledged provider record is in the promoted database, once" "" \
 	"$(LC_ALL=C comm -3 "$E2E_DIR/acked.sorted" "$E2E_DIR/held.txt" | head -3)"
 check "every gated 200 booked once (tokens_in and tokens_out)" "$((2 * GATED))" \
-	"$(sql "SELECT count(*) FROM usage_records WHERE source = 'gate'")"
+	"$(sql "SELECT count(*) FROM usage_records WHERE source = 'g'")"
 check "no budget row past its allocation" 0 \
 	"$(sql "SELECT count(*) FROM budgets WHERE settled + reserved + leased > allocation")"
 ALLOT_KEY=$AKEY "$BIN/allot" log monitor --state "$E2E_DIR/monitor.json" >/dev/null

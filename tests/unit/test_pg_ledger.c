@@ -668,6 +668,48 @@ static void test_list_same(void **state)
 	free(all);
 }
 
+/* An institution's records at the edges of the 2^30 µs spans that
+ * PostgreSQL's index keys them by (migration 0009: the statements bound
+ * the spans beside book_us): every period whose ends fall on, before or
+ * after an edge lists and reports the same rows as SQLite. */
+static void test_span_edges_same(void **state)
+{
+	struct fx *f = *state;
+	PGFX_NEED(f);
+	const int64_t edge = ((T0 >> 30) + 1) << 30, d[] = {-2, -1, 0, 1};
+	struct store *st[2] = {f->sq, f->pg};
+	for (int s = 0; s < 2; s++) {
+		struct ledger_row row;
+		char id[32];
+		for (size_t i = 0; i < sizeof d / sizeof *d; i++) {
+			snprintf(id, sizeof id, "edge-%zu", i);
+			fill(&row, id, "epfl", "climate", "", 1, edge + d[i], 10 * (int64_t)(i + 1));
+			assert_int_equal(ins(st[s], &row), ALLOT_OK);
+		}
+		fill(&row, "other", "ethz", "bio", "", 1, edge, 5);
+		assert_int_equal(ins(st[s], &row), ALLOT_OK);
+	}
+	const char *g1[] = {"institution"};
+	int periods = 0;
+	for (int64_t a = -3; a <= 2; a++)
+		for (int64_t b = a + 1; b <= 3; b++) {
+			struct ledger_filter flt = {.institution = "epfl", .from_us = edge + a,
+						    .to_us = edge + b, .limit = 100};
+			SAME(f, list_text(f->sq, &flt), list_text(f->pg, &flt));
+			SAME(f, report_text(f->sq, &flt, g1, 1, false),
+			     report_text(f->pg, &flt, g1, 1, false));
+			periods++;
+		}
+	struct ledger_filter one = {.institution = "epfl", .from_us = edge, .to_us = edge + 1,
+				    .limit = 100};
+	char *t = list_text(f->pg, &one);
+	assert_non_null(strstr(t, "edge-2"));
+	assert_null(strstr(t, "edge-1"));
+	assert_null(strstr(t, "other"));
+	free(t);
+	assert_int_equal(periods, 21);
+}
+
 static void test_report_same(void **state)
 {
 	struct fx *f = *state;
@@ -1337,6 +1379,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_token_spent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_same, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_same, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_span_edges_same, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_status_same, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_buckets_same, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_entries_same, setup, teardown),

@@ -126,6 +126,10 @@ static void book(struct store *st, int i)
 	else
 		for (int k = 0; k < 32; k++)
 			r->sha256[k] = (uint8_t)(i * 7 + k);
+	/* flags and the source: 0009 makes them booleans and a code */
+	row.late = i % 4 == 1;
+	row.overage = i % 6 == 2;
+	row.from_gate = i % 8 == 3;
 	row.received_us = r->end_us + 500000;
 	row.book_us = r->end_us;
 	row.charter_version = 1;
@@ -159,6 +163,12 @@ static void back_to_0006(PGconn *c, const struct seen *s)
 		     "public.%I', t, t); END LOOP; END $$; "
 		     "CREATE TABLE keep.tlog_leaves AS SELECT * FROM tlog_leaves_all; "
 		     "CREATE TABLE keep.usage_records AS SELECT * FROM usage_records; "
+		     /* 0009's codes and booleans spelt as version 6 did */
+		     "ALTER TABLE keep.usage_records ALTER kind TYPE text USING CASE kind "
+		     "WHEN 'u' THEN 'usage' WHEN 'a' THEN 'adjustment' WHEN 'v' THEN 'void' END, "
+		     "ALTER source TYPE text USING CASE source WHEN 'p' THEN 'provider' "
+		     "WHEN 'g' THEN 'gate' END, ALTER late TYPE smallint USING late::int, "
+		     "ALTER overage TYPE smallint USING overage::int; "
 		     "DROP SCHEMA public CASCADE; CREATE SCHEMA public; "
 		     "CREATE TABLE allot_schema (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
 		     "applied_us BIGINT NOT NULL)");
@@ -242,6 +252,8 @@ static void test_migrate_with_data(void **state)
 			 NREC - (NREC + 2) / 3);
 	back_to_0006(c, &before);
 	assert_int_equal(q_int(c, "SELECT max(version) FROM allot_schema"), 6);
+	assert_int_equal(q_int(c, "SELECT count(*) FROM usage_records WHERE kind = 'adjustment'"),
+			 NREC / 5);
 	assert_int_equal(q_int(c, "SELECT count(*) FROM tlog_leaves"), (int64_t)size0);
 	assert_int_equal(q_int(c, "SELECT count(*) FROM usage_records"), NREC);
 
@@ -252,6 +264,16 @@ static void test_migrate_with_data(void **state)
 		newest = m->version;
 	assert_true(newest >= 7);
 	assert_int_equal(q_int(c, "SELECT max(version) FROM allot_schema"), newest);
+	/* 0009: the kinds, sources and flags, each row's as it was */
+	assert_int_equal(q_int(c, "SELECT count(*) FROM usage_records WHERE kind = 'a' AND "
+				  "adjustment = 'refund' AND substr(record_id, 4)::int % 5 = 4"), NREC / 5);
+	assert_int_equal(q_int(c, "SELECT count(*) FROM usage_records WHERE kind = 'u'"),
+			 NREC - NREC / 5);
+	assert_int_equal(q_int(c, "SELECT count(*) FROM usage_records WHERE "
+				  "late = (substr(record_id, 4)::int % 4 = 1) AND "
+				  "overage = (substr(record_id, 4)::int % 6 = 2) AND "
+				  "source = CASE WHEN substr(record_id, 4)::int % 8 = 3 THEN 'g' ELSE 'p' END"),
+			 NREC);
 	read_all(st, &after, &size1, root1);
 	assert_int_equal(size1, size0);
 	assert_memory_equal(root1, root0, 32);
