@@ -480,12 +480,20 @@ static allot_err admit_reserve(struct gate *g, const struct token_claims *c,
 	return ALLOT_OK;
 }
 
-/* The settlement's record base "gate:<jti>:<boot>-<seq>": unique, and the
- * id of its reservation in the store's budgets. */
+/* The settlement's record base "gate:<jti>:<boot>-<seq>", boot and seq in
+ * hex: unique, and the id of its reservation in the store's budgets.  seq
+ * has at least 8 digits (zeros in front), so a token's record ids sort as
+ * they are made and each new one goes at the end of the token's run in the
+ * (provider, record_id) index.  Unpadded decimal ids of 1000..9999 sorted
+ * among those of 100..999 (and so on at every power of ten): on
+ * PostgreSQL every insert then split a page in the middle of the index
+ * and left it half full (docs/BENCH_PG.md, "Bytes per gated request").
+ * Past 2^32 requests of one boot the ids grow a digit and sort among the
+ * earlier ones once. */
 static void ticket_base(const struct gate *g, const struct gate_ticket *t, char *out,
 			size_t outsz)
 {
-	snprintf(out, outsz, "gate:%s:%llx-%llu", t->claims.jti, (unsigned long long)g->boot,
+	snprintf(out, outsz, "gate:%s:%llx-%08llx", t->claims.jti, (unsigned long long)g->boot,
 		 (unsigned long long)t->seq);
 }
 
