@@ -88,6 +88,13 @@ void pg_txn_set(struct pg_store *ps, PGconn *c);
  * ALLOT_E_UNAVAILABLE when the connection is gone, ALLOT_E_STORE else. */
 PGresult *pg_run(struct pg_store *ps, PGconn *c, const char *sql, int n,
 		 const char *const *vals, allot_err *e);
+/* pg_run, the statement planned for its parameters at each run (not
+ * prepared): for one whose best plan depends on them, such as a look-up of
+ * a batch's 1,000 ids, which a prepared statement's generic plan, made
+ * while the table was small, kept as a sequential scan comparing every row
+ * with every id (bench/ingest: 50,000 records took 215 ms a batch). */
+PGresult *pg_run_custom(struct pg_store *ps, PGconn *c, const char *sql, int n,
+			const char *const *vals, allot_err *e);
 /* BEGIN / COMMIT / ROLLBACK of the thread's own transaction on c. */
 allot_err pg_begin(struct pg_store *ps, PGconn *c);
 /* A pipeline (libpq pipeline mode) on c: from pg_pipe_begin, pg_run sends

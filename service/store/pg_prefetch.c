@@ -150,7 +150,7 @@ static allot_err fetch(struct pg_store *ps, PGconn *c, const char *sql, const ch
 {
 	const char *v[] = {provider, arr};
 	allot_err e = ALLOT_OK;
-	PGresult *r = pg_run(ps, c, sql, 2, v, &e);
+	PGresult *r = pg_run_custom(ps, c, sql, 2, v, &e); /* planned for the ids */
 	if (!r)
 		return e;
 	for (int i = 0; i < PQntuples(r) && !e; i++)

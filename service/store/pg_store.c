@@ -414,10 +414,10 @@ allot_err pg_pipe_end(struct pg_store *ps, PGconn *c)
 	return e;
 }
 
-PGresult *pg_run(struct pg_store *ps, PGconn *c, const char *sql, int n,
-		 const char *const *vals, allot_err *e)
+static PGresult *run(struct pg_store *ps, PGconn *c, const char *sql, int n,
+		     const char *const *vals, allot_err *e, bool prepare)
 {
-	struct pg_stmts *s = PQinstanceData(c, pg_events);
+	struct pg_stmts *s = prepare ? PQinstanceData(c, pg_events) : NULL;
 	char name[24];
 	int idx = -1;
 	for (int i = 0; s && i < s->n; i++)
@@ -426,7 +426,7 @@ PGresult *pg_run(struct pg_store *ps, PGconn *c, const char *sql, int n,
 			break;
 		}
 	if (piped(c))
-		return pipe_send(ps, c, s, idx, sql, n, vals, e);
+		return pipe_send(ps, c, PQinstanceData(c, pg_events), idx, sql, n, vals, e);
 	if (idx < 0 && s && s->n < PG_STMT_MAX) {
 		snprintf(name, sizeof name, "allot_%d", s->n);
 		PGresult *p = PQprepare(c, name, sql, n, NULL);
@@ -449,6 +449,18 @@ PGresult *pg_run(struct pg_store *ps, PGconn *c, const char *sql, int n,
 	if (e)
 		*e = ALLOT_OK;
 	return r;
+}
+
+PGresult *pg_run(struct pg_store *ps, PGconn *c, const char *sql, int n,
+		 const char *const *vals, allot_err *e)
+{
+	return run(ps, c, sql, n, vals, e, true);
+}
+
+PGresult *pg_run_custom(struct pg_store *ps, PGconn *c, const char *sql, int n,
+			const char *const *vals, allot_err *e)
+{
+	return run(ps, c, sql, n, vals, e, false);
 }
 
 bool pg_stmt_name(PGconn *c, const char *sql, char name[24])
