@@ -155,3 +155,25 @@ allot_err hex_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t 
 	*outlen = n / 2;
 	return ALLOT_OK;
 }
+
+size_t b64sort_u64(uint64_t v, int width, char *out)
+{
+	static const char digits[] =
+		"-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+	char tmp[11];
+	int n = 0;
+	if (width < 1)
+		width = 1;
+	if (width > 11)
+		width = 11;
+	do {
+		tmp[n++] = digits[v & 63];
+		v >>= 6;
+	} while (v && n < 11);
+	while (n < width)
+		tmp[n++] = '-';
+	for (int i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	out[n] = '\0';
+	return (size_t)n;
+}

@@ -41,4 +41,10 @@ void hex_encode(const void *in, size_t n, char *out);
  * ALLOT_E_TOO_LARGE (n / 2 > cap).  OUT: *outlen on success only. */
 allot_err hex_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *outlen);
 
+/* v in base 64 over the alphabet "-0-9A-Z_a-z" (ASCII order, so equal
+ * widths compare as the numbers do; the characters of base64url), at least
+ * width digits ('-', the zero digit, in front; width 1..11).  out must
+ * hold 12 bytes; NUL-terminated.  Returns the length. */
+size_t b64sort_u64(uint64_t v, int width, char *out);
+
 #endif

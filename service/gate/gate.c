@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/b64.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/money.h"
@@ -480,21 +481,27 @@ static allot_err admit_reserve(struct gate *g, const struct token_claims *c,
 	return ALLOT_OK;
 }
 
-/* The settlement's record base "gate:<jti>:<boot>-<seq>", boot and seq in
- * hex: unique, and the id of its reservation in the store's budgets.  seq
- * has at least 8 digits (zeros in front), so a token's record ids sort as
- * they are made and each new one goes at the end of the token's run in the
- * (provider, record_id) index.  Unpadded decimal ids of 1000..9999 sorted
- * among those of 100..999 (and so on at every power of ten): on
- * PostgreSQL every insert then split a page in the middle of the index
- * and left it half full (docs/BENCH_PG.md, "Bytes per gated request").
- * Past 2^32 requests of one boot the ids grow a digit and sort among the
- * earlier ones once. */
+/* The settlement's record base "gate:<jti>:<boot>.<seq>": unique, and the
+ * id of its reservation in the store's budgets.  boot (the gate's start, in
+ * microseconds) and seq are written in the sortable base-64 digits of
+ * b64sort_u64 (common/b64.h), seq with at least 6 of them ('-', the zero
+ * digit, in front), so a token's record ids sort as they are made and each
+ * new one goes at the end of the token's run in the (provider, record_id)
+ * index.  Unpadded decimal ids of 1000..9999 sorted among those of
+ * 100..999 (and so on at every power of ten): on PostgreSQL every insert
+ * then split a page in the middle of the index and left it half full
+ * (docs/BENCH_PG.md, "Bytes per gated request").  The digits are fewer than
+ * hex ones (9 for boot, 6 for seq, against 13 and 8): the id is in the
+ * record's row and in the unique index.  '.' is in neither jti nor the
+ * digits, so the id reads back one way.  Past 2^36 requests of one boot
+ * the ids grow a digit and sort among the earlier ones once. */
 static void ticket_base(const struct gate *g, const struct gate_ticket *t, char *out,
 			size_t outsz)
 {
-	snprintf(out, outsz, "gate:%s:%llx-%08llx", t->claims.jti, (unsigned long long)g->boot,
-		 (unsigned long long)t->seq);
+	char boot[12], seq[12];
+	b64sort_u64(g->boot, 1, boot);
+	b64sort_u64(t->seq, 6, seq);
+	snprintf(out, outsz, "gate:%s:%s.%s", t->claims.jti, boot, seq);
 }
 
 /* Admission against the store's budgets (gate/budget.h): nothing in

@@ -114,9 +114,12 @@ allot_err tokens_mint(struct gate_tokens *t, struct store *st, struct token_clai
 	uint8_t rnd[12];
 	if (RAND_bytes(rnd, sizeof rnd) != 1)
 		return ALLOT_E_INTERNAL;
-	char hex[25];
-	hex_encode(rnd, sizeof rnd, hex);
-	snprintf(c->jti, sizeof c->jti, "t%s", hex);
+	/* "t" and the 12 random bytes in base64url (17 characters): the jti
+	 * is in every gate record's id, twice on disk with its index
+	 * (docs/GATE.md, "Record ids"); hex took 8 characters more. */
+	char b64[17];
+	b64url_encode(rnd, sizeof rnd, b64);
+	snprintf(c->jti, sizeof c->jti, "t%s", b64);
 	snprintf(c->iss, sizeof c->iss, "%s", t->issuer);
 	struct ed25519_keypair kp;
 	char kid[PASETO_KID_MAX + 1];

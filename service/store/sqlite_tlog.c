@@ -208,7 +208,12 @@ allot_err sq_tlog_append_usage(struct sqlite_store *s, const struct ledger_row *
 	size_t len = 0;
 	if (store_row_leaf(row, &data, &len, name))
 		return ALLOT_E_NOMEM;
-	allot_err e = tlog_append(s, TLOG_LEAF_USAGE, row->row_id, name, data, len);
+	/* A gate record's leaf keeps no name: it would repeat the record's
+	 * 50-byte id in every leaf row (docs/LEDGER.md, "Storage").  A
+	 * provider record's leaf names it, so that an export still says which
+	 * signed record is gone if its row ever is. */
+	allot_err e = tlog_append(s, TLOG_LEAF_USAGE, row->row_id, row->from_gate ? NULL : name,
+				  data, len);
 	free(data);
 	return e;
 }
@@ -502,8 +507,16 @@ allot_err sq_tlog_entries(struct store *st, uint64_t start, uint64_t end,
 		int t = tlog_leaf_type_parse(type);
 		if (t >= 0)
 			e = entry_read(s, (enum tlog_leaf_type)t, r.ref, &ent);
+		char name[STORE_LEAF_NAME_MAX];
 		if (!e) {
 			store_entry_row(&r, t, &ent.e);
+			/* a gate record's leaf keeps no name: its row's, as
+			 * PostgreSQL's leaves in rows give it */
+			if (!r.name && r.usage) {
+				snprintf(name, sizeof name, "%s/%s", r.usage->rec.provider,
+					 r.usage->rec.record_id);
+				r.name = name;
+			}
 			fn(ctx, &r);
 		}
 		entry_done(&ent);

@@ -210,9 +210,9 @@ check "no reservation left" 0 "$(sql "SELECT count(*) FROM reservations")"
 check "no budget row past its allocation" 0 "$(sql "SELECT count(*) FROM budgets WHERE settled + reserved > allocation OR reserved <> 0")"
 
 # --- the log after traffic through all three nodes --------------------------------------------
-# record ids gate:<jti>:<boot, hex>-<n, hex>-in|out: one boot per node
+# record ids gate:<jti>:<boot>.<n>-in|out (docs/GATE.md): one boot per node
 check "settlements booked by each node" 3 \
-	"$(sql "SELECT count(DISTINCT substring(record_id from ':([0-9a-f]+)-[0-9a-f]+-(in|out)\$')) FROM usage_records WHERE provider = 'local'")"
+	"$(sql "SELECT count(DISTINCT substring(record_id from ':([-0-9A-Za-z_]+)\\.[-0-9A-Za-z_]+-(in|out)\$')) FROM usage_records WHERE provider = 'local'")"
 export ALLOT_KEY=$ADMIN_KEY
 "$BIN/allot" --server "$URL2" log export --out "$E2E_DIR/x.json"
 check "log export through node 2" 0 $?

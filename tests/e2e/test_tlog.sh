@@ -243,6 +243,12 @@ check "parallel batches accepted" 90 "$(cat "$E2E_DIR"/par*.out | jq -s '[.[].su
 "$BIN/allot" log export --out "$E2E_DIR/x9.json"
 verify "$E2E_DIR/x9.json"; check "the log after parallel batches verifies ($VOUT)" 0 "$VRC"
 check "every record has its leaf" 0 "$(e2e_sql "SELECT count(*) FROM usage_records u WHERE u.record_id LIKE 'par-%' AND NOT EXISTS (SELECT 1 FROM $LEAVES l WHERE l.type = 'usage' AND l.ref = u.id AND l.idx = u.leaf_index)")"
+if ! e2e_is_pg && [ -f "$E2E_ROOT/models/stories260K.gguf" ]; then
+	# SQLite: a gate record's leaf row keeps no name (its id is in the
+	# record's row); a provider record's leaf names it (docs/LEDGER.md)
+	check "gate leaves without a name" "2|0" "$(e2e_sql "SELECT count(*), count(l.name) FROM tlog_leaves l JOIN usage_records u ON l.type = 'usage' AND l.ref = u.id WHERE u.source = 'gate'")"
+	check "a provider leaf names its record" "cscs/par-1-1" "$(e2e_sql "SELECT l.name FROM tlog_leaves l JOIN usage_records u ON l.type = 'usage' AND l.ref = u.id WHERE u.record_id = 'par-1-1'")"
+fi
 
 # --- allotd --fsck names what was done to the database above (docs/FSCK.md) ----------------
 # job-3's row was deleted (its bucket still counts it); the log was wiped and

@@ -134,6 +134,38 @@ static void test_hex(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* The sortable digits: known values, the width, and order: at one width,
+ * strcmp orders the strings as the numbers (random pairs and neighbours). */
+static void test_sortable(void **state)
+{
+	(void)state;
+	char a[12], b[12];
+	assert_int_equal(b64sort_u64(0, 1, a), 1);
+	assert_string_equal(a, "-");
+	assert_int_equal(b64sort_u64(0, 6, a), 6);
+	assert_string_equal(a, "------");
+	b64sort_u64(1, 3, a);
+	assert_string_equal(a, "--0");
+	b64sort_u64(63, 1, a);
+	assert_string_equal(a, "z");
+	b64sort_u64(64, 1, a);
+	assert_string_equal(a, "0-");
+	b64sort_u64(UINT64_MAX, 1, a);
+	assert_string_equal(a, "Ezzzzzzzzzz"); /* 4 bits, then 10 digits of 6 */
+	assert_int_equal(b64sort_u64(1ull << 36, 6, a), 7); /* grows past the width */
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	for (int i = 0; i < 20000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		uint64_t u = x >> (i % 64), v = (i & 1) ? u + 1 : x >> ((i * 7) % 64);
+		b64sort_u64(u, 11, a);
+		b64sort_u64(v, 11, b);
+		int c = strcmp(a, b);
+		assert_true(u < v ? c < 0 : u > v ? c > 0 : c == 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -141,6 +173,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip_all_lengths),
 		cmocka_unit_test(test_reject),
 		cmocka_unit_test(test_hex),
+		cmocka_unit_test(test_sortable),
 	};
 	return cmocka_run_group_tests_name("b64", tests, NULL, NULL);
 }
