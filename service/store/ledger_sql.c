@@ -73,8 +73,10 @@ void ledger_sql_where(struct ledger_sql *q, const struct ledger_filter *f)
 	where_text(q, "model", f->model);
 	/* a name with no code matches no row ("char" of "" is '\0') */
 	const char *kind = f->kind;
-	if (kind && q->dialect == LEDGER_SQL_PG)
-		kind = ledger_sql_code("kind", kind) ? ledger_sql_code("kind", kind) : "";
+	if (kind && q->dialect == LEDGER_SQL_PG) {
+		const char *code = ledger_sql_code("kind", kind);
+		kind = code ? code : "";
+	}
 	where_text(q, "kind", kind);
 	/* PostgreSQL finds an institution's records by (institution,
 	 * book_us >> 30) (migration 0009): the bounds' spans as well, implied

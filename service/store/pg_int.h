@@ -315,7 +315,7 @@ allot_err pg_ledger_buckets(struct store *st, const struct ledger_level *lv, int
 #define PG_USAGE_NCOLS 26
 /* Row i of r (the columns PG_USAGE_COLS) into out; rec.canonical from
  * malloc (the caller frees it). */
-allot_err pg_usage_row(const PGresult *r, int i, struct ledger_row *out);
+allot_err pg_usage_row(struct pg_store *ps, const PGresult *r, int i, struct ledger_row *out);
 /* store/pg_ledger_rows.c: inserts row (ON CONFLICT DO NOTHING: ALLOT_E_CONFLICT
  * when (provider, record_id) exists, nothing written) on c, and with
  * leaf >= 0 its log leaf (leaf_hash at index leaf) in the same row

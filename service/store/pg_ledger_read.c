@@ -167,7 +167,7 @@ allot_err pg_ledger_list(struct store *st, const struct ledger_filter *f,
 	PGresult *r = pw_run(ps, c, &w, "ledger list", &e);
 	for (int i = 0; r && !e && i < PQntuples(r); i++) {
 		struct ledger_row row;
-		if ((e = pg_usage_row(r, i, &row)))
+		if ((e = pg_usage_row(ps, r, i, &row)))
 			break;
 		int64_t leaf = PQgetisnull(r, i, PG_USAGE_NCOLS) ? -1 : pg_col_i64(r, i, PG_USAGE_NCOLS);
 		fn(ctx, &row, leaf);

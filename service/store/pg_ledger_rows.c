@@ -15,7 +15,17 @@
 
 #define PS(st_) ((struct pg_store *)(st_))
 
-allot_err pg_usage_row(const PGresult *r, int i, struct ledger_row *out)
+/* A kind or source code the table's CHECK admits and this build does not
+ * know (a newer migration's): a store error that names it. */
+static allot_err unknown_code(struct pg_store *ps, const struct ledger_row *row,
+			      const char *col, const char *code)
+{
+	pgs_fail(ps, ALLOT_E_STORE, "usage_records row %lld: %s code '%s' is not one this allotd knows",
+		 (long long)row->row_id, col, code);
+	return ALLOT_E_STORE;
+}
+
+allot_err pg_usage_row(struct pg_store *ps, const PGresult *r, int i, struct ledger_row *out)
 {
 	memset(out, 0, sizeof *out);
 	struct usage_record *rec = &out->rec;
@@ -27,7 +37,7 @@ allot_err pg_usage_row(const PGresult *r, int i, struct ledger_row *out)
 	/* kind and source as codes (migration 0009) */
 	const char *k = ledger_sql_code_name("kind", PQgetvalue(r, i, 4));
 	if (!k)
-		return ALLOT_E_STORE;
+		return unknown_code(ps, out, "kind", PQgetvalue(r, i, 4));
 	rec->kind = strcmp(k, "adjustment") == 0 ? RECORD_ADJUSTMENT
 		    : strcmp(k, "void") == 0     ? RECORD_VOID
 						 : RECORD_USAGE;
@@ -55,7 +65,7 @@ allot_err pg_usage_row(const PGresult *r, int i, struct ledger_row *out)
 	out->overage = PQgetvalue(r, i, 22)[0] == 't';
 	const char *src = ledger_sql_code_name("source", PQgetvalue(r, i, 23));
 	if (!src)
-		return ALLOT_E_STORE;
+		return unknown_code(ps, out, "source", PQgetvalue(r, i, 23));
 	out->from_gate = strcmp(src, "gate") == 0;
 	bool sha = pgs_col_bytes(r, i, 25, rec->sha256, sizeof rec->sha256);
 	size_t n = 0;
@@ -94,7 +104,7 @@ allot_err pg_ledger_find(struct store *st, const char *provider, const char *rec
 	const char *v[] = {provider, record_id};
 	PGresult *r = pg_run(ps, c, q, 2, v, &e);
 	if (r) {
-		e = PQntuples(r) != 1 ? ALLOT_E_NOT_FOUND : pg_usage_row(r, 0, out);
+		e = PQntuples(r) != 1 ? ALLOT_E_NOT_FOUND : pg_usage_row(ps, r, 0, out);
 		PQclear(r);
 	}
 	if (own)

@@ -107,28 +107,36 @@ char *pgs_text_array(const char *const *v, size_t n)
 
 /* ---- filling ------------------------------------------------------------------------ */
 
-static void put_row(const PGresult *r, int i, void *ctx)
+/* fetch's context for each row: the store (its errmsg) and the error */
+struct fill {
+	struct pg_store *ps;
+	allot_err e;
+};
+
+static void put_row(const PGresult *r, int i, struct fill *f)
 {
-	allot_err *e = ctx;
+	allot_err *e = &f->e;
 	struct ledger_row *row = malloc(sizeof *row);
-	if (!row || pg_usage_row(r, i, row)) {
+	if (!row || (*e = pg_usage_row(f->ps, r, i, row))) {
+		if (!row)
+			*e = ALLOT_E_NOMEM;
 		free(row);
-		*e = ALLOT_E_NOMEM;
 		return;
 	}
 	struct pgp_entry *en = entry_of(pc->ps, row->rec.provider, row->rec.record_id);
 	if (!en || en->row) { /* cannot happen: the ids asked for, unique */
 		free(row->rec.canonical);
 		free(row);
+		pgs_fail(f->ps, ALLOT_E_STORE, "reading a batch's records: an unexpected row");
 		*e = ALLOT_E_STORE;
 		return;
 	}
 	en->row = row;
 }
 
-static void put_rej(const PGresult *r, int i, void *ctx)
+static void put_rej(const PGresult *r, int i, struct fill *f)
 {
-	allot_err *e = ctx;
+	allot_err *e = &f->e;
 	struct ledger_rejection *rj = malloc(sizeof *rj);
 	if (!rj) {
 		*e = ALLOT_E_NOMEM;
@@ -138,6 +146,7 @@ static void put_rej(const PGresult *r, int i, void *ctx)
 	struct pgp_entry *en = entry_of(pc->ps, rj->provider, rj->record_id);
 	if (!en || en->rej) {
 		free(rj);
+		pgs_fail(f->ps, ALLOT_E_STORE, "reading a batch's records: an unexpected row");
 		*e = ALLOT_E_STORE;
 		return;
 	}
@@ -146,19 +155,19 @@ static void put_rej(const PGresult *r, int i, void *ctx)
 
 /* Runs sql ($1 provider, $2 the ids) and calls fn for each row. */
 static allot_err fetch(struct pg_store *ps, PGconn *c, const char *sql, const char *provider,
-		       const char *arr, void (*fn)(const PGresult *r, int i, void *ctx))
+		       const char *arr, void (*fn)(const PGresult *r, int i, struct fill *f))
 {
 	const char *v[] = {provider, arr};
-	allot_err e = ALLOT_OK;
-	PGresult *r = pg_run_custom(ps, c, sql, 2, v, &e); /* planned for the ids */
+	struct fill f = {.ps = ps, .e = ALLOT_OK};
+	PGresult *r = pg_run_custom(ps, c, sql, 2, v, &f.e); /* planned for the ids */
 	if (!r)
-		return e;
-	for (int i = 0; i < PQntuples(r) && !e; i++)
-		fn(r, i, &e);
+		return f.e;
+	for (int i = 0; i < PQntuples(r) && !f.e; i++)
+		fn(r, i, &f);
 	PQclear(r);
-	if (e)
-		pgs_fail(ps, e, "reading a batch's records: %s",
-			 e == ALLOT_E_NOMEM ? "out of memory" : "an unexpected row");
+	allot_err e = f.e;
+	if (e == ALLOT_E_NOMEM) /* the others said what */
+		pgs_fail(ps, e, "reading a batch's records: out of memory");
 	return e;
 }
 

@@ -691,7 +691,7 @@ static allot_err entry_read(struct pg_store *ps, PGconn *c, enum tlog_leaf_type 
 	if (PQntuples(r) != 1)
 		return ALLOT_OK;
 	if (type == TLOG_LEAF_USAGE) {
-		if ((e = pg_usage_row(r, 0, &out->e.usage)))
+		if ((e = pg_usage_row(ps, r, 0, &out->e.usage)))
 			return e;
 	} else if (type == TLOG_LEAF_CHARTER) {
 		struct charter_row *ch = &out->e.charter;

@@ -66,6 +66,11 @@ refused integer-bytes 2 "UPDATE api_keys SET secret_sha256 = 7 WHERE id = (SELEC
 # written as hex text is 64 bytes, which PostgreSQL's CHECK refuses
 refused text-bytes 1 "UPDATE api_keys SET secret_sha256 = hex(secret_sha256)" \
 	'store copy: COPY api_keys: ERROR: new row for relation "api_keys" violates check constraint "api_keys_secret_sha256_check"'
+# a kind or source that is none of the names PostgreSQL's codes stand for
+refused bad-kind 2 "DROP TRIGGER usage_no_update; UPDATE usage_records SET kind = 'bogus' WHERE id = (SELECT min(id) FROM usage_records)" \
+	'store copy: usage_records.kind: "bogus" is not one of its names'
+refused bad-source 2 "DROP TRIGGER usage_no_update; UPDATE usage_records SET source = 'elsewhere' WHERE id = (SELECT max(id) FROM usage_records)" \
+	'store copy: usage_records.source: "elsewhere" is not one of its names'
 check "nothing copied by the refusals" "0|0|0" \
 	"$(e2e_sql "SELECT (SELECT count(*) FROM api_keys), (SELECT count(*) FROM usage_buckets), (SELECT count(*) FROM usage_records)")"
 
