@@ -98,6 +98,13 @@ static bool group_batch(struct lgroup *g, struct group_item *items, int64_t now)
 		g->reset(g->owner);
 		return false;
 	}
+	/* Writers queued meanwhile: their group's transaction may open as this
+	 * one commits (store_ops.ledger_follow); its leader is posted below. */
+	pthread_mutex_lock(&g->mu);
+	bool follow = g->head != NULL;
+	pthread_mutex_unlock(&g->mu);
+	if (follow)
+		store_ledger_follow(g->store);
 	e = store_ledger_commit(g->store);
 	g->reset(g->owner);
 	/* A commit whose outcome is unknown (the connection broke) is not

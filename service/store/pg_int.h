@@ -121,6 +121,11 @@ allot_err pg_pipe_end(struct pg_store *ps, PGconn *c);
  * were not run). */
 allot_err pg_run_multi(struct pg_store *ps, PGconn *c, const char *sql, PGresult **out,
 		       int nout);
+/* pg_run_multi in two halves: the text sent (no answer awaited), and its
+ * nout answers read later (by any thread that owns c then). */
+allot_err pg_multi_send(struct pg_store *ps, PGconn *c, const char *sql);
+allot_err pg_multi_read(struct pg_store *ps, PGconn *c, const char *sql, PGresult **out,
+			int nout);
 allot_err pg_commit(struct pg_store *ps, PGconn *c);
 void pg_rollback(struct pg_store *ps, PGconn *c);
 /* Text forms of int64 for parameters; buf at least 24 bytes. */
@@ -251,6 +256,7 @@ allot_err pg_ledger_begin(struct store *st);
 allot_err pg_ledger_begin_sync(struct store *st, enum store_sync sync);
 allot_err pg_ledger_begin_batch(struct store *st, enum store_sync sync);
 allot_err pg_ledger_commit(struct store *st);
+void pg_ledger_follow(struct store *st);
 void pg_ledger_rollback(struct store *st);
 allot_err pg_ledger_savepoint(struct store *st, int op);
 allot_err pg_ledger_find(struct store *st, const char *provider, const char *record_id,
@@ -393,6 +399,7 @@ allot_err pg_ledger_lock_bounds(struct pg_store *ps);
 	.ledger_net = pg_ledger_net, .ledger_hold = pg_ledger_hold, \
 	.ledger_release = pg_ledger_release, .token_spent = pg_token_spent, \
 	.ledger_prefetch = pg_ledger_prefetch, .ledger_begin_batch = pg_ledger_begin_batch, \
+	.ledger_follow = pg_ledger_follow, \
 	.ledger_list = pg_ledger_list, .ledger_report = pg_ledger_report, \
 	.ledger_seq_status = pg_ledger_seq_status, .ledger_buckets = pg_ledger_buckets, \
 	.set_flush_ms = pg_set_flush_ms, .flush = pg_flush, .sync_stats = pg_sync_stats, \

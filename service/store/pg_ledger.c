@@ -25,6 +25,17 @@
 
 #define PS(st_) ((struct pg_store *)(st_))
 
+/* A batch transaction's opening statements sent on c (BEGIN, the
+ * durability class, the bounds row and the log head taken, the guessed
+ * sums), their n answers not read yet (docs/POSTGRES.md, "The next group
+ * opened with the commit"). */
+struct pl_open {
+	PGconn *c;                 /* NULL: none */
+	bool deferred, head, pre;
+	int n;
+	char *key[PG_SUMS_ARRAYS]; /* the sums asked, with pre */
+};
+
 struct pg_ledger {
 	/* Guards the sum cache's pending list (sumcache.h: it belongs to one
 	 * writer; here the committing thread, under mu). */
@@ -37,6 +48,7 @@ struct pg_ledger {
 	bool nocache;              /* sums from the database (always: several nodes) */
 	struct pg_sync *sync;
 	struct pg_sumpre *pre;     /* the next group's sums, guessed (pg_sumpre.c) */
+	struct pl_open next;       /* under mu: a batch opened as the last committed */
 };
 
 #define PL_DELTAS 64
@@ -71,6 +83,10 @@ struct pl_tx {
 	 * (pg_sumpre.c); NULL once used or when not read. */
 	PGresult *pre;
 	char *pre_key[PG_SUMS_ARRAYS];
+	/* store_ops.ledger_follow: another group follows; its opening
+	 * statements go on this connection once this one commits. */
+	bool follow;
+	bool c_kept;                 /* c holds the next group's opening: not pooled */
 };
 /* Kept records are written at the latest when this many wait, or this many
  * bytes of their text (about 1,000 records of a few hundred bytes: one
@@ -365,7 +381,8 @@ static void tx_end(struct pg_store *ps, bool committed)
 	pgp_clear(ps);
 	pg_tlog_txn_end(ps, committed);
 	pg_txn_set(ps, NULL);
-	pg_put(ps, t->c, PQtransactionStatus(t->c) != PQTRANS_IDLE);
+	if (!t->c_kept)
+		pg_put(ps, t->c, PQtransactionStatus(t->c) != PQTRANS_IDLE);
 	free(t->done);
 	free(t->settles);
 	pg_rows_free(t->rows);
@@ -393,6 +410,81 @@ static const char *const q_batch[2][3] = {
 	 LB_LOCK_SQL, "; " PG_TLOG_HEAD_LOCK_SQL},
 };
 
+/* A batch's opening statements sent on c, not awaited; *o says what
+ * answers they give (its key: the sums asked, owned by o). */
+static allot_err open_send(struct pg_store *ps, PGconn *c, bool deferred, struct pl_open *o)
+{
+	*o = (struct pl_open){.c = c, .deferred = deferred, .head = pg_tlog_enabled(ps)};
+	char sql[1024];
+	snprintf(sql, sizeof sql, "%s%s%s", q_batch[deferred][0], q_batch[deferred][1],
+		 o->head ? q_batch[deferred][2] : "");
+	/* the sums the last group read, last (after the locks) */
+	char *full = pg_sumpre_sql(ps->ledger->pre, c, sql, o->key);
+	o->pre = full != NULL;
+	o->n = 3 + deferred + o->head + o->pre;
+	allot_err e = pg_multi_send(ps, c, full ? full : sql);
+	free(full);
+	if (e)
+		pg_sums_arrays_free(o->key);
+	return e;
+}
+
+/* The answers of o's statements (on t->c) into t: the bounds, the head,
+ * the sums (o's key moves to t). */
+static allot_err open_read(struct pl_tx *t, struct pl_open *o)
+{
+	struct pg_store *ps = t->ps;
+	for (int f = 0; f < PG_SUMS_ARRAYS; f++) {
+		t->pre_key[f] = o->key[f];
+		o->key[f] = NULL;
+	}
+	PGresult *r[6];
+	int n = o->n, pre = o->pre, d = o->deferred;
+	allot_err e = pg_multi_read(ps, t->c, "(a booking group's opening statements)", r, n);
+	if (e)
+		return e;
+	for (int i = 0; i < d + 2; i++)
+		PQclear(r[i]); /* BEGIN, SET LOCAL and set_config */
+	if (pre)
+		t->pre = r[n - 1];
+	e = lb_from(t, r[d + 2]);
+	if (!e)
+		e = pg_tlog_txn_begin(ps, t->c);
+	if (o->head) {
+		if (!e)
+			e = pg_tlog_txn_taken(ps, r[n - 1 - pre]);
+		else
+			PQclear(r[n - 1 - pre]);
+	}
+	return e;
+}
+
+/* The opening sent with the last commit, if any (the caller owns it). */
+static bool next_take(struct pg_ledger *pl, struct pl_open *o)
+{
+	pthread_mutex_lock(&pl->mu);
+	*o = pl->next;
+	pl->next = (struct pl_open){.c = NULL};
+	pthread_mutex_unlock(&pl->mu);
+	return o->c != NULL;
+}
+
+/* An opening nobody takes: its answers read and dropped, its transaction
+ * rolled back, its connection pooled again. */
+static void next_drop(struct pg_store *ps, struct pl_open *o)
+{
+	PGresult *r[6];
+	if (!pg_multi_read(ps, o->c, "(a booking group's opening statements)", r, o->n))
+		for (int i = 0; i < o->n; i++)
+			PQclear(r[i]);
+	pg_sums_arrays_free(o->key);
+	PGTransactionStatusType st = PQtransactionStatus(o->c);
+	if (st == PQTRANS_INTRANS || st == PQTRANS_INERROR)
+		pg_rollback(ps, o->c);
+	pg_put(ps, o->c, PQtransactionStatus(o->c) != PQTRANS_IDLE);
+	o->c = NULL;
+}
+
 /* BEGIN and the durability class, then the bounds and the head at once
  * (batch: one round trip). */
 static allot_err tx_start(struct pl_tx *t, bool batch)
@@ -406,32 +498,9 @@ static allot_err tx_start(struct pl_tx *t, bool batch)
 			e = pl_exec(ps, t->c, q_async, 0, NULL);
 		return e ? e : pg_tlog_txn_begin(ps, t->c);
 	}
-	bool head = pg_tlog_enabled(ps);
-	char sql[1024];
-	snprintf(sql, sizeof sql, "%s%s%s", q_batch[deferred][0], q_batch[deferred][1],
-		 head ? q_batch[deferred][2] : "");
-	/* the sums the last group read, last (after the locks) */
-	char *full = pg_sumpre_sql(ps->ledger->pre, t->c, sql, t->pre_key);
-	PGresult *r[6];
-	int pre = full != NULL, n = 3 + deferred + head + pre;
-	allot_err e = pg_run_multi(ps, t->c, full ? full : sql, r, n);
-	free(full);
-	if (e)
-		return e;
-	for (int i = 0; i < deferred + 2; i++)
-		PQclear(r[i]); /* BEGIN, SET LOCAL and set_config */
-	if (pre)
-		t->pre = r[n - 1];
-	e = lb_from(t, r[deferred + 2]);
-	if (!e)
-		e = pg_tlog_txn_begin(ps, t->c);
-	if (head) {
-		if (!e)
-			e = pg_tlog_txn_taken(ps, r[n - 1 - pre]);
-		else
-			PQclear(r[n - 1 - pre]);
-	}
-	return e;
+	struct pl_open o;
+	allot_err e = open_send(ps, t->c, deferred, &o);
+	return e ? e : open_read(t, &o);
 }
 
 static allot_err tx_open(struct store *st, enum store_sync sync, bool batch)
@@ -441,19 +510,33 @@ static allot_err tx_open(struct store *st, enum store_sync sync, bool batch)
 		pgs_fail(ps, ALLOT_E_STORE, "the store is open read-only");
 		return ALLOT_E_STORE;
 	}
+	/* The opening the last commit sent, for a batch of the same class;
+	 * any other transaction drops it first (it holds the bounds row and
+	 * the head that this one would wait for), and so does a refusal. */
+	struct pl_open o;
+	bool next = next_take(ps->ledger, &o);
 	if (tx || pg_txn(ps)) {
+		if (next)
+			next_drop(ps, &o);
 		pgs_fail(ps, ALLOT_E_STORE,
 			 "a transaction is already open on this thread");
 		return ALLOT_E_INTERNAL;
 	}
 	if (sync == STORE_SYNC_DEFERRED && !pg_sync_deferred_ok(ps->ledger->sync))
 		sync = STORE_SYNC_FULL;
+	if (next && (!batch || o.deferred != (sync == STORE_SYNC_DEFERRED))) {
+		next_drop(ps, &o);
+		next = false;
+	}
 	struct pl_tx *t = calloc(1, sizeof *t);
-	if (!t)
+	if (!t) {
+		if (next)
+			next_drop(ps, &o);
 		return ALLOT_E_NOMEM;
-	PGconn *c = NULL;
+	}
+	PGconn *c = next ? o.c : NULL;
 	bool own = false;
-	allot_err e = pg_get(ps, &c, &own);
+	allot_err e = next ? ALLOT_OK : pg_get(ps, &c, &own);
 	if (e) {
 		free(t);
 		return e;
@@ -464,7 +547,7 @@ static allot_err tx_open(struct store *st, enum store_sync sync, bool batch)
 	t->batch = batch;
 	/* DEFERRED: the COMMIT returns once its WAL is written, not flushed
 	 * (pg_ledger_sync.c flushes it within the interval). */
-	if ((e = tx_start(t, batch))) {
+	if ((e = next ? open_read(t, &o) : tx_start(t, batch))) {
 		pg_tlog_txn_end(ps, false);
 		tx_abort(ps, c);
 		pg_put(ps, c, PQtransactionStatus(c) != PQTRANS_IDLE);
@@ -509,6 +592,36 @@ static allot_err commit_writes(struct pl_tx *t)
 	return e;
 }
 
+/* Another group follows this one (store_ops.ledger_follow): its opening
+ * statements are sent on this connection now that the commit is done, and
+ * the connection kept for it (tx_open takes it).  The server takes the
+ * bounds row and the head for it at once, while this group's writers are
+ * answered and the next leader wakes: one round trip fewer on the path of
+ * a busy node's groups.  Nothing is sent if the connection is not idle. */
+static void next_keep(struct pg_store *ps, struct pl_tx *t)
+{
+	struct pg_ledger *pl = ps->ledger;
+	struct pl_open o;
+	if (PQtransactionStatus(t->c) != PQTRANS_IDLE || open_send(ps, t->c, true, &o))
+		return;
+	pthread_mutex_lock(&pl->mu);
+	bool kept = pl->next.c == NULL;
+	if (kept)
+		pl->next = o;
+	pthread_mutex_unlock(&pl->mu);
+	if (kept)
+		t->c_kept = true;
+	else
+		next_drop(ps, &o);
+}
+
+void pg_ledger_follow(struct store *st)
+{
+	struct pl_tx *t = tx_of(PS(st));
+	if (t)
+		t->follow = true;
+}
+
 allot_err pg_ledger_commit(struct store *st)
 {
 	struct pg_store *ps = PS(st);
@@ -550,6 +663,8 @@ allot_err pg_ledger_commit(struct store *st)
 		cache_commit_end(ps->ledger, t, !e, e == ALLOT_E_UNAVAILABLE);
 		if (!e)
 			pg_sync_committed(ps->ledger->sync, t->sync);
+		if (!e && t->follow && t->batch && t->sync == STORE_SYNC_DEFERRED)
+			next_keep(ps, t);
 	}
 	if (e)
 		tx_abort(ps, t->c);
@@ -879,6 +994,9 @@ void pg_ledger_close(struct pg_store *ps)
 	struct pg_ledger *pl = ps->ledger;
 	if (!pl)
 		return;
+	struct pl_open o;
+	if (next_take(pl, &o))
+		next_drop(ps, &o);
 	pg_sync_close(pl->sync); /* makes the deferred commits durable */
 	sumcache_free(pl->sums);
 	pg_sumpre_free(pl->pre);

@@ -482,17 +482,30 @@ static allot_err pg_run0(struct pg_store *ps, PGconn *c, const char *sql)
 	return e;
 }
 
+allot_err pg_multi_send(struct pg_store *ps, PGconn *c, const char *sql)
+{
+	metrics_add(MC_STORE_ROUNDTRIPS, 1);
+	allot_err e = ALLOT_OK;
+	if (!PQsendQuery(c, sql))
+		pg_run_fail(ps, c, NULL, sql, &e);
+	return e;
+}
+
 allot_err pg_run_multi(struct pg_store *ps, PGconn *c, const char *sql, PGresult **out,
 		       int nout)
 {
-	metrics_add(MC_STORE_ROUNDTRIPS, 1);
+	for (int i = 0; i < nout; i++)
+		out[i] = NULL;
+	allot_err e = pg_multi_send(ps, c, sql);
+	return e ? e : pg_multi_read(ps, c, sql, out, nout);
+}
+
+allot_err pg_multi_read(struct pg_store *ps, PGconn *c, const char *sql, PGresult **out,
+			int nout)
+{
 	for (int i = 0; i < nout; i++)
 		out[i] = NULL;
 	allot_err e = ALLOT_OK;
-	if (!PQsendQuery(c, sql)) {
-		pg_run_fail(ps, c, NULL, sql, &e);
-		return e;
-	}
 	/* Every result is read (the connection is ready again only then);
 	 * the statements after a failed one are not run. */
 	int k = 0;

@@ -280,6 +280,12 @@ struct store_ops {
 	 * taken then fails a later statement or the commit, not its insert:
 	 * the caller runs the group again the usual way when anything fails. */
 	allot_err (*ledger_begin_batch)(struct store *st, enum store_sync sync);
+	/* Optional: another group follows the thread's batch transaction (its
+	 * writers are queued): once it commits, the store may open the next
+	 * batch transaction at once (PostgreSQL: its opening statements sent
+	 * with the commit's connection), which the next ledger_begin_batch
+	 * takes and any other ledger transaction gives up first. */
+	void (*ledger_follow)(struct store *st);
 
 	/* ---- durability (store/sqlite_bg.c) ----
 	 * set_flush_ms: the longest a DEFERRED commit waits to be on disk
@@ -603,6 +609,8 @@ static inline bool store_has_ledger_batch(const struct store *st)
 { return st->ops->ledger_begin_batch != NULL; }
 static inline allot_err store_ledger_begin_batch(struct store *st, enum store_sync sync)
 { return st->ops->ledger_begin_batch(st, sync); }
+static inline void store_ledger_follow(struct store *st)
+{ if (st->ops->ledger_follow) st->ops->ledger_follow(st); }
 static inline allot_err store_ledger_prefetch(struct store *st, const char *provider,
 					       const char *const *ids, size_t n)
 { return st->ops->ledger_prefetch ? st->ops->ledger_prefetch(st, provider, ids, n) : ALLOT_OK; }

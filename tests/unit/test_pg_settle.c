@@ -402,6 +402,62 @@ static void test_sums_in_opening(void **state)
 	assert_int_equal(checked_sums(st, rq, n - 1, true), 1);
 }
 
+/* Whether the bounds row is free now (the holder's NOWAIT lock, let go). */
+static bool bounds_free(struct fx *f)
+{
+	pgfx_exec(f->holder, "BEGIN");
+	PGresult *r = PQexec(f->holder, "SELECT 1 FROM ledger_bounds WHERE id = 1 FOR UPDATE NOWAIT");
+	bool got = PQresultStatus(r) == PGRES_TUPLES_OK;
+	PQclear(r);
+	pgfx_exec(f->holder, "ROLLBACK");
+	return got;
+}
+
+/* A batch transaction told that another group follows (store_ledger_follow)
+ * opens the next one as it commits: the bounds row stays taken for it, the
+ * next batch of the same class begins without a statement of its own and
+ * sees the commit before; a transaction of another kind gives the opening
+ * up first (no wait on its own lock), and so does closing the store. */
+static void test_follow_opens_next(void **state)
+{
+	struct fx *f = *state;
+	PGFX_NEED(f);
+	struct store *st = f->app.store;
+	book_taken(f); /* two records booked */
+	uint64_t n0 = 0, n = 0;
+	uint8_t root[32];
+	assert_int_equal(store_tlog_head(st, &n0, root), ALLOT_OK);
+	assert_int_equal(store_ledger_begin_batch(st, STORE_SYNC_DEFERRED), ALLOT_OK);
+	store_ledger_follow(st);
+	assert_int_equal(store_ledger_commit(st), ALLOT_OK);
+	assert_false(bounds_free(f)); /* taken by the next group's opening */
+	/* the next batch: no statement to begin, and its bounds are current */
+	pgfx_exec(f->holder, "SELECT 1"); /* (the holder's own statements are not counted) */
+	uint64_t c0 = metrics_counter_get(MC_STORE_ROUNDTRIPS);
+	assert_int_equal(store_ledger_begin_batch(st, STORE_SYNC_DEFERRED), ALLOT_OK);
+	assert_int_equal(metrics_counter_get(MC_STORE_ROUNDTRIPS) - c0, 0);
+	assert_int_equal(store_tlog_head(st, &n, root), ALLOT_OK);
+	assert_int_equal(n, n0);
+	store_ledger_follow(st);
+	assert_int_equal(store_ledger_commit(st), ALLOT_OK);
+	/* another kind of transaction (FULL, not a batch): the opening goes */
+	assert_int_equal(store_ledger_begin_sync(st, STORE_SYNC_FULL), ALLOT_OK);
+	assert_int_equal(store_ledger_commit(st), ALLOT_OK);
+	assert_true(bounds_free(f));
+	/* a settlement after all that books as ever */
+	struct job one = {.f = f, .n = 7};
+	settle_main(&one);
+	assert_int_equal(one.e, ALLOT_OK);
+	check_log(f, 4);
+	/* an opening left when the store closes is rolled back */
+	assert_int_equal(store_ledger_begin_batch(st, STORE_SYNC_DEFERRED), ALLOT_OK);
+	store_ledger_follow(st);
+	assert_int_equal(store_ledger_commit(st), ALLOT_OK);
+	assert_false(bounds_free(f));
+	app_close(&f->app);
+	assert_true(bounds_free(f));
+}
+
 int main(void)
 {
 	log_set_quiet(true);
@@ -412,6 +468,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_group_taken_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sums, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sums_in_opening, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_follow_opens_next, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
