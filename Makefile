@@ -14,7 +14,7 @@
 # Sources are found by wildcard: every service/*/*.c except service/main/
 # goes into one static library; tests/unit/test_NAME.c becomes a cmocka
 # binary; tests/fuzz/fuzz_NAME.c a libFuzzer target; bench/NAME/*.c or
-# bench/NAME.c a benchmark.  Optional per-concern fragments live in mk/*.mk.
+# bench/NAME.c a benchmark (with bench/common/*.c, the benchmarks' helpers).  Optional per-concern fragments live in mk/*.mk.
 
 comma    := ,
 PKGS     := sqlite3 libmicrohttpd libcrypto yaml-0.1 jansson libcurl libpq
@@ -61,7 +61,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TESTLIB_SRC := $(sort $(wildcard tests/unit/support/*.c))
 TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/obj/%.o)
 
-BENCH_DIRS := $(sort $(patsubst bench/%/,%,$(dir $(wildcard bench/*/*.c))))
+BENCH_DIRS := $(filter-out common,$(sort $(patsubst bench/%/,%,$(dir $(wildcard bench/*/*.c)))))
 BENCH_ONE  := $(sort $(patsubst bench/%.c,%,$(wildcard bench/*.c)))
 BENCH_BIN  := $(addprefix $(BUILD)/bench/,$(BENCH_DIRS) $(BENCH_ONE))
 
@@ -110,7 +110,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJ) $(LIB)
 $(BUILD)/bench/%: $(LIB) FORCE
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -o $@ $(wildcard bench/$*/*.c bench/$*.c) $(LIB) $(LDLIBS) $(EXTRA_LIBS)
+	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -o $@ $(wildcard bench/$*/*.c bench/$*.c bench/common/*.c) $(LIB) $(LDLIBS) $(EXTRA_LIBS)
 FORCE:
 
 # ---- set-up ---------------------------------------------------------------

@@ -33,6 +33,7 @@
 #include "common/timeutil.h"
 
 #include "bench_gate.h"
+#include "../common/relsize.h"
 
 #define LOOP_CLIENTS 8
 #define ROUNDS 2
@@ -164,67 +165,6 @@ static double side_mb(const struct side *s, bool pg)
 										  : 0;
 }
 
-/* Each table's and index's bytes (ALLOT_BENCH_SIZES=1: where a gated
- * request's bytes go). */
-#define RELS_MAX 64
-struct rels {
-	int n;
-	char name[RELS_MAX][64];
-	double bytes[RELS_MAX];
-};
-
-static void rels_read(const struct side *s, bool pg, struct rels *out)
-{
-	out->n = 0;
-	if (pg) {
-		PGconn *c = PQconnectdb(s->db);
-		PGresult *r = PQexec(c, "SELECT c.relname, pg_relation_size(c.oid) + "
-					"coalesce(pg_total_relation_size(c.reltoastrelid), 0) "
-					"FROM pg_class c WHERE c.relkind IN ('r', 'i') AND "
-					"c.relnamespace = 'public'::regnamespace");
-		for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r) &&
-				out->n < RELS_MAX; i++, out->n++) {
-			snprintf(out->name[out->n], sizeof out->name[0], "%s", PQgetvalue(r, i, 0));
-			out->bytes[out->n] = strtod(PQgetvalue(r, i, 1), NULL);
-		}
-		PQclear(r);
-		PQfinish(c);
-		return;
-	}
-	sqlite3 *db = NULL;
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_open_v2(s->db, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, "SELECT name, sum(pgsize) FROM dbstat GROUP BY name", -1, &q,
-			       NULL) == SQLITE_OK)
-		while (sqlite3_step(q) == SQLITE_ROW && out->n < RELS_MAX) {
-			snprintf(out->name[out->n], sizeof out->name[0], "%s",
-				 (const char *)sqlite3_column_text(q, 0));
-			out->bytes[out->n++] = (double)sqlite3_column_int64(q, 1);
-		}
-	sqlite3_finalize(q);
-	sqlite3_close(db);
-}
-
-/* The growth from a to b per request, the largest first (ten of them). */
-static void rels_print(const struct rels *a, struct rels *b, double requests)
-{
-	for (int i = 0; i < b->n; i++)
-		for (int k = 0; k < a->n; k++)
-			if (strcmp(a->name[k], b->name[i]) == 0)
-				b->bytes[i] -= a->bytes[k];
-	for (int shown = 0; shown < 10; shown++) {
-		int best = -1;
-		for (int i = 0; i < b->n; i++)
-			if (b->bytes[i] > 0 && (best < 0 || b->bytes[i] > b->bytes[best]))
-				best = i;
-		if (best < 0)
-			return;
-		printf("      %-36s %6.0f bytes per gated request\n", b->name[best],
-		       b->bytes[best] / requests);
-		b->bytes[best] = 0;
-	}
-}
-
 /* uri: the PostgreSQL server (NULL: SQLite files in b->dir). */
 static void growth_run(long long rows, const struct nodes_base *b, const char *uri)
 {
@@ -266,14 +206,15 @@ static void growth_run(long long rows, const struct nodes_base *b, const char *u
 	       rows, ((double)time_mono_us() - t0) / 1e6, mb, (mb - before) * 1e6 / (double)rows);
 	bool ok = true;
 	double empty_mb = 0, booked = 0; /* the empty ledger's growth per gated request */
-	struct rels *rels = calloc(2, sizeof *rels);
+	struct relsizes *rels = calloc(2, sizeof *rels);
+	char why[256];
 	for (int i = 0; i < 2 && ok; i++) {
 		t0 = (double)time_mono_us();
 		ok = side_open(&sides[i], b);
 		if (i == 0 && ok) {
 			empty_mb = side_mb(&sides[0], pg);
-			if (rels)
-				rels_read(&sides[0], pg, &rels[0]);
+			if (rels && !relsize_read(sides[0].db, pg, &rels[0], why, sizeof why))
+				printf("  (sizes not read: %s)\n", why);
 		}
 		if (i == 1 && ok)
 			printf("  opened the full ledger in %.1f s (the store totals the loaded rows "
@@ -313,8 +254,10 @@ static void growth_run(long long rows, const struct nodes_base *b, const char *u
 		       "and indexes)\n",
 		       booked > 0 ? grown * 1e6 / booked : 0, booked);
 		if (rels && getenv("ALLOT_BENCH_SIZES") && booked > 0) {
-			rels_read(&sides[0], pg, &rels[1]);
-			rels_print(&rels[0], &rels[1], booked);
+			if (relsize_read(sides[0].db, pg, &rels[1], why, sizeof why)) {
+				relsize_minus(&rels[1], &rels[0]);
+				relsize_print(&rels[1], 10, booked, "bytes per gated request");
+			}
 		}
 	}
 	free(rels);

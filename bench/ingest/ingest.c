@@ -60,6 +60,8 @@
 #include "ledger/record.h"
 #include "store/ledger_sql.h"
 
+#include "../common/relsize.h"
+
 #define BATCH 1000
 #define ADMIN_KEY "bench-ingest-admin-key-0123456789"
 
@@ -260,31 +262,13 @@ static void store_sizes(const struct inst *in, double n)
 {
 	if (!getenv("ALLOT_BENCH_SIZES") || n <= 0)
 		return;
-	if (in->pgdb[0]) {
-		PGconn *c = PQconnectdb(in->db);
-		PGresult *r = PQexec(c, "SELECT c.relname, pg_relation_size(c.oid) + "
-					"coalesce(pg_total_relation_size(c.reltoastrelid), 0) "
-					"FROM pg_class c WHERE c.relkind IN ('r', 'i') AND "
-					"c.relnamespace = 'public'::regnamespace ORDER BY 2 DESC LIMIT 12");
-		for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++)
-			printf("      %-32s %6.0f bytes/record\n", PQgetvalue(r, i, 0),
-			       strtod(PQgetvalue(r, i, 1), NULL) / n);
-		PQclear(r);
-		PQfinish(c);
-		return;
-	}
-	sqlite3 *db;
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_open(in->db, &db) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, "SELECT name, sum(pgsize) FROM dbstat GROUP BY name "
-			       "ORDER BY 2 DESC LIMIT 12", -1, &q, NULL) == SQLITE_OK)
-		while (sqlite3_step(q) == SQLITE_ROW)
-			printf("      %-32s %6.0f bytes/record\n", sqlite3_column_text(q, 0),
-			       (double)sqlite3_column_int64(q, 1) / n);
-	else
-		printf("      (no dbstat table in this SQLite: %s)\n", sqlite3_errmsg(db));
-	sqlite3_finalize(q);
-	sqlite3_close(db);
+	struct relsizes *rs = calloc(1, sizeof *rs);
+	char why[256];
+	if (rs && relsize_read(in->db, in->pgdb[0] != 0, rs, why, sizeof why))
+		relsize_print(rs, 12, n, "bytes/record");
+	else if (rs)
+		printf("      (%s)\n", why);
+	free(rs);
 }
 
 /* ---- records ------------------------------------------------------------------ */
