@@ -21,7 +21,8 @@
  * opened on them totals the new rows into its bounds at its first booking
  * (in the warm-up, not measured).  The clients use one token, so the
  * measured bookings' record ids share a prefix and land together in the
- * (provider, record_id) index; a commons' many tokens spread them. */
+ * (provider, record_id) index; a commons' many tokens spread them.
+ * ALLOT_BENCH_GROWTH_ROUNDS=K (1..10, default 2): rounds of each. */
 #include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -36,7 +37,7 @@
 #include "../common/relsize.h"
 
 #define LOOP_CLIENTS 8
-#define ROUNDS 2
+#define ROUNDS_MAX 10 /* ALLOT_BENCH_GROWTH_ROUNDS (default 2) */
 
 /* The rows, in one transaction with a large page cache (the loader's
  * own connection; the store is not open). */
@@ -142,7 +143,7 @@ struct side {
 	char dbname[64];           /* PostgreSQL: its database */
 	struct bench_node n;
 	char *token;
-	double rps[ROUNDS], p99[ROUNDS];
+	double rps[ROUNDS_MAX], p99[ROUNDS_MAX];
 };
 
 static bool side_open(struct side *s, const struct nodes_base *b)
@@ -221,7 +222,11 @@ static void growth_run(long long rows, const struct nodes_base *b, const char *u
 			       "into its bounds at the first booking: in the warm-up)\n",
 			       ((double)time_mono_us() - t0) / 1e6);
 	}
-	for (int r = 0; r < ROUNDS && ok; r++)
+	const char *rv = getenv("ALLOT_BENCH_GROWTH_ROUNDS");
+	int rounds = rv ? atoi(rv) : 2;
+	if (rounds < 1 || rounds > ROUNDS_MAX)
+		rounds = 2;
+	for (int r = 0; r < rounds && ok; r++)
 		for (int i = 0; i < 2; i++) {
 			struct side *s = &sides[i];
 			const char *url = s->n.url;
@@ -238,14 +243,15 @@ static void growth_run(long long rows, const struct nodes_base *b, const char *u
 		}
 	if (ok) {
 		double e = 0, f = 0;
-		for (int r = 0; r < ROUNDS; r++) {
+		printf("  full / empty, round by round:");
+		for (int r = 0; r < rounds; r++) {
 			e += sides[0].rps[r];
 			f += sides[1].rps[r];
+			printf(" %.2f", sides[0].rps[r] > 0 ? sides[1].rps[r] / sides[0].rps[r] : 0);
 		}
-		printf("  full / empty: %.2f (rounds: %.2f, %.2f); target: >= 0.90 (<= 10 %% "
-		       "slower at 10,000,000 records)\n",
-		       e > 0 ? f / e : 0, sides[0].rps[0] > 0 ? sides[1].rps[0] / sides[0].rps[0] : 0,
-		       sides[0].rps[1] > 0 ? sides[1].rps[1] / sides[0].rps[1] : 0);
+		printf("\n  full / empty: %.2f over %d rounds; target: >= 0.90 (<= 10 %% slower at "
+		       "10,000,000 records)\n",
+		       e > 0 ? f / e : 0, rounds);
 		/* closed first: SQLite's WAL checkpointed into the file */
 		bench_node_close(&sides[0].n);
 		double grown = side_mb(&sides[0], pg) - empty_mb;

@@ -748,8 +748,10 @@ allot_err pg_tlog_entries(struct store *st, uint64_t start, uint64_t end,
 		int t = tlog_leaf_type_parse(row.type);
 		if (t >= 0)
 			e = entry_read(r.ps, r.c, (enum tlog_leaf_type)t, row.ref, &ent);
+		char name[STORE_LEAF_NAME_MAX];
 		if (!e) {
 			store_entry_row(&row, t, &ent.e);
+			store_entry_name(&row, name); /* copied from SQLite without one */
 			fn(ctx, &row);
 		}
 		entry_done(&ent);

@@ -510,13 +510,7 @@ allot_err sq_tlog_entries(struct store *st, uint64_t start, uint64_t end,
 		char name[STORE_LEAF_NAME_MAX];
 		if (!e) {
 			store_entry_row(&r, t, &ent.e);
-			/* a gate record's leaf keeps no name: its row's, as
-			 * PostgreSQL's leaves in rows give it */
-			if (!r.name && r.usage) {
-				snprintf(name, sizeof name, "%s/%s", r.usage->rec.provider,
-					 r.usage->rec.record_id);
-				r.name = name;
-			}
+			store_entry_name(&r, name); /* a gate record's leaf keeps none */
 			fn(ctx, &r);
 		}
 		entry_done(&ent);

@@ -25,4 +25,9 @@ struct store_entry {
  * when e was not found. */
 void store_entry_row(struct tlog_entry_row *row, int t, const struct store_entry *e);
 
+/* A usage leaf stored without a name (a gate record's on SQLite, one
+ * copied from there to PostgreSQL): its record's "provider/record_id",
+ * written into name, when the row is there; row->name as it was else. */
+void store_entry_name(struct tlog_entry_row *row, char name[STORE_LEAF_NAME_MAX]);
+
 #endif
