@@ -1364,6 +1364,41 @@ static void test_canonical_kept(void **state)
 	}
 }
 
+/* A kind or source code the table holds and this build does not know (a
+ * later migration's, or a row changed behind allot's back): reading the
+ * record is a store error that names the column and the code, not a row
+ * read as something else. */
+static void test_unknown_code(void **state)
+{
+	struct fx *f = *state;
+	PGFX_NEED(f);
+	struct ledger_row row;
+	fill(&row, "u-1", "epfl", "climate", "", 1, T0, 100);
+	assert_int_equal(ins(f->pg, &row), ALLOT_OK);
+	PGconn *c = PQconnectdb(f->uri);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	/* the table's CHECKs on the two columns and its append-only
+	 * triggers out of the way, as an older or newer writer would be */
+	PGresult *r = PQexec(c,
+		"DO $$DECLARE n text; BEGIN FOR n IN SELECT conname FROM pg_constraint "
+		"WHERE conrelid = 'usage_records'::regclass AND contype = 'c' AND "
+		"(pg_get_constraintdef(oid) LIKE '%kind%' OR pg_get_constraintdef(oid) LIKE '%source%') "
+		"LOOP EXECUTE format('ALTER TABLE usage_records DROP CONSTRAINT %I', n); END LOOP; END$$; "
+		"ALTER TABLE usage_records DISABLE TRIGGER USER; "
+		"UPDATE usage_records SET kind = 'x' WHERE record_id = 'u-1'");
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	struct ledger_row got;
+	assert_int_equal(store_ledger_find_q(f->pg, "cscs", "u-1", &got), ALLOT_E_STORE);
+	assert_non_null(strstr(f->pg->errmsg, "kind code 'x' is not one this allotd knows"));
+	r = PQexec(c, "UPDATE usage_records SET kind = 'u', source = 'z' WHERE record_id = 'u-1'");
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	assert_int_equal(store_ledger_find_q(f->pg, "cscs", "u-1", &got), ALLOT_E_STORE);
+	assert_non_null(strstr(f->pg->errmsg, "source code 'z' is not one this allotd knows"));
+	PQfinish(c);
+}
+
 int main(void)
 {
 	log_set_quiet(true);
@@ -1391,6 +1426,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_statement, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durability, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_canonical_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_code, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
