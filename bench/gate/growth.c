@@ -166,9 +166,29 @@ static double side_mb(const struct side *s, bool pg)
 										  : 0;
 }
 
+/* ALLOT_BENCH_GROWTH_ROUNDS (1..ROUNDS_MAX, default 2); 0 after a message
+ * when it is anything else. */
+static int growth_rounds(void)
+{
+	const char *v = getenv("ALLOT_BENCH_GROWTH_ROUNDS");
+	if (!v)
+		return 2;
+	char *end;
+	long k = strtol(v, &end, 10);
+	if (end == v || *end || k < 1 || k > ROUNDS_MAX) {
+		fprintf(stderr, "bench_gate: ALLOT_BENCH_GROWTH_ROUNDS: a whole number from 1 to %d, "
+				"not \"%s\"\n", ROUNDS_MAX, v);
+		return 0;
+	}
+	return (int)k;
+}
+
 /* uri: the PostgreSQL server (NULL: SQLite files in b->dir). */
 static void growth_run(long long rows, const struct nodes_base *b, const char *uri)
 {
+	int rounds = growth_rounds(); /* before minutes of loading */
+	if (!rounds)
+		return;
 	bool pg = uri != NULL;
 	struct side sides[2] = {{.name = "empty ledger"}, {.name = "full ledger"}};
 	for (int i = 0; i < 2; i++) {
@@ -222,10 +242,6 @@ static void growth_run(long long rows, const struct nodes_base *b, const char *u
 			       "into its bounds at the first booking: in the warm-up)\n",
 			       ((double)time_mono_us() - t0) / 1e6);
 	}
-	const char *rv = getenv("ALLOT_BENCH_GROWTH_ROUNDS");
-	int rounds = rv ? atoi(rv) : 2;
-	if (rounds < 1 || rounds > ROUNDS_MAX)
-		rounds = 2;
 	for (int r = 0; r < rounds && ok; r++)
 		for (int i = 0; i < 2; i++) {
 			struct side *s = &sides[i];

@@ -410,6 +410,9 @@ static const char *const q_batch[2][3] = {
 	 LB_LOCK_SQL, "; " PG_TLOG_HEAD_LOCK_SQL},
 };
 
+/* What the opening's answers are called in an error message. */
+#define OPEN_WHAT "(a booking group's opening statements)"
+
 /* A batch's opening statements sent on c, not awaited; *o says what
  * answers they give (its key: the sums asked, owned by o). */
 static allot_err open_send(struct pg_store *ps, PGconn *c, bool deferred, struct pl_open *o)
@@ -440,7 +443,7 @@ static allot_err open_read(struct pl_tx *t, struct pl_open *o)
 	}
 	PGresult *r[6];
 	int n = o->n, pre = o->pre, d = o->deferred;
-	allot_err e = pg_multi_read(ps, t->c, "(a booking group's opening statements)", r, n);
+	allot_err e = pg_multi_read(ps, t->c, OPEN_WHAT, r, n);
 	if (e)
 		return e;
 	for (int i = 0; i < d + 2; i++)
@@ -474,7 +477,7 @@ static bool next_take(struct pg_ledger *pl, struct pl_open *o)
 static void next_drop(struct pg_store *ps, struct pl_open *o)
 {
 	PGresult *r[6];
-	if (!pg_multi_read(ps, o->c, "(a booking group's opening statements)", r, o->n))
+	if (!pg_multi_read(ps, o->c, OPEN_WHAT, r, o->n))
 		for (int i = 0; i < o->n; i++)
 			PQclear(r[i]);
 	pg_sums_arrays_free(o->key);

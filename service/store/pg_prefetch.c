@@ -117,9 +117,11 @@ static void put_row(const PGresult *r, int i, struct fill *f)
 {
 	allot_err *e = &f->e;
 	struct ledger_row *row = malloc(sizeof *row);
-	if (!row || (*e = pg_usage_row(f->ps, r, i, row))) {
-		if (!row)
-			*e = ALLOT_E_NOMEM;
+	if (!row) {
+		*e = ALLOT_E_NOMEM;
+		return;
+	}
+	if ((*e = pg_usage_row(f->ps, r, i, row))) { /* its message set */
 		free(row);
 		return;
 	}

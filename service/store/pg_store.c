@@ -494,10 +494,12 @@ allot_err pg_multi_send(struct pg_store *ps, PGconn *c, const char *sql)
 allot_err pg_run_multi(struct pg_store *ps, PGconn *c, const char *sql, PGresult **out,
 		       int nout)
 {
+	allot_err e = pg_multi_send(ps, c, sql);
+	if (!e)
+		return pg_multi_read(ps, c, sql, out, nout); /* sets out[] */
 	for (int i = 0; i < nout; i++)
 		out[i] = NULL;
-	allot_err e = pg_multi_send(ps, c, sql);
-	return e ? e : pg_multi_read(ps, c, sql, out, nout);
+	return e;
 }
 
 allot_err pg_multi_read(struct pg_store *ps, PGconn *c, const char *sql, PGresult **out,
