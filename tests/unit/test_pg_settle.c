@@ -413,6 +413,19 @@ static bool bounds_free(struct fx *f)
 	return got;
 }
 
+/* Whether the bounds row is taken within a few seconds: the opening is sent
+ * after the commit is answered, and the server takes the row when it gets
+ * there, maybe after the holder looked. */
+static bool bounds_taken_soon(struct fx *f)
+{
+	for (int k = 0; k < 500; k++) {
+		if (!bounds_free(f))
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
 /* A batch transaction told that another group follows (store_ledger_follow)
  * opens the next one as it commits: the bounds row stays taken for it, the
  * next batch of the same class begins without a statement of its own and
@@ -430,7 +443,7 @@ static void test_follow_opens_next(void **state)
 	assert_int_equal(store_ledger_begin_batch(st, STORE_SYNC_DEFERRED), ALLOT_OK);
 	store_ledger_follow(st);
 	assert_int_equal(store_ledger_commit(st), ALLOT_OK);
-	assert_false(bounds_free(f)); /* taken by the next group's opening */
+	assert_true(bounds_taken_soon(f)); /* taken by the next group's opening */
 	/* the next batch: no statement to begin, and its bounds are current */
 	pgfx_exec(f->holder, "SELECT 1"); /* (the holder's own statements are not counted) */
 	uint64_t c0 = metrics_counter_get(MC_STORE_ROUNDTRIPS);
@@ -453,7 +466,7 @@ static void test_follow_opens_next(void **state)
 	assert_int_equal(store_ledger_begin_batch(st, STORE_SYNC_DEFERRED), ALLOT_OK);
 	store_ledger_follow(st);
 	assert_int_equal(store_ledger_commit(st), ALLOT_OK);
-	assert_false(bounds_free(f));
+	assert_true(bounds_taken_soon(f));
 	app_close(&f->app);
 	assert_true(bounds_free(f));
 }
