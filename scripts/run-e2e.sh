@@ -3,12 +3,10 @@
 # on loopback, on one store: SQLite files (sqlite, the default) or
 # PostgreSQL (pg: ALLOT_TEST_DB=pg, each script on a database of its own,
 # tests/e2e/lib.sh; run it under scripts/with-pg.sh, which sets
-# ALLOT_TEST_PG_URI; without one the pass is skipped, saying so).  A script
-# that makes no sense on PostgreSQL skips itself there, saying why.  The
-# scripts that drive the gate through outside clients (npm clients, the
-# browser, CORS) run on SQLite only: their store use is test_gate's, which
-# runs on both, and they would add minutes to CI (ALLOT_E2E_PG_ALL=1 runs
-# them on PostgreSQL too).
+# ALLOT_TEST_PG_URI; without one the pass is skipped, saying so).  Every
+# script runs on both stores, the outside clients (npm clients, the
+# browser, CORS) too; a script that makes no sense on PostgreSQL skips
+# itself there, saying why.
 # Each script runs under a time limit (ALLOT_TEST_LIMIT seconds, default
 # 1200; scripts/run-limited.sh), which prints its duration; the summary
 # line names the store and the pass's duration.
@@ -30,13 +28,6 @@ pass=0; fail=0; failed=""
 start=$(date +%s)
 for t in tests/e2e/test_*.sh; do
 	[ -f "$t" ] || continue
-	if [ "$ALLOT_TEST_DB" = pg ] && [ -z "${ALLOT_E2E_PG_ALL:-}" ]; then
-		case $(basename "$t") in
-		test_clients.sh | test_cors.sh | test_cors_origins.sh | test_oai_surface.sh | test_openai.sh | test_web.sh)
-			echo "== $t ($store): skipped: outside clients, SQLite pass only (ALLOT_E2E_PG_ALL=1 runs it)"
-			continue ;;
-		esac
-	fi
 	echo "== $t ($store)"
 	if sh scripts/run-limited.sh "$limit" bash "$t"; then pass=$((pass + 1)); else fail=$((fail + 1)); failed="$failed $(basename "$t")"; fi
 done
