@@ -672,7 +672,9 @@ static double get_timed(unsigned port, const char *path, size_t *bytes, long *co
  * through ingestion; the canonical bytes are a 420-byte placeholder, the
  * size of a real record's, so rows take their real space): 40
  * institutions x 10 projects x 5 members, 4 resources, 3 providers,
- * book_us over 60 days.  The same rows on either store. */
+ * book_us over 60 days.  The same rows on either store (in each one's
+ * column types: PostgreSQL's kind and source are one-letter codes, its
+ * late and overage flags booleans, migration 0009). */
 static void load_sqlite(const struct inst *in, size_t rows, int64_t t_end)
 {
 	sqlite3 *db;
@@ -711,13 +713,13 @@ static void load_pg(const struct inst *in, size_t rows, int64_t t_end)
 		 "INSERT INTO usage_records(provider, record_id, seq, kind, institution, project, "
 		 "member, resource, class, model, quantity, start_us, end_us, received_us, book_us, "
 		 "late, charter_version, rate_micro, charge_micro, overage, source, canonical, sha256) "
-		 "SELECT 'prov' || (i %% 3), 'r-' || i, i, 'usage', 'inst' || (i %% 40), "
+		 "SELECT 'prov' || (i %% 3), 'r-' || i, i, 'u', 'inst' || (i %% 40), "
 		 "'proj' || ((i / 40) %% 10), 'm' || ((i / 400) %% 5) || '@example.org', "
 		 "CASE i %% 4 WHEN 0 THEN 'gpu_seconds' WHEN 1 THEN 'cpu_seconds' WHEN 2 THEN "
 		 "'tokens_in' ELSE 'tokens_out' END, '', '', 1 + (i * 7919) %% 100000, "
 		 "%lld - (i * 5183) %% 5184000000000 - 3600000000, %lld - (i * 5183) %% 5184000000000, "
-		 "%lld, %lld - (i * 5183) %% 5184000000000, 0, 1, 31415, (1 + (i * 7919) %% 100000) * 31415, "
-		 "0, 'provider', decode(repeat('00', 420), 'hex'), sha256(int8send(i)) "
+		 "%lld, %lld - (i * 5183) %% 5184000000000, false, 1, 31415, "
+		 "(1 + (i * 7919) %% 100000) * 31415, false, 'p', decode(repeat('00', 420), 'hex'), sha256(int8send(i)) "
 		 "FROM generate_series(0::bigint, %zu) i; ANALYZE",
 		 (long long)t_end, (long long)t_end, (long long)t_end, (long long)t_end, rows - 1);
 	PGresult *r = PQexec(c, sql);
