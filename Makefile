@@ -69,7 +69,7 @@ BINDIR   ?= bin
 BIN      := $(BINDIR)/allotd $(BINDIR)/allot
 
 .SECONDARY:
-.PHONY: FORCE all run test unit e2e e2e-pg soak asan tsan fuzz bench clean setup deps model check-deps check-layers
+.PHONY: FORCE all run test unit e2e e2e-pg bench-smoke soak asan tsan fuzz bench clean setup deps model check-deps check-layers
 all: $(BIN)
 
 -include mk/*.mk
@@ -145,6 +145,7 @@ test: setup
 	@$(MAKE) --no-print-directory all unit $(BENCH_BIN)
 	@$(MAKE) --no-print-directory e2e
 	@$(MAKE) --no-print-directory e2e-pg
+	@$(MAKE) --no-print-directory bench-smoke
 	@$(MAKE) --no-print-directory fuzz-smoke
 
 # The model-based test of the ledger at length (not in CI): 10,000 seeded
@@ -215,6 +216,11 @@ fuzz-smoke:
 # ---- benchmarks -------------------------------------------------------------
 bench: all $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+# The benchmarks with PostgreSQL parts, once each in a short form (figures
+# printed, not checked): one that no longer runs fails make test.
+bench-smoke: all $(BENCH_BIN)
+	@sh scripts/with-pg.sh sh scripts/bench-smoke.sh
 
 clean:
 	rm -rf build bin
