@@ -406,8 +406,9 @@ allot_err pg_ledger_lock_bounds(struct pg_store *ps);
 	.set_wal_limit = pg_set_wal_limit,
 
 /* ---- the transparency log (store/pg_tlog.c) ----
- * The head row (tlog_head, migration 0004) is the log's lock and its
- * committed size and root.  An append inside a ledger transaction (the
+ * The head row (tlog_head, migrations 0004 and 0011) is the log's lock and
+ * its committed size, root and frontier (the tree's state, so that a node
+ * behind the head reads no nodes to catch up).  An append inside a ledger transaction (the
  * thread's, on its connection) takes the head FOR UPDATE once and writes
  * it back at pg_tlog_txn_precommit; an append inside any other transaction
  * (a charter, an audit entry) takes it and writes it back at once. */
@@ -444,7 +445,8 @@ allot_err pg_tlog_next_index(struct pg_store *ps, PGconn *c, int64_t *idx);
  * transaction's head, as its first append would.  pg_tlog_enabled: the log
  * is written at all. */
 #define PG_TLOG_HEAD_LOCK_SQL \
-	"SELECT size, encode(root, 'hex') FROM tlog_head WHERE id = 1 FOR UPDATE"
+	"SELECT size, encode(root, 'hex'), encode(frontier, 'hex') FROM tlog_head WHERE id = 1 " \
+	"FOR UPDATE"
 allot_err pg_tlog_txn_taken(struct pg_store *ps, PGresult *r);
 bool pg_tlog_enabled(const struct pg_store *ps);
 allot_err pg_tlog_head(struct store *st, uint64_t *size, uint8_t root[32]);

@@ -73,12 +73,43 @@ static allot_err head_from(struct pg_store *ps, PGconn *c, PGresult *r, struct m
 static allot_err head_take(struct pg_store *ps, PGconn *c, bool lock, struct merkle_tree *t)
 {
 	static const char q_lock[] = PG_TLOG_HEAD_LOCK_SQL;
-	static const char q_read[] = "SELECT size, encode(root, 'hex') FROM tlog_head WHERE id = 1";
+	static const char q_read[] =
+		"SELECT size, encode(root, 'hex'), encode(frontier, 'hex') FROM tlog_head WHERE id = 1";
 	allot_err e = ALLOT_OK;
 	PGresult *r = pg_run(ps, c, lock ? q_lock : q_read, 0, NULL, &e);
 	if (!r)
 		return e;
 	return head_from(ps, c, r, t);
+}
+
+/* The tree of `size` leaves from the head's frontier column (hex: the
+ * frontier nodes of the set bits of size, lowest level first), if it is
+ * there, has that length and gives root; false otherwise (a head written
+ * by an older build or by the store copy: the caller loads the stored
+ * tree).  The root check makes a stale or damaged column harmless. */
+static bool head_frontier(const PGresult *r, uint64_t size, const uint8_t root[MERKLE_HASH_LEN],
+			  struct merkle_tree *t)
+{
+	if (PQnfields(r) < 3 || PQgetisnull(r, 0, 2))
+		return false;
+	const char *hex = PQgetvalue(r, 0, 2);
+	size_t len = strlen(hex), n = 0, k = 0;
+	uint8_t raw[64 * MERKLE_HASH_LEN];
+	if ((size_t)__builtin_popcountll(size) * 2 * MERKLE_HASH_LEN != len ||
+	    hex_decode(hex, len, raw, sizeof raw, &n) || n != len / 2)
+		return false;
+	struct merkle_tree tmp;
+	merkle_tree_init(&tmp);
+	for (unsigned l = 0; l < 64; l++)
+		if (size >> l & 1)
+			memcpy(tmp.frontier[l], raw + MERKLE_HASH_LEN * k++, MERKLE_HASH_LEN);
+	tmp.size = size;
+	uint8_t got[MERKLE_HASH_LEN];
+	merkle_tree_root(&tmp, got);
+	if (memcmp(got, root, MERKLE_HASH_LEN) != 0)
+		return false;
+	*t = tmp;
+	return true;
 }
 
 /* The head row in r (consumed) and the tree state it names into *t. */
@@ -89,8 +120,8 @@ static allot_err head_from(struct pg_store *ps, PGconn *c, PGresult *r, struct m
 	uint8_t root[MERKLE_HASH_LEN];
 	int64_t size = PQntuples(r) == 1 ? pg_col_i64(r, 0, 0) : -1;
 	bool have = size >= 0 && pgtn_col_hash(r, 0, 1, root);
-	PQclear(r);
 	if (!have) {
+		PQclear(r);
 		pgs_fail(ps, ALLOT_E_STORE,
 			 "the transparency log's head row is missing or has no root");
 		return ALLOT_E_STORE;
@@ -101,6 +132,9 @@ static allot_err head_from(struct pg_store *ps, PGconn *c, PGresult *r, struct m
 	if (hit)
 		*t = g->hint;
 	pthread_mutex_unlock(&g->mu);
+	/* another node appended since: the frontier the head carries */
+	hit = hit || head_frontier(r, (uint64_t)size, root, t);
+	PQclear(r);
 	if (hit)
 		return ALLOT_OK;
 	struct pgtn_ctx x = {ps, c};
@@ -129,13 +163,21 @@ static void hint_set(struct pg_tlog *g, const struct merkle_tree *t)
 /* Writes t as the head (the caller's transaction holds it) and remembers it. */
 static allot_err head_write(struct pg_store *ps, PGconn *c, const struct merkle_tree *t)
 {
-	static const char q[] = "UPDATE tlog_head SET size = $1, root = $2 WHERE id = 1";
+	static const char q[] =
+		"UPDATE tlog_head SET size = $1, root = $2, frontier = $3 WHERE id = 1";
 	uint8_t root[MERKLE_HASH_LEN];
-	char sz[24], h[2 + 2 * MERKLE_HASH_LEN + 1];
+	char sz[24], h[2 + 2 * MERKLE_HASH_LEN + 1], f[2 + 64 * 2 * MERKLE_HASH_LEN + 1] = "\\x";
 	merkle_tree_root(t, root);
-	const char *v[] = {pg_i64(sz, (int64_t)t->size), pgtn_bytea_hash(h, root)};
+	size_t k = 2;
+	for (unsigned l = 0; l < 64; l++)
+		if (t->size >> l & 1) {
+			hex_encode(t->frontier[l], MERKLE_HASH_LEN, f + k);
+			k += 2 * MERKLE_HASH_LEN;
+		}
+	f[k] = 0;
+	const char *v[] = {pg_i64(sz, (int64_t)t->size), pgtn_bytea_hash(h, root), f};
 	allot_err e = ALLOT_OK;
-	PGresult *r = pg_run(ps, c, q, 2, v, &e);
+	PGresult *r = pg_run(ps, c, q, 3, v, &e);
 	if (!r)
 		return e;
 	if (pg_pipelined(c)) /* answered at the pipeline's end: the hint is checked at use */

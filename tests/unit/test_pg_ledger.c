@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "store/pg_int.h"
 #include "store/store.h"
 #include "tlog/merkle.h"
@@ -1035,6 +1036,76 @@ static void test_log_two_nodes(void **state)
 	assert_leaves_give_head(f->uri, f->pg, 24);
 }
 
+/* One statement on a connection of its own. */
+static void raw_exec(const char *uri, const char *sql)
+{
+	PGconn *c = PQconnectdb(uri);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+}
+
+static int64_t frontier_len(const char *uri)
+{
+	PGconn *c = PQconnectdb(uri);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	PGresult *r = PQexec(c, "SELECT coalesce(length(frontier), -1) FROM tlog_head WHERE id = 1");
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	int64_t n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	PQfinish(c);
+	return n;
+}
+
+/* The head carries the tree's frontier (migration 0011): a node behind the
+ * head (another node appended since its last look) takes the tree's state
+ * with the head instead of reading the stored tree, so its booking costs
+ * the statements of one on a current head; a head whose frontier is
+ * missing (an older build, the store copy) or does not give the root is
+ * loaded from the stored tree as before, and each append writes it anew. */
+static void test_log_frontier(void **state)
+{
+	struct fx *f = *state;
+	PGFX_NEED(f);
+	bool fw = f->wired;
+	struct store *b = pg_open(f);
+	bool bw = f->wired;
+	f->wired = fw;
+	assert_int_equal(book(b, "b-w", "", 1, T0, 1), ALLOT_OK); /* B's first */
+	char id[32];
+	for (int i = 0; i < 20; i++) { /* A: leaves 1..20 */
+		snprintf(id, sizeof id, "a-%d", i);
+		assert_int_equal(book(f->pg, id, "", 1, T0, 1), ALLOT_OK);
+	}
+	assert_int_equal(frontier_len(f->uri), 3 * 32); /* 21 = 16 + 4 + 1 */
+	uint64_t c0 = metrics_counter_get(MC_STORE_ROUNDTRIPS);
+	assert_int_equal(book(b, "b-0", "", 1, T0, 1), ALLOT_OK); /* 20 leaves behind */
+	uint64_t behind = metrics_counter_get(MC_STORE_ROUNDTRIPS) - c0;
+	c0 = metrics_counter_get(MC_STORE_ROUNDTRIPS);
+	assert_int_equal(book(b, "b-1", "", 1, T0, 1), ALLOT_OK); /* current */
+	uint64_t current = metrics_counter_get(MC_STORE_ROUNDTRIPS) - c0;
+	print_message("statements of a booking 20 leaves behind the head: %llu, on a current "
+		      "head: %llu\n", (unsigned long long)behind, (unsigned long long)current);
+	assert_int_equal(behind, current);
+	assert_int_equal(frontier_len(f->uri), 4 * 32); /* 23 = 16 + 4 + 2 + 1 */
+	assert_leaves_give_head(f->uri, f->pg, 23);
+	/* no frontier: A (behind by 2) loads the stored tree */
+	raw_exec(f->uri, "UPDATE tlog_head SET frontier = NULL WHERE id = 1");
+	assert_int_equal(book(f->pg, "a-x", "", 1, T0, 1), ALLOT_OK);
+	assert_leaves_give_head(f->uri, b, 24);
+	assert_int_equal(frontier_len(f->uri), 2 * 32); /* 24 = 16 + 8 */
+	/* a frontier of the right length that does not give the root: the same */
+	raw_exec(f->uri, "UPDATE tlog_head SET frontier = decode(repeat('ab', 64), 'hex') WHERE id = 1");
+	assert_int_equal(book(b, "b-x", "", 1, T0, 1), ALLOT_OK);
+	assert_int_equal(book(f->pg, "a-y", "", 1, T0, 1), ALLOT_OK);
+	assert_leaves_give_head(f->uri, b, 26);
+	assert_leaves_give_head(f->uri, f->pg, 26);
+	unwire_close(b, bw);
+}
+
 /* ---- PostgreSQL only ------------------------------------------------------------------- */
 
 struct booker {
@@ -1422,6 +1493,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_log_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_two_nodes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_frontier, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_statement, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durability, setup, teardown),

@@ -1,0 +1,18 @@
+-- 0011 (issue 13, several nodes on one database): the log's head row keeps
+-- the tree's frontier beside its size and root.
+--
+-- A node whose last view of the log is older than the head (another node
+-- appended since) rebuilt the tree's state from the stored tree: one
+-- statement per frontier node, the lower levels rebuilt from their leaves,
+-- each found through the BRIN index of usage_records.leaf_index, which
+-- reads the whole unsummarized tail of the table (pg_stat_statements with
+-- 3 nodes: 700 buffer hits and 3.7 ms a gated request, 6-10 round trips,
+-- all while the node held the bounds row and the head that every other
+-- node waits for).  The frontier (the roots of the complete subtrees, one
+-- per set bit of size, lowest level first, 32 bytes each) is what that
+-- rebuilt: the appender writes it with the size and root, and a node
+-- takes it with the head, checked against the root (the tree's own
+-- hash), falling back to the stored tree where it is missing or does not
+-- give the root (a head written by an older build, or by `allot store
+-- copy`, which leaves it NULL).
+ALTER TABLE tlog_head ADD COLUMN frontier BYTEA;
