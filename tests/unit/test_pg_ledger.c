@@ -1004,6 +1004,17 @@ static void assert_leaves_give_head(const char *uri, struct store *st, int n)
 	assert_memory_equal(root, want, 32);
 }
 
+/* A second node's store on the fixture's database (*wired: its own
+ * wiring, for unwire_close); the fixture's store keeps its own. */
+static struct store *second_node(struct fx *f, bool *wired)
+{
+	bool fw = f->wired;
+	struct store *b = pg_open(f);
+	*wired = f->wired;
+	f->wired = fw;
+	return b;
+}
+
 /* Two nodes on one database (two store objects): each one's cached tree
  * state is checked against the head's root, not only its size.  Node A's
  * append rolls back after writing the head (its cache now holds a leaf
@@ -1013,10 +1024,8 @@ static void test_log_two_nodes(void **state)
 {
 	struct fx *f = *state;
 	PGFX_NEED(f);
-	bool fw = f->wired;
-	struct store *b = pg_open(f);
-	bool bw = f->wired;
-	f->wired = fw;
+	bool bw;
+	struct store *b = second_node(f, &bw);
 	struct pg_store *pa = (struct pg_store *)f->pg;
 	assert_int_equal(book(f->pg, "a-1", "", 1, T0, 1), ALLOT_OK);
 	PGconn *c = NULL;
@@ -1070,10 +1079,8 @@ static void test_log_frontier(void **state)
 {
 	struct fx *f = *state;
 	PGFX_NEED(f);
-	bool fw = f->wired;
-	struct store *b = pg_open(f);
-	bool bw = f->wired;
-	f->wired = fw;
+	bool bw;
+	struct store *b = second_node(f, &bw);
 	assert_int_equal(book(b, "b-w", "", 1, T0, 1), ALLOT_OK); /* B's first */
 	char id[32];
 	for (int i = 0; i < 20; i++) { /* A: leaves 1..20 */
