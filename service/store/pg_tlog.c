@@ -82,34 +82,47 @@ static allot_err head_take(struct pg_store *ps, PGconn *c, bool lock, struct mer
 	return head_from(ps, c, r, t);
 }
 
-/* The tree of `size` leaves from the head's frontier column (hex: the
- * frontier nodes of the set bits of size, lowest level first), if it is
- * there, has that length and gives root; false otherwise (a head written
- * by an older build or by the store copy: the caller loads the stored
- * tree).  The root check makes a stale or damaged column harmless. */
-static bool head_frontier(const PGresult *r, uint64_t size, const uint8_t root[MERKLE_HASH_LEN],
-			  struct merkle_tree *t)
+/* The head's frontier column (migration 0011), decoded: the frontier
+ * nodes of the set bits of the size, lowest level first, served to
+ * merkle_tree_load in that order. */
+struct frontier_cur {
+	uint8_t raw[64 * MERKLE_HASH_LEN];
+	size_t at;
+};
+
+static allot_err frontier_get(void *ctx, unsigned level, uint64_t index,
+			      uint8_t out[MERKLE_HASH_LEN])
+{
+	struct frontier_cur *fc = ctx;
+	(void)level;
+	(void)index;
+	memcpy(out, fc->raw + fc->at, MERKLE_HASH_LEN);
+	fc->at += MERKLE_HASH_LEN;
+	return ALLOT_OK;
+}
+
+/* The tree of `size` leaves from column 2 of r, when it is there and of
+ * that length (a head written by an older build or by the store copy has
+ * none: the caller loads the stored tree; a stale one fails the root
+ * check that follows). */
+static bool frontier_load(const PGresult *r, uint64_t size, struct merkle_tree *t)
 {
 	if (PQnfields(r) < 3 || PQgetisnull(r, 0, 2))
 		return false;
 	const char *hex = PQgetvalue(r, 0, 2);
-	size_t len = strlen(hex), n = 0, k = 0;
-	uint8_t raw[64 * MERKLE_HASH_LEN];
-	if ((size_t)__builtin_popcountll(size) * 2 * MERKLE_HASH_LEN != len ||
-	    hex_decode(hex, len, raw, sizeof raw, &n) || n != len / 2)
-		return false;
-	struct merkle_tree tmp;
-	merkle_tree_init(&tmp);
-	for (unsigned l = 0; l < 64; l++)
-		if (size >> l & 1)
-			memcpy(tmp.frontier[l], raw + MERKLE_HASH_LEN * k++, MERKLE_HASH_LEN);
-	tmp.size = size;
+	size_t len = strlen(hex), n = 0;
+	struct frontier_cur fc = {.at = 0};
+	return (size_t)__builtin_popcountll(size) * 2 * MERKLE_HASH_LEN == len &&
+	       !hex_decode(hex, len, fc.raw, sizeof fc.raw, &n) && n == len / 2 &&
+	       merkle_tree_load(t, size, frontier_get, &fc) == ALLOT_OK;
+}
+
+/* Whether t's root is root. */
+static bool tree_gives(const struct merkle_tree *t, const uint8_t root[MERKLE_HASH_LEN])
+{
 	uint8_t got[MERKLE_HASH_LEN];
-	merkle_tree_root(&tmp, got);
-	if (memcmp(got, root, MERKLE_HASH_LEN) != 0)
-		return false;
-	*t = tmp;
-	return true;
+	merkle_tree_root(t, got);
+	return memcmp(got, root, MERKLE_HASH_LEN) == 0;
 }
 
 /* The head row in r (consumed) and the tree state it names into *t. */
@@ -133,16 +146,15 @@ static allot_err head_from(struct pg_store *ps, PGconn *c, PGresult *r, struct m
 		*t = g->hint;
 	pthread_mutex_unlock(&g->mu);
 	/* another node appended since: the frontier the head carries */
-	hit = hit || head_frontier(r, (uint64_t)size, root, t);
+	hit = hit || (frontier_load(r, (uint64_t)size, t) && tree_gives(t, root));
 	PQclear(r);
 	if (hit)
 		return ALLOT_OK;
 	struct pgtn_ctx x = {ps, c};
-	uint8_t got[MERKLE_HASH_LEN];
 	e = merkle_tree_load(t, (uint64_t)size, pgtn_node_get, &x);
 	if (e && e != ALLOT_E_NOT_FOUND)
 		return e; /* the connection's error, in errmsg */
-	if (e || (merkle_tree_root(t, got), memcmp(got, root, MERKLE_HASH_LEN) != 0)) {
+	if (e || !tree_gives(t, root)) {
 		pgs_fail(ps, ALLOT_E_STORE,
 			 "the transparency log is damaged: the stored tree of %lld leaves does not "
 			 "give the head's root", (long long)size);
@@ -166,16 +178,15 @@ static allot_err head_write(struct pg_store *ps, PGconn *c, const struct merkle_
 	static const char q[] =
 		"UPDATE tlog_head SET size = $1, root = $2, frontier = $3 WHERE id = 1";
 	uint8_t root[MERKLE_HASH_LEN];
-	char sz[24], h[2 + 2 * MERKLE_HASH_LEN + 1], f[2 + 64 * 2 * MERKLE_HASH_LEN + 1] = "\\x";
+	char sz[24], h[2 + 2 * MERKLE_HASH_LEN + 1], f[3 + 64 * 2 * MERKLE_HASH_LEN];
+	uint8_t front[64 * MERKLE_HASH_LEN]; /* as frontier_load reads it */
+	size_t k = 0;
 	merkle_tree_root(t, root);
-	size_t k = 2;
 	for (unsigned l = 0; l < 64; l++)
-		if (t->size >> l & 1) {
-			hex_encode(t->frontier[l], MERKLE_HASH_LEN, f + k);
-			k += 2 * MERKLE_HASH_LEN;
-		}
-	f[k] = 0;
-	const char *v[] = {pg_i64(sz, (int64_t)t->size), pgtn_bytea_hash(h, root), f};
+		if (t->size >> l & 1)
+			memcpy(front + MERKLE_HASH_LEN * k++, t->frontier[l], MERKLE_HASH_LEN);
+	const char *v[] = {pg_i64(sz, (int64_t)t->size), pgtn_bytea_hash(h, root),
+			   pgtn_bytea(f, front, MERKLE_HASH_LEN * k)};
 	allot_err e = ALLOT_OK;
 	PGresult *r = pg_run(ps, c, q, 3, v, &e);
 	if (!r)

@@ -19,7 +19,9 @@ struct pgtn_ctx {
 
 /* A 32-byte hash from a hex column; false when it is not one. */
 bool pgtn_col_hash(const PGresult *r, int row, int col, uint8_t out[MERKLE_HASH_LEN]);
-/* "\x" and the hex of a hash: a bytea parameter in text form (in buf). */
+/* "\x" and the hex of n bytes: a bytea parameter in text form (in buf,
+ * 3 + 2n bytes); of a hash. */
+const char *pgtn_bytea(char *buf, const uint8_t *p, size_t n);
 const char *pgtn_bytea_hash(char buf[2 + 2 * MERKLE_HASH_LEN + 1], const uint8_t h[MERKLE_HASH_LEN]);
 /* merkle callbacks over tlog_nodes and tlog_leaves on ctx's connection:
  * levels below TLOG_STORED_LEVEL_MIN are not stored (put) and are rebuilt

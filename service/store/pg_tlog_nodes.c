@@ -19,13 +19,18 @@ bool pgtn_col_hash(const PGresult *r, int row, int col, uint8_t out[MERKLE_HASH_
 	return !hex_decode(v, strlen(v), out, MERKLE_HASH_LEN, &n) && n == MERKLE_HASH_LEN;
 }
 
-/* "\x" and the hex of a hash (pg_tlog_int.h). */
-const char *pgtn_bytea_hash(char buf[2 + 2 * MERKLE_HASH_LEN + 1], const uint8_t h[MERKLE_HASH_LEN])
+/* "\x" and the hex of n bytes (pg_tlog_int.h). */
+const char *pgtn_bytea(char *buf, const uint8_t *p, size_t n)
 {
 	buf[0] = '\\';
 	buf[1] = 'x';
-	hex_encode(h, MERKLE_HASH_LEN, buf + 2);
+	hex_encode(p, n, buf + 2);
 	return buf;
+}
+
+const char *pgtn_bytea_hash(char buf[2 + 2 * MERKLE_HASH_LEN + 1], const uint8_t h[MERKLE_HASH_LEN])
+{
+	return pgtn_bytea(buf, h, MERKLE_HASH_LEN);
 }
 
 allot_err pgtn_node_put(void *ctx, unsigned level, uint64_t index,

@@ -1045,6 +1045,16 @@ static void test_log_two_nodes(void **state)
 	assert_leaves_give_head(f->uri, f->pg, 24);
 }
 
+static int64_t q_int(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+	int64_t v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return v;
+}
+
 /* One statement on a connection of its own. */
 static void raw_exec(const char *uri, const char *sql)
 {
@@ -1061,10 +1071,7 @@ static int64_t frontier_len(const char *uri)
 {
 	PGconn *c = PQconnectdb(uri);
 	assert_int_equal(PQstatus(c), CONNECTION_OK);
-	PGresult *r = PQexec(c, "SELECT coalesce(length(frontier), -1) FROM tlog_head WHERE id = 1");
-	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-	int64_t n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
+	int64_t n = q_int(c, "SELECT coalesce(length(frontier), -1) FROM tlog_head WHERE id = 1");
 	PQfinish(c);
 	return n;
 }
@@ -1110,6 +1117,11 @@ static void test_log_frontier(void **state)
 	assert_int_equal(book(f->pg, "a-y", "", 1, T0, 1), ALLOT_OK);
 	assert_leaves_give_head(f->uri, b, 26);
 	assert_leaves_give_head(f->uri, f->pg, 26);
+	/* one of another length (26 = 16 + 8 + 2 needs 96 bytes): the same */
+	raw_exec(f->uri, "UPDATE tlog_head SET frontier = decode(repeat('ab', 64), 'hex') WHERE id = 1");
+	assert_int_equal(book(b, "b-y", "", 1, T0, 1), ALLOT_OK);
+	assert_leaves_give_head(f->uri, f->pg, 27);
+	assert_int_equal(frontier_len(f->uri), 4 * 32); /* 27 = 16 + 8 + 2 + 1 */
 	unwire_close(b, bw);
 }
 
@@ -1163,16 +1175,6 @@ static void *reader_main(void *arg)
 		r->reads++;
 	}
 	return NULL;
-}
-
-static int64_t q_int(PGconn *c, const char *sql)
-{
-	PGresult *r = PQexec(c, sql);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-	int64_t v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
-	return v;
 }
 
 /* Two threads booking into one store at once: every record once, leaves
